@@ -1,0 +1,68 @@
+// Command rspstub is a GDB remote-protocol stub for emulated x86-64
+// Windows programs. See README.md for a tour.
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // the stub failed while serving
+	exitUsage = 2 // bad command line or bad input program
+)
+
+const usage = `rspstub: a GDB/LLDB remote stub for emulated x86-64 Windows programs
+
+Usage:
+  rspstub serve [flags] PROGRAM.exe [ARGS...]   load PROGRAM into Unicorn and serve it
+  rspstub version                               print the version
+
+Run "rspstub serve -h" for the serve flags.
+`
+
+var version = "0.1.0-dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "serve":
+		return serveCmd(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "rspstub", version)
+		return exitOK
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "rspstub: unknown command %q\n\n%s", args[0], usage)
+	return exitUsage
+}
+
+// multiFlag collects a repeated string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// newLogger logs to stderr; -v shows debug messages (and, with
+// --log-packets, every packet).
+func newLogger(w io.Writer, verbose bool) *slog.Logger {
+	level := slog.LevelInfo
+	if verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}

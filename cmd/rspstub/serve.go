@@ -1,0 +1,115 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/rspstub/rspstub/emulator/ucwin"
+	"github.com/rspstub/rspstub/rsp"
+)
+
+func serveCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		listen      = fs.String("listen", "127.0.0.1:1234", "address to listen on: HOST:PORT, or unix:PATH (a port of 0 picks a free one)")
+		stopAt      = fs.String("stop-at", "start", "first stop: start (the thread's first instruction) or entry (the image entry point)")
+		shadow      = fs.Bool("shadow-stack", false, "keep a shadow call stack in the emulator (ground truth for unwinding)")
+		logPackets  = fs.Bool("log-packets", false, "log every RSP packet (at debug level; implies -v)")
+		verbose     = fs.Bool("v", false, "verbose logging")
+		returnsZero = fs.Bool("unimplemented-returns-zero", false, "let calls to unimplemented APIs return 0 instead of stopping the guest")
+		dllPaths    multiFlag
+	)
+	fs.Var(&dllPaths, "dll-path", "a folder to search for the program's DLLs (repeatable)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: rspstub serve [flags] PROGRAM.exe [ARGS...]\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() < 1 {
+		fmt.Fprintln(stderr, "rspstub serve: no program given")
+		fs.Usage()
+		return exitUsage
+	}
+	if *stopAt != "start" && *stopAt != "entry" {
+		fmt.Fprintf(stderr, "rspstub serve: --stop-at must be start or entry, not %q\n", *stopAt)
+		return exitUsage
+	}
+	log := newLogger(stderr, *verbose || *logPackets)
+	prog := fs.Arg(0)
+	if _, err := os.Stat(prog); err != nil {
+		fmt.Fprintf(stderr, "rspstub: %v\n", err)
+		return exitUsage
+	}
+	target, err := ucwin.New(ucwin.Config{
+		Program:                  prog,
+		Args:                     fs.Args()[1:],
+		Env:                      os.Environ(),
+		DLLPaths:                 dllPaths,
+		StopAtEntry:              *stopAt == "entry",
+		ShadowStack:              *shadow,
+		UnimplementedReturnsZero: *returnsZero,
+		Stdout:                   stdout,
+		Stderr:                   stderr,
+		Logger:                   log,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "rspstub: %s: %s\n", prog, oneLine(err))
+		return exitUsage
+	}
+	defer target.Close()
+
+	l, err := rsp.Listen(*listen, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "rspstub: %s\n", oneLine(err))
+		return exitUsage
+	}
+	addr := l.Addr().String()
+	if l.Addr().Network() == "unix" {
+		addr = "unix:" + addr
+	}
+	fmt.Fprintf(stderr, "rspstub: %s: listening on %s; connect with: %s\n",
+		filepath.Base(prog), addr, connectHint(prog, addr))
+
+	srv := rsp.NewServer(target, rsp.ServerOptions{Logger: log, LogPackets: *logPackets})
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		l.Close()
+	}()
+	if err := srv.Serve(l); err != nil && !errors.Is(err, rsp.ErrServerClosed) {
+		fmt.Fprintf(stderr, "rspstub: %s\n", oneLine(err))
+		return exitError
+	}
+	return exitOK
+}
+
+// connectHint is the gdb and lldb commands that reach addr.
+func connectHint(prog, addr string) string {
+	gdbAddr, lldbAddr := addr, addr
+	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
+		gdbAddr = p
+		lldbAddr = "unix-connect://" + p
+		return fmt.Sprintf("gdb %s -ex 'target remote %s'  |  lldb %s -o 'process connect --plugin gdb-remote %s'",
+			prog, gdbAddr, prog, lldbAddr)
+	}
+	return fmt.Sprintf("gdb %s -ex 'target remote %s'  |  lldb %s -o 'gdb-remote %s'", prog, gdbAddr, prog, lldbAddr)
+}
+
+// oneLine flattens an error onto one line.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}

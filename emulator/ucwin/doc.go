@@ -1,0 +1,12 @@
+// Package ucwin is the embedded backend: a Windows x64 program, loaded
+// by the guest package, running in libunicorn through emulator/unicorn,
+// and presented to the protocol engine as an rsp.Target.
+//
+// The emulator stops before each emulated Windows API entry point (a
+// "trap"); Resume serves those in Go and goes on, so the debugger only
+// sees stops that mean something to it. Resuming from an API entry
+// performs the call first, which makes a single step over an API one
+// step. Guest faults become signals with a human description (sent to
+// LLDB as `description:` and to GDB's console); a call to an API the
+// guest model does not implement stops with SIGSYS naming the function.
+package ucwin

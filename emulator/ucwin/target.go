@@ -1,0 +1,699 @@
+package ucwin
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rspstub/rspstub/emulator/unicorn"
+	"github.com/rspstub/rspstub/guest"
+	"github.com/rspstub/rspstub/internal/arch"
+	"github.com/rspstub/rspstub/rsp"
+)
+
+// ThreadID is the id of the guest's only thread.
+const ThreadID = 1
+
+// Config says what to run and how.
+type Config struct {
+	Program  string
+	Args     []string
+	Env      []string
+	DLLPaths []string
+	// StopAtEntry makes the first stop the image entry point instead of
+	// the thread's first instruction.
+	StopAtEntry bool
+	// ShadowStack turns on the emulator's shadow call stack.
+	ShadowStack bool
+	// UnimplementedReturnsZero makes calls to unimplemented APIs return 0
+	// instead of stopping the guest.
+	UnimplementedReturnsZero bool
+	// Stdout and Stderr receive the guest's output (besides the debugger
+	// console when a client asks for it).
+	Stdout, Stderr io.Writer
+	Logger         *slog.Logger
+}
+
+// Target is a Windows program running in Unicorn, served over RSP.
+type Target struct {
+	m    *unicorn.Machine
+	mw   *machine
+	proc *guest.Process
+	desc *rsp.Description
+	log  *slog.Logger
+	prog string
+
+	ctx  unicorn.Context // scratch for register transfers
+	last rsp.Stop
+
+	interrupted atomic.Bool
+	exited      bool
+	libsSent    int // number of modules the last library: report covered
+
+	// breaks holds the client's breakpoints and watchpoints, so that a
+	// detach can remove them all.
+	breaks map[breakKey]struct{}
+
+	consoleMu sync.Mutex
+	console   io.Writer
+}
+
+type breakKey struct {
+	kind rsp.BreakKind
+	addr uint64
+	size int
+}
+
+// machine is the emulator as the guest model sees it; it remembers the
+// API trap ranges so that a resume can tell it is sitting on one.
+type machine struct {
+	*unicorn.Machine
+	traps [][2]uint64
+}
+
+func (m *machine) AddTrapRange(start, end uint64) error {
+	if err := m.Machine.AddTrapRange(start, end); err != nil {
+		return err
+	}
+	m.traps = append(m.traps, [2]uint64{start, end})
+	return nil
+}
+
+func (m *machine) isTrap(pc uint64) bool {
+	for _, r := range m.traps {
+		if pc >= r[0] && pc < r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// New loads cfg.Program into a new Unicorn machine and runs it to the
+// first stop (the thread's first instruction, or the entry point).
+func New(cfg Config) (*Target, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m, err := unicorn.New()
+	if err != nil {
+		return nil, fmt.Errorf("start unicorn: %w", err)
+	}
+	t := &Target{m: m, mw: &machine{Machine: m}, log: log, prog: cfg.Program,
+		breaks: make(map[breakKey]struct{})}
+	stdout, stderr := cfg.Stdout, cfg.Stderr
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	proc, err := guest.Load(t.mw, guest.Config{
+		Program:                  cfg.Program,
+		Args:                     cfg.Args,
+		Env:                      cfg.Env,
+		DLLPaths:                 cfg.DLLPaths,
+		Stdout:                   &teeConsole{t: t, w: stdout},
+		Stderr:                   &teeConsole{t: t, w: stderr},
+		UnimplementedReturnsZero: cfg.UnimplementedReturnsZero,
+		Logger:                   log,
+	})
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	t.proc = proc
+	t.desc = rsp.AMD64(rsp.AMD64Options{AVX: m.HasAVX()})
+	if cfg.ShadowStack {
+		m.SetShadowStack(true)
+	}
+	t.last = rsp.Stop{Kind: rsp.StopSignal, Signal: rsp.SIGTRAP, Thread: ThreadID, Library: true}
+	t.libsSent = len(proc.Modules())
+	if cfg.StopAtEntry {
+		entry := proc.EntryPoint()
+		if err := m.AddBreakpoint(entry, true); err != nil {
+			m.Close()
+			return nil, fmt.Errorf("break at entry point %#x: %w", entry, err)
+		}
+		st, err := t.run(false)
+		m.RemoveBreakpoint(entry, true)
+		if err != nil {
+			m.Close()
+			return nil, err
+		}
+		if st.Kind != rsp.StopHWBreak {
+			m.Close()
+			return nil, fmt.Errorf("program stopped before its entry point: %s", describeStop(st))
+		}
+		st.Kind, st.Library = rsp.StopSignal, true
+		t.last = st
+	}
+	return t, nil
+}
+
+// Close releases the emulator.
+func (t *Target) Close() error { return t.m.Close() }
+
+// Machine gives access to the emulator (for monitor commands and tests).
+func (t *Target) Machine() *unicorn.Machine { return t.m }
+
+// Process gives access to the guest model.
+func (t *Target) Process() *guest.Process { return t.proc }
+
+// Description implements rsp.Target.
+func (t *Target) Description() *rsp.Description { return t.desc }
+
+// gdbGPR maps GDB's general register order to arch numbering.
+var gdbGPR = [16]arch.Reg{
+	arch.RAX, arch.RBX, arch.RCX, arch.RDX, arch.RSI, arch.RDI, arch.RBP, arch.RSP,
+	arch.R8, arch.R9, arch.R10, arch.R11, arch.R12, arch.R13, arch.R14, arch.R15,
+}
+
+func (t *Target) checkThread(tid int) error {
+	if tid != ThreadID && tid != 0 && tid != rsp.AllThreads {
+		return fmt.Errorf("no thread %d", tid)
+	}
+	return nil
+}
+
+// ReadRegisters implements rsp.Target.
+func (t *Target) ReadRegisters(tid int, dst []byte) error {
+	if err := t.checkThread(tid); err != nil {
+		return err
+	}
+	if len(dst) != t.desc.Size() {
+		return fmt.Errorf("register buffer is %d bytes, want %d", len(dst), t.desc.Size())
+	}
+	if err := t.m.ReadContext(&t.ctx); err != nil {
+		return err
+	}
+	for i := range t.desc.Registers {
+		r := &t.desc.Registers[i]
+		t.encodeReg(i, dst[r.Offset:r.Offset+r.Size()])
+	}
+	return nil
+}
+
+// WriteRegisters implements rsp.Target.
+func (t *Target) WriteRegisters(tid int, src []byte) error {
+	if err := t.checkThread(tid); err != nil {
+		return err
+	}
+	if len(src) != t.desc.Size() {
+		return fmt.Errorf("register buffer is %d bytes, want %d", len(src), t.desc.Size())
+	}
+	if err := t.m.ReadContext(&t.ctx); err != nil {
+		return err
+	}
+	for i := range t.desc.Registers {
+		r := &t.desc.Registers[i]
+		t.decodeReg(i, src[r.Offset:r.Offset+r.Size()])
+	}
+	return t.m.WriteContext(&t.ctx)
+}
+
+// ReadRegister implements rsp.Target.
+func (t *Target) ReadRegister(tid, regnum int, dst []byte) error {
+	if err := t.checkThread(tid); err != nil {
+		return err
+	}
+	if regnum < 0 || regnum >= len(t.desc.Registers) {
+		return fmt.Errorf("no register %d", regnum)
+	}
+	if len(dst) != t.desc.Registers[regnum].Size() {
+		return fmt.Errorf("register %d is %d bytes", regnum, t.desc.Registers[regnum].Size())
+	}
+	if err := t.m.ReadContext(&t.ctx); err != nil {
+		return err
+	}
+	t.encodeReg(regnum, dst)
+	return nil
+}
+
+// WriteRegister implements rsp.Target.
+func (t *Target) WriteRegister(tid, regnum int, src []byte) error {
+	if err := t.checkThread(tid); err != nil {
+		return err
+	}
+	if regnum < 0 || regnum >= len(t.desc.Registers) {
+		return fmt.Errorf("no register %d", regnum)
+	}
+	if len(src) != t.desc.Registers[regnum].Size() {
+		return fmt.Errorf("register %d is %d bytes", regnum, t.desc.Registers[regnum].Size())
+	}
+	if err := t.m.ReadContext(&t.ctx); err != nil {
+		return err
+	}
+	t.decodeReg(regnum, src)
+	return t.m.WriteContext(&t.ctx)
+}
+
+// vector returns the bytes of t.ctx that hold a register wider than 64
+// bits, or nil.
+func (t *Target) vector(regnum int) []byte {
+	c := &t.ctx
+	switch {
+	case regnum >= rsp.AMD64ST0 && regnum < rsp.AMD64ST0+8:
+		return c.ST[regnum-rsp.AMD64ST0][:]
+	case regnum >= rsp.AMD64XMM0 && regnum < rsp.AMD64XMM0+16:
+		return c.XMM[regnum-rsp.AMD64XMM0][:]
+	case regnum >= rsp.AMD64NumBase && regnum < rsp.AMD64NumBase+16 &&
+		strings.HasPrefix(t.desc.Registers[regnum].Name, "ymm"):
+		return c.YMMH[regnum-rsp.AMD64NumBase][:]
+	}
+	return nil
+}
+
+// scalar returns a pointer to the integer field of t.ctx for regnum.
+func (t *Target) scalar(regnum int) (p64 *uint64, p32 *uint32) {
+	c := &t.ctx
+	switch {
+	case regnum < 16:
+		return &c.GPR[gdbGPR[regnum]], nil
+	case regnum == rsp.AMD64RIP:
+		return &c.RIP, nil
+	case regnum == rsp.AMD64EFLAGS:
+		return &c.RFLAGS, nil
+	case regnum == rsp.AMD64FSBase:
+		return &c.FSBase, nil
+	case regnum == rsp.AMD64GSBase:
+		return &c.GSBase, nil
+	case regnum == rsp.AMD64MXCSR:
+		return nil, &c.MXCSR
+	case regnum >= rsp.AMD64CS && regnum <= rsp.AMD64GS:
+		return nil, [...]*uint32{&c.CS, &c.SS, &c.DS, &c.ES, &c.FS, &c.GS}[regnum-rsp.AMD64CS]
+	case regnum >= rsp.AMD64FCTRL && regnum <= rsp.AMD64FOP:
+		return nil, [...]*uint32{&c.FCTRL, &c.FSTAT, &c.FTAG, &c.FISEG,
+			&c.FIOFF, &c.FOSEG, &c.FOOFF, &c.FOP}[regnum-rsp.AMD64FCTRL]
+	}
+	return nil, nil
+}
+
+// encodeReg writes register regnum from t.ctx into dst; registers the
+// emulator does not have read as zero.
+func (t *Target) encodeReg(regnum int, dst []byte) {
+	p64, p32 := t.scalar(regnum)
+	switch {
+	case p64 != nil && len(dst) == 8:
+		binary.LittleEndian.PutUint64(dst, *p64)
+	case p64 != nil && len(dst) == 4: // eflags is 32 bits on the wire
+		binary.LittleEndian.PutUint32(dst, uint32(*p64))
+	case p32 != nil && len(dst) == 4:
+		binary.LittleEndian.PutUint32(dst, *p32)
+	default:
+		clear(dst)
+		copy(dst, t.vector(regnum))
+	}
+}
+
+// decodeReg is the inverse of encodeReg; writes to registers the
+// emulator does not have are ignored.
+func (t *Target) decodeReg(regnum int, src []byte) {
+	p64, p32 := t.scalar(regnum)
+	switch {
+	case p64 != nil && len(src) == 8:
+		*p64 = binary.LittleEndian.Uint64(src)
+	case p64 != nil && len(src) == 4:
+		*p64 = uint64(binary.LittleEndian.Uint32(src))
+	case p32 != nil && len(src) == 4:
+		*p32 = binary.LittleEndian.Uint32(src)
+	default:
+		copy(t.vector(regnum), src)
+	}
+}
+
+// ReadMemory implements rsp.Target.
+func (t *Target) ReadMemory(addr uint64, p []byte) (int, error) { return t.m.ReadMemory(addr, p) }
+
+// WriteMemory implements rsp.Target.
+func (t *Target) WriteMemory(addr uint64, p []byte) (int, error) { return t.m.WriteMemory(addr, p) }
+
+// Interrupt implements rsp.Target.
+func (t *Target) Interrupt() {
+	t.interrupted.Store(true)
+	t.m.Interrupt()
+}
+
+// LastStop implements rsp.Target.
+func (t *Target) LastStop() rsp.Stop { return t.last }
+
+// Resume implements rsp.Target.
+func (t *Target) Resume(actions []rsp.ResumeAction) (rsp.Stop, error) {
+	var act rsp.ResumeAction
+	found := false
+	for _, a := range actions {
+		if a.Thread == ThreadID || (!found && (a.Thread == rsp.AllThreads || a.Thread == 0)) {
+			act, found = a, true
+		}
+	}
+	if !found {
+		return t.last, nil
+	}
+	var (
+		st  rsp.Stop
+		err error
+	)
+	switch {
+	case act.RangeStart < act.RangeEnd:
+		st, err = t.RangeStep(ThreadID, act.RangeStart, act.RangeEnd)
+	default:
+		st, err = t.run(act.Step)
+	}
+	if err != nil {
+		return rsp.Stop{}, err
+	}
+	t.last = st
+	return st, nil
+}
+
+// RangeStep implements rsp.RangeStepper.
+func (t *Target) RangeStep(tid int, start, end uint64) (rsp.Stop, error) {
+	if err := t.checkThread(tid); err != nil {
+		return rsp.Stop{}, err
+	}
+	for i := 0; ; i++ {
+		st, err := t.run(true)
+		if err != nil || st.Kind != rsp.StopSignal || st.Signal != rsp.SIGTRAP {
+			return st, err
+		}
+		pc, err := t.m.Reg(arch.RIP)
+		if err != nil || pc < start || pc >= end {
+			return st, err
+		}
+		if t.interrupted.Swap(false) {
+			return rsp.Stop{Kind: rsp.StopSignal, Signal: rsp.SIGINT, Thread: ThreadID}, nil
+		}
+	}
+}
+
+// run continues (or single-steps) the guest, serving API traps in Go,
+// until a stop the debugger must see.
+func (t *Target) run(step bool) (rsp.Stop, error) {
+	if t.exited {
+		return t.last, nil
+	}
+	t.interrupted.Store(false)
+	for {
+		// A resume from an API entry point performs the call first, so
+		// stepping over an API is one step.
+		pc, err := t.m.Reg(arch.RIP)
+		if err != nil {
+			return rsp.Stop{}, err
+		}
+		if t.mw.isTrap(pc) {
+			st, done, err := t.serveTrap(pc)
+			if err != nil || done {
+				return st, err
+			}
+			if step {
+				return t.stop(rsp.StopSignal, rsp.SIGTRAP), nil
+			}
+			if t.interrupted.Swap(false) {
+				return t.stop(rsp.StopSignal, rsp.SIGINT), nil
+			}
+		}
+		var us unicorn.Stop
+		if step {
+			us = t.m.Step()
+		} else {
+			us = t.m.Run()
+		}
+		if us.Reason == unicorn.StopTrap {
+			if step {
+				// The step ended on an API entry: show it there.
+				return t.stop(rsp.StopSignal, rsp.SIGTRAP), nil
+			}
+			continue
+		}
+		return t.translate(us), nil
+	}
+}
+
+// serveTrap performs the API call the guest is about to make at pc. done
+// reports that the call ended in a stop the debugger must see.
+func (t *Target) serveTrap(pc uint64) (rsp.Stop, bool, error) {
+	res, err := t.proc.HandleTrap(pc)
+	if err != nil {
+		st := t.stop(rsp.StopSignal, rsp.SIGSYS)
+		st.Description = fmt.Sprintf("API call at %#x failed: %v", pc, err)
+		return st, true, nil
+	}
+	switch {
+	case res.Exited:
+		t.exited = true
+		return rsp.Stop{Kind: rsp.StopExited, ExitCode: res.ExitCode, Thread: ThreadID}, true, nil
+	case res.Unimplemented != "":
+		st := t.stop(rsp.StopSignal, rsp.SIGSYS)
+		st.Description = fmt.Sprintf("unimplemented API %s called from %#x", res.Unimplemented, res.Caller)
+		return st, true, nil
+	}
+	return rsp.Stop{}, false, nil
+}
+
+func (t *Target) stop(kind rsp.StopKind, sig int) rsp.Stop {
+	st := rsp.Stop{Kind: kind, Signal: sig, Thread: ThreadID}
+	if n := len(t.proc.Modules()); n != t.libsSent {
+		st.Library = true
+		t.libsSent = n
+	}
+	return st
+}
+
+// translate maps an emulator stop to what the debugger sees.
+func (t *Target) translate(us unicorn.Stop) rsp.Stop {
+	switch us.Reason {
+	case unicorn.StopBreakpoint:
+		return t.stop(rsp.StopSWBreak, rsp.SIGTRAP)
+	case unicorn.StopHWBreakpoint:
+		return t.stop(rsp.StopHWBreak, rsp.SIGTRAP)
+	case unicorn.StopWatch:
+		kind := rsp.StopWatch
+		switch us.Watch {
+		case unicorn.WatchRead:
+			kind = rsp.StopRWatch
+		case unicorn.WatchAccess:
+			kind = rsp.StopAWatch
+		}
+		st := t.stop(kind, rsp.SIGTRAP)
+		st.Addr = us.Addr
+		return st
+	case unicorn.StopStep:
+		return t.stop(rsp.StopSignal, rsp.SIGTRAP)
+	case unicorn.StopInterrupt:
+		return t.stop(rsp.StopSignal, rsp.SIGINT)
+	case unicorn.StopInt3:
+		st := t.stop(rsp.StopSignal, rsp.SIGTRAP)
+		st.Description = fmt.Sprintf("int3 at %#x", us.PC)
+		return st
+	case unicorn.StopFault:
+		st := t.stop(rsp.StopSignal, rsp.SIGSEGV)
+		st.Addr = us.Addr
+		what := "read of"
+		switch {
+		case us.Access&arch.PermExec != 0:
+			what = "execution of"
+		case us.Access&arch.PermWrite != 0:
+			what = "write to"
+		}
+		st.Description = fmt.Sprintf("access violation: %s %#x at %#x", what, us.Addr, us.PC)
+		return st
+	case unicorn.StopIllegal:
+		st := t.stop(rsp.StopSignal, rsp.SIGILL)
+		st.Description = fmt.Sprintf("illegal instruction at %#x", us.PC)
+		return st
+	case unicorn.StopDivide:
+		st := t.stop(rsp.StopSignal, rsp.SIGFPE)
+		st.Description = fmt.Sprintf("integer divide error at %#x", us.PC)
+		return st
+	}
+	st := t.stop(rsp.StopSignal, rsp.SIGTRAP)
+	if us.Err != nil {
+		st.Signal = rsp.SIGABRT
+		st.Description = fmt.Sprintf("emulator stopped at %#x: %v", us.PC, us.Err)
+	}
+	return st
+}
+
+func describeStop(st rsp.Stop) string {
+	if st.Description != "" {
+		return st.Description
+	}
+	switch st.Kind {
+	case rsp.StopExited:
+		return fmt.Sprintf("exited with code %d", st.ExitCode)
+	case rsp.StopTerminated:
+		return fmt.Sprintf("terminated by signal %d", st.Signal)
+	}
+	return fmt.Sprintf("signal %d", st.Signal)
+}
+
+// SupportsBreakpoint implements rsp.Breakpointer.
+func (t *Target) SupportsBreakpoint(kind rsp.BreakKind) bool { return kind <= rsp.WatchAccess }
+
+// InsertBreakpoint implements rsp.Breakpointer.
+func (t *Target) InsertBreakpoint(kind rsp.BreakKind, addr uint64, size int) error {
+	if err := t.insert(kind, addr, size); err != nil {
+		return err
+	}
+	t.breaks[breakKey{kind, addr, size}] = struct{}{}
+	return nil
+}
+
+func (t *Target) insert(kind rsp.BreakKind, addr uint64, size int) error {
+	switch kind {
+	case rsp.BreakSoftware, rsp.BreakHardware:
+		return t.m.AddBreakpoint(addr, kind == rsp.BreakHardware)
+	}
+	return t.m.AddWatchpoint(addr, size, watchKind(kind))
+}
+
+// RemoveBreakpoint implements rsp.Breakpointer.
+func (t *Target) RemoveBreakpoint(kind rsp.BreakKind, addr uint64, size int) error {
+	delete(t.breaks, breakKey{kind, addr, size})
+	switch kind {
+	case rsp.BreakSoftware, rsp.BreakHardware:
+		return t.m.RemoveBreakpoint(addr, kind == rsp.BreakHardware)
+	}
+	return t.m.RemoveWatchpoint(addr, size, watchKind(kind))
+}
+
+func watchKind(k rsp.BreakKind) unicorn.WatchKind {
+	switch k {
+	case rsp.WatchRead:
+		return unicorn.WatchRead
+	case rsp.WatchAccess:
+		return unicorn.WatchAccess
+	}
+	return unicorn.WatchWrite
+}
+
+// Threads implements rsp.ThreadLister.
+func (t *Target) Threads(dst []rsp.ThreadInfo) []rsp.ThreadInfo {
+	return append(dst, rsp.ThreadInfo{ID: ThreadID, Name: "main"})
+}
+
+// MemoryRegions implements rsp.MemoryMapper.
+func (t *Target) MemoryRegions(dst []rsp.MemoryRegion) []rsp.MemoryRegion {
+	for _, r := range t.m.Regions() {
+		dst = append(dst, rsp.MemoryRegion{
+			Start: r.Start, Size: r.Size,
+			Read:  r.Perm&arch.PermRead != 0,
+			Write: r.Perm&arch.PermWrite != 0,
+			Exec:  r.Perm&arch.PermExec != 0,
+			Name:  t.proc.RegionName(r.Start),
+		})
+	}
+	return dst
+}
+
+// Libraries implements rsp.LibraryLister.
+func (t *Target) Libraries(dst []rsp.Library) []rsp.Library {
+	for _, mod := range t.proc.Modules() {
+		dst = append(dst, rsp.Library{
+			Name:        mod.Name,
+			Base:        mod.Base,
+			SegmentAddr: mod.Base + uint64(mod.FirstSectionRVA),
+		})
+	}
+	return dst
+}
+
+// ExecFile implements rsp.ExecFiler.
+func (t *Target) ExecFile(pid int) (string, error) {
+	mods := t.proc.Modules()
+	if len(mods) == 0 {
+		return "", errors.New("no program loaded")
+	}
+	return mods[0].Name, nil
+}
+
+// OpenFile implements rsp.FileServer: only the guest's module images
+// are served, by the names the library list gives them.
+func (t *Target) OpenFile(name string) (rsp.File, error) {
+	img, err := t.proc.ModuleImage(name)
+	if err != nil {
+		return nil, fmt.Errorf("open %q: %w", name, errors.Join(fs.ErrNotExist, err))
+	}
+	return memFile{bytes.NewReader(img)}, nil
+}
+
+type memFile struct{ *bytes.Reader }
+
+func (memFile) Close() error { return nil }
+
+// FileLoadAddress implements rsp.FileLoadAddresser.
+func (t *Target) FileLoadAddress(name string) (uint64, error) {
+	base := baseName(name)
+	for _, mod := range t.proc.Modules() {
+		if strings.EqualFold(baseName(mod.Name), base) || strings.EqualFold(baseName(mod.Path), base) {
+			return mod.Base, nil
+		}
+	}
+	return 0, fmt.Errorf("%s: %w", name, fs.ErrNotExist)
+}
+
+func baseName(p string) string {
+	if i := strings.LastIndexAny(p, `/\`); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}
+
+// TIBAddress implements rsp.TIBer.
+func (t *Target) TIBAddress(tid int) (uint64, error) {
+	if err := t.checkThread(tid); err != nil {
+		return 0, err
+	}
+	return t.proc.TEB(), nil
+}
+
+// ProcessInfo implements rsp.ProcessInfoer.
+func (t *Target) ProcessInfo() rsp.ProcessInfo {
+	return rsp.ProcessInfo{PID: 1, Triple: "x86_64-pc-windows-msvc", OSType: "windows", Vendor: "pc"}
+}
+
+// Kill implements rsp.Killer.
+func (t *Target) Kill() error {
+	t.exited = true
+	t.last = rsp.Stop{Kind: rsp.StopTerminated, Signal: rsp.SIGKILL, Thread: ThreadID}
+	return nil
+}
+
+// Detach implements rsp.Detacher: the client's breakpoints go with it.
+func (t *Target) Detach() error {
+	var errs []error
+	for k := range t.breaks {
+		errs = append(errs, t.RemoveBreakpoint(k.kind, k.addr, k.size))
+	}
+	return errors.Join(errs...)
+}
+
+// SetConsole implements rsp.Consoler.
+func (t *Target) SetConsole(w io.Writer) {
+	t.consoleMu.Lock()
+	t.console = w
+	t.consoleMu.Unlock()
+}
+
+// teeConsole copies guest output to the debugger console when one is set.
+type teeConsole struct {
+	t *Target
+	w io.Writer
+}
+
+func (c *teeConsole) Write(p []byte) (int, error) {
+	c.t.consoleMu.Lock()
+	con := c.t.console
+	c.t.consoleMu.Unlock()
+	if con != nil {
+		con.Write(p)
+	}
+	return c.w.Write(p)
+}

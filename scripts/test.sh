@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# test.sh: install what is needed, then run every test (unit and
+# end-to-end with real gdb, lldb, Unicorn, mingw, clang, wine).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+export PATH="/usr/local/go/bin:$PATH"
+echo "== go vet" >&2
+go vet ./...
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change: $unformatted" >&2
+	exit 1
+fi
+echo "== go test" >&2
+go test -count=1 -timeout 30m "$@" ./...

@@ -1,0 +1,318 @@
+package tests
+
+import (
+	"debug/pe"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rspstub/rspstub/tests/harness"
+)
+
+const demoSrc = "examples/demo/demo.c"
+
+// demoBuilds are the seed scenario's builds: mingw gcc at -O0 and -O2,
+// and clang's mingw target.
+var demoBuilds = []struct {
+	name  string
+	tc    harness.Toolchain
+	flags []string
+}{
+	{"mingw-O0", harness.MinGW, []string{"-O0", "-g"}},
+	{"mingw-O2", harness.MinGW, []string{"-O2", "-g"}},
+	{"clang-mingw-O0", harness.ClangMinGW, []string{"-O0", "-g"}},
+}
+
+// hexField finds the first "NAME 0xHEX" in gdb's output.
+func hexField(t *testing.T, out, re string) uint64 {
+	t.Helper()
+	m := regexp.MustCompile(re).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no match for %q in gdb output:\n%s", re, out)
+	}
+	v, err := strconv.ParseUint(strings.TrimPrefix(m[1], "0x"), 16, 64)
+	if err != nil {
+		t.Fatalf("parse %q: %v", m[1], err)
+	}
+	return v
+}
+
+// TestSeedScenarioGDB is issue 3's seed scenario with Debian's gdb 13:
+// break d, continue, sane registers, x/s, stepi, a watchpoint on a
+// global, the guest's output, and the exit code.
+func TestSeedScenarioGDB(t *testing.T) {
+	gdb := harness.Tool(t, "gdb")
+	for _, b := range demoBuilds {
+		t.Run(b.name, func(t *testing.T) {
+			exe := harness.BuildPE(t, demoSrc, b.tc, b.flags...)
+			stub := harness.StartStub(t, exe)
+			out := harness.GDB(t, gdb, exe, stub.Addr,
+				"break d",
+				"continue",
+				"echo @@frame\\n",
+				"info symbol $pc",
+				"echo @@regs\\n",
+				"p/x $rsp",
+				"p/x $gs_base",
+				"x/gx $gs_base+0x30",
+				"x/gx $gs_base+0x8",
+				"x/gx $gs_base+0x10",
+				"echo @@string\\n",
+				"x/s greeting",
+				"echo @@stepi\\n",
+				"p/x $pc",
+				"stepi",
+				"p/x $pc",
+				"echo @@watch\\n",
+				"delete",
+				"watch counter",
+				"continue",
+				"p/x $pc",
+				"info symbol $pc",
+				"echo @@exit\\n",
+				"delete",
+				"continue",
+			)
+			t.Logf("gdb output:\n%s", out)
+			if !strings.Contains(out, "Breakpoint 1, ") || !regexp.MustCompile(`\bd \(`).MatchString(out) {
+				t.Fatalf("did not stop at d")
+			}
+			frame := section(out, "@@frame", "@@regs")
+			if !strings.HasPrefix(strings.TrimSpace(frame), "d ") && !strings.Contains(frame, "d in section .text") {
+				t.Errorf("pc is not in d: %q", frame)
+			}
+			// Registers: rsp inside the thread's stack (TEB StackLimit <=
+			// rsp < StackBase), gs_base is the TEB, whose self pointer
+			// (TEB+0x30) points to itself.
+			regs := section(out, "@@regs", "@@string")
+			rsp := hexField(t, regs, `\$1 = (0x[0-9a-f]+)`)
+			gs := hexField(t, regs, `\$2 = (0x[0-9a-f]+)`)
+			vals := regexp.MustCompile(`:\s+(0x[0-9a-f]+)`).FindAllStringSubmatch(regs, -1)
+			if len(vals) != 3 {
+				t.Fatalf("want 3 x/gx results, got %q", regs)
+			}
+			self, _ := strconv.ParseUint(vals[0][1][2:], 16, 64)
+			base, _ := strconv.ParseUint(vals[1][1][2:], 16, 64)
+			limit, _ := strconv.ParseUint(vals[2][1][2:], 16, 64)
+			if gs == 0 || self != gs {
+				t.Errorf("gs_base %#x: TEB self pointer is %#x", gs, self)
+			}
+			if !(limit <= rsp && rsp < base) {
+				t.Errorf("rsp %#x is outside the stack [%#x, %#x)", rsp, limit, base)
+			}
+			if s := section(out, "@@string", "@@stepi"); !strings.Contains(s, `"hello from the demo guest"`) {
+				t.Errorf("x/s greeting: %q", s)
+			}
+			step := section(out, "@@stepi", "@@watch")
+			pcs := regexp.MustCompile(`= (0x[0-9a-f]+)`).FindAllStringSubmatch(step, -1)
+			if len(pcs) != 2 || pcs[0][1] == pcs[1][1] {
+				t.Errorf("stepi did not move the pc: %q", step)
+			}
+			watch := section(out, "@@watch", "@@exit")
+			if !strings.Contains(watch, "atchpoint 2: counter") || !strings.Contains(watch, "New value = 8") {
+				t.Errorf("watchpoint did not report the write of 8 to counter: %q", watch)
+			}
+			if !regexp.MustCompile(`(?m)^d (\+ \d+ )?in section`).MatchString(watch) {
+				t.Errorf("watchpoint stop is not in d: %q", watch)
+			}
+			exit := section(out, "@@exit", "")
+			// main returns a(1) = 11 = 013 octal.
+			if !strings.Contains(exit, "exited with code 013") {
+				t.Errorf("exit code not reported as 11: %q", exit)
+			}
+			for _, line := range []string{"main: hello from the demo guest", "a: 1", "b: 2", "c: 3", "d: 4", "main: result 11"} {
+				if !strings.Contains(stub.Stdout(), line) {
+					t.Errorf("guest output lacks %q; stdout:\n%s", line, stub.Stdout())
+				}
+			}
+		})
+	}
+}
+
+// section returns the part of out between two markers ("" = the end).
+func section(out, from, to string) string {
+	i := strings.Index(out, from)
+	if i < 0 {
+		return ""
+	}
+	s := out[i+len(from):]
+	if to != "" {
+		if j := strings.Index(s, to); j >= 0 {
+			s = s[:j]
+		}
+	}
+	return s
+}
+
+// TestNullWriteSIGSEGV: a write through NULL stops with SIGSEGV at the
+// faulting store itself, not at the start of its translation block.
+func TestNullWriteSIGSEGV(t *testing.T) {
+	gdb := harness.Tool(t, "gdb")
+	for _, b := range demoBuilds[:2] {
+		t.Run(b.name, func(t *testing.T) {
+			exe := harness.BuildPE(t, "tests/testdata/nullwrite.c", b.tc, b.flags...)
+			stub := harness.StartStub(t, exe)
+			out := harness.GDB(t, gdb, exe, stub.Addr,
+				"continue",
+				"echo @@pc\\n",
+				"info symbol $pc",
+				"x/i $pc",
+				"continue",
+			)
+			t.Logf("gdb output:\n%s", out)
+			if !strings.Contains(out, "SIGSEGV") {
+				t.Fatalf("no SIGSEGV")
+			}
+			pc := section(out, "@@pc", "")
+			if !strings.HasPrefix(strings.TrimSpace(pc), "poke") {
+				t.Errorf("fault not reported in poke: %q", pc)
+			}
+			// The instruction at the pc must be the store to memory.
+			ins := regexp.MustCompile(`=> 0x[0-9a-f]+ <[^>]*>:\s+(.*)`).FindStringSubmatch(pc)
+			if ins == nil || !strings.HasPrefix(ins[1], "mov") || !strings.Contains(ins[1], ",(%") {
+				t.Errorf("pc is not at the faulting store: %q", pc)
+			}
+			if strings.Contains(stub.Stdout(), "not reached") {
+				t.Errorf("the guest ran past the fault")
+			}
+		})
+	}
+}
+
+// TestInterruptInfiniteLoop: Ctrl-C (here GDB's `interrupt` of a
+// background continue) stops a guest spinning in a tight loop.
+func TestInterruptInfiniteLoop(t *testing.T) {
+	gdb := harness.Tool(t, "gdb")
+	exe := harness.BuildPE(t, "tests/testdata/spin.c", harness.MinGW, "-O0", "-g")
+	stub := harness.StartStub(t, exe)
+	out := harness.GDB(t, gdb, exe, stub.Addr,
+		"continue &",
+		"shell sleep 1",
+		"interrupt",
+		"shell sleep 1",
+		"echo @@where\\n",
+		"info symbol $pc",
+		"p spins",
+		"kill",
+	)
+	t.Logf("gdb output:\n%s", out)
+	if !strings.Contains(out, "SIGINT") {
+		t.Fatalf("the loop was not interrupted with SIGINT")
+	}
+	where := section(out, "@@where", "")
+	if !strings.HasPrefix(strings.TrimSpace(where), "main") {
+		t.Errorf("interrupted outside main's loop: %q", where)
+	}
+	spins := hexField(t, where, `\$1 = (\d+)`) // decimal digits parse as hex: only != 0 matters
+	if spins == 0 {
+		t.Errorf("the loop did not run")
+	}
+	if !strings.Contains(stub.Stdout(), "spinning") {
+		t.Errorf("guest output missing: %q", stub.Stdout())
+	}
+}
+
+// TestUnimplementedAPIStops: a call to an API the guest model lacks
+// stops the guest with a report naming dll!function and the caller.
+func TestUnimplementedAPIStops(t *testing.T) {
+	gdb := harness.Tool(t, "gdb")
+	exe := harness.BuildPE(t, "tests/testdata/unimpl.c", harness.MinGW, "-O0", "-g")
+	stub := harness.StartStub(t, exe)
+	out := harness.GDB(t, gdb, exe, stub.Addr, "continue", "echo @@bt\\n", "x/gx $rsp", "kill")
+	t.Logf("gdb output:\n%s", out)
+	if !strings.Contains(out, "SIGSYS") {
+		t.Errorf("no SIGSYS stop")
+	}
+	m := regexp.MustCompile(`unimplemented API (\S+) called from (0x[0-9a-f]+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no unimplemented-API report in gdb's console")
+	}
+	if !strings.EqualFold(m[1], "KERNEL32.dll!GetSystemPowerStatus") {
+		t.Errorf("report names %s", m[1])
+	}
+	// The caller is the return address on the stack at the API entry.
+	ret := section(out, "@@bt", "")
+	if !strings.Contains(ret, m[2]) {
+		t.Errorf("caller %s is not the return address at [rsp]: %q", m[2], ret)
+	}
+	if !strings.Contains(stub.Stdout(), "asking for power status") {
+		t.Errorf("guest output missing")
+	}
+}
+
+// symbolAddr reads a COFF symbol's virtual address from a PE file.
+func symbolAddr(t *testing.T, exe, name string) uint64 {
+	t.Helper()
+	f, err := pe.Open(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	oh, ok := f.OptionalHeader.(*pe.OptionalHeader64)
+	if !ok {
+		t.Fatalf("%s is not PE32+", exe)
+	}
+	for _, s := range f.Symbols {
+		if s.Name == name && s.SectionNumber > 0 && int(s.SectionNumber) <= len(f.Sections) {
+			sec := f.Sections[s.SectionNumber-1]
+			return oh.ImageBase + uint64(sec.VirtualAddress) + uint64(s.Value)
+		}
+	}
+	t.Fatalf("no symbol %s in %s", name, exe)
+	return 0
+}
+
+// TestLLDB: lldb 14 connects with gdb-remote, reads registers, stops at
+// a breakpoint set by address, and reads memory.
+func TestLLDB(t *testing.T) {
+	exe := harness.BuildPE(t, demoSrc, harness.MinGW, "-O0", "-g")
+	d := symbolAddr(t, exe, "d")
+	stub := harness.StartStub(t, exe)
+	out := harness.LLDB(t, exe, stub.Addr,
+		"register read",
+		fmt.Sprintf("breakpoint set --address %#x", d),
+		"continue",
+		"register read rip rsp gs_base",
+		"memory read --size 8 --format x --count 2 $rsp",
+		"kill",
+	)
+	t.Logf("lldb output:\n%s", out)
+	if !regexp.MustCompile(`rip = 0x[0-9a-f]+`).MatchString(out) {
+		t.Errorf("register read shows no rip")
+	}
+	if !regexp.MustCompile(fmt.Sprintf(`rip = 0x0*%x`, d)).MatchString(out) {
+		t.Errorf("did not stop at d (%#x)", d)
+	}
+	if !regexp.MustCompile(`0x[0-9a-f]+: 0x[0-9a-f]{16} 0x[0-9a-f]{16}`).MatchString(out) {
+		t.Errorf("memory read printed nothing")
+	}
+	if !strings.Contains(stub.Stdout(), "c: 3") {
+		t.Errorf("guest output missing: %q", stub.Stdout())
+	}
+}
+
+// TestBadInput: missing files and non-PE input get one clear line and
+// exit code 2.
+func TestBadInput(t *testing.T) {
+	bin := harness.Stub(t)
+	dir := t.TempDir()
+	notPE := dir + "/notpe.exe"
+	writeFile(t, notPE, []byte("this is not a PE file at all"))
+	for _, tc := range []struct{ name, arg, want string }{
+		{"missing", dir + "/nope.exe", "no such file"},
+		{"not-pe", notPE, notPE},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := runExit(t, bin, "serve", "--listen", "127.0.0.1:0", tc.arg)
+			if code != 2 {
+				t.Errorf("exit code %d, want 2; output %q", code, out)
+			}
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			if len(lines) != 1 || !strings.Contains(lines[0], tc.want) {
+				t.Errorf("want one line mentioning %q, got %q", tc.want, out)
+			}
+		})
+	}
+}

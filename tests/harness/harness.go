@@ -1,0 +1,315 @@
+// Package harness is what the end-to-end tests share: it builds the
+// rspstub binary and Windows test programs from sources in the repo,
+// starts a stub on a fixture, and drives the real gdb and lldb.
+//
+// A missing external tool skips the test with a reason, except when the
+// environment sets RSPSTUB_REQUIRE_TOOLS=1 (CI does): then it fails, so a
+// green CI run means every end-to-end test really ran.
+package harness
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// RequireTools reports whether missing tools must fail tests.
+func RequireTools() bool { return os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" }
+
+// Tool returns the path of an external tool, or skips (fails under
+// RSPSTUB_REQUIRE_TOOLS=1) when it is missing.
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if RequireTools() {
+			t.Fatalf("required tool %s is missing (RSPSTUB_REQUIRE_TOOLS=1): %v", name, err)
+		}
+		t.Skipf("skipping: %s is not installed", name)
+	}
+	return p
+}
+
+// Root is the repository's top folder.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+var (
+	workOnce sync.Once
+	workDir  string
+	workErr  error
+)
+
+// dir is a folder shared by all tests of this process for built artifacts.
+func dir(t testing.TB) string {
+	t.Helper()
+	workOnce.Do(func() {
+		workDir, workErr = os.MkdirTemp("", "rspstub-e2e-")
+	})
+	if workErr != nil {
+		t.Fatal(workErr)
+	}
+	return workDir
+}
+
+var (
+	stubOnce sync.Once
+	stubPath string
+	stubErr  error
+)
+
+// Stub builds cmd/rspstub once per test process and returns its path.
+func Stub(t testing.TB) string {
+	t.Helper()
+	d := dir(t)
+	stubOnce.Do(func() {
+		stubPath = filepath.Join(d, "rspstub")
+		cmd := exec.Command("go", "build", "-o", stubPath, "./cmd/rspstub")
+		cmd.Dir = Root()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			stubErr = fmt.Errorf("go build ./cmd/rspstub: %v\n%s", err, out)
+		}
+	})
+	if stubErr != nil {
+		t.Fatal(stubErr)
+	}
+	return stubPath
+}
+
+// Toolchain is a way to build Windows x64 programs.
+type Toolchain string
+
+const (
+	MinGW      Toolchain = "mingw-gcc"   // x86_64-w64-mingw32-gcc
+	ClangMinGW Toolchain = "clang-mingw" // clang --target=x86_64-w64-mingw32 -fuse-ld=lld
+	ClangMSVC  Toolchain = "clang-msvc"  // clang --target=x86_64-pc-windows-msvc -fuse-ld=lld
+)
+
+var buildMu sync.Mutex
+
+// BuildPE compiles a C source (a path relative to the repository root)
+// into a Windows x64 executable with the given toolchain and flags, and
+// returns the executable's path. Results are cached per test process.
+func BuildPE(t testing.TB, src string, tc Toolchain, flags ...string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	h := sha256.Sum256([]byte(src + "\x00" + string(tc) + "\x00" + strings.Join(flags, "\x00")))
+	base := strings.TrimSuffix(filepath.Base(src), ".c")
+	out := filepath.Join(dir(t), base+"-"+hex.EncodeToString(h[:6])+".exe")
+	if _, err := os.Stat(out); err == nil {
+		return out
+	}
+	in := filepath.Join(Root(), src)
+	var cmd *exec.Cmd
+	switch tc {
+	case MinGW:
+		gcc := Tool(t, "x86_64-w64-mingw32-gcc")
+		cmd = exec.Command(gcc, append(append([]string{}, flags...), "-o", out, in)...)
+	case ClangMinGW:
+		clang := Tool(t, "clang")
+		gcc := Tool(t, "x86_64-w64-mingw32-gcc")
+		libgcc, err := exec.Command(gcc, "-print-libgcc-file-name").Output()
+		if err != nil {
+			t.Fatalf("%s -print-libgcc-file-name: %v", gcc, err)
+		}
+		args := []string{"--target=x86_64-w64-mingw32", "-fuse-ld=lld",
+			"-L" + filepath.Dir(strings.TrimSpace(string(libgcc)))}
+		cmd = exec.Command(clang, append(append(args, flags...), "-o", out, in)...)
+	case ClangMSVC:
+		clang := Tool(t, "clang")
+		args := []string{"--target=x86_64-pc-windows-msvc", "-fuse-ld=lld"}
+		cmd = exec.Command(clang, append(append(args, flags...), "-o", out, in)...)
+	default:
+		t.Fatalf("unknown toolchain %q", tc)
+	}
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s with %s: %v\n%s", src, tc, err, b)
+	}
+	return out
+}
+
+// StubProc is a running `rspstub serve`.
+type StubProc struct {
+	Addr string // what to give `target remote` / `gdb-remote`
+	cmd  *exec.Cmd
+
+	mu     sync.Mutex
+	stdout bytes.Buffer
+	stderr bytes.Buffer
+	done   chan struct{}
+	err    error
+}
+
+var listenRE = regexp.MustCompile(`listening on (\S+)`)
+
+// StartStub runs `rspstub serve --listen 127.0.0.1:0 ARGS...` and waits
+// until it listens. The stub is killed when the test ends.
+func StartStub(t testing.TB, args ...string) *StubProc {
+	t.Helper()
+	bin := Stub(t)
+	all := append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)
+	s := &StubProc{cmd: exec.Command(bin, all...), done: make(chan struct{})}
+	outPipe, err := s.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errPipe, err := s.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addrc := make(chan string, 1)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		s.copy(&s.stdout, outPipe, nil)
+	}()
+	go func() {
+		defer wg.Done()
+		s.copy(&s.stderr, errPipe, addrc)
+	}()
+	go func() {
+		wg.Wait()
+		s.err = s.cmd.Wait()
+		close(s.done)
+	}()
+	t.Cleanup(func() {
+		s.cmd.Process.Kill()
+		<-s.done
+		if t.Failed() {
+			t.Logf("stub stdout:\n%s\nstub stderr:\n%s", s.Stdout(), s.Stderr())
+		}
+	})
+	select {
+	case s.Addr = <-addrc:
+	case <-s.done:
+		t.Fatalf("rspstub %s exited before listening: %v\nstdout:\n%s\nstderr:\n%s",
+			strings.Join(all, " "), s.err, s.Stdout(), s.Stderr())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("rspstub did not start listening within 30s\nstderr:\n%s", s.Stderr())
+	}
+	return s
+}
+
+func (s *StubProc) copy(dst *bytes.Buffer, r io.Reader, addrc chan<- string) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		s.mu.Lock()
+		dst.WriteString(line)
+		dst.WriteByte('\n')
+		s.mu.Unlock()
+		if addrc != nil {
+			if m := listenRE.FindStringSubmatch(line); m != nil {
+				select {
+				case addrc <- m[1]:
+				default:
+				}
+			}
+		}
+	}
+}
+
+// Stdout is what the stub (that is, the guest) printed so far.
+func (s *StubProc) Stdout() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stdout.String()
+}
+
+// Stderr is the stub's log so far.
+func (s *StubProc) Stderr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stderr.String()
+}
+
+// Run runs a command with a timeout and returns its combined output.
+func Run(t testing.TB, timeout time.Duration, env []string, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = nil
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("%s timed out after %v; output so far:\n%s", name, timeout, out)
+	}
+	if err != nil {
+		t.Logf("%s exited with %v", name, err)
+	}
+	return string(out)
+}
+
+// GDB runs gdb in batch mode against a stub: it loads exe for symbols,
+// connects, then runs cmds. gdb is the debugger's path (gdb or
+// x86_64-w64-mingw32-gdb).
+func GDB(t testing.TB, gdb, exe, addr string, cmds ...string) string {
+	t.Helper()
+	args := []string{"-batch", "-nx",
+		"-ex", "set pagination off",
+		"-ex", "set confirm off",
+		"-ex", "set width 0",
+		"-ex", "set remotetimeout 30",
+	}
+	if exe != "" {
+		args = append(args, "-ex", "file "+exe)
+	}
+	args = append(args, "-ex", "target remote "+addr)
+	for _, c := range cmds {
+		args = append(args, "-ex", c)
+	}
+	return Run(t, 2*time.Minute, nil, gdb, args...)
+}
+
+// LLDBEnv is the environment that makes Debian's lldb find its Python
+// package (NOTES.md: otherwise it prints a harmless ModuleNotFoundError).
+func LLDBEnv() []string {
+	out, err := exec.Command("dpkg", "-L", "python3-lldb-14").Output()
+	if err != nil {
+		return nil
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasSuffix(line, "/lldb/__init__.py") {
+			return []string{"PYTHONPATH=" + filepath.Dir(filepath.Dir(line))}
+		}
+	}
+	return nil
+}
+
+// LLDB runs lldb in batch mode: connects to the stub, then runs cmds.
+func LLDB(t testing.TB, exe, addr string, cmds ...string) string {
+	t.Helper()
+	lldb := Tool(t, "lldb")
+	args := []string{"--no-lldbinit", "--batch"}
+	if exe != "" {
+		args = append(args, "-o", "target create "+exe)
+	}
+	args = append(args, "-o", "gdb-remote "+addr)
+	for _, c := range cmds {
+		args = append(args, "-o", c)
+	}
+	return Run(t, 2*time.Minute, LLDBEnv(), lldb, args...)
+}

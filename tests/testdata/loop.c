@@ -1,0 +1,28 @@
+/* loop: about N iterations of a small body, for speed measurements.
+ * hit() is called `calls` times: a breakpoint on it measures the
+ * breakpoint round trip. Usage: loop.exe ITERATIONS CALLS */
+#include <stdio.h>
+#include <stdlib.h>
+
+volatile unsigned long long sink;
+
+__attribute__((noinline)) void hit(unsigned long long i)
+{
+	sink += i;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long long n = argc > 1 ? strtoull(argv[1], 0, 10) : 100000000ULL;
+	unsigned long long calls = argc > 2 ? strtoull(argv[2], 0, 10) : 0;
+	unsigned long long every = calls ? n / calls : 0;
+	unsigned long long x = 1;
+	for (unsigned long long i = 0; i < n; i++) {
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		if (every && i % every == 0)
+			hit(x);
+	}
+	sink += x;
+	printf("done %llu\n", (unsigned long long)sink);
+	return 0;
+}
