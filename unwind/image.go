@@ -1,0 +1,270 @@
+package unwind
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sort"
+)
+
+// Module is a loaded image as the caller knows it (from the guest's loader
+// list in practice).
+type Module struct {
+	Name string
+	Base uint64
+	Size uint64
+}
+
+// Contains reports whether addr lies inside the module.
+func (m *Module) Contains(addr uint64) bool { return addr >= m.Base && addr-m.Base < m.Size }
+
+// Section is a PE section as mapped in memory.
+type Section struct {
+	Name            string
+	VirtualAddress  uint32
+	VirtualSize     uint32
+	Characteristics uint32
+}
+
+// IMAGE_SCN_MEM_EXECUTE marks an executable section.
+const IMAGE_SCN_MEM_EXECUTE = 0x20000000
+
+// Limits on what an image may claim; a header beyond them is malformed.
+const (
+	maxSections       = 96     // the PE loader's own limit
+	maxFunctionTable  = 1 << 26 // bytes of .pdata (5.5 million entries)
+	pdataChunk        = 4096
+	runtimeFunctionSz = 12
+)
+
+// Image is the unwind-relevant part of a PE32+ image, read from guest memory.
+type Image struct {
+	Module
+	Sections []Section
+	// Exception directory (.pdata) location and size.
+	ExceptionRVA  uint32
+	ExceptionSize uint32
+	// Functions is the RUNTIME_FUNCTION table. Entries whose bytes were
+	// unreadable or zero are zero here and flagged in missing.
+	Functions []RuntimeFunction
+	missing   []bool
+	valid     []int32 // indices of the entries not missing, when some are
+	// Missing counts entries that were unreadable or zeroed.
+	Missing int
+
+	infos map[uint32]*UnwindInfo
+}
+
+// ReadImage parses the headers and the RUNTIME_FUNCTION table of the image
+// mapped at mod.Base. Unreadable or zeroed parts of the table are recorded
+// as missing rather than failing the whole image.
+func ReadImage(m Memory, mod Module) (*Image, error) {
+	img := &Image{Module: mod, infos: make(map[uint32]*UnwindInfo)}
+	var dos [64]byte
+	if err := readFull(m, "DOS header", mod.Base, dos[:]); err != nil {
+		return nil, err
+	}
+	if dos[0] != 'M' || dos[1] != 'Z' {
+		return nil, fmt.Errorf("module %s at %#x: %w (no MZ)", mod.Name, mod.Base, ErrNotPE)
+	}
+	lfanew := uint64(binary.LittleEndian.Uint32(dos[0x3c:]))
+	if lfanew > 1<<20 || (mod.Size != 0 && lfanew+24+240 > mod.Size) {
+		return nil, fmt.Errorf("module %s: %w (e_lfanew %#x)", mod.Name, ErrNotPE, lfanew)
+	}
+	// PE signature, COFF file header (20 bytes), PE32+ optional header (240).
+	var nt [4 + 20 + 240]byte
+	if err := readFull(m, "PE header", mod.Base+lfanew, nt[:]); err != nil {
+		return nil, err
+	}
+	if string(nt[:4]) != "PE\x00\x00" {
+		return nil, fmt.Errorf("module %s: %w (no PE signature)", mod.Name, ErrNotPE)
+	}
+	fh := nt[4:24]
+	opt := nt[24:]
+	nsect := int(binary.LittleEndian.Uint16(fh[2:]))
+	optSize := uint64(binary.LittleEndian.Uint16(fh[16:]))
+	if binary.LittleEndian.Uint16(opt[0:]) != 0x20b {
+		return nil, fmt.Errorf("module %s: %w (optional header magic %#x)", mod.Name, ErrNotPE, binary.LittleEndian.Uint16(opt[0:]))
+	}
+	if img.Size == 0 {
+		img.Size = uint64(binary.LittleEndian.Uint32(opt[56:])) // SizeOfImage
+	}
+	ndirs := binary.LittleEndian.Uint32(opt[108:])
+	if ndirs > 3 && optSize >= 112+4*8 {
+		img.ExceptionRVA = binary.LittleEndian.Uint32(opt[112+3*8:])
+		img.ExceptionSize = binary.LittleEndian.Uint32(opt[112+3*8+4:])
+	}
+
+	if nsect > maxSections {
+		return nil, fmt.Errorf("module %s: %w (%d sections)", mod.Name, ErrNotPE, nsect)
+	}
+	if nsect > 0 {
+		sh := make([]byte, 40*nsect)
+		if err := readFull(m, "section headers", mod.Base+lfanew+24+optSize, sh); err != nil {
+			return nil, err
+		}
+		for i := range nsect {
+			s := sh[40*i:]
+			name := s[:8]
+			for j, ch := range name {
+				if ch == 0 {
+					name = name[:j]
+					break
+				}
+			}
+			img.Sections = append(img.Sections, Section{
+				Name:            string(name),
+				VirtualSize:     binary.LittleEndian.Uint32(s[8:]),
+				VirtualAddress:  binary.LittleEndian.Uint32(s[12:]),
+				Characteristics: binary.LittleEndian.Uint32(s[36:]),
+			})
+		}
+	}
+	img.readFunctionTable(m)
+	return img, nil
+}
+
+// readFunctionTable reads .pdata page by page so that one absent page costs
+// only the entries on it.
+func (img *Image) readFunctionTable(m Memory) {
+	size := img.ExceptionSize
+	if img.ExceptionRVA == 0 || size < runtimeFunctionSz {
+		return
+	}
+	if size > maxFunctionTable {
+		size = maxFunctionTable
+	}
+	if img.Size != 0 && (uint64(img.ExceptionRVA) >= img.Size) {
+		return
+	}
+	if img.Size != 0 && uint64(img.ExceptionRVA)+uint64(size) > img.Size {
+		size = uint32(img.Size - uint64(img.ExceptionRVA))
+	}
+	n := int(size / runtimeFunctionSz)
+	buf := make([]byte, n*runtimeFunctionSz)
+	ok := make([]bool, len(buf)) // per byte: read
+	start := img.Base + uint64(img.ExceptionRVA)
+	for off := 0; off < len(buf); {
+		// Chunks end on guest page boundaries.
+		end := off + pdataChunk - int((start+uint64(off))%pdataChunk)
+		if end > len(buf) {
+			end = len(buf)
+		}
+		got, _ := safeRead(m, start+uint64(off), buf[off:end])
+		for i := off; i < off+got; i++ {
+			ok[i] = true
+		}
+		off = end
+	}
+	img.Functions = make([]RuntimeFunction, n)
+	img.missing = make([]bool, n)
+	for i := range n {
+		b := buf[i*runtimeFunctionSz:]
+		if !ok[i*runtimeFunctionSz] || !ok[i*runtimeFunctionSz+runtimeFunctionSz-1] {
+			img.missing[i] = true
+			img.Missing++
+			continue
+		}
+		f := decodeRuntimeFunction(b)
+		if f.BeginAddress == 0 && f.EndAddress == 0 && f.UnwindData == 0 {
+			img.missing[i] = true
+			img.Missing++
+			continue
+		}
+		img.Functions[i] = f
+	}
+	if img.Missing > 0 {
+		img.valid = make([]int32, 0, n-img.Missing)
+		for i := range n {
+			if !img.missing[i] {
+				img.valid = append(img.valid, int32(i))
+			}
+		}
+	}
+}
+
+// Executable reports whether rva lies in an executable section.
+func (img *Image) Executable(rva uint32) bool {
+	for _, s := range img.Sections {
+		if s.Characteristics&IMAGE_SCN_MEM_EXECUTE != 0 && rva >= s.VirtualAddress && rva-s.VirtualAddress < s.VirtualSize {
+			return true
+		}
+	}
+	return false
+}
+
+// lookupIndex finds the table index of the entry containing rva. found is
+// false for a leaf function (no entry); err is ErrMissingUnwindData when
+// missing entries could have covered rva.
+func (img *Image) lookupIndex(rva uint32) (idx int, found bool, err error) {
+	fs := img.Functions
+	if img.Missing == 0 {
+		i := sort.Search(len(fs), func(i int) bool { return fs[i].EndAddress > rva })
+		if i < len(fs) && fs[i].BeginAddress <= rva {
+			return i, true, nil
+		}
+		return 0, false, nil
+	}
+	// The valid entries are still sorted: search them, then look at the
+	// gap rva fell into. It is a leaf function only if no missing entry
+	// lies between the valid neighbours, so none could have covered rva.
+	v := img.valid
+	p := sort.Search(len(v), func(i int) bool { return fs[v[i]].EndAddress > rva })
+	if p < len(v) && fs[v[p]].BeginAddress <= rva {
+		return int(v[p]), true, nil
+	}
+	lo, hi := -1, len(fs)
+	if p > 0 {
+		lo = int(v[p-1])
+	}
+	if p < len(v) {
+		hi = int(v[p])
+	}
+	if hi-lo > 1 { // some entries between the neighbours are missing
+		return 0, false, ErrMissingUnwindData
+	}
+	return 0, false, nil
+}
+
+// LookupFunction returns the RUNTIME_FUNCTION covering rva, resolving an
+// indirect entry once as RtlLookupFunctionEntry does. found is false for a
+// leaf function.
+func (img *Image) LookupFunction(m Memory, rva uint32) (fn RuntimeFunction, found bool, err error) {
+	i, found, err := img.lookupIndex(rva)
+	if !found || err != nil {
+		return RuntimeFunction{}, found, err
+	}
+	fn = img.Functions[i]
+	if fn.Indirect() {
+		return img.resolveIndirect(m, fn)
+	}
+	return fn, true, nil
+}
+
+func (img *Image) resolveIndirect(m Memory, fn RuntimeFunction) (RuntimeFunction, bool, error) {
+	target := fn.UnwindData &^ RUNTIME_FUNCTION_INDIRECT
+	var b [runtimeFunctionSz]byte
+	if err := readFull(m, "indirect RUNTIME_FUNCTION", img.Base+uint64(target), b[:]); err != nil {
+		return RuntimeFunction{}, false, fmt.Errorf("%w at rva %#x: %w", ErrIndirect, target, err)
+	}
+	t := decodeRuntimeFunction(b[:])
+	if t.Indirect() {
+		return RuntimeFunction{}, false, fmt.Errorf("%w: rva %#x points at another indirect entry", ErrIndirect, target)
+	}
+	return t, true, nil
+}
+
+// UnwindInfo returns the decoded UNWIND_INFO at rva, cached.
+func (img *Image) UnwindInfo(m Memory, rva uint32) (*UnwindInfo, error) {
+	if u, ok := img.infos[rva]; ok {
+		return u, nil
+	}
+	u, err := ReadUnwindInfo(m, img.Base, rva)
+	if err != nil {
+		return nil, err
+	}
+	if img.infos == nil {
+		img.infos = make(map[uint32]*UnwindInfo)
+	}
+	img.infos[rva] = u
+	return u, nil
+}
