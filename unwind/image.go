@@ -30,7 +30,7 @@ const IMAGE_SCN_MEM_EXECUTE = 0x20000000
 
 // Limits on what an image may claim; a header beyond them is malformed.
 const (
-	maxSections       = 96     // the PE loader's own limit
+	maxSections       = 96      // the PE loader's own limit
 	maxFunctionTable  = 1 << 26 // bytes of .pdata (5.5 million entries)
 	pdataChunk        = 4096
 	runtimeFunctionSz = 12

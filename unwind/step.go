@@ -143,7 +143,7 @@ type StepInfo struct {
 	ChainDepth       int  // chained UNWIND_INFO followed
 	// HandlerRVA is the language-specific handler RtlVirtualUnwind would
 	// return (flags of the final entry, pc past the prolog, not in an epilog).
-	HandlerRVA uint32
+	HandlerRVA   uint32
 	HandlerFlags uint8
 }
 
@@ -160,19 +160,20 @@ func (u *Unwinder) Step(ctx *Context, flags StepFlags) (StepInfo, error) {
 		return StepInfo{}, err
 	}
 	if !found {
-		if ctx.GPRKnown&(1<<arch.RSP) == 0 {
-			return StepInfo{}, fmt.Errorf("rsp: %w", ErrUnknownRegister)
-		}
-		sp := ctx.RSP()
-		ra, err := read64(u.mem, "stack", sp)
-		if err != nil {
-			return StepInfo{Leaf: true}, err
-		}
-		ctx.restoreRIP(ra, sp)
-		ctx.setRSP(sp + 8)
-		return StepInfo{Leaf: true, EstablisherFrame: sp}, nil
+		return u.leaf(ctx)
 	}
 	return u.VirtualUnwind(fe, pc, ctx, flags)
+}
+
+// leaf applies the rule for a function without an entry: RIP = [RSP],
+// RSP += 8.
+func (u *Unwinder) leaf(ctx *Context) (StepInfo, error) {
+	si := StepInfo{Leaf: true}
+	if ctx.GPRKnown&(1<<arch.RSP) == 0 {
+		return si, fmt.Errorf("rsp: %w", ErrUnknownRegister)
+	}
+	si.EstablisherFrame = ctx.RSP()
+	return si, u.popReturn(ctx)
 }
 
 // Instruction bytes the version 1 epilog rule recognises.

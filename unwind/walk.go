@@ -1,0 +1,321 @@
+package unwind
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/rspstub/rspstub/internal/arch"
+	"golang.org/x/arch/x86/x86asm"
+)
+
+// Trust says how a frame was found.
+type Trust uint8
+
+const (
+	TrustContext      Trust = iota // frame 0: the thread's registers
+	TrustPDATA                     // unwound with .pdata/.xdata of the callee
+	TrustLeaf                      // callee had no function entry: RIP = [RSP]
+	TrustMachineFrame              // a UWOP_PUSH_MACHFRAME gave RIP and RSP
+	TrustCFI                       // a CFI fallback (DWARF) unwound the callee
+	TrustFramePointer              // the RBP chain
+	TrustScan                      // a stack scan found a plausible return address
+)
+
+var trustNames = [...]string{"context", "pdata", "leaf", "machframe", "cfi", "frame-pointer", "scan"}
+
+func (t Trust) String() string {
+	if int(t) < len(trustNames) {
+		return trustNames[t]
+	}
+	return fmt.Sprintf("trust(%d)", uint8(t))
+}
+
+// StopReason says why a walk ended.
+type StopReason uint8
+
+const (
+	StopZeroReturn     StopReason = iota // a return address of 0: the end of the thread's stack
+	StopMaxFrames                        // the frame limit
+	StopNoProgress                       // the stack pointer did not increase
+	StopCycle                            // a (PC, SP) pair repeated
+	StopUnreadable                       // stack memory could not be read
+	StopOutsideModules                   // the PC lies outside every module
+	StopMissingData                      // .pdata around the PC is unreadable or zeroed
+	StopBadUnwindInfo                    // malformed unwind data, or a register it needs is unknown
+)
+
+var stopNames = [...]string{"zero return address", "frame limit", "stack pointer did not increase",
+	"cycle", "unreadable memory", "pc outside every module", "missing unwind data", "bad unwind data"}
+
+func (r StopReason) String() string {
+	if int(r) < len(stopNames) {
+		return stopNames[r]
+	}
+	return fmt.Sprintf("stop(%d)", uint8(r))
+}
+
+// Frame is one frame of a walk.
+type Frame struct {
+	PC    uint64 // exact for frame 0 and machine frames, a return address otherwise
+	SP    uint64 // RSP in this frame (WinDbg's Child-SP)
+	Trust Trust  // how this frame was found
+
+	Module   *Module         // nil outside every module
+	Function RuntimeFunction // zero when none was found
+	HasEntry bool            // Function is valid
+
+	// Filled in when this frame is unwound to its caller:
+	EstablisherFrame uint64
+	CFA              uint64 // the caller's RSP: the canonical frame address
+	ReturnAddressAt  uint64 // where the caller's PC was read (0: not from memory)
+	InProlog         bool
+	InEpilog         bool
+
+	// Regs holds this frame's registers: which are known and where each
+	// nonvolatile one was saved.
+	Regs Context
+}
+
+// Stack is the result of a walk.
+type Stack struct {
+	Frames []Frame
+	Reason StopReason
+	Err    error // the error behind Reason, if any
+}
+
+// CFIUnwinder is a fallback that unwinds a frame from other unwind data
+// (DWARF CFI): it turns ctx into the caller's context and reports whether
+// it could.
+type CFIUnwinder interface {
+	UnwindFrame(mem Memory, mod *Module, ctx *Context) (bool, error)
+}
+
+// WalkOptions bound and configure a walk.
+type WalkOptions struct {
+	MaxFrames int // default 1024, at most HardMaxFrames
+	// Fallbacks, tried in this order when .pdata cannot unwind a frame.
+	CFI          CFIUnwinder
+	FramePointer bool // follow the RBP chain
+	Scan         bool // scan the stack for return addresses
+	ScanWords    int  // stack words a scan may look at; default 512
+}
+
+// HardMaxFrames caps every walk.
+const HardMaxFrames = 1 << 16
+
+// Walk unwinds from ctx (frame 0) until the stack ends or a bound is hit.
+// ctx must have RIP and RSP known. Walk never fails: errors become the
+// stack's Reason and Err.
+func (u *Unwinder) Walk(ctx Context, opt WalkOptions) Stack {
+	max := opt.MaxFrames
+	if max <= 0 {
+		max = 1024
+	}
+	if max > HardMaxFrames {
+		max = HardMaxFrames
+	}
+	var st Stack
+	if !ctx.RIPKnown || ctx.GPRKnown&(1<<arch.RSP) == 0 {
+		st.Reason, st.Err = StopBadUnwindInfo, fmt.Errorf("initial rip/rsp: %w", ErrUnknownRegister)
+		return st
+	}
+	st.Frames = append(st.Frames, u.newFrame(ctx, TrustContext))
+	var seen map[[2]uint64]struct{}
+	for {
+		if len(st.Frames) >= max {
+			st.Reason = StopMaxFrames
+			return st
+		}
+		cur := &st.Frames[len(st.Frames)-1]
+		next := cur.Regs
+		var flags StepFlags
+		// A return address is not in an epilog, and may be the first
+		// byte after the function when a call ends it: look up pc-1.
+		lookupPC := next.RIP
+		if cur.Trust != TrustContext && cur.Trust != TrustMachineFrame && lookupPC != 0 {
+			lookupPC--
+			flags |= NoEpilog
+		}
+		si, trust, err := u.stepFrom(&next, lookupPC, flags)
+		if err != nil {
+			var ok bool
+			next, trust, ok = u.fallback(cur, opt)
+			if !ok {
+				st.Reason, st.Err = classify(err), err
+				return st
+			}
+		} else {
+			cur.EstablisherFrame = si.EstablisherFrame
+			cur.InProlog, cur.InEpilog = si.InProlog, si.InEpilog
+		}
+		cur.CFA = next.RSP()
+		cur.ReturnAddressAt = next.RIPAddr
+		if trust != TrustMachineFrame {
+			next.forgetVolatile()
+		}
+		if next.RIP == 0 {
+			st.Reason = StopZeroReturn
+			return st
+		}
+		if trust == TrustMachineFrame {
+			// A machine frame may switch stacks: guard against cycles instead.
+			if seen == nil {
+				seen = make(map[[2]uint64]struct{})
+			}
+			key := [2]uint64{next.RIP, next.RSP()}
+			if _, dup := seen[key]; dup {
+				st.Reason = StopCycle
+				return st
+			}
+			seen[key] = struct{}{}
+		} else if next.RSP() <= cur.SP {
+			st.Reason = StopNoProgress
+			return st
+		}
+		st.Frames = append(st.Frames, u.newFrame(next, trust))
+	}
+}
+
+func (u *Unwinder) newFrame(ctx Context, t Trust) Frame {
+	f := Frame{PC: ctx.RIP, SP: ctx.RSP(), Trust: t, Regs: ctx}
+	if m, ok := u.Module(ctx.RIP); ok {
+		f.Module = m
+	}
+	return f
+}
+
+// stepFrom is Step with a separate lookup address.
+func (u *Unwinder) stepFrom(ctx *Context, lookupPC uint64, flags StepFlags) (StepInfo, Trust, error) {
+	fe, found, err := u.LookupFunctionEntry(lookupPC)
+	if err != nil {
+		return StepInfo{}, 0, err
+	}
+	if !found {
+		si, err := u.leaf(ctx)
+		return si, TrustLeaf, err
+	}
+	si, err := u.VirtualUnwind(fe, ctx.RIP, ctx, flags)
+	if si.MachineFrame {
+		return si, TrustMachineFrame, err
+	}
+	return si, TrustPDATA, err
+}
+
+// fallback tries the configured fallbacks on the frame .pdata could not
+// unwind.
+func (u *Unwinder) fallback(cur *Frame, opt WalkOptions) (Context, Trust, bool) {
+	if opt.CFI != nil {
+		next := cur.Regs
+		if ok, err := opt.CFI.UnwindFrame(u.mem, cur.Module, &next); ok && err == nil {
+			return next, TrustCFI, true
+		}
+	}
+	if opt.FramePointer {
+		if next, ok := u.framePointer(cur); ok {
+			return next, TrustFramePointer, true
+		}
+	}
+	if opt.Scan {
+		if next, ok := u.scan(cur, opt.ScanWords); ok {
+			return next, TrustScan, true
+		}
+	}
+	return Context{}, 0, false
+}
+
+// framePointer follows a push rbp; mov rbp, rsp frame: [RBP] is the saved
+// RBP and [RBP+8] the return address.
+func (u *Unwinder) framePointer(cur *Frame) (Context, bool) {
+	rbp, ok := cur.Regs.Get(arch.RBP)
+	if !ok || rbp < cur.SP || rbp&7 != 0 || rbp-cur.SP > 1<<24 {
+		return Context{}, false
+	}
+	saved, err := read64(u.mem, "stack", rbp)
+	if err != nil {
+		return Context{}, false
+	}
+	ra, err := read64(u.mem, "stack", rbp+8)
+	if err != nil || !u.isReturnAddress(ra) {
+		return Context{}, false
+	}
+	next := cur.Regs
+	next.restore(uint8(arch.RBP), saved, rbp)
+	next.restoreRIP(ra, rbp+8)
+	next.setRSP(rbp + 16)
+	return next, true
+}
+
+// scan looks upward from the frame's SP for the first word that is a return
+// address: inside executable code of a module and right after a call.
+func (u *Unwinder) scan(cur *Frame, words int) (Context, bool) {
+	if words <= 0 {
+		words = 512
+	}
+	if words > 1<<16 {
+		words = 1 << 16
+	}
+	var buf [512]byte
+	sp := cur.SP &^ 7
+	for done := 0; done < words; {
+		n := min(len(buf)/8, words-done)
+		got, _ := safeRead(u.mem, sp, buf[:8*n])
+		for k := 0; k+8 <= got; k += 8 {
+			w := uint64(buf[k]) | uint64(buf[k+1])<<8 | uint64(buf[k+2])<<16 | uint64(buf[k+3])<<24 |
+				uint64(buf[k+4])<<32 | uint64(buf[k+5])<<40 | uint64(buf[k+6])<<48 | uint64(buf[k+7])<<56
+			if u.isReturnAddress(w) {
+				var next Context
+				next.restoreRIP(w, sp+uint64(k))
+				next.setRSP(sp + uint64(k) + 8)
+				return next, true
+			}
+		}
+		if got < 8*n {
+			return Context{}, false
+		}
+		sp += uint64(8 * n)
+		done += n
+	}
+	return Context{}, false
+}
+
+// isReturnAddress reports whether ra is in executable module code and
+// preceded by a call instruction.
+func (u *Unwinder) isReturnAddress(ra uint64) bool {
+	img, err := u.Image(ra)
+	if err != nil || !img.Executable(uint32(ra-img.Base)) || ra-img.Base < 2 {
+		return false
+	}
+	var b [7]byte
+	start := ra - 7
+	if ra-img.Base < 7 {
+		start = img.Base
+	}
+	n, _ := safeRead(u.mem, start, b[:ra-start])
+	code := b[:n]
+	if uint64(n) != ra-start {
+		return false
+	}
+	for l := 2; l <= len(code); l++ {
+		inst, err := x86asm.Decode(code[len(code)-l:], 64)
+		if err == nil && inst.Len == l && (inst.Op == x86asm.CALL || inst.Op == x86asm.LCALL) {
+			return true
+		}
+	}
+	return false
+}
+
+func classify(err error) StopReason {
+	switch {
+	case errors.Is(err, ErrNoModule):
+		return StopOutsideModules
+	case errors.Is(err, ErrMissingUnwindData):
+		return StopMissingData
+	case IsReadError(err):
+		var ie *InfoError
+		if errors.As(err, &ie) {
+			return StopMissingData
+		}
+		return StopUnreadable
+	}
+	return StopBadUnwindInfo
+}
