@@ -1,0 +1,232 @@
+package rsp
+
+import (
+	"strconv"
+	"strings"
+)
+
+// features holds the optional interfaces a target implements, found once
+// by type assertion. Both the qSupported reply and the dispatch table are
+// computed from it, so they cannot disagree.
+type features struct {
+	bp        Breakpointer
+	bpKinds   [5]bool
+	rangeStep RangeStepper
+	threads   ThreadLister
+	mm        MemoryMapper
+	libs      LibraryLister
+	exec      ExecFiler
+	files     FileServer
+	fileLoad  FileLoadAddresser
+	tib       TIBer
+	monitor   Monitor
+	proc      ProcessInfoer
+	kill      Killer
+	detach    Detacher
+	console   Consoler
+	offsets   Offsetter
+}
+
+func discover(t Target) features {
+	var f features
+	if bp, ok := t.(Breakpointer); ok {
+		f.bp = bp
+		for k := range f.bpKinds {
+			f.bpKinds[k] = bp.SupportsBreakpoint(BreakKind(k))
+		}
+	}
+	f.rangeStep, _ = t.(RangeStepper)
+	f.threads, _ = t.(ThreadLister)
+	f.mm, _ = t.(MemoryMapper)
+	f.libs, _ = t.(LibraryLister)
+	f.exec, _ = t.(ExecFiler)
+	f.files, _ = t.(FileServer)
+	f.fileLoad, _ = t.(FileLoadAddresser)
+	f.tib, _ = t.(TIBer)
+	f.monitor, _ = t.(Monitor)
+	f.proc, _ = t.(ProcessInfoer)
+	f.kill, _ = t.(Killer)
+	f.detach, _ = t.(Detacher)
+	f.console, _ = t.(Consoler)
+	f.offsets, _ = t.(Offsetter)
+	return f
+}
+
+func (f *features) anyBreakpoint() bool {
+	for _, k := range f.bpKinds {
+		if k {
+			return true
+		}
+	}
+	return false
+}
+
+// supported is the fixed part of the qSupported reply.
+func (f *features) supported(packetSize int) string {
+	var b strings.Builder
+	b.WriteString("PacketSize=")
+	b.WriteString(strconv.FormatInt(int64(packetSize), 16))
+	b.WriteString(";QStartNoAckMode+;qXfer:features:read+;qXfer:threads:read+;vContSupported+")
+	b.WriteString(";QThreadSuffixSupported+;QListThreadsInStopReply+")
+	if f.bpKinds[BreakSoftware] {
+		b.WriteString(";swbreak+")
+	}
+	if f.bpKinds[BreakHardware] {
+		b.WriteString(";hwbreak+")
+	}
+	if f.libs != nil {
+		b.WriteString(";qXfer:libraries:read+")
+	}
+	if f.mm != nil {
+		b.WriteString(";qXfer:memory-map:read+")
+	}
+	if f.exec != nil {
+		b.WriteString(";qXfer:exec-file:read+")
+	}
+	return b.String()
+}
+
+// handler handles one packet; args is what follows the packet name (and
+// its separator). It returns nil after replying, or an error for finish.
+type handler func(s *session, args []byte) error
+
+// dispatch maps packet names to handlers. One-letter packets are indexed
+// by their letter; the others by their name up to the first ':', ',' or
+// ';'.
+type dispatch struct {
+	letters [128]handler
+	named   map[string]handler
+}
+
+func buildDispatch(f *features) dispatch {
+	var d dispatch
+	d.named = map[string]handler{}
+	set := func(c byte, h handler) { d.letters[c] = h }
+	set('?', (*session).handleQuestion)
+	set('g', (*session).handleg)
+	set('G', (*session).handleG)
+	set('p', (*session).handlep)
+	set('P', (*session).handleP)
+	set('m', (*session).handlem)
+	set('M', (*session).handleM)
+	set('X', (*session).handleX)
+	set('x', (*session).handlex)
+	set('c', (*session).handlec)
+	set('C', (*session).handleC)
+	set('s', (*session).handles)
+	set('S', (*session).handleS)
+	set('H', (*session).handleH)
+	set('T', (*session).handleT)
+	set('D', (*session).handleD)
+	if f.kill != nil {
+		set('k', (*session).handlek)
+		d.named["vKill"] = (*session).handlevKill
+	}
+	if f.anyBreakpoint() {
+		set('Z', (*session).handleZ)
+		set('z', (*session).handleZ)
+	}
+	n := d.named
+	n["qSupported"] = (*session).handleqSupported
+	n["QStartNoAckMode"] = (*session).handleQStartNoAckMode
+	n["vCont?"] = (*session).handlevContQuery
+	n["vCont"] = (*session).handlevCont
+	n["qC"] = (*session).handleqC
+	n["qfThreadInfo"] = (*session).handleqfThreadInfo
+	n["qsThreadInfo"] = (*session).handleqsThreadInfo
+	n["qThreadExtraInfo"] = (*session).handleqThreadExtraInfo
+	n["qAttached"] = (*session).handleqAttached
+	n["qSymbol"] = (*session).handleqSymbol
+	n["qXfer"] = (*session).handleqXfer
+	n["qHostInfo"] = (*session).handleqHostInfo
+	n["QThreadSuffixSupported"] = (*session).handleQThreadSuffixSupported
+	n["QListThreadsInStopReply"] = (*session).handleQListThreadsInStopReply
+	n["QEnableErrorStrings"] = (*session).handleQEnableErrorStrings
+	n["jThreadsInfo"] = (*session).handlejThreadsInfo
+	n["qRegisterInfo"] = (*session).handleqRegisterInfo
+	if f.offsets != nil {
+		n["qOffsets"] = (*session).handleqOffsets
+	}
+	if f.mm != nil {
+		n["qMemoryRegionInfo"] = (*session).handleqMemoryRegionInfo
+	}
+	if f.files != nil {
+		n["vFile"] = (*session).handlevFile
+	}
+	if f.fileLoad != nil {
+		n["qFileLoadAddress"] = (*session).handleqFileLoadAddress
+	}
+	if f.tib != nil {
+		n["qGetTIBAddr"] = (*session).handleqGetTIBAddr
+	}
+	if f.monitor != nil {
+		n["qRcmd"] = (*session).handleqRcmd
+	}
+	if f.proc != nil {
+		n["qProcessInfo"] = (*session).handleqProcessInfo
+	}
+	return d
+}
+
+// xferObjects says which qXfer objects are readable, from the same
+// features.
+func (f *features) xferReadable(object string) bool {
+	switch object {
+	case "features", "threads":
+		return true
+	case "libraries":
+		return f.libs != nil
+	case "memory-map":
+		return f.mm != nil
+	case "exec-file":
+		return f.exec != nil
+	}
+	return false
+}
+
+// dispatch finds and runs the handler of pkt.
+func (s *session) dispatch(pkt []byte) error {
+	if len(pkt) == 0 {
+		return errUnsupported
+	}
+	t := &s.srv.table
+	c := pkt[0]
+	switch c {
+	case 'q', 'Q', 'v', 'j', '_':
+		end := len(pkt)
+		for i, b := range pkt {
+			if b == ':' || b == ',' || b == ';' {
+				end = i
+				break
+			}
+		}
+		if h := t.named[string(pkt[:end])]; h != nil {
+			args := pkt[end:]
+			if len(args) > 0 {
+				args = args[1:]
+			}
+			if string(pkt[:end]) == "vCont" {
+				args = pkt[end:] // keep the leading ';' of the first action
+			}
+			return h(s, args)
+		}
+		// qRegisterInfo<hex> has its argument glued to the name.
+		if hasPrefix(pkt, "qRegisterInfo") {
+			if h := t.named["qRegisterInfo"]; h != nil {
+				return h(s, pkt[len("qRegisterInfo"):])
+			}
+		}
+		if c == 'v' && hasPrefix(pkt, "vKill") {
+			if h := t.named["vKill"]; h != nil {
+				return h(s, nil)
+			}
+		}
+		return errUnsupported
+	}
+	if c < 128 {
+		if h := t.letters[c]; h != nil {
+			return h(s, pkt[1:])
+		}
+	}
+	return errUnsupported
+}
