@@ -188,13 +188,14 @@ func (u *UnwindInfo) FrameReg() arch.Reg { return arch.Reg(u.FrameRegister) }
 func (u *UnwindInfo) Size() int { return unwindInfoSize(u.Flags, u.CountOfCodes) }
 
 func unwindInfoSize(flags, count uint8) int {
-	n := 4 + 2*((int(count)+1)&^1)
+	// The slots are padded to an even count only before a trailer.
+	padded := 4 + 2*((int(count)+1)&^1)
 	if flags&UNW_FLAG_CHAININFO != 0 {
-		n += 12
+		return padded + 12
 	} else if flags&(UNW_FLAG_EHANDLER|UNW_FLAG_UHANDLER) != 0 {
-		n += 4
+		return padded + 4
 	}
-	return n
+	return 4 + 2*int(count)
 }
 
 // DecodeUnwindInfo decodes the UNWIND_INFO at the start of b; rva is where
@@ -290,9 +291,6 @@ func DecodeUnwindInfo(b []byte, rva uint32) (*UnwindInfo, error) {
 	}
 
 	c.off = 4 + 2*((n+1)&^1)
-	if c.off > len(b) {
-		return fail(len(b), ErrTruncated)
-	}
 	switch {
 	case u.Chain():
 		if !c.need(12) {
