@@ -1,0 +1,889 @@
+// C half of package unicorn. See doc.go for the design.
+#include <stdlib.h>
+#include <string.h>
+#include "machine.h"
+
+// An address no guest can reach (non-canonical): the range of the hidden
+// memory hook whose only job is to make Unicorn sync RIP before every
+// memory access, so that fault PCs are exact.
+#define RS_SYNC_ADDR 0x8000000000000000ULL
+
+static void rs_stop_now(rs_machine *m, int reason, uint64_t pc)
+{
+	if (m->stop.reason == RS_STOP_NONE) {
+		if (m->watch_pending) {
+			// The access happened before whatever stops us now: report it.
+			m->watch_pending = 0;
+			m->stop.reason = RS_STOP_WATCH;
+			m->stop.addr = m->watch_addr;
+			m->stop.access = m->watch_access;
+			m->stop.watch = m->watch_kind;
+		} else {
+			m->stop.reason = reason;
+		}
+		m->stop.pc = pc;
+	}
+	uc_emu_stop(m->uc);
+}
+
+static uint64_t rs_rip(rs_machine *m)
+{
+	uint64_t v = 0;
+	uc_reg_read(m->uc, UC_X86_REG_RIP, &v);
+	return v;
+}
+
+// ---- callbacks -----------------------------------------------------------
+
+static void bp_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
+{
+	rs_bp *bp = ud;
+	rs_machine *m = bp->m;
+	(void)uc;
+	(void)size;
+	if (!bp->sw && !bp->hw)
+		return;
+	if (m->skip_bp && addr == m->start_pc) {
+		// Unicorn replays the code hook of the instruction we stopped
+		// on: this hit is the one already reported.
+		m->skip_bp = 0;
+		return;
+	}
+	if (m->mode != 0) {
+		// Stepping: reaching another breakpoint ends the step.
+		rs_stop_now(m, RS_STOP_STEP, addr);
+		return;
+	}
+	rs_stop_now(m, bp->sw ? RS_STOP_BREAKPOINT : RS_STOP_HWBREAKPOINT, addr);
+}
+
+static void trap_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
+{
+	rs_trap *t = ud;
+	(void)uc;
+	(void)size;
+	rs_stop_now(t->m, RS_STOP_TRAP, addr);
+}
+
+static void watch_cb(uc_engine *uc, uc_mem_type type, uint64_t addr, int size,
+		     int64_t value, void *ud)
+{
+	rs_watch *w = ud;
+	rs_machine *m = w->m;
+	uint64_t end = addr + (uint64_t)(size > 0 ? size : 1);
+	(void)uc;
+	(void)value;
+	if (end <= w->addr || addr >= w->addr + w->size)
+		return; // the hook range is widened; this access misses
+	if (type == UC_MEM_WRITE && !(w->kind & 1))
+		return;
+	if (type == UC_MEM_READ && !(w->kind & 2))
+		return;
+	if (m->watch_pending)
+		return;
+	m->watch_pending = 1;
+	m->watch_addr = addr > w->addr ? addr : w->addr;
+	m->watch_access = type == UC_MEM_WRITE ? RS_WRITE : RS_READ;
+	m->watch_kind = w->kind - 1;
+}
+
+// The tracer is a code hook on every address, installed only while a step,
+// a range step or a watchpoint needs it. It stops after one instruction
+// (step), at the first instruction outside the range (range step), or at
+// the instruction after a watched access.
+static void tracer_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
+{
+	rs_machine *m = ud;
+	(void)uc;
+	(void)size;
+	if (m->watch_pending) {
+		rs_stop_now(m, RS_STOP_WATCH, addr);
+		return;
+	}
+	if (m->mode == 0)
+		return;
+	if (m->tracer_first) {
+		// The hook before the first instruction: nothing has run yet.
+		m->tracer_first = 0;
+		if (addr == m->start_pc)
+			return;
+	}
+	if (m->mode == 2 && addr >= m->range_start && addr < m->range_end)
+		return;
+	rs_stop_now(m, RS_STOP_STEP, addr);
+}
+
+// invalidate_all drops every translated block (hooks are compiled into
+// translated code, so adding or removing a hook that covers more than one
+// address needs it). uc_ctl_flush_tlb would do the same but costs 0.1-2.6 s
+// in libunicorn 2.0.1; removing the cache of each mapped region costs
+// microseconds per megabyte.
+static void invalidate_all(rs_machine *m)
+{
+	uc_mem_region *r = NULL;
+	uint32_t n = 0, i;
+	if (uc_mem_regions(m->uc, &r, &n) != UC_ERR_OK)
+		return;
+	for (i = 0; i < n; i++)
+		uc_ctl_remove_cache(m->uc, r[i].begin, r[i].end + 1);
+	uc_free(r);
+}
+
+static bool fault_cb(uc_engine *uc, uc_mem_type type, uint64_t addr, int size,
+		     int64_t value, void *ud)
+{
+	rs_machine *m = ud;
+	(void)uc;
+	(void)size;
+	(void)value;
+	if (m->stop.reason != RS_STOP_NONE)
+		return false;
+	m->stop.reason = RS_STOP_FAULT;
+	m->stop.addr = addr;
+	switch (type) {
+	case UC_MEM_READ_UNMAPPED:
+	case UC_MEM_READ_PROT:
+		m->stop.access = RS_READ;
+		break;
+	case UC_MEM_WRITE_UNMAPPED:
+	case UC_MEM_WRITE_PROT:
+		m->stop.access = RS_WRITE;
+		break;
+	default:
+		m->stop.access = RS_EXEC;
+		break;
+	}
+	m->stop.pc = m->stop.access == RS_EXEC ? addr : rs_rip(m);
+	return false;
+}
+
+static void intr_cb(uc_engine *uc, uint32_t intno, void *ud)
+{
+	rs_machine *m = ud;
+	uint64_t pc = rs_rip(m);
+	(void)uc;
+	switch (intno) {
+	case 0:
+		rs_stop_now(m, RS_STOP_DIVIDE, pc);
+		break;
+	case 3:
+		rs_stop_now(m, RS_STOP_INT3, pc);
+		if (m->stop.reason == RS_STOP_INT3)
+			m->stop.addr = pc - 1;
+		break;
+	case 6:
+		rs_stop_now(m, RS_STOP_ILLEGAL, pc);
+		break;
+	default:
+		rs_stop_now(m, RS_STOP_EXCEPTION, pc);
+		if (m->stop.reason == RS_STOP_EXCEPTION)
+			m->stop.vector = intno;
+		break;
+	}
+}
+
+static bool invalid_cb(uc_engine *uc, void *ud)
+{
+	rs_machine *m = ud;
+	(void)uc;
+	if (m->stop.reason == RS_STOP_NONE) {
+		m->stop.reason = RS_STOP_ILLEGAL;
+		m->stop.pc = rs_rip(m);
+	}
+	return false;
+}
+
+static void syscall_cb(uc_engine *uc, void *ud)
+{
+	rs_machine *m = ud;
+	(void)uc;
+	rs_stop_now(m, RS_STOP_SYSCALL, rs_rip(m));
+}
+
+static void sync_cb(uc_engine *uc, uc_mem_type type, uint64_t addr, int size,
+		    int64_t value, void *ud)
+{
+	(void)uc;
+	(void)type;
+	(void)addr;
+	(void)size;
+	(void)value;
+	(void)ud;
+}
+
+// call_len returns the length of a call instruction that ends exactly at
+// end (E8 rel32, or FF /2 with an optional REX prefix), or 0.
+static int call_len(rs_machine *m, uint64_t end)
+{
+	uint8_t b[16];
+	int k;
+	if (end < 16 || uc_mem_read(m->uc, end - 16, b, 16) != UC_ERR_OK)
+		return 0;
+	if (b[11] == 0xE8)
+		return 5;
+	for (k = 2; k <= 10; k++) {
+		int i = 16 - k, len, mod, rm;
+		uint8_t modrm;
+		if (b[i] != 0xFF)
+			continue;
+		modrm = b[i + 1];
+		if (((modrm >> 3) & 7) != 2)
+			continue;
+		mod = modrm >> 6;
+		rm = modrm & 7;
+		len = 2;
+		if (mod != 3) {
+			if (rm == 4) {
+				len++;
+				if (i + 2 >= 16)
+					continue;
+				if (mod == 0 && (b[i + 2] & 7) == 5)
+					len += 4;
+			}
+			if (mod == 0 && rm == 5)
+				len += 4;
+			else if (mod == 1)
+				len += 1;
+			else if (mod == 2)
+				len += 4;
+		}
+		if (len != k)
+			continue;
+		if (i > 0 && (b[i - 1] & 0xF0) == 0x40)
+			len++;
+		return len;
+	}
+	return 0;
+}
+
+static void block_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
+{
+	rs_machine *m = ud;
+	uint64_t rsp = 0, top = 0, pend = m->prev_block_end;
+	uc_reg_read(uc, UC_X86_REG_RSP, &rsp);
+	// A frame whose return-address slot is below RSP is dead: returned
+	// from, or unwound past (tail jump, longjmp, exception).
+	while (m->nframes > 0 && m->frames[m->nframes - 1].sp < rsp)
+		m->nframes--;
+	if (pend != 0 && uc_mem_read(uc, rsp, &top, 8) == UC_ERR_OK && top == pend) {
+		int n = m->nframes;
+		int dup = n > 0 && m->frames[n - 1].sp == rsp && m->frames[n - 1].ret == pend;
+		int len = dup ? 0 : call_len(m, pend);
+		if (len > 0) {
+			if (n == m->capframes) {
+				// Full: drop the oldest half rather than grow forever.
+				int keep = n / 2;
+				memmove(m->frames, m->frames + (n - keep), (size_t)keep * sizeof(rs_frame));
+				m->shadow_dropped += (uint64_t)(n - keep);
+				n = m->nframes = keep;
+			}
+			m->frames[n].call_site = pend - (uint64_t)len;
+			m->frames[n].target = addr;
+			m->frames[n].ret = pend;
+			m->frames[n].sp = rsp;
+			m->nframes = n + 1;
+		}
+	}
+	m->prev_block = addr;
+	m->prev_block_end = addr + size;
+}
+
+// ---- lifecycle -----------------------------------------------------------
+
+rs_machine *rs_new(uc_err *err)
+{
+	rs_machine *m = calloc(1, sizeof *m);
+	uc_err e;
+	if (m == NULL) {
+		*err = UC_ERR_NOMEM;
+		return NULL;
+	}
+	e = uc_open(UC_ARCH_X86, UC_MODE_64, &m->uc);
+	if (e != UC_ERR_OK) {
+		free(m);
+		*err = e;
+		return NULL;
+	}
+	// Exits with an empty list: uc_emu_start's "until" no longer stops
+	// at address 0, so a jump to NULL faults like on hardware.
+	e = uc_ctl_exits_enable(m->uc);
+	if (e == UC_ERR_OK)
+		e = uc_hook_add(m->uc, &m->fault_hook, UC_HOOK_MEM_INVALID, (void *)fault_cb, m, 1, 0);
+	if (e == UC_ERR_OK)
+		e = uc_hook_add(m->uc, &m->intr_hook, UC_HOOK_INTR, (void *)intr_cb, m, 1, 0);
+	if (e == UC_ERR_OK)
+		e = uc_hook_add(m->uc, &m->invalid_hook, UC_HOOK_INSN_INVALID, (void *)invalid_cb, m, 1, 0);
+	if (e == UC_ERR_OK)
+		e = uc_hook_add(m->uc, &m->syscall_hook, UC_HOOK_INSN, (void *)syscall_cb, m, 1, 0,
+				UC_X86_INS_SYSCALL);
+	if (e == UC_ERR_OK)
+		e = uc_hook_add(m->uc, &m->sync_hook, UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE,
+				(void *)sync_cb, m, RS_SYNC_ADDR, RS_SYNC_ADDR);
+	if (e != UC_ERR_OK) {
+		uc_close(m->uc);
+		free(m);
+		*err = e;
+		return NULL;
+	}
+	*err = UC_ERR_OK;
+	return m;
+}
+
+uc_err rs_set_sync(rs_machine *m, int on)
+{
+	uc_err e = UC_ERR_OK;
+	if (on && m->sync_hook == 0)
+		e = uc_hook_add(m->uc, &m->sync_hook, UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE,
+				(void *)sync_cb, m, RS_SYNC_ADDR, RS_SYNC_ADDR);
+	else if (!on && m->sync_hook != 0) {
+		e = uc_hook_del(m->uc, m->sync_hook);
+		m->sync_hook = 0;
+	}
+	invalidate_all(m);
+	return e;
+}
+
+void rs_close(rs_machine *m)
+{
+	int i;
+	if (m == NULL)
+		return;
+	uc_close(m->uc);
+	for (i = 0; i < m->nbps; i++)
+		free(m->bps[i]);
+	for (i = 0; i < m->nwatches; i++)
+		free(m->watches[i]);
+	for (i = 0; i < m->ntraps; i++)
+		free(m->traps[i]);
+	free(m->bps);
+	free(m->watches);
+	free(m->traps);
+	free(m->frames);
+	free(m);
+}
+
+// ---- memory ----------------------------------------------------------------
+
+typedef uc_err (*rs_memop)(rs_machine *m, uint64_t addr, uint8_t *buf, uint64_t len);
+
+static uc_err op_read(rs_machine *m, uint64_t addr, uint8_t *buf, uint64_t len)
+{
+	return uc_mem_read(m->uc, addr, buf, (size_t)len);
+}
+
+static uc_err op_write(rs_machine *m, uint64_t addr, uint8_t *buf, uint64_t len)
+{
+	return uc_mem_write(m->uc, addr, buf, (size_t)len);
+}
+
+// mem_prefix does op on the longest accessible prefix, page by page when
+// the whole range is not accessible at once.
+static int mem_prefix(rs_machine *m, rs_memop op, uint64_t addr, uint8_t *buf, uint64_t len, uc_err *err)
+{
+	uint64_t done = 0;
+	*err = UC_ERR_OK;
+	if (len == 0)
+		return 0;
+	if (addr + len >= addr && op(m, addr, buf, len) == UC_ERR_OK)
+		return (int)len;
+	while (done < len) {
+		uint64_t a = addr + done;
+		uint64_t chunk = 0x1000 - (a & 0xFFF);
+		uc_err e;
+		if (a < addr)
+			break; // wrapped around the address space
+		if (chunk > len - done)
+			chunk = len - done;
+		e = op(m, a, buf + done, chunk);
+		if (e != UC_ERR_OK) {
+			*err = e;
+			break;
+		}
+		done += chunk;
+	}
+	return (int)done;
+}
+
+int rs_mem_read(rs_machine *m, uint64_t addr, void *buf, uint64_t len, uc_err *err)
+{
+	return mem_prefix(m, op_read, addr, buf, len, err);
+}
+
+int rs_mem_write(rs_machine *m, uint64_t addr, const void *buf, uint64_t len, uc_err *err)
+{
+	return mem_prefix(m, op_write, addr, (uint8_t *)buf, len, err);
+}
+
+// ---- registers -------------------------------------------------------------
+
+uc_err rs_reg_read(rs_machine *m, int id, uint64_t *v)
+{
+	uint8_t buf[64];
+	uc_err e;
+	memset(buf, 0, sizeof buf);
+	e = uc_reg_read(m->uc, id, buf);
+	memcpy(v, buf, 8);
+	return e;
+}
+
+uc_err rs_reg_write(rs_machine *m, int id, uint64_t v)
+{
+	uint8_t buf[64];
+	memset(buf, 0, sizeof buf);
+	memcpy(buf, &v, 8);
+	return uc_reg_write(m->uc, id, buf);
+}
+
+static const int gpr_ids[16] = {
+	UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RBX,
+	UC_X86_REG_RSP, UC_X86_REG_RBP, UC_X86_REG_RSI, UC_X86_REG_RDI,
+	UC_X86_REG_R8, UC_X86_REG_R9, UC_X86_REG_R10, UC_X86_REG_R11,
+	UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14, UC_X86_REG_R15,
+};
+static const int seg_ids[6] = {
+	UC_X86_REG_CS, UC_X86_REG_SS, UC_X86_REG_DS,
+	UC_X86_REG_ES, UC_X86_REG_FS, UC_X86_REG_GS,
+};
+static const int fpu_ids[8] = {
+	UC_X86_REG_FPCW, UC_X86_REG_FPSW, UC_X86_REG_FPTAG, UC_X86_REG_FCS,
+	UC_X86_REG_FIP, UC_X86_REG_FDS, UC_X86_REG_FDP, UC_X86_REG_FOP,
+};
+
+#define RS_NCTX (16 + 2 + 6 + 2 + 8 + 8 + 16 + 1)
+
+typedef struct rs_batch {
+	int ids[RS_NCTX];
+	void *ptrs[RS_NCTX];
+	uint8_t slots[RS_NCTX][64];
+} rs_batch;
+
+static void batch_init(rs_batch *b)
+{
+	int i, n = 0;
+	for (i = 0; i < 16; i++)
+		b->ids[n++] = gpr_ids[i];
+	b->ids[n++] = UC_X86_REG_RIP;
+	b->ids[n++] = UC_X86_REG_RFLAGS;
+	for (i = 0; i < 6; i++)
+		b->ids[n++] = seg_ids[i];
+	b->ids[n++] = UC_X86_REG_FS_BASE;
+	b->ids[n++] = UC_X86_REG_GS_BASE;
+	for (i = 0; i < 8; i++)
+		b->ids[n++] = UC_X86_REG_ST0 + i;
+	for (i = 0; i < 8; i++)
+		b->ids[n++] = fpu_ids[i];
+	for (i = 0; i < 16; i++)
+		b->ids[n++] = UC_X86_REG_XMM0 + i;
+	b->ids[n++] = UC_X86_REG_MXCSR;
+	for (i = 0; i < RS_NCTX; i++)
+		b->ptrs[i] = b->slots[i];
+}
+
+static uint64_t slot64(rs_batch *b, int i)
+{
+	uint64_t v;
+	memcpy(&v, b->slots[i], 8);
+	return v;
+}
+
+static uint32_t slot32(rs_batch *b, int i, uint32_t mask)
+{
+	uint32_t v;
+	memcpy(&v, b->slots[i], 4);
+	return v & mask;
+}
+
+uc_err rs_read_context(rs_machine *m, rs_context *c)
+{
+	rs_batch b;
+	uc_err e;
+	int i, n = 0;
+	batch_init(&b);
+	memset(b.slots, 0, sizeof b.slots);
+	e = uc_reg_read_batch(m->uc, b.ids, b.ptrs, RS_NCTX);
+	if (e != UC_ERR_OK)
+		return e;
+	for (i = 0; i < 16; i++)
+		c->gpr[i] = slot64(&b, n++);
+	c->rip = slot64(&b, n++);
+	c->rflags = slot64(&b, n++);
+	c->cs = slot32(&b, n++, 0xFFFF);
+	c->ss = slot32(&b, n++, 0xFFFF);
+	c->ds = slot32(&b, n++, 0xFFFF);
+	c->es = slot32(&b, n++, 0xFFFF);
+	c->fs = slot32(&b, n++, 0xFFFF);
+	c->gs = slot32(&b, n++, 0xFFFF);
+	c->fs_base = slot64(&b, n++);
+	c->gs_base = slot64(&b, n++);
+	for (i = 0; i < 8; i++)
+		memcpy(c->st[i], b.slots[n++], 10);
+	c->fctrl = slot32(&b, n++, 0xFFFF);
+	c->fstat = slot32(&b, n++, 0xFFFF);
+	c->ftag = slot32(&b, n++, 0xFFFF);
+	c->fiseg = slot32(&b, n++, 0xFFFF);
+	c->fioff = slot32(&b, n++, 0xFFFFFFFF);
+	c->foseg = slot32(&b, n++, 0xFFFF);
+	c->fooff = slot32(&b, n++, 0xFFFFFFFF);
+	c->fop = slot32(&b, n++, 0x7FF);
+	for (i = 0; i < 16; i++)
+		memcpy(c->xmm[i], b.slots[n++], 16);
+	c->mxcsr = slot32(&b, n++, 0xFFFFFFFF);
+	memset(c->ymmh, 0, sizeof c->ymmh);
+	return UC_ERR_OK;
+}
+
+static void put64(rs_batch *b, int i, uint64_t v)
+{
+	memcpy(b->slots[i], &v, 8);
+}
+
+uc_err rs_write_context(rs_machine *m, const rs_context *c)
+{
+	rs_batch b;
+	uc_err e;
+	int i, n = 0, k, segs;
+	uint64_t cur;
+	batch_init(&b);
+	memset(b.slots, 0, sizeof b.slots);
+	for (i = 0; i < 16; i++)
+		put64(&b, n++, c->gpr[i]);
+	put64(&b, n++, c->rip);
+	put64(&b, n++, c->rflags);
+	// Segment selectors are written only when they change: loading one
+	// checks the descriptor table, which a flat guest may not have.
+	segs = n;
+	n += 6;
+	put64(&b, n++, c->fs_base);
+	put64(&b, n++, c->gs_base);
+	for (i = 0; i < 8; i++)
+		memcpy(b.slots[n++], c->st[i], 10);
+	put64(&b, n++, c->fctrl);
+	put64(&b, n++, c->fstat);
+	put64(&b, n++, c->ftag);
+	put64(&b, n++, c->fiseg);
+	put64(&b, n++, c->fioff);
+	put64(&b, n++, c->foseg);
+	put64(&b, n++, c->fooff);
+	put64(&b, n++, c->fop);
+	for (i = 0; i < 16; i++)
+		memcpy(b.slots[n++], c->xmm[i], 16);
+	put64(&b, n++, c->mxcsr);
+	{
+		const uint32_t sel[6] = {c->cs, c->ss, c->ds, c->es, c->fs, c->gs};
+		for (k = 0; k < 6; k++) {
+			cur = 0;
+			rs_reg_read(m, seg_ids[k], &cur);
+			if ((cur & 0xFFFF) != (sel[k] & 0xFFFF)) {
+				e = rs_reg_write(m, seg_ids[k], sel[k] & 0xFFFF);
+				if (e != UC_ERR_OK)
+					return e;
+			}
+		}
+	}
+	// Write everything except the selectors, in two runs around them.
+	e = uc_reg_write_batch(m->uc, b.ids, (void *const *)b.ptrs, segs);
+	if (e == UC_ERR_OK)
+		e = uc_reg_write_batch(m->uc, b.ids + segs + 6, (void *const *)(b.ptrs + segs + 6),
+				       RS_NCTX - segs - 6);
+	// FS/GS base after selectors: a selector load may reset the base.
+	return e;
+}
+
+uc_err rs_read_msr(rs_machine *m, uint32_t id, uint64_t *v)
+{
+	uc_x86_msr msr;
+	uc_err e;
+	msr.rid = id;
+	msr.value = 0;
+	e = uc_reg_read(m->uc, UC_X86_REG_MSR, &msr);
+	*v = msr.value;
+	return e;
+}
+
+uc_err rs_write_msr(rs_machine *m, uint32_t id, uint64_t v)
+{
+	uc_x86_msr msr;
+	msr.rid = id;
+	msr.value = v;
+	return uc_reg_write(m->uc, UC_X86_REG_MSR, &msr);
+}
+
+// ---- breakpoints, watchpoints, traps ------------------------------------------
+
+static void *grow(void *p, int *cap, size_t elem)
+{
+	int ncap = *cap ? *cap * 2 : 16;
+	void *np = realloc(p, (size_t)ncap * elem);
+	if (np != NULL)
+		*cap = ncap;
+	return np;
+}
+
+static rs_bp *bp_find(rs_machine *m, uint64_t addr)
+{
+	int i;
+	for (i = 0; i < m->nbps; i++)
+		if (m->bps[i]->addr == addr)
+			return m->bps[i];
+	return NULL;
+}
+
+// Disabled breakpoint hooks are kept (re-enabling one is a store) until
+// there are many of them; then they are deleted for real.
+#define RS_MAX_IDLE_BPS 256
+
+static void bp_gc(rs_machine *m)
+{
+	int i, j = 0, idle = 0;
+	for (i = 0; i < m->nbps; i++)
+		if (!m->bps[i]->sw && !m->bps[i]->hw)
+			idle++;
+	if (idle <= RS_MAX_IDLE_BPS)
+		return;
+	for (i = 0; i < m->nbps; i++) {
+		rs_bp *bp = m->bps[i];
+		if (!bp->sw && !bp->hw) {
+			uc_hook_del(m->uc, bp->hook);
+			uc_ctl_remove_cache(m->uc, bp->addr, bp->addr + 1);
+			free(bp);
+		} else {
+			m->bps[j++] = bp;
+		}
+	}
+	m->nbps = j;
+}
+
+uc_err rs_bp_set(rs_machine *m, uint64_t addr, int hw, int on)
+{
+	rs_bp *bp = bp_find(m, addr);
+	uc_err e;
+	if (bp == NULL) {
+		if (!on)
+			return UC_ERR_ARG;
+		if (m->nbps == m->capbps) {
+			rs_bp **nb = grow(m->bps, &m->capbps, sizeof *nb);
+			if (nb == NULL)
+				return UC_ERR_NOMEM;
+			m->bps = nb;
+		}
+		bp = calloc(1, sizeof *bp);
+		if (bp == NULL)
+			return UC_ERR_NOMEM;
+		bp->m = m;
+		bp->addr = addr;
+		e = uc_hook_add(m->uc, &bp->hook, UC_HOOK_CODE, (void *)bp_cb, bp, addr, addr);
+		if (e != UC_ERR_OK) {
+			free(bp);
+			return e;
+		}
+		// Code already translated at addr has no call to the hook.
+		uc_ctl_remove_cache(m->uc, addr, addr + 1);
+		m->bps[m->nbps++] = bp;
+	}
+	if (hw) {
+		if (!on && !bp->hw)
+			return UC_ERR_ARG;
+		bp->hw = (uint8_t)on;
+	} else {
+		if (!on && !bp->sw)
+			return UC_ERR_ARG;
+		bp->sw = (uint8_t)on;
+	}
+	if (!on)
+		bp_gc(m);
+	return UC_ERR_OK;
+}
+
+static int bp_enabled_at(rs_machine *m, uint64_t addr)
+{
+	rs_bp *bp = bp_find(m, addr);
+	return bp != NULL && (bp->sw || bp->hw);
+}
+
+uc_err rs_watch_add(rs_machine *m, uint64_t addr, uint64_t size, int kind)
+{
+	rs_watch *w;
+	uc_err e;
+	uint64_t lo, hi;
+	int type = 0;
+	if (m->nwatches == m->capwatches) {
+		rs_watch **nw = grow(m->watches, &m->capwatches, sizeof *nw);
+		if (nw == NULL)
+			return UC_ERR_NOMEM;
+		m->watches = nw;
+	}
+	w = calloc(1, sizeof *w);
+	if (w == NULL)
+		return UC_ERR_NOMEM;
+	w->m = m;
+	w->addr = addr;
+	w->size = size;
+	w->kind = kind;
+	if (kind & 1)
+		type |= UC_HOOK_MEM_WRITE;
+	if (kind & 2)
+		type |= UC_HOOK_MEM_READ;
+	// Unicorn matches a hook range against the first byte of an access:
+	// widen the range so that wide accesses starting below it are seen
+	// (the callback checks the real overlap).
+	lo = addr >= 64 ? addr - 63 : 0;
+	hi = addr + size - 1;
+	e = uc_hook_add(m->uc, &w->hook, type, (void *)watch_cb, w, lo, hi);
+	if (e != UC_ERR_OK) {
+		free(w);
+		return e;
+	}
+	m->watches[m->nwatches++] = w;
+	invalidate_all(m);
+	return UC_ERR_OK;
+}
+
+uc_err rs_watch_remove(rs_machine *m, uint64_t addr, uint64_t size, int kind)
+{
+	int i;
+	for (i = 0; i < m->nwatches; i++) {
+		rs_watch *w = m->watches[i];
+		if (w->addr != addr || w->size != size || w->kind != kind)
+			continue;
+		uc_hook_del(m->uc, w->hook);
+		free(w);
+		m->watches[i] = m->watches[--m->nwatches];
+		invalidate_all(m);
+		return UC_ERR_OK;
+	}
+	return UC_ERR_ARG;
+}
+
+uc_err rs_trap_add(rs_machine *m, uint64_t start, uint64_t end)
+{
+	rs_trap *t;
+	uc_err e;
+	if (m->ntraps == m->captraps) {
+		rs_trap **nt = grow(m->traps, &m->captraps, sizeof *nt);
+		if (nt == NULL)
+			return UC_ERR_NOMEM;
+		m->traps = nt;
+	}
+	t = calloc(1, sizeof *t);
+	if (t == NULL)
+		return UC_ERR_NOMEM;
+	t->m = m;
+	t->start = start;
+	t->end = end;
+	e = uc_hook_add(m->uc, &t->hook, UC_HOOK_CODE, (void *)trap_cb, t, start, end - 1);
+	if (e != UC_ERR_OK) {
+		free(t);
+		return e;
+	}
+	uc_ctl_remove_cache(m->uc, start, end);
+	m->traps[m->ntraps++] = t;
+	return UC_ERR_OK;
+}
+
+uc_err rs_shadow_enable(rs_machine *m, int on)
+{
+	uc_err e = UC_ERR_OK;
+	if (on && m->block_hook == 0) {
+		if (m->frames == NULL) {
+			m->capframes = 1 << 16;
+			m->frames = calloc((size_t)m->capframes, sizeof(rs_frame));
+			if (m->frames == NULL) {
+				m->capframes = 0;
+				return UC_ERR_NOMEM;
+			}
+		}
+		m->nframes = 0;
+		m->prev_block = m->prev_block_end = 0;
+		e = uc_hook_add(m->uc, &m->block_hook, UC_HOOK_BLOCK, (void *)block_cb, m, 1, 0);
+		if (e != UC_ERR_OK)
+			m->block_hook = 0;
+	} else if (!on && m->block_hook != 0) {
+		e = uc_hook_del(m->uc, m->block_hook);
+		m->block_hook = 0;
+		m->nframes = 0;
+	}
+	invalidate_all(m);
+	return e;
+}
+
+// ---- execution -------------------------------------------------------------
+
+void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b)
+{
+	uc_err e;
+	uint64_t pc = rs_rip(m);
+	int want_tracer = mode != 0 || m->nwatches > 0;
+	memset(&m->stop, 0, sizeof m->stop);
+	m->watch_pending = 0;
+	m->start_pc = pc;
+	m->skip_bp = bp_enabled_at(m, pc);
+	m->mode = mode;
+	m->tracer_first = 1;
+	m->range_start = a;
+	m->range_end = b;
+	// The tracer stays installed across consecutive steps and is removed
+	// by the first plain run that does not need it.
+	if (want_tracer && m->tracer_hook == 0) {
+		e = uc_hook_add(m->uc, &m->tracer_hook, UC_HOOK_CODE, (void *)tracer_cb, m, 1, 0);
+		if (e != UC_ERR_OK) {
+			m->tracer_hook = 0;
+			m->stop.reason = RS_STOP_ERROR;
+			m->stop.err = e;
+			m->stop.pc = pc;
+			return;
+		}
+		invalidate_all(m);
+	} else if (!want_tracer && m->tracer_hook != 0) {
+		uc_hook_del(m->uc, m->tracer_hook);
+		m->tracer_hook = 0;
+		invalidate_all(m);
+	}
+	e = uc_emu_start(m->uc, pc, 0, 0, 0);
+	if (e != UC_ERR_OK) {
+		if (m->stop.reason == RS_STOP_NONE) {
+			m->stop.pc = rs_rip(m);
+			switch (e) {
+			case UC_ERR_READ_UNMAPPED:
+			case UC_ERR_READ_PROT:
+				m->stop.reason = RS_STOP_FAULT;
+				m->stop.access = RS_READ;
+				break;
+			case UC_ERR_WRITE_UNMAPPED:
+			case UC_ERR_WRITE_PROT:
+				m->stop.reason = RS_STOP_FAULT;
+				m->stop.access = RS_WRITE;
+				break;
+			case UC_ERR_FETCH_UNMAPPED:
+			case UC_ERR_FETCH_PROT:
+				m->stop.reason = RS_STOP_FAULT;
+				m->stop.access = RS_EXEC;
+				m->stop.addr = m->stop.pc;
+				break;
+			case UC_ERR_INSN_INVALID:
+				m->stop.reason = RS_STOP_ILLEGAL;
+				break;
+			case UC_ERR_EXCEPTION:
+				m->stop.reason = RS_STOP_EXCEPTION;
+				break;
+			default:
+				m->stop.reason = RS_STOP_ERROR;
+				break;
+			}
+		}
+		m->stop.err = e;
+		// Leave RIP on the faulting instruction, not on its block.
+		if (m->stop.reason == RS_STOP_FAULT || m->stop.reason == RS_STOP_ILLEGAL)
+			rs_reg_write(m, UC_X86_REG_RIP, m->stop.pc);
+	}
+	if (m->watch_pending && (m->stop.reason == RS_STOP_NONE || m->stop.reason == RS_STOP_STEP)) {
+		m->watch_pending = 0;
+		m->stop.reason = RS_STOP_WATCH;
+		m->stop.pc = rs_rip(m);
+		m->stop.addr = m->watch_addr;
+		m->stop.access = m->watch_access;
+		m->stop.watch = m->watch_kind;
+	}
+	if (m->stop.reason == RS_STOP_NONE)
+		m->stop.pc = rs_rip(m);
+	m->mode = 0;
+}

@@ -1,0 +1,323 @@
+package unicorn
+
+/*
+#cgo LDFLAGS: -lunicorn
+#include <stdlib.h>
+#include "machine.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/rspstub/rspstub/internal/arch"
+)
+
+// PageSize is the granularity of Map, Unmap and Protect.
+const PageSize = 0x1000
+
+// ErrClosed is returned by every method of a closed Machine.
+var ErrClosed = errors.New("unicorn: machine is closed")
+
+// Error is a libunicorn error code.
+type Error struct {
+	Code int    // uc_err value
+	Op   string // what was being done
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("unicorn: %s: %s", e.Op, C.GoString(C.uc_strerror(C.uc_err(e.Code))))
+}
+
+func ucErr(op string, e C.uc_err) error {
+	if e == C.UC_ERR_OK {
+		return nil
+	}
+	return &Error{Code: int(e), Op: op}
+}
+
+// Machine is one x86-64 Unicorn instance. Methods other than Interrupt
+// must be called from one goroutine at a time.
+type Machine struct {
+	c *C.rs_machine
+
+	// stopMu orders Interrupt's uc_emu_stop against Close.
+	stopMu      sync.Mutex
+	running     atomic.Bool
+	interrupted atomic.Bool
+	gen         uint64 // run number, under stopMu
+	closed      bool
+	shadow      bool
+}
+
+// New opens a 64-bit x86 machine with no memory mapped.
+func New() (*Machine, error) {
+	var e C.uc_err
+	c := C.rs_new(&e)
+	if c == nil {
+		return nil, ucErr("open", e)
+	}
+	return &Machine{c: c}, nil
+}
+
+// Close releases the machine. Calling it again is harmless.
+func (m *Machine) Close() error {
+	m.stopMu.Lock()
+	defer m.stopMu.Unlock()
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	C.rs_close(m.c)
+	m.c = nil
+	return nil
+}
+
+func (m *Machine) check() error {
+	if m == nil || m.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+func pageRange(op string, addr, size uint64) error {
+	if size == 0 {
+		return fmt.Errorf("unicorn: %s %#x: size is zero", op, addr)
+	}
+	if addr%PageSize != 0 || size%PageSize != 0 {
+		return fmt.Errorf("unicorn: %s %#x+%#x: address and size must be multiples of %#x", op, addr, size, PageSize)
+	}
+	if addr+size < addr {
+		return fmt.Errorf("unicorn: %s %#x+%#x: range wraps around", op, addr, size)
+	}
+	return nil
+}
+
+func ucPerm(p arch.Perm) C.uint32_t {
+	var u C.uint32_t
+	if p&arch.PermRead != 0 {
+		u |= C.UC_PROT_READ
+	}
+	if p&arch.PermWrite != 0 {
+		u |= C.UC_PROT_WRITE
+	}
+	if p&arch.PermExec != 0 {
+		u |= C.UC_PROT_EXEC
+	}
+	return u
+}
+
+func archPerm(u C.uint32_t) arch.Perm {
+	var p arch.Perm
+	if u&C.UC_PROT_READ != 0 {
+		p |= arch.PermRead
+	}
+	if u&C.UC_PROT_WRITE != 0 {
+		p |= arch.PermWrite
+	}
+	if u&C.UC_PROT_EXEC != 0 {
+		p |= arch.PermExec
+	}
+	return p
+}
+
+// Map maps zeroed memory at [addr, addr+size) with perm.
+func (m *Machine) Map(addr, size uint64, perm arch.Perm) error {
+	if err := m.check(); err != nil {
+		return err
+	}
+	if err := pageRange("map", addr, size); err != nil {
+		return err
+	}
+	return ucErr(fmt.Sprintf("map %#x+%#x", addr, size), C.uc_mem_map(m.c.uc, C.uint64_t(addr), C.size_t(size), ucPerm(perm)))
+}
+
+// Unmap removes [addr, addr+size) from the address space.
+func (m *Machine) Unmap(addr, size uint64) error {
+	if err := m.check(); err != nil {
+		return err
+	}
+	if err := pageRange("unmap", addr, size); err != nil {
+		return err
+	}
+	return ucErr(fmt.Sprintf("unmap %#x+%#x", addr, size), C.uc_mem_unmap(m.c.uc, C.uint64_t(addr), C.size_t(size)))
+}
+
+// Protect changes the guest permissions of [addr, addr+size).
+func (m *Machine) Protect(addr, size uint64, perm arch.Perm) error {
+	if err := m.check(); err != nil {
+		return err
+	}
+	if err := pageRange("protect", addr, size); err != nil {
+		return err
+	}
+	return ucErr(fmt.Sprintf("protect %#x+%#x", addr, size), C.uc_mem_protect(m.c.uc, C.uint64_t(addr), C.size_t(size), ucPerm(perm)))
+}
+
+// Region is one mapped range.
+type Region struct {
+	Start, Size uint64
+	Perm        arch.Perm
+}
+
+// Regions returns the mapped regions sorted by Start.
+func (m *Machine) Regions() []Region {
+	if m.check() != nil {
+		return nil
+	}
+	var regs *C.uc_mem_region
+	var n C.uint32_t
+	if C.uc_mem_regions(m.c.uc, &regs, &n) != C.UC_ERR_OK || n == 0 {
+		return nil
+	}
+	defer C.uc_free(unsafe.Pointer(regs))
+	src := unsafe.Slice(regs, int(n))
+	out := make([]Region, 0, len(src))
+	for _, r := range src {
+		out = append(out, Region{Start: uint64(r.begin), Size: uint64(r.end-r.begin) + 1, Perm: archPerm(r.perms)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Start < out[j].Start })
+	return out
+}
+
+// ReadMemory reads guest memory, ignoring guest protections. A short
+// count with a nil error means the rest is not mapped; n == 0 comes with
+// an error.
+func (m *Machine) ReadMemory(addr uint64, p []byte) (int, error) {
+	if err := m.check(); err != nil {
+		return 0, err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	var e C.uc_err
+	n := int(C.rs_mem_read(m.c, C.uint64_t(addr), unsafe.Pointer(&p[0]), C.uint64_t(len(p)), &e))
+	if n == 0 {
+		return 0, ucErr(fmt.Sprintf("read %#x", addr), e)
+	}
+	return n, nil
+}
+
+// WriteMemory writes guest memory the way a debugger does: guest
+// protections are ignored. Short counts mean what they mean for
+// ReadMemory.
+func (m *Machine) WriteMemory(addr uint64, p []byte) (int, error) {
+	if err := m.check(); err != nil {
+		return 0, err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	var e C.uc_err
+	n := int(C.rs_mem_write(m.c, C.uint64_t(addr), unsafe.Pointer(&p[0]), C.uint64_t(len(p)), &e))
+	if n == 0 {
+		return 0, ucErr(fmt.Sprintf("write %#x", addr), e)
+	}
+	return n, nil
+}
+
+var regIDs = [arch.NumRegs]C.int{
+	C.UC_X86_REG_RAX, C.UC_X86_REG_RCX, C.UC_X86_REG_RDX, C.UC_X86_REG_RBX,
+	C.UC_X86_REG_RSP, C.UC_X86_REG_RBP, C.UC_X86_REG_RSI, C.UC_X86_REG_RDI,
+	C.UC_X86_REG_R8, C.UC_X86_REG_R9, C.UC_X86_REG_R10, C.UC_X86_REG_R11,
+	C.UC_X86_REG_R12, C.UC_X86_REG_R13, C.UC_X86_REG_R14, C.UC_X86_REG_R15,
+	C.UC_X86_REG_RIP, C.UC_X86_REG_RFLAGS,
+	C.UC_X86_REG_CS, C.UC_X86_REG_SS, C.UC_X86_REG_DS, C.UC_X86_REG_ES, C.UC_X86_REG_FS, C.UC_X86_REG_GS,
+	C.UC_X86_REG_FS_BASE, C.UC_X86_REG_GS_BASE,
+}
+
+// Reg reads one register. Segment selectors are zero-extended.
+func (m *Machine) Reg(r arch.Reg) (uint64, error) {
+	if err := m.check(); err != nil {
+		return 0, err
+	}
+	if r >= arch.NumRegs {
+		return 0, fmt.Errorf("unicorn: no register %d", r)
+	}
+	var v C.uint64_t
+	if err := ucErr("read "+r.String(), C.rs_reg_read(m.c, regIDs[r], &v)); err != nil {
+		return 0, err
+	}
+	if r >= arch.CS && r <= arch.GS {
+		v &= 0xffff
+	}
+	return uint64(v), nil
+}
+
+// SetReg writes one register. Loading a segment selector fails if the
+// guest's descriptor tables do not allow it.
+func (m *Machine) SetReg(r arch.Reg, v uint64) error {
+	if err := m.check(); err != nil {
+		return err
+	}
+	if r >= arch.NumRegs {
+		return fmt.Errorf("unicorn: no register %d", r)
+	}
+	return ucErr("write "+r.String(), C.rs_reg_write(m.c, regIDs[r], C.uint64_t(v)))
+}
+
+// Context is every register GDB's amd64 description has, in one struct
+// that crosses into C whole. GPR is in arch order (RAX, RCX, RDX, RBX, RSP,
+// RBP, RSI, RDI, R8..R15). Its layout mirrors rs_context in machine.h.
+type Context struct {
+	GPR                                            [16]uint64
+	RIP, RFLAGS                                    uint64
+	CS, SS, DS, ES, FS, GS                         uint32
+	FSBase, GSBase                                 uint64
+	ST                                             [8][10]byte
+	FCTRL, FSTAT, FTAG, FISEG, FIOFF, FOSEG, FOOFF uint32
+	FOP                                            uint32
+	XMM                                            [16][16]byte
+	MXCSR                                          uint32
+	YMMH                                           [16][16]byte // upper halves; zero unless HasAVX
+}
+
+// The layouts must agree; this fails to compile if the sizes differ.
+var _ [unsafe.Sizeof(Context{}) - unsafe.Sizeof(C.rs_context{})]struct{}
+var _ [unsafe.Sizeof(C.rs_context{}) - unsafe.Sizeof(Context{})]struct{}
+
+// ReadContext fills c with all registers in one cgo call.
+func (m *Machine) ReadContext(c *Context) error {
+	if err := m.check(); err != nil {
+		return err
+	}
+	return ucErr("read context", C.rs_read_context(m.c, (*C.rs_context)(unsafe.Pointer(c))))
+}
+
+// WriteContext sets all registers from c in one cgo call. Segment
+// selectors are loaded only when they differ from the current ones.
+func (m *Machine) WriteContext(c *Context) error {
+	if err := m.check(); err != nil {
+		return err
+	}
+	return ucErr("write context", C.rs_write_context(m.c, (*C.rs_context)(unsafe.Pointer(c))))
+}
+
+// HasAVX reports whether YMM registers are emulated. libunicorn 2.0.1 is
+// QEMU 5 TCG, whose default x86-64 CPU has no AVX: always false.
+func (m *Machine) HasAVX() bool { return false }
+
+// ReadMSR reads a model-specific register.
+func (m *Machine) ReadMSR(id uint32) (uint64, error) {
+	if err := m.check(); err != nil {
+		return 0, err
+	}
+	var v C.uint64_t
+	if err := ucErr(fmt.Sprintf("read msr %#x", id), C.rs_read_msr(m.c, C.uint32_t(id), &v)); err != nil {
+		return 0, err
+	}
+	return uint64(v), nil
+}
+
+// WriteMSR writes a model-specific register.
+func (m *Machine) WriteMSR(id uint32, v uint64) error {
+	if err := m.check(); err != nil {
+		return err
+	}
+	return ucErr(fmt.Sprintf("write msr %#x", id), C.rs_write_msr(m.c, C.uint32_t(id), C.uint64_t(v)))
+}

@@ -1,0 +1,139 @@
+// C half of package unicorn: the hot state (breakpoint table, stop record,
+// shadow stack) and every Unicorn callback live here, so that Run never
+// calls into Go while the guest executes.
+#ifndef RSPSTUB_UNICORN_MACHINE_H
+#define RSPSTUB_UNICORN_MACHINE_H
+
+#include <stdint.h>
+#include <unicorn/unicorn.h>
+
+// Stop reasons; the Go StopReason values are the same numbers.
+enum {
+	RS_STOP_NONE = 0,
+	RS_STOP_BREAKPOINT,
+	RS_STOP_HWBREAKPOINT,
+	RS_STOP_WATCH,
+	RS_STOP_TRAP,
+	RS_STOP_STEP,
+	RS_STOP_INTERRUPT,
+	RS_STOP_FAULT,
+	RS_STOP_ILLEGAL,
+	RS_STOP_DIVIDE,
+	RS_STOP_INT3,
+	RS_STOP_HALT,
+	RS_STOP_ERROR,
+	RS_STOP_EXCEPTION,
+	RS_STOP_SYSCALL,
+	RS_STOP_RANGE_EXIT,
+};
+
+// Access bits, the same as arch.Perm.
+enum { RS_READ = 1, RS_WRITE = 2, RS_EXEC = 4 };
+
+// Register context; must match the Go Context struct byte for byte.
+typedef struct rs_context {
+	uint64_t gpr[16];
+	uint64_t rip, rflags;
+	uint32_t cs, ss, ds, es, fs, gs;
+	uint64_t fs_base, gs_base;
+	uint8_t st[8][10];
+	uint32_t fctrl, fstat, ftag, fiseg, fioff, foseg, fooff, fop;
+	uint8_t xmm[16][16];
+	uint32_t mxcsr;
+	uint8_t ymmh[16][16];
+} rs_context;
+
+typedef struct rs_bp {
+	struct rs_machine *m;
+	uint64_t addr;
+	uc_hook hook;
+	uint8_t sw, hw; // enabled flags; a hook with both clear costs nothing
+} rs_bp;
+
+typedef struct rs_watch {
+	struct rs_machine *m;
+	uint64_t addr, size;
+	int kind; // 1 write, 2 read, 3 access (Go WatchKind + 1)
+	uc_hook hook;
+} rs_watch;
+
+typedef struct rs_trap {
+	struct rs_machine *m;
+	uint64_t start, end;
+	uc_hook hook;
+} rs_trap;
+
+typedef struct rs_frame {
+	uint64_t call_site, target, ret, sp;
+} rs_frame;
+
+typedef struct rs_stop {
+	int reason;
+	int access; // RS_READ/RS_WRITE/RS_EXEC
+	int watch;  // Go WatchKind of the hit
+	uint32_t vector;
+	uint64_t pc, addr;
+	uc_err err;
+} rs_stop;
+
+typedef struct rs_machine {
+	uc_engine *uc;
+	rs_stop stop;
+
+	// Resume bookkeeping: the first breakpoint hit at start_pc is the
+	// replay of the hit we stopped on, and is skipped.
+	uint64_t start_pc;
+	int skip_bp;
+	int mode; // 0 run, 1 step, 2 range step
+	uc_hook tracer_hook;
+	int tracer_first;
+	uint64_t range_start, range_end;
+
+	rs_bp **bps;
+	int nbps, capbps;
+
+	rs_watch **watches;
+	int nwatches, capwatches;
+	int watch_pending;
+	uint64_t watch_addr;
+	int watch_access, watch_kind;
+
+	rs_trap **traps;
+	int ntraps, captraps;
+
+	uc_hook fault_hook, intr_hook, invalid_hook, syscall_hook, sync_hook;
+	uint64_t fault_pc;
+	int fault_pc_exact;
+
+	// Shadow call stack.
+	uc_hook block_hook;
+	rs_frame *frames;
+	int nframes, capframes;
+	uint64_t prev_block, prev_block_end;
+	uint64_t shadow_dropped; // frames lost to overflow
+} rs_machine;
+
+rs_machine *rs_new(uc_err *err);
+void rs_close(rs_machine *m);
+
+int rs_mem_read(rs_machine *m, uint64_t addr, void *buf, uint64_t len, uc_err *err);
+int rs_mem_write(rs_machine *m, uint64_t addr, const void *buf, uint64_t len, uc_err *err);
+
+uc_err rs_reg_read(rs_machine *m, int id, uint64_t *v);
+uc_err rs_reg_write(rs_machine *m, int id, uint64_t v);
+uc_err rs_read_context(rs_machine *m, rs_context *c);
+uc_err rs_write_context(rs_machine *m, const rs_context *c);
+uc_err rs_read_msr(rs_machine *m, uint32_t id, uint64_t *v);
+uc_err rs_write_msr(rs_machine *m, uint32_t id, uint64_t v);
+
+uc_err rs_bp_set(rs_machine *m, uint64_t addr, int hw, int on);
+uc_err rs_watch_add(rs_machine *m, uint64_t addr, uint64_t size, int kind);
+uc_err rs_watch_remove(rs_machine *m, uint64_t addr, uint64_t size, int kind);
+uc_err rs_trap_add(rs_machine *m, uint64_t start, uint64_t end);
+uc_err rs_shadow_enable(rs_machine *m, int on);
+uc_err rs_set_sync(rs_machine *m, int on);
+
+// mode: 0 run, 1 step, 2 range step over [a, b).
+void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b);
+
+#endif

@@ -1,0 +1,283 @@
+package unicorn
+
+/*
+#include "machine.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"time"
+	"unsafe"
+
+	"github.com/rspstub/rspstub/internal/arch"
+)
+
+// StopReason says why Run, Step or RangeStep returned.
+type StopReason uint8
+
+// The values equal the RS_STOP_* constants of machine.h.
+const (
+	StopNone         StopReason = iota // not stopped (never returned)
+	StopBreakpoint                     // software breakpoint; PC is its address, not executed
+	StopHWBreakpoint                   // hardware breakpoint; PC is its address, not executed
+	StopWatch                          // watchpoint; PC is the instruction after the access
+	StopTrap                           // trap range entered; PC is the (not executed) instruction
+	StopStep                           // Step done, or RangeStep left its range
+	StopInterrupt                      // Interrupt was called
+	StopFault                          // memory fault; Addr and Access say what, PC is the faulting instruction
+	StopIllegal                        // invalid opcode (#UD); PC is that instruction
+	StopDivide                         // divide error (#DE); PC is the div instruction
+	StopInt3                           // int3 in guest code; PC is after it, Addr is the int3
+	StopHalt                           // hlt; PC is after it
+	StopError                          // libunicorn failed; see Err
+	StopException                      // other CPU exception or int n; Vector says which
+	StopSyscall                        // syscall instruction; PC is after it
+)
+
+var reasonNames = [...]string{
+	"none", "breakpoint", "hw-breakpoint", "watchpoint", "trap", "step", "interrupt",
+	"fault", "illegal", "divide", "int3", "halt", "error", "exception", "syscall",
+}
+
+func (r StopReason) String() string {
+	if int(r) < len(reasonNames) {
+		return reasonNames[r]
+	}
+	return fmt.Sprintf("stop(%d)", r)
+}
+
+// WatchKind is the access a watchpoint reacts to.
+type WatchKind uint8
+
+const (
+	WatchWrite WatchKind = iota
+	WatchRead
+	WatchAccess
+)
+
+// Stop describes why execution stopped.
+type Stop struct {
+	Reason StopReason
+	PC     uint64    // exact RIP at the stop (also in the RIP register)
+	Addr   uint64    // data address of a watch hit or fault; int3 address
+	Access arch.Perm // PermRead, PermWrite or PermExec for faults and watch hits
+	Watch  WatchKind // for StopWatch: the kind of the watchpoint hit
+	Vector uint32    // for StopException: the interrupt vector
+	Err    error     // for StopError (and the libunicorn error of faults)
+}
+
+// ShadowFrame is one call on the shadow call stack.
+type ShadowFrame struct {
+	CallSite      uint64 // address of the call instruction
+	Target        uint64 // first instruction of the callee
+	ReturnAddress uint64
+	SP            uint64 // RSP after the call pushed ReturnAddress
+}
+
+// Run continues from RIP until something stops it.
+func (m *Machine) Run() Stop { return m.run(0, 0, 0) }
+
+// Step executes exactly one instruction (or stops earlier on a fault, or
+// on a trap at RIP). A breakpoint at RIP does not prevent progress.
+func (m *Machine) Step() Stop { return m.run(1, 0, 0) }
+
+// RangeStep runs while RIP stays in [start, end) and stops (StopStep) at
+// the first instruction outside it, or for any other reason. At least one
+// instruction is executed.
+func (m *Machine) RangeStep(start, end uint64) Stop {
+	if end <= start {
+		return m.Step()
+	}
+	return m.run(2, start, end)
+}
+
+func (m *Machine) run(mode int, a, b uint64) Stop {
+	if err := m.check(); err != nil {
+		return Stop{Reason: StopError, Err: err}
+	}
+	m.stopMu.Lock()
+	m.gen++
+	m.interrupted.Store(false)
+	m.running.Store(true)
+	m.stopMu.Unlock()
+	C.rs_run(m.c, C.int(mode), C.uint64_t(a), C.uint64_t(b))
+	m.stopMu.Lock()
+	m.running.Store(false)
+	interrupted := m.interrupted.Swap(false)
+	m.stopMu.Unlock()
+	cs := &m.c.stop
+	s := Stop{
+		Reason: StopReason(cs.reason),
+		PC:     uint64(cs.pc),
+		Addr:   uint64(cs.addr),
+		Access: arch.Perm(cs.access),
+		Watch:  WatchKind(cs.watch),
+		Vector: uint32(cs.vector),
+	}
+	if cs.err != C.UC_ERR_OK {
+		s.Err = ucErr("run", cs.err)
+	}
+	if interrupted && (s.Reason == StopNone || s.Reason == StopStep) {
+		s.Reason = StopInterrupt
+	}
+	if s.Reason == StopNone {
+		// uc_emu_start returned by itself: hlt is the only guest
+		// instruction that does that.
+		var op [1]byte
+		if s.PC > 0 {
+			if n, _ := m.ReadMemory(s.PC-1, op[:]); n == 1 && op[0] == 0xf4 {
+				s.Reason = StopHalt
+			}
+		}
+		if s.Reason == StopNone {
+			s.Reason = StopInterrupt
+		}
+	}
+	return s
+}
+
+// Interrupt makes a running Run, Step or RangeStep return StopInterrupt
+// promptly. It is safe from any goroutine and does nothing when nothing
+// runs.
+func (m *Machine) Interrupt() {
+	m.stopMu.Lock()
+	gen := m.gen
+	m.stopMu.Unlock()
+	if !m.stopRunning(gen) {
+		return
+	}
+	// uc_emu_stop is lost if it lands between uc_emu_start's reset of its
+	// stop flag and the start of execution: repeat it until that run ends.
+	go func() {
+		for i := 0; i < 400; i++ {
+			time.Sleep(5 * time.Millisecond)
+			if !m.stopRunning(gen) {
+				return
+			}
+		}
+	}()
+}
+
+// stopRunning asks run number gen to stop; false if it is not running.
+func (m *Machine) stopRunning(gen uint64) bool {
+	m.stopMu.Lock()
+	defer m.stopMu.Unlock()
+	if m.closed || !m.running.Load() || m.gen != gen {
+		return false
+	}
+	m.interrupted.Store(true)
+	C.uc_emu_stop(m.c.uc)
+	return true
+}
+
+// AddBreakpoint arms a breakpoint at addr. Software and hardware
+// breakpoints are the same mechanism (a code hook on that one address);
+// hw only changes the reported reason. Adding one twice is harmless.
+func (m *Machine) AddBreakpoint(addr uint64, hw bool) error {
+	if err := m.check(); err != nil {
+		return err
+	}
+	return ucErr(fmt.Sprintf("breakpoint %#x", addr), C.rs_bp_set(m.c, C.uint64_t(addr), cbool(hw), 1))
+}
+
+// RemoveBreakpoint disarms a breakpoint. Removing one that is not set is
+// an error.
+func (m *Machine) RemoveBreakpoint(addr uint64, hw bool) error {
+	if err := m.check(); err != nil {
+		return err
+	}
+	return ucErr(fmt.Sprintf("remove breakpoint %#x", addr), C.rs_bp_set(m.c, C.uint64_t(addr), cbool(hw), 0))
+}
+
+func cbool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func checkWatch(addr uint64, size int, kind WatchKind) error {
+	if size <= 0 || size > 1<<20 {
+		return fmt.Errorf("unicorn: watchpoint %#x: bad size %d", addr, size)
+	}
+	if addr+uint64(size) < addr {
+		return fmt.Errorf("unicorn: watchpoint %#x+%d wraps around", addr, size)
+	}
+	if kind > WatchAccess {
+		return fmt.Errorf("unicorn: watchpoint %#x: bad kind %d", addr, kind)
+	}
+	return nil
+}
+
+// AddWatchpoint stops execution after an instruction that accesses
+// [addr, addr+size) the way kind says. While any watchpoint exists,
+// execution is slower (see doc.go).
+func (m *Machine) AddWatchpoint(addr uint64, size int, kind WatchKind) error {
+	if err := m.check(); err != nil {
+		return err
+	}
+	if err := checkWatch(addr, size, kind); err != nil {
+		return err
+	}
+	return ucErr(fmt.Sprintf("watchpoint %#x", addr), C.rs_watch_add(m.c, C.uint64_t(addr), C.uint64_t(size), C.int(kind)+1))
+}
+
+// RemoveWatchpoint removes a watchpoint added with the same arguments.
+func (m *Machine) RemoveWatchpoint(addr uint64, size int, kind WatchKind) error {
+	if err := m.check(); err != nil {
+		return err
+	}
+	if err := checkWatch(addr, size, kind); err != nil {
+		return err
+	}
+	return ucErr(fmt.Sprintf("remove watchpoint %#x", addr), C.rs_watch_remove(m.c, C.uint64_t(addr), C.uint64_t(size), C.int(kind)+1))
+}
+
+// AddTrapRange makes execution of any instruction in [start, end) stop
+// before it with StopTrap. Unlike a breakpoint, a trap is not skipped when
+// execution resumes on it: the handler must move RIP away.
+func (m *Machine) AddTrapRange(start, end uint64) error {
+	if err := m.check(); err != nil {
+		return err
+	}
+	if end <= start {
+		return fmt.Errorf("unicorn: trap range [%#x, %#x) is empty", start, end)
+	}
+	return ucErr(fmt.Sprintf("trap range %#x", start), C.rs_trap_add(m.c, C.uint64_t(start), C.uint64_t(end)))
+}
+
+// SetShadowStack switches the shadow call stack on (empty) or off.
+func (m *Machine) SetShadowStack(on bool) {
+	if m.check() != nil || on == m.shadow {
+		return
+	}
+	if C.rs_shadow_enable(m.c, cbool(on)) == C.UC_ERR_OK {
+		m.shadow = on
+	}
+}
+
+// ShadowStack returns the shadow call stack, outermost call first. It is
+// nil when the shadow stack is off.
+func (m *Machine) ShadowStack() []ShadowFrame {
+	if m.check() != nil || !m.shadow {
+		return nil
+	}
+	n := int(m.c.nframes)
+	out := make([]ShadowFrame, n)
+	if n > 0 {
+		src := unsafe.Slice(m.c.frames, n)
+		for i, f := range src {
+			out[i] = ShadowFrame{CallSite: uint64(f.call_site), Target: uint64(f.target), ReturnAddress: uint64(f.ret), SP: uint64(f.sp)}
+		}
+	}
+	return out
+}
+
+// setPCSync switches the hidden memory hook that makes fault PCs exact
+// (on by default); for benchmarks.
+func (m *Machine) setPCSync(on bool) {
+	if m.check() == nil {
+		C.rs_set_sync(m.c, cbool(on))
+	}
+}
