@@ -67,12 +67,16 @@ func newCodec(rw io.ReadWriter, maxSize int) *codec {
 	if maxSize <= 0 {
 		maxSize = DefaultPacketSize
 	}
+	return newCodecSizes(rw, maxSize, 2*maxSize+8)
+}
+
+func newCodecSizes(rw io.ReadWriter, maxIn, outCap int) *codec {
 	return &codec{
 		r:       bufio.NewReaderSize(rw, 64<<10),
 		w:       rw,
-		maxSize: maxSize,
-		in:      make([]byte, 0, maxSize),
-		out:     make([]byte, 0, 2*maxSize+8),
+		maxSize: maxIn,
+		in:      make([]byte, 0, maxIn),
+		out:     make([]byte, 0, outCap),
 	}
 }
 
