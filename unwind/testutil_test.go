@@ -66,8 +66,8 @@ const (
 	textRVA   = 0x1000 // .text: 0x1000-0x3000, executable
 	xdataRVA  = 0x3000 // .xdata: 0x3000-0x5000
 	pdataRVA  = 0x5000 // .pdata: 0x5000-0x6000
-	stackBase = 0x10000
-	stackSize = 0x10000
+	stackBase = 0x100000
+	stackSize = 0x40000
 )
 
 // imageBuilder assembles a minimal PE32+ image in a byte slice.
