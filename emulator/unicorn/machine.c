@@ -216,12 +216,20 @@ static void sync_cb(uc_engine *uc, uc_mem_type type, uint64_t addr, int size,
 static int call_len(rs_machine *m, uint64_t end)
 {
 	uint8_t b[16];
-	int k;
-	if (end < 16 || uc_mem_read(m->uc, end - 16, b, 16) != UC_ERR_OK)
-		return 0;
-	if (b[11] == 0xE8)
+	int k, avail = 16;
+	if (end < 16 || uc_mem_read(m->uc, end - 16, b, 16) != UC_ERR_OK) {
+		// The call may sit at the start of a mapping: use the bytes of
+		// end's own page only.
+		avail = (int)(((end - 1) & 0xFFF) + 1);
+		if (avail > 16)
+			avail = 16;
+		memset(b, 0, sizeof b);
+		if (end < (uint64_t)avail || uc_mem_read(m->uc, end - (uint64_t)avail, b + 16 - avail, (size_t)avail) != UC_ERR_OK)
+			return 0;
+	}
+	if (avail >= 5 && b[11] == 0xE8)
 		return 5;
-	for (k = 2; k <= 10; k++) {
+	for (k = 2; k <= 10 && k <= avail; k++) {
 		int i = 16 - k, len, mod, rm;
 		uint8_t modrm;
 		if (b[i] != 0xFF)
@@ -249,7 +257,7 @@ static int call_len(rs_machine *m, uint64_t end)
 		}
 		if (len != k)
 			continue;
-		if (i > 0 && (b[i - 1] & 0xF0) == 0x40)
+		if (k < avail && (b[i - 1] & 0xF0) == 0x40)
 			len++;
 		return len;
 	}
