@@ -1,0 +1,245 @@
+package rsp
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// End-to-end tests against the real GDB and LLDB. Each writes the
+// connection sequence it saw (the ordered set of packet kinds the client
+// sent) to testdata/*.golden; run with -update to regenerate.
+
+var update = flag.Bool("update", false, "rewrite golden transcripts in testdata/")
+
+// needTool finds a client binary, skipping the test without it unless
+// RSPSTUB_REQUIRE_TOOLS=1 (then its absence fails the test).
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
+			t.Fatalf("%s not found and RSPSTUB_REQUIRE_TOOLS=1: %v", name, err)
+		}
+		t.Skipf("%s not installed: %v", name, err)
+	}
+	return path
+}
+
+// recordingListener keeps a copy of every byte clients send.
+type recordingListener struct {
+	net.Listener
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *recordingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &recordingConn{Conn: c, l: l}, nil
+}
+
+func (l *recordingListener) bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]byte(nil), l.buf.Bytes()...)
+}
+
+type recordingConn struct {
+	net.Conn
+	l *recordingListener
+}
+
+func (c *recordingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.l.mu.Lock()
+	c.l.buf.Write(p[:n])
+	c.l.mu.Unlock()
+	return n, err
+}
+
+// serveTCP serves tt on a loopback port and records what clients send.
+func serveTCP(t *testing.T, tt Target) (string, *recordingListener) {
+	t.Helper()
+	l, err := Listen("127.0.0.1:0", quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl := &recordingListener{Listener: l}
+	srv := NewServer(tt, WithLogger(quietLogger()))
+	go srv.Serve(rl)
+	t.Cleanup(func() { srv.Close() })
+	return l.Addr().String(), rl
+}
+
+// packetKinds splits a recorded client stream into packets and names
+// each one's kind: the letter (plus H's operation), or the name up to
+// the first ':', ',' or ';' (qXfer keeps object and annex, vFile its
+// operation). It returns the kinds in order of first appearance: stable
+// across runs, yet a new, missing or reordered request shows.
+func packetKinds(stream []byte) []string {
+	var kinds []string
+	seen := map[string]bool{}
+	for len(stream) > 0 {
+		i := bytes.IndexByte(stream, '$')
+		if i < 0 {
+			break
+		}
+		stream = stream[i+1:]
+		j := bytes.IndexByte(stream, '#')
+		if j < 0 {
+			break
+		}
+		kind := packetKind(stream[:j])
+		stream = stream[j+1:]
+		if kind != "" && !seen[kind] {
+			seen[kind] = true
+			kinds = append(kinds, kind)
+		}
+	}
+	return kinds
+}
+
+func packetKind(p []byte) string {
+	if len(p) == 0 {
+		return ""
+	}
+	switch p[0] {
+	case 'q', 'Q', 'v', 'j':
+		s := string(p)
+		switch {
+		case strings.HasPrefix(s, "qXfer:"):
+			parts := strings.SplitN(s, ":", 5)
+			if len(parts) == 5 {
+				return strings.Join(parts[:4], ":")
+			}
+		case strings.HasPrefix(s, "vFile:"):
+			op, _, _ := strings.Cut(s[len("vFile:"):], ":")
+			return "vFile:" + op
+		case strings.HasPrefix(s, "qRegisterInfo"):
+			return "qRegisterInfo"
+		case strings.HasPrefix(s, "vCont;"):
+			return "vCont;" + s[6:7]
+		}
+		end := strings.IndexAny(s, ":,;")
+		if end < 0 {
+			end = len(s)
+		}
+		return s[:end]
+	case 'H':
+		if len(p) >= 2 {
+			return string(p[:2])
+		}
+	}
+	return string(p[:1])
+}
+
+func checkGolden(t *testing.T, name string, kinds []string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	got := strings.Join(kinds, "\n") + "\n"
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -run %s -update to create it)", err, t.Name())
+	}
+	if string(want) != got {
+		t.Errorf("connection sequence changed from %s:\n got: %s\nwant: %s", path,
+			strings.ReplaceAll(got, "\n", " "), strings.ReplaceAll(string(want), "\n", " "))
+	}
+}
+
+func runTool(t *testing.T, env []string, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("%s timed out; output:\n%s", name, out)
+	}
+	if err != nil {
+		t.Logf("%s: %v", name, err)
+	}
+	return string(out)
+}
+
+func TestGDBEndToEnd(t *testing.T) {
+	gdb := needTool(t, "gdb")
+	addr, rec := serveTCP(t, newTestTarget())
+	out := runTool(t, nil, gdb, "-batch", "-nx",
+		"-ex", "set architecture i386:x86-64",
+		"-ex", "target remote "+addr,
+		"-ex", "maint print remote-registers",
+		"-ex", "info registers rip fs_base gs_base xmm0",
+		"-ex", "x/4xb 0x140001000",
+		"-ex", "info threads",
+		"-ex", "detach")
+	t.Logf("gdb output:\n%s", out)
+	for _, bad := range []string{"too long", "i386 architecture", "Truncated register", "Could not load XML"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("gdb output has %q", bad)
+		}
+	}
+	// maint print remote-registers: "Name Nr Rel Offset Size Type Rmt Nr g/G Offset".
+	for _, want := range []string{" fs_base ", " gs_base ", " xmm15 ", " mxcsr ", " st7 ", " eflags "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("maint print remote-registers has no %q", want)
+		}
+	}
+	for _, want := range []string{"0x140001010", "0x7ffde000", "0x00\t0x01\t0x02\t0x03", "v4_int32"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("gdb output has no %q", want)
+		}
+	}
+	checkGolden(t, "gdb13.golden", packetKinds(rec.bytes()))
+}
+
+func lldbPythonPath() string {
+	for _, p := range []string{"/usr/lib/llvm-14/lib/python3.11/dist-packages", "/usr/lib/llvm-14/lib/python3/dist-packages", "/usr/lib/python3/dist-packages"} {
+		if _, err := os.Stat(filepath.Join(p, "lldb")); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+func TestLLDBEndToEnd(t *testing.T) {
+	lldb := needTool(t, "lldb")
+	addr, rec := serveTCP(t, newTestTarget())
+	var env []string
+	if p := lldbPythonPath(); p != "" {
+		env = append(env, "PYTHONPATH="+p)
+	}
+	out := runTool(t, env, lldb, "--batch", "--no-lldbinit",
+		"-o", "gdb-remote "+addr,
+		"-o", "register read --all",
+		"-o", "memory read -c 4 0x140001000",
+		"-o", "process detach")
+	t.Logf("lldb output:\n%s", out)
+	for _, want := range []string{"fs_base = 0x0000000000000000", "gs_base = 0x000000007ffde000", "xmm0 = {0xa0 0xa1", "st0 = {", "rip = 0x0000000140001010", "mxcsr = 0x00001f80", "00 01 02 03"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("lldb output has no %q", want)
+		}
+	}
+	checkGolden(t, "lldb14.golden", packetKinds(rec.bytes()))
+}
