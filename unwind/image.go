@@ -165,7 +165,8 @@ func (img *Image) readFunctionTable(m Memory) {
 			continue
 		}
 		f := decodeRuntimeFunction(b)
-		if f.BeginAddress == 0 && f.EndAddress == 0 && f.UnwindData == 0 {
+		// A zeroed page yields zero fields; an entry cut by one yields some.
+		if f.BeginAddress == 0 || f.EndAddress <= f.BeginAddress || f.UnwindData == 0 {
 			img.missing[i] = true
 			img.Missing++
 			continue

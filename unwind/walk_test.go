@@ -1,0 +1,286 @@
+package unwind
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/rspstub/rspstub/internal/arch"
+)
+
+// A three-function program:
+//
+//	main  [0x1000,0x1020): push rbx; sub rsp,0x20; ...; call f at 0x1008 (returns to 0x100d)
+//	f     [0x1100,0x1120): push rsi; push rdi; sub rsp,0x28; ...; call g at 0x1108 (returns to 0x110d)
+//	g     [0x1200,0x1210): no .pdata entry (a leaf)
+//
+// main's return address is 0: the end of the thread.
+func program(ib *imageBuilder) {
+	ib.put(0x1000, []byte{
+		0x53,                   // 00: push rbx
+		0x48, 0x83, 0xec, 0x20, // 01: sub rsp, 0x20     (5)
+		0x90, 0x90, 0x90, // 05: body
+		0xe8, 0xf3, 0x00, 0x00, 0x00, // 08: call 0x1100
+		0x90, // 0d: return address
+	})
+	ib.put(0x1100, []byte{
+		0x56,                   // 00: push rsi
+		0x57,                   // 01: push rdi
+		0x48, 0x83, 0xec, 0x28, // 02: sub rsp, 0x28     (6)
+		0x90, 0x90, // 06: body
+		0xe8, 0xf3, 0x00, 0x00, 0x00, // 08: call 0x1200
+		0x90, // 0d: return address
+	})
+	ib.put(0x1200, []byte{0x48, 0x89, 0xc8, 0xc3}) // g: mov rax, rcx; ret
+	ib.put(xdataRVA, []byte{
+		0x01, 0x05, 0x02, 0x00, // main: v1, prolog 5, 2 slots
+		0x05, 0x32, // @5: UWOP_ALLOC_SMALL 0x20
+		0x01, 0x30, // @1: UWOP_PUSH_NONVOL rbx
+	})
+	ib.put(xdataRVA+0x10, []byte{
+		0x01, 0x06, 0x03, 0x00, // f: v1, prolog 6, 3 slots
+		0x06, 0x42, // @6: UWOP_ALLOC_SMALL 0x28
+		0x02, 0x70, // @2: UWOP_PUSH_NONVOL rdi
+		0x01, 0x60, // @1: UWOP_PUSH_NONVOL rsi
+		0x00, 0x00, // padding
+	})
+	ib.fn(0x1000, 0x1020, xdataRVA)
+	ib.fn(0x1100, 0x1120, xdataRVA+0x10)
+}
+
+// programStack lays out the frames; S is g's RSP at entry.
+//
+//	S        return into f (0x110d)
+//	S+8      f's 0x28 bytes
+//	S+0x30   rdi (pushed by f)
+//	S+0x38   rsi
+//	S+0x40   return into main (0x100d)
+//	S+0x48   main's 0x20 bytes
+//	S+0x68   rbx (pushed by main)
+//	S+0x70   0: end of stack
+const S = 0x120000
+
+func programStack() stack {
+	st := newStack()
+	st.put(S, imgBase+0x110d)
+	st.put(S+0x30, 0xd1d1)
+	st.put(S+0x38, 0x5151)
+	st.put(S+0x40, imgBase+0x100d)
+	st.put(S+0x68, 0xb1b1)
+	st.put(S+0x70, 0)
+	return st
+}
+
+func TestWalkProgram(t *testing.T) {
+	ib := newImageBuilder()
+	program(ib)
+	_, u := world(ib, programStack())
+	ctx := ctxWith(imgBase+0x1200, S, map[int]uint64{rbx: 0xb0, rsi: 0x50, rdi: 0xd0})
+	st := u.Walk(ctx, WalkOptions{})
+	if st.Reason != StopZeroReturn || st.Err != nil {
+		t.Fatalf("reason %v, err %v", st.Reason, st.Err)
+	}
+	want := []struct {
+		pc, sp uint64
+		trust  Trust
+		cfa    uint64
+		raAt   uint64
+	}{
+		{imgBase + 0x1200, S, TrustContext, S + 8, S},
+		{imgBase + 0x110d, S + 8, TrustLeaf, S + 0x48, S + 0x40},
+		{imgBase + 0x100d, S + 0x48, TrustPDATA, S + 0x78, S + 0x70},
+	}
+	if len(st.Frames) != len(want) {
+		t.Fatalf("%d frames, want %d", len(st.Frames), len(want))
+	}
+	for i, w := range want {
+		f := st.Frames[i]
+		if f.PC != w.pc || f.SP != w.sp || f.Trust != w.trust || f.CFA != w.cfa || f.ReturnAddressAt != w.raAt {
+			t.Errorf("frame %d: pc %#x sp %#x %v cfa %#x ra@%#x, want %#x %#x %v %#x %#x",
+				i, f.PC, f.SP, f.Trust, f.CFA, f.ReturnAddressAt, w.pc, w.sp, w.trust, w.cfa, w.raAt)
+		}
+		if f.Module == nil || f.Module.Name != "test.exe" {
+			t.Errorf("frame %d: module %v", i, f.Module)
+		}
+	}
+	// Where each nonvolatile was saved, per frame.
+	check := func(fr int, r arch.Reg, v, at uint64) {
+		t.Helper()
+		got, ok := st.Frames[fr].Regs.Get(r)
+		gotAt, _ := st.Frames[fr].Regs.SavedAt(r)
+		if !ok || got != v || gotAt != at {
+			t.Errorf("frame %d %v = %#x at %#x (known %v), want %#x at %#x", fr, r, got, gotAt, ok, v, at)
+		}
+	}
+	check(0, arch.RBX, 0xb0, 0)
+	check(1, arch.RBX, 0xb0, 0) // g and f leave rbx alone: still live
+	check(1, arch.RSI, 0x50, 0) // f's caller context is main's: f's own rsi is live
+	check(2, arch.RSI, 0x5151, S+0x38)
+	check(2, arch.RDI, 0xd1d1, S+0x30)
+	check(2, arch.RBX, 0xb0, 0)
+	if _, ok := st.Frames[1].Regs.Get(arch.RAX); ok {
+		t.Errorf("volatile rax known in a caller frame")
+	}
+	if !st.Frames[1].HasEntry && st.Frames[1].Function.BeginAddress != 0 {
+		t.Errorf("frame 1 function")
+	}
+}
+
+// A call that is the last instruction of f: its return address is the
+// first byte of the next function, whose first instruction is ret. The
+// walk looks up pc-1 and does not treat the return address as an epilog.
+func TestWalkCallAtFunctionEnd(t *testing.T) {
+	ib := newImageBuilder()
+	program(ib)
+	// f2 [0x1300, 0x130d): push rsi; push rdi; sub rsp,0x28; nop; nop; call g (ends the function)
+	ib.put(0x1300, []byte{0x56, 0x57, 0x48, 0x83, 0xec, 0x28, 0x90, 0x90, 0xe8, 0xf3, 0xfe, 0xff, 0xff})
+	ib.put(0x130d, []byte{0xc3}) // next function: ret
+	ib.fn(0x1300, 0x130d, xdataRVA+0x10)
+	ib.fn(0x130d, 0x130e, xdataRVA+0x20)
+	ib.put(xdataRVA+0x20, []byte{0x01, 0, 0, 0})
+	st := programStack()
+	st.put(S, imgBase+0x130d)
+	_, u := world(ib, st)
+	s := u.Walk(ctxWith(imgBase+0x1200, S, nil), WalkOptions{})
+	if s.Reason != StopZeroReturn || len(s.Frames) != 3 || s.Frames[2].PC != imgBase+0x100d {
+		t.Fatalf("reason %v, %d frames: %+v", s.Reason, len(s.Frames), s.Frames)
+	}
+}
+
+func TestWalkBounds(t *testing.T) {
+	ib := newImageBuilder()
+	program(ib)
+	// h [0x1400,0x1410): a frame-pointer function whose rbp points below RSP:
+	// unwinding it would move the stack pointer down.
+	ib.put(0x1400, []byte{0x55, 0x48, 0x89, 0xe5, 0x90, 0x90})
+	ib.put(xdataRVA+0x30, []byte{
+		0x01, 0x04, 0x02, 0x05, // v1, prolog 4, 2 slots, FrameRegister rbp, FrameOffset 0
+		0x04, 0x03, // @4: UWOP_SET_FPREG
+		0x01, 0x50, // @1: UWOP_PUSH_NONVOL rbp
+	})
+	// m [0x1500,0x1510): a machine frame whose stored RIP/RSP point back at itself.
+	ib.put(0x1500, []byte{0x90, 0x90})
+	ib.put(xdataRVA+0x40, []byte{0x01, 0x00, 0x01, 0x00, 0x00, 0x0a, 0, 0}) // UWOP_PUSH_MACHFRAME
+	ib.fn(0x1400, 0x1410, xdataRVA+0x30)
+	ib.fn(0x1500, 0x1510, xdataRVA+0x40)
+	st := programStack()
+	st.put(S-0x100, 0x1)
+	st.put(S-0xf8, imgBase+0x110d)
+	st.put(S+0x200, imgBase+0x1501) // machine frame: RIP
+	st.put(S+0x218, S+0x200)        // machine frame: RSP (itself)
+	_, u := world(ib, st)
+
+	cases := []struct {
+		name   string
+		ctx    Context
+		opt    WalkOptions
+		reason StopReason
+		frames int
+	}{
+		{"frame limit", ctxWith(imgBase+0x1200, S, nil), WalkOptions{MaxFrames: 2}, StopMaxFrames, 2},
+		{"stack pointer goes down", ctxWith(imgBase+0x1404, S, map[int]uint64{rbp: S - 0x100}), WalkOptions{}, StopNoProgress, 1},
+		{"machine frame cycle", ctxWith(imgBase+0x1501, S+0x200, nil), WalkOptions{}, StopCycle, 2},
+		{"unreadable stack", ctxWith(imgBase+0x1200, 0x900000, nil), WalkOptions{}, StopUnreadable, 1},
+		{"pc outside modules", ctxWith(0x7000, S, nil), WalkOptions{}, StopOutsideModules, 1},
+		{"unknown rip", Context{}, WalkOptions{}, StopBadUnwindInfo, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := u.Walk(tc.ctx, tc.opt)
+			if s.Reason != tc.reason || len(s.Frames) != tc.frames {
+				t.Fatalf("reason %v (%v), %d frames; want %v, %d", s.Reason, s.Err, len(s.Frames), tc.reason, tc.frames)
+			}
+		})
+	}
+}
+
+// A caller frame outside every module is reported, then the walk stops; a
+// stack scan can resume from it.
+func TestWalkOutsideModulesAndScan(t *testing.T) {
+	ib := newImageBuilder()
+	program(ib)
+	st := programStack()
+	st.put(S, 0x7000) // g returns to code outside every module
+	// Junk, then a return address into main (after its call at 0x1008).
+	st.put(S+0x08, imgBase+0x1005) // inside main but not after a call
+	st.put(S+0x10, imgBase+0x5000) // inside the image, not executable
+	st.put(S+0x18, imgBase+0x100d) // after "call rel32": accepted
+	st.put(S+0x20, 0)
+	_, u := world(ib, st)
+	s := u.Walk(ctxWith(imgBase+0x1200, S, nil), WalkOptions{})
+	if s.Reason != StopOutsideModules || len(s.Frames) != 2 || s.Frames[1].PC != 0x7000 || s.Frames[1].Module != nil {
+		t.Fatalf("reason %v, %d frames", s.Reason, len(s.Frames))
+	}
+	s = u.Walk(ctxWith(imgBase+0x1200, S, nil), WalkOptions{Scan: true})
+	if len(s.Frames) < 3 || s.Frames[2].Trust != TrustScan || s.Frames[2].PC != imgBase+0x100d || s.Frames[2].SP != S+0x20 {
+		t.Fatalf("scan: reason %v, frames %+v", s.Reason, s.Frames)
+	}
+}
+
+func TestWalkFramePointerFallback(t *testing.T) {
+	ib := newImageBuilder()
+	program(ib)
+	st := programStack()
+	st.put(S, 0x7000)
+	st.put(S+0x100, 0)              // saved rbp
+	st.put(S+0x108, imgBase+0x100d) // return address
+	_, u := world(ib, st)
+	s := u.Walk(ctxWith(imgBase+0x1200, S, map[int]uint64{rbp: S + 0x100}), WalkOptions{FramePointer: true})
+	if len(s.Frames) < 3 || s.Frames[2].Trust != TrustFramePointer || s.Frames[2].SP != S+0x110 {
+		t.Fatalf("frames %+v reason %v", s.Frames, s.Reason)
+	}
+}
+
+// Missing .pdata: a zeroed or unreadable page of the function table is
+// reported as missing data, while entries on readable pages still work and
+// a gap between two readable entries is still a leaf.
+func TestMissingPdata(t *testing.T) {
+	ib := newImageBuilder()
+	ib.put(xdataRVA, []byte{0x01, 0, 0, 0})
+	// 512 functions of 8 bytes at 0x1000+16*i (the gaps between are leaves).
+	for i := range 512 {
+		ib.fn(uint32(0x1000+16*i), uint32(0x1008+16*i), xdataRVA)
+	}
+	b := ib.bytes()
+	// .pdata spans 0x5000-0x6800: zero its second page (entries 342-682),
+	// which covers functions 342..511.
+	for i := 0x6000; i < 0x6800; i++ {
+		b[i] = 0
+	}
+	m := &fakeMem{}
+	m.add(imgBase, b)
+	u := New(m, []Module{{Name: "t", Base: imgBase, Size: imgSize}})
+
+	check := func(rva uint32, found bool, err error) {
+		t.Helper()
+		_, f, e := u.LookupFunctionEntry(imgBase + uint64(rva))
+		if f != found || !errors.Is(e, err) {
+			t.Errorf("rva %#x: found %v err %v; want %v %v", rva, f, e, found, err)
+		}
+	}
+	img, _ := u.Image(imgBase)
+	if img.Missing != 512-341 {
+		t.Errorf("Missing = %d", img.Missing)
+	}
+	check(0x1004, true, nil)                             // function 0
+	check(0x100c, false, nil)                            // gap after function 0: leaf
+	check(0x1000+16*340+4, true, nil)                    // function 340, last fully on page 1
+	check(0x1000+16*340+12, false, ErrMissingUnwindData) // gap next to missing entries
+	check(0x1000+16*400, false, ErrMissingUnwindData)    // function 400: its entry is missing
+	check(0x2f00, false, ErrMissingUnwindData)           // past the last valid entry, missing ones follow
+
+	// The same with the page unmapped instead of zeroed.
+	m2 := &fakeMem{}
+	m2.add(imgBase, ib.bytes())
+	m2.hole(imgBase+0x6000, 0x1000)
+	u = New(m2, []Module{{Name: "t", Base: imgBase, Size: imgSize}})
+	check(0x1004, true, nil)
+	check(0x1000+16*400, false, ErrMissingUnwindData)
+
+	// The walk reports it as missing data.
+	st := newStack()
+	m2.add(stackBase, st)
+	s := u.Walk(ctxWith(imgBase+0x1000+16*400, R, nil), WalkOptions{})
+	if s.Reason != StopMissingData {
+		t.Errorf("walk reason %v (%v)", s.Reason, s.Err)
+	}
+}
