@@ -190,11 +190,15 @@ func (c *codec) readPacket() (event, error) {
 		}
 	}
 checksum:
-	var cs [2]byte
-	if _, err := io.ReadFull(c.r, cs[:]); err != nil {
+	cs0, err := c.r.ReadByte()
+	if err != nil {
 		return 0, err
 	}
-	want, ok := unhex8(cs[0], cs[1])
+	cs1, err := c.r.ReadByte()
+	if err != nil {
+		return 0, err
+	}
+	want, ok := unhex8(cs0, cs1)
 	if bad == nil && escaped {
 		bad = errBadEscape
 	}
@@ -213,12 +217,19 @@ checksum:
 	return evPacket, nil
 }
 
+// singleBytes holds every byte value, so writing one needs no buffer.
+var singleBytes = func() []byte {
+	b := make([]byte, 256)
+	for i := range b {
+		b[i] = byte(i)
+	}
+	return b
+}()
+
 func (c *codec) writeRaw(b byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	var one [1]byte
-	one[0] = b
-	_, err := c.w.Write(one[:])
+	_, err := c.w.Write(singleBytes[b : b+1])
 	return err
 }
 
@@ -266,6 +277,13 @@ func (c *codec) putHex(p []byte) {
 		c.out = append(c.out, h, l)
 		c.sum += h + l
 	}
+}
+
+// putHex8 appends one byte as two hex digits.
+func (c *codec) putHex8(b byte) {
+	h, l := hexdigits[b>>4], hexdigits[b&15]
+	c.out = append(c.out, h, l)
+	c.sum += h + l
 }
 
 // putHexString appends s as hex digits.

@@ -96,8 +96,7 @@ func (s *session) threadSuffixOf(args []byte) ([]byte, int, error) {
 
 // targetErr wraps an error from the target for finish.
 func targetErr(err error, code byte) error {
-	var re *replyError
-	if errors.As(err, &re) {
+	if _, re := asWireError(err); re != nil {
 		return err
 	}
 	return replyErr(code, err)

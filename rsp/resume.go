@@ -277,12 +277,12 @@ func (s *session) sendStop(st Stop) error {
 	case StopExited:
 		s.start()
 		s.c.putByte('W')
-		s.c.putHex([]byte{byte(st.ExitCode)})
+		s.c.putHex8(byte(st.ExitCode))
 		return s.end()
 	case StopTerminated:
 		s.start()
 		s.c.putByte('X')
-		s.c.putHex([]byte{byte(st.Signal)})
+		s.c.putHex8(byte(st.Signal))
 		return s.end()
 	}
 	tid := s.resolve(st.Thread)
@@ -309,7 +309,7 @@ func (s *session) sendStop(st Stop) error {
 	}
 	s.start()
 	s.c.putByte('T')
-	s.c.putHex([]byte{byte(sig)})
+	s.c.putHex8(byte(sig))
 	s.c.putString("thread:")
 	s.c.putUint(uint64(tid))
 	s.c.putByte(';')

@@ -480,10 +480,9 @@ func (s *session) finish(err error) bool {
 	case errors.Is(err, errUnsupported):
 		wire = s.c.sendString("")
 	default:
-		var fe *fileError
-		var re *replyError
+		fe, re := asWireError(err)
 		switch {
-		case errors.As(err, &fe):
+		case fe != nil:
 			s.c.wmu.Lock()
 			s.c.begin()
 			s.c.putString("F-1,")
@@ -492,7 +491,7 @@ func (s *session) finish(err error) bool {
 			s.c.wmu.Unlock()
 		default:
 			code := byte(ePERM)
-			if errors.As(err, &re) {
+			if re != nil {
 				code = re.code
 			}
 			if s.srv.logPackets || re == nil {
@@ -501,7 +500,7 @@ func (s *session) finish(err error) bool {
 			s.c.wmu.Lock()
 			s.c.begin()
 			s.c.putByte('E')
-			s.c.putHex([]byte{code})
+			s.c.putHex8(code)
 			if s.errorStrings {
 				// LLDB's QEnableErrorStrings form: Exx;hex(message).
 				s.c.putByte(';')
@@ -516,6 +515,25 @@ func (s *session) finish(err error) bool {
 		return false
 	}
 	return true
+}
+
+// asWireError finds our reply or file error in err's chain (without
+// errors.As, whose target pointer would cost an allocation per error).
+func asWireError(err error) (*fileError, *replyError) {
+	for i := 0; i < 16 && err != nil; i++ {
+		switch e := err.(type) {
+		case *fileError:
+			return e, nil
+		case *replyError:
+			return nil, e
+		}
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return nil, nil
+		}
+		err = u.Unwrap()
+	}
+	return nil, nil
 }
 
 // consoleWriter is given to a Consoler: guest output while the target

@@ -88,7 +88,10 @@ func (t *testTarget) reg(n int) uint64 {
 	return binary.LittleEndian.Uint64(b[:])
 }
 
-var errNoThreadT = errors.New("no such thread")
+var (
+	errNoThreadT = errors.New("no such thread")
+	errUnmapped  = errors.New("unmapped memory")
+)
 
 func (t *testTarget) checkTID(tid int) error {
 	for _, id := range t.threadIDs {
@@ -156,7 +159,7 @@ func (t *testTarget) ReadMemory(addr uint64, p []byte) (int, error) {
 		n += copy(p[n:], r.data[addr+uint64(n)-r.Start:])
 	}
 	if n == 0 && len(p) > 0 {
-		return 0, fmt.Errorf("read %#x: unmapped", addr)
+		return 0, errUnmapped
 	}
 	return n, nil
 }
