@@ -1,0 +1,1044 @@
+package guest
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// msvcrt's FILE is 0x30 bytes on x64: _ptr, _cnt, _base, _flag, _file,
+// _charbuf, _bufsiz, _tmpfname. The ucrt's FILE is opaque; the same array
+// serves both. Only the standard streams exist.
+const (
+	fileSize   = 0x30
+	fileFile   = 0x1C
+	fileFlag   = 0x18
+	iobEntries = 20
+)
+
+// crtState is one CRT DLL's data.
+type crtState struct {
+	mod     *module
+	ucrt    bool
+	iob     uint64
+	errno   uint64
+	argc    uint64 // int
+	argv    uint64 // char**
+	wargv   uint64
+	env     uint64 // char**
+	wenv    uint64
+	acmd    uint64 // char*
+	wcmd    uint64
+	fmode   uint64
+	commode uint64
+	lconv   uint64
+	strerr  uint64
+	mbcur   uint64
+	style   printfStyle
+}
+
+func crtData(ucrt bool) []dataExport {
+	d := []dataExport{
+		{name: "\x7ferrno", size: 8},
+		{name: "\x7flconv", size: 0x98},
+		{name: "\x7fstrerror", size: 256},
+	}
+	if ucrt {
+		return append(d,
+			dataExport{name: "\x7fiob", size: iobEntries * fileSize},
+			dataExport{name: "\x7f__argc", size: 8},
+			dataExport{name: "\x7f__argv", size: 8},
+			dataExport{name: "\x7f__wargv", size: 8},
+			dataExport{name: "\x7f_environ", size: 8},
+			dataExport{name: "\x7f_wenviron", size: 8},
+			dataExport{name: "\x7f_acmdln", size: 8},
+			dataExport{name: "\x7f_wcmdln", size: 8},
+			dataExport{name: "\x7f_fmode", size: 8},
+			dataExport{name: "\x7f_commode", size: 8},
+			dataExport{name: "\x7f__mb_cur_max", size: 8},
+		)
+	}
+	return append(d,
+		dataExport{name: "_iob", size: iobEntries * fileSize, export: true},
+		dataExport{name: "__argc", size: 8, export: true},
+		dataExport{name: "__argv", size: 8, export: true},
+		dataExport{name: "__wargv", size: 8, export: true},
+		dataExport{name: "_environ", size: 8, export: true},
+		dataExport{name: "__initenv", size: 8, export: true},
+		dataExport{name: "_wenviron", size: 8, export: true},
+		dataExport{name: "__winitenv", size: 8, export: true},
+		dataExport{name: "_acmdln", size: 8, export: true},
+		dataExport{name: "_wcmdln", size: 8, export: true},
+		dataExport{name: "_fmode", size: 8, export: true},
+		dataExport{name: "_commode", size: 8, export: true},
+		dataExport{name: "__mb_cur_max", size: 8, export: true},
+		dataExport{name: "_pgmptr", size: 8, export: true},
+		dataExport{name: "_wpgmptr", size: 8, export: true},
+	)
+}
+
+// splitArgs gives argv as the program will see it.
+func (p *Process) argv() []string {
+	return append([]string{p.guestWinPath}, p.cfg.Args...)
+}
+
+// initCRTData fills a CRT DLL's variables once the heap exists.
+func initCRTData(p *Process, m *module) error {
+	si := m.synth
+	ucrt := m.kind == ucrtKind
+	d := func(n string) uint64 {
+		if r, ok := si.dataRVA[n]; ok {
+			return m.Base + uint64(r)
+		}
+		if r, ok := si.dataRVA["\x7f"+n]; ok {
+			return m.Base + uint64(r)
+		}
+		return 0
+	}
+	st := &crtState{mod: m, ucrt: ucrt, iob: d("iob"), errno: d("errno"), argc: d("__argc"), argv: d("__argv"),
+		wargv: d("__wargv"), env: d("_environ"), wenv: d("_wenviron"), acmd: d("_acmdln"), wcmd: d("_wcmdln"),
+		fmode: d("_fmode"), commode: d("_commode"), lconv: d("lconv"), strerr: d("strerror"), mbcur: d("__mb_cur_max")}
+	if st.iob == 0 {
+		st.iob = d("_iob")
+	}
+	st.style = printfStyle{expDigits: 3}
+	if ucrt {
+		st.style.expDigits = 2
+	}
+	p.win32.crt[m] = st
+	w := &errWriter{p: p}
+	for i := uint64(0); i < 3; i++ {
+		w.u32(st.iob+i*fileSize+fileFile, uint32(i))
+		w.u32(st.iob+i*fileSize+fileFlag, []uint32{0x1, 0x2, 0x2}[i])
+	}
+	// argv and environment, narrow and wide
+	args := p.argv()
+	mkArr := func(strs []string, wide bool) (uint64, error) {
+		arr, err := p.heap.alloc(8*uint64(len(strs)+1), true)
+		if err != nil {
+			return 0, err
+		}
+		for i, s := range strs {
+			var b []byte
+			if wide {
+				b = utf16Bytes(s, true)
+			} else {
+				b = append([]byte(s), 0)
+			}
+			a, err := p.heap.allocBytes(b)
+			if err != nil {
+				return 0, err
+			}
+			if err := p.writeU64(arr+8*uint64(i), a); err != nil {
+				return 0, err
+			}
+		}
+		return arr, nil
+	}
+	av, err := mkArr(args, false)
+	if err != nil {
+		return err
+	}
+	wav, err := mkArr(args, true)
+	if err != nil {
+		return err
+	}
+	ev, err := mkArr(p.envList(), false)
+	if err != nil {
+		return err
+	}
+	wev, err := mkArr(p.envList(), true)
+	if err != nil {
+		return err
+	}
+	ac, err := p.heap.allocBytes(append([]byte(p.commandLine()), 0))
+	if err != nil {
+		return err
+	}
+	wc, err := p.heap.allocBytes(utf16Bytes(p.commandLine(), true))
+	if err != nil {
+		return err
+	}
+	w.u32(st.argc, uint32(len(args)))
+	w.u64(st.argv, av)
+	w.u64(st.wargv, wav)
+	w.u64(st.env, ev)
+	w.u64(st.wenv, wev)
+	w.u64(st.acmd, ac)
+	w.u64(st.wcmd, wc)
+	w.u32(st.mbcur, 1)
+	if a := d("__initenv"); a != 0 {
+		w.u64(a, ev)
+	}
+	if a := d("__winitenv"); a != 0 {
+		w.u64(a, wev)
+	}
+	if a := d("_pgmptr"); a != 0 {
+		s, err := p.heap.allocBytes(append([]byte(p.guestWinPath), 0))
+		if err != nil {
+			return err
+		}
+		w.u64(a, s)
+	}
+	// lconv: decimal_point "." and empty strings for the other char* fields.
+	dot, err := p.heap.allocBytes([]byte(".\x00"))
+	if err != nil {
+		return err
+	}
+	for off := uint64(0); off < 0x48; off += 8 {
+		w.u64(st.lconv+off, dot+1)
+	}
+	w.u64(st.lconv, dot)
+	return w.err
+}
+
+func (c *call) crt() *crtState {
+	if st := c.p.win32.crt[c.s.mod]; st != nil {
+		return st
+	}
+	// vcruntime and others share the first CRT loaded.
+	for _, st := range c.p.win32.crt {
+		return st
+	}
+	return &crtState{style: printfStyle{expDigits: 2}}
+}
+
+// stream maps a FILE* to an output writer (nil: not a stream we know).
+func (c *call) stream(f uint64) (io.Writer, bool) {
+	for _, st := range c.p.win32.crt {
+		if f >= st.iob && f < st.iob+3*fileSize {
+			switch (f - st.iob) / fileSize {
+			case 1:
+				return c.p.cfg.Stdout, true
+			case 2:
+				return c.p.cfg.Stderr, true
+			}
+			return nil, true // stdin
+		}
+	}
+	return nil, false
+}
+
+func (c *call) setErrno(v uint32) {
+	if st := c.crt(); st.errno != 0 {
+		c.w32(st.errno, v)
+	}
+}
+
+const eof = 0xFFFFFFFF // (int)-1
+
+func crtAPI(ucrt bool) map[string]apiFunc {
+	m := map[string]apiFunc{
+		// memory
+		"malloc": func(c *call) error { return crtAlloc(c, c.arg(0), false) },
+		"calloc": func(c *call) error {
+			n, s := c.arg(0), c.arg(1)
+			if s != 0 && n > (1<<40)/s {
+				c.setErrno(12)
+				return c.ret(0)
+			}
+			return crtAlloc(c, n*s, true)
+		},
+		"realloc": func(c *call) error {
+			if c.arg(1) == 0 && c.arg(0) != 0 {
+				c.p.heap.release(c.arg(0))
+				return c.ret(0)
+			}
+			a, err := c.p.heap.realloc(c.arg(0), c.arg(1))
+			if err != nil {
+				return err
+			}
+			return c.ret(a)
+		},
+		"free": func(c *call) error {
+			if a := c.arg(0); a != 0 && !c.p.heap.release(a) {
+				c.p.log.Warn("free of a pointer that is not a live block", "ptr", fmt.Sprintf("%#x", a))
+			}
+			return c.ret(0)
+		},
+		"_msize": func(c *call) error {
+			n, ok := c.p.heap.size(c.arg(0))
+			if !ok {
+				return c.ret(^uint64(0))
+			}
+			return c.ret(n)
+		},
+		"_aligned_malloc": alignedMalloc,
+		"_aligned_free": func(c *call) error {
+			if o, ok := c.p.win32.aligned[c.arg(0)]; ok {
+				delete(c.p.win32.aligned, c.arg(0))
+				c.p.heap.release(o)
+			}
+			return c.ret(0)
+		},
+		// strings and memory blocks
+		"strlen": func(c *call) error { return c.ret(uint64(len(c.str(0)))) },
+		"wcslen": func(c *call) error { return c.ret(uint64(len(utf16Bytes(c.wstr(0), false)) / 2)) },
+		"strnlen": func(c *call) error {
+			s, _ := c.p.readCString(c.arg(0), int(min(c.arg(1), maxGuestString)))
+			return c.ret(uint64(len(s)))
+		},
+		"strcmp": func(c *call) error { return c.ret(cmpResult(strings.Compare(c.str(0), c.str(1)))) },
+		"strncmp": func(c *call) error {
+			return c.ret(cmpResult(strings.Compare(cut(c.str(0), c.arg(2)), cut(c.str(1), c.arg(2)))))
+		},
+		"_stricmp": func(c *call) error {
+			return c.ret(cmpResult(strings.Compare(strings.ToLower(c.str(0)), strings.ToLower(c.str(1)))))
+		},
+		"_strnicmp": func(c *call) error {
+			return c.ret(cmpResult(strings.Compare(strings.ToLower(cut(c.str(0), c.arg(2))), strings.ToLower(cut(c.str(1), c.arg(2))))))
+		},
+		"strcpy": func(c *call) error { c.wbytes(c.arg(0), append([]byte(c.str(1)), 0)); return c.ret(c.arg(0)) },
+		"strncpy": func(c *call) error {
+			n := c.arg(2)
+			if n > 1<<28 {
+				return fmt.Errorf("strncpy of %#x bytes", n)
+			}
+			s, _ := c.p.readCString(c.arg(1), int(n))
+			b := make([]byte, n)
+			copy(b, s)
+			c.wbytes(c.arg(0), b)
+			return c.ret(c.arg(0))
+		},
+		"strcat": func(c *call) error {
+			d := c.str(0)
+			c.wbytes(c.arg(0)+uint64(len(d)), append([]byte(c.str(1)), 0))
+			return c.ret(c.arg(0))
+		},
+		"strncat": func(c *call) error {
+			d := c.str(0)
+			c.wbytes(c.arg(0)+uint64(len(d)), append([]byte(cut(c.str(1), c.arg(2))), 0))
+			return c.ret(c.arg(0))
+		},
+		"strchr": func(c *call) error {
+			s := c.str(0)
+			ch := byte(c.arg(1))
+			if ch == 0 {
+				return c.ret(c.arg(0) + uint64(len(s)))
+			}
+			if i := strings.IndexByte(s, ch); i >= 0 {
+				return c.ret(c.arg(0) + uint64(i))
+			}
+			return c.ret(0)
+		},
+		"strrchr": func(c *call) error {
+			s := c.str(0)
+			ch := byte(c.arg(1))
+			if ch == 0 {
+				return c.ret(c.arg(0) + uint64(len(s)))
+			}
+			if i := strings.LastIndexByte(s, ch); i >= 0 {
+				return c.ret(c.arg(0) + uint64(i))
+			}
+			return c.ret(0)
+		},
+		"strstr": func(c *call) error {
+			if i := strings.Index(c.str(0), c.str(1)); i >= 0 {
+				return c.ret(c.arg(0) + uint64(i))
+			}
+			return c.ret(0)
+		},
+		"strdup":  strdup,
+		"_strdup": strdup,
+		"memcpy":  memmove,
+		"memmove": memmove,
+		"memset": func(c *call) error {
+			n := c.arg(2)
+			if n > 1<<28 {
+				return fmt.Errorf("memset of %#x bytes", n)
+			}
+			c.wbytes(c.arg(0), bytes.Repeat([]byte{byte(c.arg(1))}, int(n)))
+			return c.ret(c.arg(0))
+		},
+		"memcmp": func(c *call) error {
+			a, b := c.rbytes(c.arg(0), c.arg(2)), c.rbytes(c.arg(1), c.arg(2))
+			return c.ret(cmpResult(bytes.Compare(a, b)))
+		},
+		"memchr": func(c *call) error {
+			b := c.rbytes(c.arg(0), c.arg(2))
+			if i := bytes.IndexByte(b, byte(c.arg(1))); i >= 0 {
+				return c.ret(c.arg(0) + uint64(i))
+			}
+			return c.ret(0)
+		},
+		"toupper": func(c *call) error { return c.ret(uint64(uint32(toUpper(int32(c.arg(0)))))) },
+		"tolower": func(c *call) error { return c.ret(uint64(uint32(toLower(int32(c.arg(0)))))) },
+		"isdigit": ctype(func(b byte) bool { return b >= '0' && b <= '9' }),
+		"isalpha": ctype(func(b byte) bool { return (b|0x20) >= 'a' && (b|0x20) <= 'z' }),
+		"isalnum": ctype(func(b byte) bool { return b >= '0' && b <= '9' || (b|0x20) >= 'a' && (b|0x20) <= 'z' }),
+		"isspace": ctype(func(b byte) bool { return b == ' ' || b >= 9 && b <= 13 }),
+		"isupper": ctype(func(b byte) bool { return b >= 'A' && b <= 'Z' }),
+		"islower": ctype(func(b byte) bool { return b >= 'a' && b <= 'z' }),
+		"isxdigit": ctype(func(b byte) bool {
+			return b >= '0' && b <= '9' || (b|0x20) >= 'a' && (b|0x20) <= 'f'
+		}),
+		"isprint": ctype(func(b byte) bool { return b >= 0x20 && b < 0x7F }),
+		"ispunct": ctype(func(b byte) bool {
+			return b > 0x20 && b < 0x7F && !(b >= '0' && b <= '9' || (b|0x20) >= 'a' && (b|0x20) <= 'z')
+		}),
+		"atoi":       func(c *call) error { return c.ret(uint64(uint32(int32(parseInt(c.str(0), 10))))) },
+		"atol":       func(c *call) error { return c.ret(uint64(uint32(int32(parseInt(c.str(0), 10))))) },
+		"atoll":      func(c *call) error { return c.ret(uint64(parseInt(c.str(0), 10))) },
+		"_atoi64":    func(c *call) error { return c.ret(uint64(parseInt(c.str(0), 10))) },
+		"strtol":     func(c *call) error { return strtox(c, true, 4) },
+		"strtoul":    func(c *call) error { return strtox(c, false, 4) },
+		"strtoll":    func(c *call) error { return strtox(c, true, 8) },
+		"strtoull":   func(c *call) error { return strtox(c, false, 8) },
+		"_strtoi64":  func(c *call) error { return strtox(c, true, 8) },
+		"_strtoui64": func(c *call) error { return strtox(c, false, 8) },
+		"abs": func(c *call) error {
+			v := int32(c.arg(0))
+			if v < 0 {
+				v = -v
+			}
+			return c.ret(uint64(uint32(v)))
+		},
+		"labs": func(c *call) error {
+			v := int32(c.arg(0))
+			if v < 0 {
+				v = -v
+			}
+			return c.ret(uint64(uint32(v)))
+		},
+		"llabs": func(c *call) error {
+			v := int64(c.arg(0))
+			if v < 0 {
+				v = -v
+			}
+			return c.ret(uint64(v))
+		},
+		"_abs64": func(c *call) error {
+			v := int64(c.arg(0))
+			if v < 0 {
+				v = -v
+			}
+			return c.ret(uint64(v))
+		},
+		"rand": func(c *call) error {
+			s := &c.p.win32.randSeed
+			*s = *s*214013 + 2531011
+			return c.ret(uint64((*s >> 16) & 0x7FFF))
+		},
+		"srand":   func(c *call) error { c.p.win32.randSeed = uint32(c.arg(0)); return c.ret(0) },
+		"time":    crtTime,
+		"_time64": crtTime,
+		"_time32": crtTime,
+		"clock":   func(c *call) error { return c.ret(uint64(time.Since(c.p.win32.start).Milliseconds())) },
+		"getenv": func(c *call) error {
+			name := c.str(0)
+			st := c.crt()
+			if st.env == 0 {
+				return c.ret(0)
+			}
+			arr, err := c.p.readU64(st.env)
+			if err != nil {
+				return err
+			}
+			for i := uint64(0); i < 4096; i++ {
+				sp, err := c.p.readU64(arr + 8*i)
+				if err != nil || sp == 0 {
+					break
+				}
+				s, _ := c.p.readCString(sp, 0)
+				if k, _, ok := strings.Cut(s, "="); ok && strings.EqualFold(k, name) {
+					return c.ret(sp + uint64(len(k)) + 1)
+				}
+			}
+			return c.ret(0)
+		},
+		// stdio
+		"printf":   func(c *call) error { return crtPrintf(c, c.p.cfg.Stdout, 0, &regArgs{c: c, i: 1}) },
+		"vprintf":  func(c *call) error { return crtPrintf(c, c.p.cfg.Stdout, 0, &vaList{p: c.p, ptr: c.arg(1)}) },
+		"fprintf":  func(c *call) error { return crtFprintf(c, c.arg(0), 1, &regArgs{c: c, i: 2}) },
+		"vfprintf": func(c *call) error { return crtFprintf(c, c.arg(0), 1, &vaList{p: c.p, ptr: c.arg(2)}) },
+		"sprintf": func(c *call) error {
+			return crtSprintf(c, c.arg(0), ^uint64(0), 1, &regArgs{c: c, i: 2}, false)
+		},
+		"vsprintf": func(c *call) error {
+			return crtSprintf(c, c.arg(0), ^uint64(0), 1, &vaList{p: c.p, ptr: c.arg(2)}, false)
+		},
+		"snprintf": func(c *call) error {
+			return crtSprintf(c, c.arg(0), c.arg(1), 2, &regArgs{c: c, i: 3}, true)
+		},
+		"_snprintf": func(c *call) error {
+			return crtSprintf(c, c.arg(0), c.arg(1), 2, &regArgs{c: c, i: 3}, false)
+		},
+		"vsnprintf": func(c *call) error {
+			return crtSprintf(c, c.arg(0), c.arg(1), 2, &vaList{p: c.p, ptr: c.arg(3)}, true)
+		},
+		"_vsnprintf": func(c *call) error {
+			return crtSprintf(c, c.arg(0), c.arg(1), 2, &vaList{p: c.p, ptr: c.arg(3)}, false)
+		},
+		"_vscprintf": func(c *call) error {
+			s, err := c.p.format(c.str(0), &vaList{p: c.p, ptr: c.arg(1)}, c.crt().style)
+			if err != nil {
+				return err
+			}
+			return c.ret(uint64(len(s)))
+		},
+		"puts": func(c *call) error {
+			io.WriteString(c.p.cfg.Stdout, c.str(0)+"\n")
+			return c.ret(0)
+		},
+		"putchar": func(c *call) error {
+			c.p.cfg.Stdout.Write([]byte{byte(c.arg(0))})
+			return c.ret(uint64(byte(c.arg(0))))
+		},
+		"fputc": fputc,
+		"putc":  fputc,
+		"fputs": func(c *call) error {
+			w, ok := c.stream(c.arg(1))
+			if !ok || w == nil {
+				return unknownStream(c, c.arg(1))
+			}
+			io.WriteString(w, c.str(0))
+			return c.ret(0)
+		},
+		"fwrite": func(c *call) error {
+			size, n := c.arg(1), c.arg(2)
+			w, ok := c.stream(c.arg(3))
+			if !ok || w == nil {
+				return unknownStream(c, c.arg(3))
+			}
+			if size == 0 || n == 0 {
+				return c.ret(0)
+			}
+			if n > (1<<28)/size {
+				return fmt.Errorf("fwrite of %d*%d bytes", n, size)
+			}
+			w.Write(c.rbytes(c.arg(0), size*n))
+			return c.ret(n)
+		},
+		"fflush":          ret0,
+		"setvbuf":         ret0,
+		"_fileno":         func(c *call) error { return fileno(c) },
+		"fileno":          func(c *call) error { return fileno(c) },
+		"_isatty":         ret0,
+		"_setmode":        func(c *call) error { return c.ret(0x4000) },
+		"getchar":         func(c *call) error { return c.ret(eof) },
+		"fgetc":           func(c *call) error { return c.ret(eof) },
+		"getc":            func(c *call) error { return c.ret(eof) },
+		"fgets":           ret0,
+		"__iob_func":      func(c *call) error { return c.ret(c.crt().iob) },
+		"__acrt_iob_func": func(c *call) error { return c.ret(c.crt().iob + fileSize*uint64(uint32(c.arg(0))%3)) },
+		// ucrt stdio entry points: options, FILE*/buffer, format, locale, va_list
+		"__stdio_common_vfprintf": func(c *call) error {
+			return crtFprintf(c, c.arg(1), 2, &vaList{p: c.p, ptr: c.arg(4)})
+		},
+		"__stdio_common_vsprintf": func(c *call) error {
+			// _CRT_INTERNAL_PRINTF_STANDARD_SNPRINTF_BEHAVIOR (2) selects C99 snprintf semantics.
+			return crtSprintf(c, c.arg(1), c.arg(2), 3, &vaList{p: c.p, ptr: c.arg(5)}, c.arg(0)&2 != 0 || c.arg(1) == 0)
+		},
+		// startup and exit
+		"__getmainargs": func(c *call) error {
+			st := c.crt()
+			return getMainArgs(c, st.argc, st.argv, st.env)
+		},
+		"__wgetmainargs": func(c *call) error {
+			st := c.crt()
+			return getMainArgs(c, st.argc, st.wargv, st.wenv)
+		},
+		"__set_app_type":                 ret0,
+		"_set_app_type":                  ret0,
+		"__setusermatherr":               ret0,
+		"_setusermatherr":                ret0,
+		"__p__acmdln":                    func(c *call) error { return c.ret(c.crt().acmd) },
+		"__p__wcmdln":                    func(c *call) error { return c.ret(c.crt().wcmd) },
+		"__p__commode":                   func(c *call) error { return c.ret(c.crt().commode) },
+		"__p__fmode":                     func(c *call) error { return c.ret(c.crt().fmode) },
+		"__p___argc":                     func(c *call) error { return c.ret(c.crt().argc) },
+		"__p___argv":                     func(c *call) error { return c.ret(c.crt().argv) },
+		"__p___wargv":                    func(c *call) error { return c.ret(c.crt().wargv) },
+		"__p__environ":                   func(c *call) error { return c.ret(c.crt().env) },
+		"__p__wenviron":                  func(c *call) error { return c.ret(c.crt().wenv) },
+		"_configure_narrow_argv":         ret0,
+		"_configure_wide_argv":           ret0,
+		"_initialize_narrow_environment": ret0,
+		"_initialize_wide_environment":   ret0,
+		"_get_initial_narrow_environment": func(c *call) error {
+			v, err := c.p.readU64(c.crt().env)
+			if err != nil {
+				return err
+			}
+			return c.ret(v)
+		},
+		"_get_initial_wide_environment": func(c *call) error {
+			v, err := c.p.readU64(c.crt().wenv)
+			if err != nil {
+				return err
+			}
+			return c.ret(v)
+		},
+		"_set_fmode":  func(c *call) error { c.w32(c.crt().fmode, uint32(c.arg(0))); return c.ret(0) },
+		"_initterm":   func(c *call) error { return initterm(c, false) },
+		"_initterm_e": func(c *call) error { return initterm(c, true) },
+		"_amsg_exit": func(c *call) error {
+			fmt.Fprintf(c.p.cfg.Stderr, "runtime error R60%02d\n", uint32(c.arg(0)))
+			return c.exit(255)
+		},
+		"_cexit":  func(c *call) error { return runOnexit(c, func(c *call) error { return c.ret(0) }) },
+		"_c_exit": ret0,
+		"exit": func(c *call) error {
+			code := int(int32(c.arg(0)))
+			return runOnexit(c, func(c *call) error { return c.exit(code) })
+		},
+		"_exit":      func(c *call) error { return c.exit(int(int32(c.arg(0)))) },
+		"_Exit":      func(c *call) error { return c.exit(int(int32(c.arg(0)))) },
+		"quick_exit": func(c *call) error { return c.exit(int(int32(c.arg(0)))) },
+		"abort": func(c *call) error {
+			io.WriteString(c.p.cfg.Stderr, "\nabnormal program termination\n")
+			return c.exit(3)
+		},
+		"terminate":   func(c *call) error { return c.exit(3) },
+		"_onexit":     func(c *call) error { c.p.win32.onexit = append(c.p.win32.onexit, c.arg(0)); return c.ret(c.arg(0)) },
+		"atexit":      func(c *call) error { c.p.win32.onexit = append(c.p.win32.onexit, c.arg(0)); return c.ret(0) },
+		"_crt_atexit": func(c *call) error { c.p.win32.onexit = append(c.p.win32.onexit, c.arg(0)); return c.ret(0) },
+		"__dllonexit": func(c *call) error { c.p.win32.onexit = append(c.p.win32.onexit, c.arg(0)); return c.ret(c.arg(0)) },
+		"_initialize_onexit_table": func(c *call) error {
+			c.p.win32.onexitTables[c.arg(0)] = nil
+			c.wbytes(c.arg(0), make([]byte, 24))
+			return c.ret(0)
+		},
+		"_register_onexit_function": func(c *call) error {
+			t := c.p.win32.onexitTables
+			t[c.arg(0)] = append(t[c.arg(0)], c.arg(1))
+			return c.ret(0)
+		},
+		"_execute_onexit_table": func(c *call) error {
+			fns := c.p.win32.onexitTables[c.arg(0)]
+			delete(c.p.win32.onexitTables, c.arg(0))
+			var calls []guestCall
+			for i := len(fns) - 1; i >= 0; i-- {
+				calls = append(calls, guestCall{fn: fns[i]})
+			}
+			return c.callSeq(calls, func(c *call) error { return c.ret(0) })
+		},
+		"_register_thread_local_exe_atexit_callback": ret0,
+		"_lock":      ret0,
+		"_unlock":    ret0,
+		"_errno":     func(c *call) error { return c.ret(c.crt().errno) },
+		"__doserrno": func(c *call) error { return c.ret(c.crt().errno + 4) },
+		"strerror": func(c *call) error {
+			st := c.crt()
+			s := fmt.Sprintf("Unknown error %d", int32(c.arg(0)))
+			if m, ok := errnoText[uint32(c.arg(0))]; ok {
+				s = m
+			}
+			c.wbytes(st.strerr, append([]byte(cut(s, 250)), 0))
+			return c.ret(st.strerr)
+		},
+		"localeconv":                     func(c *call) error { return c.ret(c.crt().lconv) },
+		"___lc_codepage_func":            ret0,
+		"___mb_cur_max_func":             ret1,
+		"__lconv_init":                   ret0,
+		"setlocale":                      ret0,
+		"signal":                         ret0, // SIG_DFL
+		"_fpreset":                       ret0,
+		"fesetenv":                       ret0,
+		"_controlfp":                     func(c *call) error { return c.ret(0x9001F) },
+		"_control87":                     func(c *call) error { return c.ret(0x9001F) },
+		"_controlfp_s":                   ret0,
+		"_set_invalid_parameter_handler": ret0,
+		"_set_new_mode":                  ret0,
+		"_configthreadlocale":            ret0,
+		"_seh_filter_exe":                ret0,
+		"_set_abort_behavior":            ret0,
+		"__setlc_active_func":            ret0,
+		"qsort":                          qsort,
+	}
+	return m
+}
+
+func vcruntimeAPI() map[string]apiFunc {
+	all := crtAPI(true)
+	m := map[string]apiFunc{"__std_type_info_destroy_list": ret0}
+	for _, n := range []string{"memcpy", "memmove", "memset", "memcmp", "memchr", "strchr", "strrchr", "strstr"} {
+		m[n] = all[n]
+	}
+	return m
+}
+
+var errnoText = map[uint32]string{
+	0: "No error", 1: "Operation not permitted", 2: "No such file or directory", 3: "No such process",
+	4: "Interrupted function call", 5: "Input/output error", 9: "Bad file descriptor", 12: "Not enough space",
+	13: "Permission denied", 17: "File exists", 22: "Invalid argument", 24: "Too many open files",
+	28: "No space left on device", 33: "Domain error", 34: "Result too large",
+}
+
+func cmpResult(r int) uint64 { return uint64(uint32(int32(r))) }
+
+func cut(s string, n uint64) string {
+	if uint64(len(s)) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func toUpper(v int32) int32 {
+	if v >= 'a' && v <= 'z' {
+		return v - 32
+	}
+	return v
+}
+
+func toLower(v int32) int32 {
+	if v >= 'A' && v <= 'Z' {
+		return v + 32
+	}
+	return v
+}
+
+func ctype(f func(byte) bool) apiFunc {
+	return func(c *call) error {
+		v := int32(c.arg(0))
+		if v >= 0 && v < 256 && f(byte(v)) {
+			return c.ret(1)
+		}
+		return c.ret(0)
+	}
+}
+
+func crtAlloc(c *call, n uint64, zero bool) error {
+	a, err := c.p.heap.alloc(n, zero)
+	if err != nil {
+		return err
+	}
+	if a == 0 {
+		c.setErrno(12) // ENOMEM
+	}
+	return c.ret(a)
+}
+
+func alignedMalloc(c *call) error {
+	size, align := c.arg(0), c.arg(1)
+	if align == 0 || align&(align-1) != 0 || align > 1<<20 {
+		c.setErrno(22)
+		return c.ret(0)
+	}
+	o, err := c.p.heap.alloc(size+align, false)
+	if err != nil || o == 0 {
+		return crtAlloc(c, 1<<62, false)
+	}
+	a := (o + align - 1) &^ (align - 1)
+	c.p.win32.aligned[a] = o
+	return c.ret(a)
+}
+
+func strdup(c *call) error {
+	if c.arg(0) == 0 {
+		return c.ret(0)
+	}
+	a, err := c.p.heap.allocBytes(append([]byte(c.str(0)), 0))
+	if err != nil {
+		return err
+	}
+	return c.ret(a)
+}
+
+func memmove(c *call) error {
+	n := c.arg(2)
+	if n > 1<<28 {
+		return fmt.Errorf("copy of %#x bytes", n)
+	}
+	c.wbytes(c.arg(0), c.rbytes(c.arg(1), n))
+	return c.ret(c.arg(0))
+}
+
+// parseInt parses like strtol with base detection; it returns the value
+// (saturated) and how many bytes it consumed.
+func parseIntN(s string, base int, signed bool, bits int) (uint64, int) {
+	i := 0
+	for i < len(s) && (s[i] == ' ' || s[i] >= 9 && s[i] <= 13) {
+		i++
+	}
+	neg := false
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		neg = s[i] == '-'
+		i++
+	}
+	if (base == 0 || base == 16) && i+1 < len(s) && s[i] == '0' && (s[i+1]|0x20) == 'x' {
+		if i+2 < len(s) && isBaseDigit(s[i+2], 16) {
+			base = 16
+			i += 2
+		}
+	}
+	if base == 0 {
+		if i < len(s) && s[i] == '0' {
+			base = 8
+		} else {
+			base = 10
+		}
+	}
+	if base < 2 || base > 36 {
+		return 0, 0
+	}
+	start := i
+	for i < len(s) && isBaseDigit(s[i], base) {
+		i++
+	}
+	if i == start {
+		return 0, 0
+	}
+	u, err := strconv.ParseUint(s[start:i], base, bits)
+	if err != nil {
+		u = 1<<bits - 1
+		if bits == 64 {
+			u = ^uint64(0)
+		}
+	}
+	if signed {
+		max := uint64(1)<<(bits-1) - 1
+		if neg {
+			if u > max+1 {
+				u = max + 1
+			}
+			return -u, i
+		}
+		if u > max {
+			u = max
+		}
+		return u, i
+	}
+	if neg {
+		u = -u
+	}
+	return u, i
+}
+
+func isBaseDigit(b byte, base int) bool {
+	var d int
+	switch {
+	case b >= '0' && b <= '9':
+		d = int(b - '0')
+	case (b|0x20) >= 'a' && (b|0x20) <= 'z':
+		d = int((b|0x20)-'a') + 10
+	default:
+		return false
+	}
+	return d < base
+}
+
+func parseInt(s string, base int) int64 {
+	v, _ := parseIntN(s, base, true, 64)
+	return int64(v)
+}
+
+func strtox(c *call, signed bool, size int) error {
+	s := c.str(0)
+	v, n := parseIntN(s, int(int32(c.arg(2))), signed, 8*size)
+	if c.arg(1) != 0 {
+		c.w64(c.arg(1), c.arg(0)+uint64(n))
+	}
+	if size == 4 {
+		if signed {
+			return c.ret(uint64(uint32(int32(int64(v)))))
+		}
+		return c.ret(uint64(uint32(v)))
+	}
+	return c.ret(v)
+}
+
+func crtTime(c *call) error {
+	t := uint64(time.Now().Unix())
+	c.w64(c.arg(0), t)
+	return c.ret(t)
+}
+
+func unknownStream(c *call, f uint64) error {
+	c.setErrno(9) // EBADF
+	c.p.log.Warn("write to a FILE* that is not stdout/stderr", "file", fmt.Sprintf("%#x", f))
+	return c.ret(eof)
+}
+
+func fputc(c *call) error {
+	w, ok := c.stream(c.arg(1))
+	if !ok || w == nil {
+		return unknownStream(c, c.arg(1))
+	}
+	w.Write([]byte{byte(c.arg(0))})
+	return c.ret(uint64(byte(c.arg(0))))
+}
+
+func fileno(c *call) error {
+	for _, st := range c.p.win32.crt {
+		if f := c.arg(0); f >= st.iob && f < st.iob+3*fileSize {
+			return c.ret((f - st.iob) / fileSize)
+		}
+	}
+	return c.ret(eof)
+}
+
+func crtPrintf(c *call, w io.Writer, fmtArg int, args argSource) error {
+	s, err := c.p.format(c.str(fmtArg), args, c.crt().style)
+	if err != nil {
+		return err
+	}
+	io.WriteString(w, s)
+	return c.ret(uint64(len(s)))
+}
+
+func crtFprintf(c *call, f uint64, fmtArg int, args argSource) error {
+	w, ok := c.stream(f)
+	if !ok || w == nil {
+		return unknownStream(c, f)
+	}
+	return crtPrintf(c, w, fmtArg, args)
+}
+
+// crtSprintf formats into a guest buffer of n bytes. c99 selects snprintf
+// semantics (always terminate, return the full length); otherwise
+// _snprintf's (no terminator and -1 when truncated).
+func crtSprintf(c *call, buf, n uint64, fmtArg int, args argSource, c99 bool) error {
+	s, err := c.p.format(c.str(fmtArg), args, c.crt().style)
+	if err != nil {
+		return err
+	}
+	b := []byte(s)
+	if n == ^uint64(0) { // sprintf: unbounded
+		c.wbytes(buf, append(b, 0))
+		return c.ret(uint64(len(b)))
+	}
+	if c99 {
+		if n > 0 && buf != 0 {
+			k := uint64(len(b))
+			if k > n-1 {
+				k = n - 1
+			}
+			c.wbytes(buf, append(b[:k:k], 0))
+		}
+		return c.ret(uint64(len(b)))
+	}
+	if uint64(len(b)) > n {
+		c.wbytes(buf, b[:n])
+		return c.ret(eof | 0xFFFFFFFF00000000)
+	}
+	if uint64(len(b)) < n {
+		b = append(b, 0)
+	}
+	c.wbytes(buf, b)
+	return c.ret(uint64(len(s)))
+}
+
+func getMainArgs(c *call, argc, argv, env uint64) error {
+	n, err := c.p.readU32(argc)
+	if err != nil {
+		return err
+	}
+	av, err := c.p.readU64(argv)
+	if err != nil {
+		return err
+	}
+	ev, err := c.p.readU64(env)
+	if err != nil {
+		return err
+	}
+	c.w32(c.arg(0), n)
+	c.w64(c.arg(1), av)
+	c.w64(c.arg(2), ev)
+	return c.ret(0)
+}
+
+// initterm calls every non-NULL function pointer in [begin, end) as guest
+// code; _initterm_e stops at the first that returns non-zero.
+func initterm(c *call, withErr bool) error {
+	begin, end := c.arg(0), c.arg(1)
+	if end < begin || end-begin > 1<<20 {
+		return c.ret(0)
+	}
+	var calls []guestCall
+	for a := begin; a < end; a += 8 {
+		f, err := c.p.readU64(a)
+		if err != nil {
+			return err
+		}
+		if f == 0 {
+			continue
+		}
+		g := guestCall{fn: f}
+		if withErr {
+			g.then = func(c *call, ret uint64) error {
+				if uint32(ret) != 0 {
+					return c.ret(uint64(uint32(ret)))
+				}
+				return nil
+			}
+		}
+		calls = append(calls, g)
+	}
+	return c.callSeq(calls, func(c *call) error { return c.ret(0) })
+}
+
+// runOnexit runs the atexit/_onexit functions in reverse order of
+// registration, then done.
+func runOnexit(c *call, done func(c *call) error) error {
+	fns := c.p.win32.onexit
+	c.p.win32.onexit = nil
+	var calls []guestCall
+	for i := len(fns) - 1; i >= 0; i-- {
+		calls = append(calls, guestCall{fn: fns[i]})
+	}
+	return c.callSeq(calls, done)
+}
+
+// qsort sorts by binary insertion, calling the guest comparator on copies
+// of the two elements placed in a scratch heap block.
+func qsort(c *call) error {
+	base, n, size, cmp := c.arg(0), c.arg(1), c.arg(2), c.arg(3)
+	if n < 2 || size == 0 {
+		return c.ret(0)
+	}
+	if size > 1<<16 || n > 1<<20 || n*size > 1<<26 {
+		return fmt.Errorf("qsort of %d elements of %d bytes is too large", n, size)
+	}
+	data := c.rbytes(base, n*size)
+	if c.err != nil {
+		return nil
+	}
+	elems := make([][]byte, n)
+	for i := range elems {
+		elems[i] = data[uint64(i)*size : uint64(i+1)*size]
+	}
+	scratch, err := c.p.heap.alloc(2*size, false)
+	if err != nil || scratch == 0 {
+		return fmt.Errorf("qsort: no scratch memory")
+	}
+	sorted := [][]byte{elems[0]}
+	var step func(c *call, i, lo, hi int) error
+	finish := func(c *call) error {
+		out := make([]byte, 0, n*size)
+		for _, e := range sorted {
+			out = append(out, e...)
+		}
+		c.wbytes(base, out)
+		c.p.heap.release(scratch)
+		return c.ret(0)
+	}
+	step = func(c *call, i, lo, hi int) error {
+		for lo >= hi {
+			sorted = append(sorted, nil)
+			copy(sorted[lo+1:], sorted[lo:])
+			sorted[lo] = elems[i]
+			i++
+			if i == len(elems) {
+				return finish(c)
+			}
+			lo, hi = 0, len(sorted)
+		}
+		mid := (lo + hi) / 2
+		c.wbytes(scratch, elems[i])
+		c.wbytes(scratch+size, sorted[mid])
+		return c.callGuest(cmp, []uint64{scratch, scratch + size}, func(c *call, r uint64) error {
+			if int32(r) < 0 {
+				return step(c, i, lo, mid)
+			}
+			return step(c, i, mid+1, hi)
+		})
+	}
+	return step(c, 1, 0, 1)
+}
+
+var _ = binary.LittleEndian

@@ -1,0 +1,1079 @@
+package guest
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/rspstub/rspstub/internal/arch"
+)
+
+// Pseudo and standard handles.
+const (
+	currentProcessHandle = ^uint64(0)     // (HANDLE)-1
+	currentThreadHandle  = ^uint64(0) - 1 // (HANDLE)-2
+	stdInputHandle       = 0x50
+	stdOutputHandle      = 0x54
+	stdErrorHandle       = 0x58
+)
+
+// Win32 error codes used here.
+const (
+	errorSuccess          = 0
+	errorFileNotFound     = 2
+	errorNotEnoughMemory  = 8
+	errorInvalidHandle    = 6
+	errorInvalidParameter = 87
+	errorInsufficientBuf  = 122
+	errorModNotFound      = 126
+	errorProcNotFound     = 127
+	errorEnvVarNotFound   = 203
+	errorInvalidAddress   = 487
+)
+
+// win32State is what the API layer remembers between calls.
+type win32State struct {
+	processHeap  uint64
+	nextHeap     uint64
+	tlsUsed      [64]bool
+	fls          map[uint32]uint64
+	nextFLS      uint32
+	nextTLSIndex int
+	unhandled    uint64
+	ticks        uint64
+	cmdA, cmdW   uint64
+	envVars      []string // current environment, "NAME=value"
+	envInit      bool
+	crt          map[*module]*crtState
+	onexit       []uint64            // msvcrt _onexit/atexit list (process wide)
+	onexitTables map[uint64][]uint64 // ucrt _onexit_t tables
+	randSeed     uint32
+	strtokPtr    uint64
+	aligned      map[uint64]uint64
+	start        time.Time
+}
+
+func (w *win32State) init() {
+	w.fls = map[uint32]uint64{}
+	w.crt = map[*module]*crtState{}
+	w.onexitTables = map[uint64][]uint64{}
+	w.aligned = map[uint64]uint64{}
+	w.nextHeap = 0x10000
+	w.randSeed = 1
+	w.start = time.Now()
+}
+
+func (c *call) setLastError(v uint32) {
+	if err := c.p.writeU32(c.p.teb+tebLastError, v); err != nil && c.err == nil {
+		c.err = err
+	}
+}
+
+// fail sets the last error and returns 0.
+func (c *call) fail(code uint32) error {
+	c.setLastError(code)
+	return c.ret(0)
+}
+
+func (c *call) str(i int) string {
+	if c.arg(i) == 0 {
+		return ""
+	}
+	s, err := c.p.readCString(c.arg(i), 0)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	return s
+}
+
+func (c *call) wstr(i int) string {
+	if c.arg(i) == 0 {
+		return ""
+	}
+	s, err := c.p.readWString(c.arg(i), 0)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	return s
+}
+
+func (c *call) w64(addr, v uint64) {
+	if addr == 0 {
+		return
+	}
+	if err := c.p.writeU64(addr, v); err != nil && c.err == nil {
+		c.err = err
+	}
+}
+
+func (c *call) w32(addr uint64, v uint32) {
+	if addr == 0 {
+		return
+	}
+	if err := c.p.writeU32(addr, v); err != nil && c.err == nil {
+		c.err = err
+	}
+}
+
+func (c *call) wbytes(addr uint64, b []byte) {
+	if err := c.p.write(addr, b); err != nil && c.err == nil {
+		c.err = err
+	}
+}
+
+func (c *call) rbytes(addr, n uint64) []byte {
+	if n > 1<<28 {
+		if c.err == nil {
+			c.err = fmt.Errorf("buffer of %#x bytes too large", n)
+		}
+		return nil
+	}
+	b := make([]byte, n)
+	if err := c.p.read(addr, b); err != nil && c.err == nil {
+		c.err = err
+	}
+	return b
+}
+
+// writerFor maps a handle to the guest's output streams.
+func (p *Process) writerFor(h uint64) io.Writer {
+	switch h {
+	case stdOutputHandle:
+		return p.cfg.Stdout
+	case stdErrorHandle:
+		return p.cfg.Stderr
+	}
+	return nil
+}
+
+func ret0(c *call) error    { return c.ret(0) }
+func ret1(c *call) error    { return c.ret(1) }
+func retArg0(c *call) error { return c.ret(c.arg(0)) }
+
+func ntdllAPI() map[string]apiFunc {
+	return map[string]apiFunc{
+		"LdrInitializeThunk":     ldrInitializeThunk,
+		"RtlExitUserThread":      func(c *call) error { return c.exit(int(int32(c.arg(0)))) },
+		"RtlExitUserProcess":     func(c *call) error { return c.exit(int(int32(c.arg(0)))) },
+		"NtTerminateProcess":     terminateProcess,
+		"RtlGetLastWin32Error":   getLastError,
+		"RtlSetLastWin32Error":   setLastError,
+		"RtlAllocateHeap":        heapAlloc,
+		"RtlFreeHeap":            heapFree,
+		"RtlEncodePointer":       retArg0,
+		"RtlDecodePointer":       retArg0,
+		"RtlInitializeSListHead": initSListHead,
+	}
+}
+
+// ldrInitializeThunk is the thread's first instruction: it runs the TLS
+// callbacks and DllMain of every real DLL (in initialization order), then
+// the program's TLS callbacks, all as guest code, and enters
+// RtlUserThreadStart(entry, PEB).
+func ldrInitializeThunk(c *call) error {
+	p := c.p
+	calls := p.initCalls()
+	for _, cb := range p.exe.tlsCalls {
+		calls = append(calls, guestCall{fn: cb, args: []uint64{p.exe.Base, 1, 0}})
+	}
+	return c.callSeq(calls, func(c *call) error {
+		ntdll := p.findModule("ntdll.dll")
+		c.jumped = true
+		c.jumpRIP = ntdll.Base + uint64(ntdll.synth.codeRVA["RtlUserThreadStart"])
+		c.jumpRSP = p.stackBase - 8
+		if err := p.m.SetReg(arch.RCX, p.exe.entry); err != nil {
+			return err
+		}
+		return p.m.SetReg(arch.RDX, p.peb)
+	})
+}
+
+// initCalls returns the DLL_PROCESS_ATTACH calls of every DLL not yet
+// initialized, in initialization order.
+func (p *Process) initCalls() []guestCall {
+	var calls []guestCall
+	for _, m := range p.initOrder {
+		if m.inited || m.synth != nil {
+			m.inited = true
+			continue
+		}
+		m.inited = true
+		for _, cb := range m.tlsCalls {
+			calls = append(calls, guestCall{fn: cb, args: []uint64{m.Base, 1, 0}})
+		}
+		if m.entry != 0 {
+			name := m.Name
+			calls = append(calls, guestCall{fn: m.entry, args: []uint64{m.Base, 1, 1}, then: func(c *call, ret uint64) error {
+				if uint32(ret) == 0 {
+					c.p.log.Warn("DllMain failed", "dll", name)
+					return c.exit(int(int32(-1073741502))) // STATUS_DLL_INIT_FAILED
+				}
+				return nil
+			}})
+		}
+	}
+	return calls
+}
+
+func terminateProcess(c *call) error {
+	h := c.arg(0)
+	if h == currentProcessHandle || h == 0 {
+		return c.exit(int(int32(c.arg(1))))
+	}
+	return c.fail(errorInvalidHandle)
+}
+
+func getLastError(c *call) error {
+	v, err := c.p.readU32(c.p.teb + tebLastError)
+	if err != nil {
+		return err
+	}
+	return c.ret(uint64(v))
+}
+
+func setLastError(c *call) error {
+	c.setLastError(uint32(c.arg(0)))
+	return c.ret(0)
+}
+
+func initSListHead(c *call) error {
+	c.wbytes(c.arg(0), make([]byte, 16))
+	return c.ret(0)
+}
+
+func heapAlloc(c *call) error {
+	a, err := c.p.heap.alloc(c.arg(2), c.arg(1)&0x8 != 0)
+	if err != nil {
+		return err
+	}
+	return c.ret(a)
+}
+
+func heapFree(c *call) error {
+	if c.arg(2) == 0 {
+		return c.ret(1)
+	}
+	if !c.p.heap.release(c.arg(2)) {
+		c.p.log.Warn("HeapFree of a pointer that is not a live block", "ptr", fmt.Sprintf("%#x", c.arg(2)))
+		return c.fail(errorInvalidParameter)
+	}
+	return c.ret(1)
+}
+
+func (p *Process) tick() uint64 {
+	p.win32.ticks++
+	return uint64(time.Since(p.win32.start).Milliseconds())
+}
+
+func fileTimeNow() uint64 {
+	return uint64(time.Now().UnixNano()/100) + 116444736000000000
+}
+
+func kernel32API() map[string]apiFunc {
+	m := map[string]apiFunc{
+		"GetLastError":        getLastError,
+		"SetLastError":        setLastError,
+		"GetCurrentProcess":   func(c *call) error { return c.ret(currentProcessHandle) },
+		"GetCurrentThread":    func(c *call) error { return c.ret(currentThreadHandle) },
+		"GetCurrentProcessId": func(c *call) error { return c.ret(guestPID) },
+		"GetCurrentThreadId":  func(c *call) error { return c.ret(guestTID) },
+		"ExitProcess":         func(c *call) error { return c.exit(int(int32(c.arg(0)))) },
+		"ExitThread":          func(c *call) error { return c.exit(int(int32(c.arg(0)))) },
+		"TerminateProcess":    terminateProcess,
+		"Sleep":               ret0,
+		"SleepEx":             ret0,
+		"SwitchToThread":      ret0,
+		"GetTickCount":        func(c *call) error { return c.ret(uint64(uint32(c.p.tick()))) },
+		"GetTickCount64":      func(c *call) error { return c.ret(c.p.tick()) },
+		"QueryPerformanceCounter": func(c *call) error {
+			c.w64(c.arg(0), uint64(time.Since(c.p.win32.start).Nanoseconds()/100))
+			return c.ret(1)
+		},
+		"QueryPerformanceFrequency": func(c *call) error { c.w64(c.arg(0), 10_000_000); return c.ret(1) },
+		"GetSystemTimeAsFileTime":   func(c *call) error { c.w64(c.arg(0), fileTimeNow()); return c.ret(0) },
+		"GetSystemTimePreciseAsFileTime": func(c *call) error {
+			c.w64(c.arg(0), fileTimeNow())
+			return c.ret(0)
+		},
+		"InitializeCriticalSection": initCS,
+		"InitializeCriticalSectionAndSpinCount": func(c *call) error {
+			initCS(c)
+			return c.ret(1)
+		},
+		"InitializeCriticalSectionEx": func(c *call) error { initCS(c); return c.ret(1) },
+		"EnterCriticalSection":        ret0, // one thread: never contended
+		"LeaveCriticalSection":        ret0,
+		"TryEnterCriticalSection":     ret1,
+		"DeleteCriticalSection":       ret0,
+		"InitializeSRWLock":           func(c *call) error { c.w64(c.arg(0), 0); return c.ret(0) },
+		"AcquireSRWLockExclusive":     ret0,
+		"ReleaseSRWLockExclusive":     ret0,
+		"AcquireSRWLockShared":        ret0,
+		"ReleaseSRWLockShared":        ret0,
+		"InitializeConditionVariable": func(c *call) error { c.w64(c.arg(0), 0); return c.ret(0) },
+		"WakeAllConditionVariable":    ret0,
+		"WakeConditionVariable":       ret0,
+		"TlsAlloc":                    tlsAlloc,
+		"TlsFree": func(c *call) error {
+			i := c.arg(0)
+			if i >= 64 || !c.p.win32.tlsUsed[i] {
+				return c.fail(errorInvalidParameter)
+			}
+			c.p.win32.tlsUsed[i] = false
+			return c.ret(1)
+		},
+		"TlsGetValue": func(c *call) error {
+			i := uint32(c.arg(0))
+			if i >= 64 {
+				return c.fail(errorInvalidParameter)
+			}
+			v, err := c.p.readU64(c.p.teb + tebTLSSlots + 8*uint64(i))
+			if err != nil {
+				return err
+			}
+			c.setLastError(0)
+			return c.ret(v)
+		},
+		"TlsSetValue": func(c *call) error {
+			i := uint32(c.arg(0))
+			if i >= 64 {
+				return c.fail(errorInvalidParameter)
+			}
+			c.w64(c.p.teb+tebTLSSlots+8*uint64(i), c.arg(1))
+			return c.ret(1)
+		},
+		"FlsAlloc": func(c *call) error {
+			c.p.win32.nextFLS++
+			c.p.win32.fls[c.p.win32.nextFLS] = 0
+			return c.ret(uint64(c.p.win32.nextFLS))
+		},
+		"FlsGetValue":    func(c *call) error { return c.ret(c.p.win32.fls[uint32(c.arg(0))]) },
+		"FlsSetValue":    func(c *call) error { c.p.win32.fls[uint32(c.arg(0))] = c.arg(1); return c.ret(1) },
+		"FlsFree":        func(c *call) error { delete(c.p.win32.fls, uint32(c.arg(0))); return c.ret(1) },
+		"VirtualAlloc":   virtualAlloc,
+		"VirtualFree":    virtualFree,
+		"VirtualProtect": virtualProtect,
+		"VirtualQuery":   virtualQuery,
+		"GetProcessHeap": func(c *call) error { return c.ret(c.p.win32.processHeap) },
+		"GetProcessHeaps": func(c *call) error {
+			if c.arg(0) >= 1 {
+				c.w64(c.arg(1), c.p.win32.processHeap)
+			}
+			return c.ret(1)
+		},
+		"HeapCreate": func(c *call) error {
+			c.p.win32.nextHeap += 0x10000
+			return c.ret(c.p.win32.processHeap + c.p.win32.nextHeap)
+		},
+		"HeapDestroy":        ret1,
+		"HeapValidate":       ret1,
+		"HeapSetInformation": ret1,
+		"HeapAlloc":          heapAlloc,
+		"HeapFree":           heapFree,
+		"HeapReAlloc": func(c *call) error {
+			a, err := c.p.heap.realloc(c.arg(2), c.arg(3))
+			if err != nil {
+				return err
+			}
+			return c.ret(a)
+		},
+		"HeapSize": func(c *call) error {
+			n, ok := c.p.heap.size(c.arg(2))
+			if !ok {
+				return c.ret(^uint64(0))
+			}
+			return c.ret(n)
+		},
+		"LocalAlloc": func(c *call) error {
+			a, err := c.p.heap.alloc(c.arg(1), c.arg(0)&0x40 != 0)
+			if err != nil {
+				return err
+			}
+			return c.ret(a)
+		},
+		"LocalFree": func(c *call) error { c.p.heap.release(c.arg(0)); return c.ret(0) },
+		"GlobalAlloc": func(c *call) error {
+			a, err := c.p.heap.alloc(c.arg(1), c.arg(0)&0x40 != 0)
+			if err != nil {
+				return err
+			}
+			return c.ret(a)
+		},
+		"GlobalFree":         func(c *call) error { c.p.heap.release(c.arg(0)); return c.ret(0) },
+		"GetModuleHandleA":   func(c *call) error { return getModuleHandle(c, c.str(0), c.arg(0) == 0) },
+		"GetModuleHandleW":   func(c *call) error { return getModuleHandle(c, c.wstr(0), c.arg(0) == 0) },
+		"GetModuleHandleExA": func(c *call) error { return getModuleHandleEx(c, false) },
+		"GetModuleHandleExW": func(c *call) error { return getModuleHandleEx(c, true) },
+		"GetModuleFileNameA": func(c *call) error { return getModuleFileName(c, false) },
+		"GetModuleFileNameW": func(c *call) error { return getModuleFileName(c, true) },
+		"LoadLibraryA":       func(c *call) error { return loadLibrary(c, c.str(0)) },
+		"LoadLibraryW":       func(c *call) error { return loadLibrary(c, c.wstr(0)) },
+		"LoadLibraryExA":     func(c *call) error { return loadLibrary(c, c.str(0)) },
+		"LoadLibraryExW":     func(c *call) error { return loadLibrary(c, c.wstr(0)) },
+		"FreeLibrary":        ret1,
+		"GetProcAddress":     getProcAddress,
+		"GetStdHandle": func(c *call) error {
+			switch int32(c.arg(0)) {
+			case -10:
+				return c.ret(stdInputHandle)
+			case -11:
+				return c.ret(stdOutputHandle)
+			case -12:
+				return c.ret(stdErrorHandle)
+			}
+			return c.ret(^uint64(0))
+		},
+		"SetStdHandle":  ret1,
+		"WriteFile":     writeFile,
+		"WriteConsoleA": writeFile,
+		"WriteConsoleW": writeConsoleW,
+		"ReadFile": func(c *call) error {
+			if c.arg(0) == stdInputHandle {
+				c.w32(c.arg(3), 0)
+				return c.ret(1)
+			}
+			return c.fail(errorInvalidHandle)
+		},
+		"GetConsoleMode":        func(c *call) error { return c.fail(errorInvalidHandle) },
+		"SetConsoleMode":        func(c *call) error { return c.fail(errorInvalidHandle) },
+		"GetFileType":           getFileType,
+		"FlushFileBuffers":      ret1,
+		"CloseHandle":           ret1,
+		"GetConsoleOutputCP":    func(c *call) error { return c.ret(65001) },
+		"GetConsoleCP":          func(c *call) error { return c.ret(65001) },
+		"SetConsoleOutputCP":    ret1,
+		"SetConsoleCP":          ret1,
+		"SetConsoleCtrlHandler": ret1,
+		"GetACP":                func(c *call) error { return c.ret(1252) },
+		"GetOEMCP":              func(c *call) error { return c.ret(437) },
+		"IsValidCodePage":       ret1,
+		"GetCPInfo": func(c *call) error {
+			b := make([]byte, 20)
+			binary.LittleEndian.PutUint32(b, 1)
+			b[4] = '?'
+			c.wbytes(c.arg(1), b)
+			return c.ret(1)
+		},
+		"IsDBCSLeadByte":      ret0,
+		"IsDBCSLeadByteEx":    ret0,
+		"MultiByteToWideChar": multiByteToWideChar,
+		"WideCharToMultiByte": wideCharToMultiByte,
+		"GetCommandLineA": func(c *call) error {
+			if c.p.win32.cmdA == 0 {
+				a, err := c.p.heap.allocBytes(append([]byte(c.p.commandLine()), 0))
+				if err != nil {
+					return err
+				}
+				c.p.win32.cmdA = a
+			}
+			return c.ret(c.p.win32.cmdA)
+		},
+		"GetCommandLineW": func(c *call) error {
+			if c.p.win32.cmdW == 0 {
+				a, err := c.p.heap.allocBytes(utf16Bytes(c.p.commandLine(), true))
+				if err != nil {
+					return err
+				}
+				c.p.win32.cmdW = a
+			}
+			return c.ret(c.p.win32.cmdW)
+		},
+		"GetEnvironmentStrings":   func(c *call) error { return getEnvironmentStrings(c, false) },
+		"GetEnvironmentStringsA":  func(c *call) error { return getEnvironmentStrings(c, false) },
+		"GetEnvironmentStringsW":  func(c *call) error { return getEnvironmentStrings(c, true) },
+		"FreeEnvironmentStringsA": func(c *call) error { c.p.heap.release(c.arg(0)); return c.ret(1) },
+		"FreeEnvironmentStringsW": func(c *call) error { c.p.heap.release(c.arg(0)); return c.ret(1) },
+		"GetEnvironmentVariableA": func(c *call) error { return getEnvironmentVariable(c, c.str(0), false) },
+		"GetEnvironmentVariableW": func(c *call) error { return getEnvironmentVariable(c, c.wstr(0), true) },
+		"SetEnvironmentVariableA": func(c *call) error { return setEnvironmentVariable(c, c.str(0), c.str(1), c.arg(1) == 0) },
+		"SetEnvironmentVariableW": func(c *call) error { return setEnvironmentVariable(c, c.wstr(0), c.wstr(1), c.arg(1) == 0) },
+		"GetStartupInfoA":         getStartupInfo,
+		"GetStartupInfoW":         getStartupInfo,
+		"SetUnhandledExceptionFilter": func(c *call) error {
+			old := c.p.win32.unhandled
+			c.p.win32.unhandled = c.arg(0)
+			return c.ret(old)
+		},
+		"UnhandledExceptionFilter":  ret0,
+		"IsDebuggerPresent":         ret0,
+		"IsProcessorFeaturePresent": isProcessorFeaturePresent,
+		"GetSystemInfo":             getSystemInfo,
+		"GetNativeSystemInfo":       getSystemInfo,
+		"GetVersion":                func(c *call) error { return c.ret(19045<<16 | 10) },
+		"InitializeSListHead":       initSListHead,
+		"EncodePointer":             retArg0,
+		"DecodePointer":             retArg0,
+		"SetErrorMode":              ret0,
+		"GetErrorMode":              ret0,
+		"AreFileApisANSI":           ret1,
+		"OutputDebugStringA": func(c *call) error {
+			c.p.log.Info("OutputDebugString", "text", c.str(0))
+			return c.ret(0)
+		},
+		"OutputDebugStringW": func(c *call) error {
+			c.p.log.Info("OutputDebugString", "text", c.wstr(0))
+			return c.ret(0)
+		},
+		"GetCurrentDirectoryA": func(c *call) error { return copyOutString(c, `C:\rspstub`, c.arg(1), c.arg(0), false) },
+		"GetCurrentDirectoryW": func(c *call) error { return copyOutString(c, `C:\rspstub`, c.arg(1), c.arg(0), true) },
+	}
+	return m
+}
+
+func initCS(c *call) error {
+	// CRITICAL_SECTION: DebugInfo, LockCount=-1, RecursionCount, OwningThread, LockSemaphore, SpinCount.
+	b := make([]byte, 40)
+	binary.LittleEndian.PutUint32(b[8:], 0xFFFFFFFF)
+	c.wbytes(c.arg(0), b)
+	return c.ret(0)
+}
+
+func tlsAlloc(c *call) error {
+	for i := range c.p.win32.tlsUsed {
+		if !c.p.win32.tlsUsed[i] {
+			c.p.win32.tlsUsed[i] = true
+			c.w64(c.p.teb+tebTLSSlots+8*uint64(i), 0)
+			return c.ret(uint64(i))
+		}
+	}
+	c.setLastError(errorNotEnoughMemory)
+	return c.ret(0xFFFFFFFF) // TLS_OUT_OF_INDEXES
+}
+
+// Memory protection constants (PAGE_*).
+func pageProtToPerm(prot uint32) (arch.Perm, bool) {
+	switch prot &^ 0x700 { // ignore GUARD, NOCACHE, WRITECOMBINE
+	case 0x01:
+		return arch.PermNone, true
+	case 0x02:
+		return arch.PermRead, true
+	case 0x04, 0x08:
+		return arch.PermRW, true
+	case 0x10:
+		return arch.PermExec, true
+	case 0x20:
+		return arch.PermRX, true
+	case 0x40, 0x80:
+		return arch.PermRWX, true
+	}
+	return 0, false
+}
+
+func permToPageProt(p arch.Perm) uint32 {
+	switch p {
+	case arch.PermNone:
+		return 0x01
+	case arch.PermRead:
+		return 0x02
+	case arch.PermRW, arch.PermWrite:
+		return 0x04
+	case arch.PermExec:
+		return 0x10
+	case arch.PermRX:
+		return 0x20
+	default:
+		return 0x40
+	}
+}
+
+func virtualAlloc(c *call) error {
+	p := c.p
+	addr, size, typ := c.arg(0), c.arg(1), uint32(c.arg(2))
+	perm, ok := pageProtToPerm(uint32(c.arg(3)))
+	if !ok || size == 0 || size > 1<<36 {
+		return c.fail(errorInvalidParameter)
+	}
+	const memCommit, memReserve = 0x1000, 0x2000
+	if addr != 0 {
+		if a := p.as.find(addr); a != nil && typ&memReserve == 0 {
+			// Commit inside an existing reservation.
+			if pageUp(addr+size) > a.base+a.size {
+				return c.fail(errorInvalidAddress)
+			}
+			if err := p.as.protect(addr, size, perm); err != nil {
+				return c.fail(errorInvalidAddress)
+			}
+			for pg := pageDown(addr); pg < pageUp(addr+size); pg += pageSize {
+				a.committed[(pg-a.base)/pageSize] = true
+			}
+			return c.ret(pageDown(addr))
+		}
+		addr &^= 0xFFFF
+		if !p.as.isFree(addr, pageUp(size)) {
+			return c.fail(errorInvalidAddress)
+		}
+	} else {
+		var err error
+		addr, err = p.as.findFree(size, virtualHint, 0x10000, userLimit)
+		if err != nil {
+			return c.fail(errorNotEnoughMemory)
+		}
+	}
+	mapPerm := perm
+	if typ&memCommit == 0 {
+		mapPerm = arch.PermNone
+	}
+	a, err := p.as.mapRange(addr, size, mapPerm, "VirtualAlloc")
+	if err != nil {
+		return c.fail(errorNotEnoughMemory)
+	}
+	a.virtual = true
+	if typ&memCommit == 0 {
+		for i := range a.committed {
+			a.committed[i] = false
+		}
+	}
+	a.initPerm = perm
+	return c.ret(addr)
+}
+
+func virtualFree(c *call) error {
+	a := c.p.as.find(c.arg(0))
+	if a == nil || !a.virtual {
+		return c.fail(errorInvalidAddress)
+	}
+	if uint32(c.arg(2))&0x8000 != 0 { // MEM_RELEASE
+		if c.arg(0) != a.base {
+			return c.fail(errorInvalidParameter)
+		}
+		if err := c.p.as.unmapAlloc(a); err != nil {
+			return c.fail(errorInvalidAddress)
+		}
+		return c.ret(1)
+	}
+	// MEM_DECOMMIT
+	if err := c.p.as.protect(c.arg(0), c.arg(1), arch.PermNone); err != nil {
+		return c.fail(errorInvalidAddress)
+	}
+	return c.ret(1)
+}
+
+func virtualProtect(c *call) error {
+	addr, size := c.arg(0), c.arg(1)
+	perm, ok := pageProtToPerm(uint32(c.arg(2)))
+	if !ok {
+		return c.fail(errorInvalidParameter)
+	}
+	a := c.p.as.find(addr)
+	if a == nil {
+		return c.fail(errorInvalidAddress)
+	}
+	old := a.perms[(pageDown(addr)-a.base)/pageSize]
+	if err := c.p.as.protect(addr, size, perm); err != nil {
+		return c.fail(errorInvalidAddress)
+	}
+	c.w32(c.arg(3), permToPageProt(old))
+	return c.ret(1)
+}
+
+// virtualQuery fills a MEMORY_BASIC_INFORMATION (48 bytes):
+// BaseAddress, AllocationBase, AllocationProtect(+pad), RegionSize, State,
+// Protect, Type.
+func virtualQuery(c *call) error {
+	addr, buf, n := c.arg(0), c.arg(1), c.arg(2)
+	if n < 48 {
+		return c.fail(errorInsufficientBuf)
+	}
+	p := c.p
+	b := make([]byte, 48)
+	le := binary.LittleEndian
+	pg := pageDown(addr)
+	if a := p.as.find(addr); a != nil {
+		i := (pg - a.base) / pageSize
+		j := i
+		for j < uint64(len(a.perms)) && a.perms[j] == a.perms[i] && a.committed[j] == a.committed[i] {
+			j++
+		}
+		le.PutUint64(b[0:], pg)
+		le.PutUint64(b[8:], a.base)
+		le.PutUint32(b[16:], permToPageProt(a.initPerm))
+		le.PutUint64(b[24:], (j-i)*pageSize)
+		typ := uint32(0x20000) // MEM_PRIVATE
+		if p.moduleAt(addr) != nil {
+			typ = 0x1000000 // MEM_IMAGE
+		}
+		if a.committed[i] {
+			le.PutUint32(b[32:], 0x1000) // MEM_COMMIT
+			le.PutUint32(b[36:], permToPageProt(a.perms[i]))
+		} else {
+			le.PutUint32(b[32:], 0x2000) // MEM_RESERVE
+		}
+		le.PutUint32(b[40:], typ)
+	} else {
+		if addr >= userLimit {
+			return c.fail(errorInvalidParameter)
+		}
+		// A free range up to the next allocation.
+		end := uint64(userLimit)
+		for _, a := range p.as.allocs {
+			if a.base > pg {
+				end = a.base
+				break
+			}
+		}
+		le.PutUint64(b[0:], pg)
+		le.PutUint64(b[24:], end-pg)
+		le.PutUint32(b[32:], 0x10000) // MEM_FREE
+		le.PutUint32(b[36:], 0x01)
+	}
+	c.wbytes(buf, b)
+	return c.ret(48)
+}
+
+func (p *Process) moduleAt(addr uint64) *module {
+	for _, m := range p.modules {
+		if addr >= m.Base && addr < m.Base+m.Size {
+			return m
+		}
+	}
+	return nil
+}
+
+func getModuleHandle(c *call, name string, null bool) error {
+	if null {
+		return c.ret(c.p.exe.Base)
+	}
+	if m := c.p.findModule(name); m != nil {
+		return c.ret(m.Base)
+	}
+	return c.fail(errorModNotFound)
+}
+
+func getModuleHandleEx(c *call, wide bool) error {
+	flags := c.arg(0)
+	var m *module
+	switch {
+	case flags&4 != 0: // GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS
+		m = c.p.moduleAt(c.arg(1))
+	case c.arg(1) == 0:
+		m = c.p.exe
+	case wide:
+		m = c.p.findModule(c.wstr(1))
+	default:
+		m = c.p.findModule(c.str(1))
+	}
+	if m == nil {
+		c.w64(c.arg(2), 0)
+		return c.fail(errorModNotFound)
+	}
+	c.w64(c.arg(2), m.Base)
+	return c.ret(1)
+}
+
+// copyOutString writes s (NUL-terminated) into a guest buffer of size
+// units; it returns the length without the NUL, or the needed size when the
+// buffer is too small (GetCurrentDirectory convention).
+func copyOutString(c *call, s string, buf, size uint64, wide bool) error {
+	var b []byte
+	if wide {
+		b = utf16Bytes(s, true)
+	} else {
+		b = append([]byte(s), 0)
+	}
+	unit := uint64(1)
+	if wide {
+		unit = 2
+	}
+	need := uint64(len(b)) / unit
+	if size < need {
+		return c.ret(need)
+	}
+	c.wbytes(buf, b)
+	return c.ret(need - 1)
+}
+
+func getModuleFileName(c *call, wide bool) error {
+	h, buf, size := c.arg(0), c.arg(1), c.arg(2)
+	var m *module
+	if h == 0 {
+		m = c.p.exe
+	} else {
+		m = c.p.moduleAt(h)
+	}
+	if m == nil {
+		return c.fail(errorModNotFound)
+	}
+	unit := uint64(1)
+	var b []byte
+	if wide {
+		unit = 2
+		b = utf16Bytes(m.Path, false)
+	} else {
+		b = []byte(m.Path)
+	}
+	n := uint64(len(b)) / unit
+	if size == 0 {
+		return c.fail(errorInsufficientBuf)
+	}
+	if n >= size { // truncated, NUL-terminated
+		b = b[:(size-1)*unit]
+		c.wbytes(buf, append(b, make([]byte, unit)...))
+		c.setLastError(errorInsufficientBuf)
+		return c.ret(size)
+	}
+	c.wbytes(buf, append(b, make([]byte, unit)...))
+	c.setLastError(0)
+	return c.ret(n)
+}
+
+// loadLibrary loads a DLL at run time and runs its initialization as guest
+// code before returning its base.
+func loadLibrary(c *call, name string) error {
+	p := c.p
+	if name == "" {
+		return c.fail(errorInvalidParameter)
+	}
+	if m := p.findModule(name); m != nil {
+		return c.ret(m.Base)
+	}
+	before := len(p.modules)
+	m, err := p.loadByName(name, 0)
+	if err != nil {
+		p.log.Info("LoadLibrary failed", "name", name, "err", err)
+		return c.fail(errorModNotFound)
+	}
+	for _, nm := range p.modules[before:] {
+		if err := p.linkModule(nm, true); err != nil {
+			return err
+		}
+		if err := p.allocTLS(nm); err != nil {
+			return err
+		}
+	}
+	c.changed = len(p.modules) != before
+	return c.callSeq(p.initCalls(), func(c *call) error { return c.ret(m.Base) })
+}
+
+func getProcAddress(c *call) error {
+	m := c.p.moduleAt(c.arg(0))
+	if m == nil || m.Base != c.arg(0) {
+		return c.fail(errorModNotFound)
+	}
+	var addr uint64
+	var err error
+	if c.arg(1) < 0x10000 {
+		addr, err = c.p.resolveExport(m, "", uint32(c.arg(1)), true, false, 0)
+	} else {
+		addr, err = c.p.resolveExport(m, c.str(1), 0, false, false, 0)
+	}
+	if err != nil || addr == 0 {
+		return c.fail(errorProcNotFound)
+	}
+	return c.ret(addr)
+}
+
+func writeFile(c *call) error {
+	h, buf, n := c.arg(0), c.arg(1), uint32(c.arg(2))
+	w := c.p.writerFor(h)
+	if w == nil {
+		return c.fail(errorInvalidHandle)
+	}
+	b := c.rbytes(buf, uint64(n))
+	if c.err != nil {
+		return nil
+	}
+	w.Write(b)
+	c.w32(c.arg(3), n)
+	return c.ret(1)
+}
+
+func writeConsoleW(c *call) error {
+	h, buf, n := c.arg(0), c.arg(1), uint32(c.arg(2))
+	w := c.p.writerFor(h)
+	if w == nil {
+		return c.fail(errorInvalidHandle)
+	}
+	s, err := c.p.readWStringN(buf, int(n))
+	if err != nil {
+		return err
+	}
+	io.WriteString(w, s)
+	c.w32(c.arg(3), n)
+	return c.ret(1)
+}
+
+func getFileType(c *call) error {
+	switch c.arg(0) {
+	case stdInputHandle, stdOutputHandle, stdErrorHandle:
+		return c.ret(3) // FILE_TYPE_PIPE: output is redirected to the stub
+	}
+	return c.fail(errorInvalidHandle)
+}
+
+func multiByteToWideChar(c *call) error {
+	cp, src, srcLen, dst, dstLen := uint32(c.arg(0)), c.arg(2), int32(c.arg(3)), c.arg(4), int32(c.arg(5))
+	var b []byte
+	if srcLen < 0 {
+		s, err := c.p.readCString(src, 0)
+		if err != nil {
+			return err
+		}
+		b = append([]byte(s), 0)
+	} else {
+		b = c.rbytes(src, uint64(srcLen))
+	}
+	var runes []rune
+	if cp == 65001 {
+		for len(b) > 0 {
+			r, n := utf8.DecodeRune(b)
+			runes = append(runes, r)
+			b = b[n:]
+		}
+	} else {
+		for _, x := range b {
+			runes = append(runes, rune(x))
+		}
+	}
+	u := utf16.Encode(runes)
+	if dstLen == 0 {
+		return c.ret(uint64(len(u)))
+	}
+	if int(dstLen) < len(u) {
+		return c.fail(errorInsufficientBuf)
+	}
+	out := make([]byte, 2*len(u))
+	for i, v := range u {
+		binary.LittleEndian.PutUint16(out[2*i:], v)
+	}
+	c.wbytes(dst, out)
+	return c.ret(uint64(len(u)))
+}
+
+func wideCharToMultiByte(c *call) error {
+	cp, src, srcLen, dst, dstLen := uint32(c.arg(0)), c.arg(2), int32(c.arg(3)), c.arg(4), int32(c.arg(5))
+	var s string
+	var err error
+	if srcLen < 0 {
+		s, err = c.p.readWString(src, 0)
+		s += "\x00"
+	} else {
+		s, err = c.p.readWStringN(src, int(srcLen))
+	}
+	if err != nil {
+		return err
+	}
+	var out []byte
+	if cp == 65001 {
+		out = []byte(s)
+	} else {
+		for _, r := range s {
+			if r > 0xFF {
+				r = '?'
+			}
+			out = append(out, byte(r))
+		}
+	}
+	if dstLen == 0 {
+		return c.ret(uint64(len(out)))
+	}
+	if int(dstLen) < len(out) {
+		return c.fail(errorInsufficientBuf)
+	}
+	c.wbytes(dst, out)
+	return c.ret(uint64(len(out)))
+}
+
+func (p *Process) envList() []string {
+	if !p.win32.envInit {
+		p.win32.envVars = append([]string(nil), p.environment()...)
+		p.win32.envInit = true
+	}
+	return p.win32.envVars
+}
+
+func getEnvironmentStrings(c *call, wide bool) error {
+	var b []byte
+	for _, e := range c.p.envList() {
+		if wide {
+			b = append(b, utf16Bytes(e, true)...)
+		} else {
+			b = append(append(b, e...), 0)
+		}
+	}
+	if wide {
+		b = append(b, 0, 0, 0, 0)
+	} else {
+		b = append(b, 0, 0)
+	}
+	a, err := c.p.heap.allocBytes(b)
+	if err != nil {
+		return err
+	}
+	return c.ret(a)
+}
+
+func (p *Process) getenv(name string) (string, bool) {
+	for _, e := range p.envList() {
+		if k, v, ok := strings.Cut(e, "="); ok && strings.EqualFold(k, name) {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func getEnvironmentVariable(c *call, name string, wide bool) error {
+	v, ok := c.p.getenv(name)
+	if !ok {
+		return c.fail(errorEnvVarNotFound)
+	}
+	c.setLastError(0)
+	return copyOutString(c, v, c.arg(1), c.arg(2), wide)
+}
+
+func setEnvironmentVariable(c *call, name, value string, del bool) error {
+	p := c.p
+	env := p.envList()
+	out := env[:0:0]
+	for _, e := range env {
+		if k, _, ok := strings.Cut(e, "="); ok && strings.EqualFold(k, name) {
+			continue
+		}
+		out = append(out, e)
+	}
+	if !del {
+		out = append(out, name+"="+value)
+	}
+	p.win32.envVars = out
+	return c.ret(1)
+}
+
+// getStartupInfo fills a STARTUPINFO (104 bytes): cb, then zeroes, with
+// the standard handles at 0x50/0x58/0x60.
+func getStartupInfo(c *call) error {
+	b := make([]byte, 104)
+	binary.LittleEndian.PutUint32(b, 104)
+	binary.LittleEndian.PutUint64(b[0x50:], stdInputHandle)
+	binary.LittleEndian.PutUint64(b[0x58:], stdOutputHandle)
+	binary.LittleEndian.PutUint64(b[0x60:], stdErrorHandle)
+	c.wbytes(c.arg(0), b)
+	return c.ret(0)
+}
+
+func isProcessorFeaturePresent(c *call) error {
+	switch c.arg(0) {
+	case 2, 3, 6, 7, 10, 12, 13, 17, 20: // cmpxchg, mmx, xmmi, 3dnow?, xmmi64, nx, sse3, ...
+		return c.ret(1)
+	}
+	return c.ret(0)
+}
+
+// getSystemInfo fills SYSTEM_INFO (48 bytes).
+func getSystemInfo(c *call) error {
+	b := make([]byte, 48)
+	le := binary.LittleEndian
+	le.PutUint16(b[0:], 9) // PROCESSOR_ARCHITECTURE_AMD64
+	le.PutUint32(b[4:], pageSize)
+	le.PutUint64(b[8:], nullGuard)
+	le.PutUint64(b[16:], userLimit-1)
+	le.PutUint64(b[24:], 1)
+	le.PutUint32(b[32:], 1)
+	le.PutUint32(b[36:], 8664)
+	le.PutUint32(b[40:], 0x10000)
+	le.PutUint16(b[44:], 6)
+	c.wbytes(c.arg(0), b)
+	return c.ret(0)
+}
