@@ -166,7 +166,7 @@ func (img *Image) readFunctionTable(m Memory) {
 		}
 		f := decodeRuntimeFunction(b)
 		// A zeroed page yields zero fields; an entry cut by one yields some.
-		if f.BeginAddress == 0 || f.EndAddress <= f.BeginAddress || f.UnwindData == 0 {
+		if f.BeginAddress == 0 || f.EndAddress < f.BeginAddress || f.UnwindData == 0 {
 			img.missing[i] = true
 			img.Missing++
 			continue

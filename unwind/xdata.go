@@ -119,6 +119,10 @@ func (c UnwindCode) String() string {
 	return fmt.Sprintf("%#02x: op %d", c.CodeOffset, c.Op)
 }
 
+var opNames = [...]string{"UWOP_PUSH_NONVOL", "UWOP_ALLOC_LARGE", "UWOP_ALLOC_SMALL", "UWOP_SET_FPREG",
+	"UWOP_SAVE_NONVOL", "UWOP_SAVE_NONVOL_FAR", "UWOP_EPILOG", "UWOP_SPARE_CODE", "UWOP_SAVE_XMM128",
+	"UWOP_SAVE_XMM128_FAR", "UWOP_PUSH_MACHFRAME"}
+
 // opSlots is the number of slots an operation occupies: the table of the
 // Windows unwinder (UnwindOpExtraSlotTable plus one), where
 // UWOP_ALLOC_LARGE with any non-zero OpInfo takes the 32-bit form.
