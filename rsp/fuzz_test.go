@@ -2,10 +2,19 @@ package rsp
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"testing"
+	"time"
 )
+
+// watchdog panics (naming the input) when one fuzz input runs for more
+// than 5 s: go test -fuzz has no hang detection of its own.
+func watchdog(input []byte) func() {
+	tm := time.AfterFunc(5*time.Second, func() { panic(fmt.Sprintf("fuzz input hangs: %q", input)) })
+	return func() { tm.Stop() }
+}
 
 // FuzzDecoder feeds arbitrary bytes to the packet reader: it must never
 // panic, never return a payload larger than the packet size, and always
@@ -20,6 +29,7 @@ func FuzzDecoder(f *testing.F) {
 		f.Add([]byte(s), true)
 	}
 	f.Fuzz(func(t *testing.T, data []byte, noAck bool) {
+		defer watchdog(data)()
 		rw := &fuzzRW{r: bytes.NewReader(data)}
 		c := newCodec(rw, 256)
 		c.noAck = noAck
@@ -81,6 +91,7 @@ func FuzzHandlers(f *testing.F) {
 		if len(pkt) > 1024 {
 			return
 		}
+		defer watchdog(pkt)()
 		tt := newTestTarget()
 		srv := NewServer(tt, WithLogger(quietLogger()), WithPacketSize(512))
 		s := newSession(srv, &discardConn{})

@@ -1,0 +1,81 @@
+package rsp
+
+import (
+	"testing"
+)
+
+// Benchmarks through the Client against our Server on the test target
+// over loopback TCP: the figures a comparison with gdbserver (driven by
+// the same Client) needs.
+//
+//	go test ./rsp -run XXX -bench BenchmarkServer -benchtime 2s
+
+const benchBase = 0x10000000
+
+func benchClient(b *testing.B) *Client {
+	b.Helper()
+	tt := newTestTarget()
+	tt.regions = append(tt.regions, testRegion{
+		MemoryRegion{Start: benchBase, Size: 1 << 20, Read: true, Write: true, Name: "bench"},
+		make([]byte, 1<<20)})
+	conn, _, _ := startPipe(b, tt)
+	c, err := NewClient(conn, WithClientLogger(quietLogger()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// BenchmarkServerRoundTrip is the latency of one small request/reply
+// (qC), the floor for any debugger interaction.
+func BenchmarkServerRoundTrip(b *testing.B) {
+	c := benchClient(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		c.mu.Lock()
+		rep, err := c.exchange("qC")
+		c.mu.Unlock()
+		if err != nil || len(rep) == 0 {
+			b.Fatal(rep, err)
+		}
+	}
+}
+
+// BenchmarkServerReadRegister is one `p` round trip.
+func BenchmarkServerReadRegister(b *testing.B) {
+	c := benchClient(b)
+	var buf [8]byte
+	for b.Loop() {
+		if err := c.ReadRegister(AMD64RIP, buf[:]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkServerReadMemory reads 1 MiB with `m` (hex) and with `x`
+// (binary), in packet-sized pieces; throughput is in MB/s.
+func BenchmarkServerReadMemory(b *testing.B) {
+	for _, mode := range []struct {
+		name   string
+		binary bool
+	}{{"m", false}, {"x", true}} {
+		b.Run(mode.name, func(b *testing.B) {
+			c := benchClient(b)
+			buf := make([]byte, 1<<20)
+			chunk := c.PacketSize() / 2
+			if mode.binary {
+				chunk = c.PacketSize() - 16
+			}
+			b.SetBytes(int64(len(buf)))
+			for b.Loop() {
+				for off := 0; off < len(buf); {
+					n, err := c.ReadMemoryPacket(mode.binary, benchBase+uint64(off), buf[off:min(off+chunk, len(buf))])
+					if err != nil || n == 0 {
+						b.Fatal(n, err)
+					}
+					off += n
+				}
+			}
+		})
+	}
+}
