@@ -176,7 +176,7 @@ func ntdllAPI() map[string]apiFunc {
 // RtlUserThreadStart(entry, PEB).
 func ldrInitializeThunk(c *call) error {
 	p := c.p
-	calls := p.initCalls()
+	calls := p.initCalls(1)
 	for _, cb := range p.exe.tlsCalls {
 		calls = append(calls, guestCall{fn: cb, args: []uint64{p.exe.Base, 1, 0}})
 	}
@@ -193,8 +193,9 @@ func ldrInitializeThunk(c *call) error {
 }
 
 // initCalls returns the DLL_PROCESS_ATTACH calls of every DLL not yet
-// initialized, in initialization order.
-func (p *Process) initCalls() []guestCall {
+// initialized, in initialization order. reserved is DllMain's lpReserved:
+// non-zero for static loads, 0 for LoadLibrary.
+func (p *Process) initCalls(reserved uint64) []guestCall {
 	var calls []guestCall
 	for _, m := range p.initOrder {
 		if m.inited || m.synth != nil {
@@ -207,7 +208,7 @@ func (p *Process) initCalls() []guestCall {
 		}
 		if m.entry != 0 {
 			name := m.Name
-			calls = append(calls, guestCall{fn: m.entry, args: []uint64{m.Base, 1, 1}, then: func(c *call, ret uint64) error {
+			calls = append(calls, guestCall{fn: m.entry, args: []uint64{m.Base, 1, reserved}, then: func(c *call, ret uint64) error {
 				if uint32(ret) == 0 {
 					c.p.log.Warn("DllMain failed", "dll", name)
 					return c.exit(int(int32(-1073741502))) // STATUS_DLL_INIT_FAILED
@@ -845,7 +846,7 @@ func loadLibrary(c *call, name string) error {
 		}
 	}
 	c.changed = len(p.modules) != before
-	return c.callSeq(p.initCalls(), func(c *call) error { return c.ret(m.Base) })
+	return c.callSeq(p.initCalls(0), func(c *call) error { return c.ret(m.Base) })
 }
 
 func getProcAddress(c *call) error {
