@@ -126,6 +126,24 @@ func (c *codec) readPacket() (event, error) {
 	var bad error
 	escaped := false
 	for n := 0; ; n++ {
+		if bad == nil && !escaped && c.r.Buffered() > 1 {
+			// Fast path: copy the run of plain bytes already buffered.
+			win, _ := c.r.Peek(min(c.r.Buffered(), cap(buf)-len(buf)))
+			i := 0
+			for i < len(win) {
+				if b := win[i]; b == '#' || b == '$' || b == '}' || b == '*' {
+					break
+				}
+				sum += win[i]
+				i++
+			}
+			if i > 0 {
+				buf = append(buf, win[:i]...)
+				c.r.Discard(i)
+				n += i
+				continue
+			}
+		}
 		b, err := c.r.ReadByte()
 		if err != nil {
 			return 0, err

@@ -1,0 +1,134 @@
+// Package rsp is rspstub's GDB Remote Serial Protocol engine: a server
+// that exposes a Target to GDB and LLDB, and a client on the same codec
+// for QEMU's gdbstub, gdbserver and scripted tests. It knows the protocol
+// and nothing of the emulator, the guest OS or PE files.
+//
+// # Specifications
+//
+// The protocol is specified in the GDB manual, appendix "Remote Protocol"
+// (sections Overview, Packets, Stop Reply Packets, General Query Packets,
+// Host I/O Packets, Target Description Format, Library List Format for
+// Windows Targets, Memory Map Format, Thread List Format). LLDB's
+// extensions are in lldb/docs/resources/lldbgdbremote.md (qHostInfo,
+// qProcessInfo, qRegisterInfo, QThreadSuffixSupported,
+// QListThreadsInStopReply, jThreadsInfo, qFileLoadAddress,
+// QEnableErrorStrings, the `x` packet without prefix).
+//
+// # Layers
+//
+//	codec.go     framing: $payload#cs, acks, '}' escapes, run-length input,
+//	             0x03, PacketSize; one reused inbound buffer, replies built
+//	             in place with a running checksum
+//	server.go    Server, Listen, the per-connection session and its state
+//	             machine, error-to-reply mapping (finish)
+//	features.go  optional interfaces -> qSupported and the dispatch table
+//	handlers.go  one handler per packet, named after it
+//	resume.go    c/C/s/S/vCont, range stepping, stop replies
+//	xml.go       target.xml, library list, thread list, memory map
+//	client.go    Client
+//
+// # Optional features are optional interfaces
+//
+// A backend implements Target (registers, memory, Resume, Interrupt,
+// LastStop). Everything else (Breakpointer, ThreadLister, MemoryMapper,
+// LibraryLister, FileServer, Monitor, ...) is found by type assertion in
+// NewServer, once. The same result builds the qSupported reply and the
+// dispatch table, so a packet is never advertised for a feature the
+// target lacks, and a packet for a missing feature gets the empty reply
+// ("unsupported"), like any unknown packet (vMustReplyEmpty).
+//
+// # Errors become replies in one place
+//
+// Handlers send their reply and return nil, or return an error without
+// having sent anything. session.finish maps the error: errUnsupported to
+// the empty reply, *replyError to `Exx` (with LLDB's `Exx;hex(text)`
+// after QEnableErrorStrings), *fileError to vFile's `F-1,errno`,
+// errEndSession to the end of the session; any other error from a target
+// becomes E01. The hot handlers return preallocated errors, so even a bad
+// request costs no allocation.
+//
+// # The session state machine
+//
+//	stopped --c/s/vCont--> running --target stops--> stopped
+//	   |                      |
+//	   +--D/k/EOF/error-------+--> closed
+//
+// Each connection has one goroutine that reads; Resume runs on a second
+// goroutine so that the reader still sees 0x03 (Interrupt) and EOF. The
+// running goroutine sends the stop reply and sets the state back to
+// stopped before it does, so the next packet always finds the session
+// stopped. A client that leaves mid-run interrupts the target; its stop
+// stays (Target.LastStop) for the next client. A panic in a handler or in
+// the target ends that session only; Serve keeps accepting. One client at
+// a time: a second one is answered `E.rspstub: another debugger is already
+// attached...` and disconnected. D, EOF and errors call Detacher.Detach
+// so a departed client's breakpoints do not linger; the guest keeps its
+// state. k/vKill call Killer.Kill, and Serve then returns ErrKilled.
+//
+// # The packet path allocates nothing
+//
+// `m`, `x`, `g`, `p`, `P`, `M`, `X`, `Z`/`z` and their error replies are
+// guarded by testing.AllocsPerRun == 0: the payload is decoded in the
+// inbound buffer (hex in place), memory and registers go through
+// per-session scratch buffers, and replies are escaped and checksummed
+// as they are appended to the outbound buffer, which is also kept for
+// retransmission after a '-'.
+//
+// # Client quirks this package meets
+//
+//   - GDB 13 accepts a description only if every type it names is
+//     predefined or declared: i386_eflags and i386_mxcsr (flags) and
+//     vec128 (a union of vectors) are declared in the feature that uses
+//     them. An <osabi>Windows</osabi> makes Debian's GDB reject the whole
+//     description and fall back to i386 ("g packet reply is too long"),
+//     so <osabi> is emitted only when Description.OSABI is set.
+//   - LLDB 14 needs every register in target.xml (it crashes on an
+//     architecture-only description), reads them one by one with `p`,
+//     honours the `;thread:N;` suffix after QThreadSuffixSupported, and
+//     reads generic, dwarf_regnum, ehframe_regnum, encoding and format
+//     attributes that GDB ignores. It probes `x0,0`: an "OK" means binary
+//     reads without prefix. It reads aligned 0x200-byte chunks, so a read
+//     that runs into unmapped memory returns the readable prefix (in both
+//     `m` and `x`) instead of an error.
+//   - GDB 16 reads memory with `x` only after binary-upload+ and expects
+//     a leading 'b'; the server uses that dialect only when the client
+//     advertised binary-upload+ in qSupported.
+//   - GDB re-inserts every breakpoint before each resume and removes them
+//     after each stop: Z/z go straight to the target with no bookkeeping.
+//   - swbreak/hwbreak stop reasons are sent only to clients that said
+//     swbreak+/hwbreak+. A Stop.Description is sent to LLDB as
+//     `description:` and to GDB, which has no such field, as `O` output
+//     before the stop reply.
+//   - qAttached answers 1, so quitting GDB detaches rather than kills.
+//   - QEMU (as a server, for the Client): no no-ack mode, no `X` (the
+//     client falls back to `M` after an empty reply), no `x`, no
+//     swbreak/hwbreak, errors for a whole read that crosses into unmapped
+//     memory (the client narrows the read to find the readable prefix),
+//     a target.xml made of xi:includes, registers in its own order (the
+//     client looks them up by name), and empty `p` answers before
+//     target.xml was read (the client reads it first, and falls back to
+//     `g` on an empty `p`).
+//
+// # Deliberately unsupported
+//
+//   - Non-stop mode, extended-remote (`!`, vRun, vAttach), multiprocess
+//     thread ids in replies (p-ids are accepted in requests), tracepoints
+//     (qT*), agent expressions and breakpoint conditions (Z with
+//     ";X..." runs the condition-less breakpoint; GDB evaluates
+//     conditions itself), fork/exec events, vFile writes (the file
+//     service is read-only and restricted to what the target's
+//     FileServer opens), reverse execution, memory tagging.
+//   - `}` in text packets: inbound escapes are undone for every packet,
+//     which is right for binary payloads and harmless for the text
+//     packets GDB and LLDB send (they never contain '}').
+//
+// # Using it
+//
+//	l, err := rsp.Listen("127.0.0.1:1234", logger) // or "unix:/tmp/stub.sock"
+//	srv := rsp.NewServer(target, rsp.WithLogger(logger))
+//	err = srv.Serve(l) // returns ErrKilled after k, ErrServerClosed after Close
+//
+//	c, err := rsp.Dial("127.0.0.1:1234")
+//	rip, err := c.ReadRegisterUint("rip")
+//	stop, err := c.Continue() // c.Interrupt() from another goroutine
+package rsp
