@@ -83,14 +83,18 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "rspstub: %s: listening on %s; connect with: %s\n",
 		filepath.Base(prog), addr, connectHint(prog, addr))
 
-	srv := rsp.NewServer(target, rsp.ServerOptions{Logger: log, LogPackets: *logPackets})
+	srv := rsp.NewServer(target, rsp.WithLogger(log), rsp.WithPacketLog(*logPackets))
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-sigs
-		l.Close()
+		srv.Close()
 	}()
-	if err := srv.Serve(l); err != nil && !errors.Is(err, rsp.ErrServerClosed) {
+	err = srv.Serve(l)
+	switch {
+	case errors.Is(err, rsp.ErrKilled):
+		log.Info("the debugger killed the guest; exiting")
+	case err != nil && !errors.Is(err, rsp.ErrServerClosed):
 		fmt.Fprintf(stderr, "rspstub: %s\n", oneLine(err))
 		return exitError
 	}

@@ -157,7 +157,7 @@ type StubProc struct {
 	err    error
 }
 
-var listenRE = regexp.MustCompile(`listening on (\S+)`)
+var listenRE = regexp.MustCompile(`listening on ([^\s;]+)`)
 
 // StartStub runs `rspstub serve --listen 127.0.0.1:0 ARGS...` and waits
 // until it listens. The stub is killed when the test ends.
@@ -282,6 +282,35 @@ func GDB(t testing.TB, gdb, exe, addr string, cmds ...string) string {
 		args = append(args, "-ex", c)
 	}
 	return Run(t, 2*time.Minute, nil, gdb, args...)
+}
+
+// GDBInterrupt is GDB with a Ctrl-C: it sends SIGINT to gdb after
+// delay, as a user pressing Ctrl-C during a `continue` would; gdb then
+// sends the interrupt byte to the stub.
+func GDBInterrupt(t testing.TB, gdb, exe, addr string, delay time.Duration, cmds ...string) string {
+	t.Helper()
+	args := []string{"-batch", "-nx", "-ex", "set confirm off", "-ex", "file " + exe,
+		"-ex", "target remote " + addr}
+	for _, c := range cmds {
+		args = append(args, "-ex", c)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, gdb, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(delay)
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Logf("%s exited with %v", gdb, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("gdb timed out; output so far:\n%s", out.String())
+	}
+	return out.String()
 }
 
 // LLDBEnv is the environment that makes Debian's lldb find its Python
