@@ -79,3 +79,51 @@ func BenchmarkServerReadMemory(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGDBServer runs the same client measurements against GDB's
+// gdbserver serving a native /bin/true (stopped at its entry), reading
+// the 64 KiB below its stack pointer: compare with BenchmarkServer*.
+func BenchmarkGDBServer(b *testing.B) {
+	c, err := Dial(startGDBServer(b), WithClientLogger(quietLogger()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.Run("RoundTrip", func(b *testing.B) {
+		for b.Loop() {
+			c.mu.Lock()
+			_, err := c.exchange("qC")
+			c.mu.Unlock()
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("ReadRegister", func(b *testing.B) {
+		var buf [8]byte
+		for b.Loop() {
+			if err := c.ReadRegister(AMD64RIP, buf[:]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("ReadMemory/m", func(b *testing.B) {
+		rsp, err := c.ReadRegisterUint("rsp")
+		if err != nil {
+			b.Fatal(err)
+		}
+		buf := make([]byte, 64<<10)
+		base := (rsp &^ 0xfff) - uint64(len(buf))
+		chunk := c.PacketSize() / 2
+		b.SetBytes(int64(len(buf)))
+		for b.Loop() {
+			for off := 0; off < len(buf); {
+				n, err := c.ReadMemoryPacket(false, base+uint64(off), buf[off:min(off+chunk, len(buf))])
+				if err != nil || n == 0 {
+					b.Fatal(n, err)
+				}
+				off += n
+			}
+		}
+	})
+}

@@ -149,6 +149,11 @@ func (c *Client) negotiate() error {
 			c.c.noAck = true
 		}
 	}
+	// Select a thread before asking for target.xml: gdbserver answers
+	// from the current thread's description and aborts without one.
+	if _, err := c.exchange("Hg0"); err != nil {
+		return err
+	}
 	if c.features["qXfer:features:read"] == "+" {
 		if err := c.loadDescription(); err != nil {
 			return err
