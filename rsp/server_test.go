@@ -491,8 +491,8 @@ func TestSecondClientRefused(t *testing.T) {
 	if v, err := c2.ReadRegisterUint("rax"); err != nil || v != 0xabc {
 		t.Fatalf("rax after reconnect: %#x %v", v, err)
 	}
-	if tt.detached != 1 {
-		t.Fatalf("Detach called %d times", tt.detached)
+	if n := tt.detachCount(); n != 1 {
+		t.Fatalf("Detach called %d times", n)
 	}
 }
 

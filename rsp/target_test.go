@@ -327,11 +327,19 @@ func (t *testTarget) Kill() error {
 }
 
 func (t *testTarget) Detach() error {
+	t.mu.Lock()
 	t.detached++
+	t.mu.Unlock()
 	for i := range t.bps {
 		t.bps[i].used = false
 	}
 	return nil
+}
+
+func (t *testTarget) detachCount() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.detached
 }
 
 func (t *testTarget) SetConsole(w io.Writer) {
