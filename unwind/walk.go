@@ -145,6 +145,9 @@ func (u *Unwinder) Walk(ctx Context, opt WalkOptions) Stack {
 				return st
 			}
 		} else {
+			if !si.Leaf {
+				cur.Function, cur.HasEntry = si.Function.RuntimeFunction, true
+			}
 			cur.EstablisherFrame = si.EstablisherFrame
 			cur.InProlog, cur.InEpilog = si.InProlog, si.InEpilog
 		}

@@ -120,8 +120,9 @@ func TestWalkProgram(t *testing.T) {
 	if _, ok := st.Frames[1].Regs.Get(arch.RAX); ok {
 		t.Errorf("volatile rax known in a caller frame")
 	}
-	if !st.Frames[1].HasEntry && st.Frames[1].Function.BeginAddress != 0 {
-		t.Errorf("frame 1 function")
+	if st.Frames[0].HasEntry || !st.Frames[1].HasEntry || st.Frames[1].Function.BeginAddress != 0x1100 ||
+		!st.Frames[2].HasEntry || st.Frames[2].Function.BeginAddress != 0x1000 {
+		t.Errorf("function entries: %+v %+v %+v", st.Frames[0].Function, st.Frames[1].Function, st.Frames[2].Function)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,11 +86,50 @@ func buildFixtures(t *testing.T, dir string) []fixture {
 	return fs
 }
 
+// The fixtures are built once per test binary run, into a folder TestMain
+// removes.
+var (
+	fixtureOnce sync.Once
+	fixtureDir  string
+	fixtureList []fixture
+	fixtureSkip string
+)
+
+func sharedFixtures(t *testing.T) (string, []fixture) {
+	t.Helper()
+	fixtureOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "rspstub-unwind-")
+		if err != nil {
+			fixtureSkip = err.Error()
+			return
+		}
+		fixtureDir = dir
+		// Build under a throwaway subtest-like runner so a missing tool
+		// is remembered for every caller.
+		ok := t.Run("build", func(t *testing.T) { fixtureList = buildFixtures(t, dir) })
+		if !ok || fixtureList == nil {
+			fixtureSkip = "fixtures could not be built (see the build subtest)"
+		}
+	})
+	if fixtureSkip != "" {
+		skipOrFail(t, "%s", fixtureSkip)
+	}
+	return fixtureDir, fixtureList
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fixtureDir != "" {
+		os.RemoveAll(fixtureDir)
+	}
+	os.Exit(code)
+}
+
 // TestBuiltImagesDecode decodes every function of the built fixtures and
 // checks the rare codes are really there.
 func TestBuiltImagesDecode(t *testing.T) {
-	dir := t.TempDir()
-	for _, fx := range buildFixtures(t, dir) {
+	_, fixtures := sharedFixtures(t)
+	for _, fx := range fixtures {
 		mod, b, err := mapPE(fx.exe)
 		if err != nil {
 			t.Fatal(err)
@@ -182,8 +222,8 @@ func TestWineOracle(t *testing.T) {
 	if _, err := os.Stat(wineDir); err != nil {
 		skipOrFail(t, "Wine PE DLLs not installed (%s)", wineDir)
 	}
+	_, fixtures := sharedFixtures(t)
 	dir := t.TempDir()
-	fixtures := buildFixtures(t, dir)
 	prefix := filepath.Join(dir, "wineprefix")
 	env := []string{"WINEPREFIX=" + prefix, "WINEDEBUG=-all", "DISPLAY="}
 	t.Cleanup(func() {
@@ -271,11 +311,11 @@ func TestWineOracle(t *testing.T) {
 			}
 			var trusts []string
 			for _, f := range st.Frames {
-				name := "?"
+				loc := fmt.Sprintf("%#x", f.PC)
 				if f.Module != nil {
-					name = f.Module.Name
+					loc = fmt.Sprintf("%s+%#x", f.Module.Name, f.PC-f.Module.Base)
 				}
-				trusts = append(trusts, fmt.Sprintf("%s+%#x/%v", name, f.PC-f.Module.Base, f.Trust))
+				trusts = append(trusts, loc+"/"+f.Trust.String())
 			}
 			t.Logf("%s: %d frames agree with Wine's RtlVirtualUnwind (%d register values): %s",
 				fx.name, len(w.refs), checked, strings.Join(trusts, " "))
