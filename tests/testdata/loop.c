@@ -1,10 +1,15 @@
 /* loop: about N iterations of a small body, for speed measurements.
  * hit() is called `calls` times: a breakpoint on it measures the
- * breakpoint round trip. Usage: loop.exe ITERATIONS CALLS */
+ * breakpoint round trip. The same source builds as a native Linux
+ * program for comparisons with gdbserver.
+ * Usage: loop.exe ITERATIONS CALLS */
 #include <stdio.h>
 #include <stdlib.h>
 
 volatile unsigned long long sink;
+
+/* big: 4 MiB that a debugger reads in bulk-read benchmarks. */
+char big[4 << 20];
 
 __attribute__((noinline)) void hit(unsigned long long i)
 {
@@ -22,7 +27,7 @@ int main(int argc, char **argv)
 		if (every && i % every == 0)
 			hit(x);
 	}
-	sink += x;
+	sink += x + big[n % sizeof big];
 	printf("done %llu\n", (unsigned long long)sink);
 	return 0;
 }
