@@ -597,7 +597,7 @@ func (t *Target) MemoryRegions(dst []rsp.MemoryRegion) []rsp.MemoryRegion {
 func (t *Target) Libraries(dst []rsp.Library) []rsp.Library {
 	for _, mod := range t.proc.Modules() {
 		dst = append(dst, rsp.Library{
-			Name:        mod.Name,
+			Name:        mod.Path,
 			Base:        mod.Base,
 			SegmentAddr: mod.Base + uint64(mod.FirstSectionRVA),
 		})
@@ -617,7 +617,8 @@ func (t *Target) ExecFile(pid int) (string, error) {
 // OpenFile implements rsp.FileServer: only the guest's module images
 // are served, by the names the library list gives them.
 func (t *Target) OpenFile(name string) (rsp.File, error) {
-	img, err := t.proc.ModuleImage(name)
+	// GDB turns the Windows paths of the library list into C:/x/y.dll.
+	img, err := t.proc.ModuleImage(strings.ReplaceAll(name, "/", `\`))
 	if err != nil {
 		return nil, fmt.Errorf("open %q: %w", name, errors.Join(fs.ErrNotExist, err))
 	}
