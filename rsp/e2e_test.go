@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -185,33 +186,67 @@ func runTool(t *testing.T, env []string, name string, args ...string) string {
 
 func TestGDBEndToEnd(t *testing.T) {
 	gdb := needTool(t, "gdb")
-	addr, rec := serveTCP(t, newTestTarget())
-	out := runTool(t, nil, gdb, "-batch", "-nx",
-		"-ex", "set architecture i386:x86-64",
-		"-ex", "target remote "+addr,
-		"-ex", "maint print remote-registers",
-		"-ex", "info registers rip fs_base gs_base xmm0",
-		"-ex", "x/4xb 0x140001000",
-		"-ex", "info threads",
-		"-ex", "detach")
-	t.Logf("gdb output:\n%s", out)
-	for _, bad := range []string{"too long", "i386 architecture", "Truncated register", "Could not load XML"} {
-		if strings.Contains(out, bad) {
-			t.Errorf("gdb output has %q", bad)
+	for _, tc := range []struct {
+		name   string
+		opt    AMD64Options
+		golden string
+	}{
+		{"base", AMD64Options{}, "gdb13.golden"},
+		{"avx+system", AMD64Options{AVX: true, System: true}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tt := newTestTargetWith(tc.opt)
+			addr, rec := serveTCP(t, tt)
+			out := runTool(t, nil, gdb, "-batch", "-nx",
+				"-ex", "set architecture i386:x86-64",
+				"-ex", "target remote "+addr,
+				"-ex", "maint print remote-registers",
+				"-ex", "info registers rip fs_base gs_base xmm0",
+				"-ex", "x/4xb 0x140001000",
+				"-ex", "info threads",
+				"-ex", "detach")
+			t.Logf("gdb output:\n%s", out)
+			for _, bad := range []string{"too long", "i386 architecture", "Truncated register", "Could not load XML", "unknown register"} {
+				if strings.Contains(out, bad) {
+					t.Errorf("gdb output has %q", bad)
+				}
+			}
+			checkRemoteRegisters(t, out, tt.desc)
+			for _, want := range []string{"0x140001010", "0x7ffde000", "0x00\t0x01\t0x02\t0x03", "v4_int32", `Thread 1 "main" (vCPU 0)`} {
+				if !strings.Contains(out, want) {
+					t.Errorf("gdb output has no %q", want)
+				}
+			}
+			if tc.golden != "" {
+				checkGolden(t, tc.golden, packetKinds(rec.bytes()))
+			}
+		})
+	}
+}
+
+// checkRemoteRegisters checks GDB's "maint print remote-registers"
+// table ("Name Nr Rel Offset Size Type Rmt-Nr g/G-Offset") against d:
+// every register has its regnum as remote number, its size and its g
+// offset.
+func checkRemoteRegisters(t *testing.T, out string, d *Description) {
+	t.Helper()
+	rows := map[string][]string{}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 8 {
+			rows[f[0]] = f
 		}
 	}
-	// maint print remote-registers: "Name Nr Rel Offset Size Type Rmt Nr g/G Offset".
-	for _, want := range []string{" fs_base ", " gs_base ", " xmm15 ", " mxcsr ", " st7 ", " eflags "} {
-		if !strings.Contains(out, want) {
-			t.Errorf("maint print remote-registers has no %q", want)
+	for i, r := range d.Registers {
+		f, ok := rows[r.Name]
+		if !ok {
+			t.Errorf("gdb lists no remote register %s", r.Name)
+			continue
+		}
+		if f[4] != strconv.Itoa(r.Size()) || f[6] != strconv.Itoa(i) || f[7] != strconv.Itoa(r.Offset) {
+			t.Errorf("gdb: %s is size %s rmt %s offset %s; want %d %d %d", r.Name, f[4], f[6], f[7], r.Size(), i, r.Offset)
 		}
 	}
-	for _, want := range []string{"0x140001010", "0x7ffde000", "0x00\t0x01\t0x02\t0x03", "v4_int32"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("gdb output has no %q", want)
-		}
-	}
-	checkGolden(t, "gdb13.golden", packetKinds(rec.bytes()))
 }
 
 func lldbPythonPath() string {

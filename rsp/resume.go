@@ -55,7 +55,8 @@ func (s *session) plainResume(args []byte, step, withSignal bool) error {
 	}
 	s.actions = s.actions[:0]
 	if step && !s.oneThread() && s.cThread > 0 {
-		// Step the Hc thread; the others keep still.
+		// Step the Hc thread; the others keep still (no AllThreads
+		// action).
 		s.actions = append(s.actions, ResumeAction{Thread: s.cThread, Step: true, Signal: sig})
 	} else {
 		s.actions = append(s.actions, ResumeAction{Thread: AllThreads, Step: step, Signal: sig})
@@ -154,17 +155,9 @@ func (s *session) handlevCont(args []byte) error {
 		}
 		a.Thread = AllThreads
 		s.actions = append(s.actions[:0], a)
-	} else {
-		hasDefault := false
-		for _, b := range s.actions {
-			hasDefault = hasDefault || b.Thread == AllThreads
-		}
-		if !hasDefault && len(s.actions) == 1 {
-			// "vCont;s:2": only thread 2 moves; tell the target with the
-			// default being that same action.
-			s.actions[0].Thread = AllThreads
-		}
 	}
+	// With several threads and no default action, only the named threads
+	// move: the actions then hold no AllThreads entry.
 	return s.resume()
 }
 

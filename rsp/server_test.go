@@ -560,3 +560,38 @@ func TestListenWarnsNonLoopback(t *testing.T) {
 	}
 	l.Close()
 }
+
+func TestReconnectAfterMidPacketDisconnect(t *testing.T) {
+	tt := newTestTarget()
+	srv := NewServer(tt, WithLogger(quietLogger()))
+	l, err := Listen("127.0.0.1:0", quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+	raw, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(raw, "$M7ff000,2:ab") // cut short
+	raw.Close()
+	var c *Client
+	for i := 0; i < 100; i++ {
+		if c, err = Dial(l.Addr().String(), WithTimeout(5*time.Second)); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var b [2]byte
+	if n, err := c.ReadMemory(testStackBase, b[:]); err != nil || n != 2 || b != [2]byte{} {
+		t.Fatalf("memory after cut packet: %v %v %v", n, err, b)
+	}
+	if v, err := c.ReadRegisterUint("rip"); err != nil || v != testCodeBase+0x10 {
+		t.Fatalf("rip: %#x %v", v, err)
+	}
+}

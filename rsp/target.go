@@ -38,7 +38,12 @@ type Target interface {
 
 	// Resume runs the target according to actions until it stops, and
 	// returns why. Exactly one action has Thread == AllThreads (the
-	// default for threads not named); others name a thread. Resume must
+	// default for threads not named); others name a thread. On a target
+	// with one thread (no ThreadLister, or it lists one) the server always
+	// sends exactly one action, for AllThreads. On a multi-threaded
+	// target, a request that names threads without a default (vCont;s:2,
+	// or s after Hc2) has no AllThreads action: threads not named stay
+	// stopped. Resume must
 	// return promptly (within 100 ms) after Interrupt is called.
 	Resume(actions []ResumeAction) (Stop, error)
 	// Interrupt asks a running Resume to stop (Ctrl-C). It is safe to call

@@ -44,8 +44,10 @@ const (
 	testTEB       = 0x7ffde000
 )
 
-func newTestTarget() *testTarget {
-	t := &testTarget{desc: AMD64(AMD64Options{}), intr: make(chan struct{}, 1), threadIDs: []int{1}}
+func newTestTarget() *testTarget { return newTestTargetWith(AMD64Options{}) }
+
+func newTestTargetWith(opt AMD64Options) *testTarget {
+	t := &testTarget{desc: AMD64(opt), intr: make(chan struct{}, 1), threadIDs: []int{1}}
 	t.regs = make([]byte, t.desc.Size())
 	t.regions = []testRegion{
 		{MemoryRegion{Start: testStackBase, Size: 0x1000, Read: true, Write: true, Name: "stack"}, make([]byte, 0x1000)},
