@@ -17,9 +17,11 @@ type fakeMachine struct {
 }
 
 type fakePage struct {
-	data [pageSize]byte
+	data *[pageSize]byte // nil until written: reads as zero
 	perm arch.Perm
 }
+
+var zeroPage [pageSize]byte
 
 func newFakeMachine() *fakeMachine { return &fakeMachine{pages: map[uint64]*fakePage{}} }
 
@@ -67,7 +69,11 @@ func (f *fakeMachine) ReadMemory(addr uint64, p []byte) (int, error) {
 		if pg == nil {
 			return n, fmt.Errorf("read %#x: unmapped", a)
 		}
-		n += copy(p[n:], pg.data[a%pageSize:])
+		src := &zeroPage
+		if pg.data != nil {
+			src = pg.data
+		}
+		n += copy(p[n:], src[a%pageSize:])
 	}
 	return n, nil
 }
@@ -79,6 +85,9 @@ func (f *fakeMachine) WriteMemory(addr uint64, p []byte) (int, error) {
 		pg := f.pages[pageDown(a)]
 		if pg == nil {
 			return n, fmt.Errorf("write %#x: unmapped", a)
+		}
+		if pg.data == nil {
+			pg.data = new([pageSize]byte)
 		}
 		n += copy(pg.data[a%pageSize:], p[n:])
 	}

@@ -31,7 +31,11 @@ type peLogger struct{ msgs []string }
 
 func (l *peLogger) Log(level pelog.Level, kv ...interface{}) error {
 	if level >= pelog.LevelWarn && len(l.msgs) < 32 {
-		l.msgs = append(l.msgs, fmt.Sprint(kv...))
+		var parts []string
+		for i := 1; i < len(kv); i += 2 {
+			parts = append(parts, fmt.Sprint(kv[i]))
+		}
+		l.msgs = append(l.msgs, strings.Join(parts, " "))
 	}
 	return nil
 }
@@ -83,7 +87,7 @@ func parsePE(path string, data []byte) (pp *parsedPE, err error) {
 		return nil, fmt.Errorf("%s: %w: %v", path, ErrCorrupt, err)
 	}
 	if err := f.Parse(); err != nil {
-		if len(data) < 0x40 || binary.LittleEndian.Uint32(data[0x3C:]) >= uint32(len(data)) {
+		if len(data) < 0x40 || !hasPESignature(data) {
 			return nil, fmt.Errorf("%s: %w: %v", path, ErrNotPE, err)
 		}
 		return nil, fmt.Errorf("%s: %w: %v %s", path, ErrCorrupt, err, strings.Join(lg.msgs, "; "))
@@ -105,6 +109,11 @@ func parsePE(path string, data []byte) (pp *parsedPE, err error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return pp, nil
+}
+
+func hasPESignature(data []byte) bool {
+	off := uint64(binary.LittleEndian.Uint32(data[0x3C:]))
+	return off+4 <= uint64(len(data)) && string(data[off:off+4]) == "PE\x00\x00"
 }
 
 func (pp *parsedPE) validate() error {

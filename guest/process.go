@@ -388,7 +388,7 @@ func (p *Process) finishReal(m *module, depth int) error {
 	if err := p.readTLS(m); err != nil {
 		return fmt.Errorf("%s: %w", m.Name, err)
 	}
-	if err := p.write(m.Base, m.img); err != nil {
+	if err := p.writeNonZeroPages(m.Base, m.img); err != nil {
 		return fmt.Errorf("%s: write image: %w", m.Name, err)
 	}
 	if err := p.protectImage(m); err != nil {
@@ -620,4 +620,31 @@ func (p *Process) loadSynth(lname string, k *dllKind) (*module, error) {
 		}
 	}
 	return m, nil
+}
+
+// writeNonZeroPages writes b at addr, skipping pages that are all zero
+// (freshly mapped memory is zero already; large .bss stays cheap).
+func (p *Process) writeNonZeroPages(addr uint64, b []byte) error {
+	for off := 0; off < len(b); {
+		end := off + pageSize
+		if end > len(b) {
+			end = len(b)
+		}
+		if !allZero(b[off:end]) {
+			if err := p.write(addr+uint64(off), b[off:end]); err != nil {
+				return err
+			}
+		}
+		off = end
+	}
+	return nil
+}
+
+func allZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
 }
