@@ -204,6 +204,13 @@ func TestGDBEndToEnd(t *testing.T) {
 				"-ex", "info registers rip fs_base gs_base xmm0",
 				"-ex", "x/4xb 0x140001000",
 				"-ex", "info threads",
+				"-ex", "set $rax = 0x4242",
+				"-ex", "p/x $rax",
+				"-ex", "stepi",
+				"-ex", "p/x $pc",
+				"-ex", "break *0x140001100",
+				"-ex", "continue",
+				"-ex", "p/x $pc",
 				"-ex", "detach")
 			t.Logf("gdb output:\n%s", out)
 			for _, bad := range []string{"too long", "i386 architecture", "Truncated register", "Could not load XML", "unknown register"} {
@@ -212,7 +219,8 @@ func TestGDBEndToEnd(t *testing.T) {
 				}
 			}
 			checkRemoteRegisters(t, out, tt.desc)
-			for _, want := range []string{"0x140001010", "0x7ffde000", "0x00\t0x01\t0x02\t0x03", "v4_int32", `Thread 1 "main" (vCPU 0)`} {
+			for _, want := range []string{"0x140001010", "0x7ffde000", "0x00\t0x01\t0x02\t0x03", "v4_int32", `Thread 1 "main" (vCPU 0)`,
+				"= 0x4242", "= 0x140001011", "Breakpoint 1, 0x0000000140001100", "= 0x140001100", "guest says hi"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("gdb output has no %q", want)
 				}
@@ -269,9 +277,16 @@ func TestLLDBEndToEnd(t *testing.T) {
 		"-o", "gdb-remote "+addr,
 		"-o", "register read --all",
 		"-o", "memory read -c 4 0x140001000",
+		"-o", "register write rax 0x4242",
+		"-o", "register read rax",
+		"-o", "thread step-inst",
+		"-o", "breakpoint set -a 0x140001100",
+		"-o", "process continue",
+		"-o", "register read rip",
 		"-o", "process detach")
 	t.Logf("lldb output:\n%s", out)
-	for _, want := range []string{"fs_base = 0x0000000000000000", "gs_base = 0x000000007ffde000", "xmm0 = {0xa0 0xa1", "st0 = {", "rip = 0x0000000140001010", "mxcsr = 0x00001f80", "00 01 02 03"} {
+	for _, want := range []string{"fs_base = 0x0000000000000000", "gs_base = 0x000000007ffde000", "xmm0 = {0xa0 0xa1", "st0 = {", "rip = 0x0000000140001010", "mxcsr = 0x00001f80", "00 01 02 03",
+		"rax = 0x0000000000004242", "stop reason = breakpoint 1.1", "rip = 0x0000000140001100"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("lldb output has no %q", want)
 		}

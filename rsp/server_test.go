@@ -595,3 +595,40 @@ func TestReconnectAfterMidPacketDisconnect(t *testing.T) {
 		t.Fatalf("rip: %#x %v", v, err)
 	}
 }
+
+// panicTarget panics on a register read, as a buggy backend might.
+type panicTarget struct{ *testTarget }
+
+func (p panicTarget) ReadRegisters(tid int, dst []byte) error { panic("backend bug") }
+
+func TestPanicEndsOnlyTheSession(t *testing.T) {
+	tt := newTestTarget()
+	srv := NewServer(panicTarget{tt}, WithLogger(quietLogger()))
+	l, err := Listen("127.0.0.1:0", quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+	c, err := Dial(l.Addr().String(), WithTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ReadRegisters(); err == nil {
+		t.Fatal("g answered despite the panic")
+	}
+	c.Close()
+	for i := 0; i < 100; i++ {
+		if c, err = Dial(l.Addr().String(), WithTimeout(5*time.Second)); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if v, err := c.ReadRegisterUint("rip"); err != nil || v != testCodeBase+0x10 {
+		t.Fatalf("after panic: %#x %v", v, err)
+	}
+}
