@@ -126,7 +126,7 @@ func FuzzLoad(f *testing.F) {
 	}
 	f.Add(si.image)
 	exe := append([]byte(nil), si.image...)
-	binary.LittleEndian.PutUint16(exe[0x84+18:], 0x22)     // EXECUTABLE_IMAGE | LARGE_ADDRESS_AWARE
+	binary.LittleEndian.PutUint16(exe[0x84+18:], 0x22)    // EXECUTABLE_IMAGE | LARGE_ADDRESS_AWARE
 	binary.LittleEndian.PutUint32(exe[0x98+16:], textRVA) // entry point: the first stub
 	f.Add(exe)
 	f.Add(si.image[:0x400])
