@@ -1,0 +1,104 @@
+// Package guest is the Windows x64 guest model: it loads a real PE program
+// into an emulator through the small Machine interface, synthesizes the
+// system DLLs it needs as real PE32+ images, builds the TEB, PEB and loader
+// structures with their real layouts, and implements the Win32 and C
+// runtime functions a console program calls, in Go.
+//
+// # Address space
+//
+// Nothing is mapped below 0x10000. Addresses (typical, all checked for
+// collisions by a small allocator that records every mapping):
+//
+//	0x00100000          thread stack, 1 MiB, all committed (TEB StackLimit..StackBase)
+//	0x00400000 or
+//	0x140000000         the program at its preferred ImageBase (never rebased:
+//	                    it is mapped first)
+//	0x180000000+        real DLLs at their preferred base, or rebased from here
+//	                    upwards (64 KiB aligned) when that is taken
+//	0x3_0000_0000       PEB (one page), TEB (two pages) right after it
+//	0x20_0000_0000      process heap arenas (1 MiB each, mapped on demand);
+//	                    PEB_LDR_DATA, LDR_DATA_TABLE_ENTRYs, process parameters,
+//	                    argv/environment strings and TLS blocks live here too
+//	0x40_0000_0000      VirtualAlloc allocations
+//	0x7FFB_0000_0000    synthesized system DLLs, 1 MiB apart, in load order:
+//	                    ntdll.dll, KERNEL32.dll, KERNELBASE.dll, then msvcrt.dll,
+//	                    ucrtbase.dll, api-ms-win-*.dll... as imported
+//
+// Images are mapped page-granular: each page gets the union of the
+// permissions of the sections overlapping it; headers and gaps are read-only.
+//
+// # Synthesized DLLs and traps
+//
+// Each system DLL is generated (synth.go) as a complete PE32+ image whose
+// file layout equals its memory layout: DOS and PE headers, .text, .data,
+// .rdata (export directory with names, ordinals and forwarder strings, then
+// UNWIND_INFO) and .pdata. ModuleImage serves those bytes to debuggers, so
+// they parse and unwind the DLL like any other. Every exported function is
+// a 16-byte stub with its own RUNTIME_FUNCTION:
+//
+//	+0  sub rsp,28h   <- API entry, inside the DLL's trap range
+//	+4  nop           <- return address of guest callbacks (also trapped)
+//	+5  add rsp,28h
+//	+9  ret
+//
+// The stubs of a DLL form one range passed to Machine.AddTrapRange. The
+// emulator stops before executing a stub; the integrator calls HandleTrap,
+// which reads the arguments (RCX, RDX, R8, R9, then the stack above the
+// home area), runs the Go implementation, and returns to the caller: RAX =
+// result, RIP = [RSP], RSP += 8. A trap at +0 is before the prolog, so a
+// .pdata unwinder treats the stub as a leaf there and the backtrace is
+// exact. A function we do not implement still gets a stub (every name a
+// loaded image imports is exported, plus 64 spare stubs per DLL for later
+// LoadLibrary calls); calling it stops the guest with TrapResult.Unimplemented
+// = "DLL!name" and RIP left at the entry, or returns 0 when
+// Config.UnimplementedReturnsZero is set. GetProcAddress of an unknown name
+// returns NULL, as on Windows.
+//
+// # Calling back into the guest
+//
+// APIs that call guest code (_initterm, _initterm_e, atexit/_onexit at
+// exit, _execute_onexit_table, qsort, DllMain and TLS callbacks from
+// LdrInitializeThunk and LoadLibrary) use continuation traps: the Go
+// implementation asks for a guest call with a continuation; HandleTrap
+// builds the frame the stub's prolog would have built (RSP = entry RSP -
+// 0x30, return address = stub+4, arguments in registers, a fifth one in the
+// frame) and sets RIP to the callback. When the callback returns to stub+4
+// the trap resumes the continuation with RAX, which may call again, return
+// to the API's caller or exit. While a callback runs, a .pdata walk goes
+// callback → API stub (its sub rsp,28h applied) → the API's caller.
+//
+// # Thread start
+//
+// RIP starts at ntdll!LdrInitializeThunk (a stub): it calls the TLS
+// callbacks and DllMain(DLL_PROCESS_ATTACH) of every real DLL in
+// initialization order (dependencies first), then the program's TLS
+// callbacks, all as guest code, and jumps to ntdll!RtlUserThreadStart with
+// RCX = entry point, RDX = PEB and RSP = StackBase-8 holding a zero return
+// address. RtlUserThreadStart and KERNEL32!BaseThreadInitThunk are real
+// hand-assembled code with UNWIND_INFO (sub rsp,48h and sub rsp,28h), so a
+// backtrace from main ends "..., mainCRTStartup, KERNEL32!BaseThreadInitThunk,
+// ntdll!RtlUserThreadStart" as in Visual Studio; when the entry point
+// returns, BaseThreadInitThunk calls ntdll!RtlExitUserThread with its value.
+//
+// # Process structures
+//
+// TEB (gs_base), PEB, PEB_LDR_DATA with the three loader lists (load,
+// memory and initialization order; the program is not in the last one),
+// LDR_DATA_TABLE_ENTRY with FullDllName/BaseDllName UNICODE_STRINGs, and
+// RTL_USER_PROCESS_PARAMETERS (CommandLine, ImagePathName, Environment as a
+// UTF-16 block, current directory) use the x64 offsets in teb.go, checked
+// against mingw-w64's headers by a test. The program's guest path is
+// C:\rspstub\NAME.exe; system DLLs are C:\Windows\System32\NAME. Implicit
+// TLS (.tls) gets a block per module in ThreadLocalStoragePointer.
+//
+// # Runtime
+//
+// One thread; critical sections, SRW locks and condition variables are
+// no-ops. The heap is a bump allocator with exact-size free lists. printf
+// formatting is done in Go from the guest's varargs or va_list (format in
+// printf.go): msvcrt.dll prints three exponent digits, ucrtbase two. Guest
+// output goes to Config.Stdout/Stderr; only the standard streams exist (no
+// files). Library code never prints; it logs through Config.Logger, and
+// saferwall/pe's own logger is replaced by one that turns its warnings into
+// load errors.
+package guest
