@@ -110,12 +110,10 @@ func (c *Context) restoreRIP(v, addr uint64) {
 func (c *Context) forgetVolatile() {
 	c.GPRKnown &= NonvolatileGPRs
 	c.XMMKnown &= NonvolatileXMMs
-	for i := range 16 {
-		if c.GPRKnown&(1<<i) == 0 {
-			c.GPR[i], c.GPRAddr[i] = 0, 0
-		}
-		if c.XMMKnown&(1<<i) == 0 {
-			c.XMM[i], c.XMMAddr[i] = Uint128{}, 0
-		}
+	for _, r := range [...]arch.Reg{arch.RAX, arch.RCX, arch.RDX, arch.R8, arch.R9, arch.R10, arch.R11} {
+		c.GPR[r], c.GPRAddr[r] = 0, 0
+	}
+	for i := range 6 {
+		c.XMM[i], c.XMMAddr[i] = Uint128{}, 0
 	}
 }

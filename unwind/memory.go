@@ -42,12 +42,14 @@ func safeRead(m Memory, addr uint64, p []byte) (int, error) {
 	return n, err
 }
 
-func read64(m Memory, what string, addr uint64) (uint64, error) {
-	var b [8]byte
-	if err := readFull(m, what, addr, b[:]); err != nil {
+// read64 reads a little-endian word through buf (at least 8 bytes), which
+// the caller owns so the read does not allocate.
+func read64(m Memory, buf []byte, what string, addr uint64) (uint64, error) {
+	b := buf[:8]
+	if err := readFull(m, what, addr, b); err != nil {
 		return 0, err
 	}
-	return binary.LittleEndian.Uint64(b[:]), nil
+	return binary.LittleEndian.Uint64(b), nil
 }
 
 // cursor decodes little-endian fields from a byte slice. The first failure

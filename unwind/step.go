@@ -16,6 +16,8 @@ import (
 type Unwinder struct {
 	mem     Memory
 	modules []*moduleEntry // sorted by base
+	scratch [16]byte       // read buffer: passing a stack array to Memory would allocate
+	code    [epilogWindow + 8]byte
 }
 
 type moduleEntry struct {
@@ -286,9 +288,10 @@ func epilogV2(info *UnwindInfo, fn RuntimeFunction, rel uint32) (uint32, bool) {
 // epilogV1 recognises an epilog by reading code at pc, in exactly the forms
 // the Windows unwinder accepts, and emulates it forward when found.
 func (u *Unwinder) epilogV1(img *Image, fe FunctionEntry, info *UnwindInfo, pc uint64, ctx *Context) (bool, error) {
-	var code [epilogWindow + 8]byte // zero tail: bytes past the window match nothing
-	safeRead(u.mem, pc, code[:epilogWindow])
-	b := code[:]
+	// The zero tail past the window matches nothing.
+	b := u.code[:]
+	clear(b)
+	safeRead(u.mem, pc, b[:epilogWindow])
 	i := 0
 	frameReg := 0
 	switch {
@@ -386,7 +389,7 @@ func (u *Unwinder) epilogV1(img *Image, fe FunctionEntry, info *UnwindInfo, pc u
 			break
 		}
 		sp := ctx.RSP()
-		v, err := read64(u.mem, "stack", sp)
+		v, err := read64(u.mem, u.scratch[:], "stack", sp)
 		if err != nil {
 			return true, err
 		}
@@ -399,7 +402,7 @@ func (u *Unwinder) epilogV1(img *Image, fe FunctionEntry, info *UnwindInfo, pc u
 // popReturn emulates ret: RIP = [RSP], RSP += 8.
 func (u *Unwinder) popReturn(ctx *Context) error {
 	sp := ctx.RSP()
-	ra, err := read64(u.mem, "stack", sp)
+	ra, err := read64(u.mem, u.scratch[:], "stack", sp)
 	if err != nil {
 		return err
 	}
@@ -480,7 +483,7 @@ func (u *Unwinder) unwindEpilogue(img *Image, fn RuntimeFunction, epilogOffset u
 		}
 		if cur >= epilogOffset {
 			sp := ctx.RSP()
-			v, err := read64(u.mem, "stack", sp)
+			v, err := read64(u.mem, u.scratch[:], "stack", sp)
 			if err != nil {
 				return false, err
 			}
@@ -514,11 +517,11 @@ func (u *Unwinder) machineFrame(ctx *Context, errorCode bool) error {
 		ripAt += 8
 	}
 	rspAt := ripAt + 24
-	rip, err := read64(u.mem, "machine frame", ripAt)
+	rip, err := read64(u.mem, u.scratch[:], "machine frame", ripAt)
 	if err != nil {
 		return err
 	}
-	rsp, err := read64(u.mem, "machine frame", rspAt)
+	rsp, err := read64(u.mem, u.scratch[:], "machine frame", rspAt)
 	if err != nil {
 		return err
 	}
@@ -546,7 +549,7 @@ func (u *Unwinder) unwindPrologue(img *Image, fn RuntimeFunction, pc, frameBase 
 			switch c.Op {
 			case UWOP_PUSH_NONVOL:
 				sp := ctx.RSP()
-				v, err := read64(u.mem, "stack", sp)
+				v, err := read64(u.mem, u.scratch[:], "stack", sp)
 				if err != nil {
 					return fn, chain, false, err
 				}
@@ -562,15 +565,15 @@ func (u *Unwinder) unwindPrologue(img *Image, fn RuntimeFunction, pc, frameBase 
 				ctx.setRSP(v - 16*uint64(info.FrameOffset))
 			case UWOP_SAVE_NONVOL, UWOP_SAVE_NONVOL_FAR:
 				at := frameBase + uint64(c.Operand)
-				v, err := read64(u.mem, "stack", at)
+				v, err := read64(u.mem, u.scratch[:], "stack", at)
 				if err != nil {
 					return fn, chain, false, err
 				}
 				ctx.restore(c.OpInfo, v, at)
 			case UWOP_SAVE_XMM128, UWOP_SAVE_XMM128_FAR:
 				at := frameBase + uint64(c.Operand)
-				var b [16]byte
-				if err := readFull(u.mem, "stack", at, b[:]); err != nil {
+				b := u.scratch[:16]
+				if err := readFull(u.mem, "stack", at, b); err != nil {
 					return fn, chain, false, err
 				}
 				x := c.OpInfo & 15

@@ -107,27 +107,45 @@ const HardMaxFrames = 1 << 16
 // ctx must have RIP and RSP known. Walk never fails: errors become the
 // stack's Reason and Err.
 func (u *Unwinder) Walk(ctx Context, opt WalkOptions) Stack {
-	max := opt.MaxFrames
-	if max <= 0 {
-		max = 1024
-	}
-	if max > HardMaxFrames {
-		max = HardMaxFrames
-	}
 	var st Stack
+	u.WalkInto(&st, ctx, opt)
+	return st
+}
+
+// WalkInto is Walk reusing st's frame slice, for callers that walk often.
+func (u *Unwinder) WalkInto(st *Stack, ctx Context, opt WalkOptions) {
+	st.Frames, st.Reason, st.Err = st.Frames[:0], 0, nil
+	limit := opt.MaxFrames
+	if limit <= 0 {
+		limit = 1024
+	}
+	if limit > HardMaxFrames {
+		limit = HardMaxFrames
+	}
 	if !ctx.RIPKnown || ctx.GPRKnown&(1<<arch.RSP) == 0 {
 		st.Reason, st.Err = StopBadUnwindInfo, fmt.Errorf("initial rip/rsp: %w", ErrUnknownRegister)
-		return st
+		return
 	}
-	st.Frames = append(st.Frames, u.newFrame(ctx, TrustContext))
+	st.Frames = append(st.Frames, Frame{Regs: ctx})
+	u.initFrame(&st.Frames[0], TrustContext)
 	var seen map[[2]uint64]struct{}
 	for {
-		if len(st.Frames) >= max {
+		n := len(st.Frames)
+		if n >= limit {
 			st.Reason = StopMaxFrames
-			return st
+			return
 		}
-		cur := &st.Frames[len(st.Frames)-1]
-		next := cur.Regs
+		// The caller's frame is built in place: a Context is large. Grow
+		// by doubling (append grows large slices by only 1.25x).
+		if n == cap(st.Frames) {
+			grown := make([]Frame, n, max(64, 2*n))
+			copy(grown, st.Frames)
+			st.Frames = grown
+		}
+		st.Frames = append(st.Frames, Frame{})
+		cur, nf := &st.Frames[n-1], &st.Frames[n]
+		nf.Regs = cur.Regs
+		next := &nf.Regs
 		var flags StepFlags
 		// A return address is not in an epilog, and may be the first
 		// byte after the function when a call ends it: look up pc-1.
@@ -136,13 +154,14 @@ func (u *Unwinder) Walk(ctx Context, opt WalkOptions) Stack {
 			lookupPC--
 			flags |= NoEpilog
 		}
-		si, trust, err := u.stepFrom(&next, lookupPC, flags)
+		si, trust, err := u.stepFrom(next, lookupPC, flags)
 		if err != nil {
 			var ok bool
-			next, trust, ok = u.fallback(cur, opt)
+			*next, trust, ok = u.fallback(cur, opt)
 			if !ok {
+				st.Frames = st.Frames[:n]
 				st.Reason, st.Err = classify(err), err
-				return st
+				return
 			}
 		} else {
 			if !si.Leaf {
@@ -156,35 +175,37 @@ func (u *Unwinder) Walk(ctx Context, opt WalkOptions) Stack {
 		if trust != TrustMachineFrame {
 			next.forgetVolatile()
 		}
-		if next.RIP == 0 {
-			st.Reason = StopZeroReturn
-			return st
-		}
-		if trust == TrustMachineFrame {
+		stop := false
+		switch {
+		case next.RIP == 0:
+			st.Reason, stop = StopZeroReturn, true
+		case trust == TrustMachineFrame:
 			// A machine frame may switch stacks: guard against cycles instead.
 			if seen == nil {
 				seen = make(map[[2]uint64]struct{})
 			}
 			key := [2]uint64{next.RIP, next.RSP()}
 			if _, dup := seen[key]; dup {
-				st.Reason = StopCycle
-				return st
+				st.Reason, stop = StopCycle, true
 			}
 			seen[key] = struct{}{}
-		} else if next.RSP() <= cur.SP {
-			st.Reason = StopNoProgress
-			return st
+		case next.RSP() <= cur.SP:
+			st.Reason, stop = StopNoProgress, true
 		}
-		st.Frames = append(st.Frames, u.newFrame(next, trust))
+		if stop {
+			st.Frames = st.Frames[:n]
+			return
+		}
+		u.initFrame(nf, trust)
 	}
 }
 
-func (u *Unwinder) newFrame(ctx Context, t Trust) Frame {
-	f := Frame{PC: ctx.RIP, SP: ctx.RSP(), Trust: t, Regs: ctx}
-	if m, ok := u.Module(ctx.RIP); ok {
+// initFrame fills the frame's PC, SP, trust and module from its Regs.
+func (u *Unwinder) initFrame(f *Frame, t Trust) {
+	f.PC, f.SP, f.Trust = f.Regs.RIP, f.Regs.RSP(), t
+	if m, ok := u.Module(f.PC); ok {
 		f.Module = m
 	}
-	return f
 }
 
 // stepFrom is Step with a separate lookup address.
@@ -233,11 +254,11 @@ func (u *Unwinder) framePointer(cur *Frame) (Context, bool) {
 	if !ok || rbp < cur.SP || rbp&7 != 0 || rbp-cur.SP > 1<<24 {
 		return Context{}, false
 	}
-	saved, err := read64(u.mem, "stack", rbp)
+	saved, err := read64(u.mem, u.scratch[:], "stack", rbp)
 	if err != nil {
 		return Context{}, false
 	}
-	ra, err := read64(u.mem, "stack", rbp+8)
+	ra, err := read64(u.mem, u.scratch[:], "stack", rbp+8)
 	if err != nil || !u.isReturnAddress(ra) {
 		return Context{}, false
 	}
