@@ -41,7 +41,7 @@ static void bp_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 	rs_machine *m = bp->m;
 	(void)uc;
 	(void)size;
-	if (!bp->sw && !bp->hw)
+	if (!bp->sw && !bp->hw && !bp->tmp)
 		return;
 	if (m->skip_bp && addr == m->start_pc) {
 		// Unicorn replays the code hook of the instruction we stopped
@@ -100,7 +100,7 @@ static void tracer_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 		rs_stop_now(m, RS_STOP_WATCH, addr);
 		return;
 	}
-	if (m->mode == 0)
+	if (m->mode == 0 || m->mode == 3)
 		return;
 	if (m->tracer_first) {
 		// The hook before the first instruction: nothing has run yet.
@@ -333,6 +333,10 @@ rs_machine *rs_new(uc_err *err)
 		*err = e;
 		return NULL;
 	}
+	// libunicorn 2.0.1 leaves the x87 control word and MXCSR zero (every
+	// exception unmasked); give them their power-on values.
+	rs_reg_write(m, UC_X86_REG_FPCW, 0x37F);
+	rs_reg_write(m, UC_X86_REG_MXCSR, 0x1F80);
 	*err = UC_ERR_OK;
 	return m;
 }
@@ -644,13 +648,13 @@ static void bp_gc(rs_machine *m)
 {
 	int i, j = 0, idle = 0;
 	for (i = 0; i < m->nbps; i++)
-		if (!m->bps[i]->sw && !m->bps[i]->hw)
+		if (!m->bps[i]->sw && !m->bps[i]->hw && !m->bps[i]->tmp)
 			idle++;
 	if (idle <= RS_MAX_IDLE_BPS)
 		return;
 	for (i = 0; i < m->nbps; i++) {
 		rs_bp *bp = m->bps[i];
-		if (!bp->sw && !bp->hw) {
+		if (!bp->sw && !bp->hw && !bp->tmp) {
 			uc_hook_del(m->uc, bp->hook);
 			uc_ctl_remove_cache(m->uc, bp->addr, bp->addr + 1);
 			free(bp);
@@ -688,6 +692,10 @@ uc_err rs_bp_set(rs_machine *m, uint64_t addr, int hw, int on)
 		uc_ctl_remove_cache(m->uc, addr, addr + 1);
 		m->bps[m->nbps++] = bp;
 	}
+	if (hw == 2) {
+		bp->tmp = (uint8_t)on;
+		return UC_ERR_OK;
+	}
 	if (hw) {
 		if (!on && !bp->hw)
 			return UC_ERR_ARG;
@@ -705,7 +713,7 @@ uc_err rs_bp_set(rs_machine *m, uint64_t addr, int hw, int on)
 static int bp_enabled_at(rs_machine *m, uint64_t addr)
 {
 	rs_bp *bp = bp_find(m, addr);
-	return bp != NULL && (bp->sw || bp->hw);
+	return bp != NULL && (bp->sw || bp->hw || bp->tmp);
 }
 
 uc_err rs_watch_add(rs_machine *m, uint64_t addr, uint64_t size, int kind)
@@ -820,7 +828,7 @@ void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b)
 {
 	uc_err e;
 	uint64_t pc = rs_rip(m);
-	int want_tracer = mode != 0 || m->nwatches > 0;
+	int want_tracer;
 	memset(&m->stop, 0, sizeof m->stop);
 	m->watch_pending = 0;
 	m->start_pc = pc;
@@ -829,6 +837,14 @@ void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b)
 	m->tracer_first = 1;
 	m->range_start = a;
 	m->range_end = b;
+	if (mode == 3) {
+		// Temporary breakpoints on the successors; their hooks stay
+		// (disabled) so that stepping the same place again is cheap.
+		if (rs_bp_set(m, a, 2, 1) != UC_ERR_OK || rs_bp_set(m, b, 2, 1) != UC_ERR_OK)
+			mode = m->mode = 1;
+		m->skip_bp = bp_enabled_at(m, pc);
+	}
+	want_tracer = mode == 1 || mode == 2 || m->nwatches > 0;
 	// The tracer stays installed across consecutive steps and is removed
 	// by the first plain run that does not need it.
 	if (want_tracer && m->tracer_hook == 0) {
@@ -893,5 +909,13 @@ void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b)
 	}
 	if (m->stop.reason == RS_STOP_NONE)
 		m->stop.pc = rs_rip(m);
+	if (m->mode == 3 || mode == 3) {
+		rs_bp *t;
+		if ((t = bp_find(m, a)) != NULL)
+			t->tmp = 0;
+		if ((t = bp_find(m, b)) != NULL)
+			t->tmp = 0;
+		bp_gc(m);
+	}
 	m->mode = 0;
 }

@@ -47,7 +47,8 @@ typedef struct rs_bp {
 	struct rs_machine *m;
 	uint64_t addr;
 	uc_hook hook;
-	uint8_t sw, hw; // enabled flags; a hook with both clear costs nothing
+	uint8_t sw, hw; // enabled flags; a hook with all clear costs nothing
+	uint8_t tmp;    // a successor of the instruction being stepped
 } rs_bp;
 
 typedef struct rs_watch {
@@ -84,7 +85,7 @@ typedef struct rs_machine {
 	// replay of the hit we stopped on, and is skipped.
 	uint64_t start_pc;
 	int skip_bp;
-	int mode; // 0 run, 1 step, 2 range step
+	int mode; // as for rs_run
 	uc_hook tracer_hook;
 	int tracer_first;
 	uint64_t range_start, range_end;
@@ -133,7 +134,8 @@ uc_err rs_trap_add(rs_machine *m, uint64_t start, uint64_t end);
 uc_err rs_shadow_enable(rs_machine *m, int on);
 uc_err rs_set_sync(rs_machine *m, int on);
 
-// mode: 0 run, 1 step, 2 range step over [a, b).
+// mode: 0 run, 1 step (tracer), 2 range step over [a, b), 3 step whose
+// successors are a and b.
 void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b);
 
 #endif

@@ -80,7 +80,22 @@ func (m *Machine) Run() Stop { return m.run(0, 0, 0) }
 
 // Step executes exactly one instruction (or stops earlier on a fault, or
 // on a trap at RIP). A breakpoint at RIP does not prevent progress.
-func (m *Machine) Step() Stop { return m.run(1, 0, 0) }
+func (m *Machine) Step() Stop {
+	if err := m.check(); err != nil {
+		return Stop{Reason: StopError, Err: err}
+	}
+	pc, err := m.Reg(arch.RIP)
+	if err != nil {
+		return Stop{Reason: StopError, Err: err}
+	}
+	// Temporary breakpoints on the instruction's successors cost nothing
+	// to the rest of the run; the tracer (a hook on every instruction)
+	// needs every translated block dropped when it comes and goes.
+	if a, b, ok := m.successors(pc); ok {
+		return m.run(3, a, b)
+	}
+	return m.run(1, 0, 0)
+}
 
 // RangeStep runs while RIP stays in [start, end) and stops (StopStep) at
 // the first instruction outside it, or for any other reason. At least one

@@ -1,0 +1,151 @@
+package unicorn
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/rspstub/rspstub/internal/arch"
+)
+
+// BenchmarkRun iterations each run about 10^8 guest instructions; on a
+// shared machine use
+//
+//	go test -run XXX -bench Run/ -benchtime 3x
+//	go test -run XXX -bench 'Step|Hit|Context' -benchtime 20000x
+
+const loopIters = 50_000_000 // two instructions each
+
+// loopCode counts rcx down from loopIters.
+func loopCode() []byte {
+	code := []byte{
+		0x48, 0xc7, 0xc1, 0, 0, 0, 0, // 10000: mov rcx, loopIters
+		0x48, 0xff, 0xc9, // 10007: dec rcx
+		0x75, 0xfb, // 1000a: jnz 0x10007
+		0xf4, // 1000c: hlt
+	}
+	binary.LittleEndian.PutUint32(code[3:], loopIters)
+	return code
+}
+
+// memLoopCode does a store and a load per iteration (4 instructions).
+func memLoopCode() []byte {
+	code := []byte{
+		0x48, 0xc7, 0xc1, 0, 0, 0, 0, // 10000: mov rcx, loopIters/2
+		0x48, 0x89, 0x0c, 0x25, 0x00, 0x00, 0x30, 0x00, // 10007: mov [0x300000], rcx
+		0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x30, 0x00, // 1000f: mov rax, [0x300000]
+		0x48, 0xff, 0xc9, // 10017: dec rcx
+		0x75, 0xeb, // 1001a: jnz 0x10007
+		0xf4, // 1001c: hlt
+	}
+	binary.LittleEndian.PutUint32(code[3:], loopIters/2)
+	return code
+}
+
+// callLoopCode calls a function that returns at once (3 instructions per
+// iteration, one call and one ret).
+func callLoopCode() []byte {
+	code := []byte{
+		0x48, 0xc7, 0xc1, 0, 0, 0, 0, // 10000: mov rcx, loopIters*2/3
+		0xe8, 0x0b, 0x00, 0x00, 0x00, // 10007: call 0x10017
+		0x48, 0xff, 0xc9, // 1000c: dec rcx
+		0x75, 0xf6, // 1000f: jnz 0x10007
+		0xf4,             // 10011: hlt
+		0, 0, 0, 0, 0, // 10012: padding
+		0xc3, // 10017: ret
+	}
+	binary.LittleEndian.PutUint32(code[3:], loopIters*2/4)
+	return code
+}
+
+func benchRun(b *testing.B, code []byte, setup func(*Machine)) {
+	m := newMachine(b, code)
+	if setup != nil {
+		setup(m)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		must(b, m.SetReg(arch.RIP, codeBase))
+		if s := m.Run(); s.Reason != StopHalt {
+			b.Fatalf("stop %+v", s)
+		}
+	}
+	b.ReportMetric(float64(b.N)*2*loopIters/b.Elapsed().Seconds()/1e6, "Minsn/s")
+}
+
+func BenchmarkRun(b *testing.B) {
+	b.Run("plain", func(b *testing.B) { benchRun(b, loopCode(), nil) })
+	b.Run("1000bp", func(b *testing.B) {
+		benchRun(b, loopCode(), func(m *Machine) {
+			for i := uint64(0); i < 1000; i++ {
+				must(b, m.AddBreakpoint(codeBase+0x1000+i*16, i%2 == 0))
+			}
+		})
+	})
+	b.Run("nosync", func(b *testing.B) { benchRun(b, loopCode(), func(m *Machine) { m.setPCSync(false) }) })
+	b.Run("mem", func(b *testing.B) { benchRun(b, memLoopCode(), nil) })
+	b.Run("mem-nosync", func(b *testing.B) { benchRun(b, memLoopCode(), func(m *Machine) { m.setPCSync(false) }) })
+	b.Run("mem-watch", func(b *testing.B) {
+		benchRun(b, memLoopCode(), func(m *Machine) { must(b, m.AddWatchpoint(dataBase+0x800, 8, WatchWrite)) })
+	})
+	b.Run("call", func(b *testing.B) { benchRun(b, callLoopCode(), nil) })
+	b.Run("call-shadow", func(b *testing.B) { benchRun(b, callLoopCode(), func(m *Machine) { m.SetShadowStack(true) }) })
+	b.Run("shadow", func(b *testing.B) { benchRun(b, loopCode(), func(m *Machine) { m.SetShadowStack(true) }) })
+}
+
+func BenchmarkStep(b *testing.B) {
+	m := newMachine(b, countLoop)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if s := m.Step(); s.Reason != StopStep {
+			b.Fatalf("stop %+v", s)
+		}
+	}
+}
+
+// Run -> breakpoint -> Run, as a debugger continuing over a hot breakpoint.
+func BenchmarkBreakpointHit(b *testing.B) {
+	m := newMachine(b, countLoop)
+	must(b, m.AddBreakpoint(codeBase+3, false))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if s := m.Run(); s.Reason != StopBreakpoint {
+			b.Fatalf("stop %+v", s)
+		}
+	}
+}
+
+// GDB's way: after a stop remove every breakpoint, step off, reinsert, continue.
+func BenchmarkBreakpointHitGDB(b *testing.B) {
+	m := newMachine(b, countLoop)
+	must(b, m.AddBreakpoint(codeBase+3, false))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		must(b, m.RemoveBreakpoint(codeBase+3, false))
+		m.Step()
+		must(b, m.AddBreakpoint(codeBase+3, false))
+		if s := m.Run(); s.Reason != StopBreakpoint {
+			b.Fatalf("stop %+v", s)
+		}
+	}
+}
+
+func BenchmarkReadContext(b *testing.B) {
+	m := newMachine(b, nil)
+	var c Context
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m.ReadContext(&c)
+	}
+}
+
+func BenchmarkWriteContext(b *testing.B) {
+	m := newMachine(b, nil)
+	var c Context
+	must(b, m.ReadContext(&c))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m.WriteContext(&c)
+	}
+}
