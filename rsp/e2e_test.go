@@ -240,9 +240,10 @@ func checkRemoteRegisters(t *testing.T, out string, d *Description) {
 	t.Helper()
 	rows := map[string][]string{}
 	for _, line := range strings.Split(out, "\n") {
+		// The type column may hold spaces ("long long").
 		f := strings.Fields(line)
-		if len(f) == 8 {
-			rows[f[0]] = f
+		if len(f) >= 8 {
+			rows[f[0]] = []string{f[0], f[1], f[2], f[3], f[4], "", f[len(f)-2], f[len(f)-1]}
 		}
 	}
 	for i, r := range d.Registers {
@@ -292,4 +293,32 @@ func TestLLDBEndToEnd(t *testing.T) {
 		}
 	}
 	checkGolden(t, "lldb14.golden", packetKinds(rec.bytes()))
+}
+
+func TestMinGWGDBEndToEnd(t *testing.T) {
+	gdb := needTool(t, "x86_64-w64-mingw32-gdb")
+	tt := newTestTargetWith(AMD64Options{OSABI: "Windows"})
+	addr, rec := serveTCP(t, tt)
+	out := runTool(t, nil, gdb, "-batch", "-nx",
+		"-ex", "target remote "+addr,
+		"-ex", "maint print remote-registers",
+		"-ex", "show osabi",
+		"-ex", "info sharedlibrary",
+		"-ex", "info w32 thread-information-block",
+		"-ex", "info registers rip gs_base",
+		"-ex", "monitor help",
+		"-ex", "detach")
+	t.Logf("gdb output:\n%s", out)
+	for _, bad := range []string{"too long", "Could not load XML"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("gdb output has %q", bad)
+		}
+	}
+	checkRemoteRegisters(t, out, tt.desc)
+	for _, want := range []string{"Windows", `KERNEL32.dll`, "0x7ffde000", "commands: help, big, fail"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("gdb output has no %q", want)
+		}
+	}
+	checkGolden(t, "mingw-gdb13.golden", packetKinds(rec.bytes()))
 }

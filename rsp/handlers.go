@@ -1,6 +1,7 @@
 package rsp
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -904,6 +905,16 @@ func (s *session) vFileOpen(args []byte) error {
 		return fileErr(fioEMFILE, nil)
 	}
 	f, err := s.f.files.OpenFile(string(name))
+	if errors.Is(err, fs.ErrNotExist) && bytes.IndexByte(name, '/') >= 0 && bytes.IndexByte(name, '\\') < 0 {
+		// GDB for Windows turns the library list's "C:\dir\x.dll" into
+		// "C:/dir/x.dll" before it asks; try the name as listed.
+		for i, b := range name {
+			if b == '/' {
+				name[i] = '\\'
+			}
+		}
+		f, err = s.f.files.OpenFile(string(name))
+	}
 	if err != nil {
 		switch {
 		case errors.Is(err, fs.ErrNotExist):

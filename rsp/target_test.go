@@ -286,7 +286,7 @@ type memFile struct{ *bytes.Reader }
 func (memFile) Close() error { return nil }
 
 func (t *testTarget) OpenFile(name string) (File, error) {
-	if name != `C:\demo\demo.exe` {
+	if name != `C:\demo\demo.exe` && name != `C:\Windows\System32\KERNEL32.dll` {
 		return nil, fmt.Errorf("open %q: %w", name, fs.ErrNotExist)
 	}
 	return memFile{bytes.NewReader(bytes.Repeat([]byte("MZ}$#*"), 1000))}, nil
