@@ -141,7 +141,7 @@ func (img *Image) readFunctionTable(m Memory) {
 	}
 	n := int(size / runtimeFunctionSz)
 	buf := make([]byte, n*runtimeFunctionSz)
-	ok := make([]bool, len(buf)) // per byte: read
+	unread := make([]bool, n) // an entry with a byte that could not be read
 	start := img.Base + uint64(img.ExceptionRVA)
 	for off := 0; off < len(buf); {
 		// Chunks end on guest page boundaries.
@@ -150,8 +150,10 @@ func (img *Image) readFunctionTable(m Memory) {
 			end = len(buf)
 		}
 		got, _ := safeRead(m, start+uint64(off), buf[off:end])
-		for i := off; i < off+got; i++ {
-			ok[i] = true
+		if off+got < end {
+			for i := (off + got) / runtimeFunctionSz; i < n && i*runtimeFunctionSz < end; i++ {
+				unread[i] = true
+			}
 		}
 		off = end
 	}
@@ -159,7 +161,7 @@ func (img *Image) readFunctionTable(m Memory) {
 	img.missing = make([]bool, n)
 	for i := range n {
 		b := buf[i*runtimeFunctionSz:]
-		if !ok[i*runtimeFunctionSz] || !ok[i*runtimeFunctionSz+runtimeFunctionSz-1] {
+		if unread[i] {
 			img.missing[i] = true
 			img.Missing++
 			continue

@@ -564,3 +564,57 @@ func TestStepErrors(t *testing.T) {
 		t.Fatalf("err = %v, want ErrNoModule", err)
 	}
 }
+
+// A language-specific handler is reported past the prolog, as
+// RtlVirtualUnwind returns it, and not inside the prolog or an epilog.
+func TestStepHandler(t *testing.T) {
+	xdata := []byte{
+		0x11,             // Version 1 | UNW_FLAG_UHANDLER (2<<3)
+		0x07, 0x03, 0x00, // prolog 7, 3 slots
+		0x07, 0x32, // @7: UWOP_ALLOC_SMALL 0x20
+		0x03, 0xc0, // @3: UWOP_PUSH_NONVOL r12
+		0x01, 0x30, // @1: UWOP_PUSH_NONVOL rbx
+		0x00, 0x00, // padding
+		0x00, 0x28, 0x00, 0x00, // handler RVA 0x2800
+		0x01, 0x02, 0x03, 0x04, // handler data
+	}
+	for _, tc := range []struct {
+		pc      uint32
+		rsp     uint64
+		handler uint32
+	}{{0x07, R, 0x2800}, {0x03, R + 0x20, 0}, {0x0f, R + 0x30, 0}} {
+		ib := newImageBuilder()
+		ib.put(textRVA, fnA)
+		ib.put(xdataRVA, xdata)
+		ib.fn(textRVA, textRVA+uint32(len(fnA)), xdataRVA)
+		st := newStack()
+		st.put(R+0x30, retAddr)
+		_, u := world(ib, st)
+		ctx := ctxWith(imgBase+textRVA+uint64(tc.pc), tc.rsp, nil)
+		si, err := u.Step(&ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if si.HandlerRVA != tc.handler || (tc.handler != 0 && si.HandlerFlags != UNW_FLAG_UHANDLER) {
+			t.Errorf("pc %#x: handler %#x flags %#x, want %#x", tc.pc, si.HandlerRVA, si.HandlerFlags, tc.handler)
+		}
+	}
+}
+
+// badMem reports counts outside [0, len(p)].
+type badMem struct{ n int }
+
+func (b badMem) ReadMemory(addr uint64, p []byte) (int, error) { return b.n, nil }
+
+func TestMisbehavingMemory(t *testing.T) {
+	for _, n := range []int{-5, 0, 3, 1 << 30} {
+		u := New(badMem{n}, []Module{{Name: "x", Base: 0x1000, Size: 0x10000}})
+		s := u.Walk(ctxWith(0x2000, R, nil), WalkOptions{Scan: true, FramePointer: true})
+		if len(s.Frames) > 1024 {
+			t.Fatalf("n=%d: %d frames", n, len(s.Frames))
+		}
+		if _, err := ReadUnwindInfo(badMem{n}, 0, 0); err == nil && n < 4 {
+			t.Fatalf("n=%d: short read accepted", n)
+		}
+	}
+}

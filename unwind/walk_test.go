@@ -1,6 +1,7 @@
 package unwind
 
 import (
+	"encoding/binary"
 	"errors"
 	"testing"
 
@@ -283,5 +284,32 @@ func TestMissingPdata(t *testing.T) {
 	s := u.Walk(ctxWith(imgBase+0x1000+16*400, R, nil), WalkOptions{})
 	if s.Reason != StopMissingData {
 		t.Errorf("walk reason %v (%v)", s.Reason, s.Err)
+	}
+}
+
+// fakeCFI unwinds any frame as a leaf would, to check the fallback hook.
+type fakeCFI struct{ calls int }
+
+func (f *fakeCFI) UnwindFrame(mem Memory, mod *Module, ctx *Context) (bool, error) {
+	f.calls++
+	var b [8]byte
+	if n, _ := mem.ReadMemory(ctx.RSP(), b[:]); n != 8 {
+		return false, nil
+	}
+	ctx.restoreRIP(binary.LittleEndian.Uint64(b[:]), ctx.RSP())
+	ctx.setRSP(ctx.RSP() + 8)
+	return true, nil
+}
+
+func TestWalkCFIFallback(t *testing.T) {
+	ib := newImageBuilder()
+	program(ib)
+	_, u := world(ib, programStack())
+	// Frame 0 outside every module: only the CFI hook can unwind it.
+	cfi := &fakeCFI{}
+	ctx := ctxWith(0x7000, S, nil) // frame 0 outside every module
+	s := u.Walk(ctx, WalkOptions{CFI: cfi})
+	if cfi.calls == 0 || len(s.Frames) < 2 || s.Frames[1].Trust != TrustCFI || s.Frames[1].PC != imgBase+0x110d {
+		t.Fatalf("calls %d, frames %+v, reason %v", cfi.calls, s.Frames, s.Reason)
 	}
 }
