@@ -242,7 +242,10 @@ func checkRemoteRegisters(t *testing.T, out string, d *Description) {
 	for _, line := range strings.Split(out, "\n") {
 		// The type column may hold spaces ("long long").
 		f := strings.Fields(line)
-		if len(f) >= 8 {
+		if _, seen := rows[f0(f)]; seen {
+			continue
+		}
+		if _, err := strconv.Atoi(f1(f)); err == nil && len(f) >= 8 {
 			rows[f[0]] = []string{f[0], f[1], f[2], f[3], f[4], "", f[len(f)-2], f[len(f)-1]}
 		}
 	}
@@ -256,6 +259,20 @@ func checkRemoteRegisters(t *testing.T, out string, d *Description) {
 			t.Errorf("gdb: %s is size %s rmt %s offset %s; want %d %d %d", r.Name, f[4], f[6], f[7], r.Size(), i, r.Offset)
 		}
 	}
+}
+
+func f0(f []string) string {
+	if len(f) > 0 {
+		return f[0]
+	}
+	return ""
+}
+
+func f1(f []string) string {
+	if len(f) > 1 {
+		return f[1]
+	}
+	return ""
 }
 
 func lldbPythonPath() string {
