@@ -100,6 +100,12 @@
 //     `description:` and to GDB, which has no such field, as `O` output
 //     before the stop reply.
 //   - qAttached answers 1, so quitting GDB detaches rather than kills.
+//   - GDB with the Windows OS ABI (x86_64-w64-mingw32-gdb) fetches the
+//     library list, asks qGetTIBAddr, and reads each module with
+//     vFile:open/fstat/pread after turning "C:\dir\x.dll" into
+//     "C:/dir/x.dll"; when the target does not know the slashed name the
+//     server retries it with backslashes. Debian's plain gdb has no
+//     Windows OS ABI and asks for none of these.
 //   - QEMU (as a server, for the Client): no no-ack mode, no `X` (the
 //     client falls back to `M` after an empty reply), no `x`, no
 //     swbreak/hwbreak, errors for a whole read that crosses into unmapped
