@@ -105,7 +105,7 @@ func initCRTData(p *Process, m *module) error {
 	if st.iob == 0 {
 		st.iob = d("_iob")
 	}
-	st.style = printfStyle{expDigits: 3}
+	st.style = printfStyle{expDigits: 3, roundHalfUp: true}
 	if ucrt {
 		st.style.expDigits = 2
 	}

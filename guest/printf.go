@@ -2,6 +2,7 @@ package guest
 
 import (
 	"math"
+	"math/big"
 	"strconv"
 	"strings"
 )
@@ -41,6 +42,9 @@ func (a *vaList) next() uint64 {
 // digits ("1.0e+000"), ucrt two.
 type printfStyle struct {
 	expDigits int
+	// roundHalfUp rounds an exact decimal tie away from zero (msvcrt:
+	// printf("%.0f", 2.5) is "3"); otherwise ties go to even (ucrt, C99).
+	roundHalfUp bool
 }
 
 const maxFormatOutput = 1 << 24
@@ -128,7 +132,10 @@ func (p *Process) format(f string, args argSource, st printfStyle) (string, erro
 			switch {
 			case f[i] == 'h':
 				if i+1 < len(f) && f[i+1] == 'h' {
-					size = 1
+					size = 1 // msvcrt has no hh: it reads h twice
+					if st.roundHalfUp {
+						size = 2
+					}
 					i += 2
 				} else {
 					size = 2
@@ -355,12 +362,12 @@ func formatFloat(v float64, conv byte, prec int, hash bool, st printfStyle) stri
 	var s string
 	switch conv {
 	case 'f', 'F':
-		s = strconv.FormatFloat(v, 'f', prec, 64)
+		s = fmtF(v, prec, st)
 		if hash && prec == 0 {
 			s += "."
 		}
 	case 'e', 'E':
-		s = cExp(v, prec, hash, st.expDigits)
+		s = cExp(v, prec, hash, st.expDigits, st)
 	case 'g', 'G':
 		if prec == 0 {
 			prec = 1
@@ -368,13 +375,13 @@ func formatFloat(v float64, conv byte, prec int, hash bool, st printfStyle) stri
 		x := 0
 		if v != 0 {
 			// exponent after rounding to prec significant digits
-			e := strconv.FormatFloat(v, 'e', prec-1, 64)
+			e := cExp(v, prec-1, false, 1, st)
 			x, _ = strconv.Atoi(e[strings.IndexByte(e, 'e')+1:])
 		}
 		if prec > x && x >= -4 {
-			s = strconv.FormatFloat(v, 'f', prec-1-x, 64)
+			s = fmtF(v, prec-1-x, st)
 		} else {
-			s = cExp(v, prec-1, hash, st.expDigits)
+			s = cExp(v, prec-1, hash, st.expDigits, st)
 		}
 		if !hash {
 			s = trimFloatZeros(s)
@@ -392,9 +399,80 @@ func formatFloat(v float64, conv byte, prec int, hash bool, st printfStyle) stri
 	return s
 }
 
+// fmtF formats a non-negative finite v like %.<prec>f.
+func fmtF(v float64, prec int, st printfStyle) string {
+	if st.roundHalfUp {
+		return roundHalfUp(new(big.Float).SetFloat64(v).Text('f', 1100), prec)
+	}
+	return strconv.FormatFloat(v, 'f', prec, 64)
+}
+
+// roundHalfUp rounds an exact decimal string "ddd.ddd" to prec fraction
+// digits, ties away from zero.
+func roundHalfUp(exact string, prec int) string {
+	dot := strings.IndexByte(exact, '.')
+	if dot < 0 {
+		exact, dot = exact+".", len(exact)
+	}
+	digits := []byte(exact[:dot] + exact[dot+1:])
+	keep := dot + prec
+	for len(digits) < keep+1 {
+		digits = append(digits, '0')
+	}
+	up := digits[keep] >= '5'
+	digits = digits[:keep]
+	if up {
+		i := len(digits) - 1
+		for ; i >= 0; i-- {
+			if digits[i] == '9' {
+				digits[i] = '0'
+				continue
+			}
+			digits[i]++
+			break
+		}
+		if i < 0 {
+			digits = append([]byte{'1'}, digits...)
+			dot++
+		}
+	}
+	intPart := string(digits[:len(digits)-prec])
+	if intPart == "" {
+		intPart = "0"
+	}
+	if prec == 0 {
+		return intPart
+	}
+	return intPart + "." + string(digits[len(digits)-prec:])
+}
+
 // cExp formats like %e with at least expDigits exponent digits.
-func cExp(v float64, prec int, hash bool, expDigits int) string {
+func cExp(v float64, prec int, hash bool, expDigits int, st printfStyle) string {
 	s := strconv.FormatFloat(v, 'e', prec, 64)
+	if st.roundHalfUp && v != 0 {
+		// Scale the exact value to one integer digit, then round half up.
+		exact := new(big.Float).SetPrec(4096).SetFloat64(v)
+		x := 0
+		ten := big.NewFloat(10).SetPrec(4096)
+		for i := 0; i < 400 && exact.Cmp(ten) >= 0; i++ {
+			exact.Quo(exact, ten)
+			x++
+		}
+		for i := 0; i < 400 && exact.Cmp(big.NewFloat(1)) < 0; i++ {
+			exact.Mul(exact, ten)
+			x--
+		}
+		m := roundHalfUp(exact.Text('f', 1200), prec)
+		if strings.HasPrefix(m, "10") {
+			m = roundHalfUp("1"+strings.Repeat("0", prec+1), prec)
+			x++
+		}
+		sign := "+"
+		if x < 0 {
+			sign, x = "-", -x
+		}
+		s = m + "e" + sign + strconv.Itoa(x)
+	}
 	k := strings.IndexByte(s, 'e')
 	mant, exp := s[:k], s[k+1:]
 	sign := exp[0]
