@@ -75,8 +75,9 @@
 //     same function, jmp [rip+disp32] (ff 25), or REX.W jmp r/m64
 //     (48-4f ff /4). The epilog is then emulated forward and the return
 //     popped.
-//   - Epilog, version 2: from the descriptors, without reading code, and
-//     only when CountOfCodes is not 0. The pops not yet executed are the
+//   - No epilog detection at all when the entry has no unwind codes
+//     (Windows 10 1809 and later, in both versions).
+//   - Epilog, version 2: from the descriptors, without reading code. The pops not yet executed are the
 //     UWOP_PUSH_NONVOL codes (one byte each, two for r8-r15); the add/lea
 //     that precedes the pops is outside the epilog region.
 //   - Otherwise the prolog is reversed: only codes whose CodeOffset is at or
