@@ -185,11 +185,14 @@ func (s *session) resume() error {
 		defer func() {
 			if r := recover(); r != nil {
 				s.log.Error("target panicked while running; ending the session", "panic", r)
+				s.inResume.Store(false)
 				s.state.Store(int32(stateStopped))
 				s.conn.Close()
 			}
 		}()
+		s.inResume.Store(true)
 		stop, err := s.runTarget(actions)
+		s.inResume.Store(false)
 		s.state.Store(int32(stateStopped))
 		if err != nil {
 			s.log.Warn("resume failed", "err", err)

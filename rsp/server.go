@@ -271,6 +271,7 @@ type session struct {
 	state       atomic.Int32
 	resumeDone  chan struct{}
 	interrupted atomic.Bool
+	inResume    atomic.Bool // true while Target.Resume (or the step loop) runs
 	endReason   string
 	killed      bool
 
@@ -380,9 +381,31 @@ func (s *session) run() {
 	}
 }
 
+// interrupt stops a running target. A 0x03 can arrive before the resume
+// goroutine has entered Target.Resume, when a target may ignore it
+// ("harmless when not running"), so it is repeated every 50 ms (for at
+// most 10 s) until Resume returns.
 func (s *session) interrupt() {
 	s.interrupted.Store(true)
 	s.t.Interrupt()
+	done := s.resumeDone
+	if done == nil {
+		return
+	}
+	go func() {
+		tk := time.NewTicker(50 * time.Millisecond)
+		defer tk.Stop()
+		for i := 0; i < 200; i++ {
+			select {
+			case <-done:
+				return
+			case <-tk.C:
+				if s.inResume.Load() {
+					s.t.Interrupt()
+				}
+			}
+		}
+	}()
 }
 
 // waitResume waits for a resume goroutine that may still be finishing.
