@@ -39,6 +39,7 @@ const (
 type win32State struct {
 	processHeap  uint64
 	nextHeap     uint64
+	nextHandle   uint64
 	tlsUsed      [64]bool
 	fls          map[uint32]uint64
 	nextFLS      uint32
@@ -522,7 +523,27 @@ func kernel32API() map[string]apiFunc {
 		"GetCurrentDirectoryA": func(c *call) error { return copyOutString(c, `C:\rspstub`, c.arg(1), c.arg(0), false) },
 		"GetCurrentDirectoryW": func(c *call) error { return copyOutString(c, `C:\rspstub`, c.arg(1), c.arg(0), true) },
 	}
+	// Kernel objects: one thread never waits, so every wait succeeds at once.
+	for _, n := range []string{"CreateSemaphoreA", "CreateSemaphoreW", "CreateSemaphoreExW", "CreateEventA", "CreateEventW",
+		"CreateEventExW", "CreateMutexA", "CreateMutexW", "CreateMutexExW"} {
+		m[n] = newHandle
+	}
+	for _, n := range []string{"ReleaseSemaphore", "SetEvent", "ResetEvent", "ReleaseMutex"} {
+		m[n] = ret1
+	}
+	m["WaitForSingleObject"] = ret0 // WAIT_OBJECT_0
+	m["WaitForSingleObjectEx"] = ret0
+	m["WaitForMultipleObjects"] = ret0
+	m["DuplicateHandle"] = func(c *call) error {
+		c.w64(c.arg(3), c.arg(1))
+		return c.ret(1)
+	}
 	return m
+}
+
+func newHandle(c *call) error {
+	c.p.win32.nextHandle += 4
+	return c.ret(0x100 + c.p.win32.nextHandle)
 }
 
 func initCS(c *call) error {
