@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -630,5 +631,50 @@ func TestPanicEndsOnlyTheSession(t *testing.T) {
 	defer c.Close()
 	if v, err := c.ReadRegisterUint("rip"); err != nil || v != testCodeBase+0x10 {
 		t.Fatalf("after panic: %#x %v", v, err)
+	}
+}
+
+// forgetfulTarget drops an Interrupt that arrives while it is not inside
+// Resume, as the contract allows, and starts Resume late.
+type forgetfulTarget struct {
+	*testTarget
+	mu      sync.Mutex
+	running bool
+	stopCh  chan struct{}
+}
+
+func (f *forgetfulTarget) Resume(actions []ResumeAction) (Stop, error) {
+	time.Sleep(30 * time.Millisecond) // the 0x03 gets here first
+	f.mu.Lock()
+	f.running = true
+	f.mu.Unlock()
+	<-f.stopCh
+	f.mu.Lock()
+	f.running = false
+	f.mu.Unlock()
+	return Stop{Kind: StopSignal, Signal: SIGINT, Thread: 1}, nil
+}
+
+func (f *forgetfulTarget) Interrupt() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.running {
+		select {
+		case f.stopCh <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func TestInterruptBeforeResumeStarts(t *testing.T) {
+	ft := &forgetfulTarget{testTarget: newTestTarget(), stopCh: make(chan struct{}, 1)}
+	srv := NewServer(ft, WithLogger(quietLogger()))
+	a, b := tcpPair(t)
+	go srv.ServeConn(a)
+	defer b.Close()
+	p := newRawPeer(t, b)
+	p.send(frame("c") + "\x03")
+	if got := p.recv(); !strings.HasPrefix(got, "T02") {
+		t.Fatalf("stop: %q", got)
 	}
 }
