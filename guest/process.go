@@ -342,8 +342,10 @@ func (p *Process) mapReal(pp *parsedPE, name string, isExe bool) (*module, error
 	if isExe {
 		m.Path = p.guestWinPath
 	}
-	if len(m.sections) > 0 {
-		m.FirstSectionRVA = m.sections[0].rva
+	for i, s := range m.sections {
+		if i == 0 || s.rva < m.FirstSectionRVA {
+			m.FirstSectionRVA = s.rva
+		}
 	}
 	if pp.oh.AddressOfEntryPoint != 0 {
 		m.entry = base + uint64(pp.oh.AddressOfEntryPoint)

@@ -6,7 +6,8 @@ int main(void) {
 	printf("add_mul(2,5)=%d\n", add_mul(2, 5));
 	HMODULE h = LoadLibraryA("dllc.dll");
 	int (*twice)(int) = (int (*)(int))GetProcAddress(h, "twice");
-	printf("twice(21)=%d missing=%p\n", twice ? twice(21) : -1, (void *)GetProcAddress(h, "nope"));
+	printf("twice(21)=%d missing=%p by-ordinal=%d\n", twice ? twice(21) : -1, (void *)GetProcAddress(h, "nope"),
+	       GetProcAddress(h, (LPCSTR)1) == (FARPROC)twice);
 	HMODULE k = GetModuleHandleA("kernel32.dll");
 	printf("kernel32 %s\n", k && GetProcAddress(k, "GetTickCount") ? "ok" : "missing");
 	return 0;
