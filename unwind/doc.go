@@ -76,7 +76,9 @@
 //     (48-4f ff /4). The epilog is then emulated forward and the return
 //     popped.
 //   - No epilog detection at all when the entry has no unwind codes
-//     (Windows 10 1809 and later, in both versions).
+//     (Windows 10 1809 and later, in both versions), unless it is a chained
+//     region: the codeless tail of a split function is where the parent's
+//     epilog runs (Wine checks it at the parent's level too).
 //   - Epilog, version 2: from the descriptors, without reading code. The pops not yet executed are the
 //     UWOP_PUSH_NONVOL codes (one byte each, two for r8-r15); the add/lea
 //     that precedes the pops is outside the epilog region.

@@ -237,16 +237,18 @@ func (u *Unwinder) VirtualUnwind(fe FunctionEntry, pc uint64, ctx *Context, flag
 	}
 	si.InProlog = prologOffset < uint32(info.SizeOfProlog)
 
-	// Since Windows 10 1809 an entry without unwind codes gets no epilog
-	// treatment in either version (a chained child with no codes included).
-	if flags&NoEpilog == 0 && info.CountOfCodes != 0 {
+	// Since Windows 10 1809 a function without unwind codes gets no epilog
+	// treatment. A chained region without codes of its own (the tail of a
+	// split function) still does: its parent's pushes are being popped
+	// there, and Wine, too, checks the epilog at the parent's level.
+	if flags&NoEpilog == 0 && (info.CountOfCodes != 0 || info.Chain()) {
 		if info.Version < 2 {
 			in, err := u.epilogV1(img, fe, info, pc, ctx)
 			if err != nil || in {
 				si.InEpilog, si.InProlog = in, false
 				return si, err
 			}
-		} else if info.Codes[0].Op == UWOP_EPILOG {
+		} else if info.CountOfCodes != 0 && info.Codes[0].Op == UWOP_EPILOG {
 			if off, in := epilogV2(info, fe.RuntimeFunction, uint32(pc-img.Base)); in {
 				si.InEpilog, si.InProlog = true, false
 				si.MachineFrame, err = u.unwindEpilogue(img, fe.RuntimeFunction, off, ctx)

@@ -545,6 +545,23 @@ func TestStepZeroCodes(t *testing.T) {
 		runStep(t, stepCase{name: "zero codes", code: code, xdata: []byte{v, 0, 0, 0}, rsp: R, stack: stk,
 			wantRIP: 0x4242, wantRSP: R + 8, keepRegs: []int{rbx}})
 	}
+	// A chained region without codes of its own (a split function's tail)
+	// still gets the epilog check: here its parent pushed rbx.
+	runStep(t, stepCase{name: "chained tail", code: code, rsp: R, stack: map[uint64]uint64{R + 8: retAddr},
+		setup: func(ib *imageBuilder) {
+			ib.put(xdataRVA, []byte{
+				0x01, 0x01, 0x01, 0x00, // parent: v1, prolog 1, 1 slot
+				0x01, 0x30, // @1: UWOP_PUSH_NONVOL rbx
+			})
+			ib.put(xdataRVA+0x10, []byte{
+				0x21, 0x00, 0x00, 0x00, // tail: v1 | UNW_FLAG_CHAININFO, no codes
+				0x00, 0x20, 0x00, 0x00, 0x10, 0x20, 0x00, 0x00, 0x00, 0x30, 0x00, 0x00, // parent [0x2000,0x2010) @0x3000
+			})
+			ib.put(0x2000, []byte{0x53, 0x90})
+			ib.fn(textRVA, textRVA+2, xdataRVA+0x10)
+			ib.fn(0x2000, 0x2010, xdataRVA)
+		},
+		wantRIP: retAddr, wantRSP: R + 16, wantRegs: map[int]uint64{rbx: R}, epilog: true})
 }
 
 // No function entry: the leaf rule.

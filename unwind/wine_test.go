@@ -17,6 +17,8 @@ import (
 	"github.com/rspstub/rspstub/internal/arch"
 )
 
+var execCommand = exec.Command
+
 // lookTool finds a build tool or skips (fails under RSPSTUB_REQUIRE_TOOLS=1).
 func lookTool(t *testing.T, names ...string) string {
 	t.Helper()
@@ -226,16 +228,8 @@ func TestWineOracle(t *testing.T) {
 	dir := t.TempDir()
 	prefix := filepath.Join(dir, "wineprefix")
 	env := []string{"WINEPREFIX=" + prefix, "WINEDEBUG=-all", "DISPLAY="}
-	t.Cleanup(func() {
-		// Stop this prefix's wineserver, which outlives the programs.
-		server := filepath.Join(filepath.Dir(wine), "wineserver")
-		if _, err := os.Stat(server); err != nil {
-			server = "wineserver"
-		}
-		cmd := exec.Command(server, "-k")
-		cmd.Env = append(os.Environ(), env...)
-		_ = cmd.Run()
-	})
+	// Stop this prefix's wineserver, which outlives the programs.
+	t.Cleanup(func() { stopWineserver(wine, env) })
 	for _, fx := range fixtures {
 		t.Run(fx.name, func(t *testing.T) {
 			dump := filepath.Join(dir, fx.name+".stack")

@@ -10,6 +10,12 @@
  * RtlVirtualUnwind, printing each frame: the reference our unwinder must
  * reproduce from the same bytes.
  *
+ * With a third argument "trace", main instead single-steps the same call
+ * chain (capture() returns at once) with the trap flag and a vectored
+ * handler; at each instruction inside a function with unwind data it
+ * writes a record to argv[1]: the context, RtlVirtualUnwind's result for
+ * that context, and 8 KiB of stack from RSP (struct trace_rec).
+ *
  * Output lines (hex numbers):
  *   MOD base size path
  *   STACK start length
@@ -28,6 +34,18 @@
 #include <string.h>
 
 static const char *dump_path;
+static volatile int tracing;
+static FILE *trace_file;
+static ULONG64 exe_base, exe_end;
+
+/* One traced instruction. */
+struct trace_rec {
+    ULONG64 gpr[16], rip, xmm[16][2];     /* the context at the instruction */
+    ULONG64 ogpr[16], orip, oxmm[16][2];  /* after RtlVirtualUnwind */
+    ULONG64 found;                        /* 1 if a function entry was found */
+    unsigned char stack[8192];            /* from gpr[4] (RSP) */
+};
+static struct trace_rec rec;
 static unsigned char stack_copy[0x1800000];
 
 static void hex_line(const char *tag, const CONTEXT *c)
@@ -37,8 +55,47 @@ static void hex_line(const char *tag, const CONTEXT *c)
            c->Xmm6.Low, c->Xmm15.Low);
 }
 
+static void copy_context(const CONTEXT *c, ULONG64 *gpr, ULONG64 *rip, ULONG64 (*xmm)[2])
+{
+    memcpy(gpr, &c->Rax, 16 * sizeof(ULONG64));
+    *rip = c->Rip;
+    const M128A *x = &c->Xmm0;
+    for (int i = 0; i < 16; i++) {
+        xmm[i][0] = x[i].Low;
+        xmm[i][1] = x[i].High;
+    }
+}
+
+static LONG CALLBACK single_step(EXCEPTION_POINTERS *ep)
+{
+    if (ep->ExceptionRecord->ExceptionCode != EXCEPTION_SINGLE_STEP)
+        return EXCEPTION_CONTINUE_SEARCH;
+    CONTEXT *c = ep->ContextRecord;
+    if (!tracing)
+        return EXCEPTION_CONTINUE_EXECUTION;
+    c->EFlags |= 0x100;
+    if (c->Rip < exe_base || c->Rip >= exe_end)
+        return EXCEPTION_CONTINUE_EXECUTION;
+    DWORD64 base = 0;
+    PRUNTIME_FUNCTION fn = RtlLookupFunctionEntry(c->Rip, &base, NULL);
+    if (!fn)
+        return EXCEPTION_CONTINUE_EXECUTION; /* e.g. ___chkstk_ms: no unwind data */
+    copy_context(c, rec.gpr, &rec.rip, rec.xmm);
+    memcpy(rec.stack, (void *)c->Rsp, sizeof(rec.stack));
+    CONTEXT u = *c;
+    PVOID hd;
+    DWORD64 est;
+    RtlVirtualUnwind(UNW_FLAG_NHANDLER, base, u.Rip, fn, &u, &hd, &est, NULL);
+    copy_context(&u, rec.ogpr, &rec.orip, rec.oxmm);
+    rec.found = 1;
+    fwrite(&rec, sizeof(rec), 1, trace_file);
+    return EXCEPTION_CONTINUE_EXECUTION;
+}
+
 __attribute__((noinline)) void capture(void)
 {
+    if (tracing)
+        return;
     CONTEXT ctx;
     RtlCaptureContext(&ctx);
 
@@ -139,6 +196,23 @@ int main(int argc, char **argv)
         return 2;
     }
     dump_path = argv[1];
+    if (argc > 2 && !strcmp(argv[2], "trace")) {
+        MODULEINFO mi;
+        GetModuleInformation(GetCurrentProcess(), GetModuleHandleA(NULL), &mi, sizeof(mi));
+        exe_base = (ULONG64)mi.lpBaseOfDll;
+        exe_end = exe_base + mi.SizeOfImage;
+        trace_file = fopen(dump_path, "wb");
+        if (!trace_file)
+            return 1;
+        AddVectoredExceptionHandler(1, single_step);
+        tracing = 1;
+        __asm__ volatile("pushfq; orq $0x100, (%%rsp); popfq" ::: "memory", "cc");
+        sink = c_level1(argc, 2, 3, 4);
+        tracing = 0;
+        fclose(trace_file);
+        printf("TRACED\n");
+        return 0;
+    }
     sink = c_level1(argc, 2, 3, 4);
     return 0;
 }
