@@ -314,3 +314,76 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestGuestFaults: each kind of guest fault stops with its signal at the
+// faulting instruction, and the stub keeps serving afterwards.
+func TestGuestFaults(t *testing.T) {
+	gdb := harness.Tool(t, "gdb")
+	exe := harness.BuildPE(t, "tests/testdata/faults.c", harness.MinGW, "-O0", "-g")
+	for _, tc := range []struct {
+		arg, signal, fn, insn string
+	}{
+		{"ill", "SIGILL", "do_ill", "ud2"},
+		{"div", "SIGFPE", "do_div", "idiv"},
+		{"int3", "SIGTRAP", "do_int3", ""}, // the pc is after the int3, as on hardware
+		{"exec", "SIGSEGV", "", ""},        // a call to address 0: the pc is 0
+	} {
+		t.Run(tc.arg, func(t *testing.T) {
+			stub := harness.StartStub(t, exe, tc.arg)
+			out := harness.GDB(t, gdb, exe, stub.Addr,
+				"continue",
+				"echo @@pc\\n",
+				"p/x $pc",
+				"info symbol $pc",
+				"x/i $pc",
+				"echo @@after\\n",
+				"p/x $rsp",
+				"kill",
+			)
+			t.Logf("gdb output:\n%s", out)
+			if !strings.Contains(out, "signal "+tc.signal) {
+				t.Fatalf("no %s stop", tc.signal)
+			}
+			pc := section(out, "@@pc", "@@after")
+			switch {
+			case tc.arg == "exec":
+				if !strings.Contains(pc, "= 0x0\n") {
+					t.Errorf("pc is not 0 after a call through NULL: %q", pc)
+				}
+			case tc.arg == "int3":
+				if !strings.Contains(pc, tc.fn) {
+					t.Errorf("stop is not in %s: %q", tc.fn, pc)
+				}
+			default:
+				if !strings.Contains(pc, tc.fn) || !regexp.MustCompile(`=> 0x[0-9a-f]+ <[^>]*>:\s+`+tc.insn).MatchString(pc) {
+					t.Errorf("pc is not at the %s in %s: %q", tc.insn, tc.fn, pc)
+				}
+			}
+			if !regexp.MustCompile(`@@after\n\$\d+ = 0x[0-9a-f]+`).MatchString(out) {
+				t.Errorf("the stub stopped answering after the fault")
+			}
+		})
+	}
+}
+
+// TestStopAtEntry: --stop-at entry stops at the image entry point.
+func TestStopAtEntry(t *testing.T) {
+	gdb := harness.Tool(t, "gdb")
+	exe := harness.BuildPE(t, demoSrc, harness.MinGW, "-O0", "-g")
+	f, err := pe.Open(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oh := f.OptionalHeader.(*pe.OptionalHeader64)
+	entry := oh.ImageBase + uint64(oh.AddressOfEntryPoint)
+	f.Close()
+	stub := harness.StartStub(t, "--stop-at", "entry", exe)
+	out := harness.GDB(t, gdb, exe, stub.Addr, "p/x $pc", "info symbol $pc", "kill")
+	t.Logf("gdb output:\n%s", out)
+	if hexField(t, out, `\$1 = (0x[0-9a-f]+)`) != entry {
+		t.Errorf("first stop is not the entry point %#x", entry)
+	}
+	if !strings.Contains(out, "mainCRTStartup") {
+		t.Errorf("entry point symbol is not mainCRTStartup")
+	}
+}
