@@ -37,6 +37,12 @@
 // target lacks, and a packet for a missing feature gets the empty reply
 // ("unsupported"), like any unknown packet (vMustReplyEmpty).
 //
+// The memory map is the one deliberate split: MemoryMapper alone answers
+// LLDB's per-address qMemoryRegionInfo, while qXfer:memory-map:read needs
+// FixedMemoryMapper. GDB reads that map once per connection and then
+// refuses every address outside it, so a guest that maps memory while it
+// runs (VirtualAlloc) must not advertise it.
+//
 // # Errors become replies in one place
 //
 // Handlers send their reply and return nil, or return an error without

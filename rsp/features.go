@@ -14,6 +14,7 @@ type features struct {
 	rangeStep RangeStepper
 	threads   ThreadLister
 	mm        MemoryMapper
+	fixedMap  bool // mm is a FixedMemoryMapper: qXfer:memory-map is served
 	libs      LibraryLister
 	exec      ExecFiler
 	files     FileServer
@@ -38,6 +39,7 @@ func discover(t Target) features {
 	f.rangeStep, _ = t.(RangeStepper)
 	f.threads, _ = t.(ThreadLister)
 	f.mm, _ = t.(MemoryMapper)
+	_, f.fixedMap = t.(FixedMemoryMapper)
 	f.libs, _ = t.(LibraryLister)
 	f.exec, _ = t.(ExecFiler)
 	f.files, _ = t.(FileServer)
@@ -77,7 +79,7 @@ func (f *features) supported(packetSize int) string {
 	if f.libs != nil {
 		b.WriteString(";qXfer:libraries:read+")
 	}
-	if f.mm != nil {
+	if f.fixedMap {
 		b.WriteString(";qXfer:memory-map:read+")
 	}
 	if f.exec != nil {
@@ -177,7 +179,7 @@ func (f *features) xferReadable(object string) bool {
 	case "libraries":
 		return f.libs != nil
 	case "memory-map":
-		return f.mm != nil
+		return f.fixedMap
 	case "exec-file":
 		return f.exec != nil
 	}

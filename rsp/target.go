@@ -173,11 +173,21 @@ type MemoryRegion struct {
 }
 
 // MemoryMapper is implemented by targets that know their memory map. It
-// enables qMemoryRegionInfo and qXfer:memory-map:read.
+// enables qMemoryRegionInfo (which LLDB asks per address).
 type MemoryMapper interface {
 	// MemoryRegions appends the mapped regions, sorted by Start and not
 	// overlapping, to dst and returns it.
 	MemoryRegions(dst []MemoryRegion) []MemoryRegion
+}
+
+// FixedMemoryMapper is implemented by targets whose memory map never
+// changes (firmware, a kernel image). Only they advertise
+// qXfer:memory-map:read: GDB reads that map once per connection and then
+// refuses every address outside it, which would hide whatever a running
+// guest maps later (VirtualAlloc, a grown heap, a loaded DLL).
+type FixedMemoryMapper interface {
+	MemoryMapper
+	MemoryMapIsFixed()
 }
 
 // Library is one loaded module.

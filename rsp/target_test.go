@@ -266,6 +266,9 @@ func (t *testTarget) Threads(dst []ThreadInfo) []ThreadInfo {
 	return dst
 }
 
+// MemoryMapIsFixed makes the test target a FixedMemoryMapper.
+func (t *testTarget) MemoryMapIsFixed() {}
+
 func (t *testTarget) MemoryRegions(dst []MemoryRegion) []MemoryRegion {
 	for _, r := range t.regions {
 		dst = append(dst, r.MemoryRegion)

@@ -387,3 +387,17 @@ func TestStopAtEntry(t *testing.T) {
 		t.Errorf("entry point symbol is not mainCRTStartup")
 	}
 }
+
+// TestReadMemoryMappedLater: memory the guest maps while it runs
+// (VirtualAlloc) is readable from gdb, which would refuse it had the stub
+// advertised a memory map at connect time.
+func TestReadMemoryMappedLater(t *testing.T) {
+	gdb := harness.Tool(t, "gdb")
+	exe := harness.BuildPE(t, "tests/testdata/valloc.c", harness.MinGW, "-O0", "-g")
+	stub := harness.StartStub(t, exe)
+	out := harness.GDB(t, gdb, exe, stub.Addr, "break stop_here", "continue", "x/s p", "kill")
+	t.Logf("gdb output:\n%s", out)
+	if !regexp.MustCompile(`0x[0-9a-f]+:\s+"hi"`).MatchString(out) {
+		t.Errorf("gdb could not read the VirtualAlloc'd string")
+	}
+}
