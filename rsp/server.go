@@ -22,6 +22,10 @@ type Offsetter interface {
 // ErrKilled is returned by Serve after a client killed the target.
 var ErrKilled = errors.New("rsp: target killed by the debugger")
 
+// ErrExited is returned by Serve when the session in which the target
+// exited (or was terminated) ends: there is nothing left to debug.
+var ErrExited = errors.New("rsp: the target exited")
+
 // ErrServerClosed is returned by Serve after Close.
 var ErrServerClosed = errors.New("rsp: server closed")
 
@@ -59,6 +63,7 @@ type Server struct {
 	active   bool
 	closed   bool
 	killed   bool
+	exited   bool // the guest exited and its debugger left
 	listener net.Listener
 }
 
@@ -110,7 +115,8 @@ func Listen(addr string, log *slog.Logger) (net.Listener, error) {
 
 // Serve accepts debuggers on l, one at a time: a client that connects
 // while another is attached is told so and disconnected. It returns when
-// l fails, after Close (ErrServerClosed), or after a client killed the
+// l fails, after Close (ErrServerClosed), when the debugger of a target
+// that exited leaves (ErrExited), or after a client killed the
 // target (ErrKilled). The guest keeps its state between clients.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
@@ -124,11 +130,13 @@ func (s *Server) Serve(l net.Listener) error {
 		c, err := l.Accept()
 		if err != nil {
 			s.mu.Lock()
-			closed, killed := s.closed, s.killed
+			closed, killed, exited := s.closed, s.killed, s.exited
 			s.mu.Unlock()
 			switch {
 			case killed:
 				return ErrKilled
+			case exited:
+				return ErrExited
 			case closed:
 				return ErrServerClosed
 			}
@@ -174,10 +182,13 @@ func (s *Server) ServeConn(c net.Conn) error {
 	s.serveConn(c)
 	s.mu.Lock()
 	s.active = false
-	killed := s.killed
+	killed, exited := s.killed, s.exited
 	s.mu.Unlock()
-	if killed {
+	switch {
+	case killed:
 		return ErrKilled
+	case exited:
+		return ErrExited
 	}
 	return nil
 }
@@ -220,9 +231,14 @@ func (s *Server) serveConn(c net.Conn) {
 	s.log.Info("debugger attached", "remote", c.RemoteAddr().String())
 	ss.run()
 	s.log.Info("debugger detached", "remote", c.RemoteAddr().String(), "reason", ss.endReason)
-	if ss.killed {
+	// A guest that has exited has nothing left to debug: like gdbserver,
+	// stop serving once its debugger leaves.
+	last := s.target.LastStop()
+	exited := last.Kind == StopExited || last.Kind == StopTerminated
+	if ss.killed || exited {
 		s.mu.Lock()
-		s.killed = true
+		s.killed = s.killed || ss.killed
+		s.exited = s.exited || (exited && !ss.killed)
 		l := s.listener
 		s.mu.Unlock()
 		if l != nil {

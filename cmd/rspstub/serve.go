@@ -94,6 +94,8 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case errors.Is(err, rsp.ErrKilled):
 		log.Info("the debugger killed the guest; exiting")
+	case errors.Is(err, rsp.ErrExited):
+		log.Info("the guest exited and its debugger left; exiting")
 	case err != nil && !errors.Is(err, rsp.ErrServerClosed):
 		fmt.Fprintf(stderr, "rspstub: %s\n", oneLine(err))
 		return exitError
