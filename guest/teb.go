@@ -115,14 +115,20 @@ func (p *Process) writeUnicodeStringAt(addr, buf uint64, length, max int) error 
 // parameters and TLS, runs the synthesized DLLs' data initializers and sets
 // the initial registers.
 func (p *Process) setupProcess() error {
-	sb, err := p.as.findFree(stackSize, stackHint, 0x10000, userLimit)
+	// The stack is the image's SizeOfStackReserve (at least 1 MiB, at most
+	// 256 MiB), all committed: no guard-page growth to emulate.
+	size := uint64(stackSize)
+	if r := p.exe.pp.oh.SizeOfStackReserve; r > size {
+		size = min(pageUp(r), 256<<20)
+	}
+	sb, err := p.as.findFree(size, stackHint, 0x10000, userLimit)
 	if err != nil {
 		return err
 	}
-	if _, err := p.as.mapRange(sb, stackSize, arch.PermRW, "stack"); err != nil {
+	if _, err := p.as.mapRange(sb, size, arch.PermRW, "stack"); err != nil {
 		return err
 	}
-	p.stackLimit, p.stackBase = sb, sb+stackSize
+	p.stackLimit, p.stackBase = sb, sb+size
 
 	pb, err := p.as.findFree(pageSize+tebSize, tebHint, 0x10000, userLimit)
 	if err != nil {

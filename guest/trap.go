@@ -1,8 +1,10 @@
 package guest
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/rspstub/rspstub/internal/arch"
 )
@@ -130,6 +132,9 @@ func (p *Process) HandleTrap(pc uint64) (res TrapResult, err error) {
 		}
 		caller, _ := p.readU64(rsp)
 		res.Caller = caller
+		if p.log.Enabled(context.Background(), slog.LevelDebug) {
+			p.log.Debug("api", "fn", s.mod.Name+"!"+s.name, "caller", fmt.Sprintf("%#x", caller))
+		}
 		if s.fn == nil {
 			name := s.mod.Name + "!" + s.name
 			if !p.cfg.UnimplementedReturnsZero {
