@@ -3,6 +3,7 @@ package tests
 import (
 	"debug/pe"
 	"fmt"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -399,5 +400,38 @@ func TestReadMemoryMappedLater(t *testing.T) {
 	t.Logf("gdb output:\n%s", out)
 	if !regexp.MustCompile(`0x[0-9a-f]+:\s+"hi"`).MatchString(out) {
 		t.Errorf("gdb could not read the VirtualAlloc'd string")
+	}
+}
+
+// TestClangMSVCProgram: a program built by clang's msvc target (lld-link,
+// no CRT) runs under the stub, stops at its entry point, prints through
+// kernel32 and reports its exit code.
+func TestClangMSVCProgram(t *testing.T) {
+	gdb := harness.Tool(t, "gdb")
+	lib := "/usr/x86_64-w64-mingw32/lib/libkernel32.a"
+	if _, err := os.Stat(lib); err != nil {
+		harness.Tool(t, "x86_64-w64-mingw32-gcc") // skips or fails with the reason
+		t.Fatalf("mingw-w64 is installed but %s is missing", lib)
+	}
+	exe := harness.BuildPE(t, "tests/testdata/msvc.c", harness.ClangMSVC, "-O2", "-nostdlib",
+		"-fasynchronous-unwind-tables", lib, "-Wl,-entry:start", "-Wl,-subsystem:console")
+	f, err := pe.Open(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oh := f.OptionalHeader.(*pe.OptionalHeader64)
+	entry := oh.ImageBase + uint64(oh.AddressOfEntryPoint)
+	f.Close()
+	stub := harness.StartStub(t, "--stop-at", "entry", exe)
+	out := harness.GDB(t, gdb, "", stub.Addr, "p/x $pc", "continue")
+	t.Logf("gdb output:\n%s", out)
+	if hexField(t, out, `\$1 = (0x[0-9a-f]+)`) != entry {
+		t.Errorf("first stop is not the entry point %#x", entry)
+	}
+	if !strings.Contains(out, "exited with code 05") {
+		t.Errorf("exit code 5 not reported")
+	}
+	if !strings.Contains(stub.Stdout(), "d: hello from msvc") {
+		t.Errorf("guest output missing: %q", stub.Stdout())
 	}
 }
