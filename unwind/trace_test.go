@@ -58,18 +58,10 @@ func TestWineSingleStep(t *testing.T) {
 	if testing.Short() {
 		t.Skip("wine oracle is slow; skipped with -short")
 	}
-	wine := lookTool(t, "wine64", "/usr/lib/wine/wine64")
 	_, fixtures := sharedFixtures(t)
-	dir := t.TempDir()
-	env := []string{"WINEPREFIX=" + filepath.Join(dir, "wineprefix"), "WINEDEBUG=-all", "DISPLAY="}
-	t.Cleanup(func() { stopWineserver(wine, env) })
 	for _, fx := range fixtures {
 		t.Run(fx.name, func(t *testing.T) {
-			out := filepath.Join(dir, fx.name+".trace")
-			if got := run(t, dir, env, wine, fx.exe, out, "trace"); !strings.Contains(string(got), "TRACED") {
-				t.Fatalf("trace run: %q", got)
-			}
-			raw, err := os.ReadFile(out)
+			raw, err := os.ReadFile(runFixture(t, fx).trace)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -119,9 +119,29 @@ func sharedFixtures(t *testing.T) (string, []fixture) {
 	return fixtureDir, fixtureList
 }
 
+// wineEnv is the environment of the shared Wine prefix (in fixtureDir),
+// created by the first wine run; wineBin is set once a test found wine64.
+var wineBin string
+
+func sharedWine(t *testing.T) (string, []string) {
+	t.Helper()
+	wine := lookTool(t, "wine64", "/usr/lib/wine/wine64")
+	dir, _ := sharedFixtures(t)
+	wineBin = wine
+	return wine, wineEnv(dir)
+}
+
+func wineEnv(dir string) []string {
+	return []string{"WINEPREFIX=" + filepath.Join(dir, "wineprefix"), "WINEDEBUG=-all", "DISPLAY="}
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if fixtureDir != "" {
+		if wineBin != "" {
+			// Stop the prefix's wineserver, which outlives the programs.
+			stopWineserver(wineBin, wineEnv(fixtureDir))
+		}
 		os.RemoveAll(fixtureDir)
 	}
 	os.Exit(code)
@@ -158,6 +178,39 @@ func TestBuiltImagesDecode(t *testing.T) {
 		}
 		t.Logf("%s: %d functions, %d chained, codes %v", fx.name, cs.functions, cs.chained, cs.codes)
 	}
+}
+
+// wineResult is what one run of a fixture under wine64 produced.
+type wineResult struct {
+	out   []byte // stdout: modules, the reference walk
+	stack string // the stack dump file
+	trace string // the single-step trace file
+}
+
+var (
+	wineMu      sync.Mutex
+	wineResults = map[string]*wineResult{}
+)
+
+// runFixture runs a fixture under wine64 once per test binary run: the
+// walk (TestWineOracle) and the trace (TestWineSingleStep) come from the
+// same process.
+func runFixture(t *testing.T, fx fixture) *wineResult {
+	t.Helper()
+	wine, env := sharedWine(t)
+	wineMu.Lock()
+	defer wineMu.Unlock()
+	if r, ok := wineResults[fx.name]; ok {
+		return r
+	}
+	dir := filepath.Dir(fx.exe)
+	r := &wineResult{stack: fx.exe + ".stack", trace: fx.exe + ".trace"}
+	r.out = run(t, dir, env, wine, fx.exe, r.stack, r.trace)
+	if !strings.Contains(string(r.out), "TRACED") {
+		t.Fatalf("%s under wine: %q", fx.name, r.out)
+	}
+	wineResults[fx.name] = r
+	return r
 }
 
 // refFrame is one line of the program's reference walk.
@@ -220,25 +273,18 @@ func TestWineOracle(t *testing.T) {
 	if testing.Short() {
 		t.Skip("wine oracle is slow; skipped with -short")
 	}
-	wine := lookTool(t, "wine64", "/usr/lib/wine/wine64")
 	if _, err := os.Stat(wineDir); err != nil {
 		skipOrFail(t, "Wine PE DLLs not installed (%s)", wineDir)
 	}
 	_, fixtures := sharedFixtures(t)
-	dir := t.TempDir()
-	prefix := filepath.Join(dir, "wineprefix")
-	env := []string{"WINEPREFIX=" + prefix, "WINEDEBUG=-all", "DISPLAY="}
-	// Stop this prefix's wineserver, which outlives the programs.
-	t.Cleanup(func() { stopWineserver(wine, env) })
 	for _, fx := range fixtures {
 		t.Run(fx.name, func(t *testing.T) {
-			dump := filepath.Join(dir, fx.name+".stack")
-			out := run(t, dir, env, wine, fx.exe, dump)
-			w, err := parseWineOutput(out)
+			res := runFixture(t, fx)
+			w, err := parseWineOutput(res.out)
 			if err != nil {
 				t.Fatal(err)
 			}
-			stk, err := os.ReadFile(dump)
+			stk, err := os.ReadFile(res.stack)
 			if err != nil {
 				t.Fatal(err)
 			}

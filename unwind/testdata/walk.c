@@ -10,10 +10,10 @@
  * RtlVirtualUnwind, printing each frame: the reference our unwinder must
  * reproduce from the same bytes.
  *
- * With a third argument "trace", main instead single-steps the same call
- * chain (capture() returns at once) with the trap flag and a vectored
+ * With a second file argument, main then single-steps the same call chain
+ * again (capture() returns at once) with the trap flag and a vectored
  * handler; at each instruction inside a function with unwind data it
- * writes a record to argv[1]: the context, RtlVirtualUnwind's result for
+ * writes a record to argv[2]: the context, RtlVirtualUnwind's result for
  * that context, and 8 KiB of stack from RSP (struct trace_rec).
  *
  * Output lines (hex numbers):
@@ -21,11 +21,12 @@
  *   STACK start length
  *   REF rip rsp rbx rbp rsi rdi r12 r13 r14 r15 xmm6lo xmm15lo
  *   END
+ *   TRACED (after a trace)
  *
  * Built by the Go tests, e.g.:
  *   x86_64-w64-mingw32-gcc -O2 -o walk.exe walk.c rare.o -Wl,--stack,0x1000000
  * with rare.o from: clang --target=x86_64-w64-mingw32 -c rare.S
- * (without rare.o, -DNO_RARE). Run: wine64 walk.exe stack.bin
+ * (without rare.o, -DNO_RARE). Run: wine64 walk.exe stack.bin [trace.bin]
  */
 #define PSAPI_VERSION 2
 #include <windows.h>
@@ -192,16 +193,17 @@ __attribute__((noinline)) int c_level1(int a, int b, int c, int d)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        printf("usage: walk stack.bin\n");
+        printf("usage: walk stack.bin [trace.bin]\n");
         return 2;
     }
     dump_path = argv[1];
-    if (argc > 2 && !strcmp(argv[2], "trace")) {
+    sink = c_level1(argc, 2, 3, 4);
+    if (argc > 2) {
         MODULEINFO mi;
         GetModuleInformation(GetCurrentProcess(), GetModuleHandleA(NULL), &mi, sizeof(mi));
         exe_base = (ULONG64)mi.lpBaseOfDll;
         exe_end = exe_base + mi.SizeOfImage;
-        trace_file = fopen(dump_path, "wb");
+        trace_file = fopen(argv[2], "wb");
         if (!trace_file)
             return 1;
         AddVectoredExceptionHandler(1, single_step);
@@ -211,8 +213,6 @@ int main(int argc, char **argv)
         tracing = 0;
         fclose(trace_file);
         printf("TRACED\n");
-        return 0;
     }
-    sink = c_level1(argc, 2, 3, 4);
     return 0;
 }
