@@ -168,6 +168,10 @@ func ntdllAPI() map[string]apiFunc {
 		"RtlEncodePointer":       retArg0,
 		"RtlDecodePointer":       retArg0,
 		"RtlInitializeSListHead": initSListHead,
+		"RtlUnwindEx":            rtlUnwindEx,
+		"RtlCaptureContext":      rtlCaptureContext,
+		"RtlLookupFunctionEntry": rtlLookupFunctionEntry,
+		"RtlVirtualUnwind":       rtlVirtualUnwind,
 	}
 }
 
@@ -531,6 +535,11 @@ func kernel32API() map[string]apiFunc {
 	for _, n := range []string{"ReleaseSemaphore", "SetEvent", "ResetEvent", "ReleaseMutex"} {
 		m[n] = ret1
 	}
+	m["RaiseException"] = raiseException
+	m["RtlUnwindEx"] = rtlUnwindEx
+	m["RtlCaptureContext"] = rtlCaptureContext
+	m["RtlLookupFunctionEntry"] = rtlLookupFunctionEntry
+	m["RtlVirtualUnwind"] = rtlVirtualUnwind
 	m["WaitForSingleObject"] = ret0 // WAIT_OBJECT_0
 	m["WaitForSingleObjectEx"] = ret0
 	m["WaitForMultipleObjects"] = ret0

@@ -67,6 +67,21 @@
 // to the API's caller or exit. While a callback runs, a .pdata walk goes
 // callback → API stub (its sub rsp,28h applied) → the API's caller.
 //
+// # Exceptions
+//
+// RaiseException dispatches like Windows (seh.go): it walks the stack from
+// its caller with the .pdata unwinder of package unwind and calls each
+// frame's exception handler as guest code with EXCEPTION_RECORD, CONTEXT
+// and DISPATCHER_CONTEXT in heap memory; RtlUnwindEx walks again calling
+// the termination handlers (EXCEPTION_UNWINDING, EXCEPTION_TARGET_UNWIND at
+// the target) and then loads the target frame's context with RIP =
+// TargetIp and RAX = ReturnValue, dropping the callbacks whose frames it
+// discards. RtlCaptureContext, RtlLookupFunctionEntry and RtlVirtualUnwind
+// are provided for libgcc. This is enough for C++ throw/catch in mingw
+// programs; only integer registers are restored (no XMM in Machine), and
+// an exception no handler takes ends the process with its code. Hardware
+// faults are not dispatched: they stop the guest for the debugger.
+//
 // # Thread start
 //
 // RIP starts at ntdll!LdrInitializeThunk (a stub): it calls the TLS
