@@ -4,7 +4,7 @@
  * Each sets its nonvolatile registers to recognisable values before it
  * calls the next, so a reference walk checks restored values too.
  *
- *   rare_entry      -> rare_chained -> rare_r13 -> rare_far -> rare_machframe -> capture
+ *   rare_entry (chained) -> rare_v2 -> rare_r13 -> rare_far -> rare_machframe -> capture
  *
  * Build: clang --target=x86_64-w64-mingw32 -c rare.S -o rare.o
  */
@@ -32,7 +32,7 @@ rare_entry:
 .Lchild2:
 	sub $0x28, %rsp
 	mov $0xd1d1d1d1, %edi
-	call rare_r13
+	call rare_v2
 	nop	/* keeps the return address inside this region for RtlVirtualUnwind */
 .Lpops:
 	add $0x28, %rsp
@@ -74,6 +74,45 @@ rare_entry:
 	.rva .Lchild2, .Lpops, .Lxchild2
 	.rva .Lpops, .Ltail, .Lxpops
 	.rva .Ltail, .Lend, .Lxtail
+
+	.text
+
+/* Version 2 unwind info, written by hand (no assembler emits it): the
+ * UWOP_EPILOG codes describe the epilog at the end of the function, whose
+ * region is the pops and the ret; the add rsp before them is outside it. */
+	.globl rare_v2
+	.def rare_v2; .scl 2; .type 32; .endef
+rare_v2:
+	push %rbp
+	push %rbx
+	push %r12
+	sub $0x20, %rsp
+	mov $0x3333, %ebx
+	mov $0x2222, %r12d
+	call rare_r13
+	nop
+	add $0x20, %rsp
+.Lv2epilog:
+	pop %r12
+	pop %rbx
+	pop %rbp
+	ret
+.Lv2end:
+
+	.section .xdata,"dr"
+	.p2align 2
+.Lxv2:
+	.byte 0x02, 0x08, 0x06, 0x00	/* Version 2, prolog 8, 6 slots, no frame register */
+	.byte 0x05, 0x16		/* UWOP_EPILOG: size 5, OpInfo 1: an epilog ends the function */
+	.byte 0x00, 0x06		/* UWOP_EPILOG: offset 0, padding to an even count */
+	.byte 0x08, 0x32		/* @8: UWOP_ALLOC_SMALL 0x20 */
+	.byte 0x04, 0xc0		/* @4: UWOP_PUSH_NONVOL r12 */
+	.byte 0x02, 0x30		/* @2: UWOP_PUSH_NONVOL rbx */
+	.byte 0x01, 0x50		/* @1: UWOP_PUSH_NONVOL rbp */
+
+	.section .pdata,"dr"
+	.p2align 2
+	.rva rare_v2, .Lv2end, .Lxv2
 
 	.text
 
