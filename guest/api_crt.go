@@ -655,7 +655,7 @@ func crtAPI(ucrt bool) map[string]apiFunc {
 
 func vcruntimeAPI() map[string]apiFunc {
 	all := crtAPI(true)
-	m := map[string]apiFunc{"__std_type_info_destroy_list": ret0}
+	m := map[string]apiFunc{"__std_type_info_destroy_list": ret0, "__C_specific_handler": cSpecificHandler}
 	for _, n := range []string{"memcpy", "memmove", "memset", "memcmp", "memchr", "strchr", "strrchr", "strstr"} {
 		m[n] = all[n]
 	}

@@ -169,6 +169,7 @@ func ntdllAPI() map[string]apiFunc {
 		"RtlDecodePointer":       retArg0,
 		"RtlInitializeSListHead": initSListHead,
 		"RtlUnwindEx":            rtlUnwindEx,
+		"__C_specific_handler":   cSpecificHandler,
 		"RtlCaptureContext":      rtlCaptureContext,
 		"RtlLookupFunctionEntry": rtlLookupFunctionEntry,
 		"RtlVirtualUnwind":       rtlVirtualUnwind,
@@ -536,6 +537,7 @@ func kernel32API() map[string]apiFunc {
 		m[n] = ret1
 	}
 	m["RaiseException"] = raiseException
+	m["__C_specific_handler"] = cSpecificHandler
 	m["RtlUnwindEx"] = rtlUnwindEx
 	m["RtlCaptureContext"] = rtlCaptureContext
 	m["RtlLookupFunctionEntry"] = rtlLookupFunctionEntry

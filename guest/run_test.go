@@ -3,6 +3,7 @@ package guest
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"testing"
 
 	"github.com/rspstub/rspstub/emulator/unicorn"
@@ -24,6 +25,9 @@ func runUnicorn(t *testing.T, exe string, cfg Config, stopAt func(p *Process, m 
 	t.Helper()
 	m, err := unicorn.New()
 	if err != nil {
+		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
+			t.Fatalf("unicorn: %v", err)
+		}
 		t.Skipf("unicorn not available: %v", err)
 	}
 	t.Cleanup(func() { m.Close() })

@@ -399,3 +399,105 @@ func rtlVirtualUnwind(c *call) error {
 	}
 	return c.ret(0)
 }
+
+// cSpecificHandler is __C_specific_handler, the language handler of C
+// __try/__except/__finally (scope tables in HandlerData).
+func cSpecificHandler(c *call) error {
+	p := c.p
+	rec, est, ctxRec, dc := c.arg(0), c.arg(1), c.arg(2), c.arg(3)
+	d := make([]byte, dcSize)
+	if err := p.read(dc, d); err != nil {
+		return err
+	}
+	le := binary.LittleEndian
+	controlPC, imageBase := le.Uint64(d[dcControlPc:]), le.Uint64(d[dcImageBase:])
+	targetIP, data := le.Uint64(d[dcTargetIp:]), le.Uint64(d[dcHandlerData:])
+	scopeIndex := le.Uint32(d[dcScopeIndex:])
+	flags, err := p.readU32(rec + excFlags)
+	if err != nil {
+		return err
+	}
+	count, err := p.readU32(data)
+	if err != nil {
+		return err
+	}
+	if count > 4096 {
+		return fmt.Errorf("scope table at %#x has %d entries", data, count)
+	}
+	tbl := c.rbytes(data+4, 16*uint64(count))
+	if c.err != nil {
+		return nil
+	}
+	pc := uint32(controlPC - imageBase)
+	type scope struct{ begin, end, handler, target uint32 }
+	at := func(i uint32) scope {
+		b := tbl[16*i:]
+		return scope{le.Uint32(b), le.Uint32(b[4:]), le.Uint32(b[8:]), le.Uint32(b[12:])}
+	}
+	if flags&(exceptionUnwinding|0x4) == 0 { // dispatching (not unwinding, not exit-unwind)
+		var try func(c *call, i uint32) error
+		try = func(c *call, i uint32) error {
+			for ; i < count; i++ {
+				s := at(i)
+				if pc < s.begin || pc >= s.end || s.target == 0 {
+					continue
+				}
+				execute := func(c *call) error {
+					code, _ := p.readU32(rec + excCode)
+					st, err := p.newSEHState()
+					if err != nil {
+						return err
+					}
+					st.targetFrame, st.tip, st.rec, st.retVal, st.unwinding = est, imageBase+uint64(s.target), rec, uint64(code), true
+					ctx, err := c.callerContext()
+					if err != nil {
+						return err
+					}
+					return c.unwindFrames(st, ctx, 0)
+				}
+				if s.handler == 1 { // EXCEPTION_EXECUTE_HANDLER as a constant filter
+					return execute(c)
+				}
+				ptrs, err := p.heap.allocBytes(append(le.AppendUint64(nil, rec), le.AppendUint64(nil, ctxRec)...))
+				if err != nil {
+					return err
+				}
+				next := i + 1
+				return c.callGuest(imageBase+uint64(s.handler), []uint64{ptrs, est}, func(c *call, r uint64) error {
+					p.heap.release(ptrs)
+					switch v := int32(r); {
+					case v > 0:
+						return execute(c)
+					case v < 0:
+						return c.ret(0) // EXCEPTION_CONTINUE_EXECUTION
+					}
+					return try(c, next)
+				})
+			}
+			return c.ret(1) // ExceptionContinueSearch
+		}
+		return try(c, scopeIndex)
+	}
+	// Unwinding: run the __finally blocks the unwind leaves, innermost first.
+	var fin func(c *call, i uint32) error
+	fin = func(c *call, i uint32) error {
+		for ; i < count; i++ {
+			s := at(i)
+			if pc < s.begin || pc >= s.end {
+				continue
+			}
+			if flags&exceptionTargetUnwind != 0 && s.target != 0 && imageBase+uint64(s.target) == targetIP {
+				break
+			}
+			if s.target == 0 {
+				c.w32(dc+dcScopeIndex, i+1)
+				next := i + 1
+				return c.callGuest(imageBase+uint64(s.handler), []uint64{1, est}, func(c *call, _ uint64) error {
+					return fin(c, next)
+				})
+			}
+		}
+		return c.ret(1)
+	}
+	return fin(c, scopeIndex)
+}
