@@ -3,6 +3,7 @@ package unicorn
 import (
 	"encoding/binary"
 	"testing"
+	"time"
 
 	"github.com/rspstub/rspstub/internal/arch"
 )
@@ -14,6 +15,30 @@ import (
 //	go test -run XXX -bench 'Step|Hit|Context' -benchtime 20000x
 
 const loopIters = 50_000_000 // two instructions each
+
+// slowIters is for loops with stores (libunicorn 2.0.1 runs stores at
+// about 70 ns each, see doc.go).
+const slowIters = 2_500_000
+
+// insns is the number of guest instructions code runs.
+func insns(code []byte) float64 {
+	n := float64(binary.LittleEndian.Uint32(code[3:]))
+	switch len(code) {
+	case len(memLoopCode0):
+		return 4 * n
+	case len(callLoopCode0):
+		return 4 * n
+	case len(loadLoopCode0):
+		return 3 * n
+	}
+	return 2 * n
+}
+
+var (
+	memLoopCode0  = memLoopCode()
+	callLoopCode0 = callLoopCode()
+	loadLoopCode0 = loadLoopCode()
+)
 
 // loopCode counts rcx down from loopIters.
 func loopCode() []byte {
@@ -37,7 +62,20 @@ func memLoopCode() []byte {
 		0x75, 0xeb, // 1001a: jnz 0x10007
 		0xf4, // 1001c: hlt
 	}
-	binary.LittleEndian.PutUint32(code[3:], loopIters/2)
+	binary.LittleEndian.PutUint32(code[3:], slowIters)
+	return code
+}
+
+// loadLoopCode does a load per iteration (3 instructions).
+func loadLoopCode() []byte {
+	code := []byte{
+		0x48, 0xc7, 0xc1, 0, 0, 0, 0, // 10000: mov rcx, loopIters*2/3
+		0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x30, 0x00, // 10007: mov rax, [0x300000]
+		0x48, 0xff, 0xc9, // 1000f: dec rcx
+		0x75, 0xf3, // 10012: jnz 0x10007
+		0xf4, // 10014: hlt
+	}
+	binary.LittleEndian.PutUint32(code[3:], loopIters*2/3)
 	return code
 }
 
@@ -49,11 +87,11 @@ func callLoopCode() []byte {
 		0xe8, 0x0b, 0x00, 0x00, 0x00, // 10007: call 0x10017
 		0x48, 0xff, 0xc9, // 1000c: dec rcx
 		0x75, 0xf6, // 1000f: jnz 0x10007
-		0xf4,             // 10011: hlt
+		0xf4,          // 10011: hlt
 		0, 0, 0, 0, 0, // 10012: padding
 		0xc3, // 10017: ret
 	}
-	binary.LittleEndian.PutUint32(code[3:], loopIters*2/4)
+	binary.LittleEndian.PutUint32(code[3:], slowIters)
 	return code
 }
 
@@ -69,7 +107,7 @@ func benchRun(b *testing.B, code []byte, setup func(*Machine)) {
 			b.Fatalf("stop %+v", s)
 		}
 	}
-	b.ReportMetric(float64(b.N)*2*loopIters/b.Elapsed().Seconds()/1e6, "Minsn/s")
+	b.ReportMetric(float64(b.N)*insns(code)/b.Elapsed().Seconds()/1e6, "Minsn/s")
 }
 
 func BenchmarkRun(b *testing.B) {
@@ -81,9 +119,12 @@ func BenchmarkRun(b *testing.B) {
 			}
 		})
 	})
-	b.Run("nosync", func(b *testing.B) { benchRun(b, loopCode(), func(m *Machine) { m.setPCSync(false) }) })
+	b.Run("load", func(b *testing.B) { benchRun(b, loadLoopCode(), nil) })
+	b.Run("load-sync", func(b *testing.B) { benchRun(b, loadLoopCode(), func(m *Machine) { m.SetPCSync(true) }) })
+	b.Run("load-watch", func(b *testing.B) {
+		benchRun(b, loadLoopCode(), func(m *Machine) { must(b, m.AddWatchpoint(dataBase+0x800, 8, WatchWrite)) })
+	})
 	b.Run("mem", func(b *testing.B) { benchRun(b, memLoopCode(), nil) })
-	b.Run("mem-nosync", func(b *testing.B) { benchRun(b, memLoopCode(), func(m *Machine) { m.setPCSync(false) }) })
 	b.Run("mem-watch", func(b *testing.B) {
 		benchRun(b, memLoopCode(), func(m *Machine) { must(b, m.AddWatchpoint(dataBase+0x800, 8, WatchWrite)) })
 	})
@@ -148,4 +189,71 @@ func BenchmarkWriteContext(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		m.WriteContext(&c)
 	}
+}
+
+// BenchmarkOverhead alternates a baseline and a variant in every iteration
+// (so that load from other processes hits both alike) and reports the
+// variant's time over the baseline's.
+func BenchmarkOverhead(b *testing.B) {
+	type side struct {
+		code  []byte
+		setup func(*Machine) // nil machine side: raw libunicorn
+		raw   bool
+	}
+	run := func(b *testing.B, base, variant side) {
+		var mbase, mvar *Machine
+		if !base.raw {
+			mbase = newMachine(b, base.code)
+			if base.setup != nil {
+				base.setup(mbase)
+			}
+		}
+		mvar = newMachine(b, variant.code)
+		if variant.setup != nil {
+			variant.setup(mvar)
+		}
+		one := func(m *Machine, code []byte) time.Duration {
+			t0 := time.Now()
+			if m == nil {
+				must(b, rawRun(code))
+				return time.Since(t0)
+			}
+			must(b, m.SetReg(arch.RIP, codeBase))
+			if s := m.Run(); s.Reason != StopHalt {
+				b.Fatalf("stop %+v", s)
+			}
+			return time.Since(t0)
+		}
+		var tb, tv time.Duration
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			tb += one(mbase, base.code)
+			tv += one(mvar, variant.code)
+		}
+		b.ReportMetric(float64(tv)/float64(tb), "ratio")
+		b.ReportMetric(float64(b.N)*insns(base.code)/tb.Seconds()/1e6, "base-Minsn/s")
+	}
+	bps := func(m *Machine) {
+		for i := uint64(0); i < 1000; i++ {
+			must(b, m.AddBreakpoint(codeBase+0x1000+i*16, i%2 == 0))
+		}
+	}
+	b.Run("machine-vs-raw", func(b *testing.B) { run(b, side{code: loopCode(), raw: true}, side{code: loopCode()}) })
+	b.Run("1000bp-vs-raw", func(b *testing.B) { run(b, side{code: loopCode(), raw: true}, side{code: loopCode(), setup: bps}) })
+	b.Run("load-vs-raw", func(b *testing.B) { run(b, side{code: loadLoopCode(), raw: true}, side{code: loadLoopCode()}) })
+	b.Run("store-vs-raw", func(b *testing.B) { run(b, side{code: memLoopCode(), raw: true}, side{code: memLoopCode()}) })
+	b.Run("call-vs-raw", func(b *testing.B) { run(b, side{code: callLoopCode(), raw: true}, side{code: callLoopCode()}) })
+	b.Run("1000bp-vs-none", func(b *testing.B) { run(b, side{code: loopCode()}, side{code: loopCode(), setup: bps}) })
+	sync := func(m *Machine) { m.SetPCSync(true) }
+	b.Run("sync-load", func(b *testing.B) {
+		run(b, side{code: loadLoopCode()}, side{code: loadLoopCode(), setup: sync})
+	})
+	b.Run("sync-store", func(b *testing.B) {
+		run(b, side{code: memLoopCode()}, side{code: memLoopCode(), setup: sync})
+	})
+	shadow := func(m *Machine) { m.SetShadowStack(true) }
+	b.Run("shadow-call", func(b *testing.B) { run(b, side{code: callLoopCode()}, side{code: callLoopCode(), setup: shadow}) })
+	b.Run("shadow-loop", func(b *testing.B) { run(b, side{code: loopCode()}, side{code: loopCode(), setup: shadow}) })
+	watch := func(m *Machine) { must(b, m.AddWatchpoint(dataBase+0x800, 8, WatchWrite)) }
+	b.Run("watch-loop", func(b *testing.B) { run(b, side{code: loopCode()}, side{code: loopCode(), setup: watch}) })
 }

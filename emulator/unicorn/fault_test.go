@@ -104,20 +104,27 @@ func TestFaults(t *testing.T) {
 		},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			m := newMachine(t, cat(faultPrologue, tc.insn))
-			if tc.setup != nil {
-				tc.setup(m)
+		for _, sync := range []bool{false, true} {
+			name := tc.name
+			if sync {
+				name += "/sync"
 			}
-			s := m.Run()
-			wantStop(t, m, s, tc.reason, tc.pc)
-			if s.Addr != tc.addr || s.Access != tc.access {
-				t.Errorf("addr %#x access %v, want %#x %v", s.Addr, s.Access, tc.addr, tc.access)
-			}
-			if rax, rbx := reg(t, m, arch.RAX), reg(t, m, arch.RBX); rax != 1 || rbx != 2 {
-				t.Errorf("rax=%d rbx=%d: the instructions before the fault did not run exactly once", rax, rbx)
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				m := newMachine(t, cat(faultPrologue, tc.insn))
+				m.SetPCSync(sync)
+				if tc.setup != nil {
+					tc.setup(m)
+				}
+				s := m.Run()
+				wantStop(t, m, s, tc.reason, tc.pc)
+				if s.Addr != tc.addr || s.Access != tc.access {
+					t.Errorf("addr %#x access %v, want %#x %v", s.Addr, s.Access, tc.addr, tc.access)
+				}
+				if rax, rbx := reg(t, m, arch.RAX), reg(t, m, arch.RBX); rax != 1 || rbx != 2 {
+					t.Errorf("rax=%d rbx=%d: the instructions before the fault did not run exactly once", rax, rbx)
+				}
+			})
+		}
 	}
 }
 
@@ -147,21 +154,55 @@ func TestContinueAfterFault(t *testing.T) {
 	}
 }
 
-// Without the hidden sync hook Unicorn reports the translation block
-// start; this documents the quirk the hook fixes.
-func TestFaultPCWithoutSync(t *testing.T) {
-	m := newMachine(t, cat(faultPrologue, []byte{0x48, 0x8b, 0x0c, 0x25, 0x00, 0x00, 0x50, 0x00}))
-	m.setPCSync(false)
-	// A first run clears the deleted hook for good.
-	must(t, m.SetReg(arch.RIP, codeBase+0x100))
-	if _, err := m.WriteMemory(codeBase+0x100, []byte{0xf4}); err != nil {
-		t.Fatal(err)
+// Decoding the block finds the faulting instruction among several memory
+// instructions of one block, including implicit stack accesses.
+func TestFaultPCDecode(t *testing.T) {
+	body := []byte{
+		0x48, 0x8b, 0x0c, 0x25, 0x00, 0x00, 0x30, 0x00, // 1000e: mov rcx, [0x300000]
+		0x48, 0x89, 0x0c, 0x25, 0x08, 0x00, 0x30, 0x00, // 10016: mov [0x300008], rcx
+		0x48, 0x8b, 0x73, 0x10, // 1001e: mov rsi, [rbx+0x10]  (rbx=2: unmapped)
+		0xf4, // 10022: hlt
 	}
-	m.Run()
-	must(t, m.SetReg(arch.RIP, codeBase))
+	m := newMachine(t, cat(faultPrologue, body))
+	wantStop(t, m, m.Run(), StopFault, codeBase+0x1e)
+
+	// The fault is a push into an unmapped stack after two good pushes.
+	m = newMachine(t, cat(faultPrologue, []byte{
+		0x50,                                     // 1000e: push rax
+		0x48, 0x81, 0xec, 0x00, 0x00, 0x10, 0x00, // 1000f: sub rsp, 0x100000
+		0x53, // 10016: push rbx  (faults)
+		0xf4, // 10017: hlt
+	}))
 	s := m.Run()
-	t.Logf("without sync: %v at %#x (faulting instruction at %#x), rax=%d", s.Reason, s.PC, codeBase+14, reg(t, m, arch.RAX))
-	if s.Reason != StopFault {
-		t.Fatalf("stop %v", s.Reason)
+	wantStop(t, m, s, StopFault, codeBase+0x16)
+	if s.Access != arch.PermWrite || s.Addr != stackTop-8-0x100000-8 {
+		t.Fatalf("fault %+v", s)
 	}
+
+	// A read-modify-write instruction faulting on the read.
+	m = newMachine(t, cat(faultPrologue, []byte{
+		0x48, 0x01, 0x04, 0x25, 0x00, 0x00, 0x50, 0x00, // 1000e: add [0x500000], rax
+	}))
+	s = m.Run()
+	wantStop(t, m, s, StopFault, codeBase+0xe)
+}
+
+// The decoder's known limit: an earlier instruction of the block with the
+// same address expression, whose register changed in between, looks the
+// same from the registers. SetPCSync(true) is exact.
+func TestFaultPCAmbiguous(t *testing.T) {
+	code := []byte{
+		0x48, 0xc7, 0xc3, 0x00, 0xf0, 0x30, 0x00, // 10000: mov rbx, 0x30f000 (unmapped)
+		0x48, 0x81, 0xeb, 0x00, 0xf0, 0x00, 0x00, // 10007: sub rbx, 0xf000 -> 0x300000 (mapped)
+		0x48, 0x8b, 0x03, // 1000e: mov rax, [rbx]
+		0x48, 0x81, 0xc3, 0x00, 0xf0, 0x00, 0x00, // 10011: add rbx, 0xf000
+		0x48, 0x8b, 0x0b, // 10018: mov rcx, [rbx]  (faults)
+		0xf4, // 1001b: hlt
+	}
+	m := newMachine(t, code)
+	m.SetPCSync(true)
+	wantStop(t, m, m.Run(), StopFault, codeBase+0x18)
+	m = newMachine(t, code)
+	s := m.Run()
+	t.Logf("without sync the decoder reports %#x (exact: %#x)", s.PC, codeBase+0x18)
 }

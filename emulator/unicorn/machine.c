@@ -134,12 +134,12 @@ static bool fault_cb(uc_engine *uc, uc_mem_type type, uint64_t addr, int size,
 {
 	rs_machine *m = ud;
 	(void)uc;
-	(void)size;
-	(void)value;
 	if (m->stop.reason != RS_STOP_NONE)
 		return false;
 	m->stop.reason = RS_STOP_FAULT;
 	m->stop.addr = addr;
+	m->stop.value = (uint64_t)value;
+	m->stop.size = size;
 	switch (type) {
 	case UC_MEM_READ_UNMAPPED:
 	case UC_MEM_READ_PROT:
@@ -273,7 +273,9 @@ static void block_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 	// from, or unwound past (tail jump, longjmp, exception).
 	while (m->nframes > 0 && m->frames[m->nframes - 1].sp < rsp)
 		m->nframes--;
-	if (pend != 0 && uc_mem_read(uc, rsp, &top, 8) == UC_ERR_OK && top == pend) {
+	// A call leaves RSP below where the calling block started, so a block
+	// start with RSP not lower than the previous one needs no memory read.
+	if (pend != 0 && rsp < m->prev_rsp && uc_mem_read(uc, rsp, &top, 8) == UC_ERR_OK && top == pend) {
 		int n = m->nframes;
 		int dup = n > 0 && m->frames[n - 1].sp == rsp && m->frames[n - 1].ret == pend;
 		int len = dup ? 0 : call_len(m, pend);
@@ -294,6 +296,7 @@ static void block_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 	}
 	m->prev_block = addr;
 	m->prev_block_end = addr + size;
+	m->prev_rsp = rsp;
 }
 
 // ---- lifecycle -----------------------------------------------------------
@@ -324,9 +327,6 @@ rs_machine *rs_new(uc_err *err)
 	if (e == UC_ERR_OK)
 		e = uc_hook_add(m->uc, &m->syscall_hook, UC_HOOK_INSN, (void *)syscall_cb, m, 1, 0,
 				UC_X86_INS_SYSCALL);
-	if (e == UC_ERR_OK)
-		e = uc_hook_add(m->uc, &m->sync_hook, UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE,
-				(void *)sync_cb, m, RS_SYNC_ADDR, RS_SYNC_ADDR);
 	if (e != UC_ERR_OK) {
 		uc_close(m->uc);
 		free(m);
@@ -810,6 +810,7 @@ uc_err rs_shadow_enable(rs_machine *m, int on)
 		}
 		m->nframes = 0;
 		m->prev_block = m->prev_block_end = 0;
+		m->prev_rsp = 0;
 		e = uc_hook_add(m->uc, &m->block_hook, UC_HOOK_BLOCK, (void *)block_cb, m, 1, 0);
 		if (e != UC_ERR_OK)
 			m->block_hook = 0;
@@ -918,4 +919,25 @@ void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b)
 		bp_gc(m);
 	}
 	m->mode = 0;
+}
+
+// ---- benchmark baseline ------------------------------------------------------
+
+// rs_raw_run runs code on a bare libunicorn instance (no hooks, no exits)
+// mapped like the tests' machine; the baseline of the overhead benchmarks.
+uc_err rs_raw_run(const void *code, size_t len)
+{
+	uc_engine *uc;
+	uint64_t sp = 0x20ff00;
+	uc_err e = uc_open(UC_ARCH_X86, UC_MODE_64, &uc);
+	if (e != UC_ERR_OK)
+		return e;
+	uc_mem_map(uc, 0x10000, 0x10000, UC_PROT_READ | UC_PROT_EXEC);
+	uc_mem_map(uc, 0x200000, 0x10000, UC_PROT_READ | UC_PROT_WRITE);
+	uc_mem_map(uc, 0x300000, 0x1000, UC_PROT_READ | UC_PROT_WRITE);
+	uc_mem_write(uc, 0x10000, code, len);
+	uc_reg_write(uc, UC_X86_REG_RSP, &sp);
+	e = uc_emu_start(uc, 0x10000, 0, 0, 0);
+	uc_close(uc);
+	return e;
 }

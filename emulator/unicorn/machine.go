@@ -53,6 +53,7 @@ type Machine struct {
 	gen         uint64 // run number, under stopMu
 	closed      bool
 	shadow      bool
+	pcSync      bool
 }
 
 // New opens a 64-bit x86 machine with no memory mapped.

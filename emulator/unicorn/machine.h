@@ -74,6 +74,8 @@ typedef struct rs_stop {
 	int watch;  // Go WatchKind of the hit
 	uint32_t vector;
 	uint64_t pc, addr;
+	uint64_t value; // value a faulting write stores
+	int size;       // size of the faulting access
 	uc_err err;
 } rs_stop;
 
@@ -110,7 +112,7 @@ typedef struct rs_machine {
 	uc_hook block_hook;
 	rs_frame *frames;
 	int nframes, capframes;
-	uint64_t prev_block, prev_block_end;
+	uint64_t prev_block, prev_block_end, prev_rsp;
 	uint64_t shadow_dropped; // frames lost to overflow
 } rs_machine;
 
@@ -133,6 +135,7 @@ uc_err rs_watch_remove(rs_machine *m, uint64_t addr, uint64_t size, int kind);
 uc_err rs_trap_add(rs_machine *m, uint64_t start, uint64_t end);
 uc_err rs_shadow_enable(rs_machine *m, int on);
 uc_err rs_set_sync(rs_machine *m, int on);
+uc_err rs_raw_run(const void *code, size_t len);
 
 // mode: 0 run, 1 step (tracer), 2 range step over [a, b), 3 step whose
 // successors are a and b.

@@ -133,6 +133,13 @@ func (m *Machine) run(mode int, a, b uint64) Stop {
 	if cs.err != C.UC_ERR_OK {
 		s.Err = ucErr("run", cs.err)
 	}
+	if s.Reason == StopFault && s.Access != arch.PermExec && !m.pcSync {
+		if pc, ok := m.findFaultPC(s.PC, s.Addr, s.Access, uint64(cs.value), int(cs.size)); ok && pc != s.PC {
+			if m.SetReg(arch.RIP, pc) == nil {
+				s.PC = pc
+			}
+		}
+	}
 	if interrupted && (s.Reason == StopNone || s.Reason == StopStep) {
 		s.Reason = StopInterrupt
 	}
@@ -289,10 +296,15 @@ func (m *Machine) ShadowStack() []ShadowFrame {
 	return out
 }
 
-// setPCSync switches the hidden memory hook that makes fault PCs exact
-// (on by default); for benchmarks.
-func (m *Machine) setPCSync(on bool) {
-	if m.check() == nil {
-		C.rs_set_sync(m.c, cbool(on))
+// SetPCSync chooses how the PC of a data fault is found. Off (the
+// default), Run decodes the faulting translation block (see doc.go for
+// the limits) and execution runs at full speed. On, a hidden memory hook
+// makes libunicorn store RIP before every load and store, which gives
+// exact fault PCs always but makes memory-heavy code several times slower.
+func (m *Machine) SetPCSync(on bool) {
+	if m.check() == nil && on != m.pcSync {
+		if C.rs_set_sync(m.c, cbool(on)) == C.UC_ERR_OK {
+			m.pcSync = on
+		}
 	}
 }

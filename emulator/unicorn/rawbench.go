@@ -1,0 +1,17 @@
+package unicorn
+
+/*
+#include "machine.h"
+*/
+import "C"
+
+import "unsafe"
+
+// rawRun runs code at 0x10000 on a bare libunicorn instance with no hooks:
+// the baseline the overhead benchmarks compare the Machine against.
+func rawRun(code []byte) error {
+	if len(code) == 0 {
+		return nil
+	}
+	return ucErr("raw run", C.rs_raw_run(unsafe.Pointer(&code[0]), C.size_t(len(code))))
+}
