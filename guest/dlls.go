@@ -57,8 +57,6 @@ var otherSystemDLLs = map[string]string{
 	"vcruntime140_1.dll": "VCRUNTIME140_1.dll", "msvcp140.dll": "MSVCP140.dll",
 }
 
-var otherKinds = map[string]*dllKind{}
-
 // systemDLL returns the synthesized DLL for a lower-case name, or nil when
 // the name is not a system DLL (and must be found on disk).
 func systemDLL(lname string) *dllKind {
@@ -83,12 +81,7 @@ func systemDLL(lname string) *dllKind {
 		return &dllKind{canon: lname, forwardTo: "kernelbase.dll"}
 	}
 	if c, ok := otherSystemDLLs[lname]; ok {
-		if k := otherKinds[lname]; k != nil {
-			return k
-		}
-		k := &dllKind{canon: c, handlers: map[string]apiFunc{}}
-		otherKinds[lname] = k
-		return k
+		return &dllKind{canon: c, handlers: map[string]apiFunc{}}
 	}
 	return nil
 }
