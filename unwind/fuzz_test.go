@@ -92,7 +92,9 @@ func FuzzStepWalk(f *testing.F) {
 		// The fuzzed info also serves as a chained parent and an indirect target.
 		ib.fn(textRVA, textRVA+0x100, xdataRVA)
 		ib.fn(textRVA+0x100, textRVA+0x200, pdataRVA+1)
-		st := newStack()
+		// A small stack around R keeps each execution cheap.
+		st := make([]byte, 0x5000)
+		const stBase = R - 0x1000
 		// Stack words: small values, or addresses in the image or the stack.
 		for i := 0; i+2 <= len(stk); i += 2 {
 			v := uint64(stk[i+1])
@@ -102,9 +104,12 @@ func FuzzStepWalk(f *testing.F) {
 			case 2:
 				v = R + v*8
 			}
-			binary.LittleEndian.PutUint64(st[R-stackBase+uint64(i)*4:], v)
+			binary.LittleEndian.PutUint64(st[R-stBase+uint64(i)*4:], v)
 		}
-		_, u := world(ib, st)
+		m := &fakeMem{}
+		m.add(imgBase, ib.bytes())
+		m.add(stBase, st)
+		u := New(m, []Module{{Name: "f", Base: imgBase, Size: imgSize}})
 		ctx := ctxWith(imgBase+textRVA+uint64(pc), R, map[int]uint64{rbp: R + 0x40, r13: R + 0x80})
 		c := ctx
 		_, _ = u.Step(&c, 0)
