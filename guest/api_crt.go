@@ -649,6 +649,7 @@ func crtAPI(ucrt bool) map[string]apiFunc {
 		"_set_abort_behavior":            ret0,
 		"__setlc_active_func":            ret0,
 		"qsort":                          qsort,
+		"__C_specific_handler":           cSpecificHandler,
 	}
 	return m
 }
