@@ -257,3 +257,14 @@ func BenchmarkOverhead(b *testing.B) {
 	watch := func(m *Machine) { must(b, m.AddWatchpoint(dataBase+0x800, 8, WatchWrite)) }
 	b.Run("watch-loop", func(b *testing.B) { run(b, side{code: loopCode()}, side{code: loopCode(), setup: watch}) })
 }
+
+// GDB removes and reinserts every breakpoint around each stop.
+func BenchmarkBreakpointToggle(b *testing.B) {
+	m := newMachine(b, countLoop)
+	must(b, m.AddBreakpoint(codeBase+3, false))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		must(b, m.RemoveBreakpoint(codeBase+3, false))
+		must(b, m.AddBreakpoint(codeBase+3, false))
+	}
+}

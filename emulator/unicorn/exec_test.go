@@ -309,3 +309,54 @@ func checkShadow(t *testing.T, m *Machine, want []ShadowFrame) {
 		}
 	}
 }
+
+// Each kind of control transfer steps to the right place.
+func TestStepSuccessors(t *testing.T) {
+	m := newMachine(t, []byte{
+		0x48, 0x31, 0xc0, // 10000: xor rax, rax
+		0x74, 0x02, // 10003: je 0x10007 (taken)
+		0x90, 0x90, // 10005: nop; nop
+		0x75, 0x10, // 10007: jne 0x10019 (not taken)
+		0xff, 0x15, 0x11, 0x00, 0x00, 0x00, // 10009: call [rip+0x11] -> [0x10020] = 0x10030
+		0x48, 0xc7, 0xc0, 0x40, 0x00, 0x01, 0x00, // 1000f: mov rax, 0x10040
+		0xff, 0xe0, // 10016: jmp rax
+		0x90,                                     // 10018
+		0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, // 10019..1001f
+		0x30, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, // 10020: dq 0x10030
+	})
+	if _, err := m.WriteMemory(0x10030, []byte{0xc3}); err != nil { // 10030: ret
+		t.Fatal(err)
+	}
+	if _, err := m.WriteMemory(0x10040, []byte{0x0f, 0x05}); err != nil { // 10040: syscall
+		t.Fatal(err)
+	}
+	for _, pc := range []uint64{0x10003, 0x10007, 0x10009, 0x10030, 0x1000f, 0x10016, 0x10040} {
+		wantStop(t, m, m.Step(), StopStep, pc)
+	}
+	wantStop(t, m, m.Step(), StopSyscall, 0x10042)
+}
+
+// Interrupt also ends a range step and a run with watchpoints (tracer on).
+func TestInterruptTracer(t *testing.T) {
+	m := newMachine(t, []byte{0xeb, 0xfe}) // 10000: jmp 0x10000
+	for _, f := range []func() Stop{
+		func() Stop { return m.RangeStep(codeBase, codeBase+2) },
+		func() Stop {
+			must(t, m.AddWatchpoint(dataBase, 8, WatchAccess))
+			return m.Run()
+		},
+	} {
+		done := make(chan Stop)
+		go func() { done <- f() }()
+		time.Sleep(20 * time.Millisecond)
+		m.Interrupt()
+		select {
+		case s := <-done:
+			if s.Reason != StopInterrupt {
+				t.Fatalf("stop %+v", s)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatal("not interrupted")
+		}
+	}
+}

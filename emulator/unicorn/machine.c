@@ -908,7 +908,8 @@ void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b)
 		m->stop.access = m->watch_access;
 		m->stop.watch = m->watch_kind;
 	}
-	if (m->stop.reason == RS_STOP_NONE)
+	// The syscall hook runs before RIP moves past the instruction.
+	if (m->stop.reason == RS_STOP_NONE || m->stop.reason == RS_STOP_SYSCALL)
 		m->stop.pc = rs_rip(m);
 	if (m->mode == 3 || mode == 3) {
 		rs_bp *t;
