@@ -206,6 +206,9 @@ const epilogWindow = 48
 func (u *Unwinder) VirtualUnwind(fe FunctionEntry, pc uint64, ctx *Context, flags StepFlags) (StepInfo, error) {
 	img := fe.Image
 	si := StepInfo{Function: fe}
+	if img == nil {
+		return si, fmt.Errorf("function entry without an image: %w", ErrNoModule)
+	}
 	if ctx.GPRKnown&(1<<arch.RSP) == 0 {
 		return si, fmt.Errorf("rsp: %w", ErrUnknownRegister)
 	}

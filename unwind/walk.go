@@ -60,7 +60,7 @@ type Frame struct {
 	SP    uint64 // RSP in this frame (WinDbg's Child-SP)
 	Trust Trust  // how this frame was found
 
-	Module   *Module         // nil outside every module
+	Module   *Module         // nil outside every module; valid until SetModules
 	Function RuntimeFunction // zero when none was found
 	HasEntry bool            // Function is valid
 
