@@ -201,20 +201,17 @@ func (img *Image) Executable(rva uint32) bool {
 func (img *Image) lookupIndex(rva uint32) (idx int, found bool, err error) {
 	fs := img.Functions
 	if img.Missing == 0 {
-		i := sort.Search(len(fs), func(i int) bool { return fs[i].EndAddress > rva })
-		if i < len(fs) && fs[i].BeginAddress <= rva {
-			return i, true, nil
-		}
-		return 0, false, nil
+		i := searchTable(len(fs), func(i int) RuntimeFunction { return fs[i] }, rva)
+		return max(i, 0), i >= 0, nil
 	}
 	// The valid entries are still sorted: search them, then look at the
 	// gap rva fell into. It is a leaf function only if no missing entry
 	// lies between the valid neighbours, so none could have covered rva.
 	v := img.valid
-	p := sort.Search(len(v), func(i int) bool { return fs[v[i]].EndAddress > rva })
-	if p < len(v) && fs[v[p]].BeginAddress <= rva {
-		return int(v[p]), true, nil
+	if i := searchTable(len(v), func(i int) RuntimeFunction { return fs[v[i]] }, rva); i >= 0 {
+		return int(v[i]), true, nil
 	}
+	p := sort.Search(len(v), func(i int) bool { return fs[v[i]].EndAddress > rva })
 	lo, hi := -1, len(fs)
 	if p > 0 {
 		lo = int(v[p-1])
@@ -226,6 +223,27 @@ func (img *Image) lookupIndex(rva uint32) (idx int, found bool, err error) {
 		return 0, false, ErrMissingUnwindData
 	}
 	return 0, false, nil
+}
+
+// searchTable is the binary search of RtlLookupFunctionEntry, probe for
+// probe: with overlapping entries (clang's .seh_startchained gives the
+// parent the whole procedure) the entry found depends on the probe order,
+// and Windows' answer is the one that counts. It returns -1 if none.
+func searchTable(n int, at func(int) RuntimeFunction, rva uint32) int {
+	low, high := 0, n-1
+	for low <= high {
+		mid := int(uint(low+high) >> 1)
+		f := at(mid)
+		switch {
+		case rva < f.BeginAddress:
+			high = mid - 1
+		case rva >= f.EndAddress:
+			low = mid + 1
+		default:
+			return mid
+		}
+	}
+	return -1
 }
 
 // LookupFunction returns the RUNTIME_FUNCTION covering rva, resolving an

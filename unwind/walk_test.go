@@ -313,3 +313,23 @@ func TestWalkCFIFallback(t *testing.T) {
 		t.Fatalf("calls %d, frames %+v, reason %v", cfi.calls, s.Frames, s.Reason)
 	}
 }
+
+// Overlapping entries (clang's .seh_startchained gives the parent the whole
+// procedure) are searched probe for probe as RtlLookupFunctionEntry does.
+func TestLookupOverlappingEntries(t *testing.T) {
+	// Entries: A [0x1000,0x1100) overlapping B [0x1010,0x1020), then C, D, E.
+	fs := []RuntimeFunction{{0x1000, 0x1100, 1}, {0x1010, 0x1020, 2}, {0x1200, 0x1210, 3}, {0x1300, 0x1310, 4}, {0x1400, 0x1410, 5}}
+	img := &Image{Functions: fs}
+	// Windows: low 0, high 4, mid 2 (C): 0x1018 < 0x1200 -> high 1; mid 0 (A) contains it.
+	if i, found, _ := img.lookupIndex(0x1018); !found || fs[i].UnwindData != 1 {
+		t.Errorf("0x1018 -> entry %d (%v), want A as Windows finds it", i, found)
+	}
+	// With three entries the first probe is B.
+	img = &Image{Functions: fs[:3]}
+	if i, found, _ := img.lookupIndex(0x1018); !found || fs[i].UnwindData != 2 {
+		t.Errorf("0x1018 -> entry %d (%v), want B", i, found)
+	}
+	if _, found, _ := img.lookupIndex(0x1150); found {
+		t.Errorf("0x1150 found, want a leaf")
+	}
+}
