@@ -416,14 +416,25 @@ static int mem_prefix(rs_machine *m, rs_memop op, uint64_t addr, uint8_t *buf, u
 	return (int)done;
 }
 
-int rs_mem_read(rs_machine *m, uint64_t addr, void *buf, uint64_t len, uc_err *err)
+rs_result rs_mem_read(rs_machine *m, uint64_t addr, void *buf, uint64_t len)
 {
-	return mem_prefix(m, op_read, addr, buf, len, err);
+	rs_result r;
+	r.v = (uint64_t)mem_prefix(m, op_read, addr, buf, len, &r.err);
+	return r;
 }
 
-int rs_mem_write(rs_machine *m, uint64_t addr, const void *buf, uint64_t len, uc_err *err)
+rs_result rs_mem_write(rs_machine *m, uint64_t addr, const void *buf, uint64_t len)
 {
-	return mem_prefix(m, op_write, addr, (uint8_t *)buf, len, err);
+	rs_result r;
+	r.v = (uint64_t)mem_prefix(m, op_write, addr, (uint8_t *)buf, len, &r.err);
+	return r;
+}
+
+rs_result rs_reg_get(rs_machine *m, int id)
+{
+	rs_result r;
+	r.err = rs_reg_read(m, id, &r.v);
+	return r;
 }
 
 // ---- registers -------------------------------------------------------------

@@ -54,6 +54,7 @@ type Machine struct {
 	closed      bool
 	shadow      bool
 	pcSync      bool
+	scratch     [16]byte // Step's instruction bytes (decoding is done before the next use)
 }
 
 // New opens a 64-bit x86 machine with no memory mapped.
@@ -196,12 +197,11 @@ func (m *Machine) ReadMemory(addr uint64, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var e C.uc_err
-	n := int(C.rs_mem_read(m.c, C.uint64_t(addr), unsafe.Pointer(&p[0]), C.uint64_t(len(p)), &e))
-	if n == 0 {
-		return 0, ucErr(fmt.Sprintf("read %#x", addr), e)
+	r := C.rs_mem_read(m.c, C.uint64_t(addr), unsafe.Pointer(&p[0]), C.uint64_t(len(p)))
+	if r.v == 0 {
+		return 0, ucErr(fmt.Sprintf("read %#x", addr), r.err)
 	}
-	return n, nil
+	return int(r.v), nil
 }
 
 // WriteMemory writes guest memory the way a debugger does: guest
@@ -214,12 +214,11 @@ func (m *Machine) WriteMemory(addr uint64, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var e C.uc_err
-	n := int(C.rs_mem_write(m.c, C.uint64_t(addr), unsafe.Pointer(&p[0]), C.uint64_t(len(p)), &e))
-	if n == 0 {
-		return 0, ucErr(fmt.Sprintf("write %#x", addr), e)
+	r := C.rs_mem_write(m.c, C.uint64_t(addr), unsafe.Pointer(&p[0]), C.uint64_t(len(p)))
+	if r.v == 0 {
+		return 0, ucErr(fmt.Sprintf("write %#x", addr), r.err)
 	}
-	return n, nil
+	return int(r.v), nil
 }
 
 var regIDs = [arch.NumRegs]C.int{
@@ -240,10 +239,11 @@ func (m *Machine) Reg(r arch.Reg) (uint64, error) {
 	if r >= arch.NumRegs {
 		return 0, fmt.Errorf("unicorn: no register %d", r)
 	}
-	var v C.uint64_t
-	if err := ucErr("read "+r.String(), C.rs_reg_read(m.c, regIDs[r], &v)); err != nil {
-		return 0, err
+	res := C.rs_reg_get(m.c, regIDs[r])
+	if res.err != C.UC_ERR_OK {
+		return 0, ucErr("read "+r.String(), res.err)
 	}
+	v := res.v
 	if r >= arch.CS && r <= arch.GS {
 		v &= 0xffff
 	}
@@ -259,7 +259,10 @@ func (m *Machine) SetReg(r arch.Reg, v uint64) error {
 	if r >= arch.NumRegs {
 		return fmt.Errorf("unicorn: no register %d", r)
 	}
-	return ucErr("write "+r.String(), C.rs_reg_write(m.c, regIDs[r], C.uint64_t(v)))
+	if e := C.rs_reg_write(m.c, regIDs[r], C.uint64_t(v)); e != C.UC_ERR_OK {
+		return ucErr("write "+r.String(), e)
+	}
+	return nil
 }
 
 // Context is every register GDB's amd64 description has, in one struct

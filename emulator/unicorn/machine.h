@@ -116,13 +116,21 @@ typedef struct rs_machine {
 	uint64_t shadow_dropped; // frames lost to overflow
 } rs_machine;
 
+// Results returned by value: out-parameters would make cgo move Go locals
+// to the heap.
+typedef struct rs_result {
+	uint64_t v;
+	uc_err err;
+} rs_result;
+
 rs_machine *rs_new(uc_err *err);
 void rs_close(rs_machine *m);
 
-int rs_mem_read(rs_machine *m, uint64_t addr, void *buf, uint64_t len, uc_err *err);
-int rs_mem_write(rs_machine *m, uint64_t addr, const void *buf, uint64_t len, uc_err *err);
+rs_result rs_mem_read(rs_machine *m, uint64_t addr, void *buf, uint64_t len);
+rs_result rs_mem_write(rs_machine *m, uint64_t addr, const void *buf, uint64_t len);
 
 uc_err rs_reg_read(rs_machine *m, int id, uint64_t *v);
+rs_result rs_reg_get(rs_machine *m, int id);
 uc_err rs_reg_write(rs_machine *m, int id, uint64_t v);
 uc_err rs_read_context(rs_machine *m, rs_context *c);
 uc_err rs_write_context(rs_machine *m, const rs_context *c);

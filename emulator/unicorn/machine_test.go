@@ -180,3 +180,20 @@ func TestClosedAndBadInput(t *testing.T) {
 		t.Error("closed machine has state")
 	}
 }
+
+func TestNoAllocs(t *testing.T) {
+	m := newMachine(t, countLoop)
+	must(t, m.AddBreakpoint(codeBase+3, false))
+	var buf [64]byte
+	for name, f := range map[string]func(){
+		"breakpoint toggle": func() { m.RemoveBreakpoint(codeBase+3, false); m.AddBreakpoint(codeBase+3, false) },
+		"reg":               func() { m.Reg(arch.RIP) },
+		"read memory":       func() { m.ReadMemory(codeBase, buf[:]) },
+		"run":               func() { m.Run() },
+		"step":              func() { m.Step() },
+	} {
+		if n := testing.AllocsPerRun(100, f); n != 0 {
+			t.Errorf("%s allocates %v times", name, n)
+		}
+	}
+}

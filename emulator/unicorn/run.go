@@ -200,7 +200,10 @@ func (m *Machine) AddBreakpoint(addr uint64, hw bool) error {
 	if err := m.check(); err != nil {
 		return err
 	}
-	return ucErr(fmt.Sprintf("breakpoint %#x", addr), C.rs_bp_set(m.c, C.uint64_t(addr), cbool(hw), 1))
+	if e := C.rs_bp_set(m.c, C.uint64_t(addr), cbool(hw), 1); e != C.UC_ERR_OK {
+		return ucErr(fmt.Sprintf("breakpoint %#x", addr), e)
+	}
+	return nil
 }
 
 // RemoveBreakpoint disarms a breakpoint. Removing one that is not set is
@@ -209,7 +212,10 @@ func (m *Machine) RemoveBreakpoint(addr uint64, hw bool) error {
 	if err := m.check(); err != nil {
 		return err
 	}
-	return ucErr(fmt.Sprintf("remove breakpoint %#x", addr), C.rs_bp_set(m.c, C.uint64_t(addr), cbool(hw), 0))
+	if e := C.rs_bp_set(m.c, C.uint64_t(addr), cbool(hw), 0); e != C.UC_ERR_OK {
+		return ucErr(fmt.Sprintf("remove breakpoint %#x: not set", addr), e)
+	}
+	return nil
 }
 
 func cbool(b bool) C.int {

@@ -14,8 +14,8 @@ import (
 // per-instruction tracer. Faults, traps and exceptions of the instruction
 // itself stop execution by other means, so they need no successor.
 func (m *Machine) successors(pc uint64) (a, b uint64, ok bool) {
-	var buf [15]byte
-	n, _ := m.ReadMemory(pc, buf[:])
+	buf := m.scratch[:15]
+	n, _ := m.ReadMemory(pc, buf)
 	if n == 0 {
 		return 0, 0, false
 	}
@@ -42,11 +42,11 @@ func (m *Machine) successors(pc uint64) (a, b uint64, ok bool) {
 		if err != nil {
 			return 0, 0, false
 		}
-		var w [8]byte
-		if n, _ := m.ReadMemory(sp, w[:]); n != 8 {
+		w := m.scratch[:8]
+		if n, _ := m.ReadMemory(sp, w); n != 8 {
 			return next, next, true // the pop faults
 		}
-		t := binary.LittleEndian.Uint64(w[:])
+		t := binary.LittleEndian.Uint64(w)
 		return t, t, true
 	case x86asm.LJMP, x86asm.LCALL, x86asm.LRET, x86asm.IRET, x86asm.IRETD, x86asm.IRETQ,
 		x86asm.SYSRET, x86asm.SYSEXIT, x86asm.XBEGIN, x86asm.XABORT, x86asm.XEND:
@@ -75,11 +75,11 @@ func (m *Machine) branchTarget(inst x86asm.Inst, pc, next uint64) (uint64, bool)
 		if !ok {
 			return 0, false
 		}
-		var w [8]byte
-		if n, _ := m.ReadMemory(ea, w[:]); n != 8 {
+		w := m.scratch[:8]
+		if n, _ := m.ReadMemory(ea, w); n != 8 {
 			return next, true // the load faults; any target will do
 		}
-		return binary.LittleEndian.Uint64(w[:]), true
+		return binary.LittleEndian.Uint64(w), true
 	}
 	return 0, false
 }
