@@ -635,3 +635,27 @@ func TestMisbehavingMemory(t *testing.T) {
 		}
 	}
 }
+
+// A code whose offset lies past SizeOfProlog (ntdll's
+// call_consolidate_callback allocates after .seh_endprologue) applies only
+// once the PC has passed it, as in Windows; Wine applies it everywhere
+// outside the prolog.
+func TestStepCodePastProlog(t *testing.T) {
+	code := []byte{
+		0x53,                                     // 00: push rbx              (1)  end of the stated prolog
+		0x48, 0x81, 0xec, 0x08, 0x01, 0x00, 0x00, // 01: sub rsp, 0x108        (8)  described, but past the prolog
+		0x90, // 08: body
+	}
+	xdata := []byte{
+		0x01, 0x01, 0x03, 0x00, // v1, SizeOfProlog 1, 3 slots
+		0x08, 0x01, // @8: UWOP_ALLOC_LARGE OpInfo 0
+		0x21, 0x00, //   0x21*8 = 0x108
+		0x01, 0x30, // @1: UWOP_PUSH_NONVOL rbx
+		0x00, 0x00, // padding
+	}
+	stk := map[uint64]uint64{R + 8: retAddr}
+	runStep(t, stepCase{name: "before the sub", code: code, xdata: xdata, pc: 1, rsp: R, stack: stk,
+		wantRIP: retAddr, wantRSP: R + 16, wantRegs: map[int]uint64{rbx: R}})
+	runStep(t, stepCase{name: "after the sub", code: code, xdata: xdata, pc: 8, rsp: R - 0x108, stack: stk,
+		wantRIP: retAddr, wantRSP: R + 16, wantRegs: map[int]uint64{rbx: R}})
+}
