@@ -1,0 +1,248 @@
+package dwarf
+
+import (
+	"debug/elf"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+)
+
+// RawSection is one section's bytes and the address its first byte has
+// when the module is loaded at its preferred base.
+type RawSection struct {
+	Name string
+	Addr uint64
+	Data []byte
+}
+
+// Sections are the CFI sections of one module file.
+type Sections struct {
+	Format     string // "pe" or "elf"
+	ImageBase  uint64 // PE ImageBase; 0 for ELF
+	EHFrame    *RawSection
+	EHFrameHdr *RawSection
+	DebugFrame *RawSection
+	Bases      Bases // .text and (ELF) .got addresses, for textrel/datarel
+}
+
+// ErrNotPE and ErrNotELF report a file of another format.
+var (
+	ErrNotPE  = errors.New("not a PE image")
+	ErrNotELF = errors.New("not an ELF file")
+)
+
+// Finder returns the best FDE finder the sections give: .eh_frame through
+// its .eh_frame_hdr search table, else a full .eh_frame table, else a
+// .debug_frame table. Entries that fail to decode do not make it fail;
+// Tables reports them.
+func (s *Sections) Finder() (Finder, error) {
+	if s.EHFrame != nil {
+		sec := NewEHFrame(s.EHFrame.Data, s.EHFrame.Addr, s.Bases)
+		if s.EHFrameHdr != nil {
+			if h, err := ParseEHFrameHdr(s.EHFrameHdr.Data, s.EHFrameHdr.Addr); err == nil && h.Searchable && h.EHFramePtr == s.EHFrame.Addr {
+				return HdrFinder{Section: sec, Hdr: h}, nil
+			}
+		}
+		t, _ := NewTable(sec)
+		return t, nil
+	}
+	if s.DebugFrame != nil {
+		t, _ := ParseDebugFrame(s.DebugFrame.Data, s.DebugFrame.Addr)
+		return t, nil
+	}
+	return nil, ErrNoFDE
+}
+
+// PESections finds .eh_frame, .eh_frame_hdr and .debug_frame in a PE file
+// (file layout, as read from disk). Section names longer than eight bytes
+// are stored as "/decimal" (or "//base64") offsets into the COFF string
+// table that follows the symbol table; they are resolved here. The bytes
+// of a section are its raw data, cut to its VirtualSize.
+func PESections(file []byte) (*Sections, error) {
+	perr := func(off int, err error) error {
+		return &FormatError{Section: "PE header", Entry: -1, Offset: int64(off), Err: err}
+	}
+	c := cursor{b: file}
+	if c.u16() != 0x5a4d { // "MZ"
+		return nil, perr(0, ErrNotPE)
+	}
+	c.off = 0x3c
+	lfanew := int(c.u32())
+	if c.err != nil || lfanew < 0 || lfanew > len(file) {
+		return nil, perr(0x3c, ErrNotPE)
+	}
+	c.off = lfanew
+	if c.u32() != 0x4550 { // "PE\0\0"
+		return nil, perr(lfanew, ErrNotPE)
+	}
+	c.u16() // Machine
+	nsec := int(c.u16())
+	c.u32() // TimeDateStamp
+	symPtr := uint64(c.u32())
+	nsym := uint64(c.u32())
+	optSize := int(c.u16())
+	c.u16() // Characteristics
+	optStart := c.off
+	magic := c.u16()
+	out := &Sections{Format: "pe"}
+	switch magic {
+	case 0x10b: // PE32
+		c.off = optStart + 28
+		out.ImageBase = uint64(c.u32())
+	case 0x20b: // PE32+
+		c.off = optStart + 24
+		out.ImageBase = c.u64()
+	default:
+		if c.err == nil {
+			return nil, perr(optStart, ErrNotPE)
+		}
+	}
+	if c.err != nil {
+		return nil, perr(c.off, c.err)
+	}
+	// The string table: its first four bytes are its size, included.
+	var strtab []byte
+	if symPtr != 0 {
+		st := symPtr + nsym*18
+		if nsym < 1<<32 && st+4 <= uint64(len(file)) {
+			sc := cursor{b: file, off: int(st)}
+			size := uint64(sc.u32())
+			if size >= 4 && st+size <= uint64(len(file)) {
+				strtab = file[st : st+size]
+			}
+		}
+	}
+	c.off = optStart + optSize
+	if nsec > (len(file)-c.off)/40 || c.off > len(file) {
+		return nil, perr(c.off, ErrTruncated)
+	}
+	for i := 0; i < nsec; i++ {
+		hdr := c.off
+		raw := c.bytes(8)
+		vsize := uint64(c.u32())
+		va := uint64(c.u32())
+		rawSize := uint64(c.u32())
+		rawPtr := uint64(c.u32())
+		c.bytes(16) // relocations, line numbers, characteristics
+		if c.err != nil {
+			return nil, perr(hdr, c.err)
+		}
+		name, err := peSectionName(raw, strtab)
+		if err != nil {
+			return nil, perr(hdr, err)
+		}
+		size := rawSize
+		if vsize != 0 && vsize < size {
+			size = vsize
+		}
+		if rawPtr > uint64(len(file)) {
+			size = 0
+			rawPtr = 0
+		} else if size > uint64(len(file))-rawPtr {
+			size = uint64(len(file)) - rawPtr
+		}
+		rs := &RawSection{Name: name, Addr: out.ImageBase + va, Data: file[rawPtr : rawPtr+size : rawPtr+size]}
+		switch name {
+		case ".eh_frame":
+			out.EHFrame = rs
+		case ".eh_frame_hdr":
+			out.EHFrameHdr = rs
+		case ".debug_frame":
+			out.DebugFrame = rs
+		case ".text":
+			out.Bases.Text = rs.Addr
+		}
+	}
+	return out, nil
+}
+
+// peSectionName decodes an 8-byte section name field.
+func peSectionName(raw, strtab []byte) (string, error) {
+	n := 0
+	for n < len(raw) && raw[n] != 0 {
+		n++
+	}
+	name := string(raw[:n])
+	if len(name) < 2 || name[0] != '/' {
+		return name, nil
+	}
+	var off uint64
+	if name[1] == '/' {
+		// "//" then base64 digits, most significant first.
+		const digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+		for i := 2; i < len(name); i++ {
+			d := -1
+			for j := 0; j < len(digits); j++ {
+				if digits[j] == name[i] {
+					d = j
+					break
+				}
+			}
+			if d < 0 {
+				return "", fmt.Errorf("section name %q: %w", name, ErrTruncated)
+			}
+			off = off*64 + uint64(d)
+		}
+	} else {
+		v, err := strconv.ParseUint(name[1:], 10, 32)
+		if err != nil {
+			return name, nil // not a string table reference
+		}
+		off = v
+	}
+	if off < 4 || off >= uint64(len(strtab)) {
+		return "", fmt.Errorf("section name %q: string table offset outside the table: %w", name, ErrTruncated)
+	}
+	end := off
+	for end < uint64(len(strtab)) && strtab[end] != 0 {
+		end++
+	}
+	return string(strtab[off:end]), nil
+}
+
+// ELFSections finds .eh_frame, .eh_frame_hdr and .debug_frame (compressed
+// or not) in an ELF file, with their link-time addresses. For a
+// position-independent module loaded at a bias, add the bias to each Addr
+// before decoding.
+func ELFSections(r io.ReaderAt) (out *Sections, err error) {
+	defer func() {
+		// debug/elf is fuzzed upstream; this keeps our promise anyway.
+		if p := recover(); p != nil {
+			out, err = nil, fmt.Errorf("%w: debug/elf panicked: %v", ErrNotELF, p)
+		}
+	}()
+	f, err := elf.NewFile(r)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotELF, err)
+	}
+	out = &Sections{Format: "elf"}
+	for _, s := range f.Sections {
+		var dst **RawSection
+		switch s.Name {
+		case ".eh_frame":
+			dst = &out.EHFrame
+		case ".eh_frame_hdr":
+			dst = &out.EHFrameHdr
+		case ".debug_frame":
+			dst = &out.DebugFrame
+		case ".text":
+			out.Bases.Text = s.Addr
+			continue
+		case ".got":
+			out.Bases.Data = s.Addr
+			continue
+		default:
+			continue
+		}
+		if s.Type == elf.SHT_NOBITS {
+			continue
+		}
+		data, err := s.Data()
+		if err != nil {
+			return nil, fmt.Errorf("read ELF section %s: %w", s.Name, err)
+		}
+		*dst = &RawSection{Name: s.Name, Addr: s.Addr, Data: data}
+	}
+	return out, nil
+}
