@@ -21,9 +21,11 @@ const usage = `rspstub: a GDB/LLDB remote stub for emulated x86-64 Windows progr
 
 Usage:
   rspstub serve [flags] PROGRAM.exe [ARGS...]   load PROGRAM into Unicorn and serve it
+  rspstub qemu [flags] --connect ADDR | -- QEMU ARGS...
+                                                serve a QEMU gdbstub (qemu-system-x86_64, qemu-x86_64)
   rspstub version                               print the version
 
-Run "rspstub serve -h" for the serve flags.
+Run "rspstub serve -h" or "rspstub qemu -h" for their flags.
 `
 
 var version = "0.1.0-dev"
@@ -40,6 +42,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serveCmd(args[1:], stdout, stderr)
+	case "qemu":
+		return qemuCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "rspstub", version)
 		return exitOK

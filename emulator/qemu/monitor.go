@@ -1,0 +1,62 @@
+package qemu
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+const monitorHelp = `rspstub monitor commands (QEMU backend):
+  help          this list
+  qemu CMD      run CMD in QEMU's own monitor (HMP), e.g. "qemu info registers"
+  threads       the vCPUs (or program threads) QEMU reports
+  status        what rspstub is attached to
+`
+
+// Monitor implements rsp.Monitor: our commands, and QEMU's monitor
+// behind "qemu".
+func (t *Target) Monitor(cmd string, out io.Writer) error {
+	cmd = strings.TrimSpace(cmd)
+	name, rest, _ := strings.Cut(cmd, " ")
+	rest = strings.TrimSpace(rest)
+	switch name {
+	case "", "help":
+		_, err := io.WriteString(out, monitorHelp)
+		return err
+	case "qemu":
+		if rest == "" {
+			return fmt.Errorf("usage: monitor qemu CMD (try: monitor qemu help)")
+		}
+		if t.gone.Load() {
+			return ErrGone
+		}
+		text, err := t.c.Monitor(rest)
+		// HMP writes CRLF line ends.
+		text = strings.ReplaceAll(text, "\r\n", "\n")
+		if _, werr := io.WriteString(out, text); werr != nil {
+			return werr
+		}
+		if err != nil {
+			return t.check(fmt.Errorf("qemu monitor: %w", err))
+		}
+		return nil
+	case "threads":
+		for _, ti := range t.Threads(nil) {
+			fmt.Fprintf(out, "thread %d: %s\n", ti.ID, ti.Extra)
+		}
+		return nil
+	case "status":
+		where := t.addr
+		if where == "" {
+			where = "a QEMU gdbstub"
+		}
+		state := "attached"
+		if t.gone.Load() {
+			state = "gone (QEMU closed the connection)"
+		}
+		fmt.Fprintf(out, "QEMU %s mode at %s, %s; %d threads; %d breakpoints/watchpoints in QEMU, %d emulated watchpoints\n",
+			t.mode, where, state, len(t.threads), len(t.bps), len(t.soft))
+		return nil
+	}
+	return fmt.Errorf("unknown monitor command %q; try \"monitor help\"", name)
+}

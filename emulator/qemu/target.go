@@ -1,0 +1,522 @@
+package qemu
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/rspstub/rspstub/rsp"
+)
+
+// Mode says what kind of QEMU is on the other end.
+type Mode int
+
+const (
+	// ModeAuto detects the mode: qemu-user offers qXfer:auxv:read,
+	// qemu-system does not.
+	ModeAuto Mode = iota
+	// ModeSystem is qemu-system-x86_64: vCPUs, control registers.
+	ModeSystem
+	// ModeUser is qemu-x86_64 running one Linux program.
+	ModeUser
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeSystem:
+		return "system"
+	case ModeUser:
+		return "user"
+	}
+	return "auto"
+}
+
+// Options configure a Target.
+type Options struct {
+	// Logger receives debug and warning messages (default slog.Default()).
+	Logger *slog.Logger
+	// Mode is ModeAuto unless the caller knows (it started QEMU itself).
+	Mode Mode
+	// Timeout bounds each request to QEMU (not a run). Default 10 s.
+	Timeout time.Duration
+	// LogPackets logs every packet exchanged with QEMU at debug level.
+	LogPackets bool
+}
+
+// ErrGone is returned once the connection to QEMU is lost.
+var ErrGone = errors.New("qemu: QEMU closed the gdbstub connection (it exited or was killed)")
+
+// Target is an rsp.Target backed by QEMU's gdbstub.
+type Target struct {
+	c    *rsp.Client
+	log  *slog.Logger
+	mode Mode
+	addr string
+
+	desc   *rsp.Description // ours, served to the debugger
+	qdesc  *rsp.Description // QEMU's
+	regmap []int            // our regnum → QEMU's description index, or -1
+	gbuf   []byte           // scratch: QEMU's `g` block
+
+	gsel    int // thread QEMU's Hg currently selects; 0: unknown
+	threads []int
+	last    rsp.Stop
+
+	bps     map[bpKey]int // Z0/Z1 breakpoints and the watchpoints QEMU holds, with insert counts
+	soft    []softWatch   // watchpoints emulated by single-stepping (qemu-user has none)
+	noWatch bool          // QEMU answered Z2 empty: emulate watchpoints
+
+	running     atomic.Bool // a Resume to QEMU is in flight
+	interrupted atomic.Bool
+	gone        atomic.Bool
+	closeOnce   sync.Once
+}
+
+type bpKey struct {
+	kind rsp.BreakKind
+	addr uint64
+	size int
+}
+
+// Connect dials QEMU's gdbstub at addr ("tcp:HOST:PORT", "HOST:PORT" or
+// "unix:PATH") and wraps it.
+func Connect(addr string, opt Options) (*Target, error) {
+	dial := addr
+	if a, ok := strings.CutPrefix(addr, "tcp:"); ok {
+		dial = a
+	}
+	if !strings.HasPrefix(dial, "unix:") {
+		if _, _, err := net.SplitHostPort(dial); err != nil {
+			return nil, fmt.Errorf("qemu: address %q: want tcp:HOST:PORT or unix:PATH", addr)
+		}
+	}
+	if opt.Timeout <= 0 {
+		opt.Timeout = 10 * time.Second
+	}
+	log := opt.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	c, err := rsp.Dial(dial, rsp.WithTimeout(opt.Timeout), rsp.WithClientLogger(log), rsp.WithClientPacketLog(opt.LogPackets))
+	if err != nil {
+		var hint string
+		switch {
+		case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ENOENT):
+			hint = "; is QEMU running with -gdb " + strings.TrimPrefix(addr, "tcp:") + " (or qemu-user with -g)?"
+		case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET):
+			hint = "; QEMU's gdbstub takes one debugger at a time: is another attached?"
+		}
+		return nil, fmt.Errorf("qemu: connect to %s: %w%s", addr, err, hint)
+	}
+	t, err := New(c, opt)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	t.addr = addr
+	return t, nil
+}
+
+// New wraps a client already connected to QEMU's gdbstub.
+func New(c *rsp.Client, opt Options) (*Target, error) {
+	t := &Target{c: c, log: opt.Logger, mode: opt.Mode, bps: map[bpKey]int{}}
+	if t.log == nil {
+		t.log = slog.Default()
+	}
+	if t.mode == ModeAuto {
+		t.mode = ModeSystem
+		if c.Features()["qXfer:auxv:read"] == "+" {
+			t.mode = ModeUser
+		}
+	}
+	t.qdesc = c.Description()
+	if err := checkAMD64(t.qdesc); err != nil {
+		return nil, err
+	}
+	sys := t.mode == ModeSystem && t.qdesc.Lookup("cr0") >= 0
+	t.desc = rsp.AMD64(rsp.AMD64Options{System: sys})
+	t.regmap = make([]int, len(t.desc.Registers))
+	for i, r := range t.desc.Registers {
+		t.regmap[i] = t.qdesc.Lookup(r.Name)
+	}
+	st, err := c.StopReason()
+	if err != nil {
+		return nil, fmt.Errorf("qemu: ask why the guest is stopped: %w", err)
+	}
+	t.last = st
+	if err := t.refreshThreads(); err != nil {
+		return nil, err
+	}
+	if t.last.Thread <= 0 && len(t.threads) > 0 {
+		t.last.Thread = t.threads[0]
+	}
+	t.log.Debug("attached to QEMU", "mode", t.mode.String(), "registers", len(t.qdesc.Registers), "threads", len(t.threads))
+	return t, nil
+}
+
+// checkAMD64 refuses a description that is not x86-64.
+func checkAMD64(d *rsp.Description) error {
+	if d == nil {
+		return errors.New("qemu: QEMU sent no target description")
+	}
+	rip := d.Lookup("rip")
+	if rip < 0 || d.Registers[rip].Bits != 64 || d.Lookup("rsp") < 0 || d.Lookup("rax") < 0 {
+		return fmt.Errorf("qemu: the target is not x86-64 (architecture %q, %d registers, no 64-bit rip): run qemu-system-x86_64 or qemu-x86_64", d.Arch, len(d.Registers))
+	}
+	return nil
+}
+
+// Mode is the detected (or given) mode.
+func (t *Target) Mode() Mode { return t.mode }
+
+// Client is the connection to QEMU.
+func (t *Target) Client() *rsp.Client { return t.c }
+
+// Description implements rsp.Target.
+func (t *Target) Description() *rsp.Description { return t.desc }
+
+// LastStop implements rsp.Target.
+func (t *Target) LastStop() rsp.Stop { return t.last }
+
+// Gone reports whether the connection to QEMU was lost.
+func (t *Target) Gone() bool { return t.gone.Load() }
+
+// Close detaches from QEMU (it keeps running without a debugger) and
+// closes the connection. Breakpoints are removed first.
+func (t *Target) Close() error {
+	var err error
+	t.closeOnce.Do(func() {
+		if t.gone.Load() {
+			t.c.Close()
+			return
+		}
+		t.dropBreakpoints()
+		err = t.c.Detach()
+		t.gone.Store(true)
+		if isConnErr(err) {
+			err = nil
+		}
+	})
+	return err
+}
+
+// check fails fast once QEMU is gone, and notes a lost connection.
+func (t *Target) check(err error) error {
+	if err == nil {
+		return nil
+	}
+	if isConnErr(err) {
+		if !t.gone.Swap(true) {
+			t.log.Warn("lost the connection to QEMU", "err", err)
+			t.last = rsp.Stop{Kind: rsp.StopTerminated, Signal: rsp.SIGKILL, Description: "QEMU closed the connection"}
+		}
+		return fmt.Errorf("%w: %v", ErrGone, err)
+	}
+	return err
+}
+
+func isConnErr(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return false
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe)
+}
+
+// ---- threads
+
+// refreshThreads lists QEMU's threads (vCPUs, or the guest's LWPs).
+func (t *Target) refreshThreads() error {
+	t.threads = t.threads[:0]
+	rep, err := t.c.Request("qfThreadInfo")
+	for i := 0; i < 4096 && err == nil && len(rep) > 0 && rep[0] == 'm'; i++ {
+		for _, f := range strings.Split(rep[1:], ",") {
+			if id, ok := parseTID(f); ok {
+				t.threads = append(t.threads, id)
+			}
+		}
+		rep, err = t.c.Request("qsThreadInfo")
+	}
+	if err != nil && !errors.Is(err, rsp.ErrUnsupported) {
+		return t.check(fmt.Errorf("qemu: list threads: %w", err))
+	}
+	if len(t.threads) == 0 {
+		t.threads = append(t.threads, 1)
+	}
+	return nil
+}
+
+// parseTID reads a thread id, plain ("1f") or multiprocess ("p1.1f").
+func parseTID(s string) (int, bool) {
+	if p, ok := strings.CutPrefix(s, "p"); ok {
+		_, tid, found := strings.Cut(p, ".")
+		if !found {
+			return 0, false
+		}
+		s = tid
+	}
+	v, err := strconv.ParseUint(s, 16, 31)
+	if err != nil || v == 0 {
+		return 0, false
+	}
+	return int(v), true
+}
+
+// Threads implements rsp.ThreadLister: vCPUs in system mode (ids
+// 1..N), the program's threads (Linux TIDs) in user mode.
+func (t *Target) Threads(dst []rsp.ThreadInfo) []rsp.ThreadInfo {
+	for i, id := range t.threads {
+		extra := fmt.Sprintf("vCPU %d", i)
+		if t.mode == ModeUser {
+			extra = fmt.Sprintf("LWP %d", id)
+		}
+		dst = append(dst, rsp.ThreadInfo{ID: id, Extra: extra})
+	}
+	return dst
+}
+
+// selectThread makes QEMU's register (and, in system mode, memory)
+// accesses use thread tid.
+func (t *Target) selectThread(tid int) error {
+	if t.gone.Load() {
+		return ErrGone
+	}
+	if tid <= 0 {
+		tid = t.last.Thread
+	}
+	if tid <= 0 || tid == t.gsel {
+		return nil
+	}
+	if _, err := t.c.Request("Hg" + strconv.FormatUint(uint64(tid), 16)); err != nil {
+		return t.check(fmt.Errorf("qemu: select thread %d: %w", tid, err))
+	}
+	t.gsel = tid
+	return nil
+}
+
+// ---- registers
+
+// ReadRegisters implements rsp.Target with one `g` to QEMU, mapped by
+// register name into our layout.
+func (t *Target) ReadRegisters(tid int, dst []byte) error {
+	if err := t.selectThread(tid); err != nil {
+		return err
+	}
+	g, err := t.c.ReadRegisters()
+	if err != nil {
+		return t.check(fmt.Errorf("qemu: read registers: %w", err))
+	}
+	t.gbuf = g
+	clear(dst)
+	for i, j := range t.regmap {
+		if j < 0 {
+			continue
+		}
+		r, q := &t.desc.Registers[i], &t.qdesc.Registers[j]
+		if q.Offset+q.Size() > len(g) || r.Offset+r.Size() > len(dst) {
+			continue
+		}
+		copy(dst[r.Offset:r.Offset+r.Size()], g[q.Offset:q.Offset+q.Size()])
+	}
+	return nil
+}
+
+// WriteRegisters implements rsp.Target: QEMU's block is read, patched
+// and written back with one `G`.
+func (t *Target) WriteRegisters(tid int, src []byte) error {
+	if err := t.selectThread(tid); err != nil {
+		return err
+	}
+	g, err := t.c.ReadRegisters()
+	if err != nil {
+		return t.check(fmt.Errorf("qemu: read registers: %w", err))
+	}
+	for i, j := range t.regmap {
+		if j < 0 {
+			continue
+		}
+		r, q := &t.desc.Registers[i], &t.qdesc.Registers[j]
+		if q.Offset+q.Size() > len(g) || r.Offset+r.Size() > len(src) {
+			continue
+		}
+		n := copy(g[q.Offset:q.Offset+q.Size()], src[r.Offset:r.Offset+r.Size()])
+		clear(g[q.Offset+n : q.Offset+q.Size()])
+	}
+	if _, err := t.c.Request("G" + hex.EncodeToString(g)); err != nil {
+		return t.check(fmt.Errorf("qemu: write registers: %w", err))
+	}
+	return nil
+}
+
+// ReadRegister implements rsp.Target. A register QEMU does not have
+// reads as zero.
+func (t *Target) ReadRegister(tid int, regnum int, dst []byte) error {
+	if regnum < 0 || regnum >= len(t.regmap) {
+		return fmt.Errorf("qemu: no register %d", regnum)
+	}
+	j := t.regmap[regnum]
+	if j < 0 {
+		clear(dst)
+		return nil
+	}
+	if err := t.selectThread(tid); err != nil {
+		return err
+	}
+	q := &t.qdesc.Registers[j]
+	if q.Size() == len(dst) {
+		return t.check(t.c.ReadRegister(j, dst))
+	}
+	var tmp [64]byte
+	if q.Size() > len(tmp) {
+		return fmt.Errorf("qemu: register %s has %d bytes", q.Name, q.Size())
+	}
+	if err := t.c.ReadRegister(j, tmp[:q.Size()]); err != nil {
+		return t.check(err)
+	}
+	clear(dst)
+	copy(dst, tmp[:q.Size()])
+	return nil
+}
+
+// WriteRegister implements rsp.Target.
+func (t *Target) WriteRegister(tid int, regnum int, src []byte) error {
+	if regnum < 0 || regnum >= len(t.regmap) {
+		return fmt.Errorf("qemu: no register %d", regnum)
+	}
+	j := t.regmap[regnum]
+	if j < 0 {
+		return fmt.Errorf("qemu: QEMU has no register %s", t.desc.Registers[regnum].Name)
+	}
+	if err := t.selectThread(tid); err != nil {
+		return err
+	}
+	q := &t.qdesc.Registers[j]
+	if q.Size() == len(src) {
+		return t.check(t.c.WriteRegister(j, src))
+	}
+	var tmp [64]byte
+	if q.Size() > len(tmp) {
+		return fmt.Errorf("qemu: register %s has %d bytes", q.Name, q.Size())
+	}
+	copy(tmp[:q.Size()], src)
+	return t.check(t.c.WriteRegister(j, tmp[:q.Size()]))
+}
+
+// reg64 reads a register of up to 64 bits of thread tid by our regnum.
+func (t *Target) reg64(tid, regnum int) (uint64, error) {
+	var b [8]byte
+	n := t.desc.Registers[regnum].Size()
+	if n > 8 {
+		return 0, fmt.Errorf("qemu: register %s is not an integer", t.desc.Registers[regnum].Name)
+	}
+	if err := t.ReadRegister(tid, regnum, b[:n]); err != nil {
+		return 0, err
+	}
+	return binary.LittleEndian.Uint64(b[:]), nil
+}
+
+// ---- memory
+
+// ReadMemory implements rsp.Target. QEMU fails a read that crosses into
+// unmapped memory as a whole; the client narrows it down to the
+// readable prefix. In system mode addresses are virtual, translated by
+// the selected vCPU's page tables.
+func (t *Target) ReadMemory(addr uint64, p []byte) (int, error) {
+	if t.gone.Load() {
+		return 0, ErrGone
+	}
+	n, err := t.c.ReadMemory(addr, p)
+	if err != nil {
+		err = t.check(err)
+		if n > 0 && !t.gone.Load() {
+			return n, nil
+		}
+		return n, err
+	}
+	return n, nil
+}
+
+// WriteMemory implements rsp.Target (QEMU has no `X`: the client uses
+// `M`).
+func (t *Target) WriteMemory(addr uint64, p []byte) (int, error) {
+	if t.gone.Load() {
+		return 0, ErrGone
+	}
+	if err := t.c.WriteMemory(addr, p); err != nil {
+		return 0, t.check(fmt.Errorf("qemu: write %d bytes at %#x: %w", len(p), addr, err))
+	}
+	for i := range t.soft {
+		t.soft[i].refresh(t) // a debugger's own write is not a guest write
+	}
+	return len(p), nil
+}
+
+// ---- process
+
+// ProcessInfo implements rsp.ProcessInfoer.
+func (t *Target) ProcessInfo() rsp.ProcessInfo {
+	if t.mode == ModeUser {
+		pid := 1
+		if len(t.threads) > 0 {
+			pid = t.threads[0]
+		}
+		return rsp.ProcessInfo{PID: pid, Triple: "x86_64-unknown-linux-gnu", OSType: "linux", Vendor: "unknown"}
+	}
+	return rsp.ProcessInfo{PID: 1, Triple: "x86_64-unknown-none", OSType: "none", Vendor: "unknown"}
+}
+
+// Kill implements rsp.Killer: QEMU exits on `k`.
+func (t *Target) Kill() error {
+	if t.gone.Load() {
+		return nil
+	}
+	err := t.c.Kill()
+	t.gone.Store(true)
+	t.last = rsp.Stop{Kind: rsp.StopTerminated, Signal: rsp.SIGKILL}
+	if isConnErr(err) {
+		err = nil
+	}
+	return err
+}
+
+// Detach implements rsp.Detacher: a debugger left, so the breakpoints
+// and watchpoints it set are removed from QEMU. The guest stays stopped
+// for the next debugger.
+func (t *Target) Detach() error {
+	if t.gone.Load() {
+		return nil
+	}
+	return t.dropBreakpoints()
+}
+
+func (t *Target) dropBreakpoints() error {
+	var first error
+	for k := range t.bps {
+		for n := t.bps[k]; n > 0; n-- {
+			if err := t.c.RemoveBreakpoint(k.kind, k.addr, k.size); err != nil && first == nil {
+				first = t.check(err)
+			}
+		}
+		delete(t.bps, k)
+	}
+	t.soft = t.soft[:0]
+	return first
+}
