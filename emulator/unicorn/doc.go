@@ -81,8 +81,11 @@
 // hit and the tracer stops before the next instruction. The stop is then
 // after the access, with RIP at the next instruction, as GDB expects for
 // x86, and carries the data address (the first watched byte touched), the
-// access (read or write) and the watchpoint's kind. The price is a C call
-// per instruction while any watchpoint exists (about 4x slower).
+// access (read or write) and the watchpoint's kind. RIP read inside the
+// memory hook is exact (memory hooks make the translator store RIP before
+// each access), and is reported as Stop.AccessPC. The price is a C call
+// per instruction while any watchpoint exists (about 5x slower on a tight
+// loop), plus the slow memory path for every load and store.
 //
 // # Faults and their PC
 //

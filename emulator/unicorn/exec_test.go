@@ -146,17 +146,18 @@ func TestWatchpoints(t *testing.T) {
 		0xf4, // 10019: hlt
 	}
 	type hit struct {
-		pc     uint64
-		addr   uint64
-		access arch.Perm
+		pc       uint64
+		addr     uint64
+		access   arch.Perm
+		accessPC uint64
 	}
 	tests := []struct {
 		kind WatchKind
 		hits []hit
 	}{
-		{WatchWrite, []hit{{codeBase + 0xf, dataBase + 8, arch.PermWrite}}},
-		{WatchRead, []hit{{codeBase + 0x18, dataBase + 8, arch.PermRead}}},
-		{WatchAccess, []hit{{codeBase + 0xf, dataBase + 8, arch.PermWrite}, {codeBase + 0x18, dataBase + 8, arch.PermRead}}},
+		{WatchWrite, []hit{{codeBase + 0xf, dataBase + 8, arch.PermWrite, codeBase + 7}}},
+		{WatchRead, []hit{{codeBase + 0x18, dataBase + 8, arch.PermRead, codeBase + 0x10}}},
+		{WatchAccess, []hit{{codeBase + 0xf, dataBase + 8, arch.PermWrite, codeBase + 7}, {codeBase + 0x18, dataBase + 8, arch.PermRead, codeBase + 0x10}}},
 	}
 	for _, tc := range tests {
 		m := newMachine(t, code)
@@ -164,8 +165,9 @@ func TestWatchpoints(t *testing.T) {
 		for _, h := range tc.hits {
 			s := m.Run()
 			wantStop(t, m, s, StopWatch, h.pc)
-			if s.Addr != h.addr || s.Access != h.access || s.Watch != tc.kind {
-				t.Fatalf("kind %d: hit addr %#x access %v watch %d, want %#x %v", tc.kind, s.Addr, s.Access, s.Watch, h.addr, h.access)
+			if s.Addr != h.addr || s.Access != h.access || s.Watch != tc.kind || s.AccessPC != h.accessPC {
+				t.Fatalf("kind %d: hit addr %#x access %v watch %d by %#x, want %#x %v by %#x",
+					tc.kind, s.Addr, s.Access, s.Watch, s.AccessPC, h.addr, h.access, h.accessPC)
 			}
 		}
 		// The write has completed when the stop is reported.

@@ -18,6 +18,7 @@ static void rs_stop_now(rs_machine *m, int reason, uint64_t pc)
 			m->stop.addr = m->watch_addr;
 			m->stop.access = m->watch_access;
 			m->stop.watch = m->watch_kind;
+			m->stop.access_pc = m->watch_pc;
 		} else {
 			m->stop.reason = reason;
 		}
@@ -82,6 +83,8 @@ static void watch_cb(uc_engine *uc, uc_mem_type type, uint64_t addr, int size,
 	if (m->watch_pending)
 		return;
 	m->watch_pending = 1;
+	// Exact: memory hooks make the translator store RIP before each access.
+	m->watch_pc = rs_rip(m);
 	m->watch_addr = addr > w->addr ? addr : w->addr;
 	m->watch_access = type == UC_MEM_WRITE ? RS_WRITE : RS_READ;
 	m->watch_kind = w->kind - 1;
@@ -918,6 +921,7 @@ void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b)
 		m->stop.addr = m->watch_addr;
 		m->stop.access = m->watch_access;
 		m->stop.watch = m->watch_kind;
+		m->stop.access_pc = m->watch_pc;
 	}
 	// The syscall hook runs before RIP moves past the instruction.
 	if (m->stop.reason == RS_STOP_NONE || m->stop.reason == RS_STOP_SYSCALL)

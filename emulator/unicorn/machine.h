@@ -74,6 +74,7 @@ typedef struct rs_stop {
 	int watch;  // Go WatchKind of the hit
 	uint32_t vector;
 	uint64_t pc, addr;
+	uint64_t access_pc; // watch hits: the instruction that made the access
 	uint64_t value; // value a faulting write stores
 	int size;       // size of the faulting access
 	uc_err err;
@@ -98,7 +99,7 @@ typedef struct rs_machine {
 	rs_watch **watches;
 	int nwatches, capwatches;
 	int watch_pending;
-	uint64_t watch_addr;
+	uint64_t watch_addr, watch_pc;
 	int watch_access, watch_kind;
 
 	rs_trap **traps;

@@ -64,7 +64,10 @@ type Stop struct {
 	Access arch.Perm // PermRead, PermWrite or PermExec for faults and watch hits
 	Watch  WatchKind // for StopWatch: the kind of the watchpoint hit
 	Vector uint32    // for StopException: the interrupt vector
-	Err    error     // for StopError (and the libunicorn error of faults)
+	// AccessPC is, for StopWatch, the instruction that made the access
+	// (PC is the one after it).
+	AccessPC uint64
+	Err      error // for StopError (and the libunicorn error of faults)
 }
 
 // ShadowFrame is one call on the shadow call stack.
@@ -129,6 +132,9 @@ func (m *Machine) run(mode int, a, b uint64) Stop {
 		Access: arch.Perm(cs.access),
 		Watch:  WatchKind(cs.watch),
 		Vector: uint32(cs.vector),
+	}
+	if s.Reason == StopWatch {
+		s.AccessPC = uint64(cs.access_pc)
 	}
 	if cs.err != C.UC_ERR_OK {
 		s.Err = ucErr("run", cs.err)
