@@ -115,13 +115,16 @@
 //     same address expression whose registers changed in between (mov rax,
 //     [rbx]; add rbx, N; mov rcx, [rbx]) is indistinguishable from the
 //     registers alone, and the earlier one is reported
-//     (TestFaultPCAmbiguous). Fetch faults are always exact: PC is the
-//     target address.
+//     (TestFaultPCAmbiguous). Whenever a second instruction of the block
+//     also matches, or none does (PC stays at the block start), the stop
+//     has Inexact set. Fetch faults are always exact: PC is the target
+//     address.
 //
 // int3 stops with PC after the int3 (as on hardware; Addr is the int3
 // itself), so continuing does not execute it again. #DE and #UD stop with
 // PC at the faulting instruction (QEMU restores it for exceptions).
-// hlt stops with StopHalt and PC after it.
+// hlt stops with StopHalt and PC after it. StopReason.GDBSignal gives the
+// signal a stub reports (SIGSEGV, SIGILL, SIGFPE, SIGINT, else SIGTRAP).
 //
 // # Interrupt
 //

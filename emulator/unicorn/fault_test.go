@@ -205,4 +205,7 @@ func TestFaultPCAmbiguous(t *testing.T) {
 	m = newMachine(t, code)
 	s := m.Run()
 	t.Logf("without sync the decoder reports %#x (exact: %#x)", s.PC, codeBase+0x18)
+	if !s.Inexact {
+		t.Fatal("ambiguous fault PC not flagged")
+	}
 }

@@ -23,26 +23,32 @@ const (
 
 // For a faulting write, value and size (the stored value and the access
 // size, from the fault hook) rule out stores of another value.
-func (m *Machine) findFaultPC(start, addr uint64, access arch.Perm, value uint64, size int) (uint64, bool) {
+//
+// found is false when no instruction matches; ambiguous is true when a
+// later instruction of the block matches too (the first is returned).
+func (m *Machine) findFaultPC(start, addr uint64, access arch.Perm, value uint64, size int) (pc uint64, found, ambiguous bool) {
 	var buf [faultScanLen]byte
 	n, _ := m.ReadMemory(start, buf[:])
 	off := 0
 	for i := 0; i < maxFaultScan && off < n; i++ {
 		inst, err := x86asm.Decode(buf[off:n], 64)
 		if err != nil || inst.Len == 0 {
-			return 0, false
+			break
 		}
-		pc := start + uint64(off)
-		next := pc + uint64(inst.Len)
+		at := start + uint64(off)
+		next := at + uint64(inst.Len)
 		if m.touches(inst, next, addr, access) && m.storesValue(inst, access, value, size) {
-			return pc, true
+			if found {
+				return pc, true, true
+			}
+			pc, found = at, true
 		}
 		if endsBlock(inst.Op) {
-			return 0, false
+			break
 		}
 		off += inst.Len
 	}
-	return 0, false
+	return pc, found, false
 }
 
 // touches reports whether inst, run with the current registers, would

@@ -40,6 +40,24 @@ var reasonNames = [...]string{
 	"fault", "illegal", "divide", "int3", "halt", "error", "exception", "syscall",
 }
 
+// GDBSignal is the GDB signal number (gdb/include/gdb/signals.def) a
+// debugger stub reports for the reason.
+func (r StopReason) GDBSignal() int {
+	switch r {
+	case StopInterrupt:
+		return 2 // SIGINT
+	case StopIllegal:
+		return 4 // SIGILL
+	case StopDivide:
+		return 8 // SIGFPE
+	case StopFault, StopException:
+		return 11 // SIGSEGV
+	case StopError:
+		return 6 // SIGABRT
+	}
+	return 5 // SIGTRAP: breakpoints, watchpoints, steps, traps, int3, hlt, syscall
+}
+
 func (r StopReason) String() string {
 	if int(r) < len(reasonNames) {
 		return reasonNames[r]
@@ -67,7 +85,11 @@ type Stop struct {
 	// AccessPC is, for StopWatch, the instruction that made the access
 	// (PC is the one after it).
 	AccessPC uint64
-	Err      error // for StopError (and the libunicorn error of faults)
+	// Inexact is set on a data fault whose PC the block decoder could not
+	// pin down for sure (several candidates, or none: PC is then the
+	// block start). Never set with SetPCSync(true).
+	Inexact bool
+	Err     error // for StopError (and the libunicorn error of faults)
 }
 
 // ShadowFrame is one call on the shadow call stack.
@@ -140,7 +162,11 @@ func (m *Machine) run(mode int, a, b uint64) Stop {
 		s.Err = ucErr("run", cs.err)
 	}
 	if s.Reason == StopFault && s.Access != arch.PermExec && !m.pcSync {
-		if pc, ok := m.findFaultPC(s.PC, s.Addr, s.Access, uint64(cs.value), int(cs.size)); ok && pc != s.PC {
+		pc, ok, ambiguous := m.findFaultPC(s.PC, s.Addr, s.Access, uint64(cs.value), int(cs.size))
+		if !ok || ambiguous {
+			s.Inexact = true
+		}
+		if ok && pc != s.PC {
 			if m.SetReg(arch.RIP, pc) == nil {
 				s.PC = pc
 			}
