@@ -843,7 +843,7 @@ void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b)
 {
 	uc_err e;
 	uint64_t pc = rs_rip(m);
-	int want_tracer;
+	int want_tracer, tmp = mode == 3;
 	memset(&m->stop, 0, sizeof m->stop);
 	m->watch_pending = 0;
 	m->start_pc = pc;
@@ -869,7 +869,7 @@ void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b)
 			m->stop.reason = RS_STOP_ERROR;
 			m->stop.err = e;
 			m->stop.pc = pc;
-			return;
+			goto out;
 		}
 		invalidate_all(m);
 	} else if (!want_tracer && m->tracer_hook != 0) {
@@ -926,7 +926,8 @@ void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b)
 	// The syscall hook runs before RIP moves past the instruction.
 	if (m->stop.reason == RS_STOP_NONE || m->stop.reason == RS_STOP_SYSCALL)
 		m->stop.pc = rs_rip(m);
-	if (m->mode == 3 || mode == 3) {
+out:
+	if (tmp) {
 		rs_bp *t;
 		if ((t = bp_find(m, a)) != NULL)
 			t->tmp = 0;
