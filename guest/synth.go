@@ -20,27 +20,36 @@ import (
 //	            .xdata  UNWIND_INFO records
 //	next page   .pdata  RUNTIME_FUNCTION table sorted by address
 //
-// Every stub is a complete function with its own RUNTIME_FUNCTION:
+// Every stub is two functions, so that a debugger's "break WriteFile"
+// lands on the API entry itself:
 //
-//	+0  48 83 EC 28   sub rsp, 28h      <- API entry: the trap address
-//	+4  90            nop               <- return address of guest callbacks
-//	+5  48 83 C4 28   add rsp, 28h
-//	+9  C3            ret
-//	+10 CC x6         padding
+//	+0  90            nop               <- API entry: the trap address. No
+//	                                       RUNTIME_FUNCTION covers it: a leaf,
+//	                                       whose prolog a debugger skips by 0
+//	                                       bytes (RSP points at the return
+//	                                       address, as at any call target)
+//	+1  48 83 EC 28   sub rsp, 28h      <- continuation function, with its own
+//	                                       RUNTIME_FUNCTION [+1, +16) and a
+//	                                       4-byte UWOP_ALLOC_SMALL prolog
+//	+5  90            nop               <- return address of guest callbacks
+//	+6  48 83 C4 28   add rsp, 28h
+//	+10 C3            ret
+//	+11 CC x5         padding
 //
-// A trap at +0 is before the prolog, so the frame is a leaf frame (RSP points
-// at the return address). When the Go implementation calls back into guest
-// code, it builds the frame the prolog would have built and pushes +4 as the
-// return address, so the unwinder sees "sub rsp,28h" done and walks on to the
-// API's caller.
+// When the Go implementation calls back into guest code, it builds the
+// frame the continuation's prolog would have built (RSP 28h below the API
+// entry's) and pushes +5 as the return address, so an unwinder sees
+// "sub rsp,28h" done there and walks on to the API's caller, and a
+// backtrace from inside a callback reads "...callback, msvcrt!qsort+5,
+// caller...".
 
 const (
 	stubSize      = 16
-	stubRetOffset = 4
+	stubRetOffset = 5
 	textRVA       = 0x1000
 )
 
-var stubCode = [stubSize]byte{0x48, 0x83, 0xEC, 0x28, 0x90, 0x48, 0x83, 0xC4, 0x28, 0xC3, 0xCC, 0xCC, 0xCC, 0xCC, 0xCC, 0xCC}
+var stubCode = [stubSize]byte{0x90, 0x48, 0x83, 0xEC, 0x28, 0x90, 0x48, 0x83, 0xC4, 0x28, 0xC3, 0xCC, 0xCC, 0xCC, 0xCC, 0xCC}
 
 // unwindAllocSmall is an UNWIND_INFO v1 for a prolog that is exactly
 // "sub rsp, n" (4 bytes, 8 <= n <= 128, n%8 == 0):
@@ -245,10 +254,10 @@ func buildSynth(spec *synthSpec, base uint64) (*synthImage, error) {
 		u := unwindFor("stub", stubUnwind)
 		for _, s := range stubs {
 			r := si.stubRVA[s]
-			if len(rfs) > 0 && rfs[len(rfs)-1].begin == r {
-				continue
+			if len(rfs) > 0 && rfs[len(rfs)-1].begin == r+1 {
+				continue // an alias of the previous stub
 			}
-			rfs = append(rfs, rf{r, r + stubSize, u})
+			rfs = append(rfs, rf{r + 1, r + stubSize, u}) // +0 is a leaf
 		}
 	}
 	sort.Slice(rfs, func(i, j int) bool { return rfs[i].begin < rfs[j].begin })

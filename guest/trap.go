@@ -202,7 +202,7 @@ func (p *Process) HandleTrap(pc uint64) (res TrapResult, err error) {
 //	apiRSP+0x00  return address to the API's caller
 //	apiRSP-0x08  argument 5 (if any)         } the stub's 0x28-byte frame:
 //	apiRSP-0x28  shadow space for args 1-4   } 0x20 home area + 8
-//	apiRSP-0x30  return address = stub+4     <- RSP at fn's first instruction
+//	apiRSP-0x30  return address = stub+5     <- RSP at fn's first instruction
 func (p *Process) startGuestCall(c *call) error {
 	if len(p.conts) > 256 {
 		return fmt.Errorf("guest callbacks nested more than 256 deep")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 )
 
@@ -280,21 +281,58 @@ func (c *codec) putString(s string) {
 	}
 }
 
+// putBytes appends binary data, escaping the four special bytes. Runs of
+// plain bytes are copied whole.
 func (c *codec) putBytes(p []byte) {
-	for _, b := range p {
-		c.putByte(b)
+	for len(p) > 0 {
+		i := 0
+		var sum byte
+		for ; i < len(p); i++ {
+			b := p[i]
+			if b == '$' || b == '#' || b == '}' || b == '*' {
+				break
+			}
+			sum += b
+		}
+		c.out = append(c.out, p[:i]...)
+		c.sum += sum
+		if i == len(p) {
+			return
+		}
+		c.putByte(p[i])
+		p = p[i+1:]
 	}
 }
 
 const hexdigits = "0123456789abcdef"
 
-// putHex appends p as hex digits (no byte of hex needs escaping).
-func (c *codec) putHex(p []byte) {
-	for _, b := range p {
-		h, l := hexdigits[b>>4], hexdigits[b&15]
-		c.out = append(c.out, h, l)
-		c.sum += h + l
+// hexPair[b] is b as two lower-case hex digits; hexSum[b] is the sum of
+// those two digits, its share of the checksum.
+var (
+	hexPair [256][2]byte
+	hexSum  [256]byte
+)
+
+func init() {
+	for b := range 256 {
+		hexPair[b] = [2]byte{hexdigits[b>>4], hexdigits[b&15]}
+		hexSum[b] = hexdigits[b>>4] + hexdigits[b&15]
 	}
+}
+
+// putHex appends p as hex digits (no byte of hex needs escaping). It is
+// the `m` and `g` hot path: one table load per byte, no per-byte append.
+func (c *codec) putHex(p []byte) {
+	n := len(c.out)
+	c.out = slices.Grow(c.out, 2*len(p))[:n+2*len(p)]
+	dst := c.out[n:]
+	var sum byte
+	for i, b := range p {
+		pr := hexPair[b]
+		dst[2*i], dst[2*i+1] = pr[0], pr[1]
+		sum += hexSum[b]
+	}
+	c.sum += sum
 }
 
 // putHex8 appends one byte as two hex digits.

@@ -435,3 +435,44 @@ func TestClangMSVCProgram(t *testing.T) {
 		t.Errorf("guest output missing: %q", stub.Stdout())
 	}
 }
+
+// TestBreakOnAPI: with the Windows-ABI gdb, which fetches the synthesized
+// system DLLs through vFile, `break msvcrt!fputc` stops at the API entry
+// (not after a prolog the emulated call never runs), the backtrace goes
+// through the DLL into the program, and `finish` performs the call.
+func TestBreakOnAPI(t *testing.T) {
+	gdb := harness.Tool(t, "x86_64-w64-mingw32-gdb")
+	exe := harness.BuildPE(t, demoSrc, harness.MinGW, "-O0", "-g")
+	stub := harness.StartStub(t, exe)
+	out := harness.GDB(t, gdb, exe, stub.Addr,
+		"info sharedlibrary",
+		"break msvcrt!fputc",
+		"continue",
+		"echo @@bt\\n",
+		"bt",
+		"p/c $rcx",
+		"echo @@finish\\n",
+		"finish",
+		"p/c $rax",
+		"kill",
+	)
+	t.Logf("gdb output:\n%s", out)
+	for _, dll := range []string{"ntdll.dll", "KERNEL32.dll", "msvcrt.dll"} {
+		if !regexp.MustCompile(`0x[0-9a-f]+\s+0x[0-9a-f]+\s+Yes.*` + regexp.QuoteMeta(dll)).MatchString(out) {
+			t.Errorf("gdb did not load %s's symbols through vFile", dll)
+		}
+	}
+	bt := section(out, "@@bt", "@@finish")
+	if !regexp.MustCompile(`#0\s+0x[0-9a-f]+ in msvcrt!fputc \(\)`).MatchString(bt) {
+		t.Errorf("did not stop at the entry of msvcrt!fputc: %q", bt)
+	}
+	if !regexp.MustCompile(`in main \(`).MatchString(bt) {
+		t.Errorf("backtrace does not reach main: %q", bt)
+	}
+	if !strings.Contains(bt, "= 109 'm'") {
+		t.Errorf("first character written is not 'm': %q", bt)
+	}
+	if fin := section(out, "@@finish", ""); !strings.Contains(fin, "= 109 'm'") {
+		t.Errorf("fputc did not return its character after finish: %q", fin)
+	}
+}

@@ -60,10 +60,15 @@ type Target struct {
 	// breaks holds the client's breakpoints and watchpoints, so that a
 	// detach can remove them all.
 	breaks map[breakKey]struct{}
+	// codeBreaks counts the Z0/Z1 breakpoints at each address: API entry
+	// points are traps too, and a breakpoint there must win.
+	codeBreaks map[uint64]codeBreak
 
 	consoleMu sync.Mutex
 	console   io.Writer
 }
+
+type codeBreak struct{ sw, hw int }
 
 type breakKey struct {
 	kind rsp.BreakKind
@@ -107,7 +112,7 @@ func New(cfg Config) (*Target, error) {
 		return nil, fmt.Errorf("start unicorn: %w", err)
 	}
 	t := &Target{m: m, mw: &machine{Machine: m}, log: log, prog: cfg.Program,
-		breaks: make(map[breakKey]struct{})}
+		breaks: make(map[breakKey]struct{}), codeBreaks: make(map[uint64]codeBreak)}
 	stdout, stderr := cfg.Stdout, cfg.Stderr
 	if stdout == nil {
 		stdout = io.Discard
@@ -430,6 +435,14 @@ func (t *Target) run(step bool) (rsp.Stop, error) {
 				// The step ended on an API entry: show it there.
 				return t.stop(rsp.StopSignal, rsp.SIGTRAP), nil
 			}
+			// A breakpoint on an API entry ("break WriteFile") stops
+			// before the call is served; resuming serves it.
+			if cb, ok := t.codeBreaks[us.PC]; ok {
+				if cb.sw > 0 {
+					return t.stop(rsp.StopSWBreak, rsp.SIGTRAP), nil
+				}
+				return t.stop(rsp.StopHWBreak, rsp.SIGTRAP), nil
+			}
 			continue
 		}
 		return t.translate(us), nil
@@ -542,8 +555,30 @@ func (t *Target) InsertBreakpoint(kind rsp.BreakKind, addr uint64, size int) err
 	if err := t.insert(kind, addr, size); err != nil {
 		return err
 	}
-	t.breaks[breakKey{kind, addr, size}] = struct{}{}
+	k := breakKey{kind, addr, size}
+	if _, dup := t.breaks[k]; !dup {
+		t.breaks[k] = struct{}{}
+		t.countCodeBreak(kind, addr, +1)
+	}
 	return nil
+}
+
+// countCodeBreak keeps codeBreaks in step with breaks.
+func (t *Target) countCodeBreak(kind rsp.BreakKind, addr uint64, d int) {
+	if kind != rsp.BreakSoftware && kind != rsp.BreakHardware {
+		return
+	}
+	cb := t.codeBreaks[addr]
+	if kind == rsp.BreakSoftware {
+		cb.sw += d
+	} else {
+		cb.hw += d
+	}
+	if cb.sw <= 0 && cb.hw <= 0 {
+		delete(t.codeBreaks, addr)
+		return
+	}
+	t.codeBreaks[addr] = cb
 }
 
 func (t *Target) insert(kind rsp.BreakKind, addr uint64, size int) error {
@@ -556,12 +591,20 @@ func (t *Target) insert(kind rsp.BreakKind, addr uint64, size int) error {
 
 // RemoveBreakpoint implements rsp.Breakpointer.
 func (t *Target) RemoveBreakpoint(kind rsp.BreakKind, addr uint64, size int) error {
-	delete(t.breaks, breakKey{kind, addr, size})
+	if k := (breakKey{kind, addr, size}); t.hasBreak(k) {
+		delete(t.breaks, k)
+		t.countCodeBreak(kind, addr, -1)
+	}
 	switch kind {
 	case rsp.BreakSoftware, rsp.BreakHardware:
 		return t.m.RemoveBreakpoint(addr, kind == rsp.BreakHardware)
 	}
 	return t.m.RemoveWatchpoint(addr, size, watchKind(kind))
+}
+
+func (t *Target) hasBreak(k breakKey) bool {
+	_, ok := t.breaks[k]
+	return ok
 }
 
 func watchKind(k rsp.BreakKind) unicorn.WatchKind {
