@@ -1,0 +1,164 @@
+package qemu
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/rspstub/rspstub/rsp"
+)
+
+// TestUser drives qemu-x86_64 running testdata/hello.c through rspstub
+// with the Go client: registers by name, a read into unmapped memory, a
+// breakpoint reported as swbreak, an emulated watchpoint, a step, and
+// the exit.
+func TestUser(t *testing.T) {
+	prog := buildHello(t)
+	bump, counter := symbol(t, prog, "bump"), symbol(t, prog, "counter")
+	s := startStub(t, "qemu-x86_64", prog)
+	if s.target.Mode() != ModeUser {
+		t.Fatalf("mode %v, want user", s.target.Mode())
+	}
+	c := s.dial(t)
+
+	d := c.Description()
+	if d.Lookup("cr0") >= 0 {
+		t.Errorf("user mode description has cr0")
+	}
+	for i, want := range []string{"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp"} {
+		if d.Registers[i].Name != want {
+			t.Errorf("register %d is %s, want %s (GDB's order, not QEMU's)", i, d.Registers[i].Name, want)
+		}
+	}
+	r := regs(t, c, "rip", "rsp", "eflags", "cs", "fs_base")
+	if r["rip"] == 0 || r["rsp"] == 0 || r["cs"] != 0x33 {
+		t.Errorf("registers at entry: %#x", r)
+	}
+	// g agrees with p, mapped by name.
+	g, err := c.ReadRegisters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pc := binary.LittleEndian.Uint64(g[d.Registers[rsp.AMD64RIP].Offset:]); pc != r["rip"] {
+		t.Errorf("g has rip %#x, p %#x", pc, r["rip"])
+	}
+
+	// The stack is the highest mapping: find its last page, then read
+	// across its end.
+	page := make([]byte, 4096)
+	top := uint64(0)
+	for a, i := r["rsp"]&^0xfff, 0; i < 256; a, i = a+4096, i+1 {
+		n, err := c.ReadMemory(a, page)
+		if n < len(page) {
+			top = a + uint64(n)
+			t.Logf("stack ends at %#x (read at %#x: %d bytes, %v)", top, a, n, err)
+			break
+		}
+	}
+	if top == 0 {
+		t.Fatal("no end of the stack mapping found")
+	}
+	buf := make([]byte, 0x200)
+	n, err := c.ReadMemory(top-16, buf)
+	if n != 16 {
+		t.Errorf("read across the end of the stack: %d bytes (%v), want the 16 readable", n, err)
+	}
+	// Through `m` directly: one packet that crosses the edge.
+	rep, err := c.Request("m" + hexAddr(top-8) + ",20")
+	if err != nil || len(rep) != 16 {
+		t.Errorf("m across the edge = %q, %v; want 8 bytes", rep, err)
+	}
+
+	// A breakpoint is reported as swbreak at its address.
+	if err := c.SetBreakpoint(rsp.BreakSoftware, bump, 1); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Continue()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Kind != rsp.StopSWBreak {
+		t.Errorf("stop %+v, want swbreak", st)
+	}
+	if pc := regs(t, c, "rip")["rip"]; pc != bump {
+		t.Errorf("stopped at %#x, want bump %#x", pc, bump)
+	}
+	if err := c.RemoveBreakpoint(rsp.BreakSoftware, bump, 1); err != nil {
+		t.Fatal(err)
+	}
+
+	// qemu-user has no watchpoints: rspstub emulates them.
+	if err := c.SetBreakpoint(rsp.WatchWrite, counter, 8); err != nil {
+		t.Fatal(err)
+	}
+	st, err = c.Continue()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Kind != rsp.StopWatch || st.Addr != counter {
+		t.Errorf("stop %+v, want watch:%x", st, counter)
+	}
+	var v [8]byte
+	if _, err := c.ReadMemory(counter, v[:]); err != nil || binary.LittleEndian.Uint64(v[:]) != 1 {
+		t.Errorf("counter = %x (%v), want 1 after the first write", v, err)
+	}
+	if err := c.RemoveBreakpoint(rsp.WatchWrite, counter, 8); err != nil {
+		t.Fatal(err)
+	}
+	// A read watchpoint: bump reads counter before writing it back.
+	if err := c.SetBreakpoint(rsp.WatchRead, counter, 8); err != nil {
+		t.Fatal(err)
+	}
+	st, err = c.Continue()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Kind != rsp.StopRWatch || st.Addr != counter {
+		t.Errorf("stop %+v, want rwatch:%x", st, counter)
+	}
+	if err := c.RemoveBreakpoint(rsp.WatchRead, counter, 8); err != nil {
+		t.Fatal(err)
+	}
+
+	// A step moves the PC by one instruction.
+	before := regs(t, c, "rip")["rip"]
+	st, err = c.Step()
+	if err != nil || st.Kind != rsp.StopSignal || st.Signal != rsp.SIGTRAP {
+		t.Errorf("step: %+v, %v", st, err)
+	}
+	if after := regs(t, c, "rip")["rip"]; after == before || after-before > 15 {
+		t.Errorf("step went from %#x to %#x", before, after)
+	}
+
+	// Writes go through (X from us becomes M to QEMU). bump is between
+	// its load and its store of counter, so the value does not last.
+	binary.LittleEndian.PutUint64(v[:], 40)
+	if err := c.WriteMemory(counter, v[:]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ReadMemory(counter, v[:]); err != nil || binary.LittleEndian.Uint64(v[:]) != 40 {
+		t.Errorf("counter = %x (%v) after writing 40", v, err)
+	}
+	st, err = c.Continue()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Kind != rsp.StopExited || st.ExitCode != 7 {
+		t.Errorf("stop %+v, want an exit with code 7", st)
+	}
+	c.Close()
+	s.waitServed(t, rsp.ErrExited)
+}
+
+func hexAddr(a uint64) string {
+	const digits = "0123456789abcdef"
+	var b [16]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = digits[a&15]
+		a >>= 4
+		if a == 0 {
+			return string(b[i:])
+		}
+	}
+}
