@@ -393,8 +393,9 @@ func (s *session) handleqsThreadInfo(args []byte) error {
 	}
 	s.start()
 	s.c.putByte('m')
-	for i := s.tinfo; i < len(th); i++ {
-		if i > s.tinfo {
+	first := s.tinfo
+	for i := first; i < len(th); i++ {
+		if i > first {
 			if s.c.payloadLen() > s.c.maxSize-24 {
 				break
 			}
