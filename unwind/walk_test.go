@@ -333,3 +333,43 @@ func TestLookupOverlappingEntries(t *testing.T) {
 		t.Errorf("0x1150 found, want a leaf")
 	}
 }
+
+// The scan accepts a return address only after a call instruction, in any
+// of its encodings, and only in executable module code.
+func TestIsReturnAddress(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		code []byte // placed so that it ends at the candidate return address
+		want bool
+	}{
+		{"call rel32", []byte{0xe8, 0x10, 0x00, 0x00, 0x00}, true},
+		{"call [rip+disp32]", []byte{0xff, 0x15, 0x10, 0x00, 0x00, 0x00}, true},
+		{"call rax", []byte{0xff, 0xd0}, true},
+		{"call r11", []byte{0x41, 0xff, 0xd3}, true},
+		{"call [rax+8]", []byte{0xff, 0x50, 0x08}, true},
+		{"call [rsp+0x20] (SIB)", []byte{0xff, 0x54, 0x24, 0x20}, true},
+		{"call [rbx+disp32]", []byte{0xff, 0x93, 0x00, 0x01, 0x00, 0x00}, true},
+		{"jmp rel32 is not a call", []byte{0xe9, 0x10, 0x00, 0x00, 0x00}, false},
+		{"nops", []byte{0x90, 0x90, 0x90, 0x90, 0x90}, false},
+		{"mov", []byte{0x48, 0x89, 0xc8}, false},
+	} {
+		ib := newImageBuilder()
+		for i := range 8 {
+			ib.b[0x1800+i] = 0x90
+		}
+		ib.put(0x1808-uint32(len(tc.code)), tc.code)
+		_, u := world(ib, newStack())
+		if got := u.isReturnAddress(imgBase + 0x1808); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	ib := newImageBuilder()
+	ib.put(xdataRVA+0x100, []byte{0xe8, 0, 0, 0, 0})
+	_, u := world(ib, newStack())
+	if u.isReturnAddress(imgBase + xdataRVA + 0x105) {
+		t.Errorf("a call in a non-executable section accepted")
+	}
+	if u.isReturnAddress(0x7000) {
+		t.Errorf("an address outside every module accepted")
+	}
+}
