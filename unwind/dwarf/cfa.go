@@ -367,33 +367,45 @@ func (f *FDE) RowAt(pc uint64) (*Row, error) {
 	return out, nil
 }
 
-// Rows returns every row of f's table with a non-empty range, in order.
-// Rows that start at or after f.End are dropped.
-func (f *FDE) Rows() ([]Row, error) {
+// EachRow calls fn with every row of f's table that has a non-empty
+// range, in order, until fn returns false. The row is reused between
+// calls: copy it to keep it. Rows that start at or after f.End are not
+// reported.
+func (f *FDE) EachRow(fn func(row *Row) bool) error {
 	m, err := newMachine(f)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var rows []Row
-	_, err = m.run(f.Instructions, f.instrAddr, false, func(row *Row, next uint64) bool {
+	stopped, err := m.run(f.Instructions, f.instrAddr, false, func(row *Row, next uint64) bool {
 		if next > row.Loc && row.Loc < f.End {
-			r := *row
-			r.End = next
-			if r.End > f.End {
-				r.End = f.End
-			}
-			rows = append(rows, r)
+			end := row.End
+			row.End = min(next, f.End)
+			stop := !fn(row)
+			row.End = end
+			return stop
 		}
 		return false
 	})
-	if err != nil {
-		return nil, err
+	if err != nil || stopped {
+		return err
 	}
 	if m.loc < f.End {
-		r := m.row
-		r.Loc = m.loc
-		r.End = f.End
-		rows = append(rows, r)
+		m.row.Loc = m.loc
+		m.row.End = f.End
+		fn(&m.row)
+	}
+	return nil
+}
+
+// Rows returns every row of f's table with a non-empty range, in order.
+func (f *FDE) Rows() ([]Row, error) {
+	var rows []Row
+	err := f.EachRow(func(r *Row) bool {
+		rows = append(rows, *r)
+		return true
+	})
+	if err != nil {
+		return nil, err
 	}
 	return rows, nil
 }

@@ -1,6 +1,7 @@
 package dwarf
 
 import (
+	"bytes"
 	"debug/elf"
 	"errors"
 	"fmt"
@@ -60,16 +61,39 @@ func (s *Sections) Finder() (Finder, error) {
 // table that follows the symbol table; they are resolved here. The bytes
 // of a section are its raw data, cut to its VirtualSize.
 func PESections(file []byte) (*Sections, error) {
+	return PESectionsAt(bytes.NewReader(file), int64(len(file)))
+}
+
+// maxPEHeaders bounds the header bytes PESectionsAt reads at once.
+const maxPEHeaders = 1 << 20
+
+// PESectionsAt is PESections reading from r (a file of the given size):
+// only the headers, the string table and the CFI sections are read.
+func PESectionsAt(r io.ReaderAt, size int64) (*Sections, error) {
 	perr := func(off int, err error) error {
 		return &FormatError{Section: "PE header", Entry: -1, Offset: int64(off), Err: err}
 	}
-	c := cursor{b: file}
+	read := func(off, n uint64) ([]byte, error) {
+		if off > uint64(size) || n > uint64(size)-off {
+			return nil, ErrTruncated
+		}
+		b := make([]byte, n)
+		if _, err := r.ReadAt(b, int64(off)); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	head, err := read(0, uint64(min(size, maxPEHeaders)))
+	if err != nil {
+		return nil, perr(0, err)
+	}
+	c := cursor{b: head}
 	if c.u16() != 0x5a4d { // "MZ"
 		return nil, perr(0, ErrNotPE)
 	}
 	c.off = 0x3c
 	lfanew := int(c.u32())
-	if c.err != nil || lfanew < 0 || lfanew > len(file) {
+	if c.err != nil || lfanew < 0 || lfanew > len(head) {
 		return nil, perr(0x3c, ErrNotPE)
 	}
 	c.off = lfanew
@@ -103,18 +127,17 @@ func PESections(file []byte) (*Sections, error) {
 	}
 	// The string table: its first four bytes are its size, included.
 	var strtab []byte
-	if symPtr != 0 {
+	if symPtr != 0 && nsym < 1<<32 {
 		st := symPtr + nsym*18
-		if nsym < 1<<32 && st+4 <= uint64(len(file)) {
-			sc := cursor{b: file, off: int(st)}
-			size := uint64(sc.u32())
-			if size >= 4 && st+size <= uint64(len(file)) {
-				strtab = file[st : st+size]
+		if b, err := read(st, 4); err == nil {
+			n := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24
+			if n >= 4 {
+				strtab, _ = read(st, n)
 			}
 		}
 	}
 	c.off = optStart + optSize
-	if nsec > (len(file)-c.off)/40 || c.off > len(file) {
+	if c.off > len(head) || nsec > (len(head)-c.off)/40 {
 		return nil, perr(c.off, ErrTruncated)
 	}
 	for i := 0; i < nsec; i++ {
@@ -132,27 +155,34 @@ func PESections(file []byte) (*Sections, error) {
 		if err != nil {
 			return nil, perr(hdr, err)
 		}
-		size := rawSize
-		if vsize != 0 && vsize < size {
-			size = vsize
+		if name == ".text" {
+			out.Bases.Text = out.ImageBase + va
 		}
-		if rawPtr > uint64(len(file)) {
-			size = 0
-			rawPtr = 0
-		} else if size > uint64(len(file))-rawPtr {
-			size = uint64(len(file)) - rawPtr
-		}
-		rs := &RawSection{Name: name, Addr: out.ImageBase + va, Data: file[rawPtr : rawPtr+size : rawPtr+size]}
+		var dst **RawSection
 		switch name {
 		case ".eh_frame":
-			out.EHFrame = rs
+			dst = &out.EHFrame
 		case ".eh_frame_hdr":
-			out.EHFrameHdr = rs
+			dst = &out.EHFrameHdr
 		case ".debug_frame":
-			out.DebugFrame = rs
-		case ".text":
-			out.Bases.Text = rs.Addr
+			dst = &out.DebugFrame
+		default:
+			continue
 		}
+		n := rawSize
+		if vsize != 0 && vsize < n {
+			n = vsize
+		}
+		if rawPtr > uint64(size) {
+			n = 0
+		} else if n > uint64(size)-rawPtr {
+			n = uint64(size) - rawPtr
+		}
+		data, err := read(rawPtr, n)
+		if err != nil {
+			return nil, perr(hdr, fmt.Errorf("section %s: %w", name, err))
+		}
+		*dst = &RawSection{Name: name, Addr: out.ImageBase + va, Data: data}
 	}
 	return out, nil
 }
