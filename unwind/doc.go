@@ -157,6 +157,8 @@
 //     use RAX); so is an operation running past CountOfCodes.
 //   - The UWOP_SET_FPREG_LARGE code of the .NET runtime's Unix unwinder is
 //     not part of Windows and is rejected as an unknown operation.
+//   - An epilog ending in ret imm16 is emulated as Windows does it: RSP
+//     moves past the return address only (Wine also adds imm16).
 //   - Memory must return original code bytes: a debugger's int3 patches
 //     must be hidden from it, because the version 1 rule reads code.
 //   - Language-specific handlers are reported (StepInfo.HandlerRVA) but
