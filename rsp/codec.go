@@ -53,6 +53,9 @@ type codec struct {
 	w io.Writer
 
 	noAck   bool
+	// runs makes putHex run-length encode: the protocol allows it in
+	// responses only, so servers set it and clients do not.
+	runs bool
 	maxSize int    // largest accepted payload after decoding
 	in      []byte // reused inbound buffer, cap maxSize
 	pkt     []byte // the payload of the last evPacket (aliases in)
@@ -79,6 +82,13 @@ func newCodecSizes(rw io.ReadWriter, maxIn, outCap int) *codec {
 		in:      make([]byte, 0, maxIn),
 		out:     make([]byte, 0, outCap),
 	}
+}
+
+// newServerCodec is a codec whose hex replies are run-length encoded.
+func newServerCodec(rw io.ReadWriter, maxSize int) *codec {
+	c := newCodec(rw, maxSize)
+	c.runs = true
+	return c
 }
 
 // readEvent waits for the next thing the peer sends that needs handling.
@@ -320,19 +330,58 @@ func init() {
 	}
 }
 
-// putHex appends p as hex digits (no byte of hex needs escaping). It is
-// the `m` and `g` hot path: one table load per byte, no per-byte append.
+// putHex appends p as hex digits (no byte of hex needs escaping); in
+// responses run-length encoded, which GDB and LLDB both decode (zeroed
+// memory and registers shrink to a few bytes). It is the `m`, `g` and `p` hot path:
+// one table load per byte, no per-byte append.
 func (c *codec) putHex(p []byte) {
 	n := len(c.out)
 	c.out = slices.Grow(c.out, 2*len(p))[:n+2*len(p)]
 	dst := c.out[n:]
-	var sum byte
 	for i, b := range p {
 		pr := hexPair[b]
 		dst[2*i], dst[2*i+1] = pr[0], pr[1]
-		sum += hexSum[b]
+	}
+	if c.runs {
+		dst = dst[:compressRuns(dst)]
+	}
+	var sum byte
+	for _, b := range dst {
+		sum += b
 	}
 	c.sum += sum
+	c.out = c.out[:n+len(dst)]
+}
+
+// compressRuns run-length encodes b in place and returns its new length:
+// a character repeated k more times (3 <= k <= 97) becomes "c*" plus the
+// character k+29. Counts 6 and 7 would encode as '#' and '$', which the
+// protocol forbids, so such runs are cut at 5. b must hold no special
+// characters (hex digits do not).
+func compressRuns(b []byte) int {
+	w := 0
+	for r := 0; r < len(b); {
+		c := b[r]
+		k := 0
+		for r+1+k < len(b) && b[r+1+k] == c && k < 97 {
+			k++
+		}
+		b[w] = c
+		w++
+		if k < 3 {
+			r++
+			continue
+		}
+		if k == 6 || k == 7 {
+			k = 5
+		}
+		// In place is safe: w <= r, and the run being replaced spans at
+		// least the three bytes written here.
+		b[w], b[w+1] = '*', byte(k+29)
+		w += 2
+		r += 1 + k
+	}
+	return w
 }
 
 // putHex8 appends one byte as two hex digits.

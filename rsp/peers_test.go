@@ -127,15 +127,20 @@ func TestClientAgainstQEMU(t *testing.T) {
 	}
 	// qemu-user waiting for a debugger ignores SIGTERM: only SIGKILL.
 	defer func() { cmd.Process.Signal(syscall.SIGKILL); cmd.Wait() }()
-	for i := 0; i < 200; i++ {
-		if _, err := os.Stat(sock); err == nil {
-			break
+	// The socket file appears at bind(), before QEMU listens: retry
+	// refused connections for a while.
+	var c *Client
+	var err error
+	for i := 0; i < 500; i++ {
+		if _, serr := os.Stat(sock); serr == nil {
+			if c, err = Dial("unix:"+sock, WithClientLogger(quietLogger()), WithTimeout(10*time.Second)); err == nil {
+				break
+			}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	c, err := Dial("unix:"+sock, WithClientLogger(quietLogger()), WithTimeout(10*time.Second))
-	if err != nil {
-		t.Fatal(err)
+	if c == nil {
+		t.Fatalf("could not connect to qemu-x86_64's gdbstub: %v", err)
 	}
 	defer c.Close()
 	if c.Features()["QStartNoAckMode"] == "+" {

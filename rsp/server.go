@@ -323,7 +323,7 @@ func newSession(s *Server, c net.Conn) *session {
 		f:    &s.f,
 		desc: s.target.Description(),
 		conn: c,
-		c:    newCodec(c, s.packetSize),
+		c:    newServerCodec(c, s.packetSize),
 		log:  s.log,
 	}
 	ss.regs = make([]byte, ss.desc.Size())

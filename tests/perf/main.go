@@ -366,6 +366,17 @@ func breakpointHits(b builds) []row {
 	}}
 }
 
+// runTo continues to a breakpoint at addr.
+func runTo(s *served, addr uint64) {
+	check(s.c.SetBreakpoint(rsp.BreakSoftware, addr, 1))
+	st, err := s.c.Continue()
+	check(err)
+	if st.Kind != rsp.StopSWBreak && st.Signal != rsp.SIGTRAP {
+		log.Fatalf("did not stop at %#x: %+v", addr, st)
+	}
+	check(s.c.RemoveBreakpoint(rsp.BreakSoftware, addr, 1))
+}
+
 // readLoop reads `total` bytes of `big` in maximum-size packets and
 // returns MiB/s.
 func readLoop(s *served, addr uint64, total int, binary bool) float64 {
@@ -407,13 +418,16 @@ func memoryReads(b builds) []row {
 	}
 	var mOurs, xOurs, mPeer, latOurs, latPeer []float64
 	for i := 0; i < *runs; i++ {
-		s := serve(b, "--stop-at", "entry", b.loopPE, "1", "0")
+		// Stop in hit(), after main filled big with its pattern.
+		s := serve(b, b.loopPE, "1", "1")
+		runTo(s, b.hitPE)
 		mOurs = append(mOurs, readLoop(s, b.bigPE, total, false))
 		xOurs = append(xOurs, readLoop(s, b.bigPE, total, true))
 		latOurs = append(latOurs, latencyLoop(s, trips))
 		s.close()
 		if b.gdbsrv != "" {
-			g := gdbserve(b, "1", "0")
+			g := gdbserve(b, "1", "1")
+			runTo(g, b.hitELF)
 			mPeer = append(mPeer, readLoop(g, b.bigELF, total, false))
 			latPeer = append(latPeer, latencyLoop(g, trips))
 			g.close()
