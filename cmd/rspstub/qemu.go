@@ -77,6 +77,11 @@ func qemuCmd(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	log := newLogger(stderr, *verbose || *logPackets)
+	// From here on a signal must end QEMU too: take signals before
+	// starting it (they are acted on once the server runs).
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 
 	// Listen first: a busy port fails before QEMU is started.
 	l, err := rsp.Listen(*listen, log)
@@ -116,9 +121,6 @@ func qemuCmd(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "rspstub: %s (%s mode): listening on %s; connect with: %s\n", what, target.Mode(), laddr, qemuHint(laddr))
 
 	srv := rsp.NewServer(target, rsp.WithLogger(log), rsp.WithPacketLog(*logPackets))
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
 	var qemuDone <-chan struct{}
 	if proc != nil {
 		qemuDone = proc.Done()

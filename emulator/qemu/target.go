@@ -107,7 +107,24 @@ func Connect(addr string, opt Options) (*Target, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	c, err := rsp.Dial(dial, rsp.WithTimeout(opt.Timeout), rsp.WithClientLogger(log), rsp.WithClientPacketLog(opt.LogPackets))
+	network, where := "tcp", dial
+	if p, ok := strings.CutPrefix(dial, "unix:"); ok {
+		network, where = "unix", p
+	}
+	conn, err := net.DialTimeout(network, where, opt.Timeout)
+	if err == nil {
+		err = quiesce(conn, opt.Timeout)
+		if err != nil {
+			conn.Close()
+		}
+	}
+	var c *rsp.Client
+	if err == nil {
+		c, err = rsp.NewClient(conn, rsp.WithTimeout(opt.Timeout), rsp.WithClientLogger(log), rsp.WithClientPacketLog(opt.LogPackets))
+		if err != nil {
+			conn.Close()
+		}
+	}
 	if err != nil {
 		var hint string
 		switch {
@@ -125,6 +142,52 @@ func Connect(addr string, opt Options) (*Target, error) {
 	}
 	t.addr = addr
 	return t, nil
+}
+
+// quiesce stops a running guest before the protocol starts. A running
+// qemu-system takes the first byte it receives as "stop" and drops it,
+// then sends a stop reply nobody asked for, which would pair every later
+// request with the previous reply. So: 0x03 (ignored by a stopped QEMU),
+// then qAttached, and every packet up to its answer (not a stop reply)
+// is read and acknowledged.
+func quiesce(conn net.Conn, timeout time.Duration) error {
+	conn.SetDeadline(time.Now().Add(timeout))
+	defer conn.SetDeadline(time.Time{})
+	if _, err := conn.Write([]byte("\x03$qAttached#8f")); err != nil {
+		return err
+	}
+	buf := make([]byte, 4096)
+	var pkt []byte
+	inPkt, sum := false, 0
+	for total := 0; total < 1<<16; {
+		n, err := conn.Read(buf)
+		if err != nil {
+			return err
+		}
+		total += n
+		for _, b := range buf[:n] {
+			switch {
+			case sum > 0:
+				sum--
+				if sum > 0 {
+					continue
+				}
+				if _, err := conn.Write([]byte{'+'}); err != nil {
+					return err
+				}
+				if len(pkt) == 0 || (pkt[0] != 'T' && pkt[0] != 'S') {
+					return nil // the answer to qAttached
+				}
+			case b == '$':
+				inPkt, pkt = true, pkt[:0]
+			case inPkt && b == '#':
+				inPkt, sum = false, 2
+			case inPkt:
+				pkt = append(pkt, b)
+			}
+		}
+	}
+	return errors.New("qemu: no answer to qAttached")
 }
 
 // New wraps a client already connected to QEMU's gdbstub.
