@@ -516,6 +516,9 @@ func (t *Target) translate(us unicorn.Stop) rsp.Stop {
 			what = "write to"
 		}
 		st.Description = fmt.Sprintf("access violation: %s %#x at %#x", what, us.Addr, us.PC)
+		if us.Inexact {
+			st.Description += " (the faulting instruction is ambiguous in its block: this is the first candidate)"
+		}
 		return st
 	case unicorn.StopIllegal:
 		st := t.stop(rsp.StopSignal, rsp.SIGILL)
@@ -526,9 +529,16 @@ func (t *Target) translate(us unicorn.Stop) rsp.Stop {
 		st.Description = fmt.Sprintf("integer divide error at %#x", us.PC)
 		return st
 	}
-	st := t.stop(rsp.StopSignal, rsp.SIGTRAP)
+	st := t.stop(rsp.StopSignal, us.Reason.GDBSignal())
+	switch us.Reason {
+	case unicorn.StopHalt:
+		st.Description = fmt.Sprintf("hlt at %#x", us.PC)
+	case unicorn.StopSyscall:
+		st.Description = fmt.Sprintf("syscall instruction at %#x (Windows programs call the system through ntdll)", us.PC)
+	case unicorn.StopException:
+		st.Description = fmt.Sprintf("CPU exception or int %#x at %#x", us.Vector, us.PC)
+	}
 	if us.Err != nil {
-		st.Signal = rsp.SIGABRT
 		st.Description = fmt.Sprintf("emulator stopped at %#x: %v", us.PC, us.Err)
 	}
 	return st
