@@ -52,10 +52,10 @@ type codec struct {
 	r *bufio.Reader
 	w io.Writer
 
-	noAck   bool
+	noAck bool
 	// runs makes putHex run-length encode: the protocol allows it in
 	// responses only, so servers set it and clients do not.
-	runs bool
+	runs    bool
 	maxSize int    // largest accepted payload after decoding
 	in      []byte // reused inbound buffer, cap maxSize
 	pkt     []byte // the payload of the last evPacket (aliases in)
