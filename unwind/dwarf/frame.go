@@ -1,7 +1,6 @@
 package dwarf
 
 import (
-	"errors"
 	"sort"
 	"strings"
 	"sync"
@@ -428,13 +427,12 @@ func (s *Section) parseFDE(e entry) (*FDE, error) {
 	if e.cieOff < 0 || e.cieOff >= int64(len(s.Data)) {
 		return nil, s.ferr(e.off, e.idField, ErrCIEPointer)
 	}
+	if ce, err := s.header(e.cieOff); err != nil || ce.zero || !ce.isCIE {
+		return nil, s.ferr(e.off, e.idField, ErrCIEPointer)
+	}
 	cie, err := s.CIEAt(e.cieOff)
 	if err != nil {
-		var fe *FormatError
-		if errors.As(err, &fe) && fe.Err == ErrCIEPointer {
-			return nil, s.ferr(e.off, e.idField, ErrCIEPointer)
-		}
-		return nil, s.ferr(e.off, e.idField, err)
+		return nil, err // the CIE's own error, at the CIE
 	}
 	if cie.is64 != e.is64 && s.Kind == DebugFrame {
 		return nil, s.ferr(e.off, e.idField, ErrCIEPointer)
