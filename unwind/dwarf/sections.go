@@ -78,10 +78,17 @@ func PESectionsAt(r io.ReaderAt, size int64) (*Sections, error) {
 			return nil, ErrTruncated
 		}
 		b := make([]byte, n)
-		if _, err := r.ReadAt(b, int64(off)); err != nil {
+		// ReadAt may report io.EOF with a full read at the end.
+		if got, err := r.ReadAt(b, int64(off)); got < len(b) {
+			if err == nil {
+				err = ErrTruncated
+			}
 			return nil, err
 		}
 		return b, nil
+	}
+	if size < 0x40 {
+		return nil, perr(0, ErrNotPE)
 	}
 	head, err := read(0, uint64(min(size, maxPEHeaders)))
 	if err != nil {
