@@ -14,3 +14,5 @@ if [ -n "$unformatted" ]; then
 fi
 echo "== go test" >&2
 go test -count=1 -timeout 30m "$@" ./...
+echo "== perf smoke (go run ./tests/perf -quick)" >&2
+go run ./tests/perf -quick >&2
