@@ -43,9 +43,9 @@ type shadowResult struct {
 	// entry (libgcc's ___chkstk_ms): the leaf rule is wrong there once
 	// the function has pushed, and only the DWARF CFI fallback can
 	// recover them.
-	noEntry int
-	firstMismatches            []string
-	byFunction                 map[string]int // mismatches by the function frame 0 was in
+	noEntry         int
+	firstMismatches []string
+	byFunction      map[string]int // mismatches by the function frame 0 was in
 }
 
 // checkShadow runs exe instruction by instruction and, before every
