@@ -438,6 +438,8 @@ func memoryReads(b builds) []row {
 			peerName: "gdbserver, native", target: ">= 1"},
 		{what: fmt.Sprintf("bulk read %d MiB with `m` (throughput)", total>>20), ours: mOurs, peer: mPeer,
 			unit: "MiB/s", peerName: "gdbserver, native", target: ">= 1"},
+		{what: fmt.Sprintf("bulk read %d MiB: our `x` vs gdbserver's best, `m` (throughput)", total>>20), ours: xOurs,
+			peer: mPeer, unit: "MiB/s", peerName: "gdbserver `m` (13.1 has no `x`)", target: ">= 1"},
 		{what: fmt.Sprintf("bulk read %d MiB: `x` vs our own `m` (throughput)", total>>20), ours: xOurs, peer: mOurs,
 			unit: "MiB/s", peerName: "rspstub `m`", target: ">= 1.8"},
 	}
