@@ -15,6 +15,7 @@ import (
 	"github.com/rspstub/rspstub/emulator/unicorn"
 	"github.com/rspstub/rspstub/guest"
 	"github.com/rspstub/rspstub/internal/arch"
+	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
 )
 
@@ -66,6 +67,9 @@ type Target struct {
 
 	consoleMu sync.Mutex
 	console   io.Writer
+
+	shadow bool             // the shadow call stack is on
+	mon    *monitor.Monitor // monitor commands, created on first use
 }
 
 type codeBreak struct{ sw, hw int }
@@ -138,6 +142,7 @@ func New(cfg Config) (*Target, error) {
 	t.desc = rsp.AMD64(rsp.AMD64Options{AVX: m.HasAVX()})
 	if cfg.ShadowStack {
 		m.SetShadowStack(true)
+		t.shadow = true
 	}
 	t.last = rsp.Stop{Kind: rsp.StopSignal, Signal: rsp.SIGTRAP, Thread: ThreadID, Library: true}
 	t.libsSent = len(proc.Modules())

@@ -1,0 +1,77 @@
+package ucwin
+
+import (
+	"encoding/binary"
+	"io"
+
+	"github.com/rspstub/rspstub/emulator/unicorn"
+	"github.com/rspstub/rspstub/monitor"
+)
+
+// Monitor implements rsp.Monitor: the monitor commands of package
+// monitor, over this target.
+func (t *Target) Monitor(cmd string, out io.Writer) error {
+	return t.Commands().Run(cmd, out)
+}
+
+// Commands returns the target's monitor (created on first use), for
+// callers that want its Go API (rspstub run).
+func (t *Target) Commands() *monitor.Monitor {
+	if t.mon == nil {
+		t.mon = monitor.New(monTarget{t})
+	}
+	return t.mon
+}
+
+// monTarget adapts the target to the monitor package's interfaces.
+type monTarget struct{ t *Target }
+
+func (a monTarget) Registers() (monitor.Registers, error) {
+	var c unicorn.Context
+	if err := a.t.m.ReadContext(&c); err != nil {
+		return monitor.Registers{}, err
+	}
+	r := monitor.Registers{GPR: c.GPR, RIP: c.RIP, RFLAGS: c.RFLAGS, HasXMM: true}
+	for i := range r.XMM {
+		r.XMM[i].Lo = binary.LittleEndian.Uint64(c.XMM[i][:8])
+		r.XMM[i].Hi = binary.LittleEndian.Uint64(c.XMM[i][8:])
+	}
+	return r, nil
+}
+
+func (a monTarget) ReadMemory(addr uint64, p []byte) (int, error) { return a.t.m.ReadMemory(addr, p) }
+
+func (a monTarget) Modules() []monitor.Module {
+	mods := a.t.proc.Modules()
+	out := make([]monitor.Module, len(mods))
+	for i, m := range mods {
+		out[i] = monitor.Module{Name: m.Name, Path: m.Path, Base: m.Base, Size: m.Size, Synthetic: m.Synthetic}
+	}
+	return out
+}
+
+func (a monTarget) TEB() (uint64, error) { return a.t.proc.TEB(), nil }
+
+func (a monTarget) Regions() []monitor.Region {
+	var out []monitor.Region
+	for _, r := range a.t.m.Regions() {
+		out = append(out, monitor.Region{Start: r.Start, Size: r.Size, Perm: r.Perm, Name: a.t.proc.RegionName(r.Start)})
+	}
+	return out
+}
+
+func (a monTarget) ShadowStack() ([]monitor.ShadowFrame, bool) {
+	if !a.t.shadow {
+		return nil, false
+	}
+	sf := a.t.m.ShadowStack()
+	out := make([]monitor.ShadowFrame, len(sf))
+	for i, f := range sf {
+		out[i] = monitor.ShadowFrame{CallSite: f.CallSite, Target: f.Target, ReturnAddress: f.ReturnAddress, SP: f.SP}
+	}
+	return out, true
+}
+
+func (a monTarget) ModuleFile(m monitor.Module) ([]byte, error) {
+	return a.t.proc.ModuleImage(m.Name)
+}

@@ -1,0 +1,111 @@
+package monitor
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/rspstub/rspstub/internal/arch"
+)
+
+// Arg is one recovered argument.
+type Arg struct {
+	Index      int    // 1-based
+	Reg        string // "rcx", "rdx", "r8", "r9", or "" for stack arguments
+	Value      uint64
+	Known      bool
+	Where      string // "register", or the stack address
+	Confidence string // exact, register, home, stack, unknown
+}
+
+var argRegs = [4]arch.Reg{arch.RCX, arch.RDX, arch.R8, arch.R9}
+
+// Args recovers the first count integer arguments of frame n (count 4
+// when 0). The Windows x64 convention passes them in rcx, rdx, r8, r9
+// and reserves their home slots at the caller's stack pointer (the
+// frame's CFA); the fifth and later are on the stack after the home area.
+func (m *Monitor) Args(n, count int) (*Frame, []Arg, error) {
+	bt, n, err := m.frameAt("args", []string{fmt.Sprint(n)})
+	if err != nil {
+		return nil, nil, err
+	}
+	f := &bt.Frames[n]
+	if count <= 0 {
+		count = 4
+	}
+	count = min(count, 16)
+	atEntry := false
+	if n == 0 {
+		if f.HasEntry && f.Module != nil {
+			atEntry = f.PC == f.Module.Base+uint64(f.Function.BeginAddress)
+		} else if f.Loc.Symbol != "" {
+			atEntry = f.Loc.SymOffset == 0
+		}
+	}
+	haveCFA := n+1 < len(bt.Frames)
+	var args []Arg
+	for i := range count {
+		a := Arg{Index: i + 1, Confidence: "unknown"}
+		if i < 4 {
+			a.Reg = argRegs[i].String()
+		}
+		switch {
+		case i < 4 && n == 0 && atEntry:
+			a.Value, a.Known, a.Where, a.Confidence = f.Regs.GPR[argRegs[i]], true, "register", "exact"
+		case !haveCFA:
+			a.Where = "(the frame's caller is unknown)"
+		case i < 4:
+			addr := f.CFA + 8*uint64(i)
+			if v, err := read64(m.t, addr); err == nil {
+				a.Value, a.Known, a.Where, a.Confidence = v, true, fmt.Sprintf("home slot %#x", addr), "home"
+			}
+			if n == 0 {
+				// Show the live register too: it is right until overwritten.
+				args = append(args, a)
+				a = Arg{Index: i + 1, Reg: argRegs[i].String(), Value: f.Regs.GPR[argRegs[i]], Known: true,
+					Where: "register", Confidence: "register"}
+			}
+		default:
+			addr := f.CFA + 8*uint64(i)
+			if v, err := read64(m.t, addr); err == nil {
+				a.Value, a.Known, a.Where, a.Confidence = v, true, fmt.Sprintf("stack %#x", addr), "stack"
+			}
+		}
+		args = append(args, a)
+	}
+	return f, args, nil
+}
+
+func (m *Monitor) cmdArgs(args []string, out io.Writer) error {
+	count := 0
+	pos, err := parseFlags("args", args, flagSpec{ints: map[string]*int{"count": &count}})
+	if err != nil {
+		return err
+	}
+	n := 0
+	if len(pos) > 1 {
+		return &UsageError{Cmd: "args", Msg: "takes one frame number"}
+	}
+	if len(pos) == 1 {
+		if _, err := fmt.Sscanf(pos[0], "%d", &n); err != nil || n < 0 || fmt.Sprint(n) != pos[0] {
+			return &UsageError{Cmd: "args", Msg: fmt.Sprintf("%q is not a frame number", pos[0])}
+		}
+	}
+	f, list, err := m.Args(n, count)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "frame %d: %s\n", f.Index, f.Loc)
+	fmt.Fprintln(out, "  (the number of arguments is unknown: the first four slots are shown; -count N shows more)")
+	for _, a := range list {
+		reg := a.Reg
+		if reg == "" {
+			reg = "-"
+		}
+		if !a.Known {
+			fmt.Fprintf(out, "  arg%-2d %-4s <unknown> %s\n", a.Index, reg, a.Where)
+			continue
+		}
+		fmt.Fprintf(out, "  arg%-2d %-4s %#-18x %-9s %s\n", a.Index, reg, a.Value, a.Confidence, a.Where)
+	}
+	return nil
+}

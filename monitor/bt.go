@@ -1,0 +1,345 @@
+package monitor
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/rspstub/rspstub/internal/arch"
+	"github.com/rspstub/rspstub/unwind"
+)
+
+// Frame is one frame of a backtrace with its symbol information.
+type Frame struct {
+	unwind.Frame
+	Index int
+	Loc   Location
+}
+
+// Backtrace is a walk of the current thread's stack.
+type Backtrace struct {
+	Frames []Frame
+	Reason unwind.StopReason
+	Err    error
+}
+
+// BacktraceOptions configure a walk.
+type BacktraceOptions struct {
+	MaxFrames int // 0: the unwinder's default
+	// Heuristics enables the RBP-chain and stack-scan fallbacks.
+	Heuristics bool
+}
+
+// Context returns the current thread's registers as frame 0's context.
+func (m *Monitor) Context() (unwind.Context, error) {
+	regs, err := m.t.Registers()
+	if err != nil {
+		return unwind.Context{}, fmt.Errorf("read registers: %w", err)
+	}
+	var ctx unwind.Context
+	for r := arch.RAX; r <= arch.R15; r++ {
+		ctx.Set(r, regs.GPR[r])
+	}
+	ctx.Set(arch.RIP, regs.RIP)
+	if regs.HasXMM {
+		for i := range 16 {
+			ctx.SetXMM(i, regs.XMM[i])
+		}
+	}
+	return ctx, nil
+}
+
+// Backtrace walks the current thread's stack.
+func (m *Monitor) Backtrace(opt BacktraceOptions) (*Backtrace, error) {
+	ctx, err := m.Context()
+	if err != nil {
+		return nil, err
+	}
+	wo := unwind.WalkOptions{MaxFrames: opt.MaxFrames}
+	if opt.Heuristics {
+		wo.FramePointer, wo.Scan = true, true
+	}
+	st := m.unwinder().Walk(ctx, wo)
+	bt := &Backtrace{Reason: st.Reason, Err: st.Err}
+	for i, f := range st.Frames {
+		lookup := f.PC
+		if f.Trust != unwind.TrustContext && f.Trust != unwind.TrustMachineFrame && lookup > 0 {
+			lookup-- // a return address: the call is the byte before
+		}
+		bt.Frames = append(bt.Frames, Frame{Frame: f, Index: i, Loc: m.syms.locate(f.PC, lookup)})
+	}
+	return bt, nil
+}
+
+// ended explains why the walk stopped.
+func (bt *Backtrace) ended() string {
+	switch {
+	case bt.Reason == unwind.StopZeroReturn:
+		return "end of stack (zero return address)"
+	case bt.Err != nil:
+		return fmt.Sprintf("walk stopped: %v: %v", bt.Reason, bt.Err)
+	}
+	return "walk stopped: " + bt.Reason.String()
+}
+
+func (m *Monitor) cmdBT(args []string, out io.Writer) error {
+	var full, js, heur bool
+	n := 0
+	pos, err := parseFlags("bt", args, flagSpec{
+		bools: map[string]*bool{"full": &full, "json": &js, "heuristics": &heur},
+		ints:  map[string]*int{"n": &n},
+	})
+	if err != nil {
+		return err
+	}
+	if err := noArgs("bt", pos); err != nil {
+		return err
+	}
+	bt, err := m.Backtrace(BacktraceOptions{MaxFrames: n, Heuristics: heur})
+	if err != nil {
+		return err
+	}
+	if js {
+		return writeJSON(out, BacktraceJSON{Frames: bt.JSON()})
+	}
+	WriteTable(out, bt, full)
+	return nil
+}
+
+// hex16 is a 64-bit value as WinDbg shows it: 00000000`0014fe40.
+func hex16(v uint64) string {
+	return fmt.Sprintf("%08x`%08x", v>>32, uint32(v))
+}
+
+// WriteTable writes a WinDbg-like backtrace table; full adds each
+// frame's nonvolatile registers with their save locations.
+func WriteTable(out io.Writer, bt *Backtrace, full bool) {
+	fmt.Fprintf(out, " # %-17s  %-17s  %-50s %s\n", "Child-SP", "RetAddr", "Call Site", "Trust")
+	for i := range bt.Frames {
+		f := &bt.Frames[i]
+		ret := "(unknown)        "
+		if i+1 < len(bt.Frames) {
+			ret = hex16(bt.Frames[i+1].PC)
+		} else if bt.Reason == unwind.StopZeroReturn {
+			ret = hex16(0)
+		}
+		site := f.Loc.String()
+		if site == "" {
+			site = fmt.Sprintf("%#x", f.PC)
+		}
+		note := f.Trust.String()
+		if f.InProlog {
+			note += " (in prolog)"
+		}
+		if f.InEpilog {
+			note += " (in epilog)"
+		}
+		fmt.Fprintf(out, "%02x %s  %s  %-50s %s\n", f.Index, hex16(f.SP), ret, site, note)
+		if full {
+			writeNonvolatile(out, &f.Regs, "   ")
+		}
+	}
+	fmt.Fprintf(out, "-- %s\n", bt.ended())
+}
+
+// nonvolatileOrder is the order registers are listed in.
+var nonvolatileOrder = []arch.Reg{arch.RBX, arch.RBP, arch.RSI, arch.RDI, arch.R12, arch.R13, arch.R14, arch.R15}
+
+func writeNonvolatile(out io.Writer, c *unwind.Context, indent string) {
+	for _, r := range nonvolatileOrder {
+		v, ok := c.Get(r)
+		if !ok {
+			fmt.Fprintf(out, "%s%-5s <unknown>\n", indent, r)
+			continue
+		}
+		if at, saved := c.SavedAt(r); saved {
+			fmt.Fprintf(out, "%s%-5s %016x  saved at %s\n", indent, r, v, hex16(at))
+		} else {
+			fmt.Fprintf(out, "%s%-5s %016x  live\n", indent, r, v)
+		}
+	}
+	for i := 6; i < 16; i++ {
+		if c.XMMAddr[i] != 0 && c.XMMKnown&(1<<i) != 0 {
+			x := c.XMM[i]
+			fmt.Fprintf(out, "%sxmm%-2d %016x%016x  saved at %s\n", indent, i, x.Hi, x.Lo, hex16(c.XMMAddr[i]))
+		}
+	}
+}
+
+// BacktraceJSON is the stable JSON form of a backtrace (README.md,
+// "Monitor commands").
+type BacktraceJSON struct {
+	Frames []FrameJSON `json:"frames"`
+}
+
+// FrameJSON is one frame in JSON. 64-bit values are "0x..." strings;
+// unknown fields are absent.
+type FrameJSON struct {
+	Index  int               `json:"index"`
+	PC     string            `json:"pc"`
+	SP     string            `json:"sp"`
+	Module string            `json:"module,omitempty"`
+	RVA    string            `json:"rva,omitempty"`
+	Symbol string            `json:"symbol,omitempty"`
+	Offset string            `json:"offset,omitempty"`
+	File   string            `json:"file,omitempty"`
+	Line   int               `json:"line,omitempty"`
+	Trust  string            `json:"trust"`
+	Regs   map[string]string `json:"regs"`
+	Saved  map[string]string `json:"saved,omitempty"`
+}
+
+func hexs(v uint64) string { return "0x" + strconv.FormatUint(v, 16) }
+
+func xmmHex(x unwind.Uint128) string {
+	if x.Hi == 0 {
+		return hexs(x.Lo)
+	}
+	return fmt.Sprintf("0x%x%016x", x.Hi, x.Lo)
+}
+
+// JSON converts the backtrace to its JSON form.
+func (bt *Backtrace) JSON() []FrameJSON {
+	out := make([]FrameJSON, 0, len(bt.Frames))
+	for i := range bt.Frames {
+		f := &bt.Frames[i]
+		j := FrameJSON{Index: f.Index, PC: hexs(f.PC), SP: hexs(f.SP), Trust: f.Trust.String(),
+			Regs: map[string]string{}}
+		if f.Loc.Module != "" {
+			j.Module, j.RVA = f.Loc.Module, hexs(f.Loc.RVA)
+			if f.Loc.Symbol != "" {
+				j.Symbol, j.Offset = f.Loc.Symbol, hexs(f.Loc.SymOffset)
+			}
+			if f.Loc.File != "" {
+				j.File, j.Line = f.Loc.File, f.Loc.Line
+			}
+		}
+		c := &f.Regs
+		saved := map[string]string{}
+		for r := arch.RAX; r <= arch.RIP; r++ {
+			if v, ok := c.Get(r); ok {
+				j.Regs[r.String()] = hexs(v)
+			}
+			if at, ok := c.SavedAt(r); ok {
+				saved[r.String()] = hexs(at)
+			}
+		}
+		for k := 6; k < 16; k++ {
+			if v, ok := c.GetXMM(k); ok {
+				name := "xmm" + strconv.Itoa(k)
+				j.Regs[name] = xmmHex(v)
+				if c.XMMAddr[k] != 0 {
+					saved[name] = hexs(c.XMMAddr[k])
+				}
+			}
+		}
+		if len(saved) > 0 {
+			j.Saved = saved
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+func writeJSON(out io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode JSON: %w", err)
+	}
+	b = append(b, '\n')
+	_, err = out.Write(b)
+	return err
+}
+
+// frameAt walks to frame n.
+func (m *Monitor) frameAt(cmd string, args []string) (*Backtrace, int, error) {
+	n := 0
+	if len(args) > 1 {
+		return nil, 0, &UsageError{Cmd: cmd, Msg: "takes one frame number"}
+	}
+	if len(args) == 1 {
+		v, err := strconv.Atoi(args[0])
+		if err != nil || v < 0 || v >= unwind.HardMaxFrames {
+			return nil, 0, &UsageError{Cmd: cmd, Msg: fmt.Sprintf("%q is not a frame number", args[0])}
+		}
+		n = v
+	}
+	bt, err := m.Backtrace(BacktraceOptions{MaxFrames: n + 2})
+	if err != nil {
+		return nil, 0, err
+	}
+	if n >= len(bt.Frames) {
+		return nil, 0, fmt.Errorf("%s: no frame %d: the stack has %d frames (%s)", cmd, n, len(bt.Frames), bt.ended())
+	}
+	return bt, n, nil
+}
+
+func (m *Monitor) cmdFrame(args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return &UsageError{Cmd: "frame", Msg: "which frame? (monitor frame N; monitor bt lists them)"}
+	}
+	bt, n, err := m.frameAt("frame", args)
+	if err != nil {
+		return err
+	}
+	f := &bt.Frames[n]
+	site := f.Loc.String()
+	if site == "" {
+		site = "(outside every module)"
+	}
+	fmt.Fprintf(out, "frame %d: %s\n", n, site)
+	fmt.Fprintf(out, "  pc   %016x  sp %016x  trust %s\n", f.PC, f.SP, f.Trust)
+	if f.HasEntry {
+		fmt.Fprintf(out, "  function  [%#x, %#x) rva, UNWIND_INFO at rva %#x\n",
+			f.Function.BeginAddress, f.Function.EndAddress, f.Function.UnwindData)
+	} else if n+1 < len(bt.Frames) && f.Module != nil {
+		fmt.Fprintln(out, "  function  no .pdata entry (leaf)")
+	}
+	if n+1 < len(bt.Frames) {
+		fmt.Fprintf(out, "  caller's sp (CFA) %016x, establisher frame %016x\n", f.CFA, f.EstablisherFrame)
+		if f.ReturnAddressAt != 0 {
+			fmt.Fprintf(out, "  return address %016x read at %016x\n", bt.Frames[n+1].PC, f.ReturnAddressAt)
+		}
+		if f.InProlog {
+			fmt.Fprintln(out, "  the pc is inside the prolog: only the executed prolog codes were undone")
+		}
+		if f.InEpilog {
+			fmt.Fprintln(out, "  the pc is inside an epilog: the rest of it was emulated")
+		}
+	}
+	fmt.Fprintln(out, "  registers as this frame sees them:")
+	c := &f.Regs
+	for r := arch.RAX; r <= arch.R15; r++ {
+		v, ok := c.Get(r)
+		switch {
+		case !ok:
+			fmt.Fprintf(out, "    %-4s <unknown> (volatile: not preserved across the call)\n", r)
+		case r == arch.RSP:
+			fmt.Fprintf(out, "    %-4s %016x\n", r, v)
+		default:
+			if at, saved := c.SavedAt(r); saved {
+				check := ""
+				if w, err := read64(m.t, at); err == nil && w == v {
+					check = " (holds it)"
+				}
+				fmt.Fprintf(out, "    %-4s %016x  saved at %016x%s by a callee\n", r, v, at, check)
+			} else if n == 0 {
+				fmt.Fprintf(out, "    %-4s %016x\n", r, v)
+			} else {
+				fmt.Fprintf(out, "    %-4s %016x  live (no callee saved it)\n", r, v)
+			}
+		}
+	}
+	fmt.Fprintf(out, "    %-4s %016x\n", "rip", f.PC)
+	for i := range 16 {
+		if x, ok := c.GetXMM(i); ok && (n == 0 && i >= 6 || c.XMMAddr[i] != 0) {
+			where := ""
+			if c.XMMAddr[i] != 0 {
+				where = fmt.Sprintf("  saved at %016x", c.XMMAddr[i])
+			}
+			fmt.Fprintf(out, "    xmm%-2d %016x%016x%s\n", i, x.Hi, x.Lo, where)
+		}
+	}
+	return nil
+}

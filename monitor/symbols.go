@@ -1,0 +1,374 @@
+package monitor
+
+import (
+	"bytes"
+	"debug/dwarf"
+	"debug/pe"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Limits on what symbol tables may cost; beyond them the rest is ignored.
+const (
+	maxExports   = 1 << 16
+	maxSymbols   = 1 << 20
+	maxLineRows  = 1 << 22
+	maxNameBytes = 256
+)
+
+type symbol struct {
+	rva  uint32
+	name string
+}
+
+type lineRow struct {
+	rva  uint32
+	file string
+	line int
+	end  bool // end of a sequence: no line from here
+}
+
+// modSyms is the symbol information of one module, built once.
+type modSyms struct {
+	mod   Module
+	syms  []symbol  // sorted by rva
+	lines []lineRow // sorted by rva
+	notes []string  // why a source was unavailable
+}
+
+// symbolizer caches symbol tables per module (name, base, size).
+type symbolizer struct {
+	t     Target
+	cache map[Module]*modSyms
+}
+
+func newSymbolizer(t Target) *symbolizer {
+	return &symbolizer{t: t, cache: make(map[Module]*modSyms)}
+}
+
+// module returns the module containing addr.
+func (s *symbolizer) module(addr uint64) (Module, bool) {
+	for _, m := range s.t.Modules() {
+		if addr >= m.Base && addr-m.Base < m.Size {
+			return m, true
+		}
+	}
+	return Module{}, false
+}
+
+// table returns (building on first use) the symbols of m.
+func (s *symbolizer) table(m Module) *modSyms {
+	if ms, ok := s.cache[m]; ok {
+		return ms
+	}
+	ms := &modSyms{mod: m}
+	seen := make(map[uint32]bool)
+	if f, ok := s.t.(ModuleFiler); ok && !m.Synthetic {
+		if data, err := f.ModuleFile(m); err != nil {
+			ms.notes = append(ms.notes, fmt.Sprintf("module file: %v", err))
+		} else if err := ms.readFile(data, seen); err != nil {
+			ms.notes = append(ms.notes, err.Error())
+		}
+	}
+	if err := ms.readExports(s.t, seen); err != nil {
+		ms.notes = append(ms.notes, fmt.Sprintf("exports: %v", err))
+	}
+	sort.SliceStable(ms.syms, func(i, j int) bool { return ms.syms[i].rva < ms.syms[j].rva })
+	sort.SliceStable(ms.lines, func(i, j int) bool { return ms.lines[i].rva < ms.lines[j].rva })
+	s.cache[m] = ms
+	return ms
+}
+
+// Location is what the symbolizer knows about an address.
+type Location struct {
+	Module    string // "" outside every module
+	ModBase   uint64
+	RVA       uint64
+	Symbol    string // "" when unknown
+	SymOffset uint64
+	File      string // "" when unknown
+	Line      int
+}
+
+// locate describes addr. lookup is the address used to find the function
+// and line (a return address minus one for caller frames).
+func (s *symbolizer) locate(addr, lookup uint64) Location {
+	m, ok := s.module(lookup)
+	if !ok {
+		return Location{}
+	}
+	loc := Location{Module: m.Name, ModBase: m.Base, RVA: addr - m.Base}
+	ms := s.table(m)
+	rva := uint32(lookup - m.Base)
+	if i := sort.Search(len(ms.syms), func(i int) bool { return ms.syms[i].rva > rva }); i > 0 {
+		sym := ms.syms[i-1]
+		loc.Symbol, loc.SymOffset = sym.name, addr-(m.Base+uint64(sym.rva))
+	}
+	if i := sort.Search(len(ms.lines), func(i int) bool { return ms.lines[i].rva > rva }); i > 0 {
+		if r := ms.lines[i-1]; !r.end && r.line > 0 {
+			loc.File, loc.Line = r.file, r.line
+		}
+	}
+	return loc
+}
+
+// shortModule is a module name without its .dll/.exe extension, as WinDbg
+// shows it.
+func shortModule(name string) string {
+	lower := strings.ToLower(name)
+	for _, ext := range []string{".dll", ".exe", ".sys"} {
+		if strings.HasSuffix(lower, ext) {
+			return name[:len(name)-len(ext)]
+		}
+	}
+	return name
+}
+
+// String renders a location as module!symbol+0xoff [file @ line].
+func (l Location) String() string {
+	if l.Module == "" {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString(shortModule(l.Module))
+	if l.Symbol != "" {
+		b.WriteString("!" + l.Symbol)
+		if l.SymOffset != 0 {
+			fmt.Fprintf(&b, "+%#x", l.SymOffset)
+		}
+	} else {
+		fmt.Fprintf(&b, "+%#x", l.RVA)
+	}
+	if l.File != "" {
+		fmt.Fprintf(&b, " [%s @ %d]", l.File, l.Line)
+	}
+	return b.String()
+}
+
+// resolve finds the address of "symbol", "module!symbol" or "module!"
+// (the module base), with an optional "+offset".
+func (s *symbolizer) resolve(name string) (uint64, error) {
+	var off uint64
+	if i := strings.LastIndexByte(name, '+'); i > 0 {
+		v, err := parseNumber(name[i+1:])
+		if err != nil {
+			return 0, fmt.Errorf("bad offset in %q: %w", name, err)
+		}
+		name, off = name[:i], v
+	}
+	modName, sym, qualified := strings.Cut(name, "!")
+	if !qualified {
+		sym, modName = modName, ""
+	}
+	if sym == "" && !qualified {
+		return 0, errors.New("empty symbol name")
+	}
+	found := false
+	for _, m := range s.t.Modules() {
+		if qualified && !strings.EqualFold(m.Name, modName) && !strings.EqualFold(shortModule(m.Name), modName) {
+			continue
+		}
+		found = true
+		if sym == "" {
+			return m.Base + off, nil
+		}
+		ms := s.table(m)
+		for _, e := range ms.syms {
+			if e.name == sym {
+				return m.Base + uint64(e.rva) + off, nil
+			}
+		}
+	}
+	if qualified && !found {
+		return 0, fmt.Errorf("no module %q is loaded", modName)
+	}
+	return 0, fmt.Errorf("no symbol %q", name)
+}
+
+// readFile adds COFF symbols and DWARF lines from the module's file.
+func (ms *modSyms) readFile(data []byte, seen map[uint32]bool) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("module file of %s: malformed (%v)", ms.mod.Name, r)
+		}
+	}()
+	f, err := pe.NewFile(bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("module file of %s: %w", ms.mod.Name, err)
+	}
+	defer f.Close()
+	var imageBase uint64
+	if oh, ok := f.OptionalHeader.(*pe.OptionalHeader64); ok {
+		imageBase = oh.ImageBase
+	}
+	isCode := func(sec int) (*pe.Section, bool) {
+		if sec < 1 || sec > len(f.Sections) {
+			return nil, false
+		}
+		s := f.Sections[sec-1]
+		return s, s.Characteristics&(pe.IMAGE_SCN_MEM_EXECUTE|pe.IMAGE_SCN_CNT_CODE) != 0
+	}
+	for i, sym := range f.Symbols {
+		if i >= maxSymbols {
+			break
+		}
+		sec, ok := isCode(int(sym.SectionNumber))
+		if !ok || sym.Name == "" || strings.HasPrefix(sym.Name, ".") {
+			continue
+		}
+		isFunc := sym.Type&0xf0 == 0x20
+		external := sym.StorageClass == 2 // IMAGE_SYM_CLASS_EXTERNAL
+		if !isFunc && !external {
+			continue
+		}
+		rva := sec.VirtualAddress + sym.Value
+		if seen[rva] {
+			continue
+		}
+		seen[rva] = true
+		ms.syms = append(ms.syms, symbol{rva: rva, name: sym.Name})
+	}
+	d, err := f.DWARF()
+	if err != nil {
+		return nil // no debug information: not worth a note
+	}
+	ms.readLines(d, imageBase)
+	return nil
+}
+
+func (ms *modSyms) readLines(d *dwarf.Data, imageBase uint64) {
+	r := d.Reader()
+	for {
+		e, err := r.Next()
+		if err != nil || e == nil {
+			return
+		}
+		if e.Tag != dwarf.TagCompileUnit {
+			r.SkipChildren()
+			continue
+		}
+		lr, err := d.LineReader(e)
+		r.SkipChildren()
+		if err != nil || lr == nil {
+			continue
+		}
+		var le dwarf.LineEntry
+		for len(ms.lines) < maxLineRows {
+			if err := lr.Next(&le); err != nil {
+				break
+			}
+			if le.Address < imageBase || le.Address-imageBase >= 1<<32 {
+				continue
+			}
+			row := lineRow{rva: uint32(le.Address - imageBase), line: le.Line, end: le.EndSequence}
+			if le.File != nil {
+				row.file = le.File.Name
+			}
+			ms.lines = append(ms.lines, row)
+		}
+	}
+}
+
+// readExports adds the export table, read from guest memory (this works
+// for synthesized modules and for images without a file).
+func (ms *modSyms) readExports(t Target, seen map[uint32]bool) error {
+	base := ms.mod.Base
+	var dos [64]byte
+	if err := readFull(t, base, dos[:]); err != nil {
+		return err
+	}
+	lfanew := uint64(binary.LittleEndian.Uint32(dos[0x3c:]))
+	if dos[0] != 'M' || dos[1] != 'Z' || lfanew > 1<<20 {
+		return errors.New("no PE header")
+	}
+	var nt [4 + 20 + 240]byte
+	if err := readFull(t, base+lfanew, nt[:]); err != nil {
+		return err
+	}
+	opt := nt[24:]
+	if string(nt[:4]) != "PE\x00\x00" || binary.LittleEndian.Uint16(opt) != 0x20b {
+		return errors.New("not a PE32+ image")
+	}
+	if binary.LittleEndian.Uint32(opt[108:]) < 1 {
+		return nil
+	}
+	dirRVA := binary.LittleEndian.Uint32(opt[112:])
+	dirSize := binary.LittleEndian.Uint32(opt[116:])
+	if dirRVA == 0 {
+		return nil
+	}
+	var dir [40]byte
+	if err := readFull(t, base+uint64(dirRVA), dir[:]); err != nil {
+		return fmt.Errorf("export directory: %w", err)
+	}
+	nfuncs := binary.LittleEndian.Uint32(dir[0x14:])
+	nnames := binary.LittleEndian.Uint32(dir[0x18:])
+	funcsRVA := binary.LittleEndian.Uint32(dir[0x1c:])
+	namesRVA := binary.LittleEndian.Uint32(dir[0x20:])
+	ordsRVA := binary.LittleEndian.Uint32(dir[0x24:])
+	if nfuncs > maxExports || nnames > maxExports {
+		return fmt.Errorf("export directory claims %d functions and %d names", nfuncs, nnames)
+	}
+	funcs := make([]byte, 4*nfuncs)
+	names := make([]byte, 4*nnames)
+	ords := make([]byte, 2*nnames)
+	if err := readFull(t, base+uint64(funcsRVA), funcs); err != nil {
+		return fmt.Errorf("export address table: %w", err)
+	}
+	if err := readFull(t, base+uint64(namesRVA), names); err != nil {
+		return fmt.Errorf("export name table: %w", err)
+	}
+	if err := readFull(t, base+uint64(ordsRVA), ords); err != nil {
+		return fmt.Errorf("export ordinal table: %w", err)
+	}
+	var buf [maxNameBytes]byte
+	for i := range nnames {
+		ord := uint32(binary.LittleEndian.Uint16(ords[2*i:]))
+		if ord >= nfuncs {
+			continue
+		}
+		rva := binary.LittleEndian.Uint32(funcs[4*ord:])
+		if rva == 0 || (rva >= dirRVA && rva-dirRVA < dirSize) || uint64(rva) >= ms.mod.Size {
+			continue // forwarder or bogus
+		}
+		nameRVA := binary.LittleEndian.Uint32(names[4*i:])
+		n, _ := t.ReadMemory(base+uint64(nameRVA), buf[:])
+		n = max(0, min(n, len(buf)))
+		name := buf[:n]
+		if j := bytes.IndexByte(name, 0); j >= 0 {
+			name = name[:j]
+		}
+		if len(name) == 0 || seen[rva] {
+			continue
+		}
+		seen[rva] = true
+		ms.syms = append(ms.syms, symbol{rva: rva, name: string(name)})
+	}
+	return nil
+}
+
+// readFull reads len(p) bytes at addr or says how many were readable.
+func readFull(t Target, addr uint64, p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	n, err := t.ReadMemory(addr, p)
+	if n >= len(p) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("memory at %#x: %d of %d bytes readable: %w", addr, max(n, 0), len(p), err)
+	}
+	return fmt.Errorf("memory at %#x: %d of %d bytes readable", addr, max(n, 0), len(p))
+}
+
+func read64(t Target, addr uint64) (uint64, error) {
+	var b [8]byte
+	if err := readFull(t, addr, b[:]); err != nil {
+		return 0, err
+	}
+	return binary.LittleEndian.Uint64(b[:]), nil
+}
