@@ -1,0 +1,183 @@
+package dwarf
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestUnwindAgainstGDB stops a static build of testdata/frames.c in GDB at
+// several functions, takes GDB's registers and stack, walks the stack with
+// this package's Unwind (from the binary's .eh_frame through
+// .eh_frame_hdr) and compares every frame's PC, stack pointer and
+// callee-saved registers with GDB's own DWARF unwinder, down through
+// libc's start functions to _start's undefined return address. The stop
+// in use() has drap() as its caller: its CFA comes from GCC's
+// DW_CFA_def_cfa_expression.
+func TestUnwindAgainstGDB(t *testing.T) {
+	gcc := needTool(t, "gcc")
+	gdb := needTool(t, "gdb")
+	dir := t.TempDir()
+	bin := buildC(t, gcc, filepath.Join(dir, "frames"), "-O2", "-g", "-static")
+	f, err := os.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	secs, err := ELFSections(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	finder, err := secs.Finder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	script, err := filepath.Abs("testdata/gdbdump.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Stops at function entries, and at lines inside bodies (after the
+	// prologues: drap's CFA is then an expression in frame 0).
+	stops := []string{"leaf", "use", "big", "sum", "va"}
+	src, err := os.ReadFile("testdata/frames.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, marker := range []string{"x[0] = h;", "return buf[n & 1023]", "d = va(i & 7) + e;", "s += va_arg(ap, int);"} {
+		for i, line := range strings.Split(string(src), "\n") {
+			if strings.Contains(line, marker) {
+				stops = append(stops, "frames.c:"+strconv.Itoa(i+1))
+			}
+		}
+	}
+	total, exprFrames := 0, 0
+	for _, fn := range stops {
+		dump := filepath.Join(dir, strings.ReplaceAll(fn, ":", "_")+".stack")
+		cmd := exec.Command(gdb, "-batch", "-nx",
+			"-ex", "set backtrace past-main on",
+			"-ex", "set backtrace past-entry on",
+			"-ex", "break "+fn,
+			"-ex", "run",
+			"-ex", "set $dumpfile = \""+dump+"\"",
+			"-ex", "source "+script,
+			"-ex", "kill",
+			bin)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !bytes.Contains(out, []byte("FRAME 0")) {
+			if os.Getenv("RSPSTUB_REQUIRE_TOOLS") != "1" && bytes.Contains(out, []byte("ptrace")) {
+				t.Skipf("gdb cannot run the program here: %s", out)
+			}
+			t.Fatalf("gdb: %v\n%s", err, out)
+		}
+		n, e := compareWithGDB(t, fn, out, dump, finder)
+		total += n
+		exprFrames += e
+	}
+	t.Logf("%d frames agree with GDB, %d of them unwound through a CFA expression", total, exprFrames)
+	if exprFrames == 0 {
+		t.Error("no frame used a DW_CFA_def_cfa_expression (drap() under use())")
+	}
+}
+
+type gdbFrame struct {
+	pc   uint64
+	name string
+	regs map[string]string // hex, or "?"
+}
+
+func compareWithGDB(t *testing.T, fn string, out []byte, dump string, finder Finder) (agree, exprFrames int) {
+	t.Helper()
+	stack, err := os.ReadFile(dump)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var regs Registers
+	var frames []gdbFrame
+	var stackLo uint64
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	hex := func(s string) uint64 {
+		v, err := strconv.ParseUint(s, 16, 64)
+		if err != nil {
+			t.Fatalf("%s: bad hex %q", fn, s)
+		}
+		return v
+	}
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		switch {
+		case len(f) == 3 && f[0] == "STACK":
+			stackLo = hex(f[1])
+		case len(f) == 3 && f[0] == "REG":
+			r := uint64(RA)
+			if f[1] != "rip" {
+				var ok bool
+				if r, ok = colReg(f[1], RA); !ok {
+					t.Fatalf("register %s", f[1])
+				}
+			}
+			regs.Set(r, hex(f[2]))
+		case len(f) >= 4 && f[0] == "FRAME":
+			gf := gdbFrame{pc: hex(f[2]), name: f[3], regs: map[string]string{}}
+			for _, kv := range f[4:] {
+				k, v, _ := strings.Cut(kv, "=")
+				gf.regs[k] = v
+			}
+			frames = append(frames, gf)
+		}
+	}
+	mem := &fakeMem{regions: []region{{stackLo, stack}}}
+	if len(frames) < 4 {
+		t.Fatalf("%s: GDB gave %d frames", fn, len(frames))
+	}
+	cur := regs
+	exact := true
+	for i, gf := range frames {
+		pc, _ := cur.PC()
+		if pc != gf.pc {
+			t.Errorf("%s frame %d (%s): pc %#x, GDB %#x", fn, i, gf.name, pc, gf.pc)
+			return i, exprFrames
+		}
+		for _, name := range []string{"rsp", "rbx", "rbp", "r12", "r13", "r14", "r15"} {
+			r, _ := colReg(name, RA)
+			v, ok := cur.Get(r)
+			g := gf.regs[name]
+			if !ok || g == "?" {
+				continue // unknown on one side: nothing to compare
+			}
+			if g != strconv.FormatUint(v, 16) {
+				t.Errorf("%s frame %d (%s): %s %#x, GDB %s", fn, i, gf.name, name, v, g)
+			}
+		}
+		fr, err := Unwind(finder, &cur, mem, exact, SysVPreserved)
+		if err != nil {
+			t.Errorf("%s frame %d (%s): %v", fn, i, gf.name, err)
+			return i, exprFrames
+		}
+		if fr.Row.CFA.Kind == CFAExpr {
+			exprFrames++
+		}
+		if fr.End {
+			if i != len(frames)-1 {
+				t.Errorf("%s: end of stack after frame %d (%s); GDB has %d frames", fn, i, gf.name, len(frames))
+			}
+			if !strings.HasPrefix(gf.name, "_start") {
+				t.Errorf("%s: outermost frame %s", fn, gf.name)
+			}
+			names := make([]string, len(frames))
+			for j := range frames {
+				names[j] = frames[j].name
+			}
+			t.Logf("stop in %s: %s", fn, strings.Join(names, " <- "))
+			return i + 1, exprFrames
+		}
+		exact = fr.Signal
+		cur = fr.Caller
+	}
+	t.Errorf("%s: no end of stack after GDB's %d frames", fn, len(frames))
+	return len(frames), exprFrames
+}
