@@ -8,7 +8,6 @@ import (
 	"strings"
 	"unicode/utf16"
 
-	"github.com/rspstub/rspstub/internal/arch"
 	"github.com/rspstub/rspstub/unwind"
 )
 
@@ -79,7 +78,7 @@ func (m *Monitor) dumpFields(out io.Writer, base uint64, fields []field) error {
 			return fmt.Errorf("%s: %w", f.name, err)
 		}
 		v := binary.LittleEndian.Uint64(b[:])
-		fmt.Fprintf(out, "  +%#05x %-26s %#x\n", f.off, f.name, v)
+		fmt.Fprintf(out, "  +0x%03x %-26s %#x\n", f.off, f.name, v)
 	}
 	return nil
 }
@@ -151,7 +150,7 @@ func (m *Monitor) cmdPEB(args []string, out io.Writer) error {
 		if err != nil {
 			v = "<" + err.Error() + ">"
 		}
-		fmt.Fprintf(out, "  +%#05x %-26s %q\n", s.off, s.name, v)
+		fmt.Fprintf(out, "  +0x%03x %-26s %q\n", s.off, s.name, v)
 	}
 	ldr, err := read64(m.t, peb+0x18)
 	if err != nil || ldr == 0 {
@@ -235,12 +234,11 @@ func (m *Monitor) cmdUnwindInfo(args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("unwind-info: %#x: %w", addr, err)
 	}
-	fmt.Fprintf(out, "%#x: %s\n", addr, loc)
 	if !found {
-		fmt.Fprintf(out, "no unwind data: %s has no RUNTIME_FUNCTION covering rva %#x; Windows treats it as a leaf (RIP = [RSP], RSP += 8)\n",
-			loc.Module, loc.RVA)
-		return nil
+		return fmt.Errorf("unwind-info: no unwind data for %#x (%s): %s has no RUNTIME_FUNCTION covering rva %#x, so Windows unwinds it as a leaf (RIP = [RSP], RSP += 8)",
+			addr, loc, loc.Module, loc.RVA)
 	}
+	fmt.Fprintf(out, "%#x: %s\n", addr, loc)
 	img := fe.Image
 	fn := fe.RuntimeFunction
 	for depth := 0; ; depth++ {
@@ -337,5 +335,3 @@ func codeText(c unwind.UnwindCode) string {
 	}
 	return s
 }
-
-var _ = arch.RAX

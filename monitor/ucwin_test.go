@@ -72,3 +72,13 @@ func TestBacktraceAtD(t *testing.T) {
 		})
 	}
 }
+
+func TestShowAll(t *testing.T) {
+	exe := harness.BuildPE(t, "examples/demo/demo.c", harness.MinGW, "-O2", "-g")
+	tg := stopAt(t, exe, "d", true)
+	for _, c := range []string{"help", "bt -full -n 3", "bt -json -n 2", "frame 2", "args 0", "args 1", "modules", "modules -json", "teb", "peb", "memmap", "unwind-info d", "unwind-info c+3", "unwind-info KERNEL32!BaseThreadInitThunk", "verify-unwind", "unwind-info msvcrt!printf", "bogus", "bt -x", "frame 99", "unwind-info 0x10", "unwind-info nosuch"} {
+		var out bytes.Buffer
+		err := tg.Monitor(c, &out)
+		t.Logf("monitor %s:\n%s(err %v)", c, out.String(), err)
+	}
+}

@@ -21,11 +21,13 @@ const usage = `rspstub: a GDB/LLDB remote stub for emulated x86-64 Windows progr
 
 Usage:
   rspstub serve [flags] PROGRAM.exe [ARGS...]   load PROGRAM into Unicorn and serve it
+  rspstub run PROGRAM.exe --break SYMBOL|0xADDR [--count N] [--bt] [--regs] [--json] [--dll-path DIR]... [ARGS...]
+                                                run PROGRAM without a debugger to a breakpoint; print the backtrace
   rspstub qemu [flags] --connect ADDR | -- QEMU ARGS...
                                                 serve a QEMU gdbstub (qemu-system-x86_64, qemu-x86_64)
   rspstub version                               print the version
 
-Run "rspstub serve -h" or "rspstub qemu -h" for their flags.
+Run "rspstub serve -h", "rspstub run -h" or "rspstub qemu -h" for their flags.
 `
 
 var version = "0.1.0-dev"
@@ -42,6 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serveCmd(args[1:], stdout, stderr)
+	case "run":
+		return runCmd(args[1:], stdout, stderr)
 	case "qemu":
 		return qemuCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":

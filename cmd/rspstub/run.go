@@ -1,0 +1,321 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/rspstub/rspstub/emulator/ucwin"
+	"github.com/rspstub/rspstub/internal/arch"
+	"github.com/rspstub/rspstub/monitor"
+	"github.com/rspstub/rspstub/rsp"
+)
+
+// Exit codes of rspstub run.
+const (
+	runHit   = 0 // the breakpoint was hit (the requested number of times)
+	runEnded = 1 // the program ended (or stopped for good) first
+	runUsage = 2 // bad command line, program or breakpoint
+)
+
+// maxSpuriousStops bounds stops that are neither the breakpoint nor an
+// end (a guest int3, a stray trap): each resumes the program.
+const maxSpuriousStops = 10000
+
+const runUsageText = `Usage: rspstub run PROGRAM.exe [flags] [--] [ARGS...]
+
+Runs PROGRAM in the emulator without a debugger until the N-th hit of
+a breakpoint (or until the program ends), then prints the stop, the
+backtrace and/or the registers. Exit status: 0 the breakpoint was hit,
+1 the program ended (or faulted) first, 2 bad input.
+
+--break takes a symbol of the program (COFF or DWARF: "d", "main"), an
+export of a loaded DLL ("msvcrt!fputc", "KERNEL32!ExitProcess"), with
+an optional +offset, or an address (0x140001550).
+
+With --json, stdout is exactly one JSON object (see README.md, "Monitor
+commands"); the program's own output then goes to stderr.
+
+Flags:
+`
+
+// runResult is the JSON object rspstub run --json prints.
+type runResult struct {
+	Program     string              `json:"program"`
+	Break       string              `json:"break"`
+	Address     string              `json:"address"`
+	Hit         bool                `json:"hit"`
+	Hits        int                 `json:"hits"`
+	Count       int                 `json:"count"`
+	Stop        string              `json:"stop"` // breakpoint, exited, signal, timeout
+	Description string              `json:"description,omitempty"`
+	ExitCode    *int                `json:"exit_code,omitempty"`
+	Signal      int                 `json:"signal,omitempty"`
+	Frames      []monitor.FrameJSON `json:"frames,omitempty"`
+	Regs        map[string]string   `json:"regs,omitempty"`
+}
+
+func runCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		brk      = fs.String("break", "", "where to stop: SYMBOL, MODULE!SYMBOL[+OFF] or 0xADDR (required)")
+		count    = fs.Int("count", 1, "stop at the N-th hit of the breakpoint")
+		bt       = fs.Bool("bt", false, "print the backtrace at the stop (the default when neither --bt nor --regs is given)")
+		regs     = fs.Bool("regs", false, "print the registers at the stop")
+		asJSON   = fs.Bool("json", false, "print one JSON object on stdout (the program's output goes to stderr)")
+		shadow   = fs.Bool("shadow-stack", false, "keep a shadow call stack (checks the backtrace against it; reported in text mode)")
+		timeout  = fs.Duration("timeout", 0, "give up after this long (0: no limit); counts as the program not reaching the breakpoint")
+		maxFrame = fs.Int("max-frames", 0, "at most this many frames in the backtrace (0: the unwinder's default)")
+		verbose  = fs.Bool("v", false, "verbose logging to stderr")
+		dllPaths multiFlag
+	)
+	fs.Var(&dllPaths, "dll-path", "a folder to search for the program's DLLs (repeatable)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, runUsageText)
+		fs.PrintDefaults()
+	}
+	// PROGRAM may come before or after the flags; what follows PROGRAM
+	// and the flags after it are the program's arguments.
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return runUsage
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		fmt.Fprintln(stderr, "rspstub run: no program given")
+		fs.Usage()
+		return runUsage
+	}
+	prog := rest[0]
+	if err := fs.Parse(rest[1:]); err != nil {
+		return runUsage
+	}
+	guestArgs := fs.Args()
+	if *brk == "" {
+		fmt.Fprintln(stderr, "rspstub run: --break is required (a symbol, MODULE!SYMBOL or 0xADDR)")
+		return runUsage
+	}
+	if *count < 1 {
+		fmt.Fprintf(stderr, "rspstub run: --count must be at least 1, not %d\n", *count)
+		return runUsage
+	}
+	if *maxFrame < 0 {
+		fmt.Fprintf(stderr, "rspstub run: --max-frames must not be negative\n")
+		return runUsage
+	}
+	if !*bt && !*regs {
+		*bt = true
+	}
+	if _, err := os.Stat(prog); err != nil {
+		fmt.Fprintf(stderr, "rspstub run: %v\n", err)
+		return runUsage
+	}
+	guestOut := stdout
+	if *asJSON {
+		guestOut = stderr
+	}
+	log := newLogger(stderr, *verbose)
+	if !*verbose {
+		// Only warnings: the output is for scripts.
+		log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	target, err := ucwin.New(ucwin.Config{
+		Program:     prog,
+		Args:        guestArgs,
+		Env:         os.Environ(),
+		DLLPaths:    dllPaths,
+		ShadowStack: *shadow,
+		Stdout:      guestOut,
+		Stderr:      stderr,
+		Logger:      log,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "rspstub run: %s: %s\n", prog, oneLine(err))
+		return runUsage
+	}
+	defer target.Close()
+	mon := target.Commands()
+	addr, err := mon.Resolve(*brk)
+	if err != nil {
+		fmt.Fprintf(stderr, "rspstub run: --break %s: %s\n", *brk, oneLine(err))
+		return runUsage
+	}
+	if err := target.InsertBreakpoint(rsp.BreakSoftware, addr, 1); err != nil {
+		fmt.Fprintf(stderr, "rspstub run: --break %s (%#x): %s\n", *brk, addr, oneLine(err))
+		return runUsage
+	}
+	if *timeout > 0 {
+		timer := time.AfterFunc(*timeout, target.Interrupt)
+		defer timer.Stop()
+	}
+
+	res := runResult{Program: prog, Break: *brk, Address: fmt.Sprintf("%#x", addr), Count: *count}
+	var st rsp.Stop
+	for spurious := 0; ; {
+		st, err = target.Resume([]rsp.ResumeAction{{Thread: rsp.AllThreads}})
+		if err != nil {
+			fmt.Fprintf(stderr, "rspstub run: %s\n", oneLine(err))
+			return runEnded
+		}
+		pc, _ := target.Machine().Reg(arch.RIP)
+		if (st.Kind == rsp.StopSWBreak || st.Kind == rsp.StopHWBreak) && pc == addr {
+			res.Hits++
+			if res.Hits >= *count {
+				res.Hit, res.Stop = true, "breakpoint"
+				break
+			}
+			continue
+		}
+		if st.Kind == rsp.StopSignal && st.Signal == rsp.SIGTRAP && st.Description == "" && spurious < maxSpuriousStops {
+			spurious++
+			continue
+		}
+		switch st.Kind {
+		case rsp.StopExited:
+			code := st.ExitCode
+			res.Stop, res.ExitCode = "exited", &code
+			res.Description = fmt.Sprintf("the program exited with code %d", code)
+		case rsp.StopTerminated:
+			res.Stop, res.Signal = "terminated", st.Signal
+			res.Description = fmt.Sprintf("the program was terminated (signal %d)", st.Signal)
+		default:
+			res.Stop, res.Signal = "signal", st.Signal
+			if st.Signal == rsp.SIGINT {
+				res.Stop = "timeout"
+			}
+			res.Description = st.Description
+			if res.Description == "" {
+				res.Description = fmt.Sprintf("stopped with signal %d", st.Signal)
+			}
+			if res.Stop == "timeout" {
+				res.Description = fmt.Sprintf("timed out after %v", *timeout)
+			}
+		}
+		break
+	}
+	alive := st.Kind != rsp.StopExited && st.Kind != rsp.StopTerminated
+
+	var trace *monitor.Backtrace
+	var regVals *monitor.Registers
+	if alive {
+		trace, err = mon.Backtrace(monitor.BacktraceOptions{MaxFrames: *maxFrame})
+		if err != nil {
+			fmt.Fprintf(stderr, "rspstub run: backtrace: %s\n", oneLine(err))
+		}
+		if *regs {
+			r, err := monitorRegisters(target)
+			if err != nil {
+				fmt.Fprintf(stderr, "rspstub run: registers: %s\n", oneLine(err))
+			} else {
+				regVals = &r
+			}
+		}
+	}
+	code := runEnded
+	if res.Hit {
+		code = runHit
+	}
+	if *asJSON {
+		if trace != nil && *bt {
+			res.Frames = trace.JSON()
+			if res.Frames == nil {
+				res.Frames = []monitor.FrameJSON{}
+			}
+		}
+		if regVals != nil {
+			res.Regs = registerMap(regVals)
+		}
+		if err := writeJSONTo(stdout, res); err != nil {
+			fmt.Fprintf(stderr, "rspstub run: %v\n", err)
+			return runEnded
+		}
+		return code
+	}
+	if res.Hit {
+		fmt.Fprintf(stdout, "breakpoint %s (%#x) hit", *brk, addr)
+		if *count > 1 {
+			fmt.Fprintf(stdout, " %d times", res.Hits)
+		}
+		fmt.Fprintln(stdout)
+	} else {
+		fmt.Fprintf(stdout, "breakpoint %s (%#x) not reached (%d of %d hits): %s\n", *brk, addr, res.Hits, *count, res.Description)
+	}
+	if trace != nil && *bt {
+		monitor.WriteTable(stdout, trace, false)
+		if *shadow {
+			if vr, err := mon.VerifyUnwind(); err == nil {
+				if vr.Mismatch != "" {
+					fmt.Fprintf(stdout, "-- shadow stack MISMATCH: %s\n", vr.Mismatch)
+				} else {
+					fmt.Fprintf(stdout, "-- the shadow call stack agrees (%d calls)\n", vr.Checked)
+				}
+			}
+		}
+	}
+	if regVals != nil {
+		writeRegisters(stdout, regVals)
+	}
+	return code
+}
+
+func monitorRegisters(t *ucwin.Target) (monitor.Registers, error) {
+	var r monitor.Registers
+	for reg := arch.RAX; reg <= arch.RFLAGS; reg++ {
+		v, err := t.Machine().Reg(reg)
+		if err != nil {
+			return r, err
+		}
+		switch {
+		case reg <= arch.R15:
+			r.GPR[reg] = v
+		case reg == arch.RIP:
+			r.RIP = v
+		default:
+			r.RFLAGS = v
+		}
+	}
+	return r, nil
+}
+
+// regOrder is the order registers are printed in.
+var regOrder = []arch.Reg{arch.RAX, arch.RBX, arch.RCX, arch.RDX, arch.RSI, arch.RDI, arch.RBP, arch.RSP,
+	arch.R8, arch.R9, arch.R10, arch.R11, arch.R12, arch.R13, arch.R14, arch.R15, arch.RIP, arch.RFLAGS}
+
+func registerMap(r *monitor.Registers) map[string]string {
+	m := make(map[string]string, len(regOrder))
+	for _, reg := range regOrder {
+		m[reg.String()] = fmt.Sprintf("%#x", r.Get(reg))
+	}
+	return m
+}
+
+func writeRegisters(w io.Writer, r *monitor.Registers) {
+	var line strings.Builder
+	for i, reg := range regOrder {
+		fmt.Fprintf(&line, "%-6s %016x", reg, r.Get(reg))
+		if i%3 == 2 || i == len(regOrder)-1 {
+			fmt.Fprintln(w, strings.TrimRight(line.String(), " "))
+			line.Reset()
+		} else {
+			line.WriteString("   ")
+		}
+	}
+}
+
+func writeJSONTo(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode JSON: %w", err)
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
