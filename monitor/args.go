@@ -41,7 +41,7 @@ func (m *Monitor) Args(n, count int) (*Frame, []Arg, error) {
 			atEntry = f.Loc.SymOffset == 0
 		}
 	}
-	haveCFA := n+1 < len(bt.Frames)
+	haveCFA := f.CFA != 0
 	var args []Arg
 	for i := range count {
 		a := Arg{Index: i + 1, Confidence: "unknown"}

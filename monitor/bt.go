@@ -296,10 +296,12 @@ func (m *Monitor) cmdFrame(args []string, out io.Writer) error {
 	} else if n+1 < len(bt.Frames) && f.Module != nil {
 		fmt.Fprintln(out, "  function  no .pdata entry (leaf)")
 	}
-	if n+1 < len(bt.Frames) {
+	if f.CFA != 0 {
 		fmt.Fprintf(out, "  caller's sp (CFA) %016x, establisher frame %016x\n", f.CFA, f.EstablisherFrame)
 		if f.ReturnAddressAt != 0 {
-			fmt.Fprintf(out, "  return address %016x read at %016x\n", bt.Frames[n+1].PC, f.ReturnAddressAt)
+			if ra, err := read64(m.t, f.ReturnAddressAt); err == nil {
+				fmt.Fprintf(out, "  return address %016x read at %016x\n", ra, f.ReturnAddressAt)
+			}
 		}
 		if f.InProlog {
 			fmt.Fprintln(out, "  the pc is inside the prolog: only the executed prolog codes were undone")

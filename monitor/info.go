@@ -122,6 +122,9 @@ func (m *Monitor) cmdPEB(args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("read the PEB pointer at TEB+0x60: %w", err)
 	}
+	if peb == 0 {
+		return errors.New("peb: the TEB has no PEB pointer (TEB+0x60 is 0)")
+	}
 	fmt.Fprintf(out, "PEB at %#x\n", peb)
 	if err := m.dumpFields(out, peb, []field{
 		{"BeingDebugged", 0x02, 1},
