@@ -18,7 +18,9 @@ import (
 // callee-saved registers with GDB's own DWARF unwinder, down through
 // libc's start functions to _start's undefined return address. The stop
 // in use() has drap() as its caller: its CFA comes from GCC's
-// DW_CFA_def_cfa_expression.
+// DW_CFA_def_cfa_expression; the stop in handler() has glibc's
+// __restore_rt signal frame ('S', and DW_CFA_expression rules that read
+// the registers back from the kernel's ucontext) below it.
 func TestUnwindAgainstGDB(t *testing.T) {
 	gcc := needTool(t, "gcc")
 	gdb := needTool(t, "gdb")
@@ -43,7 +45,7 @@ func TestUnwindAgainstGDB(t *testing.T) {
 	}
 	// Stops at function entries, and at lines inside bodies (after the
 	// prologues: drap's CFA is then an expression in frame 0).
-	stops := []string{"leaf", "use", "big", "sum", "va"}
+	stops := []string{"leaf", "use", "big", "sum", "va", "handler"}
 	src, err := os.ReadFile("testdata/frames.c")
 	if err != nil {
 		t.Fatal(err)
@@ -61,6 +63,7 @@ func TestUnwindAgainstGDB(t *testing.T) {
 		cmd := exec.Command(gdb, "-batch", "-nx",
 			"-ex", "set backtrace past-main on",
 			"-ex", "set backtrace past-entry on",
+			"-ex", "handle SIGUSR1 nostop noprint pass",
 			"-ex", "break "+fn,
 			"-ex", "run",
 			"-ex", "set $dumpfile = \""+dump+"\"",
@@ -160,6 +163,12 @@ func compareWithGDB(t *testing.T, fn string, out []byte, dump string, finder Fin
 		}
 		if fr.Row.CFA.Kind == CFAExpr {
 			exprFrames++
+		}
+		if fr.Signal && !strings.Contains(gf.name, "restore_rt") {
+			t.Errorf("%s frame %d (%s): a signal frame", fn, i, gf.name)
+		}
+		if !fr.Signal && strings.Contains(gf.name, "restore_rt") {
+			t.Errorf("%s frame %d (%s): not a signal frame", fn, i, gf.name)
 		}
 		if fr.End {
 			if i != len(frames)-1 {

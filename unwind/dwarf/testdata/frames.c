@@ -5,6 +5,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#ifndef _WIN32
+#include <signal.h>
+#endif
 
 __attribute__((noinline)) int use(double *p, int n) { return (int)p[0] + n; }
 
@@ -62,10 +65,23 @@ __attribute__((noinline)) int sum(int n, ...) {
 	return s;
 }
 
+#ifndef _WIN32
+/* A signal handler: its caller is the kernel's signal frame, described
+   by glibc's __restore_rt with the 'S' augmentation and
+   DW_CFA_expression rules for every register. */
+static volatile int hits;
+__attribute__((noinline)) void handler(int sig) { hits += leaf(sig); }
+#endif
+
 int main(int argc, char **argv) {
 	int v[8] = {1, 2, 3, 4, 5, 6, 7, 8};
 	(void)argv;
 	int r = saves(argc + 7, v) + drap(argc, 2, 3, 4, 5, 6, 7, 8) + sum(3, 1, 2, 3);
+#ifndef _WIN32
+	signal(SIGUSR1, handler);
+	raise(SIGUSR1);
+	r += hits;
+#endif
 	printf("%d\n", r);
 	return 0;
 }
