@@ -2,7 +2,17 @@ package monitor_test
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/rspstub/rspstub/monitor"
 
 	"github.com/rspstub/rspstub/emulator/ucwin"
 	"github.com/rspstub/rspstub/rsp"
@@ -62,23 +72,215 @@ var wantStack = []struct{ mod, sym string }{
 	{"KERNEL32", "BaseThreadInitThunk"}, {"ntdll", "RtlUserThreadStart"},
 }
 
+// buildDemo builds the seed scenario and copies it to demo.exe in a
+// fresh folder, so that module names read "demo".
+func buildDemo(t *testing.T, tc harness.Toolchain, flags ...string) string {
+	t.Helper()
+	src := harness.BuildPE(t, "examples/demo/demo.c", tc, flags...)
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(t.TempDir(), "demo.exe")
+	if err := os.WriteFile(exe, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return exe
+}
+
+// frameJSON is the documented schema of one frame of "bt -json", with
+// typed fields (unknown ones absent or null).
+type frameJSON struct {
+	Index  int               `json:"index"`
+	PC     string            `json:"pc"`
+	SP     string            `json:"sp"`
+	Module *string           `json:"module"`
+	RVA    *string           `json:"rva"`
+	Symbol *string           `json:"symbol"`
+	Offset *string           `json:"offset"`
+	File   *string           `json:"file"`
+	Line   *int              `json:"line"`
+	Trust  string            `json:"trust"`
+	Regs   map[string]string `json:"regs"`
+	Saved  map[string]string `json:"saved"`
+}
+
+func hexValue(t *testing.T, what, s string) uint64 {
+	t.Helper()
+	h, ok := strings.CutPrefix(s, "0x")
+	v, err := strconv.ParseUint(h, 16, 64)
+	if !ok || err != nil || h == "" {
+		t.Fatalf("%s = %q: not a 0x hex string", what, s)
+	}
+	return v
+}
+
+// checkFramesJSON validates frames against the schema and the seed stack:
+// order, modules, symbols, hex strings, and saved-register slots that lie
+// in the stack and hold the register's value.
+func checkFramesJSON(t *testing.T, frames []frameJSON, mem interface {
+	ReadMemory(uint64, []byte) (int, error)
+}, stackLimit, stackBase uint64) {
+	t.Helper()
+	if len(frames) != len(wantStack) {
+		t.Fatalf("%d frames, want %d", len(frames), len(wantStack))
+	}
+	var prevSP uint64
+	for i, f := range frames {
+		w := wantStack[i]
+		wantMod := w.mod + ".dll"
+		if w.mod == "demo" {
+			wantMod = "demo.exe"
+		}
+		if f.Index != i || f.Module == nil || *f.Module != wantMod || f.Symbol == nil || *f.Symbol != w.sym {
+			t.Errorf("frame %d: index %d module %v symbol %v, want %s!%s", i, f.Index, deref(f.Module), deref(f.Symbol), wantMod, w.sym)
+		}
+		pc, sp := hexValue(t, "pc", f.PC), hexValue(t, "sp", f.SP)
+		if f.RVA == nil || f.Offset == nil {
+			t.Errorf("frame %d: no rva/offset", i)
+		}
+		if sp <= prevSP || sp < stackLimit || sp >= stackBase {
+			t.Errorf("frame %d: sp %#x not increasing inside the stack [%#x, %#x)", i, sp, stackLimit, stackBase)
+		}
+		prevSP = sp
+		if hexValue(t, "regs.rip", f.Regs["rip"]) != pc || hexValue(t, "regs.rsp", f.Regs["rsp"]) != sp {
+			t.Errorf("frame %d: regs rip/rsp %v disagree with pc/sp", i, f.Regs)
+		}
+		wantTrust := "pdata"
+		if i == 0 {
+			wantTrust = "context"
+		}
+		if f.Trust != wantTrust {
+			t.Errorf("frame %d: trust %q, want %q", i, f.Trust, wantTrust)
+		}
+		if i > 0 {
+			for _, vol := range []string{"rax", "rcx", "rdx", "r8", "r9", "r10", "r11"} {
+				if _, ok := f.Regs[vol]; ok {
+					t.Errorf("frame %d: volatile %s reported", i, vol)
+				}
+			}
+			if _, ok := f.Saved["rip"]; !ok {
+				t.Errorf("frame %d: no saved rip (return address slot)", i)
+			}
+		}
+		for reg, a := range f.Saved {
+			addr := hexValue(t, "saved."+reg, a)
+			if addr < stackLimit || addr >= stackBase {
+				t.Errorf("frame %d: %s saved at %#x, outside the stack", i, reg, addr)
+			}
+			if strings.HasPrefix(reg, "xmm") {
+				continue
+			}
+			var b [8]byte
+			if n, _ := mem.ReadMemory(addr, b[:]); n != 8 {
+				t.Fatalf("frame %d: read %#x", i, addr)
+			}
+			if got, want := binary.LittleEndian.Uint64(b[:]), hexValue(t, "regs."+reg, f.Regs[reg]); got != want {
+				t.Errorf("frame %d: %s = %#x but its slot %#x holds %#x", i, reg, want, addr, got)
+			}
+		}
+	}
+	if f := frames[0]; f.File == nil || !strings.HasSuffix(*f.File, "demo.c") || f.Line == nil || *f.Line < 9 || *f.Line > 14 {
+		t.Errorf("frame 0 file:line %v:%v, want demo.c in d", deref(f.File), f.Line)
+	}
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return "<nil>"
+	}
+	return *p
+}
+
 func TestBacktraceAtD(t *testing.T) {
 	for _, b := range demoBuilds {
 		t.Run(b.name, func(t *testing.T) {
-			exe := harness.BuildPE(t, "examples/demo/demo.c", b.tc, b.flags...)
+			exe := buildDemo(t, b.tc, b.flags...)
 			tg := stopAt(t, exe, "d", true)
-			out := monitorCmd(t, tg, "bt")
-			t.Logf("monitor bt:\n%s", out)
+			p := tg.Process()
+
+			text := monitorCmd(t, tg, "bt")
+			t.Logf("monitor bt:\n%s", text)
+			lines := strings.Split(strings.TrimSpace(text), "\n")
+			if len(lines) != len(wantStack)+2 {
+				t.Fatalf("%d lines, want a header, %d frames and an end line", len(lines), len(wantStack))
+			}
+			for i, w := range wantStack {
+				re := regexp.MustCompile(fmt.Sprintf(`^%02x [0-9a-f]{8}`+"`"+`[0-9a-f]{8}  [0-9a-f]{8}`+"`"+`[0-9a-f]{8}  %s!%s(\+0x[0-9a-f]+)? `, i, w.mod, w.sym))
+				if !re.MatchString(lines[i+1]) {
+					t.Errorf("line %d = %q, want frame %s!%s", i+1, lines[i+1], w.mod, w.sym)
+				}
+			}
+			if !strings.Contains(lines[len(lines)-1], "end of stack (zero return address)") {
+				t.Errorf("last line %q", lines[len(lines)-1])
+			}
+
+			var doc struct {
+				Frames []frameJSON `json:"frames"`
+			}
+			js := monitorCmd(t, tg, "bt -json")
+			if err := json.Unmarshal([]byte(js), &doc); err != nil {
+				t.Fatalf("bt -json: %v\n%s", err, js)
+			}
+			checkFramesJSON(t, doc.Frames, tg, p.StackLimit(), p.StackBase())
+
+			// -full: every "saved at" address lies in the stack and holds the value.
+			full := monitorCmd(t, tg, "bt -full")
+			savedRE := regexp.MustCompile(`(?m)^   (\w+) +([0-9a-f]{16})  saved at ([0-9a-f]{8})` + "`" + `([0-9a-f]{8})$`)
+			ms := savedRE.FindAllStringSubmatch(full, -1)
+			if len(ms) == 0 {
+				t.Errorf("bt -full shows no saved register:\n%s", full)
+			}
+			for _, m := range ms {
+				v, _ := strconv.ParseUint(m[2], 16, 64)
+				at, _ := strconv.ParseUint(m[3]+m[4], 16, 64)
+				var b [8]byte
+				tg.ReadMemory(at, b[:])
+				if at < p.StackLimit() || at >= p.StackBase() || binary.LittleEndian.Uint64(b[:]) != v {
+					t.Errorf("bt -full: %s = %#x saved at %#x: outside the stack or holding %#x", m[1], v, at, binary.LittleEndian.Uint64(b[:]))
+				}
+			}
+
+			if v := monitorCmd(t, tg, "verify-unwind"); !strings.HasPrefix(v, "OK: the unwinder agrees with the shadow call stack on all 8 calls") {
+				t.Errorf("verify-unwind:\n%s", v)
+			}
+			if f := monitorCmd(t, tg, "frame 2"); !strings.HasPrefix(f, "frame 2: demo!b+") {
+				t.Errorf("frame 2:\n%s", f)
+			}
+			if a := monitorCmd(t, tg, "args"); !regexp.MustCompile(`arg1  rcx  0x4 +exact`).MatchString(a) {
+				t.Errorf("args at d's entry (x = 4):\n%s", a)
+			}
 		})
 	}
 }
 
-func TestShowAll(t *testing.T) {
-	exe := harness.BuildPE(t, "examples/demo/demo.c", harness.MinGW, "-O2", "-g")
-	tg := stopAt(t, exe, "d", true)
-	for _, c := range []string{"help", "bt -full -n 3", "bt -json -n 2", "frame 2", "args 0", "args 1", "modules", "modules -json", "teb", "peb", "memmap", "unwind-info d", "unwind-info c+3", "unwind-info KERNEL32!BaseThreadInitThunk", "verify-unwind", "unwind-info msvcrt!printf", "bogus", "bt -x", "frame 99", "unwind-info 0x10", "unwind-info nosuch"} {
-		var out bytes.Buffer
-		err := tg.Monitor(c, &out)
-		t.Logf("monitor %s:\n%s(err %v)", c, out.String(), err)
+// TestOtherCommandsOnGuest runs the informational commands on a real
+// guest and checks a landmark of each.
+func TestOtherCommandsOnGuest(t *testing.T) {
+	exe := buildDemo(t, harness.MinGW, "-O0", "-g")
+	tg := stopAt(t, exe, "d", false)
+	p := tg.Process()
+	for _, tc := range []struct{ cmd, want string }{
+		{"help", "verify-unwind"},
+		{"modules", "KERNEL32.dll"},
+		{"modules -json", `"name":"demo.exe"`},
+		{"teb", fmt.Sprintf("StackBase                  %#x", p.StackBase())},
+		{"peb", "ImageBaseAddress           0x140000000"},
+		{"memmap", "demo.exe .text"},
+		{"unwind-info d", "UWOP_PUSH_NONVOL rbp"},
+		{"unwind-info KERNEL32!BaseThreadInitThunk", "UWOP_ALLOC_SMALL 0x28 bytes"},
+		{"args 1", "home slot"},
+	} {
+		if out := monitorCmd(t, tg, tc.cmd); !strings.Contains(out, tc.want) {
+			t.Errorf("monitor %s: no %q in\n%s", tc.cmd, tc.want, out)
+		}
 	}
+	var out bytes.Buffer
+	if err := tg.Monitor("verify-unwind", &out); err == nil || !strings.Contains(err.Error(), "--shadow-stack") {
+		t.Errorf("verify-unwind without a shadow stack: %v", err)
+	}
+	if err := tg.Monitor("unwind-info msvcrt!fputc", &out); err == nil || !strings.Contains(err.Error(), "no unwind data") {
+		t.Errorf("unwind-info on a leaf stub: %v", err)
+	}
+	var _ monitor.Target // the adapter's interface
 }
