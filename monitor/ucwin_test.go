@@ -31,6 +31,17 @@ var demoBuilds = []struct {
 	{"clang-O2", harness.ClangMinGW, []string{"-O2", "-g"}},
 }
 
+// stopAtStart loads exe in Unicorn, stopped at its first instruction.
+func stopAtStart(t *testing.T, exe string) *ucwin.Target {
+	t.Helper()
+	tg, err := ucwin.New(ucwin.Config{Program: exe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tg.Close() })
+	return tg
+}
+
 // stopAt starts exe in Unicorn and runs it to the first hit of sym.
 func stopAt(t *testing.T, exe, sym string, shadow bool) *ucwin.Target {
 	t.Helper()
