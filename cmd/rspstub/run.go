@@ -67,8 +67,8 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	var (
 		brk      = fs.String("break", "", "where to stop: SYMBOL, MODULE!SYMBOL[+OFF] or 0xADDR (required)")
 		count    = fs.Int("count", 1, "stop at the N-th hit of the breakpoint")
-		bt       = fs.Bool("bt", false, "print the backtrace at the stop (the default when neither --bt nor --regs is given)")
-		regs     = fs.Bool("regs", false, "print the registers at the stop")
+		bt       = fs.Bool("bt", false, "print the backtrace at the stop (the default when neither --bt nor --regs is given; always in --json)")
+		regs     = fs.Bool("regs", false, "print the registers at the stop (\"regs\" in --json)")
 		asJSON   = fs.Bool("json", false, "print one JSON object on stdout (the program's output goes to stderr)")
 		shadow   = fs.Bool("shadow-stack", false, "keep a shadow call stack (checks the backtrace against it; reported in text mode)")
 		timeout  = fs.Duration("timeout", 0, "give up after this long (0: no limit); counts as the program not reaching the breakpoint")
@@ -225,7 +225,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		code = runHit
 	}
 	if *asJSON {
-		if trace != nil && *bt {
+		if trace != nil { // frames are always part of the JSON result
 			res.Frames = trace.JSON()
 			if res.Frames == nil {
 				res.Frames = []monitor.FrameJSON{}

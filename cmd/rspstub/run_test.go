@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rspstub/rspstub/tests/harness"
+)
+
+// runDemo builds the seed scenario as demo.exe and runs "rspstub run" on
+// it in-process.
+func runDemo(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	src := harness.BuildPE(t, "examples/demo/demo.c", harness.MinGW, "-O0", "-g")
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(t.TempDir(), "demo.exe")
+	if err := os.WriteFile(exe, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range args {
+		if a == "PROG" {
+			args[i] = exe
+		}
+	}
+	var o, e bytes.Buffer
+	code = run(append([]string{"run"}, args...), &o, &e)
+	return o.String(), e.String(), code
+}
+
+// runJSON is the documented schema of "rspstub run --json"; frames follow
+// "monitor bt -json".
+type runJSON struct {
+	Program     string  `json:"program"`
+	Break       string  `json:"break"`
+	Address     string  `json:"address"`
+	Hit         bool    `json:"hit"`
+	Hits        int     `json:"hits"`
+	Count       int     `json:"count"`
+	Stop        string  `json:"stop"`
+	Description *string `json:"description"`
+	ExitCode    *int    `json:"exit_code"`
+	Frames      []struct {
+		Index  int               `json:"index"`
+		PC     string            `json:"pc"`
+		SP     string            `json:"sp"`
+		Module *string           `json:"module"`
+		RVA    *string           `json:"rva"`
+		Symbol *string           `json:"symbol"`
+		Offset *string           `json:"offset"`
+		File   *string           `json:"file"`
+		Line   *int              `json:"line"`
+		Trust  string            `json:"trust"`
+		Regs   map[string]string `json:"regs"`
+		Saved  map[string]string `json:"saved"`
+	} `json:"frames"`
+	Regs map[string]string `json:"regs"`
+}
+
+func isHex(s string) bool {
+	h, ok := strings.CutPrefix(s, "0x")
+	_, err := strconv.ParseUint(h, 16, 64)
+	return ok && h != "" && err == nil
+}
+
+func TestRunJSON(t *testing.T) {
+	out, errOut, code := runDemo(t, "PROG", "--break", "d", "--json", "--regs")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	// Exactly one JSON object on stdout; the guest's output went to stderr.
+	dec := json.NewDecoder(strings.NewReader(out))
+	var r runJSON
+	if err := dec.Decode(&r); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, out)
+	}
+	if dec.More() {
+		t.Fatalf("more than one JSON value on stdout:\n%s", out)
+	}
+	if !strings.Contains(errOut, "c: 3") || strings.Contains(out, "c: 3") {
+		t.Errorf("guest output must go to stderr only: stdout %q stderr %q", out, errOut)
+	}
+	if !r.Hit || r.Hits != 1 || r.Count != 1 || r.Stop != "breakpoint" || r.Break != "d" || !isHex(r.Address) || r.ExitCode != nil {
+		t.Errorf("result %+v", r)
+	}
+	want := []string{"demo.exe!d", "demo.exe!c", "demo.exe!b", "demo.exe!a", "demo.exe!main",
+		"demo.exe!__tmainCRTStartup", "demo.exe!mainCRTStartup", "KERNEL32.dll!BaseThreadInitThunk", "ntdll.dll!RtlUserThreadStart"}
+	if len(r.Frames) != len(want) {
+		t.Fatalf("%d frames, want %d", len(r.Frames), len(want))
+	}
+	for i, f := range r.Frames {
+		if f.Index != i || f.Module == nil || f.Symbol == nil || *f.Module+"!"+*f.Symbol != want[i] {
+			t.Errorf("frame %d: %+v, want %s", i, f, want[i])
+			continue
+		}
+		if !isHex(f.PC) || !isHex(f.SP) || f.RVA == nil || !isHex(*f.RVA) || f.Offset == nil || !isHex(*f.Offset) {
+			t.Errorf("frame %d: values not hex strings: %+v", i, f)
+		}
+		for k, v := range f.Regs {
+			if !isHex(v) {
+				t.Errorf("frame %d: regs.%s = %q", i, k, v)
+			}
+		}
+		if f.Regs["rip"] != f.PC || f.Regs["rsp"] != f.SP {
+			t.Errorf("frame %d: regs.rip/rsp %q/%q, pc/sp %q/%q", i, f.Regs["rip"], f.Regs["rsp"], f.PC, f.SP)
+		}
+	}
+	if r.Frames[0].PC != r.Address {
+		t.Errorf("frame 0 pc %s, breakpoint %s", r.Frames[0].PC, r.Address)
+	}
+	if r.Regs["rip"] != r.Address || r.Regs["rcx"] != "0x4" {
+		t.Errorf("regs %v: want rip at the breakpoint and rcx = 4 (d's argument)", r.Regs)
+	}
+}
+
+func TestRunText(t *testing.T) {
+	out, errOut, code := runDemo(t, "--count", "2", "PROG", "--break", "msvcrt!fputc", "--bt", "--regs")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	for _, want := range []string{"breakpoint msvcrt!fputc", "hit 2 times", "msvcrt!fputc", "demo!main+", "ntdll!RtlUserThreadStart+", "-- end of stack", "rip    00007ffb"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+}
+
+func TestRunExitCodes(t *testing.T) {
+	// The program ends before the second hit of d: exit 1, in JSON too.
+	out, _, code := runDemo(t, "PROG", "--break", "d", "--count", "2", "--json")
+	var r runJSON
+	if code != 1 || json.Unmarshal([]byte(out), &r) != nil || r.Hit || r.Hits != 1 || r.Stop != "exited" || r.ExitCode == nil || *r.ExitCode != 11 || r.Frames != nil {
+		t.Errorf("exit %d, result %s", code, out)
+	}
+	for _, args := range [][]string{
+		{"PROG"},                                 // no --break
+		{"PROG", "--break", "nosuch"},            // unknown symbol
+		{"PROG", "--break", "zz!d"},              // unknown module
+		{"PROG", "--break", "d", "--count", "0"}, // bad count
+		{"/nonexistent/x.exe", "--break", "d"},   // no program
+		{"--break", "d"},                         // no program
+		{"PROG", "--bogus"},                      // bad flag
+	} {
+		_, errOut, code := runDemo(t, args...)
+		if code != 2 || errOut == "" {
+			t.Errorf("run %v: exit %d (want 2), stderr %q", args, code, errOut)
+		}
+	}
+}
