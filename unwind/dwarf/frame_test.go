@@ -322,3 +322,24 @@ func TestEHFrameHdr(t *testing.T) {
 		t.Errorf("omitted table: %+v %v", h, err)
 	}
 }
+
+// TestSectionConcurrent: FDEs of one Section decoded from many goroutines
+// share the CIE cache safely (run with -race).
+func TestSectionConcurrent(t *testing.T) {
+	sec := NewEHFrame(cat(ehCIE, ehFDE(0x1000, 0x200, drapProgram)), ehSectionAddr, Bases{})
+	done := make(chan error)
+	for i := 0; i < 8; i++ {
+		go func() {
+			f, err := sec.FDEAt(24)
+			if err == nil {
+				_, err = f.RowAt(0x1040)
+			}
+			done <- err
+		}()
+	}
+	for i := 0; i < 8; i++ {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}

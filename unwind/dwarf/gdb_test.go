@@ -3,6 +3,7 @@ package dwarf
 import (
 	"bufio"
 	"bytes"
+	"debug/elf"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -189,4 +190,69 @@ func compareWithGDB(t *testing.T, fn string, out []byte, dump string, finder Fin
 	}
 	t.Errorf("%s: no end of stack after GDB's %d frames", fn, len(frames))
 	return len(frames), exprFrames
+}
+
+// elfMem serves an ELF file's loadable segments at their addresses.
+type elfMem struct{ f *elf.File }
+
+func (m elfMem) ReadMemory(addr uint64, p []byte) (int, error) {
+	for _, s := range m.f.Progs {
+		if s.Type == elf.PT_LOAD && addr >= s.Vaddr && addr-s.Vaddr < s.Filesz {
+			n, err := s.ReadAt(p[:min(uint64(len(p)), s.Filesz-(addr-s.Vaddr))], int64(addr-s.Vaddr))
+			return n, err
+		}
+	}
+	return 0, nil
+}
+
+// TestReadEHFrameFromMemory finds every FDE of an executable and of the
+// system's libc from their PT_GNU_EH_FRAME segments, as a debugger
+// reading guest memory would, and checks each against the full table.
+func TestReadEHFrameFromMemory(t *testing.T) {
+	gcc := needTool(t, "gcc")
+	files := []string{buildC(t, gcc, filepath.Join(t.TempDir(), "frames"), "-O2", "-no-pie")}
+	if _, err := os.Stat(libcPath); err == nil {
+		files = append(files, libcPath)
+	}
+	for _, bin := range files {
+		f, err := elf.Open(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		var hdr *elf.Prog
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_GNU_EH_FRAME {
+				hdr = p
+			}
+		}
+		if hdr == nil {
+			t.Fatalf("%s: no PT_GNU_EH_FRAME", bin)
+		}
+		fin, err := ReadEHFrame(elfMem{f}, hdr.Vaddr, int(hdr.Memsz), 0, Bases{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eh := f.Section(".eh_frame")
+		data, err := eh.Data()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tab, err := ParseEHFrame(data, eh.Addr, Bases{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fin.Hdr.Count != uint64(len(tab.FDEs)) || fin.Section.Addr != eh.Addr {
+			t.Errorf("%s: hdr %d entries, table %d FDEs; .eh_frame at %#x, want %#x", bin, fin.Hdr.Count, len(tab.FDEs), fin.Section.Addr, eh.Addr)
+		}
+		for _, want := range tab.FDEs {
+			for _, pc := range []uint64{want.Begin, want.End - 1} {
+				got, err := fin.Lookup(pc)
+				if err != nil || got.Offset != want.Offset || got.End != want.End {
+					t.Fatalf("%s: pc %#x: %+v %v, want FDE at %#x", bin, pc, got, err, want.Offset)
+				}
+			}
+		}
+		t.Logf("%s: %d FDEs found through the in-memory .eh_frame_hdr", filepath.Base(bin), len(tab.FDEs))
+	}
 }

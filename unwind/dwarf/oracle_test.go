@@ -104,7 +104,15 @@ func parseFramesInterp(t *testing.T, out []byte, section string) []*oracleEntry 
 		case cur != nil && reLOC.MatchString(line):
 			cur.cols = strings.Fields(line)[2:]
 		case cur != nil && reRow.MatchString(line):
-			f := strings.Fields(line)
+			// A register rule prints as "r9 (r9)": join the two.
+			var f []string
+			for _, w := range strings.Fields(line) {
+				if strings.HasPrefix(w, "(") && len(f) > 0 {
+					f[len(f)-1] += " " + w
+					continue
+				}
+				f = append(f, w)
+			}
 			cur.rows = append(cur.rows, oracleRow{loc: hex(f[0]), cells: f[1:]})
 		}
 	}
@@ -136,7 +144,7 @@ func cell(r Rule) string {
 	case RuleValOffset:
 		return fmt.Sprintf("v%+d", r.Offset)
 	case RuleRegister:
-		return RegName(r.Reg)
+		return fmt.Sprintf("r%d (%s)", r.Reg, RegName(r.Reg))
 	case RuleExpression:
 		return "exp"
 	case RuleValExpression:
@@ -287,7 +295,7 @@ func TestOracleELF(t *testing.T) {
 				t.Fatal(err)
 			}
 			st := compareOracle(t, "eh_frame "+opt, tab, finder, parseFramesInterp(t, out, ".eh_frame"))
-			t.Logf("%s: %d FDEs, %d rows, %d cells agree with readelf (%d rows with a CFA expression)", opt, st.fdes, st.rows, st.cells, st.exprRows)
+			t.Logf("%s: %d FDEs, %d rows, %d cells compared with readelf, all equal (%d rows with a CFA expression)", opt, st.fdes, st.rows, st.cells, st.exprRows)
 			if st.fdes < 5 {
 				t.Errorf("only %d FDEs compared", st.fdes)
 			}
@@ -324,7 +332,7 @@ func TestOraclePE(t *testing.T) {
 				t.Fatal(err)
 			}
 			st := compareOracle(t, "debug_frame "+opt, tab, nil, parseFramesInterp(t, out, ".debug_frame"))
-			t.Logf("%s: %d FDEs, %d rows, %d cells agree with objdump", opt, st.fdes, st.rows, st.cells)
+			t.Logf("%s: %d FDEs, %d rows, %d cells compared with objdump, all equal", opt, st.fdes, st.rows, st.cells)
 			if st.fdes < 5 {
 				t.Errorf("only %d FDEs compared", st.fdes)
 			}
@@ -369,4 +377,40 @@ func checkChkstk(t *testing.T, bin string, secs *Sections, tab *Table) {
 	if cfaCell(row.CFA) != "rsp+24" || cell(row.Regs[RCX]) != "c-16" || cell(row.Regs[RAX]) != "c-24" {
 		t.Errorf("___chkstk_ms row after both pushes: %+v", row)
 	}
+}
+
+// libcPath is the system's C library, a large real-world .eh_frame with
+// hand-written CFI (signal trampolines, string functions).
+const libcPath = "/lib/x86_64-linux-gnu/libc.so.6"
+
+func TestOracleLibc(t *testing.T) {
+	readelf := needTool(t, "readelf")
+	if testing.Short() {
+		t.Skip("short")
+	}
+	f, err := os.Open(libcPath)
+	if err != nil {
+		t.Skipf("no %s: %v", libcPath, err)
+	}
+	defer f.Close()
+	secs, err := ELFSections(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab, err := ParseEHFrame(secs.EHFrame.Data, secs.EHFrame.Addr, secs.Bases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	finder, err := secs.Finder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// readelf exits 1 on libc (about its separate debug file) after
+	// printing the frames.
+	out, err := exec.Command(readelf, "--debug-dump=frames-interp", libcPath).Output()
+	if !bytes.Contains(out, []byte("Contents of the .eh_frame section")) {
+		t.Fatalf("readelf: %v\n%s", err, out)
+	}
+	st := compareOracle(t, "libc", tab, finder, parseFramesInterp(t, out, ".eh_frame"))
+	t.Logf("libc: %d FDEs, %d rows, %d cells compared with readelf, all equal (%d rows with a CFA expression)", st.fdes, st.rows, st.cells, st.exprRows)
 }
