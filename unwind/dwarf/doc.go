@@ -157,15 +157,26 @@
 // resolved there. That table is not mapped in a loaded image, so a PE
 // module's .debug_frame is found from its file, not from guest memory.
 //
+// ReadEHFrame does the same for an ELF module in guest memory: it reads
+// the PT_GNU_EH_FRAME segment (.eh_frame_hdr), follows its eh_frame_ptr,
+// and copies the readable prefix of the .eh_frame (whose size memory does
+// not record; the zero terminator ends it), returning a HdrFinder that
+// decodes FDEs on demand.
+//
 // # How it is checked
 //
 // Besides tables of annotated bytes, the tests build testdata/frames.c
 // with gcc and x86_64-w64-mingw32-gcc at several optimisation levels and
 // compare every row binutils prints (readelf --debug-dump=frames-interp,
 // x86_64-w64-mingw32-objdump --dwarf=frames-interp) with RowAt at that
-// address, and do the same for four Wine DLLs; all of Wine's PE modules'
-// .debug_frame entries are decoded and interpreted. A fuzz test covers
-// each decoder, the interpreter and the evaluator.
+// address; the same is done for the system's libc.so.6 and four Wine
+// DLLs, and all of Wine's PE modules' .debug_frame entries are decoded
+// and interpreted. A static build is stopped in GDB at ten places
+// (function entries, bodies after the prologue, a DRAP frame, a signal
+// handler above glibc's __restore_rt) and walked with Unwind from GDB's
+// registers and stack to _start's undefined return address; every
+// frame's PC, stack pointer and callee-saved registers must equal GDB's.
+// A fuzz test covers each decoder, the interpreter and the evaluator.
 //
 // Measured on Debian 12 (gcc-mingw-w64 12-win32): libgcc's _chkstk_ms.o
 // carries no CFI at all, so ___chkstk_ms is covered by neither .pdata nor
