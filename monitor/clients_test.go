@@ -74,3 +74,63 @@ func mustResolve(t *testing.T, exe, sym string) uint64 {
 	}
 	return a
 }
+
+// TestMingwGDBNativeBTEqualsMonitorBT: the Windows-ABI gdb (its own
+// .pdata unwinder; the system DLLs come through vFile) must list the same
+// frames in its native bt as monitor bt: the same pcs and functions, in
+// order. (Without the local executable, gdb 13 cannot open the bare
+// exec-file name the stub gives today.)
+func TestMingwGDBNativeBTEqualsMonitorBT(t *testing.T) {
+	gdb := harness.Tool(t, "x86_64-w64-mingw32-gdb")
+	exe := buildDemo(t, harness.MinGW, "-O2", "-g")
+	d := mustResolve(t, exe, "d")
+	stub := harness.StartStub(t, exe)
+	out := harness.GDB(t, gdb, exe, stub.Addr,
+		"set backtrace past-main on", "set backtrace past-entry on",
+		fmt.Sprintf("break *%#x", d), "continue",
+		"echo @@native\\n", "bt",
+		"echo @@monitor\\n", "monitor bt",
+		"echo @@end\\n", "kill")
+	t.Logf("gdb:\n%s", out)
+	native := between(out, "@@native", "@@monitor")
+	mon := between(out, "@@monitor", "@@end")
+	// Native frames: "#1  0x00000001400015cd in c ()"; frame 0 has no pc.
+	nativeRE := regexp.MustCompile(`(?m)^#(\d+)\s+(?:0x([0-9a-f]+) in )?(\S+)`)
+	monRE := regexp.MustCompile("(?m)^([0-9a-f]{2}) [0-9a-f]{8}`[0-9a-f]{8}  [0-9a-f]{8}`[0-9a-f]{8}  (\\S+)")
+	var nf [][]string
+	for _, f := range nativeRE.FindAllStringSubmatch(native, -1) {
+		if strings.Trim(f[2], "0") == "" && f[1] != "0" {
+			continue // gdb shows the zero return address as one more frame
+		}
+		nf = append(nf, f)
+	}
+	mf := monRE.FindAllStringSubmatch(mon, -1)
+	if len(mf) != len(wantStack) {
+		t.Fatalf("monitor bt has %d frames, want %d", len(mf), len(wantStack))
+	}
+	// RetAddr of monitor frame i is the pc of native frame i+1.
+	monRet := regexp.MustCompile("(?m)^[0-9a-f]{2} [0-9a-f]{8}`[0-9a-f]{8}  ([0-9a-f]{8})`([0-9a-f]{8})")
+	rets := monRet.FindAllStringSubmatch(mon, -1)
+	if len(nf) != len(mf) {
+		t.Errorf("native bt has %d frames, monitor bt %d", len(nf), len(mf))
+	}
+	for i := 1; i < min(len(nf), len(rets)+1, len(mf)); i++ {
+		want := strings.TrimLeft(rets[i-1][1]+rets[i-1][2], "0")
+		if got := strings.TrimLeft(nf[i][2], "0"); got != want {
+			t.Errorf("frame %d: native pc %s, monitor %s", i, got, want)
+		}
+		sym := mf[i][2]
+		if _, fn, ok := strings.Cut(sym, "!"); ok {
+			fn, _, _ = strings.Cut(fn, "+")
+			if !strings.Contains(nf[i][3], fn) {
+				t.Errorf("frame %d: native %s, monitor %s", i, nf[i][3], sym)
+			}
+		}
+	}
+}
+
+func between(s, from, to string) string {
+	_, after, _ := strings.Cut(s, from)
+	before, _, _ := strings.Cut(after, to)
+	return before
+}
