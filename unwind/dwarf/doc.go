@@ -29,7 +29,8 @@
 // parameters) or an FDE (one address range):
 //
 //	length     u32, or 0xffffffff then u64 (64-bit DWARF)
-//	id         CIE: 0 in .eh_frame, all ones in .debug_frame
+//	id         offset-sized in .debug_frame, 4 bytes in .eh_frame (LSB)
+//	           CIE: 0 in .eh_frame, all ones in .debug_frame
 //	           FDE: .eh_frame: distance back from this field to its CIE
 //	                .debug_frame: section offset of its CIE
 //	CIE:  version (1, 3, 4) | augmentation string | [v4: address_size,

@@ -162,8 +162,11 @@ func (s *Section) header(off int64) (entry, error) {
 	e.end = c.off + int(length)
 	c.b = s.Data[:e.end]
 	e.idField = c.off
+	// The id is offset-sized in .debug_frame; in .eh_frame the LSB gives
+	// the CIE id and CIE pointer 4 bytes even after an extended length
+	// (LLVM agrees; binutils reads 8).
 	var id uint64
-	if e.is64 {
+	if e.is64 && s.Kind == DebugFrame {
 		id = c.u64()
 	} else {
 		id = uint64(c.u32())

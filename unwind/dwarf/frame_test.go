@@ -343,3 +343,33 @@ func TestSectionConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestEHFrame64: an .eh_frame entry with an extended (64-bit) length keeps
+// 4-byte CIE id and pointer fields (LSB 5.0).
+func TestEHFrame64(t *testing.T) {
+	cie := withLen64(
+		u32(0),         // CIE id, 4 bytes
+		b(1),           // version
+		b('z', 'R', 0), // augmentation
+		b(1, 0x78, 16), // code alignment, data alignment, return column
+		b(1, 0x03),     // augmentation data: R = DW_EH_PE_udata4
+		b(0x0c, 7, 8),  // DW_CFA_def_cfa rsp+8
+		b(0x90, 1),     // DW_CFA_offset rip c-8
+	)
+	fdeOff := len(cie)
+	fde := withLen64(
+		u32(uint32(fdeOff+12)), // CIE pointer: from this field (after the 12-byte length) back to 0
+		u32(0x1000),            // pc_begin, udata4
+		u32(0x20),              // pc_range
+		b(0),                   // augmentation data length
+		b(0x41, 0x0e, 16),      // DW_CFA_advance_loc 1; DW_CFA_def_cfa_offset 16
+	)
+	tab, err := ParseEHFrame(cat(cie, fde, u32(0)), 0x2000, Bases{})
+	if err != nil || len(tab.FDEs) != 1 {
+		t.Fatalf("%v, %d FDEs", err, len(tab.FDEs))
+	}
+	row, err := tab.FDEs[0].RowAt(0x1001)
+	if err != nil || rowString(row, RA) != "rsp+16 ra=c-8" {
+		t.Fatalf("%v %v", row, err)
+	}
+}
