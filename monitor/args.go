@@ -10,6 +10,7 @@ import (
 // Arg is one recovered argument.
 type Arg struct {
 	Index      int    // 1-based
+	Name       string // from DWARF, "" when unknown
 	Reg        string // "rcx", "rdx", "r8", "r9", or "" for stack arguments
 	Value      uint64
 	Known      bool
@@ -19,8 +20,8 @@ type Arg struct {
 
 var argRegs = [4]arch.Reg{arch.RCX, arch.RDX, arch.R8, arch.R9}
 
-// Args recovers the first count integer arguments of frame n (count 4
-// when 0). The Windows x64 convention passes them in rcx, rdx, r8, r9
+// Args recovers the first count integer arguments of frame n (when 0:
+// as many as the debug information declares, else 4). The Windows x64 convention passes them in rcx, rdx, r8, r9
 // and reserves their home slots at the caller's stack pointer (the
 // frame's CFA); the fifth and later are on the stack after the home area.
 func (m *Monitor) Args(n, count int) (*Frame, []Arg, error) {
@@ -29,7 +30,26 @@ func (m *Monitor) Args(n, count int) (*Frame, []Arg, error) {
 		return nil, nil, err
 	}
 	f := &bt.Frames[n]
-	if count <= 0 {
+	var names []string
+	start := uint64(0)
+	switch {
+	case f.HasEntry && f.Module != nil:
+		start = f.Module.Base + uint64(f.Function.BeginAddress)
+	case f.Loc.Symbol != "":
+		start = f.PC - f.Loc.SymOffset
+	}
+	if start != 0 {
+		if p, ok := m.syms.params(start); ok {
+			names = p
+			if len(p) > 0 && p[len(p)-1] == "..." {
+				names = p[:len(p)-1]
+			}
+			if count <= 0 {
+				count = len(names)
+			}
+		}
+	}
+	if count <= 0 && names == nil {
 		count = 4
 	}
 	count = min(count, 16)
@@ -45,6 +65,9 @@ func (m *Monitor) Args(n, count int) (*Frame, []Arg, error) {
 	var args []Arg
 	for i := range count {
 		a := Arg{Index: i + 1, Confidence: "unknown"}
+		if i < len(names) {
+			a.Name = names[i]
+		}
 		if i < 4 {
 			a.Reg = argRegs[i].String()
 		}
@@ -61,7 +84,7 @@ func (m *Monitor) Args(n, count int) (*Frame, []Arg, error) {
 			if n == 0 {
 				// Show the live register too: it is right until overwritten.
 				args = append(args, a)
-				a = Arg{Index: i + 1, Reg: argRegs[i].String(), Value: f.Regs.GPR[argRegs[i]], Known: true,
+				a = Arg{Index: i + 1, Name: a.Name, Reg: argRegs[i].String(), Value: f.Regs.GPR[argRegs[i]], Known: true,
 					Where: "register", Confidence: "register"}
 			}
 		default:
@@ -95,17 +118,30 @@ func (m *Monitor) cmdArgs(args []string, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "frame %d: %s\n", f.Index, f.Loc)
-	fmt.Fprintln(out, "  (the number of arguments is unknown: the first four slots are shown; -count N shows more)")
+	named := false
+	for _, a := range list {
+		named = named || a.Name != ""
+	}
+	if !named && count == 0 {
+		fmt.Fprintln(out, "  (the number of arguments is unknown: the first four slots are shown; -count N shows more)")
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(out, "  no arguments (from the debug information)")
+	}
 	for _, a := range list {
 		reg := a.Reg
 		if reg == "" {
 			reg = "-"
 		}
+		label := fmt.Sprintf("arg%d", a.Index)
+		if a.Name != "" {
+			label += " " + a.Name
+		}
 		if !a.Known {
-			fmt.Fprintf(out, "  arg%-2d %-4s <unknown> %s\n", a.Index, reg, a.Where)
+			fmt.Fprintf(out, "  %-12s %-4s <unknown> %s\n", label, reg, a.Where)
 			continue
 		}
-		fmt.Fprintf(out, "  arg%-2d %-4s %#-18x %-9s %s\n", a.Index, reg, a.Value, a.Confidence, a.Where)
+		fmt.Fprintf(out, "  %-12s %-4s %#-18x %-9s %s\n", label, reg, a.Value, a.Confidence, a.Where)
 	}
 	return nil
 }

@@ -37,6 +37,9 @@ type modSyms struct {
 	syms  []symbol  // sorted by rva
 	lines []lineRow // sorted by rva
 	notes []string  // why a source was unavailable
+	// params holds DWARF parameter names by function start rva; a
+	// trailing "..." marks a variadic function.
+	params map[uint32][]string
 }
 
 // symbolizer caches symbol tables per module (name, base, size).
@@ -236,7 +239,68 @@ func (ms *modSyms) readFile(data []byte, seen map[uint32]bool) (err error) {
 		return nil // no debug information: not worth a note
 	}
 	ms.readLines(d, imageBase)
+	ms.readParams(d, imageBase)
 	return nil
+}
+
+// readParams collects the formal parameters of each DWARF subprogram
+// that has a low pc.
+func (ms *modSyms) readParams(d *dwarf.Data, imageBase uint64) {
+	ms.params = make(map[uint32][]string)
+	r := d.Reader()
+	depth, fnDepth := 0, -1
+	var fnRVA uint32
+	var names []string
+	flush := func() {
+		if fnDepth >= 0 {
+			ms.params[fnRVA] = names
+		}
+		fnDepth, names = -1, nil
+	}
+	for n := 0; n < maxSymbols*4; n++ {
+		e, err := r.Next()
+		if err != nil || e == nil {
+			break
+		}
+		if e.Tag == 0 {
+			depth--
+			if depth <= fnDepth {
+				flush()
+			}
+			continue
+		}
+		switch {
+		case e.Tag == dwarf.TagSubprogram && fnDepth < 0:
+			if lo, ok := e.Val(dwarf.AttrLowpc).(uint64); ok && lo >= imageBase && lo-imageBase < 1<<32 && e.Children {
+				fnDepth, fnRVA, names = depth, uint32(lo-imageBase), []string{}
+			} else if ok && lo >= imageBase && lo-imageBase < 1<<32 {
+				ms.params[uint32(lo-imageBase)] = []string{}
+			}
+		case e.Tag == dwarf.TagFormalParameter && fnDepth >= 0 && depth == fnDepth+1:
+			name, _ := e.Val(dwarf.AttrName).(string)
+			if name == "" {
+				name = "?"
+			}
+			names = append(names, name)
+		case e.Tag == dwarf.TagUnspecifiedParameters && fnDepth >= 0 && depth == fnDepth+1:
+			names = append(names, "...")
+		}
+		if e.Children {
+			depth++
+		}
+	}
+	flush()
+}
+
+// params returns the DWARF parameter names of the function starting at
+// addr, if the module's debug information describes it.
+func (s *symbolizer) params(addr uint64) ([]string, bool) {
+	m, ok := s.module(addr)
+	if !ok {
+		return nil, false
+	}
+	p, ok := s.table(m).params[uint32(addr-m.Base)]
+	return p, ok
 }
 
 func (ms *modSyms) readLines(d *dwarf.Data, imageBase uint64) {
