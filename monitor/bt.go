@@ -51,7 +51,8 @@ func (m *Monitor) Context() (unwind.Context, error) {
 }
 
 // Backtrace walks the current thread's stack.
-func (m *Monitor) Backtrace(opt BacktraceOptions) (*Backtrace, error) {
+func (m *Monitor) Backtrace(opt BacktraceOptions) (bt *Backtrace, err error) {
+	defer recoverTo(&err, "backtrace")
 	ctx, err := m.Context()
 	if err != nil {
 		return nil, err
@@ -61,7 +62,7 @@ func (m *Monitor) Backtrace(opt BacktraceOptions) (*Backtrace, error) {
 		wo.FramePointer, wo.Scan = true, true
 	}
 	st := m.unwinder().Walk(ctx, wo)
-	bt := &Backtrace{Reason: st.Reason, Err: st.Err}
+	bt = &Backtrace{Reason: st.Reason, Err: st.Err}
 	for i, f := range st.Frames {
 		lookup := f.PC
 		if f.Trust != unwind.TrustContext && f.Trust != unwind.TrustMachineFrame && lookup > 0 {

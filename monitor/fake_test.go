@@ -287,3 +287,33 @@ func FuzzRun(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParse: the command-line parser never panics, and a line rebuilt
+// from its words (each quoted) parses to the same words.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"bt -full", `args "1"`, "unwind-info 'msvcrt!fputc'", "  \t", `"`, "a'b c'd"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		name, args, err := Parse(line)
+		if err != nil || name == "" {
+			return
+		}
+		words := append([]string{name}, args...)
+		var b strings.Builder
+		for _, w := range words {
+			if strings.Contains(w, "'") {
+				b.WriteString(`"` + w + `" `)
+			} else {
+				b.WriteString("'" + w + "' ")
+			}
+		}
+		if strings.Contains(strings.Join(words, ""), "'") && strings.Contains(strings.Join(words, ""), `"`) {
+			return // no quoting can hold both
+		}
+		n2, a2, err := Parse(b.String())
+		if err != nil || strings.Join(append([]string{n2}, a2...), "\x00") != strings.Join(words, "\x00") {
+			t.Fatalf("%q -> %q -> %q %q %v", line, words, n2, a2, err)
+		}
+	})
+}

@@ -228,6 +228,14 @@ var longHelp = map[string]string{
 `,
 }
 
+// recoverTo turns a panic into an error in *err; the monitor's Go API
+// (used by rspstub run) must never crash its caller.
+func recoverTo(err *error, what string) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("internal error in %s: %v", what, r)
+	}
+}
+
 // parseNumber parses 0x-prefixed hex or decimal.
 func parseNumber(s string) (uint64, error) {
 	if h, ok := strings.CutPrefix(strings.ToLower(s), "0x"); ok {
@@ -239,7 +247,8 @@ func parseNumber(s string) (uint64, error) {
 // Resolve turns an address expression into an address: 0x-prefixed hex,
 // decimal, a register ($pc, $rip, $sp, $rsp), or a symbol (name,
 // module!name, with an optional +offset).
-func (m *Monitor) Resolve(expr string) (uint64, error) {
+func (m *Monitor) Resolve(expr string) (addr uint64, err error) {
+	defer recoverTo(&err, "resolve")
 	if expr == "" {
 		return 0, errors.New("empty address")
 	}

@@ -22,7 +22,8 @@ var ErrNoShadowStack = errors.New("no shadow call stack")
 // call stack: each live shadow frame (innermost first) must be a frame of
 // the walk with the same return address, return address slot and caller
 // stack pointer.
-func (m *Monitor) VerifyUnwind() (*VerifyResult, error) {
+func (m *Monitor) VerifyUnwind() (res *VerifyResult, err error) {
+	defer recoverTo(&err, "verify-unwind")
 	ss, ok := m.t.(ShadowStacker)
 	if !ok {
 		return nil, fmt.Errorf("%w: this backend does not keep one", ErrNoShadowStack)
@@ -48,7 +49,7 @@ func (m *Monitor) VerifyUnwind() (*VerifyResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &VerifyResult{}
+	res = &VerifyResult{}
 	for i, sf := range live {
 		if i+1 >= len(bt.Frames) {
 			res.Mismatch = fmt.Sprintf("call %d (from %s to %s, return address %#x at %#x): the unwinder has no frame %d (%s)",

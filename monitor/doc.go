@@ -1,0 +1,47 @@
+// Package monitor implements rspstub's monitor commands (GDB's
+// "monitor ...", LLDB's "process plugin packet monitor ...", the qRcmd
+// packet): backtraces as Windows computes them, frame contexts with the
+// stack address of every saved register, argument recovery, modules,
+// TEB/PEB, the memory map, decoded UNWIND_INFO and a check of the
+// unwinder against an emulator's shadow call stack.
+//
+// The package knows no emulator. It sees the stopped thread through a
+// small Target (registers, memory that reads like io.ReaderAt, the module
+// list) and optional interfaces found by type assertion: TEBer,
+// RegionLister, ShadowStacker, ModuleFiler. A command that needs one the
+// backend lacks answers a clear error. emulator/ucwin adapts the Unicorn
+// backend; a QEMU backend can adapt the same interfaces.
+//
+// # Frames
+//
+// bt walks with package unwind from the thread's registers, .pdata only
+// (RtlVirtualUnwind semantics); -heuristics adds the RBP chain and a
+// stack scan as fallbacks. Each frame is named module!symbol+0xoff with
+// [file @ line] when known. For caller frames the symbol and line are
+// looked up at the return address minus one, as the unwinder does, so a
+// call that ends a function is attributed to it.
+//
+// # Symbols
+//
+// Per module, built on first use and cached by (name, base, size): the
+// COFF symbol table and the DWARF line table and parameter lists of the
+// module's file (ModuleFiler; debug/pe and debug/dwarf), then the export
+// table read from guest memory, which names synthesized DLLs and images
+// without a file. Every count is bounded; a malformed file costs only its
+// own symbols.
+//
+// # Errors and output
+//
+// Commands write to the io.Writer they are given and never print
+// elsewhere. What the user typed wrong is a *UsageError (errors.Is
+// ErrUsage); other failures say what could not be read and where. Run
+// recovers from a panic in any command and turns it into an error, so
+// nothing a user types can bring the stub down.
+//
+// # JSON
+//
+// bt -json and modules -json print one JSON object on one line. The
+// schema is documented in README.md ("Monitor commands") and is stable:
+// 64-bit values are "0x..." strings, and a field that is unknown is
+// absent, never invented. rspstub run --json embeds the same frames.
+package monitor
