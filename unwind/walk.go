@@ -87,7 +87,9 @@ type Stack struct {
 // (DWARF CFI): it turns ctx into the caller's context and reports whether
 // it could.
 type CFIUnwinder interface {
-	UnwindFrame(mem Memory, mod *Module, ctx *Context) (bool, error)
+	// exact says ctx.RIP is the exact PC (frame 0, or a frame a machine
+	// frame interrupted) rather than a return address.
+	UnwindFrame(mem Memory, mod *Module, ctx *Context, exact bool) (bool, error)
 }
 
 // WalkOptions bound and configure a walk.
@@ -154,7 +156,19 @@ func (u *Unwinder) WalkInto(st *Stack, ctx Context, opt WalkOptions) {
 			lookupPC--
 			flags |= NoEpilog
 		}
-		si, trust, err := u.stepFrom(next, lookupPC, flags)
+		var (
+			si    StepInfo
+			trust Trust
+			err   error
+		)
+		if u.cfiForLeaf(cur, next, lookupPC, opt) {
+			si.Leaf, trust = true, TrustCFI
+		} else {
+			si, trust, err = u.stepFrom(next, lookupPC, flags)
+			if err == nil && trust == TrustLeaf && next.RIP != 0 && !u.inCode(next.RIP) {
+				u.repairLeaf(cur, next, &trust, opt)
+			}
+		}
 		if err != nil {
 			var ok bool
 			*next, trust, ok = u.fallback(cur, opt)
@@ -225,12 +239,72 @@ func (u *Unwinder) stepFrom(ctx *Context, lookupPC uint64, flags StepFlags) (Ste
 	return si, TrustPDATA, err
 }
 
+// cfiForLeaf unwinds with CFI, into next, a frame whose PC has no
+// function entry, where the Windows rule would assume a leaf: code such as
+// libgcc's ___chkstk_ms has CFI but no .pdata entry, and pushes before it
+// returns. It reports false (next untouched) when there is an entry, no
+// CFI hook, or no CFI for the PC: then the leaf rule applies.
+func (u *Unwinder) cfiForLeaf(cur *Frame, next *Context, lookupPC uint64, opt WalkOptions) bool {
+	if opt.CFI == nil || cur.Module == nil {
+		return false
+	}
+	if _, found, err := u.LookupFunctionEntry(lookupPC); found || err != nil {
+		return false
+	}
+	c := cur.Regs
+	if ok, err := opt.CFI.UnwindFrame(u.mem, cur.Module, &c, exactPC(cur)); !ok || err != nil {
+		return false
+	}
+	*next = c
+	return true
+}
+
+// repairLeaf handles a leaf-rule result that is not even in module code:
+// the function has no unwind data yet has pushed (libgcc's ___chkstk_ms
+// pushes rcx and rax and has neither .pdata nor CFI). The configured
+// fallbacks (a stack scan, in practice) find the return address instead.
+// The nonvolatile registers carry over: a function without unwind data
+// must be a leaf by the x64 ABI, which forbids it to change them.
+func (u *Unwinder) repairLeaf(cur *Frame, next *Context, trust *Trust, opt WalkOptions) {
+	c, t, ok := u.fallback(cur, opt)
+	if !ok {
+		return
+	}
+	for r := arch.RAX; r <= arch.R15; r++ {
+		bit := uint16(1) << r
+		if r == arch.RSP || NonvolatileGPRs&bit == 0 || c.GPRKnown&bit != 0 || cur.Regs.GPRKnown&bit == 0 {
+			continue
+		}
+		c.GPR[r], c.GPRAddr[r] = cur.Regs.GPR[r], cur.Regs.GPRAddr[r]
+		c.GPRKnown |= bit
+	}
+	for i := 0; i < 16; i++ {
+		bit := uint16(1) << i
+		if NonvolatileXMMs&bit == 0 || c.XMMKnown&bit != 0 || cur.Regs.XMMKnown&bit == 0 {
+			continue
+		}
+		c.XMM[i], c.XMMAddr[i] = cur.Regs.XMM[i], cur.Regs.XMMAddr[i]
+		c.XMMKnown |= bit
+	}
+	*next, *trust = c, t
+}
+
+// inCode reports whether addr lies in executable code of a module.
+func (u *Unwinder) inCode(addr uint64) bool {
+	img, err := u.Image(addr)
+	return err == nil && img.Executable(uint32(addr-img.Base))
+}
+
+// exactPC says whether f's PC is the exact instruction rather than a
+// return address.
+func exactPC(f *Frame) bool { return f.Trust == TrustContext || f.Trust == TrustMachineFrame }
+
 // fallback tries the configured fallbacks on the frame .pdata could not
 // unwind.
 func (u *Unwinder) fallback(cur *Frame, opt WalkOptions) (Context, Trust, bool) {
 	if opt.CFI != nil {
 		next := cur.Regs
-		if ok, err := opt.CFI.UnwindFrame(u.mem, cur.Module, &next); ok && err == nil {
+		if ok, err := opt.CFI.UnwindFrame(u.mem, cur.Module, &next, exactPC(cur)); ok && err == nil {
 			return next, TrustCFI, true
 		}
 	}

@@ -290,7 +290,7 @@ func TestMissingPdata(t *testing.T) {
 // fakeCFI unwinds any frame as a leaf would, to check the fallback hook.
 type fakeCFI struct{ calls int }
 
-func (f *fakeCFI) UnwindFrame(mem Memory, mod *Module, ctx *Context) (bool, error) {
+func (f *fakeCFI) UnwindFrame(mem Memory, mod *Module, ctx *Context, exact bool) (bool, error) {
 	f.calls++
 	var b [8]byte
 	if n, _ := mem.ReadMemory(ctx.RSP(), b[:]); n != 8 {

@@ -11,6 +11,7 @@ import (
 	"github.com/rspstub/rspstub/rsp"
 	"github.com/rspstub/rspstub/tests/harness"
 	"github.com/rspstub/rspstub/unwind"
+	"github.com/rspstub/rspstub/unwind/cfi"
 )
 
 // frameContext is frame 0 of the guest's thread for the unwinder.
@@ -40,12 +41,11 @@ func unwindModules(tg *Target) []unwind.Module {
 type shadowResult struct {
 	steps, checked, mismatches int
 	// noEntry counts the mismatches inside functions without a .pdata
-	// entry (libgcc's ___chkstk_ms): the leaf rule is wrong there once
-	// the function has pushed, and only the DWARF CFI fallback can
-	// recover them.
-	noEntry         int
-	firstMismatches []string
-	byFunction      map[string]int // mismatches by the function frame 0 was in
+	// entry (libgcc's ___chkstk_ms), where the DWARF CFI fallback must
+	// take over from the leaf rule; cfi counts positions where it did.
+	noEntry, cfi, scan int
+	firstMismatches    []string
+	byFunction         map[string]int // mismatches by the function frame 0 was in
 }
 
 // checkShadow runs exe instruction by instruction and, before every
@@ -65,6 +65,9 @@ func checkShadow(t *testing.T, exe string, maxSteps int) shadowResult {
 	}
 	defer tg.Close()
 	u := unwind.New(tg, unwindModules(tg))
+	opt := unwind.WalkOptions{MaxFrames: 256, Scan: true, CFI: cfi.New(func(m *unwind.Module) ([]byte, error) {
+		return tg.Process().ModuleImage(m.Name)
+	})}
 	res := shadowResult{byFunction: map[string]int{}}
 	var st unwind.Stack
 	step := []rsp.ResumeAction{{Thread: rsp.AllThreads, Step: true}}
@@ -89,7 +92,7 @@ func checkShadow(t *testing.T, exe string, maxSteps int) shadowResult {
 			continue // an API entry: the next step performs the call in Go
 		}
 		shadow := tg.Machine().ShadowStack()
-		u.WalkInto(&st, frameContext(t, tg), unwind.WalkOptions{MaxFrames: 256})
+		u.WalkInto(&st, frameContext(t, tg), opt)
 		// Unwound return addresses, innermost first, without the
 		// continuations of Go-made calls.
 		var got []uint64
@@ -111,6 +114,14 @@ func checkShadow(t *testing.T, exe string, maxSteps int) shadowResult {
 			want = append(want, shadow[i].ReturnAddress)
 		}
 		res.checked++
+		if len(st.Frames) > 1 {
+			switch st.Frames[1].Trust {
+			case unwind.TrustCFI:
+				res.cfi++
+			case unwind.TrustScan:
+				res.scan++
+			}
+		}
 		if !equalChains(got, want) {
 			res.mismatches++
 			if _, found, err := u.LookupFunctionEntry(pc); !found && err == nil {
@@ -158,27 +169,30 @@ func symbolAt(u *unwind.Unwinder, pc uint64) string {
 // chain equals the emulator's shadow call stack.
 func TestUnwinderAgainstShadowStack(t *testing.T) {
 	builds := []struct {
-		name  string
-		tc    harness.Toolchain
-		flags []string
+		name, src string
+		tc        harness.Toolchain
+		flags     []string
+		wantCFI   bool
 	}{
-		{"mingw-O0", harness.MinGW, []string{"-O0", "-g"}},
-		{"mingw-O2", harness.MinGW, []string{"-O2", "-g"}},
-		{"clang-mingw-O0", harness.ClangMinGW, []string{"-O0", "-g"}},
+		{"mingw-O0", "examples/demo/demo.c", harness.MinGW, []string{"-O0", "-g"}, false},
+		{"mingw-O2", "examples/demo/demo.c", harness.MinGW, []string{"-O2", "-g"}, false},
+		{"clang-mingw-O0", "examples/demo/demo.c", harness.ClangMinGW, []string{"-O0", "-g"}, false},
+		// A function with DWARF CFI and no .pdata entry.
+		{"cfi-only", "emulator/ucwin/testdata/cfionly.c", harness.MinGW, []string{"-O1"}, true},
 	}
 	for _, b := range builds {
 		t.Run(b.name, func(t *testing.T) {
-			exe := harness.BuildPE(t, "examples/demo/demo.c", b.tc, b.flags...)
+			exe := harness.BuildPE(t, b.src, b.tc, b.flags...)
 			res := checkShadow(t, exe, 2_000_000)
-			t.Logf("%s: %d instructions stepped, %d positions checked, %d mismatches (%d in functions without .pdata)",
-				b.name, res.steps, res.checked, res.mismatches, res.noEntry)
+			if b.wantCFI && res.cfi == 0 {
+				t.Errorf("the DWARF CFI fallback never unwound a frame")
+			}
+			t.Logf("%s: %d instructions stepped, %d positions checked (frame 0 unwound by DWARF CFI at %d, by a stack scan at %d), %d mismatches (%d in functions without .pdata)",
+				b.name, res.steps, res.checked, res.cfi, res.scan, res.mismatches, res.noEntry)
 			if res.checked == 0 {
 				t.Fatal("nothing was checked")
 			}
-			// TODO(issue 6): with the DWARF CFI fallback wired into the
-			// walk, the functions without .pdata agree too; then this
-			// becomes res.mismatches > 0.
-			if res.mismatches > res.noEntry {
+			if res.mismatches > 0 {
 				var fns []string
 				for fn, n := range res.byFunction {
 					fns = append(fns, fmt.Sprintf("%s: %d", fn, n))
