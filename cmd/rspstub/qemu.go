@@ -102,12 +102,22 @@ func qemuCmd(args []string, stdout, stderr io.Writer) int {
 		defer proc.Stop(2 * time.Second)
 		addr, mode = proc.Addr, proc.Mode
 	}
-	target, err := qemu.Connect(addr, qemu.Options{Logger: log, Mode: mode, LogPackets: *logPackets})
+	opts := qemu.Options{Logger: log, Mode: mode, LogPackets: *logPackets}
+	if proc != nil {
+		opts.PID = proc.Cmd.Process.Pid
+	}
+	target, err := qemu.Connect(addr, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "rspstub: %s\n", oneLine(err))
 		return exitError
 	}
-	defer target.Close()
+	if proc != nil {
+		// QEMU is ended (by the deferred Stop): no detach first.
+		defer target.Client().Close()
+	} else {
+		// Leave the QEMU we attached to running without a debugger.
+		defer target.Close()
+	}
 
 	cl := &countingListener{Listener: l}
 	laddr := l.Addr().String()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"syscall"
 
 	"github.com/rspstub/rspstub/rsp"
 	"golang.org/x/arch/x86/x86asm"
@@ -135,14 +136,29 @@ func (w *softWatch) changed(t *Target, scratch []byte) (bool, error) {
 
 // ---- running
 
-// Interrupt implements rsp.Target: 0x03 to QEMU while it runs.
+// Interrupt implements rsp.Target: 0x03 to qemu-system while it runs.
+// qemu-user does not read its gdbstub socket while the guest runs, so
+// there the QEMU process gets a SIGINT, which it reports as the guest's
+// SIGINT stop (and the debugger's next resume discards).
 func (t *Target) Interrupt() {
 	t.interrupted.Store(true)
-	if t.running.Load() && !t.gone.Load() {
+	if !t.running.Load() || t.gone.Load() {
+		return
+	}
+	if t.mode == ModeUser {
+		if t.pid > 0 && !t.signalled.Swap(true) {
+			if err := syscall.Kill(t.pid, syscall.SIGINT); err != nil {
+				t.log.Debug("interrupt qemu-user", "pid", t.pid, "err", err)
+			}
+		}
+		return
+	}
+	// A write to a stub that reads nothing must not block the caller.
+	go func() {
 		if err := t.c.Interrupt(); err != nil {
 			t.log.Debug("interrupt QEMU", "err", err)
 		}
-	}
+	}()
 }
 
 // Resume implements rsp.Target.
@@ -150,7 +166,7 @@ func (t *Target) Resume(actions []rsp.ResumeAction) (rsp.Stop, error) {
 	if t.gone.Load() {
 		return t.last, nil
 	}
-	t.interrupted.Store(false)
+	defer t.interrupted.Store(false)
 	step := true
 	for _, a := range actions {
 		step = step && a.Step
@@ -182,9 +198,14 @@ func (t *Target) Resume(actions []rsp.ResumeAction) (rsp.Stop, error) {
 // resumeOnce sends one resume to QEMU and waits for its stop.
 func (t *Target) resumeOnce(actions []rsp.ResumeAction) (rsp.Stop, error) {
 	t.running.Store(true)
+	t.signalled.Store(false)
 	if t.interrupted.Load() {
-		// An interrupt that came before the resume was sent.
-		t.c.Interrupt()
+		// Interrupted before the resume was even sent.
+		t.running.Store(false)
+		st := t.last
+		st.Kind, st.Signal, st.Addr = rsp.StopSignal, rsp.SIGINT, 0
+		t.last = st
+		return st, nil
 	}
 	st, err := t.c.Resume(actions)
 	t.running.Store(false)
@@ -221,7 +242,7 @@ func (t *Target) RangeStep(tid int, start, end uint64) (rsp.Stop, error) {
 	if t.gone.Load() {
 		return t.last, nil
 	}
-	t.interrupted.Store(false)
+	defer t.interrupted.Store(false)
 	a := []rsp.ResumeAction{{Thread: tid, Step: true}}
 	if len(t.threads) <= 1 || tid <= 0 {
 		a[0].Thread = rsp.AllThreads

@@ -51,6 +51,9 @@ type Options struct {
 	Timeout time.Duration
 	// LogPackets logs every packet exchanged with QEMU at debug level.
 	LogPackets bool
+	// PID is the QEMU process. qemu-user can only be interrupted by a
+	// signal to it; Connect finds it by itself over a unix socket.
+	PID int
 }
 
 // ErrGone is returned once the connection to QEMU is lost.
@@ -76,8 +79,10 @@ type Target struct {
 	soft    []softWatch   // watchpoints emulated by single-stepping (qemu-user has none)
 	noWatch bool          // QEMU answered Z2 empty: emulate watchpoints
 
+	pid         int         // the QEMU process, when known
 	running     atomic.Bool // a Resume to QEMU is in flight
 	interrupted atomic.Bool
+	signalled   atomic.Bool // SIGINT already sent during this resume
 	gone        atomic.Bool
 	closeOnce   sync.Once
 }
@@ -119,6 +124,9 @@ func Connect(addr string, opt Options) (*Target, error) {
 		}
 	}
 	var c *rsp.Client
+	if err == nil && opt.PID == 0 && network == "unix" {
+		opt.PID = peerPID(conn)
+	}
 	if err == nil {
 		c, err = rsp.NewClient(conn, rsp.WithTimeout(opt.Timeout), rsp.WithClientLogger(log), rsp.WithClientPacketLog(opt.LogPackets))
 		if err != nil {
@@ -192,7 +200,7 @@ func quiesce(conn net.Conn, timeout time.Duration) error {
 
 // New wraps a client already connected to QEMU's gdbstub.
 func New(c *rsp.Client, opt Options) (*Target, error) {
-	t := &Target{c: c, log: opt.Logger, mode: opt.Mode, bps: map[bpKey]int{}}
+	t := &Target{c: c, log: opt.Logger, mode: opt.Mode, pid: opt.PID, bps: map[bpKey]int{}}
 	if t.log == nil {
 		t.log = slog.Default()
 	}
@@ -222,6 +230,9 @@ func New(c *rsp.Client, opt Options) (*Target, error) {
 	}
 	if t.last.Thread <= 0 && len(t.threads) > 0 {
 		t.last.Thread = t.threads[0]
+	}
+	if t.mode == ModeUser && t.pid <= 0 {
+		t.log.Warn("the qemu-user process is unknown (give its PID): interrupting the running guest will not work")
 	}
 	t.log.Debug("attached to QEMU", "mode", t.mode.String(), "registers", len(t.qdesc.Registers), "threads", len(t.threads))
 	return t, nil
@@ -255,11 +266,20 @@ func (t *Target) LastStop() rsp.Stop { return t.last }
 func (t *Target) Gone() bool { return t.gone.Load() }
 
 // Close detaches from QEMU (it keeps running without a debugger) and
-// closes the connection. Breakpoints are removed first.
+// closes the connection. Breakpoints are removed first. A guest that
+// is running is interrupted first; if it does not stop within two
+// seconds the connection is just closed.
 func (t *Target) Close() error {
 	var err error
 	t.closeOnce.Do(func() {
-		if t.gone.Load() {
+		if t.running.Load() {
+			t.Interrupt()
+			for i := 0; i < 200 && t.running.Load(); i++ {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		if t.gone.Load() || t.running.Load() {
+			t.gone.Store(true)
 			t.c.Close()
 			return
 		}

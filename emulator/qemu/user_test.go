@@ -3,6 +3,7 @@ package qemu
 import (
 	"encoding/binary"
 	"testing"
+	"time"
 
 	"github.com/rspstub/rspstub/rsp"
 )
@@ -161,4 +162,59 @@ func hexAddr(a uint64) string {
 			return string(b[i:])
 		}
 	}
+}
+
+// TestUserInterrupt: Ctrl-C stops a spinning qemu-user program.
+func TestUserInterrupt(t *testing.T) {
+	prog := buildHello(t)
+	s := startStub(t, "qemu-x86_64", prog, "spin")
+	c := s.dial(t)
+	done := make(chan rsp.Stop, 1)
+	go func() {
+		st, err := c.Continue()
+		if err != nil {
+			t.Error(err)
+		}
+		done <- st
+	}()
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	if err := c.Interrupt(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case st := <-done:
+		t.Logf("interrupt answered in %v", time.Since(start))
+		if st.Signal != rsp.SIGINT {
+			t.Errorf("stop %+v, want SIGINT", st)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("no stop within two seconds of the interrupt")
+	}
+	// The SIGINT that stopped it is not delivered on the next resume:
+	// the next stop is the breakpoint.
+	bump, main := symbol(t, prog, "bump"), symbol(t, prog, "main")
+	if err := c.SetBreakpoint(rsp.BreakSoftware, bump, 1); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Continue()
+	if err != nil || st.Kind != rsp.StopSWBreak {
+		t.Fatalf("stop %+v %v, want swbreak", st, err)
+	}
+	if err := c.RemoveBreakpoint(rsp.BreakSoftware, bump, 1); err != nil {
+		t.Fatal(err)
+	}
+	// Range stepping (done locally: QEMU has no vCont;r) over bump ends
+	// back in main.
+	st, err = c.Resume([]rsp.ResumeAction{{Thread: rsp.AllThreads, Step: true, RangeStart: bump, RangeEnd: main}})
+	if err != nil || st.Kind != rsp.StopSignal || st.Signal != rsp.SIGTRAP {
+		t.Errorf("range step: %+v %v", st, err)
+	}
+	if pc := regs(t, c, "rip")["rip"]; pc < main || pc >= main+0x100 {
+		t.Errorf("range step over bump stopped at %#x, want in main (%#x)", pc, main)
+	}
+	if err := c.Kill(); err != nil {
+		t.Error(err)
+	}
+	s.waitServed(t, rsp.ErrKilled)
 }
