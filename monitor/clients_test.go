@@ -2,10 +2,14 @@ package monitor_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/tests/harness"
 )
 
@@ -133,4 +137,77 @@ func between(s, from, to string) string {
 	_, after, _ := strings.Cut(s, from)
 	before, _, _ := strings.Cut(after, to)
 	return before
+}
+
+func writeScript(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestGDBPythonUnwinder: Debian's gdb 13 (no Windows ABI) with the
+// shipped unwinder script: its native bt lists the whole Windows stack,
+// and frame 2's rbx is the value frame 2's code expects (the one monitor
+// frame 2 reports, read back from its save slot).
+func TestGDBPythonUnwinder(t *testing.T) {
+	gdb := harness.Tool(t, "gdb")
+	for _, b := range demoBuilds[:2] {
+		t.Run(b.name, func(t *testing.T) {
+			exe := buildDemo(t, b.tc, b.flags...)
+			script := writeScript(t, "rspstub-gdb.py", monitor.GDBScript)
+			stub := harness.StartStub(t, exe)
+			out := harness.GDB(t, gdb, exe, stub.Addr,
+				"source "+script,
+				"set backtrace past-main on", "set backtrace past-entry on",
+				"break d", "continue",
+				"echo @@bt\\n", "bt",
+				"echo @@rbx\\n", "frame 2", "info registers rbx",
+				"echo @@monitor\\n", "monitor frame 2",
+				"echo @@end\\n", "kill")
+			t.Logf("gdb:\n%s", out)
+			bt := between(out, "@@bt", "@@rbx")
+			for i, w := range wantStack {
+				name := w.sym
+				if w.mod != "demo" {
+					name = w.mod + "!" + w.sym
+				}
+				re := regexp.MustCompile(fmt.Sprintf(`(?m)^#%d\s+(0x[0-9a-f]+ in )?%s \(`, i, regexp.QuoteMeta(name)))
+				if !re.MatchString(bt) {
+					t.Errorf("native bt: no frame #%d %s", i, name)
+				}
+			}
+			m := regexp.MustCompile(`(?m)^rbx\s+(0x[0-9a-f]+)`).FindStringSubmatch(between(out, "@@rbx", "@@monitor"))
+			want := regexp.MustCompile(`(?m)^\s+rbx\s+([0-9a-f]{16})`).FindStringSubmatch(between(out, "@@monitor", "@@end"))
+			if m == nil || want == nil {
+				t.Fatalf("no rbx in gdb's frame 2 (%v) or monitor frame 2 (%v)", m, want)
+			}
+			got, _ := strconv.ParseUint(strings.TrimPrefix(m[1], "0x"), 16, 64)
+			exp, _ := strconv.ParseUint(want[1], 16, 64)
+			if got != exp {
+				t.Errorf("frame 2 rbx: gdb %#x, monitor %#x", got, exp)
+			}
+		})
+	}
+}
+
+// TestLLDBCommandScript: the shipped LLDB command prints monitor bt.
+func TestLLDBCommandScript(t *testing.T) {
+	exe := buildDemo(t, harness.ClangMinGW, "-O0", "-g")
+	d := mustResolve(t, exe, "d")
+	script := writeScript(t, "rspstub_lldb.py", monitor.LLDBScript)
+	stub := harness.StartStub(t, exe)
+	out := harness.LLDB(t, exe, stub.Addr,
+		"command script import "+script,
+		fmt.Sprintf("breakpoint set --address %#x", d),
+		"continue",
+		"rspstub-bt",
+		"kill")
+	t.Logf("lldb:\n%s", out)
+	checkBTText(t, "lldb rspstub-bt", out)
+	if strings.Contains(out, "packet: qRcmd") {
+		t.Errorf("rspstub-bt echoes the packet")
+	}
 }

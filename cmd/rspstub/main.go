@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+
+	"github.com/rspstub/rspstub/monitor"
 )
 
 // Exit codes.
@@ -25,6 +27,8 @@ Usage:
                                                 run PROGRAM without a debugger to a breakpoint; print the backtrace
   rspstub qemu [flags] --connect ADDR | -- QEMU ARGS...
                                                 serve a QEMU gdbstub (qemu-system-x86_64, qemu-x86_64)
+  rspstub gdb-script                            print the GDB Python unwinder (source it in gdb)
+  rspstub lldb-script                           print the LLDB command script (command script import)
   rspstub version                               print the version
 
 Run "rspstub serve -h", "rspstub run -h" or "rspstub qemu -h" for their flags.
@@ -48,6 +52,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runCmd(args[1:], stdout, stderr)
 	case "qemu":
 		return qemuCmd(args[1:], stdout, stderr)
+	case "gdb-script":
+		fmt.Fprint(stdout, monitor.GDBScript)
+		return exitOK
+	case "lldb-script":
+		fmt.Fprint(stdout, monitor.LLDBScript)
+		return exitOK
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "rspstub", version)
 		return exitOK

@@ -1,0 +1,130 @@
+# rspstub's GDB frame unwinder: Windows x64 frames for any GDB with Python.
+#
+# Debian's gdb has no Windows ABI: it unwinds PE code only where DWARF CFI
+# exists and stops at the first frame without it (the system DLLs). This
+# script asks the stub for its .pdata walk ("monitor bt -json", one qRcmd
+# per stop, on first use) and gives GDB each caller's rip, rsp and
+# nonvolatile registers, so GDB's own bt, frame N, up/down and
+# "info registers" of caller frames show what Windows would compute.
+#
+#   (gdb) source rspstub-gdb.py        # or: rspstub gdb-script > rspstub-gdb.py
+#   (gdb) target remote :1234
+#   (gdb) bt
+#
+# "rspstub-unwinder off" / "on" toggles it; frames the stub does not know
+# fall back to GDB's own unwinders.
+
+import json
+
+import gdb
+from gdb.FrameDecorator import FrameDecorator
+from gdb.unwinder import Unwinder, register_unwinder
+
+_CALLER_REGS = ("rip", "rsp", "rbx", "rbp", "rsi", "rdi", "r12", "r13", "r14", "r15")
+
+
+class _FrameId(object):
+    def __init__(self, sp, pc):
+        self.sp = sp
+        self.pc = pc
+
+
+class RspstubUnwinder(Unwinder):
+    def __init__(self):
+        super(RspstubUnwinder, self).__init__("rspstub")
+        self._frames = None
+        self._failed = False
+
+    def invalidate(self, *_):
+        self._frames = None
+        self._failed = False
+
+    def _walk(self):
+        if self._frames is None and not self._failed:
+            try:
+                out = gdb.execute("monitor bt -json", to_string=True)
+                start = out.index("{")
+                self._frames = json.loads(out[start:])["frames"]
+            except Exception:
+                self._failed = True  # not an rspstub target, or no thread
+        return self._frames or []
+
+    def __call__(self, pending):
+        try:
+            pc = int(pending.read_register("rip"))
+            sp = int(pending.read_register("rsp"))
+        except Exception:
+            return None
+        frames = self._walk()
+        for i, f in enumerate(frames[:-1]):
+            if int(f["pc"], 16) != pc or int(f["sp"], 16) != sp:
+                continue
+            caller = frames[i + 1]
+            start = pc - int(f.get("offset", "0x0"), 16)
+            info = pending.create_unwind_info(_FrameId(gdb.Value(int(caller["sp"], 16)), gdb.Value(start)))
+            for name in _CALLER_REGS:
+                v = caller["regs"].get(name)
+                if v is None:
+                    continue
+                t = pending.read_register(name).type
+                info.add_saved_register(name, gdb.Value(int(v, 16)).cast(t))
+            return info
+        return None
+
+
+class _Named(FrameDecorator):
+    """Names frames GDB has no symbols for (the synthesized system DLLs)
+    with the stub's module!symbol."""
+
+    def function(self):
+        name = super(_Named, self).function()
+        if isinstance(name, str):
+            return name
+        try:
+            fr = self.inferior_frame()
+            pc, sp = int(fr.pc()), int(fr.read_register("rsp"))
+        except Exception:
+            return name
+        for f in _unwinder._walk():
+            if int(f["pc"], 16) == pc and int(f["sp"], 16) == sp and "symbol" in f:
+                mod = f.get("module", "")
+                for ext in (".dll", ".exe"):
+                    if mod.lower().endswith(ext):
+                        mod = mod[: -len(ext)]
+                return mod + "!" + f["symbol"]
+        return name
+
+
+class _FrameFilter(object):
+    def __init__(self):
+        self.name = "rspstub"
+        self.priority = 100
+        self.enabled = True
+        gdb.frame_filters[self.name] = self
+
+    def filter(self, frames):
+        return map(_Named, frames)
+
+
+_unwinder = RspstubUnwinder()
+_FrameFilter()
+register_unwinder(None, _unwinder, replace=True)
+for _ev in (gdb.events.stop, gdb.events.cont, gdb.events.exited, gdb.events.memory_changed,
+            gdb.events.register_changed, gdb.events.new_objfile):
+    _ev.connect(_unwinder.invalidate)
+
+
+class _Toggle(gdb.Command):
+    """rspstub-unwinder on|off: use the stub's Windows x64 unwinder for GDB's frames."""
+
+    def __init__(self):
+        super(_Toggle, self).__init__("rspstub-unwinder", gdb.COMMAND_STACK)
+
+    def invoke(self, arg, from_tty):
+        _unwinder.enabled = arg.strip() != "off"
+        _unwinder.invalidate()
+        gdb.invalidate_cached_frames()
+        print("rspstub unwinder " + ("on" if _unwinder.enabled else "off"))
+
+
+_Toggle()
