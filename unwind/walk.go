@@ -165,7 +165,7 @@ func (u *Unwinder) WalkInto(st *Stack, ctx Context, opt WalkOptions) {
 			si.Leaf, trust = true, TrustCFI
 		} else {
 			si, trust, err = u.stepFrom(next, lookupPC, flags)
-			if err == nil && trust == TrustLeaf && next.RIP != 0 && !u.inCode(next.RIP) {
+			if err == nil && trust == TrustLeaf && next.RIP != 0 && u.garbage(next.RIP) {
 				u.repairLeaf(cur, next, &trust, opt)
 			}
 		}
@@ -259,9 +259,9 @@ func (u *Unwinder) cfiForLeaf(cur *Frame, next *Context, lookupPC uint64, opt Wa
 	return true
 }
 
-// repairLeaf handles a leaf-rule result that is not even in module code:
-// the function has no unwind data yet has pushed (libgcc's ___chkstk_ms
-// pushes rcx and rax and has neither .pdata nor CFI). The configured
+// repairLeaf handles a leaf-rule result that cannot be a return address
+// (garbage): the function has no unwind data yet has pushed (libgcc's
+// ___chkstk_ms pushes rcx and rax and has neither .pdata nor CFI). The configured
 // fallbacks (a stack scan, in practice) find the return address instead.
 // The nonvolatile registers carry over: a function without unwind data
 // must be a leaf by the x64 ABI, which forbids it to change them.
@@ -289,10 +289,16 @@ func (u *Unwinder) repairLeaf(cur *Frame, next *Context, trust *Trust, opt WalkO
 	*next, *trust = c, t
 }
 
-// inCode reports whether addr lies in executable code of a module.
-func (u *Unwinder) inCode(addr uint64) bool {
-	img, err := u.Image(addr)
-	return err == nil && img.Executable(uint32(addr-img.Base))
+// garbage reports whether a leaf-rule return address cannot be one: it is
+// neither in a module's code nor readable memory. Readable memory outside
+// every module (JIT code, shellcode) is a real caller and is reported.
+func (u *Unwinder) garbage(addr uint64) bool {
+	if img, err := u.Image(addr); err == nil && img.Executable(uint32(addr-img.Base)) {
+		return false
+	}
+	var b [1]byte
+	n, _ := safeRead(u.mem, addr, b[:])
+	return n == 0
 }
 
 // exactPC says whether f's PC is the exact instruction rather than a

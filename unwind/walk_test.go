@@ -196,7 +196,9 @@ func TestWalkBounds(t *testing.T) {
 }
 
 // A caller frame outside every module is reported, then the walk stops; a
-// stack scan can resume from it.
+// stack scan can resume from it. A leaf-rule "return address" that is not
+// even readable is garbage (a function without unwind data that pushed,
+// like ___chkstk_ms): then the scan replaces it.
 func TestWalkOutsideModulesAndScan(t *testing.T) {
 	ib := newImageBuilder()
 	program(ib)
@@ -207,13 +209,24 @@ func TestWalkOutsideModulesAndScan(t *testing.T) {
 	st.put(S+0x10, imgBase+0x5000) // inside the image, not executable
 	st.put(S+0x18, imgBase+0x100d) // after "call rel32": accepted
 	st.put(S+0x20, 0)
-	_, u := world(ib, st)
+	mem, u := world(ib, st)
 	s := u.Walk(ctxWith(imgBase+0x1200, S, nil), WalkOptions{})
 	if s.Reason != StopOutsideModules || len(s.Frames) != 2 || s.Frames[1].PC != 0x7000 || s.Frames[1].Module != nil {
 		t.Fatalf("reason %v, %d frames", s.Reason, len(s.Frames))
 	}
+	// Unreadable 0x7000 is garbage: with a scan, frame 1 is main.
 	s = u.Walk(ctxWith(imgBase+0x1200, S, nil), WalkOptions{Scan: true})
-	if len(s.Frames) < 3 || s.Frames[2].Trust != TrustScan || s.Frames[2].PC != imgBase+0x100d || s.Frames[2].SP != S+0x20 {
+	if len(s.Frames) < 2 || s.Frames[1].Trust != TrustScan || s.Frames[1].PC != imgBase+0x100d || s.Frames[1].SP != S+0x20 {
+		t.Fatalf("scan over garbage: reason %v, frames %+v", s.Reason, s.Frames)
+	}
+	if v, ok := s.Frames[1].Regs.Get(arch.RBX); !ok || v != 0xdead0000+3 {
+		t.Errorf("a function without unwind data keeps rbx: %#x %v", v, ok)
+	}
+	// Mapped code outside every module (JIT code, shellcode) is a real
+	// caller: reported, and the scan resumes from it.
+	mem.add(0x7000, make([]byte, 0x100))
+	s = u.Walk(ctxWith(imgBase+0x1200, S, nil), WalkOptions{Scan: true})
+	if len(s.Frames) < 3 || s.Frames[1].PC != 0x7000 || s.Frames[2].Trust != TrustScan || s.Frames[2].PC != imgBase+0x100d || s.Frames[2].SP != S+0x20 {
 		t.Fatalf("scan: reason %v, frames %+v", s.Reason, s.Frames)
 	}
 }
@@ -225,7 +238,8 @@ func TestWalkFramePointerFallback(t *testing.T) {
 	st.put(S, 0x7000)
 	st.put(S+0x100, 0)              // saved rbp
 	st.put(S+0x108, imgBase+0x100d) // return address
-	_, u := world(ib, st)
+	mem, u := world(ib, st)
+	mem.add(0x7000, make([]byte, 0x100)) // code outside every module
 	s := u.Walk(ctxWith(imgBase+0x1200, S, map[int]uint64{rbp: S + 0x100}), WalkOptions{FramePointer: true})
 	if len(s.Frames) < 3 || s.Frames[2].Trust != TrustFramePointer || s.Frames[2].SP != S+0x110 {
 		t.Fatalf("frames %+v reason %v", s.Frames, s.Reason)
