@@ -1,0 +1,117 @@
+// Package qemu is the QEMU backend: an rsp.Target that is itself an RSP
+// client of QEMU's gdbstub. rspstub sits between the debugger and QEMU,
+//
+//	gdb / lldb ──RSP──▶ rsp.Server ─▶ qemu.Target ─▶ rsp.Client ──RSP──▶ QEMU gdbstub
+//
+// and serves what QEMU's own stub lacks, on top of QEMU's registers and
+// memory. Both qemu-system-x86_64 (ModeSystem: vCPUs, control registers)
+// and qemu-x86_64 (ModeUser: one Linux program) are supported; the mode
+// is detected from qSupported (only qemu-user offers qXfer:auxv:read) or
+// given by the caller that started QEMU.
+//
+// # Design
+//
+// Registers. The debugger sees rsp.AMD64, our own x86-64 description with
+// GDB's numbering (plus the org.rspstub.x86.sys feature, cr0..efer and
+// k_gs_base, in system mode only: in user mode they mean nothing). QEMU's
+// description orders its 66 registers differently (segment bases and
+// control registers between eflags' segments and the x87 block), so
+// every register is mapped by name: `g` is one `g` to QEMU rearranged,
+// `G` is QEMU's `g` patched and written back, `p`/`P` go to QEMU's
+// number for that name. A register QEMU lacks reads as zero. A thread's
+// registers are read after `Hg` to QEMU, sent only when the thread
+// changes (QEMU selects the stopped thread itself at every stop). In
+// system mode QEMU translates memory addresses with the selected vCPU's
+// page tables, so memory follows the thread last used for registers, as
+// it does with GDB's own Hg.
+//
+// Memory. QEMU fails a read as a whole when any byte is unmapped; the
+// client narrows such a read down (halving) to the readable prefix, so
+// `m`/`x` answer "readable up to here", which LLDB's unwinder and
+// 0x200-byte reads need. Writes use `M` (QEMU has no `X`; the client
+// falls back after the first empty answer).
+//
+// Breakpoints. Z0 and Z1 are forwarded (QEMU implements both as TCG
+// breakpoints: guest memory is never patched, so reads show the original
+// bytes). The target remembers them: QEMU reports every stop as a bare
+// T05, and a SIGTRAP from a continue at an address holding one of our
+// Z0 (Z1) breakpoints is reported as swbreak (hwbreak), which GDB needs
+// to tell a breakpoint from a random trap without a PC adjustment. Steps
+// are left as plain SIGTRAPs. Z2-Z4 are forwarded in system mode, where
+// QEMU reports watch/rwatch/awatch with the address itself. qemu-user
+// answers Z2-Z4 empty; there the target emulates watchpoints by
+// single-stepping (every resume becomes a loop of steps while one is
+// set): a write is a change of the watched bytes, as in GDB's software
+// watchpoints, and a read is an explicit memory operand of the
+// instruction just run (decoded with x86asm, effective address from the
+// registers, fs/gs bases included) overlapping the range. Implicit
+// accesses (push, pop, string instructions) are not seen as reads.
+//
+// Running. Resume forwards vCont; QEMU's answer becomes the stop, with
+// the thread list refreshed (QEMU's qfThreadInfo answers one thread per
+// packet; system-mode ids are cpu_index+1, user-mode ids are Linux
+// TIDs; pP.T multiprocess ids are read too, though we never negotiate
+// multiprocess). Range stepping (vCont;r), which QEMU lacks, is a local
+// loop of single steps that also stops at our breakpoints. Every step
+// loop is bounded (maxSoftSteps) and checks for an interrupt between
+// steps.
+//
+// Interrupts. qemu-system stops on 0x03 (in fact on any byte that
+// arrives while it runs). qemu-user does not read its gdbstub socket
+// while the guest runs, so 0x03 does nothing there: the target sends
+// SIGINT to the QEMU process instead (its PID comes from the caller, or
+// from SO_PEERCRED on a unix socket), once per resume; QEMU reports it
+// as the guest's SIGINT, and the debugger's next resume without a signal
+// discards it. An interrupt that arrives before the resume is sent
+// returns a SIGINT stop without running.
+//
+// Lifecycle. Connect (tcp:HOST:PORT or unix:PATH) first quiesces the
+// stub: a running qemu-system takes the first byte it receives as "stop"
+// and drops it, then sends a stop reply nobody asked for, which would
+// pair every later request with the previous reply; so Connect sends
+// 0x03 and qAttached and reads up to qAttached's answer before the
+// client's negotiation starts. Detach (a debugger left) removes that
+// debugger's breakpoints and watchpoints and keeps the guest stopped for
+// the next one; Close detaches from QEMU, which then runs on. Kill sends
+// `k`, on which QEMU exits. When the connection to QEMU is lost (QEMU
+// exited or was killed) the running Resume reports StopTerminated with
+// SIGKILL, QEMU's own W/X replies are passed on, and every later call
+// fails with ErrGone; the server then ends once its debugger leaves.
+//
+// Launch starts QEMU with a private gdbstub: a unix socket in a fresh
+// 0700 temporary folder (-gdb unix:PATH,server=on,wait=off -S for
+// qemu-system, -g PATH for qemu-user), never a TCP port (-s and qemu-user
+// -g PORT listen on every interface; Launch refuses -s, -gdb and -g in
+// the arguments and drops QEMU_GDB from the environment). Process.Stop
+// sends SIGTERM to qemu-system (a clean shutdown) and SIGKILL after a
+// grace period, and SIGKILL at once to qemu-user, which ignores SIGTERM
+// and SIGINT while it waits for a debugger. On Linux QEMU also gets
+// Pdeathsig=SIGKILL, so it cannot outlive a crashed rspstub.
+//
+// # QEMU 7.2 quirks handled here
+//
+//   - `p`/`P` answer empty until the client has read target.xml (the
+//     client always reads it while negotiating).
+//   - No no-ack mode, no `X`, no `x`, no swbreak/hwbreak in stop replies,
+//     no vCont;r: all supplied by rspstub for its own debugger.
+//   - A read crossing into unmapped memory fails whole (E14).
+//   - Continuing from an address with a QEMU breakpoint hits it again at
+//     once, without executing the instruction: debuggers step over it
+//     themselves (GDB and LLDB remove it and step).
+//   - qemu-user: no watchpoints (Z2-Z4 answer empty), no interrupt over
+//     the socket, thread ids are host TIDs, qOffsets answers all zeros;
+//     its qSupported adds qXfer:auxv:read+.
+//   - qemu-system: any byte received while running stops the VM and is
+//     dropped, followed by an unsolicited stop reply (see Connect).
+//   - qemu-system stops an AP in whatever mode the firmware left it
+//     (SeaBIOS: 32-bit protected mode, halted); every vCPU is a thread
+//     from the start.
+//   - QEMU's monitor output (qRcmd) has CRLF line ends; "monitor qemu"
+//     turns them into LF.
+//
+// # Not done yet
+//
+// Windows module discovery from guest memory (TEB/PEB walk, MZ scan,
+// --module), qXfer:libraries, qGetTIBAddr and `monitor bt` over QEMU
+// wait for the unwinder; see issue 7.
+package qemu
