@@ -79,17 +79,17 @@ func mustResolve(t *testing.T, exe, sym string) uint64 {
 	return a
 }
 
-// TestMingwGDBNativeBTEqualsMonitorBT: the Windows-ABI gdb (its own
-// .pdata unwinder; the system DLLs come through vFile) must list the same
-// frames in its native bt as monitor bt: the same pcs and functions, in
-// order. (Without the local executable, gdb 13 cannot open the bare
-// exec-file name the stub gives today.)
+// TestMingwGDBNativeBTEqualsMonitorBT: the Windows-ABI gdb given no local
+// files (qXfer:exec-file:read names the program by its guest path, and
+// every module comes through vFile) uses its own .pdata unwinder; its
+// native bt must list the same frames as monitor bt: the same pcs and
+// functions, in order.
 func TestMingwGDBNativeBTEqualsMonitorBT(t *testing.T) {
 	gdb := harness.Tool(t, "x86_64-w64-mingw32-gdb")
 	exe := buildDemo(t, harness.MinGW, "-O2", "-g")
 	d := mustResolve(t, exe, "d")
 	stub := harness.StartStub(t, exe)
-	out := harness.GDB(t, gdb, exe, stub.Addr,
+	out := harness.GDB(t, gdb, "", stub.Addr,
 		"set backtrace past-main on", "set backtrace past-entry on",
 		fmt.Sprintf("break *%#x", d), "continue",
 		"echo @@native\\n", "bt",

@@ -669,7 +669,7 @@ func (t *Target) ExecFile(pid int) (string, error) {
 	if len(mods) == 0 {
 		return "", errors.New("no program loaded")
 	}
-	return mods[0].Name, nil
+	return mods[0].Path, nil
 }
 
 // OpenFile implements rsp.FileServer: only the guest's module images
