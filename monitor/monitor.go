@@ -15,10 +15,11 @@ import (
 // tables and parsed unwind data between commands. Not safe for
 // concurrent use.
 type Monitor struct {
-	t    Target
-	syms *symbolizer
-	u    *unwind.Unwinder
-	mods []unwind.Module
+	t     Target
+	syms  *symbolizer
+	u     *unwind.Unwinder
+	mods  []unwind.Module
+	flush bool // drop cached unwind data before the next use
 }
 
 // New returns a Monitor over t.
@@ -81,6 +82,7 @@ func (m *Monitor) Run(line string, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
+	m.flush = true
 	if name == "" {
 		return m.cmdHelp(nil, out)
 	}
@@ -281,6 +283,12 @@ func (m *Monitor) unwinder() *unwind.Unwinder {
 		m.u = unwind.New(m.t, um)
 	} else if !sameModules(um, m.mods) {
 		m.u.SetModules(um)
+	}
+	if m.flush {
+		// Once per command: the guest (or the debugger) may have written
+		// to module memory since the last stop.
+		m.u.Flush()
+		m.flush = false
 	}
 	m.mods = um
 	return m.u

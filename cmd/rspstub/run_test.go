@@ -154,3 +154,20 @@ func TestRunExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestRunFault: a guest that faults before the breakpoint's second hit
+// ends the run with exit 1, the fault described, and the backtrace of
+// the faulting frame.
+func TestRunFault(t *testing.T) {
+	exe := harness.BuildPE(t, "tests/testdata/nullwrite.c", harness.MinGW, "-O0")
+	var o, e bytes.Buffer
+	code := run([]string{"run", exe, "--break", "main", "--count", "2", "--json"}, &o, &e)
+	var r runJSON
+	if err := json.Unmarshal(o.Bytes(), &r); err != nil || code != 1 {
+		t.Fatalf("exit %d, %v\n%s\n%s", code, err, o.String(), e.String())
+	}
+	if r.Stop != "signal" || r.Description == nil || !strings.Contains(*r.Description, "access violation") || len(r.Frames) < 2 ||
+		r.Frames[1].Symbol == nil || *r.Frames[1].Symbol != "main" {
+		t.Errorf("result %s", o.String())
+	}
+}
