@@ -19,7 +19,7 @@ import (
 
 // needTool skips (or, with RSPSTUB_REQUIRE_TOOLS=1, fails) when a tool
 // is missing.
-func needTool(t *testing.T, names ...string) {
+func needTool(t testing.TB, names ...string) {
 	t.Helper()
 	for _, n := range names {
 		if _, err := exec.LookPath(n); err != nil {
@@ -31,7 +31,7 @@ func needTool(t *testing.T, names ...string) {
 	}
 }
 
-func run(t *testing.T, dir string, name string, args ...string) {
+func run(t testing.TB, dir string, name string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
@@ -47,7 +47,7 @@ var (
 
 // buildHello builds testdata/hello.c as a static Linux program, once per
 // test binary run.
-func buildHello(t *testing.T) string {
+func buildHello(t testing.TB) string {
 	t.Helper()
 	needTool(t, "gcc")
 	buildMu.Lock()
@@ -63,7 +63,7 @@ func buildHello(t *testing.T) string {
 }
 
 // buildGuest builds the multiboot long-mode guest of testdata/guest.S.
-func buildGuest(t *testing.T) string {
+func buildGuest(t testing.TB) string {
 	t.Helper()
 	needTool(t, "gcc", "ld", "objcopy")
 	buildMu.Lock()
@@ -88,7 +88,7 @@ var (
 )
 
 // sharedTemp is a folder for the fixtures, removed by TestMain.
-func sharedTemp(t *testing.T) string {
+func sharedTemp(t testing.TB) string {
 	tempOnce.Do(func() {
 		d, err := os.MkdirTemp("", "rspstub-qemu-test-")
 		if err != nil {
@@ -108,7 +108,7 @@ func TestMain(m *testing.M) {
 }
 
 // symbol finds a symbol's address in an ELF file.
-func symbol(t *testing.T, path, name string) uint64 {
+func symbol(t testing.TB, path, name string) uint64 {
 	t.Helper()
 	f, err := elf.Open(path)
 	if err != nil {
@@ -140,7 +140,7 @@ type stub struct {
 
 // startStub launches argv under QEMU and serves it in-process. Cleanup
 // kills QEMU.
-func startStub(t *testing.T, argv ...string) *stub {
+func startStub(t testing.TB, argv ...string) *stub {
 	t.Helper()
 	needTool(t, argv[0])
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -169,7 +169,7 @@ func startStub(t *testing.T, argv ...string) *stub {
 }
 
 // dial connects our Go client to the stub.
-func (s *stub) dial(t *testing.T) *rsp.Client {
+func (s *stub) dial(t testing.TB) *rsp.Client {
 	t.Helper()
 	c, err := rsp.Dial(s.addr, rsp.WithTimeout(10*time.Second))
 	if err != nil {
@@ -179,7 +179,7 @@ func (s *stub) dial(t *testing.T) *rsp.Client {
 	return c
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
@@ -198,7 +198,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 // regs reads registers by name.
-func regs(t *testing.T, c *rsp.Client, names ...string) map[string]uint64 {
+func regs(t testing.TB, c *rsp.Client, names ...string) map[string]uint64 {
 	t.Helper()
 	m := map[string]uint64{}
 	for _, n := range names {
@@ -212,7 +212,7 @@ func regs(t *testing.T, c *rsp.Client, names ...string) map[string]uint64 {
 }
 
 // waitServed waits for the server to end.
-func (s *stub) waitServed(t *testing.T, want error) {
+func (s *stub) waitServed(t testing.TB, want error) {
 	t.Helper()
 	select {
 	case err := <-s.served:

@@ -207,9 +207,10 @@ func (t *Target) resumeOnce(actions []rsp.ResumeAction) (rsp.Stop, error) {
 		t.last = st
 		return st, nil
 	}
+	t.invalidate()
 	st, err := t.c.Resume(actions)
 	t.running.Store(false)
-	t.gsel = 0 // QEMU selects the thread that stopped
+	t.gsel = 0
 	if err != nil {
 		if e := t.check(err); t.gone.Load() {
 			t.log.Debug("QEMU went away while running", "err", e)
@@ -226,11 +227,17 @@ func (t *Target) resumeOnce(actions []rsp.ResumeAction) (rsp.Stop, error) {
 		t.gone.Store(true) // QEMU closes the connection after W/X
 		return st, nil
 	}
-	if err := t.refreshThreads(); err != nil {
-		return rsp.Stop{}, err
+	// vCPUs never come or go; a program's threads do.
+	if t.mode == ModeUser || len(t.threads) == 0 {
+		if err := t.refreshThreads(); err != nil {
+			return rsp.Stop{}, err
+		}
 	}
 	if st.Thread <= 0 && len(t.threads) > 0 {
 		st.Thread = t.threads[0]
+	}
+	if t.mode == ModeSystem {
+		t.gsel = st.Thread // QEMU selects the vCPU that stopped
 	}
 	t.last = st
 	return st, nil

@@ -69,7 +69,12 @@ type Target struct {
 	desc   *rsp.Description // ours, served to the debugger
 	qdesc  *rsp.Description // QEMU's
 	regmap []int            // our regnum → QEMU's description index, or -1
-	gbuf   []byte           // scratch: QEMU's `g` block
+	// cache holds one thread's registers (our layout) from a `g`, valid
+	// until the guest runs or a register is written: the expedited
+	// registers of a stop reply and a debugger's p after p cost one
+	// request.
+	cache    []byte
+	cacheTID int // 0: cache empty
 
 	gsel    int // thread QEMU's Hg currently selects; 0: unknown
 	threads []int
@@ -407,7 +412,6 @@ func (t *Target) ReadRegisters(tid int, dst []byte) error {
 	if err != nil {
 		return t.check(fmt.Errorf("qemu: read registers: %w", err))
 	}
-	t.gbuf = g
 	clear(dst)
 	for i, j := range t.regmap {
 		if j < 0 {
@@ -419,6 +423,8 @@ func (t *Target) ReadRegisters(tid int, dst []byte) error {
 		}
 		copy(dst[r.Offset:r.Offset+r.Size()], g[q.Offset:q.Offset+q.Size()])
 	}
+	t.cache = append(t.cache[:0], dst...)
+	t.cacheTID = t.gsel
 	return nil
 }
 
@@ -443,41 +449,38 @@ func (t *Target) WriteRegisters(tid int, src []byte) error {
 		n := copy(g[q.Offset:q.Offset+q.Size()], src[r.Offset:r.Offset+r.Size()])
 		clear(g[q.Offset+n : q.Offset+q.Size()])
 	}
+	t.invalidate()
 	if _, err := t.c.Request("G" + hex.EncodeToString(g)); err != nil {
 		return t.check(fmt.Errorf("qemu: write registers: %w", err))
 	}
 	return nil
 }
 
-// ReadRegister implements rsp.Target. A register QEMU does not have
-// reads as zero.
+// ReadRegister implements rsp.Target, from the register cache (filled
+// by one `g`). A register QEMU does not have reads as zero.
 func (t *Target) ReadRegister(tid int, regnum int, dst []byte) error {
 	if regnum < 0 || regnum >= len(t.regmap) {
 		return fmt.Errorf("qemu: no register %d", regnum)
 	}
-	j := t.regmap[regnum]
-	if j < 0 {
-		clear(dst)
-		return nil
+	r := &t.desc.Registers[regnum]
+	if len(dst) != r.Size() {
+		return fmt.Errorf("qemu: register %s has %d bytes, not %d", r.Name, r.Size(), len(dst))
 	}
-	if err := t.selectThread(tid); err != nil {
-		return err
+	if tid <= 0 {
+		tid = t.last.Thread
 	}
-	q := &t.qdesc.Registers[j]
-	if q.Size() == len(dst) {
-		return t.check(t.c.ReadRegister(j, dst))
+	if t.cacheTID == 0 || (tid > 0 && tid != t.cacheTID) || len(t.cache) != t.desc.Size() {
+		buf := make([]byte, t.desc.Size())
+		if err := t.ReadRegisters(tid, buf); err != nil {
+			return err
+		}
 	}
-	var tmp [64]byte
-	if q.Size() > len(tmp) {
-		return fmt.Errorf("qemu: register %s has %d bytes", q.Name, q.Size())
-	}
-	if err := t.c.ReadRegister(j, tmp[:q.Size()]); err != nil {
-		return t.check(err)
-	}
-	clear(dst)
-	copy(dst, tmp[:q.Size()])
+	copy(dst, t.cache[r.Offset:r.Offset+r.Size()])
 	return nil
 }
+
+// invalidate drops the register cache.
+func (t *Target) invalidate() { t.cacheTID = 0 }
 
 // WriteRegister implements rsp.Target.
 func (t *Target) WriteRegister(tid int, regnum int, src []byte) error {
@@ -491,6 +494,7 @@ func (t *Target) WriteRegister(tid int, regnum int, src []byte) error {
 	if err := t.selectThread(tid); err != nil {
 		return err
 	}
+	t.invalidate()
 	q := &t.qdesc.Registers[j]
 	if q.Size() == len(src) {
 		return t.check(t.c.WriteRegister(j, src))
