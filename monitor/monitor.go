@@ -220,6 +220,18 @@ var longHelp = map[string]string{
   -heuristics  when .pdata cannot unwind a frame, try the RBP chain, then a stack scan
   Trust: context (frame 0), pdata, leaf, machframe, frame-pointer, scan.
 `,
+	"frame": `  N is a frame number of "monitor bt". Shows the function entry, the caller's
+  stack pointer (CFA), the establisher frame, where the return address was read,
+  and every register as frame N sees it: volatile ones are unknown above frame 0,
+  nonvolatile ones are live or were saved by a callee at the address shown
+  ("holds it": the slot still contains the value).
+`,
+	"verify-unwind": `  Needs the emulator's shadow call stack (rspstub serve --shadow-stack), which
+  records every call executed since the program started. Each live call must
+  be a frame of the .pdata walk with the same return address, return address
+  slot and caller rsp. Frames with no call (the thread's first frame, calls
+  made by emulated API code) are listed as notes.
+`,
 	"unwind-info": `  ADDR is 0x-prefixed hex or decimal; SYMBOL is name, module!name, module!name+0xoff.
 `,
 	"args": `  Windows x64 passes the first four integer arguments in rcx, rdx, r8, r9 and

@@ -35,7 +35,7 @@ a breakpoint (or until the program ends), then prints the stop, the
 backtrace and/or the registers. Exit status: 0 the breakpoint was hit,
 1 the program ended (or faulted) first, 2 bad input.
 
---break takes a symbol of the program (COFF or DWARF: "d", "main"), an
+--break takes a symbol of the program (its COFF symbol table: "d", "main"), an
 export of a loaded DLL ("msvcrt!fputc", "KERNEL32!ExitProcess"), with
 an optional +offset, or an address (0x140001550).
 
