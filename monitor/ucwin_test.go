@@ -295,3 +295,16 @@ func TestOtherCommandsOnGuest(t *testing.T) {
 	}
 	var _ monitor.Target // the adapter's interface
 }
+
+// TestVerifyUnwindThroughCallback: a comparator called back by the
+// emulated qsort has no call instruction behind it; verify-unwind notes
+// that frame and still checks every real call.
+func TestVerifyUnwindThroughCallback(t *testing.T) {
+	exe := harness.BuildPE(t, "guest/testdata/chain.c", harness.MinGW, "-O0", "-g")
+	tg := stopAt(t, exe, "cmp+4", true)
+	out := monitorCmd(t, tg, "verify-unwind")
+	if !strings.HasPrefix(out, "OK: the unwinder agrees with the shadow call stack on all 5 calls") ||
+		!strings.Contains(out, "returns into msvcrt!qsort+0x5: a callback from emulated API code") {
+		t.Errorf("verify-unwind:\n%s", out)
+	}
+}

@@ -50,13 +50,24 @@ func (m *Monitor) VerifyUnwind() (res *VerifyResult, err error) {
 		return nil, err
 	}
 	res = &VerifyResult{}
-	for i, sf := range live {
-		if i+1 >= len(bt.Frames) {
+	j := 1 // the unwinder frame that should be the caller of live[i]
+	for i := 0; i < len(live); i++ {
+		sf := live[i]
+		if j >= len(bt.Frames) {
 			res.Mismatch = fmt.Sprintf("call %d (from %s to %s, return address %#x at %#x): the unwinder has no frame %d (%s)",
-				i, m.describe(sf.CallSite), m.describe(sf.Target), sf.ReturnAddress, sf.SP, i+1, bt.ended())
+				i, m.describe(sf.CallSite), m.describe(sf.Target), sf.ReturnAddress, sf.SP, j, bt.ended())
 			return res, nil
 		}
-		callee, caller := &bt.Frames[i], &bt.Frames[i+1]
+		callee, caller := &bt.Frames[j-1], &bt.Frames[j]
+		if caller.PC != sf.ReturnAddress && m.synthetic(caller.PC) {
+			// Emulated API code called the callee (a callback): no call
+			// instruction ran, so the shadow stack has no frame for it.
+			res.Notes = append(res.Notes, fmt.Sprintf("frame %d %s returns into %s: a callback from emulated API code, not on the shadow stack",
+				callee.Index, callee.Loc, caller.Loc))
+			j++
+			i--
+			continue
+		}
 		var what string
 		switch {
 		case caller.PC != sf.ReturnAddress:
@@ -68,17 +79,22 @@ func (m *Monitor) VerifyUnwind() (res *VerifyResult, err error) {
 			what = fmt.Sprintf("caller's rsp: unwinder %#x, shadow stack %#x", caller.SP, sf.SP+8)
 		}
 		if what != "" {
-			res.Mismatch = fmt.Sprintf("frame %d (%s, called from %s): %s", i, callee.Loc, m.describe(sf.CallSite), what)
+			res.Mismatch = fmt.Sprintf("frame %d (%s, called from %s): %s", callee.Index, callee.Loc, m.describe(sf.CallSite), what)
 			return res, nil
 		}
 		res.Checked++
+		j++
 	}
-	if extra := len(bt.Frames) - 1 - len(live); extra > 0 {
-		for _, f := range bt.Frames[len(live)+1:] {
-			res.Notes = append(res.Notes, fmt.Sprintf("frame %d %s has no call on the shadow stack (thread start, or a call made before recording began or from emulated API code)", f.Index, f.Loc))
-		}
+	for _, f := range bt.Frames[min(j, len(bt.Frames)):] {
+		res.Notes = append(res.Notes, fmt.Sprintf("frame %d %s has no call on the shadow stack (the thread's first frame, or a call made before recording began)", f.Index, f.Loc))
 	}
 	return res, nil
+}
+
+// synthetic reports whether addr lies in a module the backend generated.
+func (m *Monitor) synthetic(addr uint64) bool {
+	md, ok := m.syms.module(addr)
+	return ok && md.Synthetic
 }
 
 func (m *Monitor) describe(addr uint64) string {
