@@ -105,6 +105,7 @@ func qemuCmd(args []string, stdout, stderr io.Writer) int {
 	opts := qemu.Options{Logger: log, Mode: mode, LogPackets: *logPackets}
 	if proc != nil {
 		opts.PID = proc.Cmd.Process.Pid
+		opts.Retry = 5 * time.Second
 	}
 	target, err := qemu.Connect(addr, opts)
 	if err != nil {

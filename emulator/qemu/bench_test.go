@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"testing"
+	"time"
 
 	"github.com/rspstub/rspstub/rsp"
 )
@@ -22,7 +23,13 @@ func benchClient(b *testing.B, proxied bool) *rsp.Client {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { p.Stop(0) })
-	c, err := rsp.Dial(p.Addr)
+	var c *rsp.Client
+	for i := 0; i < 250; i++ { // QEMU creates its socket before it listens
+		if c, err = rsp.Dial(p.Addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -150,7 +150,7 @@ func startStub(t testing.TB, argv ...string) *stub {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Stop(0) })
-	tg, err := Connect(p.Addr, Options{Logger: log, Mode: p.Mode})
+	tg, err := Connect(p.Addr, Options{Logger: log, Mode: p.Mode, Retry: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,8 @@ func ModeOf(program string) (Mode, error) {
 // Launch starts argv (qemu-system-x86_64 ARGS... or qemu-x86_64
 // [OPTIONS] PROGRAM [ARGS]) with a gdbstub on a private unix socket, the
 // CPUs stopped before the first instruction, and waits until the socket
-// is there. argv must not ask for a gdbstub of its own (-s, -gdb, -g):
+// is there (give Options.Retry to Connect: QEMU may not listen on it
+// yet). argv must not ask for a gdbstub of its own (-s, -gdb, -g):
 // those listen on every interface.
 func Launch(argv []string, opt LaunchOptions) (*Process, error) {
 	if len(argv) == 0 {

@@ -13,9 +13,9 @@ const monitorHelp = `rspstub monitor commands (QEMU backend):
   status        what rspstub is attached to
 `
 
-// Monitor implements rsp.Monitor: our commands, and QEMU's monitor
+// monitor implements rsp.Monitor: our commands, and QEMU's monitor
 // behind "qemu".
-func (t *Target) Monitor(cmd string, out io.Writer) error {
+func (t *Target) monitor(cmd string, out io.Writer) error {
 	cmd = strings.TrimSpace(cmd)
 	name, rest, _ := strings.Cut(cmd, " ")
 	rest = strings.TrimSpace(rest)
@@ -41,7 +41,7 @@ func (t *Target) Monitor(cmd string, out io.Writer) error {
 		}
 		return nil
 	case "threads":
-		for _, ti := range t.Threads(nil) {
+		for _, ti := range t.threadInfos(nil) {
 			fmt.Fprintf(out, "thread %d: %s\n", ti.ID, ti.Extra)
 		}
 		return nil

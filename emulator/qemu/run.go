@@ -26,8 +26,8 @@ const maxSoftWatchSize = 4096
 // by single-stepping.
 func (t *Target) SupportsBreakpoint(kind rsp.BreakKind) bool { return kind <= rsp.WatchAccess }
 
-// InsertBreakpoint implements rsp.Breakpointer.
-func (t *Target) InsertBreakpoint(kind rsp.BreakKind, addr uint64, size int) error {
+// insertBreakpoint implements rsp.Breakpointer.
+func (t *Target) insertBreakpoint(kind rsp.BreakKind, addr uint64, size int) error {
 	if t.gone.Load() {
 		return ErrGone
 	}
@@ -53,8 +53,8 @@ func (t *Target) InsertBreakpoint(kind rsp.BreakKind, addr uint64, size int) err
 	return nil
 }
 
-// RemoveBreakpoint implements rsp.Breakpointer.
-func (t *Target) RemoveBreakpoint(kind rsp.BreakKind, addr uint64, size int) error {
+// removeBreakpoint implements rsp.Breakpointer.
+func (t *Target) removeBreakpoint(kind rsp.BreakKind, addr uint64, size int) error {
 	if t.gone.Load() {
 		return ErrGone
 	}
@@ -161,8 +161,8 @@ func (t *Target) Interrupt() {
 	}()
 }
 
-// Resume implements rsp.Target.
-func (t *Target) Resume(actions []rsp.ResumeAction) (rsp.Stop, error) {
+// resume implements rsp.Target.
+func (t *Target) resume(actions []rsp.ResumeAction) (rsp.Stop, error) {
 	if t.gone.Load() {
 		return t.last, nil
 	}
@@ -243,9 +243,9 @@ func (t *Target) resumeOnce(actions []rsp.ResumeAction) (rsp.Stop, error) {
 	return st, nil
 }
 
-// RangeStep implements rsp.RangeStepper with local steps: QEMU has no
+// rangeStep implements rsp.RangeStepper with local steps: QEMU has no
 // vCont;r. It stops early at one of our breakpoints.
-func (t *Target) RangeStep(tid int, start, end uint64) (rsp.Stop, error) {
+func (t *Target) rangeStep(tid int, start, end uint64) (rsp.Stop, error) {
 	if t.gone.Load() {
 		return t.last, nil
 	}
@@ -378,7 +378,7 @@ func (t *Target) accesses(actions []rsp.ResumeAction) []memRange {
 		}
 	}
 	regs := make([]byte, t.desc.Size())
-	if err := t.ReadRegisters(tid, regs); err != nil {
+	if err := t.readRegisters(tid, regs); err != nil {
 		return nil
 	}
 	get := func(n int) uint64 {

@@ -51,6 +51,9 @@ type Options struct {
 	Timeout time.Duration
 	// LogPackets logs every packet exchanged with QEMU at debug level.
 	LogPackets bool
+	// Retry keeps dialling a refused connection for this long: a QEMU
+	// just started creates its socket before it listens on it.
+	Retry time.Duration
 	// PID is the QEMU process. qemu-user can only be interrupted by a
 	// signal to it; Connect finds it by itself over a unix socket.
 	PID int
@@ -84,6 +87,7 @@ type Target struct {
 	soft    []softWatch   // watchpoints emulated by single-stepping (qemu-user has none)
 	noWatch bool          // QEMU answered Z2 empty: emulate watchpoints
 
+	mu          sync.Mutex  // held by every exported method but Interrupt
 	pid         int         // the QEMU process, when known
 	running     atomic.Bool // a Resume to QEMU is in flight
 	interrupted atomic.Bool
@@ -122,6 +126,10 @@ func Connect(addr string, opt Options) (*Target, error) {
 		network, where = "unix", p
 	}
 	conn, err := net.DialTimeout(network, where, opt.Timeout)
+	for deadline := time.Now().Add(opt.Retry); err != nil && errors.Is(err, syscall.ECONNREFUSED) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		conn, err = net.DialTimeout(network, where, opt.Timeout)
+	}
 	if err == nil {
 		err = quiesce(conn, opt.Timeout)
 		if err != nil {
@@ -264,8 +272,8 @@ func (t *Target) Client() *rsp.Client { return t.c }
 // Description implements rsp.Target.
 func (t *Target) Description() *rsp.Description { return t.desc }
 
-// LastStop implements rsp.Target.
-func (t *Target) LastStop() rsp.Stop { return t.last }
+// lastStop implements rsp.Target.
+func (t *Target) lastStop() rsp.Stop { return t.last }
 
 // Gone reports whether the connection to QEMU was lost.
 func (t *Target) Gone() bool { return t.gone.Load() }
@@ -277,14 +285,19 @@ func (t *Target) Gone() bool { return t.gone.Load() }
 func (t *Target) Close() error {
 	var err error
 	t.closeOnce.Do(func() {
-		if t.running.Load() {
-			t.Interrupt()
-			for i := 0; i < 200 && t.running.Load(); i++ {
-				time.Sleep(10 * time.Millisecond)
-			}
+		locked := t.mu.TryLock()
+		for i := 0; i < 200 && !locked; i++ {
+			t.Interrupt() // a running guest holds the lock
+			time.Sleep(10 * time.Millisecond)
+			locked = t.mu.TryLock()
 		}
-		if t.gone.Load() || t.running.Load() {
+		if !locked {
 			t.gone.Store(true)
+			t.c.Close()
+			return
+		}
+		defer t.mu.Unlock()
+		if t.gone.Load() {
 			t.c.Close()
 			return
 		}
@@ -368,9 +381,9 @@ func parseTID(s string) (int, bool) {
 	return int(v), true
 }
 
-// Threads implements rsp.ThreadLister: vCPUs in system mode (ids
+// threadInfos implements rsp.ThreadLister: vCPUs in system mode (ids
 // 1..N), the program's threads (Linux TIDs) in user mode.
-func (t *Target) Threads(dst []rsp.ThreadInfo) []rsp.ThreadInfo {
+func (t *Target) threadInfos(dst []rsp.ThreadInfo) []rsp.ThreadInfo {
 	for i, id := range t.threads {
 		extra := fmt.Sprintf("vCPU %d", i)
 		if t.mode == ModeUser {
@@ -402,9 +415,9 @@ func (t *Target) selectThread(tid int) error {
 
 // ---- registers
 
-// ReadRegisters implements rsp.Target with one `g` to QEMU, mapped by
+// readRegisters implements rsp.Target with one `g` to QEMU, mapped by
 // register name into our layout.
-func (t *Target) ReadRegisters(tid int, dst []byte) error {
+func (t *Target) readRegisters(tid int, dst []byte) error {
 	if err := t.selectThread(tid); err != nil {
 		return err
 	}
@@ -428,9 +441,9 @@ func (t *Target) ReadRegisters(tid int, dst []byte) error {
 	return nil
 }
 
-// WriteRegisters implements rsp.Target: QEMU's block is read, patched
+// writeRegisters implements rsp.Target: QEMU's block is read, patched
 // and written back with one `G`.
-func (t *Target) WriteRegisters(tid int, src []byte) error {
+func (t *Target) writeRegisters(tid int, src []byte) error {
 	if err := t.selectThread(tid); err != nil {
 		return err
 	}
@@ -456,9 +469,9 @@ func (t *Target) WriteRegisters(tid int, src []byte) error {
 	return nil
 }
 
-// ReadRegister implements rsp.Target, from the register cache (filled
+// readRegister implements rsp.Target, from the register cache (filled
 // by one `g`). A register QEMU does not have reads as zero.
-func (t *Target) ReadRegister(tid int, regnum int, dst []byte) error {
+func (t *Target) readRegister(tid int, regnum int, dst []byte) error {
 	if regnum < 0 || regnum >= len(t.regmap) {
 		return fmt.Errorf("qemu: no register %d", regnum)
 	}
@@ -471,7 +484,7 @@ func (t *Target) ReadRegister(tid int, regnum int, dst []byte) error {
 	}
 	if t.cacheTID == 0 || (tid > 0 && tid != t.cacheTID) || len(t.cache) != t.desc.Size() {
 		buf := make([]byte, t.desc.Size())
-		if err := t.ReadRegisters(tid, buf); err != nil {
+		if err := t.readRegisters(tid, buf); err != nil {
 			return err
 		}
 	}
@@ -482,8 +495,8 @@ func (t *Target) ReadRegister(tid int, regnum int, dst []byte) error {
 // invalidate drops the register cache.
 func (t *Target) invalidate() { t.cacheTID = 0 }
 
-// WriteRegister implements rsp.Target.
-func (t *Target) WriteRegister(tid int, regnum int, src []byte) error {
+// writeRegister implements rsp.Target.
+func (t *Target) writeRegister(tid int, regnum int, src []byte) error {
 	if regnum < 0 || regnum >= len(t.regmap) {
 		return fmt.Errorf("qemu: no register %d", regnum)
 	}
@@ -514,7 +527,7 @@ func (t *Target) reg64(tid, regnum int) (uint64, error) {
 	if n > 8 {
 		return 0, fmt.Errorf("qemu: register %s is not an integer", t.desc.Registers[regnum].Name)
 	}
-	if err := t.ReadRegister(tid, regnum, b[:n]); err != nil {
+	if err := t.readRegister(tid, regnum, b[:n]); err != nil {
 		return 0, err
 	}
 	return binary.LittleEndian.Uint64(b[:]), nil
@@ -522,11 +535,11 @@ func (t *Target) reg64(tid, regnum int) (uint64, error) {
 
 // ---- memory
 
-// ReadMemory implements rsp.Target. QEMU fails a read that crosses into
+// readMemory implements rsp.Target. QEMU fails a read that crosses into
 // unmapped memory as a whole; the client narrows it down to the
 // readable prefix. In system mode addresses are virtual, translated by
 // the selected vCPU's page tables.
-func (t *Target) ReadMemory(addr uint64, p []byte) (int, error) {
+func (t *Target) readMemory(addr uint64, p []byte) (int, error) {
 	if t.gone.Load() {
 		return 0, ErrGone
 	}
@@ -541,9 +554,9 @@ func (t *Target) ReadMemory(addr uint64, p []byte) (int, error) {
 	return n, nil
 }
 
-// WriteMemory implements rsp.Target (QEMU has no `X`: the client uses
+// writeMemory implements rsp.Target (QEMU has no `X`: the client uses
 // `M`).
-func (t *Target) WriteMemory(addr uint64, p []byte) (int, error) {
+func (t *Target) writeMemory(addr uint64, p []byte) (int, error) {
 	if t.gone.Load() {
 		return 0, ErrGone
 	}
@@ -558,8 +571,8 @@ func (t *Target) WriteMemory(addr uint64, p []byte) (int, error) {
 
 // ---- process
 
-// ProcessInfo implements rsp.ProcessInfoer.
-func (t *Target) ProcessInfo() rsp.ProcessInfo {
+// processInfo implements rsp.ProcessInfoer.
+func (t *Target) processInfo() rsp.ProcessInfo {
 	if t.mode == ModeUser {
 		pid := 1
 		if len(t.threads) > 0 {
@@ -570,8 +583,8 @@ func (t *Target) ProcessInfo() rsp.ProcessInfo {
 	return rsp.ProcessInfo{PID: 1, Triple: "x86_64-unknown-none", OSType: "none", Vendor: "unknown"}
 }
 
-// Kill implements rsp.Killer: QEMU exits on `k`.
-func (t *Target) Kill() error {
+// kill implements rsp.Killer: QEMU exits on `k`.
+func (t *Target) kill() error {
 	if t.gone.Load() {
 		return nil
 	}
@@ -584,10 +597,10 @@ func (t *Target) Kill() error {
 	return err
 }
 
-// Detach implements rsp.Detacher: a debugger left, so the breakpoints
+// detach implements rsp.Detacher: a debugger left, so the breakpoints
 // and watchpoints it set are removed from QEMU. The guest stays stopped
 // for the next debugger.
-func (t *Target) Detach() error {
+func (t *Target) detach() error {
 	if t.gone.Load() {
 		return nil
 	}

@@ -1,0 +1,135 @@
+package qemu
+
+import (
+	"io"
+
+	"github.com/rspstub/rspstub/rsp"
+)
+
+// The exported methods take t.mu: the server calls them from one
+// goroutine at a time, but Close may come from another (a signal, the
+// end of the program). Interrupt takes no lock: it must reach a running
+// Resume.
+
+var (
+	_ rsp.Target        = (*Target)(nil)
+	_ rsp.Breakpointer  = (*Target)(nil)
+	_ rsp.RangeStepper  = (*Target)(nil)
+	_ rsp.ThreadLister  = (*Target)(nil)
+	_ rsp.Monitor       = (*Target)(nil)
+	_ rsp.ProcessInfoer = (*Target)(nil)
+	_ rsp.Killer        = (*Target)(nil)
+	_ rsp.Detacher      = (*Target)(nil)
+)
+
+// LastStop implements rsp.Target.
+func (t *Target) LastStop() rsp.Stop {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lastStop()
+}
+
+// ReadRegisters implements rsp.Target.
+func (t *Target) ReadRegisters(tid int, dst []byte) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.readRegisters(tid, dst)
+}
+
+// WriteRegisters implements rsp.Target.
+func (t *Target) WriteRegisters(tid int, src []byte) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.writeRegisters(tid, src)
+}
+
+// ReadRegister implements rsp.Target.
+func (t *Target) ReadRegister(tid int, regnum int, dst []byte) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.readRegister(tid, regnum, dst)
+}
+
+// WriteRegister implements rsp.Target.
+func (t *Target) WriteRegister(tid int, regnum int, src []byte) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.writeRegister(tid, regnum, src)
+}
+
+// ReadMemory implements rsp.Target.
+func (t *Target) ReadMemory(addr uint64, p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.readMemory(addr, p)
+}
+
+// WriteMemory implements rsp.Target.
+func (t *Target) WriteMemory(addr uint64, p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.writeMemory(addr, p)
+}
+
+// InsertBreakpoint implements rsp.Breakpointer.
+func (t *Target) InsertBreakpoint(kind rsp.BreakKind, addr uint64, size int) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.insertBreakpoint(kind, addr, size)
+}
+
+// RemoveBreakpoint implements rsp.Breakpointer.
+func (t *Target) RemoveBreakpoint(kind rsp.BreakKind, addr uint64, size int) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.removeBreakpoint(kind, addr, size)
+}
+
+// Resume implements rsp.Target.
+func (t *Target) Resume(actions []rsp.ResumeAction) (rsp.Stop, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.resume(actions)
+}
+
+// RangeStep implements rsp.RangeStepper.
+func (t *Target) RangeStep(tid int, start, end uint64) (rsp.Stop, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.rangeStep(tid, start, end)
+}
+
+// Threads implements rsp.ThreadLister.
+func (t *Target) Threads(dst []rsp.ThreadInfo) []rsp.ThreadInfo {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.threadInfos(dst)
+}
+
+// Monitor implements rsp.Monitor.
+func (t *Target) Monitor(cmd string, out io.Writer) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.monitor(cmd, out)
+}
+
+// ProcessInfo implements rsp.ProcessInfoer.
+func (t *Target) ProcessInfo() rsp.ProcessInfo {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.processInfo()
+}
+
+// Kill implements rsp.Killer.
+func (t *Target) Kill() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.kill()
+}
+
+// Detach implements rsp.Detacher.
+func (t *Target) Detach() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.detach()
+}
