@@ -171,3 +171,18 @@ func TestRunFault(t *testing.T) {
 		t.Errorf("result %s", o.String())
 	}
 }
+
+// TestRunBreakInCallback: a breakpoint on the first instruction of a
+// comparator that the emulated qsort calls back is hit.
+func TestRunBreakInCallback(t *testing.T) {
+	exe := harness.BuildPE(t, "guest/testdata/chain.c", harness.MinGW, "-O0", "-g")
+	var o, e bytes.Buffer
+	code := run([]string{"run", exe, "--break", "cmp", "--count", "2", "--json"}, &o, &e)
+	var r runJSON
+	if err := json.Unmarshal(o.Bytes(), &r); err != nil || code != 0 || !r.Hit || r.Hits != 2 {
+		t.Fatalf("exit %d, %v\n%s\n%s", code, err, o.String(), e.String())
+	}
+	if len(r.Frames) < 3 || *r.Frames[0].Symbol != "cmp" || *r.Frames[1].Symbol != "qsort" || *r.Frames[2].Symbol != "main" {
+		t.Errorf("frames %s", o.String())
+	}
+}

@@ -428,6 +428,17 @@ func (t *Target) run(step bool) (rsp.Stop, error) {
 			if t.interrupted.Swap(false) {
 				return t.stop(rsp.StopSignal, rsp.SIGINT), nil
 			}
+			// A call back into guest code starts at the callback's first
+			// instruction without executing a call, and Run would step
+			// over a breakpoint at its starting PC: report it here.
+			if npc, err := t.m.Reg(arch.RIP); err == nil && npc != pc && !t.mw.isTrap(npc) {
+				if cb, ok := t.codeBreaks[npc]; ok {
+					if cb.sw > 0 {
+						return t.stop(rsp.StopSWBreak, rsp.SIGTRAP), nil
+					}
+					return t.stop(rsp.StopHWBreak, rsp.SIGTRAP), nil
+				}
+			}
 		}
 		var us unicorn.Stop
 		if step {
