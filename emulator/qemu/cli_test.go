@@ -288,3 +288,52 @@ func TestCLIErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIQEMUExits: when QEMU dies, a running debugger gets a
+// terminated stop and rspstub ends after it leaves; without a debugger
+// rspstub ends at once.
+func TestCLIQEMUExits(t *testing.T) {
+	needTool(t, "qemu-system-x86_64")
+	kernel := buildGuest(t)
+	for _, attached := range []bool{true, false} {
+		c := startCLI(t, append([]string{"--listen", "127.0.0.1:0", "--"}, systemArgs(kernel, "1")...)...)
+		kids := children(c.cmd.Process.Pid)
+		if len(kids) != 1 {
+			t.Fatalf("rspstub has children %v, want one QEMU", kids)
+		}
+		var cl *rsp.Client
+		stops := make(chan rsp.Stop, 1)
+		if attached {
+			var err error
+			if cl, err = rsp.Dial(c.addr, rsp.WithTimeout(10*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			go func() {
+				st, err := cl.Continue()
+				if err != nil {
+					t.Error(err)
+				}
+				stops <- st
+			}()
+			time.Sleep(200 * time.Millisecond)
+		}
+		syscall.Kill(kids[0], syscall.SIGKILL)
+		if attached {
+			select {
+			case st := <-stops:
+				if st.Kind != rsp.StopTerminated {
+					t.Errorf("stop %+v, want terminated", st)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("no stop after QEMU died")
+			}
+			cl.Close()
+		}
+		if code := c.wait(t); code != 0 {
+			t.Errorf("attached=%v: exit code %d:\n%s", attached, code, c.stderr.w.String())
+		}
+		if !strings.Contains(c.stderr.w.String(), "QEMU exited") {
+			t.Errorf("attached=%v: no word of QEMU's end:\n%s", attached, c.stderr.w.String())
+		}
+	}
+}
