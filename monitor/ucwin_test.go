@@ -308,3 +308,21 @@ func TestVerifyUnwindThroughCallback(t *testing.T) {
 		t.Errorf("verify-unwind:\n%s", out)
 	}
 }
+
+// TestAfterExit: once the program has exited, commands that need the
+// thread say so.
+func TestAfterExit(t *testing.T) {
+	exe := buildDemo(t, harness.MinGW, "-O0")
+	tg := stopAtStart(t, exe)
+	st, err := tg.Resume([]rsp.ResumeAction{{Thread: rsp.AllThreads}})
+	if err != nil || st.Kind != rsp.StopExited {
+		t.Fatalf("stop %+v, %v", st, err)
+	}
+	var out bytes.Buffer
+	if err := tg.Monitor("bt", &out); err == nil || !strings.Contains(err.Error(), "the program has exited") {
+		t.Errorf("bt after exit: %v", err)
+	}
+	if err := tg.Monitor("modules", &out); err != nil {
+		t.Errorf("modules after exit: %v", err)
+	}
+}

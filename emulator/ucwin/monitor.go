@@ -2,6 +2,7 @@ package ucwin
 
 import (
 	"encoding/binary"
+	"errors"
 	"io"
 
 	"github.com/rspstub/rspstub/emulator/unicorn"
@@ -27,6 +28,9 @@ func (t *Target) Commands() *monitor.Monitor {
 type monTarget struct{ t *Target }
 
 func (a monTarget) Registers() (monitor.Registers, error) {
+	if a.t.exited {
+		return monitor.Registers{}, errors.New("the program has exited: no thread to inspect")
+	}
 	var c unicorn.Context
 	if err := a.t.m.ReadContext(&c); err != nil {
 		return monitor.Registers{}, err
