@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"testing"
 	"time"
 
@@ -41,6 +42,19 @@ func TestUser(t *testing.T) {
 	}
 	if pc := binary.LittleEndian.Uint64(g[d.Registers[rsp.AMD64RIP].Offset:]); pc != r["rip"] {
 		t.Errorf("g has rip %#x, p %#x", pc, r["rip"])
+	}
+
+	// Register writes: P, and G of the whole block, both mapped by name.
+	if err := c.WriteRegisterUint("r12", 0x1122334455667788); err != nil {
+		t.Fatal(err)
+	}
+	binary.LittleEndian.PutUint64(g[d.Registers[rsp.AMD64RBX].Offset:], 0xabcdef)
+	binary.LittleEndian.PutUint64(g[d.Registers[rsp.AMD64R12].Offset:], 0x1122334455667788)
+	if _, err := c.Request("G" + hex.EncodeToString(g)); err != nil {
+		t.Fatal(err)
+	}
+	if w := regs(t, c, "rbx", "r12", "rip"); w["rbx"] != 0xabcdef || w["r12"] != 0x1122334455667788 || w["rip"] != r["rip"] {
+		t.Errorf("after P and G: %#x", w)
 	}
 
 	// The stack is the highest mapping: find its last page, then read
