@@ -65,15 +65,12 @@ func (a monTarget) Regions() []monitor.Region {
 }
 
 func (a monTarget) ShadowStack() ([]monitor.ShadowFrame, bool) {
-	if !a.t.shadow {
-		return nil, false
-	}
-	sf := a.t.m.ShadowStack()
+	sf := a.t.m.ShadowStack() // nil when the shadow stack is off
 	out := make([]monitor.ShadowFrame, len(sf))
 	for i, f := range sf {
 		out[i] = monitor.ShadowFrame{CallSite: f.CallSite, Target: f.Target, ReturnAddress: f.ReturnAddress, SP: f.SP}
 	}
-	return out, true
+	return out, sf != nil
 }
 
 func (a monTarget) ModuleFile(m monitor.Module) ([]byte, error) {

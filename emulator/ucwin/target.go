@@ -68,8 +68,7 @@ type Target struct {
 	consoleMu sync.Mutex
 	console   io.Writer
 
-	shadow bool             // the shadow call stack is on
-	mon    *monitor.Monitor // monitor commands, created on first use
+	mon *monitor.Monitor // monitor commands, created on first use
 }
 
 type codeBreak struct{ sw, hw int }
@@ -142,7 +141,6 @@ func New(cfg Config) (*Target, error) {
 	t.desc = rsp.AMD64(rsp.AMD64Options{AVX: m.HasAVX()})
 	if cfg.ShadowStack {
 		m.SetShadowStack(true)
-		t.shadow = true
 	}
 	t.last = rsp.Stop{Kind: rsp.StopSignal, Signal: rsp.SIGTRAP, Thread: ThreadID, Library: true}
 	t.libsSent = len(proc.Modules())
