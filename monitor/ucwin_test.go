@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rspstub/rspstub/monitor"
-
 	"github.com/rspstub/rspstub/emulator/ucwin"
 	"github.com/rspstub/rspstub/rsp"
 	"github.com/rspstub/rspstub/tests/harness"
@@ -293,7 +291,6 @@ func TestOtherCommandsOnGuest(t *testing.T) {
 	if err := tg.Monitor("unwind-info msvcrt!fputc", &out); err == nil || !strings.Contains(err.Error(), "no unwind data") {
 		t.Errorf("unwind-info on a leaf stub: %v", err)
 	}
-	var _ monitor.Target // the adapter's interface
 }
 
 // TestVerifyUnwindThroughCallback: a comparator called back by the
