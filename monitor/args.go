@@ -11,6 +11,7 @@ import (
 type Arg struct {
 	Index      int    // 1-based
 	Name       string // from DWARF, "" when unknown
+	Size       int64  // bytes of its type (DWARF), 0 when unknown; Value is truncated to it
 	Reg        string // "rcx", "rdx", "r8", "r9", or "" for stack arguments
 	Value      uint64
 	Known      bool
@@ -30,7 +31,7 @@ func (m *Monitor) Args(n, count int) (*Frame, []Arg, error) {
 		return nil, nil, err
 	}
 	f := &bt.Frames[n]
-	var names []string
+	var names []param
 	start := uint64(0)
 	switch {
 	case f.HasEntry && f.Module != nil:
@@ -41,7 +42,7 @@ func (m *Monitor) Args(n, count int) (*Frame, []Arg, error) {
 	if start != 0 {
 		if p, ok := m.syms.params(start); ok {
 			names = p
-			if len(p) > 0 && p[len(p)-1] == "..." {
+			if len(p) > 0 && p[len(p)-1].name == "..." {
 				names = p[:len(p)-1]
 			}
 			if count <= 0 {
@@ -66,7 +67,7 @@ func (m *Monitor) Args(n, count int) (*Frame, []Arg, error) {
 	for i := range count {
 		a := Arg{Index: i + 1, Confidence: "unknown"}
 		if i < len(names) {
-			a.Name = names[i]
+			a.Name, a.Size = names[i].name, names[i].size
 		}
 		if i < 4 {
 			a.Reg = argRegs[i].String()
@@ -84,7 +85,7 @@ func (m *Monitor) Args(n, count int) (*Frame, []Arg, error) {
 			if n == 0 {
 				// Show the live register too: it is right until overwritten.
 				args = append(args, a)
-				a = Arg{Index: i + 1, Name: a.Name, Reg: argRegs[i].String(), Value: f.Regs.GPR[argRegs[i]], Known: true,
+				a = Arg{Index: i + 1, Name: a.Name, Size: a.Size, Reg: argRegs[i].String(), Value: f.Regs.GPR[argRegs[i]], Known: true,
 					Where: "register", Confidence: "register"}
 			}
 		default:
@@ -94,6 +95,13 @@ func (m *Monitor) Args(n, count int) (*Frame, []Arg, error) {
 			}
 		}
 		args = append(args, a)
+	}
+	// An argument narrower than its slot: the rest of the register or
+	// slot is whatever was there before.
+	for i := range args {
+		if sz := args[i].Size; sz > 0 && sz < 8 {
+			args[i].Value &= 1<<(8*uint(sz)) - 1
+		}
 	}
 	return f, args, nil
 }

@@ -37,9 +37,9 @@ type modSyms struct {
 	syms  []symbol  // sorted by rva
 	lines []lineRow // sorted by rva
 	notes []string  // why a source was unavailable
-	// params holds DWARF parameter names by function start rva; a
-	// trailing "..." marks a variadic function.
-	params map[uint32][]string
+	// params holds DWARF parameters by function start rva; a trailing
+	// "..." marks a variadic function.
+	params map[uint32][]param
 }
 
 // symbolizer caches symbol tables per module (name, base, size).
@@ -246,11 +246,27 @@ func (ms *modSyms) readFile(data []byte, seen map[uint32]bool) (err error) {
 // readParams collects the formal parameters of each DWARF subprogram
 // that has a low pc.
 func (ms *modSyms) readParams(d *dwarf.Data, imageBase uint64) {
-	ms.params = make(map[uint32][]string)
+	ms.params = make(map[uint32][]param)
 	r := d.Reader()
 	depth, fnDepth := 0, -1
 	var fnRVA uint32
-	var names []string
+	var names []param
+	sizes := make(map[dwarf.Offset]int64)
+	typeSize := func(e *dwarf.Entry) int64 {
+		off, ok := e.Val(dwarf.AttrType).(dwarf.Offset)
+		if !ok {
+			return 0
+		}
+		if sz, ok := sizes[off]; ok {
+			return sz
+		}
+		sz := int64(0)
+		if t, err := d.Type(off); err == nil {
+			sz = t.Size()
+		}
+		sizes[off] = sz
+		return sz
+	}
 	flush := func() {
 		if fnDepth >= 0 {
 			ms.params[fnRVA] = names
@@ -272,18 +288,18 @@ func (ms *modSyms) readParams(d *dwarf.Data, imageBase uint64) {
 		switch {
 		case e.Tag == dwarf.TagSubprogram && fnDepth < 0:
 			if lo, ok := e.Val(dwarf.AttrLowpc).(uint64); ok && lo >= imageBase && lo-imageBase < 1<<32 && e.Children {
-				fnDepth, fnRVA, names = depth, uint32(lo-imageBase), []string{}
+				fnDepth, fnRVA, names = depth, uint32(lo-imageBase), []param{}
 			} else if ok && lo >= imageBase && lo-imageBase < 1<<32 {
-				ms.params[uint32(lo-imageBase)] = []string{}
+				ms.params[uint32(lo-imageBase)] = []param{}
 			}
 		case e.Tag == dwarf.TagFormalParameter && fnDepth >= 0 && depth == fnDepth+1:
 			name, _ := e.Val(dwarf.AttrName).(string)
 			if name == "" {
 				name = "?"
 			}
-			names = append(names, name)
+			names = append(names, param{name: name, size: typeSize(e)})
 		case e.Tag == dwarf.TagUnspecifiedParameters && fnDepth >= 0 && depth == fnDepth+1:
-			names = append(names, "...")
+			names = append(names, param{name: "..."})
 		}
 		if e.Children {
 			depth++
@@ -292,9 +308,15 @@ func (ms *modSyms) readParams(d *dwarf.Data, imageBase uint64) {
 	flush()
 }
 
-// params returns the DWARF parameter names of the function starting at
-// addr, if the module's debug information describes it.
-func (s *symbolizer) params(addr uint64) ([]string, bool) {
+// param is one formal parameter from DWARF.
+type param struct {
+	name string
+	size int64 // bytes of its type; 0 when unknown
+}
+
+// params returns the DWARF parameters of the function starting at addr,
+// if the module's debug information describes it.
+func (s *symbolizer) params(addr uint64) ([]param, bool) {
 	m, ok := s.module(addr)
 	if !ok {
 		return nil, false

@@ -278,7 +278,7 @@ func TestOtherCommandsOnGuest(t *testing.T) {
 		{"memmap", "demo.exe .text"},
 		{"unwind-info d", "UWOP_PUSH_NONVOL rbp"},
 		{"unwind-info KERNEL32!BaseThreadInitThunk", "UWOP_ALLOC_SMALL 0x28 bytes"},
-		{"args 1", "arg1 x       rcx  0x"}, // an int: the home slot's upper half is whatever was there
+		{"args 1", "arg1 x       rcx  0x3 "}, // an int: the slot's upper half is masked
 	} {
 		if out := monitorCmd(t, tg, tc.cmd); !strings.Contains(out, tc.want) {
 			t.Errorf("monitor %s: no %q in\n%s", tc.cmd, tc.want, out)
