@@ -147,24 +147,42 @@ func (s *Server) Serve(l net.Listener) error {
 			}
 			return err
 		}
+		go s.admit(c)
+	}
+}
+
+// admitWait is how long a new client waits for the session before it to
+// end. A client that closes its connection and reconnects at once (a
+// script, GDB's disconnect + target remote) arrives while the stub is
+// still ending the old session; it must be served, not refused.
+const admitWait = 500 * time.Millisecond
+
+// admit serves c once no other session is active, or refuses it when one
+// still is after admitWait.
+func (s *Server) admit(c net.Conn) {
+	for i := 0; i <= int(admitWait/(10*time.Millisecond)); i++ {
+		if i > 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
 		s.mu.Lock()
-		busy := s.active
-		if !busy {
+		if s.closed || s.killed || s.exited {
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
+		if !s.active {
 			s.active = true
-		}
-		s.mu.Unlock()
-		if busy {
-			s.log.Warn("refusing a second debugger while one is attached", "remote", c.RemoteAddr().String())
-			go refuse(c, s.packetSize)
-			continue
-		}
-		go func() {
+			s.mu.Unlock()
 			s.serveConn(c)
 			s.mu.Lock()
 			s.active = false
 			s.mu.Unlock()
-		}()
+			return
+		}
+		s.mu.Unlock()
 	}
+	s.log.Warn("refusing a second debugger while one is attached", "remote", c.RemoteAddr().String())
+	refuse(c, s.packetSize)
 }
 
 // ServeConn runs one session on c until it ends. It is what Serve does

@@ -678,3 +678,28 @@ func TestInterruptBeforeResumeStarts(t *testing.T) {
 		t.Fatalf("stop: %q", got)
 	}
 }
+
+// TestReconnectAtOnce: a client that hangs up and reconnects at once
+// arrives while the stub may still be ending its old session; it is
+// served, not refused as a second debugger (admit waits for the old
+// session to end).
+func TestReconnectAtOnce(t *testing.T) {
+	tt := newTestTarget()
+	srv := NewServer(tt, WithLogger(quietLogger()))
+	l, err := Listen("127.0.0.1:0", quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+	for i := 0; i < 200; i++ {
+		c, err := Dial(l.Addr().String(), WithTimeout(5*time.Second))
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		if _, err := c.ReadRegisterUint("rip"); err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		c.Close()
+	}
+}

@@ -1,0 +1,348 @@
+package tests
+
+import (
+	"math/rand"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rspstub/rspstub/rsp"
+)
+
+// Fault injection on the connection (issue 9): clients that vanish at
+// the worst moments, garbage, oversized packets, bad checksums, unknown
+// packets and floods of Ctrl-C. After each fault the next client must see
+// the same guest, and be able to run and stop it again.
+
+// TestReliabilityClientVanishes drops the connection mid-packet,
+// mid-continue, during monitor output and right after a Ctrl-C.
+func TestReliabilityClientVanishes(t *testing.T) {
+	stub, _ := spinStub(t)
+	s0 := newState(t, stub.Addr)
+	if !strings.HasPrefix(s0.Stop, "T02") {
+		t.Fatalf("after an interrupt the stop is %q, want T02", s0.Stop)
+	}
+
+	t.Run("mid-packet", func(t *testing.T) {
+		for _, half := range []string{"$m1000,4", "$m1000,4#", "$m1000,4#6", "$g", "$qXfer:features:read:target.xml:0,", "$M1000,4:0000", "$c", "$vCont;", "$}"} {
+			c := rawDial(t, stub.Addr)
+			c.write("+" + half)
+			c.Close()
+			sameState(t, "after "+half, newState(t, stub.Addr), s0)
+		}
+	})
+
+	t.Run("mid-continue", func(t *testing.T) {
+		c := rawDial(t, stub.Addr)
+		c.write("+" + frame("c"))
+		time.Sleep(300 * time.Millisecond)
+		c.Close()
+		s1 := newState(t, stub.Addr)
+		if !strings.HasPrefix(s1.Stop, "T02") {
+			t.Fatalf("after the client left mid-run the stop is %q, want T02 (interrupted)", s1.Stop)
+		}
+		if s1.Regs == s0.Regs {
+			t.Fatal("the guest did not run during the continue (registers unchanged)")
+		}
+		// Stopped for good: a second look, later, sees the same.
+		time.Sleep(200 * time.Millisecond)
+		sameState(t, "second client after the run", newState(t, stub.Addr), s1)
+		s0 = s1
+	})
+
+	t.Run("during-monitor-output", func(t *testing.T) {
+		// memmap prints one line per region: many O packets. Read the
+		// first and leave.
+		for i := 0; i < 5; i++ {
+			c := rawDial(t, stub.Addr)
+			c.write("+")
+			c.send("qRcmd," + hexString("memmap"))
+			p := c.reply()
+			if !isOutput(p) {
+				t.Fatalf("monitor memmap: first reply %q, want O output", p)
+			}
+			c.Close()
+			sameState(t, "after leaving during monitor output", newState(t, stub.Addr), s0)
+		}
+		// The monitor still answers in full.
+		cl := dial(t, stub.Addr)
+		out, err := cl.Monitor("memmap")
+		cl.Close()
+		if err != nil || strings.Count(out, "\n") < 5 {
+			t.Fatalf("monitor memmap after the faults: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("right-after-ctrl-c", func(t *testing.T) {
+		for i := 0; i < 3; i++ {
+			c := rawDial(t, stub.Addr)
+			c.write("+" + frame("c"))
+			time.Sleep(100 * time.Millisecond)
+			c.write("\x03")
+			c.Close()
+			s1 := newState(t, stub.Addr)
+			if !strings.HasPrefix(s1.Stop, "T02") {
+				t.Fatalf("stop %q after a Ctrl-C and a vanished client, want T02", s1.Stop)
+			}
+			time.Sleep(100 * time.Millisecond)
+			sameState(t, "a later client", newState(t, stub.Addr), s1)
+			s0 = s1
+		}
+	})
+
+	// The guest still runs and stops for a normal client.
+	c := dial(t, stub.Addr)
+	defer c.Close()
+	sameState(t, "the Go client", clientState(t, c), s0)
+	runAndInterrupt(t, c, 100*time.Millisecond)
+	runAndInterrupt(t, c, 50*time.Millisecond)
+}
+
+func hexString(s string) string {
+	const digits = "0123456789abcdef"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		b.WriteByte(digits[s[i]>>4])
+		b.WriteByte(digits[s[i]&15])
+	}
+	return b.String()
+}
+
+// resync ends whatever half packet garbage left open, then drops every
+// reply the garbage caused.
+func resync(c *rawConn) {
+	c.write("#00$#00#00")
+	c.drain(300 * time.Millisecond)
+	c.takeAcks()
+}
+
+// TestReliabilityGarbage feeds one session noise, random packets, bad
+// checksums, oversized and unknown packets and Ctrl-C floods; the
+// session survives each and answers `?` and `g` as before.
+func TestReliabilityGarbage(t *testing.T) {
+	stub, _ := spinStub(t)
+	c := rawDial(t, stub.Addr)
+	defer c.Close()
+	c.write("+")
+	c.request("qSupported:swbreak+")
+	s0 := rawState(t, c)
+	rng := rand.New(rand.NewSource(9))
+	faults := 0
+
+	t.Run("noise", func(t *testing.T) {
+		// 256 KiB of random bytes between packets. '$' would start
+		// packets (a random one could even be a valid `k`) and 0x03 is
+		// an interrupt: both are tested on their own below.
+		noise := make([]byte, 256<<10)
+		rng.Read(noise)
+		for i, b := range noise {
+			if b == '$' || b == 3 {
+				noise[i] = '~'
+			}
+		}
+		c.write(string(noise))
+		faults += len(noise)
+		resync(c)
+		sameState(t, "after noise", rawState(t, c), s0)
+	})
+
+	t.Run("random-packets", func(t *testing.T) {
+		// Well-framed packets with random arguments for the read-only
+		// handlers: every one gets an answer (data, Exx or empty).
+		prefixes := []string{"m", "x", "p", "g", "H", "T", "qXfer:", "qXfer:features:read:", "qXfer:libraries:read::",
+			"vFile:", "vFile:open:", "vFile:pread:", "vFile:fstat:", "qMemoryRegionInfo:", "qRegisterInfo",
+			"qThreadExtraInfo,", "qGetTIBAddr:", "qFileLoadAddress:", "Z9", "z9", "vCont?", "jThreadsInfo", "?"}
+		const alphabet = "0123456789abcdefABCDEF,:;-+.=xyz/\\ \x00\x7f\xff"
+		for i := 0; i < 2000; i++ {
+			p := []byte(prefixes[rng.Intn(len(prefixes))])
+			for n := rng.Intn(40); n > 0; n-- {
+				p = append(p, alphabet[rng.Intn(len(alphabet))])
+			}
+			c.send(string(p))
+			if _, err := c.read(10 * time.Second); err != nil {
+				t.Fatalf("no reply to random packet %d %q: %v", i, p, err)
+			}
+			faults++
+		}
+		sameState(t, "after random packets", rawState(t, c), s0)
+	})
+
+	t.Run("bad-checksums", func(t *testing.T) {
+		for i := 0; i < 200; i++ {
+			good := frame("?")
+			bad := good[:len(good)-2] + "00"
+			if i%2 == 1 {
+				bad = good[:len(good)-2] + "zz"
+			}
+			c.write(bad)
+			faults++
+		}
+		c.write(frame("?"))
+		st := c.reply()
+		acks := string(c.takeAcks())
+		if strings.Count(acks, "-") != 200 {
+			t.Fatalf("200 bad checksums drew %d '-' (acks %q), want 200", strings.Count(acks, "-"), acks)
+		}
+		if st != s0.Stop {
+			t.Fatalf("? after bad checksums: %q, want %q", st, s0.Stop)
+		}
+		// The '-' asks for the retransmission of the last reply.
+		c.write("-")
+		if again := c.reply(); again != st {
+			t.Fatalf("retransmission after '-': %q, want %q", again, st)
+		}
+	})
+
+	t.Run("oversized", func(t *testing.T) {
+		big := "m" + strings.Repeat("0", rsp.DefaultPacketSize+100)
+		if rep := c.request(big); rep != "E16" {
+			t.Fatalf("a packet over PacketSize: reply %q, want E16", rep)
+		}
+		// Run-length input that expands past PacketSize.
+		rl := "m" + strings.Repeat("0*~", rsp.DefaultPacketSize/90) // '~' = 97 more each
+		if rep := c.request(rl); rep != "E16" {
+			t.Fatalf("a run-length packet over PacketSize: reply %q, want E16", rep)
+		}
+		faults += 2
+		sameState(t, "after oversized packets", rawState(t, c), s0)
+	})
+
+	t.Run("unknown-packets", func(t *testing.T) {
+		for _, p := range []string{"vMustReplyEmpty", "qZZZ", "QZZZ:1", "_x", "!", "A", "b", "B", "d", "e", "i", "R00", "t", "y",
+			"vRun;", "vAttach;1", "qTStatus", "QNonStop:1", "\x7f", "vFile:pwrite:0,0,", "vFile:unlink:2f6574632f706173737764"} {
+			rep := c.request(p)
+			faults++
+			switch {
+			case strings.HasPrefix(p, "vFile:"):
+				if !strings.HasPrefix(rep, "F-1,") {
+					t.Errorf("%q: reply %q, want F-1,errno", p, rep)
+				}
+			case rep != "":
+				t.Errorf("unknown packet %q: reply %q, want the empty reply", p, rep)
+			}
+		}
+		sameState(t, "after unknown packets", rawState(t, c), s0)
+	})
+
+	t.Run("ctrl-c-flood-stopped", func(t *testing.T) {
+		c.write(strings.Repeat("\x03", 1000))
+		faults += 1000
+		sameState(t, "after 1,000 Ctrl-C while stopped", rawState(t, c), s0)
+		// Nothing came back for them, and the guest did not move.
+		if n := c.drain(200 * time.Millisecond); n != 0 {
+			t.Fatalf("the stub sent %d bytes in answer to Ctrl-C while stopped", n)
+		}
+	})
+
+	t.Run("ctrl-c-flood-running", func(t *testing.T) {
+		c.send("c")
+		time.Sleep(100 * time.Millisecond)
+		c.write(strings.Repeat("\x03", 1000))
+		faults += 1000
+		st := c.reply()
+		if !strings.HasPrefix(st, "T02") {
+			t.Fatalf("stop after the flood: %q, want T02", st)
+		}
+		// One stop reply for the whole flood.
+		if n := c.drain(300 * time.Millisecond); n != 0 {
+			t.Fatalf("the stub sent %d more bytes after the stop", n)
+		}
+		s1 := rawState(t, c)
+		if s1.Stop != st {
+			t.Fatalf("? after the flood: %q, want %q", s1.Stop, st)
+		}
+		if s1.Regs == s0.Regs {
+			t.Fatal("the guest did not run")
+		}
+		s0 = s1
+		// And it runs and stops again.
+		c.send("c")
+		time.Sleep(100 * time.Millisecond)
+		c.write("\x03")
+		if st := c.reply(); !strings.HasPrefix(st, "T02") {
+			t.Fatalf("stop after one more Ctrl-C: %q", st)
+		}
+		s0 = rawState(t, c)
+	})
+
+	t.Run("unterminated-packet", func(t *testing.T) {
+		// A packet that never ends is cut off (the session ends) instead
+		// of being buffered forever.
+		chunk := strings.Repeat("a", 64<<10)
+		c.write("$m")
+		for i := 0; i < 32; i++ { // 2 MiB without '#'
+			if _, err := c.conn.Write([]byte(chunk)); err != nil {
+				break // the stub hung up early: fine
+			}
+		}
+		faults++
+		if err := c.expectClosed(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		sameState(t, "a new client after the cut-off", newState(t, stub.Addr), s0)
+	})
+	t.Logf("faults injected: %d (bytes of noise, packets, Ctrl-C bytes)", faults)
+}
+
+// TestReliabilitySecondClient: a second client while one is attached is
+// refused with a message naming the reason; the first session goes on.
+func TestReliabilitySecondClient(t *testing.T) {
+	stub, _ := spinStub(t)
+	a := dial(t, stub.Addr)
+	defer a.Close()
+	s0 := clientState(t, a)
+
+	refused := func(what string) {
+		t.Helper()
+		_, err := rsp.Dial(stub.Addr, rsp.WithTimeout(10*time.Second))
+		if err == nil || !strings.Contains(err.Error(), "another debugger is already attached") {
+			t.Fatalf("%s: second client: err %v, want a refusal naming the attached debugger", what, err)
+		}
+		b := rawDial(t, stub.Addr)
+		defer b.Close()
+		b.write("+")
+		b.send("qSupported")
+		rep, err := b.read(10 * time.Second)
+		if err != nil || rep != "E.rspstub: another debugger is already attached to this target" {
+			t.Fatalf("%s: raw second client: reply %q, err %v", what, rep, err)
+		}
+		if err := b.expectClosed(5 * time.Second); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	refused("first client stopped")
+	sameState(t, "first client after the refusal", clientState(t, a), s0)
+
+	// While the first client's guest runs.
+	done := make(chan error, 1)
+	go func() {
+		st, err := a.Continue()
+		if err == nil && st.Signal != rsp.SIGINT {
+			t.Errorf("stop %+v, want SIGINT", st)
+		}
+		done <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	refused("first client running")
+	a.Interrupt()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the first client's guest did not stop")
+	}
+	s1 := clientState(t, a)
+
+	// Once the first client detaches, the next one is served at once.
+	if err := a.Detach(); err != nil {
+		t.Fatal(err)
+	}
+	b := dial(t, stub.Addr)
+	defer b.Close()
+	sameState(t, "the next client", clientState(t, b), s1)
+	if !strings.Contains(stub.Stderr(), "refusing a second debugger") {
+		t.Errorf("the stub's log does not mention the refusal:\n%s", stub.Stderr())
+	}
+}
