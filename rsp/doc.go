@@ -67,7 +67,9 @@
 // stays (Target.LastStop) for the next client. A panic in a handler or in
 // the target ends that session only; Serve keeps accepting. One client at
 // a time: a second one is answered `E.rspstub: another debugger is already
-// attached...` and disconnected. D, EOF and errors call Detacher.Detach
+// attached...` and disconnected, after waiting up to half a second for
+// the old session to end (a client that hangs up and reconnects at once
+// is served, not refused). D, EOF and errors call Detacher.Detach
 // so a departed client's breakpoints do not linger; the guest keeps its
 // state. k/vKill call Killer.Kill, and Serve then returns ErrKilled.
 //
