@@ -27,8 +27,13 @@ type Backtrace struct {
 // BacktraceOptions configure a walk.
 type BacktraceOptions struct {
 	MaxFrames int // 0: the unwinder's default
-	// Heuristics enables the RBP-chain and stack-scan fallbacks.
+	// Heuristics adds the RBP-chain fallback (before the stack scan).
 	Heuristics bool
+	// Strict uses .pdata and the leaf rule only, as RtlVirtualUnwind
+	// does. By default, code that has no function entry, or that .pdata
+	// could not unwind, is unwound with the module's DWARF CFI, then a
+	// bounded stack scan; those frames say so in their trust.
+	Strict bool
 }
 
 // Context returns the current thread's registers as frame 0's context.
@@ -57,11 +62,20 @@ func (m *Monitor) Backtrace(opt BacktraceOptions) (bt *Backtrace, err error) {
 	if err != nil {
 		return nil, err
 	}
+	u := m.unwinder()
 	wo := unwind.WalkOptions{MaxFrames: opt.MaxFrames}
-	if opt.Heuristics {
-		wo.FramePointer, wo.Scan = true, true
+	if !opt.Strict {
+		// Where .pdata has no entry or fails: the module's DWARF CFI,
+		// then a bounded scan for a return address (which also repairs a
+		// leaf-rule result that is not code, as in ___chkstk_ms). Such
+		// frames say so in their trust.
+		if m.cfi != nil {
+			wo.CFI = m.cfi
+		}
+		wo.Scan = true
+		wo.FramePointer = opt.Heuristics
 	}
-	st := m.unwinder().Walk(ctx, wo)
+	st := u.Walk(ctx, wo)
 	bt = &Backtrace{Reason: st.Reason, Err: st.Err}
 	for i, f := range st.Frames {
 		lookup := f.PC
@@ -85,10 +99,10 @@ func (bt *Backtrace) ended() string {
 }
 
 func (m *Monitor) cmdBT(args []string, out io.Writer) error {
-	var full, js, heur bool
+	var full, js, heur, strict bool
 	n := 0
 	pos, err := parseFlags("bt", args, flagSpec{
-		bools: map[string]*bool{"full": &full, "json": &js, "heuristics": &heur},
+		bools: map[string]*bool{"full": &full, "json": &js, "heuristics": &heur, "strict": &strict},
 		ints:  map[string]*int{"n": &n},
 	})
 	if err != nil {
@@ -97,7 +111,7 @@ func (m *Monitor) cmdBT(args []string, out io.Writer) error {
 	if err := noArgs("bt", pos); err != nil {
 		return err
 	}
-	bt, err := m.Backtrace(BacktraceOptions{MaxFrames: n, Heuristics: heur})
+	bt, err := m.Backtrace(BacktraceOptions{MaxFrames: n, Heuristics: heur, Strict: strict})
 	if err != nil {
 		return err
 	}

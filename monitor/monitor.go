@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/rspstub/rspstub/unwind"
+	"github.com/rspstub/rspstub/unwind/cfi"
 )
 
 // Monitor runs monitor commands against one target. It caches symbol
@@ -18,6 +19,7 @@ type Monitor struct {
 	t     Target
 	syms  *symbolizer
 	u     *unwind.Unwinder
+	cfi   *cfi.Unwinder // DWARF CFI of module files; nil without a ModuleFiler
 	mods  []unwind.Module
 	flush bool // drop cached unwind data before the next use
 }
@@ -57,7 +59,7 @@ var commands []command
 func init() {
 	commands = []command{
 		{"help", "[COMMAND]", "list the monitor commands, or describe one", (*Monitor).cmdHelp},
-		{"bt", "[-full] [-json] [-n N] [-heuristics]", "backtrace of the current thread from .pdata (WinDbg-like table)", (*Monitor).cmdBT},
+		{"bt", "[-full] [-json] [-n N] [-heuristics] [-strict]", "backtrace of the current thread from .pdata (WinDbg-like table)", (*Monitor).cmdBT},
 		{"frame", "N", "frame N's registers as that frame sees them, with the stack address each was saved at", (*Monitor).cmdFrame},
 		{"args", "[N]", "recovered arguments of frame N (default 0), with their confidence", (*Monitor).cmdArgs},
 		{"modules", "[-json]", "loaded modules: base, end, size, name, path", (*Monitor).cmdModules},
@@ -217,8 +219,11 @@ var longHelp = map[string]string{
 	"bt": `  -full        add each frame's nonvolatile registers and the stack address each was saved at
   -json        one JSON object {"frames":[...]} (schema in README.md, "Monitor commands")
   -n N         at most N frames
-  -heuristics  when .pdata cannot unwind a frame, try the RBP chain, then a stack scan
-  Trust: context (frame 0), pdata, leaf, machframe, frame-pointer, scan.
+  By default, code without a .pdata entry (libgcc's ___chkstk_ms) or that .pdata
+  cannot unwind is unwound with the module's DWARF CFI, then a bounded stack scan.
+  -heuristics  also try the RBP chain (before the scan)
+  -strict      .pdata and the leaf rule only, exactly as RtlVirtualUnwind
+  Trust: context (frame 0), pdata, leaf, machframe, cfi, frame-pointer, scan.
 `,
 	"frame": `  N is a frame number of "monitor bt". Shows the function entry, the caller's
   stack pointer (CFA), the establisher frame, where the return address was read,
@@ -293,8 +298,14 @@ func (m *Monitor) unwinder() *unwind.Unwinder {
 	}
 	if m.u == nil {
 		m.u = unwind.New(m.t, um)
+		if mf, ok := m.t.(ModuleFiler); ok {
+			m.cfi = cfi.New(func(mod *unwind.Module) ([]byte, error) { return m.moduleFile(mf, mod) })
+		}
 	} else if !sameModules(um, m.mods) {
 		m.u.SetModules(um)
+		if m.cfi != nil {
+			m.cfi.Flush()
+		}
 	}
 	if m.flush {
 		// Once per command: the guest (or the debugger) may have written
@@ -304,6 +315,20 @@ func (m *Monitor) unwinder() *unwind.Unwinder {
 	}
 	m.mods = um
 	return m.u
+}
+
+// moduleFile gives the CFI reader the file of a module (none for
+// synthesized ones: they have no CFI).
+func (m *Monitor) moduleFile(mf ModuleFiler, mod *unwind.Module) ([]byte, error) {
+	for _, md := range m.t.Modules() {
+		if md.Name == mod.Name && md.Base == mod.Base {
+			if md.Synthetic {
+				return nil, errors.New("synthesized module")
+			}
+			return mf.ModuleFile(md)
+		}
+	}
+	return nil, fmt.Errorf("%s: not loaded", mod.Name)
 }
 
 func sameModules(a, b []unwind.Module) bool {

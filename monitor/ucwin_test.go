@@ -13,8 +13,10 @@ import (
 	"testing"
 
 	"github.com/rspstub/rspstub/emulator/ucwin"
+	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
 	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/unwind"
 )
 
 // demoBuilds are the seed scenario built by each toolchain.
@@ -321,5 +323,34 @@ func TestAfterExit(t *testing.T) {
 	}
 	if err := tg.Monitor("modules", &out); err != nil {
 		t.Errorf("modules after exit: %v", err)
+	}
+}
+
+// TestBacktraceInChkstk: inside ___chkstk_ms (no .pdata entry, two
+// pushes) the leaf rule of a strict walk reads a pushed register as the
+// return address; the default walk recovers the caller (CFI or scan) and
+// agrees with the shadow call stack.
+func TestBacktraceInChkstk(t *testing.T) {
+	exe := harness.BuildPE(t, "monitor/testdata/chkstk.c", harness.MinGW, "-O0", "-g")
+	tg := stopAt(t, exe, "___chkstk_ms+2", true)
+	bt, err := tg.Commands().Backtrace(monitor.BacktraceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(bt.Frames); n < 4 || bt.Frames[n-1].Loc.Symbol != "RtlUserThreadStart" {
+		t.Errorf("default walk:\n%s", monitorCmd(t, tg, "bt"))
+	}
+	if f := bt.Frames[1]; f.Trust != unwind.TrustCFI && f.Trust != unwind.TrustScan {
+		t.Errorf("frame 1 trust %v, want cfi or scan", f.Trust)
+	}
+	if v := monitorCmd(t, tg, "verify-unwind"); !strings.HasPrefix(v, "OK:") {
+		t.Errorf("verify-unwind:\n%s", v)
+	}
+	strict, err := tg.Commands().Backtrace(monitor.BacktraceOptions{Strict: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(strict.Frames) > 1 && strict.Frames[1].Loc.Module != "" {
+		t.Errorf("strict walk found a real caller in ___chkstk_ms: %+v", strict.Frames[1].Loc)
 	}
 }
