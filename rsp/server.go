@@ -61,6 +61,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	active   bool
+	ended    chan struct{} // closed when the active session ends
 	closed   bool
 	killed   bool
 	exited   bool // the guest exited and its debugger left
@@ -160,10 +161,9 @@ const admitWait = 500 * time.Millisecond
 // admit serves c once no other session is active, or refuses it when one
 // still is after admitWait.
 func (s *Server) admit(c net.Conn) {
-	for i := 0; i <= int(admitWait/(10*time.Millisecond)); i++ {
-		if i > 0 {
-			time.Sleep(10 * time.Millisecond)
-		}
+	deadline := time.NewTimer(admitWait)
+	defer deadline.Stop()
+	for i := 0; i < 16; i++ {
 		s.mu.Lock()
 		if s.closed || s.killed || s.exited {
 			s.mu.Unlock()
@@ -172,14 +172,24 @@ func (s *Server) admit(c net.Conn) {
 		}
 		if !s.active {
 			s.active = true
+			ended := make(chan struct{})
+			s.ended = ended
 			s.mu.Unlock()
 			s.serveConn(c)
 			s.mu.Lock()
 			s.active = false
 			s.mu.Unlock()
+			close(ended)
 			return
 		}
+		ended := s.ended
 		s.mu.Unlock()
+		select {
+		case <-ended:
+			continue
+		case <-deadline.C:
+		}
+		break
 	}
 	s.log.Warn("refusing a second debugger while one is attached", "remote", c.RemoteAddr().String())
 	refuse(c, s.packetSize)
@@ -196,12 +206,15 @@ func (s *Server) ServeConn(c net.Conn) error {
 		return errors.New("rsp: a debugger is already attached")
 	}
 	s.active = true
+	ended := make(chan struct{})
+	s.ended = ended
 	s.mu.Unlock()
 	s.serveConn(c)
 	s.mu.Lock()
 	s.active = false
 	killed, exited := s.killed, s.exited
 	s.mu.Unlock()
+	close(ended)
 	switch {
 	case killed:
 		return ErrKilled
