@@ -27,6 +27,7 @@ Usage:
                                                 run PROGRAM without a debugger to a breakpoint; print the backtrace
   rspstub qemu [flags] --connect ADDR | -- QEMU ARGS...
                                                 serve a QEMU gdbstub (qemu-system-x86_64, qemu-x86_64)
+  rspstub check-unwind [--json] [-n N] FILE...  compare .pdata and DWARF CFI unwind data at every instruction
   rspstub gdb-script                            print the GDB Python unwinder (source it in gdb)
   rspstub lldb-script                           print the LLDB command script (command script import)
   rspstub version                               print the version
@@ -52,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runCmd(args[1:], stdout, stderr)
 	case "qemu":
 		return qemuCmd(args[1:], stdout, stderr)
+	case "check-unwind":
+		return checkUnwindCmd(args[1:], stdout, stderr)
 	case "gdb-script":
 		fmt.Fprint(stdout, monitor.GDBScript)
 		return exitOK
