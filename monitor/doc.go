@@ -38,6 +38,13 @@
 // recovers from a panic in any command and turns it into an error, so
 // nothing a user types can bring the stub down.
 //
+// # In a client
+//
+// Remote adapts a connected RSP client (rsp.Client) to Target: registers
+// by name, memory, the Windows library list and qGetTIBAddr. A Go program
+// can then walk the stack of any stub's stopped thread itself, which is
+// how package monitortest writes regression tests.
+//
 // # JSON
 //
 // bt -json and modules -json print one JSON object on one line. The

@@ -1,0 +1,50 @@
+package monitortest_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/rspstub/rspstub/monitor"
+	"github.com/rspstub/rspstub/monitor/monitortest"
+	"github.com/rspstub/rspstub/rsp"
+	"github.com/rspstub/rspstub/tests/harness"
+)
+
+// TestDemoStackAtD is the example regression test: run the seed program
+// under "rspstub serve", stop in d, and check the stack against
+// testdata/demo-at-d.golden (go test -update rewrites it).
+func TestDemoStackAtD(t *testing.T) {
+	src := harness.BuildPE(t, "examples/demo/demo.c", harness.MinGW, "-O2", "-g")
+	exe := filepath.Join(t.TempDir(), "demo.exe")
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(exe, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stub := harness.StartStub(t, exe)
+	c, err := rsp.Dial(stub.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	s := monitortest.Attach(t, c, func(m monitor.Module) ([]byte, error) {
+		if m.Name == "demo.exe" {
+			return os.ReadFile(exe)
+		}
+		return nil, errors.New("no local file")
+	})
+	s.RunTo(t, "d")
+	bt := s.Backtrace(t)
+	monitortest.Golden(t, "testdata/demo-at-d.golden", monitortest.Stack(bt))
+
+	// Memory through the same session: frame 0's return address slot
+	// holds frame 1's pc.
+	if got := s.ReadU64(t, bt.Frames[0].ReturnAddressAt); got != bt.Frames[1].PC {
+		t.Errorf("return address slot holds %#x, frame 1 pc %#x", got, bt.Frames[1].PC)
+	}
+}

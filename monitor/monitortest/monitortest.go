@@ -1,0 +1,122 @@
+// Package monitortest helps regression tests of emulated Windows programs:
+// connect to a stopped stub (ours or any RSP stub with a Windows library
+// list), run to a breakpoint, take a backtrace in the client, and compare
+// it with a golden file that "go test -update" rewrites.
+//
+//	c, _ := rsp.Dial(addr)                   // rspstub serve, QEMU, gdbserver
+//	s := monitortest.Attach(t, c, files)     // files: module bytes for symbols, or nil
+//	s.RunTo(t, "d")                          // breakpoint on a symbol, continue
+//	monitortest.Golden(t, "testdata/d.golden", monitortest.Stack(s.Backtrace(t)))
+package monitortest
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rspstub/rspstub/monitor"
+	"github.com/rspstub/rspstub/rsp"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files instead of comparing with them")
+
+// Golden compares got with the file at path, or writes it when the test
+// runs with -update.
+func Golden(t testing.TB, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (run with -update to accept):\n--- got\n%s--- want\n%s", path, got, want)
+	}
+}
+
+// Stack renders a backtrace without addresses, one frame a line
+// ("demo.exe!d", "KERNEL32.dll!BaseThreadInitThunk", "demo.exe+0x1234"),
+// then how the walk ended: stable across builds and address layouts.
+func Stack(bt *monitor.Backtrace) string {
+	var b strings.Builder
+	for _, f := range bt.Frames {
+		switch {
+		case f.Loc.Module == "":
+			b.WriteString("?")
+		case f.Loc.Symbol != "":
+			b.WriteString(f.Loc.Module + "!" + f.Loc.Symbol)
+		default:
+			fmt.Fprintf(&b, "%s+%#x", f.Loc.Module, f.Loc.RVA)
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "-- %s\n", bt.Reason)
+	return b.String()
+}
+
+// Session is a connected stub with the monitor running in the client.
+type Session struct {
+	Client  *rsp.Client
+	Monitor *monitor.Monitor
+}
+
+// Attach wraps a connected client; files gives module file bytes (for
+// COFF symbols, DWARF lines and CFI) and may be nil.
+func Attach(t testing.TB, c *rsp.Client, files func(monitor.Module) ([]byte, error)) *Session {
+	t.Helper()
+	return &Session{Client: c, Monitor: monitor.New(monitor.Remote(c, files))}
+}
+
+// RunTo sets a breakpoint at where (symbol, module!symbol or 0xADDR),
+// continues until it is hit, and removes it.
+func (s *Session) RunTo(t testing.TB, where string) rsp.Stop {
+	t.Helper()
+	addr, err := s.Monitor.Resolve(where)
+	if err != nil {
+		t.Fatalf("break %s: %v", where, err)
+	}
+	if err := s.Client.SetBreakpoint(rsp.BreakSoftware, addr, 1); err != nil {
+		t.Fatalf("break %s (%#x): %v", where, addr, err)
+	}
+	defer s.Client.RemoveBreakpoint(rsp.BreakSoftware, addr, 1)
+	st, err := s.Client.Continue()
+	if err != nil {
+		t.Fatalf("continue to %s: %v", where, err)
+	}
+	if st.Kind != rsp.StopSWBreak && st.Kind != rsp.StopHWBreak {
+		t.Fatalf("continue to %s: stopped with %+v", where, st)
+	}
+	return st
+}
+
+// Backtrace walks the stopped thread's stack in the client.
+func (s *Session) Backtrace(t testing.TB) *monitor.Backtrace {
+	t.Helper()
+	bt, err := s.Monitor.Backtrace(monitor.BacktraceOptions{})
+	if err != nil {
+		t.Fatalf("backtrace: %v", err)
+	}
+	return bt
+}
+
+// ReadU64 reads a little-endian word of guest memory.
+func (s *Session) ReadU64(t testing.TB, addr uint64) uint64 {
+	t.Helper()
+	var b [8]byte
+	if n, err := s.Client.ReadMemory(addr, b[:]); n != 8 {
+		t.Fatalf("read %#x: %d bytes, %v", addr, n, err)
+	}
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+}
