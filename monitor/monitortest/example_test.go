@@ -1,9 +1,11 @@
 package monitortest_test
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rspstub/rspstub/monitor"
@@ -46,5 +48,21 @@ func TestDemoStackAtD(t *testing.T) {
 	// holds frame 1's pc.
 	if got := s.ReadU64(t, bt.Frames[0].ReturnAddressAt); got != bt.Frames[1].PC {
 		t.Errorf("return address slot holds %#x, frame 1 pc %#x", got, bt.Frames[1].PC)
+	}
+}
+
+// TestStartInProcess: the same regression test with the stub started in
+// this process by monitortest.Start.
+func TestStartInProcess(t *testing.T) {
+	exe := harness.BuildPE(t, "examples/demo/demo.c", harness.ClangMinGW, "-O0", "-g")
+	var out bytes.Buffer
+	s := monitortest.Start(t, exe, &out)
+	s.RunTo(t, "c")
+	got := monitortest.Stack(s.Backtrace(t))
+	if !strings.HasPrefix(got, filepath.Base(exe)+"!c\n") || !strings.Contains(got, "ntdll.dll!RtlUserThreadStart\n-- zero return address") {
+		t.Errorf("stack:\n%s", got)
+	}
+	if !strings.Contains(out.String(), "b: ") {
+		t.Errorf("guest output %q", out.String())
 	}
 }

@@ -3,20 +3,25 @@
 // list), run to a breakpoint, take a backtrace in the client, and compare
 // it with a golden file that "go test -update" rewrites.
 //
-//	c, _ := rsp.Dial(addr)                   // rspstub serve, QEMU, gdbserver
-//	s := monitortest.Attach(t, c, files)     // files: module bytes for symbols, or nil
-//	s.RunTo(t, "d")                          // breakpoint on a symbol, continue
+//	s := monitortest.Start(t, "demo.exe", nil)  // our stub, in-process
+//	// or: c, _ := rsp.Dial(addr); s := monitortest.Attach(t, c, files)
+//	//     for any stub (rspstub serve, QEMU, gdbserver)
+//	s.RunTo(t, "d")                             // breakpoint on a symbol, continue
 //	monitortest.Golden(t, "testdata/d.golden", monitortest.Stack(s.Backtrace(t)))
 package monitortest
 
 import (
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/rspstub/rspstub/emulator/ucwin"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
 )
@@ -119,4 +124,45 @@ func (s *Session) ReadU64(t testing.TB, addr uint64) uint64 {
 	}
 	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
 		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+}
+
+// Start loads exe in the Unicorn backend, serves it over RSP on a
+// loopback port in this process, and attaches a client to it. The guest's
+// output goes to stdout (nil: discarded). Everything stops when the test
+// ends.
+func Start(t testing.TB, exe string, stdout io.Writer, args ...string) *Session {
+	t.Helper()
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	tg, err := ucwin.New(ucwin.Config{Program: exe, Args: args, Stdout: stdout, Stderr: stdout})
+	if err != nil {
+		t.Fatalf("load %s: %v", exe, err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tg.Close()
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	srv := rsp.NewServer(tg, rsp.WithLogger(quiet))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(l)
+	}()
+	c, err := rsp.Dial(l.Addr().String(), rsp.WithClientLogger(quiet))
+	if err != nil {
+		srv.Close()
+		<-done
+		tg.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Close()
+		srv.Close()
+		<-done
+		tg.Close()
+	})
+	return Attach(t, c, func(m monitor.Module) ([]byte, error) { return tg.Process().ModuleImage(m.Name) })
 }
