@@ -64,6 +64,15 @@ func TestReliabilityClientVanishes(t *testing.T) {
 			c.Close()
 			sameState(t, "after leaving during monitor output", newState(t, stub.Addr), s0)
 		}
+		// Gone before the output starts: the stub's writes fail part
+		// way through (the first reaches a closed socket, the next ones
+		// meet its reset).
+		for i := 0; i < 20; i++ {
+			c := rawDial(t, stub.Addr)
+			c.write("+" + frame("QStartNoAckMode") + frame("qRcmd,"+hexString([]string{"memmap", "help", "peb", "bt -full"}[i%4])))
+			c.Close()
+		}
+		sameState(t, "after leaving before monitor output", newState(t, stub.Addr), s0)
 		// The monitor still answers in full.
 		cl := dial(t, stub.Addr)
 		out, err := cl.Monitor("memmap")

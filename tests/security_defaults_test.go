@@ -1,0 +1,258 @@
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/xml"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rspstub/rspstub/rsp"
+	"github.com/rspstub/rspstub/tests/harness"
+)
+
+// Security defaults (issue 9): where the stub listens, what vFile
+// serves, and what guest strings do to the stub's own log.
+
+// startListen runs `rspstub serve --listen ADDR exe` and returns its
+// stderr once it listens (or exits).
+func startListen(t *testing.T, addr, exe string) (stderr string, exitCode int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, harness.Stub(t), "serve", "--listen", addr, exe)
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	sc := bufio.NewScanner(pipe)
+	for sc.Scan() {
+		buf.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "listening on") {
+			cmd.Process.Kill()
+			break
+		}
+	}
+	err = cmd.Wait()
+	if ctx.Err() != nil {
+		t.Fatalf("rspstub serve --listen %s: no answer within 30 s\n%s", addr, buf.String())
+	}
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	return buf.String(), code
+}
+
+func TestSecurityListen(t *testing.T) {
+	exe := harness.BuildPE(t, "tests/testdata/spin.c", harness.MinGW, "-O2")
+	for _, addr := range []string{":0", ":1234", "1234"} {
+		out, code := startListen(t, addr, exe)
+		if code != 2 || strings.Contains(out, "listening on") {
+			t.Errorf("--listen %q: exit code %d, want 2 (usage) without listening\n%s", addr, code, out)
+		}
+		if addr != "1234" && !strings.Contains(out, "has no host") {
+			t.Errorf("--listen %q: the error does not say the host is missing:\n%s", addr, out)
+		}
+	}
+	const warning = "non-loopback address"
+	out, _ := startListen(t, "0.0.0.0:0", exe)
+	if !strings.Contains(out, warning) || !strings.Contains(out, "level=WARN") {
+		t.Errorf("--listen 0.0.0.0:0: no warning:\n%s", out)
+	}
+	for _, addr := range []string{"127.0.0.1:0", "localhost:0"} {
+		out, _ := startListen(t, addr, exe)
+		if !strings.Contains(out, "listening on") || strings.Contains(out, warning) {
+			t.Errorf("--listen %s: %s\n%s", addr, "want no warning", out)
+		}
+	}
+	// The default is loopback.
+	code, out := runExit(t, harness.Stub(t), "serve", "-h")
+	if code != 0 || !strings.Contains(out, `(default "127.0.0.1:1234")`) {
+		t.Errorf("serve -h: the default listen address is not loopback (exit %d):\n%s", code, out)
+	}
+}
+
+// TestSecurityVFile: vFile opens the guest's modules by the names the
+// library list gives, and nothing else: no host path, no "..", no
+// symlink, no file the guest did not load, no writes.
+func TestSecurityVFile(t *testing.T) {
+	exe := harness.BuildPE(t, "tests/testdata/spin.c", harness.MinGW, "-O2")
+	dir := t.TempDir()
+	// A DLL folder holding a file the guest never loads, and symlinks.
+	extra := filepath.Join(dir, "notloaded.dll")
+	writeFile(t, extra, []byte("MZ not a loaded module"))
+	for name, target := range map[string]string{"passwd.dll": "/etc/passwd", filepath.Base(exe) + ".lnk": "/etc/passwd"} {
+		if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stub := harness.StartStub(t, "--dll-path", dir, exe)
+	cl := dial(t, stub.Addr)
+	libs, err := cl.ReadXfer("libraries", "")
+	cl.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Libs []struct {
+			Name string `xml:"name,attr"`
+		} `xml:"library"`
+	}
+	if err := xml.Unmarshal(libs, &list); err != nil || len(list.Libs) == 0 {
+		t.Fatalf("library list: %v\n%s", err, libs)
+	}
+	exeBytes, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	passwd, _ := os.ReadFile("/etc/passwd")
+
+	c := rawDial(t, stub.Addr)
+	defer c.Close()
+	c.write("+")
+	c.request("qSupported:swbreak+")
+	open := func(name string, flags int) string {
+		t.Helper()
+		return c.request("vFile:open:" + hexString(name) + fmt.Sprintf(",%x,1a4", flags))
+	}
+	// Every module of the library list opens, by its listed name and
+	// as GDB rewrites it (forward slashes), and reads as a PE image.
+	for _, l := range list.Libs {
+		for _, name := range []string{l.Name, strings.ReplaceAll(l.Name, `\`, "/")} {
+			rep := open(name, 0)
+			if !strings.HasPrefix(rep, "F") || strings.HasPrefix(rep, "F-1") {
+				t.Fatalf("vFile:open %q (a guest module): %q", name, rep)
+			}
+			fd := rep[1:]
+			data := c.request("vFile:pread:" + fd + ",200,0")
+			if _, body, _ := strings.Cut(data, ";"); !strings.HasPrefix(body, "MZ") {
+				t.Errorf("pread of module %q: %q, want a PE image", name, data[:min(len(data), 20)])
+			}
+			if rep := c.request("vFile:close:" + fd); rep != "F0" {
+				t.Errorf("vFile:close %s: %q", fd, rep)
+			}
+		}
+	}
+	// The program's own image is the file that was loaded, byte for
+	// byte, whatever lies around it.
+	rep := open(filepath.Base(exe), 0)
+	if strings.HasPrefix(rep, "F-1") {
+		t.Fatalf("vFile:open of the program's name: %q", rep)
+	}
+	data := c.request("vFile:pread:" + rep[1:] + ",80,0")
+	_, body, _ := strings.Cut(data, ";")
+	if len(body) == 0 || !bytes.HasPrefix(exeBytes, []byte(body)) {
+		t.Errorf("the program's image read back differs from %s", exe)
+	}
+	c.request("vFile:close:" + rep[1:])
+
+	refused := []string{
+		"/etc/passwd",
+		"/etc/shadow",
+		"/proc/self/environ",
+		"/proc/self/mem",
+		exe, // the program by its host path
+		extra,
+		"notloaded.dll",
+		filepath.Join(dir, "passwd.dll"),
+		"passwd.dll",
+		filepath.Join(dir, filepath.Base(exe)+".lnk"),
+		"../../../../../../etc/passwd",
+		`..\..\..\..\..\..\etc\passwd`,
+		"C:/windows/system32/../../../../etc/passwd",
+		`C:\windows\system32\..\..\..\..\etc\passwd`,
+		filepath.Base(exe) + "/../../../../etc/passwd",
+		list.Libs[0].Name + `\..\..\..\..\etc\passwd`,
+		"./" + filepath.Base(exe) + "/..",
+		".",
+		"..",
+		"/",
+		"",
+		"passwd\x00.dll",
+		"/etc/passwd\x00" + filepath.Base(exe),
+		"file:///etc/passwd",
+		"\\\\?\\C:\\..\\etc\\passwd",
+	}
+	for _, name := range refused {
+		rep := open(name, 0)
+		if !strings.HasPrefix(rep, "F-1,") {
+			t.Errorf("vFile:open %q: %q, want F-1,errno", name, rep)
+		}
+	}
+	// Nothing was opened: every descriptor is bad.
+	for fd := 0; fd < 40; fd++ {
+		rep := c.request(fmt.Sprintf("vFile:pread:%x,1000,0", fd))
+		if rep != "F-1,9" {
+			t.Errorf("vFile:pread on fd %d after the refused opens: %q, want F-1,9 (EBADF)", fd, rep[:min(len(rep), 40)])
+		}
+		if len(passwd) > 8 && strings.Contains(rep, string(passwd[:8])) {
+			t.Fatalf("/etc/passwd was served")
+		}
+	}
+	// Writes: refused, even for a module.
+	for _, flags := range []int{1, 2, 0x201, 0x601} {
+		if rep := open(list.Libs[0].Name, flags); !strings.HasPrefix(rep, "F-1,") {
+			t.Errorf("vFile:open %q with flags %#x: %q, want F-1,errno", list.Libs[0].Name, flags, rep)
+		}
+	}
+	for _, p := range []string{"vFile:pwrite:0,0,abc", "vFile:unlink:" + hexString(extra), "vFile:readlink:" + hexString(filepath.Join(dir, "passwd.dll"))} {
+		if rep := c.request(p); !strings.HasPrefix(rep, "F-1,") {
+			t.Errorf("%s: %q, want F-1,errno", p, rep)
+		}
+	}
+	if _, err := os.Stat(extra); err != nil {
+		t.Errorf("vFile:unlink removed a host file: %v", err)
+	}
+}
+
+// TestSecurityGuestEscapes: guest strings with terminal escape sequences
+// reach the stub's log (stderr) escaped; the guest's stdout is its own.
+func TestSecurityGuestEscapes(t *testing.T) {
+	exe := harness.BuildPE(t, "tests/testdata/escape.c", harness.MinGW, "-O1")
+	for _, flags := range [][]string{nil, {"--log-packets"}} {
+		stub := harness.StartStub(t, append(flags, exe)...)
+		var console bytes.Buffer
+		c, err := rsp.Dial(stub.Addr, rsp.WithTimeout(20*time.Second), rsp.WithConsole(&console))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := c.Continue()
+		if err != nil || st.Kind != rsp.StopExited || st.ExitCode != 0 {
+			t.Fatalf("run the guest to its end: %+v %v\nstderr:\n%s", st, err, stub.Stderr())
+		}
+		// The monitor echoes nothing raw either (an unknown command
+		// named by guest-like text).
+		c.Monitor("\x1b]0;pwned-mon\x07")
+		c.Close()
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(stub.Stderr(), "exiting") && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		log := stub.Stderr()
+		for _, want := range []string{"pwned-ods", "pwned-dll"} {
+			if !strings.Contains(log, want) {
+				t.Errorf("%v: the log never mentions %s: the logging path under test did not run\n%s", flags, want, log)
+			}
+		}
+		if i := strings.IndexAny(log, "\x1b\x07\x9b"); i >= 0 {
+			t.Errorf("%v: a raw control character in the stub's log at %d: %q", flags, i, log[max(0, i-80):min(len(log), i+40)])
+		}
+		if !strings.Contains(stub.Stdout(), "\x1b[2J\x1b]0;pwned\x07") {
+			t.Errorf("%v: the guest's stdout lost its bytes: %q", flags, stub.Stdout())
+		}
+		if !strings.Contains(console.String(), "\x1b]0;pwned\x07") {
+			t.Errorf("%v: the debugger console lost the guest's output: %q", flags, console.String())
+		}
+	}
+}
