@@ -112,12 +112,13 @@ const (
 	CatRegSlot       = "reg-slot"
 	CatRegPdataOnly  = "reg-pdata-only"
 	CatRegCFIOnly    = "reg-cfi-only"
-	CatRegEpilog     = "reg-epilog"
+	CatRegTiming     = "reg-save-timing"
 	CatRegUnknown    = "reg-cfi-unknown"
 	CatPdataError    = "pdata-error"
 	CatCFIError      = "cfi-error"
 	CatPanic         = "panic"
 	CatPadding       = "unreachable-padding"
+	CatPdataJmpOut   = "pdata-jmp-out-taken-as-epilog"
 )
 
 type catInfo struct {
@@ -143,8 +144,12 @@ var catTable = map[string]catInfo{
 	CatRegSlot:      {false, "both restore a callee-saved register, from different stack slots"},
 	CatRegPdataOnly: {false, ".pdata restores a callee-saved register from the stack; CFI says it is unchanged"},
 	CatRegCFIOnly:   {false, "CFI restores a callee-saved register from the stack; .pdata leaves it unchanged"},
-	CatRegEpilog: {true, "in an epilog .pdata recognises, a register already popped is live again for .pdata " +
-		"while a CFI row that lags the pops still points at its slot (the slot holds the same value)"},
+	CatRegTiming: {true, "in a prolog or an epilog, one side already (or still) restores a callee-saved register " +
+		"from its slot, the other takes it as unchanged: both are right, because prologs and epilogs only move " +
+		"registers between themselves and the stack, so the register and the slot hold the same value"},
+	CatPdataJmpOut: {true, "a jmp from the body to another part of the same function that has its own, " +
+		"unchained .pdata entry (GCC's .cold partition): the Windows rule takes it for a tail call epilog; the " +
+		"bytes and CFI say the frame is still live. Windows itself unwinds this instruction wrongly"},
 	CatRegUnknown: {true, "CFI marks a callee-saved register undefined or unrecoverable; .pdata's \"not " +
 		"saved\" means unchanged"},
 	CatPdataError: {false, "the .pdata step failed"},
@@ -362,7 +367,7 @@ func (c *checker) function(fn unwind.RuntimeFunction) {
 		c.res.DecodeStops++
 	}
 	start := c.img.base + uint64(fn.BeginAddress)
-	tr := track(insts, c.entryState(fn, start))
+	tr := track(insts, c.entryState(start))
 	for i := range insts {
 		in := &insts[i]
 		pc := start + uint64(in.off)
@@ -377,30 +382,30 @@ func (c *checker) function(fn unwind.RuntimeFunction) {
 }
 
 // entryState is the code tracker's state at the first instruction: RSP is
-// CFA-8 at a function's entry. A chained entry (the split-off part of a
-// function) starts with the parent's frame, which only .pdata knows: its
-// tracker starts from .pdata's answer there, so there it is not an
-// independent opinion.
-func (c *checker) entryState(fn unwind.RuntimeFunction, pc uint64) tstate {
+// CFA-8 at a function's entry. An entry that starts inside a frame (a
+// chained entry, or GCC's .cold partition, whose unwind codes sit at
+// offset 0) starts with a frame only the unwind data describes: when
+// .pdata and CFI agree on the CFA at the first byte, the tracker starts
+// from that answer (for an ordinary function it is CFA-8 anyway). When
+// they disagree there, it keeps CFA-8, so it stays an independent opinion.
+func (c *checker) entryState(pc uint64) tstate {
 	var s tstate
 	s.regs[hwRSP] = aval{avStack, -8}
+	fde := c.tabs.lookup(pc)
 	fe, found, err := c.u.LookupFunctionEntry(pc)
-	if err != nil || !found {
-		return s
-	}
-	info, err := fe.Image.UnwindInfo(c.mem, fe.UnwindData)
-	if err != nil || !info.Chain() || fe.BeginAddress != fn.BeginAddress {
+	if err != nil || !found || fde == nil {
 		return s
 	}
 	ctx := symContext(pc)
 	if _, err := c.u.VirtualUnwind(fe, pc, &ctx, unwind.NoEpilog); err != nil {
-		return tstate{}
+		return s
 	}
-	cfa := decodeSym(ctx.RSP())
-	if cfa.Deref || cfa.Base != int(arch.RSP) {
-		return tstate{}
+	p := decodeSym(ctx.RSP())
+	q := c.cfiSide(pc, fde)
+	if q.err != nil || p != q.cfa || p.Deref || p.Base != int(arch.RSP) {
+		return s
 	}
-	s.regs[hwRSP] = aval{avStack, -cfa.Off}
+	s.regs[hwRSP] = aval{avStack, -p.Off}
 	return s
 }
 
@@ -538,10 +543,17 @@ func (c *checker) cfiSide(pc uint64, fde *dwarf.FDE) (sr sideResult) {
 		return regView{}
 	}
 	for k, r := range nonvolGPRs {
-		sr.regs[k] = view(dwarfOf[r], centre(r))
+		if d := dwarfOf[r]; d != fde.CIE.RAReg {
+			sr.regs[k] = view(d, centre(r))
+		}
 	}
+	// A CIE may name another column as the return address (binutils'
+	// delay-load thunks use 32, xmm15 in the x86-64 numbering): that
+	// column's rule is the return address, not the register's.
 	for i := 6; i < 16; i++ {
-		sr.regs[len(nonvolGPRs)+i-6] = view(dwarf.XMM0+uint64(i), xmmSentinel(i))
+		if d := dwarf.XMM0 + uint64(i); d != fde.CIE.RAReg {
+			sr.regs[len(nonvolGPRs)+i-6] = view(d, xmmSentinel(i))
+		}
 	}
 	return
 }
@@ -574,7 +586,7 @@ func (c *checker) position(fn unwind.RuntimeFunction, tr *tracker, insts []inst,
 	in := &insts[i]
 	p := c.pdataSide(pc)
 	q := c.cfiSide(pc, fde)
-	st, _ := tr.at(in.off)
+	st, reached := tr.at(in.off)
 	d := Disagreement{
 		FunctionRVA: fn.BeginAddress,
 		Offset:      in.off,
@@ -589,7 +601,7 @@ func (c *checker) position(fn unwind.RuntimeFunction, tr *tracker, insts []inst,
 	}
 	cat := ""
 	switch {
-	case st == nil && isPadding(in.Inst):
+	case !reached && isPadding(in.Inst):
 		if p.err != nil || q.err != nil || !same(p.cfa, q.cfa, nil) || p.regs != q.regs {
 			cat = CatPadding
 		}
@@ -659,6 +671,8 @@ func (c *checker) classifyCFA(p, q sideResult, st *tstate, insts []inst, i int) 
 		return CatCFIBody
 	case qe == 0 && pe != 0:
 		switch {
+		case p.epilog && insts[i].Op == x86asm.JMP:
+			return CatPdataJmpOut
 		case p.prolog:
 			return CatPdataProlog
 		case epilogShaped(insts, i):
@@ -683,7 +697,7 @@ func epilogShaped(insts []inst, i int) bool {
 		case x86asm.RET:
 			return true
 		case x86asm.JMP:
-			return k > i
+			return true
 		case x86asm.POP, x86asm.LEAVE, x86asm.NOP:
 		case x86asm.ADD, x86asm.LEA, x86asm.MOV:
 			if in.Args[0] != x86asm.RSP {
@@ -712,12 +726,10 @@ func (c *checker) compareRegs(p, q sideResult, st *tstate, d *Disagreement) stri
 			this = CatRegRule
 		case a.kind == regSame && b.kind == regUnknown:
 			this = CatRegUnknown
+		case (a.kind == regSame && b.kind == regSaved || a.kind == regSaved && b.kind == regSame) && (p.prolog || p.epilog):
+			this = CatRegTiming
 		case a.kind == regSame && b.kind == regSaved:
-			if p.epilog {
-				this = CatRegEpilog
-			} else {
-				this = CatRegCFIOnly
-			}
+			this = CatRegCFIOnly
 		case a.kind == regSaved && b.kind == regSame:
 			this = CatRegPdataOnly
 		default:

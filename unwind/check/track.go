@@ -111,7 +111,9 @@ func track(insts []inst, entry tstate) *tracker {
 			i := work[len(work)-1]
 			work = work[:len(work)-1]
 			out, succ, ind := t.transfer(i, *t.states[i])
-			if ind && indirect == nil {
+			// A jump through a table happens inside the body; one with
+			// RSP at CFA-8 is a tail call and says nothing about other code.
+			if ind && indirect == nil && t.states[i].regs[hwRSP] != (aval{avStack, -8}) {
 				c := *t.states[i]
 				indirect = &c
 			}
@@ -128,23 +130,22 @@ func track(insts []inst, entry tstate) *tracker {
 	}
 	run()
 	// Code no branch reaches directly is, in compiled code, the target of a
-	// switch table: it runs in the frame state of the indirect jump.
-	for k := 0; k < 4 && indirect != nil; k++ {
-		seeded := false
-		for i := range insts {
-			if t.states[i] == nil {
-				c := *indirect
-				t.states[i] = &c
-				t.seeded[i] = true
-				work = append(work, i)
-				seeded = true
-				break
-			}
+	// switch table: it runs in the frame state of the indirect jump. In a
+	// part of a function that starts inside the frame (GCC's .cold
+	// partition) it is another entry from the hot part, in the frame state
+	// of the first entry.
+	if indirect == nil && entry.regs[hwRSP] != (aval{avStack, -8}) {
+		c := entry
+		indirect = &c
+	}
+	for i := 0; i < len(insts) && indirect != nil; i++ {
+		if t.states[i] == nil {
+			c := *indirect
+			t.states[i] = &c
+			t.seeded[i] = true
+			work = append(work, i)
+			run()
 		}
-		if !seeded {
-			break
-		}
-		run()
 	}
 	return t
 }
