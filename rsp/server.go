@@ -431,9 +431,12 @@ func (s *session) run() {
 // interrupt stops a running target. A 0x03 can arrive before the resume
 // goroutine has entered Target.Resume, when a target may ignore it
 // ("harmless when not running"), so it is repeated every 50 ms (for at
-// most 10 s) until Resume returns.
+// most 10 s) until Resume returns. Only the first 0x03 of a run does
+// this: a flood of them must not start a goroutine each.
 func (s *session) interrupt() {
-	s.interrupted.Store(true)
+	if s.interrupted.Swap(true) {
+		return
+	}
 	s.t.Interrupt()
 	done := s.resumeDone
 	if done == nil {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -701,5 +702,48 @@ func TestReconnectAtOnce(t *testing.T) {
 			t.Fatalf("connection %d: %v", i, err)
 		}
 		c.Close()
+	}
+}
+
+// countingTarget counts Interrupt calls.
+type countingTarget struct {
+	*testTarget
+	interrupts atomic.Int64
+}
+
+func (c *countingTarget) Interrupt() {
+	c.interrupts.Add(1)
+	c.testTarget.Interrupt()
+}
+
+// TestInterruptFlood: a flood of 0x03 while the target runs interrupts
+// it once (plus the periodic repeats), instead of starting a goroutine
+// per byte: 200,000 bytes once cost the stub 74 MB of goroutine stacks.
+func TestInterruptFlood(t *testing.T) {
+	ct := &countingTarget{testTarget: newTestTarget()}
+	srv := NewServer(ct, WithLogger(quietLogger()))
+	a, b := tcpPair(t)
+	go srv.ServeConn(a)
+	defer b.Close()
+	p := newRawPeer(t, b)
+	p.ask("qSupported:swbreak+")
+	for round := 0; round < 3; round++ {
+		p.send(frame("vCont;c"))
+		p.send(strings.Repeat("\x03", 100_000))
+		for _, what := range []string{"", "?"} {
+			if what != "" {
+				p.send(frame(what))
+			}
+			got := p.recv()
+			for strings.HasPrefix(got, "O") {
+				got = p.recv()
+			}
+			if !strings.HasPrefix(got, "T02") {
+				t.Fatalf("stop after the flood (%q): %q", what, got)
+			}
+		}
+	}
+	if n := ct.interrupts.Load(); n > 30 {
+		t.Fatalf("3 floods of 100,000 0x03 called Target.Interrupt %d times", n)
 	}
 }

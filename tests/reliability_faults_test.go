@@ -129,7 +129,7 @@ func resync(c *rawConn) {
 // checksums, oversized and unknown packets and Ctrl-C floods; the
 // session survives each and answers `?` and `g` as before.
 func TestReliabilityGarbage(t *testing.T) {
-	stub, _ := spinStub(t)
+	stub, pid := spinStub(t)
 	c := rawDial(t, stub.Addr)
 	defer c.Close()
 	c.write("+")
@@ -270,6 +270,30 @@ func TestReliabilityGarbage(t *testing.T) {
 		c.write("\x03")
 		if st := c.reply(); !strings.HasPrefix(st, "T02") {
 			t.Fatalf("stop after one more Ctrl-C: %q", st)
+		}
+		s0 = rawState(t, c)
+	})
+
+	t.Run("ctrl-c-flood-memory", func(t *testing.T) {
+		// Floods of 500,000 Ctrl-C while running: one interrupt each,
+		// not one goroutine per byte (which once cost 74 MB).
+		before := readProc(t, pid)
+		flood := strings.Repeat("\x03", 500_000)
+		for i := 0; i < 10; i++ {
+			c.send("c")
+			time.Sleep(20 * time.Millisecond)
+			c.write(flood)
+			faults += len(flood)
+			if st := c.reply(); !strings.HasPrefix(st, "T02") {
+				t.Fatalf("stop after the flood: %q", st)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+		after := readProc(t, pid)
+		t.Logf("10 floods of 500,000 Ctrl-C: stub before %v, after %v", before, after)
+		// Measured: +0.1 MiB; +13 to +19 MiB with a goroutine per byte.
+		if grow := max(after.RSSKiB-before.RSSKiB, after.HWMKiB-before.HWMKiB); grow > 4<<10 {
+			t.Errorf("the stub's RSS grew by %d KiB over the floods", grow)
 		}
 		s0 = rawState(t, c)
 	})
