@@ -233,6 +233,67 @@ func TestReliabilityGarbage(t *testing.T) {
 		sameState(t, "after unknown packets", rawState(t, c), s0)
 	})
 
+	t.Run("extreme-arguments", func(t *testing.T) {
+		// Numbers at the edges for every handler that takes one, on the
+		// real target. Writes go to unmapped memory or have the wrong
+		// length; breakpoints and watchpoints are removed again.
+		for _, p := range []string{
+			"mffffffffffffffff,ffffffffffffffff", "m0,ffffffffffffffff", "mfffffffffffffffe,10", "m10000000000000000,1",
+			"xffffffffffffffff,ffffffff", "x0,0", "x1000,7fffffffffffffff",
+			"M0,4:00000000", "Mffffffffffffffff,2:0000", "M0,ffffffffffffffff:00", "X0,4:abcd", "Xfffffffffffffff0,0:",
+			"G00", "P0=00", "Pffffffff=00", "P7fffffff=0000000000000000", "p7fffffff", "pffffffffffffffff", "p-1",
+			"Z0,ffffffffffffffff,1", "z0,ffffffffffffffff,1", "Z1,0,1", "z1,0,1",
+			"Z2,0,ffffffff", "Z2,1000,0", "z2,1000,0", "Z2,fffffffffffffff8,10", "z2,fffffffffffffff8,10",
+			"Z3,ffffffffffffffff,8", "z3,ffffffffffffffff,8", "Z4,0,8", "z4,0,8", "Z9,0,1",
+			"qXfer:features:read:target.xml:ffffffffffffffff,ffffffff", "qXfer:features:read:target.xml:0,0",
+			"qXfer:libraries:read::7fffffffffffffff,1000", "qXfer:threads:read::0,ffffffffffffffff",
+			"qXfer:exec-file:read:ffffffff:0,100", "qXfer:memory-map:read::0,100",
+			"vFile:pread:0,ffffffffffffffff,ffffffffffffffff", "vFile:pread:ffffffffffffffff,1,0", "vFile:fstat:ffffffff",
+			"vFile:close:ffffffffffffffff", "vFile:open:,0,0", "vFile:open:zz,0,0", "vFile:setfs:ffffffff",
+			"qMemoryRegionInfo:ffffffffffffffff", "qMemoryRegionInfo:0", "qRegisterInfoffffffff", "qRegisterInfo7fffffffffffffff",
+			"qThreadExtraInfo,ffffffff", "qThreadExtraInfo,p1.-1", "qGetTIBAddr:ffffffffffffffff", "qGetTIBAddr:-1",
+			"Hgffffffff", "Hg-1", "Hcp1.-1", "Hg0", "Tffffffff", "T-1", "qFileLoadAddress:" + strings.Repeat("41", 8000),
+			"qRcmd," + strings.Repeat("41", 8000), "qRcmd,zz", "qRcmd,", "qSupported:" + strings.Repeat("x+;", 5000),
+			"vCont;r5,1", "vCont;Czz", "vCont;c:ffffffff;c:fffffffe;c:7;c:8;c:9;c:a;c:b;c:c;c:d", "vCont;x", "Cff;zz", "S00;zz",
+		} {
+			rep := c.request(p)
+			faults++
+			if strings.HasPrefix(p, "M") || strings.HasPrefix(p, "X") || strings.HasPrefix(p, "G") || strings.HasPrefix(p, "P") {
+				if rep == "OK" && !strings.HasSuffix(p, ":") {
+					t.Errorf("%.60q was accepted", p)
+				}
+			}
+		}
+		sameState(t, "after extreme arguments", rawState(t, c), s0)
+		// No watchpoint or breakpoint was left behind: a run ends only
+		// by the interrupt.
+		c.send("c")
+		time.Sleep(100 * time.Millisecond)
+		c.write("\x03")
+		if st := c.reply(); !strings.HasPrefix(st, "T02") {
+			t.Fatalf("stop after the extreme arguments: %q, want T02", st)
+		}
+		s0 = rawState(t, c)
+	})
+
+	t.Run("endless-range-step", func(t *testing.T) {
+		// A range step over the whole address space never leaves its
+		// range: only Ctrl-C ends it, and it must.
+		c.send("vCont;r0,ffffffffffffffff:1")
+		time.Sleep(200 * time.Millisecond)
+		sent := time.Now()
+		c.write("\x03")
+		st, err := c.read(15 * time.Second)
+		if err != nil {
+			t.Fatalf("no stop after Ctrl-C during an endless range step: %v", err)
+		}
+		if !strings.HasPrefix(st, "T02") {
+			t.Fatalf("stop %q, want T02", st)
+		}
+		t.Logf("Ctrl-C stopped an endless range step in %v", time.Since(sent).Round(time.Millisecond))
+		s0 = rawState(t, c)
+	})
+
 	t.Run("ctrl-c-flood-stopped", func(t *testing.T) {
 		c.write(strings.Repeat("\x03", 1000))
 		faults += 1000
