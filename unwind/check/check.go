@@ -98,27 +98,29 @@ type Side struct {
 
 // Category names.
 const (
-	CatCFIEpilog     = "cfi-epilog"
-	CatPdataEpilog   = "pdata-epilog-unrecognised"
-	CatCFIProlog     = "cfi-prolog"
-	CatPdataProlog   = "pdata-prolog"
-	CatCFIBody       = "cfi-body"
-	CatPdataBody     = "pdata-body"
-	CatBothWrong     = "both-wrong"
-	CatUndetermined  = "cfa-undetermined"
-	CatCFAExpression = "cfa-expression"
-	CatRASlot        = "ra-slot"
-	CatRegRule       = "reg-register-rule"
-	CatRegSlot       = "reg-slot"
-	CatRegPdataOnly  = "reg-pdata-only"
-	CatRegCFIOnly    = "reg-cfi-only"
-	CatRegTiming     = "reg-save-timing"
-	CatRegUnknown    = "reg-cfi-unknown"
-	CatPdataError    = "pdata-error"
-	CatCFIError      = "cfi-error"
-	CatPanic         = "panic"
-	CatPadding       = "unreachable-padding"
-	CatPdataJmpOut   = "pdata-jmp-out-taken-as-epilog"
+	CatCFIEpilog      = "cfi-epilog-stale"
+	CatCFIEpilogWrong = "cfi-epilog-wrong"
+	CatGCCEpilog      = "cfi-epilog-gcc-frame-pop"
+	CatPdataEpilog    = "pdata-epilog-unrecognised"
+	CatCFIProlog      = "cfi-prolog"
+	CatPdataProlog    = "pdata-prolog"
+	CatCFIBody        = "cfi-body"
+	CatPdataBody      = "pdata-body"
+	CatBothWrong      = "both-wrong"
+	CatUndetermined   = "cfa-undetermined"
+	CatCFAExpression  = "cfa-expression"
+	CatRASlot         = "ra-slot"
+	CatRegRule        = "reg-register-rule"
+	CatRegSlot        = "reg-slot"
+	CatRegPdataOnly   = "reg-pdata-only"
+	CatRegCFIOnly     = "reg-cfi-only"
+	CatRegTiming      = "reg-save-timing"
+	CatRegUnknown     = "reg-cfi-unknown"
+	CatPdataError     = "pdata-error"
+	CatCFIError       = "cfi-error"
+	CatPanic          = "panic"
+	CatPadding        = "unreachable-padding"
+	CatPdataJmpOut    = "pdata-jmp-out-taken-as-epilog"
 )
 
 type catInfo struct {
@@ -127,6 +129,11 @@ type catInfo struct {
 }
 
 var catTable = map[string]catInfo{
+	CatCFIEpilogWrong: {false, "PC in an epilog .pdata recognises; the instruction bytes agree with .pdata; the CFI " +
+		"row there is neither the body's row nor a known producer bug"},
+	CatGCCEpilog: {true, "producer bug (GCC 12, SEH targets): in a function with a frame register, the CFI row " +
+		"after the epilog's 'pop <frame register>' (at the final ret) has a wrong rsp offset, while the row " +
+		"before it is right; .pdata and the instruction bytes say CFA = rsp+8"},
 	CatCFIEpilog: {true, "PC in an epilog .pdata recognises; the instruction bytes agree with .pdata, the CFI row " +
 		"still describes the body (the producer emits no CFI for this epilog)"},
 	CatPdataEpilog: {true, "the instruction bytes agree with CFI; the code at PC is an epilog in a form the Windows " +
@@ -345,6 +352,12 @@ type checker struct {
 	mem  *symMem
 	u    *unwind.Unwinder
 	tabs finders
+
+	// The function being checked: its start RVA and its UNWIND_INFO's
+	// FrameOffset (0 without a frame register).
+	fnBegin  uint32
+	frameReg uint8
+	tr       *tracker
 }
 
 // function compares every instruction start of one .pdata entry.
@@ -367,7 +380,14 @@ func (c *checker) function(fn unwind.RuntimeFunction) {
 		c.res.DecodeStops++
 	}
 	start := c.img.base + uint64(fn.BeginAddress)
+	c.fnBegin, c.frameReg = fn.BeginAddress, 0
+	if fe, found, err := c.u.LookupFunctionEntry(start); err == nil && found {
+		if info, err := fe.Image.UnwindInfo(c.mem, fe.UnwindData); err == nil {
+			c.frameReg = info.FrameRegister
+		}
+	}
 	tr := track(insts, c.entryState(start))
+	c.tr = tr
 	for i := range insts {
 		in := &insts[i]
 		pc := start + uint64(in.off)
@@ -402,10 +422,21 @@ func (c *checker) entryState(pc uint64) tstate {
 	}
 	p := decodeSym(ctx.RSP())
 	q := c.cfiSide(pc, fde)
-	if q.err != nil || p != q.cfa || p.Deref || p.Base != int(arch.RSP) {
+	if q.err != nil || p != q.cfa || p.Deref || p.Base < 0 {
 		return s
 	}
-	s.regs[hwRSP] = aval{avStack, -p.Off}
+	if p.Base == int(arch.RSP) {
+		s.regs[hwRSP] = aval{avStack, -p.Off}
+		return s
+	}
+	// The CFA is based on the frame register (a .cold part of a function
+	// with a frame pointer): RSP is 16*FrameOffset below it.
+	info, err := fe.Image.UnwindInfo(c.mem, fe.UnwindData)
+	if err != nil || info.FrameRegister == 0 || p.Base != int(info.FrameRegister) {
+		return s
+	}
+	s.regs[p.Base] = aval{avStack, -p.Off}
+	s.regs[hwRSP] = aval{avStack, -p.Off - 16*int64(info.FrameOffset)}
 	return s
 }
 
@@ -656,7 +687,7 @@ func (c *checker) classifyCFA(p, q sideResult, st *tstate, insts []inst, i int) 
 	qe, qk := relate(q.cfa, st)
 	if !pk || !qk {
 		if p.epilog && pk && pe == 0 {
-			return CatCFIEpilog
+			return c.cfiEpilog(q, insts, i)
 		}
 		return CatUndetermined
 	}
@@ -664,7 +695,7 @@ func (c *checker) classifyCFA(p, q sideResult, st *tstate, insts []inst, i int) 
 	case pe == 0 && qe != 0:
 		switch {
 		case p.epilog:
-			return CatCFIEpilog
+			return c.cfiEpilog(q, insts, i)
 		case p.prolog:
 			return CatCFIProlog
 		}
@@ -686,6 +717,67 @@ func (c *checker) classifyCFA(p, q sideResult, st *tstate, insts []inst, i int) 
 // isPadding reports whether an instruction is what assemblers pad with.
 func isPadding(in x86asm.Inst) bool {
 	return in.Op == x86asm.NOP || in.Op == x86asm.INT && in.Args[0] == x86asm.Imm(3) || in.Op == x86asm.UD2
+}
+
+// cfiEpilog tells a CFI row that still describes the body (no epilog CFI)
+// from one that describes the epilog wrongly.
+func (c *checker) cfiEpilog(q sideResult, insts []inst, i int) string {
+	start := i
+	for k := 0; start > 0 && k < 24 && releases(insts[start-1].Inst); k++ {
+		start--
+	}
+	base := c.img.base + uint64(c.fnBegin)
+	if start < i {
+		if fde := c.tabs.lookup(base + uint64(insts[start].off)); fde != nil {
+			if b := c.cfiSide(base+uint64(insts[start].off), fde); b.err == nil && b.cfa == q.cfa {
+				return CatCFIEpilog
+			}
+		}
+	}
+	if c.gccFramePop(q, insts, i) {
+		return CatGCCEpilog
+	}
+	return CatCFIEpilogWrong
+}
+
+// gccFramePop recognises GCC's wrong row after popping the frame register:
+// a ret (or a tail jmp) right after "pop <frame register>", an rsp-based
+// CFI row there,
+// and a CFI row before the pop that the code tracker confirms.
+func (c *checker) gccFramePop(q sideResult, insts []inst, i int) bool {
+	if c.frameReg == 0 || i == 0 || insts[i].Op != x86asm.RET && insts[i].Op != x86asm.JMP || insts[i-1].Op != x86asm.POP ||
+		q.cfa.Base != int(arch.RSP) || q.cfa.Deref {
+		return false
+	}
+	if r, _, ok := gpr(regArg(insts[i-1].Args[0])); !ok || r != int(c.frameReg) {
+		return false
+	}
+	pc := c.img.base + uint64(c.fnBegin) + uint64(insts[i-1].off)
+	fde := c.tabs.lookup(pc)
+	if fde == nil || c.tr == nil {
+		return false
+	}
+	prev := c.cfiSide(pc, fde)
+	st, _ := c.tr.at(insts[i-1].off)
+	e, ok := relate(prev.cfa, st)
+	return prev.err == nil && ok && e == 0
+}
+
+func regArg(a x86asm.Arg) x86asm.Reg {
+	r, _ := a.(x86asm.Reg)
+	return r
+}
+
+// releases reports whether an instruction belongs to the frame-releasing
+// part of an epilog: a pop, or an add, lea or mov into rsp.
+func releases(in x86asm.Inst) bool {
+	switch in.Op {
+	case x86asm.POP, x86asm.LEAVE:
+		return true
+	case x86asm.ADD, x86asm.LEA, x86asm.MOV:
+		return in.Args[0] == x86asm.RSP
+	}
+	return false
 }
 
 // epilogShaped reports whether the instructions from i on only release
