@@ -96,7 +96,7 @@ func newServerCodec(rw io.ReadWriter, maxSize int) *codec {
 // bad checksum with '-' (the peer retransmits, so the caller sees
 // nothing); in no-ack mode a bad packet is reported as evBad.
 func (c *codec) readEvent() (event, error) {
-	for skipped := 0; skipped < maxGarbage; skipped++ {
+	for skipped := 0; skipped < maxGarbage; {
 		b, err := c.r.ReadByte()
 		if err != nil {
 			return 0, err
@@ -123,8 +123,13 @@ func (c *codec) readEvent() (event, error) {
 			return evInterrupt, nil
 		case '-':
 			return evNack, nil
+		case '+':
+			// An ack. A client in ack mode acks every O packet of a
+			// chatty guest: acks are not garbage, however many.
+			continue
 		}
-		// '+' and anything else between packets: ignore
+		// Anything else between packets: ignore, up to maxGarbage.
+		skipped++
 	}
 	return 0, errors.New("rsp: peer sends no packets")
 }

@@ -747,3 +747,21 @@ func TestInterruptFlood(t *testing.T) {
 		t.Fatalf("3 floods of 100,000 0x03 called Target.Interrupt %d times", n)
 	}
 }
+
+// TestAcksAreNotGarbage: a client in ack mode acks every O packet; a
+// chatty guest makes it send more acks in a row than maxGarbage, which
+// once ended the session ("peer sends no packets"). Real garbage still
+// does.
+func TestAcksAreNotGarbage(t *testing.T) {
+	in := strings.Repeat("+", 3*maxGarbage) + "$g#67"
+	c := newCodec(&fuzzRW{r: strings.NewReader(in)}, 256)
+	ev, err := c.readEvent()
+	if err != nil || ev != evPacket || string(c.pkt) != "g" {
+		t.Fatalf("after %d acks: event %v, packet %q, err %v", 3*maxGarbage, ev, c.pkt, err)
+	}
+	in = strings.Repeat("x", maxGarbage) + "$g#67"
+	c = newCodec(&fuzzRW{r: strings.NewReader(in)}, 256)
+	if _, err := c.readEvent(); err == nil || !strings.Contains(err.Error(), "no packets") {
+		t.Fatalf("after %d bytes of garbage: err %v, want the peer dropped", maxGarbage, err)
+	}
+}

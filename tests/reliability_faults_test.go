@@ -1,12 +1,15 @@
 package tests
 
 import (
+	"bytes"
+	"fmt"
 	"math/rand"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rspstub/rspstub/rsp"
+	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // Fault injection on the connection (issue 9): clients that vanish at
@@ -438,5 +441,86 @@ func TestReliabilitySecondClient(t *testing.T) {
 	sameState(t, "the next client", clientState(t, b), s1)
 	if !strings.Contains(stub.Stderr(), "refusing a second debugger") {
 		t.Errorf("the stub's log does not mention the refusal:\n%s", stub.Stderr())
+	}
+}
+
+// TestReliabilityChattyGuest: a guest that prints without pause fills
+// the connection with O packets. A client that stops reading, or leaves
+// while the stub is blocked writing to it, must not wedge the stub.
+func TestReliabilityChattyGuest(t *testing.T) {
+	exe := harness.BuildPE(t, "tests/testdata/chatty.c", harness.MinGW, "-O2")
+	stub := harness.StartStub(t, exe)
+
+	// awaitStop reads until the stop reply, counting O packets.
+	awaitStop := func(c *rawConn) (string, int) {
+		t.Helper()
+		outputs := 0
+		for i := 0; i < 10_000_000; i++ {
+			p, err := c.read(20 * time.Second)
+			if err != nil {
+				t.Fatalf("no stop reply after %d O packets: %v", outputs, err)
+			}
+			if !isOutput(p) {
+				return p, outputs
+			}
+			outputs++
+		}
+		t.Fatal("no end to the output")
+		return "", 0
+	}
+
+	t.Run("slow-reader", func(t *testing.T) {
+		c := rawDial(t, stub.Addr)
+		defer c.Close()
+		c.write("+")
+		c.request("qSupported:swbreak+")
+		c.send("c")
+		time.Sleep(time.Second) // the stub's writes block meanwhile
+		c.write("\x03")
+		st, n := awaitStop(c)
+		if !strings.HasPrefix(st, "T02") {
+			t.Fatalf("stop %q after Ctrl-C, want T02", st)
+		}
+		t.Logf("stopped after %d O packets", n)
+		if got := c.request("?"); got != st {
+			t.Fatalf("? %q, want %q", got, st)
+		}
+	})
+
+	for _, readFor := range []time.Duration{0, 300 * time.Millisecond} {
+		t.Run(fmt.Sprintf("vanish-reading-%v", readFor), func(t *testing.T) {
+			c := rawDial(t, stub.Addr)
+			c.write("+")
+			c.request("qSupported:swbreak+")
+			c.send("c")
+			if readFor > 0 {
+				end := time.Now().Add(readFor)
+				for time.Now().Before(end) {
+					if p := c.reply(); !isOutput(p) {
+						t.Fatalf("reply %q while running", p)
+					}
+				}
+			} else {
+				time.Sleep(time.Second) // blocked on a full connection
+			}
+			c.Close()
+			s1 := newState(t, stub.Addr)
+			if !strings.HasPrefix(s1.Stop, "T02") {
+				t.Fatalf("stop %q after the client left mid-output, want T02", s1.Stop)
+			}
+			time.Sleep(200 * time.Millisecond)
+			sameState(t, "a later client", newState(t, stub.Addr), s1)
+		})
+	}
+
+	var console bytes.Buffer
+	c, err := rsp.Dial(stub.Addr, rsp.WithTimeout(20*time.Second), rsp.WithConsole(&console))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	runAndInterrupt(t, c, 200*time.Millisecond)
+	if !strings.Contains(console.String(), "chatty line") {
+		t.Fatalf("the console got no guest output: %.200q", console.String())
 	}
 }
