@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"log"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+var (
+	monFrameRE = regexp.MustCompile("(?m)^[0-9a-f]{2,} [0-9a-f]{8}`[0-9a-f]{8}  ")
+	gdbFrameRE = regexp.MustCompile(`(?m)^(?:\(gdb\) )*#\d+\s`)
+	maintRE    = regexp.MustCompile(`Command execution time: [0-9.]+ \(cpu\), ([0-9.]+) \(wall\)`)
+)
+
+// backtraces: `monitor bt` of a 10,000-frame recursion (recurse.exe
+// stopped in leaf()) against the Windows-ABI GDB's own `bt` of the same
+// stop, that GDB connected to rspstub. Both are timed on the client
+// side: our client around qRcmd, GDB by `maint time` around `bt`.
+func backtraces(b builds) []row {
+	depth := "10000"
+	if *quick {
+		depth = "300"
+	}
+	var ours, peer []float64
+	frames, gdbFrames := 0, 0
+	for i := 0; i < *runs; i++ {
+		s := serve(b, b.recursePE, depth)
+		if i == 0 {
+			help, err := s.c.Monitor("help")
+			if err != nil || !strings.Contains(help, "bt") {
+				s.close()
+				log.Printf("bt: the stub has no `monitor bt`: no backtrace row")
+				return nil
+			}
+		}
+		runTo(s, b.leafPE)
+		t0 := time.Now()
+		out, err := s.c.Monitor("bt -n 20000")
+		el := time.Since(t0).Seconds()
+		check(err)
+		s.close()
+		ours = append(ours, el)
+		frames = len(monFrameRE.FindAllStringIndex(out, -1))
+
+		if b.mingwGDB != "" {
+			sec, n := gdbBT(b, depth)
+			peer = append(peer, sec)
+			gdbFrames = n
+		}
+	}
+	if b.mingwGDB != "" && gdbFrames < frames-3 {
+		log.Printf("bt: gdb listed %d frames, monitor bt %d", gdbFrames, frames)
+	}
+	return []row{peerRow(row{
+		what:  fmt.Sprintf("backtrace of a %s-deep recursion: `monitor bt` (%d frames) (time)", depth, frames),
+		short: "monitor bt vs GDB bt", ours: ours, unit: "s", lowerGood: true, target: target{op: "<=", v: 0.1},
+	}, fmt.Sprintf("x86_64-w64-mingw32-gdb `bt` (%d frames)", gdbFrames), b.mingwGDB, peer)}
+}
+
+// gdbBT serves recurse.exe, lets the Windows-ABI gdb (no local files: it
+// fetches the program through the stub) run to leaf() and time its own
+// `bt` with `maint time`; returns seconds (wall) and frames listed.
+// The commands come on stdin: gdb times only commands it reads there,
+// not -ex ones.
+func gdbBT(b builds, depth string) (float64, int) {
+	stub, addr, _ := startStub(b, b.recursePE, depth)
+	defer reap(stub)
+	cmd := exec.Command(b.mingwGDB, "-nx", "-q")
+	cmd.Stdin = strings.NewReader(strings.Join([]string{
+		"set pagination off", "set confirm off", "set width 0", "set height 0",
+		"set remotetimeout 60",
+		"target remote " + addr,
+		fmt.Sprintf("break *%#x", b.leafPE),
+		"continue",
+		`echo @@bt\n`,
+		"maint time 1",
+		"bt",
+		"maint time 0",
+		`echo @@end\n`,
+		"kill", "quit", ""}, "\n"))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	check(startChild(cmd))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		reap(cmd)
+		fatalf("x86_64-w64-mingw32-gdb: no result in 5 minutes")
+	}
+	children.Lock()
+	delete(children.m, cmd)
+	children.Unlock()
+	_, bt, _ := strings.Cut(out.String(), "@@bt")
+	bt, _, _ = strings.Cut(bt, "@@end")
+	m := maintRE.FindAllStringSubmatch(bt, -1)
+	if len(m) == 0 {
+		fatalf("x86_64-w64-mingw32-gdb: no `maint time` figure for bt:\n%s", tail(out.String(), 2000))
+	}
+	// The last figure is bt's: `maint time 1` may time itself first.
+	sec, err := strconv.ParseFloat(m[len(m)-1][1], 64)
+	check(err)
+	return sec, len(gdbFrameRE.FindAllStringIndex(bt, -1))
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"debug/elf"
+	"debug/pe"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+)
+
+// builds holds the artifacts and the peer tools found.
+type builds struct {
+	repoRoot string
+	stub     string // rspstub binary
+
+	loopPE, loopELF string // tests/testdata/loop.c: loop.exe and native loop
+	hitPE, hitELF   uint64 // hit()
+	bigPE, bigELF   uint64 // big[]
+	sinkPE, sinkELF uint64 // sink, the global hit() writes
+	basePE          uint64 // loop.exe's image base (headers: mapped, never executed)
+
+	recursePE string // tests/testdata/recurse.c, mingw -O2 -g
+	leafPE    uint64 // leaf(), called at the bottom of the recursion
+
+	helloPE, helloELF string // tests/testdata/hello.c
+
+	gdbsrv   string // gdbserver, "" if missing
+	qemu     string // qemu-x86_64, "" if missing
+	mingwGDB string // x86_64-w64-mingw32-gdb, "" if missing
+}
+
+// missing is the peer column of a row whose tool is not installed.
+const missing = "n/a (tool missing)"
+
+// tool finds a peer tool. Without it the rows that need it say
+// "n/a (tool missing)"; with RSPSTUB_REQUIRE_TOOLS=1 that is an error.
+func tool(name, pkg string) string {
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
+		fatalf("%s not installed (apt-get install %s) and RSPSTUB_REQUIRE_TOOLS=1", name, pkg)
+	}
+	log.Printf("%s not installed: its rows print %q (apt-get install %s)", name, missing, pkg)
+	return ""
+}
+
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+func run(dir, name string, args ...string) {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+func build(work string) builds {
+	b := builds{repoRoot: repoRoot()}
+	b.stub = filepath.Join(work, "rspstub")
+	run(b.repoRoot, "go", "build", "-o", b.stub, "./cmd/rspstub")
+	src := func(name string) string { return filepath.Join(b.repoRoot, "tests/testdata", name) }
+	out := func(name string) string { return filepath.Join(work, name) }
+
+	b.loopPE, b.loopELF = out("loop.exe"), out("loop")
+	run(work, "x86_64-w64-mingw32-gcc", "-O2", "-o", b.loopPE, src("loop.c"))
+	run(work, "gcc", "-O2", "-no-pie", "-o", b.loopELF, src("loop.c"))
+	b.hitPE, b.bigPE, b.sinkPE = peSym(b.loopPE, "hit"), peSym(b.loopPE, "big"), peSym(b.loopPE, "sink")
+	b.hitELF, b.bigELF, b.sinkELF = elfSym(b.loopELF, "hit"), elfSym(b.loopELF, "big"), elfSym(b.loopELF, "sink")
+	b.basePE = peBase(b.loopPE)
+
+	b.recursePE = out("recurse.exe")
+	run(work, "x86_64-w64-mingw32-gcc", "-O2", "-g", "-o", b.recursePE, src("recurse.c"))
+	b.leafPE = peSym(b.recursePE, "leaf")
+
+	b.helloPE, b.helloELF = out("hello.exe"), out("hello")
+	run(work, "x86_64-w64-mingw32-gcc", "-O2", "-o", b.helloPE, src("hello.c"))
+	run(work, "gcc", "-O2", "-no-pie", "-o", b.helloELF, src("hello.c"))
+
+	b.gdbsrv = tool("gdbserver", "gdbserver")
+	b.qemu = tool("qemu-x86_64", "qemu-user")
+	b.mingwGDB = tool("x86_64-w64-mingw32-gdb", "gdb-mingw-w64")
+	return b
+}
+
+func peBase(path string) uint64 {
+	f, err := pe.Open(path)
+	check(err)
+	defer f.Close()
+	return f.OptionalHeader.(*pe.OptionalHeader64).ImageBase
+}
+
+func peSym(path, name string) uint64 {
+	f, err := pe.Open(path)
+	check(err)
+	defer f.Close()
+	base := f.OptionalHeader.(*pe.OptionalHeader64).ImageBase
+	for _, s := range f.Symbols {
+		if s.Name == name && s.SectionNumber > 0 {
+			return base + uint64(f.Sections[s.SectionNumber-1].VirtualAddress) + uint64(s.Value)
+		}
+	}
+	fatalf("%s: no symbol %s", path, name)
+	return 0
+}
+
+func elfSym(path, name string) uint64 {
+	f, err := elf.Open(path)
+	check(err)
+	defer f.Close()
+	syms, err := f.Symbols()
+	check(err)
+	for _, s := range syms {
+		if s.Name == name {
+			return s.Value
+		}
+	}
+	fatalf("%s: no symbol %s", path, name)
+	return 0
+}

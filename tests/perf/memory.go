@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+	"time"
+)
+
+// readLoop reads `total` bytes of `big` in maximum-size packets and
+// returns MiB/s. The reads stay inside big: QEMU fails a whole read that
+// crosses into unmapped memory.
+func readLoop(s *served, addr uint64, total int, binary bool) float64 {
+	chunk := s.c.PacketSize()/2 - 32
+	if binary {
+		chunk = s.c.PacketSize() - 32
+	}
+	buf := make([]byte, chunk)
+	const span = 4 << 20
+	t0 := time.Now()
+	for done := 0; done < total; {
+		off := uint64(done % span)
+		n := min(chunk, span-int(off), total-done)
+		got, err := s.c.ReadMemoryPacket(binary, addr+off, buf[:n])
+		check(err)
+		if got != n {
+			fatalf("short read %d of %d at %#x", got, n, addr+off)
+		}
+		done += n
+	}
+	return float64(total) / (1 << 20) / time.Since(t0).Seconds()
+}
+
+// latencyLoop times `n` one-register reads (`p` of rip): round trips/s.
+func latencyLoop(s *served, n int) float64 {
+	pc := s.c.RegisterNum("rip")
+	var buf [8]byte
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		check(s.c.ReadRegister(pc, buf[:]))
+	}
+	return float64(n) / time.Since(t0).Seconds()
+}
+
+func memoryReads(b builds) []row {
+	total, trips := 64<<20, 20000
+	if *quick {
+		total, trips = 1<<20, 200
+	}
+	var mOurs, xOurs, mGDB, mQEMU, latOurs, latGDB, latQEMU []float64
+	for i := 0; i < *runs; i++ {
+		// Stop in hit(), after main filled big with its pattern.
+		s := serve(b, b.loopPE, "1", "1")
+		runTo(s, b.hitPE)
+		mOurs = append(mOurs, readLoop(s, b.bigPE, total, false))
+		xOurs = append(xOurs, readLoop(s, b.bigPE, total, true))
+		latOurs = append(latOurs, latencyLoop(s, trips))
+		s.close()
+		if b.gdbsrv != "" {
+			g := gdbserve(b, b.loopELF, "1", "1")
+			runTo(g, b.hitELF)
+			mGDB = append(mGDB, readLoop(g, b.bigELF, total, false))
+			latGDB = append(latGDB, latencyLoop(g, trips))
+			g.close()
+		}
+		if b.qemu != "" {
+			q := qemuServe(b, b.loopELF, "1", "1")
+			runTo(q, b.hitELF)
+			mQEMU = append(mQEMU, readLoop(q, b.bigELF, total, false))
+			latQEMU = append(latQEMU, latencyLoop(q, trips))
+			q.close()
+		}
+	}
+	mib := total >> 20
+	return []row{
+		peerRow(row{what: "packet round trip (`p` rip) (rate)", short: "`p` round trip vs gdbserver",
+			ours: latOurs, unit: "trips/s", target: target{op: ">=", v: 1}}, "gdbserver, native", b.gdbsrv, latGDB),
+		peerRow(row{what: "packet round trip (`p` rip) (rate)", short: "`p` round trip vs qemu-user",
+			ours: latOurs, unit: "trips/s", target: target{op: ">=", v: 1}}, "qemu-user gdbstub", b.qemu, latQEMU),
+		peerRow(row{what: fmt.Sprintf("bulk read %d MiB with `m` (throughput)", mib), short: "`m` read vs gdbserver",
+			ours: mOurs, unit: "MiB/s", target: target{op: ">=", v: 1}}, "gdbserver, native", b.gdbsrv, mGDB),
+		peerRow(row{what: fmt.Sprintf("bulk read %d MiB with `m` (throughput)", mib), short: "`m` read vs qemu-user",
+			ours: mOurs, unit: "MiB/s", target: target{op: ">=", v: 1}}, "qemu-user gdbstub", b.qemu, mQEMU),
+		peerRow(row{what: fmt.Sprintf("bulk read %d MiB: our `x` vs gdbserver's best, `m` (throughput)", mib), short: "our `x` vs gdbserver `m`",
+			ours: xOurs, unit: "MiB/s", target: target{op: ">=", v: 1}}, "gdbserver `m` (13.1 has no `x`)", b.gdbsrv, mGDB),
+		peerRow(row{what: fmt.Sprintf("bulk read %d MiB: our `x` vs QEMU's best, `m` (throughput)", mib), short: "our `x` vs qemu-user `m`",
+			ours: xOurs, unit: "MiB/s", target: target{op: ">=", v: 1}}, "qemu-user `m` (it has no `x`)", b.qemu, mQEMU),
+		{what: fmt.Sprintf("bulk read %d MiB: `x` vs our own `m` (throughput)", mib), short: "our `x` vs our `m`",
+			ours: xOurs, peer: mOurs, unit: "MiB/s", peerName: "rspstub `m`", target: target{op: ">=", v: 1.8}},
+	}
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"log"
+	"strconv"
+	"time"
+
+	"github.com/rspstub/rspstub/rsp"
+)
+
+// watchRun runs the loop to exit, with a write watchpoint on sink when
+// watch is set (each write stops the guest; the client continues), and
+// returns the time and the stops.
+func watchRun(s *served, sink uint64, watch bool) (float64, int) {
+	if watch {
+		check(s.c.SetBreakpoint(rsp.WatchWrite, sink, 8))
+	}
+	t0 := time.Now()
+	stops := untilExit(s.c, 1<<30)
+	return time.Since(t0).Seconds(), stops
+}
+
+// watchCost: loop.exe writes the global sink once per 1000 iterations
+// (hit() is called every 1000th); the run to exit with a write
+// watchpoint on sink against the same run without it. gdbserver's
+// run with the watchpoint (x86 debug registers) is a second peer.
+func watchCost(b builds) []row {
+	iters := 2000000 // a watchpoint stop costs rspstub milliseconds
+	if *quick {
+		iters = 100000
+	}
+	calls := iters / 1000
+	args := []string{strconv.Itoa(iters), strconv.Itoa(calls)}
+	var with, without, gdb []float64
+	for i := 0; i < *runs; i++ {
+		s := serve(b, append([]string{b.loopPE}, args...)...)
+		sec, _ := watchRun(s, b.sinkPE, false)
+		s.close()
+		without = append(without, sec)
+
+		s = serve(b, append([]string{b.loopPE}, args...)...)
+		sec, stops := watchRun(s, b.sinkPE, true)
+		s.close()
+		with = append(with, sec)
+		checkStops("rspstub", stops, calls)
+
+		if b.gdbsrv != "" {
+			g := gdbserve(b, b.loopELF, args...)
+			sec, stops := watchRun(g, b.sinkELF, true)
+			g.close()
+			gdb = append(gdb, sec)
+			checkStops("gdbserver", stops, calls)
+		}
+	}
+	what := "run to exit writing a watched global every 1000 iterations (" + strconv.Itoa(calls) + " watchpoint stops) (time)"
+	return []row{
+		{what: what, short: "watchpoint cost (vs none)", ours: with, peer: without, unit: "s",
+			peerName: "rspstub, the same run without the watchpoint", lowerGood: true},
+		peerRow(row{what: what, short: "watchpoint run vs gdbserver", ours: with, unit: "s", lowerGood: true},
+			"gdbserver, native, the same watchpoint", b.gdbsrv, gdb),
+	}
+}
+
+// checkStops: every write to sink stops the guest: calls from hit(),
+// and main's last one.
+func checkStops(who string, stops, calls int) {
+	if stops < calls {
+		fatalf("%s: %d watchpoint stops for %d writes", who, stops, calls)
+	}
+	if stops != calls+1 {
+		log.Printf("watch: %s reported %d stops for %d writes", who, stops, calls+1)
+	}
+}
