@@ -112,6 +112,7 @@ const (
 	CatRASlot         = "ra-slot"
 	CatRegRule        = "reg-register-rule"
 	CatRegSlot        = "reg-slot"
+	CatSetFPEarly     = "pdata-setfp-before-alloc"
 	CatRegPdataOnly   = "reg-pdata-only"
 	CatRegCFIOnly     = "reg-cfi-only"
 	CatRegTiming      = "reg-save-timing"
@@ -148,7 +149,11 @@ var catTable = map[string]catInfo{
 	CatRASlot:        {false, "the CFAs agree but the return address is read from different slots"},
 	CatRegRule: {true, "CFI keeps a callee-saved register in another register (DW_CFA_register); .pdata " +
 		"has no such rule"},
-	CatRegSlot:      {false, "both restore a callee-saved register, from different stack slots"},
+	CatRegSlot: {false, "both restore a callee-saved register, from different stack slots"},
+	CatSetFPEarly: {true, "producer bug: UWOP_SET_FPREG runs before later pushes or the stack allocation (push rbp; " +
+		"mov rbp, rsp; push...; sub rsp), so the establisher frame is not RSP after the allocation, yet the save " +
+		"offsets were written relative to that RSP; the instruction bytes store the register where CFI says, " +
+		"and Windows itself restores it from the wrong slot"},
 	CatRegPdataOnly: {false, ".pdata restores a callee-saved register from the stack; CFI says it is unchanged"},
 	CatRegCFIOnly:   {false, "CFI restores a callee-saved register from the stack; .pdata leaves it unchanged"},
 	CatRegTiming: {true, "in a prolog or an epilog, one side already (or still) restores a callee-saved register " +
@@ -358,6 +363,10 @@ type checker struct {
 	fnBegin  uint32
 	frameReg uint8
 	tr       *tracker
+	insts    []inst
+	// setFPEarly: the function's UWOP_SET_FPREG precedes a push or the
+	// allocation in the prolog (a violation of the Windows prolog rules).
+	setFPEarly bool
 }
 
 // function compares every instruction start of one .pdata entry.
@@ -380,14 +389,15 @@ func (c *checker) function(fn unwind.RuntimeFunction) {
 		c.res.DecodeStops++
 	}
 	start := c.img.base + uint64(fn.BeginAddress)
-	c.fnBegin, c.frameReg = fn.BeginAddress, 0
+	c.fnBegin, c.frameReg, c.setFPEarly = fn.BeginAddress, 0, false
 	if fe, found, err := c.u.LookupFunctionEntry(start); err == nil && found {
 		if info, err := fe.Image.UnwindInfo(c.mem, fe.UnwindData); err == nil {
 			c.frameReg = info.FrameRegister
+			c.setFPEarly = setFPEarly(info)
 		}
 	}
 	tr := track(insts, c.entryState(start))
-	c.tr = tr
+	c.tr, c.insts = tr, insts
 	for i := range insts {
 		in := &insts[i]
 		pc := start + uint64(in.off)
@@ -768,6 +778,79 @@ func regArg(a x86asm.Arg) x86asm.Reg {
 	return r
 }
 
+// setFPEarly reports whether UWOP_SET_FPREG executes before a push or an
+// allocation of the same prolog.
+func setFPEarly(info *unwind.UnwindInfo) bool {
+	fp := -1
+	for _, uc := range info.Codes {
+		if uc.Op == unwind.UWOP_SET_FPREG {
+			fp = int(uc.CodeOffset)
+		}
+	}
+	if fp < 0 {
+		return false
+	}
+	for _, uc := range info.Codes {
+		switch uc.Op {
+		case unwind.UWOP_PUSH_NONVOL, unwind.UWOP_ALLOC_SMALL, unwind.UWOP_ALLOC_LARGE:
+			if int(uc.CodeOffset) > fp {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// bytesSlotIs reports whether the prolog's first store of compared
+// register k (a push, or a mov/movaps/movups into a stack address the
+// tracker knows) writes the slot s.
+func (c *checker) bytesSlotIs(k int, s Sym, st *tstate) bool {
+	want, ok := relate(s, st)
+	if !ok {
+		return false
+	}
+	for i, in := range c.insts {
+		if i >= 64 {
+			break
+		}
+		at, _ := c.tr.at(in.off)
+		if at == nil {
+			continue
+		}
+		switch in.Op {
+		case x86asm.PUSH:
+			if r, w, ok := gpr(regArg(in.Args[0])); ok && w == 8 && k < len(nonvolGPRs) && r == int(nonvolGPRs[k]) {
+				sp := at.regs[hwRSP]
+				return sp.kind == avStack && sp.v-8 == want
+			}
+		case x86asm.MOV, x86asm.MOVUPS, x86asm.MOVAPS, x86asm.MOVDQU, x86asm.MOVDQA, x86asm.MOVUPD, x86asm.MOVAPD:
+			m, ok := in.Args[0].(x86asm.Mem)
+			if !ok || m.Index != 0 || m.Base == 0 || !storesCompared(in.Args[1], k) {
+				continue
+			}
+			r, w, ok := gpr(m.Base)
+			if !ok || w != 8 || at.regs[r].kind != avStack {
+				return false
+			}
+			return at.regs[r].v+disp(m) == want
+		}
+	}
+	return false
+}
+
+// storesCompared reports whether a store's source is compared register k.
+func storesCompared(a x86asm.Arg, k int) bool {
+	r, ok := a.(x86asm.Reg)
+	if !ok {
+		return false
+	}
+	if k < len(nonvolGPRs) {
+		n, w, ok := gpr(r)
+		return ok && w == 8 && n == int(nonvolGPRs[k])
+	}
+	return r == x86asm.X0+x86asm.Reg(k-len(nonvolGPRs)+6)
+}
+
 // releases reports whether an instruction belongs to the frame-releasing
 // part of an epilog: a pop, or an add, lea or mov into rsp.
 func releases(in x86asm.Inst) bool {
@@ -812,6 +895,9 @@ func (c *checker) compareRegs(p, q sideResult, st *tstate, d *Disagreement) stri
 		case a.kind == regSaved && b.kind == regSaved:
 			if !same(a.slot, b.slot, st) {
 				this = CatRegSlot
+				if c.setFPEarly && c.bytesSlotIs(k, b.slot, st) {
+					this = CatSetFPEarly
+				}
 			}
 		case a.kind == b.kind && a.kind != regOther:
 		case b.kind == regOther && b.other.Base >= 0 && !b.other.Deref:

@@ -417,7 +417,7 @@ func TestTotal(t *testing.T) {
 }
 
 // wineSample is a handful of Wine modules of different builds and sizes.
-var wineSample = []string{"kernel32.dll", "msvcrt.dll", "ucrtbase.dll", "d3dx9_29.dll", "cabinet.dll"}
+var wineSample = []string{"kernel32.dll", "msvcrt.dll", "ucrtbase.dll", "d3dx9_29.dll", "cabinet.dll", "glu32.dll"}
 
 // TestWine runs the check over a handful of Wine's PE modules (all of
 // them with RSPSTUB_FULL_CORPUS=1): no file fails, nothing panics, and
@@ -478,5 +478,23 @@ func TestWine(t *testing.T) {
 				logUnexplained(t, r)
 			}
 		}
+	}
+}
+
+// TestDisp32: x86asm reports a negative 32-bit displacement as unsigned;
+// the tracker must sign-extend it ("lea rsp, [rbp-0xa0]").
+func TestDisp32(t *testing.T) {
+	code := []byte{
+		0x55,             // push rbp                 rsp = CFA-16
+		0x48, 0x89, 0xe5, // mov rbp, rsp             rbp = CFA-16
+		0x48, 0x8d, 0xa5, 0x60, 0xff, 0xff, 0xff, // lea rsp, [rbp-0xa0]  rsp = CFA-0xb0
+		0xc3, // ret
+	}
+	insts, _ := decodeFunction(code)
+	var entry tstate
+	entry.regs[hwRSP] = aval{avStack, -8}
+	tr := track(insts, entry)
+	if st, _ := tr.at(11); st == nil || st.regs[hwRSP] != (aval{avStack, -0xb0}) {
+		t.Errorf("rsp after lea rsp, [rbp-0xa0]: %+v", st)
 	}
 }

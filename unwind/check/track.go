@@ -52,6 +52,15 @@ type tstate struct {
 	regs [16]aval
 }
 
+// disp is a memory operand's displacement, sign-extended: x86asm reports a
+// 32-bit displacement as an unsigned number (0xffffff60 for -0xa0).
+func disp(m x86asm.Mem) int64 {
+	if m.Disp >= 1<<31 && m.Disp < 1<<32 {
+		return int64(int32(uint32(m.Disp)))
+	}
+	return m.Disp
+}
+
 // gpr maps an x86asm register to its hardware number and width in bytes.
 func gpr(r x86asm.Reg) (int, int, bool) {
 	switch {
@@ -281,7 +290,7 @@ func (t *tracker) transfer(i int, s tstate) (out tstate, succ []int, ind bool) {
 				}
 			}
 			if base.kind != avUnknown {
-				v = aval{base.kind, base.v + m.Disp}
+				v = aval{base.kind, base.v + disp(m)}
 			}
 		}
 		set(in.Args[0], v)
