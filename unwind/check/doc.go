@@ -92,6 +92,16 @@
 //     RUNTIME_FUNCTION (GCC's hot/cold partitioning, and back): the
 //     Windows rule takes any jmp out of the function for a tail call.
 //     Windows unwinds that one instruction wrongly too.
+//   - pdata-setfp-before-alloc (explained, a producer bug): the UNWIND_INFO
+//     sets the frame register before later pushes or the allocation ("push
+//     rbp; mov rbp, rsp; push rdi; ...; sub rsp, N", GCC for a function
+//     that calls setjmp, e.g. Wine's glu32 gluTessEndPolygon). The Windows
+//     prolog rules want UWOP_SET_FPREG after them: the establisher frame is
+//     then the frame register, yet the UWOP_SAVE_XMM128 offsets were
+//     written relative to RSP after the allocation. Windows (and package
+//     unwind, faithfully) restores xmm6-xmm13 from the wrong slots; CFI
+//     names the slots the prolog's movups instructions really write, which
+//     the check confirms from the bytes before choosing this category.
 //   - reg-save-timing (explained): in a prolog or an epilog, one side
 //     already (or still) restores a register from its slot and the other
 //     takes it as live. Prologs and epilogs only move registers between
@@ -125,6 +135,9 @@
 // column as the return address (binutils' delay-load thunks say 32, which
 // is xmm15 in the x86-64 numbering) is read with that column as the
 // return address, and xmm15 is not compared there.
+//
+// x86asm reports a 32-bit displacement as an unsigned number
+// (0xffffff60 for -0xa0); the tracker sign-extends it.
 //
 // # Deliberately out of scope
 //
