@@ -56,10 +56,14 @@ func backtraces(b builds) []row {
 	if b.mingwGDB != "" && gdbFrames < frames-3 {
 		log.Printf("bt: gdb listed %d frames, monitor bt %d", gdbFrames, frames)
 	}
+	peerName := "x86_64-w64-mingw32-gdb `bt`"
+	if len(peer) > 0 {
+		peerName = fmt.Sprintf("x86_64-w64-mingw32-gdb `bt` (%d frames)", gdbFrames)
+	}
 	return []row{peerRow(row{
 		what:  fmt.Sprintf("backtrace of a %s-deep recursion: `monitor bt` (%d frames) (time)", depth, frames),
 		short: "monitor bt vs GDB bt", ours: ours, unit: "s", lowerGood: true, target: target{op: "<=", v: 0.1},
-	}, fmt.Sprintf("x86_64-w64-mingw32-gdb `bt` (%d frames)", gdbFrames), b.mingwGDB, peer)}
+	}, peerName, b.mingwGDB, peer)}
 }
 
 // gdbBT serves recurse.exe, lets the Windows-ABI gdb (no local files: it

@@ -98,14 +98,17 @@ func writeChart(path string, rows []row) error {
 		drawText(img, 10, y+(rowH-7*s)/2, s, label, black)
 		xb := xOf(b.adv)
 		fill(img, min(x1, xb), y+4, max(abs(xb-x1), 2), rowH-8, b.col)
+		xv := max(x1, xb)
 		if !math.IsNaN(b.tick) {
-			fill(img, xOf(b.tick)-1, y+1, 3, rowH-2, black)
+			xt := xOf(b.tick)
+			fill(img, xt-1, y+1, 3, rowH-2, black)
+			xv = max(xv, xt+2)
 		}
 		val := fmt.Sprintf("%.2fx", b.adv)
 		if b.adv >= 100 {
 			val = fmt.Sprintf("%.0fx", b.adv)
 		}
-		drawText(img, max(x1, xb)+6, y+(rowH-7*s)/2, s, val, black)
+		drawText(img, xv+6, y+(rowH-7*s)/2, s, val, black)
 	}
 
 	f, err := os.Create(path)

@@ -46,6 +46,7 @@ func memoryReads(b builds) []row {
 		total, trips = 1<<20, 200
 	}
 	var mOurs, xOurs, mGDB, mQEMU, latOurs, latGDB, latQEMU []float64
+	var mOursU, xOursU, latOursU []float64 // rspstub on a unix socket
 	for i := 0; i < *runs; i++ {
 		// Stop in hit(), after main filled big with its pattern.
 		s := serve(b, b.loopPE, "1", "1")
@@ -62,6 +63,13 @@ func memoryReads(b builds) []row {
 			g.close()
 		}
 		if b.qemu != "" {
+			// QEMU on a unix socket: rspstub on one too for these rows.
+			s := serveUnix(b, b.loopPE, "1", "1")
+			runTo(s, b.hitPE)
+			mOursU = append(mOursU, readLoop(s, b.bigPE, total, false))
+			xOursU = append(xOursU, readLoop(s, b.bigPE, total, true))
+			latOursU = append(latOursU, latencyLoop(s, trips))
+			s.close()
 			q := qemuServe(b, b.loopELF, "1", "1")
 			runTo(q, b.hitELF)
 			mQEMU = append(mQEMU, readLoop(q, b.bigELF, total, false))
@@ -73,16 +81,16 @@ func memoryReads(b builds) []row {
 	return []row{
 		peerRow(row{what: "packet round trip (`p` rip) (rate)", short: "`p` round trip vs gdbserver",
 			ours: latOurs, unit: "trips/s", target: target{op: ">=", v: 1}}, "gdbserver, native", b.gdbsrv, latGDB),
-		peerRow(row{what: "packet round trip (`p` rip) (rate)", short: "`p` round trip vs qemu-user",
-			ours: latOurs, unit: "trips/s", target: target{op: ">=", v: 1}}, "qemu-user gdbstub", b.qemu, latQEMU),
+		peerRow(row{what: "packet round trip (`p` rip), both on a unix socket (rate)", short: "`p` round trip vs qemu-user",
+			ours: latOursU, unit: "trips/s", target: target{op: ">=", v: 1}}, "qemu-user gdbstub", b.qemu, latQEMU),
 		peerRow(row{what: fmt.Sprintf("bulk read %d MiB with `m` (throughput)", mib), short: "`m` read vs gdbserver",
 			ours: mOurs, unit: "MiB/s", target: target{op: ">=", v: 1}}, "gdbserver, native", b.gdbsrv, mGDB),
-		peerRow(row{what: fmt.Sprintf("bulk read %d MiB with `m` (throughput)", mib), short: "`m` read vs qemu-user",
-			ours: mOurs, unit: "MiB/s", target: target{op: ">=", v: 1}}, "qemu-user gdbstub", b.qemu, mQEMU),
+		peerRow(row{what: fmt.Sprintf("bulk read %d MiB with `m`, both on a unix socket (throughput)", mib), short: "`m` read vs qemu-user",
+			ours: mOursU, unit: "MiB/s", target: target{op: ">=", v: 1}}, "qemu-user gdbstub", b.qemu, mQEMU),
 		peerRow(row{what: fmt.Sprintf("bulk read %d MiB: our `x` vs gdbserver's best, `m` (throughput)", mib), short: "our `x` vs gdbserver `m`",
 			ours: xOurs, unit: "MiB/s", target: target{op: ">=", v: 1}}, "gdbserver `m` (13.1 has no `x`)", b.gdbsrv, mGDB),
-		peerRow(row{what: fmt.Sprintf("bulk read %d MiB: our `x` vs QEMU's best, `m` (throughput)", mib), short: "our `x` vs qemu-user `m`",
-			ours: xOurs, unit: "MiB/s", target: target{op: ">=", v: 1}}, "qemu-user `m` (it has no `x`)", b.qemu, mQEMU),
+		peerRow(row{what: fmt.Sprintf("bulk read %d MiB: our `x` vs QEMU's best, `m`, both on a unix socket (throughput)", mib), short: "our `x` vs qemu-user `m`",
+			ours: xOursU, unit: "MiB/s", target: target{op: ">=", v: 1}}, "qemu-user `m` (it has no `x`)", b.qemu, mQEMU),
 		{what: fmt.Sprintf("bulk read %d MiB: `x` vs our own `m` (throughput)", mib), short: "our `x` vs our `m`",
 			ours: xOurs, peer: mOurs, unit: "MiB/s", peerName: "rspstub `m`", target: target{op: ">=", v: 1.8}},
 	}

@@ -81,7 +81,12 @@ var listenRE = regexp.MustCompile(`listening on ([^\s;]+)`)
 // startStub starts `rspstub serve` and returns its address once it
 // prints "listening on", and how long that took from exec.
 func startStub(b builds, args ...string) (*exec.Cmd, string, time.Duration) {
-	cmd := exec.Command(b.stub, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	return startStubOn(b, "127.0.0.1:0", args...)
+}
+
+// startStubOn is startStub listening on listen (HOST:PORT or unix:PATH).
+func startStubOn(b builds, listen string, args ...string) (*exec.Cmd, string, time.Duration) {
+	cmd := exec.Command(b.stub, append([]string{"serve", "--listen", listen}, args...)...)
 	cmd.Stdout = io.Discard
 	errp, err := cmd.StderrPipe()
 	check(err)
@@ -104,7 +109,7 @@ func startStub(b builds, args ...string) (*exec.Cmd, string, time.Duration) {
 	return cmd, addr, el
 }
 
-// serve starts `rspstub serve` on a program and connects.
+// serve starts `rspstub serve` on a program and connects over TCP.
 func serve(b builds, args ...string) *served {
 	cmd, addr, _ := startStub(b, args...)
 	c, err := rsp.Dial(addr, rsp.WithTimeout(5*time.Minute))
@@ -113,6 +118,20 @@ func serve(b builds, args ...string) *served {
 		fatalf("dial rspstub: %v", err)
 	}
 	return &served{cmd: cmd, c: c}
+}
+
+// serveUnix is serve over a unix socket, the transport qemu-user's
+// gdbstub is measured on.
+func serveUnix(b builds, args ...string) *served {
+	sockSeq++
+	sock := filepath.Join(workDir, fmt.Sprintf("rspstub%d.sock", sockSeq))
+	cmd, addr, _ := startStubOn(b, "unix:"+sock, args...)
+	c, err := rsp.Dial(addr, rsp.WithTimeout(5*time.Minute))
+	if err != nil {
+		reap(cmd)
+		fatalf("dial rspstub: %v", err)
+	}
+	return &served{cmd: cmd, c: c, sock: sock}
 }
 
 // gdbserve starts gdbserver on a native program and connects.

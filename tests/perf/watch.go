@@ -25,7 +25,7 @@ func watchRun(s *served, sink uint64, watch bool) (float64, int) {
 // watchpoint on sink against the same run without it. gdbserver's
 // run with the watchpoint (x86 debug registers) is a second peer.
 func watchCost(b builds) []row {
-	iters := 2000000 // a watchpoint stop costs rspstub milliseconds
+	iters := 10000000
 	if *quick {
 		iters = 100000
 	}
