@@ -89,7 +89,7 @@ func startup(b builds) []row {
 	}
 	return []row{
 		peerRow(row{what: "start-up: exec of `rspstub serve` on a mingw hello-world to \"listening on\" (time)",
-			short: "start-up vs gdbserver", ours: ours, unit: "ms", lowerGood: true,
+			short: "start-up (50 ms) vs gdbserver", ours: ours, unit: "ms", lowerGood: true,
 			target: target{op: "<=", v: 50, abs: true}}, "gdbserver on native hello, to \"Listening on port\"", b.gdbsrv, peer),
 		peerRow(row{what: "resident memory (VmRSS) of `rspstub serve` hello.exe, client attached (figure)",
 			ours: rss, unit: "MiB", figure: true}, "gdbserver, for scale", b.gdbsrv, peerRSS),

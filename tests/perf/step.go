@@ -128,9 +128,9 @@ func stepping(b builds) []row {
 		rr.peerNA = "n/a (no vCont;r)"
 	}
 	return []row{
-		peerRow(row{what: what, short: "`s` steps vs gdbserver", ours: ours, unit: "steps/s", target: target{op: ">", v: 1}},
+		peerRow(row{what: what, short: "single steps vs gdbserver", ours: ours, unit: "steps/s", target: target{op: ">", v: 1}},
 			"gdbserver, native", b.gdbsrv, gdb),
-		peerRow(row{what: what, short: "`s` steps vs qemu-user", ours: ours, unit: "steps/s", target: target{op: ">", v: 1}},
+		peerRow(row{what: what, short: "single steps vs qemu-user", ours: ours, unit: "steps/s", target: target{op: ">", v: 1}},
 			"qemu-user gdbstub", b.qemu, qemu),
 		rr,
 	}
