@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -254,5 +256,159 @@ func TestSecurityGuestEscapes(t *testing.T) {
 		if !strings.Contains(console.String(), "\x1b]0;pwned\x07") {
 			t.Errorf("%v: the debugger console lost the guest's output: %q", flags, console.String())
 		}
+	}
+}
+
+// TestSecurityHostFilesTraced runs the stub under strace while a client
+// tries every way to reach a host file (vFile with host paths, "..",
+// symlinks and unloaded files; monitor commands given host paths): the
+// stub opens nothing but the guest's image and its own runtime files,
+// and creates, writes, renames or removes nothing.
+func TestSecurityHostFilesTraced(t *testing.T) {
+	strace := harness.Tool(t, "strace")
+	exe := harness.BuildPE(t, "tests/testdata/spin.c", harness.MinGW, "-O2")
+	dir := t.TempDir()
+	extra := filepath.Join(dir, "notloaded.dll")
+	writeFile(t, extra, []byte("MZ not a loaded module"))
+	if err := os.Symlink("/etc/passwd", filepath.Join(dir, "passwd.dll")); err != nil {
+		t.Fatal(err)
+	}
+	trace := filepath.Join(dir, "trace.txt")
+	cmd := exec.Command(strace, "-f", "-qq", "-o", trace,
+		"-e", "trace=open,openat,openat2,creat,unlink,unlinkat,rename,renameat,renameat2,mkdir,mkdirat,symlink,symlinkat,link,linkat,truncate,chmod,fchmodat",
+		harness.Stub(t), "serve", "--listen", "127.0.0.1:0", "--dll-path", dir, exe)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+	})
+	addrc := make(chan string, 1)
+	var log bytes.Buffer
+	go func() {
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			log.WriteString(sc.Text() + "\n")
+			if _, a, ok := strings.Cut(sc.Text(), "listening on "); ok {
+				addrc <- strings.TrimSuffix(strings.Fields(a)[0], ";")
+			}
+		}
+		waitErr = cmd.Wait()
+		close(exited)
+	}()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case <-exited:
+		out, _ := os.ReadFile(trace)
+		if harness.RequireTools() {
+			t.Fatalf("the stub under strace exited: %v\n%s\n%s", waitErr, log.String(), out)
+		}
+		t.Skipf("cannot trace the stub here: %v\n%.500s", waitErr, out)
+	case <-time.After(60 * time.Second):
+		t.Fatal("the stub under strace did not start")
+	}
+
+	c := rawDial(t, addr)
+	c.write("+")
+	c.request("qSupported:swbreak+")
+	for _, name := range []string{"/etc/passwd", "/etc/shadow", "/proc/self/environ", exe, extra, "notloaded.dll",
+		filepath.Join(dir, "passwd.dll"), "passwd.dll", "../../../../../../etc/passwd", `C:\windows\..\..\..\etc\passwd`,
+		filepath.Base(exe) + "/../../../etc/passwd"} {
+		if rep := c.request("vFile:open:" + hexString(name) + ",0,0"); !strings.HasPrefix(rep, "F-1,") {
+			t.Errorf("vFile:open %q: %q", name, rep)
+		}
+		for _, flags := range []string{"1", "2", "241", "641"} { // O_WRONLY, O_RDWR, |O_CREAT|O_TRUNC, |O_EXCL
+			if rep := c.request("vFile:open:" + hexString(name) + "," + flags + ",1ff"); !strings.HasPrefix(rep, "F-1,") {
+				t.Errorf("vFile:open %q flags %s: %q", name, flags, rep)
+			}
+		}
+		c.request("vFile:unlink:" + hexString(name))
+		c.request("vFile:readlink:" + hexString(name))
+	}
+	// Every monitor command, given host paths.
+	for _, cmdline := range []string{"help /etc/passwd", "bt /etc/passwd", "bt -json /etc/passwd", "frame /etc/passwd",
+		"args /etc/passwd", "modules /etc/passwd", "teb /etc/passwd", "peb /etc/passwd", "memmap /etc/passwd",
+		"unwind-info /etc/passwd", "unwind-info ../../../../etc/passwd", "unwind-info notloaded.dll!x",
+		"unwind-info " + extra + "!x", "verify-unwind /etc/passwd", "bt > " + filepath.Join(dir, "out.txt"),
+		"modules -json " + filepath.Join(dir, "out.json"), "unwind-info main", "bt -full"} {
+		c.send("qRcmd," + hexString(cmdline))
+		var out strings.Builder
+		for i := 0; i < 100000; i++ {
+			p := c.reply()
+			if !isOutput(p) {
+				break
+			}
+			out.WriteString(p)
+		}
+		if strings.Contains(out.String(), hexString("root:x:0:0")) {
+			t.Errorf("monitor %s printed /etc/passwd", cmdline)
+		}
+	}
+	c.send("k")
+	c.Close()
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the stub did not exit after k")
+	}
+
+	b, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		// PID syscall(args) = result
+		_, call, ok := strings.Cut(line, " ")
+		call = strings.TrimSpace(call)
+		if !ok || strings.Contains(line, "= -1 ") || strings.Contains(line, "resumed>") && !strings.Contains(line, "=") {
+			continue
+		}
+		name, _, _ := strings.Cut(call, "(")
+		q1 := strings.IndexByte(call, '"')
+		q2 := strings.IndexByte(call[q1+1:], '"')
+		if q1 < 0 || q2 < 0 {
+			continue
+		}
+		path := call[q1+1 : q1+1+q2]
+		switch name {
+		case "open", "openat", "openat2", "creat":
+			if strings.Contains(call, "O_WRONLY") || strings.Contains(call, "O_RDWR") || strings.Contains(call, "O_CREAT") || name == "creat" {
+				t.Errorf("the stub opened %s for writing: %s", path, line)
+			}
+			opened[path] = true
+		default:
+			t.Errorf("the stub changed the file system: %s", line)
+		}
+	}
+	var paths []string
+	for p := range opened {
+		paths = append(paths, p)
+		switch {
+		case p == exe, strings.HasPrefix(p, "/lib/"), strings.HasPrefix(p, "/usr/lib/"), p == "/etc/ld.so.cache",
+			strings.HasPrefix(p, "/proc/self/"), strings.HasPrefix(p, "/sys/kernel/mm/"), strings.HasPrefix(p, "/sys/devices/system/cpu"),
+			strings.HasPrefix(p, "/sys/fs/cgroup/"), p == "/proc/sys/net/core/somaxconn", p == "/etc/localtime":
+			// The image, and what the Go runtime, libc and the network
+			// and time packages read for themselves.
+		default:
+			t.Errorf("the stub opened %s", p)
+		}
+	}
+	if !opened[exe] {
+		t.Errorf("the trace shows no open of the guest image %s: is it parsed right?\n%.2000s", exe, b)
+	}
+	slices.Sort(paths)
+	t.Logf("files the stub opened: %v", paths)
+	if _, err := os.Stat(filepath.Join(dir, "out.txt")); err == nil {
+		t.Error("a monitor command created a host file")
 	}
 }
