@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -228,3 +229,28 @@ func TestReliabilitySoak(t *testing.T) {
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestReliabilityGDBReconnect: GDB disconnects and reconnects at once,
+// three times in one session (the stub once refused such a client as a
+// second debugger); each time it finds the same pc.
+func TestReliabilityGDBReconnect(t *testing.T) {
+	gdb := harness.Tool(t, "gdb")
+	stub, _ := spinStub(t)
+	cmds := []string{"echo @@pc\\n", "p/x $pc"}
+	for i := 0; i < 3; i++ {
+		cmds = append(cmds, "disconnect", "target remote "+stub.Addr, "echo @@pc\\n", "p/x $pc")
+	}
+	out := harness.GDB(t, gdb, "", stub.Addr, cmds...)
+	pcs := regexp.MustCompile(`@@pc\n\$\d+ = (0x[0-9a-f]+)`).FindAllStringSubmatch(out, -1)
+	if len(pcs) != 4 {
+		t.Fatalf("want 4 pcs (one per connection), got %d:\n%s", len(pcs), out)
+	}
+	for _, m := range pcs[1:] {
+		if m[1] != pcs[0][1] {
+			t.Fatalf("pc %s after a reconnect, want %s:\n%s", m[1], pcs[0][1], out)
+		}
+	}
+	if strings.Contains(out, "another debugger") {
+		t.Fatalf("a reconnect was refused:\n%s", out)
+	}
+}
