@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/rspstub/rspstub/emulator/ucwin"
 	"github.com/rspstub/rspstub/rsp"
@@ -115,7 +116,18 @@ func connectHint(prog, addr string) string {
 	return fmt.Sprintf("gdb %s -ex 'target remote %s'  |  lldb %s -o 'gdb-remote %s'", prog, gdbAddr, prog, lldbAddr)
 }
 
-// oneLine flattens an error onto one line.
+// oneLine flattens an error onto one line. Error text can carry bytes
+// from the guest's files (a section or import name), so control
+// characters are escaped: they never reach the terminal as commands.
 func oneLine(err error) string {
-	return strings.Join(strings.Fields(err.Error()), " ")
+	s := strings.Join(strings.Fields(err.Error()), " ")
+	var b strings.Builder
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError {
+			fmt.Fprintf(&b, "\\x%02x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
