@@ -179,6 +179,8 @@ func TestUnwinderAgainstShadowStack(t *testing.T) {
 		{"clang-mingw-O0", "examples/demo/demo.c", harness.ClangMinGW, []string{"-O0", "-g"}, false},
 		// A function with DWARF CFI and no .pdata entry.
 		{"cfi-only", "emulator/ucwin/testdata/cfionly.c", harness.MinGW, []string{"-O1"}, true},
+		// Epilogs ending in jmp rel32, jmp rel8, jmp [rip+x] and rep ret.
+		{"epilogs", "emulator/ucwin/testdata/epilogs.c", harness.MinGW, []string{"-O1"}, false},
 	}
 	for _, b := range builds {
 		t.Run(b.name, func(t *testing.T) {
