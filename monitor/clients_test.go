@@ -160,8 +160,7 @@ func TestGDBPythonUnwinder(t *testing.T) {
 			script := writeScript(t, "rspstub-gdb.py", monitor.GDBScript)
 			stub := harness.StartStub(t, exe)
 			out := harness.GDB(t, gdb, exe, stub.Addr,
-				"source "+script,
-				"set backtrace past-main on", "set backtrace past-entry on",
+				"source "+script, // sets backtrace past-main/past-entry itself
 				"break d", "continue",
 				"echo @@bt\\n", "bt",
 				"echo @@rbx\\n", "frame 2", "info registers rbx",

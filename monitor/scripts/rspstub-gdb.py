@@ -106,6 +106,13 @@ class _FrameFilter(object):
         return map(_Named, frames)
 
 
+# A Windows thread's stack goes on past main into the C runtime and the
+# system DLLs (mainCRTStartup, BaseThreadInitThunk, RtlUserThreadStart), as
+# Visual Studio shows it; GDB stops at main and at the entry point unless
+# told otherwise.
+gdb.execute("set backtrace past-main on")
+gdb.execute("set backtrace past-entry on")
+
 _unwinder = RspstubUnwinder()
 _FrameFilter()
 register_unwinder(None, _unwinder, replace=True)
