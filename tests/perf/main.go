@@ -64,7 +64,8 @@ func main() {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		s := <-sigs
-		fatalf("%v: stopping", s)
+		log.Printf("%v: stopping", s) // before the clients see their stubs die
+		fatalf("%v", s)
 	}()
 	defer func() {
 		if p := recover(); p != nil {

@@ -76,7 +76,11 @@ func (r row) verdict() (string, bool) {
 	if ok {
 		return "met", true
 	}
-	return fmt.Sprintf("missed by %.0f%%", math.Abs(x/t.v-1)*100), false
+	by := math.Abs(x/t.v-1) * 100
+	if by < 10 {
+		return fmt.Sprintf("missed by %.1f%%", by), false
+	}
+	return fmt.Sprintf("missed by %.0f%%", by), false
 }
 
 func median(v []float64) float64 {
