@@ -493,17 +493,26 @@ func (c *Client) readG() error {
 	return nil
 }
 
+// register checks that i is a register of the description and n its size.
+func (c *Client) register(i, n int) (*Register, error) {
+	if i < 0 || i >= len(c.desc.Registers) {
+		return nil, fmt.Errorf("rsp: no register %d", i)
+	}
+	r := &c.desc.Registers[i]
+	if n != r.Size() {
+		return nil, fmt.Errorf("rsp: register %s has %d bytes, not %d", r.Name, r.Size(), n)
+	}
+	return r, nil
+}
+
 // ReadRegister reads register i (a Description index) into dst, which
 // must be its size, with `p`, or `g` when the stub has no `p`.
 func (c *Client) ReadRegister(i int, dst []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if i < 0 || i >= len(c.desc.Registers) {
-		return fmt.Errorf("rsp: no register %d", i)
-	}
-	r := &c.desc.Registers[i]
-	if len(dst) != r.Size() {
-		return fmt.Errorf("rsp: register %s has %d bytes, not %d", r.Name, r.Size(), len(dst))
+	r, err := c.register(i, len(dst))
+	if err != nil {
+		return err
 	}
 	if !c.noP {
 		c.c.wmu.Lock()
@@ -557,12 +566,9 @@ func (c *Client) ReadRegisterUint(name string) (uint64, error) {
 func (c *Client) WriteRegister(i int, src []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if i < 0 || i >= len(c.desc.Registers) {
-		return fmt.Errorf("rsp: no register %d", i)
-	}
-	r := &c.desc.Registers[i]
-	if len(src) != r.Size() {
-		return fmt.Errorf("rsp: register %s has %d bytes, not %d", r.Name, r.Size(), len(src))
+	r, err := c.register(i, len(src))
+	if err != nil {
+		return err
 	}
 	if !c.noP {
 		c.c.wmu.Lock()
