@@ -4,7 +4,9 @@
 set -euo pipefail
 
 packages=(
-	gcc pkg-config libunicorn-dev          # cgo and the emulator
+	gcc libc6-dev binutils pkg-config      # cgo, static test programs, readelf/objdump
+	libunicorn-dev                         # the emulator
+	strace                                 # security tests: what host files the stub opens
 	mingw-w64 clang lld llvm               # Windows test programs
 	gdb lldb python3-lldb-14 gdbserver     # the debuggers we serve (and a peer)
 	gdb-mingw-w64 gdb-mingw-w64-target     # Windows-ABI gdb and gdbserver.exe (oracles)
