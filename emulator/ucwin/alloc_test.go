@@ -1,0 +1,43 @@
+package ucwin
+
+import (
+	"io"
+	"testing"
+
+	"github.com/rspstub/rspstub/rsp"
+	"github.com/rspstub/rspstub/tests/harness"
+)
+
+// TestBreakpointCycleAllocs: GDB removes every breakpoint after each stop
+// and inserts them again before each resume; on the real backend that
+// cycle allocates nothing in steady state.
+func TestBreakpointCycleAllocs(t *testing.T) {
+	exe := harness.BuildPE(t, "examples/demo/demo.c", harness.MinGW, "-O0")
+	tg, err := New(Config{Program: exe, Stdout: io.Discard, Stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	addrs := []uint64{tg.Process().EntryPoint(), tg.Process().EntryPoint() + 4, tg.Process().EntryPoint() + 8}
+	cycle := func() {
+		for _, a := range addrs {
+			if err := tg.RemoveBreakpoint(rsp.BreakSoftware, a, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, a := range addrs {
+			if err := tg.InsertBreakpoint(rsp.BreakSoftware, a, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, a := range addrs {
+		if err := tg.InsertBreakpoint(rsp.BreakSoftware, a, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cycle() // warm up the maps
+	if n := testing.AllocsPerRun(100, cycle); n != 0 {
+		t.Errorf("a remove/insert cycle of %d breakpoints allocates %v times", len(addrs), n)
+	}
+}
