@@ -48,8 +48,6 @@ type Target struct {
 	mw   *machine
 	proc *guest.Process
 	desc *rsp.Description
-	log  *slog.Logger
-	prog string
 
 	ctx  unicorn.Context // scratch for register transfers
 	last rsp.Stop
@@ -61,17 +59,12 @@ type Target struct {
 	// breaks holds the client's breakpoints and watchpoints, so that a
 	// detach can remove them all.
 	breaks map[breakKey]struct{}
-	// codeBreaks counts the Z0/Z1 breakpoints at each address: API entry
-	// points are traps too, and a breakpoint there must win.
-	codeBreaks map[uint64]codeBreak
 
 	consoleMu sync.Mutex
 	console   io.Writer
 
 	mon *monitor.Monitor // monitor commands, created on first use
 }
-
-type codeBreak struct{ sw, hw int }
 
 type breakKey struct {
 	kind rsp.BreakKind
@@ -114,8 +107,8 @@ func New(cfg Config) (*Target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start unicorn: %w", err)
 	}
-	t := &Target{m: m, mw: &machine{Machine: m}, log: log, prog: cfg.Program,
-		breaks: make(map[breakKey]struct{}), codeBreaks: make(map[uint64]codeBreak)}
+	t := &Target{m: m, mw: &machine{Machine: m},
+		breaks: make(map[breakKey]struct{})}
 	stdout, stderr := cfg.Stdout, cfg.Stderr
 	if stdout == nil {
 		stdout = io.Discard
@@ -427,16 +420,8 @@ func (t *Target) run(step bool) (rsp.Stop, error) {
 				return t.stop(rsp.StopSignal, rsp.SIGINT), nil
 			}
 			// A call back into guest code starts at the callback's first
-			// instruction without executing a call, and Run would step
-			// over a breakpoint at its starting PC: report it here.
-			if npc, err := t.m.Reg(arch.RIP); err == nil && npc != pc && !t.mw.isTrap(npc) {
-				if cb, ok := t.codeBreaks[npc]; ok {
-					if cb.sw > 0 {
-						return t.stop(rsp.StopSWBreak, rsp.SIGTRAP), nil
-					}
-					return t.stop(rsp.StopHWBreak, rsp.SIGTRAP), nil
-				}
-			}
+			// instruction; the emulator reports a breakpoint there, since
+			// the run starts where RIP was moved, not where it stopped.
 		}
 		var us unicorn.Stop
 		if step {
@@ -448,14 +433,6 @@ func (t *Target) run(step bool) (rsp.Stop, error) {
 			if step {
 				// The step ended on an API entry: show it there.
 				return t.stop(rsp.StopSignal, rsp.SIGTRAP), nil
-			}
-			// A breakpoint on an API entry ("break WriteFile") stops
-			// before the call is served; resuming serves it.
-			if cb, ok := t.codeBreaks[us.PC]; ok {
-				if cb.sw > 0 {
-					return t.stop(rsp.StopSWBreak, rsp.SIGTRAP), nil
-				}
-				return t.stop(rsp.StopHWBreak, rsp.SIGTRAP), nil
 			}
 			continue
 		}
@@ -579,30 +556,8 @@ func (t *Target) InsertBreakpoint(kind rsp.BreakKind, addr uint64, size int) err
 	if err := t.insert(kind, addr, size); err != nil {
 		return err
 	}
-	k := breakKey{kind, addr, size}
-	if _, dup := t.breaks[k]; !dup {
-		t.breaks[k] = struct{}{}
-		t.countCodeBreak(kind, addr, +1)
-	}
+	t.breaks[breakKey{kind, addr, size}] = struct{}{}
 	return nil
-}
-
-// countCodeBreak keeps codeBreaks in step with breaks.
-func (t *Target) countCodeBreak(kind rsp.BreakKind, addr uint64, d int) {
-	if kind != rsp.BreakSoftware && kind != rsp.BreakHardware {
-		return
-	}
-	cb := t.codeBreaks[addr]
-	if kind == rsp.BreakSoftware {
-		cb.sw += d
-	} else {
-		cb.hw += d
-	}
-	if cb.sw <= 0 && cb.hw <= 0 {
-		delete(t.codeBreaks, addr)
-		return
-	}
-	t.codeBreaks[addr] = cb
 }
 
 func (t *Target) insert(kind rsp.BreakKind, addr uint64, size int) error {
@@ -615,20 +570,12 @@ func (t *Target) insert(kind rsp.BreakKind, addr uint64, size int) error {
 
 // RemoveBreakpoint implements rsp.Breakpointer.
 func (t *Target) RemoveBreakpoint(kind rsp.BreakKind, addr uint64, size int) error {
-	if k := (breakKey{kind, addr, size}); t.hasBreak(k) {
-		delete(t.breaks, k)
-		t.countCodeBreak(kind, addr, -1)
-	}
+	delete(t.breaks, breakKey{kind, addr, size})
 	switch kind {
 	case rsp.BreakSoftware, rsp.BreakHardware:
 		return t.m.RemoveBreakpoint(addr, kind == rsp.BreakHardware)
 	}
 	return t.m.RemoveWatchpoint(addr, size, watchKind(kind))
-}
-
-func (t *Target) hasBreak(k breakKey) bool {
-	_, ok := t.breaks[k]
-	return ok
 }
 
 func watchKind(k rsp.BreakKind) unicorn.WatchKind {

@@ -41,6 +41,13 @@ func TestBreakpointStopsBeforeInstruction(t *testing.T) {
 func TestBreakpointAfterTranslation(t *testing.T) {
 	m := newMachine(t, countLoop)
 	must(t, m.AddBreakpoint(codeBase, false))
+	// RIP was set by the caller, not stopped on: the breakpoint there is
+	// reported at once, before its instruction runs.
+	wantStop(t, m, m.Run(), StopBreakpoint, codeBase)
+	if rax := reg(t, m, arch.RAX); rax != 0 {
+		t.Fatalf("rax = %d after a stop at the first instruction", rax)
+	}
+	// Resuming where it stopped makes progress.
 	wantStop(t, m, m.Run(), StopBreakpoint, codeBase)
 	wantStop(t, m, m.Run(), StopBreakpoint, codeBase) // block now translated
 	must(t, m.AddBreakpoint(codeBase+6, false))
@@ -133,6 +140,44 @@ func TestTrapRange(t *testing.T) {
 	}
 	if err := m.AddTrapRange(5, 5); err == nil {
 		t.Fatal("empty trap range accepted")
+	}
+}
+
+// TestBreakpointOnTrap: a breakpoint on a trap address stops as a
+// breakpoint first; resuming from it then reports the trap.
+func TestBreakpointOnTrap(t *testing.T) {
+	for _, hw := range []bool{false, true} {
+		m := newMachine(t, []byte{
+			0xe8, 0xfb, 0x0f, 0x00, 0x00, // 10000: call 0x11000
+			0xf4, // 10005: hlt
+		})
+		must(t, m.AddTrapRange(codeBase+0x1000, codeBase+0x1010))
+		must(t, m.AddBreakpoint(codeBase+0x1000, hw))
+		want := StopBreakpoint
+		if hw {
+			want = StopHWBreakpoint
+		}
+		wantStop(t, m, m.Run(), want, codeBase+0x1000)
+		wantStop(t, m, m.Run(), StopTrap, codeBase+0x1000)
+		// Without the breakpoint the trap alone stops.
+		must(t, m.RemoveBreakpoint(codeBase+0x1000, hw))
+		wantStop(t, m, m.Run(), StopTrap, codeBase+0x1000)
+	}
+}
+
+// TestBreakpointAtMovedRIP: a run that starts where the caller moved RIP
+// (an emulated API calling back into guest code) reports a breakpoint on
+// that first instruction; a step from there still executes it.
+func TestBreakpointAtMovedRIP(t *testing.T) {
+	m := newMachine(t, countLoop)
+	must(t, m.AddBreakpoint(codeBase+6, false))
+	wantStop(t, m, m.Run(), StopBreakpoint, codeBase+6)
+	must(t, m.AddBreakpoint(codeBase+3, false))
+	must(t, m.SetReg(arch.RIP, codeBase+3))
+	wantStop(t, m, m.Run(), StopBreakpoint, codeBase+3)
+	must(t, m.SetReg(arch.RIP, codeBase+3))
+	if st := m.Step(); st.Reason != StopStep || st.PC == codeBase+3 {
+		t.Fatalf("a step from a moved RIP made no progress: %+v", st)
 	}
 }
 

@@ -58,12 +58,25 @@ static void bp_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 	rs_stop_now(m, bp->sw ? RS_STOP_BREAKPOINT : RS_STOP_HWBREAKPOINT, addr);
 }
 
+static rs_bp *bp_find(rs_machine *m, uint64_t addr);
+
 static void trap_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 {
 	rs_trap *t = ud;
+	rs_machine *m = t->m;
+	rs_bp *bp = bp_find(m, addr);
 	(void)uc;
 	(void)size;
-	rs_stop_now(t->m, RS_STOP_TRAP, addr);
+	// A user breakpoint on a trap address ("break WriteFile" on an
+	// emulated API entry) is what the debugger must see first; the trap
+	// is reported when execution resumes from there (the replayed hook
+	// at the start PC is then skipped, as in bp_cb).
+	if (bp != NULL && (bp->sw || bp->hw) && m->mode == 0 &&
+	    !(m->skip_bp && addr == m->start_pc)) {
+		rs_stop_now(m, bp->sw ? RS_STOP_BREAKPOINT : RS_STOP_HWBREAKPOINT, addr);
+		return;
+	}
+	rs_stop_now(m, RS_STOP_TRAP, addr);
 }
 
 static void watch_cb(uc_engine *uc, uc_mem_type type, uint64_t addr, int size,
@@ -847,7 +860,7 @@ void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b)
 	memset(&m->stop, 0, sizeof m->stop);
 	m->watch_pending = 0;
 	m->start_pc = pc;
-	m->skip_bp = bp_enabled_at(m, pc);
+	m->skip_bp = (mode != 0 || pc == m->last_pc) && bp_enabled_at(m, pc);
 	m->mode = mode;
 	m->tracer_first = 1;
 	m->range_start = a;
@@ -936,6 +949,7 @@ out:
 		bp_gc(m);
 	}
 	m->mode = 0;
+	m->last_pc = rs_rip(m);
 }
 
 // ---- benchmark baseline ------------------------------------------------------

@@ -84,9 +84,14 @@ typedef struct rs_machine {
 	uc_engine *uc;
 	rs_stop stop;
 
-	// Resume bookkeeping: the first breakpoint hit at start_pc is the
-	// replay of the hit we stopped on, and is skipped.
+	// Resume bookkeeping: when a run resumes where the machine last
+	// stopped (last_pc), the first breakpoint hit at start_pc is the
+	// replay of the hit we stopped on, and is skipped. A run that starts
+	// elsewhere (RIP moved by the caller, e.g. into a guest callback)
+	// reports a breakpoint at its first instruction. A step always
+	// executes its first instruction.
 	uint64_t start_pc;
+	uint64_t last_pc;
 	int skip_bp;
 	int mode; // as for rs_run
 	uc_hook tracer_hook;
