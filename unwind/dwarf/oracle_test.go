@@ -390,6 +390,9 @@ func TestOracleLibc(t *testing.T) {
 	}
 	f, err := os.Open(libcPath)
 	if err != nil {
+		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
+			t.Fatalf("no %s and RSPSTUB_REQUIRE_TOOLS=1: %v", libcPath, err)
+		}
 		t.Skipf("no %s: %v", libcPath, err)
 	}
 	defer f.Close()
