@@ -1,0 +1,156 @@
+package winproc
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+)
+
+// DefaultScanDistance bounds ScanImage: no image has its code more than
+// 64 MiB past its headers.
+const DefaultScanDistance = 64 << 20
+
+// PE header fields read by ImageAt.
+const (
+	peLfanew        = 0x3c
+	peMachineAMD64  = 0x8664
+	peMagicPE32Plus = 0x20b
+	// Offsets in the optional header (PE32+).
+	optSizeOfImage = 56
+	optNumRVAs     = 108
+	optExportDir   = 112
+	// Offset in IMAGE_EXPORT_DIRECTORY.
+	expName    = 0x0c
+	maxExpName = 256
+)
+
+// ErrNoImage is wrapped by ScanImage's error when no header was found.
+var ErrNoImage = errors.New("no PE32+ x64 image")
+
+// ScanImage looks backwards from pc, one page at a time and at most
+// maxDist bytes (DefaultScanDistance when 0), for a PE32+ x64 image
+// whose SizeOfImage covers pc.
+func ScanImage(mem Memory, pc uint64, maxDist uint64) (Module, error) {
+	if maxDist == 0 {
+		maxDist = DefaultScanDistance
+	}
+	start := pc &^ (pageSize - 1)
+	var mz [2]byte
+	for d := uint64(0); d <= maxDist && d <= start; d += pageSize {
+		base := start - d
+		if n, _ := mem.ReadMemory(base, mz[:]); n < 2 || mz != [2]byte{'M', 'Z'} {
+			continue // not a header, or a page that is not mapped (paged out)
+		}
+		m, err := ImageAt(mem, base)
+		if err != nil || pc >= m.End() {
+			continue // an MZ that is not ours: keep looking
+		}
+		return m, nil
+	}
+	return Module{}, fmt.Errorf("%w within %#x bytes below %#x", ErrNoImage, maxDist, pc)
+}
+
+// ImageAt validates the PE32+ x64 headers at base and returns the image
+// with its export name (or "image@BASE" without one).
+func ImageAt(mem Memory, base uint64) (Module, error) {
+	var hdr [0x40]byte
+	if err := readFull(mem, base, hdr[:]); err != nil {
+		return Module{}, fmt.Errorf("DOS header: %w", err)
+	}
+	if hdr[0] != 'M' || hdr[1] != 'Z' {
+		return Module{}, fmt.Errorf("no MZ at %#x", base)
+	}
+	lfanew := uint64(binary.LittleEndian.Uint32(hdr[peLfanew:]))
+	if lfanew < 0x40 || lfanew > pageSize-24-optExportDir-8 || lfanew%4 != 0 {
+		return Module{}, fmt.Errorf("e_lfanew %#x at %#x out of the header page", lfanew, base)
+	}
+	var nt [24 + optExportDir + 8]byte
+	if err := readFull(mem, base+lfanew, nt[:]); err != nil {
+		return Module{}, fmt.Errorf("NT headers: %w", err)
+	}
+	if string(nt[:4]) != "PE\x00\x00" {
+		return Module{}, fmt.Errorf("no PE signature at %#x", base+lfanew)
+	}
+	if mach := binary.LittleEndian.Uint16(nt[4:]); mach != peMachineAMD64 {
+		return Module{}, fmt.Errorf("machine %#x at %#x is not x64", mach, base)
+	}
+	opt := nt[24:]
+	if magic := binary.LittleEndian.Uint16(opt); magic != peMagicPE32Plus {
+		return Module{}, fmt.Errorf("optional header magic %#x at %#x is not PE32+", magic, base)
+	}
+	size := uint64(binary.LittleEndian.Uint32(opt[optSizeOfImage:]))
+	if size < pageSize || size > MaxImageSize || base+size < base {
+		return Module{}, fmt.Errorf("SizeOfImage %#x at %#x is not plausible", size, base)
+	}
+	m := Module{Base: base, Size: size, Name: fmt.Sprintf("image@%#x", base)}
+	if binary.LittleEndian.Uint32(opt[optNumRVAs:]) == 0 {
+		return m, nil
+	}
+	expRVA := uint64(binary.LittleEndian.Uint32(opt[optExportDir:]))
+	if expRVA == 0 || expRVA+expName+4 > size {
+		return m, nil
+	}
+	var nameRVA [4]byte
+	if readFull(mem, base+expRVA+expName, nameRVA[:]) != nil {
+		return m, nil
+	}
+	if name := asciiz(mem, base+uint64(binary.LittleEndian.Uint32(nameRVA[:])), base+size); name != "" {
+		m.Name = name
+	}
+	return m, nil
+}
+
+// asciiz reads a printable NUL-terminated name below end, or "".
+func asciiz(mem Memory, addr, end uint64) string {
+	var b [maxExpName]byte
+	if addr >= end {
+		return ""
+	}
+	if end-addr < uint64(len(b)) {
+		n, _ := mem.ReadMemory(addr, b[:end-addr])
+		return printable(b[:n])
+	}
+	n, _ := mem.ReadMemory(addr, b[:])
+	return printable(b[:n])
+}
+
+func printable(b []byte) string {
+	for i, c := range b {
+		if c == 0 {
+			return string(b[:i])
+		}
+		if c < 0x20 || c > 0x7e {
+			return ""
+		}
+	}
+	return "" // no terminator within the bound
+}
+
+// Merge returns the discovered modules with the user's modules put over
+// them: a user module replaces every discovered module it overlaps, and
+// is added otherwise. The result is sorted by base, except that the
+// first discovered module (the program) stays first when it survives.
+func Merge(found, user []Module) []Module {
+	out := make([]Module, 0, len(found)+len(user))
+	for _, f := range found {
+		keep := true
+		for _, u := range user {
+			if f.Base < u.End() && u.Base < f.End() {
+				keep = false
+				break
+			}
+		}
+		if keep {
+			out = append(out, f)
+		}
+	}
+	out = append(out, user...)
+	first := 0
+	if len(found) > 0 && len(out) > 0 && out[0] == found[0] {
+		first = 1
+	}
+	rest := out[first:]
+	sort.SliceStable(rest, func(i, j int) bool { return rest[i].Base < rest[j].Base })
+	return out
+}
