@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"unicode/utf16"
 
+	"github.com/rspstub/rspstub/guest/winproc"
 	"github.com/rspstub/rspstub/unwind"
 )
 
@@ -160,44 +160,22 @@ func (m *Monitor) cmdPEB(args []string, out io.Writer) error {
 		return nil
 	}
 	fmt.Fprintf(out, "Ldr.InLoadOrderModuleList at %#x:\n", ldr+0x10)
-	head := ldr + 0x10
-	e, err := read64(m.t, head)
-	for i := 0; err == nil && e != head && e != 0 && i < 1024; i++ {
-		base, _ := read64(m.t, e+0x30)
-		size, _ := read64(m.t, e+0x40)
-		name, nerr := m.unicodeString(e + 0x58)
-		if nerr != nil {
-			name = "<" + nerr.Error() + ">"
+	probs := winproc.Entries(m.t, ldr, nil, func(e winproc.Entry) {
+		name := e.Module.Name
+		if !e.OK {
+			name += " (not used: see below)"
 		}
-		fmt.Fprintf(out, "  %s  %#-10x %s\n", hex16(base), uint32(size), name)
-		e, err = read64(m.t, e)
-	}
-	if err != nil {
-		fmt.Fprintf(out, "  (list unreadable: %v)\n", err)
+		fmt.Fprintf(out, "  %s  %#-10x %s\n", hex16(e.Module.Base), uint32(e.Module.Size), name)
+	})
+	for _, p := range probs {
+		fmt.Fprintf(out, "  problem: %s\n", p.Msg)
 	}
 	return nil
 }
 
 // unicodeString reads a UNICODE_STRING {Length, MaximumLength, Buffer}.
 func (m *Monitor) unicodeString(addr uint64) (string, error) {
-	var hdr [16]byte
-	if err := readFull(m.t, addr, hdr[:]); err != nil {
-		return "", err
-	}
-	n := int(binary.LittleEndian.Uint16(hdr[0:])) &^ 1
-	buf := binary.LittleEndian.Uint64(hdr[8:])
-	if n == 0 {
-		return "", nil
-	}
-	b := make([]byte, n)
-	if err := readFull(m.t, buf, b); err != nil {
-		return "", err
-	}
-	u := make([]uint16, n/2)
-	for i := range u {
-		u[i] = binary.LittleEndian.Uint16(b[2*i:])
-	}
-	return string(utf16.Decode(u)), nil
+	return winproc.ReadUnicodeString(m.t, addr)
 }
 
 func (m *Monitor) cmdMemmap(args []string, out io.Writer) error {

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/rspstub/rspstub/emulator/ucwin"
+	"github.com/rspstub/rspstub/guest/winproc"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
 	"github.com/rspstub/rspstub/tests/harness"
@@ -352,5 +353,52 @@ func TestBacktraceInChkstk(t *testing.T) {
 	}
 	if len(strict.Frames) > 1 && strict.Frames[1].Loc.Module != "" {
 		t.Errorf("strict walk found a real caller in ___chkstk_ms: %+v", strict.Frames[1].Loc)
+	}
+}
+
+// TestLoaderWalkMatchesUnicornGuest: winproc's walk over the real
+// guest's memory, from its gs_base, finds exactly the modules the
+// Unicorn guest loaded (names, bases, sizes, in load order).
+func TestLoaderWalkMatchesUnicornGuest(t *testing.T) {
+	exe := buildDemo(t, harness.MinGW, "-O0", "-g")
+	tg := stopAt(t, exe, "d", false)
+	var gs, cs [8]byte
+	if err := tg.ReadRegister(1, tg.Description().Lookup("gs_base"), gs[:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.ReadRegister(1, tg.Description().Lookup("cs"), cs[:4]); err != nil {
+		t.Fatal(err)
+	}
+	teb, err := winproc.FindTEB(tg, winproc.Regs{CS: binary.LittleEndian.Uint64(cs[:]), GSBase: binary.LittleEndian.Uint64(gs[:])})
+	if err != nil || teb != tg.Process().TEB() {
+		t.Fatalf("FindTEB = %#x, %v; want %#x", teb, err, tg.Process().TEB())
+	}
+	p, err := winproc.Walk(tg, teb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Problems) > 0 {
+		t.Errorf("problems: %v", p.Problems)
+	}
+	want := tg.Process().Modules()
+	if len(p.Modules) != len(want) || len(want) < 3 {
+		t.Fatalf("walk found %d modules, the guest has %d: %+v", len(p.Modules), len(want), p.Modules)
+	}
+	for i, w := range want {
+		g := p.Modules[i]
+		if g.Name != w.Name || g.Base != w.Base || g.Size != w.Size || g.Path != w.Path {
+			t.Errorf("module %d: walk %+v, guest %s %s %#x %#x", i, g, w.Name, w.Path, w.Base, w.Size)
+		}
+	}
+	t.Logf("the walk found the guest's %d modules", len(p.Modules))
+	if p.ImageBase != want[0].Base {
+		t.Errorf("PEB.ImageBaseAddress %#x, want %#x", p.ImageBase, want[0].Base)
+	}
+	// monitor peb prints the same list.
+	out := monitorCmd(t, tg, "peb")
+	for _, w := range want {
+		if !strings.Contains(out, fmt.Sprintf("%#-10x %s\n", uint32(w.Size), w.Name)) {
+			t.Errorf("monitor peb lacks %s:\n%s", w.Name, out)
+		}
 	}
 }
