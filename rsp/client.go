@@ -328,6 +328,15 @@ func (c *Client) ReadXfer(object, annex string) ([]byte, error) {
 	return c.readXfer(object, annex)
 }
 
+// ReadAuxv reads the inferior's ELF auxiliary vector (qXfer:auxv:read,
+// which qemu-user offers).
+func (c *Client) ReadAuxv() ([]byte, error) {
+	if c.features["qXfer:auxv:read"] != "+" {
+		return nil, fmt.Errorf("rsp: the stub does not offer qXfer:auxv:read: %w", ErrUnsupported)
+	}
+	return c.ReadXfer("auxv", "")
+}
+
 func (c *Client) readXfer(object, annex string) ([]byte, error) {
 	var doc []byte
 	chunk := max(c.packetSize-16, 64)

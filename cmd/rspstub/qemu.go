@@ -29,8 +29,10 @@ const qemuUsage = `Usage:
 
 rspstub serves GDB and LLDB in front of QEMU, adding what QEMU's gdbstub lacks:
 no-ack mode, X, reads that return the readable prefix, swbreak/hwbreak/watch stop
-kinds, watchpoints in qemu-user, range stepping, and "monitor qemu CMD" for
-QEMU's own monitor.
+kinds, watchpoints in qemu-user, range stepping, "monitor qemu CMD" for QEMU's
+own monitor, and for a Windows x64 guest the module list (TEB from gs_base or
+k_gs_base, PEB loader list, MZ scan, --module), qGetTIBAddr and the monitor
+commands (bt, modules, teb, peb, ...).
 
 Flags:
 `
@@ -44,7 +46,9 @@ func qemuCmd(args []string, stdout, stderr io.Writer) int {
 		modeFlag   = fs.String("mode", "auto", "with --connect: auto, system or user")
 		logPackets = fs.Bool("log-packets", false, "log every RSP packet, both sides (at debug level; implies -v)")
 		verbose    = fs.Bool("v", false, "verbose logging")
+		modules    moduleFlags
 	)
+	fs.Var(&modules, "module", "FILE@BASE: a PE32+ x64 image loaded at BASE (hex) in the guest; overrides module discovery there and is served to the debugger (repeatable)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, qemuUsage)
 		fs.PrintDefaults()
@@ -76,6 +80,15 @@ func qemuCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rspstub qemu: --mode must be auto, system or user, not %q\n", *modeFlag)
 		return exitUsage
 	}
+	var modFiles []*qemu.ModuleFile
+	for _, spec := range modules {
+		m, err := qemu.ParseModuleFile(spec)
+		if err != nil {
+			fmt.Fprintf(stderr, "rspstub qemu: %s\n", oneLine(err))
+			return exitUsage
+		}
+		modFiles = append(modFiles, m)
+	}
 	log := newLogger(stderr, *verbose || *logPackets)
 	// From here on a signal must end QEMU too: take signals before
 	// starting it (they are acted on once the server runs).
@@ -102,7 +115,7 @@ func qemuCmd(args []string, stdout, stderr io.Writer) int {
 		defer proc.Stop(2 * time.Second)
 		addr, mode = proc.Addr, proc.Mode
 	}
-	opts := qemu.Options{Logger: log, Mode: mode, LogPackets: *logPackets}
+	opts := qemu.Options{Logger: log, Mode: mode, LogPackets: *logPackets, Modules: modFiles}
 	if proc != nil {
 		opts.PID = proc.Cmd.Process.Pid
 		opts.Retry = 5 * time.Second
@@ -211,4 +224,14 @@ func (c *countedConn) Close() error {
 		c.l.mu.Unlock()
 	})
 	return c.Conn.Close()
+}
+
+// moduleFlags collects repeated --module FILE@BASE.
+type moduleFlags []string
+
+func (m *moduleFlags) String() string { return strings.Join(*m, ",") }
+
+func (m *moduleFlags) Set(v string) error {
+	*m = append(*m, v)
+	return nil
 }

@@ -20,6 +20,12 @@ var (
 	_ rsp.ProcessInfoer = (*Target)(nil)
 	_ rsp.Killer        = (*Target)(nil)
 	_ rsp.Detacher      = (*Target)(nil)
+
+	_ rsp.LibraryLister     = (*Target)(nil)
+	_ rsp.TIBer             = (*Target)(nil)
+	_ rsp.ExecFiler         = (*Target)(nil)
+	_ rsp.FileServer        = (*Target)(nil)
+	_ rsp.FileLoadAddresser = (*Target)(nil)
 )
 
 // LastStop implements rsp.Target.
@@ -33,6 +39,7 @@ func (t *Target) LastStop() rsp.Stop {
 func (t *Target) ReadRegisters(tid int, dst []byte) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.noteThread(tid)
 	return t.readRegisters(tid, dst)
 }
 
@@ -47,6 +54,7 @@ func (t *Target) WriteRegisters(tid int, src []byte) error {
 func (t *Target) ReadRegister(tid int, regnum int, dst []byte) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.noteThread(tid)
 	return t.readRegister(tid, regnum, dst)
 }
 
@@ -89,7 +97,11 @@ func (t *Target) RemoveBreakpoint(kind rsp.BreakKind, addr uint64, size int) err
 func (t *Target) Resume(actions []rsp.ResumeAction) (rsp.Stop, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.resume(actions)
+	st, err := t.resume(actions)
+	if err == nil {
+		t.noteLibraries(&st, actions)
+	}
+	return st, err
 }
 
 // RangeStep implements rsp.RangeStepper.
@@ -132,4 +144,47 @@ func (t *Target) Detach() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.detach()
+}
+
+// noteThread remembers the debugger's register thread (its Hg), which
+// monitor commands inspect.
+func (t *Target) noteThread(tid int) {
+	if tid > 0 {
+		t.hg = tid
+	}
+}
+
+// Libraries implements rsp.LibraryLister.
+func (t *Target) Libraries(dst []rsp.Library) []rsp.Library {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.libraries(dst)
+}
+
+// TIBAddress implements rsp.TIBer.
+func (t *Target) TIBAddress(tid int) (uint64, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.tibAddress(tid)
+}
+
+// ExecFile implements rsp.ExecFiler.
+func (t *Target) ExecFile(pid int) (string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.execFile(pid)
+}
+
+// OpenFile implements rsp.FileServer.
+func (t *Target) OpenFile(name string) (rsp.File, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.openFile(name)
+}
+
+// FileLoadAddress implements rsp.FileLoadAddresser.
+func (t *Target) FileLoadAddress(name string) (uint64, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.fileLoadAddress(name)
 }

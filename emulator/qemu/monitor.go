@@ -4,13 +4,16 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/rspstub/rspstub/monitor"
 )
 
-const monitorHelp = `rspstub monitor commands (QEMU backend):
-  help          this list
-  qemu CMD      run CMD in QEMU's own monitor (HMP), e.g. "qemu info registers"
-  threads       the vCPUs (or program threads) QEMU reports
-  status        what rspstub is attached to
+const monitorHelp = `QEMU backend commands:
+  qemu CMD                                       run CMD in QEMU's own monitor (HMP), e.g. "qemu info registers"
+  threads                                        the vCPUs (or program threads) QEMU reports
+  status                                         what rspstub is attached to
+  discovery                                      how the modules were found: TEB, loader list, MZ scan, --module
+The commands above inspect the debugger's current thread (vCPU).
 `
 
 // monitor implements rsp.Monitor: our commands, and QEMU's monitor
@@ -21,8 +24,20 @@ func (t *Target) monitor(cmd string, out io.Writer) error {
 	rest = strings.TrimSpace(rest)
 	switch name {
 	case "", "help":
+		if rest != "" {
+			return t.commands().Run(cmd, out)
+		}
+		if err := t.commands().Run("help", out); err != nil {
+			return err
+		}
 		_, err := io.WriteString(out, monitorHelp)
 		return err
+	case "discovery":
+		if t.gone.Load() {
+			return ErrGone
+		}
+		t.discoveryReport(out)
+		return nil
 	case "qemu":
 		if rest == "" {
 			return fmt.Errorf("usage: monitor qemu CMD (try: monitor qemu help)")
@@ -58,5 +73,17 @@ func (t *Target) monitor(cmd string, out io.Writer) error {
 			t.mode, where, state, len(t.threads), len(t.bps), len(t.soft))
 		return nil
 	}
-	return fmt.Errorf("unknown monitor command %q; try \"monitor help\"", name)
+	if t.gone.Load() {
+		return ErrGone
+	}
+	return t.commands().Run(cmd, out)
+}
+
+// commands is package monitor's command set over this target, created
+// on first use.
+func (t *Target) commands() *monitor.Monitor {
+	if t.mon == nil {
+		t.mon = monitor.New(monTarget{t})
+	}
+	return t.mon
 }

@@ -208,6 +208,8 @@ func (t *Target) resumeOnce(actions []rsp.ResumeAction) (rsp.Stop, error) {
 		return st, nil
 	}
 	t.invalidate()
+	t.gen++ // the modules may change while the guest runs
+	t.hg = 0
 	st, err := t.c.Resume(actions)
 	t.running.Store(false)
 	t.gsel = 0

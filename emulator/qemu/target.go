@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
 )
 
@@ -57,6 +58,12 @@ type Options struct {
 	// PID is the QEMU process. qemu-user can only be interrupted by a
 	// signal to it; Connect finds it by itself over a unix socket.
 	PID int
+	// Modules are images the user placed (--module FILE@BASE); they
+	// override what the guest-memory walk finds over their range.
+	Modules []*ModuleFile
+	// UserModules lists a qemu-user program's ELF objects. nil: none
+	// (the library list is then empty in user mode).
+	UserModules UserModulesFunc
 }
 
 // ErrGone is returned once the connection to QEMU is lost.
@@ -86,6 +93,17 @@ type Target struct {
 	bps     map[bpKey]int // Z0/Z1 breakpoints and the watchpoints QEMU holds, with insert counts
 	soft    []softWatch   // watchpoints emulated by single-stepping (qemu-user has none)
 	noWatch bool          // QEMU answered Z2 empty: emulate watchpoints
+
+	// Module discovery (windows.go): cached per stop (gen counts
+	// resumes), per thread.
+	gen         uint64
+	disc        discovery
+	hg          int    // the thread the debugger last read registers of
+	libSig      string // the module list the debugger last saw
+	auxv        []byte // qemu-user's auxiliary vector, read once
+	userMods    []*ModuleFile
+	userModules UserModulesFunc
+	mon         *monitor.Monitor
 
 	mu          sync.Mutex  // held by every exported method but Interrupt
 	pid         int         // the QEMU process, when known
@@ -213,7 +231,8 @@ func quiesce(conn net.Conn, timeout time.Duration) error {
 
 // New wraps a client already connected to QEMU's gdbstub.
 func New(c *rsp.Client, opt Options) (*Target, error) {
-	t := &Target{c: c, log: opt.Logger, mode: opt.Mode, pid: opt.PID, bps: map[bpKey]int{}}
+	t := &Target{c: c, log: opt.Logger, mode: opt.Mode, pid: opt.PID, bps: map[bpKey]int{},
+		userMods: opt.Modules, userModules: opt.UserModules, gen: 1}
 	if t.log == nil {
 		t.log = slog.Default()
 	}

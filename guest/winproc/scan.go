@@ -154,3 +154,30 @@ func Merge(found, user []Module) []Module {
 	sort.SliceStable(rest, func(i, j int) bool { return rest[i].Base < rest[j].Base })
 	return out
 }
+
+// FirstSectionRVA reads the RVA of the first section of the image at
+// base from its headers in memory (what the Windows library list
+// reports, as image base + this RVA). Without readable headers it
+// answers 0x1000, where linkers put the first section.
+func FirstSectionRVA(mem Memory, base uint64) uint32 {
+	const dflt = 0x1000
+	var lf [4]byte
+	if readFull(mem, base+peLfanew, lf[:]) != nil {
+		return dflt
+	}
+	nt := base + uint64(binary.LittleEndian.Uint32(lf[:]))
+	var fh [24]byte
+	if binary.LittleEndian.Uint32(lf[:]) > pageSize || readFull(mem, nt, fh[:]) != nil || string(fh[:4]) != "PE\x00\x00" {
+		return dflt
+	}
+	nsec := binary.LittleEndian.Uint16(fh[6:])
+	optSize := uint64(binary.LittleEndian.Uint16(fh[20:]))
+	var sh [16]byte
+	if nsec == 0 || readFull(mem, nt+24+optSize, sh[:]) != nil {
+		return dflt
+	}
+	if rva := binary.LittleEndian.Uint32(sh[12:]); rva != 0 {
+		return rva
+	}
+	return dflt
+}
