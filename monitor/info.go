@@ -140,20 +140,18 @@ func (m *Monitor) cmdPEB(args []string, out io.Writer) error {
 	}); err != nil {
 		return err
 	}
-	params, err := read64(m.t, peb+0x20)
-	if err != nil || params == 0 {
-		return nil
-	}
-	fmt.Fprintf(out, "ProcessParameters at %#x\n", params)
-	for _, s := range []struct {
-		name string
-		off  uint64
-	}{{"CurrentDirectory", 0x38}, {"ImagePathName", 0x60}, {"CommandLine", 0x70}} {
-		v, err := m.unicodeString(params + s.off)
-		if err != nil {
-			v = "<" + err.Error() + ">"
+	if params, err := read64(m.t, peb+0x20); err == nil && params != 0 {
+		fmt.Fprintf(out, "ProcessParameters at %#x\n", params)
+		for _, s := range []struct {
+			name string
+			off  uint64
+		}{{"CurrentDirectory", 0x38}, {"ImagePathName", 0x60}, {"CommandLine", 0x70}} {
+			v, err := m.unicodeString(params + s.off)
+			if err != nil {
+				v = "<" + err.Error() + ">"
+			}
+			fmt.Fprintf(out, "  +0x%03x %-26s %q\n", s.off, s.name, v)
 		}
-		fmt.Fprintf(out, "  +0x%03x %-26s %q\n", s.off, s.name, v)
 	}
 	ldr, err := read64(m.t, peb+0x18)
 	if err != nil || ldr == 0 {

@@ -142,6 +142,12 @@ type stub struct {
 // kills QEMU.
 func startStub(t testing.TB, argv ...string) *stub {
 	t.Helper()
+	return startStubWith(t, Options{}, argv...)
+}
+
+// startStubWith is startStub with target options (Modules...).
+func startStubWith(t testing.TB, opt Options, argv ...string) *stub {
+	t.Helper()
 	needTool(t, argv[0])
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var qerr bytes.Buffer
@@ -150,7 +156,8 @@ func startStub(t testing.TB, argv ...string) *stub {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Stop(0) })
-	tg, err := Connect(p.Addr, Options{Logger: log, Mode: p.Mode, Retry: 5 * time.Second})
+	opt.Logger, opt.Mode, opt.Retry = log, p.Mode, 5*time.Second
+	tg, err := Connect(p.Addr, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
