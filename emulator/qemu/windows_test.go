@@ -1,12 +1,16 @@
 package qemu
 
 import (
+	"bytes"
 	"debug/pe"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rspstub/rspstub/rsp"
 )
@@ -219,5 +223,224 @@ func TestWindowsGuest(t *testing.T) {
 	buf := make([]byte, 0x200)
 	if n, err := c.ReadMemory(0x1000000-24, buf); n != 24 {
 		t.Errorf("read across 0x1000000: %d bytes (%v), want 24", n, err)
+	}
+}
+
+// TestGDBWindowsGuest: GDB through rspstub on the Windows guest: a
+// breakpoint in the deepest function by its PE address, monitor bt,
+// modules and teb, qGetTIBAddr, the library list, system registers, a
+// read across the end of the mapping, and Ctrl-C (interrupt).
+func TestGDBWindowsGuest(t *testing.T) {
+	needTool(t, "gdb")
+	g := buildWinGuest(t)
+	d := peSymbol(t, g.exe, "d")
+	s := startStub(t, systemArgs(g.kernel, "1")...)
+	// Ctrl-C: SIGINT to gdb while it waits in "continue".
+	out := runInterrupted(t, "@@running", "gdb", "-batch", "-nx",
+		"-ex", "set confirm off",
+		"-ex", "target remote "+s.addr,
+		"-ex", "hbreak good_loop",
+		"-ex", "continue",
+		"-ex", "delete",
+		"-ex", fmt.Sprintf("break *%#x", d),
+		"-ex", "continue",
+		"-ex", "info registers rip cr3 efer gs_base",
+		"-ex", "echo @@bt\\n",
+		"-ex", "monitor bt",
+		"-ex", "echo @@modules\\n",
+		"-ex", "monitor modules",
+		"-ex", "monitor teb",
+		"-ex", "maint packet qGetTIBAddr:1",
+		"-ex", "sharedlibrary",
+		"-ex", "info sharedlibrary",
+		"-ex", "x/32xb 0xfffff0",
+		"-ex", "delete",
+		"-ex", "echo @@running\\n",
+		"-ex", "continue",
+		"-ex", "echo @@after-interrupt\\n",
+		"-ex", "info registers rip",
+		"-ex", "detach",
+		g.elf64)
+	t.Logf("gdb output:\n%s", out)
+	teb := symbol(t, g.elf64, "teb")
+	for _, want := range []string{
+		fmt.Sprintf("Breakpoint 2, %#016x in ?? ()", d),
+		fmt.Sprintf("cr3            %#x", symbol(t, g.elf64, "pml4")),
+		"efer           0x500",
+		fmt.Sprintf("gs_base        %#x", teb),
+		"kernel32!BaseThreadInitThunk",
+		`C:\Windows\System32\kernel32.dll`,
+		fmt.Sprintf("Self                       %#x", teb),
+		fmt.Sprintf("received: \"%x\"", teb),
+		"No          C:\\Windows\\System32\\kernel32.dll", // the library list, without the file
+		"Cannot access memory at address 0x1000000",
+		"Program received signal SIGINT",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("gdb output has no %q", want)
+		}
+	}
+	checkFrames(t, section(out, "@@bt", "@@modules"), "chain!d", "chain!c", "chain!b", "chain!a", "chain!entry", "kernel32!BaseThreadInitThunk")
+	// 16 bytes up to the end of the mapping are printed before the error.
+	if !regexp.MustCompile(`0xfffff8:(\s+0x[0-9a-f]{2}){8}`).MatchString(out) {
+		t.Errorf("x/32xb across the end of the mapping printed no prefix")
+	}
+	for _, bad := range []string{"Remote 'g' packet reply is too long", "Could not load XML"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("gdb output has %q", bad)
+		}
+	}
+}
+
+// runInterrupted runs a debugger and sends it SIGINT (a Ctrl-C) once
+// marker is in its output and a moment has passed.
+func runInterrupted(t *testing.T, marker, name string, args ...string) string {
+	t.Helper()
+	var buf lockedWriter
+	buf.w = new(bytes.Buffer)
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	text := func() string {
+		buf.mu.Lock()
+		defer buf.mu.Unlock()
+		return buf.w.String()
+	}
+	deadline := time.After(20 * time.Second)
+	sent := false
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Logf("%s: %v", name, err)
+			}
+			if !sent {
+				t.Errorf("%s ended before %q", name, marker)
+			}
+			return text()
+		case <-deadline:
+			cmd.Process.Kill()
+			t.Fatalf("%s timed out:\n%s", name, text())
+		case <-time.After(50 * time.Millisecond):
+			if !sent && strings.Contains(text(), marker) {
+				time.Sleep(500 * time.Millisecond)
+				cmd.Process.Signal(os.Interrupt)
+				sent = true
+			}
+		}
+	}
+}
+
+// section is the text between two markers of a transcript.
+func section(s, from, to string) string {
+	_, after, _ := strings.Cut(s, from)
+	before, _, _ := strings.Cut(after, to)
+	return before
+}
+
+// TestLLDBWindowsGuest: LLDB connects and shows every register,
+// system ones included, at the Windows guest's deepest function.
+func TestLLDBWindowsGuest(t *testing.T) {
+	needTool(t, "lldb")
+	g := buildWinGuest(t)
+	d := peSymbol(t, g.exe, "d")
+	good := symbol(t, g.elf64, "good_loop")
+	s := startStub(t, systemArgs(g.kernel, "1")...)
+	var env []string
+	if p := lldbPythonPath(); p != "" {
+		env = append(env, "PYTHONPATH="+p)
+	}
+	out := runTool(t, env, "lldb", "--batch", "--no-lldbinit",
+		"-o", "gdb-remote "+s.addr,
+		"-o", fmt.Sprintf("breakpoint set -a %#x", good),
+		"-o", "process continue",
+		"-o", "breakpoint delete -f",
+		"-o", fmt.Sprintf("breakpoint set -a %#x", d),
+		"-o", "process continue",
+		"-o", "register read --all",
+		"-o", "process plugin packet monitor modules",
+		"-o", "process detach")
+	t.Logf("lldb output:\n%s", out)
+	for _, want := range []string{fmt.Sprintf("rip = 0x%016x", d), "rsp = 0x", "r15 = 0x",
+		fmt.Sprintf("cr3 = 0x%016x", symbol(t, g.elf64, "pml4")), "efer = 0x0000000000000500",
+		fmt.Sprintf("gs_base = 0x%016x", symbol(t, g.elf64, "teb")), "k_gs_base = 0x", "xmm15 = {", "st7 = {", "mxcsr = 0x"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("lldb output has no %q", want)
+		}
+	}
+}
+
+// TestWindowsGuestModuleFile: with --module FILE@BASE, a stop where no
+// TEB exists yet (phase 1, gs_base 0) still has named frames, from the
+// file's COFF symbols, and the file is what vFile and exec-file serve,
+// and nothing else.
+func TestWindowsGuestModuleFile(t *testing.T) {
+	g := buildWinGuest(t)
+	mf, err := ParseModuleFile(g.exe + "@800000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startStubWith(t, Options{Modules: []*ModuleFile{mf}}, systemArgs(g.kernel, "1")...)
+	c := s.dial(t)
+	// A static function is in the COFF symbols only, not the exports:
+	// names come from the file. d is exported, so check the symbol
+	// source by the module path instead.
+	d := peSymbol(t, g.exe, "d")
+	if err := c.SetBreakpoint(rsp.BreakSoftware, d, 1); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.Continue(); err != nil || st.Kind != rsp.StopSWBreak {
+		t.Fatalf("stop %+v, %v", st, err)
+	}
+	if gs := regs(t, c, "gs_base")["gs_base"]; gs != 0 {
+		t.Fatalf("gs_base %#x: not the phase without a TEB", gs)
+	}
+	out := mon(t, c, "modules")
+	if !strings.Contains(out, "0x8000     chain.exe            "+g.exe) {
+		t.Errorf("modules with --module:\n%s", out)
+	}
+	if out := mon(t, c, "discovery"); !strings.Contains(out, "1 --module file") {
+		t.Errorf("discovery:\n%s", out)
+	}
+	checkFrames(t, mon(t, c, "bt"), "chain!d", "chain!c", "chain!b", "chain!a", "chain!entry")
+	libs, err := c.ReadXfer("libraries", "")
+	if err != nil || !strings.Contains(string(libs), fmt.Sprintf(`<library name="%s"><segment address="0x801000"/>`, g.exe)) {
+		t.Errorf("library list %s, %v", libs, err)
+	}
+	if exe, err := c.ReadXfer("exec-file", "1"); err != nil || string(exe) != g.exe {
+		t.Errorf("exec-file = %q, %v; want %s", exe, err, g.exe)
+	}
+	for _, name := range []string{g.exe, "/etc/passwd", g.dll} {
+		rep, err := c.Request("vFile:open:" + hexString(name) + ",0,0")
+		ok := err == nil && strings.HasPrefix(rep, "F") && !strings.HasPrefix(rep, "F-1")
+		if ok != (name == g.exe) {
+			t.Errorf("vFile:open %s = %q, %v", name, rep, err)
+		}
+	}
+}
+
+func hexString(s string) string { return fmt.Sprintf("%x", s) }
+
+// TestParseModuleFile: --module validation.
+func TestParseModuleFile(t *testing.T) {
+	g := buildWinGuest(t)
+	if m, err := ParseModuleFile(g.dll + "@0xA00000"); err != nil || m.Base != 0xa00000 || m.Size != 0x8000 || m.FirstSectionRVA != 0x1000 || m.Name() != "kernel32.dll" {
+		t.Errorf("ParseModuleFile = %+v, %v", m, err)
+	}
+	for _, tc := range []struct{ spec, want string }{
+		{g.dll, "want FILE@BASE"},
+		{g.dll + "@", "want FILE@BASE"},
+		{g.dll + "@xyz", "not a non-zero, page-aligned hex address"},
+		{g.dll + "@0xa00010", "page-aligned"},
+		{"/nonexistent.dll@0x1000", "no such file"},
+		{g.elf64 + "@0x1000", "not a PE image"},
+	} {
+		if _, err := ParseModuleFile(tc.spec); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ParseModuleFile(%q) = %v; want %q", tc.spec, err, tc.want)
+		}
 	}
 }
