@@ -7,11 +7,13 @@
 //	go run ./tests/perf -runs 3 -chart docs/perf.png
 //	go run ./tests/perf -quick          # a smoke run of every comparison (seconds)
 //	go run ./tests/perf -only hits,step # some comparisons
+//	go run ./tests/perf -only qemu      # rspstub qemu against QEMU's own gdbstub
 //
 // It builds what it compares: rspstub, the programs in tests/testdata as
 // Windows programs (mingw-w64 gcc) for rspstub and as native Linux
 // programs (gcc -O2 -no-pie) for the peers: Debian's gdbserver, qemu-user
-// (qemu-x86_64 and its gdbstub) and, for backtraces, the Windows-ABI
+// (qemu-x86_64 and its gdbstub), qemu-system-x86_64 (rspstub qemu in
+// front of it against its gdbstub directly) and, for backtraces, the Windows-ABI
 // x86_64-w64-mingw32-gdb connected to rspstub. One Go RSP client
 // (rsp.Client) drives every stub with the same packet sequences.
 //
@@ -39,7 +41,7 @@ var (
 )
 
 // comparisons are the names -only accepts, in the order they run.
-var comparisons = []string{"continue", "hits", "step", "memory", "bt", "startup", "watch"}
+var comparisons = []string{"continue", "hits", "step", "memory", "bt", "startup", "watch", "qemu"}
 
 func want(name string) bool { return slices.Contains(strings.Split(*only, ","), name) }
 
@@ -93,6 +95,7 @@ func main() {
 		{"bt", backtraces},
 		{"startup", startup},
 		{"watch", watchCost},
+		{"qemu", qemuProxy},
 	} {
 		if want(c.name) {
 			t0 := time.Now()
