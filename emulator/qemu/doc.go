@@ -109,9 +109,44 @@
 //   - QEMU's monitor output (qRcmd) has CRLF line ends; "monitor qemu"
 //     turns them into LF.
 //
+// # Windows guests
+//
+// Module discovery reads guest memory only, with package guest/winproc
+// (windows.go): the TEB from the debugger's vCPU (the thread of its last
+// register read, else the stopped one): gs_base at CPL 3, k_gs_base (the
+// user GS after swapgs) at CPL 0, each tried second, accepted only when
+// TEB.Self points to itself; then PEB -> Ldr -> InLoadOrderModuleList,
+// bounded, corrupt entries reported as problems. Without a loader list
+// (no TEB yet, gs_base 0, an unmapped TEB) a backward scan from RIP finds
+// the image of the code (up to 64 MiB, page by page; only done when the
+// list is asked for, never at every stop). --module FILE@BASE files
+// (Options.Modules) replace what discovery finds over their range and
+// are the only host files served (vFile, qXfer:exec-file) or read for
+// COFF symbols and DWARF (monitor.ModuleFiler).
+//
+// The result is cached per stop and thread (a resume bumps a generation
+// counter). After a stop that is not a single step, the loader list is
+// walked (no scan: a few reads) and a change against the list the
+// debugger last fetched sets library: in the stop reply, so GDB and LLDB
+// fetch qXfer:libraries again. Library names are the loader's Windows
+// paths, or the host path of a --module file; the segment address is
+// the image base plus its first section's RVA, read from the headers in
+// guest memory. qGetTIBAddr answers the TEB or the reason there is none.
+//
+// Monitor commands are package monitor's (bt, frame, args, modules, teb,
+// peb, unwind-info...) over an adapter of this target (registers by
+// name from one `g`, memory through the selected vCPU, the module list,
+// the TEB), plus qemu, threads, status and discovery, which says where
+// the module list came from and what was wrong.
+//
+// qemu-user: Options.UserModules is the seam for ELF module discovery
+// (given guest memory and the auxiliary vector, read once with
+// qXfer:auxv:read); nil lists no modules.
+//
 // # Not done yet
 //
-// Windows module discovery from guest memory (TEB/PEB walk, MZ scan,
-// --module), qXfer:libraries, qGetTIBAddr and `monitor bt` over QEMU
-// wait for the unwinder; see issue 7.
+// ELF module discovery in qemu-user (guest/linuxproc) is not wired into
+// Options.UserModules. The kernel's own modules (PsLoadedModuleList) of
+// a Windows VM are not listed; only the current process's loader list
+// is.
 package qemu
