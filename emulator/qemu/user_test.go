@@ -1,11 +1,15 @@
 package qemu
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/rspstub/rspstub/guest/winproc"
 	"github.com/rspstub/rspstub/rsp"
 )
 
@@ -231,4 +235,44 @@ func TestUserInterrupt(t *testing.T) {
 		t.Error(err)
 	}
 	s.waitServed(t, rsp.ErrKilled)
+}
+
+// TestUserModulesSeam: in qemu-user the target reads the auxiliary
+// vector once and hands it, with guest memory, to Options.UserModules;
+// what that returns is the library list.
+func TestUserModulesSeam(t *testing.T) {
+	prog := buildHello(t)
+	var gotAuxv []byte
+	seam := func(mem winproc.Memory, auxv []byte) ([]winproc.Module, []string, error) {
+		gotAuxv = auxv
+		// AT_PHDR (3): the program headers are readable through mem.
+		var phdr uint64
+		for i := 0; i+16 <= len(auxv); i += 16 {
+			if binary.LittleEndian.Uint64(auxv[i:]) == 3 {
+				phdr = binary.LittleEndian.Uint64(auxv[i+8:])
+			}
+		}
+		var b [4]byte
+		if n, err := mem.ReadMemory(phdr, b[:]); n != 4 {
+			return nil, nil, fmt.Errorf("read AT_PHDR %#x: %v", phdr, err)
+		}
+		return []winproc.Module{{Name: "hello", Path: prog, Base: phdr &^ 0xfff, Size: 0x1000}}, []string{"seam called"}, nil
+	}
+	s := startStubWith(t, Options{UserModules: seam}, "qemu-x86_64", prog)
+	c := s.dial(t)
+	auxv, err := s.target.Client().ReadAuxv()
+	if err != nil || len(auxv) < 32 || len(auxv)%16 != 0 || binary.LittleEndian.Uint64(auxv[len(auxv)-16:]) != 0 {
+		t.Fatalf("ReadAuxv = %d bytes, %v; want AT_NULL-terminated pairs", len(auxv), err)
+	}
+	libs, err := c.ReadXfer("libraries", "")
+	if err != nil || !strings.Contains(string(libs), `<library name="`+prog+`">`) {
+		t.Errorf("libraries = %s, %v", libs, err)
+	}
+	if !bytes.Equal(gotAuxv, auxv) {
+		t.Errorf("the seam got %d bytes of auxv, QEMU has %d", len(gotAuxv), len(auxv))
+	}
+	if out := mon(t, c, "discovery"); !strings.Contains(out, "ELF link map") || !strings.Contains(out, "problem: seam called") {
+		t.Errorf("discovery:\n%s", out)
+	}
+	monErr(t, c, "teb", "no TEB")
 }

@@ -125,7 +125,7 @@ func checkFrames(t *testing.T, bt string, want ...string) {
 // in the three phases of testdata/winguest.S, through our Go client.
 func TestWindowsGuest(t *testing.T) {
 	g := buildWinGuest(t)
-	s := startStub(t, systemArgs(g.kernel, "1")...)
+	s := startStub(t, systemArgs(g.kernel, "2")...)
 	c := s.dial(t)
 	monErr(t, c, "teb", "not in 64-bit long mode")
 
@@ -220,6 +220,19 @@ func TestWindowsGuest(t *testing.T) {
 	if out := mon(t, c, "help"); !strings.Contains(out, "verify-unwind") || !strings.Contains(out, "qemu CMD") {
 		t.Errorf("help lists both command sets?\n%s", out)
 	}
+	// Monitor commands follow the debugger's thread (Hg): vCPU 1 is
+	// halted in protected mode, where there is no TEB.
+	if _, err := c.Request("Hg2"); err != nil {
+		t.Fatal(err)
+	}
+	regs(t, c, "rip")
+	monErr(t, c, "teb", "vCPU thread 2 is not in 64-bit long mode")
+	if _, err := c.Request("Hg1"); err != nil {
+		t.Fatal(err)
+	}
+	regs(t, c, "rip")
+	checkFrames(t, mon(t, c, "bt"), chain...)
+
 	buf := make([]byte, 0x200)
 	if n, err := c.ReadMemory(0x1000000-24, buf); n != 24 {
 		t.Errorf("read across 0x1000000: %d bytes (%v), want 24", n, err)
