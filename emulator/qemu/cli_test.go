@@ -268,6 +268,9 @@ func TestCLIErrors(t *testing.T) {
 		{[]string{"--listen", "127.0.0.1:0", "--", "true"}, 2, "not a QEMU binary"},
 		{[]string{"--listen", "127.0.0.1:0"}, 2, "give --connect ADDR"},
 		{[]string{"--listen", "127.0.0.1:0", "--", "qemu-system-x86_64", "-no-such-option"}, 2, "exited before its gdbstub was ready"},
+		{[]string{"--listen", "127.0.0.1:0", "--module", bin, "--", "qemu-system-x86_64"}, 2, "want FILE@BASE"},
+		{[]string{"--listen", "127.0.0.1:0", "--module", bin + "@0x800000", "--", "qemu-system-x86_64"}, 2, "not a PE image"},
+		{[]string{"--listen", "127.0.0.1:0", "--module", "/no/such.dll@0x800000", "--", "qemu-system-x86_64"}, 2, "no such file"},
 	}
 	if _, err := exec.LookPath("qemu-system-i386"); err == nil {
 		cases = append(cases, struct {
@@ -335,5 +338,32 @@ func TestCLIQEMUExits(t *testing.T) {
 		if !strings.Contains(c.stderr.w.String(), "QEMU exited") {
 			t.Errorf("attached=%v: no word of QEMU's end:\n%s", attached, c.stderr.w.String())
 		}
+	}
+}
+
+// TestCLIModule: rspstub qemu --module FILE@BASE names the code of a
+// guest that has no TEB yet (the Windows guest's first phase).
+func TestCLIModule(t *testing.T) {
+	g := buildWinGuest(t)
+	needTool(t, "qemu-system-x86_64")
+	c := startCLI(t, append([]string{"--listen", "127.0.0.1:0", "--module", g.exe + "@800000", "--"}, systemArgs(g.kernel, "1")...)...)
+	cl, err := rsp.Dial(c.addr, rsp.WithTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	d := peSymbol(t, g.exe, "d")
+	if err := cl.SetBreakpoint(rsp.BreakSoftware, d, 1); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := cl.Continue(); err != nil || st.Kind != rsp.StopSWBreak {
+		t.Fatalf("stop %+v, %v", st, err)
+	}
+	out, err := cl.Monitor("modules")
+	if err != nil || !strings.Contains(out, "chain.exe            "+g.exe) {
+		t.Errorf("monitor modules = %q, %v", out, err)
+	}
+	if out, err := cl.Monitor("teb"); err == nil || !strings.Contains(out, "gs_base 0x0: is 0") {
+		t.Errorf("monitor teb = %q, %v", out, err)
 	}
 }

@@ -482,6 +482,7 @@ func (t *Target) writeRegisters(tid int, src []byte) error {
 		clear(g[q.Offset+n : q.Offset+q.Size()])
 	}
 	t.invalidate()
+	t.gen++ // a new gs_base or rip may name other modules
 	if _, err := t.c.Request("G" + hex.EncodeToString(g)); err != nil {
 		return t.check(fmt.Errorf("qemu: write registers: %w", err))
 	}
@@ -527,6 +528,7 @@ func (t *Target) writeRegister(tid int, regnum int, src []byte) error {
 		return err
 	}
 	t.invalidate()
+	t.gen++
 	q := &t.qdesc.Registers[j]
 	if q.Size() == len(src) {
 		return t.check(t.c.WriteRegister(j, src))
@@ -582,6 +584,7 @@ func (t *Target) writeMemory(addr uint64, p []byte) (int, error) {
 	if err := t.c.WriteMemory(addr, p); err != nil {
 		return 0, t.check(fmt.Errorf("qemu: write %d bytes at %#x: %w", len(p), addr, err))
 	}
+	t.gen++ // the loader's structures may have changed
 	for i := range t.soft {
 		t.soft[i].refresh(t) // a debugger's own write is not a guest write
 	}
