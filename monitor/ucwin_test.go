@@ -327,10 +327,10 @@ func TestAfterExit(t *testing.T) {
 	}
 }
 
-// TestBacktraceInChkstk: inside ___chkstk_ms (no .pdata entry, two
-// pushes) the leaf rule of a strict walk reads a pushed register as the
-// return address; the default walk recovers the caller (CFI or scan) and
-// agrees with the shadow call stack.
+// TestBacktraceInChkstk: inside ___chkstk_ms (no .pdata entry, no CFI,
+// two pushes) the leaf rule of a strict walk reads a pushed register as
+// the return address; the default walk recovers the caller with the
+// built-in CFI and agrees with the shadow call stack.
 func TestBacktraceInChkstk(t *testing.T) {
 	exe := harness.BuildPE(t, "monitor/testdata/chkstk.c", harness.MinGW, "-O0", "-g")
 	tg := stopAt(t, exe, "___chkstk_ms+2", true)
@@ -341,8 +341,11 @@ func TestBacktraceInChkstk(t *testing.T) {
 	if n := len(bt.Frames); n < 4 || bt.Frames[n-1].Loc.Symbol != "RtlUserThreadStart" {
 		t.Errorf("default walk:\n%s", monitorCmd(t, tg, "bt"))
 	}
-	if f := bt.Frames[1]; f.Trust != unwind.TrustCFI && f.Trust != unwind.TrustScan {
-		t.Errorf("frame 1 trust %v, want cfi or scan", f.Trust)
+	if f := bt.Frames[1]; f.Trust != unwind.TrustCFIBuiltin {
+		t.Errorf("frame 1 trust %v, want %v", f.Trust, unwind.TrustCFIBuiltin)
+	}
+	if out := monitorCmd(t, tg, "bt"); !strings.Contains(out, "cfi (builtin)") {
+		t.Errorf("bt does not show the builtin CFI:\n%s", out)
 	}
 	if v := monitorCmd(t, tg, "verify-unwind"); !strings.HasPrefix(v, "OK:") {
 		t.Errorf("verify-unwind:\n%s", v)

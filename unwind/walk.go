@@ -19,9 +19,10 @@ const (
 	TrustCFI                       // a CFI fallback (DWARF) unwound the callee
 	TrustFramePointer              // the RBP chain
 	TrustScan                      // a stack scan found a plausible return address
+	TrustCFIBuiltin                // built-in CFI of a CFI-less runtime helper (___chkstk_ms)
 )
 
-var trustNames = [...]string{"context", "pdata", "leaf", "machframe", "cfi", "frame-pointer", "scan"}
+var trustNames = [...]string{"context", "pdata", "leaf", "machframe", "cfi", "frame-pointer", "scan", "cfi (builtin)"}
 
 func (t Trust) String() string {
 	if int(t) < len(trustNames) {
@@ -92,11 +93,54 @@ type CFIUnwinder interface {
 	UnwindFrame(mem Memory, mod *Module, ctx *Context, exact bool) (bool, error)
 }
 
+// CFITruster is a CFIUnwinder that can say which CFI it used: the
+// module's own (TrustCFI) or CFI it carries for a runtime helper that
+// has none (TrustCFIBuiltin). The walk labels the caller's frame with it.
+type CFITruster interface {
+	UnwindFrameTrust(mem Memory, mod *Module, ctx *Context, exact bool) (Trust, bool, error)
+}
+
+// CFIPreference says which unwind data a walk uses for a PE function
+// that has both a .pdata entry and CFI.
+type CFIPreference uint8
+
+const (
+	// PreferAuto: .pdata where there is an entry; CFI where there is
+	// none, and where .pdata fails.
+	PreferAuto CFIPreference = iota
+	// PreferPDATA: CFI only where there is no .pdata entry.
+	PreferPDATA
+	// PreferCFI: CFI first; .pdata where CFI does not cover the PC.
+	PreferCFI
+)
+
+var preferenceNames = [...]string{"auto", "pdata", "cfi"}
+
+func (p CFIPreference) String() string {
+	if int(p) < len(preferenceNames) {
+		return preferenceNames[p]
+	}
+	return fmt.Sprintf("preference(%d)", uint8(p))
+}
+
+// ParseCFIPreference parses "auto", "pdata" or "cfi".
+func ParseCFIPreference(s string) (CFIPreference, error) {
+	for i, n := range preferenceNames {
+		if s == n {
+			return CFIPreference(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unwinder %q: want auto, pdata or cfi", s)
+}
+
 // WalkOptions bound and configure a walk.
 type WalkOptions struct {
 	MaxFrames int // default 1024, at most HardMaxFrames
 	// Fallbacks, tried in this order when .pdata cannot unwind a frame.
-	CFI          CFIUnwinder
+	CFI CFIUnwinder
+	// Prefer says when CFI is used for code that has a .pdata entry
+	// (needs CFI).
+	Prefer       CFIPreference
 	FramePointer bool // follow the RBP chain
 	Scan         bool // scan the stack for return addresses
 	ScanWords    int  // stack words a scan may look at; default 512
@@ -161,8 +205,10 @@ func (u *Unwinder) WalkInto(st *Stack, ctx Context, opt WalkOptions) {
 			trust Trust
 			err   error
 		)
-		if u.cfiForLeaf(cur, next, lookupPC, opt) {
-			si.Leaf, trust = true, TrustCFI
+		if t, ok := u.cfiFirst(cur, next, opt); ok {
+			si.Leaf, trust = true, t
+		} else if t, ok := u.cfiForLeaf(cur, next, lookupPC, opt); ok {
+			si.Leaf, trust = true, t
 		} else {
 			si, trust, err = u.stepFrom(next, lookupPC, flags)
 			if err == nil && trust == TrustLeaf && next.RIP != 0 && u.garbage(next.RIP) {
@@ -244,19 +290,41 @@ func (u *Unwinder) stepFrom(ctx *Context, lookupPC uint64, flags StepFlags) (Ste
 // libgcc's ___chkstk_ms has CFI but no .pdata entry, and pushes before it
 // returns. It reports false (next untouched) when there is an entry, no
 // CFI hook, or no CFI for the PC: then the leaf rule applies.
-func (u *Unwinder) cfiForLeaf(cur *Frame, next *Context, lookupPC uint64, opt WalkOptions) bool {
-	if opt.CFI == nil || cur.Module == nil {
-		return false
+func (u *Unwinder) cfiForLeaf(cur *Frame, next *Context, lookupPC uint64, opt WalkOptions) (Trust, bool) {
+	if opt.CFI == nil || cur.Module == nil || opt.Prefer == PreferCFI {
+		return 0, false // PreferCFI: cfiFirst has tried already
 	}
 	if _, found, err := u.LookupFunctionEntry(lookupPC); found || err != nil {
-		return false
+		return 0, false
 	}
+	return u.cfi(cur, next, opt)
+}
+
+// cfiFirst unwinds with CFI, into next, before .pdata is looked at, when
+// the user prefers CFI. It reports false (next untouched) otherwise or
+// when no CFI covers the PC: then .pdata applies.
+func (u *Unwinder) cfiFirst(cur *Frame, next *Context, opt WalkOptions) (Trust, bool) {
+	if opt.CFI == nil || cur.Module == nil || opt.Prefer != PreferCFI {
+		return 0, false
+	}
+	return u.cfi(cur, next, opt)
+}
+
+// cfi runs the CFI unwinder on cur into next (untouched when it fails)
+// and returns the trust of the caller's frame.
+func (u *Unwinder) cfi(cur *Frame, next *Context, opt WalkOptions) (Trust, bool) {
 	c := cur.Regs
-	if ok, err := opt.CFI.UnwindFrame(u.mem, cur.Module, &c, exactPC(cur)); !ok || err != nil {
-		return false
+	t, ok, err := TrustCFI, false, error(nil)
+	if tr, has := opt.CFI.(CFITruster); has {
+		t, ok, err = tr.UnwindFrameTrust(u.mem, cur.Module, &c, exactPC(cur))
+	} else {
+		ok, err = opt.CFI.UnwindFrame(u.mem, cur.Module, &c, exactPC(cur))
+	}
+	if !ok || err != nil {
+		return 0, false
 	}
 	*next = c
-	return true
+	return t, true
 }
 
 // repairLeaf handles a leaf-rule result that cannot be a return address
@@ -308,10 +376,10 @@ func exactPC(f *Frame) bool { return f.Trust == TrustContext || f.Trust == Trust
 // fallback tries the configured fallbacks on the frame .pdata could not
 // unwind.
 func (u *Unwinder) fallback(cur *Frame, opt WalkOptions) (Context, Trust, bool) {
-	if opt.CFI != nil {
-		next := cur.Regs
-		if ok, err := opt.CFI.UnwindFrame(u.mem, cur.Module, &next, exactPC(cur)); ok && err == nil {
-			return next, TrustCFI, true
+	if opt.CFI != nil && (opt.Prefer != PreferPDATA || !u.hasEntry(cur)) {
+		var next Context
+		if t, ok := u.cfi(cur, &next, opt); ok {
+			return next, t, true
 		}
 	}
 	if opt.FramePointer {
@@ -325,6 +393,16 @@ func (u *Unwinder) fallback(cur *Frame, opt WalkOptions) (Context, Trust, bool) 
 		}
 	}
 	return Context{}, 0, false
+}
+
+// hasEntry reports whether cur's function has a .pdata entry.
+func (u *Unwinder) hasEntry(cur *Frame) bool {
+	pc := cur.PC
+	if !exactPC(cur) && pc > 0 {
+		pc--
+	}
+	_, found, _ := u.LookupFunctionEntry(pc)
+	return found
 }
 
 // framePointer follows a push rbp; mov rbp, rsp frame: [RBP] is the saved

@@ -387,3 +387,87 @@ func TestIsReturnAddress(t *testing.T) {
 		t.Errorf("an address outside every module accepted")
 	}
 }
+
+// frameCFI is CFI for g and f of program(): CFA = RSP + size, the return
+// address at CFA-8 (f's pushes are not restored: the walk does not need
+// them). It says which trust it gives, as the cfi package does.
+type frameCFI struct{ calls int }
+
+func (f *frameCFI) UnwindFrameTrust(mem Memory, mod *Module, ctx *Context, exact bool) (Trust, bool, error) {
+	f.calls++
+	pc := ctx.RIP
+	if !exact {
+		pc--
+	}
+	var size uint64
+	switch {
+	case pc >= imgBase+0x1200 && pc < imgBase+0x1204:
+		size = 8
+	case pc >= imgBase+0x1106 && pc < imgBase+0x1120:
+		size = 0x40
+	default:
+		return 0, false, nil
+	}
+	var b [8]byte
+	cfa := ctx.RSP() + size
+	if n, _ := mem.ReadMemory(cfa-8, b[:]); n != 8 {
+		return 0, false, nil
+	}
+	ctx.restoreRIP(binary.LittleEndian.Uint64(b[:]), cfa-8)
+	ctx.setRSP(cfa)
+	return TrustCFIBuiltin, true, nil
+}
+
+func (f *frameCFI) UnwindFrame(mem Memory, mod *Module, ctx *Context, exact bool) (bool, error) {
+	_, ok, err := f.UnwindFrameTrust(mem, mod, ctx, exact)
+	return ok, err
+}
+
+// TestWalkPreference: the three settings give the same frames; the trust
+// says which unwind data found each.
+func TestWalkPreference(t *testing.T) {
+	ib := newImageBuilder()
+	program(ib)
+	_, u := world(ib, programStack())
+	ctx := ctxWith(imgBase+0x1200, S, map[int]uint64{rbx: 0xb0, rsi: 0x50, rdi: 0xd0})
+	cfi := TrustCFIBuiltin // what frameCFI reports
+	for _, c := range []struct {
+		prefer CFIPreference
+		trust  []Trust
+	}{
+		{PreferAuto, []Trust{TrustContext, cfi, TrustPDATA}},
+		{PreferPDATA, []Trust{TrustContext, cfi, TrustPDATA}},
+		{PreferCFI, []Trust{TrustContext, cfi, cfi}},
+	} {
+		st := u.Walk(ctx, WalkOptions{CFI: &frameCFI{}, Prefer: c.prefer})
+		if st.Reason != StopZeroReturn || len(st.Frames) != 3 {
+			t.Fatalf("%v: %d frames, %v %v", c.prefer, len(st.Frames), st.Reason, st.Err)
+		}
+		want := []struct{ pc, sp uint64 }{{imgBase + 0x1200, S}, {imgBase + 0x110d, S + 8}, {imgBase + 0x100d, S + 0x48}}
+		for i, f := range st.Frames {
+			if f.PC != want[i].pc || f.SP != want[i].sp || f.Trust != c.trust[i] {
+				t.Errorf("%v: frame %d pc %#x sp %#x trust %v, want %#x %#x %v",
+					c.prefer, i, f.PC, f.SP, f.Trust, want[i].pc, want[i].sp, c.trust[i])
+			}
+		}
+		if p, err := ParseCFIPreference(c.prefer.String()); err != nil || p != c.prefer {
+			t.Errorf("ParseCFIPreference(%q) = %v, %v", c.prefer, p, err)
+		}
+	}
+	if _, err := ParseCFIPreference("dwarf"); err == nil {
+		t.Error("ParseCFIPreference accepted dwarf")
+	}
+
+	// f's UNWIND_INFO broken (version 3): auto falls back to CFI, pdata
+	// does not (f has an entry) and the walk stops there.
+	ib.put(xdataRVA+0x10, []byte{0x03})
+	_, u = world(ib, programStack())
+	st := u.Walk(ctx, WalkOptions{CFI: &frameCFI{}})
+	if len(st.Frames) != 3 || st.Frames[2].Trust != cfi {
+		t.Errorf("auto over a broken UNWIND_INFO: %d frames %+v, %v %v", len(st.Frames), st.Frames, st.Reason, st.Err)
+	}
+	st = u.Walk(ctx, WalkOptions{CFI: &frameCFI{}, Prefer: PreferPDATA})
+	if len(st.Frames) != 2 || !errors.Is(st.Err, ErrVersion) {
+		t.Errorf("pdata over a broken UNWIND_INFO: %d frames, %v %v", len(st.Frames), st.Reason, st.Err)
+	}
+}

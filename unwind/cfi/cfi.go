@@ -130,6 +130,12 @@ func (u *Unwinder) UnwindFrame(mem unwind.Memory, mod *unwind.Module, ctx *unwin
 	if m.err != nil || m.finder == nil {
 		return false, nil
 	}
+	return unwindWith(m.finder, m.delta, mem, ctx, exact)
+}
+
+// unwindWith unwinds ctx with the CFI of f, whose addresses are the
+// target's minus delta.
+func unwindWith(f dwarf.Finder, delta uint64, mem unwind.Memory, ctx *unwind.Context, exact bool) (bool, error) {
 	var regs dwarf.Registers
 	for r := arch.RAX; r <= arch.R15; r++ {
 		if v, ok := ctx.Get(r); ok {
@@ -147,8 +153,8 @@ func (u *Unwinder) UnwindFrame(mem unwind.Memory, mod *unwind.Module, ctx *unwin
 		return false, nil
 	}
 	// The CFI describes the module at its preferred base.
-	regs.Set(dwarf.RA, pc-m.delta)
-	fr, err := dwarf.Unwind(m.finder, &regs, mem, exact, dwarf.WindowsPreserved)
+	regs.Set(dwarf.RA, pc-delta)
+	fr, err := dwarf.Unwind(f, &regs, mem, exact, dwarf.WindowsPreserved)
 	if err != nil {
 		return false, err
 	}
