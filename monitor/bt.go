@@ -72,6 +72,7 @@ func (m *Monitor) Backtrace(opt BacktraceOptions) (bt *Backtrace, err error) {
 		if m.cfi != nil {
 			wo.CFI = m.cfi
 		}
+		wo.Prefer = m.prefer
 		wo.Scan = true
 		wo.FramePointer = opt.Heuristics
 	}

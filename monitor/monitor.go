@@ -22,6 +22,8 @@ type Monitor struct {
 	cfi   *cfi.Unwinder // DWARF CFI of module files; nil without a ModuleFiler
 	mods  []unwind.Module
 	flush bool // drop cached unwind data before the next use
+	// prefer: .pdata or CFI for PE code that has both (settings.go).
+	prefer unwind.CFIPreference
 }
 
 // New returns a Monitor over t.
@@ -68,6 +70,8 @@ func init() {
 		{"memmap", "", "mapped memory regions with permissions and names", (*Monitor).cmdMemmap},
 		{"unwind-info", "ADDR|SYMBOL", "decoded UNWIND_INFO of the function there: codes, frame register, epilogs, chain, handler", (*Monitor).cmdUnwindInfo},
 		{"verify-unwind", "", "compare the unwinder's frames with the emulator's shadow call stack", (*Monitor).cmdVerifyUnwind},
+		{"set", "[unwinder auto|pdata|cfi]", "change a setting; without arguments, show them all", (*Monitor).cmdSet},
+		{"show", "[unwinder]", "show the settings", (*Monitor).cmdShow},
 	}
 }
 
@@ -219,11 +223,21 @@ var longHelp = map[string]string{
 	"bt": `  -full        add each frame's nonvolatile registers and the stack address each was saved at
   -json        one JSON object {"frames":[...]} (schema in README.md, "Monitor commands")
   -n N         at most N frames
-  By default, code without a .pdata entry (libgcc's ___chkstk_ms) or that .pdata
-  cannot unwind is unwound with the module's DWARF CFI, then a bounded stack scan.
+  By default, code without a .pdata entry or that .pdata cannot unwind is unwound
+  with the module's DWARF CFI, then built-in CFI for runtime helpers that have none
+  (libgcc's ___chkstk_ms, recognized by its bytes), then a bounded stack scan.
+  "monitor set unwinder cfi" uses CFI first wherever a module has it; "pdata" uses
+  CFI only where there is no .pdata entry.
   -heuristics  also try the RBP chain (before the scan)
   -strict      .pdata and the leaf rule only, exactly as RtlVirtualUnwind
-  Trust: context (frame 0), pdata, leaf, machframe, cfi, frame-pointer, scan.
+  Trust (how the frame was found): context (frame 0), pdata, leaf, machframe, cfi,
+  cfi (builtin), frame-pointer, scan.
+`,
+	"set": `  unwinder auto   .pdata where a function has an entry; DWARF CFI where it has
+                  none or .pdata fails (the default)
+  unwinder pdata  DWARF CFI only where there is no .pdata entry
+  unwinder cfi    DWARF CFI first; .pdata where the CFI does not cover the PC
+  The trust column of "monitor bt" says which one found each frame.
 `,
 	"frame": `  N is a frame number of "monitor bt". Shows the function entry, the caller's
   stack pointer (CFA), the establisher frame, where the return address was read,

@@ -116,6 +116,14 @@
 // bounded stack scan that accepts only addresses in an executable section
 // of a module that follow a call instruction.
 //
+// A function without a .pdata entry is tried with the CFIUnwinder before
+// the leaf rule (libgcc's ___chkstk_ms pushes and has no entry; package
+// cfi carries built-in CFI for it, trust "cfi (builtin)").
+// WalkOptions.Prefer chooses for code that has both: PreferAuto is the
+// above, PreferPDATA never uses CFI where there is an entry (not even when
+// .pdata fails), PreferCFI asks the CFIUnwinder first and uses .pdata
+// only where it has no CFI for the PC.
+//
 // # How it is verified
 //
 //   - Table tests over hand-written UNWIND_INFO bytes, each byte annotated,

@@ -47,6 +47,7 @@ func qemuCmd(args []string, stdout, stderr io.Writer) int {
 		logPackets = fs.Bool("log-packets", false, "log every RSP packet, both sides (at debug level; implies -v)")
 		verbose    = fs.Bool("v", false, "verbose logging")
 		modules    moduleFlags
+		unwinder   = unwinderFlag(fs)
 	)
 	fs.Var(&modules, "module", "FILE@BASE: a PE32+ x64 image loaded at BASE (hex) in the guest; overrides module discovery there and is served to the debugger (repeatable)")
 	fs.Usage = func() {
@@ -125,6 +126,7 @@ func qemuCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rspstub: %s\n", oneLine(err))
 		return exitError
 	}
+	target.SetCFIPreference(*unwinder)
 	if proc != nil {
 		// QEMU is ended (by the deferred Stop): no detach first.
 		defer target.Client().Close()

@@ -74,6 +74,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		timeout  = fs.Duration("timeout", 0, "give up after this long (0: no limit); counts as the program not reaching the breakpoint")
 		maxFrame = fs.Int("max-frames", 0, "at most this many frames in the backtrace (0: the unwinder's default)")
 		verbose  = fs.Bool("v", false, "verbose logging to stderr")
+		unwinder = unwinderFlag(fs)
 		dllPaths multiFlag
 	)
 	fs.Var(&dllPaths, "dll-path", "a folder to search for the program's DLLs (repeatable)")
@@ -144,6 +145,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	defer target.Close()
 	mon := target.Commands()
+	mon.SetCFIPreference(*unwinder)
 	addr, err := mon.Resolve(*brk)
 	if err != nil {
 		fmt.Fprintf(stderr, "rspstub run: --break %s: %s\n", *brk, oneLine(err))

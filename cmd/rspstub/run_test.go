@@ -186,3 +186,36 @@ func TestRunBreakInCallback(t *testing.T) {
 		t.Errorf("frames %s", o.String())
 	}
 }
+
+// TestRunUnwinder: --unwinder reaches the monitor's walk: with cfi the
+// frames unwound from demo's functions (which have DWARF CFI) say "cfi",
+// with pdata none does, and the frames are the same.
+func TestRunUnwinder(t *testing.T) {
+	var pcs [2][]string
+	for k, set := range []string{"pdata", "cfi"} {
+		stdout, stderr, code := runDemo(t, "--break", "d", "--json", "--unwinder", set, "PROG")
+		if code != 0 {
+			t.Fatalf("--unwinder %s: exit %d\n%s", set, code, stderr)
+		}
+		var res runJSON
+		if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, f := range res.Frames {
+			pcs[k] = append(pcs[k], f.PC+"/"+f.SP)
+			if f.Trust == "cfi" {
+				n++
+			}
+		}
+		if (set == "cfi") != (n >= 6) || (set == "pdata" && n != 0) {
+			t.Errorf("--unwinder %s: %d frames found by CFI of %d", set, n, len(res.Frames))
+		}
+	}
+	if strings.Join(pcs[0], " ") != strings.Join(pcs[1], " ") || len(pcs[0]) != 9 {
+		t.Errorf("frames differ: pdata %v, cfi %v", pcs[0], pcs[1])
+	}
+	if _, stderr, code := runDemo(t, "--break", "d", "--unwinder", "dwarf", "PROG"); code != runUsage || !strings.Contains(stderr, "auto, pdata or cfi") {
+		t.Errorf("--unwinder dwarf: exit %d, %s", code, stderr)
+	}
+}

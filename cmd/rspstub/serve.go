@@ -14,6 +14,7 @@ import (
 
 	"github.com/rspstub/rspstub/emulator/ucwin"
 	"github.com/rspstub/rspstub/rsp"
+	"github.com/rspstub/rspstub/unwind"
 )
 
 func serveCmd(args []string, stdout, stderr io.Writer) int {
@@ -26,6 +27,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 		logPackets  = fs.Bool("log-packets", false, "log every RSP packet (at debug level; implies -v)")
 		verbose     = fs.Bool("v", false, "verbose logging")
 		returnsZero = fs.Bool("unimplemented-returns-zero", false, "let calls to unimplemented APIs return 0 instead of stopping the guest")
+		unwinder    = unwinderFlag(fs)
 		dllPaths    multiFlag
 	)
 	fs.Var(&dllPaths, "dll-path", "a folder to search for the program's DLLs (repeatable)")
@@ -71,6 +73,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	defer target.Close()
+	target.Commands().SetCFIPreference(*unwinder)
 
 	l, err := rsp.Listen(*listen, log)
 	if err != nil {
@@ -102,6 +105,18 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	return exitOK
+}
+
+// unwinderFlag defines --unwinder: which unwind data "monitor bt" uses
+// for PE code that has both .pdata and DWARF CFI.
+func unwinderFlag(fs *flag.FlagSet) *unwind.CFIPreference {
+	p := new(unwind.CFIPreference)
+	fs.Func("unwinder", "auto, pdata or cfi: unwind data for PE code that has both .pdata and DWARF CFI (default auto; \"monitor set unwinder\" changes it)", func(s string) error {
+		v, err := unwind.ParseCFIPreference(s)
+		*p = v
+		return err
+	})
+	return p
 }
 
 // connectHint is the gdb and lldb commands that reach addr.

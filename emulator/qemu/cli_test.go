@@ -217,7 +217,7 @@ func TestCLIConnect(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	c = startCLI(t, "--connect", gdbAddr, "--listen", "127.0.0.1:0")
+	c = startCLI(t, "--connect", gdbAddr, "--listen", "127.0.0.1:0", "--unwinder", "cfi")
 	cl, err := rsp.Dial(c.addr, rsp.WithTimeout(10*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -228,6 +228,16 @@ func TestCLIConnect(t *testing.T) {
 	out, err := cl.Monitor("status")
 	if err != nil || !strings.Contains(out, "system mode at "+gdbAddr) {
 		t.Errorf("monitor status = %q, %v", out, err)
+	}
+	// --unwinder reaches the target; the monitor changes it.
+	if out, err := cl.Monitor("show unwinder"); err != nil || !strings.HasPrefix(out, "unwinder: cfi ") {
+		t.Errorf("monitor show unwinder = %q, %v", out, err)
+	}
+	if out, err := cl.Monitor("set unwinder pdata"); err != nil || out != "unwinder: pdata\n" {
+		t.Errorf("monitor set unwinder pdata = %q, %v", out, err)
+	}
+	if out, err := cl.Monitor("set unwinder dwarf"); err == nil {
+		t.Errorf("monitor set unwinder dwarf = %q, accepted", out)
 	}
 	if err := cl.Detach(); err != nil {
 		t.Error(err)
