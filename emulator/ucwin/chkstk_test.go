@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/rspstub/rspstub/internal/arch"
-	"github.com/rspstub/rspstub/rsp"
 	"github.com/rspstub/rspstub/tests/harness"
 	"github.com/rspstub/rspstub/unwind"
 	"github.com/rspstub/rspstub/unwind/cfi"
@@ -60,28 +59,11 @@ func checkChkstk(t *testing.T, exe string) {
 		t.Fatalf("___chkstk_ms at %#x has a .pdata entry: the test needs one without", start)
 	}
 	var st unwind.Stack
-	step := []rsp.ResumeAction{{Thread: rsp.AllThreads, Step: true}}
-	nmods := len(tg.Process().Modules())
 	seen := map[uint64]int{}
 	calls, checked, bad := 0, 0, 0
-	for steps := 0; steps < 2_000_000; steps++ {
-		stop, err := tg.Resume(step)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if stop.Kind == rsp.StopExited {
-			break
-		}
-		if stop.Kind != rsp.StopSignal || stop.Signal != rsp.SIGTRAP {
-			t.Fatalf("step %d: unexpected stop %+v", steps, stop)
-		}
-		if n := len(tg.Process().Modules()); n != nmods {
-			u.SetModules(unwindModules(tg))
-			nmods = n
-		}
-		pc, _ := tg.Machine().Reg(arch.RIP)
+	stepAll(t, tg, u, 2_000_000, func(pc uint64) {
 		if pc < start || pc >= start+0x32 {
-			continue
+			return
 		}
 		if pc == start {
 			calls++
@@ -129,7 +111,7 @@ func checkChkstk(t *testing.T, exe string) {
 				t.Errorf("___chkstk_ms+%#x (call %d): %s", pc-start, calls, msg)
 			}
 		}
-	}
+	})
 	var offs []string
 	for _, o := range chkstkInstructions {
 		if seen[o] == 0 {

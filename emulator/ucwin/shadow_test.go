@@ -70,26 +70,9 @@ func checkShadow(t *testing.T, exe string, maxSteps int) shadowResult {
 	})}
 	res := shadowResult{byFunction: map[string]int{}}
 	var st unwind.Stack
-	step := []rsp.ResumeAction{{Thread: rsp.AllThreads, Step: true}}
-	nmods := len(tg.Process().Modules())
-	for res.steps = 0; res.steps < maxSteps; res.steps++ {
-		stop, err := tg.Resume(step)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if stop.Kind == rsp.StopExited {
-			break
-		}
-		if stop.Kind != rsp.StopSignal || stop.Signal != rsp.SIGTRAP {
-			t.Fatalf("step %d: unexpected stop %+v", res.steps, stop)
-		}
-		if n := len(tg.Process().Modules()); n != nmods {
-			u.SetModules(unwindModules(tg))
-			nmods = n
-		}
-		pc, _ := tg.Machine().Reg(arch.RIP)
+	res.steps = stepAll(t, tg, u, maxSteps, func(pc uint64) {
 		if tg.mw.isTrap(pc) {
-			continue // an API entry: the next step performs the call in Go
+			return // an API entry: the next step performs the call in Go
 		}
 		shadow := tg.Machine().ShadowStack()
 		u.WalkInto(&st, frameContext(t, tg), opt)
@@ -131,12 +114,40 @@ func checkShadow(t *testing.T, exe string, maxSteps int) shadowResult {
 			res.byFunction[fn]++
 			if len(res.firstMismatches) < 5 {
 				res.firstMismatches = append(res.firstMismatches,
-					fmt.Sprintf("step %d pc %#x (%s): unwound %x (stopped: %v %v), shadow %x",
-						res.steps, pc, fn, got, st.Reason, st.Err, want))
+					fmt.Sprintf("pc %#x (%s): unwound %x (stopped: %v %v), shadow %x",
+						pc, fn, got, st.Reason, st.Err, want))
 			}
 		}
-	}
+	})
 	return res
+}
+
+// stepAll single-steps tg until the program exits or maxSteps were taken,
+// keeping u's module list current, and calls fn with the PC before each
+// instruction. It returns the number of steps.
+func stepAll(t *testing.T, tg *Target, u *unwind.Unwinder, maxSteps int, fn func(pc uint64)) int {
+	step := []rsp.ResumeAction{{Thread: rsp.AllThreads, Step: true}}
+	nmods := len(tg.Process().Modules())
+	steps := 0
+	for ; steps < maxSteps; steps++ {
+		stop, err := tg.Resume(step)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stop.Kind == rsp.StopExited {
+			break
+		}
+		if stop.Kind != rsp.StopSignal || stop.Signal != rsp.SIGTRAP {
+			t.Fatalf("step %d: unexpected stop %+v", steps, stop)
+		}
+		if n := len(tg.Process().Modules()); n != nmods {
+			u.SetModules(unwindModules(tg))
+			nmods = n
+		}
+		pc, _ := tg.Machine().Reg(arch.RIP)
+		fn(pc)
+	}
+	return steps
 }
 
 func equalChains(a, b []uint64) bool {
