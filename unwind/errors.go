@@ -3,6 +3,8 @@ package unwind
 import (
 	"errors"
 	"fmt"
+
+	"github.com/rspstub/rspstub/internal/bytecur"
 )
 
 // Sentinel errors. Test for them with errors.Is; the typed errors below carry
@@ -11,7 +13,7 @@ var (
 	// ErrVersion: an UNWIND_INFO whose version is neither 1 nor 2.
 	ErrVersion = errors.New("unsupported UNWIND_INFO version")
 	// ErrTruncated: a structure ends before its stated length.
-	ErrTruncated = errors.New("truncated")
+	ErrTruncated = bytecur.ErrTruncated
 	// ErrUnknownOp: an unwind code with an operation above UWOP_PUSH_MACHFRAME.
 	ErrUnknownOp = errors.New("unknown unwind operation")
 	// ErrCodeOverrun: the last unwind code needs more slots than CountOfCodes has.
@@ -51,21 +53,5 @@ func (e *InfoError) Error() string {
 func (e *InfoError) Unwrap() error { return e.Err }
 
 // ReadError reports guest memory that could not be read: Got bytes of Want
-// were readable at Addr.
-type ReadError struct {
-	What string // "stack", "UNWIND_INFO", ".pdata", "PE header", ...
-	Addr uint64
-	Want int
-	Got  int
-	Err  error // the Memory's error, if it gave one
-}
-
-func (e *ReadError) Error() string {
-	s := fmt.Sprintf("read %s at %#x: %d of %d bytes readable", e.What, e.Addr, e.Got, e.Want)
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
-	}
-	return s
-}
-
-func (e *ReadError) Unwrap() error { return e.Err }
+// were readable at Addr ("stack", "UNWIND_INFO", ".pdata", "PE header", ...).
+type ReadError = bytecur.ReadError

@@ -1,6 +1,10 @@
 package unwind
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/rspstub/rspstub/internal/bytecur"
+)
 
 // Memory is guest virtual memory as the unwinder sees it. ReadMemory works
 // like io.ReaderAt with a 64-bit address: it fills p from addr and returns
@@ -9,38 +13,15 @@ import "encoding/binary"
 //
 // Code bytes must be the original ones: a debugger that plants int3 bytes
 // must hide them, because the version 1 epilog rule reads instructions.
-type Memory interface {
-	ReadMemory(addr uint64, p []byte) (int, error)
-}
+type Memory = bytecur.Memory
 
 // readFull reads len(p) bytes or returns a *ReadError.
 func readFull(m Memory, what string, addr uint64, p []byte) error {
-	n, err := safeRead(m, addr, p)
-	if n >= len(p) {
-		return nil
-	}
-	return &ReadError{What: what, Addr: addr, Want: len(p), Got: n, Err: err}
+	return bytecur.ReadFull(m, what, addr, p)
 }
 
-// safeRead calls m.ReadMemory and clamps a count a faulty Memory might
-// report outside [0, len(p)].
-func safeRead(m Memory, addr uint64, p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	// An access that wraps the address space reads only up to the top.
-	if addr+uint64(len(p)) < addr {
-		p = p[:-addr]
-	}
-	n, err := m.ReadMemory(addr, p)
-	if n < 0 {
-		n = 0
-	}
-	if n > len(p) {
-		n = len(p)
-	}
-	return n, err
-}
+// safeRead reads the readable prefix of p (bytecur.Read).
+func safeRead(m Memory, addr uint64, p []byte) (int, error) { return bytecur.Read(m, addr, p) }
 
 // read64 reads a little-endian word through buf (at least 8 bytes), which
 // the caller owns so the read does not allocate.
@@ -52,55 +33,6 @@ func read64(m Memory, buf []byte, what string, addr uint64) (uint64, error) {
 	return binary.LittleEndian.Uint64(b), nil
 }
 
-// cursor decodes little-endian fields from a byte slice. The first failure
-// sticks: later reads return zero and leave err and off unchanged, so a
-// decoder checks err once at the end of a block.
-type cursor struct {
-	b   []byte
-	off int
-	err error
-}
-
-func (c *cursor) need(n int) bool {
-	if c.err != nil {
-		return false
-	}
-	if n < 0 || n > len(c.b)-c.off {
-		c.err = ErrTruncated
-		return false
-	}
-	return true
-}
-
-func (c *cursor) u8() uint8 {
-	if !c.need(1) {
-		return 0
-	}
-	v := c.b[c.off]
-	c.off++
-	return v
-}
-
-func (c *cursor) u16() uint16 {
-	if !c.need(2) {
-		return 0
-	}
-	v := binary.LittleEndian.Uint16(c.b[c.off:])
-	c.off += 2
-	return v
-}
-
-func (c *cursor) u32() uint32 {
-	if !c.need(4) {
-		return 0
-	}
-	v := binary.LittleEndian.Uint32(c.b[c.off:])
-	c.off += 4
-	return v
-}
-
-func (c *cursor) skip(n int) {
-	if c.need(n) {
-		c.off += n
-	}
-}
+// cursor decodes little-endian fields from a byte slice with a sticky
+// error (package bytecur).
+type cursor = bytecur.Cursor

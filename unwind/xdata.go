@@ -206,21 +206,21 @@ func unwindInfoSize(flags, count uint8) int {
 // it lives, for errors and for HandlerDataRVA. Bytes after the structure are
 // ignored. It never panics; a malformed structure gives an *InfoError.
 func DecodeUnwindInfo(b []byte, rva uint32) (*UnwindInfo, error) {
-	c := cursor{b: b}
+	c := cursor{B: b}
 	fail := func(off int, err error) (*UnwindInfo, error) {
 		return nil, &InfoError{RVA: rva, Offset: off, Err: err}
 	}
-	vf := c.u8()
+	vf := c.U8()
 	u := &UnwindInfo{
 		RVA:          rva,
 		Version:      vf & 7,
 		Flags:        vf >> 3,
-		SizeOfProlog: c.u8(),
-		CountOfCodes: c.u8(),
+		SizeOfProlog: c.U8(),
+		CountOfCodes: c.U8(),
 	}
-	fr := c.u8()
-	if c.err != nil {
-		return fail(c.off, c.err)
+	fr := c.U8()
+	if c.Err != nil {
+		return fail(c.Off, c.Err)
 	}
 	if u.Version != 1 && u.Version != 2 {
 		return fail(0, fmt.Errorf("%w %d", ErrVersion, u.Version))
@@ -228,8 +228,8 @@ func DecodeUnwindInfo(b []byte, rva uint32) (*UnwindInfo, error) {
 	u.FrameRegister, u.FrameOffset = fr&15, fr>>4
 
 	n := int(u.CountOfCodes)
-	if !c.need(2 * n) {
-		return fail(c.off, c.err)
+	if !c.Need(2 * n) {
+		return fail(c.Off, c.Err)
 	}
 	slots := b[4 : 4+2*n]
 	slot := func(i int) (off, op, info uint8) { return slots[2*i], slots[2*i+1] & 15, slots[2*i+1] >> 4 }
@@ -294,19 +294,19 @@ func DecodeUnwindInfo(b []byte, rva uint32) (*UnwindInfo, error) {
 		}
 	}
 
-	c.off = 4 + 2*((n+1)&^1)
+	c.Off = 4 + 2*((n+1)&^1)
 	switch {
 	case u.Chain():
-		if !c.need(12) {
-			return fail(c.off, c.err)
+		if !c.Need(12) {
+			return fail(c.Off, c.Err)
 		}
-		u.Chained = decodeRuntimeFunction(b[c.off:])
+		u.Chained = decodeRuntimeFunction(b[c.Off:])
 	case u.Flags&(UNW_FLAG_EHANDLER|UNW_FLAG_UHANDLER) != 0:
-		u.HandlerRVA = c.u32()
-		if c.err != nil {
-			return fail(c.off, c.err)
+		u.HandlerRVA = c.U32()
+		if c.Err != nil {
+			return fail(c.Off, c.Err)
 		}
-		u.HandlerDataRVA = rva + uint32(c.off)
+		u.HandlerDataRVA = rva + uint32(c.Off)
 	}
 	return u, nil
 }

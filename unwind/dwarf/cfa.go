@@ -106,16 +106,16 @@ type stopFunc func(row *Row, next uint64) bool
 // DW_CFA_set_loc with a pc-relative encoding). It returns stopped=true when
 // stop asked to.
 func (m *machine) run(prog []byte, base uint64, isCIE bool, stop stopFunc) (bool, error) {
-	c := cursor{b: prog}
+	c := cursor{B: prog}
 	cie := m.cie
 	entry := cie.Offset
 	if !isCIE {
 		entry = m.fde.Offset
 	}
-	for c.left() > 0 {
+	for c.Left() > 0 {
 		m.steps++
-		start := c.off
-		op := c.u8()
+		start := c.Off
+		op := c.U8()
 		perr := func(err error) error {
 			return &ProgramError{Entry: entry, CIE: isCIE, Offset: start, Opcode: op, Err: err}
 		}
@@ -145,7 +145,7 @@ func (m *machine) run(prog []byte, base uint64, isCIE bool, stop stopFunc) (bool
 			continue
 		case DW_CFA_offset:
 			reg = uint64(op & 0x3f)
-			rule = Rule{Kind: RuleOffset, Offset: int64(c.uleb()) * cie.DataAlign}
+			rule = Rule{Kind: RuleOffset, Offset: int64(c.ULEB()) * cie.DataAlign}
 			set = true
 		case DW_CFA_restore:
 			reg = uint64(op & 0x3f)
@@ -168,11 +168,11 @@ func (m *machine) run(prog []byte, base uint64, isCIE bool, stop stopFunc) (bool
 					}
 					loc = v
 				} else {
-					c.bytes(uint64(cie.SegmentSize))
-					loc = c.uN(int(cie.AddressSize))
+					c.Bytes(uint64(cie.SegmentSize))
+					loc = uN(&c, int(cie.AddressSize))
 				}
-				if c.err != nil {
-					return false, perr(c.err)
+				if c.Err != nil {
+					return false, perr(c.Err)
 				}
 				m.row.Loc = m.loc
 				if stop != nil && stop(&m.row, loc) {
@@ -181,66 +181,66 @@ func (m *machine) run(prog []byte, base uint64, isCIE bool, stop stopFunc) (bool
 				m.loc = loc
 				m.row.Loc = loc
 			case DW_CFA_advance_loc1:
-				d := uint64(c.u8())
-				if c.err == nil && advance(d) {
+				d := uint64(c.U8())
+				if c.Err == nil && advance(d) {
 					return true, nil
 				}
 			case DW_CFA_advance_loc2:
-				d := uint64(c.u16())
-				if c.err == nil && advance(d) {
+				d := uint64(c.U16())
+				if c.Err == nil && advance(d) {
 					return true, nil
 				}
 			case DW_CFA_advance_loc4:
-				d := uint64(c.u32())
-				if c.err == nil && advance(d) {
+				d := uint64(c.U32())
+				if c.Err == nil && advance(d) {
 					return true, nil
 				}
 			case DW_CFA_MIPS_advance_loc8:
-				d := c.u64()
-				if c.err == nil && advance(d) {
+				d := c.U64()
+				if c.Err == nil && advance(d) {
 					return true, nil
 				}
 			case DW_CFA_offset_extended:
-				reg = c.uleb()
-				rule = Rule{Kind: RuleOffset, Offset: int64(c.uleb()) * cie.DataAlign}
+				reg = c.ULEB()
+				rule = Rule{Kind: RuleOffset, Offset: int64(c.ULEB()) * cie.DataAlign}
 				set = true
 			case DW_CFA_offset_extended_sf:
-				reg = c.uleb()
-				rule = Rule{Kind: RuleOffset, Offset: c.sleb() * cie.DataAlign}
+				reg = c.ULEB()
+				rule = Rule{Kind: RuleOffset, Offset: c.SLEB() * cie.DataAlign}
 				set = true
 			case DW_CFA_GNU_negative_offset_extended:
-				reg = c.uleb()
-				rule = Rule{Kind: RuleOffset, Offset: -int64(c.uleb()) * cie.DataAlign}
+				reg = c.ULEB()
+				rule = Rule{Kind: RuleOffset, Offset: -int64(c.ULEB()) * cie.DataAlign}
 				set = true
 			case DW_CFA_val_offset:
 				// Factored like every other offset of a register rule.
-				reg = c.uleb()
-				rule = Rule{Kind: RuleValOffset, Offset: int64(c.uleb()) * cie.DataAlign}
+				reg = c.ULEB()
+				rule = Rule{Kind: RuleValOffset, Offset: int64(c.ULEB()) * cie.DataAlign}
 				set = true
 			case DW_CFA_val_offset_sf:
-				reg = c.uleb()
-				rule = Rule{Kind: RuleValOffset, Offset: c.sleb() * cie.DataAlign}
+				reg = c.ULEB()
+				rule = Rule{Kind: RuleValOffset, Offset: c.SLEB() * cie.DataAlign}
 				set = true
 			case DW_CFA_restore_extended:
-				reg = c.uleb()
+				reg = c.ULEB()
 				rule = m.restored(reg, isCIE)
 				set = true
 			case DW_CFA_undefined:
-				reg = c.uleb()
+				reg = c.ULEB()
 				rule = Rule{Kind: RuleUndefined}
 				set = true
 			case DW_CFA_same_value:
-				reg = c.uleb()
+				reg = c.ULEB()
 				rule = Rule{Kind: RuleSameValue}
 				set = true
 			case DW_CFA_register:
-				reg = c.uleb()
-				rule = Rule{Kind: RuleRegister, Reg: c.uleb()}
+				reg = c.ULEB()
+				rule = Rule{Kind: RuleRegister, Reg: c.ULEB()}
 				set = true
 			case DW_CFA_expression, DW_CFA_val_expression:
-				reg = c.uleb()
-				n := c.uleb()
-				e := c.bytes(n)
+				reg = c.ULEB()
+				n := c.ULEB()
+				e := c.Bytes(n)
 				k := RuleExpression
 				if op == DW_CFA_val_expression {
 					k = RuleValExpression
@@ -263,39 +263,39 @@ func (m *machine) run(prog []byte, base uint64, isCIE bool, stop stopFunc) (bool
 				m.row.Loc = loc
 				m.stack = m.stack[:len(m.stack)-1]
 			case DW_CFA_def_cfa:
-				r := c.uleb()
-				off := c.uleb()
+				r := c.ULEB()
+				off := c.ULEB()
 				m.row.CFA = CFARule{Kind: CFARegOffset, Reg: r, Offset: int64(off)}
 			case DW_CFA_def_cfa_sf:
-				r := c.uleb()
-				off := c.sleb()
+				r := c.ULEB()
+				off := c.SLEB()
 				m.row.CFA = CFARule{Kind: CFARegOffset, Reg: r, Offset: off * cie.DataAlign}
 			case DW_CFA_def_cfa_register:
 				// Only meaningful after a register+offset rule; like
 				// libgcc we keep the offset and switch to that form.
-				m.row.CFA.Reg = c.uleb()
+				m.row.CFA.Reg = c.ULEB()
 				m.row.CFA.Kind = CFARegOffset
 				m.row.CFA.Expr = nil
 			case DW_CFA_def_cfa_offset:
-				m.row.CFA.Offset = int64(c.uleb())
+				m.row.CFA.Offset = int64(c.ULEB())
 				m.row.CFA.Kind = CFARegOffset
 				m.row.CFA.Expr = nil
 			case DW_CFA_def_cfa_offset_sf:
-				m.row.CFA.Offset = c.sleb() * cie.DataAlign
+				m.row.CFA.Offset = c.SLEB() * cie.DataAlign
 				m.row.CFA.Kind = CFARegOffset
 				m.row.CFA.Expr = nil
 			case DW_CFA_def_cfa_expression:
-				n := c.uleb()
-				e := c.bytes(n)
+				n := c.ULEB()
+				e := c.Bytes(n)
 				m.row.CFA = CFARule{Kind: CFAExpr, Expr: e}
 			case DW_CFA_GNU_args_size:
-				m.row.ArgsSize = c.uleb()
+				m.row.ArgsSize = c.ULEB()
 			default:
 				return false, perr(ErrOpcode)
 			}
 		}
-		if c.err != nil {
-			return false, perr(c.err)
+		if c.Err != nil {
+			return false, perr(c.Err)
 		}
 		if set {
 			if reg >= NumRegs {

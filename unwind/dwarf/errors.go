@@ -3,6 +3,8 @@ package dwarf
 import (
 	"errors"
 	"fmt"
+
+	"github.com/rspstub/rspstub/internal/bytecur"
 )
 
 // Sentinel errors. Test for them with errors.Is; the typed errors below
@@ -10,7 +12,7 @@ import (
 var (
 	// ErrTruncated: a field runs past the end of its entry, section or
 	// expression.
-	ErrTruncated = errors.New("truncated")
+	ErrTruncated = bytecur.ErrTruncated
 	// ErrLength: an entry length that is too short for its header or runs
 	// past the section.
 	ErrLength = errors.New("bad entry length")
@@ -119,21 +121,5 @@ func (e *ExprError) Error() string {
 func (e *ExprError) Unwrap() error { return e.Err }
 
 // ReadError reports memory that could not be read: Got bytes of Want were
-// readable at Addr.
-type ReadError struct {
-	What string // "saved rbx", "DW_OP_deref", ...
-	Addr uint64
-	Want int
-	Got  int
-	Err  error // the Memory's error, if it gave one
-}
-
-func (e *ReadError) Error() string {
-	s := fmt.Sprintf("read %s at %#x: %d of %d bytes readable", e.What, e.Addr, e.Got, e.Want)
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
-	}
-	return s
-}
-
-func (e *ReadError) Unwrap() error { return e.Err }
+// readable at Addr ("saved rbx", "DW_OP_deref", ...).
+type ReadError = bytecur.ReadError

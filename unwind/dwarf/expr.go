@@ -30,10 +30,10 @@ func Eval(expr []byte, regs *Registers, mem Memory, initial ...uint64) (uint64, 
 		return 0, &ExprError{Err: ErrStackOverflow}
 	}
 	sp += copy(stack[:], initial)
-	c := cursor{b: expr}
-	for steps := 0; c.left() > 0; steps++ {
-		start := c.off
-		op := c.u8()
+	c := cursor{B: expr}
+	for steps := 0; c.Left() > 0; steps++ {
+		start := c.Off
+		op := c.U8()
 		fail := func(err error) (uint64, error) {
 			return 0, &ExprError{Offset: start, Op: op, Err: err}
 		}
@@ -52,20 +52,20 @@ func Eval(expr []byte, regs *Registers, mem Memory, initial ...uint64) (uint64, 
 			var off int64
 			switch {
 			case op == DW_OP_bregx:
-				r = c.uleb()
-				off = c.sleb()
+				r = c.ULEB()
+				off = c.SLEB()
 			case op == DW_OP_regx:
-				r = c.uleb()
+				r = c.ULEB()
 			case op >= DW_OP_breg0:
 				r = uint64(op - DW_OP_breg0)
-				off = c.sleb()
+				off = c.SLEB()
 			default:
 				// A register location: like libgcc and GDB, its
 				// value.
 				r = uint64(op - DW_OP_reg0)
 			}
-			if c.err != nil {
-				return fail(c.err)
+			if c.Err != nil {
+				return fail(c.Err)
 			}
 			if regs == nil {
 				return fail(ErrUnknownRegister)
@@ -78,25 +78,25 @@ func Eval(expr []byte, regs *Registers, mem Memory, initial ...uint64) (uint64, 
 		default:
 			switch op {
 			case DW_OP_addr:
-				v = c.u64()
+				v = c.U64()
 			case DW_OP_const1u:
-				v = uint64(c.u8())
+				v = uint64(c.U8())
 			case DW_OP_const1s:
-				v = uint64(int64(int8(c.u8())))
+				v = uint64(int64(int8(c.U8())))
 			case DW_OP_const2u:
-				v = uint64(c.u16())
+				v = uint64(c.U16())
 			case DW_OP_const2s:
-				v = uint64(int64(int16(c.u16())))
+				v = uint64(int64(int16(c.U16())))
 			case DW_OP_const4u:
-				v = uint64(c.u32())
+				v = uint64(c.U32())
 			case DW_OP_const4s:
-				v = uint64(int64(int32(c.u32())))
+				v = uint64(int64(int32(c.U32())))
 			case DW_OP_const8u, DW_OP_const8s:
-				v = c.u64()
+				v = c.U64()
 			case DW_OP_constu:
-				v = c.uleb()
+				v = c.ULEB()
 			case DW_OP_consts:
-				v = uint64(c.sleb())
+				v = uint64(c.SLEB())
 			case DW_OP_dup:
 				if !need(1) {
 					return fail(ErrStackUnderflow)
@@ -114,9 +114,9 @@ func Eval(expr []byte, regs *Registers, mem Memory, initial ...uint64) (uint64, 
 				}
 				v = stack[sp-2]
 			case DW_OP_pick:
-				i := int(c.u8())
-				if c.err != nil {
-					return fail(c.err)
+				i := int(c.U8())
+				if c.Err != nil {
+					return fail(c.Err)
 				}
 				if !need(i + 1) {
 					return fail(ErrStackUnderflow)
@@ -139,13 +139,13 @@ func Eval(expr []byte, regs *Registers, mem Memory, initial ...uint64) (uint64, 
 			case DW_OP_deref, DW_OP_deref_size:
 				size := 8
 				if op == DW_OP_deref_size {
-					size = int(c.u8())
-					if c.err == nil && (size < 1 || size > 8) {
+					size = int(c.U8())
+					if c.Err == nil && (size < 1 || size > 8) {
 						return fail(ErrTruncated)
 					}
 				}
-				if c.err != nil {
-					return fail(c.err)
+				if c.Err != nil {
+					return fail(c.Err)
 				}
 				if !need(1) {
 					return fail(ErrStackUnderflow)
@@ -162,9 +162,9 @@ func Eval(expr []byte, regs *Registers, mem Memory, initial ...uint64) (uint64, 
 			case DW_OP_abs, DW_OP_neg, DW_OP_not, DW_OP_plus_uconst:
 				var k uint64
 				if op == DW_OP_plus_uconst {
-					k = c.uleb()
-					if c.err != nil {
-						return fail(c.err)
+					k = c.ULEB()
+					if c.Err != nil {
+						return fail(c.Err)
 					}
 				}
 				if !need(1) {
@@ -245,9 +245,9 @@ func Eval(expr []byte, regs *Registers, mem Memory, initial ...uint64) (uint64, 
 				stack[sp-1] = r
 				push = false
 			case DW_OP_skip, DW_OP_bra:
-				d := int16(c.u16())
-				if c.err != nil {
-					return fail(c.err)
+				d := int16(c.U16())
+				if c.Err != nil {
+					return fail(c.Err)
 				}
 				push = false
 				take := true
@@ -259,11 +259,11 @@ func Eval(expr []byte, regs *Registers, mem Memory, initial ...uint64) (uint64, 
 					take = stack[sp] != 0
 				}
 				if take {
-					t := c.off + int(d)
+					t := c.Off + int(d)
 					if t < 0 || t > len(expr) {
 						return fail(ErrBranch)
 					}
-					c.off = t
+					c.Off = t
 				}
 			case DW_OP_nop:
 				push = false
@@ -276,8 +276,8 @@ func Eval(expr []byte, regs *Registers, mem Memory, initial ...uint64) (uint64, 
 				return fail(ErrBadOp)
 			}
 		}
-		if c.err != nil {
-			return fail(c.err)
+		if c.Err != nil {
+			return fail(c.Err)
 		}
 		if push {
 			if sp >= MaxExprStack {

@@ -142,39 +142,39 @@ func (s *Section) header(off int64) (entry, error) {
 	if off < 0 || off >= int64(len(s.Data)) {
 		return e, s.ferr(off, int(off), ErrTruncated)
 	}
-	c := cursor{b: s.Data, off: int(off)}
-	length := uint64(c.u32())
+	c := cursor{B: s.Data, Off: int(off)}
+	length := uint64(c.U32())
 	if length == 0xffffffff {
-		length = c.u64()
+		length = c.U64()
 		e.is64 = true
 	}
-	if c.err != nil {
-		return e, s.ferr(off, c.off, c.err)
+	if c.Err != nil {
+		return e, s.ferr(off, c.Off, c.Err)
 	}
 	if length == 0 {
 		e.zero = true
-		e.end = c.off
+		e.end = c.Off
 		return e, nil
 	}
-	if length > uint64(c.left()) {
-		return e, s.ferr(off, c.off, ErrLength)
+	if length > uint64(c.Left()) {
+		return e, s.ferr(off, c.Off, ErrLength)
 	}
-	e.end = c.off + int(length)
-	c.b = s.Data[:e.end]
-	e.idField = c.off
+	e.end = c.Off + int(length)
+	c.B = s.Data[:e.end]
+	e.idField = c.Off
 	// The id is offset-sized in .debug_frame; in .eh_frame the LSB gives
 	// the CIE id and CIE pointer 4 bytes even after an extended length
 	// (LLVM agrees; binutils reads 8).
 	var id uint64
 	if e.is64 && s.Kind == DebugFrame {
-		id = c.u64()
+		id = c.U64()
 	} else {
-		id = uint64(c.u32())
+		id = uint64(c.U32())
 	}
-	if c.err != nil {
-		return e, s.ferr(off, c.off, ErrLength)
+	if c.Err != nil {
+		return e, s.ferr(off, c.Off, ErrLength)
 	}
-	e.body = c.off
+	e.body = c.Off
 	switch s.Kind {
 	case EHFrame:
 		if id == 0 {
@@ -225,58 +225,58 @@ func (s *Section) CIEAt(off int64) (*CIE, error) {
 }
 
 func (s *Section) parseCIE(e entry) (*CIE, error) {
-	c := cursor{b: s.Data[:e.end], off: e.body}
+	c := cursor{B: s.Data[:e.end], Off: e.body}
 	cie := &CIE{Offset: e.off, is64: e.is64, sec: s, LSDAEncoding: DW_EH_PE_omit, FDEEncoding: DW_EH_PE_absptr}
-	cie.Version = c.u8()
+	cie.Version = c.U8()
 	switch cie.Version {
 	case 1, 3, 4:
 	default:
-		if c.err == nil {
-			return nil, s.ferr(e.off, c.off-1, ErrVersion)
+		if c.Err == nil {
+			return nil, s.ferr(e.off, c.Off-1, ErrVersion)
 		}
 	}
-	cie.Augmentation = c.cstring()
+	cie.Augmentation = c.CString()
 	aug := cie.Augmentation
 	cie.AddressSize = uint8(s.addrSize())
 	if strings.HasPrefix(aug, "eh") {
 		// Old GCC: a pointer to exception data follows the string.
-		c.uN(s.addrSize())
+		uN(&c, s.addrSize())
 		aug = aug[2:]
 	}
 	if cie.Version == 4 {
-		cie.AddressSize = c.u8()
-		cie.SegmentSize = c.u8()
-		if c.err == nil && ((cie.AddressSize != 4 && cie.AddressSize != 8) || cie.SegmentSize > 8) {
-			return nil, s.ferr(e.off, c.off-2, ErrAddressSize)
+		cie.AddressSize = c.U8()
+		cie.SegmentSize = c.U8()
+		if c.Err == nil && ((cie.AddressSize != 4 && cie.AddressSize != 8) || cie.SegmentSize > 8) {
+			return nil, s.ferr(e.off, c.Off-2, ErrAddressSize)
 		}
 	}
-	cie.CodeAlign = c.uleb()
-	cie.DataAlign = c.sleb()
+	cie.CodeAlign = c.ULEB()
+	cie.DataAlign = c.SLEB()
 	if cie.Version == 1 {
-		cie.RAReg = uint64(c.u8())
+		cie.RAReg = uint64(c.U8())
 	} else {
-		cie.RAReg = c.uleb()
+		cie.RAReg = c.ULEB()
 	}
-	if c.err != nil {
-		return nil, s.ferr(e.off, c.off, c.err)
+	if c.Err != nil {
+		return nil, s.ferr(e.off, c.Off, c.Err)
 	}
 	if strings.HasPrefix(aug, "z") {
 		cie.HasAugData = true
-		n := c.uleb()
-		dataStart := c.off
-		data := c.bytes(n)
-		if c.err != nil {
-			return nil, s.ferr(e.off, c.off, ErrAugmentation)
+		n := c.ULEB()
+		dataStart := c.Off
+		data := c.Bytes(n)
+		if c.Err != nil {
+			return nil, s.ferr(e.off, c.Off, ErrAugmentation)
 		}
 		if err := s.parseAugData(cie, aug[1:], data, dataStart); err != nil {
 			return nil, s.ferr(e.off, dataStart, err)
 		}
 	} else if aug != "" {
 		// Without 'z' we cannot know how long the unknown data is.
-		return nil, s.ferr(e.off, c.off, ErrAugmentation)
+		return nil, s.ferr(e.off, c.Off, ErrAugmentation)
 	}
-	cie.Instructions = s.Data[c.off:e.end:e.end]
-	cie.instrAddr = s.Addr + uint64(c.off)
+	cie.Instructions = s.Data[c.Off:e.end:e.end]
+	cie.instrAddr = s.Addr + uint64(c.Off)
 	return cie, nil
 }
 
@@ -284,23 +284,23 @@ func (s *Section) parseCIE(e entry) (*CIE, error) {
 // stops the walk: 'z' gave the data's length, so the rest is skipped (as
 // libgcc does).
 func (s *Section) parseAugData(cie *CIE, letters string, data []byte, dataStart int) error {
-	c := cursor{b: data}
+	c := cursor{B: data}
 	for i := 0; i < len(letters); i++ {
 		switch letters[i] {
 		case 'L':
-			cie.LSDAEncoding = c.u8()
+			cie.LSDAEncoding = c.U8()
 			if !validEncoding(cie.LSDAEncoding) {
 				return ErrEncoding
 			}
 		case 'R':
-			cie.FDEEncoding = c.u8()
+			cie.FDEEncoding = c.U8()
 			if !validEncoding(cie.FDEEncoding) || cie.FDEEncoding == DW_EH_PE_omit {
 				return ErrEncoding
 			}
 		case 'P':
-			enc := c.u8()
-			if c.err != nil {
-				return c.err
+			enc := c.U8()
+			if c.Err != nil {
+				return c.Err
 			}
 			if !validEncoding(enc) || enc == DW_EH_PE_omit {
 				return ErrEncoding
@@ -315,10 +315,10 @@ func (s *Section) parseAugData(cie *CIE, letters string, data []byte, dataStart 
 		case 'B', 'G':
 			// AArch64 BTI and MTE markers: no data.
 		default:
-			return c.err
+			return c.Err
 		}
 	}
-	return c.err
+	return c.Err
 }
 
 func validEncoding(enc uint8) bool {
@@ -335,7 +335,7 @@ func validEncoding(enc uint8) bool {
 }
 
 // pointer decodes one DW_EH_PE-encoded value at c. base is the target
-// address of c.b[0] (for pcrel); fn the function start (for funcrel, when
+// address of c.B[0] (for pcrel); fn the function start (for funcrel, when
 // haveFn). An indirect pointer is read through s.Mem when there is one;
 // otherwise the address of the pointer is returned with indirect set.
 func (s *Section) pointer(c *cursor, enc uint8, base, fn uint64, haveFn bool) (v uint64, indirect bool, err error) {
@@ -350,40 +350,40 @@ func decodePointer(c *cursor, enc uint8, base uint64, addrSize int, bases Bases,
 	if app == DW_EH_PE_aligned {
 		// Aligned to the address size in the target's address space.
 		a := uint64(addrSize)
-		pos := base + uint64(c.off)
+		pos := base + uint64(c.Off)
 		if pad := (a - pos%a) % a; pad > 0 {
-			c.bytes(pad)
+			c.Bytes(pad)
 		}
 	}
-	field := base + uint64(c.off)
+	field := base + uint64(c.Off)
 	var v uint64
 	switch enc & 0x0f {
 	case DW_EH_PE_absptr:
-		v = c.uN(addrSize)
+		v = uN(c, addrSize)
 	case DW_EH_PE_signed:
-		v = c.uN(addrSize)
+		v = uN(c, addrSize)
 		if addrSize == 4 {
 			v = uint64(int64(int32(v)))
 		}
 	case DW_EH_PE_uleb128:
-		v = c.uleb()
+		v = c.ULEB()
 	case DW_EH_PE_udata2:
-		v = uint64(c.u16())
+		v = uint64(c.U16())
 	case DW_EH_PE_udata4:
-		v = uint64(c.u32())
+		v = uint64(c.U32())
 	case DW_EH_PE_udata8:
-		v = c.u64()
+		v = c.U64()
 	case DW_EH_PE_sleb128:
-		v = uint64(c.sleb())
+		v = uint64(c.SLEB())
 	case DW_EH_PE_sdata2:
-		v = uint64(int64(int16(c.u16())))
+		v = uint64(int64(int16(c.U16())))
 	case DW_EH_PE_sdata4:
-		v = uint64(int64(int32(c.u32())))
+		v = uint64(int64(int32(c.U32())))
 	case DW_EH_PE_sdata8:
-		v = c.u64()
+		v = c.U64()
 	}
-	if c.err != nil {
-		return 0, false, c.err
+	if c.Err != nil {
+		return 0, false, c.Err
 	}
 	switch app {
 	case DW_EH_PE_pcrel:
@@ -440,22 +440,22 @@ func (s *Section) parseFDE(e entry) (*FDE, error) {
 	if cie.is64 != e.is64 && s.Kind == DebugFrame {
 		return nil, s.ferr(e.off, e.idField, ErrCIEPointer)
 	}
-	c := cursor{b: s.Data[:e.end], off: e.body}
+	c := cursor{B: s.Data[:e.end], Off: e.body}
 	f := &FDE{Offset: e.off, CIE: cie}
 	if cie.SegmentSize > 0 {
-		c.bytes(uint64(cie.SegmentSize))
+		c.Bytes(uint64(cie.SegmentSize))
 	}
 	asz := int(cie.AddressSize)
 	var length uint64
 	if s.Kind == DebugFrame {
-		f.Begin = c.uN(asz)
-		length = c.uN(asz)
-		if c.err != nil {
-			return nil, s.ferr(e.off, c.off, c.err)
+		f.Begin = uN(&c, asz)
+		length = uN(&c, asz)
+		if c.Err != nil {
+			return nil, s.ferr(e.off, c.Off, c.Err)
 		}
 	} else {
 		var ind bool
-		pos := c.off
+		pos := c.Off
 		f.Begin, ind, err = decodePointer(&c, cie.FDEEncoding, s.Addr, asz, s.Bases, 0, false, s.Mem)
 		if err != nil {
 			return nil, s.ferr(e.off, pos, err)
@@ -463,7 +463,7 @@ func (s *Section) parseFDE(e entry) (*FDE, error) {
 		if ind {
 			return nil, s.ferr(e.off, pos, ErrIndirect)
 		}
-		pos = c.off
+		pos = c.Off
 		length, _, err = decodePointer(&c, cie.FDEEncoding&0x0f, s.Addr, asz, s.Bases, 0, false, nil)
 		if err != nil {
 			return nil, s.ferr(e.off, pos, err)
@@ -474,26 +474,26 @@ func (s *Section) parseFDE(e entry) (*FDE, error) {
 		f.End &= 0xffffffff
 	}
 	if f.End < f.Begin {
-		return nil, s.ferr(e.off, c.off, ErrLength)
+		return nil, s.ferr(e.off, c.Off, ErrLength)
 	}
 	if cie.HasAugData {
-		n := c.uleb()
-		start := c.off
-		data := c.bytes(n)
-		if c.err != nil {
-			return nil, s.ferr(e.off, c.off, ErrAugmentation)
+		n := c.ULEB()
+		start := c.Off
+		data := c.Bytes(n)
+		if c.Err != nil {
+			return nil, s.ferr(e.off, c.Off, ErrAugmentation)
 		}
 		if cie.LSDAEncoding != DW_EH_PE_omit {
-			ac := cursor{b: data}
+			ac := cursor{B: data}
 			v, ind, err := decodePointer(&ac, cie.LSDAEncoding, s.Addr+uint64(start), asz, s.Bases, f.Begin, true, s.Mem)
 			if err != nil {
-				return nil, s.ferr(e.off, start+ac.off, err)
+				return nil, s.ferr(e.off, start+ac.Off, err)
 			}
 			f.LSDA, f.LSDAIndirect, f.HasLSDA = v, ind, true
 		}
 	}
-	f.Instructions = s.Data[c.off:e.end:e.end]
-	f.instrAddr = s.Addr + uint64(c.off)
+	f.Instructions = s.Data[c.Off:e.end:e.end]
+	f.instrAddr = s.Addr + uint64(c.Off)
 	return f, nil
 }
 

@@ -230,26 +230,26 @@ func TestPointerEncodings(t *testing.T) {
 		{"aligned", DW_EH_PE_aligned, cat(b(0, 0, 0, 0), u64(0x1234)), 0x3004, 0x1234, false},
 		{"indirect without memory", DW_EH_PE_indirect | DW_EH_PE_udata4, u32(0x9000), 0, 0x9000, true},
 	} {
-		c := cursor{b: tc.data}
+		c := cursor{B: tc.data}
 		v, ind, err := decodePointer(&c, tc.enc, tc.base, 8, bases, 0x1000, true, nil)
 		if err != nil || v != tc.want || ind != tc.ind {
 			t.Errorf("%s: %#x indirect %v %v; want %#x", tc.name, v, ind, err, tc.want)
 		}
-		if c.off != len(tc.data) {
-			t.Errorf("%s: consumed %d of %d bytes", tc.name, c.off, len(tc.data))
+		if c.Off != len(tc.data) {
+			t.Errorf("%s: consumed %d of %d bytes", tc.name, c.Off, len(tc.data))
 		}
 	}
-	c := cursor{b: u32(0x9000)}
+	c := cursor{B: u32(0x9000)}
 	if v, ind, err := decodePointer(&c, DW_EH_PE_indirect|DW_EH_PE_udata4, 0, 8, bases, 0, false, mem); err != nil || ind || v != 0xabcdef {
 		t.Errorf("indirect with memory: %#x %v %v", v, ind, err)
 	}
 	for _, enc := range []uint8{DW_EH_PE_omit, 0x05, 0x0d, 0x60, 0x70} {
-		c := cursor{b: u64(0)}
+		c := cursor{B: u64(0)}
 		if _, _, err := decodePointer(&c, enc, 0, 8, bases, 0, false, nil); !errors.Is(err, ErrEncoding) {
 			t.Errorf("encoding %#x: %v", enc, err)
 		}
 	}
-	c = cursor{b: b(1)}
+	c = cursor{B: b(1)}
 	if _, _, err := decodePointer(&c, DW_EH_PE_funcrel|DW_EH_PE_udata4, 0, 8, bases, 0, false, nil); err == nil {
 		t.Error("funcrel without a function, truncated: no error")
 	}

@@ -36,18 +36,18 @@ func ParseEHFrameHdr(data []byte, addr uint64) (*EHFrameHdr, error) {
 	ferr := func(off int, err error) error {
 		return &FormatError{Section: ".eh_frame_hdr", Entry: -1, Offset: int64(off), Err: err}
 	}
-	c := cursor{b: data}
+	c := cursor{B: data}
 	h := &EHFrameHdr{Addr: addr}
-	h.Version = c.u8()
-	ptrEnc, countEnc, tableEnc := c.u8(), c.u8(), c.u8()
-	if c.err != nil {
-		return nil, ferr(c.off, c.err)
+	h.Version = c.U8()
+	ptrEnc, countEnc, tableEnc := c.U8(), c.U8(), c.U8()
+	if c.Err != nil {
+		return nil, ferr(c.Off, c.Err)
 	}
 	if h.Version != 1 {
 		return nil, ferr(0, ErrVersion)
 	}
 	bases := Bases{Data: addr}
-	pos := c.off
+	pos := c.Off
 	v, ind, err := decodePointer(&c, ptrEnc, addr, 8, bases, 0, false, nil)
 	if err != nil || ind {
 		if err == nil {
@@ -59,7 +59,7 @@ func ParseEHFrameHdr(data []byte, addr uint64) (*EHFrameHdr, error) {
 	if countEnc == DW_EH_PE_omit || tableEnc == DW_EH_PE_omit {
 		return h, nil
 	}
-	pos = c.off
+	pos = c.Off
 	n, ind, err := decodePointer(&c, countEnc, addr, 8, bases, 0, false, nil)
 	if err != nil || ind {
 		if err == nil {
@@ -82,13 +82,13 @@ func ParseEHFrameHdr(data []byte, addr uint64) (*EHFrameHdr, error) {
 	if size == 0 || tableEnc&0x70 == DW_EH_PE_aligned {
 		return h, nil // not searchable: callers fall back to a full table
 	}
-	if n > uint64(c.left())/uint64(2*size) {
-		return nil, ferr(c.off, ErrTruncated)
+	if n > uint64(c.Left())/uint64(2*size) {
+		return nil, ferr(c.Off, ErrTruncated)
 	}
 	h.Count = n
 	h.Searchable = true
 	h.table = data
-	h.tableOff = c.off
+	h.tableOff = c.Off
 	h.tableEnc = tableEnc
 	h.entrySize = size
 	return h, nil

@@ -94,43 +94,43 @@ func PESectionsAt(r io.ReaderAt, size int64) (*Sections, error) {
 	if err != nil {
 		return nil, perr(0, err)
 	}
-	c := cursor{b: head}
-	if c.u16() != 0x5a4d { // "MZ"
+	c := cursor{B: head}
+	if c.U16() != 0x5a4d { // "MZ"
 		return nil, perr(0, ErrNotPE)
 	}
-	c.off = 0x3c
-	lfanew := int(c.u32())
-	if c.err != nil || lfanew < 0 || lfanew > len(head) {
+	c.Off = 0x3c
+	lfanew := int(c.U32())
+	if c.Err != nil || lfanew < 0 || lfanew > len(head) {
 		return nil, perr(0x3c, ErrNotPE)
 	}
-	c.off = lfanew
-	if c.u32() != 0x4550 { // "PE\0\0"
+	c.Off = lfanew
+	if c.U32() != 0x4550 { // "PE\0\0"
 		return nil, perr(lfanew, ErrNotPE)
 	}
-	c.u16() // Machine
-	nsec := int(c.u16())
-	c.u32() // TimeDateStamp
-	symPtr := uint64(c.u32())
-	nsym := uint64(c.u32())
-	optSize := int(c.u16())
-	c.u16() // Characteristics
-	optStart := c.off
-	magic := c.u16()
+	c.U16() // Machine
+	nsec := int(c.U16())
+	c.U32() // TimeDateStamp
+	symPtr := uint64(c.U32())
+	nsym := uint64(c.U32())
+	optSize := int(c.U16())
+	c.U16() // Characteristics
+	optStart := c.Off
+	magic := c.U16()
 	out := &Sections{Format: "pe"}
 	switch magic {
 	case 0x10b: // PE32
-		c.off = optStart + 28
-		out.ImageBase = uint64(c.u32())
+		c.Off = optStart + 28
+		out.ImageBase = uint64(c.U32())
 	case 0x20b: // PE32+
-		c.off = optStart + 24
-		out.ImageBase = c.u64()
+		c.Off = optStart + 24
+		out.ImageBase = c.U64()
 	default:
-		if c.err == nil {
+		if c.Err == nil {
 			return nil, perr(optStart, ErrNotPE)
 		}
 	}
-	if c.err != nil {
-		return nil, perr(c.off, c.err)
+	if c.Err != nil {
+		return nil, perr(c.Off, c.Err)
 	}
 	// The string table: its first four bytes are its size, included.
 	var strtab []byte
@@ -143,20 +143,20 @@ func PESectionsAt(r io.ReaderAt, size int64) (*Sections, error) {
 			}
 		}
 	}
-	c.off = optStart + optSize
-	if c.off > len(head) || nsec > (len(head)-c.off)/40 {
-		return nil, perr(c.off, ErrTruncated)
+	c.Off = optStart + optSize
+	if c.Off > len(head) || nsec > (len(head)-c.Off)/40 {
+		return nil, perr(c.Off, ErrTruncated)
 	}
 	for i := 0; i < nsec; i++ {
-		hdr := c.off
-		raw := c.bytes(8)
-		vsize := uint64(c.u32())
-		va := uint64(c.u32())
-		rawSize := uint64(c.u32())
-		rawPtr := uint64(c.u32())
-		c.bytes(16) // relocations, line numbers, characteristics
-		if c.err != nil {
-			return nil, perr(hdr, c.err)
+		hdr := c.Off
+		raw := c.Bytes(8)
+		vsize := uint64(c.U32())
+		va := uint64(c.U32())
+		rawSize := uint64(c.U32())
+		rawPtr := uint64(c.U32())
+		c.Bytes(16) // relocations, line numbers, characteristics
+		if c.Err != nil {
+			return nil, perr(hdr, c.Err)
 		}
 		name, err := peSectionName(raw, strtab)
 		if err != nil {
