@@ -287,7 +287,9 @@ func (m *machine) run(prog []byte, base uint64, isCIE bool, stop stopFunc) (bool
 			case DW_CFA_def_cfa_expression:
 				n := c.ULEB()
 				e := c.Bytes(n)
-				m.row.CFA = CFARule{Kind: CFAExpr, Expr: e}
+				// Register and offset stay for a later
+				// DW_CFA_def_cfa_register or _offset, as in libgcc and GDB.
+				m.row.CFA.Kind, m.row.CFA.Expr = CFAExpr, e
 			case DW_CFA_GNU_args_size:
 				m.row.ArgsSize = c.ULEB()
 			default:

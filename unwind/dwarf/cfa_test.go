@@ -278,3 +278,37 @@ func TestRegisterBeyondColumns(t *testing.T) {
 		t.Errorf("Untracked %d", row.Untracked)
 	}
 }
+
+// TestDefCFARegisterAfterExpression: DW_CFA_def_cfa_register after a
+// DW_CFA_def_cfa_expression makes the CFA register+offset again, with the
+// offset the register+offset rule had before the expression (libgcc's
+// execute_cfa_program and GDB's keep it). Delve only changes the register
+// and leaves the expression in force.
+func TestDefCFARegisterAfterExpression(t *testing.T) {
+	_, fde := ehTable(t, cat(
+		b(0x0e, 16),                  // DW_CFA_def_cfa_offset 16: rsp+16
+		b(0x41),                      // DW_CFA_advance_loc 1 -> 0x1001
+		b(0x0f, 3, 0x76, 0x58, 0x06), // DW_CFA_def_cfa_expression: DW_OP_breg6 -40; DW_OP_deref
+		b(0x41),                      // DW_CFA_advance_loc 1 -> 0x1002
+		b(0x0d, 6),                   // DW_CFA_def_cfa_register rbp: rbp+16
+		b(0x41),                      // DW_CFA_advance_loc 1 -> 0x1003
+		b(0x0f, 3, 0x76, 0x58, 0x06), // DW_CFA_def_cfa_expression again
+		b(0x41),                      // DW_CFA_advance_loc 1 -> 0x1004
+		b(0x0e, 32),                  // DW_CFA_def_cfa_offset 32: rbp+32
+	))
+	for pc, want := range map[uint64]string{
+		0x1000: "rsp+16",
+		0x1001: "exp",
+		0x1002: "rbp+16",
+		0x1003: "exp",
+		0x1004: "rbp+32",
+	} {
+		row, err := fde.RowAt(pc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rowString(row); got != want {
+			t.Errorf("%#x: CFA %s, want %s", pc, got, want)
+		}
+	}
+}

@@ -96,8 +96,9 @@
 // as libgcc, GDB and readelf do) on a stack bounded by MaxStateDepth; a
 // Row is an array of rules, not a map, so a remembered state can never
 // alias the current one. DW_CFA_def_cfa_register and _offset after a CFA
-// expression switch back to register+offset form, keeping the other half,
-// as libgcc does. Rules for register numbers at or above NumRegs are
+// expression switch back to register+offset form, keeping the other half
+// of the rule the expression replaced, as libgcc and GDB do (delve leaves
+// the expression in force: TestDefCFARegisterAfterExpression). Rules for register numbers at or above NumRegs are
 // counted in Row.Untracked and otherwise ignored. A program runs at most
 // MaxInstructions instructions; an unknown opcode (DW_CFA_GNU_window_save
 // included: it has no x86 meaning) is a *ProgramError with its offset.
