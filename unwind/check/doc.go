@@ -148,5 +148,18 @@
 // the CRT. The tracker does not model memory, so a register restored
 // from a slot by a mov (not a pop) is not checked against the bytes.
 //
+// # Measured
+//
+// Over all 694 PE files of Debian 12's libwine (x86_64-windows: 545 .dll,
+// 103 .exe and the rest), rspstub check-unwind runs without error and
+// compares 11,753,600 positions in 175,983 functions that have both:
+// 11,602,987 agree (98.72%), and every one of the 150,613 disagreements
+// falls in an explained category. By category, with the side that is
+// right: unreachable-padding 132,326 (neither: no path reaches it);
+// reg-save-timing 17,396 (both); pdata-epilog-unrecognised 194,
+// pdata-jmp-out-taken-as-epilog 183 and pdata-setfp-before-alloc 446
+// (CFI, as the instruction bytes show); cfi-epilog-gcc-frame-pop 68
+// (.pdata). The .dll files alone: 11,140,719 positions, 98.70% agree.
+//
 // Libraries never print: Check returns a Result, the command formats it.
 package check
