@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/rspstub/rspstub/internal/arch"
+	"github.com/rspstub/rspstub/unwind"
 )
 
 // Arg is one recovered argument.
@@ -19,12 +20,18 @@ type Arg struct {
 	Confidence string // exact, register, home, stack, unknown
 }
 
-var argRegs = [4]arch.Reg{arch.RCX, arch.RDX, arch.R8, arch.R9}
+var (
+	argRegs     = []arch.Reg{arch.RCX, arch.RDX, arch.R8, arch.R9}
+	sysvArgRegs = []arch.Reg{arch.RDI, arch.RSI, arch.RDX, arch.RCX, arch.R8, arch.R9}
+)
 
 // Args recovers the first count integer arguments of frame n (when 0:
 // as many as the debug information declares, else 4). The Windows x64 convention passes them in rcx, rdx, r8, r9
 // and reserves their home slots at the caller's stack pointer (the
 // frame's CFA); the fifth and later are on the stack after the home area.
+// Frames of ELF modules follow the System V convention: rdi, rsi, rdx,
+// rcx, r8, r9, no home area (a register argument is known only in frame
+// 0), the seventh and later at the CFA.
 func (m *Monitor) Args(n, count int) (*Frame, []Arg, error) {
 	bt, n, err := m.frameAt("args", []string{fmt.Sprint(n)})
 	if err != nil {
@@ -63,18 +70,27 @@ func (m *Monitor) Args(n, count int) (*Frame, []Arg, error) {
 		}
 	}
 	haveCFA := f.CFA != 0
+	sysv := f.Module != nil && f.Module.Format == unwind.FormatELF
+	regs := argRegs
+	if sysv {
+		regs = sysvArgRegs
+	}
 	var args []Arg
 	for i := range count {
 		a := Arg{Index: i + 1, Confidence: "unknown"}
 		if i < len(names) {
 			a.Name, a.Size = names[i].name, names[i].size
 		}
-		if i < 4 {
-			a.Reg = argRegs[i].String()
+		if i < len(regs) {
+			a.Reg = regs[i].String()
 		}
 		switch {
-		case i < 4 && n == 0 && atEntry:
-			a.Value, a.Known, a.Where, a.Confidence = f.Regs.GPR[argRegs[i]], true, "register", "exact"
+		case i < len(regs) && n == 0 && atEntry:
+			a.Value, a.Known, a.Where, a.Confidence = f.Regs.GPR[regs[i]], true, "register", "exact"
+		case sysv && i < len(regs) && n == 0:
+			a.Value, a.Known, a.Where, a.Confidence = f.Regs.GPR[regs[i]], true, "register", "register"
+		case sysv && i < len(regs):
+			a.Where = "(a register argument: not saved above frame 0)"
 		case !haveCFA:
 			a.Where = "(the frame's caller is unknown)"
 		case i < 4:
@@ -90,6 +106,9 @@ func (m *Monitor) Args(n, count int) (*Frame, []Arg, error) {
 			}
 		default:
 			addr := f.CFA + 8*uint64(i)
+			if sysv {
+				addr = f.CFA + 8*uint64(i-len(regs))
+			}
 			if v, err := read64(m.t, addr); err == nil {
 				a.Value, a.Known, a.Where, a.Confidence = v, true, fmt.Sprintf("stack %#x", addr), "stack"
 			}

@@ -64,6 +64,10 @@ func (m *Monitor) Backtrace(opt BacktraceOptions) (bt *Backtrace, err error) {
 	}
 	u := m.unwinder()
 	wo := unwind.WalkOptions{MaxFrames: opt.MaxFrames}
+	if opt.Strict && m.cfi != nil {
+		// ELF modules have only CFI: strict means .pdata for PE code.
+		wo.CFI = elfOnly{m.cfi}
+	}
 	if !opt.Strict {
 		// Where .pdata has no entry or fails: the module's DWARF CFI,
 		// then a bounded scan for a return address (which also repairs a
@@ -86,6 +90,16 @@ func (m *Monitor) Backtrace(opt BacktraceOptions) (bt *Backtrace, err error) {
 		bt.Frames = append(bt.Frames, Frame{Frame: f, Index: i, Loc: m.syms.locate(f.PC, lookup)})
 	}
 	return bt, nil
+}
+
+// elfOnly passes only frames of ELF modules to a CFI unwinder.
+type elfOnly struct{ c unwind.CFIUnwinder }
+
+func (e elfOnly) UnwindFrame(mem unwind.Memory, mod *unwind.Module, ctx *unwind.Context, exact bool) (bool, error) {
+	if mod == nil || mod.Format != unwind.FormatELF {
+		return false, nil
+	}
+	return e.c.UnwindFrame(mem, mod, ctx, exact)
 }
 
 // ended explains why the walk stopped.
@@ -309,11 +323,17 @@ func (m *Monitor) cmdFrame(args []string, out io.Writer) error {
 	if f.HasEntry {
 		fmt.Fprintf(out, "  function  [%#x, %#x) rva, UNWIND_INFO at rva %#x\n",
 			f.Function.BeginAddress, f.Function.EndAddress, f.Function.UnwindData)
+	} else if f.Module != nil && f.Module.Format == unwind.FormatELF {
+		fmt.Fprintln(out, "  function  ELF module: unwound with its DWARF CFI")
 	} else if n+1 < len(bt.Frames) && f.Module != nil {
 		fmt.Fprintln(out, "  function  no .pdata entry (leaf)")
 	}
 	if f.CFA != 0 {
-		fmt.Fprintf(out, "  caller's sp (CFA) %016x, establisher frame %016x\n", f.CFA, f.EstablisherFrame)
+		if f.Module != nil && f.Module.Format == unwind.FormatELF {
+			fmt.Fprintf(out, "  caller's sp (CFA) %016x\n", f.CFA)
+		} else {
+			fmt.Fprintf(out, "  caller's sp (CFA) %016x, establisher frame %016x\n", f.CFA, f.EstablisherFrame)
+		}
 		if f.ReturnAddressAt != 0 {
 			if ra, err := read64(m.t, f.ReturnAddressAt); err == nil {
 				fmt.Fprintf(out, "  return address %016x read at %016x\n", ra, f.ReturnAddressAt)

@@ -30,6 +30,13 @@
 // without a file. Every count is bounded; a malformed file costs only its
 // own symbols.
 //
+// ELF modules (a Linux program under qemu-user; recognised by the ELF
+// magic at their base) are unwound with their CFI only, and named from
+// the DWARF subprograms and .symtab of their file, the .symtab of the
+// separate debug file found by GNU build ID when the file is stripped
+// (DebugFiler; Debian's libc6-dbg), then .dynsym; without a file, from
+// the dynamic symbol table in guest memory. See elfsyms.go.
+//
 // # Errors and output
 //
 // Commands write to the io.Writer they are given and never print

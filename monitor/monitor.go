@@ -19,7 +19,7 @@ type Monitor struct {
 	t     Target
 	syms  *symbolizer
 	u     *unwind.Unwinder
-	cfi   *cfi.Unwinder // DWARF CFI of module files; nil without a ModuleFiler
+	cfi   *cfi.Unwinder // DWARF CFI of module files (and of ELF modules' memory)
 	mods  []unwind.Module
 	flush bool // drop cached unwind data before the next use
 	// prefer: .pdata or CFI for PE code that has both (settings.go).
@@ -308,12 +308,15 @@ func (m *Monitor) unwinder() *unwind.Unwinder {
 	mods := m.t.Modules()
 	um := make([]unwind.Module, len(mods))
 	for i, md := range mods {
-		um[i] = unwind.Module{Name: md.Name, Base: md.Base, Size: md.Size}
+		um[i] = unwind.Module{Name: md.Name, Base: md.Base, Size: md.Size, Format: m.syms.format(md)}
 	}
 	if m.u == nil {
 		m.u = unwind.New(m.t, um)
 		if mf, ok := m.t.(ModuleFiler); ok {
 			m.cfi = cfi.New(func(mod *unwind.Module) ([]byte, error) { return m.moduleFile(mf, mod) })
+		} else {
+			// ELF modules' CFI is also in guest memory (PT_GNU_EH_FRAME).
+			m.cfi = cfi.New(func(mod *unwind.Module) ([]byte, error) { return nil, errors.New("no module files") })
 		}
 	} else if !sameModules(um, m.mods) {
 		m.u.SetModules(um)

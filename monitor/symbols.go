@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/rspstub/rspstub/unwind"
 )
 
 // Limits on what symbol tables may cost; beyond them the rest is ignored.
@@ -22,6 +24,7 @@ const (
 type symbol struct {
 	rva  uint32
 	name string
+	size uint32 // bytes of code; 0 when unknown (COFF, exports)
 }
 
 type lineRow struct {
@@ -44,12 +47,13 @@ type modSyms struct {
 
 // symbolizer caches symbol tables per module (name, base, size).
 type symbolizer struct {
-	t     Target
-	cache map[Module]*modSyms
+	t       Target
+	cache   map[Module]*modSyms
+	formats map[Module]unwind.Format
 }
 
 func newSymbolizer(t Target) *symbolizer {
-	return &symbolizer{t: t, cache: make(map[Module]*modSyms)}
+	return &symbolizer{t: t, cache: make(map[Module]*modSyms), formats: make(map[Module]unwind.Format)}
 }
 
 // module returns the module containing addr.
@@ -69,6 +73,11 @@ func (s *symbolizer) table(m Module) *modSyms {
 	}
 	ms := &modSyms{mod: m}
 	seen := make(map[uint32]bool)
+	if s.format(m) == unwind.FormatELF {
+		ms.readELF(s.t)
+		s.cache[m] = ms
+		return ms
+	}
 	if f, ok := s.t.(ModuleFiler); ok && !m.Synthetic {
 		if data, err := f.ModuleFile(m); err != nil {
 			ms.notes = append(ms.notes, fmt.Sprintf("module file: %v", err))
@@ -107,8 +116,9 @@ func (s *symbolizer) locate(addr, lookup uint64) Location {
 	ms := s.table(m)
 	rva := uint32(lookup - m.Base)
 	if i := sort.Search(len(ms.syms), func(i int) bool { return ms.syms[i].rva > rva }); i > 0 {
-		sym := ms.syms[i-1]
-		loc.Symbol, loc.SymOffset = sym.name, addr-(m.Base+uint64(sym.rva))
+		if sym := ms.syms[i-1]; sym.size == 0 || rva-sym.rva < sym.size {
+			loc.Symbol, loc.SymOffset = sym.name, addr-(m.Base+uint64(sym.rva))
+		}
 	}
 	if i := sort.Search(len(ms.lines), func(i int) bool { return ms.lines[i].rva > rva }); i > 0 {
 		if r := ms.lines[i-1]; !r.end && r.line > 0 {
@@ -350,6 +360,11 @@ func (ms *modSyms) readLines(d *dwarf.Data, imageBase uint64) {
 				continue
 			}
 			row := lineRow{rva: uint32(le.Address - imageBase), line: le.Line, end: le.EndSequence}
+			if n := len(ms.lines); !le.IsStmt && !le.EndSequence && n > 0 && ms.lines[n-1].rva == row.rva && !ms.lines[n-1].end {
+				// Several rows at one address (GCC's location views): the
+				// statement row is the line, as GDB shows it.
+				continue
+			}
 			if le.File != nil {
 				row.file = le.File.Name
 			}

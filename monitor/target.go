@@ -87,3 +87,11 @@ type ShadowStacker interface {
 type ModuleFiler interface {
 	ModuleFile(m Module) ([]byte, error)
 }
+
+// DebugFiler is implemented by targets that can find an ELF module's
+// separate debug file (as GDB does: /usr/lib/debug/.build-id/xx/yyyy.debug
+// from the GNU build ID), for the full symbol table of a stripped
+// library.
+type DebugFiler interface {
+	DebugFile(m Module, buildID []byte) ([]byte, error)
+}

@@ -110,9 +110,13 @@ const (
 
 // AMD64Options selects the optional parts of the x86-64 description.
 type AMD64Options struct {
-	AVX    bool   // org.gnu.gdb.i386.avx: ymm0h..ymm15h
-	System bool   // cr0, cr2, cr3, cr4, cr8, efer, k_gs_base
-	OSABI  string // "" (the default: no <osabi> element), or e.g. "Windows"
+	AVX    bool // org.gnu.gdb.i386.avx: ymm0h..ymm15h
+	System bool // cr0, cr2, cr3, cr4, cr8, efer, k_gs_base
+	// Linux adds org.gnu.gdb.i386.linux (orig_rax): without it GDB's
+	// GNU/Linux ABI gives up early and a Linux program gets no
+	// shared-library support (no svr4 solib, no auxv, no PIE relocation).
+	Linux bool
+	OSABI string // "" (the default: no <osabi> element), or e.g. "Windows"
 }
 
 // Feature names of the x86-64 description.
@@ -122,6 +126,7 @@ const (
 	FeatureI386Segments = "org.gnu.gdb.i386.segments"
 	FeatureI386AVX      = "org.gnu.gdb.i386.avx"
 	FeatureSystem       = "org.rspstub.x86.sys"
+	FeatureI386Linux    = "org.gnu.gdb.i386.linux"
 )
 
 // AMD64 returns the x86-64 register description shared by every backend.
@@ -176,6 +181,9 @@ func AMD64(opt AMD64Options) *Description {
 		for i := 0; i < 16; i++ {
 			add("ymm"+itoa(i)+"h", 128, "uint128", "vector", FeatureI386AVX, "", -1)
 		}
+	}
+	if opt.Linux {
+		add("orig_rax", 64, "int", "system", FeatureI386Linux, "", -1)
 	}
 	if opt.System {
 		for _, s := range []string{"cr0", "cr2", "cr3", "cr4", "cr8", "efer", "k_gs_base"} {

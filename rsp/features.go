@@ -17,6 +17,7 @@ type features struct {
 	fixedMap  bool // mm is a FixedMemoryMapper: qXfer:memory-map is served
 	libs      LibraryLister
 	exec      ExecFiler
+	auxv      AuxvReader
 	files     FileServer
 	fileLoad  FileLoadAddresser
 	tib       TIBer
@@ -42,6 +43,7 @@ func discover(t Target) features {
 	_, f.fixedMap = t.(FixedMemoryMapper)
 	f.libs, _ = t.(LibraryLister)
 	f.exec, _ = t.(ExecFiler)
+	f.auxv, _ = t.(AuxvReader)
 	f.files, _ = t.(FileServer)
 	f.fileLoad, _ = t.(FileLoadAddresser)
 	f.tib, _ = t.(TIBer)
@@ -84,6 +86,9 @@ func (f *features) supported(packetSize int) string {
 	}
 	if f.exec != nil {
 		b.WriteString(";qXfer:exec-file:read+")
+	}
+	if f.auxv != nil {
+		b.WriteString(";qXfer:auxv:read+")
 	}
 	return b.String()
 }
@@ -182,6 +187,8 @@ func (f *features) xferReadable(object string) bool {
 		return f.fixedMap
 	case "exec-file":
 		return f.exec != nil
+	case "auxv":
+		return f.auxv != nil
 	}
 	return false
 }

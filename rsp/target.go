@@ -204,6 +204,13 @@ type LibraryLister interface {
 	Libraries(dst []Library) []Library
 }
 
+// AuxvReader enables qXfer:auxv:read: the inferior's auxiliary vector
+// (raw bytes), from which GDB finds a PIE's load address and the dynamic
+// linker (AT_BASE) of a Linux program.
+type AuxvReader interface {
+	Auxv() ([]byte, error)
+}
+
 // ExecFiler enables qXfer:exec-file:read.
 type ExecFiler interface {
 	ExecFile(pid int) (string, error)
@@ -222,6 +229,14 @@ type File interface {
 // wrap fs.ErrNotExist / fs.ErrPermission map to ENOENT / EACCES.
 type FileServer interface {
 	OpenFile(name string) (File, error)
+}
+
+// FileServerGate is an optional addition to a FileServer whose answer
+// depends on the target's state: while ServesFiles is false, vFile
+// packets answer empty (unsupported), and GDB reads files from its own
+// filesystem (a qemu-user program's files are the debugger host's).
+type FileServerGate interface {
+	ServesFiles() bool
 }
 
 // FileLoadAddresser enables LLDB's qFileLoadAddress.

@@ -89,6 +89,12 @@ func (s *session) xferDocument(object, annex string) (string, error) {
 			return "", targetErr(err, eNOENT)
 		}
 		return name, nil
+	case "auxv":
+		b, err := s.f.auxv.Auxv()
+		if err != nil {
+			return "", targetErr(err, eNOENT)
+		}
+		return string(b), nil
 	}
 	return "", errUnsupported
 }

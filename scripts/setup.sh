@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
 	gcc libc6-dev binutils pkg-config      # cgo, static test programs, readelf/objdump
+	libc6-dbg                              # libc's symbols for ELF backtraces (GDB and monitor bt)
 	libunicorn-dev                         # the emulator
 	strace                                 # security tests: what host files the stub opens
 	mingw-w64 clang lld llvm               # Windows test programs

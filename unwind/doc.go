@@ -124,6 +124,12 @@
 // .pdata fails), PreferCFI asks the CFIUnwinder first and uses .pdata
 // only where it has no CFI for the PC.
 //
+// A Module whose Format is FormatELF (a Linux program's executable and
+// shared objects) has no .pdata: each of its frames is unwound by the
+// CFIUnwinder alone (trust "cfi"), never parsed as a PE image; a PC its
+// CFI does not cover ends the walk with ErrNoCFI (StopMissingData). The
+// RBP chain and the scan need PE section tables and do not apply.
+//
 // # How it is verified
 //
 //   - Table tests over hand-written UNWIND_INFO bytes, each byte annotated,

@@ -33,6 +33,9 @@ var (
 	// zeroed around the address, so it cannot tell a leaf function from a
 	// function whose entry is missing.
 	ErrMissingUnwindData = errors.New("unwind data missing (unreadable or zeroed .pdata)")
+	// ErrNoCFI: an ELF module's CFI has no entry for the address (hand-
+	// written assembly such as the dynamic linker's _start has none).
+	ErrNoCFI = errors.New("no CFI covers the address")
 	// ErrUnknownRegister: an unwind step needs a register whose value is not
 	// known in this frame (a frame register that is volatile, or lost by a scan).
 	ErrUnknownRegister = errors.New("register value unknown in this frame")

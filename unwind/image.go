@@ -9,10 +9,19 @@ import (
 // Module is a loaded image as the caller knows it (from the guest's loader
 // list in practice).
 type Module struct {
-	Name string
-	Base uint64
-	Size uint64
+	Name   string
+	Base   uint64
+	Size   uint64
+	Format Format // PE (the default) or ELF
 }
+
+// Format is a module's file format.
+type Format uint8
+
+const (
+	FormatPE  Format = iota // .pdata first, CFI where there is no entry
+	FormatELF               // no .pdata: CFI (.eh_frame) only
+)
 
 // Contains reports whether addr lies inside the module.
 func (m *Module) Contains(addr uint64) bool { return addr >= m.Base && addr-m.Base < m.Size }

@@ -205,7 +205,11 @@ func (u *Unwinder) WalkInto(st *Stack, ctx Context, opt WalkOptions) {
 			trust Trust
 			err   error
 		)
-		if t, ok := u.cfiFirst(cur, next, opt); ok {
+		if cur.Module != nil && cur.Module.Format == FormatELF {
+			// ELF code has no .pdata: its CFI is the unwind data.
+			si.Leaf = true
+			trust, err = u.cfiStep(cur, next, opt)
+		} else if t, ok := u.cfiFirst(cur, next, opt); ok {
 			si.Leaf, trust = true, t
 		} else if t, ok := u.cfiForLeaf(cur, next, lookupPC, opt); ok {
 			si.Leaf, trust = true, t
@@ -325,6 +329,29 @@ func (u *Unwinder) cfi(cur *Frame, next *Context, opt WalkOptions) (Trust, bool)
 	}
 	*next = c
 	return t, true
+}
+
+// cfiStep unwinds, into next, a frame of an ELF module with its CFI, and
+// returns the trust of the caller's frame.
+func (u *Unwinder) cfiStep(cur *Frame, next *Context, opt WalkOptions) (Trust, error) {
+	if opt.CFI == nil {
+		return 0, fmt.Errorf("%s is an ELF module and the walk has no CFI unwinder: %w", cur.Module.Name, ErrNoCFI)
+	}
+	c := cur.Regs
+	t, ok, err := TrustCFI, false, error(nil)
+	if tr, has := opt.CFI.(CFITruster); has {
+		t, ok, err = tr.UnwindFrameTrust(u.mem, cur.Module, &c, exactPC(cur))
+	} else {
+		ok, err = opt.CFI.UnwindFrame(u.mem, cur.Module, &c, exactPC(cur))
+	}
+	if err != nil {
+		return 0, fmt.Errorf("CFI of %s at %#x: %w", cur.Module.Name, cur.PC, err)
+	}
+	if !ok {
+		return 0, fmt.Errorf("%s at %#x: %w", cur.Module.Name, cur.PC, ErrNoCFI)
+	}
+	*next = c
+	return t, nil
 }
 
 // repairLeaf handles a leaf-rule result that cannot be a return address
@@ -490,7 +517,7 @@ func classify(err error) StopReason {
 	switch {
 	case errors.Is(err, ErrNoModule):
 		return StopOutsideModules
-	case errors.Is(err, ErrMissingUnwindData):
+	case errors.Is(err, ErrMissingUnwindData), errors.Is(err, ErrNoCFI):
 		return StopMissingData
 	case IsReadError(err):
 		var ie *InfoError

@@ -121,8 +121,9 @@
 // the image of the code (up to 64 MiB, page by page; only done when the
 // list is asked for, never at every stop). --module FILE@BASE files
 // (Options.Modules) replace what discovery finds over their range and
-// are the only host files served (vFile, qXfer:exec-file) or read for
-// COFF symbols and DWARF (monitor.ModuleFiler).
+// are the only host files served (vFile, qXfer:exec-file), and in system
+// mode the only ones read for COFF symbols and DWARF
+// (monitor.ModuleFiler).
 //
 // The result is cached per stop and thread (a resume bumps a generation
 // counter). After a stop that is not a single step, the loader list is
@@ -139,14 +140,27 @@
 // the TEB), plus qemu, threads, status and discovery, which says where
 // the module list came from and what was wrong.
 //
-// qemu-user: Options.UserModules is the seam for ELF module discovery
-// (given guest memory and the auxiliary vector, read once with
-// qXfer:auxv:read); nil lists no modules.
+// # Linux programs (qemu-user)
+//
+// usermods.go. Options.UserModules is the seam for ELF module
+// discovery (given guest memory and the auxiliary vector, read once with
+// qXfer:auxv:read); nil means LinuxModules, package guest/linuxproc (the
+// r_debug/link_map walk), cached per stop as above. The debugger gets
+// qXfer:auxv (QEMU's, passed through) and an x86-64 description with
+// GDB's org.gnu.gdb.i386.linux feature (orig_rax, which reads as 0 and
+// ignores writes): without that feature GDB's GNU/Linux ABI stops early,
+// and GDB then has no shared-library support, no auxv and no PIE
+// relocation. Package monitor's commands (bt, frame, args, modules, ...)
+// run over the program; module files (monitor.ModuleFiler, for symbols,
+// lines and CFI) are read from the host (qemu-user runs host programs:
+// without -L the guest's paths are host paths; a relative AT_EXECFN is
+// taken from QEMU's working directory), and a stripped library's symbols
+// from its build-id debug file under /usr/lib/debug
+// (monitor.DebugFiler).
 //
 // # Not done yet
 //
-// ELF module discovery in qemu-user (guest/linuxproc) is not wired into
-// Options.UserModules. The kernel's own modules (PsLoadedModuleList) of
+// The kernel's own modules (PsLoadedModuleList) of
 // a Windows VM are not listed; only the current process's loader list
 // is.
 package qemu

@@ -61,8 +61,8 @@ type Options struct {
 	// Modules are images the user placed (--module FILE@BASE); they
 	// override what the guest-memory walk finds over their range.
 	Modules []*ModuleFile
-	// UserModules lists a qemu-user program's ELF objects. nil: none
-	// (the library list is then empty in user mode).
+	// UserModules lists a qemu-user program's ELF objects. nil:
+	// LinuxModules (package guest/linuxproc).
 	UserModules UserModulesFunc
 }
 
@@ -242,12 +242,15 @@ func New(c *rsp.Client, opt Options) (*Target, error) {
 			t.mode = ModeUser
 		}
 	}
+	if t.mode == ModeUser && t.userModules == nil {
+		t.userModules = LinuxModules
+	}
 	t.qdesc = c.Description()
 	if err := checkAMD64(t.qdesc); err != nil {
 		return nil, err
 	}
 	sys := t.mode == ModeSystem && t.qdesc.Lookup("cr0") >= 0
-	t.desc = rsp.AMD64(rsp.AMD64Options{System: sys})
+	t.desc = rsp.AMD64(rsp.AMD64Options{System: sys, Linux: t.mode == ModeUser})
 	t.regmap = make([]int, len(t.desc.Registers))
 	for i, r := range t.desc.Registers {
 		t.regmap[i] = t.qdesc.Lookup(r.Name)
@@ -522,6 +525,11 @@ func (t *Target) writeRegister(tid int, regnum int, src []byte) error {
 	}
 	j := t.regmap[regnum]
 	if j < 0 {
+		if t.desc.Registers[regnum].Name == "orig_rax" {
+			// GDB's Linux ABI writes -1 there with every PC change (no
+			// syscall restart); QEMU keeps no such register.
+			return nil
+		}
 		return fmt.Errorf("qemu: QEMU has no register %s", t.desc.Registers[regnum].Name)
 	}
 	if err := t.selectThread(tid); err != nil {

@@ -409,6 +409,9 @@ func (a monTarget) ModuleFile(m monitor.Module) ([]byte, error) {
 	if um := a.t.userModule(m.Base); um != nil && um.Path == m.Path {
 		return um.data, nil
 	}
+	if a.t.mode == ModeUser {
+		return a.t.hostFile(m) // a Linux program's ELF files (usermods.go)
+	}
 	return nil, fmt.Errorf("%s: no file (only --module files are read from the host)", m.Name)
 }
 

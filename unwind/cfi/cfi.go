@@ -8,9 +8,21 @@
 // it is parsed once per module and cached. CFI addresses are those of the
 // module loaded at its preferred base, so lookups are shifted by the
 // distance between that base and where the module really is.
+//
+// ELF modules (unwind.FormatELF: Linux programs under qemu-user) have no
+// .pdata: the walker unwinds every one of their frames here, with the
+// System V callee-saved set (rbx, rbp, r12-r15; dwarf.SysVPreserved).
+// Their CFI comes from the file when the callback gives one (ELFSections:
+// .eh_frame through .eh_frame_hdr, and .debug_frame; the load bias is the
+// module's base minus its lowest PT_LOAD page, 0 for a non-PIE
+// executable), else from guest memory: the PT_GNU_EH_FRAME segment's
+// .eh_frame_hdr search table and the .eh_frame it points to, read up to
+// the module's end (the loaded image has no section headers, and nothing
+// in memory records the .eh_frame's size). See elf.go.
 package cfi
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/rspstub/rspstub/internal/arch"
@@ -33,9 +45,10 @@ type moduleKey struct {
 }
 
 type moduleCFI struct {
-	finder dwarf.Finder
-	delta  uint64 // loaded base - preferred base
-	err    error
+	finder    dwarf.Finder
+	delta     uint64 // loaded base - preferred base
+	preserved dwarf.RegSet
+	err       error
 }
 
 // New returns an Unwinder reading module files through file.
@@ -46,13 +59,18 @@ func New(file func(mod *unwind.Module) ([]byte, error)) *Unwinder {
 // Flush forgets every parsed module (after modules were unloaded).
 func (u *Unwinder) Flush() { clear(u.cache) }
 
-func (u *Unwinder) module(mod *unwind.Module) *moduleCFI {
+func (u *Unwinder) module(mem unwind.Memory, mod *unwind.Module) *moduleCFI {
 	k := moduleKey{mod.Name, mod.Base}
 	if m, ok := u.cache[k]; ok {
 		return m
 	}
-	m := &moduleCFI{}
+	m := &moduleCFI{preserved: dwarf.WindowsPreserved}
 	u.cache[k] = m
+	if mod.Format == unwind.FormatELF {
+		m.preserved = dwarf.SysVPreserved
+		m.finder, m.delta, m.err = elfModule(u.File, mem, mod)
+		return m
+	}
 	if u.File == nil {
 		m.err = fmt.Errorf("%s: no module files", mod.Name)
 		return m
@@ -126,16 +144,22 @@ func (u *Unwinder) UnwindFrame(mem unwind.Memory, mod *unwind.Module, ctx *unwin
 	if mod == nil {
 		return false, nil
 	}
-	m := u.module(mod)
+	m := u.module(mem, mod)
 	if m.err != nil || m.finder == nil {
 		return false, nil
 	}
-	return unwindWith(m.finder, m.delta, mem, ctx, exact)
+	return unwindSet(m.finder, m.delta, mem, ctx, exact, m.preserved)
 }
 
 // unwindWith unwinds ctx with the CFI of f, whose addresses are the
-// target's minus delta.
+// target's minus delta, for Windows code.
 func unwindWith(f dwarf.Finder, delta uint64, mem unwind.Memory, ctx *unwind.Context, exact bool) (bool, error) {
+	return unwindSet(f, delta, mem, ctx, exact, dwarf.WindowsPreserved)
+}
+
+// unwindSet is unwindWith with the callee-saved registers of the
+// module's ABI.
+func unwindSet(f dwarf.Finder, delta uint64, mem unwind.Memory, ctx *unwind.Context, exact bool, preserved dwarf.RegSet) (bool, error) {
 	var regs dwarf.Registers
 	for r := arch.RAX; r <= arch.R15; r++ {
 		if v, ok := ctx.Get(r); ok {
@@ -154,7 +178,10 @@ func unwindWith(f dwarf.Finder, delta uint64, mem unwind.Memory, ctx *unwind.Con
 	}
 	// The CFI describes the module at its preferred base.
 	regs.Set(dwarf.RA, pc-delta)
-	fr, err := dwarf.Unwind(f, &regs, mem, exact, dwarf.WindowsPreserved)
+	fr, err := dwarf.Unwind(f, &regs, mem, exact, preserved)
+	if errors.Is(err, dwarf.ErrNoFDE) {
+		return false, nil // not covered: the caller's other rules apply
+	}
 	if err != nil {
 		return false, err
 	}

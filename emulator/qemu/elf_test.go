@@ -1,0 +1,136 @@
+package qemu
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// buildDeep builds testdata/deep.c with the given gcc flags, once per
+// flag set.
+func buildDeep(t *testing.T, name string, flags ...string) string {
+	t.Helper()
+	needTool(t, "gcc")
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p := built[name]; p != "" {
+		return p
+	}
+	src, _ := filepath.Abs("testdata/deep.c")
+	out := filepath.Join(sharedTemp(t), name)
+	run(t, ".", "gcc", append(append([]string{"-g"}, flags...), "-o", out, src)...)
+	built[name] = out
+	return out
+}
+
+var (
+	// GDB: "#0  d (x=6) at deep.c:8" or "#5  0x... in __libc_start_call_main (...".
+	gdbFrame = regexp.MustCompile(`^#(\d+)\s+(?:0x[0-9a-f]+ in )?(\S+) \(`)
+	// monitor bt: "05 00000040`02805740  00000040`02872305  libc.so.6!__libc_start_call_main+0x7a  cfi".
+	monFrame = regexp.MustCompile("^([0-9a-f]{2}) [0-9a-f]{8}`[0-9a-f]{8}  \\S+ +(\\S+)")
+)
+
+// TestBacktraceUser: a Linux program under qemu-user, stopped in d()
+// of main -> a -> b -> c -> d: `monitor bt` (CFI from the modules' files
+// and memory, symbols from DWARF/.symtab/the libc debug file) lists the
+// same functions, frame for frame, as GDB's own bt with the files loaded,
+// down through libc's start functions and _start.
+func TestBacktraceUser(t *testing.T) {
+	needTool(t, "gdb", "qemu-x86_64")
+	for _, tc := range []struct {
+		name  string
+		flags []string
+	}{
+		{"deep-O0", []string{"-O0"}},
+		{"deep-O2", []string{"-O2", "-fomit-frame-pointer"}},
+		{"deep-O2-nopie", []string{"-O2", "-fomit-frame-pointer", "-no-pie", "-fno-pie"}},
+		{"deep-static", []string{"-O2", "-fomit-frame-pointer", "-static"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prog := buildDeep(t, tc.name, tc.flags...)
+			s := startStub(t, "qemu-x86_64", prog)
+			out := runTool(t, nil, "gdb", "-batch", "-nx",
+				"-ex", "set confirm off",
+				"-ex", "set pagination off",
+				"-ex", "set backtrace past-main on",
+				"-ex", "set backtrace past-entry on",
+				"-ex", "target remote "+s.addr,
+				"-ex", "break d",
+				"-ex", "continue",
+				"-ex", "echo ==bt==\\n",
+				"-ex", "bt",
+				"-ex", "echo ==monitor==\\n",
+				"-ex", "monitor bt",
+				"-ex", "echo ==args==\\n",
+				"-ex", "monitor args",
+				"-ex", "echo ==end==\\n",
+				"-ex", "kill",
+				prog)
+			t.Logf("gdb output:\n%s", out)
+			gdbNames := frames(t, section(out, "==bt==", "==monitor=="), gdbFrame)
+			mon := section(out, "==monitor==", "==args==")
+			// d's argument: GDB's "#0  d (x=6)" against monitor args'
+			// System V reading of rdi at the breakpoint (exact at d's first byte,
+			// the live register after -O0's prologue).
+			if m := regexp.MustCompile(`#0  d \(x=(\d+)\)`).FindStringSubmatch(out); m == nil {
+				t.Errorf("GDB's frame 0 is not d (x=N)")
+			} else if x, _ := strconv.Atoi(m[1]); !regexp.MustCompile(fmt.Sprintf(`arg1 x\s+rdi\s+%#x\s+(exact|register)`, x)).MatchString(section(out, "==args==", "==end==")) {
+				t.Errorf("monitor args does not show x = %#x in rdi", x)
+			}
+			monSites := frames(t, mon, monFrame)
+			if len(gdbNames) < 6 {
+				t.Fatalf("GDB's bt has %d frames: %q", len(gdbNames), gdbNames)
+			}
+			if !strings.Contains(mon, "end of stack") {
+				t.Errorf("monitor bt did not reach the end of the stack")
+			}
+			var monNames []string
+			for _, site := range monSites {
+				_, fn, _ := strings.Cut(site, "!")
+				fn, _, _ = strings.Cut(fn, "+")
+				monNames = append(monNames, fn)
+			}
+			if strings.Join(monNames, " ") != strings.Join(gdbNames, " ") {
+				t.Errorf("monitor bt frames %q\nGDB bt frames      %q", monNames, gdbNames)
+			}
+			for _, want := range []string{"d", "c", "b", "a", "main", "_start"} {
+				if !contains(monNames, want) {
+					t.Errorf("monitor bt has no frame in %s", want)
+				}
+			}
+			if !strings.Contains(tc.name, "static") && !strings.Contains(mon, "libc.so.6!") {
+				t.Errorf("monitor bt has no libc.so.6 frame")
+			}
+			if strings.Contains(mon, "not a PE") {
+				t.Errorf("monitor bt reports PE errors for ELF modules")
+			}
+		})
+	}
+}
+
+// frames extracts the function (the second submatch of re) of each
+// frame line.
+func frames(t *testing.T, text string, re *regexp.Regexp) []string {
+	t.Helper()
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		m := re.FindStringSubmatch(strings.TrimSpace(line))
+		if m == nil {
+			continue
+		}
+		out = append(out, m[2])
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,110 @@
+package qemu
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/rspstub/rspstub/guest/linuxproc"
+	"github.com/rspstub/rspstub/guest/winproc"
+	"github.com/rspstub/rspstub/monitor"
+)
+
+// User mode (qemu-user): the modules of the Linux program come from its
+// auxiliary vector and memory (package guest/linuxproc, through the
+// UserModules seam), their files from the host.
+
+// LinuxModules is the default UserModulesFunc: the program's ELF
+// modules from package guest/linuxproc.
+func LinuxModules(mem winproc.Memory, auxv []byte) ([]winproc.Module, []string, error) {
+	mods, problems, err := linuxproc.Modules(mem, auxv)
+	out := make([]winproc.Module, len(mods))
+	for i, m := range mods {
+		out[i] = winproc.Module{Name: m.Name, Path: m.Path, Base: m.Base, Size: m.Size}
+	}
+	return out, problems, err
+}
+
+// maxModuleFile bounds a module file read from the host for symbols.
+const maxModuleFile = 512 << 20
+
+// hostFile reads a user-mode module's file from the host: qemu-user runs
+// host programs, so (without -L) the paths the guest's dynamic linker
+// records are host paths. Only regular ELF files of bounded size; the
+// bytes serve symbols, line tables and CFI and are never sent to the
+// debugger.
+func (t *Target) hostFile(m monitor.Module) ([]byte, error) {
+	if t.mode != ModeUser || m.Path == "" {
+		return nil, errors.New("no file for this module")
+	}
+	p := m.Path
+	if !filepath.IsAbs(p) {
+		// AT_EXECFN is as the program was started: relative to QEMU's
+		// working directory.
+		if t.pid <= 0 {
+			return nil, fmt.Errorf("%s: a relative path, and QEMU's working directory is unknown", p)
+		}
+		p = filepath.Join("/proc", strconv.Itoa(t.pid), "cwd", p)
+	}
+	return readELFFile(p)
+}
+
+// DebugFile implements monitor.DebugFiler in user mode: a stripped
+// module's separate debug file where GDB looks for it,
+// /usr/lib/debug/.build-id/xx/yyyy.debug (Debian's -dbg packages).
+func (a monTarget) DebugFile(m monitor.Module, buildID []byte) ([]byte, error) {
+	if a.t.mode != ModeUser || len(buildID) < 2 || len(buildID) > 64 {
+		return nil, errors.New("no debug file")
+	}
+	h := hex.EncodeToString(buildID)
+	return readELFFile(filepath.Join("/usr/lib/debug/.build-id", h[:2], h[2:]+".debug"))
+}
+
+// readELFFile reads a regular ELF file of bounded size.
+func readELFFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() || st.Size() > maxModuleFile {
+		return nil, fmt.Errorf("%s: not a regular file of at most %d bytes", path, maxModuleFile)
+	}
+	b := make([]byte, st.Size())
+	if _, err := io.ReadFull(f, b); err != nil {
+		return nil, err
+	}
+	if len(b) < 4 || binary.LittleEndian.Uint32(b) != 0x464c457f {
+		return nil, fmt.Errorf("%s: not an ELF file", path)
+	}
+	return b, nil
+}
+
+// Auxv implements rsp.AuxvReader in user mode: QEMU's auxiliary vector,
+// passed through, so that GDB finds a PIE's load address and the dynamic
+// linker's breakpoint for shared-library events. In system mode it is
+// empty (the qSupported reply is computed per type, not per mode).
+func (t *Target) Auxv() ([]byte, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.mode != ModeUser {
+		return nil, nil
+	}
+	b, err := t.c.ReadAuxv()
+	return b, t.check(err)
+}
+
+// ServesFiles implements rsp.FileServerGate: vFile (which serves only
+// --module files) is off in user mode, where the program and its
+// libraries are the debugger host's own files: GDB then reads them, and
+// their build-id debug files, itself.
+func (t *Target) ServesFiles() bool { return t.mode != ModeUser }
