@@ -43,6 +43,11 @@
 // refuses every address outside it, so a guest that maps memory while it
 // runs (VirtualAlloc) must not advertise it.
 //
+// One monitor command belongs to the server, not the target: qRcmd
+// "stub-stats" (Stats: goroutines, heap, packets, sessions, uptime)
+// answers on every backend, so soak tests can watch the real binary. Any
+// other qRcmd goes to Monitor, or gets the empty reply without one.
+//
 // # Errors become replies in one place
 //
 // Handlers send their reply and return nil, or return an error without

@@ -166,9 +166,8 @@ func buildDispatch(f *features) dispatch {
 	if f.tib != nil {
 		n["qGetTIBAddr"] = (*session).handleqGetTIBAddr
 	}
-	if f.monitor != nil {
-		n["qRcmd"] = (*session).handleqRcmd
-	}
+	// qRcmd always: the stub answers "monitor stub-stats" itself.
+	n["qRcmd"] = (*session).handleqRcmd
 	if f.proc != nil {
 		n["qProcessInfo"] = (*session).handleqProcessInfo
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"runtime"
 )
 
 // Reply helpers: start locks the writer and begins a packet, end sends it.
@@ -785,6 +786,25 @@ func (s *session) handleqRcmd(args []byte) error {
 	cmd, ok := decodeHexInPlace(args)
 	if !ok {
 		return errSyntax
+	}
+	if name, arg, _ := bytes.Cut(bytes.TrimSpace(cmd), []byte(" ")); string(name) == StubStatsCommand {
+		if a := string(bytes.TrimSpace(arg)); a == "-gc" {
+			runtime.GC()
+		} else if a != "" {
+			if err := s.sendO([]byte("usage: monitor stub-stats [-gc]\n")); err != nil {
+				return err
+			}
+			return s.ok()
+		}
+		var b bytes.Buffer
+		s.srv.Stats().WriteTo(&b)
+		if err := s.sendO(b.Bytes()); err != nil {
+			return err
+		}
+		return s.ok()
+	}
+	if s.f.monitor == nil {
+		return errUnsupported
 	}
 	s.console.mu.Lock()
 	s.console.monitor = true

@@ -66,13 +66,17 @@ type Server struct {
 	killed   bool
 	exited   bool // the guest exited and its debugger left
 	listener net.Listener
+
+	started  time.Time
+	packets  atomic.Uint64 // dispatched, all sessions (monitor stub-stats)
+	sessions atomic.Uint64
 }
 
 // NewServer makes a server for t. The optional interfaces t implements
 // are discovered here, once: they decide both what qSupported advertises
 // and which packets are dispatched.
 func NewServer(t Target, opts ...Option) *Server {
-	s := &Server{target: t, packetSize: DefaultPacketSize}
+	s := &Server{target: t, packetSize: DefaultPacketSize, started: time.Now()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -259,6 +263,7 @@ func refuse(c net.Conn, size int) {
 
 func (s *Server) serveConn(c net.Conn) {
 	ss := newSession(s, c)
+	s.sessions.Add(1)
 	s.log.Info("debugger attached", "remote", c.RemoteAddr().String())
 	ss.run()
 	s.log.Info("debugger detached", "remote", c.RemoteAddr().String(), "reason", ss.endReason)
@@ -421,6 +426,7 @@ func (s *session) run() {
 			if s.srv.logPackets {
 				s.log.Debug("rsp <-", "packet", string(s.c.pkt))
 			}
+			s.srv.packets.Add(1)
 			if !s.finish(s.dispatch(s.c.pkt)) {
 				return
 			}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,9 +29,13 @@ func TestReliabilityReconnect(t *testing.T) {
 	stub, pid := spinStub(t)
 	s0 := newState(t, stub.Addr)
 	before := readProc(t, pid)
+	stats := []stubStats{readStubStats(t, stub.Addr)}
 	start := time.Now()
 	const n = 1000
 	for i := 0; i < n; i++ {
+		if i > 0 && i%250 == 0 {
+			stats = append(stats, readStubStats(t, stub.Addr))
+		}
 		c := rawDial(t, stub.Addr)
 		c.write("+")
 		if rep := c.request("qSupported:swbreak+;hwbreak+;vContSupported+"); !strings.Contains(rep, "PacketSize=") {
@@ -49,6 +54,22 @@ func TestReliabilityReconnect(t *testing.T) {
 	if after.RSSKiB-before.RSSKiB > rssSlack {
 		t.Errorf("the stub's RSS grew by %d KiB over %d reconnects", after.RSSKiB-before.RSSKiB, n)
 	}
+	// The binary's own figures (monitor stub-stats -gc), every 250
+	// connections: goroutines and heap stay flat.
+	stats = append(stats, readStubStats(t, stub.Addr))
+	for i, st := range stats {
+		t.Logf("stub-stats after %4d connections: %s", i*250, st)
+	}
+	first, last := stats[0], stats[len(stats)-1]
+	if last.sessions < first.sessions+n {
+		t.Errorf("the stub counted %d sessions, want at least %d", last.sessions-first.sessions, n)
+	}
+	if last.goroutines > first.goroutines+2 {
+		t.Errorf("the stub's goroutines grew from %d to %d over %d reconnects", first.goroutines, last.goroutines, n)
+	}
+	if last.heapInUse > first.heapInUse+heapSlack {
+		t.Errorf("the stub's heap in use grew from %d to %d bytes over %d reconnects", first.heapInUse, last.heapInUse, n)
+	}
 	// A normal session still works, on the same guest.
 	c := dial(t, stub.Addr)
 	defer c.Close()
@@ -58,7 +79,8 @@ func TestReliabilityReconnect(t *testing.T) {
 
 // TestReliabilityReconnectGoroutines is the reconnect loop against the
 // same server and target in this process, where goroutines and the heap
-// can be counted (the stub binary has no way to report them).
+// are counted directly (TestReliabilityReconnect reads the binary's own
+// through monitor stub-stats).
 func TestReliabilityReconnectGoroutines(t *testing.T) {
 	exe := harness.BuildPE(t, "tests/testdata/spin.c", harness.MinGW, "-O2")
 	tg, err := ucwin.New(ucwin.Config{Program: exe})
@@ -103,6 +125,61 @@ func TestReliabilityReconnectGoroutines(t *testing.T) {
 	if h1 > h0+rssSlack<<10 {
 		t.Errorf("heap grew from %d to %d bytes", h0, h1)
 	}
+}
+
+// heapSlack is how much the stub's heap in use (after a collection) may
+// grow over a run.
+const heapSlack = 4 << 20
+
+// stubStats are the figures of monitor stub-stats that the soak watches.
+type stubStats struct {
+	goroutines, sessions, packets int
+	heapInUse                     int64
+}
+
+func (s stubStats) String() string {
+	return fmt.Sprintf("goroutines %d, heap in use %.2f MiB, sessions %d, packets %d", s.goroutines,
+		float64(s.heapInUse)/(1<<20), s.sessions, s.packets)
+}
+
+// readStubStats asks the stub for its own figures after a collection.
+// Sessions that just ended may still be winding down: it waits until two
+// readings agree on the goroutine count (bounded).
+func readStubStats(t *testing.T, addr string) stubStats {
+	t.Helper()
+	var prev stubStats
+	for try := 0; try < 20; try++ {
+		c := dial(t, addr)
+		out, err := c.Monitor("stub-stats -gc")
+		c.Close()
+		if err != nil {
+			t.Fatalf("monitor stub-stats: %v", err)
+		}
+		var st stubStats
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			k, v, _ := strings.Cut(l, " ")
+			x, _ := strconv.ParseFloat(v, 64)
+			switch k {
+			case "goroutines":
+				st.goroutines = int(x)
+			case "heap-inuse":
+				st.heapInUse = int64(x)
+			case "sessions":
+				st.sessions = int(x)
+			case "packets":
+				st.packets = int(x)
+			}
+		}
+		if st.goroutines == 0 || st.heapInUse == 0 {
+			t.Fatalf("monitor stub-stats output %q", out)
+		}
+		if try > 0 && st.goroutines == prev.goroutines {
+			return st
+		}
+		prev = st
+		time.Sleep(20 * time.Millisecond)
+	}
+	return prev
 }
 
 // settle waits for ended sessions' goroutines to finish and returns the

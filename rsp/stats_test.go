@@ -1,0 +1,54 @@
+package rsp
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// parseStats reads the "name value" lines of monitor stub-stats.
+func parseStats(t *testing.T, out string) map[string]float64 {
+	t.Helper()
+	m := map[string]float64{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		k, v, ok := strings.Cut(l, " ")
+		f, err := strconv.ParseFloat(v, 64)
+		if !ok || err != nil {
+			t.Fatalf("stub-stats line %q", l)
+		}
+		m[k] = f
+	}
+	return m
+}
+
+func TestStubStats(t *testing.T) {
+	tt := newTestTarget()
+	conn, _, _ := startPipe(t, tt)
+	c, err := NewClient(conn, WithTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.Monitor(" stub-stats ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := parseStats(t, out)
+	for _, k := range []string{"goroutines", "heap-inuse", "heap-alloc", "packets", "sessions", "uptime"} {
+		if _, ok := first[k]; !ok {
+			t.Errorf("no %s in %q", k, out)
+		}
+	}
+	if first["goroutines"] < 1 || first["heap-inuse"] <= 0 || first["sessions"] != 1 || first["packets"] < 3 {
+		t.Errorf("implausible figures: %q", out)
+	}
+	for range 10 {
+		if _, err := c.ReadRegisters(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, _ = c.Monitor("stub-stats")
+	if got := parseStats(t, out)["packets"]; got != first["packets"]+11 {
+		t.Errorf("packets %v after %v and 11 more", got, first["packets"])
+	}
+}
