@@ -143,10 +143,10 @@ func (pp *parsedPE) validate() error {
 			vsize = h.SizeOfRawData
 		}
 		if uint64(h.VirtualAddress)+uint64(vsize) > uint64(oh.SizeOfImage) {
-			return fmt.Errorf("%w: section %d (%s) rva %#x+%#x beyond SizeOfImage %#x", ErrCorrupt, i, s.String(), h.VirtualAddress, vsize, oh.SizeOfImage)
+			return fmt.Errorf("%w: section %d (%q) rva %#x+%#x beyond SizeOfImage %#x", ErrCorrupt, i, s.String(), h.VirtualAddress, vsize, oh.SizeOfImage)
 		}
 		if h.SizeOfRawData > 0 && uint64(h.PointerToRawData) >= uint64(len(pp.data)) {
-			return fmt.Errorf("%w: section %d (%s) raw data at %#x beyond the file", ErrCorrupt, i, s.String(), h.PointerToRawData)
+			return fmt.Errorf("%w: section %d (%q) raw data at %#x beyond the file", ErrCorrupt, i, s.String(), h.PointerToRawData)
 		}
 	}
 	return nil
