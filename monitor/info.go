@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/rspstub/rspstub/guest/winproc"
@@ -220,6 +221,7 @@ func (m *Monitor) cmdUnwindInfo(args []string, out io.Writer) error {
 	fmt.Fprintf(out, "%#x: %s\n", addr, loc)
 	img := fe.Image
 	fn := fe.RuntimeFunction
+	var seen []uint32 // UNWIND_INFOs printed (at most ChainLimit)
 	for depth := 0; ; depth++ {
 		begin := m.syms.locate(img.Base+uint64(fn.BeginAddress), img.Base+uint64(fn.BeginAddress))
 		fmt.Fprintf(out, "RUNTIME_FUNCTION [%#x, %#x) (%s), UNWIND_INFO at rva %#x\n",
@@ -234,6 +236,11 @@ func (m *Monitor) cmdUnwindInfo(args []string, out io.Writer) error {
 		}
 		if depth+1 >= unwind.ChainLimit {
 			fmt.Fprintf(out, "  chain longer than %d entries: stopped\n", unwind.ChainLimit)
+			break
+		}
+		seen = append(seen, fn.UnwindData)
+		if slices.Contains(seen, info.Chained.UnwindData) {
+			fmt.Fprintf(out, "  chain loops back to the UNWIND_INFO at rva %#x: stopped\n", info.Chained.UnwindData)
 			break
 		}
 		fn = info.Chained

@@ -22,6 +22,11 @@ var (
 	ErrNoFrameRegister = errors.New("UWOP_SET_FPREG without a frame register")
 	// ErrChainTooDeep: more than ChainLimit chained UNWIND_INFO structures.
 	ErrChainTooDeep = errors.New("chained unwind info deeper than the chain limit")
+	// ErrChainLoop: a chained UNWIND_INFO leads back to one already on the
+	// chain (Windows would run the loop to UNWIND_CHAIN_LIMIT, popping
+	// stack words each time; a debugger says what it is instead). The
+	// error also matches ErrChainTooDeep: a loop is an endless chain.
+	ErrChainLoop = errors.New("chained unwind info loops")
 	// ErrIndirect: an indirect RUNTIME_FUNCTION that points at another
 	// indirect entry, or outside the function table.
 	ErrIndirect = errors.New("bad indirect RUNTIME_FUNCTION")

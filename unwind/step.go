@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/rspstub/rspstub/internal/arch"
@@ -542,10 +543,15 @@ func (u *Unwinder) machineFrame(ctx *Context, errorCode bool) error {
 // unless a machine frame supplied RIP. It returns the final (primary) entry.
 func (u *Unwinder) unwindPrologue(img *Image, fn RuntimeFunction, pc, frameBase uint64, ctx *Context) (RuntimeFunction, int, bool, error) {
 	anyMachine := false
+	var seen [ChainLimit + 1]uint32 // UNWIND_INFOs on the chain so far
 	for chain := 0; ; chain++ {
 		info, err := img.UnwindInfo(u.mem, fn.UnwindData)
 		if err != nil {
 			return fn, chain, false, err
+		}
+		seen[chain] = fn.UnwindData
+		if info.Chain() && slices.Contains(seen[:chain+1], info.Chained.UnwindData) {
+			return fn, chain, false, fmt.Errorf("%w (%w): UNWIND_INFO at rva %#x chains back to rva %#x", ErrChainLoop, ErrChainTooDeep, fn.UnwindData, info.Chained.UnwindData)
 		}
 		machine := false
 		prologOffset := uint32(pc - (img.Base + uint64(fn.BeginAddress)))
