@@ -8,6 +8,7 @@ packages=(
 	libc6-dbg                              # libc's symbols for ELF backtraces (GDB and monitor bt)
 	libunicorn-dev                         # the emulator
 	strace                                 # security tests: what host files the stub opens
+	make                                   # make fuzz, make fuzz-smoke
 	mingw-w64 clang lld llvm               # Windows test programs
 	gdb lldb python3-lldb-14 gdbserver     # the debuggers we serve (and a peer)
 	gdb-mingw-w64 gdb-mingw-w64-target     # Windows-ABI gdb and gdbserver.exe (oracles)

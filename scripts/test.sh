@@ -14,5 +14,7 @@ if [ -n "$unformatted" ]; then
 fi
 echo "== go test" >&2
 go test -count=1 -timeout 30m "$@" ./...
+echo "== fuzz smoke (make fuzz-smoke)" >&2
+make fuzz-smoke >&2
 echo "== perf smoke (go run ./tests/perf -quick)" >&2
 go run ./tests/perf -quick >&2
