@@ -26,6 +26,7 @@ fuzz:
 	$(F) '^FuzzRun$$' ./monitor
 	$(F) '^FuzzParse$$' ./monitor
 	$(F) '^FuzzLoad$$' ./guest
+	$(F) '^FuzzWalk$$' ./guest/winproc
 	$(F) '^FuzzParseTID$$' ./emulator/qemu
 
 fuzz-smoke:
