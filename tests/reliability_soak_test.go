@@ -142,6 +142,41 @@ func (s stubStats) String() string {
 		float64(s.heapInUse)/(1<<20), s.sessions, s.packets)
 }
 
+// parseStubStats reads the "name value" lines of monitor stub-stats.
+func parseStubStats(t *testing.T, out string) stubStats {
+	t.Helper()
+	var st stubStats
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		k, v, _ := strings.Cut(l, " ")
+		x, _ := strconv.ParseFloat(v, 64)
+		switch k {
+		case "goroutines":
+			st.goroutines = int(x)
+		case "heap-inuse":
+			st.heapInUse = int64(x)
+		case "sessions":
+			st.sessions = int(x)
+		case "packets":
+			st.packets = int(x)
+		}
+	}
+	if st.goroutines == 0 || st.heapInUse == 0 {
+		t.Fatalf("monitor stub-stats output %q", out)
+	}
+	return st
+}
+
+// sessionStubStats reads the figures on an open session (the stub
+// serves one debugger at a time).
+func sessionStubStats(t *testing.T, c *rsp.Client) stubStats {
+	t.Helper()
+	out, err := c.Monitor("stub-stats -gc")
+	if err != nil {
+		t.Fatalf("monitor stub-stats: %v", err)
+	}
+	return parseStubStats(t, out)
+}
+
 // readStubStats asks the stub for its own figures after a collection.
 // Sessions that just ended may still be winding down: it waits until two
 // readings agree on the goroutine count (bounded).
@@ -155,24 +190,7 @@ func readStubStats(t *testing.T, addr string) stubStats {
 		if err != nil {
 			t.Fatalf("monitor stub-stats: %v", err)
 		}
-		var st stubStats
-		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-			k, v, _ := strings.Cut(l, " ")
-			x, _ := strconv.ParseFloat(v, 64)
-			switch k {
-			case "goroutines":
-				st.goroutines = int(x)
-			case "heap-inuse":
-				st.heapInUse = int64(x)
-			case "sessions":
-				st.sessions = int(x)
-			case "packets":
-				st.packets = int(x)
-			}
-		}
-		if st.goroutines == 0 || st.heapInUse == 0 {
-			t.Fatalf("monitor stub-stats output %q", out)
-		}
+		st := parseStubStats(t, out)
 		if try > 0 && st.goroutines == prev.goroutines {
 			return st
 		}
@@ -222,11 +240,13 @@ func TestReliabilitySoak(t *testing.T) {
 	reqs := []string{"g", "?", "qC", "qfThreadInfo", "p10", "p7", "p6", "qAttached"}
 	sent, stops, sigints := 0, 0, 0
 	var warm, peak procFigures
+	var warmStats stubStats
 	start := time.Now()
 	warmAt := cycles / 20
 	for i := 0; i < cycles; i++ {
 		if i == warmAt {
 			warm = readProc(t, pid)
+			warmStats = sessionStubStats(t, c)
 			start = time.Now()
 		}
 		if i%(cycles/10) == 0 {
@@ -285,6 +305,7 @@ func TestReliabilitySoak(t *testing.T) {
 		}
 	}
 	elapsed := time.Since(start)
+	endStats := sessionStubStats(t, c)
 	end := readProc(t, pid)
 	if end.RSSKiB > peak.RSSKiB {
 		peak = end
@@ -295,6 +316,16 @@ func TestReliabilitySoak(t *testing.T) {
 		warm, end, float64(peak.RSSKiB)/1024)
 	if grow := end.RSSKiB - warm.RSSKiB; grow > rssSlack {
 		t.Errorf("the stub's RSS grew by %d KiB during the soak", grow)
+	}
+	t.Logf("soak: stub-stats after warm-up: %s; at the end: %s", warmStats, endStats)
+	if endStats.goroutines > warmStats.goroutines+2 {
+		t.Errorf("the stub's goroutines grew from %d to %d during the soak", warmStats.goroutines, endStats.goroutines)
+	}
+	if endStats.heapInUse > warmStats.heapInUse+heapSlack {
+		t.Errorf("the stub's heap in use grew from %d to %d bytes during the soak", warmStats.heapInUse, endStats.heapInUse)
+	}
+	if endStats.packets-warmStats.packets < sent {
+		t.Errorf("the stub counted %d packets, the client sent at least %d", endStats.packets-warmStats.packets, sent)
 	}
 	if end.Threads > warm.Threads+4 {
 		t.Errorf("the stub's OS threads grew from %d to %d", warm.Threads, end.Threads)
