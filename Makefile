@@ -5,8 +5,11 @@
 FUZZTIME ?= 10m
 SMOKETIME ?= 2s
 FUZZPARALLEL ?= 1
+# Go minimizes every new interesting input for up to a minute, without
+# counting executions; with the large real seeds that ate most of a run.
+FUZZMINTIME ?= 5s
 GO ?= go
-F = $(GO) test -run XXX -parallel $(FUZZPARALLEL) -fuzztime $(FUZZTIME) -fuzz
+F = $(GO) test -run XXX -parallel $(FUZZPARALLEL) -fuzzminimizetime $(FUZZMINTIME) -fuzztime $(FUZZTIME) -fuzz
 
 .PHONY: fuzz fuzz-smoke fuzz-corpus
 fuzz:

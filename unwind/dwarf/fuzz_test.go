@@ -1,15 +1,26 @@
 package dwarf
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // Fuzz tests: every decoder and the interpreter must return errors, never
 // panic or loop, on any input. Run one with, for example,
 //
 //	go test -run '^$' -fuzz FuzzEHFrame -fuzztime 30s -parallel 1 ./unwind/dwarf/
+
+// watchdog panics (naming the input) when one fuzz input runs for more
+// than 5 s: go test -fuzz has no hang detection of its own, a hung input
+// only freezes the exec count. The panic makes the fuzzer keep the input
+// in testdata/fuzz.
+func watchdog(input []byte) func() {
+	tm := time.AfterFunc(5*time.Second, func() { panic(fmt.Sprintf("fuzz input hangs: %q", input)) })
+	return func() { tm.Stop() }
+}
 
 // fuzzRegs is a register file with every tracked register known.
 func fuzzRegs() *Registers {
@@ -78,6 +89,7 @@ func FuzzEHFrame(f *testing.F) {
 	f.Add(cat(ehCIE, ehFDE(0x1000, 0x200, b(0x0a, 0x83, 2, 0x41, 0x0b, 0x0f, 1, 0x06))))
 	f.Add(cat(u32(28), u32(0), b(1, 'z', 'P', 'L', 'R', 0, 1, 0x78, 16, 7, 0x9b), s32(0x100), b(0x1b, 0x1b, 0x0c, 7, 8, 0x90, 1, 0, 0)))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		defer watchdog(data)()
 		tab, _ := ParseEHFrame(data, ehSectionAddr, Bases{Text: 0x1000, Data: 0x2000})
 		exercise(tab)
 		s := NewEHFrame(data, ehSectionAddr, Bases{})
@@ -95,6 +107,7 @@ func FuzzDebugFrame(f *testing.F) {
 	f.Add(cat(u32(0xffffffff), u64(21), u64(^uint64(0)), b(4, 0, 8, 0, 1, 0x78, 16, 0x0c, 7, 8, 0x90, 1)))
 	wineSeed(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
+		defer watchdog(data)()
 		tab, _ := ParseDebugFrame(data, 0)
 		exercise(tab)
 	})
@@ -107,6 +120,7 @@ func FuzzCFAProgram(f *testing.F) {
 	f.Add(b(0x41, 0x0e, 16, 0x86, 2, 0x43, 0x0d, 6, 0x0a, 0x0c, 7, 8, 0x41, 0x0b))
 	f.Add(b(0x16, 4, 2, 0x23, 0x10, 0x10, 5, 3, 0x09, 0xe8, 0x22, 0x05, 23, 6, 0x2f, 14, 2))
 	f.Fuzz(func(t *testing.T, prog []byte) {
+		defer watchdog(prog)()
 		sec := cat(ehCIE, ehFDE(0x1000, 0x200, prog))
 		tab, _ := ParseEHFrame(sec, ehSectionAddr, Bases{})
 		exercise(tab)
@@ -117,6 +131,7 @@ func FuzzEHFrameHdr(f *testing.F) {
 	f.Add(cat(b(1, 0x1b, 0x03, 0x3b), s32(0x100), u32(2), s32(-0x100), s32(0x40), s32(-0x80), s32(0x60)))
 	f.Add(cat(b(1, 0x1b, 0x03, 0x32), s32(0x100), u32(1), b(1, 0, 2, 0)))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		defer watchdog(data)()
 		h, err := ParseEHFrameHdr(data, 0x1f00)
 		if err != nil {
 			return
@@ -138,6 +153,7 @@ func FuzzEval(f *testing.F) {
 	f.Add(b(0x2f, 0xfd, 0xff), uint64(1))
 	f.Add(b(0x92, 12, 3, 0x94, 4, 0x31, 0x1b, 0x17, 0x15, 1), uint64(8))
 	f.Fuzz(func(t *testing.T, expr []byte, cfa uint64) {
+		defer watchdog(expr)()
 		_, _ = Eval(expr, fuzzRegs(), fuzzMem{}, cfa)
 		_, _ = Eval(expr, nil, nil)
 	})
@@ -146,6 +162,7 @@ func FuzzEval(f *testing.F) {
 func FuzzPESections(f *testing.F) {
 	f.Add(tinyPE())
 	f.Fuzz(func(t *testing.T, data []byte) {
+		defer watchdog(data)()
 		s, err := PESections(data)
 		if err != nil {
 			return
