@@ -30,6 +30,10 @@ fuzz:
 	$(F) '^FuzzParse$$' ./monitor
 	$(F) '^FuzzLoad$$' ./guest
 	$(F) '^FuzzWalk$$' ./guest/winproc
+	$(F) '^FuzzModules$$' ./guest/linuxproc
+	$(F) '^FuzzMatchBuiltin$$' ./unwind/cfi
+	$(F) '^FuzzImage$$' ./internal/elfmem
+	$(F) '^FuzzCursor$$' ./internal/bytecur
 	$(F) '^FuzzParseTID$$' ./emulator/qemu
 
 fuzz-smoke:
