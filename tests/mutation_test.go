@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"runtime/debug"
 	"sort"
 	"strconv"
@@ -39,8 +40,13 @@ import (
 
 const wineDLLDir = "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows"
 
-// mutationTimeout bounds all stages of one image.
-const mutationTimeout = 20 * time.Second
+// mutationTimeout bounds all stages of one image. Most take
+// milliseconds; the known slow case is a header edit that makes
+// SizeOfImage almost 1 GiB (the loader's limit): the loader then lays out
+// and protects that much, and Unicorn 2.0.1's uc_mem_protect on it takes
+// about 7 s (9 s in all, measured; more on a loaded machine). Stages over
+// a second are logged.
+const mutationTimeout = 60 * time.Second
 
 // peRegion is a file range of one kind that mutations target.
 type peRegion struct {
@@ -319,6 +325,18 @@ func runStages(t *testing.T, dir string, b []byte) (out mutationOutcome, panicke
 	return out, panicked
 }
 
+// keep writes a mutated image to $RSPSTUB_MUTATE_KEEP (when set), to
+// reproduce a slow or failing one outside the campaign.
+func keep(t *testing.T, i int, b []byte) {
+	if dir := os.Getenv("RSPSTUB_MUTATE_KEEP"); dir != "" {
+		p := filepath.Join(dir, fmt.Sprintf("mutant-%d.dll", i))
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Error(err)
+		}
+		t.Logf("image %d kept as %s", i, p)
+	}
+}
+
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
@@ -402,11 +420,13 @@ func TestMutationCampaign(t *testing.T) {
 		select {
 		case r := <-done:
 			if r.p != "" {
+				keep(t, i, mb)
 				t.Fatalf("image %d (%s, %s): %s", i, filepath.Base(d.path), desc, r.p)
 			}
 			for stage, class := range r.out {
 				if strings.HasPrefix(stage, "slow:") {
 					t.Logf("image %d (%s, %s): %s took %s", i, filepath.Base(d.path), desc, stage[5:], class)
+					keep(t, i, mb)
 					continue
 				}
 				if counts[stage] == nil {
@@ -415,7 +435,10 @@ func TestMutationCampaign(t *testing.T) {
 				counts[stage][class]++
 			}
 		case <-time.After(mutationTimeout):
-			t.Fatalf("image %d (%s, %s): no answer in %v", i, filepath.Base(d.path), desc, mutationTimeout)
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			keep(t, i, mb)
+			t.Fatalf("image %d (%s, %s): no answer in %v; goroutines:\n%s", i, filepath.Base(d.path), desc, mutationTimeout, buf)
 		}
 		slowest = max(slowest, time.Since(t0))
 	}
