@@ -70,14 +70,21 @@ func qemuSystemProxied(b builds, qemu, kernel string) *served {
 	return &served{cmd: cmd, c: c, sock: sock}
 }
 
-// qemuStepLoop times n single steps in the guest's loop: steps/s.
-func qemuStepLoop(s *served, n int) float64 {
+// qemuStepLoop times n single steps in the guest's loop: steps/s. With
+// regs, each step is followed by a `g`, as GDB's stepi does: rspstub
+// fetches the registers from QEMU once per stop (for the stop reply's
+// expedited registers) and answers the `g` from that copy.
+func qemuStepLoop(s *served, n int, regs bool) float64 {
 	t0 := time.Now()
 	for i := 0; i < n; i++ {
 		st, err := s.c.Step()
 		check(err)
 		if st.Signal != rsp.SIGTRAP {
 			fatalf("step: unexpected stop %+v", st)
+		}
+		if regs {
+			_, err := s.c.ReadRegisters()
+			check(err)
 		}
 	}
 	return float64(n) / time.Since(t0).Seconds()
@@ -98,6 +105,8 @@ func qemuProxy(b builds) []row {
 			short: "`m` read via rspstub qemu vs QEMU", unit: "MiB/s", peerName: "qemu-system gdbstub, direct"},
 		{what: "qemu-system: single steps (`vCont;s`) through rspstub vs QEMU's gdbstub directly, unix sockets (rate)",
 			short: "step via rspstub qemu vs QEMU", unit: "steps/s", peerName: "qemu-system gdbstub, direct"},
+		{what: "qemu-system: single steps each followed by `g` (what GDB's stepi sends) through rspstub vs QEMU's gdbstub directly, unix sockets (rate)",
+			short: "step+g via rspstub qemu vs QEMU", unit: "steps/s", peerName: "qemu-system gdbstub, direct"},
 	}
 	if qemu == "" {
 		for i := range rows {
@@ -119,12 +128,13 @@ func qemuProxy(b builds) []row {
 			check(err)
 			check(s.c.RemoveBreakpoint(rsp.BreakHardware, tick, 1))
 			read := readLoop(s, 0, total, false) // [0, 4 MiB) is mapped
-			step := qemuStepLoop(s, steps)
+			step := qemuStepLoop(s, steps, false)
+			stepg := qemuStepLoop(s, steps, true)
 			s.close()
 			if proxied {
-				rows[0].ours, rows[1].ours = append(rows[0].ours, read), append(rows[1].ours, step)
+				rows[0].ours, rows[1].ours, rows[2].ours = append(rows[0].ours, read), append(rows[1].ours, step), append(rows[2].ours, stepg)
 			} else {
-				rows[0].peer, rows[1].peer = append(rows[0].peer, read), append(rows[1].peer, step)
+				rows[0].peer, rows[1].peer, rows[2].peer = append(rows[0].peer, read), append(rows[1].peer, step), append(rows[2].peer, stepg)
 			}
 		}
 	}
