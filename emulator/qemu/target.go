@@ -84,7 +84,8 @@ type Target struct {
 	// registers of a stop reply and a debugger's p after p cost one
 	// request.
 	cache    []byte
-	cacheTID int // 0: cache empty
+	cacheTID int    // 0: cache empty
+	fill     []byte // scratch for filling the cache
 
 	gsel    int // thread QEMU's Hg currently selects; 0: unknown
 	threads []int
@@ -438,8 +439,17 @@ func (t *Target) selectThread(tid int) error {
 // ---- registers
 
 // readRegisters implements rsp.Target with one `g` to QEMU, mapped by
-// register name into our layout.
+// register name into our layout, or from the cache when this stop's
+// registers of tid are already here (the stop reply's expedited
+// registers filled it, so GDB's `g` after a step costs QEMU nothing).
 func (t *Target) readRegisters(tid int, dst []byte) error {
+	if tid <= 0 {
+		tid = t.last.Thread
+	}
+	if t.cacheValid(tid) && len(dst) == len(t.cache) {
+		copy(dst, t.cache)
+		return nil
+	}
 	if err := t.selectThread(tid); err != nil {
 		return err
 	}
@@ -505,14 +515,22 @@ func (t *Target) readRegister(tid int, regnum int, dst []byte) error {
 	if tid <= 0 {
 		tid = t.last.Thread
 	}
-	if t.cacheTID == 0 || (tid > 0 && tid != t.cacheTID) || len(t.cache) != t.desc.Size() {
-		buf := make([]byte, t.desc.Size())
-		if err := t.readRegisters(tid, buf); err != nil {
+	if !t.cacheValid(tid) {
+		if cap(t.fill) < t.desc.Size() {
+			t.fill = make([]byte, t.desc.Size())
+		}
+		if err := t.readRegisters(tid, t.fill[:t.desc.Size()]); err != nil {
 			return err
 		}
 	}
 	copy(dst, t.cache[r.Offset:r.Offset+r.Size()])
 	return nil
+}
+
+// cacheValid reports whether the cache holds this stop's registers of
+// tid (tid <= 0 only when no thread is known yet).
+func (t *Target) cacheValid(tid int) bool {
+	return t.cacheTID != 0 && (tid <= 0 || tid == t.cacheTID) && len(t.cache) == t.desc.Size()
 }
 
 // invalidate drops the register cache.
