@@ -14,11 +14,17 @@ type fakeMachine struct {
 	pages map[uint64]*fakePage
 	regs  [arch.NumRegs]uint64
 	traps [][2]uint64
+	// regions counts Map calls; splits lists the Protect calls that
+	// covered part of a mapped region (Unicorn copies the whole region
+	// for those).
+	regions int
+	splits  [][2]uint64
 }
 
 type fakePage struct {
-	data *[pageSize]byte // nil until written: reads as zero
-	perm arch.Perm
+	data   *[pageSize]byte // nil until written: reads as zero
+	perm   arch.Perm
+	region int // the Map call that mapped it
 }
 
 var zeroPage [pageSize]byte
@@ -34,8 +40,9 @@ func (f *fakeMachine) Map(addr, size uint64, perm arch.Perm) error {
 			return fmt.Errorf("map %#x: already mapped", a)
 		}
 	}
+	f.regions++
 	for a := addr; a < addr+size; a += pageSize {
-		f.pages[a] = &fakePage{perm: perm}
+		f.pages[a] = &fakePage{perm: perm, region: f.regions}
 	}
 	return nil
 }
@@ -51,6 +58,12 @@ func (f *fakeMachine) Unmap(addr, size uint64) error {
 }
 
 func (f *fakeMachine) Protect(addr, size uint64, perm arch.Perm) error {
+	if first, last := f.pages[addr], f.pages[addr+size-pageSize]; first != nil && last != nil {
+		before, after := f.pages[addr-pageSize], f.pages[addr+size]
+		if (before != nil && before.region == first.region) || (after != nil && after.region == last.region) {
+			f.splits = append(f.splits, [2]uint64{addr, size})
+		}
+	}
 	for a := addr; a < addr+size; a += pageSize {
 		pg := f.pages[a]
 		if pg == nil {

@@ -80,12 +80,32 @@ func (as *addressSpace) findFree(size, hint, align, limit uint64) (uint64, error
 
 // mapRange maps [base, base+size) and records it.
 func (as *addressSpace) mapRange(base, size uint64, perm arch.Perm, name string) (*allocation, error) {
+	return as.mapRangeRuns(base, size, perm, name, nil)
+}
+
+// mapRangeRuns is mapRange with the range mapped as one machine region
+// per run of pages [first, end) (runs cover the range in order; nil: one
+// region). It is still one allocation.
+func (as *addressSpace) mapRangeRuns(base, size uint64, perm arch.Perm, name string, runs [][2]uint64) (*allocation, error) {
 	size = pageUp(size)
 	if base%pageSize != 0 || !as.isFree(base, size) {
 		return nil, fmt.Errorf("map %#x+%#x (%s): range not free", base, size, name)
 	}
-	if err := as.m.Map(base, size, perm); err != nil {
-		return nil, fmt.Errorf("map %#x+%#x (%s): %w", base, size, name, err)
+	if len(runs) == 0 {
+		runs = [][2]uint64{{0, size / pageSize}}
+	}
+	for i, r := range runs {
+		if r[0] >= r[1] || r[1]*pageSize > size || (i > 0 && r[0] != runs[i-1][1]) {
+			return nil, fmt.Errorf("map %#x+%#x (%s): bad run %d", base, size, name, i)
+		}
+	}
+	for i, r := range runs {
+		if err := as.m.Map(base+r[0]*pageSize, (r[1]-r[0])*pageSize, perm); err != nil {
+			for _, q := range runs[:i] {
+				_ = as.m.Unmap(base+q[0]*pageSize, (q[1]-q[0])*pageSize)
+			}
+			return nil, fmt.Errorf("map %#x+%#x (%s): %w", base, size, name, err)
+		}
 	}
 	n := size / pageSize
 	a := &allocation{base: base, size: size, name: name, perms: make([]arch.Perm, n), committed: make([]bool, n), initPerm: perm}

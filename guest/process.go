@@ -327,7 +327,12 @@ func (p *Process) mapReal(pp *parsedPE, name string, isExe bool) (*module, error
 			putU64(img[off+24:], base)
 		}
 	}
-	if _, err := p.as.mapRange(base, size, arch.PermRW, name); err != nil {
+	// One Unicorn region per run of equal final permissions: protecting
+	// part of a region makes Unicorn copy all of it, which for a large
+	// SizeOfImage (a corrupt one reaches 1 GiB) cost seconds per section.
+	secs := pp.sections()
+	perms := imagePerms(size, secs)
+	if _, err := p.as.mapRangeRuns(base, size, arch.PermRW, name, permRuns(perms)); err != nil {
 		return nil, err
 	}
 	ed := pp.oh.DataDirectory[0]
@@ -337,7 +342,7 @@ func (p *Process) mapReal(pp *parsedPE, name string, isExe bool) (*module, error
 	}
 	m := &module{
 		Module: Module{Name: name, Path: `C:\rspstub\` + name, Base: base, Size: size},
-		pp:     pp, img: img, exports: et, isDLL: !isExe, sections: pp.sections(), loading: true,
+		pp:     pp, img: img, exports: et, isDLL: !isExe, sections: secs, loading: true,
 	}
 	if isExe {
 		m.Path = p.guestWinPath
@@ -407,12 +412,23 @@ func (p *Process) finishReal(m *module, depth int) error {
 // protectImage gives each page the union of the permissions of the sections
 // that overlap it (headers and gaps are read-only).
 func (p *Process) protectImage(m *module) error {
-	n := m.Size / pageSize
+	perms := imagePerms(m.Size, m.sections)
+	for _, r := range permRuns(perms) {
+		if err := p.as.protect(m.Base+r[0]*pageSize, (r[1]-r[0])*pageSize, perms[r[0]]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// imagePerms is the permission of each page of an image of size bytes.
+func imagePerms(size uint64, secs []sectionInfo) []arch.Perm {
+	n := size / pageSize
 	perms := make([]arch.Perm, n)
 	for i := range perms {
 		perms[i] = arch.PermRead
 	}
-	for _, s := range m.sections {
+	for _, s := range secs {
 		if s.size == 0 {
 			continue
 		}
@@ -422,17 +438,22 @@ func (p *Process) protectImage(m *module) error {
 			perms[pg] |= scnPerm(s.perm)
 		}
 	}
+	return perms
+}
+
+// permRuns splits pages into runs [first, end) of equal permission.
+func permRuns(perms []arch.Perm) [][2]uint64 {
+	var runs [][2]uint64
+	n := uint64(len(perms))
 	for i := uint64(0); i < n; {
 		j := i
 		for j < n && perms[j] == perms[i] {
 			j++
 		}
-		if err := p.as.protect(m.Base+i*pageSize, (j-i)*pageSize, perms[i]); err != nil {
-			return err
-		}
+		runs = append(runs, [2]uint64{i, j})
 		i = j
 	}
-	return nil
+	return runs
 }
 
 // resolveExport finds an exported function by name or ordinal, following
@@ -562,7 +583,7 @@ func (p *Process) loadSynth(lname string, k *dllKind) (*module, error) {
 	}
 	size := uint64(len(si.image))
 	p.nextSynth = base + ((size+synthStride-1)/synthStride)*synthStride
-	if _, err := p.as.mapRange(base, size, arch.PermRW, spec.name); err != nil {
+	if _, err := p.as.mapRangeRuns(base, size, arch.PermRW, spec.name, permRuns(imagePerms(pageUp(size), si.sections))); err != nil {
 		return nil, err
 	}
 	m := &module{

@@ -41,12 +41,12 @@ import (
 const wineDLLDir = "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows"
 
 // mutationTimeout bounds all stages of one image. Most take
-// milliseconds; the known slow case is a header edit that makes
-// SizeOfImage almost 1 GiB (the loader's limit): the loader then lays out
-// and protects that much, and Unicorn 2.0.1's uc_mem_protect on it takes
-// about 7 s (9 s in all, measured; more on a loaded machine). Stages over
-// a second are logged.
-const mutationTimeout = 60 * time.Second
+// milliseconds; the slowest known case is a header edit that makes
+// SizeOfImage almost 1 GiB (the loader's limit): about 0.7 s since the
+// loader maps each run of equal permissions as its own Unicorn region
+// (before, protecting parts of one 1 GiB region made Unicorn 2.0.1 copy
+// all of it per section: 9 s and more). Stages over a second are logged.
+const mutationTimeout = 15 * time.Second
 
 // peRegion is a file range of one kind that mutations target.
 type peRegion struct {
