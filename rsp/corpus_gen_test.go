@@ -103,19 +103,8 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	if !fuzzcorpus.Enabled() {
 		t.Skip("set RSPSTUB_WRITE_CORPUS=1 to regenerate the fuzz corpus")
 	}
-	dirs := map[string]*fuzzcorpus.Dir{}
-	for _, n := range []string{"FuzzDecoder", "FuzzHandlers", "FuzzCompressRuns", "FuzzClientReplies"} {
-		d, err := fuzzcorpus.Reset(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dirs[n] = d
-	}
-	add := func(name string, vals ...any) {
-		if err := dirs[name].Add(vals...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	set := fuzzcorpus.ResetSet(t, "FuzzDecoder", "FuzzHandlers", "FuzzCompressRuns", "FuzzClientReplies")
+	add := set.Add
 	seen := map[string]bool{}
 	for _, seq := range transcriptPackets(t) {
 		// Sessions as the decoder sees them: acks, then no-ack packets,
@@ -158,7 +147,5 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	core := strings.Replace(TargetXML(AMD64(AMD64Options{System: true})), `<?xml version="1.0"?>`, "", 1)
 	add("FuzzClientReplies", []byte("PacketSize=1000;qXfer:features:read+;vContSupported+;multiprocess+"), []byte(qemuXML), []byte(core), []byte("T05thread:p01.01;"), []byte("00000000"))
 	add("FuzzClientReplies", []byte("PacketSize=1000;qXfer:features:read+"), []byte(qemuXML), []byte(qemuXML), []byte("S05"), []byte("E14"))
-	for _, d := range dirs {
-		t.Log(d)
-	}
+	set.Log()
 }

@@ -317,18 +317,8 @@ func (u *Unwinder) cfiFirst(cur *Frame, next *Context, opt WalkOptions) (Trust, 
 // cfi runs the CFI unwinder on cur into next (untouched when it fails)
 // and returns the trust of the caller's frame.
 func (u *Unwinder) cfi(cur *Frame, next *Context, opt WalkOptions) (Trust, bool) {
-	c := cur.Regs
-	t, ok, err := TrustCFI, false, error(nil)
-	if tr, has := opt.CFI.(CFITruster); has {
-		t, ok, err = tr.UnwindFrameTrust(u.mem, cur.Module, &c, exactPC(cur))
-	} else {
-		ok, err = opt.CFI.UnwindFrame(u.mem, cur.Module, &c, exactPC(cur))
-	}
-	if !ok || err != nil {
-		return 0, false
-	}
-	*next = c
-	return t, true
+	t, ok, err := u.runCFI(cur, next, opt)
+	return t, ok && err == nil
 }
 
 // cfiStep unwinds, into next, a frame of an ELF module with its CFI, and
@@ -337,6 +327,18 @@ func (u *Unwinder) cfiStep(cur *Frame, next *Context, opt WalkOptions) (Trust, e
 	if opt.CFI == nil {
 		return 0, fmt.Errorf("%s is an ELF module and the walk has no CFI unwinder: %w", cur.Module.Name, ErrNoCFI)
 	}
+	t, ok, err := u.runCFI(cur, next, opt)
+	if err != nil {
+		return 0, fmt.Errorf("CFI of %s at %#x: %w", cur.Module.Name, cur.PC, err)
+	}
+	if !ok {
+		return 0, fmt.Errorf("%s at %#x: %w", cur.Module.Name, cur.PC, ErrNoCFI)
+	}
+	return t, nil
+}
+
+// runCFI asks opt.CFI to unwind cur; next is written only on success.
+func (u *Unwinder) runCFI(cur *Frame, next *Context, opt WalkOptions) (Trust, bool, error) {
 	c := cur.Regs
 	t, ok, err := TrustCFI, false, error(nil)
 	if tr, has := opt.CFI.(CFITruster); has {
@@ -344,14 +346,10 @@ func (u *Unwinder) cfiStep(cur *Frame, next *Context, opt WalkOptions) (Trust, e
 	} else {
 		ok, err = opt.CFI.UnwindFrame(u.mem, cur.Module, &c, exactPC(cur))
 	}
-	if err != nil {
-		return 0, fmt.Errorf("CFI of %s at %#x: %w", cur.Module.Name, cur.PC, err)
+	if ok && err == nil {
+		*next = c
 	}
-	if !ok {
-		return 0, fmt.Errorf("%s at %#x: %w", cur.Module.Name, cur.PC, ErrNoCFI)
-	}
-	*next = c
-	return t, nil
+	return t, ok, err
 }
 
 // repairLeaf handles a leaf-rule result that cannot be a return address

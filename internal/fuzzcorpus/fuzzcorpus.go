@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"testing"
 )
 
 // Enabled reports whether the corpus generators should run.
@@ -78,3 +79,44 @@ func (d *Dir) Add(vals ...any) error {
 
 // String summarizes what was written.
 func (d *Dir) String() string { return fmt.Sprintf("%s: %d inputs, %d bytes", d.path, d.n, d.size) }
+
+// Set is the corpora of several fuzz tests of one package, written
+// through one Add that ends the test on an error.
+type Set struct {
+	tb    testing.TB
+	dirs  map[string]*Dir
+	order []string
+}
+
+// ResetSet empties the corpora of names (see Reset); an error ends tb.
+func ResetSet(tb testing.TB, names ...string) *Set {
+	tb.Helper()
+	s := &Set{tb: tb, dirs: map[string]*Dir{}, order: names}
+	for _, n := range names {
+		d, err := Reset(n)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		s.dirs[n] = d
+	}
+	return s
+}
+
+// Add writes one input of the fuzz test name, one of the set's.
+func (s *Set) Add(name string, vals ...any) {
+	s.tb.Helper()
+	d := s.dirs[name]
+	if d == nil {
+		s.tb.Fatalf("fuzzcorpus: %s is not in the set", name)
+	}
+	if err := d.Add(vals...); err != nil {
+		s.tb.Fatal(err)
+	}
+}
+
+// Log logs what was written, corpus by corpus.
+func (s *Set) Log() {
+	for _, n := range s.order {
+		s.tb.Log(s.dirs[n])
+	}
+}

@@ -35,19 +35,8 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	if !fuzzcorpus.Enabled() {
 		t.Skip("set RSPSTUB_WRITE_CORPUS=1 to regenerate the fuzz corpus")
 	}
-	dirs := map[string]*fuzzcorpus.Dir{}
-	for _, n := range []string{"FuzzEHFrame", "FuzzDebugFrame", "FuzzCFAProgram", "FuzzEHFrameHdr", "FuzzEval", "FuzzPESections"} {
-		d, err := fuzzcorpus.Reset(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dirs[n] = d
-	}
-	add := func(name string, vals ...any) {
-		if err := dirs[name].Add(vals...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	set := fuzzcorpus.ResetSet(t, "FuzzEHFrame", "FuzzDebugFrame", "FuzzCFAProgram", "FuzzEHFrameHdr", "FuzzEval", "FuzzPESections")
+	add := set.Add
 	programs := map[string]bool{}
 	exprs := map[string]bool{}
 	harvest := func(tab *Table) {
@@ -142,7 +131,5 @@ func TestWriteFuzzCorpus(t *testing.T) {
 			harvest(tab)
 		}
 	}
-	for _, d := range dirs {
-		t.Log(d)
-	}
+	set.Log()
 }
