@@ -25,24 +25,7 @@ const hostileBound = 2 * time.Second
 func startHostile(t *testing.T, scenario, sym string) (*ucwin.Target, *bytes.Buffer) {
 	t.Helper()
 	exe := harness.BuildPE(t, "monitor/testdata/hostile.c", harness.MinGW, "-O0")
-	var out bytes.Buffer
-	tg, err := ucwin.New(ucwin.Config{Program: exe, Args: []string{scenario}, Stdout: &out, Stderr: &out})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tg.Close() })
-	addr, err := tg.Commands().Resolve(sym)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tg.InsertBreakpoint(rsp.BreakSoftware, addr, 1); err != nil {
-		t.Fatal(err)
-	}
-	st, err := tg.Resume([]rsp.ResumeAction{{Thread: rsp.AllThreads}})
-	if err != nil || st.Kind != rsp.StopSWBreak {
-		t.Fatalf("%s: stop %+v %v, want the breakpoint at %s (%#x); output %q", scenario, st, err, sym, addr, out.String())
-	}
-	return tg, &out
+	return runTo(t, ucwin.Config{Program: exe, Args: []string{scenario}}, sym)
 }
 
 // timedMonitor runs a command and fails when it takes longer than

@@ -46,8 +46,17 @@ func stopAtStart(t *testing.T, exe string) *ucwin.Target {
 // stopAt starts exe in Unicorn and runs it to the first hit of sym.
 func stopAt(t *testing.T, exe, sym string, shadow bool) *ucwin.Target {
 	t.Helper()
+	tg, _ := runTo(t, ucwin.Config{Program: exe, ShadowStack: shadow}, sym)
+	return tg
+}
+
+// runTo starts cfg's program (its output collected in the buffer
+// returned) and runs it to the first hit of sym.
+func runTo(t *testing.T, cfg ucwin.Config, sym string) (*ucwin.Target, *bytes.Buffer) {
+	t.Helper()
 	var out bytes.Buffer
-	tg, err := ucwin.New(ucwin.Config{Program: exe, ShadowStack: shadow, Stdout: &out, Stderr: &out})
+	cfg.Stdout, cfg.Stderr = &out, &out
+	tg, err := ucwin.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,13 +69,10 @@ func stopAt(t *testing.T, exe, sym string, shadow bool) *ucwin.Target {
 		t.Fatal(err)
 	}
 	st, err := tg.Resume([]rsp.ResumeAction{{Thread: rsp.AllThreads}})
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || st.Kind != rsp.StopSWBreak {
+		t.Fatalf("%v: stop %+v %v, want the breakpoint at %s (%#x); output %q", cfg.Args, st, err, sym, addr, out.String())
 	}
-	if st.Kind != rsp.StopSWBreak {
-		t.Fatalf("stop %+v, want the breakpoint at %s (%#x); output %q", st, sym, addr, out.String())
-	}
-	return tg
+	return tg, &out
 }
 
 func monitorCmd(t *testing.T, tg *ucwin.Target, cmd string) string {
