@@ -128,8 +128,9 @@ func TestSystem(t *testing.T) {
 		if st.Signal != rsp.SIGINT {
 			t.Errorf("stop %+v, want SIGINT", st)
 		}
-	case <-time.After(time.Second):
-		t.Fatal("no stop within a second of the interrupt")
+	case <-time.After(10 * time.Second):
+		// A hang bound, not a latency figure (the log line is that).
+		t.Fatal("no stop within 10 s of the interrupt")
 	}
 	var v [8]byte
 	if _, err := c.ReadMemory(counter, v[:]); err != nil || binary.LittleEndian.Uint64(v[:]) < 2 {

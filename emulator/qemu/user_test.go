@@ -206,8 +206,9 @@ func TestUserInterrupt(t *testing.T) {
 		if st.Signal != rsp.SIGINT {
 			t.Errorf("stop %+v, want SIGINT", st)
 		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("no stop within two seconds of the interrupt")
+	case <-time.After(10 * time.Second):
+		// A hang bound, not a latency figure (the log line is that).
+		t.Fatal("no stop within 10 s of the interrupt")
 	}
 	// The SIGINT that stopped it is not delivered on the next resume:
 	// the next stop is the breakpoint.
