@@ -2,6 +2,7 @@
 #   make fuzz FUZZTIME=10m   every fuzzer for FUZZTIME, one after the other
 #   make fuzz-smoke          every fuzzer for SMOKETIME executions (CI)
 #   make fuzz-corpus         regenerate testdata/fuzz/ from real data
+#   make fuzz-keep           copy what fuzzing found (GOCACHE) into testdata/fuzz/
 FUZZTIME ?= 10m
 # The smoke budget is a count, not a duration: with a duration, Go's fuzz
 # coordinator can fail a target with a bare "context deadline exceeded" when
@@ -17,7 +18,7 @@ FLAGS = -parallel $(FUZZPARALLEL) -fuzzminimizetime $(FUZZMINTIME) -fuzztime $(F
 # scripts/fuzz-one.sh tells a finding from Go's end-of-fuzztime race.
 F = GO=$(GO) bash scripts/fuzz-one.sh
 
-.PHONY: fuzz fuzz-smoke fuzz-corpus
+.PHONY: fuzz fuzz-smoke fuzz-corpus fuzz-keep
 fuzz:
 	$(F) FuzzDecoder ./rsp $(FLAGS)
 	$(F) FuzzHandlers ./rsp $(FLAGS)
@@ -47,3 +48,6 @@ fuzz-smoke:
 
 fuzz-corpus:
 	RSPSTUB_WRITE_CORPUS=1 $(GO) test -count=1 -run '^TestWriteFuzzCorpus$$' ./rsp ./unwind ./unwind/dwarf ./monitor ./guest ./emulator/qemu
+
+fuzz-keep:
+	bash scripts/fuzz-keep.sh
