@@ -84,8 +84,8 @@ func (as *addressSpace) mapRange(base, size uint64, perm arch.Perm, name string)
 }
 
 // mapRangeRuns is mapRange with the range mapped as one machine region
-// per run of pages [first, end) (runs cover the range in order; nil: one
-// region). It is still one allocation.
+// per run of pages [first, end) (runs cover the whole range in order;
+// nil: one region). It is still one allocation.
 func (as *addressSpace) mapRangeRuns(base, size uint64, perm arch.Perm, name string, runs [][2]uint64) (*allocation, error) {
 	size = pageUp(size)
 	if base%pageSize != 0 || !as.isFree(base, size) {
@@ -94,10 +94,15 @@ func (as *addressSpace) mapRangeRuns(base, size uint64, perm arch.Perm, name str
 	if len(runs) == 0 {
 		runs = [][2]uint64{{0, size / pageSize}}
 	}
+	next := uint64(0)
 	for i, r := range runs {
-		if r[0] >= r[1] || r[1]*pageSize > size || (i > 0 && r[0] != runs[i-1][1]) {
+		if r[0] != next || r[1] <= r[0] {
 			return nil, fmt.Errorf("map %#x+%#x (%s): bad run %d", base, size, name, i)
 		}
+		next = r[1]
+	}
+	if next*pageSize != size {
+		return nil, fmt.Errorf("map %#x+%#x (%s): runs end at page %d", base, size, name, next)
 	}
 	for i, r := range runs {
 		if err := as.m.Map(base+r[0]*pageSize, (r[1]-r[0])*pageSize, perm); err != nil {

@@ -423,7 +423,7 @@ func (p *Process) protectImage(m *module) error {
 
 // imagePerms is the permission of each page of an image of size bytes.
 func imagePerms(size uint64, secs []sectionInfo) []arch.Perm {
-	n := size / pageSize
+	n := pageUp(size) / pageSize
 	perms := make([]arch.Perm, n)
 	for i := range perms {
 		perms[i] = arch.PermRead
@@ -583,7 +583,7 @@ func (p *Process) loadSynth(lname string, k *dllKind) (*module, error) {
 	}
 	size := uint64(len(si.image))
 	p.nextSynth = base + ((size+synthStride-1)/synthStride)*synthStride
-	if _, err := p.as.mapRangeRuns(base, size, arch.PermRW, spec.name, permRuns(imagePerms(pageUp(size), si.sections))); err != nil {
+	if _, err := p.as.mapRangeRuns(base, size, arch.PermRW, spec.name, permRuns(imagePerms(size, si.sections))); err != nil {
 		return nil, err
 	}
 	m := &module{

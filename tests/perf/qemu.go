@@ -71,9 +71,11 @@ func qemuSystemProxied(b builds, qemu, kernel string) *served {
 }
 
 // qemuStepLoop times n single steps in the guest's loop: steps/s. With
-// regs, each step is followed by a `g`, as GDB's stepi does: rspstub
-// fetches the registers from QEMU once per stop (for the stop reply's
-// expedited registers) and answers the `g` from that copy.
+// regs, each step is followed by a `g`, which is what GDB's stepi sends
+// to QEMU (its stop replies carry no registers). rspstub fetches the
+// registers from QEMU once per stop, for the stop reply's expedited
+// registers, and answers the `g` from that copy; GDB itself, given those,
+// sends no `g` to rspstub.
 func qemuStepLoop(s *served, n int, regs bool) float64 {
 	t0 := time.Now()
 	for i := 0; i < n; i++ {
@@ -105,7 +107,7 @@ func qemuProxy(b builds) []row {
 			short: "`m` read via rspstub qemu vs QEMU", unit: "MiB/s", peerName: "qemu-system gdbstub, direct"},
 		{what: "qemu-system: single steps (`vCont;s`) through rspstub vs QEMU's gdbstub directly, unix sockets (rate)",
 			short: "step via rspstub qemu vs QEMU", unit: "steps/s", peerName: "qemu-system gdbstub, direct"},
-		{what: "qemu-system: single steps each followed by `g` (what GDB's stepi sends) through rspstub vs QEMU's gdbstub directly, unix sockets (rate)",
+		{what: "qemu-system: single steps each followed by `g` (what GDB's stepi sends to QEMU) through rspstub vs QEMU's gdbstub directly, unix sockets (rate)",
 			short: "step+g via rspstub qemu vs QEMU", unit: "steps/s", peerName: "qemu-system gdbstub, direct"},
 	}
 	if qemu == "" {
