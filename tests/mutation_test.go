@@ -42,7 +42,7 @@ const wineDLLDir = "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows"
 
 // mutationTimeout bounds all stages of one image. Most take
 // milliseconds; the slowest known case is a header edit that makes
-// SizeOfImage almost 1 GiB (the loader's limit): about 0.7 s since the
+// SizeOfImage almost 1 GiB (the loader's limit): 0.7-1.3 s since the
 // loader maps each run of equal permissions as its own Unicorn region
 // (before, protecting parts of one 1 GiB region made Unicorn 2.0.1 copy
 // all of it per section: 9 s and more). Stages over a second are logged.
