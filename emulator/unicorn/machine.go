@@ -265,21 +265,9 @@ func (m *Machine) SetReg(r arch.Reg, v uint64) error {
 	return nil
 }
 
-// Context is every register GDB's amd64 description has, in one struct
-// that crosses into C whole. GPR is in arch order (RAX, RCX, RDX, RBX, RSP,
-// RBP, RSI, RDI, R8..R15). Its layout mirrors rs_context in machine.h.
-type Context struct {
-	GPR                                            [16]uint64
-	RIP, RFLAGS                                    uint64
-	CS, SS, DS, ES, FS, GS                         uint32
-	FSBase, GSBase                                 uint64
-	ST                                             [8][10]byte
-	FCTRL, FSTAT, FTAG, FISEG, FIOFF, FOSEG, FOOFF uint32
-	FOP                                            uint32
-	XMM                                            [16][16]byte
-	MXCSR                                          uint32
-	YMMH                                           [16][16]byte // upper halves; zero unless HasAVX
-}
+// Context is every register GDB's amd64 description has (arch.Context);
+// its layout mirrors rs_context in machine.h.
+type Context = arch.Context
 
 // The layouts must agree; this fails to compile if the sizes differ.
 var _ [unsafe.Sizeof(Context{}) - unsafe.Sizeof(C.rs_context{})]struct{}

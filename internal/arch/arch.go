@@ -81,3 +81,22 @@ func (p Perm) String() string {
 	}
 	return string(b[:])
 }
+
+// Context is every register of one x86-64 thread that GDB's amd64
+// description has: GPRs in hardware order (RAX, RCX, RDX, RBX, RSP, RBP,
+// RSI, RDI, R8..R15), RIP, RFLAGS, segment selectors and bases, x87,
+// SSE and the upper YMM halves. The emulator moves it in one crossing
+// (its C twin in emulator/unicorn has the same layout); a guest model
+// keeps one per thread that is not running.
+type Context struct {
+	GPR                                            [16]uint64
+	RIP, RFLAGS                                    uint64
+	CS, SS, DS, ES, FS, GS                         uint32
+	FSBase, GSBase                                 uint64
+	ST                                             [8][10]byte
+	FCTRL, FSTAT, FTAG, FISEG, FIOFF, FOSEG, FOOFF uint32
+	FOP                                            uint32
+	XMM                                            [16][16]byte
+	MXCSR                                          uint32
+	YMMH                                           [16][16]byte // upper halves; zero unless the emulator has AVX
+}
