@@ -1,0 +1,311 @@
+package wine
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/rspstub/rspstub/internal/arch"
+)
+
+// A system call arrives as a stop of the emulator on a `syscall`
+// instruction of an ntdll thunk (`mov r10,rcx; mov eax,N; ...; syscall;
+// ret`), with RIP already past it. Arguments are R10, RDX, R8, R9, then
+// the caller's stack from RSP+0x28 (the thunk pushed nothing, so [RSP] is
+// the return address into the caller and the four home slots follow).
+// The status goes back in RAX; the thunk's `ret` returns it.
+
+// call is one system call in progress.
+type call struct {
+	p    *Process
+	t    *Thread
+	name string
+	regs *arch.Context
+	err  error    // first guest memory failure: the call fails with STATUS_ACCESS_VIOLATION
+	info []string // decoded arguments for the trace
+
+	// Outcomes other than "return a status":
+	contextSet bool // the handler replaced the thread's registers (NtContinue)
+	keepRAX    bool // with contextSet: RAX comes from the new context, not the status
+	blocked    bool // the thread waits; the status comes later
+	exitThread bool // the thread ended
+}
+
+// arg returns argument i (0-based).
+func (c *call) arg(i int) uint64 {
+	switch i {
+	case 0:
+		return c.regs.GPR[arch.R10]
+	case 1:
+		return c.regs.GPR[arch.RDX]
+	case 2:
+		return c.regs.GPR[arch.R8]
+	case 3:
+		return c.regs.GPR[arch.R9]
+	}
+	v, err := c.p.readU64(c.regs.GPR[arch.RSP] + 0x28 + 8*uint64(i-4))
+	c.fail(err)
+	return v
+}
+
+// arg32 is a ULONG argument: the upper half of its register or slot is
+// garbage.
+func (c *call) arg32(i int) uint32 { return uint32(c.arg(i)) }
+
+// fail records the first guest memory error.
+func (c *call) fail(err error) {
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+}
+
+func (c *call) note(format string, a ...any) {
+	if c.p.cfg.TraceSyscalls {
+		c.info = append(c.info, fmt.Sprintf(format, a...))
+	}
+}
+
+func (c *call) u32(addr uint64) uint32 {
+	v, err := c.p.readU32(addr)
+	c.fail(err)
+	return v
+}
+
+func (c *call) u64(addr uint64) uint64 {
+	v, err := c.p.readU64(addr)
+	c.fail(err)
+	return v
+}
+
+func (c *call) bytes(addr uint64, n int) []byte {
+	if n < 0 || n > 64<<20 {
+		c.fail(&errGuestMemory{addr, n})
+		return nil
+	}
+	b := make([]byte, n)
+	c.fail(c.p.read(addr, b))
+	return b
+}
+
+func (c *call) put32(addr uint64, v uint32) {
+	if addr != 0 {
+		c.fail(c.p.writeU32(addr, v))
+	}
+}
+
+func (c *call) put64(addr, v uint64) {
+	if addr != 0 {
+		c.fail(c.p.writeU64(addr, v))
+	}
+}
+
+func (c *call) putBytes(addr uint64, b []byte) { c.fail(c.p.write(addr, b)) }
+
+// ustr reads a UNICODE_STRING at addr.
+func (c *call) ustr(addr uint64) string {
+	if addr == 0 {
+		return ""
+	}
+	b := c.bytes(addr, 16)
+	if b == nil || c.err != nil {
+		return ""
+	}
+	n := int(uint16(b[0]) | uint16(b[1])<<8)
+	buf := uint64(b[8]) | uint64(b[9])<<8 | uint64(b[10])<<16 | uint64(b[11])<<24 |
+		uint64(b[12])<<32 | uint64(b[13])<<40 | uint64(b[14])<<48 | uint64(b[15])<<56
+	if n == 0 {
+		return ""
+	}
+	return decodeUTF16(c.bytes(buf, n&^1))
+}
+
+// objectAttributes reads OBJECT_ATTRIBUTES {Length, RootDirectory,
+// ObjectName, Attributes, ...}: the root handle, the name and attributes.
+func (c *call) objectAttributes(addr uint64) (root uint64, name string, attrs uint32) {
+	if addr == 0 {
+		return 0, "", 0
+	}
+	root = c.u64(addr + 8)
+	name = c.ustr(c.u64(addr + 16))
+	attrs = c.u32(addr + 24)
+	return
+}
+
+// iosb writes an IO_STATUS_BLOCK {Status, Information}.
+func (c *call) iosb(addr uint64, status ntstatus, info uint64) {
+	if addr == 0 {
+		return
+	}
+	c.put64(addr, uint64(status))
+	c.put64(addr+8, info)
+}
+
+// sysFunc implements one system call.
+type sysFunc func(p *Process, c *call) ntstatus
+
+type sysEntry struct {
+	name  string
+	nargs int
+	fn    sysFunc
+}
+
+// byName indexes syscallTable (table.go).
+var byName = func() map[string]*sysEntry {
+	m := make(map[string]*sysEntry, len(syscallTable))
+	for i := range syscallTable {
+		m[syscallTable[i].name] = &syscallTable[i]
+	}
+	return m
+}()
+
+// EventKind says what a system call (or a fault) left the debugger to
+// do.
+type EventKind int
+
+const (
+	EventNone          EventKind = iota // keep running
+	EventExited                         // the process ended (ExitCode)
+	EventUnimplemented                  // a system call the kernel lacks: stop and report
+	EventDeadlock                       // every thread waits forever
+	EventError                          // the kernel failed (a bug or the host): stop and report
+)
+
+// Event is what the integrator must act on after a system call or fault.
+type Event struct {
+	Kind        EventKind
+	ExitCode    uint32
+	Description string
+	// Switched is set when another thread now runs (its registers are in
+	// the machine).
+	Switched bool
+}
+
+// Syscall serves the system call the machine stopped on (RIP past the
+// syscall instruction) and sets the machine for what runs next.
+func (p *Process) Syscall() (ev Event, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			ev = Event{Kind: EventError, Description: fmt.Sprintf("internal error in a system call: %v", r)}
+			err = nil
+		}
+	}()
+	if p.exited {
+		return Event{Kind: EventExited, ExitCode: p.exitCode}, nil
+	}
+	t := p.cur
+	if err := p.m.ReadContext(&t.ctx); err != nil {
+		return Event{}, &vmError{"read context", err}
+	}
+	num := uint32(t.ctx.GPR[arch.RAX])
+	c := &call{p: p, t: t, regs: &t.ctx}
+	var e *sysEntry
+	switch {
+	case num == unixCallNumber:
+		c.name = "__wine_unix_call"
+		e = &sysEntry{"__wine_unix_call", 3, (*Process).wineUnixCall}
+	default:
+		c.name = p.inst.syscalls[num]
+		e = byName[c.name]
+	}
+	p.stats[c.name]++
+	var status ntstatus
+	if e == nil {
+		caller := p.symbolize(c.u64(t.ctx.GPR[arch.RSP]))
+		name := c.name
+		if name == "" {
+			name = fmt.Sprintf("system call %#x", num)
+		}
+		if !p.cfg.UnimplementedReturnsError {
+			// Resuming makes the call fail, as --unimplemented-returns-error would.
+			t.ctx.GPR[arch.RAX] = uint64(STATUS_NOT_IMPLEMENTED)
+			if err := p.m.SetReg(arch.RAX, uint64(STATUS_NOT_IMPLEMENTED)); err != nil {
+				return Event{}, &vmError{"set rax", err}
+			}
+			return Event{Kind: EventUnimplemented,
+				Description: fmt.Sprintf("unimplemented system call %s from %s (continuing returns STATUS_NOT_IMPLEMENTED)", name, caller)}, nil
+		}
+		p.log.Warn("unimplemented system call", "name", name, "caller", caller)
+		status = STATUS_NOT_IMPLEMENTED
+	} else {
+		status = e.fn(p, c)
+		if c.err != nil {
+			var ge *errGuestMemory
+			var ve *vmError
+			switch {
+			case errors.As(c.err, &ve):
+				return Event{Kind: EventError, Description: fmt.Sprintf("%s: %v", c.name, c.err)}, nil
+			case errors.As(c.err, &ge):
+				status = STATUS_ACCESS_VIOLATION
+			default:
+				return Event{Kind: EventError, Description: fmt.Sprintf("%s: %v", c.name, c.err)}, nil
+			}
+		}
+	}
+	if p.cfg.TraceSyscalls {
+		p.trace(c, e, status)
+	}
+	if p.clock.dirty {
+		p.updateUserShared()
+	}
+	if p.exited {
+		return Event{Kind: EventExited, ExitCode: p.exitCode}, nil
+	}
+	switch {
+	case c.exitThread:
+		return p.schedule(nil)
+	case c.blocked:
+		if err := p.m.ReadContext(&t.ctx); err != nil { // registers as they are now
+			return Event{}, &vmError{"read context", err}
+		}
+		return p.schedule(t)
+	case c.contextSet:
+		if !c.keepRAX {
+			t.ctx.GPR[arch.RAX] = uint64(status)
+		}
+		if err := p.m.WriteContext(&t.ctx); err != nil {
+			return Event{}, &vmError{"write context", err}
+		}
+	default:
+		if err := p.m.SetReg(arch.RAX, uint64(status)); err != nil {
+			return Event{}, &vmError{"set rax", err}
+		}
+	}
+	return p.preempt()
+}
+
+// trace logs one line for a system call.
+func (p *Process) trace(c *call, e *sysEntry, status ntstatus) {
+	n := 4
+	if e != nil {
+		n = e.nargs
+	}
+	args := make([]string, 0, n)
+	saved := c.err
+	for i := 0; i < n; i++ {
+		args = append(args, fmt.Sprintf("%#x", c.arg(i)))
+	}
+	c.err = saved
+	line := fmt.Sprintf("%s(%s)", c.name, strings.Join(args, ", "))
+	if len(c.info) > 0 {
+		line += " " + strings.Join(c.info, " ")
+	}
+	p.log.Info("syscall", "tid", fmt.Sprintf("%#x", c.t.tid), "call", line, "status", status.String(),
+		"caller", p.symbolize(c.u64(c.regs.GPR[arch.RSP])))
+}
+
+// symbolize names a code address: the Config's symbolizer, else
+// module!export+off by the nearest export at or below it, else
+// module+0xRVA.
+func (p *Process) symbolize(pc uint64) string {
+	if p.cfg.Symbolize != nil {
+		if s := p.cfg.Symbolize(pc); s != "" {
+			return s
+		}
+	}
+	for _, m := range p.modules {
+		if pc >= m.Base && pc < m.Base+m.Size {
+			return fmt.Sprintf("%s+%#x", m.Name, pc-m.Base)
+		}
+	}
+	return fmt.Sprintf("%#x", pc)
+}

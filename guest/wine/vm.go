@@ -1,0 +1,373 @@
+package wine
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/rspstub/rspstub/internal/arch"
+)
+
+// The address space is Windows' model: allocations (reserved ranges,
+// 64 KiB aligned) made of pages that are reserved or committed, each
+// committed run with its protection. Only committed pages are mapped in
+// the emulator, with the permissions their protection gives; so a guest
+// touching reserved memory faults, and NtQueryVirtualMemory answers what
+// the guest would see on Windows. Each allocation keeps its pages as runs
+// of equal state, so a 1 GiB reservation costs one entry, not 262,144.
+
+const (
+	pageSize       = 0x1000
+	allocGranule   = 0x10000
+	lowestAddress  = 0x10000
+	highestAddress = 0x7FFF_FFFE_FFFF // last user byte (MmHighestUserAddress)
+	maxRuns        = 1 << 16          // per allocation
+	maxAllocations = 1 << 16
+)
+
+func pageDown(v uint64) uint64 { return v &^ (pageSize - 1) }
+func pageUp(v uint64) uint64   { return (v + pageSize - 1) &^ (pageSize - 1) }
+
+// run is a stretch of pages with one state and protection.
+type run struct {
+	off, size uint64
+	state     uint32 // MEM_COMMIT or MEM_RESERVE
+	prot      uint32 // PAGE_* (with PAGE_GUARD), meaningful when committed
+}
+
+// allocation is one reservation: what VirtualAlloc, a mapped view or an
+// image made.
+type allocation struct {
+	base, size uint64
+	allocProt  uint32
+	typ        uint32 // MEM_PRIVATE, MEM_MAPPED or MEM_IMAGE
+	runs       []run  // sorted, covering [0, size)
+	name       string // what the debugger's memory map shows
+	view       *view  // the mapped section, for MEM_MAPPED and MEM_IMAGE
+}
+
+type addressSpace struct {
+	m      Machine
+	allocs []*allocation // sorted by base
+}
+
+// vmError is a failed emulator call: a bug or an exhausted host, never
+// the guest's fault.
+type vmError struct {
+	op  string
+	err error
+}
+
+func (e *vmError) Error() string { return e.op + ": " + e.err.Error() }
+func (e *vmError) Unwrap() error { return e.err }
+
+func perm(prot uint32) arch.Perm {
+	if prot&PAGE_GUARD != 0 {
+		return arch.PermNone
+	}
+	switch prot & 0xff {
+	case PAGE_READONLY:
+		return arch.PermRead
+	case PAGE_READWRITE, PAGE_WRITECOPY:
+		return arch.PermRW
+	case PAGE_EXECUTE, PAGE_EXECUTE_READ:
+		return arch.PermRX
+	case PAGE_EXECUTE_READWRITE, PAGE_EXECUTE_WRITECOPY:
+		return arch.PermRWX
+	}
+	return arch.PermNone
+}
+
+// validProt reports whether prot is one PAGE_* value with optional
+// PAGE_GUARD/PAGE_NOCACHE/PAGE_WRITECOMBINE modifiers.
+func validProt(prot uint32) bool {
+	switch prot & 0xff {
+	case PAGE_NOACCESS, PAGE_READONLY, PAGE_READWRITE, PAGE_WRITECOPY, PAGE_EXECUTE,
+		PAGE_EXECUTE_READ, PAGE_EXECUTE_READWRITE, PAGE_EXECUTE_WRITECOPY:
+	default:
+		return false
+	}
+	return prot&^0x7ff == 0
+}
+
+// find returns the allocation holding addr.
+func (as *addressSpace) find(addr uint64) *allocation {
+	i := sort.Search(len(as.allocs), func(i int) bool { return as.allocs[i].base+as.allocs[i].size > addr })
+	if i < len(as.allocs) && as.allocs[i].base <= addr {
+		return as.allocs[i]
+	}
+	return nil
+}
+
+// isFree reports whether [base, base+size) overlaps no allocation.
+func (as *addressSpace) isFree(base, size uint64) bool {
+	if base < lowestAddress || size == 0 || base+size-1 > highestAddress || base+size < base {
+		return false
+	}
+	i := sort.Search(len(as.allocs), func(i int) bool { return as.allocs[i].base+as.allocs[i].size > base })
+	return i == len(as.allocs) || as.allocs[i].base >= base+size
+}
+
+// findFree picks a free range of size bytes aligned to align, searching
+// upwards from hint (or downwards from the top with topDown).
+func (as *addressSpace) findFree(size, align, hint uint64, topDown bool) (uint64, bool) {
+	if size == 0 || size > highestAddress {
+		return 0, false
+	}
+	if hint < lowestAddress {
+		hint = lowestAddress
+	}
+	if topDown {
+		// Gaps from the top down: [lo, hi) between allocations.
+		hi := uint64(highestAddress + 1)
+		for i := len(as.allocs); i >= 0; i-- {
+			lo := uint64(lowestAddress)
+			if i > 0 {
+				lo = as.allocs[i-1].base + as.allocs[i-1].size
+			}
+			if i < len(as.allocs) {
+				hi = as.allocs[i].base
+			}
+			if hi >= size {
+				if cand := (hi - size) &^ (align - 1); cand >= lo && as.isFree(cand, size) {
+					return cand, true
+				}
+			}
+		}
+		return 0, false
+	}
+	cand := (hint + align - 1) &^ (align - 1)
+	for _, a := range as.allocs {
+		if a.base+a.size <= cand {
+			continue
+		}
+		if a.base >= cand+size {
+			break
+		}
+		cand = (a.base + a.size + align - 1) &^ (align - 1)
+	}
+	if as.isFree(cand, size) {
+		return cand, true
+	}
+	return 0, false
+}
+
+// reserve records a new allocation of reserved pages.
+func (as *addressSpace) reserve(base, size uint64, prot, typ uint32, name string) (*allocation, error) {
+	if len(as.allocs) >= maxAllocations {
+		return nil, fmt.Errorf("more than %d allocations", maxAllocations)
+	}
+	a := &allocation{base: base, size: size, allocProt: prot, typ: typ, name: name,
+		runs: []run{{off: 0, size: size, state: MEM_RESERVE}}}
+	i := sort.Search(len(as.allocs), func(i int) bool { return as.allocs[i].base > base })
+	as.allocs = append(as.allocs, nil)
+	copy(as.allocs[i+1:], as.allocs[i:])
+	as.allocs[i] = a
+	return a, nil
+}
+
+// release unmaps every committed page of a and forgets it.
+func (as *addressSpace) release(a *allocation) error {
+	var firstErr error
+	for _, r := range a.runs {
+		if r.state == MEM_COMMIT {
+			if err := as.m.Unmap(a.base+r.off, r.size); err != nil && firstErr == nil {
+				firstErr = &vmError{"unmap", err}
+			}
+		}
+	}
+	for i, b := range as.allocs {
+		if b == a {
+			as.allocs = append(as.allocs[:i], as.allocs[i+1:]...)
+			break
+		}
+	}
+	return firstErr
+}
+
+// split makes run boundaries at off and off+size (relative to a.base) and
+// returns the index range [i, j) of the runs covering them.
+func (a *allocation) split(off, size uint64) (int, int, error) {
+	cut := func(at uint64) error {
+		if at == 0 || at >= a.size {
+			return nil
+		}
+		i := sort.Search(len(a.runs), func(i int) bool { return a.runs[i].off+a.runs[i].size > at })
+		r := a.runs[i]
+		if r.off == at {
+			return nil
+		}
+		if len(a.runs) >= maxRuns {
+			return fmt.Errorf("allocation at %#x has more than %d runs", a.base, maxRuns)
+		}
+		left, right := r, r
+		left.size = at - r.off
+		right.off, right.size = at, r.off+r.size-at
+		a.runs = append(a.runs, run{})
+		copy(a.runs[i+2:], a.runs[i+1:])
+		a.runs[i], a.runs[i+1] = left, right
+		return nil
+	}
+	if err := cut(off); err != nil {
+		return 0, 0, err
+	}
+	if err := cut(off + size); err != nil {
+		return 0, 0, err
+	}
+	i := sort.Search(len(a.runs), func(i int) bool { return a.runs[i].off >= off })
+	j := sort.Search(len(a.runs), func(i int) bool { return a.runs[i].off >= off+size })
+	return i, j, nil
+}
+
+// merge joins neighbouring runs with equal state and protection.
+func (a *allocation) merge() {
+	out := a.runs[:1]
+	for _, r := range a.runs[1:] {
+		last := &out[len(out)-1]
+		if last.state == r.state && (r.state != MEM_COMMIT || last.prot == r.prot) {
+			last.size += r.size
+			continue
+		}
+		out = append(out, r)
+	}
+	a.runs = out
+}
+
+// commit commits [addr, addr+size) (page-aligned, inside a) with prot;
+// pages already committed get the new protection, as on Windows.
+func (as *addressSpace) commit(a *allocation, addr, size uint64, prot uint32) error {
+	i, j, err := a.split(addr-a.base, size)
+	if err != nil {
+		return err
+	}
+	for k := i; k < j; k++ {
+		r := &a.runs[k]
+		if r.state == MEM_COMMIT {
+			if perm(r.prot) != perm(prot) {
+				if err := as.m.Protect(a.base+r.off, r.size, perm(prot)); err != nil {
+					return &vmError{"protect", err}
+				}
+			}
+		} else if err := as.m.Map(a.base+r.off, r.size, perm(prot)); err != nil {
+			return &vmError{"map", err}
+		}
+		r.state, r.prot = MEM_COMMIT, prot
+	}
+	a.merge()
+	return nil
+}
+
+// decommit returns [addr, addr+size) to the reserved state.
+func (as *addressSpace) decommit(a *allocation, addr, size uint64) error {
+	i, j, err := a.split(addr-a.base, size)
+	if err != nil {
+		return err
+	}
+	for k := i; k < j; k++ {
+		r := &a.runs[k]
+		if r.state == MEM_COMMIT {
+			if err := as.m.Unmap(a.base+r.off, r.size); err != nil {
+				return &vmError{"unmap", err}
+			}
+		}
+		r.state, r.prot = MEM_RESERVE, 0
+	}
+	a.merge()
+	return nil
+}
+
+// protect changes the protection of committed pages and returns the old
+// protection of the first page. Every page must be committed.
+func (as *addressSpace) protect(a *allocation, addr, size uint64, prot uint32) (uint32, ntstatus, error) {
+	off := addr - a.base
+	var old uint32
+	first := true
+	for _, r := range a.runs {
+		if r.off+r.size <= off || r.off >= off+size {
+			continue
+		}
+		if r.state != MEM_COMMIT {
+			return 0, 0xC000002D, nil // STATUS_NOT_COMMITTED
+		}
+		if first {
+			old, first = r.prot, false
+		}
+	}
+	i, j, err := a.split(off, size)
+	if err != nil {
+		return 0, 0, err
+	}
+	for k := i; k < j; k++ {
+		r := &a.runs[k]
+		if perm(r.prot) != perm(prot) {
+			if err := as.m.Protect(a.base+r.off, r.size, perm(prot)); err != nil {
+				return 0, 0, &vmError{"protect", err}
+			}
+		}
+		r.prot = prot
+	}
+	a.merge()
+	return old, STATUS_SUCCESS, nil
+}
+
+// runAt returns the run holding addr (inside a).
+func (a *allocation) runAt(addr uint64) run {
+	off := addr - a.base
+	i := sort.Search(len(a.runs), func(i int) bool { return a.runs[i].off+a.runs[i].size > off })
+	return a.runs[i]
+}
+
+// committed reports whether [addr, addr+size) is committed with a
+// protection that allows access (write when write is set).
+func (as *addressSpace) accessible(addr, size uint64, write bool) bool {
+	for size > 0 {
+		a := as.find(addr)
+		if a == nil {
+			return false
+		}
+		r := a.runAt(addr)
+		p := perm(r.prot)
+		if r.state != MEM_COMMIT || p&arch.PermRead == 0 || (write && p&arch.PermWrite == 0) {
+			return false
+		}
+		end := a.base + r.off + r.size
+		if addr+size <= end {
+			return true
+		}
+		size -= end - addr
+		addr = end
+	}
+	return true
+}
+
+// basicInfo is MEMORY_BASIC_INFORMATION.
+type basicInfo struct {
+	base, allocBase   uint64
+	allocProt         uint32
+	regionSize        uint64
+	state, prot, typ  uint32
+	alloc             *allocation
+	nextAllocationEnd uint64
+}
+
+// query answers NtQueryVirtualMemory(MemoryBasicInformation) for addr.
+func (as *addressSpace) query(addr uint64) basicInfo {
+	page := pageDown(addr)
+	if a := as.find(page); a != nil {
+		off := page - a.base
+		i := sort.Search(len(a.runs), func(i int) bool { return a.runs[i].off+a.runs[i].size > off })
+		r := a.runs[i]
+		bi := basicInfo{base: page, allocBase: a.base, allocProt: a.allocProt,
+			regionSize: r.off + r.size - off, state: r.state, typ: a.typ, alloc: a}
+		if r.state == MEM_COMMIT {
+			bi.prot = r.prot
+		}
+		return bi
+	}
+	// Free: up to the next allocation.
+	end := uint64(highestAddress + 1)
+	i := sort.Search(len(as.allocs), func(i int) bool { return as.allocs[i].base > page })
+	if i < len(as.allocs) {
+		end = as.allocs[i].base
+	}
+	return basicInfo{base: page, regionSize: end - page, state: MEM_FREE, prot: PAGE_NOACCESS}
+}
