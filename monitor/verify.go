@@ -122,3 +122,9 @@ func (m *Monitor) cmdVerifyUnwind(args []string, out io.Writer) error {
 	}
 	return nil
 }
+
+// SymbolName names a code address as backtraces do ("KERNELBASE!CreateFileW+0x2a",
+// with file and line when known); "" when no module holds it.
+func (m *Monitor) SymbolName(addr uint64) string {
+	return m.syms.locate(addr, addr).String()
+}

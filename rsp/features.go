@@ -22,6 +22,7 @@ type features struct {
 	fileLoad  FileLoadAddresser
 	tib       TIBer
 	monitor   Monitor
+	tmonitor  ThreadMonitor
 	proc      ProcessInfoer
 	kill      Killer
 	detach    Detacher
@@ -48,6 +49,7 @@ func discover(t Target) features {
 	f.fileLoad, _ = t.(FileLoadAddresser)
 	f.tib, _ = t.(TIBer)
 	f.monitor, _ = t.(Monitor)
+	f.tmonitor, _ = t.(ThreadMonitor)
 	f.proc, _ = t.(ProcessInfoer)
 	f.kill, _ = t.(Killer)
 	f.detach, _ = t.(Detacher)

@@ -809,7 +809,12 @@ func (s *session) handleqRcmd(args []byte) error {
 	s.console.mu.Lock()
 	s.console.monitor = true
 	s.console.mu.Unlock()
-	err := s.f.monitor.Monitor(string(cmd), &s.console)
+	var err error
+	if s.f.tmonitor != nil {
+		err = s.f.tmonitor.MonitorThread(s.resolve(s.gThread), string(cmd), &s.console)
+	} else {
+		err = s.f.monitor.Monitor(string(cmd), &s.console)
+	}
 	s.console.mu.Lock()
 	s.console.monitor = false
 	s.console.mu.Unlock()

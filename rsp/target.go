@@ -256,6 +256,14 @@ type Monitor interface {
 	Monitor(cmd string, out io.Writer) error
 }
 
+// ThreadMonitor is implemented by multi-threaded targets whose monitor
+// commands act on the thread the client selected (Hg): `thread 2` then
+// `monitor bt` shows thread 2's stack. The server calls it instead of
+// Monitor.
+type ThreadMonitor interface {
+	MonitorThread(tid int, cmd string, out io.Writer) error
+}
+
 // ProcessInfo is what qProcessInfo and qHostInfo report.
 type ProcessInfo struct {
 	PID    int

@@ -30,10 +30,14 @@ const maxSpuriousStops = 10000
 
 const runUsageText = `Usage: rspstub run PROGRAM.exe [flags] [--] [ARGS...]
 
-Runs PROGRAM in the emulator without a debugger until the N-th hit of
-a breakpoint (or until the program ends), then prints the stop, the
-backtrace and/or the registers. Exit status: 0 the breakpoint was hit,
-1 the program ended (or faulted) first, 2 bad input.
+Runs PROGRAM in the emulator without a debugger. With --break, until the
+N-th hit of a breakpoint (or until the program ends), then prints the
+stop, the backtrace and/or the registers; exit status: 0 the breakpoint
+was hit, 1 the program ended (or faulted) first, 2 bad input. Without
+--break, until the program ends; the exit status is then the program's
+exit code (its low 8 bits), 2 bad input, 125 when the program stopped
+for another reason (an unimplemented call, a deadlock), which is printed
+on stderr.
 
 --break takes a symbol of the program (its COFF symbol table: "d", "main"), an
 export of a loaded DLL ("msvcrt!fputc", "KERNEL32!ExitProcess"), with
@@ -65,7 +69,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		brk      = fs.String("break", "", "where to stop: SYMBOL, MODULE!SYMBOL[+OFF] or 0xADDR (required)")
+		brk      = fs.String("break", "", "where to stop: SYMBOL, MODULE!SYMBOL[+OFF] or 0xADDR (without it: run to the end)")
 		count    = fs.Int("count", 1, "stop at the N-th hit of the breakpoint")
 		bt       = fs.Bool("bt", false, "print the backtrace at the stop (the default when neither --bt nor --regs is given; always in --json)")
 		regs     = fs.Bool("regs", false, "print the registers at the stop (\"regs\" in --json)")
@@ -76,6 +80,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		verbose  = fs.Bool("v", false, "verbose logging to stderr")
 		unwinder = unwinderFlag(fs)
 		dllPaths multiFlag
+		gf       = addGuestFlags(fs)
 	)
 	fs.Var(&dllPaths, "dll-path", "a folder to search for the program's DLLs (repeatable)")
 	fs.Usage = func() {
@@ -101,8 +106,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return runUsage
 	}
 	guestArgs := fs.Args()
-	if *brk == "" {
-		fmt.Fprintln(stderr, "rspstub run: --break is required (a symbol, MODULE!SYMBOL or 0xADDR)")
+	land, err := gf.check()
+	if err != nil {
+		fmt.Fprintf(stderr, "rspstub run: %s\n", oneLine(err))
 		return runUsage
 	}
 	if *count < 1 {
@@ -125,20 +131,23 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		guestOut = stderr
 	}
 	log := newLogger(stderr, *verbose)
-	if !*verbose {
+	if !*verbose && !*gf.traceSyscalls && *gf.wineDebug == "" {
 		// Only warnings: the output is for scripts.
 		log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	target, err := ucwin.New(ucwin.Config{
-		Program:     prog,
-		Args:        guestArgs,
-		Env:         os.Environ(),
-		DLLPaths:    dllPaths,
-		ShadowStack: *shadow,
-		Stdout:      guestOut,
-		Stderr:      stderr,
-		Logger:      log,
-	})
+	log.Info("userland "+land, "requested", *gf.userland)
+	cfg := ucwin.Config{
+		Program:       prog,
+		Args:          guestArgs,
+		DLLPaths:      dllPaths,
+		ShadowStack:   *shadow,
+		Stdout:        guestOut,
+		Stderr:        stderr,
+		Logger:        log,
+		DeliverFaults: true,
+	}
+	gf.apply(&cfg, land)
+	target, err := ucwin.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "rspstub run: %s: %s\n", prog, oneLine(err))
 		return runUsage
@@ -146,6 +155,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	defer target.Close()
 	mon := target.Commands()
 	mon.SetCFIPreference(*unwinder)
+	if *brk == "" {
+		return runToEnd(target, prog, *timeout, *asJSON, stdout, stderr)
+	}
 	addr, err := mon.Resolve(*brk)
 	if err != nil {
 		fmt.Fprintf(stderr, "rspstub run: --break %s: %s\n", *brk, oneLine(err))
@@ -320,4 +332,68 @@ func writeJSONTo(w io.Writer, v any) error {
 	}
 	_, err = w.Write(append(b, '\n'))
 	return err
+}
+
+// runExitStopped is run's exit status when the program stopped for good
+// without exiting (an unimplemented call, a deadlock, a kernel error).
+const runExitStopped = 125
+
+// runToEnd runs the program until it ends and exits with its code.
+func runToEnd(target *ucwin.Target, prog string, timeout time.Duration, asJSON bool, stdout, stderr io.Writer) int {
+	if timeout > 0 {
+		timer := time.AfterFunc(timeout, target.Interrupt)
+		defer timer.Stop()
+	}
+	res := runResult{Program: prog}
+	var st rsp.Stop
+	var err error
+	for spurious := 0; ; spurious++ {
+		st, err = target.Resume([]rsp.ResumeAction{{Thread: rsp.AllThreads}})
+		if err != nil {
+			fmt.Fprintf(stderr, "rspstub run: %s\n", oneLine(err))
+			return runExitStopped
+		}
+		if st.Kind == rsp.StopSignal && st.Signal == rsp.SIGTRAP && st.Description == "" && spurious < maxSpuriousStops {
+			continue
+		}
+		break
+	}
+	code := runExitStopped
+	switch st.Kind {
+	case rsp.StopExited:
+		c := st.ExitCode
+		res.Stop, res.ExitCode = "exited", &c
+		res.Description = fmt.Sprintf("the program exited with code %d (%#x)", c, uint32(c))
+		if st.Description != "" {
+			res.Description += ": " + st.Description
+		}
+		code = c & 0xff
+	case rsp.StopTerminated:
+		res.Stop, res.Signal = "terminated", st.Signal
+		res.Description = fmt.Sprintf("the program was terminated (signal %d)", st.Signal)
+	default:
+		res.Stop, res.Signal = "signal", st.Signal
+		res.Description = st.Description
+		if st.Signal == rsp.SIGINT {
+			res.Stop, res.Description = "timeout", fmt.Sprintf("timed out after %v", timeout)
+		}
+		if res.Description == "" {
+			res.Description = fmt.Sprintf("stopped with signal %d", st.Signal)
+		}
+		if tr, err := target.Commands().Backtrace(monitor.BacktraceOptions{}); err == nil {
+			res.Frames = tr.JSON()
+			if !asJSON {
+				fmt.Fprintf(stderr, "rspstub run: %s\n", res.Description)
+				monitor.WriteTable(stderr, tr, false)
+			}
+		}
+	}
+	if asJSON {
+		if err := writeJSONTo(stdout, res); err != nil {
+			fmt.Fprintf(stderr, "rspstub run: %v\n", err)
+		}
+	} else if res.Stop == "exited" && st.Description != "" {
+		fmt.Fprintf(stderr, "rspstub run: %s\n", res.Description)
+	}
+	return code
 }

@@ -26,9 +26,10 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 		shadow      = fs.Bool("shadow-stack", false, "keep a shadow call stack in the emulator (ground truth for unwinding)")
 		logPackets  = fs.Bool("log-packets", false, "log every RSP packet (at debug level; implies -v)")
 		verbose     = fs.Bool("v", false, "verbose logging")
-		returnsZero = fs.Bool("unimplemented-returns-zero", false, "let calls to unimplemented APIs return 0 instead of stopping the guest")
+		returnsZero = fs.Bool("unimplemented-returns-zero", false, "let calls to unimplemented APIs return 0 instead of stopping the guest (synth userland)")
 		unwinder    = unwinderFlag(fs)
 		dllPaths    multiFlag
+		gf          = addGuestFlags(fs)
 	)
 	fs.Var(&dllPaths, "dll-path", "a folder to search for the program's DLLs (repeatable)")
 	fs.Usage = func() {
@@ -50,16 +51,21 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rspstub serve: --stop-at must be start or entry, not %q\n", *stopAt)
 		return exitUsage
 	}
+	land, err := gf.check()
+	if err != nil {
+		fmt.Fprintf(stderr, "rspstub serve: %s\n", oneLine(err))
+		return exitUsage
+	}
 	log := newLogger(stderr, *verbose || *logPackets)
 	prog := fs.Arg(0)
 	if _, err := os.Stat(prog); err != nil {
 		fmt.Fprintf(stderr, "rspstub: %v\n", err)
 		return exitUsage
 	}
-	target, err := ucwin.New(ucwin.Config{
+	log.Info("userland "+land, "requested", *gf.userland)
+	cfg := ucwin.Config{
 		Program:                  prog,
 		Args:                     fs.Args()[1:],
-		Env:                      os.Environ(),
 		DLLPaths:                 dllPaths,
 		StopAtEntry:              *stopAt == "entry",
 		ShadowStack:              *shadow,
@@ -67,7 +73,9 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 		Stdout:                   stdout,
 		Stderr:                   stderr,
 		Logger:                   log,
-	})
+	}
+	gf.apply(&cfg, land)
+	target, err := ucwin.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "rspstub: %s: %s\n", prog, oneLine(err))
 		return exitUsage
@@ -84,8 +92,8 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	if l.Addr().Network() == "unix" {
 		addr = "unix:" + addr
 	}
-	fmt.Fprintf(stderr, "rspstub: %s: listening on %s; connect with: %s\n",
-		filepath.Base(prog), addr, connectHint(prog, addr))
+	fmt.Fprintf(stderr, "rspstub: %s (%s userland): listening on %s; connect with: %s\n",
+		filepath.Base(prog), land, addr, connectHint(prog, addr))
 
 	srv := rsp.NewServer(target, rsp.WithLogger(log), rsp.WithPacketLog(*logPackets))
 	sigs := make(chan os.Signal, 1)

@@ -15,6 +15,14 @@ func (t *Target) Monitor(cmd string, out io.Writer) error {
 	return t.Commands().Run(cmd, out)
 }
 
+// MonitorThread implements rsp.ThreadMonitor: the command looks at the
+// thread the client selected.
+func (t *Target) MonitorThread(tid int, cmd string, out io.Writer) error {
+	t.monTID = tid
+	defer func() { t.monTID = 0 }()
+	return t.Commands().Run(cmd, out)
+}
+
 // Commands returns the target's monitor (created on first use), for
 // callers that want its Go API (rspstub run).
 func (t *Target) Commands() *monitor.Monitor {
@@ -32,7 +40,13 @@ func (a monTarget) Registers() (monitor.Registers, error) {
 		return monitor.Registers{}, errors.New("the program has exited: no thread to inspect")
 	}
 	var c unicorn.Context
-	if err := a.t.m.ReadContext(&c); err != nil {
+	if a.t.wine != nil {
+		ctx, err := a.t.wine.ThreadContext(a.t.wineThread(a.t.monTID))
+		if err != nil {
+			return monitor.Registers{}, err
+		}
+		c = *ctx
+	} else if err := a.t.m.ReadContext(&c); err != nil {
 		return monitor.Registers{}, err
 	}
 	r := monitor.Registers{GPR: c.GPR, RIP: c.RIP, RFLAGS: c.RFLAGS, HasXMM: true}
@@ -46,7 +60,7 @@ func (a monTarget) Registers() (monitor.Registers, error) {
 func (a monTarget) ReadMemory(addr uint64, p []byte) (int, error) { return a.t.m.ReadMemory(addr, p) }
 
 func (a monTarget) Modules() []monitor.Module {
-	mods := a.t.proc.Modules()
+	mods := a.t.modules()
 	out := make([]monitor.Module, len(mods))
 	for i, m := range mods {
 		out[i] = monitor.Module{Name: m.Name, Path: m.Path, Base: m.Base, Size: m.Size, Synthetic: m.Synthetic}
@@ -54,12 +68,17 @@ func (a monTarget) Modules() []monitor.Module {
 	return out
 }
 
-func (a monTarget) TEB() (uint64, error) { return a.t.proc.TEB(), nil }
+func (a monTarget) TEB() (uint64, error) {
+	if a.t.wine != nil {
+		return a.t.wine.TEB(a.t.wineThread(a.t.monTID))
+	}
+	return a.t.proc.TEB(), nil
+}
 
 func (a monTarget) Regions() []monitor.Region {
 	var out []monitor.Region
 	for _, r := range a.t.m.Regions() {
-		out = append(out, monitor.Region{Start: r.Start, Size: r.Size, Perm: r.Perm, Name: a.t.proc.RegionName(r.Start)})
+		out = append(out, monitor.Region{Start: r.Start, Size: r.Size, Perm: r.Perm, Name: a.t.regionName(r.Start)})
 	}
 	return out
 }
@@ -74,5 +93,5 @@ func (a monTarget) ShadowStack() ([]monitor.ShadowFrame, bool) {
 }
 
 func (a monTarget) ModuleFile(m monitor.Module) ([]byte, error) {
-	return a.t.proc.ModuleImage(m.Name)
+	return a.t.moduleImage(m.Name)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rspstub/rspstub/emulator/unicorn"
 	"github.com/rspstub/rspstub/guest"
+	"github.com/rspstub/rspstub/guest/wine"
 	"github.com/rspstub/rspstub/internal/arch"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
@@ -40,6 +41,43 @@ type Config struct {
 	// console when a client asks for it).
 	Stdout, Stderr io.Writer
 	Logger         *slog.Logger
+
+	// Userland chooses the guest model: UserlandSynth (the default here),
+	// UserlandWine, or UserlandAuto (wine when Wine 8's PE DLLs are
+	// installed).
+	Userland string
+	// The rest applies to the wine userland (see guest/wine.Config).
+	Stdin                     io.Reader
+	Root, Cwd                 string
+	WineDebug                 string
+	TraceSyscalls             bool
+	UnimplementedReturnsError bool
+	RealClock                 bool
+	Registry                  string // a .reg file to load
+	// DeliverFaults hands guest faults to the guest's exception handlers
+	// at once (no debugger to show them to first).
+	DeliverFaults bool
+}
+
+// Userland names.
+const (
+	UserlandSynth = "synth"
+	UserlandWine  = "wine"
+	UserlandAuto  = "auto"
+)
+
+// ResolveUserland turns "auto" (or "") into the userland that will run.
+func ResolveUserland(name string) (string, error) {
+	switch name {
+	case UserlandSynth, UserlandWine:
+		return name, nil
+	case "", UserlandAuto:
+		if wine.Installed() {
+			return UserlandWine, nil
+		}
+		return UserlandSynth, nil
+	}
+	return "", fmt.Errorf("unknown userland %q (wine, synth or auto)", name)
 }
 
 // Target is a Windows program running in Unicorn, served over RSP.
@@ -64,6 +102,19 @@ type Target struct {
 	console   io.Writer
 
 	mon *monitor.Monitor // monitor commands, created on first use
+
+	// The wine userland (nil for synth).
+	wine    *wine.Process
+	deliver bool
+	// pending is the exception of the last fault stop: a resume with a
+	// signal delivers it to the guest's handlers, one without retries
+	// the instruction.
+	pending *wine.Exception
+	// final is the stop to report on the next resume (the process ended
+	// after an unhandled exception was shown).
+	final *rsp.Stop
+	// monTID is the thread monitor commands look at (0: the current one).
+	monTID int
 }
 
 type breakKey struct {
@@ -109,6 +160,21 @@ func New(cfg Config) (*Target, error) {
 	}
 	t := &Target{m: m, mw: &machine{Machine: m},
 		breaks: make(map[breakKey]struct{})}
+	land := cfg.Userland
+	if land == "" {
+		land = UserlandSynth
+	}
+	if land, err = ResolveUserland(land); err != nil {
+		m.Close()
+		return nil, err
+	}
+	if land == UserlandWine {
+		if err := t.loadWine(cfg, log); err != nil {
+			m.Close()
+			return nil, err
+		}
+		return t, nil
+	}
 	stdout, stderr := cfg.Stdout, cfg.Stderr
 	if stdout == nil {
 		stdout = io.Discard
@@ -159,14 +225,78 @@ func New(cfg Config) (*Target, error) {
 	return t, nil
 }
 
-// Close releases the emulator.
-func (t *Target) Close() error { return t.m.Close() }
+// Close releases the emulator (and the wine userland's host resources).
+func (t *Target) Close() error {
+	if t.wine != nil {
+		t.wine.Close()
+	}
+	return t.m.Close()
+}
 
 // Machine gives access to the emulator (for monitor commands and tests).
 func (t *Target) Machine() *unicorn.Machine { return t.m }
 
-// Process gives access to the guest model.
+// Process gives access to the synthesized guest model (nil in the wine
+// userland).
 func (t *Target) Process() *guest.Process { return t.proc }
+
+// Wine gives access to the wine userland's process (nil in synth).
+func (t *Target) Wine() *wine.Process { return t.wine }
+
+// Userland names the guest model that runs.
+func (t *Target) Userland() string {
+	if t.wine != nil {
+		return UserlandWine
+	}
+	return UserlandSynth
+}
+
+// module is a loaded image as the debugger sees it.
+type module struct {
+	Name, Path      string
+	Base, Size      uint64
+	FirstSectionRVA uint32
+	Synthetic       bool
+}
+
+func (t *Target) modules() []module {
+	if t.wine != nil {
+		ms := t.wine.Modules()
+		out := make([]module, len(ms))
+		for i, m := range ms {
+			out[i] = module{Name: m.Name, Path: m.Path, Base: m.Base, Size: m.Size, FirstSectionRVA: m.FirstSectionRVA}
+		}
+		// The program first, as debuggers expect.
+		for i, m := range out {
+			if m.Base == t.wine.Program().Base && i > 0 {
+				copy(out[1:i+1], out[:i])
+				out[0] = m
+				break
+			}
+		}
+		return out
+	}
+	ms := t.proc.Modules()
+	out := make([]module, len(ms))
+	for i, m := range ms {
+		out[i] = module{Name: m.Name, Path: m.Path, Base: m.Base, Size: m.Size, FirstSectionRVA: m.FirstSectionRVA, Synthetic: m.Synthetic}
+	}
+	return out
+}
+
+func (t *Target) moduleImage(name string) ([]byte, error) {
+	if t.wine != nil {
+		return t.wine.ModuleImage(name)
+	}
+	return t.proc.ModuleImage(name)
+}
+
+func (t *Target) regionName(addr uint64) string {
+	if t.wine != nil {
+		return t.wine.RegionName(addr)
+	}
+	return t.proc.RegionName(addr)
+}
 
 // Description implements rsp.Target.
 func (t *Target) Description() *rsp.Description { return t.desc }
@@ -178,6 +308,14 @@ var gdbGPR = [16]arch.Reg{
 }
 
 func (t *Target) checkThread(tid int) error {
+	if t.wine != nil {
+		if tid > 0 {
+			if _, err := t.wine.TEB(uint32(tid)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if tid != ThreadID && tid != 0 && tid != rsp.AllThreads {
 		return fmt.Errorf("no thread %d", tid)
 	}
@@ -192,7 +330,7 @@ func (t *Target) ReadRegisters(tid int, dst []byte) error {
 	if len(dst) != t.desc.Size() {
 		return fmt.Errorf("register buffer is %d bytes, want %d", len(dst), t.desc.Size())
 	}
-	if err := t.m.ReadContext(&t.ctx); err != nil {
+	if err := t.readCtx(tid); err != nil {
 		return err
 	}
 	for i := range t.desc.Registers {
@@ -210,14 +348,14 @@ func (t *Target) WriteRegisters(tid int, src []byte) error {
 	if len(src) != t.desc.Size() {
 		return fmt.Errorf("register buffer is %d bytes, want %d", len(src), t.desc.Size())
 	}
-	if err := t.m.ReadContext(&t.ctx); err != nil {
+	if err := t.readCtx(tid); err != nil {
 		return err
 	}
 	for i := range t.desc.Registers {
 		r := &t.desc.Registers[i]
 		t.decodeReg(i, src[r.Offset:r.Offset+r.Size()])
 	}
-	return t.m.WriteContext(&t.ctx)
+	return t.writeCtx(tid)
 }
 
 // ReadRegister implements rsp.Target.
@@ -231,7 +369,7 @@ func (t *Target) ReadRegister(tid, regnum int, dst []byte) error {
 	if len(dst) != t.desc.Registers[regnum].Size() {
 		return fmt.Errorf("register %d is %d bytes", regnum, t.desc.Registers[regnum].Size())
 	}
-	if err := t.m.ReadContext(&t.ctx); err != nil {
+	if err := t.readCtx(tid); err != nil {
 		return err
 	}
 	t.encodeReg(regnum, dst)
@@ -249,10 +387,26 @@ func (t *Target) WriteRegister(tid, regnum int, src []byte) error {
 	if len(src) != t.desc.Registers[regnum].Size() {
 		return fmt.Errorf("register %d is %d bytes", regnum, t.desc.Registers[regnum].Size())
 	}
-	if err := t.m.ReadContext(&t.ctx); err != nil {
+	if err := t.readCtx(tid); err != nil {
 		return err
 	}
 	t.decodeReg(regnum, src)
+	return t.writeCtx(tid)
+}
+
+// readCtx loads thread tid's registers into t.ctx.
+func (t *Target) readCtx(tid int) error {
+	if t.wine != nil {
+		return t.wineContext(tid)
+	}
+	return t.m.ReadContext(&t.ctx)
+}
+
+// writeCtx stores t.ctx as thread tid's registers.
+func (t *Target) writeCtx(tid int) error {
+	if t.wine != nil {
+		return t.wine.SetThreadContext(t.wineThread(tid), &t.ctx)
+	}
 	return t.m.WriteContext(&t.ctx)
 }
 
@@ -349,9 +503,35 @@ func (t *Target) LastStop() rsp.Stop { return t.last }
 func (t *Target) Resume(actions []rsp.ResumeAction) (rsp.Stop, error) {
 	var act rsp.ResumeAction
 	found := false
-	for _, a := range actions {
-		if a.Thread == ThreadID || (!found && (a.Thread == rsp.AllThreads || a.Thread == 0)) {
-			act, found = a, true
+	if t.wine != nil {
+		// A step names its thread: it becomes the running one. A plain
+		// continue runs whichever thread the scheduler has.
+		for _, a := range actions {
+			if a.Thread > 0 && (a.Step || a.RangeStart < a.RangeEnd) {
+				act, found = a, true
+				if err := t.wine.SwitchTo(uint32(a.Thread)); err != nil {
+					return rsp.Stop{}, err
+				}
+				break
+			}
+		}
+		if !found {
+			for _, a := range actions {
+				if !found || a.Thread == int(t.wine.CurrentThread()) {
+					act, found = a, true
+				}
+			}
+		}
+		if found {
+			if err := t.resumeWine(act); err != nil {
+				return rsp.Stop{}, err
+			}
+		}
+	} else {
+		for _, a := range actions {
+			if a.Thread == ThreadID || (!found && (a.Thread == rsp.AllThreads || a.Thread == 0)) {
+				act, found = a, true
+			}
 		}
 	}
 	if !found {
@@ -363,7 +543,7 @@ func (t *Target) Resume(actions []rsp.ResumeAction) (rsp.Stop, error) {
 	)
 	switch {
 	case act.RangeStart < act.RangeEnd:
-		st, err = t.RangeStep(ThreadID, act.RangeStart, act.RangeEnd)
+		st, err = t.RangeStep(act.Thread, act.RangeStart, act.RangeEnd)
 	default:
 		st, err = t.run(act.Step)
 	}
@@ -389,7 +569,7 @@ func (t *Target) RangeStep(tid int, start, end uint64) (rsp.Stop, error) {
 			return st, err
 		}
 		if t.interrupted.Swap(false) {
-			return rsp.Stop{Kind: rsp.StopSignal, Signal: rsp.SIGINT, Thread: ThreadID}, nil
+			return t.stop(rsp.StopSignal, rsp.SIGINT), nil
 		}
 	}
 }
@@ -397,6 +577,9 @@ func (t *Target) RangeStep(tid int, start, end uint64) (rsp.Stop, error) {
 // run continues (or single-steps) the guest, serving API traps in Go,
 // until a stop the debugger must see.
 func (t *Target) run(step bool) (rsp.Stop, error) {
+	if t.wine != nil {
+		return t.runWine(step)
+	}
 	if t.exited {
 		return t.last, nil
 	}
@@ -463,6 +646,13 @@ func (t *Target) serveTrap(pc uint64) (rsp.Stop, bool, error) {
 
 func (t *Target) stop(kind rsp.StopKind, sig int) rsp.Stop {
 	st := rsp.Stop{Kind: kind, Signal: sig, Thread: ThreadID}
+	if t.wine != nil {
+		st.Thread = int(t.wine.CurrentThread())
+		if t.wine.ModulesChanged() {
+			st.Library = true
+		}
+		return st
+	}
 	if n := len(t.proc.Modules()); n != t.libsSent {
 		st.Library = true
 		t.libsSent = n
@@ -590,6 +780,17 @@ func watchKind(k rsp.BreakKind) unicorn.WatchKind {
 
 // Threads implements rsp.ThreadLister.
 func (t *Target) Threads(dst []rsp.ThreadInfo) []rsp.ThreadInfo {
+	if t.wine != nil {
+		for i, th := range t.wine.Threads() {
+			name := th.Name
+			if name == "" && i == 0 {
+				name = "main"
+			}
+			dst = append(dst, rsp.ThreadInfo{ID: int(th.TID), Name: name,
+				Extra: fmt.Sprintf("Windows thread %#x, %s, TEB %#x", th.TID, th.State, th.TEB)})
+		}
+		return dst
+	}
 	return append(dst, rsp.ThreadInfo{ID: ThreadID, Name: "main"})
 }
 
@@ -601,7 +802,7 @@ func (t *Target) MemoryRegions(dst []rsp.MemoryRegion) []rsp.MemoryRegion {
 			Read:  r.Perm&arch.PermRead != 0,
 			Write: r.Perm&arch.PermWrite != 0,
 			Exec:  r.Perm&arch.PermExec != 0,
-			Name:  t.proc.RegionName(r.Start),
+			Name:  t.regionName(r.Start),
 		})
 	}
 	return dst
@@ -609,7 +810,7 @@ func (t *Target) MemoryRegions(dst []rsp.MemoryRegion) []rsp.MemoryRegion {
 
 // Libraries implements rsp.LibraryLister.
 func (t *Target) Libraries(dst []rsp.Library) []rsp.Library {
-	for _, mod := range t.proc.Modules() {
+	for _, mod := range t.modules() {
 		dst = append(dst, rsp.Library{
 			Name:        mod.Path,
 			Base:        mod.Base,
@@ -621,6 +822,9 @@ func (t *Target) Libraries(dst []rsp.Library) []rsp.Library {
 
 // ExecFile implements rsp.ExecFiler.
 func (t *Target) ExecFile(pid int) (string, error) {
+	if t.wine != nil {
+		return t.wine.Program().Path, nil
+	}
 	mods := t.proc.Modules()
 	if len(mods) == 0 {
 		return "", errors.New("no program loaded")
@@ -632,7 +836,7 @@ func (t *Target) ExecFile(pid int) (string, error) {
 // are served, by the names the library list gives them.
 func (t *Target) OpenFile(name string) (rsp.File, error) {
 	// GDB turns the Windows paths of the library list into C:/x/y.dll.
-	img, err := t.proc.ModuleImage(strings.ReplaceAll(name, "/", `\`))
+	img, err := t.moduleImage(strings.ReplaceAll(name, "/", `\`))
 	if err != nil {
 		return nil, fmt.Errorf("open %q: %w", name, errors.Join(fs.ErrNotExist, err))
 	}
@@ -646,7 +850,7 @@ func (memFile) Close() error { return nil }
 // FileLoadAddress implements rsp.FileLoadAddresser.
 func (t *Target) FileLoadAddress(name string) (uint64, error) {
 	base := baseName(name)
-	for _, mod := range t.proc.Modules() {
+	for _, mod := range t.modules() {
 		if strings.EqualFold(baseName(mod.Name), base) || strings.EqualFold(baseName(mod.Path), base) {
 			return mod.Base, nil
 		}
@@ -666,6 +870,9 @@ func (t *Target) TIBAddress(tid int) (uint64, error) {
 	if err := t.checkThread(tid); err != nil {
 		return 0, err
 	}
+	if t.wine != nil {
+		return t.wine.TEB(t.wineThread(tid))
+	}
 	return t.proc.TEB(), nil
 }
 
@@ -677,7 +884,7 @@ func (t *Target) ProcessInfo() rsp.ProcessInfo {
 // Kill implements rsp.Killer.
 func (t *Target) Kill() error {
 	t.exited = true
-	t.last = rsp.Stop{Kind: rsp.StopTerminated, Signal: rsp.SIGKILL, Thread: ThreadID}
+	t.last = t.stop(rsp.StopTerminated, rsp.SIGKILL)
 	return nil
 }
 

@@ -36,12 +36,12 @@ func (p *Process) mapUserSharedData() error {
 	b.u32(kuserTimeZoneBias, 0)
 	copy(b[kuserNtSystemRoot:], utf16Bytes(`C:\windows`, true))
 	b.u32(kuserMaxStackDepth, 0)
-	b.u32(kuserNtBuildNumber, 19045)
+	b.u32(kuserNtBuildNumber, 7601)
 	b.u32(kuserNtProductType, 1) // NtProductWinNt
 	b.u8(kuserProductTypeValid, 1)
 	b.u16(kuserNativeArch, 9) // PROCESSOR_ARCHITECTURE_AMD64
-	b.u32(kuserNtMajorVersion, 10)
-	b.u32(kuserNtMinorVersion, 0)
+	b.u32(kuserNtMajorVersion, 6)
+	b.u32(kuserNtMinorVersion, 1)
 	// ProcessorFeatures: the ones the emulated CPU has.
 	for _, f := range []int{
 		1,  // PF_FLOATING_POINT_EMULATED is 1; set below only what exists
@@ -92,9 +92,9 @@ func (p *Process) makePEB() error {
 	b.u64(pebHeapDecommitTot, 0x10000)
 	b.u64(pebHeapDecommitFre, 0x1000)
 	b.u32(pebMaxHeaps, 16)
-	b.u32(pebOSMajor, 10)
-	b.u32(pebOSMinor, 0)
-	b.u16(pebOSBuild, 19045)
+	b.u32(pebOSMajor, 6)
+	b.u32(pebOSMinor, 1)
+	b.u16(pebOSBuild, 7601)
 	b.u32(pebOSPlatformID, 2) // VER_PLATFORM_WIN32_NT
 	b.u32(pebImageSubsystem, uint32(p.exeFile.Subsystem))
 	b.u32(pebImageSubsysMaj, uint32(p.exeFile.MajorSubsystemVer))

@@ -145,18 +145,43 @@ func (inst *Install) readNtdll() error {
 	}
 	inst.syscalls = map[uint32]string{}
 	for rva, names := range byRVA {
-		end := uint64(rva) + uint64(len(thunkHead)) + 4 + uint64(len(thunkTail))
-		if end > uint64(len(img)) || !bytes.Equal(img[rva:rva+4], thunkHead) ||
-			!bytes.Equal(img[rva+8:rva+8+uint32(len(thunkTail))], thunkTail) {
-			continue
+		if num, ok := thunkNumber(img, rva); ok {
+			inst.syscalls[num] = preferredName(names)
 		}
-		num := binary.LittleEndian.Uint32(img[rva+4:])
-		inst.syscalls[num] = preferredName(names)
 	}
 	if len(inst.syscalls) < 100 || len(inst.syscalls) > maxSyscalls {
 		return fmt.Errorf("%s: found %d system-call thunks; this ntdll does not look like Wine 8's", path, len(inst.syscalls))
 	}
+	// win32u's thunks (NtUser*, NtGdi*: numbers from 0x1000) have the same
+	// shape; user32 calls some of them even in console programs.
+	if data, err := os.ReadFile(filepath.Join(inst.DLLDir, "win32u.dll")); err == nil {
+		if f, err := peimage.Parse(data); err == nil {
+			if img, err := f.Layout(); err == nil {
+				if exps, err := f.Exports(img); err == nil {
+					n := 0
+					for _, e := range exps {
+						if num, ok := thunkNumber(img, e.RVA); ok && e.Name != "" && n < maxSyscalls {
+							if _, dup := inst.syscalls[num]; !dup {
+								inst.syscalls[num] = e.Name
+								n++
+							}
+						}
+					}
+				}
+			}
+		}
+	}
 	return nil
+}
+
+// thunkNumber reads the system-call number of a thunk at rva.
+func thunkNumber(img []byte, rva uint32) (uint32, bool) {
+	end := uint64(rva) + uint64(len(thunkHead)) + 4 + uint64(len(thunkTail))
+	if end > uint64(len(img)) || !bytes.Equal(img[rva:rva+4], thunkHead) ||
+		!bytes.Equal(img[rva+8:rva+8+uint32(len(thunkTail))], thunkTail) {
+		return 0, false
+	}
+	return binary.LittleEndian.Uint32(img[rva+4:]), true
 }
 
 // preferredName picks the Nt name among a thunk's aliases (Zw*,

@@ -184,17 +184,17 @@ func (r *registry) seed() {
 	const hklm = `\Registry\Machine`
 	hkcu := `\Registry\User\` + UserSIDString
 	cv := hklm + `\Software\Microsoft\Windows NT\CurrentVersion`
-	set(cv, "CurrentVersion", REG_SZ, regSZ("6.3"))
-	set(cv, "CurrentBuild", REG_SZ, regSZ("19045"))
-	set(cv, "CurrentBuildNumber", REG_SZ, regSZ("19045"))
-	set(cv, "CurrentMajorVersionNumber", REG_DWORD, regDword(10))
-	set(cv, "CurrentMinorVersionNumber", REG_DWORD, regDword(0))
-	set(cv, "CurrentType", REG_SZ, regSZ("Multiprocessor Free"))
-	set(cv, "EditionID", REG_SZ, regSZ("Professional"))
-	set(cv, "InstallationType", REG_SZ, regSZ("Client"))
-	set(cv, "ProductName", REG_SZ, regSZ("Windows 10 Pro"))
+	// As a fresh Wine 8 prefix has them (Windows 7 SP1), so that programs
+	// report the same version under rspstub as under wine.
+	set(cv, "CSDVersion", REG_SZ, regSZ("Service Pack 1"))
+	set(cv, "CurrentBuild", REG_SZ, regSZ("7601"))
+	set(cv, "CurrentBuildNumber", REG_SZ, regSZ("7601"))
+	set(cv, "CurrentType", REG_SZ, regSZ("Uniprocessor Free"))
+	set(cv, "CurrentVersion", REG_SZ, regSZ("6.1"))
+	set(cv, "ProductId", REG_SZ, regSZ("12345-oem-0000001-54321"))
+	set(cv, "ProductName", REG_SZ, regSZ("Microsoft Windows 7"))
 	set(cv, "RegisteredOrganization", REG_SZ, regSZ(""))
-	set(cv, "RegisteredOwner", REG_SZ, regSZ(guestUser))
+	set(cv, "RegisteredOwner", REG_SZ, regSZ(""))
 	set(cv, "SystemRoot", REG_SZ, regSZ(`C:\windows`))
 	win := hklm + `\Software\Microsoft\Windows\CurrentVersion`
 	set(win, "ProgramFilesDir", REG_SZ, regSZ(`C:\Program Files`))
@@ -209,7 +209,7 @@ func (r *registry) seed() {
 	set(ctl+`\Nls\Language`, "Default", REG_SZ, regSZ("0409"))
 	set(ctl+`\Nls\Language`, "InstallLanguage", REG_SZ, regSZ("0409"))
 	set(ctl+`\TimeZoneInformation`, "TimeZoneKeyName", REG_SZ, regSZ("UTC"))
-	set(ctl+`\Windows`, "CSDVersion", REG_DWORD, regDword(0))
+	set(ctl+`\Windows`, "CSDVersion", REG_DWORD, regDword(0x100))
 	env := ctl + `\Session Manager\Environment`
 	for _, kv := range DefaultEnv() {
 		k, v, _ := strings.Cut(kv, "=")

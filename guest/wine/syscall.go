@@ -209,11 +209,16 @@ func (p *Process) Syscall() (ev Event, err error) {
 	}
 	p.stats[c.name]++
 	var status ntstatus
+	if e == nil && isWin32k(c.name) {
+		// There is no window system: user32 and gdi32 calls into win32k
+		// that console programs make in passing get 0 (FALSE, NULL).
+		e = &sysEntry{c.name, 4, func(*Process, *call) ntstatus { return 0 }}
+	}
 	if e == nil {
 		caller := p.symbolize(c.u64(t.ctx.GPR[arch.RSP]))
 		name := c.name
 		if name == "" {
-			name = fmt.Sprintf("system call %#x", num)
+			name = fmt.Sprintf("%#x", num)
 		}
 		if !p.cfg.UnimplementedReturnsError {
 			// Resuming makes the call fail, as --unimplemented-returns-error would.
@@ -308,4 +313,9 @@ func (p *Process) symbolize(pc uint64) string {
 		}
 	}
 	return fmt.Sprintf("%#x", pc)
+}
+
+// isWin32k reports a win32u (window system) call.
+func isWin32k(name string) bool {
+	return strings.HasPrefix(name, "NtUser") || strings.HasPrefix(name, "NtGdi")
 }

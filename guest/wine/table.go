@@ -155,6 +155,11 @@ var syscallTable = []sysEntry{
 	{"NtQuerySystemEnvironmentValueEx", 5, ntNotFound},
 	{"NtPowerInformation", 5, ntPowerInformation},
 
+	// The window system (win32u) that console programs touch: answered
+	// as a session with no desktop; every other NtUser*/NtGdi* call gets 0.
+	{"NtUserGetSystemDpiForProcess", 1, func(*Process, *call) ntstatus { return 96 }},
+	{"NtUserGetDpiForMonitor", 4, func(*Process, *call) ntstatus { return 0 }},
+
 	// Wine's own (sys_system.go)
 	{"__wine_dbg_write", 2, wineDbgWrite},
 }

@@ -1,0 +1,262 @@
+package ucwin
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/rspstub/rspstub/emulator/unicorn"
+	"github.com/rspstub/rspstub/guest/wine"
+	"github.com/rspstub/rspstub/internal/arch"
+	"github.com/rspstub/rspstub/rsp"
+)
+
+// The wine userland: Wine's PE DLLs on the NT system-call kernel of
+// guest/wine. The emulator stops on every `syscall` instruction; run
+// serves it in Go and goes on, so the debugger sees only the stops that
+// mean something to it. Guest threads are the debugger's threads (their
+// Windows thread ids). A guest fault stops first-chance with its signal;
+// resuming with the signal (GDB's default for SIGSEGV) hands the
+// exception to the guest's handlers through KiUserExceptionDispatcher,
+// resuming without one executes the instruction again.
+
+func (t *Target) loadWine(cfg Config, log *slog.Logger) error {
+	stdout, stderr := cfg.Stdout, cfg.Stderr
+	if stdout == nil {
+		stdout = discard{}
+	}
+	if stderr == nil {
+		stderr = discard{}
+	}
+	p, err := wine.Load(t.m, wine.Config{
+		Program:                   cfg.Program,
+		Args:                      cfg.Args,
+		Env:                       cfg.Env,
+		Root:                      cfg.Root,
+		Cwd:                       cfg.Cwd,
+		WineDebug:                 cfg.WineDebug,
+		TraceSyscalls:             cfg.TraceSyscalls,
+		UnimplementedReturnsError: cfg.UnimplementedReturnsError,
+		RealClock:                 cfg.RealClock,
+		Stdin:                     cfg.Stdin,
+		Stdout:                    &teeConsole{t: t, w: stdout},
+		Stderr:                    &teeConsole{t: t, w: stderr},
+		Logger:                    log,
+		Symbolize:                 t.symbolize,
+	})
+	if err != nil {
+		return err
+	}
+	t.wine = p
+	t.deliver = cfg.DeliverFaults
+	if cfg.Registry != "" {
+		if err := p.LoadRegFile(cfg.Registry); err != nil {
+			p.Close()
+			return fmt.Errorf("--registry: %w", err)
+		}
+	}
+	t.desc = rsp.AMD64(rsp.AMD64Options{AVX: t.m.HasAVX()})
+	if cfg.ShadowStack {
+		t.m.SetShadowStack(true)
+	}
+	t.last = rsp.Stop{Kind: rsp.StopSignal, Signal: rsp.SIGTRAP, Thread: int(p.CurrentThread()), Library: true}
+	t.libsSent = len(p.Modules())
+	p.ModulesChanged()
+	if cfg.StopAtEntry {
+		entry := p.EntryPoint()
+		if err := t.m.AddBreakpoint(entry, true); err != nil {
+			p.Close()
+			return fmt.Errorf("break at entry point %#x: %w", entry, err)
+		}
+		st, err := t.runWine(false)
+		t.m.RemoveBreakpoint(entry, true)
+		if err != nil {
+			p.Close()
+			return err
+		}
+		if st.Kind != rsp.StopHWBreak {
+			p.Close()
+			return fmt.Errorf("program stopped before its entry point: %s", describeStop(st))
+		}
+		st.Kind, st.Library = rsp.StopSignal, true
+		t.last = st
+	}
+	return nil
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// symbolize names a guest address for system-call traces through the
+// monitor's symbols (exports, DWARF), without failing.
+func (t *Target) symbolize(pc uint64) string {
+	if t.mon == nil {
+		return ""
+	}
+	return t.mon.SymbolName(pc)
+}
+
+// runWine continues (or single-steps) the wine guest, serving system
+// calls, until a stop the debugger must see.
+func (t *Target) runWine(step bool) (rsp.Stop, error) {
+	if t.exited {
+		return t.last, nil
+	}
+	if t.final != nil {
+		st := *t.final
+		t.final = nil
+		t.exited = true
+		return st, nil
+	}
+	t.interrupted.Store(false)
+	for n := 0; ; n++ {
+		var us unicorn.Stop
+		if step {
+			us = t.m.Step()
+		} else {
+			us = t.m.Run()
+		}
+		switch us.Reason {
+		case unicorn.StopSyscall:
+			ev, err := t.wine.Syscall()
+			if err != nil {
+				return rsp.Stop{}, err
+			}
+			if st, done := t.wineEvent(ev); done {
+				return st, nil
+			}
+			if step {
+				return t.stop(rsp.StopSignal, rsp.SIGTRAP), nil
+			}
+			if t.interrupted.Swap(false) {
+				return t.stop(rsp.StopSignal, rsp.SIGINT), nil
+			}
+			continue
+		case unicorn.StopFault, unicorn.StopDivide, unicorn.StopIllegal, unicorn.StopInt3, unicorn.StopException:
+			e := wineException(us)
+			if t.deliver {
+				ev, err := t.wine.DispatchException(e)
+				if err != nil {
+					return rsp.Stop{}, err
+				}
+				if st, done := t.wineEvent(ev); done {
+					return st, nil
+				}
+				continue
+			}
+			st := t.translate(us)
+			st.Description = "first chance: " + e.String()
+			if us.Reason == unicorn.StopInt3 {
+				st.Description = fmt.Sprintf("int3 at %#x", us.Addr)
+			}
+			t.pending = &e
+			return st, nil
+		}
+		return t.translate(us), nil
+	}
+}
+
+// wineException turns an emulator fault into a Windows exception.
+func wineException(us unicorn.Stop) wine.Exception {
+	switch us.Reason {
+	case unicorn.StopFault:
+		kind := uint64(wine.AccessRead)
+		switch {
+		case us.Access&arch.PermExec != 0:
+			kind = wine.AccessExecute
+		case us.Access&arch.PermWrite != 0:
+			kind = wine.AccessWrite
+		}
+		return wine.Exception{Code: wine.EXCEPTION_ACCESS_VIOLATION, Address: us.PC, Params: []uint64{kind, us.Addr}}
+	case unicorn.StopDivide:
+		return wine.Exception{Code: wine.EXCEPTION_INT_DIVIDE_BY_ZERO, Address: us.PC}
+	case unicorn.StopIllegal:
+		return wine.Exception{Code: wine.EXCEPTION_ILLEGAL_INSTRUCTION, Address: us.PC}
+	case unicorn.StopInt3:
+		return wine.Exception{Code: wine.EXCEPTION_BREAKPOINT, Address: us.Addr, Params: []uint64{0}}
+	}
+	return wine.Exception{Code: wine.EXCEPTION_PRIV_INSTRUCTION, Address: us.PC}
+}
+
+// wineEvent maps what a system call or a dispatch did to a stop; done is
+// false when the guest just goes on.
+func (t *Target) wineEvent(ev wine.Event) (rsp.Stop, bool) {
+	switch ev.Kind {
+	case wine.EventExited:
+		exit := rsp.Stop{Kind: rsp.StopExited, ExitCode: int(ev.ExitCode), Thread: int(t.wine.CurrentThread())}
+		if e, ok := t.wine.Unhandled(); ok && !t.deliver {
+			// Second chance: show the exception, then the exit.
+			st := t.stop(rsp.StopSignal, signalOf(e.Code))
+			st.Description = "second chance (no handler took it): " + e.String()
+			t.final = &exit
+			return st, true
+		}
+		if ev.Description != "" {
+			exit.Description = ev.Description
+		}
+		t.exited = true
+		return exit, true
+	case wine.EventUnimplemented:
+		st := t.stop(rsp.StopSignal, rsp.SIGSYS)
+		st.Description = ev.Description
+		return st, true
+	case wine.EventDeadlock, wine.EventError:
+		st := t.stop(rsp.StopSignal, rsp.SIGABRT)
+		st.Description = ev.Description
+		return st, true
+	}
+	return rsp.Stop{}, false
+}
+
+func signalOf(code uint32) int {
+	switch code {
+	case wine.EXCEPTION_ACCESS_VIOLATION, wine.EXCEPTION_STACK_OVERFLOW:
+		return rsp.SIGSEGV
+	case wine.EXCEPTION_INT_DIVIDE_BY_ZERO, wine.EXCEPTION_INT_OVERFLOW, wine.EXCEPTION_FLT_DIVIDE_BY_ZERO:
+		return rsp.SIGFPE
+	case wine.EXCEPTION_ILLEGAL_INSTRUCTION, wine.EXCEPTION_PRIV_INSTRUCTION:
+		return rsp.SIGILL
+	case wine.EXCEPTION_BREAKPOINT, wine.EXCEPTION_SINGLE_STEP:
+		return rsp.SIGTRAP
+	}
+	return rsp.SIGABRT
+}
+
+// resumeWine applies a resume action's signal: a pending guest exception
+// is delivered when the client passes a signal, dropped otherwise.
+func (t *Target) resumeWine(act rsp.ResumeAction) error {
+	if t.pending == nil {
+		return nil
+	}
+	e := *t.pending
+	t.pending = nil
+	if act.Signal == 0 {
+		return nil
+	}
+	ev, err := t.wine.DispatchException(e)
+	if err != nil {
+		return err
+	}
+	if st, done := t.wineEvent(ev); done {
+		t.final = &st
+	}
+	return nil
+}
+
+// wineThread resolves a client thread id (0 or -1: the current thread).
+func (t *Target) wineThread(tid int) uint32 {
+	if tid <= 0 {
+		return t.wine.CurrentThread()
+	}
+	return uint32(tid)
+}
+
+// wineContext fills t.ctx with thread tid's registers.
+func (t *Target) wineContext(tid int) error {
+	c, err := t.wine.ThreadContext(t.wineThread(tid))
+	if err != nil {
+		return err
+	}
+	t.ctx = *c
+	return nil
+}
