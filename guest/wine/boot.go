@@ -1,9 +1,14 @@
 package wine
 
 import (
+	"encoding/binary"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/rspstub/rspstub/internal/peimage"
 )
 
 // Process start: what Wine's unix side builds before the first PE
@@ -197,6 +202,38 @@ func debugOptions(spec string) ([]byte, error) {
 	}
 	b[16*len(names)] = def
 	return b, nil
+}
+
+// loadAPISet maps apisetschema.dll flat and points PEB.ApiSetMap at its
+// .apiset section (version 6), as Wine's unix side does: the loader
+// resolves api-ms-win-* imports (ucrt programs) through it.
+func (p *Process) loadAPISet() error {
+	path := filepath.Join(p.inst.DLLDir, "apisetschema.dll")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		p.log.Warn("no API set schema: api-ms-win-* imports will not resolve", "err", err)
+		return nil
+	}
+	f, err := peimage.Parse(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	for _, s := range f.Sections {
+		if s.Name != ".apiset" {
+			continue
+		}
+		if uint64(s.PointerToRawData)+uint64(s.VirtualSize) > uint64(len(data)) || s.VirtualSize < 8 ||
+			binary.LittleEndian.Uint32(data[s.PointerToRawData:]) != 6 {
+			return fmt.Errorf("%s: unexpected .apiset section", path)
+		}
+		c := &call{p: p}
+		base, st := p.mapFlat(c, data, "apisetschema.dll")
+		if st != STATUS_SUCCESS || c.err != nil {
+			return fmt.Errorf("map the API set schema: %v %v", st, c.err)
+		}
+		return p.writeU64(p.peb+pebApiSetMap, base+uint64(s.PointerToRawData))
+	}
+	return fmt.Errorf("%s has no .apiset section", path)
 }
 
 // DefaultEnv is the guest's environment before Config.Env: what a fresh

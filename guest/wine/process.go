@@ -234,6 +234,9 @@ func (p *Process) boot(exeData []byte) error {
 	if err := p.makePEB(); err != nil {
 		return err
 	}
+	if err := p.loadAPISet(); err != nil {
+		return err
+	}
 	if err := p.makeStdHandles(); err != nil {
 		return err
 	}

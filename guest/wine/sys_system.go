@@ -257,28 +257,41 @@ func (p *Process) mapNLS(c *call, name string) (uint64, uint64, ntstatus) {
 	if err != nil {
 		return 0, 0, STATUS_OBJECT_NAME_NOT_FOUND
 	}
-	size := pageUp(uint64(len(data)))
-	if size == 0 {
-		return 0, 0, STATUS_MAPPED_FILE_SIZE_ZERO
+	base, st := p.mapFlat(c, data, name)
+	if st != STATUS_SUCCESS {
+		return 0, 0, st
 	}
-	base, ok := p.vm.findFree((size+allocGranule-1)&^(allocGranule-1), allocGranule, 0, false)
-	if !ok {
-		return 0, 0, STATUS_NO_MEMORY
-	}
-	a, err := p.vm.reserve(base, size, PAGE_READONLY, MEM_MAPPED, name)
-	if err != nil {
-		return 0, 0, STATUS_NO_MEMORY
-	}
-	if err := p.vm.commit(a, base, size, PAGE_READONLY); err != nil {
-		c.fail(err)
-		return 0, 0, STATUS_NO_MEMORY
-	}
-	c.fail(p.write(base, data))
 	if p.nls == nil {
 		p.nls = map[string][2]uint64{}
 	}
 	p.nls[name] = [2]uint64{base, uint64(len(data))}
 	return base, uint64(len(data)), STATUS_SUCCESS
+}
+
+// mapFlat maps bytes read-only in a new allocation (a file mapped as
+// data: NLS tables, the API set schema).
+func (p *Process) mapFlat(c *call, data []byte, name string) (uint64, ntstatus) {
+	size := pageUp(uint64(len(data)))
+	if size == 0 {
+		return 0, STATUS_MAPPED_FILE_SIZE_ZERO
+	}
+	base, ok := p.vm.findFree((size+allocGranule-1)&^(allocGranule-1), allocGranule, 0, false)
+	if !ok {
+		return 0, STATUS_NO_MEMORY
+	}
+	a, err := p.vm.reserve(base, size, PAGE_READONLY, MEM_MAPPED, name)
+	if err != nil {
+		return 0, STATUS_NO_MEMORY
+	}
+	if err := p.vm.commit(a, base, size, PAGE_READONLY); err != nil {
+		c.fail(err)
+		return 0, STATUS_NO_MEMORY
+	}
+	if err := p.write(base, data); err != nil {
+		c.fail(err)
+		return 0, STATUS_NO_MEMORY
+	}
+	return base, STATUS_SUCCESS
 }
 
 // NtInitializeNlsFiles(*ptr, *lcid, *size)
