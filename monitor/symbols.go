@@ -196,7 +196,7 @@ func (s *symbolizer) resolve(name string) (uint64, error) {
 		}
 	}
 	if qualified && !found {
-		return 0, fmt.Errorf("no module %q is loaded", modName)
+		return 0, &NotLoadedError{Module: modName}
 	}
 	return 0, fmt.Errorf("no symbol %q", name)
 }
@@ -473,3 +473,8 @@ func read64(t Target, addr uint64) (uint64, error) {
 	}
 	return binary.LittleEndian.Uint64(b[:]), nil
 }
+
+// NotLoadedError is a MODULE!symbol whose module is not (yet) loaded.
+type NotLoadedError struct{ Module string }
+
+func (e *NotLoadedError) Error() string { return fmt.Sprintf("no module %q is loaded", e.Module) }

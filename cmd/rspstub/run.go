@@ -158,14 +158,22 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	if *brk == "" {
 		return runToEnd(target, prog, *timeout, *asJSON, stdout, stderr)
 	}
+	// A breakpoint in a DLL the program loads later is pending: the run
+	// stops at each load until the DLL is there.
 	addr, err := mon.Resolve(*brk)
-	if err != nil {
+	var notLoaded *monitor.NotLoadedError
+	pending := errors.As(err, &notLoaded) && target.Userland() == ucwin.UserlandWine
+	switch {
+	case pending:
+		target.SetStopOnLoad(true)
+	case err != nil:
 		fmt.Fprintf(stderr, "rspstub run: --break %s: %s\n", *brk, oneLine(err))
 		return runUsage
-	}
-	if err := target.InsertBreakpoint(rsp.BreakSoftware, addr, 1); err != nil {
-		fmt.Fprintf(stderr, "rspstub run: --break %s (%#x): %s\n", *brk, addr, oneLine(err))
-		return runUsage
+	default:
+		if err := target.InsertBreakpoint(rsp.BreakSoftware, addr, 1); err != nil {
+			fmt.Fprintf(stderr, "rspstub run: --break %s (%#x): %s\n", *brk, addr, oneLine(err))
+			return runUsage
+		}
 	}
 	if *timeout > 0 {
 		timer := time.AfterFunc(*timeout, target.Interrupt)
@@ -179,6 +187,24 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			fmt.Fprintf(stderr, "rspstub run: %s\n", oneLine(err))
 			return runEnded
+		}
+		if pending && st.Library && st.Description == "library loaded" {
+			a, err := mon.Resolve(*brk)
+			if errors.As(err, &notLoaded) {
+				continue
+			}
+			if err != nil {
+				fmt.Fprintf(stderr, "rspstub run: --break %s: %s\n", *brk, oneLine(err))
+				return runUsage
+			}
+			pending, addr = false, a
+			target.SetStopOnLoad(false)
+			res.Address = fmt.Sprintf("%#x", addr)
+			if err := target.InsertBreakpoint(rsp.BreakSoftware, addr, 1); err != nil {
+				fmt.Fprintf(stderr, "rspstub run: --break %s (%#x): %s\n", *brk, addr, oneLine(err))
+				return runUsage
+			}
+			continue
 		}
 		pc, _ := target.Machine().Reg(arch.RIP)
 		if (st.Kind == rsp.StopSWBreak || st.Kind == rsp.StopHWBreak) && pc == addr {

@@ -115,6 +115,11 @@ type Target struct {
 	final *rsp.Stop
 	// monTID is the thread monitor commands look at (0: the current one).
 	monTID int
+	// stopOnLoad makes a run stop after each image is mapped (pending
+	// breakpoints on DLLs loaded later); libGen is the module generation
+	// last reported.
+	stopOnLoad bool
+	loadGen    uint64
 }
 
 type breakKey struct {

@@ -128,6 +128,12 @@ func (t *Target) runWine(step bool) (rsp.Stop, error) {
 			if step {
 				return t.stop(rsp.StopSignal, rsp.SIGTRAP), nil
 			}
+			if g := t.wine.ModuleGeneration(); t.stopOnLoad && g != t.loadGen {
+				t.loadGen = g
+				st := t.stop(rsp.StopSignal, rsp.SIGTRAP)
+				st.Library, st.Description = true, "library loaded"
+				return st, nil
+			}
 			if t.interrupted.Swap(false) {
 				return t.stop(rsp.StopSignal, rsp.SIGINT), nil
 			}
@@ -259,4 +265,15 @@ func (t *Target) wineContext(tid int) error {
 	}
 	t.ctx = *c
 	return nil
+}
+
+// SetStopOnLoad makes runs stop (SIGTRAP, "library loaded") each time the
+// guest maps an image, so a caller can place breakpoints in DLLs as they
+// arrive. Only the wine userland loads DLLs this way; it is a no-op for
+// synth.
+func (t *Target) SetStopOnLoad(on bool) {
+	t.stopOnLoad = on
+	if t.wine != nil {
+		t.loadGen = t.wine.ModuleGeneration()
+	}
 }

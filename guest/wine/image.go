@@ -184,6 +184,7 @@ func (p *Process) mapImage(ii *imageInfo, want uint64) (*Module, ntstatus, error
 	a.view = &view{image: ii, module: mod}
 	p.modules = append(p.modules, mod)
 	p.modsChanged = true
+	p.modGen++
 	return mod, status, nil
 }
 
@@ -194,6 +195,7 @@ func (p *Process) unmapView(a *allocation) error {
 			if m == a.view.module {
 				p.modules = append(p.modules[:i], p.modules[i+1:]...)
 				p.modsChanged = true
+				p.modGen++
 				break
 			}
 		}

@@ -96,6 +96,7 @@ type Process struct {
 
 	modules     []*Module // image views in mapping order
 	modsChanged bool
+	modGen      uint64 // counts image maps and unmaps
 	ntdll       ntdllSyms
 	exe         *Module
 	exeFile     *peimage.File
@@ -331,6 +332,9 @@ func (p *Process) ModulesChanged() bool {
 	p.modsChanged = false
 	return c
 }
+
+// ModuleGeneration counts image maps and unmaps since start.
+func (p *Process) ModuleGeneration() uint64 { return p.modGen }
 
 // Program is the program's module.
 func (p *Process) Program() Module { return *p.exe }

@@ -541,3 +541,11 @@ func ntGetCurrentProcessorNumber(p *Process, c *call) ntstatus { return 0 }
 func ntTestAlert(p *Process, c *call) ntstatus { return STATUS_SUCCESS }
 
 var _ = arch.RAX
+
+// NtCreateUserProcess: the guest is one process; starting another (a
+// child program, or winedbg for an unhandled exception) fails, as when
+// the file cannot be run.
+func ntCreateUserProcess(p *Process, c *call) ntstatus {
+	p.log.Warn("the guest tried to start another process; rspstub runs one process per guest", "caller", p.symbolize(c.u64(c.regs.GPR[arch.RSP])))
+	return STATUS_NOT_SUPPORTED
+}

@@ -106,6 +106,7 @@ var syscallTable = []sysEntry{
 	{"NtSetInformationProcess", 4, ntSetInformationProcess},
 	{"NtGetCurrentProcessorNumber", 0, ntGetCurrentProcessorNumber},
 	{"NtTestAlert", 0, ntTestAlert},
+	{"NtCreateUserProcess", 11, ntCreateUserProcess},
 
 	// Security (sys_token.go)
 	{"NtOpenProcessToken", 3, ntOpenProcessToken},
