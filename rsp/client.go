@@ -813,7 +813,26 @@ func (c *Client) Step() (Stop, error) {
 // Resume sends the actions (as vCont, or c/s/C/S when the stub has no
 // vCont and there is a single default action) and waits for the stop.
 // Call Interrupt from another goroutine to stop a long run.
+//
+// A stop that only reports a library change (SIGTRAP with library:, as
+// rspstub sends before the real stop) is taken as GDB takes it: the
+// actions are sent again, and the final stop has Library set.
 func (c *Client) Resume(actions []ResumeAction) (Stop, error) {
+	libs := false
+	for i := 0; ; i++ {
+		st, err := c.resume1(actions)
+		if err != nil || !(st.Library && st.Kind == StopSignal && st.Signal == SIGTRAP && st.Description == "") || i >= maxLibraryEvents {
+			st.Library = st.Library || libs
+			return st, err
+		}
+		libs = true
+	}
+}
+
+// maxLibraryEvents bounds library-only stops followed in one Resume.
+const maxLibraryEvents = 10000
+
+func (c *Client) resume1(actions []ResumeAction) (Stop, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var b strings.Builder

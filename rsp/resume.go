@@ -211,6 +211,27 @@ func (s *session) resume() error {
 // runTarget resumes the target, doing range steps itself when the
 // target cannot.
 func (s *session) runTarget(actions []ResumeAction) (Stop, error) {
+	if s.held != nil {
+		st := *s.held
+		s.held = nil
+		return st, nil
+	}
+	stop, err := s.runTarget1(actions)
+	if err != nil || !stop.Library || s.lldb || stop.Kind == StopExited || stop.Kind == StopTerminated {
+		return stop, err
+	}
+	// GDB takes any stop reply with library: for a shared-library event
+	// only: it refetches the library list and resumes, so a breakpoint
+	// (or fault, or finished step) reported with it is lost. Report the
+	// library change alone first and hold the real stop for the resume
+	// GDB sends right after.
+	held := stop
+	held.Library = false
+	s.held = &held
+	return Stop{Kind: StopSignal, Signal: SIGTRAP, Thread: stop.Thread, Library: true}, nil
+}
+
+func (s *session) runTarget1(actions []ResumeAction) (Stop, error) {
 	var rng *ResumeAction
 	for i := range actions {
 		if actions[i].RangeStart < actions[i].RangeEnd {

@@ -329,6 +329,7 @@ type session struct {
 
 	// What the client said it understands.
 	lldb         bool
+	held         *Stop // a stop to report on the next resume (see runTarget)
 	swbreak      bool
 	hwbreak      bool
 	binaryUpload bool

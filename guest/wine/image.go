@@ -127,6 +127,9 @@ func (p *Process) mapImage(ii *imageInfo, want uint64) (*Module, ntstatus, error
 		}
 		status = STATUS_IMAGE_NOT_AT_BASE
 	}
+	// The module's name is its file's, as Wine's loader lists it
+	// (LDR_DATA_TABLE_ENTRY.BaseDllName), so module lists read from guest
+	// memory agree.
 	name := path.Base(strings.ReplaceAll(ii.guestPath, `\`, "/"))
 	a, err := p.vm.reserve(base, size, PAGE_EXECUTE_WRITECOPY, MEM_IMAGE, name)
 	if err != nil {

@@ -407,3 +407,13 @@ func (f *File) RVAToOffset(rva uint32) (uint32, bool) {
 	}
 	return 0, false
 }
+
+// ExportName is the DLL name the export directory of an image in memory
+// layout records ("KERNEL32.dll"), or "".
+func (f *File) ExportName(img []byte) string {
+	d := f.DataDirectory[IMAGE_DIRECTORY_ENTRY_EXPORT]
+	if d.VirtualAddress == 0 || uint64(d.VirtualAddress)+40 > uint64(len(img)) {
+		return ""
+	}
+	return CString(img, u32(img, d.VirtualAddress+12), 256)
+}

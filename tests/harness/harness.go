@@ -145,6 +145,25 @@ func BuildPE(t testing.TB, src string, tc Toolchain, flags ...string) string {
 	return out
 }
 
+// NeedWine skips (or fails under RSPSTUB_REQUIRE_TOOLS=1) when Wine 8's
+// PE DLLs (Debian package libwine) are missing.
+func NeedWine(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat("/usr/lib/x86_64-linux-gnu/wine/x86_64-windows/ntdll.dll"); err != nil {
+		if RequireTools() {
+			t.Fatal("Wine 8's PE DLLs (package libwine) are missing and RSPSTUB_REQUIRE_TOOLS=1")
+		}
+		t.Skip("Wine 8's PE DLLs (package libwine) are not installed")
+	}
+}
+
+// StartWineStub starts a stub running the wine userland.
+func StartWineStub(t testing.TB, args ...string) *StubProc {
+	t.Helper()
+	NeedWine(t)
+	return StartStub(t, append([]string{"--userland", "wine"}, args...)...)
+}
+
 // StubProc is a running `rspstub serve`.
 type StubProc struct {
 	Addr string // what to give `target remote` / `gdb-remote`
@@ -161,9 +180,23 @@ var listenRE = regexp.MustCompile(`listening on ([^\s;]+)`)
 
 // StartStub runs `rspstub serve --listen 127.0.0.1:0 ARGS...` and waits
 // until it listens. The stub is killed when the test ends.
+//
+// Unless args choose one with --userland, the stub runs the synthesized
+// userland: the end-to-end tests written before the wine userland check
+// its module names and API traps; the wine userland's scenarios pass
+// --userland wine (see StartWineStub).
 func StartStub(t testing.TB, args ...string) *StubProc {
 	t.Helper()
 	bin := Stub(t)
+	chosen := false
+	for _, a := range args {
+		if strings.HasPrefix(a, "--userland") {
+			chosen = true
+		}
+	}
+	if !chosen {
+		args = append([]string{"--userland", "synth"}, args...)
+	}
 	all := append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)
 	s := &StubProc{cmd: exec.Command(bin, all...), done: make(chan struct{})}
 	outPipe, err := s.cmd.StdoutPipe()
