@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"log/slog"
 	"fmt"
 	"os"
 	"strings"
@@ -98,4 +99,13 @@ func (g *guestFlags) apply(cfg *ucwin.Config, land string) {
 	cfg.RealClock = *g.clock == "real"
 	cfg.Registry = *g.registry
 	cfg.Stdin = os.Stdin
+}
+
+// logUserland says which userland runs (the first line of the log).
+func logUserland(log *slog.Logger, t *ucwin.Target, requested string) {
+	if w := t.Wine(); w != nil {
+		log.Info("userland wine", "requested", requested, "wine", w.WineVersion(), "dlls", w.WineDLLDir(), "root", w.Root())
+		return
+	}
+	log.Info("userland synth", "requested", requested)
 }

@@ -135,7 +135,6 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		// Only warnings: the output is for scripts.
 		log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	log.Info("userland "+land, "requested", *gf.userland)
 	cfg := ucwin.Config{
 		Program:       prog,
 		Args:          guestArgs,
@@ -153,6 +152,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return runUsage
 	}
 	defer target.Close()
+	logUserland(log, target, *gf.userland)
 	mon := target.Commands()
 	mon.SetCFIPreference(*unwinder)
 	if *brk == "" {

@@ -62,7 +62,6 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rspstub: %v\n", err)
 		return exitUsage
 	}
-	log.Info("userland "+land, "requested", *gf.userland)
 	cfg := ucwin.Config{
 		Program:                  prog,
 		Args:                     fs.Args()[1:],
@@ -81,6 +80,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	defer target.Close()
+	logUserland(log, target, *gf.userland)
 	target.Commands().SetCFIPreference(*unwinder)
 
 	l, err := rsp.Listen(*listen, log)

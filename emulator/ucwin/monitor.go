@@ -1,6 +1,9 @@
 package ucwin
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -17,7 +20,23 @@ func (t *Target) Monitor(cmd string, out io.Writer) error {
 
 // MonitorThread implements rsp.ThreadMonitor: the command looks at the
 // thread the client selected.
+//
+// A leading "-thread N" picks the thread explicitly (GDB does not always
+// send Hg before a monitor command; the shipped scripts name the thread
+// they show).
 func (t *Target) MonitorThread(tid int, cmd string, out io.Writer) error {
+	if rest, ok := strings.CutPrefix(strings.TrimSpace(cmd), "-thread "); ok {
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			return &monitor.UsageError{Msg: "-thread needs a thread id"}
+		}
+		n, err := strconv.ParseInt(f[0], 0, 64)
+		if err != nil || n <= 0 || t.checkThread(int(n)) != nil {
+			return &monitor.UsageError{Msg: fmt.Sprintf("-thread %s: no such thread", f[0])}
+		}
+		tid = int(n)
+		cmd = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(rest), f[0]))
+	}
 	t.monTID = tid
 	defer func() { t.monTID = 0 }()
 	return t.Commands().Run(cmd, out)

@@ -89,7 +89,7 @@ type dirEntry struct {
 // files left out. C:\windows\system32 also lists Wine's DLLs.
 func (p *Process) list(f *fileObject) []dirEntry {
 	var out []dirEntry
-	self, _ := os.Stat(f.hostPath)
+	self := f.stat()
 	out = append(out, dirEntry{name: ".", info: self, isDir: true})
 	if !strings.EqualFold(f.guestPath, `C:\`) {
 		out = append(out, dirEntry{name: "..", info: self, isDir: true})
@@ -118,6 +118,14 @@ func (p *Process) list(f *fileObject) []dirEntry {
 	add(f.hostPath)
 	if strings.EqualFold(f.guestPath, `C:\windows\system32`) {
 		add(p.fs.sysDir)
+	}
+	if !f.readOnly {
+		for _, n := range p.fs.virtualChildren(f.guestPath) {
+			if !seen[strings.ToLower(n)] {
+				seen[strings.ToLower(n)] = true
+				out = append(out, dirEntry{name: n, info: dirInfo{n}, isDir: true})
+			}
+		}
 	}
 	if strings.EqualFold(f.guestPath, `C:\`) && p.fs.progDir != "" && !seen[progMount] {
 		if st, err := os.Stat(p.fs.progDir); err == nil {

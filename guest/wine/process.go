@@ -164,13 +164,13 @@ func Load(m Machine, cfg Config) (p *Process, err error) {
 	}
 	exeFile, err := peimage.Parse(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.Program, err)
+		return nil, err
 	}
 	if exeFile.Machine != peimage.IMAGE_FILE_MACHINE_AMD64 {
-		return nil, fmt.Errorf("%s: machine %#x is not x86-64", cfg.Program, exeFile.Machine)
+		return nil, fmt.Errorf("machine %#x is not x86-64", exeFile.Machine)
 	}
 	if exeFile.IsDLL() {
-		return nil, fmt.Errorf("%s: is a DLL, not a program", cfg.Program)
+		return nil, fmt.Errorf("is a DLL, not a program")
 	}
 	p = &Process{m: m, cfg: cfg, log: lg, inst: inst, exeFile: exeFile,
 		vm: &addressSpace{m: m}, handles: newHandleTable(), reg: newRegistry(),
@@ -192,7 +192,6 @@ func Load(m Machine, cfg Config) (p *Process, err error) {
 		p.Close()
 		return nil, fmt.Errorf("start %s: %w", filepath.Base(cfg.Program), err)
 	}
-	lg.Info("wine userland", "wine", inst.Version, "dlls", inst.DLLDir, "root", root)
 	return p, nil
 }
 
@@ -350,6 +349,12 @@ func (p *Process) Exited() (bool, uint32) { return p.exited, p.exitCode }
 
 // WineVersion is the version string of the Wine whose DLLs run.
 func (p *Process) WineVersion() string { return p.inst.Version }
+
+// WineDLLDir is the folder of the Wine PE DLLs that run.
+func (p *Process) WineDLLDir() string { return p.inst.DLLDir }
+
+// Root is the host folder that is the guest's C:.
+func (p *Process) Root() string { return p.fs.root }
 
 // ModuleImage returns the file a module was mapped from, by its guest
 // path or base name: what a debugger fetches with vFile.

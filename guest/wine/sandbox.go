@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // The guest's file system is a sandbox: its C: is one host folder (the
@@ -26,6 +27,11 @@ type sandbox struct {
 	// times keeps the (virtual) write time of files the guest wrote, so
 	// that it reads back the clock it runs on.
 	times map[string]int64
+	// virtual holds the folders of a Windows install (lower-case guest
+	// paths: `c:\windows`, `c:\users\user\appdata\local\temp`...). They
+	// exist for the guest whether or not the root has them; the host
+	// folder is made only when the guest creates something inside.
+	virtual map[string]bool
 }
 
 const progMount = "rspstub"
@@ -42,11 +48,11 @@ func newSandbox(root, sysDir, program string) (*sandbox, error) {
 	if err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("the guest's C: folder %s is not a folder", root)
 	}
-	s := &sandbox{root: absRoot, sysDir: sysDir, times: map[string]int64{}}
+	s := &sandbox{root: absRoot, sysDir: sysDir, times: map[string]int64{}, virtual: map[string]bool{}}
 	for _, d := range guestDirs {
-		p := filepath.Join(absRoot, filepath.FromSlash(strings.ReplaceAll(d, `\`, "/")))
-		if err := os.MkdirAll(p, 0o755); err != nil {
-			return nil, fmt.Errorf("prepare the guest's C: folder: %w", err)
+		parts := strings.Split(d, `\`)
+		for i := range parts {
+			s.virtual[strings.ToLower(`c:\`+strings.Join(parts[:i+1], `\`))] = true
 		}
 	}
 	prog, err := filepath.Abs(program)
@@ -74,6 +80,10 @@ type resolved struct {
 	readOnly bool
 	device   string // "nul", "conin", "conout", "condrv" for device names
 	parent   bool   // the parent exists (for creation)
+	// virtual: a folder of the install skeleton the root does not have;
+	// virtualParent: the parent is one (created on the host before a
+	// file goes in).
+	virtual, virtualParent bool
 }
 
 // invalidChars may not appear in a file name component.
@@ -147,15 +157,30 @@ dos:
 		}
 	}
 	host := base
+	virt := false
 	for i, c := range sub {
 		last := i == len(sub)-1
-		n, ok := lookupFold(host, c)
+		n, ok := "", false
+		if !virt {
+			n, ok = lookupFold(host, c)
+		}
 		if !ok {
+			k := len(comps) - len(sub) + i
+			if !readOnly && s.virtual[strings.ToLower(`c:\`+strings.Join(comps[:k+1], `\`))] {
+				host = filepath.Join(host, c)
+				virt = true
+				if last {
+					return resolved{guest: s.guestOf(comps, len(comps), ""), host: host, exists: true, isDir: true,
+						parent: true, virtual: true}, STATUS_SUCCESS
+				}
+				continue
+			}
 			if !last {
 				return resolved{}, STATUS_OBJECT_PATH_NOT_FOUND
 			}
 			host = filepath.Join(host, c)
-			return resolved{guest: s.guestOf(comps, len(comps)-1, c), host: host, readOnly: readOnly, parent: true}, STATUS_SUCCESS
+			return resolved{guest: s.guestOf(comps, len(comps)-1, c), host: host, readOnly: readOnly, parent: true,
+				virtualParent: virt}, STATUS_SUCCESS
 		}
 		host = filepath.Join(host, n)
 		st, err := os.Lstat(host)
@@ -232,3 +257,30 @@ func statusOf(err error) ntstatus {
 	}
 	return STATUS_UNSUCCESSFUL
 }
+
+// virtualChildren lists the skeleton folders directly inside a guest
+// folder (lower-case guest path), with their spelling.
+func (s *sandbox) virtualChildren(guest string) []string {
+	prefix := strings.TrimSuffix(strings.ToLower(guest), `\`) + `\`
+	var out []string
+	for _, d := range guestDirs {
+		parts := strings.Split(d, `\`)
+		for i := range parts {
+			full := strings.ToLower(`c:\` + strings.Join(parts[:i+1], `\`))
+			if strings.HasPrefix(full, prefix) && !strings.Contains(full[len(prefix):], `\`) {
+				out = append(out, parts[i])
+			}
+		}
+	}
+	return out
+}
+
+// dirInfo is the os.FileInfo of a virtual folder.
+type dirInfo struct{ name string }
+
+func (d dirInfo) Name() string       { return d.name }
+func (d dirInfo) Size() int64        { return 0 }
+func (d dirInfo) Mode() fs.FileMode  { return fs.ModeDir | 0o755 }
+func (d dirInfo) ModTime() time.Time { return virtualEpoch }
+func (d dirInfo) IsDir() bool        { return true }
+func (d dirInfo) Sys() any           { return nil }

@@ -124,7 +124,12 @@ func (p *Process) createFile(c *call, out uint64, access uint32, attr, iosb uint
 		return STATUS_NOT_A_DIRECTORY
 	}
 	if !r.exists {
-		// Create.
+		// Create (first the skeleton folders above it, if virtual).
+		if r.virtualParent {
+			if err := os.MkdirAll(filepath.Dir(r.host), 0o755); err != nil {
+				return statusOf(err)
+			}
+		}
 		if opts&FILE_DIRECTORY_FILE != 0 {
 			if err := os.Mkdir(r.host, 0o755); err != nil {
 				return statusOf(err)
@@ -156,15 +161,20 @@ func (p *Process) createFile(c *call, out uint64, access uint32, attr, iosb uint
 	if !r.isDir && !r.readOnly && wantsWrite(access) {
 		flag = os.O_RDWR
 	}
-	hf, err := os.OpenFile(r.host, flag|noFollow, 0)
-	if err != nil {
-		return statusOf(err)
+	var hf *os.File
+	if !r.virtual {
+		var err error
+		if hf, err = os.OpenFile(r.host, flag|noFollow, 0); err != nil {
+			return statusOf(err)
+		}
 	}
 	f := &fileObject{guestPath: r.guest, hostPath: r.host, host: hf, isDir: r.isDir, readOnly: r.readOnly,
 		access: access, options: opts, deleteOnClose: opts&FILE_DELETE_ON_CLOSE != 0}
 	h := p.handles.add(f, access)
 	if h == 0 {
-		hf.Close()
+		if hf != nil {
+			hf.Close()
+		}
 		return STATUS_INSUFFICIENT_RESOURCES
 	}
 	c.put64(out, h)
@@ -369,6 +379,12 @@ const (
 // stat returns the host file's information (nil for streams).
 func (f *fileObject) stat() os.FileInfo {
 	if f.host == nil {
+		if f.isDir && f.stream == nil {
+			if st, err := os.Stat(f.hostPath); err == nil {
+				return st // a virtual folder the guest has since filled
+			}
+			return dirInfo{hostBase(f.hostPath)}
+		}
 		return nil
 	}
 	st, err := f.host.Stat()
@@ -615,7 +631,7 @@ func ntQueryAttributesFile(p *Process, c *call) ntstatus {
 	if !r.exists {
 		return STATUS_OBJECT_NAME_NOT_FOUND
 	}
-	info, err := os.Stat(r.host)
+	info, err := statResolved(r)
 	if err != nil {
 		return statusOf(err)
 	}
@@ -634,7 +650,7 @@ func ntQueryFullAttributesFile(p *Process, c *call) ntstatus {
 	if !r.exists || r.device != "" {
 		return STATUS_OBJECT_NAME_NOT_FOUND
 	}
-	info, err := os.Stat(r.host)
+	info, err := statResolved(r)
 	if err != nil {
 		return statusOf(err)
 	}
@@ -658,7 +674,7 @@ func ntDeleteFile(p *Process, c *call) ntstatus {
 	if !r.exists {
 		return STATUS_OBJECT_NAME_NOT_FOUND
 	}
-	if r.readOnly || r.device != "" {
+	if r.readOnly || r.device != "" || r.virtual {
 		return STATUS_ACCESS_DENIED
 	}
 	return statusOf(os.Remove(r.host))
@@ -900,3 +916,11 @@ func ntFileNoop(p *Process, c *call) ntstatus {
 }
 
 func ntNoEA(p *Process, c *call) ntstatus { return STATUS_EAS_NOT_SUPPORTED }
+
+// statResolved stats a resolved path (a virtual folder has no host file).
+func statResolved(r resolved) (os.FileInfo, error) {
+	if r.virtual {
+		return dirInfo{hostBase(r.host)}, nil
+	}
+	return os.Stat(r.host)
+}

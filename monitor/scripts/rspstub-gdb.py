@@ -32,22 +32,35 @@ class _FrameId(object):
 class RspstubUnwinder(Unwinder):
     def __init__(self):
         super(RspstubUnwinder, self).__init__("rspstub")
-        self._frames = None
-        self._failed = False
+        self._walks = {}  # thread id -> frames (None: the stub had none)
 
     def invalidate(self, *_):
-        self._frames = None
-        self._failed = False
+        self._walks = {}
 
     def _walk(self):
-        if self._frames is None and not self._failed:
-            try:
-                out = gdb.execute("monitor bt -json", to_string=True)
-                start = out.index("{")
-                self._frames = json.loads(out[start:])["frames"]
-            except Exception:
-                self._failed = True  # not an rspstub target, or no thread
-        return self._frames or []
+        # The walk of the thread GDB is unwinding: "-thread N" names it,
+        # for stubs with several threads (the wine userland); a stub that
+        # does not know the prefix is asked without it. Walks are kept per
+        # thread until the next stop.
+        try:
+            tid = gdb.selected_thread().ptid[1]
+        except Exception:
+            tid = 0
+        if tid not in self._walks:
+            frames = None
+            cmds = ["monitor bt -json"]
+            if tid:
+                cmds.insert(0, "monitor -thread %d bt -json" % tid)
+            for cmd in cmds:
+                try:
+                    out = gdb.execute(cmd, to_string=True)
+                    start = out.index("{")
+                    frames = json.loads(out[start:])["frames"]
+                    break
+                except Exception:
+                    continue
+            self._walks[tid] = frames  # None: not an rspstub target, or no thread
+        return self._walks[tid] or []
 
     def __call__(self, pending):
         try:

@@ -10,10 +10,26 @@
 import lldb
 
 
+def _selected_tid(debugger):
+    try:
+        return debugger.GetSelectedTarget().GetProcess().GetSelectedThread().GetThreadID()
+    except Exception:
+        return 0
+
+
 def _monitor(debugger, command, result):
     ci = debugger.GetCommandInterpreter()
     ret = lldb.SBCommandReturnObject()
-    ci.HandleCommand("process plugin packet monitor " + command, ret)
+    # The selected thread's view ("-thread N"), for stubs with several
+    # threads; a stub that does not know the prefix is asked without it.
+    tid = _selected_tid(debugger)
+    if tid:
+        ci.HandleCommand("process plugin packet monitor -thread %d %s" % (tid, command), ret)
+        if not ret.Succeeded() or any(l.lstrip().startswith("response: E") for l in (ret.GetOutput() or "").splitlines()):
+            ret = lldb.SBCommandReturnObject()
+            tid = 0
+    if not tid:
+        ci.HandleCommand("process plugin packet monitor " + command, ret)
     if not ret.Succeeded():
         result.SetError(ret.GetError() or "monitor command failed")
         return
