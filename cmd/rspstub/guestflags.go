@@ -2,8 +2,8 @@ package main
 
 import (
 	"flag"
-	"log/slog"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 

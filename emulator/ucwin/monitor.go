@@ -1,12 +1,12 @@
 package ucwin
 
 import (
-	"fmt"
-	"strconv"
-	"strings"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
+	"strconv"
+	"strings"
 
 	"github.com/rspstub/rspstub/emulator/unicorn"
 	"github.com/rspstub/rspstub/monitor"
