@@ -120,6 +120,8 @@ type Target struct {
 	// last reported.
 	stopOnLoad bool
 	loadGen    uint64
+	// shadows keeps the shadow call stacks of the threads not running.
+	shadows map[uint32][]unicorn.ShadowFrame
 }
 
 type breakKey struct {
@@ -514,9 +516,11 @@ func (t *Target) Resume(actions []rsp.ResumeAction) (rsp.Stop, error) {
 		for _, a := range actions {
 			if a.Thread > 0 && (a.Step || a.RangeStart < a.RangeEnd) {
 				act, found = a, true
+				prev := t.wine.CurrentThread()
 				if err := t.wine.SwitchTo(uint32(a.Thread)); err != nil {
 					return rsp.Stop{}, err
 				}
+				t.swapShadow(prev, wine.Event{Switched: prev != t.wine.CurrentThread()})
 				break
 			}
 		}

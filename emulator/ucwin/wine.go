@@ -110,6 +110,15 @@ func (t *Target) runWine(step bool) (rsp.Stop, error) {
 	}
 	t.interrupted.Store(false)
 	for n := 0; ; n++ {
+		// Time slices while several threads live (deterministic: counted
+		// in translation blocks entered).
+		q := int64(0)
+		if t.wine.LiveThreads() > 1 {
+			q = wineQuantum
+		}
+		if err := t.m.SetQuantum(q); err != nil {
+			return rsp.Stop{}, err
+		}
 		var us unicorn.Stop
 		if step {
 			us = t.m.Step()
@@ -117,11 +126,27 @@ func (t *Target) runWine(step bool) (rsp.Stop, error) {
 			us = t.m.Run()
 		}
 		switch us.Reason {
+		case unicorn.StopQuantum:
+			prev := t.wine.CurrentThread()
+			ev, err := t.wine.Yield()
+			if err != nil {
+				return rsp.Stop{}, err
+			}
+			t.swapShadow(prev, ev)
+			if st, done := t.wineEvent(ev); done {
+				return st, nil
+			}
+			if t.interrupted.Swap(false) {
+				return t.stop(rsp.StopSignal, rsp.SIGINT), nil
+			}
+			continue
 		case unicorn.StopSyscall:
+			prev := t.wine.CurrentThread()
 			ev, err := t.wine.Syscall()
 			if err != nil {
 				return rsp.Stop{}, err
 			}
+			t.swapShadow(prev, ev)
 			if st, done := t.wineEvent(ev); done {
 				return st, nil
 			}
@@ -141,10 +166,12 @@ func (t *Target) runWine(step bool) (rsp.Stop, error) {
 		case unicorn.StopFault, unicorn.StopDivide, unicorn.StopIllegal, unicorn.StopInt3, unicorn.StopException:
 			e := wineException(us)
 			if t.deliver {
+				prev := t.wine.CurrentThread()
 				ev, err := t.wine.DispatchException(e)
 				if err != nil {
 					return rsp.Stop{}, err
 				}
+				t.swapShadow(prev, ev)
 				if st, done := t.wineEvent(ev); done {
 					return st, nil
 				}
@@ -239,10 +266,12 @@ func (t *Target) resumeWine(act rsp.ResumeAction) error {
 	if act.Signal == 0 {
 		return nil
 	}
+	prev := t.wine.CurrentThread()
 	ev, err := t.wine.DispatchException(e)
 	if err != nil {
 		return err
 	}
+	t.swapShadow(prev, ev)
 	if st, done := t.wineEvent(ev); done {
 		t.final = &st
 	}
@@ -276,4 +305,23 @@ func (t *Target) SetStopOnLoad(on bool) {
 	if t.wine != nil {
 		t.loadGen = t.wine.ModuleGeneration()
 	}
+}
+
+// wineQuantum is the time slice of a guest thread while several live, in
+// translation blocks (some millions of instructions).
+const wineQuantum = 200_000
+
+// swapShadow keeps one shadow call stack per guest thread: when a thread
+// switch happened, the machine's stack is the previous thread's.
+func (t *Target) swapShadow(prev uint32, ev wine.Event) {
+	if !ev.Switched || t.m.ShadowStack() == nil {
+		return
+	}
+	if t.shadows == nil {
+		t.shadows = map[uint32][]unicorn.ShadowFrame{}
+	}
+	t.shadows[prev] = t.m.ShadowStack()
+	cur := t.wine.CurrentThread()
+	t.m.SetShadowFrames(t.shadows[cur])
+	delete(t.shadows, cur)
 }

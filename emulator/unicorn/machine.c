@@ -850,6 +850,32 @@ uc_err rs_shadow_enable(rs_machine *m, int on)
 	return e;
 }
 
+// ---- time slices -------------------------------------------------------------
+
+static void quantum_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
+{
+	rs_machine *m = ud;
+	if (--m->quantum_left < 0)
+		rs_stop_now(m, RS_STOP_QUANTUM, addr);
+}
+
+uc_err rs_set_quantum(rs_machine *m, int64_t blocks)
+{
+	uc_err e = UC_ERR_OK;
+	m->quantum = blocks;
+	if (blocks > 0 && m->quantum_hook == 0) {
+		e = uc_hook_add(m->uc, &m->quantum_hook, UC_HOOK_BLOCK, (void *)quantum_cb, m, 1, 0);
+		if (e != UC_ERR_OK)
+			m->quantum_hook = 0;
+		invalidate_all(m);
+	} else if (blocks <= 0 && m->quantum_hook != 0) {
+		e = uc_hook_del(m->uc, m->quantum_hook);
+		m->quantum_hook = 0;
+		invalidate_all(m);
+	}
+	return e;
+}
+
 // ---- execution -------------------------------------------------------------
 
 void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b)
@@ -859,6 +885,7 @@ void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b)
 	int want_tracer, tmp = mode == 3;
 	memset(&m->stop, 0, sizeof m->stop);
 	m->watch_pending = 0;
+	m->quantum_left = m->quantum;
 	m->start_pc = pc;
 	m->skip_bp = (mode != 0 || pc == m->last_pc) && bp_enabled_at(m, pc);
 	m->mode = mode;

@@ -54,6 +54,7 @@ type Machine struct {
 	closed      bool
 	shadow      bool
 	pcSync      bool
+	quantum     int64
 	scratch     [16]byte // Step's instruction bytes (decoding is done before the next use)
 }
 

@@ -25,6 +25,7 @@ enum {
 	RS_STOP_EXCEPTION,
 	RS_STOP_SYSCALL,
 	RS_STOP_RANGE_EXIT,
+	RS_STOP_QUANTUM,
 };
 
 // Access bits, the same as arch.Perm.
@@ -114,6 +115,10 @@ typedef struct rs_machine {
 	uint64_t fault_pc;
 	int fault_pc_exact;
 
+	// Time slices: a block hook that stops after quantum blocks.
+	uc_hook quantum_hook;
+	int64_t quantum, quantum_left;
+
 	// Shadow call stack.
 	uc_hook block_hook;
 	rs_frame *frames;
@@ -148,6 +153,7 @@ uc_err rs_watch_add(rs_machine *m, uint64_t addr, uint64_t size, int kind);
 uc_err rs_watch_remove(rs_machine *m, uint64_t addr, uint64_t size, int kind);
 uc_err rs_trap_add(rs_machine *m, uint64_t start, uint64_t end);
 uc_err rs_shadow_enable(rs_machine *m, int on);
+uc_err rs_set_quantum(rs_machine *m, int64_t blocks);
 uc_err rs_set_sync(rs_machine *m, int on);
 uc_err rs_raw_run(const void *code, size_t len);
 

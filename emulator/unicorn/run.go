@@ -33,11 +33,14 @@ const (
 	StopError                          // libunicorn failed; see Err
 	StopException                      // other CPU exception or int n; Vector says which
 	StopSyscall                        // syscall instruction; PC is after it
+	stopRangeExit                      // internal to RangeStep (C's RS_STOP_RANGE_EXIT)
+	StopQuantum                        // the time slice set by SetQuantum ran out; PC is the next block
 )
 
 var reasonNames = [...]string{
 	"none", "breakpoint", "hw-breakpoint", "watchpoint", "trap", "step", "interrupt",
 	"fault", "illegal", "divide", "int3", "halt", "error", "exception", "syscall",
+	"range-exit", "quantum",
 }
 
 // GDBSignal is the GDB signal number (gdb/include/gdb/signals.def) a
@@ -305,6 +308,43 @@ func (m *Machine) AddTrapRange(start, end uint64) error {
 		return fmt.Errorf("unicorn: trap range [%#x, %#x) is empty", start, end)
 	}
 	return ucErr(fmt.Sprintf("trap range %#x", start), C.rs_trap_add(m.c, C.uint64_t(start), C.uint64_t(end)))
+}
+
+// SetShadowFrames replaces the shadow call stack (a guest scheduler
+// keeps one per thread and swaps them when it switches threads). Frames
+// beyond the stack's capacity keep the newest. A no-op while the shadow
+// stack is off.
+func (m *Machine) SetShadowFrames(frames []ShadowFrame) {
+	if m.check() != nil || !m.shadow || m.c.frames == nil {
+		return
+	}
+	capf := int(m.c.capframes)
+	if len(frames) > capf {
+		frames = frames[len(frames)-capf:]
+	}
+	dst := unsafe.Slice(m.c.frames, capf)
+	for i, f := range frames {
+		dst[i] = C.rs_frame{call_site: C.uint64_t(f.CallSite), target: C.uint64_t(f.Target), ret: C.uint64_t(f.ReturnAddress), sp: C.uint64_t(f.SP)}
+	}
+	m.c.nframes = C.int(len(frames))
+	// The next block starts a new thread's run: nothing to infer from the
+	// block before it.
+	m.c.prev_block, m.c.prev_block_end, m.c.prev_rsp = 0, 0, 0
+}
+
+// SetQuantum makes every Run stop with StopQuantum after the guest has
+// entered blocks translation blocks (a deterministic time slice for a
+// guest scheduler); 0 turns it off. While on, every block start calls a C
+// hook (no Go). Turning it on or off drops the translated code.
+func (m *Machine) SetQuantum(blocks int64) error {
+	if err := m.check(); err != nil {
+		return err
+	}
+	if blocks == m.quantum {
+		return nil
+	}
+	m.quantum = blocks
+	return ucErr("set quantum", C.rs_set_quantum(m.c, C.int64_t(blocks)))
 }
 
 // SetShadowStack switches the shadow call stack on (empty) or off.

@@ -79,6 +79,20 @@ func (p *Process) Threads() []ThreadInfo {
 	return out
 }
 
+// LiveThreads is the number of threads that have not ended: with more
+// than one, the integrator gives the running one time slices (Yield when
+// one runs out), so a thread that spins without system calls cannot
+// starve the others.
+func (p *Process) LiveThreads() int {
+	n := 0
+	for _, t := range p.threads {
+		if t.state != threadTerminated {
+			n++
+		}
+	}
+	return n
+}
+
 // CurrentThread is the id of the thread whose registers are in the
 // machine.
 func (p *Process) CurrentThread() uint32 {
@@ -431,10 +445,16 @@ func (p *Process) preempt() (Event, error) {
 
 // Yield ends the running thread's turn if another thread is ready (the
 // integrator calls it when a time slice of guest execution ran out).
+//
+// A time slice counts as a millisecond of guest time, so that threads
+// polling the clock without system calls (GetTickCount reads
+// KUSER_SHARED_DATA) see it move.
 func (p *Process) Yield() (Event, error) {
 	if p.cur == nil || len(p.threads) < 2 {
 		return Event{}, nil
 	}
+	p.clock.advance(10_000)
+	p.updateUserShared()
 	p.sinceSwitch = quantumSyscalls
 	return p.preempt()
 }
