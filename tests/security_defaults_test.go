@@ -276,7 +276,7 @@ func TestSecurityHostFilesTraced(t *testing.T) {
 	trace := filepath.Join(dir, "trace.txt")
 	cmd := exec.Command(strace, "-f", "-qq", "-o", trace,
 		"-e", "trace=open,openat,openat2,creat,unlink,unlinkat,rename,renameat,renameat2,mkdir,mkdirat,symlink,symlinkat,link,linkat,truncate,chmod,fchmodat",
-		harness.Stub(t), "serve", "--listen", "127.0.0.1:0", "--dll-path", dir, exe)
+		harness.Stub(t), "serve", "--userland", "synth", "--listen", "127.0.0.1:0", "--dll-path", dir, exe)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	pipe, err := cmd.StderrPipe()
 	if err != nil {

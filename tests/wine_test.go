@@ -245,3 +245,87 @@ func between(s, from, to string) string {
 	before, _, _ := strings.Cut(after, to)
 	return before
 }
+
+// TestWineSandboxTraced runs a guest that tries every way out of its C:
+// (other drives, "..", NT and device paths, a symlink planted in the
+// root, a relative open with a root handle, writes to its read-only
+// program folder and to Wine's DLLs) under strace: every attempt fails in
+// the guest, the stub opens nothing outside the root, the program's
+// folder, Wine's files and its own runtime's, and writes only inside the
+// root.
+func TestWineSandboxTraced(t *testing.T) {
+	harness.NeedWine(t)
+	strace := harness.Tool(t, "strace")
+	exe := harness.BuildPE(t, "tests/testdata/wescape.c", harness.MinGW, "-O1")
+	root := t.TempDir()
+	require.NoError(t, os.Symlink("/etc", filepath.Join(root, "hostlink")))
+	trace := filepath.Join(t.TempDir(), "trace.txt")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, strace, "-f", "-qq", "-o", trace,
+		"-e", "trace=open,openat,openat2,creat,unlink,unlinkat,rename,renameat,renameat2,mkdir,mkdirat,symlink,symlinkat,link,linkat,truncate,chmod,fchmodat",
+		harness.Stub(t), "run", "--userland", "wine", "--root", root, exe)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	t.Logf("guest:\n%s", out)
+	for _, line := range strings.Split(strings.TrimSpace(strings.ReplaceAll(string(out), "\r", "")), "\n") {
+		if strings.HasPrefix(line, "allowed write") {
+			assert.Equal(t, "allowed write: OPENED", line)
+			continue
+		}
+		assert.True(t, strings.HasSuffix(line, ": denied"), "escape attempt %q", line)
+	}
+	assert.Equal(t, 15, strings.Count(string(out), ": denied"))
+	b, err := os.ReadFile(trace)
+	require.NoError(t, err)
+	exeDir := filepath.Dir(exe)
+	allowedRead := func(p string) bool {
+		for _, pre := range []string{root, exeDir, "/usr/lib/", "/lib/", "/usr/share/wine/", "/sys/", "/proc/sys/"} {
+			if p == strings.TrimSuffix(pre, "/") || strings.HasPrefix(p, pre) {
+				return true
+			}
+		}
+		return p == "/etc/ld.so.cache" || p == "/etc/localtime" || strings.HasPrefix(p, "/proc/self/")
+	}
+	var opened []string
+	for _, line := range strings.Split(string(b), "\n") {
+		_, call, ok := strings.Cut(line, " ")
+		call = strings.TrimSpace(call)
+		if !ok || strings.Contains(line, "= -1 ") {
+			continue
+		}
+		name, _, _ := strings.Cut(call, "(")
+		q1 := strings.IndexByte(call, '"')
+		if q1 < 0 {
+			continue
+		}
+		q2 := strings.IndexByte(call[q1+1:], '"')
+		if q2 < 0 {
+			continue
+		}
+		path := call[q1+1 : q1+1+q2]
+		if !filepath.IsAbs(path) {
+			continue // relative to a directory descriptor: checked by its open
+		}
+		switch name {
+		case "open", "openat", "openat2", "creat":
+			opened = append(opened, path)
+			writes := strings.Contains(call, "O_WRONLY") || strings.Contains(call, "O_RDWR") || strings.Contains(call, "O_CREAT") || name == "creat"
+			if writes && !strings.HasPrefix(path, root) {
+				t.Errorf("the stub opened %s for writing: %s", path, line)
+			}
+			if !allowedRead(path) {
+				t.Errorf("the stub opened %s: %s", path, line)
+			}
+		default:
+			if !strings.HasPrefix(path, root) && !strings.HasPrefix(path, "/tmp/rspstub-c-") {
+				t.Errorf("the stub changed the file system outside the root: %s", line)
+			}
+		}
+	}
+	assert.Contains(t, opened, exe)
+	_, err = os.Stat(filepath.Join(root, "inside.txt"))
+	assert.NoError(t, err, "the allowed write did not reach the root")
+	_, err = os.Stat(filepath.Join(exeDir, "planted.exe"))
+	assert.True(t, os.IsNotExist(err), "the guest wrote into its program folder")
+}
