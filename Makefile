@@ -42,6 +42,8 @@ fuzz:
 	$(F) FuzzImage ./internal/elfmem $(FLAGS)
 	$(F) FuzzCursor ./internal/bytecur $(FLAGS)
 	$(F) FuzzParseTID ./emulator/qemu $(FLAGS)
+	$(F) FuzzSyscall ./guest/wine $(FLAGS)
+	$(F) FuzzParse ./internal/peimage $(FLAGS)
 
 fuzz-smoke:
 	$(MAKE) fuzz FUZZTIME=$(SMOKETIME)

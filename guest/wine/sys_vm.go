@@ -1,5 +1,7 @@
 package wine
 
+import "errors"
+
 // Virtual memory system calls.
 
 func (p *Process) isSelf(h uint64) bool { return h == currentProcess }
@@ -62,8 +64,8 @@ func (p *Process) allocateVM(c *call, proc, basePtr, sizePtr uint64, typ, prot u
 		}
 		if typ&MEM_COMMIT != 0 {
 			if err := p.vm.commit(a, start, end-start, prot); err != nil {
-				c.fail(err)
-				return STATUS_NO_MEMORY
+				p.vm.release(a)
+				return c.commitFailed(err)
 			}
 		}
 		base, size = start, end-start
@@ -75,8 +77,7 @@ func (p *Process) allocateVM(c *call, proc, basePtr, sizePtr uint64, typ, prot u
 			return STATUS_CONFLICTING_ADDRESSES
 		}
 		if err := p.vm.commit(a, start, end-start, prot); err != nil {
-			c.fail(err)
-			return STATUS_NO_MEMORY
+			return c.commitFailed(err)
 		}
 		base, size = start, end-start
 	}
@@ -365,4 +366,18 @@ func ntAreMappedFilesTheSame(p *Process, c *call) ntstatus {
 		return STATUS_SUCCESS
 	}
 	return STATUS_NOT_SAME_DEVICE
+}
+
+const STATUS_COMMITMENT_LIMIT ntstatus = 0xC000012D
+
+// commitFailed turns a failed commit into a status: the commit limit is
+// the guest's problem, anything else the emulator's.
+func (c *call) commitFailed(err error) ntstatus {
+	if errors.Is(err, errCommitLimit) {
+		return STATUS_COMMITMENT_LIMIT
+	}
+	if _, ok := err.(*vmError); ok {
+		c.fail(err)
+	}
+	return STATUS_NO_MEMORY
 }

@@ -1,6 +1,7 @@
 package wine
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 
@@ -46,9 +47,18 @@ type allocation struct {
 }
 
 type addressSpace struct {
-	m      Machine
-	allocs []*allocation // sorted by base
+	m         Machine
+	allocs    []*allocation // sorted by base
+	committed uint64        // bytes committed in all allocations
 }
+
+// maxCommit bounds what the guest can commit in all (Windows' commit
+// limit): beyond it allocations fail with STATUS_COMMITMENT_LIMIT instead
+// of exhausting the host.
+const maxCommit = 8 << 30
+
+// errCommitLimit is a commit beyond maxCommit.
+var errCommitLimit = errors.New("commit limit reached")
 
 // vmError is a failed emulator call: a bug or an exhausted host, never
 // the guest's fault.
@@ -173,6 +183,7 @@ func (as *addressSpace) release(a *allocation) error {
 			if err := as.m.Unmap(a.base+r.off, r.size); err != nil && firstErr == nil {
 				firstErr = &vmError{"unmap", err}
 			}
+			as.committed -= r.size
 		}
 	}
 	for i, b := range as.allocs {
@@ -235,10 +246,22 @@ func (a *allocation) merge() {
 // commit commits [addr, addr+size) (page-aligned, inside a) with prot;
 // pages already committed get the new protection, as on Windows.
 func (as *addressSpace) commit(a *allocation, addr, size uint64, prot uint32) error {
+	var fresh uint64
+	off := addr - a.base
+	for _, r := range a.runs {
+		if r.state != MEM_COMMIT && r.off < off+size && r.off+r.size > off {
+			lo, hi := max(r.off, off), min(r.off+r.size, off+size)
+			fresh += hi - lo
+		}
+	}
+	if as.committed+fresh > maxCommit {
+		return errCommitLimit
+	}
 	i, j, err := a.split(addr-a.base, size)
 	if err != nil {
 		return err
 	}
+	as.committed += fresh
 	for k := i; k < j; k++ {
 		r := &a.runs[k]
 		if r.state == MEM_COMMIT {
@@ -268,6 +291,7 @@ func (as *addressSpace) decommit(a *allocation, addr, size uint64) error {
 			if err := as.m.Unmap(a.base+r.off, r.size); err != nil {
 				return &vmError{"unmap", err}
 			}
+			as.committed -= r.size
 		}
 		r.state, r.prot = MEM_RESERVE, 0
 	}
