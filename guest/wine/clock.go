@@ -26,10 +26,14 @@ type clock struct {
 	start   time.Time // host time at boot (real clock)
 	elapsed int64     // virtual: 100 ns units since boot
 	dirty   bool      // KUSER needs an update
+	// kuserMS is the tick count KUSER_SHARED_DATA holds; kuserInit forces
+	// the first write.
+	kuserMS   int64
+	kuserInit bool
 }
 
 func newClock(real bool) *clock {
-	return &clock{real: real, start: time.Now(), dirty: true}
+	return &clock{real: real, start: time.Now(), dirty: true, kuserInit: true}
 }
 
 // sinceBoot is the interrupt time: 100 ns units since boot.
@@ -66,13 +70,21 @@ func (c *clock) systemTime() int64 {
 	return virtualEpoch.UnixNano()/100 + filetimeOffset + c.elapsed
 }
 
-// updateUserShared writes the time fields of KUSER_SHARED_DATA.
+// updateUserShared writes the time fields of KUSER_SHARED_DATA when the
+// tick count (milliseconds) moved: the page is read-only, and libunicorn
+// makes every write into read-only memory cost a re-protection of the
+// region (about 200 µs), so a system call must not pay it each time.
 func (p *Process) updateUserShared() {
 	c := p.clock
 	if !c.real && !c.dirty {
 		return
 	}
 	c.dirty = false
+	ms := c.sinceBoot() / 10000
+	if ms == c.kuserMS && !c.kuserInit {
+		return
+	}
+	c.kuserMS, c.kuserInit = ms, false
 	var b [0x28]byte
 	it := c.sinceBoot()
 	st := c.systemTime()

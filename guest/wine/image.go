@@ -167,15 +167,22 @@ func (p *Process) mapImage(ii *imageInfo, want uint64) (*Module, ntstatus, error
 		for end < npages && prots[end] == prots[start] {
 			end++
 		}
-		if err := p.vm.commit(a, base+start*pageSize, (end-start)*pageSize, prots[start]); err != nil {
+		lo, hi := start*pageSize, end*pageSize
+		if hi > uint64(len(img)) {
+			hi = uint64(len(img))
+		}
+		var data []byte
+		if lo < hi {
+			data = img[lo:hi]
+		}
+		if err := p.vm.commitData(a, base+start*pageSize, (end-start)*pageSize, prots[start], data); err != nil {
 			p.vm.release(a)
+			if errors.Is(err, errCommitLimit) {
+				return nil, STATUS_COMMITMENT_LIMIT, err
+			}
 			return nil, STATUS_NO_MEMORY, err
 		}
 		start = end
-	}
-	if err := p.write(base, img); err != nil {
-		p.vm.release(a)
-		return nil, STATUS_NO_MEMORY, err
 	}
 	mod := &Module{Name: name, Path: ii.guestPath, HostPath: ii.hostPath, Base: base, Size: size}
 	if len(f.Sections) > 0 {

@@ -283,13 +283,9 @@ func (p *Process) mapFlat(c *call, data []byte, name string) (uint64, ntstatus) 
 	if err != nil {
 		return 0, STATUS_NO_MEMORY
 	}
-	if err := p.vm.commit(a, base, size, PAGE_READONLY); err != nil {
-		c.fail(err)
-		return 0, STATUS_NO_MEMORY
-	}
-	if err := p.write(base, data); err != nil {
-		c.fail(err)
-		return 0, STATUS_NO_MEMORY
+	if err := p.vm.commitData(a, base, size, PAGE_READONLY, data); err != nil {
+		p.vm.release(a)
+		return 0, c.commitFailed(err)
 	}
 	return base, STATUS_SUCCESS
 }

@@ -279,6 +279,31 @@ func (as *addressSpace) commit(a *allocation, addr, size uint64, prot uint32) er
 	return nil
 }
 
+// commitData commits fresh pages [addr, addr+size) with prot and fills
+// them with data. The pages are mapped writable for the copy and then
+// given their protection as one region: libunicorn's writes into
+// read-only memory re-protect the region around every write, which costs
+// hundreds of microseconds.
+func (as *addressSpace) commitData(a *allocation, addr, size uint64, prot uint32, data []byte) error {
+	rw := prot
+	if perm(prot)&arch.PermWrite == 0 {
+		rw = PAGE_READWRITE
+	}
+	if err := as.commit(a, addr, size, rw); err != nil {
+		return err
+	}
+	if len(data) > 0 {
+		if n, err := as.m.WriteMemory(addr, data); err != nil || n != len(data) {
+			return &vmError{"write", fmt.Errorf("%d of %d bytes at %#x: %v", n, len(data), addr, err)}
+		}
+	}
+	if rw != prot {
+		_, _, err := as.protect(a, addr, size, prot)
+		return err
+	}
+	return nil
+}
+
 // decommit returns [addr, addr+size) to the reserved state.
 func (as *addressSpace) decommit(a *allocation, addr, size uint64) error {
 	i, j, err := a.split(addr-a.base, size)

@@ -26,6 +26,7 @@ type builds struct {
 	leafPE    uint64 // leaf(), called at the bottom of the recursion
 
 	helloPE, helloELF string // tests/testdata/hello.c
+	syscallsPE        string // tests/testdata/syscalls.c
 
 	gdbsrv   string // gdbserver, "" if missing
 	qemu     string // qemu-x86_64, "" if missing
@@ -84,6 +85,9 @@ func build(work string) builds {
 	b.helloPE, b.helloELF = out("hello.exe"), out("hello")
 	run(work, "x86_64-w64-mingw32-gcc", "-O2", "-o", b.helloPE, src("hello.c"))
 	run(work, "gcc", "-O2", "-no-pie", "-o", b.helloELF, src("hello.c"))
+
+	b.syscallsPE = out("syscalls.exe")
+	run(work, "x86_64-w64-mingw32-gcc", "-O2", "-o", b.syscallsPE, src("syscalls.c"))
 
 	b.gdbsrv = tool("gdbserver", "gdbserver")
 	b.qemu = tool("qemu-x86_64", "qemu-user")

@@ -41,7 +41,7 @@ var (
 )
 
 // comparisons are the names -only accepts, in the order they run.
-var comparisons = []string{"continue", "hits", "step", "memory", "bt", "startup", "watch", "qemu"}
+var comparisons = []string{"continue", "hits", "step", "memory", "bt", "startup", "watch", "qemu", "wine"}
 
 func want(name string) bool { return slices.Contains(strings.Split(*only, ","), name) }
 
@@ -96,6 +96,7 @@ func main() {
 		{"startup", startup},
 		{"watch", watchCost},
 		{"qemu", qemuProxy},
+		{"wine", wineRows},
 	} {
 		if want(c.name) {
 			t0 := time.Now()

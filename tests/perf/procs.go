@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -85,7 +87,14 @@ func startStub(b builds, args ...string) (*exec.Cmd, string, time.Duration) {
 }
 
 // startStubOn is startStub listening on listen (HOST:PORT or unix:PATH).
+//
+// The stub runs the synthesized userland unless args choose one: these
+// rows measure the emulator and the protocol, and stay comparable across
+// runs; the wine rows choose theirs.
 func startStubOn(b builds, listen string, args ...string) (*exec.Cmd, string, time.Duration) {
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--userland") }) {
+		args = append([]string{"--userland", "synth"}, args...)
+	}
 	cmd := exec.Command(b.stub, append([]string{"serve", "--listen", listen}, args...)...)
 	cmd.Stdout = io.Discard
 	errp, err := cmd.StderrPipe()

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// wineRows: the wine userland against wine itself and against the
+// synthesized userland. Start-up is exec to the first instruction of
+// main (`rspstub run --break main`, which also ends the process there)
+// against `wine hello.exe` running to its end; the system-call rate is a
+// loop of NtQueryPerformanceCounter through ntdll's thunk.
+func wineRows(b builds) []row {
+	wine := tool("wine", "wine")
+	if _, err := os.Stat("/usr/lib/x86_64-linux-gnu/wine/x86_64-windows/ntdll.dll"); err != nil {
+		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
+			fatalf("Wine's PE DLLs (libwine) are missing and RSPSTUB_REQUIRE_TOOLS=1")
+		}
+		return nil
+	}
+	prefix := filepath.Join(workDir, "wineprefix")
+	wineEnv := append(os.Environ(), "WINEPREFIX="+prefix, "WINEDEBUG=-all", "DISPLAY=")
+	timed := func(env []string, name string, args ...string) time.Duration {
+		cmd := exec.Command(name, args...)
+		cmd.Env = env
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		t0 := time.Now()
+		check(startChild(cmd))
+		if err := cmd.Wait(); err != nil {
+			if _, ok := err.(*exec.ExitError); !ok {
+				fatalf("%s %v: %v\n%s", name, args, err, out.String())
+			}
+		}
+		return time.Since(t0)
+	}
+	runMain := func(land string) time.Duration {
+		return timed(os.Environ(), b.stub, "run", "--userland", land, "--break", "main", b.helloPE)
+	}
+	if wine != "" {
+		timed(wineEnv, wine, b.helloPE) // creates the prefix, starts wineserver
+	}
+	runMain("wine") // warm the page cache
+	per := 3
+	n := 2_000_000
+	if *quick {
+		per, n = 1, 100_000
+	}
+	var oursStart, synthStart, wineStart []float64
+	for i := 0; i < *runs; i++ {
+		for j := 0; j < per; j++ {
+			oursStart = append(oursStart, runMain("wine").Seconds()*1000)
+			synthStart = append(synthStart, runMain("synth").Seconds()*1000)
+			if wine != "" {
+				wineStart = append(wineStart, timed(wineEnv, wine, b.helloPE).Seconds()*1000)
+			}
+		}
+	}
+	rows := []row{
+		{what: "start-up to main, hello (wine userland vs wine)", short: "start vs wine", ours: oursStart, peer: wineStart,
+			unit: "ms", peerName: "wine", lowerGood: true, target: target{op: "<=", v: 1}},
+		{what: "start-up to main, hello (wine userland vs synth userland)", short: "wine vs synth start", ours: oursStart, peer: synthStart,
+			unit: "ms", peerName: "synth", lowerGood: true},
+	}
+	if wine == "" {
+		rows[0].peerNA = missing
+	}
+	// System calls per second: the loop's run minus an empty run's.
+	rate := func(run func(count int) time.Duration) float64 {
+		full := run(n)
+		empty := run(0)
+		if full <= empty {
+			return 0
+		}
+		return float64(n) / (full - empty).Seconds()
+	}
+	var ours, peer []float64
+	for i := 0; i < *runs; i++ {
+		ours = append(ours, rate(func(c int) time.Duration {
+			return timed(os.Environ(), b.stub, "run", "--userland", "wine", b.syscallsPE, strconv.Itoa(c))
+		}))
+		if wine != "" {
+			peer = append(peer, rate(func(c int) time.Duration {
+				return timed(wineEnv, wine, b.syscallsPE, strconv.Itoa(c))
+			}))
+		}
+	}
+	r := row{what: fmt.Sprintf("system calls/s (NtQueryPerformanceCounter loop, %d calls)", n), short: "syscalls/s",
+		ours: ours, peer: peer, unit: "/s", peerName: "wine", target: target{op: ">=", v: 2_000_000, abs: true}}
+	if wine == "" {
+		r.peerNA = missing
+	}
+	return append(rows, r)
+}
