@@ -86,12 +86,17 @@ class _Named(FrameDecorator):
         except Exception:
             return name
         for f in _unwinder._walk():
-            if int(f["pc"], 16) == pc and int(f["sp"], 16) == sp and "symbol" in f:
-                mod = f.get("module", "")
-                for ext in (".dll", ".exe"):
-                    if mod.lower().endswith(ext):
-                        mod = mod[: -len(ext)]
-                return mod + "!" + f["symbol"]
+            if int(f["pc"], 16) != pc or int(f["sp"], 16) != sp:
+                continue
+            mod = f.get("module", "")
+            for ext in (".dll", ".exe"):
+                if mod.lower().endswith(ext):
+                    mod = mod[: -len(ext)]
+            if "symbol" in f:
+                return mod + "!" + f.get("demangled", f["symbol"])
+            if mod:
+                return mod + "+" + f["rva"]
+            return "??"  # outside every module: shellcode, JIT code
         return name
 
 
