@@ -160,6 +160,11 @@
 // one, comes first. A tail jump through a register is not followed: a
 // frame entered that way is unprovable without the shadow stack.
 //
+// With Validate, a return address that CFI gives for a function without
+// a .pdata entry must lie in code right after a call (any call): Go's
+// rt0_go has CFI that reads a stored argc as its return address. When
+// it does not, the frame is treated as one without unwind data.
+//
 // Without Validate (RtlVirtualUnwind semantics, monitor's bt -strict)
 // such a frame follows the leaf rule and a PC outside every module ends
 // the walk. The fallbacks below (FramePointer, Scan) validate the same

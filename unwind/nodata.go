@@ -148,6 +148,14 @@ func (u *Unwinder) validScanned(ra, calleePC uint64, code CodeRegions) bool {
 	return u.validCall(ra, calleePC, code, false)
 }
 
+// afterCall reports whether ra lies in code right after a call
+// instruction, whatever its target: the check for a return address that
+// unwind data (CFI) gave.
+func (u *Unwinder) afterCall(ra uint64, code CodeRegions) bool {
+	var calls [6]call
+	return u.inCode(ra, code, true) && u.callsBefore(ra, &calls) > 0
+}
+
 func (u *Unwinder) validCall(ra, calleePC uint64, code CodeRegions, loose bool) bool {
 	if !u.inCode(ra, code, loose) {
 		return false

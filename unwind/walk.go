@@ -229,9 +229,13 @@ func (u *Unwinder) WalkInto(st *Stack, ctx Context, opt WalkOptions) {
 			trust, err = u.cfiStep(cur, next, opt)
 		} else if t, ok := u.cfiFirst(cur, next, opt); ok {
 			si.Leaf, trust = true, t
-		} else if t, ok := u.cfiForLeaf(cur, next, lookupPC, opt); ok {
+		} else if t, ok := u.cfiForLeaf(cur, next, lookupPC, opt); ok && (!opt.Validate || next.RIP == 0 || u.afterCall(next.RIP, opt.Code)) {
 			si.Leaf, trust = true, t
 		} else if opt.Validate && u.noUnwindData(cur, lookupPC) {
+			// No .pdata entry, and no CFI or CFI whose return address
+			// does not follow a call (Go's rt0_go before package cfi
+			// knew it): the frame has no unwind data to trust.
+			*next = cur.Regs
 			si.Leaf = true
 			c, t, err := u.unwindNoData(cur, opt)
 			if err != nil {
