@@ -308,7 +308,7 @@ func (m *Monitor) unwinder() *unwind.Unwinder {
 	mods := m.t.Modules()
 	um := make([]unwind.Module, len(mods))
 	for i, md := range mods {
-		um[i] = unwind.Module{Name: md.Name, Base: md.Base, Size: md.Size, Format: m.syms.format(md)}
+		um[i] = unwind.Module{Name: md.Name, Base: md.Base, Size: md.Size, Format: m.syms.format(md), Synthetic: md.Synthetic}
 	}
 	if m.u == nil {
 		m.u = unwind.New(m.t, um)

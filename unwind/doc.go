@@ -133,8 +133,13 @@
 // outside modules. The target's own tail jumps (jmp rel, jmp [rip+x],
 // decoded linearly over the target function, 4 KiB at most, two
 // functions deep) count too: the CRT's _unlock_file ends in a jmp to
-// msvcrt's _unlock. A call through a register or computed memory is
-// accepted as it is. Candidates, in order:
+// msvcrt's _unlock. An indirect jump counts when it is REX.W jmp, the
+// form the x64 ABI gives indirect tail calls (libgcc's
+// _Unwind_DeleteException ends in one), and may reach anything; a plain
+// jmp reg is a switch inside the function. A call through a register or
+// computed memory is accepted as it is, and so is a return address into
+// a Synthetic module (an emulator's API stubs call guest code back
+// without a call instruction). Candidates, in order:
 //
 //  1. the emulator's shadow call stack (WalkOptions.Shadow; trust
 //     "shadow"): the innermost call whose return-address slot is at or
@@ -157,8 +162,9 @@
 // routine left in its own frame fails the target check when it follows
 // a direct call; one that follows an indirect call cannot be told from
 // a real one, which is why the shadow stack, when the emulator keeps
-// one, comes first. A tail jump through a register is not followed: a
-// frame entered that way is unprovable without the shadow stack.
+// one, comes first. A tail jump through a register without REX.W is not
+// followed: a frame entered that way is unprovable without the shadow
+// stack.
 //
 // With Validate, a return address that CFI gives for a function without
 // a .pdata entry must lie in code right after a call (any call): Go's

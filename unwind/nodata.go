@@ -48,6 +48,10 @@ const (
 	maxTailJumps = 32
 )
 
+// anyTarget stands for the destination of an indirect tail call: it may
+// reach any code.
+const anyTarget = ^uint64(0)
+
 // callKind says what a call instruction tells about its target.
 type callKind uint8
 
@@ -160,6 +164,9 @@ func (u *Unwinder) validCall(ra, calleePC uint64, code CodeRegions, loose bool) 
 	if !u.inCode(ra, code, loose) {
 		return false
 	}
+	if m, ok := u.Module(ra); ok && m.Synthetic {
+		return true // a continuation of emulated code that called back
+	}
 	var calls [6]call
 	n := u.callsBefore(ra, &calls)
 	for _, c := range calls[:n] {
@@ -172,9 +179,11 @@ func (u *Unwinder) validCall(ra, calleePC uint64, code CodeRegions, loose bool) 
 
 // reaches reports whether a call to target can have led to calleePC:
 // target, or a jmp thunk it leads to, lies in the function (or the code
-// region) that holds calleePC, or the function there ends in a tail jump
+// region) that holds calleePC, or the function there has a tail jump
 // (jmp rel, jmp [rip+disp]) that does, up to maxTailDepth functions
-// deep. A tail jump through a register is not followed.
+// deep. A jump through a register or computed memory counts only in the
+// form the x64 ABI gives an indirect tail call, REX.W jmp (a plain one
+// is a switch inside the function), and then may reach anything.
 func (u *Unwinder) reaches(target, calleePC uint64, code CodeRegions) bool {
 	return u.reachesDepth(target, calleePC, code, maxTailDepth)
 }
@@ -186,7 +195,7 @@ func (u *Unwinder) reachesDepth(target, calleePC uint64, code CodeRegions, depth
 		}
 		if depth > 0 {
 			for _, d := range u.tailJumps(target, code) {
-				if u.reachesDepth(d, calleePC, code, depth-1) {
+				if d == anyTarget || u.reachesDepth(d, calleePC, code, depth-1) {
 					return true
 				}
 			}
@@ -239,6 +248,7 @@ func (u *Unwinder) tailJumps(fn uint64, code CodeRegions) []uint64 {
 				off++
 				continue
 			}
+			at := buf[off:]
 			next := start + uint64(off+inst.Len)
 			off += inst.Len
 			if inst.Op != x86asm.JMP {
@@ -246,6 +256,14 @@ func (u *Unwinder) tailJumps(fn uint64, code CodeRegions) []uint64 {
 			}
 			var d uint64
 			switch a := inst.Args[0].(type) {
+			case x86asm.Reg:
+				// The x64 ABI writes an indirect tail call as REX.W jmp
+				// (what the epilog rule recognizes); a plain jmp reg is
+				// a jump inside the function (a switch).
+				if len(at) < 2 || at[0]&0xf8 != 0x48 || at[1] != 0xff {
+					continue
+				}
+				d = anyTarget
 			case x86asm.Rel:
 				d = next + uint64(int64(a))
 				if d >= start && d < end {
@@ -253,6 +271,10 @@ func (u *Unwinder) tailJumps(fn uint64, code CodeRegions) []uint64 {
 				}
 			case x86asm.Mem:
 				if a.Base != x86asm.RIP || a.Index != 0 {
+					if len(at) >= 2 && at[0]&0xf8 == 0x48 && at[1] == 0xff {
+						d = anyTarget // REX.W jmp [reg+...]: an indirect tail call
+						break
+					}
 					continue
 				}
 				p, err := read64(u.mem, u.scratch[:], "jmp pointer", next+uint64(a.Disp))

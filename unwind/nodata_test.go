@@ -232,4 +232,33 @@ func TestValidReturnTailJump(t *testing.T) {
 	_, u := world(ib, newStack())
 	assert.True(t, u.validReturn(imgBase+0x1015, imgBase+0x1200, nil), "through t's tail jump")
 	assert.False(t, u.validReturn(imgBase+0x1015, imgBase+0x1401, nil), "a function t does not reach")
+
+	// t ends in an indirect jump: with REX.W (the ABI's indirect tail
+	// call, as libgcc's _Unwind_DeleteException jumps to the exception's
+	// cleanup) it may reach anything; without (a switch) it reaches
+	// nothing outside t.
+	ib.put(0x1300, []byte{0x90, 0x48, 0xff, 0xe0}) // t: nop; rex.W jmp rax
+	_, u = world(ib, newStack())
+	assert.True(t, u.validReturn(imgBase+0x1015, imgBase+0x1401, nil), "REX.W jmp rax")
+	ib.put(0x1300, []byte{0x90, 0x90, 0xff, 0xe0}) // t: nop; nop; jmp rax
+	_, u = world(ib, newStack())
+	assert.False(t, u.validReturn(imgBase+0x1015, imgBase+0x1401, nil), "jmp rax")
+}
+
+// A return address into code the emulator generated (an API stub's
+// continuation, where emulated code calls guest code back without a call
+// instruction) is accepted as it is.
+func TestValidReturnSynthetic(t *testing.T) {
+	ib := newImageBuilder()
+	program(ib)
+	mem, _ := world(ib, newStack())
+	// The same image bytes again, as the emulator's module.
+	const stubBase = 0x7ffb00000000
+	mem.add(stubBase, ib.bytes())
+	for _, synthetic := range []bool{false, true} {
+		u := New(mem, []Module{{Name: "test.exe", Base: imgBase, Size: imgSize},
+			{Name: "KERNEL32.dll", Base: stubBase, Size: imgSize, Synthetic: synthetic}})
+		// 0x1005 in main: after "sub rsp, 0x20", not after a call.
+		assert.Equal(t, synthetic, u.validReturn(stubBase+0x1005, imgBase+0x1200, nil), "synthetic=%v", synthetic)
+	}
 }
