@@ -42,6 +42,7 @@ fuzz:
 	$(F) FuzzImage ./internal/elfmem $(FLAGS)
 	$(F) FuzzCursor ./internal/bytecur $(FLAGS)
 	$(F) FuzzParseTID ./emulator/qemu $(FLAGS)
+	$(F) FuzzMSVC ./internal/demangle $(FLAGS)
 
 fuzz-smoke:
 	$(MAKE) fuzz FUZZTIME=$(SMOKETIME)

@@ -276,18 +276,20 @@ type BacktraceJSON struct {
 // FrameJSON is one frame in JSON. 64-bit values are "0x..." strings;
 // unknown fields are absent.
 type FrameJSON struct {
-	Index  int               `json:"index"`
-	PC     string            `json:"pc"`
-	SP     string            `json:"sp"`
-	Module string            `json:"module,omitempty"`
-	RVA    string            `json:"rva,omitempty"`
-	Symbol string            `json:"symbol,omitempty"`
-	Offset string            `json:"offset,omitempty"`
-	File   string            `json:"file,omitempty"`
-	Line   int               `json:"line,omitempty"`
-	Trust  string            `json:"trust"`
-	Regs   map[string]string `json:"regs"`
-	Saved  map[string]string `json:"saved,omitempty"`
+	Index  int    `json:"index"`
+	PC     string `json:"pc"`
+	SP     string `json:"sp"`
+	Module string `json:"module,omitempty"`
+	RVA    string `json:"rva,omitempty"`
+	Symbol string `json:"symbol,omitempty"`
+	// Mangled is the symbol table's name when Symbol is its demangled form.
+	Mangled string            `json:"mangled,omitempty"`
+	Offset  string            `json:"offset,omitempty"`
+	File    string            `json:"file,omitempty"`
+	Line    int               `json:"line,omitempty"`
+	Trust   string            `json:"trust"`
+	Regs    map[string]string `json:"regs"`
+	Saved   map[string]string `json:"saved,omitempty"`
 }
 
 func hexs(v uint64) string { return "0x" + strconv.FormatUint(v, 16) }
@@ -309,7 +311,10 @@ func (bt *Backtrace) JSON() []FrameJSON {
 		if f.Loc.Module != "" {
 			j.Module, j.RVA = f.Loc.Module, hexs(f.Loc.RVA)
 			if f.Loc.Symbol != "" {
-				j.Symbol, j.Offset = f.Loc.Symbol, hexs(f.Loc.SymOffset)
+				j.Symbol, j.Offset = f.Loc.Name(), hexs(f.Loc.SymOffset)
+				if j.Symbol != f.Loc.Symbol {
+					j.Mangled = f.Loc.Symbol
+				}
 			}
 			if f.Loc.File != "" {
 				j.File, j.Line = f.Loc.File, f.Loc.Line

@@ -38,6 +38,16 @@
 // without a file. Every count is bounded; a malformed file costs only its
 // own symbols.
 //
+// A symbol names an address only inside its own function: within its
+// size when the symbol table gives one (ELF), otherwise not past the
+// start of the function .pdata says holds the address
+// (unwind.Unwinder.FunctionStart), so a PC in an unnamed function (a
+// static constructor whose symbol was stripped) reads module+0xRVA, not
+// nearest_symbol+0x15a. The emulator's stub DLLs are exempt: each of
+// their stubs is two functions under one name. C++ names are demangled
+// for display (package internal/demangle; the raw name stays in
+// Location.Symbol and JSON's "mangled"), and Resolve takes either form.
+//
 // ELF modules (a Linux program under qemu-user; recognised by the ELF
 // magic at their base) are unwound with their CFI only, and named from
 // the DWARF subprograms and .symtab of their file, the .symtab of the

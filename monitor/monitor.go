@@ -28,7 +28,9 @@ type Monitor struct {
 
 // New returns a Monitor over t.
 func New(t Target) *Monitor {
-	return &Monitor{t: t, syms: newSymbolizer(t)}
+	m := &Monitor{t: t, syms: newSymbolizer(t)}
+	m.syms.funcStart = func(addr uint64) (uint64, bool) { return m.unwinder().FunctionStart(addr) }
+	return m
 }
 
 // ErrUsage marks an error in what the user typed.

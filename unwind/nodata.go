@@ -526,3 +526,33 @@ func (u *Unwinder) scanFor(sp uint64, words int, accept func(uint64) bool) (slot
 	}
 	return 0, 0, false
 }
+
+// FunctionStart returns where the function that holds pc begins, as the
+// module's function table says: the BeginAddress of its primary entry
+// (chains followed), or for a pc that no entry covers, the end of the
+// entry before it (a function without an entry lies between entries).
+// ok is false outside every PE module and where the table is damaged.
+// Symbolizers use it to tell a PC inside the nearest symbol's function
+// from one in an unnamed function after it.
+func (u *Unwinder) FunctionStart(pc uint64) (start uint64, ok bool) {
+	if m, in := u.Module(pc); !in || m.Format != FormatPE {
+		return 0, false
+	}
+	fe, found, err := u.LookupFunctionEntry(pc)
+	if err != nil {
+		return 0, false
+	}
+	img := fe.Image
+	if !found {
+		if img, err = u.Image(pc); err != nil {
+			return 0, false
+		}
+		lo, _ := img.gap(uint32(pc - img.Base))
+		return img.Base + uint64(lo), true
+	}
+	primary, err := u.primaryEntry(img, fe.RuntimeFunction)
+	if err != nil {
+		return 0, false
+	}
+	return img.Base + uint64(primary.BeginAddress), true
+}
