@@ -185,10 +185,13 @@
 // only where it has no CFI for the PC.
 //
 // A Module whose Format is FormatELF (a Linux program's executable and
-// shared objects) has no .pdata: each of its frames is unwound by the
-// CFIUnwinder alone (trust "cfi"), never parsed as a PE image; a PC its
-// CFI does not cover ends the walk with ErrNoCFI (StopMissingData). The
-// RBP chain and the scan need PE section tables and do not apply.
+// shared objects, a kernel under QEMU system mode) has no .pdata: each of
+// its frames is unwound by the CFIUnwinder (trust "cfi"), never parsed as
+// a PE image; a PC its CFI does not cover ends the walk with ErrNoCFI
+// (StopMissingData) unless the RBP chain or the scan is enabled. Without a
+// section table the whole module counts as code for them, and a direct
+// call is consistent with a callee at or after its target within 1 MiB
+// (noRegionReach); the call-instruction check still applies.
 //
 // # How it is verified
 //

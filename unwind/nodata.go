@@ -121,6 +121,10 @@ func (u *Unwinder) callsBefore(ra uint64, out *[6]call) int {
 // set and the byte is readable (the leaf and frame-pointer candidates
 // sit where a return address must be; a scanned word does not).
 func (u *Unwinder) inCode(addr uint64, code CodeRegions, loose bool) bool {
+	if m, ok := u.Module(addr); ok && m.Format == FormatELF {
+		// No section table here: the module's span, and the call check.
+		return true
+	}
 	if img, err := u.Image(addr); err == nil {
 		return img.Executable(uint32(addr - img.Base))
 	}
@@ -336,6 +340,10 @@ func (u *Unwinder) holds(target, pc uint64, code CodeRegions) bool {
 			s, e, ok := code.CodeRegion(pc)
 			return ok && target >= s && target < e
 		}
+		return target <= pc && pc-target < noRegionReach
+	}
+	if pm.Format == FormatELF {
+		// No function table: at or before the pc, within reach.
 		return target <= pc && pc-target < noRegionReach
 	}
 	img, err := u.Image(pc)
