@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -137,6 +138,15 @@ func TestShellcodeBacktrace(t *testing.T) {
 				require.NoError(t, err)
 				checkShellcodeStack(t, plain, bt)
 				_ = out
+
+				// rspstub run --bt prints the same frames.
+				text := harness.Run(t, time.Minute, nil, harness.Stub(t), "run", exe, "--break", "msvcrt!puts", "--bt", "--", routine)
+				for i, w := range wantShellcodeStack {
+					if w == "" {
+						w = "0x40"
+					}
+					assert.Regexp(t, regexp.MustCompile(fmt.Sprintf("(?m)^%02x .*  %s", i, regexp.QuoteMeta(w))), text, "rspstub run frame %d", i)
+				}
 			})
 		}
 	}

@@ -69,6 +69,9 @@ func TestVerifyEveryInstructionPrograms(t *testing.T) {
 		{"chkstk", "monitor/testdata/chkstk.c", harness.MinGW, []string{"-O2"}},
 		{"chain", "guest/testdata/chain.c", harness.MinGW, []string{"-O0"}},
 		{"except", "guest/testdata/except.cc", harness.MinGWCXX, []string{"-O1", "-static"}},
+		{"cxx-mingw", "monitor/testdata/cxx.cc", harness.MinGWCXX, []string{"-O1", "-g"}},
+		{"cxx-clang-msvc", "monitor/testdata/cxx.cc", harness.ClangMSVC, []string{"-O1", "-fno-exceptions", "-fno-rtti", "-nostdlib",
+			"-Wl,-entry:start", "-Wl,-subsystem:console", lib + "libkernel32.a"}},
 		{"seh-clang-msvc", "guest/testdata/seh.c", harness.ClangMSVC, []string{"-nostdlib", "-Wl,-entry:start",
 			"-Wl,-subsystem:console", lib + "libkernel32.a", lib + "libmsvcrt.a"}},
 	} {
