@@ -44,6 +44,7 @@ fuzz:
 	$(F) FuzzParseTID ./emulator/qemu $(FLAGS)
 	$(F) FuzzSyscall ./guest/wine $(FLAGS)
 	$(F) FuzzParse ./internal/peimage $(FLAGS)
+	$(F) FuzzMSVC ./internal/demangle $(FLAGS)
 
 fuzz-smoke:
 	$(MAKE) fuzz FUZZTIME=$(SMOKETIME)

@@ -3,6 +3,7 @@ module github.com/rspstub/rspstub
 go 1.26.8
 
 require (
+	github.com/ianlancetaylor/demangle v0.0.0-20260724033716-83e58baca724
 	github.com/saferwall/pe v1.6.5
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/arch v0.32.0

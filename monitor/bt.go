@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 
 	"github.com/rspstub/rspstub/internal/arch"
@@ -34,6 +35,10 @@ type BacktraceOptions struct {
 	// could not unwind, is unwound with the module's DWARF CFI, then a
 	// bounded stack scan; those frames say so in their trust.
 	Strict bool
+	// NoShadow ignores the backend's shadow call stack: frames without
+	// unwind data are then found by the unwinder's own checks alone
+	// (verify-unwind compares those with the shadow stack).
+	NoShadow bool
 }
 
 // Context returns the current thread's registers as frame 0's context.
@@ -79,6 +84,14 @@ func (m *Monitor) Backtrace(opt BacktraceOptions) (bt *Backtrace, err error) {
 		wo.Prefer = m.prefer
 		wo.Scan = true
 		wo.FramePointer = opt.Heuristics
+		// Frames without unwind data (shellcode, JIT code, code without
+		// .pdata): validated return addresses only, from the shadow call
+		// stack when the backend keeps one.
+		wo.Validate = true
+		wo.Code = m.codeRegions()
+		if !opt.NoShadow {
+			wo.Shadow = m.liveShadow(ctx.RSP())
+		}
 	}
 	st := u.Walk(ctx, wo)
 	bt = &Backtrace{Reason: st.Reason, Err: st.Err}
@@ -90,6 +103,63 @@ func (m *Monitor) Backtrace(opt BacktraceOptions) (bt *Backtrace, err error) {
 		bt.Frames = append(bt.Frames, Frame{Frame: f, Index: i, Loc: m.syms.locate(f.PC, lookup)})
 	}
 	return bt, nil
+}
+
+// liveShadow returns the backend's shadow call stack for the unwinder,
+// without the calls whose slot lies below rsp (returned: the emulator
+// drops them at its next block start), or nil when there is none.
+func (m *Monitor) liveShadow(rsp uint64) []unwind.ShadowCall {
+	ss, ok := m.t.(ShadowStacker)
+	if !ok {
+		return nil
+	}
+	frames, on := ss.ShadowStack()
+	if !on {
+		return nil
+	}
+	calls := make([]unwind.ShadowCall, 0, len(frames))
+	for _, f := range frames {
+		if f.SP >= rsp {
+			calls = append(calls, unwind.ShadowCall{CallSite: f.CallSite, Target: f.Target, ReturnAddress: f.ReturnAddress, Slot: f.SP})
+		}
+	}
+	return calls
+}
+
+// codeRegions returns the backend's executable memory for the unwinder,
+// or nil when the backend cannot list its memory.
+func (m *Monitor) codeRegions() unwind.CodeRegions {
+	rl, ok := m.t.(RegionLister)
+	if !ok {
+		return nil
+	}
+	var cr codeRegions
+	for _, r := range rl.Regions() {
+		if r.Perm&arch.PermExec == 0 || r.Size == 0 {
+			continue
+		}
+		// Adjacent executable regions are one mapping (a protection
+		// change splits a VirtualAlloc'd block into regions).
+		if n := len(cr); n > 0 && cr[n-1].end == r.Start {
+			cr[n-1].end = r.Start + r.Size
+			continue
+		}
+		cr = append(cr, span{r.Start, r.Start + r.Size})
+	}
+	return cr
+}
+
+type span struct{ start, end uint64 }
+
+// codeRegions is the executable part of a memory map, sorted by address.
+type codeRegions []span
+
+func (c codeRegions) CodeRegion(addr uint64) (uint64, uint64, bool) {
+	i := sort.Search(len(c), func(i int) bool { return c[i].end > addr })
+	if i < len(c) && addr >= c[i].start {
+		return c[i].start, c[i].end, true
+	}
+	return 0, 0, false
 }
 
 // elfOnly passes only frames of ELF modules to a CFI unwinder.
@@ -206,18 +276,20 @@ type BacktraceJSON struct {
 // FrameJSON is one frame in JSON. 64-bit values are "0x..." strings;
 // unknown fields are absent.
 type FrameJSON struct {
-	Index  int               `json:"index"`
-	PC     string            `json:"pc"`
-	SP     string            `json:"sp"`
-	Module string            `json:"module,omitempty"`
-	RVA    string            `json:"rva,omitempty"`
-	Symbol string            `json:"symbol,omitempty"`
-	Offset string            `json:"offset,omitempty"`
-	File   string            `json:"file,omitempty"`
-	Line   int               `json:"line,omitempty"`
-	Trust  string            `json:"trust"`
-	Regs   map[string]string `json:"regs"`
-	Saved  map[string]string `json:"saved,omitempty"`
+	Index  int    `json:"index"`
+	PC     string `json:"pc"`
+	SP     string `json:"sp"`
+	Module string `json:"module,omitempty"`
+	RVA    string `json:"rva,omitempty"`
+	Symbol string `json:"symbol,omitempty"`
+	// Mangled is the symbol table's name when Symbol is its demangled form.
+	Mangled string            `json:"mangled,omitempty"`
+	Offset  string            `json:"offset,omitempty"`
+	File    string            `json:"file,omitempty"`
+	Line    int               `json:"line,omitempty"`
+	Trust   string            `json:"trust"`
+	Regs    map[string]string `json:"regs"`
+	Saved   map[string]string `json:"saved,omitempty"`
 }
 
 func hexs(v uint64) string { return "0x" + strconv.FormatUint(v, 16) }
@@ -239,7 +311,10 @@ func (bt *Backtrace) JSON() []FrameJSON {
 		if f.Loc.Module != "" {
 			j.Module, j.RVA = f.Loc.Module, hexs(f.Loc.RVA)
 			if f.Loc.Symbol != "" {
-				j.Symbol, j.Offset = f.Loc.Symbol, hexs(f.Loc.SymOffset)
+				j.Symbol, j.Offset = f.Loc.Name(), hexs(f.Loc.SymOffset)
+				if j.Symbol != f.Loc.Symbol {
+					j.Mangled = f.Loc.Symbol
+				}
 			}
 			if f.Loc.File != "" {
 				j.File, j.Line = f.Loc.File, f.Loc.Line

@@ -14,9 +14,17 @@
 //
 // # Frames
 //
-// bt walks with package unwind from the thread's registers, .pdata only
-// (RtlVirtualUnwind semantics); -heuristics adds the RBP chain and a
-// stack scan as fallbacks. Each frame is named module!symbol+0xoff with
+// bt walks with package unwind from the thread's registers: .pdata,
+// then the module's DWARF CFI where .pdata has no entry or fails, then a
+// bounded stack scan; -heuristics adds the RBP chain before the scan;
+// -strict is RtlVirtualUnwind alone. A frame without any unwind data
+// (shellcode in VirtualAlloc'd memory, JIT code) gets its caller from a
+// validated return address only (see package unwind): from the shadow
+// call stack when the backend keeps one (trust "shadow"), else the leaf
+// rule, the RBP chain or the scan, checked against the memory map
+// (RegionLister) for code outside modules; when none can be proven the
+// walk ends there and says so. verify-unwind walks without the shadow
+// stack, so that it checks the unwinder's own answer. Each frame is named module!symbol+0xoff with
 // [file @ line] when known. For caller frames the symbol and line are
 // looked up at the return address minus one, as the unwinder does, so a
 // call that ends a function is attributed to it.
@@ -29,6 +37,16 @@
 // table read from guest memory, which names synthesized DLLs and images
 // without a file. Every count is bounded; a malformed file costs only its
 // own symbols.
+//
+// A symbol names an address only inside its own function: within its
+// size when the symbol table gives one (ELF), otherwise not past the
+// start of the function .pdata says holds the address
+// (unwind.Unwinder.FunctionStart), so a PC in an unnamed function (a
+// static constructor whose symbol was stripped) reads module+0xRVA, not
+// nearest_symbol+0x15a. The emulator's stub DLLs are exempt: each of
+// their stubs is two functions under one name. C++ names are demangled
+// for display (package internal/demangle; the raw name stays in
+// Location.Symbol and JSON's "mangled"), and Resolve takes either form.
 //
 // ELF modules (a Linux program under qemu-user; recognised by the ELF
 // magic at their base) are unwound with their CFI only, and named from

@@ -26,7 +26,7 @@ func (s *symbolizer) format(m Module) unwind.Format {
 	if f, ok := s.formats[m]; ok {
 		return f
 	}
-	f := unwind.FormatPE
+	f := m.Format
 	var b [4]byte
 	if n, _ := s.t.ReadMemory(m.Base, b[:]); n == len(b) && string(b[:]) == "\x7fELF" {
 		f = unwind.FormatELF

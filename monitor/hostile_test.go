@@ -65,15 +65,17 @@ func TestHostileGuests(t *testing.T) {
 		scenario, sym string
 		// reason: what the end line of the first bt must mention. On a
 		// looping chain bt falls back (CFI, a scan) where .pdata fails:
-		// "bt -strict" must name the chain.
-		reason string
+		// "bt -strict" must name the chain. nopdata_stop has no unwind
+		// data: bt takes no return address that does not follow a call
+		// of it, while "bt -strict" applies the Windows leaf rule.
+		reason, strict string
 	}{
-		{"unmapped", "nopdata_stop", "unreadable"},
-		{"lookalike", "nopdata_stop", ""},
-		{"cyclic", "nopdata_stop", "did not increase"},
-		{"chain1", "stop_here", ""},
-		{"chain2", "stop_here", ""},
-		{"ldr", "stop_here", "end of stack"},
+		{"unmapped", "nopdata_stop", "unreadable", "unreadable"},
+		{"lookalike", "nopdata_stop", "no provable return address", ""},
+		{"cyclic", "nopdata_stop", "no provable return address", "did not increase"},
+		{"chain1", "stop_here", "", ""},
+		{"chain2", "stop_here", "", ""},
+		{"ldr", "stop_here", "end of stack", ""},
 	} {
 		t.Run(tc.scenario, func(t *testing.T) {
 			tg, out := startHostile(t, tc.scenario, tc.sym)
@@ -84,6 +86,9 @@ func TestHostileGuests(t *testing.T) {
 			}
 			if !strings.Contains(bt, "hostile") || !strings.Contains(bt, "!") {
 				t.Errorf("bt found no frame in the program:\n%s", bt)
+			}
+			if end := endLine(t, timedMonitor(t, tg, "bt -strict")); tc.strict != "" && !strings.Contains(end, tc.strict) {
+				t.Errorf("bt -strict stopped with %q, want a reason mentioning %q", end, tc.strict)
 			}
 			endLine(t, timedMonitor(t, tg, "bt -heuristics -full"))
 			timedMonitor(t, tg, "bt -json")

@@ -28,7 +28,9 @@ type Monitor struct {
 
 // New returns a Monitor over t.
 func New(t Target) *Monitor {
-	return &Monitor{t: t, syms: newSymbolizer(t)}
+	m := &Monitor{t: t, syms: newSymbolizer(t)}
+	m.syms.funcStart = func(addr uint64) (uint64, bool) { return m.unwinder().FunctionStart(addr) }
+	return m
 }
 
 // ErrUsage marks an error in what the user typed.
@@ -308,7 +310,7 @@ func (m *Monitor) unwinder() *unwind.Unwinder {
 	mods := m.t.Modules()
 	um := make([]unwind.Module, len(mods))
 	for i, md := range mods {
-		um[i] = unwind.Module{Name: md.Name, Base: md.Base, Size: md.Size, Format: m.syms.format(md)}
+		um[i] = unwind.Module{Name: md.Name, Base: md.Base, Size: md.Size, Format: m.syms.format(md), Synthetic: md.Synthetic}
 	}
 	if m.u == nil {
 		m.u = unwind.New(m.t, um)

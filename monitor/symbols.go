@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/rspstub/rspstub/internal/demangle"
 	"github.com/rspstub/rspstub/unwind"
 )
 
@@ -50,6 +51,28 @@ type symbolizer struct {
 	t       Target
 	cache   map[Module]*modSyms
 	formats map[Module]unwind.Format
+	// funcStart says where the function holding an address begins
+	// (.pdata; nil or false: unknown). A symbol before that start names
+	// another function.
+	funcStart func(addr uint64) (uint64, bool)
+	// names caches demangled names ("" when a name is not a C++ one).
+	names map[string]string
+}
+
+// maxDemangled bounds the demangled-name cache.
+const maxDemangled = 1 << 14
+
+// demangled returns a C++ name demangled, or "" when it is not one.
+func (s *symbolizer) demangled(name string) string {
+	if d, ok := s.names[name]; ok {
+		return d
+	}
+	d, _ := demangle.Name(name)
+	if s.names == nil || len(s.names) >= maxDemangled {
+		s.names = make(map[string]string)
+	}
+	s.names[name] = d
+	return d
 }
 
 func newSymbolizer(t Target) *symbolizer {
@@ -99,7 +122,8 @@ type Location struct {
 	Module    string // "" outside every module
 	ModBase   uint64
 	RVA       uint64
-	Symbol    string // "" when unknown
+	Symbol    string // "" when unknown; as in the symbol table (mangled)
+	Display   string // Symbol demangled, or Symbol itself
 	SymOffset uint64
 	File      string // "" when unknown
 	Line      int
@@ -116,8 +140,9 @@ func (s *symbolizer) locate(addr, lookup uint64) Location {
 	ms := s.table(m)
 	rva := uint32(lookup - m.Base)
 	if i := sort.Search(len(ms.syms), func(i int) bool { return ms.syms[i].rva > rva }); i > 0 {
-		if sym := ms.syms[i-1]; sym.size == 0 || rva-sym.rva < sym.size {
+		if sym := ms.syms[i-1]; s.within(m, sym, lookup) {
 			loc.Symbol, loc.SymOffset = sym.name, addr-(m.Base+uint64(sym.rva))
+			loc.Display = s.demangled(sym.name)
 		}
 	}
 	if i := sort.Search(len(ms.lines), func(i int) bool { return ms.lines[i].rva > rva }); i > 0 {
@@ -126,6 +151,23 @@ func (s *symbolizer) locate(addr, lookup uint64) Location {
 		}
 	}
 	return loc
+}
+
+// within reports whether addr lies in the function that sym names: inside
+// its size when the symbol table or DWARF gives one, otherwise not past
+// the start of the function that holds addr (.pdata), which would make
+// it another, unnamed function. The emulator's own modules are exempt:
+// each API stub there is two functions under one name.
+func (s *symbolizer) within(m Module, sym symbol, addr uint64) bool {
+	rva := uint32(addr - m.Base)
+	if sym.size != 0 {
+		return rva-sym.rva < sym.size
+	}
+	if m.Synthetic || s.funcStart == nil {
+		return true
+	}
+	start, ok := s.funcStart(addr)
+	return !ok || m.Base+uint64(sym.rva) >= start
 }
 
 // shortModule is a module name without its .dll/.exe extension, as WinDbg
@@ -140,6 +182,14 @@ func shortModule(name string) string {
 	return name
 }
 
+// Name is the symbol as shown: demangled when it is a C++ name.
+func (l Location) Name() string {
+	if l.Display != "" {
+		return l.Display
+	}
+	return l.Symbol
+}
+
 // String renders a location as module!symbol+0xoff [file @ line].
 func (l Location) String() string {
 	if l.Module == "" {
@@ -148,7 +198,7 @@ func (l Location) String() string {
 	var b strings.Builder
 	b.WriteString(shortModule(l.Module))
 	if l.Symbol != "" {
-		b.WriteString("!" + l.Symbol)
+		b.WriteString("!" + l.Name())
 		if l.SymOffset != 0 {
 			fmt.Fprintf(&b, "+%#x", l.SymOffset)
 		}
@@ -193,6 +243,30 @@ func (s *symbolizer) resolve(name string) (uint64, error) {
 			if e.name == sym {
 				return m.Base + uint64(e.rva) + off, nil
 			}
+		}
+		// A C++ name as it is shown: "ns::Widget::poke(int) const", or
+		// without its parameters when that names one function.
+		var hits []uint64
+		for _, e := range ms.syms {
+			if len(e.name) < 2 || (e.name[0] != '?' && e.name[:2] != "_Z") {
+				continue
+			}
+			d := s.demangled(e.name)
+			if d == "" {
+				continue
+			}
+			if d == sym {
+				return m.Base + uint64(e.rva) + off, nil
+			}
+			if base, _, ok := strings.Cut(d, "("); ok && (base == sym || strings.HasSuffix(base, " "+sym)) {
+				hits = append(hits, m.Base+uint64(e.rva))
+			}
+		}
+		if len(hits) == 1 {
+			return hits[0] + off, nil
+		}
+		if len(hits) > 1 {
+			return 0, fmt.Errorf("%q names %d functions: give the parameters too (as monitor bt shows them)", sym, len(hits))
 		}
 	}
 	if qualified && !found {

@@ -99,7 +99,7 @@
 //
 // Walk starts from frame 0 (trust "context") and labels each later frame
 // with how it was found: "pdata", "leaf", "machframe", and for fallbacks
-// "cfi", "frame-pointer" or "scan". For caller frames the function is
+// "cfi", "frame-pointer", "scan" or "shadow". For caller frames the function is
 // looked up at the return address minus one, so a call that is the last
 // instruction of a function is attributed to that function, and epilog
 // detection is skipped (a return address follows a call; Windows' own
@@ -110,11 +110,71 @@
 // (default 1024, never more than HardMaxFrames), a stack pointer that does
 // not increase (machine frames may switch stacks, so they are checked for
 // repeated (PC, SP) pairs instead), unreadable stack, a PC outside every
-// module (the frame is still reported), missing or malformed unwind data.
-// When .pdata cannot unwind a frame the configured fallbacks are tried in
-// order: a CFIUnwinder (DWARF CFI plugs in here), the RBP chain, and a
-// bounded stack scan that accepts only addresses in an executable section
-// of a module that follow a call instruction.
+// module (the frame is still reported), missing or malformed unwind data,
+// no provable return address (Validate). When .pdata cannot unwind a
+// frame the configured fallbacks are tried in order: a CFIUnwinder (DWARF
+// CFI plugs in here), the RBP chain, and a bounded stack scan; the last
+// two accept only validated return addresses (below).
+//
+// # Frames without unwind data
+//
+// Code outside every module (shellcode copied into VirtualAlloc'd memory,
+// JIT code) and module code with neither a .pdata entry nor CFI have
+// nothing that says where their return address is. With
+// WalkOptions.Validate the walk takes one only after checking it: the
+// word must lie in executable code (a module's executable section, or a
+// mapping CodeRegions reports) right after a call instruction, and a
+// direct call must be able to have entered the frame. "Direct" covers
+// call rel32 and call [rip+disp32] whose pointer is readable (an import
+// address table slot); its target, followed through jmp thunks (four
+// hops), must lie in the frame's function: the same .pdata function
+// (chains followed), the same gap between entries and at or before the
+// PC for a function without an entry, the same executable mapping
+// outside modules. The target's own tail jumps (jmp rel, jmp [rip+x],
+// decoded linearly over the target function, 4 KiB at most, two
+// functions deep) count too: the CRT's _unlock_file ends in a jmp to
+// msvcrt's _unlock. An indirect jump counts when it is REX.W jmp, the
+// form the x64 ABI gives indirect tail calls (libgcc's
+// _Unwind_DeleteException ends in one), and may reach anything; a plain
+// jmp reg is a switch inside the function. A call through a register or
+// computed memory is accepted as it is, and so is a return address into
+// a Synthetic module (an emulator's API stubs call guest code back
+// without a call instruction). Candidates, in order:
+//
+//  1. the emulator's shadow call stack (WalkOptions.Shadow; trust
+//     "shadow"): the innermost call whose return-address slot is at or
+//     above the frame's RSP, if its target reaches the frame's code and
+//     the slot still holds the return address. A call emulated code made
+//     without a call instruction (a callback) is not on the shadow stack;
+//     the target check keeps the walk from skipping over it.
+//  2. the Windows leaf rule, for code inside a module (trust "leaf");
+//  3. the RBP chain: [RBP+8] when RBP lies above RSP (trust
+//     "frame-pointer"), which restores RBP from [RBP];
+//  4. a scan upward from RSP, ScanWords words (trust "scan"); a scanned
+//     word outside every module must be in a CodeRegions mapping.
+//
+// The frame that was unwound keeps its nonvolatile registers for its
+// caller, as the leaf rule assumes, except RBP when it points into that
+// frame: then it is the frame's own frame pointer, restored from [RBP]
+// when it sits right below the return address and unknown otherwise.
+// When nothing validates the walk ends with StopUnproven (ErrUnproven):
+// a frame is missing rather than invented. A stale return address the
+// routine left in its own frame fails the target check when it follows
+// a direct call; one that follows an indirect call cannot be told from
+// a real one, which is why the shadow stack, when the emulator keeps
+// one, comes first. A tail jump through a register without REX.W is not
+// followed: a frame entered that way is unprovable without the shadow
+// stack.
+//
+// With Validate, a return address that CFI gives for a function without
+// a .pdata entry must lie in code right after a call (any call): Go's
+// rt0_go has CFI that reads a stored argc as its return address. When
+// it does not, the frame is treated as one without unwind data.
+//
+// Without Validate (RtlVirtualUnwind semantics, monitor's bt -strict)
+// such a frame follows the leaf rule and a PC outside every module ends
+// the walk. The fallbacks below (FramePointer, Scan) validate the same
+// way whenever they run.
 //
 // A function without a .pdata entry is tried with the CFIUnwinder before
 // the leaf rule (libgcc's ___chkstk_ms pushes and has no entry; package
@@ -125,10 +185,13 @@
 // only where it has no CFI for the PC.
 //
 // A Module whose Format is FormatELF (a Linux program's executable and
-// shared objects) has no .pdata: each of its frames is unwound by the
-// CFIUnwinder alone (trust "cfi"), never parsed as a PE image; a PC its
-// CFI does not cover ends the walk with ErrNoCFI (StopMissingData). The
-// RBP chain and the scan need PE section tables and do not apply.
+// shared objects, a kernel under QEMU system mode) has no .pdata: each of
+// its frames is unwound by the CFIUnwinder (trust "cfi"), never parsed as
+// a PE image; a PC its CFI does not cover ends the walk with ErrNoCFI
+// (StopMissingData) unless the RBP chain or the scan is enabled. Without a
+// section table the whole module counts as code for them, and a direct
+// call is consistent with a callee at or after its target within 1 MiB
+// (noRegionReach); the call-instruction check still applies.
 //
 // # How it is verified
 //

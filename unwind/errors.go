@@ -44,6 +44,10 @@ var (
 	// ErrUnknownRegister: an unwind step needs a register whose value is not
 	// known in this frame (a frame register that is volatile, or lost by a scan).
 	ErrUnknownRegister = errors.New("register value unknown in this frame")
+	// ErrUnproven: code without unwind data, and no word on the stack
+	// above it is a return address that follows a call which could have
+	// entered it (WalkOptions.Validate).
+	ErrUnproven = errors.New("no unwind data, and no return address on the stack follows a call that could have entered this code")
 )
 
 // InfoError reports a malformed UNWIND_INFO. Offset is the byte offset inside

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/rspstub/rspstub/internal/arch"
 )
 
 // realXdata returns up to n UNWIND_INFO byte strings from Wine DLLs, to
@@ -116,6 +118,28 @@ func FuzzStepWalk(f *testing.F) {
 		s := u.Walk(ctx, WalkOptions{MaxFrames: 64, Scan: true, FramePointer: true, ScanWords: 64})
 		if len(s.Frames) > 64 {
 			t.Fatalf("%d frames", len(s.Frames))
+		}
+		// The same code outside every module, walked with validation, a
+		// shadow stack made of the stack words, and code regions.
+		jit := make([]byte, jitSize)
+		copy(jit, code)
+		m.add(jitBase, jit)
+		var shadow []ShadowCall
+		for i := 0; i+8 <= len(stk) && len(shadow) < 8; i += 8 {
+			slot := R + uint64(stk[i]&0x3f)*8
+			shadow = append(shadow, ShadowCall{Target: jitBase + uint64(stk[i+1]), ReturnAddress: binary.LittleEndian.Uint64(st[slot-stBase:]), Slot: slot})
+		}
+		for _, start := range []uint64{imgBase + textRVA + uint64(pc), jitBase + uint64(pc)} {
+			ctx.Set(arch.RIP, start)
+			s = u.Walk(ctx, WalkOptions{MaxFrames: 64, Validate: true, Code: jitRegions{}, Shadow: shadow, Scan: true, FramePointer: true, ScanWords: 64})
+			if len(s.Frames) > 64 {
+				t.Fatalf("%d frames", len(s.Frames))
+			}
+			for i := 1; i < len(s.Frames); i++ {
+				if s.Frames[i].SP <= s.Frames[i-1].SP && s.Frames[i].Trust != TrustMachineFrame {
+					t.Fatalf("frame %d: sp %#x after %#x", i, s.Frames[i].SP, s.Frames[i-1].SP)
+				}
+			}
 		}
 	})
 }

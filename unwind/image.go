@@ -13,6 +13,10 @@ type Module struct {
 	Base   uint64
 	Size   uint64
 	Format Format // PE (the default) or ELF
+	// Synthetic marks code an emulator generated (API stubs). It calls
+	// guest code back without call instructions: a return address into
+	// it is accepted without the call check (nodata.go).
+	Synthetic bool
 }
 
 // Format is a module's file format.

@@ -19,6 +19,7 @@ type Unwinder struct {
 	modules []*moduleEntry // sorted by base
 	scratch [16]byte       // read buffer: passing a stack array to Memory would allocate
 	code    [epilogWindow + 8]byte
+	tails   map[uint64][]uint64 // tail-jump destinations by function start (nodata.go)
 }
 
 type moduleEntry struct {
@@ -37,6 +38,7 @@ func New(mem Memory, modules []Module) *Unwinder {
 // SetModules replaces the module list, keeping the cache of modules that
 // are unchanged (same name, base and size).
 func (u *Unwinder) SetModules(modules []Module) {
+	u.tails = nil
 	old := u.modules
 	u.modules = make([]*moduleEntry, 0, len(modules))
 	for _, m := range modules {
@@ -57,6 +59,7 @@ func (u *Unwinder) Flush() {
 	for _, e := range u.modules {
 		e.img, e.err = nil, nil
 	}
+	u.tails = nil
 }
 
 // Module returns the module containing addr.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/rspstub/rspstub/internal/arch"
-	"golang.org/x/arch/x86/x86asm"
 )
 
 // Trust says how a frame was found.
@@ -20,9 +19,10 @@ const (
 	TrustFramePointer              // the RBP chain
 	TrustScan                      // a stack scan found a plausible return address
 	TrustCFIBuiltin                // built-in CFI of a CFI-less runtime helper (___chkstk_ms)
+	TrustShadow                    // the emulator's shadow call stack, for a callee without unwind data
 )
 
-var trustNames = [...]string{"context", "pdata", "leaf", "machframe", "cfi", "frame-pointer", "scan", "cfi (builtin)"}
+var trustNames = [...]string{"context", "pdata", "leaf", "machframe", "cfi", "frame-pointer", "scan", "cfi (builtin)", "shadow"}
 
 func (t Trust) String() string {
 	if int(t) < len(trustNames) {
@@ -43,10 +43,12 @@ const (
 	StopOutsideModules                   // the PC lies outside every module
 	StopMissingData                      // .pdata around the PC is unreadable or zeroed
 	StopBadUnwindInfo                    // malformed unwind data, or a register it needs is unknown
+	StopUnproven                         // no unwind data, and no return address could be validated
 )
 
 var stopNames = [...]string{"zero return address", "frame limit", "stack pointer did not increase",
-	"cycle", "unreadable memory", "pc outside every module", "missing unwind data", "bad unwind data"}
+	"cycle", "unreadable memory", "pc outside every module", "missing unwind data", "bad unwind data",
+	"no provable return address"}
 
 func (r StopReason) String() string {
 	if int(r) < len(stopNames) {
@@ -144,6 +146,22 @@ type WalkOptions struct {
 	FramePointer bool // follow the RBP chain
 	Scan         bool // scan the stack for return addresses
 	ScanWords    int  // stack words a scan may look at; default 512
+
+	// Validate changes how a frame without unwind data (outside every
+	// module, or without a .pdata entry and without CFI) is unwound: its
+	// return address is taken only when it follows a call consistent with
+	// the frame (validReturn), from Shadow when given, else the leaf
+	// rule, the RBP chain, then a scan of ScanWords words; when none
+	// validates, the walk ends with StopUnproven. Without Validate such a
+	// frame follows the Windows leaf rule and a PC outside every module
+	// ends the walk.
+	Validate bool
+	// Shadow is the emulator's shadow call stack (calls in progress,
+	// any order; nil: none), used by Validate before any heuristic.
+	Shadow []ShadowCall
+	// Code says where executable memory outside modules lies (nil:
+	// unknown; return addresses must then be in modules).
+	Code CodeRegions
 }
 
 // HardMaxFrames caps every walk.
@@ -211,8 +229,21 @@ func (u *Unwinder) WalkInto(st *Stack, ctx Context, opt WalkOptions) {
 			trust, err = u.cfiStep(cur, next, opt)
 		} else if t, ok := u.cfiFirst(cur, next, opt); ok {
 			si.Leaf, trust = true, t
-		} else if t, ok := u.cfiForLeaf(cur, next, lookupPC, opt); ok {
+		} else if t, ok := u.cfiForLeaf(cur, next, lookupPC, opt); ok && (!opt.Validate || next.RIP == 0 || u.afterCall(next.RIP, opt.Code)) {
 			si.Leaf, trust = true, t
+		} else if opt.Validate && u.noUnwindData(cur, lookupPC) {
+			// No .pdata entry, and no CFI or CFI whose return address
+			// does not follow a call (Go's rt0_go before package cfi
+			// knew it): the frame has no unwind data to trust.
+			*next = cur.Regs
+			si.Leaf = true
+			c, t, err := u.unwindNoData(cur, opt)
+			if err != nil {
+				st.Frames = st.Frames[:n]
+				st.Reason, st.Err = classify(err), err
+				return
+			}
+			*next, trust = c, t
 		} else {
 			si, trust, err = u.stepFrom(next, lookupPC, flags)
 			if err == nil && trust == TrustLeaf && next.RIP != 0 && u.garbage(next.RIP) {
@@ -408,12 +439,12 @@ func (u *Unwinder) fallback(cur *Frame, opt WalkOptions) (Context, Trust, bool) 
 		}
 	}
 	if opt.FramePointer {
-		if next, ok := u.framePointer(cur); ok {
+		if next, ok := u.framePointer(cur, opt.Code); ok {
 			return next, TrustFramePointer, true
 		}
 	}
 	if opt.Scan {
-		if next, ok := u.scan(cur, opt.ScanWords); ok {
+		if next, ok := u.scan(cur, opt.ScanWords, opt.Code); ok {
 			return next, TrustScan, true
 		}
 	}
@@ -431,10 +462,10 @@ func (u *Unwinder) hasEntry(cur *Frame) bool {
 }
 
 // framePointer follows a push rbp; mov rbp, rsp frame: [RBP] is the saved
-// RBP and [RBP+8] the return address.
-func (u *Unwinder) framePointer(cur *Frame) (Context, bool) {
+// RBP and [RBP+8] the return address, which must validate (validReturn).
+func (u *Unwinder) framePointer(cur *Frame, code CodeRegions) (Context, bool) {
 	rbp, ok := cur.Regs.Get(arch.RBP)
-	if !ok || rbp < cur.SP || rbp&7 != 0 || rbp-cur.SP > 1<<24 {
+	if !ok || rbp < cur.SP || rbp&7 != 0 || rbp-cur.SP > maxFrameSpan {
 		return Context{}, false
 	}
 	saved, err := read64(u.mem, u.scratch[:], "stack", rbp)
@@ -442,7 +473,7 @@ func (u *Unwinder) framePointer(cur *Frame) (Context, bool) {
 		return Context{}, false
 	}
 	ra, err := read64(u.mem, u.scratch[:], "stack", rbp+8)
-	if err != nil || !u.isReturnAddress(ra) {
+	if err != nil || !u.validReturn(ra, calleePC(cur), code) {
 		return Context{}, false
 	}
 	next := cur.Regs
@@ -452,67 +483,25 @@ func (u *Unwinder) framePointer(cur *Frame) (Context, bool) {
 	return next, true
 }
 
-// scan looks upward from the frame's SP for the first word that is a return
-// address: inside executable code of a module and right after a call.
-func (u *Unwinder) scan(cur *Frame, words int) (Context, bool) {
-	if words <= 0 {
-		words = 512
+// scan looks upward from the frame's SP for the first word that is a
+// validated return address (validReturn). Only RIP and RSP are known in
+// the result.
+func (u *Unwinder) scan(cur *Frame, words int, code CodeRegions) (Context, bool) {
+	pc := calleePC(cur)
+	slot, ra, ok := u.scanFor(cur.SP, words, func(w uint64) bool { return u.validScanned(w, pc, code) })
+	if !ok {
+		return Context{}, false
 	}
-	if words > 1<<16 {
-		words = 1 << 16
-	}
-	var buf [512]byte
-	sp := cur.SP &^ 7
-	for done := 0; done < words; {
-		n := min(len(buf)/8, words-done)
-		got, _ := safeRead(u.mem, sp, buf[:8*n])
-		for k := 0; k+8 <= got; k += 8 {
-			w := uint64(buf[k]) | uint64(buf[k+1])<<8 | uint64(buf[k+2])<<16 | uint64(buf[k+3])<<24 |
-				uint64(buf[k+4])<<32 | uint64(buf[k+5])<<40 | uint64(buf[k+6])<<48 | uint64(buf[k+7])<<56
-			if u.isReturnAddress(w) {
-				var next Context
-				next.restoreRIP(w, sp+uint64(k))
-				next.setRSP(sp + uint64(k) + 8)
-				return next, true
-			}
-		}
-		if got < 8*n {
-			return Context{}, false
-		}
-		sp += uint64(8 * n)
-		done += n
-	}
-	return Context{}, false
-}
-
-// isReturnAddress reports whether ra is in executable module code and
-// preceded by a call instruction.
-func (u *Unwinder) isReturnAddress(ra uint64) bool {
-	img, err := u.Image(ra)
-	if err != nil || !img.Executable(uint32(ra-img.Base)) || ra-img.Base < 2 {
-		return false
-	}
-	var b [7]byte
-	start := ra - 7
-	if ra-img.Base < 7 {
-		start = img.Base
-	}
-	n, _ := safeRead(u.mem, start, b[:ra-start])
-	code := b[:n]
-	if uint64(n) != ra-start {
-		return false
-	}
-	for l := 2; l <= len(code); l++ {
-		inst, err := x86asm.Decode(code[len(code)-l:], 64)
-		if err == nil && inst.Len == l && (inst.Op == x86asm.CALL || inst.Op == x86asm.LCALL) {
-			return true
-		}
-	}
-	return false
+	var next Context
+	next.restoreRIP(ra, slot)
+	next.setRSP(slot + 8)
+	return next, true
 }
 
 func classify(err error) StopReason {
 	switch {
+	case errors.Is(err, ErrUnproven):
+		return StopUnproven
 	case errors.Is(err, ErrNoModule):
 		return StopOutsideModules
 	case errors.Is(err, ErrMissingUnwindData), errors.Is(err, ErrNoCFI):

@@ -195,20 +195,33 @@ func TestWalkBounds(t *testing.T) {
 	}
 }
 
+// callSites adds two more calls to main of program(): "call g" at 0x1010
+// (returns to 0x1015) and "call rax" at 0x1015 (returns to 0x1017).
+func callSites(ib *imageBuilder) {
+	ib.put(0x1010, []byte{
+		0xe8, 0xeb, 0x01, 0x00, 0x00, // 10: call 0x1200 (g)
+		0xff, 0xd0, // 15: call rax
+		0x90, // 17
+	})
+}
+
 // A caller frame outside every module is reported, then the walk stops; a
 // stack scan can resume from it. A leaf-rule "return address" that is not
 // even readable is garbage (a function without unwind data that pushed,
-// like ___chkstk_ms): then the scan replaces it.
+// like ___chkstk_ms): then the scan replaces it. The scan takes only
+// words that follow a call that could have entered the callee.
 func TestWalkOutsideModulesAndScan(t *testing.T) {
 	ib := newImageBuilder()
 	program(ib)
+	callSites(ib)
 	st := programStack()
 	st.put(S, 0x7000) // g returns to code outside every module
-	// Junk, then a return address into main (after its call at 0x1008).
+	// Junk, then a return address into main (after its call at 0x1010).
 	st.put(S+0x08, imgBase+0x1005) // inside main but not after a call
 	st.put(S+0x10, imgBase+0x5000) // inside the image, not executable
-	st.put(S+0x18, imgBase+0x100d) // after "call rel32": accepted
+	st.put(S+0x18, imgBase+0x1015) // after "call g": accepted for g only
 	st.put(S+0x20, 0)
+	st.put(S+0x28, imgBase+0x1017) // after "call rax": accepted for any callee
 	mem, u := world(ib, st)
 	s := u.Walk(ctxWith(imgBase+0x1200, S, nil), WalkOptions{})
 	if s.Reason != StopOutsideModules || len(s.Frames) != 2 || s.Frames[1].PC != 0x7000 || s.Frames[1].Module != nil {
@@ -216,17 +229,18 @@ func TestWalkOutsideModulesAndScan(t *testing.T) {
 	}
 	// Unreadable 0x7000 is garbage: with a scan, frame 1 is main.
 	s = u.Walk(ctxWith(imgBase+0x1200, S, nil), WalkOptions{Scan: true})
-	if len(s.Frames) < 2 || s.Frames[1].Trust != TrustScan || s.Frames[1].PC != imgBase+0x100d || s.Frames[1].SP != S+0x20 {
+	if len(s.Frames) < 2 || s.Frames[1].Trust != TrustScan || s.Frames[1].PC != imgBase+0x1015 || s.Frames[1].SP != S+0x20 {
 		t.Fatalf("scan over garbage: reason %v, frames %+v", s.Reason, s.Frames)
 	}
 	if v, ok := s.Frames[1].Regs.Get(arch.RBX); !ok || v != 0xdead0000+3 {
 		t.Errorf("a function without unwind data keeps rbx: %#x %v", v, ok)
 	}
 	// Mapped code outside every module (JIT code, shellcode) is a real
-	// caller: reported, and the scan resumes from it.
+	// caller: reported, and the scan resumes from it, past main's call
+	// of g (a direct call to another function).
 	mem.add(0x7000, make([]byte, 0x100))
 	s = u.Walk(ctxWith(imgBase+0x1200, S, nil), WalkOptions{Scan: true})
-	if len(s.Frames) < 3 || s.Frames[1].PC != 0x7000 || s.Frames[2].Trust != TrustScan || s.Frames[2].PC != imgBase+0x100d || s.Frames[2].SP != S+0x20 {
+	if len(s.Frames) < 3 || s.Frames[1].PC != 0x7000 || s.Frames[2].Trust != TrustScan || s.Frames[2].PC != imgBase+0x1017 || s.Frames[2].SP != S+0x30 {
 		t.Fatalf("scan: reason %v, frames %+v", s.Reason, s.Frames)
 	}
 }
@@ -234,15 +248,24 @@ func TestWalkOutsideModulesAndScan(t *testing.T) {
 func TestWalkFramePointerFallback(t *testing.T) {
 	ib := newImageBuilder()
 	program(ib)
+	callSites(ib)
 	st := programStack()
 	st.put(S, 0x7000)
 	st.put(S+0x100, 0)              // saved rbp
-	st.put(S+0x108, imgBase+0x100d) // return address
+	st.put(S+0x108, imgBase+0x1017) // return address (after call rax)
 	mem, u := world(ib, st)
 	mem.add(0x7000, make([]byte, 0x100)) // code outside every module
 	s := u.Walk(ctxWith(imgBase+0x1200, S, map[int]uint64{rbp: S + 0x100}), WalkOptions{FramePointer: true})
 	if len(s.Frames) < 3 || s.Frames[2].Trust != TrustFramePointer || s.Frames[2].SP != S+0x110 {
 		t.Fatalf("frames %+v reason %v", s.Frames, s.Reason)
+	}
+	// After a direct call of another function, [rbp+8] is not taken.
+	st.put(S+0x108, imgBase+0x100d) // after "call f"
+	mem, u = world(ib, st)
+	mem.add(0x7000, make([]byte, 0x100))
+	s = u.Walk(ctxWith(imgBase+0x1200, S, map[int]uint64{rbp: S + 0x100}), WalkOptions{FramePointer: true})
+	if len(s.Frames) != 2 {
+		t.Fatalf("an unvalidated frame pointer was followed: frames %+v reason %v", s.Frames, s.Reason)
 	}
 }
 
@@ -348,22 +371,36 @@ func TestLookupOverlappingEntries(t *testing.T) {
 	}
 }
 
-// The scan accepts a return address only after a call instruction, in any
-// of its encodings, and only in executable module code.
-func TestIsReturnAddress(t *testing.T) {
+// A return address is accepted only after a call instruction, in any of
+// its encodings, in executable code, and a direct call must target the
+// function that holds the callee's PC (through jmp thunks and import
+// address table slots).
+func TestValidReturn(t *testing.T) {
+	const (
+		ra     = 0x1808 // the candidate return address (rva)
+		callee = 0x1a00 // the callee's code: a function without an entry
+		thunk  = 0x1900 // jmp [rip+...] to the callee, as an import thunk
+		other  = 0x1c00 // a function with an entry, not the callee
+		slot   = 0x2800 // a pointer to the callee (an import address table slot)
+	)
+	rel := func(from, to uint32) []byte { return binary.LittleEndian.AppendUint32(nil, to-from) }
 	for _, tc := range []struct {
 		name string
 		code []byte // placed so that it ends at the candidate return address
 		want bool
 	}{
-		{"call rel32", []byte{0xe8, 0x10, 0x00, 0x00, 0x00}, true},
-		{"call [rip+disp32]", []byte{0xff, 0x15, 0x10, 0x00, 0x00, 0x00}, true},
+		{"call rel32 to the callee", append([]byte{0xe8}, rel(ra, callee)...), true},
+		{"call rel32 to code after the callee's pc", append([]byte{0xe8}, rel(ra, callee+0x20)...), false},
+		{"call rel32 to another function", append([]byte{0xe8}, rel(ra, other)...), false},
+		{"call rel32 to a thunk to the callee", append([]byte{0xe8}, rel(ra, thunk)...), true},
+		{"call [rip+disp32] through a slot holding the callee", append([]byte{0xff, 0x15}, rel(ra, slot)...), true},
+		{"call [rip+disp32] through a slot holding another function", append([]byte{0xff, 0x15}, rel(ra, slot+8)...), false},
 		{"call rax", []byte{0xff, 0xd0}, true},
 		{"call r11", []byte{0x41, 0xff, 0xd3}, true},
 		{"call [rax+8]", []byte{0xff, 0x50, 0x08}, true},
 		{"call [rsp+0x20] (SIB)", []byte{0xff, 0x54, 0x24, 0x20}, true},
 		{"call [rbx+disp32]", []byte{0xff, 0x93, 0x00, 0x01, 0x00, 0x00}, true},
-		{"jmp rel32 is not a call", []byte{0xe9, 0x10, 0x00, 0x00, 0x00}, false},
+		{"jmp rel32 is not a call", append([]byte{0xe9}, rel(ra, callee)...), false},
 		{"nops", []byte{0x90, 0x90, 0x90, 0x90, 0x90}, false},
 		{"mov", []byte{0x48, 0x89, 0xc8}, false},
 	} {
@@ -371,19 +408,26 @@ func TestIsReturnAddress(t *testing.T) {
 		for i := range 8 {
 			ib.b[0x1800+i] = 0x90
 		}
-		ib.put(0x1808-uint32(len(tc.code)), tc.code)
+		ib.put(ra-uint32(len(tc.code)), tc.code)
+		ib.put(thunk, append([]byte{0xff, 0x25}, rel(thunk+6, slot)...))
+		ib.put(callee, []byte{0x90, 0x90, 0xc3})
+		ib.put(other, []byte{0xc3})
+		ib.fn(other, other+1, xdataRVA)
+		ib.put(xdataRVA, []byte{0x01, 0x00, 0x00, 0x00})
+		binary.LittleEndian.PutUint64(ib.b[slot:], imgBase+callee)
+		binary.LittleEndian.PutUint64(ib.b[slot+8:], imgBase+other)
 		_, u := world(ib, newStack())
-		if got := u.isReturnAddress(imgBase + 0x1808); got != tc.want {
+		if got := u.validReturn(imgBase+ra, imgBase+callee+1, nil); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}
 	ib := newImageBuilder()
-	ib.put(xdataRVA+0x100, []byte{0xe8, 0, 0, 0, 0})
+	ib.put(xdataRVA+0x100, []byte{0xff, 0xd0})
 	_, u := world(ib, newStack())
-	if u.isReturnAddress(imgBase + xdataRVA + 0x105) {
+	if u.validReturn(imgBase+xdataRVA+0x102, imgBase+0x1000, nil) {
 		t.Errorf("a call in a non-executable section accepted")
 	}
-	if u.isReturnAddress(0x7000) {
+	if u.validReturn(0x7000, imgBase+0x1000, nil) {
 		t.Errorf("an address outside every module accepted")
 	}
 }

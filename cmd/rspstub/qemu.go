@@ -49,7 +49,7 @@ func qemuCmd(args []string, stdout, stderr io.Writer) int {
 		modules    moduleFlags
 		unwinder   = unwinderFlag(fs)
 	)
-	fs.Var(&modules, "module", "FILE@BASE: a PE32+ x64 image loaded at BASE (hex) in the guest; overrides module discovery there and is served to the debugger (repeatable)")
+	fs.Var(&modules, "module", "FILE[@BASE]: a PE32+ x64 image loaded at BASE (hex), or an ELF64 x86-64 image (a kernel, firmware; without BASE where it was linked) in the guest: its symbols, lines and CFI name and unwind frames; overrides module discovery there and is served to the debugger (repeatable)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, qemuUsage)
 		fs.PrintDefaults()
@@ -228,7 +228,7 @@ func (c *countedConn) Close() error {
 	return c.Conn.Close()
 }
 
-// moduleFlags collects repeated --module FILE@BASE.
+// moduleFlags collects repeated --module FILE[@BASE].
 type moduleFlags []string
 
 func (m *moduleFlags) String() string { return strings.Join(*m, ",") }

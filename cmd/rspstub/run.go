@@ -74,7 +74,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		bt       = fs.Bool("bt", false, "print the backtrace at the stop (the default when neither --bt nor --regs is given; always in --json)")
 		regs     = fs.Bool("regs", false, "print the registers at the stop (\"regs\" in --json)")
 		asJSON   = fs.Bool("json", false, "print one JSON object on stdout (the program's output goes to stderr)")
-		shadow   = fs.Bool("shadow-stack", false, "keep a shadow call stack (checks the backtrace against it; reported in text mode)")
+		shadow   = fs.Bool("shadow-stack", false, "keep a shadow call stack: exact frames through code without unwind data (shellcode, JIT code) and a check of the backtrace (reported in text mode); off by default, it slows call-heavy code about 1.4x and tight loops up to 7.5x")
 		timeout  = fs.Duration("timeout", 0, "give up after this long (0: no limit); counts as the program not reaching the breakpoint")
 		maxFrame = fs.Int("max-frames", 0, "at most this many frames in the backtrace (0: the unwinder's default)")
 		verbose  = fs.Bool("v", false, "verbose logging to stderr")

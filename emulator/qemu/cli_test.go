@@ -268,6 +268,10 @@ func TestCLIErrors(t *testing.T) {
 	}
 	closed := l.Addr().String()
 	l.Close()
+	text := filepath.Join(t.TempDir(), "notes.txt")
+	if err := os.WriteFile(text, []byte("not an image\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		args []string
 		code int
@@ -278,8 +282,10 @@ func TestCLIErrors(t *testing.T) {
 		{[]string{"--listen", "127.0.0.1:0", "--", "true"}, 2, "not a QEMU binary"},
 		{[]string{"--listen", "127.0.0.1:0"}, 2, "give --connect ADDR"},
 		{[]string{"--listen", "127.0.0.1:0", "--", "qemu-system-x86_64", "-no-such-option"}, 2, "exited before its gdbstub was ready"},
-		{[]string{"--listen", "127.0.0.1:0", "--module", bin, "--", "qemu-system-x86_64"}, 2, "want FILE@BASE"},
-		{[]string{"--listen", "127.0.0.1:0", "--module", bin + "@0x800000", "--", "qemu-system-x86_64"}, 2, "not a PE image"},
+		{[]string{"--listen", "127.0.0.1:0", "--module", text, "--", "qemu-system-x86_64"}, 2, "want FILE@BASE"},
+		{[]string{"--listen", "127.0.0.1:0", "--module", text + "@0x800000", "--", "qemu-system-x86_64"}, 2, "not a PE or ELF image"},
+		// rspstub itself is an ELF64 x86-64 executable, linked elsewhere.
+		{[]string{"--listen", "127.0.0.1:0", "--module", bin + "@0x800000", "--", "qemu-system-x86_64"}, 2, "runs where it was linked"},
 		{[]string{"--listen", "127.0.0.1:0", "--module", "/no/such.dll@0x800000", "--", "qemu-system-x86_64"}, 2, "no such file"},
 	}
 	if _, err := exec.LookPath("qemu-system-i386"); err == nil {

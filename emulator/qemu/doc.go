@@ -123,7 +123,11 @@
 // (Options.Modules) replace what discovery finds over their range and
 // are the only host files served (vFile, qXfer:exec-file), and in system
 // mode the only ones read for COFF symbols and DWARF
-// (monitor.ModuleFiler).
+// (monitor.ModuleFiler). An ELF64 x86-64 --module (a kernel or firmware:
+// its ELF header is not in guest memory) lies where its PT_LOAD pages
+// were linked, or at BASE for an ET_DYN one; the monitor is told its
+// format (monitor.Module.Format), so its .symtab, DWARF and CFI serve
+// bt, and it stays out of the Windows library list.
 //
 // The result is cached per stop and thread (a resume bumps a generation
 // counter). After a stop that is not a single step, the loader list is

@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"bytes"
+	"debug/elf"
 	"debug/pe"
 	"errors"
 	"fmt"
@@ -15,33 +16,39 @@ import (
 	"github.com/rspstub/rspstub/guest/winproc"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
+	"github.com/rspstub/rspstub/unwind"
 )
 
-// ModuleFile is an image the user placed with --module FILE@BASE: its
+// ModuleFile is an image the user placed with --module FILE[@BASE]: its
 // file is the only host file the stub serves, and it overrides whatever
-// the guest-memory walk finds at that range.
+// the guest-memory walk finds at that range. A PE32+ image needs its
+// base; an ELF image (a kernel, firmware) is where it was linked unless
+// a base is given for a position-independent one.
 type ModuleFile struct {
 	Path            string // absolute host path
-	Base            uint64
-	Size            uint64 // SizeOfImage
+	Base            uint64 // PE: the image base; ELF: where its lowest PT_LOAD page is
+	Size            uint64 // PE: SizeOfImage; ELF: the PT_LOAD pages' span
 	FirstSectionRVA uint32
+	Format          unwind.Format
 	data            []byte
 }
 
 // Name is the file's base name.
 func (m *ModuleFile) Name() string { return filepath.Base(m.Path) }
 
-// ParseModuleFile reads "FILE@BASE" (BASE in hex, 0x optional) and
-// checks that FILE is a PE32+ x64 image and BASE a page-aligned address.
+// ParseModuleFile reads "FILE@BASE" (BASE in hex, 0x optional) or, for
+// an ELF image loaded where it was linked, "FILE", and checks that FILE
+// is a PE32+ x64 image or an ELF64 x86-64 one and BASE a page-aligned
+// address.
 func ParseModuleFile(spec string) (*ModuleFile, error) {
-	i := strings.LastIndexByte(spec, '@')
-	if i <= 0 || i == len(spec)-1 {
-		return nil, fmt.Errorf("--module %q: want FILE@BASE (BASE in hex, e.g. kernel32.dll@0x7ffb10000000)", spec)
-	}
-	path, bs := spec[:i], strings.TrimPrefix(strings.ToLower(spec[i+1:]), "0x")
-	base, err := strconv.ParseUint(bs, 16, 64)
-	if err != nil || base == 0 || base%0x1000 != 0 {
-		return nil, fmt.Errorf("--module %q: base %q is not a non-zero, page-aligned hex address", spec, spec[i+1:])
+	path, base, hasBase := spec, uint64(0), false
+	if i := strings.LastIndexByte(spec, '@'); i > 0 {
+		bs := strings.TrimPrefix(strings.ToLower(spec[i+1:]), "0x")
+		b, err := strconv.ParseUint(bs, 16, 64)
+		if err != nil || b == 0 || b%0x1000 != 0 {
+			return nil, fmt.Errorf("--module %q: base %q is not a non-zero, page-aligned hex address", spec, spec[i+1:])
+		}
+		path, base, hasBase = spec[:i], b, true
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -51,9 +58,20 @@ func ParseModuleFile(spec string) (*ModuleFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--module %q: %w", spec, err)
 	}
+	if bytes.HasPrefix(data, []byte("\x7fELF")) {
+		m, err := parseELFModule(data, base, hasBase)
+		if err != nil {
+			return nil, fmt.Errorf("--module %q: %w", spec, err)
+		}
+		m.Path = abs
+		return m, nil
+	}
+	if !hasBase {
+		return nil, fmt.Errorf("--module %q: want FILE@BASE for a PE image (BASE in hex, e.g. kernel32.dll@0x7ffb10000000); an ELF image may omit it", spec)
+	}
 	f, err := pe.NewFile(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("--module %q: not a PE image: %w", spec, err)
+		return nil, fmt.Errorf("--module %q: not a PE or ELF image: %w", spec, err)
 	}
 	defer f.Close()
 	oh, ok := f.OptionalHeader.(*pe.OptionalHeader64)
@@ -68,6 +86,56 @@ func ParseModuleFile(spec string) (*ModuleFile, error) {
 		return nil, fmt.Errorf("--module %q: SizeOfImage %#x does not fit at %#x", spec, m.Size, base)
 	}
 	return m, nil
+}
+
+// maxELFSpan bounds the address span of an ELF module's PT_LOAD pages.
+const maxELFSpan = 1 << 40
+
+// parseELFModule checks an ELF64 x86-64 image and finds where it lies:
+// its PT_LOAD pages, moved to base when one is given (only for a
+// position-independent image: an ET_EXEC one runs where it was linked).
+func parseELFModule(data []byte, base uint64, hasBase bool) (m *ModuleFile, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			m, err = nil, fmt.Errorf("malformed ELF image (%v)", r)
+		}
+	}()
+	f, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("not an ELF image: %w", err)
+	}
+	defer f.Close()
+	if f.Class != elf.ELFCLASS64 || f.Machine != elf.EM_X86_64 {
+		return nil, fmt.Errorf("not an ELF64 x86-64 image (%v, %v; give the 64-bit file, not the elf32-i386 copy a multiboot loader boots)", f.Class, f.Machine)
+	}
+	lo, hi := ^uint64(0), uint64(0)
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_LOAD || p.Memsz == 0 {
+			continue
+		}
+		end := p.Vaddr + p.Memsz
+		if end < p.Vaddr {
+			return nil, fmt.Errorf("PT_LOAD at %#x of %#x bytes wraps", p.Vaddr, p.Memsz)
+		}
+		lo, hi = min(lo, p.Vaddr), max(hi, end)
+	}
+	if hi == 0 {
+		return nil, errors.New("no PT_LOAD segment")
+	}
+	lo &^= 0xfff
+	hi = (hi + 0xfff) &^ 0xfff
+	if hi-lo > maxELFSpan || hi < lo {
+		return nil, fmt.Errorf("PT_LOAD segments span %#x bytes", hi-lo)
+	}
+	if !hasBase {
+		base = lo
+	} else if f.Type == elf.ET_EXEC && base != lo {
+		return nil, fmt.Errorf("an ET_EXEC image runs where it was linked (%#x), not at %#x: leave out @BASE", lo, base)
+	}
+	if base+(hi-lo) < base {
+		return nil, fmt.Errorf("%#x bytes do not fit at %#x", hi-lo, base)
+	}
+	return &ModuleFile{Base: base, Size: hi - lo, Format: unwind.FormatELF, data: data}, nil
 }
 
 // UserModulesFunc is the seam for qemu-user (Linux) module discovery:
@@ -272,6 +340,11 @@ func (t *Target) libraries(dst []rsp.Library) []rsp.Library {
 	d := t.discover(0, true)
 	t.libSig = modulesSig(d.mods)
 	for _, m := range d.mods {
+		if um := t.userModule(m.Base); um != nil && um.Path == m.Path && um.Format == unwind.FormatELF {
+			// A kernel or firmware the debugger loads itself (file
+			// KERNEL): a Windows library entry would load it again.
+			continue
+		}
 		name := m.Path
 		if name == "" {
 			name = m.Name
@@ -396,6 +469,9 @@ func (a monTarget) Modules() []monitor.Module {
 	out := make([]monitor.Module, len(d.mods))
 	for i, m := range d.mods {
 		out[i] = monitor.Module{Name: m.Name, Path: m.Path, Base: m.Base, Size: m.Size}
+		if um := a.t.userModule(m.Base); um != nil && um.Path == m.Path {
+			out[i].Format = um.Format
+		}
 	}
 	return out
 }

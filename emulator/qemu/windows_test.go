@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rspstub/rspstub/rsp"
+	"github.com/rspstub/rspstub/unwind"
 )
 
 // winGuest is the Windows-shaped fixture of testdata/winguest.S.
@@ -452,13 +453,22 @@ func TestParseModuleFile(t *testing.T) {
 	if m, err := ParseModuleFile(g.dll + "@0xA00000"); err != nil || m.Base != 0xa00000 || m.Size != 0x8000 || m.FirstSectionRVA != 0x1000 || m.Name() != "kernel32.dll" {
 		t.Errorf("ParseModuleFile = %+v, %v", m, err)
 	}
+	// An ELF image: where it was linked (the guest's lowest PT_LOAD page).
+	if m, err := ParseModuleFile(g.elf64); err != nil || m.Base != 0x100000 || m.Format != unwind.FormatELF || m.Size == 0 || m.Size%0x1000 != 0 {
+		t.Errorf("ParseModuleFile(ELF) = %+v, %v", m, err)
+	}
+	if m, err := ParseModuleFile(g.elf64 + "@0x100000"); err != nil || m.Base != 0x100000 {
+		t.Errorf("ParseModuleFile(ELF@its base) = %+v, %v", m, err)
+	}
 	for _, tc := range []struct{ spec, want string }{
 		{g.dll, "want FILE@BASE"},
-		{g.dll + "@", "want FILE@BASE"},
+		{g.dll + "@", "not a non-zero, page-aligned hex address"},
 		{g.dll + "@xyz", "not a non-zero, page-aligned hex address"},
 		{g.dll + "@0xa00010", "page-aligned"},
 		{"/nonexistent.dll@0x1000", "no such file"},
-		{g.elf64 + "@0x1000", "not a PE image"},
+		{g.elf64 + "@0x1000", "runs where it was linked (0x100000)"},
+		{g.kernel, "not an ELF64 x86-64 image"}, // the elf32-i386 copy QEMU boots
+		{"testdata/guest.ld@0x1000", "not a PE or ELF image"},
 	} {
 		if _, err := ParseModuleFile(tc.spec); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("ParseModuleFile(%q) = %v; want %q", tc.spec, err, tc.want)

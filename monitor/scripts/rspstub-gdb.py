@@ -86,12 +86,14 @@ class RspstubUnwinder(Unwinder):
 
 
 class _Named(FrameDecorator):
-    """Names frames GDB has no symbols for (the synthesized system DLLs)
-    with the stub's module!symbol."""
+    """Names frames GDB has no symbols for (the synthesized system DLLs,
+    shellcode) with the stub's module!symbol, and frames GDB names with a
+    Microsoft C++ name it cannot demangle (?name@scope@@...) with the
+    stub's demangled one."""
 
     def function(self):
         name = super(_Named, self).function()
-        if isinstance(name, str):
+        if isinstance(name, str) and not name.startswith("?"):
             return name
         try:
             fr = self.inferior_frame()
@@ -99,12 +101,17 @@ class _Named(FrameDecorator):
         except Exception:
             return name
         for f in _unwinder._walk():
-            if int(f["pc"], 16) == pc and int(f["sp"], 16) == sp and "symbol" in f:
-                mod = f.get("module", "")
-                for ext in (".dll", ".exe"):
-                    if mod.lower().endswith(ext):
-                        mod = mod[: -len(ext)]
-                return mod + "!" + f["symbol"]
+            if int(f["pc"], 16) != pc or int(f["sp"], 16) != sp:
+                continue
+            mod = f.get("module", "")
+            for ext in (".dll", ".exe"):
+                if mod.lower().endswith(ext):
+                    mod = mod[: -len(ext)]
+            if "symbol" in f:
+                return mod + "!" + f["symbol"]  # demangled; "mangled" has the raw name
+            if mod:
+                return mod + "+" + f["rva"]
+            return "??"  # outside every module: shellcode, JIT code
         return name
 
 

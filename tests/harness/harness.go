@@ -97,13 +97,14 @@ type Toolchain string
 
 const (
 	MinGW      Toolchain = "mingw-gcc"   // x86_64-w64-mingw32-gcc
+	MinGWCXX   Toolchain = "mingw-g++"   // x86_64-w64-mingw32-g++ (C++ sources)
 	ClangMinGW Toolchain = "clang-mingw" // clang --target=x86_64-w64-mingw32 -fuse-ld=lld
 	ClangMSVC  Toolchain = "clang-msvc"  // clang --target=x86_64-pc-windows-msvc -fuse-ld=lld
 )
 
 var buildMu sync.Mutex
 
-// BuildPE compiles a C source (a path relative to the repository root)
+// BuildPE compiles a C (or, with MinGWCXX, C++) source (a path relative to the repository root)
 // into a Windows x64 executable with the given toolchain and flags, and
 // returns the executable's path. Results are cached per test process.
 func BuildPE(t testing.TB, src string, tc Toolchain, flags ...string) string {
@@ -111,7 +112,7 @@ func BuildPE(t testing.TB, src string, tc Toolchain, flags ...string) string {
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	h := sha256.Sum256([]byte(src + "\x00" + string(tc) + "\x00" + strings.Join(flags, "\x00")))
-	base := strings.TrimSuffix(filepath.Base(src), ".c")
+	base := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(src), ".c"), ".cc")
 	out := filepath.Join(dir(t), base+"-"+hex.EncodeToString(h[:6])+".exe")
 	if _, err := os.Stat(out); err == nil {
 		return out
@@ -122,6 +123,9 @@ func BuildPE(t testing.TB, src string, tc Toolchain, flags ...string) string {
 	case MinGW:
 		gcc := Tool(t, "x86_64-w64-mingw32-gcc")
 		cmd = exec.Command(gcc, append(append([]string{}, flags...), "-o", out, in)...)
+	case MinGWCXX:
+		gxx := Tool(t, "x86_64-w64-mingw32-g++")
+		cmd = exec.Command(gxx, append(append([]string{}, flags...), "-o", out, in)...)
 	case ClangMinGW:
 		clang := Tool(t, "clang")
 		gcc := Tool(t, "x86_64-w64-mingw32-gcc")

@@ -41,7 +41,7 @@ var (
 )
 
 // comparisons are the names -only accepts, in the order they run.
-var comparisons = []string{"continue", "hits", "step", "memory", "bt", "startup", "watch", "qemu", "wine"}
+var comparisons = []string{"continue", "hits", "step", "memory", "bt", "startup", "watch", "shadow", "qemu", "wine"}
 
 func want(name string) bool { return slices.Contains(strings.Split(*only, ","), name) }
 
@@ -95,6 +95,7 @@ func main() {
 		{"bt", backtraces},
 		{"startup", startup},
 		{"watch", watchCost},
+		{"shadow", shadowCost},
 		{"qemu", qemuProxy},
 		{"wine", wineRows},
 	} {

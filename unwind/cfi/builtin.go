@@ -181,8 +181,17 @@ func UnwindBuiltin(mem unwind.Memory, ctx *unwind.Context, exact bool) (bool, er
 }
 
 // UnwindFrameTrust implements unwind.CFITruster: the module's CFI, then
-// the built-in CFI of a known helper (trust TrustCFIBuiltin).
+// the built-in CFI of a known helper (trust TrustCFIBuiltin). Go's
+// rt0_go, whose own CFI is wrong, is unwound by goRT0 first (trust
+// TrustCFIBuiltin).
 func (u *Unwinder) UnwindFrameTrust(mem unwind.Memory, mod *unwind.Module, ctx *unwind.Context, exact bool) (unwind.Trust, bool, error) {
+	if mod != nil && mod.Format != unwind.FormatELF {
+		if m := u.module(mem, mod); m.err == nil && m.finder != nil {
+			if ok, err := goRT0(m.finder, m.delta, mem, ctx, exact, m.preserved); ok || err != nil {
+				return unwind.TrustCFIBuiltin, ok, err
+			}
+		}
+	}
 	ok, err := u.UnwindFrame(mem, mod, ctx, exact)
 	if ok && err == nil {
 		return unwind.TrustCFI, true, nil

@@ -9,6 +9,12 @@
 // module loaded at its preferred base, so lookups are shifted by the
 // distance between that base and where the module really is.
 //
+// Go's runtime.rt0_go has no .pdata entry and CFI that ignores the
+// stack realignment of its prologue: it is recognized by the bytes of
+// that prologue at the start of its FDE and unwound from the copies of
+// the return address and of the caller's RSP the prologue stores
+// (gort0.go; trust "cfi (builtin)").
+//
 // ELF modules (unwind.FormatELF: Linux programs under qemu-user) have no
 // .pdata: the walker unwinds every one of their frames here, with the
 // System V callee-saved set (rbx, rbp, r12-r15; dwarf.SysVPreserved).

@@ -158,6 +158,10 @@
 // the string table that follows the symbol table) or "//BASE64", and are
 // resolved there. That table is not mapped in a loaded image, so a PE
 // module's .debug_frame is found from its file, not from guest memory.
+// Go's linker writes its DWARF compressed on Windows: a .zdebug_frame
+// ("ZLIB", the size as 8 big-endian bytes, a zlib stream) is read as
+// .debug_frame when there is no uncompressed one; the stated size is
+// bounded by MaxZDebug and must be what the stream gives.
 //
 // ReadEHFrame does the same for an ELF module in guest memory: it reads
 // the PT_GNU_EH_FRAME segment (.eh_frame_hdr), follows its eh_frame_ptr,

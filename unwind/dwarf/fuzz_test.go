@@ -161,6 +161,7 @@ func FuzzEval(f *testing.F) {
 
 func FuzzPESections(f *testing.F) {
 	f.Add(tinyPE())
+	f.Add(zdebugPE(f, zlibSection([]byte("DFDFDFDF"), 8)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		defer watchdog(data)()
 		s, err := PESections(data)

@@ -2,7 +2,9 @@ package dwarf
 
 import (
 	"bytes"
+	"compress/zlib"
 	"debug/elf"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -166,6 +168,7 @@ func PESectionsAt(r io.ReaderAt, size int64) (*Sections, error) {
 			out.Bases.Text = out.ImageBase + va
 		}
 		var dst **RawSection
+		compressed := false
 		switch name {
 		case ".eh_frame":
 			dst = &out.EHFrame
@@ -173,6 +176,13 @@ func PESectionsAt(r io.ReaderAt, size int64) (*Sections, error) {
 			dst = &out.EHFrameHdr
 		case ".debug_frame":
 			dst = &out.DebugFrame
+		case ".zdebug_frame":
+			// Go's linker compresses its DWARF on Windows; an
+			// uncompressed .debug_frame, if any, wins.
+			if out.DebugFrame != nil && out.DebugFrame.Name == ".debug_frame" {
+				continue
+			}
+			dst, compressed = &out.DebugFrame, true
 		default:
 			continue
 		}
@@ -188,6 +198,11 @@ func PESectionsAt(r io.ReaderAt, size int64) (*Sections, error) {
 		data, err := read(rawPtr, n)
 		if err != nil {
 			return nil, perr(hdr, fmt.Errorf("section %s: %w", name, err))
+		}
+		if compressed {
+			if data, err = zdebug(data); err != nil {
+				return nil, perr(hdr, fmt.Errorf("section %s: %w", name, err))
+			}
 		}
 		*dst = &RawSection{Name: name, Addr: out.ImageBase + va, Data: data}
 	}
@@ -280,6 +295,43 @@ func ELFSections(r io.ReaderAt) (out *Sections, err error) {
 			return nil, fmt.Errorf("read ELF section %s: %w", s.Name, err)
 		}
 		*dst = &RawSection{Name: s.Name, Addr: s.Addr, Data: data}
+	}
+	return out, nil
+}
+
+// MaxZDebug bounds the uncompressed size of a .zdebug_ section.
+const MaxZDebug = 1 << 28
+
+// ErrCompressed: a .zdebug_ section that is not a "ZLIB" header and a
+// zlib stream of the stated size.
+var ErrCompressed = errors.New("bad compressed debug section")
+
+// zdebug decompresses a GNU-style compressed debug section:
+//
+//	"ZLIB"  uncompressed size (8 bytes, big-endian)  zlib stream
+//
+// The stated size is checked against MaxZDebug, memory grows only with
+// what the stream gives, and it must give exactly the stated size.
+func zdebug(b []byte) ([]byte, error) {
+	if len(b) < 12 || string(b[:4]) != "ZLIB" {
+		return nil, fmt.Errorf("%w: no ZLIB header", ErrCompressed)
+	}
+	size := binary.BigEndian.Uint64(b[4:12])
+	if size > MaxZDebug {
+		return nil, fmt.Errorf("%w: %d bytes uncompressed (limit %d)", ErrCompressed, size, MaxZDebug)
+	}
+	zr, err := zlib.NewReader(bytes.NewReader(b[12:]))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCompressed, err)
+	}
+	defer zr.Close()
+	// Grow with what the stream really gives, not with the stated size.
+	out, err := io.ReadAll(io.LimitReader(zr, int64(size)+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCompressed, err)
+	}
+	if uint64(len(out)) != size {
+		return nil, fmt.Errorf("%w: %d bytes uncompressed, the header says %d", ErrCompressed, len(out), size)
 	}
 	return out, nil
 }

@@ -1,10 +1,15 @@
 package dwarf
 
 import (
+	"bytes"
+	"compress/zlib"
 	"encoding/binary"
 	"errors"
 	"os"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // tinyPE builds a PE32+ file whose CFI sections have long names: one
@@ -98,5 +103,57 @@ func TestELFSectionsErrors(t *testing.T) {
 	defer f.Close()
 	if _, err := ELFSections(f); !errors.Is(err, ErrNotELF) {
 		t.Errorf("C source as ELF: %v", err)
+	}
+}
+
+// zdebugPE is tinyPE with its .debug_frame renamed .zdebug_frame and
+// holding raw (a GNU-style compressed section, as Go's linker writes).
+func zdebugPE(t testing.TB, raw []byte) []byte {
+	t.Helper()
+	f := tinyPE()
+	require.LessOrEqual(t, len(raw), 0x200)
+	binary.LittleEndian.PutUint32(f[0x58+0xf0+40+8:], uint32(len(raw))) // VirtualSize
+	copy(f[0x600:0x800], make([]byte, 0x200))
+	copy(f[0x600:], raw)
+	copy(f[0x58+0xf0+80:], "//AAAAAS") // .eh_frame now at string table offset 18
+	st := f[0xa00+18:]
+	binary.LittleEndian.PutUint32(st, 4+14+10)
+	copy(st[4:], ".zdebug_frame\x00.eh_frame\x00")
+	return f
+}
+
+// zlibSection compresses data as a .zdebug_ section: "ZLIB", the size
+// (8 bytes, big-endian), a zlib stream.
+func zlibSection(data []byte, size uint64) []byte {
+	var b bytes.Buffer
+	b.WriteString("ZLIB")
+	binary.Write(&b, binary.BigEndian, size)
+	w := zlib.NewWriter(&b)
+	w.Write(data)
+	w.Close()
+	return b.Bytes()
+}
+
+func TestPESectionsZDebug(t *testing.T) {
+	frame := []byte("DFDFDFDF, uncompressed")
+	s, err := PESections(zdebugPE(t, zlibSection(frame, uint64(len(frame)))))
+	require.NoError(t, err)
+	require.NotNil(t, s.DebugFrame)
+	assert.Equal(t, frame, s.DebugFrame.Data)
+	assert.Equal(t, uint64(0x140002000), s.DebugFrame.Addr)
+	require.NotNil(t, s.EHFrame)
+
+	for _, tc := range []struct {
+		name string
+		raw  []byte
+	}{
+		{"no ZLIB header", []byte("ZLIX\x00\x00\x00\x00\x00\x00\x00\x10xxxx")},
+		{"stated size larger than the stream", zlibSection(frame, uint64(len(frame))+1)},
+		{"stated size beyond the limit", zlibSection(frame, MaxZDebug+1)},
+		{"not a zlib stream", []byte("ZLIB\x00\x00\x00\x00\x00\x00\x00\x10not zlib")},
+		{"header cut short", []byte("ZLIB\x00\x00")},
+	} {
+		_, err := PESections(zdebugPE(t, tc.raw))
+		assert.ErrorIs(t, err, ErrCompressed, tc.name)
 	}
 }
