@@ -191,7 +191,7 @@ func toolVersion(tool string) (string, error) {
 
 // builderVersion changes whenever this file changes what a build puts
 // in its folder, so the cache never serves an older builder's result.
-const builderVersion = 2
+const builderVersion = 3
 
 // key hashes everything the build of p depends on.
 func (p Program) key(ts toolset) (string, error) {
@@ -242,7 +242,14 @@ func (p Program) key(ts toolset) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)[:8]), nil
 }
 
-func (p Program) exeName() string { return p.Name + ".exe" }
+// exeName is the executable's file name: Wine's programs keep theirs
+// (cmd.exe), ours are named after the program.
+func (p Program) exeName() string {
+	if p.Toolchain == Wine {
+		return p.Sources[0]
+	}
+	return p.Name + ".exe"
+}
 
 func (p Program) build(ts toolset) (string, error) {
 	if len(p.Sources) == 0 {
