@@ -59,9 +59,12 @@
 // Conventions the runner must share with Wine:
 //
 //   - Arguments: p.Args are argv[1:]; the command line is argv[0] and the
-//     arguments joined by spaces, an argument quoted when it has a space
-//     (c-argv-gcc-O0 has one with a space and two with backslashes; the
-//     programs print argv[1:] only, never argv[0]).
+//     arguments joined by single spaces, an argument put in double quotes
+//     only when it has a space or a tab, as Wine does. Quoting more is
+//     wrong: xcopy's `sub\` quoted would end in an escaped quote.
+//     c-argv-gcc-O0 has an argument with a space, one with a backslash
+//     inside and one ending in a backslash; programs print argv[1:] only,
+//     never argv[0].
 //   - Standard input: p.Input(t), or empty.
 //   - Standard output is compared exactly, CRLF included (Windows
 //     programs write CRLF in text mode; Wine translates nothing).
@@ -70,6 +73,9 @@
 //     Windows code; every program here exits with a code below 256
 //     (0, 3, 5, 7, 40, 43, 201), so the codes compare directly.
 //   - Environment: programs read only variables they set themselves.
+//   - Time: c-time-gcc-O2 checks that time() is after 2001 and does not
+//     go back across a Sleep(10); a virtual clock must start later than
+//     that.
 //     cmd-ver and reg-query print the Windows version Wine's default
 //     prefix reports (6.1.7601, build 7601, Windows 7), so the runner's
 //     registry and PEB must say the same.
@@ -89,15 +95,21 @@
 // rewrites them from Wine's output (review the diff by eye: a changed
 // golden file means a changed program, Wine, or a non-deterministic
 // output). TestTable checks the table: names, sources, files, golden
-// files, and the corpus size (45 programs, 40 in the pass rate).
+// files, and the corpus size (at least 45 programs, at least 40 in the
+// pass rate; today 62 and 61).
 //
-// # Measured (2-core Debian 12 VM shared with other work)
+// # Measured
 //
-// Building the whole corpus from an empty cache takes about 110 s (the
-// static C++ programs and the Go program, whose windows/amd64 standard
-// library takes about 45 s the first time GOCACHE sees it, are most of
-// it); with the cache warm TestWineOracle takes about 25 s, 10 s of it
-// creating the prefix. Under Wine each program runs in 0.2-1 s.
+// On a 2-core Debian 12 VM shared with other work (load average 5-8):
+// TestWineOracle from an empty corpus cache took 119 s wall (47 s user,
+// 23 s system CPU: building is most of it, the C++ programs the largest
+// part), and 22-37 s with the cache warm, of which creating the prefix
+// is 9-12 s. Under Wine each program runs in 0.2-1 s, except cscript,
+// which takes 11 s when it runs among the C programs of a full run (0.5 s
+// alone; no error output; not reproduced by hand). The Go program's
+// windows/amd64 standard library costs 65 s wall (24 s user) the first
+// time GOCACHE sees it. Three full runs in a row matched the golden
+// files every time.
 //
 // # Left out, and why
 //
