@@ -1,8 +1,8 @@
 // exceptions: C++ exceptions through libstdc++/libgcc on SEH: throw and
 // catch across functions, destructors run during unwinding, rethrow,
-// nested handlers, std::exception_ptr,
-// std::nested_exception, catch(...) of a non-class type, function-try
-// blocks and noexcept.
+// nested handlers, std::exception_ptr, std::nested_exception,
+// catch(...) of a non-class type, function-try blocks, and a thousand
+// throws in a loop.
 #include <cstdio>
 #include <exception>
 #include <iostream>
