@@ -42,17 +42,32 @@ func StartWine(t testing.TB) *Oracle {
 	w := &Oracle{wine: harness.Tool(t, "wine")}
 	server := harness.Tool(t, "wineserver")
 	needWineDir(t)
-	prefix, err := os.MkdirTemp("", "rspstub-wineprefix-")
+	removeStalePrefixes()
+	prefix, err := os.MkdirTemp("", prefixPattern)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.prefix = prefix
 	w.env = wineEnv(prefix)
 	t.Cleanup(func() {
-		kill := exec.Command(server, "-k")
-		kill.Env = w.env
-		kill.Run() // fails harmlessly when no server runs
-		os.RemoveAll(prefix)
+		// -k kills the server, which still writes the registry files on
+		// its way out: wait for it (-w) before removing the prefix, and
+		// retry the removal a little, or 690 MB stay behind.
+		for _, arg := range []string{"-k", "-w"} {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			cmd := exec.CommandContext(ctx, server, arg)
+			cmd.Env = w.env
+			cmd.Run() // fails harmlessly when no server runs
+			cancel()
+		}
+		var err error
+		for i := 0; i < 50; i++ {
+			if err = os.RemoveAll(prefix); err == nil {
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		t.Errorf("remove the Wine prefix %s: %v", prefix, err)
 	})
 	// A persistent server keeps each run at about 0.2 s instead of 1.4 s
 	// (Debian's wrapper starts it with -p0: gone with the last client).
@@ -98,6 +113,22 @@ func runDetached(t testing.TB, cmd *exec.Cmd) (Result, error) {
 		r.ExitCode = cmd.ProcessState.ExitCode()
 	}
 	return r, err
+}
+
+// prefixPattern names the prefixes StartWine makes in the temporary
+// folder.
+const prefixPattern = "rspstub-wineprefix-"
+
+// removeStalePrefixes removes prefixes left by test processes that were
+// killed before their cleanup ran (a timeout, ^C). Only old ones: a
+// prefix a test is using now is younger than any test run.
+func removeStalePrefixes() {
+	old, _ := filepath.Glob(filepath.Join(os.TempDir(), prefixPattern+"*"))
+	for _, d := range old {
+		if st, err := os.Stat(d); err == nil && time.Since(st.ModTime()) > 3*time.Hour {
+			os.RemoveAll(d)
+		}
+	}
 }
 
 // wineEnv is the host environment without what would change how Wine
