@@ -332,7 +332,7 @@ func (p Program) compile(ts toolset, out string) error {
 	}
 	args := append(append([]string{}, base...), p.Flags...)
 	args = append(append(append(args, "-o", exe), src(p.Sources)...), linkDLLs...)
-	args = append(append(args, p.Libs...), p.linkTail(ts)...)
+	args = append(args, p.linkLibs(ts)...)
 	cmd := exec.Command(ts.driver, args...)
 	cmd.Dir = SourceDir()
 	return run(cmd)
@@ -364,14 +364,19 @@ func (p Program) driverArgs(ts toolset) ([]string, error) {
 	return nil, fmt.Errorf("toolchain %q does not compile", p.Toolchain)
 }
 
-// linkTail comes after the sources: the import libraries a -nostdlib
-// msvc-target program links.
-func (p Program) linkTail(ts toolset) []string {
+// linkLibs come after the sources: p.Libs, which for the -nostdlib
+// msvc target are mingw-w64 import libraries (by file name, msvcrt and
+// kernel32 when none are given) located through the gcc driver.
+func (p Program) linkLibs(ts toolset) []string {
 	if p.Toolchain != ClangMSVC {
-		return nil
+		return p.Libs
+	}
+	names := p.Libs
+	if len(names) == 0 {
+		names = []string{"libmsvcrt.a", "libkernel32.a"}
 	}
 	var libs []string
-	for _, l := range []string{"libmsvcrt.a", "libkernel32.a"} {
+	for _, l := range names {
 		libs = append(libs, printFileName(ts.lookup, l))
 	}
 	return libs

@@ -45,7 +45,9 @@ type Program struct {
 	Sources []string
 	// Flags go to the compiler after the toolchain's own.
 	Flags []string
-	// Libs are linked after the sources (-lz).
+	// Libs are linked after the sources (-lz). For ClangMSVC they are
+	// file names of mingw-w64 import libraries (default: libmsvcrt.a
+	// and libkernel32.a).
 	Libs []string
 	// DLLs are sources under src/ built with the same toolchain and
 	// flags into DLLs of the same base name beside the executable, which

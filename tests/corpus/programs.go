@@ -124,6 +124,9 @@ var table = []Program{
 		Exercises: "msvcrt's _setjmp/longjmp unwinding through __finally blocks"},
 	{Name: "msvc-misc-O2", Toolchain: ClangMSVC, Sources: []string{"msvc_misc.c"}, Flags: o2,
 		Exercises: "msvcrt qsort/bsearch callbacks, printf of doubles, math, realloc churn"},
+	{Name: "msvc-ucrt-O2", Toolchain: ClangMSVC, Sources: []string{"msvc_ucrt.c"}, Flags: o2,
+		Libs: []string{"libucrt.a", "libkernel32.a"}, Args: []string{"first", "second arg"},
+		Exercises: "the Universal CRT through api-ms-win-crt-* API-set DLLs (ApiSetMap to ucrtbase): startup, stdio, files, qsort, environment, time; exit code 9"},
 	{Name: "msvc-threads-O2", Toolchain: ClangMSVC, Sources: []string{"msvc_threads.c"}, Flags: o2,
 		Exercises: "_beginthreadex, critical sections, Interlocked intrinsics, __declspec(thread) with the image TLS directory"},
 
