@@ -99,6 +99,26 @@ func (g *guestFlags) apply(cfg *ucwin.Config, land string) {
 	cfg.RealClock = *g.clock == "real"
 	cfg.Registry = *g.registry
 	cfg.Stdin = os.Stdin
+	cfg.StdioKinds = [3]string{stdioKind(os.Stdin), stdioKind(os.Stdout), stdioKind(os.Stderr)}
+}
+
+// stdioKind says what a standard stream of the stub is, for the guest's
+// handles to look the same ("pipe", "file", "char", "nul").
+func stdioKind(f *os.File) string {
+	st, err := f.Stat()
+	if err != nil {
+		return "pipe"
+	}
+	switch m := st.Mode(); {
+	case m.IsRegular():
+		return "file"
+	case m&os.ModeCharDevice != 0:
+		if null, err := os.Stat(os.DevNull); err == nil && os.SameFile(st, null) {
+			return "nul"
+		}
+		return "char"
+	}
+	return "pipe"
 }
 
 // logUserland says which userland runs (the first line of the log).

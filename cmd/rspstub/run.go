@@ -146,6 +146,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		DeliverFaults: true,
 	}
 	gf.apply(&cfg, land)
+	if *asJSON {
+		cfg.StdioKinds[1] = cfg.StdioKinds[2] // the program's output goes to stderr
+	}
 	target, err := ucwin.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "rspstub run: %s: %s\n", prog, oneLine(err))

@@ -48,6 +48,7 @@ type Config struct {
 	Userland string
 	// The rest applies to the wine userland (see guest/wine.Config).
 	Stdin                     io.Reader
+	StdioKinds                [3]string
 	Root, Cwd                 string
 	WineDebug                 string
 	TraceSyscalls             bool

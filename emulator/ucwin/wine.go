@@ -38,6 +38,7 @@ func (t *Target) loadWine(cfg Config, log *slog.Logger) error {
 		UnimplementedReturnsError: cfg.UnimplementedReturnsError,
 		RealClock:                 cfg.RealClock,
 		Stdin:                     cfg.Stdin,
+		StdioKinds:                cfg.StdioKinds,
 		Stdout:                    &teeConsole{t: t, w: stdout},
 		Stderr:                    &teeConsole{t: t, w: stderr},
 		Logger:                    log,
@@ -208,7 +209,22 @@ func wineException(us unicorn.Stop) wine.Exception {
 	case unicorn.StopInt3:
 		return wine.Exception{Code: wine.EXCEPTION_BREAKPOINT, Address: us.Addr, Params: []uint64{0}}
 	}
-	return wine.Exception{Code: wine.EXCEPTION_PRIV_INSTRUCTION, Address: us.PC}
+	// Other CPU exceptions, by vector.
+	switch us.Vector {
+	case 0:
+		return wine.Exception{Code: wine.EXCEPTION_INT_DIVIDE_BY_ZERO, Address: us.PC}
+	case 1:
+		return wine.Exception{Code: wine.EXCEPTION_SINGLE_STEP, Address: us.PC}
+	case 4:
+		return wine.Exception{Code: wine.EXCEPTION_INT_OVERFLOW, Address: us.PC}
+	case 5:
+		return wine.Exception{Code: 0xC000008C, Address: us.PC} // EXCEPTION_ARRAY_BOUNDS_EXCEEDED
+	case 6:
+		return wine.Exception{Code: wine.EXCEPTION_ILLEGAL_INSTRUCTION, Address: us.PC}
+	case 16, 19:
+		return wine.Exception{Code: wine.EXCEPTION_FLT_INVALID_OPERATON, Address: us.PC}
+	}
+	return wine.Exception{Code: wine.EXCEPTION_PRIV_INSTRUCTION, Address: us.PC, Vector: us.Vector}
 }
 
 // wineEvent maps what a system call or a dispatch did to a stop; done is

@@ -209,3 +209,23 @@ func TestFaultPCAmbiguous(t *testing.T) {
 		t.Fatal("ambiguous fault PC not flagged")
 	}
 }
+
+// TestRepeatedDivideError: a divide error stopped in the interrupt hook
+// is never delivered, and QEMU would take a second one for a double
+// fault (vector 8) unless the machine clears the first. A guest whose
+// handler skips the instruction and divides again must see two divide
+// errors (Windows SEH code does exactly this).
+func TestRepeatedDivideError(t *testing.T) {
+	m := newMachine(t, []byte{
+		0x31, 0xc9, // 10000: xor ecx, ecx
+		0x31, 0xd2, // 10002: xor edx, edx
+		0xf7, 0xf1, // 10004: div ecx
+		0xf7, 0xf1, // 10006: div ecx
+		0xf4, //       10008: hlt
+	})
+	wantStop(t, m, m.Run(), StopDivide, codeBase+4)
+	must(t, m.SetReg(arch.RIP, codeBase+6)) // as a handler skipping it would
+	wantStop(t, m, m.Run(), StopDivide, codeBase+6)
+	must(t, m.SetReg(arch.RIP, codeBase+4))
+	wantStop(t, m, m.Run(), StopDivide, codeBase+4)
+}

@@ -353,6 +353,8 @@ rs_machine *rs_new(uc_err *err)
 	// exception unmasked); give them their power-on values.
 	rs_reg_write(m, UC_X86_REG_FPCW, 0x37F);
 	rs_reg_write(m, UC_X86_REG_MXCSR, 0x1F80);
+	if (uc_context_alloc(m->uc, &m->clean) == UC_ERR_OK)
+		uc_context_save(m->uc, m->clean);
 	*err = UC_ERR_OK;
 	return m;
 }
@@ -376,6 +378,8 @@ void rs_close(rs_machine *m)
 	int i;
 	if (m == NULL)
 		return;
+	if (m->clean != NULL)
+		uc_context_free(m->clean);
 	uc_close(m->uc);
 	for (i = 0; i < m->nbps; i++)
 		free(m->bps[i]);
@@ -966,6 +970,16 @@ void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b)
 	// The syscall hook runs before RIP moves past the instruction.
 	if (m->stop.reason == RS_STOP_NONE || m->stop.reason == RS_STOP_SYSCALL)
 		m->stop.pc = rs_rip(m);
+	// A CPU exception stopped in the interrupt hook was never delivered,
+	// so QEMU still counts it as in flight: the next contributory one
+	// (a second divide error) would become a double fault (vector 8).
+	// Go back to the creation-time CPU state, then put the registers back.
+	if (m->clean != NULL && (m->stop.reason == RS_STOP_DIVIDE || m->stop.reason == RS_STOP_INT3 ||
+				 m->stop.reason == RS_STOP_ILLEGAL || m->stop.reason == RS_STOP_EXCEPTION)) {
+		rs_context regs;
+		if (rs_read_context(m, &regs) == UC_ERR_OK && uc_context_restore(m->uc, m->clean) == UC_ERR_OK)
+			rs_write_context(m, &regs);
+	}
 out:
 	if (tmp) {
 		rs_bp *t;

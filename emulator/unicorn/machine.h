@@ -115,6 +115,10 @@ typedef struct rs_machine {
 	uint64_t fault_pc;
 	int fault_pc_exact;
 
+	// The CPU state at creation: restored (with the registers put back)
+	// after a CPU exception stop, see rs_run.
+	uc_context *clean;
+
 	// Time slices: a block hook that stops after quantum blocks.
 	uc_hook quantum_hook;
 	int64_t quantum, quantum_left;

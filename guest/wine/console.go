@@ -6,10 +6,17 @@ package wine
 // fail on them and the C runtimes fall back to WriteFile.
 
 func (p *Process) makeStdHandles() error {
+	kind := func(i int) string {
+		switch k := p.cfg.StdioKinds[i]; k {
+		case "file", "char", "nul":
+			return k
+		}
+		return "pipe"
+	}
 	p.stdStreams = [3]*stream{
-		{kind: "pipe", r: p.cfg.Stdin, w: p.cfg.Stdout},
-		{kind: "pipe", r: eofReader{}, w: p.cfg.Stdout},
-		{kind: "pipe", r: eofReader{}, w: p.cfg.Stderr},
+		{kind: kind(0), r: p.cfg.Stdin, w: p.cfg.Stdout},
+		{kind: kind(1), r: eofReader{}, w: p.cfg.Stdout},
+		{kind: kind(2), r: eofReader{}, w: p.cfg.Stderr},
 	}
 	for i, s := range p.stdStreams {
 		name := [...]string{"<stdin>", "<stdout>", "<stderr>"}[i]

@@ -32,6 +32,7 @@ type Exception struct {
 	Code    uint32   // EXCEPTION_ACCESS_VIOLATION, EXCEPTION_BREAKPOINT...
 	Address uint64   // the faulting instruction
 	Params  []uint64 // ExceptionInformation (access violation: access kind, address)
+	Vector  uint32   // the CPU exception vector, when no code above fits (for the description)
 }
 
 // Access kinds in an access violation's first parameter.
@@ -60,7 +61,7 @@ func (e Exception) String() string {
 	case EXCEPTION_ILLEGAL_INSTRUCTION:
 		return fmt.Sprintf("illegal instruction (0xc000001d) at %#x", e.Address)
 	case EXCEPTION_PRIV_INSTRUCTION:
-		return fmt.Sprintf("privileged instruction (0xc0000096) at %#x", e.Address)
+		return fmt.Sprintf("privileged instruction (0xc0000096, CPU exception %d) at %#x", e.Vector, e.Address)
 	case EXCEPTION_BREAKPOINT:
 		return fmt.Sprintf("breakpoint (0x80000003) at %#x", e.Address)
 	case EXCEPTION_STACK_OVERFLOW:

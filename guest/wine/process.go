@@ -59,6 +59,12 @@ type Config struct {
 
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
+	// StdioKinds says what the host's standard input, output and error
+	// are, so the guest's standard handles look the same: "pipe" (the
+	// default), "file" (a regular file), "char" (a terminal or other
+	// character device) or "nul" (/dev/null). The C runtimes buffer and
+	// detect end of input by it.
+	StdioKinds [3]string
 	Logger         *slog.Logger
 	// Symbolize names a guest address for traces ("KERNELBASE!CreateFileW+0x2a");
 	// nil uses the kernel's own module!export names.

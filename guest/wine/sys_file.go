@@ -48,6 +48,7 @@ const (
 	FILE_DEVICE_NAMED_PIPE = 0x11
 	FILE_DEVICE_NULL       = 0x15
 	FILE_DEVICE_CONSOLE    = 0x50
+	FILE_DEVICE_UNKNOWN    = 0x22
 )
 
 func wantsWrite(access uint32) bool {
@@ -814,6 +815,8 @@ func ntQueryVolumeInformationFile(p *Process, c *call) ntstatus {
 				dev = FILE_DEVICE_NAMED_PIPE
 			case "nul":
 				dev = FILE_DEVICE_NULL
+			case "char":
+				dev = FILE_DEVICE_UNKNOWN
 			case "console":
 				dev = FILE_DEVICE_CONSOLE
 			}

@@ -413,6 +413,18 @@ func (p *Process) wineUnixCall(c *call) ntstatus {
 	handle, code, args := c.arg(0), c.arg32(1), c.arg(2)
 	c.note("handle=%#x code=%d", handle, code)
 	if handle != unixLibNtdll {
+		lib := fmt.Sprintf("%#x", handle)
+		for _, m := range p.modules {
+			if m.Base == handle {
+				lib = strings.TrimSuffix(m.Name, ".dll") + ".so"
+			}
+		}
+		if lib == "win32u.so" {
+			// win32u asks its unix side for its syscall dispatcher and
+			// callbacks at load; there is no window system.
+			return STATUS_NOT_IMPLEMENTED
+		}
+		c.unimplemented = fmt.Sprintf("unix call #%d of %s", code, lib)
 		return STATUS_NOT_IMPLEMENTED
 	}
 	switch code {

@@ -233,16 +233,22 @@ func ntQueryVirtualMemory(p *Process, c *call) ntstatus {
 		c.put64(retPtr, n)
 		return STATUS_SUCCESS
 	case MemoryWineUnixFuncs, MemoryWineUnixWow64Funcs:
-		// The handle of a module's unix library. Only ntdll has one here;
-		// other builtin DLLs (ws2_32, bcrypt...) see that theirs has none.
+		// The handle of a module's unix library: ntdll's is served here;
+		// for other builtin DLLs (ws2_32, bcrypt...) the handle is the
+		// module's base, and their unix calls stop as unimplemented (their
+		// DllMain only checks that the handle exists).
 		if length != 8 {
 			return STATUS_INFO_LENGTH_MISMATCH
 		}
 		a := p.vm.find(addr)
-		if a == nil || a.view == nil || a.view.module == nil || a.base != p.ntdll.base {
+		if a == nil || a.view == nil || a.view.module == nil || a.base != addr {
 			return STATUS_DLL_NOT_FOUND
 		}
-		c.put64(buf, unixLibNtdll)
+		h := a.base
+		if a.base == p.ntdll.base {
+			h = unixLibNtdll
+		}
+		c.put64(buf, h)
 		return STATUS_SUCCESS
 	case MemoryMappedFilenameInformation:
 		a := p.vm.find(addr)

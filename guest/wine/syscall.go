@@ -25,6 +25,10 @@ type call struct {
 	info []string // decoded arguments for the trace
 
 	// Outcomes other than "return a status":
+	// unimplemented names what the handler could not do (a unix call of
+	// a DLL): the guest stops as for an unimplemented system call.
+	unimplemented string
+
 	contextSet bool // the handler replaced the thread's registers (NtContinue)
 	keepRAX    bool // with contextSet: RAX comes from the new context, not the status
 	blocked    bool // the thread waits; the status comes later
@@ -248,6 +252,14 @@ func (p *Process) Syscall() (ev Event, err error) {
 	}
 	if p.cfg.TraceSyscalls {
 		p.trace(c, e, status)
+	}
+	if c.unimplemented != "" && !p.cfg.UnimplementedReturnsError {
+		caller := p.symbolize(c.u64(t.ctx.GPR[arch.RSP]))
+		if err := p.m.SetReg(arch.RAX, uint64(status)); err != nil {
+			return Event{}, &vmError{"set rax", err}
+		}
+		return Event{Kind: EventUnimplemented,
+			Description: fmt.Sprintf("unimplemented %s from %s (continuing returns %v)", c.unimplemented, caller, status)}, nil
 	}
 	if p.clock.dirty {
 		p.updateUserShared()
