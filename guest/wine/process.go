@@ -65,7 +65,7 @@ type Config struct {
 	// character device) or "nul" (/dev/null). The C runtimes buffer and
 	// detect end of input by it.
 	StdioKinds [3]string
-	Logger         *slog.Logger
+	Logger     *slog.Logger
 	// Symbolize names a guest address for traces ("KERNELBASE!CreateFileW+0x2a");
 	// nil uses the kernel's own module!export names.
 	Symbolize func(pc uint64) string
