@@ -140,7 +140,7 @@ func TestShellcodeBacktrace(t *testing.T) {
 				_ = out
 
 				// rspstub run --bt prints the same frames.
-				text := harness.Run(t, time.Minute, nil, harness.Stub(t), "run", exe, "--break", "msvcrt!puts", "--bt", "--", routine)
+				text := harness.Run(t, time.Minute, nil, harness.Stub(t), "run", "--userland", "synth", exe, "--break", "msvcrt!puts", "--bt", "--", routine)
 				for i, w := range wantShellcodeStack {
 					if w == "" {
 						w = "0x40"

@@ -75,7 +75,7 @@ func TestDemangledBacktrace(t *testing.T) {
 			want := map[string]string{"mingw": "_ZNK2ns6Widget4pokeEi", "msvc": "?poke@Widget@ns@@QEBAHH@Z"}[abi]
 			assert.Equal(t, want, js.Frames[0].Mangled)
 
-			out := harness.Run(t, time.Minute, nil, harness.Stub(t), "run", exe, "--break", "twice<double>")
+			out := harness.Run(t, time.Minute, nil, harness.Stub(t), "run", "--userland", "synth", exe, "--break", "twice<double>")
 			assert.Regexp(t, regexp.MustCompile(`(?m)^00 .*!double twice<double>\(double\) `), out)
 			assert.Regexp(t, `(?m)^01 .*!ns::Widget::poke\(int\) const\+0x`, out)
 			if t.Failed() {
