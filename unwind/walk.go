@@ -231,6 +231,8 @@ func (u *Unwinder) WalkInto(st *Stack, ctx Context, opt WalkOptions) {
 			si.Leaf, trust = true, t
 		} else if t, ok := u.cfiForLeaf(cur, next, lookupPC, opt); ok && (!opt.Validate || next.RIP == 0 || u.afterCall(next.RIP, opt.Code)) {
 			si.Leaf, trust = true, t
+		} else if t, ok := u.cfiForEmptyEntry(cur, next, lookupPC, opt); ok {
+			si.Leaf, trust = true, t
 		} else if opt.Validate && u.noUnwindData(cur, lookupPC) {
 			// No .pdata entry, and no CFI or CFI whose return address
 			// does not follow a call (Go's rt0_go before package cfi
@@ -330,6 +332,28 @@ func (u *Unwinder) cfiForLeaf(cur *Frame, next *Context, lookupPC uint64, opt Wa
 		return 0, false // PreferCFI: cfiFirst has tried already
 	}
 	if _, found, err := u.LookupFunctionEntry(lookupPC); found || err != nil {
+		return 0, false
+	}
+	return u.cfi(cur, next, opt)
+}
+
+// cfiForEmptyEntry unwinds with CFI, into next, a frame whose function
+// entry has no unwind codes at all — a claim that the function never
+// moves RSP — when CFI describes the PC (PreferAuto only). Hand-written
+// functions can push without saying so in .xdata: Wine's
+// RtlCaptureContext starts with pushfq, described by its DWARF CFI alone,
+// and there RtlVirtualUnwind itself would take the pushed flags for the
+// return address. CFI that agrees (CFA = RSP+8) gives the same frame.
+func (u *Unwinder) cfiForEmptyEntry(cur *Frame, next *Context, lookupPC uint64, opt WalkOptions) (Trust, bool) {
+	if opt.CFI == nil || cur.Module == nil || opt.Prefer != PreferAuto {
+		return 0, false
+	}
+	fe, found, err := u.LookupFunctionEntry(lookupPC)
+	if !found || err != nil || fe.Image == nil {
+		return 0, false
+	}
+	info, err := fe.Image.UnwindInfo(u.mem, fe.UnwindData)
+	if err != nil || info.CountOfCodes != 0 || info.Chain() || info.FrameRegister != 0 {
 		return 0, false
 	}
 	return u.cfi(cur, next, opt)

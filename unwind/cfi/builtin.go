@@ -85,12 +85,52 @@ var chkstkMSFrame = []byte{
 	0x00, 0x00, // DW_CFA_nop x2: pad to a multiple of 8
 }
 
+// captureContextCode is the start of Wine 8's ntdll!RtlCaptureContext
+// (dlls/ntdll/signal_x86_64.c), up to the pop of the flags it pushed
+// first. Its .pdata entry has no unwind codes and its CFI is not in the
+// PE file, so .pdata (RtlVirtualUnwind itself) takes the pushed flags for
+// the return address inside these bytes.
+var captureContextCode = []byte{
+	0x9c,                                     // 00 pushfq
+	0xc7, 0x41, 0x30, 0x0f, 0x00, 0x10, 0x00, // 01 mov dword [rcx+0x30], 0x10000f
+	0x0f, 0xae, 0x59, 0x34, // 08 stmxcsr [rcx+0x34]
+	0x8c, 0x49, 0x38, // 0c mov [rcx+0x38], cs
+	0x8c, 0x59, 0x3a, // 0f mov [rcx+0x3a], ds
+	0x8c, 0x41, 0x3c, // 12 mov [rcx+0x3c], es
+	0x8c, 0x61, 0x3e, // 15 mov [rcx+0x3e], fs
+	0x8c, 0x69, 0x40, // 18 mov [rcx+0x40], gs
+	0x8c, 0x51, 0x42, // 1b mov [rcx+0x42], ss
+	0x8f, 0x41, 0x44, // 1e pop qword [rcx+0x44]
+}
+
+// captureContextFrame is the CFI of captureContextCode:
+//
+//	offset  instruction   CFA      return address
+//	00      pushfq        rsp+8    [CFA-8]
+//	01..1e  body, pop     rsp+16   [CFA-8]
+var captureContextFrame = []byte{
+	// CIE at offset 0, as chkstkMSFrame's.
+	0x10, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0x01, 0x00, 0x01, 0x78, 0x10,
+	0x0c, 7, 8, // DW_CFA_def_cfa rsp(7), 8
+	0x90, 0x01, // DW_CFA_offset r16(RA), 1*-8
+	0x00, 0x00, // DW_CFA_nop x2
+	// FDE at offset 20.
+	0x18, 0x00, 0x00, 0x00, // length 24
+	0x00, 0x00, 0x00, 0x00, // CIE_pointer: the CIE at offset 0
+	0, 0, 0, 0, 0, 0, 0, 0, // initial_location 0
+	0x21, 0, 0, 0, 0, 0, 0, 0, // address_range 0x21
+	0x41,       // DW_CFA_advance_loc 1: after pushfq (01)
+	0x0e, 0x10, // DW_CFA_def_cfa_offset 16
+	0x00, // DW_CFA_nop
+}
+
 // builtins are the helpers the unwinder knows. Checked on Debian 12: clang
 // --target=x86_64-w64-mingw32 links libgcc's ___chkstk_ms too (no
 // compiler-rt builtins for Windows are packaged), and the MSVC target
 // has no __chkstk of its own without a CRT.
 var builtins, builtinsErr = buildBuiltins([]builtin{
 	{name: "___chkstk_ms", code: chkstkMSCode, frame: chkstkMSFrame},
+	{name: "RtlCaptureContext (Wine 8)", code: captureContextCode, frame: captureContextFrame},
 })
 
 // maxBuiltinCode is the longest builtin's code, which bounds the bytes

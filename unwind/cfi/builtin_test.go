@@ -1,7 +1,10 @@
 package cfi
 
 import (
+	"bytes"
 	"encoding/binary"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"testing"
 
 	"github.com/rspstub/rspstub/internal/arch"
@@ -233,4 +236,32 @@ func FuzzMatchBuiltin(f *testing.F) {
 			t.Fatalf("bad match at %#x for pc %#x", start, pc)
 		}
 	})
+}
+
+// TestBuiltinCaptureContext: inside Wine's RtlCaptureContext, between its
+// pushfq and the pop of the flags, the return address is above the
+// pushed flags.
+func TestBuiltinCaptureContext(t *testing.T) {
+	code := append(append([]byte{}, captureContextCode...), 0x48, 0x89, 0x41, 0x78) // then mov [rcx+0x78], rax
+	for off := uint64(0); off < uint64(len(captureContextCode)); off++ {
+		stack := make([]byte, 0x100)
+		binary.LittleEndian.PutUint64(stack[0x80:], 0x170055561) // return address
+		binary.LittleEndian.PutUint64(stack[0x78:], 0x246)       // the pushed flags
+		sp := uint64(stackBase + 0x80)
+		if off > 0 {
+			sp -= 8
+		}
+		var ctx unwind.Context
+		ctx.Set(arch.RIP, codeBase+off)
+		ctx.Set(arch.RSP, sp)
+		lead := bytes.Repeat([]byte{0xcc}, 0x40) // the page starts before the function
+		mem := pair{{codeBase - 0x40, append(lead, code...)}, {stackBase, stack}}
+		ok, err := UnwindBuiltin(mem, &ctx, true)
+		require.NoError(t, err, "offset %#x", off)
+		require.True(t, ok, "offset %#x", off)
+		pc, _ := ctx.Get(arch.RIP)
+		assert.Equal(t, uint64(0x170055561), pc, "offset %#x", off)
+		csp, _ := ctx.Get(arch.RSP)
+		assert.Equal(t, uint64(stackBase+0x88), csp, "offset %#x", off)
+	}
 }
