@@ -55,6 +55,7 @@ func TestBacktraceUser(t *testing.T) {
 			out := runTool(t, nil, "gdb", "-batch", "-nx",
 				"-ex", "set confirm off",
 				"-ex", "set pagination off",
+				"-ex", "set remotetimeout 30",
 				"-ex", "set backtrace past-main on",
 				"-ex", "set backtrace past-entry on",
 				"-ex", "target remote "+s.addr,

@@ -49,6 +49,9 @@ func (t *Target) loadWine(cfg Config, log *slog.Logger) error {
 	}
 	t.wine = p
 	t.deliver = cfg.DeliverFaults
+	// Most system calls are served inside the run, from the syscall hook;
+	// the rest stop it and runWine serves them.
+	t.m.SetSyscallHandler(p.FastSyscall)
 	if cfg.Registry != "" {
 		if err := p.LoadRegFile(cfg.Registry); err != nil {
 			p.Close()

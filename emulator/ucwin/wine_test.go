@@ -82,3 +82,40 @@ func TestWineShadowCxxException(t *testing.T) {
 }
 
 var _ = monitor.ErrNoShadowStack
+
+// BenchmarkWineSyscalls runs tests/testdata/syscalls.c (a loop of
+// NtQueryPerformanceCounter through ntdll's thunk) in the wine userland,
+// b.N system calls: "hook" serves them in place from the syscall hook,
+// "stop" stops the emulator for each one (the path of calls that cannot
+// be served in place).
+func BenchmarkWineSyscalls(b *testing.B) {
+	if !wine.Installed() {
+		b.Skip("Wine 8's PE DLLs (package libwine) are not installed")
+	}
+	exe := harness.BuildPE(b, "tests/testdata/syscalls.c", harness.MinGW, "-O2")
+	for _, inPlace := range []bool{true, false} {
+		name := map[bool]string{true: "hook", false: "stop"}[inPlace]
+		b.Run(name, func(b *testing.B) {
+			tg, err := New(Config{Program: exe, Args: []string{fmt.Sprint(b.N)}, Userland: UserlandWine, Root: b.TempDir()})
+			require.NoError(b, err)
+			defer tg.Close()
+			if !inPlace {
+				tg.Machine().SetSyscallHandler(nil)
+			}
+			mon := tg.Commands()
+			main, err := mon.Resolve("main")
+			require.NoError(b, err)
+			require.NoError(b, tg.InsertBreakpoint(rsp.BreakSoftware, main, 1))
+			st, err := tg.Resume([]rsp.ResumeAction{{Thread: rsp.AllThreads}})
+			require.NoError(b, err)
+			require.Equal(b, rsp.StopSWBreak, st.Kind, "%+v", st)
+			require.NoError(b, tg.RemoveBreakpoint(rsp.BreakSoftware, main, 1))
+			b.ResetTimer()
+			st, err = tg.Resume([]rsp.ResumeAction{{Thread: rsp.AllThreads}})
+			b.StopTimer()
+			require.NoError(b, err)
+			require.Equal(b, rsp.StopExited, st.Kind, "%+v", st)
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+		})
+	}
+}

@@ -209,10 +209,17 @@ static bool invalid_cb(uc_engine *uc, void *ud)
 	return false;
 }
 
+// rsGoSyscall is the Go side's system-call handler (export.go): it
+// returns non-zero when it served the call, which then runs on without a
+// stop.
+extern int rsGoSyscall(uintptr_t handle);
+
 static void syscall_cb(uc_engine *uc, void *ud)
 {
 	rs_machine *m = ud;
 	(void)uc;
+	if (m->go_syscall != 0 && m->mode == 0 && rsGoSyscall(m->go_syscall))
+		return;
 	rs_stop_now(m, RS_STOP_SYSCALL, rs_rip(m));
 }
 
@@ -573,6 +580,24 @@ uc_err rs_read_context(rs_machine *m, rs_context *c)
 	c->mxcsr = slot32(&b, n++, 0xFFFFFFFF);
 	memset(c->ymmh, 0, sizeof c->ymmh);
 	return UC_ERR_OK;
+}
+
+// rs_read_gprs reads the general registers, RIP and RFLAGS only (the
+// rest of c is left as it was): what a system call's arguments need.
+uc_err rs_read_gprs(rs_machine *m, rs_context *c)
+{
+	int ids[18];
+	void *ptrs[18];
+	int i;
+	for (i = 0; i < 16; i++) {
+		ids[i] = gpr_ids[i];
+		ptrs[i] = &c->gpr[i];
+	}
+	ids[16] = UC_X86_REG_RIP;
+	ptrs[16] = &c->rip;
+	ids[17] = UC_X86_REG_RFLAGS;
+	ptrs[17] = &c->rflags;
+	return uc_reg_read_batch(m->uc, ids, ptrs, 18);
 }
 
 static void put64(rs_batch *b, int i, uint64_t v)

@@ -10,6 +10,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"runtime/cgo"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -55,6 +56,8 @@ type Machine struct {
 	shadow      bool
 	pcSync      bool
 	quantum     int64
+	syscallFn   func() bool // see SetSyscallHandler
+	handle      cgo.Handle
 	scratch     [16]byte // Step's instruction bytes (decoding is done before the next use)
 }
 
@@ -78,6 +81,10 @@ func (m *Machine) Close() error {
 	m.closed = true
 	C.rs_close(m.c)
 	m.c = nil
+	if m.handle != 0 {
+		m.handle.Delete()
+		m.handle = 0
+	}
 	return nil
 }
 
@@ -280,6 +287,16 @@ func (m *Machine) ReadContext(c *Context) error {
 		return err
 	}
 	return ucErr("read context", C.rs_read_context(m.c, (*C.rs_context)(unsafe.Pointer(c))))
+}
+
+// ReadGPRs reads only the general registers, RIP and RFLAGS into c
+// (the cheap read a system call's arguments need); c's other fields keep
+// their values.
+func (m *Machine) ReadGPRs(c *Context) error {
+	if err := m.check(); err != nil {
+		return err
+	}
+	return ucErr("read registers", C.rs_read_gprs(m.c, (*C.rs_context)(unsafe.Pointer(c))))
 }
 
 // WriteContext sets all registers from c in one cgo call. Segment

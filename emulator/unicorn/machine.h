@@ -115,6 +115,10 @@ typedef struct rs_machine {
 	uint64_t fault_pc;
 	int fault_pc_exact;
 
+	// The Go handler of system calls served during a run (cgo.Handle), 0
+	// for none: every syscall then stops the run.
+	uintptr_t go_syscall;
+
 	// The CPU state at creation: restored (with the registers put back)
 	// after a CPU exception stop, see rs_run.
 	uc_context *clean;
@@ -148,6 +152,7 @@ uc_err rs_reg_read(rs_machine *m, int id, uint64_t *v);
 rs_result rs_reg_get(rs_machine *m, int id);
 uc_err rs_reg_write(rs_machine *m, int id, uint64_t v);
 uc_err rs_read_context(rs_machine *m, rs_context *c);
+uc_err rs_read_gprs(rs_machine *m, rs_context *c);
 uc_err rs_write_context(rs_machine *m, const rs_context *c);
 uc_err rs_read_msr(rs_machine *m, uint32_t id, uint64_t *v);
 uc_err rs_write_msr(rs_machine *m, uint32_t id, uint64_t v);

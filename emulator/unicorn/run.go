@@ -7,6 +7,7 @@ import "C"
 
 import (
 	"fmt"
+	"runtime/cgo"
 	"time"
 	"unsafe"
 
@@ -330,6 +331,29 @@ func (m *Machine) SetShadowFrames(frames []ShadowFrame) {
 	// The next block starts a new thread's run: nothing to infer from the
 	// block before it.
 	m.c.prev_block, m.c.prev_block_end, m.c.prev_rsp = 0, 0, 0
+}
+
+// SetSyscallHandler installs fn as the server of `syscall` instructions
+// met during Run: the C hook calls it (one cgo callback per system call,
+// never per instruction) with RIP still on the instruction; fn reads and
+// writes registers and memory through the Machine, and returns true when
+// it served the call (the run goes on after the instruction) or false to
+// stop the run with StopSyscall as without a handler. fn must not map,
+// unmap or protect memory, nor move RIP: those need the stop. Steps never
+// call it. nil removes the handler.
+func (m *Machine) SetSyscallHandler(fn func() bool) {
+	if m.check() != nil {
+		return
+	}
+	m.syscallFn = fn
+	if fn != nil && m.handle == 0 {
+		m.handle = cgo.NewHandle(m)
+		m.c.go_syscall = C.uintptr_t(m.handle)
+	} else if fn == nil && m.handle != 0 {
+		m.c.go_syscall = 0
+		m.handle.Delete()
+		m.handle = 0
+	}
 }
 
 // SetQuantum makes every Run stop with StopQuantum after the guest has

@@ -96,6 +96,15 @@ func (p *Process) updateUserShared() {
 	p.write(kuserBase+kuserTickCount, tc[:])
 }
 
+// kuserDue reports whether KUSER_SHARED_DATA's time fields need a write
+// (see updateUserShared).
+func (c *clock) kuserDue() bool {
+	if c.real {
+		return c.sinceBoot()/10000 != c.kuserMS
+	}
+	return c.dirty && (c.kuserInit || c.sinceBoot()/10000 != c.kuserMS)
+}
+
 // putKSystemTime writes a KSYSTEM_TIME {LowPart, High1Time, High2Time}.
 func putKSystemTime(b []byte, v int64) {
 	binary.LittleEndian.PutUint32(b[0:], uint32(v))

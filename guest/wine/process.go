@@ -116,6 +116,8 @@ type Process struct {
 	stats     map[string]int // system calls by name
 
 	sinceSwitch  int // system calls since the running thread got the machine
+	pending      *pendingCall
+	callRec      call // the system call being served (see start)
 	defaultKeyed *keyedEvent
 	std          [3]uint64 // standard handles
 	stdStreams   [3]*stream

@@ -350,13 +350,14 @@ func (p *Process) keyedOp(c *call, release bool) ntstatus {
 	if deadline == 0 {
 		return STATUS_TIMEOUT
 	}
-	mine[key] = append(mine[key], c.t)
+	me := c.t
+	mine[key] = append(mine[key], me)
 	w := &keyWait{k: k, key: key}
 	c.block(&waitBlock{objs: []waitable{w}, deadline: deadline})
-	c.t.onTimeout = func() {
+	me.onTimeout = func() {
 		q := mine[key]
 		for i, t := range q {
-			if t == c.t {
+			if t == me {
 				mine[key] = append(q[:i], q[i+1:]...)
 				break
 			}

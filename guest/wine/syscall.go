@@ -30,6 +30,7 @@ type call struct {
 	unimplemented string
 
 	contextSet bool // the handler replaced the thread's registers (NtContinue)
+	traced     bool // the trace line is out
 	keepRAX    bool // with contextSet: RAX comes from the new context, not the status
 	blocked    bool // the thread waits; the status comes later
 	exitThread bool // the thread ended
@@ -91,19 +92,36 @@ func (c *call) bytes(addr uint64, n int) []byte {
 	return b
 }
 
+// The put functions write results into guest buffers, only where the
+// guest itself may write (committed, writable pages), as Windows' probes
+// check: a buffer in read-only memory fails the call with
+// STATUS_ACCESS_VIOLATION.
+
 func (c *call) put32(addr uint64, v uint32) {
-	if addr != 0 {
+	if addr != 0 && c.writable(addr, 4) {
 		c.fail(c.p.writeU32(addr, v))
 	}
 }
 
 func (c *call) put64(addr, v uint64) {
-	if addr != 0 {
+	if addr != 0 && c.writable(addr, 8) {
 		c.fail(c.p.writeU64(addr, v))
 	}
 }
 
-func (c *call) putBytes(addr uint64, b []byte) { c.fail(c.p.write(addr, b)) }
+func (c *call) putBytes(addr uint64, b []byte) {
+	if len(b) == 0 || c.writable(addr, uint64(len(b))) {
+		c.fail(c.p.write(addr, b))
+	}
+}
+
+func (c *call) writable(addr, n uint64) bool {
+	if addr+n < addr || !c.p.vm.accessible(addr, n, true) {
+		c.fail(&errGuestMemory{addr, int(n)})
+		return false
+	}
+	return true
+}
 
 // ustr reads a UNICODE_STRING at addr.
 func (c *call) ustr(addr uint64) string {
@@ -185,7 +203,8 @@ type Event struct {
 }
 
 // Syscall serves the system call the machine stopped on (RIP past the
-// syscall instruction) and sets the machine for what runs next.
+// syscall instruction) and sets the machine for what runs next. A call
+// FastSyscall began and could not finish in place is finished here.
 func (p *Process) Syscall() (ev Event, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -193,31 +212,60 @@ func (p *Process) Syscall() (ev Event, err error) {
 			err = nil
 		}
 	}()
+	if pend := p.pending; pend != nil {
+		p.pending = nil
+		return p.finish(pend.c, pend.e, pend.status, pend.ev)
+	}
 	if p.exited {
 		return Event{Kind: EventExited, ExitCode: p.exitCode}, nil
 	}
+	c, e, status, evp, err := p.start(false)
+	if err != nil || evp != nil {
+		if evp == nil {
+			return Event{}, err
+		}
+		return *evp, err
+	}
+	return p.finish(c, e, status, nil)
+}
+
+// pendingCall is a call FastSyscall ran whose outcome needs the run to
+// stop (a thread switch, an exit, a report): Syscall finishes it.
+type pendingCall struct {
+	c      *call
+	e      *sysEntry
+	status ntstatus
+	ev     *Event
+}
+
+// gprReader is a Machine that can read the general registers alone,
+// cheaper than a whole context.
+type gprReader interface {
+	ReadGPRs(c *arch.Context) error
+}
+
+// start decodes the call in the machine's registers and runs its
+// handler. ev is set when the call ends in an event already (an
+// unimplemented call, a kernel failure). With gprsOnly the thread's
+// saved context is refreshed in its general registers only (the calls
+// FastSyscall serves read nothing else; a thread switch reads it whole).
+func (p *Process) start(gprsOnly bool) (c *call, e *sysEntry, status ntstatus, ev *Event, err error) {
 	t := p.cur
-	if err := p.m.ReadContext(&t.ctx); err != nil {
-		return Event{}, &vmError{"read context", err}
+	if g, ok := p.m.(gprReader); ok && gprsOnly {
+		err = g.ReadGPRs(&t.ctx)
+	} else {
+		err = p.m.ReadContext(&t.ctx)
+	}
+	if err != nil {
+		return nil, nil, 0, nil, &vmError{"read context", err}
 	}
 	num := uint32(t.ctx.GPR[arch.RAX])
-	c := &call{p: p, t: t, regs: &t.ctx}
-	var e *sysEntry
-	switch {
-	case num == unixCallNumber:
-		c.name = "__wine_unix_call"
-		e = &sysEntry{"__wine_unix_call", 3, (*Process).wineUnixCall}
-	default:
-		c.name = p.inst.syscalls[num]
-		e = byName[c.name]
-	}
+	// One call is in flight at a time (a pending one is finished before
+	// the next starts), so its record is reused.
+	c = &p.callRec
+	*c = call{p: p, t: t, regs: &t.ctx, info: c.info[:0]}
+	e = p.entryFor(c, num)
 	p.stats[c.name]++
-	var status ntstatus
-	if e == nil && isWin32k(c.name) {
-		// There is no window system: user32 and gdi32 calls into win32k
-		// that console programs make in passing get 0 (FALSE, NULL).
-		e = &sysEntry{c.name, 4, func(*Process, *call) ntstatus { return 0 }}
-	}
 	if e == nil {
 		caller := p.symbolize(c.u64(t.ctx.GPR[arch.RSP]))
 		name := c.name
@@ -228,29 +276,57 @@ func (p *Process) Syscall() (ev Event, err error) {
 			// Resuming makes the call fail, as --unimplemented-returns-error would.
 			t.ctx.GPR[arch.RAX] = uint64(STATUS_NOT_IMPLEMENTED)
 			if err := p.m.SetReg(arch.RAX, uint64(STATUS_NOT_IMPLEMENTED)); err != nil {
-				return Event{}, &vmError{"set rax", err}
+				return nil, nil, 0, nil, &vmError{"set rax", err}
 			}
-			return Event{Kind: EventUnimplemented,
+			return nil, nil, 0, &Event{Kind: EventUnimplemented,
 				Description: fmt.Sprintf("unimplemented system call %s from %s (continuing returns STATUS_NOT_IMPLEMENTED)", name, caller)}, nil
 		}
 		p.log.Warn("unimplemented system call", "name", name, "caller", caller)
-		status = STATUS_NOT_IMPLEMENTED
-	} else {
-		status = e.fn(p, c)
-		if c.err != nil {
-			var ge *errGuestMemory
-			var ve *vmError
-			switch {
-			case errors.As(c.err, &ve):
-				return Event{Kind: EventError, Description: fmt.Sprintf("%s: %v", c.name, c.err)}, nil
-			case errors.As(c.err, &ge):
-				status = STATUS_ACCESS_VIOLATION
-			default:
-				return Event{Kind: EventError, Description: fmt.Sprintf("%s: %v", c.name, c.err)}, nil
-			}
-		}
+		return c, nil, STATUS_NOT_IMPLEMENTED, nil, nil
 	}
-	if p.cfg.TraceSyscalls {
+	status = e.fn(p, c)
+	if c.err != nil {
+		var ge *errGuestMemory
+		if !errors.As(c.err, &ge) {
+			return nil, nil, 0, &Event{Kind: EventError, Description: fmt.Sprintf("%s: %v", c.name, c.err)}, nil
+		}
+		status = STATUS_ACCESS_VIOLATION
+	}
+	return c, e, status, nil, nil
+}
+
+// entryFor finds the handler of system call num (and names the call).
+func (p *Process) entryFor(c *call, num uint32) *sysEntry {
+	if num == unixCallNumber {
+		c.name = "__wine_unix_call"
+		return &unixCallEntry
+	}
+	c.name = p.inst.syscalls[num]
+	if e := byName[c.name]; e != nil {
+		return e
+	}
+	if isWin32k(c.name) {
+		// There is no window system: user32 and gdi32 calls into win32k
+		// that console programs make in passing get 0 (FALSE, NULL).
+		return &win32kEntry
+	}
+	return nil
+}
+
+var (
+	unixCallEntry = sysEntry{"__wine_unix_call", 3, (*Process).wineUnixCall}
+	win32kEntry   = sysEntry{"win32k", 4, func(*Process, *call) ntstatus { return 0 }}
+)
+
+// finish completes a call whose handler has run: the trace line, a
+// report for what the handler could not do, the clock, and what runs
+// next (the status in RAX, a new context, another thread).
+func (p *Process) finish(c *call, e *sysEntry, status ntstatus, ev *Event) (Event, error) {
+	if ev != nil {
+		return *ev, nil
+	}
+	t := c.t
+	if p.cfg.TraceSyscalls && !c.traced {
 		p.trace(c, e, status)
 	}
 	if c.unimplemented != "" && !p.cfg.UnimplementedReturnsError {
@@ -288,6 +364,80 @@ func (p *Process) Syscall() (ev Event, err error) {
 		}
 	}
 	return p.preempt()
+}
+
+// fastSyscalls are the calls FastSyscall may serve while the guest runs:
+// they neither map nor protect memory nor change control flow (but for
+// the outcomes finish handles after a stop).
+var fastSyscalls = func() map[string]bool {
+	m := map[string]bool{}
+	for _, n := range []string{
+		"NtQueryPerformanceCounter", "NtQuerySystemTime", "NtQueryInformationProcess", "NtQueryInformationThread",
+		"NtQueryVirtualMemory", "NtQuerySystemInformation", "NtQuerySystemInformationEx", "NtWriteFile", "NtReadFile",
+		"NtClose", "NtSetEvent", "NtResetEvent", "NtClearEvent", "NtQueryEvent", "NtCreateEvent", "NtOpenEvent",
+		"NtCreateMutant", "NtReleaseMutant", "NtCreateSemaphore", "NtReleaseSemaphore", "NtAlertThreadByThreadId",
+		"NtQueryValueKey", "NtOpenKey", "NtOpenKeyEx", "NtCreateKey", "NtSetValueKey", "NtEnumerateKey",
+		"NtEnumerateValueKey", "NtQueryKey", "NtDeleteValueKey", "NtFlushKey", "NtCreateFile", "NtOpenFile",
+		"NtQueryInformationFile", "NtSetInformationFile", "NtQueryAttributesFile", "NtQueryFullAttributesFile",
+		"NtQueryDirectoryFile", "NtQueryVolumeInformationFile", "NtFsControlFile", "NtDeviceIoControlFile",
+		"NtFlushBuffersFile", "NtDuplicateObject", "NtQueryObject", "NtQueryInformationToken", "NtOpenProcessToken",
+		"NtOpenProcessTokenEx", "NtOpenThreadToken", "NtOpenThreadTokenEx", "NtQueryDefaultLocale",
+		"NtQueryDefaultUILanguage", "NtQueryInstallUILanguage", "NtAllocateLocallyUniqueId", "NtSetInformationThread",
+		"NtSetInformationProcess", "NtGetCurrentProcessorNumber", "NtDeleteFile", "NtCompareObjects",
+		"NtQuerySecurityObject", "NtFlushInstructionCache", "NtTestAlert", "NtQueryTimerResolution", "__wine_dbg_write",
+	} {
+		m[n] = true
+	}
+	return m
+}()
+
+// FastSyscall serves the system call at RIP while the machine runs (its
+// syscall hook calls it): it returns true when the call is done and the
+// guest goes on, false when the run must stop (the call is not one that
+// can be served in place, or its outcome needs a stop); Syscall then
+// serves or finishes it. In place, guest memory is written only where
+// the guest may write (as the kernel's probes check), and
+// KUSER_SHARED_DATA waits for the stop.
+func (p *Process) FastSyscall() (done bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.pending = &pendingCall{ev: &Event{Kind: EventError, Description: fmt.Sprintf("internal error in a system call: %v", r)}}
+			done = false
+		}
+	}()
+	if p.exited || p.cur == nil || p.pending != nil {
+		return false
+	}
+	rax, err := p.m.Reg(arch.RAX)
+	if err != nil {
+		return false
+	}
+	num := uint32(rax)
+	name := p.inst.syscalls[num]
+	if num == unixCallNumber || !fastSyscalls[name] || byName[name] == nil {
+		return false
+	}
+	c, e, status, ev, err := p.start(true)
+	if err != nil {
+		p.pending = &pendingCall{ev: &Event{Kind: EventError, Description: err.Error()}}
+		return false
+	}
+	switchDue := len(p.threads) >= 2 && p.sinceSwitch+1 >= quantumSyscalls
+	if ev != nil || c.unimplemented != "" || c.blocked || c.contextSet || c.exitThread || p.exited ||
+		p.clock.kuserDue() || switchDue {
+		p.pending = &pendingCall{c: c, e: e, status: status, ev: ev}
+		return false
+	}
+	if p.cfg.TraceSyscalls {
+		p.trace(c, e, status)
+	}
+	if err := p.m.SetReg(arch.RAX, uint64(status)); err != nil {
+		c.traced = true
+		p.pending = &pendingCall{c: c, e: e, status: status}
+		return false
+	}
+	p.sinceSwitch++ // as preempt counts a call served at a stop
+	return true
 }
 
 // trace logs one line for a system call.
