@@ -17,6 +17,8 @@ func rsGoSyscall(h C.uintptr_t) C.int {
 	if !ok || m.syscallFn == nil {
 		return 0
 	}
+	m.inSyscall, m.sysRegsValid = true, true
+	defer func() { m.inSyscall, m.sysRegsValid = false, false }()
 	if m.syscallFn() {
 		return 1
 	}

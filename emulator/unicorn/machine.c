@@ -1,4 +1,5 @@
 // C half of package unicorn. See doc.go for the design.
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include "machine.h"
@@ -218,8 +219,20 @@ static void syscall_cb(uc_engine *uc, void *ud)
 {
 	rs_machine *m = ud;
 	(void)uc;
-	if (m->go_syscall != 0 && m->mode == 0 && rsGoSyscall(m->go_syscall))
-		return;
+	if (m->go_syscall != 0 && m->mode == 0 && rs_read_gprs(m, &m->sys_regs) == UC_ERR_OK) {
+		int done;
+		// The hook runs before RIP moves past the instruction; the
+		// handler sees it past (0f 05 is two bytes), as a stop reports it.
+		m->sys_regs.rip += 2;
+		m->sys_rax_set = 0;
+		done = rsGoSyscall(m->go_syscall);
+		if (m->sys_rax_set) {
+			rs_reg_write(m, UC_X86_REG_RAX, m->sys_rax);
+			m->sys_rax_set = 0;
+		}
+		if (done)
+			return;
+	}
 	rs_stop_now(m, RS_STOP_SYSCALL, rs_rip(m));
 }
 
@@ -402,6 +415,27 @@ void rs_close(rs_machine *m)
 }
 
 // ---- memory ----------------------------------------------------------------
+
+// rs_host_map allocates zeroed host memory for guest pages (committed
+// lazily by the host kernel); NULL when there is none.
+void *rs_host_map(uint64_t size)
+{
+	void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void rs_host_unmap(void *p, uint64_t size)
+{
+	munmap(p, (size_t)size);
+}
+
+// rs_remove_cache drops the translated code made from [start, end), which
+// must be mapped executable (libunicorn finds the code pages by a fetch).
+void rs_remove_cache(rs_machine *m, uint64_t start, uint64_t end)
+{
+	uc_ctl_remove_cache(m->uc, start, end);
+}
 
 typedef uc_err (*rs_memop)(rs_machine *m, uint64_t addr, uint8_t *buf, uint64_t len);
 

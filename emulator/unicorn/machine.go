@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime/cgo"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -56,9 +55,16 @@ type Machine struct {
 	shadow      bool
 	pcSync      bool
 	quantum     int64
-	syscallFn   func() bool // see SetSyscallHandler
-	handle      cgo.Handle
-	scratch     [16]byte // Step's instruction bytes (decoding is done before the next use)
+	syscallFn   func() bool  // see SetSyscallHandler
+	regions     []hostRegion // mapped memory, sorted (hostmem.go)
+	// While a system-call handler runs inside Run: the C hook has read
+	// the general registers into c.sys_regs (valid until a register
+	// write other than RAX), and a RAX write is left in c.sys_rax for the
+	// hook to apply, so the handler makes no cgo call for them.
+	inSyscall    bool
+	sysRegsValid bool
+	handle       cgo.Handle
+	scratch      [16]byte // Step's instruction bytes (decoding is done before the next use)
 }
 
 // New opens a 64-bit x86 machine with no memory mapped.
@@ -81,6 +87,7 @@ func (m *Machine) Close() error {
 	m.closed = true
 	C.rs_close(m.c)
 	m.c = nil
+	m.freeHost()
 	if m.handle != 0 {
 		m.handle.Delete()
 		m.handle = 0
@@ -144,7 +151,7 @@ func (m *Machine) Map(addr, size uint64, perm arch.Perm) error {
 	if err := pageRange("map", addr, size); err != nil {
 		return err
 	}
-	return ucErr(fmt.Sprintf("map %#x+%#x", addr, size), C.uc_mem_map(m.c.uc, C.uint64_t(addr), C.size_t(size), ucPerm(perm)))
+	return m.mapHost(addr, size, perm)
 }
 
 // Unmap removes [addr, addr+size) from the address space.
@@ -155,7 +162,11 @@ func (m *Machine) Unmap(addr, size uint64) error {
 	if err := pageRange("unmap", addr, size); err != nil {
 		return err
 	}
-	return ucErr(fmt.Sprintf("unmap %#x+%#x", addr, size), C.uc_mem_unmap(m.c.uc, C.uint64_t(addr), C.size_t(size)))
+	if e := C.uc_mem_unmap(m.c.uc, C.uint64_t(addr), C.size_t(size)); e != C.UC_ERR_OK {
+		return ucErr(fmt.Sprintf("unmap %#x+%#x", addr, size), e)
+	}
+	m.unmapHost(addr, addr+size)
+	return nil
 }
 
 // Protect changes the guest permissions of [addr, addr+size).
@@ -166,7 +177,11 @@ func (m *Machine) Protect(addr, size uint64, perm arch.Perm) error {
 	if err := pageRange("protect", addr, size); err != nil {
 		return err
 	}
-	return ucErr(fmt.Sprintf("protect %#x+%#x", addr, size), C.uc_mem_protect(m.c.uc, C.uint64_t(addr), C.size_t(size), ucPerm(perm)))
+	if e := C.uc_mem_protect(m.c.uc, C.uint64_t(addr), C.size_t(size), ucPerm(perm)); e != C.UC_ERR_OK {
+		return ucErr(fmt.Sprintf("protect %#x+%#x", addr, size), e)
+	}
+	m.protectHost(addr, addr+size, perm)
+	return nil
 }
 
 // Region is one mapped range.
@@ -175,23 +190,16 @@ type Region struct {
 	Perm        arch.Perm
 }
 
-// Regions returns the mapped regions sorted by Start.
+// Regions returns the mapped regions sorted by Start (as libunicorn
+// keeps them: a Protect splits a region, nothing merges them).
 func (m *Machine) Regions() []Region {
-	if m.check() != nil {
+	if m.check() != nil || len(m.regions) == 0 {
 		return nil
 	}
-	var regs *C.uc_mem_region
-	var n C.uint32_t
-	if C.uc_mem_regions(m.c.uc, &regs, &n) != C.UC_ERR_OK || n == 0 {
-		return nil
+	out := make([]Region, len(m.regions))
+	for i, r := range m.regions {
+		out[i] = Region{Start: r.start, Size: r.end - r.start, Perm: r.perm}
 	}
-	defer C.uc_free(unsafe.Pointer(regs))
-	src := unsafe.Slice(regs, int(n))
-	out := make([]Region, 0, len(src))
-	for _, r := range src {
-		out = append(out, Region{Start: uint64(r.begin), Size: uint64(r.end-r.begin) + 1, Perm: archPerm(r.perms)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Start < out[j].Start })
 	return out
 }
 
@@ -205,11 +213,7 @@ func (m *Machine) ReadMemory(addr uint64, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	r := C.rs_mem_read(m.c, C.uint64_t(addr), unsafe.Pointer(&p[0]), C.uint64_t(len(p)))
-	if r.v == 0 {
-		return 0, ucErr(fmt.Sprintf("read %#x", addr), r.err)
-	}
-	return int(r.v), nil
+	return m.copyMem(addr, p, false)
 }
 
 // WriteMemory writes guest memory the way a debugger does: guest
@@ -222,11 +226,7 @@ func (m *Machine) WriteMemory(addr uint64, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	r := C.rs_mem_write(m.c, C.uint64_t(addr), unsafe.Pointer(&p[0]), C.uint64_t(len(p)))
-	if r.v == 0 {
-		return 0, ucErr(fmt.Sprintf("write %#x", addr), r.err)
-	}
-	return int(r.v), nil
+	return m.copyMem(addr, p, true)
 }
 
 var regIDs = [arch.NumRegs]C.int{
@@ -246,6 +246,14 @@ func (m *Machine) Reg(r arch.Reg) (uint64, error) {
 	}
 	if r >= arch.NumRegs {
 		return 0, fmt.Errorf("unicorn: no register %d", r)
+	}
+	if m.inSyscall {
+		if r == arch.RAX && m.c.sys_rax_set != 0 {
+			return uint64(m.c.sys_rax), nil
+		}
+		if m.sysRegsValid && r <= arch.RFLAGS {
+			return m.sysReg(r), nil
+		}
 	}
 	res := C.rs_reg_get(m.c, regIDs[r])
 	if res.err != C.UC_ERR_OK {
@@ -267,6 +275,13 @@ func (m *Machine) SetReg(r arch.Reg, v uint64) error {
 	if r >= arch.NumRegs {
 		return fmt.Errorf("unicorn: no register %d", r)
 	}
+	if m.inSyscall {
+		if r == arch.RAX {
+			m.c.sys_rax, m.c.sys_rax_set = C.uint64_t(v), 1
+			return nil
+		}
+		m.sysFlush()
+	}
 	if e := C.rs_reg_write(m.c, regIDs[r], C.uint64_t(v)); e != C.UC_ERR_OK {
 		return ucErr("write "+r.String(), e)
 	}
@@ -286,6 +301,7 @@ func (m *Machine) ReadContext(c *Context) error {
 	if err := m.check(); err != nil {
 		return err
 	}
+	m.sysFlush()
 	return ucErr("read context", C.rs_read_context(m.c, (*C.rs_context)(unsafe.Pointer(c))))
 }
 
@@ -296,7 +312,40 @@ func (m *Machine) ReadGPRs(c *Context) error {
 	if err := m.check(); err != nil {
 		return err
 	}
+	if m.inSyscall && m.sysRegsValid {
+		c.GPR = *(*[16]uint64)(unsafe.Pointer(&m.c.sys_regs.gpr))
+		c.GPR[arch.RAX], _ = m.Reg(arch.RAX)
+		c.RIP, c.RFLAGS = uint64(m.c.sys_regs.rip), uint64(m.c.sys_regs.rflags)
+		return nil
+	}
+	m.sysFlush()
 	return ucErr("read registers", C.rs_read_gprs(m.c, (*C.rs_context)(unsafe.Pointer(c))))
+}
+
+// sysReg is general register r (RAX..R15, RIP, RFLAGS) as the syscall
+// hook read it.
+func (m *Machine) sysReg(r arch.Reg) uint64 {
+	switch r {
+	case arch.RIP:
+		return uint64(m.c.sys_regs.rip)
+	case arch.RFLAGS:
+		return uint64(m.c.sys_regs.rflags)
+	}
+	return uint64(m.c.sys_regs.gpr[r])
+}
+
+// sysFlush ends the registers' shortcut inside a system-call handler
+// before a register access that needs the machine itself: a RAX write
+// left for the hook is applied now.
+func (m *Machine) sysFlush() {
+	if !m.inSyscall {
+		return
+	}
+	if m.c.sys_rax_set != 0 {
+		C.rs_reg_write(m.c, C.UC_X86_REG_RAX, m.c.sys_rax)
+		m.c.sys_rax_set = 0
+	}
+	m.sysRegsValid = false
 }
 
 // WriteContext sets all registers from c in one cgo call. Segment
@@ -305,6 +354,7 @@ func (m *Machine) WriteContext(c *Context) error {
 	if err := m.check(); err != nil {
 		return err
 	}
+	m.sysFlush()
 	return ucErr("write context", C.rs_write_context(m.c, (*C.rs_context)(unsafe.Pointer(c))))
 }
 

@@ -118,6 +118,11 @@ typedef struct rs_machine {
 	// The Go handler of system calls served during a run (cgo.Handle), 0
 	// for none: every syscall then stops the run.
 	uintptr_t go_syscall;
+	// The registers a Go system-call handler sees, read before it runs
+	// (gpr, rip and rflags only), and the RAX it leaves (sys_rax_set).
+	rs_context sys_regs;
+	uint64_t sys_rax;
+	int sys_rax_set;
 
 	// The CPU state at creation: restored (with the registers put back)
 	// after a CPU exception stop, see rs_run.
@@ -145,6 +150,9 @@ typedef struct rs_result {
 rs_machine *rs_new(uc_err *err);
 void rs_close(rs_machine *m);
 
+void *rs_host_map(uint64_t size);
+void rs_host_unmap(void *p, uint64_t size);
+void rs_remove_cache(rs_machine *m, uint64_t start, uint64_t end);
 rs_result rs_mem_read(rs_machine *m, uint64_t addr, void *buf, uint64_t len);
 rs_result rs_mem_write(rs_machine *m, uint64_t addr, const void *buf, uint64_t len);
 

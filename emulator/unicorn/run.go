@@ -335,12 +335,15 @@ func (m *Machine) SetShadowFrames(frames []ShadowFrame) {
 
 // SetSyscallHandler installs fn as the server of `syscall` instructions
 // met during Run: the C hook calls it (one cgo callback per system call,
-// never per instruction) with RIP still on the instruction; fn reads and
-// writes registers and memory through the Machine, and returns true when
-// it served the call (the run goes on after the instruction) or false to
-// stop the run with StopSyscall as without a handler. fn must not map,
-// unmap or protect memory, nor move RIP: those need the stop. Steps never
-// call it. nil removes the handler.
+// never per instruction); fn reads and writes registers and memory
+// through the Machine, and returns true when it served the call (the run
+// goes on after the instruction) or false to stop the run with
+// StopSyscall as without a handler (what it wrote stays). Inside fn the
+// general registers, RIP (past the instruction) and RFLAGS come from a
+// copy the hook made and a RAX write is applied when fn returns, so the
+// usual call costs no further cgo call; memory is a plain copy
+// (hostmem.go). fn must not map, unmap or protect memory, nor move RIP:
+// those need the stop. Steps never call it. nil removes the handler.
 func (m *Machine) SetSyscallHandler(fn func() bool) {
 	if m.check() != nil {
 		return

@@ -53,15 +53,15 @@ func (p *Process) readU32(addr uint64) (uint32, error) {
 }
 
 func (p *Process) writeU64(addr, v uint64) error {
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], v)
-	return p.write(addr, b[:])
+	b := p.scratch[:8] // a local array would escape through the Machine interface
+	binary.LittleEndian.PutUint64(b, v)
+	return p.write(addr, b)
 }
 
 func (p *Process) writeU32(addr uint64, v uint32) error {
-	var b [4]byte
-	binary.LittleEndian.PutUint32(b[:], v)
-	return p.write(addr, b[:])
+	b := p.scratch[:4]
+	binary.LittleEndian.PutUint32(b, v)
+	return p.write(addr, b)
 }
 
 // maxString bounds every string the kernel reads from the guest

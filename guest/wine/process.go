@@ -113,11 +113,13 @@ type Process struct {
 	exited    bool
 	exitCode  uint32
 	unhandled *Exception     // the exception that ended the process
-	stats     map[string]int // system calls by name
+	stats     map[string]int // unix calls and unknown numbers (the rest count in slots)
 
 	sinceSwitch  int // system calls since the running thread got the machine
 	pending      *pendingCall
-	callRec      call // the system call being served (see start)
+	callRec      call         // the system call being served (see start)
+	slots        [2][]sysSlot // system calls by number (see slot)
+	scratch      [16]byte     // small writes (writeU64, writeU32)
 	defaultKeyed *keyedEvent
 	std          [3]uint64 // standard handles
 	stdStreams   [3]*stream
@@ -389,6 +391,13 @@ func (p *Process) SyscallCounts() map[string]int {
 	out := make(map[string]int, len(p.stats))
 	for k, v := range p.stats {
 		out[k] = v
+	}
+	for _, table := range p.slots {
+		for _, s := range table {
+			if s.count > 0 {
+				out[s.name] += s.count
+			}
+		}
 	}
 	return out
 }

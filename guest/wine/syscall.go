@@ -265,7 +265,6 @@ func (p *Process) start(gprsOnly bool) (c *call, e *sysEntry, status ntstatus, e
 	c = &p.callRec
 	*c = call{p: p, t: t, regs: &t.ctx, info: c.info[:0]}
 	e = p.entryFor(c, num)
-	p.stats[c.name]++
 	if e == nil {
 		caller := p.symbolize(c.u64(t.ctx.GPR[arch.RSP]))
 		name := c.name
@@ -295,22 +294,65 @@ func (p *Process) start(gprsOnly bool) (c *call, e *sysEntry, status ntstatus, e
 	return c, e, status, nil, nil
 }
 
+// sysSlot is what a system-call number stands for in this process: its
+// name, handler (nil: unimplemented), whether FastSyscall may serve it,
+// and how often it ran.
+type sysSlot struct {
+	name  string
+	e     *sysEntry
+	fast  bool
+	count int
+}
+
+// slot returns the slot of system call num, nil for a number no thunk
+// uses. Numbers are a table index (ntdll's, 0x0xxx) plus 0x1000 per
+// further table (win32u's).
+func (p *Process) slot(num uint32) *sysSlot {
+	if p.slots[0] == nil {
+		p.slots = [2][]sysSlot{make([]sysSlot, 0x1000), make([]sysSlot, 0x1000)}
+		for n, name := range p.inst.syscalls {
+			if n>>12 >= 2 {
+				continue
+			}
+			s := &p.slots[n>>12][n&0xfff]
+			s.name = name
+			switch e := byName[name]; {
+			case e != nil:
+				s.e = e
+				s.fast = fastSyscalls[name]
+			case isWin32k(name):
+				// There is no window system: user32 and gdi32 calls into
+				// win32k that console programs make in passing get 0
+				// (FALSE, NULL).
+				s.e = &win32kEntry
+			}
+		}
+	}
+	if num>>12 >= 2 {
+		return nil
+	}
+	if s := &p.slots[num>>12][num&0xfff]; s.name != "" {
+		return s
+	}
+	return nil
+}
+
 // entryFor finds the handler of system call num (and names the call).
 func (p *Process) entryFor(c *call, num uint32) *sysEntry {
 	if num == unixCallNumber {
 		c.name = "__wine_unix_call"
+		p.stats[c.name]++
 		return &unixCallEntry
 	}
-	c.name = p.inst.syscalls[num]
-	if e := byName[c.name]; e != nil {
-		return e
+	s := p.slot(num)
+	if s == nil {
+		c.name = ""
+		p.stats[fmt.Sprintf("%#x", num)]++
+		return nil
 	}
-	if isWin32k(c.name) {
-		// There is no window system: user32 and gdi32 calls into win32k
-		// that console programs make in passing get 0 (FALSE, NULL).
-		return &win32kEntry
-	}
-	return nil
+	c.name = s.name
+	s.count++
+	return s.e
 }
 
 var (
@@ -412,9 +454,7 @@ func (p *Process) FastSyscall() (done bool) {
 	if err != nil {
 		return false
 	}
-	num := uint32(rax)
-	name := p.inst.syscalls[num]
-	if num == unixCallNumber || !fastSyscalls[name] || byName[name] == nil {
+	if s := p.slot(uint32(rax)); s == nil || !s.fast {
 		return false
 	}
 	c, e, status, ev, err := p.start(true)
