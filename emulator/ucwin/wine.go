@@ -11,9 +11,10 @@ import (
 )
 
 // The wine userland: Wine's PE DLLs on the NT system-call kernel of
-// guest/wine. The emulator stops on every `syscall` instruction; run
-// serves it in Go and goes on, so the debugger sees only the stops that
-// mean something to it. Guest threads are the debugger's threads (their
+// guest/wine. Most system calls are served inside the emulator's run
+// (the syscall hook calls wine.Process.FastSyscall); the rest stop it and
+// runWine serves them and goes on, so the debugger sees only the stops
+// that mean something to it. Guest threads are the debugger's threads (their
 // Windows thread ids). A guest fault stops first-chance with its signal;
 // resuming with the signal (GDB's default for SIGSEGV) hands the
 // exception to the guest's handlers through KiUserExceptionDispatcher,

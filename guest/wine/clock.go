@@ -71,9 +71,7 @@ func (c *clock) systemTime() int64 {
 }
 
 // updateUserShared writes the time fields of KUSER_SHARED_DATA when the
-// tick count (milliseconds) moved: the page is read-only, and libunicorn
-// makes every write into read-only memory cost a re-protection of the
-// region (about 200 µs), so a system call must not pay it each time.
+// tick count (milliseconds) moved.
 func (p *Process) updateUserShared() {
 	c := p.clock
 	if !c.real && !c.dirty {
@@ -94,15 +92,6 @@ func (p *Process) updateUserShared() {
 	var tc [12]byte
 	putKSystemTime(tc[:], it/10000) // TickCount in ms (TickCountMultiplier 1<<24)
 	p.write(kuserBase+kuserTickCount, tc[:])
-}
-
-// kuserDue reports whether KUSER_SHARED_DATA's time fields need a write
-// (see updateUserShared).
-func (c *clock) kuserDue() bool {
-	if c.real {
-		return c.sinceBoot()/10000 != c.kuserMS
-	}
-	return c.dirty && (c.kuserInit || c.sinceBoot()/10000 != c.kuserMS)
 }
 
 // putKSystemTime writes a KSYSTEM_TIME {LowPart, High1Time, High2Time}.

@@ -13,7 +13,7 @@
 //
 // and win32u through ~1,100 more (numbers from 0x1000). With
 // KUSER_SHARED_DATA.SystemCall (0x7ffe0308) zero, every thunk executes
-// `syscall`, which the emulator stops on. Numbers differ between Wine
+// `syscall`. Numbers differ between Wine
 // builds, so none is hard-coded: FindInstall reads them from the thunks of
 // ntdll.dll and win32u.dll at start and refuses a Wine whose major version
 // is not 8 (read from the unix ntdll.so's build string), since the
@@ -34,6 +34,15 @@
 // Config.UnimplementedReturnsError. win32u calls (NtUser*, NtGdi*) that
 // the table lacks get 0: there is no window system, and console programs
 // that link user32 make a few in passing.
+//
+// Two paths serve a call. FastSyscall runs inside the emulator's run,
+// called from its syscall hook, for the calls in fastSyscalls: those
+// that neither map, unmap nor protect memory nor change what runs next.
+// When the call turns out to block, end the thread, switch threads or
+// need a report, it is left pending and the run stops; Syscall (called
+// at a stop) finishes it or serves a call the fast path does not take.
+// Both read the same registers, run the same handler and leave the same
+// state, so the guest cannot tell which path served it.
 //
 // # Process start
 //

@@ -438,8 +438,7 @@ var fastSyscalls = func() map[string]bool {
 // guest goes on, false when the run must stop (the call is not one that
 // can be served in place, or its outcome needs a stop); Syscall then
 // serves or finishes it. In place, guest memory is written only where
-// the guest may write (as the kernel's probes check), and
-// KUSER_SHARED_DATA waits for the stop.
+// the guest may write (as the kernel's probes check).
 func (p *Process) FastSyscall() (done bool) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -464,7 +463,7 @@ func (p *Process) FastSyscall() (done bool) {
 	}
 	switchDue := len(p.threads) >= 2 && p.sinceSwitch+1 >= quantumSyscalls
 	if ev != nil || c.unimplemented != "" || c.blocked || c.contextSet || c.exitThread || p.exited ||
-		p.clock.kuserDue() || switchDue {
+		switchDue {
 		p.pending = &pendingCall{c: c, e: e, status: status, ev: ev}
 		return false
 	}
@@ -475,6 +474,9 @@ func (p *Process) FastSyscall() (done bool) {
 		c.traced = true
 		p.pending = &pendingCall{c: c, e: e, status: status}
 		return false
+	}
+	if p.clock.dirty {
+		p.updateUserShared()
 	}
 	p.sinceSwitch++ // as preempt counts a call served at a stop
 	return true
