@@ -152,7 +152,13 @@
 //
 //   - Stores are slow in 2.0.1 whatever the hooks: a loop with one store
 //     per iteration runs about 15 M instructions/s against 500-900 M
-//     without it. Our machine adds nothing to that (store-vs-raw).
+//     without it. Our machine adds nothing to that (store-vs-raw). The
+//     cause: 2.0.1 stubs QEMU's dirty-memory tracking (a page is always
+//     "clean"), so every store takes notdirty_write, which allocates and
+//     frees a page collection (glib trees) to look for translated code on
+//     the page. Wine's heap, all stores, pays it on every malloc/free.
+//   - uc_mem_write does not drop the translations of code it overwrites
+//     (the same stub); hostmem.go does it with UC_CTL_TB_REMOVE_CACHE.
 //   - The x87 control word and MXCSR start at zero (all exceptions
 //     unmasked); New sets the power-on values 0x37f and 0x1f80.
 //   - AVX is not emulated (QEMU 5 TCG), so HasAVX is false and YMMH zero.
