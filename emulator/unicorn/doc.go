@@ -126,6 +126,62 @@
 // hlt stops with StopHalt and PC after it. StopReason.GDBSignal gives the
 // signal a stub reports (SIGSEGV, SIGILL, SIGFPE, SIGINT, else SIGTRAP).
 //
+// # Translator aborts
+//
+// libunicorn 2.0.1 calls abort() when it translates some invalid
+// encodings: a far call or jump with a register operand (ff /3 and ff /5
+// with mod=3, with any prefixes: ff d8, 42 ff dd) reads a TCG temporary
+// that nothing set, and the register allocator stops the process
+// ("qemu/tcg/tcg.c:3073: tcg fatal error"). Translation covers a whole
+// block, so the bytes need not be reached: bytes after a breakpoint in the
+// same block are enough. A CPU raises #UD there. Debian 13's 2.1.1 adds
+// the missing "mod == 3: illegal" checks, but building our own libunicorn
+// would make every CI machine compile QEMU and would change the library
+// whose behaviour the rest of this essay measures; the choice here works
+// with the library Debian 12 ships, for whatever else makes it abort.
+//
+// Refusing the encodings before translation cannot be complete: there is
+// no hook before translation (UC_HOOK_BLOCK and UC_HOOK_EDGE_GENERATED run
+// after it), and code the guest writes itself (unpackers, JITs, the
+// shellcode our users debug) would need every store watched. So the abort
+// is survived instead. rs_new installs a SIGABRT handler (SA_ONSTACK, as
+// Go requires; SA_NODEFER, because the longjmp below does not restore the
+// signal mask). A thread-local pointer names the machine executing on the
+// thread; a SIGABRT raised by abort() on that thread (SI_TKILL from our
+// own pid) while it runs is ours, any other goes to the previous handler
+// (Go's, which crashes the process as before: TestForeignAbort).
+//
+// Leaving the translator with our own longjmp out of uc_emu_start would
+// leave libunicorn mid-run: its nesting level stays raised (after 64 such
+// aborts every uc_emu_start fails), deleted hooks are never freed, and the
+// CPU flags stay in TCG's internal form. Instead the handler asks
+// libunicorn to translate code at the escape page, a non-canonical address
+// Map refuses (UC_CTL_TB_REQUEST_CACHE). That fetch faults, and libunicorn
+// leaves the translator the way it does after any fetch fault from inside
+// translation: QEMU's own longjmp back to its execution loop, which
+// unwinds normally; uc_emu_start returns UC_ERR_FETCH_UNMAPPED with RIP at
+// the start of the block whose translation failed, nothing of it executed.
+// glibc's abort() releases its lock before raising, so it can be called
+// again. Measured: 100,000 aborts in a row in one engine, each followed by
+// a normal run, all correct; each leaks a few hundred bytes of the
+// translation buffer (the two half-built blocks), reclaimed by the next
+// flush of that buffer. libunicorn still prints its one-line message to
+// stderr.
+//
+// Then isolate finds the instruction: it runs again from the block start
+// with an exit on each of the 15 bytes after the current instruction, so
+// that each block holds one instruction, and goes on from each exit. The
+// first one-instruction block whose translation aborts is the culprit: the
+// stop is StopIllegal (SIGILL) at its address, Untranslatable set, Insn
+// its bytes, every instruction before it executed exactly once. Anything
+// that stops first is the stop instead: a breakpoint, a fault, the end of
+// a step, a watchpoint. For the culprit's own block, which never ran, the
+// block and code hooks are called by hand (replay_hooks), so that a
+// breakpoint or a trap on the bytes, or a step ending there, is reported
+// as such. Exits generate halting code in the blocks translated while they
+// are set; those blocks are dropped afterwards. The culprit costs two
+// aborts (its block's and its own), counted by TranslationAborts.
+//
 // # Interrupt
 //
 // Interrupt calls uc_emu_stop from any goroutine; TCG checks the exit

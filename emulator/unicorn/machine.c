@@ -1,12 +1,19 @@
 // C half of package unicorn. See doc.go for the design.
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "machine.h"
 
 // An address no guest can reach (non-canonical): the range of the hidden
 // memory hook whose only job is to make Unicorn sync RIP before every
 // memory access, so that fault PCs are exact.
 #define RS_SYNC_ADDR 0x8000000000000000ULL
+
+// The escape page: non-canonical and never mapped (Map refuses it), so
+// fetching code from it always faults. See "Translator aborts" in doc.go.
+#define RS_ESCAPE_ADDR 0x8000000000001000ULL
 
 static void rs_stop_now(rs_machine *m, int reason, uint64_t pc)
 {
@@ -150,6 +157,8 @@ static bool fault_cb(uc_engine *uc, uc_mem_type type, uint64_t addr, int size,
 {
 	rs_machine *m = ud;
 	(void)uc;
+	if (m->escaping && addr == RS_ESCAPE_ADDR)
+		return false; // the SIGABRT handler leaving the translator
 	if (m->stop.reason != RS_STOP_NONE)
 		return false;
 	m->stop.reason = RS_STOP_FAULT;
@@ -315,12 +324,173 @@ static void block_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 	m->prev_rsp = rsp;
 }
 
+// ---- translator aborts -------------------------------------------------------
+
+// The machine executing guest code on this thread, if any: only a SIGABRT
+// raised on this thread while it runs is an abort of libunicorn's
+// translator (or of a helper it called) that we can leave.
+static __thread rs_machine *rs_running;
+
+static struct sigaction rs_prev_abrt;
+static pthread_once_t rs_abrt_once = PTHREAD_ONCE_INIT;
+
+// abrt_handler runs when abort() raises SIGABRT. If the abort comes from
+// libunicorn on a thread in rs_run, it asks libunicorn to translate code
+// at the escape page: the fetch faults, and libunicorn itself longjmps out
+// of the translator to its execution loop, which unwinds as after any
+// fetch fault (uc_emu_start returns UC_ERR_FETCH_UNMAPPED, RIP at the start
+// of the block whose translation aborted). That call does not return.
+// Any other SIGABRT goes to the handler that was there before (Go's).
+static void abrt_handler(int sig, siginfo_t *si, void *uctx)
+{
+	rs_machine *m = rs_running;
+	if (m != NULL && !m->escaping && si != NULL && si->si_code == SI_TKILL &&
+	    si->si_pid == getpid()) {
+		m->escaping = 1;
+		m->aborts++;
+		uc_ctl_request_cache(m->uc, RS_ESCAPE_ADDR, NULL);
+		// Only reached if the fetch did not fault: nothing to escape to.
+	}
+	if (rs_prev_abrt.sa_flags & SA_SIGINFO) {
+		if (rs_prev_abrt.sa_sigaction != NULL)
+			rs_prev_abrt.sa_sigaction(sig, si, uctx);
+		return;
+	}
+	if (rs_prev_abrt.sa_handler != SIG_DFL && rs_prev_abrt.sa_handler != SIG_IGN)
+		rs_prev_abrt.sa_handler(sig);
+	// SIG_DFL: returning lets abort() kill the process, as it would have.
+}
+
+static void install_abrt_handler(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = abrt_handler;
+	sigemptyset(&sa.sa_mask);
+	// SA_ONSTACK: Go requires it of every handler. SA_NODEFER: QEMU's
+	// sigsetjmp does not save the signal mask, so SIGABRT must not be
+	// blocked while the handler runs, or it would stay blocked after the
+	// longjmp.
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESTART;
+	sigaction(SIGABRT, &sa, &rs_prev_abrt);
+}
+
+// emu is uc_emu_start with the abort handler armed for m.
+static uc_err emu(rs_machine *m, uint64_t pc)
+{
+	uc_err e;
+	m->escaping = 0;
+	rs_running = m;
+	e = uc_emu_start(m->uc, pc, 0, 0, 0);
+	rs_running = NULL;
+	return e;
+}
+
+// is_hlt reports whether [pc, end) is one hlt instruction (with prefixes).
+static int is_hlt(rs_machine *m, uint64_t pc, uint64_t end)
+{
+	uint8_t b[15];
+	uint64_t n = end - pc, i;
+	if (end <= pc || n > sizeof b || uc_mem_read(m->uc, pc, b, (size_t)n) != UC_ERR_OK)
+		return 0;
+	for (i = 0; i + 1 < n; i++) {
+		uint8_t p = b[i];
+		if (!(p == 0x26 || p == 0x2E || p == 0x36 || p == 0x3E || p == 0x64 || p == 0x65 ||
+		      p == 0x66 || p == 0x67 || p == 0xF0 || p == 0xF2 || p == 0xF3 || (p & 0xF0) == 0x40))
+			return 0;
+	}
+	return b[n - 1] == 0xF4;
+}
+
+// replay_hooks calls what libunicorn would have called on entering a block
+// at pc and before its first instruction (the block hook, then the code
+// hooks), for a block that never ran because its translation aborted: a
+// breakpoint, trap or step end there is the stop, not the instruction.
+static void replay_hooks(rs_machine *m, uint64_t pc)
+{
+	rs_bp *bp = bp_find(m, pc);
+	int i;
+	if (m->block_hook != 0)
+		block_cb(m->uc, pc, 0, m);
+	if (bp != NULL)
+		bp_cb(m->uc, pc, 0, bp);
+	for (i = 0; i < m->ntraps; i++)
+		if (pc >= m->traps[i]->start && pc < m->traps[i]->end)
+			trap_cb(m->uc, pc, 0, m->traps[i]);
+	if (m->tracer_hook != 0)
+		tracer_cb(m->uc, pc, 0, m);
+}
+
+// A translation block holds at most 512 instructions; the instruction
+// that aborts is found well before this many one-instruction runs.
+#define RS_ISOLATE_MAX 4096
+
+// isolate finds the instruction whose translation aborted. pc is the start
+// of the block that failed; none of it has run. It runs from pc with an
+// exit on each of the 15 bytes after the current instruction, so that every
+// block holds one instruction, and goes on from where each run stops, until
+// the translation of a one-instruction block aborts (that instruction is
+// the culprit: an illegal-instruction stop there, with every instruction
+// before it executed) or execution stops for another reason first
+// (breakpoint, fault, step end...), which is then the stop.
+static uc_err isolate(rs_machine *m, uint64_t pc)
+{
+	uint64_t lo = pc, hi = pc, exits[15];
+	uc_err e = UC_ERR_OK;
+	int i, k;
+	for (i = 0; i < RS_ISOLATE_MAX; i++) {
+		uint64_t start = pc, rip;
+		for (k = 0; k < 15; k++)
+			exits[k] = start + 1 + (uint64_t)k;
+		uc_ctl_set_exits(m->uc, exits, 15);
+		if (start < lo)
+			lo = start;
+		if (start > hi)
+			hi = start;
+		e = emu(m, start);
+		rip = rs_rip(m);
+		if (m->escaping) {
+			e = UC_ERR_OK;
+			if (m->stop.reason != RS_STOP_NONE)
+				break; // stopped before the abort (a syscall, ...)
+			if (rip == start) {
+				replay_hooks(m, start);
+				if (m->stop.reason == RS_STOP_NONE) {
+					m->stop.reason = RS_STOP_ILLEGAL;
+					m->stop.untranslatable = 1;
+				}
+				m->stop.pc = start;
+				break;
+			}
+			pc = rip; // another block aborted (execution went elsewhere)
+			continue;
+		}
+		if (e != UC_ERR_OK || m->stop.reason != RS_STOP_NONE)
+			break;
+		if (rip <= start || rip > start + 15 || is_hlt(m, start, rip))
+			break; // hlt or Interrupt
+		pc = rip; // the exit after one instruction
+	}
+	if (i == RS_ISOLATE_MAX && m->stop.reason == RS_STOP_NONE) {
+		m->stop.reason = RS_STOP_ERROR;
+		m->stop.untranslatable = 1;
+		m->stop.pc = rs_rip(m);
+		e = UC_ERR_EXCEPTION;
+	}
+	uc_ctl_set_exits(m->uc, NULL, 0);
+	// One-instruction blocks must not outlive the exits they end at.
+	uc_ctl_remove_cache(m->uc, lo, hi + 16);
+	return e;
+}
+
 // ---- lifecycle -----------------------------------------------------------
 
 rs_machine *rs_new(uc_err *err)
 {
-	rs_machine *m = calloc(1, sizeof *m);
+	rs_machine *m;
 	uc_err e;
+	pthread_once(&rs_abrt_once, install_abrt_handler);
+	m = calloc(1, sizeof *m);
 	if (m == NULL) {
 		*err = UC_ERR_NOMEM;
 		return NULL;
@@ -890,7 +1060,13 @@ void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b)
 		m->tracer_hook = 0;
 		invalidate_all(m);
 	}
-	e = uc_emu_start(m->uc, pc, 0, 0, 0);
+	e = emu(m, pc);
+	if (m->escaping) {
+		// The translator aborted; nothing of that block has run.
+		e = UC_ERR_OK;
+		if (m->stop.reason == RS_STOP_NONE)
+			e = isolate(m, rs_rip(m));
+	}
 	if (e != UC_ERR_OK) {
 		if (m->stop.reason == RS_STOP_NONE) {
 			m->stop.pc = rs_rip(m);

@@ -128,6 +128,11 @@ func archPerm(u C.uint32_t) arch.Perm {
 	return p
 }
 
+// reserved is the non-canonical range the machine uses itself (the PC-sync
+// hook and the escape page of translator aborts, machine.c); it is never
+// mapped.
+const reservedStart, reservedEnd = 0x8000000000000000, 0x8000000000002000
+
 // Map maps zeroed memory at [addr, addr+size) with perm.
 func (m *Machine) Map(addr, size uint64, perm arch.Perm) error {
 	if err := m.check(); err != nil {
@@ -135,6 +140,9 @@ func (m *Machine) Map(addr, size uint64, perm arch.Perm) error {
 	}
 	if err := pageRange("map", addr, size); err != nil {
 		return err
+	}
+	if addr < reservedEnd && addr+size > reservedStart {
+		return fmt.Errorf("unicorn: map %#x+%#x: [%#x, %#x) is reserved", addr, size, uint64(reservedStart), uint64(reservedEnd))
 	}
 	return ucErr(fmt.Sprintf("map %#x+%#x", addr, size), C.uc_mem_map(m.c.uc, C.uint64_t(addr), C.size_t(size), ucPerm(perm)))
 }

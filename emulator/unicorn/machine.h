@@ -77,6 +77,7 @@ typedef struct rs_stop {
 	uint64_t access_pc; // watch hits: the instruction that made the access
 	uint64_t value; // value a faulting write stores
 	int size;       // size of the faulting access
+	int untranslatable; // RS_STOP_ILLEGAL: libunicorn's translator aborted on it
 	uc_err err;
 } rs_stop;
 
@@ -111,6 +112,11 @@ typedef struct rs_machine {
 	int ntraps, captraps;
 
 	uc_hook fault_hook, intr_hook, invalid_hook, syscall_hook, sync_hook;
+
+	// Translator aborts (see doc.go): escaping is set by the SIGABRT
+	// handler before it leaves the translator; aborts counts them.
+	volatile int escaping;
+	uint64_t aborts;
 	uint64_t fault_pc;
 	int fault_pc_exact;
 

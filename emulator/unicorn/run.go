@@ -26,7 +26,7 @@ const (
 	StopStep                           // Step done, or RangeStep left its range
 	StopInterrupt                      // Interrupt was called
 	StopFault                          // memory fault; Addr and Access say what, PC is the faulting instruction
-	StopIllegal                        // invalid opcode (#UD); PC is that instruction
+	StopIllegal                        // invalid opcode (#UD), or one libunicorn cannot translate; PC is that instruction
 	StopDivide                         // divide error (#DE); PC is the div instruction
 	StopInt3                           // int3 in guest code; PC is after it, Addr is the int3
 	StopHalt                           // hlt; PC is after it
@@ -89,7 +89,14 @@ type Stop struct {
 	// pin down for sure (several candidates, or none: PC is then the
 	// block start). Never set with SetPCSync(true).
 	Inexact bool
-	Err     error // for StopError (and the libunicorn error of faults)
+	// Insn is, for StopIllegal, the bytes of the instruction at PC (as
+	// far as they decode; see insnBytes).
+	Insn []byte
+	// Untranslatable is set, for StopIllegal, when libunicorn's
+	// translator aborted on the instruction at PC instead of raising #UD
+	// (see doc.go); the machine goes on working as after any #UD.
+	Untranslatable bool
+	Err            error // for StopError (and the libunicorn error of faults)
 }
 
 // ShadowFrame is one call on the shadow call stack.
@@ -160,6 +167,15 @@ func (m *Machine) run(mode int, a, b uint64) Stop {
 	}
 	if cs.err != C.UC_ERR_OK {
 		s.Err = ucErr("run", cs.err)
+	}
+	if cs.untranslatable != 0 {
+		s.Untranslatable = true
+		if s.Reason == StopError {
+			s.Err = fmt.Errorf("unicorn: run: libunicorn's translator aborted near %#x and the instruction could not be isolated", s.PC)
+		}
+	}
+	if s.Reason == StopIllegal {
+		s.Insn = m.insnBytes(s.PC)
 	}
 	if s.Reason == StopFault && s.Access != arch.PermExec && !m.pcSync {
 		pc, ok, ambiguous := m.findFaultPC(s.PC, s.Addr, s.Access, uint64(cs.value), int(cs.size))
@@ -305,6 +321,15 @@ func (m *Machine) AddTrapRange(start, end uint64) error {
 		return fmt.Errorf("unicorn: trap range [%#x, %#x) is empty", start, end)
 	}
 	return ucErr(fmt.Sprintf("trap range %#x", start), C.rs_trap_add(m.c, C.uint64_t(start), C.uint64_t(end)))
+}
+
+// TranslationAborts is how many times libunicorn's translator aborted
+// (and was left, see doc.go) since New.
+func (m *Machine) TranslationAborts() uint64 {
+	if m.check() != nil {
+		return 0
+	}
+	return uint64(m.c.aborts)
 }
 
 // SetShadowStack switches the shadow call stack on (empty) or off.

@@ -55,6 +55,33 @@ func (m *Machine) successors(pc uint64) (a, b uint64, ok bool) {
 	return next, next, true
 }
 
+// insnBytes returns the bytes of the instruction at pc: its length as
+// x86asm decodes it, also for encodings it rejects (it still reports how
+// many bytes it read), and a lone prefix is followed to the opcode after
+// it. Unreadable memory gives the readable prefix of it.
+func (m *Machine) insnBytes(pc uint64) []byte {
+	var buf [15]byte
+	n, _ := m.ReadMemory(pc, buf[:])
+	code := buf[:n]
+	size := 0
+	for size < len(code) {
+		inst, err := x86asm.Decode(code[size:], 64)
+		if inst.Len <= 0 {
+			size = len(code)
+			break
+		}
+		size += inst.Len
+		if err != nil || inst.Op != 0 {
+			break
+		}
+		// A prefix decoded on its own: the instruction goes on.
+	}
+	if size > len(code) {
+		size = len(code)
+	}
+	return append([]byte(nil), code[:size]...)
+}
+
 // branchTarget evaluates the operand of a near jmp or call.
 func (m *Machine) branchTarget(inst x86asm.Inst, pc, next uint64) (uint64, bool) {
 	switch arg := inst.Args[0].(type) {
