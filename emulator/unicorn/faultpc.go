@@ -8,123 +8,130 @@ import (
 	"github.com/rspstub/rspstub/internal/arch"
 )
 
-// After a data fault without the PC-sync hook, libunicorn 2.0.1 leaves RIP
-// at the start of the translation block, while the registers already hold
-// the state just before the faulting instruction (the block's earlier
-// instructions have run). findFaultPC decodes the block from its start
-// and returns the first instruction whose memory operand, evaluated with
-// the current registers, covers the fault address with the right kind of
-// access. See doc.go for the limits.
+// After a data fault, libunicorn 2.0.1 leaves RIP where the translated
+// code last stored it: the start of the translation block, or the last
+// instruction before the fault that has a code hook (a breakpoint, the
+// tracer, or, with SetExactFaults, a sync point placed by the block
+// analysis, analysis.go). The registers hold the state just before the
+// faulting instruction: the instructions before it have run.
+//
+// findFaultPC decodes forward from RIP to the end of the block. A
+// candidate is an instruction whose memory access, evaluated with the
+// current registers, covers the fault address with the fault's kind of
+// access, or one the model cannot evaluate. A candidate j is refuted when
+// an earlier candidate i evaluated to the fault address with registers
+// that did not change between i and j: i then used that very address, of
+// the same kind, successfully, so j could not fault there. A plain store
+// is refuted when it would store another value than the faulting write.
+// The first candidate left is the answer; without SetExactFaults it is
+// certain only when it is the only one left (see doc.go).
 
 const (
-	maxFaultScan = 256 // instructions; TCG blocks hold at most 512 and are rarely long
-	faultScanLen = 4096
+	maxFaultScan = maxBlockInsns
+	faultScanLen = 4096 + 16 // a block ends within a page, plus its last instruction
 )
 
-// For a faulting write, value and size (the stored value and the access
-// size, from the fault hook) rule out stores of another value.
-//
-// found is false when no instruction matches; ambiguous is true when a
-// later instruction of the block matches too (the first is returned).
+type faultCand struct {
+	pc      uint64
+	inst    x86asm.Inst
+	regs    regSet // registers its matching access depends on
+	matched bool   // evaluated to the fault address (else: not evaluable)
+	written regSet // registers written from this instruction on (so far)
+}
+
+// findFaultPC returns the faulting instruction of a data fault at addr
+// (access is arch.PermRead or arch.PermWrite; value and size describe a
+// faulting write), starting at RIP start. found is false when no
+// candidate is left; ambiguous is true when more than one is left (pc is
+// then the first).
 func (m *Machine) findFaultPC(start, addr uint64, access arch.Perm, value uint64, size int) (pc uint64, found, ambiguous bool) {
 	var buf [faultScanLen]byte
+	var ctx Context
+	if m.ReadContext(&ctx) != nil {
+		return start, false, false
+	}
 	n, _ := m.ReadMemory(start, buf[:])
+	var cands []faultCand
 	off := 0
 	for i := 0; i < maxFaultScan && off < n; i++ {
-		inst, err := x86asm.Decode(buf[off:n], 64)
-		if err != nil || inst.Len == 0 {
-			break
-		}
 		at := start + uint64(off)
+		inst, err := x86asm.Decode(buf[off:n], 64)
+		if err != nil || inst.Len <= 0 {
+			cands = append(cands, faultCand{pc: at})
+			break // nothing after it can be decoded
+		}
 		next := at + uint64(inst.Len)
-		if m.touches(inst, next, addr, access) && m.storesValue(inst, access, value, size) {
-			if found {
-				return pc, true, true
+		acc, modeled := accessesOf(inst)
+		c := faultCand{pc: at, inst: inst}
+		keep := !modeled
+		for _, a := range acc {
+			if a.matches(&ctx, next, addr, access) {
+				keep, c.matched, c.regs = true, true, a.regs()
+				break
 			}
-			pc, found = at, true
+		}
+		if keep && c.matched && !storesValue(inst, &ctx, access, value, size) {
+			keep = false
+		}
+		if keep {
+			// Refuted by an earlier matching candidate whose address did
+			// not move since.
+			for _, e := range cands {
+				if e.matched && e.regs&e.written == 0 {
+					keep = false
+					break
+				}
+			}
+		}
+		// Its own writes come after its access: they count for the
+		// instructions after it.
+		w := regsWritten(inst)
+		for k := range cands {
+			cands[k].written |= w
+		}
+		if keep {
+			c.written = w
+			cands = append(cands, c)
+		} else if c.matched {
+			// Refuted, but still an instruction that used the address:
+			// it refutes later ones the same way.
+			c.written = w
+			c.pc = 0
+			cands = append(cands, c)
 		}
 		if endsBlock(inst.Op) {
 			break
 		}
 		off += inst.Len
 	}
-	return pc, found, false
+	left := 0
+	for _, c := range cands {
+		if c.pc == 0 {
+			continue
+		}
+		if left == 0 {
+			pc = c.pc
+		}
+		left++
+	}
+	if left == 0 {
+		return start, false, false
+	}
+	return pc, true, left > 1 && !m.exact
 }
 
-// touches reports whether inst, run with the current registers, would
-// access addr the way access says.
-func (m *Machine) touches(inst x86asm.Inst, next, addr uint64, access arch.Perm) bool {
-	within := func(ea uint64, size int) bool {
-		return addr-ea < uint64(size)
-	}
-	rsp, _ := m.Reg(arch.RSP)
-	switch inst.Op {
-	case x86asm.PUSH, x86asm.PUSHF, x86asm.PUSHFQ, x86asm.CALL:
-		if access == arch.PermWrite && within(rsp-8, 8) {
-			return true
-		}
-	case x86asm.POP, x86asm.POPF, x86asm.POPFQ, x86asm.RET:
-		if access == arch.PermRead && within(rsp, 8) {
-			return true
-		}
-	case x86asm.LEAVE:
-		rbp, _ := m.Reg(arch.RBP)
-		if access == arch.PermRead && within(rbp, 8) {
-			return true
-		}
-	case x86asm.LEA, x86asm.NOP, x86asm.PREFETCHNTA, x86asm.PREFETCHT0, x86asm.PREFETCHT1,
-		x86asm.PREFETCHT2, x86asm.PREFETCHW, x86asm.CLFLUSH:
-		return false
-	}
-	name := inst.Op.String()
-	for i, a := range inst.Args {
-		mem, ok := a.(x86asm.Mem)
-		if !ok {
-			continue
-		}
-		ea, ok := m.effectiveAddress(mem, next)
-		if !ok {
-			continue
-		}
-		if inst.AddrSize == 32 {
-			ea &= 0xffffffff
-		}
-		size := inst.MemBytes
-		if size <= 0 {
-			size = 8
-		}
-		if !within(ea, size) {
-			continue
-		}
-		dest := i == 0
-		switch access {
-		case arch.PermWrite:
-			if dest && !readOnlyOp(name) {
-				return true
-			}
-		case arch.PermRead:
-			// A plain store to its first operand does not read it.
-			if !dest || !storeOnlyOp(name) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// storesValue reports whether inst can be the store of value (size
-// bytes). Only plain stores of a register or an immediate are checked;
-// anything else is assumed possible.
-func (m *Machine) storesValue(inst x86asm.Inst, access arch.Perm, value uint64, size int) bool {
+// storesValue reports whether inst can be the faulting write of value
+// (size bytes). Only plain stores of a register or an immediate are
+// checked; anything else can.
+func storesValue(inst x86asm.Inst, ctx *Context, access arch.Perm, value uint64, size int) bool {
 	if access != arch.PermWrite || size <= 0 || size > 8 {
 		return true
 	}
 	var src x86asm.Arg
-	name := inst.Op.String()
 	switch {
 	case inst.Op == x86asm.PUSH:
 		src = inst.Args[0]
-	case name == "MOV" || strings.HasPrefix(name, "STOS"):
+	case inst.Op == x86asm.MOV || stringSize(inst.Op) > 0 && strings.HasPrefix(inst.Op.String(), "STOS"):
 		if _, ok := inst.Args[0].(x86asm.Mem); !ok {
 			return true
 		}
@@ -141,41 +148,52 @@ func (m *Machine) storesValue(inst x86asm.Inst, access arch.Perm, value uint64, 
 	case x86asm.Imm:
 		v = uint64(int64(a))
 	case x86asm.Reg:
-		var r arch.Reg
-		switch {
-		case a >= x86asm.RAX && a <= x86asm.R15:
-			r = arch.Reg(a - x86asm.RAX)
-		case a >= x86asm.EAX && a <= x86asm.R15L:
-			r = arch.Reg(a - x86asm.EAX)
-		case a >= x86asm.AX && a <= x86asm.R15W:
-			r = arch.Reg(a - x86asm.AX)
-		default:
+		i, ok := gprIndex(a)
+		if !ok || (a >= x86asm.AH && a <= x86asm.BH) {
 			return true
 		}
-		rv, err := m.Reg(r)
-		if err != nil {
-			return true
-		}
-		v = rv
+		v = ctx.GPR[i]
 	default:
 		return true
 	}
 	return v&mask == value&mask
 }
 
-func readOnlyOp(name string) bool {
-	switch {
-	case strings.HasPrefix(name, "CMP"), strings.HasPrefix(name, "TEST"),
-		strings.HasPrefix(name, "UCOMI"), strings.HasPrefix(name, "COMI"),
-		name == "BT", name == "PUSH", strings.HasPrefix(name, "SCAS"), strings.HasPrefix(name, "LODS"):
-		return true
+// matches reports whether access a, evaluated with the registers in ctx,
+// covers addr with the given kind of access.
+func (a memAccess) matches(ctx *Context, next, addr uint64, access arch.Perm) bool {
+	switch access {
+	case arch.PermRead:
+		if !a.read {
+			return false
+		}
+	case arch.PermWrite:
+		if !a.write {
+			return false
+		}
+	default:
+		return false
 	}
-	return false
-}
-
-func storeOnlyOp(name string) bool {
-	return strings.HasPrefix(name, "MOV") || strings.HasPrefix(name, "STOS") ||
-		strings.HasPrefix(name, "SET") || name == "POP"
+	ea := uint64(a.disp)
+	if a.ripRel {
+		ea += next
+	}
+	if i, ok := gprIndex(a.base); ok && a.base != 0 {
+		ea += ctx.GPR[i]
+	}
+	if i, ok := gprIndex(a.index); ok && a.index != 0 {
+		ea += ctx.GPR[i] * uint64(a.scale)
+	}
+	if a.addr32 {
+		ea &= 0xffffffff
+	}
+	switch a.seg {
+	case x86asm.FS:
+		ea += ctx.FSBase
+	case x86asm.GS:
+		ea += ctx.GSBase
+	}
+	return addr-ea < uint64(a.size)
 }
 
 // endsBlock reports whether a translation block ends after op.

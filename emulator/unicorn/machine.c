@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "machine.h"
+#include "_cgo_export.h"
 
 // An address no guest can reach (non-canonical): the range of the hidden
 // memory hook whose only job is to make Unicorn sync RIP before every
@@ -14,6 +15,10 @@
 // The escape page: non-canonical and never mapped (Map refuses it), so
 // fetching code from it always faults. See "Translator aborts" in doc.go.
 #define RS_ESCAPE_ADDR 0x8000000000001000ULL
+
+// A page mapped only while rs_new runs two blocks there, so that
+// libunicorn calls the edge hook for every block translated after.
+#define RS_PRIME_ADDR 0x8000000000002000ULL
 
 static void rs_stop_now(rs_machine *m, int reason, uint64_t pc)
 {
@@ -324,6 +329,154 @@ static void block_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 	m->prev_rsp = rsp;
 }
 
+// ---- block analysis ------------------------------------------------------------
+
+static void nop_code_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
+{
+	(void)uc;
+	(void)addr;
+	(void)size;
+	(void)ud;
+}
+
+static rs_pending *pending_find(rs_machine *m, uint64_t pc)
+{
+	int i;
+	for (i = 0; i < RS_MAX_PENDING; i++)
+		if (m->pending[i].n > 0 && m->pending[i].pc == pc)
+			return &m->pending[i];
+	return NULL;
+}
+
+// pending_release deletes the hooks; blocks translated meanwhile keep
+// their helper calls and RIP stores, which is the point.
+static void pending_release(rs_machine *m, rs_pending *p)
+{
+	int i;
+	for (i = 0; i < p->n; i++)
+		uc_hook_del(m->uc, p->hook[i]);
+	p->n = 0;
+	p->pc = 0;
+}
+
+// pending_add installs a code hook on each of the n addresses (n < 0: one
+// hook from addr[0] to end, inclusive). It returns 0 on failure.
+static int pending_add(rs_machine *m, uint64_t pc, const uint64_t *addr, int n, uint64_t end)
+{
+	rs_pending *p = NULL;
+	int i, k;
+	for (i = 0; i < RS_MAX_PENDING && p == NULL; i++)
+		if (m->pending[i].n == 0)
+			p = &m->pending[i];
+	if (p == NULL) {
+		// Evict the oldest: if its block comes back without its hooks it
+		// is analysed and instrumented again.
+		p = &m->pending[m->pending_next];
+		m->pending_next = (m->pending_next + 1) % RS_MAX_PENDING;
+		pending_release(m, p);
+	}
+	p->pc = pc;
+	k = n < 0 ? 1 : n;
+	for (i = 0; i < k; i++) {
+		uint64_t lo = addr[i], hi = n < 0 ? end : addr[i];
+		if (uc_hook_add(m->uc, &p->hook[i], UC_HOOK_CODE, (void *)nop_code_cb, m, lo, hi) != UC_ERR_OK) {
+			p->n = i;
+			pending_release(m, p);
+			return 0;
+		}
+		p->addr[i] = n < 0 ? ~lo : lo; // a range is marked by its complement
+		p->n = i + 1;
+	}
+	return 1;
+}
+
+static int pending_matches(const rs_pending *p, const uint64_t *addr, int n)
+{
+	int i;
+	if (n < 0)
+		return p->n == 1 && p->addr[0] == ~addr[0];
+	if (p->n != n)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (p->addr[i] != addr[i])
+			return 0;
+	return 1;
+}
+
+// edge_cb runs right after libunicorn translated a block, before the block
+// runs. Blocks of two or more instructions are analysed (rsPlanSyncs, in
+// Go). If the block needs sync points that it was not translated with,
+// they are added as code hooks, the block is dropped, and the run stops
+// before executing it; emu runs again from the same RIP, the block is
+// translated anew with the hooks, and this callback then deletes them.
+static void edge_cb(uc_engine *uc, uc_tb *cur, uc_tb *prev, void *ud)
+{
+	rs_machine *m = ud;
+	uint64_t pts[RS_MAX_SYNC];
+	rs_pending *p;
+	int n;
+	(void)prev;
+	if (m->handle == 0 || cur->icount < 2)
+		return;
+	n = rsPlanSyncs(m->handle, cur->pc, cur->size, pts, RS_MAX_SYNC);
+	p = pending_find(m, cur->pc);
+	if (p != NULL) {
+		int same = pending_matches(p, pts, n);
+		pending_release(m, p);
+		if (same)
+			return; // translated with its sync points
+	}
+	if (n == 0)
+		return;
+	if (!pending_add(m, cur->pc, pts, n, cur->pc + cur->size - 1))
+		return;
+	m->instrumented++;
+	uc_ctl_remove_cache(uc, cur->pc, cur->pc + cur->size);
+	m->restart = 1;
+	uc_emu_stop(uc);
+}
+
+void rs_set_handle(rs_machine *m, uintptr_t h)
+{
+	m->handle = h;
+}
+
+static uc_err prime(rs_machine *m);
+
+// rs_exact_faults switches the block analysis on or off. Blocks already
+// translated are dropped so that they are analysed (or lose their sync
+// points) when translated again.
+uc_err rs_exact_faults(rs_machine *m, int on)
+{
+	uc_err e = UC_ERR_OK;
+	int i;
+	if (on && m->edge_hook == 0) {
+		e = uc_hook_add(m->uc, &m->edge_hook, UC_HOOK_EDGE_GENERATED, (void *)edge_cb, m, 1, 0);
+		if (e != UC_ERR_OK) {
+			m->edge_hook = 0;
+			return e;
+		}
+		if (!m->primed) {
+			e = prime(m);
+			m->primed = e == UC_ERR_OK;
+		}
+	} else if (!on && m->edge_hook != 0) {
+		e = uc_hook_del(m->uc, m->edge_hook);
+		m->edge_hook = 0;
+		for (i = 0; i < RS_MAX_PENDING; i++)
+			if (m->pending[i].n > 0)
+				pending_release(m, &m->pending[i]);
+	}
+	invalidate_all(m);
+	return e;
+}
+
+void rs_interrupt(rs_machine *m)
+{
+	m->interrupt = 1;
+	uc_emu_stop(m->uc);
+}
+
 // ---- translator aborts -------------------------------------------------------
 
 // The machine executing guest code on this thread, if any: only a SIGABRT
@@ -375,14 +528,28 @@ static void install_abrt_handler(void)
 	sigaction(SIGABRT, &sa, &rs_prev_abrt);
 }
 
-// emu is uc_emu_start with the abort handler armed for m.
+// A run restarts once per block instrumented during it; this bounds a
+// run that does nothing else (each restart translates a new block).
+#define RS_MAX_RESTARTS (1 << 24)
+
+// emu is uc_emu_start with the abort handler armed for m, run again from
+// RIP after the edge hook dropped a block to instrument it.
 static uc_err emu(rs_machine *m, uint64_t pc)
 {
 	uc_err e;
-	m->escaping = 0;
-	rs_running = m;
-	e = uc_emu_start(m->uc, pc, 0, 0, 0);
-	rs_running = NULL;
+	int i;
+	for (i = 0;; i++) {
+		m->escaping = 0;
+		m->restart = 0;
+		rs_running = m;
+		e = uc_emu_start(m->uc, pc, 0, 0, 0);
+		rs_running = NULL;
+		if (!m->restart || m->escaping || e != UC_ERR_OK || m->stop.reason != RS_STOP_NONE ||
+		    m->interrupt || i == RS_MAX_RESTARTS)
+			break;
+		pc = rs_rip(m);
+	}
+	m->restart = 0;
 	return e;
 }
 
@@ -485,6 +652,26 @@ static uc_err isolate(rs_machine *m, uint64_t pc)
 
 // ---- lifecycle -----------------------------------------------------------
 
+// prime runs two blocks on a page mapped for that, so that later
+// translations call the edge hook: libunicorn skips it until some block
+// has run to its end (one that ends in an exception, like a lone hlt,
+// does not count).
+static uc_err prime(rs_machine *m)
+{
+	static const uint8_t code[] = {0xEB, 0x00, 0xF4}; // jmp +0; hlt
+	uint64_t rip = rs_rip(m);
+	uc_err e = uc_mem_map(m->uc, RS_PRIME_ADDR, 0x1000, UC_PROT_READ | UC_PROT_EXEC);
+	if (e != UC_ERR_OK)
+		return e;
+	e = uc_mem_write(m->uc, RS_PRIME_ADDR, code, sizeof code);
+	if (e == UC_ERR_OK)
+		e = uc_emu_start(m->uc, RS_PRIME_ADDR, 0, 0, 0);
+	uc_ctl_remove_cache(m->uc, RS_PRIME_ADDR, RS_PRIME_ADDR + sizeof code);
+	uc_mem_unmap(m->uc, RS_PRIME_ADDR, 0x1000);
+	rs_reg_write(m, UC_X86_REG_RIP, rip);
+	return e;
+}
+
 rs_machine *rs_new(uc_err *err)
 {
 	rs_machine *m;
@@ -513,6 +700,7 @@ rs_machine *rs_new(uc_err *err)
 	if (e == UC_ERR_OK)
 		e = uc_hook_add(m->uc, &m->syscall_hook, UC_HOOK_INSN, (void *)syscall_cb, m, 1, 0,
 				UC_X86_INS_SYSCALL);
+
 	if (e != UC_ERR_OK) {
 		uc_close(m->uc);
 		free(m);
@@ -1029,6 +1217,7 @@ void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b)
 	int want_tracer, tmp = mode == 3;
 	memset(&m->stop, 0, sizeof m->stop);
 	m->watch_pending = 0;
+	m->interrupt = 0;
 	m->start_pc = pc;
 	m->skip_bp = (mode != 0 || pc == m->last_pc) && bp_enabled_at(m, pc);
 	m->mode = mode;

@@ -10,6 +10,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"runtime/cgo"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -54,7 +55,10 @@ type Machine struct {
 	closed      bool
 	shadow      bool
 	pcSync      bool
+	exact       bool
 	scratch     [16]byte // Step's instruction bytes (decoding is done before the next use)
+	handle      cgo.Handle
+	tbBuf       [faultScanLen]byte // a translated block's bytes, for rsPlanSyncs
 }
 
 // New opens a 64-bit x86 machine with no memory mapped.
@@ -64,7 +68,10 @@ func New() (*Machine, error) {
 	if c == nil {
 		return nil, ucErr("open", e)
 	}
-	return &Machine{c: c}, nil
+	m := &Machine{c: c}
+	m.handle = cgo.NewHandle(m)
+	C.rs_set_handle(c, C.uintptr_t(m.handle))
+	return m, nil
 }
 
 // Close releases the machine. Calling it again is harmless.
@@ -77,6 +84,7 @@ func (m *Machine) Close() error {
 	m.closed = true
 	C.rs_close(m.c)
 	m.c = nil
+	m.handle.Delete()
 	return nil
 }
 
@@ -129,9 +137,9 @@ func archPerm(u C.uint32_t) arch.Perm {
 }
 
 // reserved is the non-canonical range the machine uses itself (the PC-sync
-// hook and the escape page of translator aborts, machine.c); it is never
-// mapped.
-const reservedStart, reservedEnd = 0x8000000000000000, 0x8000000000002000
+// hook, the escape page of translator aborts and the page New runs one
+// instruction on, machine.c); it is never mapped.
+const reservedStart, reservedEnd = 0x8000000000000000, 0x8000000000003000
 
 // Map maps zeroed memory at [addr, addr+size) with perm.
 func (m *Machine) Map(addr, size uint64, perm arch.Perm) error {

@@ -68,6 +68,19 @@ typedef struct rs_frame {
 	uint64_t call_site, target, ret, sp;
 } rs_frame;
 
+// Sync points of one block waiting for its retranslation (see doc.go,
+// "Faults and their PC"): code hooks whose only job is to be compiled
+// into that block.
+#define RS_MAX_SYNC 64
+#define RS_MAX_PENDING 8
+
+typedef struct rs_pending {
+	uint64_t pc;   // block start; 0: free
+	int n;         // hooks in use
+	uint64_t addr[RS_MAX_SYNC];
+	uc_hook hook[RS_MAX_SYNC];
+} rs_pending;
+
 typedef struct rs_stop {
 	int reason;
 	int access; // RS_READ/RS_WRITE/RS_EXEC
@@ -117,6 +130,18 @@ typedef struct rs_machine {
 	// handler before it leaves the translator; aborts counts them.
 	volatile int escaping;
 	uint64_t aborts;
+
+	// Block analysis: the Go Machine's cgo.Handle, the edge hook that
+	// calls it, the blocks being retranslated with sync points, and
+	// restart: a block was dropped before it ran, run again from RIP.
+	uintptr_t handle;
+	uc_hook edge_hook;
+	rs_pending pending[RS_MAX_PENDING];
+	int pending_next;
+	int restart;
+	uint64_t instrumented; // blocks retranslated with sync points
+	int primed;
+	volatile int interrupt; // Interrupt was called during this run
 	uint64_t fault_pc;
 	int fault_pc_exact;
 
@@ -156,6 +181,9 @@ uc_err rs_trap_add(rs_machine *m, uint64_t start, uint64_t end);
 uc_err rs_shadow_enable(rs_machine *m, int on);
 uc_err rs_set_sync(rs_machine *m, int on);
 uc_err rs_raw_run(const void *code, size_t len);
+void rs_set_handle(rs_machine *m, uintptr_t h);
+void rs_interrupt(rs_machine *m);
+uc_err rs_exact_faults(rs_machine *m, int on);
 
 // mode: 0 run, 1 step (tracer), 2 range step over [a, b), 3 step whose
 // successors are a and b.

@@ -85,9 +85,11 @@ type Stop struct {
 	// AccessPC is, for StopWatch, the instruction that made the access
 	// (PC is the one after it).
 	AccessPC uint64
-	// Inexact is set on a data fault whose PC the block decoder could not
-	// pin down for sure (several candidates, or none: PC is then the
-	// block start). Never set with SetPCSync(true).
+	// Inexact is set on a data fault whose instruction the fault decoder
+	// could not prove (several candidates are left, PC is the first; or
+	// none, PC is where libunicorn left RIP). It is never set with
+	// SetExactFaults(true) (FuzzGuestCode checks that), and without it
+	// the registers' flags may also be stale at a fault (see doc.go).
 	Inexact bool
 	// Insn is, for StopIllegal, the bytes of the instruction at PC (as
 	// far as they decode; see insnBytes).
@@ -177,7 +179,7 @@ func (m *Machine) run(mode int, a, b uint64) Stop {
 	if s.Reason == StopIllegal {
 		s.Insn = m.insnBytes(s.PC)
 	}
-	if s.Reason == StopFault && s.Access != arch.PermExec && !m.pcSync {
+	if s.Reason == StopFault && s.Access != arch.PermExec {
 		pc, ok, ambiguous := m.findFaultPC(s.PC, s.Addr, s.Access, uint64(cs.value), int(cs.size))
 		if !ok || ambiguous {
 			s.Inexact = true
@@ -237,7 +239,7 @@ func (m *Machine) stopRunning(gen uint64) bool {
 		return false
 	}
 	m.interrupted.Store(true)
-	C.uc_emu_stop(m.c.uc)
+	C.rs_interrupt(m.c)
 	return true
 }
 
@@ -323,6 +325,15 @@ func (m *Machine) AddTrapRange(start, end uint64) error {
 	return ucErr(fmt.Sprintf("trap range %#x", start), C.rs_trap_add(m.c, C.uint64_t(start), C.uint64_t(end)))
 }
 
+// InstrumentedBlocks is how many translation blocks were translated again
+// with sync points (see doc.go) since New.
+func (m *Machine) InstrumentedBlocks() uint64 {
+	if m.check() != nil {
+		return 0
+	}
+	return uint64(m.c.instrumented)
+}
+
 // TranslationAborts is how many times libunicorn's translator aborted
 // (and was left, see doc.go) since New.
 func (m *Machine) TranslationAborts() uint64 {
@@ -357,6 +368,21 @@ func (m *Machine) ShadowStack() []ShadowFrame {
 		}
 	}
 	return out
+}
+
+// SetExactFaults switches the block analysis on or off (see doc.go): on,
+// every data fault stops at its exact instruction with exact registers,
+// flags included, at the price of a code hook compiled into the blocks
+// that need one (about 20 ns each time such an instruction runs; see
+// BenchmarkSyncPoints) and of a call into Go per translated block. Off
+// (the default) costs nothing, and a fault may be reported Inexact.
+func (m *Machine) SetExactFaults(on bool) {
+	if m.check() != nil || on == m.exact {
+		return
+	}
+	if C.rs_exact_faults(m.c, cbool(on)) == C.UC_ERR_OK {
+		m.exact = on
+	}
 }
 
 // SetPCSync chooses how the PC of a data fault is found. Off (the
