@@ -21,8 +21,9 @@
 // translation time whether an instruction calls the code hooks. Measured on
 // 2.0.1 (contrary to an earlier note): a hook added after a block was
 // translated never fires in that block, and a deleted hook keeps its
-// helper call in already translated code. So every hook change invalidates
-// the code it concerns:
+// helper call in already translated code, except in the blocks that start
+// in the hook's range, which uc_hook_del drops. So every hook change
+// invalidates the code it concerns:
 //
 //   - a breakpoint or trap hook drops the blocks covering its addresses
 //     (uc_ctl_remove_cache, a few microseconds);
@@ -96,29 +97,76 @@
 // working after any of them: RIP is left on the faulting instruction and
 // the debugger may fix memory, move RIP or step again.
 //
-// After a data fault libunicorn leaves RIP at the start of the faulting
-// translation block, and the block's earlier instructions have already
-// run. Two remedies are implemented and measured:
+// After a data fault libunicorn leaves RIP where the translated code last
+// stored it: the start of the faulting translation block, or the last
+// instruction before the fault that has a code hook (the translator
+// stores RIP, and the lazily computed flags, before calling code hooks).
+// The block's earlier instructions have run; the general registers hold
+// the state just before the faulting instruction. The flags may not:
+// libunicorn keeps the kind of the last flag computation in the translator
+// and stores it only at block ends and hooks, and QEMU's usual fix (restore
+// the state from the host PC) is skipped on this path. Measured:
+// "mov rax, 5; cmp rax, 7; mov rcx, [unmapped]" reads RFLAGS 0x7 at the
+// fault where a stepped run reads 0x93.
 //
-//   - SetPCSync(true) installs a UC_HOOK_MEM_READ|WRITE hook on one
-//     non-canonical address. Any memory hook makes the translator store RIP
-//     before every memory access, so the fault PC is always exact. It also
-//     moves every load and store to the slow path: loads run 5-7x slower
-//     (BenchmarkOverhead/sync-load), so it is off by default.
-//   - By default Run decodes the block from its start and picks the first
-//     instruction whose memory operand, evaluated with the current
-//     registers (which are the state just before the faulting instruction),
-//     covers the fault address with the right access (explicit operands,
-//     push/pop/call/ret/leave stack accesses, string instructions). For a
-//     faulting write the stored value must also match a plain store's
-//     source. Its limit: an earlier instruction of the same block with the
-//     same address expression whose registers changed in between (mov rax,
-//     [rbx]; add rbx, N; mov rcx, [rbx]) is indistinguishable from the
-//     registers alone, and the earlier one is reported
-//     (TestFaultPCAmbiguous). Whenever a second instruction of the block
-//     also matches, or none does (PC stays at the block start), the stop
-//     has Inexact set. Fetch faults are always exact: PC is the target
-//     address.
+// By default Run decodes forward from RIP to the end of the block
+// (faultpc.go) with a model of each instruction's memory accesses
+// (insnmodel.go: explicit operands with their sizes, push/pop/call/ret/
+// leave stack accesses, string instructions; fxsave, bt with a register
+// offset, enter, xlat and the like are "not described"). A candidate is
+// an instruction whose access, evaluated with the current registers,
+// covers the fault address with the fault's kind, or one the model does
+// not describe. Two refutations are sound: a later candidate j is
+// impossible when an earlier candidate i evaluated to the fault address
+// with registers that did not change between i and j (i used that very
+// address, for the same kind of access, successfully); a plain store of a
+// register or an immediate is impossible when the faulting write stores
+// another value. One candidate left is the faulting instruction; more
+// than one (PC is the first) or none sets Stop.Inexact. What is left is
+// genuinely undecidable from the state: "mov rax, [rbx]; add rbx, N;
+// mov rcx, [rbx]", two pushes of equal values across a stack guard page,
+// "mov rax, [rax+8]" twice, three lodsq (TestFaultPCDefault). Fetch faults
+// are always exact: PC is the target address.
+//
+// Exactness always (PC and registers, flags included) needs information
+// from before the fault, and all of it costs something on code that does
+// not fault; the cheapest measured is SetExactFaults(true). It adds a
+// UC_HOOK_EDGE_GENERATED hook, which libunicorn calls after translating a
+// block and before running it (only once some block has run to its end:
+// enabling it first runs "jmp +0; hlt" on a reserved page). For blocks of
+// two or more instructions it calls into Go once (analysis.go): a segment
+// runs from the block start or a sync point to the next; inside a
+// segment the decoder must not take an earlier memory instruction for a
+// later one that faults, must be able to evaluate every memory
+// instruction, and no flag-setting instruction may precede a memory one.
+// An instruction that breaks this becomes a sync point. Two addresses with
+// the same registers are compared by their displacements; anything else
+// might coincide. If the block needs sync points it was not translated
+// with, code hooks are added at them, the block is dropped before it runs
+// (uc_emu_stop from the edge hook stops before execution), the run goes
+// on from the same RIP, the block is translated with the hooks, and the
+// hooks are deleted again (a deleted hook drops only the blocks that
+// start in its range, so the code stays compiled in). The first candidate
+// from RIP is then always the faulting instruction, and its flags are
+// current (TestFaultPCExact checks each case against a stepped run).
+//
+// The price: a code hook compiled into a block costs about 20 ns each time
+// its instruction runs, because TCG saves and reloads every guest register
+// around the helper call, deleted hook or not. Static counts on Wine's
+// ntdll, kernelbase and msvcrt: 11-13% of blocks and 7-9% of instructions
+// would be sync points for the position alone (consecutive pushes and pops
+// are most of them: they are genuinely indistinguishable), 25-27% of
+// blocks and 13-14% of instructions with the flags. Measured
+// (BenchmarkSyncPoints, BenchmarkTranslate, against raw libunicorn): a
+// loop with two sync points in seven instructions runs 5.0x slower, a
+// push/pop loop 1.0-1.1x (its stores dominate); code that runs once, so
+// that translation dominates, 1.3-2.0x slower than raw, 3.6-4.3x when
+// every block gets sync points. So it is off by default,
+// where the machine costs nothing (BenchmarkOverhead machine-vs-raw 0.97-
+// 1.01). SetPCSync(true), the older remedy, is neither exact (the
+// translator stores RIP only before plain loads and stores, not before SSE,
+// x87, atomic or helper accesses, and never the flags) nor cheap (loads
+// 5-7x slower, BenchmarkOverhead/sync-load); it is kept for callers.
 //
 // int3 stops with PC after the int3 (as on hardware; Addr is the int3
 // itself), so continuing does not execute it again. #DE and #UD stop with
@@ -129,12 +177,25 @@
 // # Translator aborts
 //
 // libunicorn 2.0.1 calls abort() when it translates some invalid
-// encodings: a far call or jump with a register operand (ff /3 and ff /5
-// with mod=3, with any prefixes: ff d8, 42 ff dd) reads a TCG temporary
-// that nothing set, and the register allocator stops the process
-// ("qemu/tcg/tcg.c:3073: tcg fatal error"). Translation covers a whole
-// block, so the bytes need not be reached: bytes after a breakpoint in the
-// same block are enough. A CPU raises #UD there. Debian 13's 2.1.1 adds
+// encodings: the translator reads a TCG temporary that nothing set, and
+// the register allocator stops the process ("qemu/tcg/tcg.c:3073: tcg
+// fatal error"). Translation covers a whole block, so the bytes need not
+// be reached: bytes after a breakpoint in the same block are enough. A CPU
+// raises #UD for all of them. Found (FuzzGuestCode's seeds; a sweep of
+// every opcode of the one-byte, 0f, 0f38 and 0f3a maps with every ModRM
+// byte and 16 prefix combinations, 4,194,304 translations, 4,186 aborts;
+// 20,000 random 48-byte blobs, 16 aborts), two families:
+//
+//   - a far call or jump with a register operand: ff /3 and ff /5 with
+//     mod=3, with any prefixes (ff d8, 42 ff dd, 49 4b ff dc);
+//   - a lock prefix on an instruction that does not write memory: cmp
+//     with a memory operand (f0 38, f0 39, f0 81 /7), cmps (f0 a6, f0 a7),
+//     bt, bts, btr, btc with a register operand (f0 0f a3/ab/b3/bb and
+//     f0 0f ba with mod=3).
+//
+// Whether an encoding aborts can depend on the instructions before it in
+// the block (an earlier one may have set the temporary), so no list of
+// encodings is complete. Debian 13's 2.1.1 adds
 // the missing "mod == 3: illegal" checks, but building our own libunicorn
 // would make every CI machine compile QEMU and would change the library
 // whose behaviour the rest of this essay measures; the choice here works
