@@ -42,6 +42,7 @@ fuzz:
 	$(F) FuzzImage ./internal/elfmem $(FLAGS)
 	$(F) FuzzCursor ./internal/bytecur $(FLAGS)
 	$(F) FuzzParseTID ./emulator/qemu $(FLAGS)
+	$(F) FuzzGuestCode ./emulator/unicorn $(FLAGS)
 
 fuzz-smoke:
 	$(MAKE) fuzz FUZZTIME=$(SMOKETIME)

@@ -40,11 +40,12 @@ type segEntry struct {
 	written regSet // registers written since (and by) this instruction
 }
 
-// planSyncs returns the sync points of the block of code at pc: the
-// addresses that need a hook, or, when from != 0, every instruction from
-// from to the end of the block (a part the decoder cannot follow, or too
-// many points).
-func planSyncs(code []byte, pc uint64) (points []uint64, from uint64) {
+// planSyncs returns the sync points of the block of code at pc, which
+// libunicorn translated as icount instructions: the addresses that need a
+// hook, or, when from != 0, every instruction from from to the end of the
+// block (a part the decoder cannot follow, a block where x86asm and
+// libunicorn do not agree on the instructions, or too many points).
+func planSyncs(code []byte, pc uint64, icount int) (points []uint64, from uint64) {
 	var seg []segEntry
 	taint, dirty := false, false
 	off := 0
@@ -85,6 +86,13 @@ func planSyncs(code []byte, pc uint64) (points []uint64, from uint64) {
 			dirty = true
 		}
 		off += inst.Len
+		if k+1 == icount && off < len(code) {
+			return nil, pc
+		}
+		if off == len(code) && k+1 != icount && k+2 != icount {
+			// Not the same instructions (one more is an exit's halt).
+			return nil, pc
+		}
 	}
 	return points, 0
 }

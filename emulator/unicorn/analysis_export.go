@@ -11,7 +11,8 @@ import (
 )
 
 // rsPlanSyncs is called by machine.c's edge hook when libunicorn has
-// translated a block of two or more instructions at pc: it writes the
+// translated a block of icount (two or more) instructions, size bytes, at
+// pc: it writes the
 // block's sync points to out (at most max) and returns their number, or
 // returns -1 with out[0] the address from which every instruction of the
 // block must be synced. It is the only call from C into Go; it happens
@@ -19,7 +20,7 @@ import (
 var planCalls int
 
 //export rsPlanSyncs
-func rsPlanSyncs(h C.uintptr_t, pc C.uint64_t, size C.uint32_t, out *C.uint64_t, max C.int) C.int {
+func rsPlanSyncs(h C.uintptr_t, pc C.uint64_t, size, icount C.uint32_t, out *C.uint64_t, max C.int) C.int {
 	planCalls++
 	m, ok := cgo.Handle(h).Value().(*Machine)
 	if !ok || max < 1 {
@@ -30,7 +31,7 @@ func rsPlanSyncs(h C.uintptr_t, pc C.uint64_t, size C.uint32_t, out *C.uint64_t,
 		n = len(m.tbBuf)
 	}
 	got, _ := m.ReadMemory(uint64(pc), m.tbBuf[:n])
-	points, from := planSyncs(m.tbBuf[:got], uint64(pc))
+	points, from := planSyncs(m.tbBuf[:got], uint64(pc), int(icount))
 	dst := unsafe.Slice((*uint64)(unsafe.Pointer(out)), int(max))
 	if from != 0 || len(points) > len(dst) {
 		if from == 0 {

@@ -24,7 +24,8 @@ import (
 // the same kind, successfully, so j could not fault there. A plain store
 // is refuted when it would store another value than the faulting write.
 // The first candidate left is the answer; without SetExactFaults it is
-// certain only when it is the only one left (see doc.go).
+// certain only when it is the only one left and the whole block decoded
+// (see doc.go).
 
 const (
 	maxFaultScan = maxBlockInsns
@@ -53,12 +54,16 @@ func (m *Machine) findFaultPC(start, addr uint64, access arch.Perm, value uint64
 	n, _ := m.ReadMemory(start, buf[:])
 	var cands []faultCand
 	off := 0
+	blind := false // the rest of the block could not be decoded
 	for i := 0; i < maxFaultScan && off < n; i++ {
 		at := start + uint64(off)
 		inst, err := x86asm.Decode(buf[off:n], 64)
 		if err != nil || inst.Len <= 0 {
+			// libunicorn may decode it (with some length), so it and
+			// anything after it may be the faulting instruction.
 			cands = append(cands, faultCand{pc: at})
-			break // nothing after it can be decoded
+			blind = true
+			break
 		}
 		next := at + uint64(inst.Len)
 		acc, modeled := accessesOf(inst)
@@ -117,7 +122,7 @@ func (m *Machine) findFaultPC(start, addr uint64, access arch.Perm, value uint64
 	if left == 0 {
 		return start, false, false
 	}
-	return pc, true, left > 1 && !m.exact
+	return pc, true, (left > 1 || blind) && !m.exact
 }
 
 // storesValue reports whether inst can be the faulting write of value

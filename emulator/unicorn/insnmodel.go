@@ -108,6 +108,17 @@ var unmodeledOps = map[x86asm.Op]bool{
 	x86asm.INSB: true, x86asm.INSW: true, x86asm.INSD: true, x86asm.OUTSB: true, x86asm.OUTSW: true, x86asm.OUTSD: true,
 }
 
+// memDisp is the displacement of an x86asm memory operand as the CPU adds
+// it: x86asm gives 8-bit displacements sign-extended but 32-bit ones
+// zero-extended ([rip+0xfffffff8] is rip-8); only the moffs forms of mov
+// (a0-a3) carry a full 64-bit address.
+func memDisp(inst x86asm.Inst, mem x86asm.Mem) int64 {
+	if op := byte(inst.Opcode >> 24); op >= 0xa0 && op <= 0xa3 {
+		return mem.Disp
+	}
+	return int64(int32(uint32(mem.Disp)))
+}
+
 // stringSize is the element size of a string instruction, 0 for others.
 func stringSize(op x86asm.Op) int {
 	s := op.String()
@@ -211,7 +222,7 @@ func accessesOf(inst x86asm.Inst) (acc []memAccess, modeled bool) {
 				return nil, false // a register bit offset reaches beyond the operand
 			}
 		}
-		ma := memAccess{base: mem.Base, index: mem.Index, scale: int64(mem.Scale), disp: mem.Disp,
+		ma := memAccess{base: mem.Base, index: mem.Index, scale: int64(mem.Scale), disp: memDisp(inst, mem),
 			seg: mem.Segment, addr32: addr32, size: size}
 		if mem.Base == x86asm.RIP {
 			ma.base, ma.ripRel = 0, true

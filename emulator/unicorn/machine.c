@@ -418,7 +418,7 @@ static void edge_cb(uc_engine *uc, uc_tb *cur, uc_tb *prev, void *ud)
 	(void)prev;
 	if (m->handle == 0 || cur->icount < 2)
 		return;
-	n = rsPlanSyncs(m->handle, cur->pc, cur->size, pts, RS_MAX_SYNC);
+	n = rsPlanSyncs(m->handle, cur->pc, cur->size, cur->icount, pts, RS_MAX_SYNC);
 	p = pending_find(m, cur->pc);
 	if (p != NULL) {
 		int same = pending_matches(p, pts, n);

@@ -98,7 +98,7 @@ func (m *Machine) branchTarget(inst x86asm.Inst, pc, next uint64) (uint64, bool)
 		if inst.AddrSize != 64 {
 			return 0, false
 		}
-		ea, ok := m.effectiveAddress(arg, next)
+		ea, ok := m.effectiveAddress(inst, arg, next)
 		if !ok {
 			return 0, false
 		}
@@ -111,8 +111,8 @@ func (m *Machine) branchTarget(inst x86asm.Inst, pc, next uint64) (uint64, bool)
 	return 0, false
 }
 
-func (m *Machine) effectiveAddress(mem x86asm.Mem, next uint64) (uint64, bool) {
-	ea := uint64(mem.Disp)
+func (m *Machine) effectiveAddress(inst x86asm.Inst, mem x86asm.Mem, next uint64) (uint64, bool) {
+	ea := uint64(memDisp(inst, mem))
 	if mem.Base == x86asm.RIP {
 		ea += next
 	} else if mem.Base != 0 {
