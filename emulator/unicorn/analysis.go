@@ -12,7 +12,13 @@ import "golang.org/x/arch/x86/x86asm"
 // lands on the faulting instruction, and so that the lazily computed
 // flags are current at it.
 //
-// A segment runs from one sync point (or the block start) to the next.
+// libunicorn does not store RIP when it enters a block through a chained
+// jump (a direct jump to the same page, once taken), so RIP may be left
+// in an earlier block: the first memory instruction of every block is a
+// sync point, unless it is the block's first instruction (then the fault
+// decoder finds the block by following the chained jumps from RIP, and
+// flags the fault if candidates turn up in more than one block). A
+// segment runs from one sync point (or the block start) to the next.
 // Inside a segment, for every memory instruction j and every earlier one
 // i, the decoder must not mistake i for j when j faults. It evaluates i's
 // address with the registers j started with. If none of the registers in
@@ -47,7 +53,7 @@ type segEntry struct {
 // libunicorn do not agree on the instructions, or too many points).
 func planSyncs(code []byte, pc uint64, icount int) (points []uint64, from uint64) {
 	var seg []segEntry
-	taint, dirty := false, false
+	taint, dirty, seenMem := false, false, false
 	off := 0
 	for k := 0; off < len(code) && k < maxBlockInsns; k++ {
 		at := pc + uint64(off)
@@ -59,7 +65,12 @@ func planSyncs(code []byte, pc uint64, icount int) (points []uint64, from uint64
 		acc, modeled := accessesOf(inst)
 		mem := !modeled || len(acc) > 0
 		if mem && k > 0 {
-			need := taint || dirty || !modeled
+			// The first memory instruction is a sync point too: libunicorn
+			// does not store RIP when it enters a block by a chained jump.
+			// Never the block's first instruction: uc_hook_del drops the
+			// blocks that start in the hook's range, so the block would be
+			// translated again and again.
+			need := !seenMem || taint || dirty || !modeled
 			for i := 0; !need && i < len(seg); i++ {
 				need = confusable(seg[i], acc)
 			}
@@ -72,6 +83,7 @@ func planSyncs(code []byte, pc uint64, icount int) (points []uint64, from uint64
 			}
 		}
 		if mem {
+			seenMem = true
 			if modeled {
 				seg = append(seg, segEntry{acc: acc})
 			} else {

@@ -269,14 +269,15 @@ func BenchmarkBreakpointToggle(b *testing.B) {
 	}
 }
 
-// syncLoopCode is a loop whose block the analysis instruments: the second
-// load's base register changed since the first (and add set the flags),
-// so it gets a sync point (7 instructions per iteration).
+// syncLoopCode is a loop whose block the analysis instruments: the first
+// load (every block's first memory instruction), and the second and third
+// (their base register changed since the first, and add and sub set the
+// flags) are sync points (7 instructions per iteration).
 func syncLoopCode() []byte {
 	code := []byte{
 		0x48, 0xc7, 0xc1, 0, 0, 0, 0, // 10000: mov rcx, slowIters*4
 		0x48, 0xc7, 0xc3, 0x00, 0x00, 0x30, 0x00, // 10007: mov rbx, 0x300000
-		0x48, 0x8b, 0x03, // 1000e: mov rax, [rbx]
+		0x48, 0x8b, 0x03, // 1000e: mov rax, [rbx]       <- sync point
 		0x48, 0x83, 0xc3, 0x08, // 10011: add rbx, 8
 		0x48, 0x8b, 0x13, // 10015: mov rdx, [rbx]      <- sync point
 		0x48, 0x83, 0xeb, 0x08, // 10018: sub rbx, 8
@@ -290,12 +291,12 @@ func syncLoopCode() []byte {
 }
 
 // pushLoopCode saves and restores two registers per iteration, like a
-// prologue and epilogue in one block: the second push and both pops are
-// sync points (6 instructions per iteration).
+// prologue and epilogue in one block: all four are sync points (6
+// instructions per iteration).
 func pushLoopCode() []byte {
 	code := []byte{
 		0x48, 0xc7, 0xc1, 0, 0, 0, 0, // 10000: mov rcx, slowIters*4
-		0x53,             // 10007: push rbx
+		0x53,             // 10007: push rbx      <- sync point
 		0x56,             // 10008: push rsi      <- sync point
 		0x5e,             // 10009: pop rsi       <- sync point
 		0x5b,             // 1000a: pop rbx       <- sync point
@@ -317,8 +318,9 @@ func BenchmarkSyncPoints(b *testing.B) {
 		perIt  float64
 		points int
 	}{
-		{"loads", syncLoopCode(), 7, 2},
-		{"pushes", pushLoopCode(), 6, 3},
+		{"load", loadLoopCode(), 3, 1},
+		{"loads", syncLoopCode(), 7, 3},
+		{"pushes", pushLoopCode(), 6, 4},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			m := newMachine(b, c.code)
@@ -344,7 +346,11 @@ func BenchmarkSyncPoints(b *testing.B) {
 				tm += time.Since(t0)
 			}
 			b.ReportMetric(float64(tm)/float64(tr), "ratio")
-			n := float64(b.N) * slowIters * 4 * c.perIt
+			iters := float64(slowIters * 4)
+			if c.name == "load" {
+				iters = loopIters * 2 / 3
+			}
+			n := float64(b.N) * iters * c.perIt
 			b.ReportMetric(n/tr.Seconds()/1e6, "base-Minsn/s")
 		})
 	}

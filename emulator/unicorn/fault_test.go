@@ -262,6 +262,20 @@ var faultPCTests = []struct {
 		0x48, 0x8b, 0x83, 0x00, 0xff, 0xff, 0xff, // 10007: mov rax, [rbx-0x100] (disp32: 0x2fff00 is unmapped)
 		0xf4,
 	}},
+	{name: "loop of three chained blocks", pc: 0x10021, code: []byte{
+		0x48, 0xc7, 0xc3, 0x00, 0x00, 0x30, 0x00, // 10000: mov rbx, 0x300000
+		0x48, 0x31, 0xc9, // 10007: xor rcx, rcx
+		0x48, 0x81, 0xf9, 0x00, 0x10, 0x00, 0x00, // 1000a: cmp rcx, 0x1000
+		0x7d, 0x20, // 10011: jge 0x10033
+		0x48, 0xff, 0xc2, // 10013: inc rdx
+		0xeb, 0x09, // 10016: jmp 0x10021
+		0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, // 10018
+		0x48, 0x8b, 0x04, 0xcb, // 10021: mov rax, [rbx+rcx*8]  (faults at rcx = 0x200)
+		0x48, 0xff, 0xc1, // 10025: inc rcx
+		0xeb, 0xe0, // 10028: jmp 0x1000a
+		0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, // 1002a
+		0xf4, // 10033: hlt
+	}},
 	{name: "second of two equal pushes", pc: 0x10007, ambiguous: true, code: []byte{
 		0x48, 0x31, 0xc0, // 10000: xor rax, rax
 		0x48, 0x31, 0xdb, // 10003: xor rbx, rbx
@@ -333,6 +347,31 @@ func TestFaultPCExact(t *testing.T) {
 			assert.Equal(t, StopFault, s.Reason)
 			assert.Equal(t, tc.pc, s.PC)
 		})
+	}
+}
+
+// TestFaultPCChained: libunicorn leaves RIP in an earlier block when it
+// enters the faulting one through a chained jump; a code hook (here a
+// disabled breakpoint, which keeps its hook) in the loop moves that RIP.
+func TestFaultPCChained(t *testing.T) {
+	var loop []byte
+	for _, tc := range faultPCTests {
+		if tc.name == "loop of three chained blocks" {
+			loop = tc.code
+		}
+	}
+	require.NotNil(t, loop)
+	for _, hook := range []uint64{0x10011, 0x10016, 0x10025} {
+		for _, exact := range []bool{false, true} {
+			m := newMachine(t, loop)
+			m.SetExactFaults(exact)
+			require.NoError(t, m.AddBreakpoint(hook, false))
+			require.NoError(t, m.RemoveBreakpoint(hook, false))
+			s := m.Run()
+			wantStop(t, m, s, StopFault, 0x10021)
+			assert.False(t, s.Inexact, "hook at %#x, exact %v", hook, exact)
+			assert.Equal(t, uint64(0x200), reg(t, m, arch.RCX))
+		}
 	}
 }
 

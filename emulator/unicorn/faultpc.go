@@ -33,28 +33,102 @@ const (
 )
 
 type faultCand struct {
-	pc      uint64
-	inst    x86asm.Inst
+	pc      uint64 // 0: refuted (kept to refute later ones)
 	regs    regSet // registers its matching access depends on
 	matched bool   // evaluated to the fault address (else: not evaluable)
 	written regSet // registers written from this instruction on (so far)
 }
+
+// maxFaultBlocks bounds the blocks findFaultPC explores from RIP.
+const maxFaultBlocks = 64
 
 // findFaultPC returns the faulting instruction of a data fault at addr
 // (access is arch.PermRead or arch.PermWrite; value and size describe a
 // faulting write), starting at RIP start. found is false when no
 // candidate is left; ambiguous is true when more than one is left (pc is
 // then the first).
+//
+// RIP may also be stale: when libunicorn chains a block to the next one
+// (a direct jump, call or conditional branch to the same page, after the
+// first time it is taken) it does not store RIP, so a fault in a chained
+// block leaves RIP in an earlier block. The blocks reachable from RIP that
+// way are searched too, breadth first; candidates in the first block come
+// first.
 func (m *Machine) findFaultPC(start, addr uint64, access arch.Perm, value uint64, size int) (pc uint64, found, ambiguous bool) {
-	var buf [faultScanLen]byte
 	var ctx Context
 	if m.ReadContext(&ctx) != nil {
 		return start, false, false
 	}
-	n, _ := m.ReadMemory(start, buf[:])
+	var (
+		all    []uint64
+		blind  bool
+		blocks int // blocks with candidates
+		queue  = []uint64{start}
+		hops   = map[uint64]int{start: 0}
+		used   bool   // RIP's block accessed the address and ran to its end
+		skip   uint64 // the successor of RIP's block its branch did not take
+	)
+	for i := 0; i < len(queue) && i < maxFaultBlocks; i++ {
+		at := queue[i]
+		cands, b, stable, succ := m.scanBlock(&ctx, at, addr, access, value, size)
+		if i == 0 {
+			used = stable
+			skip = m.notTaken
+		} else if hops[at] == 1 && at == skip && len(cands) > 0 && cands[0] == at {
+			// Its first instruction ran right after the branch, with the
+			// flags and RCX the branch saw, which send it elsewhere.
+			cands = cands[1:]
+		}
+		if i > 0 && m.exact {
+			// With exact faults RIP is stale only when the faulting
+			// instruction starts its block (see analysis.go); and a block
+			// right after RIP's cannot have faulted at an address RIP's
+			// block used with the same registers on its way there.
+			if len(cands) > 0 && (cands[0] != at || used && hops[at] == 1) {
+				cands = nil
+			}
+			if len(cands) > 1 {
+				cands = cands[:1]
+			}
+		}
+		all = append(all, cands...)
+		if len(cands) > 0 {
+			blocks++
+		}
+		blind = blind || b
+		for _, s := range succ {
+			if _, ok := hops[s]; !ok {
+				hops[s] = hops[at] + 1
+				queue = append(queue, s)
+			}
+		}
+	}
+	if len(queue) > maxFaultBlocks {
+		blind = true
+	}
+	if len(all) == 0 {
+		return start, false, false
+	}
+	if m.exact {
+		// The analysis makes the first candidate of a block the faulting
+		// one; which block is certain only when one has candidates.
+		return all[0], true, blocks > 1
+	}
+	return all[0], true, len(all) > 1 || blind
+}
+
+// scanBlock decodes the block at start and returns its candidates that are
+// left after refutation, whether part of it could not be decoded, and the
+// blocks libunicorn may have chained it to.
+//
+// stable is true when an instruction of the block accessed the fault
+// address, evaluated with registers that no later instruction of the block
+// changes: if the block ran to its end, that access succeeded.
+func (m *Machine) scanBlock(ctx *Context, start, addr uint64, access arch.Perm, value uint64, size int) (left []uint64, blind, stable bool, succ []uint64) {
+	buf := m.faultBuf[:]
+	n, _ := m.ReadMemory(start, buf)
 	var cands []faultCand
 	off := 0
-	blind := false // the rest of the block could not be decoded
 	for i := 0; i < maxFaultScan && off < n; i++ {
 		at := start + uint64(off)
 		inst, err := x86asm.Decode(buf[off:n], 64)
@@ -67,15 +141,15 @@ func (m *Machine) findFaultPC(start, addr uint64, access arch.Perm, value uint64
 		}
 		next := at + uint64(inst.Len)
 		acc, modeled := accessesOf(inst)
-		c := faultCand{pc: at, inst: inst}
+		c := faultCand{pc: at}
 		keep := !modeled
 		for _, a := range acc {
-			if a.matches(&ctx, next, addr, access) {
+			if a.matches(ctx, next, addr, access) {
 				keep, c.matched, c.regs = true, true, a.regs()
 				break
 			}
 		}
-		if keep && c.matched && !storesValue(inst, &ctx, access, value, size) {
+		if keep && c.matched && !storesValue(inst, ctx, access, value, size) {
 			keep = false
 		}
 		if keep {
@@ -94,35 +168,117 @@ func (m *Machine) findFaultPC(start, addr uint64, access arch.Perm, value uint64
 		for k := range cands {
 			cands[k].written |= w
 		}
-		if keep {
+		if keep || c.matched {
+			if !keep {
+				c.pc = 0 // refuted, but it refutes later ones the same way
+			}
 			c.written = w
-			cands = append(cands, c)
-		} else if c.matched {
-			// Refuted, but still an instruction that used the address:
-			// it refutes later ones the same way.
-			c.written = w
-			c.pc = 0
 			cands = append(cands, c)
 		}
 		if endsBlock(inst.Op) {
+			succ = chainTargets(inst, start, at, next)
+			m.notTaken = 0
+			if taken, ok := branchTaken(inst, ctx); ok && len(succ) == 2 && succ[0] != succ[1] {
+				m.notTaken = next
+				if !taken {
+					m.notTaken = at + uint64(inst.Len) + uint64(int64(inst.Args[0].(x86asm.Rel)))
+				}
+			}
 			break
 		}
 		off += inst.Len
 	}
-	left := 0
 	for _, c := range cands {
-		if c.pc == 0 {
-			continue
+		if c.pc != 0 {
+			left = append(left, c.pc)
 		}
-		if left == 0 {
-			pc = c.pc
+		if c.matched && c.regs&c.written == 0 {
+			stable = true
 		}
-		left++
 	}
-	if left == 0 {
-		return start, false, false
+	return left, blind, stable, succ
+}
+
+// branchTaken evaluates a conditional branch with the current flags and
+// RCX; ok is false for anything else.
+func branchTaken(inst x86asm.Inst, ctx *Context) (taken, ok bool) {
+	f := ctx.RFLAGS
+	cf, pf, zf, sf, of := f&1 != 0, f&4 != 0, f&0x40 != 0, f&0x80 != 0, f&0x800 != 0
+	rcx := ctx.GPR[1]
+	switch inst.AddrSize {
+	case 32:
+		rcx &= 0xffffffff
+	case 16:
+		rcx &= 0xffff
 	}
-	return pc, true, (left > 1 || blind) && !m.exact
+	switch inst.Op {
+	case x86asm.JO:
+		return of, true
+	case x86asm.JNO:
+		return !of, true
+	case x86asm.JB:
+		return cf, true
+	case x86asm.JAE:
+		return !cf, true
+	case x86asm.JE:
+		return zf, true
+	case x86asm.JNE:
+		return !zf, true
+	case x86asm.JBE:
+		return cf || zf, true
+	case x86asm.JA:
+		return !cf && !zf, true
+	case x86asm.JS:
+		return sf, true
+	case x86asm.JNS:
+		return !sf, true
+	case x86asm.JP:
+		return pf, true
+	case x86asm.JNP:
+		return !pf, true
+	case x86asm.JL:
+		return sf != of, true
+	case x86asm.JGE:
+		return sf == of, true
+	case x86asm.JLE:
+		return zf || sf != of, true
+	case x86asm.JG:
+		return !zf && sf == of, true
+	case x86asm.JCXZ, x86asm.JECXZ, x86asm.JRCXZ:
+		return rcx == 0, true
+	case x86asm.LOOP:
+		return rcx != 0, true // RCX is already decremented
+	case x86asm.LOOPE:
+		return rcx != 0 && zf, true
+	case x86asm.LOOPNE:
+		return rcx != 0 && !zf, true
+	}
+	return false, false
+}
+
+// chainTargets returns where the block ending with inst (at at, next
+// after it) can continue without libunicorn storing RIP: the targets of
+// direct jumps, calls and conditional branches (and the fall-through of
+// the latter) on the page of the block or of the branch (QEMU's
+// use_goto_tb).
+func chainTargets(inst x86asm.Inst, start, at, next uint64) []uint64 {
+	var out []uint64
+	add := func(t uint64) {
+		if t&^(PageSize-1) == start&^(PageSize-1) || t&^(PageSize-1) == at&^(PageSize-1) {
+			out = append(out, t)
+		}
+	}
+	rel, ok := inst.Args[0].(x86asm.Rel)
+	if !ok {
+		return nil // indirect: libunicorn stores the target in RIP
+	}
+	add(next + uint64(int64(rel)))
+	switch inst.Op {
+	case x86asm.JMP, x86asm.CALL:
+	default:
+		add(next) // a conditional branch or loop falls through
+	}
+	return out
 }
 
 // storesValue reports whether inst can be the faulting write of value

@@ -59,6 +59,8 @@ type Machine struct {
 	scratch     [16]byte // Step's instruction bytes (decoding is done before the next use)
 	handle      cgo.Handle
 	tbBuf       [faultScanLen]byte // a translated block's bytes, for rsPlanSyncs
+	faultBuf    [faultScanLen]byte // a block's bytes, for findFaultPC
+	notTaken    uint64             // scanBlock: the successor the block's branch does not take
 }
 
 // New opens a 64-bit x86 machine with no memory mapped.
