@@ -50,8 +50,18 @@ type segEntry struct {
 // libunicorn translated as icount instructions: the addresses that need a
 // hook, or, when from != 0, every instruction from from to the end of the
 // block (a part the decoder cannot follow, a block where x86asm and
-// libunicorn do not agree on the instructions, or too many points).
+// libunicorn do not agree on the instructions, or too many points). from
+// is never pc itself (see the first memory instruction below).
 func planSyncs(code []byte, pc uint64, icount int) (points []uint64, from uint64) {
+	// all syncs every instruction from the first point chosen so far, or
+	// from at, whichever is first, to the end; but not the first one.
+	var points0 []uint64 // points, as far as chosen
+	all := func(at uint64) ([]uint64, uint64) {
+		if len(points0) > 0 && points0[0] < at {
+			at = points0[0]
+		}
+		return nil, max(at, pc+1)
+	}
 	var seg []segEntry
 	taint, dirty, seenMem := false, false, false
 	off := 0
@@ -60,7 +70,7 @@ func planSyncs(code []byte, pc uint64, icount int) (points []uint64, from uint64
 		inst, err := x86asm.Decode(code[off:], 64)
 		if err != nil || inst.Len <= 0 || off+inst.Len > len(code) {
 			// libunicorn decoded what x86asm cannot: hook it all.
-			return nil, at
+			return all(at)
 		}
 		acc, modeled := accessesOf(inst)
 		mem := !modeled || len(acc) > 0
@@ -76,9 +86,10 @@ func planSyncs(code []byte, pc uint64, icount int) (points []uint64, from uint64
 			}
 			if need {
 				if len(points) == maxSyncs {
-					return nil, points[0]
+					return all(at)
 				}
 				points = append(points, at)
+				points0 = points
 				seg, taint, dirty = seg[:0], false, false
 			}
 		}
@@ -99,11 +110,11 @@ func planSyncs(code []byte, pc uint64, icount int) (points []uint64, from uint64
 		}
 		off += inst.Len
 		if k+1 == icount && off < len(code) {
-			return nil, pc
+			return all(pc)
 		}
 		if off == len(code) && k+1 != icount && k+2 != icount {
 			// Not the same instructions (one more is an exit's halt).
-			return nil, pc
+			return all(pc)
 		}
 	}
 	return points, 0

@@ -74,6 +74,9 @@ func (m *Machine) findFaultPC(start, addr uint64, access arch.Perm, value uint64
 		if i == 0 {
 			used = stable
 			skip = m.notTaken
+			if !m.ranToEnd {
+				succ = nil // the fault is in this block
+			}
 		} else if hops[at] == 1 && at == skip && len(cands) > 0 && cands[0] == at {
 			// Its first instruction ran right after the branch, with the
 			// flags and RCX the branch saw, which send it elsewhere.
@@ -128,6 +131,10 @@ func (m *Machine) scanBlock(ctx *Context, start, addr uint64, access arch.Perm, 
 	buf := m.faultBuf[:]
 	n, _ := m.ReadMemory(start, buf)
 	var cands []faultCand
+	var consts [16]struct {
+		set bool
+		v   uint64
+	}
 	off := 0
 	for i := 0; i < maxFaultScan && off < n; i++ {
 		at := start + uint64(off)
@@ -168,6 +175,14 @@ func (m *Machine) scanBlock(ctx *Context, start, addr uint64, access arch.Perm, 
 		for k := range cands {
 			cands[k].written |= w
 		}
+		for r := range consts {
+			if w&(1<<uint(r)) != 0 {
+				consts[r].set = false
+			}
+		}
+		if r, v, ok := constWrite(inst, next); ok {
+			consts[r].set, consts[r].v = true, v
+		}
 		if keep || c.matched {
 			if !keep {
 				c.pc = 0 // refuted, but it refutes later ones the same way
@@ -196,7 +211,55 @@ func (m *Machine) scanBlock(ctx *Context, start, addr uint64, access arch.Perm, 
 			stable = true
 		}
 	}
+	// Had the block run to its end, the registers it last set to a
+	// constant would hold it.
+	m.ranToEnd = true
+	for r, c := range consts {
+		if c.set && ctx.GPR[r] != c.v {
+			m.ranToEnd = false
+		}
+	}
 	return left, blind, stable, succ
+}
+
+// constWrite recognises an instruction that sets a whole general register
+// to a value known from its bytes: mov r, imm; mov r32, imm (zero
+// extended); xor or sub of a register with itself; lea r, [rip+d].
+func constWrite(inst x86asm.Inst, next uint64) (reg int, v uint64, ok bool) {
+	dst, isReg := inst.Args[0].(x86asm.Reg)
+	if !isReg {
+		return 0, 0, false
+	}
+	r, isGPR := gprIndex(dst)
+	wide := dst >= x86asm.RAX && dst <= x86asm.R15
+	narrow := dst >= x86asm.EAX && dst <= x86asm.R15L
+	if !isGPR || !wide && !narrow {
+		return 0, 0, false // 8 and 16-bit writes keep the other bits
+	}
+	switch inst.Op {
+	case x86asm.MOV:
+		imm, isImm := inst.Args[1].(x86asm.Imm)
+		if !isImm {
+			return 0, 0, false
+		}
+		v = uint64(int64(imm))
+	case x86asm.XOR, x86asm.SUB:
+		if src, _ := inst.Args[1].(x86asm.Reg); src != dst {
+			return 0, 0, false
+		}
+	case x86asm.LEA:
+		mem, isMem := inst.Args[1].(x86asm.Mem)
+		if !isMem || mem.Base != x86asm.RIP || mem.Index != 0 {
+			return 0, 0, false
+		}
+		v = next + uint64(memDisp(inst, mem))
+	default:
+		return 0, 0, false
+	}
+	if narrow {
+		v &= 0xffffffff
+	}
+	return r, v, true
 }
 
 // branchTaken evaluates a conditional branch with the current flags and

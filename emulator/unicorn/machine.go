@@ -61,6 +61,7 @@ type Machine struct {
 	tbBuf       [faultScanLen]byte // a translated block's bytes, for rsPlanSyncs
 	faultBuf    [faultScanLen]byte // a block's bytes, for findFaultPC
 	notTaken    uint64             // scanBlock: the successor the block's branch does not take
+	ranToEnd    bool               // scanBlock: the registers allow the block to have run to its end
 }
 
 // New opens a 64-bit x86 machine with no memory mapped.

@@ -27,6 +27,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/arch/x86/x86asm"
+
 	"github.com/rspstub/rspstub/emulator/unicorn"
 	"github.com/rspstub/rspstub/internal/arch"
 )
@@ -38,6 +40,7 @@ var (
 	exact = flag.Bool("exact", false, "SetExactFaults(true), where the machine has it")
 	one   = flag.String("one", "", "run one blob (hex) and print its result line (internal)")
 	show  = flag.Bool("v", false, "print every blob that aborted or stopped inexactly")
+	stops = flag.Int("stops", 1, "stops per blob: after a fault or an illegal instruction RIP moves past it and the run goes on")
 )
 
 // The address space of a small Windows process: the blob in
@@ -65,16 +68,15 @@ func main() {
 	}
 	rng := rand.New(rand.NewSource(*seed))
 	counts := map[string]int{}
-	var aborts, inexact, wrong, faults int
+	aborts := 0
 	for i := 0; i < *n; i++ {
 		blob := make([]byte, *size)
 		rng.Read(blob)
-		args := []string{"-one", hex.EncodeToString(blob)}
+		args := []string{"-one", hex.EncodeToString(blob), "-stops", fmt.Sprint(*stops)}
 		if *exact {
 			args = append(args, "-exact")
 		}
-		cmd := exec.Command(os.Args[0], args...)
-		out, err := cmd.Output()
+		out, err := exec.Command(os.Args[0], args...).Output()
 		line := strings.TrimSpace(string(out))
 		if err != nil {
 			if ee, ok := err.(*exec.ExitError); ok {
@@ -89,32 +91,26 @@ func main() {
 			}
 			log.Fatalf("blob %d: %v (%s)", i, err, line)
 		}
-		f := strings.Fields(line)
-		if len(f) == 0 {
-			log.Fatalf("blob %d: no result", i)
+		for _, kv := range strings.Fields(line) {
+			k, v, _ := strings.Cut(kv, "=")
+			var x int
+			fmt.Sscan(v, &x)
+			counts[k] += x
 		}
-		counts[f[0]]++
-		if f[0] == "fault" {
-			faults++
-			if strings.Contains(line, "inexact") {
-				inexact++
-				if *show {
-					fmt.Printf("blob %d inexact: %s: %x\n", i, line, blob)
-				}
-			} else if strings.Contains(line, "wrong") {
-				wrong++
-				fmt.Printf("blob %d WRONG: %s: %x\n", i, line, blob)
-			}
+		if *show && (strings.Contains(line, "inexact=1") || strings.Contains(line, "wrong=1")) {
+			fmt.Printf("blob %d: %s: %x\n", i, line, blob)
 		}
 	}
-	fmt.Printf("%d blobs of %d random bytes (seed %d, exact faults %v):\n", *n, *size, *seed, *exact)
-	fmt.Printf("  process aborts:                 %d\n", aborts)
-	fmt.Printf("  data faults:                    %d\n", faults)
-	fmt.Printf("    inexact (flagged):            %d\n", inexact)
-	fmt.Printf("    wrong and not flagged:        %d\n", wrong)
-	for _, k := range []string{"illegal", "untranslatable", "fetch", "divide", "exception", "int3", "halt", "syscall", "interrupt", "other"} {
+	fmt.Printf("%d blobs of %d random bytes (seed %d, %d stop(s) each, exact faults %v):\n", *n, *size, *seed, *stops, *exact)
+	fmt.Printf("  blobs that aborted the process: %d\n", aborts)
+	fmt.Printf("  stops:                          %d\n", counts["stops"])
+	fmt.Printf("  data faults:                    %d\n", counts["fault"])
+	fmt.Printf("    inexact (flagged):            %d\n", counts["inexact"])
+	fmt.Printf("    wrong and not flagged:        %d\n", counts["wrong"])
+	fmt.Printf("    not compared (the stepped run stops elsewhere): %d\n", counts["uncompared"])
+	for _, k := range []string{"untranslatable", "illegal", "fetch", "divide", "exception", "int3", "halt", "syscall", "interrupt", "other"} {
 		if counts[k] > 0 {
-			fmt.Printf("  first stop %-19s %d\n", k+":", counts[k])
+			fmt.Printf("  %-31s %d\n", k+" stops:", counts[k])
 		}
 	}
 }
@@ -155,50 +151,113 @@ func newMachine(code []byte) *unicorn.Machine {
 	return m
 }
 
-// runOne runs a blob to its first stop and describes it: the stop kind,
-// and for a data fault whether the decoder flagged it and whether its PC
-// agrees with a run stepped one instruction at a time.
+// runOne runs a blob for up to -stops stops and counts them, as
+// key=value pairs: the kinds of stops, and for data faults whether the
+// decoder flagged them and whether the PC agrees with a run stepped one
+// instruction at a time from the same state (up to the fault).
 func runOne(code []byte) string {
 	m := newMachine(code)
-	timer := time.AfterFunc(200*time.Millisecond, m.Interrupt)
-	s := m.Run()
-	timer.Stop()
-	kind := "other"
+	counts := map[string]int{}
+	for i := 0; i < *stops; i++ {
+		var before unicorn.Context
+		if err := m.ReadContext(&before); err != nil {
+			log.Fatal(err)
+		}
+		snapshot := make([]byte, 0x1000)
+		m.ReadMemory(codeBase, snapshot)
+		data := make([]byte, dataSize)
+		m.ReadMemory(dataBase, data)
+		stack := make([]byte, stackSize)
+		m.ReadMemory(stackBase, stack)
+		timer := time.AfterFunc(200*time.Millisecond, m.Interrupt)
+		s := m.Run()
+		timer.Stop()
+		counts["stops"]++
+		kind := kindOf(s)
+		counts[kind]++
+		if kind == "fault" {
+			switch {
+			case s.Inexact:
+				counts["inexact"]++
+			default:
+				switch compareStepped(&before, snapshot, data, stack, s) {
+				case "wrong":
+					counts["wrong"]++
+				case "uncompared":
+					counts["uncompared"]++
+				}
+			}
+		}
+		if !resume(m, s, kind) {
+			break
+		}
+	}
+	var b strings.Builder
+	for k, v := range counts {
+		fmt.Fprintf(&b, "%s=%d ", k, v)
+	}
+	return b.String()
+}
+
+func kindOf(s unicorn.Stop) string {
 	switch s.Reason {
 	case unicorn.StopFault:
-		kind = "fault"
 		if s.Access == arch.PermExec {
-			kind = "fetch"
+			return "fetch"
 		}
+		return "fault"
 	case unicorn.StopIllegal:
-		kind = "illegal"
 		// Stop.Untranslatable exists only after the fix.
 		if f := reflect.ValueOf(s).FieldByName("Untranslatable"); f.IsValid() && f.Bool() {
-			kind = "untranslatable"
+			return "untranslatable"
 		}
+		return "illegal"
 	case unicorn.StopDivide:
-		kind = "divide"
+		return "divide"
 	case unicorn.StopException:
-		kind = "exception"
+		return "exception"
 	case unicorn.StopInt3:
-		kind = "int3"
+		return "int3"
 	case unicorn.StopHalt:
-		kind = "halt"
+		return "halt"
 	case unicorn.StopSyscall:
-		kind = "syscall"
+		return "syscall"
 	case unicorn.StopInterrupt:
-		kind = "interrupt"
+		return "interrupt"
 	}
-	if kind != "fault" {
-		return kind
+	return "other"
+}
+
+// resume moves RIP past the instruction of a fault, an illegal
+// instruction or an exception, as a debugger user would, and reports
+// whether to go on.
+func resume(m *unicorn.Machine, s unicorn.Stop, kind string) bool {
+	switch kind {
+	case "fault", "illegal", "untranslatable", "divide", "exception":
+	case "int3", "syscall":
+		return true
+	default:
+		return false
 	}
-	line := fmt.Sprintf("fault pc %#x addr %#x", s.PC, s.Addr)
-	if s.Inexact {
-		return line + " inexact"
+	var buf [15]byte
+	n, _ := m.ReadMemory(s.PC, buf[:])
+	size := 1
+	if inst, err := x86asm.Decode(buf[:n], 64); err == nil && inst.Len > 0 {
+		size = inst.Len
 	}
-	// The stepped run: every step runs one instruction, so its fault PC
-	// is exact.
+	return m.SetReg(arch.RIP, s.PC+uint64(size)) == nil
+}
+
+// compareStepped steps a fresh machine, set to the state the run started
+// from, one instruction at a time up to its first stop, and compares it
+// with the fault s.
+func compareStepped(before *unicorn.Context, code, data, stack []byte, s unicorn.Stop) string {
 	st := newMachine(code)
+	st.WriteMemory(dataBase, data)
+	st.WriteMemory(stackBase, stack)
+	if err := st.WriteContext(before); err != nil {
+		return "uncompared"
+	}
 	var w unicorn.Stop
 	for i := 0; i < 200000; i++ {
 		if w = st.Step(); w.Reason != unicorn.StopStep {
@@ -207,9 +266,9 @@ func runOne(code []byte) string {
 	}
 	switch {
 	case w.Reason != unicorn.StopFault || w.Addr != s.Addr:
-		return line + fmt.Sprintf(" (stepping stops with %v at %#x)", w.Reason, w.PC)
+		return "uncompared"
 	case w.PC != s.PC:
-		return line + fmt.Sprintf(" wrong: stepping faults at %#x", w.PC)
+		return "wrong"
 	}
-	return line
+	return "ok"
 }
