@@ -82,6 +82,11 @@ func (m *Machine) findFaultPC(start, addr uint64, access arch.Perm, value uint64
 			// flags and RCX the branch saw, which send it elsewhere.
 			cands = cands[1:]
 		}
+		if i > 0 && m.exact && m.memLater {
+			// A chained block is passed without storing RIP only if it has
+			// no sync point, so no memory instruction after its first.
+			succ = nil
+		}
 		if i > 0 && m.exact {
 			// With exact faults RIP is stale only when the faulting
 			// instruction starts its block (see analysis.go); and a block
@@ -130,6 +135,7 @@ func (m *Machine) findFaultPC(start, addr uint64, access arch.Perm, value uint64
 func (m *Machine) scanBlock(ctx *Context, start, addr uint64, access arch.Perm, value uint64, size int) (left []uint64, blind, stable bool, succ []uint64) {
 	buf := m.faultBuf[:]
 	n, _ := m.ReadMemory(start, buf)
+	m.memLater = false
 	var cands []faultCand
 	var consts [16]struct {
 		set bool
@@ -148,6 +154,9 @@ func (m *Machine) scanBlock(ctx *Context, start, addr uint64, access arch.Perm, 
 		}
 		next := at + uint64(inst.Len)
 		acc, modeled := accessesOf(inst)
+		if i > 0 && (!modeled || len(acc) > 0) {
+			m.memLater = true
+		}
 		c := faultCand{pc: at}
 		keep := !modeled
 		for _, a := range acc {

@@ -62,6 +62,7 @@ type Machine struct {
 	faultBuf    [faultScanLen]byte // a block's bytes, for findFaultPC
 	notTaken    uint64             // scanBlock: the successor the block's branch does not take
 	ranToEnd    bool               // scanBlock: the registers allow the block to have run to its end
+	memLater    bool               // scanBlock: a memory instruction after the block's first
 }
 
 // New opens a 64-bit x86 machine with no memory mapped.
