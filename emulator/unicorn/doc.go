@@ -98,75 +98,98 @@
 // the debugger may fix memory, move RIP or step again.
 //
 // After a data fault libunicorn leaves RIP where the translated code last
-// stored it: the start of the faulting translation block, or the last
-// instruction before the fault that has a code hook (the translator
-// stores RIP, and the lazily computed flags, before calling code hooks).
-// The block's earlier instructions have run; the general registers hold
-// the state just before the faulting instruction. The flags may not:
-// libunicorn keeps the kind of the last flag computation in the translator
-// and stores it only at block ends and hooks, and QEMU's usual fix (restore
-// the state from the host PC) is skipped on this path. Measured:
-// "mov rax, 5; cmp rax, 7; mov rcx, [unmapped]" reads RFLAGS 0x7 at the
-// fault where a stepped run reads 0x93.
+// stored it, and that is not always the faulting block. It is stored when
+// a run starts, when a block is left through the execution loop (its
+// first exits, indirect jumps), and before an instruction with a code
+// hook (the translator also stores the lazily computed flags there). It
+// is not stored when a block jumps straight into the next one: libunicorn
+// chains direct jumps, calls and conditional branches to the same page
+// after they are first taken. Measured: a loop of three blocks reading
+// past an array reports RIP at the start of its second block when the
+// load in its third faults (TestFaultPCChained). The instructions before
+// the fault have run and the general registers hold the state just before
+// the faulting instruction. The flags may not: libunicorn keeps the kind
+// of the last flag computation in the translator and stores it only at
+// block ends and hooks, and QEMU's usual repair (restoring the state from
+// the host PC) is skipped on this path. Measured: "mov rax, 5; cmp rax, 7;
+// mov rcx, [unmapped]" reads RFLAGS 0x7 at the fault where a stepped run
+// reads 0x93.
 //
-// By default Run decodes forward from RIP to the end of the block
-// (faultpc.go) with a model of each instruction's memory accesses
-// (insnmodel.go: explicit operands with their sizes, push/pop/call/ret/
-// leave stack accesses, string instructions; fxsave, bt with a register
-// offset, enter, xlat and the like are "not described"). A candidate is
-// an instruction whose access, evaluated with the current registers,
-// covers the fault address with the fault's kind, or one the model does
-// not describe. Two refutations are sound: a later candidate j is
-// impossible when an earlier candidate i evaluated to the fault address
-// with registers that did not change between i and j (i used that very
-// address, for the same kind of access, successfully); a plain store of a
-// register or an immediate is impossible when the faulting write stores
-// another value. One candidate left is the faulting instruction; more
-// than one (PC is the first) or none sets Stop.Inexact. What is left is
-// genuinely undecidable from the state: "mov rax, [rbx]; add rbx, N;
-// mov rcx, [rbx]", two pushes of equal values across a stack guard page,
-// "mov rax, [rax+8]" twice, three lodsq (TestFaultPCDefault). Fetch faults
+// So Run decodes (faultpc.go) with a model of each instruction's memory
+// accesses (insnmodel.go: explicit operands with their sizes, 32-bit
+// displacements sign-extended, push/pop/call/ret/leave stack accesses,
+// string instructions; fxsave, bt with a register offset, enter, xlat and
+// the like are "not described"). It scans RIP's block and, breadth first
+// (64 blocks at most), the blocks reachable from it through direct
+// jumps, calls and branches to the same page. A candidate is an
+// instruction whose access, evaluated with the current registers, covers
+// the fault address with the fault's kind, or one the model cannot
+// evaluate. Sound refutations remove candidates: a later one in the same
+// block when an earlier one evaluated to the fault address with registers
+// that did not change in between (it used that very address
+// successfully); a plain store of another value than the faulting write;
+// the first instruction of the successor that RIP's conditional branch
+// does not take, evaluated with the flags and RCX (which are the branch's
+// if that instruction faulted); every successor when RIP's block cannot
+// have run to its end (a register it sets to a constant and does not
+// touch again holds another value). One candidate left is the answer;
+// several (PC is the first), none, or bytes x86asm cannot decode set
+// Stop.Inexact. What is left is undecidable from the state: "mov rax,
+// [rbx]; add rbx, N; mov rcx, [rbx]", two pushes of equal values across a
+// stack guard page, "mov rax, [rax+8]" twice, three lodsq
+// (TestFaultPCDefault). This costs nothing before a fault. Fetch faults
 // are always exact: PC is the target address.
 //
-// Exactness always (PC and registers, flags included) needs information
-// from before the fault, and all of it costs something on code that does
-// not fault; the cheapest measured is SetExactFaults(true). It adds a
-// UC_HOOK_EDGE_GENERATED hook, which libunicorn calls after translating a
-// block and before running it (only once some block has run to its end:
-// enabling it first runs "jmp +0; hlt" on a reserved page). For blocks of
-// two or more instructions it calls into Go once (analysis.go): a segment
-// runs from the block start or a sync point to the next; inside a
-// segment the decoder must not take an earlier memory instruction for a
-// later one that faults, must be able to evaluate every memory
-// instruction, and no flag-setting instruction may precede a memory one.
-// An instruction that breaks this becomes a sync point. Two addresses with
-// the same registers are compared by their displacements; anything else
-// might coincide. If the block needs sync points it was not translated
-// with, code hooks are added at them, the block is dropped before it runs
-// (uc_emu_stop from the edge hook stops before execution), the run goes
-// on from the same RIP, the block is translated with the hooks, and the
-// hooks are deleted again (a deleted hook drops only the blocks that
-// start in its range, so the code stays compiled in). The first candidate
-// from RIP is then always the faulting instruction, and its flags are
-// current (TestFaultPCExact checks each case against a stepped run).
+// Exactness needs information from before the fault, and all of it costs
+// something on code that does not fault. SetExactFaults(true) is the
+// cheapest found. It adds a UC_HOOK_EDGE_GENERATED hook, which libunicorn
+// calls after translating a block and before running it (only once some
+// block has run to its end: enabling it runs "jmp +0; hlt" on a reserved
+// page first). For blocks of two or more instructions it calls into Go once
+// (analysis.go), which picks sync points: the first memory instruction
+// after a block's first instruction (for chained entries), a memory
+// instruction that an earlier one of its segment could be mistaken for
+// (same registers: compare the displacements; anything else might
+// coincide), one the model does not describe and the memory instruction
+// after it, and one after a flag-setting instruction of its segment. If
+// the block needs sync points it was not translated with, code hooks are
+// added there, the block is dropped before it runs (uc_emu_stop in the
+// edge hook stops before execution), the run goes on from the same RIP,
+// the block is translated with the hooks, and the hooks are deleted again:
+// a deleted hook drops only the blocks that start in its range, so its
+// code stays compiled in. Never at a block's first instruction: that
+// block would be dropped by the deletion, translated again, instrumented
+// again, forever (a benchmark found it). The decoder then takes the first
+// candidate of a block, and from the blocks after RIP's only their first
+// instructions (the only faults that leave RIP behind), and not after a
+// block with a memory instruction past its first (it would have stored
+// RIP). The flags are current at every sync point. A fault stays Inexact
+// only when first instructions of two blocks remain candidates.
+// TestFaultPCExact checks each hard case against a stepped run, flags
+// included.
 //
 // The price: a code hook compiled into a block costs about 20 ns each time
 // its instruction runs, because TCG saves and reloads every guest register
-// around the helper call, deleted hook or not. Static counts on Wine's
-// ntdll, kernelbase and msvcrt: 11-13% of blocks and 7-9% of instructions
-// would be sync points for the position alone (consecutive pushes and pops
-// are most of them: they are genuinely indistinguishable), 25-27% of
-// blocks and 13-14% of instructions with the flags. Measured
-// (BenchmarkSyncPoints, BenchmarkTranslate, against raw libunicorn): a
-// loop with two sync points in seven instructions runs 5.0x slower, a
-// push/pop loop 1.0-1.1x (its stores dominate); code that runs once, so
-// that translation dominates, 1.3-2.0x slower than raw, 3.6-4.3x when
-// every block gets sync points. So it is off by default,
-// where the machine costs nothing (BenchmarkOverhead machine-vs-raw 0.97-
-// 1.01). SetPCSync(true), the older remedy, is neither exact (the
-// translator stores RIP only before plain loads and stores, not before SSE,
-// x87, atomic or helper accesses, and never the flags) nor cheap (loads
-// 5-7x slower, BenchmarkOverhead/sync-load); it is kept for callers.
+// around the helper call, deleted hook or not (a live hook about 14 ns
+// more). Static counts on Wine's ntdll, kernelbase and msvcrt, before the
+// first-memory-instruction rule: 11-13% of blocks and 7-9% of
+// instructions would be sync points for the position alone (consecutive
+// pushes and pops are most of them: they are genuinely
+// indistinguishable), 25-27% of blocks and 13-14% of instructions with
+// the flags. So it is off by default, where the machine costs nothing
+// (BenchmarkOverhead machine-vs-raw 0.97-1.01); the measured price with it
+// is in BenchmarkSyncPoints and BenchmarkTranslate (README of this
+// package's results: see the report of issue 14). SetPCSync(true), the
+// older remedy, is neither exact (the translator stores RIP only before
+// plain loads and stores, not before SSE, x87, atomic or helper accesses,
+// and never the flags) nor cheap (loads 5-7x slower,
+// BenchmarkOverhead/sync-load); it is kept for callers.
+//
+// tests/guestcode repeats issue 14's measurement on the machine alone:
+// random 48-byte blobs run from read-write-execute memory, each in a
+// child process, every fault compared with a stepped run. FuzzGuestCode
+// checks the same (no abort, no wrong unflagged position) on mutated
+// inputs.
 //
 // int3 stops with PC after the int3 (as on hardware; Addr is the int3
 // itself), so continuing does not execute it again. #DE and #UD stop with

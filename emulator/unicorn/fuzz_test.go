@@ -190,10 +190,30 @@ func fuzzResume(m *Machine, s Stop) bool {
 	return m.SetReg(arch.RIP, s.PC+uint64(size)) == nil
 }
 
+// mistranslated reports whether code may hold an encoding that libunicorn
+// 2.0.1 translates with a temporary nothing set when it is not alone in
+// its block (the families of doc.go: a lock prefix, or ff /3 or ff /5 with
+// mod=3): such an instruction then computes junk, different from one
+// translation to the next, so two runs cannot be compared.
+func mistranslated(code []byte) bool {
+	for i, b := range code {
+		if b == 0xf0 {
+			return true
+		}
+		if b == 0xff && i+1 < len(code) && code[i+1]>>6 == 3 && (code[i+1]>>3&7 == 3 || code[i+1]>>3&7 == 5) {
+			return true
+		}
+	}
+	return false
+}
+
 // fuzzOracle runs code again one instruction at a time and compares the
 // first stop, a data fault, with the stepped run's.
 func fuzzOracle(t *testing.T, opts byte, code []byte, got Stop) {
 	t.Helper()
+	if mistranslated(code) {
+		return
+	}
 	run := newMachine(t, code)
 	if opts&fuzzExact != 0 {
 		run.SetExactFaults(true)
