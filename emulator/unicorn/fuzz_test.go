@@ -27,10 +27,14 @@ const (
 
 // fuzzMaxStops bounds one input: after a fault or an illegal instruction
 // the harness moves RIP past it and goes on, as a debugger user would.
-const fuzzMaxStops = 12
+const fuzzMaxStops = 8
 
-// fuzzRunLimit bounds one Run of a guest that loops.
-const fuzzRunLimit = 50 * time.Millisecond
+// fuzzRunLimit bounds one Run of a guest that loops (the blobs are small:
+// a run that is not done by then loops).
+const fuzzRunLimit = 5 * time.Millisecond
+
+// fuzzStepLimit bounds the stepped run of the oracle.
+const fuzzStepLimit = 5000
 
 // FuzzGuestCode runs arbitrary bytes as guest code in a real machine: no
 // input may end the process (libunicorn 2.0.1's translator aborts on some
@@ -229,8 +233,8 @@ func fuzzOracle(t *testing.T, opts byte, code []byte, got Stop) {
 	}
 	step := newMachine(t, code)
 	var want Stop
-	deadline := time.Now().Add(time.Second)
-	for i := 0; i < 100000 && time.Now().Before(deadline); i++ {
+	deadline := time.Now().Add(200 * time.Millisecond)
+	for i := 0; i < fuzzStepLimit && time.Now().Before(deadline); i++ {
 		if want = step.Step(); want.Reason != StopStep {
 			break
 		}
