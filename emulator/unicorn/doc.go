@@ -176,10 +176,15 @@
 // instructions would be sync points for the position alone (consecutive
 // pushes and pops are most of them: they are genuinely
 // indistinguishable), 25-27% of blocks and 13-14% of instructions with
-// the flags. So it is off by default, where the machine costs nothing
-// (BenchmarkOverhead machine-vs-raw 0.97-1.01); the measured price with it
-// is in BenchmarkSyncPoints and BenchmarkTranslate (README of this
-// package's results: see the report of issue 14). SetPCSync(true), the
+// the flags. Measured against raw libunicorn (medians of 3 runs of 5 on
+// a shared 2-core machine, BenchmarkSyncPoints and BenchmarkTranslate):
+// a loop of three instructions whose load starts its block, 1.0x; a loop
+// of seven with two sync points, 5.4x; a push/pop loop with three, 1.0x
+// (its stores dominate); code that runs once, so that translation
+// dominates, 1.7-1.8x, and 4.2x when every block gets sync points. So it
+// is off by default, where the machine costs nothing (BenchmarkOverhead
+// machine-, load-, store- and call-vs-raw: medians 1.02-1.05, within the
+// machine's noise). SetPCSync(true), the
 // older remedy, is neither exact (the translator stores RIP only before
 // plain loads and stores, not before SSE, x87, atomic or helper accesses,
 // and never the flags) nor cheap (loads 5-7x slower,
