@@ -183,7 +183,7 @@
 // (its stores dominate); code that runs once, so that translation
 // dominates, 1.7-1.8x, and 4.2x when every block gets sync points. So it
 // is off by default, where the machine costs nothing (BenchmarkOverhead
-// machine-, load-, store- and call-vs-raw: medians 1.02-1.05, within the
+// machine-, load-, store- and call-vs-raw: medians 0.88-1.05, within the
 // machine's noise). SetPCSync(true), the
 // older remedy, is neither exact (the translator stores RIP only before
 // plain loads and stores, not before SSE, x87, atomic or helper accesses,
