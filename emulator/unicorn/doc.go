@@ -209,10 +209,11 @@
 // the register allocator stops the process ("qemu/tcg/tcg.c:3073: tcg
 // fatal error"). Translation covers a whole block, so the bytes need not
 // be reached: bytes after a breakpoint in the same block are enough. A CPU
-// raises #UD for all of them. Found (FuzzGuestCode's seeds; a sweep of
-// every opcode of the one-byte, 0f, 0f38 and 0f3a maps with every ModRM
-// byte and 16 prefix combinations, 4,194,304 translations, 4,186 aborts;
-// 20,000 random 48-byte blobs, 16 aborts), two families:
+// raises #UD for all of them. Two families were found by a one-off sweep
+// (every opcode of the one-byte, 0f, 0f38 and 0f3a maps with every ModRM
+// byte and 16 prefix combinations: 4,194,304 translations, 4,186 aborts)
+// and 20,000 random 48-byte blobs (16 aborts); FuzzGuestCode is seeded
+// with both and its corpus keeps the blobs:
 //
 //   - a far call or jump with a register operand: ff /3 and ff /5 with
 //     mod=3, with any prefixes (ff d8, 42 ff dd, 49 4b ff dc);
