@@ -107,7 +107,10 @@
 //     a leading 'b'; the server uses that dialect only when the client
 //     advertised binary-upload+ in qSupported.
 //   - GDB re-inserts every breakpoint before each resume and removes them
-//     after each stop: Z/z go straight to the target with no bookkeeping.
+//     after each stop: Z/z go straight to the target. The session also
+//     notes code breakpoints (breaks.go, reused entries: no allocation),
+//     because a range step (vCont;r) must stop on one inside the range,
+//     as gdbserver does: GDB's `next`, `step` and `until` rely on it.
 //   - swbreak/hwbreak stop reasons are sent only to clients that said
 //     swbreak+/hwbreak+. A Stop.Description is sent to LLDB as
 //     `description:` and to GDB, which has no such field, as `O` output

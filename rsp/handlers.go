@@ -336,6 +336,14 @@ func (s *session) handleZ(args []byte) error {
 	if err != nil {
 		return targetErr(err, eFAULT)
 	}
+	if k <= byte(BreakHardware) {
+		if !insert {
+			s.bps.remove(BreakKind(k), addr)
+		} else if s.bps.insert(BreakKind(k), addr) == nil {
+			s.f.bp.RemoveBreakpoint(BreakKind(k), addr, int(size))
+			return errTooManyBreaks
+		}
+	}
 	return s.ok()
 }
 

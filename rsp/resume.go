@@ -268,6 +268,12 @@ func (s *session) runTarget1(actions []ResumeAction) (Stop, error) {
 		for j := pcReg.Size() - 1; j >= 0; j-- {
 			pc = pc<<8 | uint64(pcBuf[j])
 		}
+		if b := s.bps.at(pc); b != nil {
+			// The step ended on an inserted breakpoint (not yet run):
+			// that is a hit, inside the range or not.
+			stop.Kind = b.stopKind()
+			return stop, nil
+		}
 		if pc < rng.RangeStart || pc >= rng.RangeEnd {
 			return stop, nil
 		}

@@ -338,6 +338,7 @@ type session struct {
 	errorStrings bool
 
 	gThread, cThread int
+	bps              breakTable // the client's code breakpoints (breaks.go)
 
 	regs    []byte // scratch: a whole `g` block
 	mem     []byte // scratch: memory for m/x
@@ -511,6 +512,7 @@ const (
 	eACCES  = 0x0d
 	eFAULT  = 0x0e
 	eINVAL  = 0x16
+	eNOSPC  = 0x1c
 	eNOTSUP = 0x5f
 )
 
@@ -532,10 +534,11 @@ func replyErr(code byte, err error) error { return &replyError{code: code, err: 
 
 // Preallocated errors for the hot handlers, so bad input costs nothing.
 var (
-	errSyntax   = replyErr(eINVAL, errors.New("malformed packet"))
-	errBadReg   = replyErr(eINVAL, errors.New("no such register"))
-	errNoMemory = replyErr(eFAULT, errors.New("memory not accessible"))
-	errNoThread = replyErr(eINVAL, errors.New("no such thread"))
+	errSyntax        = replyErr(eINVAL, errors.New("malformed packet"))
+	errBadReg        = replyErr(eINVAL, errors.New("no such register"))
+	errNoMemory      = replyErr(eFAULT, errors.New("memory not accessible"))
+	errNoThread      = replyErr(eINVAL, errors.New("no such thread"))
+	errTooManyBreaks = replyErr(eNOSPC, errors.New("too many breakpoints"))
 )
 
 // fileError asks for a vFile error reply `F-1,errno`.

@@ -575,8 +575,19 @@ func (t *Target) RangeStep(tid int, start, end uint64) (rsp.Stop, error) {
 			return st, err
 		}
 		pc, err := t.m.Reg(arch.RIP)
-		if err != nil || pc < start || pc >= end {
+		if err != nil {
 			return st, err
+		}
+		if kind, ok := t.breakAt(pc); ok {
+			// A step ends on an instruction the emulator has not run; an
+			// inserted breakpoint there is hit, inside the range or not
+			// (gdbserver stops there too: `next` over a line with a
+			// breakpoint in its middle reports that breakpoint).
+			st.Kind = kind
+			return st, nil
+		}
+		if pc < start || pc >= end {
+			return st, nil
 		}
 		if t.interrupted.Swap(false) {
 			return t.stop(rsp.StopSignal, rsp.SIGINT), nil
@@ -776,6 +787,18 @@ func (t *Target) RemoveBreakpoint(kind rsp.BreakKind, addr uint64, size int) err
 		return t.m.RemoveBreakpoint(addr, kind == rsp.BreakHardware)
 	}
 	return t.m.RemoveWatchpoint(addr, size, watchKind(kind))
+}
+
+// breakAt reports whether the client inserted a breakpoint at pc, and
+// the stop it makes (x86 breakpoints are inserted with kind 1).
+func (t *Target) breakAt(pc uint64) (rsp.StopKind, bool) {
+	if _, ok := t.breaks[breakKey{rsp.BreakSoftware, pc, 1}]; ok {
+		return rsp.StopSWBreak, true
+	}
+	if _, ok := t.breaks[breakKey{rsp.BreakHardware, pc, 1}]; ok {
+		return rsp.StopHWBreak, true
+	}
+	return 0, false
 }
 
 func watchKind(k rsp.BreakKind) unicorn.WatchKind {

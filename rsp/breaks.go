@@ -1,0 +1,106 @@
+package rsp
+
+// The session remembers the code breakpoints (Z0, Z1) its client
+// inserted, for two jobs the target cannot do alone:
+//
+//   - range stepping (vCont;r) done by the server's loop of single steps
+//     must stop on an inserted breakpoint inside the range, as gdbserver
+//     does (GDB's `next` over a line with a breakpoint in its middle);
+//   - target-side conditions (Z0,addr,kind;Xlen,bytecode...): a hit whose
+//     conditions are all false is not reported, the target goes on.
+//
+// The table is a slice searched linearly (clients insert a few dozen
+// breakpoints) and reused across stops: GDB removes every breakpoint
+// after each stop and inserts them again before each resume, so the
+// steady state reuses both the entries and their condition buffers.
+
+// maxBreakpoints bounds the table; beyond it Z answers an error rather
+// than growing without limit.
+const maxBreakpoints = 4096
+
+// maxConditions bounds the conditions of one breakpoint.
+const maxConditions = 16
+
+type breakpoint struct {
+	addr uint64
+	kind BreakKind // BreakSoftware or BreakHardware
+	used bool
+	// code holds the conditions' bytecodes back to back; ends[i] is where
+	// condition i ends. No condition: always report.
+	code []byte
+	ends []int
+}
+
+type breakTable struct {
+	bps []breakpoint
+	n   int // live entries (bps[i].used)
+}
+
+func (t *breakTable) find(kind BreakKind, addr uint64) *breakpoint {
+	if t.n == 0 {
+		return nil
+	}
+	for i := range t.bps {
+		b := &t.bps[i]
+		if b.used && b.addr == addr && b.kind == kind {
+			return b
+		}
+	}
+	return nil
+}
+
+// at returns the breakpoint at addr, software first.
+func (t *breakTable) at(addr uint64) *breakpoint {
+	if b := t.find(BreakSoftware, addr); b != nil {
+		return b
+	}
+	return t.find(BreakHardware, addr)
+}
+
+// insert records a breakpoint (again: an insert of one already there
+// replaces its conditions) and returns it with its conditions cleared,
+// or nil when the table is full.
+func (t *breakTable) insert(kind BreakKind, addr uint64) *breakpoint {
+	b := t.find(kind, addr)
+	if b == nil {
+		for i := range t.bps {
+			if !t.bps[i].used {
+				b = &t.bps[i]
+				break
+			}
+		}
+		if b == nil {
+			if len(t.bps) >= maxBreakpoints {
+				return nil
+			}
+			t.bps = append(t.bps, breakpoint{})
+			b = &t.bps[len(t.bps)-1]
+		}
+		b.used, b.kind, b.addr = true, kind, addr
+		t.n++
+	}
+	b.code, b.ends = b.code[:0], b.ends[:0]
+	return b
+}
+
+func (t *breakTable) remove(kind BreakKind, addr uint64) {
+	if b := t.find(kind, addr); b != nil {
+		b.used = false
+		t.n--
+	}
+}
+
+func (t *breakTable) clear() {
+	for i := range t.bps {
+		t.bps[i].used = false
+	}
+	t.n = 0
+}
+
+// stopKind is the stop a breakpoint makes.
+func (b *breakpoint) stopKind() StopKind {
+	if b.kind == BreakHardware {
+		return StopHWBreak
+	}
+	return StopSWBreak
+}
