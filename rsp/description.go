@@ -8,7 +8,10 @@ type Register struct {
 	Group   string // "general", "float", "vector", "system" or ""
 	Feature string // the GDB feature that holds it ("org.gnu.gdb.i386.core")
 	Generic string // LLDB generic role: "pc", "sp", "fp", "flags", "arg1".. or ""
-	DWARF   int    // DWARF register number, or -1
+	// AltName is a second name LLDB accepts ("rflags" for eflags: LLDB's
+	// own x86-64 name). GDB ignores it.
+	AltName string
+	DWARF   int // DWARF register number, or -1
 	// Offset is the byte offset of the register in a `g` packet; filled in
 	// by NewDescription.
 	Offset int
@@ -158,6 +161,7 @@ func AMD64(opt AMD64Options) *Description {
 	}
 	add("rip", 64, "code_ptr", "general", core, "pc", 16)
 	add("eflags", 32, "i386_eflags", "general", core, "flags", 49)
+	regs[len(regs)-1].AltName = "rflags"
 	for i, s := range []string{"cs", "ss", "ds", "es", "fs", "gs"} {
 		add(s, 32, "int32", "general", core, "", []int{51, 52, 53, 50, 54, 55}[i])
 	}

@@ -690,6 +690,10 @@ func (s *session) handleqRegisterInfo(args []byte) error {
 	s.start()
 	s.c.putString("name:")
 	s.c.putString(r.Name)
+	if r.AltName != "" {
+		s.c.putString(";alt-name:")
+		s.c.putString(r.AltName)
+	}
 	s.c.putString(";bitsize:")
 	s.c.putDec(int64(r.Bits))
 	s.c.putString(";offset:")

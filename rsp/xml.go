@@ -286,6 +286,9 @@ func TargetXML(d *Description) string {
 			if r.Generic != "" {
 				b.WriteString(` generic="` + r.Generic + `"`)
 			}
+			if r.AltName != "" {
+				b.WriteString(` altname="` + r.AltName + `"`)
+			}
 			b.WriteString("/>\n")
 		}
 		b.WriteString("</feature>\n")

@@ -166,6 +166,10 @@ func New(cfg Config) (*Target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start unicorn: %w", err)
 	}
+	if err := loadWindowsSelectors(m); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("segment selectors: %w", err)
+	}
 	t := &Target{m: m, mw: &machine{Machine: m},
 		breaks: make(map[breakKey]struct{})}
 	land := cfg.Userland

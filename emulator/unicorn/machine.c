@@ -518,6 +518,15 @@ uc_err rs_reg_write(rs_machine *m, int id, uint64_t v)
 	return uc_reg_write(m->uc, id, buf);
 }
 
+uc_err rs_set_gdtr(rs_machine *m, uint64_t base, uint32_t limit)
+{
+	uc_x86_mmr r;
+	memset(&r, 0, sizeof r);
+	r.base = base;
+	r.limit = limit;
+	return uc_reg_write(m->uc, UC_X86_REG_GDTR, &r);
+}
+
 static const int gpr_ids[16] = {
 	UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RBX,
 	UC_X86_REG_RSP, UC_X86_REG_RBP, UC_X86_REG_RSI, UC_X86_REG_RDI,
