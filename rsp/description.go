@@ -120,6 +120,12 @@ type AMD64Options struct {
 	// shared-library support (no svr4 solib, no auxv, no PIE relocation).
 	Linux bool
 	OSABI string // "" (the default: no <osabi> element), or e.g. "Windows"
+	// Win64 gives LLDB's generic argument roles (arg1..arg4) to rcx, rdx,
+	// r8 and r9, the Windows x64 calling convention, instead of the SysV
+	// rdi, rsi, rdx, rcx, r8, r9. LLDB's Windows ABI places a called
+	// function's arguments (expression evaluation) in the registers these
+	// roles name.
+	Win64 bool
 }
 
 // Feature names of the x86-64 description.
@@ -150,6 +156,12 @@ func AMD64(opt AMD64Options) *Description {
 		{"rsi", "arg2", 4}, {"rdi", "arg1", 5}, {"rbp", "fp", 6}, {"rsp", "sp", 7},
 		{"r8", "arg5", 8}, {"r9", "arg6", 9}, {"r10", "", 10}, {"r11", "", 11},
 		{"r12", "", 12}, {"r13", "", 13}, {"r14", "", 14}, {"r15", "", 15},
+	}
+	if opt.Win64 {
+		for i := range gprs {
+			gprs[i].generic = map[string]string{"rcx": "arg1", "rdx": "arg2", "r8": "arg3", "r9": "arg4",
+				"rbp": "fp", "rsp": "sp"}[gprs[i].name]
+		}
 	}
 	for _, g := range gprs {
 		typ := "int64"

@@ -103,6 +103,14 @@
 //     reads without prefix. It reads aligned 0x200-byte chunks, so a read
 //     that runs into unmapped memory returns the readable prefix (in both
 //     `m` and `x`) instead of an error.
+//   - LLDB's expression evaluator allocates guest memory with
+//     `_M<size>,<perms>` (freed with `_m<addr>`; MemoryAllocator; never
+//     advertised, LLDB just tries), writes its JIT code there, and puts a
+//     called function's arguments in the registers whose generic role is
+//     arg1, arg2...: a Windows target's description gives those roles to
+//     rcx, rdx, r8, r9 (AMD64Options.Win64). It reuses one code buffer
+//     for every expression, so a target that caches translated code must
+//     drop it when memory is written.
 //   - GDB 16 reads memory with `x` only after binary-upload+ and expects
 //     a leading 'b'; the server uses that dialect only when the client
 //     advertised binary-upload+ in qSupported.

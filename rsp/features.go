@@ -28,6 +28,7 @@ type features struct {
 	detach    Detacher
 	console   Consoler
 	offsets   Offsetter
+	alloc     MemoryAllocator
 }
 
 func discover(t Target) features {
@@ -55,6 +56,7 @@ func discover(t Target) features {
 	f.detach, _ = t.(Detacher)
 	f.console, _ = t.(Consoler)
 	f.offsets, _ = t.(Offsetter)
+	f.alloc, _ = t.(MemoryAllocator)
 	return f
 }
 
@@ -173,6 +175,12 @@ func buildDispatch(f *features) dispatch {
 	if f.proc != nil {
 		n["qProcessInfo"] = (*session).handleqProcessInfo
 	}
+	if f.alloc != nil {
+		// LLDB asks without a qSupported feature; the number is glued to
+		// the name (_M1000,rwx), see dispatch.
+		n["_M"] = (*session).handle_M
+		n["_m"] = (*session).handle_m
+	}
 	return d
 }
 
@@ -224,6 +232,11 @@ func (s *session) dispatch(pkt []byte) error {
 		if hasPrefix(pkt, "qRegisterInfo") {
 			if h := t.named["qRegisterInfo"]; h != nil {
 				return h(s, pkt[len("qRegisterInfo"):])
+			}
+		}
+		if c == '_' && len(pkt) >= 2 {
+			if h := t.named[string(pkt[:2])]; h != nil {
+				return h(s, pkt[2:])
 			}
 		}
 		if c == 'v' && hasPrefix(pkt, "vKill") {

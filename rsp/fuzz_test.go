@@ -83,7 +83,7 @@ func FuzzHandlers(f *testing.F) {
 		"vFile:fstat:0", "vFile:close:0", "qGetTIBAddr:1", "qMemoryRegionInfo:140001000",
 		"qFileLoadAddress:00", "qRcmd,68656c70", "qHostInfo", "qProcessInfo", "qRegisterInfo3",
 		"QThreadSuffixSupported", "QListThreadsInStopReply", "QEnableErrorStrings", "jThreadsInfo",
-		"D", "k", "vKill;1", "vMustReplyEmpty",
+		"D", "k", "vKill;1", "vMustReplyEmpty", "_M1000,rwx", "_m140010000",
 	} {
 		f.Add([]byte(s))
 	}

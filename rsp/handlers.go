@@ -843,6 +843,50 @@ func (s *session) handleqRcmd(args []byte) error {
 	return s.ok()
 }
 
+// ---- memory allocation (LLDB)
+
+// handle_M answers "_M<size>,<perms>" (perms: any of r, w, x) with the
+// address of new guest memory.
+func (s *session) handle_M(args []byte) error {
+	sizeField, permField, found := cut(args, ',')
+	size, ok := parseHexFull(sizeField)
+	if !found || !ok || size == 0 {
+		return errSyntax
+	}
+	var perm Perm
+	for _, c := range permField {
+		switch c {
+		case 'r':
+			perm |= PermRead
+		case 'w':
+			perm |= PermWrite
+		case 'x':
+			perm |= PermExec
+		default:
+			return errSyntax
+		}
+	}
+	addr, err := s.f.alloc.AllocateMemory(size, perm)
+	if err != nil {
+		return targetErr(err, eNOSPC)
+	}
+	s.start()
+	s.c.putUint(addr)
+	return s.end()
+}
+
+// handle_m answers "_m<addr>": free what _M returned.
+func (s *session) handle_m(args []byte) error {
+	addr, ok := parseHexFull(args)
+	if !ok {
+		return errSyntax
+	}
+	if err := s.f.alloc.FreeMemory(addr); err != nil {
+		return targetErr(err, eINVAL)
+	}
+	return s.ok()
+}
+
 // ---- lifecycle
 
 func (s *session) handleD(args []byte) error {

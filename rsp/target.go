@@ -296,3 +296,23 @@ type Detacher interface {
 type Consoler interface {
 	SetConsole(w io.Writer)
 }
+
+// Perm is a set of memory permissions.
+type Perm uint8
+
+const (
+	PermRead Perm = 1 << iota
+	PermWrite
+	PermExec
+)
+
+// MemoryAllocator enables LLDB's _M (allocate) and _m (free): its
+// expression evaluator writes JIT-compiled code and data into the guest
+// and runs them there. Without it LLDB can still evaluate what its IR
+// interpreter handles, but no function call.
+type MemoryAllocator interface {
+	// AllocateMemory maps size bytes with perm and returns their address.
+	AllocateMemory(size uint64, perm Perm) (uint64, error)
+	// FreeMemory releases what AllocateMemory returned at addr.
+	FreeMemory(addr uint64) error
+}

@@ -209,7 +209,7 @@ func New(cfg Config) (*Target, error) {
 		return nil, err
 	}
 	t.proc = proc
-	t.desc = rsp.AMD64(rsp.AMD64Options{AVX: m.HasAVX()})
+	t.desc = rsp.AMD64(rsp.AMD64Options{AVX: m.HasAVX(), Win64: true})
 	if cfg.ShadowStack {
 		m.SetShadowStack(true)
 	}
@@ -499,8 +499,18 @@ func (t *Target) decodeReg(regnum int, src []byte) {
 // ReadMemory implements rsp.Target.
 func (t *Target) ReadMemory(addr uint64, p []byte) (int, error) { return t.m.ReadMemory(addr, p) }
 
-// WriteMemory implements rsp.Target.
-func (t *Target) WriteMemory(addr uint64, p []byte) (int, error) { return t.m.WriteMemory(addr, p) }
+// WriteMemory implements rsp.Target. Translated code of what is written
+// is dropped: libunicorn does not notice the write itself, and a debugger
+// writes code (LLDB's expressions reuse one JIT buffer, GDB patches).
+func (t *Target) WriteMemory(addr uint64, p []byte) (int, error) {
+	n, err := t.m.WriteMemory(addr, p)
+	if n > 0 {
+		if derr := t.m.DropTranslations(addr, uint64(n)); err == nil {
+			err = derr
+		}
+	}
+	return n, err
+}
 
 // Interrupt implements rsp.Target.
 func (t *Target) Interrupt() {
@@ -687,6 +697,9 @@ func (t *Target) stop(kind rsp.StopKind, sig int) rsp.Stop {
 
 // translate maps an emulator stop to what the debugger sees.
 func (t *Target) translate(us unicorn.Stop) rsp.Stop {
+	if st, ok := t.breakpointFetch(us); ok {
+		return st
+	}
 	switch us.Reason {
 	case unicorn.StopBreakpoint:
 		return t.stop(rsp.StopSWBreak, rsp.SIGTRAP)
