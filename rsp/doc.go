@@ -78,6 +78,15 @@
 // so a departed client's breakpoints do not linger; the guest keeps its
 // state. k/vKill call Killer.Kill, and Serve then returns ErrKilled.
 //
+// # Extended mode
+//
+// A Restarter target accepts `!` (extended-remote), then vRun (GDB's
+// `run` and `start`, with new arguments or none) and R, which replace the
+// guest with a fresh one and answer its first stop. In extended mode k and
+// vKill end the guest but not the session, and Serve keeps accepting
+// clients after the guest exits or is killed (gdbserver --multi does the
+// same): a regression loop can `run` again and again on one stub.
+//
 // # The packet path allocates nothing
 //
 // `m`, `x`, `g`, `p`, `P`, `M`, `X`, `Z`/`z` and their error replies are
@@ -141,7 +150,7 @@
 //
 // # Deliberately unsupported
 //
-//   - Non-stop mode, extended-remote (`!`, vRun, vAttach), multiprocess
+//   - Non-stop mode, vAttach, multiprocess
 //     thread ids in replies (p-ids are accepted in requests), tracepoints
 //     (qT*), agent expressions and breakpoint conditions (Z with
 //     ";X..." runs the condition-less breakpoint; GDB evaluates

@@ -29,6 +29,7 @@ type features struct {
 	console   Consoler
 	offsets   Offsetter
 	alloc     MemoryAllocator
+	restart   Restarter
 }
 
 func discover(t Target) features {
@@ -57,6 +58,7 @@ func discover(t Target) features {
 	f.console, _ = t.(Consoler)
 	f.offsets, _ = t.(Offsetter)
 	f.alloc, _ = t.(MemoryAllocator)
+	f.restart, _ = t.(Restarter)
 	return f
 }
 
@@ -132,6 +134,11 @@ func buildDispatch(f *features) dispatch {
 	if f.kill != nil {
 		set('k', (*session).handlek)
 		d.named["vKill"] = (*session).handlevKill
+	}
+	if f.restart != nil {
+		set('!', (*session).handleBang)
+		set('R', (*session).handleR)
+		d.named["vRun"] = (*session).handlevRun
 	}
 	if f.anyBreakpoint() {
 		set('Z', (*session).handleZ)

@@ -901,6 +901,11 @@ func (s *session) handlek(args []byte) error {
 	if err := s.f.kill.Kill(); err != nil {
 		s.log.Warn("kill failed", "err", err)
 	}
+	if s.extended {
+		// Extended mode: no reply (GDB does not read one), and the
+		// session stays for a vRun.
+		return nil
+	}
 	s.killed = true
 	// GDB does not wait for an answer to k; LLDB waits for an exit stop.
 	s.reply("X09")
@@ -911,9 +916,78 @@ func (s *session) handlevKill(args []byte) error {
 	if err := s.f.kill.Kill(); err != nil {
 		return targetErr(err, ePERM)
 	}
+	if s.extended {
+		return s.ok()
+	}
 	s.killed = true
 	s.ok()
 	return errEndSession
+}
+
+// ---- extended mode: restart
+
+// handleBang enters extended mode.
+func (s *session) handleBang(args []byte) error {
+	s.extended = true
+	s.srv.mu.Lock()
+	s.srv.extended = true
+	s.srv.mu.Unlock()
+	return s.ok()
+}
+
+// handlevRun answers "vRun;hex(program)[;hex(arg)...]" with the first
+// stop of a fresh guest. The program is always the one the target was
+// made with (GDB sends an empty name unless `set remote exec-file` was
+// used); arguments, when given, replace the previous ones.
+func (s *session) handlevRun(args []byte) error {
+	if !s.extended {
+		return replyErr(ePERM, errors.New("vRun needs extended mode (target extended-remote)"))
+	}
+	var argv []string
+	for i := 0; len(args) > 0; i++ {
+		var field []byte
+		field, args, _ = cut(args, ';')
+		b, ok := decodeHexInPlace(field)
+		if !ok {
+			return errSyntax
+		}
+		if i == 0 {
+			if len(b) > 0 {
+				s.log.Debug("vRun names a program; the stub runs its own", "program", string(b))
+			}
+			continue
+		}
+		argv = append(argv, string(b))
+	}
+	stop, err := s.restart(argv)
+	if err != nil {
+		return err
+	}
+	return s.sendStop(stop)
+}
+
+// handleR restarts without a reply (extended mode only).
+func (s *session) handleR(args []byte) error {
+	if !s.extended {
+		return errUnsupported
+	}
+	if _, err := s.restart(nil); err != nil {
+		s.log.Warn("restart failed", "err", err)
+	}
+	return nil
+}
+
+// restart replaces the guest and forgets the session state that belonged
+// to the old one.
+func (s *session) restart(args []string) (Stop, error) {
+	stop, err := s.f.restart.Restart(args)
+	if err != nil {
+		return Stop{}, targetErr(err, ePERM)
+	}
+	s.held = nil
+	s.xferKey = ""
+	s.gThread, s.cThread = 0, 0
+	return stop, nil
 }
 
 // ---- vFile (host I/O), restricted to the files the target serves

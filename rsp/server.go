@@ -65,6 +65,7 @@ type Server struct {
 	closed   bool
 	killed   bool
 	exited   bool // the guest exited and its debugger left
+	extended bool // a client asked for extended mode: serve on after an exit
 	listener net.Listener
 
 	started  time.Time
@@ -271,6 +272,13 @@ func (s *Server) serveConn(c net.Conn) {
 	// stop serving once its debugger leaves.
 	last := s.target.LastStop()
 	exited := last.Kind == StopExited || last.Kind == StopTerminated
+	s.mu.Lock()
+	extended := s.extended
+	s.mu.Unlock()
+	if extended && !ss.killed {
+		// gdbserver --multi: the next client may run the program again.
+		exited = false
+	}
 	if ss.killed || exited {
 		s.mu.Lock()
 		s.killed = s.killed || ss.killed
@@ -326,6 +334,7 @@ type session struct {
 	inResume    atomic.Bool // true while Target.Resume (or the step loop) runs
 	endReason   string
 	killed      bool
+	extended    bool // `!` was received (extended-remote)
 
 	// What the client said it understands.
 	lldb         bool

@@ -283,6 +283,19 @@ type Killer interface {
 	Kill() error
 }
 
+// Restarter is implemented by targets that can start their program again
+// from the beginning, in a fresh guest: extended-remote mode (`!`), then
+// vRun or R, which GDB's `run` and `start` send. In extended mode k and
+// vKill end the guest but not the session, and the stub keeps serving
+// after the guest exits, as gdbserver --multi does.
+type Restarter interface {
+	// Restart replaces the guest with a new one running the same program,
+	// with args as its arguments when args is not nil (vRun names them),
+	// and returns its first stop. The client's breakpoints stay
+	// inserted.
+	Restart(args []string) (Stop, error)
+}
+
 // Detacher is told when a client detaches (D), so it can drop the
 // client's breakpoints. The target stays stopped and keeps its state for
 // the next client.

@@ -31,6 +31,8 @@ type testTarget struct {
 	resumes   int
 	lastActs  []ResumeAction
 	threadIDs []int
+	restarts  int
+	args      []string
 }
 
 type testRegion struct {
@@ -373,4 +375,18 @@ func (t *testTarget) FreeMemory(addr uint64) error {
 		}
 	}
 	return errors.New("not allocated")
+}
+
+// Restart puts rip back at its first value and remembers the arguments.
+func (t *testTarget) Restart(args []string) (Stop, error) {
+	t.mu.Lock()
+	t.restarts++
+	if args != nil {
+		t.args = args
+	}
+	t.mu.Unlock()
+	t.killed = false
+	t.setReg(AMD64RIP, testCodeBase+0x10)
+	t.stop = Stop{Kind: StopSignal, Signal: SIGTRAP, Thread: 1, Library: true}
+	return t.stop, nil
 }

@@ -83,6 +83,7 @@ func ResolveUserland(name string) (string, error) {
 
 // Target is a Windows program running in Unicorn, served over RSP.
 type Target struct {
+	cfg  Config // what New was given (Restart loads it again)
 	m    *unicorn.Machine
 	mw   *machine
 	proc *guest.Process
@@ -158,34 +159,44 @@ func (m *machine) isTrap(pc uint64) bool {
 // New loads cfg.Program into a new Unicorn machine and runs it to the
 // first stop (the thread's first instruction, or the entry point).
 func New(cfg Config) (*Target, error) {
+	t := &Target{breaks: make(map[breakKey]struct{})}
+	if err := t.load(cfg); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// load starts cfg.Program in a new machine into t, whose guest state is
+// zero (New, Restart).
+func (t *Target) load(cfg Config) error {
+	t.cfg = cfg
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	m, err := unicorn.New()
 	if err != nil {
-		return nil, fmt.Errorf("start unicorn: %w", err)
+		return fmt.Errorf("start unicorn: %w", err)
 	}
 	if err := loadWindowsSelectors(m); err != nil {
 		m.Close()
-		return nil, fmt.Errorf("segment selectors: %w", err)
+		return fmt.Errorf("segment selectors: %w", err)
 	}
-	t := &Target{m: m, mw: &machine{Machine: m},
-		breaks: make(map[breakKey]struct{})}
+	t.m, t.mw = m, &machine{Machine: m}
 	land := cfg.Userland
 	if land == "" {
 		land = UserlandSynth
 	}
 	if land, err = ResolveUserland(land); err != nil {
 		m.Close()
-		return nil, err
+		return err
 	}
 	if land == UserlandWine {
 		if err := t.loadWine(cfg, log); err != nil {
 			m.Close()
-			return nil, err
+			return err
 		}
-		return t, nil
+		return nil
 	}
 	stdout, stderr := cfg.Stdout, cfg.Stderr
 	if stdout == nil {
@@ -206,7 +217,7 @@ func New(cfg Config) (*Target, error) {
 	})
 	if err != nil {
 		m.Close()
-		return nil, err
+		return err
 	}
 	t.proc = proc
 	t.desc = rsp.AMD64(rsp.AMD64Options{AVX: m.HasAVX(), Win64: true})
@@ -219,22 +230,22 @@ func New(cfg Config) (*Target, error) {
 		entry := proc.EntryPoint()
 		if err := m.AddBreakpoint(entry, true); err != nil {
 			m.Close()
-			return nil, fmt.Errorf("break at entry point %#x: %w", entry, err)
+			return fmt.Errorf("break at entry point %#x: %w", entry, err)
 		}
 		st, err := t.run(false)
 		m.RemoveBreakpoint(entry, true)
 		if err != nil {
 			m.Close()
-			return nil, err
+			return err
 		}
 		if st.Kind != rsp.StopHWBreak {
 			m.Close()
-			return nil, fmt.Errorf("program stopped before its entry point: %s", describeStop(st))
+			return fmt.Errorf("program stopped before its entry point: %s", describeStop(st))
 		}
 		st.Kind, st.Library = rsp.StopSignal, true
 		t.last = st
 	}
-	return t, nil
+	return nil
 }
 
 // Close releases the emulator (and the wine userland's host resources).
