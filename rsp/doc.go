@@ -133,6 +133,16 @@
 //     `description:` and to GDB, which has no such field, as `O` output
 //     before the stop reply.
 //   - qAttached answers 1, so quitting GDB detaches rather than kills.
+//   - Thread ids: a client that says multiprocess+ (GDB and LLDB both do)
+//     gets p<pid>.<tid> in stop replies, qC, qfThreadInfo and the thread
+//     list, and `;process:<pid>` after W/X; p-ids are accepted in every
+//     request. GDB 13 needs the pid: with bare ids, `record` then `next`
+//     asserted in thread_architecture (it waits with no current thread
+//     and took pid 0), and `info inferiors` showed no process.
+//   - Library lists: the Windows form (qXfer:libraries) for PE targets,
+//     the SVR4 form (qXfer:libraries-svr4, SVR4LibraryLister) for Linux
+//     programs; LLDB relocates a PIE only from the latter. A target that
+//     is both kinds (the QEMU backend) chooses with FeatureGate.
 //   - GDB with the Windows OS ABI (x86_64-w64-mingw32-gdb) fetches the
 //     library list, asks qGetTIBAddr, and reads each module with
 //     vFile:open/fstat/pread after turning "C:\dir\x.dll" into
@@ -150,8 +160,7 @@
 //
 // # Deliberately unsupported
 //
-//   - Non-stop mode, vAttach, multiprocess
-//     thread ids in replies (p-ids are accepted in requests), tracepoints
+//   - Non-stop mode, vAttach, tracepoints
 //     (qT*), agent expressions and breakpoint conditions (Z with
 //     ";X..." runs the condition-less breakpoint; GDB evaluates
 //     conditions itself), fork/exec events, vFile writes (the file

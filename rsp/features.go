@@ -16,6 +16,7 @@ type features struct {
 	mm        MemoryMapper
 	fixedMap  bool // mm is a FixedMemoryMapper: qXfer:memory-map is served
 	libs      LibraryLister
+	svr4      SVR4LibraryLister
 	exec      ExecFiler
 	auxv      AuxvReader
 	files     FileServer
@@ -59,6 +60,15 @@ func discover(t Target) features {
 	f.offsets, _ = t.(Offsetter)
 	f.alloc, _ = t.(MemoryAllocator)
 	f.restart, _ = t.(Restarter)
+	f.svr4, _ = t.(SVR4LibraryLister)
+	if g, ok := t.(FeatureGate); ok {
+		if !g.Offers(FeatureLibraries) {
+			f.libs = nil
+		}
+		if !g.Offers(FeatureLibrariesSVR4) {
+			f.svr4 = nil
+		}
+	}
 	return f
 }
 
@@ -86,6 +96,9 @@ func (f *features) supported(packetSize int) string {
 	}
 	if f.libs != nil {
 		b.WriteString(";qXfer:libraries:read+")
+	}
+	if f.svr4 != nil {
+		b.WriteString(";qXfer:libraries-svr4:read+")
 	}
 	if f.fixedMap {
 		b.WriteString(";qXfer:memory-map:read+")
@@ -199,6 +212,8 @@ func (f *features) xferReadable(object string) bool {
 		return true
 	case "libraries":
 		return f.libs != nil
+	case "libraries-svr4":
+		return f.svr4 != nil
 	case "memory-map":
 		return f.fixedMap
 	case "exec-file":

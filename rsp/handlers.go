@@ -96,6 +96,19 @@ func (s *session) threadSuffixOf(args []byte) ([]byte, int, error) {
 	return args, s.resolve(tid), nil
 }
 
+// putThreadID writes a thread id: "p<pid>.<tid>" after the client asked
+// for multiprocess+, else the bare hex id. GDB needs the pid in stop
+// replies when it waits without a current thread (record full's
+// stepping asserted "inf != NULL" on a bare id).
+func (s *session) putThreadID(tid int) {
+	if s.multiprocess {
+		s.c.putByte('p')
+		s.c.putUint(uint64(s.pid))
+		s.c.putByte('.')
+	}
+	s.c.putUint(uint64(tid))
+}
+
 // targetErr wraps an error from the target for finish.
 func targetErr(err error, code byte) error {
 	if _, re := asWireError(err); re != nil {
@@ -385,7 +398,7 @@ func (s *session) handleT(args []byte) error {
 func (s *session) handleqC(args []byte) error {
 	s.start()
 	s.c.putString("QC")
-	s.c.putUint(uint64(s.resolve(0)))
+	s.putThreadID(s.resolve(0))
 	return s.end()
 }
 
@@ -410,7 +423,7 @@ func (s *session) handleqsThreadInfo(args []byte) error {
 			}
 			s.c.putByte(',')
 		}
-		s.c.putUint(uint64(th[i].ID))
+		s.putThreadID(th[i].ID)
 		s.tinfo = i + 1
 	}
 	return s.end()
@@ -458,12 +471,20 @@ func (s *session) handleqSupported(args []byte) error {
 			s.hwbreak = true
 		case "binary-upload+":
 			s.binaryUpload = true
+		case "multiprocess+":
+			s.multiprocess = true
 		}
+	}
+	if s.multiprocess {
+		s.pid = s.processInfo().PID
 	}
 	s.start()
 	s.c.putString(s.srv.supported)
 	if s.binaryUpload {
 		s.c.putString(";binary-upload+")
+	}
+	if s.multiprocess {
+		s.c.putString(";multiprocess+")
 	}
 	return s.end()
 }

@@ -297,15 +297,19 @@ func (s *session) sendStop(st Stop) error {
 		}
 	}
 	switch st.Kind {
-	case StopExited:
+	case StopExited, StopTerminated:
 		s.start()
-		s.c.putByte('W')
-		s.c.putHex8(byte(st.ExitCode))
-		return s.end()
-	case StopTerminated:
-		s.start()
-		s.c.putByte('X')
-		s.c.putHex8(byte(st.Signal))
+		if st.Kind == StopExited {
+			s.c.putByte('W')
+			s.c.putHex8(byte(st.ExitCode))
+		} else {
+			s.c.putByte('X')
+			s.c.putHex8(byte(st.Signal))
+		}
+		if s.multiprocess {
+			s.c.putString(";process:")
+			s.c.putUint(uint64(s.pid))
+		}
 		return s.end()
 	}
 	tid := s.resolve(st.Thread)
@@ -334,7 +338,7 @@ func (s *session) sendStop(st Stop) error {
 	s.c.putByte('T')
 	s.c.putHex8(byte(sig))
 	s.c.putString("thread:")
-	s.c.putUint(uint64(tid))
+	s.putThreadID(tid)
 	s.c.putByte(';')
 	for _, rn := range exp[:n] {
 		r := &s.desc.Registers[rn]

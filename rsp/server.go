@@ -342,6 +342,8 @@ type session struct {
 	swbreak      bool
 	hwbreak      bool
 	binaryUpload bool
+	multiprocess bool // thread ids go out as p<pid>.<tid>
+	pid          int  // the pid of those ids (ProcessInfo, else 1)
 	threadSuffix bool
 	listThreads  bool
 	errorStrings bool

@@ -204,6 +204,42 @@ type LibraryLister interface {
 	Libraries(dst []Library) []Library
 }
 
+// SVR4Library is one entry of a Linux dynamic linker's link_map chain,
+// as an SVR4 library list reports it.
+type SVR4Library struct {
+	Name    string // l_name: the path the dynamic linker opened
+	LM      uint64 // the link_map entry's own address
+	Addr    uint64 // l_addr: the load bias
+	Dynamic uint64 // l_ld: the module's PT_DYNAMIC in memory
+}
+
+// SVR4LibraryLister enables qXfer:libraries-svr4:read, which GDB's and
+// LLDB's ELF loaders read instead of walking r_debug themselves (LLDB
+// relocates a PIE's breakpoints from it).
+type SVR4LibraryLister interface {
+	// SVR4Libraries returns the link_map entry of the executable (0 when
+	// the dynamic linker has not run yet) and the other entries in chain
+	// order, appended to dst.
+	SVR4Libraries(dst []SVR4Library) (main uint64, libs []SVR4Library, err error)
+}
+
+// Feature names an optional interface a FeatureGate may withhold.
+type Feature string
+
+const (
+	FeatureLibraries     Feature = "qXfer:libraries"      // LibraryLister (the Windows form)
+	FeatureLibrariesSVR4 Feature = "qXfer:libraries-svr4" // SVR4LibraryLister
+)
+
+// FeatureGate is implemented by targets that implement an optional
+// interface they cannot always serve: the QEMU backend is one type for a
+// Windows VM (a Windows library list) and for a Linux program (an SVR4
+// one). NewServer asks once; a withheld feature is treated as missing,
+// neither advertised nor dispatched.
+type FeatureGate interface {
+	Offers(f Feature) bool
+}
+
 // AuxvReader enables qXfer:auxv:read: the inferior's auxiliary vector
 // (raw bytes), from which GDB finds a PIE's load address and the dynamic
 // linker (AT_BASE) of a Linux program.

@@ -154,7 +154,11 @@
 // GDB's org.gnu.gdb.i386.linux feature (orig_rax, which reads as 0 and
 // ignores writes): without that feature GDB's GNU/Linux ABI stops early,
 // and GDB then has no shared-library support, no auxv and no PIE
-// relocation. Package monitor's commands (bt, frame, args, modules, ...)
+// relocation. The library list is the SVR4 one (qXfer:libraries-svr4,
+// from the dynamic linker's link_map chain read by guest/linuxproc; the
+// Windows form is withheld through rsp.FeatureGate): LLDB relocates a
+// PIE's breakpoints from it, GDB reads it instead of r_debug. Package
+// monitor's commands (bt, frame, args, modules, ...)
 // run over the program; module files (monitor.ModuleFiler, for symbols,
 // lines and CFI) are read from the host (qemu-user runs host programs:
 // without -L the guest's paths are host paths; a relative AT_EXECFN is

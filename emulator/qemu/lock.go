@@ -26,6 +26,8 @@ var (
 	_ rsp.ExecFiler         = (*Target)(nil)
 	_ rsp.FileServer        = (*Target)(nil)
 	_ rsp.FileLoadAddresser = (*Target)(nil)
+	_ rsp.SVR4LibraryLister = (*Target)(nil)
+	_ rsp.FeatureGate       = (*Target)(nil)
 )
 
 // LastStop implements rsp.Target.

@@ -1,0 +1,129 @@
+package qemu
+
+import (
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rspstub/rspstub/rsp"
+)
+
+// buildConf builds the conformance program (tests/testdata/conf.c) for
+// Linux, as a PIE (pie) or not, dynamically linked.
+func buildConf(t testing.TB, pie bool) string {
+	t.Helper()
+	needTool(t, "gcc")
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	name := "conf-nopie"
+	flags := []string{"-no-pie", "-fno-pie"}
+	if pie {
+		name, flags = "conf-pie", []string{"-pie", "-fPIE"}
+	}
+	if p := built[name]; p != "" {
+		return p
+	}
+	src, _ := filepath.Abs("../../tests/testdata/conf.c")
+	out := filepath.Join(sharedTemp(t), name)
+	run(t, ".", "gcc", append(flags, "-O0", "-g", "-o", out, src)...)
+	built[name] = out
+	return out
+}
+
+// TestUserRecordNextGDB: GDB's `record` then `next` in front of
+// qemu-user. With bare thread ids in stop replies GDB 13 asserted
+// (thread_architecture: Assertion 'inf != NULL'): it waits without a
+// current thread and took pid 0 for the id. Multiprocess ids (p<pid>.<tid>)
+// carry the pid; `info inferiors` shows it.
+func TestUserRecordNextGDB(t *testing.T) {
+	needTool(t, "gdb")
+	prog := buildConf(t, false)
+	s := startStub(t, "qemu-x86_64", prog)
+	out := runTool(t, nil, "gdb", "-batch", "-nx",
+		"-ex", "set confirm off",
+		"-ex", "target remote "+s.addr,
+		"-ex", "break count",
+		"-ex", "continue",
+		"-ex", "record",
+		"-ex", "next",
+		"-ex", "next",
+		"-ex", "reverse-next",
+		"-ex", "record stop",
+		"-ex", "info inferiors",
+		"-ex", "kill",
+		prog)
+	assert.NotContains(t, out, "internal-error")
+	assert.Contains(t, out, "Process record is stopped")
+	assert.Regexp(t, `\* 1\s+process \d+\s`, out)
+	if t.Failed() {
+		t.Logf("gdb output:\n%s", out)
+	}
+}
+
+// TestUserPIELLDB: LLDB relocates a PIE run by qemu-user from the SVR4
+// library list (qXfer:libraries-svr4): the breakpoint resolves at the
+// runtime address and hits. With the Windows-form list the breakpoint
+// stayed at the file address and the program ran to its end.
+func TestUserPIELLDB(t *testing.T) {
+	needTool(t, "lldb")
+	prog := buildConf(t, true)
+	s := startStub(t, "qemu-x86_64", prog)
+	var env []string
+	if p := lldbPythonPath(); p != "" {
+		env = append(env, "PYTHONPATH="+p)
+	}
+	out := runTool(t, env, "lldb", "--batch", "--no-lldbinit",
+		"-o", "target create "+prog,
+		"-o", "gdb-remote "+s.addr,
+		"-o", "breakpoint set -n count",
+		"-o", "continue",
+		"-o", "bt",
+		"-o", "image list",
+		"-o", "kill")
+	assert.Contains(t, out, "stop reason = breakpoint 1.1")
+	assert.Regexp(t, `frame #0: 0x[0-9a-f]+ conf-pie`+"`"+`count\(i=0\)`, out)
+	assert.Regexp(t, `frame #1: 0x[0-9a-f]+ conf-pie`+"`"+`main`, out)
+	assert.NotContains(t, out, "exited with status = 25", "ran past the breakpoint")
+	if t.Failed() {
+		t.Logf("lldb output:\n%s", out)
+	}
+}
+
+// TestUserSVR4List: the SVR4 library list is empty at the dynamic
+// linker's entry, then names the executable's link_map entry (main-lm)
+// and lists the libraries with their bias and dynamic section.
+func TestUserSVR4List(t *testing.T) {
+	prog := buildConf(t, true)
+	s := startStub(t, "qemu-x86_64", prog)
+	c := s.dial(t)
+	assert.Equal(t, "+", c.Features()["qXfer:libraries-svr4:read"])
+	assert.Empty(t, c.Features()["qXfer:libraries:read"], "no Windows-form list for a Linux program")
+	doc, err := c.ReadXfer("libraries-svr4", "")
+	require.NoError(t, err)
+	assert.Equal(t, "<library-list-svr4 version=\"1.0\">\n</library-list-svr4>\n", string(doc))
+
+	// The PIE's load address (the executable comes first).
+	mods, _, err := LinuxModules(memOf{s.target}, mustAuxv(t, s))
+	require.NoError(t, err)
+	require.NotEmpty(t, mods)
+	require.NoError(t, c.SetBreakpoint(rsp.BreakSoftware, mods[0].Base+symbol(t, prog, "main"), 1))
+	_, err = c.Continue()
+	require.NoError(t, err)
+	doc, err = c.ReadXfer("libraries-svr4", "")
+	require.NoError(t, err)
+	assert.Regexp(t, `^<library-list-svr4 version="1.0" main-lm="0x[0-9a-f]+">`, string(doc))
+	assert.Regexp(t, `<library name="/lib/x86_64-linux-gnu/libc.so.6" lm="0x[0-9a-f]+" l_addr="0x[0-9a-f]+" l_ld="0x[0-9a-f]+"/>`, string(doc))
+	assert.True(t, strings.Count(string(doc), "<library ") >= 2, "%s", doc)
+	assert.Regexp(t, regexp.MustCompile(`ld-linux-x86-64.so.2`), string(doc))
+}
+
+func mustAuxv(t *testing.T, s *stub) []byte {
+	t.Helper()
+	b, err := s.target.Auxv()
+	require.NoError(t, err)
+	return b
+}
