@@ -18,8 +18,12 @@ package rsp
 // than growing without limit.
 const maxBreakpoints = 4096
 
-// maxConditions bounds the conditions of one breakpoint.
-const maxConditions = 16
+// maxConditions bounds the conditions of one breakpoint, maxConditionLen
+// the bytes of one.
+const (
+	maxConditions   = 16
+	maxConditionLen = 4096
+)
 
 type breakpoint struct {
 	addr uint64
@@ -103,4 +107,63 @@ func (b *breakpoint) stopKind() StopKind {
 		return StopHWBreak
 	}
 	return StopSWBreak
+}
+
+// conditional reports whether the breakpoint has conditions.
+func (b *breakpoint) conditional() bool { return len(b.ends) > 0 }
+
+// conditionTrue evaluates b's conditions at a hit by thread tid: true
+// when any is true, or when one fails to evaluate (the debugger then sees
+// the stop and can tell), as gdbserver does.
+func (s *session) conditionTrue(b *breakpoint, tid int) bool {
+	s.axTID = tid
+	start := 0
+	for _, end := range b.ends {
+		v, err := s.ax.eval(b.code[start:end], s)
+		if err != nil {
+			if s.srv.logPackets {
+				s.log.Debug("breakpoint condition failed; reporting the hit", "addr", b.addr, "err", err)
+			}
+			return true
+		}
+		if v != 0 {
+			return true
+		}
+		start = end
+	}
+	return false
+}
+
+// axReg implements axEnv: a register of the stopped thread, up to 64
+// bits, by description number.
+func (s *session) axReg(regnum int) (uint64, error) {
+	if regnum < 0 || regnum >= len(s.desc.Registers) {
+		return 0, errAxBadOperand
+	}
+	r := &s.desc.Registers[regnum]
+	size := r.Size()
+	if size > 8 {
+		return 0, errAxBadOperand
+	}
+	buf := s.axBuf[:size]
+	if err := s.t.ReadRegister(s.axTID, regnum, buf); err != nil {
+		return 0, err
+	}
+	var v uint64
+	for i := size - 1; i >= 0; i-- {
+		v = v<<8 | uint64(buf[i])
+	}
+	return v, nil
+}
+
+// axMem implements axEnv: all of p, or an error.
+func (s *session) axMem(addr uint64, p []byte) error {
+	n, err := s.t.ReadMemory(addr, p)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil {
+		err = errNoMemory
+	}
+	return err
 }

@@ -23,7 +23,9 @@
 //	             machine, error-to-reply mapping (finish)
 //	features.go  optional interfaces -> qSupported and the dispatch table
 //	handlers.go  one handler per packet, named after it
-//	resume.go    c/C/s/S/vCont, range stepping, stop replies
+//	resume.go    c/C/s/S/vCont, range stepping, conditions, stop replies
+//	breaks.go    the client's code breakpoints and their conditions
+//	agent.go     the agent-expression evaluator (breakpoint conditions)
 //	xml.go       target.xml, library list, thread list, memory map
 //	client.go    Client
 //
@@ -77,6 +79,18 @@
 // is served, not refused). D, EOF and errors call Detacher.Detach
 // so a departed client's breakpoints do not linger; the guest keeps its
 // state. k/vKill call Killer.Kill, and Serve then returns ErrKilled.
+//
+// # Target-side breakpoint conditions
+//
+// qSupported says ConditionalBreakpoints+ whenever software breakpoints
+// are supported: the server, not the target, evaluates them. GDB then
+// sends `break f if x == 2` as Z0,addr,kind;X<len>,<bytecode> (agent
+// expressions, agent.go); the session keeps the bytecode with the
+// breakpoint (reused buffers), and a hit whose conditions are all false
+// is not reported: the target is resumed with the same actions (a range
+// step that left its range on it ends as a plain step). A condition that
+// fails to evaluate reports the hit, as gdbserver does. "monitor
+// stub-stats" counts the swallowed hits (conditions-false).
 //
 // # Extended mode
 //
@@ -161,9 +175,8 @@
 // # Deliberately unsupported
 //
 //   - Non-stop mode, vAttach, tracepoints
-//     (qT*), agent expressions and breakpoint conditions (Z with
-//     ";X..." runs the condition-less breakpoint; GDB evaluates
-//     conditions itself), fork/exec events, vFile writes (the file
+//     (qT*), breakpoint commands (";cmds:" is ignored; BreakpointCommands
+//     is not advertised), fork/exec events, vFile writes (the file
 //     service is read-only and restricted to what the target's
 //     FileServer opens), reverse execution, memory tagging.
 //   - `}` in text packets: inbound escapes are undone for every packet,

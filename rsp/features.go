@@ -89,7 +89,8 @@ func (f *features) supported(packetSize int) string {
 	b.WriteString(";QStartNoAckMode+;qXfer:features:read+;qXfer:threads:read+;vContSupported+")
 	b.WriteString(";QThreadSuffixSupported+;QListThreadsInStopReply+")
 	if f.bpKinds[BreakSoftware] {
-		b.WriteString(";swbreak+")
+		// Conditions are evaluated by the server for any target.
+		b.WriteString(";swbreak+;ConditionalBreakpoints+")
 	}
 	if f.bpKinds[BreakHardware] {
 		b.WriteString(";hwbreak+")

@@ -336,10 +336,15 @@ func (s *session) handleZ(args []byte) error {
 	if err != nil || size > 1<<20 {
 		return errSyntax
 	}
-	// Conditions and commands (";X..." and ";cmds") are not supported;
-	// ignore them, GDB evaluates conditions itself.
 	if len(rest) > 0 && rest[0] != ';' {
 		return errSyntax
+	}
+	nconds := 0
+	if insert && k <= byte(BreakHardware) {
+		// Target-side conditions (agent expressions, agent.go).
+		if nconds, err = s.parseConditions(rest); err != nil {
+			return err
+		}
 	}
 	if insert {
 		err = s.f.bp.InsertBreakpoint(BreakKind(k), addr, int(size))
@@ -352,12 +357,47 @@ func (s *session) handleZ(args []byte) error {
 	if k <= byte(BreakHardware) {
 		if !insert {
 			s.bps.remove(BreakKind(k), addr)
-		} else if s.bps.insert(BreakKind(k), addr) == nil {
+		} else if b := s.bps.insert(BreakKind(k), addr); b == nil {
 			s.f.bp.RemoveBreakpoint(BreakKind(k), addr, int(size))
 			return errTooManyBreaks
+		} else {
+			for _, c := range s.conds[:nconds] {
+				b.code = append(b.code, c...)
+				b.ends = append(b.ends, len(b.code))
+			}
 		}
 	}
 	return s.ok()
+}
+
+// parseConditions decodes ";X<len>,<hex>..." (in place) into s.conds and
+// returns how many there are. Anything after them (";cmds:...", which
+// needs BreakpointCommands+, never advertised) is ignored.
+func (s *session) parseConditions(rest []byte) (int, error) {
+	n := 0
+	for len(rest) > 1 && rest[0] == ';' && rest[1] == 'X' {
+		field := rest[2:]
+		end := indexByte(field, ';')
+		if end < 0 {
+			end = len(field)
+		}
+		rest = field[end:]
+		lenField, hexField, found := cut(field[:end], ',')
+		length, ok := parseHexFull(lenField)
+		if !found || !ok || length == 0 || length > maxConditionLen || uint64(len(hexField)) != 2*length {
+			return 0, errSyntax
+		}
+		code, ok := decodeHexInPlace(hexField)
+		if !ok {
+			return 0, errSyntax
+		}
+		if n >= maxConditions {
+			return 0, errSyntax
+		}
+		s.conds[n] = code
+		n++
+	}
+	return n, nil
 }
 
 // ---- threads

@@ -216,7 +216,7 @@ func (s *session) runTarget(actions []ResumeAction) (Stop, error) {
 		s.held = nil
 		return st, nil
 	}
-	stop, err := s.runTarget1(actions)
+	stop, err := s.runConditions(actions)
 	if err != nil || !stop.Library || s.lldb || stop.Kind == StopExited || stop.Kind == StopTerminated {
 		return stop, err
 	}
@@ -229,6 +229,72 @@ func (s *session) runTarget(actions []ResumeAction) (Stop, error) {
 	held.Library = false
 	s.held = &held
 	return Stop{Kind: StopSignal, Signal: SIGTRAP, Thread: stop.Thread, Library: true}, nil
+}
+
+// runConditions resumes until a stop the client must see: a hit of a
+// breakpoint whose conditions are all false is not one, and the target
+// goes on with the same actions (gdbserver does the same; GDB, told
+// ConditionalBreakpoints+, does not evaluate them again).
+func (s *session) runConditions(actions []ResumeAction) (Stop, error) {
+	library := false
+	for {
+		stop, err := s.runTarget1(actions)
+		if err != nil {
+			return stop, err
+		}
+		stop.Library = stop.Library || library
+		if (stop.Kind != StopSWBreak && stop.Kind != StopHWBreak) || s.bps.n == 0 {
+			return stop, nil
+		}
+		tid := s.resolve(stop.Thread)
+		pc, err := s.readPC(tid)
+		if err != nil {
+			return stop, nil
+		}
+		kind := BreakSoftware
+		if stop.Kind == StopHWBreak {
+			kind = BreakHardware
+		}
+		b := s.bps.find(kind, pc)
+		if b == nil || !b.conditional() || s.conditionTrue(b, tid) {
+			return stop, nil
+		}
+		s.srv.condFalse.Add(1)
+		if s.interrupted.Load() {
+			return Stop{Kind: StopSignal, Signal: SIGINT, Thread: stop.Thread, Library: stop.Library}, nil
+		}
+		if rng := rangeAction(actions); rng != nil && (pc < rng.RangeStart || pc >= rng.RangeEnd) {
+			// A range step that left its range on a breakpoint whose
+			// condition is false: the step is over.
+			stop.Kind = StopSignal
+			return stop, nil
+		}
+		library = stop.Library
+	}
+}
+
+// rangeAction is the range-step action of actions, or nil.
+func rangeAction(actions []ResumeAction) *ResumeAction {
+	for i := range actions {
+		if actions[i].RangeStart < actions[i].RangeEnd {
+			return &actions[i]
+		}
+	}
+	return nil
+}
+
+// readPC reads thread tid's program counter.
+func (s *session) readPC(tid int) (uint64, error) {
+	r := &s.desc.Registers[s.desc.PC]
+	buf := s.axBuf[:r.Size()]
+	if err := s.t.ReadRegister(tid, s.desc.PC, buf); err != nil {
+		return 0, err
+	}
+	var pc uint64
+	for j := len(buf) - 1; j >= 0; j-- {
+		pc = pc<<8 | uint64(buf[j])
+	}
+	return pc, nil
 }
 
 func (s *session) runTarget1(actions []ResumeAction) (Stop, error) {

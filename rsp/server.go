@@ -68,9 +68,10 @@ type Server struct {
 	extended bool // a client asked for extended mode: serve on after an exit
 	listener net.Listener
 
-	started  time.Time
-	packets  atomic.Uint64 // dispatched, all sessions (monitor stub-stats)
-	sessions atomic.Uint64
+	started   time.Time
+	packets   atomic.Uint64 // dispatched, all sessions (monitor stub-stats)
+	sessions  atomic.Uint64
+	condFalse atomic.Uint64 // breakpoint hits swallowed by a false condition
 }
 
 // NewServer makes a server for t. The optional interfaces t implements
@@ -350,6 +351,10 @@ type session struct {
 
 	gThread, cThread int
 	bps              breakTable // the client's code breakpoints (breaks.go)
+	conds            [maxConditions][]byte
+	ax               axMachine // evaluates breakpoint conditions (agent.go)
+	axTID            int       // the thread they look at
+	axBuf            [8]byte
 
 	regs    []byte // scratch: a whole `g` block
 	mem     []byte // scratch: memory for m/x
