@@ -28,6 +28,7 @@ const (
 type breakpoint struct {
 	addr uint64
 	kind BreakKind // BreakSoftware or BreakHardware
+	size int       // the Z packet's kind field, for removing it again
 	used bool
 	// code holds the conditions' bytecodes back to back; ends[i] is where
 	// condition i ends. No condition: always report.
@@ -64,7 +65,7 @@ func (t *breakTable) at(addr uint64) *breakpoint {
 // insert records a breakpoint (again: an insert of one already there
 // replaces its conditions) and returns it with its conditions cleared,
 // or nil when the table is full.
-func (t *breakTable) insert(kind BreakKind, addr uint64) *breakpoint {
+func (t *breakTable) insert(kind BreakKind, addr uint64, size int) *breakpoint {
 	b := t.find(kind, addr)
 	if b == nil {
 		for i := range t.bps {
@@ -83,6 +84,7 @@ func (t *breakTable) insert(kind BreakKind, addr uint64) *breakpoint {
 		b.used, b.kind, b.addr = true, kind, addr
 		t.n++
 	}
+	b.size = size
 	b.code, b.ends = b.code[:0], b.ends[:0]
 	return b
 }

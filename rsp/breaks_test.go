@@ -34,9 +34,9 @@ func TestRangeStepStopsAtBreakpoint(t *testing.T) {
 
 func TestBreakTable(t *testing.T) {
 	var bt breakTable
-	require.NotNil(t, bt.insert(BreakSoftware, 0x10))
-	require.NotNil(t, bt.insert(BreakHardware, 0x20))
-	require.NotNil(t, bt.insert(BreakSoftware, 0x10)) // again: still one entry
+	require.NotNil(t, bt.insert(BreakSoftware, 0x10, 1))
+	require.NotNil(t, bt.insert(BreakHardware, 0x20, 1))
+	require.NotNil(t, bt.insert(BreakSoftware, 0x10, 1)) // again: still one entry
 	assert.Equal(t, 2, bt.n)
 	assert.Equal(t, StopSWBreak, bt.at(0x10).stopKind())
 	assert.Equal(t, StopHWBreak, bt.at(0x20).stopKind())
@@ -46,9 +46,9 @@ func TestBreakTable(t *testing.T) {
 	bt.remove(BreakSoftware, 0x10) // not there: harmless
 	assert.Equal(t, 1, bt.n)
 	for i := 0; i < maxBreakpoints-1; i++ {
-		require.NotNil(t, bt.insert(BreakSoftware, uint64(0x1000+i)))
+		require.NotNil(t, bt.insert(BreakSoftware, uint64(0x1000+i), 1))
 	}
-	assert.Nil(t, bt.insert(BreakSoftware, 0x999999), "the table is bounded")
+	assert.Nil(t, bt.insert(BreakSoftware, 0x999999, 1), "the table is bounded")
 	bt.clear()
 	assert.Nil(t, bt.at(0x20))
 }

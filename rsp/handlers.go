@@ -357,7 +357,7 @@ func (s *session) handleZ(args []byte) error {
 	if k <= byte(BreakHardware) {
 		if !insert {
 			s.bps.remove(BreakKind(k), addr)
-		} else if b := s.bps.insert(BreakKind(k), addr); b == nil {
+		} else if b := s.bps.insert(BreakKind(k), addr, int(size)); b == nil {
 			s.f.bp.RemoveBreakpoint(BreakKind(k), addr, int(size))
 			return errTooManyBreaks
 		} else {

@@ -263,14 +263,49 @@ func (s *session) runConditions(actions []ResumeAction) (Stop, error) {
 		if s.interrupted.Load() {
 			return Stop{Kind: StopSignal, Signal: SIGINT, Thread: stop.Thread, Library: stop.Library}, nil
 		}
-		if rng := rangeAction(actions); rng != nil && (pc < rng.RangeStart || pc >= rng.RangeEnd) {
+		rng := rangeAction(actions)
+		if rng != nil && (pc < rng.RangeStart || pc >= rng.RangeEnd) {
 			// A range step that left its range on a breakpoint whose
 			// condition is false: the step is over.
 			stop.Kind = StopSignal
 			return stop, nil
 		}
+		// Step off the breakpoint the way GDB does (remove, step,
+		// insert): a target may hit a breakpoint again at once when
+		// resumed on it (QEMU does).
+		off, err := s.stepOff(b, tid)
+		if err != nil {
+			return off, err
+		}
+		if off.Kind != StopSignal || off.Signal != SIGTRAP {
+			off.Library = off.Library || stop.Library
+			return off, nil
+		}
+		if rng != nil {
+			if pc, err := s.readPC(tid); err == nil && (pc < rng.RangeStart || pc >= rng.RangeEnd) {
+				off.Library = off.Library || stop.Library
+				return off, nil
+			}
+		}
 		library = stop.Library
 	}
+}
+
+// stepOff single-steps thread tid off breakpoint b (removed for the
+// step, inserted again after it).
+func (s *session) stepOff(b *breakpoint, tid int) (Stop, error) {
+	if err := s.f.bp.RemoveBreakpoint(b.kind, b.addr, b.size); err != nil {
+		return Stop{}, fmt.Errorf("step off breakpoint %#x: %w", b.addr, err)
+	}
+	s.stepAct[0] = ResumeAction{Thread: tid, Step: true}
+	if s.oneThread() {
+		s.stepAct[0].Thread = AllThreads
+	}
+	stop, err := s.t.Resume(s.stepAct[:])
+	if ierr := s.f.bp.InsertBreakpoint(b.kind, b.addr, b.size); err == nil && ierr != nil {
+		err = fmt.Errorf("step off breakpoint %#x: %w", b.addr, ierr)
+	}
+	return stop, err
 }
 
 // rangeAction is the range-step action of actions, or nil.

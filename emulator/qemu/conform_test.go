@@ -127,3 +127,28 @@ func mustAuxv(t *testing.T, s *stub) []byte {
 	require.NoError(t, err)
 	return b
 }
+
+// TestUserConditionalBreakpointGDB: the server evaluates GDB's condition
+// in front of qemu-user too, stepping off the breakpoint itself (QEMU
+// hits a breakpoint again at once when resumed on it).
+func TestUserConditionalBreakpointGDB(t *testing.T) {
+	needTool(t, "gdb")
+	prog := buildConf(t, false)
+	s := startStub(t, "qemu-x86_64", prog)
+	out := runTool(t, nil, "gdb", "-batch", "-nx",
+		"-ex", "target remote "+s.addr,
+		"-ex", "break count if i == 2",
+		"-ex", "continue",
+		"-ex", "info breakpoints",
+		"-ex", "continue",
+		prog)
+	hits := regexp.MustCompile(`Breakpoint 1, count \(i=(\d)\)`).FindAllStringSubmatch(out, -1)
+	if assert.Len(t, hits, 1) {
+		assert.Equal(t, "2", hits[0][1])
+	}
+	assert.Contains(t, out, "(target evals)")
+	assert.Contains(t, out, "exited with code 031")
+	if t.Failed() {
+		t.Logf("gdb output:\n%s", out)
+	}
+}
