@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"runtime"
@@ -876,7 +877,14 @@ func (s *session) handleqRcmd(args []byte) error {
 		}
 		return s.ok()
 	}
+	isHelp := string(bytes.TrimSpace(cmd)) == "help"
 	if s.f.monitor == nil {
+		if isHelp {
+			if err := s.sendO([]byte(stubStatsHelp)); err != nil {
+				return err
+			}
+			return s.ok()
+		}
 		return errUnsupported
 	}
 	s.console.mu.Lock()
@@ -901,8 +909,19 @@ func (s *session) handleqRcmd(args []byte) error {
 		}
 		return targetErr(err, ePERM)
 	}
+	if isHelp {
+		// The server's own command, after the target's list.
+		if err := s.sendO([]byte(stubStatsHelp)); err != nil {
+			return err
+		}
+	}
 	return s.ok()
 }
+
+// stubStatsHelp is the line "monitor help" adds for the server's own
+// command, in the monitor package's layout.
+var stubStatsHelp = fmt.Sprintf("  %-46s %s\n", StubStatsCommand+" [-gc]",
+	"the stub's own figures: goroutines, heap, packets, sessions, uptime, swallowed condition hits")
 
 // ---- memory allocation (LLDB)
 

@@ -380,7 +380,7 @@ func TestServerMonitor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := c.Monitor("help"); err != nil || out != "commands: help, big, fail\n" {
+	if out, err := c.Monitor("help"); err != nil || out != "commands: help, big, fail\n"+stubStatsHelp {
 		t.Fatalf("client monitor: %q %v", out, err)
 	}
 }
