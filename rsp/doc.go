@@ -92,6 +92,15 @@
 // fails to evaluate reports the hit, as gdbserver does. "monitor
 // stub-stats" counts the swallowed hits (conditions-false).
 //
+// # Catching system calls
+//
+// A SyscallCatcher target (the QEMU backend for qemu-user) gets
+// QCatchSyscalls+: GDB's `catch syscall` sends QCatchSyscalls:1[;nr...]
+// before it resumes and QCatchSyscalls:0 at every stop (it removes its
+// catchpoints with its breakpoints), so a target keeps what it set up
+// until a resume finds catching off. Stops carry syscall_entry:NR or
+// syscall_return:NR.
+//
 // # Extended mode
 //
 // A Restarter target accepts `!` (extended-remote), then vRun (GDB's

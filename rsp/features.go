@@ -31,6 +31,7 @@ type features struct {
 	offsets   Offsetter
 	alloc     MemoryAllocator
 	restart   Restarter
+	syscalls  SyscallCatcher
 }
 
 func discover(t Target) features {
@@ -61,7 +62,11 @@ func discover(t Target) features {
 	f.alloc, _ = t.(MemoryAllocator)
 	f.restart, _ = t.(Restarter)
 	f.svr4, _ = t.(SVR4LibraryLister)
+	f.syscalls, _ = t.(SyscallCatcher)
 	if g, ok := t.(FeatureGate); ok {
+		if !g.Offers(FeatureCatchSyscalls) {
+			f.syscalls = nil
+		}
 		if !g.Offers(FeatureLibraries) {
 			f.libs = nil
 		}
@@ -100,6 +105,9 @@ func (f *features) supported(packetSize int) string {
 	}
 	if f.svr4 != nil {
 		b.WriteString(";qXfer:libraries-svr4:read+")
+	}
+	if f.syscalls != nil {
+		b.WriteString(";QCatchSyscalls+")
 	}
 	if f.fixedMap {
 		b.WriteString(";qXfer:memory-map:read+")
@@ -195,6 +203,9 @@ func buildDispatch(f *features) dispatch {
 	n["qRcmd"] = (*session).handleqRcmd
 	if f.proc != nil {
 		n["qProcessInfo"] = (*session).handleqProcessInfo
+	}
+	if f.syscalls != nil {
+		n["QCatchSyscalls"] = (*session).handleQCatchSyscalls
 	}
 	if f.alloc != nil {
 		// LLDB asks without a qSupported feature; the number is glued to

@@ -923,6 +923,48 @@ func (s *session) handleqRcmd(args []byte) error {
 var stubStatsHelp = fmt.Sprintf("  %-46s %s\n", StubStatsCommand+" [-gc]",
 	"the stub's own figures: goroutines, heap, packets, sessions, uptime, swallowed condition hits")
 
+// handleQCatchSyscalls answers "QCatchSyscalls:1[;sysno...]" (catch
+// these system calls, or all) and "QCatchSyscalls:0" (stop catching).
+func (s *session) handleQCatchSyscalls(args []byte) error {
+	if len(args) == 0 {
+		return errSyntax
+	}
+	switch args[0] {
+	case '0':
+		if len(args) != 1 {
+			return errSyntax
+		}
+		if err := s.f.syscalls.CatchSyscalls(false, nil); err != nil {
+			return targetErr(err, ePERM)
+		}
+		return s.ok()
+	case '1':
+	default:
+		return errSyntax
+	}
+	var nums []int
+	for rest := args[1:]; len(rest) > 0; {
+		if rest[0] != ';' || len(nums) >= 4096 {
+			return errSyntax
+		}
+		rest = rest[1:]
+		end := indexByte(rest, ';')
+		if end < 0 {
+			end = len(rest)
+		}
+		v, ok := parseHexFull(rest[:end])
+		if !ok || v > 1<<31 {
+			return errSyntax
+		}
+		nums = append(nums, int(v))
+		rest = rest[end:]
+	}
+	if err := s.f.syscalls.CatchSyscalls(true, nums); err != nil {
+		return targetErr(err, ePERM)
+	}
+	return s.ok()
+}
+
 // ---- memory allocation (LLDB)
 
 // handle_M answers "_M<size>,<perms>" (perms: any of r, w, x) with the

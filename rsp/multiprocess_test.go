@@ -61,8 +61,8 @@ func TestSVR4Libraries(t *testing.T) {
 	assert.NotContains(t, sup, ";qXfer:libraries:read+")
 	assert.Equal(t, "", p.ask("qXfer:libraries:read::0,1000"))
 	assert.Equal(t, `l<library-list-svr4 version="1.0" main-lm="0x7ffff7ffe2e0">
-  <library name="linux-vdso.so.1" lm="0x7ffff7fc1000" l_addr="0x7ffff7fc1000" l_ld="0x7ffff7fc13e0"/>
-  <library name="/lib/x86_64-linux-gnu/libc.so.6" lm="0x7ffff7fc1710" l_addr="0x7ffff7d9c000" l_ld="0x7ffff7f9d9c0"/>
+  <library name="linux-vdso.so.1" lm="0x7ffff7fc1000" l_addr="0x7ffff7fc1000" l_ld="0x7ffff7fc13e0" lmid="0x0"/>
+  <library name="/lib/x86_64-linux-gnu/libc.so.6" lm="0x7ffff7fc1710" l_addr="0x7ffff7d9c000" l_ld="0x7ffff7f9d9c0" lmid="0x0"/>
 </library-list-svr4>
 `, p.ask("qXfer:libraries-svr4:read::0,1000"))
 	assert.Equal(t, "E16", p.ask("qXfer:libraries-svr4:read:start=0;prev=0:0,1000"))

@@ -469,6 +469,14 @@ func (s *session) sendStop(st Stop) error {
 		s.c.putString("awatch:")
 		s.c.putUint(st.Addr)
 		s.c.putByte(';')
+	case StopSyscallEntry:
+		s.c.putString("syscall_entry:")
+		s.c.putUint(uint64(st.Syscall))
+		s.c.putByte(';')
+	case StopSyscallReturn:
+		s.c.putString("syscall_return:")
+		s.c.putUint(uint64(st.Syscall))
+		s.c.putByte(';')
 	}
 	if st.Library {
 		s.c.putString("library:;")

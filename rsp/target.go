@@ -74,14 +74,16 @@ type ResumeAction struct {
 type StopKind uint8
 
 const (
-	StopSignal     StopKind = iota // stopped with Signal (SIGTRAP after a step, SIGINT after Interrupt, SIGSEGV...)
-	StopSWBreak                    // software breakpoint (Z0) hit; Signal is SIGTRAP
-	StopHWBreak                    // hardware breakpoint (Z1) hit; Signal is SIGTRAP
-	StopWatch                      // write watchpoint hit; Addr is the data address
-	StopRWatch                     // read watchpoint hit; Addr is the data address
-	StopAWatch                     // access watchpoint hit; Addr is the data address
-	StopExited                     // the process exited with ExitCode (`W`)
-	StopTerminated                 // the process was ended by Signal (`X`)
+	StopSignal        StopKind = iota // stopped with Signal (SIGTRAP after a step, SIGINT after Interrupt, SIGSEGV...)
+	StopSWBreak                       // software breakpoint (Z0) hit; Signal is SIGTRAP
+	StopHWBreak                       // hardware breakpoint (Z1) hit; Signal is SIGTRAP
+	StopWatch                         // write watchpoint hit; Addr is the data address
+	StopRWatch                        // read watchpoint hit; Addr is the data address
+	StopAWatch                        // access watchpoint hit; Addr is the data address
+	StopSyscallEntry                  // a caught system call is about to run; Syscall is its number
+	StopSyscallReturn                 // a caught system call returned; Syscall is its number
+	StopExited                        // the process exited with ExitCode (`W`)
+	StopTerminated                    // the process was ended by Signal (`X`)
 )
 
 // GDB signal numbers (gdb/include/gdb/signals.def), which are what the
@@ -111,6 +113,9 @@ type Stop struct {
 	Thread   int    // the thread that stopped; 0 means the target's first thread
 	Addr     uint64 // data address for watchpoints; fault address for SIGSEGV/SIGBUS when known
 	ExitCode int    // for StopExited
+	// Syscall is the system call number of StopSyscallEntry and
+	// StopSyscallReturn.
+	Syscall int
 	// Library is set when the module list changed since the last stop;
 	// the stop reply then carries `library:` and clients refetch the list.
 	Library bool
@@ -229,6 +234,7 @@ type Feature string
 const (
 	FeatureLibraries     Feature = "qXfer:libraries"      // LibraryLister (the Windows form)
 	FeatureLibrariesSVR4 Feature = "qXfer:libraries-svr4" // SVR4LibraryLister
+	FeatureCatchSyscalls Feature = "QCatchSyscalls"       // SyscallCatcher
 )
 
 // FeatureGate is implemented by targets that implement an optional
@@ -317,6 +323,16 @@ type ProcessInfoer interface {
 // Kill the target reports StopTerminated or StopExited.
 type Killer interface {
 	Kill() error
+}
+
+// SyscallCatcher enables QCatchSyscalls (GDB's `catch syscall`): while
+// catching, the target stops before each system call it is told about
+// (StopSyscallEntry) and, on the next resume, after it
+// (StopSyscallReturn).
+type SyscallCatcher interface {
+	// CatchSyscalls turns catching on or off; nums limits it to those
+	// system call numbers (nil: all).
+	CatchSyscalls(on bool, nums []int) error
 }
 
 // Restarter is implemented by targets that can start their program again

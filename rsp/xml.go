@@ -140,7 +140,11 @@ func LibrariesXML(libs []Library) string {
 // entry, which is not listed.
 //
 //	<library-list-svr4 version="1.0" main-lm="0x...">
-//	  <library name="/lib/x86_64-linux-gnu/libc.so.6" lm="0x..." l_addr="0x..." l_ld="0x..."/>
+//	  <library name="/lib/x86_64-linux-gnu/libc.so.6" lm="0x..." l_addr="0x..." l_ld="0x..." lmid="0x0"/>
+//
+// lmid is the link-map namespace (0: the default one, the only one the
+// r_debug walk sees); GDB 13 requires it.
+//
 //	</library-list-svr4>
 func SVR4LibrariesXML(main uint64, libs []SVR4Library) string {
 	var b strings.Builder
@@ -152,7 +156,7 @@ func SVR4LibrariesXML(main uint64, libs []SVR4Library) string {
 	for _, l := range libs {
 		b.WriteString(`  <library name="`)
 		xmlEscaper.WriteString(&b, l.Name)
-		b.WriteString(`" lm="` + hex0x(l.LM) + `" l_addr="` + hex0x(l.Addr) + `" l_ld="` + hex0x(l.Dynamic) + `"/>` + "\n")
+		b.WriteString(`" lm="` + hex0x(l.LM) + `" l_addr="` + hex0x(l.Addr) + `" l_ld="` + hex0x(l.Dynamic) + `" lmid="0x0"/>` + "\n")
 	}
 	b.WriteString("</library-list-svr4>\n")
 	return b.String()

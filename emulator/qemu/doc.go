@@ -154,7 +154,9 @@
 // GDB's org.gnu.gdb.i386.linux feature (orig_rax, which reads as 0 and
 // ignores writes): without that feature GDB's GNU/Linux ABI stops early,
 // and GDB then has no shared-library support, no auxv and no PIE
-// relocation. The library list is the SVR4 one (qXfer:libraries-svr4,
+// relocation. GDB's `catch syscall` works though QEMU 7.2 cannot
+// (syscalls.go: a QEMU breakpoint on every syscall instruction of the
+// modules' executable segments). The library list is the SVR4 one (qXfer:libraries-svr4,
 // from the dynamic linker's link_map chain read by guest/linuxproc; the
 // Windows form is withheld through rsp.FeatureGate): LLDB relocates a
 // PIE's breakpoints from it, GDB reads it instead of r_debug. Package

@@ -28,6 +28,7 @@ var (
 	_ rsp.FileLoadAddresser = (*Target)(nil)
 	_ rsp.SVR4LibraryLister = (*Target)(nil)
 	_ rsp.FeatureGate       = (*Target)(nil)
+	_ rsp.SyscallCatcher    = (*Target)(nil)
 )
 
 // LastStop implements rsp.Target.

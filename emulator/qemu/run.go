@@ -180,6 +180,12 @@ func (t *Target) resume(actions []rsp.ResumeAction) (rsp.Stop, error) {
 		}
 		return t.stepLoop(stepping, step, func(uint64) bool { return false })
 	}
+	if t.sc.on {
+		return t.catchResume(actions)
+	}
+	if t.sc.pending || len(t.sc.sites) > 0 {
+		t.endCatch()
+	}
 	st, err := t.resumeOnce(actions)
 	if err != nil || st.Kind != rsp.StopSignal || st.Signal != rsp.SIGTRAP || step {
 		return st, err

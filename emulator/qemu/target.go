@@ -94,6 +94,7 @@ type Target struct {
 	bps     map[bpKey]int // Z0/Z1 breakpoints and the watchpoints QEMU holds, with insert counts
 	soft    []softWatch   // watchpoints emulated by single-stepping (qemu-user has none)
 	noWatch bool          // QEMU answered Z2 empty: emulate watchpoints
+	sc      syscallCatch  // catch syscall in qemu-user (syscalls.go)
 
 	// Module discovery (windows.go): cached per stop (gen counts
 	// resumes), per thread.
