@@ -43,6 +43,22 @@ func Tool(t testing.TB, name string) string {
 	return p
 }
 
+// ToolAny is Tool for a tool known by several names (Debian installs
+// lldb-vscode as lldb-vscode-14): the first one found.
+func ToolAny(t testing.TB, names ...string) string {
+	t.Helper()
+	for _, n := range names {
+		if p, err := exec.LookPath(n); err == nil {
+			return p
+		}
+	}
+	if RequireTools() {
+		t.Fatalf("required tool %s is missing (RSPSTUB_REQUIRE_TOOLS=1)", strings.Join(names, " or "))
+	}
+	t.Skipf("skipping: none of %s is installed", strings.Join(names, ", "))
+	return ""
+}
+
 // Root is the repository's top folder.
 func Root() string {
 	_, file, _, _ := runtime.Caller(0)
