@@ -67,6 +67,9 @@ func discover(t Target) features {
 		if !g.Offers(FeatureCatchSyscalls) {
 			f.syscalls = nil
 		}
+		if !g.Offers(FeatureMemoryAllocator) {
+			f.alloc = nil
+		}
 		if !g.Offers(FeatureLibraries) {
 			f.libs = nil
 		}

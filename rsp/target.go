@@ -232,9 +232,10 @@ type SVR4LibraryLister interface {
 type Feature string
 
 const (
-	FeatureLibraries     Feature = "qXfer:libraries"      // LibraryLister (the Windows form)
-	FeatureLibrariesSVR4 Feature = "qXfer:libraries-svr4" // SVR4LibraryLister
-	FeatureCatchSyscalls Feature = "QCatchSyscalls"       // SyscallCatcher
+	FeatureLibraries       Feature = "qXfer:libraries"      // LibraryLister (the Windows form)
+	FeatureLibrariesSVR4   Feature = "qXfer:libraries-svr4" // SVR4LibraryLister
+	FeatureCatchSyscalls   Feature = "QCatchSyscalls"       // SyscallCatcher
+	FeatureMemoryAllocator Feature = "_M"                   // MemoryAllocator
 )
 
 // FeatureGate is implemented by targets that implement an optional

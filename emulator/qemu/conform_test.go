@@ -1,8 +1,10 @@
 package qemu
 
 import (
+	"fmt"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -181,4 +183,36 @@ func TestUserCatchSyscallGDB(t *testing.T) {
 	if t.Failed() {
 		t.Logf("gdb output:\n%s", out)
 	}
+}
+
+// TestUserAllocate: _M in qemu-user maps read-write-execute memory by
+// running mmap in the guest; the program's registers are untouched, the
+// memory is writable (even after code ran from it) and _m unmaps it.
+func TestUserAllocate(t *testing.T) {
+	prog := buildConf(t, false)
+	s := startStub(t, "qemu-x86_64", prog)
+	c := s.dial(t)
+	require.NoError(t, c.SetBreakpoint(rsp.BreakSoftware, symbol(t, prog, "count"), 1))
+	_, err := c.Continue()
+	require.NoError(t, err)
+	before, err := c.ReadRegisters()
+	require.NoError(t, err)
+	for i := 0; i < 10; i++ {
+		rep, err := c.Request("_M1000,rx")
+		require.NoError(t, err)
+		addr, err := strconv.ParseUint(rep, 16, 64)
+		require.NoError(t, err, "_M: %q", rep)
+		assert.Zero(t, addr&0xfff, "not a page: %#x", addr)
+		require.NoError(t, c.WriteMemory(addr, []byte{0xc3}), "write %#x", addr)
+		var b [1]byte
+		_, err = c.ReadMemory(addr, b[:])
+		require.NoError(t, err)
+		assert.Equal(t, byte(0xc3), b[0])
+		rep, err = c.Request(fmt.Sprintf("_m%x", addr))
+		require.NoError(t, err)
+		assert.Equal(t, "OK", rep)
+	}
+	after, err := c.ReadRegisters()
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "the thread's registers changed")
 }

@@ -29,6 +29,7 @@ var (
 	_ rsp.SVR4LibraryLister = (*Target)(nil)
 	_ rsp.FeatureGate       = (*Target)(nil)
 	_ rsp.SyscallCatcher    = (*Target)(nil)
+	_ rsp.MemoryAllocator   = (*Target)(nil)
 )
 
 // LastStop implements rsp.Target.

@@ -32,6 +32,12 @@ func (t *Target) insertBreakpoint(kind rsp.BreakKind, addr uint64, size int) err
 		return ErrGone
 	}
 	isWatch := kind >= rsp.WatchWrite
+	if t.bps[bpKey{kind, addr, size}] > 0 {
+		// Already in QEMU. A debugger inserts a breakpoint again without
+		// removing it (GDB re-sets its breakpoints after a library event)
+		// and removes it once: QEMU would keep a second copy, hit forever.
+		return nil
+	}
 	if !isWatch || !t.noWatch {
 		err := t.c.SetBreakpoint(kind, addr, size)
 		if err == nil {

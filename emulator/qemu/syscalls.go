@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/rspstub/rspstub/guest/winproc"
 	"github.com/rspstub/rspstub/internal/elfmem"
 	"github.com/rspstub/rspstub/rsp"
 )
@@ -112,10 +113,18 @@ func (t *Target) syncSites() error {
 	if sig == t.sc.sig && t.sc.sites != nil {
 		return nil
 	}
+	want := t.scanSyscalls(d.mods, maxSyscallSites)
+	t.sc.sig = sig
+	return t.setSites(want)
+}
+
+// scanSyscalls finds up to max `syscall` byte pairs in the executable
+// segments of the ELF modules mods.
+func (t *Target) scanSyscalls(mods []winproc.Module, max int) map[uint64]bool {
 	want := map[uint64]bool{}
 	mem := memOf{t}
 	buf := make([]byte, 64<<10)
-	for _, m := range d.mods {
+	for _, m := range mods {
 		img, err := elfmem.Load(mem, m.Base)
 		if err != nil {
 			continue // not an ELF image in memory (the module list says why)
@@ -125,7 +134,7 @@ func (t *Target) syncSites() error {
 				continue
 			}
 			start, end := img.Bias+p.Vaddr, img.Bias+p.Vaddr+p.Filesz
-			for a := start; a < end && len(want) < maxSyscallSites; {
+			for a := start; a < end && len(want) < max; {
 				n := min(uint64(len(buf)), end-a)
 				got, _ := t.readMemory(a, buf[:n])
 				if got <= 0 {
@@ -149,12 +158,16 @@ func (t *Target) syncSites() error {
 			}
 		}
 	}
-	t.sc.sig = sig
-	return t.setSites(want)
+	return want
 }
 
-// stepOver single-steps thread tid, lifting a catch breakpoint at its pc
-// for the step (QEMU would stop at it again without running it).
+// stepOver runs the `syscall` instruction thread tid is stopped on,
+// and nothing after it. A single step will not do: qemu-user's step over
+// a system call runs the next instruction too (a step from
+// `syscall; mov (%rsp),%rax` stops after the mov). So a breakpoint goes
+// right after the instruction and the thread continues to it; a catch
+// breakpoint at the instruction itself is lifted meanwhile (QEMU would
+// stop at it again without running it).
 func (t *Target) stepOver(tid int) (rsp.Stop, error) {
 	pc, err := t.reg64(tid, t.desc.PC)
 	if err != nil {
@@ -166,14 +179,20 @@ func (t *Target) stepOver(tid int) (rsp.Stop, error) {
 			return rsp.Stop{}, t.check(err)
 		}
 	}
-	a := []rsp.ResumeAction{{Thread: tid, Step: true}}
-	if len(t.threads) <= 1 || tid <= 0 {
-		a[0].Thread = rsp.AllThreads
+	next := pc + uint64(len(syscallInsn))
+	if err := t.c.SetBreakpoint(rsp.BreakSoftware, next, 1); err != nil {
+		return rsp.Stop{}, t.check(err)
 	}
+	a := []rsp.ResumeAction{{Thread: rsp.AllThreads}}
 	st, err := t.resumeOnce(a)
-	if lifted && !t.gone.Load() {
-		if e := t.c.SetBreakpoint(rsp.BreakSoftware, pc, 1); e != nil && err == nil {
+	if !t.gone.Load() {
+		if e := t.c.RemoveBreakpoint(rsp.BreakSoftware, next, 1); e != nil && err == nil {
 			err = t.check(e)
+		}
+		if lifted {
+			if e := t.c.SetBreakpoint(rsp.BreakSoftware, pc, 1); e != nil && err == nil {
+				err = t.check(e)
+			}
 		}
 	}
 	return st, err

@@ -151,7 +151,7 @@ func (t *Target) Offers(f rsp.Feature) bool {
 	switch f {
 	case rsp.FeatureLibraries:
 		return t.mode != ModeUser
-	case rsp.FeatureLibrariesSVR4, rsp.FeatureCatchSyscalls:
+	case rsp.FeatureLibrariesSVR4, rsp.FeatureCatchSyscalls, rsp.FeatureMemoryAllocator:
 		return t.mode == ModeUser
 	}
 	return true

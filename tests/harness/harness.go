@@ -217,7 +217,20 @@ func StartStub(t testing.TB, args ...string) *StubProc {
 	if !chosen {
 		args = append([]string{"--userland", "synth"}, args...)
 	}
-	all := append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)
+	return startProc(t, bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...))
+}
+
+// StartQEMUStub runs `rspstub qemu --listen 127.0.0.1:0 -- ARGV...` (a
+// QEMU command line: qemu-x86_64 PROGRAM for a Linux program) and waits
+// until it listens.
+func StartQEMUStub(t testing.TB, argv ...string) *StubProc {
+	t.Helper()
+	Tool(t, argv[0])
+	return startProc(t, Stub(t), append([]string{"qemu", "--listen", "127.0.0.1:0", "--"}, argv...))
+}
+
+func startProc(t testing.TB, bin string, all []string) *StubProc {
+	t.Helper()
 	s := &StubProc{cmd: exec.Command(bin, all...), done: make(chan struct{})}
 	outPipe, err := s.cmd.StdoutPipe()
 	if err != nil {

@@ -7,6 +7,8 @@
  *   LINE_STEP   a line that holds the global label `midline` in its
  *               middle: a breakpoint there is inside the line's range
  *   LINE_LOOP   the body of the loop that `cond` counts through
+ *   LINE_CALL   main's call of stepped()
+ *   LINE_PRINT  main's printf, after buffer holds "hello"
  * Usage: conf [N]  (N iterations of the counting loop, default 3) */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,11 +47,11 @@ __attribute__((noinline)) void count(int i)
 int main(int argc, char **argv)
 {
 	int n = argc > 1 ? atoi(argv[1]) : 3;
-	counter = stepped(2);
+	counter = stepped(2); /* LINE_CALL */
 	for (int i = 0; i < n; i++)
 		count(i);
 	strcpy(buffer, "hello");
-	printf("conf: counter %d total %d %s\n", counter, total, buffer);
+	printf("conf: counter %d total %d %s\n", counter, total, buffer); /* LINE_PRINT */
 	fflush(stdout);
 	return (counter + square(2)) & 0x7f;
 }
