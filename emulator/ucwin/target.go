@@ -510,18 +510,10 @@ func (t *Target) decodeReg(regnum int, src []byte) {
 // ReadMemory implements rsp.Target.
 func (t *Target) ReadMemory(addr uint64, p []byte) (int, error) { return t.m.ReadMemory(addr, p) }
 
-// WriteMemory implements rsp.Target. Translated code of what is written
-// is dropped: libunicorn does not notice the write itself, and a debugger
-// writes code (LLDB's expressions reuse one JIT buffer, GDB patches).
-func (t *Target) WriteMemory(addr uint64, p []byte) (int, error) {
-	n, err := t.m.WriteMemory(addr, p)
-	if n > 0 {
-		if derr := t.m.DropTranslations(addr, uint64(n)); err == nil {
-			err = derr
-		}
-	}
-	return n, err
-}
+// WriteMemory implements rsp.Target. (The machine drops the translations
+// of code it overwrites: LLDB rewrites its JIT buffer for every
+// expression.)
+func (t *Target) WriteMemory(addr uint64, p []byte) (int, error) { return t.m.WriteMemory(addr, p) }
 
 // Interrupt implements rsp.Target.
 func (t *Target) Interrupt() {

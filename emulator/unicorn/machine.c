@@ -491,11 +491,6 @@ rs_result rs_mem_write(rs_machine *m, uint64_t addr, const void *buf, uint64_t l
 	return r;
 }
 
-uc_err rs_drop_code(rs_machine *m, uint64_t addr, uint64_t len)
-{
-	return uc_ctl_remove_cache(m->uc, addr, addr + len);
-}
-
 rs_result rs_reg_get(rs_machine *m, int id)
 {
 	rs_result r;

@@ -229,29 +229,6 @@ func (m *Machine) WriteMemory(addr uint64, p []byte) (int, error) {
 	return m.copyMem(addr, p, true)
 }
 
-// DropTranslations forgets the translated code of [addr, addr+size), so
-// that the next run reads what is there now. libunicorn 2.0.1 does not
-// notice writes made with uc_mem_write (WriteMemory): code a debugger
-// patches or writes again (LLDB reuses its JIT buffer for each
-// expression) would otherwise run as it was first translated
-// (TestWriteMemoryRetranslates). Guest stores are noticed by libunicorn
-// itself.
-func (m *Machine) DropTranslations(addr, size uint64) error {
-	if err := m.check(); err != nil {
-		return err
-	}
-	if size == 0 {
-		return nil
-	}
-	if addr+size < addr {
-		size = -addr
-	}
-	if e := C.rs_drop_code(m.c, C.uint64_t(addr), C.uint64_t(size)); e != C.UC_ERR_OK {
-		return ucErr(fmt.Sprintf("drop translations %#x+%#x", addr, size), e)
-	}
-	return nil
-}
-
 var regIDs = [arch.NumRegs]C.int{
 	C.UC_X86_REG_RAX, C.UC_X86_REG_RCX, C.UC_X86_REG_RDX, C.UC_X86_REG_RBX,
 	C.UC_X86_REG_RSP, C.UC_X86_REG_RBP, C.UC_X86_REG_RSI, C.UC_X86_REG_RDI,

@@ -155,7 +155,6 @@ void rs_host_unmap(void *p, uint64_t size);
 void rs_remove_cache(rs_machine *m, uint64_t start, uint64_t end);
 rs_result rs_mem_read(rs_machine *m, uint64_t addr, void *buf, uint64_t len);
 rs_result rs_mem_write(rs_machine *m, uint64_t addr, const void *buf, uint64_t len);
-uc_err rs_drop_code(rs_machine *m, uint64_t addr, uint64_t len);
 
 uc_err rs_reg_read(rs_machine *m, int id, uint64_t *v);
 rs_result rs_reg_get(rs_machine *m, int id);
