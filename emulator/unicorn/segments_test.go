@@ -59,3 +59,31 @@ func TestLoadSelectors(t *testing.T) {
 
 	assert.Error(t, m.LoadSelectors([6]uint16{}, nil, 0))
 }
+
+// TestLoadSelectorsSurviveExceptions: after a CPU exception the machine
+// goes back to a clean CPU state and writes the registers back; the
+// selectors loaded through the table are part of that state, so the
+// registers and selectors read after a #UD and a #DE are the thread's.
+func TestLoadSelectorsSurviveExceptions(t *testing.T) {
+	m := newMachine(t, []byte{
+		0x0f, 0x0b, // ud2
+		0x31, 0xc9, // xor ecx, ecx
+		0xf7, 0xf1, // div ecx
+		0x90,
+	})
+	require.NoError(t, m.LoadSelectors([6]uint16{0x33, 0x2b, 0x2b, 0x2b, 0x53, 0x2b}, flatGDT(), 0))
+	require.NoError(t, m.SetReg(arch.RBX, 0x1234))
+	for i, want := range []StopReason{StopIllegal, StopDivide} {
+		s := m.Run()
+		require.Equal(t, want, s.Reason, "stop %d: %v", i, s.Err)
+		var c Context
+		require.NoError(t, m.ReadContext(&c))
+		assert.Equal(t, s.PC, c.RIP)
+		assert.Equal(t, uint64(stackTop), c.GPR[arch.RSP])
+		assert.Equal(t, uint64(0x1234), c.GPR[arch.RBX])
+		assert.Equal(t, [6]uint32{0x33, 0x2b, 0x2b, 0x2b, 0x53, 0x2b}, [6]uint32{c.CS, c.SS, c.DS, c.ES, c.FS, c.GS})
+		if want == StopIllegal {
+			require.NoError(t, m.SetReg(arch.RIP, s.PC+2))
+		}
+	}
+}
