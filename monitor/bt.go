@@ -201,7 +201,7 @@ func (m *Monitor) cmdBT(args []string, out io.Writer) error {
 		return err
 	}
 	if js {
-		return writeJSON(out, BacktraceJSON{Frames: bt.JSON()})
+		return writeJSON(out, BacktraceJSON{Frames: bt.JSON(), End: bt.Reason.String()})
 	}
 	WriteTable(out, bt, full)
 	return nil
@@ -271,6 +271,9 @@ func writeNonvolatile(out io.Writer, c *unwind.Context, indent string) {
 // "Monitor commands").
 type BacktraceJSON struct {
 	Frames []FrameJSON `json:"frames"`
+	// End says why the walk stopped after the last frame ("zero return
+	// address": the thread's outermost frame; see unwind.StopReason).
+	End string `json:"end,omitempty"`
 }
 
 // FrameJSON is one frame in JSON. 64-bit values are "0x..." strings;

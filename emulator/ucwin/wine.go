@@ -59,7 +59,7 @@ func (t *Target) loadWine(cfg Config, log *slog.Logger) error {
 			return fmt.Errorf("--registry: %w", err)
 		}
 	}
-	t.desc = rsp.AMD64(rsp.AMD64Options{AVX: t.m.HasAVX()})
+	t.desc = rsp.AMD64(rsp.AMD64Options{AVX: t.m.HasAVX(), Win64: true})
 	if cfg.ShadowStack {
 		t.m.SetShadowStack(true)
 	}
@@ -169,6 +169,9 @@ func (t *Target) runWine(step bool) (rsp.Stop, error) {
 			}
 			continue
 		case unicorn.StopFault, unicorn.StopDivide, unicorn.StopIllegal, unicorn.StopInt3, unicorn.StopException:
+			if st, ok := t.breakpointFetch(us); ok {
+				return st, nil // a debugger's return address (calls.go)
+			}
 			e := wineException(us)
 			if t.deliver {
 				prev := t.wine.CurrentThread()
