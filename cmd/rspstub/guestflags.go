@@ -9,6 +9,7 @@ import (
 
 	"github.com/rspstub/rspstub/emulator/ucwin"
 	"github.com/rspstub/rspstub/guest/wine"
+	"golang.org/x/sys/unix"
 )
 
 // guestFlags are the options that shape the guest's world, shared by
@@ -100,10 +101,17 @@ func (g *guestFlags) apply(cfg *ucwin.Config, land string) {
 	cfg.Registry = *g.registry
 	cfg.Stdin = os.Stdin
 	cfg.StdioKinds = [3]string{stdioKind(os.Stdin), stdioKind(os.Stdout), stdioKind(os.Stderr)}
+	for _, f := range []*os.File{os.Stdout, os.Stderr, os.Stdin} {
+		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 0 && ws.Row > 0 {
+			cfg.ConsoleSize = [2]int{int(ws.Col), int(ws.Row)}
+			break
+		}
+	}
 }
 
 // stdioKind says what a standard stream of the stub is, for the guest's
-// handles to look the same ("pipe", "file", "char", "nul").
+// handles to look the same ("pipe", "file", "tty", "char", "nul"). A
+// terminal gives the wine userland's guest a console.
 func stdioKind(f *os.File) string {
 	st, err := f.Stat()
 	if err != nil {
@@ -115,6 +123,9 @@ func stdioKind(f *os.File) string {
 	case m&os.ModeCharDevice != 0:
 		if null, err := os.Stat(os.DevNull); err == nil && os.SameFile(st, null) {
 			return "nul"
+		}
+		if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
+			return "tty"
 		}
 		return "char"
 	}

@@ -49,6 +49,7 @@ type Config struct {
 	// The rest applies to the wine userland (see guest/wine.Config).
 	Stdin                     io.Reader
 	StdioKinds                [3]string
+	ConsoleSize               [2]int
 	Root, Cwd                 string
 	WineDebug                 string
 	TraceSyscalls             bool

@@ -40,6 +40,7 @@ func (t *Target) loadWine(cfg Config, log *slog.Logger) error {
 		RealClock:                 cfg.RealClock,
 		Stdin:                     cfg.Stdin,
 		StdioKinds:                cfg.StdioKinds,
+		ConsoleSize:               cfg.ConsoleSize,
 		Stdout:                    &teeConsole{t: t, w: stdout},
 		Stderr:                    &teeConsole{t: t, w: stderr},
 		Logger:                    log,
