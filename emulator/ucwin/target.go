@@ -55,7 +55,7 @@ type Config struct {
 	TraceSyscalls             bool
 	UnimplementedReturnsError bool
 	RealClock                 bool
-	Registry                  string // a .reg file to load
+	Registry                  []string // registry files or Wine prefix folders to load (wine.Process.LoadRegFile)
 	// DeliverFaults hands guest faults to the guest's exception handlers
 	// at once (no debugger to show them to first).
 	DeliverFaults bool

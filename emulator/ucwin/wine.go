@@ -54,8 +54,8 @@ func (t *Target) loadWine(cfg Config, log *slog.Logger) error {
 	// Most system calls are served inside the run, from the syscall hook;
 	// the rest stop it and runWine serves them.
 	t.m.SetSyscallHandler(p.FastSyscall)
-	if cfg.Registry != "" {
-		if err := p.LoadRegFile(cfg.Registry); err != nil {
+	for _, reg := range cfg.Registry {
+		if err := p.LoadRegFile(reg); err != nil {
 			p.Close()
 			return fmt.Errorf("--registry: %w", err)
 		}
