@@ -49,7 +49,7 @@ var table = []Program{
 		Args: []string{"//nologo", "script.js", "one", "two"}, Files: []string{"script.js"},
 		// The 18 keys of JScript's COM registration, from a Wine 8
 		// prefix's system.reg (the file format --registry reads).
-		Registry: []string{"cscript.reg"},
+		Registry:  []string{"cscript.reg"},
 		Exercises: "JScript through COM (jscript.dll): sort callbacks, closures, exceptions, Date, WScript.Quit(5)"},
 	{Name: "wine-net-help", Toolchain: Wine, Sources: []string{"net.exe"},
 		Args: []string{"help"}, Exercises: "string resources (LoadString) printed by net.exe"},
