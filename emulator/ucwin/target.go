@@ -34,6 +34,10 @@ type Config struct {
 	StopAtEntry bool
 	// ShadowStack turns on the emulator's shadow call stack.
 	ShadowStack bool
+	// ExactFaults makes every data fault stop at its proven instruction
+	// (unicorn.Machine.SetExactFaults), at a price on code that needs
+	// sync points; without it an unprovable position is flagged.
+	ExactFaults bool
 	// UnimplementedReturnsZero makes calls to unimplemented APIs return 0
 	// instead of stopping the guest.
 	UnimplementedReturnsZero bool
@@ -225,6 +229,7 @@ func (t *Target) load(cfg Config) error {
 	if cfg.ShadowStack {
 		m.SetShadowStack(true)
 	}
+	m.SetExactFaults(cfg.ExactFaults)
 	t.last = rsp.Stop{Kind: rsp.StopSignal, Signal: rsp.SIGTRAP, Thread: ThreadID, Library: true}
 	t.libsSent = len(proc.Modules())
 	if cfg.StopAtEntry {
