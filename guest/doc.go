@@ -113,7 +113,8 @@
 // formatting is done in Go from the guest's varargs or va_list (format in
 // printf.go): msvcrt.dll prints three exponent digits, ucrtbase two. Guest
 // output goes to Config.Stdout/Stderr; only the standard streams exist (no
-// files). Library code never prints; it logs through Config.Logger, and
-// saferwall/pe's own logger is replaced by one that turns its warnings into
-// load errors.
+// files). Library code never prints; it logs through Config.Logger. Files
+// are read by internal/peimage (headers, sections, imports, exports,
+// relocations); a malformed one is a load error (ErrNotPE, ErrNotX64,
+// ErrCorrupt), never a panic.
 package guest

@@ -69,7 +69,7 @@ func TestLoadMingwHello(t *testing.T) {
 
 	// Every IAT entry points at a trap stub, a native function or data of
 	// a synthesized DLL.
-	for _, imp := range p.exe.pp.file.Imports {
+	for _, imp := range p.exe.pp.imports {
 		for i, fn := range imp.Functions {
 			v, err := p.readU64(mods[0].Base + uint64(imp.Descriptor.FirstThunk) + 8*uint64(i))
 			if err != nil {

@@ -1,7 +1,6 @@
 package guest
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -9,8 +8,7 @@ import (
 	"strings"
 
 	"github.com/rspstub/rspstub/internal/arch"
-	"github.com/saferwall/pe"
-	pelog "github.com/saferwall/pe/log"
+	"github.com/rspstub/rspstub/internal/peimage"
 )
 
 // Errors for bad program files. Load wraps them with the path and detail.
@@ -24,22 +22,6 @@ var (
 	ErrNoRelocation = errors.New("image base is taken and the image has no relocations")
 )
 
-// peLogger collects saferwall/pe's warnings so that a directory it could not
-// parse becomes an error instead of a silent omission, and so that it never
-// prints anything.
-type peLogger struct{ msgs []string }
-
-func (l *peLogger) Log(level pelog.Level, kv ...interface{}) error {
-	if level >= pelog.LevelWarn && len(l.msgs) < 32 {
-		var parts []string
-		for i := 1; i < len(kv); i += 2 {
-			parts = append(parts, fmt.Sprint(kv[i]))
-		}
-		l.msgs = append(l.msgs, strings.Join(parts, " "))
-	}
-	return nil
-}
-
 // maxImageSize bounds SizeOfImage (Windows itself refuses far less).
 const maxImageSize = 1 << 30
 
@@ -47,73 +29,45 @@ const maxImageSize = 1 << 30
 type parsedPE struct {
 	path        string
 	data        []byte
-	file        *pe.File
-	oh          pe.ImageOptionalHeader64
+	file        *peimage.File
+	oh          peimage.OptionalHeader64
+	imports     []peimage.Import
+	img         []byte // memory layout, until mapReal takes it
 	isDLL       bool
 	relocsStrip bool
 }
 
+// parsePE reads a program or DLL file through internal/peimage and checks
+// what the loader relies on.
 func parsePE(path string, data []byte) (pp *parsedPE, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			pp, err = nil, fmt.Errorf("%s: %w: parser failure: %v", path, ErrCorrupt, r)
 		}
 	}()
-	if len(data) < 2 || data[0] != 'M' || data[1] != 'Z' {
-		return nil, fmt.Errorf("%s: %w (no MZ signature)", path, ErrNotPE)
-	}
-	lg := &peLogger{}
-	f, err := pe.NewBytes(data, &pe.Options{
-		Logger:                     lg,
-		MaxCOFFSymbolsCount:        1,
-		DisableCertValidation:      true,
-		DisableSignatureValidation: true,
-		OmitExportDirectory:        true, // parsed from the mapped image instead
-		OmitExceptionDirectory:     true,
-		OmitResourceDirectory:      true,
-		OmitSecurityDirectory:      true,
-		OmitDebugDirectory:         true,
-		OmitArchitectureDirectory:  true,
-		OmitGlobalPtrDirectory:     true,
-		OmitTLSDirectory:           true, // read from the mapped, relocated image
-		OmitLoadConfigDirectory:    true, // its parser prints to stdout
-		OmitBoundImportDirectory:   true,
-		OmitIATDirectory:           true,
-		OmitDelayImportDirectory:   true,
-		OmitCLRHeaderDirectory:     true,
-		OmitCLRMetadata:            true,
-	})
-	if err != nil {
+	f, err := peimage.Parse(data)
+	switch {
+	case errors.Is(err, peimage.ErrNotPE32Plus):
+		return nil, fmt.Errorf("%s: %w: %v", path, ErrNotX64, err)
+	case errors.Is(err, peimage.ErrNotPE):
+		return nil, fmt.Errorf("%s: %w: %v", path, ErrNotPE, err)
+	case err != nil:
 		return nil, fmt.Errorf("%s: %w: %v", path, ErrCorrupt, err)
 	}
-	if err := f.Parse(); err != nil {
-		if len(data) < 0x40 || !hasPESignature(data) {
-			return nil, fmt.Errorf("%s: %w: %v", path, ErrNotPE, err)
-		}
-		return nil, fmt.Errorf("%s: %w: %v %s", path, ErrCorrupt, err, strings.Join(lg.msgs, "; "))
+	if f.Machine != peimage.IMAGE_FILE_MACHINE_AMD64 {
+		return nil, fmt.Errorf("%s: %w (machine %#x)", path, ErrNotX64, f.Machine)
 	}
-	if f.NtHeader.FileHeader.Machine != pe.ImageFileMachineAMD64 || !f.Is64 {
-		return nil, fmt.Errorf("%s: %w (machine %#x)", path, ErrNotX64, uint16(f.NtHeader.FileHeader.Machine))
-	}
-	oh, ok := f.NtHeader.OptionalHeader.(pe.ImageOptionalHeader64)
-	if !ok {
-		return nil, fmt.Errorf("%s: %w", path, ErrNotX64)
-	}
-	if len(lg.msgs) > 0 {
-		return nil, fmt.Errorf("%s: %w: %s", path, ErrCorrupt, strings.Join(lg.msgs, "; "))
-	}
-	pp = &parsedPE{path: path, data: data, file: f, oh: oh,
-		isDLL:       f.NtHeader.FileHeader.Characteristics&pe.ImageFileDLL != 0,
-		relocsStrip: f.NtHeader.FileHeader.Characteristics&pe.ImageFileRelocsStripped != 0}
+	pp = &parsedPE{path: path, data: data, file: f, oh: f.OptionalHeader64,
+		isDLL:       f.Characteristics&peimage.IMAGE_FILE_DLL != 0,
+		relocsStrip: f.Characteristics&peimage.IMAGE_FILE_RELOCS_STRIPPED != 0}
 	if err := pp.validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	pp.img = pp.layout()
+	if pp.imports, err = f.Imports(pp.img); err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", path, ErrCorrupt, err)
+	}
 	return pp, nil
-}
-
-func hasPESignature(data []byte) bool {
-	off := uint64(binary.LittleEndian.Uint32(data[0x3C:]))
-	return off+4 <= uint64(len(data)) && string(data[off:off+4]) == "PE\x00\x00"
 }
 
 func (pp *parsedPE) validate() error {
@@ -137,46 +91,30 @@ func (pp *parsedPE) validate() error {
 		return fmt.Errorf("%w: no sections", ErrCorrupt)
 	}
 	for i, s := range pp.file.Sections {
-		h := s.Header
-		vsize := h.VirtualSize
-		if vsize == 0 {
-			vsize = h.SizeOfRawData
+		vsize := s.MemSize()
+		if uint64(s.VirtualAddress)+uint64(vsize) > uint64(oh.SizeOfImage) {
+			return fmt.Errorf("%w: section %d (%q) rva %#x+%#x beyond SizeOfImage %#x", ErrCorrupt, i, s.Name, s.VirtualAddress, vsize, oh.SizeOfImage)
 		}
-		if uint64(h.VirtualAddress)+uint64(vsize) > uint64(oh.SizeOfImage) {
-			return fmt.Errorf("%w: section %d (%q) rva %#x+%#x beyond SizeOfImage %#x", ErrCorrupt, i, s.String(), h.VirtualAddress, vsize, oh.SizeOfImage)
-		}
-		if h.SizeOfRawData > 0 && uint64(h.PointerToRawData) >= uint64(len(pp.data)) {
-			return fmt.Errorf("%w: section %d (%q) raw data at %#x beyond the file", ErrCorrupt, i, s.String(), h.PointerToRawData)
+		if s.SizeOfRawData > 0 && uint64(s.PointerToRawData) >= uint64(len(pp.data)) {
+			return fmt.Errorf("%w: section %d (%q) raw data at %#x beyond the file", ErrCorrupt, i, s.Name, s.PointerToRawData)
 		}
 	}
 	return nil
 }
 
-// layout copies headers and section contents into a buffer in memory layout.
+// layout returns the image in memory layout, SizeOfImage rounded up to
+// the page: the copy parsePE made the first time, a new one after.
 func (pp *parsedPE) layout() []byte {
-	img := make([]byte, pageUp(uint64(pp.oh.SizeOfImage)))
-	hdr := int(pp.oh.SizeOfHeaders)
-	if hdr > len(pp.data) {
-		hdr = len(pp.data)
+	if img := pp.img; img != nil {
+		pp.img = nil
+		return img
 	}
-	copy(img, pp.data[:hdr])
-	for _, s := range pp.file.Sections {
-		h := s.Header
-		n := uint64(h.SizeOfRawData)
-		if h.VirtualSize != 0 && uint64(h.VirtualSize) < n {
-			n = uint64(h.VirtualSize)
-		}
-		start := uint64(h.PointerToRawData)
-		if start > uint64(len(pp.data)) {
-			continue
-		}
-		if start+n > uint64(len(pp.data)) {
-			n = uint64(len(pp.data)) - start
-		}
-		if uint64(h.VirtualAddress)+n > uint64(len(img)) {
-			n = uint64(len(img)) - uint64(h.VirtualAddress)
-		}
-		copy(img[h.VirtualAddress:], pp.data[start:start+n])
+	img, err := pp.file.Layout()
+	if err != nil {
+		return make([]byte, pageUp(uint64(pp.oh.SizeOfImage)))
+	}
+	if n := pageUp(uint64(len(img))); n > uint64(len(img)) {
+		img = append(img, make([]byte, n-uint64(len(img)))...)
 	}
 	return img
 }
@@ -184,12 +122,7 @@ func (pp *parsedPE) layout() []byte {
 func (pp *parsedPE) sections() []sectionInfo {
 	var out []sectionInfo
 	for _, s := range pp.file.Sections {
-		h := s.Header
-		vs := h.VirtualSize
-		if vs == 0 {
-			vs = h.SizeOfRawData
-		}
-		out = append(out, sectionInfo{name: s.String(), rva: h.VirtualAddress, size: vs, perm: h.Characteristics})
+		out = append(out, sectionInfo{name: s.Name, rva: s.VirtualAddress, size: s.MemSize(), perm: s.Characteristics})
 	}
 	return out
 }
@@ -210,26 +143,8 @@ func scnPerm(c uint32) arch.Perm {
 
 // applyRelocations rebases img from its preferred base by delta.
 func (pp *parsedPE) applyRelocations(img []byte, delta uint64) error {
-	le := binary.LittleEndian
-	for bi, r := range pp.file.Relocations {
-		for _, e := range r.Entries {
-			off := uint64(r.Data.VirtualAddress) + uint64(e.Offset)
-			switch e.Type {
-			case pe.ImageRelBasedAbsolute:
-			case pe.ImageRelBasedDir64:
-				if off+8 > uint64(len(img)) {
-					return fmt.Errorf("%w: relocation block %d: DIR64 at rva %#x outside the image", ErrCorrupt, bi, off)
-				}
-				le.PutUint64(img[off:], le.Uint64(img[off:])+delta)
-			case pe.ImageRelBasedHighLow:
-				if off+4 > uint64(len(img)) {
-					return fmt.Errorf("%w: relocation block %d: HIGHLOW at rva %#x outside the image", ErrCorrupt, bi, off)
-				}
-				le.PutUint32(img[off:], le.Uint32(img[off:])+uint32(delta))
-			default:
-				return fmt.Errorf("%w: relocation block %d: unsupported type %d at rva %#x", ErrCorrupt, bi, e.Type, off)
-			}
-		}
+	if err := pp.file.Relocate(img, pp.oh.ImageBase+delta); err != nil {
+		return fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	return nil
 }
@@ -259,57 +174,27 @@ type exportTable struct {
 	ordBase uint32
 }
 
-// parseExports decodes an export directory from a memory-layout image.
-// Bounded by the image and by maxExports; bad entries are skipped.
+// parseExports decodes an export directory from a memory-layout image
+// (internal/peimage); names beyond the function table are skipped.
 func parseExports(img []byte, dirRVA, dirSize uint32) (*exportTable, error) {
-	const maxExports = 1 << 16
-	le := binary.LittleEndian
 	et := &exportTable{names: map[string]uint32{}, fwd: map[uint32]string{}}
 	if dirRVA == 0 {
 		return et, nil
 	}
-	if uint64(dirRVA)+40 > uint64(len(img)) {
-		return nil, fmt.Errorf("%w: export directory rva %#x outside the image", ErrCorrupt, dirRVA)
+	t, err := peimage.ReadExportTable(peimage.Bytes(img), 0, peimage.DataDirectory{VirtualAddress: dirRVA, Size: dirSize})
+	if err != nil {
+		return nil, fmt.Errorf("%w: export directory at rva %#x: %v", ErrCorrupt, dirRVA, err)
 	}
-	d := img[dirRVA:]
-	et.ordBase = le.Uint32(d[16:])
-	nf, nn := le.Uint32(d[20:]), le.Uint32(d[24:])
-	aof, aon, aoo := le.Uint32(d[28:]), le.Uint32(d[32:]), le.Uint32(d[36:])
-	if nf > maxExports || nn > maxExports || uint64(aof)+4*uint64(nf) > uint64(len(img)) ||
-		uint64(aon)+4*uint64(nn) > uint64(len(img)) || uint64(aoo)+2*uint64(nn) > uint64(len(img)) {
-		return nil, fmt.Errorf("%w: export directory tables outside the image", ErrCorrupt)
-	}
-	et.funcs = make([]uint32, nf)
-	for i := range et.funcs {
-		r := le.Uint32(img[aof+4*uint32(i):])
-		et.funcs[i] = r
-		if r >= dirRVA && r < dirRVA+dirSize {
-			et.fwd[uint32(i)] = cstr(img, r, 512)
+	et.ordBase, et.funcs = t.OrdinalBase, t.Functions
+	for i, r := range et.funcs {
+		if t.IsForwarder(r) {
+			et.fwd[uint32(i)] = peimage.CString(img, r, peimage.MaxName)
 		}
 	}
-	for i := uint32(0); i < nn; i++ {
-		nr := le.Uint32(img[aon+4*i:])
-		idx := uint32(le.Uint16(img[aoo+2*i:]))
-		if idx >= nf || nr >= uint32(len(img)) {
-			continue
+	for _, n := range t.Names {
+		if n.Index < uint32(len(et.funcs)) {
+			et.names[n.Name] = n.Index
 		}
-		et.names[cstr(img, nr, 512)] = idx
 	}
 	return et, nil
-}
-
-func cstr(b []byte, off uint32, max int) string {
-	if uint64(off) >= uint64(len(b)) {
-		return ""
-	}
-	s := b[off:]
-	if len(s) > max {
-		s = s[:max]
-	}
-	for i, c := range s {
-		if c == 0 {
-			return string(s[:i])
-		}
-	}
-	return string(s)
 }

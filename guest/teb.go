@@ -344,7 +344,7 @@ func (p *Process) linkModule(m *module, init bool) error {
 	w.u64(e+lteHashLinks, e+lteHashLinks)
 	w.u64(e+lteHashLinks+8, e+lteHashLinks)
 	if m.pp != nil {
-		w.u32(e+lteTimeDateStamp, m.pp.file.NtHeader.FileHeader.TimeDateStamp)
+		w.u32(e+lteTimeDateStamp, m.pp.file.TimeDateStamp)
 	}
 	if w.err != nil {
 		return w.err
