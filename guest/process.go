@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/rspstub/rspstub/guest/peload"
 	"github.com/rspstub/rspstub/internal/arch"
 	"github.com/rspstub/rspstub/internal/loaded"
 )
@@ -73,7 +74,7 @@ type Process struct {
 	modules   []*module // load order, exe first
 	initOrder []*module
 	exe       *module
-	parsed    map[string]*parsedPE       // lower-case base name -> parsed file
+	parsed    map[string]*peload.Image   // lower-case base name -> parsed file
 	requests  map[string]map[string]bool // system DLL -> requested names
 	stubs     map[uint64]*stub
 	nextSynth uint64
@@ -95,12 +96,12 @@ type module struct {
 	Module
 	kind     *dllKind // synthesized DLLs
 	synth    *synthImage
-	pp       *parsedPE
+	pp       *peload.Image
 	img      []byte // memory-layout bytes until mapped
-	exports  *exportTable
+	exports  *peload.ExportTable
 	entry    uint64
 	isDLL    bool
-	sections []sectionInfo
+	sections []peload.Section
 	ldr      uint64
 	tlsCalls []uint64
 	tlsIndex int
@@ -142,16 +143,16 @@ func Load(m Machine, cfg Config) (p *Process, err error) {
 		}
 		return nil, fmt.Errorf("read %s: %w", cfg.Program, err)
 	}
-	pp, err := parsePE(cfg.Program, data)
+	pp, err := peload.Parse(cfg.Program, data, userLimit)
 	if err != nil {
 		return nil, err
 	}
-	if pp.isDLL {
+	if pp.IsDLL {
 		return nil, fmt.Errorf("%s: is a DLL, not a program", cfg.Program)
 	}
 	p = &Process{
 		m: m, cfg: cfg, log: lg, as: &addressSpace{m: m}, exePath: cfg.Program,
-		parsed:    map[string]*parsedPE{},
+		parsed:    map[string]*peload.Image{},
 		requests:  map[string]map[string]bool{},
 		stubs:     map[uint64]*stub{},
 		nextSynth: synthBase,
@@ -187,11 +188,11 @@ func Load(m Machine, cfg Config) (p *Process, err error) {
 // scan walks the real images reachable from pp and records which functions
 // they import from each synthesized DLL, so the generated export tables hold
 // a stub for every one of them (implemented or not).
-func (p *Process) scan(pp *parsedPE, depth int) error {
+func (p *Process) scan(pp *peload.Image, depth int) error {
 	if depth > maxDLLDepth {
-		return fmt.Errorf("%s: DLL dependency chain deeper than %d", pp.path, maxDLLDepth)
+		return fmt.Errorf("%s: DLL dependency chain deeper than %d", pp.Path, maxDLLDepth)
 	}
-	for _, imp := range pp.imports {
+	for _, imp := range pp.Imports {
 		lname := strings.ToLower(imp.Name)
 		if k := systemDLL(lname); k != nil {
 			target := lname
@@ -216,13 +217,13 @@ func (p *Process) scan(pp *parsedPE, depth int) error {
 		}
 		path, ok := p.findDLL(imp.Name)
 		if !ok {
-			return fmt.Errorf("%s imports %s: %w (searched %s and --dll-path)", filepath.Base(pp.path), imp.Name, ErrDLLNotFound, filepath.Dir(p.exePath))
+			return fmt.Errorf("%s imports %s: %w (searched %s and --dll-path)", filepath.Base(pp.Path), imp.Name, ErrDLLNotFound, filepath.Dir(p.exePath))
 		}
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", path, err)
 		}
-		dp, err := parsePE(path, data)
+		dp, err := peload.Parse(path, data, userLimit)
 		if err != nil {
 			return err
 		}
@@ -279,7 +280,7 @@ func (p *Process) loadByName(name string, depth int) (*module, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", path, err)
 		}
-		if pp, err = parsePE(path, data); err != nil {
+		if pp, err = peload.Parse(path, data, userLimit); err != nil {
 			return nil, err
 		}
 		p.parsed[ln] = pp
@@ -287,10 +288,10 @@ func (p *Process) loadByName(name string, depth int) (*module, error) {
 			return nil, err
 		}
 	}
-	if !pp.isDLL {
-		return nil, fmt.Errorf("%s: not a DLL", pp.path)
+	if !pp.IsDLL {
+		return nil, fmt.Errorf("%s: not a DLL", pp.Path)
 	}
-	m, err := p.mapReal(pp, filepath.Base(pp.path), false)
+	m, err := p.mapReal(pp, filepath.Base(pp.Path), false)
 	if err != nil {
 		return nil, err
 	}
@@ -299,14 +300,14 @@ func (p *Process) loadByName(name string, depth int) (*module, error) {
 
 // mapReal lays out a real image at its base (rebased if needed) and records
 // it; imports are resolved and the bytes written by finishReal.
-func (p *Process) mapReal(pp *parsedPE, name string, isExe bool) (*module, error) {
-	size := pageUp(uint64(pp.oh.SizeOfImage))
-	pref := pp.oh.ImageBase
+func (p *Process) mapReal(pp *peload.Image, name string, isExe bool) (*module, error) {
+	size := pageUp(uint64(pp.File.SizeOfImage))
+	pref := pp.File.ImageBase
 	base := pref
-	img := pp.layout()
+	img := pp.Layout()
 	if !p.as.isFree(pref, size) || pref < nullGuard {
-		hasRelocs := pp.oh.DataDirectory[5].VirtualAddress != 0 && pp.oh.DataDirectory[5].Size != 0
-		if pp.relocsStrip || !hasRelocs {
+		hasRelocs := pp.File.DataDirectory[5].VirtualAddress != 0 && pp.File.DataDirectory[5].Size != 0
+		if pp.RelocsStripped || !hasRelocs {
 			return nil, fmt.Errorf("%s at %#x: %w", name, pref, ErrNoRelocation)
 		}
 		b, err := p.as.findFree(size, dllRelocHint, 0x10000, userLimit)
@@ -314,22 +315,22 @@ func (p *Process) mapReal(pp *parsedPE, name string, isExe bool) (*module, error
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		base = b
-		if err := pp.applyRelocations(img, base-pref); err != nil {
+		if err := pp.Relocate(img, base-pref); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		// The loader stores the actual base in the mapped header.
-		pp.file.PutImageBase(img, base)
+		pp.File.PutImageBase(img, base)
 	}
 	// One Unicorn region per run of equal final permissions: protecting
 	// part of a region makes Unicorn copy all of it, which for a large
 	// SizeOfImage (a corrupt one reaches 1 GiB) cost seconds per section.
-	secs := pp.sections()
-	perms := imagePerms(size, secs)
-	if _, err := p.as.mapRangeRuns(base, size, arch.PermRW, name, permRuns(perms)); err != nil {
+	secs := pp.Sections()
+	perms := peload.PagePerms(size, secs)
+	if _, err := p.as.mapRangeRuns(base, size, arch.PermRW, name, peload.PermRuns(perms)); err != nil {
 		return nil, err
 	}
-	ed := pp.oh.DataDirectory[0]
-	et, err := parseExports(img, ed.VirtualAddress, ed.Size)
+	ed := pp.File.DataDirectory[0]
+	et, err := peload.ParseExports(img, ed.VirtualAddress, ed.Size)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -341,12 +342,12 @@ func (p *Process) mapReal(pp *parsedPE, name string, isExe bool) (*module, error
 		m.Path = p.guestWinPath
 	}
 	for i, s := range m.sections {
-		if i == 0 || s.rva < m.FirstSectionRVA {
-			m.FirstSectionRVA = s.rva
+		if i == 0 || s.RVA < m.FirstSectionRVA {
+			m.FirstSectionRVA = s.RVA
 		}
 	}
-	if pp.oh.AddressOfEntryPoint != 0 {
-		m.entry = base + uint64(pp.oh.AddressOfEntryPoint)
+	if pp.File.AddressOfEntryPoint != 0 {
+		m.entry = base + uint64(pp.File.AddressOfEntryPoint)
 	}
 	p.modules = append(p.modules, m)
 	p.log.Debug("mapped image", "name", name, "base", fmt.Sprintf("%#x", base), "size", size)
@@ -357,7 +358,7 @@ func (p *Process) mapReal(pp *parsedPE, name string, isExe bool) (*module, error
 // image into guest memory, applies section protections and reads its TLS
 // directory. DLLs join the initialization order after their dependencies.
 func (p *Process) finishReal(m *module, depth int) error {
-	for di, imp := range m.pp.imports {
+	for di, imp := range m.pp.Imports {
 		dep, err := p.loadByName(imp.Name, depth+1)
 		if err != nil {
 			return fmt.Errorf("%s: %w", m.Name, err)
@@ -394,48 +395,13 @@ func (p *Process) finishReal(m *module, depth int) error {
 // protectImage gives each page the union of the permissions of the sections
 // that overlap it (headers and gaps are read-only).
 func (p *Process) protectImage(m *module) error {
-	perms := imagePerms(m.Size, m.sections)
-	for _, r := range permRuns(perms) {
+	perms := peload.PagePerms(m.Size, m.sections)
+	for _, r := range peload.PermRuns(perms) {
 		if err := p.as.protect(m.Base+r[0]*pageSize, (r[1]-r[0])*pageSize, perms[r[0]]); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// imagePerms is the permission of each page of an image of size bytes.
-func imagePerms(size uint64, secs []sectionInfo) []arch.Perm {
-	n := pageUp(size) / pageSize
-	perms := make([]arch.Perm, n)
-	for i := range perms {
-		perms[i] = arch.PermRead
-	}
-	for _, s := range secs {
-		if s.size == 0 {
-			continue
-		}
-		first := uint64(s.rva) / pageSize
-		last := (uint64(s.rva) + uint64(s.size) - 1) / pageSize
-		for pg := first; pg <= last && pg < n; pg++ {
-			perms[pg] |= scnPerm(s.perm)
-		}
-	}
-	return perms
-}
-
-// permRuns splits pages into runs [first, end) of equal permission.
-func permRuns(perms []arch.Perm) [][2]uint64 {
-	var runs [][2]uint64
-	n := uint64(len(perms))
-	for i := uint64(0); i < n; {
-		j := i
-		for j < n && perms[j] == perms[i] {
-			j++
-		}
-		runs = append(runs, [2]uint64{i, j})
-		i = j
-	}
-	return runs
 }
 
 // resolveExport finds an exported function by name or ordinal, following
@@ -478,12 +444,12 @@ func (p *Process) resolveExport(m *module, name string, ord uint32, byOrd, allow
 	et := m.exports
 	var idx uint32
 	if byOrd {
-		if ord < et.ordBase || ord-et.ordBase >= uint32(len(et.funcs)) {
+		if ord < et.OrdBase || ord-et.OrdBase >= uint32(len(et.Funcs)) {
 			return 0, fmt.Errorf("%w: ordinal %d not exported by %s", ErrImport, ord, m.Name)
 		}
-		idx = ord - et.ordBase
+		idx = ord - et.OrdBase
 	} else {
-		i, ok := et.names[name]
+		i, ok := et.Names[name]
 		if !ok {
 			if !allowSpare {
 				return 0, nil
@@ -492,13 +458,13 @@ func (p *Process) resolveExport(m *module, name string, ord uint32, byOrd, allow
 		}
 		idx = i
 	}
-	if f, ok := et.fwd[idx]; ok {
+	if f, ok := et.Fwd[idx]; ok {
 		return p.resolveForwarder(f, allowSpare, depth)
 	}
-	if et.funcs[idx] == 0 || uint64(et.funcs[idx]) >= m.Size {
-		return 0, fmt.Errorf("%w: %s export %q has rva %#x", ErrCorrupt, m.Name, name, et.funcs[idx])
+	if et.Funcs[idx] == 0 || uint64(et.Funcs[idx]) >= m.Size {
+		return 0, fmt.Errorf("%w: %s export %q has rva %#x", ErrCorrupt, m.Name, name, et.Funcs[idx])
 	}
-	return m.Base + uint64(et.funcs[idx]), nil
+	return m.Base + uint64(et.Funcs[idx]), nil
 }
 
 func (p *Process) resolveForwarder(f string, allowSpare bool, depth int) (uint64, error) {
@@ -567,7 +533,7 @@ func (p *Process) loadSynth(lname string, k *dllKind) (*module, error) {
 	}
 	size := uint64(len(si.image))
 	p.nextSynth = base + ((size+synthStride-1)/synthStride)*synthStride
-	if _, err := p.as.mapRangeRuns(base, size, arch.PermRW, spec.name, permRuns(imagePerms(size, si.sections))); err != nil {
+	if _, err := p.as.mapRangeRuns(base, size, arch.PermRW, spec.name, peload.PermRuns(peload.PagePerms(size, si.sections))); err != nil {
 		return nil, err
 	}
 	m := &module{
@@ -658,4 +624,21 @@ func allZero(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// findDLL looks for a DLL file beside the program and in the DLL paths.
+func (p *Process) findDLL(name string) (string, bool) {
+	dirs := append([]string{filepath.Dir(p.exePath)}, p.cfg.DLLPaths...)
+	for _, d := range dirs {
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if !e.IsDir() && strings.EqualFold(e.Name(), name) {
+				return filepath.Join(d, e.Name()), true
+			}
+		}
+	}
+	return "", false
 }
