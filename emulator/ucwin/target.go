@@ -16,6 +16,7 @@ import (
 	"github.com/rspstub/rspstub/guest"
 	"github.com/rspstub/rspstub/guest/wine"
 	"github.com/rspstub/rspstub/internal/arch"
+	"github.com/rspstub/rspstub/internal/loaded"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
 )
@@ -281,12 +282,7 @@ func (t *Target) Userland() string {
 }
 
 // module is a loaded image as the debugger sees it.
-type module struct {
-	Name, Path      string
-	Base, Size      uint64
-	FirstSectionRVA uint32
-	Synthetic       bool
-}
+type module = loaded.Module
 
 func (t *Target) modules() []module {
 	if t.wine != nil {
