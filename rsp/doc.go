@@ -166,6 +166,10 @@
 //     the SVR4 form (qXfer:libraries-svr4, SVR4LibraryLister) for Linux
 //     programs; LLDB relocates a PIE only from the latter. A target that
 //     is both kinds (the QEMU backend) chooses with FeatureGate.
+//   - Wrappers: a target that wraps another (package debuggee over a
+//     backend) implements Unwrapper; each optional interface is looked
+//     for on the wrapper, then down the chain, and every FeatureGate in
+//     the chain is asked.
 //   - GDB with the Windows OS ABI (x86_64-w64-mingw32-gdb) fetches the
 //     library list, asks qGetTIBAddr, and reads each module with
 //     vFile:open/fstat/pread after turning "C:\dir\x.dll" into

@@ -34,49 +34,86 @@ type features struct {
 	syscalls  SyscallCatcher
 }
 
+// maxUnwrap bounds the chain of wrappers discover follows.
+const maxUnwrap = 8
+
+// find returns the first target in t's Unwrap chain that implements I:
+// a wrapper's own methods win over the target it wraps.
+func find[I any](t Target) (I, bool) {
+	for range maxUnwrap {
+		if t == nil {
+			break
+		}
+		if i, ok := t.(I); ok {
+			return i, true
+		}
+		u, ok := t.(Unwrapper)
+		if !ok {
+			break
+		}
+		t = u.Unwrap()
+	}
+	var zero I
+	return zero, false
+}
+
+// offers asks every FeatureGate in t's Unwrap chain: a feature is offered
+// only when none withholds it.
+func offers(t Target, f Feature) bool {
+	for range maxUnwrap {
+		if t == nil {
+			break
+		}
+		if g, ok := t.(FeatureGate); ok && !g.Offers(f) {
+			return false
+		}
+		u, ok := t.(Unwrapper)
+		if !ok {
+			break
+		}
+		t = u.Unwrap()
+	}
+	return true
+}
+
+// discoverOne fills *p with the first implementation of I in t's Unwrap
+// chain, unless a FeatureGate withholds gate ("" is never withheld).
+func discoverOne[I any](p *I, t Target, gate Feature) {
+	if gate != "" && !offers(t, gate) {
+		return
+	}
+	*p, _ = find[I](t)
+}
+
 func discover(t Target) features {
 	var f features
-	if bp, ok := t.(Breakpointer); ok {
-		f.bp = bp
+	discoverOne(&f.bp, t, "")
+	if f.bp != nil {
 		for k := range f.bpKinds {
-			f.bpKinds[k] = bp.SupportsBreakpoint(BreakKind(k))
+			f.bpKinds[k] = f.bp.SupportsBreakpoint(BreakKind(k))
 		}
 	}
-	f.rangeStep, _ = t.(RangeStepper)
-	f.threads, _ = t.(ThreadLister)
-	f.mm, _ = t.(MemoryMapper)
-	_, f.fixedMap = t.(FixedMemoryMapper)
-	f.libs, _ = t.(LibraryLister)
-	f.exec, _ = t.(ExecFiler)
-	f.auxv, _ = t.(AuxvReader)
-	f.files, _ = t.(FileServer)
-	f.fileLoad, _ = t.(FileLoadAddresser)
-	f.tib, _ = t.(TIBer)
-	f.monitor, _ = t.(Monitor)
-	f.tmonitor, _ = t.(ThreadMonitor)
-	f.proc, _ = t.(ProcessInfoer)
-	f.kill, _ = t.(Killer)
-	f.detach, _ = t.(Detacher)
-	f.console, _ = t.(Consoler)
-	f.offsets, _ = t.(Offsetter)
-	f.alloc, _ = t.(MemoryAllocator)
-	f.restart, _ = t.(Restarter)
-	f.svr4, _ = t.(SVR4LibraryLister)
-	f.syscalls, _ = t.(SyscallCatcher)
-	if g, ok := t.(FeatureGate); ok {
-		if !g.Offers(FeatureCatchSyscalls) {
-			f.syscalls = nil
-		}
-		if !g.Offers(FeatureMemoryAllocator) {
-			f.alloc = nil
-		}
-		if !g.Offers(FeatureLibraries) {
-			f.libs = nil
-		}
-		if !g.Offers(FeatureLibrariesSVR4) {
-			f.svr4 = nil
-		}
-	}
+	discoverOne(&f.rangeStep, t, "")
+	discoverOne(&f.threads, t, "")
+	discoverOne(&f.mm, t, "")
+	_, f.fixedMap = find[FixedMemoryMapper](t)
+	discoverOne(&f.libs, t, FeatureLibraries)
+	discoverOne(&f.exec, t, FeatureExecFile)
+	discoverOne(&f.auxv, t, FeatureAuxv)
+	discoverOne(&f.files, t, FeatureFiles)
+	discoverOne(&f.fileLoad, t, "")
+	discoverOne(&f.tib, t, FeatureTIB)
+	discoverOne(&f.monitor, t, "")
+	discoverOne(&f.tmonitor, t, "")
+	discoverOne(&f.proc, t, "")
+	discoverOne(&f.kill, t, "")
+	discoverOne(&f.detach, t, "")
+	discoverOne(&f.console, t, "")
+	discoverOne(&f.offsets, t, "")
+	discoverOne(&f.alloc, t, FeatureMemoryAllocator)
+	discoverOne(&f.restart, t, "")
+	discoverOne(&f.svr4, t, FeatureLibrariesSVR4)
+	discoverOne(&f.syscalls, t, FeatureCatchSyscalls)
 	return f
 }
 

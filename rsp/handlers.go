@@ -1127,9 +1127,6 @@ const (
 func fileErr(errno int, err error) error { return &fileError{errno: errno, err: err} }
 
 func (s *session) handlevFile(args []byte) error {
-	if g, ok := s.f.files.(FileServerGate); ok && !g.ServesFiles() {
-		return errUnsupported
-	}
 	op, rest, found := cut(args, ':')
 	if !found {
 		return errSyntax

@@ -228,20 +228,36 @@ type SVR4LibraryLister interface {
 	SVR4Libraries(dst []SVR4Library) (main uint64, libs []SVR4Library, err error)
 }
 
+// Unwrapper is implemented by a target that wraps another (a layer that
+// adds views of the debugged process over a backend). The server looks
+// for each optional interface on the target first, then down its Unwrap
+// chain (at most 8 deep): the wrapper's own methods win, and the wrapper
+// need not forward the interfaces it does not change. A wrapper must
+// forward the base Target methods itself.
+type Unwrapper interface {
+	Unwrap() Target
+}
+
 // Feature names an optional interface a FeatureGate may withhold.
 type Feature string
 
 const (
 	FeatureLibraries       Feature = "qXfer:libraries"      // LibraryLister (the Windows form)
 	FeatureLibrariesSVR4   Feature = "qXfer:libraries-svr4" // SVR4LibraryLister
+	FeatureAuxv            Feature = "qXfer:auxv"           // AuxvReader
+	FeatureExecFile        Feature = "qXfer:exec-file"      // ExecFiler
+	FeatureFiles           Feature = "vFile"                // FileServer
+	FeatureTIB             Feature = "qGetTIBAddr"          // TIBer
 	FeatureCatchSyscalls   Feature = "QCatchSyscalls"       // SyscallCatcher
 	FeatureMemoryAllocator Feature = "_M"                   // MemoryAllocator
 )
 
-// FeatureGate is implemented by targets that implement an optional
-// interface they cannot always serve: the QEMU backend is one type for a
-// Windows VM (a Windows library list) and for a Linux program (an SVR4
-// one). NewServer asks once; a withheld feature is treated as missing,
+// FeatureGate is implemented by targets (or wrappers, see Unwrapper)
+// whose Go type implements an optional interface that the instance
+// cannot serve: which views apply depends on the guest actually served
+// (a Windows library list and TEBs for a Windows guest, auxv and the
+// SVR4 list for a Linux program). NewServer asks once, every gate in the
+// Unwrap chain; a feature any of them withholds is treated as missing,
 // neither advertised nor dispatched.
 type FeatureGate interface {
 	Offers(f Feature) bool
@@ -272,14 +288,6 @@ type File interface {
 // wrap fs.ErrNotExist / fs.ErrPermission map to ENOENT / EACCES.
 type FileServer interface {
 	OpenFile(name string) (File, error)
-}
-
-// FileServerGate is an optional addition to a FileServer whose answer
-// depends on the target's state: while ServesFiles is false, vFile
-// packets answer empty (unsupported), and GDB reads files from its own
-// filesystem (a qemu-user program's files are the debugger host's).
-type FileServerGate interface {
-	ServesFiles() bool
 }
 
 // FileLoadAddresser enables LLDB's qFileLoadAddress.

@@ -99,12 +99,6 @@ func (t *Target) Auxv() ([]byte, error) {
 	return b, t.check(err)
 }
 
-// ServesFiles implements rsp.FileServerGate: vFile (which serves only
-// --module files) is off in user mode, where the program and its
-// libraries are the debugger host's own files: GDB then reads them, and
-// their build-id debug files, itself.
-func (t *Target) ServesFiles() bool { return t.mode != ModeUser }
-
 // SVR4Libraries implements rsp.SVR4LibraryLister in user mode: the
 // dynamic linker's link_map chain (package guest/linuxproc), which LLDB
 // needs to relocate a PIE's breakpoints and GDB reads instead of walking
@@ -144,7 +138,11 @@ func (t *Target) SVR4Libraries(dst []rsp.SVR4Library) (uint64, []rsp.SVR4Library
 // the SVR4 library list, a VM the Windows one.
 func (t *Target) Offers(f rsp.Feature) bool {
 	switch f {
-	case rsp.FeatureLibraries:
+	case rsp.FeatureLibraries, rsp.FeatureFiles:
+		// vFile (which serves only --module files) is off in user mode,
+		// where the program and its libraries are the debugger host's
+		// own files: GDB then reads them, and their build-id debug
+		// files, itself.
 		return t.mode != ModeUser
 	case rsp.FeatureLibrariesSVR4, rsp.FeatureCatchSyscalls, rsp.FeatureMemoryAllocator:
 		return t.mode == ModeUser
