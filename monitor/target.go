@@ -3,7 +3,6 @@ package monitor
 import (
 	"github.com/rspstub/rspstub/internal/arch"
 	"github.com/rspstub/rspstub/internal/loaded"
-	"github.com/rspstub/rspstub/unwind"
 )
 
 // Target is what every command needs from a backend: the registers of the
@@ -22,26 +21,7 @@ type Target interface {
 }
 
 // Registers is the register state of a stopped thread.
-type Registers struct {
-	GPR    [16]uint64 // indexed by arch.RAX..arch.R15
-	RIP    uint64
-	RFLAGS uint64
-	XMM    [16]unwind.Uint128
-	HasXMM bool // XMM holds real values
-}
-
-// Get returns a register by arch number (RAX..R15, RIP, RFLAGS).
-func (r *Registers) Get(reg arch.Reg) uint64 {
-	switch {
-	case reg <= arch.R15:
-		return r.GPR[reg]
-	case reg == arch.RIP:
-		return r.RIP
-	case reg == arch.RFLAGS:
-		return r.RFLAGS
-	}
-	return 0
-}
+type Registers = arch.Registers
 
 // Module is a loaded image. Its Format is FormatELF for an ELF module the
 // backend knows as one (a kernel given to rspstub qemu --module, whose ELF
@@ -55,11 +35,7 @@ type TEBer interface {
 }
 
 // Region is one mapped range of guest memory.
-type Region struct {
-	Start, Size uint64
-	Perm        arch.Perm
-	Name        string // "demo.exe .text", "stack", "heap", "" when unknown
-}
+type Region = arch.Region
 
 // RegionLister is implemented by targets that can list their memory map.
 type RegionLister interface {
@@ -67,12 +43,7 @@ type RegionLister interface {
 }
 
 // ShadowFrame is one call on an emulator's shadow call stack.
-type ShadowFrame struct {
-	CallSite      uint64 // address of the call instruction
-	Target        uint64 // first instruction of the callee
-	ReturnAddress uint64
-	SP            uint64 // RSP after the call pushed ReturnAddress: the slot's address
-}
+type ShadowFrame = arch.ShadowFrame
 
 // ShadowStacker is implemented by backends that can keep a shadow call
 // stack. on is false when the feature is off; frames are outermost first.

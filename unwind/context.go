@@ -3,7 +3,7 @@ package unwind
 import "github.com/rspstub/rspstub/internal/arch"
 
 // Uint128 is an XMM register value.
-type Uint128 struct{ Lo, Hi uint64 }
+type Uint128 = arch.Uint128
 
 // Context is the register state of one frame: the sixteen integer registers
 // (indexed by arch.RAX..arch.R15, the UNWIND_CODE register numbering), RIP

@@ -593,7 +593,7 @@ func (u *Unwinder) unwindPrologue(img *Image, fn RuntimeFunction, pc, frameBase 
 					return fn, chain, false, err
 				}
 				x := c.OpInfo & 15
-				ctx.XMM[x] = Uint128{binary.LittleEndian.Uint64(b[:]), binary.LittleEndian.Uint64(b[8:])}
+				ctx.XMM[x] = Uint128{Lo: binary.LittleEndian.Uint64(b[:]), Hi: binary.LittleEndian.Uint64(b[8:])}
 				ctx.XMMKnown |= 1 << x
 				ctx.XMMAddr[x] = at
 			case UWOP_PUSH_MACHFRAME:

@@ -359,8 +359,8 @@ func TestStepSavesLargeAllocXMM(t *testing.T) {
 		0x01, 0x00, //   high 0x0001 -> 0x10100
 		0x00, 0x00, // padding
 	}
-	x6 := Uint128{0x6666, 0x6060}
-	x15 := Uint128{0x1515, 0x1010}
+	x6 := Uint128{Lo: 0x6666, Hi: 0x6060}
+	x15 := Uint128{Lo: 0x1515, Hi: 0x1010}
 	xmm := map[uint64]Uint128{R + 0x40: x6, R + 0x10000: x15}
 	stk := map[uint64]uint64{R + 0x10100: retAddr}
 	for _, tc := range []stepCase{

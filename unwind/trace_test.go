@@ -33,9 +33,9 @@ func parseTrace(b []byte) []traceRec {
 		u := func(i int) uint64 { return binary.LittleEndian.Uint64(b[8*i:]) }
 		for i := range 16 {
 			r.gpr[i] = u(i)
-			r.xmm[i] = Uint128{u(17 + 2*i), u(18 + 2*i)}
+			r.xmm[i] = Uint128{Lo: u(17 + 2*i), Hi: u(18 + 2*i)}
 			r.ogpr[i] = u(49 + i)
-			r.oxmm[i] = Uint128{u(66 + 2*i), u(67 + 2*i)}
+			r.oxmm[i] = Uint128{Lo: u(66 + 2*i), Hi: u(67 + 2*i)}
 		}
 		r.rip, r.orip, r.found = u(16), u(65), u(98)
 		r.stack = b[99*8 : 99*8+traceStack]
