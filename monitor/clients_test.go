@@ -72,7 +72,7 @@ func TestMonitorBTThroughLLDB(t *testing.T) {
 func mustResolve(t *testing.T, exe, sym string) uint64 {
 	t.Helper()
 	tg := stopAtStart(t, exe)
-	a, err := tg.Commands().Resolve(sym)
+	a, err := view(tg).Commands().Resolve(sym)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func TestGoRT0Backtrace(t *testing.T) {
 	for _, shadow := range []bool{false, true} {
 		t.Run(fmt.Sprintf("shadow=%v", shadow), func(t *testing.T) {
 			tg, _ := runTo(t, ucwin.Config{Program: exe, ShadowStack: shadow}, "runtime.osinit")
-			bt, err := tg.Commands().Backtrace(monitor.BacktraceOptions{})
+			bt, err := view(tg).Commands().Backtrace(monitor.BacktraceOptions{})
 			require.NoError(t, err)
 			var got []string
 			for _, f := range bt.Frames {
@@ -57,7 +57,7 @@ func TestGoRT0Backtrace(t *testing.T) {
 			assert.Equal(t, unwind.StopZeroReturn, bt.Reason)
 			assert.Equal(t, unwind.TrustCFIBuiltin, bt.Frames[2].Trust, "BaseThreadInitThunk is found by rt0_go's built-in rule")
 			if shadow {
-				res, err := tg.Commands().VerifyUnwind()
+				res, err := view(tg).Commands().VerifyUnwind()
 				require.NoError(t, err)
 				assert.Empty(t, res.Mismatch)
 			}
@@ -76,7 +76,7 @@ func TestGoVerifyEveryInstruction(t *testing.T) {
 	tg, err := ucwin.New(ucwin.Config{Program: exe, ShadowStack: true, Stdout: os.Stderr, Stderr: os.Stderr})
 	require.NoError(t, err)
 	defer tg.Close()
-	mon := tg.Commands()
+	mon := view(tg).Commands()
 	step := []rsp.ResumeAction{{Thread: rsp.AllThreads, Step: true}}
 	var steps, mismatches int
 	var first []string

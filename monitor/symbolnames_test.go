@@ -28,7 +28,7 @@ func TestSymbolBounds(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 
 	tg, _ := runTo(t, ucwin.Config{Program: exe}, "before")
-	bt, err := tg.Commands().Backtrace(monitor.BacktraceOptions{})
+	bt, err := view(tg).Commands().Backtrace(monitor.BacktraceOptions{})
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(bt.Frames), 3)
 	assert.Equal(t, "before", bt.Frames[0].Loc.Symbol)
@@ -38,7 +38,7 @@ func TestSymbolBounds(t *testing.T) {
 	assert.Equal(t, "main", bt.Frames[2].Loc.Symbol)
 	// The unstripped program names it.
 	tg, _ = runTo(t, ucwin.Config{Program: built}, "before")
-	bt, err = tg.Commands().Backtrace(monitor.BacktraceOptions{})
+	bt, err = view(tg).Commands().Backtrace(monitor.BacktraceOptions{})
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(bt.Frames), 2)
 	assert.Equal(t, "hidden", bt.Frames[1].Loc.Symbol)

@@ -67,7 +67,7 @@ func TestUnwinderSetting(t *testing.T) {
 				if out := monitorCmd(t, tg, "show unwinder"); !strings.HasPrefix(out, "unwinder: "+set+" ") {
 					t.Errorf("show unwinder: %q", out)
 				}
-				bt, err := tg.Commands().Backtrace(monitor.BacktraceOptions{})
+				bt, err := view(tg).Commands().Backtrace(monitor.BacktraceOptions{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -109,7 +109,7 @@ func TestUnwinderSetting(t *testing.T) {
 				t.Errorf("verify-unwind with unwinder cfi:\n%s", v)
 			}
 			var out strings.Builder
-			if err := tg.Monitor("set unwinder dwarf", &out); err == nil || !strings.Contains(err.Error(), "auto, pdata or cfi") {
+			if err := view(tg).Monitor("set unwinder dwarf", &out); err == nil || !strings.Contains(err.Error(), "auto, pdata or cfi") {
 				t.Errorf("set unwinder dwarf: %v", err)
 			}
 		}

@@ -23,7 +23,7 @@ func verifyEveryInstruction(t *testing.T, exe string, args ...string) (int, []st
 	tg, err := ucwin.New(ucwin.Config{Program: exe, Args: args, ShadowStack: true, Stdout: io.Discard, Stderr: io.Discard})
 	require.NoError(t, err)
 	defer tg.Close()
-	mon := tg.Commands()
+	mon := view(tg).Commands()
 	step := []rsp.ResumeAction{{Thread: rsp.AllThreads, Step: true}}
 	var mismatches []string
 	steps := 0

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rspstub/rspstub/debuggee"
 	"github.com/rspstub/rspstub/emulator/ucwin"
 	"github.com/rspstub/rspstub/rsp"
 	"github.com/rspstub/rspstub/tests/harness"
@@ -92,7 +93,7 @@ func TestReliabilityReconnectGoroutines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := rsp.NewServer(tg, rsp.WithLogger(quietLog()))
+	srv := rsp.NewServer(debuggee.New(tg), rsp.WithLogger(quietLog()))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	defer func() {

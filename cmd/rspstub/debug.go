@@ -14,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/rspstub/rspstub/debuggee"
 	"github.com/rspstub/rspstub/emulator/ucwin"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
@@ -147,7 +148,7 @@ func debugCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rspstub: %s\n", oneLine(err))
 		return exitError
 	}
-	st := &sysrootTarget{Target: target, root: filepath.Join(dir, "sysroot"), log: log}
+	st := &sysrootTarget{Target: debuggee.New(target), root: filepath.Join(dir, "sysroot"), log: log}
 	srv := rsp.NewServer(st, rsp.WithLogger(log))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
@@ -231,7 +232,7 @@ func lldbPythonPath() []string {
 // ROOT/C:/dir/x.dll), before each answer to the library list: GDB finds
 // every DLL locally, those loaded later included.
 type sysrootTarget struct {
-	*ucwin.Target
+	*debuggee.Target
 	root    string
 	log     *slog.Logger
 	mu      sync.Mutex

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rspstub/rspstub/debuggee"
 	"github.com/rspstub/rspstub/emulator/qemu"
 	"github.com/rspstub/rspstub/rsp"
 )
@@ -126,7 +127,8 @@ func qemuCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rspstub: %s\n", oneLine(err))
 		return exitError
 	}
-	target.SetCFIPreference(*unwinder)
+	view := debuggee.New(target)
+	view.SetCFIPreference(*unwinder)
 	if proc != nil {
 		// QEMU is ended (by the deferred Stop): no detach first.
 		defer target.Client().Close()
@@ -146,7 +148,7 @@ func qemuCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "rspstub: %s (%s mode): listening on %s; connect with: %s\n", what, target.Mode(), laddr, qemuHint(laddr))
 
-	srv := rsp.NewServer(target, rsp.WithLogger(log), rsp.WithPacketLog(*logPackets))
+	srv := rsp.NewServer(view, rsp.WithLogger(log), rsp.WithPacketLog(*logPackets))
 	var qemuDone <-chan struct{}
 	if proc != nil {
 		qemuDone = proc.Done()

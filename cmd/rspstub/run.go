@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rspstub/rspstub/debuggee"
 	"github.com/rspstub/rspstub/emulator/ucwin"
 	"github.com/rspstub/rspstub/internal/arch"
 	"github.com/rspstub/rspstub/monitor"
@@ -156,10 +157,11 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	defer target.Close()
 	logUserland(log, target, *gf.userland)
-	mon := target.Commands()
-	mon.SetCFIPreference(*unwinder)
+	view := debuggee.New(target)
+	view.SetCFIPreference(*unwinder)
+	mon := view.Commands()
 	if *brk == "" {
-		return runToEnd(target, prog, *timeout, *asJSON, stdout, stderr)
+		return runToEnd(target, mon, prog, *timeout, *asJSON, stdout, stderr)
 	}
 	// A breakpoint in a DLL the program loads later is pending: the run
 	// stops at each load until the DLL is there.
@@ -368,7 +370,7 @@ func writeJSONTo(w io.Writer, v any) error {
 const runExitStopped = 125
 
 // runToEnd runs the program until it ends and exits with its code.
-func runToEnd(target *ucwin.Target, prog string, timeout time.Duration, asJSON bool, stdout, stderr io.Writer) int {
+func runToEnd(target *ucwin.Target, mon *monitor.Monitor, prog string, timeout time.Duration, asJSON bool, stdout, stderr io.Writer) int {
 	if timeout > 0 {
 		timer := time.AfterFunc(timeout, target.Interrupt)
 		defer timer.Stop()
@@ -409,7 +411,7 @@ func runToEnd(target *ucwin.Target, prog string, timeout time.Duration, asJSON b
 		if res.Description == "" {
 			res.Description = fmt.Sprintf("stopped with signal %d", st.Signal)
 		}
-		if tr, err := target.Commands().Backtrace(monitor.BacktraceOptions{}); err == nil {
+		if tr, err := mon.Backtrace(monitor.BacktraceOptions{}); err == nil {
 			res.Frames = tr.JSON()
 			if !asJSON {
 				fmt.Fprintf(stderr, "rspstub run: %s\n", res.Description)

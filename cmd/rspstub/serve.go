@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"unicode/utf8"
 
+	"github.com/rspstub/rspstub/debuggee"
 	"github.com/rspstub/rspstub/emulator/ucwin"
 	"github.com/rspstub/rspstub/rsp"
 	"github.com/rspstub/rspstub/unwind"
@@ -81,7 +82,8 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	defer target.Close()
 	logUserland(log, target, *gf.userland)
-	target.Commands().SetCFIPreference(*unwinder)
+	view := debuggee.New(target)
+	view.SetCFIPreference(*unwinder)
 
 	l, err := rsp.Listen(*listen, log)
 	if err != nil {
@@ -95,7 +97,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "rspstub: %s (%s userland): listening on %s; connect with: %s\n",
 		filepath.Base(prog), land, addr, connectHint(prog, addr))
 
-	srv := rsp.NewServer(target, rsp.WithLogger(log), rsp.WithPacketLog(*logPackets))
+	srv := rsp.NewServer(view, rsp.WithLogger(log), rsp.WithPacketLog(*logPackets))
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {

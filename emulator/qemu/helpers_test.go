@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rspstub/rspstub/debuggee"
 	"github.com/rspstub/rspstub/rsp"
 )
 
@@ -166,7 +167,7 @@ func startStubWith(t testing.TB, opt Options, argv ...string) *stub {
 		t.Fatal(err)
 	}
 	s := &stub{proc: p, target: tg, addr: l.Addr().String(), served: make(chan error, 1), qemuErr: &qerr}
-	s.srv = rsp.NewServer(tg, rsp.WithLogger(log))
+	s.srv = rsp.NewServer(debuggee.New(tg), rsp.WithLogger(log))
 	go func() { s.served <- s.srv.Serve(l) }()
 	t.Cleanup(func() {
 		s.srv.Close()

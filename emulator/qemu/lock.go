@@ -3,6 +3,8 @@ package qemu
 import (
 	"io"
 
+	"github.com/rspstub/rspstub/internal/arch"
+	"github.com/rspstub/rspstub/internal/loaded"
 	"github.com/rspstub/rspstub/rsp"
 )
 
@@ -16,16 +18,10 @@ var (
 	_ rsp.Breakpointer  = (*Target)(nil)
 	_ rsp.RangeStepper  = (*Target)(nil)
 	_ rsp.ThreadLister  = (*Target)(nil)
-	_ rsp.Monitor       = (*Target)(nil)
 	_ rsp.ProcessInfoer = (*Target)(nil)
 	_ rsp.Killer        = (*Target)(nil)
 	_ rsp.Detacher      = (*Target)(nil)
 
-	_ rsp.LibraryLister     = (*Target)(nil)
-	_ rsp.TIBer             = (*Target)(nil)
-	_ rsp.ExecFiler         = (*Target)(nil)
-	_ rsp.FileServer        = (*Target)(nil)
-	_ rsp.FileLoadAddresser = (*Target)(nil)
 	_ rsp.SVR4LibraryLister = (*Target)(nil)
 	_ rsp.FeatureGate       = (*Target)(nil)
 	_ rsp.SyscallCatcher    = (*Target)(nil)
@@ -122,13 +118,6 @@ func (t *Target) Threads(dst []rsp.ThreadInfo) []rsp.ThreadInfo {
 	return t.threadInfos(dst)
 }
 
-// Monitor implements rsp.Monitor.
-func (t *Target) Monitor(cmd string, out io.Writer) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.monitor(cmd, out)
-}
-
 // ProcessInfo implements rsp.ProcessInfoer.
 func (t *Target) ProcessInfo() rsp.ProcessInfo {
 	t.mu.Lock()
@@ -158,37 +147,80 @@ func (t *Target) noteThread(tid int) {
 	}
 }
 
-// Libraries implements rsp.LibraryLister.
-func (t *Target) Libraries(dst []rsp.Library) []rsp.Library {
+// The process as package debuggee sees it (its Source); the layer above
+// serves the library list, vFile, TEBs and the monitor from these.
+
+// Registers returns thread tid's registers (0: the debugger's thread).
+func (t *Target) Registers(tid int) (arch.Registers, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.libraries(dst)
+	return t.registersOf(tid)
 }
 
-// TIBAddress implements rsp.TIBer.
-func (t *Target) TIBAddress(tid int) (uint64, error) {
+// ReadThreadMemory reads memory through thread tid's vCPU (0: the
+// debugger's thread): a VM's threads may see different page tables.
+func (t *Target) ReadThreadMemory(tid int, addr uint64, p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.tibAddress(tid)
+	return t.readThreadMemory(tid, addr, p)
 }
 
-// ExecFile implements rsp.ExecFiler.
-func (t *Target) ExecFile(pid int) (string, error) {
+// Modules lists the loaded images, the program first.
+func (t *Target) Modules() []loaded.Module {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.execFile(pid)
+	return t.modules()
 }
 
-// OpenFile implements rsp.FileServer.
-func (t *Target) OpenFile(name string) (rsp.File, error) {
+// TEB returns thread tid's Windows TEB (0: the debugger's thread).
+func (t *Target) TEB(tid int) (uint64, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.openFile(name)
+	return t.tebOf(tid)
 }
 
-// FileLoadAddress implements rsp.FileLoadAddresser.
-func (t *Target) FileLoadAddress(name string) (uint64, error) {
+// ModuleFile returns a module's file, for symbols.
+func (t *Target) ModuleFile(m loaded.Module) ([]byte, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.fileLoadAddress(name)
+	return t.moduleFile(m)
 }
+
+// GuestOS is "linux" for a qemu-user program; a VM is taken for a
+// Windows one (its modules are found from the TEB and the PEB).
+func (t *Target) GuestOS() string {
+	if t.mode == ModeUser {
+		return "linux"
+	}
+	return "windows"
+}
+
+// ServesImages: the --module files are served to the debugger, except
+// in user mode, where the program and its libraries are the debugger
+// host's own files: GDB then reads them, and their build-id debug files,
+// itself.
+func (t *Target) ServesImages() bool { return t.mode != ModeUser && len(t.userMods) > 0 }
+
+// OpenImage returns a --module file by its host path or base name.
+func (t *Target) OpenImage(name string) ([]byte, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.openImage(name)
+}
+
+// LibrariesListed remembers the modules the debugger was last sent.
+func (t *Target) LibrariesListed(mods []loaded.Module) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.librariesListed(mods)
+}
+
+// MonitorCommand runs the QEMU backend's own monitor commands.
+func (t *Target) MonitorCommand(cmd string, out io.Writer) (bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.monitorCommand(cmd, out)
+}
+
+// MonitorHelp describes the QEMU backend's own monitor commands.
+func (t *Target) MonitorHelp() string { return monitorHelp }

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
-	"github.com/rspstub/rspstub/monitor"
 )
 
 const monitorHelp = `QEMU backend commands:
@@ -16,50 +14,42 @@ const monitorHelp = `QEMU backend commands:
 The commands above inspect the debugger's current thread (vCPU).
 `
 
-// monitor implements rsp.Monitor: our commands, and QEMU's monitor
-// behind "qemu".
-func (t *Target) monitor(cmd string, out io.Writer) error {
+// monitorCommand runs the backend's own monitor commands (the layer
+// above runs the rest, package monitor's, and prints monitorHelp after
+// its help). While QEMU is gone every other command fails with ErrGone.
+func (t *Target) monitorCommand(cmd string, out io.Writer) (bool, error) {
 	cmd = strings.TrimSpace(cmd)
 	name, rest, _ := strings.Cut(cmd, " ")
 	rest = strings.TrimSpace(rest)
 	switch name {
-	case "", "help":
-		if rest != "" {
-			return t.commands().Run(cmd, out)
-		}
-		if err := t.commands().Run("help", out); err != nil {
-			return err
-		}
-		_, err := io.WriteString(out, monitorHelp)
-		return err
 	case "discovery":
 		if t.gone.Load() {
-			return ErrGone
+			return true, ErrGone
 		}
 		t.discoveryReport(out)
-		return nil
+		return true, nil
 	case "qemu":
 		if rest == "" {
-			return fmt.Errorf("usage: monitor qemu CMD (try: monitor qemu help)")
+			return true, fmt.Errorf("usage: monitor qemu CMD (try: monitor qemu help)")
 		}
 		if t.gone.Load() {
-			return ErrGone
+			return true, ErrGone
 		}
 		text, err := t.c.Monitor(rest)
 		// HMP writes CRLF line ends.
 		text = strings.ReplaceAll(text, "\r\n", "\n")
 		if _, werr := io.WriteString(out, text); werr != nil {
-			return werr
+			return true, werr
 		}
 		if err != nil {
-			return t.check(fmt.Errorf("qemu monitor: %w", err))
+			return true, t.check(fmt.Errorf("qemu monitor: %w", err))
 		}
-		return nil
+		return true, nil
 	case "threads":
 		for _, ti := range t.threadInfos(nil) {
 			fmt.Fprintf(out, "thread %d: %s\n", ti.ID, ti.Extra)
 		}
-		return nil
+		return true, nil
 	case "status":
 		where := t.addr
 		if where == "" {
@@ -71,19 +61,10 @@ func (t *Target) monitor(cmd string, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "QEMU %s mode at %s, %s; %d threads; %d breakpoints/watchpoints in QEMU, %d emulated watchpoints\n",
 			t.mode, where, state, len(t.threads), len(t.bps), len(t.soft))
-		return nil
+		return true, nil
 	}
 	if t.gone.Load() {
-		return ErrGone
+		return true, ErrGone
 	}
-	return t.commands().Run(cmd, out)
-}
-
-// commands is package monitor's command set over this target, created
-// on first use.
-func (t *Target) commands() *monitor.Monitor {
-	if t.mon == nil {
-		t.mon = monitor.New(monTarget{t})
-	}
-	return t.mon
+	return false, nil
 }

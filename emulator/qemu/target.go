@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
 )
 
@@ -110,7 +109,6 @@ type Target struct {
 	auxv        []byte // qemu-user's auxiliary vector, read once
 	userMods    []*ModuleFile
 	userModules UserModulesFunc
-	mon         *monitor.Monitor
 
 	mu          sync.Mutex  // held by every exported method but Interrupt
 	pid         int         // the QEMU process, when known

@@ -12,7 +12,7 @@ import (
 
 	"github.com/rspstub/rspstub/guest/linuxproc"
 	"github.com/rspstub/rspstub/guest/winproc"
-	"github.com/rspstub/rspstub/monitor"
+	"github.com/rspstub/rspstub/internal/loaded"
 	"github.com/rspstub/rspstub/rsp"
 )
 
@@ -34,7 +34,7 @@ const maxModuleFile = 512 << 20
 // records are host paths. Only regular ELF files of bounded size; the
 // bytes serve symbols, line tables and CFI and are never sent to the
 // debugger.
-func (t *Target) hostFile(m monitor.Module) ([]byte, error) {
+func (t *Target) hostFile(m loaded.Module) ([]byte, error) {
 	if t.mode != ModeUser || m.Path == "" {
 		return nil, errors.New("no file for this module")
 	}
@@ -50,11 +50,11 @@ func (t *Target) hostFile(m monitor.Module) ([]byte, error) {
 	return readELFFile(p)
 }
 
-// DebugFile implements monitor.DebugFiler in user mode: a stripped
-// module's separate debug file where GDB looks for it,
-// /usr/lib/debug/.build-id/xx/yyyy.debug (Debian's -dbg packages).
-func (a monTarget) DebugFile(m monitor.Module, buildID []byte) ([]byte, error) {
-	if a.t.mode != ModeUser || len(buildID) < 2 || len(buildID) > 64 {
+// DebugFile gives, in user mode, a stripped module's separate debug file
+// where GDB looks for it, /usr/lib/debug/.build-id/xx/yyyy.debug
+// (Debian's -dbg packages), for the monitor's symbols.
+func (t *Target) DebugFile(m loaded.Module, buildID []byte) ([]byte, error) {
+	if t.mode != ModeUser || len(buildID) < 2 || len(buildID) > 64 {
 		return nil, errors.New("no debug file")
 	}
 	h := hex.EncodeToString(buildID)
@@ -88,7 +88,8 @@ func readELFFile(path string) ([]byte, error) {
 // Auxv implements rsp.AuxvReader in user mode: QEMU's auxiliary vector,
 // passed through, so that GDB finds a PIE's load address and the dynamic
 // linker's breakpoint for shared-library events. In system mode it is
-// empty (the qSupported reply is computed per type, not per mode).
+// empty; the layer above (package debuggee) offers it only for a Linux
+// guest.
 func (t *Target) Auxv() ([]byte, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -134,17 +135,13 @@ func (t *Target) SVR4Libraries(dst []rsp.SVR4Library) (uint64, []rsp.SVR4Library
 	return main, dst, nil
 }
 
-// Offers implements rsp.FeatureGate: a Linux program (user mode) gets
-// the SVR4 library list, a VM the Windows one.
+// Offers implements rsp.FeatureGate: catching system calls and
+// allocating memory for the debugger work in a Linux program (user
+// mode) only. Which process views fit the guest (library lists, auxv,
+// vFile) the layer above decides.
 func (t *Target) Offers(f rsp.Feature) bool {
 	switch f {
-	case rsp.FeatureLibraries, rsp.FeatureFiles:
-		// vFile (which serves only --module files) is off in user mode,
-		// where the program and its libraries are the debugger host's
-		// own files: GDB then reads them, and their build-id debug
-		// files, itself.
-		return t.mode != ModeUser
-	case rsp.FeatureLibrariesSVR4, rsp.FeatureCatchSyscalls, rsp.FeatureMemoryAllocator:
+	case rsp.FeatureCatchSyscalls, rsp.FeatureMemoryAllocator:
 		return t.mode == ModeUser
 	}
 	return true

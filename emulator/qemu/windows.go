@@ -6,15 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/rspstub/rspstub/guest/winproc"
+	"github.com/rspstub/rspstub/internal/arch"
+	"github.com/rspstub/rspstub/internal/loaded"
 	"github.com/rspstub/rspstub/internal/peimage"
-	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
 	"github.com/rspstub/rspstub/unwind"
 )
@@ -331,35 +331,14 @@ func (t *Target) userModule(base uint64) *ModuleFile {
 	return nil
 }
 
-// libraries implements rsp.LibraryLister: Windows paths as the guest's
-// loader names them, the host path for --module files (which vFile
-// serves).
-func (t *Target) libraries(dst []rsp.Library) []rsp.Library {
-	d := t.discover(0, true)
-	t.libSig = modulesSig(d.mods)
-	for _, m := range d.mods {
-		if um := t.userModule(m.Base); um != nil && um.Path == m.Path && um.Format == unwind.FormatELF {
-			// A kernel or firmware the debugger loads itself (file
-			// KERNEL): a Windows library entry would load it again.
-			continue
-		}
-		name := m.Path
-		if name == "" {
-			name = m.Name
-		}
-		rva := uint32(0x1000)
-		if um := t.userModule(m.Base); um != nil && um.Path == m.Path {
-			rva = um.FirstSectionRVA
-		} else if t.mode == ModeSystem {
-			rva = winproc.FirstSectionRVA(memOf{t}, m.Base)
-		}
-		dst = append(dst, rsp.Library{Name: name, Base: m.Base, SegmentAddr: m.Base + uint64(rva)})
-	}
-	return dst
+// librariesListed remembers the module list the debugger was sent (the
+// layer above lists libraries from modules()), for noteLibraries.
+func (t *Target) librariesListed(mods []loaded.Module) {
+	t.libSig = modulesSig(mods)
 }
 
-// tibAddress implements rsp.TIBer.
-func (t *Target) tibAddress(tid int) (uint64, error) {
+// tebOf is thread tid's TEB (0: the debugger's thread).
+func (t *Target) tebOf(tid int) (uint64, error) {
 	if t.gone.Load() {
 		return 0, ErrGone
 	}
@@ -367,60 +346,33 @@ func (t *Target) tibAddress(tid int) (uint64, error) {
 	return d.teb, d.tebErr
 }
 
-// execFile implements rsp.ExecFiler: only a --module file can be the
-// program's file (never another host file).
-func (t *Target) execFile(pid int) (string, error) {
-	d := t.discover(0, true)
-	if len(d.mods) > 0 {
-		if um := t.userModule(d.mods[0].Base); um != nil && um.Path == d.mods[0].Path {
-			return um.Path, nil
-		}
-	}
-	return "", fmt.Errorf("the program's file is unknown (give it with --module FILE@BASE): %w", fs.ErrNotExist)
-}
-
-// openFile implements rsp.FileServer: the --module files, by their host
-// path or base name, and nothing else.
-func (t *Target) openFile(name string) (rsp.File, error) {
+// openImage returns a --module file, by its host path or base name, and
+// nothing else.
+func (t *Target) openImage(name string) ([]byte, error) {
 	for _, m := range t.userMods {
 		if name == m.Path || strings.EqualFold(name, m.Name()) {
-			return memFile{bytes.NewReader(m.data)}, nil
+			return m.data, nil
 		}
 	}
-	return nil, fmt.Errorf("open %q: only --module files are served: %w", name, fs.ErrNotExist)
-}
-
-type memFile struct{ *bytes.Reader }
-
-func (memFile) Close() error { return nil }
-
-// fileLoadAddress implements rsp.FileLoadAddresser (LLDB).
-func (t *Target) fileLoadAddress(name string) (uint64, error) {
-	base := filepath.Base(strings.ReplaceAll(name, `\`, "/"))
-	for _, m := range t.discover(0, true).mods {
-		if strings.EqualFold(m.Name, base) || strings.EqualFold(filepath.Base(strings.ReplaceAll(m.Path, `\`, "/")), base) {
-			return m.Base, nil
-		}
-	}
-	return 0, fmt.Errorf("%s is not loaded: %w", name, fs.ErrNotExist)
+	return nil, errors.New("only --module files are served")
 }
 
 // ---- monitor commands
 
 var gprNames = [16]string{"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"}
 
-// monTarget adapts the target to package monitor, for the debugger's
-// thread.
-type monTarget struct{ t *Target }
-
-func (a monTarget) Registers() (monitor.Registers, error) {
-	t := a.t
+// registersOf returns thread tid's registers (0: the debugger's thread)
+// in arch terms, for the layer above.
+func (t *Target) registersOf(tid int) (arch.Registers, error) {
 	if t.gone.Load() {
-		return monitor.Registers{}, ErrGone
+		return arch.Registers{}, ErrGone
+	}
+	if tid <= 0 {
+		tid = t.dbgThread()
 	}
 	buf := make([]byte, t.desc.Size())
-	if err := t.readRegisters(t.dbgThread(), buf); err != nil {
-		return monitor.Registers{}, err
+	if err := t.readRegisters(tid, buf); err != nil {
+		return arch.Registers{}, err
 	}
 	u64 := func(name string) uint64 {
 		i := t.desc.Lookup(name)
@@ -434,7 +386,7 @@ func (a monTarget) Registers() (monitor.Registers, error) {
 		}
 		return v
 	}
-	var r monitor.Registers
+	var r arch.Registers
 	for i, n := range gprNames {
 		r.GPR[i] = u64(n)
 	}
@@ -455,36 +407,41 @@ func (a monTarget) Registers() (monitor.Registers, error) {
 	return r, nil
 }
 
-func (a monTarget) ReadMemory(addr uint64, p []byte) (int, error) {
-	if err := a.t.selectThread(a.t.dbgThread()); err != nil {
+// readThreadMemory reads memory through thread tid's vCPU (0: the
+// debugger's thread).
+func (t *Target) readThreadMemory(tid int, addr uint64, p []byte) (int, error) {
+	if tid <= 0 {
+		tid = t.dbgThread()
+	}
+	if err := t.selectThread(tid); err != nil {
 		return 0, err
 	}
-	return a.t.readMemory(addr, p)
+	return t.readMemory(addr, p)
 }
 
-func (a monTarget) Modules() []monitor.Module {
-	d := a.t.discover(0, true)
-	out := make([]monitor.Module, len(d.mods))
+// modules lists the discovered modules and the --module files, the
+// program first; a --module file keeps its format and first section.
+func (t *Target) modules() []loaded.Module {
+	d := t.discover(0, true)
+	out := make([]loaded.Module, len(d.mods))
 	for i, m := range d.mods {
-		out[i] = monitor.Module{Name: m.Name, Path: m.Path, Base: m.Base, Size: m.Size}
-		if um := a.t.userModule(m.Base); um != nil && um.Path == m.Path {
+		out[i] = loaded.Module{Name: m.Name, Path: m.Path, Base: m.Base, Size: m.Size}
+		if um := t.userModule(m.Base); um != nil && um.Path == m.Path {
 			out[i].Format = um.Format
+			out[i].FirstSectionRVA = um.FirstSectionRVA
 		}
 	}
 	return out
 }
 
-func (a monTarget) TEB() (uint64, error) {
-	d := a.t.discover(0, false)
-	return d.teb, d.tebErr
-}
-
-func (a monTarget) ModuleFile(m monitor.Module) ([]byte, error) {
-	if um := a.t.userModule(m.Base); um != nil && um.Path == m.Path {
+// moduleFile returns a module's file for symbols: a --module file, or
+// in user mode the Linux program's ELF files from the host.
+func (t *Target) moduleFile(m loaded.Module) ([]byte, error) {
+	if um := t.userModule(m.Base); um != nil && um.Path == m.Path {
 		return um.data, nil
 	}
-	if a.t.mode == ModeUser {
-		return a.t.hostFile(m) // a Linux program's ELF files (usermods.go)
+	if t.mode == ModeUser {
+		return t.hostFile(m) // a Linux program's ELF files (usermods.go)
 	}
 	return nil, fmt.Errorf("%s: no file (only --module files are read from the host)", m.Name)
 }

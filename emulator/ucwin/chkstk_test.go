@@ -47,7 +47,7 @@ func checkChkstk(t *testing.T, exe string) {
 		t.Fatal(err)
 	}
 	defer tg.Close()
-	start, err := tg.Commands().Resolve("___chkstk_ms")
+	start, err := view(tg).Commands().Resolve("___chkstk_ms")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"github.com/rspstub/rspstub/emulator/unicorn"
 	"github.com/rspstub/rspstub/guest"
 	"github.com/rspstub/rspstub/guest/wine"
-	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
 )
 
@@ -29,6 +28,7 @@ func (t *Target) Restart(args []string) (rsp.Stop, error) {
 	if t.wine != nil && t.stopOnLoad {
 		t.loadGen = t.wine.ModuleGeneration()
 	}
+	t.generation++
 	for k := range t.breaks {
 		if err := t.insert(k.kind, k.addr, k.size); err != nil {
 			// Same program, same layout: only a breakpoint in memory
@@ -53,26 +53,24 @@ type guestState struct {
 	last     rsp.Stop
 	exited   bool
 	libsSent int
-	mon      *monitor.Monitor
 	wine     *wine.Process
 	deliver  bool
 	pending  *wine.Exception
 	final    *rsp.Stop
-	monTID   int
 	loadGen  uint64
 	shadows  map[uint32][]unicorn.ShadowFrame
 }
 
 func (t *Target) guest() guestState {
 	return guestState{m: t.m, mw: t.mw, proc: t.proc, desc: t.desc, ctx: t.ctx, last: t.last,
-		exited: t.exited, libsSent: t.libsSent, mon: t.mon, wine: t.wine, deliver: t.deliver,
-		pending: t.pending, final: t.final, monTID: t.monTID, loadGen: t.loadGen, shadows: t.shadows}
+		exited: t.exited, libsSent: t.libsSent, wine: t.wine, deliver: t.deliver,
+		pending: t.pending, final: t.final, loadGen: t.loadGen, shadows: t.shadows}
 }
 
 func (t *Target) setGuest(g guestState) {
 	t.m, t.mw, t.proc, t.desc, t.ctx, t.last = g.m, g.mw, g.proc, g.desc, g.ctx, g.last
-	t.exited, t.libsSent, t.mon, t.wine, t.deliver = g.exited, g.libsSent, g.mon, g.wine, g.deliver
-	t.pending, t.final, t.monTID, t.loadGen, t.shadows = g.pending, g.final, g.monTID, g.loadGen, g.shadows
+	t.exited, t.libsSent, t.wine, t.deliver = g.exited, g.libsSent, g.wine, g.deliver
+	t.pending, t.final, t.loadGen, t.shadows = g.pending, g.final, g.loadGen, g.shadows
 }
 
 func (g guestState) close() {

@@ -1,12 +1,10 @@
 package ucwin
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"strings"
 	"sync"
@@ -17,7 +15,6 @@ import (
 	"github.com/rspstub/rspstub/guest/wine"
 	"github.com/rspstub/rspstub/internal/arch"
 	"github.com/rspstub/rspstub/internal/loaded"
-	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
 )
 
@@ -109,7 +106,10 @@ type Target struct {
 	consoleMu sync.Mutex
 	console   io.Writer
 
-	mon *monitor.Monitor // monitor commands, created on first use
+	// generation counts guests (Restart starts a new one); symbolizer
+	// names addresses in traces (set by the layer above, may be nil).
+	generation uint64
+	symbolizer func(pc uint64) string
 
 	// The wine userland (nil for synth).
 	wine    *wine.Process
@@ -121,8 +121,6 @@ type Target struct {
 	// final is the stop to report on the next resume (the process ended
 	// after an unhandled exception was shown).
 	final *rsp.Stop
-	// monTID is the thread monitor commands look at (0: the current one).
-	monTID int
 	// stopOnLoad makes a run stop after each image is mapped (pending
 	// breakpoints on DLLs loaded later); libGen is the module generation
 	// last reported.
@@ -864,74 +862,6 @@ func (t *Target) MemoryRegions(dst []rsp.MemoryRegion) []rsp.MemoryRegion {
 		})
 	}
 	return dst
-}
-
-// Libraries implements rsp.LibraryLister.
-func (t *Target) Libraries(dst []rsp.Library) []rsp.Library {
-	for _, mod := range t.modules() {
-		dst = append(dst, rsp.Library{
-			Name:        mod.Path,
-			Base:        mod.Base,
-			SegmentAddr: mod.Base + uint64(mod.FirstSectionRVA),
-		})
-	}
-	return dst
-}
-
-// ExecFile implements rsp.ExecFiler.
-func (t *Target) ExecFile(pid int) (string, error) {
-	if t.wine != nil {
-		return t.wine.Program().Path, nil
-	}
-	mods := t.proc.Modules()
-	if len(mods) == 0 {
-		return "", errors.New("no program loaded")
-	}
-	return mods[0].Path, nil
-}
-
-// OpenFile implements rsp.FileServer: only the guest's module images
-// are served, by the names the library list gives them.
-func (t *Target) OpenFile(name string) (rsp.File, error) {
-	// GDB turns the Windows paths of the library list into C:/x/y.dll.
-	img, err := t.moduleImage(strings.ReplaceAll(name, "/", `\`))
-	if err != nil {
-		return nil, fmt.Errorf("open %q: %w", name, errors.Join(fs.ErrNotExist, err))
-	}
-	return memFile{bytes.NewReader(img)}, nil
-}
-
-type memFile struct{ *bytes.Reader }
-
-func (memFile) Close() error { return nil }
-
-// FileLoadAddress implements rsp.FileLoadAddresser.
-func (t *Target) FileLoadAddress(name string) (uint64, error) {
-	base := baseName(name)
-	for _, mod := range t.modules() {
-		if strings.EqualFold(baseName(mod.Name), base) || strings.EqualFold(baseName(mod.Path), base) {
-			return mod.Base, nil
-		}
-	}
-	return 0, fmt.Errorf("%s: %w", name, fs.ErrNotExist)
-}
-
-func baseName(p string) string {
-	if i := strings.LastIndexAny(p, `/\`); i >= 0 {
-		return p[i+1:]
-	}
-	return p
-}
-
-// TIBAddress implements rsp.TIBer.
-func (t *Target) TIBAddress(tid int) (uint64, error) {
-	if err := t.checkThread(tid); err != nil {
-		return 0, err
-	}
-	if t.wine != nil {
-		return t.wine.TEB(t.wineThread(tid))
-	}
-	return t.proc.TEB(), nil
 }
 
 // ProcessInfo implements rsp.ProcessInfoer.

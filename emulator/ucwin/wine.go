@@ -97,10 +97,10 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 // symbolize names a guest address for system-call traces through the
 // monitor's symbols (exports, DWARF), without failing.
 func (t *Target) symbolize(pc uint64) string {
-	if t.mon == nil {
+	if t.symbolizer == nil {
 		return ""
 	}
-	return t.mon.SymbolName(pc)
+	return t.symbolizer(pc)
 }
 
 // runWine continues (or single-steps) the wine guest, serving system

@@ -34,7 +34,7 @@ func verifyFromMain(t *testing.T, exe string, maxSteps int) (steps int, out stri
 	tg, err := New(Config{Program: exe, Userland: UserlandWine, ShadowStack: true, Stdout: &stdout, Root: t.TempDir()})
 	require.NoError(t, err)
 	defer tg.Close()
-	mon := tg.Commands()
+	mon := view(tg).Commands()
 	main, err := mon.Resolve("main")
 	require.NoError(t, err)
 	require.NoError(t, tg.InsertBreakpoint(rsp.BreakSoftware, main, 1))
@@ -102,7 +102,7 @@ func BenchmarkWineSyscalls(b *testing.B) {
 			if !inPlace {
 				tg.Machine().SetSyscallHandler(nil)
 			}
-			mon := tg.Commands()
+			mon := view(tg).Commands()
 			main, err := mon.Resolve("main")
 			require.NoError(b, err)
 			require.NoError(b, tg.InsertBreakpoint(rsp.BreakSoftware, main, 1))

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rspstub/rspstub/debuggee"
 	"github.com/rspstub/rspstub/emulator/ucwin"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
@@ -145,7 +146,7 @@ func Start(t testing.TB, exe string, stdout io.Writer, args ...string) *Session 
 		t.Fatal(err)
 	}
 	quiet := slog.New(slog.DiscardHandler)
-	srv := rsp.NewServer(tg, rsp.WithLogger(quiet))
+	srv := rsp.NewServer(debuggee.New(tg), rsp.WithLogger(quiet))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

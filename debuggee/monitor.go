@@ -1,0 +1,156 @@
+package debuggee
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/rspstub/rspstub/internal/arch"
+	"github.com/rspstub/rspstub/monitor"
+	"github.com/rspstub/rspstub/unwind"
+)
+
+// Monitor implements rsp.Monitor: the commands of package monitor, and
+// the source's own, for the source's current thread.
+func (t *Target) Monitor(cmd string, out io.Writer) error {
+	return t.run(0, cmd, out)
+}
+
+// MonitorThread implements rsp.ThreadMonitor: when the source follows
+// the client's thread (ThreadChecker), the command looks at thread tid.
+//
+// A leading "-thread N" picks the thread explicitly (GDB does not always
+// send Hg before a monitor command; the shipped scripts name the thread
+// they show).
+func (t *Target) MonitorThread(tid int, cmd string, out io.Writer) error {
+	if t.tc == nil {
+		return t.run(0, cmd, out)
+	}
+	if rest, ok := strings.CutPrefix(strings.TrimSpace(cmd), "-thread "); ok {
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			return &monitor.UsageError{Msg: "-thread needs a thread id"}
+		}
+		n, err := strconv.ParseInt(f[0], 0, 64)
+		if err != nil || n <= 0 || t.tc.CheckThread(int(n)) != nil {
+			return &monitor.UsageError{Msg: fmt.Sprintf("-thread %s: no such thread", f[0])}
+		}
+		tid = int(n)
+		cmd = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(rest), f[0]))
+	}
+	return t.run(tid, cmd, out)
+}
+
+// run runs one command line for thread tid (0: the source's current).
+func (t *Target) run(tid int, cmd string, out io.Writer) error {
+	t.tid = tid
+	defer func() { t.tid = 0 }()
+	if t.cmds == nil {
+		return t.Commands().Run(cmd, out)
+	}
+	cmd = strings.TrimSpace(cmd)
+	name, rest, _ := strings.Cut(cmd, " ")
+	if name == "" || name == "help" {
+		if strings.TrimSpace(rest) != "" {
+			return t.Commands().Run(cmd, out)
+		}
+		if err := t.Commands().Run("help", out); err != nil {
+			return err
+		}
+		_, err := io.WriteString(out, t.cmds.MonitorHelp())
+		return err
+	}
+	if handled, err := t.cmds.MonitorCommand(cmd, out); handled {
+		return err
+	}
+	return t.Commands().Run(cmd, out)
+}
+
+// Commands returns package monitor's command set over this process
+// (created on first use, and again for a new generation of the guest),
+// for callers that want its Go API (rspstub run, tests).
+func (t *Target) Commands() *monitor.Monitor {
+	if g, ok := t.b.(Generationer); ok {
+		if gen := g.Generation(); gen != t.gen {
+			t.gen, t.mon = gen, nil
+		}
+	}
+	if t.mon == nil {
+		var mt monitor.Target = monSource{t}
+		if rs, ok := t.b.(RegionShadower); ok {
+			mt = monMapped{monSource{t}, rs}
+		}
+		t.mon = monitor.New(mt)
+		if t.preferSet {
+			t.mon.SetCFIPreference(t.prefer)
+		}
+	}
+	return t.mon
+}
+
+// SetCFIPreference sets rspstub's --unwinder for the monitor commands:
+// which unwind data bt uses for PE code that has both .pdata and DWARF
+// CFI ("monitor set unwinder" changes it later).
+func (t *Target) SetCFIPreference(p unwind.CFIPreference) {
+	t.prefer, t.preferSet = p, true
+	t.Commands().SetCFIPreference(p)
+}
+
+// symbolName names pc through the monitor's symbols, for the source's
+// own output; "" while no monitor exists for the current guest (symbols
+// are loaded only once a command asked for them).
+func (t *Target) symbolName(pc uint64) string {
+	if t.mon == nil {
+		return ""
+	}
+	if g, ok := t.b.(Generationer); ok && g.Generation() != t.gen {
+		return ""
+	}
+	return t.mon.SymbolName(pc)
+}
+
+// monSource adapts the source to package monitor, for the thread the
+// command inspects.
+type monSource struct{ t *Target }
+
+func (a monSource) Registers() (monitor.Registers, error) { return a.t.b.Registers(a.t.tid) }
+
+func (a monSource) ReadMemory(addr uint64, p []byte) (int, error) {
+	if tm, ok := a.t.b.(ThreadMemory); ok {
+		return tm.ReadThreadMemory(a.t.tid, addr, p)
+	}
+	return a.t.b.ReadMemory(addr, p)
+}
+
+func (a monSource) Modules() []monitor.Module { return a.t.b.Modules() }
+
+func (a monSource) TEB() (uint64, error) { return a.t.b.TEB(a.t.tid) }
+
+func (a monSource) ModuleFile(m monitor.Module) ([]byte, error) { return a.t.b.ModuleFile(m) }
+
+func (a monSource) DebugFile(m monitor.Module, buildID []byte) ([]byte, error) {
+	if df, ok := a.t.b.(DebugFiler); ok {
+		return df.DebugFile(m, buildID)
+	}
+	return nil, errors.New("no debug file")
+}
+
+// monMapped adds the memory map and the shadow call stack.
+type monMapped struct {
+	monSource
+	rs RegionShadower
+}
+
+func (a monMapped) Regions() []arch.Region { return a.rs.Regions() }
+
+func (a monMapped) ShadowStack() ([]arch.ShadowFrame, bool) { return a.rs.ShadowStack() }
+
+var (
+	_ monitor.TEBer         = monSource{}
+	_ monitor.ModuleFiler   = monSource{}
+	_ monitor.DebugFiler    = monSource{}
+	_ monitor.RegionLister  = monMapped{}
+	_ monitor.ShadowStacker = monMapped{}
+)
