@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rspstub/rspstub/debuggee/debuggeetest"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/tests/harness"
 )
@@ -72,7 +73,7 @@ func TestMonitorBTThroughLLDB(t *testing.T) {
 func mustResolve(t *testing.T, exe, sym string) uint64 {
 	t.Helper()
 	tg := stopAtStart(t, exe)
-	a, err := view(tg).Commands().Resolve(sym)
+	a, err := debuggeetest.View(tg).Commands().Resolve(sym)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rspstub/rspstub/debuggee/debuggeetest"
 	"github.com/rspstub/rspstub/emulator/ucwin"
 	"github.com/rspstub/rspstub/internal/arch"
 	"github.com/rspstub/rspstub/monitor"
@@ -43,7 +44,7 @@ func TestGoRT0Backtrace(t *testing.T) {
 	for _, shadow := range []bool{false, true} {
 		t.Run(fmt.Sprintf("shadow=%v", shadow), func(t *testing.T) {
 			tg, _ := runTo(t, ucwin.Config{Program: exe, ShadowStack: shadow}, "runtime.osinit")
-			bt, err := view(tg).Commands().Backtrace(monitor.BacktraceOptions{})
+			bt, err := debuggeetest.View(tg).Commands().Backtrace(monitor.BacktraceOptions{})
 			require.NoError(t, err)
 			var got []string
 			for _, f := range bt.Frames {
@@ -57,7 +58,7 @@ func TestGoRT0Backtrace(t *testing.T) {
 			assert.Equal(t, unwind.StopZeroReturn, bt.Reason)
 			assert.Equal(t, unwind.TrustCFIBuiltin, bt.Frames[2].Trust, "BaseThreadInitThunk is found by rt0_go's built-in rule")
 			if shadow {
-				res, err := view(tg).Commands().VerifyUnwind()
+				res, err := debuggeetest.View(tg).Commands().VerifyUnwind()
 				require.NoError(t, err)
 				assert.Empty(t, res.Mismatch)
 			}
@@ -76,7 +77,7 @@ func TestGoVerifyEveryInstruction(t *testing.T) {
 	tg, err := ucwin.New(ucwin.Config{Program: exe, ShadowStack: true, Stdout: os.Stderr, Stderr: os.Stderr})
 	require.NoError(t, err)
 	defer tg.Close()
-	mon := view(tg).Commands()
+	mon := debuggeetest.View(tg).Commands()
 	step := []rsp.ResumeAction{{Thread: rsp.AllThreads, Step: true}}
 	var steps, mismatches int
 	var first []string

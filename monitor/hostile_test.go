@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rspstub/rspstub/debuggee/debuggeetest"
 	"github.com/rspstub/rspstub/emulator/ucwin"
 	"github.com/rspstub/rspstub/rsp"
 	"github.com/rspstub/rspstub/tests/harness"
@@ -34,7 +35,7 @@ func timedMonitor(t *testing.T, tg *ucwin.Target, cmd string) string {
 	t.Helper()
 	var out bytes.Buffer
 	start := time.Now()
-	err := view(tg).Monitor(cmd, &out)
+	err := debuggeetest.View(tg).Monitor(cmd, &out)
 	d := time.Since(start)
 	if d > hostileBound {
 		t.Errorf("monitor %s took %v (bound %v)", cmd, d, hostileBound)
@@ -126,7 +127,7 @@ func TestHostileGuests(t *testing.T) {
 // the new bytes, and the new code is what runs.
 func TestHostileSelfModifyingCode(t *testing.T) {
 	tg, out := startHostile(t, "smc", "smc_target")
-	addr, _ := view(tg).Commands().Resolve("smc_target")
+	addr, _ := debuggeetest.View(tg).Commands().Resolve("smc_target")
 	old := make([]byte, 6)
 	if n, err := tg.ReadMemory(addr, old); n != 6 || err != nil {
 		t.Fatalf("read %#x: %d %v", addr, n, err)
@@ -135,7 +136,7 @@ func TestHostileSelfModifyingCode(t *testing.T) {
 	if err != nil || st.Kind != rsp.StopSWBreak {
 		t.Fatalf("second call: stop %+v %v; output %q", st, err, out.String())
 	}
-	if pc, _ := view(tg).Commands().Resolve("smc_target"); pc != addr {
+	if pc, _ := debuggeetest.View(tg).Commands().Resolve("smc_target"); pc != addr {
 		t.Fatalf("resolve moved: %#x", pc)
 	}
 	now := make([]byte, 6)

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rspstub/rspstub/debuggee/debuggeetest"
 	"github.com/rspstub/rspstub/emulator/ucwin"
 	"github.com/rspstub/rspstub/internal/arch"
 	"github.com/rspstub/rspstub/monitor"
@@ -111,13 +112,13 @@ func TestShellcodeBacktrace(t *testing.T) {
 		for _, routine := range shellcodeRoutines {
 			t.Run(b.name+"-"+routine, func(t *testing.T) {
 				tg, out := runTo(t, ucwin.Config{Program: exe, Args: []string{routine}, ShadowStack: true}, "msvcrt!puts")
-				withShadow, err := view(tg).Commands().Backtrace(monitor.BacktraceOptions{})
+				withShadow, err := debuggeetest.View(tg).Commands().Backtrace(monitor.BacktraceOptions{})
 				require.NoError(t, err)
 				checkShellcodeStack(t, tg, withShadow)
 				for _, i := range []int{1, 2} {
 					assert.Equal(t, unwind.TrustShadow, withShadow.Frames[i].Trust, "frame %d", i)
 				}
-				own, err := view(tg).Commands().Backtrace(monitor.BacktraceOptions{NoShadow: true})
+				own, err := debuggeetest.View(tg).Commands().Backtrace(monitor.BacktraceOptions{NoShadow: true})
 				require.NoError(t, err)
 				checkShellcodeStack(t, tg, own)
 				for i := range min(len(own.Frames), len(withShadow.Frames)) {
@@ -127,14 +128,14 @@ func TestShellcodeBacktrace(t *testing.T) {
 				for _, i := range []int{1, 2} {
 					assert.Contains(t, []unwind.Trust{unwind.TrustLeaf, unwind.TrustFramePointer, unwind.TrustScan}, own.Frames[i].Trust, "frame %d", i)
 				}
-				res, err := view(tg).Commands().VerifyUnwind()
+				res, err := debuggeetest.View(tg).Commands().VerifyUnwind()
 				require.NoError(t, err)
 				assert.Empty(t, res.Mismatch)
 				assert.Equal(t, len(wantShellcodeStack)-1, res.Checked)
 
 				// Without a shadow stack at all (the default run).
 				plain, _ := runTo(t, ucwin.Config{Program: exe, Args: []string{routine}}, "msvcrt!puts")
-				bt, err := view(plain).Commands().Backtrace(monitor.BacktraceOptions{})
+				bt, err := debuggeetest.View(plain).Commands().Backtrace(monitor.BacktraceOptions{})
 				require.NoError(t, err)
 				checkShellcodeStack(t, plain, bt)
 				_ = out
@@ -167,7 +168,7 @@ func TestShellcodeVerifyEveryInstruction(t *testing.T) {
 				tg, err := ucwin.New(ucwin.Config{Program: exe, Args: []string{routine}, ShadowStack: true})
 				require.NoError(t, err)
 				defer tg.Close()
-				mon := view(tg).Commands()
+				mon := debuggeetest.View(tg).Commands()
 				step := []rsp.ResumeAction{{Thread: rsp.AllThreads, Step: true}}
 				var steps, inRoutine, mismatches int
 				var first []string

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rspstub/rspstub/debuggee/debuggeetest"
 	"github.com/rspstub/rspstub/emulator/ucwin"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/tests/harness"
@@ -28,7 +29,7 @@ func TestSymbolBounds(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 
 	tg, _ := runTo(t, ucwin.Config{Program: exe}, "before")
-	bt, err := view(tg).Commands().Backtrace(monitor.BacktraceOptions{})
+	bt, err := debuggeetest.View(tg).Commands().Backtrace(monitor.BacktraceOptions{})
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(bt.Frames), 3)
 	assert.Equal(t, "before", bt.Frames[0].Loc.Symbol)
@@ -38,7 +39,7 @@ func TestSymbolBounds(t *testing.T) {
 	assert.Equal(t, "main", bt.Frames[2].Loc.Symbol)
 	// The unstripped program names it.
 	tg, _ = runTo(t, ucwin.Config{Program: built}, "before")
-	bt, err = view(tg).Commands().Backtrace(monitor.BacktraceOptions{})
+	bt, err = debuggeetest.View(tg).Commands().Backtrace(monitor.BacktraceOptions{})
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(bt.Frames), 2)
 	assert.Equal(t, "hidden", bt.Frames[1].Loc.Symbol)

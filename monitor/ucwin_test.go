@@ -10,10 +10,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/rspstub/rspstub/debuggee"
+	"github.com/rspstub/rspstub/debuggee/debuggeetest"
 	"github.com/rspstub/rspstub/emulator/ucwin"
 	"github.com/rspstub/rspstub/guest/winproc"
 	"github.com/rspstub/rspstub/monitor"
@@ -63,7 +62,7 @@ func runTo(t *testing.T, cfg ucwin.Config, sym string) (*ucwin.Target, *bytes.Bu
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tg.Close() })
-	addr, err := view(tg).Commands().Resolve(sym)
+	addr, err := debuggeetest.View(tg).Commands().Resolve(sym)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +79,7 @@ func runTo(t *testing.T, cfg ucwin.Config, sym string) (*ucwin.Target, *bytes.Bu
 func monitorCmd(t *testing.T, tg *ucwin.Target, cmd string) string {
 	t.Helper()
 	var out bytes.Buffer
-	if err := view(tg).Monitor(cmd, &out); err != nil {
+	if err := debuggeetest.View(tg).Monitor(cmd, &out); err != nil {
 		t.Fatalf("monitor %s: %v\n%s", cmd, err, out.String())
 	}
 	return out.String()
@@ -296,10 +295,10 @@ func TestOtherCommandsOnGuest(t *testing.T) {
 		}
 	}
 	var out bytes.Buffer
-	if err := view(tg).Monitor("verify-unwind", &out); err == nil || !strings.Contains(err.Error(), "--shadow-stack") {
+	if err := debuggeetest.View(tg).Monitor("verify-unwind", &out); err == nil || !strings.Contains(err.Error(), "--shadow-stack") {
 		t.Errorf("verify-unwind without a shadow stack: %v", err)
 	}
-	if err := view(tg).Monitor("unwind-info msvcrt!fputc", &out); err == nil || !strings.Contains(err.Error(), "no unwind data") {
+	if err := debuggeetest.View(tg).Monitor("unwind-info msvcrt!fputc", &out); err == nil || !strings.Contains(err.Error(), "no unwind data") {
 		t.Errorf("unwind-info on a leaf stub: %v", err)
 	}
 }
@@ -327,10 +326,10 @@ func TestAfterExit(t *testing.T) {
 		t.Fatalf("stop %+v, %v", st, err)
 	}
 	var out bytes.Buffer
-	if err := view(tg).Monitor("bt", &out); err == nil || !strings.Contains(err.Error(), "the program has exited") {
+	if err := debuggeetest.View(tg).Monitor("bt", &out); err == nil || !strings.Contains(err.Error(), "the program has exited") {
 		t.Errorf("bt after exit: %v", err)
 	}
-	if err := view(tg).Monitor("modules", &out); err != nil {
+	if err := debuggeetest.View(tg).Monitor("modules", &out); err != nil {
 		t.Errorf("modules after exit: %v", err)
 	}
 }
@@ -342,7 +341,7 @@ func TestAfterExit(t *testing.T) {
 func TestBacktraceInChkstk(t *testing.T) {
 	exe := harness.BuildPE(t, "monitor/testdata/chkstk.c", harness.MinGW, "-O0", "-g")
 	tg := stopAt(t, exe, "___chkstk_ms+2", true)
-	bt, err := view(tg).Commands().Backtrace(monitor.BacktraceOptions{})
+	bt, err := debuggeetest.View(tg).Commands().Backtrace(monitor.BacktraceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +357,7 @@ func TestBacktraceInChkstk(t *testing.T) {
 	if v := monitorCmd(t, tg, "verify-unwind"); !strings.HasPrefix(v, "OK:") {
 		t.Errorf("verify-unwind:\n%s", v)
 	}
-	strict, err := view(tg).Commands().Backtrace(monitor.BacktraceOptions{Strict: true})
+	strict, err := debuggeetest.View(tg).Commands().Backtrace(monitor.BacktraceOptions{Strict: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,22 +411,4 @@ func TestLoaderWalkMatchesUnicornGuest(t *testing.T) {
 			t.Errorf("monitor peb lacks %s:\n%s", w.Name, out)
 		}
 	}
-}
-
-var (
-	viewsMu sync.Mutex
-	views   = map[*ucwin.Target]*debuggee.Target{}
-)
-
-// view is the process layer over tg, one per target, so that its
-// monitor keeps its symbol caches from one command to the next.
-func view(tg *ucwin.Target) *debuggee.Target {
-	viewsMu.Lock()
-	defer viewsMu.Unlock()
-	v := views[tg]
-	if v == nil {
-		v = debuggee.New(tg)
-		views[tg] = v
-	}
-	return v
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rspstub/rspstub/debuggee/debuggeetest"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/tests/harness"
 	"github.com/rspstub/rspstub/unwind"
@@ -67,7 +68,7 @@ func TestUnwinderSetting(t *testing.T) {
 				if out := monitorCmd(t, tg, "show unwinder"); !strings.HasPrefix(out, "unwinder: "+set+" ") {
 					t.Errorf("show unwinder: %q", out)
 				}
-				bt, err := view(tg).Commands().Backtrace(monitor.BacktraceOptions{})
+				bt, err := debuggeetest.View(tg).Commands().Backtrace(monitor.BacktraceOptions{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -109,7 +110,7 @@ func TestUnwinderSetting(t *testing.T) {
 				t.Errorf("verify-unwind with unwinder cfi:\n%s", v)
 			}
 			var out strings.Builder
-			if err := view(tg).Monitor("set unwinder dwarf", &out); err == nil || !strings.Contains(err.Error(), "auto, pdata or cfi") {
+			if err := debuggeetest.View(tg).Monitor("set unwinder dwarf", &out); err == nil || !strings.Contains(err.Error(), "auto, pdata or cfi") {
 				t.Errorf("set unwinder dwarf: %v", err)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rspstub/rspstub/debuggee/debuggeetest"
 	"github.com/rspstub/rspstub/emulator/ucwin"
 	"github.com/rspstub/rspstub/internal/arch"
 	"github.com/rspstub/rspstub/rsp"
@@ -23,7 +24,7 @@ func verifyEveryInstruction(t *testing.T, exe string, args ...string) (int, []st
 	tg, err := ucwin.New(ucwin.Config{Program: exe, Args: args, ShadowStack: true, Stdout: io.Discard, Stderr: io.Discard})
 	require.NoError(t, err)
 	defer tg.Close()
-	mon := view(tg).Commands()
+	mon := debuggeetest.View(tg).Commands()
 	step := []rsp.ResumeAction{{Thread: rsp.AllThreads, Step: true}}
 	var mismatches []string
 	steps := 0

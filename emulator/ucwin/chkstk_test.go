@@ -6,6 +6,7 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/rspstub/rspstub/debuggee/debuggeetest"
 	"github.com/rspstub/rspstub/internal/arch"
 	"github.com/rspstub/rspstub/tests/harness"
 	"github.com/rspstub/rspstub/unwind"
@@ -47,7 +48,7 @@ func checkChkstk(t *testing.T, exe string) {
 		t.Fatal(err)
 	}
 	defer tg.Close()
-	start, err := view(tg).Commands().Resolve("___chkstk_ms")
+	start, err := debuggeetest.View(tg).Commands().Resolve("___chkstk_ms")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/rspstub/rspstub/debuggee/debuggeetest"
 	"github.com/rspstub/rspstub/guest/wine"
 	"github.com/rspstub/rspstub/internal/arch"
 	"github.com/rspstub/rspstub/monitor"
@@ -34,7 +35,7 @@ func verifyFromMain(t *testing.T, exe string, maxSteps int) (steps int, out stri
 	tg, err := New(Config{Program: exe, Userland: UserlandWine, ShadowStack: true, Stdout: &stdout, Root: t.TempDir()})
 	require.NoError(t, err)
 	defer tg.Close()
-	mon := view(tg).Commands()
+	mon := debuggeetest.View(tg).Commands()
 	main, err := mon.Resolve("main")
 	require.NoError(t, err)
 	require.NoError(t, tg.InsertBreakpoint(rsp.BreakSoftware, main, 1))
@@ -102,7 +103,7 @@ func BenchmarkWineSyscalls(b *testing.B) {
 			if !inPlace {
 				tg.Machine().SetSyscallHandler(nil)
 			}
-			mon := view(tg).Commands()
+			mon := debuggeetest.View(tg).Commands()
 			main, err := mon.Resolve("main")
 			require.NoError(b, err)
 			require.NoError(b, tg.InsertBreakpoint(rsp.BreakSoftware, main, 1))
