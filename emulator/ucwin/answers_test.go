@@ -1,0 +1,56 @@
+package ucwin
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rspstub/rspstub/debuggee"
+	"github.com/rspstub/rspstub/debuggee/debuggeetest"
+	"github.com/rspstub/rspstub/rsp"
+	"github.com/rspstub/rspstub/tests/harness"
+)
+
+// TestAnswers: in both userlands the stub advertises the Windows library
+// list and the exec file, dispatches vFile and qGetTIBAddr, and answers
+// each (checked at main, after the DLLs are loaded); no Linux view (auxv,
+// SVR4) is advertised.
+func TestAnswers(t *testing.T) {
+	exe := harness.BuildPE(t, "tests/testdata/conf.c", harness.MinGW, "-O0", "-g")
+	for _, land := range []string{UserlandSynth, UserlandWine} {
+		t.Run(land, func(t *testing.T) {
+			if land == UserlandWine {
+				needWine(t)
+			}
+			tg, err := New(Config{Program: exe, Userland: land, Stdout: io.Discard, Stderr: io.Discard, Root: t.TempDir()})
+			require.NoError(t, err)
+			t.Cleanup(func() { tg.Close() })
+			view := debuggee.New(tg)
+			main, err := view.Commands().Resolve("main")
+			require.NoError(t, err)
+
+			l, err := rsp.Listen("127.0.0.1:0", nil)
+			require.NoError(t, err)
+			srv := rsp.NewServer(view, rsp.WithLogger(slog.New(slog.DiscardHandler)))
+			go srv.Serve(l)
+			t.Cleanup(func() { srv.Close() })
+			c, err := rsp.Dial(l.Addr().String(), rsp.WithTimeout(30*time.Second))
+			require.NoError(t, err)
+			t.Cleanup(func() { c.Close() })
+
+			require.NoError(t, c.SetBreakpoint(rsp.BreakSoftware, main, 1))
+			st, err := c.Continue()
+			require.NoError(t, err)
+			require.Equal(t, rsp.StopSWBreak, st.Kind)
+			assert.Equal(t, []string{"qXfer:libraries", "qXfer:exec-file", "vFile"}, debuggeetest.CheckAnswers(t, c))
+			teb, ok, err := debuggeetest.TIB(t, c, st.Thread)
+			assert.True(t, ok, "qGetTIBAddr is dispatched")
+			assert.NoError(t, err)
+			assert.NotEmpty(t, teb)
+		})
+	}
+}
