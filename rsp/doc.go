@@ -165,7 +165,8 @@
 //   - Library lists: the Windows form (qXfer:libraries) for PE targets,
 //     the SVR4 form (qXfer:libraries-svr4, SVR4LibraryLister) for Linux
 //     programs; LLDB relocates a PIE only from the latter. A target that
-//     is both kinds (the QEMU backend) chooses with FeatureGate.
+//     may be either kind chooses per instance with FeatureGate (package
+//     debuggee offers each guest only its own views).
 //   - Wrappers: a target that wraps another (package debuggee over a
 //     backend) implements Unwrapper; each optional interface is looked
 //     for on the wrapper, then down the chain, and every FeatureGate in

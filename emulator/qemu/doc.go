@@ -145,11 +145,15 @@
 // the image base plus its first section's RVA, read from the headers in
 // guest memory. qGetTIBAddr answers the TEB or the reason there is none.
 //
-// Monitor commands are package monitor's (bt, frame, args, modules, teb,
-// peb, unwind-info...) over an adapter of this target (registers by
-// name from one `g`, memory through the selected vCPU, the module list,
-// the TEB), plus qemu, threads, status and discovery, which says where
-// the module list came from and what was wrong.
+// The library list, vFile, qGetTIBAddr and the monitor are served by the
+// layer above (package debuggee, which cmd/rspstub wraps around this
+// target) from what this target reports as its Source (lock.go):
+// registers by name from one `g`, memory through the debugger's vCPU,
+// the module list, the TEB, the --module files. Monitor commands are
+// package monitor's (bt, frame, args, modules, teb, peb, unwind-info...)
+// plus this backend's qemu, threads, status and discovery (monitor.go),
+// the last of which says where the module list came from and what was
+// wrong. This package imports neither debuggee nor monitor.
 //
 // # Linux programs (qemu-user)
 //
@@ -168,15 +172,16 @@
 // (syscalls.go: a QEMU breakpoint on every syscall instruction of the
 // modules' executable segments). The library list is the SVR4 one (qXfer:libraries-svr4,
 // from the dynamic linker's link_map chain read by guest/linuxproc; the
-// Windows form is withheld through rsp.FeatureGate): LLDB relocates a
+// Windows form is withheld by the layer above, which offers each guest
+// only its own views): LLDB relocates a
 // PIE's breakpoints from it, GDB reads it instead of r_debug. Package
 // monitor's commands (bt, frame, args, modules, ...)
-// run over the program; module files (monitor.ModuleFiler, for symbols,
+// run over the program; module files (ModuleFile, for symbols,
 // lines and CFI) are read from the host (qemu-user runs host programs:
 // without -L the guest's paths are host paths; a relative AT_EXECFN is
 // taken from QEMU's working directory), and a stripped library's symbols
 // from its build-id debug file under /usr/lib/debug
-// (monitor.DebugFiler).
+// (DebugFile).
 //
 // # Not done yet
 //

@@ -9,4 +9,9 @@
 // step. Guest faults become signals with a human description (sent to
 // LLDB as `description:` and to GDB's console); a call to an API the
 // guest model does not implement stops with SIGSYS naming the function.
+//
+// The process views (library list, vFile of module images, exec file,
+// TEBs, monitor commands) are served by the layer above, package
+// debuggee, from what this target reports in source.go; this package
+// imports neither debuggee nor monitor.
 package ucwin
