@@ -578,22 +578,22 @@ func crtAPI(ucrt bool) map[string]apiFunc {
 		"_initterm_e": func(c *call) error { return initterm(c, true) },
 		"_amsg_exit": func(c *call) error {
 			fmt.Fprintf(c.p.cfg.Stderr, "runtime error R60%02d\n", uint32(c.arg(0)))
-			return c.exit(255)
+			return exitProcess(c, 255)
 		},
 		"_cexit":  func(c *call) error { return runOnexit(c, func(c *call) error { return c.ret(0) }) },
 		"_c_exit": ret0,
 		"exit": func(c *call) error {
 			code := int(int32(c.arg(0)))
-			return runOnexit(c, func(c *call) error { return c.exit(code) })
+			return runOnexit(c, func(c *call) error { return exitProcess(c, code) })
 		},
-		"_exit":      func(c *call) error { return c.exit(int(int32(c.arg(0)))) },
-		"_Exit":      func(c *call) error { return c.exit(int(int32(c.arg(0)))) },
-		"quick_exit": func(c *call) error { return c.exit(int(int32(c.arg(0)))) },
+		"_exit":      func(c *call) error { return exitProcess(c, int(int32(c.arg(0)))) },
+		"_Exit":      func(c *call) error { return exitProcess(c, int(int32(c.arg(0)))) },
+		"quick_exit": func(c *call) error { return exitProcess(c, int(int32(c.arg(0)))) },
 		"abort": func(c *call) error {
 			io.WriteString(c.p.cfg.Stderr, "\nabnormal program termination\n")
-			return c.exit(3)
+			return exitProcess(c, 3)
 		},
-		"terminate":   func(c *call) error { return c.exit(3) },
+		"terminate":   func(c *call) error { return exitProcess(c, 3) },
 		"_onexit":     func(c *call) error { c.p.win32.onexit = append(c.p.win32.onexit, c.arg(0)); return c.ret(c.arg(0)) },
 		"atexit":      func(c *call) error { c.p.win32.onexit = append(c.p.win32.onexit, c.arg(0)); return c.ret(0) },
 		"_crt_atexit": func(c *call) error { c.p.win32.onexit = append(c.p.win32.onexit, c.arg(0)); return c.ret(0) },
@@ -971,6 +971,22 @@ func initterm(c *call, withErr bool) error {
 		calls = append(calls, g)
 	}
 	return c.callSeq(calls, func(c *call) error { return c.ret(0) })
+}
+
+// exitProcess ends the process the way the C runtime does on Windows:
+// through the guest's own KERNEL32!ExitProcess (a debugger's breakpoint
+// there is hit, and the stack shows the runtime's exit calling it). A
+// process without kernel32 ends at once.
+func exitProcess(c *call, code int) error {
+	k := c.p.findModule("kernel32.dll")
+	if k == nil {
+		return c.exit(code)
+	}
+	fn, err := c.p.resolveExport(k, "ExitProcess", 0, false, false, 0)
+	if err != nil || fn == 0 {
+		return c.exit(code)
+	}
+	return c.callGuest(fn, []uint64{uint64(uint32(int32(code)))}, func(c *call, _ uint64) error { return c.exit(code) })
 }
 
 // runOnexit runs the atexit/_onexit functions in reverse order of

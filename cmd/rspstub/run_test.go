@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // runDemo builds the seed scenario as demo.exe and runs "rspstub run" on
@@ -228,5 +230,33 @@ func TestRunUnwinder(t *testing.T) {
 	}
 	if _, stderr, code := runDemo(t, "--break", "d", "--unwinder", "dwarf", "PROG"); code != runUsage || !strings.Contains(stderr, "auto, pdata or cfi") {
 		t.Errorf("--unwinder dwarf: exit %d, %s", code, stderr)
+	}
+}
+
+// TestRunBreakExitProcess: a mingw program that returns from main ends
+// through KERNEL32!ExitProcess in both userlands, called by the C
+// runtime's exit, so a breakpoint there is hit (issue 16 item 9).
+func TestRunBreakExitProcess(t *testing.T) {
+	for _, land := range []string{"synth", "wine"} {
+		t.Run(land, func(t *testing.T) {
+			if land == "wine" {
+				harness.NeedWine(t)
+			}
+			stdout, stderr, code := runDemo(t, "--userland", land, "--break", "KERNEL32!ExitProcess", "--json", "PROG")
+			require.Equal(t, runHit, code, stderr)
+			var res runJSON
+			require.NoError(t, json.Unmarshal([]byte(stdout), &res))
+			require.True(t, res.Hit)
+			require.GreaterOrEqual(t, len(res.Frames), 3)
+			var names []string
+			for _, f := range res.Frames {
+				if f.Symbol != nil {
+					names = append(names, *f.Symbol)
+				}
+			}
+			assert.Equal(t, "ExitProcess", names[0])
+			assert.Equal(t, "exit", names[1], "called by msvcrt!exit: %v", names)
+			assert.Contains(t, names, "__tmainCRTStartup")
+		})
 	}
 }
