@@ -277,6 +277,7 @@ func (t *Target) Userland() string {
 // module is a loaded image as the debugger sees it.
 type module struct {
 	Name, Path      string
+	HostPath        string
 	Base, Size      uint64
 	FirstSectionRVA uint32
 	Synthetic       bool
@@ -287,7 +288,7 @@ func (t *Target) modules() []module {
 		ms := t.wine.Modules()
 		out := make([]module, len(ms))
 		for i, m := range ms {
-			out[i] = module{Name: m.Name, Path: m.Path, Base: m.Base, Size: m.Size, FirstSectionRVA: m.FirstSectionRVA}
+			out[i] = module{Name: m.Name, Path: m.Path, HostPath: m.HostPath, Base: m.Base, Size: m.Size, FirstSectionRVA: m.FirstSectionRVA}
 		}
 		// The program first, as debuggers expect.
 		for i, m := range out {
@@ -302,7 +303,7 @@ func (t *Target) modules() []module {
 	ms := t.proc.Modules()
 	out := make([]module, len(ms))
 	for i, m := range ms {
-		out[i] = module{Name: m.Name, Path: m.Path, Base: m.Base, Size: m.Size, FirstSectionRVA: m.FirstSectionRVA, Synthetic: m.Synthetic}
+		out[i] = module{Name: m.Name, Path: m.Path, HostPath: m.HostPath, Base: m.Base, Size: m.Size, FirstSectionRVA: m.FirstSectionRVA, Synthetic: m.Synthetic}
 	}
 	return out
 }
@@ -866,11 +867,13 @@ func (t *Target) MemoryRegions(dst []rsp.MemoryRegion) []rsp.MemoryRegion {
 
 // Libraries implements rsp.LibraryLister.
 func (t *Target) Libraries(dst []rsp.Library) []rsp.Library {
-	for _, mod := range t.modules() {
+	for i, mod := range t.modules() {
 		dst = append(dst, rsp.Library{
 			Name:        mod.Path,
 			Base:        mod.Base,
 			SegmentAddr: mod.Base + uint64(mod.FirstSectionRVA),
+			Program:     i == 0, // modules() lists the program first
+			HostPath:    mod.HostPath,
 		})
 	}
 	return dst
