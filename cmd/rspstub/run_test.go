@@ -260,3 +260,42 @@ func TestRunBreakExitProcess(t *testing.T) {
 		})
 	}
 }
+
+// TestRunMinidump: --minidump writes the dump at the breakpoint, and on
+// a fault no handler took (the exit status stays the program's); a
+// device path is refused before the program runs; a program that exits
+// gets no dump.
+func TestRunMinidump(t *testing.T) {
+	dir := t.TempDir()
+	at := filepath.Join(dir, "at-d.dmp")
+	_, stderr, code := runDemo(t, "--break", "d", "--minidump", at, "PROG")
+	require.Equal(t, runHit, code, stderr)
+	assert.Contains(t, stderr, "wrote "+at+": 1 thread(s)")
+	b, err := os.ReadFile(at)
+	require.NoError(t, err)
+	assert.Equal(t, "MDMP", string(b[:4]))
+
+	_, stderr, code = runDemo(t, "--minidump", os.DevNull, "PROG")
+	assert.Equal(t, runUsage, code)
+	assert.Contains(t, stderr, "not a regular file")
+
+	exited := filepath.Join(dir, "exited.dmp")
+	_, stderr, code = runDemo(t, "--minidump", exited, "PROG")
+	assert.Equal(t, 11, code, stderr)
+	assert.Contains(t, stderr, "not written: the program ended")
+	assert.NoFileExists(t, exited)
+
+	harness.NeedWine(t)
+	exe := harness.BuildPE(t, "tests/testdata/nullwrite.c", harness.MinGW, "-O0")
+	var o, e bytes.Buffer
+	plain := run([]string{"run", "--userland", "wine", exe}, &o, &e)
+	fault := filepath.Join(dir, "fault.dmp")
+	o.Reset()
+	e.Reset()
+	code = run([]string{"run", "--userland", "wine", "--minidump", fault, exe}, &o, &e)
+	assert.Equal(t, plain, code, "the exit status is the program's: %s", e.String())
+	assert.Contains(t, e.String(), "wrote "+fault)
+	b, err = os.ReadFile(fault)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "\x05\x00\x00\xc0", "EXCEPTION_ACCESS_VIOLATION in the exception stream")
+}

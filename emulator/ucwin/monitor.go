@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/rspstub/rspstub/emulator/unicorn"
+	"github.com/rspstub/rspstub/guest/minidump"
 	"github.com/rspstub/rspstub/monitor"
 )
 
@@ -109,6 +110,10 @@ func (a monTarget) ShadowStack() ([]monitor.ShadowFrame, bool) {
 		out[i] = monitor.ShadowFrame{CallSite: f.CallSite, Target: f.Target, ReturnAddress: f.ReturnAddress, SP: f.SP}
 	}
 	return out, sf != nil
+}
+
+func (a monTarget) WriteMinidump(path string, full bool) (minidump.Summary, error) {
+	return a.t.WriteMinidump(path, full)
 }
 
 func (a monTarget) ModuleFile(m monitor.Module) ([]byte, error) {

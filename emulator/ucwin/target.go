@@ -14,6 +14,7 @@ import (
 
 	"github.com/rspstub/rspstub/emulator/unicorn"
 	"github.com/rspstub/rspstub/guest"
+	"github.com/rspstub/rspstub/guest/minidump"
 	"github.com/rspstub/rspstub/guest/wine"
 	"github.com/rspstub/rspstub/internal/arch"
 	"github.com/rspstub/rspstub/monitor"
@@ -58,6 +59,12 @@ type Config struct {
 	// DeliverFaults hands guest faults to the guest's exception handlers
 	// at once (no debugger to show them to first).
 	DeliverFaults bool
+	// DumpFaults keeps a minidump of the process as it was at the last
+	// fault delivered to the guest (DeliverFaults), so that one the
+	// program's handlers did not take, which ends it, can still be
+	// written (rspstub run --minidump; see FaultDump). It also stops at
+	// an exception the kernel reports unhandled (second chance).
+	DumpFaults bool
 }
 
 // Userland names.
@@ -112,6 +119,11 @@ type Target struct {
 	// signal delivers it to the guest's handlers, one without retries
 	// the instruction.
 	pending *wine.Exception
+	// fault is the guest fault of the last stop (both userlands), for
+	// the minidump's exception stream; faultDump the dump taken when the
+	// last fault was delivered (Config.DumpFaults).
+	fault     *wine.Exception
+	faultDump *minidump.Dump
 	// final is the stop to report on the next resume (the process ended
 	// after an unhandled exception was shown).
 	final *rsp.Stop
@@ -527,6 +539,7 @@ func (t *Target) LastStop() rsp.Stop { return t.last }
 
 // Resume implements rsp.Target.
 func (t *Target) Resume(actions []rsp.ResumeAction) (rsp.Stop, error) {
+	t.fault = nil
 	var act rsp.ResumeAction
 	found := false
 	if t.wine != nil {
@@ -703,6 +716,11 @@ func (t *Target) stop(kind rsp.StopKind, sig int) rsp.Stop {
 func (t *Target) translate(us unicorn.Stop) rsp.Stop {
 	if st, ok := t.breakpointFetch(us); ok {
 		return st
+	}
+	switch us.Reason {
+	case unicorn.StopFault, unicorn.StopIllegal, unicorn.StopDivide, unicorn.StopException:
+		e := wineException(us)
+		t.fault = &e
 	}
 	switch us.Reason {
 	case unicorn.StopBreakpoint:

@@ -174,6 +174,11 @@ func (t *Target) runWine(step bool) (rsp.Stop, error) {
 			}
 			e := wineException(us)
 			if t.deliver {
+				if t.cfg.DumpFaults {
+					t.fault = &e
+					t.faultDump, _ = t.Minidump(false)
+					t.fault = nil
+				}
 				prev := t.wine.CurrentThread()
 				ev, err := t.wine.DispatchException(e)
 				if err != nil {
@@ -240,7 +245,7 @@ func (t *Target) wineEvent(ev wine.Event) (rsp.Stop, bool) {
 	switch ev.Kind {
 	case wine.EventExited:
 		exit := rsp.Stop{Kind: rsp.StopExited, ExitCode: int(ev.ExitCode), Thread: int(t.wine.CurrentThread())}
-		if e, ok := t.wine.Unhandled(); ok && !t.deliver {
+		if e, ok := t.wine.Unhandled(); ok && (!t.deliver || t.cfg.DumpFaults) {
 			// Second chance: show the exception, then the exit.
 			st := t.stop(rsp.StopSignal, signalOf(e.Code))
 			st.Description = "second chance (no handler took it): " + e.String()
@@ -300,6 +305,10 @@ func (t *Target) resumeWine(act rsp.ResumeAction) error {
 	}
 	return nil
 }
+
+// SecondChance reports that the process is stopped at an exception no
+// handler took: the next resume ends it with the exception's code.
+func (t *Target) SecondChance() bool { return t.final != nil && !t.exited }
 
 // wineThread resolves a client thread id (0 or -1: the current thread).
 func (t *Target) wineThread(tid int) uint32 {
