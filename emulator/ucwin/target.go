@@ -50,12 +50,13 @@ type Config struct {
 	// The rest applies to the wine userland (see guest/wine.Config).
 	Stdin                     io.Reader
 	StdioKinds                [3]string
+	ConsoleSize               [2]int
 	Root, Cwd                 string
 	WineDebug                 string
 	TraceSyscalls             bool
 	UnimplementedReturnsError bool
 	RealClock                 bool
-	Registry                  string // a .reg file to load
+	Registry                  []string // registry files or Wine prefix folders to load (wine.Process.LoadRegFile)
 	// DeliverFaults hands guest faults to the guest's exception handlers
 	// at once (no debugger to show them to first).
 	DeliverFaults bool

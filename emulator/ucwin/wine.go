@@ -40,6 +40,7 @@ func (t *Target) loadWine(cfg Config, log *slog.Logger) error {
 		RealClock:                 cfg.RealClock,
 		Stdin:                     cfg.Stdin,
 		StdioKinds:                cfg.StdioKinds,
+		ConsoleSize:               cfg.ConsoleSize,
 		Stdout:                    &teeConsole{t: t, w: stdout},
 		Stderr:                    &teeConsole{t: t, w: stderr},
 		Logger:                    log,
@@ -53,8 +54,8 @@ func (t *Target) loadWine(cfg Config, log *slog.Logger) error {
 	// Most system calls are served inside the run, from the syscall hook;
 	// the rest stop it and runWine serves them.
 	t.m.SetSyscallHandler(p.FastSyscall)
-	if cfg.Registry != "" {
-		if err := p.LoadRegFile(cfg.Registry); err != nil {
+	for _, reg := range cfg.Registry {
+		if err := p.LoadRegFile(reg); err != nil {
 			p.Close()
 			return fmt.Errorf("--registry: %w", err)
 		}
