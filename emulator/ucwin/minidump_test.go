@@ -3,6 +3,7 @@ package ucwin
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -70,6 +71,10 @@ func TestMinidumpInLLDB(t *testing.T) {
 			var out bytes.Buffer
 			require.NoError(t, tg.Monitor("minidump "+dump, &out))
 			assert.Regexp(t, `^wrote .*d\.dmp: 1 thread\(s\), \d+ module\(s\)`, out.String())
+			full := filepath.Join(dir, "full.dmp")
+			out.Reset()
+			require.NoError(t, tg.Monitor("minidump -full "+full, &out))
+			t.Logf("%s", out.String())
 
 			var search []string
 			if land == UserlandWine {
@@ -86,18 +91,33 @@ func TestMinidumpInLLDB(t *testing.T) {
 				}
 				search = []string{filepath.Dir(exe), mods}
 			}
-			got := harness.Run(t, time.Minute, harness.LLDBEnv(), lldb, "--no-lldbinit", "--batch",
-				"-o", "settings set target.exec-search-paths "+strings.Join(search, " "),
-				"-o", "target create --core "+dump, "-o", "thread list", "-o", "bt")
-			t.Logf("lldb:\n%s", got)
-			var frames []string
-			for _, m := range lldbFrameRE.FindAllStringSubmatch(got, -1) {
-				frames = append(frames, m[1])
+			for _, f := range []string{dump, full} {
+				got := lldbCore(t, lldb, search, f)
+				assert.Equal(t, want, lldbFrames(got), f)
+				assert.Contains(t, got, "Exception 0x80000003")
 			}
-			assert.Equal(t, want, frames)
-			assert.Contains(t, got, "Exception 0x80000003")
 		})
 	}
+}
+
+// lldbCore loads a minidump in LLDB with the modules searched for in
+// search and returns what thread list and bt print.
+func lldbCore(t *testing.T, lldb string, search []string, dump string) string {
+	t.Helper()
+	got := harness.Run(t, time.Minute, harness.LLDBEnv(), lldb, "--no-lldbinit", "--batch",
+		"-o", "settings set target.exec-search-paths "+strings.Join(search, " "),
+		"-o", "target create --core "+dump, "-o", "thread list", "-o", "bt")
+	t.Logf("lldb %s:\n%s", filepath.Base(dump), got)
+	return got
+}
+
+// lldbFrames lists the function names of LLDB's bt, innermost first.
+func lldbFrames(got string) []string {
+	var frames []string
+	for _, m := range lldbFrameRE.FindAllStringSubmatch(got, -1) {
+		frames = append(frames, m[1])
+	}
+	return frames
 }
 
 // TestMinidumpFault: a dump at an access violation carries it in the
@@ -125,6 +145,20 @@ func TestMinidumpFault(t *testing.T) {
 			assert.Equal(t, d.Threads[0].Context.RIP, d.Exception.Address)
 			_, err = minidump.Encode(d)
 			require.NoError(t, err)
+
+			// LLDB shows the fault and the stack through it.
+			lldb, err := exec.LookPath("lldb")
+			if err != nil {
+				return
+			}
+			dump := filepath.Join(t.TempDir(), "fault.dmp")
+			var out bytes.Buffer
+			require.NoError(t, tg.Monitor("minidump "+dump, &out))
+			got := lldbCore(t, lldb, []string{filepath.Dir(exe)}, dump)
+			assert.Contains(t, got, "Exception 0xc0000005")
+			frames := lldbFrames(got)
+			require.GreaterOrEqual(t, len(frames), 2, got)
+			assert.Equal(t, []string{"poke", "main"}, frames[:2])
 		})
 	}
 }
