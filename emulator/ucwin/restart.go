@@ -5,6 +5,7 @@ import (
 
 	"github.com/rspstub/rspstub/emulator/unicorn"
 	"github.com/rspstub/rspstub/guest"
+	"github.com/rspstub/rspstub/guest/minidump"
 	"github.com/rspstub/rspstub/guest/wine"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
@@ -37,6 +38,7 @@ func (t *Target) Restart(args []string) (rsp.Stop, error) {
 			delete(t.breaks, k)
 		}
 	}
+	t.installHooks()
 	old.close()
 	return t.last, nil
 }
@@ -45,34 +47,38 @@ func (t *Target) Restart(args []string) (rsp.Stop, error) {
 // Target that Restart replaces. (A field added to Target that belongs to
 // a run must be added here too.)
 type guestState struct {
-	m        *unicorn.Machine
-	mw       *machine
-	proc     *guest.Process
-	desc     *rsp.Description
-	ctx      unicorn.Context
-	last     rsp.Stop
-	exited   bool
-	libsSent int
-	mon      *monitor.Monitor
-	wine     *wine.Process
-	deliver  bool
-	pending  *wine.Exception
-	final    *rsp.Stop
-	monTID   int
-	loadGen  uint64
-	shadows  map[uint32][]unicorn.ShadowFrame
+	m         *unicorn.Machine
+	mw        *machine
+	proc      *guest.Process
+	desc      *rsp.Description
+	ctx       unicorn.Context
+	last      rsp.Stop
+	exited    bool
+	libsSent  int
+	mon       *monitor.Monitor
+	wine      *wine.Process
+	deliver   bool
+	pending   *wine.Exception
+	final     *rsp.Stop
+	monTID    int
+	loadGen   uint64
+	shadows   map[uint32][]unicorn.ShadowFrame
+	fault     *wine.Exception
+	faultDump *minidump.Dump
 }
 
 func (t *Target) guest() guestState {
 	return guestState{m: t.m, mw: t.mw, proc: t.proc, desc: t.desc, ctx: t.ctx, last: t.last,
 		exited: t.exited, libsSent: t.libsSent, mon: t.mon, wine: t.wine, deliver: t.deliver,
-		pending: t.pending, final: t.final, monTID: t.monTID, loadGen: t.loadGen, shadows: t.shadows}
+		pending: t.pending, final: t.final, monTID: t.monTID, loadGen: t.loadGen, shadows: t.shadows,
+		fault: t.fault, faultDump: t.faultDump}
 }
 
 func (t *Target) setGuest(g guestState) {
 	t.m, t.mw, t.proc, t.desc, t.ctx, t.last = g.m, g.mw, g.proc, g.desc, g.ctx, g.last
 	t.exited, t.libsSent, t.mon, t.wine, t.deliver = g.exited, g.libsSent, g.mon, g.wine, g.deliver
 	t.pending, t.final, t.monTID, t.loadGen, t.shadows = g.pending, g.final, g.monTID, g.loadGen, g.shadows
+	t.fault, t.faultDump = g.fault, g.faultDump
 }
 
 func (g guestState) close() {

@@ -66,6 +66,14 @@ type Config struct {
 	// written (rspstub run --minidump; see FaultDump). It also stops at
 	// an exception the kernel reports unhandled (second chance).
 	DumpFaults bool
+	// TraceAPI receives the API trace (JSON lines, see APIRecord): the
+	// calls the program's modules make through their import tables, with
+	// decoded arguments and return values, and in the Wine userland every
+	// system call. nil: no trace.
+	TraceAPI io.Writer
+	// Coverage receives a drcov file of the basic blocks executed when
+	// the target is closed. nil: no coverage.
+	Coverage io.Writer
 }
 
 // Userland names.
@@ -125,6 +133,9 @@ type Target struct {
 	// last fault was delivered (Config.DumpFaults).
 	fault     *wine.Exception
 	faultDump *minidump.Dump
+	// hk: API catch points and the API trace (apihooks.go); they outlive
+	// a restart.
+	hk *hooks
 	// final is the stop to report on the next resume (the process ended
 	// after an unhandled exception was shown).
 	final *rsp.Stop
@@ -176,6 +187,7 @@ func New(cfg Config) (*Target, error) {
 	if err := t.load(cfg); err != nil {
 		return nil, err
 	}
+	t.installHooks()
 	return t, nil
 }
 
@@ -263,6 +275,9 @@ func (t *Target) load(cfg Config) error {
 
 // Close releases the emulator (and the wine userland's host resources).
 func (t *Target) Close() error {
+	if t.hk != nil && t.hk.trace != nil {
+		t.hooksEnded()
+	}
 	if t.wine != nil {
 		t.wine.Close()
 	}
@@ -593,6 +608,13 @@ func (t *Target) Resume(actions []rsp.ResumeAction) (rsp.Stop, error) {
 		return rsp.Stop{}, err
 	}
 	t.last = st
+	if t.traceOn() {
+		if st.Kind == rsp.StopExited || st.Kind == rsp.StopTerminated {
+			t.hooksEnded()
+		} else {
+			t.hk.trace.flush()
+		}
+	}
 	return st, nil
 }
 
@@ -649,6 +671,9 @@ func (t *Target) run(step bool) (rsp.Stop, error) {
 			if err != nil || done {
 				return st, err
 			}
+			if t.hk != nil {
+				t.rescanHooks(false)
+			}
 			if step {
 				return t.stop(rsp.StopSignal, rsp.SIGTRAP), nil
 			}
@@ -668,6 +693,15 @@ func (t *Target) run(step bool) (rsp.Stop, error) {
 		if us.Reason == unicorn.StopTrap {
 			if step {
 				// The step ended on an API entry: show it there.
+				return t.stop(rsp.StopSignal, rsp.SIGTRAP), nil
+			}
+			continue
+		}
+		if st, handled := t.hookStop(us); handled {
+			if st != nil {
+				return *st, nil
+			}
+			if step {
 				return t.stop(rsp.StopSignal, rsp.SIGTRAP), nil
 			}
 			continue
@@ -827,6 +861,9 @@ func (t *Target) RemoveBreakpoint(kind rsp.BreakKind, addr uint64, size int) err
 	delete(t.breaks, breakKey{kind, addr, size})
 	switch kind {
 	case rsp.BreakSoftware, rsp.BreakHardware:
+		if kind == rsp.BreakSoftware && t.hookArmed(addr) {
+			return nil // the hooks' breakpoint stays (apihooks.go)
+		}
 		return t.m.RemoveBreakpoint(addr, kind == rsp.BreakHardware)
 	}
 	return t.m.RemoveWatchpoint(addr, size, watchKind(kind))

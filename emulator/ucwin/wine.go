@@ -156,6 +156,12 @@ func (t *Target) runWine(step bool) (rsp.Stop, error) {
 			if st, done := t.wineEvent(ev); done {
 				return st, nil
 			}
+			if t.hk != nil {
+				t.rescanHooks(false)
+				if st, ok := t.caughtSyscall(); ok {
+					return st, nil
+				}
+			}
 			if step {
 				return t.stop(rsp.StopSignal, rsp.SIGTRAP), nil
 			}
@@ -198,6 +204,15 @@ func (t *Target) runWine(step bool) (rsp.Stop, error) {
 			}
 			t.pending = &e
 			return st, nil
+		}
+		if st, handled := t.hookStop(us); handled {
+			if st != nil {
+				return *st, nil
+			}
+			if step {
+				return t.stop(rsp.StopSignal, rsp.SIGTRAP), nil
+			}
+			continue
 		}
 		return t.translate(us), nil
 	}

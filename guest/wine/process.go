@@ -94,6 +94,11 @@ type Process struct {
 	log  *slog.Logger
 	inst *Install
 
+	// hook, catch and caught: SetSyscallHook, CatchSyscalls (hook.go).
+	hook   func(*SyscallRecord)
+	catch  map[string]bool
+	caught *SyscallRecord
+
 	vm      *addressSpace
 	handles *handleTable
 	fs      *sandbox
