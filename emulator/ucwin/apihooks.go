@@ -94,8 +94,8 @@ type hooks struct {
 	rets    map[uint64]int  // return breakpoints: calls in flight returning there
 	armed   map[uint64]bool // machine breakpoints this file set
 	pending map[uint32][]pendingCall
-	gen     uint64 // module list generation at the last scan (wine)
-	nmods   int    // module count at the last scan (synth)
+	gen     uint64   // module list generation at the last scan (wine)
+	nmods   int      // module count at the last scan (synth)
 	user    []module // the program's own modules: the callers traced
 }
 
