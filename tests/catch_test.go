@@ -1,11 +1,15 @@
 package tests
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rspstub/rspstub/tests/harness"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestCatchGDB: monitor catch api stops a gdb session at WriteFile's
@@ -42,4 +46,29 @@ func TestCatchGDB(t *testing.T) {
 			assert.True(t, strings.Contains(out, "exited with code 07"), "runs to the exit after catch delete")
 		})
 	}
+}
+
+// TestServeTraceAPI: rspstub serve --trace-api --coverage under gdb: the
+// files are written when the stub ends after the program exited, the
+// trace with the calls made while gdb drove the program (a breakpoint
+// hit in work and a continue), the coverage with blocks of the program.
+func TestServeTraceAPI(t *testing.T) {
+	gdb := harness.Tool(t, "gdb")
+	exe := harness.BuildPE(t, "tests/testdata/apitrace.c", harness.MinGW, "-O0", "-g")
+	dir := t.TempDir()
+	trace, cov := filepath.Join(dir, "t.jsonl"), filepath.Join(dir, "c.drcov")
+	stub := harness.StartStub(t, "--trace-api", trace, "--coverage", cov, exe)
+	out := harness.GDB(t, gdb, exe, stub.Addr, "break work", "continue", "continue")
+	t.Logf("gdb:\n%s", out)
+	assert.Contains(t, out, "Breakpoint 1, work")
+	assert.Contains(t, out, "exited with code 07")
+	require.True(t, stub.Wait(30*time.Second), "the stub ends after the program and gdb")
+	b, err := os.ReadFile(trace)
+	require.NoError(t, err)
+	assert.Regexp(t, `"api":"KERNEL32.dll!WriteFile","args":\[\{"name":"hFile","value":"0x[0-9a-f]+"\},\{"name":"lpBuffer","value":"0x[0-9a-f]+","str":"traced line\\n"\},\{"name":"nNumberOfBytesToWrite","value":"12"\}`, string(b))
+	assert.Contains(t, string(b), `"api":"KERNEL32.dll!GetLastError","args":[],"ret":"0x4d2"`)
+	c, err := os.ReadFile(cov)
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(string(c), "DRCOV VERSION: 2\nDRCOV FLAVOR: rspstub\n"))
+	assert.Contains(t, string(c), filepath.Base(exe)+"\n")
 }

@@ -156,6 +156,12 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		DumpFaults:    *dump != "",
 	}
 	gf.apply(&cfg, land)
+	closeOutputs, err := gf.openOutputs(&cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "rspstub run: %s\n", oneLine(err))
+		return runUsage
+	}
+	defer closeOutputs()
 	if *asJSON {
 		cfg.StdioKinds[1] = cfg.StdioKinds[2] // the program's output goes to stderr
 	}
@@ -164,7 +170,11 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rspstub run: %s: %s\n", prog, oneLine(err))
 		return runUsage
 	}
-	defer target.Close()
+	defer func() {
+		if err := target.Close(); err != nil {
+			fmt.Fprintf(stderr, "rspstub run: %s\n", oneLine(err))
+		}
+	}()
 	logUserland(log, target, *gf.userland)
 	mon := target.Commands()
 	mon.SetCFIPreference(*unwinder)

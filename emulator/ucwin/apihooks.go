@@ -94,9 +94,10 @@ type hooks struct {
 	rets    map[uint64]int  // return breakpoints: calls in flight returning there
 	armed   map[uint64]bool // machine breakpoints this file set
 	pending map[uint32][]pendingCall
-	gen     uint64   // module list generation at the last scan (wine)
-	nmods   int      // module count at the last scan (synth)
-	user    []module // the program's own modules: the callers traced
+	gen     uint64            // module list generation at the last scan (wine)
+	nmods   int               // module count at the last scan (synth)
+	user    []module          // the program's own modules: the callers traced
+	names   map[uint64]string // callers already named
 }
 
 type entryHook struct {
@@ -153,6 +154,7 @@ func (t *Target) installHooks() {
 	h := t.hk
 	h.entries, h.rets, h.armed = map[uint64]*entryHook{}, map[uint64]int{}, map[uint64]bool{}
 	h.pending = map[uint32][]pendingCall{}
+	h.names = map[uint64]string{}
 	h.gen, h.nmods = 0, 0
 	if t.wine != nil {
 		t.wine.SetSyscallHook(nil)
@@ -502,7 +504,7 @@ func (t *Target) fromProgram(sp uint64) bool {
 // apiEntry decodes a call at its entry (RSP at the return address).
 func (t *Target) apiEntry(api string, tid uint32, sp uint64) *APIRecord {
 	ret, _ := t.readU64(sp)
-	rec := &APIRecord{Kind: "api", Thread: tid, API: api, Caller: t.symbolizeOr(ret)}
+	rec := &APIRecord{Kind: "api", Thread: tid, API: api, Caller: t.callerName(ret)}
 	_, fn, ok := strings.Cut(api, "!")
 	if !ok {
 		fn = api
@@ -539,6 +541,20 @@ func (t *Target) apiEntry(api string, tid uint32, sp uint64) *APIRecord {
 		rec.Args = append(rec.Args, a)
 	}
 	return rec
+}
+
+// callerName is symbolizeOr, remembered per address for the run (a
+// trace names the same few call sites again and again).
+func (t *Target) callerName(pc uint64) string {
+	h := t.hk
+	if s, ok := h.names[pc]; ok {
+		return s
+	}
+	s := t.symbolizeOr(pc)
+	if len(h.names) < 1<<16 {
+		h.names[pc] = s
+	}
+	return s
 }
 
 func (t *Target) symbolizeOr(pc uint64) string {
@@ -686,7 +702,7 @@ func (t *Target) traceSyscall(r *wine.SyscallRecord) {
 	}
 	h.trace.seq++
 	rec := &APIRecord{Seq: h.trace.seq, Kind: "syscall", Thread: r.Thread, API: r.Name,
-		Caller: t.symbolizeOr(r.Caller), Status: r.StatusName, Info: r.Info}
+		Caller: t.callerName(r.Caller), Status: r.StatusName, Info: r.Info}
 	ret := fmt.Sprintf("%#x", r.Status)
 	rec.Ret = &ret
 	for i, a := range r.Args {

@@ -21,6 +21,7 @@ func (t *Target) Restart(args []string) (rsp.Stop, error) {
 	if args != nil {
 		cfg.Args = args
 	}
+	t.foldCoverage()
 	old := t.guest()
 	t.setGuest(guestState{})
 	if err := t.load(cfg); err != nil {
@@ -40,6 +41,9 @@ func (t *Target) Restart(args []string) (rsp.Stop, error) {
 	}
 	t.installHooks()
 	old.close()
+	if err := t.startCoverage(); err != nil {
+		return rsp.Stop{}, err
+	}
 	return t.last, nil
 }
 

@@ -136,6 +136,8 @@ type Target struct {
 	// hk: API catch points and the API trace (apihooks.go); they outlive
 	// a restart.
 	hk *hooks
+	// cov: the blocks executed, over all runs (coverage.go).
+	cov *coverage
 	// final is the stop to report on the next resume (the process ended
 	// after an unhandled exception was shown).
 	final *rsp.Stop
@@ -188,6 +190,10 @@ func New(cfg Config) (*Target, error) {
 		return nil, err
 	}
 	t.installHooks()
+	if err := t.startCoverage(); err != nil {
+		t.Close()
+		return nil, err
+	}
 	return t, nil
 }
 
@@ -278,10 +284,17 @@ func (t *Target) Close() error {
 	if t.hk != nil && t.hk.trace != nil {
 		t.hooksEnded()
 	}
+	err := t.writeCoverage()
+	if t.hk != nil && t.hk.trace != nil && t.hk.trace.err != nil && err == nil {
+		err = fmt.Errorf("API trace: %w", t.hk.trace.err)
+	}
 	if t.wine != nil {
 		t.wine.Close()
 	}
-	return t.m.Close()
+	if e := t.m.Close(); err == nil {
+		err = e
+	}
+	return err
 }
 
 // Machine gives access to the emulator (for monitor commands and tests).

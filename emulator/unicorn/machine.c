@@ -769,6 +769,7 @@ void rs_close(rs_machine *m)
 	free(m->watches);
 	free(m->traps);
 	free(m->frames);
+	free(m->cov);
 	free(m);
 }
 
@@ -1325,6 +1326,109 @@ uc_err rs_set_quantum(rs_machine *m, int64_t blocks)
 		invalidate_all(m);
 	}
 	return e;
+}
+
+// ---- coverage ----------------------------------------------------------------
+
+// At most this many distinct blocks are recorded (16 MiB of table at
+// twice the entries).
+#define RS_COV_MAX (1u << 20)
+
+static uint64_t cov_hash(uint64_t a)
+{
+	a ^= a >> 33;
+	a *= 0xff51afd7ed558ccdULL;
+	a ^= a >> 33;
+	return a;
+}
+
+static void cov_put(rs_cov_entry *t, uint64_t cap, uint64_t addr, uint32_t size, uint64_t *n)
+{
+	uint64_t i = cov_hash(addr) & (cap - 1);
+	while (t[i].addr != 0 && t[i].addr != addr)
+		i = (i + 1) & (cap - 1);
+	if (t[i].addr == 0) {
+		t[i].addr = addr;
+		(*n)++;
+	}
+	// A block translated again (after a breakpoint or a write) may end
+	// elsewhere: keep the longest.
+	if (size > t[i].size)
+		t[i].size = size;
+}
+
+static void cov_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
+{
+	rs_machine *m = ud;
+	(void)uc;
+	if (addr == 0)
+		return;
+	if (2 * (m->ncov + 1) > m->capcov) {
+		uint64_t cap = m->capcov * 2, i, n = 0;
+		rs_cov_entry *t;
+		if (m->ncov >= RS_COV_MAX) {
+			// Full: record only blocks already known.
+			uint64_t j = cov_hash(addr) & (m->capcov - 1);
+			while (m->cov[j].addr != 0 && m->cov[j].addr != addr)
+				j = (j + 1) & (m->capcov - 1);
+			if (m->cov[j].addr == 0)
+				m->cov_full = 1;
+			else if (size > m->cov[j].size)
+				m->cov[j].size = size;
+			return;
+		}
+		t = calloc((size_t)cap, sizeof *t);
+		if (t == NULL) {
+			m->cov_full = 1;
+			return;
+		}
+		for (i = 0; i < m->capcov; i++)
+			if (m->cov[i].addr != 0)
+				cov_put(t, cap, m->cov[i].addr, m->cov[i].size, &n);
+		free(m->cov);
+		m->cov = t;
+		m->capcov = cap;
+	}
+	cov_put(m->cov, m->capcov, addr, size, &m->ncov);
+}
+
+uc_err rs_set_coverage(rs_machine *m, int on)
+{
+	uc_err e = UC_ERR_OK;
+	if (on && m->cov_hook == 0) {
+		if (m->cov == NULL) {
+			m->capcov = 1 << 12;
+			m->cov = calloc((size_t)m->capcov, sizeof *m->cov);
+			if (m->cov == NULL) {
+				m->capcov = 0;
+				return UC_ERR_NOMEM;
+			}
+		}
+		e = uc_hook_add(m->uc, &m->cov_hook, UC_HOOK_BLOCK, (void *)cov_cb, m, 1, 0);
+		if (e != UC_ERR_OK)
+			m->cov_hook = 0;
+		invalidate_all(m);
+	} else if (!on && m->cov_hook != 0) {
+		e = uc_hook_del(m->uc, m->cov_hook);
+		m->cov_hook = 0;
+		invalidate_all(m);
+	}
+	return e;
+}
+
+// rs_coverage copies up to max recorded blocks to out and returns how
+// many there are in all.
+uint64_t rs_coverage(rs_machine *m, rs_cov_entry *out, uint64_t max)
+{
+	uint64_t i, n = 0;
+	for (i = 0; i < m->capcov; i++) {
+		if (m->cov[i].addr == 0)
+			continue;
+		if (n < max)
+			out[n] = m->cov[i];
+		n++;
+	}
+	return n;
 }
 
 // ---- execution -------------------------------------------------------------

@@ -169,7 +169,19 @@ typedef struct rs_machine {
 	int nframes, capframes;
 	uint64_t prev_block, prev_block_end, prev_rsp;
 	uint64_t shadow_dropped; // frames lost to overflow
+
+	// Coverage: a block hook that records each executed block's start
+	// and size in an open-addressing set (addr 0 marks a free slot).
+	uc_hook cov_hook;
+	struct rs_cov_entry *cov;
+	uint64_t ncov, capcov;
+	int cov_full; // the set reached its bound: later new blocks are lost
 } rs_machine;
+
+typedef struct rs_cov_entry {
+	uint64_t addr;
+	uint32_t size;
+} rs_cov_entry;
 
 // Results returned by value: out-parameters would make cgo move Go locals
 // to the heap.
@@ -205,6 +217,8 @@ uc_err rs_watch_remove(rs_machine *m, uint64_t addr, uint64_t size, int kind);
 uc_err rs_trap_add(rs_machine *m, uint64_t start, uint64_t end);
 uc_err rs_shadow_enable(rs_machine *m, int on);
 uc_err rs_set_quantum(rs_machine *m, int64_t blocks);
+uc_err rs_set_coverage(rs_machine *m, int on);
+uint64_t rs_coverage(rs_machine *m, rs_cov_entry *out, uint64_t max);
 uc_err rs_set_sync(rs_machine *m, int on);
 uc_err rs_raw_run(const void *code, size_t len);
 void rs_set_handle(rs_machine *m, uintptr_t h);

@@ -41,7 +41,7 @@ var (
 )
 
 // comparisons are the names -only accepts, in the order they run.
-var comparisons = []string{"continue", "hits", "cond", "step", "memory", "bt", "startup", "watch", "shadow", "qemu", "wine", "api"}
+var comparisons = []string{"continue", "hits", "cond", "step", "memory", "bt", "startup", "watch", "shadow", "qemu", "wine", "api", "trace"}
 
 func want(name string) bool { return slices.Contains(strings.Split(*only, ","), name) }
 
@@ -100,6 +100,7 @@ func main() {
 		{"qemu", qemuProxy},
 		{"wine", wineRows},
 		{"api", apiRows},
+		{"trace", traceCost},
 	} {
 		if want(c.name) {
 			t0 := time.Now()

@@ -13,6 +13,12 @@ __attribute__((noinline)) int work(int n)
 	return s;
 }
 
+/* Never called: the coverage test checks it has no blocks. */
+__attribute__((noinline)) int never_called(int x)
+{
+	return x * 3 + work(x);
+}
+
 int main(void)
 {
 	HANDLE h = GetStdHandle(STD_OUTPUT_HANDLE);
