@@ -454,6 +454,11 @@ func runToEnd(target *ucwin.Target, prog string, timeout time.Duration, asJSON b
 		res.Description = fmt.Sprintf("the program exited with code %d (%#x)", c, uint32(c))
 		if st.Description != "" {
 			res.Description += ": " + st.Description
+		} else if e, ok := target.EndingException(uint32(c)); ok {
+			// Its handlers did not take a fault: Windows ends the
+			// process with the exception's code, silently.
+			res.Description += ": no handler took " + e
+			st.Description = e
 		}
 		code = c & 0xff
 	case rsp.StopTerminated:

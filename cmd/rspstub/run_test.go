@@ -299,3 +299,23 @@ func TestRunMinidump(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(b), "\x05\x00\x00\xc0", "EXCEPTION_ACCESS_VIOLATION in the exception stream")
 }
+
+// TestRunExitReport: run without --break on a program that dies of an
+// access violation in the wine userland (Wine's top-level filter ends
+// it with the exception's code) says so on stderr, with the exit status
+// Windows gives (0xc0000005, low byte 5); a plain nonzero exit says
+// nothing more (issue 16 item 9).
+func TestRunExitReport(t *testing.T) {
+	harness.NeedWine(t)
+	exe := harness.BuildPE(t, "tests/testdata/nullwrite.c", harness.MinGW, "-O0")
+	var o, e bytes.Buffer
+	code := run([]string{"run", "--userland", "wine", exe}, &o, &e)
+	assert.Equal(t, 5, code)
+	assert.Contains(t, e.String(), "rspstub run: the program exited with code 3221225477 (0xc0000005): no handler took access violation (0xc0000005): write to 0x0 at 0x")
+	o.Reset()
+	e.Reset()
+	exe = harness.BuildPE(t, "tests/testdata/apitrace.c", harness.MinGW, "-O0")
+	code = run([]string{"run", "--userland", "wine", exe}, &o, &e)
+	assert.Equal(t, 7, code)
+	assert.NotContains(t, e.String(), "rspstub run:")
+}

@@ -69,20 +69,21 @@ type guestState struct {
 	shadows   map[uint32][]unicorn.ShadowFrame
 	fault     *wine.Exception
 	faultDump *minidump.Dump
+	delivered *wine.Exception
 }
 
 func (t *Target) guest() guestState {
 	return guestState{m: t.m, mw: t.mw, proc: t.proc, desc: t.desc, ctx: t.ctx, last: t.last,
 		exited: t.exited, libsSent: t.libsSent, mon: t.mon, wine: t.wine, deliver: t.deliver,
 		pending: t.pending, final: t.final, monTID: t.monTID, loadGen: t.loadGen, shadows: t.shadows,
-		fault: t.fault, faultDump: t.faultDump}
+		fault: t.fault, faultDump: t.faultDump, delivered: t.delivered}
 }
 
 func (t *Target) setGuest(g guestState) {
 	t.m, t.mw, t.proc, t.desc, t.ctx, t.last = g.m, g.mw, g.proc, g.desc, g.ctx, g.last
 	t.exited, t.libsSent, t.mon, t.wine, t.deliver = g.exited, g.libsSent, g.mon, g.wine, g.deliver
 	t.pending, t.final, t.monTID, t.loadGen, t.shadows = g.pending, g.final, g.monTID, g.loadGen, g.shadows
-	t.fault, t.faultDump = g.fault, g.faultDump
+	t.fault, t.faultDump, t.delivered = g.fault, g.faultDump, g.delivered
 }
 
 func (g guestState) close() {

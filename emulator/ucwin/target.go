@@ -133,6 +133,9 @@ type Target struct {
 	// last fault was delivered (Config.DumpFaults).
 	fault     *wine.Exception
 	faultDump *minidump.Dump
+	// delivered is the last fault handed to the guest's handlers
+	// (DeliverFaults), for EndingException.
+	delivered *wine.Exception
 	// hk: API catch points and the API trace (apihooks.go); they outlive
 	// a restart.
 	hk *hooks

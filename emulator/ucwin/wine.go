@@ -181,6 +181,7 @@ func (t *Target) runWine(step bool) (rsp.Stop, error) {
 			}
 			e := wineException(us)
 			if t.deliver {
+				t.delivered = &e
 				if t.cfg.DumpFaults {
 					t.fault = &e
 					t.faultDump, _ = t.Minidump(false)
@@ -320,6 +321,24 @@ func (t *Target) resumeWine(act rsp.ResumeAction) error {
 		t.final = &st
 	}
 	return nil
+}
+
+// EndingException describes the exception that ended a process which
+// exited with code: one no handler took, or the last fault delivered to
+// the guest when the code is that fault's (Wine's top-level filter ends
+// the process with the exception's code, as Windows does). The wine
+// userland only: the synth userland stops at a fault instead.
+func (t *Target) EndingException(code uint32) (string, bool) {
+	if t.wine == nil {
+		return "", false
+	}
+	if e, ok := t.wine.Unhandled(); ok {
+		return e.String(), true
+	}
+	if e := t.delivered; e != nil && e.Code == code {
+		return e.String(), true
+	}
+	return "", false
 }
 
 // SecondChance reports that the process is stopped at an exception no
