@@ -39,8 +39,9 @@ import (
 // Bounds: a corrupt import directory must not make a scan read forever.
 const (
 	maxImportDescriptors = 512
-	maxImportThunks      = 8192
-	maxPendingCalls      = 1024 // calls in flight per thread (deeper ones never returned)
+	maxImportThunks      = 8192  // in one descriptor
+	maxImportsScanned    = 65536 // in one module
+	maxPendingCalls      = 1024  // calls in flight per thread (deeper ones never returned)
 	maxArgString         = 256
 )
 
@@ -363,7 +364,8 @@ func (t *Target) scanImports(m module, fn func(dll, name string, target uint64))
 		}
 		return false
 	}
-	for i := uint64(0); i < maxImportDescriptors; i++ {
+	scanned := 0
+	for i := uint64(0); i < maxImportDescriptors && scanned < maxImportsScanned; i++ {
 		d := t.dumpRange(m.Base+uint64(rva)+20*i, 20) // IMAGE_IMPORT_DESCRIPTOR
 		if len(d.Data) < 20 {
 			return
@@ -377,7 +379,8 @@ func (t *Target) scanImports(m module, fn func(dll, name string, target uint64))
 			oft = ft // no lookup table: names are lost once bound
 		}
 		dll := t.readCString(m.Base+uint64(name), 128)
-		for j := uint64(0); j < maxImportThunks; j++ {
+		for j := uint64(0); j < maxImportThunks && scanned < maxImportsScanned; j++ {
+			scanned++
 			lookup, ok1 := t.readU64(m.Base + uint64(oft) + 8*j)
 			target, ok2 := t.readU64(m.Base + uint64(ft) + 8*j)
 			if !ok1 || !ok2 || lookup == 0 {

@@ -181,6 +181,21 @@ func TestCatchAPI(t *testing.T) {
 			}
 			assert.Equal(t, rsp.StopExited, st.Kind, "%+v", st)
 			assert.Equal(t, 7, st.ExitCode)
+
+			// A restart keeps the catch points: set again in the new
+			// guest, counted on.
+			out.Reset()
+			require.NoError(t, tg.Monitor("catch api strlen", &out))
+			_, err = tg.Restart(nil)
+			require.NoError(t, err)
+			for i := 0; i < 10 && !strings.Contains(st.Description, "strlen(str="); i++ {
+				st, err = tg.Resume([]rsp.ResumeAction{{Thread: rsp.AllThreads}})
+				require.NoError(t, err)
+			}
+			assert.Contains(t, st.Description, `strlen(str=0x`)
+			out.Reset()
+			require.NoError(t, tg.Monitor("catch", &out))
+			assert.Regexp(t, `catch \d+: api strlen at 0x.*, [1-9]\d* hit\(s\)`, out.String())
 		})
 	}
 }
