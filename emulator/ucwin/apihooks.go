@@ -99,6 +99,10 @@ type hooks struct {
 	nmods   int               // module count at the last scan (synth)
 	user    []module          // the program's own modules: the callers traced
 	names   map[uint64]string // callers already named
+	// handled is the address whose hooks ran at the current stop (a
+	// step that ends there must not run them again).
+	handled      uint64
+	handledValid bool
 }
 
 type entryHook struct {
@@ -452,6 +456,7 @@ func (t *Target) hookStop(us unicorn.Stop) (st *rsp.Stop, handled bool) {
 		return nil, false
 	}
 	h := t.hk
+	h.handled, h.handledValid = pc, true
 	tid := t.curThread()
 	sp, _ := t.m.Reg(arch.RSP)
 	if h.rets[pc] > 0 {
@@ -486,6 +491,30 @@ func (t *Target) hookStop(us unicorn.Stop) (st *rsp.Stop, handled bool) {
 		}
 	}
 	return st, true
+}
+
+// hooksBeforeRun forgets the last stop's hooks (a run is starting).
+func (t *Target) hooksBeforeRun() {
+	if t.hk != nil {
+		t.hk.handledValid = false
+	}
+}
+
+// stepLanded runs the hooks of the address a step ended on: the machine
+// reports no breakpoint for it, and the next run starts there past it.
+// A catch point's text is added to the step's stop.
+func (t *Target) stepLanded(st *rsp.Stop) {
+	h := t.hk
+	if h == nil || st.Kind == rsp.StopExited || st.Kind == rsp.StopTerminated {
+		return
+	}
+	pc, err := t.m.Reg(arch.RIP)
+	if err != nil || !h.armed[pc] || (h.handledValid && h.handled == pc) {
+		return
+	}
+	if s, _ := t.hookStop(unicorn.Stop{Reason: unicorn.StopBreakpoint, PC: pc}); s != nil && s.Description != "" && st.Description == "" {
+		st.Description = s.Description
+	}
 }
 
 // fromProgram reports that the call whose entry RSP is sp returns into

@@ -199,3 +199,39 @@ func TestCatchAPI(t *testing.T) {
 		})
 	}
 }
+
+// TestTraceWhileStepping: calls the debugger single-steps into and out
+// of are traced as in a run (a step that ends on a hooked entry or
+// return address must not lose the call).
+func TestTraceWhileStepping(t *testing.T) {
+	exe := harness.BuildPE(t, "tests/testdata/apitrace.c", harness.MinGW, "-O0")
+	for _, land := range []string{UserlandSynth, UserlandWine} {
+		t.Run(land, func(t *testing.T) {
+			var trace bytes.Buffer
+			tg := newTarget(t, Config{Program: exe, Userland: land, TraceAPI: &trace, DeliverFaults: true})
+			addr, err := tg.Commands().Resolve("main")
+			require.NoError(t, err)
+			require.NoError(t, tg.InsertBreakpoint(rsp.BreakSoftware, addr, 1))
+			st, err := tg.Resume([]rsp.ResumeAction{{Thread: rsp.AllThreads}})
+			require.NoError(t, err)
+			require.Equal(t, rsp.StopSWBreak, st.Kind, "%+v", st)
+			require.NoError(t, tg.RemoveBreakpoint(rsp.BreakSoftware, addr, 1))
+			// Step through main's calls (into WriteFile and strlen and out
+			// again) for a while, then run to the end.
+			for i := 0; i < 3000 && st.Kind != rsp.StopExited; i++ {
+				st, err = tg.Resume([]rsp.ResumeAction{{Thread: int(tg.curThread()), Step: true}})
+				require.NoError(t, err)
+			}
+			if st.Kind != rsp.StopExited {
+				runToExit(t, tg)
+			}
+			recs := parseTrace(t, trace.Bytes())
+			w := find(recs, "api", "WriteFile")
+			require.Len(t, w, 1, "%s", trace.String())
+			assert.Equal(t, "0x1", ret(w[0]))
+			g := find(recs, "api", "GetLastError")
+			require.Len(t, g, 1)
+			assert.Equal(t, "0x4d2", ret(g[0]))
+		})
+	}
+}

@@ -619,6 +619,9 @@ func (t *Target) Resume(actions []rsp.ResumeAction) (rsp.Stop, error) {
 		st, err = t.RangeStep(act.Thread, act.RangeStart, act.RangeEnd)
 	default:
 		st, err = t.run(act.Step)
+		if err == nil && act.Step {
+			t.stepLanded(&st)
+		}
 	}
 	if err != nil {
 		return rsp.Stop{}, err
@@ -641,6 +644,9 @@ func (t *Target) RangeStep(tid int, start, end uint64) (rsp.Stop, error) {
 	}
 	for i := 0; ; i++ {
 		st, err := t.run(true)
+		if err == nil {
+			t.stepLanded(&st)
+		}
 		if err != nil || st.Kind != rsp.StopSignal || st.Signal != rsp.SIGTRAP {
 			return st, err
 		}
@@ -668,6 +674,7 @@ func (t *Target) RangeStep(tid int, start, end uint64) (rsp.Stop, error) {
 // run continues (or single-steps) the guest, serving API traps in Go,
 // until a stop the debugger must see.
 func (t *Target) run(step bool) (rsp.Stop, error) {
+	t.hooksBeforeRun()
 	if t.wine != nil {
 		return t.runWine(step)
 	}
