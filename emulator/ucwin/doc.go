@@ -9,4 +9,11 @@
 // step. Guest faults become signals with a human description (sent to
 // LLDB as `description:` and to GDB's console); a call to an API the
 // guest model does not implement stops with SIGSYS naming the function.
+//
+// Analysts' outputs: Minidump and WriteMinidump (minidump.go) take the
+// stopped process as a Windows minidump; Catch (monitor catch) and
+// Config.TraceAPI share breakpoints the target sets for itself at the
+// functions the program imports and at the return addresses of traced
+// calls (apihooks.go, prototypes in apiproto.go); Config.Coverage
+// records the executed blocks and writes drcov at Close (coverage.go).
 package ucwin
