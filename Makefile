@@ -44,7 +44,7 @@ fuzz:
 	$(F) FuzzCursor ./internal/bytecur $(FLAGS)
 	$(F) FuzzParseTID ./emulator/qemu $(FLAGS)
 	$(F) FuzzSyscall ./guest/wine $(FLAGS)
-	$(F) FuzzParse ./internal/peimage $(FLAGS)
+	$(F) FuzzPE ./internal/peimage $(FLAGS)
 	$(F) FuzzMSVC ./internal/demangle $(FLAGS)
 	$(F) FuzzGuestCode ./emulator/unicorn $(FLAGS)
 
