@@ -13,6 +13,7 @@ import (
 	"github.com/rspstub/rspstub/emulator/unicorn"
 	"github.com/rspstub/rspstub/guest/wine"
 	"github.com/rspstub/rspstub/internal/arch"
+	"github.com/rspstub/rspstub/internal/peimage"
 	"github.com/rspstub/rspstub/rsp"
 )
 
@@ -38,11 +39,9 @@ import (
 
 // Bounds: a corrupt import directory must not make a scan read forever.
 const (
-	maxImportDescriptors = 512
-	maxImportThunks      = 8192  // in one descriptor
-	maxImportsScanned    = 65536 // in one module
-	maxPendingCalls      = 1024  // calls in flight per thread (deeper ones never returned)
-	maxArgString         = 256
+	maxImportsScanned = 65536 // in one module
+	maxPendingCalls   = 1024  // calls in flight per thread (deeper ones never returned)
+	maxArgString      = 256
 )
 
 // APIRecord is one line of the API trace (--trace-api): a call the
@@ -346,19 +345,11 @@ func (t *Target) executable(addr uint64) bool {
 // import address table holds. Entries not bound yet (not inside a
 // loaded module) are left out.
 func (t *Target) scanImports(m module, fn func(dll, name string, target uint64)) {
-	lfanew, ok := t.readU32(m.Base + 0x3c)
-	if !ok || lfanew > 0x1000 {
+	f, err := peimage.ReadNTHeaders(t.m, m.Base)
+	if err != nil {
 		return
 	}
-	nt := m.Base + uint64(lfanew)
-	if sig, _ := t.readU32(nt); sig != 0x4550 {
-		return
-	}
-	dir := nt + 24 + 112 + 8 // DataDirectory[IMAGE_DIRECTORY_ENTRY_IMPORT] of PE32+
-	rva, _ := t.readU32(dir)
-	if rva == 0 || uint64(rva) >= m.Size {
-		return
-	}
+	imps, _ := f.ReadImports(t.m, m.Base, m.Size) // what was read before an error
 	mods := t.modules()
 	loaded := func(a uint64) bool {
 		for _, x := range mods {
@@ -369,40 +360,23 @@ func (t *Target) scanImports(m module, fn func(dll, name string, target uint64))
 		return false
 	}
 	scanned := 0
-	for i := uint64(0); i < maxImportDescriptors && scanned < maxImportsScanned; i++ {
-		d := t.dumpRange(m.Base+uint64(rva)+20*i, 20) // IMAGE_IMPORT_DESCRIPTOR
-		if len(d.Data) < 20 {
-			return
-		}
-		le := binary.LittleEndian
-		oft, name, ft := le.Uint32(d.Data[0:]), le.Uint32(d.Data[12:]), le.Uint32(d.Data[16:])
-		if name == 0 && ft == 0 {
-			return
-		}
-		if oft == 0 {
-			oft = ft // no lookup table: names are lost once bound
-		}
-		dll := t.readCString(m.Base+uint64(name), 128)
-		for j := uint64(0); j < maxImportThunks && scanned < maxImportsScanned; j++ {
-			scanned++
-			lookup, ok1 := t.readU64(m.Base + uint64(oft) + 8*j)
-			target, ok2 := t.readU64(m.Base + uint64(ft) + 8*j)
-			if !ok1 || !ok2 || lookup == 0 {
-				break
+	for _, imp := range imps {
+		for _, fi := range imp.Functions {
+			if scanned++; scanned > maxImportsScanned {
+				return
 			}
-			if !loaded(target) {
+			target, ok := t.readU64(m.Base + uint64(fi.Slot))
+			if !ok || !loaded(target) {
 				continue
 			}
-			var fname string
-			if lookup>>63 != 0 {
-				fname = fmt.Sprintf("#%d", lookup&0xffff)
-			} else if lookup < m.Size {
-				fname = t.readCString(m.Base+lookup+2, 256)
+			fname := fi.Name
+			if fi.ByOrdinal {
+				fname = fmt.Sprintf("#%d", fi.Ordinal)
 			}
 			if fname == "" {
 				continue
 			}
-			fn(dll, fname, target)
+			fn(imp.Name, fname, target)
 		}
 	}
 }

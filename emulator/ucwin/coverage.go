@@ -2,6 +2,7 @@ package ucwin
 
 import (
 	"github.com/rspstub/rspstub/internal/drcov"
+	"github.com/rspstub/rspstub/internal/peimage"
 )
 
 // Coverage (Config.Coverage): the machine records every translation
@@ -56,10 +57,8 @@ func (t *Target) foldCoverage() {
 		}
 		d := t.dumpModule(m)
 		entry := uint64(0)
-		if lfanew, ok := t.readU32(m.Base + 0x3c); ok && lfanew < 0x1000 {
-			if rva, ok := t.readU32(m.Base + uint64(lfanew) + 24 + 16); ok && rva != 0 {
-				entry = m.Base + uint64(rva)
-			}
+		if f, err := peimage.ReadNTHeaders(t.m, m.Base); err == nil && f.AddressOfEntryPoint != 0 {
+			entry = m.Base + uint64(f.AddressOfEntryPoint)
 		}
 		cm := &covModule{mod: drcov.Module{Base: m.Base, End: m.Base + m.Size, Entry: entry,
 			Checksum: d.CheckSum, TimeStamp: d.TimeStamp, Path: path}, blocks: map[uint32]uint16{}}

@@ -9,19 +9,19 @@ import (
 	"github.com/rspstub/rspstub/guest/minidump"
 	"github.com/rspstub/rspstub/guest/wine"
 	"github.com/rspstub/rspstub/internal/arch"
+	"github.com/rspstub/rspstub/internal/peimage"
 	"github.com/rspstub/rspstub/rsp"
 )
 
 // Bounds on what a dump copies from guest memory (a corrupt TEB must not
 // make it read gigabytes).
 const (
-	maxDumpStack    = 16 << 20 // a thread's stack, RSP to StackBase
-	dumpStackNoTEB  = 64 << 10 // from RSP when the TEB's bounds do not hold it
-	dumpCodeWindow  = 256      // bytes each side of a thread's RIP
-	dumpTEBSize     = 0x2000
-	dumpPEBSize     = 0x1000
-	maxDumpFull     = 4 << 30 // all of a full dump's memory
-	maxDebugEntries = 32
+	maxDumpStack   = 16 << 20 // a thread's stack, RSP to StackBase
+	dumpStackNoTEB = 64 << 10 // from RSP when the TEB's bounds do not hold it
+	dumpCodeWindow = 256      // bytes each side of a thread's RIP
+	dumpTEBSize    = 0x2000
+	dumpPEBSize    = 0x1000
+	maxDumpFull    = 4 << 30 // all of a full dump's memory
 )
 
 // Exception codes used for stops that are not faults.
@@ -170,37 +170,12 @@ func (t *Target) dumpStack(teb, rsp uint64) minidump.Range {
 // in memory: time stamp, checksum and the CodeView record.
 func (t *Target) dumpModule(m module) minidump.Module {
 	out := minidump.Module{Base: m.Base, Size: uint32(min(m.Size, 1<<32-1)), Name: m.Path}
-	lfanew, ok := t.readU32(m.Base + 0x3c)
-	if !ok || lfanew > 0x1000 {
+	f, err := peimage.ReadNTHeaders(t.m, m.Base)
+	if err != nil {
 		return out
 	}
-	nt := m.Base + uint64(lfanew)
-	if sig, _ := t.readU32(nt); sig != 0x4550 { // "PE\0\0"
-		return out
-	}
-	out.TimeStamp, _ = t.readU32(nt + 8)
-	opt := nt + 24
-	out.CheckSum, _ = t.readU32(opt + 64)
-	// DataDirectory[IMAGE_DIRECTORY_ENTRY_DEBUG] of a PE32+ header.
-	rva, _ := t.readU32(opt + 112 + 6*8)
-	size, _ := t.readU32(opt + 112 + 6*8 + 4)
-	if rva == 0 || uint64(rva)+uint64(size) > m.Size {
-		return out
-	}
-	for i := uint32(0); i < min(size/28, maxDebugEntries); i++ {
-		e := m.Base + uint64(rva) + uint64(28*i) // IMAGE_DEBUG_DIRECTORY
-		kind, _ := t.readU32(e + 12)
-		n, _ := t.readU32(e + 16)
-		at, _ := t.readU32(e + 20)
-		if kind != 2 || n < 4 || n > 4096 || at == 0 || uint64(at)+uint64(n) > m.Size { // IMAGE_DEBUG_TYPE_CODEVIEW
-			continue
-		}
-		r := t.dumpRange(m.Base+uint64(at), int(n))
-		if len(r.Data) == int(n) {
-			out.CodeView = r.Data
-		}
-		break
-	}
+	out.TimeStamp, out.CheckSum = f.TimeDateStamp, f.CheckSum
+	out.CodeView = f.ReadCodeView(t.m, m.Base, m.Size)
 	return out
 }
 
