@@ -20,6 +20,7 @@ type builds struct {
 	hitPE, hitELF   uint64 // hit()
 	bigPE, bigELF   uint64 // big[]
 	sinkPE, sinkELF uint64 // sink, the global hit() writes
+	quietPE         uint64 // quiet, a global nothing writes
 	basePE          uint64 // loop.exe's image base (headers: mapped, never executed)
 
 	recursePE string // tests/testdata/recurse.c, mingw -O2 -g
@@ -77,6 +78,7 @@ func build(work string) builds {
 	b.hitPE, b.bigPE, b.sinkPE = peSym(b.loopPE, "hit"), peSym(b.loopPE, "big"), peSym(b.loopPE, "sink")
 	b.hitELF, b.bigELF, b.sinkELF = elfSym(b.loopELF, "hit"), elfSym(b.loopELF, "big"), elfSym(b.loopELF, "sink")
 	b.basePE = peBase(b.loopPE)
+	b.quietPE = peSym(b.loopPE, "quiet")
 
 	b.recursePE = out("recurse.exe")
 	run(work, "x86_64-w64-mingw32-gcc", "-O2", "-g", "-o", b.recursePE, src("recurse.c"))

@@ -76,9 +76,20 @@ func breakpointHits(b builds) []row {
 
 // peerRow fills in a row's peer, or says the tool is missing.
 func peerRow(r row, name, tool string, figs []float64) row {
-	r.peerName = name
+	na := ""
 	if tool == "" {
-		r.peerNA = missing
+		na = missing
+	}
+	return peerRowNA(r, name, na, figs)
+}
+
+// peerRowNA is peerRow for a peer that may be unusable for another reason
+// than a missing tool: na is the reason ("n/a (host: ...)"), or "".
+func peerRowNA(r row, name, na string, figs []float64) row {
+	r.peerName = name
+	r.peerNA = na
+	if na != "" {
+		figs = nil
 	}
 	r.peer = figs
 	return r

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rspstub/rspstub/tests/harness"
+)
+
+// TestPrintTableHostNA: a peer the host cannot run prints its reason in
+// the peer column and n/a as the ratio, and has no verdict to miss.
+func TestPrintTableHostNA(t *testing.T) {
+	r := peerRowNA(row{what: "a watchpoint run", ours: []float64{2}, unit: "s", lowerGood: true},
+		"gdbserver, native", "n/a (host: hardware watchpoints in native processes do not fire)", []float64{1})
+	var out bytes.Buffer
+	printTable(&out, []row{r})
+	assert.Contains(t, out.String(), "| gdbserver, native: n/a (host: hardware watchpoints in native processes do not fire) | n/a |")
+	v, ok := r.verdict()
+	assert.Equal(t, "", v)
+	assert.True(t, ok)
+}
+
+// TestHostProbe runs the perf harness's watch comparison (-quick) on a
+// host simulated to have no working hardware watchpoints: the harness
+// must succeed and print the gdbserver row as n/a with the host's reason,
+// where it used to die with "0 watchpoint stops".
+func TestHostProbe(t *testing.T) {
+	for _, tool := range []string{"gdbserver", "gcc", "x86_64-w64-mingw32-gcc"} {
+		harness.Tool(t, tool)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "run", ".", "-quick", "-only", "watch")
+	cmd.Dir = "."
+	cmd.Env = append(os.Environ(), simulateNoHostWatch+"=1")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "the harness failed on a host without hardware watchpoints:\n%s", out)
+	assert.Regexp(t, regexp.MustCompile(`\| gdbserver, native, the same watchpoint: n/a \(host: hardware watchpoints in native processes do not fire\) \| n/a \|`), string(out))
+	assert.Contains(t, string(out), "simulating a host without hardware watchpoints")
+}
