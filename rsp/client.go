@@ -76,8 +76,10 @@ type Client struct {
 	gbuf       []byte
 }
 
-// maxClientReply bounds one reply the client accepts.
-const maxClientReply = 1 << 20
+// maxClientReply bounds one reply the client accepts (its buffer grows
+// to it only for replies that need it): a 1 MiB `m` reply is 2 MiB of
+// hex.
+const maxClientReply = 4 << 20
 
 // Dial connects to a stub at "host:port" or "unix:/path" and negotiates.
 func Dial(addr string, opts ...ClientOption) (*Client, error) {
@@ -637,7 +639,16 @@ func (c *Client) ReadMemoryPacket(binary bool, addr uint64, p []byte) (int, erro
 }
 
 func (c *Client) readPacket(bin bool, addr uint64, p []byte) (int, error) {
+	if err := c.sendRead(bin, addr, len(p)); err != nil {
+		return 0, err
+	}
+	return c.recvRead(bin, p)
+}
+
+// sendRead sends an `x` (bin) or `m` request for n bytes at addr.
+func (c *Client) sendRead(bin bool, addr uint64, n int) error {
 	c.c.wmu.Lock()
+	defer c.c.wmu.Unlock()
 	c.c.begin()
 	if bin {
 		c.c.putByte('x')
@@ -646,8 +657,14 @@ func (c *Client) readPacket(bin bool, addr uint64, p []byte) (int, error) {
 	}
 	c.c.putUint(addr)
 	c.c.putByte(',')
-	c.c.putUint(uint64(len(p)))
-	rep, err := c.sendBuilt("m")
+	c.c.putUint(uint64(n))
+	return c.c.send()
+}
+
+// recvRead waits for the reply to a read request for len(p) bytes and
+// decodes it into p.
+func (c *Client) recvRead(bin bool, p []byte) (int, error) {
+	rep, err := c.await("m")
 	if err != nil {
 		return 0, err
 	}
@@ -671,13 +688,9 @@ func (c *Client) readPacket(bin bool, addr uint64, p []byte) (int, error) {
 	if err := remoteErr(rep, "m"); err != nil {
 		return 0, err
 	}
-	n := 0
-	for ; n < len(p) && 2*n+1 < len(rep); n++ {
-		v, ok := unhex8(rep[2*n], rep[2*n+1])
-		if !ok {
-			return n, fmt.Errorf("rsp: bad hex in m reply")
-		}
-		p[n] = v
+	n, ok := decodeHex(p, rep)
+	if !ok {
+		return n, fmt.Errorf("rsp: bad hex in m reply")
 	}
 	return n, nil
 }
@@ -687,13 +700,32 @@ func (c *Client) readPacket(bin bool, addr uint64, p []byte) (int, error) {
 // crosses into unmapped memory (QEMU), it narrows the read to find the
 // readable prefix.
 func (c *Client) ReadMemory(addr uint64, p []byte) (int, error) {
+	return c.ReadMemoryAs(c.binary, addr, p)
+}
+
+// ReadMemoryAs is ReadMemory with `x` (binary, either dialect) or `m`
+// packets, for comparisons; `x` needs a stub that has it.
+func (c *Client) ReadMemoryAs(binary bool, addr uint64, p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	chunk := max((c.packetSize-8)/2, 1)
+	if binary {
+		chunk = max(c.packetSize-8, 1)
+	}
 	total := 0
+	if c.c.noAck && len(p) > chunk {
+		n, rejected, err := c.readPipelined(binary, addr, p, chunk)
+		if err != nil || !rejected {
+			return n, err
+		}
+		// A stub that rejects a whole read crossing into unmapped
+		// memory: find the readable prefix of the rest one read at a
+		// time, as below.
+		total = n
+	}
 	for total < len(p) {
 		want := min(chunk, len(p)-total)
-		n, err := c.readPacket(c.binary, addr+uint64(total), p[total:total+want])
+		n, err := c.readPacket(binary, addr+uint64(total), p[total:total+want])
 		if err != nil {
 			var re *RemoteError
 			if !errors.As(err, &re) {
@@ -714,6 +746,51 @@ func (c *Client) ReadMemory(addr uint64, p []byte) (int, error) {
 		total += n
 	}
 	return total, nil
+}
+
+// readPipelined reads p in chunks with two requests in flight, so that
+// the stub builds the next reply while this side decodes the last one.
+// Only in no-ack mode: a stub reads requests in order, and nothing then
+// waits for an acknowledgement. The first short or rejected reply ends
+// the read (rejected reports the latter); the replies still in flight
+// are read and dropped.
+func (c *Client) readPipelined(bin bool, addr uint64, p []byte, chunk int) (total int, rejected bool, err error) {
+	const depth = 2
+	var pending [depth]int // sizes in flight, oldest first
+	inflight, sent := 0, 0
+	done := false
+	for (!done && total < len(p)) || inflight > 0 {
+		for !done && inflight < depth && sent < len(p) {
+			n := min(chunk, len(p)-sent)
+			if err := c.sendRead(bin, addr+uint64(sent), n); err != nil {
+				return total, false, err
+			}
+			pending[inflight] = n
+			inflight++
+			sent += n
+		}
+		want := pending[0]
+		copy(pending[:], pending[1:])
+		inflight--
+		if done {
+			if _, err := c.await("m"); err != nil {
+				return total, false, err
+			}
+			continue
+		}
+		n, err := c.recvRead(bin, p[total:total+want])
+		if err != nil {
+			var re *RemoteError
+			if !errors.As(err, &re) {
+				return total, false, err // the connection is in doubt
+			}
+			done, rejected = true, true
+			continue
+		}
+		total += n
+		done = n < want // a short read: readable up to here
+	}
+	return total, rejected, nil
 }
 
 // WriteMemory writes p at addr with `X`, or `M` when the stub has no

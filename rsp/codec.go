@@ -22,7 +22,7 @@ import (
 
 // DefaultPacketSize is the PacketSize the server advertises: the largest
 // payload (before escaping) it accepts in one packet.
-const DefaultPacketSize = 0x4000
+const DefaultPacketSize = 0x100000
 
 // event is what readEvent found on the wire.
 type event uint8
@@ -57,7 +57,7 @@ type codec struct {
 	// responses only, so servers set it and clients do not.
 	runs    bool
 	maxSize int    // largest accepted payload after decoding
-	in      []byte // reused inbound buffer, cap maxSize
+	in      []byte // reused inbound buffer, grown up to maxSize
 	pkt     []byte // the payload of the last evPacket (aliases in)
 	bad     error  // why the last evBad was bad
 
@@ -76,10 +76,10 @@ func newCodec(rw io.ReadWriter, maxSize int) *codec {
 
 func newCodecSizes(rw io.ReadWriter, maxIn, outCap int) *codec {
 	return &codec{
-		r:       bufio.NewReaderSize(rw, 64<<10),
+		r:       bufio.NewReaderSize(rw, min(maxIn+16, 256<<10)),
 		w:       rw,
 		maxSize: maxIn,
-		in:      make([]byte, 0, maxIn),
+		in:      make([]byte, 0, min(maxIn, 64<<10)),
 		out:     make([]byte, 0, outCap),
 	}
 }
@@ -143,20 +143,17 @@ func (c *codec) readPacket() (event, error) {
 	escaped := false
 	for n := 0; ; n++ {
 		if bad == nil && !escaped && c.r.Buffered() > 1 {
-			// Fast path: copy the run of plain bytes already buffered.
-			win, _ := c.r.Peek(min(c.r.Buffered(), cap(buf)-len(buf)))
-			i := 0
-			for i < len(win) {
-				if b := win[i]; b == '#' || b == '$' || b == '}' || b == '*' {
-					break
-				}
-				sum += win[i]
-				i++
-			}
-			if i > 0 {
-				buf = append(buf, win[:i]...)
-				c.r.Discard(i)
-				n += i
+			// Fast path: decode the plain runs and escape pairs already
+			// buffered; anything else takes the byte path below.
+			win, _ := c.r.Peek(min(c.r.Buffered(), c.maxSize-len(buf)))
+			n0 := len(buf)
+			buf = slices.Grow(buf, len(win)+8) // c.in keeps the room
+			used, wrote, s := unescapeInto(buf[n0:cap(buf)], win)
+			buf = buf[:n0+wrote]
+			sum += s
+			if used > 0 {
+				c.r.Discard(used)
+				n += used
 				continue
 			}
 		}
@@ -183,7 +180,7 @@ func (c *codec) readPacket() (event, error) {
 		switch {
 		case escaped:
 			escaped = false
-			if len(buf) == cap(buf) {
+			if len(buf) == c.maxSize {
 				bad = errTooLarge
 				continue
 			}
@@ -207,7 +204,7 @@ func (c *codec) readPacket() (event, error) {
 				bad = errBadEscape
 				continue
 			}
-			if len(buf)+cnt > cap(buf) {
+			if len(buf)+cnt > c.maxSize {
 				bad = errTooLarge
 				continue
 			}
@@ -216,7 +213,7 @@ func (c *codec) readPacket() (event, error) {
 				buf = append(buf, prev)
 			}
 		default:
-			if len(buf) == cap(buf) {
+			if len(buf) == c.maxSize {
 				bad = errTooLarge
 				continue
 			}
@@ -299,24 +296,58 @@ func (c *codec) putString(s string) {
 // putBytes appends binary data, escaping the four special bytes. Runs of
 // plain bytes are copied whole.
 func (c *codec) putBytes(p []byte) {
-	for len(p) > 0 {
-		i := 0
-		var sum byte
-		for ; i < len(p); i++ {
-			b := p[i]
-			if b == '$' || b == '#' || b == '}' || b == '*' {
-				break
-			}
-			sum += b
-		}
-		c.out = append(c.out, p[:i]...)
-		c.sum += sum
-		if i == len(p) {
-			return
-		}
-		c.putByte(p[i])
-		p = p[i+1:]
+	start := len(c.out)
+	c.out = slices.Grow(c.out, 2*len(p))
+	n, sum := escapeInto(c.out[start:start+2*len(p)], p)
+	c.out = c.out[:start+n]
+	c.sum += sum
+}
+
+// readFunc reads up to len(p) bytes into p, like io.ReaderAt at an
+// address fixed by the caller: a short count is "readable up to here".
+type readFunc func(p []byte) (int, error)
+
+// putRead appends up to n bytes that read places straight into the
+// packet's spare room, escaped in place: the `x` reply with no copy
+// besides the escaping pass. It returns what read returned.
+func (c *codec) putRead(n int, read readFunc) (int, error) {
+	start := len(c.out)
+	c.out = slices.Grow(c.out, 2*n)[:start+2*n]
+	// The bytes go in the second half and are escaped from the front:
+	// each byte read makes at most two, so the writes stay behind.
+	got, err := read(c.out[start+n : start+2*n])
+	if got < 0 || got > n {
+		got = 0
 	}
+	w, sum := escapeInto(c.out[start:start+2*got], c.out[start+n:start+n+got])
+	c.out = c.out[:start+w]
+	c.sum += sum
+	return got, err
+}
+
+// putHexRead appends up to n bytes that read places in the packet's
+// spare room, as hex (run-length encoded in responses): the `m` reply
+// without a copy. It returns what read returned.
+func (c *codec) putHexRead(n int, read readFunc) (int, error) {
+	start := len(c.out)
+	c.out = slices.Grow(c.out, 2*n)[:start+2*n]
+	// The bytes go in the second half; hex digits are written from the
+	// front, two for each byte already consumed.
+	got, err := read(c.out[start+n : start+2*n])
+	if got < 0 || got > n {
+		got = 0
+	}
+	src, dst := c.out[start+n:start+n+got], c.out[start:start+2*got]
+	for i := range src {
+		pr := hexPair[src[i]]
+		dst[2*i], dst[2*i+1] = pr[0], pr[1]
+	}
+	if c.runs {
+		dst = dst[:compressRuns(dst)]
+	}
+	c.sum += sumBytes(dst)
+	c.out = c.out[:start+len(dst)]
+	return got, err
 }
 
 const hexdigits = "0123456789abcdef"
@@ -350,11 +381,7 @@ func (c *codec) putHex(p []byte) {
 	if c.runs {
 		dst = dst[:compressRuns(dst)]
 	}
-	var sum byte
-	for _, b := range dst {
-		sum += b
-	}
-	c.sum += sum
+	c.sum += sumBytes(dst)
 	c.out = c.out[:n+len(dst)]
 }
 
@@ -476,22 +503,41 @@ func (c *codec) sendString(s string) error {
 
 // Hex helpers. They work on byte slices in place and never allocate.
 
-func unhex(b byte) (byte, bool) {
-	switch {
-	case b >= '0' && b <= '9':
-		return b - '0', true
-	case b >= 'a' && b <= 'f':
-		return b - 'a' + 10, true
-	case b >= 'A' && b <= 'F':
-		return b - 'A' + 10, true
+// hexVal is each byte's value as a hex digit, 0xff for non-digits.
+var hexVal = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-	return 0, false
+	for i := 0; i < 16; i++ {
+		t[hexdigits[i]] = byte(i)
+		t["0123456789ABCDEF"[i]] = byte(i)
+	}
+	return t
+}()
+
+func unhex(b byte) (byte, bool) {
+	v := hexVal[b]
+	return v, v != 0xff
 }
 
 func unhex8(h, l byte) (byte, bool) {
-	a, ok1 := unhex(h)
-	b, ok2 := unhex(l)
-	return a<<4 | b, ok1 && ok2
+	a, b := hexVal[h], hexVal[l]
+	return a<<4 | b, a|b < 16
+}
+
+// decodeHex turns hex digit pairs of src into bytes of dst, as many as
+// both hold; false at the first non-digit.
+func decodeHex(dst, src []byte) (int, bool) {
+	n := min(len(dst), len(src)/2)
+	src = src[:2*n]
+	for i := range dst[:n] {
+		a, b := hexVal[src[2*i]], hexVal[src[2*i+1]]
+		if a|b > 15 {
+			return i, false
+		}
+		dst[i] = a<<4 | b
+	}
+	return n, true
 }
 
 // decodeHexInPlace turns the hex digits in p into bytes at the front of
@@ -500,14 +546,8 @@ func decodeHexInPlace(p []byte) ([]byte, bool) {
 	if len(p)%2 != 0 {
 		return nil, false
 	}
-	for i := 0; i < len(p)/2; i++ {
-		v, ok := unhex8(p[2*i], p[2*i+1])
-		if !ok {
-			return nil, false
-		}
-		p[i] = v
-	}
-	return p[:len(p)/2], true
+	n, ok := decodeHex(p, p)
+	return p[:n], ok
 }
 
 // parseHex reads a hex number at the start of p and returns it and the

@@ -340,7 +340,9 @@ type session struct {
 	gThread, cThread int
 
 	regs    []byte // scratch: a whole `g` block
-	mem     []byte // scratch: memory for m/x
+	mem     []byte // scratch: vFile:pread data
+	mr      memReader
+	mrRead  readFunc // mr.read, bound once (a method value allocates)
 	threads []ThreadInfo
 	actions []ResumeAction
 	stepAct [1]ResumeAction
@@ -365,6 +367,7 @@ func newSession(s *Server, c net.Conn) *session {
 	}
 	ss.regs = make([]byte, ss.desc.Size())
 	ss.mem = make([]byte, s.packetSize)
+	ss.mrRead = ss.mr.read
 	ss.actions = make([]ResumeAction, 0, 8)
 	ss.console.s = ss
 	return ss

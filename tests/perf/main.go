@@ -41,7 +41,7 @@ var (
 )
 
 // comparisons are the names -only accepts, in the order they run.
-var comparisons = []string{"continue", "hits", "step", "memory", "bt", "startup", "watch", "shadow", "qemu", "wine"}
+var comparisons = []string{"continue", "hits", "step", "memory", "dump", "bt", "startup", "watch", "shadow", "qemu", "wine"}
 
 func want(name string) bool { return slices.Contains(strings.Split(*only, ","), name) }
 
@@ -92,6 +92,7 @@ func main() {
 		{"hits", breakpointHits},
 		{"step", stepping},
 		{"memory", memoryReads},
+		{"dump", dumps},
 		{"bt", backtraces},
 		{"startup", startup},
 		{"watch", watchCost},
