@@ -45,6 +45,7 @@ fuzz:
 	$(F) FuzzSyscall ./guest/wine $(FLAGS)
 	$(F) FuzzParse ./internal/peimage $(FLAGS)
 	$(F) FuzzMSVC ./internal/demangle $(FLAGS)
+	$(F) FuzzGuestCode ./emulator/unicorn $(FLAGS)
 
 fuzz-smoke:
 	$(MAKE) fuzz FUZZTIME=$(SMOKETIME)

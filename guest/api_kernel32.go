@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math/bits"
 	"strings"
 	"time"
 	"unicode/utf16"
@@ -56,6 +57,7 @@ type win32State struct {
 	strtokPtr    uint64
 	aligned      map[uint64]uint64
 	start        time.Time
+	tsc0         uint64 // the TSC at start (native.go's clock)
 }
 
 func (w *win32State) init() {
@@ -66,6 +68,7 @@ func (w *win32State) init() {
 	w.nextHeap = 0x10000
 	w.randSeed = 1
 	w.start = time.Now()
+	w.tsc0 = rdtsc()
 }
 
 func (c *call) setLastError(v uint32) {
@@ -273,6 +276,11 @@ func heapFree(c *call) error {
 
 func (p *Process) tick() uint64 {
 	p.win32.ticks++
+	// The native GetTickCount's formula (native.go), so both agree.
+	if hz := tscHz(); hz > 0 {
+		hi, lo := bits.Mul64(rdtsc()-p.win32.tsc0, uint64(1000*4294967296/hz))
+		return hi<<32 | lo>>32
+	}
 	return uint64(time.Since(p.win32.start).Milliseconds())
 }
 

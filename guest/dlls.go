@@ -143,11 +143,11 @@ func init() {
 	kernel32Kind = &dllKind{
 		canon:    "KERNEL32.dll",
 		handlers: k32,
-		code:     []codeFunc{baseThreadInitThunk},
-		slots:    []string{"ntdll.dll!RtlExitUserThread"},
+		code:     append([]codeFunc{baseThreadInitThunk}, kernel32Natives...),
+		slots:    []string{"ntdll.dll!RtlExitUserThread", slotTSC0, slotTSCMul},
 	}
-	kernelbaseKind = &dllKind{canon: "KERNELBASE.dll", handlers: k32}
-	msvcrtKind = &dllKind{canon: "msvcrt.dll", handlers: crtAPI(false), data: crtData(false), init: initCRTData}
-	ucrtKind = &dllKind{canon: "ucrtbase.dll", handlers: crtAPI(true), data: crtData(true), init: initCRTData}
+	kernelbaseKind = &dllKind{canon: "KERNELBASE.dll", handlers: k32, code: kernel32Natives, slots: []string{slotTSC0, slotTSCMul}}
+	msvcrtKind = &dllKind{canon: "msvcrt.dll", handlers: crtAPI(false), data: crtData(false), init: initCRTData, code: crtNatives}
+	ucrtKind = &dllKind{canon: "ucrtbase.dll", handlers: crtAPI(true), data: crtData(true), init: initCRTData, code: crtNatives}
 	vcruntimeKind = &dllKind{canon: "VCRUNTIME140.dll", handlers: vcruntimeAPI()}
 }

@@ -67,7 +67,8 @@ func TestLoadMingwHello(t *testing.T) {
 		t.Errorf("RegionName(TEB) = %q", got)
 	}
 
-	// Every IAT entry points at a trap stub of a synthesized DLL.
+	// Every IAT entry points at a trap stub, a native function or data of
+	// a synthesized DLL.
 	for _, imp := range p.exe.pp.file.Imports {
 		for i, fn := range imp.Functions {
 			v, err := p.readU64(mods[0].Base + uint64(imp.Descriptor.FirstThunk) + 8*uint64(i))
@@ -83,8 +84,12 @@ func TestLoadMingwHello(t *testing.T) {
 				if !m.inTrap(v) {
 					t.Errorf("%s!%s stub %#x not in a trap range", imp.Name, fn.Name, v)
 				}
+			} else if r, ok := mod.synth.codeRVA[fn.Name]; ok {
+				if mod.Base+uint64(r) != v {
+					t.Errorf("%s!%s -> %#x: not the native function's start", imp.Name, fn.Name, v)
+				}
 			} else if _, ok := mod.synth.dataRVA[fn.Name]; !ok {
-				t.Errorf("%s!%s -> %#x: neither stub nor data", imp.Name, fn.Name, v)
+				t.Errorf("%s!%s -> %#x: neither stub, native function nor data", imp.Name, fn.Name, v)
 			}
 		}
 	}

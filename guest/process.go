@@ -562,7 +562,9 @@ func (p *Process) loadSynth(lname string, k *dllKind) (*module, error) {
 		}
 	} else {
 		for n := range k.handlers {
-			spec.stubs = append(spec.stubs, n)
+			if !k.isCodeOrData(n) { // a native function replaces the stub
+				spec.stubs = append(spec.stubs, n)
+			}
 		}
 		for n := range p.requests[lname] {
 			if !k.isCodeOrData(n) {
@@ -616,6 +618,9 @@ func (p *Process) loadSynth(lname string, k *dllKind) (*module, error) {
 	// Pointer slots of the code routines refer to other DLLs' functions.
 	for _, s := range spec.slots {
 		bang := strings.IndexByte(s, '!')
+		if bang < 0 {
+			continue // a constant (fillClockSlots)
+		}
 		t, err := p.loadByName(s[:bang], 1)
 		if err != nil {
 			return nil, err
@@ -626,6 +631,7 @@ func (p *Process) loadSynth(lname string, k *dllKind) (*module, error) {
 		}
 		putU64(si.image[si.slotRVA[s]:], addr)
 	}
+	p.fillClockSlots(si)
 	if err := p.write(base, si.image); err != nil {
 		return nil, err
 	}

@@ -247,6 +247,9 @@ func buildSynth(spec *synthSpec, base uint64) (*synthImage, error) {
 	type rf struct{ begin, end, unwind uint32 }
 	var rfs []rf
 	for _, f := range spec.code {
+		if f.unwind == nil {
+			continue // a leaf: no RUNTIME_FUNCTION
+		}
 		u := unwindFor("code:"+f.name, f.unwind)
 		rfs = append(rfs, rf{si.codeRVA[f.name], si.codeRVA[f.name] + uint32(f.size), u})
 	}

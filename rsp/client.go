@@ -74,6 +74,7 @@ type Client struct {
 	binary     bool  // GDB-16 dialect x with 'b' prefix
 	vCont      bool
 	gbuf       []byte
+	monitorBuf []byte // Monitor's decoding buffer, kept between commands
 }
 
 // maxClientReply bounds one reply the client accepts (its buffer grows
@@ -1076,7 +1077,10 @@ func ParseStop(rep []byte) (Stop, error) {
 func (c *Client) Monitor(cmd string) (string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out bytes.Buffer
+	// The output is decoded into a buffer kept for the next command (a
+	// long backtrace is megabytes); the string is the one copy made.
+	out := bytes.NewBuffer(c.monitorBuf[:0])
+	defer func() { c.monitorBuf = out.Bytes()[:0] }()
 	c.c.wmu.Lock()
 	c.c.begin()
 	c.c.putString("qRcmd,")
@@ -1097,7 +1101,9 @@ func (c *Client) Monitor(cmd string) (string, error) {
 		case string(rep) == "OK":
 			return out.String(), nil
 		case rep[0] == 'O' && len(rep)%2 == 1:
-			if b, ok := decodeHexInPlace(rep[1:]); ok {
+			out.Grow(len(rep) / 2)
+			b := out.AvailableBuffer()[:len(rep)/2]
+			if _, ok := decodeHex(b, rep[1:]); ok {
 				out.Write(b)
 				continue
 			}

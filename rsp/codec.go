@@ -2,9 +2,11 @@ package rsp
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"slices"
 	"sync"
 )
@@ -146,11 +148,21 @@ func (c *codec) readPacket() (event, error) {
 			// Fast path: decode the plain runs and escape pairs already
 			// buffered; anything else takes the byte path below.
 			win, _ := c.r.Peek(min(c.r.Buffered(), c.maxSize-len(buf)))
-			n0 := len(buf)
-			buf = slices.Grow(buf, len(win)+8) // c.in keeps the room
-			used, wrote, s := unescapeInto(buf[n0:cap(buf)], win)
-			buf = buf[:n0+wrote]
-			sum += s
+			var used int
+			if end := plainRun(win); end >= 0 {
+				// Nothing to unescape up to the end of the packet or of
+				// what is buffered (hex replies, text): one copy.
+				buf = append(buf, win[:end]...) // grows c.in once, up to maxSize
+				sum += sumBytes(win[:end])
+				used = end
+			} else {
+				n0 := len(buf)
+				buf = slices.Grow(buf, len(win)+8) // c.in keeps the room
+				u, wrote, s := unescapeInto(buf[n0:cap(buf)], win)
+				buf = buf[:n0+wrote]
+				sum += s
+				used = u
+			}
 			if used > 0 {
 				c.r.Discard(used)
 				n += used
@@ -164,7 +176,10 @@ func (c *codec) readPacket() (event, error) {
 		if b == '#' {
 			break
 		}
-		if n > 64*c.maxSize {
+		if n > 2*c.maxSize+64 || (bad == errTooLarge && n > c.maxSize+64<<10) {
+			// More than the largest payload escaped byte by byte, or
+			// long past the size it already exceeded: not a packet that
+			// will end.
 			return 0, errors.New("rsp: packet without end")
 		}
 		if b == '$' {
@@ -337,52 +352,85 @@ func (c *codec) putHexRead(n int, read readFunc) (int, error) {
 	if got < 0 || got > n {
 		got = 0
 	}
-	src, dst := c.out[start+n:start+n+got], c.out[start:start+2*got]
-	for i := range src {
-		pr := hexPair[src[i]]
-		dst[2*i], dst[2*i+1] = pr[0], pr[1]
-	}
+	dst := c.out[start : start+2*got]
+	sum := encodeHex(dst, c.out[start+n:start+n+got])
 	if c.runs {
-		dst = dst[:compressRuns(dst)]
+		if k := compressRuns(dst); k != len(dst) {
+			dst = dst[:k]
+			sum = sumBytes(dst)
+		}
 	}
-	c.sum += sumBytes(dst)
+	c.sum += sum
 	c.out = c.out[:start+len(dst)]
 	return got, err
 }
 
 const hexdigits = "0123456789abcdef"
 
-// hexPair[b] is b as two lower-case hex digits; hexSum[b] is the sum of
-// those two digits, its share of the checksum.
-var (
-	hexPair [256][2]byte
-	hexSum  [256]byte
-)
+// hexSum[b] is the sum of b's two hex digits, its share of the checksum.
+var hexSum [256]byte
 
 func init() {
 	for b := range 256 {
-		hexPair[b] = [2]byte{hexdigits[b>>4], hexdigits[b&15]}
 		hexSum[b] = hexdigits[b>>4] + hexdigits[b&15]
 	}
 }
 
 // putHex appends p as hex digits (no byte of hex needs escaping); in
 // responses run-length encoded, which GDB and LLDB both decode (zeroed
-// memory and registers shrink to a few bytes). It is the `m`, `g` and `p` hot path:
-// one table load per byte, no per-byte append.
-func (c *codec) putHex(p []byte) {
+// memory and registers shrink to a few bytes). It is the `m`, `g` and `p`
+// hot path.
+func (c *codec) putHex(p []byte) { c.putHexRuns(p, c.runs) }
+
+// putHexRuns is putHex with run-length encoding chosen by the caller:
+// text (`O` output) has almost no runs of hex digits to gain.
+func (c *codec) putHexRuns(p []byte, runs bool) {
 	n := len(c.out)
 	c.out = slices.Grow(c.out, 2*len(p))[:n+2*len(p)]
+	sum := encodeHex(c.out[n:], p)
 	dst := c.out[n:]
-	for i, b := range p {
-		pr := hexPair[b]
-		dst[2*i], dst[2*i+1] = pr[0], pr[1]
+	if runs {
+		if k := compressRuns(dst); k != len(dst) {
+			dst = dst[:k]
+			sum = sumBytes(dst)
+		}
 	}
-	if c.runs {
-		dst = dst[:compressRuns(dst)]
-	}
-	c.sum += sumBytes(dst)
+	c.sum += sum
 	c.out = c.out[:n+len(dst)]
+}
+
+// hexWord[b] is b's two hex digits as a little-endian uint16.
+var hexWord = func() (t [256]uint16) {
+	for b := range t {
+		t[b] = uint16(hexdigits[b>>4]) | uint16(hexdigits[b&15])<<8
+	}
+	return t
+}()
+
+// encodeHex writes src as hex digits to dst[:2*len(src)] and returns
+// their sum modulo 256. dst may overlap src if it starts at least
+// len(src) bytes before it (the digits never reach bytes not yet read).
+func encodeHex(dst, src []byte) byte {
+	dst = dst[:2*len(src)]
+	var sum, acc uint64
+	i, words := 0, 0
+	for ; i+4 <= len(src); i += 4 {
+		v := uint64(hexWord[src[i]]) | uint64(hexWord[src[i+1]])<<16 |
+			uint64(hexWord[src[i+2]])<<32 | uint64(hexWord[src[i+3]])<<48
+		binary.LittleEndian.PutUint64(dst[2*i:], v)
+		acc += v&odd8 + (v>>8)&odd8
+		if words++; words == 128 {
+			sum += fold(acc)
+			acc, words = 0, 0
+		}
+	}
+	for ; i < len(src); i++ {
+		b := src[i] // read once: the digits may overwrite it
+		w := hexWord[b]
+		dst[2*i], dst[2*i+1] = byte(w), byte(w>>8)
+		sum += uint64(hexSum[b])
+	}
+	return byte(sum + fold(acc))
 }
 
 // compressRuns run-length encodes b in place and returns its new length:
@@ -391,8 +439,18 @@ func (c *codec) putHex(p []byte) {
 // protocol forbids, so such runs are cut at 5. b must hold no special
 // characters (hex digits do not).
 func compressRuns(b []byte) int {
-	w := 0
-	for r := 0; r < len(b); {
+	w, r := 0, 0
+	for r < len(b) {
+		// Copy up to the next run of four or more.
+		s := nextRun(b, r)
+		if w != r {
+			copy(b[w:], b[r:s])
+		}
+		w += s - r
+		r = s
+		if r == len(b) {
+			break
+		}
 		c := b[r]
 		k := 0
 		for r+1+k < len(b) && b[r+1+k] == c && k < 97 {
@@ -414,6 +472,26 @@ func compressRuns(b []byte) int {
 		r += 1 + k
 	}
 	return w
+}
+
+// nextRun returns the index of the first of four or more equal bytes at
+// or after i in b, or len(b): four bytes a step, with an eight-byte load
+// that covers the three after each.
+func nextRun(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 4 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		x := w ^ w>>8         // byte k zero: b[i+k] == b[i+k+1]
+		y := x | x>>8 | x>>16 // byte k zero: b[i+k..i+k+3] all equal
+		if m := zeroByte(y | 0xffffffff00000000); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for ; i+3 < len(b); i++ {
+		if b[i] == b[i+1] && b[i] == b[i+2] && b[i] == b[i+3] {
+			return i
+		}
+	}
+	return len(b)
 }
 
 // putHex8 appends one byte as two hex digits.
@@ -525,17 +603,31 @@ func unhex8(h, l byte) (byte, bool) {
 	return a<<4 | b, a|b < 16
 }
 
+// hexPairVal maps two hex digits, read as a little-endian uint16, to
+// their byte value, or to 0x100 and above when either is not a digit.
+var hexPairVal = func() []uint16 {
+	t := make([]uint16, 1<<16)
+	for i := range t {
+		a, b := hexVal[i&0xff], hexVal[i>>8]
+		t[i] = uint16(a)<<4 | uint16(b)
+		if a > 15 || b > 15 {
+			t[i] = 0x100
+		}
+	}
+	return t
+}()
+
 // decodeHex turns hex digit pairs of src into bytes of dst, as many as
 // both hold; false at the first non-digit.
 func decodeHex(dst, src []byte) (int, bool) {
 	n := min(len(dst), len(src)/2)
 	src = src[:2*n]
 	for i := range dst[:n] {
-		a, b := hexVal[src[2*i]], hexVal[src[2*i+1]]
-		if a|b > 15 {
+		v := hexPairVal[binary.LittleEndian.Uint16(src[2*i:])]
+		if v > 0xff {
 			return i, false
 		}
-		dst[i] = a<<4 | b
+		dst[i] = byte(v)
 	}
 	return n, true
 }

@@ -818,8 +818,12 @@ func (s *session) handleqRcmd(args []byte) error {
 		err = s.f.monitor.Monitor(string(cmd), &s.console)
 	}
 	s.console.mu.Lock()
+	ferr := s.console.flushMonitor()
 	s.console.monitor = false
 	s.console.mu.Unlock()
+	if ferr != nil {
+		return ferr
+	}
 	if err != nil {
 		msg := err.Error()
 		if len(msg) == 0 || msg[len(msg)-1] != '\n' {

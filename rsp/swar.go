@@ -1,6 +1,7 @@
 package rsp
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math/bits"
 )
@@ -149,4 +150,20 @@ func unescapeInto(dst, src []byte) (int, int, byte) {
 		i, j = i+1, j+1
 	}
 	return i, j, byte(sum + fold(acc))
+}
+
+// plainRun returns how much of p, up to the first '#' (or all of it),
+// holds none of the other special bytes, or -1 when some is there. It
+// scans with bytes.IndexByte, which the runtime vectorises: payloads
+// without escapes (hex, text) cost a few passes at memory speed.
+func plainRun(p []byte) int {
+	end := bytes.IndexByte(p, '#')
+	if end < 0 {
+		end = len(p)
+	}
+	q := p[:end]
+	if bytes.IndexByte(q, '}') >= 0 || bytes.IndexByte(q, '*') >= 0 || bytes.IndexByte(q, '$') >= 0 {
+		return -1
+	}
+	return end
 }

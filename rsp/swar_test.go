@@ -1,6 +1,7 @@
 package rsp
 
 import (
+	"encoding/hex"
 	"math/rand"
 	"testing"
 
@@ -141,4 +142,22 @@ func BenchmarkEscape(b *testing.B) {
 			sumBytes(src)
 		}
 	})
+}
+
+func TestEncodeHex(t *testing.T) {
+	for _, src := range inputs() {
+		want := []byte(hex.EncodeToString(src))
+		var wantSum byte
+		for _, b := range want {
+			wantSum += b
+		}
+		dst := make([]byte, 2*len(src))
+		require.Equal(t, wantSum, encodeHex(dst, src))
+		require.Equal(t, want, dst)
+		// In place, as putHexRead does: the bytes in the second half.
+		room := make([]byte, 2*len(src))
+		copy(room[len(src):], src)
+		require.Equal(t, wantSum, encodeHex(room, room[len(src):]), "in place %x", src)
+		require.Equal(t, want, room, "in place %x", src)
+	}
 }

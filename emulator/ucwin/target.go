@@ -714,6 +714,9 @@ func (t *Target) translate(us unicorn.Stop) rsp.Stop {
 	case unicorn.StopIllegal:
 		st := t.stop(rsp.StopSignal, rsp.SIGILL)
 		st.Description = fmt.Sprintf("illegal instruction at %#x", us.PC)
+		if len(us.Insn) > 0 {
+			st.Description += fmt.Sprintf(": bytes % x", us.Insn)
+		}
 		return st
 	case unicorn.StopDivide:
 		st := t.stop(rsp.StopSignal, rsp.SIGFPE)

@@ -316,3 +316,155 @@ func BenchmarkWatchMiss(b *testing.B) {
 	b.ReportMetric(float64(tw-tb)/float64(b.N)/1000, "ns/miss")
 	b.ReportMetric(float64(tb)/float64(b.N)/1000, "ns/plain-store")
 }
+
+// syncLoopCode is a loop whose block the analysis instruments: the first
+// load (every block's first memory instruction), and the second and third
+// (their base register changed since the first, and add and sub set the
+// flags) are sync points (7 instructions per iteration).
+func syncLoopCode() []byte {
+	code := []byte{
+		0x48, 0xc7, 0xc1, 0, 0, 0, 0, // 10000: mov rcx, slowIters*4
+		0x48, 0xc7, 0xc3, 0x00, 0x00, 0x30, 0x00, // 10007: mov rbx, 0x300000
+		0x48, 0x8b, 0x03, // 1000e: mov rax, [rbx]       <- sync point
+		0x48, 0x83, 0xc3, 0x08, // 10011: add rbx, 8
+		0x48, 0x8b, 0x13, // 10015: mov rdx, [rbx]      <- sync point
+		0x48, 0x83, 0xeb, 0x08, // 10018: sub rbx, 8
+		0x48, 0x8b, 0x33, // 1001c: mov rsi, [rbx]      <- sync point
+		0x48, 0xff, 0xc9, // 1001f: dec rcx
+		0x75, 0xea, // 10022: jnz 0x1000e
+		0xf4, // 10024: hlt
+	}
+	binary.LittleEndian.PutUint32(code[3:], slowIters*4)
+	return code
+}
+
+// pushLoopCode saves and restores two registers per iteration, like a
+// prologue and epilogue in one block: all four are sync points (6
+// instructions per iteration).
+func pushLoopCode() []byte {
+	code := []byte{
+		0x48, 0xc7, 0xc1, 0, 0, 0, 0, // 10000: mov rcx, slowIters*4
+		0x53,             // 10007: push rbx      <- sync point
+		0x56,             // 10008: push rsi      <- sync point
+		0x5e,             // 10009: pop rsi       <- sync point
+		0x5b,             // 1000a: pop rbx       <- sync point
+		0x48, 0xff, 0xc9, // 1000b: dec rcx
+		0x75, 0xf7, // 1000e: jnz 0x10007
+		0xf4, // 10010: hlt
+	}
+	binary.LittleEndian.PutUint32(code[3:], slowIters*4)
+	return code
+}
+
+// BenchmarkSyncPoints: with SetExactFaults, the steady-state cost of sync
+// points (instructions with a deleted code hook compiled in) against raw
+// libunicorn.
+func BenchmarkSyncPoints(b *testing.B) {
+	for _, c := range []struct {
+		name   string
+		code   []byte
+		perIt  float64
+		points int
+	}{
+		{"load", loadLoopCode(), 3, 1},
+		{"loads", syncLoopCode(), 7, 3},
+		{"pushes", pushLoopCode(), 6, 4},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			m := newMachine(b, c.code)
+			m.SetExactFaults(true)
+			must(b, m.SetReg(arch.RIP, codeBase))
+			if s := m.Run(); s.Reason != StopHalt {
+				b.Fatalf("stop %+v", s)
+			}
+			if m.InstrumentedBlocks() == 0 {
+				b.Fatal("the loop's block was not instrumented")
+			}
+			var tr, tm time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				t0 := time.Now()
+				must(b, rawRun(c.code))
+				tr += time.Since(t0)
+				must(b, m.SetReg(arch.RIP, codeBase))
+				t0 = time.Now()
+				if s := m.Run(); s.Reason != StopHalt {
+					b.Fatalf("stop %+v", s)
+				}
+				tm += time.Since(t0)
+			}
+			b.ReportMetric(float64(tm)/float64(tr), "ratio")
+			iters := float64(slowIters * 4)
+			if c.name == "load" {
+				iters = loopIters * 2 / 3
+			}
+			n := float64(b.N) * iters * c.perIt
+			b.ReportMetric(n/tr.Seconds()/1e6, "base-Minsn/s")
+		})
+	}
+}
+
+// blocksCode is n blocks of four instructions, each ending in a jump to
+// the next, then hlt: every block is translated once and run once.
+func blocksCode(n int, block []byte) []byte {
+	var code []byte
+	for i := 0; i < n; i++ {
+		code = append(code, block...)
+		code = append(code, 0xeb, 0x00) // jmp to the next block
+	}
+	return append(code, 0xf4)
+}
+
+// BenchmarkTranslate: code that runs once, so that translation dominates,
+// against raw libunicorn: the default machine, and with SetExactFaults
+// (a call into Go per translated block of two or more instructions, and
+// a second translation of the blocks that need sync points). Both sides
+// open an engine, map, run and close it (ours: New, Map..., Run, Close).
+func BenchmarkTranslate(b *testing.B) {
+	const n = 3000
+	for _, c := range []struct {
+		name  string
+		block []byte
+	}{
+		{"alu", []byte{0x48, 0xff, 0xc0, 0x48, 0xff, 0xc3, 0x48, 0x01, 0xd8}},                            // inc rax; inc rbx; add rax, rbx
+		{"loads", []byte{0x48, 0x8b, 0x04, 0x24, 0x48, 0x8b, 0x4c, 0x24, 0x08, 0x48, 0x01, 0xc8}},        // mov rax,[rsp]; mov rcx,[rsp+8]; add rax,rcx
+		{"instrumented", []byte{0x48, 0x8b, 0x04, 0x24, 0x48, 0x01, 0xc8, 0x48, 0x8b, 0x4c, 0x24, 0x08}}, // mov rax,[rsp]; add rax,rcx; mov rcx,[rsp+8] (flags)
+	} {
+		for _, exact := range []bool{false, true} {
+			name := c.name
+			if exact {
+				name += "-exact"
+			}
+			b.Run(name, func(b *testing.B) {
+				code := blocksCode(n, c.block)
+				var tr, tm time.Duration
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					t0 := time.Now()
+					must(b, rawRun(code))
+					tr += time.Since(t0)
+					t0 = time.Now()
+					m, err := New()
+					must(b, err)
+					must(b, m.Map(codeBase, codeSize, arch.PermRX))
+					must(b, m.Map(stackBase, stackSize, arch.PermRW))
+					must(b, m.Map(dataBase, dataSize, arch.PermRW))
+					if _, err := m.WriteMemory(codeBase, code); err != nil {
+						b.Fatal(err)
+					}
+					must(b, m.SetReg(arch.RSP, stackTop))
+					must(b, m.SetReg(arch.RIP, codeBase))
+					m.SetExactFaults(exact)
+					if s := m.Run(); s.Reason != StopHalt {
+						b.Fatalf("stop %+v", s)
+					}
+					m.Close()
+					tm += time.Since(t0)
+				}
+				b.ReportMetric(float64(tm)/float64(tr), "ratio")
+				b.ReportMetric(float64(tr.Nanoseconds())/float64(b.N)/n, "base-ns/block")
+				b.ReportMetric(float64(tm.Nanoseconds())/float64(b.N)/n, "ns/block")
+			})
+		}
+	}
+}

@@ -21,8 +21,9 @@
 // translation time whether an instruction calls the code hooks. Measured on
 // 2.0.1 (contrary to an earlier note): a hook added after a block was
 // translated never fires in that block, and a deleted hook keeps its
-// helper call in already translated code. So every hook change invalidates
-// the code it concerns:
+// helper call in already translated code, except in the blocks that start
+// in the hook's range, which uc_hook_del drops. So every hook change
+// invalidates the code it concerns:
 //
 //   - a breakpoint or trap hook drops the blocks covering its addresses
 //     (uc_ctl_remove_cache, a few microseconds);
@@ -149,35 +150,180 @@
 // working after any of them: RIP is left on the faulting instruction and
 // the debugger may fix memory, move RIP or step again.
 //
-// After a data fault libunicorn leaves RIP at the start of the faulting
-// translation block, and the block's earlier instructions have already
-// run. Two remedies are implemented and measured:
+// After a data fault libunicorn leaves RIP where the translated code last
+// stored it, and that is not always the faulting block. It is stored when
+// a run starts, when a block is left through the execution loop (its
+// first exits, indirect jumps), and before an instruction with a code
+// hook (the translator also stores the lazily computed flags there). It
+// is not stored when a block jumps straight into the next one: libunicorn
+// chains direct jumps, calls and conditional branches to the same page
+// after they are first taken. Measured: a loop of three blocks reading
+// past an array reports RIP at the start of its second block when the
+// load in its third faults (TestFaultPCChained). The instructions before
+// the fault have run and the general registers hold the state just before
+// the faulting instruction. The flags may not: libunicorn keeps the kind
+// of the last flag computation in the translator and stores it only at
+// block ends and hooks, and QEMU's usual repair (restoring the state from
+// the host PC) is skipped on this path. Measured: "mov rax, 5; cmp rax, 7;
+// mov rcx, [unmapped]" reads RFLAGS 0x7 at the fault where a stepped run
+// reads 0x93.
 //
-//   - SetPCSync(true) installs a UC_HOOK_MEM_READ|WRITE hook on one
-//     non-canonical address. Any memory hook makes the translator store RIP
-//     before every memory access, so the fault PC is always exact. It also
-//     moves every load and store to the slow path: loads run 5-7x slower
-//     (BenchmarkOverhead/sync-load), so it is off by default.
-//   - By default Run decodes the block from its start and picks the first
-//     instruction whose memory operand, evaluated with the current
-//     registers (which are the state just before the faulting instruction),
-//     covers the fault address with the right access (explicit operands,
-//     push/pop/call/ret/leave stack accesses, string instructions). For a
-//     faulting write the stored value must also match a plain store's
-//     source. Its limit: an earlier instruction of the same block with the
-//     same address expression whose registers changed in between (mov rax,
-//     [rbx]; add rbx, N; mov rcx, [rbx]) is indistinguishable from the
-//     registers alone, and the earlier one is reported
-//     (TestFaultPCAmbiguous). Whenever a second instruction of the block
-//     also matches, or none does (PC stays at the block start), the stop
-//     has Inexact set. Fetch faults are always exact: PC is the target
-//     address.
+// So Run decodes (faultpc.go) with a model of each instruction's memory
+// accesses (insnmodel.go: explicit operands with their sizes, 32-bit
+// displacements sign-extended, push/pop/call/ret/leave stack accesses,
+// string instructions; fxsave, bt with a register offset, enter, xlat and
+// the like are "not described"). It scans RIP's block and, breadth first
+// (64 blocks at most), the blocks reachable from it through direct
+// jumps, calls and branches to the same page. A candidate is an
+// instruction whose access, evaluated with the current registers, covers
+// the fault address with the fault's kind, or one the model cannot
+// evaluate. Sound refutations remove candidates: a later one in the same
+// block when an earlier one evaluated to the fault address with registers
+// that did not change in between (it used that very address
+// successfully); a plain store of another value than the faulting write;
+// the first instruction of the successor that RIP's conditional branch
+// does not take, evaluated with the flags and RCX (which are the branch's
+// if that instruction faulted); every successor when RIP's block cannot
+// have run to its end (a register it sets to a constant and does not
+// touch again holds another value). One candidate left is the answer;
+// several (PC is the first), none, or bytes x86asm cannot decode set
+// Stop.Inexact. What is left is undecidable from the state: "mov rax,
+// [rbx]; add rbx, N; mov rcx, [rbx]", two pushes of equal values across a
+// stack guard page, "mov rax, [rax+8]" twice, three lodsq
+// (TestFaultPCDefault). This costs nothing before a fault. Fetch faults
+// are always exact: PC is the target address.
+//
+// Exactness needs information from before the fault, and all of it costs
+// something on code that does not fault. SetExactFaults(true) is the
+// cheapest found. It adds a UC_HOOK_EDGE_GENERATED hook, which libunicorn
+// calls after translating a block and before running it (only once some
+// block has run to its end: enabling it runs "jmp +0; hlt" on a reserved
+// page first). For blocks of two or more instructions it calls into Go once
+// (analysis.go), which picks sync points: the first memory instruction
+// after a block's first instruction (for chained entries), a memory
+// instruction that an earlier one of its segment could be mistaken for
+// (same registers: compare the displacements; anything else might
+// coincide), one the model does not describe and the memory instruction
+// after it, and one after a flag-setting instruction of its segment. If
+// the block needs sync points it was not translated with, code hooks are
+// added there, the block is dropped before it runs (uc_emu_stop in the
+// edge hook stops before execution), the run goes on from the same RIP,
+// the block is translated with the hooks, and the hooks are deleted again:
+// a deleted hook drops only the blocks that start in its range, so its
+// code stays compiled in. Never at a block's first instruction: that
+// block would be dropped by the deletion, translated again, instrumented
+// again, forever (a benchmark found it). The decoder then takes the first
+// candidate of a block, and from the blocks after RIP's only their first
+// instructions (the only faults that leave RIP behind), and not after a
+// block with a memory instruction past its first (it would have stored
+// RIP). The flags are current at every sync point. A fault stays Inexact
+// only when first instructions of two blocks remain candidates.
+// TestFaultPCExact checks each hard case against a stepped run, flags
+// included.
+//
+// The price: a code hook compiled into a block costs about 20 ns each time
+// its instruction runs, because TCG saves and reloads every guest register
+// around the helper call, deleted hook or not (a live hook about 14 ns
+// more). Static counts on Wine's ntdll, kernelbase and msvcrt, before the
+// first-memory-instruction rule: 11-13% of blocks and 7-9% of
+// instructions would be sync points for the position alone (consecutive
+// pushes and pops are most of them: they are genuinely
+// indistinguishable), 25-27% of blocks and 13-14% of instructions with
+// the flags. Measured against raw libunicorn (medians of 3 runs of 5 on
+// a shared 2-core machine, BenchmarkSyncPoints and BenchmarkTranslate):
+// a loop of three instructions whose load starts its block, 1.0x; a loop
+// of seven with two sync points, 5.4x; a push/pop loop with three, 1.0x
+// (its stores dominate); code that runs once, so that translation
+// dominates, 1.7-1.8x, and 4.2x when every block gets sync points. So it
+// is off by default, where the machine costs nothing (BenchmarkOverhead
+// machine-, load-, store- and call-vs-raw: medians 0.88-1.05, within the
+// machine's noise). SetPCSync(true), the
+// older remedy, is neither exact (the translator stores RIP only before
+// plain loads and stores, not before SSE, x87, atomic or helper accesses,
+// and never the flags) nor cheap (loads 5-7x slower,
+// BenchmarkOverhead/sync-load); it is kept for callers.
+//
+// tests/guestcode repeats issue 14's measurement on the machine alone:
+// random 48-byte blobs run from read-write-execute memory, each in a
+// child process, every fault compared with a stepped run. FuzzGuestCode
+// checks the same (no abort, no wrong unflagged position) on mutated
+// inputs.
 //
 // int3 stops with PC after the int3 (as on hardware; Addr is the int3
 // itself), so continuing does not execute it again. #DE and #UD stop with
 // PC at the faulting instruction (QEMU restores it for exceptions).
 // hlt stops with StopHalt and PC after it. StopReason.GDBSignal gives the
 // signal a stub reports (SIGSEGV, SIGILL, SIGFPE, SIGINT, else SIGTRAP).
+//
+// # Translator aborts
+//
+// libunicorn 2.0.1 calls abort() when it translates some invalid
+// encodings: the translator reads a TCG temporary that nothing set, and
+// the register allocator stops the process ("qemu/tcg/tcg.c:3073: tcg
+// fatal error"). Translation covers a whole block, so the bytes need not
+// be reached: bytes after a breakpoint in the same block are enough. A CPU
+// raises #UD for all of them. Two families were found by a one-off sweep
+// (every opcode of the one-byte, 0f, 0f38 and 0f3a maps with every ModRM
+// byte and 16 prefix combinations: 4,194,304 translations, 4,186 aborts)
+// and 20,000 random 48-byte blobs (16 aborts); FuzzGuestCode is seeded
+// with both and its corpus keeps the blobs:
+//
+//   - a far call or jump with a register operand: ff /3 and ff /5 with
+//     mod=3, with any prefixes (ff d8, 42 ff dd, 49 4b ff dc);
+//   - a lock prefix on an instruction that does not write memory: cmp
+//     with a memory operand (f0 38, f0 39, f0 81 /7), cmps (f0 a6, f0 a7),
+//     bt, bts, btr, btc with a register operand (f0 0f a3/ab/b3/bb and
+//     f0 0f ba with mod=3).
+//
+// Whether an encoding aborts can depend on the instructions before it in
+// the block (an earlier one may have set the temporary), so no list of
+// encodings is complete. Debian 13's 2.1.1 adds
+// the missing "mod == 3: illegal" checks, but building our own libunicorn
+// would make every CI machine compile QEMU and would change the library
+// whose behaviour the rest of this essay measures; the choice here works
+// with the library Debian 12 ships, for whatever else makes it abort.
+//
+// Refusing the encodings before translation cannot be complete: there is
+// no hook before translation (UC_HOOK_BLOCK and UC_HOOK_EDGE_GENERATED run
+// after it), and code the guest writes itself (unpackers, JITs, the
+// shellcode our users debug) would need every store watched. So the abort
+// is survived instead. rs_new installs a SIGABRT handler (SA_ONSTACK, as
+// Go requires; SA_NODEFER, because the longjmp below does not restore the
+// signal mask). A thread-local pointer names the machine executing on the
+// thread; a SIGABRT raised by abort() on that thread (SI_TKILL from our
+// own pid) while it runs is ours, any other goes to the previous handler
+// (Go's, which crashes the process as before: TestForeignAbort).
+//
+// Leaving the translator with our own longjmp out of uc_emu_start would
+// leave libunicorn mid-run: its nesting level stays raised (after 64 such
+// aborts every uc_emu_start fails), deleted hooks are never freed, and the
+// CPU flags stay in TCG's internal form. Instead the handler asks
+// libunicorn to translate code at the escape page, a non-canonical address
+// Map refuses (UC_CTL_TB_REQUEST_CACHE). That fetch faults, and libunicorn
+// leaves the translator the way it does after any fetch fault from inside
+// translation: QEMU's own longjmp back to its execution loop, which
+// unwinds normally; uc_emu_start returns UC_ERR_FETCH_UNMAPPED with RIP at
+// the start of the block whose translation failed, nothing of it executed.
+// glibc's abort() releases its lock before raising, so it can be called
+// again. Measured: 100,000 aborts in a row in one engine, each followed by
+// a normal run, all correct; each leaks a few hundred bytes of the
+// translation buffer (the two half-built blocks), reclaimed by the next
+// flush of that buffer. libunicorn still prints its one-line message to
+// stderr.
+//
+// Then isolate finds the instruction: it runs again from the block start
+// with an exit on each of the 15 bytes after the current instruction, so
+// that each block holds one instruction, and goes on from each exit. The
+// first one-instruction block whose translation aborts is the culprit: the
+// stop is StopIllegal (SIGILL) at its address, Untranslatable set, Insn
+// its bytes, every instruction before it executed exactly once. Anything
+// that stops first is the stop instead: a breakpoint, a fault, the end of
+// a step, a watchpoint. For the culprit's own block, which never ran, the
+// block and code hooks are called by hand (replay_hooks), so that a
+// breakpoint or a trap on the bytes, or a step ending there, is reported
+// as such. Exits generate halting code in the blocks translated while they
+// are set; those blocks are dropped afterwards. The culprit costs two
+// aborts (its block's and its own), counted by TranslationAborts.
 //
 // # Interrupt
 //
@@ -205,7 +351,13 @@
 //
 //   - Stores are slow in 2.0.1 whatever the hooks: a loop with one store
 //     per iteration runs about 15 M instructions/s against 500-900 M
-//     without it. Our machine adds nothing to that (store-vs-raw).
+//     without it. Our machine adds nothing to that (store-vs-raw). The
+//     cause: 2.0.1 stubs QEMU's dirty-memory tracking (a page is always
+//     "clean"), so every store takes notdirty_write, which allocates and
+//     frees a page collection (glib trees) to look for translated code on
+//     the page. Wine's heap, all stores, pays it on every malloc/free.
+//   - uc_mem_write does not drop the translations of code it overwrites
+//     (the same stub); hostmem.go does it with UC_CTL_TB_REMOVE_CACHE.
 //   - The x87 control word and MXCSR start at zero (all exceptions
 //     unmasked); New sets the power-on values 0x37f and 0x1f80.
 //   - AVX is not emulated (QEMU 5 TCG), so HasAVX is false and YMMH zero.

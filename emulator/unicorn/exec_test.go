@@ -381,6 +381,15 @@ func TestStepSuccessors(t *testing.T) {
 		wantStop(t, m, m.Step(), StopStep, pc)
 	}
 	wantStop(t, m, m.Step(), StopSyscall, 0x10042)
+
+	// A 32-bit displacement is sign-extended (x86asm reports it
+	// zero-extended): jmp [rip-0x16] reads the pointer before it.
+	m = newMachine(t, []byte{
+		0x50, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, // 10000: dq 0x10050
+		0xff, 0x25, 0xf2, 0xff, 0xff, 0xff, // 10008: jmp [rip-0xe] -> [0x10000]
+	})
+	must(t, m.SetReg(arch.RIP, 0x10008))
+	wantStop(t, m, m.Step(), StopStep, 0x10050)
 }
 
 // Interrupt also ends a range step and a run with watchpoints (tracer on).

@@ -3,6 +3,9 @@ package unicorn
 import (
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/rspstub/rspstub/internal/arch"
 )
 
@@ -187,26 +190,214 @@ func TestFaultPCDecode(t *testing.T) {
 	wantStop(t, m, s, StopFault, codeBase+0xe)
 }
 
-// The decoder's known limit: an earlier instruction of the block with the
-// same address expression, whose register changed in between, looks the
-// same from the registers. SetPCSync(true) is exact.
-func TestFaultPCAmbiguous(t *testing.T) {
-	code := []byte{
+// runStepped runs m one instruction at a time until something other than
+// the end of a step stops it (at most limit steps). Each step translates
+// a block whose first instruction is the only one to run, so the PC and
+// registers at a fault are exact without any analysis: the oracle the
+// block analysis is checked against.
+func runStepped(m *Machine, limit int) Stop {
+	for i := 0; i < limit; i++ {
+		if s := m.Step(); s.Reason != StopStep {
+			return s
+		}
+	}
+	return Stop{Reason: StopStep}
+}
+
+// wantSameFault runs code to its first stop twice, with Run (exact faults
+// on) and stepping, and wants the same stop with the same registers.
+func wantSameFault(t *testing.T, code []byte, setup func(*Machine)) Stop {
+	t.Helper()
+	run := newMachine(t, code)
+	run.SetExactFaults(true)
+	step := newMachine(t, code)
+	if setup != nil {
+		setup(run)
+		setup(step)
+	}
+	got := run.Run()
+	want := runStepped(step, 10000)
+	require.NotEqual(t, StopStep, want.Reason, "the stepped run did not stop")
+	assert.Equal(t, want.Reason, got.Reason, "reason")
+	assert.Equal(t, want.PC, got.PC, "pc %#x, stepped %#x", got.PC, want.PC)
+	assert.Equal(t, want.Addr, got.Addr, "fault address")
+	assert.Equal(t, want.Access, got.Access, "access")
+	assert.False(t, got.Inexact, "Inexact")
+	var cr, cs Context
+	require.NoError(t, run.ReadContext(&cr))
+	require.NoError(t, step.ReadContext(&cs))
+	assert.Equal(t, cs, cr, "registers at the stop differ from the stepped run's")
+	return got
+}
+
+// faultPCTests are blocks where the fault position is hard: the
+// registers alone cannot tell which instruction faulted (the old
+// decoder's limit), a flag-setting instruction runs before the fault in
+// the same block, or an instruction the model does not describe.
+var faultPCTests = []struct {
+	name  string
+	code  []byte
+	setup func(t *testing.T, m *Machine)
+	pc    uint64
+	// ambiguous: without SetExactFaults the decoder cannot prove the
+	// instruction (the state after either candidate is the same).
+	ambiguous bool
+}{
+	{name: "base register moved", pc: 0x10018, ambiguous: true, code: []byte{
 		0x48, 0xc7, 0xc3, 0x00, 0xf0, 0x30, 0x00, // 10000: mov rbx, 0x30f000 (unmapped)
 		0x48, 0x81, 0xeb, 0x00, 0xf0, 0x00, 0x00, // 10007: sub rbx, 0xf000 -> 0x300000 (mapped)
 		0x48, 0x8b, 0x03, // 1000e: mov rax, [rbx]
 		0x48, 0x81, 0xc3, 0x00, 0xf0, 0x00, 0x00, // 10011: add rbx, 0xf000
 		0x48, 0x8b, 0x0b, // 10018: mov rcx, [rbx]  (faults)
 		0xf4, // 1001b: hlt
+	}},
+	{name: "same address twice", pc: 0x10007, code: []byte{
+		0x48, 0xc7, 0xc3, 0x00, 0x00, 0x50, 0x00, // 10000: mov rbx, 0x500000 (unmapped)
+		0x48, 0x8b, 0x03, // 10007: mov rax, [rbx]  (faults)
+		0x48, 0x8b, 0x0b, // 1000a: mov rcx, [rbx]
+		0xf4,
+	}},
+	{name: "negative 32-bit displacement", pc: 0x10007, code: []byte{
+		0x48, 0xc7, 0xc3, 0x00, 0x00, 0x30, 0x00, // 10000: mov rbx, 0x300000
+		0x48, 0x8b, 0x83, 0x00, 0xff, 0xff, 0xff, // 10007: mov rax, [rbx-0x100] (disp32: 0x2fff00 is unmapped)
+		0xf4,
+	}},
+	{name: "loop of three chained blocks", pc: 0x10021, code: []byte{
+		0x48, 0xc7, 0xc3, 0x00, 0x00, 0x30, 0x00, // 10000: mov rbx, 0x300000
+		0x48, 0x31, 0xc9, // 10007: xor rcx, rcx
+		0x48, 0x81, 0xf9, 0x00, 0x10, 0x00, 0x00, // 1000a: cmp rcx, 0x1000
+		0x7d, 0x20, // 10011: jge 0x10033
+		0x48, 0xff, 0xc2, // 10013: inc rdx
+		0xeb, 0x09, // 10016: jmp 0x10021
+		0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, // 10018
+		0x48, 0x8b, 0x04, 0xcb, // 10021: mov rax, [rbx+rcx*8]  (faults at rcx = 0x200)
+		0x48, 0xff, 0xc1, // 10025: inc rcx
+		0xeb, 0xe0, // 10028: jmp 0x1000a
+		0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, // 1002a
+		0xf4, // 10033: hlt
+	}},
+	{name: "block ending in bytes x86asm rejects", pc: 0x1000f, ambiguous: true, code: []byte{
+		0x48, 0xc7, 0xc3, 0xff, 0xff, 0x4f, 0x00, // 10000: mov rbx, 0x4fffff
+		0x48, 0x8b, 0x04, 0x24, // 10007: mov rax, [rsp]
+		0x48, 0x83, 0xc3, 0x01, // 1000b: add rbx, 1 (flags)
+		0x48, 0x8b, 0x0b, // 1000f: mov rcx, [rbx]  (faults at 0x500000)
+		0x1f, // 10012: pop ds (invalid in 64-bit mode; x86asm rejects it)
+	}},
+	{name: "second of two equal pushes", pc: 0x10007, ambiguous: true, code: []byte{
+		0x48, 0x31, 0xc0, // 10000: xor rax, rax
+		0x48, 0x31, 0xdb, // 10003: xor rbx, rbx
+		0x50, // 10006: push rax
+		0x53, // 10007: push rbx  (faults: rsp was the stack's lowest qword + 8)
+		0xf4,
+	}, setup: func(t *testing.T, m *Machine) { must(t, m.SetReg(arch.RSP, stackBase+8)) }},
+	{name: "second of two different pushes", pc: 0x1000f, code: []byte{
+		0x48, 0xc7, 0xc0, 0x01, 0x00, 0x00, 0x00, // 10000: mov rax, 1
+		0x48, 0xc7, 0xc3, 0x02, 0x00, 0x00, 0x00, // 10007: mov rbx, 2
+		0x50, // 1000e: push rax
+		0x53, // 1000f: push rbx  (faults)
+		0xf4,
+	}, setup: func(t *testing.T, m *Machine) { must(t, m.SetReg(arch.RSP, stackBase+8)) }},
+	{name: "pointer chase", pc: 0x1000b, ambiguous: true, code: []byte{
+		0x48, 0xc7, 0xc0, 0x00, 0x00, 0x30, 0x00, // 10000: mov rax, 0x300000
+		0x48, 0x8b, 0x40, 0x08, // 10007: mov rax, [rax+8]  (reads 0x500000 from data)
+		0x48, 0x8b, 0x40, 0x08, // 1000b: mov rax, [rax+8]  (faults at 0x500008)
+		0xf4,
+	}, setup: func(t *testing.T, m *Machine) {
+		_, err := m.WriteMemory(dataBase+8, []byte{0, 0, 0x50, 0, 0, 0, 0, 0})
+		must(t, err)
+	}},
+	{name: "flags before the fault", pc: 0x1000b, code: []byte{
+		0x48, 0xc7, 0xc0, 0x05, 0x00, 0x00, 0x00, // 10000: mov rax, 5
+		0x48, 0x83, 0xf8, 0x07, // 10007: cmp rax, 7
+		0x48, 0x8b, 0x0c, 0x25, 0x00, 0x00, 0x50, 0x00, // 1000b: mov rcx, [0x500000]
+		0xf4,
+	}},
+	{name: "undescribed instruction after a load", pc: 0x10010, code: []byte{
+		0x48, 0xc7, 0xc0, 0x00, 0x00, 0x30, 0x00, // 10000: mov rax, 0x300000
+		0x48, 0x8b, 0x18, // 10007: mov rbx, [rax]
+		0x48, 0x05, 0x00, 0x10, 0x00, 0x00, // 1000a: add rax, 0x1000
+		0x0f, 0xae, 0x00, // 10010: fxsave [rax]  (faults)
+		0xf4,
+	}},
+	{name: "load after an undescribed instruction", pc: 0x1000e, ambiguous: true, code: []byte{
+		0x48, 0xc7, 0xc0, 0x00, 0x00, 0x30, 0x00, // 10000: mov rax, 0x300000
+		0x0f, 0xae, 0x00, // 10007: fxsave [rax]
+		0x48, 0x8b, 0x58, 0x08, // 1000a: mov rbx, [rax+8]
+		0x48, 0x8b, 0x1b, // 1000e: mov rbx, [rbx]  (faults: 0 is unmapped)
+		0xf4,
+	}},
+	{name: "string loads", pc: 0x1000b, ambiguous: true, code: []byte{
+		0x48, 0xc7, 0xc6, 0xf0, 0x0f, 0x30, 0x00, // 10000: mov rsi, 0x300ff0
+		0x48, 0xad, // 10007: lodsq
+		0x48, 0xad, // 10009: lodsq
+		0x48, 0xad, // 1000b: lodsq  (faults at 0x301000)
+		0xf4,
+	}},
+	{name: "rmw on a read-only page", pc: 0x1000a, code: []byte{
+		0x48, 0xc7, 0xc3, 0x00, 0x00, 0x30, 0x00, // 10000: mov rbx, 0x300000
+		0x48, 0x8b, 0x03, // 10007: mov rax, [rbx]
+		0x48, 0xff, 0x03, // 1000a: inc qword [rbx]  (faults on the write)
+		0xf4,
+	}, setup: func(t *testing.T, m *Machine) { must(t, m.Protect(dataBase, dataSize, arch.PermRead)) }},
+}
+
+// TestFaultPCExact: with SetExactFaults, every case stops at the right
+// instruction with the registers (flags included) of a stepped run.
+func TestFaultPCExact(t *testing.T) {
+	for _, tc := range faultPCTests {
+		t.Run(tc.name, func(t *testing.T) {
+			var setup func(*Machine)
+			if tc.setup != nil {
+				setup = func(m *Machine) { tc.setup(t, m) }
+			}
+			s := wantSameFault(t, tc.code, setup)
+			assert.Equal(t, StopFault, s.Reason)
+			assert.Equal(t, tc.pc, s.PC)
+		})
 	}
-	m := newMachine(t, code)
-	m.SetPCSync(true)
-	wantStop(t, m, m.Run(), StopFault, codeBase+0x18)
-	m = newMachine(t, code)
-	s := m.Run()
-	t.Logf("without sync the decoder reports %#x (exact: %#x)", s.PC, codeBase+0x18)
-	if !s.Inexact {
-		t.Fatal("ambiguous fault PC not flagged")
+}
+
+// TestFaultPCChained: libunicorn leaves RIP in an earlier block when it
+// enters the faulting one through a chained jump; a code hook (here a
+// disabled breakpoint, which keeps its hook) in the loop moves that RIP.
+func TestFaultPCChained(t *testing.T) {
+	var loop []byte
+	for _, tc := range faultPCTests {
+		if tc.name == "loop of three chained blocks" {
+			loop = tc.code
+		}
+	}
+	require.NotNil(t, loop)
+	for _, hook := range []uint64{0x10011, 0x10016, 0x10025} {
+		for _, exact := range []bool{false, true} {
+			m := newMachine(t, loop)
+			m.SetExactFaults(exact)
+			require.NoError(t, m.AddBreakpoint(hook, false))
+			require.NoError(t, m.RemoveBreakpoint(hook, false))
+			s := m.Run()
+			wantStop(t, m, s, StopFault, 0x10021)
+			assert.False(t, s.Inexact, "hook at %#x, exact %v", hook, exact)
+			assert.Equal(t, uint64(0x200), reg(t, m, arch.RCX))
+		}
+	}
+}
+
+// TestFaultPCDefault: without SetExactFaults, a fault the decoder can
+// prove is exact, and one it cannot is flagged Inexact.
+func TestFaultPCDefault(t *testing.T) {
+	for _, tc := range faultPCTests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMachine(t, tc.code)
+			if tc.setup != nil {
+				tc.setup(t, m)
+			}
+			s := m.Run()
+			require.Equal(t, StopFault, s.Reason)
+			assert.Equal(t, tc.ambiguous, s.Inexact, "Inexact")
+			if !tc.ambiguous {
+				assert.Equal(t, tc.pc, s.PC)
+			}
+		})
 	}
 }
 

@@ -1,13 +1,38 @@
 // C half of package unicorn. See doc.go for the design.
 #include <sys/mman.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "machine.h"
+#include "_cgo_export.h"
 
 // An address no guest can reach (non-canonical): the range of the hidden
 // memory hook whose only job is to make Unicorn sync RIP before every
 // memory access, so that fault PCs are exact.
 #define RS_SYNC_ADDR 0x8000000000000000ULL
+
+// The escape page: non-canonical and never mapped (Map refuses it), so
+// fetching code from it always faults. See "Translator aborts" in doc.go.
+#define RS_ESCAPE_ADDR 0x8000000000001000ULL
+
+// A page mapped only while rs_new runs two blocks there, so that
+// libunicorn calls the edge hook for every block translated after.
+#define RS_PRIME_ADDR 0x8000000000002000ULL
+
+// escape_addr and prime_addr are those pages, or while the guest has
+// page tables (page-mode watchpoints, watch.c), where a non-canonical
+// address raises #GP, canonical pages of the reserved MiB.
+static uint64_t escape_addr(rs_machine *m)
+{
+	return watch_paging(m) ? RS_PT_ESCAPE : RS_ESCAPE_ADDR;
+}
+
+static uint64_t prime_addr(rs_machine *m)
+{
+	return watch_paging(m) ? RS_PT_PRIME : RS_PRIME_ADDR;
+}
 
 static void rs_stop_now(rs_machine *m, int reason, uint64_t pc)
 {
@@ -151,6 +176,8 @@ static bool fault_cb(uc_engine *uc, uc_mem_type type, uint64_t addr, int size,
 {
 	rs_machine *m = ud;
 	(void)uc;
+	if (m->escaping && addr == escape_addr(m))
+		return false; // the SIGABRT handler leaving the translator
 	if (m->stop.reason != RS_STOP_NONE)
 		return false;
 	m->stop.reason = RS_STOP_FAULT;
@@ -338,12 +365,356 @@ static void block_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 	m->prev_rsp = rsp;
 }
 
+// ---- block analysis ------------------------------------------------------------
+
+static void nop_code_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
+{
+	(void)uc;
+	(void)addr;
+	(void)size;
+	(void)ud;
+}
+
+static rs_pending *pending_find(rs_machine *m, uint64_t pc)
+{
+	int i;
+	for (i = 0; i < RS_MAX_PENDING; i++)
+		if (m->pending[i].n > 0 && m->pending[i].pc == pc)
+			return &m->pending[i];
+	return NULL;
+}
+
+// pending_release deletes the hooks; blocks translated meanwhile keep
+// their helper calls and RIP stores, which is the point.
+static void pending_release(rs_machine *m, rs_pending *p)
+{
+	int i;
+	for (i = 0; i < p->n; i++)
+		uc_hook_del(m->uc, p->hook[i]);
+	p->n = 0;
+	p->pc = 0;
+}
+
+// pending_add installs a code hook on each of the n addresses (n < 0: one
+// hook from addr[0] to end, inclusive). It returns 0 on failure.
+static int pending_add(rs_machine *m, uint64_t pc, const uint64_t *addr, int n, uint64_t end)
+{
+	rs_pending *p = NULL;
+	int i, k;
+	for (i = 0; i < RS_MAX_PENDING && p == NULL; i++)
+		if (m->pending[i].n == 0)
+			p = &m->pending[i];
+	if (p == NULL) {
+		// Evict the oldest: if its block comes back without its hooks it
+		// is analysed and instrumented again.
+		p = &m->pending[m->pending_next];
+		m->pending_next = (m->pending_next + 1) % RS_MAX_PENDING;
+		pending_release(m, p);
+	}
+	p->pc = pc;
+	k = n < 0 ? 1 : n;
+	for (i = 0; i < k; i++) {
+		uint64_t lo = addr[i], hi = n < 0 ? end : addr[i];
+		if (uc_hook_add(m->uc, &p->hook[i], UC_HOOK_CODE, (void *)nop_code_cb, m, lo, hi) != UC_ERR_OK) {
+			p->n = i;
+			pending_release(m, p);
+			return 0;
+		}
+		p->addr[i] = n < 0 ? ~lo : lo; // a range is marked by its complement
+		p->n = i + 1;
+	}
+	return 1;
+}
+
+static int pending_matches(const rs_pending *p, const uint64_t *addr, int n)
+{
+	int i;
+	if (n < 0)
+		return p->n == 1 && p->addr[0] == ~addr[0];
+	if (p->n != n)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (p->addr[i] != addr[i])
+			return 0;
+	return 1;
+}
+
+// edge_cb runs right after libunicorn translated a block, before the block
+// runs. Blocks of two or more instructions are analysed (rsPlanSyncs, in
+// Go). If the block needs sync points that it was not translated with,
+// they are added as code hooks, the block is dropped, and the run stops
+// before executing it; emu runs again from the same RIP, the block is
+// translated anew with the hooks, and this callback then deletes them.
+static void edge_cb(uc_engine *uc, uc_tb *cur, uc_tb *prev, void *ud)
+{
+	rs_machine *m = ud;
+	uint64_t pts[RS_MAX_SYNC];
+	rs_pending *p;
+	int n;
+	(void)prev;
+	if (m->handle == 0 || cur->icount < 2)
+		return;
+	n = rsPlanSyncs(m->handle, cur->pc, cur->size, cur->icount, pts, RS_MAX_SYNC);
+	p = pending_find(m, cur->pc);
+	if (p != NULL) {
+		int same = pending_matches(p, pts, n);
+		pending_release(m, p);
+		if (same)
+			return; // translated with its sync points
+	}
+	if (n == 0)
+		return;
+	if (!pending_add(m, cur->pc, pts, n, cur->pc + cur->size - 1))
+		return;
+	m->instrumented++;
+	uc_ctl_remove_cache(uc, cur->pc, cur->pc + cur->size);
+	m->restart = 1;
+	uc_emu_stop(uc);
+}
+
+void rs_set_handle(rs_machine *m, uintptr_t h)
+{
+	m->handle = h;
+}
+
+static uc_err prime(rs_machine *m);
+
+// rs_exact_faults switches the block analysis on or off. Blocks already
+// translated are dropped so that they are analysed (or lose their sync
+// points) when translated again.
+uc_err rs_exact_faults(rs_machine *m, int on)
+{
+	uc_err e = UC_ERR_OK;
+	int i;
+	if (on && m->edge_hook == 0) {
+		e = uc_hook_add(m->uc, &m->edge_hook, UC_HOOK_EDGE_GENERATED, (void *)edge_cb, m, 1, 0);
+		if (e != UC_ERR_OK) {
+			m->edge_hook = 0;
+			return e;
+		}
+		if (!m->primed) {
+			e = prime(m);
+			m->primed = e == UC_ERR_OK;
+		}
+	} else if (!on && m->edge_hook != 0) {
+		e = uc_hook_del(m->uc, m->edge_hook);
+		m->edge_hook = 0;
+		for (i = 0; i < RS_MAX_PENDING; i++)
+			if (m->pending[i].n > 0)
+				pending_release(m, &m->pending[i]);
+	}
+	invalidate_all(m);
+	return e;
+}
+
+void rs_interrupt(rs_machine *m)
+{
+	m->interrupt = 1;
+	uc_emu_stop(m->uc);
+}
+
+// ---- translator aborts -------------------------------------------------------
+
+// The machine executing guest code on this thread, if any: only a SIGABRT
+// raised on this thread while it runs is an abort of libunicorn's
+// translator (or of a helper it called) that we can leave.
+static __thread rs_machine *rs_running;
+
+static struct sigaction rs_prev_abrt;
+static pthread_once_t rs_abrt_once = PTHREAD_ONCE_INIT;
+
+// abrt_handler runs when abort() raises SIGABRT. If the abort comes from
+// libunicorn on a thread in rs_run, it asks libunicorn to translate code
+// at the escape page: the fetch faults, and libunicorn itself longjmps out
+// of the translator to its execution loop, which unwinds as after any
+// fetch fault (uc_emu_start returns UC_ERR_FETCH_UNMAPPED, RIP at the start
+// of the block whose translation aborted). That call does not return.
+// Any other SIGABRT goes to the handler that was there before (Go's).
+static void abrt_handler(int sig, siginfo_t *si, void *uctx)
+{
+	rs_machine *m = rs_running;
+	if (m != NULL && !m->escaping && si != NULL && si->si_code == SI_TKILL &&
+	    si->si_pid == getpid()) {
+		m->escaping = 1;
+		m->aborts++;
+		uc_ctl_request_cache(m->uc, escape_addr(m), NULL);
+		// Only reached if the fetch did not fault: nothing to escape to.
+	}
+	if (rs_prev_abrt.sa_flags & SA_SIGINFO) {
+		if (rs_prev_abrt.sa_sigaction != NULL)
+			rs_prev_abrt.sa_sigaction(sig, si, uctx);
+		return;
+	}
+	if (rs_prev_abrt.sa_handler != SIG_DFL && rs_prev_abrt.sa_handler != SIG_IGN)
+		rs_prev_abrt.sa_handler(sig);
+	// SIG_DFL: returning lets abort() kill the process, as it would have.
+}
+
+static void install_abrt_handler(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = abrt_handler;
+	sigemptyset(&sa.sa_mask);
+	// SA_ONSTACK: Go requires it of every handler. SA_NODEFER: QEMU's
+	// sigsetjmp does not save the signal mask, so SIGABRT must not be
+	// blocked while the handler runs, or it would stay blocked after the
+	// longjmp.
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESTART;
+	sigaction(SIGABRT, &sa, &rs_prev_abrt);
+}
+
+// A run restarts once per block instrumented during it; this bounds a
+// run that does nothing else (each restart translates a new block).
+#define RS_MAX_RESTARTS (1 << 24)
+
+// emu is uc_emu_start with the abort handler armed for m, run again from
+// RIP after the edge hook dropped a block to instrument it.
+static uc_err emu(rs_machine *m, uint64_t pc)
+{
+	uc_err e;
+	int i;
+	for (i = 0;; i++) {
+		m->escaping = 0;
+		m->restart = 0;
+		rs_running = m;
+		e = uc_emu_start(m->uc, pc, 0, 0, 0);
+		rs_running = NULL;
+		if (!m->restart || m->escaping || e != UC_ERR_OK || m->stop.reason != RS_STOP_NONE ||
+		    m->interrupt || i == RS_MAX_RESTARTS)
+			break;
+		pc = rs_rip(m);
+	}
+	m->restart = 0;
+	return e;
+}
+
+// is_hlt reports whether [pc, end) is one hlt instruction (with prefixes).
+static int is_hlt(rs_machine *m, uint64_t pc, uint64_t end)
+{
+	uint8_t b[15];
+	uint64_t n = end - pc, i;
+	if (end <= pc || n > sizeof b || uc_mem_read(m->uc, pc, b, (size_t)n) != UC_ERR_OK)
+		return 0;
+	for (i = 0; i + 1 < n; i++) {
+		uint8_t p = b[i];
+		if (!(p == 0x26 || p == 0x2E || p == 0x36 || p == 0x3E || p == 0x64 || p == 0x65 ||
+		      p == 0x66 || p == 0x67 || p == 0xF0 || p == 0xF2 || p == 0xF3 || (p & 0xF0) == 0x40))
+			return 0;
+	}
+	return b[n - 1] == 0xF4;
+}
+
+// replay_hooks calls what libunicorn would have called on entering a block
+// at pc and before its first instruction (the block hook, then the code
+// hooks), for a block that never ran because its translation aborted: a
+// breakpoint, trap or step end there is the stop, not the instruction.
+static void replay_hooks(rs_machine *m, uint64_t pc)
+{
+	rs_bp *bp = bp_find(m, pc);
+	int i;
+	if (m->block_hook != 0)
+		block_cb(m->uc, pc, 0, m);
+	if (bp != NULL)
+		bp_cb(m->uc, pc, 0, bp);
+	for (i = 0; i < m->ntraps; i++)
+		if (pc >= m->traps[i]->start && pc < m->traps[i]->end)
+			trap_cb(m->uc, pc, 0, m->traps[i]);
+	if (m->tracer_hook != 0)
+		tracer_cb(m->uc, pc, 0, m);
+}
+
+// A translation block holds at most 512 instructions; the instruction
+// that aborts is found well before this many one-instruction runs.
+#define RS_ISOLATE_MAX 4096
+
+// isolate finds the instruction whose translation aborted. pc is the start
+// of the block that failed; none of it has run. It runs from pc with an
+// exit on each of the 15 bytes after the current instruction, so that every
+// block holds one instruction, and goes on from where each run stops, until
+// the translation of a one-instruction block aborts (that instruction is
+// the culprit: an illegal-instruction stop there, with every instruction
+// before it executed) or execution stops for another reason first
+// (breakpoint, fault, step end...), which is then the stop.
+static uc_err isolate(rs_machine *m, uint64_t pc)
+{
+	uint64_t lo = pc, hi = pc, exits[15];
+	uc_err e = UC_ERR_OK;
+	int i, k;
+	for (i = 0; i < RS_ISOLATE_MAX; i++) {
+		uint64_t start = pc, rip;
+		for (k = 0; k < 15; k++)
+			exits[k] = start + 1 + (uint64_t)k;
+		uc_ctl_set_exits(m->uc, exits, 15);
+		if (start < lo)
+			lo = start;
+		if (start > hi)
+			hi = start;
+		e = emu(m, start);
+		rip = rs_rip(m);
+		if (m->escaping) {
+			e = UC_ERR_OK;
+			if (m->stop.reason != RS_STOP_NONE)
+				break; // stopped before the abort (a syscall, ...)
+			if (rip == start) {
+				replay_hooks(m, start);
+				if (m->stop.reason == RS_STOP_NONE) {
+					m->stop.reason = RS_STOP_ILLEGAL;
+					m->stop.untranslatable = 1;
+				}
+				m->stop.pc = start;
+				break;
+			}
+			pc = rip; // another block aborted (execution went elsewhere)
+			continue;
+		}
+		if (e != UC_ERR_OK || m->stop.reason != RS_STOP_NONE)
+			break;
+		if (rip <= start || rip > start + 15 || is_hlt(m, start, rip))
+			break; // hlt or Interrupt
+		pc = rip; // the exit after one instruction
+	}
+	if (i == RS_ISOLATE_MAX && m->stop.reason == RS_STOP_NONE) {
+		m->stop.reason = RS_STOP_ERROR;
+		m->stop.untranslatable = 1;
+		m->stop.pc = rs_rip(m);
+		e = UC_ERR_EXCEPTION;
+	}
+	uc_ctl_set_exits(m->uc, NULL, 0);
+	// One-instruction blocks must not outlive the exits they end at.
+	uc_ctl_remove_cache(m->uc, lo, hi + 16);
+	return e;
+}
+
 // ---- lifecycle -----------------------------------------------------------
+
+// prime runs two blocks on a page mapped for that, so that later
+// translations call the edge hook: libunicorn skips it until some block
+// has run to its end (one that ends in an exception, like a lone hlt,
+// does not count).
+static uc_err prime(rs_machine *m)
+{
+	static const uint8_t code[] = {0xEB, 0x00, 0xF4}; // jmp +0; hlt
+	uint64_t rip = rs_rip(m);
+	uint64_t at = prime_addr(m);
+	uc_err e = uc_mem_map(m->uc, at, 0x1000, UC_PROT_READ | UC_PROT_EXEC);
+	if (e != UC_ERR_OK)
+		return e;
+	e = uc_mem_write(m->uc, at, code, sizeof code);
+	if (e == UC_ERR_OK)
+		e = uc_emu_start(m->uc, at, 0, 0, 0);
+	uc_ctl_remove_cache(m->uc, at, at + sizeof code);
+	uc_mem_unmap(m->uc, at, 0x1000);
+	rs_reg_write(m, UC_X86_REG_RIP, rip);
+	return e;
+}
 
 rs_machine *rs_new(uc_err *err)
 {
-	rs_machine *m = calloc(1, sizeof *m);
+	rs_machine *m;
 	uc_err e;
+	pthread_once(&rs_abrt_once, install_abrt_handler);
+	m = calloc(1, sizeof *m);
 	if (m == NULL) {
 		*err = UC_ERR_NOMEM;
 		return NULL;
@@ -366,6 +737,7 @@ rs_machine *rs_new(uc_err *err)
 	if (e == UC_ERR_OK)
 		e = uc_hook_add(m->uc, &m->syscall_hook, UC_HOOK_INSN, (void *)syscall_cb, m, 1, 0,
 				UC_X86_INS_SYSCALL);
+
 	if (e != UC_ERR_OK) {
 		uc_close(m->uc);
 		free(m);
@@ -980,6 +1352,7 @@ void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b)
 	memset(&m->stop, 0, sizeof m->stop);
 	m->watch_pending = 0;
 	m->quantum_left = m->quantum;
+	m->interrupt = 0;
 	m->start_pc = pc;
 	m->skip_bp = (mode != 0 || pc == m->last_pc) && bp_enabled_at(m, pc);
 	m->mode = mode;
@@ -1019,7 +1392,13 @@ again:
 		m->tracer_hook = 0;
 		invalidate_all(m);
 	}
-	e = uc_emu_start(m->uc, pc, 0, 0, 0);
+	e = emu(m, pc);
+	if (m->escaping) {
+		// The translator aborted; nothing of that block has run.
+		e = UC_ERR_OK;
+		if (m->stop.reason == RS_STOP_NONE)
+			e = isolate(m, rs_rip(m));
+	}
 	if (e == UC_ERR_OK && m->stop.reason == RS_STOP_NONE && watch_restart(m)) {
 		// A watchpoint changed mode mid-run (watch.c): go on with it.
 		pc = rs_rip(m);

@@ -64,8 +64,14 @@ type Machine struct {
 	// hook to apply, so the handler makes no cgo call for them.
 	inSyscall    bool
 	sysRegsValid bool
-	handle       cgo.Handle
+	exact        bool
 	scratch      [16]byte // Step's instruction bytes (decoding is done before the next use)
+	handle       cgo.Handle
+	tbBuf        [faultScanLen]byte // a translated block's bytes, for rsPlanSyncs
+	faultBuf     [faultScanLen]byte // a block's bytes, for findFaultPC
+	notTaken     uint64             // scanBlock: the successor the block's branch does not take
+	ranToEnd     bool               // scanBlock: the registers allow the block to have run to its end
+	memLater     bool               // scanBlock: a memory instruction after the block's first
 }
 
 // New opens a 64-bit x86 machine with no memory mapped.
@@ -75,7 +81,10 @@ func New() (*Machine, error) {
 	if c == nil {
 		return nil, ucErr("open", e)
 	}
-	return &Machine{c: c}, nil
+	m := &Machine{c: c}
+	m.handle = cgo.NewHandle(m)
+	C.rs_set_handle(c, C.uintptr_t(m.handle))
+	return m, nil
 }
 
 // Close releases the machine. Calling it again is harmless.
@@ -89,10 +98,7 @@ func (m *Machine) Close() error {
 	C.rs_close(m.c)
 	m.c = nil
 	m.freeHost()
-	if m.handle != 0 {
-		m.handle.Delete()
-		m.handle = 0
-	}
+	m.handle.Delete()
 	return nil
 }
 
@@ -144,6 +150,11 @@ func archPerm(u C.uint32_t) arch.Perm {
 	return p
 }
 
+// reserved is the non-canonical range the machine uses itself (the PC-sync
+// hook, the escape page of translator aborts and the page New runs one
+// instruction on, machine.c); it is never mapped.
+const reservedStart, reservedEnd = 0x8000000000000000, 0x8000000000003000
+
 // Map maps zeroed memory at [addr, addr+size) with perm.
 func (m *Machine) Map(addr, size uint64, perm arch.Perm) error {
 	if err := m.check(); err != nil {
@@ -151,6 +162,9 @@ func (m *Machine) Map(addr, size uint64, perm arch.Perm) error {
 	}
 	if err := pageRange("map", addr, size); err != nil {
 		return err
+	}
+	if addr < reservedEnd && addr+size > reservedStart {
+		return fmt.Errorf("unicorn: map %#x+%#x: [%#x, %#x) is reserved", addr, size, uint64(reservedStart), uint64(reservedEnd))
 	}
 	if addr < C.RS_PT_BASE+C.RS_PT_SIZE && addr+size > C.RS_PT_BASE {
 		return fmt.Errorf("unicorn: map %#x+%#x: [%#x, %#x) is reserved for the watchpoints' page tables",

@@ -34,6 +34,10 @@ enum {
 // refuses this range.
 #define RS_PT_BASE 0xFFFFF00000ULL
 #define RS_PT_SIZE 0x100000ULL
+// Two pages of it never mapped but by the machine itself: machine.c's
+// escape and prime pages while the guest has page tables.
+#define RS_PT_ESCAPE (RS_PT_BASE + RS_PT_SIZE - 0x3000)
+#define RS_PT_PRIME (RS_PT_BASE + RS_PT_SIZE - 0x2000)
 
 // Access bits, the same as arch.Perm.
 enum { RS_READ = 1, RS_WRITE = 2, RS_EXEC = 4 };
@@ -83,6 +87,19 @@ typedef struct rs_frame {
 	uint64_t call_site, target, ret, sp;
 } rs_frame;
 
+// Sync points of one block waiting for its retranslation (see doc.go,
+// "Faults and their PC"): code hooks whose only job is to be compiled
+// into that block.
+#define RS_MAX_SYNC 64
+#define RS_MAX_PENDING 8
+
+typedef struct rs_pending {
+	uint64_t pc;   // block start; 0: free
+	int n;         // hooks in use
+	uint64_t addr[RS_MAX_SYNC];
+	uc_hook hook[RS_MAX_SYNC];
+} rs_pending;
+
 typedef struct rs_stop {
 	int reason;
 	int access; // RS_READ/RS_WRITE/RS_EXEC
@@ -92,6 +109,7 @@ typedef struct rs_stop {
 	uint64_t access_pc; // watch hits: the instruction that made the access
 	uint64_t value; // value a faulting write stores
 	int size;       // size of the faulting access
+	int untranslatable; // RS_STOP_ILLEGAL: libunicorn's translator aborted on it
 	int exact;      // faults: PC is known exact (found by the twin)
 	uc_err err;
 } rs_stop;
@@ -129,6 +147,23 @@ typedef struct rs_machine {
 	int ntraps, captraps;
 
 	uc_hook fault_hook, intr_hook, invalid_hook, syscall_hook, sync_hook;
+
+	// Translator aborts (see doc.go): escaping is set by the SIGABRT
+	// handler before it leaves the translator; aborts counts them.
+	volatile int escaping;
+	uint64_t aborts;
+
+	// Block analysis: the Go Machine's cgo.Handle, the edge hook that
+	// calls it, the blocks being retranslated with sync points, and
+	// restart: a block was dropped before it ran, run again from RIP.
+	uintptr_t handle;
+	uc_hook edge_hook;
+	rs_pending pending[RS_MAX_PENDING];
+	int pending_next;
+	int restart;
+	uint64_t instrumented; // blocks retranslated with sync points
+	int primed;
+	volatile int interrupt; // Interrupt was called during this run
 	uint64_t fault_pc;
 	int fault_pc_exact;
 
@@ -207,6 +242,7 @@ rs_wstats rs_watch_stats(rs_machine *m);
 int watch_prepare(rs_machine *m);
 int watch_fault(rs_machine *m, uint32_t intno);
 void watch_reapply(rs_machine *m);
+int watch_paging(rs_machine *m);
 int watch_restart(rs_machine *m);
 void watch_close(rs_machine *m);
 uc_err watch_hook(rs_machine *m, rs_watch *w);
@@ -216,6 +252,9 @@ uc_err rs_shadow_enable(rs_machine *m, int on);
 uc_err rs_set_quantum(rs_machine *m, int64_t blocks);
 uc_err rs_set_sync(rs_machine *m, int on);
 uc_err rs_raw_run(const void *code, size_t len);
+void rs_set_handle(rs_machine *m, uintptr_t h);
+void rs_interrupt(rs_machine *m);
+uc_err rs_exact_faults(rs_machine *m, int on);
 
 // mode: 0 run, 1 step (tracer), 2 range step over [a, b), 3 step whose
 // successors are a and b.

@@ -1,6 +1,7 @@
 package unicorn
 
 /*
+#include <stdlib.h>
 #include "machine.h"
 */
 import "C"
@@ -15,3 +16,7 @@ func rawRun(code []byte) error {
 	}
 	return ucErr("raw run", C.rs_raw_run(unsafe.Pointer(&code[0]), C.size_t(len(code))))
 }
+
+// abortNow calls abort() outside any run: TestForeignAbort checks that the
+// machine's SIGABRT handler leaves such an abort to Go's handler.
+func abortNow() { C.abort() }

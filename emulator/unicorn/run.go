@@ -7,7 +7,6 @@ import "C"
 
 import (
 	"fmt"
-	"runtime/cgo"
 	"time"
 	"unsafe"
 
@@ -27,7 +26,7 @@ const (
 	StopStep                           // Step done, or RangeStep left its range
 	StopInterrupt                      // Interrupt was called
 	StopFault                          // memory fault; Addr and Access say what, PC is the faulting instruction
-	StopIllegal                        // invalid opcode (#UD); PC is that instruction
+	StopIllegal                        // invalid opcode (#UD), or one libunicorn cannot translate; PC is that instruction
 	StopDivide                         // divide error (#DE); PC is the div instruction
 	StopInt3                           // int3 in guest code; PC is after it, Addr is the int3
 	StopHalt                           // hlt; PC is after it
@@ -89,11 +88,20 @@ type Stop struct {
 	// AccessPC is, for StopWatch, the instruction that made the access
 	// (PC is the one after it).
 	AccessPC uint64
-	// Inexact is set on a data fault whose PC the block decoder could not
-	// pin down for sure (several candidates, or none: PC is then the
-	// block start). Never set with SetPCSync(true).
+	// Inexact is set on a data fault whose instruction the fault decoder
+	// could not prove (several candidates are left, PC is the first; or
+	// none, PC is where libunicorn left RIP). It is never set with
+	// SetExactFaults(true) (FuzzGuestCode checks that), and without it
+	// the registers' flags may also be stale at a fault (see doc.go).
 	Inexact bool
-	Err     error // for StopError (and the libunicorn error of faults)
+	// Insn is, for StopIllegal, the bytes of the instruction at PC (as
+	// far as they decode; see insnBytes).
+	Insn []byte
+	// Untranslatable is set, for StopIllegal, when libunicorn's
+	// translator aborted on the instruction at PC instead of raising #UD
+	// (see doc.go); the machine goes on working as after any #UD.
+	Untranslatable bool
+	Err            error // for StopError (and the libunicorn error of faults)
 }
 
 // ShadowFrame is one call on the shadow call stack.
@@ -165,7 +173,16 @@ func (m *Machine) run(mode int, a, b uint64) Stop {
 	if cs.err != C.UC_ERR_OK {
 		s.Err = ucErr("run", cs.err)
 	}
-	if s.Reason == StopFault && s.Access != arch.PermExec && !m.pcSync && cs.exact == 0 {
+	if cs.untranslatable != 0 {
+		s.Untranslatable = true
+		if s.Reason == StopError {
+			s.Err = fmt.Errorf("unicorn: run: libunicorn's translator aborted near %#x and the instruction could not be isolated", s.PC)
+		}
+	}
+	if s.Reason == StopIllegal {
+		s.Insn = m.insnBytes(s.PC)
+	}
+	if s.Reason == StopFault && s.Access != arch.PermExec && cs.exact == 0 {
 		pc, ok, ambiguous := m.findFaultPC(s.PC, s.Addr, s.Access, uint64(cs.value), int(cs.size))
 		if !ok || ambiguous {
 			s.Inexact = true
@@ -225,7 +242,7 @@ func (m *Machine) stopRunning(gen uint64) bool {
 		return false
 	}
 	m.interrupted.Store(true)
-	C.uc_emu_stop(m.c.uc)
+	C.rs_interrupt(m.c)
 	return true
 }
 
@@ -400,13 +417,10 @@ func (m *Machine) SetSyscallHandler(fn func() bool) {
 		return
 	}
 	m.syscallFn = fn
-	if fn != nil && m.handle == 0 {
-		m.handle = cgo.NewHandle(m)
+	if fn != nil {
 		m.c.go_syscall = C.uintptr_t(m.handle)
-	} else if fn == nil && m.handle != 0 {
+	} else {
 		m.c.go_syscall = 0
-		m.handle.Delete()
-		m.handle = 0
 	}
 }
 
@@ -423,6 +437,24 @@ func (m *Machine) SetQuantum(blocks int64) error {
 	}
 	m.quantum = blocks
 	return ucErr("set quantum", C.rs_set_quantum(m.c, C.int64_t(blocks)))
+}
+
+// InstrumentedBlocks is how many translation blocks were translated again
+// with sync points (see doc.go) since New.
+func (m *Machine) InstrumentedBlocks() uint64 {
+	if m.check() != nil {
+		return 0
+	}
+	return uint64(m.c.instrumented)
+}
+
+// TranslationAborts is how many times libunicorn's translator aborted
+// (and was left, see doc.go) since New.
+func (m *Machine) TranslationAborts() uint64 {
+	if m.check() != nil {
+		return 0
+	}
+	return uint64(m.c.aborts)
 }
 
 // SetShadowStack switches the shadow call stack on (empty) or off.
@@ -450,6 +482,21 @@ func (m *Machine) ShadowStack() []ShadowFrame {
 		}
 	}
 	return out
+}
+
+// SetExactFaults switches the block analysis on or off (see doc.go): on,
+// every data fault stops at its exact instruction with exact registers,
+// flags included, at the price of a code hook compiled into the blocks
+// that need one (about 20 ns each time such an instruction runs; see
+// BenchmarkSyncPoints) and of a call into Go per translated block. Off
+// (the default) costs nothing, and a fault may be reported Inexact.
+func (m *Machine) SetExactFaults(on bool) {
+	if m.check() != nil || on == m.exact {
+		return
+	}
+	if C.rs_exact_faults(m.c, cbool(on)) == C.UC_ERR_OK {
+		m.exact = on
+	}
 }
 
 // SetPCSync chooses how the PC of a data fault is found. Off (the

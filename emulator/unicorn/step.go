@@ -55,6 +55,33 @@ func (m *Machine) successors(pc uint64) (a, b uint64, ok bool) {
 	return next, next, true
 }
 
+// insnBytes returns the bytes of the instruction at pc: its length as
+// x86asm decodes it, also for encodings it rejects (it still reports how
+// many bytes it read), and a lone prefix is followed to the opcode after
+// it. Unreadable memory gives the readable prefix of it.
+func (m *Machine) insnBytes(pc uint64) []byte {
+	var buf [15]byte
+	n, _ := m.ReadMemory(pc, buf[:])
+	code := buf[:n]
+	size := 0
+	for size < len(code) {
+		inst, err := x86asm.Decode(code[size:], 64)
+		if inst.Len <= 0 {
+			size = len(code)
+			break
+		}
+		size += inst.Len
+		if err != nil || inst.Op != 0 {
+			break
+		}
+		// A prefix decoded on its own: the instruction goes on.
+	}
+	if size > len(code) {
+		size = len(code)
+	}
+	return append([]byte(nil), code[:size]...)
+}
+
 // branchTarget evaluates the operand of a near jmp or call.
 func (m *Machine) branchTarget(inst x86asm.Inst, pc, next uint64) (uint64, bool) {
 	switch arg := inst.Args[0].(type) {
@@ -71,7 +98,7 @@ func (m *Machine) branchTarget(inst x86asm.Inst, pc, next uint64) (uint64, bool)
 		if inst.AddrSize != 64 {
 			return 0, false
 		}
-		ea, ok := m.effectiveAddress(arg, next)
+		ea, ok := m.effectiveAddress(inst, arg, next)
 		if !ok {
 			return 0, false
 		}
@@ -84,8 +111,8 @@ func (m *Machine) branchTarget(inst x86asm.Inst, pc, next uint64) (uint64, bool)
 	return 0, false
 }
 
-func (m *Machine) effectiveAddress(mem x86asm.Mem, next uint64) (uint64, bool) {
-	ea := uint64(mem.Disp)
+func (m *Machine) effectiveAddress(inst x86asm.Inst, mem x86asm.Mem, next uint64) (uint64, bool) {
+	ea := uint64(memDisp(inst, mem))
 	if mem.Base == x86asm.RIP {
 		ea += next
 	} else if mem.Base != 0 {

@@ -18,9 +18,10 @@
 #define CR0_PG 0x80000000ULL
 #define CR4_PAE 0x20ULL
 
-// The reserved MiB: table pages, then the flush page, a region of its own
-// whose permissions are flipped to make libunicorn flush the TLB.
-#define PT_PAGES ((int)(RS_PT_SIZE / 0x1000) - 1)
+// The reserved MiB: table pages, the escape and prime pages (machine.h),
+// then the flush page, a region of its own whose permissions are flipped
+// to make libunicorn flush the TLB.
+#define PT_PAGES ((int)(RS_PT_SIZE / 0x1000) - 3)
 #define FLUSH_PAGE (RS_PT_BASE + RS_PT_SIZE - 0x1000)
 
 // A page-mode watch whose watchpoint stays removed over this many run
@@ -658,6 +659,11 @@ int watch_prepare(rs_machine *m)
 	}
 	ws->snap_ok = uc_context_save(m->uc, ws->snap) == UC_ERR_OK;
 	return UC_ERR_OK;
+}
+
+int watch_paging(rs_machine *m)
+{
+	return m->ws != NULL && m->ws->paging;
 }
 
 // watch_reapply sets the paging registers again after rs_run restored the

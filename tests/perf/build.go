@@ -32,6 +32,7 @@ type builds struct {
 
 	helloPE, helloELF string // tests/testdata/hello.c
 	syscallsPE        string // tests/testdata/syscalls.c
+	apiloopPE         string // tests/testdata/apiloop.c
 
 	gdbsrv   string // gdbserver, "" if missing
 	qemu     string // qemu-x86_64, "" if missing
@@ -101,6 +102,8 @@ func build(work string) builds {
 
 	b.syscallsPE = out("syscalls.exe")
 	run(work, "x86_64-w64-mingw32-gcc", "-O2", "-o", b.syscallsPE, src("syscalls.c"))
+	b.apiloopPE = out("apiloop.exe")
+	run(work, "x86_64-w64-mingw32-gcc", "-O2", "-o", b.apiloopPE, src("apiloop.c"))
 
 	b.gdbsrv = tool("gdbserver", "gdbserver")
 	b.qemu = tool("qemu-x86_64", "qemu-user")

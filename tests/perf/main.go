@@ -41,7 +41,7 @@ var (
 )
 
 // comparisons are the names -only accepts, in the order they run.
-var comparisons = []string{"continue", "hits", "step", "memory", "dump", "bt", "startup", "watch", "shadow", "qemu", "wine"}
+var comparisons = []string{"continue", "hits", "step", "memory", "dump", "bt", "startup", "watch", "shadow", "qemu", "wine", "api"}
 
 func want(name string) bool { return slices.Contains(strings.Split(*only, ","), name) }
 
@@ -99,6 +99,7 @@ func main() {
 		{"shadow", shadowCost},
 		{"qemu", qemuProxy},
 		{"wine", wineRows},
+		{"api", apiRows},
 	} {
 		if want(c.name) {
 			t0 := time.Now()

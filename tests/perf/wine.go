@@ -10,6 +10,30 @@ import (
 	"time"
 )
 
+// timeCommand runs name to its end with env and returns how long it took
+// (a non-zero exit is fine, a failure to run is fatal).
+func timeCommand(env []string, name string, args ...string) time.Duration {
+	cmd := exec.Command(name, args...)
+	cmd.Env = env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	t0 := time.Now()
+	check(startChild(cmd))
+	if err := cmd.Wait(); err != nil {
+		if _, ok := err.(*exec.ExitError); !ok {
+			fatalf("%s %v: %v\n%s", name, args, err, out.String())
+		}
+	}
+	return time.Since(t0)
+}
+
+// wineEnvironment is the environment wine runs in for the perf rows: its
+// own prefix under the work folder, no debug output, no display.
+func wineEnvironment() []string {
+	prefix := filepath.Join(workDir, "wineprefix")
+	return append(os.Environ(), "WINEPREFIX="+prefix, "WINEDEBUG=-all", "DISPLAY=")
+}
+
 // wineRows: the wine userland against wine itself and against the
 // synthesized userland. Start-up is exec to the first instruction of
 // main (`rspstub run --break main`, which also ends the process there)
@@ -23,22 +47,8 @@ func wineRows(b builds) []row {
 		}
 		return nil
 	}
-	prefix := filepath.Join(workDir, "wineprefix")
-	wineEnv := append(os.Environ(), "WINEPREFIX="+prefix, "WINEDEBUG=-all", "DISPLAY=")
-	timed := func(env []string, name string, args ...string) time.Duration {
-		cmd := exec.Command(name, args...)
-		cmd.Env = env
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		t0 := time.Now()
-		check(startChild(cmd))
-		if err := cmd.Wait(); err != nil {
-			if _, ok := err.(*exec.ExitError); !ok {
-				fatalf("%s %v: %v\n%s", name, args, err, out.String())
-			}
-		}
-		return time.Since(t0)
-	}
+	wineEnv := wineEnvironment()
+	timed := timeCommand
 	runMain := func(land string) time.Duration {
 		return timed(os.Environ(), b.stub, "run", "--userland", land, "--break", "main", b.helloPE)
 	}
