@@ -24,6 +24,7 @@ fuzz:
 	$(F) FuzzHandlers ./rsp $(FLAGS)
 	$(F) FuzzCompressRuns ./rsp $(FLAGS)
 	$(F) FuzzClientReplies ./rsp $(FLAGS)
+	$(F) FuzzAgentExpr ./rsp $(FLAGS)
 	$(F) FuzzDecodeUnwindInfo ./unwind $(FLAGS)
 	$(F) FuzzStepWalk ./unwind $(FLAGS)
 	$(F) FuzzReadImage ./unwind $(FLAGS)

@@ -690,7 +690,7 @@ func parseThreadID(p []byte) (int, bool) {
 	if len(p) > 0 && p[0] == 'p' {
 		_, after, found := cut(p[1:], '.')
 		if !found {
-			return 1, true // "pP": the process, any thread
+			return 0, true // "pP": the process, any thread
 		}
 		p = after
 	}

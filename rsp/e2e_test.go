@@ -219,7 +219,7 @@ func TestGDBEndToEnd(t *testing.T) {
 				}
 			}
 			checkRemoteRegisters(t, out, tt.desc)
-			for _, want := range []string{"0x140001010", "0x7ffde000", "0x00\t0x01\t0x02\t0x03", "v4_int32", `Thread 1 "main" (vCPU 0)`,
+			for _, want := range []string{"0x140001010", "0x7ffde000", "0x00\t0x01\t0x02\t0x03", "v4_int32", `Thread 42.1 "main" (vCPU 0)`,
 				"= 0x4242", "= 0x140001011", "Breakpoint 1, 0x0000000140001100", "= 0x140001100", "guest says hi"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("gdb output has no %q", want)

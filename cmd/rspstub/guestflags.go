@@ -9,6 +9,7 @@ import (
 
 	"github.com/rspstub/rspstub/emulator/ucwin"
 	"github.com/rspstub/rspstub/guest/wine"
+	"golang.org/x/sys/unix"
 )
 
 // guestFlags are the options that shape the guest's world, shared by
@@ -23,7 +24,7 @@ type guestFlags struct {
 	traceSyscalls *bool
 	unimplErr     *bool
 	clock         *string
-	registry      *string
+	registry      multiFlag
 }
 
 func addGuestFlags(fs *flag.FlagSet) *guestFlags {
@@ -36,9 +37,9 @@ func addGuestFlags(fs *flag.FlagSet) *guestFlags {
 		traceSyscalls: fs.Bool("trace-syscalls", false, "log one line per NT system call: thread, name, decoded arguments, status, caller (wine userland)"),
 		unimplErr:     fs.Bool("unimplemented-returns-error", false, "let system calls rspstub does not implement fail with STATUS_NOT_IMPLEMENTED instead of stopping the guest (wine userland)"),
 		clock:         fs.String("clock", "virtual", "guest time: virtual (the same on every run) or real (the host's wall clock) (wine userland)"),
-		registry:      fs.String("registry", "", "a .reg file merged into the guest's registry at start (wine userland)"),
 	}
 	fs.Var(&g.env, "env", "set a guest environment variable, NAME=VALUE (repeatable)")
+	fs.Var(&g.registry, "registry", "merge into the guest's registry at start a .reg file, a Wine registry file (system.reg, user.reg) or a Wine prefix folder (its three; e.g. ~/.wine for the COM registrations wineboot made) (repeatable; wine userland)")
 	return g
 }
 
@@ -62,7 +63,7 @@ func (g *guestFlags) check() (string, error) {
 	if land == ucwin.UserlandSynth {
 		for _, f := range []struct {
 			name, val string
-		}{{"root", *g.root}, {"cwd", *g.cwd}, {"registry", *g.registry}} {
+		}{{"root", *g.root}, {"cwd", *g.cwd}, {"registry", strings.Join(g.registry, "")}} {
 			if f.val != "" {
 				return "", fmt.Errorf("--%s needs the wine userland", f.name)
 			}
@@ -97,13 +98,20 @@ func (g *guestFlags) apply(cfg *ucwin.Config, land string) {
 	cfg.TraceSyscalls = *g.traceSyscalls
 	cfg.UnimplementedReturnsError = *g.unimplErr
 	cfg.RealClock = *g.clock == "real"
-	cfg.Registry = *g.registry
+	cfg.Registry = g.registry
 	cfg.Stdin = os.Stdin
 	cfg.StdioKinds = [3]string{stdioKind(os.Stdin), stdioKind(os.Stdout), stdioKind(os.Stderr)}
+	for _, f := range []*os.File{os.Stdout, os.Stderr, os.Stdin} {
+		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 0 && ws.Row > 0 {
+			cfg.ConsoleSize = [2]int{int(ws.Col), int(ws.Row)}
+			break
+		}
+	}
 }
 
 // stdioKind says what a standard stream of the stub is, for the guest's
-// handles to look the same ("pipe", "file", "char", "nul").
+// handles to look the same ("pipe", "file", "tty", "char", "nul"). A
+// terminal gives the wine userland's guest a console.
 func stdioKind(f *os.File) string {
 	st, err := f.Stat()
 	if err != nil {
@@ -115,6 +123,9 @@ func stdioKind(f *os.File) string {
 	case m&os.ModeCharDevice != 0:
 		if null, err := os.Stat(os.DevNull); err == nil && os.SameFile(st, null) {
 			return "nul"
+		}
+		if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
+			return "tty"
 		}
 		return "char"
 	}

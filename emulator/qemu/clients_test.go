@@ -133,8 +133,8 @@ func TestGDBSystem(t *testing.T) {
 		"<tick",
 		fmt.Sprintf("cr3            0x%x", symbol(t, elf64, "pml4")),
 		"efer           0x",
-		"Thread 1 ",
-		"Thread 2 ",
+		"Thread 1.1 ", // multiprocess ids: pid 1
+		"Thread 1.2 ",
 		"CPU #0",
 		"#1  ",
 	} {

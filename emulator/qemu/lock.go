@@ -26,6 +26,10 @@ var (
 	_ rsp.ExecFiler         = (*Target)(nil)
 	_ rsp.FileServer        = (*Target)(nil)
 	_ rsp.FileLoadAddresser = (*Target)(nil)
+	_ rsp.SVR4LibraryLister = (*Target)(nil)
+	_ rsp.FeatureGate       = (*Target)(nil)
+	_ rsp.SyscallCatcher    = (*Target)(nil)
+	_ rsp.MemoryAllocator   = (*Target)(nil)
 )
 
 // LastStop implements rsp.Target.

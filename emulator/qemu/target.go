@@ -91,9 +91,15 @@ type Target struct {
 	threads []int
 	last    rsp.Stop
 
-	bps     map[bpKey]int // Z0/Z1 breakpoints and the watchpoints QEMU holds, with insert counts
+	bps     map[bpKey]int // Z0/Z1 breakpoints and the watchpoints QEMU holds (1 each: inserting again is a no-op, as in gdbserver)
 	soft    []softWatch   // watchpoints emulated by single-stepping (qemu-user has none)
 	noWatch bool          // QEMU answered Z2 empty: emulate watchpoints
+	sc      syscallCatch  // catch syscall in qemu-user (syscalls.go)
+	// Guest memory for the debugger (alloc.go): its allocations, and a
+	// syscall instruction to run mmap with (for the module list libSig).
+	allocs     map[uint64]uint64
+	sysSite    uint64
+	sysSiteSig string
 
 	// Module discovery (windows.go): cached per stop (gen counts
 	// resumes), per thread.
@@ -608,7 +614,12 @@ func (t *Target) writeMemory(addr uint64, p []byte) (int, error) {
 		return 0, ErrGone
 	}
 	if err := t.c.WriteMemory(addr, p); err != nil {
-		return 0, t.check(fmt.Errorf("qemu: write %d bytes at %#x: %w", len(p), addr, err))
+		if !t.unprotect(addr, uint64(len(p))) {
+			return 0, t.check(fmt.Errorf("qemu: write %d bytes at %#x: %w", len(p), addr, err))
+		}
+		if err := t.c.WriteMemory(addr, p); err != nil {
+			return 0, t.check(fmt.Errorf("qemu: write %d bytes at %#x: %w", len(p), addr, err))
+		}
 	}
 	t.gen++ // the loader's structures may have changed
 	for i := range t.soft {

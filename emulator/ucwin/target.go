@@ -49,12 +49,13 @@ type Config struct {
 	// The rest applies to the wine userland (see guest/wine.Config).
 	Stdin                     io.Reader
 	StdioKinds                [3]string
+	ConsoleSize               [2]int
 	Root, Cwd                 string
 	WineDebug                 string
 	TraceSyscalls             bool
 	UnimplementedReturnsError bool
 	RealClock                 bool
-	Registry                  string // a .reg file to load
+	Registry                  []string // registry files or Wine prefix folders to load (wine.Process.LoadRegFile)
 	// DeliverFaults hands guest faults to the guest's exception handlers
 	// at once (no debugger to show them to first).
 	DeliverFaults bool
@@ -83,6 +84,7 @@ func ResolveUserland(name string) (string, error) {
 
 // Target is a Windows program running in Unicorn, served over RSP.
 type Target struct {
+	cfg  Config // what New was given (Restart loads it again)
 	m    *unicorn.Machine
 	mw   *machine
 	proc *guest.Process
@@ -158,30 +160,44 @@ func (m *machine) isTrap(pc uint64) bool {
 // New loads cfg.Program into a new Unicorn machine and runs it to the
 // first stop (the thread's first instruction, or the entry point).
 func New(cfg Config) (*Target, error) {
+	t := &Target{breaks: make(map[breakKey]struct{})}
+	if err := t.load(cfg); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// load starts cfg.Program in a new machine into t, whose guest state is
+// zero (New, Restart).
+func (t *Target) load(cfg Config) error {
+	t.cfg = cfg
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	m, err := unicorn.New()
 	if err != nil {
-		return nil, fmt.Errorf("start unicorn: %w", err)
+		return fmt.Errorf("start unicorn: %w", err)
 	}
-	t := &Target{m: m, mw: &machine{Machine: m},
-		breaks: make(map[breakKey]struct{})}
+	if err := loadWindowsSelectors(m); err != nil {
+		m.Close()
+		return fmt.Errorf("segment selectors: %w", err)
+	}
+	t.m, t.mw = m, &machine{Machine: m}
 	land := cfg.Userland
 	if land == "" {
 		land = UserlandSynth
 	}
 	if land, err = ResolveUserland(land); err != nil {
 		m.Close()
-		return nil, err
+		return err
 	}
 	if land == UserlandWine {
 		if err := t.loadWine(cfg, log); err != nil {
 			m.Close()
-			return nil, err
+			return err
 		}
-		return t, nil
+		return nil
 	}
 	stdout, stderr := cfg.Stdout, cfg.Stderr
 	if stdout == nil {
@@ -202,10 +218,10 @@ func New(cfg Config) (*Target, error) {
 	})
 	if err != nil {
 		m.Close()
-		return nil, err
+		return err
 	}
 	t.proc = proc
-	t.desc = rsp.AMD64(rsp.AMD64Options{AVX: m.HasAVX()})
+	t.desc = rsp.AMD64(rsp.AMD64Options{AVX: m.HasAVX(), Win64: true})
 	if cfg.ShadowStack {
 		m.SetShadowStack(true)
 	}
@@ -215,22 +231,22 @@ func New(cfg Config) (*Target, error) {
 		entry := proc.EntryPoint()
 		if err := m.AddBreakpoint(entry, true); err != nil {
 			m.Close()
-			return nil, fmt.Errorf("break at entry point %#x: %w", entry, err)
+			return fmt.Errorf("break at entry point %#x: %w", entry, err)
 		}
 		st, err := t.run(false)
 		m.RemoveBreakpoint(entry, true)
 		if err != nil {
 			m.Close()
-			return nil, err
+			return err
 		}
 		if st.Kind != rsp.StopHWBreak {
 			m.Close()
-			return nil, fmt.Errorf("program stopped before its entry point: %s", describeStop(st))
+			return fmt.Errorf("program stopped before its entry point: %s", describeStop(st))
 		}
 		st.Kind, st.Library = rsp.StopSignal, true
 		t.last = st
 	}
-	return t, nil
+	return nil
 }
 
 // Close releases the emulator (and the wine userland's host resources).
@@ -495,7 +511,9 @@ func (t *Target) decodeReg(regnum int, src []byte) {
 // ReadMemory implements rsp.Target.
 func (t *Target) ReadMemory(addr uint64, p []byte) (int, error) { return t.m.ReadMemory(addr, p) }
 
-// WriteMemory implements rsp.Target.
+// WriteMemory implements rsp.Target. (The machine drops the translations
+// of code it overwrites: LLDB rewrites its JIT buffer for every
+// expression.)
 func (t *Target) WriteMemory(addr uint64, p []byte) (int, error) { return t.m.WriteMemory(addr, p) }
 
 // Interrupt implements rsp.Target.
@@ -575,8 +593,19 @@ func (t *Target) RangeStep(tid int, start, end uint64) (rsp.Stop, error) {
 			return st, err
 		}
 		pc, err := t.m.Reg(arch.RIP)
-		if err != nil || pc < start || pc >= end {
+		if err != nil {
 			return st, err
+		}
+		if kind, ok := t.breakAt(pc); ok {
+			// A step ends on an instruction the emulator has not run; an
+			// inserted breakpoint there is hit, inside the range or not
+			// (gdbserver stops there too: `next` over a line with a
+			// breakpoint in its middle reports that breakpoint).
+			st.Kind = kind
+			return st, nil
+		}
+		if pc < start || pc >= end {
+			return st, nil
 		}
 		if t.interrupted.Swap(false) {
 			return t.stop(rsp.StopSignal, rsp.SIGINT), nil
@@ -672,6 +701,9 @@ func (t *Target) stop(kind rsp.StopKind, sig int) rsp.Stop {
 
 // translate maps an emulator stop to what the debugger sees.
 func (t *Target) translate(us unicorn.Stop) rsp.Stop {
+	if st, ok := t.breakpointFetch(us); ok {
+		return st
+	}
 	switch us.Reason {
 	case unicorn.StopBreakpoint:
 		return t.stop(rsp.StopSWBreak, rsp.SIGTRAP)
@@ -779,6 +811,18 @@ func (t *Target) RemoveBreakpoint(kind rsp.BreakKind, addr uint64, size int) err
 		return t.m.RemoveBreakpoint(addr, kind == rsp.BreakHardware)
 	}
 	return t.m.RemoveWatchpoint(addr, size, watchKind(kind))
+}
+
+// breakAt reports whether the client inserted a breakpoint at pc, and
+// the stop it makes (x86 breakpoints are inserted with kind 1).
+func (t *Target) breakAt(pc uint64) (rsp.StopKind, bool) {
+	if _, ok := t.breaks[breakKey{rsp.BreakSoftware, pc, 1}]; ok {
+		return rsp.StopSWBreak, true
+	}
+	if _, ok := t.breaks[breakKey{rsp.BreakHardware, pc, 1}]; ok {
+		return rsp.StopHWBreak, true
+	}
+	return 0, false
 }
 
 func watchKind(k rsp.BreakKind) unicorn.WatchKind {

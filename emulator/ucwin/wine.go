@@ -40,6 +40,7 @@ func (t *Target) loadWine(cfg Config, log *slog.Logger) error {
 		RealClock:                 cfg.RealClock,
 		Stdin:                     cfg.Stdin,
 		StdioKinds:                cfg.StdioKinds,
+		ConsoleSize:               cfg.ConsoleSize,
 		Stdout:                    &teeConsole{t: t, w: stdout},
 		Stderr:                    &teeConsole{t: t, w: stderr},
 		Logger:                    log,
@@ -53,13 +54,13 @@ func (t *Target) loadWine(cfg Config, log *slog.Logger) error {
 	// Most system calls are served inside the run, from the syscall hook;
 	// the rest stop it and runWine serves them.
 	t.m.SetSyscallHandler(p.FastSyscall)
-	if cfg.Registry != "" {
-		if err := p.LoadRegFile(cfg.Registry); err != nil {
+	for _, reg := range cfg.Registry {
+		if err := p.LoadRegFile(reg); err != nil {
 			p.Close()
 			return fmt.Errorf("--registry: %w", err)
 		}
 	}
-	t.desc = rsp.AMD64(rsp.AMD64Options{AVX: t.m.HasAVX()})
+	t.desc = rsp.AMD64(rsp.AMD64Options{AVX: t.m.HasAVX(), Win64: true})
 	if cfg.ShadowStack {
 		t.m.SetShadowStack(true)
 	}
@@ -169,6 +170,9 @@ func (t *Target) runWine(step bool) (rsp.Stop, error) {
 			}
 			continue
 		case unicorn.StopFault, unicorn.StopDivide, unicorn.StopIllegal, unicorn.StopInt3, unicorn.StopException:
+			if st, ok := t.breakpointFetch(us); ok {
+				return st, nil // a debugger's return address (calls.go)
+			}
 			e := wineException(us)
 			if t.deliver {
 				prev := t.wine.CurrentThread()

@@ -894,6 +894,36 @@ uc_err rs_reg_write(rs_machine *m, int id, uint64_t v)
 	return uc_reg_write(m->uc, id, buf);
 }
 
+// rs_save_clean makes the current CPU state the one the machine goes
+// back to after a CPU exception (see rs_run): segment selectors loaded
+// since creation must survive that reset.
+uc_err rs_save_clean(rs_machine *m)
+{
+	if (m->clean == NULL)
+		return UC_ERR_OK;
+	return uc_context_save(m->uc, m->clean);
+}
+
+uc_err rs_get_gdtr(rs_machine *m, uint64_t *base, uint32_t *limit)
+{
+	uc_x86_mmr r;
+	uc_err e;
+	memset(&r, 0, sizeof r);
+	e = uc_reg_read(m->uc, UC_X86_REG_GDTR, &r);
+	*base = r.base;
+	*limit = r.limit;
+	return e;
+}
+
+uc_err rs_set_gdtr(rs_machine *m, uint64_t base, uint32_t limit)
+{
+	uc_x86_mmr r;
+	memset(&r, 0, sizeof r);
+	r.base = base;
+	r.limit = limit;
+	return uc_reg_write(m->uc, UC_X86_REG_GDTR, &r);
+}
+
 static const int gpr_ids[16] = {
 	UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RBX,
 	UC_X86_REG_RSP, UC_X86_REG_RBP, UC_X86_REG_RSI, UC_X86_REG_RDI,

@@ -211,6 +211,9 @@ rs_result rs_mem_write(rs_machine *m, uint64_t addr, const void *buf, uint64_t l
 uc_err rs_reg_read(rs_machine *m, int id, uint64_t *v);
 rs_result rs_reg_get(rs_machine *m, int id);
 uc_err rs_reg_write(rs_machine *m, int id, uint64_t v);
+uc_err rs_set_gdtr(rs_machine *m, uint64_t base, uint32_t limit);
+uc_err rs_get_gdtr(rs_machine *m, uint64_t *base, uint32_t *limit);
+uc_err rs_save_clean(rs_machine *m);
 uc_err rs_read_context(rs_machine *m, rs_context *c);
 uc_err rs_read_gprs(rs_machine *m, rs_context *c);
 uc_err rs_write_context(rs_machine *m, const rs_context *c);

@@ -303,6 +303,57 @@ func (w *walker) addAt(base uint64, name, what string) {
 
 // linkMap walks r_debug's link_map chain.
 func (w *walker) linkMap(exe *loaded) {
+	w.chain(exe, func(lm, lAddr, lName, lLD uint64) { w.linkEntry(exe, lAddr, lName, lLD) })
+}
+
+// LinkMapEntry is one entry of r_debug's link_map chain as the dynamic
+// linker keeps it: what an SVR4 library list (qXfer:libraries-svr4)
+// reports.
+type LinkMapEntry struct {
+	Name    string // l_name ("" for the executable)
+	LM      uint64 // the entry's own address
+	Addr    uint64 // l_addr: the load bias
+	Dynamic uint64 // l_ld: the module's PT_DYNAMIC in memory
+	Main    bool   // the executable's entry (its l_ld is the executable's PT_DYNAMIC)
+}
+
+// LinkMap returns r_debug's link_map chain in order. It is empty until
+// the dynamic linker has filled r_debug (at its entry point, where
+// qemu-user starts) and for executables without DT_DEBUG (static ones).
+func LinkMap(mem Memory, auxv []byte) ([]LinkMapEntry, []string, error) {
+	a, err := ParseAuxv(auxv)
+	if err != nil {
+		return nil, nil, err
+	}
+	if a[AT_PHDR] == 0 || a[AT_PHNUM] == 0 {
+		return nil, nil, fmt.Errorf("%w: no AT_PHDR/AT_PHNUM", ErrAuxv)
+	}
+	w := walker{mem: mem}
+	exe, err := w.executable(a)
+	if err != nil {
+		return nil, nil, fmt.Errorf("executable: %w", err)
+	}
+	var out []LinkMapEntry
+	w.chain(exe, func(lm, lAddr, lName, lLD uint64) {
+		e := LinkMapEntry{LM: lm, Addr: lAddr, Dynamic: lLD, Main: lLD == exe.img.Dynamic}
+		if lName != 0 {
+			s, err := elfmem.ReadString(w.mem, lName, 0)
+			if err != nil {
+				w.problem("l_name at %#x: %v", lName, err)
+			}
+			e.Name = s
+		}
+		out = append(out, e)
+	})
+	return out, w.problems, nil
+}
+
+// chain calls fn for each entry of r_debug's link_map chain (bounded,
+// cycle-checked); nothing before the dynamic linker has filled r_debug.
+func (w *walker) chain(exe *loaded, fn func(lm, lAddr, lName, lLD uint64)) {
+	if exe.img.Dynamic == 0 {
+		return // static: no dynamic linker
+	}
 	dbg, ok := elfmem.Lookup(exe.dyn, elfmem.DT_DEBUG)
 	if !ok || dbg == 0 {
 		return // not filled in yet, or no DT_DEBUG (static-pie, -z nodebug)
@@ -332,7 +383,7 @@ func (w *walker) linkMap(exe *loaded) {
 		lName := binary.LittleEndian.Uint64(e[8:])
 		lLD := binary.LittleEndian.Uint64(e[16:])
 		next := binary.LittleEndian.Uint64(e[24:])
-		w.linkEntry(exe, lAddr, lName, lLD)
+		fn(lm, lAddr, lName, lLD)
 		lm = next
 	}
 }

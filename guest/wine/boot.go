@@ -386,6 +386,7 @@ func (p *Process) makeParams() error {
 	b.u32(ppAllocationSize, uint32(pageUp(uint64(size))))
 	b.u32(ppSize, uint32(size))
 	b.u32(ppFlags, 1) // PROCESS_PARAMS_FLAG_NORMALIZED
+	b.u64(ppConsoleHandle, p.consoleHandle)
 	b.u64(ppStdInput, p.std[0])
 	b.u64(ppStdOutput, p.std[1])
 	b.u64(ppStdError, p.std[2])

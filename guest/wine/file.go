@@ -15,10 +15,12 @@ import (
 // stream is a byte stream the guest reads or writes: a standard handle or
 // a device.
 type stream struct {
-	kind string // "pipe" (standard handles), "nul", "console"
+	kind string // "pipe", "file", "char", "nul" (standard handles, NUL), "console"
 	r    io.Reader
 	w    io.Writer
 	eof  bool
+	con  *console // kind "console": the console and which of its objects
+	role int
 }
 
 type fileObject struct {

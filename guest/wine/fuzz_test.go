@@ -2,6 +2,7 @@ package wine
 
 import (
 	"encoding/binary"
+	"io"
 	"strings"
 	"testing"
 
@@ -29,7 +30,10 @@ type fuzzGuest struct {
 func newFuzzGuest(t testing.TB, exe, root string) *fuzzGuest {
 	m, err := unicorn.New()
 	require.NoError(t, err)
-	p, err := Load(m, Config{Program: exe, Root: root})
+	// Standard input and output are a console, so its requests are
+	// reachable through the small handles; standard error a pipe.
+	p, err := Load(m, Config{Program: exe, Root: root, StdioKinds: [3]string{"tty", "tty", "pipe"},
+		Stdin: strings.NewReader("a line of input\n"), Stdout: io.Discard, Stderr: io.Discard})
 	require.NoError(t, err)
 	scratch, err := p.allocate(0, 0x2000, PAGE_READWRITE, MEM_PRIVATE, false, "fuzz scratch")
 	require.NoError(t, err)
@@ -86,6 +90,8 @@ func (g *fuzzGuest) value(b []byte) uint64 {
 		return v % 0x10000 // small numbers, the null page
 	case 9:
 		return uint64(uint32(v)) // ULONGs
+	case 10:
+		return uint64(condrvCode(uint32(v%64), uint32(v>>6%3))) // console requests
 	}
 	return v
 }

@@ -62,6 +62,10 @@ type Program struct {
 	Stdin string
 	// Files are copied from src/files/ into the working folder.
 	Files []string
+	// Registry names registry files under src/files/ that rspstub loads
+	// (--registry); wine has them in its prefix already. COM programs
+	// need the class registrations wineboot writes there.
+	Registry []string
 	// Exercises says in a few words what the program checks.
 	Exercises string
 	// WineFails, when set, says why Wine itself cannot run the program:

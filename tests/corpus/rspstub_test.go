@@ -21,9 +21,7 @@ import (
 // knownGaps are the programs the wine userland does not run like wine
 // yet, and why. They are run and reported, and must still differ: one
 // that starts to pass fails the test until it is taken off this list.
-var knownGaps = map[string]string{
-	"wine-cscript": "COM needs the class registrations of a Wine prefix's registry (HKCR\\.js, CLSIDs); rspstub's registry has only the keys programs commonly read",
-}
+var knownGaps = map[string]string{}
 
 // TestRspstubCorpus is the wine userland's acceptance test: every program
 // of the corpus that Wine runs is run by `rspstub run --userland wine` to
@@ -64,7 +62,11 @@ func TestRspstubCorpus(t *testing.T) {
 				defer cancel()
 				// "--" ends rspstub's flags: the program's own (cabarc -v)
 				// must reach it.
-				args := append([]string{"run", "--userland", "wine", "--root", root, `--cwd`, `C:\work`, exe, "--"}, p.Args...)
+				args := []string{"run", "--userland", "wine", "--root", root, `--cwd`, `C:\work`}
+				for _, r := range p.Registry {
+					args = append(args, "--registry", filepath.Join(SourceDir(), "files", r))
+				}
+				args = append(append(args, exe, "--"), p.Args...)
 				cmd := exec.CommandContext(ctx, bin, args...)
 				// Standard input and output are files, as the oracle
 				// gives them to wine: the C runtimes detect the end of

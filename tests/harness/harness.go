@@ -43,6 +43,22 @@ func Tool(t testing.TB, name string) string {
 	return p
 }
 
+// ToolAny is Tool for a tool known by several names (Debian installs
+// lldb-vscode as lldb-vscode-14): the first one found.
+func ToolAny(t testing.TB, names ...string) string {
+	t.Helper()
+	for _, n := range names {
+		if p, err := exec.LookPath(n); err == nil {
+			return p
+		}
+	}
+	if RequireTools() {
+		t.Fatalf("required tool %s is missing (RSPSTUB_REQUIRE_TOOLS=1)", strings.Join(names, " or "))
+	}
+	t.Skipf("skipping: none of %s is installed", strings.Join(names, ", "))
+	return ""
+}
+
 // Root is the repository's top folder.
 func Root() string {
 	_, file, _, _ := runtime.Caller(0)
@@ -201,7 +217,20 @@ func StartStub(t testing.TB, args ...string) *StubProc {
 	if !chosen {
 		args = append([]string{"--userland", "synth"}, args...)
 	}
-	all := append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)
+	return startProc(t, bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...))
+}
+
+// StartQEMUStub runs `rspstub qemu --listen 127.0.0.1:0 -- ARGV...` (a
+// QEMU command line: qemu-x86_64 PROGRAM for a Linux program) and waits
+// until it listens.
+func StartQEMUStub(t testing.TB, argv ...string) *StubProc {
+	t.Helper()
+	Tool(t, argv[0])
+	return startProc(t, Stub(t), append([]string{"qemu", "--listen", "127.0.0.1:0", "--"}, argv...))
+}
+
+func startProc(t testing.TB, bin string, all []string) *StubProc {
+	t.Helper()
 	s := &StubProc{cmd: exec.Command(bin, all...), done: make(chan struct{})}
 	outPipe, err := s.cmd.StdoutPipe()
 	if err != nil {

@@ -41,7 +41,7 @@ var (
 )
 
 // comparisons are the names -only accepts, in the order they run.
-var comparisons = []string{"continue", "hits", "step", "memory", "dump", "bt", "startup", "watch", "shadow", "qemu", "wine", "api"}
+var comparisons = []string{"continue", "hits", "cond", "step", "memory", "dump", "bt", "startup", "watch", "shadow", "qemu", "wine", "api"}
 
 func want(name string) bool { return slices.Contains(strings.Split(*only, ","), name) }
 
@@ -90,6 +90,7 @@ func main() {
 	}{
 		{"continue", continueCost},
 		{"hits", breakpointHits},
+		{"cond", conditionCost},
 		{"step", stepping},
 		{"memory", memoryReads},
 		{"dump", dumps},
