@@ -55,6 +55,10 @@ type codec struct {
 	w io.Writer
 
 	noAck bool
+	// lateAck (a client of qemu-system, which never waits for `+`): the
+	// `+` for a packet received is sent with the next thing written, so
+	// the peer is woken once, not twice. ackDue: one is owed.
+	lateAck, ackDue bool
 	// runs makes putHex run-length encode: the protocol allows it in
 	// responses only, so servers set it and clients do not.
 	runs    bool
@@ -116,7 +120,11 @@ func (c *codec) readEvent() (event, error) {
 				continue
 			}
 			if !c.noAck {
-				if err := c.writeRaw('+'); err != nil {
+				if c.lateAck {
+					c.wmu.Lock()
+					c.ackDue = true
+					c.wmu.Unlock()
+				} else if err := c.writeRaw('+'); err != nil {
 					return 0, err
 				}
 			}
@@ -143,13 +151,22 @@ func (c *codec) readPacket() (event, error) {
 	var sum byte
 	var bad error
 	escaped := false
+	// mixed: the payload has special bytes, so plainRun (which scans all
+	// that is buffered) is not tried again: a reply of many run-length
+	// runs would be scanned once per run.
+	mixed := false
 	for n := 0; ; n++ {
 		if bad == nil && !escaped && c.r.Buffered() > 1 {
 			// Fast path: decode the plain runs and escape pairs already
 			// buffered; anything else takes the byte path below.
 			win, _ := c.r.Peek(min(c.r.Buffered(), c.maxSize-len(buf)))
 			var used int
-			if end := plainRun(win); end >= 0 {
+			end := -1
+			if !mixed {
+				end = plainRun(win)
+				mixed = end < 0
+			}
+			if end >= 0 {
 				// Nothing to unescape up to the end of the packet or of
 				// what is buffered (hex replies, text): one copy.
 				buf = append(buf, win[:end]...) // grows c.in once, up to maxSize
@@ -275,6 +292,11 @@ var singleBytes = func() []byte {
 func (c *codec) writeRaw(b byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.ackDue {
+		c.ackDue = false
+		_, err := c.w.Write([]byte{'+', b})
+		return err
+	}
 	_, err := c.w.Write(singleBytes[b : b+1])
 	return err
 }
@@ -555,6 +577,19 @@ func (c *codec) putDec(v int64) {
 func (c *codec) send() error {
 	s := c.sum
 	c.out = append(c.out, '#', hexdigits[s>>4], hexdigits[s&15])
+	if c.ackDue {
+		// The owed `+` and the packet in one write (out stays as sent,
+		// for resend).
+		c.ackDue = false
+		if len(c.out) <= 4<<10 {
+			c.wbuf = append(append(c.wbuf[:0], '+'), c.out...)
+			_, err := c.w.Write(c.wbuf)
+			return err
+		}
+		if _, err := c.w.Write(singleBytes['+' : '+'+1]); err != nil {
+			return err
+		}
+	}
 	_, err := c.w.Write(c.out)
 	return err
 }
