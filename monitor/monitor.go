@@ -24,12 +24,20 @@ type Monitor struct {
 	flush bool // drop cached unwind data before the next use
 	// prefer: .pdata or CFI for PE code that has both (settings.go).
 	prefer unwind.CFIPreference
+	stack  unwind.Stack // the last walk's frames, reused
+	frames []Frame      // the last `bt`'s frames, reused
+	text   []byte       // the last `bt`'s text, reused
 }
 
 // New returns a Monitor over t.
 func New(t Target) *Monitor {
 	m := &Monitor{t: t, syms: newSymbolizer(t)}
-	m.syms.funcStart = func(addr uint64) (uint64, bool) { return m.unwinder().FunctionStart(addr) }
+	m.syms.funcStart = func(addr uint64) (uint64, bool) {
+		if m.syms.inBatch && m.u != nil {
+			return m.u.FunctionStart(addr) // the modules were just read
+		}
+		return m.unwinder().FunctionStart(addr)
+	}
 	return m
 }
 

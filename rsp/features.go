@@ -32,6 +32,7 @@ type features struct {
 	alloc     MemoryAllocator
 	restart   Restarter
 	syscalls  SyscallCatcher
+	regHolder RegisterHolder
 }
 
 func discover(t Target) features {
@@ -77,6 +78,7 @@ func discover(t Target) features {
 			f.svr4 = nil
 		}
 	}
+	f.regHolder, _ = t.(RegisterHolder)
 	return f
 }
 

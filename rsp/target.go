@@ -392,3 +392,13 @@ type MemoryAllocator interface {
 	// FreeMemory releases what AllocateMemory returned at addr.
 	FreeMemory(addr uint64) error
 }
+
+// RegisterHolder is implemented by targets whose registers cost a round
+// trip to fetch (a proxy in front of another stub). A stop reply then
+// carries the expedited registers (pc, sp, fp) only when HasRegisters
+// says the target already holds this stop's registers of tid; otherwise
+// it carries none, and the client asks (`g`, `p`) when it needs them,
+// as it does with a stub that expedites nothing (QEMU).
+type RegisterHolder interface {
+	HasRegisters(tid int) bool
+}

@@ -90,7 +90,7 @@ func readELFFile(path string) ([]byte, error) {
 // linker's breakpoint for shared-library events. In system mode it is
 // empty (the qSupported reply is computed per type, not per mode).
 func (t *Target) Auxv() ([]byte, error) {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
 	if t.mode != ModeUser {
 		return nil, nil
@@ -110,7 +110,7 @@ func (t *Target) ServesFiles() bool { return t.mode != ModeUser }
 // needs to relocate a PIE's breakpoints and GDB reads instead of walking
 // r_debug itself. It is empty until the dynamic linker has run.
 func (t *Target) SVR4Libraries(dst []rsp.SVR4Library) (uint64, []rsp.SVR4Library, error) {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
 	if t.mode != ModeUser {
 		return 0, dst, errors.New("no SVR4 library list: not a Linux program")

@@ -183,7 +183,7 @@ func (m *Machine) run(mode int, a, b uint64) Stop {
 	if s.Reason == StopIllegal {
 		s.Insn = m.insnBytes(s.PC)
 	}
-	if s.Reason == StopFault && s.Access != arch.PermExec {
+	if s.Reason == StopFault && s.Access != arch.PermExec && cs.exact == 0 {
 		pc, ok, ambiguous := m.findFaultPC(s.PC, s.Addr, s.Access, uint64(cs.value), int(cs.size))
 		if !ok || ambiguous {
 			s.Inexact = true
@@ -293,8 +293,9 @@ func checkWatch(addr uint64, size int, kind WatchKind) error {
 }
 
 // AddWatchpoint stops execution after an instruction that accesses
-// [addr, addr+size) the way kind says. While any watchpoint exists,
-// execution is slower (see doc.go).
+// [addr, addr+size) the way kind says. A write watchpoint costs nothing
+// until its page is written; read and access watchpoints slow execution
+// while they exist (see doc.go).
 func (m *Machine) AddWatchpoint(addr uint64, size int, kind WatchKind) error {
 	if err := m.check(); err != nil {
 		return err
@@ -302,7 +303,14 @@ func (m *Machine) AddWatchpoint(addr uint64, size int, kind WatchKind) error {
 	if err := checkWatch(addr, size, kind); err != nil {
 		return err
 	}
-	return ucErr(fmt.Sprintf("watchpoint %#x", addr), C.rs_watch_add(m.c, C.uint64_t(addr), C.uint64_t(size), C.int(kind)+1))
+	op := fmt.Sprintf("watchpoint %#x", addr)
+	if kind == WatchWrite {
+		if err := m.openTwin(); err != nil {
+			return err
+		}
+		return ucErr(op, C.rs_pwatch_add(m.c, C.uint64_t(addr), C.uint64_t(size)))
+	}
+	return ucErr(op, C.rs_watch_add(m.c, C.uint64_t(addr), C.uint64_t(size), C.int(kind)+1))
 }
 
 // RemoveWatchpoint removes a watchpoint added with the same arguments.
@@ -313,7 +321,50 @@ func (m *Machine) RemoveWatchpoint(addr uint64, size int, kind WatchKind) error 
 	if err := checkWatch(addr, size, kind); err != nil {
 		return err
 	}
-	return ucErr(fmt.Sprintf("remove watchpoint %#x", addr), C.rs_watch_remove(m.c, C.uint64_t(addr), C.uint64_t(size), C.int(kind)+1))
+	op := fmt.Sprintf("remove watchpoint %#x", addr)
+	if kind == WatchWrite {
+		return ucErr(op, C.rs_pwatch_remove(m.c, C.uint64_t(addr), C.uint64_t(size)))
+	}
+	return ucErr(op, C.rs_watch_remove(m.c, C.uint64_t(addr), C.uint64_t(size), C.int(kind)+1))
+}
+
+// openTwin starts the engine that runs the instructions that write to
+// pages of write watchpoints (watch.c), over the same host memory.
+func (m *Machine) openTwin() error {
+	if m.twin {
+		return nil
+	}
+	if e := C.rs_twin_open(m.c); e != C.UC_ERR_OK {
+		return ucErr("open twin engine", e)
+	}
+	for _, r := range m.regions {
+		if e := C.rs_twin_map(m.c, C.uint64_t(r.start), C.uint64_t(r.end-r.start), ucPerm(r.perm), r.host); e != C.UC_ERR_OK {
+			return ucErr(fmt.Sprintf("twin map %#x", r.start), e)
+		}
+	}
+	m.twin = true
+	return nil
+}
+
+// WatchStats counts the work of write watchpoints since the machine
+// started (tests and benchmarks).
+type WatchStats struct {
+	Faults   uint64 // writes to protected pages, each run by the twin
+	Hits     uint64 // of which wrote a watched byte
+	Flushes  uint64 // TLB flushes (protection added)
+	Released uint64 // pages whose protection was lifted
+	Demoted  uint64 // watchpoints moved to hook mode (their page was written too often)
+	Pages    int    // pages protected now
+}
+
+// WatchStats returns the write watchpoints' counters.
+func (m *Machine) WatchStats() WatchStats {
+	if m.check() != nil {
+		return WatchStats{}
+	}
+	s := C.rs_watch_stats(m.c)
+	return WatchStats{Faults: uint64(s.faults), Hits: uint64(s.hits), Flushes: uint64(s.flushes),
+		Released: uint64(s.released), Demoted: uint64(s.demoted), Pages: int(s.pages)}
 }
 
 // AddTrapRange makes execution of any instruction in [start, end) stop
