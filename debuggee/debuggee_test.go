@@ -34,7 +34,7 @@ type fake struct {
 func newFake(os string) *fake {
 	f := &fake{os: os, mem: map[uint64][]byte{}, tids: []int{1, 2}}
 	f.mods = []loaded.Module{
-		{Name: "demo.exe", Path: `C:\demo\demo.exe`, Base: 0x140000000, Size: 0x5000, FirstSectionRVA: 0x1000},
+		{Name: "demo.exe", Path: `C:\demo\demo.exe`, HostPath: "/host/demo.exe", Base: 0x140000000, Size: 0x5000, FirstSectionRVA: 0x1000},
 		{Name: "KERNEL32.dll", Path: `C:\Windows\System32\KERNEL32.dll`, Base: 0x7ff800000000, Size: 0x10000},
 		{Name: "kernel.elf", Path: "/host/kernel.elf", Base: 0xffff800000000000, Size: 0x1000, Format: loaded.FormatELF},
 	}
@@ -149,7 +149,7 @@ func TestLibraries(t *testing.T) {
 	v := New(f)
 	got := v.Libraries(nil)
 	assert.Equal(t, []rsp.Library{
-		{Name: `C:\demo\demo.exe`, Base: 0x140000000, SegmentAddr: 0x140001000},
+		{Name: `C:\demo\demo.exe`, Base: 0x140000000, SegmentAddr: 0x140001000, Program: true, HostPath: "/host/demo.exe"},
 		{Name: `C:\Windows\System32\KERNEL32.dll`, Base: 0x7ff800000000, SegmentAddr: 0x7ff800002000}, // RVA from the headers in memory
 	}, got, "the ELF module is left out")
 	assert.Equal(t, f.mods, f.seen, "the source is told what the debugger was sent")

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rspstub/rspstub/guest/minidump"
 	"github.com/rspstub/rspstub/internal/arch"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/unwind"
@@ -79,8 +80,8 @@ func (t *Target) Commands() *monitor.Monitor {
 	}
 	if t.mon == nil {
 		var mt monitor.Target = monSource{t}
-		if rs, ok := t.b.(RegionShadower); ok {
-			mt = monMapped{monSource{t}, rs}
+		if e, ok := t.b.(Emulator); ok {
+			mt = monEmulator{monSource{t}, e}
 		}
 		t.mon = monitor.New(mt)
 		if t.preferSet {
@@ -98,18 +99,11 @@ func (t *Target) SetCFIPreference(p unwind.CFIPreference) {
 	t.Commands().SetCFIPreference(p)
 }
 
-// symbolName names pc through the monitor's symbols, for the source's
-// own output; "" while no monitor exists for the current guest (symbols
-// are loaded only once a command asked for them).
-func (t *Target) symbolName(pc uint64) string {
-	if t.mon == nil {
-		return ""
-	}
-	if g, ok := t.b.(Generationer); ok && g.Generation() != t.gen {
-		return ""
-	}
-	return t.mon.SymbolName(pc)
-}
+// symbolName and resolve are the monitor's symbol lookups, for the
+// source's own use (Symbolizer).
+func (t *Target) symbolName(pc uint64) string { return t.Commands().SymbolName(pc) }
+
+func (t *Target) resolve(name string) (uint64, error) { return t.Commands().Resolve(name) }
 
 // monSource adapts the source to package monitor, for the thread the
 // command inspects.
@@ -137,20 +131,33 @@ func (a monSource) DebugFile(m monitor.Module, buildID []byte) ([]byte, error) {
 	return nil, errors.New("no debug file")
 }
 
-// monMapped adds the memory map and the shadow call stack.
-type monMapped struct {
+// monEmulator adds what an emulator knows: the memory map, the shadow
+// call stack, catch points and minidumps.
+type monEmulator struct {
 	monSource
-	rs RegionShadower
+	e Emulator
 }
 
-func (a monMapped) Regions() []arch.Region { return a.rs.Regions() }
+func (a monEmulator) Regions() []arch.Region { return a.e.Regions() }
 
-func (a monMapped) ShadowStack() ([]arch.ShadowFrame, bool) { return a.rs.ShadowStack() }
+func (a monEmulator) ShadowStack() ([]arch.ShadowFrame, bool) { return a.e.ShadowStack() }
+
+func (a monEmulator) AddCatch(kind, name string) (string, error) { return a.e.AddCatch(kind, name) }
+
+func (a monEmulator) CatchList() []string { return a.e.CatchList() }
+
+func (a monEmulator) DeleteCatch(id int) error { return a.e.DeleteCatch(id) }
+
+func (a monEmulator) WriteMinidump(path string, full bool) (minidump.Summary, error) {
+	return a.e.WriteMinidump(path, full)
+}
 
 var (
 	_ monitor.TEBer         = monSource{}
 	_ monitor.ModuleFiler   = monSource{}
 	_ monitor.DebugFiler    = monSource{}
-	_ monitor.RegionLister  = monMapped{}
-	_ monitor.ShadowStacker = monMapped{}
+	_ monitor.RegionLister  = monEmulator{}
+	_ monitor.ShadowStacker = monEmulator{}
+	_ monitor.Catcher       = monEmulator{}
+	_ monitor.Minidumper    = monEmulator{}
 )

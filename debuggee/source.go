@@ -3,6 +3,7 @@ package debuggee
 import (
 	"io"
 
+	"github.com/rspstub/rspstub/guest/minidump"
 	"github.com/rspstub/rspstub/internal/arch"
 	"github.com/rspstub/rspstub/internal/loaded"
 	"github.com/rspstub/rspstub/rsp"
@@ -68,13 +69,22 @@ type ThreadMemory interface {
 	ReadThreadMemory(tid int, addr uint64, p []byte) (int, error)
 }
 
-// RegionShadower is implemented by emulators that know their memory map
-// and can keep a shadow call stack (monitor memmap, verify-unwind).
-type RegionShadower interface {
+// Emulator is implemented by sources that hold the whole process (an
+// emulator, not a proxy): they know their memory map, can keep a shadow
+// call stack (monitor memmap, verify-unwind), set catch points (monitor
+// catch) and write minidumps (monitor minidump).
+type Emulator interface {
 	Regions() []arch.Region
 	// ShadowStack returns the calls outermost first; on is false when
 	// the shadow stack is off.
 	ShadowStack() (frames []arch.ShadowFrame, on bool)
+	// AddCatch adds a catch point and describes it.
+	AddCatch(kind, name string) (string, error)
+	// CatchList describes the catch points, one line each.
+	CatchList() []string
+	// DeleteCatch removes catch point id, or all of them for 0.
+	DeleteCatch(id int) error
+	WriteMinidump(path string, full bool) (minidump.Summary, error)
 }
 
 // DebugFiler is implemented by sources that find an ELF module's
@@ -106,8 +116,10 @@ type Generationer interface {
 	Generation() uint64
 }
 
-// Symbolizer is implemented by sources that name addresses in their own
-// output (system-call traces); they are given the monitor's lookup.
+// Symbolizer is implemented by sources that use symbols themselves
+// (names in system-call and API traces, catch points on a function by
+// name): they are given the monitor's lookups, which load its symbol
+// tables on first use.
 type Symbolizer interface {
-	SetSymbolizer(name func(pc uint64) string)
+	SetSymbols(resolve func(name string) (uint64, error), name func(pc uint64) string)
 }

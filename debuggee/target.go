@@ -65,7 +65,7 @@ func New(b Backend) *Target {
 		t.gen = g.Generation()
 	}
 	if s, ok := b.(Symbolizer); ok {
-		s.SetSymbolizer(t.symbolName)
+		s.SetSymbols(t.resolve, t.symbolName)
 	}
 	return t
 }
@@ -95,7 +95,7 @@ func (t *Target) Offers(f rsp.Feature) bool {
 // the user named), relocated by their first section.
 func (t *Target) Libraries(dst []rsp.Library) []rsp.Library {
 	mods := t.b.Modules()
-	for _, m := range mods {
+	for i, m := range mods {
 		if m.Format == loaded.FormatELF {
 			// A kernel or firmware the debugger loads itself (file
 			// KERNEL): a Windows library entry would load it again.
@@ -105,7 +105,8 @@ func (t *Target) Libraries(dst []rsp.Library) []rsp.Library {
 		if rva == 0 {
 			rva = winproc.FirstSectionRVA(t.b, m.Base)
 		}
-		dst = append(dst, rsp.Library{Name: fileName(m), Base: m.Base, SegmentAddr: m.Base + uint64(rva)})
+		dst = append(dst, rsp.Library{Name: fileName(m), Base: m.Base, SegmentAddr: m.Base + uint64(rva),
+			Program: i == 0, HostPath: m.HostPath}) // Modules lists the program first
 	}
 	if n, ok := t.b.(LibraryNoter); ok {
 		n.LibrariesListed(mods)

@@ -719,6 +719,22 @@ func initterm(c *call, withErr bool) error {
 	return c.callSeq(calls, func(c *call) error { return c.ret(0) })
 }
 
+// exitProcess ends the process the way the C runtime does on Windows:
+// through the guest's own KERNEL32!ExitProcess (a debugger's breakpoint
+// there is hit, and the stack shows the runtime's exit calling it). A
+// process without kernel32 ends at once.
+func exitProcess(c *call, code int) error {
+	k := c.p.findModule("kernel32.dll")
+	if k == nil {
+		return c.exit(code)
+	}
+	fn, err := c.p.resolveExport(k, "ExitProcess", 0, false, false, 0)
+	if err != nil || fn == 0 {
+		return c.exit(code)
+	}
+	return c.callGuest(fn, []uint64{uint64(uint32(int32(code)))}, func(c *call, _ uint64) error { return c.exit(code) })
+}
+
 // runOnexit runs the atexit/_onexit functions in reverse order of
 // registration, then done.
 func runOnexit(c *call, done func(c *call) error) error {

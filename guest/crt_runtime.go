@@ -78,7 +78,7 @@ func crt__initterm_e(c *call) error { return initterm(c, true) }
 // crt__amsg_exit implements _amsg_exit.
 func crt__amsg_exit(c *call) error {
 	fmt.Fprintf(c.p.cfg.Stderr, "runtime error R60%02d\n", uint32(c.arg(0)))
-	return c.exit(255)
+	return exitProcess(c, 255)
 }
 
 // crt__cexit implements _cexit.
@@ -87,26 +87,26 @@ func crt__cexit(c *call) error { return runOnexit(c, func(c *call) error { retur
 // crt_exit implements exit.
 func crt_exit(c *call) error {
 	code := int(int32(c.arg(0)))
-	return runOnexit(c, func(c *call) error { return c.exit(code) })
+	return runOnexit(c, func(c *call) error { return exitProcess(c, code) })
 }
 
 // crt__exit implements _exit.
-func crt__exit(c *call) error { return c.exit(int(int32(c.arg(0)))) }
+func crt__exit(c *call) error { return exitProcess(c, int(int32(c.arg(0)))) }
 
 // crt__Exit implements _Exit.
-func crt__Exit(c *call) error { return c.exit(int(int32(c.arg(0)))) }
+func crt__Exit(c *call) error { return exitProcess(c, int(int32(c.arg(0)))) }
 
 // crt_quick_exit implements quick_exit.
-func crt_quick_exit(c *call) error { return c.exit(int(int32(c.arg(0)))) }
+func crt_quick_exit(c *call) error { return exitProcess(c, int(int32(c.arg(0)))) }
 
 // crt_abort implements abort.
 func crt_abort(c *call) error {
 	io.WriteString(c.p.cfg.Stderr, "\nabnormal program termination\n")
-	return c.exit(3)
+	return exitProcess(c, 3)
 }
 
 // crt_terminate implements terminate.
-func crt_terminate(c *call) error { return c.exit(3) }
+func crt_terminate(c *call) error { return exitProcess(c, 3) }
 
 // crt__onexit implements _onexit.
 func crt__onexit(c *call) error {

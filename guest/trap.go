@@ -101,6 +101,7 @@ func (c *call) callSeq(calls []guestCall, done func(c *call) error) error {
 func (c *call) exit(code int) error {
 	c.exited = true
 	c.p.exited, c.p.exitCode = true, code
+	c.p.conts = nil // the guest calls in flight (the runtime's exit calling ExitProcess) end with it
 	return nil
 }
 

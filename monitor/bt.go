@@ -62,6 +62,12 @@ func (m *Monitor) Context() (unwind.Context, error) {
 
 // Backtrace walks the current thread's stack.
 func (m *Monitor) Backtrace(opt BacktraceOptions) (bt *Backtrace, err error) {
+	return m.backtrace(opt, nil)
+}
+
+// backtrace is Backtrace with the frames in reuse's array when it is
+// large enough (a command that prints the backtrace and drops it).
+func (m *Monitor) backtrace(opt BacktraceOptions, reuse []Frame) (bt *Backtrace, err error) {
 	defer recoverTo(&err, "backtrace")
 	ctx, err := m.Context()
 	if err != nil {
@@ -93,14 +99,24 @@ func (m *Monitor) Backtrace(opt BacktraceOptions) (bt *Backtrace, err error) {
 			wo.Shadow = m.liveShadow(ctx.RSP())
 		}
 	}
-	st := u.Walk(ctx, wo)
-	bt = &Backtrace{Reason: st.Reason, Err: st.Err}
-	for i, f := range st.Frames {
+	u.WalkInto(&m.stack, ctx, wo)
+	st := &m.stack
+	frames := reuse[:0]
+	if cap(frames) < len(st.Frames) {
+		frames = make([]Frame, len(st.Frames))
+	}
+	bt = &Backtrace{Reason: st.Reason, Err: st.Err, Frames: frames[:len(st.Frames)]}
+	// The modules cannot change during the lookups, and deep stacks
+	// repeat their return addresses (recursion, loops of calls).
+	m.syms.batch(true)
+	defer m.syms.batch(false)
+	for i := range st.Frames {
+		f := &st.Frames[i]
 		lookup := f.PC
 		if f.Trust != unwind.TrustContext && f.Trust != unwind.TrustMachineFrame && lookup > 0 {
 			lookup-- // a return address: the call is the byte before
 		}
-		bt.Frames = append(bt.Frames, Frame{Frame: f, Index: i, Loc: m.syms.locate(f.PC, lookup)})
+		bt.Frames[i] = Frame{Frame: *f, Index: i, Loc: m.syms.locate(f.PC, lookup)}
 	}
 	return bt, nil
 }
@@ -196,15 +212,18 @@ func (m *Monitor) cmdBT(args []string, out io.Writer) error {
 	if err := noArgs("bt", pos); err != nil {
 		return err
 	}
-	bt, err := m.Backtrace(BacktraceOptions{MaxFrames: n, Heuristics: heur, Strict: strict})
+	bt, err := m.backtrace(BacktraceOptions{MaxFrames: n, Heuristics: heur, Strict: strict}, m.frames)
 	if err != nil {
 		return err
 	}
+	m.frames = bt.Frames
 	if js {
-		return writeJSON(out, BacktraceJSON{Frames: bt.JSON(), End: bt.Reason.String()})
+		m.text = bt.AppendJSON(m.text[:0])
+	} else {
+		m.text = bt.AppendTable(m.text[:0], full)
 	}
-	WriteTable(out, bt, full)
-	return nil
+	_, err = out.Write(m.text)
+	return err
 }
 
 // hex16 is a 64-bit value as WinDbg shows it: 00000000`0014fe40.
@@ -213,59 +232,15 @@ func hex16(v uint64) string {
 }
 
 // WriteTable writes a WinDbg-like backtrace table; full adds each
-// frame's nonvolatile registers with their save locations.
+// frame's nonvolatile registers with their save locations. The format is
+// that of formatTable (the reference, in bt_test.go); AppendTable builds
+// it.
 func WriteTable(out io.Writer, bt *Backtrace, full bool) {
-	fmt.Fprintf(out, " # %-17s  %-17s  %-50s %s\n", "Child-SP", "RetAddr", "Call Site", "Trust")
-	for i := range bt.Frames {
-		f := &bt.Frames[i]
-		ret := "(unknown)        "
-		if i+1 < len(bt.Frames) {
-			ret = hex16(bt.Frames[i+1].PC)
-		} else if bt.Reason == unwind.StopZeroReturn {
-			ret = hex16(0)
-		}
-		site := f.Loc.String()
-		if site == "" {
-			site = fmt.Sprintf("%#x", f.PC)
-		}
-		note := f.Trust.String()
-		if f.InProlog {
-			note += " (in prolog)"
-		}
-		if f.InEpilog {
-			note += " (in epilog)"
-		}
-		fmt.Fprintf(out, "%02x %s  %s  %-50s %s\n", f.Index, hex16(f.SP), ret, site, note)
-		if full {
-			writeNonvolatile(out, &f.Regs, "   ")
-		}
-	}
-	fmt.Fprintf(out, "-- %s\n", bt.ended())
+	out.Write(bt.AppendTable(nil, full))
 }
 
 // nonvolatileOrder is the order registers are listed in.
 var nonvolatileOrder = []arch.Reg{arch.RBX, arch.RBP, arch.RSI, arch.RDI, arch.R12, arch.R13, arch.R14, arch.R15}
-
-func writeNonvolatile(out io.Writer, c *unwind.Context, indent string) {
-	for _, r := range nonvolatileOrder {
-		v, ok := c.Get(r)
-		if !ok {
-			fmt.Fprintf(out, "%s%-5s <unknown>\n", indent, r)
-			continue
-		}
-		if at, saved := c.SavedAt(r); saved {
-			fmt.Fprintf(out, "%s%-5s %016x  saved at %s\n", indent, r, v, hex16(at))
-		} else {
-			fmt.Fprintf(out, "%s%-5s %016x  live\n", indent, r, v)
-		}
-	}
-	for i := 6; i < 16; i++ {
-		if c.XMMAddr[i] != 0 && c.XMMKnown&(1<<i) != 0 {
-			x := c.XMM[i]
-			fmt.Fprintf(out, "%sxmm%-2d %016x%016x  saved at %s\n", indent, i, x.Hi, x.Lo, hex16(c.XMMAddr[i]))
-		}
-	}
-}
 
 // BacktraceJSON is the stable JSON form of a backtrace (README.md,
 // "Monitor commands").

@@ -56,6 +56,27 @@ type symbolizer struct {
 	funcStart func(addr uint64) (uint64, bool)
 	// names caches demangled names ("" when a name is not a C++ one).
 	names map[string]string
+
+	// During a batch (one backtrace): the module list read once, the
+	// last module's table, and each located address.
+	inBatch bool
+	mods    []Module
+	last    *modSyms
+	located map[[2]uint64]Location
+}
+
+// batch starts (on) or ends a run of lookups during which the target's
+// modules do not change.
+func (s *symbolizer) batch(on bool) {
+	s.inBatch, s.last = on, nil
+	s.mods = nil
+	if on {
+		s.mods = s.t.Modules()
+		if s.located == nil {
+			s.located = make(map[[2]uint64]Location)
+		}
+	}
+	clear(s.located)
 }
 
 // maxDemangled bounds the demangled-name cache.
@@ -80,7 +101,11 @@ func newSymbolizer(t Target) *symbolizer {
 
 // module returns the module containing addr.
 func (s *symbolizer) module(addr uint64) (Module, bool) {
-	for _, m := range s.t.Modules() {
+	mods := s.mods
+	if !s.inBatch {
+		mods = s.t.Modules()
+	}
+	for _, m := range mods {
 		if addr >= m.Base && addr-m.Base < m.Size {
 			return m, true
 		}
@@ -90,7 +115,13 @@ func (s *symbolizer) module(addr uint64) (Module, bool) {
 
 // table returns (building on first use) the symbols of m.
 func (s *symbolizer) table(m Module) *modSyms {
+	if s.last != nil && s.last.mod == m {
+		return s.last
+	}
 	if ms, ok := s.cache[m]; ok {
+		if s.inBatch {
+			s.last = ms
+		}
 		return ms
 	}
 	ms := &modSyms{mod: m}
@@ -131,6 +162,19 @@ type Location struct {
 // locate describes addr. lookup is the address used to find the function
 // and line (a return address minus one for caller frames).
 func (s *symbolizer) locate(addr, lookup uint64) Location {
+	if !s.inBatch {
+		return s.find(addr, lookup)
+	}
+	key := [2]uint64{addr, lookup}
+	if loc, ok := s.located[key]; ok {
+		return loc
+	}
+	loc := s.find(addr, lookup)
+	s.located[key] = loc
+	return loc
+}
+
+func (s *symbolizer) find(addr, lookup uint64) Location {
 	m, ok := s.module(lookup)
 	if !ok {
 		return Location{}

@@ -74,10 +74,17 @@ type Client struct {
 	binary     bool  // GDB-16 dialect x with 'b' prefix
 	vCont      bool
 	gbuf       []byte
+	monitorBuf []byte // Monitor's decoding buffer, kept between commands
+
+	ackPipeline bool // pipeline reads in ack mode too (SetLazyAcks)
+	inFlight    bool // more than one request is in flight: a `-` cannot be answered
+	gPending    bool // a `g` sent by StartReadRegisters awaits its reply
 }
 
-// maxClientReply bounds one reply the client accepts.
-const maxClientReply = 1 << 20
+// maxClientReply bounds one reply the client accepts (its buffer grows
+// to it only for replies that need it): a 1 MiB `m` reply is 2 MiB of
+// hex.
+const maxClientReply = 4 << 20
 
 // Dial connects to a stub at "host:port" or "unix:/path" and negotiates.
 func Dial(addr string, opts ...ClientOption) (*Client, error) {
@@ -179,6 +186,21 @@ func (c *Client) PacketSize() int { return c.packetSize }
 // Description is the register layout the stub described.
 func (c *Client) Description() *Description { return c.desc }
 
+// SetLazyAcks is for a stub without no-ack mode that reads its input
+// while it answers and never waits for the `+` of a reply before taking
+// the next request (qemu-system's gdbstub; qemu-user's waits, and would
+// take the next request for a bad acknowledgement). Memory reads then
+// keep two requests in flight, and each `+` goes out with the next
+// packet instead of on its own, so the stub is woken once a request.
+func (c *Client) SetLazyAcks(on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ackPipeline = on
+	c.c.wmu.Lock()
+	c.c.lateAck = on
+	c.c.wmu.Unlock()
+}
+
 // Close closes the connection without detaching.
 func (c *Client) Close() error { return c.conn.Close() }
 
@@ -224,6 +246,10 @@ func (c *Client) await(what string) ([]byte, error) {
 		}
 		switch ev {
 		case evNack:
+			if c.inFlight {
+				// The last packet sent is not the one refused.
+				return nil, fmt.Errorf("rsp: %s refused (-) with requests in flight", what)
+			}
 			if err := c.c.resend(); err != nil {
 				return nil, err
 			}
@@ -481,11 +507,55 @@ func (c *Client) ReadRegisters() ([]byte, error) {
 	return append([]byte(nil), c.gbuf...), nil
 }
 
+// StartReadRegisters sends a `g` and returns at once;
+// FinishReadRegisters takes its reply. The caller sends nothing else in
+// between: a proxy asks for the registers of a stop while it passes the
+// stop on, and has them when its own client asks.
+func (c *Client) StartReadRegisters() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gPending {
+		return errors.New("rsp: a register read is already pending")
+	}
+	if err := c.c.sendString("g"); err != nil {
+		return err
+	}
+	if c.logPackets {
+		c.log.Debug("client ->", "packet", "g")
+	}
+	c.gPending = true
+	return nil
+}
+
+// FinishReadRegisters waits for the reply to StartReadRegisters' `g`
+// and returns the registers as ReadRegisters does.
+func (c *Client) FinishReadRegisters() ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.gPending {
+		return nil, errors.New("rsp: no register read is pending")
+	}
+	c.gPending = false
+	rep, err := c.await("g")
+	if err != nil {
+		return nil, err
+	}
+	if err := c.decodeG(rep); err != nil {
+		return nil, err
+	}
+	return append([]byte(nil), c.gbuf...), nil
+}
+
 func (c *Client) readG() error {
 	rep, err := c.exchange("g")
 	if err != nil {
 		return err
 	}
+	return c.decodeG(rep)
+}
+
+// decodeG decodes a `g` reply into c.gbuf.
+func (c *Client) decodeG(rep []byte) error {
 	if err := remoteErr(rep, "g"); err != nil {
 		return err
 	}
@@ -637,7 +707,16 @@ func (c *Client) ReadMemoryPacket(binary bool, addr uint64, p []byte) (int, erro
 }
 
 func (c *Client) readPacket(bin bool, addr uint64, p []byte) (int, error) {
+	if err := c.sendRead(bin, addr, len(p)); err != nil {
+		return 0, err
+	}
+	return c.recvRead(bin, p)
+}
+
+// sendRead sends an `x` (bin) or `m` request for n bytes at addr.
+func (c *Client) sendRead(bin bool, addr uint64, n int) error {
 	c.c.wmu.Lock()
+	defer c.c.wmu.Unlock()
 	c.c.begin()
 	if bin {
 		c.c.putByte('x')
@@ -646,8 +725,14 @@ func (c *Client) readPacket(bin bool, addr uint64, p []byte) (int, error) {
 	}
 	c.c.putUint(addr)
 	c.c.putByte(',')
-	c.c.putUint(uint64(len(p)))
-	rep, err := c.sendBuilt("m")
+	c.c.putUint(uint64(n))
+	return c.c.send()
+}
+
+// recvRead waits for the reply to a read request for len(p) bytes and
+// decodes it into p.
+func (c *Client) recvRead(bin bool, p []byte) (int, error) {
+	rep, err := c.await("m")
 	if err != nil {
 		return 0, err
 	}
@@ -671,13 +756,9 @@ func (c *Client) readPacket(bin bool, addr uint64, p []byte) (int, error) {
 	if err := remoteErr(rep, "m"); err != nil {
 		return 0, err
 	}
-	n := 0
-	for ; n < len(p) && 2*n+1 < len(rep); n++ {
-		v, ok := unhex8(rep[2*n], rep[2*n+1])
-		if !ok {
-			return n, fmt.Errorf("rsp: bad hex in m reply")
-		}
-		p[n] = v
+	n, ok := decodeHex(p, rep)
+	if !ok {
+		return n, fmt.Errorf("rsp: bad hex in m reply")
 	}
 	return n, nil
 }
@@ -687,13 +768,32 @@ func (c *Client) readPacket(bin bool, addr uint64, p []byte) (int, error) {
 // crosses into unmapped memory (QEMU), it narrows the read to find the
 // readable prefix.
 func (c *Client) ReadMemory(addr uint64, p []byte) (int, error) {
+	return c.ReadMemoryAs(c.binary, addr, p)
+}
+
+// ReadMemoryAs is ReadMemory with `x` (binary, either dialect) or `m`
+// packets, for comparisons; `x` needs a stub that has it.
+func (c *Client) ReadMemoryAs(binary bool, addr uint64, p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	chunk := max((c.packetSize-8)/2, 1)
+	if binary {
+		chunk = max(c.packetSize-8, 1)
+	}
 	total := 0
+	if (c.c.noAck || c.ackPipeline) && len(p) > chunk {
+		n, rejected, err := c.readPipelined(binary, addr, p, chunk)
+		if err != nil || !rejected {
+			return n, err
+		}
+		// A stub that rejects a whole read crossing into unmapped
+		// memory: find the readable prefix of the rest one read at a
+		// time, as below.
+		total = n
+	}
 	for total < len(p) {
 		want := min(chunk, len(p)-total)
-		n, err := c.readPacket(c.binary, addr+uint64(total), p[total:total+want])
+		n, err := c.readPacket(binary, addr+uint64(total), p[total:total+want])
 		if err != nil {
 			var re *RemoteError
 			if !errors.As(err, &re) {
@@ -714,6 +814,54 @@ func (c *Client) ReadMemory(addr uint64, p []byte) (int, error) {
 		total += n
 	}
 	return total, nil
+}
+
+// readPipelined reads p in chunks with two requests in flight, so that
+// the stub builds the next reply while this side decodes the last one.
+// Only in no-ack mode, where a stub reads requests in order and nothing
+// waits for an acknowledgement, or with a stub known to take requests
+// while its replies are unacknowledged (SetLazyAcks). The first
+// short or rejected reply ends the read (rejected reports the latter);
+// the replies still in flight are read and dropped.
+func (c *Client) readPipelined(bin bool, addr uint64, p []byte, chunk int) (total int, rejected bool, err error) {
+	const depth = 2
+	c.inFlight = true
+	defer func() { c.inFlight = false }()
+	var pending [depth]int // sizes in flight, oldest first
+	inflight, sent := 0, 0
+	done := false
+	for (!done && total < len(p)) || inflight > 0 {
+		for !done && inflight < depth && sent < len(p) {
+			n := min(chunk, len(p)-sent)
+			if err := c.sendRead(bin, addr+uint64(sent), n); err != nil {
+				return total, false, err
+			}
+			pending[inflight] = n
+			inflight++
+			sent += n
+		}
+		want := pending[0]
+		copy(pending[:], pending[1:])
+		inflight--
+		if done {
+			if _, err := c.await("m"); err != nil {
+				return total, false, err
+			}
+			continue
+		}
+		n, err := c.recvRead(bin, p[total:total+want])
+		if err != nil {
+			var re *RemoteError
+			if !errors.As(err, &re) {
+				return total, false, err // the connection is in doubt
+			}
+			done, rejected = true, true
+			continue
+		}
+		total += n
+		done = n < want // a short read: readable up to here
+	}
+	return total, rejected, nil
 }
 
 // WriteMemory writes p at addr with `X`, or `M` when the stub has no
@@ -999,7 +1147,10 @@ func ParseStop(rep []byte) (Stop, error) {
 func (c *Client) Monitor(cmd string) (string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out bytes.Buffer
+	// The output is decoded into a buffer kept for the next command (a
+	// long backtrace is megabytes); the string is the one copy made.
+	out := bytes.NewBuffer(c.monitorBuf[:0])
+	defer func() { c.monitorBuf = out.Bytes()[:0] }()
 	c.c.wmu.Lock()
 	c.c.begin()
 	c.c.putString("qRcmd,")
@@ -1020,7 +1171,9 @@ func (c *Client) Monitor(cmd string) (string, error) {
 		case string(rep) == "OK":
 			return out.String(), nil
 		case rep[0] == 'O' && len(rep)%2 == 1:
-			if b, ok := decodeHexInPlace(rep[1:]); ok {
+			out.Grow(len(rep) / 2)
+			b := out.AvailableBuffer()[:len(rep)/2]
+			if _, ok := decodeHex(b, rep[1:]); ok {
 				out.Write(b)
 				continue
 			}

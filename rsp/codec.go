@@ -2,9 +2,11 @@ package rsp
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"slices"
 	"sync"
 )
@@ -22,7 +24,7 @@ import (
 
 // DefaultPacketSize is the PacketSize the server advertises: the largest
 // payload (before escaping) it accepts in one packet.
-const DefaultPacketSize = 0x4000
+const DefaultPacketSize = 0x100000
 
 // event is what readEvent found on the wire.
 type event uint8
@@ -53,11 +55,15 @@ type codec struct {
 	w io.Writer
 
 	noAck bool
+	// lateAck (a client of qemu-system, which never waits for `+`): the
+	// `+` for a packet received is sent with the next thing written, so
+	// the peer is woken once, not twice. ackDue: one is owed.
+	lateAck, ackDue bool
 	// runs makes putHex run-length encode: the protocol allows it in
 	// responses only, so servers set it and clients do not.
 	runs    bool
 	maxSize int    // largest accepted payload after decoding
-	in      []byte // reused inbound buffer, cap maxSize
+	in      []byte // reused inbound buffer, grown up to maxSize
 	pkt     []byte // the payload of the last evPacket (aliases in)
 	bad     error  // why the last evBad was bad
 
@@ -76,10 +82,10 @@ func newCodec(rw io.ReadWriter, maxSize int) *codec {
 
 func newCodecSizes(rw io.ReadWriter, maxIn, outCap int) *codec {
 	return &codec{
-		r:       bufio.NewReaderSize(rw, 64<<10),
+		r:       bufio.NewReaderSize(rw, min(maxIn+16, 256<<10)),
 		w:       rw,
 		maxSize: maxIn,
-		in:      make([]byte, 0, maxIn),
+		in:      make([]byte, 0, min(maxIn, 64<<10)),
 		out:     make([]byte, 0, outCap),
 	}
 }
@@ -114,7 +120,11 @@ func (c *codec) readEvent() (event, error) {
 				continue
 			}
 			if !c.noAck {
-				if err := c.writeRaw('+'); err != nil {
+				if c.lateAck {
+					c.wmu.Lock()
+					c.ackDue = true
+					c.wmu.Unlock()
+				} else if err := c.writeRaw('+'); err != nil {
 					return 0, err
 				}
 			}
@@ -141,22 +151,38 @@ func (c *codec) readPacket() (event, error) {
 	var sum byte
 	var bad error
 	escaped := false
+	// mixed: the payload has special bytes, so plainRun (which scans all
+	// that is buffered) is not tried again: a reply of many run-length
+	// runs would be scanned once per run.
+	mixed := false
 	for n := 0; ; n++ {
 		if bad == nil && !escaped && c.r.Buffered() > 1 {
-			// Fast path: copy the run of plain bytes already buffered.
-			win, _ := c.r.Peek(min(c.r.Buffered(), cap(buf)-len(buf)))
-			i := 0
-			for i < len(win) {
-				if b := win[i]; b == '#' || b == '$' || b == '}' || b == '*' {
-					break
-				}
-				sum += win[i]
-				i++
+			// Fast path: decode the plain runs and escape pairs already
+			// buffered; anything else takes the byte path below.
+			win, _ := c.r.Peek(min(c.r.Buffered(), c.maxSize-len(buf)))
+			var used int
+			end := -1
+			if !mixed {
+				end = plainRun(win)
+				mixed = end < 0
 			}
-			if i > 0 {
-				buf = append(buf, win[:i]...)
-				c.r.Discard(i)
-				n += i
+			if end >= 0 {
+				// Nothing to unescape up to the end of the packet or of
+				// what is buffered (hex replies, text): one copy.
+				buf = append(buf, win[:end]...) // grows c.in once, up to maxSize
+				sum += sumBytes(win[:end])
+				used = end
+			} else {
+				n0 := len(buf)
+				buf = slices.Grow(buf, len(win)+8) // c.in keeps the room
+				u, wrote, s := unescapeInto(buf[n0:cap(buf)], win)
+				buf = buf[:n0+wrote]
+				sum += s
+				used = u
+			}
+			if used > 0 {
+				c.r.Discard(used)
+				n += used
 				continue
 			}
 		}
@@ -167,7 +193,10 @@ func (c *codec) readPacket() (event, error) {
 		if b == '#' {
 			break
 		}
-		if n > 64*c.maxSize {
+		if n > 2*c.maxSize+64 || (bad == errTooLarge && n > c.maxSize+64<<10) {
+			// More than the largest payload escaped byte by byte, or
+			// long past the size it already exceeded: not a packet that
+			// will end.
 			return 0, errors.New("rsp: packet without end")
 		}
 		if b == '$' {
@@ -183,7 +212,7 @@ func (c *codec) readPacket() (event, error) {
 		switch {
 		case escaped:
 			escaped = false
-			if len(buf) == cap(buf) {
+			if len(buf) == c.maxSize {
 				bad = errTooLarge
 				continue
 			}
@@ -207,7 +236,7 @@ func (c *codec) readPacket() (event, error) {
 				bad = errBadEscape
 				continue
 			}
-			if len(buf)+cnt > cap(buf) {
+			if len(buf)+cnt > c.maxSize {
 				bad = errTooLarge
 				continue
 			}
@@ -216,7 +245,7 @@ func (c *codec) readPacket() (event, error) {
 				buf = append(buf, prev)
 			}
 		default:
-			if len(buf) == cap(buf) {
+			if len(buf) == c.maxSize {
 				bad = errTooLarge
 				continue
 			}
@@ -263,6 +292,11 @@ var singleBytes = func() []byte {
 func (c *codec) writeRaw(b byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.ackDue {
+		c.ackDue = false
+		_, err := c.w.Write([]byte{'+', b})
+		return err
+	}
 	_, err := c.w.Write(singleBytes[b : b+1])
 	return err
 }
@@ -299,63 +333,126 @@ func (c *codec) putString(s string) {
 // putBytes appends binary data, escaping the four special bytes. Runs of
 // plain bytes are copied whole.
 func (c *codec) putBytes(p []byte) {
-	for len(p) > 0 {
-		i := 0
-		var sum byte
-		for ; i < len(p); i++ {
-			b := p[i]
-			if b == '$' || b == '#' || b == '}' || b == '*' {
-				break
-			}
-			sum += b
-		}
-		c.out = append(c.out, p[:i]...)
-		c.sum += sum
-		if i == len(p) {
-			return
-		}
-		c.putByte(p[i])
-		p = p[i+1:]
+	start := len(c.out)
+	c.out = slices.Grow(c.out, 2*len(p))
+	n, sum := escapeInto(c.out[start:start+2*len(p)], p)
+	c.out = c.out[:start+n]
+	c.sum += sum
+}
+
+// readFunc reads up to len(p) bytes into p, like io.ReaderAt at an
+// address fixed by the caller: a short count is "readable up to here".
+type readFunc func(p []byte) (int, error)
+
+// putRead appends up to n bytes that read places straight into the
+// packet's spare room, escaped in place: the `x` reply with no copy
+// besides the escaping pass. It returns what read returned.
+func (c *codec) putRead(n int, read readFunc) (int, error) {
+	start := len(c.out)
+	c.out = slices.Grow(c.out, 2*n)[:start+2*n]
+	// The bytes go in the second half and are escaped from the front:
+	// each byte read makes at most two, so the writes stay behind.
+	got, err := read(c.out[start+n : start+2*n])
+	if got < 0 || got > n {
+		got = 0
 	}
+	w, sum := escapeInto(c.out[start:start+2*got], c.out[start+n:start+n+got])
+	c.out = c.out[:start+w]
+	c.sum += sum
+	return got, err
+}
+
+// putHexRead appends up to n bytes that read places in the packet's
+// spare room, as hex (run-length encoded in responses): the `m` reply
+// without a copy. It returns what read returned.
+func (c *codec) putHexRead(n int, read readFunc) (int, error) {
+	start := len(c.out)
+	c.out = slices.Grow(c.out, 2*n)[:start+2*n]
+	// The bytes go in the second half; hex digits are written from the
+	// front, two for each byte already consumed.
+	got, err := read(c.out[start+n : start+2*n])
+	if got < 0 || got > n {
+		got = 0
+	}
+	dst := c.out[start : start+2*got]
+	sum := encodeHex(dst, c.out[start+n:start+n+got])
+	if c.runs {
+		if k := compressRuns(dst); k != len(dst) {
+			dst = dst[:k]
+			sum = sumBytes(dst)
+		}
+	}
+	c.sum += sum
+	c.out = c.out[:start+len(dst)]
+	return got, err
 }
 
 const hexdigits = "0123456789abcdef"
 
-// hexPair[b] is b as two lower-case hex digits; hexSum[b] is the sum of
-// those two digits, its share of the checksum.
-var (
-	hexPair [256][2]byte
-	hexSum  [256]byte
-)
+// hexSum[b] is the sum of b's two hex digits, its share of the checksum.
+var hexSum [256]byte
 
 func init() {
 	for b := range 256 {
-		hexPair[b] = [2]byte{hexdigits[b>>4], hexdigits[b&15]}
 		hexSum[b] = hexdigits[b>>4] + hexdigits[b&15]
 	}
 }
 
 // putHex appends p as hex digits (no byte of hex needs escaping); in
 // responses run-length encoded, which GDB and LLDB both decode (zeroed
-// memory and registers shrink to a few bytes). It is the `m`, `g` and `p` hot path:
-// one table load per byte, no per-byte append.
-func (c *codec) putHex(p []byte) {
+// memory and registers shrink to a few bytes). It is the `m`, `g` and `p`
+// hot path.
+func (c *codec) putHex(p []byte) { c.putHexRuns(p, c.runs) }
+
+// putHexRuns is putHex with run-length encoding chosen by the caller:
+// text (`O` output) has almost no runs of hex digits to gain.
+func (c *codec) putHexRuns(p []byte, runs bool) {
 	n := len(c.out)
 	c.out = slices.Grow(c.out, 2*len(p))[:n+2*len(p)]
+	sum := encodeHex(c.out[n:], p)
 	dst := c.out[n:]
-	for i, b := range p {
-		pr := hexPair[b]
-		dst[2*i], dst[2*i+1] = pr[0], pr[1]
-	}
-	if c.runs {
-		dst = dst[:compressRuns(dst)]
-	}
-	var sum byte
-	for _, b := range dst {
-		sum += b
+	if runs {
+		if k := compressRuns(dst); k != len(dst) {
+			dst = dst[:k]
+			sum = sumBytes(dst)
+		}
 	}
 	c.sum += sum
 	c.out = c.out[:n+len(dst)]
+}
+
+// hexWord[b] is b's two hex digits as a little-endian uint16.
+var hexWord = func() (t [256]uint16) {
+	for b := range t {
+		t[b] = uint16(hexdigits[b>>4]) | uint16(hexdigits[b&15])<<8
+	}
+	return t
+}()
+
+// encodeHex writes src as hex digits to dst[:2*len(src)] and returns
+// their sum modulo 256. dst may overlap src if it starts at least
+// len(src) bytes before it (the digits never reach bytes not yet read).
+func encodeHex(dst, src []byte) byte {
+	dst = dst[:2*len(src)]
+	var sum, acc uint64
+	i, words := 0, 0
+	for ; i+4 <= len(src); i += 4 {
+		v := uint64(hexWord[src[i]]) | uint64(hexWord[src[i+1]])<<16 |
+			uint64(hexWord[src[i+2]])<<32 | uint64(hexWord[src[i+3]])<<48
+		binary.LittleEndian.PutUint64(dst[2*i:], v)
+		acc += v&odd8 + (v>>8)&odd8
+		if words++; words == 128 {
+			sum += fold(acc)
+			acc, words = 0, 0
+		}
+	}
+	for ; i < len(src); i++ {
+		b := src[i] // read once: the digits may overwrite it
+		w := hexWord[b]
+		dst[2*i], dst[2*i+1] = byte(w), byte(w>>8)
+		sum += uint64(hexSum[b])
+	}
+	return byte(sum + fold(acc))
 }
 
 // compressRuns run-length encodes b in place and returns its new length:
@@ -364,8 +461,18 @@ func (c *codec) putHex(p []byte) {
 // protocol forbids, so such runs are cut at 5. b must hold no special
 // characters (hex digits do not).
 func compressRuns(b []byte) int {
-	w := 0
-	for r := 0; r < len(b); {
+	w, r := 0, 0
+	for r < len(b) {
+		// Copy up to the next run of four or more.
+		s := nextRun(b, r)
+		if w != r {
+			copy(b[w:], b[r:s])
+		}
+		w += s - r
+		r = s
+		if r == len(b) {
+			break
+		}
 		c := b[r]
 		k := 0
 		for r+1+k < len(b) && b[r+1+k] == c && k < 97 {
@@ -387,6 +494,26 @@ func compressRuns(b []byte) int {
 		r += 1 + k
 	}
 	return w
+}
+
+// nextRun returns the index of the first of four or more equal bytes at
+// or after i in b, or len(b): four bytes a step, with an eight-byte load
+// that covers the three after each.
+func nextRun(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 4 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		x := w ^ w>>8         // byte k zero: b[i+k] == b[i+k+1]
+		y := x | x>>8 | x>>16 // byte k zero: b[i+k..i+k+3] all equal
+		if m := zeroByte(y | 0xffffffff00000000); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for ; i+3 < len(b); i++ {
+		if b[i] == b[i+1] && b[i] == b[i+2] && b[i] == b[i+3] {
+			return i
+		}
+	}
+	return len(b)
 }
 
 // putHex8 appends one byte as two hex digits.
@@ -450,6 +577,19 @@ func (c *codec) putDec(v int64) {
 func (c *codec) send() error {
 	s := c.sum
 	c.out = append(c.out, '#', hexdigits[s>>4], hexdigits[s&15])
+	if c.ackDue {
+		// The owed `+` and the packet in one write (out stays as sent,
+		// for resend).
+		c.ackDue = false
+		if len(c.out) <= 4<<10 {
+			c.wbuf = append(append(c.wbuf[:0], '+'), c.out...)
+			_, err := c.w.Write(c.wbuf)
+			return err
+		}
+		if _, err := c.w.Write(singleBytes['+' : '+'+1]); err != nil {
+			return err
+		}
+	}
 	_, err := c.w.Write(c.out)
 	return err
 }
@@ -476,22 +616,55 @@ func (c *codec) sendString(s string) error {
 
 // Hex helpers. They work on byte slices in place and never allocate.
 
-func unhex(b byte) (byte, bool) {
-	switch {
-	case b >= '0' && b <= '9':
-		return b - '0', true
-	case b >= 'a' && b <= 'f':
-		return b - 'a' + 10, true
-	case b >= 'A' && b <= 'F':
-		return b - 'A' + 10, true
+// hexVal is each byte's value as a hex digit, 0xff for non-digits.
+var hexVal = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-	return 0, false
+	for i := 0; i < 16; i++ {
+		t[hexdigits[i]] = byte(i)
+		t["0123456789ABCDEF"[i]] = byte(i)
+	}
+	return t
+}()
+
+func unhex(b byte) (byte, bool) {
+	v := hexVal[b]
+	return v, v != 0xff
 }
 
 func unhex8(h, l byte) (byte, bool) {
-	a, ok1 := unhex(h)
-	b, ok2 := unhex(l)
-	return a<<4 | b, ok1 && ok2
+	a, b := hexVal[h], hexVal[l]
+	return a<<4 | b, a|b < 16
+}
+
+// hexPairVal maps two hex digits, read as a little-endian uint16, to
+// their byte value, or to 0x100 and above when either is not a digit.
+var hexPairVal = func() []uint16 {
+	t := make([]uint16, 1<<16)
+	for i := range t {
+		a, b := hexVal[i&0xff], hexVal[i>>8]
+		t[i] = uint16(a)<<4 | uint16(b)
+		if a > 15 || b > 15 {
+			t[i] = 0x100
+		}
+	}
+	return t
+}()
+
+// decodeHex turns hex digit pairs of src into bytes of dst, as many as
+// both hold; false at the first non-digit.
+func decodeHex(dst, src []byte) (int, bool) {
+	n := min(len(dst), len(src)/2)
+	src = src[:2*n]
+	for i := range dst[:n] {
+		v := hexPairVal[binary.LittleEndian.Uint16(src[2*i:])]
+		if v > 0xff {
+			return i, false
+		}
+		dst[i] = byte(v)
+	}
+	return n, true
 }
 
 // decodeHexInPlace turns the hex digits in p into bytes at the front of
@@ -500,14 +673,8 @@ func decodeHexInPlace(p []byte) ([]byte, bool) {
 	if len(p)%2 != 0 {
 		return nil, false
 	}
-	for i := 0; i < len(p)/2; i++ {
-		v, ok := unhex8(p[2*i], p[2*i+1])
-		if !ok {
-			return nil, false
-		}
-		p[i] = v
-	}
-	return p[:len(p)/2], true
+	n, ok := decodeHex(p, p)
+	return p[:n], ok
 }
 
 // parseHex reads a hex number at the start of p and returns it and the

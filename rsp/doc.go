@@ -185,6 +185,15 @@
 //     client looks them up by name), and empty `p` answers before
 //     target.xml was read (the client reads it first, and falls back to
 //     `g` on an empty `p`).
+//     qemu-system's stub also never waits for the `+` of a reply and takes
+//     requests queued behind one another; Client.SetLazyAcks uses that
+//     (two reads in flight, each `+` sent with the next packet).
+//     qemu-user's stub reads the `+` before it goes on and would take a
+//     queued request for a bad acknowledgement: one exchange at a time.
+//   - A proxy target pays a round trip for registers its own stub did
+//     not expedite: a RegisterHolder tells the server whether a stop's
+//     registers are at hand, and a stop reply carries pc/sp/fp only then
+//     (clients ask with `g` or `p` otherwise, as they do with QEMU).
 //
 // # Deliberately unsupported
 //

@@ -32,6 +32,7 @@ type features struct {
 	alloc     MemoryAllocator
 	restart   Restarter
 	syscalls  SyscallCatcher
+	regHolder RegisterHolder
 }
 
 // maxUnwrap bounds the chain of wrappers discover follows.
@@ -114,6 +115,7 @@ func discover(t Target) features {
 	discoverOne(&f.restart, t, "")
 	discoverOne(&f.svr4, t, FeatureLibrariesSVR4)
 	discoverOne(&f.syscalls, t, FeatureCatchSyscalls)
+	discoverOne(&f.regHolder, t, "")
 	return f
 }
 

@@ -218,24 +218,36 @@ func addrLen(args []byte) (addr, length uint64, rest []byte, err error) {
 	return addr, length, rest, nil
 }
 
-// readMem reads up to n bytes at addr into the scratch buffer and
-// returns the readable prefix.
-func (s *session) readMem(addr, n uint64) ([]byte, error) {
-	if n > uint64(len(s.mem)) {
-		n = uint64(len(s.mem))
-	}
+// memReader is the target's memory from addr as a readFunc; it reads
+// straight into the reply being built (codec.putRead, putHexRead).
+type memReader struct {
+	t    Target
+	addr uint64
+}
+
+func (r *memReader) read(p []byte) (int, error) { return r.t.ReadMemory(r.addr, p) }
+
+// readReply builds the reply to a memory read of up to n bytes at addr
+// (n > 0): hex, or escaped binary after prefix. A read of nothing is
+// errNoMemory, sent by the caller.
+func (s *session) readReply(addr, n uint64, binary bool, prefix string) error {
 	if addr+n < addr { // wraps: read up to the top of the space
 		n = -addr
 	}
-	buf := s.mem[:n]
-	got, err := s.t.ReadMemory(addr, buf)
-	if got < 0 || got > len(buf) {
-		got = 0
+	s.mr.t, s.mr.addr = s.t, addr
+	s.start()
+	s.c.putString(prefix)
+	var got int
+	if binary {
+		got, _ = s.c.putRead(int(n), s.mrRead)
+	} else {
+		got, _ = s.c.putHexRead(int(n), s.mrRead)
 	}
-	if got == 0 && (err != nil || n > 0) {
-		return nil, errNoMemory
+	if got == 0 {
+		s.c.wmu.Unlock()
+		return errNoMemory
 	}
-	return buf[:got], nil
+	return s.end()
 }
 
 func (s *session) handlem(args []byte) error {
@@ -243,15 +255,11 @@ func (s *session) handlem(args []byte) error {
 	if err != nil || len(rest) != 0 {
 		return errSyntax
 	}
-	// Hex doubles the size: cap at what fits one packet.
-	n = min(n, uint64(s.c.maxSize/2))
-	data, err := s.readMem(addr, n)
-	if err != nil {
-		return err
+	if n == 0 {
+		return s.reply("")
 	}
-	s.start()
-	s.c.putHex(data)
-	return s.end()
+	// Hex doubles the size: cap at what fits one packet.
+	return s.readReply(addr, min(n, uint64(s.c.maxSize/2)), false, "")
 }
 
 // handlex serves both binary-read dialects: LLDB's (raw data, "OK" for a
@@ -268,17 +276,11 @@ func (s *session) handlex(args []byte) error {
 		}
 		return s.ok()
 	}
-	n = min(n, uint64(s.c.maxSize))
-	data, err := s.readMem(addr, n)
-	if err != nil {
-		return err
-	}
-	s.start()
+	prefix := ""
 	if s.binaryUpload {
-		s.c.putByte('b')
+		prefix = "b"
 	}
-	s.c.putBytes(data)
-	return s.end()
+	return s.readReply(addr, min(n, uint64(s.c.maxSize)), true, prefix)
 }
 
 func (s *session) writeMem(addr uint64, data []byte) error {
@@ -897,8 +899,12 @@ func (s *session) handleqRcmd(args []byte) error {
 		err = s.f.monitor.Monitor(string(cmd), &s.console)
 	}
 	s.console.mu.Lock()
+	ferr := s.console.flushMonitor()
 	s.console.monitor = false
 	s.console.mu.Unlock()
+	if ferr != nil {
+		return ferr
+	}
 	if err != nil {
 		msg := err.Error()
 		if len(msg) == 0 || msg[len(msg)-1] != '\n' {

@@ -418,11 +418,13 @@ func (s *session) sendStop(st Stop) error {
 	if sig <= 0 || sig > 0xff {
 		sig = SIGTRAP
 	}
-	// Read the expedited registers before taking the writer.
+	// Read the expedited registers before taking the writer, unless
+	// they would cost the target a round trip of its own.
 	var exp [3]int
 	n := 0
+	lazy := s.f.regHolder != nil && !s.f.regHolder.HasRegisters(tid)
 	for _, rn := range [3]int{s.desc.PC, s.desc.SP, s.desc.FP} {
-		if rn < 0 {
+		if rn < 0 || lazy {
 			continue
 		}
 		r := &s.desc.Registers[rn]

@@ -357,7 +357,9 @@ type session struct {
 	axBuf            [8]byte
 
 	regs    []byte // scratch: a whole `g` block
-	mem     []byte // scratch: memory for m/x
+	mem     []byte // scratch: vFile:pread data
+	mr      memReader
+	mrRead  readFunc // mr.read, bound once (a method value allocates)
 	threads []ThreadInfo
 	actions []ResumeAction
 	stepAct [1]ResumeAction
@@ -382,6 +384,7 @@ func newSession(s *Server, c net.Conn) *session {
 	}
 	ss.regs = make([]byte, ss.desc.Size())
 	ss.mem = make([]byte, s.packetSize)
+	ss.mrRead = ss.mr.read
 	ss.actions = make([]ResumeAction, 0, 8)
 	ss.console.s = ss
 	return ss
@@ -642,9 +645,19 @@ type consoleWriter struct {
 	monitor bool // set while qRcmd runs
 	mu      sync.Mutex
 	pending []byte // output written while stopped, sent at the next resume
+	// Monitor output is gathered into packets of up to monitorChunk
+	// bytes (a command that prints a line at a time would otherwise send
+	// a packet a line), sent when full, when the oldest byte waited
+	// monitorDelay, and when the command ends.
+	mbuf   []byte
+	mfirst time.Time
 }
 
-const maxPendingConsole = 64 << 10
+const (
+	maxPendingConsole = 64 << 10
+	monitorChunk      = 64 << 10
+	monitorDelay      = 20 * time.Millisecond
+)
 
 func (w *consoleWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
@@ -660,10 +673,37 @@ func (w *consoleWriter) Write(p []byte) (int, error) {
 		}
 		return len(p), nil
 	}
-	if err := w.s.sendO(p); err != nil {
-		return 0, err
+	if w.monitor {
+		if len(w.mbuf) == 0 {
+			w.mfirst = time.Now()
+		}
+		if len(w.mbuf)+len(p) <= monitorChunk {
+			w.mbuf = append(w.mbuf, p...)
+			if time.Since(w.mfirst) < monitorDelay {
+				return len(p), nil
+			}
+			p = nil
+		}
+		if err := w.flushMonitor(); err != nil {
+			return 0, err
+		}
+	}
+	if len(p) > 0 {
+		if err := w.s.sendO(p); err != nil {
+			return 0, err
+		}
 	}
 	return len(p), nil
+}
+
+// flushMonitor sends the gathered monitor output. Caller holds mu.
+func (w *consoleWriter) flushMonitor() error {
+	if len(w.mbuf) == 0 {
+		return nil
+	}
+	err := w.s.sendO(w.mbuf)
+	w.mbuf = w.mbuf[:0]
+	return err
 }
 
 // flushPending sends console output kept while stopped; called as the
@@ -685,7 +725,7 @@ func (s *session) sendO(p []byte) error {
 		s.c.wmu.Lock()
 		s.c.begin()
 		s.c.putByte('O')
-		s.c.putHex(p[:n])
+		s.c.putHexRuns(p[:n], false)
 		err := s.c.send()
 		s.c.wmu.Unlock()
 		if err != nil {

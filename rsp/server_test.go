@@ -103,7 +103,7 @@ func TestServerPackets(t *testing.T) {
 	tests := []struct {
 		req, want string
 	}{
-		{"qSupported:multiprocess+;swbreak+;hwbreak+;xmlRegisters=i386", "PacketSize=4000;QStartNoAckMode+;qXfer:features:read+;qXfer:threads:read+;vContSupported+;QThreadSuffixSupported+;QListThreadsInStopReply+;swbreak+;ConditionalBreakpoints+;hwbreak+;qXfer:libraries:read+;qXfer:memory-map:read+;qXfer:exec-file:read+;multiprocess+"},
+		{"qSupported:multiprocess+;swbreak+;hwbreak+;xmlRegisters=i386", "PacketSize=100000;QStartNoAckMode+;qXfer:features:read+;qXfer:threads:read+;vContSupported+;QThreadSuffixSupported+;QListThreadsInStopReply+;swbreak+;ConditionalBreakpoints+;hwbreak+;qXfer:libraries:read+;qXfer:memory-map:read+;qXfer:exec-file:read+;multiprocess+"},
 		{"vMustReplyEmpty", ""},
 		{"qTStatus", ""},
 		{"Hg0", "OK"},

@@ -202,6 +202,16 @@ type Library struct {
 	// SegmentAddr is what the Windows library list reports: image base +
 	// RVA of the first section (GDB relocates the file by it).
 	SegmentAddr uint64
+	// Program marks the process's own executable. LLDB's form of the
+	// list leaves it out: LLDB makes any executable it loads from the
+	// list the target's program, which would replace the file the user
+	// gave with a copy from memory (and drop its breakpoints).
+	Program bool
+	// HostPath is a file on the stub's machine with the module's bytes
+	// ("" when there is none, as for synthesized DLLs). LLDB is given it
+	// as the library's name: it opens the file (with its DWARF) instead
+	// of reading the image from memory.
+	HostPath string
 }
 
 // LibraryLister enables qXfer:libraries:read (Windows form).
@@ -389,4 +399,14 @@ type MemoryAllocator interface {
 	AllocateMemory(size uint64, perm Perm) (uint64, error)
 	// FreeMemory releases what AllocateMemory returned at addr.
 	FreeMemory(addr uint64) error
+}
+
+// RegisterHolder is implemented by targets whose registers cost a round
+// trip to fetch (a proxy in front of another stub). A stop reply then
+// carries the expedited registers (pc, sp, fp) only when HasRegisters
+// says the target already holds this stop's registers of tid; otherwise
+// it carries none, and the client asks (`g`, `p`) when it needs them,
+// as it does with a stub that expedites nothing (QEMU).
+type RegisterHolder interface {
+	HasRegisters(tid int) bool
 }

@@ -76,6 +76,9 @@ func (s *session) xferDocument(object, annex string) (string, error) {
 		}
 		return threadsXML(s.threadList(), pid), nil
 	case "libraries":
+		if s.lldb {
+			return LLDBLibrariesXML(s.f.libs.Libraries(nil)), nil
+		}
 		return LibrariesXML(s.f.libs.Libraries(nil)), nil
 	case "libraries-svr4":
 		if annex != "" {
@@ -129,6 +132,40 @@ func LibrariesXML(libs []Library) string {
 		xmlEscaper.WriteString(&b, l.Name)
 		b.WriteString(`"><segment address="`)
 		b.WriteString(hex0x(l.SegmentAddr))
+		b.WriteString(`"/></library>` + "\n")
+	}
+	b.WriteString("</library-list>\n")
+	return b.String()
+}
+
+// LLDBLibrariesXML is the library list in the form LLDB 14 reads: it
+// takes a library's load address only from a <section address="..."/>
+// child (it ignores <segment>), and for a PE file that address is the
+// image base (ObjectFilePE slides by address - ImageBase). GDB rejects a
+// library with both kinds of child, so each client gets its own form.
+// The program is left out (see Library.Program): LLDB has it from
+// `target create` and places it with qFileLoadAddress. A library is
+// named by its host file when it has one (LLDB on the stub's machine
+// opens it, DWARF and all); LLDB reads any other from memory (Process::
+// ReadModuleFromMemory: headers, exports and .pdata), which LLDB 14 does
+// well for images whose section names are in the section table, and
+// crashes on for images with long section names ("/4": a COFF string
+// table, which is not mapped), such as Wine's DLLs.
+func LLDBLibrariesXML(libs []Library) string {
+	var b strings.Builder
+	b.WriteString("<library-list>\n")
+	for _, l := range libs {
+		if l.Program {
+			continue
+		}
+		name := l.Name
+		if l.HostPath != "" {
+			name = l.HostPath
+		}
+		b.WriteString(`  <library name="`)
+		xmlEscaper.WriteString(&b, name)
+		b.WriteString(`"><section address="`)
+		b.WriteString(hex0x(l.Base))
 		b.WriteString(`"/></library>` + "\n")
 	}
 	b.WriteString("</library-list>\n")

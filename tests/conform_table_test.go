@@ -101,7 +101,7 @@ var conformTable = []tableRow{
 		na: map[string]string{"qemu": "QEMU's gdbstub cannot start its program again (no vRun)"}},
 	{name: "catch syscall", clients: []string{"gdb"},
 		cmds: []string{"catch syscall write", "continue", "continue"}, want: `(?s)Catchpoint 1 \(call to syscall write\).*Catchpoint 1 \(returned from syscall write\)`,
-		na: windowsNA("a Windows program makes NT system calls (through ntdll); GDB's catch syscall has Linux tables only")},
+		na: windowsNA("a Windows program makes NT system calls (through ntdll); GDB's catch syscall has Linux tables only; monitor catch syscall NtNAME stops at them instead (TestCatchGDB)")},
 	{name: "call a function", clients: []string{"gdb"},
 		cmds: []string{"break count", "continue", "call square(5)"}, want: `\$1 = 25`,
 		na: windowsNA("Debian's gdb has no Windows x64 calling convention (arguments go to rdi, rsi...); see the mingw-gdb rows")},

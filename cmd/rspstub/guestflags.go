@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/rspstub/rspstub/emulator/ucwin"
+	"github.com/rspstub/rspstub/guest/minidump"
 	"github.com/rspstub/rspstub/guest/wine"
 	"golang.org/x/sys/unix"
 )
@@ -25,6 +26,8 @@ type guestFlags struct {
 	unimplErr     *bool
 	clock         *string
 	registry      multiFlag
+	traceAPI      *string
+	coverage      *string
 	exactFaults   *bool
 }
 
@@ -39,6 +42,8 @@ func addGuestFlags(fs *flag.FlagSet) *guestFlags {
 		unimplErr:     fs.Bool("unimplemented-returns-error", false, "let system calls rspstub does not implement fail with STATUS_NOT_IMPLEMENTED instead of stopping the guest (wine userland)"),
 		exactFaults:   fs.Bool("exact-faults", false, "stop every guest memory fault at its proven instruction, with exact flags, at a price on code that needs sync points (without it a position the fault decoder cannot prove is flagged in the stop's description)"),
 		clock:         fs.String("clock", "virtual", "guest time: virtual (the same on every run) or real (the host's wall clock) (wine userland)"),
+		traceAPI:      fs.String("trace-api", "", "write the API calls the program's modules make to this file, one JSON object a line: thread, caller module!symbol, API, decoded arguments, return value; in the wine userland the NT system calls too"),
+		coverage:      fs.String("coverage", "", "write the basic blocks the program executes to this file in drcov format (Lighthouse, Cartographer, Binary Ninja), when the stub ends"),
 	}
 	fs.Var(&g.env, "env", "set a guest environment variable, NAME=VALUE (repeatable)")
 	fs.Var(&g.registry, "registry", "merge into the guest's registry at start a .reg file, a Wine registry file (system.reg, user.reg) or a Wine prefix folder (its three; e.g. ~/.wine for the COM registrations wineboot made) (repeatable; wine userland)")
@@ -78,6 +83,45 @@ func (g *guestFlags) check() (string, error) {
 		}
 	}
 	return land, nil
+}
+
+// openOutputs creates the --trace-api and --coverage files (regular
+// files only: a device, folder or /proc path is refused) and puts them in
+// cfg; done closes them after the target is closed.
+func (g *guestFlags) openOutputs(cfg *ucwin.Config) (done func() error, err error) {
+	var files []*os.File
+	done = func() error {
+		var first error
+		for _, f := range files {
+			if err := f.Close(); err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
+	}
+	for _, o := range []struct {
+		flag, path string
+		set        func(*os.File)
+	}{
+		{"--trace-api", *g.traceAPI, func(f *os.File) { cfg.TraceAPI = f }},
+		{"--coverage", *g.coverage, func(f *os.File) { cfg.Coverage = f }},
+	} {
+		if o.path == "" {
+			continue
+		}
+		if err := minidump.CheckPath(o.path); err != nil {
+			done()
+			return nil, fmt.Errorf("%s: %w", o.flag, err)
+		}
+		f, err := os.Create(o.path)
+		if err != nil {
+			done()
+			return nil, fmt.Errorf("%s: %w", o.flag, err)
+		}
+		files = append(files, f)
+		o.set(f)
+	}
+	return done, nil
 }
 
 // environment is the guest's environment: a Windows-like default block,

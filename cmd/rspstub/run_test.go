@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // runDemo builds the seed scenario as demo.exe and runs "rspstub run" on
@@ -229,4 +231,91 @@ func TestRunUnwinder(t *testing.T) {
 	if _, stderr, code := runDemo(t, "--break", "d", "--unwinder", "dwarf", "PROG"); code != runUsage || !strings.Contains(stderr, "auto, pdata or cfi") {
 		t.Errorf("--unwinder dwarf: exit %d, %s", code, stderr)
 	}
+}
+
+// TestRunBreakExitProcess: a mingw program that returns from main ends
+// through KERNEL32!ExitProcess in both userlands, called by the C
+// runtime's exit, so a breakpoint there is hit (issue 16 item 9).
+func TestRunBreakExitProcess(t *testing.T) {
+	for _, land := range []string{"synth", "wine"} {
+		t.Run(land, func(t *testing.T) {
+			if land == "wine" {
+				harness.NeedWine(t)
+			}
+			stdout, stderr, code := runDemo(t, "--userland", land, "--break", "KERNEL32!ExitProcess", "--json", "PROG")
+			require.Equal(t, runHit, code, stderr)
+			var res runJSON
+			require.NoError(t, json.Unmarshal([]byte(stdout), &res))
+			require.True(t, res.Hit)
+			require.GreaterOrEqual(t, len(res.Frames), 3)
+			var names []string
+			for _, f := range res.Frames {
+				if f.Symbol != nil {
+					names = append(names, *f.Symbol)
+				}
+			}
+			assert.Equal(t, "ExitProcess", names[0])
+			assert.Equal(t, "exit", names[1], "called by msvcrt!exit: %v", names)
+			assert.Contains(t, names, "__tmainCRTStartup")
+		})
+	}
+}
+
+// TestRunMinidump: --minidump writes the dump at the breakpoint, and on
+// a fault no handler took (the exit status stays the program's); a
+// device path is refused before the program runs; a program that exits
+// gets no dump.
+func TestRunMinidump(t *testing.T) {
+	dir := t.TempDir()
+	at := filepath.Join(dir, "at-d.dmp")
+	_, stderr, code := runDemo(t, "--break", "d", "--minidump", at, "PROG")
+	require.Equal(t, runHit, code, stderr)
+	assert.Contains(t, stderr, "wrote "+at+": 1 thread(s)")
+	b, err := os.ReadFile(at)
+	require.NoError(t, err)
+	assert.Equal(t, "MDMP", string(b[:4]))
+
+	_, stderr, code = runDemo(t, "--minidump", os.DevNull, "PROG")
+	assert.Equal(t, runUsage, code)
+	assert.Contains(t, stderr, "not a regular file")
+
+	exited := filepath.Join(dir, "exited.dmp")
+	_, stderr, code = runDemo(t, "--minidump", exited, "PROG")
+	assert.Equal(t, 11, code, stderr)
+	assert.Contains(t, stderr, "not written: the program ended")
+	assert.NoFileExists(t, exited)
+
+	harness.NeedWine(t)
+	exe := harness.BuildPE(t, "tests/testdata/nullwrite.c", harness.MinGW, "-O0")
+	var o, e bytes.Buffer
+	plain := run([]string{"run", "--userland", "wine", exe}, &o, &e)
+	fault := filepath.Join(dir, "fault.dmp")
+	o.Reset()
+	e.Reset()
+	code = run([]string{"run", "--userland", "wine", "--minidump", fault, exe}, &o, &e)
+	assert.Equal(t, plain, code, "the exit status is the program's: %s", e.String())
+	assert.Contains(t, e.String(), "wrote "+fault)
+	b, err = os.ReadFile(fault)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "\x05\x00\x00\xc0", "EXCEPTION_ACCESS_VIOLATION in the exception stream")
+}
+
+// TestRunExitReport: run without --break on a program that dies of an
+// access violation in the wine userland (Wine's top-level filter ends
+// it with the exception's code) says so on stderr, with the exit status
+// Windows gives (0xc0000005, low byte 5); a plain nonzero exit says
+// nothing more (issue 16 item 9).
+func TestRunExitReport(t *testing.T) {
+	harness.NeedWine(t)
+	exe := harness.BuildPE(t, "tests/testdata/nullwrite.c", harness.MinGW, "-O0")
+	var o, e bytes.Buffer
+	code := run([]string{"run", "--userland", "wine", exe}, &o, &e)
+	assert.Equal(t, 5, code)
+	assert.Contains(t, e.String(), "rspstub run: the program exited with code 3221225477 (0xc0000005): no handler took access violation (0xc0000005): write to 0x0 at 0x")
+	o.Reset()
+	e.Reset()
+	exe = harness.BuildPE(t, "tests/testdata/apitrace.c", harness.MinGW, "-O0")
+	code = run([]string{"run", "--userland", "wine", exe}, &o, &e)
+	assert.Equal(t, 7, code)
+	assert.NotContains(t, e.String(), "rspstub run:")
 }

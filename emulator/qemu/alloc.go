@@ -32,7 +32,7 @@ const (
 
 // AllocateMemory implements rsp.MemoryAllocator in user mode.
 func (t *Target) AllocateMemory(size uint64, perm rsp.Perm) (uint64, error) {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
 	if t.mode != ModeUser {
 		return 0, errors.New("qemu: guest memory is allocated only in qemu-user")
@@ -54,7 +54,7 @@ func (t *Target) AllocateMemory(size uint64, perm rsp.Perm) (uint64, error) {
 
 // FreeMemory implements rsp.MemoryAllocator in user mode.
 func (t *Target) FreeMemory(addr uint64) error {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
 	size, ok := t.allocs[addr]
 	if !ok {

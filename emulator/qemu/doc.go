@@ -25,6 +25,22 @@
 // page tables, so memory follows the thread last used for registers, as
 // it does with GDB's own Hg.
 //
+// Round trips (prefetch.go). Every request the debugger sends that QEMU
+// must answer costs a hop more than talking to QEMU directly, so the
+// target avoids QEMU round trips where the answer is known or can
+// travel alongside another. A stop's registers are kept (one `g`) until
+// the guest runs or a register is written. A stop reply carries the
+// expedited registers (pc, sp, fp) only when they are already held (a
+// continue's stop read them to tell a breakpoint; rsp.RegisterHolder);
+// otherwise it goes out at once, and when the debugger read registers
+// at the previous stop a `g` goes to QEMU at the same moment, so QEMU
+// answers it while the debugger's own `g` is on its way. qemu-system's
+// gdbstub neither waits for acknowledgements nor minds requests queued
+// behind one another, so in system mode memory reads keep two requests
+// in flight and each `+` rides on the next request instead of waking
+// QEMU on its own (rsp.Client.SetLazyAcks); qemu-user's stub reads
+// each `+` before it goes on, so there every exchange is one at a time.
+//
 // Memory. QEMU fails a read as a whole when any byte is unmapped; the
 // client narrows such a read down (halving) to the readable prefix, so
 // `m`/`x` answer "readable up to here", which LLDB's unwinder and

@@ -40,7 +40,7 @@ type syscallCatch struct {
 
 // CatchSyscalls implements rsp.SyscallCatcher.
 func (t *Target) CatchSyscalls(on bool, nums []int) error {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
 	if t.mode != ModeUser {
 		return errors.New("qemu: system calls are caught only in qemu-user")

@@ -85,6 +85,11 @@ type Target struct {
 	cache    []byte
 	cacheTID int    // 0: cache empty
 	fill     []byte // scratch for filling the cache
+	// A debugger that read registers at one stop reads them at the
+	// next: then a `g` goes to QEMU as soon as QEMU reports the stop,
+	// while the stop reply goes to the debugger (prefetch.go).
+	regsRead   bool // the debugger read registers since the last resume
+	pendingTID int  // a prefetching `g` for this thread awaits its reply; 0: none
 
 	gsel    int // thread QEMU's Hg currently selects; 0: unknown
 	threads []int
@@ -250,6 +255,12 @@ func New(c *rsp.Client, opt Options) (*Target, error) {
 	if t.mode == ModeUser && t.userModules == nil {
 		t.userModules = LinuxModules
 	}
+	if t.mode == ModeSystem {
+		// qemu-system's gdbstub takes requests while its replies are
+		// unacknowledged (qemu-user's waits for each `+`): reads are
+		// pipelined and acks ride on the next request.
+		c.SetLazyAcks(true)
+	}
 	t.qdesc = c.Description()
 	if err := checkAMD64(t.qdesc); err != nil {
 		return nil, err
@@ -328,6 +339,7 @@ func (t *Target) Close() error {
 			t.c.Close()
 			return
 		}
+		t.settle()
 		t.dropBreakpoints()
 		err = t.c.Detach()
 		t.gone.Store(true)
@@ -461,6 +473,14 @@ func (t *Target) readRegisters(tid int, dst []byte) error {
 	if err != nil {
 		return t.check(fmt.Errorf("qemu: read registers: %w", err))
 	}
+	t.mapRegisters(dst, g)
+	t.cache = append(t.cache[:0], dst...)
+	t.cacheTID = t.gsel
+	return nil
+}
+
+// mapRegisters rearranges QEMU's `g` block g into our layout in dst.
+func (t *Target) mapRegisters(dst, g []byte) {
 	clear(dst)
 	for i, j := range t.regmap {
 		if j < 0 {
@@ -472,9 +492,6 @@ func (t *Target) readRegisters(tid int, dst []byte) error {
 		}
 		copy(dst[r.Offset:r.Offset+r.Size()], g[q.Offset:q.Offset+q.Size()])
 	}
-	t.cache = append(t.cache[:0], dst...)
-	t.cacheTID = t.gsel
-	return nil
 }
 
 // writeRegisters implements rsp.Target: QEMU's block is read, patched

@@ -91,7 +91,7 @@ func readELFFile(path string) ([]byte, error) {
 // empty; the layer above (package debuggee) offers it only for a Linux
 // guest.
 func (t *Target) Auxv() ([]byte, error) {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
 	if t.mode != ModeUser {
 		return nil, nil
@@ -105,7 +105,7 @@ func (t *Target) Auxv() ([]byte, error) {
 // needs to relocate a PIE's breakpoints and GDB reads instead of walking
 // r_debug itself. It is empty until the dynamic linker has run.
 func (t *Target) SVR4Libraries(dst []rsp.SVR4Library) (uint64, []rsp.SVR4Library, error) {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
 	if t.mode != ModeUser {
 		return 0, dst, errors.New("no SVR4 library list: not a Linux program")

@@ -10,6 +10,13 @@
 // LLDB as `description:` and to GDB's console); a call to an API the
 // guest model does not implement stops with SIGSYS naming the function.
 //
+// Analysts' outputs: Minidump and WriteMinidump (minidump.go) take the
+// stopped process as a Windows minidump; Catch (monitor catch) and
+// Config.TraceAPI share breakpoints the target sets for itself at the
+// functions the program imports and at the return addresses of traced
+// calls (apihooks.go, prototypes in apiproto.go); Config.Coverage
+// records the executed blocks and writes drcov at Close (coverage.go).
+//
 // The process views (library list, vFile of module images, exec file,
 // TEBs, monitor commands) are served by the layer above, package
 // debuggee, from what this target reports in source.go; this package

@@ -5,6 +5,7 @@ import (
 
 	"github.com/rspstub/rspstub/emulator/unicorn"
 	"github.com/rspstub/rspstub/guest"
+	"github.com/rspstub/rspstub/guest/minidump"
 	"github.com/rspstub/rspstub/guest/wine"
 	"github.com/rspstub/rspstub/rsp"
 )
@@ -19,6 +20,7 @@ func (t *Target) Restart(args []string) (rsp.Stop, error) {
 	if args != nil {
 		cfg.Args = args
 	}
+	t.foldCoverage()
 	old := t.guest()
 	t.setGuest(guestState{})
 	if err := t.load(cfg); err != nil {
@@ -37,7 +39,11 @@ func (t *Target) Restart(args []string) (rsp.Stop, error) {
 			delete(t.breaks, k)
 		}
 	}
+	t.installHooks()
 	old.close()
+	if err := t.startCoverage(); err != nil {
+		return rsp.Stop{}, err
+	}
 	return t.last, nil
 }
 
@@ -45,32 +51,37 @@ func (t *Target) Restart(args []string) (rsp.Stop, error) {
 // Target that Restart replaces. (A field added to Target that belongs to
 // a run must be added here too.)
 type guestState struct {
-	m        *unicorn.Machine
-	mw       *machine
-	proc     *guest.Process
-	desc     *rsp.Description
-	ctx      unicorn.Context
-	last     rsp.Stop
-	exited   bool
-	libsSent int
-	wine     *wine.Process
-	deliver  bool
-	pending  *wine.Exception
-	final    *rsp.Stop
-	loadGen  uint64
-	shadows  map[uint32][]unicorn.ShadowFrame
+	m         *unicorn.Machine
+	mw        *machine
+	proc      *guest.Process
+	desc      *rsp.Description
+	ctx       unicorn.Context
+	last      rsp.Stop
+	exited    bool
+	libsSent  int
+	wine      *wine.Process
+	deliver   bool
+	pending   *wine.Exception
+	final     *rsp.Stop
+	loadGen   uint64
+	shadows   map[uint32][]unicorn.ShadowFrame
+	fault     *wine.Exception
+	faultDump *minidump.Dump
+	delivered *wine.Exception
 }
 
 func (t *Target) guest() guestState {
 	return guestState{m: t.m, mw: t.mw, proc: t.proc, desc: t.desc, ctx: t.ctx, last: t.last,
 		exited: t.exited, libsSent: t.libsSent, wine: t.wine, deliver: t.deliver,
-		pending: t.pending, final: t.final, loadGen: t.loadGen, shadows: t.shadows}
+		pending: t.pending, final: t.final, loadGen: t.loadGen, shadows: t.shadows,
+		fault: t.fault, faultDump: t.faultDump, delivered: t.delivered}
 }
 
 func (t *Target) setGuest(g guestState) {
 	t.m, t.mw, t.proc, t.desc, t.ctx, t.last = g.m, g.mw, g.proc, g.desc, g.ctx, g.last
 	t.exited, t.libsSent, t.wine, t.deliver = g.exited, g.libsSent, g.wine, g.deliver
 	t.pending, t.final, t.loadGen, t.shadows = g.pending, g.final, g.loadGen, g.shadows
+	t.fault, t.faultDump, t.delivered = g.fault, g.faultDump, g.delivered
 }
 
 func (g guestState) close() {

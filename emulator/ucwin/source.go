@@ -3,6 +3,7 @@ package ucwin
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/rspstub/rspstub/emulator/unicorn"
@@ -92,6 +93,48 @@ func (t *Target) ShadowStack() ([]arch.ShadowFrame, bool) {
 // new one.
 func (t *Target) Generation() uint64 { return t.generation }
 
-// SetSymbolizer gives the target a way to name guest addresses in its
-// system-call traces (the monitor's symbols).
-func (t *Target) SetSymbolizer(name func(pc uint64) string) { t.symbolizer = name }
+// SetSymbols gives the target the monitor's symbol lookups, for its
+// traces (names of addresses) and catch points (functions by name).
+func (t *Target) SetSymbols(resolve func(name string) (uint64, error), name func(pc uint64) string) {
+	t.resolver, t.symbolizer = resolve, name
+}
+
+// AddCatch adds a catch point (monitor catch) and describes it.
+func (t *Target) AddCatch(kind, name string) (string, error) {
+	c, err := t.Catch(kind, name)
+	if err != nil {
+		return "", err
+	}
+	return t.describeCatch(*c), nil
+}
+
+// CatchList describes the catch points, one line each.
+func (t *Target) CatchList() []string {
+	var out []string
+	for _, c := range t.Catches() {
+		out = append(out, t.describeCatch(c))
+	}
+	return out
+}
+
+// describeCatch is a catch point's line in monitor catch.
+func (t *Target) describeCatch(c CatchPoint) string {
+	s := fmt.Sprintf("catch %d: %s %s", c.ID, c.Kind, c.Name)
+	if c.Kind == "api" {
+		addrs := t.CatchAddresses(c.ID)
+		if len(addrs) == 0 {
+			s += " (pending: not imported or loaded yet)"
+		} else {
+			var as []string
+			for _, a := range addrs {
+				as = append(as, fmt.Sprintf("%#x", a))
+			}
+			s += " at " + strings.Join(as, ", ")
+		}
+	}
+	s += fmt.Sprintf(", %d hit(s)", c.Hits)
+	if c.Last != "" {
+		s += "; last: " + c.Last
+	}
+	return s
+}

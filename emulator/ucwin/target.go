@@ -12,6 +12,7 @@ import (
 
 	"github.com/rspstub/rspstub/emulator/unicorn"
 	"github.com/rspstub/rspstub/guest"
+	"github.com/rspstub/rspstub/guest/minidump"
 	"github.com/rspstub/rspstub/guest/wine"
 	"github.com/rspstub/rspstub/internal/arch"
 	"github.com/rspstub/rspstub/internal/loaded"
@@ -61,6 +62,20 @@ type Config struct {
 	// DeliverFaults hands guest faults to the guest's exception handlers
 	// at once (no debugger to show them to first).
 	DeliverFaults bool
+	// DumpFaults keeps a minidump of the process as it was at the last
+	// fault delivered to the guest (DeliverFaults), so that one the
+	// program's handlers did not take, which ends it, can still be
+	// written (rspstub run --minidump; see FaultDump). It also stops at
+	// an exception the kernel reports unhandled (second chance).
+	DumpFaults bool
+	// TraceAPI receives the API trace (JSON lines, see APIRecord): the
+	// calls the program's modules make through their import tables, with
+	// decoded arguments and return values, and in the Wine userland every
+	// system call. nil: no trace.
+	TraceAPI io.Writer
+	// Coverage receives a drcov file of the basic blocks executed when
+	// the target is closed. nil: no coverage.
+	Coverage io.Writer
 }
 
 // Userland names.
@@ -107,9 +122,11 @@ type Target struct {
 	console   io.Writer
 
 	// generation counts guests (Restart starts a new one); symbolizer
-	// names addresses in traces (set by the layer above, may be nil).
+	// and resolver are the monitor's symbol lookups (SetSymbols, from
+	// the layer above; nil without one).
 	generation uint64
 	symbolizer func(pc uint64) string
+	resolver   func(name string) (uint64, error)
 
 	// The wine userland (nil for synth).
 	wine    *wine.Process
@@ -118,6 +135,19 @@ type Target struct {
 	// signal delivers it to the guest's handlers, one without retries
 	// the instruction.
 	pending *wine.Exception
+	// fault is the guest fault of the last stop (both userlands), for
+	// the minidump's exception stream; faultDump the dump taken when the
+	// last fault was delivered (Config.DumpFaults).
+	fault     *wine.Exception
+	faultDump *minidump.Dump
+	// delivered is the last fault handed to the guest's handlers
+	// (DeliverFaults), for EndingException.
+	delivered *wine.Exception
+	// hk: API catch points and the API trace (apihooks.go); they outlive
+	// a restart.
+	hk *hooks
+	// cov: the blocks executed, over all runs (coverage.go).
+	cov *coverage
 	// final is the stop to report on the next resume (the process ended
 	// after an unhandled exception was shown).
 	final *rsp.Stop
@@ -165,6 +195,11 @@ func (m *machine) isTrap(pc uint64) bool {
 func New(cfg Config) (*Target, error) {
 	t := &Target{breaks: make(map[breakKey]struct{})}
 	if err := t.load(cfg); err != nil {
+		return nil, err
+	}
+	t.installHooks()
+	if err := t.startCoverage(); err != nil {
+		t.Close()
 		return nil, err
 	}
 	return t, nil
@@ -255,10 +290,20 @@ func (t *Target) load(cfg Config) error {
 
 // Close releases the emulator (and the wine userland's host resources).
 func (t *Target) Close() error {
+	if t.hk != nil && t.hk.trace != nil {
+		t.hooksEnded()
+	}
+	err := t.writeCoverage()
+	if t.hk != nil && t.hk.trace != nil && t.hk.trace.err != nil && err == nil {
+		err = fmt.Errorf("API trace: %w", t.hk.trace.err)
+	}
 	if t.wine != nil {
 		t.wine.Close()
 	}
-	return t.m.Close()
+	if e := t.m.Close(); err == nil {
+		err = e
+	}
+	return err
 }
 
 // Machine gives access to the emulator (for monitor commands and tests).
@@ -287,7 +332,7 @@ func (t *Target) modules() []module {
 		ms := t.wine.Modules()
 		out := make([]module, len(ms))
 		for i, m := range ms {
-			out[i] = module{Name: m.Name, Path: m.Path, Base: m.Base, Size: m.Size, FirstSectionRVA: m.FirstSectionRVA}
+			out[i] = module{Name: m.Name, Path: m.Path, HostPath: m.HostPath, Base: m.Base, Size: m.Size, FirstSectionRVA: m.FirstSectionRVA}
 		}
 		// The program first, as debuggers expect.
 		for i, m := range out {
@@ -302,7 +347,7 @@ func (t *Target) modules() []module {
 	ms := t.proc.Modules()
 	out := make([]module, len(ms))
 	for i, m := range ms {
-		out[i] = module{Name: m.Name, Path: m.Path, Base: m.Base, Size: m.Size, FirstSectionRVA: m.FirstSectionRVA, Synthetic: m.Synthetic}
+		out[i] = module{Name: m.Name, Path: m.Path, HostPath: m.HostPath, Base: m.Base, Size: m.Size, FirstSectionRVA: m.FirstSectionRVA, Synthetic: m.Synthetic}
 	}
 	return out
 }
@@ -526,6 +571,7 @@ func (t *Target) LastStop() rsp.Stop { return t.last }
 
 // Resume implements rsp.Target.
 func (t *Target) Resume(actions []rsp.ResumeAction) (rsp.Stop, error) {
+	t.fault = nil
 	var act rsp.ResumeAction
 	found := false
 	if t.wine != nil {
@@ -573,11 +619,21 @@ func (t *Target) Resume(actions []rsp.ResumeAction) (rsp.Stop, error) {
 		st, err = t.RangeStep(act.Thread, act.RangeStart, act.RangeEnd)
 	default:
 		st, err = t.run(act.Step)
+		if err == nil && act.Step {
+			t.stepLanded(&st)
+		}
 	}
 	if err != nil {
 		return rsp.Stop{}, err
 	}
 	t.last = st
+	if t.traceOn() {
+		if st.Kind == rsp.StopExited || st.Kind == rsp.StopTerminated {
+			t.hooksEnded()
+		} else {
+			t.hk.trace.flush()
+		}
+	}
 	return st, nil
 }
 
@@ -588,6 +644,9 @@ func (t *Target) RangeStep(tid int, start, end uint64) (rsp.Stop, error) {
 	}
 	for i := 0; ; i++ {
 		st, err := t.run(true)
+		if err == nil {
+			t.stepLanded(&st)
+		}
 		if err != nil || st.Kind != rsp.StopSignal || st.Signal != rsp.SIGTRAP {
 			return st, err
 		}
@@ -615,6 +674,7 @@ func (t *Target) RangeStep(tid int, start, end uint64) (rsp.Stop, error) {
 // run continues (or single-steps) the guest, serving API traps in Go,
 // until a stop the debugger must see.
 func (t *Target) run(step bool) (rsp.Stop, error) {
+	t.hooksBeforeRun()
 	if t.wine != nil {
 		return t.runWine(step)
 	}
@@ -633,6 +693,9 @@ func (t *Target) run(step bool) (rsp.Stop, error) {
 			st, done, err := t.serveTrap(pc)
 			if err != nil || done {
 				return st, err
+			}
+			if t.hk != nil {
+				t.rescanHooks(false)
 			}
 			if step {
 				return t.stop(rsp.StopSignal, rsp.SIGTRAP), nil
@@ -653,6 +716,15 @@ func (t *Target) run(step bool) (rsp.Stop, error) {
 		if us.Reason == unicorn.StopTrap {
 			if step {
 				// The step ended on an API entry: show it there.
+				return t.stop(rsp.StopSignal, rsp.SIGTRAP), nil
+			}
+			continue
+		}
+		if st, handled := t.hookStop(us); handled {
+			if st != nil {
+				return *st, nil
+			}
+			if step {
 				return t.stop(rsp.StopSignal, rsp.SIGTRAP), nil
 			}
 			continue
@@ -702,6 +774,11 @@ func (t *Target) stop(kind rsp.StopKind, sig int) rsp.Stop {
 func (t *Target) translate(us unicorn.Stop) rsp.Stop {
 	if st, ok := t.breakpointFetch(us); ok {
 		return st
+	}
+	switch us.Reason {
+	case unicorn.StopFault, unicorn.StopIllegal, unicorn.StopDivide, unicorn.StopException:
+		e := wineException(us)
+		t.fault = &e
 	}
 	switch us.Reason {
 	case unicorn.StopBreakpoint:
@@ -807,6 +884,9 @@ func (t *Target) RemoveBreakpoint(kind rsp.BreakKind, addr uint64, size int) err
 	delete(t.breaks, breakKey{kind, addr, size})
 	switch kind {
 	case rsp.BreakSoftware, rsp.BreakHardware:
+		if kind == rsp.BreakSoftware && t.hookArmed(addr) {
+			return nil // the hooks' breakpoint stays (apihooks.go)
+		}
 		return t.m.RemoveBreakpoint(addr, kind == rsp.BreakHardware)
 	}
 	return t.m.RemoveWatchpoint(addr, size, watchKind(kind))

@@ -94,13 +94,23 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
-// symbolize names a guest address for system-call traces through the
-// monitor's symbols (exports, DWARF), without failing.
+// symbolize names a guest address for traces through the monitor's
+// symbols (exports, DWARF), without failing; "" without a layer above
+// to give them (SetSymbols).
 func (t *Target) symbolize(pc uint64) string {
 	if t.symbolizer == nil {
 		return ""
 	}
 	return t.symbolizer(pc)
+}
+
+// resolveSymbol finds a function by name (FUNC or DLL!FUNC) through the
+// monitor's symbols.
+func (t *Target) resolveSymbol(name string) (uint64, error) {
+	if t.resolver == nil {
+		return 0, fmt.Errorf("%s: no symbols (the target is not served through package debuggee)", name)
+	}
+	return t.resolver(name)
 }
 
 // runWine continues (or single-steps) the wine guest, serving system
@@ -157,6 +167,12 @@ func (t *Target) runWine(step bool) (rsp.Stop, error) {
 			if st, done := t.wineEvent(ev); done {
 				return st, nil
 			}
+			if t.hk != nil {
+				t.rescanHooks(false)
+				if st, ok := t.caughtSyscall(); ok {
+					return st, nil
+				}
+			}
 			if step {
 				return t.stop(rsp.StopSignal, rsp.SIGTRAP), nil
 			}
@@ -176,6 +192,12 @@ func (t *Target) runWine(step bool) (rsp.Stop, error) {
 			}
 			e := wineException(us)
 			if t.deliver {
+				t.delivered = &e
+				if t.cfg.DumpFaults {
+					t.fault = &e
+					t.faultDump, _ = t.Minidump(false)
+					t.fault = nil
+				}
 				prev := t.wine.CurrentThread()
 				ev, err := t.wine.DispatchException(e)
 				if err != nil {
@@ -194,6 +216,15 @@ func (t *Target) runWine(step bool) (rsp.Stop, error) {
 			}
 			t.pending = &e
 			return st, nil
+		}
+		if st, handled := t.hookStop(us); handled {
+			if st != nil {
+				return *st, nil
+			}
+			if step {
+				return t.stop(rsp.StopSignal, rsp.SIGTRAP), nil
+			}
+			continue
 		}
 		return t.translate(us), nil
 	}
@@ -242,7 +273,7 @@ func (t *Target) wineEvent(ev wine.Event) (rsp.Stop, bool) {
 	switch ev.Kind {
 	case wine.EventExited:
 		exit := rsp.Stop{Kind: rsp.StopExited, ExitCode: int(ev.ExitCode), Thread: int(t.wine.CurrentThread())}
-		if e, ok := t.wine.Unhandled(); ok && !t.deliver {
+		if e, ok := t.wine.Unhandled(); ok && (!t.deliver || t.cfg.DumpFaults) {
 			// Second chance: show the exception, then the exit.
 			st := t.stop(rsp.StopSignal, signalOf(e.Code))
 			st.Description = "second chance (no handler took it): " + e.String()
@@ -302,6 +333,28 @@ func (t *Target) resumeWine(act rsp.ResumeAction) error {
 	}
 	return nil
 }
+
+// EndingException describes the exception that ended a process which
+// exited with code: one no handler took, or the last fault delivered to
+// the guest when the code is that fault's (Wine's top-level filter ends
+// the process with the exception's code, as Windows does). The wine
+// userland only: the synth userland stops at a fault instead.
+func (t *Target) EndingException(code uint32) (string, bool) {
+	if t.wine == nil {
+		return "", false
+	}
+	if e, ok := t.wine.Unhandled(); ok {
+		return e.String(), true
+	}
+	if e := t.delivered; e != nil && e.Code == code {
+		return e.String(), true
+	}
+	return "", false
+}
+
+// SecondChance reports that the process is stopped at an exception no
+// handler took: the next resume ends it with the exception's code.
+func (t *Target) SecondChance() bool { return t.final != nil && !t.exited }
 
 // wineThread resolves a client thread id (0 or -1: the current thread).
 func (t *Target) wineThread(tid int) uint32 {

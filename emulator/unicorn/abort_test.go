@@ -116,29 +116,33 @@ func TestUntranslatableAfterBreakpoint(t *testing.T) {
 	}
 }
 
-// TestUntranslatableWithTracer: with a watchpoint (the tracer runs) and
-// the shadow stack on, a watched write in the block before the bytes is
-// reported first, then the bytes.
+// TestUntranslatableWithTracer: with a watchpoint and the shadow stack
+// on, a watched write in the block before the bytes is reported first,
+// then the bytes: an access watchpoint (hook mode: the tracer runs) and a
+// write watchpoint (page mode: the guest has page tables, where the
+// escape page must be canonical).
 func TestUntranslatableWithTracer(t *testing.T) {
-	m := newMachine(t, []byte{
-		0xe8, 0x01, 0x00, 0x00, 0x00, // 10000: call 0x10006
-		0xf4,                                           // 10005: hlt
-		0x48, 0x89, 0x04, 0x25, 0x08, 0x00, 0x30, 0x00, // 10006: mov [0x300008], rax
-		0x90,       // 1000e: nop
-		0xff, 0xd8, // 1000f: call far rax (untranslatable)
-		0xc3, // 10011: ret
-	})
-	m.SetShadowStack(true)
-	require.NoError(t, m.AddWatchpoint(dataBase+8, 8, WatchWrite))
-	s := m.Run()
-	wantStop(t, m, s, StopWatch, codeBase+0xe)
-	assert.Equal(t, uint64(dataBase+8), s.Addr)
-	wantStop(t, m, m.Run(), StopIllegal, codeBase+0xf)
-	if sh := m.ShadowStack(); assert.Len(t, sh, 1) {
-		assert.Equal(t, uint64(codeBase+5), sh[0].ReturnAddress)
+	for _, kind := range []WatchKind{WatchAccess, WatchWrite} {
+		m := newMachine(t, []byte{
+			0xe8, 0x01, 0x00, 0x00, 0x00, // 10000: call 0x10006
+			0xf4,                                           // 10005: hlt
+			0x48, 0x89, 0x04, 0x25, 0x08, 0x00, 0x30, 0x00, // 10006: mov [0x300008], rax
+			0x90,       // 1000e: nop
+			0xff, 0xd8, // 1000f: call far rax (untranslatable)
+			0xc3, // 10011: ret
+		})
+		m.SetShadowStack(true)
+		require.NoError(t, m.AddWatchpoint(dataBase+8, 8, kind))
+		s := m.Run()
+		wantStop(t, m, s, StopWatch, codeBase+0xe)
+		assert.Equal(t, uint64(dataBase+8), s.Addr)
+		wantStop(t, m, m.Run(), StopIllegal, codeBase+0xf)
+		if sh := m.ShadowStack(); assert.Len(t, sh, 1) {
+			assert.Equal(t, uint64(codeBase+5), sh[0].ReturnAddress)
+		}
+		require.NoError(t, m.SetReg(arch.RIP, codeBase+0x11))
+		wantStop(t, m, m.Run(), StopHalt, codeBase+6)
 	}
-	require.NoError(t, m.SetReg(arch.RIP, codeBase+0x11))
-	wantStop(t, m, m.Run(), StopHalt, codeBase+6)
 }
 
 // TestUntranslatableRepeated: thousands of aborts in one machine leave it

@@ -254,8 +254,21 @@ func BenchmarkOverhead(b *testing.B) {
 	shadow := func(m *Machine) { m.SetShadowStack(true) }
 	b.Run("shadow-call", func(b *testing.B) { run(b, side{code: callLoopCode()}, side{code: callLoopCode(), setup: shadow}) })
 	b.Run("shadow-loop", func(b *testing.B) { run(b, side{code: loopCode()}, side{code: loopCode(), setup: shadow}) })
+	// A write watchpoint on the data page the loops use (loads never fault
+	// on it; stores to it miss the watched bytes) or on the stack page
+	// (not touched).
 	watch := func(m *Machine) { must(b, m.AddWatchpoint(dataBase+0x800, 8, WatchWrite)) }
+	watchOther := func(m *Machine) { must(b, m.AddWatchpoint(stackBase+0x800, 8, WatchWrite)) }
 	b.Run("watch-loop", func(b *testing.B) { run(b, side{code: loopCode()}, side{code: loopCode(), setup: watch}) })
+	b.Run("watch-load", func(b *testing.B) { run(b, side{code: loadLoopCode()}, side{code: loadLoopCode(), setup: watch}) })
+	b.Run("watch-store-other-page", func(b *testing.B) {
+		run(b, side{code: memLoopCode()}, side{code: memLoopCode(), setup: watchOther})
+	})
+	b.Run("watch-store-same-page", func(b *testing.B) {
+		run(b, side{code: memLoopCode()}, side{code: memLoopCode(), setup: watch})
+	})
+	read := func(m *Machine) { must(b, m.AddWatchpoint(stackBase+0x800, 8, WatchRead)) }
+	b.Run("rwatch-loop", func(b *testing.B) { run(b, side{code: loopCode()}, side{code: loopCode(), setup: read}) })
 }
 
 // GDB removes and reinserts every breakpoint around each stop.
@@ -267,6 +280,41 @@ func BenchmarkBreakpointToggle(b *testing.B) {
 		must(b, m.RemoveBreakpoint(codeBase+3, false))
 		must(b, m.AddBreakpoint(codeBase+3, false))
 	}
+}
+
+// BenchmarkWatchMiss: a write watchpoint's page written 1000 times a run
+// next to the watched bytes (each write faults and runs in the twin),
+// against the same run without the watchpoint. Reports the cost of one
+// such write.
+func BenchmarkWatchMiss(b *testing.B) {
+	code := []byte{
+		0x48, 0xc7, 0xc1, 0xe8, 0x03, 0x00, 0x00, // 10000: mov rcx, 1000
+		0x48, 0x89, 0x0c, 0x25, 0x00, 0x01, 0x30, 0x00, // 10007: mov [0x300100], rcx
+		0x48, 0xff, 0xc9, // 1000f: dec rcx
+		0x75, 0xf3, // 10012: jnz 0x10007
+		0xf4, // 10014: hlt
+	}
+	base, watched := newMachine(b, code), newMachine(b, code)
+	must(b, watched.AddWatchpoint(dataBase+0x808, 8, WatchWrite))
+	one := func(m *Machine) time.Duration {
+		t0 := time.Now()
+		must(b, m.SetReg(arch.RIP, codeBase))
+		if s := m.Run(); s.Reason != StopHalt {
+			b.Fatalf("stop %+v", s)
+		}
+		return time.Since(t0)
+	}
+	var tb, tw time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		tb += one(base)
+		tw += one(watched)
+	}
+	if st := watched.WatchStats(); st.Demoted != 0 || st.Faults != uint64(b.N)*1000 {
+		b.Fatalf("stats %+v", st)
+	}
+	b.ReportMetric(float64(tw-tb)/float64(b.N)/1000, "ns/miss")
+	b.ReportMetric(float64(tb)/float64(b.N)/1000, "ns/plain-store")
 }
 
 // syncLoopCode is a loop whose block the analysis instruments: the first

@@ -74,19 +74,72 @@
 //
 // # Watchpoints
 //
-// Each watchpoint is a UC_HOOK_MEM_READ and/or UC_HOOK_MEM_WRITE hook on its
-// range (widened by 63 bytes downwards, because Unicorn compares only the
-// first byte of an access; the callback checks the real overlap). The
-// memory hook runs before the access and cannot stop between instructions,
-// so while watchpoints exist the tracer runs too: the hook marks a pending
-// hit and the tracer stops before the next instruction. The stop is then
-// after the access, with RIP at the next instruction, as GDB expects for
-// x86, and carries the data address (the first watched byte touched), the
-// access (read or write) and the watchpoint's kind. RIP read inside the
-// memory hook is exact (memory hooks make the translator store RIP before
-// each access), and is reported as Stop.AccessPC. The price is a C call
-// per instruction while any watchpoint exists (about 5x slower on a tight
-// loop), plus the slow memory path for every load and store.
+// Write watchpoints cost nothing until their page is written (page
+// mode, watch.c). The machine gives the guest page tables of its own:
+// every address maps read-write through 1 GiB pages except the pages that
+// hold watched bytes, which are read-only through a 4 KiB entry each.
+// libunicorn maps every guest address to the same physical address
+// whatever an entry says (excp_helper.c: "indentity map"), so entries
+// carry permissions only; the tables live in the last MiB below 1 TiB
+// (entries must point below 2^40), which Map refuses. CR0.PG, CR0.WP and
+// CR4.PAE are written as values: libunicorn neither checks nor flushes
+// anything on such writes, and uc_ctl_flush_tlb flushes translated code,
+// not the TLB, so adding protection makes the next run flip the
+// permissions of a page of its own, a change of the memory map after
+// which QEMU flushes its TLB (about 125 us with 300 regions; lifting
+// protection needs no flush). Reads, instruction fetches and writes to
+// other pages run at full speed, translated code included.
+//
+// A write to a protected page raises a page fault (#PF, vector 14) from
+// the TLB fill, and QEMU restores the state to the start of the faulting
+// instruction from the host PC, flags included; the interrupt hook gets
+// it with RIP exact. libunicorn's own protection faults cannot do that:
+// they leave RIP at the start of the block and the flags stale (see
+// "Faults and their PC"). The instruction then runs in the twin, a second
+// libunicorn engine over the same host memory without page tables, with a
+// memory hook that sees each address written and a code hook that stops it
+// before the next instruction (or the next iteration of a rep
+// instruction). Its registers (general, RIP, RFLAGS, FS/GS base, and the
+// x87/SSE state when the opcode may use it) come back, and the run goes
+// on, or stops with StopWatch after the instruction if it wrote a watched
+// byte: PC is the next instruction, AccessPC the writer, Addr the first
+// watched byte written. If the twin faults or meets an exception, the
+// machine stops on the instruction with that stop and an exact PC, as it
+// would have without the watchpoint. The machine's translations of the
+// written bytes are dropped (self-modifying code), and the twin's
+// translation of an address is dropped when its bytes change.
+//
+// QEMU records the page fault as in flight until it is delivered, which
+// the hook prevents, and the next one would become a double fault: the
+// registers are written into the context saved at run start (not into
+// the machine: writing RIP through uc_reg_write makes libunicorn cancel a
+// stop asked for in the same hook) and that context replaces the
+// machine's. After the CPU exception stops that restore the creation-time
+// context (see "Faults and their PC"), the paging registers are set again.
+//
+// GDB removes every watchpoint at a stop and inserts it again before
+// resuming: a removed watchpoint keeps its page protected (writes to it
+// fault and miss) until it has stayed removed over 4 run starts, so the
+// cycle costs no flush. A write that misses the watched bytes costs
+// 1.5-3 us (BenchmarkWatchMiss); when such writes to one page take more
+// than half of a run that had at least 1024 of them (a local variable
+// next to a busy stack, a global beside a hot one), its watchpoints move
+// to hook mode mid-run and stay there: measured on a store loop,
+// BenchmarkOverhead/watch-store-same-page.
+//
+// Read and access watchpoints, and demoted write watchpoints, use hook
+// mode: a UC_HOOK_MEM_READ and/or UC_HOOK_MEM_WRITE hook on the range
+// (widened by 63 bytes downwards, because Unicorn compares only the first
+// byte of an access; the callback checks the real overlap). The memory
+// hook runs before the access and cannot stop between instructions, so
+// while such watchpoints exist the tracer runs too: the hook marks a
+// pending hit and the tracer stops before the next instruction. Reads
+// cannot use page mode: a page without read permission also refuses
+// instruction fetches, and libunicorn fetches to look up code it drops
+// (uc_ctl_remove_cache, hook deletion), leaving a page fault recorded in
+// flight outside any run. Hook mode costs a C call per instruction and the
+// slow memory path for every load and store (about 4-5x on any code,
+// BenchmarkOverhead/rwatch-loop).
 //
 // # Faults and their PC
 //

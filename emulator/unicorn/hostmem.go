@@ -59,6 +59,11 @@ func (m *Machine) mapHost(addr, size uint64, perm arch.Perm) error {
 		C.rs_host_unmap(host, C.uint64_t(size))
 		return ucErr(fmt.Sprintf("map %#x+%#x", addr, size), e)
 	}
+	if e := C.rs_twin_map(m.c, C.uint64_t(addr), C.uint64_t(size), ucPerm(perm), host); e != C.UC_ERR_OK {
+		C.uc_mem_unmap(m.c.uc, C.uint64_t(addr), C.size_t(size))
+		C.rs_host_unmap(host, C.uint64_t(size))
+		return ucErr(fmt.Sprintf("twin map %#x+%#x", addr, size), e)
+	}
 	r := hostRegion{start: addr, end: addr + size, host: host, perm: perm, execEver: perm&arch.PermExec != 0}
 	i := sort.Search(len(m.regions), func(i int) bool { return m.regions[i].start >= addr })
 	m.regions = append(m.regions, hostRegion{})
@@ -185,6 +190,9 @@ func (m *Machine) ucRegions() []Region {
 	defer C.uc_free(unsafe.Pointer(regs))
 	out := make([]Region, 0, int(n))
 	for _, r := range unsafe.Slice(regs, int(n)) {
+		if uint64(r.begin) >= C.RS_PT_BASE && uint64(r.end) < C.RS_PT_BASE+C.RS_PT_SIZE {
+			continue // the watchpoints' page tables (watch.c)
+		}
 		out = append(out, Region{Start: uint64(r.begin), Size: uint64(r.end-r.begin) + 1, Perm: archPerm(r.perms)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Start < out[j].Start })

@@ -21,6 +21,19 @@
 // libunicorn calls the edge hook for every block translated after.
 #define RS_PRIME_ADDR 0x8000000000002000ULL
 
+// escape_addr and prime_addr are those pages, or while the guest has
+// page tables (page-mode watchpoints, watch.c), where a non-canonical
+// address raises #GP, canonical pages of the reserved MiB.
+static uint64_t escape_addr(rs_machine *m)
+{
+	return watch_paging(m) ? RS_PT_ESCAPE : RS_ESCAPE_ADDR;
+}
+
+static uint64_t prime_addr(rs_machine *m)
+{
+	return watch_paging(m) ? RS_PT_PRIME : RS_PRIME_ADDR;
+}
+
 static void rs_stop_now(rs_machine *m, int reason, uint64_t pc)
 {
 	if (m->stop.reason == RS_STOP_NONE) {
@@ -163,7 +176,7 @@ static bool fault_cb(uc_engine *uc, uc_mem_type type, uint64_t addr, int size,
 {
 	rs_machine *m = ud;
 	(void)uc;
-	if (m->escaping && addr == RS_ESCAPE_ADDR)
+	if (m->escaping && addr == escape_addr(m))
 		return false; // the SIGABRT handler leaving the translator
 	if (m->stop.reason != RS_STOP_NONE)
 		return false;
@@ -191,8 +204,11 @@ static bool fault_cb(uc_engine *uc, uc_mem_type type, uint64_t addr, int size,
 static void intr_cb(uc_engine *uc, uint32_t intno, void *ud)
 {
 	rs_machine *m = ud;
-	uint64_t pc = rs_rip(m);
+	uint64_t pc;
 	(void)uc;
+	if (watch_fault(m, intno))
+		return; // a write to a page-mode watchpoint's page (watch.c)
+	pc = rs_rip(m);
 	switch (intno) {
 	case 0:
 		rs_stop_now(m, RS_STOP_DIVIDE, pc);
@@ -521,7 +537,7 @@ static void abrt_handler(int sig, siginfo_t *si, void *uctx)
 	    si->si_pid == getpid()) {
 		m->escaping = 1;
 		m->aborts++;
-		uc_ctl_request_cache(m->uc, RS_ESCAPE_ADDR, NULL);
+		uc_ctl_request_cache(m->uc, escape_addr(m), NULL);
 		// Only reached if the fetch did not fault: nothing to escape to.
 	}
 	if (rs_prev_abrt.sa_flags & SA_SIGINFO) {
@@ -680,14 +696,15 @@ static uc_err prime(rs_machine *m)
 {
 	static const uint8_t code[] = {0xEB, 0x00, 0xF4}; // jmp +0; hlt
 	uint64_t rip = rs_rip(m);
-	uc_err e = uc_mem_map(m->uc, RS_PRIME_ADDR, 0x1000, UC_PROT_READ | UC_PROT_EXEC);
+	uint64_t at = prime_addr(m);
+	uc_err e = uc_mem_map(m->uc, at, 0x1000, UC_PROT_READ | UC_PROT_EXEC);
 	if (e != UC_ERR_OK)
 		return e;
-	e = uc_mem_write(m->uc, RS_PRIME_ADDR, code, sizeof code);
+	e = uc_mem_write(m->uc, at, code, sizeof code);
 	if (e == UC_ERR_OK)
-		e = uc_emu_start(m->uc, RS_PRIME_ADDR, 0, 0, 0);
-	uc_ctl_remove_cache(m->uc, RS_PRIME_ADDR, RS_PRIME_ADDR + sizeof code);
-	uc_mem_unmap(m->uc, RS_PRIME_ADDR, 0x1000);
+		e = uc_emu_start(m->uc, at, 0, 0, 0);
+	uc_ctl_remove_cache(m->uc, at, at + sizeof code);
+	uc_mem_unmap(m->uc, at, 0x1000);
 	rs_reg_write(m, UC_X86_REG_RIP, rip);
 	return e;
 }
@@ -759,6 +776,7 @@ void rs_close(rs_machine *m)
 	if (m->clean != NULL)
 		uc_context_free(m->clean);
 	uc_close(m->uc);
+	watch_close(m);
 	for (i = 0; i < m->nbps; i++)
 		free(m->bps[i]);
 	for (i = 0; i < m->nwatches; i++)
@@ -769,6 +787,7 @@ void rs_close(rs_machine *m)
 	free(m->watches);
 	free(m->traps);
 	free(m->frames);
+	free(m->cov);
 	free(m);
 }
 
@@ -1194,12 +1213,50 @@ static int bp_enabled_at(rs_machine *m, uint64_t addr)
 	return bp != NULL && (bp->sw || bp->hw || bp->tmp);
 }
 
+// watch_hook gives w its memory hook (hook mode): the tracer runs while
+// any watch has one.
+uc_err watch_hook(rs_machine *m, rs_watch *w)
+{
+	uc_err e;
+	uint64_t lo, hi;
+	int type = 0;
+	if (w->kind & 1)
+		type |= UC_HOOK_MEM_WRITE;
+	if (w->kind & 2)
+		type |= UC_HOOK_MEM_READ;
+	// Unicorn matches a hook range against the first byte of an access:
+	// widen the range so that wide accesses starting below it are seen
+	// (the callback checks the real overlap).
+	lo = w->addr >= 64 ? w->addr - 63 : 0;
+	hi = w->addr + w->size - 1;
+	e = uc_hook_add(m->uc, &w->hook, type, (void *)watch_cb, w, lo, hi);
+	if (e != UC_ERR_OK) {
+		w->hook = 0;
+		return e;
+	}
+	m->nhookwatches++;
+	invalidate_all(m);
+	return UC_ERR_OK;
+}
+
+// watch_unhook deletes w's memory hook.
+void watch_unhook(rs_machine *m, rs_watch *w)
+{
+	if (w->hook == 0)
+		return;
+	uc_hook_del(m->uc, w->hook);
+	w->hook = 0;
+	m->nhookwatches--;
+	invalidate_all(m);
+}
+
+// rs_watch_add adds a hook-mode watchpoint: a memory hook on its range
+// and the tracer while it exists. Write watchpoints use page mode
+// instead (rs_pwatch_add, watch.c).
 uc_err rs_watch_add(rs_machine *m, uint64_t addr, uint64_t size, int kind)
 {
 	rs_watch *w;
 	uc_err e;
-	uint64_t lo, hi;
-	int type = 0;
 	if (m->nwatches == m->capwatches) {
 		rs_watch **nw = grow(m->watches, &m->capwatches, sizeof *nw);
 		if (nw == NULL)
@@ -1213,22 +1270,12 @@ uc_err rs_watch_add(rs_machine *m, uint64_t addr, uint64_t size, int kind)
 	w->addr = addr;
 	w->size = size;
 	w->kind = kind;
-	if (kind & 1)
-		type |= UC_HOOK_MEM_WRITE;
-	if (kind & 2)
-		type |= UC_HOOK_MEM_READ;
-	// Unicorn matches a hook range against the first byte of an access:
-	// widen the range so that wide accesses starting below it are seen
-	// (the callback checks the real overlap).
-	lo = addr >= 64 ? addr - 63 : 0;
-	hi = addr + size - 1;
-	e = uc_hook_add(m->uc, &w->hook, type, (void *)watch_cb, w, lo, hi);
+	e = watch_hook(m, w);
 	if (e != UC_ERR_OK) {
 		free(w);
 		return e;
 	}
 	m->watches[m->nwatches++] = w;
-	invalidate_all(m);
 	return UC_ERR_OK;
 }
 
@@ -1237,12 +1284,11 @@ uc_err rs_watch_remove(rs_machine *m, uint64_t addr, uint64_t size, int kind)
 	int i;
 	for (i = 0; i < m->nwatches; i++) {
 		rs_watch *w = m->watches[i];
-		if (w->addr != addr || w->size != size || w->kind != kind)
+		if (w->page || w->addr != addr || w->size != size || w->kind != kind)
 			continue;
-		uc_hook_del(m->uc, w->hook);
+		watch_unhook(m, w);
 		free(w);
 		m->watches[i] = m->watches[--m->nwatches];
-		invalidate_all(m);
 		return UC_ERR_OK;
 	}
 	return UC_ERR_ARG;
@@ -1327,6 +1373,109 @@ uc_err rs_set_quantum(rs_machine *m, int64_t blocks)
 	return e;
 }
 
+// ---- coverage ----------------------------------------------------------------
+
+// At most this many distinct blocks are recorded (16 MiB of table at
+// twice the entries).
+#define RS_COV_MAX (1u << 20)
+
+static uint64_t cov_hash(uint64_t a)
+{
+	a ^= a >> 33;
+	a *= 0xff51afd7ed558ccdULL;
+	a ^= a >> 33;
+	return a;
+}
+
+static void cov_put(rs_cov_entry *t, uint64_t cap, uint64_t addr, uint32_t size, uint64_t *n)
+{
+	uint64_t i = cov_hash(addr) & (cap - 1);
+	while (t[i].addr != 0 && t[i].addr != addr)
+		i = (i + 1) & (cap - 1);
+	if (t[i].addr == 0) {
+		t[i].addr = addr;
+		(*n)++;
+	}
+	// A block translated again (after a breakpoint or a write) may end
+	// elsewhere: keep the longest.
+	if (size > t[i].size)
+		t[i].size = size;
+}
+
+static void cov_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
+{
+	rs_machine *m = ud;
+	(void)uc;
+	if (addr == 0)
+		return;
+	if (2 * (m->ncov + 1) > m->capcov) {
+		uint64_t cap = m->capcov * 2, i, n = 0;
+		rs_cov_entry *t;
+		if (m->ncov >= RS_COV_MAX) {
+			// Full: record only blocks already known.
+			uint64_t j = cov_hash(addr) & (m->capcov - 1);
+			while (m->cov[j].addr != 0 && m->cov[j].addr != addr)
+				j = (j + 1) & (m->capcov - 1);
+			if (m->cov[j].addr == 0)
+				m->cov_full = 1;
+			else if (size > m->cov[j].size)
+				m->cov[j].size = size;
+			return;
+		}
+		t = calloc((size_t)cap, sizeof *t);
+		if (t == NULL) {
+			m->cov_full = 1;
+			return;
+		}
+		for (i = 0; i < m->capcov; i++)
+			if (m->cov[i].addr != 0)
+				cov_put(t, cap, m->cov[i].addr, m->cov[i].size, &n);
+		free(m->cov);
+		m->cov = t;
+		m->capcov = cap;
+	}
+	cov_put(m->cov, m->capcov, addr, size, &m->ncov);
+}
+
+uc_err rs_set_coverage(rs_machine *m, int on)
+{
+	uc_err e = UC_ERR_OK;
+	if (on && m->cov_hook == 0) {
+		if (m->cov == NULL) {
+			m->capcov = 1 << 12;
+			m->cov = calloc((size_t)m->capcov, sizeof *m->cov);
+			if (m->cov == NULL) {
+				m->capcov = 0;
+				return UC_ERR_NOMEM;
+			}
+		}
+		e = uc_hook_add(m->uc, &m->cov_hook, UC_HOOK_BLOCK, (void *)cov_cb, m, 1, 0);
+		if (e != UC_ERR_OK)
+			m->cov_hook = 0;
+		invalidate_all(m);
+	} else if (!on && m->cov_hook != 0) {
+		e = uc_hook_del(m->uc, m->cov_hook);
+		m->cov_hook = 0;
+		invalidate_all(m);
+	}
+	return e;
+}
+
+// rs_coverage copies up to max recorded blocks to out and returns how
+// many there are in all.
+uint64_t rs_coverage(rs_machine *m, rs_cov_entry *out, uint64_t max)
+{
+	uint64_t i, n = 0;
+	for (i = 0; i < m->capcov; i++) {
+		if (m->cov[i].addr == 0)
+			continue;
+		if (n < max)
+			out[n] = m->cov[i];
+		n++;
+	}
+	return n;
+}
+
 // ---- execution -------------------------------------------------------------
 
 void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b)
@@ -1342,6 +1491,13 @@ void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b)
 	m->skip_bp = (mode != 0 || pc == m->last_pc) && bp_enabled_at(m, pc);
 	m->mode = mode;
 	m->tracer_first = 1;
+	e = watch_prepare(m);
+	if (e != UC_ERR_OK) {
+		m->stop.reason = RS_STOP_ERROR;
+		m->stop.err = e;
+		m->stop.pc = pc;
+		goto out;
+	}
 	m->range_start = a;
 	m->range_end = b;
 	if (mode == 3) {
@@ -1351,7 +1507,8 @@ void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b)
 			mode = m->mode = 1;
 		m->skip_bp = bp_enabled_at(m, pc);
 	}
-	want_tracer = mode == 1 || mode == 2 || m->nwatches > 0;
+again:
+	want_tracer = mode == 1 || mode == 2 || m->nhookwatches > 0;
 	// The tracer stays installed across consecutive steps and is removed
 	// by the first plain run that does not need it.
 	if (want_tracer && m->tracer_hook == 0) {
@@ -1375,6 +1532,11 @@ void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b)
 		e = UC_ERR_OK;
 		if (m->stop.reason == RS_STOP_NONE)
 			e = isolate(m, rs_rip(m));
+	}
+	if (e == UC_ERR_OK && m->stop.reason == RS_STOP_NONE && watch_restart(m)) {
+		// A watchpoint changed mode mid-run (watch.c): go on with it.
+		pc = rs_rip(m);
+		goto again;
 	}
 	if (e != UC_ERR_OK) {
 		if (m->stop.reason == RS_STOP_NONE) {
@@ -1431,8 +1593,10 @@ void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b)
 	if (m->clean != NULL && (m->stop.reason == RS_STOP_DIVIDE || m->stop.reason == RS_STOP_INT3 ||
 				 m->stop.reason == RS_STOP_ILLEGAL || m->stop.reason == RS_STOP_EXCEPTION)) {
 		rs_context regs;
-		if (rs_read_context(m, &regs) == UC_ERR_OK && uc_context_restore(m->uc, m->clean) == UC_ERR_OK)
+		if (rs_read_context(m, &regs) == UC_ERR_OK && uc_context_restore(m->uc, m->clean) == UC_ERR_OK) {
+			watch_reapply(m);
 			rs_write_context(m, &regs);
+		}
 	}
 out:
 	if (tmp) {

@@ -54,6 +54,7 @@ type Machine struct {
 	closed      bool
 	shadow      bool
 	pcSync      bool
+	twin        bool // the twin engine is open and mirrors the memory map (watch.c)
 	quantum     int64
 	syscallFn   func() bool  // see SetSyscallHandler
 	regions     []hostRegion // mapped memory, sorted (hostmem.go)
@@ -165,6 +166,10 @@ func (m *Machine) Map(addr, size uint64, perm arch.Perm) error {
 	if addr < reservedEnd && addr+size > reservedStart {
 		return fmt.Errorf("unicorn: map %#x+%#x: [%#x, %#x) is reserved", addr, size, uint64(reservedStart), uint64(reservedEnd))
 	}
+	if addr < C.RS_PT_BASE+C.RS_PT_SIZE && addr+size > C.RS_PT_BASE {
+		return fmt.Errorf("unicorn: map %#x+%#x: [%#x, %#x) is reserved for the watchpoints' page tables",
+			addr, size, uint64(C.RS_PT_BASE), uint64(C.RS_PT_BASE+C.RS_PT_SIZE))
+	}
 	return m.mapHost(addr, size, perm)
 }
 
@@ -178,6 +183,9 @@ func (m *Machine) Unmap(addr, size uint64) error {
 	}
 	if e := C.uc_mem_unmap(m.c.uc, C.uint64_t(addr), C.size_t(size)); e != C.UC_ERR_OK {
 		return ucErr(fmt.Sprintf("unmap %#x+%#x", addr, size), e)
+	}
+	if e := C.rs_twin_unmap(m.c, C.uint64_t(addr), C.uint64_t(size)); e != C.UC_ERR_OK {
+		return ucErr(fmt.Sprintf("twin unmap %#x+%#x", addr, size), e)
 	}
 	m.unmapHost(addr, addr+size)
 	return nil
@@ -193,6 +201,9 @@ func (m *Machine) Protect(addr, size uint64, perm arch.Perm) error {
 	}
 	if e := C.uc_mem_protect(m.c.uc, C.uint64_t(addr), C.size_t(size), ucPerm(perm)); e != C.UC_ERR_OK {
 		return ucErr(fmt.Sprintf("protect %#x+%#x", addr, size), e)
+	}
+	if e := C.rs_twin_protect(m.c, C.uint64_t(addr), C.uint64_t(size), ucPerm(perm)); e != C.UC_ERR_OK {
+		return ucErr(fmt.Sprintf("twin protect %#x+%#x", addr, size), e)
 	}
 	m.protectHost(addr, addr+size, perm)
 	return nil

@@ -28,6 +28,17 @@ enum {
 	RS_STOP_QUANTUM,
 };
 
+// The page-mode watchpoints' page tables (watch.c) live in the last MiB
+// below 1 TiB: guest-physical memory the walker reads (addresses in page
+// table entries must stay below 2^40, libunicorn's physical width). Map
+// refuses this range.
+#define RS_PT_BASE 0xFFFFF00000ULL
+#define RS_PT_SIZE 0x100000ULL
+// Two pages of it never mapped but by the machine itself: machine.c's
+// escape and prime pages while the guest has page tables.
+#define RS_PT_ESCAPE (RS_PT_BASE + RS_PT_SIZE - 0x3000)
+#define RS_PT_PRIME (RS_PT_BASE + RS_PT_SIZE - 0x2000)
+
 // Access bits, the same as arch.Perm.
 enum { RS_READ = 1, RS_WRITE = 2, RS_EXEC = 4 };
 
@@ -56,8 +67,15 @@ typedef struct rs_watch {
 	struct rs_machine *m;
 	uint64_t addr, size;
 	int kind; // 1 write, 2 read, 3 access (Go WatchKind + 1)
-	uc_hook hook;
+	uc_hook hook; // hook mode: the memory hook; page mode: 0
+	int page;     // page mode (watch.c): write-protected pages, no hook
+	int on;       // page mode: removed entries stay until their pages are released
+	int idle;     // page mode: runs started while off
+	int hot;      // page mode: demoted to a hook (its page is written too often)
 } rs_watch;
+
+// Page-mode watchpoint state (watch.c); NULL until the first one.
+struct rs_wstate;
 
 typedef struct rs_trap {
 	struct rs_machine *m;
@@ -92,6 +110,7 @@ typedef struct rs_stop {
 	uint64_t value; // value a faulting write stores
 	int size;       // size of the faulting access
 	int untranslatable; // RS_STOP_ILLEGAL: libunicorn's translator aborted on it
+	int exact;      // faults: PC is known exact (found by the twin)
 	uc_err err;
 } rs_stop;
 
@@ -118,6 +137,8 @@ typedef struct rs_machine {
 
 	rs_watch **watches;
 	int nwatches, capwatches;
+	int nhookwatches; // hook-mode watches: the tracer runs while any exists
+	struct rs_wstate *ws;
 	int watch_pending;
 	uint64_t watch_addr, watch_pc;
 	int watch_access, watch_kind;
@@ -169,7 +190,19 @@ typedef struct rs_machine {
 	int nframes, capframes;
 	uint64_t prev_block, prev_block_end, prev_rsp;
 	uint64_t shadow_dropped; // frames lost to overflow
+
+	// Coverage: a block hook that records each executed block's start
+	// and size in an open-addressing set (addr 0 marks a free slot).
+	uc_hook cov_hook;
+	struct rs_cov_entry *cov;
+	uint64_t ncov, capcov;
+	int cov_full; // the set reached its bound: later new blocks are lost
 } rs_machine;
+
+typedef struct rs_cov_entry {
+	uint64_t addr;
+	uint32_t size;
+} rs_cov_entry;
 
 // Results returned by value: out-parameters would make cgo move Go locals
 // to the heap.
@@ -202,9 +235,38 @@ uc_err rs_write_msr(rs_machine *m, uint32_t id, uint64_t v);
 uc_err rs_bp_set(rs_machine *m, uint64_t addr, int hw, int on);
 uc_err rs_watch_add(rs_machine *m, uint64_t addr, uint64_t size, int kind);
 uc_err rs_watch_remove(rs_machine *m, uint64_t addr, uint64_t size, int kind);
+
+// watch.c: page-mode watchpoints and the twin engine.
+uc_err rs_twin_open(rs_machine *m);
+uc_err rs_twin_map(rs_machine *m, uint64_t addr, uint64_t size, uint32_t perms, void *host);
+uc_err rs_twin_unmap(rs_machine *m, uint64_t addr, uint64_t size);
+uc_err rs_twin_protect(rs_machine *m, uint64_t addr, uint64_t size, uint32_t perms);
+uc_err rs_pwatch_add(rs_machine *m, uint64_t addr, uint64_t size);
+uc_err rs_pwatch_remove(rs_machine *m, uint64_t addr, uint64_t size);
+typedef struct rs_wstats {
+	uint64_t faults;   // write faults on protected pages (each ran in the twin)
+	uint64_t hits;     // of which hit a watched range
+	uint64_t demoted;  // watches moved to hook mode (their page written too often)
+	uint64_t flushes;  // TLB flushes (protection added)
+	uint64_t released; // pages whose protection was lifted
+	int pages;         // protected pages now
+} rs_wstats;
+rs_wstats rs_watch_stats(rs_machine *m);
+// Internal to the C half: run-start preparation, the #PF handler, the
+// paging registers after a context restore, and cleanup.
+int watch_prepare(rs_machine *m);
+int watch_fault(rs_machine *m, uint32_t intno);
+void watch_reapply(rs_machine *m);
+int watch_paging(rs_machine *m);
+int watch_restart(rs_machine *m);
+void watch_close(rs_machine *m);
+uc_err watch_hook(rs_machine *m, rs_watch *w);
+void watch_unhook(rs_machine *m, rs_watch *w);
 uc_err rs_trap_add(rs_machine *m, uint64_t start, uint64_t end);
 uc_err rs_shadow_enable(rs_machine *m, int on);
 uc_err rs_set_quantum(rs_machine *m, int64_t blocks);
+uc_err rs_set_coverage(rs_machine *m, int on);
+uint64_t rs_coverage(rs_machine *m, rs_cov_entry *out, uint64_t max);
 uc_err rs_set_sync(rs_machine *m, int on);
 uc_err rs_raw_run(const void *code, size_t len);
 void rs_set_handle(rs_machine *m, uintptr_t h);

@@ -7,6 +7,7 @@ import "C"
 
 import (
 	"fmt"
+	"sort"
 	"time"
 	"unsafe"
 
@@ -182,7 +183,7 @@ func (m *Machine) run(mode int, a, b uint64) Stop {
 	if s.Reason == StopIllegal {
 		s.Insn = m.insnBytes(s.PC)
 	}
-	if s.Reason == StopFault && s.Access != arch.PermExec {
+	if s.Reason == StopFault && s.Access != arch.PermExec && cs.exact == 0 {
 		pc, ok, ambiguous := m.findFaultPC(s.PC, s.Addr, s.Access, uint64(cs.value), int(cs.size))
 		if !ok || ambiguous {
 			s.Inexact = true
@@ -292,8 +293,9 @@ func checkWatch(addr uint64, size int, kind WatchKind) error {
 }
 
 // AddWatchpoint stops execution after an instruction that accesses
-// [addr, addr+size) the way kind says. While any watchpoint exists,
-// execution is slower (see doc.go).
+// [addr, addr+size) the way kind says. A write watchpoint costs nothing
+// until its page is written; read and access watchpoints slow execution
+// while they exist (see doc.go).
 func (m *Machine) AddWatchpoint(addr uint64, size int, kind WatchKind) error {
 	if err := m.check(); err != nil {
 		return err
@@ -301,7 +303,14 @@ func (m *Machine) AddWatchpoint(addr uint64, size int, kind WatchKind) error {
 	if err := checkWatch(addr, size, kind); err != nil {
 		return err
 	}
-	return ucErr(fmt.Sprintf("watchpoint %#x", addr), C.rs_watch_add(m.c, C.uint64_t(addr), C.uint64_t(size), C.int(kind)+1))
+	op := fmt.Sprintf("watchpoint %#x", addr)
+	if kind == WatchWrite {
+		if err := m.openTwin(); err != nil {
+			return err
+		}
+		return ucErr(op, C.rs_pwatch_add(m.c, C.uint64_t(addr), C.uint64_t(size)))
+	}
+	return ucErr(op, C.rs_watch_add(m.c, C.uint64_t(addr), C.uint64_t(size), C.int(kind)+1))
 }
 
 // RemoveWatchpoint removes a watchpoint added with the same arguments.
@@ -312,7 +321,50 @@ func (m *Machine) RemoveWatchpoint(addr uint64, size int, kind WatchKind) error 
 	if err := checkWatch(addr, size, kind); err != nil {
 		return err
 	}
-	return ucErr(fmt.Sprintf("remove watchpoint %#x", addr), C.rs_watch_remove(m.c, C.uint64_t(addr), C.uint64_t(size), C.int(kind)+1))
+	op := fmt.Sprintf("remove watchpoint %#x", addr)
+	if kind == WatchWrite {
+		return ucErr(op, C.rs_pwatch_remove(m.c, C.uint64_t(addr), C.uint64_t(size)))
+	}
+	return ucErr(op, C.rs_watch_remove(m.c, C.uint64_t(addr), C.uint64_t(size), C.int(kind)+1))
+}
+
+// openTwin starts the engine that runs the instructions that write to
+// pages of write watchpoints (watch.c), over the same host memory.
+func (m *Machine) openTwin() error {
+	if m.twin {
+		return nil
+	}
+	if e := C.rs_twin_open(m.c); e != C.UC_ERR_OK {
+		return ucErr("open twin engine", e)
+	}
+	for _, r := range m.regions {
+		if e := C.rs_twin_map(m.c, C.uint64_t(r.start), C.uint64_t(r.end-r.start), ucPerm(r.perm), r.host); e != C.UC_ERR_OK {
+			return ucErr(fmt.Sprintf("twin map %#x", r.start), e)
+		}
+	}
+	m.twin = true
+	return nil
+}
+
+// WatchStats counts the work of write watchpoints since the machine
+// started (tests and benchmarks).
+type WatchStats struct {
+	Faults   uint64 // writes to protected pages, each run by the twin
+	Hits     uint64 // of which wrote a watched byte
+	Flushes  uint64 // TLB flushes (protection added)
+	Released uint64 // pages whose protection was lifted
+	Demoted  uint64 // watchpoints moved to hook mode (their page was written too often)
+	Pages    int    // pages protected now
+}
+
+// WatchStats returns the write watchpoints' counters.
+func (m *Machine) WatchStats() WatchStats {
+	if m.check() != nil {
+		return WatchStats{}
+	}
+	s := C.rs_watch_stats(m.c)
+	return WatchStats{Faults: uint64(s.faults), Hits: uint64(s.hits), Flushes: uint64(s.flushes),
+		Released: uint64(s.released), Demoted: uint64(s.demoted), Pages: int(s.pages)}
 }
 
 // AddTrapRange makes execution of any instruction in [start, end) stop
@@ -386,6 +438,43 @@ func (m *Machine) SetQuantum(blocks int64) error {
 	}
 	m.quantum = blocks
 	return ucErr("set quantum", C.rs_set_quantum(m.c, C.int64_t(blocks)))
+}
+
+// Block is an executed basic block (a translation block: it may span
+// what a disassembler would call several, up to the next branch).
+type Block struct {
+	Addr uint64
+	Size uint32
+}
+
+// SetCoverage records every translation block the guest executes, from
+// now on (a C block hook; no Go per block). Turning it on or off drops
+// the translated code. At most 2^20 distinct blocks are kept.
+func (m *Machine) SetCoverage(on bool) error {
+	if err := m.check(); err != nil {
+		return err
+	}
+	return ucErr("set coverage", C.rs_set_coverage(m.c, cbool(on)))
+}
+
+// Coverage returns the blocks executed while coverage was on, sorted by
+// address, and whether some were lost to the bound.
+func (m *Machine) Coverage() (blocks []Block, lost bool) {
+	if m.check() != nil {
+		return nil, false
+	}
+	n := uint64(C.rs_coverage(m.c, nil, 0))
+	if n == 0 {
+		return nil, m.c.cov_full != 0
+	}
+	buf := make([]C.rs_cov_entry, n)
+	n = min(n, uint64(C.rs_coverage(m.c, &buf[0], C.uint64_t(n))))
+	blocks = make([]Block, n)
+	for i := range blocks {
+		blocks[i] = Block{Addr: uint64(buf[i].addr), Size: uint32(buf[i].size)}
+	}
+	sort.Slice(blocks, func(i, j int) bool { return blocks[i].Addr < blocks[j].Addr })
+	return blocks, m.c.cov_full != 0
 }
 
 // InstrumentedBlocks is how many translation blocks were translated again

@@ -185,7 +185,7 @@ func (p *Process) mapImage(ii *imageInfo, want uint64) (*Module, ntstatus, error
 		}
 		start = end
 	}
-	mod := &Module{Module: loaded.Module{Name: name, Path: ii.guestPath, Base: base, Size: size}, HostPath: ii.hostPath}
+	mod := &Module{Module: loaded.Module{Name: name, Path: ii.guestPath, Base: base, Size: size, HostPath: ii.hostPath}}
 	if len(f.Sections) > 0 {
 		mod.FirstSectionRVA = f.Sections[0].VirtualAddress
 	}

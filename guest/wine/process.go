@@ -81,9 +81,8 @@ type Config struct {
 // named: "kernel32.dll"; Path the guest's full path) with what only this
 // userland knows.
 type Module struct {
-	loaded.Module
-	HostPath   string // the file it was mapped from
-	EntryPoint uint64
+	loaded.Module // its HostPath: the file it was mapped from
+	EntryPoint    uint64
 }
 
 // Process is a Windows process running Wine's PE DLLs: its address
@@ -93,6 +92,11 @@ type Process struct {
 	cfg  Config
 	log  *slog.Logger
 	inst *Install
+
+	// hook, catch and caught: SetSyscallHook, CatchSyscalls (hook.go).
+	hook   func(*SyscallRecord)
+	catch  map[string]bool
+	caught *SyscallRecord
 
 	vm      *addressSpace
 	handles *handleTable

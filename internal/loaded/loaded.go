@@ -35,6 +35,10 @@ type Module struct {
 	// DLLs): no file on disk, and it calls guest code back without call
 	// instructions.
 	Synthetic bool
+	// HostPath is the file on the stub's host the image was read from
+	// ("" for a synthesized one or one known from memory only); the
+	// library list names a module by it, so that debuggers read the file.
+	HostPath string
 }
 
 // End is the first address after the image.

@@ -297,6 +297,17 @@ func (s *StubProc) copy(dst *bytes.Buffer, r io.Reader, addrc chan<- string) {
 	}
 }
 
+// Wait waits up to timeout for the stub to exit by itself and reports
+// whether it did.
+func (s *StubProc) Wait(timeout time.Duration) bool {
+	select {
+	case <-s.done:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
 // Stdout is what the stub (that is, the guest) printed so far.
 func (s *StubProc) Stdout() string {
 	s.mu.Lock()

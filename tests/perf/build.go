@@ -21,10 +21,15 @@ type builds struct {
 	hitPE, hitELF   uint64 // hit()
 	bigPE, bigELF   uint64 // big[]
 	sinkPE, sinkELF uint64 // sink, the global hit() writes
+	quietPE         uint64 // quiet, a global nothing writes
 	basePE          uint64 // loop.exe's image base (headers: mapped, never executed)
 
 	recursePE string // tests/testdata/recurse.c, mingw -O2 -g
 	leafPE    uint64 // leaf(), called at the bottom of the recursion
+
+	bulkPE, bulkELF       string // tests/testdata/bulk.c
+	readyPE, readyELF     uint64 // ready(), called once bulk is filled
+	bulkBufPE, bulkBufELF uint64 // bulk[], 64 MiB
 
 	helloPE, helloELF string // tests/testdata/hello.c
 	syscallsPE        string // tests/testdata/syscalls.c
@@ -33,6 +38,7 @@ type builds struct {
 	gdbsrv   string // gdbserver, "" if missing
 	qemu     string // qemu-x86_64, "" if missing
 	mingwGDB string // x86_64-w64-mingw32-gdb, "" if missing
+	gdb      string // Debian's gdb, "" if missing
 }
 
 // missing is the peer column of a row whose tool is not installed.
@@ -79,10 +85,17 @@ func build(work string) builds {
 	b.hitPE, b.bigPE, b.sinkPE = peSym(b.loopPE, "hit"), peSym(b.loopPE, "big"), peSym(b.loopPE, "sink")
 	b.hitELF, b.bigELF, b.sinkELF = elfSym(b.loopELF, "hit"), elfSym(b.loopELF, "big"), elfSym(b.loopELF, "sink")
 	b.basePE = peBase(b.loopPE)
+	b.quietPE = peSym(b.loopPE, "quiet")
 
 	b.recursePE = out("recurse.exe")
 	run(work, "x86_64-w64-mingw32-gcc", "-O2", "-g", "-o", b.recursePE, src("recurse.c"))
 	b.leafPE = peSym(b.recursePE, "leaf")
+
+	b.bulkPE, b.bulkELF = out("bulk.exe"), out("bulk")
+	run(work, "x86_64-w64-mingw32-gcc", "-O2", "-o", b.bulkPE, src("bulk.c"))
+	run(work, "gcc", "-O2", "-no-pie", "-o", b.bulkELF, src("bulk.c"))
+	b.readyPE, b.bulkBufPE = peSym(b.bulkPE, "ready"), peSym(b.bulkPE, "bulk")
+	b.readyELF, b.bulkBufELF = elfSym(b.bulkELF, "ready"), elfSym(b.bulkELF, "bulk")
 
 	b.helloPE, b.helloELF = out("hello.exe"), out("hello")
 	run(work, "x86_64-w64-mingw32-gcc", "-O2", "-o", b.helloPE, src("hello.c"))
@@ -96,6 +109,7 @@ func build(work string) builds {
 	b.gdbsrv = tool("gdbserver", "gdbserver")
 	b.qemu = tool("qemu-x86_64", "qemu-user")
 	b.mingwGDB = tool("x86_64-w64-mingw32-gdb", "gdb-mingw-w64")
+	b.gdb = tool("gdb", "gdb")
 	return b
 }
 

@@ -27,7 +27,7 @@ type row struct {
 // target is a row's goal: on the ratio ours/peer, or (abs) on our
 // median itself.
 type target struct {
-	op  string // "<=", ">=", ">" or "" for none
+	op  string // "<=", "<", ">=", ">" or "" for none
 	v   float64
 	abs bool
 }
@@ -68,6 +68,8 @@ func (r row) verdict() (string, bool) {
 	switch t.op {
 	case "<=":
 		ok = x <= t.v
+	case "<":
+		ok = x < t.v
 	case ">=":
 		ok = x >= t.v
 	case ">":

@@ -8,6 +8,9 @@
 
 volatile unsigned long long sink;
 
+/* quiet: never written; the target of a watchpoint that is never hit. */
+volatile unsigned long long quiet;
+
 /* big: 4 MiB that a debugger reads in bulk-read benchmarks, filled with
  * a pattern without runs so that run-length encoding cannot help. */
 char big[4 << 20];
