@@ -2,14 +2,11 @@ package ucwin
 
 import (
 	"io"
-	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/rspstub/rspstub/debuggee"
 	"github.com/rspstub/rspstub/debuggee/debuggeetest"
 	"github.com/rspstub/rspstub/rsp"
 	"github.com/rspstub/rspstub/tests/harness"
@@ -29,19 +26,9 @@ func TestAnswers(t *testing.T) {
 			tg, err := New(Config{Program: exe, Userland: land, Stdout: io.Discard, Stderr: io.Discard, Root: t.TempDir()})
 			require.NoError(t, err)
 			t.Cleanup(func() { tg.Close() })
-			view := debuggee.New(tg)
-			main, err := view.Commands().Resolve("main")
+			main, err := debuggeetest.View(tg).Commands().Resolve("main")
 			require.NoError(t, err)
-
-			l, err := rsp.Listen("127.0.0.1:0", nil)
-			require.NoError(t, err)
-			srv := rsp.NewServer(view, rsp.WithLogger(slog.New(slog.DiscardHandler)))
-			go srv.Serve(l)
-			t.Cleanup(func() { srv.Close() })
-			c, err := rsp.Dial(l.Addr().String(), rsp.WithTimeout(30*time.Second))
-			require.NoError(t, err)
-			t.Cleanup(func() { c.Close() })
-
+			c := debuggeetest.Serve(t, tg)
 			require.NoError(t, c.SetBreakpoint(rsp.BreakSoftware, main, 1))
 			st, err := c.Continue()
 			require.NoError(t, err)
