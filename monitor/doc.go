@@ -9,8 +9,8 @@
 // small Target (registers, memory that reads like io.ReaderAt, the module
 // list) and optional interfaces found by type assertion: TEBer,
 // RegionLister, ShadowStacker, ModuleFiler. A command that needs one the
-// backend lacks answers a clear error. emulator/ucwin adapts the Unicorn
-// backend; a QEMU backend can adapt the same interfaces.
+// backend lacks answers a clear error. Package debuggee adapts every
+// backend (Unicorn, QEMU) to it; no backend imports this package.
 //
 // # Frames
 //
