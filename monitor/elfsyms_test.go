@@ -1,6 +1,8 @@
 package monitor
 
 import (
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"bytes"
 	"debug/elf"
 	"encoding/hex"
@@ -39,10 +41,7 @@ func newELFTarget(t *testing.T, pc uint64) elfTarget {
 	t.Helper()
 	f, err := elf.Open(libcPath)
 	if err != nil {
-		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
+		testkit.Missing(t, "%v", err)
 	}
 	defer f.Close()
 	const base = 0x7f0000000000
@@ -144,11 +143,6 @@ func debugFile(t *testing.T) string {
 	}
 	h := hex.EncodeToString(id)
 	p := filepath.Join("/usr/lib/debug/.build-id", h[:2], h[2:]+".debug")
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("libc6-dbg: %v", err)
-		}
-		t.Skipf("libc6-dbg not installed: %v", err)
-	}
+	testkit.RequireFile(t, p, "libc6-dbg")
 	return p
 }

@@ -3,16 +3,13 @@ package monitor
 import (
 	"bytes"
 	"encoding/binary"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/rspstub/rspstub/internal/arch"
+	"github.com/rspstub/rspstub/internal/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // fakeTarget is a hand-built guest: one module "app.exe" at imageBase
 // with two functions and their .pdata, exports naming them, and a stack
@@ -147,20 +144,7 @@ func (f *fakeTarget) ShadowStack() ([]ShadowFrame, bool) { return f.shadow, f.sh
 // golden compares got with testdata/name, or rewrites it with -update.
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the golden file:\n--- got\n%s--- want\n%s", name, got, want)
-	}
+	testkit.GoldenString(t, filepath.Join("testdata", name), got)
 }
 
 func run(t *testing.T, m *Monitor, cmd string) string {

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/rspstub/rspstub/emulator/ucwin"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // Hostile guests (issue 9): programs that wreck their own stack, unwind
@@ -24,7 +24,7 @@ const hostileBound = 2 * time.Second
 // first hit of sym.
 func startHostile(t *testing.T, scenario, sym string) (*ucwin.Target, *bytes.Buffer) {
 	t.Helper()
-	exe := harness.BuildPE(t, "monitor/testdata/hostile.c", harness.MinGW, "-O0")
+	exe := testkit.BuildPE(t, "monitor/testdata/hostile.c", testkit.MinGW, "-O0")
 	return runTo(t, ucwin.Config{Program: exe, Args: []string{scenario}}, sym)
 }
 

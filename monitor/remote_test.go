@@ -7,9 +7,9 @@ import (
 	"os"
 	"testing"
 
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // TestRemoteBacktrace drives a stub from Go the way a regression test of
@@ -18,9 +18,9 @@ import (
 // (which works against any RSP stub with a Windows library list). It must
 // equal the stub's own "monitor bt -json", frame for frame.
 func TestRemoteBacktrace(t *testing.T) {
-	exe := buildDemo(t, harness.MinGW, "-O2", "-g")
+	exe := buildDemo(t, testkit.MinGW, "-O2", "-g")
 	d := mustResolve(t, exe, "d")
-	stub := harness.StartStub(t, exe)
+	stub := testkit.StartStub(t, exe)
 
 	c, err := rsp.Dial(stub.Addr)
 	if err != nil {

@@ -14,22 +14,22 @@ import (
 
 	"github.com/rspstub/rspstub/emulator/ucwin"
 	"github.com/rspstub/rspstub/guest/winproc"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 	"github.com/rspstub/rspstub/unwind"
 )
 
 // demoBuilds are the seed scenario built by each toolchain.
 var demoBuilds = []struct {
 	name  string
-	tc    harness.Toolchain
+	tc    testkit.Toolchain
 	flags []string
 }{
-	{"gcc-O0", harness.MinGW, []string{"-O0", "-g"}},
-	{"gcc-O2", harness.MinGW, []string{"-O2", "-g"}},
-	{"clang-O0", harness.ClangMinGW, []string{"-O0", "-g"}},
-	{"clang-O2", harness.ClangMinGW, []string{"-O2", "-g"}},
+	{"gcc-O0", testkit.MinGW, []string{"-O0", "-g"}},
+	{"gcc-O2", testkit.MinGW, []string{"-O2", "-g"}},
+	{"clang-O0", testkit.ClangMinGW, []string{"-O0", "-g"}},
+	{"clang-O2", testkit.ClangMinGW, []string{"-O2", "-g"}},
 }
 
 // stopAtStart loads exe in Unicorn, stopped at its first instruction.
@@ -92,9 +92,9 @@ var wantStack = []struct{ mod, sym string }{
 
 // buildDemo builds the seed scenario and copies it to demo.exe in a
 // fresh folder, so that module names read "demo".
-func buildDemo(t *testing.T, tc harness.Toolchain, flags ...string) string {
+func buildDemo(t *testing.T, tc testkit.Toolchain, flags ...string) string {
 	t.Helper()
-	src := harness.BuildPE(t, "examples/demo/demo.c", tc, flags...)
+	src := testkit.BuildPE(t, "examples/demo/demo.c", tc, flags...)
 	b, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
@@ -275,7 +275,7 @@ func TestBacktraceAtD(t *testing.T) {
 // TestOtherCommandsOnGuest runs the informational commands on a real
 // guest and checks a landmark of each.
 func TestOtherCommandsOnGuest(t *testing.T) {
-	exe := buildDemo(t, harness.MinGW, "-O0", "-g")
+	exe := buildDemo(t, testkit.MinGW, "-O0", "-g")
 	tg := stopAt(t, exe, "d", false)
 	p := tg.Process()
 	for _, tc := range []struct{ cmd, want string }{
@@ -306,7 +306,7 @@ func TestOtherCommandsOnGuest(t *testing.T) {
 // emulated qsort has no call instruction behind it; verify-unwind notes
 // that frame and still checks every real call.
 func TestVerifyUnwindThroughCallback(t *testing.T) {
-	exe := harness.BuildPE(t, "guest/testdata/chain.c", harness.MinGW, "-O0", "-g")
+	exe := testkit.BuildPE(t, "guest/testdata/chain.c", testkit.MinGW, "-O0", "-g")
 	tg := stopAt(t, exe, "cmp+4", true)
 	out := monitorCmd(t, tg, "verify-unwind")
 	if !strings.HasPrefix(out, "OK: the unwinder agrees with the shadow call stack on all 5 calls") ||
@@ -318,7 +318,7 @@ func TestVerifyUnwindThroughCallback(t *testing.T) {
 // TestAfterExit: once the program has exited, commands that need the
 // thread say so.
 func TestAfterExit(t *testing.T) {
-	exe := buildDemo(t, harness.MinGW, "-O0")
+	exe := buildDemo(t, testkit.MinGW, "-O0")
 	tg := stopAtStart(t, exe)
 	st, err := tg.Resume([]rsp.ResumeAction{{Thread: rsp.AllThreads}})
 	if err != nil || st.Kind != rsp.StopExited {
@@ -338,7 +338,7 @@ func TestAfterExit(t *testing.T) {
 // the return address; the default walk recovers the caller with the
 // built-in CFI and agrees with the shadow call stack.
 func TestBacktraceInChkstk(t *testing.T) {
-	exe := harness.BuildPE(t, "monitor/testdata/chkstk.c", harness.MinGW, "-O0", "-g")
+	exe := testkit.BuildPE(t, "monitor/testdata/chkstk.c", testkit.MinGW, "-O0", "-g")
 	tg := stopAt(t, exe, "___chkstk_ms+2", true)
 	bt, err := tg.Commands().Backtrace(monitor.BacktraceOptions{})
 	if err != nil {
@@ -369,7 +369,7 @@ func TestBacktraceInChkstk(t *testing.T) {
 // guest's memory, from its gs_base, finds exactly the modules the
 // Unicorn guest loaded (names, bases, sizes, in load order).
 func TestLoaderWalkMatchesUnicornGuest(t *testing.T) {
-	exe := buildDemo(t, harness.MinGW, "-O0", "-g")
+	exe := buildDemo(t, testkit.MinGW, "-O0", "-g")
 	tg := stopAt(t, exe, "d", false)
 	var gs, cs [8]byte
 	if err := tg.ReadRegister(1, tg.Description().Lookup("gs_base"), gs[:]); err != nil {

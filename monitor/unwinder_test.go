@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/monitor"
-	"github.com/rspstub/rspstub/tests/harness"
 	"github.com/rspstub/rspstub/unwind"
 	"github.com/rspstub/rspstub/unwind/dwarf"
 )
@@ -28,7 +28,7 @@ func TestUnwinderSetting(t *testing.T) {
 		{[]string{"-O2"}, []string{"d"}},
 	} {
 		flags := b.flags
-		exe := buildDemo(t, harness.MinGW, flags...)
+		exe := buildDemo(t, testkit.MinGW, flags...)
 		file, err := os.ReadFile(exe)
 		if err != nil {
 			t.Fatal(err)
@@ -119,10 +119,10 @@ func TestUnwinderSetting(t *testing.T) {
 // TestUnwinderSettingThroughGDB: the setting from rspstub serve's
 // --unwinder flag and from gdb's "monitor set unwinder".
 func TestUnwinderSettingThroughGDB(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
-	exe := buildDemo(t, harness.MinGW, "-O0", "-g")
-	stub := harness.StartStub(t, "--unwinder", "pdata", exe)
-	out := harness.GDB(t, gdb, exe, stub.Addr,
+	gdb := testkit.Tool(t, "gdb")
+	exe := buildDemo(t, testkit.MinGW, "-O0", "-g")
+	stub := testkit.StartStub(t, "--unwinder", "pdata", exe)
+	out := testkit.GDB(t, gdb, exe, stub.Addr,
 		"break d", "continue",
 		"echo @@show\\n", "monitor show unwinder",
 		"echo @@set\\n", "monitor set unwinder cfi",

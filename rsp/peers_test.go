@@ -1,6 +1,8 @@
 package rsp
 
 import (
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"bufio"
 	"os"
 	"os/exec"
@@ -73,13 +75,7 @@ func exerciseClient(t *testing.T, c *Client) {
 // startGDBServer runs gdbserver on /bin/true and returns its address.
 func startGDBServer(t testing.TB) string {
 	t.Helper()
-	gs, err := exec.LookPath("gdbserver")
-	if err != nil {
-		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("gdbserver not found and RSPSTUB_REQUIRE_TOOLS=1")
-		}
-		t.Skip("gdbserver not installed")
-	}
+	gs := testkit.RequireTool(t, "gdbserver")
 	cmd := exec.Command(gs, "--once", "127.0.0.1:0", "/bin/true")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 	"github.com/rspstub/rspstub/emulator/unicorn"
 	"github.com/rspstub/rspstub/guest"
 	"github.com/rspstub/rspstub/internal/arch"
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/unwind"
 	"github.com/rspstub/rspstub/unwind/cfi"
 	"github.com/rspstub/rspstub/unwind/check"
@@ -344,7 +344,7 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 func TestMutationCampaign(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(wineDLLDir, "*.dll"))
 	if len(files) == 0 {
-		if harness.RequireTools() {
+		if testkit.RequireTools() {
 			t.Fatalf("no Wine DLLs in %s (package libwine)", wineDLLDir)
 		}
 		t.Skipf("no Wine DLLs in %s (package libwine)", wineDLLDir)

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // Fault injection on the connection (issue 9): clients that vanish at
@@ -451,8 +451,8 @@ func TestReliabilitySecondClient(t *testing.T) {
 // the connection with O packets. A client that stops reading, or leaves
 // while the stub is blocked writing to it, must not wedge the stub.
 func TestReliabilityChattyGuest(t *testing.T) {
-	exe := harness.BuildPE(t, "tests/testdata/chatty.c", harness.MinGW, "-O2")
-	stub := harness.StartStub(t, exe)
+	exe := testkit.BuildPE(t, "tests/testdata/chatty.c", testkit.MinGW, "-O2")
+	stub := testkit.StartStub(t, exe)
 
 	// awaitStop reads until the stop reply, counting O packets.
 	awaitStop := func(c *rawConn) (string, int) {

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/rspstub/rspstub/emulator/ucwin"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // Reconnects and the soak (issue 9): the stub keeps serving through 1,000
@@ -82,7 +82,7 @@ func TestReliabilityReconnect(t *testing.T) {
 // are counted directly (TestReliabilityReconnect reads the binary's own
 // through monitor stub-stats).
 func TestReliabilityReconnectGoroutines(t *testing.T) {
-	exe := harness.BuildPE(t, "tests/testdata/spin.c", harness.MinGW, "-O2")
+	exe := testkit.BuildPE(t, "tests/testdata/spin.c", testkit.MinGW, "-O2")
 	tg, err := ucwin.New(ucwin.Config{Program: exe})
 	if err != nil {
 		t.Fatal(err)
@@ -227,7 +227,7 @@ func TestReliabilitySoak(t *testing.T) {
 	if os.Getenv("RSPSTUB_SOAK") == "1" {
 		packets, cycles = 1_000_000, 100_000
 	}
-	exe := harness.BuildPE(t, "tests/testdata/loop.c", harness.MinGW, "-O1")
+	exe := testkit.BuildPE(t, "tests/testdata/loop.c", testkit.MinGW, "-O1")
 	hit := symbolAddr(t, exe, "hit")
 	// hit() every 10 iterations: enough calls for every cycle.
 	stub, pid := startStubPID(t, exe, "1000000000", "100000000")
@@ -342,13 +342,13 @@ func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // three times in one session (the stub once refused such a client as a
 // second debugger); each time it finds the same pc.
 func TestReliabilityGDBReconnect(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
+	gdb := testkit.Tool(t, "gdb")
 	stub, _ := spinStub(t)
 	cmds := []string{"echo @@pc\\n", "p/x $pc"}
 	for i := 0; i < 3; i++ {
 		cmds = append(cmds, "disconnect", "target remote "+stub.Addr, "echo @@pc\\n", "p/x $pc")
 	}
-	out := harness.GDB(t, gdb, "", stub.Addr, cmds...)
+	out := testkit.GDB(t, gdb, "", stub.Addr, cmds...)
 	pcs := regexp.MustCompile(`@@pc\n\$\d+ = (0x[0-9a-f]+)`).FindAllStringSubmatch(out, -1)
 	if len(pcs) != 4 {
 		t.Fatalf("want 4 pcs (one per connection), got %d:\n%s", len(pcs), out)

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // Helpers of the reliability and security tests: a raw RSP connection
@@ -21,14 +21,14 @@ import (
 // stub's process id and its /proc figures, and a snapshot of the guest
 // state that a later client must see again.
 
-// startStubPID starts a stub like harness.StartStub and also finds its
+// startStubPID starts a stub like testkit.StartStub and also finds its
 // process id: the child of this test process that appeared meanwhile.
 // The reliability tests do not run in parallel, so that child is ours.
-func startStubPID(t *testing.T, args ...string) (*harness.StubProc, int) {
+func startStubPID(t *testing.T, args ...string) (*testkit.StubProc, int) {
 	t.Helper()
-	harness.Stub(t) // build first, so the only new child is the stub
+	testkit.Stub(t) // build first, so the only new child is the stub
 	before := childPIDs()
-	stub := harness.StartStub(t, args...)
+	stub := testkit.StartStub(t, args...)
 	pid := 0
 	for p := range childPIDs() {
 		if !before[p] {
@@ -368,9 +368,9 @@ func runAndInterrupt(t testing.TB, c *rsp.Client, delay time.Duration) rsp.Stop 
 
 // spinStub starts a stub on the spinning guest and brings the guest into
 // its loop (continue, interrupt), so that later states are mid-loop.
-func spinStub(t *testing.T) (*harness.StubProc, int) {
+func spinStub(t *testing.T) (*testkit.StubProc, int) {
 	t.Helper()
-	exe := harness.BuildPE(t, "tests/testdata/spin.c", harness.MinGW, "-O2")
+	exe := testkit.BuildPE(t, "tests/testdata/spin.c", testkit.MinGW, "-O2")
 	stub, pid := startStubPID(t, exe)
 	c := dial(t, stub.Addr)
 	runAndInterrupt(t, c, 100*time.Millisecond)

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // Security defaults (issue 9): where the stub listens, what vFile
@@ -28,7 +28,7 @@ func startListen(t *testing.T, addr, exe string) (stderr string, exitCode int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, harness.Stub(t), "serve", "--listen", addr, exe)
+	cmd := exec.CommandContext(ctx, testkit.Stub(t), "serve", "--listen", addr, exe)
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +57,7 @@ func startListen(t *testing.T, addr, exe string) (stderr string, exitCode int) {
 }
 
 func TestSecurityListen(t *testing.T) {
-	exe := harness.BuildPE(t, "tests/testdata/spin.c", harness.MinGW, "-O2")
+	exe := testkit.BuildPE(t, "tests/testdata/spin.c", testkit.MinGW, "-O2")
 	for _, addr := range []string{":0", ":1234", "1234"} {
 		out, code := startListen(t, addr, exe)
 		if code != 2 || strings.Contains(out, "listening on") {
@@ -79,7 +79,7 @@ func TestSecurityListen(t *testing.T) {
 		}
 	}
 	// The default is loopback.
-	code, out := runExit(t, harness.Stub(t), "serve", "-h")
+	code, out := runExit(t, testkit.Stub(t), "serve", "-h")
 	if code != 0 || !strings.Contains(out, `(default "127.0.0.1:1234")`) {
 		t.Errorf("serve -h: the default listen address is not loopback (exit %d):\n%s", code, out)
 	}
@@ -89,7 +89,7 @@ func TestSecurityListen(t *testing.T) {
 // library list gives, and nothing else: no host path, no "..", no
 // symlink, no file the guest did not load, no writes.
 func TestSecurityVFile(t *testing.T) {
-	exe := harness.BuildPE(t, "tests/testdata/spin.c", harness.MinGW, "-O2")
+	exe := testkit.BuildPE(t, "tests/testdata/spin.c", testkit.MinGW, "-O2")
 	dir := t.TempDir()
 	// A DLL folder holding a file the guest never loads, and symlinks.
 	extra := filepath.Join(dir, "notloaded.dll")
@@ -99,7 +99,7 @@ func TestSecurityVFile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	stub := harness.StartStub(t, "--dll-path", dir, exe)
+	stub := testkit.StartStub(t, "--dll-path", dir, exe)
 	cl := dial(t, stub.Addr)
 	libs, err := cl.ReadXfer("libraries", "")
 	cl.Close()
@@ -221,9 +221,9 @@ func TestSecurityVFile(t *testing.T) {
 // TestSecurityGuestEscapes: guest strings with terminal escape sequences
 // reach the stub's log (stderr) escaped; the guest's stdout is its own.
 func TestSecurityGuestEscapes(t *testing.T) {
-	exe := harness.BuildPE(t, "tests/testdata/escape.c", harness.MinGW, "-O1")
+	exe := testkit.BuildPE(t, "tests/testdata/escape.c", testkit.MinGW, "-O1")
 	for _, flags := range [][]string{nil, {"--log-packets"}} {
-		stub := harness.StartStub(t, append(flags, exe)...)
+		stub := testkit.StartStub(t, append(flags, exe)...)
 		var console bytes.Buffer
 		c, err := rsp.Dial(stub.Addr, rsp.WithTimeout(20*time.Second), rsp.WithConsole(&console))
 		if err != nil {
@@ -265,8 +265,8 @@ func TestSecurityGuestEscapes(t *testing.T) {
 // stub opens nothing but the guest's image and its own runtime files,
 // and creates, writes, renames or removes nothing.
 func TestSecurityHostFilesTraced(t *testing.T) {
-	strace := harness.Tool(t, "strace")
-	exe := harness.BuildPE(t, "tests/testdata/spin.c", harness.MinGW, "-O2")
+	strace := testkit.Tool(t, "strace")
+	exe := testkit.BuildPE(t, "tests/testdata/spin.c", testkit.MinGW, "-O2")
 	dir := t.TempDir()
 	extra := filepath.Join(dir, "notloaded.dll")
 	writeFile(t, extra, []byte("MZ not a loaded module"))
@@ -276,7 +276,7 @@ func TestSecurityHostFilesTraced(t *testing.T) {
 	trace := filepath.Join(dir, "trace.txt")
 	cmd := exec.Command(strace, "-f", "-qq", "-o", trace,
 		"-e", "trace=open,openat,openat2,creat,unlink,unlinkat,rename,renameat,renameat2,mkdir,mkdirat,symlink,symlinkat,link,linkat,truncate,chmod,fchmodat",
-		harness.Stub(t), "serve", "--userland", "synth", "--listen", "127.0.0.1:0", "--dll-path", dir, exe)
+		testkit.Stub(t), "serve", "--userland", "synth", "--listen", "127.0.0.1:0", "--dll-path", dir, exe)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
@@ -309,7 +309,7 @@ func TestSecurityHostFilesTraced(t *testing.T) {
 	case addr = <-addrc:
 	case <-exited:
 		out, _ := os.ReadFile(trace)
-		if harness.RequireTools() {
+		if testkit.RequireTools() {
 			t.Fatalf("the stub under strace exited: %v\n%s\n%s", waitErr, log.String(), out)
 		}
 		t.Skipf("cannot trace the stub here: %v\n%.500s", waitErr, out)

@@ -40,7 +40,7 @@ func TestWriteFuzzCorpus(t *testing.T) {
 			continue
 		}
 		m := &fakeMem{}
-		m.add(mod.Base, b)
+		m.Map(mod.Base, b)
 		img, err := ReadImage(m, mod)
 		if err != nil || len(img.Functions) == 0 {
 			continue

@@ -74,8 +74,8 @@ func TestWineSingleStep(t *testing.T) {
 			fns := map[uint32]bool{}
 			for _, r := range recs {
 				m := &fakeMem{}
-				m.add(mod.Base, img)
-				m.add(r.gpr[arch.RSP], r.stack)
+				m.Map(mod.Base, img)
+				m.Map(r.gpr[arch.RSP], r.stack)
 				u := New(m, []Module{{Name: "fixture", Base: mod.Base, Size: uint64(len(img))}})
 				var ctx Context
 				for i := range 16 {

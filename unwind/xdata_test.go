@@ -220,7 +220,7 @@ func TestDecodeUnwindInfo(t *testing.T) {
 func TestReadUnwindInfoShortMemory(t *testing.T) {
 	m := &fakeMem{}
 	// A chained UNWIND_INFO whose trailing RUNTIME_FUNCTION is cut by a hole.
-	m.add(0x1000, []byte{0x21, 0x00, 0x00, 0x00, 0x00, 0x10})
+	m.Map(0x1000, []byte{0x21, 0x00, 0x00, 0x00, 0x00, 0x10})
 	_, err := ReadUnwindInfo(m, 0, 0x1000)
 	if !IsReadError(err) {
 		t.Fatalf("err = %v, want a read error", err)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 func checkUnwind(args ...string) (stdout, stderr string, code int) {
@@ -20,7 +20,7 @@ func checkUnwind(args ...string) (stdout, stderr string, code int) {
 // TestCheckUnwindCLI: exit 0 and the counts on a mingw build, one JSON
 // object with --json, exit 2 on bad input.
 func TestCheckUnwindCLI(t *testing.T) {
-	exe := harness.BuildPE(t, "unwind/check/testdata/frames.c", harness.MinGW, "-O2", "-g")
+	exe := testkit.BuildPE(t, "unwind/check/testdata/frames.c", testkit.MinGW, "-O2", "-g")
 	out, errOut, code := checkUnwind("-n", "3", exe)
 	if code != checkAgree {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)

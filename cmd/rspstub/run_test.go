@@ -9,14 +9,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 // runDemo builds the seed scenario as demo.exe and runs "rspstub run" on
 // it in-process.
 func runDemo(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	src := harness.BuildPE(t, "examples/demo/demo.c", harness.MinGW, "-O0", "-g")
+	src := testkit.BuildPE(t, "examples/demo/demo.c", testkit.MinGW, "-O0", "-g")
 	b, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +170,7 @@ func TestRunExitCodes(t *testing.T) {
 // ends the run with exit 1, the fault described, and the backtrace of
 // the faulting frame.
 func TestRunFault(t *testing.T) {
-	exe := harness.BuildPE(t, "tests/testdata/nullwrite.c", harness.MinGW, "-O0")
+	exe := testkit.BuildPE(t, "tests/testdata/nullwrite.c", testkit.MinGW, "-O0")
 	var o, e bytes.Buffer
 	code := run([]string{"run", "--userland", "synth", exe, "--break", "main", "--count", "2", "--json"}, &o, &e)
 	var r runJSON
@@ -186,7 +186,7 @@ func TestRunFault(t *testing.T) {
 // TestRunBreakInCallback: a breakpoint on the first instruction of a
 // comparator that the emulated qsort calls back is hit.
 func TestRunBreakInCallback(t *testing.T) {
-	exe := harness.BuildPE(t, "guest/testdata/chain.c", harness.MinGW, "-O0", "-g")
+	exe := testkit.BuildPE(t, "guest/testdata/chain.c", testkit.MinGW, "-O0", "-g")
 	var o, e bytes.Buffer
 	code := run([]string{"run", "--userland", "synth", exe, "--break", "cmp", "--count", "2", "--json"}, &o, &e)
 	var r runJSON

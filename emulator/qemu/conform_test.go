@@ -1,6 +1,8 @@
 package qemu
 
 import (
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -74,10 +76,7 @@ func TestUserPIELLDB(t *testing.T) {
 	needTool(t, "lldb")
 	prog := buildConf(t, true)
 	s := startStub(t, "qemu-x86_64", prog)
-	var env []string
-	if p := lldbPythonPath(); p != "" {
-		env = append(env, "PYTHONPATH="+p)
-	}
+	env := testkit.LLDBEnv()
 	out := runTool(t, env, "lldb", "--batch", "--no-lldbinit",
 		"-o", "target create "+prog,
 		"-o", "gdb-remote "+s.addr,

@@ -1,6 +1,8 @@
 package qemu
 
 import (
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"bytes"
 	"debug/elf"
 	"errors"
@@ -18,17 +20,10 @@ import (
 )
 
 // needTool skips (or, with RSPSTUB_REQUIRE_TOOLS=1, fails) when a tool
-// is missing.
+// is missing: testkit's tool policy.
 func needTool(t testing.TB, names ...string) {
 	t.Helper()
-	for _, n := range names {
-		if _, err := exec.LookPath(n); err != nil {
-			if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-				t.Fatalf("%s is required (RSPSTUB_REQUIRE_TOOLS=1) but missing: %v", n, err)
-			}
-			t.Skipf("%s not installed: %v", n, err)
-		}
-	}
+	testkit.RequireAllTools(t, names...)
 }
 
 func run(t testing.TB, dir string, name string, args ...string) {

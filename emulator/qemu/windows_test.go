@@ -1,6 +1,8 @@
 package qemu
 
 import (
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"bytes"
 	"debug/pe"
 	"fmt"
@@ -372,10 +374,7 @@ func TestLLDBWindowsGuest(t *testing.T) {
 	d := peSymbol(t, g.exe, "d")
 	good := symbol(t, g.elf64, "good_loop")
 	s := startStub(t, systemArgs(g.kernel, "1")...)
-	var env []string
-	if p := lldbPythonPath(); p != "" {
-		env = append(env, "PYTHONPATH="+p)
-	}
+	env := testkit.LLDBEnv()
 	out := runTool(t, env, "lldb", "--batch", "--no-lldbinit",
 		"-o", "gdb-remote "+s.addr,
 		"-o", fmt.Sprintf("breakpoint set -a %#x", good),

@@ -4,15 +4,15 @@ import (
 	"io"
 	"testing"
 
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // TestBreakpointCycleAllocs: GDB removes every breakpoint after each stop
 // and inserts them again before each resume; on the real backend that
 // cycle allocates nothing in steady state.
 func TestBreakpointCycleAllocs(t *testing.T) {
-	exe := harness.BuildPE(t, "examples/demo/demo.c", harness.MinGW, "-O0")
+	exe := testkit.BuildPE(t, "examples/demo/demo.c", testkit.MinGW, "-O0")
 	tg, err := New(Config{Program: exe, Stdout: io.Discard, Stderr: io.Discard})
 	if err != nil {
 		t.Fatal(err)

@@ -8,8 +8,8 @@ import (
 
 	"github.com/rspstub/rspstub/emulator/unicorn"
 	"github.com/rspstub/rspstub/internal/arch"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 	"github.com/rspstub/rspstub/unwind"
 	"github.com/rspstub/rspstub/unwind/cfi"
 )
@@ -181,21 +181,21 @@ func symbolAt(u *unwind.Unwinder, pc uint64) string {
 func TestUnwinderAgainstShadowStack(t *testing.T) {
 	builds := []struct {
 		name, src string
-		tc        harness.Toolchain
+		tc        testkit.Toolchain
 		flags     []string
 		wantCFI   bool
 	}{
-		{"mingw-O0", "examples/demo/demo.c", harness.MinGW, []string{"-O0", "-g"}, false},
-		{"mingw-O2", "examples/demo/demo.c", harness.MinGW, []string{"-O2", "-g"}, false},
-		{"clang-mingw-O0", "examples/demo/demo.c", harness.ClangMinGW, []string{"-O0", "-g"}, false},
+		{"mingw-O0", "examples/demo/demo.c", testkit.MinGW, []string{"-O0", "-g"}, false},
+		{"mingw-O2", "examples/demo/demo.c", testkit.MinGW, []string{"-O2", "-g"}, false},
+		{"clang-mingw-O0", "examples/demo/demo.c", testkit.ClangMinGW, []string{"-O0", "-g"}, false},
 		// A function with DWARF CFI and no .pdata entry.
-		{"cfi-only", "emulator/ucwin/testdata/cfionly.c", harness.MinGW, []string{"-O1"}, true},
+		{"cfi-only", "emulator/ucwin/testdata/cfionly.c", testkit.MinGW, []string{"-O1"}, true},
 		// Epilogs ending in jmp rel32, jmp rel8, jmp [rip+x] and rep ret.
-		{"epilogs", "emulator/ucwin/testdata/epilogs.c", harness.MinGW, []string{"-O1"}, false},
+		{"epilogs", "emulator/ucwin/testdata/epilogs.c", testkit.MinGW, []string{"-O1"}, false},
 	}
 	for _, b := range builds {
 		t.Run(b.name, func(t *testing.T) {
-			exe := harness.BuildPE(t, b.src, b.tc, b.flags...)
+			exe := testkit.BuildPE(t, b.src, b.tc, b.flags...)
 			res := checkShadow(t, exe, 2_000_000)
 			if b.wantCFI && res.cfi == 0 {
 				t.Errorf("the DWARF CFI fallback never unwound a frame")

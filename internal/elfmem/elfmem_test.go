@@ -1,6 +1,8 @@
 package elfmem
 
 import (
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"os"
 	"testing"
 )
@@ -24,10 +26,7 @@ func TestLoadReal(t *testing.T) {
 	const path = "/lib/x86_64-linux-gnu/libc.so.6"
 	b, err := os.ReadFile(path)
 	if err != nil {
-		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
+		testkit.Missing(t, "%v", err)
 	}
 	img, err := Load(flat{0x7f0000000000, b}, 0x7f0000000000)
 	if err != nil {

@@ -1,6 +1,8 @@
 package peimage
 
 import (
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,13 +17,7 @@ const wineDLLs = "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows"
 // out, relocates to another base and lists its exports, and debug/pe's
 // view of the headers agrees.
 func TestWineDLLs(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(wineDLLs, "*.dll"))
-	if len(files) == 0 {
-		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-			t.Fatal("Wine's PE DLLs are missing and RSPSTUB_REQUIRE_TOOLS=1")
-		}
-		t.Skip("Wine's PE DLLs are not installed")
-	}
+	files := testkit.RequireGlob(t, filepath.Join(wineDLLs, "*.dll"), "Wine's PE DLLs (package libwine)")
 	if len(files) > 60 {
 		files = files[:60]
 	}

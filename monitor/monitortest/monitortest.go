@@ -11,43 +11,24 @@
 package monitortest
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/rspstub/rspstub/emulator/ucwin"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files instead of comparing with them")
-
 // Golden compares got with the file at path, or writes it when the test
-// runs with -update.
+// runs with -update (the kit's golden files: internal/testkit.Golden).
 func Golden(t testing.TB, path, got string) {
 	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (run with -update to accept):\n--- got\n%s--- want\n%s", path, got, want)
-	}
+	testkit.GoldenString(t, path, got)
 }
 
 // Stack renders a backtrace without addresses, one frame a line

@@ -1,6 +1,8 @@
 package cfi
 
 import (
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"debug/elf"
 	"os"
 	"testing"
@@ -41,10 +43,7 @@ func (m *mapped) ReadMemory(addr uint64, p []byte) (int, error) {
 func mapELF(t *testing.T, path string, bias uint64) (*mapped, []byte) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
+		testkit.Missing(t, "%v", err)
 	}
 	f, err := elf.Open(path)
 	if err != nil {

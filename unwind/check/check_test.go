@@ -1,6 +1,8 @@
 package check
 
 import (
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -21,14 +23,6 @@ import (
 
 // wineDir is where Debian's libwine installs Wine's PE modules.
 const wineDir = "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows"
-
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
-}
 
 // fixture is one build of testdata/frames.c.
 type fixture struct {
@@ -104,7 +98,7 @@ func fixtures(t *testing.T) []fixture {
 		sort.Slice(fixList, func(i, j int) bool { return fixList[i].name < fixList[j].name })
 	})
 	if fixErr != "" {
-		skipOrFail(t, "%s", fixErr)
+		testkit.Missing(t, "%s", fixErr)
 	}
 	return fixList
 }
@@ -435,7 +429,7 @@ func TestWine(t *testing.T) {
 		}
 	}
 	if len(files) == 0 {
-		skipOrFail(t, "Wine PE modules not installed (%s; package libwine)", wineDir)
+		testkit.Missing(t, "Wine PE modules not installed (%s; package libwine)", wineDir)
 	}
 	var rs []*Result
 	notPE := 0

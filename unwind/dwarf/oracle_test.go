@@ -1,6 +1,8 @@
 package dwarf
 
 import (
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"bufio"
 	"bytes"
 	"debug/pe"
@@ -19,14 +21,7 @@ import (
 // fails when RSPSTUB_REQUIRE_TOOLS=1, as CI sets).
 func needTool(t testing.TB, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s not found and RSPSTUB_REQUIRE_TOOLS=1", name)
-		}
-		t.Skipf("%s not found: %v", name, err)
-	}
-	return p
+	return testkit.RequireTool(t, name)
 }
 
 // buildC compiles testdata/frames.c with cc and flags into dir.
@@ -390,10 +385,7 @@ func TestOracleLibc(t *testing.T) {
 	}
 	f, err := os.Open(libcPath)
 	if err != nil {
-		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("no %s and RSPSTUB_REQUIRE_TOOLS=1: %v", libcPath, err)
-		}
-		t.Skipf("no %s: %v", libcPath, err)
+		testkit.Missing(t, "no %s: %v", libcPath, err)
 	}
 	defer f.Close()
 	secs, err := ELFSections(f)

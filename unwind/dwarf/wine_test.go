@@ -1,6 +1,8 @@
 package dwarf
 
 import (
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,13 +15,7 @@ const wineDir = "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows"
 
 func wineFiles(t *testing.T) []string {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(wineDir, "*"))
-	if len(files) == 0 {
-		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("no Wine PE DLLs in %s (package libwine) and RSPSTUB_REQUIRE_TOOLS=1", wineDir)
-		}
-		t.Skipf("no Wine PE DLLs in %s (install libwine)", wineDir)
-	}
+	files := testkit.RequireGlob(t, filepath.Join(wineDir, "*"), "Wine's PE DLLs (package libwine)")
 	sort.Strings(files)
 	return files
 }
