@@ -286,22 +286,6 @@ func (p *Process) listInsertTail(head, entry uint64) error {
 	return w.err
 }
 
-// listRemove unlinks entry.
-func (p *Process) listRemove(entry uint64) error {
-	fl, err := p.readU64(entry)
-	if err != nil {
-		return err
-	}
-	bl, err := p.readU64(entry + 8)
-	if err != nil {
-		return err
-	}
-	w := &errWriter{p: p}
-	w.u64(bl, fl)
-	w.u64(fl+8, bl)
-	return w.err
-}
-
 // linkModule creates the LDR_DATA_TABLE_ENTRY of m and links it in load and
 // memory order (and initialization order when init is set).
 func (p *Process) linkModule(m *module, init bool) error {

@@ -27,7 +27,6 @@ type fakeTarget struct {
 	mem    map[uint64][]byte // region start -> bytes
 	regs   Registers
 	shadow []ShadowFrame
-	noTEB  bool
 }
 
 const (

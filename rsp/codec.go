@@ -3,7 +3,6 @@ package rsp
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"io"
 	"slices"
 	"sync"
@@ -61,10 +60,9 @@ type codec struct {
 	pkt     []byte // the payload of the last evPacket (aliases in)
 	bad     error  // why the last evBad was bad
 
-	wmu  sync.Mutex
-	out  []byte // the framed packet being built or last sent
-	sum  byte   // running checksum of out after '$'
-	wbuf []byte // scratch for hex encoding inside writers
+	wmu sync.Mutex
+	out []byte // the framed packet being built or last sent
+	sum byte   // running checksum of out after '$'
 }
 
 func newCodec(rw io.ReadWriter, maxSize int) *codec {
@@ -570,12 +568,4 @@ func parseThreadID(p []byte) (int, bool) {
 		return 0, false
 	}
 	return int(v), true
-}
-
-// formatError makes an error message for a packet; only used on error paths.
-func formatError(what string, pkt []byte) error {
-	if len(pkt) > 40 {
-		pkt = pkt[:40]
-	}
-	return fmt.Errorf("%s: %q", what, pkt)
 }

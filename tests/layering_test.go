@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -130,10 +128,7 @@ func checkLayers(g layerGraph) map[layerViolation]string {
 // loadLayerGraph runs go list -deps over the module.
 func loadLayerGraph(t *testing.T) layerGraph {
 	t.Helper()
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := exec.LookPath(goBin); err != nil {
-		goBin = testkit.RequireTool(t, "go")
-	}
+	goBin := testkit.RequireTool(t, "go")
 	cmd := exec.Command(goBin, "list", "-json=ImportPath,Deps,Module", "./...")
 	cmd.Dir = testkit.Root()
 	var stderr bytes.Buffer

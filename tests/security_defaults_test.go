@@ -247,7 +247,9 @@ func TestSecurityGuestEscapes(t *testing.T) {
 				t.Errorf("%v: the log never mentions %s: the logging path under test did not run\n%s", flags, want, log)
 			}
 		}
-		if i := strings.IndexAny(log, "\x1b\x07\x9b"); i >= 0 {
+		// U+009B is the 8-bit CSI (the rune; a lone byte 0x9b in the
+		// string would make IndexAny look for U+FFFD instead).
+		if i := strings.IndexAny(log, "\x1b\x07\u009b"); i >= 0 {
 			t.Errorf("%v: a raw control character in the stub's log at %d: %q", flags, i, log[max(0, i-80):min(len(log), i+40)])
 		}
 		if !strings.Contains(stub.Stdout(), "\x1b[2J\x1b]0;pwned\x07") {
