@@ -1,6 +1,8 @@
 package monitor
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"github.com/rspstub/rspstub/internal/testkit"
 
 	"bytes"
@@ -86,9 +88,7 @@ func symbolAt(t *testing.T, path, name string, dynamic bool) uint64 {
 func frame0(t *testing.T, tg Target) string {
 	t.Helper()
 	var out bytes.Buffer
-	if err := New(tg).Run("bt", &out); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, New(tg).Run("bt", &out))
 	for _, line := range strings.Split(out.String(), "\n") {
 		if strings.HasPrefix(line, "00 ") {
 			return strings.Fields(line)[3]

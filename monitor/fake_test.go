@@ -1,6 +1,8 @@
 package monitor
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"bytes"
 	"encoding/binary"
 	"path/filepath"
@@ -180,9 +182,7 @@ func TestFakeGolden(t *testing.T) {
 func TestFakeBacktrace(t *testing.T) {
 	m := New(newFake())
 	bt, err := m.Backtrace(BacktraceOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(bt.Frames) != 2 {
 		t.Fatalf("%d frames, want 2 (%v)", len(bt.Frames), bt.ended())
 	}

@@ -1,6 +1,8 @@
 package rsp
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"bytes"
 	"context"
 	"net"
@@ -64,9 +66,7 @@ func (c *recordingConn) Read(p []byte) (int, error) {
 func serveTCP(t *testing.T, tt Target) (string, *recordingListener) {
 	t.Helper()
 	l, err := Listen("127.0.0.1:0", quietLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	rl := &recordingListener{Listener: l}
 	srv := NewServer(tt, WithLogger(quietLogger()))
 	go srv.Serve(rl)

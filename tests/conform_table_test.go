@@ -3,7 +3,6 @@ package tests
 import (
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -152,31 +151,9 @@ var conformTable = []tableRow{
 // conformBuilds are the two builds of conf.c.
 type conformBuilds struct{ pe, elf string }
 
-var (
-	confELFOnce sync.Once
-	confELF     string
-	confELFErr  error
-)
-
 func buildConfELF(t *testing.T) string {
 	t.Helper()
-	gcc := testkit.Tool(t, "gcc")
-	confELFOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "rspstub-conf-")
-		if err != nil {
-			confELFErr = err
-			return
-		}
-		confELF = filepath.Join(dir, "conf")
-		out, err := exec.Command(gcc, "-O0", "-g", "-o", confELF, filepath.Join(testkit.Root(), confSrc)).CombinedOutput()
-		if err != nil {
-			confELFErr = fmt.Errorf("gcc: %v\n%s", err, out)
-		}
-	})
-	if confELFErr != nil {
-		t.Fatal(confELFErr)
-	}
-	return confELF
+	return testkit.BuildELF(t, confSrc, "-O0", "-g")
 }
 
 // freeAddr is a loopback address nobody listens on (for the peers,

@@ -187,15 +187,11 @@ func TestBuiltImagesDecode(t *testing.T) {
 	}
 	for _, fx := range fixtures {
 		mod, b, err := mapPE(fx.exe)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		m := &fakeMem{}
 		m.Map(mod.Base, b)
 		img, err := ReadImage(m, mod)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		var cs corpusStats
 		cs.decodeAll(m, img)
 		if len(cs.errs) != 0 {
@@ -326,13 +322,9 @@ func TestWineOracle(t *testing.T) {
 		t.Run(fx.name, func(t *testing.T) {
 			res := runFixture(t, fx)
 			w, err := parseWineOutput(res.out)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			stk, err := os.ReadFile(res.stack)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			m := &fakeMem{}
 			m.Map(w.stackStart, stk)
 			var mods []Module

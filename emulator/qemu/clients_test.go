@@ -103,7 +103,7 @@ func TestLLDBUser(t *testing.T) {
 func TestGDBSystem(t *testing.T) {
 	needTool(t, "gdb")
 	kernel := buildGuest(t)
-	elf64 := built["guest64"]
+	elf64 := guestSymbols(t)
 	s := startStub(t, systemArgs(kernel, "2")...)
 	out := runTool(t, nil, "gdb", "-batch", "-nx",
 		"-ex", "set confirm off",
@@ -143,7 +143,7 @@ func TestGDBSystem(t *testing.T) {
 func TestLLDBSystem(t *testing.T) {
 	needTool(t, "lldb")
 	kernel := buildGuest(t)
-	elf64 := built["guest64"]
+	elf64 := guestSymbols(t)
 	tick := symbol(t, elf64, "tick")
 	s := startStub(t, systemArgs(kernel, "1")...)
 	env := testkit.LLDBEnv()

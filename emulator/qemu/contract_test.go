@@ -24,8 +24,8 @@ func TestTargetContract(t *testing.T) {
 		s := startStub(t, systemArgs(kernel, "1")...)
 		require.Equal(t, ModeSystem, s.target.Mode())
 		rsptest.TestTarget(t, s.target, rsptest.Config{
-			Start:    symbol(t, built["guest64"], "loop"),
-			Break:    symbol(t, built["guest64"], "tick"),
+			Start:    symbol(t, guestSymbols(t), "loop"),
+			Break:    symbol(t, guestSymbols(t), "tick"),
 			Unmapped: 0x500000,
 		})
 	})

@@ -1,6 +1,8 @@
 package elfmem
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"github.com/rspstub/rspstub/internal/testkit"
 
 	"os"
@@ -29,9 +31,7 @@ func TestLoadReal(t *testing.T) {
 		testkit.Missing(t, "%v", err)
 	}
 	img, err := Load(flat{0x7f0000000000, b}, 0x7f0000000000)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if img.Bias != 0x7f0000000000 || img.Dynamic == 0 || img.EHFrameHdr == 0 || img.Size < 1<<20 {
 		t.Errorf("image %+v", img)
 	}

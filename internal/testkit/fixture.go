@@ -21,7 +21,30 @@ const (
 	ClangMSVC  Toolchain = "clang-msvc"  // clang --target=x86_64-pc-windows-msvc -fuse-ld=lld
 )
 
-var buildMu sync.Mutex
+var (
+	buildMu  sync.Mutex
+	fixtures = map[string]string{}
+)
+
+// Fixture builds a fixture of several steps once per test process: the
+// first call runs build in a folder of its own, later calls with the same
+// name return that folder. A build that fails (t.Fatal) is tried again by
+// the next caller.
+func Fixture(t testing.TB, name string, build func(t testing.TB, dir string)) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if d, ok := fixtures[name]; ok {
+		return d
+	}
+	d, err := os.MkdirTemp(dir(t), name+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	build(t, d)
+	fixtures[name] = d
+	return d
+}
 
 // BuildPE compiles a C (or, with MinGWCXX, C++) source (a path relative to the repository root)
 // into a Windows x64 executable with the given toolchain and flags, and

@@ -46,6 +46,14 @@ var (
 	stubErr  error
 )
 
+// Cleanup removes the folder of built fixtures; a package's TestMain
+// calls it after m.Run (the fixtures are shared by all its tests).
+func Cleanup() {
+	if workDir != "" {
+		os.RemoveAll(workDir)
+	}
+}
+
 // Stub builds cmd/rspstub once per test process and returns its path.
 func Stub(t testing.TB) string {
 	t.Helper()

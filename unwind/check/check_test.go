@@ -1,6 +1,8 @@
 package check
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"github.com/rspstub/rspstub/internal/testkit"
 
 	"bytes"
@@ -114,9 +116,7 @@ func TestMain(m *testing.M) {
 func checkPath(t *testing.T, path string) *Result {
 	t.Helper()
 	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	r, err := Check(b, Options{Examples: 20})
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
@@ -193,9 +193,7 @@ func TestCorruptedPdata(t *testing.T) {
 		}
 	}
 	orig, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for k, off := range allocSmallSlots(orig) {
 		if k == 10 {
 			break
@@ -203,9 +201,7 @@ func TestCorruptedPdata(t *testing.T) {
 		b := append([]byte(nil), orig...)
 		b[off] += 0x10 // OpInfo is the high nibble: 8 more bytes
 		r, err := Check(b, Options{Examples: 1000})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if r.Count(CatPdataBody) == 0 {
 			continue // a function without CFI
 		}
@@ -287,9 +283,7 @@ func TestBadInput(t *testing.T) {
 func TestCorruptNeverPanics(t *testing.T) {
 	fs := fixtures(t)
 	orig, err := os.ReadFile(fs[len(fs)-1].path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	seed := uint64(0x9e3779b97f4a7c15)
 	for round := 0; round < 12; round++ {
 		b := append([]byte(nil), orig...)
@@ -435,9 +429,7 @@ func TestWine(t *testing.T) {
 	notPE := 0
 	for _, path := range files {
 		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		r, err := Check(b, Options{Examples: 5})
 		if err != nil {
 			if !errors.Is(err, ErrBadInput) {

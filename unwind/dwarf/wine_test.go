@@ -1,6 +1,8 @@
 package dwarf
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"github.com/rspstub/rspstub/internal/testkit"
 
 	"os"
@@ -32,13 +34,9 @@ func TestWineCorpus(t *testing.T) {
 	var without []string
 	for _, path := range files {
 		fh, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		fi, err := fh.Stat()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		secs, err := PESectionsAt(fh, fi.Size())
 		fh.Close()
 		if err != nil {
@@ -103,9 +101,7 @@ func TestWineOracle(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 		out, err := exec.Command(objdump, "--dwarf=frames-interp", path).Output()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		st := compareOracle(t, name, tab, nil, parseFramesInterp(t, out, ".debug_frame"))
 		t.Logf("%s: %d FDEs, %d rows, %d cells compared with objdump, all equal", name, st.fdes, st.rows, st.cells)
 		total.fdes += st.fdes
