@@ -1,6 +1,8 @@
 package monitor_test
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"fmt"
 	"os"
 	"path/filepath"
@@ -73,9 +75,7 @@ func mustResolve(t *testing.T, exe, sym string) uint64 {
 	t.Helper()
 	tg := stopAtStart(t, exe)
 	a, err := tg.Commands().Resolve(sym)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return a
 }
 
@@ -142,9 +142,7 @@ func between(s, from, to string) string {
 func writeScript(t *testing.T, name, body string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
 	return p
 }
 

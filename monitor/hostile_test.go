@@ -1,6 +1,8 @@
 package monitor_test
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"bytes"
 	"strings"
 	"testing"
@@ -149,9 +151,7 @@ func TestHostileSelfModifyingCode(t *testing.T) {
 	if !strings.Contains(bt, "!smc_target") {
 		t.Errorf("bt at the rewritten function:\n%s", bt)
 	}
-	if err := tg.RemoveBreakpoint(rsp.BreakSoftware, addr, 1); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, tg.RemoveBreakpoint(rsp.BreakSoftware, addr, 1))
 	st, err = tg.Resume([]rsp.ResumeAction{{Thread: rsp.AllThreads}})
 	if err != nil || st.Kind != rsp.StopExited {
 		t.Fatalf("run to the end: stop %+v %v", st, err)

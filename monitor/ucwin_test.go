@@ -1,6 +1,8 @@
 package monitor_test
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -36,9 +38,7 @@ var demoBuilds = []struct {
 func stopAtStart(t *testing.T, exe string) *ucwin.Target {
 	t.Helper()
 	tg, err := ucwin.New(ucwin.Config{Program: exe})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { tg.Close() })
 	return tg
 }
@@ -57,17 +57,11 @@ func runTo(t *testing.T, cfg ucwin.Config, sym string) (*ucwin.Target, *bytes.Bu
 	var out bytes.Buffer
 	cfg.Stdout, cfg.Stderr = &out, &out
 	tg, err := ucwin.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { tg.Close() })
 	addr, err := tg.Commands().Resolve(sym)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tg.InsertBreakpoint(rsp.BreakSoftware, addr, 1); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, tg.InsertBreakpoint(rsp.BreakSoftware, addr, 1))
 	st, err := tg.Resume([]rsp.ResumeAction{{Thread: rsp.AllThreads}})
 	if err != nil || st.Kind != rsp.StopSWBreak {
 		t.Fatalf("%v: stop %+v %v, want the breakpoint at %s (%#x); output %q", cfg.Args, st, err, sym, addr, out.String())
@@ -96,13 +90,9 @@ func buildDemo(t *testing.T, tc testkit.Toolchain, flags ...string) string {
 	t.Helper()
 	src := testkit.BuildPE(t, "examples/demo/demo.c", tc, flags...)
 	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	exe := filepath.Join(t.TempDir(), "demo.exe")
-	if err := os.WriteFile(exe, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(exe, b, 0o755))
 	return exe
 }
 
@@ -341,9 +331,7 @@ func TestBacktraceInChkstk(t *testing.T) {
 	exe := testkit.BuildPE(t, "monitor/testdata/chkstk.c", testkit.MinGW, "-O0", "-g")
 	tg := stopAt(t, exe, "___chkstk_ms+2", true)
 	bt, err := tg.Commands().Backtrace(monitor.BacktraceOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if n := len(bt.Frames); n < 4 || bt.Frames[n-1].Loc.Symbol != "RtlUserThreadStart" {
 		t.Errorf("default walk:\n%s", monitorCmd(t, tg, "bt"))
 	}
@@ -357,9 +345,7 @@ func TestBacktraceInChkstk(t *testing.T) {
 		t.Errorf("verify-unwind:\n%s", v)
 	}
 	strict, err := tg.Commands().Backtrace(monitor.BacktraceOptions{Strict: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(strict.Frames) > 1 && strict.Frames[1].Loc.Module != "" {
 		t.Errorf("strict walk found a real caller in ___chkstk_ms: %+v", strict.Frames[1].Loc)
 	}
@@ -372,20 +358,14 @@ func TestLoaderWalkMatchesUnicornGuest(t *testing.T) {
 	exe := buildDemo(t, testkit.MinGW, "-O0", "-g")
 	tg := stopAt(t, exe, "d", false)
 	var gs, cs [8]byte
-	if err := tg.ReadRegister(1, tg.Description().Lookup("gs_base"), gs[:]); err != nil {
-		t.Fatal(err)
-	}
-	if err := tg.ReadRegister(1, tg.Description().Lookup("cs"), cs[:4]); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, tg.ReadRegister(1, tg.Description().Lookup("gs_base"), gs[:]))
+	require.NoError(t, tg.ReadRegister(1, tg.Description().Lookup("cs"), cs[:4]))
 	teb, err := winproc.FindTEB(tg, winproc.Regs{CS: binary.LittleEndian.Uint64(cs[:]), GSBase: binary.LittleEndian.Uint64(gs[:])})
 	if err != nil || teb != tg.Process().TEB() {
 		t.Fatalf("FindTEB = %#x, %v; want %#x", teb, err, tg.Process().TEB())
 	}
 	p, err := winproc.Walk(tg, teb)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(p.Problems) > 0 {
 		t.Errorf("problems: %v", p.Problems)
 	}

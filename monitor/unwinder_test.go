@@ -1,6 +1,8 @@
 package monitor_test
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"os"
 	"regexp"
 	"strings"
@@ -30,17 +32,11 @@ func TestUnwinderSetting(t *testing.T) {
 		flags := b.flags
 		exe := buildDemo(t, testkit.MinGW, flags...)
 		file, err := os.ReadFile(exe)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		secs, err := dwarf.PESections(file)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		finder, err := secs.Finder()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		// hasCFI says whether the image's own CFI covers frame f's PC.
 		hasCFI := func(f *monitor.Frame) bool {
 			if f.Module == nil || f.Module.Name != "demo.exe" {
@@ -68,9 +64,7 @@ func TestUnwinderSetting(t *testing.T) {
 					t.Errorf("show unwinder: %q", out)
 				}
 				bt, err := tg.Commands().Backtrace(monitor.BacktraceOptions{})
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				if len(bt.Frames) != len(want) || bt.Reason != unwind.StopZeroReturn {
 					t.Fatalf("%v %s, unwinder %s:\n%s", flags, stop, set, monitorCmd(t, tg, "bt"))
 				}

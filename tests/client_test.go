@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"slices"
 	"testing"
 	"time"
@@ -16,9 +18,7 @@ func TestInterruptLatency(t *testing.T) {
 	exe := testkit.BuildPE(t, "tests/testdata/spin.c", testkit.MinGW, "-O2")
 	stub := testkit.StartStub(t, exe)
 	c, err := rsp.Dial(stub.Addr, rsp.WithTimeout(30*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer c.Close()
 	var lat []time.Duration
 	for i := 0; i < 5; i++ {
@@ -34,9 +34,7 @@ func TestInterruptLatency(t *testing.T) {
 		}()
 		time.Sleep(200 * time.Millisecond)
 		sent := time.Now()
-		if err := c.Interrupt(); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, c.Interrupt())
 		var r result
 		select {
 		case r = <-done:

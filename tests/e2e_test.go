@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"debug/pe"
 	"fmt"
 	"os"
@@ -245,9 +247,7 @@ func TestUnimplementedAPIStops(t *testing.T) {
 func symbolAddr(t *testing.T, exe, name string) uint64 {
 	t.Helper()
 	f, err := pe.Open(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer f.Close()
 	oh, ok := f.OptionalHeader.(*pe.OptionalHeader64)
 	if !ok {
@@ -372,9 +372,7 @@ func TestStopAtEntry(t *testing.T) {
 	gdb := testkit.Tool(t, "gdb")
 	exe := testkit.BuildPE(t, demoSrc, testkit.MinGW, "-O0", "-g")
 	f, err := pe.Open(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	oh := f.OptionalHeader.(*pe.OptionalHeader64)
 	entry := oh.ImageBase + uint64(oh.AddressOfEntryPoint)
 	f.Close()
@@ -416,9 +414,7 @@ func TestClangMSVCProgram(t *testing.T) {
 	exe := testkit.BuildPE(t, "tests/testdata/msvc.c", testkit.ClangMSVC, "-O2", "-nostdlib",
 		"-fasynchronous-unwind-tables", lib, "-Wl,-entry:start", "-Wl,-subsystem:console")
 	f, err := pe.Open(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	oh := f.OptionalHeader.(*pe.OptionalHeader64)
 	entry := oh.ImageBase + uint64(oh.AddressOfEntryPoint)
 	f.Close()

@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"fmt"
 	"log/slog"
 	"os"
@@ -84,14 +86,10 @@ func TestReliabilityReconnect(t *testing.T) {
 func TestReliabilityReconnectGoroutines(t *testing.T) {
 	exe := testkit.BuildPE(t, "tests/testdata/spin.c", testkit.MinGW, "-O2")
 	tg, err := ucwin.New(ucwin.Config{Program: exe})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer tg.Close()
 	l, err := rsp.Listen("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	srv := rsp.NewServer(tg, rsp.WithLogger(quietLog()))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
@@ -171,9 +169,7 @@ func parseStubStats(t *testing.T, out string) stubStats {
 func sessionStubStats(t *testing.T, c *rsp.Client) stubStats {
 	t.Helper()
 	out, err := c.Monitor("stub-stats -gc")
-	if err != nil {
-		t.Fatalf("monitor stub-stats: %v", err)
-	}
+	require.NoError(t, err, "monitor stub-stats")
 	return parseStubStats(t, out)
 }
 
@@ -187,9 +183,7 @@ func readStubStats(t *testing.T, addr string) stubStats {
 		c := dial(t, addr)
 		out, err := c.Monitor("stub-stats -gc")
 		c.Close()
-		if err != nil {
-			t.Fatalf("monitor stub-stats: %v", err)
-		}
+		require.NoError(t, err, "monitor stub-stats")
 		st := parseStubStats(t, out)
 		if try > 0 && st.goroutines == prev.goroutines {
 			return st
@@ -233,9 +227,7 @@ func TestReliabilitySoak(t *testing.T) {
 	stub, pid := startStubPID(t, exe, "1000000000", "100000000")
 	c := dial(t, stub.Addr)
 	defer c.Close()
-	if err := c.SetBreakpoint(rsp.BreakSoftware, hit, 1); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.SetBreakpoint(rsp.BreakSoftware, hit, 1))
 	perCycle := packets / cycles
 	reqs := []string{"g", "?", "qC", "qfThreadInfo", "p10", "p7", "p6", "qAttached"}
 	sent, stops, sigints := 0, 0, 0

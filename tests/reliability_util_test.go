@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"bufio"
 	"bytes"
 	"fmt"
@@ -86,9 +88,7 @@ func (f procFigures) String() string {
 func readProc(t *testing.T, pid int) procFigures {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatalf("read the stub's /proc status: %v", err)
-	}
+	require.NoError(t, err, "read the stub's /proc status")
 	var f procFigures
 	for _, line := range strings.Split(string(b), "\n") {
 		k, v, ok := strings.Cut(line, ":")
@@ -304,13 +304,9 @@ func rawState(t testing.TB, c *rawConn) guestState {
 func clientState(t testing.TB, c *rsp.Client) guestState {
 	t.Helper()
 	st, err := c.Request("?")
-	if err != nil {
-		t.Fatalf("?: %v", err)
-	}
+	require.NoError(t, err, "?")
 	g, err := c.Request("g")
-	if err != nil {
-		t.Fatalf("g: %v", err)
-	}
+	require.NoError(t, err, "g")
 	return guestState{Stop: st, Regs: g}
 }
 
@@ -328,9 +324,7 @@ func newState(t testing.TB, addr string) guestState {
 func dial(t testing.TB, addr string) *rsp.Client {
 	t.Helper()
 	c, err := rsp.Dial(addr, rsp.WithTimeout(20*time.Second))
-	if err != nil {
-		t.Fatalf("connect to the stub: %v", err)
-	}
+	require.NoError(t, err, "connect to the stub")
 	return c
 }
 
@@ -348,9 +342,7 @@ func runAndInterrupt(t testing.TB, c *rsp.Client, delay time.Duration) rsp.Stop 
 		done <- result{st, err}
 	}()
 	time.Sleep(delay)
-	if err := c.Interrupt(); err != nil {
-		t.Fatalf("interrupt: %v", err)
-	}
+	require.NoError(t, c.Interrupt(), "interrupt")
 	select {
 	case r := <-done:
 		if r.err != nil {

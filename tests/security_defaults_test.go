@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -30,12 +32,8 @@ func startListen(t *testing.T, addr, exe string) (stderr string, exitCode int) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, testkit.Stub(t), "serve", "--listen", addr, exe)
 	pipe, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
 	var buf bytes.Buffer
 	sc := bufio.NewScanner(pipe)
 	for sc.Scan() {
@@ -95,17 +93,13 @@ func TestSecurityVFile(t *testing.T) {
 	extra := filepath.Join(dir, "notloaded.dll")
 	writeFile(t, extra, []byte("MZ not a loaded module"))
 	for name, target := range map[string]string{"passwd.dll": "/etc/passwd", filepath.Base(exe) + ".lnk": "/etc/passwd"} {
-		if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.Symlink(target, filepath.Join(dir, name)))
 	}
 	stub := testkit.StartStub(t, "--dll-path", dir, exe)
 	cl := dial(t, stub.Addr)
 	libs, err := cl.ReadXfer("libraries", "")
 	cl.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var list struct {
 		Libs []struct {
 			Name string `xml:"name,attr"`
@@ -115,9 +109,7 @@ func TestSecurityVFile(t *testing.T) {
 		t.Fatalf("library list: %v\n%s", err, libs)
 	}
 	exeBytes, err := os.ReadFile(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	passwd, _ := os.ReadFile("/etc/passwd")
 
 	c := rawDial(t, stub.Addr)
@@ -226,9 +218,7 @@ func TestSecurityGuestEscapes(t *testing.T) {
 		stub := testkit.StartStub(t, append(flags, exe)...)
 		var console bytes.Buffer
 		c, err := rsp.Dial(stub.Addr, rsp.WithTimeout(20*time.Second), rsp.WithConsole(&console))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		st, err := c.Continue()
 		if err != nil || st.Kind != rsp.StopExited || st.ExitCode != 0 {
 			t.Fatalf("run the guest to its end: %+v %v\nstderr:\n%s", st, err, stub.Stderr())
@@ -272,21 +262,15 @@ func TestSecurityHostFilesTraced(t *testing.T) {
 	dir := t.TempDir()
 	extra := filepath.Join(dir, "notloaded.dll")
 	writeFile(t, extra, []byte("MZ not a loaded module"))
-	if err := os.Symlink("/etc/passwd", filepath.Join(dir, "passwd.dll")); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Symlink("/etc/passwd", filepath.Join(dir, "passwd.dll")))
 	trace := filepath.Join(dir, "trace.txt")
 	cmd := exec.Command(strace, "-f", "-qq", "-o", trace,
 		"-e", "trace=open,openat,openat2,creat,unlink,unlinkat,rename,renameat,renameat2,mkdir,mkdirat,symlink,symlinkat,link,linkat,truncate,chmod,fchmodat",
 		testkit.Stub(t), "serve", "--userland", "synth", "--listen", "127.0.0.1:0", "--dll-path", dir, exe)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	pipe, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
 	exited := make(chan struct{})
 	var waitErr error
 	t.Cleanup(func() {
@@ -364,9 +348,7 @@ func TestSecurityHostFilesTraced(t *testing.T) {
 	}
 
 	b, err := os.ReadFile(trace)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	opened := map[string]bool{}
 	for _, line := range strings.Split(string(b), "\n") {
 		// PID syscall(args) = result

@@ -1,6 +1,8 @@
 package unwind
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -62,14 +64,10 @@ func TestWineSingleStep(t *testing.T) {
 	for _, fx := range fixtures {
 		t.Run(fx.name, func(t *testing.T) {
 			raw, err := os.ReadFile(runFixture(t, fx).trace)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			recs := parseTrace(raw)
 			mod, img, err := mapPE(fx.exe)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			checked, tooBig, wineDev, epilogs, prologs := 0, 0, 0, 0, 0
 			fns := map[uint32]bool{}
 			for _, r := range recs {

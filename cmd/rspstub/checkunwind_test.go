@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"bytes"
 	"encoding/json"
 	"os"
@@ -52,9 +54,7 @@ func TestCheckUnwindCLI(t *testing.T) {
 	}
 
 	junk := filepath.Join(t.TempDir(), "junk.dll")
-	if err := os.WriteFile(junk, []byte("not a PE file at all"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(junk, []byte("not a PE file at all"), 0o644))
 	for _, args := range [][]string{{}, {junk}, {exe, junk}, {filepath.Join(t.TempDir(), "missing.dll")}, {"--bogus"}} {
 		if _, _, code := checkUnwind(args...); code != checkBadInput {
 			t.Errorf("check-unwind %q: exit %d, want %d", args, code, checkBadInput)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"bytes"
 	"encoding/json"
 	"os"
@@ -18,13 +20,9 @@ func runDemo(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	src := testkit.BuildPE(t, "examples/demo/demo.c", testkit.MinGW, "-O0", "-g")
 	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	exe := filepath.Join(t.TempDir(), "demo.exe")
-	if err := os.WriteFile(exe, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(exe, b, 0o755))
 	for i, a := range args {
 		if a == "PROG" {
 			args[i] = exe
@@ -209,9 +207,7 @@ func TestRunUnwinder(t *testing.T) {
 			t.Fatalf("--unwinder %s: exit %d\n%s", set, code, stderr)
 		}
 		var res runJSON
-		if err := json.Unmarshal([]byte(stdout), &res); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, json.Unmarshal([]byte(stdout), &res))
 		n := 0
 		for _, f := range res.Frames {
 			pcs[k] = append(pcs[k], f.PC+"/"+f.SP)

@@ -1,6 +1,8 @@
 package ucwin
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"io"
 	"testing"
 
@@ -14,27 +16,19 @@ import (
 func TestBreakpointCycleAllocs(t *testing.T) {
 	exe := testkit.BuildPE(t, "examples/demo/demo.c", testkit.MinGW, "-O0")
 	tg, err := New(Config{Program: exe, Stdout: io.Discard, Stderr: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer tg.Close()
 	addrs := []uint64{tg.Process().EntryPoint(), tg.Process().EntryPoint() + 4, tg.Process().EntryPoint() + 8}
 	cycle := func() {
 		for _, a := range addrs {
-			if err := tg.RemoveBreakpoint(rsp.BreakSoftware, a, 1); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, tg.RemoveBreakpoint(rsp.BreakSoftware, a, 1))
 		}
 		for _, a := range addrs {
-			if err := tg.InsertBreakpoint(rsp.BreakSoftware, a, 1); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, tg.InsertBreakpoint(rsp.BreakSoftware, a, 1))
 		}
 	}
 	for _, a := range addrs {
-		if err := tg.InsertBreakpoint(rsp.BreakSoftware, a, 1); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, tg.InsertBreakpoint(rsp.BreakSoftware, a, 1))
 	}
 	cycle() // warm up the maps
 	if n := testing.AllocsPerRun(100, cycle); n != 0 {

@@ -1,6 +1,8 @@
 package ucwin
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"fmt"
 	"io"
 	"sort"
@@ -43,14 +45,10 @@ func TestChkstkBuiltinCFI(t *testing.T) {
 
 func checkChkstk(t *testing.T, exe string) {
 	tg, err := New(Config{Program: exe, ShadowStack: true, Stdout: io.Discard, Stderr: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer tg.Close()
 	start, err := tg.Commands().Resolve("___chkstk_ms")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	u := unwind.New(tg, unwindModules(tg))
 	opt := unwind.WalkOptions{MaxFrames: 256, Scan: true, CFI: cfi.New(func(m *unwind.Module) ([]byte, error) {
 		return tg.Process().ModuleImage(m.Name)

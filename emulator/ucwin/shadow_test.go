@@ -1,6 +1,8 @@
 package ucwin
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"fmt"
 	"io"
 	"strings"
@@ -18,9 +20,7 @@ import (
 func frameContext(t *testing.T, tg *Target) unwind.Context {
 	t.Helper()
 	var c unicorn.Context
-	if err := tg.Machine().ReadContext(&c); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, tg.Machine().ReadContext(&c))
 	var ctx unwind.Context
 	for r := arch.RAX; r <= arch.R15; r++ {
 		ctx.Set(r, c.GPR[r])
@@ -60,9 +60,7 @@ type shadowResult struct {
 // comparison, not counted as agreeing or not.
 func checkShadow(t *testing.T, exe string, maxSteps int) shadowResult {
 	tg, err := New(Config{Program: exe, ShadowStack: true, Stdout: io.Discard, Stderr: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer tg.Close()
 	u := unwind.New(tg, unwindModules(tg))
 	opt := unwind.WalkOptions{MaxFrames: 256, Scan: true, CFI: cfi.New(func(m *unwind.Module) ([]byte, error) {
@@ -131,9 +129,7 @@ func stepAll(t *testing.T, tg *Target, u *unwind.Unwinder, maxSteps int, fn func
 	steps := 0
 	for ; steps < maxSteps; steps++ {
 		stop, err := tg.Resume(step)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if stop.Kind == rsp.StopExited {
 			break
 		}

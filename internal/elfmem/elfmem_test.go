@@ -9,17 +9,11 @@ import (
 	"testing"
 )
 
-// flat is memory holding one byte slice at base.
-type flat struct {
-	base uint64
-	b    []byte
-}
-
-func (f flat) ReadMemory(addr uint64, p []byte) (int, error) {
-	if addr < f.base || addr-f.base >= uint64(len(f.b)) {
-		return 0, nil
-	}
-	return copy(p, f.b[addr-f.base:]), nil
+// flat is memory holding b at base (the kit's fake memory).
+func flat(base uint64, b []byte) *testkit.Memory {
+	m := &testkit.Memory{}
+	m.Map(base, b)
+	return m
 }
 
 // The first pages of a real shared object (their ELF header, program
@@ -30,7 +24,7 @@ func TestLoadReal(t *testing.T) {
 	if err != nil {
 		testkit.Missing(t, "%v", err)
 	}
-	img, err := Load(flat{0x7f0000000000, b}, 0x7f0000000000)
+	img, err := Load(flat(0x7f0000000000, b), 0x7f0000000000)
 	require.NoError(t, err)
 	if img.Bias != 0x7f0000000000 || img.Dynamic == 0 || img.EHFrameHdr == 0 || img.Size < 1<<20 {
 		t.Errorf("image %+v", img)
@@ -38,7 +32,7 @@ func TestLoadReal(t *testing.T) {
 }
 
 func TestReadString(t *testing.T) {
-	m := flat{0x1000, []byte("hello\x00world")}
+	m := flat(0x1000, []byte("hello\x00world"))
 	if s, err := ReadString(m, 0x1000, 0); s != "hello" || err != nil {
 		t.Errorf("%q %v", s, err)
 	}
@@ -58,7 +52,7 @@ func FuzzImage(f *testing.F) {
 	}
 	f.Add([]byte("\x7fELF\x02\x01\x01"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m := flat{0x10000, b}
+		m := flat(0x10000, b)
 		img, err := Load(m, 0x10000)
 		if err != nil {
 			return

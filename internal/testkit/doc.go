@@ -11,8 +11,11 @@
 //     than logging.
 //   - golden files (Golden), rewritten by `go test -update`;
 //   - fixture builders: BuildPE (mingw gcc/g++, clang's MinGW and MSVC
-//     targets) and BuildELF (gcc, for QEMU user and the ELF unwinder),
-//     cached per test process;
+//     targets), BuildELF (gcc, for QEMU user and the ELF unwinder),
+//     BuildWith (any compiler command), BuildQEMUKernel (the qemu-system
+//     guest) and Fixture (several build steps in a folder of their own),
+//     all cached per test process in one folder that a TestMain removes
+//     with Cleanup; Stub builds cmd/rspstub;
 //   - one fake memory (Memory): sparse regions, reads like io.ReaderAt
 //     with a uint64 address and short counts at the end of a region;
 //   - the real clients: GDB, LLDB (with LLDBEnv, the one lookup of the

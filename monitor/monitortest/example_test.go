@@ -1,6 +1,8 @@
 package monitortest_test
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"bytes"
 	"errors"
 	"os"
@@ -21,17 +23,11 @@ func TestDemoStackAtD(t *testing.T) {
 	src := testkit.BuildPE(t, "examples/demo/demo.c", testkit.MinGW, "-O2", "-g")
 	exe := filepath.Join(t.TempDir(), "demo.exe")
 	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(exe, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(exe, b, 0o755))
 	stub := testkit.StartStub(t, exe)
 	c, err := rsp.Dial(stub.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer c.Close()
 
 	s := monitortest.Attach(t, c, func(m monitor.Module) ([]byte, error) {

@@ -11,6 +11,8 @@
 package monitortest
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"fmt"
 	"io"
 	"log/slog"
@@ -90,9 +92,7 @@ func (s *Session) RunTo(t testing.TB, where string) rsp.Stop {
 func (s *Session) Backtrace(t testing.TB) *monitor.Backtrace {
 	t.Helper()
 	bt, err := s.Monitor.Backtrace(monitor.BacktraceOptions{})
-	if err != nil {
-		t.Fatalf("backtrace: %v", err)
-	}
+	require.NoError(t, err, "backtrace")
 	return bt
 }
 
