@@ -50,9 +50,10 @@ var layerRules = []layerRule{
 // must be added here. The split of guest/ (issue 18: PE loader → process
 // → userlands) adds its packages as rows.
 var guestLayers = map[string]int{
+	"guest/peload":    0, // the PE loader: bytes in, a checked image plan out
 	"guest/winproc":   0, // Windows module discovery over memory
 	"guest/linuxproc": 0, // Linux (SVR4) module discovery over memory
-	"guest":           1, // loader, process and the synthesized userland, today in one package
+	"guest":           1, // process and the synthesized userland, today in one package
 	"guest/wine":      1, // the Wine userland's NT system calls
 }
 

@@ -25,6 +25,7 @@ type guestFlags struct {
 	unimplErr     *bool
 	clock         *string
 	registry      multiFlag
+	exactFaults   *bool
 }
 
 func addGuestFlags(fs *flag.FlagSet) *guestFlags {
@@ -36,6 +37,7 @@ func addGuestFlags(fs *flag.FlagSet) *guestFlags {
 		wineDebug:     fs.String("wine-debug", "", "Wine debug channels to turn on, as WINEDEBUG takes them (\"+file,+heap,warn+reg\"); their output is logged"),
 		traceSyscalls: fs.Bool("trace-syscalls", false, "log one line per NT system call: thread, name, decoded arguments, status, caller (wine userland)"),
 		unimplErr:     fs.Bool("unimplemented-returns-error", false, "let system calls rspstub does not implement fail with STATUS_NOT_IMPLEMENTED instead of stopping the guest (wine userland)"),
+		exactFaults:   fs.Bool("exact-faults", false, "stop every guest memory fault at its proven instruction, with exact flags, at a price on code that needs sync points (without it a position the fault decoder cannot prove is flagged in the stop's description)"),
 		clock:         fs.String("clock", "virtual", "guest time: virtual (the same on every run) or real (the host's wall clock) (wine userland)"),
 	}
 	fs.Var(&g.env, "env", "set a guest environment variable, NAME=VALUE (repeatable)")
@@ -99,6 +101,7 @@ func (g *guestFlags) apply(cfg *ucwin.Config, land string) {
 	cfg.UnimplementedReturnsError = *g.unimplErr
 	cfg.RealClock = *g.clock == "real"
 	cfg.Registry = g.registry
+	cfg.ExactFaults = *g.exactFaults
 	cfg.Stdin = os.Stdin
 	cfg.StdioKinds = [3]string{stdioKind(os.Stdin), stdioKind(os.Stdout), stdioKind(os.Stderr)}
 	for _, f := range []*os.File{os.Stdout, os.Stderr, os.Stdin} {

@@ -23,12 +23,7 @@ import (
 // LinuxModules is the default UserModulesFunc: the program's ELF
 // modules from package guest/linuxproc.
 func LinuxModules(mem winproc.Memory, auxv []byte) ([]winproc.Module, []string, error) {
-	mods, problems, err := linuxproc.Modules(mem, auxv)
-	out := make([]winproc.Module, len(mods))
-	for i, m := range mods {
-		out[i] = winproc.Module{Name: m.Name, Path: m.Path, Base: m.Base, Size: m.Size}
-	}
-	return out, problems, err
+	return linuxproc.Modules(mem, auxv)
 }
 
 // maxModuleFile bounds a module file read from the host for symbols.

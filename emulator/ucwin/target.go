@@ -16,6 +16,7 @@ import (
 	"github.com/rspstub/rspstub/guest"
 	"github.com/rspstub/rspstub/guest/wine"
 	"github.com/rspstub/rspstub/internal/arch"
+	"github.com/rspstub/rspstub/internal/loaded"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
 )
@@ -34,6 +35,10 @@ type Config struct {
 	StopAtEntry bool
 	// ShadowStack turns on the emulator's shadow call stack.
 	ShadowStack bool
+	// ExactFaults makes every data fault stop at its proven instruction
+	// (unicorn.Machine.SetExactFaults), at a price on code that needs
+	// sync points; without it an unprovable position is flagged.
+	ExactFaults bool
 	// UnimplementedReturnsZero makes calls to unimplemented APIs return 0
 	// instead of stopping the guest.
 	UnimplementedReturnsZero bool
@@ -225,6 +230,7 @@ func (t *Target) load(cfg Config) error {
 	if cfg.ShadowStack {
 		m.SetShadowStack(true)
 	}
+	m.SetExactFaults(cfg.ExactFaults)
 	t.last = rsp.Stop{Kind: rsp.StopSignal, Signal: rsp.SIGTRAP, Thread: ThreadID, Library: true}
 	t.libsSent = len(proc.Modules())
 	if cfg.StopAtEntry {
@@ -276,12 +282,7 @@ func (t *Target) Userland() string {
 }
 
 // module is a loaded image as the debugger sees it.
-type module struct {
-	Name, Path      string
-	Base, Size      uint64
-	FirstSectionRVA uint32
-	Synthetic       bool
-}
+type module = loaded.Module
 
 func (t *Target) modules() []module {
 	if t.wine != nil {

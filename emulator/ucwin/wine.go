@@ -64,6 +64,7 @@ func (t *Target) loadWine(cfg Config, log *slog.Logger) error {
 	if cfg.ShadowStack {
 		t.m.SetShadowStack(true)
 	}
+	t.m.SetExactFaults(cfg.ExactFaults)
 	t.last = rsp.Stop{Kind: rsp.StopSignal, Signal: rsp.SIGTRAP, Thread: int(p.CurrentThread()), Library: true}
 	t.libsSent = len(p.Modules())
 	p.ModulesChanged()

@@ -102,8 +102,8 @@ func (p *Process) makePEB() error {
 	b.u16(pebOSBuild, 7601)
 	b.u32(pebOSPlatformID, 2) // VER_PLATFORM_WIN32_NT
 	b.u32(pebImageSubsystem, uint32(p.exeFile.Subsystem))
-	b.u32(pebImageSubsysMaj, uint32(p.exeFile.MajorSubsystemVer))
-	b.u32(pebImageSubsysMin, uint32(p.exeFile.MinorSubsystemVer))
+	b.u32(pebImageSubsysMaj, uint32(p.exeFile.MajorSubsystemVersion))
+	b.u32(pebImageSubsysMin, uint32(p.exeFile.MinorSubsystemVersion))
 	b.u64(pebAffinityMask, 1)
 	b.u32(pebSessionID, 1)
 	b.u64(pebCloudFileFlags, 0)

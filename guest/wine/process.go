@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/rspstub/rspstub/internal/arch"
+	"github.com/rspstub/rspstub/internal/loaded"
 	"github.com/rspstub/rspstub/internal/peimage"
 )
 
@@ -76,14 +77,13 @@ type Config struct {
 }
 
 // Module is a mapped image: the program, ntdll, and every DLL Wine's
-// loader maps.
+// loader maps; the project's Module (Name is the base name, as the file is
+// named: "kernel32.dll"; Path the guest's full path) with what only this
+// userland knows.
 type Module struct {
-	Name            string // base name ("KERNEL32.dll" as the file is named: "kernel32.dll")
-	Path            string // the guest's full path
-	HostPath        string // the file it was mapped from
-	Base, Size      uint64
-	FirstSectionRVA uint32
-	EntryPoint      uint64
+	loaded.Module
+	HostPath   string // the file it was mapped from
+	EntryPoint uint64
 }
 
 // Process is a Windows process running Wine's PE DLLs: its address

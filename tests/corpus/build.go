@@ -3,7 +3,6 @@ package corpus
 import (
 	"bytes"
 	"crypto/sha256"
-	"debug/pe"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/rspstub/rspstub/internal/peimage"
 	"github.com/rspstub/rspstub/internal/testkit"
 )
 
@@ -463,26 +463,30 @@ func isSystemDLL(wineDir, lower string) bool {
 	return systemDLLs[lower]
 }
 
-// importedDLLs lists the DLLs an image imports by name. (debug/pe's
-// ImportedLibraries is unimplemented and returns nothing; its
-// ImportedSymbols gives "symbol:DLL" pairs.)
+// importedDLLs lists the DLLs an image imports by name.
 func importedDLLs(path string) ([]string, error) {
-	f, err := pe.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	syms, err := f.ImportedSymbols()
+	f, err := peimage.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	img, err := f.Layout()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	imps, err := f.Imports(img)
 	if err != nil {
 		return nil, fmt.Errorf("%s: imports: %w", path, err)
 	}
 	var names []string
 	seen := map[string]bool{}
-	for _, s := range syms {
-		_, dll, ok := strings.Cut(s, ":")
-		if ok && !seen[strings.ToLower(dll)] {
-			seen[strings.ToLower(dll)] = true
-			names = append(names, dll)
+	for _, imp := range imps {
+		if !seen[strings.ToLower(imp.Name)] {
+			seen[strings.ToLower(imp.Name)] = true
+			names = append(names, imp.Name)
 		}
 	}
 	return names, nil
