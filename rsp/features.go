@@ -77,6 +77,12 @@ func discover(t Target) features {
 		if !g.Offers(FeatureLibrariesSVR4) {
 			f.svr4 = nil
 		}
+		if !g.Offers(FeatureAuxv) {
+			f.auxv = nil
+		}
+		if !g.Offers(FeatureExecFile) {
+			f.exec = nil
+		}
 	}
 	f.regHolder, _ = t.(RegisterHolder)
 	return f

@@ -246,6 +246,8 @@ const (
 	FeatureLibrariesSVR4   Feature = "qXfer:libraries-svr4" // SVR4LibraryLister
 	FeatureCatchSyscalls   Feature = "QCatchSyscalls"       // SyscallCatcher
 	FeatureMemoryAllocator Feature = "_M"                   // MemoryAllocator
+	FeatureAuxv            Feature = "qXfer:auxv"           // AuxvReader
+	FeatureExecFile        Feature = "qXfer:exec-file"      // ExecFiler
 )
 
 // FeatureGate is implemented by targets that implement an optional

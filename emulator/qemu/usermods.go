@@ -141,9 +141,15 @@ func (t *Target) SVR4Libraries(dst []rsp.SVR4Library) (uint64, []rsp.SVR4Library
 }
 
 // Offers implements rsp.FeatureGate: a Linux program (user mode) gets
-// the SVR4 library list, a VM the Windows one.
+// the SVR4 library list and its auxiliary vector, a VM the Windows
+// library list. The program's file (qXfer:exec-file) is known only from
+// a --module file in a VM; in user mode GDB reads the program it loaded.
 func (t *Target) Offers(f rsp.Feature) bool {
 	switch f {
+	case rsp.FeatureAuxv:
+		return t.mode == ModeUser
+	case rsp.FeatureExecFile:
+		return t.mode != ModeUser && len(t.userMods) > 0
 	case rsp.FeatureLibraries:
 		return t.mode != ModeUser
 	case rsp.FeatureLibrariesSVR4, rsp.FeatureCatchSyscalls, rsp.FeatureMemoryAllocator:
