@@ -54,7 +54,6 @@ type win32State struct {
 	onexit       []uint64            // msvcrt _onexit/atexit list (process wide)
 	onexitTables map[uint64][]uint64 // ucrt _onexit_t tables
 	randSeed     uint32
-	strtokPtr    uint64
 	aligned      map[uint64]uint64
 	start        time.Time
 	tsc0         uint64 // the TSC at start (native.go's clock)

@@ -11,7 +11,6 @@ import (
 )
 
 func putU64(b []byte, v uint64) { binary.LittleEndian.PutUint64(b, v) }
-func getU32(b []byte) uint32    { return binary.LittleEndian.Uint32(b) }
 
 // Offsets of the x64 Windows structures the guest and debuggers read.
 // Checked against the mingw-w64 headers (winternl.h, winnt.h) by
@@ -283,22 +282,6 @@ func (p *Process) listInsertTail(head, entry uint64) error {
 	w.u64(entry+8, blink)
 	w.u64(blink, entry)
 	w.u64(head+8, entry)
-	return w.err
-}
-
-// listRemove unlinks entry.
-func (p *Process) listRemove(entry uint64) error {
-	fl, err := p.readU64(entry)
-	if err != nil {
-		return err
-	}
-	bl, err := p.readU64(entry + 8)
-	if err != nil {
-		return err
-	}
-	w := &errWriter{p: p}
-	w.u64(bl, fl)
-	w.u64(fl+8, bl)
 	return w.err
 }
 

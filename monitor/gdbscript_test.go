@@ -8,8 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/monitor"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // TestGDBScriptEndsAndNames: with the unwinder script sourced after
@@ -18,23 +18,23 @@ import (
 // no blank "0x0 in ()" frame after it, and `frame N` names every frame
 // the way bt does (the script makes GDB read the DLLs from the stub).
 func TestGDBScriptEndsAndNames(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
-	exe := harness.BuildPE(t, "tests/testdata/conf.c", harness.MinGW, "-O0", "-g")
+	gdb := testkit.Tool(t, "gdb")
+	exe := testkit.BuildPE(t, "tests/testdata/conf.c", testkit.MinGW, "-O0", "-g")
 	script := writeScript(t, "rspstub-gdb.py", monitor.GDBScript)
 	for _, userland := range []string{"synth", "wine"} {
 		t.Run(userland, func(t *testing.T) {
-			var stub *harness.StubProc
+			var stub *testkit.StubProc
 			if userland == "wine" {
-				stub = harness.StartWineStub(t, exe)
+				stub = testkit.StartWineStub(t, exe)
 			} else {
-				stub = harness.StartStub(t, exe)
+				stub = testkit.StartStub(t, exe)
 			}
 			cmds := []string{"source " + script, "break count", "continue", "echo @@bt\\n", "bt", "echo @@frames\\n"}
 			for i := 0; i < 6; i++ {
 				cmds = append(cmds, fmt.Sprintf("echo @@frame %d\\n", i), fmt.Sprintf("frame %d", i))
 			}
 			cmds = append(cmds, "echo @@end\\n", "kill")
-			out := harness.GDB(t, gdb, exe, stub.Addr, cmds...)
+			out := testkit.GDB(t, gdb, exe, stub.Addr, cmds...)
 			bt := between(out, "@@bt", "@@frames")
 			rows := regexp.MustCompile(`(?m)^#(\d+)\s+(?:0x[0-9a-f]+ in )?(\S+) \(`).FindAllStringSubmatch(bt, -1)
 			assert.Len(t, rows, 6, "count, main, __tmainCRTStartup, mainCRTStartup, BaseThreadInitThunk, RtlUserThreadStart")

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"math/bits"
 	"slices"
@@ -70,7 +69,7 @@ type codec struct {
 	wmu  sync.Mutex
 	out  []byte // the framed packet being built or last sent
 	sum  byte   // running checksum of out after '$'
-	wbuf []byte // scratch for hex encoding inside writers
+	wbuf []byte // scratch: an owed ack and the packet, written together
 }
 
 func newCodec(rw io.ReadWriter, maxSize int) *codec {
@@ -737,12 +736,4 @@ func parseThreadID(p []byte) (int, bool) {
 		return 0, false
 	}
 	return int(v), true
-}
-
-// formatError makes an error message for a packet; only used on error paths.
-func formatError(what string, pkt []byte) error {
-	if len(pkt) > 40 {
-		pkt = pkt[:40]
-	}
-	return fmt.Errorf("%s: %q", what, pkt)
 }

@@ -38,9 +38,11 @@ type features struct {
 // maxUnwrap bounds the chain of wrappers discover follows.
 const maxUnwrap = 8
 
-// find returns the first target in t's Unwrap chain that implements I:
-// a wrapper's own methods win over the target it wraps.
-func find[I any](t Target) (I, bool) {
+// As returns the first target in t's Unwrap chain (t itself first) that
+// implements the optional interface I, as the server finds it: a
+// wrapper's own methods win over the target it wraps. FeatureGates are
+// not asked.
+func As[I any](t Target) (I, bool) {
 	for range maxUnwrap {
 		if t == nil {
 			break
@@ -83,7 +85,7 @@ func discoverOne[I any](p *I, t Target, gate Feature) {
 	if gate != "" && !offers(t, gate) {
 		return
 	}
-	*p, _ = find[I](t)
+	*p, _ = As[I](t)
 }
 
 func discover(t Target) features {
@@ -97,7 +99,7 @@ func discover(t Target) features {
 	discoverOne(&f.rangeStep, t, "")
 	discoverOne(&f.threads, t, "")
 	discoverOne(&f.mm, t, "")
-	_, f.fixedMap = find[FixedMemoryMapper](t)
+	_, f.fixedMap = As[FixedMemoryMapper](t)
 	discoverOne(&f.libs, t, FeatureLibraries)
 	discoverOne(&f.exec, t, FeatureExecFile)
 	discoverOne(&f.auxv, t, FeatureAuxv)

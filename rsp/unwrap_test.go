@@ -84,6 +84,23 @@ func TestUnwrapGateDeepInChain(t *testing.T) {
 	assert.Equal(t, "l"+string(testAuxv), p.ask("qXfer:auxv:read::0,100"))
 }
 
+// TestAs: As finds an interface on the wrapper first, then on what it
+// wraps, and reports false when none has it.
+func TestAs(t *testing.T) {
+	inner := newTestTarget()
+	w := &wrapper{baseOnly: baseOnly{inner}, inner: inner}
+	m, ok := As[Monitor](w)
+	require.True(t, ok)
+	assert.Same(t, w, m, "the wrapper's Monitor wins")
+	bp, ok := As[Breakpointer](w)
+	require.True(t, ok)
+	assert.Same(t, inner, bp, "Breakpointer comes from the wrapped target")
+	_, ok = As[SVR4LibraryLister](w)
+	assert.False(t, ok)
+	_, ok = As[Breakpointer](baseOnly{inner})
+	assert.False(t, ok, "without Unwrap nothing below is looked at")
+}
+
 // TestUnwrapStopsOnCycle: a target that unwraps to itself is looked at
 // once per step and discovery ends.
 func TestUnwrapStopsOnCycle(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -18,8 +18,8 @@ import (
 // it and the program runs to its exit; in the Wine userland catch
 // syscall stops after NtWriteFile with its status (issue 16).
 func TestCatchGDB(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
-	exe := harness.BuildPE(t, "tests/testdata/apitrace.c", harness.MinGW, "-O0", "-g")
+	gdb := testkit.Tool(t, "gdb")
+	exe := testkit.BuildPE(t, "tests/testdata/apitrace.c", testkit.MinGW, "-O0", "-g")
 	for _, land := range []string{"synth", "wine"} {
 		t.Run(land, func(t *testing.T) {
 			stub := startUserland(t, land, exe)
@@ -34,7 +34,7 @@ func TestCatchGDB(t *testing.T) {
 				cmds = append(cmds, "monitor catch syscall NtWriteFile", "continue", "monitor catch delete")
 			}
 			cmds = append(cmds, "continue")
-			out := harness.GDB(t, gdb, exe, stub.Addr, cmds...)
+			out := testkit.GDB(t, gdb, exe, stub.Addr, cmds...)
 			t.Logf("gdb:\n%s", out)
 			assert.Regexp(t, `catch 1: api (KERNEL32\.dll|kernel32)!WriteFile\(hFile=0x[0-9a-f]+, lpBuffer=0x[0-9a-f]+ "traced line\\n", nNumberOfBytesToWrite=12, lpNumberOfBytesWritten=0x[0-9a-f]+, lpOverlapped=0x0\) from apitrace-[0-9a-f]+!main\+0x`, out)
 			assert.Contains(t, out, "received signal SIGTRAP")
@@ -53,12 +53,12 @@ func TestCatchGDB(t *testing.T) {
 // trace with the calls made while gdb drove the program (a breakpoint
 // hit in work and a continue), the coverage with blocks of the program.
 func TestServeTraceAPI(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
-	exe := harness.BuildPE(t, "tests/testdata/apitrace.c", harness.MinGW, "-O0", "-g")
+	gdb := testkit.Tool(t, "gdb")
+	exe := testkit.BuildPE(t, "tests/testdata/apitrace.c", testkit.MinGW, "-O0", "-g")
 	dir := t.TempDir()
 	trace, cov := filepath.Join(dir, "t.jsonl"), filepath.Join(dir, "c.drcov")
-	stub := harness.StartStub(t, "--trace-api", trace, "--coverage", cov, exe)
-	out := harness.GDB(t, gdb, exe, stub.Addr, "break work", "continue", "continue")
+	stub := testkit.StartStub(t, "--trace-api", trace, "--coverage", cov, exe)
+	out := testkit.GDB(t, gdb, exe, stub.Addr, "break work", "continue", "continue")
 	t.Logf("gdb:\n%s", out)
 	assert.Contains(t, out, "Breakpoint 1, work")
 	assert.Contains(t, out, "exited with code 07")

@@ -5,7 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 // TestInferiorCallsMingwGDB: GDB's inferior calls return through a
@@ -15,12 +15,12 @@ import (
 // guest with malloc) works. Debian's gdb has no Windows calling
 // convention (arguments go to rdi, rsi...): only mingw-gdb is asked.
 func TestInferiorCallsMingwGDB(t *testing.T) {
-	gdb := harness.Tool(t, "x86_64-w64-mingw32-gdb")
-	exe := harness.BuildPE(t, confSrc, harness.MinGW, "-O0", "-g")
+	gdb := testkit.Tool(t, "x86_64-w64-mingw32-gdb")
+	exe := testkit.BuildPE(t, confSrc, testkit.MinGW, "-O0", "-g")
 	for _, userland := range []string{"synth", "wine"} {
 		t.Run(userland, func(t *testing.T) {
 			stub := startUserland(t, userland, exe)
-			out := harness.GDB(t, gdb, exe, stub.Addr, "break count", "continue",
+			out := testkit.GDB(t, gdb, exe, stub.Addr, "break count", "continue",
 				"call square(5)", "print square(2)+1", `printf "%s|%d\n", "xy", add(2,3)`,
 				"continue", "kill")
 			assert.Contains(t, out, "$1 = 25")
@@ -40,12 +40,12 @@ func TestInferiorCallsMingwGDB(t *testing.T) {
 // ABI wants them (the description's generic arg roles), and rewrites its
 // code buffer for each expression (the stub drops stale translations).
 func TestInferiorCallsLLDB(t *testing.T) {
-	harness.Tool(t, "lldb")
-	exe := harness.BuildPE(t, confSrc, harness.MinGW, "-O0", "-g")
+	testkit.Tool(t, "lldb")
+	exe := testkit.BuildPE(t, confSrc, testkit.MinGW, "-O0", "-g")
 	for _, userland := range []string{"synth", "wine"} {
 		t.Run(userland, func(t *testing.T) {
 			stub := startUserland(t, userland, exe)
-			out := harness.LLDB(t, exe, stub.Addr, "breakpoint set -n count", "continue",
+			out := testkit.LLDB(t, exe, stub.Addr, "breakpoint set -n count", "continue",
 				"expression square(3)", "expression add(3,4)+1", "expression (int)square(5)+add(1,1)",
 				"continue", "kill")
 			assert.Contains(t, out, "(int) $0 = 9")

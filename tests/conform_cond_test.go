@@ -6,7 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 // TestConditionalBreakpointGDB: with ConditionalBreakpoints+ GDB hands
@@ -14,12 +14,12 @@ import (
 // "target evals"), and the first stop is the hit where i is 2: the two
 // false hits before it never reach GDB.
 func TestConditionalBreakpointGDB(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
-	exe := harness.BuildPE(t, confSrc, harness.MinGW, "-O0", "-g")
+	gdb := testkit.Tool(t, "gdb")
+	exe := testkit.BuildPE(t, confSrc, testkit.MinGW, "-O0", "-g")
 	for _, userland := range []string{"synth", "wine"} {
 		t.Run(userland, func(t *testing.T) {
 			stub := startUserland(t, userland, exe)
-			out := harness.GDB(t, gdb, exe, stub.Addr, "break count if i == 2", "continue",
+			out := testkit.GDB(t, gdb, exe, stub.Addr, "break count if i == 2", "continue",
 				"info breakpoints", "continue")
 			hits := regexp.MustCompile(`Breakpoint 1, count \(i=(\d)\)`).FindAllStringSubmatch(out, -1)
 			if assert.Len(t, hits, 1) {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 // rspstubDebug runs `rspstub debug ARGS...` with the debugger's commands
@@ -21,7 +21,7 @@ func rspstubDebug(t *testing.T, stdin string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, harness.Stub(t), append([]string{"debug"}, args...)...)
+	cmd := exec.CommandContext(ctx, testkit.Stub(t), append([]string{"debug"}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -40,16 +40,16 @@ func rspstubDebug(t *testing.T, stdin string, args ...string) string {
 // its own bt is the Windows stack down to RtlUserThreadStart (the
 // unwinder script is loaded, the DLLs are read).
 func TestDebugCommandGDB(t *testing.T) {
-	exe := harness.BuildPE(t, confSrc, harness.MinGW, "-O0", "-g")
+	exe := testkit.BuildPE(t, confSrc, testkit.MinGW, "-O0", "-g")
 	for _, tc := range []struct{ name, tool, flag, userland string }{
 		{"gdb/synth", "gdb", "", "synth"},
 		{"gdb/wine", "gdb", "", "wine"},
 		{"mingw-gdb/wine", "x86_64-w64-mingw32-gdb", "--mingw-gdb", "wine"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			harness.Tool(t, tc.tool)
+			testkit.Tool(t, tc.tool)
 			if tc.userland == "wine" {
-				harness.NeedWine(t)
+				testkit.NeedWine(t)
 			}
 			args := []string{"--userland", tc.userland}
 			if tc.flag != "" {
@@ -73,8 +73,8 @@ func TestDebugCommandGDB(t *testing.T) {
 // TestDebugCommandLLDB: `rspstub debug --lldb` starts lldb connected,
 // with its Python package found and the rspstub-bt command loaded.
 func TestDebugCommandLLDB(t *testing.T) {
-	harness.Tool(t, "lldb")
-	exe := harness.BuildPE(t, confSrc, harness.MinGW, "-O0", "-g")
+	testkit.Tool(t, "lldb")
+	exe := testkit.BuildPE(t, confSrc, testkit.MinGW, "-O0", "-g")
 	out := rspstubDebug(t, "", "--lldb", "--userland", "synth",
 		"--debugger-arg=--batch",
 		"--debugger-arg=-o", "--debugger-arg=breakpoint set -n count",

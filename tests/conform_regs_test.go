@@ -6,16 +6,16 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 // startUserland starts a stub on exe with the named userland.
-func startUserland(t *testing.T, userland string, args ...string) *harness.StubProc {
+func startUserland(t *testing.T, userland string, args ...string) *testkit.StubProc {
 	t.Helper()
 	if userland == "wine" {
-		return harness.StartWineStub(t, args...)
+		return testkit.StartWineStub(t, args...)
 	}
-	return harness.StartStub(t, append([]string{"--userland", userland}, args...)...)
+	return testkit.StartStub(t, append([]string{"--userland", userland}, args...)...)
 }
 
 // windowsSelectors are the segment selectors of 64-bit Windows user code.
@@ -25,12 +25,12 @@ var windowsSelectors = map[string]string{"cs": "0x33", "ss": "0x2b", "ds": "0x2b
 // code runs with (they read 0 before), and LLDB knows eflags by its own
 // name, rflags; GDB still calls it eflags.
 func TestSegmentSelectors(t *testing.T) {
-	exe := harness.BuildPE(t, confSrc, harness.MinGW, "-O0", "-g")
+	exe := testkit.BuildPE(t, confSrc, testkit.MinGW, "-O0", "-g")
 	for _, userland := range []string{"synth", "wine"} {
 		t.Run(userland+"/gdb", func(t *testing.T) {
-			gdb := harness.Tool(t, "gdb")
+			gdb := testkit.Tool(t, "gdb")
 			stub := startUserland(t, userland, exe)
-			out := harness.GDB(t, gdb, exe, stub.Addr, "break square", "continue",
+			out := testkit.GDB(t, gdb, exe, stub.Addr, "break square", "continue",
 				"info registers cs ss ds es fs gs eflags", "kill")
 			for reg, want := range windowsSelectors {
 				assert.Regexp(t, `(?m)^`+reg+`\s+`+want+`\s`, out)
@@ -41,9 +41,9 @@ func TestSegmentSelectors(t *testing.T) {
 			}
 		})
 		t.Run(userland+"/lldb", func(t *testing.T) {
-			harness.Tool(t, "lldb")
+			testkit.Tool(t, "lldb")
 			stub := startUserland(t, userland, exe)
-			out := harness.LLDB(t, exe, stub.Addr, "breakpoint set -n square", "continue",
+			out := testkit.LLDB(t, exe, stub.Addr, "breakpoint set -n square", "continue",
 				"register read cs ss ds es fs gs", "register read rflags", "kill")
 			for reg, want := range windowsSelectors {
 				assert.Regexp(t, `(?m)^\s+`+reg+` = 0x000000`+want[2:]+`$`, out)

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 // TestRestartLoopGDB: through `target extended-remote`, GDB's `run`
@@ -19,13 +19,13 @@ import (
 // `start` stops in main, `kill` keeps the stub, and the stub still
 // serves once GDB has gone.
 func TestRestartLoopGDB(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
-	exe := harness.BuildPE(t, confSrc, harness.MinGW, "-O0", "-g")
+	gdb := testkit.Tool(t, "gdb")
+	exe := testkit.BuildPE(t, confSrc, testkit.MinGW, "-O0", "-g")
 	const runs = 20
 	for _, userland := range []string{"synth", "wine"} {
 		t.Run(userland, func(t *testing.T) {
 			if userland == "wine" {
-				harness.NeedWine(t)
+				testkit.NeedWine(t)
 			}
 			stub, pid := startStubPID(t, "--userland", userland, exe)
 			before := readProc(t, pid)
@@ -44,7 +44,7 @@ func TestRestartLoopGDB(t *testing.T) {
 				args = append(args, "-ex", c)
 			}
 			start := time.Now()
-			out := harness.Run(t, 5*time.Minute, nil, gdb, args...)
+			out := testkit.Run(t, 5*time.Minute, nil, gdb, args...)
 			elapsed := time.Since(start)
 			hits := regexp.MustCompile(`Breakpoint 1, count \(i=0\)`).FindAllString(out, -1)
 			assert.Len(t, hits, runs, "every run stops at the breakpoint")
@@ -76,12 +76,12 @@ func TestRestartLoopGDB(t *testing.T) {
 // TestRestartArgsGDB: `run ARGS` in extended mode gives the new guest
 // those arguments (conf's loop count), and the program's output shows it.
 func TestRestartArgsGDB(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
-	exe := harness.BuildPE(t, confSrc, harness.MinGW, "-O0", "-g")
-	stub := harness.StartStub(t, exe)
+	gdb := testkit.Tool(t, "gdb")
+	exe := testkit.BuildPE(t, confSrc, testkit.MinGW, "-O0", "-g")
+	stub := testkit.StartStub(t, exe)
 	args := []string{"-batch", "-nx", "-ex", "set confirm off", "-ex", "file " + exe,
 		"-ex", "target extended-remote " + stub.Addr, "-ex", "run 5", "-ex", "run 2", "-ex", "kill"}
-	out := harness.Run(t, 2*time.Minute, nil, gdb, args...)
+	out := testkit.Run(t, 2*time.Minute, nil, gdb, args...)
 	require.Contains(t, out, "exited with code", out)
 	// 0+1+2+3+4 = 10, then 0+1 = 1.
 	assert.Contains(t, stub.Stdout(), "conf: counter 21 total 10 hello")

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 const confSrc = "tests/testdata/conf.c"
@@ -18,7 +18,7 @@ const confSrc = "tests/testdata/conf.c"
 // confLine is the line of conf.c that carries marker (LINE_STEP, ...).
 func confLine(t testing.TB, marker string) int {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(harness.Root(), confSrc))
+	b, err := os.ReadFile(filepath.Join(testkit.Root(), confSrc))
 	require.NoError(t, err)
 	for i, l := range strings.Split(string(b), "\n") {
 		if strings.Contains(l, "/* "+marker+" */") {
@@ -34,18 +34,18 @@ func confLine(t testing.TB, marker string) int {
 // line (vCont;r), and each must stop there ("Breakpoint 2, 0x... in
 // stepped"), as they do against gdbserver (see the command table).
 func TestStepStopsAtBreakpointInRange(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
-	exe := harness.BuildPE(t, confSrc, harness.MinGW, "-O0", "-g")
+	gdb := testkit.Tool(t, "gdb")
+	exe := testkit.BuildPE(t, confSrc, testkit.MinGW, "-O0", "-g")
 	line := confLine(t, "LINE_STEP")
 	for _, userland := range []string{"synth", "wine"} {
 		t.Run(userland, func(t *testing.T) {
-			var stub *harness.StubProc
+			var stub *testkit.StubProc
 			if userland == "wine" {
-				stub = harness.StartWineStub(t, exe)
+				stub = testkit.StartWineStub(t, exe)
 			} else {
-				stub = harness.StartStub(t, exe)
+				stub = testkit.StartStub(t, exe)
 			}
-			out := harness.GDB(t, gdb, exe, stub.Addr,
+			out := testkit.GDB(t, gdb, exe, stub.Addr,
 				fmt.Sprintf("break conf.c:%d", line),
 				"continue",
 				"break *midline",

@@ -3,7 +3,6 @@ package tests
 import (
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -15,7 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 // The command table (issue 16): scripted sessions of Debian's gdb,
@@ -152,31 +151,9 @@ var conformTable = []tableRow{
 // conformBuilds are the two builds of conf.c.
 type conformBuilds struct{ pe, elf string }
 
-var (
-	confELFOnce sync.Once
-	confELF     string
-	confELFErr  error
-)
-
 func buildConfELF(t *testing.T) string {
 	t.Helper()
-	gcc := harness.Tool(t, "gcc")
-	confELFOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "rspstub-conf-")
-		if err != nil {
-			confELFErr = err
-			return
-		}
-		confELF = filepath.Join(dir, "conf")
-		out, err := exec.Command(gcc, "-O0", "-g", "-o", confELF, filepath.Join(harness.Root(), confSrc)).CombinedOutput()
-		if err != nil {
-			confELFErr = fmt.Errorf("gcc: %v\n%s", err, out)
-		}
-	})
-	if confELFErr != nil {
-		t.Fatal(confELFErr)
-	}
-	return confELF
+	return testkit.BuildELF(t, confSrc, "-O0", "-g")
 }
 
 // freeAddr is a loopback address nobody listens on (for the peers,
@@ -198,11 +175,11 @@ func startPeer(t *testing.T, kind, prog string, multi bool) string {
 	var cmd *exec.Cmd
 	switch {
 	case kind == "lldb-server":
-		cmd = exec.Command(harness.Tool(t, "lldb-server"), "gdbserver", addr, "--", prog)
+		cmd = exec.Command(testkit.Tool(t, "lldb-server"), "gdbserver", addr, "--", prog)
 	case multi:
-		cmd = exec.Command(harness.Tool(t, "gdbserver"), "--multi", addr)
+		cmd = exec.Command(testkit.Tool(t, "gdbserver"), "--multi", addr)
 	default:
-		cmd = exec.Command(harness.Tool(t, "gdbserver"), "--once", addr, prog)
+		cmd = exec.Command(testkit.Tool(t, "gdbserver"), "--once", addr, prog)
 	}
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
@@ -235,11 +212,11 @@ func playRow(t *testing.T, r tableRow, client, target string, b conformBuilds) s
 	var addr string
 	switch target {
 	case "synth":
-		addr = harness.StartStub(t, exe).Addr
+		addr = testkit.StartStub(t, exe).Addr
 	case "wine":
-		addr = harness.StartWineStub(t, exe).Addr
+		addr = testkit.StartWineStub(t, exe).Addr
 	case "qemu":
-		addr = harness.StartQEMUStub(t, "qemu-x86_64", exe).Addr
+		addr = testkit.StartQEMUStub(t, "qemu-x86_64", exe).Addr
 	case "gdbserver", "lldb-server":
 		addr = startPeer(t, target, exe, r.extended)
 	}
@@ -251,13 +228,13 @@ func playRow(t *testing.T, r tableRow, client, target string, b conformBuilds) s
 		cmds[i] = strings.ReplaceAll(c, "CORE", filepath.Join(t.TempDir(), "core"))
 	}
 	if client == "lldb" {
-		return harness.LLDB(t, exe, addr, cmds...)
+		return testkit.LLDB(t, exe, addr, cmds...)
 	}
 	tool := "gdb"
 	if client == "mingw-gdb" && windows {
 		tool = "x86_64-w64-mingw32-gdb"
 	}
-	gdb := harness.Tool(t, tool)
+	gdb := testkit.Tool(t, tool)
 	args := []string{"-batch", "-nx", "-ex", "set pagination off", "-ex", "set confirm off", "-ex", "set width 0"}
 	if windows && tool == "gdb" {
 		args = append(args, "-ex", "set target-file-system-kind dos-based")
@@ -274,7 +251,7 @@ func playRow(t *testing.T, r tableRow, client, target string, b conformBuilds) s
 	for _, c := range cmds {
 		args = append(args, "-ex", c)
 	}
-	return harness.Run(t, 2*time.Minute, nil, gdb, args...)
+	return testkit.Run(t, 2*time.Minute, nil, gdb, args...)
 }
 
 // TestCommandTable plays the table and fails on a row that works against
@@ -283,8 +260,8 @@ func TestCommandTable(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the command table plays about 130 debugger sessions (minutes)")
 	}
-	b := conformBuilds{pe: harness.BuildPE(t, confSrc, harness.MinGW, "-O0", "-g"), elf: buildConfELF(t)}
-	harness.NeedWine(t)
+	b := conformBuilds{pe: testkit.BuildPE(t, confSrc, testkit.MinGW, "-O0", "-g"), elf: buildConfELF(t)}
+	testkit.NeedWine(t)
 	var mu sync.Mutex
 	verdicts := map[string]map[string]string{} // row/client -> target -> verdict
 	for _, r := range conformTable {

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -16,12 +16,12 @@ import (
 // resumed, and the breakpoint never showed). Both userlands; then
 // continue runs to the exit.
 func TestBreakAfterDLLLoad(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
-	exe := harness.BuildPE(t, "tests/testdata/dllload.c", harness.MinGW, "-O0", "-g")
+	gdb := testkit.Tool(t, "gdb")
+	exe := testkit.BuildPE(t, "tests/testdata/dllload.c", testkit.MinGW, "-O0", "-g")
 	for _, land := range []string{"synth", "wine"} {
 		t.Run(land, func(t *testing.T) {
 			stub := startUserland(t, land, exe)
-			out := harness.GDB(t, gdb, exe, stub.Addr, "break after", "continue", "bt 2", "info sharedlibrary", "continue")
+			out := testkit.GDB(t, gdb, exe, stub.Addr, "break after", "continue", "bt 2", "info sharedlibrary", "continue")
 			t.Logf("gdb:\n%s", out)
 			assert.Regexp(t, `Breakpoint 1, after \(x=\d+\) at .*dllload\.c`, out)
 			assert.Regexp(t, `(?i)version\.dll`, out, "the DLL loaded at run time is listed")
@@ -35,9 +35,9 @@ func TestBreakAfterDLLLoad(t *testing.T) {
 // 16 item 9: "no module ... is loaded" before); the backtrace reaches
 // main.
 func TestRunBreakDLLLoadedLater(t *testing.T) {
-	harness.NeedWine(t)
-	exe := harness.BuildPE(t, "tests/testdata/dllload.c", harness.MinGW, "-O0", "-g")
-	cmd := exec.Command(harness.Stub(t), "run", "--userland", "wine", "--break", "version!GetFileVersionInfoSizeA", exe)
+	testkit.NeedWine(t)
+	exe := testkit.BuildPE(t, "tests/testdata/dllload.c", testkit.MinGW, "-O0", "-g")
+	cmd := exec.Command(testkit.Stub(t), "run", "--userland", "wine", "--break", "version!GetFileVersionInfoSizeA", exe)
 	out, err := cmd.CombinedOutput()
 	t.Logf("rspstub run:\n%s", out)
 	require.NoError(t, err, "exit status 0: the breakpoint was hit")

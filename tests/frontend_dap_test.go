@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 // dapClient speaks the Debug Adapter Protocol (what VS Code speaks to
@@ -51,7 +51,7 @@ type dapMessage struct {
 func startDAP(t *testing.T, adapter string) *dapClient {
 	t.Helper()
 	cmd := exec.Command(adapter)
-	cmd.Env = append(os.Environ(), harness.LLDBEnv()...)
+	cmd.Env = append(os.Environ(), testkit.LLDBEnv()...)
 	in, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	out, err := cmd.StdoutPipe()
@@ -240,12 +240,12 @@ func (c *dapClient) localValue(frame int, name string) string {
 // 12's default DWARF 5 ("DW_AT_ranges ... range extraction failed"), and
 // no file:line breakpoint resolves.
 func TestDAPLLDBVSCode(t *testing.T) {
-	adapter := harness.ToolAny(t, "lldb-vscode", "lldb-vscode-14")
-	harness.NeedWine(t)
-	exe := harness.BuildPE(t, confSrc, harness.MinGW, "-O0", "-g", "-gdwarf-4")
+	adapter := testkit.ToolAny(t, "lldb-vscode", "lldb-vscode-14")
+	testkit.NeedWine(t)
+	exe := testkit.BuildPE(t, confSrc, testkit.MinGW, "-O0", "-g", "-gdwarf-4")
 	line := confLine(t, "LINE_LOOP")
-	src := filepath.Join(harness.Root(), confSrc)
-	stub := harness.StartWineStub(t, exe)
+	src := filepath.Join(testkit.Root(), confSrc)
+	stub := testkit.StartWineStub(t, exe)
 	const dlls = "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows"
 
 	c := startDAP(t, adapter)

@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/monitor"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // miClient drives `gdb -i=mi`, the machine interface IDEs and Ghidra's
@@ -112,8 +112,8 @@ func (c *miClient) stopped() string {
 // script, frame filters on), the frame's variables, next, continue to the
 // next hit, and detach, on both userlands.
 func TestGDBMI(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
-	exe := harness.BuildPE(t, confSrc, harness.MinGW, "-O0", "-g")
+	gdb := testkit.Tool(t, "gdb")
+	exe := testkit.BuildPE(t, confSrc, testkit.MinGW, "-O0", "-g")
 	script := filepath.Join(t.TempDir(), "rspstub-gdb.py")
 	require.NoError(t, os.WriteFile(script, []byte(monitor.GDBScript), 0o644))
 	line := confLine(t, "LINE_LOOP")

@@ -4,7 +4,7 @@ import (
 	"regexp"
 	"testing"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/stretchr/testify/assert"
 )
 
@@ -15,15 +15,15 @@ import (
 // there); Wine's are files on this machine, which LLDB opens, so their
 // frames have Wine's file and line.
 func TestLLDBLoadsDLLs(t *testing.T) {
-	harness.Tool(t, "lldb")
-	exe := harness.BuildPE(t, demoSrc, harness.MinGW, "-O0", "-g")
+	testkit.Tool(t, "lldb")
+	exe := testkit.BuildPE(t, demoSrc, testkit.MinGW, "-O0", "-g")
 	for _, land := range []string{"synth", "wine"} {
 		t.Run(land, func(t *testing.T) {
 			if land == "wine" {
-				harness.NeedWine(t)
+				testkit.NeedWine(t)
 			}
-			stub := harness.StartStub(t, "--userland", land, exe)
-			out := harness.LLDB(t, exe, stub.Addr, "breakpoint set --name d", "continue",
+			stub := testkit.StartStub(t, "--userland", land, exe)
+			out := testkit.LLDB(t, exe, stub.Addr, "breakpoint set --name d", "continue",
 				"script print('@@images')", "image list", "script print('@@bt')", "bt", "script print('@@end')", "kill")
 			t.Logf("lldb:\n%s", out)
 			images := between(out, "@@images", "@@bt")

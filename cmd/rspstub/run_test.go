@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -18,15 +18,11 @@ import (
 // it in-process.
 func runDemo(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	src := harness.BuildPE(t, "examples/demo/demo.c", harness.MinGW, "-O0", "-g")
+	src := testkit.BuildPE(t, "examples/demo/demo.c", testkit.MinGW, "-O0", "-g")
 	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	exe := filepath.Join(t.TempDir(), "demo.exe")
-	if err := os.WriteFile(exe, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(exe, b, 0o755))
 	for i, a := range args {
 		if a == "PROG" {
 			args[i] = exe
@@ -172,7 +168,7 @@ func TestRunExitCodes(t *testing.T) {
 // ends the run with exit 1, the fault described, and the backtrace of
 // the faulting frame.
 func TestRunFault(t *testing.T) {
-	exe := harness.BuildPE(t, "tests/testdata/nullwrite.c", harness.MinGW, "-O0")
+	exe := testkit.BuildPE(t, "tests/testdata/nullwrite.c", testkit.MinGW, "-O0")
 	var o, e bytes.Buffer
 	code := run([]string{"run", "--userland", "synth", exe, "--break", "main", "--count", "2", "--json"}, &o, &e)
 	var r runJSON
@@ -188,7 +184,7 @@ func TestRunFault(t *testing.T) {
 // TestRunBreakInCallback: a breakpoint on the first instruction of a
 // comparator that the emulated qsort calls back is hit.
 func TestRunBreakInCallback(t *testing.T) {
-	exe := harness.BuildPE(t, "guest/testdata/chain.c", harness.MinGW, "-O0", "-g")
+	exe := testkit.BuildPE(t, "guest/testdata/chain.c", testkit.MinGW, "-O0", "-g")
 	var o, e bytes.Buffer
 	code := run([]string{"run", "--userland", "synth", exe, "--break", "cmp", "--count", "2", "--json"}, &o, &e)
 	var r runJSON
@@ -211,9 +207,7 @@ func TestRunUnwinder(t *testing.T) {
 			t.Fatalf("--unwinder %s: exit %d\n%s", set, code, stderr)
 		}
 		var res runJSON
-		if err := json.Unmarshal([]byte(stdout), &res); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, json.Unmarshal([]byte(stdout), &res))
 		n := 0
 		for _, f := range res.Frames {
 			pcs[k] = append(pcs[k], f.PC+"/"+f.SP)
@@ -240,7 +234,7 @@ func TestRunBreakExitProcess(t *testing.T) {
 	for _, land := range []string{"synth", "wine"} {
 		t.Run(land, func(t *testing.T) {
 			if land == "wine" {
-				harness.NeedWine(t)
+				testkit.NeedWine(t)
 			}
 			stdout, stderr, code := runDemo(t, "--userland", land, "--break", "KERNEL32!ExitProcess", "--json", "PROG")
 			require.Equal(t, runHit, code, stderr)
@@ -285,8 +279,8 @@ func TestRunMinidump(t *testing.T) {
 	assert.Contains(t, stderr, "not written: the program ended")
 	assert.NoFileExists(t, exited)
 
-	harness.NeedWine(t)
-	exe := harness.BuildPE(t, "tests/testdata/nullwrite.c", harness.MinGW, "-O0")
+	testkit.NeedWine(t)
+	exe := testkit.BuildPE(t, "tests/testdata/nullwrite.c", testkit.MinGW, "-O0")
 	var o, e bytes.Buffer
 	plain := run([]string{"run", "--userland", "wine", exe}, &o, &e)
 	fault := filepath.Join(dir, "fault.dmp")
@@ -306,15 +300,15 @@ func TestRunMinidump(t *testing.T) {
 // Windows gives (0xc0000005, low byte 5); a plain nonzero exit says
 // nothing more (issue 16 item 9).
 func TestRunExitReport(t *testing.T) {
-	harness.NeedWine(t)
-	exe := harness.BuildPE(t, "tests/testdata/nullwrite.c", harness.MinGW, "-O0")
+	testkit.NeedWine(t)
+	exe := testkit.BuildPE(t, "tests/testdata/nullwrite.c", testkit.MinGW, "-O0")
 	var o, e bytes.Buffer
 	code := run([]string{"run", "--userland", "wine", exe}, &o, &e)
 	assert.Equal(t, 5, code)
 	assert.Contains(t, e.String(), "rspstub run: the program exited with code 3221225477 (0xc0000005): no handler took access violation (0xc0000005): write to 0x0 at 0x")
 	o.Reset()
 	e.Reset()
-	exe = harness.BuildPE(t, "tests/testdata/apitrace.c", harness.MinGW, "-O0")
+	exe = testkit.BuildPE(t, "tests/testdata/apitrace.c", testkit.MinGW, "-O0")
 	code = run([]string{"run", "--userland", "wine", exe}, &o, &e)
 	assert.Equal(t, 7, code)
 	assert.NotContains(t, e.String(), "rspstub run:")

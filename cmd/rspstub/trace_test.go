@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -165,13 +165,13 @@ func coveredIn(f *drcovFile, mod uint16, lo, hi uint32) (bytes int, entry bool) 
 // parses, lists the program first, covers main from its first byte and
 // most of it, and has no block in never_called.
 func TestRunTraceAndCoverage(t *testing.T) {
-	exe := harness.BuildPE(t, "tests/testdata/apitrace.c", harness.MinGW, "-O0")
+	exe := testkit.BuildPE(t, "tests/testdata/apitrace.c", testkit.MinGW, "-O0")
 	mainLo, mainHi := funcRange(t, exe, "main")
 	neverLo, neverHi := funcRange(t, exe, "never_called")
 	for _, land := range []string{"synth", "wine"} {
 		t.Run(land, func(t *testing.T) {
 			if land == "wine" {
-				harness.NeedWine(t)
+				testkit.NeedWine(t)
 			}
 			dir := t.TempDir()
 			trace, cov := filepath.Join(dir, "trace.jsonl"), filepath.Join(dir, "cov.drcov")

@@ -1,8 +1,10 @@
 package qemu
 
 import (
-	"fmt"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"path/filepath"
+
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,22 +20,11 @@ import (
 // Linux, as a PIE (pie) or not, dynamically linked.
 func buildConf(t testing.TB, pie bool) string {
 	t.Helper()
-	needTool(t, "gcc")
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	name := "conf-nopie"
 	flags := []string{"-no-pie", "-fno-pie"}
 	if pie {
-		name, flags = "conf-pie", []string{"-pie", "-fPIE"}
+		flags = []string{"-pie", "-fPIE"}
 	}
-	if p := built[name]; p != "" {
-		return p
-	}
-	src, _ := filepath.Abs("../../tests/testdata/conf.c")
-	out := filepath.Join(sharedTemp(t), name)
-	run(t, ".", "gcc", append(flags, "-O0", "-g", "-o", out, src)...)
-	built[name] = out
-	return out
+	return testkit.BuildELF(t, "tests/testdata/conf.c", append(flags, "-O0", "-g")...)
 }
 
 // TestUserRecordNextGDB: GDB's `record` then `next` in front of
@@ -74,10 +65,7 @@ func TestUserPIELLDB(t *testing.T) {
 	needTool(t, "lldb")
 	prog := buildConf(t, true)
 	s := startStub(t, "qemu-x86_64", prog)
-	var env []string
-	if p := lldbPythonPath(); p != "" {
-		env = append(env, "PYTHONPATH="+p)
-	}
+	env := testkit.LLDBEnv()
 	out := runTool(t, env, "lldb", "--batch", "--no-lldbinit",
 		"-o", "target create "+prog,
 		"-o", "gdb-remote "+s.addr,
@@ -87,8 +75,9 @@ func TestUserPIELLDB(t *testing.T) {
 		"-o", "image list",
 		"-o", "kill")
 	assert.Contains(t, out, "stop reason = breakpoint 1.1")
-	assert.Regexp(t, `frame #0: 0x[0-9a-f]+ conf-pie`+"`"+`count\(i=0\)`, out)
-	assert.Regexp(t, `frame #1: 0x[0-9a-f]+ conf-pie`+"`"+`main`, out)
+	name := regexp.QuoteMeta(filepath.Base(prog))
+	assert.Regexp(t, `frame #0: 0x[0-9a-f]+ `+name+"`"+`count\(i=0\)`, out)
+	assert.Regexp(t, `frame #1: 0x[0-9a-f]+ `+name+"`"+`main`, out)
 	assert.NotContains(t, out, "exited with status = 25", "ran past the breakpoint")
 	if t.Failed() {
 		t.Logf("lldb output:\n%s", out)

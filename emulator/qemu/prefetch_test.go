@@ -36,7 +36,7 @@ func (t *Target) qemuRegisters(tb testing.TB) []byte {
 // pipelined (lazy acks) and still end at the readable prefix.
 func TestSystemPrefetch(t *testing.T) {
 	kernel := buildGuest(t)
-	elf64 := built["guest64"]
+	elf64 := guestSymbols(t)
 	tick := symbol(t, elf64, "tick")
 	s := startStub(t, systemArgs(kernel, "1")...)
 	require.Equal(t, ModeSystem, s.target.Mode())

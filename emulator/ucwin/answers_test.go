@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/debuggee/debuggeetest"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // TestAnswers: in both userlands the stub advertises the Windows library
@@ -17,7 +17,7 @@ import (
 // each (checked at main, after the DLLs are loaded); no Linux view (auxv,
 // SVR4) is advertised.
 func TestAnswers(t *testing.T) {
-	exe := harness.BuildPE(t, "tests/testdata/conf.c", harness.MinGW, "-O0", "-g")
+	exe := testkit.BuildPE(t, "tests/testdata/conf.c", testkit.MinGW, "-O0", "-g")
 	for _, land := range []string{UserlandSynth, UserlandWine} {
 		t.Run(land, func(t *testing.T) {
 			if land == UserlandWine {

@@ -387,13 +387,6 @@ func (t *Target) readU64(addr uint64) (uint64, bool) {
 	return binary.LittleEndian.Uint64(b[:]), n == 8
 }
 
-// readCString reads a NUL-terminated string of at most max bytes; ""
-// when unreadable.
-func (t *Target) readCString(addr uint64, max int) string {
-	s, _ := t.guestString(addr, max, false)
-	return s
-}
-
 // guestString reads a NUL-terminated string (UTF-16 when wide) of at
 // most max units; complete is false when it was cut.
 func (t *Target) guestString(addr uint64, max int, wide bool) (s string, complete bool) {

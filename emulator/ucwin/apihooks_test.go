@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/rspstub/rspstub/debuggee/debuggeetest"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -79,7 +79,7 @@ func ret(r APIRecord) string {
 // trap stubs and Wine's DLL code; exit never returns; the Wine userland
 // adds the system calls (NtWriteFile with its status).
 func TestTraceAPI(t *testing.T) {
-	exe := harness.BuildPE(t, "tests/testdata/apitrace.c", harness.MinGW, "-O0")
+	exe := testkit.BuildPE(t, "tests/testdata/apitrace.c", testkit.MinGW, "-O0")
 	for _, land := range []string{UserlandSynth, UserlandWine} {
 		t.Run(land, func(t *testing.T) {
 			var trace, out bytes.Buffer
@@ -141,7 +141,7 @@ func TestTraceAPI(t *testing.T) {
 // decoded in the stop's text; the run goes on to the exit; catch syscall
 // stops after NtWriteFile (Wine); delete removes them.
 func TestCatchAPI(t *testing.T) {
-	exe := harness.BuildPE(t, "tests/testdata/apitrace.c", harness.MinGW, "-O0")
+	exe := testkit.BuildPE(t, "tests/testdata/apitrace.c", testkit.MinGW, "-O0")
 	for _, land := range []string{UserlandSynth, UserlandWine} {
 		t.Run(land, func(t *testing.T) {
 			tg := newTarget(t, Config{Program: exe, Userland: land})
@@ -206,7 +206,7 @@ func TestCatchAPI(t *testing.T) {
 // of are traced as in a run (a step that ends on a hooked entry or
 // return address must not lose the call).
 func TestTraceWhileStepping(t *testing.T) {
-	exe := harness.BuildPE(t, "tests/testdata/apitrace.c", harness.MinGW, "-O0")
+	exe := testkit.BuildPE(t, "tests/testdata/apitrace.c", testkit.MinGW, "-O0")
 	for _, land := range []string{UserlandSynth, UserlandWine} {
 		t.Run(land, func(t *testing.T) {
 			var trace bytes.Buffer

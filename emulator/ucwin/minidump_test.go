@@ -12,9 +12,9 @@ import (
 
 	"github.com/rspstub/rspstub/debuggee/debuggeetest"
 	"github.com/rspstub/rspstub/guest/minidump"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -57,8 +57,8 @@ var lldbFrameRE = regexp.MustCompile("(?m)^\\s+\\*?\\s*frame #\\d+: 0x[0-9a-f]+ 
 // target.exec-search-paths: the program's folder, Wine's DLL folder, or
 // for the synthesized DLLs a folder the test writes their images to.
 func TestMinidumpInLLDB(t *testing.T) {
-	lldb := harness.Tool(t, "lldb")
-	exe := harness.BuildPE(t, "examples/demo/demo.c", harness.MinGW, "-O0", "-g")
+	lldb := testkit.Tool(t, "lldb")
+	exe := testkit.BuildPE(t, "examples/demo/demo.c", testkit.MinGW, "-O0", "-g")
 	for _, land := range []string{UserlandSynth, UserlandWine} {
 		t.Run(land, func(t *testing.T) {
 			tg := stopAt(t, exe, land, "d")
@@ -105,7 +105,7 @@ func TestMinidumpInLLDB(t *testing.T) {
 // search and returns what thread list and bt print.
 func lldbCore(t *testing.T, lldb string, search []string, dump string) string {
 	t.Helper()
-	got := harness.Run(t, time.Minute, harness.LLDBEnv(), lldb, "--no-lldbinit", "--batch",
+	got := testkit.Run(t, time.Minute, testkit.LLDBEnv(), lldb, "--no-lldbinit", "--batch",
 		"-o", "settings set target.exec-search-paths "+strings.Join(search, " "),
 		"-o", "target create --core "+dump, "-o", "thread list", "-o", "bt")
 	t.Logf("lldb %s:\n%s", filepath.Base(dump), got)
@@ -124,7 +124,7 @@ func lldbFrames(got string) []string {
 // TestMinidumpFault: a dump at an access violation carries it in the
 // exception stream (code, address, access kind and address).
 func TestMinidumpFault(t *testing.T) {
-	exe := harness.BuildPE(t, "tests/testdata/nullwrite.c", harness.MinGW, "-O0")
+	exe := testkit.BuildPE(t, "tests/testdata/nullwrite.c", testkit.MinGW, "-O0")
 	for _, land := range []string{UserlandSynth, UserlandWine} {
 		t.Run(land, func(t *testing.T) {
 			cfg := Config{Program: exe, Userland: land}
@@ -167,7 +167,7 @@ func TestMinidumpFault(t *testing.T) {
 // TestMinidumpRefusesDevices: the monitor command writes only regular
 // files: /dev/null and a folder are refused, the device is untouched.
 func TestMinidumpRefusesDevices(t *testing.T) {
-	exe := harness.BuildPE(t, "examples/demo/demo.c", harness.MinGW, "-O0", "-g")
+	exe := testkit.BuildPE(t, "examples/demo/demo.c", testkit.MinGW, "-O0", "-g")
 	tg := stopAt(t, exe, UserlandSynth, "d")
 	for _, p := range []string{os.DevNull, t.TempDir(), "/proc/self/minidump", ""} {
 		var out bytes.Buffer

@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // TestRestartCoversTargetFields: every field of Target either belongs to
@@ -79,12 +79,12 @@ func (s *syncBuffer) String() string {
 // arguments replace the old, and a kill or an exit does not prevent the
 // next run.
 func TestRestart(t *testing.T) {
-	exe := harness.BuildPE(t, "tests/testdata/conf.c", harness.MinGW, "-O0", "-g")
+	exe := testkit.BuildPE(t, "tests/testdata/conf.c", testkit.MinGW, "-O0", "-g")
 	count := symbol(t, exe, "count")
 	for _, userland := range []string{UserlandSynth, UserlandWine} {
 		t.Run(userland, func(t *testing.T) {
 			if userland == UserlandWine {
-				harness.NeedWine(t)
+				testkit.NeedWine(t)
 			}
 			var out syncBuffer
 			tg, err := New(Config{Program: exe, Userland: userland, Stdout: &out, Stderr: io.Discard})

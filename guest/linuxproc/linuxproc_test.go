@@ -1,10 +1,11 @@
 package linuxproc
 
 import (
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"debug/elf"
 	"encoding/binary"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -334,10 +335,7 @@ func TestModulesBadAuxv(t *testing.T) {
 func mapFile(t *testing.T, m *fakeMem, path string, bias uint64) {
 	f, err := elf.Open(path)
 	if err != nil {
-		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s: %v", path, err)
-		}
-		t.Skipf("%s: %v", path, err)
+		testkit.Missing(t, "%s: %v", path, err)
 	}
 	defer f.Close()
 	for _, p := range f.Progs {

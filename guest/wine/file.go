@@ -32,7 +32,6 @@ type fileObject struct {
 	access    uint32
 	options   uint32
 	pos       int64
-	written   bool
 	// deleteOnClose removes the host file when the last handle closes.
 	deleteOnClose bool
 	// Directory listing state (NtQueryDirectoryFile).
@@ -40,7 +39,6 @@ type fileObject struct {
 	listPos int
 	mask    string
 	stream  *stream
-	event   object // completion event of the last I/O (unused: I/O is synchronous)
 }
 
 func (f *fileObject) typeName() string { return "File" }

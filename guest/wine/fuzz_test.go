@@ -8,7 +8,7 @@ import (
 
 	"github.com/rspstub/rspstub/emulator/unicorn"
 	"github.com/rspstub/rspstub/internal/arch"
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -100,7 +100,7 @@ func FuzzSyscall(f *testing.F) {
 	if !Installed() {
 		f.Skip("Wine 8's PE DLLs are not installed")
 	}
-	exe := harness.BuildPE(f, "guest/wine/testdata/hello.c", harness.MinGW, "-O1")
+	exe := testkit.BuildPE(f, "guest/wine/testdata/hello.c", testkit.MinGW, "-O1")
 	root := f.TempDir()
 	seed := make([]byte, 2+0x200+11*9)
 	for i := range fuzzSyscalls {

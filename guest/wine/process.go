@@ -139,14 +139,13 @@ type Process struct {
 
 // ntdllSyms are the ntdll entry points the kernel uses.
 type ntdllSyms struct {
-	base                       uint64
-	ldrInitializeThunk         uint64
-	rtlUserThreadStart         uint64
-	kiUserExceptionDispatcher  uint64
-	kiUserApcDispatcher        uint64
-	unixCallDispatcher         uint64 // the __wine_unix_call_dispatcher variable
-	kiUserCallbackDispatcher   uint64
-	kiRaiseUserExceptionDispat uint64
+	base                      uint64
+	ldrInitializeThunk        uint64
+	rtlUserThreadStart        uint64
+	kiUserExceptionDispatcher uint64
+	kiUserApcDispatcher       uint64
+	unixCallDispatcher        uint64 // the __wine_unix_call_dispatcher variable
+	kiUserCallbackDispatcher  uint64
 }
 
 // Synthetic system-call numbers for what our stubs call.

@@ -1,6 +1,8 @@
 package peimage
 
 import (
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"bytes"
 	"debug/pe"
 	"errors"
@@ -18,13 +20,7 @@ const wineDLLs = "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows"
 // out, relocates to another base and lists its exports, and debug/pe's
 // view of the headers agrees.
 func TestWineDLLs(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(wineDLLs, "*.dll"))
-	if len(files) == 0 {
-		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-			t.Fatal("Wine's PE DLLs are missing and RSPSTUB_REQUIRE_TOOLS=1")
-		}
-		t.Skip("Wine's PE DLLs are not installed")
-	}
+	files := testkit.RequireGlob(t, filepath.Join(wineDLLs, "*.dll"), "Wine's PE DLLs (package libwine)")
 	if len(files) > 60 {
 		files = files[:60]
 	}
@@ -48,7 +44,7 @@ func TestWineDLLs(t *testing.T) {
 func TestKernel32Exports(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join(wineDLLs, "kernel32.dll"))
 	if err != nil {
-		t.Skip("Wine's kernel32.dll is not installed")
+		testkit.Missing(t, "Wine's kernel32.dll (package libwine): %v", err)
 	}
 	f, err := Parse(data)
 	require.NoError(t, err)
@@ -81,13 +77,7 @@ func TestBadImages(t *testing.T) {
 // sections and imported symbols; and reading the same image mapped in
 // memory gives the same headers.
 func TestHeadersMatchDebugPE(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(wineDLLs, "*.dll"))
-	if len(files) == 0 {
-		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-			t.Fatal("Wine's PE DLLs are missing and RSPSTUB_REQUIRE_TOOLS=1")
-		}
-		t.Skip("Wine's PE DLLs are not installed")
-	}
+	files := testkit.RequireGlob(t, filepath.Join(wineDLLs, "*.dll"), "Wine's PE DLLs (package libwine)")
 	if len(files) > 40 {
 		files = files[:40]
 	}
@@ -151,7 +141,7 @@ func TestHeadersMatchDebugPE(t *testing.T) {
 func TestShortMemory(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join(wineDLLs, "kernel32.dll"))
 	if err != nil {
-		t.Skip("Wine's kernel32.dll is not installed")
+		testkit.Missing(t, "Wine's kernel32.dll (package libwine): %v", err)
 	}
 	f, err := Parse(data)
 	require.NoError(t, err)

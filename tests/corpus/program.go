@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 // Toolchain is how a program of the corpus is made.
@@ -74,7 +74,7 @@ type Program struct {
 }
 
 // Root is the corpus package's folder (tests/corpus).
-func Root() string { return filepath.Join(harness.Root(), "tests", "corpus") }
+func Root() string { return filepath.Join(testkit.Root(), "tests", "corpus") }
 
 // SourceDir is where program sources live (tests/corpus/src).
 func SourceDir() string { return filepath.Join(Root(), "src") }

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -29,8 +29,8 @@ var knownGaps = map[string]string{}
 // with Wine's code. The pass rate (goal: at least 90%) is logged, and
 // with RSPSTUB_CORPUS_REPORT=FILE written as a Markdown table.
 func TestRspstubCorpus(t *testing.T) {
-	harness.NeedWine(t)
-	bin := harness.Stub(t)
+	testkit.NeedWine(t)
+	bin := testkit.Stub(t)
 	var (
 		mu      sync.Mutex
 		results = map[string]string{} // name -> "" (pass) or why not
