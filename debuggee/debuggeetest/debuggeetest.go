@@ -3,15 +3,9 @@
 package debuggeetest
 
 import (
-	"log/slog"
 	"sync"
-	"testing"
-	"time"
-
-	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/debuggee"
-	"github.com/rspstub/rspstub/rsp"
 )
 
 var (
@@ -33,17 +27,3 @@ func View(b debuggee.Backend) *debuggee.Target {
 	return v
 }
 
-// Serve serves the layer over b (View) on a loopback port for the rest of
-// the test and returns a client connected to it.
-func Serve(t testing.TB, b debuggee.Backend) *rsp.Client {
-	t.Helper()
-	l, err := rsp.Listen("127.0.0.1:0", nil)
-	require.NoError(t, err)
-	srv := rsp.NewServer(View(b), rsp.WithLogger(slog.New(slog.DiscardHandler)))
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	c, err := rsp.Dial(l.Addr().String(), rsp.WithTimeout(30*time.Second))
-	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
-	return c
-}
