@@ -26,4 +26,3 @@ func View(b debuggee.Backend) *debuggee.Target {
 	}
 	return v
 }
-
