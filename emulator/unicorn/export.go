@@ -24,3 +24,18 @@ func rsGoSyscall(h C.uintptr_t) C.int {
 	}
 	return 0
 }
+
+// rsInsnIndex is called by the position counter (machine.c) when a run
+// leaves a block early or a block is not in libunicorn's cache: how many
+// instructions start in [start, pc), decoded as libunicorn translates
+// them (straight line: a block has no branch before its last
+// instruction).
+//
+//export rsInsnIndex
+func rsInsnIndex(h C.uintptr_t, start, pc C.uint64_t) C.int {
+	m, ok := cgo.Handle(h).Value().(*Machine)
+	if !ok {
+		return -1
+	}
+	return C.int(m.insnIndex(uint64(start), uint64(pc)))
+}

@@ -787,6 +787,7 @@ void rs_close(rs_machine *m)
 	free(m->watches);
 	free(m->traps);
 	free(m->frames);
+	free(m->tbc);
 	free(m);
 }
 
@@ -1321,8 +1322,106 @@ uc_err rs_shadow_enable(rs_machine *m, int on)
 static void quantum_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 {
 	rs_machine *m = ud;
+	if (m->count_hook != 0)
+		return; // count_cb keeps the time slices (see there)
 	if (--m->quantum_left < 0)
 		rs_stop_now(m, RS_STOP_QUANTUM, addr);
+}
+
+// ---- position counter --------------------------------------------------------
+
+extern int rsInsnIndex(uintptr_t handle, uint64_t start, uint64_t pc);
+
+// count_cb runs at every block entry while the position counter is on.
+// It also keeps the time slices then, so that a block a slice stops
+// before is never counted (two block hooks would leave the order to
+// libunicorn's hook list).
+static void count_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
+{
+	rs_machine *m = ud;
+	rs_tbc *c = &m->tbc[(addr ^ (addr >> RS_TBC_BITS)) & ((1u << RS_TBC_BITS) - 1)];
+	uint32_t n;
+	if (m->stop.reason != RS_STOP_NONE)
+		return; // another hook stopped before this block: it does not run
+	if (c->addr != addr || c->size != size || c->n == 0) {
+		// The block being entered is translated: libunicorn finds it in
+		// its cache and says how many instructions it holds.
+		uc_tb tb;
+		memset(&tb, 0, sizeof tb);
+		m->cnt_misses++;
+		if (uc_ctl_request_cache(uc, addr, &tb) != UC_ERR_OK || tb.icount == 0)
+			tb.icount = (uint16_t)rsInsnIndex(m->handle, addr, addr + size);
+		c->addr = addr;
+		c->size = size;
+		c->n = tb.icount ? tb.icount : 1;
+	}
+	n = c->n;
+	if (m->quantum > 0 && --m->quantum_left < 0) {
+		m->cnt_open = 0; // the block before ran to its end
+		rs_stop_now(m, RS_STOP_QUANTUM, addr);
+		return;
+	}
+	if (m->limit_on && m->icount + n > m->limit) {
+		m->cnt_open = 0;
+		rs_stop_now(m, RS_STOP_POSITION, addr);
+		return;
+	}
+	m->icount += n;
+	m->cnt_block = addr;
+	m->cnt_size = size;
+	m->cnt_n = n;
+	m->cnt_open = 1;
+}
+
+uc_err rs_count_enable(rs_machine *m, int on)
+{
+	uc_err e = UC_ERR_OK;
+	if (on && m->count_hook == 0) {
+		if (m->tbc == NULL) {
+			m->tbc = calloc((size_t)1 << RS_TBC_BITS, sizeof *m->tbc);
+			if (m->tbc == NULL)
+				return UC_ERR_NOMEM;
+		}
+		e = uc_hook_add(m->uc, &m->count_hook, UC_HOOK_BLOCK, (void *)count_cb, m, 1, 0);
+		if (e != UC_ERR_OK)
+			m->count_hook = 0;
+		m->cnt_open = 0;
+		invalidate_all(m);
+	} else if (!on && m->count_hook != 0) {
+		e = uc_hook_del(m->uc, m->count_hook);
+		m->count_hook = 0;
+		m->cnt_open = 0;
+		invalidate_all(m);
+	}
+	return e;
+}
+
+// count_settle corrects the counter when execution left the block entered
+// last at pc without running it to its end: the instructions from pc on
+// did not run. A pc outside the block means the block ran to its end (the
+// stop came at a block boundary, before the next block's hook).
+void count_settle(rs_machine *m, uint64_t pc)
+{
+	int k;
+	if (m->count_hook == 0 || !m->cnt_open)
+		return;
+	m->cnt_open = 0;
+	if (pc < m->cnt_block || pc >= m->cnt_block + m->cnt_size)
+		return;
+	k = pc == m->cnt_block ? 0 : rsInsnIndex(m->handle, m->cnt_block, pc);
+	if (k < 0 || (uint32_t)k > m->cnt_n)
+		k = (int)m->cnt_n;
+	m->icount -= m->cnt_n - (uint32_t)k;
+}
+
+// count_twin accounts for an instruction at pc that the twin engine ran
+// (done) or that faulted there (watch.c): the machine's block stopped
+// at pc and execution goes on in a new block.
+void count_twin(rs_machine *m, uint64_t pc, int done)
+{
+	count_settle(m, pc);
+	if (m->count_hook != 0 && done)
+		m->icount++;
 }
 
 uc_err rs_set_quantum(rs_machine *m, int64_t blocks)

@@ -26,6 +26,7 @@ enum {
 	RS_STOP_SYSCALL,
 	RS_STOP_RANGE_EXIT,
 	RS_STOP_QUANTUM,
+	RS_STOP_POSITION,
 };
 
 // The page-mode watchpoints' page tables (watch.c) live in the last MiB
@@ -114,6 +115,15 @@ typedef struct rs_stop {
 	uc_err err;
 } rs_stop;
 
+// The position counter's cache of instruction counts per translation
+// block (direct-mapped by start address; see count.c).
+#define RS_TBC_BITS 16
+typedef struct rs_tbc {
+	uint64_t addr;
+	uint32_t size;
+	uint32_t n;
+} rs_tbc;
+
 typedef struct rs_machine {
 	uc_engine *uc;
 	rs_stop stop;
@@ -190,6 +200,23 @@ typedef struct rs_machine {
 	int nframes, capframes;
 	uint64_t prev_block, prev_block_end, prev_rsp;
 	uint64_t shadow_dropped; // frames lost to overflow
+
+	// Position counter (count.c): instructions executed while it is on.
+	// icount adds a block's instructions when the block is entered;
+	// cnt_block/cnt_size/cnt_n describe the block entered last, and
+	// cnt_open says it may not have run to its end: a stop inside it
+	// takes back the instructions after the stop PC (count_settle).
+	uc_hook count_hook;
+	rs_tbc *tbc;
+	uint64_t icount;
+	uint64_t cnt_block;
+	uint32_t cnt_size, cnt_n;
+	int cnt_open;
+	// limit_on: stop (RS_STOP_POSITION) before entering a block that
+	// would take icount past limit.
+	int limit_on;
+	uint64_t limit;
+	uint64_t cnt_misses; // cache misses (blocks looked up in libunicorn)
 } rs_machine;
 
 // Results returned by value: out-parameters would make cgo move Go locals
@@ -250,6 +277,10 @@ void watch_unhook(rs_machine *m, rs_watch *w);
 uc_err rs_trap_add(rs_machine *m, uint64_t start, uint64_t end);
 uc_err rs_shadow_enable(rs_machine *m, int on);
 uc_err rs_set_quantum(rs_machine *m, int64_t blocks);
+uc_err rs_count_enable(rs_machine *m, int on);
+void count_settle(rs_machine *m, uint64_t pc);
+void count_twin(rs_machine *m, uint64_t pc, int done);
+int count_block_cb(rs_machine *m, uint64_t addr, uint32_t size);
 uc_err rs_set_sync(rs_machine *m, int on);
 uc_err rs_raw_run(const void *code, size_t len);
 void rs_set_handle(rs_machine *m, uintptr_t h);

@@ -1,0 +1,94 @@
+package unicorn
+
+/*
+#include "machine.h"
+*/
+import "C"
+
+import "golang.org/x/arch/x86/x86asm"
+
+// SetCounting turns the position counter on or off. On, a C block hook
+// counts the instructions of every block the guest enters (the count of
+// a block comes from libunicorn's translation cache once per block), and
+// every stop takes back the instructions of its block it did not run, so
+// Position is exact at every stop. An instruction with a rep prefix
+// counts once per iteration, as libunicorn runs one iteration per entry.
+// Turning it on or off drops the translated code; the count is kept.
+func (m *Machine) SetCounting(on bool) error {
+	if err := m.check(); err != nil {
+		return err
+	}
+	return ucErr("position counter", C.rs_count_enable(m.c, cbool(on)))
+}
+
+// Counting reports whether the position counter is on.
+func (m *Machine) Counting() bool { return m.check() == nil && m.c.count_hook != 0 }
+
+// Position is the number of instructions executed while the counter was
+// on.
+func (m *Machine) Position() uint64 {
+	if m.check() != nil {
+		return 0
+	}
+	return uint64(m.c.icount)
+}
+
+// SetPosition sets the counter (a restored snapshot's position).
+func (m *Machine) SetPosition(n uint64) {
+	if m.check() == nil {
+		m.c.icount = C.uint64_t(n)
+		m.c.cnt_open = 0
+	}
+}
+
+// SetPositionLimit makes runs stop with StopPosition before a block
+// that would take Position past n; off removes the limit. The stop is at
+// a block start at or before n: StepOne goes the rest of the way.
+func (m *Machine) SetPositionLimit(n uint64, on bool) {
+	if m.check() == nil {
+		m.c.limit, m.c.limit_on = C.uint64_t(n), cbool(on)
+	}
+}
+
+// CountMisses is how many block entries missed the counter's cache.
+func (m *Machine) CountMisses() uint64 {
+	if m.check() != nil {
+		return 0
+	}
+	return uint64(m.c.cnt_misses)
+}
+
+// StepOne executes one instruction with the tracer (a rep instruction:
+// one iteration), so that the position moves by exactly one.
+func (m *Machine) StepOne() Stop { return m.run(1, 0, 0) }
+
+// settle corrects the counter for a run that stopped at pc inside the
+// block entered last (count_settle).
+func (m *Machine) settle(pc uint64) {
+	if m.c.count_hook != 0 {
+		C.count_settle(m.c, C.uint64_t(pc))
+	}
+}
+
+// insnIndex counts the instructions that start in [start, pc), decoded
+// one after the other; pc past a block's end counts them all.
+func (m *Machine) insnIndex(start, pc uint64) int {
+	var buf [16]byte
+	n := 0
+	for a := start; a < pc && n < 1<<16; n++ {
+		k, _ := m.ReadMemory(a, buf[:])
+		if k == 0 {
+			return n + 1
+		}
+		inst, err := x86asm.Decode(buf[:k], 64)
+		l := inst.Len
+		if err != nil || l <= 0 {
+			l = len(m.insnBytes(a))
+			if l <= 0 {
+				l = 1
+			}
+		}
+		a += uint64(l)
+	}
+	return n
+}

@@ -1,0 +1,123 @@
+package unicorn
+
+import (
+	"math/rand"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rspstub/rspstub/internal/arch"
+)
+
+// positionCode loops 50 times over a store and a call, then runs a rep
+// stosb of 16 bytes and stops on hlt:
+//
+//	    xor rax, rax
+//	    mov ecx, 50
+//	L:  add rax, 3                     ; codeBase+0x08
+//	    mov [rcx*8+0x300000], rax      ; codeBase+0x0c
+//	    call f                         ; codeBase+0x14
+//	    dec ecx                        ; codeBase+0x19
+//	    jnz L
+//	    mov edi, 0x300800
+//	    mov ecx, 16
+//	    rep stosb                      ; codeBase+0x27
+//	    hlt
+//	f:  add rbx, 1                     ; codeBase+0x2a
+//	    ret
+var positionCode = []byte{
+	0x48, 0x31, 0xc0, 0xb9, 0x32, 0x00, 0x00, 0x00, 0x48, 0x83, 0xc0, 0x03,
+	0x48, 0x89, 0x04, 0xcd, 0x00, 0x00, 0x30, 0x00, 0xe8, 0x11, 0x00, 0x00,
+	0x00, 0xff, 0xc9, 0x75, 0xeb, 0xbf, 0x00, 0x08, 0x30, 0x00, 0xb9, 0x10,
+	0x00, 0x00, 0x00, 0xf3, 0xaa, 0xf4, 0x48, 0x83, 0xc3, 0x01, 0xc3,
+}
+
+// stepTrace steps the program to its hlt one instruction (iteration) at
+// a time and returns the registers before each step: trace[i] is the
+// state at position i.
+func stepTrace(t *testing.T) []Context {
+	m := newMachine(t, positionCode)
+	require.NoError(t, m.SetCounting(true))
+	var trace []Context
+	for i := 0; i < 10000; i++ {
+		var c Context
+		require.NoError(t, m.ReadContext(&c))
+		trace = append(trace, c)
+		require.Equal(t, uint64(i), m.Position(), "position before step %d", i)
+		s := m.StepOne()
+		if s.Reason == StopHalt {
+			require.Equal(t, uint64(i+1), m.Position())
+			return trace
+		}
+		require.Equal(t, StopStep, s.Reason, "step %d at %#x", i, s.PC)
+	}
+	t.Fatal("no hlt")
+	return nil
+}
+
+func TestPositionCountsInstructions(t *testing.T) {
+	trace := stepTrace(t)
+	// 2 + 50*(5 + 2 called) + 2 + the rep (16 iterations and a last
+	// entry that finds RCX zero) + hlt.
+	require.Equal(t, 2+50*7+2+17+1, len(trace))
+
+	m := newMachine(t, positionCode)
+	require.NoError(t, m.SetCounting(true))
+	s := m.Run()
+	require.Equal(t, StopHalt, s.Reason)
+	assert.Equal(t, uint64(len(trace)), m.Position(), "a plain run counts what steps count")
+
+	// A breakpoint in the middle of a block stops with the position of
+	// the first arrival there, and again one loop later.
+	m = newMachine(t, positionCode)
+	require.NoError(t, m.SetCounting(true))
+	require.NoError(t, m.AddBreakpoint(codeBase+0x0c, false))
+	var want []uint64
+	for i, c := range trace {
+		if c.RIP == codeBase+0x0c {
+			want = append(want, uint64(i))
+		}
+	}
+	for k := 0; k < 3; k++ {
+		s := m.Run()
+		require.Equal(t, StopBreakpoint, s.Reason)
+		assert.Equal(t, want[k], m.Position(), "breakpoint hit %d", k)
+	}
+	require.NoError(t, m.RemoveBreakpoint(codeBase+0x0c, false))
+
+	// A write watchpoint (page mode: the twin runs the store).
+	require.NoError(t, m.AddWatchpoint(0x300000+40*8, 8, WatchWrite))
+	s = m.Run()
+	require.Equal(t, StopWatch, s.Reason)
+	for i, c := range trace {
+		if c.RIP == codeBase+0x14 && c.GPR[arch.RCX] == 40 {
+			assert.Equal(t, uint64(i), m.Position(), "watchpoint stop")
+			break
+		}
+	}
+	s = m.Run()
+	require.Equal(t, StopHalt, s.Reason)
+	assert.Equal(t, uint64(len(trace)), m.Position(), "after the watchpoint")
+}
+
+func TestPositionLimit(t *testing.T) {
+	trace := stepTrace(t)
+	rng := rand.New(rand.NewSource(1))
+	for k := 0; k < 40; k++ {
+		n := uint64(rng.Intn(len(trace)))
+		m := newMachine(t, positionCode)
+		require.NoError(t, m.SetCounting(true))
+		m.SetPositionLimit(n, true)
+		s := m.Run()
+		require.Equal(t, StopPosition, s.Reason, "limit %d", n)
+		require.LessOrEqual(t, m.Position(), n)
+		m.SetPositionLimit(0, false)
+		for m.Position() < n {
+			require.Equal(t, StopStep, m.StepOne().Reason)
+		}
+		var c Context
+		require.NoError(t, m.ReadContext(&c))
+		assert.Equal(t, trace[n], c, "registers at position %d", n)
+	}
+}
