@@ -7,7 +7,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // msvcrt's FILE is 0x30 bytes on x64: _ptr, _cnt, _base, _flag, _file,
@@ -427,7 +426,7 @@ func crtAPI(ucrt bool) map[string]apiFunc {
 		"time":    crtTime,
 		"_time64": crtTime,
 		"_time32": crtTime,
-		"clock":   func(c *call) error { return c.ret(uint64(time.Since(c.p.win32.start).Milliseconds())) },
+		"clock":   func(c *call) error { return c.ret(uint64(c.p.since().Milliseconds())) },
 		"getenv": func(c *call) error {
 			name := c.str(0)
 			st := c.crt()
@@ -844,7 +843,7 @@ func strtox(c *call, signed bool, size int) error {
 }
 
 func crtTime(c *call) error {
-	t := uint64(time.Now().Unix())
+	t := uint64(c.p.now().Unix())
 	c.w64(c.arg(0), t)
 	return c.ret(t)
 }

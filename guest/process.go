@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/rspstub/rspstub/internal/arch"
 )
@@ -25,6 +26,11 @@ type Config struct {
 	// implementation return 0 instead of stopping the guest with a report.
 	UnimplementedReturnsZero bool
 	Logger                   *slog.Logger // nil: discard
+	// Clock, when set, is the guest's time since the process started
+	// (a virtual clock: rspstub's --record drives it by the instruction
+	// count). Every clock API reads it, the native GetTickCount reads 0,
+	// and wall-clock time starts at VirtualEpoch. nil: the host's clocks.
+	Clock func() time.Duration
 }
 
 // Module is a loaded image.

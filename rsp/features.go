@@ -28,6 +28,7 @@ type features struct {
 	detach    Detacher
 	console   Consoler
 	offsets   Offsetter
+	reverse   Reverser
 }
 
 func discover(t Target) features {
@@ -55,6 +56,7 @@ func discover(t Target) features {
 	f.detach, _ = t.(Detacher)
 	f.console, _ = t.(Consoler)
 	f.offsets, _ = t.(Offsetter)
+	f.reverse, _ = t.(Reverser)
 	return f
 }
 
@@ -91,6 +93,9 @@ func (f *features) supported(packetSize int) string {
 	}
 	if f.auxv != nil {
 		b.WriteString(";qXfer:auxv:read+")
+	}
+	if f.reverse != nil {
+		b.WriteString(";ReverseStep+;ReverseContinue+")
 	}
 	return b.String()
 }
@@ -130,6 +135,9 @@ func buildDispatch(f *features) dispatch {
 	if f.kill != nil {
 		set('k', (*session).handlek)
 		d.named["vKill"] = (*session).handlevKill
+	}
+	if f.reverse != nil {
+		set('b', (*session).handleb)
 	}
 	if f.anyBreakpoint() {
 		set('Z', (*session).handleZ)

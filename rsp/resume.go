@@ -174,12 +174,31 @@ func indexByte(p []byte, b byte) int {
 // reading the connection for 0x03. The stop reply is sent from that
 // goroutine when the target stops.
 func (s *session) resume() error {
+	actions := s.actions
+	return s.startRun(func() (Stop, error) { return s.runTarget1(actions) })
+}
+
+// handleb handles bs (reverse-stepi) and bc (reverse-continue), which
+// run like a resume: interruptible, the stop reply sent when done.
+func (s *session) handleb(args []byte) error {
+	switch string(args) {
+	case "s":
+		tid := s.resolve(s.cThread)
+		return s.startRun(func() (Stop, error) { return s.f.reverse.ReverseStep(tid) })
+	case "c":
+		return s.startRun(func() (Stop, error) { return s.f.reverse.ReverseContinue() })
+	}
+	return errUnsupported
+}
+
+// startRun runs the target (run) on a goroutine of its own; the session
+// keeps reading the connection for 0x03.
+func (s *session) startRun(run func() (Stop, error)) error {
 	s.interrupted.Store(false)
 	s.state.Store(int32(stateRunning))
 	s.console.flushPending()
 	done := make(chan struct{})
 	s.resumeDone = done
-	actions := s.actions
 	go func() {
 		defer close(done)
 		defer func() {
@@ -191,7 +210,7 @@ func (s *session) resume() error {
 			}
 		}()
 		s.inResume.Store(true)
-		stop, err := s.runTarget(actions)
+		stop, err := s.runTarget(run)
 		s.inResume.Store(false)
 		s.state.Store(int32(stateStopped))
 		if err != nil {
@@ -210,13 +229,13 @@ func (s *session) resume() error {
 
 // runTarget resumes the target, doing range steps itself when the
 // target cannot.
-func (s *session) runTarget(actions []ResumeAction) (Stop, error) {
+func (s *session) runTarget(run func() (Stop, error)) (Stop, error) {
 	if s.held != nil {
 		st := *s.held
 		s.held = nil
 		return st, nil
 	}
-	stop, err := s.runTarget1(actions)
+	stop, err := run()
 	if err != nil || !stop.Library || s.lldb || stop.Kind == StopExited || stop.Kind == StopTerminated {
 		return stop, err
 	}
@@ -361,6 +380,11 @@ func (s *session) sendStop(st Stop) error {
 	}
 	if st.Library {
 		s.c.putString("library:;")
+	}
+	if st.ReplayLog != "" {
+		s.c.putString("replaylog:")
+		s.c.putString(st.ReplayLog)
+		s.c.putByte(';')
 	}
 	if s.lldb {
 		if len(th) > 0 {

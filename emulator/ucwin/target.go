@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rspstub/rspstub/emulator/unicorn"
 	"github.com/rspstub/rspstub/guest"
@@ -58,6 +59,13 @@ type Config struct {
 	// DeliverFaults hands guest faults to the guest's exception handlers
 	// at once (no debugger to show them to first).
 	DeliverFaults bool
+	// Record turns on time travel (timetravel.go): the position counter,
+	// a virtual clock driven by it, stdin kept for replays, snapshots and
+	// reverse execution.
+	Record bool
+
+	// clock is the synth userland's virtual clock (set for Record).
+	clock func() time.Duration
 }
 
 // Userland names.
@@ -123,6 +131,17 @@ type Target struct {
 	loadGen    uint64
 	// shadows keeps the shadow call stacks of the threads not running.
 	shadows map[uint32][]unicorn.ShadowFrame
+
+	// rec is the recording (Config.Record), nil without one.
+	rec *recorder
+	// owner is the target whose console and recording this one's guest
+	// output goes through: itself, or for an incarnation built to replay
+	// the recording, the target it will be swapped into.
+	owner *Target
+	// fineStep makes steps move exactly one instruction (replays).
+	fineStep bool
+	// posStop is set when the last run stopped on the position limit.
+	posStop bool
 }
 
 type breakKey struct {
@@ -158,6 +177,20 @@ func (m *machine) isTrap(pc uint64) bool {
 // New loads cfg.Program into a new Unicorn machine and runs it to the
 // first stop (the thread's first instruction, or the entry point).
 func New(cfg Config) (*Target, error) {
+	var rec *recorder
+	if cfg.Record {
+		rec = newRecorder(&cfg)
+	}
+	t, err := build(cfg, rec, nil)
+	if err == nil && rec != nil {
+		rec.start = t.m.Position()
+	}
+	return t, err
+}
+
+// build makes a target: loads the program and runs it to the first stop.
+// Its guest output goes through owner's console (nil: its own).
+func build(cfg Config, rec *recorder, owner *Target) (*Target, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -167,7 +200,16 @@ func New(cfg Config) (*Target, error) {
 		return nil, fmt.Errorf("start unicorn: %w", err)
 	}
 	t := &Target{m: m, mw: &machine{Machine: m},
-		breaks: make(map[breakKey]struct{})}
+		breaks: make(map[breakKey]struct{}), rec: rec, owner: owner}
+	if t.owner == nil {
+		t.owner = t
+	}
+	if rec != nil {
+		if err := rec.prepare(&cfg, m); err != nil {
+			m.Close()
+			return nil, err
+		}
+	}
 	land := cfg.Userland
 	if land == "" {
 		land = UserlandSynth
@@ -195,10 +237,11 @@ func New(cfg Config) (*Target, error) {
 		Args:                     cfg.Args,
 		Env:                      cfg.Env,
 		DLLPaths:                 cfg.DLLPaths,
-		Stdout:                   &teeConsole{t: t, w: stdout},
-		Stderr:                   &teeConsole{t: t, w: stderr},
+		Stdout:                   &teeConsole{t: t.owner, w: stdout},
+		Stderr:                   &teeConsole{t: t.owner, w: stderr},
 		UnimplementedReturnsZero: cfg.UnimplementedReturnsZero,
 		Logger:                   log,
+		Clock:                    cfg.clock,
 	})
 	if err != nil {
 		m.Close()
@@ -616,12 +659,7 @@ func (t *Target) run(step bool) (rsp.Stop, error) {
 			// instruction; the emulator reports a breakpoint there, since
 			// the run starts where RIP was moved, not where it stopped.
 		}
-		var us unicorn.Stop
-		if step {
-			us = t.m.Step()
-		} else {
-			us = t.m.Run()
-		}
+		us := t.machineRun(step)
 		if us.Reason == unicorn.StopTrap {
 			if step {
 				// The step ended on an API entry: show it there.
@@ -924,6 +962,9 @@ type teeConsole struct {
 }
 
 func (c *teeConsole) Write(p []byte) (int, error) {
+	if r := c.t.rec; r != nil && !r.show() {
+		return len(p), nil // shown before this replay
+	}
 	c.t.consoleMu.Lock()
 	con := c.t.console
 	c.t.consoleMu.Unlock()

@@ -40,10 +40,10 @@ func (t *Target) loadWine(cfg Config, log *slog.Logger) error {
 		RealClock:                 cfg.RealClock,
 		Stdin:                     cfg.Stdin,
 		StdioKinds:                cfg.StdioKinds,
-		Stdout:                    &teeConsole{t: t, w: stdout},
-		Stderr:                    &teeConsole{t: t, w: stderr},
+		Stdout:                    &teeConsole{t: t.owner, w: stdout},
+		Stderr:                    &teeConsole{t: t.owner, w: stderr},
 		Logger:                    log,
-		Symbolize:                 t.symbolize,
+		Symbolize:                 t.owner.symbolize,
 	})
 	if err != nil {
 		return err
@@ -124,12 +124,7 @@ func (t *Target) runWine(step bool) (rsp.Stop, error) {
 		if err := t.m.SetQuantum(q); err != nil {
 			return rsp.Stop{}, err
 		}
-		var us unicorn.Stop
-		if step {
-			us = t.m.Step()
-		} else {
-			us = t.m.Run()
-		}
+		us := t.machineRun(step)
 		switch us.Reason {
 		case unicorn.StopQuantum:
 			prev := t.wine.CurrentThread()

@@ -1,0 +1,175 @@
+package ucwin
+
+import (
+	"bytes"
+	"debug/pe"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rspstub/rspstub/emulator/unicorn"
+	"github.com/rspstub/rspstub/rsp"
+	"github.com/rspstub/rspstub/tests/harness"
+)
+
+// symbolAddr finds a global's address in a mingw image's COFF symbols
+// (the image loads at its preferred base).
+func symbolAddr(t *testing.T, exe, name string) uint64 {
+	f, err := pe.Open(exe)
+	require.NoError(t, err)
+	defer f.Close()
+	oh, ok := f.OptionalHeader.(*pe.OptionalHeader64)
+	require.True(t, ok)
+	for _, s := range f.Symbols {
+		if s.Name == name && s.SectionNumber > 0 {
+			return oh.ImageBase + uint64(f.Sections[s.SectionNumber-1].VirtualAddress) + uint64(s.Value)
+		}
+	}
+	t.Fatalf("no symbol %s in %s", name, exe)
+	return 0
+}
+
+// fullState is every register and every mapped byte.
+type fullState struct {
+	ctx  unicorn.Context
+	mem  map[uint64][]byte
+	pos  uint64
+	regs []unicorn.Region
+}
+
+func capture(t *testing.T, tg *Target) fullState {
+	s := fullState{mem: map[uint64][]byte{}, pos: tg.Position(), regs: tg.Machine().Regions()}
+	require.NoError(t, tg.Machine().ReadContext(&s.ctx))
+	for _, r := range s.regs {
+		b := make([]byte, r.Size)
+		n, err := tg.Machine().ReadMemory(r.Start, b)
+		require.NoError(t, err)
+		require.Equal(t, int(r.Size), n)
+		s.mem[r.Start] = b
+	}
+	return s
+}
+
+func sameState(t *testing.T, want, got fullState, what string) {
+	t.Helper()
+	assert.Equal(t, want.pos, got.pos, "%s: position", what)
+	assert.Equal(t, want.ctx, got.ctx, "%s: registers", what)
+	require.Equal(t, want.regs, got.regs, "%s: memory map", what)
+	for a, b := range want.mem {
+		if !bytes.Equal(b, got.mem[a]) {
+			i := 0
+			for i < len(b) && b[i] == got.mem[a][i] {
+				i++
+			}
+			t.Errorf("%s: memory differs at %#x", what, a+uint64(i))
+		}
+	}
+}
+
+var cont = []rsp.ResumeAction{{Thread: rsp.AllThreads}}
+
+func recorded(t *testing.T) (*Target, *bytes.Buffer, uint64) {
+	exe := harness.BuildPE(t, "tests/testdata/corrupt.c", harness.MinGW, "-O0", "-g")
+	var out bytes.Buffer
+	tg, err := New(Config{Program: exe, Record: true, Stdout: &out, Stderr: &out})
+	require.NoError(t, err)
+	t.Cleanup(func() { tg.Close() })
+	return tg, &out, symbolAddr(t, exe, "guard")
+}
+
+func TestSnapshotRoundTrip(t *testing.T) {
+	tg, out, guard := recorded(t)
+	start := capture(t, tg)
+	_, err := tg.SaveSnapshot("start")
+	require.NoError(t, err)
+
+	require.NoError(t, tg.InsertBreakpoint(rsp.WatchWrite, guard, 4))
+	st, err := tg.Resume(cont)
+	require.NoError(t, err)
+	require.Equal(t, rsp.StopWatch, st.Kind, describeStop(st))
+	atWrite := capture(t, tg)
+	_, err = tg.SaveSnapshot("write")
+	require.NoError(t, err)
+	require.NoError(t, tg.RemoveBreakpoint(rsp.WatchWrite, guard, 4))
+	st, err = tg.Resume(cont)
+	require.NoError(t, err)
+	require.Equal(t, rsp.StopExited, st.Kind)
+	require.Equal(t, "before: guard=42\nafter: guard=39\n", out.String())
+
+	for i := 0; i < 2; i++ {
+		_, err = tg.RestoreSnapshot("write")
+		require.NoError(t, err)
+		sameState(t, atWrite, capture(t, tg), "restored at the write")
+		_, err = tg.RestoreSnapshot("start")
+		require.NoError(t, err)
+		sameState(t, start, capture(t, tg), "restored at the start")
+		// Run again to the end: the same output is not printed twice.
+		st, err = tg.Resume(cont)
+		require.NoError(t, err)
+		require.Equal(t, rsp.StopExited, st.Kind)
+		assert.Equal(t, "before: guard=42\nafter: guard=39\n", out.String())
+	}
+	names := tg.Snapshots()
+	require.Len(t, names, 2)
+	assert.Equal(t, "start", names[0].Name)
+	require.NoError(t, tg.DeleteSnapshot("start"))
+	assert.Len(t, tg.Snapshots(), 1)
+}
+
+func TestReverseContinueToWrite(t *testing.T) {
+	tg, out, guard := recorded(t)
+	// Forward reference: the write's position and instruction.
+	require.NoError(t, tg.InsertBreakpoint(rsp.WatchWrite, guard, 4))
+	st, err := tg.Resume(cont)
+	require.NoError(t, err)
+	require.Equal(t, rsp.StopWatch, st.Kind)
+	after := capture(t, tg)
+	require.NoError(t, tg.RemoveBreakpoint(rsp.WatchWrite, guard, 4))
+	st, err = tg.Resume(cont)
+	require.NoError(t, err)
+	require.Equal(t, rsp.StopExited, st.Kind)
+	end := tg.Position()
+
+	// From the end, watch the global and go back.
+	require.NoError(t, tg.InsertBreakpoint(rsp.WatchWrite, guard, 4))
+	st, err = tg.ReverseContinue()
+	require.NoError(t, err)
+	require.Equal(t, rsp.StopWatch, st.Kind, describeStop(st))
+	assert.Equal(t, guard, st.Addr)
+	assert.Equal(t, after.pos-1, tg.Position(), "stopped before the store")
+	var b [4]byte
+	_, err = tg.ReadMemory(guard, b[:])
+	require.NoError(t, err)
+	assert.Equal(t, []byte{42, 0, 0, 0}, b[:], "the old value is in memory")
+	before := capture(t, tg)
+
+	// One instruction forward is the state the forward run stopped in.
+	st, err = tg.Resume([]rsp.ResumeAction{{Thread: rsp.AllThreads, Step: true}})
+	require.NoError(t, err)
+	sameState(t, after, capture(t, tg), "stepped over the store")
+
+	// reverse-stepi comes back.
+	_, err = tg.ReverseStep(ThreadID)
+	require.NoError(t, err)
+	sameState(t, before, capture(t, tg), "reverse-stepi")
+
+	// Again: no earlier write, so the history's start.
+	st, err = tg.ReverseContinue()
+	require.NoError(t, err)
+	assert.Equal(t, "begin", st.ReplayLog)
+	start := tg.Position()
+	st, err = tg.ReverseStep(ThreadID)
+	require.NoError(t, err)
+	assert.Equal(t, "begin", st.ReplayLog)
+	assert.Equal(t, start, tg.Position())
+
+	// Forward to the end again: the same end, the output printed once.
+	require.NoError(t, tg.RemoveBreakpoint(rsp.WatchWrite, guard, 4))
+	st, err = tg.Resume(cont)
+	require.NoError(t, err)
+	require.Equal(t, rsp.StopExited, st.Kind)
+	assert.Equal(t, end, tg.Position())
+	assert.Equal(t, 1, strings.Count(out.String(), "after: guard=39\n"), out.String())
+}
