@@ -24,6 +24,7 @@ type guestFlags struct {
 	unimplErr     *bool
 	clock         *string
 	registry      *string
+	record        *bool
 }
 
 func addGuestFlags(fs *flag.FlagSet) *guestFlags {
@@ -37,6 +38,7 @@ func addGuestFlags(fs *flag.FlagSet) *guestFlags {
 		unimplErr:     fs.Bool("unimplemented-returns-error", false, "let system calls rspstub does not implement fail with STATUS_NOT_IMPLEMENTED instead of stopping the guest (wine userland)"),
 		clock:         fs.String("clock", "virtual", "guest time: virtual (the same on every run) or real (the host's wall clock) (wine userland)"),
 		registry:      fs.String("registry", "", "a .reg file merged into the guest's registry at start (wine userland)"),
+		record:        fs.Bool("record", false, "record the execution for time travel: monitor when/snapshot/reverse-stepi/reverse-continue and GDB's reverse commands (bs, bc); guest clocks become virtual, driven by the instruction count"),
 	}
 	fs.Var(&g.env, "env", "set a guest environment variable, NAME=VALUE (repeatable)")
 	return g
@@ -46,6 +48,9 @@ func addGuestFlags(fs *flag.FlagSet) *guestFlags {
 func (g *guestFlags) check() (string, error) {
 	if *g.clock != "virtual" && *g.clock != "real" {
 		return "", fmt.Errorf("--clock must be virtual or real, not %q", *g.clock)
+	}
+	if *g.record && *g.clock == "real" {
+		return "", fmt.Errorf("--record needs --clock virtual: a replay must see the same time")
 	}
 	for _, kv := range g.env {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
@@ -98,6 +103,7 @@ func (g *guestFlags) apply(cfg *ucwin.Config, land string) {
 	cfg.UnimplementedReturnsError = *g.unimplErr
 	cfg.RealClock = *g.clock == "real"
 	cfg.Registry = *g.registry
+	cfg.Record = *g.record
 	cfg.Stdin = os.Stdin
 	cfg.StdioKinds = [3]string{stdioKind(os.Stdin), stdioKind(os.Stdout), stdioKind(os.Stderr)}
 }

@@ -114,3 +114,34 @@ func (a monTarget) ShadowStack() ([]monitor.ShadowFrame, bool) {
 func (a monTarget) ModuleFile(m monitor.Module) ([]byte, error) {
 	return a.t.moduleImage(m.Name)
 }
+
+// The monitor's time travel (monitor.TimeTraveler), for LLDB and scripts.
+
+func (a monTarget) Position() uint64 { return a.t.Position() }
+
+func (a monTarget) SaveSnapshot(name string) (string, error) { return a.t.SaveSnapshot(name) }
+
+func (a monTarget) RestoreSnapshot(name string) (string, error) {
+	st, err := a.t.RestoreSnapshot(name)
+	return a.t.describeHere(st), err
+}
+
+func (a monTarget) DeleteSnapshot(name string) error { return a.t.DeleteSnapshot(name) }
+
+func (a monTarget) Snapshots() []monitor.Snapshot {
+	var out []monitor.Snapshot
+	for _, s := range a.t.Snapshots() {
+		out = append(out, monitor.Snapshot{Name: s.Name, Position: s.Position})
+	}
+	return out
+}
+
+func (a monTarget) ReverseStepi(n uint64) (string, error) {
+	st, err := a.t.ReverseStepN(n)
+	return a.t.describeHere(st), err
+}
+
+func (a monTarget) ReverseContinue() (string, error) {
+	st, err := a.t.ReverseContinue()
+	return a.t.describeHere(st), err
+}

@@ -266,9 +266,16 @@ func (t *Target) runTo(n uint64, scan bool, hits *[]hit) (rsp.Stop, error) {
 		pos := t.m.Position()
 		switch {
 		case t.posStop:
-			// The next block would pass n: the rest one by one.
+			// The next block would pass n: the rest one by one. The
+			// limit stops before a breakpoint's hook at the block start.
 			t.fineStep = true
 			t.m.SetPositionLimit(0, false)
+			if scan && pos < n {
+				pc, _ := t.m.Reg(arch.RIP)
+				if kind, ok := bps[pc]; ok {
+					*hits = append(*hits, hit{pos: pos, stop: t.stop(kind, rsp.SIGTRAP)})
+				}
+			}
 			continue
 		case st.Kind == rsp.StopWatch || st.Kind == rsp.StopRWatch || st.Kind == rsp.StopAWatch:
 			if scan && pos > 0 {
@@ -326,13 +333,7 @@ func (t *Target) ReverseStep(tid int) (rsp.Stop, error) {
 		return rsp.Stop{}, errNoRecord
 	}
 	t.interrupted.Store(false)
-	pos := t.m.Position()
-	if pos <= t.rec.start {
-		st := t.stop(rsp.StopSignal, rsp.SIGTRAP)
-		st.ReplayLog = "begin"
-		return st, nil
-	}
-	return t.goTo(pos - 1)
+	return t.ReverseStepN(1)
 }
 
 // ReverseContinue implements rsp.Reverser.
@@ -484,4 +485,42 @@ func (t *Target) Snapshots() []SnapshotInfo {
 		return out[i].Name < out[j].Name
 	})
 	return out
+}
+
+// ReverseStepN goes n instructions back (to the start at most).
+func (t *Target) ReverseStepN(n uint64) (rsp.Stop, error) {
+	if t.rec == nil {
+		return rsp.Stop{}, errNoRecord
+	}
+	pos := t.m.Position()
+	if pos <= t.rec.start {
+		st := t.stop(rsp.StopSignal, rsp.SIGTRAP)
+		st.ReplayLog = "begin"
+		return st, nil
+	}
+	to := t.rec.start
+	if pos-t.rec.start > n {
+		to = pos - n
+	}
+	return t.goTo(to)
+}
+
+// describeHere says where a time-travel stop left the process.
+func (t *Target) describeHere(st rsp.Stop) string {
+	pc, _ := t.m.Reg(arch.RIP)
+	where := fmt.Sprintf("pc %#x", pc)
+	if t.mon != nil {
+		if s := t.mon.SymbolName(pc); s != "" {
+			where += " " + s
+		}
+	}
+	switch {
+	case st.ReplayLog == "begin":
+		return where + " (the start of the recording)"
+	case st.Kind == rsp.StopWatch || st.Kind == rsp.StopRWatch || st.Kind == rsp.StopAWatch:
+		return fmt.Sprintf("%s, before the access to %#x that the watchpoint caught", where, st.Addr)
+	case st.Kind == rsp.StopSWBreak || st.Kind == rsp.StopHWBreak:
+		return where + " (breakpoint)"
+	}
+	return where
 }

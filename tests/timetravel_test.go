@@ -1,0 +1,80 @@
+package tests
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rspstub/rspstub/monitor"
+	"github.com/rspstub/rspstub/tests/harness"
+)
+
+// TestTimeTravelGDB: Debian's gdb 13 with the stub's unwinder script
+// against `rspstub serve --record` on a program that corrupts a global
+// through a chain of calls (tests/testdata/corrupt.c). At the end of
+// main, `watch guard` + `reverse-continue` stops at the corrupting store
+// with the whole chain in `bt`; reverse-stepi, reverse-finish,
+// reverse-next (over a Windows API call) and reverse-stepi into the API
+// walk back; `continue` then reaches the end, and the program's output
+// is printed once.
+func TestTimeTravelGDB(t *testing.T) {
+	for _, land := range []string{"synth", "wine"} {
+		t.Run(land, func(t *testing.T) {
+			gdb := harness.Tool(t, "gdb")
+			exe := harness.BuildPE(t, "tests/testdata/corrupt.c", harness.MinGW, "-O0", "-g")
+			script := filepath.Join(t.TempDir(), "rspstub-gdb.py")
+			require.NoError(t, os.WriteFile(script, []byte(monitor.GDBScript), 0o644))
+			var stub *harness.StubProc
+			if land == "wine" {
+				stub = harness.StartWineStub(t, "--record", exe)
+			} else {
+				stub = harness.StartStub(t, "--record", exe)
+			}
+			out := harness.GDB(t, gdb, exe, stub.Addr,
+				"source "+script,
+				"break corrupt.c:40", "continue",
+				"echo @@rc\\n", "watch guard", "reverse-continue",
+				"echo @@bt\\n", "bt 4", "p $pc",
+				"echo @@rsi\\n", "reverse-stepi", "p $pc",
+				"echo @@rfinish\\n", "reverse-finish",
+				"echo @@rbreak\\n", "delete", "break corrupt.c:22", "reverse-continue", "monitor when",
+				"echo @@api\\n", "delete", "reverse-stepi", "reverse-stepi", "bt 2",
+				"echo @@fwd\\n", "break corrupt.c:22", "continue", "delete",
+				"echo @@rnext\\n", "reverse-next", "bt 1",
+				"echo @@begin\\n", "reverse-continue",
+				"echo @@end\\n", "continue")
+			t.Logf("gdb:\n%s", out)
+
+			rc := between(out, "@@rc", "@@bt")
+			assert.Contains(t, rc, "Old value = 39")
+			assert.Contains(t, rc, "New value = 42")
+			assert.Regexp(t, `corrupt \(v=13\) at \S+corrupt.c:15`, rc, "stopped on the store's line")
+			bt := between(out, "@@bt", "@@rsi")
+			assert.Regexp(t, `(?s)#0 +corrupt \(v=13\).*#1 .* middle \(v=12\).*#2 .* outer \(v=6\).*#3 .* main \(\)`, bt)
+			pc := regexp.MustCompile(`\$1 = .* (0x[0-9a-f]+) <corrupt\+(\d+)>`).FindStringSubmatch(bt)
+			require.NotNil(t, pc, "pc at the store")
+			rsi := between(out, "@@rsi", "@@rfinish")
+			pc2 := regexp.MustCompile(`\$2 = .* (0x[0-9a-f]+) <corrupt\+(\d+)>`).FindStringSubmatch(rsi)
+			require.NotNil(t, pc2, "pc after reverse-stepi")
+			off, _ := strconv.Atoi(pc[2])
+			off2, _ := strconv.Atoi(pc2[2])
+			assert.Less(t, off2, off, "reverse-stepi went back one instruction")
+			assert.Regexp(t, `middle \(v=12\) at \S+corrupt.c:23`, between(out, "@@rfinish", "@@rbreak"), "reverse-finish: back at the call in middle")
+			rb := between(out, "@@rbreak", "@@api")
+			assert.Regexp(t, `Breakpoint \d+, middle \(v=12\) at \S+corrupt.c:22`, rb, "reverse-continue to an earlier breakpoint")
+			api := between(out, "@@api", "@@fwd")
+			assert.Regexp(t, `(?i)#0 .* in kernel32!GetTickCount \(\)\s+#1 .* in middle \(v=12\) at \S+corrupt.c:21`, api, "reverse-stepi back into the API")
+			assert.Regexp(t, `Breakpoint \d+, middle \(v=12\) at \S+corrupt.c:22`, between(out, "@@fwd", "@@rnext"), "forward again to line 22")
+			assert.Regexp(t, `#0 +middle \(v=12\) at \S+corrupt.c:21`, between(out, "@@rnext", "@@begin"), "reverse-next over GetTickCount")
+			assert.Contains(t, between(out, "@@begin", "@@end"), "No more reverse-execution history.")
+			assert.Contains(t, between(out, "@@end", "\x00"), "exited with code 01")
+			assert.Equal(t, "before: guard=42\nafter: guard=39\n", strings.ReplaceAll(stub.Stdout(), "\r\n", "\n"), "output printed once")
+		})
+	}
+}
