@@ -142,6 +142,9 @@ type Target struct {
 	fineStep bool
 	// posStop is set when the last run stopped on the position limit.
 	posStop bool
+	// replayTo is the position a replay runs to (replayOn).
+	replayTo uint64
+	replayOn bool
 }
 
 type breakKey struct {
@@ -456,6 +459,7 @@ func (t *Target) readCtx(tid int) error {
 // writeCtx stores t.ctx as thread tid's registers.
 func (t *Target) writeCtx(tid int) error {
 	if t.wine != nil {
+		t.rec.mutated()
 		return t.wine.SetThreadContext(t.wineThread(tid), &t.ctx)
 	}
 	return t.m.WriteContext(&t.ctx)
@@ -561,6 +565,7 @@ func (t *Target) Resume(actions []rsp.ResumeAction) (rsp.Stop, error) {
 			if a.Thread > 0 && (a.Step || a.RangeStart < a.RangeEnd) {
 				act, found = a, true
 				prev := t.wine.CurrentThread()
+				t.rec.mutated()
 				if err := t.wine.SwitchTo(uint32(a.Thread)); err != nil {
 					return rsp.Stop{}, err
 				}
@@ -674,6 +679,7 @@ func (t *Target) run(step bool) (rsp.Stop, error) {
 // serveTrap performs the API call the guest is about to make at pc. done
 // reports that the call ended in a stop the debugger must see.
 func (t *Target) serveTrap(pc uint64) (rsp.Stop, bool, error) {
+	t.rec.mutated()
 	res, err := t.proc.HandleTrap(pc)
 	if err != nil {
 		st := t.stop(rsp.StopSignal, rsp.SIGSYS)

@@ -1,6 +1,7 @@
 package ucwin
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -56,6 +57,50 @@ type recorder struct {
 
 	start uint64 // position of the first stop (the history's beginning)
 	snaps map[string]snapshot
+
+	// gen counts the guest model's changes in the current incarnation
+	// (API calls, system calls, thread switches, exceptions delivered):
+	// between two positions with the same gen only the machine's CPU and
+	// memory changed, so a checkpoint of those is the whole state.
+	gen uint64
+	// Checkpoints taken every `every` instructions of a run, newest
+	// last; next is the position of the next one.
+	ckpts []*checkpoint
+	every uint64
+	next  uint64
+	// CheckpointStats.
+	stats CheckpointStats
+}
+
+// CheckpointStats counts the work of the automatic checkpoints.
+type CheckpointStats struct {
+	Taken, Restored, Replays int
+	Bytes                    int64 // page bytes copied (shared pages not counted)
+	TakeTime                 time.Duration
+}
+
+// checkpoint is the machine's CPU and memory at a position.
+type checkpoint struct {
+	pos, gen uint64
+	writes   int
+	ctx      unicorn.Context
+	regions  []unicorn.Region
+	pages    [][][]byte // per region, per page; shared with older checkpoints when equal
+}
+
+// Defaults of the automatic checkpoints: an interval short enough that a
+// reverse step replays a few tens of milliseconds at most, and how many
+// are kept.
+const (
+	defaultCheckpointEvery = 1 << 23
+	maxCheckpoints         = 64
+)
+
+// mutated counts a change of the guest model (nil-safe).
+func (r *recorder) mutated() {
+	if r != nil {
+		r.gen++
+	}
 }
 
 // snapshot is a named position and what the state there looked like.
@@ -66,7 +111,7 @@ type snapshot struct {
 }
 
 func newRecorder(cfg *Config) *recorder {
-	r := &recorder{cfg: *cfg, snaps: map[string]snapshot{}}
+	r := &recorder{cfg: *cfg, snaps: map[string]snapshot{}, every: defaultCheckpointEvery}
 	if cfg.Stdin != nil {
 		r.stdin = &tape{src: cfg.Stdin}
 	}
@@ -88,6 +133,9 @@ func (r *recorder) prepare(cfg *Config, m *unicorn.Machine) error {
 	r.mu.Lock()
 	r.writes = 0
 	r.mu.Unlock()
+	r.gen = 0
+	r.next = r.every
+	r.stats.Replays++
 	return nil
 }
 
@@ -158,11 +206,161 @@ func (t *Target) machineRun(step bool) unicorn.Stop {
 		us = t.m.StepOne()
 	case step:
 		us = t.m.Step()
+	case t.rec != nil:
+		us = t.runCheckpointed()
 	default:
 		us = t.m.Run()
 	}
 	t.posStop = us.Reason == unicorn.StopPosition
 	return us
+}
+
+// runCheckpointed runs with the position limit at the next checkpoint
+// (or the replay's end, if nearer), takes the checkpoint and goes on.
+func (t *Target) runCheckpointed() unicorn.Stop {
+	r := t.rec
+	for {
+		limit, replay := r.next, false
+		if t.replayOn && t.replayTo <= limit {
+			limit, replay = t.replayTo, true
+		}
+		t.m.SetPositionLimit(limit, true)
+		before := t.m.Position()
+		us := t.m.Run()
+		t.m.SetPositionLimit(0, false)
+		if us.Reason != unicorn.StopPosition || replay {
+			return us
+		}
+		pos := t.m.Position()
+		if pos > before {
+			// Stopped before a breakpoint at this block's start could
+			// fire: the run goes on without skipping it.
+			t.m.ForgetLastPC()
+		}
+		t.takeCheckpoint()
+		r.next = pos + r.every
+		if t.interrupted.Load() {
+			us.Reason = unicorn.StopInterrupt
+			return us
+		}
+	}
+}
+
+// takeCheckpoint copies the CPU and memory; pages equal to the newest
+// checkpoint's are shared with it.
+func (t *Target) takeCheckpoint() {
+	r := t.rec
+	t0 := time.Now()
+	c := &checkpoint{pos: t.m.Position(), gen: r.gen, regions: t.m.Regions()}
+	r.mu.Lock()
+	c.writes = r.writes
+	r.mu.Unlock()
+	if t.m.ReadContext(&c.ctx) != nil {
+		return
+	}
+	var prev *checkpoint
+	if n := len(r.ckpts); n > 0 {
+		prev = r.ckpts[n-1]
+		if prev.pos >= c.pos {
+			return // replayed over known ground
+		}
+	}
+	var buf [unicorn.PageSize]byte
+	c.pages = make([][][]byte, len(c.regions))
+	for i, reg := range c.regions {
+		var old [][]byte
+		if prev != nil && i < len(prev.regions) && prev.regions[i] == reg {
+			old = prev.pages[i]
+		}
+		pages := make([][]byte, reg.Size/unicorn.PageSize)
+		for k := range pages {
+			addr := reg.Start + uint64(k)*unicorn.PageSize
+			n, _ := t.m.ReadMemory(addr, buf[:])
+			if old != nil && bytes.Equal(old[k], buf[:n]) {
+				pages[k] = old[k]
+				continue
+			}
+			pages[k] = append([]byte(nil), buf[:n]...)
+			r.stats.Bytes += int64(n)
+		}
+		c.pages[i] = pages
+	}
+	if len(r.ckpts) == maxCheckpoints {
+		r.ckpts = append(r.ckpts[:0], r.ckpts[1:]...)
+	}
+	r.ckpts = append(r.ckpts, c)
+	r.stats.Taken++
+	r.stats.TakeTime += time.Since(t0)
+}
+
+// checkpointFor is the newest checkpoint at or before n that the current
+// incarnation can return to: the guest model has not changed since it.
+func (t *Target) checkpointFor(n uint64) *checkpoint {
+	r := t.rec
+	for i := len(r.ckpts) - 1; i >= 0; i-- {
+		c := r.ckpts[i]
+		if c.pos <= n && c.gen == r.gen && c.pos <= t.m.Position() {
+			return c
+		}
+	}
+	return nil
+}
+
+// restoreCheckpoint puts a checkpoint's CPU and memory back (the pages
+// that differ).
+func (t *Target) restoreCheckpoint(c *checkpoint) error {
+	r := t.rec
+	regs := t.m.Regions()
+	if len(regs) != len(c.regions) {
+		return fmt.Errorf("checkpoint at %d: the memory map changed", c.pos)
+	}
+	var buf [unicorn.PageSize]byte
+	for i, reg := range c.regions {
+		if regs[i] != reg {
+			return fmt.Errorf("checkpoint at %d: the memory map changed", c.pos)
+		}
+		for k, p := range c.pages[i] {
+			addr := reg.Start + uint64(k)*unicorn.PageSize
+			n, _ := t.m.ReadMemory(addr, buf[:len(p)])
+			if n == len(p) && bytes.Equal(buf[:n], p) {
+				continue
+			}
+			if _, err := t.m.WriteMemory(addr, p); err != nil {
+				return err
+			}
+		}
+	}
+	if err := t.m.WriteContext(&c.ctx); err != nil {
+		return err
+	}
+	t.m.SetPosition(c.pos)
+	t.m.ForgetLastPC()
+	r.mu.Lock()
+	r.writes = c.writes
+	r.mu.Unlock()
+	r.next = c.pos + r.every
+	r.stats.Restored++
+	return nil
+}
+
+// CheckpointStats reports the automatic checkpoints' work.
+func (t *Target) CheckpointStats() CheckpointStats {
+	if t.rec == nil {
+		return CheckpointStats{}
+	}
+	return t.rec.stats
+}
+
+// SetCheckpointInterval sets the instructions between automatic
+// checkpoints (0: none).
+func (t *Target) SetCheckpointInterval(n uint64) {
+	if t.rec != nil {
+		if n == 0 {
+			n = ^uint64(0) >> 1
+		}
+		t.rec.every = n
+		t.rec.next = t.m.Position() + n
+	}
 }
 
 // hit is a breakpoint or watchpoint stop met by a replay.
@@ -235,7 +433,7 @@ const maxReplayStops = 1 << 24
 // breakpoint and watchpoint stops on the way in hits.
 func (t *Target) runTo(n uint64, scan bool, hits *[]hit) (rsp.Stop, error) {
 	defer func() {
-		t.m.SetPositionLimit(0, false)
+		t.replayOn = false
 		t.fineStep = false
 	}()
 	bps := map[uint64]rsp.StopKind{}
@@ -247,7 +445,7 @@ func (t *Target) runTo(n uint64, scan bool, hits *[]hit) (rsp.Stop, error) {
 			}
 		}
 	}
-	t.m.SetPositionLimit(n, true)
+	t.replayTo, t.replayOn = n, true
 	st := t.last
 	for i := 0; t.m.Position() < n; i++ {
 		if i >= maxReplayStops {
@@ -269,7 +467,7 @@ func (t *Target) runTo(n uint64, scan bool, hits *[]hit) (rsp.Stop, error) {
 			// The next block would pass n: the rest one by one. The
 			// limit stops before a breakpoint's hook at the block start.
 			t.fineStep = true
-			t.m.SetPositionLimit(0, false)
+			t.replayOn = false
 			if scan && pos < n {
 				pc, _ := t.m.Reg(arch.RIP)
 				if kind, ok := bps[pc]; ok {
@@ -319,7 +517,14 @@ func (t *Target) runTo(n uint64, scan bool, hits *[]hit) (rsp.Stop, error) {
 // goTo makes the process be at position n (by a replay) and returns the
 // stop to report there.
 func (t *Target) goTo(n uint64) (rsp.Stop, error) {
-	if _, _, err := t.incarnate(n, false); err != nil {
+	if c := t.checkpointFor(n); c != nil && !t.exited {
+		if err := t.restoreCheckpoint(c); err != nil {
+			return rsp.Stop{}, err
+		}
+		if _, err := t.runTo(n, false, nil); err != nil {
+			return rsp.Stop{}, err
+		}
+	} else if _, _, err := t.incarnate(n, false); err != nil {
 		return rsp.Stop{}, err
 	}
 	st := t.stop(rsp.StopSignal, rsp.SIGTRAP)
@@ -343,7 +548,24 @@ func (t *Target) ReverseContinue() (rsp.Stop, error) {
 	}
 	t.interrupted.Store(false)
 	pos := t.m.Position()
-	hits, st, err := t.incarnate(pos, true)
+	var (
+		hits []hit
+		st   rsp.Stop
+		err  error
+	)
+	if c := t.checkpointFor(pos - min(pos, 1)); c != nil && !t.exited && pos > 0 {
+		// The last stretch first, from the newest checkpoint the state
+		// can go back to; the whole history only if it has no hit.
+		if err := t.restoreCheckpoint(c); err != nil {
+			return rsp.Stop{}, err
+		}
+		st, err = t.runTo(pos, true, &hits)
+		if err == nil && len(hits) == 0 && !(st.Kind == rsp.StopSignal && st.Signal == rsp.SIGINT && t.interrupted.Load()) {
+			hits, st, err = t.incarnate(c.pos, true)
+		}
+	} else {
+		hits, st, err = t.incarnate(pos, true)
+	}
 	if err != nil {
 		return rsp.Stop{}, err
 	}

@@ -3,6 +3,7 @@ package ucwin
 import (
 	"bytes"
 	"debug/pe"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -70,6 +71,11 @@ func sameState(t *testing.T, want, got fullState, what string) {
 
 var cont = []rsp.ResumeAction{{Thread: rsp.AllThreads}}
 
+// intervals are the checkpoint intervals the tests run with: the default
+// (the test program is shorter: replays from the start only) and a small
+// one (checkpoints every few blocks, restored by most moves).
+var intervals = []uint64{0, 97}
+
 func recorded(t *testing.T) (*Target, *bytes.Buffer, uint64) {
 	exe := harness.BuildPE(t, "tests/testdata/corrupt.c", harness.MinGW, "-O0", "-g")
 	var out bytes.Buffer
@@ -80,7 +86,16 @@ func recorded(t *testing.T) (*Target, *bytes.Buffer, uint64) {
 }
 
 func TestSnapshotRoundTrip(t *testing.T) {
+	for _, every := range intervals {
+		t.Run(fmt.Sprint(every), func(t *testing.T) { testSnapshotRoundTrip(t, every) })
+	}
+}
+
+func testSnapshotRoundTrip(t *testing.T, every uint64) {
 	tg, out, guard := recorded(t)
+	if every > 0 {
+		tg.SetCheckpointInterval(every)
+	}
 	start := capture(t, tg)
 	_, err := tg.SaveSnapshot("start")
 	require.NoError(t, err)
@@ -119,17 +134,27 @@ func TestSnapshotRoundTrip(t *testing.T) {
 }
 
 func TestReverseContinueToWrite(t *testing.T) {
+	for _, every := range intervals {
+		t.Run(fmt.Sprint(every), func(t *testing.T) { testReverseContinueToWrite(t, every) })
+	}
+}
+
+func testReverseContinueToWrite(t *testing.T, every uint64) {
 	tg, out, guard := recorded(t)
+	if every > 0 {
+		tg.SetCheckpointInterval(every)
+	}
+	defer func() { t.Logf("checkpoints: %+v", tg.CheckpointStats()) }()
 	// Forward reference: the write's position and instruction.
 	require.NoError(t, tg.InsertBreakpoint(rsp.WatchWrite, guard, 4))
 	st, err := tg.Resume(cont)
 	require.NoError(t, err)
-	require.Equal(t, rsp.StopWatch, st.Kind)
+	require.Equal(t, rsp.StopWatch, st.Kind, "%+v", st)
 	after := capture(t, tg)
 	require.NoError(t, tg.RemoveBreakpoint(rsp.WatchWrite, guard, 4))
 	st, err = tg.Resume(cont)
 	require.NoError(t, err)
-	require.Equal(t, rsp.StopExited, st.Kind)
+	require.Equal(t, rsp.StopExited, st.Kind, "%+v", st)
 	end := tg.Position()
 
 	// From the end, watch the global and go back.

@@ -52,7 +52,11 @@ func (t *Target) loadWine(cfg Config, log *slog.Logger) error {
 	t.deliver = cfg.DeliverFaults
 	// Most system calls are served inside the run, from the syscall hook;
 	// the rest stop it and runWine serves them.
-	t.m.SetSyscallHandler(p.FastSyscall)
+	rec := t.rec
+	t.m.SetSyscallHandler(func() bool {
+		rec.mutated()
+		return p.FastSyscall()
+	})
 	if cfg.Registry != "" {
 		if err := p.LoadRegFile(cfg.Registry); err != nil {
 			p.Close()
@@ -128,6 +132,7 @@ func (t *Target) runWine(step bool) (rsp.Stop, error) {
 		switch us.Reason {
 		case unicorn.StopQuantum:
 			prev := t.wine.CurrentThread()
+			t.rec.mutated()
 			ev, err := t.wine.Yield()
 			if err != nil {
 				return rsp.Stop{}, err
@@ -142,6 +147,7 @@ func (t *Target) runWine(step bool) (rsp.Stop, error) {
 			continue
 		case unicorn.StopSyscall:
 			prev := t.wine.CurrentThread()
+			t.rec.mutated()
 			ev, err := t.wine.Syscall()
 			if err != nil {
 				return rsp.Stop{}, err
@@ -167,6 +173,7 @@ func (t *Target) runWine(step bool) (rsp.Stop, error) {
 			e := wineException(us)
 			if t.deliver {
 				prev := t.wine.CurrentThread()
+				t.rec.mutated()
 				ev, err := t.wine.DispatchException(e)
 				if err != nil {
 					return rsp.Stop{}, err
@@ -282,6 +289,7 @@ func (t *Target) resumeWine(act rsp.ResumeAction) error {
 		return nil
 	}
 	prev := t.wine.CurrentThread()
+	t.rec.mutated()
 	ev, err := t.wine.DispatchException(e)
 	if err != nil {
 		return err

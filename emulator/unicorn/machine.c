@@ -1349,8 +1349,10 @@ static void count_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 		uc_tb tb;
 		memset(&tb, 0, sizeof tb);
 		m->cnt_misses++;
-		if (uc_ctl_request_cache(uc, addr, &tb) != UC_ERR_OK || tb.icount == 0)
+		if (uc_ctl_request_cache(uc, addr, &tb) != UC_ERR_OK || tb.icount == 0 || tb.size != size) {
+			m->cnt_decoded++;
 			tb.icount = (uint16_t)rsInsnIndex(m->handle, addr, addr + size);
+		}
 		c->addr = addr;
 		c->size = size;
 		c->n = tb.icount ? tb.icount : 1;
@@ -1551,6 +1553,12 @@ again:
 	// The syscall hook runs before RIP moves past the instruction.
 	if (m->stop.reason == RS_STOP_NONE || m->stop.reason == RS_STOP_SYSCALL)
 		m->stop.pc = rs_rip(m);
+	// A block hook that stops does so before the block, but RIP is only
+	// stored when a block is left through the execution loop: after a
+	// block chained straight into this one it still names an earlier
+	// block. The hook knew the address.
+	if (m->stop.reason == RS_STOP_POSITION || m->stop.reason == RS_STOP_QUANTUM)
+		rs_reg_write(m, UC_X86_REG_RIP, m->stop.pc);
 	// A CPU exception stopped in the interrupt hook was never delivered,
 	// so QEMU still counts it as in flight: the next contributory one
 	// (a second divide error) would become a double fault (vector 8).

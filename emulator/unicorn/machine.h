@@ -216,7 +216,8 @@ typedef struct rs_machine {
 	// would take icount past limit.
 	int limit_on;
 	uint64_t limit;
-	uint64_t cnt_misses; // cache misses (blocks looked up in libunicorn)
+	uint64_t cnt_misses;  // cache misses (blocks looked up in libunicorn)
+	uint64_t cnt_decoded; // of which libunicorn's answer did not fit: decoded
 } rs_machine;
 
 // Results returned by value: out-parameters would make cgo move Go locals

@@ -50,12 +50,31 @@ func (m *Machine) SetPositionLimit(n uint64, on bool) {
 	}
 }
 
+// ForgetLastPC makes the next run report a breakpoint at its first
+// instruction (a run that resumes where the machine stopped skips it
+// once): for a stop that came before the breakpoint's hook (the position
+// limit) or a state put in place by the caller (a restored checkpoint).
+func (m *Machine) ForgetLastPC() {
+	if m.check() == nil {
+		m.c.last_pc = ^C.uint64_t(0)
+	}
+}
+
 // CountMisses is how many block entries missed the counter's cache.
 func (m *Machine) CountMisses() uint64 {
 	if m.check() != nil {
 		return 0
 	}
 	return uint64(m.c.cnt_misses)
+}
+
+// CountDecoded is how many of CountMisses libunicorn could not answer
+// (the block was decoded instead).
+func (m *Machine) CountDecoded() uint64 {
+	if m.check() != nil {
+		return 0
+	}
+	return uint64(m.c.cnt_decoded)
 }
 
 // StepOne executes one instruction with the tracer (a rep instruction:

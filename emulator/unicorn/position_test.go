@@ -36,8 +36,10 @@ var positionCode = []byte{
 // stepTrace steps the program to its hlt one instruction (iteration) at
 // a time and returns the registers before each step: trace[i] is the
 // state at position i.
-func stepTrace(t *testing.T) []Context {
-	m := newMachine(t, positionCode)
+func stepTrace(t *testing.T) []Context { return stepTraceOf(t, positionCode) }
+
+func stepTraceOf(t *testing.T, code []byte) []Context {
+	m := newMachine(t, code)
 	require.NoError(t, m.SetCounting(true))
 	var trace []Context
 	for i := 0; i < 10000; i++ {
@@ -119,5 +121,92 @@ func TestPositionLimit(t *testing.T) {
 		var c Context
 		require.NoError(t, m.ReadContext(&c))
 		assert.Equal(t, trace[n], c, "registers at position %d", n)
+	}
+}
+
+// TestPositionLimitResume: runs cut by the limit every few instructions
+// and resumed end in the state of an uncut run.
+func TestPositionLimitResume(t *testing.T) {
+	trace := stepTrace(t)
+	for _, every := range []uint64{1, 3, 7, 13} {
+		m := newMachine(t, positionCode)
+		require.NoError(t, m.SetCounting(true))
+		var s Stop
+		for i := 0; i < 10000; i++ {
+			before := m.Position()
+			m.SetPositionLimit(before+every, true)
+			s = m.Run()
+			m.SetPositionLimit(0, false)
+			if s.Reason != StopPosition {
+				break
+			}
+			if m.Position() == before {
+				s = m.StepOne() // a block longer than every
+				require.Equal(t, StopStep, s.Reason)
+			}
+			if p := m.Position(); p < uint64(len(trace)) {
+				require.Equal(t, trace[p].RIP, s.PC, "every %d: position %d", every, p)
+				// RIP itself, also after a block chained into this one.
+				require.Equal(t, trace[p].RIP, reg(t, m, arch.RIP), "every %d: position %d: RIP", every, p)
+			}
+		}
+		require.Equal(t, StopHalt, s.Reason, "every %d", every)
+		assert.Equal(t, uint64(len(trace)), m.Position(), "every %d", every)
+		assert.Equal(t, uint64(50*3), reg(t, m, arch.RAX), "every %d: rax", every)
+		assert.Equal(t, uint64(50), reg(t, m, arch.RBX), "every %d: rbx", every)
+	}
+}
+
+// chainedLoop is two blocks that jump into each other (chained by
+// libunicorn after their first runs), over a string of 'A's:
+//
+//	    mov ecx, 100
+//	A:  add rax, 1                 ; codeBase+0x05
+//	    movzx edx, byte [rsi]
+//	    cmp dl, 0x20
+//	    jle C
+//	    mov r8d, ecx               ; codeBase+0x11
+//	    xor r8d, 1
+//	    cmp dl, 0x22
+//	    cmove ecx, r8d
+//	    dec ecx
+//	    jnz A
+//	C:  hlt
+var chainedLoop = []byte{0xb9, 0x64, 0x00, 0x00, 0x00, 0x48, 0x83, 0xc0, 0x01, 0x0f, 0xb6, 0x16,
+	0x80, 0xfa, 0x20, 0x7e, 0x12, 0x41, 0x89, 0xc8, 0x41, 0x83, 0xf0, 0x01,
+	0x80, 0xfa, 0x22, 0x41, 0x0f, 0x44, 0xc8, 0xff, 0xc9, 0x75, 0xe2, 0xf4}
+
+// TestPositionLimitChained: a limit stop before a block that the block
+// before jumped straight into leaves RIP on that block (libunicorn had
+// not stored it: RIP named the block before).
+func TestPositionLimitChained(t *testing.T) {
+	setup := func(m *Machine) {
+		_, err := m.WriteMemory(dataBase, []byte("AAAAAAAA"))
+		require.NoError(t, err)
+		require.NoError(t, m.SetReg(arch.RSI, dataBase))
+	}
+	ref := newMachine(t, chainedLoop)
+	setup(ref)
+	require.NoError(t, ref.SetCounting(true))
+	var trace []Context
+	for i := 0; i < 2000; i++ {
+		var c Context
+		require.NoError(t, ref.ReadContext(&c))
+		trace = append(trace, c)
+		if ref.StepOne().Reason != StopStep {
+			break
+		}
+	}
+	require.Equal(t, 1+100*10+1, len(trace))
+	for lim := uint64(300); lim < 1000; lim += 37 {
+		m := newMachine(t, chainedLoop)
+		setup(m)
+		require.NoError(t, m.SetCounting(true))
+		m.SetPositionLimit(lim, true)
+		s := m.Run()
+		require.Equal(t, StopPosition, s.Reason)
+		var c Context
+		require.NoError(t, m.ReadContext(&c))
+		assert.Equal(t, trace[m.Position()], c, "limit %d: registers at position %d", lim, m.Position())
 	}
 }
