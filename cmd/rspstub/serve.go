@@ -95,7 +95,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "rspstub: %s (%s userland): listening on %s; connect with: %s\n",
 		filepath.Base(prog), land, addr, connectHint(prog, addr))
 
-	srv := rsp.NewServer(target, rsp.WithLogger(log), rsp.WithPacketLog(*logPackets))
+	srv := rsp.NewServer(target.RSPTarget(), rsp.WithLogger(log), rsp.WithPacketLog(*logPackets))
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {

@@ -142,6 +142,6 @@ func (a monTarget) ReverseStepi(n uint64) (string, error) {
 }
 
 func (a monTarget) ReverseContinue() (string, error) {
-	st, err := a.t.ReverseContinue()
+	st, err := a.t.ContinueBack()
 	return a.t.describeHere(st), err
 }

@@ -532,8 +532,8 @@ func (t *Target) goTo(n uint64) (rsp.Stop, error) {
 	return st, nil
 }
 
-// ReverseStep implements rsp.Reverser.
-func (t *Target) ReverseStep(tid int) (rsp.Stop, error) {
+// StepBack undoes one instruction (rsp.Reverser's ReverseStep).
+func (t *Target) StepBack(tid int) (rsp.Stop, error) {
 	if t.rec == nil {
 		return rsp.Stop{}, errNoRecord
 	}
@@ -541,8 +541,10 @@ func (t *Target) ReverseStep(tid int) (rsp.Stop, error) {
 	return t.ReverseStepN(1)
 }
 
-// ReverseContinue implements rsp.Reverser.
-func (t *Target) ReverseContinue() (rsp.Stop, error) {
+// ContinueBack goes back to the last breakpoint or watchpoint hit
+// before the current position, or to the start of the recording
+// (rsp.Reverser's ReverseContinue).
+func (t *Target) ContinueBack() (rsp.Stop, error) {
 	if t.rec == nil {
 		return rsp.Stop{}, errNoRecord
 	}
@@ -746,3 +748,23 @@ func (t *Target) describeHere(st rsp.Stop) string {
 	}
 	return where
 }
+
+// RSPTarget is what to serve over RSP: the target itself, or, when it
+// records, the target with rsp.Reverser (bs and bc are advertised only
+// then; without a recording they are unsupported packets).
+func (t *Target) RSPTarget() rsp.Target {
+	if t.rec != nil {
+		return reversible{t}
+	}
+	return t
+}
+
+// reversible is a recording Target with rsp.Reverser; embedding keeps
+// every other optional interface of the Target.
+type reversible struct{ *Target }
+
+// ReverseStep implements rsp.Reverser.
+func (r reversible) ReverseStep(tid int) (rsp.Stop, error) { return r.StepBack(tid) }
+
+// ReverseContinue implements rsp.Reverser.
+func (r reversible) ReverseContinue() (rsp.Stop, error) { return r.ContinueBack() }

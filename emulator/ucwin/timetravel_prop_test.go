@@ -88,7 +88,7 @@ func TestTimeTravelProperty(t *testing.T) {
 					require.NoError(t, tg.RemoveBreakpoint(rsp.BreakSoftware, bp, 1))
 				case 2:
 					what = "reverse-stepi"
-					_, err = tg.ReverseStep(ThreadID)
+					_, err = tg.StepBack(ThreadID)
 				case 3:
 					n := uint64(1 + rng.Intn(300))
 					what = fmt.Sprintf("reverse-stepi %d", n)
@@ -97,7 +97,7 @@ func TestTimeTravelProperty(t *testing.T) {
 					what = fmt.Sprintf("reverse-continue to %#x", bp)
 					require.NoError(t, tg.InsertBreakpoint(rsp.BreakSoftware, bp, 1))
 					var st rsp.Stop
-					st, err = tg.ReverseContinue()
+					st, err = tg.ContinueBack()
 					require.NoError(t, tg.RemoveBreakpoint(rsp.BreakSoftware, bp, 1))
 					if err == nil && st.ReplayLog == "" {
 						pc, _ := tg.m.Reg(0x10)

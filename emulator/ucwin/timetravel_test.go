@@ -159,7 +159,7 @@ func testReverseContinueToWrite(t *testing.T, every uint64) {
 
 	// From the end, watch the global and go back.
 	require.NoError(t, tg.InsertBreakpoint(rsp.WatchWrite, guard, 4))
-	st, err = tg.ReverseContinue()
+	st, err = tg.ContinueBack()
 	require.NoError(t, err)
 	require.Equal(t, rsp.StopWatch, st.Kind, describeStop(st))
 	assert.Equal(t, guard, st.Addr)
@@ -176,16 +176,16 @@ func testReverseContinueToWrite(t *testing.T, every uint64) {
 	sameState(t, after, capture(t, tg), "stepped over the store")
 
 	// reverse-stepi comes back.
-	_, err = tg.ReverseStep(ThreadID)
+	_, err = tg.StepBack(ThreadID)
 	require.NoError(t, err)
 	sameState(t, before, capture(t, tg), "reverse-stepi")
 
 	// Again: no earlier write, so the history's start.
-	st, err = tg.ReverseContinue()
+	st, err = tg.ContinueBack()
 	require.NoError(t, err)
 	assert.Equal(t, "begin", st.ReplayLog)
 	start := tg.Position()
-	st, err = tg.ReverseStep(ThreadID)
+	st, err = tg.StepBack(ThreadID)
 	require.NoError(t, err)
 	assert.Equal(t, "begin", st.ReplayLog)
 	assert.Equal(t, start, tg.Position())

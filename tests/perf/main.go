@@ -41,7 +41,7 @@ var (
 )
 
 // comparisons are the names -only accepts, in the order they run.
-var comparisons = []string{"continue", "hits", "step", "memory", "dump", "bt", "startup", "watch", "shadow", "qemu", "wine", "api"}
+var comparisons = []string{"continue", "hits", "step", "memory", "dump", "bt", "startup", "watch", "shadow", "qemu", "wine", "api", "timetravel"}
 
 func want(name string) bool { return slices.Contains(strings.Split(*only, ","), name) }
 
@@ -100,6 +100,7 @@ func main() {
 		{"qemu", qemuProxy},
 		{"wine", wineRows},
 		{"api", apiRows},
+		{"timetravel", timeTravel},
 	} {
 		if want(c.name) {
 			t0 := time.Now()

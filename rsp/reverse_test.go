@@ -1,0 +1,51 @@
+package rsp
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// reverseTarget is a testTarget that goes backwards: a reverse step
+// stops with SIGTRAP, a reverse continue at the history's start.
+type reverseTarget struct {
+	*testTarget
+	steps, conts int
+}
+
+func (r *reverseTarget) ReverseStep(tid int) (Stop, error) {
+	r.steps++
+	return Stop{Kind: StopSignal, Signal: SIGTRAP, Thread: 1}, nil
+}
+
+func (r *reverseTarget) ReverseContinue() (Stop, error) {
+	r.conts++
+	return Stop{Kind: StopSignal, Signal: SIGTRAP, Thread: 1, ReplayLog: "begin"}, nil
+}
+
+// TestServerReverse: bs and bc are advertised and dispatched only for a
+// Reverser; a target without one (the QEMU proxy, a stub without
+// --record) answers them as unsupported packets (empty replies).
+func TestServerReverse(t *testing.T) {
+	conn, _, _ := startPipe(t, newTestTarget())
+	p := newRawPeer(t, conn)
+	assert.NotContains(t, p.ask("qSupported:swbreak+"), "Reverse")
+	assert.Equal(t, "", p.ask("bs"))
+	assert.Equal(t, "", p.ask("bc"))
+
+	rt := &reverseTarget{testTarget: newTestTarget()}
+	srv := NewServer(rt, WithLogger(quietLogger()))
+	a, b := tcpPair(t)
+	go srv.ServeConn(a)
+	t.Cleanup(func() { b.Close() })
+	p = newRawPeer(t, b)
+	assert.True(t, strings.HasSuffix(p.ask("qSupported:swbreak+"), ";ReverseStep+;ReverseContinue+"))
+	assert.True(t, strings.HasPrefix(p.ask("bs"), "T05thread:1;"))
+	bc := p.ask("bc")
+	assert.True(t, strings.HasPrefix(bc, "T05thread:1;"), bc)
+	assert.True(t, strings.HasSuffix(bc, "replaylog:begin;"), bc)
+	assert.Equal(t, "", p.ask("bx"))
+	assert.Equal(t, 1, rt.steps)
+	assert.Equal(t, 1, rt.conts)
+}
