@@ -45,7 +45,7 @@ func (m *Monitor) timeTraveler() (TimeTraveler, error) {
 func init() {
 	commands = append(commands,
 		command{"when", "", "the position: instructions executed since the start (with --record)", (*Monitor).cmdWhen},
-		command{"snapshot", "save [NAME] | restore NAME | list | delete NAME", "named points of the recorded execution (with --record)", (*Monitor).cmdSnapshot},
+		command{"snapshot", "save [NAME]|restore NAME|list|delete NAME", "named points of the recorded execution (with --record)", (*Monitor).cmdSnapshot},
 		command{"reverse-stepi", "[N]", "undo N instructions (default 1) (with --record)", (*Monitor).cmdReverseStepi},
 		command{"reverse-continue", "", "go back to the last breakpoint or watchpoint hit, or to the start (with --record)", (*Monitor).cmdReverseContinue},
 	)

@@ -23,7 +23,7 @@
 //	             machine, error-to-reply mapping (finish)
 //	features.go  optional interfaces -> qSupported and the dispatch table
 //	handlers.go  one handler per packet, named after it
-//	resume.go    c/C/s/S/vCont, range stepping, stop replies
+//	resume.go    c/C/s/S/vCont, bs/bc, range stepping, stop replies
 //	xml.go       target.xml, library list, thread list, memory map
 //	client.go    Client
 //
@@ -136,7 +136,11 @@
 //     ";X..." runs the condition-less breakpoint; GDB evaluates
 //     conditions itself), fork/exec events, vFile writes (the file
 //     service is read-only and restricted to what the target's
-//     FileServer opens), reverse execution, memory tagging.
+//     FileServer opens), memory tagging. Reverse execution is a
+//     Reverser's (bs, bc, `replaylog:begin` in the stop reply when the
+//     history's start is reached); record-control packets (QTFP...,
+//     "target record" state) are not answered: the recording is the
+//     backend's business (rspstub serve --record).
 //   - `}` in text packets: inbound escapes are undone for every packet,
 //     which is right for binary payloads and harmless for the text
 //     packets GDB and LLDB send (they never contain '}').

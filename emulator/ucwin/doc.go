@@ -9,4 +9,9 @@
 // step. Guest faults become signals with a human description (sent to
 // LLDB as `description:` and to GDB's console); a call to an API the
 // guest model does not implement stops with SIGSYS naming the function.
+//
+// With Config.Record the execution is recorded for time travel
+// (timetravel.go): positions, snapshots, reverse steps and continues by
+// re-execution from the start or from automatic checkpoints, served as
+// rsp.Reverser through RSPTarget.
 package ucwin

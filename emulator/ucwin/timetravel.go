@@ -275,13 +275,17 @@ func (t *Target) takeCheckpoint() {
 		pages := make([][]byte, reg.Size/unicorn.PageSize)
 		for k := range pages {
 			addr := reg.Start + uint64(k)*unicorn.PageSize
-			n, _ := t.m.ReadMemory(addr, buf[:])
-			if old != nil && bytes.Equal(old[k], buf[:n]) {
+			cur := t.m.HostBytes(addr, unicorn.PageSize)
+			if cur == nil {
+				n, _ := t.m.ReadMemory(addr, buf[:])
+				cur = buf[:n]
+			}
+			if old != nil && bytes.Equal(old[k], cur) {
 				pages[k] = old[k]
 				continue
 			}
-			pages[k] = append([]byte(nil), buf[:n]...)
-			r.stats.Bytes += int64(n)
+			pages[k] = append([]byte(nil), cur...)
+			r.stats.Bytes += int64(len(cur))
 		}
 		c.pages[i] = pages
 	}
@@ -321,8 +325,12 @@ func (t *Target) restoreCheckpoint(c *checkpoint) error {
 		}
 		for k, p := range c.pages[i] {
 			addr := reg.Start + uint64(k)*unicorn.PageSize
-			n, _ := t.m.ReadMemory(addr, buf[:len(p)])
-			if n == len(p) && bytes.Equal(buf[:n], p) {
+			cur := t.m.HostBytes(addr, len(p))
+			if cur == nil {
+				n, _ := t.m.ReadMemory(addr, buf[:len(p)])
+				cur = buf[:n]
+			}
+			if bytes.Equal(cur, p) {
 				continue
 			}
 			if _, err := t.m.WriteMemory(addr, p); err != nil {
