@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -36,8 +37,23 @@ func TestTimeTravelGDB(t *testing.T) {
 			} else {
 				stub = harness.StartStub(t, "--record", exe)
 			}
-			out := harness.GDB(t, gdb, exe, stub.Addr,
-				"source "+script,
+			// GDB 13's reverse-finish out of a function with line
+			// information (Wine's kernel32 has DWARF) stops on its first
+			// instruction, one step short of the call: its own
+			// behaviour (the packets are Z0 after the prologue, bc, one
+			// bs); one more reverse-stepi reaches the call.
+			extraStep := "echo"
+			if land == "wine" {
+				extraStep = "reverse-stepi"
+			}
+			// dos-based: GDB then takes the library list's Windows paths
+			// as paths, fetches the DLLs from the stub and knows their
+			// exports, so reverse-finish can leave an API function.
+			args := []string{"-batch", "-nx", "-ex", "set pagination off", "-ex", "set confirm off",
+				"-ex", "set width 0", "-ex", "set remotetimeout 30",
+				"-ex", "set target-file-system-kind dos-based",
+				"-ex", "file " + exe, "-ex", "target remote " + stub.Addr}
+			for _, c := range []string{"source " + script,
 				"break corrupt.c:40", "continue",
 				"echo @@rc\\n", "watch guard", "reverse-continue",
 				"echo @@bt\\n", "bt 4", "p $pc",
@@ -45,10 +61,14 @@ func TestTimeTravelGDB(t *testing.T) {
 				"echo @@rfinish\\n", "reverse-finish",
 				"echo @@rbreak\\n", "delete", "break corrupt.c:22", "reverse-continue", "monitor when",
 				"echo @@api\\n", "delete", "reverse-stepi", "reverse-stepi", "bt 2",
+				"echo @@apifinish\\n", "reverse-finish", extraStep, "bt 1",
 				"echo @@fwd\\n", "break corrupt.c:22", "continue", "delete",
 				"echo @@rnext\\n", "reverse-next", "bt 1",
 				"echo @@begin\\n", "reverse-continue",
-				"echo @@end\\n", "continue")
+				"echo @@end\\n", "continue"} {
+				args = append(args, "-ex", c)
+			}
+			out := harness.Run(t, 3*time.Minute, nil, gdb, args...)
 			t.Logf("gdb:\n%s", out)
 
 			rc := between(out, "@@rc", "@@bt")
@@ -68,8 +88,9 @@ func TestTimeTravelGDB(t *testing.T) {
 			assert.Regexp(t, `middle \(v=12\) at \S+corrupt.c:23`, between(out, "@@rfinish", "@@rbreak"), "reverse-finish: back at the call in middle")
 			rb := between(out, "@@rbreak", "@@api")
 			assert.Regexp(t, `Breakpoint \d+, middle \(v=12\) at \S+corrupt.c:22`, rb, "reverse-continue to an earlier breakpoint")
-			api := between(out, "@@api", "@@fwd")
-			assert.Regexp(t, `(?i)#0 .* in kernel32!GetTickCount \(\)\s+#1 .* in middle \(v=12\) at \S+corrupt.c:21`, api, "reverse-stepi back into the API")
+			api := between(out, "@@api", "@@apifinish")
+			assert.Regexp(t, `#0 +0x0*140001[0-9a-f]+ in middle \(v=12\) at \S+corrupt.c:21`, between(out, "@@apifinish", "@@fwd"), "reverse-finish out of the API: at its call")
+			assert.Regexp(t, `(?i)#0 .* in (kernel32!)?GetTickCount \(\)[^\n]*\s+#1 .* in middle \(v=12\) at \S+corrupt.c:21`, api, "reverse-stepi back into the API")
 			assert.Regexp(t, `Breakpoint \d+, middle \(v=12\) at \S+corrupt.c:22`, between(out, "@@fwd", "@@rnext"), "forward again to line 22")
 			assert.Regexp(t, `#0 +middle \(v=12\) at \S+corrupt.c:21`, between(out, "@@rnext", "@@begin"), "reverse-next over GetTickCount")
 			assert.Contains(t, between(out, "@@begin", "@@end"), "No more reverse-execution history.")
