@@ -12,6 +12,9 @@ import (
 // for scripts. Reverse moves the target behind the client's back: GDB
 // needs `flushregs` (or maintenance flush register-cache) afterwards.
 type TimeTraveler interface {
+	// Recording reports whether the execution is recorded; the other
+	// methods are used only when it is.
+	Recording() bool
 	// Position is the number of instructions executed since the start.
 	Position() uint64
 	SaveSnapshot(name string) (string, error)
@@ -36,7 +39,7 @@ var errNoTimeTravel = errors.New("this target does not record its execution (sta
 
 func (m *Monitor) timeTraveler() (TimeTraveler, error) {
 	tt, ok := m.t.(TimeTraveler)
-	if !ok {
+	if !ok || !tt.Recording() {
 		return nil, errNoTimeTravel
 	}
 	return tt, nil

@@ -117,6 +117,8 @@ func (a monTarget) ModuleFile(m monitor.Module) ([]byte, error) {
 
 // The monitor's time travel (monitor.TimeTraveler), for LLDB and scripts.
 
+func (a monTarget) Recording() bool { return a.t.Recording() }
+
 func (a monTarget) Position() uint64 { return a.t.Position() }
 
 func (a monTarget) SaveSnapshot(name string) (string, error) { return a.t.SaveSnapshot(name) }

@@ -198,3 +198,44 @@ func testReverseContinueToWrite(t *testing.T, every uint64) {
 	assert.Equal(t, end, tg.Position())
 	assert.Equal(t, 1, strings.Count(out.String(), "after: guard=39\n"), out.String())
 }
+
+// TestTimeTravelMonitor: the monitor commands LLDB and scripts use, and
+// their answer without a recording.
+func TestTimeTravelMonitor(t *testing.T) {
+	tg, _, guard := recorded(t)
+	run := func(cmd string) string {
+		var b bytes.Buffer
+		require.NoError(t, tg.Monitor(cmd, &b), cmd)
+		return b.String()
+	}
+	assert.Regexp(t, `^position \d+\n$`, run("when"))
+	assert.Contains(t, run("snapshot save start"), "snapshot start at position")
+	require.NoError(t, tg.InsertBreakpoint(rsp.WatchWrite, guard, 4))
+	st, err := tg.Resume(cont)
+	require.NoError(t, err)
+	require.Equal(t, rsp.StopWatch, st.Kind)
+	at := tg.Position()
+	assert.Equal(t, fmt.Sprintf("position %d: ", at-5), run("reverse-stepi 5")[:len(fmt.Sprintf("position %d: ", at-5))])
+	out := run("reverse-continue")
+	assert.Contains(t, out, "the start of the recording")
+	run("snapshot save here")
+	list := run("snapshot list")
+	assert.Regexp(t, `(?m)^start +position \d+$`, list)
+	assert.Regexp(t, `(?m)^here +position \d+$`, list)
+	assert.Contains(t, run("snapshot restore start"), "restored start")
+	run("snapshot delete here")
+	assert.NotContains(t, run("snapshot list"), "here")
+	var b bytes.Buffer
+	assert.Error(t, tg.Monitor("snapshot restore nosuch", &b))
+
+	plain, err := New(Config{Program: tg.rec.cfg.Program})
+	require.NoError(t, err)
+	defer plain.Close()
+	err = plain.Monitor("when", &b)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "--record")
+	_, ok := plain.RSPTarget().(rsp.Reverser)
+	assert.False(t, ok, "no bs/bc without a recording")
+	_, ok = tg.RSPTarget().(rsp.Reverser)
+	assert.True(t, ok)
+}
