@@ -99,3 +99,37 @@ func TestTimeTravelGDB(t *testing.T) {
 		})
 	}
 }
+
+// TestTimeTravelLLDB: LLDB 14 has no reverse commands; the monitor's go
+// back through the shipped lldb script: after stepping out of the
+// function that corrupted the global, `rspstub reverse-continue` returns
+// to LLDB's breakpoint in it, `rspstub reverse-stepi 3` and `rspstub
+// when` move and report the position.
+func TestTimeTravelLLDB(t *testing.T) {
+	exe := harness.BuildPE(t, "tests/testdata/corrupt.c", harness.MinGW, "-O0", "-g")
+	script := filepath.Join(t.TempDir(), "rspstub_lldb.py")
+	require.NoError(t, os.WriteFile(script, []byte(monitor.LLDBScript), 0o644))
+	stub := harness.StartStub(t, "--record", exe)
+	out := harness.LLDB(t, exe, stub.Addr,
+		"command script import "+script,
+		"breakpoint set -n corrupt", "continue", "thread step-out",
+		"rspstub when", "rspstub reverse-continue", "rspstub bt -n 2",
+		"rspstub reverse-stepi 3", "rspstub when",
+		// LLDB's registers are stale after the monitor moved the
+		// process: the next stop refreshes them (the breakpoint in
+		// corrupt again), then the end.
+		"continue", "continue")
+	t.Logf("lldb:\n%s", out)
+	pos := regexp.MustCompile(`(?m)^position (\d+)$`).FindAllStringSubmatch(out, -1)
+	require.Len(t, pos, 2, "two `when` answers")
+	rc := regexp.MustCompile(`position (\d+): pc 0x[0-9a-f]+ corrupt\S*!corrupt\+0x[0-9a-f]+ \[\S+corrupt.c @ \d+\] \(breakpoint\)`).FindStringSubmatch(out)
+	require.NotNil(t, rc, "reverse-continue back to the breakpoint in corrupt")
+	at, _ := strconv.Atoi(rc[1])
+	after, _ := strconv.Atoi(pos[0][1])
+	back, _ := strconv.Atoi(pos[1][1])
+	assert.Less(t, at, after)
+	assert.Equal(t, at-3, back, "reverse-stepi 3")
+	assert.Regexp(t, `01 .* corrupt\S*!middle\+`, out, "bt after going back")
+	assert.Contains(t, out, "exited with status = 1")
+	assert.Equal(t, "before: guard=42\nafter: guard=39\n", strings.ReplaceAll(stub.Stdout(), "\r\n", "\n"), "output printed once")
+}
