@@ -1,0 +1,54 @@
+package ucwin
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rspstub/rspstub/rsp"
+	"github.com/rspstub/rspstub/tests/harness"
+)
+
+// TestTimeTravelWineThreads: the wine userland with three threads
+// (tests/testdata/wthreads.c), first run with breakpoint stops and steps
+// in the workers: going back 1, 1000, 100000 instructions and half the
+// run, and forward again, ends at the same position every time, and the
+// output is printed once.
+func TestTimeTravelWineThreads(t *testing.T) {
+	harness.NeedWine(t)
+	exe := harness.BuildPE(t, "tests/testdata/wthreads.c", harness.MinGW, "-O0", "-g")
+	var out bytes.Buffer
+	tg, err := New(Config{Program: exe, Record: true, Userland: UserlandWine, Stdout: &out, Stderr: &out})
+	require.NoError(t, err)
+	defer tg.Close()
+	work := symbolAddr(t, exe, "work")
+	require.NoError(t, tg.InsertBreakpoint(rsp.BreakSoftware, work, 1))
+	for i := 0; i < 2; i++ {
+		st, err := tg.Resume(cont)
+		require.NoError(t, err)
+		require.Equal(t, rsp.StopSWBreak, st.Kind, "hit %d", i)
+		for k := 0; k < 5; k++ {
+			_, err := tg.Resume([]rsp.ResumeAction{{Thread: st.Thread, Step: true}})
+			require.NoError(t, err)
+		}
+	}
+	require.NoError(t, tg.RemoveBreakpoint(rsp.BreakSoftware, work, 1))
+	st, err := tg.Resume(cont)
+	require.NoError(t, err)
+	require.Equal(t, rsp.StopExited, st.Kind)
+	end := tg.Position()
+	want := out.String()
+	require.Contains(t, want, "total 3")
+	for _, back := range []uint64{1, 1000, 100000, end / 2} {
+		_, err = tg.ReverseStepN(back)
+		require.NoError(t, err, "back %d", back)
+		assert.Equal(t, end-back, tg.Position(), "back %d", back)
+		st, err = tg.Resume(cont)
+		require.NoError(t, err)
+		assert.Equal(t, rsp.StopExited, st.Kind)
+		assert.Equal(t, end, tg.Position(), "forward again after going back %d", back)
+	}
+	assert.Equal(t, want, out.String(), "output printed once")
+}
