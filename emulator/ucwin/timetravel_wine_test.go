@@ -52,3 +52,29 @@ func TestTimeTravelWineThreads(t *testing.T) {
 	}
 	assert.Equal(t, want, out.String(), "output printed once")
 }
+
+// TestTimeTravelStdin: what the guest read from stdin is kept for
+// replays: going back before the read and forward again reads the same
+// line (the host reader is consumed once), so the run ends where it did.
+func TestTimeTravelStdin(t *testing.T) {
+	harness.NeedWine(t)
+	exe := harness.BuildPE(t, "tests/testdata/readline.c", harness.MinGW, "-O0", "-g")
+	var out bytes.Buffer
+	tg, err := New(Config{Program: exe, Record: true, Userland: UserlandWine, Stdout: &out, Stderr: &out,
+		Stdin: bytes.NewBufferString("hello from stdin\n")})
+	require.NoError(t, err)
+	defer tg.Close()
+	st, err := tg.Resume(cont)
+	require.NoError(t, err)
+	require.Equal(t, rsp.StopExited, st.Kind)
+	assert.Equal(t, len("hello from stdin\n"), st.ExitCode)
+	end := tg.Position()
+	_, err = tg.ReverseStepN(end - tg.rec.start)
+	require.NoError(t, err)
+	st, err = tg.Resume(cont)
+	require.NoError(t, err)
+	require.Equal(t, rsp.StopExited, st.Kind)
+	assert.Equal(t, len("hello from stdin\n"), st.ExitCode, "the replay read the same line")
+	assert.Equal(t, end, tg.Position())
+	assert.Equal(t, "got hello from stdin\r\n", out.String())
+}
