@@ -38,9 +38,11 @@ import (
 // the last. Guest output of a replay is not shown again: the console
 // counts the writes the user has seen and drops the first that many.
 //
-// Not covered: the guest's own rdtsc instruction reads the host's counter
-// (libunicorn 2.0.1 has no rdtsc hook: uc_hook_add fails with UC_ERR_HOOK);
-// a --root sandbox the guest writes to is not reset between replays;
+// The guest's own rdtsc and rdtscp read a virtual counter too, 3 ticks
+// an instruction (unicorn.Machine.SetVirtualTSC: libunicorn 2.0.1 has no
+// rdtsc hook, so a code hook after each one rewrites EDX:EAX).
+//
+// Not covered: a --root sandbox the guest writes to is not reset between replays;
 // the debugger's writes to memory or registers are not part of the
 // recording (going back and forward again forgets them); threads of the
 // wine userland switch on translation-block counts, which a replay that
@@ -124,6 +126,9 @@ func (r *recorder) prepare(cfg *Config, m *unicorn.Machine) error {
 	if err := m.SetCounting(true); err != nil {
 		return fmt.Errorf("record: %w", err)
 	}
+	// rdtsc: 3 ticks an instruction (a 3 GHz guest at 1 ns an
+	// instruction, the clocks' rate).
+	m.SetVirtualTSC(true, 3)
 	// One nanosecond of guest time per instruction.
 	cfg.clock = func() time.Duration { return time.Duration(m.Position()) }
 	cfg.RealClock = false

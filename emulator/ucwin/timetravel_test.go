@@ -239,3 +239,32 @@ func TestTimeTravelMonitor(t *testing.T) {
 	_, ok = tg.RSPTarget().(rsp.Reverser)
 	assert.True(t, ok)
 }
+
+// TestVirtualTSCGuest: a program's own rdtsc reads the virtual counter
+// under recording: two recorded runs print the same values, three ticks
+// an instruction apart; without recording they are the host's.
+func TestVirtualTSCGuest(t *testing.T) {
+	exe := harness.BuildPE(t, "tests/testdata/tsc.c", harness.MinGW, "-O0")
+	runOnce := func(record bool) (uint64, uint64) {
+		var out bytes.Buffer
+		tg, err := New(Config{Program: exe, Record: record, Stdout: &out})
+		require.NoError(t, err)
+		defer tg.Close()
+		st, err := tg.Resume(cont)
+		require.NoError(t, err)
+		require.Equal(t, rsp.StopExited, st.Kind)
+		var a, b uint64
+		_, err = fmt.Sscanf(out.String(), "%d %d", &a, &b)
+		require.NoError(t, err, out.String())
+		return a, b
+	}
+	a1, b1 := runOnce(true)
+	a2, b2 := runOnce(true)
+	assert.Equal(t, a1, a2)
+	assert.Equal(t, b1, b2)
+	assert.Equal(t, uint64(0), (b1-a1)%3, "three ticks an instruction")
+	assert.Less(t, b1-a1, uint64(300), "a few instructions apart")
+	h1, _ := runOnce(false)
+	h2, _ := runOnce(false)
+	assert.NotEqual(t, h1, h2, "without recording: the host's counter")
+}

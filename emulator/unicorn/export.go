@@ -5,7 +5,10 @@ package unicorn
 */
 import "C"
 
-import "runtime/cgo"
+import (
+	"runtime/cgo"
+	"unsafe"
+)
 
 // rsGoSyscall is called by the C syscall hook (machine.c) while the guest
 // runs: the machine's handler serves the call in place and the run goes
@@ -38,4 +41,18 @@ func rsInsnIndex(h C.uintptr_t, start, pc C.uint64_t) C.int {
 		return -1
 	}
 	return C.int(m.insnIndex(uint64(start), uint64(pc)))
+}
+
+// rsScanTSC is called by the position counter (machine.c) for a block
+// seen for the first time while the time stamp counter is virtual: the
+// addresses after its rdtsc and rdtscp instructions (at most max).
+//
+//export rsScanTSC
+func rsScanTSC(h C.uintptr_t, start, size C.uint64_t, after *C.uint64_t, max C.int) C.int {
+	m, ok := cgo.Handle(h).Value().(*Machine)
+	if !ok || max <= 0 {
+		return 0
+	}
+	out := unsafe.Slice(after, int(max))
+	return C.int(m.scanTSC(uint64(start), uint64(start+size), out))
 }

@@ -577,13 +577,14 @@ static uc_err emu(rs_machine *m, uint64_t pc)
 	for (i = 0;; i++) {
 		m->escaping = 0;
 		m->restart = 0;
+		m->restart_at = 0;
 		rs_running = m;
 		e = uc_emu_start(m->uc, pc, 0, 0, 0);
 		rs_running = NULL;
 		if (!m->restart || m->escaping || e != UC_ERR_OK || m->stop.reason != RS_STOP_NONE ||
 		    m->interrupt || i == RS_MAX_RESTARTS)
 			break;
-		pc = rs_rip(m);
+		pc = m->restart_at ? m->restart_pc : rs_rip(m);
 	}
 	m->restart = 0;
 	return e;
@@ -788,6 +789,8 @@ void rs_close(rs_machine *m)
 	free(m->traps);
 	free(m->frames);
 	free(m->tbc);
+	free(m->tsc_hooks);
+	free(m->tsc_addrs);
 	free(m);
 }
 
@@ -1331,6 +1334,59 @@ static void quantum_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 // ---- position counter --------------------------------------------------------
 
 extern int rsInsnIndex(uintptr_t handle, uint64_t start, uint64_t pc);
+extern int rsScanTSC(uintptr_t handle, uint64_t start, uint64_t size, uint64_t *after, int max);
+
+// tsc_cb runs before the instruction after an rdtsc or rdtscp: EDX:EAX
+// become the position there times tsc_mul (a virtual counter: replays
+// read what the recording read).
+static void tsc_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
+{
+	rs_machine *m = ud;
+	uint64_t pos = m->icount, v;
+	(void)uc;
+	(void)size;
+	if (m->cnt_open && addr >= m->cnt_block && addr < m->cnt_block + m->cnt_size) {
+		int k = addr == m->cnt_block ? 0 : rsInsnIndex(m->handle, m->cnt_block, addr);
+		if (k >= 0 && (uint32_t)k <= m->cnt_n)
+			pos = m->icount - m->cnt_n + (uint32_t)k;
+	}
+	v = pos * m->tsc_mul;
+	rs_reg_write(m, UC_X86_REG_RAX, v & 0xFFFFFFFFULL);
+	rs_reg_write(m, UC_X86_REG_RDX, v >> 32);
+	m->tsc_reads++;
+}
+
+// tsc_hook_new adds tsc_cb at addr unless it is there; 1 when added.
+static int tsc_hook_new(rs_machine *m, uint64_t addr)
+{
+	int i;
+	for (i = 0; i < m->ntsc; i++)
+		if (m->tsc_addrs[i] == addr)
+			return 0;
+	if (m->ntsc == m->captsc) {
+		int cap = m->captsc ? 2 * m->captsc : 16;
+		uc_hook *h = realloc(m->tsc_hooks, (size_t)cap * sizeof *h);
+		uint64_t *a;
+		if (h == NULL)
+			return 0;
+		m->tsc_hooks = h;
+		a = realloc(m->tsc_addrs, (size_t)cap * sizeof *a);
+		if (a == NULL)
+			return 0;
+		m->tsc_addrs = a;
+		m->captsc = cap;
+	}
+	if (uc_hook_add(m->uc, &m->tsc_hooks[m->ntsc], UC_HOOK_CODE, (void *)tsc_cb, m, addr, addr) != UC_ERR_OK)
+		return 0;
+	m->tsc_addrs[m->ntsc++] = addr;
+	return 1;
+}
+
+void rs_tsc_virtual(rs_machine *m, int on, uint64_t mul)
+{
+	m->tsc_virtual = on;
+	m->tsc_mul = mul;
+}
 
 // count_cb runs at every block entry while the position counter is on.
 // It also keeps the time slices then, so that a block a slice stops
@@ -1356,6 +1412,24 @@ static void count_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 		c->addr = addr;
 		c->size = size;
 		c->n = tb.icount ? tb.icount : 1;
+		if (m->tsc_virtual) {
+			// A block seen for the first time: hooks after its rdtsc
+			// instructions, compiled in by dropping it (and the block
+			// after it) and running it again from its start.
+			uint64_t after[16];
+			int i, k = rsScanTSC(m->handle, addr, size, after, 16), added = 0;
+			for (i = 0; i < k; i++)
+				added |= tsc_hook_new(m, after[i]);
+			if (added) {
+				uc_ctl_remove_cache(uc, addr, addr + size + 16);
+				m->cnt_open = 0;
+				m->restart = 1;
+				m->restart_at = 1;
+				m->restart_pc = addr;
+				uc_emu_stop(uc);
+				return;
+			}
+		}
 	}
 	n = c->n;
 	if (m->quantum > 0 && --m->quantum_left < 0) {

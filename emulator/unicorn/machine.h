@@ -218,6 +218,18 @@ typedef struct rs_machine {
 	uint64_t limit;
 	uint64_t cnt_misses;  // cache misses (blocks looked up in libunicorn)
 	uint64_t cnt_decoded; // of which libunicorn's answer did not fit: decoded
+	// Virtual time stamp counter (count.c, with the counter): a code
+	// hook after each rdtsc/rdtscp seen replaces EDX:EAX with the
+	// position times tsc_mul; restart_pc is where a run goes on after a
+	// block was dropped to compile such hooks in.
+	int tsc_virtual;
+	uint64_t tsc_mul;
+	uc_hook *tsc_hooks;
+	uint64_t *tsc_addrs;
+	int ntsc, captsc;
+	uint64_t restart_pc;
+	int restart_at;
+	uint64_t tsc_reads;
 } rs_machine;
 
 // Results returned by value: out-parameters would make cgo move Go locals
@@ -279,6 +291,7 @@ uc_err rs_trap_add(rs_machine *m, uint64_t start, uint64_t end);
 uc_err rs_shadow_enable(rs_machine *m, int on);
 uc_err rs_set_quantum(rs_machine *m, int64_t blocks);
 uc_err rs_count_enable(rs_machine *m, int on);
+void rs_tsc_virtual(rs_machine *m, int on, uint64_t mul);
 void count_settle(rs_machine *m, uint64_t pc);
 void count_twin(rs_machine *m, uint64_t pc, int done);
 int count_block_cb(rs_machine *m, uint64_t addr, uint32_t size);

@@ -111,3 +111,46 @@ func (m *Machine) insnIndex(start, pc uint64) int {
 	}
 	return n
 }
+
+// SetVirtualTSC makes the guest's rdtsc and rdtscp read the position
+// times mul (with the counter on): a code hook after each such
+// instruction, found when its block is first counted, replaces EDX:EAX.
+// libunicorn 2.0.1 has no rdtsc hook of its own (uc_hook_add with
+// UC_X86_INS_RDTSC answers UC_ERR_HOOK). Blocks counted before the call
+// keep the host's counter until they are translated again.
+func (m *Machine) SetVirtualTSC(on bool, mul uint64) {
+	if m.check() == nil {
+		C.rs_tsc_virtual(m.c, cbool(on), C.uint64_t(mul))
+	}
+}
+
+// TSCReads is how many virtual rdtsc values the guest has read.
+func (m *Machine) TSCReads() uint64 {
+	if m.check() != nil {
+		return 0
+	}
+	return uint64(m.c.tsc_reads)
+}
+
+// scanTSC writes the addresses after the rdtsc and rdtscp instructions of
+// [start, end) to out and returns how many.
+func (m *Machine) scanTSC(start, end uint64, out []C.uint64_t) int {
+	var buf [16]byte
+	n := 0
+	for a := start; a < end && n < len(out); {
+		k, _ := m.ReadMemory(a, buf[:])
+		if k == 0 {
+			break
+		}
+		inst, err := x86asm.Decode(buf[:k], 64)
+		if err != nil || inst.Len <= 0 {
+			break
+		}
+		a += uint64(inst.Len)
+		if inst.Op == x86asm.RDTSC || inst.Op == x86asm.RDTSCP {
+			out[n] = C.uint64_t(a)
+			n++
+		}
+	}
+	return n
+}

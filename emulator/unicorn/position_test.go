@@ -210,3 +210,40 @@ func TestPositionLimitChained(t *testing.T) {
 		assert.Equal(t, trace[m.Position()], c, "limit %d: registers at position %d", lim, m.Position())
 	}
 }
+
+// TestVirtualTSC: with the counter on and a virtual time stamp counter,
+// rdtsc reads the position after it times the multiplier, also when a
+// stop splits its block, and rdtscp too:
+//
+//	nop                 ; position 0
+//	rdtsc               ; 1 -> EDX:EAX = 2*3
+//	mov rbx, rax        ; 2
+//	nop                 ; 3
+//	rdtsc               ; 4 -> 5*3
+//	mov rsi, rax        ; 5
+//	rdtscp              ; 6 -> 7*3
+//	hlt
+func TestVirtualTSC(t *testing.T) {
+	code := []byte{0x90, 0x0f, 0x31, 0x48, 0x89, 0xc3, 0x90, 0x0f, 0x31, 0x48, 0x89, 0xc6, 0x0f, 0x01, 0xf9, 0xf4}
+	for _, stopAt := range []uint64{0, 1, 3, 5} {
+		m := newMachine(t, code)
+		require.NoError(t, m.SetCounting(true))
+		m.SetVirtualTSC(true, 3)
+		if stopAt > 0 {
+			m.SetPositionLimit(stopAt, true)
+			s := m.Run()
+			require.Equal(t, StopPosition, s.Reason)
+			m.SetPositionLimit(0, false)
+			for m.Position() < stopAt {
+				require.Equal(t, StopStep, m.StepOne().Reason)
+			}
+		}
+		s := m.Run()
+		require.Equal(t, StopHalt, s.Reason, "stop at %d", stopAt)
+		assert.Equal(t, uint64(2*3), reg(t, m, arch.RBX), "first rdtsc (stop at %d)", stopAt)
+		assert.Equal(t, uint64(5*3), reg(t, m, arch.RSI), "second rdtsc (stop at %d)", stopAt)
+		assert.Equal(t, uint64(7*3), reg(t, m, arch.RAX), "rdtscp (stop at %d)", stopAt)
+		assert.Equal(t, uint64(0), reg(t, m, arch.RDX))
+		assert.Equal(t, uint64(8), m.Position())
+	}
+}
