@@ -350,6 +350,14 @@
 // (SetQuantum) share the hook while counting, so that a block a slice
 // stops before is never counted, and get the same RIP fix.
 //
+// SetVirtualTSC makes rdtsc and rdtscp read the position times a factor
+// (libunicorn 2.0.1 refuses an rdtsc instruction hook with UC_ERR_HOOK).
+// When the counter first sees a block, Go decodes it (rsScanTSC); after
+// each rdtsc a code hook goes in that rewrites EDX:EAX from the exact
+// position, and the block (and the one after it) is dropped before it
+// runs and run again from its start (restart_pc: RIP may be stale there
+// too), so the hooks are compiled in (TestVirtualTSC).
+//
 // The cost is a C call per block entered: BenchmarkOverhead/count-* 1.84-
 // 2.04x on a two-instruction loop (one block an iteration), 0.85-1.10x on
 // call and store loops. Off by default.
