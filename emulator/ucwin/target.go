@@ -110,6 +110,10 @@ type Target struct {
 	consoleMu sync.Mutex
 	console   io.Writer
 
+	// machMu orders Interrupt (any goroutine) against a replay putting a
+	// new machine in place (timetravel.go).
+	machMu sync.Mutex
+
 	mon *monitor.Monitor // monitor commands, created on first use
 
 	// The wine userland (nil for synth).
@@ -548,7 +552,10 @@ func (t *Target) WriteMemory(addr uint64, p []byte) (int, error) { return t.m.Wr
 // Interrupt implements rsp.Target.
 func (t *Target) Interrupt() {
 	t.interrupted.Store(true)
-	t.m.Interrupt()
+	t.machMu.Lock()
+	m := t.m
+	t.machMu.Unlock()
+	m.Interrupt()
 }
 
 // LastStop implements rsp.Target.

@@ -416,7 +416,9 @@ func (t *Target) incarnate(n uint64, scan bool) ([]hit, rsp.Stop, error) {
 // and the monitor know of t (breakpoints, console, modules reported)
 // stays.
 func (t *Target) swap(f *Target) {
+	t.machMu.Lock()
 	t.m, f.m = f.m, t.m
+	t.machMu.Unlock()
 	t.mw, f.mw = f.mw, t.mw
 	t.proc, f.proc = f.proc, t.proc
 	t.wine, f.wine = f.wine, t.wine
