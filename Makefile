@@ -1,5 +1,7 @@
 # Fuzzing targets (everything else: scripts/test.sh).
 #   make fuzz FUZZTIME=10m   every fuzzer for FUZZTIME, one after the other
+#   make fuzz-list           the fuzzers, discovered by go test -list '^Fuzz'
+#                            (a new Fuzz* function needs no line here)
 #   make fuzz-smoke          every fuzzer for SMOKETIME executions (CI)
 #   make fuzz-corpus         regenerate testdata/fuzz/ from real data
 #   make fuzz-keep           copy what fuzzing found (GOCACHE) into testdata/fuzz/
@@ -18,34 +20,17 @@ FLAGS = -parallel $(FUZZPARALLEL) -fuzzminimizetime $(FUZZMINTIME) -fuzztime $(F
 # scripts/fuzz-one.sh tells a finding from Go's end-of-fuzztime race.
 F = GO=$(GO) bash scripts/fuzz-one.sh
 
-.PHONY: fuzz fuzz-smoke fuzz-corpus fuzz-keep
+.PHONY: fuzz fuzz-list fuzz-smoke fuzz-corpus fuzz-keep
 fuzz:
-	$(F) FuzzDecoder ./rsp $(FLAGS)
-	$(F) FuzzHandlers ./rsp $(FLAGS)
-	$(F) FuzzCompressRuns ./rsp $(FLAGS)
-	$(F) FuzzClientReplies ./rsp $(FLAGS)
-	$(F) FuzzDecodeUnwindInfo ./unwind $(FLAGS)
-	$(F) FuzzStepWalk ./unwind $(FLAGS)
-	$(F) FuzzReadImage ./unwind $(FLAGS)
-	$(F) FuzzEHFrame ./unwind/dwarf $(FLAGS)
-	$(F) FuzzDebugFrame ./unwind/dwarf $(FLAGS)
-	$(F) FuzzCFAProgram ./unwind/dwarf $(FLAGS)
-	$(F) FuzzEHFrameHdr ./unwind/dwarf $(FLAGS)
-	$(F) FuzzEval ./unwind/dwarf $(FLAGS)
-	$(F) FuzzPESections ./unwind/dwarf $(FLAGS)
-	$(F) FuzzRun ./monitor $(FLAGS)
-	$(F) FuzzParse ./monitor $(FLAGS)
-	$(F) FuzzLoad ./guest $(FLAGS)
-	$(F) FuzzWalk ./guest/winproc $(FLAGS)
-	$(F) FuzzModules ./guest/linuxproc $(FLAGS)
-	$(F) FuzzMatchBuiltin ./unwind/cfi $(FLAGS)
-	$(F) FuzzImage ./internal/elfmem $(FLAGS)
-	$(F) FuzzCursor ./internal/bytecur $(FLAGS)
-	$(F) FuzzParseTID ./emulator/qemu $(FLAGS)
-	$(F) FuzzSyscall ./guest/wine $(FLAGS)
-	$(F) FuzzParse ./internal/peimage $(FLAGS)
-	$(F) FuzzMSVC ./internal/demangle $(FLAGS)
-	$(F) FuzzGuestCode ./emulator/unicorn $(FLAGS)
+	@list=$$(GO=$(GO) bash scripts/fuzzers.sh) || exit 1; \
+	[ -n "$$list" ] || { echo "no fuzz targets found" >&2; exit 1; }; \
+	echo "$$list" | while read -r name pkg; do \
+		$(F) $$name $$pkg $(FLAGS) || exit 1; \
+	done
+
+# Every fuzz target (go test -list '^Fuzz' ./..., see scripts/fuzzers.sh).
+fuzz-list:
+	@GO=$(GO) bash scripts/fuzzers.sh
 
 fuzz-smoke:
 	$(MAKE) fuzz FUZZTIME=$(SMOKETIME)

@@ -39,9 +39,9 @@ func (p *Process) RegionName(addr uint64) string {
 	if m := p.moduleAt(addr); m != nil {
 		rva := addr - m.Base
 		for _, s := range m.sections {
-			end := uint64(s.rva) + pageUp(uint64(s.size))
-			if rva >= uint64(s.rva) && rva < end {
-				return m.Name + " " + strings.TrimRight(s.name, "\x00")
+			end := uint64(s.RVA) + pageUp(uint64(s.Size))
+			if rva >= uint64(s.RVA) && rva < end {
+				return m.Name + " " + strings.TrimRight(s.Name, "\x00")
 			}
 		}
 		return m.Name

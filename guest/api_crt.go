@@ -1,12 +1,10 @@
 package guest
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 )
 
 // msvcrt's FILE is 0x30 bytes on x64: _ptr, _cnt, _base, _flag, _file,
@@ -230,427 +228,175 @@ func (c *call) setErrno(v uint32) {
 
 const eof = 0xFFFFFFFF // (int)-1
 
+// crtExports is the export table of msvcrt.dll and ucrtbase.dll: one line
+// per export (its name and handler), in groups named after the files that
+// hold their implementations.
+var crtExports = []apiExport{
+	// memory (guest/crt_memory.go)
+	{"malloc", crt_malloc},
+	{"calloc", crt_calloc},
+	{"realloc", crt_realloc},
+	{"free", crt_free},
+	{"_msize", crt__msize},
+	{"_aligned_malloc", alignedMalloc},
+	{"_aligned_free", crt__aligned_free},
+	// strings and memory blocks (guest/crt_string.go)
+	{"strlen", crt_strlen},
+	{"wcslen", crt_wcslen},
+	{"strnlen", crt_strnlen},
+	{"strcmp", crt_strcmp},
+	{"strncmp", crt_strncmp},
+	{"_stricmp", crt__stricmp},
+	{"_strnicmp", crt__strnicmp},
+	{"strcpy", crt_strcpy},
+	{"strncpy", crt_strncpy},
+	{"strcat", crt_strcat},
+	{"strncat", crt_strncat},
+	{"strchr", crt_strchr},
+	{"strrchr", crt_strrchr},
+	{"strstr", crt_strstr},
+	{"strdup", strdup},
+	{"_strdup", strdup},
+	{"memcpy", memmove},
+	{"memmove", memmove},
+	{"memset", crt_memset},
+	{"memcmp", crt_memcmp},
+	{"memchr", crt_memchr},
+	{"toupper", crt_toupper},
+	{"tolower", crt_tolower},
+	{"isdigit", ctype(func(b byte) bool { return b >= '0' && b <= '9' })},
+	{"isalpha", ctype(func(b byte) bool { return (b|0x20) >= 'a' && (b|0x20) <= 'z' })},
+	{"isalnum", ctype(func(b byte) bool { return b >= '0' && b <= '9' || (b|0x20) >= 'a' && (b|0x20) <= 'z' })},
+	{"isspace", ctype(func(b byte) bool { return b == ' ' || b >= 9 && b <= 13 })},
+	{"isupper", ctype(func(b byte) bool { return b >= 'A' && b <= 'Z' })},
+	{"islower", ctype(func(b byte) bool { return b >= 'a' && b <= 'z' })},
+	{"isxdigit", crt_isxdigit},
+	{"isprint", ctype(func(b byte) bool { return b >= 0x20 && b < 0x7F })},
+	{"ispunct", crt_ispunct},
+	{"atoi", crt_atoi},
+	{"atol", crt_atol},
+	{"atoll", crt_atoll},
+	{"_atoi64", crt__atoi64},
+	{"strtol", crt_strtol},
+	{"strtoul", crt_strtoul},
+	{"strtoll", crt_strtoll},
+	{"strtoull", crt_strtoull},
+	{"_strtoi64", crt__strtoi64},
+	{"_strtoui64", crt__strtoui64},
+	{"abs", crt_abs},
+	{"labs", crt_labs},
+	{"llabs", crt_llabs},
+	{"_abs64", crt__abs64},
+	{"rand", crt_rand},
+	{"srand", crt_srand},
+	{"time", crtTime},
+	{"_time64", crtTime},
+	{"_time32", crtTime},
+	{"clock", crt_clock},
+	{"getenv", crt_getenv},
+	// stdio (guest/crt_stdio.go)
+	{"printf", crt_printf},
+	{"vprintf", crt_vprintf},
+	{"fprintf", crt_fprintf},
+	{"vfprintf", crt_vfprintf},
+	{"sprintf", crt_sprintf},
+	{"vsprintf", crt_vsprintf},
+	{"snprintf", crt_snprintf},
+	{"_snprintf", crt__snprintf},
+	{"vsnprintf", crt_vsnprintf},
+	{"_vsnprintf", crt__vsnprintf},
+	{"_vscprintf", crt__vscprintf},
+	{"puts", crt_puts},
+	{"putchar", crt_putchar},
+	{"fputc", fputc},
+	{"putc", fputc},
+	{"fputs", crt_fputs},
+	{"fwrite", crt_fwrite},
+	{"fflush", ret0},
+	{"setvbuf", ret0},
+	{"_fileno", crt__fileno},
+	{"fileno", crt_fileno},
+	{"_isatty", ret0},
+	{"_setmode", crt__setmode},
+	{"getchar", crt_getchar},
+	{"fgetc", crt_fgetc},
+	{"getc", crt_getc},
+	{"fgets", ret0},
+	{"__iob_func", crt___iob_func},
+	{"__acrt_iob_func", crt___acrt_iob_func},
+	// ucrt stdio entry points: options, FILE*/buffer, format, locale, va_list (guest/crt_stdio.go)
+	{"__stdio_common_vfprintf", crt___stdio_common_vfprintf},
+	{"__stdio_common_vsprintf", crt___stdio_common_vsprintf},
+	// startup and exit (guest/crt_runtime.go)
+	{"__getmainargs", crt___getmainargs},
+	{"__wgetmainargs", crt___wgetmainargs},
+	{"__set_app_type", ret0},
+	{"_set_app_type", ret0},
+	{"__setusermatherr", ret0},
+	{"_setusermatherr", ret0},
+	{"__p__acmdln", crt___p__acmdln},
+	{"__p__wcmdln", crt___p__wcmdln},
+	{"__p__commode", crt___p__commode},
+	{"__p__fmode", crt___p__fmode},
+	{"__p___argc", crt___p___argc},
+	{"__p___argv", crt___p___argv},
+	{"__p___wargv", crt___p___wargv},
+	{"__p__environ", crt___p__environ},
+	{"__p__wenviron", crt___p__wenviron},
+	{"_configure_narrow_argv", ret0},
+	{"_configure_wide_argv", ret0},
+	{"_initialize_narrow_environment", ret0},
+	{"_initialize_wide_environment", ret0},
+	{"_get_initial_narrow_environment", crt__get_initial_narrow_environment},
+	{"_get_initial_wide_environment", crt__get_initial_wide_environment},
+	{"_set_fmode", crt__set_fmode},
+	{"_initterm", crt__initterm},
+	{"_initterm_e", crt__initterm_e},
+	{"_amsg_exit", crt__amsg_exit},
+	{"_cexit", crt__cexit},
+	{"_c_exit", ret0},
+	{"exit", crt_exit},
+	{"_exit", crt__exit},
+	{"_Exit", crt__Exit},
+	{"quick_exit", crt_quick_exit},
+	{"abort", crt_abort},
+	{"terminate", crt_terminate},
+	{"_onexit", crt__onexit},
+	{"atexit", crt_atexit},
+	{"_crt_atexit", crt__crt_atexit},
+	{"__dllonexit", crt___dllonexit},
+	{"_initialize_onexit_table", crt__initialize_onexit_table},
+	{"_register_onexit_function", crt__register_onexit_function},
+	{"_execute_onexit_table", crt__execute_onexit_table},
+	{"_register_thread_local_exe_atexit_callback", ret0},
+	{"_lock", ret0},
+	{"_unlock", ret0},
+	{"_errno", crt__errno},
+	{"__doserrno", crt___doserrno},
+	{"strerror", crt_strerror},
+	{"localeconv", crt_localeconv},
+	{"___lc_codepage_func", ret0},
+	{"___mb_cur_max_func", ret1},
+	{"__lconv_init", ret0},
+	{"setlocale", ret0},
+	{"signal", ret0}, // SIG_DFL
+	{"_fpreset", ret0},
+	{"fesetenv", ret0},
+	{"_controlfp", crt__controlfp},
+	{"_control87", crt__control87},
+	{"_controlfp_s", ret0},
+	{"_set_invalid_parameter_handler", ret0},
+	{"_set_new_mode", ret0},
+	{"_configthreadlocale", ret0},
+	{"_seh_filter_exe", ret0},
+	{"_set_abort_behavior", ret0},
+	{"__setlc_active_func", ret0},
+	{"qsort", qsort},
+	{"__C_specific_handler", cSpecificHandler},
+}
+
 func crtAPI(ucrt bool) map[string]apiFunc {
-	m := map[string]apiFunc{
-		// memory
-		"malloc": func(c *call) error { return crtAlloc(c, c.arg(0), false) },
-		"calloc": func(c *call) error {
-			n, s := c.arg(0), c.arg(1)
-			if s != 0 && n > (1<<40)/s {
-				c.setErrno(12)
-				return c.ret(0)
-			}
-			return crtAlloc(c, n*s, true)
-		},
-		"realloc": func(c *call) error {
-			if c.arg(1) == 0 && c.arg(0) != 0 {
-				c.p.heap.release(c.arg(0))
-				return c.ret(0)
-			}
-			a, err := c.p.heap.realloc(c.arg(0), c.arg(1))
-			if err != nil {
-				return err
-			}
-			return c.ret(a)
-		},
-		"free": func(c *call) error {
-			if a := c.arg(0); a != 0 && !c.p.heap.release(a) {
-				c.p.log.Warn("free of a pointer that is not a live block", "ptr", fmt.Sprintf("%#x", a))
-			}
-			return c.ret(0)
-		},
-		"_msize": func(c *call) error {
-			n, ok := c.p.heap.size(c.arg(0))
-			if !ok {
-				return c.ret(^uint64(0))
-			}
-			return c.ret(n)
-		},
-		"_aligned_malloc": alignedMalloc,
-		"_aligned_free": func(c *call) error {
-			if o, ok := c.p.win32.aligned[c.arg(0)]; ok {
-				delete(c.p.win32.aligned, c.arg(0))
-				c.p.heap.release(o)
-			}
-			return c.ret(0)
-		},
-		// strings and memory blocks
-		"strlen": func(c *call) error { return c.ret(uint64(len(c.str(0)))) },
-		"wcslen": func(c *call) error { return c.ret(uint64(len(utf16Bytes(c.wstr(0), false)) / 2)) },
-		"strnlen": func(c *call) error {
-			s, _ := c.p.readCString(c.arg(0), int(min(c.arg(1), maxGuestString)))
-			return c.ret(uint64(len(s)))
-		},
-		"strcmp": func(c *call) error { return c.ret(cmpResult(strings.Compare(c.str(0), c.str(1)))) },
-		"strncmp": func(c *call) error {
-			return c.ret(cmpResult(strings.Compare(cut(c.str(0), c.arg(2)), cut(c.str(1), c.arg(2)))))
-		},
-		"_stricmp": func(c *call) error {
-			return c.ret(cmpResult(strings.Compare(strings.ToLower(c.str(0)), strings.ToLower(c.str(1)))))
-		},
-		"_strnicmp": func(c *call) error {
-			return c.ret(cmpResult(strings.Compare(strings.ToLower(cut(c.str(0), c.arg(2))), strings.ToLower(cut(c.str(1), c.arg(2))))))
-		},
-		"strcpy": func(c *call) error { c.wbytes(c.arg(0), append([]byte(c.str(1)), 0)); return c.ret(c.arg(0)) },
-		"strncpy": func(c *call) error {
-			n := c.arg(2)
-			if n > 1<<28 {
-				return fmt.Errorf("strncpy of %#x bytes", n)
-			}
-			s, _ := c.p.readCString(c.arg(1), int(n))
-			b := make([]byte, n)
-			copy(b, s)
-			c.wbytes(c.arg(0), b)
-			return c.ret(c.arg(0))
-		},
-		"strcat": func(c *call) error {
-			d := c.str(0)
-			c.wbytes(c.arg(0)+uint64(len(d)), append([]byte(c.str(1)), 0))
-			return c.ret(c.arg(0))
-		},
-		"strncat": func(c *call) error {
-			d := c.str(0)
-			c.wbytes(c.arg(0)+uint64(len(d)), append([]byte(cut(c.str(1), c.arg(2))), 0))
-			return c.ret(c.arg(0))
-		},
-		"strchr": func(c *call) error {
-			s := c.str(0)
-			ch := byte(c.arg(1))
-			if ch == 0 {
-				return c.ret(c.arg(0) + uint64(len(s)))
-			}
-			if i := strings.IndexByte(s, ch); i >= 0 {
-				return c.ret(c.arg(0) + uint64(i))
-			}
-			return c.ret(0)
-		},
-		"strrchr": func(c *call) error {
-			s := c.str(0)
-			ch := byte(c.arg(1))
-			if ch == 0 {
-				return c.ret(c.arg(0) + uint64(len(s)))
-			}
-			if i := strings.LastIndexByte(s, ch); i >= 0 {
-				return c.ret(c.arg(0) + uint64(i))
-			}
-			return c.ret(0)
-		},
-		"strstr": func(c *call) error {
-			if i := strings.Index(c.str(0), c.str(1)); i >= 0 {
-				return c.ret(c.arg(0) + uint64(i))
-			}
-			return c.ret(0)
-		},
-		"strdup":  strdup,
-		"_strdup": strdup,
-		"memcpy":  memmove,
-		"memmove": memmove,
-		"memset": func(c *call) error {
-			n := c.arg(2)
-			if n > 1<<28 {
-				return fmt.Errorf("memset of %#x bytes", n)
-			}
-			c.wbytes(c.arg(0), bytes.Repeat([]byte{byte(c.arg(1))}, int(n)))
-			return c.ret(c.arg(0))
-		},
-		"memcmp": func(c *call) error {
-			a, b := c.rbytes(c.arg(0), c.arg(2)), c.rbytes(c.arg(1), c.arg(2))
-			return c.ret(cmpResult(bytes.Compare(a, b)))
-		},
-		"memchr": func(c *call) error {
-			b := c.rbytes(c.arg(0), c.arg(2))
-			if i := bytes.IndexByte(b, byte(c.arg(1))); i >= 0 {
-				return c.ret(c.arg(0) + uint64(i))
-			}
-			return c.ret(0)
-		},
-		"toupper": func(c *call) error { return c.ret(uint64(uint32(toUpper(int32(c.arg(0)))))) },
-		"tolower": func(c *call) error { return c.ret(uint64(uint32(toLower(int32(c.arg(0)))))) },
-		"isdigit": ctype(func(b byte) bool { return b >= '0' && b <= '9' }),
-		"isalpha": ctype(func(b byte) bool { return (b|0x20) >= 'a' && (b|0x20) <= 'z' }),
-		"isalnum": ctype(func(b byte) bool { return b >= '0' && b <= '9' || (b|0x20) >= 'a' && (b|0x20) <= 'z' }),
-		"isspace": ctype(func(b byte) bool { return b == ' ' || b >= 9 && b <= 13 }),
-		"isupper": ctype(func(b byte) bool { return b >= 'A' && b <= 'Z' }),
-		"islower": ctype(func(b byte) bool { return b >= 'a' && b <= 'z' }),
-		"isxdigit": ctype(func(b byte) bool {
-			return b >= '0' && b <= '9' || (b|0x20) >= 'a' && (b|0x20) <= 'f'
-		}),
-		"isprint": ctype(func(b byte) bool { return b >= 0x20 && b < 0x7F }),
-		"ispunct": ctype(func(b byte) bool {
-			return b > 0x20 && b < 0x7F && !(b >= '0' && b <= '9' || (b|0x20) >= 'a' && (b|0x20) <= 'z')
-		}),
-		"atoi":       func(c *call) error { return c.ret(uint64(uint32(int32(parseInt(c.str(0), 10))))) },
-		"atol":       func(c *call) error { return c.ret(uint64(uint32(int32(parseInt(c.str(0), 10))))) },
-		"atoll":      func(c *call) error { return c.ret(uint64(parseInt(c.str(0), 10))) },
-		"_atoi64":    func(c *call) error { return c.ret(uint64(parseInt(c.str(0), 10))) },
-		"strtol":     func(c *call) error { return strtox(c, true, 4) },
-		"strtoul":    func(c *call) error { return strtox(c, false, 4) },
-		"strtoll":    func(c *call) error { return strtox(c, true, 8) },
-		"strtoull":   func(c *call) error { return strtox(c, false, 8) },
-		"_strtoi64":  func(c *call) error { return strtox(c, true, 8) },
-		"_strtoui64": func(c *call) error { return strtox(c, false, 8) },
-		"abs": func(c *call) error {
-			v := int32(c.arg(0))
-			if v < 0 {
-				v = -v
-			}
-			return c.ret(uint64(uint32(v)))
-		},
-		"labs": func(c *call) error {
-			v := int32(c.arg(0))
-			if v < 0 {
-				v = -v
-			}
-			return c.ret(uint64(uint32(v)))
-		},
-		"llabs": func(c *call) error {
-			v := int64(c.arg(0))
-			if v < 0 {
-				v = -v
-			}
-			return c.ret(uint64(v))
-		},
-		"_abs64": func(c *call) error {
-			v := int64(c.arg(0))
-			if v < 0 {
-				v = -v
-			}
-			return c.ret(uint64(v))
-		},
-		"rand": func(c *call) error {
-			s := &c.p.win32.randSeed
-			*s = *s*214013 + 2531011
-			return c.ret(uint64((*s >> 16) & 0x7FFF))
-		},
-		"srand":   func(c *call) error { c.p.win32.randSeed = uint32(c.arg(0)); return c.ret(0) },
-		"time":    crtTime,
-		"_time64": crtTime,
-		"_time32": crtTime,
-		"clock":   func(c *call) error { return c.ret(uint64(c.p.since().Milliseconds())) },
-		"getenv": func(c *call) error {
-			name := c.str(0)
-			st := c.crt()
-			if st.env == 0 {
-				return c.ret(0)
-			}
-			arr, err := c.p.readU64(st.env)
-			if err != nil {
-				return err
-			}
-			for i := uint64(0); i < 4096; i++ {
-				sp, err := c.p.readU64(arr + 8*i)
-				if err != nil || sp == 0 {
-					break
-				}
-				s, _ := c.p.readCString(sp, 0)
-				if k, _, ok := strings.Cut(s, "="); ok && strings.EqualFold(k, name) {
-					return c.ret(sp + uint64(len(k)) + 1)
-				}
-			}
-			return c.ret(0)
-		},
-		// stdio
-		"printf":   func(c *call) error { return crtPrintf(c, c.p.cfg.Stdout, 0, &regArgs{c: c, i: 1}) },
-		"vprintf":  func(c *call) error { return crtPrintf(c, c.p.cfg.Stdout, 0, &vaList{p: c.p, ptr: c.arg(1)}) },
-		"fprintf":  func(c *call) error { return crtFprintf(c, c.arg(0), 1, &regArgs{c: c, i: 2}) },
-		"vfprintf": func(c *call) error { return crtFprintf(c, c.arg(0), 1, &vaList{p: c.p, ptr: c.arg(2)}) },
-		"sprintf": func(c *call) error {
-			return crtSprintf(c, c.arg(0), ^uint64(0), 1, &regArgs{c: c, i: 2}, false)
-		},
-		"vsprintf": func(c *call) error {
-			return crtSprintf(c, c.arg(0), ^uint64(0), 1, &vaList{p: c.p, ptr: c.arg(2)}, false)
-		},
-		"snprintf": func(c *call) error {
-			return crtSprintf(c, c.arg(0), c.arg(1), 2, &regArgs{c: c, i: 3}, true)
-		},
-		"_snprintf": func(c *call) error {
-			return crtSprintf(c, c.arg(0), c.arg(1), 2, &regArgs{c: c, i: 3}, false)
-		},
-		"vsnprintf": func(c *call) error {
-			return crtSprintf(c, c.arg(0), c.arg(1), 2, &vaList{p: c.p, ptr: c.arg(3)}, true)
-		},
-		"_vsnprintf": func(c *call) error {
-			return crtSprintf(c, c.arg(0), c.arg(1), 2, &vaList{p: c.p, ptr: c.arg(3)}, false)
-		},
-		"_vscprintf": func(c *call) error {
-			s, err := c.p.format(c.str(0), &vaList{p: c.p, ptr: c.arg(1)}, c.crt().style)
-			if err != nil {
-				return err
-			}
-			return c.ret(uint64(len(s)))
-		},
-		"puts": func(c *call) error {
-			io.WriteString(c.p.cfg.Stdout, c.str(0)+"\n")
-			return c.ret(0)
-		},
-		"putchar": func(c *call) error {
-			c.p.cfg.Stdout.Write([]byte{byte(c.arg(0))})
-			return c.ret(uint64(byte(c.arg(0))))
-		},
-		"fputc": fputc,
-		"putc":  fputc,
-		"fputs": func(c *call) error {
-			w, ok := c.stream(c.arg(1))
-			if !ok || w == nil {
-				return unknownStream(c, c.arg(1))
-			}
-			io.WriteString(w, c.str(0))
-			return c.ret(0)
-		},
-		"fwrite": func(c *call) error {
-			size, n := c.arg(1), c.arg(2)
-			w, ok := c.stream(c.arg(3))
-			if !ok || w == nil {
-				return unknownStream(c, c.arg(3))
-			}
-			if size == 0 || n == 0 {
-				return c.ret(0)
-			}
-			if n > (1<<28)/size {
-				return fmt.Errorf("fwrite of %d*%d bytes", n, size)
-			}
-			w.Write(c.rbytes(c.arg(0), size*n))
-			return c.ret(n)
-		},
-		"fflush":          ret0,
-		"setvbuf":         ret0,
-		"_fileno":         func(c *call) error { return fileno(c) },
-		"fileno":          func(c *call) error { return fileno(c) },
-		"_isatty":         ret0,
-		"_setmode":        func(c *call) error { return c.ret(0x4000) },
-		"getchar":         func(c *call) error { return c.ret(eof) },
-		"fgetc":           func(c *call) error { return c.ret(eof) },
-		"getc":            func(c *call) error { return c.ret(eof) },
-		"fgets":           ret0,
-		"__iob_func":      func(c *call) error { return c.ret(c.crt().iob) },
-		"__acrt_iob_func": func(c *call) error { return c.ret(c.crt().iob + fileSize*uint64(uint32(c.arg(0))%3)) },
-		// ucrt stdio entry points: options, FILE*/buffer, format, locale, va_list
-		"__stdio_common_vfprintf": func(c *call) error {
-			return crtFprintf(c, c.arg(1), 2, &vaList{p: c.p, ptr: c.arg(4)})
-		},
-		"__stdio_common_vsprintf": func(c *call) error {
-			// _CRT_INTERNAL_PRINTF_STANDARD_SNPRINTF_BEHAVIOR (2) selects C99 snprintf semantics.
-			return crtSprintf(c, c.arg(1), c.arg(2), 3, &vaList{p: c.p, ptr: c.arg(5)}, c.arg(0)&2 != 0 || c.arg(1) == 0)
-		},
-		// startup and exit
-		"__getmainargs": func(c *call) error {
-			st := c.crt()
-			return getMainArgs(c, st.argc, st.argv, st.env)
-		},
-		"__wgetmainargs": func(c *call) error {
-			st := c.crt()
-			return getMainArgs(c, st.argc, st.wargv, st.wenv)
-		},
-		"__set_app_type":                 ret0,
-		"_set_app_type":                  ret0,
-		"__setusermatherr":               ret0,
-		"_setusermatherr":                ret0,
-		"__p__acmdln":                    func(c *call) error { return c.ret(c.crt().acmd) },
-		"__p__wcmdln":                    func(c *call) error { return c.ret(c.crt().wcmd) },
-		"__p__commode":                   func(c *call) error { return c.ret(c.crt().commode) },
-		"__p__fmode":                     func(c *call) error { return c.ret(c.crt().fmode) },
-		"__p___argc":                     func(c *call) error { return c.ret(c.crt().argc) },
-		"__p___argv":                     func(c *call) error { return c.ret(c.crt().argv) },
-		"__p___wargv":                    func(c *call) error { return c.ret(c.crt().wargv) },
-		"__p__environ":                   func(c *call) error { return c.ret(c.crt().env) },
-		"__p__wenviron":                  func(c *call) error { return c.ret(c.crt().wenv) },
-		"_configure_narrow_argv":         ret0,
-		"_configure_wide_argv":           ret0,
-		"_initialize_narrow_environment": ret0,
-		"_initialize_wide_environment":   ret0,
-		"_get_initial_narrow_environment": func(c *call) error {
-			v, err := c.p.readU64(c.crt().env)
-			if err != nil {
-				return err
-			}
-			return c.ret(v)
-		},
-		"_get_initial_wide_environment": func(c *call) error {
-			v, err := c.p.readU64(c.crt().wenv)
-			if err != nil {
-				return err
-			}
-			return c.ret(v)
-		},
-		"_set_fmode":  func(c *call) error { c.w32(c.crt().fmode, uint32(c.arg(0))); return c.ret(0) },
-		"_initterm":   func(c *call) error { return initterm(c, false) },
-		"_initterm_e": func(c *call) error { return initterm(c, true) },
-		"_amsg_exit": func(c *call) error {
-			fmt.Fprintf(c.p.cfg.Stderr, "runtime error R60%02d\n", uint32(c.arg(0)))
-			return c.exit(255)
-		},
-		"_cexit":  func(c *call) error { return runOnexit(c, func(c *call) error { return c.ret(0) }) },
-		"_c_exit": ret0,
-		"exit": func(c *call) error {
-			code := int(int32(c.arg(0)))
-			return runOnexit(c, func(c *call) error { return c.exit(code) })
-		},
-		"_exit":      func(c *call) error { return c.exit(int(int32(c.arg(0)))) },
-		"_Exit":      func(c *call) error { return c.exit(int(int32(c.arg(0)))) },
-		"quick_exit": func(c *call) error { return c.exit(int(int32(c.arg(0)))) },
-		"abort": func(c *call) error {
-			io.WriteString(c.p.cfg.Stderr, "\nabnormal program termination\n")
-			return c.exit(3)
-		},
-		"terminate":   func(c *call) error { return c.exit(3) },
-		"_onexit":     func(c *call) error { c.p.win32.onexit = append(c.p.win32.onexit, c.arg(0)); return c.ret(c.arg(0)) },
-		"atexit":      func(c *call) error { c.p.win32.onexit = append(c.p.win32.onexit, c.arg(0)); return c.ret(0) },
-		"_crt_atexit": func(c *call) error { c.p.win32.onexit = append(c.p.win32.onexit, c.arg(0)); return c.ret(0) },
-		"__dllonexit": func(c *call) error { c.p.win32.onexit = append(c.p.win32.onexit, c.arg(0)); return c.ret(c.arg(0)) },
-		"_initialize_onexit_table": func(c *call) error {
-			c.p.win32.onexitTables[c.arg(0)] = nil
-			c.wbytes(c.arg(0), make([]byte, 24))
-			return c.ret(0)
-		},
-		"_register_onexit_function": func(c *call) error {
-			t := c.p.win32.onexitTables
-			t[c.arg(0)] = append(t[c.arg(0)], c.arg(1))
-			return c.ret(0)
-		},
-		"_execute_onexit_table": func(c *call) error {
-			fns := c.p.win32.onexitTables[c.arg(0)]
-			delete(c.p.win32.onexitTables, c.arg(0))
-			var calls []guestCall
-			for i := len(fns) - 1; i >= 0; i-- {
-				calls = append(calls, guestCall{fn: fns[i]})
-			}
-			return c.callSeq(calls, func(c *call) error { return c.ret(0) })
-		},
-		"_register_thread_local_exe_atexit_callback": ret0,
-		"_lock":      ret0,
-		"_unlock":    ret0,
-		"_errno":     func(c *call) error { return c.ret(c.crt().errno) },
-		"__doserrno": func(c *call) error { return c.ret(c.crt().errno + 4) },
-		"strerror": func(c *call) error {
-			st := c.crt()
-			s := fmt.Sprintf("Unknown error %d", int32(c.arg(0)))
-			if m, ok := errnoText[uint32(c.arg(0))]; ok {
-				s = m
-			}
-			c.wbytes(st.strerr, append([]byte(cut(s, 250)), 0))
-			return c.ret(st.strerr)
-		},
-		"localeconv":                     func(c *call) error { return c.ret(c.crt().lconv) },
-		"___lc_codepage_func":            ret0,
-		"___mb_cur_max_func":             ret1,
-		"__lconv_init":                   ret0,
-		"setlocale":                      ret0,
-		"signal":                         ret0, // SIG_DFL
-		"_fpreset":                       ret0,
-		"fesetenv":                       ret0,
-		"_controlfp":                     func(c *call) error { return c.ret(0x9001F) },
-		"_control87":                     func(c *call) error { return c.ret(0x9001F) },
-		"_controlfp_s":                   ret0,
-		"_set_invalid_parameter_handler": ret0,
-		"_set_new_mode":                  ret0,
-		"_configthreadlocale":            ret0,
-		"_seh_filter_exe":                ret0,
-		"_set_abort_behavior":            ret0,
-		"__setlc_active_func":            ret0,
-		"qsort":                          qsort,
-		"__C_specific_handler":           cSpecificHandler,
-	}
-	return m
+	return exportMap(crtExports)
 }
 
 func vcruntimeAPI() map[string]apiFunc {
@@ -970,6 +716,22 @@ func initterm(c *call, withErr bool) error {
 		calls = append(calls, g)
 	}
 	return c.callSeq(calls, func(c *call) error { return c.ret(0) })
+}
+
+// exitProcess ends the process the way the C runtime does on Windows:
+// through the guest's own KERNEL32!ExitProcess (a debugger's breakpoint
+// there is hit, and the stack shows the runtime's exit calling it). A
+// process without kernel32 ends at once.
+func exitProcess(c *call, code int) error {
+	k := c.p.findModule("kernel32.dll")
+	if k == nil {
+		return c.exit(code)
+	}
+	fn, err := c.p.resolveExport(k, "ExitProcess", 0, false, false, 0)
+	if err != nil || fn == 0 {
+		return c.exit(code)
+	}
+	return c.callGuest(fn, []uint64{uint64(uint32(int32(code)))}, func(c *call, _ uint64) error { return c.exit(code) })
 }
 
 // runOnexit runs the atexit/_onexit functions in reverse order of

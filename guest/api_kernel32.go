@@ -54,7 +54,6 @@ type win32State struct {
 	onexit       []uint64            // msvcrt _onexit/atexit list (process wide)
 	onexitTables map[uint64][]uint64 // ucrt _onexit_t tables
 	randSeed     uint32
-	strtokPtr    uint64
 	aligned      map[uint64]uint64
 	start        time.Time
 	tsc0         uint64 // the TSC at start (native.go's clock)
@@ -158,26 +157,28 @@ func ret0(c *call) error    { return c.ret(0) }
 func ret1(c *call) error    { return c.ret(1) }
 func retArg0(c *call) error { return c.ret(c.arg(0)) }
 
-func ntdllAPI() map[string]apiFunc {
-	return map[string]apiFunc{
-		"LdrInitializeThunk":     ldrInitializeThunk,
-		"RtlExitUserThread":      func(c *call) error { return c.exit(int(int32(c.arg(0)))) },
-		"RtlExitUserProcess":     func(c *call) error { return c.exit(int(int32(c.arg(0)))) },
-		"NtTerminateProcess":     terminateProcess,
-		"RtlGetLastWin32Error":   getLastError,
-		"RtlSetLastWin32Error":   setLastError,
-		"RtlAllocateHeap":        heapAlloc,
-		"RtlFreeHeap":            heapFree,
-		"RtlEncodePointer":       retArg0,
-		"RtlDecodePointer":       retArg0,
-		"RtlInitializeSListHead": initSListHead,
-		"RtlUnwindEx":            rtlUnwindEx,
-		"__C_specific_handler":   cSpecificHandler,
-		"RtlCaptureContext":      rtlCaptureContext,
-		"RtlLookupFunctionEntry": rtlLookupFunctionEntry,
-		"RtlVirtualUnwind":       rtlVirtualUnwind,
-	}
+// ntdllExports is ntdll.dll's export table: one line per export (its name
+// and handler).
+var ntdllExports = []apiExport{
+	{"LdrInitializeThunk", ldrInitializeThunk},
+	{"RtlExitUserThread", func(c *call) error { return c.exit(int(int32(c.arg(0)))) }},
+	{"RtlExitUserProcess", func(c *call) error { return c.exit(int(int32(c.arg(0)))) }},
+	{"NtTerminateProcess", terminateProcess},
+	{"RtlGetLastWin32Error", getLastError},
+	{"RtlSetLastWin32Error", setLastError},
+	{"RtlAllocateHeap", heapAlloc},
+	{"RtlFreeHeap", heapFree},
+	{"RtlEncodePointer", retArg0},
+	{"RtlDecodePointer", retArg0},
+	{"RtlInitializeSListHead", initSListHead},
+	{"RtlUnwindEx", rtlUnwindEx},
+	{"__C_specific_handler", cSpecificHandler},
+	{"RtlCaptureContext", rtlCaptureContext},
+	{"RtlLookupFunctionEntry", rtlLookupFunctionEntry},
+	{"RtlVirtualUnwind", rtlVirtualUnwind},
 }
+
+func ntdllAPI() map[string]apiFunc { return exportMap(ntdllExports) }
 
 // ldrInitializeThunk is the thread's first instruction: it runs the TLS
 // callbacks and DllMain of every real DLL (in initialization order), then
@@ -311,282 +312,174 @@ func (p *Process) fileTimeNow() uint64 {
 	return uint64(p.now().UnixNano()/100) + 116444736000000000
 }
 
-func kernel32API() map[string]apiFunc {
-	m := map[string]apiFunc{
-		"GetLastError":        getLastError,
-		"SetLastError":        setLastError,
-		"GetCurrentProcess":   func(c *call) error { return c.ret(currentProcessHandle) },
-		"GetCurrentThread":    func(c *call) error { return c.ret(currentThreadHandle) },
-		"GetCurrentProcessId": func(c *call) error { return c.ret(guestPID) },
-		"GetCurrentThreadId":  func(c *call) error { return c.ret(guestTID) },
-		"ExitProcess":         func(c *call) error { return c.exit(int(int32(c.arg(0)))) },
-		"ExitThread":          func(c *call) error { return c.exit(int(int32(c.arg(0)))) },
-		"TerminateProcess":    terminateProcess,
-		"Sleep":               ret0,
-		"SleepEx":             ret0,
-		"SwitchToThread":      ret0,
-		"GetTickCount":        func(c *call) error { return c.ret(uint64(uint32(c.p.tick()))) },
-		"GetTickCount64":      func(c *call) error { return c.ret(c.p.tick()) },
-		"QueryPerformanceCounter": func(c *call) error {
-			c.w64(c.arg(0), uint64(c.p.since().Nanoseconds()/100))
-			return c.ret(1)
-		},
-		"QueryPerformanceFrequency": func(c *call) error { c.w64(c.arg(0), 10_000_000); return c.ret(1) },
-		"GetSystemTimeAsFileTime":   func(c *call) error { c.w64(c.arg(0), c.p.fileTimeNow()); return c.ret(0) },
-		"GetSystemTimePreciseAsFileTime": func(c *call) error {
-			c.w64(c.arg(0), c.p.fileTimeNow())
-			return c.ret(0)
-		},
-		"InitializeCriticalSection": initCS,
-		"InitializeCriticalSectionAndSpinCount": func(c *call) error {
-			initCS(c)
-			return c.ret(1)
-		},
-		"InitializeCriticalSectionEx": func(c *call) error { initCS(c); return c.ret(1) },
-		"EnterCriticalSection":        ret0, // one thread: never contended
-		"LeaveCriticalSection":        ret0,
-		"TryEnterCriticalSection":     ret1,
-		"DeleteCriticalSection":       ret0,
-		"InitializeSRWLock":           func(c *call) error { c.w64(c.arg(0), 0); return c.ret(0) },
-		"AcquireSRWLockExclusive":     ret0,
-		"ReleaseSRWLockExclusive":     ret0,
-		"AcquireSRWLockShared":        ret0,
-		"ReleaseSRWLockShared":        ret0,
-		"InitializeConditionVariable": func(c *call) error { c.w64(c.arg(0), 0); return c.ret(0) },
-		"WakeAllConditionVariable":    ret0,
-		"WakeConditionVariable":       ret0,
-		"TlsAlloc":                    tlsAlloc,
-		"TlsFree": func(c *call) error {
-			i := c.arg(0)
-			if i >= 64 || !c.p.win32.tlsUsed[i] {
-				return c.fail(errorInvalidParameter)
-			}
-			c.p.win32.tlsUsed[i] = false
-			return c.ret(1)
-		},
-		"TlsGetValue": func(c *call) error {
-			i := uint32(c.arg(0))
-			if i >= 64 {
-				return c.fail(errorInvalidParameter)
-			}
-			v, err := c.p.readU64(c.p.teb + tebTLSSlots + 8*uint64(i))
-			if err != nil {
-				return err
-			}
-			c.setLastError(0)
-			return c.ret(v)
-		},
-		"TlsSetValue": func(c *call) error {
-			i := uint32(c.arg(0))
-			if i >= 64 {
-				return c.fail(errorInvalidParameter)
-			}
-			c.w64(c.p.teb+tebTLSSlots+8*uint64(i), c.arg(1))
-			return c.ret(1)
-		},
-		"FlsAlloc": func(c *call) error {
-			c.p.win32.nextFLS++
-			c.p.win32.fls[c.p.win32.nextFLS] = 0
-			return c.ret(uint64(c.p.win32.nextFLS))
-		},
-		"FlsGetValue":    func(c *call) error { return c.ret(c.p.win32.fls[uint32(c.arg(0))]) },
-		"FlsSetValue":    func(c *call) error { c.p.win32.fls[uint32(c.arg(0))] = c.arg(1); return c.ret(1) },
-		"FlsFree":        func(c *call) error { delete(c.p.win32.fls, uint32(c.arg(0))); return c.ret(1) },
-		"VirtualAlloc":   virtualAlloc,
-		"VirtualFree":    virtualFree,
-		"VirtualProtect": virtualProtect,
-		"VirtualQuery":   virtualQuery,
-		"GetProcessHeap": func(c *call) error { return c.ret(c.p.win32.processHeap) },
-		"GetProcessHeaps": func(c *call) error {
-			if c.arg(0) >= 1 {
-				c.w64(c.arg(1), c.p.win32.processHeap)
-			}
-			return c.ret(1)
-		},
-		"HeapCreate": func(c *call) error {
-			c.p.win32.nextHeap += 0x10000
-			return c.ret(c.p.win32.processHeap + c.p.win32.nextHeap)
-		},
-		"HeapDestroy":        ret1,
-		"HeapValidate":       ret1,
-		"HeapSetInformation": ret1,
-		"HeapAlloc":          heapAlloc,
-		"HeapFree":           heapFree,
-		"HeapReAlloc": func(c *call) error {
-			a, err := c.p.heap.realloc(c.arg(2), c.arg(3))
-			if err != nil {
-				return err
-			}
-			return c.ret(a)
-		},
-		"HeapSize": func(c *call) error {
-			n, ok := c.p.heap.size(c.arg(2))
-			if !ok {
-				return c.ret(^uint64(0))
-			}
-			return c.ret(n)
-		},
-		"LocalAlloc": func(c *call) error {
-			a, err := c.p.heap.alloc(c.arg(1), c.arg(0)&0x40 != 0)
-			if err != nil {
-				return err
-			}
-			return c.ret(a)
-		},
-		"LocalFree": func(c *call) error { c.p.heap.release(c.arg(0)); return c.ret(0) },
-		"GlobalAlloc": func(c *call) error {
-			a, err := c.p.heap.alloc(c.arg(1), c.arg(0)&0x40 != 0)
-			if err != nil {
-				return err
-			}
-			return c.ret(a)
-		},
-		"GlobalFree":         func(c *call) error { c.p.heap.release(c.arg(0)); return c.ret(0) },
-		"GetModuleHandleA":   func(c *call) error { return getModuleHandle(c, c.str(0), c.arg(0) == 0) },
-		"GetModuleHandleW":   func(c *call) error { return getModuleHandle(c, c.wstr(0), c.arg(0) == 0) },
-		"GetModuleHandleExA": func(c *call) error { return getModuleHandleEx(c, false) },
-		"GetModuleHandleExW": func(c *call) error { return getModuleHandleEx(c, true) },
-		"GetModuleFileNameA": func(c *call) error { return getModuleFileName(c, false) },
-		"GetModuleFileNameW": func(c *call) error { return getModuleFileName(c, true) },
-		"LoadLibraryA":       func(c *call) error { return loadLibrary(c, c.str(0)) },
-		"LoadLibraryW":       func(c *call) error { return loadLibrary(c, c.wstr(0)) },
-		"LoadLibraryExA":     func(c *call) error { return loadLibrary(c, c.str(0)) },
-		"LoadLibraryExW":     func(c *call) error { return loadLibrary(c, c.wstr(0)) },
-		"FreeLibrary":        ret1,
-		"GetProcAddress":     getProcAddress,
-		"GetStdHandle": func(c *call) error {
-			switch int32(c.arg(0)) {
-			case -10:
-				return c.ret(stdInputHandle)
-			case -11:
-				return c.ret(stdOutputHandle)
-			case -12:
-				return c.ret(stdErrorHandle)
-			}
-			return c.ret(^uint64(0))
-		},
-		"SetStdHandle":  ret1,
-		"WriteFile":     writeFile,
-		"WriteConsoleA": writeFile,
-		"WriteConsoleW": writeConsoleW,
-		"ReadFile": func(c *call) error {
-			if c.arg(0) == stdInputHandle {
-				c.w32(c.arg(3), 0)
-				return c.ret(1)
-			}
-			return c.fail(errorInvalidHandle)
-		},
-		"GetConsoleMode":        func(c *call) error { return c.fail(errorInvalidHandle) },
-		"SetConsoleMode":        func(c *call) error { return c.fail(errorInvalidHandle) },
-		"GetFileType":           getFileType,
-		"FlushFileBuffers":      ret1,
-		"CloseHandle":           ret1,
-		"GetConsoleOutputCP":    func(c *call) error { return c.ret(65001) },
-		"GetConsoleCP":          func(c *call) error { return c.ret(65001) },
-		"SetConsoleOutputCP":    ret1,
-		"SetConsoleCP":          ret1,
-		"SetConsoleCtrlHandler": ret1,
-		"GetACP":                func(c *call) error { return c.ret(1252) },
-		"GetOEMCP":              func(c *call) error { return c.ret(437) },
-		"IsValidCodePage":       ret1,
-		"GetCPInfo": func(c *call) error {
-			b := make([]byte, 20)
-			binary.LittleEndian.PutUint32(b, 1)
-			b[4] = '?'
-			c.wbytes(c.arg(1), b)
-			return c.ret(1)
-		},
-		"IsDBCSLeadByte":      ret0,
-		"IsDBCSLeadByteEx":    ret0,
-		"MultiByteToWideChar": multiByteToWideChar,
-		"WideCharToMultiByte": wideCharToMultiByte,
-		"GetCommandLineA": func(c *call) error {
-			if c.p.win32.cmdA == 0 {
-				a, err := c.p.heap.allocBytes(append([]byte(c.p.commandLine()), 0))
-				if err != nil {
-					return err
-				}
-				c.p.win32.cmdA = a
-			}
-			return c.ret(c.p.win32.cmdA)
-		},
-		"GetCommandLineW": func(c *call) error {
-			if c.p.win32.cmdW == 0 {
-				a, err := c.p.heap.allocBytes(utf16Bytes(c.p.commandLine(), true))
-				if err != nil {
-					return err
-				}
-				c.p.win32.cmdW = a
-			}
-			return c.ret(c.p.win32.cmdW)
-		},
-		"GetEnvironmentStrings":   func(c *call) error { return getEnvironmentStrings(c, false) },
-		"GetEnvironmentStringsA":  func(c *call) error { return getEnvironmentStrings(c, false) },
-		"GetEnvironmentStringsW":  func(c *call) error { return getEnvironmentStrings(c, true) },
-		"FreeEnvironmentStringsA": func(c *call) error { c.p.heap.release(c.arg(0)); return c.ret(1) },
-		"FreeEnvironmentStringsW": func(c *call) error { c.p.heap.release(c.arg(0)); return c.ret(1) },
-		"GetEnvironmentVariableA": func(c *call) error { return getEnvironmentVariable(c, c.str(0), false) },
-		"GetEnvironmentVariableW": func(c *call) error { return getEnvironmentVariable(c, c.wstr(0), true) },
-		"SetEnvironmentVariableA": func(c *call) error { return setEnvironmentVariable(c, c.str(0), c.str(1), c.arg(1) == 0) },
-		"SetEnvironmentVariableW": func(c *call) error { return setEnvironmentVariable(c, c.wstr(0), c.wstr(1), c.arg(1) == 0) },
-		"GetStartupInfoA":         getStartupInfo,
-		"GetStartupInfoW":         getStartupInfo,
-		"SetUnhandledExceptionFilter": func(c *call) error {
-			old := c.p.win32.unhandled
-			c.p.win32.unhandled = c.arg(0)
-			return c.ret(old)
-		},
-		"UnhandledExceptionFilter":  ret0,
-		"IsDebuggerPresent":         ret0,
-		"IsProcessorFeaturePresent": isProcessorFeaturePresent,
-		"GetSystemInfo":             getSystemInfo,
-		"GetNativeSystemInfo":       getSystemInfo,
-		"GetVersion":                func(c *call) error { return c.ret(19045<<16 | 10) },
-		"InitializeSListHead":       initSListHead,
-		"EncodePointer":             retArg0,
-		"DecodePointer":             retArg0,
-		"SetErrorMode":              ret0,
-		"GetErrorMode":              ret0,
-		"AreFileApisANSI":           ret1,
-		"OutputDebugStringA": func(c *call) error {
-			c.p.log.Info("OutputDebugString", "text", c.str(0))
-			return c.ret(0)
-		},
-		"OutputDebugStringW": func(c *call) error {
-			c.p.log.Info("OutputDebugString", "text", c.wstr(0))
-			return c.ret(0)
-		},
-		"GetCurrentDirectoryA": func(c *call) error { return copyOutString(c, `C:\rspstub`, c.arg(1), c.arg(0), false) },
-		"GetCurrentDirectoryW": func(c *call) error { return copyOutString(c, `C:\rspstub`, c.arg(1), c.arg(0), true) },
-	}
-	// Kernel objects: one thread never waits, so every wait succeeds at once.
-	for _, n := range []string{"CreateSemaphoreA", "CreateSemaphoreW", "CreateSemaphoreExW", "CreateEventA", "CreateEventW",
-		"CreateEventExW", "CreateMutexA", "CreateMutexW", "CreateMutexExW"} {
-		m[n] = newHandle
-	}
-	for _, n := range []string{"ReleaseSemaphore", "SetEvent", "ResetEvent", "ReleaseMutex"} {
-		m[n] = ret1
-	}
-	m["RaiseException"] = raiseException
-	m["__C_specific_handler"] = cSpecificHandler
-	m["RtlUnwindEx"] = rtlUnwindEx
-	m["RtlCaptureContext"] = rtlCaptureContext
-	m["RtlLookupFunctionEntry"] = rtlLookupFunctionEntry
-	m["RtlVirtualUnwind"] = rtlVirtualUnwind
-	m["WaitForSingleObject"] = ret0 // WAIT_OBJECT_0
-	m["WaitForSingleObjectEx"] = ret0
-	m["WaitForMultipleObjects"] = ret0
-	m["DuplicateHandle"] = func(c *call) error {
-		c.w64(c.arg(3), c.arg(1))
-		return c.ret(1)
-	}
-	return m
+// kernel32Exports is KERNEL32.dll's export table: one line per export (its
+// name and handler), in groups named after the files that hold their
+// implementations. Later lines win over earlier ones of the same name.
+var kernel32Exports = []apiExport{
+	// errors, process and threads (guest/kernel32_process.go)
+	{"GetLastError", getLastError},
+	{"SetLastError", setLastError},
+	{"GetCurrentProcess", k32_GetCurrentProcess},
+	{"GetCurrentThread", k32_GetCurrentThread},
+	{"GetCurrentProcessId", k32_GetCurrentProcessId},
+	{"GetCurrentThreadId", k32_GetCurrentThreadId},
+	{"ExitProcess", k32_ExitProcess},
+	{"ExitThread", k32_ExitThread},
+	{"TerminateProcess", terminateProcess},
+	{"Sleep", ret0},
+	{"SleepEx", ret0},
+	{"SwitchToThread", ret0},
+	// time (guest/kernel32_time.go)
+	{"GetTickCount", k32_GetTickCount},
+	{"GetTickCount64", k32_GetTickCount64},
+	{"QueryPerformanceCounter", k32_QueryPerformanceCounter},
+	{"QueryPerformanceFrequency", k32_QueryPerformanceFrequency},
+	{"GetSystemTimeAsFileTime", k32_GetSystemTimeAsFileTime},
+	{"GetSystemTimePreciseAsFileTime", k32_GetSystemTimePreciseAsFileTime},
+	// synchronization (guest/kernel32_sync.go)
+	{"InitializeCriticalSection", initCS},
+	{"InitializeCriticalSectionAndSpinCount", k32_InitializeCriticalSectionAndSpinCount},
+	{"InitializeCriticalSectionEx", k32_InitializeCriticalSectionEx},
+	{"EnterCriticalSection", ret0}, // one thread: never contended
+	{"LeaveCriticalSection", ret0},
+	{"TryEnterCriticalSection", ret1},
+	{"DeleteCriticalSection", ret0},
+	{"InitializeSRWLock", k32_InitializeSRWLock},
+	{"AcquireSRWLockExclusive", ret0},
+	{"ReleaseSRWLockExclusive", ret0},
+	{"AcquireSRWLockShared", ret0},
+	{"ReleaseSRWLockShared", ret0},
+	{"InitializeConditionVariable", k32_InitializeConditionVariable},
+	{"WakeAllConditionVariable", ret0},
+	{"WakeConditionVariable", ret0},
+	// thread and fiber local storage (guest/kernel32_tls.go)
+	{"TlsAlloc", tlsAlloc},
+	{"TlsFree", k32_TlsFree},
+	{"TlsGetValue", k32_TlsGetValue},
+	{"TlsSetValue", k32_TlsSetValue},
+	{"FlsAlloc", k32_FlsAlloc},
+	{"FlsGetValue", k32_FlsGetValue},
+	{"FlsSetValue", k32_FlsSetValue},
+	{"FlsFree", k32_FlsFree},
+	// memory (guest/kernel32_memory.go)
+	{"VirtualAlloc", virtualAlloc},
+	{"VirtualFree", virtualFree},
+	{"VirtualProtect", virtualProtect},
+	{"VirtualQuery", virtualQuery},
+	{"GetProcessHeap", k32_GetProcessHeap},
+	{"GetProcessHeaps", k32_GetProcessHeaps},
+	{"HeapCreate", k32_HeapCreate},
+	{"HeapDestroy", ret1},
+	{"HeapValidate", ret1},
+	{"HeapSetInformation", ret1},
+	{"HeapAlloc", heapAlloc},
+	{"HeapFree", heapFree},
+	{"HeapReAlloc", k32_HeapReAlloc},
+	{"HeapSize", k32_HeapSize},
+	{"LocalAlloc", k32_LocalAlloc},
+	{"LocalFree", k32_LocalFree},
+	{"GlobalAlloc", k32_GlobalAlloc},
+	{"GlobalFree", k32_GlobalFree},
+	// modules (guest/kernel32_module.go)
+	{"GetModuleHandleA", k32_GetModuleHandleA},
+	{"GetModuleHandleW", k32_GetModuleHandleW},
+	{"GetModuleHandleExA", k32_GetModuleHandleExA},
+	{"GetModuleHandleExW", k32_GetModuleHandleExW},
+	{"GetModuleFileNameA", k32_GetModuleFileNameA},
+	{"GetModuleFileNameW", k32_GetModuleFileNameW},
+	{"LoadLibraryA", k32_LoadLibraryA},
+	{"LoadLibraryW", k32_LoadLibraryW},
+	{"LoadLibraryExA", k32_LoadLibraryExA},
+	{"LoadLibraryExW", k32_LoadLibraryExW},
+	{"FreeLibrary", ret1},
+	{"GetProcAddress", getProcAddress},
+	// files and console (guest/kernel32_console.go)
+	{"GetStdHandle", k32_GetStdHandle},
+	{"SetStdHandle", ret1},
+	{"WriteFile", writeFile},
+	{"WriteConsoleA", writeFile},
+	{"WriteConsoleW", writeConsoleW},
+	{"ReadFile", k32_ReadFile},
+	{"GetConsoleMode", k32_GetConsoleMode},
+	{"SetConsoleMode", k32_SetConsoleMode},
+	{"GetFileType", getFileType},
+	{"FlushFileBuffers", ret1},
+	{"CloseHandle", ret1},
+	{"GetConsoleOutputCP", k32_GetConsoleOutputCP},
+	{"GetConsoleCP", k32_GetConsoleCP},
+	{"SetConsoleOutputCP", ret1},
+	{"SetConsoleCP", ret1},
+	{"SetConsoleCtrlHandler", ret1},
+	// code pages (guest/kernel32_codepage.go)
+	{"GetACP", k32_GetACP},
+	{"GetOEMCP", k32_GetOEMCP},
+	{"IsValidCodePage", ret1},
+	{"GetCPInfo", k32_GetCPInfo},
+	{"IsDBCSLeadByte", ret0},
+	{"IsDBCSLeadByteEx", ret0},
+	{"MultiByteToWideChar", multiByteToWideChar},
+	{"WideCharToMultiByte", wideCharToMultiByte},
+	// command line, environment and startup (guest/kernel32_environment.go)
+	{"GetCommandLineA", k32_GetCommandLineA},
+	{"GetCommandLineW", k32_GetCommandLineW},
+	{"GetEnvironmentStrings", k32_GetEnvironmentStrings},
+	{"GetEnvironmentStringsA", k32_GetEnvironmentStringsA},
+	{"GetEnvironmentStringsW", k32_GetEnvironmentStringsW},
+	{"FreeEnvironmentStringsA", k32_FreeEnvironmentStringsA},
+	{"FreeEnvironmentStringsW", k32_FreeEnvironmentStringsW},
+	{"GetEnvironmentVariableA", k32_GetEnvironmentVariableA},
+	{"GetEnvironmentVariableW", k32_GetEnvironmentVariableW},
+	{"SetEnvironmentVariableA", k32_SetEnvironmentVariableA},
+	{"SetEnvironmentVariableW", k32_SetEnvironmentVariableW},
+	{"GetStartupInfoA", getStartupInfo},
+	{"GetStartupInfoW", getStartupInfo},
+	// system information and exceptions (guest/kernel32_system.go)
+	{"SetUnhandledExceptionFilter", k32_SetUnhandledExceptionFilter},
+	{"UnhandledExceptionFilter", ret0},
+	{"IsDebuggerPresent", ret0},
+	{"IsProcessorFeaturePresent", isProcessorFeaturePresent},
+	{"GetSystemInfo", getSystemInfo},
+	{"GetNativeSystemInfo", getSystemInfo},
+	{"GetVersion", k32_GetVersion},
+	{"InitializeSListHead", initSListHead},
+	{"EncodePointer", retArg0},
+	{"DecodePointer", retArg0},
+	{"SetErrorMode", ret0},
+	{"GetErrorMode", ret0},
+	{"AreFileApisANSI", ret1},
+	{"OutputDebugStringA", k32_OutputDebugStringA},
+	{"OutputDebugStringW", k32_OutputDebugStringW},
+	{"GetCurrentDirectoryA", k32_GetCurrentDirectoryA},
+	{"GetCurrentDirectoryW", k32_GetCurrentDirectoryW},
+	// kernel objects (guest/kernel32_sync.go): one thread never waits, so
+	// every wait succeeds at once
+	{"CreateSemaphoreA", newHandle},
+	{"CreateSemaphoreW", newHandle},
+	{"CreateSemaphoreExW", newHandle},
+	{"CreateEventA", newHandle},
+	{"CreateEventW", newHandle},
+	{"CreateEventExW", newHandle},
+	{"CreateMutexA", newHandle},
+	{"CreateMutexW", newHandle},
+	{"CreateMutexExW", newHandle},
+	{"ReleaseSemaphore", ret1},
+	{"SetEvent", ret1},
+	{"ResetEvent", ret1},
+	{"ReleaseMutex", ret1},
+	{"WaitForSingleObject", ret0}, // WAIT_OBJECT_0
+	{"WaitForSingleObjectEx", ret0},
+	{"WaitForMultipleObjects", ret0},
+	{"DuplicateHandle", k32_DuplicateHandle},
+	// exceptions and unwinding (guest/seh.go)
+	{"RaiseException", raiseException},
+	{"__C_specific_handler", cSpecificHandler},
+	{"RtlUnwindEx", rtlUnwindEx},
+	{"RtlCaptureContext", rtlCaptureContext},
+	{"RtlLookupFunctionEntry", rtlLookupFunctionEntry},
+	{"RtlVirtualUnwind", rtlVirtualUnwind},
 }
 
-func newHandle(c *call) error {
-	c.p.win32.nextHandle += 4
-	return c.ret(0x100 + c.p.win32.nextHandle)
-}
+func kernel32API() map[string]apiFunc { return exportMap(kernel32Exports) }
 
 func initCS(c *call) error {
 	// CRITICAL_SECTION: DebugInfo, LockCount=-1, RecursionCount, OwningThread, LockSemaphore, SpinCount.

@@ -1,7 +1,8 @@
 package guest
 
 import (
-	"os"
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -14,12 +15,7 @@ const mingwLib = "/usr/x86_64-w64-mingw32/lib"
 // uses KERNEL32 directly and the UCRT through api-ms-win-crt-* forwarders.
 func TestRunClangMSVCTarget(t *testing.T) {
 	needTool(t, "clang")
-	if _, err := os.Stat(filepath.Join(mingwLib, "libucrt.a")); err != nil {
-		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("mingw-w64's libucrt.a: %v", err)
-		}
-		t.Skipf("mingw-w64's libucrt.a: %v", err)
-	}
+	testkit.RequireFile(t, filepath.Join(mingwLib, "libucrt.a"), "mingw-w64's libucrt.a")
 	exe := buildC(t, "msvc", "msvc.c", []string{"clang", "--target=x86_64-pc-windows-msvc", "-fuse-ld=lld", "-nostdlib",
 		"-fasynchronous-unwind-tables", "-Wl,-entry:start", "-Wl,-subsystem:console",
 		filepath.Join(mingwLib, "libkernel32.a"), filepath.Join(mingwLib, "libucrt.a")})

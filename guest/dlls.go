@@ -8,6 +8,22 @@ import (
 // apiFunc implements one exported function of a synthesized DLL.
 type apiFunc func(c *call) error
 
+// apiExport is one line of a synthesized DLL's export table: the export's
+// name and its handler.
+type apiExport struct {
+	name string
+	fn   apiFunc
+}
+
+// exportMap indexes an export table by name.
+func exportMap(table []apiExport) map[string]apiFunc {
+	m := make(map[string]apiFunc, len(table))
+	for _, e := range table {
+		m[e.name] = e.fn
+	}
+	return m
+}
+
 // dllKind describes a synthesized system DLL.
 type dllKind struct {
 	canon     string // name shown in loader lists and reports

@@ -4,6 +4,19 @@
 // structures with their real layouts, and implements the Win32 and C
 // runtime functions a console program calls, in Go.
 //
+// # Layers
+//
+// Package guest/peload is the PE loader, pure: a file's bytes in, a checked
+// image and its plan out (memory layout, relocation, sections and page
+// permissions, imports, exports), read through internal/peimage. This
+// package places and maps what it plans, builds the process (address
+// space, TEB/PEB, loader lists, heap) and implements the synthesized
+// userland above it. The userland's exports are tables with one line per
+// export (ntdllExports and kernel32Exports in api_kernel32.go, crtExports in
+// api_crt.go), their handlers grouped by subsystem in kernel32_*.go and
+// crt_*.go. The Wine userland (guest/wine) runs beside it on its own
+// process model.
+//
 // # Address space
 //
 // Nothing is mapped below 0x10000. Addresses (typical, all checked for
@@ -113,7 +126,8 @@
 // formatting is done in Go from the guest's varargs or va_list (format in
 // printf.go): msvcrt.dll prints three exponent digits, ucrtbase two. Guest
 // output goes to Config.Stdout/Stderr; only the standard streams exist (no
-// files). Library code never prints; it logs through Config.Logger, and
-// saferwall/pe's own logger is replaced by one that turns its warnings into
-// load errors.
+// files). Library code never prints; it logs through Config.Logger. Files
+// are read by internal/peimage (headers, sections, imports, exports,
+// relocations); a malformed one is a load error (ErrNotPE, ErrNotX64,
+// ErrCorrupt), never a panic.
 package guest

@@ -37,13 +37,16 @@ func roundBlock(n uint64) uint64 {
 	return (n + 15) &^ 15
 }
 
-// alloc returns a 16-byte aligned block, or 0 when the request cannot be met.
-func (h *heap) alloc(n uint64, zero bool) (uint64, error) {
+// alloc returns a 16-byte aligned block, or 0 when the request cannot be
+// met. The block is always zero-filled (a reused block is cleared, fresh
+// pages are zero), so the zero flag of the callers changes nothing.
+func (h *heap) alloc(n uint64, _ bool) (uint64, error) {
 	if n > heapMaxSize || h.total+n > heapLimit {
 		return 0, nil
 	}
 	r := roundBlock(n)
 	var addr uint64
+	var zero bool
 	if l := h.free[r]; len(l) > 0 {
 		addr = l[len(l)-1]
 		h.free[r] = l[:len(l)-1]

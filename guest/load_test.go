@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rspstub/rspstub/guest/peload"
 	"github.com/rspstub/rspstub/internal/arch"
 )
 
@@ -69,7 +70,7 @@ func TestLoadMingwHello(t *testing.T) {
 
 	// Every IAT entry points at a trap stub, a native function or data of
 	// a synthesized DLL.
-	for _, imp := range p.exe.pp.file.Imports {
+	for _, imp := range p.exe.pp.Imports {
 		for i, fn := range imp.Functions {
 			v, err := p.readU64(mods[0].Base + uint64(imp.Descriptor.FirstThunk) + 8*uint64(i))
 			if err != nil {
@@ -107,7 +108,7 @@ func TestLoadMingwHello(t *testing.T) {
 	if rsp >= p.StackBase() || rsp < p.StackLimit() || rsp%16 != 8 {
 		t.Errorf("rsp %#x outside stack [%#x,%#x) or misaligned", rsp, p.StackLimit(), p.StackBase())
 	}
-	if p.EntryPoint() != mods[0].Base+uint64(p.exe.pp.oh.AddressOfEntryPoint) {
+	if p.EntryPoint() != mods[0].Base+uint64(p.exe.pp.File.AddressOfEntryPoint) {
 		t.Errorf("entry point %#x", p.EntryPoint())
 	}
 }
@@ -228,28 +229,28 @@ func TestSynthImageParses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pp, err := parsePE(md.Name, img)
+		pp, err := peload.Parse(md.Name, img, userLimit)
 		if err != nil {
 			t.Fatalf("%s: generated image does not parse: %v", md.Name, err)
 		}
-		if pp.oh.ImageBase != md.Base || uint64(pp.oh.SizeOfImage) != md.Size {
-			t.Errorf("%s: header base %#x size %#x", md.Name, pp.oh.ImageBase, pp.oh.SizeOfImage)
+		if pp.File.ImageBase != md.Base || uint64(pp.File.SizeOfImage) != md.Size {
+			t.Errorf("%s: header base %#x size %#x", md.Name, pp.File.ImageBase, pp.File.SizeOfImage)
 		}
 		// The export table parses back and agrees with the stubs.
-		ed := pp.oh.DataDirectory[0]
-		et, err := parseExports(img, ed.VirtualAddress, ed.Size)
+		ed := pp.File.DataDirectory[0]
+		et, err := peload.ParseExports(img, ed.VirtualAddress, ed.Size)
 		if err != nil {
 			t.Fatal(err)
 		}
 		mod := p.findModule(md.Name)
 		for name, r := range mod.synth.stubRVA {
-			idx, ok := et.names[name]
-			if !ok || et.funcs[idx] != r {
+			idx, ok := et.Names[name]
+			if !ok || et.Funcs[idx] != r {
 				t.Errorf("%s!%s missing from exports", md.Name, name)
 			}
 		}
 		// .pdata covers each stub with UNWIND_INFO "sub rsp,28h".
-		pd := pp.oh.DataDirectory[3]
+		pd := pp.File.DataDirectory[3]
 		if pd.Size == 0 || pd.Size%12 != 0 {
 			t.Fatalf("%s: .pdata size %d", md.Name, pd.Size)
 		}

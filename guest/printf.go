@@ -433,7 +433,6 @@ func roundHalfUp(exact string, prec int) string {
 		}
 		if i < 0 {
 			digits = append([]byte{'1'}, digits...)
-			dot++
 		}
 	}
 	intPart := string(digits[:len(digits)-prec])

@@ -1,9 +1,10 @@
 package guest
 
 import (
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"bytes"
 	"fmt"
-	"os"
 	"testing"
 
 	"github.com/rspstub/rspstub/emulator/unicorn"
@@ -25,10 +26,7 @@ func runUnicorn(t *testing.T, exe string, cfg Config, stopAt func(p *Process, m 
 	t.Helper()
 	m, err := unicorn.New()
 	if err != nil {
-		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("unicorn: %v", err)
-		}
-		t.Skipf("unicorn not available: %v", err)
+		testkit.Missing(t, "unicorn not available: %v", err)
 	}
 	t.Cleanup(func() { m.Close() })
 	var out, errb bytes.Buffer

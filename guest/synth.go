@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sort"
+
+	"github.com/rspstub/rspstub/guest/peload"
 )
 
 // This file generates the synthesized system DLLs as real PE32+ images.
@@ -104,13 +106,7 @@ type synthImage struct {
 	codeRVA   map[string]uint32
 	dataRVA   map[string]uint32
 	slotRVA   map[string]uint32
-	sections  []sectionInfo
-}
-
-type sectionInfo struct {
-	name      string
-	rva, size uint32
-	perm      uint32 // IMAGE_SCN_* characteristics
+	sections  []peload.Section
 }
 
 const (
@@ -318,11 +314,11 @@ func buildSynth(spec *synthSpec, base uint64) (*synthImage, error) {
 		le.PutUint32(img[o+8:], f.unwind)
 	}
 
-	si.sections = []sectionInfo{
-		{".text", textRVA, textEnd - textRVA, scnCode | scnExec | scnRead},
-		{".data", dataStart, dataEnd - dataStart, scnInitData | scnRead | scnWrite},
-		{".rdata", rdataStart, rdataEnd - rdataStart, scnInitData | scnRead},
-		{".pdata", pdataStart, pdataEnd - pdataStart, scnInitData | scnRead},
+	si.sections = []peload.Section{
+		{Name: ".text", RVA: textRVA, Size: textEnd - textRVA, Characteristics: scnCode | scnExec | scnRead},
+		{Name: ".data", RVA: dataStart, Size: dataEnd - dataStart, Characteristics: scnInitData | scnRead | scnWrite},
+		{Name: ".rdata", RVA: rdataStart, Size: rdataEnd - rdataStart, Characteristics: scnInitData | scnRead},
+		{Name: ".pdata", RVA: pdataStart, Size: pdataEnd - pdataStart, Characteristics: scnInitData | scnRead},
 	}
 
 	// headers
@@ -368,12 +364,12 @@ func buildSynth(spec *synthSpec, base uint64) (*synthImage, error) {
 	sh := oh + 0xF0
 	for i, s := range si.sections {
 		o := sh + 40*i
-		copy(img[o:o+8], s.name)
-		le.PutUint32(img[o+8:], s.size)
-		le.PutUint32(img[o+12:], s.rva)
-		le.PutUint32(img[o+16:], alignUp32(s.size, pageSize))
-		le.PutUint32(img[o+20:], s.rva)
-		le.PutUint32(img[o+36:], s.perm)
+		copy(img[o:o+8], s.Name)
+		le.PutUint32(img[o+8:], s.Size)
+		le.PutUint32(img[o+12:], s.RVA)
+		le.PutUint32(img[o+16:], alignUp32(s.Size, pageSize))
+		le.PutUint32(img[o+20:], s.RVA)
+		le.PutUint32(img[o+36:], s.Characteristics)
 	}
 	si.image = img
 	return si, nil

@@ -11,7 +11,6 @@ import (
 )
 
 func putU64(b []byte, v uint64) { binary.LittleEndian.PutUint64(b, v) }
-func getU32(b []byte) uint32    { return binary.LittleEndian.Uint32(b) }
 
 // Offsets of the x64 Windows structures the guest and debuggers read.
 // Checked against the mingw-w64 headers (winternl.h, winnt.h) by
@@ -118,7 +117,7 @@ func (p *Process) setupProcess() error {
 	// The stack is the image's SizeOfStackReserve (at least 1 MiB, at most
 	// 256 MiB), all committed: no guard-page growth to emulate.
 	size := uint64(stackSize)
-	if r := p.exe.pp.oh.SizeOfStackReserve; r > size {
+	if r := p.exe.pp.File.SizeOfStackReserve; r > size {
 		size = min(pageUp(r), 256<<20)
 	}
 	sb, err := p.as.findFree(size, stackHint, 0x10000, userLimit)
@@ -286,22 +285,6 @@ func (p *Process) listInsertTail(head, entry uint64) error {
 	return w.err
 }
 
-// listRemove unlinks entry.
-func (p *Process) listRemove(entry uint64) error {
-	fl, err := p.readU64(entry)
-	if err != nil {
-		return err
-	}
-	bl, err := p.readU64(entry + 8)
-	if err != nil {
-		return err
-	}
-	w := &errWriter{p: p}
-	w.u64(bl, fl)
-	w.u64(fl+8, bl)
-	return w.err
-}
-
 // linkModule creates the LDR_DATA_TABLE_ENTRY of m and links it in load and
 // memory order (and initialization order when init is set).
 func (p *Process) linkModule(m *module, init bool) error {
@@ -344,7 +327,7 @@ func (p *Process) linkModule(m *module, init bool) error {
 	w.u64(e+lteHashLinks, e+lteHashLinks)
 	w.u64(e+lteHashLinks+8, e+lteHashLinks)
 	if m.pp != nil {
-		w.u32(e+lteTimeDateStamp, m.pp.file.NtHeader.FileHeader.TimeDateStamp)
+		w.u32(e+lteTimeDateStamp, m.pp.File.TimeDateStamp)
 	}
 	if w.err != nil {
 		return w.err
@@ -370,7 +353,7 @@ func (p *Process) linkInitOrder(m *module) error {
 
 // readTLS reads the TLS directory from the laid-out image (already relocated).
 func (p *Process) readTLS(m *module) error {
-	dd := m.pp.oh.DataDirectory[9]
+	dd := m.pp.File.DataDirectory[9]
 	if dd.VirtualAddress == 0 {
 		return nil
 	}
@@ -408,7 +391,7 @@ func (p *Process) allocTLS(m *module) error {
 	if !m.hasTLS {
 		return nil
 	}
-	dd := m.pp.oh.DataDirectory[9]
+	dd := m.pp.File.DataDirectory[9]
 	d := make([]byte, 40)
 	if err := p.read(m.Base+uint64(dd.VirtualAddress), d); err != nil {
 		return err
@@ -552,7 +535,7 @@ func (p *Process) ModuleImage(name string) ([]byte, error) {
 		if m.synth != nil {
 			return append([]byte(nil), m.synth.image...), nil
 		}
-		return os.ReadFile(m.pp.path)
+		return os.ReadFile(m.pp.Path)
 	}
 	return nil, fmt.Errorf("%s: %w: not a loaded module", filepath.Base(name), os.ErrNotExist)
 }

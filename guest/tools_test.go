@@ -1,6 +1,8 @@
 package guest
 
 import (
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,14 +14,7 @@ import (
 // missing.
 func needTool(t testing.TB, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s not found and RSPSTUB_REQUIRE_TOOLS=1", name)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
+	return testkit.RequireTool(t, name)
 }
 
 var buildCache sync.Map // key -> path (built once per test binary)

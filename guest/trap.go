@@ -62,13 +62,6 @@ func (c *call) ret(v uint64) error {
 	return nil
 }
 
-func (c *call) retBool(b bool) error {
-	if b {
-		return c.ret(1)
-	}
-	return c.ret(0)
-}
-
 // callGuest arranges for fn(args...) to run in the guest; then runs when it
 // returns (with the guest's RAX) and must itself return, call again or exit.
 func (c *call) callGuest(fn uint64, args []uint64, then func(c *call, ret uint64) error) error {
@@ -101,6 +94,7 @@ func (c *call) callSeq(calls []guestCall, done func(c *call) error) error {
 func (c *call) exit(code int) error {
 	c.exited = true
 	c.p.exited, c.p.exitCode = true, code
+	c.p.conts = nil // the guest calls in flight (the runtime's exit calling ExitProcess) end with it
 	return nil
 }
 
@@ -208,8 +202,7 @@ func (p *Process) startGuestCall(c *call) error {
 		return fmt.Errorf("guest callbacks nested more than 256 deep")
 	}
 	g := c.guest
-	ret := c.s.mod.Base + 0 // placeholder, replaced below
-	ret = p.stubAddr(c.s) + stubRetOffset
+	ret := p.stubAddr(c.s) + stubRetOffset
 	sp := c.rsp - 0x30
 	if err := p.writeU64(sp, ret); err != nil {
 		return err

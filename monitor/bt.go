@@ -246,6 +246,9 @@ var nonvolatileOrder = []arch.Reg{arch.RBX, arch.RBP, arch.RSI, arch.RDI, arch.R
 // "Monitor commands").
 type BacktraceJSON struct {
 	Frames []FrameJSON `json:"frames"`
+	// End says why the walk stopped after the last frame ("zero return
+	// address": the thread's outermost frame; see unwind.StopReason).
+	End string `json:"end,omitempty"`
 }
 
 // FrameJSON is one frame in JSON. 64-bit values are "0x..." strings;

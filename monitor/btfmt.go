@@ -211,8 +211,8 @@ func appendXMMJSON(b []byte, x unwind.Uint128) []byte {
 	return append(b, '"')
 }
 
-// AppendJSON appends json.Marshal(BacktraceJSON{Frames: bt.JSON()}) and a
-// newline, as `bt -json` prints it.
+// AppendJSON appends json.Marshal(BacktraceJSON{Frames: bt.JSON(), End:
+// bt.Reason.String()}) and a newline, as `bt -json` prints it.
 func (bt *Backtrace) AppendJSON(b []byte) []byte {
 	b = append(b, `{"frames":[`...)
 	for i := range bt.Frames {
@@ -283,7 +283,11 @@ func (bt *Backtrace) AppendJSON(b []byte) []byte {
 		}
 		b = append(b, '}')
 	}
-	return append(b, "]}\n"...)
+	b = append(b, ']')
+	if end := bt.Reason.String(); end != "" {
+		b = appendJSONString(append(b, `,"end":`...), end)
+	}
+	return append(b, "}\n"...)
 }
 
 func appendKey(b []byte, first *bool, name string) []byte {

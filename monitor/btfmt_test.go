@@ -132,7 +132,7 @@ func TestAppendMatchesFormat(t *testing.T) {
 			formatTable(&want, bt, full)
 			require.Equal(t, want.String(), string(bt.AppendTable(nil, full)), "backtrace %d, full %v", i, full)
 		}
-		want, err := json.Marshal(BacktraceJSON{Frames: bt.JSON()})
+		want, err := json.Marshal(BacktraceJSON{Frames: bt.JSON(), End: bt.Reason.String()})
 		require.NoError(t, err)
 		require.Equal(t, string(want)+"\n", string(bt.AppendJSON(nil)), "backtrace %d", i)
 	}
@@ -160,7 +160,7 @@ func BenchmarkFormatBacktrace(b *testing.B) {
 	})
 	b.Run("json-marshal", func(b *testing.B) {
 		for b.Loop() {
-			json.Marshal(BacktraceJSON{Frames: bt.JSON()})
+			json.Marshal(BacktraceJSON{Frames: bt.JSON(), End: bt.Reason.String()})
 		}
 	})
 }

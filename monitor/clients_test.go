@@ -1,6 +1,8 @@
 package monitor_test
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/monitor"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // checkBTText checks that out holds the seed stack as "monitor bt" prints it.
@@ -30,10 +32,10 @@ func checkBTText(t *testing.T, client, out string) {
 // TestMonitorBTThroughGDB: Debian's gdb 13 sends qRcmd and prints the
 // streamed O packets.
 func TestMonitorBTThroughGDB(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
-	exe := buildDemo(t, harness.MinGW, "-O0", "-g")
-	stub := harness.StartStub(t, "--shadow-stack", exe)
-	out := harness.GDB(t, gdb, exe, stub.Addr,
+	gdb := testkit.Tool(t, "gdb")
+	exe := buildDemo(t, testkit.MinGW, "-O0", "-g")
+	stub := testkit.StartStub(t, "--shadow-stack", exe)
+	out := testkit.GDB(t, gdb, exe, stub.Addr,
 		"break d", "continue",
 		"echo @@bt\\n", "monitor bt",
 		"echo @@verify\\n", "monitor verify-unwind",
@@ -56,10 +58,10 @@ func TestMonitorBTThroughGDB(t *testing.T) {
 
 // TestMonitorBTThroughLLDB: lldb 14's "process plugin packet monitor".
 func TestMonitorBTThroughLLDB(t *testing.T) {
-	exe := buildDemo(t, harness.MinGW, "-O2", "-g")
+	exe := buildDemo(t, testkit.MinGW, "-O2", "-g")
 	d := mustResolve(t, exe, "d")
-	stub := harness.StartStub(t, exe)
-	out := harness.LLDB(t, exe, stub.Addr,
+	stub := testkit.StartStub(t, exe)
+	out := testkit.LLDB(t, exe, stub.Addr,
 		fmt.Sprintf("breakpoint set --address %#x", d),
 		"continue",
 		"process plugin packet monitor bt",
@@ -73,9 +75,7 @@ func mustResolve(t *testing.T, exe, sym string) uint64 {
 	t.Helper()
 	tg := stopAtStart(t, exe)
 	a, err := tg.Commands().Resolve(sym)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return a
 }
 
@@ -85,11 +85,11 @@ func mustResolve(t *testing.T, exe, sym string) uint64 {
 // native bt must list the same frames as monitor bt: the same pcs and
 // functions, in order.
 func TestMingwGDBNativeBTEqualsMonitorBT(t *testing.T) {
-	gdb := harness.Tool(t, "x86_64-w64-mingw32-gdb")
-	exe := buildDemo(t, harness.MinGW, "-O2", "-g")
+	gdb := testkit.Tool(t, "x86_64-w64-mingw32-gdb")
+	exe := buildDemo(t, testkit.MinGW, "-O2", "-g")
 	d := mustResolve(t, exe, "d")
-	stub := harness.StartStub(t, exe)
-	out := harness.GDB(t, gdb, "", stub.Addr,
+	stub := testkit.StartStub(t, exe)
+	out := testkit.GDB(t, gdb, "", stub.Addr,
 		"set backtrace past-main on", "set backtrace past-entry on",
 		fmt.Sprintf("break *%#x", d), "continue",
 		"echo @@native\\n", "bt",
@@ -142,9 +142,7 @@ func between(s, from, to string) string {
 func writeScript(t *testing.T, name, body string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
 	return p
 }
 
@@ -153,13 +151,13 @@ func writeScript(t *testing.T, name, body string) string {
 // and frame 2's rbx is the value frame 2's code expects (the one monitor
 // frame 2 reports, read back from its save slot).
 func TestGDBPythonUnwinder(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
+	gdb := testkit.Tool(t, "gdb")
 	for _, b := range demoBuilds[:2] {
 		t.Run(b.name, func(t *testing.T) {
 			exe := buildDemo(t, b.tc, b.flags...)
 			script := writeScript(t, "rspstub-gdb.py", monitor.GDBScript)
-			stub := harness.StartStub(t, exe)
-			out := harness.GDB(t, gdb, exe, stub.Addr,
+			stub := testkit.StartStub(t, exe)
+			out := testkit.GDB(t, gdb, exe, stub.Addr,
 				"source "+script, // sets backtrace past-main/past-entry itself
 				"break d", "continue",
 				"echo @@bt\\n", "bt",
@@ -194,11 +192,11 @@ func TestGDBPythonUnwinder(t *testing.T) {
 
 // TestLLDBCommandScript: the shipped LLDB command prints monitor bt.
 func TestLLDBCommandScript(t *testing.T) {
-	exe := buildDemo(t, harness.ClangMinGW, "-O0", "-g")
+	exe := buildDemo(t, testkit.ClangMinGW, "-O0", "-g")
 	d := mustResolve(t, exe, "d")
 	script := writeScript(t, "rspstub_lldb.py", monitor.LLDBScript)
-	stub := harness.StartStub(t, exe)
-	out := harness.LLDB(t, exe, stub.Addr,
+	stub := testkit.StartStub(t, exe)
+	out := testkit.LLDB(t, exe, stub.Addr,
 		"command script import "+script,
 		fmt.Sprintf("breakpoint set --address %#x", d),
 		"continue",

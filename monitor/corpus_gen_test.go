@@ -1,6 +1,8 @@
 package monitor
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"testing"
 
 	"github.com/rspstub/rspstub/internal/fuzzcorpus"
@@ -22,13 +24,9 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	}
 	for _, name := range []string{"FuzzRun", "FuzzParse"} {
 		d, err := fuzzcorpus.Reset(name)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		for _, l := range goldenLines {
-			if err := d.Add(l); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, d.Add(l))
 		}
 		t.Log(d)
 	}

@@ -33,7 +33,7 @@
 //
 // Per module, built on first use and cached by (name, base, size): the
 // COFF symbol table and the DWARF line table and parameter lists of the
-// module's file (ModuleFiler; debug/pe and debug/dwarf), then the export
+// module's file (ModuleFiler; internal/peimage, debug/dwarf), then the export
 // table read from guest memory, which names synthesized DLLs and images
 // without a file. Every count is bounded; a malformed file costs only its
 // own symbols.

@@ -1,6 +1,10 @@
 package monitor
 
 import (
+	"github.com/stretchr/testify/require"
+
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"bytes"
 	"debug/elf"
 	"encoding/hex"
@@ -39,10 +43,7 @@ func newELFTarget(t *testing.T, pc uint64) elfTarget {
 	t.Helper()
 	f, err := elf.Open(libcPath)
 	if err != nil {
-		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
+		testkit.Missing(t, "%v", err)
 	}
 	defer f.Close()
 	const base = 0x7f0000000000
@@ -87,9 +88,7 @@ func symbolAt(t *testing.T, path, name string, dynamic bool) uint64 {
 func frame0(t *testing.T, tg Target) string {
 	t.Helper()
 	var out bytes.Buffer
-	if err := New(tg).Run("bt", &out); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, New(tg).Run("bt", &out))
 	for _, line := range strings.Split(out.String(), "\n") {
 		if strings.HasPrefix(line, "00 ") {
 			return strings.Fields(line)[3]
@@ -144,11 +143,6 @@ func debugFile(t *testing.T) string {
 	}
 	h := hex.EncodeToString(id)
 	p := filepath.Join("/usr/lib/debug/.build-id", h[:2], h[2:]+".debug")
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("libc6-dbg: %v", err)
-		}
-		t.Skipf("libc6-dbg not installed: %v", err)
-	}
+	testkit.RequireFile(t, p, "libc6-dbg")
 	return p
 }

@@ -1,18 +1,17 @@
 package monitor
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"bytes"
 	"encoding/binary"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/rspstub/rspstub/internal/arch"
+	"github.com/rspstub/rspstub/internal/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // fakeTarget is a hand-built guest: one module "app.exe" at imageBase
 // with two functions and their .pdata, exports naming them, and a stack
@@ -30,7 +29,6 @@ type fakeTarget struct {
 	mem    map[uint64][]byte // region start -> bytes
 	regs   Registers
 	shadow []ShadowFrame
-	noTEB  bool
 }
 
 const (
@@ -147,20 +145,7 @@ func (f *fakeTarget) ShadowStack() ([]ShadowFrame, bool) { return f.shadow, f.sh
 // golden compares got with testdata/name, or rewrites it with -update.
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the golden file:\n--- got\n%s--- want\n%s", name, got, want)
-	}
+	testkit.GoldenString(t, filepath.Join("testdata", name), got)
 }
 
 func run(t *testing.T, m *Monitor, cmd string) string {
@@ -197,9 +182,7 @@ func TestFakeGolden(t *testing.T) {
 func TestFakeBacktrace(t *testing.T) {
 	m := New(newFake())
 	bt, err := m.Backtrace(BacktraceOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(bt.Frames) != 2 {
 		t.Fatalf("%d frames, want 2 (%v)", len(bt.Frames), bt.ended())
 	}

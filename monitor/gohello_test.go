@@ -13,9 +13,9 @@ import (
 
 	"github.com/rspstub/rspstub/emulator/ucwin"
 	"github.com/rspstub/rspstub/internal/arch"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 	"github.com/rspstub/rspstub/unwind"
 )
 
@@ -23,10 +23,10 @@ import (
 // Go toolchain running the tests.
 func buildGoHello(t *testing.T) string {
 	t.Helper()
-	goTool := harness.Tool(t, "go")
+	goTool := testkit.Tool(t, "go")
 	exe := filepath.Join(t.TempDir(), "gohello.exe")
 	cmd := exec.Command(goTool, "build", "-o", exe, "./monitor/testdata/gohello")
-	cmd.Dir = harness.Root()
+	cmd.Dir = testkit.Root()
 	cmd.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=0")
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "go build:\n%s", out)

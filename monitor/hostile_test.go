@@ -1,14 +1,16 @@
 package monitor_test
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"bytes"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rspstub/rspstub/emulator/ucwin"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // Hostile guests (issue 9): programs that wreck their own stack, unwind
@@ -24,7 +26,7 @@ const hostileBound = 2 * time.Second
 // first hit of sym.
 func startHostile(t *testing.T, scenario, sym string) (*ucwin.Target, *bytes.Buffer) {
 	t.Helper()
-	exe := harness.BuildPE(t, "monitor/testdata/hostile.c", harness.MinGW, "-O0")
+	exe := testkit.BuildPE(t, "monitor/testdata/hostile.c", testkit.MinGW, "-O0")
 	return runTo(t, ucwin.Config{Program: exe, Args: []string{scenario}}, sym)
 }
 
@@ -149,9 +151,7 @@ func TestHostileSelfModifyingCode(t *testing.T) {
 	if !strings.Contains(bt, "!smc_target") {
 		t.Errorf("bt at the rewritten function:\n%s", bt)
 	}
-	if err := tg.RemoveBreakpoint(rsp.BreakSoftware, addr, 1); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, tg.RemoveBreakpoint(rsp.BreakSoftware, addr, 1))
 	st, err = tg.Resume([]rsp.ResumeAction{{Thread: rsp.AllThreads}})
 	if err != nil || st.Kind != rsp.StopExited {
 		t.Fatalf("run to the end: stop %+v %v", st, err)

@@ -79,6 +79,8 @@ func init() {
 		{"peb", "", "the PEB: image base, loader data, process parameters, OS version", (*Monitor).cmdPEB},
 		{"memmap", "", "mapped memory regions with permissions and names", (*Monitor).cmdMemmap},
 		{"unwind-info", "ADDR|SYMBOL", "decoded UNWIND_INFO of the function there: codes, frame register, epilogs, chain, handler", (*Monitor).cmdUnwindInfo},
+		{"catch", "[api|syscall NAME | delete [N]]", "stop when the program calls the function NAME (FUNC or DLL!FUNC) or a system call NAME returns (Wine), arguments decoded; alone: list", (*Monitor).cmdCatch},
+		{"minidump", "[-full] FILE", "write a Windows minidump of the stopped process (threads, modules, stacks, exception) to FILE; -full adds all readable memory", (*Monitor).cmdMinidump},
 		{"verify-unwind", "", "compare the unwinder's frames with the emulator's shadow call stack", (*Monitor).cmdVerifyUnwind},
 		{"set", "[unwinder auto|pdata|cfi]", "change a setting; without arguments, show them all", (*Monitor).cmdSet},
 		{"show", "[unwinder]", "show the settings", (*Monitor).cmdShow},

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/rspstub/rspstub/internal/peimage"
 )
 
 // RemoteClient is what the remote adapter needs from a connected RSP
@@ -156,16 +158,11 @@ func (r *remote) imageAt(seg uint64) (base, size uint64, err error) {
 	page := seg &^ 0xfff
 	for i := 0; i < maxHeaderSearch && page >= 0x1000*uint64(i); i++ {
 		a := page - 0x1000*uint64(i)
-		var hdr [64]byte
-		if readFull(r, a, hdr[:]) != nil || hdr[0] != 'M' || hdr[1] != 'Z' {
+		h, err := peimage.ReadNTHeaders(r, a)
+		if err != nil {
 			continue
 		}
-		lfanew := uint64(binary.LittleEndian.Uint32(hdr[0x3c:]))
-		var nt [4 + 20 + 60]byte
-		if lfanew > 1<<20 || readFull(r, a+lfanew, nt[:]) != nil || string(nt[:4]) != "PE\x00\x00" {
-			continue
-		}
-		return a, uint64(binary.LittleEndian.Uint32(nt[24+56:])), nil
+		return a, uint64(h.SizeOfImage), nil
 	}
 	return 0, 0, errors.New("no image header below the segment")
 }

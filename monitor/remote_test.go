@@ -1,15 +1,17 @@
 package monitor_test
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
 	"testing"
 
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // TestRemoteBacktrace drives a stub from Go the way a regression test of
@@ -18,18 +20,14 @@ import (
 // (which works against any RSP stub with a Windows library list). It must
 // equal the stub's own "monitor bt -json", frame for frame.
 func TestRemoteBacktrace(t *testing.T) {
-	exe := buildDemo(t, harness.MinGW, "-O2", "-g")
+	exe := buildDemo(t, testkit.MinGW, "-O2", "-g")
 	d := mustResolve(t, exe, "d")
-	stub := harness.StartStub(t, exe)
+	stub := testkit.StartStub(t, exe)
 
 	c, err := rsp.Dial(stub.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer c.Close()
-	if err := c.SetBreakpoint(rsp.BreakSoftware, d, 1); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.SetBreakpoint(rsp.BreakSoftware, d, 1))
 	st, err := c.Continue()
 	if err != nil || st.Kind != rsp.StopSWBreak {
 		t.Fatalf("continue: %+v %v", st, err)
@@ -43,9 +41,7 @@ func TestRemoteBacktrace(t *testing.T) {
 	}
 	mon := monitor.New(monitor.Remote(c, files))
 	bt, err := mon.Backtrace(monitor.BacktraceOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(bt.Frames) != len(wantStack) {
 		t.Fatalf("%d frames, want %d", len(bt.Frames), len(wantStack))
 	}
@@ -56,13 +52,9 @@ func TestRemoteBacktrace(t *testing.T) {
 	}
 
 	out, err := c.Monitor("bt -json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var theirs monitor.BacktraceJSON
-	if err := json.Unmarshal([]byte(out), &theirs); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.Unmarshal([]byte(out), &theirs))
 	ours := bt.JSON()
 	if len(ours) != len(theirs.Frames) {
 		t.Fatalf("client %d frames, stub %d", len(ours), len(theirs.Frames))

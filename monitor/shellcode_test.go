@@ -14,9 +14,9 @@ import (
 
 	"github.com/rspstub/rspstub/emulator/ucwin"
 	"github.com/rspstub/rspstub/internal/arch"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 	"github.com/rspstub/rspstub/unwind"
 )
 
@@ -37,7 +37,7 @@ var shellcodeRoutines = []string{"frameless", "rbpframe"}
 // folder (module names then read "shellcode").
 func buildShellcode(t *testing.T, flags ...string) string {
 	t.Helper()
-	src := harness.BuildPE(t, "monitor/testdata/shellcode.c", harness.MinGW, flags...)
+	src := testkit.BuildPE(t, "monitor/testdata/shellcode.c", testkit.MinGW, flags...)
 	b, err := os.ReadFile(src)
 	require.NoError(t, err)
 	exe := filepath.Join(t.TempDir(), "shellcode.exe")
@@ -140,7 +140,7 @@ func TestShellcodeBacktrace(t *testing.T) {
 				_ = out
 
 				// rspstub run --bt prints the same frames.
-				text := harness.Run(t, time.Minute, nil, harness.Stub(t), "run", "--userland", "synth", exe, "--break", "msvcrt!puts", "--bt", "--", routine)
+				text := testkit.Run(t, time.Minute, nil, testkit.Stub(t), "run", "--userland", "synth", exe, "--break", "msvcrt!puts", "--bt", "--", routine)
 				for i, w := range wantShellcodeStack {
 					if w == "" {
 						w = "0x40"
@@ -206,7 +206,7 @@ func TestShellcodeVerifyEveryInstruction(t *testing.T) {
 // TestShellcodeGDBScript: Debian's gdb with the shipped unwinder script
 // shows the same stack in its own bt, with and without the shadow stack.
 func TestShellcodeGDBScript(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
+	gdb := testkit.Tool(t, "gdb")
 	script := writeScript(t, "rspstub-gdb.py", monitor.GDBScript)
 	for _, b := range shellcodeBuilds {
 		exe := buildShellcode(t, b.flags...)
@@ -218,8 +218,8 @@ func TestShellcodeGDBScript(t *testing.T) {
 					if shadow {
 						args = append([]string{"--shadow-stack"}, args...)
 					}
-					stub := harness.StartStub(t, args...)
-					out := harness.GDB(t, gdb, exe, stub.Addr,
+					stub := testkit.StartStub(t, args...)
+					out := testkit.GDB(t, gdb, exe, stub.Addr,
 						"source "+script,
 						fmt.Sprintf("break *%#x", puts), "continue",
 						"echo @@bt\\n", "bt",

@@ -13,16 +13,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/emulator/ucwin"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/monitor"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // TestSymbolBounds is issue 14's third case: a PC in a function that has
 // no symbol (its .pdata entry known) is named module+0xRVA, not after the
 // nearest symbol below it.
 func TestSymbolBounds(t *testing.T) {
-	objcopy := harness.Tool(t, "x86_64-w64-mingw32-objcopy")
-	built := harness.BuildPE(t, "monitor/testdata/bounds.c", harness.MinGW, "-O0")
+	objcopy := testkit.Tool(t, "x86_64-w64-mingw32-objcopy")
+	built := testkit.BuildPE(t, "monitor/testdata/bounds.c", testkit.MinGW, "-O0")
 	exe := filepath.Join(t.TempDir(), "bounds.exe")
 	out, err := exec.Command(objcopy, "--strip-symbol=hidden", built, exe).CombinedOutput()
 	require.NoError(t, err, "%s", out)
@@ -48,8 +48,8 @@ func TestSymbolBounds(t *testing.T) {
 func cxxPrograms(t *testing.T) map[string]string {
 	lib := "/usr/x86_64-w64-mingw32/lib/"
 	return map[string]string{
-		"mingw": harness.BuildPE(t, "monitor/testdata/cxx.cc", harness.MinGWCXX, "-O1", "-g"),
-		"msvc": harness.BuildPE(t, "monitor/testdata/cxx.cc", harness.ClangMSVC, "-O1", "-gdwarf", "-fno-exceptions", "-fno-rtti",
+		"mingw": testkit.BuildPE(t, "monitor/testdata/cxx.cc", testkit.MinGWCXX, "-O1", "-g"),
+		"msvc": testkit.BuildPE(t, "monitor/testdata/cxx.cc", testkit.ClangMSVC, "-O1", "-gdwarf", "-fno-exceptions", "-fno-rtti",
 			"-nostdlib", "-Wl,-entry:start", "-Wl,-subsystem:console", "-Wl,-debug:dwarf", lib+"libkernel32.a"),
 	}
 }
@@ -75,7 +75,7 @@ func TestDemangledBacktrace(t *testing.T) {
 			want := map[string]string{"mingw": "_ZNK2ns6Widget4pokeEi", "msvc": "?poke@Widget@ns@@QEBAHH@Z"}[abi]
 			assert.Equal(t, want, js.Frames[0].Mangled)
 
-			out := harness.Run(t, time.Minute, nil, harness.Stub(t), "run", "--userland", "synth", exe, "--break", "twice<double>")
+			out := testkit.Run(t, time.Minute, nil, testkit.Stub(t), "run", "--userland", "synth", exe, "--break", "twice<double>")
 			assert.Regexp(t, regexp.MustCompile(`(?m)^00 .*!double twice<double>\(double\) `), out)
 			assert.Regexp(t, `(?m)^01 .*!ns::Widget::poke\(int\) const\+0x`, out)
 			if t.Failed() {
@@ -92,12 +92,12 @@ func TestDemangledBacktrace(t *testing.T) {
 func TestDemangledClientScripts(t *testing.T) {
 	progs := cxxPrograms(t)
 	t.Run("gdb-msvc", func(t *testing.T) {
-		gdb := harness.Tool(t, "gdb")
+		gdb := testkit.Tool(t, "gdb")
 		exe := progs["msvc"]
 		twice := mustResolve(t, exe, "twice<double>")
 		script := writeScript(t, "rspstub-gdb.py", monitor.GDBScript)
-		stub := harness.StartStub(t, exe)
-		out := harness.GDB(t, gdb, exe, stub.Addr, "source "+script,
+		stub := testkit.StartStub(t, exe)
+		out := testkit.GDB(t, gdb, exe, stub.Addr, "source "+script,
 			fmt.Sprintf("break *%#x", twice), "continue", "echo @@bt\\n", "bt", "echo @@end\\n", "kill")
 		bt := between(out, "@@bt", "@@end")
 		assert.Regexp(t, `(?m)^#0\s+.*!double twice<double>\(double\) \(`, bt)
@@ -111,8 +111,8 @@ func TestDemangledClientScripts(t *testing.T) {
 		exe := progs["mingw"]
 		twice := mustResolve(t, exe, "twice<double>")
 		script := writeScript(t, "rspstub_lldb.py", monitor.LLDBScript)
-		stub := harness.StartStub(t, exe)
-		out := harness.LLDB(t, exe, stub.Addr, "command script import "+script,
+		stub := testkit.StartStub(t, exe)
+		out := testkit.LLDB(t, exe, stub.Addr, "command script import "+script,
 			fmt.Sprintf("breakpoint set --address %#x", twice), "continue", "rspstub-bt", "kill")
 		assert.Regexp(t, `(?m)^00 .*!double twice<double>\(double\) `, out)
 		assert.Regexp(t, `(?m)^01 .*!ns::Widget::poke\(int\) const\+0x`, out)

@@ -1,9 +1,7 @@
 package monitor
 
 import (
-	"bytes"
 	"debug/dwarf"
-	"debug/pe"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/rspstub/rspstub/internal/demangle"
+	"github.com/rspstub/rspstub/internal/peimage"
 	"github.com/rspstub/rspstub/unwind"
 )
 
@@ -326,26 +325,23 @@ func (ms *modSyms) readFile(data []byte, seen map[uint32]bool) (err error) {
 			err = fmt.Errorf("module file of %s: malformed (%v)", ms.mod.Name, r)
 		}
 	}()
-	f, err := pe.NewFile(bytes.NewReader(data))
+	f, err := peimage.ReadDebug(data, maxSymbols)
 	if err != nil {
 		return fmt.Errorf("module file of %s: %w", ms.mod.Name, err)
 	}
 	defer f.Close()
-	var imageBase uint64
-	if oh, ok := f.OptionalHeader.(*pe.OptionalHeader64); ok {
-		imageBase = oh.ImageBase
+	imageBase := f.ImageBase
+	if f.Magic != peimage.IMAGE_NT_OPTIONAL_HDR64_MAGIC {
+		imageBase = 0
 	}
-	isCode := func(sec int) (*pe.Section, bool) {
+	isCode := func(sec int) (*peimage.Section, bool) {
 		if sec < 1 || sec > len(f.Sections) {
 			return nil, false
 		}
-		s := f.Sections[sec-1]
-		return s, s.Characteristics&(pe.IMAGE_SCN_MEM_EXECUTE|pe.IMAGE_SCN_CNT_CODE) != 0
+		s := &f.Sections[sec-1]
+		return s, s.Characteristics&(peimage.IMAGE_SCN_MEM_EXECUTE|peimage.IMAGE_SCN_CNT_CODE) != 0
 	}
-	for i, sym := range f.Symbols {
-		if i >= maxSymbols {
-			break
-		}
+	for _, sym := range f.Symbols {
 		sec, ok := isCode(int(sym.SectionNumber))
 		if !ok || sym.Name == "" || strings.HasPrefix(sym.Name, ".") {
 			continue
@@ -495,76 +491,36 @@ func (ms *modSyms) readLines(d *dwarf.Data, imageBase uint64) {
 // for synthesized modules and for images without a file).
 func (ms *modSyms) readExports(t Target, seen map[uint32]bool) error {
 	base := ms.mod.Base
-	var dos [64]byte
-	if err := readFull(t, base, dos[:]); err != nil {
+	h, err := peimage.ReadNTHeaders(t, base)
+	if err != nil {
+		if errors.Is(err, peimage.ErrNotPE) {
+			return errors.New("no PE header")
+		}
 		return err
 	}
-	lfanew := uint64(binary.LittleEndian.Uint32(dos[0x3c:]))
-	if dos[0] != 'M' || dos[1] != 'Z' || lfanew > 1<<20 {
-		return errors.New("no PE header")
-	}
-	var nt [4 + 20 + 240]byte
-	if err := readFull(t, base+lfanew, nt[:]); err != nil {
-		return err
-	}
-	opt := nt[24:]
-	if string(nt[:4]) != "PE\x00\x00" || binary.LittleEndian.Uint16(opt) != 0x20b {
+	if h.Magic != peimage.IMAGE_NT_OPTIONAL_HDR64_MAGIC {
 		return errors.New("not a PE32+ image")
 	}
-	if binary.LittleEndian.Uint32(opt[108:]) < 1 {
-		return nil
-	}
-	dirRVA := binary.LittleEndian.Uint32(opt[112:])
-	dirSize := binary.LittleEndian.Uint32(opt[116:])
-	if dirRVA == 0 {
-		return nil
-	}
-	var dir [40]byte
-	if err := readFull(t, base+uint64(dirRVA), dir[:]); err != nil {
+	et, err := h.ReadExportTable(t, base)
+	if err != nil {
 		return fmt.Errorf("export directory: %w", err)
 	}
-	nfuncs := binary.LittleEndian.Uint32(dir[0x14:])
-	nnames := binary.LittleEndian.Uint32(dir[0x18:])
-	funcsRVA := binary.LittleEndian.Uint32(dir[0x1c:])
-	namesRVA := binary.LittleEndian.Uint32(dir[0x20:])
-	ordsRVA := binary.LittleEndian.Uint32(dir[0x24:])
-	if nfuncs > maxExports || nnames > maxExports {
-		return fmt.Errorf("export directory claims %d functions and %d names", nfuncs, nnames)
-	}
-	funcs := make([]byte, 4*nfuncs)
-	names := make([]byte, 4*nnames)
-	ords := make([]byte, 2*nnames)
-	if err := readFull(t, base+uint64(funcsRVA), funcs); err != nil {
-		return fmt.Errorf("export address table: %w", err)
-	}
-	if err := readFull(t, base+uint64(namesRVA), names); err != nil {
-		return fmt.Errorf("export name table: %w", err)
-	}
-	if err := readFull(t, base+uint64(ordsRVA), ords); err != nil {
-		return fmt.Errorf("export ordinal table: %w", err)
-	}
-	var buf [maxNameBytes]byte
-	for i := range nnames {
-		ord := uint32(binary.LittleEndian.Uint16(ords[2*i:]))
-		if ord >= nfuncs {
+	for _, n := range et.Names {
+		if int(n.Index) >= len(et.Functions) {
 			continue
 		}
-		rva := binary.LittleEndian.Uint32(funcs[4*ord:])
-		if rva == 0 || (rva >= dirRVA && rva-dirRVA < dirSize) || uint64(rva) >= ms.mod.Size {
+		rva := et.Functions[n.Index]
+		if rva == 0 || et.IsForwarder(rva) || uint64(rva) >= ms.mod.Size {
 			continue // forwarder or bogus
 		}
-		nameRVA := binary.LittleEndian.Uint32(names[4*i:])
-		n, _ := t.ReadMemory(base+uint64(nameRVA), buf[:])
-		n = max(0, min(n, len(buf)))
-		name := buf[:n]
-		if j := bytes.IndexByte(name, 0); j >= 0 {
-			name = name[:j]
+		if len(n.Name) > maxNameBytes {
+			n.Name = n.Name[:maxNameBytes]
 		}
-		if len(name) == 0 || seen[rva] {
+		if n.Name == "" || seen[rva] {
 			continue
 		}
 		seen[rva] = true
-		ms.syms = append(ms.syms, symbol{rva: rva, name: string(name)})
+		ms.syms = append(ms.syms, symbol{rva: rva, name: n.Name})
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package monitor_test
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -14,31 +16,29 @@ import (
 
 	"github.com/rspstub/rspstub/emulator/ucwin"
 	"github.com/rspstub/rspstub/guest/winproc"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 	"github.com/rspstub/rspstub/unwind"
 )
 
 // demoBuilds are the seed scenario built by each toolchain.
 var demoBuilds = []struct {
 	name  string
-	tc    harness.Toolchain
+	tc    testkit.Toolchain
 	flags []string
 }{
-	{"gcc-O0", harness.MinGW, []string{"-O0", "-g"}},
-	{"gcc-O2", harness.MinGW, []string{"-O2", "-g"}},
-	{"clang-O0", harness.ClangMinGW, []string{"-O0", "-g"}},
-	{"clang-O2", harness.ClangMinGW, []string{"-O2", "-g"}},
+	{"gcc-O0", testkit.MinGW, []string{"-O0", "-g"}},
+	{"gcc-O2", testkit.MinGW, []string{"-O2", "-g"}},
+	{"clang-O0", testkit.ClangMinGW, []string{"-O0", "-g"}},
+	{"clang-O2", testkit.ClangMinGW, []string{"-O2", "-g"}},
 }
 
 // stopAtStart loads exe in Unicorn, stopped at its first instruction.
 func stopAtStart(t *testing.T, exe string) *ucwin.Target {
 	t.Helper()
 	tg, err := ucwin.New(ucwin.Config{Program: exe})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { tg.Close() })
 	return tg
 }
@@ -57,17 +57,11 @@ func runTo(t *testing.T, cfg ucwin.Config, sym string) (*ucwin.Target, *bytes.Bu
 	var out bytes.Buffer
 	cfg.Stdout, cfg.Stderr = &out, &out
 	tg, err := ucwin.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { tg.Close() })
 	addr, err := tg.Commands().Resolve(sym)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tg.InsertBreakpoint(rsp.BreakSoftware, addr, 1); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, tg.InsertBreakpoint(rsp.BreakSoftware, addr, 1))
 	st, err := tg.Resume([]rsp.ResumeAction{{Thread: rsp.AllThreads}})
 	if err != nil || st.Kind != rsp.StopSWBreak {
 		t.Fatalf("%v: stop %+v %v, want the breakpoint at %s (%#x); output %q", cfg.Args, st, err, sym, addr, out.String())
@@ -92,17 +86,13 @@ var wantStack = []struct{ mod, sym string }{
 
 // buildDemo builds the seed scenario and copies it to demo.exe in a
 // fresh folder, so that module names read "demo".
-func buildDemo(t *testing.T, tc harness.Toolchain, flags ...string) string {
+func buildDemo(t *testing.T, tc testkit.Toolchain, flags ...string) string {
 	t.Helper()
-	src := harness.BuildPE(t, "examples/demo/demo.c", tc, flags...)
+	src := testkit.BuildPE(t, "examples/demo/demo.c", tc, flags...)
 	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	exe := filepath.Join(t.TempDir(), "demo.exe")
-	if err := os.WriteFile(exe, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(exe, b, 0o755))
 	return exe
 }
 
@@ -275,7 +265,7 @@ func TestBacktraceAtD(t *testing.T) {
 // TestOtherCommandsOnGuest runs the informational commands on a real
 // guest and checks a landmark of each.
 func TestOtherCommandsOnGuest(t *testing.T) {
-	exe := buildDemo(t, harness.MinGW, "-O0", "-g")
+	exe := buildDemo(t, testkit.MinGW, "-O0", "-g")
 	tg := stopAt(t, exe, "d", false)
 	p := tg.Process()
 	for _, tc := range []struct{ cmd, want string }{
@@ -306,7 +296,7 @@ func TestOtherCommandsOnGuest(t *testing.T) {
 // emulated qsort has no call instruction behind it; verify-unwind notes
 // that frame and still checks every real call.
 func TestVerifyUnwindThroughCallback(t *testing.T) {
-	exe := harness.BuildPE(t, "guest/testdata/chain.c", harness.MinGW, "-O0", "-g")
+	exe := testkit.BuildPE(t, "guest/testdata/chain.c", testkit.MinGW, "-O0", "-g")
 	tg := stopAt(t, exe, "cmp+4", true)
 	out := monitorCmd(t, tg, "verify-unwind")
 	if !strings.HasPrefix(out, "OK: the unwinder agrees with the shadow call stack on all 5 calls") ||
@@ -318,7 +308,7 @@ func TestVerifyUnwindThroughCallback(t *testing.T) {
 // TestAfterExit: once the program has exited, commands that need the
 // thread say so.
 func TestAfterExit(t *testing.T) {
-	exe := buildDemo(t, harness.MinGW, "-O0")
+	exe := buildDemo(t, testkit.MinGW, "-O0")
 	tg := stopAtStart(t, exe)
 	st, err := tg.Resume([]rsp.ResumeAction{{Thread: rsp.AllThreads}})
 	if err != nil || st.Kind != rsp.StopExited {
@@ -338,12 +328,10 @@ func TestAfterExit(t *testing.T) {
 // the return address; the default walk recovers the caller with the
 // built-in CFI and agrees with the shadow call stack.
 func TestBacktraceInChkstk(t *testing.T) {
-	exe := harness.BuildPE(t, "monitor/testdata/chkstk.c", harness.MinGW, "-O0", "-g")
+	exe := testkit.BuildPE(t, "monitor/testdata/chkstk.c", testkit.MinGW, "-O0", "-g")
 	tg := stopAt(t, exe, "___chkstk_ms+2", true)
 	bt, err := tg.Commands().Backtrace(monitor.BacktraceOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if n := len(bt.Frames); n < 4 || bt.Frames[n-1].Loc.Symbol != "RtlUserThreadStart" {
 		t.Errorf("default walk:\n%s", monitorCmd(t, tg, "bt"))
 	}
@@ -357,9 +345,7 @@ func TestBacktraceInChkstk(t *testing.T) {
 		t.Errorf("verify-unwind:\n%s", v)
 	}
 	strict, err := tg.Commands().Backtrace(monitor.BacktraceOptions{Strict: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(strict.Frames) > 1 && strict.Frames[1].Loc.Module != "" {
 		t.Errorf("strict walk found a real caller in ___chkstk_ms: %+v", strict.Frames[1].Loc)
 	}
@@ -369,23 +355,17 @@ func TestBacktraceInChkstk(t *testing.T) {
 // guest's memory, from its gs_base, finds exactly the modules the
 // Unicorn guest loaded (names, bases, sizes, in load order).
 func TestLoaderWalkMatchesUnicornGuest(t *testing.T) {
-	exe := buildDemo(t, harness.MinGW, "-O0", "-g")
+	exe := buildDemo(t, testkit.MinGW, "-O0", "-g")
 	tg := stopAt(t, exe, "d", false)
 	var gs, cs [8]byte
-	if err := tg.ReadRegister(1, tg.Description().Lookup("gs_base"), gs[:]); err != nil {
-		t.Fatal(err)
-	}
-	if err := tg.ReadRegister(1, tg.Description().Lookup("cs"), cs[:4]); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, tg.ReadRegister(1, tg.Description().Lookup("gs_base"), gs[:]))
+	require.NoError(t, tg.ReadRegister(1, tg.Description().Lookup("cs"), cs[:4]))
 	teb, err := winproc.FindTEB(tg, winproc.Regs{CS: binary.LittleEndian.Uint64(cs[:]), GSBase: binary.LittleEndian.Uint64(gs[:])})
 	if err != nil || teb != tg.Process().TEB() {
 		t.Fatalf("FindTEB = %#x, %v; want %#x", teb, err, tg.Process().TEB())
 	}
 	p, err := winproc.Walk(tg, teb)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(p.Problems) > 0 {
 		t.Errorf("problems: %v", p.Problems)
 	}

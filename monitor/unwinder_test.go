@@ -1,13 +1,15 @@
 package monitor_test
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"os"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/monitor"
-	"github.com/rspstub/rspstub/tests/harness"
 	"github.com/rspstub/rspstub/unwind"
 	"github.com/rspstub/rspstub/unwind/dwarf"
 )
@@ -28,19 +30,13 @@ func TestUnwinderSetting(t *testing.T) {
 		{[]string{"-O2"}, []string{"d"}},
 	} {
 		flags := b.flags
-		exe := buildDemo(t, harness.MinGW, flags...)
+		exe := buildDemo(t, testkit.MinGW, flags...)
 		file, err := os.ReadFile(exe)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		secs, err := dwarf.PESections(file)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		finder, err := secs.Finder()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		// hasCFI says whether the image's own CFI covers frame f's PC.
 		hasCFI := func(f *monitor.Frame) bool {
 			if f.Module == nil || f.Module.Name != "demo.exe" {
@@ -68,9 +64,7 @@ func TestUnwinderSetting(t *testing.T) {
 					t.Errorf("show unwinder: %q", out)
 				}
 				bt, err := tg.Commands().Backtrace(monitor.BacktraceOptions{})
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				if len(bt.Frames) != len(want) || bt.Reason != unwind.StopZeroReturn {
 					t.Fatalf("%v %s, unwinder %s:\n%s", flags, stop, set, monitorCmd(t, tg, "bt"))
 				}
@@ -119,10 +113,10 @@ func TestUnwinderSetting(t *testing.T) {
 // TestUnwinderSettingThroughGDB: the setting from rspstub serve's
 // --unwinder flag and from gdb's "monitor set unwinder".
 func TestUnwinderSettingThroughGDB(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
-	exe := buildDemo(t, harness.MinGW, "-O0", "-g")
-	stub := harness.StartStub(t, "--unwinder", "pdata", exe)
-	out := harness.GDB(t, gdb, exe, stub.Addr,
+	gdb := testkit.Tool(t, "gdb")
+	exe := buildDemo(t, testkit.MinGW, "-O0", "-g")
+	stub := testkit.StartStub(t, "--unwinder", "pdata", exe)
+	out := testkit.GDB(t, gdb, exe, stub.Addr,
 		"break d", "continue",
 		"echo @@show\\n", "monitor show unwinder",
 		"echo @@set\\n", "monitor set unwinder cfi",

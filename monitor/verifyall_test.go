@@ -11,8 +11,8 @@ import (
 
 	"github.com/rspstub/rspstub/emulator/ucwin"
 	"github.com/rspstub/rspstub/internal/arch"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // verifyEveryInstruction single-steps exe to its end (or as far as the
@@ -60,23 +60,23 @@ func TestVerifyEveryInstructionPrograms(t *testing.T) {
 	lib := "/usr/x86_64-w64-mingw32/lib/"
 	for _, p := range []struct {
 		name, src string
-		tc        harness.Toolchain
+		tc        testkit.Toolchain
 		flags     []string
 	}{
-		{"demo-gcc-O0", "examples/demo/demo.c", harness.MinGW, []string{"-O0", "-g"}},
-		{"demo-gcc-O2", "examples/demo/demo.c", harness.MinGW, []string{"-O2", "-g"}},
-		{"demo-clang-O2", "examples/demo/demo.c", harness.ClangMinGW, []string{"-O2", "-g"}},
-		{"chkstk", "monitor/testdata/chkstk.c", harness.MinGW, []string{"-O2"}},
-		{"chain", "guest/testdata/chain.c", harness.MinGW, []string{"-O0"}},
-		{"except", "guest/testdata/except.cc", harness.MinGWCXX, []string{"-O1", "-static"}},
-		{"cxx-mingw", "monitor/testdata/cxx.cc", harness.MinGWCXX, []string{"-O1", "-g"}},
-		{"cxx-clang-msvc", "monitor/testdata/cxx.cc", harness.ClangMSVC, []string{"-O1", "-fno-exceptions", "-fno-rtti", "-nostdlib",
+		{"demo-gcc-O0", "examples/demo/demo.c", testkit.MinGW, []string{"-O0", "-g"}},
+		{"demo-gcc-O2", "examples/demo/demo.c", testkit.MinGW, []string{"-O2", "-g"}},
+		{"demo-clang-O2", "examples/demo/demo.c", testkit.ClangMinGW, []string{"-O2", "-g"}},
+		{"chkstk", "monitor/testdata/chkstk.c", testkit.MinGW, []string{"-O2"}},
+		{"chain", "guest/testdata/chain.c", testkit.MinGW, []string{"-O0"}},
+		{"except", "guest/testdata/except.cc", testkit.MinGWCXX, []string{"-O1", "-static"}},
+		{"cxx-mingw", "monitor/testdata/cxx.cc", testkit.MinGWCXX, []string{"-O1", "-g"}},
+		{"cxx-clang-msvc", "monitor/testdata/cxx.cc", testkit.ClangMSVC, []string{"-O1", "-fno-exceptions", "-fno-rtti", "-nostdlib",
 			"-Wl,-entry:start", "-Wl,-subsystem:console", lib + "libkernel32.a"}},
-		{"seh-clang-msvc", "guest/testdata/seh.c", harness.ClangMSVC, []string{"-nostdlib", "-Wl,-entry:start",
+		{"seh-clang-msvc", "guest/testdata/seh.c", testkit.ClangMSVC, []string{"-nostdlib", "-Wl,-entry:start",
 			"-Wl,-subsystem:console", lib + "libkernel32.a", lib + "libmsvcrt.a"}},
 	} {
 		t.Run(p.name, func(t *testing.T) {
-			exe := harness.BuildPE(t, p.src, p.tc, p.flags...)
+			exe := testkit.BuildPE(t, p.src, p.tc, p.flags...)
 			steps, mism := verifyEveryInstruction(t, exe)
 			t.Logf("%s: %d instructions stepped and verified", p.name, steps)
 			assert.Greater(t, steps, 20)

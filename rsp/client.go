@@ -75,6 +75,10 @@ type Client struct {
 	vCont      bool
 	gbuf       []byte
 	monitorBuf []byte // Monitor's decoding buffer, kept between commands
+
+	ackPipeline bool // pipeline reads in ack mode too (SetLazyAcks)
+	inFlight    bool // more than one request is in flight: a `-` cannot be answered
+	gPending    bool // a `g` sent by StartReadRegisters awaits its reply
 }
 
 // maxClientReply bounds one reply the client accepts (its buffer grows
@@ -182,6 +186,21 @@ func (c *Client) PacketSize() int { return c.packetSize }
 // Description is the register layout the stub described.
 func (c *Client) Description() *Description { return c.desc }
 
+// SetLazyAcks is for a stub without no-ack mode that reads its input
+// while it answers and never waits for the `+` of a reply before taking
+// the next request (qemu-system's gdbstub; qemu-user's waits, and would
+// take the next request for a bad acknowledgement). Memory reads then
+// keep two requests in flight, and each `+` goes out with the next
+// packet instead of on its own, so the stub is woken once a request.
+func (c *Client) SetLazyAcks(on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ackPipeline = on
+	c.c.wmu.Lock()
+	c.c.lateAck = on
+	c.c.wmu.Unlock()
+}
+
 // Close closes the connection without detaching.
 func (c *Client) Close() error { return c.conn.Close() }
 
@@ -227,6 +246,10 @@ func (c *Client) await(what string) ([]byte, error) {
 		}
 		switch ev {
 		case evNack:
+			if c.inFlight {
+				// The last packet sent is not the one refused.
+				return nil, fmt.Errorf("rsp: %s refused (-) with requests in flight", what)
+			}
 			if err := c.c.resend(); err != nil {
 				return nil, err
 			}
@@ -484,11 +507,55 @@ func (c *Client) ReadRegisters() ([]byte, error) {
 	return append([]byte(nil), c.gbuf...), nil
 }
 
+// StartReadRegisters sends a `g` and returns at once;
+// FinishReadRegisters takes its reply. The caller sends nothing else in
+// between: a proxy asks for the registers of a stop while it passes the
+// stop on, and has them when its own client asks.
+func (c *Client) StartReadRegisters() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gPending {
+		return errors.New("rsp: a register read is already pending")
+	}
+	if err := c.c.sendString("g"); err != nil {
+		return err
+	}
+	if c.logPackets {
+		c.log.Debug("client ->", "packet", "g")
+	}
+	c.gPending = true
+	return nil
+}
+
+// FinishReadRegisters waits for the reply to StartReadRegisters' `g`
+// and returns the registers as ReadRegisters does.
+func (c *Client) FinishReadRegisters() ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.gPending {
+		return nil, errors.New("rsp: no register read is pending")
+	}
+	c.gPending = false
+	rep, err := c.await("g")
+	if err != nil {
+		return nil, err
+	}
+	if err := c.decodeG(rep); err != nil {
+		return nil, err
+	}
+	return append([]byte(nil), c.gbuf...), nil
+}
+
 func (c *Client) readG() error {
 	rep, err := c.exchange("g")
 	if err != nil {
 		return err
 	}
+	return c.decodeG(rep)
+}
+
+// decodeG decodes a `g` reply into c.gbuf.
+func (c *Client) decodeG(rep []byte) error {
 	if err := remoteErr(rep, "g"); err != nil {
 		return err
 	}
@@ -714,7 +781,7 @@ func (c *Client) ReadMemoryAs(binary bool, addr uint64, p []byte) (int, error) {
 		chunk = max(c.packetSize-8, 1)
 	}
 	total := 0
-	if c.c.noAck && len(p) > chunk {
+	if (c.c.noAck || c.ackPipeline) && len(p) > chunk {
 		n, rejected, err := c.readPipelined(binary, addr, p, chunk)
 		if err != nil || !rejected {
 			return n, err
@@ -751,12 +818,15 @@ func (c *Client) ReadMemoryAs(binary bool, addr uint64, p []byte) (int, error) {
 
 // readPipelined reads p in chunks with two requests in flight, so that
 // the stub builds the next reply while this side decodes the last one.
-// Only in no-ack mode: a stub reads requests in order, and nothing then
-// waits for an acknowledgement. The first short or rejected reply ends
-// the read (rejected reports the latter); the replies still in flight
-// are read and dropped.
+// Only in no-ack mode, where a stub reads requests in order and nothing
+// waits for an acknowledgement, or with a stub known to take requests
+// while its replies are unacknowledged (SetLazyAcks). The first
+// short or rejected reply ends the read (rejected reports the latter);
+// the replies still in flight are read and dropped.
 func (c *Client) readPipelined(bin bool, addr uint64, p []byte, chunk int) (total int, rejected bool, err error) {
 	const depth = 2
+	c.inFlight = true
+	defer func() { c.inFlight = false }()
 	var pending [depth]int // sizes in flight, oldest first
 	inflight, sent := 0, 0
 	done := false

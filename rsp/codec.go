@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"math/bits"
 	"slices"
@@ -55,6 +54,10 @@ type codec struct {
 	w io.Writer
 
 	noAck bool
+	// lateAck (a client of qemu-system, which never waits for `+`): the
+	// `+` for a packet received is sent with the next thing written, so
+	// the peer is woken once, not twice. ackDue: one is owed.
+	lateAck, ackDue bool
 	// runs makes putHex run-length encode: the protocol allows it in
 	// responses only, so servers set it and clients do not.
 	runs    bool
@@ -66,7 +69,7 @@ type codec struct {
 	wmu  sync.Mutex
 	out  []byte // the framed packet being built or last sent
 	sum  byte   // running checksum of out after '$'
-	wbuf []byte // scratch for hex encoding inside writers
+	wbuf []byte // scratch: an owed ack and the packet, written together
 }
 
 func newCodec(rw io.ReadWriter, maxSize int) *codec {
@@ -116,7 +119,11 @@ func (c *codec) readEvent() (event, error) {
 				continue
 			}
 			if !c.noAck {
-				if err := c.writeRaw('+'); err != nil {
+				if c.lateAck {
+					c.wmu.Lock()
+					c.ackDue = true
+					c.wmu.Unlock()
+				} else if err := c.writeRaw('+'); err != nil {
 					return 0, err
 				}
 			}
@@ -143,13 +150,22 @@ func (c *codec) readPacket() (event, error) {
 	var sum byte
 	var bad error
 	escaped := false
+	// mixed: the payload has special bytes, so plainRun (which scans all
+	// that is buffered) is not tried again: a reply of many run-length
+	// runs would be scanned once per run.
+	mixed := false
 	for n := 0; ; n++ {
 		if bad == nil && !escaped && c.r.Buffered() > 1 {
 			// Fast path: decode the plain runs and escape pairs already
 			// buffered; anything else takes the byte path below.
 			win, _ := c.r.Peek(min(c.r.Buffered(), c.maxSize-len(buf)))
 			var used int
-			if end := plainRun(win); end >= 0 {
+			end := -1
+			if !mixed {
+				end = plainRun(win)
+				mixed = end < 0
+			}
+			if end >= 0 {
 				// Nothing to unescape up to the end of the packet or of
 				// what is buffered (hex replies, text): one copy.
 				buf = append(buf, win[:end]...) // grows c.in once, up to maxSize
@@ -275,6 +291,11 @@ var singleBytes = func() []byte {
 func (c *codec) writeRaw(b byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.ackDue {
+		c.ackDue = false
+		_, err := c.w.Write([]byte{'+', b})
+		return err
+	}
 	_, err := c.w.Write(singleBytes[b : b+1])
 	return err
 }
@@ -555,6 +576,19 @@ func (c *codec) putDec(v int64) {
 func (c *codec) send() error {
 	s := c.sum
 	c.out = append(c.out, '#', hexdigits[s>>4], hexdigits[s&15])
+	if c.ackDue {
+		// The owed `+` and the packet in one write (out stays as sent,
+		// for resend).
+		c.ackDue = false
+		if len(c.out) <= 4<<10 {
+			c.wbuf = append(append(c.wbuf[:0], '+'), c.out...)
+			_, err := c.w.Write(c.wbuf)
+			return err
+		}
+		if _, err := c.w.Write(singleBytes['+' : '+'+1]); err != nil {
+			return err
+		}
+	}
 	_, err := c.w.Write(c.out)
 	return err
 }
@@ -690,7 +724,7 @@ func parseThreadID(p []byte) (int, bool) {
 	if len(p) > 0 && p[0] == 'p' {
 		_, after, found := cut(p[1:], '.')
 		if !found {
-			return 1, true // "pP": the process, any thread
+			return 0, true // "pP": the process, any thread
 		}
 		p = after
 	}
@@ -702,12 +736,4 @@ func parseThreadID(p []byte) (int, bool) {
 		return 0, false
 	}
 	return int(v), true
-}
-
-// formatError makes an error message for a packet; only used on error paths.
-func formatError(what string, pkt []byte) error {
-	if len(pkt) > 40 {
-		pkt = pkt[:40]
-	}
-	return fmt.Errorf("%s: %q", what, pkt)
 }

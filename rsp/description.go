@@ -8,7 +8,10 @@ type Register struct {
 	Group   string // "general", "float", "vector", "system" or ""
 	Feature string // the GDB feature that holds it ("org.gnu.gdb.i386.core")
 	Generic string // LLDB generic role: "pc", "sp", "fp", "flags", "arg1".. or ""
-	DWARF   int    // DWARF register number, or -1
+	// AltName is a second name LLDB accepts ("rflags" for eflags: LLDB's
+	// own x86-64 name). GDB ignores it.
+	AltName string
+	DWARF   int // DWARF register number, or -1
 	// Offset is the byte offset of the register in a `g` packet; filled in
 	// by NewDescription.
 	Offset int
@@ -117,6 +120,12 @@ type AMD64Options struct {
 	// shared-library support (no svr4 solib, no auxv, no PIE relocation).
 	Linux bool
 	OSABI string // "" (the default: no <osabi> element), or e.g. "Windows"
+	// Win64 gives LLDB's generic argument roles (arg1..arg4) to rcx, rdx,
+	// r8 and r9, the Windows x64 calling convention, instead of the SysV
+	// rdi, rsi, rdx, rcx, r8, r9. LLDB's Windows ABI places a called
+	// function's arguments (expression evaluation) in the registers these
+	// roles name.
+	Win64 bool
 }
 
 // Feature names of the x86-64 description.
@@ -148,6 +157,12 @@ func AMD64(opt AMD64Options) *Description {
 		{"r8", "arg5", 8}, {"r9", "arg6", 9}, {"r10", "", 10}, {"r11", "", 11},
 		{"r12", "", 12}, {"r13", "", 13}, {"r14", "", 14}, {"r15", "", 15},
 	}
+	if opt.Win64 {
+		for i := range gprs {
+			gprs[i].generic = map[string]string{"rcx": "arg1", "rdx": "arg2", "r8": "arg3", "r9": "arg4",
+				"rbp": "fp", "rsp": "sp"}[gprs[i].name]
+		}
+	}
 	for _, g := range gprs {
 		typ := "int64"
 		switch g.name {
@@ -158,6 +173,7 @@ func AMD64(opt AMD64Options) *Description {
 	}
 	add("rip", 64, "code_ptr", "general", core, "pc", 16)
 	add("eflags", 32, "i386_eflags", "general", core, "flags", 49)
+	regs[len(regs)-1].AltName = "rflags"
 	for i, s := range []string{"cs", "ss", "ds", "es", "fs", "gs"} {
 		add(s, 32, "int32", "general", core, "", []int{51, 52, 53, 50, 54, 55}[i])
 	}

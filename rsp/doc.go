@@ -23,7 +23,9 @@
 //	             machine, error-to-reply mapping (finish)
 //	features.go  optional interfaces -> qSupported and the dispatch table
 //	handlers.go  one handler per packet, named after it
-//	resume.go    c/C/s/S/vCont, bs/bc, range stepping, stop replies
+//	resume.go    c/C/s/S/vCont, bs/bc, range stepping, conditions, stop replies
+//	breaks.go    the client's code breakpoints and their conditions
+//	agent.go     the agent-expression evaluator (breakpoint conditions)
 //	xml.go       target.xml, library list, thread list, memory map
 //	client.go    Client
 //
@@ -78,6 +80,36 @@
 // so a departed client's breakpoints do not linger; the guest keeps its
 // state. k/vKill call Killer.Kill, and Serve then returns ErrKilled.
 //
+// # Target-side breakpoint conditions
+//
+// qSupported says ConditionalBreakpoints+ whenever software breakpoints
+// are supported: the server, not the target, evaluates them. GDB then
+// sends `break f if x == 2` as Z0,addr,kind;X<len>,<bytecode> (agent
+// expressions, agent.go); the session keeps the bytecode with the
+// breakpoint (reused buffers), and a hit whose conditions are all false
+// is not reported: the target is resumed with the same actions (a range
+// step that left its range on it ends as a plain step). A condition that
+// fails to evaluate reports the hit, as gdbserver does. "monitor
+// stub-stats" counts the swallowed hits (conditions-false).
+//
+// # Catching system calls
+//
+// A SyscallCatcher target (the QEMU backend for qemu-user) gets
+// QCatchSyscalls+: GDB's `catch syscall` sends QCatchSyscalls:1[;nr...]
+// before it resumes and QCatchSyscalls:0 at every stop (it removes its
+// catchpoints with its breakpoints), so a target keeps what it set up
+// until a resume finds catching off. Stops carry syscall_entry:NR or
+// syscall_return:NR.
+//
+// # Extended mode
+//
+// A Restarter target accepts `!` (extended-remote), then vRun (GDB's
+// `run` and `start`, with new arguments or none) and R, which replace the
+// guest with a fresh one and answer its first stop. In extended mode k and
+// vKill end the guest but not the session, and Serve keeps accepting
+// clients after the guest exits or is killed (gdbserver --multi does the
+// same): a regression loop can `run` again and again on one stub.
+//
 // # The packet path allocates nothing
 //
 // `m`, `x`, `g`, `p`, `P`, `M`, `X`, `Z`/`z` and their error replies are
@@ -103,16 +135,37 @@
 //     reads without prefix. It reads aligned 0x200-byte chunks, so a read
 //     that runs into unmapped memory returns the readable prefix (in both
 //     `m` and `x`) instead of an error.
+//   - LLDB's expression evaluator allocates guest memory with
+//     `_M<size>,<perms>` (freed with `_m<addr>`; MemoryAllocator; never
+//     advertised, LLDB just tries), writes its JIT code there, and puts a
+//     called function's arguments in the registers whose generic role is
+//     arg1, arg2...: a Windows target's description gives those roles to
+//     rcx, rdx, r8, r9 (AMD64Options.Win64). It reuses one code buffer
+//     for every expression, so a target that caches translated code must
+//     drop it when memory is written.
 //   - GDB 16 reads memory with `x` only after binary-upload+ and expects
 //     a leading 'b'; the server uses that dialect only when the client
 //     advertised binary-upload+ in qSupported.
 //   - GDB re-inserts every breakpoint before each resume and removes them
-//     after each stop: Z/z go straight to the target with no bookkeeping.
+//     after each stop: Z/z go straight to the target. The session also
+//     notes code breakpoints (breaks.go, reused entries: no allocation),
+//     because a range step (vCont;r) must stop on one inside the range,
+//     as gdbserver does: GDB's `next`, `step` and `until` rely on it.
 //   - swbreak/hwbreak stop reasons are sent only to clients that said
 //     swbreak+/hwbreak+. A Stop.Description is sent to LLDB as
 //     `description:` and to GDB, which has no such field, as `O` output
 //     before the stop reply.
 //   - qAttached answers 1, so quitting GDB detaches rather than kills.
+//   - Thread ids: a client that says multiprocess+ (GDB and LLDB both do)
+//     gets p<pid>.<tid> in stop replies, qC, qfThreadInfo and the thread
+//     list, and `;process:<pid>` after W/X; p-ids are accepted in every
+//     request. GDB 13 needs the pid: with bare ids, `record` then `next`
+//     asserted in thread_architecture (it waits with no current thread
+//     and took pid 0), and `info inferiors` showed no process.
+//   - Library lists: the Windows form (qXfer:libraries) for PE targets,
+//     the SVR4 form (qXfer:libraries-svr4, SVR4LibraryLister) for Linux
+//     programs; LLDB relocates a PIE only from the latter. A target that
+//     is both kinds (the QEMU backend) chooses with FeatureGate.
 //   - GDB with the Windows OS ABI (x86_64-w64-mingw32-gdb) fetches the
 //     library list, asks qGetTIBAddr, and reads each module with
 //     vFile:open/fstat/pread after turning "C:\dir\x.dll" into
@@ -127,14 +180,21 @@
 //     client looks them up by name), and empty `p` answers before
 //     target.xml was read (the client reads it first, and falls back to
 //     `g` on an empty `p`).
+//     qemu-system's stub also never waits for the `+` of a reply and takes
+//     requests queued behind one another; Client.SetLazyAcks uses that
+//     (two reads in flight, each `+` sent with the next packet).
+//     qemu-user's stub reads the `+` before it goes on and would take a
+//     queued request for a bad acknowledgement: one exchange at a time.
+//   - A proxy target pays a round trip for registers its own stub did
+//     not expedite: a RegisterHolder tells the server whether a stop's
+//     registers are at hand, and a stop reply carries pc/sp/fp only then
+//     (clients ask with `g` or `p` otherwise, as they do with QEMU).
 //
 // # Deliberately unsupported
 //
-//   - Non-stop mode, extended-remote (`!`, vRun, vAttach), multiprocess
-//     thread ids in replies (p-ids are accepted in requests), tracepoints
-//     (qT*), agent expressions and breakpoint conditions (Z with
-//     ";X..." runs the condition-less breakpoint; GDB evaluates
-//     conditions itself), fork/exec events, vFile writes (the file
+//   - Non-stop mode, vAttach, tracepoints
+//     (qT*), breakpoint commands (";cmds:" is ignored; BreakpointCommands
+//     is not advertised), fork/exec events, vFile writes (the file
 //     service is read-only and restricted to what the target's
 //     FileServer opens), memory tagging. Reverse execution is a
 //     Reverser's (bs, bc, `replaylog:begin` in the stop reply when the

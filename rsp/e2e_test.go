@@ -1,9 +1,10 @@
 package rsp
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"bytes"
 	"context"
-	"flag"
 	"net"
 	"os"
 	"os/exec"
@@ -13,26 +14,18 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 // End-to-end tests against the real GDB and LLDB. Each writes the
 // connection sequence it saw (the ordered set of packet kinds the client
 // sent) to testdata/*.golden; run with -update to regenerate.
 
-var update = flag.Bool("update", false, "rewrite golden transcripts in testdata/")
-
-// needTool finds a client binary, skipping the test without it unless
-// RSPSTUB_REQUIRE_TOOLS=1 (then its absence fails the test).
+// needTool finds a client binary (testkit's tool policy).
 func needTool(t *testing.T, name string) string {
 	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s not found and RSPSTUB_REQUIRE_TOOLS=1: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return path
+	return testkit.RequireTool(t, name)
 }
 
 // recordingListener keeps a copy of every byte clients send.
@@ -73,9 +66,7 @@ func (c *recordingConn) Read(p []byte) (int, error) {
 func serveTCP(t *testing.T, tt Target) (string, *recordingListener) {
 	t.Helper()
 	l, err := Listen("127.0.0.1:0", quietLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	rl := &recordingListener{Listener: l}
 	srv := NewServer(tt, WithLogger(quietLogger()))
 	go srv.Serve(rl)
@@ -145,27 +136,10 @@ func packetKind(p []byte) string {
 	return string(p[:1])
 }
 
+// checkGolden compares the connection sequence with testdata/name.
 func checkGolden(t *testing.T, name string, kinds []string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	got := strings.Join(kinds, "\n") + "\n"
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -run %s -update to create it)", err, t.Name())
-	}
-	if string(want) != got {
-		t.Errorf("connection sequence changed from %s:\n got: %s\nwant: %s", path,
-			strings.ReplaceAll(got, "\n", " "), strings.ReplaceAll(string(want), "\n", " "))
-	}
+	testkit.GoldenString(t, filepath.Join("testdata", name), strings.Join(kinds, "\n")+"\n")
 }
 
 func runTool(t *testing.T, env []string, name string, args ...string) string {
@@ -219,7 +193,7 @@ func TestGDBEndToEnd(t *testing.T) {
 				}
 			}
 			checkRemoteRegisters(t, out, tt.desc)
-			for _, want := range []string{"0x140001010", "0x7ffde000", "0x00\t0x01\t0x02\t0x03", "v4_int32", `Thread 1 "main" (vCPU 0)`,
+			for _, want := range []string{"0x140001010", "0x7ffde000", "0x00\t0x01\t0x02\t0x03", "v4_int32", `Thread 42.1 "main" (vCPU 0)`,
 				"= 0x4242", "= 0x140001011", "Breakpoint 1, 0x0000000140001100", "= 0x140001100", "guest says hi"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("gdb output has no %q", want)
@@ -275,22 +249,10 @@ func f1(f []string) string {
 	return ""
 }
 
-func lldbPythonPath() string {
-	for _, p := range []string{"/usr/lib/llvm-14/lib/python3.11/dist-packages", "/usr/lib/llvm-14/lib/python3/dist-packages", "/usr/lib/python3/dist-packages"} {
-		if _, err := os.Stat(filepath.Join(p, "lldb")); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
 func TestLLDBEndToEnd(t *testing.T) {
 	lldb := needTool(t, "lldb")
 	addr, rec := serveTCP(t, newTestTarget())
-	var env []string
-	if p := lldbPythonPath(); p != "" {
-		env = append(env, "PYTHONPATH="+p)
-	}
+	env := testkit.LLDBEnv()
 	out := runTool(t, env, lldb, "--batch", "--no-lldbinit",
 		"-o", "gdb-remote "+addr,
 		"-o", "register read --all",

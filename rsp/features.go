@@ -16,6 +16,7 @@ type features struct {
 	mm        MemoryMapper
 	fixedMap  bool // mm is a FixedMemoryMapper: qXfer:memory-map is served
 	libs      LibraryLister
+	svr4      SVR4LibraryLister
 	exec      ExecFiler
 	auxv      AuxvReader
 	files     FileServer
@@ -29,6 +30,10 @@ type features struct {
 	console   Consoler
 	offsets   Offsetter
 	reverse   Reverser
+	alloc     MemoryAllocator
+	restart   Restarter
+	syscalls  SyscallCatcher
+	regHolder RegisterHolder
 }
 
 func discover(t Target) features {
@@ -57,6 +62,31 @@ func discover(t Target) features {
 	f.console, _ = t.(Consoler)
 	f.offsets, _ = t.(Offsetter)
 	f.reverse, _ = t.(Reverser)
+	f.alloc, _ = t.(MemoryAllocator)
+	f.restart, _ = t.(Restarter)
+	f.svr4, _ = t.(SVR4LibraryLister)
+	f.syscalls, _ = t.(SyscallCatcher)
+	if g, ok := t.(FeatureGate); ok {
+		if !g.Offers(FeatureCatchSyscalls) {
+			f.syscalls = nil
+		}
+		if !g.Offers(FeatureMemoryAllocator) {
+			f.alloc = nil
+		}
+		if !g.Offers(FeatureLibraries) {
+			f.libs = nil
+		}
+		if !g.Offers(FeatureLibrariesSVR4) {
+			f.svr4 = nil
+		}
+		if !g.Offers(FeatureAuxv) {
+			f.auxv = nil
+		}
+		if !g.Offers(FeatureExecFile) {
+			f.exec = nil
+		}
+	}
+	f.regHolder, _ = t.(RegisterHolder)
 	return f
 }
 
@@ -77,13 +107,20 @@ func (f *features) supported(packetSize int) string {
 	b.WriteString(";QStartNoAckMode+;qXfer:features:read+;qXfer:threads:read+;vContSupported+")
 	b.WriteString(";QThreadSuffixSupported+;QListThreadsInStopReply+")
 	if f.bpKinds[BreakSoftware] {
-		b.WriteString(";swbreak+")
+		// Conditions are evaluated by the server for any target.
+		b.WriteString(";swbreak+;ConditionalBreakpoints+")
 	}
 	if f.bpKinds[BreakHardware] {
 		b.WriteString(";hwbreak+")
 	}
 	if f.libs != nil {
 		b.WriteString(";qXfer:libraries:read+")
+	}
+	if f.svr4 != nil {
+		b.WriteString(";qXfer:libraries-svr4:read+")
+	}
+	if f.syscalls != nil {
+		b.WriteString(";QCatchSyscalls+")
 	}
 	if f.fixedMap {
 		b.WriteString(";qXfer:memory-map:read+")
@@ -139,6 +176,11 @@ func buildDispatch(f *features) dispatch {
 	if f.reverse != nil {
 		set('b', (*session).handleb)
 	}
+	if f.restart != nil {
+		set('!', (*session).handleBang)
+		set('R', (*session).handleR)
+		d.named["vRun"] = (*session).handlevRun
+	}
 	if f.anyBreakpoint() {
 		set('Z', (*session).handleZ)
 		set('z', (*session).handleZ)
@@ -181,6 +223,15 @@ func buildDispatch(f *features) dispatch {
 	if f.proc != nil {
 		n["qProcessInfo"] = (*session).handleqProcessInfo
 	}
+	if f.syscalls != nil {
+		n["QCatchSyscalls"] = (*session).handleQCatchSyscalls
+	}
+	if f.alloc != nil {
+		// LLDB asks without a qSupported feature; the number is glued to
+		// the name (_M1000,rwx), see dispatch.
+		n["_M"] = (*session).handle_M
+		n["_m"] = (*session).handle_m
+	}
 	return d
 }
 
@@ -192,6 +243,8 @@ func (f *features) xferReadable(object string) bool {
 		return true
 	case "libraries":
 		return f.libs != nil
+	case "libraries-svr4":
+		return f.svr4 != nil
 	case "memory-map":
 		return f.fixedMap
 	case "exec-file":
@@ -232,6 +285,11 @@ func (s *session) dispatch(pkt []byte) error {
 		if hasPrefix(pkt, "qRegisterInfo") {
 			if h := t.named["qRegisterInfo"]; h != nil {
 				return h(s, pkt[len("qRegisterInfo"):])
+			}
+		}
+		if c == '_' && len(pkt) >= 2 {
+			if h := t.named[string(pkt[:2])]; h != nil {
+				return h(s, pkt[2:])
 			}
 		}
 		if c == 'v' && hasPrefix(pkt, "vKill") {

@@ -83,7 +83,8 @@ func FuzzHandlers(f *testing.F) {
 		"vFile:fstat:0", "vFile:close:0", "qGetTIBAddr:1", "qMemoryRegionInfo:140001000",
 		"qFileLoadAddress:00", "qRcmd,68656c70", "qHostInfo", "qProcessInfo", "qRegisterInfo3",
 		"QThreadSuffixSupported", "QListThreadsInStopReply", "QEnableErrorStrings", "jThreadsInfo",
-		"D", "k", "vKill;1", "vMustReplyEmpty",
+		"D", "k", "vKill;1", "vMustReplyEmpty", "_M1000,rwx", "_m140010000",
+		"QCatchSyscalls:1;1;e7", "QCatchSyscalls:0", "!", "vRun;;37", "Z0,140001100,1;X7,26000022071327",
 	} {
 		f.Add([]byte(s))
 	}

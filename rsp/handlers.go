@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"runtime"
@@ -94,6 +95,19 @@ func (s *session) threadSuffixOf(args []byte) ([]byte, int, error) {
 		args, tid = before, t
 	}
 	return args, s.resolve(tid), nil
+}
+
+// putThreadID writes a thread id: "p<pid>.<tid>" after the client asked
+// for multiprocess+, else the bare hex id. GDB needs the pid in stop
+// replies when it waits without a current thread (record full's
+// stepping asserted "inf != NULL" on a bare id).
+func (s *session) putThreadID(tid int) {
+	if s.multiprocess {
+		s.c.putByte('p')
+		s.c.putUint(uint64(s.pid))
+		s.c.putByte('.')
+	}
+	s.c.putUint(uint64(tid))
 }
 
 // targetErr wraps an error from the target for finish.
@@ -325,10 +339,15 @@ func (s *session) handleZ(args []byte) error {
 	if err != nil || size > 1<<20 {
 		return errSyntax
 	}
-	// Conditions and commands (";X..." and ";cmds") are not supported;
-	// ignore them, GDB evaluates conditions itself.
 	if len(rest) > 0 && rest[0] != ';' {
 		return errSyntax
+	}
+	nconds := 0
+	if insert && k <= byte(BreakHardware) {
+		// Target-side conditions (agent expressions, agent.go).
+		if nconds, err = s.parseConditions(rest); err != nil {
+			return err
+		}
 	}
 	if insert {
 		err = s.f.bp.InsertBreakpoint(BreakKind(k), addr, int(size))
@@ -338,7 +357,50 @@ func (s *session) handleZ(args []byte) error {
 	if err != nil {
 		return targetErr(err, eFAULT)
 	}
+	if k <= byte(BreakHardware) {
+		if !insert {
+			s.bps.remove(BreakKind(k), addr)
+		} else if b := s.bps.insert(BreakKind(k), addr, int(size)); b == nil {
+			s.f.bp.RemoveBreakpoint(BreakKind(k), addr, int(size))
+			return errTooManyBreaks
+		} else {
+			for _, c := range s.conds[:nconds] {
+				b.code = append(b.code, c...)
+				b.ends = append(b.ends, len(b.code))
+			}
+		}
+	}
 	return s.ok()
+}
+
+// parseConditions decodes ";X<len>,<hex>..." (in place) into s.conds and
+// returns how many there are. Anything after them (";cmds:...", which
+// needs BreakpointCommands+, never advertised) is ignored.
+func (s *session) parseConditions(rest []byte) (int, error) {
+	n := 0
+	for len(rest) > 1 && rest[0] == ';' && rest[1] == 'X' {
+		field := rest[2:]
+		end := indexByte(field, ';')
+		if end < 0 {
+			end = len(field)
+		}
+		rest = field[end:]
+		lenField, hexField, found := cut(field[:end], ',')
+		length, ok := parseHexFull(lenField)
+		if !found || !ok || length == 0 || length > maxConditionLen || uint64(len(hexField)) != 2*length {
+			return 0, errSyntax
+		}
+		code, ok := decodeHexInPlace(hexField)
+		if !ok {
+			return 0, errSyntax
+		}
+		if n >= maxConditions {
+			return 0, errSyntax
+		}
+		s.conds[n] = code
+		n++
+	}
+	return n, nil
 }
 
 // ---- threads
@@ -379,7 +441,7 @@ func (s *session) handleT(args []byte) error {
 func (s *session) handleqC(args []byte) error {
 	s.start()
 	s.c.putString("QC")
-	s.c.putUint(uint64(s.resolve(0)))
+	s.putThreadID(s.resolve(0))
 	return s.end()
 }
 
@@ -404,7 +466,7 @@ func (s *session) handleqsThreadInfo(args []byte) error {
 			}
 			s.c.putByte(',')
 		}
-		s.c.putUint(uint64(th[i].ID))
+		s.putThreadID(th[i].ID)
 		s.tinfo = i + 1
 	}
 	return s.end()
@@ -452,12 +514,20 @@ func (s *session) handleqSupported(args []byte) error {
 			s.hwbreak = true
 		case "binary-upload+":
 			s.binaryUpload = true
+		case "multiprocess+":
+			s.multiprocess = true
 		}
+	}
+	if s.multiprocess {
+		s.pid = s.processInfo().PID
 	}
 	s.start()
 	s.c.putString(s.srv.supported)
 	if s.binaryUpload {
 		s.c.putString(";binary-upload+")
+	}
+	if s.multiprocess {
+		s.c.putString(";multiprocess+")
 	}
 	return s.end()
 }
@@ -684,6 +754,10 @@ func (s *session) handleqRegisterInfo(args []byte) error {
 	s.start()
 	s.c.putString("name:")
 	s.c.putString(r.Name)
+	if r.AltName != "" {
+		s.c.putString(";alt-name:")
+		s.c.putString(r.AltName)
+	}
 	s.c.putString(";bitsize:")
 	s.c.putDec(int64(r.Bits))
 	s.c.putString(";offset:")
@@ -805,7 +879,14 @@ func (s *session) handleqRcmd(args []byte) error {
 		}
 		return s.ok()
 	}
+	isHelp := string(bytes.TrimSpace(cmd)) == "help"
 	if s.f.monitor == nil {
+		if isHelp {
+			if err := s.sendO([]byte(stubStatsHelp)); err != nil {
+				return err
+			}
+			return s.ok()
+		}
 		return errUnsupported
 	}
 	s.console.mu.Lock()
@@ -834,6 +915,103 @@ func (s *session) handleqRcmd(args []byte) error {
 		}
 		return targetErr(err, ePERM)
 	}
+	if isHelp {
+		// The server's own command, after the target's list.
+		if err := s.sendO([]byte(stubStatsHelp)); err != nil {
+			return err
+		}
+	}
+	return s.ok()
+}
+
+// stubStatsHelp is the line "monitor help" adds for the server's own
+// command, in the monitor package's layout.
+var stubStatsHelp = fmt.Sprintf("  %-46s %s\n", StubStatsCommand+" [-gc]",
+	"the stub's own figures: goroutines, heap, packets, sessions, uptime, swallowed condition hits")
+
+// handleQCatchSyscalls answers "QCatchSyscalls:1[;sysno...]" (catch
+// these system calls, or all) and "QCatchSyscalls:0" (stop catching).
+func (s *session) handleQCatchSyscalls(args []byte) error {
+	if len(args) == 0 {
+		return errSyntax
+	}
+	switch args[0] {
+	case '0':
+		if len(args) != 1 {
+			return errSyntax
+		}
+		if err := s.f.syscalls.CatchSyscalls(false, nil); err != nil {
+			return targetErr(err, ePERM)
+		}
+		return s.ok()
+	case '1':
+	default:
+		return errSyntax
+	}
+	var nums []int
+	for rest := args[1:]; len(rest) > 0; {
+		if rest[0] != ';' || len(nums) >= 4096 {
+			return errSyntax
+		}
+		rest = rest[1:]
+		end := indexByte(rest, ';')
+		if end < 0 {
+			end = len(rest)
+		}
+		v, ok := parseHexFull(rest[:end])
+		if !ok || v > 1<<31 {
+			return errSyntax
+		}
+		nums = append(nums, int(v))
+		rest = rest[end:]
+	}
+	if err := s.f.syscalls.CatchSyscalls(true, nums); err != nil {
+		return targetErr(err, ePERM)
+	}
+	return s.ok()
+}
+
+// ---- memory allocation (LLDB)
+
+// handle_M answers "_M<size>,<perms>" (perms: any of r, w, x) with the
+// address of new guest memory.
+func (s *session) handle_M(args []byte) error {
+	sizeField, permField, found := cut(args, ',')
+	size, ok := parseHexFull(sizeField)
+	if !found || !ok || size == 0 {
+		return errSyntax
+	}
+	var perm Perm
+	for _, c := range permField {
+		switch c {
+		case 'r':
+			perm |= PermRead
+		case 'w':
+			perm |= PermWrite
+		case 'x':
+			perm |= PermExec
+		default:
+			return errSyntax
+		}
+	}
+	addr, err := s.f.alloc.AllocateMemory(size, perm)
+	if err != nil {
+		return targetErr(err, eNOSPC)
+	}
+	s.start()
+	s.c.putUint(addr)
+	return s.end()
+}
+
+// handle_m answers "_m<addr>": free what _M returned.
+func (s *session) handle_m(args []byte) error {
+	addr, ok := parseHexFull(args)
+	if !ok {
+		return errSyntax
+	}
+	if err := s.f.alloc.FreeMemory(addr); err != nil {
+		return targetErr(err, eINVAL)
+	}
 	return s.ok()
 }
 
@@ -851,6 +1029,11 @@ func (s *session) handlek(args []byte) error {
 	if err := s.f.kill.Kill(); err != nil {
 		s.log.Warn("kill failed", "err", err)
 	}
+	if s.extended {
+		// Extended mode: no reply (GDB does not read one), and the
+		// session stays for a vRun.
+		return nil
+	}
 	s.killed = true
 	// GDB does not wait for an answer to k; LLDB waits for an exit stop.
 	s.reply("X09")
@@ -861,9 +1044,78 @@ func (s *session) handlevKill(args []byte) error {
 	if err := s.f.kill.Kill(); err != nil {
 		return targetErr(err, ePERM)
 	}
+	if s.extended {
+		return s.ok()
+	}
 	s.killed = true
 	s.ok()
 	return errEndSession
+}
+
+// ---- extended mode: restart
+
+// handleBang enters extended mode.
+func (s *session) handleBang(args []byte) error {
+	s.extended = true
+	s.srv.mu.Lock()
+	s.srv.extended = true
+	s.srv.mu.Unlock()
+	return s.ok()
+}
+
+// handlevRun answers "vRun;hex(program)[;hex(arg)...]" with the first
+// stop of a fresh guest. The program is always the one the target was
+// made with (GDB sends an empty name unless `set remote exec-file` was
+// used); arguments, when given, replace the previous ones.
+func (s *session) handlevRun(args []byte) error {
+	if !s.extended {
+		return replyErr(ePERM, errors.New("vRun needs extended mode (target extended-remote)"))
+	}
+	var argv []string
+	for i := 0; len(args) > 0; i++ {
+		var field []byte
+		field, args, _ = cut(args, ';')
+		b, ok := decodeHexInPlace(field)
+		if !ok {
+			return errSyntax
+		}
+		if i == 0 {
+			if len(b) > 0 {
+				s.log.Debug("vRun names a program; the stub runs its own", "program", string(b))
+			}
+			continue
+		}
+		argv = append(argv, string(b))
+	}
+	stop, err := s.restart(argv)
+	if err != nil {
+		return err
+	}
+	return s.sendStop(stop)
+}
+
+// handleR restarts without a reply (extended mode only).
+func (s *session) handleR(args []byte) error {
+	if !s.extended {
+		return errUnsupported
+	}
+	if _, err := s.restart(nil); err != nil {
+		s.log.Warn("restart failed", "err", err)
+	}
+	return nil
+}
+
+// restart replaces the guest and forgets the session state that belonged
+// to the old one.
+func (s *session) restart(args []string) (Stop, error) {
+	stop, err := s.f.restart.Restart(args)
+	if err != nil {
+		return Stop{}, targetErr(err, ePERM)
+	}
+	s.held = nil
+	s.xferKey = ""
+	s.gThread, s.cThread = 0, 0
+	return stop, nil
 }
 
 // ---- vFile (host I/O), restricted to the files the target serves

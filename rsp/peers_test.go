@@ -1,6 +1,10 @@
 package rsp
 
 import (
+	"github.com/stretchr/testify/require"
+
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"bufio"
 	"os"
 	"os/exec"
@@ -37,17 +41,13 @@ func exerciseClient(t *testing.T, c *Client) {
 	if n, err := c.ReadMemory(rip, code[:]); err != nil || n != len(code) {
 		t.Fatalf("read code at %#x: %d %v", rip, n, err)
 	}
-	if err := c.WriteRegisterUint("rax", 0x1234); err != nil {
-		t.Fatalf("write rax: %v", err)
-	}
+	require.NoError(t, c.WriteRegisterUint("rax", 0x1234), "write rax")
 	if v, err := c.ReadRegisterUint("rax"); err != nil || v != 0x1234 {
 		t.Fatalf("rax: %#x %v", v, err)
 	}
 	rsp, _ := c.ReadRegisterUint("rsp")
 	var word [8]byte
-	if err := c.WriteMemory(rsp-64, []byte{1, 2, 3, 4, 5, 6, 7, 8}); err != nil {
-		t.Fatalf("write stack: %v", err)
-	}
+	require.NoError(t, c.WriteMemory(rsp-64, []byte{1, 2, 3, 4, 5, 6, 7, 8}), "write stack")
 	if n, err := c.ReadMemory(rsp-64, word[:]); err != nil || n != 8 || word[7] != 8 {
 		t.Fatalf("read back stack: %d %v %v", n, err, word)
 	}
@@ -73,21 +73,11 @@ func exerciseClient(t *testing.T, c *Client) {
 // startGDBServer runs gdbserver on /bin/true and returns its address.
 func startGDBServer(t testing.TB) string {
 	t.Helper()
-	gs, err := exec.LookPath("gdbserver")
-	if err != nil {
-		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("gdbserver not found and RSPSTUB_REQUIRE_TOOLS=1")
-		}
-		t.Skip("gdbserver not installed")
-	}
+	gs := testkit.RequireTool(t, "gdbserver")
 	cmd := exec.Command(gs, "--once", "127.0.0.1:0", "/bin/true")
 	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	port := ""
 	sc := bufio.NewScanner(stderr)
@@ -111,9 +101,7 @@ func startGDBServer(t testing.TB) string {
 func TestClientAgainstGDBServer(t *testing.T) {
 	addr := startGDBServer(t)
 	c, err := Dial(addr, WithClientLogger(quietLogger()), WithTimeout(10*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer c.Close()
 	exerciseClient(t, c)
 }
@@ -122,9 +110,7 @@ func TestClientAgainstQEMU(t *testing.T) {
 	qemu := needTool(t, "qemu-x86_64")
 	sock := filepath.Join(t.TempDir(), "qemu.sock")
 	cmd := exec.Command(qemu, "-g", sock, "/bin/true")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, cmd.Start())
 	// qemu-user waiting for a debugger ignores SIGTERM: only SIGKILL.
 	defer func() { cmd.Process.Signal(syscall.SIGKILL); cmd.Wait() }()
 	// The socket file appears at bind(), before QEMU listens: retry
@@ -167,9 +153,7 @@ func TestClientFindsReadablePrefix(t *testing.T) {
 	a, b := tcpPair(t)
 	go srv.ServeConn(a)
 	c, err := NewClient(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer c.Close()
 	buf := make([]byte, 0x100)
 	n, err := c.ReadMemory(testCodeBase+0x2000-0x13, buf)

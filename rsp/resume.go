@@ -175,7 +175,7 @@ func indexByte(p []byte, b byte) int {
 // goroutine when the target stops.
 func (s *session) resume() error {
 	actions := s.actions
-	return s.startRun(func() (Stop, error) { return s.runTarget1(actions) })
+	return s.startRun(func() (Stop, error) { return s.runConditions(actions) })
 }
 
 // handleb handles bs (reverse-stepi) and bc (reverse-continue), which
@@ -186,9 +186,38 @@ func (s *session) handleb(args []byte) error {
 		tid := s.resolve(s.cThread)
 		return s.startRun(func() (Stop, error) { return s.f.reverse.ReverseStep(tid) })
 	case "c":
-		return s.startRun(func() (Stop, error) { return s.f.reverse.ReverseContinue() })
+		return s.startRun(s.reverseConditions)
 	}
 	return errUnsupported
+}
+
+// reverseConditions reverse-continues past the breakpoint hits whose
+// condition is false, as runConditions does forwards. Every call goes
+// back to an earlier hit or to the history's start, so the loop ends.
+func (s *session) reverseConditions() (Stop, error) {
+	for {
+		stop, err := s.f.reverse.ReverseContinue()
+		if err != nil || (stop.Kind != StopSWBreak && stop.Kind != StopHWBreak) || s.bps.n == 0 || stop.ReplayLog != "" {
+			return stop, err
+		}
+		tid := s.resolve(stop.Thread)
+		pc, err := s.readPC(tid)
+		if err != nil {
+			return stop, nil
+		}
+		kind := BreakSoftware
+		if stop.Kind == StopHWBreak {
+			kind = BreakHardware
+		}
+		b := s.bps.find(kind, pc)
+		if b == nil || !b.conditional() || s.conditionTrue(b, tid) {
+			return stop, nil
+		}
+		s.srv.condFalse.Add(1)
+		if s.interrupted.Load() {
+			return Stop{Kind: StopSignal, Signal: SIGINT, Thread: stop.Thread}, nil
+		}
+	}
 }
 
 // startRun runs the target (run) on a goroutine of its own; the session
@@ -250,6 +279,107 @@ func (s *session) runTarget(run func() (Stop, error)) (Stop, error) {
 	return Stop{Kind: StopSignal, Signal: SIGTRAP, Thread: stop.Thread, Library: true}, nil
 }
 
+// runConditions resumes until a stop the client must see: a hit of a
+// breakpoint whose conditions are all false is not one, and the target
+// goes on with the same actions (gdbserver does the same; GDB, told
+// ConditionalBreakpoints+, does not evaluate them again).
+func (s *session) runConditions(actions []ResumeAction) (Stop, error) {
+	library := false
+	for {
+		stop, err := s.runTarget1(actions)
+		if err != nil {
+			return stop, err
+		}
+		stop.Library = stop.Library || library
+		if (stop.Kind != StopSWBreak && stop.Kind != StopHWBreak) || s.bps.n == 0 {
+			return stop, nil
+		}
+		tid := s.resolve(stop.Thread)
+		pc, err := s.readPC(tid)
+		if err != nil {
+			return stop, nil
+		}
+		kind := BreakSoftware
+		if stop.Kind == StopHWBreak {
+			kind = BreakHardware
+		}
+		b := s.bps.find(kind, pc)
+		if b == nil || !b.conditional() || s.conditionTrue(b, tid) {
+			return stop, nil
+		}
+		s.srv.condFalse.Add(1)
+		if s.interrupted.Load() {
+			return Stop{Kind: StopSignal, Signal: SIGINT, Thread: stop.Thread, Library: stop.Library}, nil
+		}
+		rng := rangeAction(actions)
+		if rng != nil && (pc < rng.RangeStart || pc >= rng.RangeEnd) {
+			// A range step that left its range on a breakpoint whose
+			// condition is false: the step is over.
+			stop.Kind = StopSignal
+			return stop, nil
+		}
+		// Step off the breakpoint the way GDB does (remove, step,
+		// insert): a target may hit a breakpoint again at once when
+		// resumed on it (QEMU does).
+		off, err := s.stepOff(b, tid)
+		if err != nil {
+			return off, err
+		}
+		if off.Kind != StopSignal || off.Signal != SIGTRAP {
+			off.Library = off.Library || stop.Library
+			return off, nil
+		}
+		if rng != nil {
+			if pc, err := s.readPC(tid); err == nil && (pc < rng.RangeStart || pc >= rng.RangeEnd) {
+				off.Library = off.Library || stop.Library
+				return off, nil
+			}
+		}
+		library = stop.Library
+	}
+}
+
+// stepOff single-steps thread tid off breakpoint b (removed for the
+// step, inserted again after it).
+func (s *session) stepOff(b *breakpoint, tid int) (Stop, error) {
+	if err := s.f.bp.RemoveBreakpoint(b.kind, b.addr, b.size); err != nil {
+		return Stop{}, fmt.Errorf("step off breakpoint %#x: %w", b.addr, err)
+	}
+	s.stepAct[0] = ResumeAction{Thread: tid, Step: true}
+	if s.oneThread() {
+		s.stepAct[0].Thread = AllThreads
+	}
+	stop, err := s.t.Resume(s.stepAct[:])
+	if ierr := s.f.bp.InsertBreakpoint(b.kind, b.addr, b.size); err == nil && ierr != nil {
+		err = fmt.Errorf("step off breakpoint %#x: %w", b.addr, ierr)
+	}
+	return stop, err
+}
+
+// rangeAction is the range-step action of actions, or nil.
+func rangeAction(actions []ResumeAction) *ResumeAction {
+	for i := range actions {
+		if actions[i].RangeStart < actions[i].RangeEnd {
+			return &actions[i]
+		}
+	}
+	return nil
+}
+
+// readPC reads thread tid's program counter.
+func (s *session) readPC(tid int) (uint64, error) {
+	r := &s.desc.Registers[s.desc.PC]
+	buf := s.axBuf[:r.Size()]
+	if err := s.t.ReadRegister(tid, s.desc.PC, buf); err != nil {
+		return 0, err
+	}
+	var pc uint64
+	for j := len(buf) - 1; j >= 0; j-- {
+		pc = pc<<8 | uint64(buf[j])
+	}
+	return pc, nil
+}
+
 func (s *session) runTarget1(actions []ResumeAction) (Stop, error) {
 	var rng *ResumeAction
 	for i := range actions {
@@ -287,6 +417,12 @@ func (s *session) runTarget1(actions []ResumeAction) (Stop, error) {
 		for j := pcReg.Size() - 1; j >= 0; j-- {
 			pc = pc<<8 | uint64(pcBuf[j])
 		}
+		if b := s.bps.at(pc); b != nil {
+			// The step ended on an inserted breakpoint (not yet run):
+			// that is a hit, inside the range or not.
+			stop.Kind = b.stopKind()
+			return stop, nil
+		}
 		if pc < rng.RangeStart || pc >= rng.RangeEnd {
 			return stop, nil
 		}
@@ -310,15 +446,19 @@ func (s *session) sendStop(st Stop) error {
 		}
 	}
 	switch st.Kind {
-	case StopExited:
+	case StopExited, StopTerminated:
 		s.start()
-		s.c.putByte('W')
-		s.c.putHex8(byte(st.ExitCode))
-		return s.end()
-	case StopTerminated:
-		s.start()
-		s.c.putByte('X')
-		s.c.putHex8(byte(st.Signal))
+		if st.Kind == StopExited {
+			s.c.putByte('W')
+			s.c.putHex8(byte(st.ExitCode))
+		} else {
+			s.c.putByte('X')
+			s.c.putHex8(byte(st.Signal))
+		}
+		if s.multiprocess {
+			s.c.putString(";process:")
+			s.c.putUint(uint64(s.pid))
+		}
 		return s.end()
 	}
 	tid := s.resolve(st.Thread)
@@ -326,11 +466,13 @@ func (s *session) sendStop(st Stop) error {
 	if sig <= 0 || sig > 0xff {
 		sig = SIGTRAP
 	}
-	// Read the expedited registers before taking the writer.
+	// Read the expedited registers before taking the writer, unless
+	// they would cost the target a round trip of its own.
 	var exp [3]int
 	n := 0
+	lazy := s.f.regHolder != nil && !s.f.regHolder.HasRegisters(tid)
 	for _, rn := range [3]int{s.desc.PC, s.desc.SP, s.desc.FP} {
-		if rn < 0 {
+		if rn < 0 || lazy {
 			continue
 		}
 		r := &s.desc.Registers[rn]
@@ -347,7 +489,7 @@ func (s *session) sendStop(st Stop) error {
 	s.c.putByte('T')
 	s.c.putHex8(byte(sig))
 	s.c.putString("thread:")
-	s.c.putUint(uint64(tid))
+	s.putThreadID(tid)
 	s.c.putByte(';')
 	for _, rn := range exp[:n] {
 		r := &s.desc.Registers[rn]
@@ -376,6 +518,14 @@ func (s *session) sendStop(st Stop) error {
 	case StopAWatch:
 		s.c.putString("awatch:")
 		s.c.putUint(st.Addr)
+		s.c.putByte(';')
+	case StopSyscallEntry:
+		s.c.putString("syscall_entry:")
+		s.c.putUint(uint64(st.Syscall))
+		s.c.putByte(';')
+	case StopSyscallReturn:
+		s.c.putString("syscall_return:")
+		s.c.putUint(uint64(st.Syscall))
 		s.c.putByte(';')
 	}
 	if st.Library {

@@ -65,11 +65,13 @@ type Server struct {
 	closed   bool
 	killed   bool
 	exited   bool // the guest exited and its debugger left
+	extended bool // a client asked for extended mode: serve on after an exit
 	listener net.Listener
 
-	started  time.Time
-	packets  atomic.Uint64 // dispatched, all sessions (monitor stub-stats)
-	sessions atomic.Uint64
+	started   time.Time
+	packets   atomic.Uint64 // dispatched, all sessions (monitor stub-stats)
+	sessions  atomic.Uint64
+	condFalse atomic.Uint64 // breakpoint hits swallowed by a false condition
 }
 
 // NewServer makes a server for t. The optional interfaces t implements
@@ -271,6 +273,13 @@ func (s *Server) serveConn(c net.Conn) {
 	// stop serving once its debugger leaves.
 	last := s.target.LastStop()
 	exited := last.Kind == StopExited || last.Kind == StopTerminated
+	s.mu.Lock()
+	extended := s.extended
+	s.mu.Unlock()
+	if extended && !ss.killed {
+		// gdbserver --multi: the next client may run the program again.
+		exited = false
+	}
 	if ss.killed || exited {
 		s.mu.Lock()
 		s.killed = s.killed || ss.killed
@@ -326,6 +335,7 @@ type session struct {
 	inResume    atomic.Bool // true while Target.Resume (or the step loop) runs
 	endReason   string
 	killed      bool
+	extended    bool // `!` was received (extended-remote)
 
 	// What the client said it understands.
 	lldb         bool
@@ -333,11 +343,18 @@ type session struct {
 	swbreak      bool
 	hwbreak      bool
 	binaryUpload bool
+	multiprocess bool // thread ids go out as p<pid>.<tid>
+	pid          int  // the pid of those ids (ProcessInfo, else 1)
 	threadSuffix bool
 	listThreads  bool
 	errorStrings bool
 
 	gThread, cThread int
+	bps              breakTable // the client's code breakpoints (breaks.go)
+	conds            [maxConditions][]byte
+	ax               axMachine // evaluates breakpoint conditions (agent.go)
+	axTID            int       // the thread they look at
+	axBuf            [8]byte
 
 	regs    []byte // scratch: a whole `g` block
 	mem     []byte // scratch: vFile:pread data
@@ -514,6 +531,7 @@ const (
 	eACCES  = 0x0d
 	eFAULT  = 0x0e
 	eINVAL  = 0x16
+	eNOSPC  = 0x1c
 	eNOTSUP = 0x5f
 )
 
@@ -535,10 +553,11 @@ func replyErr(code byte, err error) error { return &replyError{code: code, err: 
 
 // Preallocated errors for the hot handlers, so bad input costs nothing.
 var (
-	errSyntax   = replyErr(eINVAL, errors.New("malformed packet"))
-	errBadReg   = replyErr(eINVAL, errors.New("no such register"))
-	errNoMemory = replyErr(eFAULT, errors.New("memory not accessible"))
-	errNoThread = replyErr(eINVAL, errors.New("no such thread"))
+	errSyntax        = replyErr(eINVAL, errors.New("malformed packet"))
+	errBadReg        = replyErr(eINVAL, errors.New("no such register"))
+	errNoMemory      = replyErr(eFAULT, errors.New("memory not accessible"))
+	errNoThread      = replyErr(eINVAL, errors.New("no such thread"))
+	errTooManyBreaks = replyErr(eNOSPC, errors.New("too many breakpoints"))
 )
 
 // fileError asks for a vFile error reply `F-1,errno`.

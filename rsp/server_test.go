@@ -103,7 +103,7 @@ func TestServerPackets(t *testing.T) {
 	tests := []struct {
 		req, want string
 	}{
-		{"qSupported:multiprocess+;swbreak+;hwbreak+;xmlRegisters=i386", "PacketSize=100000;QStartNoAckMode+;qXfer:features:read+;qXfer:threads:read+;vContSupported+;QThreadSuffixSupported+;QListThreadsInStopReply+;swbreak+;hwbreak+;qXfer:libraries:read+;qXfer:memory-map:read+;qXfer:exec-file:read+"},
+		{"qSupported:multiprocess+;swbreak+;hwbreak+;xmlRegisters=i386", "PacketSize=100000;QStartNoAckMode+;qXfer:features:read+;qXfer:threads:read+;vContSupported+;QThreadSuffixSupported+;QListThreadsInStopReply+;swbreak+;ConditionalBreakpoints+;hwbreak+;qXfer:libraries:read+;qXfer:memory-map:read+;qXfer:exec-file:read+;multiprocess+"},
 		{"vMustReplyEmpty", ""},
 		{"qTStatus", ""},
 		{"Hg0", "OK"},
@@ -111,9 +111,9 @@ func TestServerPackets(t *testing.T) {
 		{"Hx1", "E16"},
 		{"T1", "OK"},
 		{"T2", "E16"},
-		{"?", "T05thread:1;10:1010004001000000;7:00f87f0000000000;6:00f97f0000000000;"},
-		{"qC", "QC1"},
-		{"qfThreadInfo", "m1"},
+		{"?", "T05thread:p2a.1;10:1010004001000000;7:00f87f0000000000;6:00f97f0000000000;"},
+		{"qC", "QCp2a.1"},
+		{"qfThreadInfo", "mp2a.1"},
 		{"qsThreadInfo", "l"},
 		{"qThreadExtraInfo,1", hexString("main, vCPU 0")},
 		{"qAttached", "1"},
@@ -380,7 +380,7 @@ func TestServerMonitor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := c.Monitor("help"); err != nil || out != "commands: help, big, fail\n" {
+	if out, err := c.Monitor("help"); err != nil || out != "commands: help, big, fail\n"+stubStatsHelp {
 		t.Fatalf("client monitor: %q %v", out, err)
 	}
 }

@@ -22,6 +22,9 @@ type Stats struct {
 	Packets    uint64        // packets dispatched, all sessions
 	Sessions   uint64        // sessions accepted
 	Uptime     time.Duration // since NewServer
+	// CondFalse counts breakpoint hits whose conditions were all false:
+	// the stub evaluated them and went on without telling the client.
+	CondFalse uint64
 }
 
 // Stats returns the current figures. It stops the world briefly (as
@@ -36,13 +39,14 @@ func (s *Server) Stats() Stats {
 		Packets:    s.packets.Load(),
 		Sessions:   s.sessions.Load(),
 		Uptime:     time.Since(s.started),
+		CondFalse:  s.condFalse.Load(),
 	}
 }
 
 // WriteTo writes the figures one "name value" per line, values in
 // decimal (bytes, counts) and the uptime in seconds.
 func (st Stats) WriteTo(w io.Writer) (int64, error) {
-	n, err := fmt.Fprintf(w, "goroutines %d\nheap-inuse %d\nheap-alloc %d\npackets %d\nsessions %d\nuptime %.1f\n",
-		st.Goroutines, st.HeapInUse, st.HeapAlloc, st.Packets, st.Sessions, st.Uptime.Seconds())
+	n, err := fmt.Fprintf(w, "goroutines %d\nheap-inuse %d\nheap-alloc %d\npackets %d\nsessions %d\nuptime %.1f\nconditions-false %d\n",
+		st.Goroutines, st.HeapInUse, st.HeapAlloc, st.Packets, st.Sessions, st.Uptime.Seconds(), st.CondFalse)
 	return int64(n), err
 }

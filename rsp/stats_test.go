@@ -1,10 +1,14 @@
 package rsp
 
 import (
+	"encoding/hex"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // parseStats reads the "name value" lines of monitor stub-stats.
@@ -51,4 +55,33 @@ func TestStubStats(t *testing.T) {
 	if got := parseStats(t, out)["packets"]; got != first["packets"]+11 {
 		t.Errorf("packets %v after %v and 11 more", got, first["packets"])
 	}
+}
+
+// TestMonitorHelpListsStubStats: "monitor help" ends with the server's
+// own command, after the target's list, and answers even without a
+// target monitor.
+func TestMonitorHelpListsStubStats(t *testing.T) {
+	conn, _, _ := startPipe(t, newTestTarget())
+	p := newRawPeer(t, conn)
+	p.send(frame("qRcmd," + hexString("help")))
+	var out strings.Builder
+	for {
+		r := p.recv()
+		if r == "OK" {
+			break
+		}
+		b, err := hex.DecodeString(r[1:])
+		require.NoError(t, err)
+		out.Write(b)
+	}
+	assert.Regexp(t, `^commands: help, big, fail\n  stub-stats \[-gc\] +the stub's own figures`, out.String())
+
+	srv := NewServer(&plainTarget{newTestTarget()}, WithLogger(quietLogger()))
+	a, b := tcpPair(t)
+	go srv.ServeConn(a)
+	t.Cleanup(func() { b.Close() })
+	p2 := newRawPeer(t, b)
+	p2.send(frame("qRcmd," + hexString("help")))
+	assert.Equal(t, "O"+hexString(stubStatsHelp), p2.recv())
+	assert.Equal(t, "OK", p2.recv())
 }

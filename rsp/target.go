@@ -74,14 +74,16 @@ type ResumeAction struct {
 type StopKind uint8
 
 const (
-	StopSignal     StopKind = iota // stopped with Signal (SIGTRAP after a step, SIGINT after Interrupt, SIGSEGV...)
-	StopSWBreak                    // software breakpoint (Z0) hit; Signal is SIGTRAP
-	StopHWBreak                    // hardware breakpoint (Z1) hit; Signal is SIGTRAP
-	StopWatch                      // write watchpoint hit; Addr is the data address
-	StopRWatch                     // read watchpoint hit; Addr is the data address
-	StopAWatch                     // access watchpoint hit; Addr is the data address
-	StopExited                     // the process exited with ExitCode (`W`)
-	StopTerminated                 // the process was ended by Signal (`X`)
+	StopSignal        StopKind = iota // stopped with Signal (SIGTRAP after a step, SIGINT after Interrupt, SIGSEGV...)
+	StopSWBreak                       // software breakpoint (Z0) hit; Signal is SIGTRAP
+	StopHWBreak                       // hardware breakpoint (Z1) hit; Signal is SIGTRAP
+	StopWatch                         // write watchpoint hit; Addr is the data address
+	StopRWatch                        // read watchpoint hit; Addr is the data address
+	StopAWatch                        // access watchpoint hit; Addr is the data address
+	StopSyscallEntry                  // a caught system call is about to run; Syscall is its number
+	StopSyscallReturn                 // a caught system call returned; Syscall is its number
+	StopExited                        // the process exited with ExitCode (`W`)
+	StopTerminated                    // the process was ended by Signal (`X`)
 )
 
 // GDB signal numbers (gdb/include/gdb/signals.def), which are what the
@@ -111,6 +113,9 @@ type Stop struct {
 	Thread   int    // the thread that stopped; 0 means the target's first thread
 	Addr     uint64 // data address for watchpoints; fault address for SIGSEGV/SIGBUS when known
 	ExitCode int    // for StopExited
+	// Syscall is the system call number of StopSyscallEntry and
+	// StopSyscallReturn.
+	Syscall int
 	// Library is set when the module list changed since the last stop;
 	// the stop reply then carries `library:` and clients refetch the list.
 	Library bool
@@ -215,11 +220,61 @@ type Library struct {
 	// SegmentAddr is what the Windows library list reports: image base +
 	// RVA of the first section (GDB relocates the file by it).
 	SegmentAddr uint64
+	// Program marks the process's own executable. LLDB's form of the
+	// list leaves it out: LLDB makes any executable it loads from the
+	// list the target's program, which would replace the file the user
+	// gave with a copy from memory (and drop its breakpoints).
+	Program bool
+	// HostPath is a file on the stub's machine with the module's bytes
+	// ("" when there is none, as for synthesized DLLs). LLDB is given it
+	// as the library's name: it opens the file (with its DWARF) instead
+	// of reading the image from memory.
+	HostPath string
 }
 
 // LibraryLister enables qXfer:libraries:read (Windows form).
 type LibraryLister interface {
 	Libraries(dst []Library) []Library
+}
+
+// SVR4Library is one entry of a Linux dynamic linker's link_map chain,
+// as an SVR4 library list reports it.
+type SVR4Library struct {
+	Name    string // l_name: the path the dynamic linker opened
+	LM      uint64 // the link_map entry's own address
+	Addr    uint64 // l_addr: the load bias
+	Dynamic uint64 // l_ld: the module's PT_DYNAMIC in memory
+}
+
+// SVR4LibraryLister enables qXfer:libraries-svr4:read, which GDB's and
+// LLDB's ELF loaders read instead of walking r_debug themselves (LLDB
+// relocates a PIE's breakpoints from it).
+type SVR4LibraryLister interface {
+	// SVR4Libraries returns the link_map entry of the executable (0 when
+	// the dynamic linker has not run yet) and the other entries in chain
+	// order, appended to dst.
+	SVR4Libraries(dst []SVR4Library) (main uint64, libs []SVR4Library, err error)
+}
+
+// Feature names an optional interface a FeatureGate may withhold.
+type Feature string
+
+const (
+	FeatureLibraries       Feature = "qXfer:libraries"      // LibraryLister (the Windows form)
+	FeatureLibrariesSVR4   Feature = "qXfer:libraries-svr4" // SVR4LibraryLister
+	FeatureCatchSyscalls   Feature = "QCatchSyscalls"       // SyscallCatcher
+	FeatureMemoryAllocator Feature = "_M"                   // MemoryAllocator
+	FeatureAuxv            Feature = "qXfer:auxv"           // AuxvReader
+	FeatureExecFile        Feature = "qXfer:exec-file"      // ExecFiler
+)
+
+// FeatureGate is implemented by targets that implement an optional
+// interface they cannot always serve: the QEMU backend is one type for a
+// Windows VM (a Windows library list) and for a Linux program (an SVR4
+// one). NewServer asks once; a withheld feature is treated as missing,
+// neither advertised nor dispatched.
+type FeatureGate interface {
+	Offers(f Feature) bool
 }
 
 // AuxvReader enables qXfer:auxv:read: the inferior's auxiliary vector
@@ -301,6 +356,29 @@ type Killer interface {
 	Kill() error
 }
 
+// SyscallCatcher enables QCatchSyscalls (GDB's `catch syscall`): while
+// catching, the target stops before each system call it is told about
+// (StopSyscallEntry) and, on the next resume, after it
+// (StopSyscallReturn).
+type SyscallCatcher interface {
+	// CatchSyscalls turns catching on or off; nums limits it to those
+	// system call numbers (nil: all).
+	CatchSyscalls(on bool, nums []int) error
+}
+
+// Restarter is implemented by targets that can start their program again
+// from the beginning, in a fresh guest: extended-remote mode (`!`), then
+// vRun or R, which GDB's `run` and `start` send. In extended mode k and
+// vKill end the guest but not the session, and the stub keeps serving
+// after the guest exits, as gdbserver --multi does.
+type Restarter interface {
+	// Restart replaces the guest with a new one running the same program,
+	// with args as its arguments when args is not nil (vRun names them),
+	// and returns its first stop. The client's breakpoints stay
+	// inserted.
+	Restart(args []string) (Stop, error)
+}
+
 // Detacher is told when a client detaches (D), so it can drop the
 // client's breakpoints. The target stays stopped and keeps its state for
 // the next client.
@@ -313,4 +391,34 @@ type Detacher interface {
 // guest writes there reaches the debugger's console as `O` packets.
 type Consoler interface {
 	SetConsole(w io.Writer)
+}
+
+// Perm is a set of memory permissions.
+type Perm uint8
+
+const (
+	PermRead Perm = 1 << iota
+	PermWrite
+	PermExec
+)
+
+// MemoryAllocator enables LLDB's _M (allocate) and _m (free): its
+// expression evaluator writes JIT-compiled code and data into the guest
+// and runs them there. Without it LLDB can still evaluate what its IR
+// interpreter handles, but no function call.
+type MemoryAllocator interface {
+	// AllocateMemory maps size bytes with perm and returns their address.
+	AllocateMemory(size uint64, perm Perm) (uint64, error)
+	// FreeMemory releases what AllocateMemory returned at addr.
+	FreeMemory(addr uint64) error
+}
+
+// RegisterHolder is implemented by targets whose registers cost a round
+// trip to fetch (a proxy in front of another stub). A stop reply then
+// carries the expedited registers (pc, sp, fp) only when HasRegisters
+// says the target already holds this stop's registers of tid; otherwise
+// it carries none, and the client asks (`g`, `p`) when it needs them,
+// as it does with a stub that expedites nothing (QEMU).
+type RegisterHolder interface {
+	HasRegisters(tid int) bool
 }

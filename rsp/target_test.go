@@ -31,6 +31,8 @@ type testTarget struct {
 	resumes   int
 	lastActs  []ResumeAction
 	threadIDs []int
+	restarts  int
+	args      []string
 }
 
 type testRegion struct {
@@ -351,4 +353,40 @@ func (t *testTarget) SetConsole(w io.Writer) {
 	t.mu.Lock()
 	t.console = w
 	t.mu.Unlock()
+}
+
+// AllocateMemory maps a new zeroed region after the last one.
+func (t *testTarget) AllocateMemory(size uint64, perm Perm) (uint64, error) {
+	if size > 1<<20 {
+		return 0, errors.New("too big")
+	}
+	last := t.regions[len(t.regions)-1]
+	base := (last.Start + last.Size + 0xffff) &^ 0xffff
+	t.regions = append(t.regions, testRegion{MemoryRegion{Start: base, Size: size,
+		Read: perm&PermRead != 0, Write: perm&PermWrite != 0, Exec: perm&PermExec != 0, Name: "allocated"}, make([]byte, size)})
+	return base, nil
+}
+
+func (t *testTarget) FreeMemory(addr uint64) error {
+	for i, r := range t.regions {
+		if r.Start == addr && r.Name == "allocated" {
+			t.regions = append(t.regions[:i], t.regions[i+1:]...)
+			return nil
+		}
+	}
+	return errors.New("not allocated")
+}
+
+// Restart puts rip back at its first value and remembers the arguments.
+func (t *testTarget) Restart(args []string) (Stop, error) {
+	t.mu.Lock()
+	t.restarts++
+	if args != nil {
+		t.args = args
+	}
+	t.mu.Unlock()
+	t.killed = false
+	t.setReg(AMD64RIP, testCodeBase+0x10)
+	t.stop = Stop{Kind: StopSignal, Signal: SIGTRAP, Thread: 1, Library: true}
+	return t.stop, nil
 }

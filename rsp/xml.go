@@ -70,9 +70,27 @@ func (s *session) xferDocument(object, annex string) (string, error) {
 		}
 		return TargetXML(s.desc), nil
 	case "threads":
-		return threadsXML(s.threadList()), nil
+		pid := 0
+		if s.multiprocess {
+			pid = s.pid
+		}
+		return threadsXML(s.threadList(), pid), nil
 	case "libraries":
+		if s.lldb {
+			return LLDBLibrariesXML(s.f.libs.Libraries(nil)), nil
+		}
 		return LibrariesXML(s.f.libs.Libraries(nil)), nil
+	case "libraries-svr4":
+		if annex != "" {
+			// start=/prev= (augmented-libraries-svr4-read) is never
+			// advertised.
+			return "", errSyntax
+		}
+		main, libs, err := s.f.svr4.SVR4Libraries(nil)
+		if err != nil {
+			return "", targetErr(err, eNOENT)
+		}
+		return SVR4LibrariesXML(main, libs), nil
 	case "memory-map":
 		return memoryMapXML(s.f.mm.MemoryRegions(nil)), nil
 	case "exec-file":
@@ -120,11 +138,76 @@ func LibrariesXML(libs []Library) string {
 	return b.String()
 }
 
-func threadsXML(th []ThreadInfo) string {
+// LLDBLibrariesXML is the library list in the form LLDB 14 reads: it
+// takes a library's load address only from a <section address="..."/>
+// child (it ignores <segment>), and for a PE file that address is the
+// image base (ObjectFilePE slides by address - ImageBase). GDB rejects a
+// library with both kinds of child, so each client gets its own form.
+// The program is left out (see Library.Program): LLDB has it from
+// `target create` and places it with qFileLoadAddress. A library is
+// named by its host file when it has one (LLDB on the stub's machine
+// opens it, DWARF and all); LLDB reads any other from memory (Process::
+// ReadModuleFromMemory: headers, exports and .pdata), which LLDB 14 does
+// well for images whose section names are in the section table, and
+// crashes on for images with long section names ("/4": a COFF string
+// table, which is not mapped), such as Wine's DLLs.
+func LLDBLibrariesXML(libs []Library) string {
+	var b strings.Builder
+	b.WriteString("<library-list>\n")
+	for _, l := range libs {
+		if l.Program {
+			continue
+		}
+		name := l.Name
+		if l.HostPath != "" {
+			name = l.HostPath
+		}
+		b.WriteString(`  <library name="`)
+		xmlEscaper.WriteString(&b, name)
+		b.WriteString(`"><section address="`)
+		b.WriteString(hex0x(l.Base))
+		b.WriteString(`"/></library>` + "\n")
+	}
+	b.WriteString("</library-list>\n")
+	return b.String()
+}
+
+// SVR4LibrariesXML is an SVR4 library list (GDB manual, "Library List
+// Format for SVR4 Targets"): main-lm names the executable's link_map
+// entry, which is not listed.
+//
+//	<library-list-svr4 version="1.0" main-lm="0x...">
+//	  <library name="/lib/x86_64-linux-gnu/libc.so.6" lm="0x..." l_addr="0x..." l_ld="0x..." lmid="0x0"/>
+//
+// lmid is the link-map namespace (0: the default one, the only one the
+// r_debug walk sees); GDB 13 requires it.
+//
+//	</library-list-svr4>
+func SVR4LibrariesXML(main uint64, libs []SVR4Library) string {
+	var b strings.Builder
+	b.WriteString(`<library-list-svr4 version="1.0"`)
+	if main != 0 {
+		b.WriteString(` main-lm="` + hex0x(main) + `"`)
+	}
+	b.WriteString(">\n")
+	for _, l := range libs {
+		b.WriteString(`  <library name="`)
+		xmlEscaper.WriteString(&b, l.Name)
+		b.WriteString(`" lm="` + hex0x(l.LM) + `" l_addr="` + hex0x(l.Addr) + `" l_ld="` + hex0x(l.Dynamic) + `" lmid="0x0"/>` + "\n")
+	}
+	b.WriteString("</library-list-svr4>\n")
+	return b.String()
+}
+
+// threadsXML is the thread list; pid > 0 writes multiprocess ids.
+func threadsXML(th []ThreadInfo, pid int) string {
 	var b strings.Builder
 	b.WriteString("<threads>\n")
 	for _, t := range th {
 		b.WriteString(`  <thread id="`)
+		if pid > 0 {
+			b.WriteString("p" + strconv.FormatInt(int64(pid), 16) + ".")
+		}
 		b.WriteString(strconv.FormatInt(int64(t.ID), 16))
 		b.WriteString(`"`)
 		if t.Name != "" {
@@ -285,6 +368,9 @@ func TargetXML(d *Description) string {
 			}
 			if r.Generic != "" {
 				b.WriteString(` generic="` + r.Generic + `"`)
+			}
+			if r.AltName != "" {
+				b.WriteString(` altname="` + r.AltName + `"`)
 			}
 			b.WriteString("/>\n")
 		}

@@ -11,7 +11,8 @@ packages=(
 	make                                   # make fuzz, make fuzz-smoke
 	mingw-w64 clang lld llvm               # Windows test programs
 	libz-mingw-w64-dev                     # zlib1.dll for the corpus (tests/corpus)
-	gdb lldb python3-lldb-14 gdbserver     # the debuggers we serve (and a peer)
+	gdb lldb lldb-14 python3-lldb-14       # the debuggers we serve (lldb-14 has lldb-vscode-14, the DAP adapter)
+	gdbserver                              # a peer
 	gdb-mingw-w64 gdb-mingw-w64-target     # Windows-ABI gdb and gdbserver.exe (oracles)
 	qemu-system-x86 qemu-user              # the QEMU backend
 	wine wine64 libwine                    # the Windows oracle

@@ -12,7 +12,9 @@ if [ -n "$unformatted" ]; then
 	echo "gofmt would change: $unformatted" >&2
 	exit 1
 fi
-echo "== go test" >&2
+echo "== staticcheck (pinned in go.mod; staticcheck.conf)" >&2
+go tool staticcheck ./...
+echo "== go test (includes tests/TestLayering: the package graph)" >&2
 go test -count=1 -timeout 30m "$@" ./...
 echo "== fuzz smoke (make fuzz-smoke)" >&2
 make fuzz-smoke >&2

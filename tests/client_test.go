@@ -1,24 +1,24 @@
 package tests
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // TestInterruptLatency: a guest spinning in a tight loop stops within
 // 100 ms of the interrupt byte (issue 3), measured from the client: the
 // time from sending 0x03 to receiving the stop reply.
 func TestInterruptLatency(t *testing.T) {
-	exe := harness.BuildPE(t, "tests/testdata/spin.c", harness.MinGW, "-O2")
-	stub := harness.StartStub(t, exe)
+	exe := testkit.BuildPE(t, "tests/testdata/spin.c", testkit.MinGW, "-O2")
+	stub := testkit.StartStub(t, exe)
 	c, err := rsp.Dial(stub.Addr, rsp.WithTimeout(30*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer c.Close()
 	var lat []time.Duration
 	for i := 0; i < 5; i++ {
@@ -34,9 +34,7 @@ func TestInterruptLatency(t *testing.T) {
 		}()
 		time.Sleep(200 * time.Millisecond)
 		sent := time.Now()
-		if err := c.Interrupt(); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, c.Interrupt())
 		var r result
 		select {
 		case r = <-done:

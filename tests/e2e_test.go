@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"debug/pe"
 	"fmt"
 	"os"
@@ -10,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 const demoSrc = "examples/demo/demo.c"
@@ -19,12 +21,12 @@ const demoSrc = "examples/demo/demo.c"
 // and clang's mingw target.
 var demoBuilds = []struct {
 	name  string
-	tc    harness.Toolchain
+	tc    testkit.Toolchain
 	flags []string
 }{
-	{"mingw-O0", harness.MinGW, []string{"-O0", "-g"}},
-	{"mingw-O2", harness.MinGW, []string{"-O2", "-g"}},
-	{"clang-mingw-O0", harness.ClangMinGW, []string{"-O0", "-g"}},
+	{"mingw-O0", testkit.MinGW, []string{"-O0", "-g"}},
+	{"mingw-O2", testkit.MinGW, []string{"-O2", "-g"}},
+	{"clang-mingw-O0", testkit.ClangMinGW, []string{"-O0", "-g"}},
 }
 
 // hexField finds the first "NAME 0xHEX" in gdb's output.
@@ -45,12 +47,12 @@ func hexField(t *testing.T, out, re string) uint64 {
 // break d, continue, sane registers, x/s, stepi, a watchpoint on a
 // global, the guest's output, and the exit code.
 func TestSeedScenarioGDB(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
+	gdb := testkit.Tool(t, "gdb")
 	for _, b := range demoBuilds {
 		t.Run(b.name, func(t *testing.T) {
-			exe := harness.BuildPE(t, demoSrc, b.tc, b.flags...)
-			stub := harness.StartStub(t, exe)
-			out := harness.GDB(t, gdb, exe, stub.Addr,
+			exe := testkit.BuildPE(t, demoSrc, b.tc, b.flags...)
+			stub := testkit.StartStub(t, exe)
+			out := testkit.GDB(t, gdb, exe, stub.Addr,
 				"break d",
 				"continue",
 				"echo @@frame\\n",
@@ -151,12 +153,12 @@ func section(out, from, to string) string {
 // TestNullWriteSIGSEGV: a write through NULL stops with SIGSEGV at the
 // faulting store itself, not at the start of its translation block.
 func TestNullWriteSIGSEGV(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
+	gdb := testkit.Tool(t, "gdb")
 	for _, b := range demoBuilds[:2] {
 		t.Run(b.name, func(t *testing.T) {
-			exe := harness.BuildPE(t, "tests/testdata/nullwrite.c", b.tc, b.flags...)
-			stub := harness.StartStub(t, exe)
-			out := harness.GDB(t, gdb, exe, stub.Addr,
+			exe := testkit.BuildPE(t, "tests/testdata/nullwrite.c", b.tc, b.flags...)
+			stub := testkit.StartStub(t, exe)
+			out := testkit.GDB(t, gdb, exe, stub.Addr,
 				"continue",
 				"echo @@pc\\n",
 				"info symbol $pc",
@@ -186,10 +188,10 @@ func TestNullWriteSIGSEGV(t *testing.T) {
 // TestInterruptInfiniteLoop: Ctrl-C during gdb's `continue` stops a
 // guest spinning in a tight loop.
 func TestInterruptInfiniteLoop(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
-	exe := harness.BuildPE(t, "tests/testdata/spin.c", harness.MinGW, "-O0", "-g")
-	stub := harness.StartStub(t, exe)
-	out := harness.GDBInterrupt(t, gdb, exe, stub.Addr, 2*time.Second,
+	gdb := testkit.Tool(t, "gdb")
+	exe := testkit.BuildPE(t, "tests/testdata/spin.c", testkit.MinGW, "-O0", "-g")
+	stub := testkit.StartStub(t, exe)
+	out := testkit.GDBInterrupt(t, gdb, exe, stub.Addr, 2*time.Second,
 		"continue",
 		"echo @@where\\n",
 		"info symbol $pc",
@@ -216,10 +218,10 @@ func TestInterruptInfiniteLoop(t *testing.T) {
 // TestUnimplementedAPIStops: a call to an API the guest model lacks
 // stops the guest with a report naming dll!function and the caller.
 func TestUnimplementedAPIStops(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
-	exe := harness.BuildPE(t, "tests/testdata/unimpl.c", harness.MinGW, "-O0", "-g")
-	stub := harness.StartStub(t, exe)
-	out := harness.GDB(t, gdb, exe, stub.Addr, "continue", "echo @@bt\\n", "x/gx $rsp", "kill")
+	gdb := testkit.Tool(t, "gdb")
+	exe := testkit.BuildPE(t, "tests/testdata/unimpl.c", testkit.MinGW, "-O0", "-g")
+	stub := testkit.StartStub(t, exe)
+	out := testkit.GDB(t, gdb, exe, stub.Addr, "continue", "echo @@bt\\n", "x/gx $rsp", "kill")
 	t.Logf("gdb output:\n%s", out)
 	if !strings.Contains(out, "SIGSYS") {
 		t.Errorf("no SIGSYS stop")
@@ -245,9 +247,7 @@ func TestUnimplementedAPIStops(t *testing.T) {
 func symbolAddr(t *testing.T, exe, name string) uint64 {
 	t.Helper()
 	f, err := pe.Open(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer f.Close()
 	oh, ok := f.OptionalHeader.(*pe.OptionalHeader64)
 	if !ok {
@@ -266,10 +266,10 @@ func symbolAddr(t *testing.T, exe, name string) uint64 {
 // TestLLDB: lldb 14 connects with gdb-remote, reads registers, stops at
 // a breakpoint set by address, and reads memory.
 func TestLLDB(t *testing.T) {
-	exe := harness.BuildPE(t, demoSrc, harness.MinGW, "-O0", "-g")
+	exe := testkit.BuildPE(t, demoSrc, testkit.MinGW, "-O0", "-g")
 	d := symbolAddr(t, exe, "d")
-	stub := harness.StartStub(t, exe)
-	out := harness.LLDB(t, exe, stub.Addr,
+	stub := testkit.StartStub(t, exe)
+	out := testkit.LLDB(t, exe, stub.Addr,
 		"register read",
 		fmt.Sprintf("breakpoint set --address %#x", d),
 		"continue",
@@ -295,7 +295,7 @@ func TestLLDB(t *testing.T) {
 // TestBadInput: missing files and non-PE input get one clear line and
 // exit code 2.
 func TestBadInput(t *testing.T) {
-	bin := harness.Stub(t)
+	bin := testkit.Stub(t)
 	dir := t.TempDir()
 	notPE := dir + "/notpe.exe"
 	writeFile(t, notPE, []byte("this is not a PE file at all"))
@@ -319,8 +319,8 @@ func TestBadInput(t *testing.T) {
 // TestGuestFaults: each kind of guest fault stops with its signal at the
 // faulting instruction, and the stub keeps serving afterwards.
 func TestGuestFaults(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
-	exe := harness.BuildPE(t, "tests/testdata/faults.c", harness.MinGW, "-O0", "-g")
+	gdb := testkit.Tool(t, "gdb")
+	exe := testkit.BuildPE(t, "tests/testdata/faults.c", testkit.MinGW, "-O0", "-g")
 	for _, tc := range []struct {
 		arg, signal, fn, insn string
 	}{
@@ -330,8 +330,8 @@ func TestGuestFaults(t *testing.T) {
 		{"exec", "SIGSEGV", "", ""},        // a call to address 0: the pc is 0
 	} {
 		t.Run(tc.arg, func(t *testing.T) {
-			stub := harness.StartStub(t, exe, tc.arg)
-			out := harness.GDB(t, gdb, exe, stub.Addr,
+			stub := testkit.StartStub(t, exe, tc.arg)
+			out := testkit.GDB(t, gdb, exe, stub.Addr,
 				"continue",
 				"echo @@pc\\n",
 				"p/x $pc",
@@ -369,17 +369,15 @@ func TestGuestFaults(t *testing.T) {
 
 // TestStopAtEntry: --stop-at entry stops at the image entry point.
 func TestStopAtEntry(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
-	exe := harness.BuildPE(t, demoSrc, harness.MinGW, "-O0", "-g")
+	gdb := testkit.Tool(t, "gdb")
+	exe := testkit.BuildPE(t, demoSrc, testkit.MinGW, "-O0", "-g")
 	f, err := pe.Open(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	oh := f.OptionalHeader.(*pe.OptionalHeader64)
 	entry := oh.ImageBase + uint64(oh.AddressOfEntryPoint)
 	f.Close()
-	stub := harness.StartStub(t, "--stop-at", "entry", exe)
-	out := harness.GDB(t, gdb, exe, stub.Addr, "p/x $pc", "info symbol $pc", "kill")
+	stub := testkit.StartStub(t, "--stop-at", "entry", exe)
+	out := testkit.GDB(t, gdb, exe, stub.Addr, "p/x $pc", "info symbol $pc", "kill")
 	t.Logf("gdb output:\n%s", out)
 	if hexField(t, out, `\$1 = (0x[0-9a-f]+)`) != entry {
 		t.Errorf("first stop is not the entry point %#x", entry)
@@ -393,10 +391,10 @@ func TestStopAtEntry(t *testing.T) {
 // (VirtualAlloc) is readable from gdb, which would refuse it had the stub
 // advertised a memory map at connect time.
 func TestReadMemoryMappedLater(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
-	exe := harness.BuildPE(t, "tests/testdata/valloc.c", harness.MinGW, "-O0", "-g")
-	stub := harness.StartStub(t, exe)
-	out := harness.GDB(t, gdb, exe, stub.Addr, "break stop_here", "continue", "x/s p", "kill")
+	gdb := testkit.Tool(t, "gdb")
+	exe := testkit.BuildPE(t, "tests/testdata/valloc.c", testkit.MinGW, "-O0", "-g")
+	stub := testkit.StartStub(t, exe)
+	out := testkit.GDB(t, gdb, exe, stub.Addr, "break stop_here", "continue", "x/s p", "kill")
 	t.Logf("gdb output:\n%s", out)
 	if !regexp.MustCompile(`0x[0-9a-f]+:\s+"hi"`).MatchString(out) {
 		t.Errorf("gdb could not read the VirtualAlloc'd string")
@@ -407,23 +405,21 @@ func TestReadMemoryMappedLater(t *testing.T) {
 // no CRT) runs under the stub, stops at its entry point, prints through
 // kernel32 and reports its exit code.
 func TestClangMSVCProgram(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
+	gdb := testkit.Tool(t, "gdb")
 	lib := "/usr/x86_64-w64-mingw32/lib/libkernel32.a"
 	if _, err := os.Stat(lib); err != nil {
-		harness.Tool(t, "x86_64-w64-mingw32-gcc") // skips or fails with the reason
+		testkit.Tool(t, "x86_64-w64-mingw32-gcc") // skips or fails with the reason
 		t.Fatalf("mingw-w64 is installed but %s is missing", lib)
 	}
-	exe := harness.BuildPE(t, "tests/testdata/msvc.c", harness.ClangMSVC, "-O2", "-nostdlib",
+	exe := testkit.BuildPE(t, "tests/testdata/msvc.c", testkit.ClangMSVC, "-O2", "-nostdlib",
 		"-fasynchronous-unwind-tables", lib, "-Wl,-entry:start", "-Wl,-subsystem:console")
 	f, err := pe.Open(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	oh := f.OptionalHeader.(*pe.OptionalHeader64)
 	entry := oh.ImageBase + uint64(oh.AddressOfEntryPoint)
 	f.Close()
-	stub := harness.StartStub(t, "--stop-at", "entry", exe)
-	out := harness.GDB(t, gdb, "", stub.Addr, "p/x $pc", "continue")
+	stub := testkit.StartStub(t, "--stop-at", "entry", exe)
+	out := testkit.GDB(t, gdb, "", stub.Addr, "p/x $pc", "continue")
 	t.Logf("gdb output:\n%s", out)
 	if hexField(t, out, `\$1 = (0x[0-9a-f]+)`) != entry {
 		t.Errorf("first stop is not the entry point %#x", entry)
@@ -441,10 +437,10 @@ func TestClangMSVCProgram(t *testing.T) {
 // (not after a prolog the emulated call never runs), the backtrace goes
 // through the DLL into the program, and `finish` performs the call.
 func TestBreakOnAPI(t *testing.T) {
-	gdb := harness.Tool(t, "x86_64-w64-mingw32-gdb")
-	exe := harness.BuildPE(t, demoSrc, harness.MinGW, "-O0", "-g")
-	stub := harness.StartStub(t, exe)
-	out := harness.GDB(t, gdb, exe, stub.Addr,
+	gdb := testkit.Tool(t, "x86_64-w64-mingw32-gdb")
+	exe := testkit.BuildPE(t, demoSrc, testkit.MinGW, "-O0", "-g")
+	stub := testkit.StartStub(t, exe)
+	out := testkit.GDB(t, gdb, exe, stub.Addr,
 		"info sharedlibrary",
 		"break msvcrt!fputc",
 		"continue",

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 // TestHostileSelfModifyingCodeGDB: with real gdb, a breakpoint sits on a
@@ -14,10 +14,10 @@ import (
 // gdb reads the new bytes at it, the new code runs, and the stub still
 // answers monitor bt there.
 func TestHostileSelfModifyingCodeGDB(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
-	exe := harness.BuildPE(t, "monitor/testdata/hostile.c", harness.MinGW, "-O0")
-	stub := harness.StartStub(t, exe, "smc")
-	out := harness.GDB(t, gdb, exe, stub.Addr,
+	gdb := testkit.Tool(t, "gdb")
+	exe := testkit.BuildPE(t, "monitor/testdata/hostile.c", testkit.MinGW, "-O0")
+	stub := testkit.StartStub(t, exe, "smc")
+	out := testkit.GDB(t, gdb, exe, stub.Addr,
 		// At the entry itself: gdb's "break smc_target" skips the prolog
 		// (+4), which the rewrite turns into the middle of an instruction
 		// that never executes.

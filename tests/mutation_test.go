@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -19,7 +21,7 @@ import (
 	"github.com/rspstub/rspstub/emulator/unicorn"
 	"github.com/rspstub/rspstub/guest"
 	"github.com/rspstub/rspstub/internal/arch"
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/unwind"
 	"github.com/rspstub/rspstub/unwind/cfi"
 	"github.com/rspstub/rspstub/unwind/check"
@@ -200,26 +202,6 @@ func mutate(rng *rand.Rand, b []byte, l *peLayout) ([]byte, string) {
 	return out, r.kind + "@" + strings.Join(desc, ",")
 }
 
-// bytesMem is guest memory made of the mapped image and a fake stack.
-type bytesMem struct {
-	base  uint64
-	img   []byte
-	stack uint64
-	stk   []byte
-}
-
-func (m *bytesMem) ReadMemory(addr uint64, p []byte) (int, error) {
-	for _, r := range []struct {
-		a uint64
-		b []byte
-	}{{m.base, m.img}, {m.stack, m.stk}} {
-		if addr >= r.a && addr-r.a < uint64(len(r.b)) {
-			return copy(p, r.b[addr-r.a:]), nil
-		}
-	}
-	return 0, nil
-}
-
 // mutationOutcome classifies what the stages said of one image.
 type mutationOutcome map[string]string // stage -> "ok" or error class
 
@@ -261,9 +243,7 @@ func runStages(t *testing.T, dir string, b []byte) (out mutationOutcome, panicke
 	}
 	// 1. The guest PE loader, on a real Unicorn machine.
 	path := filepath.Join(dir, "m.exe")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, b, 0o644))
 	if m, err := unicorn.New(); err == nil {
 		_, lerr := guest.Load(m, guest.Config{Program: path, Stdout: discard{}, Stderr: discard{}})
 		note("load", lerr)
@@ -294,14 +274,19 @@ func runStages(t *testing.T, dir string, b []byte) (out mutationOutcome, panicke
 	l, err := parseLayout(b)
 	if err == nil {
 		img := l.mapImage(b)
-		mem := &bytesMem{base: l.base, img: img, stack: 0x7ff0000, stk: make([]byte, 0x2000)}
+		// Guest memory: the mapped image and a fake stack.
+		const stack = 0x7ff0000
+		stk := make([]byte, 0x2000)
+		mem := &testkit.Memory{}
+		mem.Map(l.base, img)
+		mem.Map(stack, stk)
 		mod := unwind.Module{Name: "m.dll", Base: l.base, Size: uint64(l.size)}
 		im, err := unwind.ReadImage(mem, mod)
 		note("read-image", err)
 		if err == nil && len(im.Functions) > 0 {
-			for i := 0; i+8 <= len(mem.stk); i += 8 {
+			for i := 0; i+8 <= len(stk); i += 8 {
 				f := im.Functions[(i/8*7)%len(im.Functions)]
-				binary.LittleEndian.PutUint64(mem.stk[i:], l.base+uint64(f.BeginAddress)+uint64(i%24))
+				binary.LittleEndian.PutUint64(stk[i:], l.base+uint64(f.BeginAddress)+uint64(i%24))
 			}
 			u := unwind.New(mem, []unwind.Module{mod})
 			cu := cfi.New(func(*unwind.Module) ([]byte, error) { return b, nil })
@@ -309,8 +294,8 @@ func runStages(t *testing.T, dir string, b []byte) (out mutationOutcome, panicke
 				f := im.Functions[(k*len(im.Functions))/8]
 				var ctx unwind.Context
 				ctx.RIP, ctx.RIPKnown = l.base+uint64(f.BeginAddress)+uint64(k*3), true
-				ctx.Set(arch.RSP, mem.stack+0x100+uint64(k)*8)
-				ctx.Set(arch.RBP, mem.stack+0x800)
+				ctx.Set(arch.RSP, stack+0x100+uint64(k)*8)
+				ctx.Set(arch.RBP, stack+0x800)
 				st := u.Walk(ctx, unwind.WalkOptions{MaxFrames: 64, CFI: cu, FramePointer: true, Scan: true, ScanWords: 64})
 				if len(st.Frames) > 64 {
 					panicked = fmt.Sprintf("walk of %d frames", len(st.Frames))
@@ -344,7 +329,7 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 func TestMutationCampaign(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(wineDLLDir, "*.dll"))
 	if len(files) == 0 {
-		if harness.RequireTools() {
+		if testkit.RequireTools() {
 			t.Fatalf("no Wine DLLs in %s (package libwine)", wineDLLDir)
 		}
 		t.Skipf("no Wine DLLs in %s (package libwine)", wineDLLDir)

@@ -6,18 +6,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // TestRegistersGDB: against the real Unicorn backend, gdb 13 takes our
 // description as i386:x86-64 and its remote register map (number and
 // g/G offset of every register) matches the description exactly.
 func TestRegistersGDB(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
-	exe := harness.BuildPE(t, demoSrc, harness.MinGW, "-O0", "-g")
-	stub := harness.StartStub(t, exe)
-	out := harness.GDB(t, gdb, exe, stub.Addr, "show architecture", "maint print remote-registers",
+	gdb := testkit.Tool(t, "gdb")
+	exe := testkit.BuildPE(t, demoSrc, testkit.MinGW, "-O0", "-g")
+	stub := testkit.StartStub(t, exe)
+	out := testkit.GDB(t, gdb, exe, stub.Addr, "show architecture", "maint print remote-registers",
 		"info registers fs_base gs_base st0 xmm0 mxcsr", "kill")
 	if !strings.Contains(out, `(currently "i386:x86-64")`) || strings.Contains(out, "too long") {
 		t.Fatalf("gdb did not take the description as amd64:\n%s", out)
@@ -58,9 +58,9 @@ func TestRegistersGDB(t *testing.T) {
 // TestRegistersLLDB: lldb 14 lists every register of the real backend,
 // including the segment bases, x87 and SSE registers.
 func TestRegistersLLDB(t *testing.T) {
-	exe := harness.BuildPE(t, demoSrc, harness.MinGW, "-O0", "-g")
-	stub := harness.StartStub(t, exe)
-	out := harness.LLDB(t, exe, stub.Addr, "register read --all", "kill")
+	exe := testkit.BuildPE(t, demoSrc, testkit.MinGW, "-O0", "-g")
+	stub := testkit.StartStub(t, exe)
+	out := testkit.LLDB(t, exe, stub.Addr, "register read --all", "kill")
 	for _, r := range rsp.AMD64(rsp.AMD64Options{}).Registers {
 		if !regexp.MustCompile(`(?m)^\s+` + r.Name + ` = `).MatchString(out) {
 			t.Errorf("lldb's register read --all lacks %s", r.Name)

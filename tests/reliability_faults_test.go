@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"bytes"
 	"fmt"
 	"math/rand"
@@ -8,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // Fault injection on the connection (issue 9): clients that vanish at
@@ -220,8 +222,11 @@ func TestReliabilityGarbage(t *testing.T) {
 	})
 
 	t.Run("unknown-packets", func(t *testing.T) {
-		for _, p := range []string{"vMustReplyEmpty", "qZZZ", "QZZZ:1", "_x", "!", "A", "b", "B", "d", "e", "i", "R00", "t", "y",
-			"vRun;", "vAttach;1", "qTStatus", "QNonStop:1", "\x7f", "vFile:pwrite:0,0,", "vFile:unlink:2f6574632f706173737764"} {
+		// "!", R and vRun (extended mode, restart) are served: the
+		// restart tests cover them (rsp.TestExtendedRestart,
+		// TestRestartLoopGDB).
+		for _, p := range []string{"vMustReplyEmpty", "qZZZ", "QZZZ:1", "_x", "A", "b", "B", "d", "e", "i", "t", "y",
+			"vAttach;1", "qTStatus", "QNonStop:1", "\x7f", "vFile:pwrite:0,0,", "vFile:unlink:2f6574632f706173737764"} {
 			rep := c.request(p)
 			faults++
 			switch {
@@ -287,9 +292,7 @@ func TestReliabilityGarbage(t *testing.T) {
 		sent := time.Now()
 		c.write("\x03")
 		st, err := c.read(15 * time.Second)
-		if err != nil {
-			t.Fatalf("no stop after Ctrl-C during an endless range step: %v", err)
-		}
+		require.NoError(t, err, "no stop after Ctrl-C during an endless range step")
 		if !strings.HasPrefix(st, "T02") {
 			t.Fatalf("stop %q, want T02", st)
 		}
@@ -373,9 +376,7 @@ func TestReliabilityGarbage(t *testing.T) {
 			}
 		}
 		faults++
-		if err := c.expectClosed(10 * time.Second); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, c.expectClosed(10*time.Second))
 		sameState(t, "a new client after the cut-off", newState(t, stub.Addr), s0)
 	})
 	t.Logf("faults injected: %d (bytes of noise, packets, Ctrl-C bytes)", faults)
@@ -424,18 +425,14 @@ func TestReliabilitySecondClient(t *testing.T) {
 	a.Interrupt()
 	select {
 	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 	case <-time.After(15 * time.Second):
 		t.Fatal("the first client's guest did not stop")
 	}
 	s1 := clientState(t, a)
 
 	// Once the first client detaches, the next one is served at once.
-	if err := a.Detach(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, a.Detach())
 	b := dial(t, stub.Addr)
 	defer b.Close()
 	sameState(t, "the next client", clientState(t, b), s1)
@@ -448,8 +445,8 @@ func TestReliabilitySecondClient(t *testing.T) {
 // the connection with O packets. A client that stops reading, or leaves
 // while the stub is blocked writing to it, must not wedge the stub.
 func TestReliabilityChattyGuest(t *testing.T) {
-	exe := harness.BuildPE(t, "tests/testdata/chatty.c", harness.MinGW, "-O2")
-	stub := harness.StartStub(t, exe)
+	exe := testkit.BuildPE(t, "tests/testdata/chatty.c", testkit.MinGW, "-O2")
+	stub := testkit.StartStub(t, exe)
 
 	// awaitStop reads until the stop reply, counting O packets.
 	awaitStop := func(c *rawConn) (string, int) {
@@ -515,9 +512,7 @@ func TestReliabilityChattyGuest(t *testing.T) {
 
 	var console bytes.Buffer
 	c, err := rsp.Dial(stub.Addr, rsp.WithTimeout(20*time.Second), rsp.WithConsole(&console))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer c.Close()
 	runAndInterrupt(t, c, 200*time.Millisecond)
 	if !strings.Contains(console.String(), "chatty line") {

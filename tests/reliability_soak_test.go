@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,8 +14,8 @@ import (
 	"time"
 
 	"github.com/rspstub/rspstub/emulator/ucwin"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // Reconnects and the soak (issue 9): the stub keeps serving through 1,000
@@ -82,16 +84,12 @@ func TestReliabilityReconnect(t *testing.T) {
 // are counted directly (TestReliabilityReconnect reads the binary's own
 // through monitor stub-stats).
 func TestReliabilityReconnectGoroutines(t *testing.T) {
-	exe := harness.BuildPE(t, "tests/testdata/spin.c", harness.MinGW, "-O2")
+	exe := testkit.BuildPE(t, "tests/testdata/spin.c", testkit.MinGW, "-O2")
 	tg, err := ucwin.New(ucwin.Config{Program: exe})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer tg.Close()
 	l, err := rsp.Listen("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	srv := rsp.NewServer(tg, rsp.WithLogger(quietLog()))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
@@ -171,9 +169,7 @@ func parseStubStats(t *testing.T, out string) stubStats {
 func sessionStubStats(t *testing.T, c *rsp.Client) stubStats {
 	t.Helper()
 	out, err := c.Monitor("stub-stats -gc")
-	if err != nil {
-		t.Fatalf("monitor stub-stats: %v", err)
-	}
+	require.NoError(t, err, "monitor stub-stats")
 	return parseStubStats(t, out)
 }
 
@@ -187,9 +183,7 @@ func readStubStats(t *testing.T, addr string) stubStats {
 		c := dial(t, addr)
 		out, err := c.Monitor("stub-stats -gc")
 		c.Close()
-		if err != nil {
-			t.Fatalf("monitor stub-stats: %v", err)
-		}
+		require.NoError(t, err, "monitor stub-stats")
 		st := parseStubStats(t, out)
 		if try > 0 && st.goroutines == prev.goroutines {
 			return st
@@ -227,15 +221,13 @@ func TestReliabilitySoak(t *testing.T) {
 	if os.Getenv("RSPSTUB_SOAK") == "1" {
 		packets, cycles = 1_000_000, 100_000
 	}
-	exe := harness.BuildPE(t, "tests/testdata/loop.c", harness.MinGW, "-O1")
+	exe := testkit.BuildPE(t, "tests/testdata/loop.c", testkit.MinGW, "-O1")
 	hit := symbolAddr(t, exe, "hit")
 	// hit() every 10 iterations: enough calls for every cycle.
 	stub, pid := startStubPID(t, exe, "1000000000", "100000000")
 	c := dial(t, stub.Addr)
 	defer c.Close()
-	if err := c.SetBreakpoint(rsp.BreakSoftware, hit, 1); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.SetBreakpoint(rsp.BreakSoftware, hit, 1))
 	perCycle := packets / cycles
 	reqs := []string{"g", "?", "qC", "qfThreadInfo", "p10", "p7", "p6", "qAttached"}
 	sent, stops, sigints := 0, 0, 0
@@ -342,13 +334,13 @@ func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // three times in one session (the stub once refused such a client as a
 // second debugger); each time it finds the same pc.
 func TestReliabilityGDBReconnect(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
+	gdb := testkit.Tool(t, "gdb")
 	stub, _ := spinStub(t)
 	cmds := []string{"echo @@pc\\n", "p/x $pc"}
 	for i := 0; i < 3; i++ {
 		cmds = append(cmds, "disconnect", "target remote "+stub.Addr, "echo @@pc\\n", "p/x $pc")
 	}
-	out := harness.GDB(t, gdb, "", stub.Addr, cmds...)
+	out := testkit.GDB(t, gdb, "", stub.Addr, cmds...)
 	pcs := regexp.MustCompile(`@@pc\n\$\d+ = (0x[0-9a-f]+)`).FindAllStringSubmatch(out, -1)
 	if len(pcs) != 4 {
 		t.Fatalf("want 4 pcs (one per connection), got %d:\n%s", len(pcs), out)

@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"bufio"
 	"bytes"
 	"fmt"
@@ -12,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // Helpers of the reliability and security tests: a raw RSP connection
@@ -21,14 +23,14 @@ import (
 // stub's process id and its /proc figures, and a snapshot of the guest
 // state that a later client must see again.
 
-// startStubPID starts a stub like harness.StartStub and also finds its
+// startStubPID starts a stub like testkit.StartStub and also finds its
 // process id: the child of this test process that appeared meanwhile.
 // The reliability tests do not run in parallel, so that child is ours.
-func startStubPID(t *testing.T, args ...string) (*harness.StubProc, int) {
+func startStubPID(t *testing.T, args ...string) (*testkit.StubProc, int) {
 	t.Helper()
-	harness.Stub(t) // build first, so the only new child is the stub
+	testkit.Stub(t) // build first, so the only new child is the stub
 	before := childPIDs()
-	stub := harness.StartStub(t, args...)
+	stub := testkit.StartStub(t, args...)
 	pid := 0
 	for p := range childPIDs() {
 		if !before[p] {
@@ -86,9 +88,7 @@ func (f procFigures) String() string {
 func readProc(t *testing.T, pid int) procFigures {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatalf("read the stub's /proc status: %v", err)
-	}
+	require.NoError(t, err, "read the stub's /proc status")
 	var f procFigures
 	for _, line := range strings.Split(string(b), "\n") {
 		k, v, ok := strings.Cut(line, ":")
@@ -304,13 +304,9 @@ func rawState(t testing.TB, c *rawConn) guestState {
 func clientState(t testing.TB, c *rsp.Client) guestState {
 	t.Helper()
 	st, err := c.Request("?")
-	if err != nil {
-		t.Fatalf("?: %v", err)
-	}
+	require.NoError(t, err, "?")
 	g, err := c.Request("g")
-	if err != nil {
-		t.Fatalf("g: %v", err)
-	}
+	require.NoError(t, err, "g")
 	return guestState{Stop: st, Regs: g}
 }
 
@@ -328,9 +324,7 @@ func newState(t testing.TB, addr string) guestState {
 func dial(t testing.TB, addr string) *rsp.Client {
 	t.Helper()
 	c, err := rsp.Dial(addr, rsp.WithTimeout(20*time.Second))
-	if err != nil {
-		t.Fatalf("connect to the stub: %v", err)
-	}
+	require.NoError(t, err, "connect to the stub")
 	return c
 }
 
@@ -348,9 +342,7 @@ func runAndInterrupt(t testing.TB, c *rsp.Client, delay time.Duration) rsp.Stop 
 		done <- result{st, err}
 	}()
 	time.Sleep(delay)
-	if err := c.Interrupt(); err != nil {
-		t.Fatalf("interrupt: %v", err)
-	}
+	require.NoError(t, c.Interrupt(), "interrupt")
 	select {
 	case r := <-done:
 		if r.err != nil {
@@ -368,9 +360,9 @@ func runAndInterrupt(t testing.TB, c *rsp.Client, delay time.Duration) rsp.Stop 
 
 // spinStub starts a stub on the spinning guest and brings the guest into
 // its loop (continue, interrupt), so that later states are mid-loop.
-func spinStub(t *testing.T) (*harness.StubProc, int) {
+func spinStub(t *testing.T) (*testkit.StubProc, int) {
 	t.Helper()
-	exe := harness.BuildPE(t, "tests/testdata/spin.c", harness.MinGW, "-O2")
+	exe := testkit.BuildPE(t, "tests/testdata/spin.c", testkit.MinGW, "-O2")
 	stub, pid := startStubPID(t, exe)
 	c := dial(t, stub.Addr)
 	runAndInterrupt(t, c, 100*time.Millisecond)

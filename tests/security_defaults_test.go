@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -15,8 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // Security defaults (issue 9): where the stub listens, what vFile
@@ -28,14 +30,10 @@ func startListen(t *testing.T, addr, exe string) (stderr string, exitCode int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, harness.Stub(t), "serve", "--listen", addr, exe)
+	cmd := exec.CommandContext(ctx, testkit.Stub(t), "serve", "--listen", addr, exe)
 	pipe, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
 	var buf bytes.Buffer
 	sc := bufio.NewScanner(pipe)
 	for sc.Scan() {
@@ -57,7 +55,7 @@ func startListen(t *testing.T, addr, exe string) (stderr string, exitCode int) {
 }
 
 func TestSecurityListen(t *testing.T) {
-	exe := harness.BuildPE(t, "tests/testdata/spin.c", harness.MinGW, "-O2")
+	exe := testkit.BuildPE(t, "tests/testdata/spin.c", testkit.MinGW, "-O2")
 	for _, addr := range []string{":0", ":1234", "1234"} {
 		out, code := startListen(t, addr, exe)
 		if code != 2 || strings.Contains(out, "listening on") {
@@ -79,7 +77,7 @@ func TestSecurityListen(t *testing.T) {
 		}
 	}
 	// The default is loopback.
-	code, out := runExit(t, harness.Stub(t), "serve", "-h")
+	code, out := runExit(t, testkit.Stub(t), "serve", "-h")
 	if code != 0 || !strings.Contains(out, `(default "127.0.0.1:1234")`) {
 		t.Errorf("serve -h: the default listen address is not loopback (exit %d):\n%s", code, out)
 	}
@@ -89,23 +87,19 @@ func TestSecurityListen(t *testing.T) {
 // library list gives, and nothing else: no host path, no "..", no
 // symlink, no file the guest did not load, no writes.
 func TestSecurityVFile(t *testing.T) {
-	exe := harness.BuildPE(t, "tests/testdata/spin.c", harness.MinGW, "-O2")
+	exe := testkit.BuildPE(t, "tests/testdata/spin.c", testkit.MinGW, "-O2")
 	dir := t.TempDir()
 	// A DLL folder holding a file the guest never loads, and symlinks.
 	extra := filepath.Join(dir, "notloaded.dll")
 	writeFile(t, extra, []byte("MZ not a loaded module"))
 	for name, target := range map[string]string{"passwd.dll": "/etc/passwd", filepath.Base(exe) + ".lnk": "/etc/passwd"} {
-		if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.Symlink(target, filepath.Join(dir, name)))
 	}
-	stub := harness.StartStub(t, "--dll-path", dir, exe)
+	stub := testkit.StartStub(t, "--dll-path", dir, exe)
 	cl := dial(t, stub.Addr)
 	libs, err := cl.ReadXfer("libraries", "")
 	cl.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var list struct {
 		Libs []struct {
 			Name string `xml:"name,attr"`
@@ -115,9 +109,7 @@ func TestSecurityVFile(t *testing.T) {
 		t.Fatalf("library list: %v\n%s", err, libs)
 	}
 	exeBytes, err := os.ReadFile(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	passwd, _ := os.ReadFile("/etc/passwd")
 
 	c := rawDial(t, stub.Addr)
@@ -221,14 +213,12 @@ func TestSecurityVFile(t *testing.T) {
 // TestSecurityGuestEscapes: guest strings with terminal escape sequences
 // reach the stub's log (stderr) escaped; the guest's stdout is its own.
 func TestSecurityGuestEscapes(t *testing.T) {
-	exe := harness.BuildPE(t, "tests/testdata/escape.c", harness.MinGW, "-O1")
+	exe := testkit.BuildPE(t, "tests/testdata/escape.c", testkit.MinGW, "-O1")
 	for _, flags := range [][]string{nil, {"--log-packets"}} {
-		stub := harness.StartStub(t, append(flags, exe)...)
+		stub := testkit.StartStub(t, append(flags, exe)...)
 		var console bytes.Buffer
 		c, err := rsp.Dial(stub.Addr, rsp.WithTimeout(20*time.Second), rsp.WithConsole(&console))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		st, err := c.Continue()
 		if err != nil || st.Kind != rsp.StopExited || st.ExitCode != 0 {
 			t.Fatalf("run the guest to its end: %+v %v\nstderr:\n%s", st, err, stub.Stderr())
@@ -247,7 +237,9 @@ func TestSecurityGuestEscapes(t *testing.T) {
 				t.Errorf("%v: the log never mentions %s: the logging path under test did not run\n%s", flags, want, log)
 			}
 		}
-		if i := strings.IndexAny(log, "\x1b\x07\x9b"); i >= 0 {
+		// U+009B is the 8-bit CSI (the rune; a lone byte 0x9b in the
+		// string would make IndexAny look for U+FFFD instead).
+		if i := strings.IndexAny(log, "\x1b\x07\u009b"); i >= 0 {
 			t.Errorf("%v: a raw control character in the stub's log at %d: %q", flags, i, log[max(0, i-80):min(len(log), i+40)])
 		}
 		if !strings.Contains(stub.Stdout(), "\x1b[2J\x1b]0;pwned\x07") {
@@ -265,26 +257,20 @@ func TestSecurityGuestEscapes(t *testing.T) {
 // stub opens nothing but the guest's image and its own runtime files,
 // and creates, writes, renames or removes nothing.
 func TestSecurityHostFilesTraced(t *testing.T) {
-	strace := harness.Tool(t, "strace")
-	exe := harness.BuildPE(t, "tests/testdata/spin.c", harness.MinGW, "-O2")
+	strace := testkit.Tool(t, "strace")
+	exe := testkit.BuildPE(t, "tests/testdata/spin.c", testkit.MinGW, "-O2")
 	dir := t.TempDir()
 	extra := filepath.Join(dir, "notloaded.dll")
 	writeFile(t, extra, []byte("MZ not a loaded module"))
-	if err := os.Symlink("/etc/passwd", filepath.Join(dir, "passwd.dll")); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Symlink("/etc/passwd", filepath.Join(dir, "passwd.dll")))
 	trace := filepath.Join(dir, "trace.txt")
 	cmd := exec.Command(strace, "-f", "-qq", "-o", trace,
 		"-e", "trace=open,openat,openat2,creat,unlink,unlinkat,rename,renameat,renameat2,mkdir,mkdirat,symlink,symlinkat,link,linkat,truncate,chmod,fchmodat",
-		harness.Stub(t), "serve", "--userland", "synth", "--listen", "127.0.0.1:0", "--dll-path", dir, exe)
+		testkit.Stub(t), "serve", "--userland", "synth", "--listen", "127.0.0.1:0", "--dll-path", dir, exe)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	pipe, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
 	exited := make(chan struct{})
 	var waitErr error
 	t.Cleanup(func() {
@@ -309,7 +295,7 @@ func TestSecurityHostFilesTraced(t *testing.T) {
 	case addr = <-addrc:
 	case <-exited:
 		out, _ := os.ReadFile(trace)
-		if harness.RequireTools() {
+		if testkit.RequireTools() {
 			t.Fatalf("the stub under strace exited: %v\n%s\n%s", waitErr, log.String(), out)
 		}
 		t.Skipf("cannot trace the stub here: %v\n%.500s", waitErr, out)
@@ -362,9 +348,7 @@ func TestSecurityHostFilesTraced(t *testing.T) {
 	}
 
 	b, err := os.ReadFile(trace)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	opened := map[string]bool{}
 	for _, line := range strings.Split(string(b), "\n") {
 		// PID syscall(args) = result

@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/monitor"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // TestTimeTravelGDB: Debian's gdb 13 with the stub's unwinder script
@@ -27,15 +27,15 @@ import (
 func TestTimeTravelGDB(t *testing.T) {
 	for _, land := range []string{"synth", "wine"} {
 		t.Run(land, func(t *testing.T) {
-			gdb := harness.Tool(t, "gdb")
-			exe := harness.BuildPE(t, "tests/testdata/corrupt.c", harness.MinGW, "-O0", "-g")
+			gdb := testkit.Tool(t, "gdb")
+			exe := testkit.BuildPE(t, "tests/testdata/corrupt.c", testkit.MinGW, "-O0", "-g")
 			script := filepath.Join(t.TempDir(), "rspstub-gdb.py")
 			require.NoError(t, os.WriteFile(script, []byte(monitor.GDBScript), 0o644))
-			var stub *harness.StubProc
+			var stub *testkit.StubProc
 			if land == "wine" {
-				stub = harness.StartWineStub(t, "--record", exe)
+				stub = testkit.StartWineStub(t, "--record", exe)
 			} else {
-				stub = harness.StartStub(t, "--record", exe)
+				stub = testkit.StartStub(t, "--record", exe)
 			}
 			// GDB 13's reverse-finish out of a function with line
 			// information (Wine's kernel32 has DWARF) stops on its first
@@ -68,7 +68,7 @@ func TestTimeTravelGDB(t *testing.T) {
 				"echo @@end\\n", "continue"} {
 				args = append(args, "-ex", c)
 			}
-			out := harness.Run(t, 3*time.Minute, nil, gdb, args...)
+			out := testkit.Run(t, 3*time.Minute, nil, gdb, args...)
 			t.Logf("gdb:\n%s", out)
 
 			rc := between(out, "@@rc", "@@bt")
@@ -106,11 +106,11 @@ func TestTimeTravelGDB(t *testing.T) {
 // to LLDB's breakpoint in it, `rspstub reverse-stepi 3` and `rspstub
 // when` move and report the position.
 func TestTimeTravelLLDB(t *testing.T) {
-	exe := harness.BuildPE(t, "tests/testdata/corrupt.c", harness.MinGW, "-O0", "-g")
+	exe := testkit.BuildPE(t, "tests/testdata/corrupt.c", testkit.MinGW, "-O0", "-g")
 	script := filepath.Join(t.TempDir(), "rspstub_lldb.py")
 	require.NoError(t, os.WriteFile(script, []byte(monitor.LLDBScript), 0o644))
-	stub := harness.StartStub(t, "--record", exe)
-	out := harness.LLDB(t, exe, stub.Addr,
+	stub := testkit.StartStub(t, "--record", exe)
+	out := testkit.LLDB(t, exe, stub.Addr,
 		"command script import "+script,
 		"breakpoint set -n corrupt", "continue", "thread step-out",
 		"rspstub when", "rspstub reverse-continue", "rspstub bt -n 2",

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 // TestUntranslatableGDB: with real gdb, a guest routine in VirtualAlloc'd
@@ -19,10 +19,10 @@ import (
 // registers and memory read back, monitor answers, and after gdb moves
 // RIP past the bytes the program runs to its normal exit.
 func TestUntranslatableGDB(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
-	exe := harness.BuildPE(t, "tests/testdata/untranslatable.c", harness.MinGW, "-O0", "-g")
-	stub := harness.StartStub(t, exe)
-	out := harness.GDB(t, gdb, exe, stub.Addr,
+	gdb := testkit.Tool(t, "gdb")
+	exe := testkit.BuildPE(t, "tests/testdata/untranslatable.c", testkit.MinGW, "-O0", "-g")
+	stub := testkit.StartStub(t, exe)
+	out := testkit.GDB(t, gdb, exe, stub.Addr,
 		"break *ready",
 		"continue",
 		"set $code = (unsigned char *)$rcx",

@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"errors"
 	"os"
 	"os/exec"
@@ -9,9 +11,7 @@ import (
 
 func writeFile(t *testing.T, path string, b []byte) {
 	t.Helper()
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, b, 0o644))
 }
 
 // runExit runs a command and returns its exit code and combined output.
@@ -22,8 +22,6 @@ func runExit(t *testing.T, name string, args ...string) (int, string) {
 	if errors.As(err, &ee) {
 		return ee.ExitCode(), string(out)
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return 0, string(out)
 }

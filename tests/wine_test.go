@@ -3,6 +3,7 @@ package tests
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,8 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/monitor"
-	"github.com/rspstub/rspstub/tests/harness"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -25,6 +27,7 @@ import (
 const (
 	wineThreadsSrc = "tests/testdata/wthreads.c"
 	wineSEHSrc     = "tests/testdata/wseh.c"
+	wineConsoleSrc = "tests/testdata/wconsole.c"
 )
 
 // buildWineSEH builds the SEH program with clang's msvc target and
@@ -32,7 +35,7 @@ const (
 func buildWineSEH(t *testing.T) string {
 	t.Helper()
 	lib := "/usr/x86_64-w64-mingw32/lib"
-	return harness.BuildPE(t, wineSEHSrc, harness.ClangMSVC, "-nostdlib", "-O1", "-gdwarf", "-Wl,-debug:dwarf",
+	return testkit.BuildPE(t, wineSEHSrc, testkit.ClangMSVC, "-nostdlib", "-O1", "-gdwarf", "-Wl,-debug:dwarf",
 		"-Wl,-entry:start", "-Wl,-subsystem:console",
 		filepath.Join(lib, "libkernel32.a"), filepath.Join(lib, "libntdll.a"), filepath.Join(lib, "libucrt.a"))
 }
@@ -41,7 +44,7 @@ func buildWineSEH(t *testing.T) string {
 // created once per test process) and returns its stdout and exit code.
 func wineOracle(t *testing.T, exe string, args ...string) (string, int) {
 	t.Helper()
-	wine := harness.Tool(t, "wine")
+	wine := testkit.Tool(t, "wine")
 	prefix := winePrefix(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -76,7 +79,7 @@ func winePrefix(t *testing.T) string {
 // and returns the program's stdout and exit status.
 func rspstubRun(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	bin := harness.Stub(t)
+	bin := testkit.Stub(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, append([]string{"run", "--userland", "wine", "--root", t.TempDir()}, args...)...)
@@ -102,7 +105,7 @@ func sortedLines(s string) string {
 // TestWineRunMatchesWine: programs run to their end under the wine
 // userland print what they print under wine and exit the same way.
 func TestWineRunMatchesWine(t *testing.T) {
-	harness.NeedWine(t)
+	testkit.NeedWine(t)
 	progs := []struct {
 		name string
 		exe  func(t *testing.T) string
@@ -111,10 +114,12 @@ func TestWineRunMatchesWine(t *testing.T) {
 		unordered bool
 	}{
 		{"hello", func(t *testing.T) string {
-			return harness.BuildPE(t, "guest/wine/testdata/hello.c", harness.MinGW, "-O1")
+			return testkit.BuildPE(t, "guest/wine/testdata/hello.c", testkit.MinGW, "-O1")
 		}, false},
-		{"threads", func(t *testing.T) string { return harness.BuildPE(t, wineThreadsSrc, harness.MinGW, "-O0", "-g") }, true},
+		{"threads", func(t *testing.T) string { return testkit.BuildPE(t, wineThreadsSrc, testkit.MinGW, "-O0", "-g") }, true},
 		{"seh", buildWineSEH, false},
+		// Console functions fail on redirected handles, as under wine.
+		{"console-redirected", func(t *testing.T) string { return testkit.BuildPE(t, wineConsoleSrc, testkit.MinGW, "-O1") }, false},
 	}
 	for _, p := range progs {
 		t.Run(p.name, func(t *testing.T) {
@@ -139,12 +144,12 @@ func TestWineRunMatchesWine(t *testing.T) {
 // thread, info threads lists all three Windows threads, and every
 // thread's bt ends in ntdll!RtlUserThreadStart.
 func TestWineThreadsGDB(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
-	exe := harness.BuildPE(t, wineThreadsSrc, harness.MinGW, "-O0", "-g")
+	gdb := testkit.Tool(t, "gdb")
+	exe := testkit.BuildPE(t, wineThreadsSrc, testkit.MinGW, "-O0", "-g")
 	script := filepath.Join(t.TempDir(), "rspstub-gdb.py")
 	require.NoError(t, os.WriteFile(script, []byte(monitor.GDBScript), 0o644))
-	stub := harness.StartWineStub(t, exe)
-	out := harness.GDB(t, gdb, exe, stub.Addr,
+	stub := testkit.StartWineStub(t, exe)
+	out := testkit.GDB(t, gdb, exe, stub.Addr,
 		"source "+script,
 		"break work", "continue",
 		"echo @@threads\\n", "info threads",
@@ -155,13 +160,22 @@ func TestWineThreadsGDB(t *testing.T) {
 	t.Logf("gdb:\n%s", out)
 	threads := between(out, "@@threads", "@@bt2")
 	assert.Equal(t, 3, strings.Count(threads, "Windows thread"), "info threads")
+	// The script has GDB read Wine's DLLs (with their DWARF): GDB names
+	// their frames itself; where it has no symbol, the script names them
+	// module!symbol.
+	frame := func(f string) string {
+		if mod, sym, ok := strings.Cut(f, "!"); ok {
+			return ` (` + mod + `!)?` + sym + ` \(`
+		}
+		return " " + f + ` \(`
+	}
 	bt2 := between(out, "@@bt2", "@@bt1")
 	for _, f := range []string{"work", "worker", "kernel32!BaseThreadInitThunk", "ntdll!RtlUserThreadStart"} {
-		assert.Contains(t, bt2, " "+f+" (", "worker thread bt")
+		assert.Regexp(t, frame(f), bt2, "worker thread bt")
 	}
 	bt1 := between(out, "@@bt1", "@@next")
 	for _, f := range []string{"ntdll!NtWaitForMultipleObjects", "main", "kernel32!BaseThreadInitThunk", "ntdll!RtlUserThreadStart"} {
-		assert.Contains(t, bt1, " "+f+" (", "main thread bt")
+		assert.Regexp(t, frame(f), bt1, "main thread bt")
 	}
 	assert.Contains(t, between(out, "@@next", "@@end"), "Thread 3 hit Breakpoint 1, ")
 	assert.Contains(t, out, "exited normally")
@@ -172,10 +186,10 @@ func TestWineThreadsGDB(t *testing.T) {
 // itself (fetched over vFile, with their DWARF): the worker's stack
 // reaches RtlUserThreadStart with file and line in Wine's sources.
 func TestWineThreadsMingwGDB(t *testing.T) {
-	gdb := harness.Tool(t, "x86_64-w64-mingw32-gdb")
-	exe := harness.BuildPE(t, wineThreadsSrc, harness.MinGW, "-O0", "-g")
-	stub := harness.StartWineStub(t, exe)
-	out := harness.GDB(t, gdb, exe, stub.Addr,
+	gdb := testkit.Tool(t, "x86_64-w64-mingw32-gdb")
+	exe := testkit.BuildPE(t, wineThreadsSrc, testkit.MinGW, "-O0", "-g")
+	stub := testkit.StartWineStub(t, exe)
+	out := testkit.GDB(t, gdb, exe, stub.Addr,
 		"break work", "continue",
 		"echo @@threads\\n", "info threads",
 		"echo @@bt\\n", "bt",
@@ -192,11 +206,11 @@ func TestWineThreadsMingwGDB(t *testing.T) {
 // TestWineThreadsLLDB: lldb lists the three threads, stops in each
 // worker, and the shipped command gives each thread's Windows stack.
 func TestWineThreadsLLDB(t *testing.T) {
-	harness.Tool(t, "lldb")
-	exe := harness.BuildPE(t, wineThreadsSrc, harness.MinGW, "-O0", "-g")
-	stub := harness.StartWineStub(t, exe)
-	script := filepath.Join(harness.Root(), "monitor", "scripts", "rspstub_lldb.py")
-	out := harness.LLDB(t, exe, stub.Addr,
+	testkit.Tool(t, "lldb")
+	exe := testkit.BuildPE(t, wineThreadsSrc, testkit.MinGW, "-O0", "-g")
+	stub := testkit.StartWineStub(t, exe)
+	script := filepath.Join(testkit.Root(), "monitor", "scripts", "rspstub_lldb.py")
+	out := testkit.LLDB(t, exe, stub.Addr,
 		"breakpoint set --name work", "continue",
 		"thread list",
 		"command script import "+script,
@@ -220,11 +234,11 @@ func TestWineThreadsLLDB(t *testing.T) {
 // the output equals wine's, and the stack at both stops agrees with the
 // emulator's shadow call stack.
 func TestWineFirstChance(t *testing.T) {
-	gdb := harness.Tool(t, "gdb")
+	gdb := testkit.Tool(t, "gdb")
 	exe := buildWineSEH(t)
 	want, wantCode := wineOracle(t, exe)
-	stub := harness.StartWineStub(t, "--shadow-stack", exe)
-	out := harness.GDB(t, gdb, exe, stub.Addr,
+	stub := testkit.StartWineStub(t, "--shadow-stack", exe)
+	out := testkit.GDB(t, gdb, exe, stub.Addr,
 		"break handler_reached",
 		"continue",
 		"echo @@fault\\n", "monitor bt", "monitor verify-unwind",
@@ -268,9 +282,9 @@ func between(s, from, to string) string {
 // folder, Wine's files and its own runtime's, and writes only inside the
 // root.
 func TestWineSandboxTraced(t *testing.T) {
-	harness.NeedWine(t)
-	strace := harness.Tool(t, "strace")
-	exe := harness.BuildPE(t, "tests/testdata/wescape.c", harness.MinGW, "-O1")
+	testkit.NeedWine(t)
+	strace := testkit.Tool(t, "strace")
+	exe := testkit.BuildPE(t, "tests/testdata/wescape.c", testkit.MinGW, "-O1")
 	root := t.TempDir()
 	require.NoError(t, os.Symlink("/etc", filepath.Join(root, "hostlink")))
 	trace := filepath.Join(t.TempDir(), "trace.txt")
@@ -278,7 +292,7 @@ func TestWineSandboxTraced(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, strace, "-f", "-qq", "-o", trace,
 		"-e", "trace=open,openat,openat2,creat,unlink,unlinkat,rename,renameat,renameat2,mkdir,mkdirat,symlink,symlinkat,link,linkat,truncate,chmod,fchmodat",
-		harness.Stub(t), "run", "--userland", "wine", "--root", root, exe)
+		testkit.Stub(t), "run", "--userland", "wine", "--root", root, exe)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	t.Logf("guest:\n%s", out)
@@ -342,4 +356,45 @@ func TestWineSandboxTraced(t *testing.T) {
 	assert.NoError(t, err, "the allowed write did not reach the root")
 	_, err = os.Stat(filepath.Join(exeDir, "planted.exe"))
 	assert.True(t, os.IsNotExist(err), "the guest wrote into its program folder")
+}
+
+// TestWineConsoleTerminal: started in a terminal, the program gets a
+// console (GetFileType says FILE_TYPE_CHAR, GetConsoleMode and the code
+// pages answer), WriteConsoleW prints UTF-8, colours become ANSI escape
+// sequences, WriteFile bytes are converted from the output code page,
+// CONOUT$ opens, the title round-trips, and ReadConsoleW and fgets read
+// the terminal's lines ("\r\n"-terminated for ReadConsoleW).
+func TestWineConsoleTerminal(t *testing.T) {
+	testkit.NeedWine(t)
+	exe := testkit.BuildPE(t, wineConsoleSrc, testkit.MinGW, "-O1")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, testkit.Stub(t), "run", "--userland", "wine", "--root", t.TempDir(), exe)
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Cols: 100, Rows: 40})
+	require.NoError(t, err)
+	defer tty.Close()
+	_, err = tty.Write([]byte("first line\nsecond\n"))
+	require.NoError(t, err)
+	var out bytes.Buffer
+	_, _ = io.Copy(&out, tty) // ends with EIO when the program exits
+	require.NoError(t, cmd.Wait(), "output:\n%s", out.String())
+	got := strings.ReplaceAll(out.String(), "\r", "")
+	for _, want := range []string{
+		"type out=2 in=2\n",
+		"mode out ok=1 0x3\n",
+		"mode in ok=1 0x1f7\n",
+		"cp 437 437\n",
+		"wide \u263a\n",
+		"WriteConsoleW ok=1 n=7\n",
+		"screen ok=1 attr=0x7\n",
+		"\x1b[0;91;40mred\n\x1b[0m",
+		"cp437 \u00e9\n",
+		"utf8 \u00e9\n",
+		"conout\nCONOUT$ ok=1\n",
+		"title [rspstub title]\n",
+		"ReadConsoleW n=12 crlf=1 [first line]\n",
+		"fgets [second]\n",
+	} {
+		assert.Contains(t, got, want)
+	}
 }

@@ -28,8 +28,8 @@ func recursion(depth int) (*fakeMem, []Module, Context) {
 		binary.LittleEndian.PutUint64(stk[frame+0x28:], ra)
 	}
 	m := &fakeMem{}
-	m.add(imgBase, img)
-	m.add(sp, stk)
+	m.Map(imgBase, img)
+	m.Map(sp, stk)
 	return m, []Module{{Name: "rec.exe", Base: imgBase, Size: imgSize}}, ctxWith(imgBase+0x1005, sp, nil)
 }
 

@@ -1,6 +1,8 @@
 package unwind
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -26,9 +28,7 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	}
 	sort.Strings(files)
 	dec, err := fuzzcorpus.Reset("FuzzDecodeUnwindInfo")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	walk, _ := fuzzcorpus.Reset("FuzzStepWalk")
 	hdrs, _ := fuzzcorpus.Reset("FuzzReadImage")
 	seen := map[string]bool{}
@@ -40,16 +40,14 @@ func TestWriteFuzzCorpus(t *testing.T) {
 			continue
 		}
 		m := &fakeMem{}
-		m.add(mod.Base, b)
+		m.Map(mod.Base, b)
 		img, err := ReadImage(m, mod)
 		if err != nil || len(img.Functions) == 0 {
 			continue
 		}
 		if fi%40 == 0 && img.ExceptionSize >= 0x60 && len(b) >= 0x400 {
 			p := b[img.ExceptionRVA : img.ExceptionRVA+0x60]
-			if err := hdrs.Add(append([]byte(nil), b[:0x400]...), append([]byte(nil), p...), img.Functions[1].BeginAddress+3); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, hdrs.Add(append([]byte(nil), b[:0x400]...), append([]byte(nil), p...), img.Functions[1].BeginAddress+3))
 		}
 		for _, fn := range img.Functions {
 			rva := fn.UnwindData
@@ -85,9 +83,7 @@ func TestWriteFuzzCorpus(t *testing.T) {
 			seen[key] = true
 			shapes++
 			x := append([]byte(nil), b[rva:rva+uint32(u.Size())]...)
-			if err := dec.Add(x); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, dec.Add(x))
 			// Wine's compilers emit neither chained infos nor version 2
 			// epilog codes: derive both from this real info.
 			if !u.Chain() && u.CountOfCodes < 250 && shapes%2 == 0 {
@@ -113,9 +109,7 @@ func TestWriteFuzzCorpus(t *testing.T) {
 					if _, err := DecodeUnwindInfo(d, rva); err == nil {
 						chained += int(d[0]>>3&UNW_FLAG_CHAININFO) / UNW_FLAG_CHAININFO
 						v2 += int(d[0]&7) / 2
-						if err := dec.Add(d); err != nil {
-							t.Fatal(err)
-						}
+						require.NoError(t, dec.Add(d))
 					}
 				}
 			}
@@ -124,9 +118,7 @@ func TestWriteFuzzCorpus(t *testing.T) {
 			if walks < 120 && shapes%3 == 0 && fn.EndAddress > fn.BeginAddress && uint64(fn.EndAddress) <= uint64(len(b)) {
 				code := b[fn.BeginAddress:min(fn.EndAddress, fn.BeginAddress+0x100)]
 				pc := uint8(min(int(u.SizeOfProlog), len(code)-1))
-				if err := walk.Add(x, append([]byte(nil), code...), pc, stk[:2*(walks%7)]); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, walk.Add(x, append([]byte(nil), code...), pc, stk[:2*(walks%7)]))
 				walks++
 			}
 		}

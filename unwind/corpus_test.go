@@ -2,26 +2,16 @@ package unwind
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 // wineDir is where Debian's libwine installs Wine's PE DLLs.
 const wineDir = "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows"
-
-// requireTools makes a missing tool a failure instead of a skip.
-func requireTools() bool { return os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" }
-
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if requireTools() {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
-}
 
 // corpusStats counts what decoding every RUNTIME_FUNCTION of a set of PE
 // images found.
@@ -102,7 +92,7 @@ func (cs *corpusStats) fail(img *Image, fn RuntimeFunction, err error) {
 func TestWineCorpus(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(wineDir, "*"))
 	if len(files) == 0 {
-		skipOrFail(t, "Wine PE corpus not installed (%s; package libwine)", wineDir)
+		testkit.Missing(t, "Wine PE corpus not installed (%s; package libwine)", wineDir)
 	}
 	if testing.Short() {
 		files = files[:min(len(files), 40)]
@@ -115,7 +105,7 @@ func TestWineCorpus(t *testing.T) {
 		}
 		cs.files++
 		m := &fakeMem{}
-		m.add(mod.Base, b)
+		m.Map(mod.Base, b)
 		img, err := ReadImage(m, mod)
 		if err != nil {
 			t.Errorf("%s: %v", path, err)

@@ -13,12 +13,12 @@ import (
 func TestWalkELFModule(t *testing.T) {
 	const base, sp = 0x400000, 0x7ff000
 	m := &fakeMem{}
-	m.add(base, append([]byte("\x7fELF\x02\x01\x01"), make([]byte, 0x2000)...))
+	m.Map(base, append([]byte("\x7fELF\x02\x01\x01"), make([]byte, 0x2000)...))
 	stack := make([]byte, 0x100)
 	// [sp] = return into the module, [sp+8] = another, [sp+16] = 0.
 	binary.LittleEndian.PutUint64(stack[0:], base+0x1100)
 	binary.LittleEndian.PutUint64(stack[8:], base+0x1200)
-	m.add(sp, stack)
+	m.Map(sp, stack)
 	mods := []Module{{Name: "prog", Base: base, Size: 0x2000, Format: FormatELF}}
 
 	u := New(m, mods)

@@ -19,7 +19,7 @@ func realXdata(n int) [][]byte {
 			continue
 		}
 		m := &fakeMem{}
-		m.add(mod.Base, b)
+		m.Map(mod.Base, b)
 		img, err := ReadImage(m, mod)
 		if err != nil {
 			continue
@@ -68,7 +68,7 @@ func FuzzDecodeUnwindInfo(f *testing.F) {
 		}
 		// Reading it from memory gives the same structure.
 		m := &fakeMem{}
-		m.add(0x10000, b)
+		m.Map(0x10000, b)
 		u2, err := ReadUnwindInfo(m, 0x10000-0x3000, 0x3000)
 		if err != nil || !reflect.DeepEqual(u, u2) {
 			t.Fatalf("ReadUnwindInfo: %v\n%+v\n%+v", err, u, u2)
@@ -109,8 +109,8 @@ func FuzzStepWalk(f *testing.F) {
 			binary.LittleEndian.PutUint64(st[R-stBase+uint64(i)*4:], v)
 		}
 		m := &fakeMem{}
-		m.add(imgBase, ib.bytes())
-		m.add(stBase, st)
+		m.Map(imgBase, ib.bytes())
+		m.Map(stBase, st)
 		u := New(m, []Module{{Name: "f", Base: imgBase, Size: imgSize}})
 		ctx := ctxWith(imgBase+textRVA+uint64(pc), R, map[int]uint64{rbp: R + 0x40, r13: R + 0x80})
 		c := ctx
@@ -123,7 +123,7 @@ func FuzzStepWalk(f *testing.F) {
 		// shadow stack made of the stack words, and code regions.
 		jit := make([]byte, jitSize)
 		copy(jit, code)
-		m.add(jitBase, jit)
+		m.Map(jitBase, jit)
 		var shadow []ShadowCall
 		for i := 0; i+8 <= len(stk) && len(shadow) < 8; i += 8 {
 			slot := R + uint64(stk[i]&0x3f)*8
@@ -157,7 +157,7 @@ func FuzzReadImage(f *testing.F) {
 		copy(b, hdr)
 		copy(b[pdataRVA:], pdata)
 		m := &fakeMem{}
-		m.add(imgBase, b)
+		m.Map(imgBase, b)
 		u := New(m, []Module{{Name: "f", Base: imgBase, Size: imgSize}})
 		_, _, _ = u.LookupFunctionEntry(imgBase + uint64(rva%imgSize))
 		_ = u.Walk(ctxWith(imgBase+uint64(rva%imgSize), R, nil), WalkOptions{MaxFrames: 16})

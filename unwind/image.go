@@ -1,34 +1,30 @@
 package unwind
 
 import (
-	"encoding/binary"
+	"errors"
 	"fmt"
 	"sort"
+
+	"github.com/rspstub/rspstub/internal/bytecur"
+	"github.com/rspstub/rspstub/internal/loaded"
+	"github.com/rspstub/rspstub/internal/peimage"
 )
 
 // Module is a loaded image as the caller knows it (from the guest's loader
-// list in practice).
-type Module struct {
-	Name   string
-	Base   uint64
-	Size   uint64
-	Format Format // PE (the default) or ELF
-	// Synthetic marks code an emulator generated (API stubs). It calls
-	// guest code back without call instructions: a return address into
-	// it is accepted without the call check (nodata.go).
-	Synthetic bool
-}
+// list in practice): the project's one Module type. Its Synthetic marks
+// code an emulator generated (API stubs): it calls guest code back
+// without call instructions, so a return address into it is accepted
+// without the call check (nodata.go).
+type Module = loaded.Module
 
 // Format is a module's file format.
-type Format uint8
+type Format = loaded.Format
 
+// The formats.
 const (
-	FormatPE  Format = iota // .pdata first, CFI where there is no entry
-	FormatELF               // no .pdata: CFI (.eh_frame) only
+	FormatPE  = loaded.FormatPE  // .pdata first, CFI where there is no entry
+	FormatELF = loaded.FormatELF // no .pdata: CFI (.eh_frame) only
 )
-
-// Contains reports whether addr lies inside the module.
-func (m *Module) Contains(addr uint64) bool { return addr >= m.Base && addr-m.Base < m.Size }
 
 // Section is a PE section as mapped in memory.
 type Section struct {
@@ -43,7 +39,6 @@ const IMAGE_SCN_MEM_EXECUTE = 0x20000000
 
 // Limits on what an image may claim; a header beyond them is malformed.
 const (
-	maxSections       = 96      // the PE loader's own limit
 	maxFunctionTable  = 1 << 26 // bytes of .pdata (5.5 million entries)
 	pdataChunk        = 4096
 	runtimeFunctionSz = 12
@@ -72,65 +67,36 @@ type Image struct {
 // as missing rather than failing the whole image.
 func ReadImage(m Memory, mod Module) (*Image, error) {
 	img := &Image{Module: mod, infos: make(map[uint32]*UnwindInfo)}
-	var dos [64]byte
-	if err := readFull(m, "DOS header", mod.Base, dos[:]); err != nil {
-		return nil, err
-	}
-	if dos[0] != 'M' || dos[1] != 'Z' {
-		return nil, fmt.Errorf("module %s at %#x: %w (no MZ)", mod.Name, mod.Base, ErrNotPE)
-	}
-	lfanew := uint64(binary.LittleEndian.Uint32(dos[0x3c:]))
-	if lfanew > 1<<20 || (mod.Size != 0 && lfanew+24+240 > mod.Size) {
-		return nil, fmt.Errorf("module %s: %w (e_lfanew %#x)", mod.Name, ErrNotPE, lfanew)
-	}
-	// PE signature, COFF file header (20 bytes), PE32+ optional header (240).
-	var nt [4 + 20 + 240]byte
-	if err := readFull(m, "PE header", mod.Base+lfanew, nt[:]); err != nil {
-		return nil, err
-	}
-	if string(nt[:4]) != "PE\x00\x00" {
-		return nil, fmt.Errorf("module %s: %w (no PE signature)", mod.Name, ErrNotPE)
-	}
-	fh := nt[4:24]
-	opt := nt[24:]
-	nsect := int(binary.LittleEndian.Uint16(fh[2:]))
-	optSize := uint64(binary.LittleEndian.Uint16(fh[16:]))
-	if binary.LittleEndian.Uint16(opt[0:]) != 0x20b {
-		return nil, fmt.Errorf("module %s: %w (optional header magic %#x)", mod.Name, ErrNotPE, binary.LittleEndian.Uint16(opt[0:]))
+	h, err := peimage.ReadNTHeaders(m, mod.Base)
+	var re *bytecur.ReadError
+	switch {
+	case err != nil && errors.As(err, &re):
+		return nil, re
+	case err != nil:
+		return nil, fmt.Errorf("module %s at %#x: %w (%v)", mod.Name, mod.Base, ErrNotPE, err)
+	case mod.Size != 0 && uint64(h.NTHeaderOffset)+24+240 > mod.Size:
+		return nil, fmt.Errorf("module %s: %w (e_lfanew %#x)", mod.Name, ErrNotPE, h.NTHeaderOffset)
+	case h.Magic != peimage.IMAGE_NT_OPTIONAL_HDR64_MAGIC:
+		return nil, fmt.Errorf("module %s: %w (optional header magic %#x)", mod.Name, ErrNotPE, h.Magic)
 	}
 	if img.Size == 0 {
-		img.Size = uint64(binary.LittleEndian.Uint32(opt[56:])) // SizeOfImage
+		img.Size = uint64(h.SizeOfImage)
 	}
-	ndirs := binary.LittleEndian.Uint32(opt[108:])
-	if ndirs > 3 && optSize >= 112+4*8 {
-		img.ExceptionRVA = binary.LittleEndian.Uint32(opt[112+3*8:])
-		img.ExceptionSize = binary.LittleEndian.Uint32(opt[112+3*8+4:])
-	}
-
-	if nsect > maxSections {
-		return nil, fmt.Errorf("module %s: %w (%d sections)", mod.Name, ErrNotPE, nsect)
-	}
-	if nsect > 0 {
-		sh := make([]byte, 40*nsect)
-		if err := readFull(m, "section headers", mod.Base+lfanew+24+optSize, sh); err != nil {
-			return nil, err
+	exc := h.DataDirectory[peimage.IMAGE_DIRECTORY_ENTRY_EXCEPTION]
+	img.ExceptionRVA, img.ExceptionSize = exc.VirtualAddress, exc.Size
+	if err := h.ReadSections(m, mod.Base, nil); err != nil {
+		if errors.As(err, &re) {
+			return nil, re
 		}
-		for i := range nsect {
-			s := sh[40*i:]
-			name := s[:8]
-			for j, ch := range name {
-				if ch == 0 {
-					name = name[:j]
-					break
-				}
-			}
-			img.Sections = append(img.Sections, Section{
-				Name:            string(name),
-				VirtualSize:     binary.LittleEndian.Uint32(s[8:]),
-				VirtualAddress:  binary.LittleEndian.Uint32(s[12:]),
-				Characteristics: binary.LittleEndian.Uint32(s[36:]),
-			})
-		}
+		return nil, fmt.Errorf("module %s: %w (%v)", mod.Name, ErrNotPE, err)
+	}
+	for _, s := range h.Sections {
+		img.Sections = append(img.Sections, Section{
+			Name:            s.Name,
+			VirtualSize:     s.VirtualSize,
+			VirtualAddress:  s.VirtualAddress,
+			Characteristics: s.Characteristics,
+		})
 	}
 	img.readFunctionTable(m)
 	return img, nil

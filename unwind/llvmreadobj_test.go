@@ -1,6 +1,8 @@
 package unwind
 
 import (
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"bufio"
 	"bytes"
 	"fmt"
@@ -104,13 +106,10 @@ func parseReadobj(out []byte) map[uint64]string {
 // llvm-readobj --unwind, on a sample of Wine DLLs (all of them with
 // RSPSTUB_FULL_CORPUS=1).
 func TestLLVMReadobjAgreement(t *testing.T) {
-	readobj, err := exec.LookPath("llvm-readobj")
-	if err != nil {
-		skipOrFail(t, "llvm-readobj not installed")
-	}
+	readobj := testkit.RequireTool(t, "llvm-readobj")
 	files, _ := filepath.Glob(filepath.Join(wineDir, "*.dll"))
 	if len(files) == 0 {
-		skipOrFail(t, "Wine PE corpus not installed (%s)", wineDir)
+		testkit.Missing(t, "Wine PE corpus not installed (%s)", wineDir)
 	}
 	if os.Getenv("RSPSTUB_FULL_CORPUS") != "1" {
 		var sample []string
@@ -129,7 +128,7 @@ func TestLLVMReadobjAgreement(t *testing.T) {
 			continue
 		}
 		m := &fakeMem{}
-		m.add(mod.Base, b)
+		m.Map(mod.Base, b)
 		img, err := ReadImage(m, mod)
 		if err != nil || len(img.Functions) == 0 {
 			continue

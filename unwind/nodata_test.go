@@ -60,7 +60,7 @@ func jitWorld(routine []byte, st stack) *Unwinder {
 	mem, u := world(ib, st)
 	code := make([]byte, jitSize)
 	copy(code, routine)
-	mem.add(jitBase, code)
+	mem.Map(jitBase, code)
 	return u
 }
 
@@ -254,7 +254,7 @@ func TestValidReturnSynthetic(t *testing.T) {
 	mem, _ := world(ib, newStack())
 	// The same image bytes again, as the emulator's module.
 	const stubBase = 0x7ffb00000000
-	mem.add(stubBase, ib.bytes())
+	mem.Map(stubBase, ib.bytes())
 	for _, synthetic := range []bool{false, true} {
 		u := New(mem, []Module{{Name: "test.exe", Base: imgBase, Size: imgSize},
 			{Name: "KERNEL32.dll", Base: stubBase, Size: imgSize, Synthetic: synthetic}})

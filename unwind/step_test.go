@@ -1,6 +1,8 @@
 package unwind
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"errors"
 	"testing"
 
@@ -90,9 +92,7 @@ func runStep(t *testing.T, tc stepCase) {
 		}
 		return
 	}
-	if err != nil {
-		t.Fatalf("Step: %v", err)
-	}
+	require.NoError(t, err, "Step")
 	if ctx.RIP != tc.wantRIP {
 		t.Errorf("RIP = %#x, want %#x", ctx.RIP, tc.wantRIP)
 	}
@@ -609,9 +609,7 @@ func TestStepHandler(t *testing.T) {
 		_, u := world(ib, st)
 		ctx := ctxWith(imgBase+textRVA+uint64(tc.pc), tc.rsp, nil)
 		si, err := u.Step(&ctx, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if si.HandlerRVA != tc.handler || (tc.handler != 0 && si.HandlerFlags != UNW_FLAG_UHANDLER) {
 			t.Errorf("pc %#x: handler %#x flags %#x, want %#x", tc.pc, si.HandlerRVA, si.HandlerFlags, tc.handler)
 		}

@@ -1,63 +1,15 @@
 package unwind
 
 import (
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"encoding/binary"
 	"github.com/rspstub/rspstub/internal/arch"
-	"sort"
 )
 
-// fakeMem is guest memory made of disjoint regions; reads stop at holes.
-type fakeMem struct {
-	regions []fakeRegion
-}
-
-type fakeRegion struct {
-	addr uint64
-	data []byte
-}
-
-func (m *fakeMem) add(addr uint64, data []byte) {
-	m.regions = append(m.regions, fakeRegion{addr, data})
-	sort.Slice(m.regions, func(i, j int) bool { return m.regions[i].addr < m.regions[j].addr })
-}
-
-func (m *fakeMem) ReadMemory(addr uint64, p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		a := addr + uint64(n)
-		found := false
-		for _, r := range m.regions {
-			if a >= r.addr && a-r.addr < uint64(len(r.data)) {
-				n += copy(p[n:], r.data[a-r.addr:])
-				found = true
-				break
-			}
-		}
-		if !found {
-			break
-		}
-	}
-	return n, nil
-}
-
-// hole punches unreadable bytes [addr, addr+size) out of the regions.
-func (m *fakeMem) hole(addr, size uint64) {
-	var out []fakeRegion
-	for _, r := range m.regions {
-		end := r.addr + uint64(len(r.data))
-		if addr >= end || addr+size <= r.addr {
-			out = append(out, r)
-			continue
-		}
-		if addr > r.addr {
-			out = append(out, fakeRegion{r.addr, r.data[:addr-r.addr]})
-		}
-		if addr+size < end {
-			out = append(out, fakeRegion{addr + size, r.data[addr+size-r.addr:]})
-		}
-	}
-	m.regions = out
-}
+// fakeMem is the kit's fake guest memory: disjoint regions, reads stop
+// at holes (Map adds a region, Unmap punches a hole).
+type fakeMem = testkit.Memory
 
 // Synthetic image layout used by the table tests.
 const (
@@ -139,8 +91,8 @@ func (s stack) put(addr, v uint64) { binary.LittleEndian.PutUint64(s[addr-stackB
 // world is an image plus a stack in one fakeMem.
 func world(ib *imageBuilder, st stack) (*fakeMem, *Unwinder) {
 	m := &fakeMem{}
-	m.add(imgBase, ib.bytes())
-	m.add(stackBase, st)
+	m.Map(imgBase, ib.bytes())
+	m.Map(stackBase, st)
 	return m, New(m, []Module{{Name: "test.exe", Base: imgBase, Size: imgSize}})
 }
 

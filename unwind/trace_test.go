@@ -1,6 +1,8 @@
 package unwind
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -62,20 +64,16 @@ func TestWineSingleStep(t *testing.T) {
 	for _, fx := range fixtures {
 		t.Run(fx.name, func(t *testing.T) {
 			raw, err := os.ReadFile(runFixture(t, fx).trace)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			recs := parseTrace(raw)
 			mod, img, err := mapPE(fx.exe)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			checked, tooBig, wineDev, epilogs, prologs := 0, 0, 0, 0, 0
 			fns := map[uint32]bool{}
 			for _, r := range recs {
 				m := &fakeMem{}
-				m.add(mod.Base, img)
-				m.add(r.gpr[arch.RSP], r.stack)
+				m.Map(mod.Base, img)
+				m.Map(r.gpr[arch.RSP], r.stack)
 				u := New(m, []Module{{Name: "fixture", Base: mod.Base, Size: uint64(len(img))}})
 				var ctx Context
 				for i := range 16 {

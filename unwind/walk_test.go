@@ -238,7 +238,7 @@ func TestWalkOutsideModulesAndScan(t *testing.T) {
 	// Mapped code outside every module (JIT code, shellcode) is a real
 	// caller: reported, and the scan resumes from it, past main's call
 	// of g (a direct call to another function).
-	mem.add(0x7000, make([]byte, 0x100))
+	mem.Map(0x7000, make([]byte, 0x100))
 	s = u.Walk(ctxWith(imgBase+0x1200, S, nil), WalkOptions{Scan: true})
 	if len(s.Frames) < 3 || s.Frames[1].PC != 0x7000 || s.Frames[2].Trust != TrustScan || s.Frames[2].PC != imgBase+0x1017 || s.Frames[2].SP != S+0x30 {
 		t.Fatalf("scan: reason %v, frames %+v", s.Reason, s.Frames)
@@ -254,7 +254,7 @@ func TestWalkFramePointerFallback(t *testing.T) {
 	st.put(S+0x100, 0)              // saved rbp
 	st.put(S+0x108, imgBase+0x1017) // return address (after call rax)
 	mem, u := world(ib, st)
-	mem.add(0x7000, make([]byte, 0x100)) // code outside every module
+	mem.Map(0x7000, make([]byte, 0x100)) // code outside every module
 	s := u.Walk(ctxWith(imgBase+0x1200, S, map[int]uint64{rbp: S + 0x100}), WalkOptions{FramePointer: true})
 	if len(s.Frames) < 3 || s.Frames[2].Trust != TrustFramePointer || s.Frames[2].SP != S+0x110 {
 		t.Fatalf("frames %+v reason %v", s.Frames, s.Reason)
@@ -262,7 +262,7 @@ func TestWalkFramePointerFallback(t *testing.T) {
 	// After a direct call of another function, [rbp+8] is not taken.
 	st.put(S+0x108, imgBase+0x100d) // after "call f"
 	mem, u = world(ib, st)
-	mem.add(0x7000, make([]byte, 0x100))
+	mem.Map(0x7000, make([]byte, 0x100))
 	s = u.Walk(ctxWith(imgBase+0x1200, S, map[int]uint64{rbp: S + 0x100}), WalkOptions{FramePointer: true})
 	if len(s.Frames) != 2 {
 		t.Fatalf("an unvalidated frame pointer was followed: frames %+v reason %v", s.Frames, s.Reason)
@@ -286,7 +286,7 @@ func TestMissingPdata(t *testing.T) {
 		b[i] = 0
 	}
 	m := &fakeMem{}
-	m.add(imgBase, b)
+	m.Map(imgBase, b)
 	u := New(m, []Module{{Name: "t", Base: imgBase, Size: imgSize}})
 
 	check := func(rva uint32, found bool, err error) {
@@ -309,15 +309,15 @@ func TestMissingPdata(t *testing.T) {
 
 	// The same with the page unmapped instead of zeroed.
 	m2 := &fakeMem{}
-	m2.add(imgBase, ib.bytes())
-	m2.hole(imgBase+0x6000, 0x1000)
+	m2.Map(imgBase, ib.bytes())
+	m2.Unmap(imgBase+0x6000, 0x1000)
 	u = New(m2, []Module{{Name: "t", Base: imgBase, Size: imgSize}})
 	check(0x1004, true, nil)
 	check(0x1000+16*400, false, ErrMissingUnwindData)
 
 	// The walk reports it as missing data.
 	st := newStack()
-	m2.add(stackBase, st)
+	m2.Map(stackBase, st)
 	s := u.Walk(ctxWith(imgBase+0x1000+16*400, R, nil), WalkOptions{})
 	if s.Reason != StopMissingData {
 		t.Errorf("walk reason %v (%v)", s.Reason, s.Err)

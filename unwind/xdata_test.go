@@ -1,6 +1,8 @@
 package unwind
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"errors"
 	"reflect"
 	"strings"
@@ -203,9 +205,7 @@ func TestDecodeUnwindInfo(t *testing.T) {
 				}
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			tc.want.RVA = 0x3000
 			if !reflect.DeepEqual(*got, tc.want) {
 				t.Fatalf("got  %+v\nwant %+v", *got, tc.want)
@@ -220,7 +220,7 @@ func TestDecodeUnwindInfo(t *testing.T) {
 func TestReadUnwindInfoShortMemory(t *testing.T) {
 	m := &fakeMem{}
 	// A chained UNWIND_INFO whose trailing RUNTIME_FUNCTION is cut by a hole.
-	m.add(0x1000, []byte{0x21, 0x00, 0x00, 0x00, 0x00, 0x10})
+	m.Map(0x1000, []byte{0x21, 0x00, 0x00, 0x00, 0x00, 0x10})
 	_, err := ReadUnwindInfo(m, 0, 0x1000)
 	if !IsReadError(err) {
 		t.Fatalf("err = %v, want a read error", err)
@@ -233,9 +233,7 @@ func TestReadUnwindInfoShortMemory(t *testing.T) {
 
 func TestUnwindCodeString(t *testing.T) {
 	u, err := DecodeUnwindInfo(decodeCases[2].xdata, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var s []string
 	for _, c := range u.Codes {
 		s = append(s, c.String())

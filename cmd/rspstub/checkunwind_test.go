@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"bytes"
 	"encoding/json"
 	"os"
@@ -8,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 func checkUnwind(args ...string) (stdout, stderr string, code int) {
@@ -20,7 +22,7 @@ func checkUnwind(args ...string) (stdout, stderr string, code int) {
 // TestCheckUnwindCLI: exit 0 and the counts on a mingw build, one JSON
 // object with --json, exit 2 on bad input.
 func TestCheckUnwindCLI(t *testing.T) {
-	exe := harness.BuildPE(t, "unwind/check/testdata/frames.c", harness.MinGW, "-O2", "-g")
+	exe := testkit.BuildPE(t, "unwind/check/testdata/frames.c", testkit.MinGW, "-O2", "-g")
 	out, errOut, code := checkUnwind("-n", "3", exe)
 	if code != checkAgree {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
@@ -52,9 +54,7 @@ func TestCheckUnwindCLI(t *testing.T) {
 	}
 
 	junk := filepath.Join(t.TempDir(), "junk.dll")
-	if err := os.WriteFile(junk, []byte("not a PE file at all"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(junk, []byte("not a PE file at all"), 0o644))
 	for _, args := range [][]string{{}, {junk}, {exe, junk}, {filepath.Join(t.TempDir(), "missing.dll")}, {"--bogus"}} {
 		if _, _, code := checkUnwind(args...); code != checkBadInput {
 			t.Errorf("check-unwind %q: exit %d, want %d", args, code, checkBadInput)

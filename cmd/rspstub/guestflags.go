@@ -8,7 +8,9 @@ import (
 	"strings"
 
 	"github.com/rspstub/rspstub/emulator/ucwin"
+	"github.com/rspstub/rspstub/guest/minidump"
 	"github.com/rspstub/rspstub/guest/wine"
+	"golang.org/x/sys/unix"
 )
 
 // guestFlags are the options that shape the guest's world, shared by
@@ -23,7 +25,10 @@ type guestFlags struct {
 	traceSyscalls *bool
 	unimplErr     *bool
 	clock         *string
-	registry      *string
+	registry      multiFlag
+	traceAPI      *string
+	coverage      *string
+	exactFaults   *bool
 	record        *bool
 }
 
@@ -36,11 +41,14 @@ func addGuestFlags(fs *flag.FlagSet) *guestFlags {
 		wineDebug:     fs.String("wine-debug", "", "Wine debug channels to turn on, as WINEDEBUG takes them (\"+file,+heap,warn+reg\"); their output is logged"),
 		traceSyscalls: fs.Bool("trace-syscalls", false, "log one line per NT system call: thread, name, decoded arguments, status, caller (wine userland)"),
 		unimplErr:     fs.Bool("unimplemented-returns-error", false, "let system calls rspstub does not implement fail with STATUS_NOT_IMPLEMENTED instead of stopping the guest (wine userland)"),
+		exactFaults:   fs.Bool("exact-faults", false, "stop every guest memory fault at its proven instruction, with exact flags, at a price on code that needs sync points (without it a position the fault decoder cannot prove is flagged in the stop's description)"),
 		clock:         fs.String("clock", "virtual", "guest time: virtual (the same on every run) or real (the host's wall clock) (wine userland)"),
-		registry:      fs.String("registry", "", "a .reg file merged into the guest's registry at start (wine userland)"),
+		traceAPI:      fs.String("trace-api", "", "write the API calls the program's modules make to this file, one JSON object a line: thread, caller module!symbol, API, decoded arguments, return value; in the wine userland the NT system calls too"),
+		coverage:      fs.String("coverage", "", "write the basic blocks the program executes to this file in drcov format (Lighthouse, Cartographer, Binary Ninja), when the stub ends"),
 		record:        fs.Bool("record", false, "record the execution for time travel: monitor when/snapshot/reverse-stepi/reverse-continue and GDB's reverse commands (bs, bc); guest clocks become virtual, driven by the instruction count"),
 	}
 	fs.Var(&g.env, "env", "set a guest environment variable, NAME=VALUE (repeatable)")
+	fs.Var(&g.registry, "registry", "merge into the guest's registry at start a .reg file, a Wine registry file (system.reg, user.reg) or a Wine prefix folder (its three; e.g. ~/.wine for the COM registrations wineboot made) (repeatable; wine userland)")
 	return g
 }
 
@@ -67,7 +75,7 @@ func (g *guestFlags) check() (string, error) {
 	if land == ucwin.UserlandSynth {
 		for _, f := range []struct {
 			name, val string
-		}{{"root", *g.root}, {"cwd", *g.cwd}, {"registry", *g.registry}} {
+		}{{"root", *g.root}, {"cwd", *g.cwd}, {"registry", strings.Join(g.registry, "")}} {
 			if f.val != "" {
 				return "", fmt.Errorf("--%s needs the wine userland", f.name)
 			}
@@ -80,6 +88,45 @@ func (g *guestFlags) check() (string, error) {
 		}
 	}
 	return land, nil
+}
+
+// openOutputs creates the --trace-api and --coverage files (regular
+// files only: a device, folder or /proc path is refused) and puts them in
+// cfg; done closes them after the target is closed.
+func (g *guestFlags) openOutputs(cfg *ucwin.Config) (done func() error, err error) {
+	var files []*os.File
+	done = func() error {
+		var first error
+		for _, f := range files {
+			if err := f.Close(); err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
+	}
+	for _, o := range []struct {
+		flag, path string
+		set        func(*os.File)
+	}{
+		{"--trace-api", *g.traceAPI, func(f *os.File) { cfg.TraceAPI = f }},
+		{"--coverage", *g.coverage, func(f *os.File) { cfg.Coverage = f }},
+	} {
+		if o.path == "" {
+			continue
+		}
+		if err := minidump.CheckPath(o.path); err != nil {
+			done()
+			return nil, fmt.Errorf("%s: %w", o.flag, err)
+		}
+		f, err := os.Create(o.path)
+		if err != nil {
+			done()
+			return nil, fmt.Errorf("%s: %w", o.flag, err)
+		}
+		files = append(files, f)
+		o.set(f)
+	}
+	return done, nil
 }
 
 // environment is the guest's environment: a Windows-like default block,
@@ -102,14 +149,22 @@ func (g *guestFlags) apply(cfg *ucwin.Config, land string) {
 	cfg.TraceSyscalls = *g.traceSyscalls
 	cfg.UnimplementedReturnsError = *g.unimplErr
 	cfg.RealClock = *g.clock == "real"
-	cfg.Registry = *g.registry
+	cfg.Registry = g.registry
+	cfg.ExactFaults = *g.exactFaults
 	cfg.Record = *g.record
 	cfg.Stdin = os.Stdin
 	cfg.StdioKinds = [3]string{stdioKind(os.Stdin), stdioKind(os.Stdout), stdioKind(os.Stderr)}
+	for _, f := range []*os.File{os.Stdout, os.Stderr, os.Stdin} {
+		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 0 && ws.Row > 0 {
+			cfg.ConsoleSize = [2]int{int(ws.Col), int(ws.Row)}
+			break
+		}
+	}
 }
 
 // stdioKind says what a standard stream of the stub is, for the guest's
-// handles to look the same ("pipe", "file", "char", "nul").
+// handles to look the same ("pipe", "file", "tty", "char", "nul"). A
+// terminal gives the wine userland's guest a console.
 func stdioKind(f *os.File) string {
 	st, err := f.Stat()
 	if err != nil {
@@ -121,6 +176,9 @@ func stdioKind(f *os.File) string {
 	case m&os.ModeCharDevice != 0:
 		if null, err := os.Stat(os.DevNull); err == nil && os.SameFile(st, null) {
 			return "nul"
+		}
+		if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
+			return "tty"
 		}
 		return "char"
 	}

@@ -22,6 +22,9 @@ const (
 const usage = `rspstub: a GDB/LLDB remote stub for emulated x86-64 Windows programs
 
 Usage:
+  rspstub debug [--lldb|--mingw-gdb] PROGRAM.exe [ARGS...]
+                                                one-command session: the stub on a private socket and
+                                                gdb (or lldb) attached, with the unwinder script loaded
   rspstub serve [flags] PROGRAM.exe [ARGS...]   load PROGRAM into Unicorn and serve it
   rspstub run PROGRAM.exe --break SYMBOL|0xADDR [--count N] [--bt] [--regs] [--json] [--dll-path DIR]... [ARGS...]
                                                 run PROGRAM without a debugger to a breakpoint; print the backtrace
@@ -32,7 +35,7 @@ Usage:
   rspstub lldb-script                           print the LLDB command script (command script import)
   rspstub version                               print the version
 
-Run "rspstub serve -h", "rspstub run -h" or "rspstub qemu -h" for their flags.
+Run "rspstub debug -h", "rspstub serve -h", "rspstub run -h" or "rspstub qemu -h" for their flags.
 `
 
 var version = "0.1.0-dev"
@@ -49,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serveCmd(args[1:], stdout, stderr)
+	case "debug":
+		return debugCmd(args[1:], stdout, stderr)
 	case "run":
 		return runCmd(args[1:], stdout, stderr)
 	case "qemu":

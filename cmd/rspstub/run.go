@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rspstub/rspstub/emulator/ucwin"
+	"github.com/rspstub/rspstub/guest/minidump"
 	"github.com/rspstub/rspstub/internal/arch"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
@@ -63,6 +64,7 @@ type runResult struct {
 	Signal      int                 `json:"signal,omitempty"`
 	Frames      []monitor.FrameJSON `json:"frames,omitempty"`
 	Regs        map[string]string   `json:"regs,omitempty"`
+	Minidump    string              `json:"minidump,omitempty"` // the file written
 }
 
 func runCmd(args []string, stdout, stderr io.Writer) int {
@@ -78,6 +80,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		timeout  = fs.Duration("timeout", 0, "give up after this long (0: no limit); counts as the program not reaching the breakpoint")
 		maxFrame = fs.Int("max-frames", 0, "at most this many frames in the backtrace (0: the unwinder's default)")
 		verbose  = fs.Bool("v", false, "verbose logging to stderr")
+		dump     = fs.String("minidump", "", "write a Windows minidump to this file at the stop (the breakpoint, or a fault no handler took); not written when the program exits normally")
 		unwinder = unwinderFlag(fs)
 		dllPaths multiFlag
 		gf       = addGuestFlags(fs)
@@ -126,6 +129,12 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rspstub run: %v\n", err)
 		return runUsage
 	}
+	if *dump != "" {
+		if err := minidump.CheckPath(*dump); err != nil {
+			fmt.Fprintf(stderr, "rspstub run: --minidump: %s\n", oneLine(err))
+			return runUsage
+		}
+	}
 	guestOut := stdout
 	if *asJSON {
 		guestOut = stderr
@@ -144,8 +153,15 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		Stderr:        stderr,
 		Logger:        log,
 		DeliverFaults: true,
+		DumpFaults:    *dump != "",
 	}
 	gf.apply(&cfg, land)
+	closeOutputs, err := gf.openOutputs(&cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "rspstub run: %s\n", oneLine(err))
+		return runUsage
+	}
+	defer closeOutputs()
 	if *asJSON {
 		cfg.StdioKinds[1] = cfg.StdioKinds[2] // the program's output goes to stderr
 	}
@@ -154,12 +170,16 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rspstub run: %s: %s\n", prog, oneLine(err))
 		return runUsage
 	}
-	defer target.Close()
+	defer func() {
+		if err := target.Close(); err != nil {
+			fmt.Fprintf(stderr, "rspstub run: %s\n", oneLine(err))
+		}
+	}()
 	logUserland(log, target, *gf.userland)
 	mon := target.Commands()
 	mon.SetCFIPreference(*unwinder)
 	if *brk == "" {
-		return runToEnd(target, prog, *timeout, *asJSON, stdout, stderr)
+		return runToEnd(target, prog, *timeout, *asJSON, *dump, stdout, stderr)
 	}
 	// A breakpoint in a DLL the program loads later is pending: the run
 	// stops at each load until the DLL is there.
@@ -246,6 +266,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		break
 	}
 	alive := st.Kind != rsp.StopExited && st.Kind != rsp.StopTerminated
+	if *dump != "" {
+		res.Minidump = writeRunDump(target, *dump, st, stderr)
+	}
 
 	var trace *monitor.Backtrace
 	var regVals *monitor.Registers
@@ -367,8 +390,37 @@ func writeJSONTo(w io.Writer, v any) error {
 // without exiting (an unimplemented call, a deadlock, a kernel error).
 const runExitStopped = 125
 
+// writeRunDump writes --minidump at the run's stop and returns the path
+// written ("" when none: the program had ended, or the write failed,
+// which stderr says).
+func writeRunDump(target *ucwin.Target, path string, st rsp.Stop, stderr io.Writer) string {
+	var (
+		s   minidump.Summary
+		err error
+	)
+	d, code := target.FaultDump()
+	switch {
+	case st.Kind == rsp.StopExited && d != nil && uint32(st.ExitCode) == code:
+		// The program's handlers did not take the fault: it ended the
+		// process. The dump is the process at the fault.
+		s = d.Summary()
+		s.FileBytes, err = minidump.WriteFile(path, d)
+	case st.Kind == rsp.StopExited || st.Kind == rsp.StopTerminated:
+		fmt.Fprintf(stderr, "rspstub run: --minidump: not written: the program ended\n")
+		return ""
+	default:
+		s, err = target.WriteMinidump(path, false)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "rspstub run: --minidump: %s\n", oneLine(err))
+		return ""
+	}
+	fmt.Fprintf(stderr, "rspstub run: wrote %s: %s\n", path, monitor.DescribeMinidump(s))
+	return path
+}
+
 // runToEnd runs the program until it ends and exits with its code.
-func runToEnd(target *ucwin.Target, prog string, timeout time.Duration, asJSON bool, stdout, stderr io.Writer) int {
+func runToEnd(target *ucwin.Target, prog string, timeout time.Duration, asJSON bool, dump string, stdout, stderr io.Writer) int {
 	if timeout > 0 {
 		timer := time.AfterFunc(timeout, target.Interrupt)
 		defer timer.Stop()
@@ -385,6 +437,13 @@ func runToEnd(target *ucwin.Target, prog string, timeout time.Duration, asJSON b
 		if st.Kind == rsp.StopSignal && st.Signal == rsp.SIGTRAP && st.Description == "" && spurious < maxSpuriousStops {
 			continue
 		}
+		if dump != "" {
+			res.Minidump = writeRunDump(target, dump, st, stderr)
+			dump = ""
+			if target.SecondChance() {
+				continue // the process ends with the exception's code, as without --minidump
+			}
+		}
 		break
 	}
 	code := runExitStopped
@@ -395,6 +454,11 @@ func runToEnd(target *ucwin.Target, prog string, timeout time.Duration, asJSON b
 		res.Description = fmt.Sprintf("the program exited with code %d (%#x)", c, uint32(c))
 		if st.Description != "" {
 			res.Description += ": " + st.Description
+		} else if e, ok := target.EndingException(uint32(c)); ok {
+			// Its handlers did not take a fault: Windows ends the
+			// process with the exception's code, silently.
+			res.Description += ": no handler took " + e
+			st.Description = e
 		}
 		code = c & 0xff
 	case rsp.StopTerminated:

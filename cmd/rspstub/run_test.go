@@ -9,22 +9,20 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // runDemo builds the seed scenario as demo.exe and runs "rspstub run" on
 // it in-process.
 func runDemo(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	src := harness.BuildPE(t, "examples/demo/demo.c", harness.MinGW, "-O0", "-g")
+	src := testkit.BuildPE(t, "examples/demo/demo.c", testkit.MinGW, "-O0", "-g")
 	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	exe := filepath.Join(t.TempDir(), "demo.exe")
-	if err := os.WriteFile(exe, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(exe, b, 0o755))
 	for i, a := range args {
 		if a == "PROG" {
 			args[i] = exe
@@ -170,7 +168,7 @@ func TestRunExitCodes(t *testing.T) {
 // ends the run with exit 1, the fault described, and the backtrace of
 // the faulting frame.
 func TestRunFault(t *testing.T) {
-	exe := harness.BuildPE(t, "tests/testdata/nullwrite.c", harness.MinGW, "-O0")
+	exe := testkit.BuildPE(t, "tests/testdata/nullwrite.c", testkit.MinGW, "-O0")
 	var o, e bytes.Buffer
 	code := run([]string{"run", "--userland", "synth", exe, "--break", "main", "--count", "2", "--json"}, &o, &e)
 	var r runJSON
@@ -186,7 +184,7 @@ func TestRunFault(t *testing.T) {
 // TestRunBreakInCallback: a breakpoint on the first instruction of a
 // comparator that the emulated qsort calls back is hit.
 func TestRunBreakInCallback(t *testing.T) {
-	exe := harness.BuildPE(t, "guest/testdata/chain.c", harness.MinGW, "-O0", "-g")
+	exe := testkit.BuildPE(t, "guest/testdata/chain.c", testkit.MinGW, "-O0", "-g")
 	var o, e bytes.Buffer
 	code := run([]string{"run", "--userland", "synth", exe, "--break", "cmp", "--count", "2", "--json"}, &o, &e)
 	var r runJSON
@@ -209,9 +207,7 @@ func TestRunUnwinder(t *testing.T) {
 			t.Fatalf("--unwinder %s: exit %d\n%s", set, code, stderr)
 		}
 		var res runJSON
-		if err := json.Unmarshal([]byte(stdout), &res); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, json.Unmarshal([]byte(stdout), &res))
 		n := 0
 		for _, f := range res.Frames {
 			pcs[k] = append(pcs[k], f.PC+"/"+f.SP)
@@ -229,4 +225,91 @@ func TestRunUnwinder(t *testing.T) {
 	if _, stderr, code := runDemo(t, "--break", "d", "--unwinder", "dwarf", "PROG"); code != runUsage || !strings.Contains(stderr, "auto, pdata or cfi") {
 		t.Errorf("--unwinder dwarf: exit %d, %s", code, stderr)
 	}
+}
+
+// TestRunBreakExitProcess: a mingw program that returns from main ends
+// through KERNEL32!ExitProcess in both userlands, called by the C
+// runtime's exit, so a breakpoint there is hit (issue 16 item 9).
+func TestRunBreakExitProcess(t *testing.T) {
+	for _, land := range []string{"synth", "wine"} {
+		t.Run(land, func(t *testing.T) {
+			if land == "wine" {
+				testkit.NeedWine(t)
+			}
+			stdout, stderr, code := runDemo(t, "--userland", land, "--break", "KERNEL32!ExitProcess", "--json", "PROG")
+			require.Equal(t, runHit, code, stderr)
+			var res runJSON
+			require.NoError(t, json.Unmarshal([]byte(stdout), &res))
+			require.True(t, res.Hit)
+			require.GreaterOrEqual(t, len(res.Frames), 3)
+			var names []string
+			for _, f := range res.Frames {
+				if f.Symbol != nil {
+					names = append(names, *f.Symbol)
+				}
+			}
+			assert.Equal(t, "ExitProcess", names[0])
+			assert.Equal(t, "exit", names[1], "called by msvcrt!exit: %v", names)
+			assert.Contains(t, names, "__tmainCRTStartup")
+		})
+	}
+}
+
+// TestRunMinidump: --minidump writes the dump at the breakpoint, and on
+// a fault no handler took (the exit status stays the program's); a
+// device path is refused before the program runs; a program that exits
+// gets no dump.
+func TestRunMinidump(t *testing.T) {
+	dir := t.TempDir()
+	at := filepath.Join(dir, "at-d.dmp")
+	_, stderr, code := runDemo(t, "--break", "d", "--minidump", at, "PROG")
+	require.Equal(t, runHit, code, stderr)
+	assert.Contains(t, stderr, "wrote "+at+": 1 thread(s)")
+	b, err := os.ReadFile(at)
+	require.NoError(t, err)
+	assert.Equal(t, "MDMP", string(b[:4]))
+
+	_, stderr, code = runDemo(t, "--minidump", os.DevNull, "PROG")
+	assert.Equal(t, runUsage, code)
+	assert.Contains(t, stderr, "not a regular file")
+
+	exited := filepath.Join(dir, "exited.dmp")
+	_, stderr, code = runDemo(t, "--minidump", exited, "PROG")
+	assert.Equal(t, 11, code, stderr)
+	assert.Contains(t, stderr, "not written: the program ended")
+	assert.NoFileExists(t, exited)
+
+	testkit.NeedWine(t)
+	exe := testkit.BuildPE(t, "tests/testdata/nullwrite.c", testkit.MinGW, "-O0")
+	var o, e bytes.Buffer
+	plain := run([]string{"run", "--userland", "wine", exe}, &o, &e)
+	fault := filepath.Join(dir, "fault.dmp")
+	o.Reset()
+	e.Reset()
+	code = run([]string{"run", "--userland", "wine", "--minidump", fault, exe}, &o, &e)
+	assert.Equal(t, plain, code, "the exit status is the program's: %s", e.String())
+	assert.Contains(t, e.String(), "wrote "+fault)
+	b, err = os.ReadFile(fault)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "\x05\x00\x00\xc0", "EXCEPTION_ACCESS_VIOLATION in the exception stream")
+}
+
+// TestRunExitReport: run without --break on a program that dies of an
+// access violation in the wine userland (Wine's top-level filter ends
+// it with the exception's code) says so on stderr, with the exit status
+// Windows gives (0xc0000005, low byte 5); a plain nonzero exit says
+// nothing more (issue 16 item 9).
+func TestRunExitReport(t *testing.T) {
+	testkit.NeedWine(t)
+	exe := testkit.BuildPE(t, "tests/testdata/nullwrite.c", testkit.MinGW, "-O0")
+	var o, e bytes.Buffer
+	code := run([]string{"run", "--userland", "wine", exe}, &o, &e)
+	assert.Equal(t, 5, code)
+	assert.Contains(t, e.String(), "rspstub run: the program exited with code 3221225477 (0xc0000005): no handler took access violation (0xc0000005): write to 0x0 at 0x")
+	o.Reset()
+	e.Reset()
+	exe = testkit.BuildPE(t, "tests/testdata/apitrace.c", testkit.MinGW, "-O0")
+	code = run([]string{"run", "--userland", "wine", exe}, &o, &e)
+	assert.Equal(t, 7, code)
+	assert.NotContains(t, e.String(), "rspstub run:")
 }

@@ -74,12 +74,22 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 		Logger:                   log,
 	}
 	gf.apply(&cfg, land)
+	closeOutputs, err := gf.openOutputs(&cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "rspstub serve: %s\n", oneLine(err))
+		return exitUsage
+	}
+	defer closeOutputs()
 	target, err := ucwin.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "rspstub: %s: %s\n", prog, oneLine(err))
 		return exitUsage
 	}
-	defer target.Close()
+	defer func() {
+		if err := target.Close(); err != nil {
+			fmt.Fprintf(stderr, "rspstub serve: %s\n", oneLine(err))
+		}
+	}()
 	logUserland(log, target, *gf.userland)
 	target.Commands().SetCFIPreference(*unwinder)
 

@@ -51,7 +51,7 @@ func benchRead(b *testing.B, proxied bool) {
 
 func benchStep(b *testing.B, proxied bool) {
 	c := benchClient(b, proxied)
-	tick := symbol(b, built["guest64"], "tick")
+	tick := symbol(b, guestSymbols(b), "tick")
 	if err := c.SetBreakpoint(rsp.BreakHardware, tick, 1); err != nil {
 		b.Fatal(err)
 	}

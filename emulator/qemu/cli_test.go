@@ -1,6 +1,10 @@
 package qemu
 
 import (
+	"github.com/stretchr/testify/require"
+
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"bufio"
 	"bytes"
 	"io"
@@ -22,15 +26,7 @@ import (
 // buildCLI builds cmd/rspstub once per test run.
 func buildCLI(t *testing.T) string {
 	t.Helper()
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	if p := built["rspstub"]; p != "" {
-		return p
-	}
-	out := filepath.Join(sharedTemp(t), "rspstub")
-	run(t, ".", "go", "build", "-o", out, "github.com/rspstub/rspstub/cmd/rspstub")
-	built["rspstub"] = out
-	return out
+	return testkit.Stub(t)
 }
 
 // cli is a running `rspstub qemu`.
@@ -54,9 +50,7 @@ func startCLI(t *testing.T, args ...string) *cli {
 	c.cmd.Stdout = c.stdout
 	pr, pw := io.Pipe()
 	c.cmd.Stderr = io.MultiWriter(c.stderr, pw)
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.cmd.Start())
 	go func() {
 		c.err = c.cmd.Wait()
 		pw.Close()
@@ -136,9 +130,7 @@ func TestCLIUser(t *testing.T) {
 	prog := buildHello(t)
 	c := startCLI(t, "--listen", "127.0.0.1:0", "--", "qemu-x86_64", prog)
 	cl, err := rsp.Dial(c.addr, rsp.WithTimeout(10*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if rep, err := cl.Request("qProcessInfo"); err != nil || !strings.Contains(rep, "ostype:linux") {
 		t.Errorf("qProcessInfo = %q, %v", rep, err)
 	}
@@ -195,16 +187,12 @@ func TestCLIConnect(t *testing.T) {
 	needTool(t, "qemu-system-x86_64")
 	kernel := buildGuest(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	argv := append(systemArgs(kernel, "1"), "-gdb", "tcp:127.0.0.1:"+strconv.Itoa(port), "-S")
 	q := exec.Command(argv[0], argv[1:]...)
-	if err := q.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, q.Start())
 	var once sync.Once
 	stopQEMU := func() { once.Do(func() { q.Process.Kill(); q.Wait() }) }
 	t.Cleanup(stopQEMU)
@@ -219,9 +207,7 @@ func TestCLIConnect(t *testing.T) {
 	}
 	c = startCLI(t, "--connect", gdbAddr, "--listen", "127.0.0.1:0", "--unwinder", "cfi")
 	cl, err := rsp.Dial(c.addr, rsp.WithTimeout(10*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if cl.Description().Lookup("efer") < 0 {
 		t.Errorf("no efer: not detected as system mode")
 	}
@@ -252,9 +238,7 @@ func TestCLIConnect(t *testing.T) {
 	}
 	// QEMU took the detach: its gdbstub accepts a new debugger.
 	tg, err := Connect(gdbAddr, Options{})
-	if err != nil {
-		t.Fatalf("reconnect to QEMU: %v", err)
-	}
+	require.NoError(t, err, "reconnect to QEMU")
 	tg.Close()
 }
 
@@ -263,15 +247,11 @@ func TestCLIErrors(t *testing.T) {
 	needTool(t, "qemu-system-x86_64")
 	bin := buildCLI(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	closed := l.Addr().String()
 	l.Close()
 	text := filepath.Join(t.TempDir(), "notes.txt")
-	if err := os.WriteFile(text, []byte("not an image\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(text, []byte("not an image\n"), 0o644))
 	cases := []struct {
 		args []string
 		code int
@@ -364,14 +344,10 @@ func TestCLIModule(t *testing.T) {
 	needTool(t, "qemu-system-x86_64")
 	c := startCLI(t, append([]string{"--listen", "127.0.0.1:0", "--module", g.exe + "@800000", "--"}, systemArgs(g.kernel, "1")...)...)
 	cl, err := rsp.Dial(c.addr, rsp.WithTimeout(10*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer cl.Close()
 	d := peSymbol(t, g.exe, "d")
-	if err := cl.SetBreakpoint(rsp.BreakSoftware, d, 1); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, cl.SetBreakpoint(rsp.BreakSoftware, d, 1))
 	if st, err := cl.Continue(); err != nil || st.Kind != rsp.StopSWBreak {
 		t.Fatalf("stop %+v, %v", st, err)
 	}

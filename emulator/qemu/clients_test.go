@@ -1,11 +1,12 @@
 package qemu
 
 import (
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -73,25 +74,13 @@ func TestGDBUser(t *testing.T) {
 	}
 }
 
-func lldbPythonPath() string {
-	for _, p := range []string{"/usr/lib/llvm-14/lib/python3.11/dist-packages", "/usr/lib/llvm-14/lib/python3/dist-packages", "/usr/lib/python3/dist-packages"} {
-		if _, err := os.Stat(filepath.Join(p, "lldb")); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
 // TestLLDBUser: LLDB in front of qemu-user through rspstub.
 func TestLLDBUser(t *testing.T) {
 	needTool(t, "lldb")
 	prog := buildHello(t)
 	bump := symbol(t, prog, "bump")
 	s := startStub(t, "qemu-x86_64", prog)
-	var env []string
-	if p := lldbPythonPath(); p != "" {
-		env = append(env, "PYTHONPATH="+p)
-	}
+	env := testkit.LLDBEnv()
 	out := runTool(t, env, "lldb", "--batch", "--no-lldbinit",
 		"-o", "gdb-remote "+s.addr,
 		"-o", "register read",
@@ -114,7 +103,7 @@ func TestLLDBUser(t *testing.T) {
 func TestGDBSystem(t *testing.T) {
 	needTool(t, "gdb")
 	kernel := buildGuest(t)
-	elf64 := built["guest64"]
+	elf64 := guestSymbols(t)
 	s := startStub(t, systemArgs(kernel, "2")...)
 	out := runTool(t, nil, "gdb", "-batch", "-nx",
 		"-ex", "set confirm off",
@@ -133,8 +122,8 @@ func TestGDBSystem(t *testing.T) {
 		"<tick",
 		fmt.Sprintf("cr3            0x%x", symbol(t, elf64, "pml4")),
 		"efer           0x",
-		"Thread 1 ",
-		"Thread 2 ",
+		"Thread 1.1 ", // multiprocess ids: pid 1
+		"Thread 1.2 ",
 		"CPU #0",
 		"#1  ",
 	} {
@@ -154,13 +143,10 @@ func TestGDBSystem(t *testing.T) {
 func TestLLDBSystem(t *testing.T) {
 	needTool(t, "lldb")
 	kernel := buildGuest(t)
-	elf64 := built["guest64"]
+	elf64 := guestSymbols(t)
 	tick := symbol(t, elf64, "tick")
 	s := startStub(t, systemArgs(kernel, "1")...)
-	var env []string
-	if p := lldbPythonPath(); p != "" {
-		env = append(env, "PYTHONPATH="+p)
-	}
+	env := testkit.LLDBEnv()
 	out := runTool(t, env, "lldb", "--batch", "--no-lldbinit",
 		"-o", "gdb-remote "+s.addr,
 		"-o", fmt.Sprintf("breakpoint set -a %#x", tick),

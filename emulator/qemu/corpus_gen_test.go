@@ -1,6 +1,8 @@
 package qemu
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"testing"
 
 	"github.com/rspstub/rspstub/internal/fuzzcorpus"
@@ -14,13 +16,9 @@ func TestWriteFuzzCorpus(t *testing.T) {
 		t.Skip("set RSPSTUB_WRITE_CORPUS=1 to regenerate the fuzz corpus")
 	}
 	d, err := fuzzcorpus.Reset("FuzzParseTID")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, s := range []string{"p01.01", "p01.02", "p1.1", "p4bc6.4bc6", "01", "1", "-1", "0", "p1.-1", "p-1.-1", "pffffffff.ffffffff"} {
-		if err := d.Add(s); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, d.Add(s))
 	}
 	t.Log(d)
 }

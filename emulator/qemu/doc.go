@@ -25,6 +25,22 @@
 // page tables, so memory follows the thread last used for registers, as
 // it does with GDB's own Hg.
 //
+// Round trips (prefetch.go). Every request the debugger sends that QEMU
+// must answer costs a hop more than talking to QEMU directly, so the
+// target avoids QEMU round trips where the answer is known or can
+// travel alongside another. A stop's registers are kept (one `g`) until
+// the guest runs or a register is written. A stop reply carries the
+// expedited registers (pc, sp, fp) only when they are already held (a
+// continue's stop read them to tell a breakpoint; rsp.RegisterHolder);
+// otherwise it goes out at once, and when the debugger read registers
+// at the previous stop a `g` goes to QEMU at the same moment, so QEMU
+// answers it while the debugger's own `g` is on its way. qemu-system's
+// gdbstub neither waits for acknowledgements nor minds requests queued
+// behind one another, so in system mode memory reads keep two requests
+// in flight and each `+` rides on the next request instead of waking
+// QEMU on its own (rsp.Client.SetLazyAcks); qemu-user's stub reads
+// each `+` before it goes on, so there every exchange is one at a time.
+//
 // Memory. QEMU fails a read as a whole when any byte is unmapped; the
 // client narrows such a read down (halving) to the readable prefix, so
 // `m`/`x` answer "readable up to here", which LLDB's unwinder and
@@ -98,6 +114,13 @@
 //   - Continuing from an address with a QEMU breakpoint hits it again at
 //     once, without executing the instruction: debuggers step over it
 //     themselves (GDB and LLDB remove it and step).
+//   - Each Z0/Z1 inserts one more copy of a breakpoint and z0 removes one:
+//     a debugger inserting again (GDB after a library event) would leave
+//     a copy behind, so a breakpoint already held is not sent again.
+//   - qemu-user: a single step over `syscall` runs the next instruction
+//     too (a breakpoint after it stops exactly there); a page QEMU has
+//     translated code from refuses the gdbstub's writes until the guest
+//     mprotects it again.
 //   - qemu-user: no watchpoints (Z2-Z4 answer empty), no interrupt over
 //     the socket, thread ids are host TIDs, qOffsets answers all zeros;
 //     its qSupported adds qXfer:auxv:read+.
@@ -154,7 +177,16 @@
 // GDB's org.gnu.gdb.i386.linux feature (orig_rax, which reads as 0 and
 // ignores writes): without that feature GDB's GNU/Linux ABI stops early,
 // and GDB then has no shared-library support, no auxv and no PIE
-// relocation. Package monitor's commands (bt, frame, args, modules, ...)
+// relocation. LLDB's expression evaluator gets guest memory (_M/_m,
+// alloc.go: mmap run in the guest on one of its own syscall
+// instructions, read-write-execute so that LLDB's JIT code can be
+// written and rewritten). GDB's `catch syscall` works though QEMU 7.2 cannot
+// (syscalls.go: a QEMU breakpoint on every syscall instruction of the
+// modules' executable segments). The library list is the SVR4 one (qXfer:libraries-svr4,
+// from the dynamic linker's link_map chain read by guest/linuxproc; the
+// Windows form is withheld through rsp.FeatureGate): LLDB relocates a
+// PIE's breakpoints from it, GDB reads it instead of r_debug. Package
+// monitor's commands (bt, frame, args, modules, ...)
 // run over the program; module files (monitor.ModuleFiler, for symbols,
 // lines and CFI) are read from the host (qemu-user runs host programs:
 // without -L the guest's paths are host paths; a relative AT_EXECFN is

@@ -1,8 +1,9 @@
 package qemu
 
 import (
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -10,20 +11,10 @@ import (
 )
 
 // buildDeep builds testdata/deep.c with the given gcc flags, once per
-// flag set.
+// flag set (name is for the reader: the kit caches by flags).
 func buildDeep(t *testing.T, name string, flags ...string) string {
 	t.Helper()
-	needTool(t, "gcc")
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	if p := built[name]; p != "" {
-		return p
-	}
-	src, _ := filepath.Abs("testdata/deep.c")
-	out := filepath.Join(sharedTemp(t), name)
-	run(t, ".", "gcc", append(append([]string{"-g"}, flags...), "-o", out, src)...)
-	built[name] = out
-	return out
+	return testkit.BuildELF(t, "emulator/qemu/testdata/deep.c", append([]string{"-g"}, flags...)...)
 }
 
 var (

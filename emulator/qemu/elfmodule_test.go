@@ -1,6 +1,8 @@
 package qemu
 
 import (
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -14,24 +16,18 @@ import (
 func buildCGuest(t *testing.T, name string, strip bool, cflags ...string) (elf64, kernel string) {
 	t.Helper()
 	needTool(t, "gcc", "ld", "objcopy")
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	dir := sharedTemp(t)
-	elf64, kernel = filepath.Join(dir, name+"64.elf"), filepath.Join(dir, name+".elf")
-	if built[name] != "" {
-		return elf64, kernel
-	}
-	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
-	run(t, dir, "gcc", "-c", "-o", name+"-boot.o", abs("testdata/cguest.S"))
-	args := append([]string{"-c", "-ffreestanding", "-fno-pic", "-mno-red-zone"}, cflags...)
-	run(t, dir, "gcc", append(args, "-o", name+".o", abs("testdata/cguest.c"))...)
-	run(t, dir, "ld", "-m", "elf_x86_64", "-T", abs("testdata/guest.ld"), "-o", name+"64.elf", name+"-boot.o", name+".o")
-	if strip {
-		run(t, dir, "objcopy", "--remove-section", ".debug_frame", "--remove-section", ".eh_frame", name+"64.elf")
-	}
-	run(t, dir, "objcopy", "-O", "elf32-i386", name+"64.elf", name+".elf")
-	built[name] = kernel
-	return elf64, kernel
+	dir := testkit.Fixture(t, name, func(t testing.TB, dir string) {
+		abs := func(p string) string { a, _ := filepath.Abs(p); return a }
+		run(t, dir, "gcc", "-c", "-o", name+"-boot.o", abs("testdata/cguest.S"))
+		args := append([]string{"-c", "-ffreestanding", "-fno-pic", "-mno-red-zone"}, cflags...)
+		run(t, dir, "gcc", append(args, "-o", name+".o", abs("testdata/cguest.c"))...)
+		run(t, dir, "ld", "-m", "elf_x86_64", "-T", abs("testdata/guest.ld"), "-o", name+"64.elf", name+"-boot.o", name+".o")
+		if strip {
+			run(t, dir, "objcopy", "--remove-section", ".debug_frame", "--remove-section", ".eh_frame", name+"64.elf")
+		}
+		run(t, dir, "objcopy", "-O", "elf32-i386", name+"64.elf", name+".elf")
+	})
+	return filepath.Join(dir, name+"64.elf"), filepath.Join(dir, name+".elf")
 }
 
 // TestELFModuleBacktrace is issue 14's QEMU case: a system-mode guest

@@ -1,6 +1,10 @@
 package qemu
 
 import (
+	"github.com/stretchr/testify/require"
+
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"bytes"
 	"debug/elf"
 	"errors"
@@ -8,7 +12,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,17 +21,10 @@ import (
 )
 
 // needTool skips (or, with RSPSTUB_REQUIRE_TOOLS=1, fails) when a tool
-// is missing.
+// is missing: testkit's tool policy.
 func needTool(t testing.TB, names ...string) {
 	t.Helper()
-	for _, n := range names {
-		if _, err := exec.LookPath(n); err != nil {
-			if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-				t.Fatalf("%s is required (RSPSTUB_REQUIRE_TOOLS=1) but missing: %v", n, err)
-			}
-			t.Skipf("%s not installed: %v", n, err)
-		}
-	}
+	testkit.RequireAllTools(t, names...)
 }
 
 func run(t testing.TB, dir string, name string, args ...string) {
@@ -40,70 +36,31 @@ func run(t testing.TB, dir string, name string, args ...string) {
 	}
 }
 
-var (
-	buildMu sync.Mutex
-	built   = map[string]string{}
-)
-
-// buildHello builds testdata/hello.c as a static Linux program, once per
-// test binary run.
+// buildHello builds testdata/hello.c as a static Linux program (the
+// kit caches it per test process).
 func buildHello(t testing.TB) string {
 	t.Helper()
-	needTool(t, "gcc")
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	if p := built["hello"]; p != "" {
-		return p
-	}
-	src, _ := filepath.Abs("testdata/hello.c")
-	out := filepath.Join(sharedTemp(t), "hello")
-	run(t, ".", "gcc", "-static", "-O0", "-g", "-fno-pie", "-no-pie", "-o", out, src)
-	built["hello"] = out
-	return out
+	return testkit.BuildELF(t, "emulator/qemu/testdata/hello.c", "-static", "-O0", "-g", "-fno-pie", "-no-pie")
 }
 
-// buildGuest builds the multiboot long-mode guest of testdata/guest.S.
+// buildGuest builds the multiboot long-mode guest of testdata/guest.S and
+// returns the bootable file; guestSymbols is its ELF64 twin.
 func buildGuest(t testing.TB) string {
 	t.Helper()
-	needTool(t, "gcc", "ld", "objcopy")
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	if p := built["guest"]; p != "" {
-		return p
-	}
-	dir := sharedTemp(t)
-	src, _ := filepath.Abs("testdata/guest.S")
-	lds, _ := filepath.Abs("testdata/guest.ld")
-	run(t, dir, "gcc", "-c", "-o", "guest.o", src)
-	run(t, dir, "ld", "-m", "elf_x86_64", "-T", lds, "-o", "guest64.elf", "guest.o")
-	run(t, dir, "objcopy", "-O", "elf32-i386", "guest64.elf", "guest.elf")
-	built["guest"] = filepath.Join(dir, "guest.elf")
-	built["guest64"] = filepath.Join(dir, "guest64.elf")
-	return built["guest"]
+	boot, _ := testkit.BuildQEMUKernel(t)
+	return boot
 }
 
-var (
-	tempOnce sync.Once
-	tempDir  string
-)
-
-// sharedTemp is a folder for the fixtures, removed by TestMain.
-func sharedTemp(t testing.TB) string {
-	tempOnce.Do(func() {
-		d, err := os.MkdirTemp("", "rspstub-qemu-test-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		tempDir = d
-	})
-	return tempDir
+// guestSymbols is the ELF64 file of testdata/guest.S, with its symbols.
+func guestSymbols(t testing.TB) string {
+	t.Helper()
+	_, syms := testkit.BuildQEMUKernel(t)
+	return syms
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if tempDir != "" {
-		os.RemoveAll(tempDir)
-	}
+	testkit.Cleanup()
 	os.Exit(code)
 }
 
@@ -111,14 +68,10 @@ func TestMain(m *testing.M) {
 func symbol(t testing.TB, path, name string) uint64 {
 	t.Helper()
 	f, err := elf.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer f.Close()
 	syms, err := f.Symbols()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, s := range syms {
 		if s.Name == name {
 			return s.Value
@@ -152,19 +105,13 @@ func startStubWith(t testing.TB, opt Options, argv ...string) *stub {
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var qerr bytes.Buffer
 	p, err := Launch(argv, LaunchOptions{Stderr: &lockedWriter{w: &qerr}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { p.Stop(0) })
 	opt.Logger, opt.Mode, opt.Retry = log, p.Mode, 5*time.Second
 	tg, err := Connect(p.Addr, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	s := &stub{proc: p, target: tg, addr: l.Addr().String(), served: make(chan error, 1), qemuErr: &qerr}
 	s.srv = rsp.NewServer(tg, rsp.WithLogger(log))
 	go func() { s.served <- s.srv.Serve(l) }()
@@ -179,9 +126,7 @@ func startStubWith(t testing.TB, opt Options, argv ...string) *stub {
 func (s *stub) dial(t testing.TB) *rsp.Client {
 	t.Helper()
 	c, err := rsp.Dial(s.addr, rsp.WithTimeout(10*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	return c
 }

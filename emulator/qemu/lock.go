@@ -26,7 +26,25 @@ var (
 	_ rsp.ExecFiler         = (*Target)(nil)
 	_ rsp.FileServer        = (*Target)(nil)
 	_ rsp.FileLoadAddresser = (*Target)(nil)
+	_ rsp.SVR4LibraryLister = (*Target)(nil)
+	_ rsp.FeatureGate       = (*Target)(nil)
+	_ rsp.SyscallCatcher    = (*Target)(nil)
+	_ rsp.MemoryAllocator   = (*Target)(nil)
+	_ rsp.RegisterHolder    = (*Target)(nil)
 )
+
+// HasRegisters implements rsp.RegisterHolder: this stop's registers of
+// tid are in the cache (a continue's stop read the pc to tell a
+// breakpoint; a step's did not). It does not wait for a prefetching
+// `g`: the stop reply goes out without registers meanwhile.
+func (t *Target) HasRegisters(tid int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if tid <= 0 {
+		tid = t.last.Thread
+	}
+	return t.cacheValid(tid)
+}
 
 // LastStop implements rsp.Target.
 func (t *Target) LastStop() rsp.Stop {
@@ -37,78 +55,87 @@ func (t *Target) LastStop() rsp.Stop {
 
 // ReadRegisters implements rsp.Target.
 func (t *Target) ReadRegisters(tid int, dst []byte) error {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
+	t.regsRead = true
 	t.noteThread(tid)
 	return t.readRegisters(tid, dst)
 }
 
 // WriteRegisters implements rsp.Target.
 func (t *Target) WriteRegisters(tid int, src []byte) error {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
 	return t.writeRegisters(tid, src)
 }
 
 // ReadRegister implements rsp.Target.
 func (t *Target) ReadRegister(tid int, regnum int, dst []byte) error {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
+	t.regsRead = true
 	t.noteThread(tid)
 	return t.readRegister(tid, regnum, dst)
 }
 
 // WriteRegister implements rsp.Target.
 func (t *Target) WriteRegister(tid int, regnum int, src []byte) error {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
 	return t.writeRegister(tid, regnum, src)
 }
 
 // ReadMemory implements rsp.Target.
 func (t *Target) ReadMemory(addr uint64, p []byte) (int, error) {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
 	return t.readMemory(addr, p)
 }
 
 // WriteMemory implements rsp.Target.
 func (t *Target) WriteMemory(addr uint64, p []byte) (int, error) {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
 	return t.writeMemory(addr, p)
 }
 
 // InsertBreakpoint implements rsp.Breakpointer.
 func (t *Target) InsertBreakpoint(kind rsp.BreakKind, addr uint64, size int) error {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
 	return t.insertBreakpoint(kind, addr, size)
 }
 
 // RemoveBreakpoint implements rsp.Breakpointer.
 func (t *Target) RemoveBreakpoint(kind rsp.BreakKind, addr uint64, size int) error {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
 	return t.removeBreakpoint(kind, addr, size)
 }
 
 // Resume implements rsp.Target.
 func (t *Target) Resume(actions []rsp.ResumeAction) (rsp.Stop, error) {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
+	want := t.takeRegsRead()
 	st, err := t.resume(actions)
 	if err == nil {
 		t.noteLibraries(&st, actions)
+		t.prefetch(want, st)
 	}
 	return st, err
 }
 
 // RangeStep implements rsp.RangeStepper.
 func (t *Target) RangeStep(tid int, start, end uint64) (rsp.Stop, error) {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
-	return t.rangeStep(tid, start, end)
+	want := t.takeRegsRead()
+	st, err := t.rangeStep(tid, start, end)
+	if err == nil {
+		t.prefetch(want, st)
+	}
+	return st, err
 }
 
 // Threads implements rsp.ThreadLister.
@@ -120,7 +147,7 @@ func (t *Target) Threads(dst []rsp.ThreadInfo) []rsp.ThreadInfo {
 
 // Monitor implements rsp.Monitor.
 func (t *Target) Monitor(cmd string, out io.Writer) error {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
 	return t.monitor(cmd, out)
 }
@@ -134,14 +161,14 @@ func (t *Target) ProcessInfo() rsp.ProcessInfo {
 
 // Kill implements rsp.Killer.
 func (t *Target) Kill() error {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
 	return t.kill()
 }
 
 // Detach implements rsp.Detacher.
 func (t *Target) Detach() error {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
 	return t.detach()
 }
@@ -156,35 +183,35 @@ func (t *Target) noteThread(tid int) {
 
 // Libraries implements rsp.LibraryLister.
 func (t *Target) Libraries(dst []rsp.Library) []rsp.Library {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
 	return t.libraries(dst)
 }
 
 // TIBAddress implements rsp.TIBer.
 func (t *Target) TIBAddress(tid int) (uint64, error) {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
 	return t.tibAddress(tid)
 }
 
 // ExecFile implements rsp.ExecFiler.
 func (t *Target) ExecFile(pid int) (string, error) {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
 	return t.execFile(pid)
 }
 
 // OpenFile implements rsp.FileServer.
 func (t *Target) OpenFile(name string) (rsp.File, error) {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
 	return t.openFile(name)
 }
 
 // FileLoadAddress implements rsp.FileLoadAddresser.
 func (t *Target) FileLoadAddress(name string) (uint64, error) {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
 	return t.fileLoadAddress(name)
 }

@@ -32,6 +32,12 @@ func (t *Target) insertBreakpoint(kind rsp.BreakKind, addr uint64, size int) err
 		return ErrGone
 	}
 	isWatch := kind >= rsp.WatchWrite
+	if t.bps[bpKey{kind, addr, size}] > 0 {
+		// Already in QEMU. A debugger inserts a breakpoint again without
+		// removing it (GDB re-sets its breakpoints after a library event)
+		// and removes it once: QEMU would keep a second copy, hit forever.
+		return nil
+	}
 	if !isWatch || !t.noWatch {
 		err := t.c.SetBreakpoint(kind, addr, size)
 		if err == nil {
@@ -179,6 +185,12 @@ func (t *Target) resume(actions []rsp.ResumeAction) (rsp.Stop, error) {
 			stepping[i] = a
 		}
 		return t.stepLoop(stepping, step, func(uint64) bool { return false })
+	}
+	if t.sc.on {
+		return t.catchResume(actions)
+	}
+	if t.sc.pending || len(t.sc.sites) > 0 {
+		t.endCatch()
 	}
 	st, err := t.resumeOnce(actions)
 	if err != nil || st.Kind != rsp.StopSignal || st.Signal != rsp.SIGTRAP || step {

@@ -1,6 +1,8 @@
 package qemu
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"encoding/binary"
 	"strings"
 	"testing"
@@ -21,7 +23,7 @@ func systemArgs(kernel string, cpus string) []string {
 // QEMU's monitor.
 func TestSystem(t *testing.T) {
 	kernel := buildGuest(t)
-	elf64 := built["guest64"]
+	elf64 := guestSymbols(t)
 	tick, counter := symbol(t, elf64, "tick"), symbol(t, elf64, "counter")
 	s := startStub(t, systemArgs(kernel, "2")...)
 	if s.target.Mode() != ModeSystem {
@@ -44,13 +46,9 @@ func TestSystem(t *testing.T) {
 	}
 
 	// A hardware breakpoint in tick, reached after boot in long mode.
-	if err := c.SetBreakpoint(rsp.BreakHardware, tick, 1); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.SetBreakpoint(rsp.BreakHardware, tick, 1))
 	st, err := c.Continue()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if st.Kind != rsp.StopHWBreak || st.Thread != 1 {
 		t.Errorf("stop %+v, want hwbreak on thread 1", st)
 	}
@@ -64,9 +62,7 @@ func TestSystem(t *testing.T) {
 	if want := symbol(t, elf64, "pml4"); r["cr3"] != want {
 		t.Errorf("cr3 %#x, want pml4 %#x", r["cr3"], want)
 	}
-	if err := c.RemoveBreakpoint(rsp.BreakHardware, tick, 1); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.RemoveBreakpoint(rsp.BreakHardware, tick, 1))
 
 	// One step: push %rbp is one byte.
 	st, err = c.Step()
@@ -79,28 +75,20 @@ func TestSystem(t *testing.T) {
 
 	// A software breakpoint is reported as swbreak.
 	loop := symbol(t, elf64, "loop")
-	if err := c.SetBreakpoint(rsp.BreakSoftware, loop, 1); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.SetBreakpoint(rsp.BreakSoftware, loop, 1))
 	st, err = c.Continue()
 	if err != nil || st.Kind != rsp.StopSWBreak {
 		t.Errorf("stop %+v %v, want swbreak", st, err)
 	}
-	if err := c.RemoveBreakpoint(rsp.BreakSoftware, loop, 1); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.RemoveBreakpoint(rsp.BreakSoftware, loop, 1))
 
 	// QEMU's own write watchpoint, with its address.
-	if err := c.SetBreakpoint(rsp.WatchWrite, counter, 8); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.SetBreakpoint(rsp.WatchWrite, counter, 8))
 	st, err = c.Continue()
 	if err != nil || st.Kind != rsp.StopWatch || st.Addr != counter {
 		t.Errorf("stop %+v %v, want watch:%x", st, err, counter)
 	}
-	if err := c.RemoveBreakpoint(rsp.WatchWrite, counter, 8); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.RemoveBreakpoint(rsp.WatchWrite, counter, 8))
 
 	// The page tables map 4 MiB: a read across the end gives the prefix.
 	buf := make([]byte, 0x200)
@@ -119,9 +107,7 @@ func TestSystem(t *testing.T) {
 	}()
 	time.Sleep(300 * time.Millisecond)
 	start := time.Now()
-	if err := c.Interrupt(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.Interrupt())
 	select {
 	case st := <-done:
 		t.Logf("interrupt answered in %v", time.Since(start))

@@ -86,14 +86,25 @@ type Target struct {
 	cache    []byte
 	cacheTID int    // 0: cache empty
 	fill     []byte // scratch for filling the cache
+	// A debugger that read registers at one stop reads them at the
+	// next: then a `g` goes to QEMU as soon as QEMU reports the stop,
+	// while the stop reply goes to the debugger (prefetch.go).
+	regsRead   bool // the debugger read registers since the last resume
+	pendingTID int  // a prefetching `g` for this thread awaits its reply; 0: none
 
 	gsel    int // thread QEMU's Hg currently selects; 0: unknown
 	threads []int
 	last    rsp.Stop
 
-	bps     map[bpKey]int // Z0/Z1 breakpoints and the watchpoints QEMU holds, with insert counts
+	bps     map[bpKey]int // Z0/Z1 breakpoints and the watchpoints QEMU holds (1 each: inserting again is a no-op, as in gdbserver)
 	soft    []softWatch   // watchpoints emulated by single-stepping (qemu-user has none)
 	noWatch bool          // QEMU answered Z2 empty: emulate watchpoints
+	sc      syscallCatch  // catch syscall in qemu-user (syscalls.go)
+	// Guest memory for the debugger (alloc.go): its allocations, and a
+	// syscall instruction to run mmap with (for the module list libSig).
+	allocs     map[uint64]uint64
+	sysSite    uint64
+	sysSiteSig string
 
 	// Module discovery (windows.go): cached per stop (gen counts
 	// resumes), per thread.
@@ -246,6 +257,12 @@ func New(c *rsp.Client, opt Options) (*Target, error) {
 	if t.mode == ModeUser && t.userModules == nil {
 		t.userModules = LinuxModules
 	}
+	if t.mode == ModeSystem {
+		// qemu-system's gdbstub takes requests while its replies are
+		// unacknowledged (qemu-user's waits for each `+`): reads are
+		// pipelined and acks ride on the next request.
+		c.SetLazyAcks(true)
+	}
 	t.qdesc = c.Description()
 	if err := checkAMD64(t.qdesc); err != nil {
 		return nil, err
@@ -324,6 +341,7 @@ func (t *Target) Close() error {
 			t.c.Close()
 			return
 		}
+		t.settle()
 		t.dropBreakpoints()
 		err = t.c.Detach()
 		t.gone.Store(true)
@@ -457,6 +475,14 @@ func (t *Target) readRegisters(tid int, dst []byte) error {
 	if err != nil {
 		return t.check(fmt.Errorf("qemu: read registers: %w", err))
 	}
+	t.mapRegisters(dst, g)
+	t.cache = append(t.cache[:0], dst...)
+	t.cacheTID = t.gsel
+	return nil
+}
+
+// mapRegisters rearranges QEMU's `g` block g into our layout in dst.
+func (t *Target) mapRegisters(dst, g []byte) {
 	clear(dst)
 	for i, j := range t.regmap {
 		if j < 0 {
@@ -468,9 +494,6 @@ func (t *Target) readRegisters(tid int, dst []byte) error {
 		}
 		copy(dst[r.Offset:r.Offset+r.Size()], g[q.Offset:q.Offset+q.Size()])
 	}
-	t.cache = append(t.cache[:0], dst...)
-	t.cacheTID = t.gsel
-	return nil
 }
 
 // writeRegisters implements rsp.Target: QEMU's block is read, patched
@@ -608,7 +631,12 @@ func (t *Target) writeMemory(addr uint64, p []byte) (int, error) {
 		return 0, ErrGone
 	}
 	if err := t.c.WriteMemory(addr, p); err != nil {
-		return 0, t.check(fmt.Errorf("qemu: write %d bytes at %#x: %w", len(p), addr, err))
+		if !t.unprotect(addr, uint64(len(p))) {
+			return 0, t.check(fmt.Errorf("qemu: write %d bytes at %#x: %w", len(p), addr, err))
+		}
+		if err := t.c.WriteMemory(addr, p); err != nil {
+			return 0, t.check(fmt.Errorf("qemu: write %d bytes at %#x: %w", len(p), addr, err))
+		}
 	}
 	t.gen++ // the loader's structures may have changed
 	for i := range t.soft {

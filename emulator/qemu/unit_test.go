@@ -1,6 +1,8 @@
 package qemu
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"net"
 	"strings"
 	"testing"
@@ -42,9 +44,7 @@ const i386XML = `<?xml version="1.0"?><target><architecture>i386</architecture>
 
 func TestCheckAMD64(t *testing.T) {
 	d, _, err := rsp.ParseTargetXML([]byte(i386XML), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if err := checkAMD64(d); err == nil || !strings.Contains(err.Error(), "not x86-64") {
 		t.Errorf("i386 description: %v", err)
 	}

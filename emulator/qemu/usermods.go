@@ -13,6 +13,7 @@ import (
 	"github.com/rspstub/rspstub/guest/linuxproc"
 	"github.com/rspstub/rspstub/guest/winproc"
 	"github.com/rspstub/rspstub/monitor"
+	"github.com/rspstub/rspstub/rsp"
 )
 
 // User mode (qemu-user): the modules of the Linux program come from its
@@ -22,12 +23,7 @@ import (
 // LinuxModules is the default UserModulesFunc: the program's ELF
 // modules from package guest/linuxproc.
 func LinuxModules(mem winproc.Memory, auxv []byte) ([]winproc.Module, []string, error) {
-	mods, problems, err := linuxproc.Modules(mem, auxv)
-	out := make([]winproc.Module, len(mods))
-	for i, m := range mods {
-		out[i] = winproc.Module{Name: m.Name, Path: m.Path, Base: m.Base, Size: m.Size}
-	}
-	return out, problems, err
+	return linuxproc.Modules(mem, auxv)
 }
 
 // maxModuleFile bounds a module file read from the host for symbols.
@@ -94,7 +90,7 @@ func readELFFile(path string) ([]byte, error) {
 // linker's breakpoint for shared-library events. In system mode it is
 // empty (the qSupported reply is computed per type, not per mode).
 func (t *Target) Auxv() ([]byte, error) {
-	t.mu.Lock()
+	t.lock()
 	defer t.mu.Unlock()
 	if t.mode != ModeUser {
 		return nil, nil
@@ -108,3 +104,56 @@ func (t *Target) Auxv() ([]byte, error) {
 // libraries are the debugger host's own files: GDB then reads them, and
 // their build-id debug files, itself.
 func (t *Target) ServesFiles() bool { return t.mode != ModeUser }
+
+// SVR4Libraries implements rsp.SVR4LibraryLister in user mode: the
+// dynamic linker's link_map chain (package guest/linuxproc), which LLDB
+// needs to relocate a PIE's breakpoints and GDB reads instead of walking
+// r_debug itself. It is empty until the dynamic linker has run.
+func (t *Target) SVR4Libraries(dst []rsp.SVR4Library) (uint64, []rsp.SVR4Library, error) {
+	t.lock()
+	defer t.mu.Unlock()
+	if t.mode != ModeUser {
+		return 0, dst, errors.New("no SVR4 library list: not a Linux program")
+	}
+	if t.gone.Load() {
+		return 0, dst, ErrGone
+	}
+	if t.auxv == nil {
+		auxv, err := t.c.ReadAuxv()
+		if err != nil {
+			return 0, dst, t.check(err)
+		}
+		t.auxv = auxv
+	}
+	chain, _, err := linuxproc.LinkMap(memOf{t}, t.auxv)
+	if err != nil {
+		return 0, dst, err
+	}
+	var main uint64
+	for _, e := range chain {
+		if e.Main {
+			main = e.LM
+			continue
+		}
+		dst = append(dst, rsp.SVR4Library{Name: e.Name, LM: e.LM, Addr: e.Addr, Dynamic: e.Dynamic})
+	}
+	return main, dst, nil
+}
+
+// Offers implements rsp.FeatureGate: a Linux program (user mode) gets
+// the SVR4 library list and its auxiliary vector, a VM the Windows
+// library list. The program's file (qXfer:exec-file) is known only from
+// a --module file in a VM; in user mode GDB reads the program it loaded.
+func (t *Target) Offers(f rsp.Feature) bool {
+	switch f {
+	case rsp.FeatureAuxv:
+		return t.mode == ModeUser
+	case rsp.FeatureExecFile:
+		return t.mode != ModeUser && len(t.userMods) > 0
+	case rsp.FeatureLibraries:
+		return t.mode != ModeUser
+	case rsp.FeatureLibrariesSVR4, rsp.FeatureCatchSyscalls, rsp.FeatureMemoryAllocator:
+		return t.mode == ModeUser
+	}
+	return true
+}

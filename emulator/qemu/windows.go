@@ -3,7 +3,6 @@ package qemu
 import (
 	"bytes"
 	"debug/elf"
-	"debug/pe"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/rspstub/rspstub/guest/winproc"
+	"github.com/rspstub/rspstub/internal/peimage"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
 	"github.com/rspstub/rspstub/unwind"
@@ -69,16 +69,14 @@ func ParseModuleFile(spec string) (*ModuleFile, error) {
 	if !hasBase {
 		return nil, fmt.Errorf("--module %q: want FILE@BASE for a PE image (BASE in hex, e.g. kernel32.dll@0x7ffb10000000); an ELF image may omit it", spec)
 	}
-	f, err := pe.NewFile(bytes.NewReader(data))
+	f, err := peimage.ReadFile(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return nil, fmt.Errorf("--module %q: not a PE or ELF image: %w", spec, err)
 	}
-	defer f.Close()
-	oh, ok := f.OptionalHeader.(*pe.OptionalHeader64)
-	if !ok || f.Machine != pe.IMAGE_FILE_MACHINE_AMD64 {
+	if f.Magic != peimage.IMAGE_NT_OPTIONAL_HDR64_MAGIC || f.Machine != peimage.IMAGE_FILE_MACHINE_AMD64 {
 		return nil, fmt.Errorf("--module %q: not a PE32+ x64 image (machine %#x)", spec, f.Machine)
 	}
-	m := &ModuleFile{Path: abs, Base: base, Size: uint64(oh.SizeOfImage), FirstSectionRVA: 0x1000, data: data}
+	m := &ModuleFile{Path: abs, Base: base, Size: uint64(f.SizeOfImage), FirstSectionRVA: 0x1000, data: data}
 	if len(f.Sections) > 0 {
 		m.FirstSectionRVA = f.Sections[0].VirtualAddress
 	}

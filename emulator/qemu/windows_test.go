@@ -1,6 +1,10 @@
 package qemu
 
 import (
+	"github.com/stretchr/testify/require"
+
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"bytes"
 	"debug/pe"
 	"fmt"
@@ -28,50 +32,40 @@ type winGuest struct {
 func buildWinGuest(t testing.TB) winGuest {
 	t.Helper()
 	needTool(t, "x86_64-w64-mingw32-gcc", "gcc", "ld", "objcopy")
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	dir := sharedTemp(t)
-	g := winGuest{kernel: filepath.Join(dir, "winguest.elf"), elf64: filepath.Join(dir, "winguest64.elf"),
-		exe: filepath.Join(dir, "chain.exe"), dll: filepath.Join(dir, "kernel32.dll")}
-	if built["winguest"] != "" {
-		return g
-	}
-	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
-	flags := []string{"-O2", "-fomit-frame-pointer", "-ffreestanding", "-nostdlib",
-		"-Wl,--file-alignment,0x1000", "-Wl,--section-alignment,0x1000", "-Wl,--disable-dynamicbase"}
-	run(t, dir, "x86_64-w64-mingw32-gcc", append(flags, "-Wl,--image-base,0x800000", "-Wl,-e,entry",
-		"-o", "chain.exe", abs("testdata/winchain.c"))...)
-	run(t, dir, "x86_64-w64-mingw32-gcc", append(flags, "-shared", "-Wl,--image-base,0xa00000", "-Wl,-e,BaseThreadInitThunk",
-		"-o", "kernel32.dll", abs("testdata/winthunk.c"))...)
-	for _, img := range []string{g.exe, g.dll} {
-		f, err := pe.Open(img)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range f.Sections {
-			if s.Size > 0 && s.Offset != s.VirtualAddress {
-				t.Fatalf("%s: section %s at file offset %#x, rva %#x: the guest's copy would be wrong", img, s.Name, s.Offset, s.VirtualAddress)
+	dir := testkit.Fixture(t, "winguest", func(t testing.TB, dir string) {
+		abs := func(p string) string { a, _ := filepath.Abs(p); return a }
+		flags := []string{"-O2", "-fomit-frame-pointer", "-ffreestanding", "-nostdlib",
+			"-Wl,--file-alignment,0x1000", "-Wl,--section-alignment,0x1000", "-Wl,--disable-dynamicbase"}
+		run(t, dir, "x86_64-w64-mingw32-gcc", append(flags, "-Wl,--image-base,0x800000", "-Wl,-e,entry",
+			"-o", "chain.exe", abs("testdata/winchain.c"))...)
+		run(t, dir, "x86_64-w64-mingw32-gcc", append(flags, "-shared", "-Wl,--image-base,0xa00000", "-Wl,-e,BaseThreadInitThunk",
+			"-o", "kernel32.dll", abs("testdata/winthunk.c"))...)
+		for _, img := range []string{filepath.Join(dir, "chain.exe"), filepath.Join(dir, "kernel32.dll")} {
+			f, err := pe.Open(img)
+			require.NoError(t, err)
+			for _, s := range f.Sections {
+				if s.Size > 0 && s.Offset != s.VirtualAddress {
+					t.Fatalf("%s: section %s at file offset %#x, rva %#x: the guest's copy would be wrong", img, s.Name, s.Offset, s.VirtualAddress)
+				}
 			}
+			if len(f.Sections) == 0 || f.Section(".pdata") == nil {
+				t.Fatalf("%s has no .pdata", img)
+			}
+			f.Close()
 		}
-		if len(f.Sections) == 0 || f.Section(".pdata") == nil {
-			t.Fatalf("%s has no .pdata", img)
-		}
-		f.Close()
-	}
-	run(t, dir, "gcc", "-c", "-o", "winguest.o", abs("testdata/winguest.S"))
-	run(t, dir, "ld", "-m", "elf_x86_64", "-T", abs("testdata/guest.ld"), "-o", "winguest64.elf", "winguest.o")
-	run(t, dir, "objcopy", "-O", "elf32-i386", "winguest64.elf", "winguest.elf")
-	built["winguest"] = g.kernel
-	return g
+		run(t, dir, "gcc", "-c", "-o", "winguest.o", abs("testdata/winguest.S"))
+		run(t, dir, "ld", "-m", "elf_x86_64", "-T", abs("testdata/guest.ld"), "-o", "winguest64.elf", "winguest.o")
+		run(t, dir, "objcopy", "-O", "elf32-i386", "winguest64.elf", "winguest.elf")
+	})
+	return winGuest{kernel: filepath.Join(dir, "winguest.elf"), elf64: filepath.Join(dir, "winguest64.elf"),
+		exe: filepath.Join(dir, "chain.exe"), dll: filepath.Join(dir, "kernel32.dll")}
 }
 
 // peSymbol is a COFF symbol's address in a PE image.
 func peSymbol(t testing.TB, path, name string) uint64 {
 	t.Helper()
 	f, err := pe.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer f.Close()
 	base := f.OptionalHeader.(*pe.OptionalHeader64).ImageBase
 	for _, s := range f.Symbols {
@@ -131,23 +125,17 @@ func TestWindowsGuest(t *testing.T) {
 	monErr(t, c, "teb", "not in 64-bit long mode")
 
 	d := peSymbol(t, g.exe, "d")
-	if err := c.SetBreakpoint(rsp.BreakSoftware, d, 1); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.SetBreakpoint(rsp.BreakSoftware, d, 1))
 	stopAtD := func(phase uint64) rsp.Stop {
 		t.Helper()
 		if phase > 1 {
 			// Step off the breakpoint first, as debuggers do (QEMU would
 			// report it again at once).
-			if err := c.RemoveBreakpoint(rsp.BreakSoftware, d, 1); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, c.RemoveBreakpoint(rsp.BreakSoftware, d, 1))
 			if _, err := c.Step(); err != nil {
 				t.Fatal(err)
 			}
-			if err := c.SetBreakpoint(rsp.BreakSoftware, d, 1); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, c.SetBreakpoint(rsp.BreakSoftware, d, 1))
 		}
 		st, err := c.Continue()
 		if err != nil || st.Kind != rsp.StopSWBreak {
@@ -209,9 +197,7 @@ func TestWindowsGuest(t *testing.T) {
 		t.Errorf("discovery:\n%s", out)
 	}
 	libs, err := c.ReadXfer("libraries", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, want := range []string{`<library name="C:\guest\chain.exe"><segment address="0x801000"/>`,
 		`<library name="C:\Windows\System32\kernel32.dll"><segment address="0xa01000"/>`} {
 		if !strings.Contains(string(libs), want) {
@@ -317,9 +303,7 @@ func runInterrupted(t *testing.T, marker, name string, args ...string) string {
 	buf.w = new(bytes.Buffer)
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = &buf, &buf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, cmd.Start())
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	text := func() string {
@@ -372,10 +356,7 @@ func TestLLDBWindowsGuest(t *testing.T) {
 	d := peSymbol(t, g.exe, "d")
 	good := symbol(t, g.elf64, "good_loop")
 	s := startStub(t, systemArgs(g.kernel, "1")...)
-	var env []string
-	if p := lldbPythonPath(); p != "" {
-		env = append(env, "PYTHONPATH="+p)
-	}
+	env := testkit.LLDBEnv()
 	out := runTool(t, env, "lldb", "--batch", "--no-lldbinit",
 		"-o", "gdb-remote "+s.addr,
 		"-o", fmt.Sprintf("breakpoint set -a %#x", good),
@@ -403,18 +384,14 @@ func TestLLDBWindowsGuest(t *testing.T) {
 func TestWindowsGuestModuleFile(t *testing.T) {
 	g := buildWinGuest(t)
 	mf, err := ParseModuleFile(g.exe + "@800000")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	s := startStubWith(t, Options{Modules: []*ModuleFile{mf}}, systemArgs(g.kernel, "1")...)
 	c := s.dial(t)
 	// A static function is in the COFF symbols only, not the exports:
 	// names come from the file. d is exported, so check the symbol
 	// source by the module path instead.
 	d := peSymbol(t, g.exe, "d")
-	if err := c.SetBreakpoint(rsp.BreakSoftware, d, 1); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.SetBreakpoint(rsp.BreakSoftware, d, 1))
 	if st, err := c.Continue(); err != nil || st.Kind != rsp.StopSWBreak {
 		t.Fatalf("stop %+v, %v", st, err)
 	}

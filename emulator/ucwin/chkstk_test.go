@@ -1,13 +1,15 @@
 package ucwin
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"fmt"
 	"io"
 	"sort"
 	"testing"
 
 	"github.com/rspstub/rspstub/internal/arch"
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/unwind"
 	"github.com/rspstub/rspstub/unwind/cfi"
 )
@@ -25,17 +27,17 @@ var chkstkInstructions = []uint64{0x00, 0x01, 0x02, 0x08, 0x0d, 0x0f, 0x16, 0x1a
 func TestChkstkBuiltinCFI(t *testing.T) {
 	builds := []struct {
 		name  string
-		tc    harness.Toolchain
+		tc    testkit.Toolchain
 		flags []string
 	}{
-		{"mingw-O0", harness.MinGW, []string{"-O0", "-g"}},
-		{"mingw-O2", harness.MinGW, []string{"-O2"}},
-		{"clang-mingw-O0", harness.ClangMinGW, []string{"-O0", "-g"}},
-		{"clang-mingw-O2", harness.ClangMinGW, []string{"-O2"}},
+		{"mingw-O0", testkit.MinGW, []string{"-O0", "-g"}},
+		{"mingw-O2", testkit.MinGW, []string{"-O2"}},
+		{"clang-mingw-O0", testkit.ClangMinGW, []string{"-O0", "-g"}},
+		{"clang-mingw-O2", testkit.ClangMinGW, []string{"-O2"}},
 	}
 	for _, b := range builds {
 		t.Run(b.name, func(t *testing.T) {
-			exe := harness.BuildPE(t, "monitor/testdata/chkstk.c", b.tc, b.flags...)
+			exe := testkit.BuildPE(t, "monitor/testdata/chkstk.c", b.tc, b.flags...)
 			checkChkstk(t, exe)
 		})
 	}
@@ -43,14 +45,10 @@ func TestChkstkBuiltinCFI(t *testing.T) {
 
 func checkChkstk(t *testing.T, exe string) {
 	tg, err := New(Config{Program: exe, ShadowStack: true, Stdout: io.Discard, Stderr: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer tg.Close()
 	start, err := tg.Commands().Resolve("___chkstk_ms")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	u := unwind.New(tg, unwindModules(tg))
 	opt := unwind.WalkOptions{MaxFrames: 256, Scan: true, CFI: cfi.New(func(m *unwind.Module) ([]byte, error) {
 		return tg.Process().ModuleImage(m.Name)

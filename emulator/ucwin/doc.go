@@ -14,4 +14,11 @@
 // (timetravel.go): positions, snapshots, reverse steps and continues by
 // re-execution from the start or from automatic checkpoints, served as
 // rsp.Reverser through RSPTarget.
+//
+// Analysts' outputs: Minidump and WriteMinidump (minidump.go) take the
+// stopped process as a Windows minidump; Catch (monitor catch) and
+// Config.TraceAPI share breakpoints the target sets for itself at the
+// functions the program imports and at the return addresses of traced
+// calls (apihooks.go, prototypes in apiproto.go); Config.Coverage
+// records the executed blocks and writes drcov at Close (coverage.go).
 package ucwin

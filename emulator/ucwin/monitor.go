@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/rspstub/rspstub/emulator/unicorn"
+	"github.com/rspstub/rspstub/guest/minidump"
 	"github.com/rspstub/rspstub/monitor"
 )
 
@@ -111,8 +112,52 @@ func (a monTarget) ShadowStack() ([]monitor.ShadowFrame, bool) {
 	return out, sf != nil
 }
 
+func (a monTarget) WriteMinidump(path string, full bool) (minidump.Summary, error) {
+	return a.t.WriteMinidump(path, full)
+}
+
 func (a monTarget) ModuleFile(m monitor.Module) ([]byte, error) {
 	return a.t.moduleImage(m.Name)
+}
+
+func (a monTarget) AddCatch(kind, name string) (string, error) {
+	c, err := a.t.Catch(kind, name)
+	if err != nil {
+		return "", err
+	}
+	return a.t.describeCatch(*c), nil
+}
+
+func (a monTarget) CatchList() []string {
+	var out []string
+	for _, c := range a.t.Catches() {
+		out = append(out, a.t.describeCatch(c))
+	}
+	return out
+}
+
+func (a monTarget) DeleteCatch(id int) error { return a.t.DeleteCatch(id) }
+
+// describeCatch is a catch point's line in monitor catch.
+func (t *Target) describeCatch(c CatchPoint) string {
+	s := fmt.Sprintf("catch %d: %s %s", c.ID, c.Kind, c.Name)
+	if c.Kind == "api" {
+		addrs := t.CatchAddresses(c.ID)
+		if len(addrs) == 0 {
+			s += " (pending: not imported or loaded yet)"
+		} else {
+			var as []string
+			for _, a := range addrs {
+				as = append(as, fmt.Sprintf("%#x", a))
+			}
+			s += " at " + strings.Join(as, ", ")
+		}
+	}
+	s += fmt.Sprintf(", %d hit(s)", c.Hits)
+	if c.Last != "" {
+		s += "; last: " + c.Last
+	}
+	return s
 }
 
 // The monitor's time travel (monitor.TimeTraveler), for LLDB and scripts.

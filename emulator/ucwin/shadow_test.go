@@ -1,6 +1,8 @@
 package ucwin
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"fmt"
 	"io"
 	"strings"
@@ -8,8 +10,8 @@ import (
 
 	"github.com/rspstub/rspstub/emulator/unicorn"
 	"github.com/rspstub/rspstub/internal/arch"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 	"github.com/rspstub/rspstub/unwind"
 	"github.com/rspstub/rspstub/unwind/cfi"
 )
@@ -18,9 +20,7 @@ import (
 func frameContext(t *testing.T, tg *Target) unwind.Context {
 	t.Helper()
 	var c unicorn.Context
-	if err := tg.Machine().ReadContext(&c); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, tg.Machine().ReadContext(&c))
 	var ctx unwind.Context
 	for r := arch.RAX; r <= arch.R15; r++ {
 		ctx.Set(r, c.GPR[r])
@@ -60,9 +60,7 @@ type shadowResult struct {
 // comparison, not counted as agreeing or not.
 func checkShadow(t *testing.T, exe string, maxSteps int) shadowResult {
 	tg, err := New(Config{Program: exe, ShadowStack: true, Stdout: io.Discard, Stderr: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer tg.Close()
 	u := unwind.New(tg, unwindModules(tg))
 	opt := unwind.WalkOptions{MaxFrames: 256, Scan: true, CFI: cfi.New(func(m *unwind.Module) ([]byte, error) {
@@ -131,9 +129,7 @@ func stepAll(t *testing.T, tg *Target, u *unwind.Unwinder, maxSteps int, fn func
 	steps := 0
 	for ; steps < maxSteps; steps++ {
 		stop, err := tg.Resume(step)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if stop.Kind == rsp.StopExited {
 			break
 		}
@@ -181,21 +177,21 @@ func symbolAt(u *unwind.Unwinder, pc uint64) string {
 func TestUnwinderAgainstShadowStack(t *testing.T) {
 	builds := []struct {
 		name, src string
-		tc        harness.Toolchain
+		tc        testkit.Toolchain
 		flags     []string
 		wantCFI   bool
 	}{
-		{"mingw-O0", "examples/demo/demo.c", harness.MinGW, []string{"-O0", "-g"}, false},
-		{"mingw-O2", "examples/demo/demo.c", harness.MinGW, []string{"-O2", "-g"}, false},
-		{"clang-mingw-O0", "examples/demo/demo.c", harness.ClangMinGW, []string{"-O0", "-g"}, false},
+		{"mingw-O0", "examples/demo/demo.c", testkit.MinGW, []string{"-O0", "-g"}, false},
+		{"mingw-O2", "examples/demo/demo.c", testkit.MinGW, []string{"-O2", "-g"}, false},
+		{"clang-mingw-O0", "examples/demo/demo.c", testkit.ClangMinGW, []string{"-O0", "-g"}, false},
 		// A function with DWARF CFI and no .pdata entry.
-		{"cfi-only", "emulator/ucwin/testdata/cfionly.c", harness.MinGW, []string{"-O1"}, true},
+		{"cfi-only", "emulator/ucwin/testdata/cfionly.c", testkit.MinGW, []string{"-O1"}, true},
 		// Epilogs ending in jmp rel32, jmp rel8, jmp [rip+x] and rep ret.
-		{"epilogs", "emulator/ucwin/testdata/epilogs.c", harness.MinGW, []string{"-O1"}, false},
+		{"epilogs", "emulator/ucwin/testdata/epilogs.c", testkit.MinGW, []string{"-O1"}, false},
 	}
 	for _, b := range builds {
 		t.Run(b.name, func(t *testing.T) {
-			exe := harness.BuildPE(t, b.src, b.tc, b.flags...)
+			exe := testkit.BuildPE(t, b.src, b.tc, b.flags...)
 			res := checkShadow(t, exe, 2_000_000)
 			if b.wantCFI && res.cfi == 0 {
 				t.Errorf("the DWARF CFI fallback never unwound a frame")

@@ -15,8 +15,10 @@ import (
 
 	"github.com/rspstub/rspstub/emulator/unicorn"
 	"github.com/rspstub/rspstub/guest"
+	"github.com/rspstub/rspstub/guest/minidump"
 	"github.com/rspstub/rspstub/guest/wine"
 	"github.com/rspstub/rspstub/internal/arch"
+	"github.com/rspstub/rspstub/internal/loaded"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
 )
@@ -35,6 +37,10 @@ type Config struct {
 	StopAtEntry bool
 	// ShadowStack turns on the emulator's shadow call stack.
 	ShadowStack bool
+	// ExactFaults makes every data fault stop at its proven instruction
+	// (unicorn.Machine.SetExactFaults), at a price on code that needs
+	// sync points; without it an unprovable position is flagged.
+	ExactFaults bool
 	// UnimplementedReturnsZero makes calls to unimplemented APIs return 0
 	// instead of stopping the guest.
 	UnimplementedReturnsZero bool
@@ -50,15 +56,30 @@ type Config struct {
 	// The rest applies to the wine userland (see guest/wine.Config).
 	Stdin                     io.Reader
 	StdioKinds                [3]string
+	ConsoleSize               [2]int
 	Root, Cwd                 string
 	WineDebug                 string
 	TraceSyscalls             bool
 	UnimplementedReturnsError bool
 	RealClock                 bool
-	Registry                  string // a .reg file to load
+	Registry                  []string // registry files or Wine prefix folders to load (wine.Process.LoadRegFile)
 	// DeliverFaults hands guest faults to the guest's exception handlers
 	// at once (no debugger to show them to first).
 	DeliverFaults bool
+	// DumpFaults keeps a minidump of the process as it was at the last
+	// fault delivered to the guest (DeliverFaults), so that one the
+	// program's handlers did not take, which ends it, can still be
+	// written (rspstub run --minidump; see FaultDump). It also stops at
+	// an exception the kernel reports unhandled (second chance).
+	DumpFaults bool
+	// TraceAPI receives the API trace (JSON lines, see APIRecord): the
+	// calls the program's modules make through their import tables, with
+	// decoded arguments and return values, and in the Wine userland every
+	// system call. nil: no trace.
+	TraceAPI io.Writer
+	// Coverage receives a drcov file of the basic blocks executed when
+	// the target is closed. nil: no coverage.
+	Coverage io.Writer
 	// Record turns on time travel (timetravel.go): the position counter,
 	// a virtual clock driven by it, stdin kept for replays, snapshots and
 	// reverse execution.
@@ -91,6 +112,7 @@ func ResolveUserland(name string) (string, error) {
 
 // Target is a Windows program running in Unicorn, served over RSP.
 type Target struct {
+	cfg  Config // what New was given (Restart loads it again)
 	m    *unicorn.Machine
 	mw   *machine
 	proc *guest.Process
@@ -123,6 +145,19 @@ type Target struct {
 	// signal delivers it to the guest's handlers, one without retries
 	// the instruction.
 	pending *wine.Exception
+	// fault is the guest fault of the last stop (both userlands), for
+	// the minidump's exception stream; faultDump the dump taken when the
+	// last fault was delivered (Config.DumpFaults).
+	fault     *wine.Exception
+	faultDump *minidump.Dump
+	// delivered is the last fault handed to the guest's handlers
+	// (DeliverFaults), for EndingException.
+	delivered *wine.Exception
+	// hk: API catch points and the API trace (apihooks.go); they outlive
+	// a restart.
+	hk *hooks
+	// cov: the blocks executed, over all runs (coverage.go).
+	cov *coverage
 	// final is the stop to report on the next resume (the process ended
 	// after an unhandled exception was shown).
 	final *rsp.Stop
@@ -184,53 +219,74 @@ func (m *machine) isTrap(pc uint64) bool {
 // New loads cfg.Program into a new Unicorn machine and runs it to the
 // first stop (the thread's first instruction, or the entry point).
 func New(cfg Config) (*Target, error) {
-	var rec *recorder
+	t := &Target{breaks: make(map[breakKey]struct{})}
+	t.owner = t
 	if cfg.Record {
-		rec = newRecorder(&cfg)
+		t.rec = newRecorder(&cfg)
 	}
-	t, err := build(cfg, rec, nil)
-	if err == nil && rec != nil {
-		rec.start = t.m.Position()
+	if err := t.load(cfg); err != nil {
+		return nil, err
 	}
-	return t, err
+	if t.rec != nil {
+		t.rec.start = t.m.Position()
+	}
+	t.installHooks()
+	if err := t.startCoverage(); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
 }
 
-// build makes a target: loads the program and runs it to the first stop.
-// Its guest output goes through owner's console (nil: its own).
+// build makes an incarnation of a recording (timetravel.go): the program
+// loaded and run to its first stop, its guest output going through
+// owner's console.
 func build(cfg Config, rec *recorder, owner *Target) (*Target, error) {
+	f := &Target{breaks: make(map[breakKey]struct{}), rec: rec, owner: owner}
+	if err := f.load(cfg); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// load starts cfg.Program in a new machine into t, whose guest state is
+// zero (New, Restart, build). With a recording, the machine counts
+// positions and the guest reads the recording's clocks and stdin tape.
+func (t *Target) load(cfg Config) error {
+	t.cfg = cfg
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	m, err := unicorn.New()
 	if err != nil {
-		return nil, fmt.Errorf("start unicorn: %w", err)
+		return fmt.Errorf("start unicorn: %w", err)
 	}
-	t := &Target{m: m, mw: &machine{Machine: m},
-		breaks: make(map[breakKey]struct{}), rec: rec, owner: owner}
-	if t.owner == nil {
-		t.owner = t
+	if err := loadWindowsSelectors(m); err != nil {
+		m.Close()
+		return fmt.Errorf("segment selectors: %w", err)
 	}
-	if rec != nil {
-		if err := rec.prepare(&cfg, m); err != nil {
+	if t.rec != nil {
+		if err := t.rec.prepare(&cfg, m); err != nil {
 			m.Close()
-			return nil, err
+			return err
 		}
 	}
+	t.m, t.mw = m, &machine{Machine: m}
 	land := cfg.Userland
 	if land == "" {
 		land = UserlandSynth
 	}
 	if land, err = ResolveUserland(land); err != nil {
 		m.Close()
-		return nil, err
+		return err
 	}
 	if land == UserlandWine {
 		if err := t.loadWine(cfg, log); err != nil {
 			m.Close()
-			return nil, err
+			return err
 		}
-		return t, nil
+		return nil
 	}
 	stdout, stderr := cfg.Stdout, cfg.Stderr
 	if stdout == nil {
@@ -252,43 +308,54 @@ func build(cfg Config, rec *recorder, owner *Target) (*Target, error) {
 	})
 	if err != nil {
 		m.Close()
-		return nil, err
+		return err
 	}
 	t.proc = proc
-	t.desc = rsp.AMD64(rsp.AMD64Options{AVX: m.HasAVX()})
+	t.desc = rsp.AMD64(rsp.AMD64Options{AVX: m.HasAVX(), Win64: true})
 	if cfg.ShadowStack {
 		m.SetShadowStack(true)
 	}
+	m.SetExactFaults(cfg.ExactFaults)
 	t.last = rsp.Stop{Kind: rsp.StopSignal, Signal: rsp.SIGTRAP, Thread: ThreadID, Library: true}
 	t.libsSent = len(proc.Modules())
 	if cfg.StopAtEntry {
 		entry := proc.EntryPoint()
 		if err := m.AddBreakpoint(entry, true); err != nil {
 			m.Close()
-			return nil, fmt.Errorf("break at entry point %#x: %w", entry, err)
+			return fmt.Errorf("break at entry point %#x: %w", entry, err)
 		}
 		st, err := t.run(false)
 		m.RemoveBreakpoint(entry, true)
 		if err != nil {
 			m.Close()
-			return nil, err
+			return err
 		}
 		if st.Kind != rsp.StopHWBreak {
 			m.Close()
-			return nil, fmt.Errorf("program stopped before its entry point: %s", describeStop(st))
+			return fmt.Errorf("program stopped before its entry point: %s", describeStop(st))
 		}
 		st.Kind, st.Library = rsp.StopSignal, true
 		t.last = st
 	}
-	return t, nil
+	return nil
 }
 
 // Close releases the emulator (and the wine userland's host resources).
 func (t *Target) Close() error {
+	if t.hk != nil && t.hk.trace != nil {
+		t.hooksEnded()
+	}
+	err := t.writeCoverage()
+	if t.hk != nil && t.hk.trace != nil && t.hk.trace.err != nil && err == nil {
+		err = fmt.Errorf("API trace: %w", t.hk.trace.err)
+	}
 	if t.wine != nil {
 		t.wine.Close()
 	}
-	return t.m.Close()
+	if e := t.m.Close(); err == nil {
+		err = e
+	}
+	return err
 }
 
 // Machine gives access to the emulator (for monitor commands and tests).
@@ -310,19 +377,14 @@ func (t *Target) Userland() string {
 }
 
 // module is a loaded image as the debugger sees it.
-type module struct {
-	Name, Path      string
-	Base, Size      uint64
-	FirstSectionRVA uint32
-	Synthetic       bool
-}
+type module = loaded.Module
 
 func (t *Target) modules() []module {
 	if t.wine != nil {
 		ms := t.wine.Modules()
 		out := make([]module, len(ms))
 		for i, m := range ms {
-			out[i] = module{Name: m.Name, Path: m.Path, Base: m.Base, Size: m.Size, FirstSectionRVA: m.FirstSectionRVA}
+			out[i] = module{Name: m.Name, Path: m.Path, HostPath: m.HostPath, Base: m.Base, Size: m.Size, FirstSectionRVA: m.FirstSectionRVA}
 		}
 		// The program first, as debuggers expect.
 		for i, m := range out {
@@ -337,7 +399,7 @@ func (t *Target) modules() []module {
 	ms := t.proc.Modules()
 	out := make([]module, len(ms))
 	for i, m := range ms {
-		out[i] = module{Name: m.Name, Path: m.Path, Base: m.Base, Size: m.Size, FirstSectionRVA: m.FirstSectionRVA, Synthetic: m.Synthetic}
+		out[i] = module{Name: m.Name, Path: m.Path, HostPath: m.HostPath, Base: m.Base, Size: m.Size, FirstSectionRVA: m.FirstSectionRVA, Synthetic: m.Synthetic}
 	}
 	return out
 }
@@ -546,7 +608,9 @@ func (t *Target) decodeReg(regnum int, src []byte) {
 // ReadMemory implements rsp.Target.
 func (t *Target) ReadMemory(addr uint64, p []byte) (int, error) { return t.m.ReadMemory(addr, p) }
 
-// WriteMemory implements rsp.Target.
+// WriteMemory implements rsp.Target. (The machine drops the translations
+// of code it overwrites: LLDB rewrites its JIT buffer for every
+// expression.)
 func (t *Target) WriteMemory(addr uint64, p []byte) (int, error) { return t.m.WriteMemory(addr, p) }
 
 // Interrupt implements rsp.Target.
@@ -563,6 +627,7 @@ func (t *Target) LastStop() rsp.Stop { return t.last }
 
 // Resume implements rsp.Target.
 func (t *Target) Resume(actions []rsp.ResumeAction) (rsp.Stop, error) {
+	t.fault = nil
 	var act rsp.ResumeAction
 	found := false
 	if t.wine != nil {
@@ -611,11 +676,21 @@ func (t *Target) Resume(actions []rsp.ResumeAction) (rsp.Stop, error) {
 		st, err = t.RangeStep(act.Thread, act.RangeStart, act.RangeEnd)
 	default:
 		st, err = t.run(act.Step)
+		if err == nil && act.Step {
+			t.stepLanded(&st)
+		}
 	}
 	if err != nil {
 		return rsp.Stop{}, err
 	}
 	t.last = st
+	if t.traceOn() {
+		if st.Kind == rsp.StopExited || st.Kind == rsp.StopTerminated {
+			t.hooksEnded()
+		} else {
+			t.hk.trace.flush()
+		}
+	}
 	return st, nil
 }
 
@@ -626,12 +701,26 @@ func (t *Target) RangeStep(tid int, start, end uint64) (rsp.Stop, error) {
 	}
 	for i := 0; ; i++ {
 		st, err := t.run(true)
+		if err == nil {
+			t.stepLanded(&st)
+		}
 		if err != nil || st.Kind != rsp.StopSignal || st.Signal != rsp.SIGTRAP {
 			return st, err
 		}
 		pc, err := t.m.Reg(arch.RIP)
-		if err != nil || pc < start || pc >= end {
+		if err != nil {
 			return st, err
+		}
+		if kind, ok := t.breakAt(pc); ok {
+			// A step ends on an instruction the emulator has not run; an
+			// inserted breakpoint there is hit, inside the range or not
+			// (gdbserver stops there too: `next` over a line with a
+			// breakpoint in its middle reports that breakpoint).
+			st.Kind = kind
+			return st, nil
+		}
+		if pc < start || pc >= end {
+			return st, nil
 		}
 		if t.interrupted.Swap(false) {
 			return t.stop(rsp.StopSignal, rsp.SIGINT), nil
@@ -642,6 +731,7 @@ func (t *Target) RangeStep(tid int, start, end uint64) (rsp.Stop, error) {
 // run continues (or single-steps) the guest, serving API traps in Go,
 // until a stop the debugger must see.
 func (t *Target) run(step bool) (rsp.Stop, error) {
+	t.hooksBeforeRun()
 	if t.wine != nil {
 		return t.runWine(step)
 	}
@@ -661,6 +751,9 @@ func (t *Target) run(step bool) (rsp.Stop, error) {
 			if err != nil || done {
 				return st, err
 			}
+			if t.hk != nil {
+				t.rescanHooks(false)
+			}
 			if step {
 				return t.stop(rsp.StopSignal, rsp.SIGTRAP), nil
 			}
@@ -675,6 +768,15 @@ func (t *Target) run(step bool) (rsp.Stop, error) {
 		if us.Reason == unicorn.StopTrap {
 			if step {
 				// The step ended on an API entry: show it there.
+				return t.stop(rsp.StopSignal, rsp.SIGTRAP), nil
+			}
+			continue
+		}
+		if st, handled := t.hookStop(us); handled {
+			if st != nil {
+				return *st, nil
+			}
+			if step {
 				return t.stop(rsp.StopSignal, rsp.SIGTRAP), nil
 			}
 			continue
@@ -723,6 +825,14 @@ func (t *Target) stop(kind rsp.StopKind, sig int) rsp.Stop {
 
 // translate maps an emulator stop to what the debugger sees.
 func (t *Target) translate(us unicorn.Stop) rsp.Stop {
+	if st, ok := t.breakpointFetch(us); ok {
+		return st
+	}
+	switch us.Reason {
+	case unicorn.StopFault, unicorn.StopIllegal, unicorn.StopDivide, unicorn.StopException:
+		e := wineException(us)
+		t.fault = &e
+	}
 	switch us.Reason {
 	case unicorn.StopBreakpoint:
 		return t.stop(rsp.StopSWBreak, rsp.SIGTRAP)
@@ -827,9 +937,24 @@ func (t *Target) RemoveBreakpoint(kind rsp.BreakKind, addr uint64, size int) err
 	delete(t.breaks, breakKey{kind, addr, size})
 	switch kind {
 	case rsp.BreakSoftware, rsp.BreakHardware:
+		if kind == rsp.BreakSoftware && t.hookArmed(addr) {
+			return nil // the hooks' breakpoint stays (apihooks.go)
+		}
 		return t.m.RemoveBreakpoint(addr, kind == rsp.BreakHardware)
 	}
 	return t.m.RemoveWatchpoint(addr, size, watchKind(kind))
+}
+
+// breakAt reports whether the client inserted a breakpoint at pc, and
+// the stop it makes (x86 breakpoints are inserted with kind 1).
+func (t *Target) breakAt(pc uint64) (rsp.StopKind, bool) {
+	if _, ok := t.breaks[breakKey{rsp.BreakSoftware, pc, 1}]; ok {
+		return rsp.StopSWBreak, true
+	}
+	if _, ok := t.breaks[breakKey{rsp.BreakHardware, pc, 1}]; ok {
+		return rsp.StopHWBreak, true
+	}
+	return 0, false
 }
 
 func watchKind(k rsp.BreakKind) unicorn.WatchKind {
@@ -874,11 +999,13 @@ func (t *Target) MemoryRegions(dst []rsp.MemoryRegion) []rsp.MemoryRegion {
 
 // Libraries implements rsp.LibraryLister.
 func (t *Target) Libraries(dst []rsp.Library) []rsp.Library {
-	for _, mod := range t.modules() {
+	for i, mod := range t.modules() {
 		dst = append(dst, rsp.Library{
 			Name:        mod.Path,
 			Base:        mod.Base,
 			SegmentAddr: mod.Base + uint64(mod.FirstSectionRVA),
+			Program:     i == 0, // modules() lists the program first
+			HostPath:    mod.HostPath,
 		})
 	}
 	return dst

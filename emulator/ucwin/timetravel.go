@@ -56,6 +56,8 @@ type recorder struct {
 	mu      sync.Mutex
 	printed int // console writes the user has seen
 	writes  int // console writes of the current incarnation
+	traced  int // API trace lines written (Config.TraceAPI)
+	traces  int // trace lines of the current incarnation
 
 	start uint64 // position of the first stop (the history's beginning)
 	snaps map[string]snapshot
@@ -137,6 +139,7 @@ func (r *recorder) prepare(cfg *Config, m *unicorn.Machine) error {
 	}
 	r.mu.Lock()
 	r.writes = 0
+	r.traces = 0
 	r.mu.Unlock()
 	r.gen = 0
 	r.next = r.every
@@ -154,6 +157,25 @@ func (r *recorder) show() bool {
 		return false
 	}
 	r.printed = r.writes
+	return true
+}
+
+// traceShow counts one API trace line and reports whether the trace does
+// not have it yet (always without a recording). A trace line changes
+// gen, and a checkpoint is restored only while gen is what it was then:
+// none lies between a checkpoint restored and the position, and the
+// count needs no restoring.
+func (r *recorder) traceShow() bool {
+	if r == nil {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.traces++
+	if r.traces <= r.traced {
+		return false
+	}
+	r.traced = r.traces
 	return true
 }
 
@@ -391,8 +413,19 @@ func (t *Target) incarnate(n uint64, scan bool) ([]hit, rsp.Stop, error) {
 	if err != nil {
 		return nil, rsp.Stop{}, fmt.Errorf("replay: %w", err)
 	}
+	// The blocks the old incarnation ran stay in the coverage (some may
+	// lie past n); the new one records from here on. Catch points and
+	// the trace's breakpoints go into the new machine.
+	t.foldCoverage()
 	t.swap(f)
 	f.closeInner()
+	t.installHooks()
+	if t.hk != nil && t.hk.trace != nil {
+		t.hk.trace.seq = 0 // numbered as in the first run
+	}
+	if err := t.startCoverage(); err != nil {
+		return nil, rsp.Stop{}, err
+	}
 	var hits []hit
 	if scan {
 		for k := range t.breaks {
@@ -430,6 +463,9 @@ func (t *Target) swap(f *Target) {
 	t.final, f.final = f.final, t.final
 	t.loadGen, f.loadGen = f.loadGen, t.loadGen
 	t.shadows, f.shadows = f.shadows, t.shadows
+	t.fault, f.fault = f.fault, t.fault
+	t.faultDump, f.faultDump = f.faultDump, t.faultDump
+	t.delivered, f.delivered = f.delivered, t.delivered
 }
 
 // closeInner releases a swapped-out incarnation.

@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/emulator/unicorn"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // refState is a forward-only run's state at a position: the registers
@@ -52,7 +52,7 @@ func reference(t *testing.T, exe string, p uint64, cache map[uint64][]refState) 
 // in the state a forward-only run has at the same position: registers
 // and all memory.
 func TestTimeTravelProperty(t *testing.T) {
-	exe := harness.BuildPE(t, "tests/testdata/corrupt.c", harness.MinGW, "-O0", "-g")
+	exe := testkit.BuildPE(t, "tests/testdata/corrupt.c", testkit.MinGW, "-O0", "-g")
 	cache := map[uint64][]refState{}
 	// Breakpoint candidates: functions of the program and of the CRT.
 	var bps []uint64

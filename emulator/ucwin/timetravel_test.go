@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/emulator/unicorn"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // symbolAddr finds a global's address in a mingw image's COFF symbols
@@ -77,7 +77,7 @@ var cont = []rsp.ResumeAction{{Thread: rsp.AllThreads}}
 var intervals = []uint64{0, 97}
 
 func recorded(t *testing.T) (*Target, *bytes.Buffer, uint64) {
-	exe := harness.BuildPE(t, "tests/testdata/corrupt.c", harness.MinGW, "-O0", "-g")
+	exe := testkit.BuildPE(t, "tests/testdata/corrupt.c", testkit.MinGW, "-O0", "-g")
 	var out bytes.Buffer
 	tg, err := New(Config{Program: exe, Record: true, Stdout: &out, Stderr: &out})
 	require.NoError(t, err)
@@ -244,7 +244,7 @@ func TestTimeTravelMonitor(t *testing.T) {
 // under recording: two recorded runs print the same values, three ticks
 // an instruction apart; without recording they are the host's.
 func TestVirtualTSCGuest(t *testing.T) {
-	exe := harness.BuildPE(t, "tests/testdata/tsc.c", harness.MinGW, "-O0")
+	exe := testkit.BuildPE(t, "tests/testdata/tsc.c", testkit.MinGW, "-O0")
 	runOnce := func(record bool) (uint64, uint64) {
 		var out bytes.Buffer
 		tg, err := New(Config{Program: exe, Record: record, Stdout: &out})

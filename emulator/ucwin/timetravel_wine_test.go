@@ -7,8 +7,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // TestTimeTravelWineThreads: the wine userland with three threads
@@ -17,8 +17,8 @@ import (
 // run, and forward again, ends at the same position every time, and the
 // output is printed once.
 func TestTimeTravelWineThreads(t *testing.T) {
-	harness.NeedWine(t)
-	exe := harness.BuildPE(t, "tests/testdata/wthreads.c", harness.MinGW, "-O0", "-g")
+	testkit.NeedWine(t)
+	exe := testkit.BuildPE(t, "tests/testdata/wthreads.c", testkit.MinGW, "-O0", "-g")
 	var out bytes.Buffer
 	tg, err := New(Config{Program: exe, Record: true, Userland: UserlandWine, Stdout: &out, Stderr: &out})
 	require.NoError(t, err)
@@ -57,8 +57,8 @@ func TestTimeTravelWineThreads(t *testing.T) {
 // replays: going back before the read and forward again reads the same
 // line (the host reader is consumed once), so the run ends where it did.
 func TestTimeTravelStdin(t *testing.T) {
-	harness.NeedWine(t)
-	exe := harness.BuildPE(t, "tests/testdata/readline.c", harness.MinGW, "-O0", "-g")
+	testkit.NeedWine(t)
+	exe := testkit.BuildPE(t, "tests/testdata/readline.c", testkit.MinGW, "-O0", "-g")
 	var out bytes.Buffer
 	tg, err := New(Config{Program: exe, Record: true, Userland: UserlandWine, Stdout: &out, Stderr: &out,
 		Stdin: bytes.NewBufferString("hello from stdin\n")})

@@ -40,6 +40,7 @@ func (t *Target) loadWine(cfg Config, log *slog.Logger) error {
 		RealClock:                 cfg.RealClock,
 		Stdin:                     cfg.Stdin,
 		StdioKinds:                cfg.StdioKinds,
+		ConsoleSize:               cfg.ConsoleSize,
 		Stdout:                    &teeConsole{t: t.owner, w: stdout},
 		Stderr:                    &teeConsole{t: t.owner, w: stderr},
 		Logger:                    log,
@@ -57,16 +58,17 @@ func (t *Target) loadWine(cfg Config, log *slog.Logger) error {
 		rec.mutated()
 		return p.FastSyscall()
 	})
-	if cfg.Registry != "" {
-		if err := p.LoadRegFile(cfg.Registry); err != nil {
+	for _, reg := range cfg.Registry {
+		if err := p.LoadRegFile(reg); err != nil {
 			p.Close()
 			return fmt.Errorf("--registry: %w", err)
 		}
 	}
-	t.desc = rsp.AMD64(rsp.AMD64Options{AVX: t.m.HasAVX()})
+	t.desc = rsp.AMD64(rsp.AMD64Options{AVX: t.m.HasAVX(), Win64: true})
 	if cfg.ShadowStack {
 		t.m.SetShadowStack(true)
 	}
+	t.m.SetExactFaults(cfg.ExactFaults)
 	t.last = rsp.Stop{Kind: rsp.StopSignal, Signal: rsp.SIGTRAP, Thread: int(p.CurrentThread()), Library: true}
 	t.libsSent = len(p.Modules())
 	p.ModulesChanged()
@@ -156,6 +158,12 @@ func (t *Target) runWine(step bool) (rsp.Stop, error) {
 			if st, done := t.wineEvent(ev); done {
 				return st, nil
 			}
+			if t.hk != nil {
+				t.rescanHooks(false)
+				if st, ok := t.caughtSyscall(); ok {
+					return st, nil
+				}
+			}
 			if step {
 				return t.stop(rsp.StopSignal, rsp.SIGTRAP), nil
 			}
@@ -170,8 +178,17 @@ func (t *Target) runWine(step bool) (rsp.Stop, error) {
 			}
 			continue
 		case unicorn.StopFault, unicorn.StopDivide, unicorn.StopIllegal, unicorn.StopInt3, unicorn.StopException:
+			if st, ok := t.breakpointFetch(us); ok {
+				return st, nil // a debugger's return address (calls.go)
+			}
 			e := wineException(us)
 			if t.deliver {
+				t.delivered = &e
+				if t.cfg.DumpFaults {
+					t.fault = &e
+					t.faultDump, _ = t.Minidump(false)
+					t.fault = nil
+				}
 				prev := t.wine.CurrentThread()
 				t.rec.mutated()
 				ev, err := t.wine.DispatchException(e)
@@ -191,6 +208,15 @@ func (t *Target) runWine(step bool) (rsp.Stop, error) {
 			}
 			t.pending = &e
 			return st, nil
+		}
+		if st, handled := t.hookStop(us); handled {
+			if st != nil {
+				return *st, nil
+			}
+			if step {
+				return t.stop(rsp.StopSignal, rsp.SIGTRAP), nil
+			}
+			continue
 		}
 		return t.translate(us), nil
 	}
@@ -239,7 +265,7 @@ func (t *Target) wineEvent(ev wine.Event) (rsp.Stop, bool) {
 	switch ev.Kind {
 	case wine.EventExited:
 		exit := rsp.Stop{Kind: rsp.StopExited, ExitCode: int(ev.ExitCode), Thread: int(t.wine.CurrentThread())}
-		if e, ok := t.wine.Unhandled(); ok && !t.deliver {
+		if e, ok := t.wine.Unhandled(); ok && (!t.deliver || t.cfg.DumpFaults) {
 			// Second chance: show the exception, then the exit.
 			st := t.stop(rsp.StopSignal, signalOf(e.Code))
 			st.Description = "second chance (no handler took it): " + e.String()
@@ -300,6 +326,28 @@ func (t *Target) resumeWine(act rsp.ResumeAction) error {
 	}
 	return nil
 }
+
+// EndingException describes the exception that ended a process which
+// exited with code: one no handler took, or the last fault delivered to
+// the guest when the code is that fault's (Wine's top-level filter ends
+// the process with the exception's code, as Windows does). The wine
+// userland only: the synth userland stops at a fault instead.
+func (t *Target) EndingException(code uint32) (string, bool) {
+	if t.wine == nil {
+		return "", false
+	}
+	if e, ok := t.wine.Unhandled(); ok {
+		return e.String(), true
+	}
+	if e := t.delivered; e != nil && e.Code == code {
+		return e.String(), true
+	}
+	return "", false
+}
+
+// SecondChance reports that the process is stopped at an exception no
+// handler took: the next resume ends it with the exception's code.
+func (t *Target) SecondChance() bool { return t.final != nil && !t.exited }
 
 // wineThread resolves a client thread id (0 or -1: the current thread).
 func (t *Target) wineThread(tid int) uint32 {

@@ -7,9 +7,9 @@ import (
 
 	"github.com/rspstub/rspstub/guest/wine"
 	"github.com/rspstub/rspstub/internal/arch"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -17,10 +17,7 @@ import (
 func needWine(t *testing.T) {
 	t.Helper()
 	if !wine.Installed() {
-		if harness.RequireTools() {
-			t.Fatal("Wine 8's PE DLLs (package libwine) are missing and RSPSTUB_REQUIRE_TOOLS=1")
-		}
-		t.Skip("Wine 8's PE DLLs (package libwine) are not installed")
+		testkit.Missing(t, "Wine 8's PE DLLs (package libwine) are not installed")
 	}
 }
 
@@ -66,7 +63,7 @@ func verifyFromMain(t *testing.T, exe string, maxSteps int) (steps int, out stri
 
 func TestWineShadowHello(t *testing.T) {
 	needWine(t)
-	exe := harness.BuildPE(t, "guest/wine/testdata/hello.c", harness.MinGW, "-O1")
+	exe := testkit.BuildPE(t, "guest/wine/testdata/hello.c", testkit.MinGW, "-O1")
 	steps, out := verifyFromMain(t, exe, 2_000_000)
 	t.Logf("%d instructions from main to the end, each checked", steps)
 	assert.Contains(t, out, "hello from printf")
@@ -75,7 +72,7 @@ func TestWineShadowHello(t *testing.T) {
 
 func TestWineShadowCxxException(t *testing.T) {
 	needWine(t)
-	exe := harness.BuildPE(t, "guest/wine/testdata/throw.cc", harness.MinGWCXX, "-O1", "-static")
+	exe := testkit.BuildPE(t, "guest/wine/testdata/throw.cc", testkit.MinGWCXX, "-O1", "-static")
 	steps, out := verifyFromMain(t, exe, 3_000_000)
 	t.Logf("%d instructions from main to the end, each checked", steps)
 	assert.Contains(t, out, "caught 42")
@@ -92,7 +89,7 @@ func BenchmarkWineSyscalls(b *testing.B) {
 	if !wine.Installed() {
 		b.Skip("Wine 8's PE DLLs (package libwine) are not installed")
 	}
-	exe := harness.BuildPE(b, "tests/testdata/syscalls.c", harness.MinGW, "-O2")
+	exe := testkit.BuildPE(b, "tests/testdata/syscalls.c", testkit.MinGW, "-O2")
 	for _, inPlace := range []bool{true, false} {
 		name := map[bool]string{true: "hook", false: "stop"}[inPlace]
 		b.Run(name, func(b *testing.B) {

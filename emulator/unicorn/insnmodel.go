@@ -254,12 +254,6 @@ func accessesOf(inst x86asm.Inst) (acc []memAccess, modeled bool) {
 	return acc, true
 }
 
-// mayAccessMemory reports whether inst may access memory at all.
-func mayAccessMemory(inst x86asm.Inst) bool {
-	acc, modeled := accessesOf(inst)
-	return !modeled || len(acc) > 0
-}
-
 // noDestWrite: instructions whose first register operand is only read.
 var noDestWrite = map[x86asm.Op]bool{
 	x86asm.CMP: true, x86asm.TEST: true, x86asm.BT: true, x86asm.PUSH: true, x86asm.UCOMISS: true,

@@ -791,6 +791,7 @@ void rs_close(rs_machine *m)
 	free(m->tbc);
 	free(m->tsc_hooks);
 	free(m->tsc_addrs);
+	free(m->cov);
 	free(m);
 }
 
@@ -896,6 +897,36 @@ uc_err rs_reg_write(rs_machine *m, int id, uint64_t v)
 	memset(buf, 0, sizeof buf);
 	memcpy(buf, &v, 8);
 	return uc_reg_write(m->uc, id, buf);
+}
+
+// rs_save_clean makes the current CPU state the one the machine goes
+// back to after a CPU exception (see rs_run): segment selectors loaded
+// since creation must survive that reset.
+uc_err rs_save_clean(rs_machine *m)
+{
+	if (m->clean == NULL)
+		return UC_ERR_OK;
+	return uc_context_save(m->uc, m->clean);
+}
+
+uc_err rs_get_gdtr(rs_machine *m, uint64_t *base, uint32_t *limit)
+{
+	uc_x86_mmr r;
+	uc_err e;
+	memset(&r, 0, sizeof r);
+	e = uc_reg_read(m->uc, UC_X86_REG_GDTR, &r);
+	*base = r.base;
+	*limit = r.limit;
+	return e;
+}
+
+uc_err rs_set_gdtr(rs_machine *m, uint64_t base, uint32_t limit)
+{
+	uc_x86_mmr r;
+	memset(&r, 0, sizeof r);
+	r.base = base;
+	r.limit = limit;
+	return uc_reg_write(m->uc, UC_X86_REG_GDTR, &r);
 }
 
 static const int gpr_ids[16] = {
@@ -1333,6 +1364,8 @@ static void quantum_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 
 // ---- position counter --------------------------------------------------------
 
+static void cov_record(rs_machine *m, uint64_t addr, uint32_t size);
+
 extern int rsInsnIndex(uintptr_t handle, uint64_t start, uint64_t pc);
 extern int rsScanTSC(uintptr_t handle, uint64_t start, uint64_t size, uint64_t *after, int max);
 
@@ -1442,6 +1475,8 @@ static void count_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 		rs_stop_now(m, RS_STOP_POSITION, addr);
 		return;
 	}
+	if (m->cov_hook != 0)
+		cov_record(m, addr, size);
 	m->icount += n;
 	m->cnt_block = addr;
 	m->cnt_size = size;
@@ -1515,6 +1550,120 @@ uc_err rs_set_quantum(rs_machine *m, int64_t blocks)
 		invalidate_all(m);
 	}
 	return e;
+}
+
+// ---- coverage ----------------------------------------------------------------
+
+// At most this many distinct blocks are recorded (16 MiB of table at
+// twice the entries).
+#define RS_COV_MAX (1u << 20)
+
+static uint64_t cov_hash(uint64_t a)
+{
+	a ^= a >> 33;
+	a *= 0xff51afd7ed558ccdULL;
+	a ^= a >> 33;
+	return a;
+}
+
+static void cov_put(rs_cov_entry *t, uint64_t cap, uint64_t addr, uint32_t size, uint64_t *n)
+{
+	uint64_t i = cov_hash(addr) & (cap - 1);
+	while (t[i].addr != 0 && t[i].addr != addr)
+		i = (i + 1) & (cap - 1);
+	if (t[i].addr == 0) {
+		t[i].addr = addr;
+		(*n)++;
+	}
+	// A block translated again (after a breakpoint or a write) may end
+	// elsewhere: keep the longest.
+	if (size > t[i].size)
+		t[i].size = size;
+}
+
+// cov_cb records a block at its entry. While the position counter is on,
+// count_cb records instead, after its own checks: a block that a position
+// limit or a time slice stops before does not run and is not recorded
+// (with two hooks the order would be libunicorn's hook list order).
+static void cov_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
+{
+	rs_machine *m = ud;
+	(void)uc;
+	if (m->count_hook != 0 || m->stop.reason != RS_STOP_NONE)
+		return;
+	cov_record(m, addr, size);
+}
+
+static void cov_record(rs_machine *m, uint64_t addr, uint32_t size)
+{
+	if (addr == 0)
+		return;
+	if (2 * (m->ncov + 1) > m->capcov) {
+		uint64_t cap = m->capcov * 2, i, n = 0;
+		rs_cov_entry *t;
+		if (m->ncov >= RS_COV_MAX) {
+			// Full: record only blocks already known.
+			uint64_t j = cov_hash(addr) & (m->capcov - 1);
+			while (m->cov[j].addr != 0 && m->cov[j].addr != addr)
+				j = (j + 1) & (m->capcov - 1);
+			if (m->cov[j].addr == 0)
+				m->cov_full = 1;
+			else if (size > m->cov[j].size)
+				m->cov[j].size = size;
+			return;
+		}
+		t = calloc((size_t)cap, sizeof *t);
+		if (t == NULL) {
+			m->cov_full = 1;
+			return;
+		}
+		for (i = 0; i < m->capcov; i++)
+			if (m->cov[i].addr != 0)
+				cov_put(t, cap, m->cov[i].addr, m->cov[i].size, &n);
+		free(m->cov);
+		m->cov = t;
+		m->capcov = cap;
+	}
+	cov_put(m->cov, m->capcov, addr, size, &m->ncov);
+}
+
+uc_err rs_set_coverage(rs_machine *m, int on)
+{
+	uc_err e = UC_ERR_OK;
+	if (on && m->cov_hook == 0) {
+		if (m->cov == NULL) {
+			m->capcov = 1 << 12;
+			m->cov = calloc((size_t)m->capcov, sizeof *m->cov);
+			if (m->cov == NULL) {
+				m->capcov = 0;
+				return UC_ERR_NOMEM;
+			}
+		}
+		e = uc_hook_add(m->uc, &m->cov_hook, UC_HOOK_BLOCK, (void *)cov_cb, m, 1, 0);
+		if (e != UC_ERR_OK)
+			m->cov_hook = 0;
+		invalidate_all(m);
+	} else if (!on && m->cov_hook != 0) {
+		e = uc_hook_del(m->uc, m->cov_hook);
+		m->cov_hook = 0;
+		invalidate_all(m);
+	}
+	return e;
+}
+
+// rs_coverage copies up to max recorded blocks to out and returns how
+// many there are in all.
+uint64_t rs_coverage(rs_machine *m, rs_cov_entry *out, uint64_t max)
+{
+	uint64_t i, n = 0;
+	for (i = 0; i < m->capcov; i++) {
+		if (m->cov[i].addr == 0)
+			continue;
+		if (n < max)
+			out[n] = m->cov[i];
+		n++;
+	}
+	return n;
 }
 
 // ---- execution -------------------------------------------------------------

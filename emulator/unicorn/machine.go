@@ -406,3 +406,64 @@ func (m *Machine) WriteMSR(id uint32, v uint64) error {
 	}
 	return ucErr(fmt.Sprintf("write msr %#x", id), C.rs_write_msr(m.c, C.uint32_t(id), C.uint64_t(v)))
 }
+
+// LoadSelectors loads segment selectors (cs, ss, ds, es, fs, gs) through
+// a global descriptor table that exists only for the load. libunicorn
+// 2.0.1 takes cs, ss, ds and es in 64-bit mode without looking at a
+// table, but refuses fs and gs (UC_ERR_EXCEPTION) unless GDTR points at
+// readable descriptors. gdt (8 bytes a descriptor) is mapped at scratch,
+// a free page, for the load and unmapped after it, and GDTR is put back
+// as it was: loaded selectors keep their descriptors cached, which is all
+// 64-bit code uses, and a later load of a different selector fails as it
+// did without a table. The FS and GS bases, which a selector load resets,
+// are restored, and the state the machine returns to after a CPU
+// exception (see rs_run) is taken again with the selectors in it.
+func (m *Machine) LoadSelectors(sel [6]uint16, gdt []byte, scratch uint64) error {
+	if err := m.check(); err != nil {
+		return err
+	}
+	if len(gdt) == 0 || len(gdt) > 0x10000 {
+		return fmt.Errorf("unicorn: descriptor table of %d bytes", len(gdt))
+	}
+	fsBase, err := m.Reg(arch.FSBase)
+	if err != nil {
+		return err
+	}
+	gsBase, err := m.Reg(arch.GSBase)
+	if err != nil {
+		return err
+	}
+	size := (uint64(len(gdt)) + 0xfff) &^ 0xfff
+	if err := m.Map(scratch, size, arch.PermRead); err != nil {
+		return fmt.Errorf("unicorn: map the descriptor table: %w", err)
+	}
+	defer m.Unmap(scratch, size)
+	if _, err := m.WriteMemory(scratch, gdt); err != nil {
+		return err
+	}
+	var oldBase C.uint64_t
+	var oldLimit C.uint32_t
+	if e := C.rs_get_gdtr(m.c, &oldBase, &oldLimit); e != C.UC_ERR_OK {
+		return ucErr("read gdtr", e)
+	}
+	if e := C.rs_set_gdtr(m.c, C.uint64_t(scratch), C.uint32_t(len(gdt)-1)); e != C.UC_ERR_OK {
+		return ucErr("write gdtr", e)
+	}
+	defer C.rs_set_gdtr(m.c, oldBase, oldLimit) // on every path (again below, before the save)
+	for i, r := range [6]arch.Reg{arch.CS, arch.SS, arch.DS, arch.ES, arch.FS, arch.GS} {
+		if err := m.SetReg(r, uint64(sel[i])); err != nil {
+			return err
+		}
+	}
+	if err := m.SetReg(arch.FSBase, fsBase); err != nil {
+		return err
+	}
+	if err := m.SetReg(arch.GSBase, gsBase); err != nil {
+		return err
+	}
+	// The state the machine returns to after a CPU exception keeps the
+	// selectors (WriteContext could not load fs and gs into a state
+	// without them: every register then read 0 after a #UD).
+	C.rs_set_gdtr(m.c, oldBase, oldLimit)
+	return ucErr("save the clean state", C.rs_save_clean(m.c))
+}

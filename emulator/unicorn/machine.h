@@ -230,7 +230,18 @@ typedef struct rs_machine {
 	uint64_t restart_pc;
 	int restart_at;
 	uint64_t tsc_reads;
+	// Coverage: a block hook that records each executed block's start
+	// and size in an open-addressing set (addr 0 marks a free slot).
+	uc_hook cov_hook;
+	struct rs_cov_entry *cov;
+	uint64_t ncov, capcov;
+	int cov_full; // the set reached its bound: later new blocks are lost
 } rs_machine;
+
+typedef struct rs_cov_entry {
+	uint64_t addr;
+	uint32_t size;
+} rs_cov_entry;
 
 // Results returned by value: out-parameters would make cgo move Go locals
 // to the heap.
@@ -251,6 +262,9 @@ rs_result rs_mem_write(rs_machine *m, uint64_t addr, const void *buf, uint64_t l
 uc_err rs_reg_read(rs_machine *m, int id, uint64_t *v);
 rs_result rs_reg_get(rs_machine *m, int id);
 uc_err rs_reg_write(rs_machine *m, int id, uint64_t v);
+uc_err rs_set_gdtr(rs_machine *m, uint64_t base, uint32_t limit);
+uc_err rs_get_gdtr(rs_machine *m, uint64_t *base, uint32_t *limit);
+uc_err rs_save_clean(rs_machine *m);
 uc_err rs_read_context(rs_machine *m, rs_context *c);
 uc_err rs_read_gprs(rs_machine *m, rs_context *c);
 uc_err rs_write_context(rs_machine *m, const rs_context *c);
@@ -295,6 +309,8 @@ void rs_tsc_virtual(rs_machine *m, int on, uint64_t mul);
 void count_settle(rs_machine *m, uint64_t pc);
 void count_twin(rs_machine *m, uint64_t pc, int done);
 int count_block_cb(rs_machine *m, uint64_t addr, uint32_t size);
+uc_err rs_set_coverage(rs_machine *m, int on);
+uint64_t rs_coverage(rs_machine *m, rs_cov_entry *out, uint64_t max);
 uc_err rs_set_sync(rs_machine *m, int on);
 uc_err rs_raw_run(const void *code, size_t len);
 void rs_set_handle(rs_machine *m, uintptr_t h);

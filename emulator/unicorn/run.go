@@ -7,6 +7,7 @@ import "C"
 
 import (
 	"fmt"
+	"sort"
 	"time"
 	"unsafe"
 
@@ -439,6 +440,43 @@ func (m *Machine) SetQuantum(blocks int64) error {
 	}
 	m.quantum = blocks
 	return ucErr("set quantum", C.rs_set_quantum(m.c, C.int64_t(blocks)))
+}
+
+// Block is an executed basic block (a translation block: it may span
+// what a disassembler would call several, up to the next branch).
+type Block struct {
+	Addr uint64
+	Size uint32
+}
+
+// SetCoverage records every translation block the guest executes, from
+// now on (a C block hook; no Go per block). Turning it on or off drops
+// the translated code. At most 2^20 distinct blocks are kept.
+func (m *Machine) SetCoverage(on bool) error {
+	if err := m.check(); err != nil {
+		return err
+	}
+	return ucErr("set coverage", C.rs_set_coverage(m.c, cbool(on)))
+}
+
+// Coverage returns the blocks executed while coverage was on, sorted by
+// address, and whether some were lost to the bound.
+func (m *Machine) Coverage() (blocks []Block, lost bool) {
+	if m.check() != nil {
+		return nil, false
+	}
+	n := uint64(C.rs_coverage(m.c, nil, 0))
+	if n == 0 {
+		return nil, m.c.cov_full != 0
+	}
+	buf := make([]C.rs_cov_entry, n)
+	n = min(n, uint64(C.rs_coverage(m.c, &buf[0], C.uint64_t(n))))
+	blocks = make([]Block, n)
+	for i := range blocks {
+		blocks[i] = Block{Addr: uint64(buf[i].addr), Size: uint32(buf[i].size)}
+	}
+	sort.Slice(blocks, func(i, j int) bool { return blocks[i].Addr < blocks[j].Addr })
+	return blocks, m.c.cov_full != 0
 }
 
 // InstrumentedBlocks is how many translation blocks were translated again

@@ -61,6 +61,7 @@ import (
 	"path"
 
 	"github.com/rspstub/rspstub/internal/elfmem"
+	"github.com/rspstub/rspstub/internal/loaded"
 )
 
 // Memory is guest memory: ReadMemory works like io.ReaderAt with a 64-bit
@@ -72,10 +73,7 @@ type Memory interface {
 // Module is one loaded ELF module. Base is the address of its lowest
 // PT_LOAD mapping (page-aligned), where its ELF header is; Size reaches
 // the end of its highest PT_LOAD, page-aligned.
-type Module struct {
-	Name, Path string
-	Base, Size uint64
-}
+type Module = loaded.Module
 
 // Auxiliary vector types (<elf.h>).
 const (
@@ -175,14 +173,15 @@ func (w *walker) problem(format string, args ...any) {
 	}
 }
 
-type loaded struct {
+// mapped is a module with its ELF view.
+type mapped struct {
 	mod Module
 	img *elfmem.Image
 	dyn []elfmem.Dyn
 }
 
 // executable finds the program from its program headers in memory.
-func (w *walker) executable(a Auxv) (*loaded, error) {
+func (w *walker) executable(a Auxv) (*mapped, error) {
 	phdr, phnum := a[AT_PHDR], a[AT_PHNUM]
 	if phnum > elfmem.MaxPhnum {
 		return nil, fmt.Errorf("%w: AT_PHNUM %d", ErrAuxv, phnum)
@@ -214,7 +213,7 @@ func (w *walker) executable(a Auxv) (*loaded, error) {
 	if e := a[AT_ENTRY]; e != 0 && !img.Contains(e) {
 		w.problem("AT_ENTRY %#x is outside the executable %#x-%#x", e, img.Base, img.Base+img.Size)
 	}
-	ex := &loaded{img: img, mod: Module{Base: img.Base, Size: img.Size}}
+	ex := &mapped{img: img, mod: Module{Base: img.Base, Size: img.Size}}
 	if fn := a[AT_EXECFN]; fn != 0 {
 		if s, err := elfmem.ReadString(w.mem, fn, 0); err == nil {
 			ex.mod.Path = s
@@ -302,7 +301,58 @@ func (w *walker) addAt(base uint64, name, what string) {
 }
 
 // linkMap walks r_debug's link_map chain.
-func (w *walker) linkMap(exe *loaded) {
+func (w *walker) linkMap(exe *mapped) {
+	w.chain(exe, func(lm, lAddr, lName, lLD uint64) { w.linkEntry(exe, lAddr, lName, lLD) })
+}
+
+// LinkMapEntry is one entry of r_debug's link_map chain as the dynamic
+// linker keeps it: what an SVR4 library list (qXfer:libraries-svr4)
+// reports.
+type LinkMapEntry struct {
+	Name    string // l_name ("" for the executable)
+	LM      uint64 // the entry's own address
+	Addr    uint64 // l_addr: the load bias
+	Dynamic uint64 // l_ld: the module's PT_DYNAMIC in memory
+	Main    bool   // the executable's entry (its l_ld is the executable's PT_DYNAMIC)
+}
+
+// LinkMap returns r_debug's link_map chain in order. It is empty until
+// the dynamic linker has filled r_debug (at its entry point, where
+// qemu-user starts) and for executables without DT_DEBUG (static ones).
+func LinkMap(mem Memory, auxv []byte) ([]LinkMapEntry, []string, error) {
+	a, err := ParseAuxv(auxv)
+	if err != nil {
+		return nil, nil, err
+	}
+	if a[AT_PHDR] == 0 || a[AT_PHNUM] == 0 {
+		return nil, nil, fmt.Errorf("%w: no AT_PHDR/AT_PHNUM", ErrAuxv)
+	}
+	w := walker{mem: mem}
+	exe, err := w.executable(a)
+	if err != nil {
+		return nil, nil, fmt.Errorf("executable: %w", err)
+	}
+	var out []LinkMapEntry
+	w.chain(exe, func(lm, lAddr, lName, lLD uint64) {
+		e := LinkMapEntry{LM: lm, Addr: lAddr, Dynamic: lLD, Main: lLD == exe.img.Dynamic}
+		if lName != 0 {
+			s, err := elfmem.ReadString(w.mem, lName, 0)
+			if err != nil {
+				w.problem("l_name at %#x: %v", lName, err)
+			}
+			e.Name = s
+		}
+		out = append(out, e)
+	})
+	return out, w.problems, nil
+}
+
+// chain calls fn for each entry of r_debug's link_map chain (bounded,
+// cycle-checked); nothing before the dynamic linker has filled r_debug.
+func (w *walker) chain(exe *mapped, fn func(lm, lAddr, lName, lLD uint64)) {
+	if exe.img.Dynamic == 0 {
+		return // static: no dynamic linker
+	}
 	dbg, ok := elfmem.Lookup(exe.dyn, elfmem.DT_DEBUG)
 	if !ok || dbg == 0 {
 		return // not filled in yet, or no DT_DEBUG (static-pie, -z nodebug)
@@ -332,13 +382,13 @@ func (w *walker) linkMap(exe *loaded) {
 		lName := binary.LittleEndian.Uint64(e[8:])
 		lLD := binary.LittleEndian.Uint64(e[16:])
 		next := binary.LittleEndian.Uint64(e[24:])
-		w.linkEntry(exe, lAddr, lName, lLD)
+		fn(lm, lAddr, lName, lLD)
 		lm = next
 	}
 }
 
 // linkEntry adds one link_map entry's module.
-func (w *walker) linkEntry(exe *loaded, lAddr, lName, lLD uint64) {
+func (w *walker) linkEntry(exe *mapped, lAddr, lName, lLD uint64) {
 	if lLD == exe.img.Dynamic {
 		return // the executable itself
 	}

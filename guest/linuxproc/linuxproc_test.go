@@ -1,13 +1,17 @@
 package linuxproc
 
 import (
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"debug/elf"
 	"encoding/binary"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/internal/elfmem"
 )
@@ -221,6 +225,39 @@ func TestModulesLinkMap(t *testing.T) {
 	}
 }
 
+// TestLinkMap: the chain as the dynamic linker keeps it, the
+// executable's entry marked; nothing before r_debug is filled; a loop is
+// a problem, not a hang.
+func TestLinkMap(t *testing.T) {
+	for _, pie := range []bool{true, false} {
+		p := newProcess(t, pie)
+		got, problems, err := LinkMap(p.mem, p.auxv())
+		require.NoError(t, err)
+		assert.Empty(t, got, "before the dynamic linker ran")
+		assert.Empty(t, problems)
+
+		p.linkMap()
+		got, problems, err = LinkMap(p.mem, p.auxv())
+		require.NoError(t, err)
+		assert.Empty(t, problems)
+		bias := p.exe - p.exeImg.link
+		assert.Equal(t, []LinkMapEntry{
+			{Name: "", LM: p.lmExe, Addr: bias, Dynamic: bias + p.exeImg.dynAddr, Main: true},
+			{Name: "/lib/x86_64-linux-gnu/libfoo.so.1", LM: p.lmLib, Addr: p.lib, Dynamic: p.lib + 0x200},
+			{Name: "/lib64/ld-linux-x86-64.so.2", LM: p.lm, Addr: p.ld, Dynamic: p.ld + 0x200},
+		}, got, "pie=%v", pie)
+
+		p.mem.put64(p.lm+24, p.lmLib)
+		got, problems, err = LinkMap(p.mem, p.auxv())
+		require.NoError(t, err)
+		assert.Len(t, got, 3)
+		require.Len(t, problems, 1)
+		assert.Contains(t, problems[0], "loops")
+	}
+	_, _, err := LinkMap(newMem(), auxv(AT_ENTRY, 1))
+	assert.ErrorIs(t, err, ErrAuxv)
+}
+
 // Before the dynamic linker has filled r_debug (qemu-user stops at its
 // entry): the program, the dynamic linker (path from PT_INTERP), the vDSO.
 func TestModulesBeforeLinker(t *testing.T) {
@@ -298,10 +335,7 @@ func TestModulesBadAuxv(t *testing.T) {
 func mapFile(t *testing.T, m *fakeMem, path string, bias uint64) {
 	f, err := elf.Open(path)
 	if err != nil {
-		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s: %v", path, err)
-		}
-		t.Skipf("%s: %v", path, err)
+		testkit.Missing(t, "%s: %v", path, err)
 	}
 	defer f.Close()
 	for _, p := range f.Progs {
@@ -376,6 +410,10 @@ func FuzzModules(f *testing.F) {
 		mods, problems, err := Modules(m, av)
 		if err == nil && len(mods) == 0 {
 			t.Errorf("no error and no module")
+		}
+		lms, lmProblems, _ := LinkMap(m, av)
+		if len(lms) > MaxModules || len(lmProblems) > 64 {
+			t.Errorf("%d link_map entries, %d problems", len(lms), len(lmProblems))
 		}
 		if len(mods) > MaxModules+3 || len(problems) > 64 {
 			t.Errorf("%d modules, %d problems", len(mods), len(problems))

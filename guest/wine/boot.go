@@ -102,8 +102,8 @@ func (p *Process) makePEB() error {
 	b.u16(pebOSBuild, 7601)
 	b.u32(pebOSPlatformID, 2) // VER_PLATFORM_WIN32_NT
 	b.u32(pebImageSubsystem, uint32(p.exeFile.Subsystem))
-	b.u32(pebImageSubsysMaj, uint32(p.exeFile.MajorSubsystemVer))
-	b.u32(pebImageSubsysMin, uint32(p.exeFile.MinorSubsystemVer))
+	b.u32(pebImageSubsysMaj, uint32(p.exeFile.MajorSubsystemVersion))
+	b.u32(pebImageSubsysMin, uint32(p.exeFile.MinorSubsystemVersion))
 	b.u64(pebAffinityMask, 1)
 	b.u32(pebSessionID, 1)
 	b.u64(pebCloudFileFlags, 0)
@@ -386,6 +386,7 @@ func (p *Process) makeParams() error {
 	b.u32(ppAllocationSize, uint32(pageUp(uint64(size))))
 	b.u32(ppSize, uint32(size))
 	b.u32(ppFlags, 1) // PROCESS_PARAMS_FLAG_NORMALIZED
+	b.u64(ppConsoleHandle, p.consoleHandle)
 	b.u64(ppStdInput, p.std[0])
 	b.u64(ppStdOutput, p.std[1])
 	b.u64(ppStdError, p.std[2])

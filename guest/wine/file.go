@@ -15,10 +15,12 @@ import (
 // stream is a byte stream the guest reads or writes: a standard handle or
 // a device.
 type stream struct {
-	kind string // "pipe" (standard handles), "nul", "console"
+	kind string // "pipe", "file", "char", "nul" (standard handles, NUL), "console"
 	r    io.Reader
 	w    io.Writer
 	eof  bool
+	con  *console // kind "console": the console and which of its objects
+	role int
 }
 
 type fileObject struct {
@@ -30,7 +32,6 @@ type fileObject struct {
 	access    uint32
 	options   uint32
 	pos       int64
-	written   bool
 	// deleteOnClose removes the host file when the last handle closes.
 	deleteOnClose bool
 	// Directory listing state (NtQueryDirectoryFile).
@@ -38,7 +39,6 @@ type fileObject struct {
 	listPos int
 	mask    string
 	stream  *stream
-	event   object // completion event of the last I/O (unused: I/O is synchronous)
 }
 
 func (f *fileObject) typeName() string { return "File" }

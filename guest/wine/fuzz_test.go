@@ -2,12 +2,13 @@ package wine
 
 import (
 	"encoding/binary"
+	"io"
 	"strings"
 	"testing"
 
 	"github.com/rspstub/rspstub/emulator/unicorn"
 	"github.com/rspstub/rspstub/internal/arch"
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -29,7 +30,10 @@ type fuzzGuest struct {
 func newFuzzGuest(t testing.TB, exe, root string) *fuzzGuest {
 	m, err := unicorn.New()
 	require.NoError(t, err)
-	p, err := Load(m, Config{Program: exe, Root: root})
+	// Standard input and output are a console, so its requests are
+	// reachable through the small handles; standard error a pipe.
+	p, err := Load(m, Config{Program: exe, Root: root, StdioKinds: [3]string{"tty", "tty", "pipe"},
+		Stdin: strings.NewReader("a line of input\n"), Stdout: io.Discard, Stderr: io.Discard})
 	require.NoError(t, err)
 	scratch, err := p.allocate(0, 0x2000, PAGE_READWRITE, MEM_PRIVATE, false, "fuzz scratch")
 	require.NoError(t, err)
@@ -86,6 +90,8 @@ func (g *fuzzGuest) value(b []byte) uint64 {
 		return v % 0x10000 // small numbers, the null page
 	case 9:
 		return uint64(uint32(v)) // ULONGs
+	case 10:
+		return uint64(condrvCode(uint32(v%64), uint32(v>>6%3))) // console requests
 	}
 	return v
 }
@@ -94,7 +100,7 @@ func FuzzSyscall(f *testing.F) {
 	if !Installed() {
 		f.Skip("Wine 8's PE DLLs are not installed")
 	}
-	exe := harness.BuildPE(f, "guest/wine/testdata/hello.c", harness.MinGW, "-O1")
+	exe := testkit.BuildPE(f, "guest/wine/testdata/hello.c", testkit.MinGW, "-O1")
 	root := f.TempDir()
 	seed := make([]byte, 2+0x200+11*9)
 	for i := range fuzzSyscalls {

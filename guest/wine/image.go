@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/rspstub/rspstub/internal/arch"
+	"github.com/rspstub/rspstub/internal/loaded"
 	"github.com/rspstub/rspstub/internal/peimage"
 )
 
@@ -184,7 +185,7 @@ func (p *Process) mapImage(ii *imageInfo, want uint64) (*Module, ntstatus, error
 		}
 		start = end
 	}
-	mod := &Module{Name: name, Path: ii.guestPath, HostPath: ii.hostPath, Base: base, Size: size}
+	mod := &Module{Module: loaded.Module{Name: name, Path: ii.guestPath, Base: base, Size: size, HostPath: ii.hostPath}}
 	if len(f.Sections) > 0 {
 		mod.FirstSectionRVA = f.Sections[0].VirtualAddress
 	}
@@ -221,10 +222,10 @@ func (ii *imageInfo) imageInformation() []byte {
 	b.u64(0x10, f.SizeOfStackReserve)
 	b.u64(0x18, f.SizeOfStackCommit)
 	b.u32(0x20, uint32(f.Subsystem))
-	b.u16(0x24, f.MinorSubsystemVer)
-	b.u16(0x26, f.MajorSubsystemVer)
-	b.u16(0x28, f.MajorOSVer)
-	b.u16(0x2a, f.MinorOSVer)
+	b.u16(0x24, f.MinorSubsystemVersion)
+	b.u16(0x26, f.MajorSubsystemVersion)
+	b.u16(0x28, f.MajorOperatingSystemVersion)
+	b.u16(0x2a, f.MinorOperatingSystemVersion)
 	b.u16(0x2c, f.Characteristics)
 	b.u16(0x2e, f.DllCharacteristics)
 	b.u16(0x30, f.Machine)

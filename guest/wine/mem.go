@@ -64,10 +64,6 @@ func (p *Process) writeU32(addr uint64, v uint32) error {
 	return p.write(addr, b)
 }
 
-// maxString bounds every string the kernel reads from the guest
-// (UNICODE_STRING lengths are 16-bit anyway).
-const maxString = 0x10000
-
 // utf16Bytes encodes s as UTF-16LE, with a terminating NUL when nul is set.
 func utf16Bytes(s string, nul bool) []byte {
 	u := utf16.Encode([]rune(s))

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/rspstub/rspstub/internal/arch"
+	"github.com/rspstub/rspstub/internal/loaded"
 	"github.com/rspstub/rspstub/internal/peimage"
 )
 
@@ -61,25 +62,27 @@ type Config struct {
 	Stdout, Stderr io.Writer
 	// StdioKinds says what the host's standard input, output and error
 	// are, so the guest's standard handles look the same: "pipe" (the
-	// default), "file" (a regular file), "char" (a terminal or other
-	// character device) or "nul" (/dev/null). The C runtimes buffer and
-	// detect end of input by it.
+	// default), "file" (a regular file), "tty" (a terminal: the process
+	// gets a console, see console.go), "char" (another character device)
+	// or "nul" (/dev/null). The C runtimes buffer and detect end of
+	// input by it.
 	StdioKinds [3]string
-	Logger     *slog.Logger
+	// ConsoleSize is the terminal's width and height in characters,
+	// for a console (a "tty" standard handle); zero means 80x25.
+	ConsoleSize [2]int
+	Logger      *slog.Logger
 	// Symbolize names a guest address for traces ("KERNELBASE!CreateFileW+0x2a");
 	// nil uses the kernel's own module!export names.
 	Symbolize func(pc uint64) string
 }
 
 // Module is a mapped image: the program, ntdll, and every DLL Wine's
-// loader maps.
+// loader maps; the project's Module (Name is the base name, as the file is
+// named: "kernel32.dll"; Path the guest's full path) with what only this
+// userland knows.
 type Module struct {
-	Name            string // base name ("KERNEL32.dll" as the file is named: "kernel32.dll")
-	Path            string // the guest's full path
-	HostPath        string // the file it was mapped from
-	Base, Size      uint64
-	FirstSectionRVA uint32
-	EntryPoint      uint64
+	loaded.Module // its HostPath: the file it was mapped from
+	EntryPoint    uint64
 }
 
 // Process is a Windows process running Wine's PE DLLs: its address
@@ -89,6 +92,11 @@ type Process struct {
 	cfg  Config
 	log  *slog.Logger
 	inst *Install
+
+	// hook, catch and caught: SetSyscallHook, CatchSyscalls (hook.go).
+	hook   func(*SyscallRecord)
+	catch  map[string]bool
+	caught *SyscallRecord
 
 	vm      *addressSpace
 	handles *handleTable
@@ -115,28 +123,29 @@ type Process struct {
 	unhandled *Exception     // the exception that ended the process
 	stats     map[string]int // unix calls and unknown numbers (the rest count in slots)
 
-	sinceSwitch  int // system calls since the running thread got the machine
-	pending      *pendingCall
-	callRec      call         // the system call being served (see start)
-	slots        [2][]sysSlot // system calls by number (see slot)
-	scratch      [16]byte     // small writes (writeU64, writeU32)
-	defaultKeyed *keyedEvent
-	std          [3]uint64 // standard handles
-	stdStreams   [3]*stream
-	nls          map[string][2]uint64 // mapped NLS files: address, size
-	luid         uint64
+	sinceSwitch   int // system calls since the running thread got the machine
+	pending       *pendingCall
+	callRec       call         // the system call being served (see start)
+	slots         [2][]sysSlot // system calls by number (see slot)
+	scratch       [16]byte     // small writes (writeU64, writeU32)
+	defaultKeyed  *keyedEvent
+	std           [3]uint64 // standard handles
+	stdStreams    [3]*stream
+	con           *console             // the console, when a standard handle is a terminal (console.go)
+	consoleHandle uint64               // ProcessParameters.ConsoleHandle
+	nls           map[string][2]uint64 // mapped NLS files: address, size
+	luid          uint64
 }
 
 // ntdllSyms are the ntdll entry points the kernel uses.
 type ntdllSyms struct {
-	base                       uint64
-	ldrInitializeThunk         uint64
-	rtlUserThreadStart         uint64
-	kiUserExceptionDispatcher  uint64
-	kiUserApcDispatcher        uint64
-	unixCallDispatcher         uint64 // the __wine_unix_call_dispatcher variable
-	kiUserCallbackDispatcher   uint64
-	kiRaiseUserExceptionDispat uint64
+	base                      uint64
+	ldrInitializeThunk        uint64
+	rtlUserThreadStart        uint64
+	kiUserExceptionDispatcher uint64
+	kiUserApcDispatcher       uint64
+	unixCallDispatcher        uint64 // the __wine_unix_call_dispatcher variable
+	kiUserCallbackDispatcher  uint64
 }
 
 // Synthetic system-call numbers for what our stubs call.

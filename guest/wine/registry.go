@@ -5,8 +5,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -247,9 +250,35 @@ var hiveRoots = map[string]string{
 	"HKCR":               `\Registry\Machine\Software\Classes`,
 }
 
-// LoadRegFile merges a .reg file (REGEDIT4 or "Windows Registry Editor
-// Version 5.00", UTF-8 or UTF-16LE) into the registry.
-func (p *Process) LoadRegFile(path string) error { return p.reg.loadFile(path) }
+// LoadRegFile merges a registry file into the registry: a .reg file
+// (REGEDIT4 or "Windows Registry Editor Version 5.00", UTF-8 or
+// UTF-16LE), or one of a Wine prefix's own (system.reg, user.reg,
+// userdef.reg: "WINE REGISTRY Version 2"), whose keys go under the hive
+// the file names (its ";; All keys relative to" line). A folder is taken
+// for a Wine prefix: its system.reg, user.reg and userdef.reg.
+func (p *Process) LoadRegFile(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return p.reg.loadFile(path)
+	}
+	n := 0
+	for _, f := range []string{"system.reg", "userdef.reg", "user.reg"} {
+		err := p.reg.loadFile(filepath.Join(path, f))
+		switch {
+		case err == nil:
+			n++
+		case !errors.Is(err, fs.ErrNotExist):
+			return err
+		}
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: no system.reg, user.reg or userdef.reg (not a Wine prefix)", path)
+	}
+	return nil
+}
 
 func (r *registry) loadFile(path string) error {
 	data, err := os.ReadFile(path)
@@ -272,14 +301,50 @@ func (r *registry) load(text, name string) error {
 	var key *regKey
 	lineNo := 0
 	pending := ""
+	// A Wine registry file: its keys are relative to wineRoot, written
+	// with C escapes and followed by a timestamp; '#' lines are metadata.
+	wine := strings.HasPrefix(text, "WINE REGISTRY Version 2")
+	wineRoot := `\Registry\Machine`
 	for sc.Scan() {
 		lineNo++
 		line := strings.TrimRight(sc.Text(), "\r")
+		if wine && pending == "" {
+			t := strings.TrimSpace(line)
+			switch {
+			case strings.HasPrefix(t, ";; All keys relative to "):
+				rel := unescapeWine(strings.TrimPrefix(t, ";; All keys relative to "))
+				switch up := strings.ToUpper(rel); {
+				case up == `REGISTRY\MACHINE`:
+					wineRoot = `\Registry\Machine`
+				case strings.HasPrefix(up, `REGISTRY\USER\.DEFAULT`):
+					wineRoot = `\Registry\User\.Default`
+				case strings.HasPrefix(up, `REGISTRY\USER\`):
+					wineRoot = hiveRoots["HKEY_CURRENT_USER"] // the prefix's user is ours
+				default:
+					return fmt.Errorf("%s:%d: unknown registry root %q", name, lineNo, rel)
+				}
+				continue
+			case strings.HasPrefix(t, "WINE REGISTRY") || strings.HasPrefix(t, "#"):
+				continue
+			case strings.HasPrefix(t, "["):
+				end := strings.LastIndexByte(t, ']')
+				if end < 0 {
+					return fmt.Errorf("%s:%d: unterminated key name", name, lineNo)
+				}
+				full := wineRoot + `\` + unescapeWine(t[1:end])
+				var st ntstatus
+				if key, _, st = r.create(nil, full); st != STATUS_SUCCESS {
+					return fmt.Errorf("%s:%d: cannot create %s: %v", name, lineNo, full, st)
+				}
+				continue
+			}
+		}
 		if pending != "" {
 			line = pending + strings.TrimLeft(line, " \t")
 			pending = ""
 		}
-		if strings.HasSuffix(line, `\`) && !strings.HasPrefix(strings.TrimSpace(line), "[") {
+		// Only hex data continues on the next line ("C:\\" ends a string).
+		if strings.HasSuffix(line, `\`) && strings.Contains(strings.ToLower(line), "=hex") {
 			pending = strings.TrimSuffix(line, `\`)
 			continue
 		}
@@ -319,7 +384,7 @@ func (r *registry) load(text, name string) error {
 			if err != nil {
 				return fmt.Errorf("%s:%d: %v", name, lineNo, err)
 			}
-			typ, data, err := parseRegData(rest)
+			typ, data, err := parseRegData(rest, wine)
 			if err != nil {
 				return fmt.Errorf("%s:%d: %v", name, lineNo, err)
 			}
@@ -370,8 +435,21 @@ func parseRegName(t string) (string, string, error) {
 }
 
 // parseRegData reads a value: "string", dword:xxxxxxxx, hex:.., hex(N):..,
-// or - (delete: type ^0).
-func parseRegData(s string) (uint32, []byte, error) {
+// or - (delete: type ^0); in a Wine registry file (wine) also
+// str(N):"string", and strings take C escapes.
+func parseRegData(s string, wine bool) (uint32, []byte, error) {
+	typ := uint32(REG_SZ)
+	if wine && strings.HasPrefix(s, "str(") {
+		end := strings.IndexByte(s, ')')
+		if end < 0 || !strings.HasPrefix(s[end+1:], ":") {
+			return 0, nil, fmt.Errorf("bad string type")
+		}
+		v, err := strconv.ParseUint(s[4:end], 16, 32)
+		if err != nil {
+			return 0, nil, fmt.Errorf("bad string type: %v", err)
+		}
+		typ, s = uint32(v), s[end+2:]
+	}
 	switch {
 	case s == "-":
 		return ^uint32(0), nil, nil
@@ -379,8 +457,15 @@ func parseRegData(s string) (uint32, []byte, error) {
 		if !strings.HasSuffix(s, `"`) || len(s) < 2 {
 			return 0, nil, fmt.Errorf("unterminated string")
 		}
-		v := strings.NewReplacer(`\\`, `\`, `\"`, `"`).Replace(s[1 : len(s)-1])
-		return REG_SZ, regSZ(v), nil
+		var v string
+		if wine {
+			v = unescapeWine(s[1 : len(s)-1])
+		} else {
+			v = strings.NewReplacer(`\\`, `\`, `\"`, `"`).Replace(s[1 : len(s)-1])
+		}
+		// REG_MULTI_SZ's strings come NUL-separated ("a\0b\0"); the
+		// terminating NUL regSZ adds ends the list.
+		return typ, regSZ(v), nil
 	case strings.HasPrefix(strings.ToLower(s), "dword:"):
 		v, err := strconv.ParseUint(strings.TrimSpace(s[6:]), 16, 32)
 		if err != nil {
@@ -419,3 +504,65 @@ func parseRegData(s string) (uint32, []byte, error) {
 }
 
 var _ = utf16.Encode
+
+// unescapeWine undoes the escapes of a Wine registry file's strings and
+// key names: \\ and \", the C letters (\n, \t...), \xHHHH (up to four hex
+// digits) and octal \NNN.
+func unescapeWine(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' || i+1 == len(s) {
+			b.WriteByte(c)
+			continue
+		}
+		i++
+		switch c = s[i]; c {
+		case 'a':
+			b.WriteByte(7)
+		case 'b':
+			b.WriteByte(8)
+		case 'e':
+			b.WriteByte(0x1b)
+		case 'f':
+			b.WriteByte(0xc)
+		case 'n':
+			b.WriteByte('\n')
+		case 'r':
+			b.WriteByte('\r')
+		case 't':
+			b.WriteByte('\t')
+		case 'v':
+			b.WriteByte(0xb)
+		case 'x':
+			j := i + 1
+			for j < len(s) && j < i+5 && isHex(s[j]) {
+				j++
+			}
+			if v, err := strconv.ParseUint(s[i+1:j], 16, 32); err == nil && j > i+1 {
+				b.WriteRune(rune(v))
+				i = j - 1
+			} else {
+				b.WriteByte('x')
+			}
+		case '0', '1', '2', '3', '4', '5', '6', '7':
+			j := i
+			for j < len(s) && j < i+3 && s[j] >= '0' && s[j] <= '7' {
+				j++
+			}
+			v, _ := strconv.ParseUint(s[i:j], 8, 32)
+			b.WriteRune(rune(v))
+			i = j - 1
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}

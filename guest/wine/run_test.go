@@ -8,7 +8,7 @@ import (
 
 	"github.com/rspstub/rspstub/emulator/unicorn"
 	"github.com/rspstub/rspstub/internal/arch"
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -81,16 +81,13 @@ func runProgram(t testing.TB, cfg Config, maxStops int) *runResult {
 func needWine(t testing.TB) {
 	t.Helper()
 	if !Installed() {
-		if harness.RequireTools() {
-			t.Fatal("Wine 8's PE DLLs (package libwine) are missing and RSPSTUB_REQUIRE_TOOLS=1")
-		}
-		t.Skip("Wine 8's PE DLLs (package libwine) are not installed")
+		testkit.Missing(t, "Wine 8's PE DLLs (package libwine) are not installed")
 	}
 }
 
 func TestHello(t *testing.T) {
 	needWine(t)
-	exe := harness.BuildPE(t, "guest/wine/testdata/hello.c", harness.MinGW, "-O1")
+	exe := testkit.BuildPE(t, "guest/wine/testdata/hello.c", testkit.MinGW, "-O1")
 	r := runProgram(t, Config{Program: exe, Args: []string{"x"}, TraceSyscalls: true, Logger: testLogger(t)}, 10000)
 	require.Equal(t, uint32(42), r.exitCode)
 	require.Equal(t, "hello from WriteFile\nhello from printf, argc=2 argv0=C:\\rspstub\\"+filepath.Base(exe)+"\r\n", r.stdout.String())

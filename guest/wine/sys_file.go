@@ -79,10 +79,15 @@ func (p *Process) pathOf(c *call, attr uint64) (resolved, ntstatus) {
 			return resolved{}, st
 		}
 		d, ok := o.(*fileObject)
-		if !ok || !d.isDir {
+		switch {
+		case ok && d.stream != nil && d.stream.kind == "console":
+			// kernelbase opens "Connection" and "Reference" under its console.
+			name = `\Device\ConDrv\` + strings.TrimPrefix(name, `\`)
+		case !ok || !d.isDir:
 			return resolved{}, STATUS_OBJECT_TYPE_MISMATCH
+		default:
+			name = `\??\` + strings.TrimSuffix(d.guestPath, `\`) + `\` + strings.TrimPrefix(name, `\`)
 		}
-		name = `\??\` + strings.TrimSuffix(d.guestPath, `\`) + `\` + strings.TrimPrefix(name, `\`)
 	}
 	c.note("%q", name)
 	if name == "" {
@@ -184,16 +189,18 @@ func (p *Process) createFile(c *call, out uint64, access uint32, attr, iosb uint
 	return STATUS_SUCCESS
 }
 
-// openDevice opens NUL, CONIN$, CONOUT$ and the console driver.
+// openDevice opens NUL, CONIN$, CONOUT$ and the console driver (the
+// last three fail, as under wine, for a process without a console).
 func (p *Process) openDevice(c *call, out, iosb uint64, r resolved, access uint32) ntstatus {
 	var s *stream
-	switch r.device {
-	case "nul":
+	switch {
+	case r.device == "nul":
 		s = &stream{kind: "nul", r: eofReader{}, w: io.Discard}
-	case "conin":
-		s = p.stdStreams[0]
-	case "conout":
-		s = p.stdStreams[1]
+	case r.device == "condrv" || r.device == "conin" || r.device == "conout":
+		var st ntstatus
+		if s, st = p.openConsole(r); st != STATUS_SUCCESS {
+			return st
+		}
 	default:
 		return STATUS_OBJECT_NAME_NOT_FOUND
 	}
@@ -242,7 +249,18 @@ func ntReadFile(p *Process, c *call) ntstatus {
 			c.iosb(iosb, STATUS_PIPE_BROKEN, 0)
 			return STATUS_PIPE_BROKEN
 		}
-		n, err = f.stream.r.Read(b)
+		if con := f.stream.con; con != nil {
+			var got []byte
+			if f.stream.role == conInput {
+				got, _ = con.readBytes(len(b))
+			}
+			n = copy(b, got)
+			if n == 0 {
+				err = io.EOF
+			}
+		} else {
+			n, err = f.stream.r.Read(b)
+		}
 		if n == 0 && err != nil {
 			f.stream.eof = true
 			if f.stream.kind == "pipe" {
@@ -293,6 +311,13 @@ func ntWriteFile(p *Process, c *call) ntstatus {
 		return STATUS_ACCESS_VIOLATION
 	}
 	switch {
+	case f.stream != nil && f.stream.con != nil:
+		if f.stream.role != conOutput {
+			return STATUS_INVALID_HANDLE
+		}
+		if err := f.stream.con.writeBytes(f.stream.w, b); err != nil {
+			return STATUS_PIPE_BROKEN
+		}
 	case f.stream != nil:
 		if _, err := f.stream.w.Write(b); err != nil {
 			return STATUS_PIPE_BROKEN

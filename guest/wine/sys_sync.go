@@ -553,14 +553,4 @@ func ntAlertThreadByThreadId(p *Process, c *call) ntstatus {
 	return STATUS_SUCCESS
 }
 
-// ready reports whether any thread other than t can run (for yields).
-func (p *Process) otherReady(t *Thread) bool {
-	for _, o := range p.threads {
-		if o != t && (o.state == threadReady || o.state == threadWaiting && o.wait != nil && o.wait.alertWait && o.alerted) {
-			return true
-		}
-	}
-	return false
-}
-
 var _ = arch.RAX

@@ -439,5 +439,3 @@ func (p *Process) wineUnixCall(c *call) ntstatus {
 	}
 	return STATUS_NOT_IMPLEMENTED
 }
-
-func (p *Process) wineUnixCallEntry(c *call) ntstatus { return p.wineUnixCall(c) }

@@ -31,6 +31,7 @@ type call struct {
 
 	contextSet bool // the handler replaced the thread's registers (NtContinue)
 	traced     bool // the trace line is out
+	recorded   bool // the hook and the catch points have it
 	keepRAX    bool // with contextSet: RAX comes from the new context, not the status
 	blocked    bool // the thread waits; the status comes later
 	exitThread bool // the thread ended
@@ -65,7 +66,7 @@ func (c *call) fail(err error) {
 }
 
 func (c *call) note(format string, a ...any) {
-	if c.p.cfg.TraceSyscalls {
+	if c.p.cfg.TraceSyscalls || c.p.hook != nil || c.p.catch != nil {
 		c.info = append(c.info, fmt.Sprintf(format, a...))
 	}
 }
@@ -371,6 +372,7 @@ func (p *Process) finish(c *call, e *sysEntry, status ntstatus, ev *Event) (Even
 	if p.cfg.TraceSyscalls && !c.traced {
 		p.trace(c, e, status)
 	}
+	p.record(c, e, status)
 	if c.unimplemented != "" && !p.cfg.UnimplementedReturnsError {
 		caller := p.symbolize(c.u64(t.ctx.GPR[arch.RSP]))
 		if err := p.m.SetReg(arch.RAX, uint64(status)); err != nil {
@@ -453,7 +455,7 @@ func (p *Process) FastSyscall() (done bool) {
 	if err != nil {
 		return false
 	}
-	if s := p.slot(uint32(rax)); s == nil || !s.fast {
+	if s := p.slot(uint32(rax)); s == nil || !s.fast || p.caughtSlot(s) {
 		return false
 	}
 	c, e, status, ev, err := p.start(true)
@@ -470,6 +472,7 @@ func (p *Process) FastSyscall() (done bool) {
 	if p.cfg.TraceSyscalls {
 		p.trace(c, e, status)
 	}
+	p.record(c, e, status)
 	if err := p.m.SetReg(arch.RAX, uint64(status)); err != nil {
 		c.traced = true
 		p.pending = &pendingCall{c: c, e: e, status: status}

@@ -390,12 +390,11 @@ func (as *addressSpace) accessible(addr, size uint64, write bool) bool {
 
 // basicInfo is MEMORY_BASIC_INFORMATION.
 type basicInfo struct {
-	base, allocBase   uint64
-	allocProt         uint32
-	regionSize        uint64
-	state, prot, typ  uint32
-	alloc             *allocation
-	nextAllocationEnd uint64
+	base, allocBase  uint64
+	allocProt        uint32
+	regionSize       uint64
+	state, prot, typ uint32
+	alloc            *allocation
 }
 
 // query answers NtQueryVirtualMemory(MemoryBasicInformation) for addr.

@@ -51,7 +51,8 @@
 // ScanImage looks backwards from a PC, page by page (images are page
 // aligned) up to a bounded distance, for a PE32+ x64 header whose image
 // covers the PC: "MZ", e_lfanew inside the first page, "PE\0\0",
-// Machine 0x8664, optional header magic 0x20b, SizeOfImage. The module
+// Machine 0x8664, optional header magic 0x20b, SizeOfImage (headers read by
+// internal/peimage, the project's one PE reader). The module
 // is named by its export directory's Name when it has one (DLLs do),
 // else "image@BASE". Unreadable pages are skipped, not fatal: a paged-out
 // page of a real VM reads as unmapped.

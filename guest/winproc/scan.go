@@ -1,29 +1,19 @@
 package winproc
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
+
+	"github.com/rspstub/rspstub/internal/peimage"
 )
 
 // DefaultScanDistance bounds ScanImage: no image has its code more than
 // 64 MiB past its headers.
 const DefaultScanDistance = 64 << 20
 
-// PE header fields read by ImageAt.
-const (
-	peLfanew        = 0x3c
-	peMachineAMD64  = 0x8664
-	peMagicPE32Plus = 0x20b
-	// Offsets in the optional header (PE32+).
-	optSizeOfImage = 56
-	optNumRVAs     = 108
-	optExportDir   = 112
-	// Offset in IMAGE_EXPORT_DIRECTORY.
-	expName    = 0x0c
-	maxExpName = 256
-)
+// maxExpName bounds the export name ImageAt reads.
+const maxExpName = 256
 
 // ErrNoImage is wrapped by ScanImage's error when no header was found.
 var ErrNoImage = errors.New("no PE32+ x64 image")
@@ -54,48 +44,33 @@ func ScanImage(mem Memory, pc uint64, maxDist uint64) (Module, error) {
 // ImageAt validates the PE32+ x64 headers at base and returns the image
 // with its export name (or "image@BASE" without one).
 func ImageAt(mem Memory, base uint64) (Module, error) {
-	var hdr [0x40]byte
-	if err := readFull(mem, base, hdr[:]); err != nil {
-		return Module{}, fmt.Errorf("DOS header: %w", err)
+	h, err := peimage.ReadNTHeaders(mem, base)
+	if err != nil {
+		return Module{}, fmt.Errorf("image at %#x: %w", base, err)
 	}
-	if hdr[0] != 'M' || hdr[1] != 'Z' {
-		return Module{}, fmt.Errorf("no MZ at %#x", base)
-	}
-	lfanew := uint64(binary.LittleEndian.Uint32(hdr[peLfanew:]))
-	if lfanew < 0x40 || lfanew > pageSize-24-optExportDir-8 || lfanew%4 != 0 {
+	if lfanew := h.NTHeaderOffset; lfanew < 0x40 || lfanew > pageSize-24-120 || lfanew%4 != 0 {
 		return Module{}, fmt.Errorf("e_lfanew %#x at %#x out of the header page", lfanew, base)
 	}
-	var nt [24 + optExportDir + 8]byte
-	if err := readFull(mem, base+lfanew, nt[:]); err != nil {
-		return Module{}, fmt.Errorf("NT headers: %w", err)
+	if h.Machine != peimage.IMAGE_FILE_MACHINE_AMD64 {
+		return Module{}, fmt.Errorf("machine %#x at %#x is not x64", h.Machine, base)
 	}
-	if string(nt[:4]) != "PE\x00\x00" {
-		return Module{}, fmt.Errorf("no PE signature at %#x", base+lfanew)
+	if h.Magic != peimage.IMAGE_NT_OPTIONAL_HDR64_MAGIC {
+		return Module{}, fmt.Errorf("optional header magic %#x at %#x is not PE32+", h.Magic, base)
 	}
-	if mach := binary.LittleEndian.Uint16(nt[4:]); mach != peMachineAMD64 {
-		return Module{}, fmt.Errorf("machine %#x at %#x is not x64", mach, base)
-	}
-	opt := nt[24:]
-	if magic := binary.LittleEndian.Uint16(opt); magic != peMagicPE32Plus {
-		return Module{}, fmt.Errorf("optional header magic %#x at %#x is not PE32+", magic, base)
-	}
-	size := uint64(binary.LittleEndian.Uint32(opt[optSizeOfImage:]))
+	size := uint64(h.SizeOfImage)
 	if size < pageSize || size > MaxImageSize || base+size < base {
 		return Module{}, fmt.Errorf("SizeOfImage %#x at %#x is not plausible", size, base)
 	}
 	m := Module{Base: base, Size: size, Name: fmt.Sprintf("image@%#x", base)}
-	if binary.LittleEndian.Uint32(opt[optNumRVAs:]) == 0 {
+	exp := h.DataDirectory[peimage.IMAGE_DIRECTORY_ENTRY_EXPORT]
+	if exp.VirtualAddress == 0 || uint64(exp.VirtualAddress)+16 > size {
 		return m, nil
 	}
-	expRVA := uint64(binary.LittleEndian.Uint32(opt[optExportDir:]))
-	if expRVA == 0 || expRVA+expName+4 > size {
+	d, ok, err := h.ReadExportDirectory(mem, base)
+	if err != nil || !ok {
 		return m, nil
 	}
-	var nameRVA [4]byte
-	if readFull(mem, base+expRVA+expName, nameRVA[:]) != nil {
-		return m, nil
-	}
-	if name := asciiz(mem, base+uint64(binary.LittleEndian.Uint32(nameRVA[:])), base+size); name != "" {
+	if name := asciiz(mem, base+uint64(d.Name), base+size); name != "" {
 		m.Name = name
 	}
 	return m, nil
@@ -161,22 +136,15 @@ func Merge(found, user []Module) []Module {
 // answers 0x1000, where linkers put the first section.
 func FirstSectionRVA(mem Memory, base uint64) uint32 {
 	const dflt = 0x1000
-	var lf [4]byte
-	if readFull(mem, base+peLfanew, lf[:]) != nil {
+	h, err := peimage.ReadNTHeaders(mem, base)
+	if err != nil || h.NTHeaderOffset > pageSize || h.NumberOfSections == 0 {
 		return dflt
 	}
-	nt := base + uint64(binary.LittleEndian.Uint32(lf[:]))
-	var fh [24]byte
-	if binary.LittleEndian.Uint32(lf[:]) > pageSize || readFull(mem, nt, fh[:]) != nil || string(fh[:4]) != "PE\x00\x00" {
+	h.NumberOfSections = 1 // only the first is needed
+	if h.ReadSections(mem, base, nil) != nil {
 		return dflt
 	}
-	nsec := binary.LittleEndian.Uint16(fh[6:])
-	optSize := uint64(binary.LittleEndian.Uint16(fh[20:]))
-	var sh [16]byte
-	if nsec == 0 || readFull(mem, nt+24+optSize, sh[:]) != nil {
-		return dflt
-	}
-	if rva := binary.LittleEndian.Uint32(sh[12:]); rva != 0 {
+	if rva := h.Sections[0].VirtualAddress; rva != 0 {
 		return rva
 	}
 	return dflt

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf16"
+
+	"github.com/rspstub/rspstub/internal/loaded"
 )
 
 // Memory reads guest memory like io.ReaderAt with a 64-bit address: a
@@ -15,15 +17,7 @@ type Memory interface {
 }
 
 // Module is one loaded image.
-type Module struct {
-	Name string // "demo.exe", "KERNEL32.DLL"
-	Path string // the path the guest gave it (FullDllName), or "" when unknown
-	Base uint64
-	Size uint64
-}
-
-// End is the first address after the image.
-func (m Module) End() uint64 { return m.Base + m.Size }
+type Module = loaded.Module
 
 // Limits of the walk. Real processes have a few hundred modules at most;
 // UNICODE_STRING lengths are 16-bit.

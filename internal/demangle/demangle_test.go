@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 func TestMSVC(t *testing.T) {
@@ -102,9 +102,9 @@ func undnameNorm(s string) string {
 // TestMSVCAgainstUndname demangles every Microsoft name clang gives the
 // declarations of testdata/names.cc and compares with llvm-undname.
 func TestMSVCAgainstUndname(t *testing.T) {
-	clang := harness.Tool(t, "clang++")
-	undname := harness.Tool(t, "llvm-undname")
-	nm := harness.Tool(t, "llvm-nm")
+	clang := testkit.Tool(t, "clang++")
+	undname := testkit.Tool(t, "llvm-undname")
+	nm := testkit.Tool(t, "llvm-nm")
 	obj := filepath.Join(t.TempDir(), "names.obj")
 	out, err := exec.Command(clang, "--target=x86_64-pc-windows-msvc", "-c", "-o", obj, "testdata/names.cc").CombinedOutput()
 	require.NoError(t, err, "%s", out)

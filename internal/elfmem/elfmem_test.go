@@ -1,21 +1,19 @@
 package elfmem
 
 import (
+	"github.com/stretchr/testify/require"
+
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"os"
 	"testing"
 )
 
-// flat is memory holding one byte slice at base.
-type flat struct {
-	base uint64
-	b    []byte
-}
-
-func (f flat) ReadMemory(addr uint64, p []byte) (int, error) {
-	if addr < f.base || addr-f.base >= uint64(len(f.b)) {
-		return 0, nil
-	}
-	return copy(p, f.b[addr-f.base:]), nil
+// flat is memory holding b at base (the kit's fake memory).
+func flat(base uint64, b []byte) *testkit.Memory {
+	m := &testkit.Memory{}
+	m.Map(base, b)
+	return m
 }
 
 // The first pages of a real shared object (their ELF header, program
@@ -24,22 +22,17 @@ func TestLoadReal(t *testing.T) {
 	const path = "/lib/x86_64-linux-gnu/libc.so.6"
 	b, err := os.ReadFile(path)
 	if err != nil {
-		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
+		testkit.Missing(t, "%v", err)
 	}
-	img, err := Load(flat{0x7f0000000000, b}, 0x7f0000000000)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img, err := Load(flat(0x7f0000000000, b), 0x7f0000000000)
+	require.NoError(t, err)
 	if img.Bias != 0x7f0000000000 || img.Dynamic == 0 || img.EHFrameHdr == 0 || img.Size < 1<<20 {
 		t.Errorf("image %+v", img)
 	}
 }
 
 func TestReadString(t *testing.T) {
-	m := flat{0x1000, []byte("hello\x00world")}
+	m := flat(0x1000, []byte("hello\x00world"))
 	if s, err := ReadString(m, 0x1000, 0); s != "hello" || err != nil {
 		t.Errorf("%q %v", s, err)
 	}
@@ -59,7 +52,7 @@ func FuzzImage(f *testing.F) {
 	}
 	f.Add([]byte("\x7fELF\x02\x01\x01"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m := flat{0x10000, b}
+		m := flat(0x10000, b)
 		img, err := Load(m, 0x10000)
 		if err != nil {
 			return

@@ -1,6 +1,8 @@
 package monitortest_test
 
 import (
+	"github.com/stretchr/testify/require"
+
 	"bytes"
 	"errors"
 	"os"
@@ -8,30 +10,24 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/monitor/monitortest"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // TestDemoStackAtD is the example regression test: run the seed program
 // under "rspstub serve", stop in d, and check the stack against
 // testdata/demo-at-d.golden (go test -update rewrites it).
 func TestDemoStackAtD(t *testing.T) {
-	src := harness.BuildPE(t, "examples/demo/demo.c", harness.MinGW, "-O2", "-g")
+	src := testkit.BuildPE(t, "examples/demo/demo.c", testkit.MinGW, "-O2", "-g")
 	exe := filepath.Join(t.TempDir(), "demo.exe")
 	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(exe, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	stub := harness.StartStub(t, exe)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(exe, b, 0o755))
+	stub := testkit.StartStub(t, exe)
 	c, err := rsp.Dial(stub.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer c.Close()
 
 	s := monitortest.Attach(t, c, func(m monitor.Module) ([]byte, error) {
@@ -54,7 +50,7 @@ func TestDemoStackAtD(t *testing.T) {
 // TestStartInProcess: the same regression test with the stub started in
 // this process by monitortest.Start.
 func TestStartInProcess(t *testing.T) {
-	exe := harness.BuildPE(t, "examples/demo/demo.c", harness.ClangMinGW, "-O0", "-g")
+	exe := testkit.BuildPE(t, "examples/demo/demo.c", testkit.ClangMinGW, "-O0", "-g")
 	var out bytes.Buffer
 	s := monitortest.Start(t, exe, &out)
 	s.RunTo(t, "c")

@@ -11,43 +11,26 @@
 package monitortest
 
 import (
-	"flag"
+	"github.com/stretchr/testify/require"
+
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/rspstub/rspstub/emulator/ucwin"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files instead of comparing with them")
-
 // Golden compares got with the file at path, or writes it when the test
-// runs with -update.
+// runs with -update (the kit's golden files: internal/testkit.Golden).
 func Golden(t testing.TB, path, got string) {
 	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (run with -update to accept):\n--- got\n%s--- want\n%s", path, got, want)
-	}
+	testkit.GoldenString(t, path, got)
 }
 
 // Stack renders a backtrace without addresses, one frame a line
@@ -156,9 +139,7 @@ func (s *Session) Position(t testing.TB) uint64 {
 func (s *Session) Backtrace(t testing.TB) *monitor.Backtrace {
 	t.Helper()
 	bt, err := s.Monitor.Backtrace(monitor.BacktraceOptions{})
-	if err != nil {
-		t.Fatalf("backtrace: %v", err)
-	}
+	require.NoError(t, err, "backtrace")
 	return bt
 }
 

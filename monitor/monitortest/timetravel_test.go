@@ -9,9 +9,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/monitor/monitortest"
 	"github.com/rspstub/rspstub/rsp"
-	"github.com/rspstub/rspstub/tests/harness"
 )
 
 // TestBackToWrite is the example of a regression test that bisects a
@@ -20,7 +20,7 @@ import (
 // who wrote it; then reverse-stepi, and forward again to the end with
 // the output printed once.
 func TestBackToWrite(t *testing.T) {
-	exe := harness.BuildPE(t, "tests/testdata/corrupt.c", harness.MinGW, "-O0", "-g")
+	exe := testkit.BuildPE(t, "tests/testdata/corrupt.c", testkit.MinGW, "-O0", "-g")
 	var out bytes.Buffer
 	s := monitortest.StartRecorded(t, exe, &out)
 	guard := peSymbol(t, exe, "guard")

@@ -12,7 +12,12 @@
 #   (gdb) bt
 #
 # "rspstub-unwinder off" / "on" toggles it; frames the stub does not know
-# fall back to GDB's own unwinders.
+# fall back to GDB's own unwinders. bt ends at the thread's first frame
+# (RtlUserThreadStart): the stub's walk says where the stack ends
+# ("end" in monitor bt -json), and GDB's own unwinders, which would go on
+# to a blank "0x0 in ()" frame, are not shown past it. The script also
+# makes GDB read the Windows DLLs from the stub (a DOS-based target file
+# system), so that GDB's own frame N, up and down name their frames.
 
 import json
 
@@ -55,7 +60,10 @@ class RspstubUnwinder(Unwinder):
                 try:
                     out = gdb.execute(cmd, to_string=True)
                     start = out.index("{")
-                    frames = json.loads(out[start:])["frames"]
+                    walk = json.loads(out[start:])
+                    frames = walk["frames"]
+                    if walk.get("end") == "zero return address" and frames:
+                        frames[-1]["outermost"] = True
                     break
                 except Exception:
                     continue
@@ -123,7 +131,23 @@ class _FrameFilter(object):
         gdb.frame_filters[self.name] = self
 
     def filter(self, frames):
-        return map(_Named, frames)
+        return _upto_outermost(map(_Named, frames))
+
+
+def _upto_outermost(frames):
+    # GDB's own unwinders go on past a thread's first frame (its return
+    # address is 0) and show a blank "0x0 in ()" frame: stop where the
+    # stub's walk says the stack ends.
+    for f in frames:
+        yield f
+        try:
+            fr = f.inferior_frame()
+            pc, sp = int(fr.pc()), int(fr.read_register("rsp"))
+        except Exception:
+            continue
+        for w in _unwinder._walk():
+            if w.get("outermost") and int(w["pc"], 16) == pc and int(w["sp"], 16) == sp:
+                return
 
 
 # A Windows thread's stack goes on past main into the C runtime and the
@@ -132,6 +156,20 @@ class _FrameFilter(object):
 # told otherwise.
 gdb.execute("set backtrace past-main on")
 gdb.execute("set backtrace past-entry on")
+
+# The library list names Windows paths ("C:\\dir\\x.dll"). GDB takes them for
+# absolute paths, and reads the files from the stub (vFile), only on a
+# DOS-based target file system; GDB without a Windows ABI assumes Unix
+# ones, does not load the DLLs ("Could not load shared library symbols")
+# and names no frame in them. Libraries listed before this line are
+# loaded again.
+gdb.execute("set target-file-system-kind dos-based")
+try:
+    if gdb.selected_inferior().pid > 0:
+        gdb.execute("nosharedlibrary", to_string=True)
+        gdb.execute("sharedlibrary", to_string=True)
+except gdb.error:
+    pass
 
 _unwinder = RspstubUnwinder()
 _FrameFilter()

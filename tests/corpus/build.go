@@ -3,7 +3,6 @@ package corpus
 import (
 	"bytes"
 	"crypto/sha256"
-	"debug/pe"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -16,7 +15,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/peimage"
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 // Places Debian and upstream builds put Wine's x86-64 PE DLLs and
@@ -45,11 +45,8 @@ func needWineDir(t testing.TB) string {
 	t.Helper()
 	d := WineDir()
 	if d == "" {
-		if harness.RequireTools() {
-			t.Fatalf("Wine's PE DLLs (Debian package libwine) are missing (RSPSTUB_REQUIRE_TOOLS=1); looked in %s",
-				strings.Join(wineDirs, ", "))
-		}
-		t.Skip("skipping: Wine's PE DLLs (Debian package libwine) are not installed")
+		testkit.Missing(t, "Wine's PE DLLs (Debian package libwine) are not installed; looked in %s",
+			strings.Join(wineDirs, ", "))
 	}
 	return d
 }
@@ -136,26 +133,26 @@ func (p Program) tools(t testing.TB) toolset {
 	case Wine:
 		ts.driver = needWineDir(t)
 	case MinGW:
-		ts.driver = harness.Tool(t, "x86_64-w64-mingw32-gcc")
+		ts.driver = testkit.Tool(t, "x86_64-w64-mingw32-gcc")
 		ts.lookup = ts.driver
 	case MinGWCxx:
-		ts.driver = harness.Tool(t, "x86_64-w64-mingw32-g++-posix")
+		ts.driver = testkit.Tool(t, "x86_64-w64-mingw32-g++-posix")
 		ts.lookup = ts.driver
 	case ClangMinGW:
-		ts.driver = harness.Tool(t, "clang")
-		harness.Tool(t, "ld.lld")
-		ts.lookup = harness.Tool(t, "x86_64-w64-mingw32-gcc")
+		ts.driver = testkit.Tool(t, "clang")
+		testkit.Tool(t, "ld.lld")
+		ts.lookup = testkit.Tool(t, "x86_64-w64-mingw32-gcc")
 	case ClangMinGWCxx:
-		ts.driver = harness.Tool(t, "clang++")
-		harness.Tool(t, "ld.lld")
-		ts.lookup = harness.Tool(t, "x86_64-w64-mingw32-g++-posix")
+		ts.driver = testkit.Tool(t, "clang++")
+		testkit.Tool(t, "ld.lld")
+		ts.lookup = testkit.Tool(t, "x86_64-w64-mingw32-g++-posix")
 	case ClangMSVC:
-		ts.driver = harness.Tool(t, "clang")
-		harness.Tool(t, "lld-link")
-		ts.lookup = harness.Tool(t, "x86_64-w64-mingw32-gcc")
+		ts.driver = testkit.Tool(t, "clang")
+		testkit.Tool(t, "lld-link")
+		ts.lookup = testkit.Tool(t, "x86_64-w64-mingw32-gcc")
 	case Go:
 		// go test puts its own GOROOT/bin first on PATH.
-		ts.driver = harness.Tool(t, "go")
+		ts.driver = testkit.Tool(t, "go")
 	default:
 		t.Fatalf("%s: unknown toolchain %q", p.Name, p.Toolchain)
 	}
@@ -309,7 +306,7 @@ func (p Program) compile(ts toolset, out string) error {
 	case Go:
 		cmd := exec.Command(ts.driver, append(append([]string{"build", "-trimpath"}, p.Flags...),
 			"-o", exe, "./"+filepath.ToSlash(filepath.Join("tests", "corpus", "src", p.Sources[0])))...)
-		cmd.Dir = harness.Root()
+		cmd.Dir = testkit.Root()
 		cmd.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=0")
 		return run(cmd)
 	}
@@ -466,26 +463,30 @@ func isSystemDLL(wineDir, lower string) bool {
 	return systemDLLs[lower]
 }
 
-// importedDLLs lists the DLLs an image imports by name. (debug/pe's
-// ImportedLibraries is unimplemented and returns nothing; its
-// ImportedSymbols gives "symbol:DLL" pairs.)
+// importedDLLs lists the DLLs an image imports by name.
 func importedDLLs(path string) ([]string, error) {
-	f, err := pe.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	syms, err := f.ImportedSymbols()
+	f, err := peimage.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	img, err := f.Layout()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	imps, err := f.Imports(img)
 	if err != nil {
 		return nil, fmt.Errorf("%s: imports: %w", path, err)
 	}
 	var names []string
 	seen := map[string]bool{}
-	for _, s := range syms {
-		_, dll, ok := strings.Cut(s, ":")
-		if ok && !seen[strings.ToLower(dll)] {
-			seen[strings.ToLower(dll)] = true
-			names = append(names, dll)
+	for _, imp := range imps {
+		if !seen[strings.ToLower(imp.Name)] {
+			seen[strings.ToLower(imp.Name)] = true
+			names = append(names, imp.Name)
 		}
 	}
 	return names, nil

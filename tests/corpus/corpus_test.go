@@ -1,17 +1,15 @@
 package corpus
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/golden/ from wine's output")
 
 // TestTable checks the table itself: unique names, every source and file
 // present, a golden file for every program Wine runs (and none for the
@@ -93,7 +91,7 @@ func TestWineOracle(t *testing.T) {
 				assert.NotZero(t, r.ExitCode, "%s now runs under wine: record its golden output and clear WineFails", p.Name)
 				return
 			}
-			if *update {
+			if testkit.Update() {
 				require.NoError(t, p.writeGolden(r))
 				return
 			}

@@ -49,7 +49,7 @@
 // CacheDir (a folder per program, named by a hash of sources, headers,
 // flags, compiler versions and the builder's version), never builds more
 // than two programs at once, and skips the test when a tool is missing
-// (fails under RSPSTUB_REQUIRE_TOOLS=1, through harness.Tool). The
+// (fails under RSPSTUB_REQUIRE_TOOLS=1, through testkit.RequireTool). The
 // executable sits in a folder of its own with every DLL it needs that is
 // not a system DLL: libstdc++-6.dll, libgcc_s_seh-1.dll,
 // libwinpthread-1.dll, zlib1.dll and dllmain_lib.dll, found by the

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 // Toolchain is how a program of the corpus is made.
@@ -62,6 +62,10 @@ type Program struct {
 	Stdin string
 	// Files are copied from src/files/ into the working folder.
 	Files []string
+	// Registry names registry files under src/files/ that rspstub loads
+	// (--registry); wine has them in its prefix already. COM programs
+	// need the class registrations wineboot writes there.
+	Registry []string
 	// Exercises says in a few words what the program checks.
 	Exercises string
 	// WineFails, when set, says why Wine itself cannot run the program:
@@ -70,7 +74,7 @@ type Program struct {
 }
 
 // Root is the corpus package's folder (tests/corpus).
-func Root() string { return filepath.Join(harness.Root(), "tests", "corpus") }
+func Root() string { return filepath.Join(testkit.Root(), "tests", "corpus") }
 
 // SourceDir is where program sources live (tests/corpus/src).
 func SourceDir() string { return filepath.Join(Root(), "src") }

@@ -47,6 +47,9 @@ var table = []Program{
 		Exercises: "cabinet.dll reading a .cab (src/files/fruit.cab: made by `cabarc -m mszip n fruit.cab fruit.txt fruit2.txt`)"},
 	{Name: "wine-cscript", Toolchain: Wine, Sources: []string{"cscript.exe"},
 		Args: []string{"//nologo", "script.js", "one", "two"}, Files: []string{"script.js"},
+		// The 18 keys of JScript's COM registration, from a Wine 8
+		// prefix's system.reg (the file format --registry reads).
+		Registry:  []string{"cscript.reg"},
 		Exercises: "JScript through COM (jscript.dll): sort callbacks, closures, exceptions, Date, WScript.Quit(5)"},
 	{Name: "wine-net-help", Toolchain: Wine, Sources: []string{"net.exe"},
 		Args: []string{"help"}, Exercises: "string resources (LoadString) printed by net.exe"},

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -21,9 +21,7 @@ import (
 // knownGaps are the programs the wine userland does not run like wine
 // yet, and why. They are run and reported, and must still differ: one
 // that starts to pass fails the test until it is taken off this list.
-var knownGaps = map[string]string{
-	"wine-cscript": "COM needs the class registrations of a Wine prefix's registry (HKCR\\.js, CLSIDs); rspstub's registry has only the keys programs commonly read",
-}
+var knownGaps = map[string]string{}
 
 // TestRspstubCorpus is the wine userland's acceptance test: every program
 // of the corpus that Wine runs is run by `rspstub run --userland wine` to
@@ -31,8 +29,8 @@ var knownGaps = map[string]string{
 // with Wine's code. The pass rate (goal: at least 90%) is logged, and
 // with RSPSTUB_CORPUS_REPORT=FILE written as a Markdown table.
 func TestRspstubCorpus(t *testing.T) {
-	harness.NeedWine(t)
-	bin := harness.Stub(t)
+	testkit.NeedWine(t)
+	bin := testkit.Stub(t)
 	var (
 		mu      sync.Mutex
 		results = map[string]string{} // name -> "" (pass) or why not
@@ -64,7 +62,11 @@ func TestRspstubCorpus(t *testing.T) {
 				defer cancel()
 				// "--" ends rspstub's flags: the program's own (cabarc -v)
 				// must reach it.
-				args := append([]string{"run", "--userland", "wine", "--root", root, `--cwd`, `C:\work`, exe, "--"}, p.Args...)
+				args := []string{"run", "--userland", "wine", "--root", root, `--cwd`, `C:\work`}
+				for _, r := range p.Registry {
+					args = append(args, "--registry", filepath.Join(SourceDir(), "files", r))
+				}
+				args = append(append(args, exe, "--"), p.Args...)
 				cmd := exec.CommandContext(ctx, bin, args...)
 				// Standard input and output are files, as the oracle
 				// gives them to wine: the C runtimes detect the end of

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 // Result is how a run of a program ended: its standard output exactly as
@@ -39,8 +39,8 @@ const RunTimeout = 2 * time.Minute
 // subtests. Skips (fails under RSPSTUB_REQUIRE_TOOLS=1) without wine.
 func StartWine(t testing.TB) *Oracle {
 	t.Helper()
-	w := &Oracle{wine: harness.Tool(t, "wine")}
-	server := harness.Tool(t, "wineserver")
+	w := &Oracle{wine: testkit.Tool(t, "wine")}
+	server := testkit.Tool(t, "wineserver")
 	needWineDir(t)
 	removeStalePrefixes()
 	prefix, err := os.MkdirTemp("", prefixPattern)

@@ -2,13 +2,14 @@ package main
 
 import (
 	"debug/elf"
-	"debug/pe"
 	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/rspstub/rspstub/internal/peimage"
 )
 
 // builds holds the artifacts and the peer tools found.
@@ -113,20 +114,23 @@ func build(work string) builds {
 }
 
 func peBase(path string) uint64 {
-	f, err := pe.Open(path)
+	data, err := os.ReadFile(path)
+	check(err)
+	f, err := peimage.ReadDebug(data, 1<<20)
 	check(err)
 	defer f.Close()
-	return f.OptionalHeader.(*pe.OptionalHeader64).ImageBase
+	return f.ImageBase
 }
 
 func peSym(path, name string) uint64 {
-	f, err := pe.Open(path)
+	data, err := os.ReadFile(path)
+	check(err)
+	f, err := peimage.ReadDebug(data, 1<<20)
 	check(err)
 	defer f.Close()
-	base := f.OptionalHeader.(*pe.OptionalHeader64).ImageBase
 	for _, s := range f.Symbols {
-		if s.Name == name && s.SectionNumber > 0 {
-			return base + uint64(f.Sections[s.SectionNumber-1].VirtualAddress) + uint64(s.Value)
+		if s.Name == name && s.SectionNumber > 0 && int(s.SectionNumber) <= len(f.Sections) {
+			return f.ImageBase + uint64(f.Sections[s.SectionNumber-1].VirtualAddress) + uint64(s.Value)
 		}
 	}
 	fatalf("%s: no symbol %s", path, name)

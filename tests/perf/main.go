@@ -38,10 +38,11 @@ var (
 	runs  = flag.Int("runs", 5, "runs per measurement (the median is reported)")
 	only  = flag.String("only", strings.Join(comparisons, ","), "comparisons to run, comma-separated")
 	chart = flag.String("chart", "", "write a PNG chart of the ratios to this file")
+	fwd   = flag.String("forward", "", "internal: LISTEN=TARGET unix sockets, copy bytes between them (the qemu rows' proxy floor)")
 )
 
 // comparisons are the names -only accepts, in the order they run.
-var comparisons = []string{"continue", "hits", "step", "memory", "dump", "bt", "startup", "watch", "shadow", "qemu", "wine", "api", "timetravel"}
+var comparisons = []string{"continue", "hits", "cond", "step", "memory", "dump", "bt", "startup", "watch", "shadow", "qemu", "wine", "api", "trace", "timetravel"}
 
 func want(name string) bool { return slices.Contains(strings.Split(*only, ","), name) }
 
@@ -49,6 +50,10 @@ func main() {
 	log.SetFlags(0)
 	log.SetPrefix("perf: ")
 	flag.Parse()
+	if *fwd != "" {
+		forward(*fwd)
+		return
+	}
 	for _, n := range strings.Split(*only, ",") {
 		if !slices.Contains(comparisons, n) {
 			log.Fatalf("-only: unknown comparison %q (have %s)", n, strings.Join(comparisons, ","))
@@ -90,6 +95,7 @@ func main() {
 	}{
 		{"continue", continueCost},
 		{"hits", breakpointHits},
+		{"cond", conditionCost},
 		{"step", stepping},
 		{"memory", memoryReads},
 		{"dump", dumps},
@@ -100,6 +106,7 @@ func main() {
 		{"qemu", qemuProxy},
 		{"wine", wineRows},
 		{"api", apiRows},
+		{"trace", traceCost},
 		{"timetravel", timeTravel},
 	} {
 		if want(c.name) {

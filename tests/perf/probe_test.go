@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/rspstub/rspstub/tests/harness"
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 // TestPrintTableHostNA: a peer the host cannot run prints its reason in
@@ -34,7 +34,7 @@ func TestPrintTableHostNA(t *testing.T) {
 // where it used to die with "0 watchpoint stops".
 func TestHostProbe(t *testing.T) {
 	for _, tool := range []string{"gdbserver", "gcc", "x86_64-w64-mingw32-gcc"} {
-		harness.Tool(t, tool)
+		testkit.Tool(t, tool)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()

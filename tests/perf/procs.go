@@ -65,7 +65,8 @@ func killChildren() {
 type served struct {
 	cmd  *exec.Cmd
 	c    *rsp.Client
-	sock string // unix socket to remove, if any
+	sock string    // unix socket to remove, if any
+	also []*served // what it serves in front of, closed after it
 }
 
 func (s *served) close() {
@@ -75,6 +76,9 @@ func (s *served) close() {
 	reap(s.cmd)
 	if s.sock != "" {
 		os.Remove(s.sock)
+	}
+	for _, a := range s.also {
+		a.close()
 	}
 }
 

@@ -4,8 +4,12 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"log"
+	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/rspstub/rspstub/rsp"
@@ -70,14 +74,58 @@ func qemuSystemProxied(b builds, qemu, kernel string) *served {
 	return &served{cmd: cmd, c: c, sock: sock}
 }
 
-// qemuStepLoop times n single steps in the guest's loop: steps/s. With
-// regs, each step is followed by a `g`, which is what GDB's stepi sends
-// to QEMU (its stop replies carry no registers). rspstub fetches the
-// registers from QEMU once per stop, for the stop reply's expedited
-// registers, and answers the `g` from that copy; GDB itself, given those,
-// sends no `g` to rspstub.
-func qemuStepLoop(s *served, n int, regs bool) float64 {
-	t0 := time.Now()
+// qemuForwarded starts qemu-system-x86_64 behind a process of ours that
+// only copies bytes between two unix sockets (this program run with
+// -forward): the cost of any proxy process in front of QEMU, the floor
+// for rspstub's own rows.
+func qemuForwarded(qemu, kernel string) *served {
+	q := qemuSystemDirect(qemu, kernel)
+	q.c.Close() // the forwarder connects instead
+	q.c = nil
+	sockSeq++
+	sock := filepath.Join(workDir, fmt.Sprintf("fwd%d.sock", sockSeq))
+	self, err := os.Executable()
+	check(err)
+	cmd := exec.Command(self, "-forward", sock+"="+q.sock)
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	check(startChild(cmd))
+	return &served{cmd: cmd, c: dialRetry(cmd, "unix:"+sock), sock: sock, also: []*served{q}}
+}
+
+// forward serves -forward LISTEN=TARGET: one connection accepted on the
+// unix socket LISTEN, joined to one to TARGET, bytes copied both ways
+// until either side closes.
+func forward(spec string) {
+	listen, to, ok := strings.Cut(spec, "=")
+	if !ok {
+		log.Fatalf("-forward: want LISTEN=TARGET, got %q", spec)
+	}
+	ln, err := net.Listen("unix", listen)
+	if err != nil {
+		log.Fatal(err)
+	}
+	down, err := ln.Accept()
+	if err != nil {
+		log.Fatal(err)
+	}
+	up, err := net.Dial("unix", to)
+	if err != nil {
+		log.Fatal(err)
+	}
+	go func() {
+		io.Copy(up, down)
+		up.Close()
+	}()
+	io.Copy(down, up)
+}
+
+// qemuSteps makes n single steps in the guest's loop. With regs, each
+// step is followed by a `g`, which is what GDB's stepi sends to QEMU
+// (its stop replies carry no registers). rspstub's stop replies carry
+// none either when it would have to ask QEMU first; it asks QEMU for
+// them as it passes the stop on when its client read registers at the
+// last stop, and answers the `g` from that copy.
+func qemuSteps(s *served, n int, regs bool) {
 	for i := 0; i < n; i++ {
 		st, err := s.c.Step()
 		check(err)
@@ -89,12 +137,18 @@ func qemuStepLoop(s *served, n int, regs bool) float64 {
 			check(err)
 		}
 	}
-	return float64(n) / time.Since(t0).Seconds()
 }
 
+// qemuBlocks is how many slices each measurement is cut into, taken in
+// turn from every QEMU: the load of a shared machine then weighs on all
+// of them alike.
+const qemuBlocks = 10
+
 // qemuProxy measures what rspstub costs in front of qemu-system: the
-// same reads and steps through `rspstub qemu` and straight to QEMU's
-// gdbstub, both on unix sockets, stopped in tick() after boot.
+// same reads and steps through `rspstub qemu`, straight to QEMU's
+// gdbstub, and through a process that only forwards bytes, all on unix
+// sockets, each stopped in tick() after boot. The three QEMUs run side
+// by side and every measurement alternates between them in slices.
 func qemuProxy(b builds) []row {
 	qemu := tool("qemu-system-x86_64", "qemu-system-x86")
 	total, steps := 16<<20, 5000
@@ -102,13 +156,18 @@ func qemuProxy(b builds) []row {
 		total, steps = 256<<10, 200
 	}
 	mib := float64(total) / (1 << 20)
+	direct := "qemu-system gdbstub, direct"
 	rows := []row{
 		{what: fmt.Sprintf("qemu-system: bulk read %g MiB with `m` through rspstub vs QEMU's gdbstub directly, unix sockets (throughput)", mib),
-			short: "`m` read via rspstub qemu vs QEMU", unit: "MiB/s", peerName: "qemu-system gdbstub, direct"},
+			short: "`m` read via rspstub qemu vs QEMU", unit: "MiB/s", peerName: direct, target: target{op: ">=", v: 0.9}},
 		{what: "qemu-system: single steps (`vCont;s`) through rspstub vs QEMU's gdbstub directly, unix sockets (rate)",
-			short: "step via rspstub qemu vs QEMU", unit: "steps/s", peerName: "qemu-system gdbstub, direct"},
+			short: "step via rspstub qemu vs QEMU", unit: "steps/s", peerName: direct, target: target{op: ">=", v: 0.9}},
 		{what: "qemu-system: single steps each followed by `g` (what GDB's stepi sends to QEMU) through rspstub vs QEMU's gdbstub directly, unix sockets (rate)",
-			short: "step+g via rspstub qemu vs QEMU", unit: "steps/s", peerName: "qemu-system gdbstub, direct"},
+			short: "step+g via rspstub qemu vs QEMU", unit: "steps/s", peerName: direct, target: target{op: ">=", v: 0.9}},
+		{what: "qemu-system: single steps through a process that only copies bytes (the floor of any proxy process) vs QEMU's gdbstub directly, unix sockets (rate)",
+			short: "step via a byte forwarder vs QEMU", unit: "steps/s", peerName: direct},
+		{what: "qemu-system: single steps each followed by `g` through a process that only copies bytes vs QEMU's gdbstub directly, unix sockets (rate)",
+			short: "step+g via a byte forwarder vs QEMU", unit: "steps/s", peerName: direct},
 	}
 	if qemu == "" {
 		for i := range rows {
@@ -118,27 +177,37 @@ func qemuProxy(b builds) []row {
 	}
 	kernel, tick := buildQEMUGuest(b)
 	for i := 0; i < *runs; i++ {
-		for _, proxied := range []bool{true, false} {
-			var s *served
-			if proxied {
-				s = qemuSystemProxied(b, qemu, kernel)
-			} else {
-				s = qemuSystemDirect(qemu, kernel)
-			}
+		all := []*served{qemuSystemProxied(b, qemu, kernel), qemuSystemDirect(qemu, kernel), qemuForwarded(qemu, kernel)}
+		for _, s := range all {
 			check(s.c.SetBreakpoint(rsp.BreakHardware, tick, 1))
 			_, err := s.c.Continue()
 			check(err)
 			check(s.c.RemoveBreakpoint(rsp.BreakHardware, tick, 1))
-			read := readLoop(s, 0, total, false) // [0, 4 MiB) is mapped
-			step := qemuStepLoop(s, steps, false)
-			stepg := qemuStepLoop(s, steps, true)
-			s.close()
-			if proxied {
-				rows[0].ours, rows[1].ours, rows[2].ours = append(rows[0].ours, read), append(rows[1].ours, step), append(rows[2].ours, stepg)
-			} else {
-				rows[0].peer, rows[1].peer, rows[2].peer = append(rows[0].peer, read), append(rows[1].peer, step), append(rows[2].peer, stepg)
+		}
+		var read, step, stepg [3]time.Duration
+		slice := func(d *[3]time.Duration, f func(*served)) {
+			for k := 0; k < qemuBlocks; k++ {
+				for j, s := range all {
+					t0 := time.Now()
+					f(s)
+					d[j] += time.Since(t0)
+				}
 			}
 		}
+		chunk := total / qemuBlocks
+		slice(&read, func(s *served) { readLoop(s, 0, chunk, false) }) // [0, 4 MiB) is mapped
+		slice(&step, func(s *served) { qemuSteps(s, steps/qemuBlocks, false) })
+		slice(&stepg, func(s *served) { qemuSteps(s, steps/qemuBlocks, true) })
+		for _, s := range all {
+			s.close()
+		}
+		n := float64(steps / qemuBlocks * qemuBlocks)
+		m := float64(chunk*qemuBlocks) / (1 << 20)
+		rows[0].ours, rows[0].peer = append(rows[0].ours, m/read[0].Seconds()), append(rows[0].peer, m/read[1].Seconds())
+		rows[1].ours, rows[1].peer = append(rows[1].ours, n/step[0].Seconds()), append(rows[1].peer, n/step[1].Seconds())
+		rows[2].ours, rows[2].peer = append(rows[2].ours, n/stepg[0].Seconds()), append(rows[2].peer, n/stepg[1].Seconds())
+		rows[3].ours, rows[3].peer = append(rows[3].ours, n/step[2].Seconds()), append(rows[3].peer, n/step[1].Seconds())
+		rows[4].ours, rows[4].peer = append(rows[4].ours, n/stepg[2].Seconds()), append(rows[4].peer, n/stepg[1].Seconds())
 	}
 	return rows
 }

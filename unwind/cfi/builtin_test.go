@@ -1,6 +1,8 @@
 package cfi
 
 import (
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"bytes"
 	"encoding/binary"
 	"github.com/stretchr/testify/assert"
@@ -12,29 +14,19 @@ import (
 	"github.com/rspstub/rspstub/unwind/dwarf"
 )
 
-// flat is memory holding b at base; everything else is unmapped.
-type flat struct {
-	base uint64
-	b    []byte
+// flat is memory holding b at base; everything else is unmapped (the
+// kit's fake memory).
+func flat(base uint64, b []byte) *testkit.Memory {
+	m := &testkit.Memory{}
+	m.Map(base, b)
+	return m
 }
 
-func (f *flat) ReadMemory(addr uint64, p []byte) (int, error) {
-	if addr < f.base || addr-f.base >= uint64(len(f.b)) {
-		return 0, nil
-	}
-	return copy(p, f.b[addr-f.base:]), nil
-}
-
-// pair is two memories: code and stack.
-type pair [2]*flat
-
-func (p pair) ReadMemory(addr uint64, b []byte) (int, error) {
-	for _, f := range p {
-		if addr >= f.base && addr-f.base < uint64(len(f.b)) {
-			return f.ReadMemory(addr, b)
-		}
-	}
-	return 0, nil
+// pair is two regions: code and stack.
+func pair(codeBase uint64, code []byte, stackBase uint64, stack []byte) *testkit.Memory {
+	m := flat(codeBase, code)
+	m.Map(stackBase, stack)
+	return m
 }
 
 // TestBuiltinRows pins the rows of the hand-written ___chkstk_ms CFI to
@@ -90,7 +82,7 @@ const (
 
 // machine places code at codeBase and a stack whose return address is
 // retAddr, with rcx and rax pushed as ___chkstk_ms pushes them at off.
-func machine(code []byte, off uint64, retAddr uint64) (pair, unwind.Context) {
+func machine(code []byte, off uint64, retAddr uint64) (*testkit.Memory, unwind.Context) {
 	stack := make([]byte, 0x100)
 	sp := uint64(stackBase + 0x80)
 	binary.LittleEndian.PutUint64(stack[0x80:], retAddr)
@@ -118,7 +110,7 @@ func machine(code []byte, off uint64, retAddr uint64) (pair, unwind.Context) {
 	for i := range lead {
 		lead[i] = 0xcc
 	}
-	return pair{{codeBase - 0x40, append(lead, code...)}, {stackBase, stack}}, ctx
+	return pair(codeBase-0x40, append(lead, code...), stackBase, stack), ctx
 }
 
 // TestBuiltinUnwind: at every instruction of ___chkstk_ms the built-in
@@ -191,7 +183,7 @@ func TestBuiltinAtPageStart(t *testing.T) {
 	code := append([]byte{}, chkstkMSCode...)
 	stack := make([]byte, 0x100)
 	binary.LittleEndian.PutUint64(stack[0x80:], 0x140001515)
-	mem := pair{{0x140002000, code}, {stackBase, stack}}
+	mem := pair(0x140002000, code, stackBase, stack)
 	var ctx unwind.Context
 	ctx.Set(arch.RIP, 0x140002000+0x31)
 	ctx.Set(arch.RSP, stackBase+0x80)
@@ -225,7 +217,7 @@ func FuzzMatchBuiltin(f *testing.F) {
 	f.Add(chkstkMSCode, uint16(5))
 	f.Add(chkstkMSCode[3:], uint16(0))
 	f.Fuzz(func(t *testing.T, code []byte, off uint16) {
-		mem := &flat{codeBase, code}
+		mem := flat(codeBase, code)
 		pc := codeBase + uint64(off)
 		b, start, ok := matchBuiltin(mem, pc)
 		if !ok {
@@ -255,7 +247,7 @@ func TestBuiltinCaptureContext(t *testing.T) {
 		ctx.Set(arch.RIP, codeBase+off)
 		ctx.Set(arch.RSP, sp)
 		lead := bytes.Repeat([]byte{0xcc}, 0x40) // the page starts before the function
-		mem := pair{{codeBase - 0x40, append(lead, code...)}, {stackBase, stack}}
+		mem := pair(codeBase-0x40, append(lead, code...), stackBase, stack)
 		ok, err := UnwindBuiltin(mem, &ctx, true)
 		require.NoError(t, err, "offset %#x", off)
 		require.True(t, ok, "offset %#x", off)

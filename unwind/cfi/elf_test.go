@@ -1,6 +1,10 @@
 package cfi
 
 import (
+	"github.com/stretchr/testify/require"
+
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"debug/elf"
 	"os"
 	"testing"
@@ -9,58 +13,15 @@ import (
 	"github.com/rspstub/rspstub/unwind/dwarf"
 )
 
-// mapped is guest memory holding an ELF file's PT_LOAD segments at a
-// bias, as the dynamic linker maps them.
-type mapped struct {
-	segs []seg
-}
-
-type seg struct {
-	addr uint64
-	b    []byte
-}
-
-func (m *mapped) ReadMemory(addr uint64, p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		a, found := addr+uint64(n), false
-		for _, s := range m.segs {
-			if a >= s.addr && a-s.addr < uint64(len(s.b)) {
-				n += copy(p[n:], s.b[a-s.addr:])
-				found = true
-				break
-			}
-		}
-		if !found {
-			break
-		}
-	}
-	return n, nil
-}
-
-func mapELF(t *testing.T, path string, bias uint64) (*mapped, []byte) {
+// mapELF maps an ELF file's PT_LOAD segments at bias, as the dynamic
+// linker does (the kit's Memory.MapELF), and returns the file's bytes.
+func mapELF(t *testing.T, path string, bias uint64) (*testkit.Memory, []byte) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
+		testkit.Missing(t, "%v", err)
 	}
-	f, err := elf.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	m := &mapped{}
-	for _, p := range f.Progs {
-		if p.Type != elf.PT_LOAD {
-			continue
-		}
-		start := p.Vaddr &^ 0xfff
-		b := make([]byte, p.Vaddr+p.Memsz-start)
-		copy(b[p.Vaddr-start:], data[p.Off:p.Off+p.Filesz])
-		m.segs = append(m.segs, seg{bias + start, b})
-	}
+	m := &testkit.Memory{}
+	m.MapELF(t, path, bias)
 	return m, data
 }
 
@@ -72,22 +33,16 @@ func TestELFMemoryMatchesFile(t *testing.T) {
 	mem, data := mapELF(t, path, bias)
 	mod := &unwind.Module{Name: "libc.so.6", Base: bias, Format: unwind.FormatELF}
 	fromMem, err := elfMemory(mem, mod)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	fromFile, delta, err := elfFile(data, bias)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if delta != bias {
 		t.Fatalf("delta %#x, want the bias %#x", delta, uint64(bias))
 	}
 	f, _ := elf.Open(path)
 	defer f.Close()
 	syms, err := f.DynamicSymbols()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	checked := 0
 	for _, s := range syms {
 		if elf.ST_TYPE(s.Info) != elf.STT_FUNC || s.Value == 0 {

@@ -1,6 +1,8 @@
 package cfi
 
 import (
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"encoding/binary"
 	"errors"
 	"testing"
@@ -50,7 +52,7 @@ const (
 	rt0RA    = 0x7ffb0010100c
 )
 
-func goRT0World(t *testing.T, prologue []byte) (dwarf.Finder, pair) {
+func goRT0World(t *testing.T, prologue []byte) (dwarf.Finder, *testkit.Memory) {
 	t.Helper()
 	tbl, err := dwarf.ParseDebugFrame(goFrame, 0)
 	require.NoError(t, err)
@@ -63,7 +65,7 @@ func goRT0World(t *testing.T, prologue []byte) (dwarf.Finder, pair) {
 	put(rt0B, rt0RA&0xffffffff) // argc: the low half of the return address
 	put(rt0B+0x18, rt0RA)       // rt0_go's copy of DI
 	put(rt0B+0x20, rt0Entry+8)  // rt0_go's copy of SI
-	return tbl, pair{{rt0Code, code}, {stackLo, stk}}
+	return tbl, pair(rt0Code, code, stackLo, stk)
 }
 
 func TestGoRT0(t *testing.T) {
@@ -106,8 +108,12 @@ func TestGoRT0(t *testing.T) {
 	}
 
 	// The two copies disagree: no guess.
-	mem[1].b[rt0B+0x18-stackLo] ^= 1
-	_, err := goRT0(f, 0, mem, ctx(rt0Code+0x40, rt0B, nil), false, dwarf.WindowsPreserved)
+	var b [1]byte
+	_, err := mem.ReadMemory(rt0B+0x18, b[:])
+	require.NoError(t, err)
+	b[0] ^= 1
+	mem.Put(rt0B+0x18, b[:])
+	_, err = goRT0(f, 0, mem, ctx(rt0Code+0x40, rt0B, nil), false, dwarf.WindowsPreserved)
 	assert.True(t, errors.Is(err, dwarf.ErrNoCFA), "%v", err)
 
 	// Other code under the same CFI: not rt0_go.

@@ -1,7 +1,7 @@
 package check
 
 import (
-	"encoding/binary"
+	"bytes"
 	"errors"
 	"fmt"
 	"sort"
@@ -9,6 +9,7 @@ import (
 	"golang.org/x/arch/x86/x86asm"
 
 	"github.com/rspstub/rspstub/internal/arch"
+	"github.com/rspstub/rspstub/internal/peimage"
 	"github.com/rspstub/rspstub/unwind"
 	"github.com/rspstub/rspstub/unwind/dwarf"
 )
@@ -215,37 +216,22 @@ type image struct {
 
 // mapPE lays the file's sections out as the loader would.
 func mapPE(file []byte) (*image, error) {
-	le := binary.LittleEndian
-	if len(file) < 0x40 || file[0] != 'M' || file[1] != 'Z' {
-		return nil, fmt.Errorf("%w: no MZ header", ErrBadInput)
+	f, err := peimage.ReadFile(bytes.NewReader(file), int64(len(file)))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
-	lfanew := uint64(le.Uint32(file[0x3c:]))
-	if lfanew+24+240 > uint64(len(file)) || string(file[lfanew:lfanew+4]) != "PE\x00\x00" {
-		return nil, fmt.Errorf("%w: no PE header", ErrBadInput)
+	if f.Magic != peimage.IMAGE_NT_OPTIONAL_HDR64_MAGIC {
+		return nil, fmt.Errorf("%w: optional header magic %#x (not PE32+)", ErrBadInput, f.Magic)
 	}
-	fh := file[lfanew+4:]
-	nsect := int(le.Uint16(fh[2:]))
-	optSize := uint64(le.Uint16(fh[16:]))
-	opt := file[lfanew+24:]
-	if le.Uint16(opt) != 0x20b {
-		return nil, fmt.Errorf("%w: optional header magic %#x (not PE32+)", ErrBadInput, le.Uint16(opt))
-	}
-	base := le.Uint64(opt[24:])
-	size := uint64(le.Uint32(opt[56:]))
-	hdrs := uint64(le.Uint32(opt[60:]))
+	base, size, hdrs := f.ImageBase, uint64(f.SizeOfImage), uint64(f.SizeOfHeaders)
 	if size == 0 || size > maxImageSize || base >= regionLow || base+size > regionLow {
 		return nil, fmt.Errorf("%w: image base %#x size %#x", ErrBadInput, base, size)
 	}
 	img := &image{base: base, mem: make([]byte, size)}
 	copy(img.mem, file[:min(hdrs, uint64(len(file)), size)])
-	sh := lfanew + 24 + optSize
-	if sh+40*uint64(nsect) > uint64(len(file)) {
-		return nil, fmt.Errorf("%w: section table past the end of the file", ErrBadInput)
-	}
-	for i := range nsect {
-		s := file[sh+40*uint64(i):]
-		vsize, va := uint64(le.Uint32(s[8:])), uint64(le.Uint32(s[12:]))
-		rsize, rptr := uint64(le.Uint32(s[16:])), uint64(le.Uint32(s[20:]))
+	for _, s := range f.Sections {
+		vsize, va := uint64(s.VirtualSize), uint64(s.VirtualAddress)
+		rsize, rptr := uint64(s.SizeOfRawData), uint64(s.PointerToRawData)
 		n := rsize
 		if vsize != 0 && vsize < n {
 			n = vsize

@@ -1,6 +1,10 @@
 package check
 
 import (
+	"github.com/stretchr/testify/require"
+
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -21,14 +25,6 @@ import (
 
 // wineDir is where Debian's libwine installs Wine's PE modules.
 const wineDir = "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows"
-
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
-}
 
 // fixture is one build of testdata/frames.c.
 type fixture struct {
@@ -104,7 +100,7 @@ func fixtures(t *testing.T) []fixture {
 		sort.Slice(fixList, func(i, j int) bool { return fixList[i].name < fixList[j].name })
 	})
 	if fixErr != "" {
-		skipOrFail(t, "%s", fixErr)
+		testkit.Missing(t, "%s", fixErr)
 	}
 	return fixList
 }
@@ -120,9 +116,7 @@ func TestMain(m *testing.M) {
 func checkPath(t *testing.T, path string) *Result {
 	t.Helper()
 	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	r, err := Check(b, Options{Examples: 20})
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
@@ -199,9 +193,7 @@ func TestCorruptedPdata(t *testing.T) {
 		}
 	}
 	orig, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for k, off := range allocSmallSlots(orig) {
 		if k == 10 {
 			break
@@ -209,9 +201,7 @@ func TestCorruptedPdata(t *testing.T) {
 		b := append([]byte(nil), orig...)
 		b[off] += 0x10 // OpInfo is the high nibble: 8 more bytes
 		r, err := Check(b, Options{Examples: 1000})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if r.Count(CatPdataBody) == 0 {
 			continue // a function without CFI
 		}
@@ -293,9 +283,7 @@ func TestBadInput(t *testing.T) {
 func TestCorruptNeverPanics(t *testing.T) {
 	fs := fixtures(t)
 	orig, err := os.ReadFile(fs[len(fs)-1].path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	seed := uint64(0x9e3779b97f4a7c15)
 	for round := 0; round < 12; round++ {
 		b := append([]byte(nil), orig...)
@@ -435,15 +423,13 @@ func TestWine(t *testing.T) {
 		}
 	}
 	if len(files) == 0 {
-		skipOrFail(t, "Wine PE modules not installed (%s; package libwine)", wineDir)
+		testkit.Missing(t, "Wine PE modules not installed (%s; package libwine)", wineDir)
 	}
 	var rs []*Result
 	notPE := 0
 	for _, path := range files {
 		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		r, err := Check(b, Options{Examples: 5})
 		if err != nil {
 			if !errors.Is(err, ErrBadInput) {

@@ -10,7 +10,7 @@ func TestEval(t *testing.T) {
 	regs.Set(RSP, 0x6f00)
 	regs.Set(R12, 5)
 	mem := &fakeMem{}
-	mem.put64(0x6fd8, 0x1122334455667788)
+	mem.Put64(0x6fd8, 0x1122334455667788)
 	neg := func(v int64) uint64 { return uint64(v) }
 	for _, tc := range []struct {
 		name string

@@ -50,7 +50,7 @@ func TestAugmentationPLR(t *testing.T) {
 	// With memory, the indirect personality pointer is followed.
 	s := NewEHFrame(sec, addr, Bases{})
 	mem := &fakeMem{}
-	mem.put64(0x5000, 0x401777)
+	mem.Put64(0x5000, 0x401777)
 	s.Mem = mem
 	c, err := s.CIEAt(0)
 	if err != nil || c.Personality != 0x401777 || c.PersonalityIndirect {
@@ -204,7 +204,7 @@ func TestBadEntryKeepsOthers(t *testing.T) {
 
 func TestPointerEncodings(t *testing.T) {
 	mem := &fakeMem{}
-	mem.put64(0x9000, 0xabcdef)
+	mem.Put64(0x9000, 0xabcdef)
 	bases := Bases{Text: 0x100000, Data: 0x200000}
 	for _, tc := range []struct {
 		name string

@@ -1,6 +1,10 @@
 package dwarf
 
 import (
+	"github.com/stretchr/testify/require"
+
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"bufio"
 	"bytes"
 	"debug/elf"
@@ -28,29 +32,19 @@ func TestUnwindAgainstGDB(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildC(t, gcc, filepath.Join(dir, "frames"), "-O2", "-g", "-static")
 	f, err := os.Open(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer f.Close()
 	secs, err := ELFSections(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	finder, err := secs.Finder()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	script, err := filepath.Abs("testdata/gdbdump.py")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// Stops at function entries, and at lines inside bodies (after the
 	// prologues: drap's CFA is then an expression in frame 0).
 	stops := []string{"leaf", "use", "big", "sum", "va", "handler"}
 	src, err := os.ReadFile("testdata/frames.c")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, marker := range []string{"x[0] = h;", "return buf[n & 1023]", "d = va(i & 7) + e;", "s += va_arg(ap, int);"} {
 		for i, line := range strings.Split(string(src), "\n") {
 			if strings.Contains(line, marker) {
@@ -73,8 +67,8 @@ func TestUnwindAgainstGDB(t *testing.T) {
 			bin)
 		out, err := cmd.CombinedOutput()
 		if err != nil || !bytes.Contains(out, []byte("FRAME 0")) {
-			if os.Getenv("RSPSTUB_REQUIRE_TOOLS") != "1" && bytes.Contains(out, []byte("ptrace")) {
-				t.Skipf("gdb cannot run the program here: %s", out)
+			if bytes.Contains(out, []byte("ptrace")) {
+				testkit.Missing(t, "gdb cannot run the program here (ptrace): %s", out)
 			}
 			t.Fatalf("gdb: %v\n%s", err, out)
 		}
@@ -97,9 +91,7 @@ type gdbFrame struct {
 func compareWithGDB(t *testing.T, fn string, out []byte, dump string, finder Finder) (agree, exprFrames int) {
 	t.Helper()
 	stack, err := os.ReadFile(dump)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var regs Registers
 	var frames []gdbFrame
 	var stackLo uint64
@@ -134,7 +126,7 @@ func compareWithGDB(t *testing.T, fn string, out []byte, dump string, finder Fin
 			frames = append(frames, gf)
 		}
 	}
-	mem := &fakeMem{regions: []region{{stackLo, stack}}}
+	mem := func() *fakeMem { m := &fakeMem{}; m.Map(stackLo, stack); return m }()
 	if len(frames) < 4 {
 		t.Fatalf("%s: GDB gave %d frames", fn, len(frames))
 	}
@@ -216,9 +208,7 @@ func TestReadEHFrameFromMemory(t *testing.T) {
 	}
 	for _, bin := range files {
 		f, err := elf.Open(bin)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer f.Close()
 		var hdr *elf.Prog
 		for _, p := range f.Progs {
@@ -230,18 +220,12 @@ func TestReadEHFrameFromMemory(t *testing.T) {
 			t.Fatalf("%s: no PT_GNU_EH_FRAME", bin)
 		}
 		fin, err := ReadEHFrame(elfMem{f}, hdr.Vaddr, int(hdr.Memsz), 0, Bases{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		eh := f.Section(".eh_frame")
 		data, err := eh.Data()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		tab, err := ParseEHFrame(data, eh.Addr, Bases{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if fin.Hdr.Count != uint64(len(tab.FDEs)) || fin.Section.Addr != eh.Addr {
 			t.Errorf("%s: hdr %d entries, table %d FDEs; .eh_frame at %#x, want %#x", bin, fin.Hdr.Count, len(tab.FDEs), fin.Section.Addr, eh.Addr)
 		}

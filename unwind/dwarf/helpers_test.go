@@ -1,52 +1,17 @@
 package dwarf
 
 import (
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"encoding/binary"
 	"errors"
 	"strings"
 	"testing"
 )
 
-// fakeMem is target memory made of regions; reads return the readable
-// prefix, as the Memory contract says.
-type fakeMem struct {
-	regions []region
-	reads   int
-}
-
-type region struct {
-	addr uint64
-	data []byte
-}
-
-func (m *fakeMem) ReadMemory(addr uint64, p []byte) (int, error) {
-	m.reads++
-	n := 0
-	for n < len(p) {
-		found := false
-		for _, r := range m.regions {
-			a := addr + uint64(n)
-			if a >= r.addr && a-r.addr < uint64(len(r.data)) {
-				n += copy(p[n:], r.data[a-r.addr:])
-				found = true
-				break
-			}
-		}
-		if !found {
-			break
-		}
-	}
-	return n, nil
-}
-
-// put64 writes little-endian words at addr (a new region each call).
-func (m *fakeMem) put64(addr uint64, vals ...uint64) {
-	b := make([]byte, 8*len(vals))
-	for i, v := range vals {
-		binary.LittleEndian.PutUint64(b[8*i:], v)
-	}
-	m.regions = append(m.regions, region{addr, b})
-}
+// fakeMem is the kit's fake target memory: reads return the readable
+// prefix, as the Memory contract says; Put64 writes words.
+type fakeMem = testkit.Memory
 
 // cat joins byte groups: each group is one field, so tests can write the
 // meaning of each beside it.

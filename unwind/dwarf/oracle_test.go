@@ -1,6 +1,10 @@
 package dwarf
 
 import (
+	"github.com/stretchr/testify/require"
+
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"bufio"
 	"bytes"
 	"debug/pe"
@@ -19,29 +23,14 @@ import (
 // fails when RSPSTUB_REQUIRE_TOOLS=1, as CI sets).
 func needTool(t testing.TB, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s not found and RSPSTUB_REQUIRE_TOOLS=1", name)
-		}
-		t.Skipf("%s not found: %v", name, err)
-	}
-	return p
+	return testkit.RequireTool(t, name)
 }
 
-// buildC compiles testdata/frames.c with cc and flags into dir.
+// buildC compiles testdata/frames.c with cc and flags (the kit's
+// fixture builder: cached per test process); out gives the extension.
 func buildC(t *testing.T, cc, out string, flags ...string) string {
 	t.Helper()
-	src, err := filepath.Abs("testdata/frames.c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := append(append([]string{}, flags...), "-o", out, src)
-	cmd := exec.Command(cc, args...)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s %s: %v\n%s", cc, strings.Join(args, " "), err, b)
-	}
-	return out
+	return testkit.BuildWith(t, "unwind/dwarf/testdata/frames.c", filepath.Ext(out), append([]string{cc}, flags...)...)
 }
 
 // oracleRow is one row printed by binutils' frames-interp dump.
@@ -268,32 +257,22 @@ func TestOracleELF(t *testing.T) {
 		t.Run(opt, func(t *testing.T) {
 			bin := buildC(t, gcc, filepath.Join(t.TempDir(), "frames"), append(strings.Fields(opt), "-g")...)
 			f, err := os.Open(bin)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			defer f.Close()
 			secs, err := ELFSections(f)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if secs.EHFrame == nil || secs.EHFrameHdr == nil {
 				t.Fatalf("missing .eh_frame or .eh_frame_hdr: %+v", secs)
 			}
 			tab, err := ParseEHFrame(secs.EHFrame.Data, secs.EHFrame.Addr, secs.Bases)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			finder, err := secs.Finder()
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if _, ok := finder.(HdrFinder); !ok {
 				t.Fatalf("finder %T, want the .eh_frame_hdr search table", finder)
 			}
 			out, err := exec.Command(readelf, "--debug-dump=frames-interp", bin).Output()
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			st := compareOracle(t, "eh_frame "+opt, tab, finder, parseFramesInterp(t, out, ".eh_frame"))
 			t.Logf("%s: %d FDEs, %d rows, %d cells compared with readelf, all equal (%d rows with a CFA expression)", opt, st.fdes, st.rows, st.cells, st.exprRows)
 			if st.fdes < 5 {
@@ -313,24 +292,16 @@ func TestOraclePE(t *testing.T) {
 		t.Run(opt, func(t *testing.T) {
 			bin := buildC(t, cc, filepath.Join(t.TempDir(), "frames.exe"), strings.Fields(opt)...)
 			data, err := os.ReadFile(bin)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			secs, err := PESections(data)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if secs.DebugFrame == nil {
 				t.Fatal("no .debug_frame (its long name should resolve through the string table)")
 			}
 			tab, err := ParseDebugFrame(secs.DebugFrame.Data, secs.DebugFrame.Addr)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			out, err := exec.Command(objdump, "--dwarf=frames-interp", bin).Output()
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			st := compareOracle(t, "debug_frame "+opt, tab, nil, parseFramesInterp(t, out, ".debug_frame"))
 			t.Logf("%s: %d FDEs, %d rows, %d cells compared with objdump, all equal", opt, st.fdes, st.rows, st.cells)
 			if st.fdes < 5 {
@@ -348,9 +319,7 @@ func TestOraclePE(t *testing.T) {
 // routine pushes rcx and rax.
 func checkChkstk(t *testing.T, bin string, secs *Sections, tab *Table) {
 	f, err := pe.Open(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer f.Close()
 	var addr uint64
 	for _, s := range f.Symbols {
@@ -370,9 +339,7 @@ func checkChkstk(t *testing.T, bin string, secs *Sections, tab *Table) {
 		t.Fatalf("___chkstk_ms at %#x: %v", addr, err)
 	}
 	row, err := fde.RowAt(addr + 2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// push rcx; push rax: CFA rsp+24, rcx at c-16, rax at c-24.
 	if cfaCell(row.CFA) != "rsp+24" || cell(row.Regs[RCX]) != "c-16" || cell(row.Regs[RAX]) != "c-24" {
 		t.Errorf("___chkstk_ms row after both pushes: %+v", row)
@@ -390,24 +357,15 @@ func TestOracleLibc(t *testing.T) {
 	}
 	f, err := os.Open(libcPath)
 	if err != nil {
-		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("no %s and RSPSTUB_REQUIRE_TOOLS=1: %v", libcPath, err)
-		}
-		t.Skipf("no %s: %v", libcPath, err)
+		testkit.Missing(t, "no %s: %v", libcPath, err)
 	}
 	defer f.Close()
 	secs, err := ELFSections(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	tab, err := ParseEHFrame(secs.EHFrame.Data, secs.EHFrame.Addr, secs.Bases)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	finder, err := secs.Finder()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// readelf exits 1 on libc (about its separate debug file) after
 	// printing the frames.
 	out, err := exec.Command(readelf, "--debug-dump=frames-interp", libcPath).Output()

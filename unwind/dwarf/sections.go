@@ -8,7 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
+
+	"github.com/rspstub/rspstub/internal/peimage"
 )
 
 // RawSection is one section's bytes and the address its first byte has
@@ -66,9 +67,6 @@ func PESections(file []byte) (*Sections, error) {
 	return PESectionsAt(bytes.NewReader(file), int64(len(file)))
 }
 
-// maxPEHeaders bounds the header bytes PESectionsAt reads at once.
-const maxPEHeaders = 1 << 20
-
 // PESectionsAt is PESections reading from r (a file of the given size):
 // only the headers, the string table and the CFI sections are read.
 func PESectionsAt(r io.ReaderAt, size int64) (*Sections, error) {
@@ -89,81 +87,23 @@ func PESectionsAt(r io.ReaderAt, size int64) (*Sections, error) {
 		}
 		return b, nil
 	}
-	if size < 0x40 {
-		return nil, perr(0, ErrNotPE)
-	}
-	head, err := read(0, uint64(min(size, maxPEHeaders)))
+	f, err := peimage.ReadFile(r, size)
 	if err != nil {
-		return nil, perr(0, err)
-	}
-	c := cursor{B: head}
-	if c.U16() != 0x5a4d { // "MZ"
-		return nil, perr(0, ErrNotPE)
-	}
-	c.Off = 0x3c
-	lfanew := int(c.U32())
-	if c.Err != nil || lfanew < 0 || lfanew > len(head) {
-		return nil, perr(0x3c, ErrNotPE)
-	}
-	c.Off = lfanew
-	if c.U32() != 0x4550 { // "PE\0\0"
-		return nil, perr(lfanew, ErrNotPE)
-	}
-	c.U16() // Machine
-	nsec := int(c.U16())
-	c.U32() // TimeDateStamp
-	symPtr := uint64(c.U32())
-	nsym := uint64(c.U32())
-	optSize := int(c.U16())
-	c.U16() // Characteristics
-	optStart := c.Off
-	magic := c.U16()
-	out := &Sections{Format: "pe"}
-	switch magic {
-	case 0x10b: // PE32
-		c.Off = optStart + 28
-		out.ImageBase = uint64(c.U32())
-	case 0x20b: // PE32+
-		c.Off = optStart + 24
-		out.ImageBase = c.U64()
-	default:
-		if c.Err == nil {
-			return nil, perr(optStart, ErrNotPE)
+		var fe *peimage.FormatError
+		switch {
+		case errors.Is(err, peimage.ErrNotPE):
+			return nil, perr(0, fmt.Errorf("%w: %v", ErrNotPE, err))
+		case errors.As(err, &fe):
+			return nil, perr(int(fe.Off), fmt.Errorf("%w: %v", ErrTruncated, err))
 		}
+		return nil, perr(0, fmt.Errorf("%w: %v", ErrTruncated, err))
 	}
-	if c.Err != nil {
-		return nil, perr(c.Off, c.Err)
-	}
-	// The string table: its first four bytes are its size, included.
-	var strtab []byte
-	if symPtr != 0 && nsym < 1<<32 {
-		st := symPtr + nsym*18
-		if b, err := read(st, 4); err == nil {
-			n := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24
-			if n >= 4 {
-				strtab, _ = read(st, n)
-			}
-		}
-	}
-	c.Off = optStart + optSize
-	if c.Off > len(head) || nsec > (len(head)-c.Off)/40 {
-		return nil, perr(c.Off, ErrTruncated)
-	}
-	for i := 0; i < nsec; i++ {
-		hdr := c.Off
-		raw := c.Bytes(8)
-		vsize := uint64(c.U32())
-		va := uint64(c.U32())
-		rawSize := uint64(c.U32())
-		rawPtr := uint64(c.U32())
-		c.Bytes(16) // relocations, line numbers, characteristics
-		if c.Err != nil {
-			return nil, perr(hdr, c.Err)
-		}
-		name, err := peSectionName(raw, strtab)
-		if err != nil {
-			return nil, perr(hdr, err)
-		}
+	out := &Sections{Format: "pe", ImageBase: f.ImageBase}
+	for i, s := range f.Sections {
+		hdr := int(f.SectionTableOffset()) + 40*i
+		name := s.Name
+		va := uint64(s.VirtualAddress)
+		vsize, rawSize, rawPtr := uint64(s.VirtualSize), uint64(s.SizeOfRawData), uint64(s.PointerToRawData)
 		if name == ".text" {
 			out.Bases.Text = out.ImageBase + va
 		}
@@ -207,50 +147,6 @@ func PESectionsAt(r io.ReaderAt, size int64) (*Sections, error) {
 		*dst = &RawSection{Name: name, Addr: out.ImageBase + va, Data: data}
 	}
 	return out, nil
-}
-
-// peSectionName decodes an 8-byte section name field.
-func peSectionName(raw, strtab []byte) (string, error) {
-	n := 0
-	for n < len(raw) && raw[n] != 0 {
-		n++
-	}
-	name := string(raw[:n])
-	if len(name) < 2 || name[0] != '/' {
-		return name, nil
-	}
-	var off uint64
-	if name[1] == '/' {
-		// "//" then base64 digits, most significant first.
-		const digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-		for i := 2; i < len(name); i++ {
-			d := -1
-			for j := 0; j < len(digits); j++ {
-				if digits[j] == name[i] {
-					d = j
-					break
-				}
-			}
-			if d < 0 {
-				return "", fmt.Errorf("section name %q: %w", name, ErrTruncated)
-			}
-			off = off*64 + uint64(d)
-		}
-	} else {
-		v, err := strconv.ParseUint(name[1:], 10, 32)
-		if err != nil {
-			return name, nil // not a string table reference
-		}
-		off = v
-	}
-	if off < 4 || off >= uint64(len(strtab)) {
-		return "", fmt.Errorf("section name %q: string table offset outside the table: %w", name, ErrTruncated)
-	}
-	end := off
-	for end < uint64(len(strtab)) && strtab[end] != 0 {
-		end++
-	}
-	return string(strtab[off:end]), nil
 }
 
 // ELFSections finds .eh_frame, .eh_frame_hdr and .debug_frame (compressed

@@ -28,11 +28,11 @@ var drapProgram = cat(
 func drapStack() (*Registers, *fakeMem) {
 	const cfa, rbp = 0x7fff1000, 0x7fff0f80
 	mem := &fakeMem{}
-	mem.put64(cfa-8, 0x401234) // the return address, below the CFA
-	mem.put64(cfa, 0xbadbad)   // what a second dereference would read
-	mem.put64(rbp, 0x7fff2000) // saved rbp
-	mem.put64(rbp-8, 0x1515)   // saved r15
-	mem.put64(rbp-40, cfa)     // saved r10 = the CFA (DRAP)
+	mem.Put64(cfa-8, 0x401234) // the return address, below the CFA
+	mem.Put64(cfa, 0xbadbad)   // what a second dereference would read
+	mem.Put64(rbp, 0x7fff2000) // saved rbp
+	mem.Put64(rbp-8, 0x1515)   // saved r15
+	mem.Put64(rbp-40, cfa)     // saved r10 = the CFA (DRAP)
 	regs := &Registers{}
 	regs.Set(RBP, rbp)
 	regs.Set(RSP, rbp-0x100)
@@ -93,7 +93,7 @@ func TestValOffsetIsScaled(t *testing.T) {
 		b(0x15, 6, 1), // DW_CFA_val_offset_sf rbp, 1: value CFA + 1*-8
 	))
 	mem := &fakeMem{}
-	mem.put64(0x5018, 0x401000) // return address at CFA-8
+	mem.Put64(0x5018, 0x401000) // return address at CFA-8
 	var regs Registers
 	regs.Set(RSP, 0x5000)
 	regs.Set(RA, 0x1000)
@@ -129,7 +129,7 @@ func TestStepRules(t *testing.T) {
 	))
 	const cfa = 0x8040
 	mem := &fakeMem{}
-	mem.put64(cfa-48, 0x6666, 0x6667, 0, 0x2424, 0xbbbb, 0x401000) // xmm6 lo/hi, -, rdi, rbx, ra
+	mem.Put64(cfa-48, 0x6666, 0x6667, 0, 0x2424, 0xbbbb, 0x401000) // xmm6 lo/hi, -, rdi, rbx, ra
 	var regs Registers
 	for r := uint64(0); r <= R15; r++ {
 		regs.Set(r, 0x100+r)
@@ -239,7 +239,7 @@ func TestStepErrors(t *testing.T) {
 func TestLookupPC(t *testing.T) {
 	tab, _ := ehTable(t, nil) // FDE [0x1000, 0x1200)
 	mem := &fakeMem{}
-	mem.put64(0x9000, 0x401000)
+	mem.Put64(0x9000, 0x401000)
 	var regs Registers
 	regs.Set(RSP, 0x9000)
 	regs.Set(RA, 0x1200)
@@ -279,7 +279,7 @@ func TestSignalFrame(t *testing.T) {
 		t.Fatal("CIE not a signal frame")
 	}
 	mem := &fakeMem{}
-	mem.put64(0x9000, 0x401000)
+	mem.Put64(0x9000, 0x401000)
 	var regs Registers
 	regs.Set(RSP, 0x9000)
 	regs.Set(RA, 0x1004)

@@ -1,6 +1,10 @@
 package dwarf
 
 import (
+	"github.com/stretchr/testify/require"
+
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,13 +17,7 @@ const wineDir = "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows"
 
 func wineFiles(t *testing.T) []string {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(wineDir, "*"))
-	if len(files) == 0 {
-		if os.Getenv("RSPSTUB_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("no Wine PE DLLs in %s (package libwine) and RSPSTUB_REQUIRE_TOOLS=1", wineDir)
-		}
-		t.Skipf("no Wine PE DLLs in %s (install libwine)", wineDir)
-	}
+	files := testkit.RequireGlob(t, filepath.Join(wineDir, "*"), "Wine's PE DLLs (package libwine)")
 	sort.Strings(files)
 	return files
 }
@@ -36,13 +34,9 @@ func TestWineCorpus(t *testing.T) {
 	var without []string
 	for _, path := range files {
 		fh, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		fi, err := fh.Stat()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		secs, err := PESectionsAt(fh, fi.Size())
 		fh.Close()
 		if err != nil {
@@ -107,9 +101,7 @@ func TestWineOracle(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 		out, err := exec.Command(objdump, "--dwarf=frames-interp", path).Output()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		st := compareOracle(t, name, tab, nil, parseFramesInterp(t, out, ".debug_frame"))
 		t.Logf("%s: %d FDEs, %d rows, %d cells compared with objdump, all equal", name, st.fdes, st.rows, st.cells)
 		total.fdes += st.fdes

@@ -36,6 +36,7 @@ func nilMap() (err error) {
 		}
 	}()
 	var m map[string]int
+	//lint:ignore SA5000 the program panics on purpose, to test recover under the debugger
 	m["x"] = 1
 	return nil
 }
@@ -91,6 +92,7 @@ func main() {
 
 	done := make(chan string)
 	go func() {
+		//lint:ignore S1000 the program exercises select (a runtime path the debugger steps through)
 		select {
 		case done <- "selected":
 		}

@@ -1,0 +1,45 @@
+package wine
+
+import (
+	"fmt"
+
+	"github.com/rspstub/rspstub/internal/arch"
+)
+
+// debuggerAllocName names the allocations a debugger makes (LLDB's _M for
+// its expression evaluator) in the memory map.
+const debuggerAllocName = "debugger allocation"
+
+// Allocate reserves and commits size bytes with perm for a debugger, as a
+// private allocation of its own; the guest sees it as memory it did not
+// ask for, like a remote VirtualAllocEx.
+func (p *Process) Allocate(size uint64, perm arch.Perm) (uint64, error) {
+	if size == 0 || size > 1<<32 {
+		return 0, fmt.Errorf("allocate %#x bytes: bad size", size)
+	}
+	prot := uint32(PAGE_NOACCESS)
+	switch perm & arch.PermRWX {
+	case arch.PermRead:
+		prot = PAGE_READONLY
+	case arch.PermRW, arch.PermWrite:
+		prot = PAGE_READWRITE
+	case arch.PermExec, arch.PermRX:
+		prot = PAGE_EXECUTE_READ
+	case arch.PermRWX, arch.PermWrite | arch.PermExec:
+		prot = PAGE_EXECUTE_READWRITE
+	}
+	a, err := p.allocate(lowestAddress, size, prot, MEM_PRIVATE, false, debuggerAllocName)
+	if err != nil {
+		return 0, err
+	}
+	return a.base, nil
+}
+
+// Free releases an allocation Allocate made; addr is its base.
+func (p *Process) Free(addr uint64) error {
+	a := p.vm.find(addr)
+	if a == nil || a.base != addr || a.name != debuggerAllocName {
+		return fmt.Errorf("free %#x: not a debugger allocation", addr)
+	}
+	return p.vm.release(a)
+}

@@ -1,0 +1,296 @@
+package testkit
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Root is the repository's top folder.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+var (
+	workOnce sync.Once
+	workDir  string
+	workErr  error
+)
+
+// dir is a folder shared by all tests of this process for built artifacts.
+func dir(t testing.TB) string {
+	t.Helper()
+	workOnce.Do(func() {
+		workDir, workErr = os.MkdirTemp("", "rspstub-e2e-")
+	})
+	if workErr != nil {
+		t.Fatal(workErr)
+	}
+	return workDir
+}
+
+var (
+	stubOnce sync.Once
+	stubPath string
+	stubErr  error
+)
+
+// Cleanup removes the folder of built fixtures; a package's TestMain
+// calls it after m.Run (the fixtures are shared by all its tests).
+func Cleanup() {
+	if workDir != "" {
+		os.RemoveAll(workDir)
+	}
+}
+
+// Stub builds cmd/rspstub once per test process and returns its path.
+func Stub(t testing.TB) string {
+	t.Helper()
+	d := dir(t)
+	stubOnce.Do(func() {
+		stubPath = filepath.Join(d, "rspstub")
+		cmd := exec.Command("go", "build", "-o", stubPath, "./cmd/rspstub")
+		cmd.Dir = Root()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			stubErr = fmt.Errorf("go build ./cmd/rspstub: %v\n%s", err, out)
+		}
+	})
+	if stubErr != nil {
+		t.Fatal(stubErr)
+	}
+	return stubPath
+}
+
+// StartWineStub starts a stub running the wine userland.
+func StartWineStub(t testing.TB, args ...string) *StubProc {
+	t.Helper()
+	NeedWine(t)
+	return StartStub(t, append([]string{"--userland", "wine"}, args...)...)
+}
+
+// Backend is one way rspstub serves a guest; Start starts a stub of any
+// of them on a fixture, so one scenario runs per backend.
+type Backend string
+
+const (
+	UnicornSynth Backend = "unicorn-synth" // rspstub serve --userland synth PROGRAM.exe
+	UnicornWine  Backend = "unicorn-wine"  // rspstub serve --userland wine PROGRAM.exe
+	QEMUUser     Backend = "qemu-user"     // rspstub qemu -- qemu-x86_64 PROGRAM (a Linux program)
+	QEMUSystem   Backend = "qemu-system"   // rspstub qemu -- qemu-system-x86_64 ... -kernel PROGRAM
+)
+
+// Backends lists every backend, for tests that run a scenario per backend.
+var Backends = []Backend{UnicornSynth, UnicornWine, QEMUUser, QEMUSystem}
+
+// Start starts a stub of backend b on program (a Windows .exe for the
+// Unicorn userlands, a Linux program for QEMU user, a multiboot kernel
+// such as BuildQEMUKernel's for QEMU system); args go to the program
+// (Unicorn and QEMU user). Missing tools skip or fail (RequireTool).
+func Start(t testing.TB, b Backend, program string, args ...string) *StubProc {
+	t.Helper()
+	switch b {
+	case UnicornSynth:
+		return StartStub(t, append([]string{"--userland", "synth", program}, args...)...)
+	case UnicornWine:
+		return StartWineStub(t, append([]string{program}, args...)...)
+	case QEMUUser:
+		return StartQEMUStub(t, append([]string{"qemu-x86_64", program}, args...)...)
+	case QEMUSystem:
+		return StartQEMUStub(t, QEMUSystemArgs(program, 1)...)
+	}
+	t.Fatalf("unknown backend %q", b)
+	return nil
+}
+
+// QEMUSystemArgs is the QEMU command line that boots a multiboot kernel
+// under TCG with cpus vCPUs and no devices.
+func QEMUSystemArgs(kernel string, cpus int) []string {
+	return []string{"qemu-system-x86_64", "-nographic", "-display", "none", "-no-reboot", "-m", "32",
+		"-smp", fmt.Sprint(cpus), "-monitor", "none", "-serial", "none", "-parallel", "none", "-net", "none", "-kernel", kernel}
+}
+
+var (
+	kernelOnce         sync.Once
+	kernel32, kernel64 string
+	kernelErr          error
+)
+
+// BuildQEMUKernel builds the qemu-system fixture, emulator/qemu/testdata/guest.S
+// (a multiboot kernel that enters long mode and calls tick() forever), and
+// returns the bootable elf32-i386 file and the ELF64 file with its
+// symbols (tick, loop, counter, pml4).
+func BuildQEMUKernel(t testing.TB) (boot, symbols string) {
+	t.Helper()
+	RequireAllTools(t, "gcc", "ld", "objcopy")
+	d := dir(t)
+	kernelOnce.Do(func() {
+		src := filepath.Join(Root(), "emulator", "qemu", "testdata")
+		for _, c := range [][]string{
+			{"gcc", "-c", "-o", "guest.o", filepath.Join(src, "guest.S")},
+			{"ld", "-m", "elf_x86_64", "-T", filepath.Join(src, "guest.ld"), "-o", "guest64.elf", "guest.o"},
+			{"objcopy", "-O", "elf32-i386", "guest64.elf", "guest.elf"},
+		} {
+			cmd := exec.Command(c[0], c[1:]...)
+			cmd.Dir = d
+			if out, err := cmd.CombinedOutput(); err != nil {
+				kernelErr = fmt.Errorf("%s: %v\n%s", strings.Join(c, " "), err, out)
+				return
+			}
+		}
+		kernel32, kernel64 = filepath.Join(d, "guest.elf"), filepath.Join(d, "guest64.elf")
+	})
+	if kernelErr != nil {
+		t.Fatal(kernelErr)
+	}
+	return kernel32, kernel64
+}
+
+// StubProc is a running stub (`rspstub serve` or `rspstub qemu`).
+type StubProc struct {
+	Addr string // what to give `target remote` / `gdb-remote`
+	cmd  *exec.Cmd
+
+	mu     sync.Mutex
+	stdout bytes.Buffer
+	stderr bytes.Buffer
+	done   chan struct{}
+	err    error
+}
+
+var listenRE = regexp.MustCompile(`listening on ([^\s;]+)`)
+
+// StartStub runs `rspstub serve --listen 127.0.0.1:0 ARGS...` and waits
+// until it listens. The stub is killed when the test ends.
+//
+// Unless args choose one with --userland, the stub runs the synthesized
+// userland: the end-to-end tests written before the wine userland check
+// its module names and API traps; the wine userland's scenarios pass
+// --userland wine (see StartWineStub).
+func StartStub(t testing.TB, args ...string) *StubProc {
+	t.Helper()
+	bin := Stub(t)
+	chosen := false
+	for _, a := range args {
+		if strings.HasPrefix(a, "--userland") {
+			chosen = true
+		}
+	}
+	if !chosen {
+		args = append([]string{"--userland", "synth"}, args...)
+	}
+	return startProc(t, bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...))
+}
+
+// StartQEMUStub runs `rspstub qemu --listen 127.0.0.1:0 -- ARGV...` (a
+// QEMU command line: qemu-x86_64 PROGRAM for a Linux program) and waits
+// until it listens.
+func StartQEMUStub(t testing.TB, argv ...string) *StubProc {
+	t.Helper()
+	Tool(t, argv[0])
+	return startProc(t, Stub(t), append([]string{"qemu", "--listen", "127.0.0.1:0", "--"}, argv...))
+}
+
+func startProc(t testing.TB, bin string, all []string) *StubProc {
+	t.Helper()
+	s := &StubProc{cmd: exec.Command(bin, all...), done: make(chan struct{})}
+	outPipe, err := s.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errPipe, err := s.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addrc := make(chan string, 1)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		s.copy(&s.stdout, outPipe, nil)
+	}()
+	go func() {
+		defer wg.Done()
+		s.copy(&s.stderr, errPipe, addrc)
+	}()
+	go func() {
+		wg.Wait()
+		s.err = s.cmd.Wait()
+		close(s.done)
+	}()
+	t.Cleanup(func() {
+		s.cmd.Process.Kill()
+		<-s.done
+		if t.Failed() {
+			t.Logf("stub stdout:\n%s\nstub stderr:\n%s", s.Stdout(), s.Stderr())
+		}
+	})
+	select {
+	case s.Addr = <-addrc:
+	case <-s.done:
+		t.Fatalf("rspstub %s exited before listening: %v\nstdout:\n%s\nstderr:\n%s",
+			strings.Join(all, " "), s.err, s.Stdout(), s.Stderr())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("rspstub did not start listening within 30s\nstderr:\n%s", s.Stderr())
+	}
+	return s
+}
+
+func (s *StubProc) copy(dst *bytes.Buffer, r io.Reader, addrc chan<- string) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		s.mu.Lock()
+		dst.WriteString(line)
+		dst.WriteByte('\n')
+		s.mu.Unlock()
+		if addrc != nil {
+			if m := listenRE.FindStringSubmatch(line); m != nil {
+				select {
+				case addrc <- m[1]:
+				default:
+				}
+			}
+		}
+	}
+}
+
+// Wait waits up to timeout for the stub to exit by itself and reports
+// whether it did.
+func (s *StubProc) Wait(timeout time.Duration) bool {
+	select {
+	case <-s.done:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
+// Stdout is what the stub (that is, the guest) printed so far.
+func (s *StubProc) Stdout() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stdout.String()
+}
+
+// Stderr is the stub's log so far.
+func (s *StubProc) Stderr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stderr.String()
+}
