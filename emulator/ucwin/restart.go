@@ -80,13 +80,17 @@ type guestState struct {
 	fault     *wine.Exception
 	faultDump *minidump.Dump
 	delivered *wine.Exception
+	// A replay's state (timetravel.go), idle between requests.
+	fineStep, posStop, replayOn bool
+	replayTo                    uint64
 }
 
 func (t *Target) guest() guestState {
 	return guestState{m: t.m, mw: t.mw, proc: t.proc, desc: t.desc, ctx: t.ctx, last: t.last,
 		exited: t.exited, libsSent: t.libsSent, mon: t.mon, wine: t.wine, deliver: t.deliver,
 		pending: t.pending, final: t.final, monTID: t.monTID, loadGen: t.loadGen, shadows: t.shadows,
-		fault: t.fault, faultDump: t.faultDump, delivered: t.delivered}
+		fault: t.fault, faultDump: t.faultDump, delivered: t.delivered,
+		fineStep: t.fineStep, posStop: t.posStop, replayOn: t.replayOn, replayTo: t.replayTo}
 }
 
 func (t *Target) setGuest(g guestState) {
@@ -94,6 +98,7 @@ func (t *Target) setGuest(g guestState) {
 	t.exited, t.libsSent, t.mon, t.wine, t.deliver = g.exited, g.libsSent, g.mon, g.wine, g.deliver
 	t.pending, t.final, t.monTID, t.loadGen, t.shadows = g.pending, g.final, g.monTID, g.loadGen, g.shadows
 	t.fault, t.faultDump, t.delivered = g.fault, g.faultDump, g.delivered
+	t.fineStep, t.posStop, t.replayOn, t.replayTo = g.fineStep, g.posStop, g.replayOn, g.replayTo
 }
 
 func (g guestState) close() {

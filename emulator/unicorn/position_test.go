@@ -247,3 +247,60 @@ func TestVirtualTSC(t *testing.T) {
 		assert.Equal(t, uint64(8), m.Position())
 	}
 }
+
+// TestCoverageWithPositionLimit: with the position counter and coverage
+// both on, a block the position limit stops before is not recorded (it
+// did not run), and a run resumed to the end records what a run with
+// coverage alone records.
+func TestCoverageWithPositionLimit(t *testing.T) {
+	const after = codeBase + 0x1d // the block after the loop, entered once
+	plain := newMachine(t, positionCode)
+	require.NoError(t, plain.SetCoverage(true))
+	require.Equal(t, StopHalt, plain.Run().Reason)
+	want, lost := plain.Coverage()
+	require.False(t, lost)
+	require.Contains(t, want, Block{Addr: after, Size: 12}, "%x", want)
+
+	// Where the block after the loop starts.
+	m := newMachine(t, positionCode)
+	require.NoError(t, m.SetCounting(true))
+	var at uint64
+	for i := 0; i < 10000; i++ {
+		pc, err := m.Reg(arch.RIP)
+		require.NoError(t, err)
+		if pc == after {
+			at = m.Position()
+			break
+		}
+		require.Equal(t, StopStep, m.StepOne().Reason)
+	}
+	require.NotZero(t, at)
+
+	for _, counting := range []bool{true, false} {
+		m := newMachine(t, positionCode)
+		require.NoError(t, m.SetCoverage(true))
+		require.NoError(t, m.SetCounting(true))
+		if !counting {
+			// Counting switched off again: coverage goes back to its
+			// own hook.
+			require.NoError(t, m.SetCounting(false))
+			require.Equal(t, StopHalt, m.Run().Reason)
+			got, _ := m.Coverage()
+			assert.Equal(t, want, got, "coverage after counting was turned off")
+			continue
+		}
+		m.SetPositionLimit(at, true)
+		s := m.Run()
+		require.Equal(t, StopPosition, s.Reason)
+		assert.Equal(t, uint64(after), s.PC)
+		assert.Equal(t, at, m.Position())
+		got, _ := m.Coverage()
+		for _, b := range got {
+			assert.NotEqual(t, uint64(after), b.Addr, "a block the limit stopped before is recorded")
+		}
+		m.SetPositionLimit(0, false)
+		require.Equal(t, StopHalt, m.Run().Reason)
+		got, _ = m.Coverage()
+		assert.Equal(t, want, got, "coverage of the resumed run")
+	}
+}
