@@ -414,17 +414,14 @@ func (t *Target) incarnate(n uint64, scan bool) ([]hit, rsp.Stop, error) {
 		return nil, rsp.Stop{}, fmt.Errorf("replay: %w", err)
 	}
 	// The blocks the old incarnation ran stay in the coverage (some may
-	// lie past n); the new one records from here on. Catch points and
-	// the trace's breakpoints go into the new machine.
+	// lie past n); the new one records after the replay (runTo). Catch
+	// points and the trace's breakpoints go into the new machine.
 	t.foldCoverage()
 	t.swap(f)
 	f.closeInner()
 	t.installHooks()
 	if t.hk != nil && t.hk.trace != nil {
 		t.hk.trace.seq = 0 // numbered as in the first run
-	}
-	if err := t.startCoverage(); err != nil {
-		return nil, rsp.Stop{}, err
 	}
 	var hits []hit
 	if scan {
@@ -483,9 +480,19 @@ const maxReplayStops = 1 << 24
 // the block before it, then one instruction at a time. scan notes the
 // breakpoint and watchpoint stops on the way in hits.
 func (t *Target) runTo(n uint64, scan bool, hits *[]hit) (rsp.Stop, error) {
+	if t.cov != nil {
+		// Coverage has the blocks up to n already; a replay's steps
+		// would add blocks that start inside them.
+		if err := t.m.SetCoverage(false); err != nil {
+			return rsp.Stop{}, err
+		}
+	}
 	defer func() {
 		t.replayOn = false
 		t.fineStep = false
+		if t.cov != nil {
+			t.m.SetCoverage(true)
+		}
 	}()
 	bps := map[uint64]rsp.StopKind{}
 	for k := range t.breaks {

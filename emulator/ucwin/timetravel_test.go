@@ -3,6 +3,7 @@ package ucwin
 import (
 	"bytes"
 	"debug/pe"
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"testing"
@@ -267,4 +268,66 @@ func TestVirtualTSCGuest(t *testing.T) {
 	h1, _ := runOnce(false)
 	h2, _ := runOnce(false)
 	assert.NotEqual(t, h1, h2, "without recording: the host's counter")
+}
+
+// TestTimeTravelTraceCoverage: --trace-api and --coverage under a
+// recording. Going back half the run and forward to the end again
+// writes the same API trace (a replay does not repeat the lines already
+// written) and the same coverage (the blocks of the machine replaced by
+// the replay are kept) as a run that never went back.
+func TestTimeTravelTraceCoverage(t *testing.T) {
+	exe := testkit.BuildPE(t, "tests/testdata/apitrace.c", testkit.MinGW, "-O0")
+	run := func(back bool) (trace, cov string, replays int) {
+		var tr, cv, out bytes.Buffer
+		tg, err := New(Config{Program: exe, Record: true, TraceAPI: &tr, Coverage: &cv, Stdout: &out})
+		require.NoError(t, err)
+		st := runToExit(t, tg)
+		assert.Equal(t, 7, st.ExitCode)
+		if back {
+			pos := tg.Position()
+			_, err := tg.ReverseStepN(pos / 2)
+			require.NoError(t, err)
+			require.Equal(t, pos-pos/2, tg.Position())
+			st := runToExit(t, tg)
+			assert.Equal(t, 7, st.ExitCode)
+			assert.Equal(t, pos, tg.Position())
+		}
+		replays = tg.CheckpointStats().Replays
+		require.NoError(t, tg.Close())
+		assert.Equal(t, "traced line\npid heap string 1\n", out.String(), "console shown once")
+		return tr.String(), cv.String(), replays
+	}
+	trace, cov, _ := run(false)
+	require.NotEmpty(t, parseTrace(t, []byte(trace)))
+	require.Contains(t, cov, "BB Table:")
+	trace2, cov2, replays := run(true)
+	require.Positive(t, replays, "the reverse step replayed")
+	assert.Equal(t, trace, trace2, "API trace")
+	// The run that went back resumed at a position inside a block: that
+	// block's tail is a block of its own, as after any stop mid-block.
+	// The code covered is the same.
+	assert.Equal(t, covered(t, cov), covered(t, cov2), "coverage")
+}
+
+// covered is the set of module bytes a drcov file's blocks cover.
+func covered(t *testing.T, drcov string) map[[2]uint32]bool {
+	t.Helper()
+	i := strings.Index(drcov, "BB Table: ")
+	require.GreaterOrEqual(t, i, 0)
+	var n int
+	_, err := fmt.Sscanf(drcov[i:], "BB Table: %d bbs\n", &n)
+	require.NoError(t, err)
+	tab := drcov[strings.IndexByte(drcov[i:], '\n')+i+1:]
+	require.Equal(t, 8*n, len(tab))
+	out := map[[2]uint32]bool{}
+	for k := 0; k < n; k++ {
+		e := []byte(tab[8*k : 8*k+8])
+		start := binary.LittleEndian.Uint32(e)
+		size := binary.LittleEndian.Uint16(e[4:])
+		mod := binary.LittleEndian.Uint16(e[6:])
+		for b := uint32(0); b < uint32(size); b++ {
+			out[[2]uint32{uint32(mod), start + b}] = true
+		}
+	}
+	return out
 }
