@@ -158,7 +158,11 @@ func debugCmd(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	st := &sysrootTarget{Target: target, root: filepath.Join(dir, "sysroot"), log: log}
-	srv := rsp.NewServer(st, rsp.WithLogger(log))
+	var srvTarget rsp.Target = st
+	if target.Recording() {
+		srvTarget = reversibleSysroot{st} // --record: bs and bc
+	}
+	srv := rsp.NewServer(srvTarget, rsp.WithLogger(log))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	defer srv.Close()
@@ -235,6 +239,16 @@ func lldbPythonPath() []string {
 	}
 	return nil
 }
+
+// reversibleSysroot is a recording sysrootTarget with rsp.Reverser (as
+// ucwin.Target.RSPTarget gives it to serve).
+type reversibleSysroot struct{ *sysrootTarget }
+
+var _ rsp.Reverser = reversibleSysroot{}
+
+func (r reversibleSysroot) ReverseStep(tid int) (rsp.Stop, error) { return r.StepBack(tid) }
+
+func (r reversibleSysroot) ReverseContinue() (rsp.Stop, error) { return r.ContinueBack() }
 
 // sysrootTarget is the target with its module images written under a
 // private sysroot, as the library list names them ("C:\dir\x.dll" ->
