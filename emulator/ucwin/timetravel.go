@@ -31,6 +31,12 @@ import (
 // is a position plus a digest of the registers and memory at save time,
 // which a restore checks.
 //
+// The API trace and coverage span incarnations: a replay writes no trace
+// line the trace already has (counted like console writes), coverage is
+// off while a replay runs to its position, and an incarnation replaced
+// folds its blocks into the totals first. Catch points are in every
+// incarnation (installHooks); their hit counts include replays.
+//
 // Going backwards is going forwards from the start: reverse-stepi runs a
 // new incarnation to the position before the current one;
 // reverse-continue runs one to the current position with the client's
