@@ -198,7 +198,8 @@
 //     service is read-only and restricted to what the target's
 //     FileServer opens), memory tagging. Reverse execution is a
 //     Reverser's (bs, bc, `replaylog:begin` in the stop reply when the
-//     history's start is reached); record-control packets (QTFP...,
+//     history's start is reached; bc passes breakpoint hits whose
+//     condition is false, as c does); record-control packets (QTFP...,
 //     "target record" state) are not answered: the recording is the
 //     backend's business (rspstub serve --record).
 //   - `}` in text packets: inbound escapes are undone for every packet,

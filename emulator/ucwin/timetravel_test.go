@@ -331,3 +331,36 @@ func covered(t *testing.T, drcov string) map[[2]uint32]bool {
 	}
 	return out
 }
+
+// TestTimeTravelRestart: a restart under a recording starts a new one:
+// the position starts again, the old run's snapshots are gone, and
+// going back works in the new run without showing its output twice.
+func TestTimeTravelRestart(t *testing.T) {
+	tg, out, _ := recorded(t)
+	_, err := tg.SaveSnapshot("old")
+	require.NoError(t, err)
+	st, err := tg.Resume(cont)
+	require.NoError(t, err)
+	require.Equal(t, rsp.StopExited, st.Kind)
+	end := tg.Position()
+	first := out.String()
+	require.NotEmpty(t, first)
+
+	_, err = tg.Restart(nil)
+	require.NoError(t, err)
+	assert.True(t, tg.Recording())
+	assert.Less(t, tg.Position(), end)
+	assert.Empty(t, tg.Snapshots(), "snapshots of the old run")
+	st, err = tg.Resume(cont)
+	require.NoError(t, err)
+	require.Equal(t, rsp.StopExited, st.Kind)
+	assert.Equal(t, end, tg.Position(), "the same run again")
+	assert.Equal(t, first+first, out.String())
+	_, err = tg.ReverseStepN(end / 2)
+	require.NoError(t, err)
+	assert.Equal(t, end-end/2, tg.Position())
+	st, err = tg.Resume(cont)
+	require.NoError(t, err)
+	require.Equal(t, rsp.StopExited, st.Kind)
+	assert.Equal(t, first+first, out.String(), "output of the replay shown again")
+}
