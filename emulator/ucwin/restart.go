@@ -94,7 +94,10 @@ func (t *Target) guest() guestState {
 }
 
 func (t *Target) setGuest(g guestState) {
-	t.m, t.mw, t.proc, t.desc, t.ctx, t.last = g.m, g.mw, g.proc, g.desc, g.ctx, g.last
+	t.machMu.Lock() // Interrupt reads t.m from another goroutine
+	t.m = g.m
+	t.machMu.Unlock()
+	t.mw, t.proc, t.desc, t.ctx, t.last = g.mw, g.proc, g.desc, g.ctx, g.last
 	t.exited, t.libsSent, t.mon, t.wine, t.deliver = g.exited, g.libsSent, g.mon, g.wine, g.deliver
 	t.pending, t.final, t.monTID, t.loadGen, t.shadows = g.pending, g.final, g.monTID, g.loadGen, g.shadows
 	t.fault, t.faultDump, t.delivered = g.fault, g.faultDump, g.delivered

@@ -272,7 +272,10 @@ func (t *Target) load(cfg Config) error {
 			return err
 		}
 	}
-	t.m, t.mw = m, &machine{Machine: m}
+	t.machMu.Lock()
+	t.m = m
+	t.machMu.Unlock()
+	t.mw = &machine{Machine: m}
 	land := cfg.Userland
 	if land == "" {
 		land = UserlandSynth
@@ -619,7 +622,9 @@ func (t *Target) Interrupt() {
 	t.machMu.Lock()
 	m := t.m
 	t.machMu.Unlock()
-	m.Interrupt()
+	if m != nil { // nil while a restart loads the program
+		m.Interrupt()
+	}
 }
 
 // LastStop implements rsp.Target.
