@@ -82,6 +82,9 @@ func (t *Target) Commands() *monitor.Monitor {
 		var mt monitor.Target = monSource{t}
 		if e, ok := t.b.(Emulator); ok {
 			mt = monEmulator{monSource{t}, e}
+			if r, ok := t.b.(Recorder); ok {
+				mt = monRecorder{mt.(monEmulator), r}
+			}
 		}
 		t.mon = monitor.New(mt)
 		if t.preferSet {
@@ -152,7 +155,48 @@ func (a monEmulator) WriteMinidump(path string, full bool) (minidump.Summary, er
 	return a.e.WriteMinidump(path, full)
 }
 
+// monRecorder adds time travel to an emulator's commands.
+type monRecorder struct {
+	monEmulator
+	r Recorder
+}
+
+func (a monRecorder) Recording() bool { return a.r.Recording() }
+
+func (a monRecorder) Position() uint64 { return a.r.Position() }
+
+func (a monRecorder) SaveSnapshot(name string) (string, error) { return a.r.SaveSnapshot(name) }
+
+func (a monRecorder) RestoreSnapshot(name string) (string, error) {
+	st, err := a.r.RestoreSnapshot(name)
+	return a.r.DescribeStop(st), err
+}
+
+func (a monRecorder) DeleteSnapshot(name string) error { return a.r.DeleteSnapshot(name) }
+
+func (a monRecorder) Snapshots() []monitor.Snapshot {
+	names, pos := a.r.SnapshotPositions()
+	out := make([]monitor.Snapshot, 0, len(names))
+	for i, n := range names {
+		if i < len(pos) {
+			out = append(out, monitor.Snapshot{Name: n, Position: pos[i]})
+		}
+	}
+	return out
+}
+
+func (a monRecorder) ReverseStepi(n uint64) (string, error) {
+	st, err := a.r.ReverseStepN(n)
+	return a.r.DescribeStop(st), err
+}
+
+func (a monRecorder) ReverseContinue() (string, error) {
+	st, err := a.r.ContinueBack()
+	return a.r.DescribeStop(st), err
+}
+
 var (
+	_ monitor.TimeTraveler  = monRecorder{}
 	_ monitor.TEBer         = monSource{}
 	_ monitor.ModuleFiler   = monSource{}
 	_ monitor.DebugFiler    = monSource{}

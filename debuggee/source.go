@@ -123,3 +123,22 @@ type Generationer interface {
 type Symbolizer interface {
 	SetSymbols(resolve func(name string) (uint64, error), name func(pc uint64) string)
 }
+
+// Recorder is implemented by sources that record the execution (time
+// travel: rspstub serve --record): the monitor's when, snapshot and
+// reverse commands, for LLDB and scripts. Only Recording is asked when
+// it reports false.
+type Recorder interface {
+	Recording() bool
+	// Position is the number of instructions executed since the start.
+	Position() uint64
+	SaveSnapshot(name string) (string, error)
+	RestoreSnapshot(name string) (rsp.Stop, error)
+	DeleteSnapshot(name string) error
+	// SnapshotPositions lists the snapshots in order: names and positions.
+	SnapshotPositions() (names []string, positions []uint64)
+	ReverseStepN(n uint64) (rsp.Stop, error)
+	ContinueBack() (rsp.Stop, error)
+	// DescribeStop is the one line the monitor prints for a stop.
+	DescribeStop(st rsp.Stop) string
+}

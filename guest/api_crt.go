@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"time"
 )
 
 // msvcrt's FILE is 0x30 bytes on x64: _ptr, _cnt, _base, _flag, _file,
@@ -590,7 +589,7 @@ func strtox(c *call, signed bool, size int) error {
 }
 
 func crtTime(c *call) error {
-	t := uint64(time.Now().Unix())
+	t := uint64(c.p.now().Unix())
 	c.w64(c.arg(0), t)
 	return c.ret(t)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
-	"time"
 )
 
 // The C runtime's strings, characters and memory blocks exports (msvcrt.dll,
@@ -225,7 +224,7 @@ func crt_rand(c *call) error {
 func crt_srand(c *call) error { c.p.win32.randSeed = uint32(c.arg(0)); return c.ret(0) }
 
 // crt_clock implements clock.
-func crt_clock(c *call) error { return c.ret(uint64(time.Since(c.p.win32.start).Milliseconds())) }
+func crt_clock(c *call) error { return c.ret(uint64(c.p.since().Milliseconds())) }
 
 // crt_getenv implements getenv.
 func crt_getenv(c *call) error {

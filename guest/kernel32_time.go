@@ -1,9 +1,5 @@
 package guest
 
-import (
-	"time"
-)
-
 // KERNEL32.dll's time exports: their handlers, listed by kernel32Exports in
 // api_kernel32.go.
 
@@ -15,7 +11,7 @@ func k32_GetTickCount64(c *call) error { return c.ret(c.p.tick()) }
 
 // k32_QueryPerformanceCounter implements QueryPerformanceCounter.
 func k32_QueryPerformanceCounter(c *call) error {
-	c.w64(c.arg(0), uint64(time.Since(c.p.win32.start).Nanoseconds()/100))
+	c.w64(c.arg(0), uint64(c.p.since().Nanoseconds()/100))
 	return c.ret(1)
 }
 
@@ -23,10 +19,10 @@ func k32_QueryPerformanceCounter(c *call) error {
 func k32_QueryPerformanceFrequency(c *call) error { c.w64(c.arg(0), 10_000_000); return c.ret(1) }
 
 // k32_GetSystemTimeAsFileTime implements GetSystemTimeAsFileTime.
-func k32_GetSystemTimeAsFileTime(c *call) error { c.w64(c.arg(0), fileTimeNow()); return c.ret(0) }
+func k32_GetSystemTimeAsFileTime(c *call) error { c.w64(c.arg(0), c.p.fileTimeNow()); return c.ret(0) }
 
 // k32_GetSystemTimePreciseAsFileTime implements GetSystemTimePreciseAsFileTime.
 func k32_GetSystemTimePreciseAsFileTime(c *call) error {
-	c.w64(c.arg(0), fileTimeNow())
+	c.w64(c.arg(0), c.p.fileTimeNow())
 	return c.ret(0)
 }

@@ -139,10 +139,12 @@ func (p *Process) fillClockSlots(si *synthImage) {
 	if !ok0 || !ok1 {
 		return
 	}
-	var mul uint64
-	if hz := tscHz(); hz > 0 {
-		mul = uint64(1000 * 4294967296 / hz)
+	// Under a virtual clock the host's TSC must not leak into guest
+	// memory: both slots stay 0, and the native functions return 0.
+	var mul, tsc0 uint64
+	if hz := tscHz(); hz > 0 && p.cfg.Clock == nil {
+		mul, tsc0 = uint64(1000*4294967296/hz), p.win32.tsc0
 	}
-	binary.LittleEndian.PutUint64(si.image[r0:], p.win32.tsc0)
+	binary.LittleEndian.PutUint64(si.image[r0:], tsc0)
 	binary.LittleEndian.PutUint64(si.image[r1:], mul)
 }

@@ -1024,7 +1024,28 @@ func (c *Client) resume1(actions []ResumeAction) (Stop, error) {
 			b.WriteByte(op)
 		}
 	}
-	req := b.String()
+	return c.sendResume(b.String())
+}
+
+// ReverseStep sends bs (reverse-stepi) and waits for the stop: the stub
+// must advertise ReverseStep+ (rspstub serve --record).
+func (c *Client) ReverseStep() (Stop, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sendResume("bs")
+}
+
+// ReverseContinue sends bc (reverse-continue) and waits for the stop;
+// Stop.ReplayLog is "begin" when it went back to the recording's start.
+func (c *Client) ReverseContinue() (Stop, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sendResume("bc")
+}
+
+// sendResume sends a packet that runs the target and waits for its stop
+// reply, passing console output on.
+func (c *Client) sendResume(req string) (Stop, error) {
 	c.c.wmu.Lock()
 	c.c.begin()
 	c.c.putString(req)
@@ -1126,6 +1147,8 @@ func ParseStop(rep []byte) (Stop, error) {
 		case "watch", "rwatch", "awatch":
 			st.Kind = map[string]StopKind{"watch": StopWatch, "rwatch": StopRWatch, "awatch": StopAWatch}[string(key)]
 			st.Addr, _ = parseHexFull(val)
+		case "replaylog":
+			st.ReplayLog = string(val)
 		case "library":
 			st.Library = true
 		case "description":

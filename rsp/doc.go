@@ -23,7 +23,7 @@
 //	             machine, error-to-reply mapping (finish)
 //	features.go  optional interfaces -> qSupported and the dispatch table
 //	handlers.go  one handler per packet, named after it
-//	resume.go    c/C/s/S/vCont, range stepping, conditions, stop replies
+//	resume.go    c/C/s/S/vCont, bs/bc, range stepping, conditions, stop replies
 //	breaks.go    the client's code breakpoints and their conditions
 //	agent.go     the agent-expression evaluator (breakpoint conditions)
 //	xml.go       target.xml, library list, thread list, memory map
@@ -201,7 +201,12 @@
 //     (qT*), breakpoint commands (";cmds:" is ignored; BreakpointCommands
 //     is not advertised), fork/exec events, vFile writes (the file
 //     service is read-only and restricted to what the target's
-//     FileServer opens), reverse execution, memory tagging.
+//     FileServer opens), memory tagging. Reverse execution is a
+//     Reverser's (bs, bc, `replaylog:begin` in the stop reply when the
+//     history's start is reached; bc passes breakpoint hits whose
+//     condition is false, as c does); record-control packets (QTFP...,
+//     "target record" state) are not answered: the recording is the
+//     backend's business (rspstub serve --record).
 //   - `}` in text packets: inbound escapes are undone for every packet,
 //     which is right for binary payloads and harmless for the text
 //     packets GDB and LLDB send (they never contain '}').

@@ -29,6 +29,7 @@ type features struct {
 	detach    Detacher
 	console   Consoler
 	offsets   Offsetter
+	reverse   Reverser
 	alloc     MemoryAllocator
 	restart   Restarter
 	syscalls  SyscallCatcher
@@ -113,6 +114,7 @@ func discover(t Target) features {
 	discoverOne(&f.detach, t, "")
 	discoverOne(&f.console, t, "")
 	discoverOne(&f.offsets, t, "")
+	discoverOne(&f.reverse, t, FeatureReverse)
 	discoverOne(&f.alloc, t, FeatureMemoryAllocator)
 	discoverOne(&f.restart, t, "")
 	discoverOne(&f.svr4, t, FeatureLibrariesSVR4)
@@ -162,6 +164,9 @@ func (f *features) supported(packetSize int) string {
 	if f.auxv != nil {
 		b.WriteString(";qXfer:auxv:read+")
 	}
+	if f.reverse != nil {
+		b.WriteString(";ReverseStep+;ReverseContinue+")
+	}
 	return b.String()
 }
 
@@ -200,6 +205,9 @@ func buildDispatch(f *features) dispatch {
 	if f.kill != nil {
 		set('k', (*session).handlek)
 		d.named["vKill"] = (*session).handlevKill
+	}
+	if f.reverse != nil {
+		set('b', (*session).handleb)
 	}
 	if f.restart != nil {
 		set('!', (*session).handleBang)

@@ -174,12 +174,60 @@ func indexByte(p []byte, b byte) int {
 // reading the connection for 0x03. The stop reply is sent from that
 // goroutine when the target stops.
 func (s *session) resume() error {
+	actions := s.actions
+	return s.startRun(func() (Stop, error) { return s.runConditions(actions) })
+}
+
+// handleb handles bs (reverse-stepi) and bc (reverse-continue), which
+// run like a resume: interruptible, the stop reply sent when done.
+func (s *session) handleb(args []byte) error {
+	switch string(args) {
+	case "s":
+		tid := s.resolve(s.cThread)
+		return s.startRun(func() (Stop, error) { return s.f.reverse.ReverseStep(tid) })
+	case "c":
+		return s.startRun(s.reverseConditions)
+	}
+	return errUnsupported
+}
+
+// reverseConditions reverse-continues past the breakpoint hits whose
+// condition is false, as runConditions does forwards. Every call goes
+// back to an earlier hit or to the history's start, so the loop ends.
+func (s *session) reverseConditions() (Stop, error) {
+	for {
+		stop, err := s.f.reverse.ReverseContinue()
+		if err != nil || (stop.Kind != StopSWBreak && stop.Kind != StopHWBreak) || s.bps.n == 0 || stop.ReplayLog != "" {
+			return stop, err
+		}
+		tid := s.resolve(stop.Thread)
+		pc, err := s.readPC(tid)
+		if err != nil {
+			return stop, nil
+		}
+		kind := BreakSoftware
+		if stop.Kind == StopHWBreak {
+			kind = BreakHardware
+		}
+		b := s.bps.find(kind, pc)
+		if b == nil || !b.conditional() || s.conditionTrue(b, tid) {
+			return stop, nil
+		}
+		s.srv.condFalse.Add(1)
+		if s.interrupted.Load() {
+			return Stop{Kind: StopSignal, Signal: SIGINT, Thread: stop.Thread}, nil
+		}
+	}
+}
+
+// startRun runs the target (run) on a goroutine of its own; the session
+// keeps reading the connection for 0x03.
+func (s *session) startRun(run func() (Stop, error)) error {
 	s.interrupted.Store(false)
 	s.state.Store(int32(stateRunning))
 	s.console.flushPending()
 	done := make(chan struct{})
 	s.resumeDone = done
-	actions := s.actions
 	go func() {
 		defer close(done)
 		defer func() {
@@ -191,7 +239,7 @@ func (s *session) resume() error {
 			}
 		}()
 		s.inResume.Store(true)
-		stop, err := s.runTarget(actions)
+		stop, err := s.runTarget(run)
 		s.inResume.Store(false)
 		s.state.Store(int32(stateStopped))
 		if err != nil {
@@ -210,13 +258,13 @@ func (s *session) resume() error {
 
 // runTarget resumes the target, doing range steps itself when the
 // target cannot.
-func (s *session) runTarget(actions []ResumeAction) (Stop, error) {
+func (s *session) runTarget(run func() (Stop, error)) (Stop, error) {
 	if s.held != nil {
 		st := *s.held
 		s.held = nil
 		return st, nil
 	}
-	stop, err := s.runConditions(actions)
+	stop, err := run()
 	if err != nil || !stop.Library || s.lldb || stop.Kind == StopExited || stop.Kind == StopTerminated {
 		return stop, err
 	}
@@ -482,6 +530,11 @@ func (s *session) sendStop(st Stop) error {
 	}
 	if st.Library {
 		s.c.putString("library:;")
+	}
+	if st.ReplayLog != "" {
+		s.c.putString("replaylog:")
+		s.c.putString(st.ReplayLog)
+		s.c.putByte(';')
 	}
 	if s.lldb {
 		if len(th) > 0 {

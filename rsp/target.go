@@ -123,6 +123,24 @@ type Stop struct {
 	// KERNEL32.dll!GetFoo called from 0x140001234"). It is sent to LLDB as
 	// `description:` and printed on the GDB console with an `O` packet.
 	Description string
+	// ReplayLog is "begin" or "end" when a reverse (or replayed) execution
+	// stopped because it reached that end of the recorded history; the
+	// reply carries `replaylog:begin;` and GDB says "No more
+	// reverse-execution history".
+	ReplayLog string
+}
+
+// Reverser is implemented by targets that execute backwards (a recorded
+// execution replayed): `bs` (reverse-stepi) and `bc` (reverse-continue),
+// advertised as ReverseStep+ and ReverseContinue+. ReverseStep undoes one
+// instruction of thread tid; ReverseContinue goes back to the last
+// breakpoint or watchpoint hit before the current position, or to the
+// start of the history (Stop.ReplayLog "begin"). A watchpoint hit going
+// backwards stops before the instruction that wrote, with the old value
+// in memory, as GDB expects of a reverse watchpoint.
+type Reverser interface {
+	ReverseStep(tid int) (Stop, error)
+	ReverseContinue() (Stop, error)
 }
 
 // BreakKind is the type field of Z/z packets.
@@ -260,6 +278,7 @@ const (
 	FeatureTIB             Feature = "qGetTIBAddr"          // TIBer
 	FeatureCatchSyscalls   Feature = "QCatchSyscalls"       // SyscallCatcher
 	FeatureMemoryAllocator Feature = "_M"                   // MemoryAllocator
+	FeatureReverse         Feature = "ReverseStep"          // Reverser (ReverseStep+, ReverseContinue+)
 )
 
 // FeatureGate is implemented by targets (or wrappers, see Unwrapper)

@@ -29,6 +29,7 @@ type guestFlags struct {
 	traceAPI      *string
 	coverage      *string
 	exactFaults   *bool
+	record        *bool
 }
 
 func addGuestFlags(fs *flag.FlagSet) *guestFlags {
@@ -44,6 +45,7 @@ func addGuestFlags(fs *flag.FlagSet) *guestFlags {
 		clock:         fs.String("clock", "virtual", "guest time: virtual (the same on every run) or real (the host's wall clock) (wine userland)"),
 		traceAPI:      fs.String("trace-api", "", "write the API calls the program's modules make to this file, one JSON object a line: thread, caller module!symbol, API, decoded arguments, return value; in the wine userland the NT system calls too"),
 		coverage:      fs.String("coverage", "", "write the basic blocks the program executes to this file in drcov format (Lighthouse, Cartographer, Binary Ninja), when the stub ends"),
+		record:        fs.Bool("record", false, "record the execution for time travel: monitor when/snapshot/reverse-stepi/reverse-continue and GDB's reverse commands (bs, bc); guest clocks become virtual, driven by the instruction count"),
 	}
 	fs.Var(&g.env, "env", "set a guest environment variable, NAME=VALUE (repeatable)")
 	fs.Var(&g.registry, "registry", "merge into the guest's registry at start a .reg file, a Wine registry file (system.reg, user.reg) or a Wine prefix folder (its three; e.g. ~/.wine for the COM registrations wineboot made) (repeatable; wine userland)")
@@ -54,6 +56,9 @@ func addGuestFlags(fs *flag.FlagSet) *guestFlags {
 func (g *guestFlags) check() (string, error) {
 	if *g.clock != "virtual" && *g.clock != "real" {
 		return "", fmt.Errorf("--clock must be virtual or real, not %q", *g.clock)
+	}
+	if *g.record && *g.clock == "real" {
+		return "", fmt.Errorf("--record needs --clock virtual: a replay must see the same time")
 	}
 	for _, kv := range g.env {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
@@ -146,6 +151,7 @@ func (g *guestFlags) apply(cfg *ucwin.Config, land string) {
 	cfg.RealClock = *g.clock == "real"
 	cfg.Registry = g.registry
 	cfg.ExactFaults = *g.exactFaults
+	cfg.Record = *g.record
 	cfg.Stdin = os.Stdin
 	cfg.StdioKinds = [3]string{stdioKind(os.Stdin), stdioKind(os.Stdout), stdioKind(os.Stderr)}
 	for _, f := range []*os.File{os.Stdout, os.Stderr, os.Stdin} {

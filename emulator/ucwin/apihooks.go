@@ -143,6 +143,15 @@ func (a *apiTrace) flush() {
 	}
 }
 
+// emitTrace writes one trace line, unless a replay of a recording
+// (timetravel.go) meets a call the trace already has.
+func (t *Target) emitTrace(rec *APIRecord) {
+	t.rec.mutated()
+	if t.rec.traceShow() {
+		t.hk.trace.emit(rec)
+	}
+}
+
 // traceOn reports that this run traces API calls.
 func (t *Target) traceOn() bool { return t.hk != nil && t.hk.trace != nil }
 
@@ -622,11 +631,12 @@ func describeCall(r *APIRecord) string {
 // pushCall records a traced call in flight and arms its return.
 func (t *Target) pushCall(tid uint32, rec *APIRecord, sp uint64) {
 	h := t.hk
+	t.rec.mutated()
 	h.trace.seq++
 	rec.Seq = h.trace.seq
 	ret, ok := t.readU64(sp)
 	if !ok {
-		h.trace.emit(rec)
+		t.emitTrace(rec)
 		return
 	}
 	stack := h.pending[tid]
@@ -662,7 +672,7 @@ func (t *Target) hookReturn(tid uint32, pc, sp, rax uint64) {
 func (t *Target) endCall(p pendingCall, ret *string) {
 	h := t.hk
 	p.rec.Ret = ret
-	h.trace.emit(p.rec)
+	t.emitTrace(p.rec)
 	if h.rets[p.ret]--; h.rets[p.ret] <= 0 {
 		delete(h.rets, p.ret)
 		t.disarm(p.ret)
@@ -686,7 +696,7 @@ func (t *Target) hooksEnded() {
 		for j := len(stack) - 1; j >= 0; j-- {
 			p := stack[j]
 			p.rec.Ret = nil
-			h.trace.emit(p.rec)
+			t.emitTrace(p.rec)
 		}
 		delete(h.pending, tid)
 	}
@@ -707,7 +717,7 @@ func (t *Target) traceSyscall(r *wine.SyscallRecord) {
 	for i, a := range r.Args {
 		rec.Args = append(rec.Args, Arg{Name: fmt.Sprintf("a%d", i), Value: fmt.Sprintf("%#x", a)})
 	}
-	h.trace.emit(rec)
+	t.emitTrace(rec)
 }
 
 // caughtSyscall turns a caught system call into the stop to report.

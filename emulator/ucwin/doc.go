@@ -10,6 +10,11 @@
 // LLDB as `description:` and to GDB's console); a call to an API the
 // guest model does not implement stops with SIGSYS naming the function.
 //
+// With Config.Record the execution is recorded for time travel
+// (timetravel.go): positions, snapshots, reverse steps and continues by
+// re-execution from the start or from automatic checkpoints, served as
+// rsp.Reverser through RSPTarget.
+//
 // Analysts' outputs: Minidump and WriteMinidump (minidump.go) take the
 // stopped process as a Windows minidump; Catch (monitor catch) and
 // Config.TraceAPI share breakpoints the target sets for itself at the

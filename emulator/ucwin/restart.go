@@ -23,9 +23,19 @@ func (t *Target) Restart(args []string) (rsp.Stop, error) {
 	t.foldCoverage()
 	old := t.guest()
 	t.setGuest(guestState{})
+	// A recording (Config.Record) starts anew with the new run: its
+	// positions, snapshots and checkpoints were the old run's.
+	oldRec := t.rec
+	if oldRec != nil {
+		t.rec = newRecorder(&cfg)
+	}
 	if err := t.load(cfg); err != nil {
 		t.setGuest(old)
+		t.rec = oldRec
 		return rsp.Stop{}, fmt.Errorf("restart %s: %w", cfg.Program, err)
+	}
+	if t.rec != nil {
+		t.rec.start = t.m.Position()
 	}
 	if t.wine != nil && t.stopOnLoad {
 		t.loadGen = t.wine.ModuleGeneration()
@@ -68,20 +78,28 @@ type guestState struct {
 	fault     *wine.Exception
 	faultDump *minidump.Dump
 	delivered *wine.Exception
+	// A replay's state (timetravel.go), idle between requests.
+	fineStep, posStop, replayOn bool
+	replayTo                    uint64
 }
 
 func (t *Target) guest() guestState {
 	return guestState{m: t.m, mw: t.mw, proc: t.proc, desc: t.desc, ctx: t.ctx, last: t.last,
 		exited: t.exited, libsSent: t.libsSent, wine: t.wine, deliver: t.deliver,
 		pending: t.pending, final: t.final, loadGen: t.loadGen, shadows: t.shadows,
-		fault: t.fault, faultDump: t.faultDump, delivered: t.delivered}
+		fault: t.fault, faultDump: t.faultDump, delivered: t.delivered,
+		fineStep: t.fineStep, posStop: t.posStop, replayOn: t.replayOn, replayTo: t.replayTo}
 }
 
 func (t *Target) setGuest(g guestState) {
-	t.m, t.mw, t.proc, t.desc, t.ctx, t.last = g.m, g.mw, g.proc, g.desc, g.ctx, g.last
+	t.machMu.Lock() // Interrupt reads t.m from another goroutine
+	t.m = g.m
+	t.machMu.Unlock()
+	t.mw, t.proc, t.desc, t.ctx, t.last = g.mw, g.proc, g.desc, g.ctx, g.last
 	t.exited, t.libsSent, t.wine, t.deliver = g.exited, g.libsSent, g.wine, g.deliver
 	t.pending, t.final, t.loadGen, t.shadows = g.pending, g.final, g.loadGen, g.shadows
 	t.fault, t.faultDump, t.delivered = g.fault, g.faultDump, g.delivered
+	t.fineStep, t.posStop, t.replayOn, t.replayTo = g.fineStep, g.posStop, g.replayOn, g.replayTo
 }
 
 func (g guestState) close() {

@@ -21,7 +21,9 @@ import (
 func TestRestartCoversTargetFields(t *testing.T) {
 	kept := map[string]bool{"cfg": true, "interrupted": true, "breaks": true,
 		"consoleMu": true, "console": true, "stopOnLoad": true,
-		"hk": true, "cov": true, "generation": true, "symbolizer": true, "resolver": true} // hk: catch points and the trace go on; installHooks resets the run's part
+		"hk": true, "cov": true, "generation": true, "symbolizer": true, "resolver": true, // hk: catch points and the trace go on; installHooks resets the run's part
+		"machMu": true, "owner": true, // owner: the target itself (incarnations are never restarted)
+		"rec": true} // Restart replaces the recording itself (a new one for the new run)
 	run := map[string]bool{}
 	gs := reflect.TypeOf(guestState{})
 	for i := 0; i < gs.NumField(); i++ {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rspstub/rspstub/emulator/unicorn"
 	"github.com/rspstub/rspstub/guest"
@@ -76,6 +77,13 @@ type Config struct {
 	// Coverage receives a drcov file of the basic blocks executed when
 	// the target is closed. nil: no coverage.
 	Coverage io.Writer
+	// Record turns on time travel (timetravel.go): the position counter,
+	// a virtual clock driven by it, stdin kept for replays, snapshots and
+	// reverse execution.
+	Record bool
+
+	// clock is the synth userland's virtual clock (set for Record).
+	clock func() time.Duration
 }
 
 // Userland names.
@@ -128,6 +136,10 @@ type Target struct {
 	symbolizer func(pc uint64) string
 	resolver   func(name string) (uint64, error)
 
+	// machMu orders Interrupt (any goroutine) against a replay putting a
+	// new machine in place (timetravel.go).
+	machMu sync.Mutex
+
 	// The wine userland (nil for synth).
 	wine    *wine.Process
 	deliver bool
@@ -158,6 +170,20 @@ type Target struct {
 	loadGen    uint64
 	// shadows keeps the shadow call stacks of the threads not running.
 	shadows map[uint32][]unicorn.ShadowFrame
+
+	// rec is the recording (Config.Record), nil without one.
+	rec *recorder
+	// owner is the target whose console and recording this one's guest
+	// output goes through: itself, or for an incarnation built to replay
+	// the recording, the target it will be swapped into.
+	owner *Target
+	// fineStep makes steps move exactly one instruction (replays).
+	fineStep bool
+	// posStop is set when the last run stopped on the position limit.
+	posStop bool
+	// replayTo is the position a replay runs to (replayOn).
+	replayTo uint64
+	replayOn bool
 }
 
 type breakKey struct {
@@ -194,8 +220,15 @@ func (m *machine) isTrap(pc uint64) bool {
 // first stop (the thread's first instruction, or the entry point).
 func New(cfg Config) (*Target, error) {
 	t := &Target{breaks: make(map[breakKey]struct{})}
+	t.owner = t
+	if cfg.Record {
+		t.rec = newRecorder(&cfg)
+	}
 	if err := t.load(cfg); err != nil {
 		return nil, err
+	}
+	if t.rec != nil {
+		t.rec.start = t.m.Position()
 	}
 	t.installHooks()
 	if err := t.startCoverage(); err != nil {
@@ -205,8 +238,20 @@ func New(cfg Config) (*Target, error) {
 	return t, nil
 }
 
+// build makes an incarnation of a recording (timetravel.go): the program
+// loaded and run to its first stop, its guest output going through
+// owner's console.
+func build(cfg Config, rec *recorder, owner *Target) (*Target, error) {
+	f := &Target{breaks: make(map[breakKey]struct{}), rec: rec, owner: owner}
+	if err := f.load(cfg); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
 // load starts cfg.Program in a new machine into t, whose guest state is
-// zero (New, Restart).
+// zero (New, Restart, build). With a recording, the machine counts
+// positions and the guest reads the recording's clocks and stdin tape.
 func (t *Target) load(cfg Config) error {
 	t.cfg = cfg
 	log := cfg.Logger
@@ -221,7 +266,16 @@ func (t *Target) load(cfg Config) error {
 		m.Close()
 		return fmt.Errorf("segment selectors: %w", err)
 	}
-	t.m, t.mw = m, &machine{Machine: m}
+	if t.rec != nil {
+		if err := t.rec.prepare(&cfg, m); err != nil {
+			m.Close()
+			return err
+		}
+	}
+	t.machMu.Lock()
+	t.m = m
+	t.machMu.Unlock()
+	t.mw = &machine{Machine: m}
 	land := cfg.Userland
 	if land == "" {
 		land = UserlandSynth
@@ -249,10 +303,11 @@ func (t *Target) load(cfg Config) error {
 		Args:                     cfg.Args,
 		Env:                      cfg.Env,
 		DLLPaths:                 cfg.DLLPaths,
-		Stdout:                   &teeConsole{t: t, w: stdout},
-		Stderr:                   &teeConsole{t: t, w: stderr},
+		Stdout:                   &teeConsole{t: t.owner, w: stdout},
+		Stderr:                   &teeConsole{t: t.owner, w: stderr},
 		UnimplementedReturnsZero: cfg.UnimplementedReturnsZero,
 		Logger:                   log,
+		Clock:                    cfg.clock,
 	})
 	if err != nil {
 		m.Close()
@@ -473,6 +528,7 @@ func (t *Target) readCtx(tid int) error {
 // writeCtx stores t.ctx as thread tid's registers.
 func (t *Target) writeCtx(tid int) error {
 	if t.wine != nil {
+		t.rec.mutated()
 		return t.wine.SetThreadContext(t.wineThread(tid), &t.ctx)
 	}
 	return t.m.WriteContext(&t.ctx)
@@ -563,7 +619,12 @@ func (t *Target) WriteMemory(addr uint64, p []byte) (int, error) { return t.m.Wr
 // Interrupt implements rsp.Target.
 func (t *Target) Interrupt() {
 	t.interrupted.Store(true)
-	t.m.Interrupt()
+	t.machMu.Lock()
+	m := t.m
+	t.machMu.Unlock()
+	if m != nil { // nil while a restart loads the program
+		m.Interrupt()
+	}
 }
 
 // LastStop implements rsp.Target.
@@ -581,6 +642,7 @@ func (t *Target) Resume(actions []rsp.ResumeAction) (rsp.Stop, error) {
 			if a.Thread > 0 && (a.Step || a.RangeStart < a.RangeEnd) {
 				act, found = a, true
 				prev := t.wine.CurrentThread()
+				t.rec.mutated()
 				if err := t.wine.SwitchTo(uint32(a.Thread)); err != nil {
 					return rsp.Stop{}, err
 				}
@@ -707,12 +769,7 @@ func (t *Target) run(step bool) (rsp.Stop, error) {
 			// instruction; the emulator reports a breakpoint there, since
 			// the run starts where RIP was moved, not where it stopped.
 		}
-		var us unicorn.Stop
-		if step {
-			us = t.m.Step()
-		} else {
-			us = t.m.Run()
-		}
+		us := t.machineRun(step)
 		if us.Reason == unicorn.StopTrap {
 			if step {
 				// The step ended on an API entry: show it there.
@@ -736,6 +793,7 @@ func (t *Target) run(step bool) (rsp.Stop, error) {
 // serveTrap performs the API call the guest is about to make at pc. done
 // reports that the call ended in a stop the debugger must see.
 func (t *Target) serveTrap(pc uint64) (rsp.Stop, bool, error) {
+	t.rec.mutated()
 	res, err := t.proc.HandleTrap(pc)
 	if err != nil {
 		st := t.stop(rsp.StopSignal, rsp.SIGSYS)
@@ -979,6 +1037,9 @@ type teeConsole struct {
 }
 
 func (c *teeConsole) Write(p []byte) (int, error) {
+	if r := c.t.rec; r != nil && !r.show() {
+		return len(p), nil // shown before this replay
+	}
 	c.t.consoleMu.Lock()
 	con := c.t.console
 	c.t.consoleMu.Unlock()

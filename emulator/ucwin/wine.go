@@ -41,10 +41,10 @@ func (t *Target) loadWine(cfg Config, log *slog.Logger) error {
 		Stdin:                     cfg.Stdin,
 		StdioKinds:                cfg.StdioKinds,
 		ConsoleSize:               cfg.ConsoleSize,
-		Stdout:                    &teeConsole{t: t, w: stdout},
-		Stderr:                    &teeConsole{t: t, w: stderr},
+		Stdout:                    &teeConsole{t: t.owner, w: stdout},
+		Stderr:                    &teeConsole{t: t.owner, w: stderr},
 		Logger:                    log,
-		Symbolize:                 t.symbolize,
+		Symbolize:                 t.owner.symbolize,
 	})
 	if err != nil {
 		return err
@@ -53,7 +53,11 @@ func (t *Target) loadWine(cfg Config, log *slog.Logger) error {
 	t.deliver = cfg.DeliverFaults
 	// Most system calls are served inside the run, from the syscall hook;
 	// the rest stop it and runWine serves them.
-	t.m.SetSyscallHandler(p.FastSyscall)
+	rec := t.rec
+	t.m.SetSyscallHandler(func() bool {
+		rec.mutated()
+		return p.FastSyscall()
+	})
 	for _, reg := range cfg.Registry {
 		if err := p.LoadRegFile(reg); err != nil {
 			p.Close()
@@ -136,15 +140,11 @@ func (t *Target) runWine(step bool) (rsp.Stop, error) {
 		if err := t.m.SetQuantum(q); err != nil {
 			return rsp.Stop{}, err
 		}
-		var us unicorn.Stop
-		if step {
-			us = t.m.Step()
-		} else {
-			us = t.m.Run()
-		}
+		us := t.machineRun(step)
 		switch us.Reason {
 		case unicorn.StopQuantum:
 			prev := t.wine.CurrentThread()
+			t.rec.mutated()
 			ev, err := t.wine.Yield()
 			if err != nil {
 				return rsp.Stop{}, err
@@ -159,6 +159,7 @@ func (t *Target) runWine(step bool) (rsp.Stop, error) {
 			continue
 		case unicorn.StopSyscall:
 			prev := t.wine.CurrentThread()
+			t.rec.mutated()
 			ev, err := t.wine.Syscall()
 			if err != nil {
 				return rsp.Stop{}, err
@@ -199,6 +200,7 @@ func (t *Target) runWine(step bool) (rsp.Stop, error) {
 					t.fault = nil
 				}
 				prev := t.wine.CurrentThread()
+				t.rec.mutated()
 				ev, err := t.wine.DispatchException(e)
 				if err != nil {
 					return rsp.Stop{}, err
@@ -323,6 +325,7 @@ func (t *Target) resumeWine(act rsp.ResumeAction) error {
 		return nil
 	}
 	prev := t.wine.CurrentThread()
+	t.rec.mutated()
 	ev, err := t.wine.DispatchException(e)
 	if err != nil {
 		return err

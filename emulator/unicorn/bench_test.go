@@ -251,6 +251,10 @@ func BenchmarkOverhead(b *testing.B) {
 	b.Run("sync-store", func(b *testing.B) {
 		run(b, side{code: memLoopCode()}, side{code: memLoopCode(), setup: sync})
 	})
+	count := func(m *Machine) { must(b, m.SetCounting(true)) }
+	b.Run("count-loop", func(b *testing.B) { run(b, side{code: loopCode()}, side{code: loopCode(), setup: count}) })
+	b.Run("count-call", func(b *testing.B) { run(b, side{code: callLoopCode()}, side{code: callLoopCode(), setup: count}) })
+	b.Run("count-store", func(b *testing.B) { run(b, side{code: memLoopCode()}, side{code: memLoopCode(), setup: count}) })
 	shadow := func(m *Machine) { m.SetShadowStack(true) }
 	b.Run("shadow-call", func(b *testing.B) { run(b, side{code: callLoopCode()}, side{code: callLoopCode(), setup: shadow}) })
 	b.Run("shadow-loop", func(b *testing.B) { run(b, side{code: loopCode()}, side{code: loopCode(), setup: shadow}) })

@@ -325,6 +325,43 @@
 // are set; those blocks are dropped afterwards. The culprit costs two
 // aborts (its block's and its own), counted by TranslationAborts.
 //
+// # Position counter
+//
+// SetCounting(true) counts the instructions executed (Position), for time
+// travel. A C UC_HOOK_BLOCK callback adds each entered block's instruction
+// count, taken once per block from libunicorn's translation cache
+// (uc_ctl_request_cache from inside the hook answers with the running
+// block's uc_tb; a direct-mapped table keyed by address and size keeps
+// it). A stop inside a block (breakpoint, step, fault, watchpoint) takes
+// back the instructions from the stop PC on, decoded in Go (rsInsnIndex);
+// a stop at a block boundary needs nothing; the twin engine's instruction
+// of a page-mode watchpoint counts one. An instruction with a rep prefix
+// counts once per libunicorn entry: once per iteration, plus one for the
+// entry that finds RCX zero (TestPositionCountsInstructions).
+//
+// SetPositionLimit(n) makes the hook stop before a block that would take
+// the count past n (StopPosition; a stop in a block hook prevents the
+// block from running, measured); StepOne, a tracer step, then moves one
+// instruction at a time. After such a stop RIP is written from the hook's
+// address: libunicorn stores RIP only when a block is left through the
+// execution loop, so after a block chained straight into the stopped one
+// RIP still named an earlier block (found on a mingw CRT loop, where the
+// state at position 350 read as the one at 345). Time slices
+// (SetQuantum) share the hook while counting, so that a block a slice
+// stops before is never counted, and get the same RIP fix.
+//
+// SetVirtualTSC makes rdtsc and rdtscp read the position times a factor
+// (libunicorn 2.0.1 refuses an rdtsc instruction hook with UC_ERR_HOOK).
+// When the counter first sees a block, Go decodes it (rsScanTSC); after
+// each rdtsc a code hook goes in that rewrites EDX:EAX from the exact
+// position, and the block (and the one after it) is dropped before it
+// runs and run again from its start (restart_pc: RIP may be stale there
+// too), so the hooks are compiled in (TestVirtualTSC).
+//
+// The cost is a C call per block entered: BenchmarkOverhead/count-* 1.84-
+// 2.04x on a two-instruction loop (one block an iteration), 0.85-1.10x on
+// call and store loops. Off by default.
+//
 // # Interrupt
 //
 // Interrupt calls uc_emu_stop from any goroutine; TCG checks the exit

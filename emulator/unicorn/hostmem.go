@@ -203,3 +203,19 @@ func (m *Machine) ucRegions() []Region {
 func (m *Machine) ucRead(addr uint64, p []byte) bool {
 	return C.uc_mem_read(m.c.uc, C.uint64_t(addr), unsafe.Pointer(&p[0]), C.size_t(len(p))) == C.UC_ERR_OK
 }
+
+// HostBytes is the host memory behind [addr, addr+n) when one region
+// holds it all, else nil: a view, not a copy, for callers that compare
+// or copy guest memory in bulk (time-travel checkpoints). It is valid
+// until the next Map, Unmap, Protect or Close, and writes through it
+// bypass the dropping of translated code that WriteMemory does.
+func (m *Machine) HostBytes(addr uint64, n int) []byte {
+	if m.check() != nil || n <= 0 {
+		return nil
+	}
+	i := m.find(addr)
+	if i < 0 || addr+uint64(n) > m.regions[i].end || addr+uint64(n) < addr {
+		return nil
+	}
+	return m.regions[i].bytes(addr, n)
+}

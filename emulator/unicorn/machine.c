@@ -577,13 +577,14 @@ static uc_err emu(rs_machine *m, uint64_t pc)
 	for (i = 0;; i++) {
 		m->escaping = 0;
 		m->restart = 0;
+		m->restart_at = 0;
 		rs_running = m;
 		e = uc_emu_start(m->uc, pc, 0, 0, 0);
 		rs_running = NULL;
 		if (!m->restart || m->escaping || e != UC_ERR_OK || m->stop.reason != RS_STOP_NONE ||
 		    m->interrupt || i == RS_MAX_RESTARTS)
 			break;
-		pc = rs_rip(m);
+		pc = m->restart_at ? m->restart_pc : rs_rip(m);
 	}
 	m->restart = 0;
 	return e;
@@ -787,6 +788,9 @@ void rs_close(rs_machine *m)
 	free(m->watches);
 	free(m->traps);
 	free(m->frames);
+	free(m->tbc);
+	free(m->tsc_hooks);
+	free(m->tsc_addrs);
 	free(m->cov);
 	free(m);
 }
@@ -1352,8 +1356,183 @@ uc_err rs_shadow_enable(rs_machine *m, int on)
 static void quantum_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 {
 	rs_machine *m = ud;
+	if (m->count_hook != 0)
+		return; // count_cb keeps the time slices (see there)
 	if (--m->quantum_left < 0)
 		rs_stop_now(m, RS_STOP_QUANTUM, addr);
+}
+
+// ---- position counter --------------------------------------------------------
+
+static void cov_record(rs_machine *m, uint64_t addr, uint32_t size);
+
+extern int rsInsnIndex(uintptr_t handle, uint64_t start, uint64_t pc);
+extern int rsScanTSC(uintptr_t handle, uint64_t start, uint64_t size, uint64_t *after, int max);
+
+// tsc_cb runs before the instruction after an rdtsc or rdtscp: EDX:EAX
+// become the position there times tsc_mul (a virtual counter: replays
+// read what the recording read).
+static void tsc_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
+{
+	rs_machine *m = ud;
+	uint64_t pos = m->icount, v;
+	(void)uc;
+	(void)size;
+	if (m->cnt_open && addr >= m->cnt_block && addr < m->cnt_block + m->cnt_size) {
+		int k = addr == m->cnt_block ? 0 : rsInsnIndex(m->handle, m->cnt_block, addr);
+		if (k >= 0 && (uint32_t)k <= m->cnt_n)
+			pos = m->icount - m->cnt_n + (uint32_t)k;
+	}
+	v = pos * m->tsc_mul;
+	rs_reg_write(m, UC_X86_REG_RAX, v & 0xFFFFFFFFULL);
+	rs_reg_write(m, UC_X86_REG_RDX, v >> 32);
+	m->tsc_reads++;
+}
+
+// tsc_hook_new adds tsc_cb at addr unless it is there; 1 when added.
+static int tsc_hook_new(rs_machine *m, uint64_t addr)
+{
+	int i;
+	for (i = 0; i < m->ntsc; i++)
+		if (m->tsc_addrs[i] == addr)
+			return 0;
+	if (m->ntsc == m->captsc) {
+		int cap = m->captsc ? 2 * m->captsc : 16;
+		uc_hook *h = realloc(m->tsc_hooks, (size_t)cap * sizeof *h);
+		uint64_t *a;
+		if (h == NULL)
+			return 0;
+		m->tsc_hooks = h;
+		a = realloc(m->tsc_addrs, (size_t)cap * sizeof *a);
+		if (a == NULL)
+			return 0;
+		m->tsc_addrs = a;
+		m->captsc = cap;
+	}
+	if (uc_hook_add(m->uc, &m->tsc_hooks[m->ntsc], UC_HOOK_CODE, (void *)tsc_cb, m, addr, addr) != UC_ERR_OK)
+		return 0;
+	m->tsc_addrs[m->ntsc++] = addr;
+	return 1;
+}
+
+void rs_tsc_virtual(rs_machine *m, int on, uint64_t mul)
+{
+	m->tsc_virtual = on;
+	m->tsc_mul = mul;
+}
+
+// count_cb runs at every block entry while the position counter is on.
+// It also keeps the time slices then, so that a block a slice stops
+// before is never counted (two block hooks would leave the order to
+// libunicorn's hook list).
+static void count_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
+{
+	rs_machine *m = ud;
+	rs_tbc *c = &m->tbc[(addr ^ (addr >> RS_TBC_BITS)) & ((1u << RS_TBC_BITS) - 1)];
+	uint32_t n;
+	if (m->stop.reason != RS_STOP_NONE)
+		return; // another hook stopped before this block: it does not run
+	if (c->addr != addr || c->size != size || c->n == 0) {
+		// The block being entered is translated: libunicorn finds it in
+		// its cache and says how many instructions it holds.
+		uc_tb tb;
+		memset(&tb, 0, sizeof tb);
+		m->cnt_misses++;
+		if (uc_ctl_request_cache(uc, addr, &tb) != UC_ERR_OK || tb.icount == 0 || tb.size != size) {
+			m->cnt_decoded++;
+			tb.icount = (uint16_t)rsInsnIndex(m->handle, addr, addr + size);
+		}
+		c->addr = addr;
+		c->size = size;
+		c->n = tb.icount ? tb.icount : 1;
+		if (m->tsc_virtual) {
+			// A block seen for the first time: hooks after its rdtsc
+			// instructions, compiled in by dropping it (and the block
+			// after it) and running it again from its start.
+			uint64_t after[16];
+			int i, k = rsScanTSC(m->handle, addr, size, after, 16), added = 0;
+			for (i = 0; i < k; i++)
+				added |= tsc_hook_new(m, after[i]);
+			if (added) {
+				uc_ctl_remove_cache(uc, addr, addr + size + 16);
+				m->cnt_open = 0;
+				m->restart = 1;
+				m->restart_at = 1;
+				m->restart_pc = addr;
+				uc_emu_stop(uc);
+				return;
+			}
+		}
+	}
+	n = c->n;
+	if (m->quantum > 0 && --m->quantum_left < 0) {
+		m->cnt_open = 0; // the block before ran to its end
+		rs_stop_now(m, RS_STOP_QUANTUM, addr);
+		return;
+	}
+	if (m->limit_on && m->icount + n > m->limit) {
+		m->cnt_open = 0;
+		rs_stop_now(m, RS_STOP_POSITION, addr);
+		return;
+	}
+	if (m->cov_hook != 0)
+		cov_record(m, addr, size);
+	m->icount += n;
+	m->cnt_block = addr;
+	m->cnt_size = size;
+	m->cnt_n = n;
+	m->cnt_open = 1;
+}
+
+uc_err rs_count_enable(rs_machine *m, int on)
+{
+	uc_err e = UC_ERR_OK;
+	if (on && m->count_hook == 0) {
+		if (m->tbc == NULL) {
+			m->tbc = calloc((size_t)1 << RS_TBC_BITS, sizeof *m->tbc);
+			if (m->tbc == NULL)
+				return UC_ERR_NOMEM;
+		}
+		e = uc_hook_add(m->uc, &m->count_hook, UC_HOOK_BLOCK, (void *)count_cb, m, 1, 0);
+		if (e != UC_ERR_OK)
+			m->count_hook = 0;
+		m->cnt_open = 0;
+		invalidate_all(m);
+	} else if (!on && m->count_hook != 0) {
+		e = uc_hook_del(m->uc, m->count_hook);
+		m->count_hook = 0;
+		m->cnt_open = 0;
+		invalidate_all(m);
+	}
+	return e;
+}
+
+// count_settle corrects the counter when execution left the block entered
+// last at pc without running it to its end: the instructions from pc on
+// did not run. A pc outside the block means the block ran to its end (the
+// stop came at a block boundary, before the next block's hook).
+void count_settle(rs_machine *m, uint64_t pc)
+{
+	int k;
+	if (m->count_hook == 0 || !m->cnt_open)
+		return;
+	m->cnt_open = 0;
+	if (pc < m->cnt_block || pc >= m->cnt_block + m->cnt_size)
+		return;
+	k = pc == m->cnt_block ? 0 : rsInsnIndex(m->handle, m->cnt_block, pc);
+	if (k < 0 || (uint32_t)k > m->cnt_n)
+		k = (int)m->cnt_n;
+	m->icount -= m->cnt_n - (uint32_t)k;
+}
+
+// count_twin accounts for an instruction at pc that the twin engine ran
+// (done) or that faulted there (watch.c): the machine's block stopped
+// at pc and execution goes on in a new block.
+void count_twin(rs_machine *m, uint64_t pc, int done)
+{
+	count_settle(m, pc);
+	if (m->count_hook != 0 && done)
+		m->icount++;
 }
 
 uc_err rs_set_quantum(rs_machine *m, int64_t blocks)
@@ -1402,10 +1581,21 @@ static void cov_put(rs_cov_entry *t, uint64_t cap, uint64_t addr, uint32_t size,
 		t[i].size = size;
 }
 
+// cov_cb records a block at its entry. While the position counter is on,
+// count_cb records instead, after its own checks: a block that a position
+// limit or a time slice stops before does not run and is not recorded
+// (with two hooks the order would be libunicorn's hook list order).
 static void cov_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 {
 	rs_machine *m = ud;
 	(void)uc;
+	if (m->count_hook != 0 || m->stop.reason != RS_STOP_NONE)
+		return;
+	cov_record(m, addr, size);
+}
+
+static void cov_record(rs_machine *m, uint64_t addr, uint32_t size)
+{
 	if (addr == 0)
 		return;
 	if (2 * (m->ncov + 1) > m->capcov) {
@@ -1586,6 +1776,12 @@ again:
 	// The syscall hook runs before RIP moves past the instruction.
 	if (m->stop.reason == RS_STOP_NONE || m->stop.reason == RS_STOP_SYSCALL)
 		m->stop.pc = rs_rip(m);
+	// A block hook that stops does so before the block, but RIP is only
+	// stored when a block is left through the execution loop: after a
+	// block chained straight into this one it still names an earlier
+	// block. The hook knew the address.
+	if (m->stop.reason == RS_STOP_POSITION || m->stop.reason == RS_STOP_QUANTUM)
+		rs_reg_write(m, UC_X86_REG_RIP, m->stop.pc);
 	// A CPU exception stopped in the interrupt hook was never delivered,
 	// so QEMU still counts it as in flight: the next contributory one
 	// (a second divide error) would become a double fault (vector 8).

@@ -26,6 +26,7 @@ enum {
 	RS_STOP_SYSCALL,
 	RS_STOP_RANGE_EXIT,
 	RS_STOP_QUANTUM,
+	RS_STOP_POSITION,
 };
 
 // The page-mode watchpoints' page tables (watch.c) live in the last MiB
@@ -114,6 +115,15 @@ typedef struct rs_stop {
 	uc_err err;
 } rs_stop;
 
+// The position counter's cache of instruction counts per translation
+// block (direct-mapped by start address; see count.c).
+#define RS_TBC_BITS 16
+typedef struct rs_tbc {
+	uint64_t addr;
+	uint32_t size;
+	uint32_t n;
+} rs_tbc;
+
 typedef struct rs_machine {
 	uc_engine *uc;
 	rs_stop stop;
@@ -191,6 +201,35 @@ typedef struct rs_machine {
 	uint64_t prev_block, prev_block_end, prev_rsp;
 	uint64_t shadow_dropped; // frames lost to overflow
 
+	// Position counter (count.c): instructions executed while it is on.
+	// icount adds a block's instructions when the block is entered;
+	// cnt_block/cnt_size/cnt_n describe the block entered last, and
+	// cnt_open says it may not have run to its end: a stop inside it
+	// takes back the instructions after the stop PC (count_settle).
+	uc_hook count_hook;
+	rs_tbc *tbc;
+	uint64_t icount;
+	uint64_t cnt_block;
+	uint32_t cnt_size, cnt_n;
+	int cnt_open;
+	// limit_on: stop (RS_STOP_POSITION) before entering a block that
+	// would take icount past limit.
+	int limit_on;
+	uint64_t limit;
+	uint64_t cnt_misses;  // cache misses (blocks looked up in libunicorn)
+	uint64_t cnt_decoded; // of which libunicorn's answer did not fit: decoded
+	// Virtual time stamp counter (count.c, with the counter): a code
+	// hook after each rdtsc/rdtscp seen replaces EDX:EAX with the
+	// position times tsc_mul; restart_pc is where a run goes on after a
+	// block was dropped to compile such hooks in.
+	int tsc_virtual;
+	uint64_t tsc_mul;
+	uc_hook *tsc_hooks;
+	uint64_t *tsc_addrs;
+	int ntsc, captsc;
+	uint64_t restart_pc;
+	int restart_at;
+	uint64_t tsc_reads;
 	// Coverage: a block hook that records each executed block's start
 	// and size in an open-addressing set (addr 0 marks a free slot).
 	uc_hook cov_hook;
@@ -265,6 +304,11 @@ void watch_unhook(rs_machine *m, rs_watch *w);
 uc_err rs_trap_add(rs_machine *m, uint64_t start, uint64_t end);
 uc_err rs_shadow_enable(rs_machine *m, int on);
 uc_err rs_set_quantum(rs_machine *m, int64_t blocks);
+uc_err rs_count_enable(rs_machine *m, int on);
+void rs_tsc_virtual(rs_machine *m, int on, uint64_t mul);
+void count_settle(rs_machine *m, uint64_t pc);
+void count_twin(rs_machine *m, uint64_t pc, int done);
+int count_block_cb(rs_machine *m, uint64_t addr, uint32_t size);
 uc_err rs_set_coverage(rs_machine *m, int on);
 uint64_t rs_coverage(rs_machine *m, rs_cov_entry *out, uint64_t max);
 uc_err rs_set_sync(rs_machine *m, int on);

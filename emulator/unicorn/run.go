@@ -36,12 +36,13 @@ const (
 	StopSyscall                        // syscall instruction; PC is after it
 	stopRangeExit                      // internal to RangeStep (C's RS_STOP_RANGE_EXIT)
 	StopQuantum                        // the time slice set by SetQuantum ran out; PC is the next block
+	StopPosition                       // the position limit (SetPositionLimit) is reached; PC is the next block
 )
 
 var reasonNames = [...]string{
 	"none", "breakpoint", "hw-breakpoint", "watchpoint", "trap", "step", "interrupt",
 	"fault", "illegal", "divide", "int3", "halt", "error", "exception", "syscall",
-	"range-exit", "quantum",
+	"range-exit", "quantum", "position",
 }
 
 // GDBSignal is the GDB signal number (gdb/include/gdb/signals.def) a
@@ -194,6 +195,7 @@ func (m *Machine) run(mode int, a, b uint64) Stop {
 			}
 		}
 	}
+	m.settle(s.PC)
 	if interrupted && (s.Reason == StopNone || s.Reason == StopStep) {
 		s.Reason = StopInterrupt
 	}

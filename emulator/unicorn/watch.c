@@ -753,6 +753,7 @@ int watch_fault(rs_machine *m, uint32_t intno)
 	for (i = 0; i < ws->nwrites; i++)
 		uc_ctl_remove_cache(m->uc, ws->wlo[i], ws->whi[i]);
 
+	count_twin(m, pc, ws->stop == 0);
 	if (ws->stop != 0) {
 		// The instruction did not complete (a fault, an exception): the
 		// machine stops on it as if it had run it, with an exact PC.

@@ -89,6 +89,53 @@ func (s *Session) RunTo(t testing.TB, where string) rsp.Stop {
 	return st
 }
 
+// ReverseStep undoes one instruction (bs; StartRecorded sessions).
+func (s *Session) ReverseStep(t testing.TB) rsp.Stop {
+	t.Helper()
+	st, err := s.Client.ReverseStep()
+	if err != nil {
+		t.Fatalf("reverse-stepi: %v", err)
+	}
+	return st
+}
+
+// ReverseContinue goes back to the last breakpoint or watchpoint hit
+// (bc; StartRecorded sessions); ReplayLog "begin" means none was hit.
+func (s *Session) ReverseContinue(t testing.TB) rsp.Stop {
+	t.Helper()
+	st, err := s.Client.ReverseContinue()
+	if err != nil {
+		t.Fatalf("reverse-continue: %v", err)
+	}
+	return st
+}
+
+// BackToWrite goes back to the last write to [addr, addr+size) before
+// the current position: the session stops before the writing
+// instruction, and the backtrace there says who wrote.
+func (s *Session) BackToWrite(t testing.TB, addr uint64, size int) rsp.Stop {
+	t.Helper()
+	if err := s.Client.SetBreakpoint(rsp.WatchWrite, addr, size); err != nil {
+		t.Fatalf("watch %#x: %v", addr, err)
+	}
+	defer s.Client.RemoveBreakpoint(rsp.WatchWrite, addr, size)
+	return s.ReverseContinue(t)
+}
+
+// Position is the number of instructions executed (monitor when).
+func (s *Session) Position(t testing.TB) uint64 {
+	t.Helper()
+	out, err := s.Client.Monitor("when")
+	if err != nil {
+		t.Fatalf("monitor when: %v", err)
+	}
+	var n uint64
+	if _, err := fmt.Sscanf(strings.TrimSpace(out), "position %d", &n); err != nil {
+		t.Fatalf("monitor when: %q", out)
+	}
+	return n
+}
+
 // Backtrace walks the stopped thread's stack in the client.
 func (s *Session) Backtrace(t testing.TB) *monitor.Backtrace {
 	t.Helper()
@@ -114,10 +161,25 @@ func (s *Session) ReadU64(t testing.TB, addr uint64) uint64 {
 // ends.
 func Start(t testing.TB, exe string, stdout io.Writer, args ...string) *Session {
 	t.Helper()
-	if stdout == nil {
-		stdout = io.Discard
+	return start(t, ucwin.Config{Program: exe, Args: args, Stdout: stdout, Stderr: stdout})
+}
+
+// StartRecorded is Start with the execution recorded (rspstub serve
+// --record): the session can go back in time (ReverseStep,
+// ReverseContinue, BackToWrite), for tests that bisect a failure back to
+// its cause.
+func StartRecorded(t testing.TB, exe string, stdout io.Writer, args ...string) *Session {
+	t.Helper()
+	return start(t, ucwin.Config{Program: exe, Args: args, Stdout: stdout, Stderr: stdout, Record: true})
+}
+
+func start(t testing.TB, cfg ucwin.Config) *Session {
+	t.Helper()
+	exe := cfg.Program
+	if cfg.Stdout == nil {
+		cfg.Stdout, cfg.Stderr = io.Discard, io.Discard
 	}
-	tg, err := ucwin.New(ucwin.Config{Program: exe, Args: args, Stdout: stdout, Stderr: stdout})
+	tg, err := ucwin.New(cfg)
 	if err != nil {
 		t.Fatalf("load %s: %v", exe, err)
 	}

@@ -42,7 +42,7 @@ var (
 )
 
 // comparisons are the names -only accepts, in the order they run.
-var comparisons = []string{"continue", "hits", "cond", "step", "memory", "dump", "bt", "startup", "watch", "shadow", "qemu", "wine", "api", "trace"}
+var comparisons = []string{"continue", "hits", "cond", "step", "memory", "dump", "bt", "startup", "watch", "shadow", "qemu", "wine", "api", "trace", "timetravel"}
 
 func want(name string) bool { return slices.Contains(strings.Split(*only, ","), name) }
 
@@ -107,6 +107,7 @@ func main() {
 		{"wine", wineRows},
 		{"api", apiRows},
 		{"trace", traceCost},
+		{"timetravel", timeTravel},
 	} {
 		if want(c.name) {
 			t0 := time.Now()
