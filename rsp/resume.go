@@ -197,27 +197,47 @@ func (s *session) handleb(args []byte) error {
 func (s *session) reverseConditions() (Stop, error) {
 	for {
 		stop, err := s.f.reverse.ReverseContinue()
-		if err != nil || (stop.Kind != StopSWBreak && stop.Kind != StopHWBreak) || s.bps.n == 0 || stop.ReplayLog != "" {
+		if err != nil || stop.ReplayLog != "" {
 			return stop, err
 		}
-		tid := s.resolve(stop.Thread)
-		pc, err := s.readPC(tid)
-		if err != nil {
+		if _, skip := s.falseHit(stop); !skip {
 			return stop, nil
 		}
-		kind := BreakSoftware
-		if stop.Kind == StopHWBreak {
-			kind = BreakHardware
-		}
-		b := s.bps.find(kind, pc)
-		if b == nil || !b.conditional() || s.conditionTrue(b, tid) {
-			return stop, nil
-		}
-		s.srv.condFalse.Add(1)
 		if s.interrupted.Load() {
 			return Stop{Kind: StopSignal, Signal: SIGINT, Thread: stop.Thread}, nil
 		}
 	}
+}
+
+// condHit is a breakpoint hit: the breakpoint, the thread and its pc.
+type condHit struct {
+	b   *breakpoint
+	tid int
+	pc  uint64
+}
+
+// falseHit reports whether stop is a hit of a conditional breakpoint
+// whose conditions are all false (counted), which the client must not
+// see.
+func (s *session) falseHit(stop Stop) (condHit, bool) {
+	if (stop.Kind != StopSWBreak && stop.Kind != StopHWBreak) || s.bps.n == 0 {
+		return condHit{}, false
+	}
+	tid := s.resolve(stop.Thread)
+	pc, err := s.readPC(tid)
+	if err != nil {
+		return condHit{}, false
+	}
+	kind := BreakSoftware
+	if stop.Kind == StopHWBreak {
+		kind = BreakHardware
+	}
+	b := s.bps.find(kind, pc)
+	if b == nil || !b.conditional() || s.conditionTrue(b, tid) {
+		return condHit{}, false
+	}
+	s.srv.condFalse.Add(1)
+	return condHit{b, tid, pc}, true
 }
 
 // startRun runs the target (run) on a goroutine of its own; the session
@@ -291,23 +311,11 @@ func (s *session) runConditions(actions []ResumeAction) (Stop, error) {
 			return stop, err
 		}
 		stop.Library = stop.Library || library
-		if (stop.Kind != StopSWBreak && stop.Kind != StopHWBreak) || s.bps.n == 0 {
+		hit, skip := s.falseHit(stop)
+		if !skip {
 			return stop, nil
 		}
-		tid := s.resolve(stop.Thread)
-		pc, err := s.readPC(tid)
-		if err != nil {
-			return stop, nil
-		}
-		kind := BreakSoftware
-		if stop.Kind == StopHWBreak {
-			kind = BreakHardware
-		}
-		b := s.bps.find(kind, pc)
-		if b == nil || !b.conditional() || s.conditionTrue(b, tid) {
-			return stop, nil
-		}
-		s.srv.condFalse.Add(1)
+		b, tid, pc := hit.b, hit.tid, hit.pc
 		if s.interrupted.Load() {
 			return Stop{Kind: StopSignal, Signal: SIGINT, Thread: stop.Thread, Library: stop.Library}, nil
 		}

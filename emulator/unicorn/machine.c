@@ -1123,7 +1123,9 @@ uc_err rs_write_msr(rs_machine *m, uint32_t id, uint64_t v)
 
 // ---- breakpoints, watchpoints, traps ------------------------------------------
 
-static void *grow(void *p, int *cap, size_t elem)
+// rs_grow doubles a pointer array (16 at first), updating *cap; NULL
+// when out of memory (p is then left as it was).
+void *rs_grow(void *p, int *cap, size_t elem)
 {
 	int ncap = *cap ? *cap * 2 : 16;
 	void *np = realloc(p, (size_t)ncap * elem);
@@ -1174,7 +1176,7 @@ uc_err rs_bp_set(rs_machine *m, uint64_t addr, int hw, int on)
 		if (!on)
 			return UC_ERR_ARG;
 		if (m->nbps == m->capbps) {
-			rs_bp **nb = grow(m->bps, &m->capbps, sizeof *nb);
+			rs_bp **nb = rs_grow(m->bps, &m->capbps, sizeof *nb);
 			if (nb == NULL)
 				return UC_ERR_NOMEM;
 			m->bps = nb;
@@ -1262,7 +1264,7 @@ uc_err rs_watch_add(rs_machine *m, uint64_t addr, uint64_t size, int kind)
 	rs_watch *w;
 	uc_err e;
 	if (m->nwatches == m->capwatches) {
-		rs_watch **nw = grow(m->watches, &m->capwatches, sizeof *nw);
+		rs_watch **nw = rs_grow(m->watches, &m->capwatches, sizeof *nw);
 		if (nw == NULL)
 			return UC_ERR_NOMEM;
 		m->watches = nw;
@@ -1303,7 +1305,7 @@ uc_err rs_trap_add(rs_machine *m, uint64_t start, uint64_t end)
 	rs_trap *t;
 	uc_err e;
 	if (m->ntraps == m->captraps) {
-		rs_trap **nt = grow(m->traps, &m->captraps, sizeof *nt);
+		rs_trap **nt = rs_grow(m->traps, &m->captraps, sizeof *nt);
 		if (nt == NULL)
 			return UC_ERR_NOMEM;
 		m->traps = nt;

@@ -321,4 +321,6 @@ uc_err rs_exact_faults(rs_machine *m, int on);
 // successors are a and b.
 void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b);
 
+void *rs_grow(void *p, int *cap, size_t elem);
+
 #endif

@@ -563,12 +563,10 @@ uc_err rs_pwatch_add(rs_machine *m, uint64_t addr, uint64_t size)
 		return w->hot && w->hook == 0 ? watch_hook(m, w) : UC_ERR_OK;
 	}
 	if (m->nwatches == m->capwatches) {
-		int cap = m->capwatches ? m->capwatches * 2 : 16;
-		rs_watch **nw = realloc(m->watches, (size_t)cap * sizeof *nw);
+		rs_watch **nw = rs_grow(m->watches, &m->capwatches, sizeof *nw);
 		if (nw == NULL)
 			return UC_ERR_NOMEM;
 		m->watches = nw;
-		m->capwatches = cap;
 	}
 	w = calloc(1, sizeof *w);
 	if (w == NULL)
