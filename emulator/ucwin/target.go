@@ -874,7 +874,7 @@ func (t *Target) translate(us unicorn.Stop) rsp.Stop {
 		}
 		st.Description = fmt.Sprintf("access violation: %s %#x at %#x", what, us.Addr, us.PC)
 		if us.Inexact {
-			st.Description += " (the faulting instruction is ambiguous in its block: this is the first candidate)"
+			st.Description += inexactNote
 		}
 		return st
 	case unicorn.StopIllegal:
@@ -903,6 +903,10 @@ func (t *Target) translate(us unicorn.Stop) rsp.Stop {
 	}
 	return st
 }
+
+// inexactNote ends the description of a fault whose instruction the
+// decoder could not prove (without --record or --exact-faults).
+const inexactNote = " (the faulting instruction is ambiguous in its block: this is the first candidate; --record or --exact-faults find it for certain)"
 
 func describeStop(st rsp.Stop) string {
 	if st.Description != "" {

@@ -245,7 +245,47 @@ func (t *Target) machineRun(step bool) unicorn.Stop {
 		us = t.m.Run()
 	}
 	t.posStop = us.Reason == unicorn.StopPosition
+	if us.Reason == unicorn.StopFault && us.Inexact && us.BlockKnown && t.rec != nil && !t.replayOn && !t.fineStep {
+		if ex, ok := t.exactFault(us); ok {
+			return ex
+		}
+	}
 	return us
+}
+
+// maxFaultSteps bounds the instructions exactFault steps through (a
+// block holds far fewer).
+const maxFaultSteps = 4096
+
+// exactFault finds the instruction of a data fault the decoder could not
+// prove, for certain: the recording goes back to the entry of the block
+// the fault came from and runs it again one instruction at a time, so
+// the fault is met with the exact pc, registers and flags. ok is false
+// when that did not meet the same fault: the machine then runs on from
+// where the steps ended (the deterministic guest meets its fault again,
+// flagged as before).
+func (t *Target) exactFault(us unicorn.Stop) (unicorn.Stop, bool) {
+	if _, err := t.goTo(us.BlockPosition); err != nil {
+		return us, false // the replay failed before changing the machine's run
+	}
+	for range maxFaultSteps {
+		// A position at an API entry is also the position after the
+		// call (the synth userland runs it in Go): perform it first.
+		if pc, err := t.m.Reg(arch.RIP); err == nil && t.wine == nil && t.mw.isTrap(pc) {
+			if _, done, err := t.serveTrap(pc); err != nil || done {
+				return t.m.Run(), false
+			}
+			continue
+		}
+		st := t.m.StepOne()
+		if st.Reason == unicorn.StopFault && st.Addr == us.Addr && !st.Inexact {
+			return st, true
+		}
+		if st.Reason != unicorn.StopStep {
+			return st, false
+		}
+	}
+	return t.m.Run(), false
 }
 
 // runCheckpointed runs with the position limit at the next checkpoint

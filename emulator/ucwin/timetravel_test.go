@@ -5,14 +5,15 @@ import (
 	"debug/pe"
 	"encoding/binary"
 	"fmt"
-	"github.com/rspstub/rspstub/debuggee/debuggeetest"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rspstub/rspstub/debuggee/debuggeetest"
 	"github.com/rspstub/rspstub/emulator/unicorn"
+	"github.com/rspstub/rspstub/internal/arch"
 	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
 )
@@ -363,4 +364,44 @@ func TestTimeTravelRestart(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, rsp.StopExited, st.Kind)
 	assert.Equal(t, first+first, out.String(), "output of the replay shown again")
+}
+
+// TestExactFaultByReplay: a fault the decoder cannot place (two loads
+// through a moved rbx, the second faulting) is flagged without a
+// recording and found exactly with one, by replaying its block one
+// instruction at a time.
+func TestExactFaultByReplay(t *testing.T) {
+	exe := testkit.BuildPE(t, "tests/testdata/ambfault.c", testkit.MinGW, "-O0")
+	want := symbolAddr(t, exe, "second_load")
+	for _, c := range []struct {
+		land   string
+		record bool
+	}{{UserlandSynth, false}, {UserlandSynth, true}, {UserlandWine, false}, {UserlandWine, true}} {
+		land, record := c.land, c.record
+		t.Run(fmt.Sprintf("%s/record=%v", land, record), func(t *testing.T) {
+			if land == UserlandWine {
+				testkit.NeedWine(t)
+			}
+			var out bytes.Buffer
+			tg, err := New(Config{Program: exe, Userland: land, Record: record, Stdout: &out, Stderr: &out})
+			require.NoError(t, err)
+			defer tg.Close()
+			st, err := tg.Resume(cont)
+			require.NoError(t, err)
+			require.Equal(t, rsp.StopSignal, st.Kind, st.Description)
+			require.Equal(t, rsp.SIGSEGV, st.Signal, st.Description)
+			pc, err := tg.Machine().Reg(arch.RIP)
+			require.NoError(t, err)
+			if !record {
+				assert.Contains(t, st.Description, "ambiguous", "the decoder alone cannot tell the loads apart")
+				return
+			}
+			assert.Equal(t, want, pc, "the second load faulted: %s", st.Description)
+			assert.NotContains(t, st.Description, "ambiguous")
+			rbx, err := tg.Machine().Reg(arch.RBX)
+			require.NoError(t, err)
+			assert.Equal(t, st.Addr, rbx, "registers at the fault")
+			assert.Equal(t, 1, strings.Count(out.String(), "before"), "the replay printed nothing again: %q", out.String())
+		})
+	}
 }

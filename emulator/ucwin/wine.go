@@ -213,6 +213,9 @@ func (t *Target) runWine(step bool) (rsp.Stop, error) {
 			}
 			st := t.translate(us)
 			st.Description = "first chance: " + e.String()
+			if us.Inexact {
+				st.Description += inexactNote
+			}
 			if us.Reason == unicorn.StopInt3 {
 				st.Description = fmt.Sprintf("int3 at %#x", us.Addr)
 			}

@@ -96,6 +96,13 @@ type Stop struct {
 	// SetExactFaults(true) (FuzzGuestCode checks that), and without it
 	// the registers' flags may also be stale at a fault (see doc.go).
 	Inexact bool
+	// BlockPosition is, for an Inexact fault while the position counter
+	// is on (BlockKnown), the position at the entry of the block the
+	// fault came from: a replay to it followed by StepOne finds the
+	// faulting instruction for certain (the Unicorn backend does that
+	// under --record).
+	BlockPosition uint64
+	BlockKnown    bool
 	// Insn is, for StopIllegal, the bytes of the instruction at PC (as
 	// far as they decode; see insnBytes).
 	Insn []byte
@@ -184,10 +191,15 @@ func (m *Machine) run(mode int, a, b uint64) Stop {
 	if s.Reason == StopIllegal {
 		s.Insn = m.insnBytes(s.PC)
 	}
-	if s.Reason == StopFault && s.Access != arch.PermExec && cs.exact == 0 {
+	// The tracer (mode 1) syncs RIP before every instruction: its fault
+	// positions are exact without the decoder.
+	if s.Reason == StopFault && s.Access != arch.PermExec && cs.exact == 0 && mode != 1 {
 		pc, ok, ambiguous := m.findFaultPC(s.PC, s.Addr, s.Access, uint64(cs.value), int(cs.size))
 		if !ok || ambiguous {
 			s.Inexact = true
+			if m.c.count_hook != 0 && m.c.cnt_open != 0 && uint64(m.c.icount) >= uint64(m.c.cnt_n) {
+				s.BlockPosition, s.BlockKnown = uint64(m.c.icount)-uint64(m.c.cnt_n), true
+			}
 		}
 		if ok && pc != s.PC {
 			if m.SetReg(arch.RIP, pc) == nil {
