@@ -57,6 +57,9 @@ func discover(t Target) features {
 	f.console, _ = t.(Consoler)
 	f.offsets, _ = t.(Offsetter)
 	f.reverse, _ = t.(Reverser)
+	if g, ok := t.(FeatureGate); ok && !g.Offers(FeatureReverse) {
+		f.reverse = nil
+	}
 	return f
 }
 

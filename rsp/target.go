@@ -138,6 +138,21 @@ type Reverser interface {
 	ReverseContinue() (Stop, error)
 }
 
+// Feature names an optional interface a FeatureGate may withhold.
+type Feature string
+
+const (
+	FeatureReverse Feature = "ReverseStep" // Reverser
+)
+
+// FeatureGate is implemented by targets that implement an optional
+// interface they cannot always serve: the QEMU backend reverses only
+// when QEMU itself replays a recording. NewServer asks once; a withheld
+// feature is treated as missing, neither advertised nor dispatched.
+type FeatureGate interface {
+	Offers(f Feature) bool
+}
+
 // BreakKind is the type field of Z/z packets.
 type BreakKind uint8
 

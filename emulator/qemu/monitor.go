@@ -22,6 +22,9 @@ func (t *Target) monitor(cmd string, out io.Writer) error {
 	cmd = strings.TrimSpace(cmd)
 	name, rest, _ := strings.Cut(cmd, " ")
 	rest = strings.TrimSpace(rest)
+	if handled, err := t.reverseMonitor(name, rest, out); handled {
+		return err
+	}
 	switch name {
 	case "", "help":
 		if rest != "" {
