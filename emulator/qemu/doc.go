@@ -181,17 +181,19 @@
 //   - Going back needs a VM snapshot: the recording and the replay take
 //     the same `-drive file=IMAGE.qcow2,if=none` (an empty qcow2 image
 //     from qemu-img) and rrsnapshot=init, which saves a snapshot at
-//     instruction 0 and loads it to re-run forward; without a snapshot
-//     QEMU tries to create one when the debugger attaches.
+//     instruction 0 and loads it to re-run forward (without rrsnapshot,
+//     QEMU's replay-debugging.c tries to save one when a debugger
+//     attaches: read there, not tried here).
 //   - The recording's log is written once the guest runs (0 bytes if
 //     QEMU is stopped within its first second here); SIGTERM ends a
 //     recording cleanly, but a replaying QEMU ignores SIGTERM.
-//   - bs and bc often never get an answer: QEMU's replay stops making
-//     progress (also with gdb alone against QEMU, no rspstub involved),
-//     after a varying number of reverse requests, and an interrupt (0x03)
-//     does not stop it (Close then gives up waiting for the lock and
-//     drops the connection). When they answer, registers and memory are
-//     exactly those of the earlier position.
+//   - A bs or bc sent right after QEMU's previous stop never gets an
+//     answer: the replay stops making progress (also with gdb alone
+//     against QEMU), and an interrupt (0x03) does not end it (Close then
+//     gives up waiting for the lock and drops the connection). The target
+//     waits reversePause (50 ms) before each: without it 23 of 27 test
+//     runs hung, with it (10 or 50 ms) 14 of 14 passed. Once answered,
+//     registers and memory are exactly those of the earlier position.
 //
 // # Not done yet
 //

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rspstub/rspstub/rsp"
 )
@@ -80,6 +81,9 @@ func (t *Target) reverse(pkt string) (rsp.Stop, error) {
 	t.invalidate()
 	t.gen++
 	t.hg = 0
+	// QEMU 7.2 often never answers a bs or bc sent right after its
+	// previous stop; a pause before it avoids that (measured: see doc.go).
+	time.Sleep(reversePause)
 	var st rsp.Stop
 	var err error
 	if pkt == "bs" {
@@ -141,6 +145,9 @@ func (t *Target) reverse(pkt string) (rsp.Stop, error) {
 	}
 	return st, nil
 }
+
+// reversePause is the wait before each bs or bc.
+const reversePause = 50 * time.Millisecond
 
 var icountRE = regexp.MustCompile(`instruction count = (\d+)`)
 
