@@ -107,3 +107,32 @@ func TestReverseContinueConditions(t *testing.T) {
 	assert.Contains(t, got, "replaylog:begin;")
 	assert.Equal(t, 4, rt.conts)
 }
+
+// gatedReverseTarget is a Reverser that may withhold it (FeatureGate), as
+// the QEMU backend does when QEMU does not replay a recording.
+type gatedReverseTarget struct {
+	reverseTarget
+	offer bool
+}
+
+func (g *gatedReverseTarget) Offers(f Feature) bool { return f != FeatureReverse || g.offer }
+
+// TestServerReverseGate: a withheld Reverser is neither advertised nor
+// dispatched; an offered one is both.
+func TestServerReverseGate(t *testing.T) {
+	for _, offer := range []bool{false, true} {
+		g := &gatedReverseTarget{reverseTarget: reverseTarget{testTarget: newTestTarget()}, offer: offer}
+		srv := NewServer(g, WithLogger(quietLogger()))
+		a, b := tcpPair(t)
+		go srv.ServeConn(a)
+		t.Cleanup(func() { b.Close() })
+		p := newRawPeer(t, b)
+		assert.Equal(t, offer, strings.Contains(p.ask("qSupported:swbreak+"), "ReverseStep+"), "offer %v", offer)
+		assert.Equal(t, offer, p.ask("bs") != "", "bs, offer %v", offer)
+		want := 0
+		if offer {
+			want = 1
+		}
+		assert.Equal(t, want, g.steps, "offer %v", offer)
+	}
+}

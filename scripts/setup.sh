@@ -14,7 +14,7 @@ packages=(
 	gdb lldb lldb-14 python3-lldb-14       # the debuggers we serve (lldb-14 has lldb-vscode-14, the DAP adapter)
 	gdbserver                              # a peer
 	gdb-mingw-w64 gdb-mingw-w64-target     # Windows-ABI gdb and gdbserver.exe (oracles)
-	qemu-system-x86 qemu-user              # the QEMU backend
+	qemu-system-x86 qemu-user qemu-utils   # the QEMU backend (qemu-img: record/replay disks)
 	wine wine64 libwine                    # the Windows oracle
 )
 

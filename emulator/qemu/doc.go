@@ -199,6 +199,39 @@
 // from its build-id debug file under /usr/lib/debug
 // (DebugFile).
 //
+// # Reverse execution
+//
+// reverse.go. QEMU's record/replay is passed through: a qemu-system
+// replaying a recording (-icount shift=N,rr=replay,rrfile=FILE) offers
+// ReverseStep+ and ReverseContinue+ in its qSupported reply, and only then
+// does the target offer rsp.Reverser (rsp.FeatureGate): bs and bc go to
+// QEMU unchanged and its stop is taken as after a resume (caches dropped,
+// the stopped vCPU selected, a bc stop at one of our breakpoints reported
+// as swbreak/hwbreak, the loader list compared). QEMU 7.2 never sends
+// replaylog: a stop whose instruction count (HMP `info replay`) is 0 gets
+// replaylog:begin, and so does a bs that QEMU refuses (E14) at count 0.
+// The monitor's reverse-stepi [N], reverse-continue and when use the same
+// path; without record/replay they say QEMU was not started with it.
+//
+// Facts measured with Debian's QEMU 7.2.22 (TestQEMUReverse):
+//
+//   - Going back needs a VM snapshot: the recording and the replay take
+//     the same `-drive file=IMAGE.qcow2,if=none` (an empty qcow2 image
+//     from qemu-img) and rrsnapshot=init, which saves a snapshot at
+//     instruction 0 and loads it to re-run forward (without rrsnapshot,
+//     QEMU's replay-debugging.c tries to save one when a debugger
+//     attaches: read there, not tried here).
+//   - The recording's log is written once the guest runs (0 bytes if
+//     QEMU is stopped within its first second here); SIGTERM ends a
+//     recording cleanly, but a replaying QEMU ignores SIGTERM.
+//   - A bs or bc sent right after QEMU's previous stop never gets an
+//     answer: the replay stops making progress (also with gdb alone
+//     against QEMU), and an interrupt (0x03) does not end it (Close then
+//     gives up waiting for the lock and drops the connection). The target
+//     waits reversePause (50 ms) before each: without it 23 of 27 test
+//     runs hung, with it (10 or 50 ms) 14 of 14 passed. Once answered,
+//     registers and memory are exactly those of the earlier position.
+//
 // # Not done yet
 //
 // The kernel's own modules (PsLoadedModuleList) of

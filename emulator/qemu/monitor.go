@@ -21,6 +21,9 @@ func (t *Target) monitorCommand(cmd string, out io.Writer) (bool, error) {
 	cmd = strings.TrimSpace(cmd)
 	name, rest, _ := strings.Cut(cmd, " ")
 	rest = strings.TrimSpace(rest)
+	if handled, err := t.reverseMonitor(name, rest, out); handled {
+		return true, err
+	}
 	switch name {
 	case "discovery":
 		if t.gone.Load() {

@@ -143,6 +143,8 @@ func (t *Target) Offers(f rsp.Feature) bool {
 	switch f {
 	case rsp.FeatureCatchSyscalls, rsp.FeatureMemoryAllocator:
 		return t.mode == ModeUser
+	case rsp.FeatureReverse:
+		return t.replaying() // reverse execution when QEMU replays a recording
 	}
 	return true
 }

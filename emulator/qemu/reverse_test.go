@@ -1,0 +1,216 @@
+package qemu
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rspstub/rspstub/rsp"
+)
+
+// recordGuest records about a second of the multiboot guest with QEMU's
+// record/replay and returns the arguments that replay it. Reverse
+// execution needs a snapshot to go back to: rrsnapshot=init saves one at
+// the start into a qcow2 image given with -drive (an empty one will do),
+// which the replay loads.
+func recordGuest(t *testing.T) []string {
+	t.Helper()
+	needTool(t, "qemu-system-x86_64", "qemu-img")
+	kernel := buildGuest(t)
+	dir := t.TempDir()
+	disk, log := filepath.Join(dir, "disk.qcow2"), filepath.Join(dir, "replay.bin")
+	run(t, dir, "qemu-img", "create", "-f", "qcow2", disk, "16M")
+	args := append(systemArgs(kernel, "1"), "-drive", "file="+disk+",if=none")
+	icount := "shift=7,rrfile=" + log + ",rrsnapshot=init,rr="
+	cmd := exec.Command(args[0], append(args[1:], "-icount", icount+"record")...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	// QEMU starts writing the log once the guest runs (0.5-1.5 s here on
+	// a busy machine); then a second of execution.
+	for i := 0; i < 300 && fileSize(log) == 0; i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	cmd.Process.Signal(syscall.SIGTERM) // a clean end closes the log
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("the recording QEMU did not end on SIGTERM: %s", stderr.String())
+	}
+	require.NotZero(t, fileSize(log), "the replay log: %s", stderr.String())
+	return append(args, "-icount", icount+"replay")
+}
+
+// TestQEMUReverse replays a recording of the multiboot guest under
+// QEMU's record/replay through rspstub: reverse execution is advertised,
+// reverse-continue goes back to the previous breakpoint hit and then to
+// the start (replaylog:begin), and reverse-stepi retraces forward steps
+// with every register and memory as they were.
+func TestQEMUReverse(t *testing.T) {
+	replay := recordGuest(t)
+	elf64 := guestSymbols(t)
+	tick, counter := symbol(t, elf64, "tick"), symbol(t, elf64, "counter")
+	s := startStub(t, replay...)
+	c := s.dial(t)
+	assert.Equal(t, "+", c.Features()["ReverseStep"], "ReverseStep+ advertised")
+	assert.Equal(t, "+", c.Features()["ReverseContinue"], "ReverseContinue+ advertised")
+
+	counterAt := func() uint64 {
+		t.Helper()
+		var b [8]byte
+		n, err := c.ReadMemory(counter, b[:])
+		require.NoError(t, err)
+		require.Equal(t, 8, n)
+		return binary.LittleEndian.Uint64(b[:])
+	}
+
+	// Two calls of tick, forward.
+	require.NoError(t, c.SetBreakpoint(rsp.BreakHardware, tick, 1))
+	st, err := c.Continue()
+	require.NoError(t, err)
+	require.Equal(t, rsp.StopHWBreak, st.Kind, "first hit %+v", st)
+	first := regs(t, c, "rip", "rbx", "rsp")
+	firstCounter := counterAt()
+	require.Equal(t, tick, first["rip"])
+	// Continuing from a QEMU breakpoint hits it again at once: step off.
+	require.NoError(t, c.RemoveBreakpoint(rsp.BreakHardware, tick, 1))
+	_, err = c.Step()
+	require.NoError(t, err)
+	require.NoError(t, c.SetBreakpoint(rsp.BreakHardware, tick, 1))
+	st, err = c.Continue()
+	require.NoError(t, err)
+	require.Equal(t, rsp.StopHWBreak, st.Kind, "second hit %+v", st)
+	assert.Equal(t, first["rbx"]+1, regs(t, c, "rbx")["rbx"], "one more loop")
+	assert.Equal(t, firstCounter+1, counterAt())
+
+	// reverse-continue: back to the first hit, memory included.
+	st = bounded(t, "bc", c.ReverseContinue)
+	assert.Equal(t, rsp.StopHWBreak, st.Kind, "reverse-continue %+v", st)
+	assert.Empty(t, st.ReplayLog)
+	assert.Equal(t, first, regs(t, c, "rip", "rbx", "rsp"))
+	assert.Equal(t, firstCounter, counterAt())
+	out, err := c.Monitor("when")
+	require.NoError(t, err)
+	assert.Regexp(t, `^position [1-9]\d*, rip `+fmt.Sprintf("%#x", tick), out)
+
+	// Again: no earlier hit, so the start of the recording.
+	st = bounded(t, "bc", c.ReverseContinue)
+	assert.Equal(t, "begin", st.ReplayLog, "reverse-continue past the first hit %+v", st)
+	assert.Equal(t, uint64(0xfff0), regs(t, c, "rip")["rip"], "the reset vector's offset")
+	out, err = c.Monitor("when")
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(out, "position 0,"), "when at the start: %q", out)
+
+	// Forward to the first hit again: the replay is the same.
+	st, err = c.Continue()
+	require.NoError(t, err)
+	assert.Equal(t, rsp.StopHWBreak, st.Kind)
+	assert.Equal(t, first, regs(t, c, "rip", "rbx", "rsp"))
+	require.NoError(t, c.RemoveBreakpoint(rsp.BreakHardware, tick, 1))
+
+	// Steps forward, then the same number back: every register equal.
+	const steps = 5
+	var seen [][]byte
+	for i := 0; i < steps; i++ {
+		g, err := c.ReadRegisters()
+		require.NoError(t, err)
+		seen = append(seen, append([]byte(nil), g...))
+		_, err = c.Step()
+		require.NoError(t, err)
+	}
+	assert.NotEqual(t, tick, regs(t, c, "rip")["rip"], "the steps moved")
+	assert.Equal(t, firstCounter+1, counterAt(), "incq counter ran")
+	for i := steps - 1; i >= 0; i-- {
+		st := bounded(t, "bs", c.ReverseStep)
+		assert.Equal(t, rsp.SIGTRAP, st.Signal)
+		assert.Empty(t, st.ReplayLog)
+		g, err := c.ReadRegisters()
+		require.NoError(t, err)
+		assert.Equal(t, seen[i], g, "registers after reverse step %d", steps-i)
+	}
+	assert.Equal(t, first, regs(t, c, "rip", "rbx", "rsp"))
+	assert.Equal(t, firstCounter, counterAt(), "memory as it was")
+
+	// The monitor form, for LLDB and scripts: one more back is the call.
+	bounded(t, "monitor reverse-stepi", func() (rsp.Stop, error) {
+		var err error
+		out, err = c.Monitor("reverse-stepi")
+		return rsp.Stop{}, err
+	})
+	assert.Regexp(t, `^position [1-9]\d*, rip 0x`, out)
+	assert.Equal(t, first["rsp"]+8, regs(t, c, "rsp")["rsp"], "before the call: no return address yet")
+}
+
+// bounded runs one reverse request, failing after 20 s: QEMU 7.2 never
+// answers a bs or bc sent right after its previous stop, which the
+// target's pause before each (reversePause) avoids.
+func bounded(t *testing.T, what string, f func() (rsp.Stop, error)) rsp.Stop {
+	t.Helper()
+	type result struct {
+		st  rsp.Stop
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := f()
+		done <- result{st, err}
+	}()
+	select {
+	case r := <-done:
+		require.NoError(t, r.err, what)
+		return r.st
+	case <-time.After(20 * time.Second):
+		t.Fatalf("QEMU did not answer %s within 20 s (see reversePause in reverse.go)", what)
+	}
+	return rsp.Stop{}
+}
+
+// TestQEMUNoReverse: QEMU without record/replay advertises no reverse
+// execution, so rspstub neither does nor answers bs/bc, and the reverse
+// monitor commands say what is missing.
+func TestQEMUNoReverse(t *testing.T) {
+	kernel := buildGuest(t)
+	s := startStub(t, systemArgs(kernel, "1")...)
+	assert.False(t, s.target.Offers(rsp.FeatureReverse))
+	c := s.dial(t)
+	assert.Empty(t, c.Features()["ReverseStep"])
+	assert.Empty(t, c.Features()["ReverseContinue"])
+	_, err := c.Request("bs")
+	assert.ErrorIs(t, err, rsp.ErrUnsupported, "bs")
+	_, err = c.Request("bc")
+	assert.ErrorIs(t, err, rsp.ErrUnsupported, "bc")
+	for _, cmd := range []string{"reverse-stepi", "reverse-continue", "when"} {
+		out, err := c.Monitor(cmd)
+		msg := out
+		if err != nil {
+			msg += err.Error()
+		}
+		assert.Contains(t, msg, "QEMU was not started with record/replay (-icount shift=N,rr=replay,rrfile=FILE)", cmd)
+	}
+	// The guest still runs forward.
+	_, err = c.Step()
+	assert.NoError(t, err)
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
