@@ -228,8 +228,10 @@
 //     answer: the replay stops making progress (also with gdb alone
 //     against QEMU), and an interrupt (0x03) does not end it (Close then
 //     gives up waiting for the lock and drops the connection). The target
-//     waits reversePause (50 ms) before each: without it 23 of 27 test
-//     runs hung, with it (10 or 50 ms) 14 of 14 passed. Once answered,
+//     waits reversePause (100 ms) before each: without it 23 of 27 test
+//     runs hung, with 10 or 50 ms 14 of 14 passed on a quiet machine, but
+//     one CI run under load still hung at 50 ms; the test then tries a new
+//     recording (three attempts). Once answered,
 //     registers and memory are exactly those of the earlier position.
 //
 // # Not done yet

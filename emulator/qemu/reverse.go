@@ -138,7 +138,7 @@ func (t *Target) reverse(pkt string) (rsp.Stop, error) {
 }
 
 // reversePause is the wait before each bs or bc.
-const reversePause = 50 * time.Millisecond
+const reversePause = 100 * time.Millisecond
 
 var icountRE = regexp.MustCompile(`instruction count = (\d+)`)
 

@@ -61,7 +61,25 @@ func recordGuest(t *testing.T) []string {
 // reverse-continue goes back to the previous breakpoint hit and then to
 // the start (replaylog:begin), and reverse-stepi retraces forward steps
 // with every register and memory as they were.
+//
+// QEMU 7.2 sometimes never answers a reverse request (its own bug; the
+// pause before each, reversePause, makes it rare): a hung attempt is
+// skipped and the scenario runs again on a new recording, three times at
+// most; every other failure fails at once.
 func TestQEMUReverse(t *testing.T) {
+	const attempts = 3
+	for i := 1; i <= attempts; i++ {
+		hung := false
+		t.Run(fmt.Sprintf("attempt-%d", i), func(t *testing.T) { qemuReverse(t, &hung) })
+		if !hung {
+			return
+		}
+		t.Logf("attempt %d: QEMU hung on a reverse request; again on a new recording", i)
+	}
+	t.Fatalf("QEMU hung on a reverse request in all %d attempts", attempts)
+}
+
+func qemuReverse(t *testing.T, hung *bool) {
 	replay := recordGuest(t)
 	elf64 := guestSymbols(t)
 	tick, counter := symbol(t, elf64, "tick"), symbol(t, elf64, "counter")
@@ -99,7 +117,7 @@ func TestQEMUReverse(t *testing.T) {
 	assert.Equal(t, firstCounter+1, counterAt())
 
 	// reverse-continue: back to the first hit, memory included.
-	st = bounded(t, "bc", c.ReverseContinue)
+	st = bounded(t, hung, "bc", c.ReverseContinue)
 	assert.Equal(t, rsp.StopHWBreak, st.Kind, "reverse-continue %+v", st)
 	assert.Empty(t, st.ReplayLog)
 	assert.Equal(t, first, regs(t, c, "rip", "rbx", "rsp"))
@@ -109,7 +127,7 @@ func TestQEMUReverse(t *testing.T) {
 	assert.Regexp(t, `^position [1-9]\d*, rip `+fmt.Sprintf("%#x", tick), out)
 
 	// Again: no earlier hit, so the start of the recording.
-	st = bounded(t, "bc", c.ReverseContinue)
+	st = bounded(t, hung, "bc", c.ReverseContinue)
 	assert.Equal(t, "begin", st.ReplayLog, "reverse-continue past the first hit %+v", st)
 	assert.Equal(t, uint64(0xfff0), regs(t, c, "rip")["rip"], "the reset vector's offset")
 	out, err = c.Monitor("when")
@@ -136,7 +154,7 @@ func TestQEMUReverse(t *testing.T) {
 	assert.NotEqual(t, tick, regs(t, c, "rip")["rip"], "the steps moved")
 	assert.Equal(t, firstCounter+1, counterAt(), "incq counter ran")
 	for i := steps - 1; i >= 0; i-- {
-		st := bounded(t, "bs", c.ReverseStep)
+		st := bounded(t, hung, "bs", c.ReverseStep)
 		assert.Equal(t, rsp.SIGTRAP, st.Signal)
 		assert.Empty(t, st.ReplayLog)
 		g, err := c.ReadRegisters()
@@ -147,7 +165,7 @@ func TestQEMUReverse(t *testing.T) {
 	assert.Equal(t, firstCounter, counterAt(), "memory as it was")
 
 	// The monitor form, for LLDB and scripts: one more back is the call.
-	bounded(t, "monitor reverse-stepi", func() (rsp.Stop, error) {
+	bounded(t, hung, "monitor reverse-stepi", func() (rsp.Stop, error) {
 		var err error
 		out, err = c.Monitor("reverse-stepi")
 		return rsp.Stop{}, err
@@ -156,10 +174,11 @@ func TestQEMUReverse(t *testing.T) {
 	assert.Equal(t, first["rsp"]+8, regs(t, c, "rsp")["rsp"], "before the call: no return address yet")
 }
 
-// bounded runs one reverse request, failing after 20 s: QEMU 7.2 never
-// answers a bs or bc sent right after its previous stop, which the
-// target's pause before each (reversePause) avoids.
-func bounded(t *testing.T, what string, f func() (rsp.Stop, error)) rsp.Stop {
+// bounded runs one reverse request; after 20 s without an answer it sets
+// *hung and skips the attempt: QEMU 7.2 may never answer a bs or bc
+// (most often one sent right after its previous stop, which the target's
+// pause before each, reversePause, avoids).
+func bounded(t *testing.T, hung *bool, what string, f func() (rsp.Stop, error)) rsp.Stop {
 	t.Helper()
 	type result struct {
 		st  rsp.Stop
@@ -175,7 +194,8 @@ func bounded(t *testing.T, what string, f func() (rsp.Stop, error)) rsp.Stop {
 		require.NoError(t, r.err, what)
 		return r.st
 	case <-time.After(20 * time.Second):
-		t.Fatalf("QEMU did not answer %s within 20 s (see reversePause in reverse.go)", what)
+		*hung = true
+		t.Skipf("QEMU did not answer %s within 20 s (see reversePause in reverse.go)", what)
 	}
 	return rsp.Stop{}
 }
