@@ -230,8 +230,11 @@
 //     gives up waiting for the lock and drops the connection). The target
 //     waits reversePause (100 ms) before each: without it 23 of 27 test
 //     runs hung, with 10 or 50 ms 14 of 14 passed on a quiet machine, but
-//     one CI run under load still hung at 50 ms; the test then tries a new
-//     recording (three attempts). Once answered,
+//     QEMU hangs whenever the machine is busy (with four busy loops beside
+//     it three of three attempts hung, even given 90 s; alone, three of
+//     three passed), so scripts/test.sh runs TestQEMUReverse alone after
+//     the other tests, and it tries a new recording after a hang (three
+//     attempts). Once answered,
 //     registers and memory are exactly those of the earlier position.
 //
 // # Not done yet

@@ -67,6 +67,9 @@ func recordGuest(t *testing.T) []string {
 // skipped and the scenario runs again on a new recording, three times at
 // most; every other failure fails at once.
 func TestQEMUReverse(t *testing.T) {
+	if os.Getenv("RSPSTUB_QEMU_REVERSE") == "" {
+		t.Skip("runs alone (RSPSTUB_QEMU_REVERSE=1, as scripts/test.sh runs it after the other tests): QEMU 7.2's replay hangs on reverse requests on a busy machine")
+	}
 	const attempts = 3
 	for i := 1; i <= attempts; i++ {
 		hung := false
@@ -174,7 +177,7 @@ func qemuReverse(t *testing.T, hung *bool) {
 	assert.Equal(t, first["rsp"]+8, regs(t, c, "rsp")["rsp"], "before the call: no return address yet")
 }
 
-// bounded runs one reverse request; after 20 s without an answer it sets
+// bounded runs one reverse request; after 30 s without an answer it sets
 // *hung and skips the attempt: QEMU 7.2 may never answer a bs or bc
 // (most often one sent right after its previous stop, which the target's
 // pause before each, reversePause, avoids).
@@ -193,9 +196,9 @@ func bounded(t *testing.T, hung *bool, what string, f func() (rsp.Stop, error)) 
 	case r := <-done:
 		require.NoError(t, r.err, what)
 		return r.st
-	case <-time.After(20 * time.Second):
+	case <-time.After(30 * time.Second):
 		*hung = true
-		t.Skipf("QEMU did not answer %s within 20 s (see reversePause in reverse.go)", what)
+		t.Skipf("QEMU did not answer %s within 30 s (see reversePause in reverse.go)", what)
 	}
 	return rsp.Stop{}
 }
