@@ -322,23 +322,7 @@ func (t *Target) load(cfg Config) error {
 	t.last = rsp.Stop{Kind: rsp.StopSignal, Signal: rsp.SIGTRAP, Thread: ThreadID, Library: true}
 	t.libsSent = len(proc.Modules())
 	if cfg.StopAtEntry {
-		entry := proc.EntryPoint()
-		if err := m.AddBreakpoint(entry, true); err != nil {
-			m.Close()
-			return fmt.Errorf("break at entry point %#x: %w", entry, err)
-		}
-		st, err := t.run(false)
-		m.RemoveBreakpoint(entry, true)
-		if err != nil {
-			m.Close()
-			return err
-		}
-		if st.Kind != rsp.StopHWBreak {
-			m.Close()
-			return fmt.Errorf("program stopped before its entry point: %s", describeStop(st))
-		}
-		st.Kind, st.Library = rsp.StopSignal, true
-		t.last = st
+		return t.runToEntry(proc.EntryPoint(), func() { m.Close() })
 	}
 	return nil
 }
@@ -902,6 +886,29 @@ func (t *Target) translate(us unicorn.Stop) rsp.Stop {
 		st.Description = fmt.Sprintf("emulator stopped at %#x: %v", us.PC, us.Err)
 	}
 	return st
+}
+
+// runToEntry runs a process just loaded to its entry point (StopAtEntry),
+// which then is the first stop the debugger sees; release undoes the
+// load when that fails.
+func (t *Target) runToEntry(entry uint64, release func()) error {
+	if err := t.m.AddBreakpoint(entry, true); err != nil {
+		release()
+		return fmt.Errorf("break at entry point %#x: %w", entry, err)
+	}
+	st, err := t.run(false)
+	t.m.RemoveBreakpoint(entry, true)
+	if err != nil {
+		release()
+		return err
+	}
+	if st.Kind != rsp.StopHWBreak {
+		release()
+		return fmt.Errorf("program stopped before its entry point: %s", describeStop(st))
+	}
+	st.Kind, st.Library = rsp.StopSignal, true
+	t.last = st
+	return nil
 }
 
 // inexactNote ends the description of a fault whose instruction the

@@ -73,23 +73,7 @@ func (t *Target) loadWine(cfg Config, log *slog.Logger) error {
 	t.libsSent = len(p.Modules())
 	p.ModulesChanged()
 	if cfg.StopAtEntry {
-		entry := p.EntryPoint()
-		if err := t.m.AddBreakpoint(entry, true); err != nil {
-			p.Close()
-			return fmt.Errorf("break at entry point %#x: %w", entry, err)
-		}
-		st, err := t.runWine(false)
-		t.m.RemoveBreakpoint(entry, true)
-		if err != nil {
-			p.Close()
-			return err
-		}
-		if st.Kind != rsp.StopHWBreak {
-			p.Close()
-			return fmt.Errorf("program stopped before its entry point: %s", describeStop(st))
-		}
-		st.Kind, st.Library = rsp.StopSignal, true
-		t.last = st
+		return t.runToEntry(p.EntryPoint(), func() { p.Close() })
 	}
 	return nil
 }
