@@ -216,6 +216,14 @@ func mistranslated(code []byte) bool {
 // the stepped run may then fault at another address. Bytes are matched,
 // not decoded, so some deterministic inputs are skipped too.
 func nondeterministic(code []byte) bool {
+	for i := 0; i+2 < len(code); i++ {
+		// libunicorn also runs rdtsc behind a VEX prefix (#UD on a CPU):
+		// c5 xx 31, and c4 xx yy 31 with map 0f.
+		if code[i] == 0xc5 && code[i+2] == 0x31 ||
+			code[i] == 0xc4 && code[i+1]&0x1f == 1 && i+3 < len(code) && code[i+3] == 0x31 {
+			return true
+		}
+	}
 	for i := 0; i+1 < len(code); i++ {
 		if code[i] != 0x0f {
 			continue
