@@ -2,6 +2,7 @@ package guest
 
 import (
 	"encoding/binary"
+	"fmt"
 	"strings"
 )
 
@@ -9,25 +10,56 @@ import (
 type apiFunc func(c *call) error
 
 // apiExport is one line of a synthesized DLL's export table: the export's
-// name and its handler.
+// name, its arity and its handler. The arity is the number of arguments
+// of the function's prototype in the Windows headers, each one integer or
+// pointer slot of the x64 convention (RCX, RDX, R8, R9, then the stack);
+// for a variadic function, the arguments before the "...". A handler reads
+// no argument beyond it (TestExportArity checks both against the handlers'
+// code and mingw-w64's headers), and the debug log of each call shows
+// that many arguments.
 type apiExport struct {
-	name string
-	fn   apiFunc
+	name  string
+	arity int
+	fn    apiFunc
 }
 
-// exportMap indexes an export table by name.
-func exportMap(table []apiExport) map[string]apiFunc {
-	m := make(map[string]apiFunc, len(table))
+// maxArity bounds an export's arguments (CreateProcessW has 10).
+const maxArity = 16
+
+// exportMap indexes an export table by name. Later lines win over earlier
+// ones of the same name, which must have the same arity: a table that
+// breaks that, or gives an arity out of range, is a bug found when the
+// package initializes.
+func exportMap(table []apiExport) map[string]apiExport {
+	m := make(map[string]apiExport, len(table))
 	for _, e := range table {
-		m[e.name] = e.fn
+		if e.arity < 0 || e.arity > maxArity || e.fn == nil {
+			panic(fmt.Sprintf("export table: %s has arity %d (0 to %d) or no handler", e.name, e.arity, maxArity))
+		}
+		if old, ok := m[e.name]; ok && old.arity != e.arity {
+			panic(fmt.Sprintf("export table: %s listed with arity %d and %d", e.name, old.arity, e.arity))
+		}
+		m[e.name] = e
 	}
 	return m
+}
+
+// Arity returns the number of arguments of the Win32 or C runtime
+// function name has in the export tables (its prototype's, the same in
+// every userland), and whether the tables list it.
+func Arity(name string) (int, bool) {
+	for _, k := range []*dllKind{kernel32Kind, ntdllKind, msvcrtKind, vcruntimeKind} {
+		if e, ok := k.handlers[name]; ok {
+			return e.arity, true
+		}
+	}
+	return 0, false
 }
 
 // dllKind describes a synthesized system DLL.
 type dllKind struct {
 	canon     string // name shown in loader lists and reports
-	handlers  map[string]apiFunc
+	handlers  map[string]apiExport
 	code      []codeFunc
 	data      []dataExport
 	slots     []string
@@ -97,7 +129,7 @@ func systemDLL(lname string) *dllKind {
 		return &dllKind{canon: lname, forwardTo: "kernelbase.dll"}
 	}
 	if c, ok := otherSystemDLLs[lname]; ok {
-		return &dllKind{canon: c, handlers: map[string]apiFunc{}}
+		return &dllKind{canon: c, handlers: map[string]apiExport{}}
 	}
 	return nil
 }

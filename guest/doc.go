@@ -12,8 +12,8 @@
 // package places and maps what it plans, builds the process (address
 // space, TEB/PEB, loader lists, heap) and implements the synthesized
 // userland above it. The userland's exports are tables with one line per
-// export (ntdllExports and kernel32Exports in api_kernel32.go, crtExports in
-// api_crt.go), their handlers grouped by subsystem in kernel32_*.go and
+// export, its name, arity and handler (ntdllExports and kernel32Exports in
+// api_kernel32.go, crtExports in api_crt.go), their handlers grouped by subsystem in kernel32_*.go and
 // crt_*.go. The Wine userland (guest/wine) runs beside it on its own
 // process model.
 //

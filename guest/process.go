@@ -118,11 +118,12 @@ type module struct {
 	loading  bool
 }
 
-// stub is one exported function of a synthesized DLL.
+// stub is one exported function of a synthesized DLL: its line of the
+// export table (no handler: not implemented, arity unknown).
 type stub struct {
 	mod  *module
 	name string
-	fn   apiFunc
+	api  apiExport
 }
 
 // Load validates the program, maps it with everything it needs and sets the
@@ -502,7 +503,7 @@ func (p *Process) spareStub(m *module, name string) (uint64, error) {
 	m.spare = m.spare[1:]
 	m.synth.stubRVA[name] = r
 	addr := m.Base + uint64(r)
-	p.stubs[addr] = &stub{mod: m, name: name, fn: m.kind.handlers[name]}
+	p.stubs[addr] = &stub{mod: m, name: name, api: m.kind.handlers[name]}
 	return addr, nil
 }
 
@@ -576,7 +577,7 @@ func (p *Process) loadSynth(lname string, k *dllKind) (*module, error) {
 	p.modules = append(p.modules, m)
 	p.initOrder = append(p.initOrder, m)
 	for n, r := range si.stubRVA {
-		p.stubs[base+uint64(r)] = &stub{mod: m, name: n, fn: k.handlers[n]}
+		p.stubs[base+uint64(r)] = &stub{mod: m, name: n, api: k.handlers[n]}
 	}
 	// Pointer slots of the code routines refer to other DLLs' functions.
 	for _, s := range spec.slots {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 
 	"github.com/rspstub/rspstub/internal/arch"
 )
@@ -55,6 +56,29 @@ func (c *call) arg(i int) uint64 {
 		c.err = fmt.Errorf("read argument %d: %w", i, err)
 	}
 	return v
+}
+
+// argsText shows the first n arguments in hex ("0x1, 0x7ffb..."), for
+// the log; an argument on unreadable stack shows as "?". It never sets
+// the call's error.
+func (c *call) argsText(n int) string {
+	var b []byte
+	for i := range n {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		v := c.regs[min(i, 3)]
+		if i >= 4 {
+			var err error
+			if v, err = c.p.readU64(c.rsp + 8 + 8*uint64(i)); err != nil {
+				b = append(b, '?')
+				continue
+			}
+		}
+		b = append(b, "0x"...)
+		b = strconv.AppendUint(b, v, 16)
+	}
+	return string(b)
 }
 
 func (c *call) ret(v uint64) error {
@@ -127,9 +151,9 @@ func (p *Process) HandleTrap(pc uint64) (res TrapResult, err error) {
 		caller, _ := p.readU64(rsp)
 		res.Caller = caller
 		if p.log.Enabled(context.Background(), slog.LevelDebug) {
-			p.log.Debug("api", "fn", s.mod.Name+"!"+s.name, "caller", fmt.Sprintf("%#x", caller))
+			p.log.Debug("api", "fn", s.mod.Name+"!"+s.name, "args", c.argsText(s.api.arity), "caller", fmt.Sprintf("%#x", caller))
 		}
-		if s.fn == nil {
+		if s.api.fn == nil {
 			name := s.mod.Name + "!" + s.name
 			if !p.cfg.UnimplementedReturnsZero {
 				p.log.Info("unimplemented API", "api", name, "caller", fmt.Sprintf("%#x", caller))
@@ -138,7 +162,7 @@ func (p *Process) HandleTrap(pc uint64) (res TrapResult, err error) {
 			}
 			p.log.Debug("unimplemented API returns 0", "api", name)
 			c.ret(0)
-		} else if err := s.fn(c); err != nil {
+		} else if err := s.api.fn(c); err != nil {
 			return res, fmt.Errorf("%s!%s: %w", s.mod.Name, s.name, err)
 		}
 	} else if s := p.stubs[pc-stubRetOffset]; s != nil && len(p.conts) > 0 {

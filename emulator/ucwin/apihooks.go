@@ -517,10 +517,7 @@ func (t *Target) apiEntry(api string, tid uint32, sp uint64) *APIRecord {
 	if !ok {
 		fn = api
 	}
-	params, known := prototypes[strings.ToLower(fn)]
-	if !known {
-		params = genericParams
-	}
+	params := paramsOf(fn)
 	var regs [4]uint64
 	for i, r := range []arch.Reg{arch.RCX, arch.RDX, arch.R8, arch.R9} {
 		regs[i], _ = t.m.Reg(r)

@@ -237,3 +237,13 @@ func TestTraceWhileStepping(t *testing.T) {
 		})
 	}
 }
+
+// TestParamsOf: a function the prototype table lacks shows as many
+// arguments as the export tables give it (guest.Arity); one they lack
+// too shows the four register arguments.
+func TestParamsOf(t *testing.T) {
+	assert.Len(t, paramsOf("WriteFile"), 5, "from the prototype table")
+	assert.Equal(t, []param{{"a0", 'x'}, {"a1", 'x'}}, paramsOf("GetProcessHeaps"), "arity 2 from the export tables")
+	assert.Empty(t, paramsOf("GetACP"), "arity 0 from the export tables")
+	assert.Equal(t, genericParams, paramsOf("NoSuchFunction"))
+}

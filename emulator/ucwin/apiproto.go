@@ -1,8 +1,11 @@
 package ucwin
 
 import (
+	"strconv"
 	"strings"
 	"unicode/utf16"
+
+	"github.com/rspstub/rspstub/guest"
 )
 
 // param is one parameter of a prototype: its name and how its value is
@@ -150,5 +153,23 @@ var prototypes = func() map[string][]param {
 // genericParams are shown for functions the table lacks: the four
 // register arguments.
 var genericParams = []param{{"a0", 'x'}, {"a1", 'x'}, {"a2", 'x'}, {"a3", 'x'}}
+
+// paramsOf is fn's prototype: from the table, or as many hex arguments
+// as the synthesized userland's export tables give it (guest.Arity), or
+// genericParams.
+func paramsOf(fn string) []param {
+	if ps, ok := prototypes[strings.ToLower(fn)]; ok {
+		return ps
+	}
+	n, ok := guest.Arity(fn)
+	if !ok {
+		return genericParams
+	}
+	ps := make([]param, n)
+	for i := range ps {
+		ps[i] = param{"a" + strconv.Itoa(i), 'x'}
+	}
+	return ps
+}
 
 func utf16Decode(u []uint16) []rune { return utf16.Decode(u) }
