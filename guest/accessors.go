@@ -1,6 +1,10 @@
 package guest
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/rspstub/rspstub/guest/process"
+)
 
 // StartPC is the first instruction of the thread (ntdll!LdrInitializeThunk).
 func (p *Process) StartPC() uint64 { return p.startPC }
@@ -39,7 +43,7 @@ func (p *Process) RegionName(addr uint64) string {
 	if m := p.moduleAt(addr); m != nil {
 		rva := addr - m.Base
 		for _, s := range m.sections {
-			end := uint64(s.RVA) + pageUp(uint64(s.Size))
+			end := uint64(s.RVA) + process.PageUp(uint64(s.Size))
 			if rva >= uint64(s.RVA) && rva < end {
 				return m.Name + " " + strings.TrimRight(s.Name, "\x00")
 			}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+
+	"github.com/rspstub/rspstub/guest/process"
 )
 
 // msvcrt's FILE is 0x30 bytes on x64: _ptr, _cnt, _base, _flag, _file,
@@ -122,7 +124,7 @@ func initCRTData(p *Process, m *module) error {
 		for i, s := range strs {
 			var b []byte
 			if wide {
-				b = utf16Bytes(s, true)
+				b = process.UTF16Bytes(s, true)
 			} else {
 				b = append([]byte(s), 0)
 			}
@@ -130,7 +132,7 @@ func initCRTData(p *Process, m *module) error {
 			if err != nil {
 				return 0, err
 			}
-			if err := p.writeU64(arr+8*uint64(i), a); err != nil {
+			if err := p.mem.WriteU64(arr+8*uint64(i), a); err != nil {
 				return 0, err
 			}
 		}
@@ -156,7 +158,7 @@ func initCRTData(p *Process, m *module) error {
 	if err != nil {
 		return err
 	}
-	wc, err := p.heap.allocBytes(utf16Bytes(p.commandLine(), true))
+	wc, err := p.heap.allocBytes(process.UTF16Bytes(p.commandLine(), true))
 	if err != nil {
 		return err
 	}
@@ -680,15 +682,15 @@ func crtSprintf(c *call, buf, n uint64, fmtArg int, args argSource, c99 bool) er
 }
 
 func getMainArgs(c *call, argc, argv, env uint64) error {
-	n, err := c.p.readU32(argc)
+	n, err := c.p.mem.ReadU32(argc)
 	if err != nil {
 		return err
 	}
-	av, err := c.p.readU64(argv)
+	av, err := c.p.mem.ReadU64(argv)
 	if err != nil {
 		return err
 	}
-	ev, err := c.p.readU64(env)
+	ev, err := c.p.mem.ReadU64(env)
 	if err != nil {
 		return err
 	}
@@ -707,7 +709,7 @@ func initterm(c *call, withErr bool) error {
 	}
 	var calls []guestCall
 	for a := begin; a < end; a += 8 {
-		f, err := c.p.readU64(a)
+		f, err := c.p.mem.ReadU64(a)
 		if err != nil {
 			return err
 		}

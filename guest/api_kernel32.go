@@ -10,6 +10,7 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
+	"github.com/rspstub/rspstub/guest/process"
 	"github.com/rspstub/rspstub/internal/arch"
 )
 
@@ -71,7 +72,7 @@ func (w *win32State) init() {
 }
 
 func (c *call) setLastError(v uint32) {
-	if err := c.p.writeU32(c.p.teb+tebLastError, v); err != nil && c.err == nil {
+	if err := c.p.mem.WriteU32(c.p.teb+process.TEBLastError, v); err != nil && c.err == nil {
 		c.err = err
 	}
 }
@@ -86,7 +87,7 @@ func (c *call) str(i int) string {
 	if c.arg(i) == 0 {
 		return ""
 	}
-	s, err := c.p.readCString(c.arg(i), 0)
+	s, err := c.p.mem.ReadCString(c.arg(i), 0)
 	if err != nil && c.err == nil {
 		c.err = err
 	}
@@ -97,7 +98,7 @@ func (c *call) wstr(i int) string {
 	if c.arg(i) == 0 {
 		return ""
 	}
-	s, err := c.p.readWString(c.arg(i), 0)
+	s, err := c.p.mem.ReadWString(c.arg(i), 0)
 	if err != nil && c.err == nil {
 		c.err = err
 	}
@@ -108,7 +109,7 @@ func (c *call) w64(addr, v uint64) {
 	if addr == 0 {
 		return
 	}
-	if err := c.p.writeU64(addr, v); err != nil && c.err == nil {
+	if err := c.p.mem.WriteU64(addr, v); err != nil && c.err == nil {
 		c.err = err
 	}
 }
@@ -117,13 +118,13 @@ func (c *call) w32(addr uint64, v uint32) {
 	if addr == 0 {
 		return
 	}
-	if err := c.p.writeU32(addr, v); err != nil && c.err == nil {
+	if err := c.p.mem.WriteU32(addr, v); err != nil && c.err == nil {
 		c.err = err
 	}
 }
 
 func (c *call) wbytes(addr uint64, b []byte) {
-	if err := c.p.write(addr, b); err != nil && c.err == nil {
+	if err := c.p.mem.Write(addr, b); err != nil && c.err == nil {
 		c.err = err
 	}
 }
@@ -136,7 +137,7 @@ func (c *call) rbytes(addr, n uint64) []byte {
 		return nil
 	}
 	b := make([]byte, n)
-	if err := c.p.read(addr, b); err != nil && c.err == nil {
+	if err := c.p.mem.Read(addr, b); err != nil && c.err == nil {
 		c.err = err
 	}
 	return b
@@ -239,7 +240,7 @@ func terminateProcess(c *call) error {
 }
 
 func getLastError(c *call) error {
-	v, err := c.p.readU32(c.p.teb + tebLastError)
+	v, err := c.p.mem.ReadU32(c.p.teb + process.TEBLastError)
 	if err != nil {
 		return err
 	}
@@ -493,7 +494,7 @@ func tlsAlloc(c *call) error {
 	for i := range c.p.win32.tlsUsed {
 		if !c.p.win32.tlsUsed[i] {
 			c.p.win32.tlsUsed[i] = true
-			c.w64(c.p.teb+tebTLSSlots+8*uint64(i), 0)
+			c.w64(c.p.teb+process.TEBTLSSlots+8*uint64(i), 0)
 			return c.ret(uint64(i))
 		}
 	}
@@ -548,24 +549,24 @@ func virtualAlloc(c *call) error {
 	if addr != 0 {
 		if a := p.as.find(addr); a != nil && typ&memReserve == 0 {
 			// Commit inside an existing reservation.
-			if pageUp(addr+size) > a.base+a.size {
+			if process.PageUp(addr+size) > a.base+a.size {
 				return c.fail(errorInvalidAddress)
 			}
 			if err := p.as.protect(addr, size, perm); err != nil {
 				return c.fail(errorInvalidAddress)
 			}
-			for pg := pageDown(addr); pg < pageUp(addr+size); pg += pageSize {
-				a.committed[(pg-a.base)/pageSize] = true
+			for pg := process.PageDown(addr); pg < process.PageUp(addr+size); pg += process.PageSize {
+				a.committed[(pg-a.base)/process.PageSize] = true
 			}
-			return c.ret(pageDown(addr))
+			return c.ret(process.PageDown(addr))
 		}
 		addr &^= 0xFFFF
-		if !p.as.isFree(addr, pageUp(size)) {
+		if !p.as.isFree(addr, process.PageUp(size)) {
 			return c.fail(errorInvalidAddress)
 		}
 	} else {
 		var err error
-		addr, err = p.as.findFree(size, virtualHint, 0x10000, userLimit)
+		addr, err = p.as.findFree(size, virtualHint, 0x10000, process.UserLimit)
 		if err != nil {
 			return c.fail(errorNotEnoughMemory)
 		}
@@ -619,7 +620,7 @@ func virtualProtect(c *call) error {
 	if a == nil {
 		return c.fail(errorInvalidAddress)
 	}
-	old := a.perms[(pageDown(addr)-a.base)/pageSize]
+	old := a.perms[(process.PageDown(addr)-a.base)/process.PageSize]
 	if err := c.p.as.protect(addr, size, perm); err != nil {
 		return c.fail(errorInvalidAddress)
 	}
@@ -638,9 +639,9 @@ func virtualQuery(c *call) error {
 	p := c.p
 	b := make([]byte, 48)
 	le := binary.LittleEndian
-	pg := pageDown(addr)
+	pg := process.PageDown(addr)
 	if a := p.as.find(addr); a != nil {
-		i := (pg - a.base) / pageSize
+		i := (pg - a.base) / process.PageSize
 		j := i
 		for j < uint64(len(a.perms)) && a.perms[j] == a.perms[i] && a.committed[j] == a.committed[i] {
 			j++
@@ -648,7 +649,7 @@ func virtualQuery(c *call) error {
 		le.PutUint64(b[0:], pg)
 		le.PutUint64(b[8:], a.base)
 		le.PutUint32(b[16:], permToPageProt(a.initPerm))
-		le.PutUint64(b[24:], (j-i)*pageSize)
+		le.PutUint64(b[24:], (j-i)*process.PageSize)
 		typ := uint32(0x20000) // MEM_PRIVATE
 		if p.moduleAt(addr) != nil {
 			typ = 0x1000000 // MEM_IMAGE
@@ -661,11 +662,11 @@ func virtualQuery(c *call) error {
 		}
 		le.PutUint32(b[40:], typ)
 	} else {
-		if addr >= userLimit {
+		if addr >= process.UserLimit {
 			return c.fail(errorInvalidParameter)
 		}
 		// A free range up to the next allocation.
-		end := uint64(userLimit)
+		end := uint64(process.UserLimit)
 		for _, a := range p.as.allocs {
 			if a.base > pg {
 				end = a.base
@@ -727,7 +728,7 @@ func getModuleHandleEx(c *call, wide bool) error {
 func copyOutString(c *call, s string, buf, size uint64, wide bool) error {
 	var b []byte
 	if wide {
-		b = utf16Bytes(s, true)
+		b = process.UTF16Bytes(s, true)
 	} else {
 		b = append([]byte(s), 0)
 	}
@@ -758,7 +759,7 @@ func getModuleFileName(c *call, wide bool) error {
 	var b []byte
 	if wide {
 		unit = 2
-		b = utf16Bytes(m.Path, false)
+		b = process.UTF16Bytes(m.Path, false)
 	} else {
 		b = []byte(m.Path)
 	}
@@ -844,7 +845,7 @@ func writeConsoleW(c *call) error {
 	if w == nil {
 		return c.fail(errorInvalidHandle)
 	}
-	s, err := c.p.readWStringN(buf, int(n))
+	s, err := c.p.mem.ReadWStringN(buf, int(n))
 	if err != nil {
 		return err
 	}
@@ -865,7 +866,7 @@ func multiByteToWideChar(c *call) error {
 	cp, src, srcLen, dst, dstLen := uint32(c.arg(0)), c.arg(2), int32(c.arg(3)), c.arg(4), int32(c.arg(5))
 	var b []byte
 	if srcLen < 0 {
-		s, err := c.p.readCString(src, 0)
+		s, err := c.p.mem.ReadCString(src, 0)
 		if err != nil {
 			return err
 		}
@@ -905,10 +906,10 @@ func wideCharToMultiByte(c *call) error {
 	var s string
 	var err error
 	if srcLen < 0 {
-		s, err = c.p.readWString(src, 0)
+		s, err = c.p.mem.ReadWString(src, 0)
 		s += "\x00"
 	} else {
-		s, err = c.p.readWStringN(src, int(srcLen))
+		s, err = c.p.mem.ReadWStringN(src, int(srcLen))
 	}
 	if err != nil {
 		return err
@@ -946,7 +947,7 @@ func getEnvironmentStrings(c *call, wide bool) error {
 	var b []byte
 	for _, e := range c.p.envList() {
 		if wide {
-			b = append(b, utf16Bytes(e, true)...)
+			b = append(b, process.UTF16Bytes(e, true)...)
 		} else {
 			b = append(append(b, e...), 0)
 		}
@@ -1023,9 +1024,9 @@ func getSystemInfo(c *call) error {
 	b := make([]byte, 48)
 	le := binary.LittleEndian
 	le.PutUint16(b[0:], 9) // PROCESSOR_ARCHITECTURE_AMD64
-	le.PutUint32(b[4:], pageSize)
-	le.PutUint64(b[8:], nullGuard)
-	le.PutUint64(b[16:], userLimit-1)
+	le.PutUint32(b[4:], process.PageSize)
+	le.PutUint64(b[8:], process.LowestAddress)
+	le.PutUint64(b[16:], process.UserLimit-1)
 	le.PutUint64(b[24:], 1)
 	le.PutUint32(b[32:], 1)
 	le.PutUint32(b[36:], 8664)

@@ -62,7 +62,7 @@ func TestBacktraceThroughSynthesizedDLLs(t *testing.T) {
 			return false
 		}
 		rsp, _ := m.Reg(arch.RSP)
-		caller, _ := p.readU64(rsp)
+		caller, _ := p.mem.ReadU64(rsp)
 		// puts called from d (the fourth puts), and putchar called from the
 		// qsort comparator (the first one).
 		if (s.name == "puts" && len(walks) == 0 && strings.Count(r0(p), "in ") == 3) ||

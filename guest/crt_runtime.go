@@ -50,7 +50,7 @@ func crt___p__wenviron(c *call) error { return c.ret(c.crt().wenv) }
 
 // crt__get_initial_narrow_environment implements _get_initial_narrow_environment.
 func crt__get_initial_narrow_environment(c *call) error {
-	v, err := c.p.readU64(c.crt().env)
+	v, err := c.p.mem.ReadU64(c.crt().env)
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func crt__get_initial_narrow_environment(c *call) error {
 
 // crt__get_initial_wide_environment implements _get_initial_wide_environment.
 func crt__get_initial_wide_environment(c *call) error {
-	v, err := c.p.readU64(c.crt().wenv)
+	v, err := c.p.mem.ReadU64(c.crt().wenv)
 	if err != nil {
 		return err
 	}

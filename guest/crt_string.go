@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+
+	"github.com/rspstub/rspstub/guest/process"
 )
 
 // The C runtime's strings, characters and memory blocks exports (msvcrt.dll,
@@ -13,11 +15,11 @@ import (
 func crt_strlen(c *call) error { return c.ret(uint64(len(c.str(0)))) }
 
 // crt_wcslen implements wcslen.
-func crt_wcslen(c *call) error { return c.ret(uint64(len(utf16Bytes(c.wstr(0), false)) / 2)) }
+func crt_wcslen(c *call) error { return c.ret(uint64(len(process.UTF16Bytes(c.wstr(0), false)) / 2)) }
 
 // crt_strnlen implements strnlen.
 func crt_strnlen(c *call) error {
-	s, _ := c.p.readCString(c.arg(0), int(min(c.arg(1), maxGuestString)))
+	s, _ := c.p.mem.ReadCString(c.arg(0), int(min(c.arg(1), process.MaxString)))
 	return c.ret(uint64(len(s)))
 }
 
@@ -51,7 +53,7 @@ func crt_strncpy(c *call) error {
 	if n > 1<<28 {
 		return fmt.Errorf("strncpy of %#x bytes", n)
 	}
-	s, _ := c.p.readCString(c.arg(1), int(n))
+	s, _ := c.p.mem.ReadCString(c.arg(1), int(n))
 	b := make([]byte, n)
 	copy(b, s)
 	c.wbytes(c.arg(0), b)
@@ -233,16 +235,16 @@ func crt_getenv(c *call) error {
 	if st.env == 0 {
 		return c.ret(0)
 	}
-	arr, err := c.p.readU64(st.env)
+	arr, err := c.p.mem.ReadU64(st.env)
 	if err != nil {
 		return err
 	}
 	for i := uint64(0); i < 4096; i++ {
-		sp, err := c.p.readU64(arr + 8*i)
+		sp, err := c.p.mem.ReadU64(arr + 8*i)
 		if err != nil || sp == 0 {
 			break
 		}
-		s, _ := c.p.readCString(sp, 0)
+		s, _ := c.p.mem.ReadCString(sp, 0)
 		if k, _, ok := strings.Cut(s, "="); ok && strings.EqualFold(k, name) {
 			return c.ret(sp + uint64(len(k)) + 1)
 		}

@@ -3,6 +3,7 @@ package guest
 import (
 	"fmt"
 
+	"github.com/rspstub/rspstub/guest/process"
 	"github.com/rspstub/rspstub/internal/arch"
 )
 
@@ -17,7 +18,7 @@ func (p *Process) Allocate(size uint64, perm arch.Perm) (uint64, error) {
 	if size == 0 || size > 1<<32 {
 		return 0, fmt.Errorf("allocate %#x bytes: bad size", size)
 	}
-	addr, err := p.as.findFree(size, virtualHint, 0x10000, userLimit)
+	addr, err := p.as.findFree(size, virtualHint, 0x10000, process.UserLimit)
 	if err != nil {
 		return 0, err
 	}

@@ -8,14 +8,18 @@
 //
 // Package guest/peload is the PE loader, pure: a file's bytes in, a checked
 // image and its plan out (memory layout, relocation, sections and page
-// permissions, imports, exports), read through internal/peimage. This
-// package places and maps what it plans, builds the process (address
-// space, TEB/PEB, loader lists, heap) and implements the synthesized
-// userland above it. The userland's exports are tables with one line per
-// export, its name, arity and handler (ntdllExports and kernel32Exports in
-// api_kernel32.go, crtExports in api_crt.go), their handlers grouped by subsystem in kernel32_*.go and
-// crt_*.go. The Wine userland (guest/wine) runs beside it on its own
-// process model.
+// permissions, imports, exports), read through internal/peimage. Package
+// guest/process is the process layer both userlands share: the Machine,
+// guest memory access, the TEB/PEB/loader structure offsets, the user
+// address-space limits and the command line. This package, a userland
+// above it, places and maps what the loader plans, builds the process
+// (address space, TEB/PEB, loader lists, heap) and implements the
+// synthesized Win32 and C runtime functions. Its exports are tables with
+// one line per export, its name, arity and handler (ntdllExports and
+// kernel32Exports in api_kernel32.go, crtExports in api_crt.go), their
+// handlers grouped by subsystem in kernel32_*.go and crt_*.go. The Wine
+// userland (guest/wine) runs beside it on the same process layer, with a
+// system-call table instead of export tables.
 //
 // # Address space
 //
@@ -114,8 +118,8 @@
 // memory and initialization order; the program is not in the last one),
 // LDR_DATA_TABLE_ENTRY with FullDllName/BaseDllName UNICODE_STRINGs, and
 // RTL_USER_PROCESS_PARAMETERS (CommandLine, ImagePathName, Environment as a
-// UTF-16 block, current directory) use the x64 offsets in teb.go, checked
-// against mingw-w64's headers by a test. The program's guest path is
+// UTF-16 block, current directory) use the x64 offsets of package
+// guest/process, checked against mingw-w64's headers by a test there. The program's guest path is
 // C:\rspstub\NAME.exe; system DLLs are C:\Windows\System32\NAME. Implicit
 // TLS (.tls) gets a block per module in ThreadLocalStoragePointer.
 //

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/rspstub/rspstub/guest/process"
 	"github.com/rspstub/rspstub/internal/arch"
 )
 
@@ -22,33 +23,33 @@ type fakeMachine struct {
 }
 
 type fakePage struct {
-	data   *[pageSize]byte // nil until written: reads as zero
+	data   *[process.PageSize]byte // nil until written: reads as zero
 	perm   arch.Perm
 	region int // the Map call that mapped it
 }
 
-var zeroPage [pageSize]byte
+var zeroPage [process.PageSize]byte
 
 func newFakeMachine() *fakeMachine { return &fakeMachine{pages: map[uint64]*fakePage{}} }
 
 func (f *fakeMachine) Map(addr, size uint64, perm arch.Perm) error {
-	if addr%pageSize != 0 || size%pageSize != 0 || size == 0 {
+	if addr%process.PageSize != 0 || size%process.PageSize != 0 || size == 0 {
 		return fmt.Errorf("map %#x+%#x: not page aligned", addr, size)
 	}
-	for a := addr; a < addr+size; a += pageSize {
+	for a := addr; a < addr+size; a += process.PageSize {
 		if f.pages[a] != nil {
 			return fmt.Errorf("map %#x: already mapped", a)
 		}
 	}
 	f.regions++
-	for a := addr; a < addr+size; a += pageSize {
+	for a := addr; a < addr+size; a += process.PageSize {
 		f.pages[a] = &fakePage{perm: perm, region: f.regions}
 	}
 	return nil
 }
 
 func (f *fakeMachine) Unmap(addr, size uint64) error {
-	for a := addr; a < addr+size; a += pageSize {
+	for a := addr; a < addr+size; a += process.PageSize {
 		if f.pages[a] == nil {
 			return errors.New("unmap: not mapped")
 		}
@@ -58,13 +59,13 @@ func (f *fakeMachine) Unmap(addr, size uint64) error {
 }
 
 func (f *fakeMachine) Protect(addr, size uint64, perm arch.Perm) error {
-	if first, last := f.pages[addr], f.pages[addr+size-pageSize]; first != nil && last != nil {
-		before, after := f.pages[addr-pageSize], f.pages[addr+size]
+	if first, last := f.pages[addr], f.pages[addr+size-process.PageSize]; first != nil && last != nil {
+		before, after := f.pages[addr-process.PageSize], f.pages[addr+size]
 		if (before != nil && before.region == first.region) || (after != nil && after.region == last.region) {
 			f.splits = append(f.splits, [2]uint64{addr, size})
 		}
 	}
-	for a := addr; a < addr+size; a += pageSize {
+	for a := addr; a < addr+size; a += process.PageSize {
 		pg := f.pages[a]
 		if pg == nil {
 			return fmt.Errorf("protect %#x: not mapped", a)
@@ -78,7 +79,7 @@ func (f *fakeMachine) ReadMemory(addr uint64, p []byte) (int, error) {
 	n := 0
 	for n < len(p) {
 		a := addr + uint64(n)
-		pg := f.pages[pageDown(a)]
+		pg := f.pages[process.PageDown(a)]
 		if pg == nil {
 			return n, fmt.Errorf("read %#x: unmapped", a)
 		}
@@ -86,7 +87,7 @@ func (f *fakeMachine) ReadMemory(addr uint64, p []byte) (int, error) {
 		if pg.data != nil {
 			src = pg.data
 		}
-		n += copy(p[n:], src[a%pageSize:])
+		n += copy(p[n:], src[a%process.PageSize:])
 	}
 	return n, nil
 }
@@ -95,14 +96,14 @@ func (f *fakeMachine) WriteMemory(addr uint64, p []byte) (int, error) {
 	n := 0
 	for n < len(p) {
 		a := addr + uint64(n)
-		pg := f.pages[pageDown(a)]
+		pg := f.pages[process.PageDown(a)]
 		if pg == nil {
 			return n, fmt.Errorf("write %#x: unmapped", a)
 		}
 		if pg.data == nil {
-			pg.data = new([pageSize]byte)
+			pg.data = new([process.PageSize]byte)
 		}
-		n += copy(pg.data[a%pageSize:], p[n:])
+		n += copy(pg.data[a%process.PageSize:], p[n:])
 	}
 	return n, nil
 }
@@ -138,7 +139,7 @@ func (f *fakeMachine) inTrap(pc uint64) bool {
 }
 
 func (f *fakeMachine) perm(addr uint64) (arch.Perm, bool) {
-	pg := f.pages[pageDown(addr)]
+	pg := f.pages[process.PageDown(addr)]
 	if pg == nil {
 		return 0, false
 	}

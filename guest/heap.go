@@ -3,6 +3,7 @@ package guest
 import (
 	"fmt"
 
+	"github.com/rspstub/rspstub/guest/process"
 	"github.com/rspstub/rspstub/internal/arch"
 )
 
@@ -54,10 +55,10 @@ func (h *heap) alloc(n uint64, _ bool) (uint64, error) {
 	} else {
 		if h.cur+r > h.end || h.cur == 0 {
 			size := uint64(heapArena)
-			if r+pageSize > size {
-				size = pageUp(r + pageSize)
+			if r+process.PageSize > size {
+				size = process.PageUp(r + process.PageSize)
 			}
-			base, err := h.p.as.findFree(size, heapHint, 0x10000, userLimit)
+			base, err := h.p.as.findFree(size, heapHint, 0x10000, process.UserLimit)
 			if err != nil {
 				return 0, nil
 			}
@@ -73,7 +74,7 @@ func (h *heap) alloc(n uint64, _ bool) (uint64, error) {
 		zero = false // fresh pages are zero already
 	}
 	if zero {
-		if err := h.p.write(addr, make([]byte, r)); err != nil {
+		if err := h.p.mem.Write(addr, make([]byte, r)); err != nil {
 			return 0, err
 		}
 	}
@@ -122,10 +123,10 @@ func (h *heap) realloc(addr, n uint64) (uint64, error) {
 		c = n
 	}
 	buf := make([]byte, c)
-	if err := h.p.read(addr, buf); err != nil {
+	if err := h.p.mem.Read(addr, buf); err != nil {
 		return 0, err
 	}
-	if err := h.p.write(na, buf); err != nil {
+	if err := h.p.mem.Write(na, buf); err != nil {
 		return 0, err
 	}
 	h.release(addr)
@@ -142,5 +143,5 @@ func (h *heap) allocBytes(b []byte) (uint64, error) {
 	if a == 0 {
 		return 0, fmt.Errorf("heap exhausted")
 	}
-	return a, h.p.write(a, b)
+	return a, h.p.mem.Write(a, b)
 }

@@ -1,5 +1,7 @@
 package guest
 
+import "github.com/rspstub/rspstub/guest/process"
+
 // KERNEL32.dll's command line, environment and startup exports: their
 // handlers, listed by kernel32Exports in api_kernel32.go.
 
@@ -18,7 +20,7 @@ func k32_GetCommandLineA(c *call) error {
 // k32_GetCommandLineW implements GetCommandLineW.
 func k32_GetCommandLineW(c *call) error {
 	if c.p.win32.cmdW == 0 {
-		a, err := c.p.heap.allocBytes(utf16Bytes(c.p.commandLine(), true))
+		a, err := c.p.heap.allocBytes(process.UTF16Bytes(c.p.commandLine(), true))
 		if err != nil {
 			return err
 		}

@@ -1,5 +1,7 @@
 package guest
 
+import "github.com/rspstub/rspstub/guest/process"
+
 // KERNEL32.dll's thread and fiber local storage exports: their handlers,
 // listed by kernel32Exports in api_kernel32.go.
 
@@ -19,7 +21,7 @@ func k32_TlsGetValue(c *call) error {
 	if i >= 64 {
 		return c.fail(errorInvalidParameter)
 	}
-	v, err := c.p.readU64(c.p.teb + tebTLSSlots + 8*uint64(i))
+	v, err := c.p.mem.ReadU64(c.p.teb + process.TEBTLSSlots + 8*uint64(i))
 	if err != nil {
 		return err
 	}
@@ -33,7 +35,7 @@ func k32_TlsSetValue(c *call) error {
 	if i >= 64 {
 		return c.fail(errorInvalidParameter)
 	}
-	c.w64(c.p.teb+tebTLSSlots+8*uint64(i), c.arg(1))
+	c.w64(c.p.teb+process.TEBTLSSlots+8*uint64(i), c.arg(1))
 	return c.ret(1)
 }
 

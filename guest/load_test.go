@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/rspstub/rspstub/guest/peload"
+	"github.com/rspstub/rspstub/guest/process"
 	"github.com/rspstub/rspstub/internal/arch"
 )
 
@@ -72,7 +73,7 @@ func TestLoadMingwHello(t *testing.T) {
 	// a synthesized DLL.
 	for _, imp := range p.exe.pp.Imports {
 		for i, fn := range imp.Functions {
-			v, err := p.readU64(mods[0].Base + uint64(imp.Descriptor.FirstThunk) + 8*uint64(i))
+			v, err := p.mem.ReadU64(mods[0].Base + uint64(imp.Descriptor.FirstThunk) + 8*uint64(i))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -115,7 +116,7 @@ func TestLoadMingwHello(t *testing.T) {
 
 func u64(t *testing.T, p *Process, a uint64) uint64 {
 	t.Helper()
-	v, err := p.readU64(a)
+	v, err := p.mem.ReadU64(a)
 	if err != nil {
 		t.Fatalf("read %#x: %v", a, err)
 	}
@@ -124,9 +125,9 @@ func u64(t *testing.T, p *Process, a uint64) uint64 {
 
 func unicodeString(t *testing.T, p *Process, a uint64) string {
 	t.Helper()
-	n, _ := p.readU16(a)
+	n, _ := p.mem.ReadU16(a)
 	buf := u64(t, p, a+8)
-	s, err := p.readWStringN(buf, int(n/2))
+	s, err := p.mem.ReadWStringN(buf, int(n/2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +175,7 @@ func TestTEBPEBLoaderLists(t *testing.T) {
 		t.Errorf("ImagePathName = %q", img)
 	}
 	env := u64(t, p, params+0x80)
-	first, _ := p.readWString(env, 0)
+	first, _ := p.mem.ReadWString(env, 0)
 	if !strings.HasPrefix(first, "PATH=") {
 		t.Errorf("first environment string %q", first)
 	}
@@ -213,7 +214,7 @@ func TestTEBPEBLoaderLists(t *testing.T) {
 	if len(init) != len(load)-1 || init[0] != "ntdll.dll" {
 		t.Errorf("init order %v", init)
 	}
-	if n, _ := p.readU32(ldr); n != 0x58 {
+	if n, _ := p.mem.ReadU32(ldr); n != 0x58 {
 		t.Errorf("PEB_LDR_DATA.Length = %#x", n)
 	}
 }
@@ -229,7 +230,7 @@ func TestSynthImageParses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pp, err := peload.Parse(md.Name, img, userLimit)
+		pp, err := peload.Parse(md.Name, img, process.UserLimit)
 		if err != nil {
 			t.Fatalf("%s: generated image does not parse: %v", md.Name, err)
 		}

@@ -1,17 +1,12 @@
 package guest
 
-import "github.com/rspstub/rspstub/internal/arch"
+import "github.com/rspstub/rspstub/guest/process"
 
-// Machine is the emulator as the guest model sees it. *unicorn.Machine
-// satisfies it; tests use an in-memory fake.
+// Machine is the emulator as the synthesized userland sees it: the
+// process layer's Machine and trap ranges. *unicorn.Machine satisfies it;
+// tests use an in-memory fake.
 type Machine interface {
-	Map(addr, size uint64, perm arch.Perm) error // page-aligned
-	Unmap(addr, size uint64) error
-	Protect(addr, size uint64, perm arch.Perm) error
-	ReadMemory(addr uint64, p []byte) (int, error)  // short count = readable prefix
-	WriteMemory(addr uint64, p []byte) (int, error) // ignores guest protections
-	Reg(r arch.Reg) (uint64, error)
-	SetReg(r arch.Reg, v uint64) error
+	process.Machine
 	// AddTrapRange makes executing any address in [start,end) stop the
 	// emulator before that instruction; the integrator then calls
 	// Process.HandleTrap(pc).

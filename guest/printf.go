@@ -5,6 +5,8 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+
+	"github.com/rspstub/rspstub/guest/process"
 )
 
 // argSource yields printf's variadic arguments: each is one 8-byte slot
@@ -30,7 +32,7 @@ type vaList struct {
 }
 
 func (a *vaList) next() uint64 {
-	v, err := a.p.readU64(a.ptr)
+	v, err := a.p.mem.ReadU64(a.ptr)
 	if err != nil && a.err == nil {
 		a.err = err
 	}
@@ -249,15 +251,15 @@ func (p *Process) format(f string, args argSource, st printfStyle) (string, erro
 			if ptr == 0 {
 				body = "(null)"
 			} else {
-				max := maxGuestString
+				max := process.MaxString
 				if prec >= 0 {
 					max = prec
 				}
 				var err error
 				if conv == 'S' || wide {
-					body, err = p.readWString(ptr, max)
+					body, err = p.mem.ReadWString(ptr, max)
 				} else {
-					body, err = p.readCString(ptr, max)
+					body, err = p.mem.ReadCString(ptr, max)
 				}
 				if err != nil && ferr == nil {
 					ferr = err

@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/rspstub/rspstub/guest/process"
 	"github.com/rspstub/rspstub/internal/arch"
 )
 
@@ -27,10 +28,10 @@ func f64(v float64) uint64 { return math.Float64bits(v) }
 // program built with -D__USE_MINGW_ANSI_STDIO=0, run under wine 8).
 func TestFormatMsvcrt(t *testing.T) {
 	fm := newFakeMachine()
-	if err := fm.Map(0x10000, pageSize, arch.PermRW); err != nil {
+	if err := fm.Map(0x10000, process.PageSize, arch.PermRW); err != nil {
 		t.Fatal(err)
 	}
-	p := &Process{m: fm}
+	p := &Process{m: fm, mem: process.NewMemory(fm)}
 	str := map[string]uint64{}
 	off := uint64(0x10000)
 	for _, s := range []string{"xyz", "right", "left"} {

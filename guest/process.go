@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rspstub/rspstub/guest/peload"
+	"github.com/rspstub/rspstub/guest/process"
 	"github.com/rspstub/rspstub/internal/arch"
 	"github.com/rspstub/rspstub/internal/loaded"
 )
@@ -53,7 +54,6 @@ type TrapResult struct {
 
 // Guest address-space layout (see doc.go).
 const (
-	nullGuard     = 0x10000
 	stackHint     = 0x100000
 	stackSize     = 1 << 20
 	tebHint       = 0x3_0000_0000
@@ -62,7 +62,6 @@ const (
 	dllRelocHint  = 0x1_8000_0000
 	synthBase     = 0x7FFB_0000_0000
 	synthStride   = 0x10_0000
-	userLimit     = 0x7FFF_FFFF_0000
 	maxDLLDepth   = 64
 	maxModules    = 256
 	maxForwarding = 16
@@ -75,6 +74,7 @@ type Process struct {
 	cfg     Config
 	log     *slog.Logger
 	as      *addressSpace
+	mem     *process.Memory
 	heap    *heap
 	exePath string
 
@@ -151,7 +151,7 @@ func Load(m Machine, cfg Config) (p *Process, err error) {
 		}
 		return nil, fmt.Errorf("read %s: %w", cfg.Program, err)
 	}
-	pp, err := peload.Parse(cfg.Program, data, userLimit)
+	pp, err := peload.Parse(cfg.Program, data, process.UserLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +159,7 @@ func Load(m Machine, cfg Config) (p *Process, err error) {
 		return nil, fmt.Errorf("%s: is a DLL, not a program", cfg.Program)
 	}
 	p = &Process{
-		m: m, cfg: cfg, log: lg, as: &addressSpace{m: m}, exePath: cfg.Program,
+		m: m, cfg: cfg, log: lg, as: &addressSpace{m: m}, mem: process.NewMemory(m), exePath: cfg.Program,
 		parsed:    map[string]*peload.Image{},
 		requests:  map[string]map[string]bool{},
 		stubs:     map[uint64]*stub{},
@@ -231,7 +231,7 @@ func (p *Process) scan(pp *peload.Image, depth int) error {
 		if err != nil {
 			return fmt.Errorf("read %s: %w", path, err)
 		}
-		dp, err := peload.Parse(path, data, userLimit)
+		dp, err := peload.Parse(path, data, process.UserLimit)
 		if err != nil {
 			return err
 		}
@@ -288,7 +288,7 @@ func (p *Process) loadByName(name string, depth int) (*module, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", path, err)
 		}
-		if pp, err = peload.Parse(path, data, userLimit); err != nil {
+		if pp, err = peload.Parse(path, data, process.UserLimit); err != nil {
 			return nil, err
 		}
 		p.parsed[ln] = pp
@@ -309,16 +309,16 @@ func (p *Process) loadByName(name string, depth int) (*module, error) {
 // mapReal lays out a real image at its base (rebased if needed) and records
 // it; imports are resolved and the bytes written by finishReal.
 func (p *Process) mapReal(pp *peload.Image, name string, isExe bool) (*module, error) {
-	size := pageUp(uint64(pp.File.SizeOfImage))
+	size := process.PageUp(uint64(pp.File.SizeOfImage))
 	pref := pp.File.ImageBase
 	base := pref
 	img := pp.Layout()
-	if !p.as.isFree(pref, size) || pref < nullGuard {
+	if !p.as.isFree(pref, size) || pref < process.LowestAddress {
 		hasRelocs := pp.File.DataDirectory[5].VirtualAddress != 0 && pp.File.DataDirectory[5].Size != 0
 		if pp.RelocsStripped || !hasRelocs {
 			return nil, fmt.Errorf("%s at %#x: %w", name, pref, ErrNoRelocation)
 		}
-		b, err := p.as.findFree(size, dllRelocHint, 0x10000, userLimit)
+		b, err := p.as.findFree(size, dllRelocHint, 0x10000, process.UserLimit)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
@@ -405,7 +405,7 @@ func (p *Process) finishReal(m *module, depth int) error {
 func (p *Process) protectImage(m *module) error {
 	perms := peload.PagePerms(m.Size, m.sections)
 	for _, r := range peload.PermRuns(perms) {
-		if err := p.as.protect(m.Base+r[0]*pageSize, (r[1]-r[0])*pageSize, perms[r[0]]); err != nil {
+		if err := p.as.protect(m.Base+r[0]*process.PageSize, (r[1]-r[0])*process.PageSize, perms[r[0]]); err != nil {
 			return err
 		}
 	}
@@ -540,7 +540,7 @@ func (p *Process) loadSynth(lname string, k *dllKind) (*module, error) {
 		}
 	}
 	base := p.nextSynth
-	for !p.as.isFree(base, synthStride) && base < userLimit {
+	for !p.as.isFree(base, synthStride) && base < process.UserLimit {
 		base += synthStride
 	}
 	si, err := buildSynth(spec, base)
@@ -596,7 +596,7 @@ func (p *Process) loadSynth(lname string, k *dllKind) (*module, error) {
 		putU64(si.image[si.slotRVA[s]:], addr)
 	}
 	p.fillClockSlots(si)
-	if err := p.write(base, si.image); err != nil {
+	if err := p.mem.Write(base, si.image); err != nil {
 		return nil, err
 	}
 	if err := p.protectImage(m); err != nil {
@@ -619,12 +619,12 @@ func (p *Process) loadSynth(lname string, k *dllKind) (*module, error) {
 // (freshly mapped memory is zero already; large .bss stays cheap).
 func (p *Process) writeNonZeroPages(addr uint64, b []byte) error {
 	for off := 0; off < len(b); {
-		end := off + pageSize
+		end := off + process.PageSize
 		if end > len(b) {
 			end = len(b)
 		}
 		if !allZero(b[off:end]) {
-			if err := p.write(addr+uint64(off), b[off:end]); err != nil {
+			if err := p.mem.Write(addr+uint64(off), b[off:end]); err != nil {
 				return err
 			}
 		}

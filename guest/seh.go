@@ -79,7 +79,7 @@ func (c *call) callerContext() (unwind.Context, error) {
 		}
 		ctx.Set(r, v)
 	}
-	ra, err := c.p.readU64(c.rsp)
+	ra, err := c.p.mem.ReadU64(c.rsp)
 	if err != nil {
 		return ctx, err
 	}
@@ -99,13 +99,13 @@ func (p *Process) writeContext(addr uint64, ctx *unwind.Context) error {
 		le.PutUint64(b[ctxRax+8*r:], ctx.GPR[r])
 	}
 	le.PutUint64(b[ctxRip:], ctx.RIP)
-	return p.write(addr, b)
+	return p.mem.Write(addr, b)
 }
 
 func (p *Process) readContext(addr uint64) (unwind.Context, error) {
 	var ctx unwind.Context
 	b := make([]byte, ctxRip+8)
-	if err := p.read(addr, b); err != nil {
+	if err := p.mem.Read(addr, b); err != nil {
 		return ctx, err
 	}
 	for r := arch.RAX; r <= arch.R15; r++ {
@@ -307,7 +307,7 @@ func (c *call) unwindFrames(s *sehState, ctx unwind.Context, depth int) error {
 			return fmt.Errorf("RtlUnwindEx: %w", err)
 		}
 		target := fh.establisher == s.targetFrame
-		flags, err := p.readU32(s.rec + excFlags)
+		flags, err := p.mem.ReadU32(s.rec + excFlags)
 		if err != nil {
 			return err
 		}
@@ -315,7 +315,7 @@ func (c *call) unwindFrames(s *sehState, ctx unwind.Context, depth int) error {
 		if target {
 			flags |= exceptionTargetUnwind
 		}
-		if err := p.writeU32(s.rec+excFlags, flags); err != nil {
+		if err := p.mem.WriteU32(s.rec+excFlags, flags); err != nil {
 			return err
 		}
 		if fh.handler != 0 && fh.flags&unwind.UNW_FLAG_UHANDLER != 0 {
@@ -406,18 +406,18 @@ func cSpecificHandler(c *call) error {
 	p := c.p
 	rec, est, ctxRec, dc := c.arg(0), c.arg(1), c.arg(2), c.arg(3)
 	d := make([]byte, dcSize)
-	if err := p.read(dc, d); err != nil {
+	if err := p.mem.Read(dc, d); err != nil {
 		return err
 	}
 	le := binary.LittleEndian
 	controlPC, imageBase := le.Uint64(d[dcControlPc:]), le.Uint64(d[dcImageBase:])
 	targetIP, data := le.Uint64(d[dcTargetIp:]), le.Uint64(d[dcHandlerData:])
 	scopeIndex := le.Uint32(d[dcScopeIndex:])
-	flags, err := p.readU32(rec + excFlags)
+	flags, err := p.mem.ReadU32(rec + excFlags)
 	if err != nil {
 		return err
 	}
-	count, err := p.readU32(data)
+	count, err := p.mem.ReadU32(data)
 	if err != nil {
 		return err
 	}
@@ -443,7 +443,7 @@ func cSpecificHandler(c *call) error {
 					continue
 				}
 				execute := func(c *call) error {
-					code, _ := p.readU32(rec + excCode)
+					code, _ := p.mem.ReadU32(rec + excCode)
 					st, err := p.newSEHState()
 					if err != nil {
 						return err

@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/rspstub/rspstub/guest/peload"
+	"github.com/rspstub/rspstub/guest/process"
 )
 
 // This file generates the synthesized system DLLs as real PE32+ images.
@@ -148,7 +149,7 @@ func buildSynth(spec *synthSpec, base uint64) (*synthImage, error) {
 	}
 
 	// .data
-	dataStart := alignUp32(textEnd, pageSize)
+	dataStart := alignUp32(textEnd, process.PageSize)
 	off = dataStart
 	for _, s := range spec.slots {
 		si.slotRVA[s] = off
@@ -197,7 +198,7 @@ func buildSynth(spec *synthSpec, base uint64) (*synthImage, error) {
 	sort.Slice(exps, func(i, j int) bool { return exps[i].name < exps[j].name })
 
 	// .rdata: export directory then .xdata
-	rdataStart := alignUp32(dataEnd, pageSize)
+	rdataStart := alignUp32(dataEnd, process.PageSize)
 	n := uint32(len(exps))
 	edir := rdataStart
 	eat := edir + 40
@@ -262,12 +263,12 @@ func buildSynth(spec *synthSpec, base uint64) (*synthImage, error) {
 	sort.Slice(rfs, func(i, j int) bool { return rfs[i].begin < rfs[j].begin })
 	rdataEnd := xoff + uint32(len(xbuf))
 
-	pdataStart := alignUp32(rdataEnd, pageSize)
+	pdataStart := alignUp32(rdataEnd, process.PageSize)
 	pdataEnd := pdataStart + 12*uint32(len(rfs))
 	if len(rfs) == 0 {
 		pdataEnd += 12
 	}
-	sizeOfImage := alignUp32(pdataEnd, pageSize)
+	sizeOfImage := alignUp32(pdataEnd, process.PageSize)
 
 	img := make([]byte, sizeOfImage)
 	le := binary.LittleEndian
@@ -342,13 +343,13 @@ func buildSynth(spec *synthSpec, base uint64) (*synthImage, error) {
 	le.PutUint32(img[oh+8:], sizeOfImage-dataStart)
 	le.PutUint32(img[oh+20:], textRVA)
 	le.PutUint64(img[oh+24:], base)
-	le.PutUint32(img[oh+32:], pageSize)
-	le.PutUint32(img[oh+36:], pageSize)
+	le.PutUint32(img[oh+32:], process.PageSize)
+	le.PutUint32(img[oh+36:], process.PageSize)
 	le.PutUint16(img[oh+40:], 10)
 	le.PutUint16(img[oh+44:], 10)
 	le.PutUint16(img[oh+48:], 10)
 	le.PutUint32(img[oh+56:], sizeOfImage)
-	le.PutUint32(img[oh+60:], pageSize)
+	le.PutUint32(img[oh+60:], process.PageSize)
 	le.PutUint16(img[oh+68:], 3)
 	le.PutUint16(img[oh+70:], 0x160)
 	le.PutUint64(img[oh+72:], 0x40000)
@@ -367,7 +368,7 @@ func buildSynth(spec *synthSpec, base uint64) (*synthImage, error) {
 		copy(img[o:o+8], s.Name)
 		le.PutUint32(img[o+8:], s.Size)
 		le.PutUint32(img[o+12:], s.RVA)
-		le.PutUint32(img[o+16:], alignUp32(s.Size, pageSize))
+		le.PutUint32(img[o+16:], alignUp32(s.Size, process.PageSize))
 		le.PutUint32(img[o+20:], s.RVA)
 		le.PutUint32(img[o+36:], s.Characteristics)
 	}

@@ -7,82 +7,17 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/rspstub/rspstub/guest/process"
 	"github.com/rspstub/rspstub/internal/arch"
 )
 
 func putU64(b []byte, v uint64) { binary.LittleEndian.PutUint64(b, v) }
 
-// Offsets of the x64 Windows structures the guest and debuggers read.
-// Checked against the mingw-w64 headers (winternl.h, winnt.h) by
-// TestStructLayoutAgainstMinGWHeaders.
+// Sizes of the structures as this userland allocates them (their
+// offsets are package process's).
 const (
-	// NT_TIB / TEB
-	tebExceptionList      = 0x00
-	tebStackBase          = 0x08
-	tebStackLimit         = 0x10
-	tebSelf               = 0x30
-	tebEnvironmentPointer = 0x38
-	tebClientID           = 0x40 // UniqueProcess; UniqueThread at +8
-	tebTLSPointer         = 0x58
-	tebPEB                = 0x60
-	tebLastError          = 0x68
-	tebTLSSlots           = 0x1480 // 64 slots
-	tebDeallocationStack  = 0x1478
-	tebTLSExpansion       = 0x1780
-	tebSize               = 0x2000
-
-	// PEB
-	pebBeingDebugged      = 0x02
-	pebImageBase          = 0x10
-	pebLdr                = 0x18
-	pebProcessParameters  = 0x20
-	pebProcessHeap        = 0x30
-	pebNumberOfProcessors = 0xB8
-	pebOSMajorVersion     = 0x118
-	pebOSMinorVersion     = 0x11C
-	pebOSBuildNumber      = 0x120
-	pebOSPlatformID       = 0x124
-	pebSessionID          = 0x2C0
-
-	// PEB_LDR_DATA
-	ldrLength        = 0x00
-	ldrInitialized   = 0x04
-	ldrInLoadOrder   = 0x10
-	ldrInMemoryOrder = 0x20
-	ldrInInitOrder   = 0x30
-	ldrDataSize      = 0x58
-
-	// LDR_DATA_TABLE_ENTRY
-	lteInLoadOrderLinks   = 0x00
-	lteInMemoryOrderLinks = 0x10
-	lteInInitOrderLinks   = 0x20
-	lteDllBase            = 0x30
-	lteEntryPoint         = 0x38
-	lteSizeOfImage        = 0x40
-	lteFullDllName        = 0x48
-	lteBaseDllName        = 0x58
-	lteFlags              = 0x68
-	lteLoadCount          = 0x6C
-	lteTLSIndex           = 0x6E
-	lteHashLinks          = 0x70
-	lteTimeDateStamp      = 0x80
-	lteSize               = 0x120
-
-	// RTL_USER_PROCESS_PARAMETERS
-	rppMaximumLength    = 0x00
-	rppLength           = 0x04
-	rppFlags            = 0x08
-	rppStandardInput    = 0x20
-	rppStandardOutput   = 0x28
-	rppStandardError    = 0x30
-	rppCurrentDirectory = 0x38
-	rppDllPath          = 0x50
-	rppImagePathName    = 0x60
-	rppCommandLine      = 0x70
-	rppEnvironment      = 0x80
-	rppWindowTitle      = 0xB0
-	rppEnvironmentSize  = 0x3F0
-	rppSize             = 0x400
+	tebSize = 0x2000 // two pages
+	rppSize = 0x400
 )
 
 // Fixed identities of the one process and thread.
@@ -94,7 +29,7 @@ const (
 // writeUnicodeString allocates the UTF-16 buffer on the heap and writes a
 // UNICODE_STRING {Length, MaximumLength, Buffer} at addr.
 func (p *Process) writeUnicodeString(addr uint64, s string) (uint64, error) {
-	b := utf16Bytes(s, true)
+	b := process.UTF16Bytes(s, true)
 	buf, err := p.heap.allocBytes(b)
 	if err != nil {
 		return 0, err
@@ -107,7 +42,7 @@ func (p *Process) writeUnicodeStringAt(addr, buf uint64, length, max int) error 
 	binary.LittleEndian.PutUint16(us[0:], uint16(length))
 	binary.LittleEndian.PutUint16(us[2:], uint16(max))
 	binary.LittleEndian.PutUint64(us[8:], buf)
-	return p.write(addr, us[:])
+	return p.mem.Write(addr, us[:])
 }
 
 // setupProcess creates the thread stack, TEB, PEB, loader data, process
@@ -118,9 +53,9 @@ func (p *Process) setupProcess() error {
 	// 256 MiB), all committed: no guard-page growth to emulate.
 	size := uint64(stackSize)
 	if r := p.exe.pp.File.SizeOfStackReserve; r > size {
-		size = min(pageUp(r), 256<<20)
+		size = min(process.PageUp(r), 256<<20)
 	}
-	sb, err := p.as.findFree(size, stackHint, 0x10000, userLimit)
+	sb, err := p.as.findFree(size, stackHint, 0x10000, process.UserLimit)
 	if err != nil {
 		return err
 	}
@@ -129,17 +64,17 @@ func (p *Process) setupProcess() error {
 	}
 	p.stackLimit, p.stackBase = sb, sb+size
 
-	pb, err := p.as.findFree(pageSize+tebSize, tebHint, 0x10000, userLimit)
+	pb, err := p.as.findFree(process.PageSize+tebSize, tebHint, 0x10000, process.UserLimit)
 	if err != nil {
 		return err
 	}
-	if _, err := p.as.mapRange(pb, pageSize, arch.PermRW, "PEB"); err != nil {
+	if _, err := p.as.mapRange(pb, process.PageSize, arch.PermRW, "PEB"); err != nil {
 		return err
 	}
-	if _, err := p.as.mapRange(pb+pageSize, tebSize, arch.PermRW, "TEB"); err != nil {
+	if _, err := p.as.mapRange(pb+process.PageSize, tebSize, arch.PermRW, "TEB"); err != nil {
 		return err
 	}
-	p.peb, p.teb = pb, pb+pageSize
+	p.peb, p.teb = pb, pb+process.PageSize
 
 	// The first heap block makes the heap exist; its arena base is the
 	// process heap handle.
@@ -148,14 +83,14 @@ func (p *Process) setupProcess() error {
 	}
 	heapHandle := p.heap.arenas[0].base
 
-	p.ldrData, err = p.heap.alloc(ldrDataSize, true)
+	p.ldrData, err = p.heap.alloc(process.LdrDataSize, true)
 	if err != nil {
 		return err
 	}
 	w := &errWriter{p: p}
-	w.u32(p.ldrData+ldrLength, ldrDataSize)
-	w.u8(p.ldrData+ldrInitialized, 1)
-	for _, h := range []uint64{ldrInLoadOrder, ldrInMemoryOrder, ldrInInitOrder} {
+	w.u32(p.ldrData+process.LdrLength, process.LdrDataSize)
+	w.u8(p.ldrData+process.LdrInitialized, 1)
+	for _, h := range []uint64{process.LdrInLoadOrder, process.LdrInMemoryOrder, process.LdrInInitOrder} {
 		w.u64(p.ldrData+h, p.ldrData+h)
 		w.u64(p.ldrData+h+8, p.ldrData+h)
 	}
@@ -178,23 +113,23 @@ func (p *Process) setupProcess() error {
 	}
 
 	// TEB
-	w.u64(p.teb+tebStackBase, p.stackBase)
-	w.u64(p.teb+tebStackLimit, p.stackLimit)
-	w.u64(p.teb+tebSelf, p.teb)
-	w.u64(p.teb+tebClientID, guestPID)
-	w.u64(p.teb+tebClientID+8, guestTID)
-	w.u64(p.teb+tebPEB, p.peb)
-	w.u64(p.teb+tebDeallocationStack, p.stackLimit)
+	w.u64(p.teb+process.TEBStackBase, p.stackBase)
+	w.u64(p.teb+process.TEBStackLimit, p.stackLimit)
+	w.u64(p.teb+process.TEBSelf, p.teb)
+	w.u64(p.teb+process.TEBClientID, guestPID)
+	w.u64(p.teb+process.TEBClientID+8, guestTID)
+	w.u64(p.teb+process.TEBPEB, p.peb)
+	w.u64(p.teb+process.TEBDeallocationStack, p.stackLimit)
 	// PEB
-	w.u64(p.peb+pebImageBase, p.exe.Base)
-	w.u64(p.peb+pebLdr, p.ldrData)
-	w.u64(p.peb+pebProcessParameters, p.params)
-	w.u64(p.peb+pebProcessHeap, heapHandle)
-	w.u32(p.peb+pebNumberOfProcessors, 1)
-	w.u32(p.peb+pebOSMajorVersion, 10)
-	w.u32(p.peb+pebOSMinorVersion, 0)
-	w.u16(p.peb+pebOSBuildNumber, 19045)
-	w.u32(p.peb+pebOSPlatformID, 2)
+	w.u64(p.peb+process.PEBImageBase, p.exe.Base)
+	w.u64(p.peb+process.PEBLdr, p.ldrData)
+	w.u64(p.peb+process.PEBProcessParameters, p.params)
+	w.u64(p.peb+process.PEBProcessHeap, heapHandle)
+	w.u32(p.peb+process.PEBNumberOfProcessors, 1)
+	w.u32(p.peb+process.PEBOSMajorVersion, 10)
+	w.u32(p.peb+process.PEBOSMinorVersion, 0)
+	w.u16(p.peb+process.PEBOSBuildNumber, 19045)
+	w.u32(p.peb+process.PEBOSPlatformID, 2)
 	if w.err != nil {
 		return w.err
 	}
@@ -205,7 +140,7 @@ func (p *Process) setupProcess() error {
 	if err != nil {
 		return err
 	}
-	if err := p.writeU64(p.teb+tebTLSPointer, tlsArr); err != nil {
+	if err := p.mem.WriteU64(p.teb+process.TEBTLSPointer, tlsArr); err != nil {
 		return err
 	}
 	for _, m := range p.modules {
@@ -228,7 +163,7 @@ func (p *Process) setupProcess() error {
 	ntdll := p.findModule("ntdll.dll")
 	p.startPC = ntdll.Base + uint64(ntdll.synth.stubRVA["LdrInitializeThunk"])
 	sp := p.stackBase - 8 // [sp] = 0: no return address, the walk ends
-	if err := p.writeU64(sp, 0); err != nil {
+	if err := p.mem.WriteU64(sp, 0); err != nil {
 		return err
 	}
 	for _, r := range []struct {
@@ -252,28 +187,28 @@ type errWriter struct {
 
 func (w *errWriter) u64(a, v uint64) {
 	if w.err == nil {
-		w.err = w.p.writeU64(a, v)
+		w.err = w.p.mem.WriteU64(a, v)
 	}
 }
 func (w *errWriter) u32(a uint64, v uint32) {
 	if w.err == nil {
-		w.err = w.p.writeU32(a, v)
+		w.err = w.p.mem.WriteU32(a, v)
 	}
 }
 func (w *errWriter) u16(a uint64, v uint16) {
 	if w.err == nil {
-		w.err = w.p.writeU16(a, v)
+		w.err = w.p.mem.WriteU16(a, v)
 	}
 }
 func (w *errWriter) u8(a uint64, v byte) {
 	if w.err == nil {
-		w.err = w.p.write(a, []byte{v})
+		w.err = w.p.mem.Write(a, []byte{v})
 	}
 }
 
 // listInsertTail links entry before head (at the tail of the list).
 func (p *Process) listInsertTail(head, entry uint64) error {
-	blink, err := p.readU64(head + 8)
+	blink, err := p.mem.ReadU64(head + 8)
 	if err != nil {
 		return err
 	}
@@ -288,12 +223,12 @@ func (p *Process) listInsertTail(head, entry uint64) error {
 // linkModule creates the LDR_DATA_TABLE_ENTRY of m and links it in load and
 // memory order (and initialization order when init is set).
 func (p *Process) linkModule(m *module, init bool) error {
-	e, err := p.heap.alloc(lteSize, true)
+	e, err := p.heap.alloc(process.LTESize, true)
 	if err != nil {
 		return err
 	}
 	m.ldr = e
-	full := utf16Bytes(m.Path, true)
+	full := process.UTF16Bytes(m.Path, true)
 	buf, err := p.heap.allocBytes(full)
 	if err != nil {
 		return err
@@ -303,16 +238,16 @@ func (p *Process) linkModule(m *module, init bool) error {
 		baseOff = 2 * len([]rune(m.Path[:i+1])) // ASCII paths: units == runes
 	}
 	w := &errWriter{p: p}
-	w.u64(e+lteDllBase, m.Base)
-	w.u64(e+lteEntryPoint, m.entry)
-	w.u32(e+lteSizeOfImage, uint32(m.Size))
+	w.u64(e+process.LTEDllBase, m.Base)
+	w.u64(e+process.LTEEntryPoint, m.entry)
+	w.u32(e+process.LTESizeOfImage, uint32(m.Size))
 	if w.err != nil {
 		return w.err
 	}
-	if err := p.writeUnicodeStringAt(e+lteFullDllName, buf, len(full)-2, len(full)); err != nil {
+	if err := p.writeUnicodeStringAt(e+process.LTEFullDllName, buf, len(full)-2, len(full)); err != nil {
 		return err
 	}
-	if err := p.writeUnicodeStringAt(e+lteBaseDllName, buf+uint64(baseOff), len(full)-2-baseOff, len(full)-baseOff); err != nil {
+	if err := p.writeUnicodeStringAt(e+process.LTEBaseDllName, buf+uint64(baseOff), len(full)-2-baseOff, len(full)-baseOff); err != nil {
 		return err
 	}
 	flags := uint32(0)
@@ -322,20 +257,20 @@ func (p *Process) linkModule(m *module, init bool) error {
 	if m.entry != 0 {
 		flags |= 0x80000 // LDRP_PROCESS_ATTACH_CALLED once initialized; harmless early
 	}
-	w.u32(e+lteFlags, flags)
-	w.u16(e+lteLoadCount, 0xFFFF)
-	w.u64(e+lteHashLinks, e+lteHashLinks)
-	w.u64(e+lteHashLinks+8, e+lteHashLinks)
+	w.u32(e+process.LTEFlags, flags)
+	w.u16(e+process.LTELoadCount, 0xFFFF)
+	w.u64(e+process.LTEHashLinks, e+process.LTEHashLinks)
+	w.u64(e+process.LTEHashLinks+8, e+process.LTEHashLinks)
 	if m.pp != nil {
-		w.u32(e+lteTimeDateStamp, m.pp.File.TimeDateStamp)
+		w.u32(e+process.LTETimeDateStamp, m.pp.File.TimeDateStamp)
 	}
 	if w.err != nil {
 		return w.err
 	}
-	if err := p.listInsertTail(p.ldrData+ldrInLoadOrder, e+lteInLoadOrderLinks); err != nil {
+	if err := p.listInsertTail(p.ldrData+process.LdrInLoadOrder, e+process.LTEInLoadOrderLinks); err != nil {
 		return err
 	}
-	if err := p.listInsertTail(p.ldrData+ldrInMemoryOrder, e+lteInMemoryOrderLinks); err != nil {
+	if err := p.listInsertTail(p.ldrData+process.LdrInMemoryOrder, e+process.LTEInMemoryOrderLinks); err != nil {
 		return err
 	}
 	if init {
@@ -348,7 +283,7 @@ func (p *Process) linkInitOrder(m *module) error {
 	if m.ldr == 0 {
 		return nil
 	}
-	return p.listInsertTail(p.ldrData+ldrInInitOrder, m.ldr+lteInInitOrderLinks)
+	return p.listInsertTail(p.ldrData+process.LdrInInitOrder, m.ldr+process.LTEInInitOrderLinks)
 }
 
 // readTLS reads the TLS directory from the laid-out image (already relocated).
@@ -393,7 +328,7 @@ func (p *Process) allocTLS(m *module) error {
 	}
 	dd := m.pp.File.DataDirectory[9]
 	d := make([]byte, 40)
-	if err := p.read(m.Base+uint64(dd.VirtualAddress), d); err != nil {
+	if err := p.mem.Read(m.Base+uint64(dd.VirtualAddress), d); err != nil {
 		return err
 	}
 	le := binary.LittleEndian
@@ -409,66 +344,32 @@ func (p *Process) allocTLS(m *module) error {
 	p.win32.nextTLSIndex++
 	m.tlsIndex = idx
 	tmpl := make([]byte, end-start+zero)
-	if err := p.read(start, tmpl[:end-start]); err != nil {
+	if err := p.mem.Read(start, tmpl[:end-start]); err != nil {
 		return fmt.Errorf("%s: read TLS template: %w", m.Name, err)
 	}
 	blk, err := p.heap.allocBytes(tmpl)
 	if err != nil {
 		return err
 	}
-	arr, err := p.readU64(p.teb + tebTLSPointer)
+	arr, err := p.mem.ReadU64(p.teb + process.TEBTLSPointer)
 	if err != nil {
 		return err
 	}
-	if err := p.writeU64(arr+8*uint64(idx), blk); err != nil {
+	if err := p.mem.WriteU64(arr+8*uint64(idx), blk); err != nil {
 		return err
 	}
 	if idxAddr != 0 {
-		if err := p.writeU32(idxAddr, uint32(idx)); err != nil {
+		if err := p.mem.WriteU32(idxAddr, uint32(idx)); err != nil {
 			return fmt.Errorf("%s: write TLS index: %w", m.Name, err)
 		}
 	}
 	if m.ldr != 0 {
-		return p.writeU16(m.ldr+lteTLSIndex, uint16(idx))
+		return p.mem.WriteU16(m.ldr+process.LTETLSIndex, uint16(idx))
 	}
 	return nil
 }
 
-// quoteArg quotes one argument the way CommandLineToArgvW and the CRT
-// parse it back.
-func quoteArg(a string) string {
-	if a != "" && !strings.ContainsAny(a, " \t\n\v\"") {
-		return a
-	}
-	var b strings.Builder
-	b.WriteByte('"')
-	bs := 0
-	for _, r := range a {
-		switch r {
-		case '\\':
-			bs++
-			continue
-		case '"':
-			b.WriteString(strings.Repeat(`\`, 2*bs+1))
-			b.WriteByte('"')
-		default:
-			b.WriteString(strings.Repeat(`\`, bs))
-			b.WriteRune(r)
-		}
-		bs = 0
-	}
-	b.WriteString(strings.Repeat(`\`, 2*bs))
-	b.WriteByte('"')
-	return b.String()
-}
-
-func (p *Process) commandLine() string {
-	parts := []string{quoteArg(p.guestWinPath)}
-	for _, a := range p.cfg.Args {
-		parts = append(parts, quoteArg(a))
-	}
-	return strings.Join(parts, " ")
-}
+func (p *Process) commandLine() string { return process.CommandLine(p.guestWinPath, p.cfg.Args) }
 
 func (p *Process) environment() []string {
 	if p.cfg.Env != nil {
@@ -484,12 +385,12 @@ func (p *Process) setupParams() error {
 	}
 	p.params = pa
 	w := &errWriter{p: p}
-	w.u32(pa+rppMaximumLength, rppSize)
-	w.u32(pa+rppLength, rppSize)
-	w.u32(pa+rppFlags, 1) // RTL_USER_PROC_PARAMS_NORMALIZED
-	w.u64(pa+rppStandardInput, stdInputHandle)
-	w.u64(pa+rppStandardOutput, stdOutputHandle)
-	w.u64(pa+rppStandardError, stdErrorHandle)
+	w.u32(pa+process.RPPMaximumLength, rppSize)
+	w.u32(pa+process.RPPLength, rppSize)
+	w.u32(pa+process.RPPFlags, 1) // RTL_USER_PROC_PARAMS_NORMALIZED
+	w.u64(pa+process.RPPStandardInput, stdInputHandle)
+	w.u64(pa+process.RPPStandardOutput, stdOutputHandle)
+	w.u64(pa+process.RPPStandardError, stdErrorHandle)
 	if w.err != nil {
 		return w.err
 	}
@@ -497,11 +398,11 @@ func (p *Process) setupParams() error {
 		off uint64
 		s   string
 	}{
-		{rppCurrentDirectory, `C:\rspstub\`},
-		{rppDllPath, `C:\rspstub;C:\Windows\system32`},
-		{rppImagePathName, p.guestWinPath},
-		{rppCommandLine, p.commandLine()},
-		{rppWindowTitle, p.guestWinPath},
+		{process.RPPCurrentDirectory, `C:\rspstub\`},
+		{process.RPPDllPath, `C:\rspstub;C:\Windows\system32`},
+		{process.RPPImagePathName, p.guestWinPath},
+		{process.RPPCommandLine, p.commandLine()},
+		{process.RPPWindowTitle, p.guestWinPath},
 	} {
 		if _, err := p.writeUnicodeString(pa+f.off, f.s); err != nil {
 			return err
@@ -509,7 +410,7 @@ func (p *Process) setupParams() error {
 	}
 	var env []byte
 	for _, e := range p.environment() {
-		env = append(env, utf16Bytes(e, true)...)
+		env = append(env, process.UTF16Bytes(e, true)...)
 	}
 	env = append(env, 0, 0)
 	if len(env) < 4 {
@@ -519,8 +420,8 @@ func (p *Process) setupParams() error {
 	if err != nil {
 		return err
 	}
-	w.u64(pa+rppEnvironment, eb)
-	w.u64(pa+rppEnvironmentSize, uint64(len(env)))
+	w.u64(pa+process.RPPEnvironment, eb)
+	w.u64(pa+process.RPPEnvironmentSize, uint64(len(env)))
 	return w.err
 }
 

@@ -51,7 +51,7 @@ func (c *call) arg(i int) uint64 {
 	if i < 4 {
 		return c.regs[i]
 	}
-	v, err := c.p.readU64(c.rsp + 8 + 8*uint64(i))
+	v, err := c.p.mem.ReadU64(c.rsp + 8 + 8*uint64(i))
 	if err != nil && c.err == nil {
 		c.err = fmt.Errorf("read argument %d: %w", i, err)
 	}
@@ -70,7 +70,7 @@ func (c *call) argsText(n int) string {
 		v := c.regs[min(i, 3)]
 		if i >= 4 {
 			var err error
-			if v, err = c.p.readU64(c.rsp + 8 + 8*uint64(i)); err != nil {
+			if v, err = c.p.mem.ReadU64(c.rsp + 8 + 8*uint64(i)); err != nil {
 				b = append(b, '?')
 				continue
 			}
@@ -148,7 +148,7 @@ func (p *Process) HandleTrap(pc uint64) (res TrapResult, err error) {
 				return res, err
 			}
 		}
-		caller, _ := p.readU64(rsp)
+		caller, _ := p.mem.ReadU64(rsp)
 		res.Caller = caller
 		if p.log.Enabled(context.Background(), slog.LevelDebug) {
 			p.log.Debug("api", "fn", s.mod.Name+"!"+s.name, "args", c.argsText(s.api.arity), "caller", fmt.Sprintf("%#x", caller))
@@ -176,7 +176,7 @@ func (p *Process) HandleTrap(pc uint64) (res TrapResult, err error) {
 			return res, err
 		}
 		c.s, c.rsp = k.s, k.apiRSP
-		res.Caller, _ = p.readU64(c.rsp)
+		res.Caller, _ = p.mem.ReadU64(c.rsp)
 		if err := k.then(c, rax); err != nil {
 			return res, fmt.Errorf("%s!%s: %w", k.s.mod.Name, k.s.name, err)
 		}
@@ -199,7 +199,7 @@ func (p *Process) HandleTrap(pc uint64) (res TrapResult, err error) {
 		}
 		return res, p.m.SetReg(arch.RIP, c.jumpRIP)
 	case c.returned:
-		ra, err := p.readU64(c.rsp)
+		ra, err := p.mem.ReadU64(c.rsp)
 		if err != nil {
 			return res, fmt.Errorf("read return address at %#x: %w", c.rsp, err)
 		}
@@ -228,11 +228,11 @@ func (p *Process) startGuestCall(c *call) error {
 	g := c.guest
 	ret := p.stubAddr(c.s) + stubRetOffset
 	sp := c.rsp - 0x30
-	if err := p.writeU64(sp, ret); err != nil {
+	if err := p.mem.WriteU64(sp, ret); err != nil {
 		return err
 	}
 	if len(g.args) > 4 {
-		if err := p.writeU64(sp+0x28, g.args[4]); err != nil {
+		if err := p.mem.WriteU64(sp+0x28, g.args[4]); err != nil {
 			return err
 		}
 	}

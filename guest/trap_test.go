@@ -25,9 +25,9 @@ func fakeCall(t *testing.T, p *Process, m *fakeMachine, dll, name string, return
 		}
 	}
 	for i := 4; i < len(args); i++ {
-		p.writeU64(sp+8+8*uint64(i), args[i])
+		p.mem.WriteU64(sp+8+8*uint64(i), args[i])
 	}
-	p.writeU64(sp, returnTo)
+	p.mem.WriteU64(sp, returnTo)
 	m.SetReg(arch.RSP, sp)
 	m.SetReg(arch.RIP, addr)
 	return addr
@@ -56,7 +56,7 @@ func TestHandleTrapArgumentsAndReturn(t *testing.T) {
 	if res.Caller != 0x140001234 || res.Exited || res.Unimplemented != "" {
 		t.Fatalf("result %+v", res)
 	}
-	got, _ := p.readCString(buf, 64)
+	got, _ := p.mem.ReadCString(buf, 64)
 	rax, _ := m.Reg(arch.RAX)
 	rip, _ := m.Reg(arch.RIP)
 	rsp, _ := m.Reg(arch.RSP)
@@ -69,8 +69,8 @@ func TestHandleTrapGuestCallbacks(t *testing.T) {
 	exe := buildC(t, "hello-O0", "hello.c", mingwGCC("-O0"))
 	p, m, _, _ := loadFake(t, exe)
 	table, _ := p.heap.allocBytes(make([]byte, 24))
-	p.writeU64(table, 0x140001000)
-	p.writeU64(table+16, 0x140002000) // the NULL entry in between is skipped
+	p.mem.WriteU64(table, 0x140001000)
+	p.mem.WriteU64(table+16, 0x140002000) // the NULL entry in between is skipped
 	pc := fakeCall(t, p, m, "msvcrt.dll", "_initterm", 0x140005555, table, table+24)
 	apiRSP, _ := m.Reg(arch.RSP)
 	stub := pc
@@ -78,7 +78,7 @@ func TestHandleTrapGuestCallbacks(t *testing.T) {
 		mustTrap(t, p, pc)
 		rip, _ := m.Reg(arch.RIP)
 		rsp, _ := m.Reg(arch.RSP)
-		ret, _ := p.readU64(rsp)
+		ret, _ := p.mem.ReadU64(rsp)
 		if rip != fn || rsp != apiRSP-0x30 || ret != stub+stubRetOffset || rsp%16 != 8 {
 			t.Fatalf("callback %d: rip %#x rsp %#x ret %#x", i, rip, rsp, ret)
 		}

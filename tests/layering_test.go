@@ -48,15 +48,17 @@ var layerRules = []layerRule{
 
 // guestLayers orders the packages of guest/: a package may depend only on
 // packages of a lower layer (a one-way graph). A new package under guest/
-// must be added here. The split of guest/ (issue 18: PE loader → process
-// → userlands) adds its packages as rows.
+// must be added here. The layers (issue 18): the PE loader and the
+// readers of a process's memory, then the process, then the two
+// userlands beside each other.
 var guestLayers = map[string]int{
 	"guest/peload":    0, // the PE loader: bytes in, a checked image plan out
 	"guest/winproc":   0, // Windows module discovery over memory
 	"guest/linuxproc": 0, // Linux (SVR4) module discovery over memory
 	"guest/minidump":  0, // the Windows minidump writer: a process description in, a file out
-	"guest":           1, // process and the synthesized userland, today in one package
-	"guest/wine":      1, // the Wine userland's NT system calls
+	"guest/process":   1, // the process: machine, guest memory, TEB/PEB layout, command line
+	"guest":           2, // the synthesized userland (Win32 and C runtime in Go)
+	"guest/wine":      2, // the Wine userland's NT system calls
 }
 
 // knownViolations are the imports that break a rule today, each to be
@@ -193,8 +195,9 @@ func TestLayeringRules(t *testing.T) {
 		"rsp":            {"internal/arch", "unwind"},
 		"unwind":         {"internal/arch"},
 		"unwind/dwarf":   {"guest"},
-		"guest":          {"guest/winproc", "guest/wine"},
-		"guest/wine":     {"internal/peimage"},
+		"guest":          {"guest/winproc", "guest/wine", "guest/process"},
+		"guest/wine":     {"internal/peimage", "guest/process"},
+		"guest/process":  {"guest/wine"},
 		"guest/winproc":  {"guest"},
 		"guest/newthing": {},
 		"monitor":        {"emulator/ucwin", "internal/testkit"},
@@ -207,7 +210,7 @@ func TestLayeringRules(t *testing.T) {
 	}
 	want := []string{
 		"rsp -> unwind", "unwind/dwarf -> guest", "guest -> guest/wine", "guest/winproc -> guest",
-		"guest/newthing -> ?", "monitor -> emulator/ucwin", "monitor -> internal/testkit",
+		"guest/newthing -> ?", "guest/process -> guest/wine", "monitor -> emulator/ucwin", "monitor -> internal/testkit",
 	}
 	for _, w := range want {
 		assert.True(t, got[w], "checker missed %s", w)

@@ -1,5 +1,5 @@
 /* Compile-time check of rspstub's structure offsets against the mingw-w64
-   headers. The test passes -DOFF_...=value for each of guest's constants:
+   headers. The test passes -DOFF_...=value for each of package process's constants:
    x86_64-w64-mingw32-gcc -fsyntax-only -DOFF_TEB_PEB=0x60 ... layout.c */
 #include <windows.h>
 #include <winternl.h>

@@ -1,0 +1,26 @@
+// Package process is the Windows x64 process as both userlands see it,
+// below them: the emulator as a Machine, guest memory read and written
+// through it with errors that say where (Memory), the layout of the
+// structures Windows keeps for a process and its threads (the TEB, PEB,
+// PEB_LDR_DATA, LDR_DATA_TABLE_ENTRY and RTL_USER_PROCESS_PARAMETERS
+// offsets in layout.go, checked against mingw-w64's headers by a test),
+// the limits of the user address space, and the command line as the C
+// runtimes parse it back.
+//
+// # Layers
+//
+// Package guest/peload, the PE loader, is pure (bytes in, an image plan
+// out) and below everything. This package is the next layer. Above it
+// sit the two userlands: package guest, the synthesized Win32 layer (its
+// exports a table of name, arity and handler), and package guest/wine,
+// Wine's real PE DLLs on NT system calls written in Go (its system calls
+// a table of number, name and handler). Neither userland imports the
+// other; tests/layering_test.go checks that the graph stays one-way.
+//
+// What each userland keeps for itself is what differs between them: the
+// synthesized userland's address space is a page map of its own
+// allocations (VirtualAlloc, images, the bump heap), Wine's is Windows'
+// reserve-and-commit model with mapped sections behind NtMapViewOfSection;
+// the synthesized process has one thread and a handful of pseudo-handles,
+// Wine's a scheduler and a handle table of kernel objects.
+package process
