@@ -197,3 +197,10 @@ func DecodeUTF16(b []byte) string {
 	}
 	return string(utf16.Decode(u))
 }
+
+// DebuggerAllocName names the allocations a debugger makes (LLDB's _M for
+// its expression evaluator) in the memory map, in both userlands.
+const DebuggerAllocName = "debugger allocation"
+
+// MaxDebuggerAlloc bounds one debugger allocation.
+const MaxDebuggerAlloc = 1 << 32

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/rspstub/rspstub/guest/process"
 	"github.com/rspstub/rspstub/internal/peimage"
 )
 
@@ -33,13 +34,13 @@ func (p *Process) mapUserSharedData() error {
 	if err != nil {
 		return err
 	}
-	if err := p.vm.commit(a, kuserBase, 2*pageSize, PAGE_READONLY); err != nil {
+	if err := p.vm.commit(a, kuserBase, 2*process.PageSize, PAGE_READONLY); err != nil {
 		return err
 	}
-	b := make(memw, pageSize)
+	b := make(memw, process.PageSize)
 	b.u32(kuserTickCountMult, 1<<24)
 	b.u32(kuserTimeZoneBias, 0)
-	copy(b[kuserNtSystemRoot:], utf16Bytes(`C:\windows`, true))
+	copy(b[kuserNtSystemRoot:], process.UTF16Bytes(`C:\windows`, true))
 	b.u32(kuserMaxStackDepth, 0)
 	b.u32(kuserNtBuildNumber, 7601)
 	b.u32(kuserNtProductType, 1) // NtProductWinNt
@@ -71,7 +72,7 @@ func (p *Process) mapUserSharedData() error {
 	b.u32(kuserCookie, 0x5ec0de)
 	b.u32(kuserActiveProcessors, 1)
 	b.u16(kuserActiveGroupCount, 1)
-	if err := p.write(kuserBase, b); err != nil {
+	if err := p.mem.Write(kuserBase, b); err != nil {
 		return err
 	}
 	p.updateUserShared()
@@ -88,33 +89,33 @@ func (p *Process) makePEB() error {
 	}
 	p.peb = a.base
 	b := make(memw, 0x800)
-	b.u64(pebImageBase, p.exe.Base)
-	b.u32(pebNumProcessors, 1)
+	b.u64(process.PEBImageBase, p.exe.Base)
+	b.u32(process.PEBNumberOfProcessors, 1)
 	critSec := int64(-30 * 24 * 60 * 60 * 10_000_000) // 30 days, relative
-	b.u64(pebCritSecTimeout, uint64(critSec))
-	b.u64(pebHeapSegReserve, 0x100000)
-	b.u64(pebHeapSegCommit, 0x10000)
-	b.u64(pebHeapDecommitTot, 0x10000)
-	b.u64(pebHeapDecommitFre, 0x1000)
-	b.u32(pebMaxHeaps, 16)
-	b.u32(pebOSMajor, 6)
-	b.u32(pebOSMinor, 1)
-	b.u16(pebOSBuild, 7601)
-	b.u32(pebOSPlatformID, 2) // VER_PLATFORM_WIN32_NT
-	b.u32(pebImageSubsystem, uint32(p.exeFile.Subsystem))
-	b.u32(pebImageSubsysMaj, uint32(p.exeFile.MajorSubsystemVersion))
-	b.u32(pebImageSubsysMin, uint32(p.exeFile.MinorSubsystemVersion))
-	b.u64(pebAffinityMask, 1)
-	b.u32(pebSessionID, 1)
+	b.u64(process.PEBCritSecTimeout, uint64(critSec))
+	b.u64(process.PEBHeapSegmentReserve, 0x100000)
+	b.u64(process.PEBHeapSegmentCommit, 0x10000)
+	b.u64(process.PEBHeapDecommitTotal, 0x10000)
+	b.u64(process.PEBHeapDecommitFree, 0x1000)
+	b.u32(process.PEBMaxHeaps, 16)
+	b.u32(process.PEBOSMajorVersion, 6)
+	b.u32(process.PEBOSMinorVersion, 1)
+	b.u16(process.PEBOSBuildNumber, 7601)
+	b.u32(process.PEBOSPlatformID, 2) // VER_PLATFORM_WIN32_NT
+	b.u32(process.PEBImageSubsystem, uint32(p.exeFile.Subsystem))
+	b.u32(process.PEBImageSubsystemMajor, uint32(p.exeFile.MajorSubsystemVersion))
+	b.u32(process.PEBImageSubsystemMinor, uint32(p.exeFile.MinorSubsystemVersion))
+	b.u64(process.PEBAffinityMask, 1)
+	b.u32(process.PEBSessionID, 1)
 	b.u64(pebCloudFileFlags, 0)
-	if err := p.write(p.peb, b); err != nil {
+	if err := p.mem.Write(p.peb, b); err != nil {
 		return err
 	}
 	opts, err := debugOptions(p.cfg.WineDebug)
 	if err != nil {
 		return err
 	}
-	return p.write(p.peb+pebDebugOptions, opts)
+	return p.mem.Write(p.peb+pebDebugOptions, opts)
 }
 
 // Wine's debug classes (include/wine/debug.h): the bit numbers of a
@@ -231,7 +232,7 @@ func (p *Process) loadAPISet() error {
 		if st != STATUS_SUCCESS || c.err != nil {
 			return fmt.Errorf("map the API set schema: %v %v", st, c.err)
 		}
-		return p.writeU64(p.peb+pebApiSetMap, base+uint64(s.PointerToRawData))
+		return p.mem.WriteU64(p.peb+process.PEBApiSetMap, base+uint64(s.PointerToRawData))
 	}
 	return fmt.Errorf("%s has no .apiset section", path)
 }
@@ -300,41 +301,10 @@ func (p *Process) environment() []string {
 	return out
 }
 
-// quoteArg quotes one argument the way CommandLineToArgvW and the C
-// runtimes parse it back.
-func quoteArg(a string) string {
-	if a != "" && !strings.ContainsAny(a, " \t\n\v\"") {
-		return a
-	}
-	var b strings.Builder
-	b.WriteByte('"')
-	slashes := 0
-	for _, r := range a {
-		switch r {
-		case '\\':
-			slashes++
-		case '"':
-			b.WriteString(strings.Repeat(`\`, 2*slashes+1))
-			slashes = 0
-			b.WriteRune(r)
-			continue
-		default:
-			slashes = 0
-		}
-		b.WriteRune(r)
-	}
-	b.WriteString(strings.Repeat(`\`, slashes))
-	b.WriteByte('"')
-	return b.String()
-}
-
 // makeParams builds a normalized RTL_USER_PROCESS_PARAMETERS in its own
 // allocation (ntdll copies it and frees this one).
 func (p *Process) makeParams() error {
-	cmd := quoteArg(p.fs.programPath)
-	for _, a := range p.cfg.Args {
-		cmd += " " + quoteArg(a)
-	}
+	cmd := process.CommandLine(p.fs.programPath, p.cfg.Args)
 	cwd := p.cfg.Cwd
 	if cwd == "" {
 		cwd = `C:\`
@@ -345,7 +315,7 @@ func (p *Process) makeParams() error {
 	env := p.environment()
 	var envb []byte
 	for _, kv := range env {
-		envb = append(envb, utf16Bytes(kv, true)...)
+		envb = append(envb, process.UTF16Bytes(kv, true)...)
 	}
 	envb = append(envb, 0, 0)
 
@@ -356,18 +326,18 @@ func (p *Process) makeParams() error {
 		data []byte
 	}
 	strs := []*str{
-		{off: ppCurDirDosPath, s: cwd, max: 260 * 2},
-		{off: ppDllPath, s: ""},
-		{off: ppImagePathName, s: p.fs.programPath},
-		{off: ppCommandLine, s: cmd},
-		{off: ppWindowTitle, s: p.fs.programPath},
-		{off: ppDesktop, s: ""},
-		{off: ppShellInfo, s: ""},
-		{off: ppRuntimeInfo, s: ""},
+		{off: process.RPPCurrentDirectory, s: cwd, max: 260 * 2},
+		{off: process.RPPDllPath, s: ""},
+		{off: process.RPPImagePathName, s: p.fs.programPath},
+		{off: process.RPPCommandLine, s: cmd},
+		{off: process.RPPWindowTitle, s: p.fs.programPath},
+		{off: process.RPPDesktop, s: ""},
+		{off: process.RPPShellInfo, s: ""},
+		{off: process.RPPRuntimeInfo, s: ""},
 	}
 	size := ppStructSize
 	for _, s := range strs {
-		s.data = utf16Bytes(s.s, true)
+		s.data = process.UTF16Bytes(s.s, true)
 		if s.max < len(s.data) {
 			s.max = len(s.data)
 		}
@@ -383,18 +353,18 @@ func (p *Process) makeParams() error {
 		return err
 	}
 	b := make(memw, size)
-	b.u32(ppAllocationSize, uint32(pageUp(uint64(size))))
-	b.u32(ppSize, uint32(size))
-	b.u32(ppFlags, 1) // PROCESS_PARAMS_FLAG_NORMALIZED
-	b.u64(ppConsoleHandle, p.consoleHandle)
-	b.u64(ppStdInput, p.std[0])
-	b.u64(ppStdOutput, p.std[1])
-	b.u64(ppStdError, p.std[2])
+	b.u32(process.RPPMaximumLength, uint32(process.PageUp(uint64(size))))
+	b.u32(process.RPPLength, uint32(size))
+	b.u32(process.RPPFlags, 1) // PROCESS_PARAMS_FLAG_NORMALIZED
+	b.u64(process.RPPConsoleHandle, p.consoleHandle)
+	b.u64(process.RPPStandardInput, p.std[0])
+	b.u64(process.RPPStandardOutput, p.std[1])
+	b.u64(process.RPPStandardError, p.std[2])
 	pos := ppStructSize
 	for _, s := range strs {
 		copy(b[pos:], s.data)
 		n := len(s.data) - 2
-		if s.s == "" && s.off != ppCurDirDosPath {
+		if s.s == "" && s.off != process.RPPCurrentDirectory {
 			b.ustr(s.off, 0, 0, 0) // an empty string has no buffer (DllPath: the default search path)
 		} else {
 			b.ustr(s.off, uint16(n), uint16(s.max), a.base+uint64(pos))
@@ -402,10 +372,10 @@ func (p *Process) makeParams() error {
 		pos += (s.max + 7) &^ 7
 	}
 	copy(b[envOff:], envb)
-	b.u64(ppEnvironment, a.base+uint64(envOff))
-	b.u64(ppEnvironmentSize, uint64(len(envb)))
-	if err := p.write(a.base, b); err != nil {
+	b.u64(process.RPPEnvironment, a.base+uint64(envOff))
+	b.u64(process.RPPEnvironmentSize, uint64(len(envb)))
+	if err := p.mem.Write(a.base, b); err != nil {
 		return err
 	}
-	return p.writeU64(p.peb+pebParams, a.base)
+	return p.mem.WriteU64(p.peb+process.PEBProcessParameters, a.base)
 }

@@ -88,10 +88,10 @@ func (p *Process) updateUserShared() {
 	st := c.systemTime()
 	putKSystemTime(b[0:], it)   // InterruptTime at 0x8
 	putKSystemTime(b[0xc:], st) // SystemTime at 0x14
-	p.write(kuserBase+kuserInterruptTime, b[:0x18])
+	p.mem.Write(kuserBase+kuserInterruptTime, b[:0x18])
 	var tc [12]byte
 	putKSystemTime(tc[:], it/10000) // TickCount in ms (TickCountMultiplier 1<<24)
-	p.write(kuserBase+kuserTickCount, tc[:])
+	p.mem.Write(kuserBase+kuserTickCount, tc[:])
 }
 
 // putKSystemTime writes a KSYSTEM_TIME {LowPart, High1Time, High2Time}.

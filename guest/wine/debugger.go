@@ -3,18 +3,15 @@ package wine
 import (
 	"fmt"
 
+	"github.com/rspstub/rspstub/guest/process"
 	"github.com/rspstub/rspstub/internal/arch"
 )
-
-// debuggerAllocName names the allocations a debugger makes (LLDB's _M for
-// its expression evaluator) in the memory map.
-const debuggerAllocName = "debugger allocation"
 
 // Allocate reserves and commits size bytes with perm for a debugger, as a
 // private allocation of its own; the guest sees it as memory it did not
 // ask for, like a remote VirtualAllocEx.
 func (p *Process) Allocate(size uint64, perm arch.Perm) (uint64, error) {
-	if size == 0 || size > 1<<32 {
+	if size == 0 || size > process.MaxDebuggerAlloc {
 		return 0, fmt.Errorf("allocate %#x bytes: bad size", size)
 	}
 	prot := uint32(PAGE_NOACCESS)
@@ -28,7 +25,7 @@ func (p *Process) Allocate(size uint64, perm arch.Perm) (uint64, error) {
 	case arch.PermRWX, arch.PermWrite | arch.PermExec:
 		prot = PAGE_EXECUTE_READWRITE
 	}
-	a, err := p.allocate(lowestAddress, size, prot, MEM_PRIVATE, false, debuggerAllocName)
+	a, err := p.allocate(process.LowestAddress, size, prot, MEM_PRIVATE, false, process.DebuggerAllocName)
 	if err != nil {
 		return 0, err
 	}
@@ -38,7 +35,7 @@ func (p *Process) Allocate(size uint64, perm arch.Perm) (uint64, error) {
 // Free releases an allocation Allocate made; addr is its base.
 func (p *Process) Free(addr uint64) error {
 	a := p.vm.find(addr)
-	if a == nil || a.base != addr || a.name != debuggerAllocName {
+	if a == nil || a.base != addr || a.name != process.DebuggerAllocName {
 		return fmt.Errorf("free %#x: not a debugger allocation", addr)
 	}
 	return p.vm.release(a)

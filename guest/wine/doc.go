@@ -19,6 +19,14 @@
 // is not 8 (read from the unix ntdll.so's build string), since the
 // start-up contract and the private interfaces below changed in Wine 9.
 //
+// The process layer below is package guest/process, shared with the
+// synthesized userland (package guest): the Machine, guest memory access
+// and its MemoryError, the TEB/PEB/RTL_USER_PROCESS_PARAMETERS offsets,
+// the user address-space limits and the command-line quoting. The
+// address space (Windows' reserve-and-commit model, vm.go), threads and
+// handle table stay here: the synthesized userland's are simpler models
+// of its own.
+//
 // A system call is dispatched by name through syscallTable (table.go):
 // one line per call, name, argument count and handler, with the handlers
 // grouped by subsystem (sys_vm.go, sys_section.go, sys_file.go,

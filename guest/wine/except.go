@@ -3,6 +3,7 @@ package wine
 import (
 	"fmt"
 
+	"github.com/rspstub/rspstub/guest/process"
 	"github.com/rspstub/rspstub/internal/arch"
 )
 
@@ -92,7 +93,7 @@ func (p *Process) DispatchException(e Exception) (Event, error) {
 // see) and resumes t in KiUserExceptionDispatcher.
 func (p *Process) raise(t *Thread, e Exception, ctx *arch.Context) (Event, error) {
 	sp := (ctx.GPR[arch.RSP] &^ 15) - excStackSize
-	if sp < t.stackLimit-pageSize || sp > t.stackBase || sp < pageSize {
+	if sp < t.stackLimit-process.PageSize || sp > t.stackBase || sp < process.PageSize {
 		p.exited, p.exitCode = true, e.Code
 		return Event{Kind: EventExited, ExitCode: e.Code,
 			Description: "no stack left to dispatch " + e.String()}, nil
@@ -118,7 +119,7 @@ func (p *Process) raise(t *Thread, e Exception, ctx *arch.Context) (Event, error
 	for i := 0; i < n; i++ {
 		memw(r).u64(erInfo+8*i, e.Params[i])
 	}
-	if err := p.write(sp, b); err != nil {
+	if err := p.mem.Write(sp, b); err != nil {
 		p.exited, p.exitCode = true, e.Code
 		return Event{Kind: EventExited, ExitCode: e.Code,
 			Description: "the stack cannot hold the exception frame for " + e.String()}, nil

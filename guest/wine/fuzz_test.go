@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/rspstub/rspstub/emulator/unicorn"
+	"github.com/rspstub/rspstub/guest/process"
 	"github.com/rspstub/rspstub/internal/arch"
 	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/stretchr/testify/require"
@@ -37,7 +38,7 @@ func newFuzzGuest(t testing.TB, exe, root string) *fuzzGuest {
 	require.NoError(t, err)
 	scratch, err := p.allocate(0, 0x2000, PAGE_READWRITE, MEM_PRIVATE, false, "fuzz scratch")
 	require.NoError(t, err)
-	ro, err := p.allocate(0, pageSize, PAGE_READONLY, MEM_PRIVATE, false, "fuzz read-only")
+	ro, err := p.allocate(0, process.PageSize, PAGE_READONLY, MEM_PRIVATE, false, "fuzz read-only")
 	require.NoError(t, err)
 	return &fuzzGuest{m: m, p: p, scratch: scratch.base, ro: ro.base}
 }
@@ -75,7 +76,7 @@ func (g *fuzzGuest) value(b []byte) uint64 {
 	case 1:
 		return g.scratch + 0x1ff8 // at the end: a read runs off
 	case 2:
-		return g.ro + v%pageSize
+		return g.ro + v%process.PageSize
 	case 3:
 		return 4 * (v % 16) // small handles
 	case 4:

@@ -7,6 +7,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/rspstub/rspstub/guest/process"
 	"github.com/rspstub/rspstub/internal/arch"
 	"github.com/rspstub/rspstub/internal/loaded"
 	"github.com/rspstub/rspstub/internal/peimage"
@@ -99,7 +100,7 @@ var errConflict = errors.New("conflicting addresses")
 // (0: any). The status is STATUS_IMAGE_NOT_AT_BASE when the image moved.
 func (p *Process) mapImage(ii *imageInfo, want uint64) (*Module, ntstatus, error) {
 	f := ii.file
-	size := pageUp(uint64(f.SizeOfImage))
+	size := process.PageUp(uint64(f.SizeOfImage))
 	span := (size + allocGranule - 1) &^ (allocGranule - 1)
 	status := STATUS_SUCCESS
 	base := f.ImageBase
@@ -137,12 +138,12 @@ func (p *Process) mapImage(ii *imageInfo, want uint64) (*Module, ntstatus, error
 		return nil, STATUS_NO_MEMORY, err
 	}
 	// Page protections: headers read-only, then each section's.
-	npages := size / pageSize
+	npages := size / process.PageSize
 	prots := make([]uint32, npages)
 	for i := range prots {
 		prots[i] = PAGE_READONLY
 	}
-	hdrPages := pageUp(uint64(f.SizeOfHeaders)) / pageSize
+	hdrPages := process.PageUp(uint64(f.SizeOfHeaders)) / process.PageSize
 	if hdrPages == 0 {
 		hdrPages = 1
 	}
@@ -152,8 +153,8 @@ func (p *Process) mapImage(ii *imageInfo, want uint64) (*Module, ntstatus, error
 	}
 	for _, s := range f.Sections {
 		sp := sectionProt(s.Characteristics)
-		first := uint64(s.VirtualAddress) / pageSize
-		last := pageUp(uint64(s.VirtualAddress)+uint64(s.MemSize())) / pageSize
+		first := uint64(s.VirtualAddress) / process.PageSize
+		last := process.PageUp(uint64(s.VirtualAddress)+uint64(s.MemSize())) / process.PageSize
 		for pg := first; pg < last && pg < npages; pg++ {
 			if seen[pg] && pg >= hdrPages {
 				prots[pg] = unionProt(prots[pg], sp)
@@ -168,7 +169,7 @@ func (p *Process) mapImage(ii *imageInfo, want uint64) (*Module, ntstatus, error
 		for end < npages && prots[end] == prots[start] {
 			end++
 		}
-		lo, hi := start*pageSize, end*pageSize
+		lo, hi := start*process.PageSize, end*process.PageSize
 		if hi > uint64(len(img)) {
 			hi = uint64(len(img))
 		}
@@ -176,7 +177,7 @@ func (p *Process) mapImage(ii *imageInfo, want uint64) (*Module, ntstatus, error
 		if lo < hi {
 			data = img[lo:hi]
 		}
-		if err := p.vm.commitData(a, base+start*pageSize, (end-start)*pageSize, prots[start], data); err != nil {
+		if err := p.vm.commitData(a, base+start*process.PageSize, (end-start)*process.PageSize, prots[start], data); err != nil {
 			p.vm.release(a)
 			if errors.Is(err, errCommitLimit) {
 				return nil, STATUS_COMMITMENT_LIMIT, err

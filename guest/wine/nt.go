@@ -195,28 +195,11 @@ const (
 )
 
 // Structure offsets on x64, from the public headers (winternl.h, winnt.h,
-// ddk/wdm.h) as Wine 8 defines them.
+// ddk/wdm.h) as Wine 8 defines them; those of the TEB, PEB and
+// RTL_USER_PROCESS_PARAMETERS are package process's, shared with the
+// synthesized userland, and here are only the sizes and what Wine adds.
 const (
-	// TEB
-	tebExceptionList        = 0x0
-	tebStackBase            = 0x8
-	tebStackLimit           = 0x10
-	tebSelf                 = 0x30
-	tebClientID             = 0x40 // UniqueProcess, then UniqueThread at 0x48
-	tebTLSPointer           = 0x58
-	tebPeb                  = 0x60
-	tebLastError            = 0x68
-	tebCurrentLocale        = 0x108
-	tebActCtxStack          = 0x290 // ACTIVATION_CONTEXT_STACK; FrameListCache LIST_ENTRY at +8
-	tebActCtxStackPointer   = 0x2c8
-	tebStaticUnicodeString  = 0x1258
-	tebStaticUnicodeBuffer  = 0x1268
-	tebStaticUnicodeBufSize = 261 * 2
-	tebDeallocationStack    = 0x1478
-	tebTLSSlots             = 0x1480
-	tebTLSLinks             = 0x1680
-	tebWowTebOffset         = 0x180c
-	// Wine keeps a 32-bit TEB at TEB+0x2000 and the debug channel state
+	// TEB: Wine keeps a 32-bit TEB at TEB+0x2000 and the debug channel state
 	// right after it; the block is 64 KiB.
 	tebBlockSize  = 0x10000
 	teb32Offset   = 0x2000
@@ -226,58 +209,12 @@ const (
 	teb32WowTebOf = 0xfbc // TEB32.WowTebOffset, negative offset back to the 64-bit TEB
 
 	// PEB
-	pebBeingDebugged   = 0x2
-	pebImageBase       = 0x10
-	pebLdr             = 0x18
-	pebParams          = 0x20
-	pebProcessHeap     = 0x30
-	pebApiSetMap       = 0x68
-	pebTLSBitmapBits   = 0x80
-	pebAnsiCodePage    = 0xa0
-	pebOemCodePage     = 0xa8
-	pebCaseTable       = 0xb0
-	pebNumProcessors   = 0xb8
-	pebNtGlobalFlag    = 0xbc
-	pebCritSecTimeout  = 0xc0
-	pebHeapSegReserve  = 0xc8
-	pebHeapSegCommit   = 0xd0
-	pebHeapDecommitTot = 0xd8
-	pebHeapDecommitFre = 0xe0
-	pebMaxHeaps        = 0xec
-	pebOSMajor         = 0x118
-	pebOSMinor         = 0x11c
-	pebOSBuild         = 0x120
-	pebOSPlatformID    = 0x124
-	pebImageSubsystem  = 0x128
-	pebImageSubsysMaj  = 0x12c
-	pebImageSubsysMin  = 0x130
-	pebAffinityMask    = 0x134
-	pebSessionID       = 0x2c0
-	pebCloudFileFlags  = 0x7a8 // Wine: the unix side's image address
-	pebBlockSize       = 0x10000
-	pebDebugOptions    = 0x2000 // Wine: debug channel table
+	pebCloudFileFlags = 0x7a8 // Wine: the unix side's image address
+	pebBlockSize      = 0x10000
+	pebDebugOptions   = 0x2000 // Wine: debug channel table
 
 	// RTL_USER_PROCESS_PARAMETERS
-	ppAllocationSize  = 0x0
-	ppSize            = 0x4
-	ppFlags           = 0x8
-	ppConsoleHandle   = 0x10
-	ppConsoleFlags    = 0x18
-	ppStdInput        = 0x20
-	ppStdOutput       = 0x28
-	ppStdError        = 0x30
-	ppCurDirDosPath   = 0x38 // CURDIR: UNICODE_STRING DosPath, HANDLE at 0x48
-	ppCurDirHandle    = 0x48
-	ppDllPath         = 0x50
-	ppImagePathName   = 0x60
-	ppCommandLine     = 0x70
-	ppEnvironment     = 0x80
-	ppWindowTitle     = 0xb0
-	ppDesktop         = 0xc0
-	ppShellInfo       = 0xd0
-	ppRuntimeInfo     = 0xe0
-	ppEnvironmentSize = 0x3f0
-	ppStructSize      = 0x410
+	ppStructSize = 0x410
 
 	// KUSER_SHARED_DATA
 	kuserBase              = 0x7ffe0000

@@ -9,21 +9,16 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/rspstub/rspstub/guest/process"
 	"github.com/rspstub/rspstub/internal/arch"
 	"github.com/rspstub/rspstub/internal/loaded"
 	"github.com/rspstub/rspstub/internal/peimage"
 )
 
-// Machine is the emulator as the kernel sees it. *unicorn.Machine
-// satisfies it.
+// Machine is the emulator as the kernel sees it: the process layer's
+// Machine and whole register contexts. *unicorn.Machine satisfies it.
 type Machine interface {
-	Map(addr, size uint64, perm arch.Perm) error // page-aligned
-	Unmap(addr, size uint64) error
-	Protect(addr, size uint64, perm arch.Perm) error
-	ReadMemory(addr uint64, p []byte) (int, error)  // short count = readable prefix
-	WriteMemory(addr uint64, p []byte) (int, error) // ignores guest protections
-	Reg(r arch.Reg) (uint64, error)
-	SetReg(r arch.Reg, v uint64) error
+	process.Machine
 	ReadContext(c *arch.Context) error
 	WriteContext(c *arch.Context) error
 }
@@ -127,7 +122,7 @@ type Process struct {
 	pending       *pendingCall
 	callRec       call         // the system call being served (see start)
 	slots         [2][]sysSlot // system calls by number (see slot)
-	scratch       [16]byte     // small writes (writeU64, writeU32)
+	mem           *process.Memory
 	defaultKeyed  *keyedEvent
 	std           [3]uint64 // standard handles
 	stdStreams    [3]*stream
@@ -192,7 +187,7 @@ func Load(m Machine, cfg Config) (p *Process, err error) {
 		return nil, fmt.Errorf("is a DLL, not a program")
 	}
 	p = &Process{m: m, cfg: cfg, log: lg, inst: inst, exeFile: exeFile,
-		vm: &addressSpace{m: m}, handles: newHandleTable(), reg: newRegistry(),
+		vm: &addressSpace{m: m}, mem: process.NewMemory(m), handles: newHandleTable(), reg: newRegistry(),
 		nextTID: firstTID, stats: map[string]int{}}
 	p.clock = newClock(cfg.RealClock)
 	root := cfg.Root
@@ -304,7 +299,7 @@ func (p *Process) resolveNtdll(base uint64) error {
 // the unix-call dispatcher (`mov r10,rcx; mov eax,0xF000; syscall; ret`),
 // which turns __wine_unix_call into a system call the kernel serves.
 func (p *Process) makeTrampoline() error {
-	a, err := p.allocate(0, pageSize, PAGE_EXECUTE_READ, MEM_PRIVATE, false, "rspstub unix-call stub")
+	a, err := p.allocate(0, process.PageSize, PAGE_EXECUTE_READ, MEM_PRIVATE, false, "rspstub unix-call stub")
 	if err != nil {
 		return err
 	}
@@ -313,12 +308,12 @@ func (p *Process) makeTrampoline() error {
 		return &vmError{"write", err}
 	}
 	p.trampoline = a.base
-	return p.writeU64(p.ntdll.unixCallDispatcher, a.base)
+	return p.mem.WriteU64(p.ntdll.unixCallDispatcher, a.base)
 }
 
 // allocate reserves and commits size bytes (a private allocation).
 func (p *Process) allocate(hint, size uint64, prot, typ uint32, topDown bool, name string) (*allocation, error) {
-	size = pageUp(size)
+	size = process.PageUp(size)
 	base, ok := p.vm.findFree((size+allocGranule-1)&^(allocGranule-1), allocGranule, hint, topDown)
 	if !ok {
 		return nil, fmt.Errorf("no room for %d bytes (%s)", size, name)

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf16"
+
+	"github.com/rspstub/rspstub/guest/process"
 )
 
 // The registry is an in-memory tree under \Registry (Machine and User),
@@ -169,7 +171,7 @@ func (r *registry) create(from *regKey, path string) (k *regKey, created bool, s
 	return k, created, STATUS_SUCCESS
 }
 
-func regSZ(s string) []byte { return utf16Bytes(s, true) }
+func regSZ(s string) []byte { return process.UTF16Bytes(s, true) }
 
 func regDword(v uint32) []byte {
 	b := make([]byte, 4)
@@ -289,7 +291,7 @@ func (r *registry) loadFile(path string) error {
 		return fmt.Errorf("%s: larger than 64 MiB", path)
 	}
 	if len(data) >= 2 && data[0] == 0xff && data[1] == 0xfe {
-		data = []byte(decodeUTF16(data[2:]))
+		data = []byte(process.DecodeUTF16(data[2:]))
 	}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	return r.load(string(data), path)

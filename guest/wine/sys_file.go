@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/rspstub/rspstub/guest/process"
 )
 
 // File system calls over the sandbox.
@@ -446,7 +448,7 @@ func ntQueryInformationFile(p *Process, c *call) ntstatus {
 	c.note("class=%d", class)
 	info := f.stat()
 	alloc, eof := sizes(info)
-	name := utf16Bytes(strings.TrimPrefix(f.guestPath, "C:"), false)
+	name := process.UTF16Bytes(strings.TrimPrefix(f.guestPath, "C:"), false)
 	var b memw
 	switch class {
 	case FileBasicInformation:
@@ -605,7 +607,7 @@ func ntSetInformationFile(p *Process, c *call) ntstatus {
 		if nlen > 0x10000 || c.err != nil {
 			return STATUS_INVALID_PARAMETER
 		}
-		name := decodeUTF16(c.bytes(buf+20, int(nlen)&^1))
+		name := process.DecodeUTF16(c.bytes(buf+20, int(nlen)&^1))
 		if c.err != nil {
 			return STATUS_ACCESS_VIOLATION
 		}
@@ -754,7 +756,7 @@ func ntQueryDirectoryFile(p *Process, c *call) ntstatus {
 			f.listPos++
 			continue
 		}
-		name := utf16Bytes(e.name, false)
+		name := process.UTF16Bytes(e.name, false)
 		size := (fixed + len(name) + 7) &^ 7
 		if len(out)+fixed+len(name) > int(length) {
 			if count == 0 {
@@ -819,7 +821,7 @@ func ntQueryVolumeInformationFile(p *Process, c *call) ntstatus {
 	var b memw
 	switch class {
 	case 1: // FileFsVolumeInformation
-		label := utf16Bytes("", false)
+		label := process.UTF16Bytes("", false)
 		b = make(memw, 18+len(label))
 		b.u64(0, uint64(virtualEpoch.UnixNano()/100+filetimeOffset))
 		b.u32(8, 0x5253_5354) // serial
@@ -848,7 +850,7 @@ func ntQueryVolumeInformationFile(p *Process, c *call) ntstatus {
 		}
 		b.u32(0, dev)
 	case 5: // FileFsAttributeInformation
-		fsName := utf16Bytes("NTFS", false)
+		fsName := process.UTF16Bytes("NTFS", false)
 		b = make(memw, 12+len(fsName))
 		b.u32(0, 0x2|0x1|0x4|0x8) // case preserved, case sensitive search, unicode, persistent ACLs
 		b.u32(4, 255)

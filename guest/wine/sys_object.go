@@ -1,5 +1,7 @@
 package wine
 
+import "github.com/rspstub/rspstub/guest/process"
+
 // Handle and object system calls.
 
 // NtClose(handle)
@@ -78,14 +80,14 @@ func ntQueryObject(p *Process, c *call) ntstatus {
 		if k, ok := o.(*regHandle); ok {
 			name = k.key.path()
 		}
-		data := utf16Bytes(name, true)
+		data := process.UTF16Bytes(name, true)
 		b = make(memw, 16+len(data))
 		if name != "" {
 			b.ustr(0, uint16(len(data)-2), uint16(len(data)), buf+16)
 			copy(b[16:], data)
 		}
 	case 2: // ObjectTypeInformation
-		data := utf16Bytes(o.typeName(), true)
+		data := process.UTF16Bytes(o.typeName(), true)
 		b = make(memw, 0x68+len(data))
 		b.ustr(0, uint16(len(data)-2), uint16(len(data)), buf+0x68)
 		copy(b[0x68:], data)

@@ -1,6 +1,10 @@
 package wine
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/rspstub/rspstub/guest/process"
+)
 
 // Registry system calls.
 
@@ -93,7 +97,7 @@ const (
 )
 
 func valueInfo(v *regValue, class uint32) (memw, ntstatus) {
-	name := utf16Bytes(v.name, false)
+	name := process.UTF16Bytes(v.name, false)
 	var b memw
 	switch class {
 	case KeyValueBasicInformation:
@@ -248,8 +252,8 @@ const (
 )
 
 func (p *Process) keyInfo(k *regKey, class uint32) (memw, int, ntstatus) {
-	name := utf16Bytes(k.name, false)
-	cls := utf16Bytes(k.class, false)
+	name := process.UTF16Bytes(k.name, false)
+	cls := process.UTF16Bytes(k.class, false)
 	t := uint64(k.modified)
 	if t == 0 {
 		t = uint64(virtualEpoch.UnixNano()/100 + filetimeOffset)
@@ -303,7 +307,7 @@ func (p *Process) keyInfo(k *regKey, class uint32) (memw, int, ntstatus) {
 		copy(b[44:], cls)
 		return b, 44, STATUS_SUCCESS
 	case KeyNameInformation:
-		full := utf16Bytes(k.path(), false)
+		full := process.UTF16Bytes(k.path(), false)
 		b = make(memw, 4+len(full))
 		b.u32(0, uint32(len(full)))
 		copy(b[4:], full)

@@ -3,6 +3,7 @@ package wine
 import (
 	"errors"
 
+	"github.com/rspstub/rspstub/guest/process"
 	"github.com/rspstub/rspstub/internal/peimage"
 )
 
@@ -70,7 +71,7 @@ func ntCreateSection(p *Process, c *call) ntstatus {
 				return STATUS_INVALID_IMAGE_NOT_MZ
 			}
 			sec.image = &imageInfo{file: pf, data: data, hostPath: f.hostPath, guestPath: f.guestPath}
-			sec.size = pageUp(uint64(pf.SizeOfImage))
+			sec.size = process.PageUp(uint64(pf.SizeOfImage))
 		} else {
 			sec.data = data
 			if sec.size == 0 {
@@ -184,7 +185,7 @@ func (p *Process) mapView(c *call, sh, proc, basePtr, offPtr, sizePtr uint64, pr
 	if !validProt(prot) {
 		return STATUS_INVALID_PAGE_PROTECTION
 	}
-	span := pageUp(size)
+	span := process.PageUp(size)
 	var base uint64
 	if want != 0 {
 		base = want &^ (allocGranule - 1)
@@ -212,7 +213,7 @@ func (p *Process) mapView(c *call, sh, proc, basePtr, offPtr, sizePtr uint64, pr
 			if end > uint64(len(sec.data)) {
 				end = uint64(len(sec.data))
 			}
-			c.fail(p.write(base, sec.data[off:end]))
+			c.fail(p.mem.Write(base, sec.data[off:end]))
 		}
 	}
 	c.note("data view at %#x+%#x", base, span)

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/rspstub/rspstub/guest/process"
 )
 
 // System information, time, locale and NLS system calls.
@@ -42,12 +44,12 @@ func (p *Process) systemInfo(class uint32, buf uint64, length uint32) (memw, nts
 	case SystemBasicInformation, SystemEmulationBasicInformation, SystemNativeBasicInformation:
 		b = make(memw, 0x40)
 		b.u32(4, 156250) // TimerResolution, 100 ns units
-		b.u32(8, pageSize)
+		b.u32(8, process.PageSize)
 		b.u32(0xc, 0x100000)
 		b.u32(0x10, 1)
 		b.u32(0x14, 0xfffff)
 		b.u32(0x18, allocGranule)
-		b.u64(0x20, lowestAddress)
+		b.u64(0x20, process.LowestAddress)
 		b.u64(0x28, highestAddress)
 		b.u64(0x30, 1)
 		b.u8(0x38, 1)
@@ -98,10 +100,10 @@ func (p *Process) systemInfo(class uint32, buf uint64, length uint32) (memw, nts
 			size = 432
 		}
 		b = make(memw, size)
-		copy(b[4:], utf16Bytes("Coordinated Universal Time", false))
-		copy(b[88:], utf16Bytes("Coordinated Universal Time", false))
+		copy(b[4:], process.UTF16Bytes("Coordinated Universal Time", false))
+		copy(b[88:], process.UTF16Bytes("Coordinated Universal Time", false))
 		if class == SystemDynamicTimeZoneInformation {
-			copy(b[172:], utf16Bytes("UTC", false))
+			copy(b[172:], process.UTF16Bytes("UTC", false))
 		}
 	case SystemRecommendedSharedDataAlignment:
 		b = make(memw, 4)
@@ -271,7 +273,7 @@ func (p *Process) mapNLS(c *call, name string) (uint64, uint64, ntstatus) {
 // mapFlat maps bytes read-only in a new allocation (a file mapped as
 // data: NLS tables, the API set schema).
 func (p *Process) mapFlat(c *call, data []byte, name string) (uint64, ntstatus) {
-	size := pageUp(uint64(len(data)))
+	size := process.PageUp(uint64(len(data)))
 	if size == 0 {
 		return 0, STATUS_MAPPED_FILE_SIZE_ZERO
 	}

@@ -1,6 +1,7 @@
 package wine
 
 import (
+	"github.com/rspstub/rspstub/guest/process"
 	"github.com/rspstub/rspstub/internal/arch"
 )
 
@@ -174,7 +175,7 @@ func ntGetContextThread(p *Process, c *call) ntstatus {
 	}
 	cur := t.ctx
 	b := make(memw, ctxSize)
-	c.fail(p.read(ptr, b))
+	c.fail(p.mem.Read(ptr, b))
 	if c.err != nil {
 		return STATUS_ACCESS_VIOLATION
 	}
@@ -315,7 +316,7 @@ func ntQueryInformationThread(p *Process, c *call) ntstatus {
 	case ThreadIdealProcessorEx:
 		b = make(memw, 4)
 	case ThreadDescription:
-		name := utf16Bytes(t.name, false)
+		name := process.UTF16Bytes(t.name, false)
 		b = make(memw, 16+len(name))
 		b.ustr(0, uint16(len(name)), uint16(len(name)), buf+16)
 		copy(b[16:], name)
@@ -353,7 +354,7 @@ func ntSetInformationThread(p *Process, c *call) ntstatus {
 				continue
 			}
 			if idx < 64 {
-				c.put64(o.teb+tebTLSSlots+8*idx, 0)
+				c.put64(o.teb+process.TEBTLSSlots+8*idx, 0)
 			} else if idx < 64+1024 {
 				if exp := c.u64(o.teb + 0x1780); exp != 0 {
 					c.put64(exp+8*(idx-64), 0)
@@ -486,7 +487,7 @@ func ntQueryInformationProcess(p *Process, c *call) ntstatus {
 		if class == ProcessImageFileName {
 			name = `\Device\HarddiskVolume1` + name[2:]
 		}
-		data := utf16Bytes(name, true)
+		data := process.UTF16Bytes(name, true)
 		b = make(memw, 16+len(data))
 		b.ustr(0, uint16(len(data)-2), uint16(len(data)), buf+16)
 		copy(b[16:], data)

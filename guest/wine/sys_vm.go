@@ -1,6 +1,10 @@
 package wine
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/rspstub/rspstub/guest/process"
+)
 
 // Virtual memory system calls.
 
@@ -44,12 +48,12 @@ func (p *Process) allocateVM(c *call, proc, basePtr, sizePtr uint64, typ, prot u
 		var start, end uint64
 		if base != 0 {
 			start = base &^ (allocGranule - 1)
-			end = pageUp(base + size)
+			end = process.PageUp(base + size)
 			if !p.vm.isFree(start, end-start) {
 				return STATUS_CONFLICTING_ADDRESSES
 			}
 		} else {
-			span := pageUp(size)
+			span := process.PageUp(size)
 			var ok bool
 			start, ok = p.vm.findFree((span+allocGranule-1)&^(allocGranule-1), allocGranule, 0, typ&MEM_TOP_DOWN != 0)
 			if !ok {
@@ -71,7 +75,7 @@ func (p *Process) allocateVM(c *call, proc, basePtr, sizePtr uint64, typ, prot u
 		base, size = start, end-start
 	} else {
 		// Commit inside an existing reservation.
-		start, end := pageDown(base), pageUp(base+size)
+		start, end := process.PageDown(base), process.PageUp(base+size)
 		a = p.vm.find(start)
 		if a == nil || end > a.base+a.size || a.typ != MEM_PRIVATE && a.typ != MEM_MAPPED {
 			return STATUS_CONFLICTING_ADDRESSES
@@ -114,10 +118,10 @@ func ntFreeVirtualMemory(p *Process, c *call) ntstatus {
 		c.put64(sizePtr, a.size)
 		return STATUS_SUCCESS
 	case MEM_DECOMMIT:
-		start := pageDown(base)
+		start := process.PageDown(base)
 		end := a.base + a.size
 		if size != 0 {
-			end = pageUp(base + size)
+			end = process.PageUp(base + size)
 		}
 		if end > a.base+a.size {
 			return STATUS_UNABLE_TO_FREE_VM
@@ -152,9 +156,9 @@ func ntProtectVirtualMemory(p *Process, c *call) ntstatus {
 	if !validProt(prot) {
 		return STATUS_INVALID_PAGE_PROTECTION
 	}
-	start, end := pageDown(base), pageUp(base+size)
+	start, end := process.PageDown(base), process.PageUp(base+size)
 	if size == 0 {
-		end = start + pageSize
+		end = start + process.PageSize
 	}
 	a := p.vm.find(start)
 	if a == nil || end > a.base+a.size {
@@ -256,7 +260,7 @@ func ntQueryVirtualMemory(p *Process, c *call) ntstatus {
 			return STATUS_INVALID_ADDRESS
 		}
 		name := `\Device\HarddiskVolume1` + a.view.module.Path[2:]
-		data := utf16Bytes(name, true)
+		data := process.UTF16Bytes(name, true)
 		need := uint64(16 + len(data))
 		c.put64(retPtr, need)
 		if length < need {

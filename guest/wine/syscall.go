@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/rspstub/rspstub/guest/process"
 	"github.com/rspstub/rspstub/internal/arch"
 )
 
@@ -49,7 +50,7 @@ func (c *call) arg(i int) uint64 {
 	case 3:
 		return c.regs.GPR[arch.R9]
 	}
-	v, err := c.p.readU64(c.regs.GPR[arch.RSP] + 0x28 + 8*uint64(i-4))
+	v, err := c.p.mem.ReadU64(c.regs.GPR[arch.RSP] + 0x28 + 8*uint64(i-4))
 	c.fail(err)
 	return v
 }
@@ -72,24 +73,24 @@ func (c *call) note(format string, a ...any) {
 }
 
 func (c *call) u32(addr uint64) uint32 {
-	v, err := c.p.readU32(addr)
+	v, err := c.p.mem.ReadU32(addr)
 	c.fail(err)
 	return v
 }
 
 func (c *call) u64(addr uint64) uint64 {
-	v, err := c.p.readU64(addr)
+	v, err := c.p.mem.ReadU64(addr)
 	c.fail(err)
 	return v
 }
 
 func (c *call) bytes(addr uint64, n int) []byte {
 	if n < 0 || n > 64<<20 {
-		c.fail(&errGuestMemory{addr, n})
+		c.fail(&process.MemoryError{Op: "read", Addr: addr, N: n})
 		return nil
 	}
 	b := make([]byte, n)
-	c.fail(c.p.read(addr, b))
+	c.fail(c.p.mem.Read(addr, b))
 	return b
 }
 
@@ -100,25 +101,25 @@ func (c *call) bytes(addr uint64, n int) []byte {
 
 func (c *call) put32(addr uint64, v uint32) {
 	if addr != 0 && c.writable(addr, 4) {
-		c.fail(c.p.writeU32(addr, v))
+		c.fail(c.p.mem.WriteU32(addr, v))
 	}
 }
 
 func (c *call) put64(addr, v uint64) {
 	if addr != 0 && c.writable(addr, 8) {
-		c.fail(c.p.writeU64(addr, v))
+		c.fail(c.p.mem.WriteU64(addr, v))
 	}
 }
 
 func (c *call) putBytes(addr uint64, b []byte) {
 	if len(b) == 0 || c.writable(addr, uint64(len(b))) {
-		c.fail(c.p.write(addr, b))
+		c.fail(c.p.mem.Write(addr, b))
 	}
 }
 
 func (c *call) writable(addr, n uint64) bool {
 	if addr+n < addr || !c.p.vm.accessible(addr, n, true) {
-		c.fail(&errGuestMemory{addr, int(n)})
+		c.fail(&process.MemoryError{Op: "write", Addr: addr, N: int(n)})
 		return false
 	}
 	return true
@@ -139,7 +140,7 @@ func (c *call) ustr(addr uint64) string {
 	if n == 0 {
 		return ""
 	}
-	return decodeUTF16(c.bytes(buf, n&^1))
+	return process.DecodeUTF16(c.bytes(buf, n&^1))
 }
 
 // objectAttributes reads OBJECT_ATTRIBUTES {Length, RootDirectory,
@@ -286,7 +287,7 @@ func (p *Process) start(gprsOnly bool) (c *call, e *sysEntry, status ntstatus, e
 	}
 	status = e.fn(p, c)
 	if c.err != nil {
-		var ge *errGuestMemory
+		var ge *process.MemoryError
 		if !errors.As(c.err, &ge) {
 			return nil, nil, 0, &Event{Kind: EventError, Description: fmt.Sprintf("%s: %v", c.name, c.err)}, nil
 		}

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/rspstub/rspstub/guest/process"
 	"github.com/rspstub/rspstub/internal/arch"
 )
 
@@ -211,32 +212,32 @@ func (p *Process) newThread(entry, arg, stackReserve, stackCommit uint64) (*Thre
 	}
 	// Everything but the lowest page is committed; that page stays
 	// reserved, so running off the stack faults.
-	if err := p.vm.commit(stack, base+pageSize, stackReserve-pageSize, PAGE_READWRITE); err != nil {
+	if err := p.vm.commit(stack, base+process.PageSize, stackReserve-process.PageSize, PAGE_READWRITE); err != nil {
 		return nil, err
 	}
-	t.stack, t.stackBase, t.stackLimit = stack, base+stackReserve, base+pageSize
+	t.stack, t.stackBase, t.stackLimit = stack, base+stackReserve, base+process.PageSize
 
 	b := make(memw, 0x3000)
-	b.u64(tebExceptionList, ^uint64(0))
-	b.u64(tebStackBase, t.stackBase)
-	b.u64(tebStackLimit, t.stackLimit)
-	b.u64(tebSelf, t.teb)
-	b.u64(tebClientID, pid)
-	b.u64(tebClientID+8, uint64(t.tid))
-	b.u64(tebPeb, p.peb)
-	b.u32(tebCurrentLocale, 0x409)
-	b.u64(tebActCtxStackPointer, t.teb+tebActCtxStack)
-	b.u64(tebActCtxStack+8, t.teb+tebActCtxStack+8) // FrameListCache: an empty list
-	b.u64(tebActCtxStack+16, t.teb+tebActCtxStack+8)
-	b.ustr(tebStaticUnicodeString, 0, tebStaticUnicodeBufSize, t.teb+tebStaticUnicodeBuffer)
-	b.u64(tebDeallocationStack, base)
-	b.u64(tebTLSLinks, t.teb+tebTLSLinks) // an unlinked LIST_ENTRY
-	b.u64(tebTLSLinks+8, t.teb+tebTLSLinks)
+	b.u64(process.TEBExceptionList, ^uint64(0))
+	b.u64(process.TEBStackBase, t.stackBase)
+	b.u64(process.TEBStackLimit, t.stackLimit)
+	b.u64(process.TEBSelf, t.teb)
+	b.u64(process.TEBClientID, pid)
+	b.u64(process.TEBClientID+8, uint64(t.tid))
+	b.u64(process.TEBPEB, p.peb)
+	b.u32(process.TEBCurrentLocale, 0x409)
+	b.u64(process.TEBActCtxStackPointer, t.teb+process.TEBActCtxStack)
+	b.u64(process.TEBActCtxStack+8, t.teb+process.TEBActCtxStack+8) // FrameListCache: an empty list
+	b.u64(process.TEBActCtxStack+16, t.teb+process.TEBActCtxStack+8)
+	b.ustr(process.TEBStaticUnicodeString, 0, process.TEBStaticUnicodeBufSize, t.teb+process.TEBStaticUnicodeBuffer)
+	b.u64(process.TEBDeallocationStack, base)
+	b.u64(process.TEBTLSLinks, t.teb+process.TEBTLSLinks) // an unlinked LIST_ENTRY
+	b.u64(process.TEBTLSLinks+8, t.teb+process.TEBTLSLinks)
 	// The 32-bit TEB Wine keeps at +0x2000.
 	b.u32(teb32Offset+teb32ExcList, ^uint32(0))
 	b.u32(teb32Offset+teb32Self, uint32(t.teb+teb32Offset))
 	b.u32(teb32Offset+teb32WowTebOf, uint32(0x1_0000_0000-teb32Offset))
-	if err := p.write(t.teb, b); err != nil {
+	if err := p.mem.Write(t.teb, b); err != nil {
 		return nil, err
 	}
 
@@ -259,7 +260,7 @@ func (p *Process) newThread(entry, arg, stackReserve, stackCommit uint64) (*Thre
 	ctxAddr := (start.GPR[arch.RSP] &^ 15) - ctxSize
 	img := make(memw, ctxSize)
 	encodeContext(img, &start, CONTEXT_FULL)
-	if err := p.write(ctxAddr, img); err != nil {
+	if err := p.mem.Write(ctxAddr, img); err != nil {
 		return nil, err
 	}
 	t.ctx = start

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/rspstub/rspstub/guest/process"
 	"github.com/rspstub/rspstub/internal/arch"
 )
 
@@ -17,16 +18,11 @@ import (
 // of equal state, so a 1 GiB reservation costs one entry, not 262,144.
 
 const (
-	pageSize       = 0x1000
 	allocGranule   = 0x10000
-	lowestAddress  = 0x10000
-	highestAddress = 0x7FFF_FFFE_FFFF // last user byte (MmHighestUserAddress)
-	maxRuns        = 1 << 16          // per allocation
+	highestAddress = process.UserLimit - 1 // last user byte (MmHighestUserAddress)
+	maxRuns        = 1 << 16               // per allocation
 	maxAllocations = 1 << 16
 )
-
-func pageDown(v uint64) uint64 { return v &^ (pageSize - 1) }
-func pageUp(v uint64) uint64   { return (v + pageSize - 1) &^ (pageSize - 1) }
 
 // run is a stretch of pages with one state and protection.
 type run struct {
@@ -110,7 +106,7 @@ func (as *addressSpace) find(addr uint64) *allocation {
 
 // isFree reports whether [base, base+size) overlaps no allocation.
 func (as *addressSpace) isFree(base, size uint64) bool {
-	if base < lowestAddress || size == 0 || base+size-1 > highestAddress || base+size < base {
+	if base < process.LowestAddress || size == 0 || base+size-1 > highestAddress || base+size < base {
 		return false
 	}
 	i := sort.Search(len(as.allocs), func(i int) bool { return as.allocs[i].base+as.allocs[i].size > base })
@@ -123,14 +119,14 @@ func (as *addressSpace) findFree(size, align, hint uint64, topDown bool) (uint64
 	if size == 0 || size > highestAddress {
 		return 0, false
 	}
-	if hint < lowestAddress {
-		hint = lowestAddress
+	if hint < process.LowestAddress {
+		hint = process.LowestAddress
 	}
 	if topDown {
 		// Gaps from the top down: [lo, hi) between allocations.
 		hi := uint64(highestAddress + 1)
 		for i := len(as.allocs); i >= 0; i-- {
-			lo := uint64(lowestAddress)
+			lo := uint64(process.LowestAddress)
 			if i > 0 {
 				lo = as.allocs[i-1].base + as.allocs[i-1].size
 			}
@@ -399,7 +395,7 @@ type basicInfo struct {
 
 // query answers NtQueryVirtualMemory(MemoryBasicInformation) for addr.
 func (as *addressSpace) query(addr uint64) basicInfo {
-	page := pageDown(addr)
+	page := process.PageDown(addr)
 	if a := as.find(page); a != nil {
 		off := page - a.base
 		i := sort.Search(len(a.runs), func(i int) bool { return a.runs[i].off+a.runs[i].size > off })
