@@ -14,13 +14,11 @@ import (
 	"github.com/rspstub/rspstub/internal/arch"
 )
 
-// Pseudo and standard handles.
+// Standard handles (the pseudo-handles are package process's).
 const (
-	currentProcessHandle = ^uint64(0)     // (HANDLE)-1
-	currentThreadHandle  = ^uint64(0) - 1 // (HANDLE)-2
-	stdInputHandle       = 0x50
-	stdOutputHandle      = 0x54
-	stdErrorHandle       = 0x58
+	stdInputHandle  = 0x50
+	stdOutputHandle = 0x54
+	stdErrorHandle  = 0x58
 )
 
 // Win32 error codes used here.
@@ -233,7 +231,7 @@ func (p *Process) initCalls(reserved uint64) []guestCall {
 
 func terminateProcess(c *call) error {
 	h := c.arg(0)
-	if h == currentProcessHandle || h == 0 {
+	if h == process.CurrentProcessHandle || h == 0 {
 		return c.exit(int(int32(c.arg(1))))
 	}
 	return c.fail(errorInvalidHandle)
@@ -502,20 +500,20 @@ func tlsAlloc(c *call) error {
 	return c.ret(0xFFFFFFFF) // TLS_OUT_OF_INDEXES
 }
 
-// Memory protection constants (PAGE_*).
+// pageProtToPerm maps a page protection (PAGE_*) to the emulator's.
 func pageProtToPerm(prot uint32) (arch.Perm, bool) {
-	switch prot &^ 0x700 { // ignore GUARD, NOCACHE, WRITECOMBINE
-	case 0x01:
+	switch prot &^ (process.PAGE_GUARD | process.PAGE_NOCACHE | process.PAGE_WRITECOMBINE) {
+	case process.PAGE_NOACCESS:
 		return arch.PermNone, true
-	case 0x02:
+	case process.PAGE_READONLY:
 		return arch.PermRead, true
-	case 0x04, 0x08:
+	case process.PAGE_READWRITE, process.PAGE_WRITECOPY:
 		return arch.PermRW, true
-	case 0x10:
+	case process.PAGE_EXECUTE:
 		return arch.PermExec, true
-	case 0x20:
+	case process.PAGE_EXECUTE_READ:
 		return arch.PermRX, true
-	case 0x40, 0x80:
+	case process.PAGE_EXECUTE_READWRITE, process.PAGE_EXECUTE_WRITECOPY:
 		return arch.PermRWX, true
 	}
 	return 0, false
@@ -524,17 +522,17 @@ func pageProtToPerm(prot uint32) (arch.Perm, bool) {
 func permToPageProt(p arch.Perm) uint32 {
 	switch p {
 	case arch.PermNone:
-		return 0x01
+		return process.PAGE_NOACCESS
 	case arch.PermRead:
-		return 0x02
+		return process.PAGE_READONLY
 	case arch.PermRW, arch.PermWrite:
-		return 0x04
+		return process.PAGE_READWRITE
 	case arch.PermExec:
-		return 0x10
+		return process.PAGE_EXECUTE
 	case arch.PermRX:
-		return 0x20
+		return process.PAGE_EXECUTE_READ
 	default:
-		return 0x40
+		return process.PAGE_EXECUTE_READWRITE
 	}
 }
 
@@ -545,9 +543,8 @@ func virtualAlloc(c *call) error {
 	if !ok || size == 0 || size > 1<<36 {
 		return c.fail(errorInvalidParameter)
 	}
-	const memCommit, memReserve = 0x1000, 0x2000
 	if addr != 0 {
-		if a := p.as.find(addr); a != nil && typ&memReserve == 0 {
+		if a := p.as.find(addr); a != nil && typ&process.MEM_RESERVE == 0 {
 			// Commit inside an existing reservation.
 			if process.PageUp(addr+size) > a.base+a.size {
 				return c.fail(errorInvalidAddress)
@@ -572,7 +569,7 @@ func virtualAlloc(c *call) error {
 		}
 	}
 	mapPerm := perm
-	if typ&memCommit == 0 {
+	if typ&process.MEM_COMMIT == 0 {
 		mapPerm = arch.PermNone
 	}
 	a, err := p.as.mapRange(addr, size, mapPerm, "VirtualAlloc")
@@ -580,7 +577,7 @@ func virtualAlloc(c *call) error {
 		return c.fail(errorNotEnoughMemory)
 	}
 	a.virtual = true
-	if typ&memCommit == 0 {
+	if typ&process.MEM_COMMIT == 0 {
 		for i := range a.committed {
 			a.committed[i] = false
 		}
@@ -594,7 +591,7 @@ func virtualFree(c *call) error {
 	if a == nil || !a.virtual {
 		return c.fail(errorInvalidAddress)
 	}
-	if uint32(c.arg(2))&0x8000 != 0 { // MEM_RELEASE
+	if uint32(c.arg(2))&process.MEM_RELEASE != 0 {
 		if c.arg(0) != a.base {
 			return c.fail(errorInvalidParameter)
 		}
@@ -650,15 +647,15 @@ func virtualQuery(c *call) error {
 		le.PutUint64(b[8:], a.base)
 		le.PutUint32(b[16:], permToPageProt(a.initPerm))
 		le.PutUint64(b[24:], (j-i)*process.PageSize)
-		typ := uint32(0x20000) // MEM_PRIVATE
+		typ := uint32(process.MEM_PRIVATE)
 		if p.moduleAt(addr) != nil {
-			typ = 0x1000000 // MEM_IMAGE
+			typ = process.MEM_IMAGE
 		}
 		if a.committed[i] {
-			le.PutUint32(b[32:], 0x1000) // MEM_COMMIT
+			le.PutUint32(b[32:], process.MEM_COMMIT)
 			le.PutUint32(b[36:], permToPageProt(a.perms[i]))
 		} else {
-			le.PutUint32(b[32:], 0x2000) // MEM_RESERVE
+			le.PutUint32(b[32:], process.MEM_RESERVE)
 		}
 		le.PutUint32(b[40:], typ)
 	} else {
@@ -675,8 +672,8 @@ func virtualQuery(c *call) error {
 		}
 		le.PutUint64(b[0:], pg)
 		le.PutUint64(b[24:], end-pg)
-		le.PutUint32(b[32:], 0x10000) // MEM_FREE
-		le.PutUint32(b[36:], 0x01)
+		le.PutUint32(b[32:], process.MEM_FREE)
+		le.PutUint32(b[36:], process.PAGE_NOACCESS)
 	}
 	c.wbytes(buf, b)
 	return c.ret(48)

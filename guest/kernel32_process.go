@@ -1,13 +1,15 @@
 package guest
 
+import "github.com/rspstub/rspstub/guest/process"
+
 // KERNEL32.dll's error, process and thread exports: their handlers, listed by
 // kernel32Exports in api_kernel32.go.
 
 // k32_GetCurrentProcess implements GetCurrentProcess.
-func k32_GetCurrentProcess(c *call) error { return c.ret(currentProcessHandle) }
+func k32_GetCurrentProcess(c *call) error { return c.ret(process.CurrentProcessHandle) }
 
 // k32_GetCurrentThread implements GetCurrentThread.
-func k32_GetCurrentThread(c *call) error { return c.ret(currentThreadHandle) }
+func k32_GetCurrentThread(c *call) error { return c.ret(process.CurrentThreadHandle) }
 
 // k32_GetCurrentProcessId implements GetCurrentProcessId.
 func k32_GetCurrentProcessId(c *call) error { return c.ret(guestPID) }

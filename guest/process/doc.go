@@ -4,8 +4,9 @@
 // structures Windows keeps for a process and its threads (the TEB, PEB,
 // PEB_LDR_DATA, LDR_DATA_TABLE_ENTRY and RTL_USER_PROCESS_PARAMETERS
 // offsets in layout.go, checked against mingw-w64's headers by a test),
-// the limits of the user address space, and the command line as the C
-// runtimes parse it back.
+// the limits of the user address space, the memory and page-protection
+// constants (MEM_*, PAGE_*) and pseudo-handles both userlands answer
+// with, and the command line as the C runtimes parse it back.
 //
 // # Layers
 //

@@ -30,11 +30,11 @@ const (
 // mapUserSharedData maps KUSER_SHARED_DATA at 0x7ffe0000. Its SystemCall
 // byte (0x308) is 0, so every ntdll thunk executes `syscall`.
 func (p *Process) mapUserSharedData() error {
-	a, err := p.vm.reserve(kuserBase, allocGranule, PAGE_READONLY, MEM_PRIVATE, "KUSER_SHARED_DATA")
+	a, err := p.vm.reserve(kuserBase, allocGranule, process.PAGE_READONLY, process.MEM_PRIVATE, "KUSER_SHARED_DATA")
 	if err != nil {
 		return err
 	}
-	if err := p.vm.commit(a, kuserBase, 2*process.PageSize, PAGE_READONLY); err != nil {
+	if err := p.vm.commit(a, kuserBase, 2*process.PageSize, process.PAGE_READONLY); err != nil {
 		return err
 	}
 	b := make(memw, process.PageSize)
@@ -83,7 +83,7 @@ func (p *Process) mapUserSharedData() error {
 // debug channel table (16-byte entries {flags, name[15]}, sorted by name,
 // ended by an empty name whose flags are the default).
 func (p *Process) makePEB() error {
-	a, err := p.allocate(0x7ff0_0000, pebBlockSize, PAGE_READWRITE, MEM_PRIVATE, false, "PEB")
+	a, err := p.allocate(0x7ff0_0000, pebBlockSize, process.PAGE_READWRITE, process.MEM_PRIVATE, false, "PEB")
 	if err != nil {
 		return err
 	}
@@ -348,7 +348,7 @@ func (p *Process) makeParams() error {
 	if size > 1<<20 {
 		return fmt.Errorf("the command line and environment take %d bytes (at most 1 MiB)", size)
 	}
-	a, err := p.allocate(0, uint64(size), PAGE_READWRITE, MEM_PRIVATE, false, "process parameters")
+	a, err := p.allocate(0, uint64(size), process.PAGE_READWRITE, process.MEM_PRIVATE, false, "process parameters")
 	if err != nil {
 		return err
 	}

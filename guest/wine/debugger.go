@@ -14,18 +14,18 @@ func (p *Process) Allocate(size uint64, perm arch.Perm) (uint64, error) {
 	if size == 0 || size > process.MaxDebuggerAlloc {
 		return 0, fmt.Errorf("allocate %#x bytes: bad size", size)
 	}
-	prot := uint32(PAGE_NOACCESS)
+	prot := uint32(process.PAGE_NOACCESS)
 	switch perm & arch.PermRWX {
 	case arch.PermRead:
-		prot = PAGE_READONLY
+		prot = process.PAGE_READONLY
 	case arch.PermRW, arch.PermWrite:
-		prot = PAGE_READWRITE
+		prot = process.PAGE_READWRITE
 	case arch.PermExec, arch.PermRX:
-		prot = PAGE_EXECUTE_READ
+		prot = process.PAGE_EXECUTE_READ
 	case arch.PermRWX, arch.PermWrite | arch.PermExec:
-		prot = PAGE_EXECUTE_READWRITE
+		prot = process.PAGE_EXECUTE_READWRITE
 	}
-	a, err := p.allocate(process.LowestAddress, size, prot, MEM_PRIVATE, false, process.DebuggerAllocName)
+	a, err := p.allocate(process.LowestAddress, size, prot, process.MEM_PRIVATE, false, process.DebuggerAllocName)
 	if err != nil {
 		return 0, err
 	}

@@ -36,9 +36,9 @@ func newFuzzGuest(t testing.TB, exe, root string) *fuzzGuest {
 	p, err := Load(m, Config{Program: exe, Root: root, StdioKinds: [3]string{"tty", "tty", "pipe"},
 		Stdin: strings.NewReader("a line of input\n"), Stdout: io.Discard, Stderr: io.Discard})
 	require.NoError(t, err)
-	scratch, err := p.allocate(0, 0x2000, PAGE_READWRITE, MEM_PRIVATE, false, "fuzz scratch")
+	scratch, err := p.allocate(0, 0x2000, process.PAGE_READWRITE, process.MEM_PRIVATE, false, "fuzz scratch")
 	require.NoError(t, err)
-	ro, err := p.allocate(0, process.PageSize, PAGE_READONLY, MEM_PRIVATE, false, "fuzz read-only")
+	ro, err := p.allocate(0, process.PageSize, process.PAGE_READONLY, process.MEM_PRIVATE, false, "fuzz read-only")
 	require.NoError(t, err)
 	return &fuzzGuest{m: m, p: p, scratch: scratch.base, ro: ro.base}
 }

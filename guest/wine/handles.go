@@ -3,6 +3,8 @@ package wine
 import (
 	"sort"
 	"strings"
+
+	"github.com/rspstub/rspstub/guest/process"
 )
 
 // object is anything a handle can refer to.
@@ -105,9 +107,9 @@ func isPermanent(o object) bool {
 // objectOf resolves a handle (or pseudo handle) for a system call.
 func (p *Process) objectOf(h uint64) (object, ntstatus) {
 	switch h {
-	case currentProcess:
+	case process.CurrentProcessHandle:
 		return p, STATUS_SUCCESS
-	case currentThread:
+	case process.CurrentThreadHandle:
 		return p.cur, STATUS_SUCCESS
 	}
 	if o, ok := p.handles.get(h); ok {

@@ -28,44 +28,44 @@ func sectionProt(ch uint32) uint32 {
 	shared := ch&peimage.IMAGE_SCN_MEM_SHARED != 0
 	switch {
 	case x && w && shared:
-		return PAGE_EXECUTE_READWRITE
+		return process.PAGE_EXECUTE_READWRITE
 	case x && w:
-		return PAGE_EXECUTE_WRITECOPY
+		return process.PAGE_EXECUTE_WRITECOPY
 	case x && r:
-		return PAGE_EXECUTE_READ
+		return process.PAGE_EXECUTE_READ
 	case x:
-		return PAGE_EXECUTE
+		return process.PAGE_EXECUTE
 	case w && shared:
-		return PAGE_READWRITE
+		return process.PAGE_READWRITE
 	case w:
-		return PAGE_WRITECOPY
+		return process.PAGE_WRITECOPY
 	case r:
-		return PAGE_READONLY
+		return process.PAGE_READONLY
 	}
-	return PAGE_NOACCESS
+	return process.PAGE_NOACCESS
 }
 
 // unionProt combines two protections of one page.
 func unionProt(a, b uint32) uint32 {
 	pa, pb := perm(a)|perm(b), uint32(0)
-	cow := (a|b)&(PAGE_WRITECOPY|PAGE_EXECUTE_WRITECOPY) != 0
+	cow := (a|b)&(process.PAGE_WRITECOPY|process.PAGE_EXECUTE_WRITECOPY) != 0
 	switch {
 	case pa&arch.PermExec != 0 && pa&arch.PermWrite != 0:
-		pb = PAGE_EXECUTE_READWRITE
+		pb = process.PAGE_EXECUTE_READWRITE
 		if cow {
-			pb = PAGE_EXECUTE_WRITECOPY
+			pb = process.PAGE_EXECUTE_WRITECOPY
 		}
 	case pa&arch.PermExec != 0:
-		pb = PAGE_EXECUTE_READ
+		pb = process.PAGE_EXECUTE_READ
 	case pa&arch.PermWrite != 0:
-		pb = PAGE_READWRITE
+		pb = process.PAGE_READWRITE
 		if cow {
-			pb = PAGE_WRITECOPY
+			pb = process.PAGE_WRITECOPY
 		}
 	case pa&arch.PermRead != 0:
-		pb = PAGE_READONLY
+		pb = process.PAGE_READONLY
 	default:
-		pb = PAGE_NOACCESS
+		pb = process.PAGE_NOACCESS
 	}
 	return pb
 }
@@ -133,7 +133,7 @@ func (p *Process) mapImage(ii *imageInfo, want uint64) (*Module, ntstatus, error
 	// (LDR_DATA_TABLE_ENTRY.BaseDllName), so module lists read from guest
 	// memory agree.
 	name := path.Base(strings.ReplaceAll(ii.guestPath, `\`, "/"))
-	a, err := p.vm.reserve(base, size, PAGE_EXECUTE_WRITECOPY, MEM_IMAGE, name)
+	a, err := p.vm.reserve(base, size, process.PAGE_EXECUTE_WRITECOPY, process.MEM_IMAGE, name)
 	if err != nil {
 		return nil, STATUS_NO_MEMORY, err
 	}
@@ -141,7 +141,7 @@ func (p *Process) mapImage(ii *imageInfo, want uint64) (*Module, ntstatus, error
 	npages := size / process.PageSize
 	prots := make([]uint32, npages)
 	for i := range prots {
-		prots[i] = PAGE_READONLY
+		prots[i] = process.PAGE_READONLY
 	}
 	hdrPages := process.PageUp(uint64(f.SizeOfHeaders)) / process.PageSize
 	if hdrPages == 0 {

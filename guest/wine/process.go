@@ -299,7 +299,7 @@ func (p *Process) resolveNtdll(base uint64) error {
 // the unix-call dispatcher (`mov r10,rcx; mov eax,0xF000; syscall; ret`),
 // which turns __wine_unix_call into a system call the kernel serves.
 func (p *Process) makeTrampoline() error {
-	a, err := p.allocate(0, process.PageSize, PAGE_EXECUTE_READ, MEM_PRIVATE, false, "rspstub unix-call stub")
+	a, err := p.allocate(0, process.PageSize, process.PAGE_EXECUTE_READ, process.MEM_PRIVATE, false, "rspstub unix-call stub")
 	if err != nil {
 		return err
 	}

@@ -198,7 +198,7 @@ func (p *Process) mapView(c *call, sh, proc, basePtr, offPtr, sizePtr uint64, pr
 			return STATUS_NO_MEMORY
 		}
 	}
-	a, err := p.vm.reserve(base, span, prot, MEM_MAPPED, "mapped view")
+	a, err := p.vm.reserve(base, span, prot, process.MEM_MAPPED, "mapped view")
 	if err != nil {
 		return STATUS_NO_MEMORY
 	}

@@ -281,11 +281,11 @@ func (p *Process) mapFlat(c *call, data []byte, name string) (uint64, ntstatus) 
 	if !ok {
 		return 0, STATUS_NO_MEMORY
 	}
-	a, err := p.vm.reserve(base, size, PAGE_READONLY, MEM_MAPPED, name)
+	a, err := p.vm.reserve(base, size, process.PAGE_READONLY, process.MEM_MAPPED, name)
 	if err != nil {
 		return 0, STATUS_NO_MEMORY
 	}
-	if err := p.vm.commitData(a, base, size, PAGE_READONLY, data); err != nil {
+	if err := p.vm.commitData(a, base, size, process.PAGE_READONLY, data); err != nil {
 		p.vm.release(a)
 		return 0, c.commitFailed(err)
 	}

@@ -33,7 +33,7 @@ func ntTerminateProcess(p *Process, c *call) ntstatus {
 			}
 		}
 		return STATUS_SUCCESS
-	case currentProcess:
+	case process.CurrentProcessHandle:
 		p.exited, p.exitCode = true, code
 		for _, t := range p.threads {
 			t.state = threadTerminated
@@ -50,7 +50,7 @@ func ntTerminateProcess(p *Process, c *call) ntstatus {
 func ntTerminateThread(p *Process, c *call) ntstatus {
 	h, code := c.arg(0), c.arg32(1)
 	t := c.t
-	if h != 0 && h != currentThread {
+	if h != 0 && h != process.CurrentThreadHandle {
 		var st ntstatus
 		if t, st = p.threadOf(h); st != STATUS_SUCCESS {
 			return st

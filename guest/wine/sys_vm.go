@@ -8,7 +8,7 @@ import (
 
 // Virtual memory system calls.
 
-func (p *Process) isSelf(h uint64) bool { return h == currentProcess }
+func (p *Process) isSelf(h uint64) bool { return h == process.CurrentProcessHandle }
 
 // NtAllocateVirtualMemory(process, *base, zero_bits, *size, type, prot)
 func ntAllocateVirtualMemory(p *Process, c *call) ntstatus {
@@ -33,17 +33,17 @@ func (p *Process) allocateVM(c *call, proc, basePtr, sizePtr uint64, typ, prot u
 	if size == 0 || size > highestAddress {
 		return STATUS_INVALID_PARAMETER
 	}
-	if typ&(MEM_COMMIT|MEM_RESERVE|MEM_RESET|MEM_RESET_UNDO) == 0 || typ&^(MEM_COMMIT|MEM_RESERVE|MEM_TOP_DOWN|MEM_WRITE_WATCH|MEM_RESET|MEM_RESET_UNDO|MEM_LARGE_PAGES|MEM_PHYSICAL) != 0 {
+	if typ&(process.MEM_COMMIT|process.MEM_RESERVE|process.MEM_RESET|process.MEM_RESET_UNDO) == 0 || typ&^(process.MEM_COMMIT|process.MEM_RESERVE|process.MEM_TOP_DOWN|process.MEM_WRITE_WATCH|process.MEM_RESET|process.MEM_RESET_UNDO|process.MEM_LARGE_PAGES|process.MEM_PHYSICAL) != 0 {
 		return STATUS_INVALID_PARAMETER
 	}
 	if !validProt(prot) {
 		return STATUS_INVALID_PAGE_PROTECTION
 	}
-	if typ&(MEM_RESET|MEM_RESET_UNDO) != 0 {
+	if typ&(process.MEM_RESET|process.MEM_RESET_UNDO) != 0 {
 		return STATUS_SUCCESS
 	}
 	var a *allocation
-	if typ&MEM_RESERVE != 0 || base == 0 {
+	if typ&process.MEM_RESERVE != 0 || base == 0 {
 		// A new reservation: 64 KiB aligned.
 		var start, end uint64
 		if base != 0 {
@@ -55,18 +55,18 @@ func (p *Process) allocateVM(c *call, proc, basePtr, sizePtr uint64, typ, prot u
 		} else {
 			span := process.PageUp(size)
 			var ok bool
-			start, ok = p.vm.findFree((span+allocGranule-1)&^(allocGranule-1), allocGranule, 0, typ&MEM_TOP_DOWN != 0)
+			start, ok = p.vm.findFree((span+allocGranule-1)&^(allocGranule-1), allocGranule, 0, typ&process.MEM_TOP_DOWN != 0)
 			if !ok {
 				return STATUS_NO_MEMORY
 			}
 			end = start + span
 		}
 		var err error
-		a, err = p.vm.reserve(start, end-start, prot, MEM_PRIVATE, "VirtualAlloc")
+		a, err = p.vm.reserve(start, end-start, prot, process.MEM_PRIVATE, "VirtualAlloc")
 		if err != nil {
 			return STATUS_NO_MEMORY
 		}
-		if typ&MEM_COMMIT != 0 {
+		if typ&process.MEM_COMMIT != 0 {
 			if err := p.vm.commit(a, start, end-start, prot); err != nil {
 				p.vm.release(a)
 				return c.commitFailed(err)
@@ -77,7 +77,7 @@ func (p *Process) allocateVM(c *call, proc, basePtr, sizePtr uint64, typ, prot u
 		// Commit inside an existing reservation.
 		start, end := process.PageDown(base), process.PageUp(base+size)
 		a = p.vm.find(start)
-		if a == nil || end > a.base+a.size || a.typ != MEM_PRIVATE && a.typ != MEM_MAPPED {
+		if a == nil || end > a.base+a.size || a.typ != process.MEM_PRIVATE && a.typ != process.MEM_MAPPED {
 			return STATUS_CONFLICTING_ADDRESSES
 		}
 		if err := p.vm.commit(a, start, end-start, prot); err != nil {
@@ -103,11 +103,11 @@ func ntFreeVirtualMemory(p *Process, c *call) ntstatus {
 	}
 	c.note("base=%#x size=%#x type=%#x", base, size, typ)
 	a := p.vm.find(base)
-	if a == nil || a.typ != MEM_PRIVATE {
+	if a == nil || a.typ != process.MEM_PRIVATE {
 		return STATUS_MEMORY_NOT_ALLOCATED
 	}
 	switch typ &^ 0x4000000 /* MEM_COALESCE_PLACEHOLDERS etc. ignored */ {
-	case MEM_RELEASE:
+	case process.MEM_RELEASE:
 		if size != 0 || base != a.base {
 			return STATUS_FREE_VM_NOT_AT_BASE
 		}
@@ -117,7 +117,7 @@ func ntFreeVirtualMemory(p *Process, c *call) ntstatus {
 		c.put64(basePtr, a.base)
 		c.put64(sizePtr, a.size)
 		return STATUS_SUCCESS
-	case MEM_DECOMMIT:
+	case process.MEM_DECOMMIT:
 		start := process.PageDown(base)
 		end := a.base + a.size
 		if size != 0 {
@@ -218,7 +218,7 @@ func ntQueryVirtualMemory(p *Process, c *call) ntstatus {
 		return STATUS_SUCCESS
 	case MemoryRegionInformation:
 		bi := p.vm.query(addr)
-		if bi.state == MEM_FREE {
+		if bi.state == process.MEM_FREE {
 			return STATUS_INVALID_ADDRESS
 		}
 		if length < 0x20 {
@@ -273,7 +273,7 @@ func ntQueryVirtualMemory(p *Process, c *call) ntstatus {
 		return STATUS_SUCCESS
 	case MemoryImageInformation:
 		a := p.vm.find(addr)
-		if a == nil || a.typ != MEM_IMAGE {
+		if a == nil || a.typ != process.MEM_IMAGE {
 			return STATUS_INVALID_ADDRESS
 		}
 		if length < 0x18 {
@@ -295,7 +295,7 @@ func ntQueryVirtualMemory(p *Process, c *call) ntstatus {
 			va := c.u64(buf + 16*i)
 			bi := p.vm.query(va)
 			var attr uint64
-			if bi.state == MEM_COMMIT {
+			if bi.state == process.MEM_COMMIT {
 				attr = 1 | uint64(bi.prot&0x7ff)<<4 // Valid, Win32Protection
 			}
 			c.put64(buf+16*i+8, attr)

@@ -190,7 +190,7 @@ func (p *Process) newThread(entry, arg, stackReserve, stackCommit uint64) (*Thre
 	}
 	t := &Thread{p: p, tid: p.nextTID, state: threadReady}
 	p.nextTID += 4
-	tebAlloc, err := p.allocate(0x7ff0_0000, tebBlockSize, PAGE_READWRITE, MEM_PRIVATE, true, fmt.Sprintf("TEB of thread %#x", t.tid))
+	tebAlloc, err := p.allocate(0x7ff0_0000, tebBlockSize, process.PAGE_READWRITE, process.MEM_PRIVATE, true, fmt.Sprintf("TEB of thread %#x", t.tid))
 	if err != nil {
 		return nil, err
 	}
@@ -206,13 +206,13 @@ func (p *Process) newThread(entry, arg, stackReserve, stackCommit uint64) (*Thre
 	if !ok {
 		return nil, fmt.Errorf("no room for a %d-byte stack", stackReserve)
 	}
-	stack, err := p.vm.reserve(base, stackReserve, PAGE_READWRITE, MEM_PRIVATE, fmt.Sprintf("stack of thread %#x", t.tid))
+	stack, err := p.vm.reserve(base, stackReserve, process.PAGE_READWRITE, process.MEM_PRIVATE, fmt.Sprintf("stack of thread %#x", t.tid))
 	if err != nil {
 		return nil, err
 	}
 	// Everything but the lowest page is committed; that page stays
 	// reserved, so running off the stack faults.
-	if err := p.vm.commit(stack, base+process.PageSize, stackReserve-process.PageSize, PAGE_READWRITE); err != nil {
+	if err := p.vm.commit(stack, base+process.PageSize, stackReserve-process.PageSize, process.PAGE_READWRITE); err != nil {
 		return nil, err
 	}
 	t.stack, t.stackBase, t.stackLimit = stack, base+stackReserve, base+process.PageSize

@@ -67,17 +67,17 @@ func (e *vmError) Error() string { return e.op + ": " + e.err.Error() }
 func (e *vmError) Unwrap() error { return e.err }
 
 func perm(prot uint32) arch.Perm {
-	if prot&PAGE_GUARD != 0 {
+	if prot&process.PAGE_GUARD != 0 {
 		return arch.PermNone
 	}
 	switch prot & 0xff {
-	case PAGE_READONLY:
+	case process.PAGE_READONLY:
 		return arch.PermRead
-	case PAGE_READWRITE, PAGE_WRITECOPY:
+	case process.PAGE_READWRITE, process.PAGE_WRITECOPY:
 		return arch.PermRW
-	case PAGE_EXECUTE, PAGE_EXECUTE_READ:
+	case process.PAGE_EXECUTE, process.PAGE_EXECUTE_READ:
 		return arch.PermRX
-	case PAGE_EXECUTE_READWRITE, PAGE_EXECUTE_WRITECOPY:
+	case process.PAGE_EXECUTE_READWRITE, process.PAGE_EXECUTE_WRITECOPY:
 		return arch.PermRWX
 	}
 	return arch.PermNone
@@ -87,8 +87,8 @@ func perm(prot uint32) arch.Perm {
 // PAGE_GUARD/PAGE_NOCACHE/PAGE_WRITECOMBINE modifiers.
 func validProt(prot uint32) bool {
 	switch prot & 0xff {
-	case PAGE_NOACCESS, PAGE_READONLY, PAGE_READWRITE, PAGE_WRITECOPY, PAGE_EXECUTE,
-		PAGE_EXECUTE_READ, PAGE_EXECUTE_READWRITE, PAGE_EXECUTE_WRITECOPY:
+	case process.PAGE_NOACCESS, process.PAGE_READONLY, process.PAGE_READWRITE, process.PAGE_WRITECOPY, process.PAGE_EXECUTE,
+		process.PAGE_EXECUTE_READ, process.PAGE_EXECUTE_READWRITE, process.PAGE_EXECUTE_WRITECOPY:
 	default:
 		return false
 	}
@@ -163,7 +163,7 @@ func (as *addressSpace) reserve(base, size uint64, prot, typ uint32, name string
 		return nil, fmt.Errorf("more than %d allocations", maxAllocations)
 	}
 	a := &allocation{base: base, size: size, allocProt: prot, typ: typ, name: name,
-		runs: []run{{off: 0, size: size, state: MEM_RESERVE}}}
+		runs: []run{{off: 0, size: size, state: process.MEM_RESERVE}}}
 	i := sort.Search(len(as.allocs), func(i int) bool { return as.allocs[i].base > base })
 	as.allocs = append(as.allocs, nil)
 	copy(as.allocs[i+1:], as.allocs[i:])
@@ -175,7 +175,7 @@ func (as *addressSpace) reserve(base, size uint64, prot, typ uint32, name string
 func (as *addressSpace) release(a *allocation) error {
 	var firstErr error
 	for _, r := range a.runs {
-		if r.state == MEM_COMMIT {
+		if r.state == process.MEM_COMMIT {
 			if err := as.m.Unmap(a.base+r.off, r.size); err != nil && firstErr == nil {
 				firstErr = &vmError{"unmap", err}
 			}
@@ -230,7 +230,7 @@ func (a *allocation) merge() {
 	out := a.runs[:1]
 	for _, r := range a.runs[1:] {
 		last := &out[len(out)-1]
-		if last.state == r.state && (r.state != MEM_COMMIT || last.prot == r.prot) {
+		if last.state == r.state && (r.state != process.MEM_COMMIT || last.prot == r.prot) {
 			last.size += r.size
 			continue
 		}
@@ -245,7 +245,7 @@ func (as *addressSpace) commit(a *allocation, addr, size uint64, prot uint32) er
 	var fresh uint64
 	off := addr - a.base
 	for _, r := range a.runs {
-		if r.state != MEM_COMMIT && r.off < off+size && r.off+r.size > off {
+		if r.state != process.MEM_COMMIT && r.off < off+size && r.off+r.size > off {
 			lo, hi := max(r.off, off), min(r.off+r.size, off+size)
 			fresh += hi - lo
 		}
@@ -260,7 +260,7 @@ func (as *addressSpace) commit(a *allocation, addr, size uint64, prot uint32) er
 	as.committed += fresh
 	for k := i; k < j; k++ {
 		r := &a.runs[k]
-		if r.state == MEM_COMMIT {
+		if r.state == process.MEM_COMMIT {
 			if perm(r.prot) != perm(prot) {
 				if err := as.m.Protect(a.base+r.off, r.size, perm(prot)); err != nil {
 					return &vmError{"protect", err}
@@ -269,7 +269,7 @@ func (as *addressSpace) commit(a *allocation, addr, size uint64, prot uint32) er
 		} else if err := as.m.Map(a.base+r.off, r.size, perm(prot)); err != nil {
 			return &vmError{"map", err}
 		}
-		r.state, r.prot = MEM_COMMIT, prot
+		r.state, r.prot = process.MEM_COMMIT, prot
 	}
 	a.merge()
 	return nil
@@ -283,7 +283,7 @@ func (as *addressSpace) commit(a *allocation, addr, size uint64, prot uint32) er
 func (as *addressSpace) commitData(a *allocation, addr, size uint64, prot uint32, data []byte) error {
 	rw := prot
 	if perm(prot)&arch.PermWrite == 0 {
-		rw = PAGE_READWRITE
+		rw = process.PAGE_READWRITE
 	}
 	if err := as.commit(a, addr, size, rw); err != nil {
 		return err
@@ -308,13 +308,13 @@ func (as *addressSpace) decommit(a *allocation, addr, size uint64) error {
 	}
 	for k := i; k < j; k++ {
 		r := &a.runs[k]
-		if r.state == MEM_COMMIT {
+		if r.state == process.MEM_COMMIT {
 			if err := as.m.Unmap(a.base+r.off, r.size); err != nil {
 				return &vmError{"unmap", err}
 			}
 			as.committed -= r.size
 		}
-		r.state, r.prot = MEM_RESERVE, 0
+		r.state, r.prot = process.MEM_RESERVE, 0
 	}
 	a.merge()
 	return nil
@@ -330,7 +330,7 @@ func (as *addressSpace) protect(a *allocation, addr, size uint64, prot uint32) (
 		if r.off+r.size <= off || r.off >= off+size {
 			continue
 		}
-		if r.state != MEM_COMMIT {
+		if r.state != process.MEM_COMMIT {
 			return 0, 0xC000002D, nil // STATUS_NOT_COMMITTED
 		}
 		if first {
@@ -371,7 +371,7 @@ func (as *addressSpace) accessible(addr, size uint64, write bool) bool {
 		}
 		r := a.runAt(addr)
 		p := perm(r.prot)
-		if r.state != MEM_COMMIT || p&arch.PermRead == 0 || (write && p&arch.PermWrite == 0) {
+		if r.state != process.MEM_COMMIT || p&arch.PermRead == 0 || (write && p&arch.PermWrite == 0) {
 			return false
 		}
 		end := a.base + r.off + r.size
@@ -402,7 +402,7 @@ func (as *addressSpace) query(addr uint64) basicInfo {
 		r := a.runs[i]
 		bi := basicInfo{base: page, allocBase: a.base, allocProt: a.allocProt,
 			regionSize: r.off + r.size - off, state: r.state, typ: a.typ, alloc: a}
-		if r.state == MEM_COMMIT {
+		if r.state == process.MEM_COMMIT {
 			bi.prot = r.prot
 		}
 		return bi
@@ -413,5 +413,5 @@ func (as *addressSpace) query(addr uint64) basicInfo {
 	if i < len(as.allocs) {
 		end = as.allocs[i].base
 	}
-	return basicInfo{base: page, regionSize: end - page, state: MEM_FREE, prot: PAGE_NOACCESS}
+	return basicInfo{base: page, regionSize: end - page, state: process.MEM_FREE, prot: process.PAGE_NOACCESS}
 }
