@@ -1,8 +1,6 @@
 package guest
 
-import (
-	"fmt"
-)
+import "fmt"
 
 // The C runtime's memory exports (msvcrt.dll, ucrtbase.dll): their handlers,
 // listed by crtExports in api_crt.go.
@@ -57,4 +55,30 @@ func crt__aligned_free(c *call) error {
 		c.p.heap.release(o)
 	}
 	return c.ret(0)
+}
+
+func crtAlloc(c *call, n uint64, zero bool) error {
+	a, err := c.p.heap.alloc(n, zero)
+	if err != nil {
+		return err
+	}
+	if a == 0 {
+		c.setErrno(12) // ENOMEM
+	}
+	return c.ret(a)
+}
+
+func alignedMalloc(c *call) error {
+	size, align := c.arg(0), c.arg(1)
+	if align == 0 || align&(align-1) != 0 || align > 1<<20 {
+		c.setErrno(22)
+		return c.ret(0)
+	}
+	o, err := c.p.heap.alloc(size+align, false)
+	if err != nil || o == 0 {
+		return crtAlloc(c, 1<<62, false)
+	}
+	a := (o + align - 1) &^ (align - 1)
+	c.p.win32.aligned[a] = o
+	return c.ret(a)
 }

@@ -182,3 +182,144 @@ func crt__controlfp(c *call) error { return c.ret(0x9001F) }
 
 // crt__control87 implements _control87.
 func crt__control87(c *call) error { return c.ret(0x9001F) }
+
+var errnoText = map[uint32]string{
+	0: "No error", 1: "Operation not permitted", 2: "No such file or directory", 3: "No such process",
+	4: "Interrupted function call", 5: "Input/output error", 9: "Bad file descriptor", 12: "Not enough space",
+	13: "Permission denied", 17: "File exists", 22: "Invalid argument", 24: "Too many open files",
+	28: "No space left on device", 33: "Domain error", 34: "Result too large",
+}
+
+func getMainArgs(c *call, argc, argv, env uint64) error {
+	n, err := c.p.mem.ReadU32(argc)
+	if err != nil {
+		return err
+	}
+	av, err := c.p.mem.ReadU64(argv)
+	if err != nil {
+		return err
+	}
+	ev, err := c.p.mem.ReadU64(env)
+	if err != nil {
+		return err
+	}
+	c.w32(c.arg(0), n)
+	c.w64(c.arg(1), av)
+	c.w64(c.arg(2), ev)
+	return c.ret(0)
+}
+
+// initterm calls every non-NULL function pointer in [begin, end) as guest
+// code; _initterm_e stops at the first that returns non-zero.
+func initterm(c *call, withErr bool) error {
+	begin, end := c.arg(0), c.arg(1)
+	if end < begin || end-begin > 1<<20 {
+		return c.ret(0)
+	}
+	var calls []guestCall
+	for a := begin; a < end; a += 8 {
+		f, err := c.p.mem.ReadU64(a)
+		if err != nil {
+			return err
+		}
+		if f == 0 {
+			continue
+		}
+		g := guestCall{fn: f}
+		if withErr {
+			g.then = func(c *call, ret uint64) error {
+				if uint32(ret) != 0 {
+					return c.ret(uint64(uint32(ret)))
+				}
+				return nil
+			}
+		}
+		calls = append(calls, g)
+	}
+	return c.callSeq(calls, func(c *call) error { return c.ret(0) })
+}
+
+// exitProcess ends the process the way the C runtime does on Windows:
+// through the guest's own KERNEL32!ExitProcess (a debugger's breakpoint
+// there is hit, and the stack shows the runtime's exit calling it). A
+// process without kernel32 ends at once.
+func exitProcess(c *call, code int) error {
+	k := c.p.findModule("kernel32.dll")
+	if k == nil {
+		return c.exit(code)
+	}
+	fn, err := c.p.resolveExport(k, "ExitProcess", 0, false, false, 0)
+	if err != nil || fn == 0 {
+		return c.exit(code)
+	}
+	return c.callGuest(fn, []uint64{uint64(uint32(int32(code)))}, func(c *call, _ uint64) error { return c.exit(code) })
+}
+
+// runOnexit runs the atexit/_onexit functions in reverse order of
+// registration, then done.
+func runOnexit(c *call, done func(c *call) error) error {
+	fns := c.p.win32.onexit
+	c.p.win32.onexit = nil
+	var calls []guestCall
+	for i := len(fns) - 1; i >= 0; i-- {
+		calls = append(calls, guestCall{fn: fns[i]})
+	}
+	return c.callSeq(calls, done)
+}
+
+// qsort sorts by binary insertion, calling the guest comparator on copies
+// of the two elements placed in a scratch heap block.
+func qsort(c *call) error {
+	base, n, size, cmp := c.arg(0), c.arg(1), c.arg(2), c.arg(3)
+	if n < 2 || size == 0 {
+		return c.ret(0)
+	}
+	if size > 1<<16 || n > 1<<20 || n*size > 1<<26 {
+		return fmt.Errorf("qsort of %d elements of %d bytes is too large", n, size)
+	}
+	data := c.rbytes(base, n*size)
+	if c.err != nil {
+		return nil
+	}
+	elems := make([][]byte, n)
+	for i := range elems {
+		elems[i] = data[uint64(i)*size : uint64(i+1)*size]
+	}
+	scratch, err := c.p.heap.alloc(2*size, false)
+	if err != nil || scratch == 0 {
+		return fmt.Errorf("qsort: no scratch memory")
+	}
+	sorted := [][]byte{elems[0]}
+	var step func(c *call, i, lo, hi int) error
+	finish := func(c *call) error {
+		out := make([]byte, 0, n*size)
+		for _, e := range sorted {
+			out = append(out, e...)
+		}
+		c.wbytes(base, out)
+		c.p.heap.release(scratch)
+		return c.ret(0)
+	}
+	step = func(c *call, i, lo, hi int) error {
+		for lo >= hi {
+			sorted = append(sorted, nil)
+			copy(sorted[lo+1:], sorted[lo:])
+			sorted[lo] = elems[i]
+			i++
+			if i == len(elems) {
+				return finish(c)
+			}
+			lo, hi = 0, len(sorted)
+		}
+		mid := (lo + hi) / 2
+		c.wbytes(scratch, elems[i])
+		c.wbytes(scratch+size, sorted[mid])
+		return c.callGuest(cmp, []uint64{scratch, scratch + size}, func(c *call, r uint64) error {
+			if int32(r) < 0 {
+				return step(c, i, lo, mid)
+			}
+			return step(c, i, mid+1, hi)
+		})
+	}
+	return step(c, 1, 0, 1)
+}

@@ -136,3 +136,78 @@ func crt___stdio_common_vsprintf(c *call) error {
 	// _CRT_INTERNAL_PRINTF_STANDARD_SNPRINTF_BEHAVIOR (2) selects C99 snprintf semantics.
 	return crtSprintf(c, c.arg(1), c.arg(2), 3, &vaList{p: c.p, ptr: c.arg(5)}, c.arg(0)&2 != 0 || c.arg(1) == 0)
 }
+
+func unknownStream(c *call, f uint64) error {
+	c.setErrno(9) // EBADF
+	c.p.log.Warn("write to a FILE* that is not stdout/stderr", "file", fmt.Sprintf("%#x", f))
+	return c.ret(eof)
+}
+
+func fputc(c *call) error {
+	w, ok := c.stream(c.arg(1))
+	if !ok || w == nil {
+		return unknownStream(c, c.arg(1))
+	}
+	w.Write([]byte{byte(c.arg(0))})
+	return c.ret(uint64(byte(c.arg(0))))
+}
+
+func fileno(c *call) error {
+	for _, st := range c.p.win32.crt {
+		if f := c.arg(0); f >= st.iob && f < st.iob+3*fileSize {
+			return c.ret((f - st.iob) / fileSize)
+		}
+	}
+	return c.ret(eof)
+}
+
+func crtPrintf(c *call, w io.Writer, fmtArg int, args argSource) error {
+	s, err := c.p.format(c.str(fmtArg), args, c.crt().style)
+	if err != nil {
+		return err
+	}
+	io.WriteString(w, s)
+	return c.ret(uint64(len(s)))
+}
+
+func crtFprintf(c *call, f uint64, fmtArg int, args argSource) error {
+	w, ok := c.stream(f)
+	if !ok || w == nil {
+		return unknownStream(c, f)
+	}
+	return crtPrintf(c, w, fmtArg, args)
+}
+
+// crtSprintf formats into a guest buffer of n bytes. c99 selects snprintf
+// semantics (always terminate, return the full length); otherwise
+// _snprintf's (no terminator and -1 when truncated).
+func crtSprintf(c *call, buf, n uint64, fmtArg int, args argSource, c99 bool) error {
+	s, err := c.p.format(c.str(fmtArg), args, c.crt().style)
+	if err != nil {
+		return err
+	}
+	b := []byte(s)
+	if n == ^uint64(0) { // sprintf: unbounded
+		c.wbytes(buf, append(b, 0))
+		return c.ret(uint64(len(b)))
+	}
+	if c99 {
+		if n > 0 && buf != 0 {
+			k := uint64(len(b))
+			if k > n-1 {
+				k = n - 1
+			}
+			c.wbytes(buf, append(b[:k:k], 0))
+		}
+		return c.ret(uint64(len(b)))
+	}
+	if uint64(len(b)) > n {
+		c.wbytes(buf, b[:n])
+		return c.ret(eof | 0xFFFFFFFF00000000)
+	}
+	if uint64(len(b)) < n {
+		b = append(b, 0)
+	}
+	c.wbytes(buf, b)
+	return c.ret(uint64(len(s)))
+}

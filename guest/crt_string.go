@@ -3,6 +3,7 @@ package guest
 import (
 	"bytes"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/rspstub/rspstub/guest/process"
@@ -250,4 +251,157 @@ func crt_getenv(c *call) error {
 		}
 	}
 	return c.ret(0)
+}
+
+func cmpResult(r int) uint64 { return uint64(uint32(int32(r))) }
+
+func cut(s string, n uint64) string {
+	if uint64(len(s)) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func toUpper(v int32) int32 {
+	if v >= 'a' && v <= 'z' {
+		return v - 32
+	}
+	return v
+}
+
+func toLower(v int32) int32 {
+	if v >= 'A' && v <= 'Z' {
+		return v + 32
+	}
+	return v
+}
+
+func ctype(f func(byte) bool) apiFunc {
+	return func(c *call) error {
+		v := int32(c.arg(0))
+		if v >= 0 && v < 256 && f(byte(v)) {
+			return c.ret(1)
+		}
+		return c.ret(0)
+	}
+}
+
+func strdup(c *call) error {
+	if c.arg(0) == 0 {
+		return c.ret(0)
+	}
+	a, err := c.p.heap.allocBytes(append([]byte(c.str(0)), 0))
+	if err != nil {
+		return err
+	}
+	return c.ret(a)
+}
+
+func memmove(c *call) error {
+	n := c.arg(2)
+	if n > 1<<28 {
+		return fmt.Errorf("copy of %#x bytes", n)
+	}
+	c.wbytes(c.arg(0), c.rbytes(c.arg(1), n))
+	return c.ret(c.arg(0))
+}
+
+// parseInt parses like strtol with base detection; it returns the value
+// (saturated) and how many bytes it consumed.
+func parseIntN(s string, base int, signed bool, bits int) (uint64, int) {
+	i := 0
+	for i < len(s) && (s[i] == ' ' || s[i] >= 9 && s[i] <= 13) {
+		i++
+	}
+	neg := false
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		neg = s[i] == '-'
+		i++
+	}
+	if (base == 0 || base == 16) && i+1 < len(s) && s[i] == '0' && (s[i+1]|0x20) == 'x' {
+		if i+2 < len(s) && isBaseDigit(s[i+2], 16) {
+			base = 16
+			i += 2
+		}
+	}
+	if base == 0 {
+		if i < len(s) && s[i] == '0' {
+			base = 8
+		} else {
+			base = 10
+		}
+	}
+	if base < 2 || base > 36 {
+		return 0, 0
+	}
+	start := i
+	for i < len(s) && isBaseDigit(s[i], base) {
+		i++
+	}
+	if i == start {
+		return 0, 0
+	}
+	u, err := strconv.ParseUint(s[start:i], base, bits)
+	if err != nil {
+		u = 1<<bits - 1
+		if bits == 64 {
+			u = ^uint64(0)
+		}
+	}
+	if signed {
+		max := uint64(1)<<(bits-1) - 1
+		if neg {
+			if u > max+1 {
+				u = max + 1
+			}
+			return -u, i
+		}
+		if u > max {
+			u = max
+		}
+		return u, i
+	}
+	if neg {
+		u = -u
+	}
+	return u, i
+}
+
+func isBaseDigit(b byte, base int) bool {
+	var d int
+	switch {
+	case b >= '0' && b <= '9':
+		d = int(b - '0')
+	case (b|0x20) >= 'a' && (b|0x20) <= 'z':
+		d = int((b|0x20)-'a') + 10
+	default:
+		return false
+	}
+	return d < base
+}
+
+func parseInt(s string, base int) int64 {
+	v, _ := parseIntN(s, base, true, 64)
+	return int64(v)
+}
+
+func strtox(c *call, signed bool, size int) error {
+	s := c.str(0)
+	v, n := parseIntN(s, int(int32(c.arg(2))), signed, 8*size)
+	if c.arg(1) != 0 {
+		c.w64(c.arg(1), c.arg(0)+uint64(n))
+	}
+	if size == 4 {
+		if signed {
+			return c.ret(uint64(uint32(int32(int64(v)))))
+		}
+		return c.ret(uint64(uint32(v)))
+	}
+	return c.ret(v)
+}
+
+func crtTime(c *call) error {
+	t := uint64(c.p.now().Unix())
+	c.w64(c.arg(0), t)
+	return c.ret(t)
 }

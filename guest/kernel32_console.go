@@ -1,5 +1,7 @@
 package guest
 
+import "io"
+
 // KERNEL32.dll's file and console exports: their handlers, listed by
 // kernel32Exports in api_kernel32.go.
 
@@ -36,3 +38,52 @@ func k32_GetConsoleOutputCP(c *call) error { return c.ret(65001) }
 
 // k32_GetConsoleCP implements GetConsoleCP.
 func k32_GetConsoleCP(c *call) error { return c.ret(65001) }
+
+// writerFor maps a handle to the guest's output streams.
+func (p *Process) writerFor(h uint64) io.Writer {
+	switch h {
+	case stdOutputHandle:
+		return p.cfg.Stdout
+	case stdErrorHandle:
+		return p.cfg.Stderr
+	}
+	return nil
+}
+
+func writeFile(c *call) error {
+	h, buf, n := c.arg(0), c.arg(1), uint32(c.arg(2))
+	w := c.p.writerFor(h)
+	if w == nil {
+		return c.fail(errorInvalidHandle)
+	}
+	b := c.rbytes(buf, uint64(n))
+	if c.err != nil {
+		return nil
+	}
+	w.Write(b)
+	c.w32(c.arg(3), n)
+	return c.ret(1)
+}
+
+func writeConsoleW(c *call) error {
+	h, buf, n := c.arg(0), c.arg(1), uint32(c.arg(2))
+	w := c.p.writerFor(h)
+	if w == nil {
+		return c.fail(errorInvalidHandle)
+	}
+	s, err := c.p.mem.ReadWStringN(buf, int(n))
+	if err != nil {
+		return err
+	}
+	io.WriteString(w, s)
+	c.w32(c.arg(3), n)
+	return c.ret(1)
+}
+
+func getFileType(c *call) error {
+	switch c.arg(0) {
+	case stdInputHandle, stdOutputHandle, stdErrorHandle:
+		return c.ret(3) // FILE_TYPE_PIPE: output is redirected to the stub
+	}
+	return c.fail(errorInvalidHandle)
+}

@@ -22,3 +22,24 @@ func k32_ExitProcess(c *call) error { return c.exit(int(int32(c.arg(0)))) }
 
 // k32_ExitThread implements ExitThread.
 func k32_ExitThread(c *call) error { return c.exit(int(int32(c.arg(0)))) }
+
+func terminateProcess(c *call) error {
+	h := c.arg(0)
+	if h == process.CurrentProcessHandle || h == 0 {
+		return c.exit(int(int32(c.arg(1))))
+	}
+	return c.fail(errorInvalidHandle)
+}
+
+func getLastError(c *call) error {
+	v, err := c.p.mem.ReadU32(c.p.teb + process.TEBLastError)
+	if err != nil {
+		return err
+	}
+	return c.ret(uint64(v))
+}
+
+func setLastError(c *call) error {
+	c.setLastError(uint32(c.arg(0)))
+	return c.ret(0)
+}

@@ -1,5 +1,7 @@
 package guest
 
+import "encoding/binary"
+
 // KERNEL32.dll's synchronization exports: their handlers, listed by
 // kernel32Exports in api_kernel32.go.
 
@@ -28,4 +30,12 @@ func k32_DuplicateHandle(c *call) error {
 func newHandle(c *call) error {
 	c.p.win32.nextHandle += 4
 	return c.ret(0x100 + c.p.win32.nextHandle)
+}
+
+func initCS(c *call) error {
+	// CRITICAL_SECTION: DebugInfo, LockCount=-1, RecursionCount, OwningThread, LockSemaphore, SpinCount.
+	b := make([]byte, 40)
+	binary.LittleEndian.PutUint32(b[8:], 0xFFFFFFFF)
+	c.wbytes(c.arg(0), b)
+	return c.ret(0)
 }

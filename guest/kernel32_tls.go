@@ -54,3 +54,15 @@ func k32_FlsSetValue(c *call) error { c.p.win32.fls[uint32(c.arg(0))] = c.arg(1)
 
 // k32_FlsFree implements FlsFree.
 func k32_FlsFree(c *call) error { delete(c.p.win32.fls, uint32(c.arg(0))); return c.ret(1) }
+
+func tlsAlloc(c *call) error {
+	for i := range c.p.win32.tlsUsed {
+		if !c.p.win32.tlsUsed[i] {
+			c.p.win32.tlsUsed[i] = true
+			c.w64(c.p.teb+process.TEBTLSSlots+8*uint64(i), 0)
+			return c.ret(uint64(i))
+		}
+	}
+	c.setLastError(errorNotEnoughMemory)
+	return c.ret(0xFFFFFFFF) // TLS_OUT_OF_INDEXES
+}
