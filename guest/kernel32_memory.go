@@ -252,13 +252,7 @@ func virtualQuery(c *call) error {
 			return c.fail(errorInvalidParameter)
 		}
 		// A free range up to the next allocation.
-		end := uint64(process.UserLimit)
-		for _, a := range p.as.allocs {
-			if a.base > pg {
-				end = a.base
-				break
-			}
-		}
+		end := p.as.allocs.NextBase(pg, process.UserLimit)
 		le.PutUint64(b[0:], pg)
 		le.PutUint64(b[24:], end-pg)
 		le.PutUint32(b[32:], process.MEM_FREE)

@@ -3,7 +3,6 @@ package guest
 import (
 	"errors"
 	"fmt"
-	"sort"
 
 	"github.com/rspstub/rspstub/guest/process"
 	"github.com/rspstub/rspstub/internal/arch"
@@ -19,34 +18,21 @@ type allocation struct {
 	virtual    bool // made by VirtualAlloc (VirtualFree may release it)
 }
 
+// Span is the range the allocation covers (process.Span).
+func (a *allocation) Span() (uint64, uint64) { return a.base, a.size }
+
 // addressSpace tracks what the guest has mapped. It never trusts sizes coming
 // from the guest or from a PE without checking them first.
 type addressSpace struct {
 	m      Machine
-	allocs []*allocation // sorted by base
+	allocs process.Allocations[*allocation]
 }
 
 var errNoSpace = errors.New("no free guest address range")
 
-func (as *addressSpace) find(addr uint64) *allocation {
-	i := sort.Search(len(as.allocs), func(i int) bool { return as.allocs[i].base+as.allocs[i].size > addr })
-	if i < len(as.allocs) && as.allocs[i].base <= addr {
-		return as.allocs[i]
-	}
-	return nil
-}
+func (as *addressSpace) find(addr uint64) *allocation { return as.allocs.Find(addr) }
 
-func (as *addressSpace) isFree(base, size uint64) bool {
-	if size == 0 || base+size < base {
-		return false
-	}
-	for _, a := range as.allocs {
-		if base < a.base+a.size && a.base < base+size {
-			return false
-		}
-	}
-	return true
-}
+func (as *addressSpace) isFree(base, size uint64) bool { return as.allocs.IsFree(base, size) }
 
 // findFree returns a free range of size bytes at or above hint, aligned to
 // align (a power of two), below limit.
@@ -55,19 +41,8 @@ func (as *addressSpace) findFree(size, hint, align, limit uint64) (uint64, error
 	if size == 0 || size > 1<<36 {
 		return 0, fmt.Errorf("%w: bad size %#x", errNoSpace, size)
 	}
-	base := (hint + align - 1) &^ (align - 1)
-	for iter := 0; iter < 1<<20 && base+size <= limit && base+size > base; iter++ {
-		conflict := false
-		for _, a := range as.allocs {
-			if base < a.base+a.size && a.base < base+size {
-				base = (a.base + a.size + align - 1) &^ (align - 1)
-				conflict = true
-				break
-			}
-		}
-		if !conflict {
-			return base, nil
-		}
+	if base, ok := as.allocs.FindFree(size, align, hint, limit); ok {
+		return base, nil
 	}
 	return 0, fmt.Errorf("%w: %#x bytes above %#x", errNoSpace, size, hint)
 }
@@ -112,10 +87,7 @@ func (as *addressSpace) mapRangeRuns(base, size uint64, perm arch.Perm, name str
 		a.perms[i] = perm
 		a.committed[i] = true
 	}
-	i := sort.Search(len(as.allocs), func(i int) bool { return as.allocs[i].base > base })
-	as.allocs = append(as.allocs, nil)
-	copy(as.allocs[i+1:], as.allocs[i:])
-	as.allocs[i] = a
+	as.allocs.Insert(a)
 	return a, nil
 }
 
@@ -123,12 +95,7 @@ func (as *addressSpace) unmapAlloc(a *allocation) error {
 	if err := as.m.Unmap(a.base, a.size); err != nil {
 		return err
 	}
-	for i, b := range as.allocs {
-		if b == a {
-			as.allocs = append(as.allocs[:i], as.allocs[i+1:]...)
-			break
-		}
-	}
+	as.allocs.Remove(a)
 	return nil
 }
 

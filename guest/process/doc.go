@@ -18,10 +18,12 @@
 // a table of number, name and handler). Neither userland imports the
 // other; tests/layering_test.go checks that the graph stays one-way.
 //
-// What each userland keeps for itself is what differs between them: the
-// synthesized userland's address space is a page map of its own
-// allocations (VirtualAlloc, images, the bump heap), Wine's is Windows'
-// reserve-and-commit model with mapped sections behind NtMapViewOfSection;
-// the synthesized process has one thread and a handful of pseudo-handles,
-// Wine's a scheduler and a handle table of kernel objects.
+// Both address spaces keep their allocations in an Allocations: sorted,
+// never overlapping, found by binary search, free ranges first-fit. What
+// an allocation is stays each userland's own, as it differs: the
+// synthesized userland's is a page map (VirtualAlloc, images, the bump
+// heap), Wine's Windows' reserve-and-commit runs with the sections
+// NtMapViewOfSection maps. The synthesized process has one thread and a
+// handful of pseudo-handles, Wine's a scheduler and a handle table of
+// kernel objects: those stay in the userlands too.
 package process

@@ -22,10 +22,10 @@
 // The process layer below is package guest/process, shared with the
 // synthesized userland (package guest): the Machine, guest memory access
 // and its MemoryError, the TEB/PEB/RTL_USER_PROCESS_PARAMETERS offsets,
-// the user address-space limits and the command-line quoting. The
-// address space (Windows' reserve-and-commit model, vm.go), threads and
-// handle table stay here: the synthesized userland's are simpler models
-// of its own.
+// the user address-space limits, the sorted list of allocations and the
+// command-line quoting. What an allocation holds (Windows'
+// reserve-and-commit runs, vm.go), the threads and the handle table stay
+// here: the synthesized userland's are simpler models of its own.
 //
 // A system call is dispatched by name through syscallTable (table.go):
 // one line per call, name, argument count and handler, with the handlers

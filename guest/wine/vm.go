@@ -44,9 +44,12 @@ type allocation struct {
 
 type addressSpace struct {
 	m         Machine
-	allocs    []*allocation // sorted by base
-	committed uint64        // bytes committed in all allocations
+	allocs    process.Allocations[*allocation]
+	committed uint64 // bytes committed in all allocations
 }
+
+// Span is the range the allocation covers (process.Span).
+func (a *allocation) Span() (uint64, uint64) { return a.base, a.size }
 
 // maxCommit bounds what the guest can commit in all (Windows' commit
 // limit): beyond it allocations fail with STATUS_COMMITMENT_LIMIT instead
@@ -96,21 +99,15 @@ func validProt(prot uint32) bool {
 }
 
 // find returns the allocation holding addr.
-func (as *addressSpace) find(addr uint64) *allocation {
-	i := sort.Search(len(as.allocs), func(i int) bool { return as.allocs[i].base+as.allocs[i].size > addr })
-	if i < len(as.allocs) && as.allocs[i].base <= addr {
-		return as.allocs[i]
-	}
-	return nil
-}
+func (as *addressSpace) find(addr uint64) *allocation { return as.allocs.Find(addr) }
 
-// isFree reports whether [base, base+size) overlaps no allocation.
+// isFree reports whether [base, base+size) is user address space that
+// overlaps no allocation.
 func (as *addressSpace) isFree(base, size uint64) bool {
 	if base < process.LowestAddress || size == 0 || base+size-1 > highestAddress || base+size < base {
 		return false
 	}
-	i := sort.Search(len(as.allocs), func(i int) bool { return as.allocs[i].base+as.allocs[i].size > base })
-	return i == len(as.allocs) || as.allocs[i].base >= base+size
+	return as.allocs.IsFree(base, size)
 }
 
 // findFree picks a free range of size bytes aligned to align, searching
@@ -125,13 +122,14 @@ func (as *addressSpace) findFree(size, align, hint uint64, topDown bool) (uint64
 	if topDown {
 		// Gaps from the top down: [lo, hi) between allocations.
 		hi := uint64(highestAddress + 1)
-		for i := len(as.allocs); i >= 0; i-- {
+		allocs := as.allocs.All()
+		for i := len(allocs); i >= 0; i-- {
 			lo := uint64(process.LowestAddress)
 			if i > 0 {
-				lo = as.allocs[i-1].base + as.allocs[i-1].size
+				lo = allocs[i-1].base + allocs[i-1].size
 			}
-			if i < len(as.allocs) {
-				hi = as.allocs[i].base
+			if i < len(allocs) {
+				hi = allocs[i].base
 			}
 			if hi >= size {
 				if cand := (hi - size) &^ (align - 1); cand >= lo && as.isFree(cand, size) {
@@ -141,33 +139,17 @@ func (as *addressSpace) findFree(size, align, hint uint64, topDown bool) (uint64
 		}
 		return 0, false
 	}
-	cand := (hint + align - 1) &^ (align - 1)
-	for _, a := range as.allocs {
-		if a.base+a.size <= cand {
-			continue
-		}
-		if a.base >= cand+size {
-			break
-		}
-		cand = (a.base + a.size + align - 1) &^ (align - 1)
-	}
-	if as.isFree(cand, size) {
-		return cand, true
-	}
-	return 0, false
+	return as.allocs.FindFree(size, align, hint, highestAddress+1)
 }
 
 // reserve records a new allocation of reserved pages.
 func (as *addressSpace) reserve(base, size uint64, prot, typ uint32, name string) (*allocation, error) {
-	if len(as.allocs) >= maxAllocations {
+	if as.allocs.Len() >= maxAllocations {
 		return nil, fmt.Errorf("more than %d allocations", maxAllocations)
 	}
 	a := &allocation{base: base, size: size, allocProt: prot, typ: typ, name: name,
 		runs: []run{{off: 0, size: size, state: process.MEM_RESERVE}}}
-	i := sort.Search(len(as.allocs), func(i int) bool { return as.allocs[i].base > base })
-	as.allocs = append(as.allocs, nil)
-	copy(as.allocs[i+1:], as.allocs[i:])
-	as.allocs[i] = a
+	as.allocs.Insert(a)
 	return a, nil
 }
 
@@ -182,12 +164,7 @@ func (as *addressSpace) release(a *allocation) error {
 			as.committed -= r.size
 		}
 	}
-	for i, b := range as.allocs {
-		if b == a {
-			as.allocs = append(as.allocs[:i], as.allocs[i+1:]...)
-			break
-		}
-	}
+	as.allocs.Remove(a)
 	return firstErr
 }
 
@@ -408,10 +385,6 @@ func (as *addressSpace) query(addr uint64) basicInfo {
 		return bi
 	}
 	// Free: up to the next allocation.
-	end := uint64(highestAddress + 1)
-	i := sort.Search(len(as.allocs), func(i int) bool { return as.allocs[i].base > page })
-	if i < len(as.allocs) {
-		end = as.allocs[i].base
-	}
+	end := as.allocs.NextBase(page, highestAddress+1)
 	return basicInfo{base: page, regionSize: end - page, state: process.MEM_FREE, prot: process.PAGE_NOACCESS}
 }
