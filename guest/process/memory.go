@@ -9,9 +9,11 @@ import (
 // PageSize is the x64 page.
 const PageSize = 0x1000
 
-// PageDown and PageUp round to a page boundary.
+// PageDown rounds down to a page boundary.
 func PageDown(v uint64) uint64 { return v &^ (PageSize - 1) }
-func PageUp(v uint64) uint64   { return (v + PageSize - 1) &^ (PageSize - 1) }
+
+// PageUp rounds up to a page boundary.
+func PageUp(v uint64) uint64 { return (v + PageSize - 1) &^ (PageSize - 1) }
 
 // The user address space of an x64 process: nothing is mapped below
 // LowestAddress (the NULL guard), and UserLimit is one past the highest
@@ -77,6 +79,8 @@ func (mem *Memory) Write(addr uint64, b []byte) error {
 	return &MemoryError{"write", addr, len(b), err}
 }
 
+// ReadU64, ReadU32 and ReadU16 read a little-endian integer; WriteU64,
+// WriteU32 and WriteU16 write one.
 func (mem *Memory) ReadU64(addr uint64) (uint64, error) {
 	var b [8]byte
 	err := mem.Read(addr, b[:])
