@@ -113,13 +113,11 @@ func (p *Process) setupProcess() error {
 	}
 
 	// TEB
-	w.u64(p.teb+process.TEBStackBase, p.stackBase)
-	w.u64(p.teb+process.TEBStackLimit, p.stackLimit)
-	w.u64(p.teb+process.TEBSelf, p.teb)
-	w.u64(p.teb+process.TEBClientID, guestPID)
-	w.u64(p.teb+process.TEBClientID+8, guestTID)
-	w.u64(p.teb+process.TEBPEB, p.peb)
-	w.u64(p.teb+process.TEBDeallocationStack, p.stackLimit)
+	tb := process.ThreadBlock{TEB: p.teb, PEB: p.peb, StackBase: p.stackBase, StackLimit: p.stackLimit,
+		DeallocationStack: p.stackLimit, ProcessID: guestPID, ThreadID: guestTID}
+	for _, f := range tb.Fields() {
+		w.u64(p.teb+f[0], f[1])
+	}
 	// PEB
 	w.u64(p.peb+process.PEBImageBase, p.exe.Base)
 	w.u64(p.peb+process.PEBLdr, p.ldrData)

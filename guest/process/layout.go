@@ -102,3 +102,27 @@ const (
 	RPPRuntimeInfo      = 0xE0 // RuntimeData
 	RPPEnvironmentSize  = 0x3F0
 )
+
+// ThreadBlock is what both userlands put in a new thread's TEB: the
+// NT_TIB (stack bounds and the self pointer), the CLIENT_ID, the PEB and
+// the stack's allocation base.
+type ThreadBlock struct {
+	TEB, PEB              uint64
+	StackBase, StackLimit uint64 // the committed stack: StackLimit <= RSP < StackBase
+	DeallocationStack     uint64 // the base of the stack's allocation
+	ProcessID, ThreadID   uint64
+}
+
+// Fields returns the block's fields as (offset in the TEB, 64-bit value)
+// pairs, for the userland to write however it builds the TEB.
+func (t ThreadBlock) Fields() [7][2]uint64 {
+	return [7][2]uint64{
+		{TEBStackBase, t.StackBase},
+		{TEBStackLimit, t.StackLimit},
+		{TEBSelf, t.TEB},
+		{TEBClientID, t.ProcessID},
+		{TEBClientID + 8, t.ThreadID},
+		{TEBPEB, t.PEB},
+		{TEBDeallocationStack, t.DeallocationStack},
+	}
+}

@@ -218,19 +218,17 @@ func (p *Process) newThread(entry, arg, stackReserve, stackCommit uint64) (*Thre
 	t.stack, t.stackBase, t.stackLimit = stack, base+stackReserve, base+process.PageSize
 
 	b := make(memw, 0x3000)
+	tb := process.ThreadBlock{TEB: t.teb, PEB: p.peb, StackBase: t.stackBase, StackLimit: t.stackLimit,
+		DeallocationStack: base, ProcessID: pid, ThreadID: uint64(t.tid)}
+	for _, f := range tb.Fields() {
+		b.u64(int(f[0]), f[1])
+	}
 	b.u64(process.TEBExceptionList, ^uint64(0))
-	b.u64(process.TEBStackBase, t.stackBase)
-	b.u64(process.TEBStackLimit, t.stackLimit)
-	b.u64(process.TEBSelf, t.teb)
-	b.u64(process.TEBClientID, pid)
-	b.u64(process.TEBClientID+8, uint64(t.tid))
-	b.u64(process.TEBPEB, p.peb)
 	b.u32(process.TEBCurrentLocale, 0x409)
 	b.u64(process.TEBActCtxStackPointer, t.teb+process.TEBActCtxStack)
 	b.u64(process.TEBActCtxStack+8, t.teb+process.TEBActCtxStack+8) // FrameListCache: an empty list
 	b.u64(process.TEBActCtxStack+16, t.teb+process.TEBActCtxStack+8)
 	b.ustr(process.TEBStaticUnicodeString, 0, process.TEBStaticUnicodeBufSize, t.teb+process.TEBStaticUnicodeBuffer)
-	b.u64(process.TEBDeallocationStack, base)
 	b.u64(process.TEBTLSLinks, t.teb+process.TEBTLSLinks) // an unlinked LIST_ENTRY
 	b.u64(process.TEBTLSLinks+8, t.teb+process.TEBTLSLinks)
 	// The 32-bit TEB Wine keeps at +0x2000.
