@@ -406,14 +406,7 @@ func (p *Process) setupParams() error {
 			return err
 		}
 	}
-	var env []byte
-	for _, e := range p.environment() {
-		env = append(env, process.UTF16Bytes(e, true)...)
-	}
-	env = append(env, 0, 0)
-	if len(env) < 4 {
-		env = append(env, 0, 0)
-	}
+	env := process.EnvironmentBlock(p.environment())
 	eb, err := p.heap.allocBytes(env)
 	if err != nil {
 		return err

@@ -41,3 +41,17 @@ func CommandLine(program string, args []string) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// EnvironmentBlock encodes "NAME=value" strings as a process's
+// environment block: each in UTF-16 with its NUL, then one more NUL (an
+// empty environment is two NULs).
+func EnvironmentBlock(env []string) []byte {
+	var b []byte
+	for _, e := range env {
+		b = append(b, UTF16Bytes(e, true)...)
+	}
+	if len(env) == 0 {
+		b = append(b, 0, 0)
+	}
+	return append(b, 0, 0)
+}

@@ -66,3 +66,8 @@ func TestCommandLineRoundTrip(t *testing.T) {
 	assert.Equal(t, append([]string{`C:\rspstub\prog.exe`}, args...), got, CommandLine(`C:\rspstub\prog.exe`, args))
 	assert.Equal(t, `"a\\\"b"`, QuoteArg(`a\"b`), "one backslash before a quote: three, then the quote")
 }
+
+func TestEnvironmentBlock(t *testing.T) {
+	assert.Equal(t, []byte{0, 0, 0, 0}, EnvironmentBlock(nil))
+	assert.Equal(t, []byte{'A', 0, '=', 0, '1', 0, 0, 0, 'B', 0, '=', 0, 0, 0, 0, 0}, EnvironmentBlock([]string{"A=1", "B="}))
+}

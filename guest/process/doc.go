@@ -6,7 +6,8 @@
 // offsets in layout.go, checked against mingw-w64's headers by a test),
 // the limits of the user address space, the memory and page-protection
 // constants (MEM_*, PAGE_*) and pseudo-handles both userlands answer
-// with, and the command line as the C runtimes parse it back.
+// with, the command line as the C runtimes parse it back and the
+// environment block.
 //
 // # Layers
 //

@@ -312,12 +312,7 @@ func (p *Process) makeParams() error {
 	if !strings.HasSuffix(cwd, `\`) {
 		cwd += `\`
 	}
-	env := p.environment()
-	var envb []byte
-	for _, kv := range env {
-		envb = append(envb, process.UTF16Bytes(kv, true)...)
-	}
-	envb = append(envb, 0, 0)
+	envb := process.EnvironmentBlock(p.environment())
 
 	type str struct {
 		off  int
