@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/rspstub/rspstub/guest/process"
 	"github.com/rspstub/rspstub/internal/peimage"
 )
 
@@ -25,9 +26,9 @@ func ScanImage(mem Memory, pc uint64, maxDist uint64) (Module, error) {
 	if maxDist == 0 {
 		maxDist = DefaultScanDistance
 	}
-	start := pc &^ (pageSize - 1)
+	start := pc &^ (process.PageSize - 1)
 	var mz [2]byte
-	for d := uint64(0); d <= maxDist && d <= start; d += pageSize {
+	for d := uint64(0); d <= maxDist && d <= start; d += process.PageSize {
 		base := start - d
 		if n, _ := mem.ReadMemory(base, mz[:]); n < 2 || mz != [2]byte{'M', 'Z'} {
 			continue // not a header, or a page that is not mapped (paged out)
@@ -48,7 +49,7 @@ func ImageAt(mem Memory, base uint64) (Module, error) {
 	if err != nil {
 		return Module{}, fmt.Errorf("image at %#x: %w", base, err)
 	}
-	if lfanew := h.NTHeaderOffset; lfanew < 0x40 || lfanew > pageSize-24-120 || lfanew%4 != 0 {
+	if lfanew := h.NTHeaderOffset; lfanew < 0x40 || lfanew > process.PageSize-24-120 || lfanew%4 != 0 {
 		return Module{}, fmt.Errorf("e_lfanew %#x at %#x out of the header page", lfanew, base)
 	}
 	if h.Machine != peimage.IMAGE_FILE_MACHINE_AMD64 {
@@ -58,7 +59,7 @@ func ImageAt(mem Memory, base uint64) (Module, error) {
 		return Module{}, fmt.Errorf("optional header magic %#x at %#x is not PE32+", h.Magic, base)
 	}
 	size := uint64(h.SizeOfImage)
-	if size < pageSize || size > MaxImageSize || base+size < base {
+	if size < process.PageSize || size > MaxImageSize || base+size < base {
 		return Module{}, fmt.Errorf("SizeOfImage %#x at %#x is not plausible", size, base)
 	}
 	m := Module{Base: base, Size: size, Name: fmt.Sprintf("image@%#x", base)}
@@ -137,7 +138,7 @@ func Merge(found, user []Module) []Module {
 func FirstSectionRVA(mem Memory, base uint64) uint32 {
 	const dflt = 0x1000
 	h, err := peimage.ReadNTHeaders(mem, base)
-	if err != nil || h.NTHeaderOffset > pageSize || h.NumberOfSections == 0 {
+	if err != nil || h.NTHeaderOffset > process.PageSize || h.NumberOfSections == 0 {
 		return dflt
 	}
 	h.NumberOfSections = 1 // only the first is needed

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf16"
 
+	"github.com/rspstub/rspstub/guest/process"
 	"github.com/rspstub/rspstub/internal/loaded"
 )
 
@@ -25,25 +26,11 @@ const (
 	MaxModules   = 1024
 	MaxNameBytes = 0xFFFE
 	MaxImageSize = 1 << 31
-	pageSize     = 0x1000
 )
 
-// Offsets of the x64 structures (winternl.h; the same as guest/teb.go).
-const (
-	tebSelf = 0x30
-	tebPEB  = 0x60
-
-	pebImageBase = 0x10
-	pebLdr       = 0x18
-
-	ldrInLoadOrder = 0x10
-
-	lteDllBase     = 0x30
-	lteSizeOfImage = 0x40
-	lteFullDllName = 0x48
-	lteBaseDllName = 0x58
-	lteReadSize    = 0x68
-)
+// lteReadSize is how much of an LDR_DATA_TABLE_ENTRY the walk reads: up
+// to the end of BaseDllName (the offsets are package process's).
+const lteReadSize = process.LTEBaseDllName + 16
 
 // ProblemKind classifies what the walk found wrong.
 type ProblemKind uint8
@@ -109,7 +96,7 @@ func CheckTEB(mem Memory, addr uint64) error {
 	if !canonical(addr) {
 		return errors.New("not a canonical address")
 	}
-	self, err := read64(mem, addr+tebSelf)
+	self, err := read64(mem, addr+process.TEBSelf)
 	if err != nil {
 		return fmt.Errorf("TEB unmapped (%v)", err)
 	}
@@ -132,22 +119,22 @@ type Process struct {
 // else is reported in Problems.
 func Walk(mem Memory, teb uint64) (*Process, error) {
 	p := &Process{TEB: teb}
-	peb, err := read64(mem, teb+tebPEB)
+	peb, err := read64(mem, teb+process.TEBPEB)
 	if err != nil {
-		return nil, fmt.Errorf("read TEB.ProcessEnvironmentBlock at %#x: %w", teb+tebPEB, err)
+		return nil, fmt.Errorf("read TEB.ProcessEnvironmentBlock at %#x: %w", teb+process.TEBPEB, err)
 	}
 	if peb == 0 || !canonical(peb) {
 		return nil, fmt.Errorf("TEB %#x has no valid PEB pointer (%#x)", teb, peb)
 	}
 	p.PEB = peb
-	var hdr [pebLdr + 8]byte
+	var hdr [process.PEBLdr + 8]byte
 	if err := readFull(mem, peb, hdr[:]); err != nil {
 		return nil, fmt.Errorf("read the PEB at %#x: %w", peb, err)
 	}
-	p.ImageBase = binary.LittleEndian.Uint64(hdr[pebImageBase:])
-	p.Ldr = binary.LittleEndian.Uint64(hdr[pebLdr:])
+	p.ImageBase = binary.LittleEndian.Uint64(hdr[process.PEBImageBase:])
+	p.Ldr = binary.LittleEndian.Uint64(hdr[process.PEBLdr:])
 	if p.Ldr == 0 {
-		p.Problems = append(p.Problems, Problem{ProblemCorrupt, peb + pebLdr, "PEB.Ldr is 0 (the loader has not run yet)"})
+		p.Problems = append(p.Problems, Problem{ProblemCorrupt, peb + process.PEBLdr, "PEB.Ldr is 0 (the loader has not run yet)"})
 		return p, nil
 	}
 	p.Modules, p.Problems = LoadOrder(mem, p.Ldr, p.Problems)
@@ -177,7 +164,7 @@ func LoadOrder(mem Memory, ldr uint64, probs []Problem) ([]Module, []Problem) {
 // Entries walks the list like LoadOrder and calls fn for every entry it
 // could read, valid or not.
 func Entries(mem Memory, ldr uint64, probs []Problem, fn func(Entry)) []Problem {
-	head := ldr + ldrInLoadOrder
+	head := ldr + process.LdrInLoadOrder
 	e, err := read64(mem, head)
 	if err != nil {
 		return append(probs, Problem{ProblemUnreadable, head, fmt.Sprintf("PEB_LDR_DATA at %#x unreadable: %v", ldr, err)})
@@ -216,29 +203,29 @@ func Entries(mem Memory, ldr uint64, probs []Problem, fn func(Entry)) []Problem 
 func decodeEntry(mem Memory, e uint64, buf []byte) (Module, []Problem) {
 	var probs []Problem
 	m := Module{
-		Base: binary.LittleEndian.Uint64(buf[lteDllBase:]),
-		Size: uint64(binary.LittleEndian.Uint32(buf[lteSizeOfImage:])),
+		Base: binary.LittleEndian.Uint64(buf[process.LTEDllBase:]),
+		Size: uint64(binary.LittleEndian.Uint32(buf[process.LTESizeOfImage:])),
 	}
 	var err error
-	m.Path, err = unicodeString(mem, buf[lteFullDllName:])
+	m.Path, err = unicodeString(mem, buf[process.LTEFullDllName:])
 	if err != nil {
-		probs = append(probs, Problem{ProblemUnreadable, e + lteFullDllName, fmt.Sprintf("entry %#x: FullDllName: %v", e, err)})
+		probs = append(probs, Problem{ProblemUnreadable, e + process.LTEFullDllName, fmt.Sprintf("entry %#x: FullDllName: %v", e, err)})
 	}
-	m.Name, err = unicodeString(mem, buf[lteBaseDllName:])
+	m.Name, err = unicodeString(mem, buf[process.LTEBaseDllName:])
 	if err != nil {
-		probs = append(probs, Problem{ProblemUnreadable, e + lteBaseDllName, fmt.Sprintf("entry %#x: BaseDllName: %v", e, err)})
+		probs = append(probs, Problem{ProblemUnreadable, e + process.LTEBaseDllName, fmt.Sprintf("entry %#x: BaseDllName: %v", e, err)})
 	}
 	if m.Name == "" {
 		m.Name = baseName(m.Path)
 	}
 	if m.Name == "" && len(probs) == 0 {
-		probs = append(probs, Problem{ProblemCorrupt, e + lteBaseDllName, fmt.Sprintf("entry %#x: no name", e)})
+		probs = append(probs, Problem{ProblemCorrupt, e + process.LTEBaseDllName, fmt.Sprintf("entry %#x: no name", e)})
 	}
 	switch {
-	case m.Base == 0 || m.Base%pageSize != 0 || !canonical(m.Base):
-		probs = append(probs, Problem{ProblemCorrupt, e + lteDllBase, fmt.Sprintf("entry %#x (%s): DllBase %#x is not a page-aligned address", e, m.Name, m.Base)})
-	case m.Size < pageSize || m.Size > MaxImageSize || m.Base+m.Size < m.Base:
-		probs = append(probs, Problem{ProblemCorrupt, e + lteSizeOfImage, fmt.Sprintf("entry %#x (%s): SizeOfImage %#x is not a plausible image size", e, m.Name, m.Size)})
+	case m.Base == 0 || m.Base%process.PageSize != 0 || !canonical(m.Base):
+		probs = append(probs, Problem{ProblemCorrupt, e + process.LTEDllBase, fmt.Sprintf("entry %#x (%s): DllBase %#x is not a page-aligned address", e, m.Name, m.Base)})
+	case m.Size < process.PageSize || m.Size > MaxImageSize || m.Base+m.Size < m.Base:
+		probs = append(probs, Problem{ProblemCorrupt, e + process.LTESizeOfImage, fmt.Sprintf("entry %#x (%s): SizeOfImage %#x is not a plausible image size", e, m.Name, m.Size)})
 	}
 	return m, probs
 }
