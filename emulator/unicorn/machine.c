@@ -180,6 +180,8 @@ static bool fault_cb(uc_engine *uc, uc_mem_type type, uint64_t addr, int size,
 		return false; // the SIGABRT handler leaving the translator
 	if (m->stop.reason != RS_STOP_NONE)
 		return false;
+	if (watch_exact_fault(m, type, addr, size, (uint64_t)value))
+		return true; // the table walk faults next, exactly (watch.c)
 	m->stop.reason = RS_STOP_FAULT;
 	m->stop.addr = addr;
 	m->stop.value = (uint64_t)value;
@@ -1719,6 +1721,7 @@ again:
 		invalidate_all(m);
 	}
 	e = emu(m, pc);
+	watch_unscratch(m);
 	if (m->escaping) {
 		// The translator aborted; nothing of that block has run.
 		e = UC_ERR_OK;
@@ -1788,8 +1791,12 @@ again:
 	// so QEMU still counts it as in flight: the next contributory one
 	// (a second divide error) would become a double fault (vector 8).
 	// Go back to the creation-time CPU state, then put the registers back.
+	// A page fault stopped in watch_fault may have been raised once more
+	// before the stop took effect (measured: the next one became a double
+	// fault), so the same goes for it.
 	if (m->clean != NULL && (m->stop.reason == RS_STOP_DIVIDE || m->stop.reason == RS_STOP_INT3 ||
-				 m->stop.reason == RS_STOP_ILLEGAL || m->stop.reason == RS_STOP_EXCEPTION)) {
+				 m->stop.reason == RS_STOP_ILLEGAL || m->stop.reason == RS_STOP_EXCEPTION ||
+				 (m->stop.reason == RS_STOP_FAULT && m->stop.exact))) {
 		rs_context regs;
 		if (rs_read_context(m, &regs) == UC_ERR_OK && uc_context_restore(m->uc, m->clean) == UC_ERR_OK) {
 			watch_reapply(m);
