@@ -483,3 +483,22 @@ func TestRepeatedDivideError(t *testing.T) {
 	must(t, m.SetReg(arch.RIP, codeBase+4))
 	wantStop(t, m, m.Run(), StopDivide, codeBase+4)
 }
+
+// TestFaultPagingAfterLookup: stepping a branch whose target is on an
+// unmapped page makes libunicorn look code up there (the step's temporary
+// breakpoints), which the tables refuse with a page fault QEMU keeps as
+// in flight; the next fault must still be a fault, not a double fault.
+func TestFaultPagingAfterLookup(t *testing.T) {
+	m := newMachine(t, []byte{
+		0x78, 0xc3, // 10000: js 0xffc5 (unmapped page, not taken)
+		0x00, 0x00, // 10002: add [rax], al (rax 0: faults)
+	})
+	wantStop(t, m, m.Step(), StopStep, 0x10002)
+	s := m.Step()
+	wantStop(t, m, s, StopFault, 0x10002)
+	assert.Equal(t, uint64(0), s.Addr)
+	assert.False(t, s.Inexact)
+	// A run from there faults the same way.
+	require.NoError(t, m.SetReg(arch.RIP, 0x10002))
+	wantStop(t, m, m.Run(), StopFault, 0x10002)
+}

@@ -1672,6 +1672,20 @@ uint64_t rs_coverage(rs_machine *m, rs_cov_entry *out, uint64_t max)
 
 // ---- execution -------------------------------------------------------------
 
+// rs_clear_inflight makes QEMU forget an exception raised but never
+// delivered (the interrupt hook stops it), which would turn the next one
+// into a double fault: the machine goes back to its creation-time CPU
+// state, then gets its registers back.
+void rs_clear_inflight(rs_machine *m)
+{
+	rs_context regs;
+	if (m->clean != NULL && rs_read_context(m, &regs) == UC_ERR_OK &&
+	    uc_context_restore(m->uc, m->clean) == UC_ERR_OK) {
+		watch_reapply(m);
+		rs_write_context(m, &regs);
+	}
+}
+
 void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b)
 {
 	uc_err e;
@@ -1791,18 +1805,11 @@ again:
 	// so QEMU still counts it as in flight: the next contributory one
 	// (a second divide error) would become a double fault (vector 8).
 	// Go back to the creation-time CPU state, then put the registers back.
-	// A page fault stopped in watch_fault may have been raised once more
-	// before the stop took effect (measured: the next one became a double
-	// fault), so the same goes for it.
+	// (Page faults: watch_end.)
 	if (m->clean != NULL && (m->stop.reason == RS_STOP_DIVIDE || m->stop.reason == RS_STOP_INT3 ||
-				 m->stop.reason == RS_STOP_ILLEGAL || m->stop.reason == RS_STOP_EXCEPTION ||
-				 (m->stop.reason == RS_STOP_FAULT && m->stop.exact))) {
-		rs_context regs;
-		if (rs_read_context(m, &regs) == UC_ERR_OK && uc_context_restore(m->uc, m->clean) == UC_ERR_OK) {
-			watch_reapply(m);
-			rs_write_context(m, &regs);
-		}
-	}
+				 m->stop.reason == RS_STOP_ILLEGAL || m->stop.reason == RS_STOP_EXCEPTION))
+		rs_clear_inflight(m);
+	watch_end(m);
 out:
 	if (tmp) {
 		rs_bp *t;

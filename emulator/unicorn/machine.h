@@ -291,6 +291,7 @@ typedef struct rs_wstats {
 	uint64_t pfaults;  // exact faults: page faults outside protected pages
 	uint64_t stale;    // of which libunicorn allowed (the tables were stale)
 	uint64_t overflows; // exact faults given up: the map needed too many tables
+	uint64_t probes;   // page faults libunicorn raised outside runs, cleared
 	int tables;        // table pages the last build used
 	int pages;         // protected pages now
 } rs_wstats;
@@ -299,6 +300,8 @@ int rs_exact_paging_state(rs_machine *m);
 uc_err rs_map_changed(rs_machine *m);
 int watch_exact_fault(rs_machine *m, int type, uint64_t addr, int size, uint64_t value);
 void watch_unscratch(rs_machine *m);
+void watch_end(rs_machine *m);
+void rs_clear_inflight(rs_machine *m);
 rs_wstats rs_watch_stats(rs_machine *m);
 // Internal to the C half: run-start preparation, the #PF handler, the
 // paging registers after a context restore, and cleanup.

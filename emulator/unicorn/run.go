@@ -374,6 +374,7 @@ type WatchStats struct {
 	PageFaults uint64 // page faults outside protected pages, each run by the twin
 	Stale      uint64 // of which libunicorn allowed the access (stale tables)
 	Overflows  uint64 // times the map needed too many table pages
+	Probes     uint64 // page faults libunicorn raised outside runs (its code lookups), cleared
 	Tables     int    // table pages the last build used
 }
 
@@ -385,7 +386,7 @@ func (m *Machine) WatchStats() WatchStats {
 	s := C.rs_watch_stats(m.c)
 	return WatchStats{Faults: uint64(s.faults), Hits: uint64(s.hits), Flushes: uint64(s.flushes),
 		Released: uint64(s.released), Demoted: uint64(s.demoted), Pages: int(s.pages),
-		PageFaults: uint64(s.pfaults), Stale: uint64(s.stale), Overflows: uint64(s.overflows), Tables: int(s.tables)}
+		PageFaults: uint64(s.pfaults), Stale: uint64(s.stale), Overflows: uint64(s.overflows), Probes: uint64(s.probes), Tables: int(s.tables)}
 }
 
 // AddTrapRange makes execution of any instruction in [start, end) stop

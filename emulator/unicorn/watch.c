@@ -44,6 +44,10 @@
 // is invalidated page by page).
 #define MAX_WRITES 4
 
+// CR2 between runs with exact faults: non-canonical, so no page fault
+// leaves it (see watch_prepare).
+#define CR2_CLEAN 0x8000000000000000ULL
+
 // Scratch pages watch_exact_fault may map in one run (one is enough: the
 // first fault stops the run).
 #define MAX_SCRATCH 4
@@ -734,6 +738,24 @@ int watch_exact_fault(rs_machine *m, int type, uint64_t addr, int size, uint64_t
 	return 1;
 }
 
+// watch_end runs at the end of every run. With exact faults, a page
+// fault raised during the run (a fault the run stopped on, which QEMU may
+// raise once more before the stop takes effect; a code lookup of
+// libunicorn's, such as the temporary breakpoints of a step on an
+// unmapped successor) is still in flight: CR2 tells, and the machine
+// forgets it. CR2 goes back to CR2_CLEAN (see watch_prepare).
+void watch_end(rs_machine *m)
+{
+	uint64_t cr2 = CR2_CLEAN;
+	if (m->ws == NULL || !m->ws->exact || !m->ws->paging)
+		return;
+	rs_reg_read(m, UC_X86_REG_CR2, &cr2);
+	if (cr2 != CR2_CLEAN) {
+		rs_clear_inflight(m);
+		rs_reg_write(m, UC_X86_REG_CR2, CR2_CLEAN);
+	}
+}
+
 // watch_unscratch unmaps the scratch pages of watch_exact_fault.
 void watch_unscratch(rs_machine *m)
 {
@@ -888,6 +910,19 @@ int watch_prepare(rs_machine *m)
 	ws->run_t0 = now_s();
 	if (!ws->paging)
 		return UC_ERR_OK;
+	if (ws->exact) {
+		// libunicorn looks code up outside runs (dropping translations,
+		// deleting hooks): on an address the tables refuse, that raises a
+		// page fault it ignores, but QEMU keeps it as in flight. It also
+		// sets CR2, which every run leaves at CR2_CLEAN.
+		uint64_t cr2 = CR2_CLEAN;
+		rs_reg_read(m, UC_X86_REG_CR2, &cr2);
+		if (cr2 != CR2_CLEAN) {
+			ws->st.probes++;
+			rs_clear_inflight(m);
+			rs_reg_write(m, UC_X86_REG_CR2, CR2_CLEAN);
+		}
+	}
 	if (ws->flush) {
 		flush_tlb(m, ws);
 		ws->flush = 0;
