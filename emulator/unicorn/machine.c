@@ -164,6 +164,7 @@ static void invalidate_all(rs_machine *m)
 {
 	uc_mem_region *r = NULL;
 	uint32_t n = 0, i;
+	watch_sync(m); // the lookups walk the tables
 	if (uc_mem_regions(m->uc, &r, &n) != UC_ERR_OK)
 		return;
 	for (i = 0; i < n; i++)
@@ -581,7 +582,9 @@ static uc_err emu(rs_machine *m, uint64_t pc)
 		m->restart = 0;
 		m->restart_at = 0;
 		rs_running = m;
+		m->in_run = 1;
 		e = uc_emu_start(m->uc, pc, 0, 0, 0);
+		m->in_run = 0;
 		rs_running = NULL;
 		if (!m->restart || m->escaping || e != UC_ERR_OK || m->stop.reason != RS_STOP_NONE ||
 		    m->interrupt || i == RS_MAX_RESTARTS)
@@ -817,6 +820,7 @@ void rs_host_unmap(void *p, uint64_t size)
 // must be mapped executable (libunicorn finds the code pages by a fetch).
 void rs_remove_cache(rs_machine *m, uint64_t start, uint64_t end)
 {
+	watch_sync(m); // the lookup walks the tables
 	uc_ctl_remove_cache(m->uc, start, end);
 }
 
@@ -896,6 +900,10 @@ uc_err rs_reg_read(rs_machine *m, int id, uint64_t *v)
 uc_err rs_reg_write(rs_machine *m, int id, uint64_t v)
 {
 	uint8_t buf[64];
+	// A selector load reads its descriptor through the page tables.
+	if (id == UC_X86_REG_CS || id == UC_X86_REG_SS || id == UC_X86_REG_DS ||
+	    id == UC_X86_REG_ES || id == UC_X86_REG_FS || id == UC_X86_REG_GS)
+		watch_sync(m);
 	memset(buf, 0, sizeof buf);
 	memcpy(buf, &v, 8);
 	return uc_reg_write(m->uc, id, buf);

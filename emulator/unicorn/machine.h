@@ -161,6 +161,7 @@ typedef struct rs_machine {
 	// Translator aborts (see doc.go): escaping is set by the SIGABRT
 	// handler before it leaves the translator; aborts counts them.
 	volatile int escaping;
+	int in_run; // uc_emu_start is running (hooks may change the map)
 	uint64_t aborts;
 
 	// Block analysis: the Go Machine's cgo.Handle, the edge hook that
@@ -301,6 +302,7 @@ uc_err rs_map_changed(rs_machine *m);
 int watch_exact_fault(rs_machine *m, int type, uint64_t addr, int size, uint64_t value);
 void watch_unscratch(rs_machine *m);
 void watch_end(rs_machine *m);
+void watch_sync(rs_machine *m);
 void rs_clear_inflight(rs_machine *m);
 rs_wstats rs_watch_stats(rs_machine *m);
 // Internal to the C half: run-start preparation, the #PF handler, the

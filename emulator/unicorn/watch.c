@@ -661,6 +661,8 @@ static uc_err apply(rs_machine *m, struct rs_wstate *ws, int added)
 	e = map_tables(m, ws);
 	if (e == UC_ERR_OK)
 		e = build(m, ws);
+	if (e == UC_ERR_OK)
+		ws->dirty = 0;
 	if (e == UC_ERR_NOMEM && ws->exact) {
 		ws->exact = 0;
 		ws->st.overflows++;
@@ -778,6 +780,14 @@ uc_err rs_exact_paging(rs_machine *m, int on)
 	return apply(m, ws, 1);
 }
 
+// watch_sync brings tables left to rebuild up to date now: for the
+// accesses outside runs that walk them (a selector load).
+void watch_sync(rs_machine *m)
+{
+	if (m->ws != NULL && m->ws->exact && m->ws->dirty)
+		apply(m, m->ws, 1);
+}
+
 // rs_exact_paging_state is 1 while the tables mirror the memory map.
 int rs_exact_paging_state(rs_machine *m)
 {
@@ -785,11 +795,17 @@ int rs_exact_paging_state(rs_machine *m)
 }
 
 // rs_map_changed brings the tables up to date after a change of the memory
-// map (Map, Unmap, Protect), also from a hook while the guest runs.
+// map (Map, Unmap, Protect): at once from a hook while the guest runs,
+// else before the next run starts (watch_prepare).
 uc_err rs_map_changed(rs_machine *m)
 {
 	if (m->ws == NULL || !m->ws->exact)
 		return UC_ERR_OK;
+	if (!m->in_run) {
+		// A loader maps hundreds of regions: build once, at the run.
+		m->ws->dirty = 1;
+		return UC_ERR_OK;
+	}
 	return apply(m, m->ws, 1);
 }
 
@@ -899,8 +915,8 @@ int watch_prepare(rs_machine *m)
 			gone = 1;
 		}
 	}
-	if (gone) {
-		uc_err e = apply(m, ws, 0);
+	if (gone || ws->dirty) {
+		uc_err e = apply(m, ws, ws->dirty);
 		if (e != UC_ERR_OK)
 			return e;
 	}
