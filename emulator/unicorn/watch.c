@@ -98,6 +98,7 @@ struct rs_wstate {
 	uint64_t scratch[MAX_SCRATCH]; // pages mapped by watch_exact_fault
 	int nscratch;
 	int pending;                   // watch_exact_fault let an access through
+	int inflight;                  // watch_fault stopped on it (a #GP leaves CR2 alone)
 	uint64_t pend_addr, pend_value; // that access
 	int pend_access, pend_size;
 
@@ -700,6 +701,13 @@ static int tables_deny(struct rs_wstate *ws, uint64_t addr, int write)
 	return 0;
 }
 
+// canonical reports whether addr is a canonical 48-bit address.
+static int canonical(uint64_t addr)
+{
+	int64_t top = (int64_t)addr >> 47;
+	return top == 0 || top == -1;
+}
+
 // watch_exact_fault runs in the memory hook before libunicorn's own data
 // fault, which would leave RIP at a block start. With exact faults, it
 // lets the access go on to the table walk, which refuses it with a page
@@ -708,9 +716,8 @@ static int tables_deny(struct rs_wstate *ws, uint64_t addr, int write)
 // absent from the tables and the twin), because libunicorn refuses an
 // unmapped address before any walk; rs_run unmaps it when the run ends.
 // Returns 1 when the access is to go on; what it was is kept for
-// watch_fault. Only lower-half addresses
-// outside the reserved MiB qualify (the others are not worth a case: a
-// non-canonical address would raise #GP).
+// watch_fault. A non-canonical address gets the same treatment: the
+// access then raises #GP, as exact. The reserved MiB does not qualify.
 int watch_exact_fault(rs_machine *m, int type, uint64_t addr, int size, uint64_t value)
 {
 	struct rs_wstate *ws = m->ws;
@@ -721,9 +728,10 @@ int watch_exact_fault(rs_machine *m, int type, uint64_t addr, int size, uint64_t
 	if (type != UC_MEM_READ_UNMAPPED && type != UC_MEM_WRITE_UNMAPPED &&
 	    type != UC_MEM_READ_PROT && type != UC_MEM_WRITE_PROT)
 		return 0;
-	if (addr >= (1ULL << 47) || (addr >= RS_PT_BASE && addr < RS_PT_BASE + RS_PT_SIZE))
+	if (addr >= RS_PT_BASE && addr < RS_PT_BASE + RS_PT_SIZE)
 		return 0;
-	if (!tables_deny(ws, addr, write))
+	// A non-canonical address raises #GP before any walk, just as exactly.
+	if (canonical(addr) && !tables_deny(ws, addr, write))
 		return 0;
 	if (type == UC_MEM_READ_UNMAPPED || type == UC_MEM_WRITE_UNMAPPED) {
 		if (ws->nscratch == MAX_SCRATCH)
@@ -752,9 +760,10 @@ void watch_end(rs_machine *m)
 	if (m->ws == NULL || !m->ws->exact || !m->ws->paging)
 		return;
 	rs_reg_read(m, UC_X86_REG_CR2, &cr2);
-	if (cr2 != CR2_CLEAN) {
+	if (cr2 != CR2_CLEAN || m->ws->inflight) {
 		rs_clear_inflight(m);
 		rs_reg_write(m, UC_X86_REG_CR2, CR2_CLEAN);
+		m->ws->inflight = 0;
 	}
 }
 
@@ -960,7 +969,8 @@ void watch_reapply(rs_machine *m)
 		set_paging(m, 1);
 }
 
-// watch_fault handles a page fault (vector 14) while the guest runs; it
+// watch_fault handles a page fault (vector 14, or 13: the #GP of a
+// non-canonical access watch_exact_fault let through) while the guest runs; it
 // returns 0 when the fault is not one of ours. The fault is exact: QEMU
 // restored RIP, the registers and the flags to the start of the faulting
 // instruction (libunicorn's protection faults are not: they leave RIP at
@@ -982,10 +992,10 @@ int watch_fault(rs_machine *m, uint32_t intno)
 	uc_err e;
 	double t0;
 	int prot;
-	if (ws == NULL || !ws->paging || intno != 14)
+	if (ws == NULL || !ws->paging || (intno != 14 && intno != 13))
 		return 0;
 	rs_reg_read(m, UC_X86_REG_CR2, &cr2);
-	if (ws->pending && (ws->pend_addr & ~0xFFFULL) == (cr2 & ~0xFFFULL)) {
+	if (ws->pending && (intno == 13 ? !canonical(ws->pend_addr) : (ws->pend_addr & ~0xFFFULL) == (cr2 & ~0xFFFULL))) {
 		// The fault watch_exact_fault let through: the memory hook told
 		// what the access was, and QEMU put RIP and the registers on
 		// the instruction. No twin: an instruction the translator
@@ -1004,10 +1014,11 @@ int watch_fault(rs_machine *m, uint32_t intno)
 			m->stop.size = ws->pend_size;
 			m->stop.exact = 1;
 		}
+		ws->inflight = 1;
 		uc_emu_stop(m->uc);
 		return 1;
 	}
-	if (!ws->snap_ok)
+	if (!ws->snap_ok || intno != 14)
 		return 0;
 	prot = protected_page(ws, cr2 & ~0xFFFULL);
 	if (!prot && !ws->exact)
