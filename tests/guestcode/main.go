@@ -35,14 +35,14 @@ import (
 )
 
 var (
-	n     = flag.Int("n", 400, "blobs")
-	size  = flag.Int("size", 48, "bytes per blob")
-	seed  = flag.Int64("seed", 1, "random seed")
+	n      = flag.Int("n", 400, "blobs")
+	size   = flag.Int("size", 48, "bytes per blob")
+	seed   = flag.Int64("seed", 1, "random seed")
 	exact  = flag.Bool("exact", false, "SetExactFaults(true), where the machine has it")
 	decode = flag.Bool("decode", false, "SetFaultPaging(false), where the machine has it: faults placed by the decoder alone")
-	one   = flag.String("one", "", "run one blob (hex) and print its result line (internal)")
-	show  = flag.Bool("v", false, "print every blob that aborted or stopped inexactly")
-	stops = flag.Int("stops", 1, "stops per blob: after a fault or an illegal instruction RIP moves past it and the run goes on")
+	one    = flag.String("one", "", "run one blob (hex) and print its result line (internal)")
+	show   = flag.Bool("v", false, "print every blob that aborted or stopped inexactly")
+	stops  = flag.Int("stops", 1, "stops per blob: after a fault or an illegal instruction RIP moves past it and the run goes on")
 )
 
 // The address space of a small Windows process: the blob in
