@@ -38,6 +38,10 @@ type Config struct {
 	// (unicorn.Machine.SetExactFaults), at a price on code that needs
 	// sync points; without it an unprovable position is flagged.
 	ExactFaults bool
+	// DecodeFaults turns off the page tables that make every data fault
+	// exact at no cost (unicorn.Machine.SetFaultPaging): the decoder
+	// alone places faults, as before them (tests and measurements).
+	DecodeFaults bool
 	// UnimplementedReturnsZero makes calls to unimplemented APIs return 0
 	// instead of stopping the guest.
 	UnimplementedReturnsZero bool
@@ -319,6 +323,12 @@ func (t *Target) load(cfg Config) error {
 		m.SetShadowStack(true)
 	}
 	m.SetExactFaults(cfg.ExactFaults)
+	if cfg.DecodeFaults {
+		if err := m.SetFaultPaging(false); err != nil {
+			m.Close()
+			return err
+		}
+	}
 	t.last = rsp.Stop{Kind: rsp.StopSignal, Signal: rsp.SIGTRAP, Thread: ThreadID, Library: true}
 	t.libsSent = len(proc.Modules())
 	if cfg.StopAtEntry {

@@ -367,41 +367,42 @@ func TestTimeTravelRestart(t *testing.T) {
 }
 
 // TestExactFaultByReplay: a fault the decoder cannot place (two loads
-// through a moved rbx, the second faulting) is flagged without a
-// recording and found exactly with one, by replaying its block one
-// instruction at a time.
+// through a moved rbx, the second faulting) is exact by default (the
+// page tables, unicorn.Machine.SetFaultPaging); with the decoder alone it
+// is flagged without a recording and found exactly with one, by replaying
+// its block one instruction at a time.
 func TestExactFaultByReplay(t *testing.T) {
 	exe := testkit.BuildPE(t, "tests/testdata/ambfault.c", testkit.MinGW, "-O0")
 	want := symbolAddr(t, exe, "second_load")
-	for _, c := range []struct {
-		land   string
-		record bool
-	}{{UserlandSynth, false}, {UserlandSynth, true}, {UserlandWine, false}, {UserlandWine, true}} {
-		land, record := c.land, c.record
-		t.Run(fmt.Sprintf("%s/record=%v", land, record), func(t *testing.T) {
-			if land == UserlandWine {
-				testkit.NeedWine(t)
-			}
-			var out bytes.Buffer
-			tg, err := New(Config{Program: exe, Userland: land, Record: record, Stdout: &out, Stderr: &out})
-			require.NoError(t, err)
-			defer tg.Close()
-			st, err := tg.Resume(cont)
-			require.NoError(t, err)
-			require.Equal(t, rsp.StopSignal, st.Kind, st.Description)
-			require.Equal(t, rsp.SIGSEGV, st.Signal, st.Description)
-			pc, err := tg.Machine().Reg(arch.RIP)
-			require.NoError(t, err)
-			if !record {
-				assert.Contains(t, st.Description, "ambiguous", "the decoder alone cannot tell the loads apart")
-				return
-			}
-			assert.Equal(t, want, pc, "the second load faulted: %s", st.Description)
-			assert.NotContains(t, st.Description, "ambiguous")
-			rbx, err := tg.Machine().Reg(arch.RBX)
-			require.NoError(t, err)
-			assert.Equal(t, st.Addr, rbx, "registers at the fault")
-			assert.Equal(t, 1, strings.Count(out.String(), "before"), "the replay printed nothing again: %q", out.String())
-		})
+	for _, land := range []string{UserlandSynth, UserlandWine} {
+		for _, c := range []struct{ decode, record bool }{{false, false}, {true, false}, {true, true}} {
+			decode, record := c.decode, c.record
+			t.Run(fmt.Sprintf("%s/decode=%v/record=%v", land, decode, record), func(t *testing.T) {
+				if land == UserlandWine {
+					testkit.NeedWine(t)
+				}
+				var out bytes.Buffer
+				tg, err := New(Config{Program: exe, Userland: land, Record: record, DecodeFaults: decode, Stdout: &out, Stderr: &out})
+				require.NoError(t, err)
+				defer tg.Close()
+				require.Equal(t, !decode, tg.Machine().FaultPaging())
+				st, err := tg.Resume(cont)
+				require.NoError(t, err)
+				require.Equal(t, rsp.StopSignal, st.Kind, st.Description)
+				require.Equal(t, rsp.SIGSEGV, st.Signal, st.Description)
+				pc, err := tg.Machine().Reg(arch.RIP)
+				require.NoError(t, err)
+				if decode && !record {
+					assert.Contains(t, st.Description, "ambiguous", "the decoder alone cannot tell the loads apart")
+					return
+				}
+				assert.Equal(t, want, pc, "the second load faulted: %s", st.Description)
+				assert.NotContains(t, st.Description, "ambiguous")
+				rbx, err := tg.Machine().Reg(arch.RBX)
+				require.NoError(t, err)
+				assert.Equal(t, st.Addr, rbx, "registers at the fault")
+				assert.Equal(t, 1, strings.Count(out.String(), "before"), "the replay printed nothing again: %q", out.String())
+			})
+		}
 	}
 }

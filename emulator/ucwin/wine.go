@@ -69,6 +69,11 @@ func (t *Target) loadWine(cfg Config, log *slog.Logger) error {
 		t.m.SetShadowStack(true)
 	}
 	t.m.SetExactFaults(cfg.ExactFaults)
+	if cfg.DecodeFaults {
+		if err := t.m.SetFaultPaging(false); err != nil {
+			return err
+		}
+	}
 	t.last = rsp.Stop{Kind: rsp.StopSignal, Signal: rsp.SIGTRAP, Thread: int(p.CurrentThread()), Library: true}
 	t.libsSent = len(p.Modules())
 	p.ModulesChanged()

@@ -79,6 +79,28 @@ func loadLoopCode() []byte {
 	return code
 }
 
+// strideBase and strideSize: the memory strideCode reads.
+const strideBase, strideSize = 0x10000000, 0x4000000
+
+// strideCode loads one qword from each 4 KiB page of 64 MiB in turn,
+// loopIters/4 loads.
+func strideCode() []byte {
+	code := []byte{
+		0x48, 0xc7, 0xc1, 0, 0, 0, 0, // 10000: mov rcx, loopIters/4
+		0x48, 0xc7, 0xc3, 0x00, 0x00, 0x00, 0x10, // 10007: mov rbx, strideBase
+		0x48, 0x8b, 0x03, // 1000e: mov rax, [rbx]
+		0x48, 0x81, 0xc3, 0x00, 0x10, 0x00, 0x00, // 10011: add rbx, 0x1000
+		0x48, 0x81, 0xfb, 0x00, 0x00, 0x00, 0x14, // 10018: cmp rbx, strideBase+strideSize
+		0x72, 0x07, // 1001f: jb 0x10028
+		0x48, 0xc7, 0xc3, 0x00, 0x00, 0x00, 0x10, // 10021: mov rbx, strideBase
+		0x48, 0xff, 0xc9, // 10028: dec rcx
+		0x75, 0xe1, // 1002b: jnz 0x1000e
+		0xf4, // 1002d: hlt
+	}
+	binary.LittleEndian.PutUint32(code[3:], loopIters/4)
+	return code
+}
+
 // callLoopCode calls a function that returns at once (3 instructions per
 // iteration, one call and one ret).
 func callLoopCode() []byte {
@@ -250,6 +272,24 @@ func BenchmarkOverhead(b *testing.B) {
 	})
 	b.Run("sync-store", func(b *testing.B) {
 		run(b, side{code: memLoopCode()}, side{code: memLoopCode(), setup: sync})
+	})
+	// Fault paging (the default) against the machine without it: code
+	// that does not fault, and loads striding over 16,384 pages, which
+	// miss the TLB and walk the tables every time.
+	nopaging := func(m *Machine) { must(b, m.SetFaultPaging(false)) }
+	b.Run("paging-loop", func(b *testing.B) { run(b, side{code: loopCode(), setup: nopaging}, side{code: loopCode()}) })
+	b.Run("paging-load", func(b *testing.B) {
+		run(b, side{code: loadLoopCode(), setup: nopaging}, side{code: loadLoopCode()})
+	})
+	b.Run("paging-store", func(b *testing.B) {
+		run(b, side{code: memLoopCode(), setup: nopaging}, side{code: memLoopCode()})
+	})
+	b.Run("paging-call", func(b *testing.B) {
+		run(b, side{code: callLoopCode(), setup: nopaging}, side{code: callLoopCode()})
+	})
+	big := func(m *Machine) { must(b, m.Map(strideBase, strideSize, arch.PermRW)) }
+	b.Run("paging-stride", func(b *testing.B) {
+		run(b, side{code: strideCode(), setup: func(m *Machine) { big(m); nopaging(m) }}, side{code: strideCode(), setup: big})
 	})
 	count := func(m *Machine) { must(b, m.SetCounting(true)) }
 	b.Run("count-loop", func(b *testing.B) { run(b, side{code: loopCode()}, side{code: loopCode(), setup: count}) })

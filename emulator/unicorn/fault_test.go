@@ -1,6 +1,7 @@
 package unicorn
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -204,12 +205,30 @@ func runStepped(m *Machine, limit int) Stop {
 	return Stop{Reason: StopStep}
 }
 
+// faultMode is how a run finds the PC of a data fault.
+type faultMode int
+
+const (
+	byPaging  faultMode = iota // the default: page tables mirror the map (SetFaultPaging)
+	bySync                     // paging off, SetExactFaults's sync points
+	byDecoder                  // paging off, the block decoder alone
+)
+
+// setFaultMode puts m in mode.
+func setFaultMode(t testing.TB, m *Machine, mode faultMode) {
+	t.Helper()
+	require.NoError(t, m.SetFaultPaging(mode == byPaging))
+	m.SetExactFaults(mode == bySync)
+	require.Equal(t, mode == byPaging, m.FaultPaging())
+}
+
 // wantSameFault runs code to its first stop twice, with Run (exact faults
-// on) and stepping, and wants the same stop with the same registers.
-func wantSameFault(t *testing.T, code []byte, setup func(*Machine)) Stop {
+// found the way mode says) and stepping, and wants the same stop with the
+// same registers.
+func wantSameFault(t *testing.T, code []byte, setup func(*Machine), mode faultMode) Stop {
 	t.Helper()
 	run := newMachine(t, code)
-	run.SetExactFaults(true)
+	setFaultMode(t, run, mode)
 	step := newMachine(t, code)
 	if setup != nil {
 		setup(run)
@@ -341,20 +360,63 @@ var faultPCTests = []struct {
 	}, setup: func(t *testing.T, m *Machine) { must(t, m.Protect(dataBase, dataSize, arch.PermRead)) }},
 }
 
-// TestFaultPCExact: with SetExactFaults, every case stops at the right
-// instruction with the registers (flags included) of a stepped run.
+// TestFaultPCExact: by default (paging) and with SetExactFaults, every
+// case stops at the right instruction with the registers (flags
+// included) of a stepped run.
 func TestFaultPCExact(t *testing.T) {
-	for _, tc := range faultPCTests {
-		t.Run(tc.name, func(t *testing.T) {
-			var setup func(*Machine)
-			if tc.setup != nil {
-				setup = func(m *Machine) { tc.setup(t, m) }
-			}
-			s := wantSameFault(t, tc.code, setup)
-			assert.Equal(t, StopFault, s.Reason)
-			assert.Equal(t, tc.pc, s.PC)
-		})
+	for _, mode := range []faultMode{byPaging, bySync} {
+		for _, tc := range faultPCTests {
+			t.Run(fmt.Sprintf("%s/mode%d", tc.name, mode), func(t *testing.T) {
+				var setup func(*Machine)
+				if tc.setup != nil {
+					setup = func(m *Machine) { tc.setup(t, m) }
+				}
+				s := wantSameFault(t, tc.code, setup, mode)
+				assert.Equal(t, StopFault, s.Reason)
+				assert.Equal(t, tc.pc, s.PC)
+			})
+		}
 	}
+}
+
+// TestFaultPaging: with paging, an unmapped read, an unmapped write (its
+// value and size kept), a write to a read-only page and a read of a
+// PROT_NONE page each stop exactly, the machine's memory map is unchanged
+// after (the scratch page is gone), and the run can go on once the cause
+// is fixed.
+func TestFaultPaging(t *testing.T) {
+	code := []byte{
+		0x48, 0xc7, 0xc3, 0x00, 0x00, 0x50, 0x00, // 10000: mov rbx, 0x500000 (unmapped)
+		0x48, 0xff, 0xc0, //                         10007: inc rax
+		0x48, 0x89, 0x03, //                         1000a: mov [rbx], rax (faults: write of 1)
+		0x48, 0x8b, 0x0b, //                         1000d: mov rcx, [rbx]
+		0xf4, //                                     10010: hlt
+	}
+	m := newMachine(t, code)
+	require.True(t, m.FaultPaging())
+	regions := m.Regions()
+	s := m.Run()
+	wantStop(t, m, s, StopFault, 0x1000a)
+	assert.False(t, s.Inexact)
+	assert.Equal(t, arch.PermWrite, s.Access)
+	assert.Equal(t, uint64(0x500000), s.Addr)
+	assert.Equal(t, uint64(1), reg(t, m, arch.RAX), "inc ran once, the store did not")
+	assert.Equal(t, regions, m.Regions(), "the scratch page is gone")
+	assert.Equal(t, regions, m.ucRegions())
+	st := m.WatchStats()
+	assert.Equal(t, uint64(1), st.PageFaults)
+	assert.Zero(t, st.Stale)
+
+	// Fixed: mapped read-only, the write faults again (a protection
+	// fault); writable, the run reaches hlt.
+	require.NoError(t, m.Map(0x500000, 0x1000, arch.PermRead))
+	wantStop(t, m, m.Run(), StopFault, 0x1000a)
+	require.NoError(t, m.Protect(0x500000, 0x1000, arch.PermNone))
+	wantStop(t, m, m.Run(), StopFault, 0x1000a)
+	require.NoError(t, m.Protect(0x500000, 0x1000, arch.PermRW))
+	wantStop(t, m, m.Run(), StopHalt, 0x10011)
+	assert.Equal(t, uint64(1), reg(t, m, arch.RCX))
+	assert.Equal(t, uint64(3), m.WatchStats().PageFaults)
 }
 
 // TestFaultPCChained: libunicorn leaves RIP in an earlier block when it
@@ -369,25 +431,26 @@ func TestFaultPCChained(t *testing.T) {
 	}
 	require.NotNil(t, loop)
 	for _, hook := range []uint64{0x10011, 0x10016, 0x10025} {
-		for _, exact := range []bool{false, true} {
+		for _, mode := range []faultMode{byDecoder, bySync, byPaging} {
 			m := newMachine(t, loop)
-			m.SetExactFaults(exact)
+			setFaultMode(t, m, mode)
 			require.NoError(t, m.AddBreakpoint(hook, false))
 			require.NoError(t, m.RemoveBreakpoint(hook, false))
 			s := m.Run()
 			wantStop(t, m, s, StopFault, 0x10021)
-			assert.False(t, s.Inexact, "hook at %#x, exact %v", hook, exact)
+			assert.False(t, s.Inexact, "hook at %#x, mode %d", hook, mode)
 			assert.Equal(t, uint64(0x200), reg(t, m, arch.RCX))
 		}
 	}
 }
 
-// TestFaultPCDefault: without SetExactFaults, a fault the decoder can
-// prove is exact, and one it cannot is flagged Inexact.
+// TestFaultPCDefault: the decoder alone (paging off, no SetExactFaults):
+// a fault it can prove is exact, and one it cannot is flagged Inexact.
 func TestFaultPCDefault(t *testing.T) {
 	for _, tc := range faultPCTests {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newMachine(t, tc.code)
+			setFaultMode(t, m, byDecoder)
 			if tc.setup != nil {
 				tc.setup(t, m)
 			}
@@ -419,4 +482,23 @@ func TestRepeatedDivideError(t *testing.T) {
 	wantStop(t, m, m.Run(), StopDivide, codeBase+6)
 	must(t, m.SetReg(arch.RIP, codeBase+4))
 	wantStop(t, m, m.Run(), StopDivide, codeBase+4)
+}
+
+// TestFaultPagingAfterLookup: stepping a branch whose target is on an
+// unmapped page makes libunicorn look code up there (the step's temporary
+// breakpoints), which the tables refuse with a page fault QEMU keeps as
+// in flight; the next fault must still be a fault, not a double fault.
+func TestFaultPagingAfterLookup(t *testing.T) {
+	m := newMachine(t, []byte{
+		0x78, 0xc3, // 10000: js 0xffc5 (unmapped page, not taken)
+		0x00, 0x00, // 10002: add [rax], al (rax 0: faults)
+	})
+	wantStop(t, m, m.Step(), StopStep, 0x10002)
+	s := m.Step()
+	wantStop(t, m, s, StopFault, 0x10002)
+	assert.Equal(t, uint64(0), s.Addr)
+	assert.False(t, s.Inexact)
+	// A run from there faults the same way.
+	require.NoError(t, m.SetReg(arch.RIP, 0x10002))
+	wantStop(t, m, m.Run(), StopFault, 0x10002)
 }

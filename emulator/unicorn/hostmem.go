@@ -108,6 +108,36 @@ func (m *Machine) unmapHost(addr, end uint64) {
 	m.regions = append(m.regions[:i], m.regions[j:]...)
 }
 
+// dropCode drops the translated code made from [addr, end) before it is
+// unmapped: libunicorn may give memory mapped there later the same
+// internal offset, and its old translations would then run again for the
+// new bytes (measured: an image unloaded and another loaded at its base
+// ran the old code). A region that is not executable now is made so for
+// the moment (libunicorn finds code pages by a fetch).
+func (m *Machine) dropCode(addr, end uint64) {
+	for _, r := range m.regions {
+		lo, hi := max(r.start, addr), min(r.end, end)
+		if lo >= hi || !r.execEver {
+			continue
+		}
+		if r.perm&arch.PermExec != 0 {
+			C.rs_remove_cache(m.c, C.uint64_t(lo), C.uint64_t(hi))
+			continue
+		}
+		// Over the whole region: a protection of part of it would split
+		// it in libunicorn.
+		start, size := C.uint64_t(r.start), C.size_t(r.end-r.start)
+		if C.uc_mem_protect(m.c.uc, start, size, ucPerm(r.perm|arch.PermRead|arch.PermExec)) != C.UC_ERR_OK {
+			continue
+		}
+		if m.mapChanged() == nil {
+			C.rs_remove_cache(m.c, C.uint64_t(lo), C.uint64_t(hi))
+		}
+		C.uc_mem_protect(m.c.uc, start, size, ucPerm(r.perm))
+		_ = m.mapChanged()
+	}
+}
+
 // protectHost records perm for [addr, end) (libunicorn has applied it).
 func (m *Machine) protectHost(addr, end uint64, perm arch.Perm) {
 	i, j := m.span(addr, end)
@@ -194,6 +224,9 @@ func (m *Machine) ucRegions() []Region {
 			continue // the watchpoints' page tables (watch.c)
 		}
 		out = append(out, Region{Start: uint64(r.begin), Size: uint64(r.end-r.begin) + 1, Perm: archPerm(r.perms)})
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Start < out[j].Start })
 	return out

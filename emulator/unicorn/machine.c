@@ -164,6 +164,7 @@ static void invalidate_all(rs_machine *m)
 {
 	uc_mem_region *r = NULL;
 	uint32_t n = 0, i;
+	watch_sync(m); // the lookups walk the tables
 	if (uc_mem_regions(m->uc, &r, &n) != UC_ERR_OK)
 		return;
 	for (i = 0; i < n; i++)
@@ -180,6 +181,8 @@ static bool fault_cb(uc_engine *uc, uc_mem_type type, uint64_t addr, int size,
 		return false; // the SIGABRT handler leaving the translator
 	if (m->stop.reason != RS_STOP_NONE)
 		return false;
+	if (watch_exact_fault(m, type, addr, size, (uint64_t)value))
+		return true; // the table walk faults next, exactly (watch.c)
 	m->stop.reason = RS_STOP_FAULT;
 	m->stop.addr = addr;
 	m->stop.value = (uint64_t)value;
@@ -579,7 +582,9 @@ static uc_err emu(rs_machine *m, uint64_t pc)
 		m->restart = 0;
 		m->restart_at = 0;
 		rs_running = m;
+		m->in_run = 1;
 		e = uc_emu_start(m->uc, pc, 0, 0, 0);
+		m->in_run = 0;
 		rs_running = NULL;
 		if (!m->restart || m->escaping || e != UC_ERR_OK || m->stop.reason != RS_STOP_NONE ||
 		    m->interrupt || i == RS_MAX_RESTARTS)
@@ -815,6 +820,7 @@ void rs_host_unmap(void *p, uint64_t size)
 // must be mapped executable (libunicorn finds the code pages by a fetch).
 void rs_remove_cache(rs_machine *m, uint64_t start, uint64_t end)
 {
+	watch_sync(m); // the lookup walks the tables
 	uc_ctl_remove_cache(m->uc, start, end);
 }
 
@@ -894,6 +900,10 @@ uc_err rs_reg_read(rs_machine *m, int id, uint64_t *v)
 uc_err rs_reg_write(rs_machine *m, int id, uint64_t v)
 {
 	uint8_t buf[64];
+	// A selector load reads its descriptor through the page tables.
+	if (id == UC_X86_REG_CS || id == UC_X86_REG_SS || id == UC_X86_REG_DS ||
+	    id == UC_X86_REG_ES || id == UC_X86_REG_FS || id == UC_X86_REG_GS)
+		watch_sync(m);
 	memset(buf, 0, sizeof buf);
 	memcpy(buf, &v, 8);
 	return uc_reg_write(m->uc, id, buf);
@@ -1670,6 +1680,20 @@ uint64_t rs_coverage(rs_machine *m, rs_cov_entry *out, uint64_t max)
 
 // ---- execution -------------------------------------------------------------
 
+// rs_clear_inflight makes QEMU forget an exception raised but never
+// delivered (the interrupt hook stops it), which would turn the next one
+// into a double fault: the machine goes back to its creation-time CPU
+// state, then gets its registers back.
+void rs_clear_inflight(rs_machine *m)
+{
+	rs_context regs;
+	if (m->clean != NULL && rs_read_context(m, &regs) == UC_ERR_OK &&
+	    uc_context_restore(m->uc, m->clean) == UC_ERR_OK) {
+		watch_reapply(m);
+		rs_write_context(m, &regs);
+	}
+}
+
 void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b)
 {
 	uc_err e;
@@ -1719,6 +1743,7 @@ again:
 		invalidate_all(m);
 	}
 	e = emu(m, pc);
+	watch_unscratch(m);
 	if (m->escaping) {
 		// The translator aborted; nothing of that block has run.
 		e = UC_ERR_OK;
@@ -1788,14 +1813,11 @@ again:
 	// so QEMU still counts it as in flight: the next contributory one
 	// (a second divide error) would become a double fault (vector 8).
 	// Go back to the creation-time CPU state, then put the registers back.
+	// (Page faults: watch_end.)
 	if (m->clean != NULL && (m->stop.reason == RS_STOP_DIVIDE || m->stop.reason == RS_STOP_INT3 ||
-				 m->stop.reason == RS_STOP_ILLEGAL || m->stop.reason == RS_STOP_EXCEPTION)) {
-		rs_context regs;
-		if (rs_read_context(m, &regs) == UC_ERR_OK && uc_context_restore(m->uc, m->clean) == UC_ERR_OK) {
-			watch_reapply(m);
-			rs_write_context(m, &regs);
-		}
-	}
+				 m->stop.reason == RS_STOP_ILLEGAL || m->stop.reason == RS_STOP_EXCEPTION))
+		rs_clear_inflight(m);
+	watch_end(m);
 out:
 	if (tmp) {
 		rs_bp *t;

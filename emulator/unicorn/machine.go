@@ -84,6 +84,10 @@ func New() (*Machine, error) {
 	m := &Machine{c: c}
 	m.handle = cgo.NewHandle(m)
 	C.rs_set_handle(c, C.uintptr_t(m.handle))
+	if err := m.SetFaultPaging(true); err != nil {
+		m.Close()
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -170,7 +174,10 @@ func (m *Machine) Map(addr, size uint64, perm arch.Perm) error {
 		return fmt.Errorf("unicorn: map %#x+%#x: [%#x, %#x) is reserved for the watchpoints' page tables",
 			addr, size, uint64(C.RS_PT_BASE), uint64(C.RS_PT_BASE+C.RS_PT_SIZE))
 	}
-	return m.mapHost(addr, size, perm)
+	if err := m.mapHost(addr, size, perm); err != nil {
+		return err
+	}
+	return m.mapChanged()
 }
 
 // Unmap removes [addr, addr+size) from the address space.
@@ -181,6 +188,7 @@ func (m *Machine) Unmap(addr, size uint64) error {
 	if err := pageRange("unmap", addr, size); err != nil {
 		return err
 	}
+	m.dropCode(addr, addr+size)
 	if e := C.uc_mem_unmap(m.c.uc, C.uint64_t(addr), C.size_t(size)); e != C.UC_ERR_OK {
 		return ucErr(fmt.Sprintf("unmap %#x+%#x", addr, size), e)
 	}
@@ -188,7 +196,7 @@ func (m *Machine) Unmap(addr, size uint64) error {
 		return ucErr(fmt.Sprintf("twin unmap %#x+%#x", addr, size), e)
 	}
 	m.unmapHost(addr, addr+size)
-	return nil
+	return m.mapChanged()
 }
 
 // Protect changes the guest permissions of [addr, addr+size).
@@ -205,8 +213,11 @@ func (m *Machine) Protect(addr, size uint64, perm arch.Perm) error {
 	if e := C.rs_twin_protect(m.c, C.uint64_t(addr), C.uint64_t(size), ucPerm(perm)); e != C.UC_ERR_OK {
 		return ucErr(fmt.Sprintf("twin protect %#x+%#x", addr, size), e)
 	}
+	// The tables first: protectHost may drop translations, which takes a
+	// fetch through them.
+	err := m.mapChanged()
 	m.protectHost(addr, addr+size, perm)
-	return nil
+	return err
 }
 
 // Region is one mapped range.

@@ -161,6 +161,7 @@ typedef struct rs_machine {
 	// Translator aborts (see doc.go): escaping is set by the SIGABRT
 	// handler before it leaves the translator; aborts counts them.
 	volatile int escaping;
+	int in_run; // uc_emu_start is running (hooks may change the map)
 	uint64_t aborts;
 
 	// Block analysis: the Go Machine's cgo.Handle, the edge hook that
@@ -288,8 +289,21 @@ typedef struct rs_wstats {
 	uint64_t demoted;  // watches moved to hook mode (their page written too often)
 	uint64_t flushes;  // TLB flushes (protection added)
 	uint64_t released; // pages whose protection was lifted
+	uint64_t pfaults;  // exact faults: page faults outside protected pages
+	uint64_t stale;    // of which libunicorn allowed (the tables were stale)
+	uint64_t overflows; // exact faults given up: the map needed too many tables
+	uint64_t probes;   // page faults libunicorn raised outside runs, cleared
+	int tables;        // table pages the last build used
 	int pages;         // protected pages now
 } rs_wstats;
+uc_err rs_exact_paging(rs_machine *m, int on);
+int rs_exact_paging_state(rs_machine *m);
+uc_err rs_map_changed(rs_machine *m);
+int watch_exact_fault(rs_machine *m, int type, uint64_t addr, int size, uint64_t value);
+void watch_unscratch(rs_machine *m);
+void watch_end(rs_machine *m);
+void watch_sync(rs_machine *m);
+void rs_clear_inflight(rs_machine *m);
 rs_wstats rs_watch_stats(rs_machine *m);
 // Internal to the C half: run-start preparation, the #PF handler, the
 // paging registers after a context restore, and cleanup.

@@ -369,6 +369,13 @@ type WatchStats struct {
 	Released uint64 // pages whose protection was lifted
 	Demoted  uint64 // watchpoints moved to hook mode (their page was written too often)
 	Pages    int    // pages protected now
+
+	// Fault paging (SetFaultPaging).
+	PageFaults uint64 // page faults outside protected pages, each run by the twin
+	Stale      uint64 // of which libunicorn allowed the access (stale tables)
+	Overflows  uint64 // times the map needed too many table pages
+	Probes     uint64 // page faults libunicorn raised outside runs (its code lookups), cleared
+	Tables     int    // table pages the last build used
 }
 
 // WatchStats returns the write watchpoints' counters.
@@ -378,7 +385,8 @@ func (m *Machine) WatchStats() WatchStats {
 	}
 	s := C.rs_watch_stats(m.c)
 	return WatchStats{Faults: uint64(s.faults), Hits: uint64(s.hits), Flushes: uint64(s.flushes),
-		Released: uint64(s.released), Demoted: uint64(s.demoted), Pages: int(s.pages)}
+		Released: uint64(s.released), Demoted: uint64(s.demoted), Pages: int(s.pages),
+		PageFaults: uint64(s.pfaults), Stale: uint64(s.stale), Overflows: uint64(s.overflows), Probes: uint64(s.probes), Tables: int(s.tables)}
 }
 
 // AddTrapRange makes execution of any instruction in [start, end) stop
@@ -549,6 +557,41 @@ func (m *Machine) SetExactFaults(on bool) {
 	if C.rs_exact_faults(m.c, cbool(on)) == C.UC_ERR_OK {
 		m.exact = on
 	}
+}
+
+// SetFaultPaging chooses how data faults are found (on by default). On,
+// the guest runs with page tables that mirror the memory map (watch.c):
+// an access to unmapped memory or a write to a read-only page raises a
+// page fault before libunicorn sees it, which QEMU delivers with RIP, the
+// registers and the flags restored to the faulting instruction, so every
+// such fault stops with an exact PC and no decoding. It costs nothing on
+// code that does not fault beyond the table walk of a TLB miss (see
+// BenchmarkOverhead and the perf table). Off, Run decodes the faulting
+// block (findFaultPC). A map needing more table pages than the reserved
+// MiB holds turns it off by itself; FaultPaging tells.
+func (m *Machine) SetFaultPaging(on bool) error {
+	if err := m.check(); err != nil {
+		return err
+	}
+	if on {
+		if err := m.openTwin(); err != nil {
+			return err
+		}
+	} else if !m.twin {
+		return nil
+	}
+	return ucErr("fault paging", C.rs_exact_paging(m.c, cbool(on)))
+}
+
+// FaultPaging reports whether data faults are found by paging now.
+func (m *Machine) FaultPaging() bool {
+	return m.check() == nil && C.rs_exact_paging_state(m.c) != 0
+}
+
+// mapChanged brings the fault-paging tables up to date after a change of
+// the memory map.
+func (m *Machine) mapChanged() error {
+	return ucErr("update page tables", C.rs_map_changed(m.c))
 }
 
 // SetPCSync chooses how the PC of a data fault is found. Off (the

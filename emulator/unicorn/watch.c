@@ -44,6 +44,14 @@
 // is invalidated page by page).
 #define MAX_WRITES 4
 
+// CR2 between runs with exact faults: non-canonical, so no page fault
+// leaves it (see watch_prepare).
+#define CR2_CLEAN 0x8000000000000000ULL
+
+// Scratch pages watch_exact_fault may map in one run (one is enough: the
+// first fault stops the run).
+#define MAX_SCRATCH 4
+
 // Registers moved between the machine and the twin, in write order: the
 // x87 status word (top of stack) before ST0-7, which are relative to it.
 static const int base_ids[] = {
@@ -84,6 +92,15 @@ struct rs_wstate {
 
 	uint64_t *pages; // protected pages, sorted
 	int npages, cappages;
+	int exact;       // the tables mirror the memory map (exact faults)
+	struct pt_run *runs; // the map as build sees it
+	int nruns, capruns;
+	uint64_t scratch[MAX_SCRATCH]; // pages mapped by watch_exact_fault
+	int nscratch;
+	int pending;                   // watch_exact_fault let an access through
+	int inflight;                  // watch_fault stopped on it (a #GP leaves CR2 alone)
+	uint64_t pend_addr, pend_value; // that access
+	int pend_access, pend_size;
 
 	uc_engine *twin;
 	uc_hook th_code, th_write, th_fault, th_intr, th_invalid;
@@ -381,58 +398,179 @@ static uc_err collect(rs_machine *m, struct rs_wstate *ws)
 	return UC_ERR_OK;
 }
 
-// build writes the tables: every address maps with full permissions
-// through 1 GiB pages, except the protected pages, read-only through a
-// 4 KiB entry each. libunicorn maps every guest address to the same
-// physical address whatever the entry says, so entries only carry
-// permissions: leaves point at physical 0.
-//
-//	page 0  PML4: each entry -> page 1 (or a private PDPT)
-//	page 1  PDPT shared by all: 512 x 1 GiB, RW|US
-//	page 2+ a private PDPT, PD (512 x 2 MiB) or PT (512 x 4 KiB) on the
-//	        path to each protected page
-static uc_err build(struct rs_wstate *ws)
+// A run of the address space whose pages all get the same leaf entry.
+typedef struct pt_run {
+	uint64_t lo, hi; // [lo, hi), page-aligned
+	uint64_t bits;   // leaf entry bits; 0: not present
+} pt_run;
+
+// leaf_bits gives the entry bits of pages with libunicorn permissions p.
+static uint64_t leaf_bits(uint32_t p)
 {
-	uint64_t *pml4 = table(ws, 0), *full = table(ws, 1);
-	int next = 2, i, k;
-	for (i = 0; i < 512; i++) {
-		full[i] = PTE_ALL | PTE_PS;
-		pml4[i] = (RS_PT_BASE + 0x1000) | PTE_ALL;
+	if (p == UC_PROT_NONE)
+		return 0;
+	return (p & UC_PROT_WRITE) ? PTE_ALL : PTE_ALL & ~(PTE_RW | PTE_D);
+}
+
+// add_run appends [lo, hi) with bits, merging it into the last run when
+// they touch and agree.
+static uc_err add_run(struct rs_wstate *ws, uint64_t lo, uint64_t hi, uint64_t bits)
+{
+	if (ws->nruns > 0) {
+		pt_run *last = &ws->runs[ws->nruns - 1];
+		if (last->hi == lo && last->bits == bits) {
+			last->hi = hi;
+			return UC_ERR_OK;
+		}
 	}
-	for (k = 0; k < ws->npages; k++) {
-		uint64_t v = ws->pages[k], *pdpt, *pd, *pt;
-		int i4 = (int)((v >> 39) & 511), i3 = (int)((v >> 30) & 511), i2 = (int)((v >> 21) & 511);
-		if (table_of(pml4[i4]) == 1) {
-			if (next == PT_PAGES)
-				return UC_ERR_NOMEM;
-			memcpy(table(ws, next), full, 0x1000);
-			pml4[i4] = (RS_PT_BASE + (uint64_t)next * 0x1000) | PTE_ALL;
-			next++;
+	if (ws->nruns == ws->capruns) {
+		int cap = ws->capruns ? ws->capruns * 2 : 64;
+		pt_run *nr = realloc(ws->runs, (size_t)cap * sizeof *nr);
+		if (nr == NULL)
+			return UC_ERR_NOMEM;
+		ws->runs = nr;
+		ws->capruns = cap;
+	}
+	ws->runs[ws->nruns].lo = lo;
+	ws->runs[ws->nruns].hi = hi;
+	ws->runs[ws->nruns].bits = bits;
+	ws->nruns++;
+	return UC_ERR_OK;
+}
+
+// collect_runs describes the address space the tables give. Without exact
+// faults, everything is present and writable (only the protected pages
+// differ, see build). With them, the tables mirror libunicorn's map:
+// unmapped and PROT_NONE pages are not present, pages without write
+// permission are read-only, so that every access libunicorn would refuse
+// raises a page fault first, which QEMU delivers with RIP, the registers
+// and the flags restored to the faulting instruction. The reserved MiB
+// stays present: the escape page must reach libunicorn's own fetch fault
+// (see "Translator aborts" in doc.go).
+static uc_err collect_runs(rs_machine *m, struct rs_wstate *ws)
+{
+	const uint64_t rlo = RS_PT_BASE, rhi = RS_PT_BASE + RS_PT_SIZE;
+	uc_mem_region *r = NULL;
+	uint32_t n = 0, i;
+	int reserved = 0;
+	uc_err e;
+	ws->nruns = 0;
+	if (!ws->exact)
+		return add_run(ws, 0, 1ULL << 48, PTE_ALL);
+	e = uc_mem_regions(m->uc, &r, &n);
+	if (e != UC_ERR_OK)
+		return e;
+	// Regions come sorted and none overlaps the reserved MiB (Map
+	// refuses it) except the MiB's own.
+	for (i = 0; i < n && e == UC_ERR_OK; i++) {
+		uint64_t lo = r[i].begin, hi = r[i].end + 1;
+		if (lo >= rlo && hi <= rhi)
+			continue;
+		if (!reserved && lo >= rhi) {
+			e = add_run(ws, rlo, rhi, PTE_ALL);
+			reserved = 1;
 		}
-		pdpt = table(ws, table_of(pml4[i4]));
-		if (pdpt[i3] & PTE_PS) {
-			if (next == PT_PAGES)
-				return UC_ERR_NOMEM;
-			pd = table(ws, next);
-			for (i = 0; i < 512; i++)
-				pd[i] = PTE_ALL | PTE_PS;
-			pdpt[i3] = (RS_PT_BASE + (uint64_t)next * 0x1000) | PTE_ALL;
-			next++;
+		if (e == UC_ERR_OK && leaf_bits(r[i].perms) != 0)
+			e = add_run(ws, lo, hi, leaf_bits(r[i].perms));
+	}
+	if (e == UC_ERR_OK && !reserved)
+		e = add_run(ws, rlo, rhi, PTE_ALL);
+	uc_free(r);
+	return e;
+}
+
+// first_run returns the index of the first run that ends after addr.
+static int first_run(struct rs_wstate *ws, uint64_t addr)
+{
+	int lo = 0, hi = ws->nruns;
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+		if (ws->runs[mid].hi <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+// first_page returns the index of the first protected page at or above
+// addr.
+static int first_page(struct rs_wstate *ws, uint64_t addr)
+{
+	int lo = 0, hi = ws->npages;
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+		if (ws->pages[mid] < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+// classify tells how [lo, hi) maps: 1 and *bits when every page of it
+// gets the same leaf entry (*bits 0: none present), 0 when it is mixed.
+static int classify(struct rs_wstate *ws, uint64_t lo, uint64_t hi, uint64_t *bits)
+{
+	int i = first_run(ws, lo), k = first_page(ws, lo);
+	int prot = k < ws->npages && ws->pages[k] < hi;
+	if (i == ws->nruns || ws->runs[i].lo >= hi) {
+		*bits = 0;
+		return 1; // nothing mapped (a protected page there is moot)
+	}
+	if (ws->runs[i].lo > lo || ws->runs[i].hi < hi)
+		return 0;
+	*bits = ws->runs[i].bits;
+	if (prot && (*bits & PTE_RW)) {
+		if (hi - lo > 0x1000)
+			return 0;
+		*bits &= ~(PTE_RW | PTE_D);
+	}
+	return 1;
+}
+
+// fill writes table page t of the given level (3: PML4, 0: page table)
+// for the addresses from base, taking new table pages from *next.
+static uc_err fill(struct rs_wstate *ws, int t, int level, uint64_t base, int *next)
+{
+	uint64_t *tab = table(ws, t), size = 1ULL << (12 + 9 * level);
+	int i;
+	for (i = 0; i < 512; i++) {
+		uint64_t lo = base + (uint64_t)i * size, bits = 0;
+		int child;
+		uc_err e;
+		if (classify(ws, lo, lo + size, &bits) && (bits == 0 || level < 3)) {
+			tab[i] = bits == 0 ? 0 : level == 0 ? bits : bits | PTE_PS;
+			continue;
 		}
-		pd = table(ws, table_of(pdpt[i3]));
-		if (pd[i2] & PTE_PS) {
-			if (next == PT_PAGES)
-				return UC_ERR_NOMEM;
-			pt = table(ws, next);
-			for (i = 0; i < 512; i++)
-				pt[i] = PTE_ALL;
-			pd[i2] = (RS_PT_BASE + (uint64_t)next * 0x1000) | PTE_ALL;
-			next++;
-		}
-		pt = table(ws, table_of(pd[i2]));
-		pt[(v >> 12) & 511] = PTE_ALL & ~PTE_RW;
+		// Mixed, or a PML4 entry (no large pages there): a table below.
+		if (*next == PT_PAGES)
+			return UC_ERR_NOMEM;
+		child = (*next)++;
+		memset(table(ws, child), 0, 0x1000);
+		tab[i] = (RS_PT_BASE + (uint64_t)child * 0x1000) | PTE_ALL;
+		e = fill(ws, child, level - 1, lo, next);
+		if (e != UC_ERR_OK)
+			return e;
 	}
 	return UC_ERR_OK;
+}
+
+// build writes the tables from the runs and the protected pages (each
+// read-only through a 4 KiB entry). libunicorn maps every guest address
+// to the same physical address whatever the entry says, so entries only
+// carry permissions: leaves point at physical 0. Large pages cover what
+// is uniform; a table page is spent only where a range is mixed.
+static uc_err build(rs_machine *m, struct rs_wstate *ws)
+{
+	int next = 1;
+	uc_err e = collect_runs(m, ws);
+	if (e != UC_ERR_OK)
+		return e;
+	memset(table(ws, 0), 0, 0x1000);
+	e = fill(ws, 0, 3, 0, &next);
+	ws->st.tables = next;
+	return e;
 }
 
 static int protected_page(struct rs_wstate *ws, uint64_t page)
@@ -499,17 +637,21 @@ static void flush_tlb(rs_machine *m, struct rs_wstate *ws)
 	ws->st.flushes++;
 }
 
-// apply rebuilds the tables from the watch list. Protection only added
-// needs a TLB flush before the guest runs again; protection lifted does
-// not (a read-only entry in the TLB makes the next write walk the tables
-// again).
+// apply rebuilds the tables from the watch list (and, with exact faults,
+// the memory map). Protection only added needs a TLB flush before the
+// guest runs again; protection lifted does not (a read-only entry in the
+// TLB makes the next write walk the tables again). A change of the memory
+// map comes with added set: libunicorn flushed the TLB itself when the map
+// changed, the flush before the next run is kept for safety. When the map needs more
+// table pages than the reserved MiB holds, exact faults are given up and
+// the decoder takes over again (rs_exact_paging_state says so).
 static uc_err apply(rs_machine *m, struct rs_wstate *ws, int added)
 {
 	int before = ws->npages;
 	uc_err e = collect(m, ws);
 	if (e != UC_ERR_OK)
 		return e;
-	if (ws->npages == 0) {
+	if (ws->npages == 0 && !ws->exact) {
 		if (ws->paging) {
 			set_paging(m, 0);
 			ws->paging = 0;
@@ -519,7 +661,14 @@ static uc_err apply(rs_machine *m, struct rs_wstate *ws, int added)
 	}
 	e = map_tables(m, ws);
 	if (e == UC_ERR_OK)
-		e = build(ws);
+		e = build(m, ws);
+	if (e == UC_ERR_OK)
+		ws->dirty = 0;
+	if (e == UC_ERR_NOMEM && ws->exact) {
+		ws->exact = 0;
+		ws->st.overflows++;
+		return apply(m, ws, 1);
+	}
 	if (e != UC_ERR_OK)
 		return e;
 	if (!ws->paging) {
@@ -532,6 +681,141 @@ static uc_err apply(rs_machine *m, struct rs_wstate *ws, int added)
 	else if (before > ws->npages)
 		ws->st.released += (uint64_t)(before - ws->npages);
 	return UC_ERR_OK;
+}
+
+// tables_deny reports whether the tables refuse the access (a write if
+// write) to addr: an entry on the way is not present, or the leaf is
+// read-only for a write. Intermediate entries allow everything.
+static int tables_deny(struct rs_wstate *ws, uint64_t addr, int write)
+{
+	uint64_t *t = table(ws, 0), e;
+	int level;
+	for (level = 3; level >= 0; level--) {
+		e = t[(addr >> (12 + 9 * level)) & 511];
+		if (!(e & PTE_P))
+			return 1;
+		if (level == 0 || (level < 3 && (e & PTE_PS)))
+			return write && !(e & PTE_RW);
+		t = table(ws, table_of(e));
+	}
+	return 0;
+}
+
+// canonical reports whether addr is a canonical 48-bit address.
+static int canonical(uint64_t addr)
+{
+	int64_t top = (int64_t)addr >> 47;
+	return top == 0 || top == -1;
+}
+
+// watch_exact_fault runs in the memory hook before libunicorn's own data
+// fault, which would leave RIP at a block start. With exact faults, it
+// lets the access go on to the table walk, which refuses it with a page
+// fault that QEMU delivers exactly (watch_fault then finds the access in
+// the twin). An unmapped page is mapped for the moment (a scratch page,
+// absent from the tables and the twin), because libunicorn refuses an
+// unmapped address before any walk; rs_run unmaps it when the run ends.
+// Returns 1 when the access is to go on; what it was is kept for
+// watch_fault. A non-canonical address gets the same treatment: the
+// access then raises #GP, as exact. The reserved MiB does not qualify.
+int watch_exact_fault(rs_machine *m, int type, uint64_t addr, int size, uint64_t value)
+{
+	struct rs_wstate *ws = m->ws;
+	int write = type == UC_MEM_WRITE_UNMAPPED || type == UC_MEM_WRITE_PROT;
+	uint64_t page = addr & ~0xFFFULL;
+	if (ws == NULL || !ws->exact || !ws->paging || !ws->snap_ok)
+		return 0;
+	if (type != UC_MEM_READ_UNMAPPED && type != UC_MEM_WRITE_UNMAPPED &&
+	    type != UC_MEM_READ_PROT && type != UC_MEM_WRITE_PROT)
+		return 0;
+	if (addr >= RS_PT_BASE && addr < RS_PT_BASE + RS_PT_SIZE)
+		return 0;
+	// A non-canonical address raises #GP before any walk, just as exactly.
+	if (canonical(addr) && !tables_deny(ws, addr, write))
+		return 0;
+	if (type == UC_MEM_READ_UNMAPPED || type == UC_MEM_WRITE_UNMAPPED) {
+		if (ws->nscratch == MAX_SCRATCH)
+			return 0;
+		if (uc_mem_map(m->uc, page, 0x1000, UC_PROT_READ | UC_PROT_WRITE) != UC_ERR_OK)
+			return 0;
+		ws->scratch[ws->nscratch++] = page;
+	}
+	ws->pending = 1;
+	ws->pend_addr = addr;
+	ws->pend_access = write ? RS_WRITE : RS_READ;
+	ws->pend_size = size;
+	ws->pend_value = value;
+	return 1;
+}
+
+// watch_end runs at the end of every run. With exact faults, a page
+// fault raised during the run (a fault the run stopped on, which QEMU may
+// raise once more before the stop takes effect; a code lookup of
+// libunicorn's, such as the temporary breakpoints of a step on an
+// unmapped successor) is still in flight: CR2 tells, and the machine
+// forgets it. CR2 goes back to CR2_CLEAN (see watch_prepare).
+void watch_end(rs_machine *m)
+{
+	uint64_t cr2 = CR2_CLEAN;
+	if (m->ws == NULL || !m->ws->exact || !m->ws->paging)
+		return;
+	rs_reg_read(m, UC_X86_REG_CR2, &cr2);
+	if (cr2 != CR2_CLEAN || m->ws->inflight) {
+		rs_clear_inflight(m);
+		rs_reg_write(m, UC_X86_REG_CR2, CR2_CLEAN);
+		m->ws->inflight = 0;
+	}
+}
+
+// watch_unscratch unmaps the scratch pages of watch_exact_fault.
+void watch_unscratch(rs_machine *m)
+{
+	struct rs_wstate *ws = m->ws;
+	if (ws == NULL)
+		return;
+	ws->pending = 0;
+	while (ws->nscratch > 0)
+		uc_mem_unmap(m->uc, ws->scratch[--ws->nscratch], 0x1000);
+}
+
+// rs_exact_paging turns exact faults by paging on or off (the twin must be
+// open: rs_twin_open). See "Faults and their PC" in doc.go.
+uc_err rs_exact_paging(rs_machine *m, int on)
+{
+	struct rs_wstate *ws = m->ws;
+	if (ws == NULL || ws->twin == NULL)
+		return UC_ERR_ARG;
+	ws->exact = on != 0;
+	return apply(m, ws, 1);
+}
+
+// watch_sync brings tables left to rebuild up to date now: for the
+// accesses outside runs that walk them (a selector load).
+void watch_sync(rs_machine *m)
+{
+	if (m->ws != NULL && m->ws->exact && m->ws->dirty)
+		apply(m, m->ws, 1);
+}
+
+// rs_exact_paging_state is 1 while the tables mirror the memory map.
+int rs_exact_paging_state(rs_machine *m)
+{
+	return m->ws != NULL && m->ws->exact && m->ws->paging;
+}
+
+// rs_map_changed brings the tables up to date after a change of the memory
+// map (Map, Unmap, Protect): at once from a hook while the guest runs,
+// else before the next run starts (watch_prepare).
+uc_err rs_map_changed(rs_machine *m)
+{
+	if (m->ws == NULL || !m->ws->exact)
+		return UC_ERR_OK;
+	if (!m->in_run) {
+		// A loader maps hundreds of regions: build once, at the run.
+		m->ws->dirty = 1;
+		return UC_ERR_OK;
+	}
+	return apply(m, m->ws, 1);
 }
 
 static rs_watch *pwatch_find(rs_machine *m, uint64_t addr, uint64_t size, int *idx)
@@ -640,8 +924,8 @@ int watch_prepare(rs_machine *m)
 			gone = 1;
 		}
 	}
-	if (gone) {
-		uc_err e = apply(m, ws, 0);
+	if (gone || ws->dirty) {
+		uc_err e = apply(m, ws, ws->dirty);
 		if (e != UC_ERR_OK)
 			return e;
 	}
@@ -651,6 +935,19 @@ int watch_prepare(rs_machine *m)
 	ws->run_t0 = now_s();
 	if (!ws->paging)
 		return UC_ERR_OK;
+	if (ws->exact) {
+		// libunicorn looks code up outside runs (dropping translations,
+		// deleting hooks): on an address the tables refuse, that raises a
+		// page fault it ignores, but QEMU keeps it as in flight. It also
+		// sets CR2, which every run leaves at CR2_CLEAN.
+		uint64_t cr2 = CR2_CLEAN;
+		rs_reg_read(m, UC_X86_REG_CR2, &cr2);
+		if (cr2 != CR2_CLEAN) {
+			ws->st.probes++;
+			rs_clear_inflight(m);
+			rs_reg_write(m, UC_X86_REG_CR2, CR2_CLEAN);
+		}
+	}
 	if (ws->flush) {
 		flush_tlb(m, ws);
 		ws->flush = 0;
@@ -672,14 +969,19 @@ void watch_reapply(rs_machine *m)
 		set_paging(m, 1);
 }
 
-// watch_fault handles a page fault (vector 14) while the guest runs; it
+// watch_fault handles a page fault (vector 14, or 13: the #GP of a
+// non-canonical access watch_exact_fault let through) while the guest runs; it
 // returns 0 when the fault is not one of ours. The fault is exact: QEMU
 // restored RIP, the registers and the flags to the start of the faulting
 // instruction (libunicorn's protection faults are not: they leave RIP at
 // the start of the block, see "Faults and their PC" in doc.go). The
 // instruction runs in the twin, which shares the memory and sees each
 // address written; the twin's registers come back, and the run goes on,
-// or stops after the instruction if it wrote a watched byte.
+// or stops after the instruction if it wrote a watched byte. With exact
+// faults (rs_exact_paging) every page fault comes here: the twin meets
+// libunicorn's own fault on the instruction, with its access, address and
+// value, and the machine stops on it with an exact PC; should the twin run
+// it through, the tables were stale and the run goes on.
 int watch_fault(rs_machine *m, uint32_t intno)
 {
 	struct rs_wstate *ws = m->ws;
@@ -689,13 +991,43 @@ int watch_fault(rs_machine *m, uint32_t intno)
 	int fp, i;
 	uc_err e;
 	double t0;
-	if (ws == NULL || !ws->paging || !ws->snap_ok || intno != 14)
+	int prot;
+	if (ws == NULL || !ws->paging || (intno != 14 && intno != 13))
 		return 0;
 	rs_reg_read(m, UC_X86_REG_CR2, &cr2);
-	if (!protected_page(ws, cr2 & ~0xFFFULL))
+	if (ws->pending && (intno == 13 ? !canonical(ws->pend_addr) : (ws->pend_addr & ~0xFFFULL) == (cr2 & ~0xFFFULL))) {
+		// The fault watch_exact_fault let through: the memory hook told
+		// what the access was, and QEMU put RIP and the registers on
+		// the instruction. No twin: an instruction the translator
+		// aborts on must not reach a second engine here. QEMU may raise
+		// the fault once more before the stop takes effect; rs_run
+		// clears what it leaves in flight.
+		if (m->stop.reason == RS_STOP_NONE) {
+			uint64_t rip = 0;
+			rs_reg_read(m, UC_X86_REG_RIP, &rip);
+			ws->st.pfaults++;
+			m->stop.reason = RS_STOP_FAULT;
+			m->stop.pc = rip;
+			m->stop.addr = ws->pend_addr;
+			m->stop.access = ws->pend_access;
+			m->stop.value = ws->pend_value;
+			m->stop.size = ws->pend_size;
+			m->stop.exact = 1;
+		}
+		ws->inflight = 1;
+		uc_emu_stop(m->uc);
+		return 1;
+	}
+	if (!ws->snap_ok || intno != 14)
+		return 0;
+	prot = protected_page(ws, cr2 & ~0xFFFULL);
+	if (!prot && !ws->exact)
 		return 0;
 	t0 = now_s();
-	ws->st.faults++;
+	if (prot)
+		ws->st.faults++;
+	else
+		ws->st.pfaults++;
 	r = &ws->regs;
 	uc_reg_read_batch(m->uc, (int *)base_ids, r->base_ptrs, NBASE);
 	uc_reg_read_batch(m->uc, (int *)fp_ids, r->fp_ptrs, NFP);
@@ -768,6 +1100,11 @@ int watch_fault(rs_machine *m, uint32_t intno)
 		uc_emu_stop(m->uc);
 		return 1;
 	}
+	if (!prot && !ws->hit) {
+		// The tables said no and libunicorn said yes: they were stale.
+		ws->st.stale++;
+		return 1;
+	}
 	if (!ws->hit) {
 		double t1 = now_s();
 		ws->fault_s += t1 - t0;
@@ -817,6 +1154,7 @@ void watch_close(rs_machine *m)
 	if (ws->pt != NULL)
 		rs_host_unmap(ws->pt, (uint64_t)PT_PAGES * 0x1000);
 	free(ws->pages);
+	free(ws->runs);
 	free(ws);
 	m->ws = NULL;
 }
