@@ -168,7 +168,36 @@
 // mov rcx, [unmapped]" reads RFLAGS 0x7 at the fault where a stepped run
 // reads 0x93.
 //
-// So Run decodes (faultpc.go) with a model of each instruction's memory
+// # Fault paging (the default)
+//
+// The guest runs with page tables (built in watch.c, in the reserved MiB,
+// the tables page-mode watchpoints also use) that mirror the memory map:
+// unmapped and PROT_NONE pages absent, pages without write permission
+// read-only, large pages wherever the map is uniform. libunicorn refuses a
+// bad access in its memory helper before any walk, so the memory hook
+// (fault_cb, watch_exact_fault) lets it go on when the tables refuse it
+// too: an unmapped page gets a scratch page, absent from the tables, for
+// the rest of the run. The walk raises a page fault (#GP for a
+// non-canonical address) through cpu_loop_exit_restore, so RIP, the
+// registers and the flags are those of the faulting instruction; the
+// interrupt hook (watch_fault) stops with the access the memory hook
+// recorded (Stop.Inexact never set). Map, Unmap and Protect mark the
+// tables for a rebuild before the next run (at once from a hook during a
+// run, and before the walks libunicorn does outside runs: selector loads,
+// code lookups). Those lookups may fault on an absent page; libunicorn
+// ignores the fault but QEMU keeps it as in flight (the next one would be
+// a double fault), and so does a fault the run stopped on: CR2, which
+// every run leaves at a non-canonical value, tells, and the machine goes
+// back to its creation-time CPU state with its registers (rs_clear_inflight).
+// Cost: a TLB miss walks the tables (BenchmarkOverhead/paging-*; about 1.0
+// on loops, loads, stores and calls, 1.6-2x on a load from a new page
+// every time); tests/perf's "faults" rows time real runs. A map needing
+// more than the reserved MiB of tables turns fault paging off
+// (WatchStats.Overflows) and the decoder below takes over.
+// TestFaultPCExact, TestFaultPaging and FuzzGuestCode's stepped oracle
+// check it.
+//
+// Without fault paging (SetFaultPaging(false)) Run decodes (faultpc.go) with a model of each instruction's memory
 // accesses (insnmodel.go: explicit operands with their sizes, 32-bit
 // displacements sign-extended, push/pop/call/ret/leave stack accesses,
 // string instructions; fxsave, bt with a register offset, enter, xlat and
