@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -79,7 +81,51 @@ func TestQEMUReverse(t *testing.T) {
 		}
 		t.Logf("attempt %d: QEMU hung on a reverse request; again on a new recording", i)
 	}
-	t.Fatalf("QEMU hung on a reverse request in all %d attempts", attempts)
+	// Whose hang is it? The same requests straight to QEMU's gdbstub,
+	// without rspstub: a QEMU that hangs by itself on this host now is a
+	// peer's failure to report, not ours.
+	if !qemuReversesAlone(t) {
+		t.Skipf("QEMU hung on a reverse request in all %d attempts through rspstub, and also talked to directly: QEMU 7.2's replay fails on this host now (a busy machine)", attempts)
+	}
+	t.Fatalf("QEMU hung on a reverse request in all %d attempts through rspstub, but answered one sent to it directly", attempts)
+}
+
+// qemuReversesAlone replays a new recording with QEMU's own gdbstub and
+// asks it, directly, for what the scenario asks first: two breakpoint
+// hits forward, then reverse-continue. It reports whether QEMU answered
+// within 30 s.
+func qemuReversesAlone(t *testing.T) bool {
+	replay := recordGuest(t)
+	tick := symbol(t, guestSymbols(t), "tick")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	argv := append(replay, "-gdb", "tcp:127.0.0.1:"+port, "-S")
+	q := exec.Command(argv[0], argv[1:]...)
+	require.NoError(t, q.Start())
+	defer func() { q.Process.Kill(); q.Wait() }()
+	var c *rsp.Client
+	for i := 0; i < 100 && c == nil; i++ { // until QEMU listens
+		c, _ = rsp.Dial("127.0.0.1:"+port, rsp.WithTimeout(30*time.Second))
+		if c == nil {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	require.NotNil(t, c, "QEMU's gdbstub on port %s", port)
+	defer c.Close()
+	require.NoError(t, c.SetBreakpoint(rsp.BreakHardware, tick, 1))
+	_, err = c.Continue()
+	require.NoError(t, err)
+	require.NoError(t, c.RemoveBreakpoint(rsp.BreakHardware, tick, 1))
+	_, err = c.Step()
+	require.NoError(t, err)
+	require.NoError(t, c.SetBreakpoint(rsp.BreakHardware, tick, 1))
+	_, err = c.Continue()
+	require.NoError(t, err)
+	time.Sleep(reversePause)
+	_, err = c.ReverseContinue()
+	return err == nil
 }
 
 func qemuReverse(t *testing.T, hung *bool) {
