@@ -36,7 +36,7 @@ func TestGDBUser(t *testing.T) {
 	s := startStub(t, "qemu-x86_64", prog)
 	out := runTool(t, nil, "gdb", "-batch", "-nx",
 		"-ex", "set confirm off",
-		"-ex", "target remote "+s.addr,
+		"-ex", "target remote "+s.Addr,
 		"-ex", "break bump",
 		"-ex", "continue",
 		"-ex", "info registers rip",
@@ -82,7 +82,7 @@ func TestLLDBUser(t *testing.T) {
 	s := startStub(t, "qemu-x86_64", prog)
 	env := testkit.LLDBEnv()
 	out := runTool(t, env, "lldb", "--batch", "--no-lldbinit",
-		"-o", "gdb-remote "+s.addr,
+		"-o", "gdb-remote "+s.Addr,
 		"-o", "register read",
 		"-o", fmt.Sprintf("breakpoint set -a %#x", bump),
 		"-o", "process continue",
@@ -104,10 +104,10 @@ func TestGDBSystem(t *testing.T) {
 	needTool(t, "gdb")
 	kernel := buildGuest(t)
 	elf64 := guestSymbols(t)
-	s := startStub(t, systemArgs(kernel, "2")...)
+	s := startStub(t, testkit.QEMUSystemArgs(kernel, 2)...)
 	out := runTool(t, nil, "gdb", "-batch", "-nx",
 		"-ex", "set confirm off",
-		"-ex", "target remote "+s.addr,
+		"-ex", "target remote "+s.Addr,
 		"-ex", "break tick",
 		"-ex", "continue",
 		"-ex", "info registers rip cr0 cr3 efer",
@@ -145,10 +145,10 @@ func TestLLDBSystem(t *testing.T) {
 	kernel := buildGuest(t)
 	elf64 := guestSymbols(t)
 	tick := symbol(t, elf64, "tick")
-	s := startStub(t, systemArgs(kernel, "1")...)
+	s := startStub(t, testkit.QEMUSystemArgs(kernel, 1)...)
 	env := testkit.LLDBEnv()
 	out := runTool(t, env, "lldb", "--batch", "--no-lldbinit",
-		"-o", "gdb-remote "+s.addr,
+		"-o", "gdb-remote "+s.Addr,
 		"-o", fmt.Sprintf("breakpoint set -a %#x", tick),
 		"-o", "process continue",
 		"-o", "register read --all",

@@ -49,7 +49,7 @@ func TestBacktraceUser(t *testing.T) {
 				"-ex", "set remotetimeout 30",
 				"-ex", "set backtrace past-main on",
 				"-ex", "set backtrace past-entry on",
-				"-ex", "target remote "+s.addr,
+				"-ex", "target remote "+s.Addr,
 				"-ex", "break d",
 				"-ex", "continue",
 				"-ex", "echo ==bt==\\n",

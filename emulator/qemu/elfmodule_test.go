@@ -49,10 +49,10 @@ func TestELFModuleBacktrace(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			elf64, kernel := buildCGuest(t, "cguest-"+tc.name, tc.strip, tc.cflags...)
-			c := startCLI(t, append([]string{"--listen", "127.0.0.1:0", "--module", elf64, "--"}, systemArgs(kernel, "1")...)...)
+			c := testkit.StartCommand(t, append([]string{"qemu", "--listen", "127.0.0.1:0", "--module", elf64, "--"}, testkit.QEMUSystemArgs(kernel, 1)...)...)
 			out := runTool(t, nil, "gdb", "-batch", "-nx",
 				"-ex", "set confirm off",
-				"-ex", "target remote "+c.addr,
+				"-ex", "target remote "+c.Addr,
 				"-ex", "break level5",
 				"-ex", "continue",
 				"-ex", "echo @@bt\\n",
@@ -78,7 +78,7 @@ func TestELFModuleBacktrace(t *testing.T) {
 				t.Errorf("the kernel module is not used")
 			}
 			if t.Failed() {
-				t.Logf("gdb:\n%s\nstub:\n%s", out, c.stderr.w.String())
+				t.Logf("gdb:\n%s\nstub:\n%s", out, c.Stderr())
 			}
 		})
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
 )
 
@@ -30,7 +31,7 @@ func recordGuest(t *testing.T) []string {
 	dir := t.TempDir()
 	disk, log := filepath.Join(dir, "disk.qcow2"), filepath.Join(dir, "replay.bin")
 	run(t, dir, "qemu-img", "create", "-f", "qcow2", disk, "16M")
-	args := append(systemArgs(kernel, "1"), "-drive", "file="+disk+",if=none")
+	args := append(testkit.QEMUSystemArgs(kernel, 1), "-drive", "file="+disk+",if=none")
 	icount := "shift=7,rrfile=" + log + ",rrsnapshot=init,rr="
 	cmd := exec.Command(args[0], append(args[1:], "-icount", icount+"record")...)
 	var stderr bytes.Buffer
@@ -208,7 +209,7 @@ func bounded(t *testing.T, hung *bool, what string, f func() (rsp.Stop, error)) 
 // monitor commands say what is missing.
 func TestQEMUNoReverse(t *testing.T) {
 	kernel := buildGuest(t)
-	s := startStub(t, systemArgs(kernel, "1")...)
+	s := startStub(t, testkit.QEMUSystemArgs(kernel, 1)...)
 	assert.False(t, s.target.Offers(rsp.FeatureReverse))
 	c := s.dial(t)
 	assert.Empty(t, c.Features()["ReverseStep"])

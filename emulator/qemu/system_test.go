@@ -8,14 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
 )
-
-// systemArgs boots the multiboot guest under TCG with n vCPUs.
-func systemArgs(kernel string, cpus string) []string {
-	return []string{"qemu-system-x86_64", "-nographic", "-display", "none", "-no-reboot", "-m", "32",
-		"-smp", cpus, "-monitor", "none", "-serial", "none", "-parallel", "none", "-net", "none", "-kernel", kernel}
-}
 
 // TestSystem drives qemu-system-x86_64 booting testdata/guest.S with two
 // vCPUs: system registers, breakpoint, step, interrupt, threads,
@@ -25,7 +20,7 @@ func TestSystem(t *testing.T) {
 	kernel := buildGuest(t)
 	elf64 := guestSymbols(t)
 	tick, counter := symbol(t, elf64, "tick"), symbol(t, elf64, "counter")
-	s := startStub(t, systemArgs(kernel, "2")...)
+	s := startStub(t, testkit.QEMUSystemArgs(kernel, 2)...)
 	if s.target.Mode() != ModeSystem {
 		t.Fatalf("mode %v, want system", s.target.Mode())
 	}
@@ -156,7 +151,7 @@ func TestSystem(t *testing.T) {
 // stop, then every request fails cleanly.
 func TestSystemGone(t *testing.T) {
 	kernel := buildGuest(t)
-	s := startStub(t, systemArgs(kernel, "1")...)
+	s := startStub(t, testkit.QEMUSystemArgs(kernel, 1)...)
 	c := s.dial(t)
 	done := make(chan rsp.Stop, 1)
 	go func() {

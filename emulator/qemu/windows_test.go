@@ -120,7 +120,7 @@ func checkFrames(t *testing.T, bt string, want ...string) {
 // in the three phases of testdata/winguest.S, through our Go client.
 func TestWindowsGuest(t *testing.T) {
 	g := buildWinGuest(t)
-	s := startStub(t, systemArgs(g.kernel, "2")...)
+	s := startStub(t, testkit.QEMUSystemArgs(g.kernel, 2)...)
 	c := s.dial(t)
 	monErr(t, c, "teb", "not in 64-bit long mode")
 
@@ -234,11 +234,11 @@ func TestGDBWindowsGuest(t *testing.T) {
 	needTool(t, "gdb")
 	g := buildWinGuest(t)
 	d := peSymbol(t, g.exe, "d")
-	s := startStub(t, systemArgs(g.kernel, "1")...)
+	s := startStub(t, testkit.QEMUSystemArgs(g.kernel, 1)...)
 	// Ctrl-C: SIGINT to gdb while it waits in "continue".
 	out := runInterrupted(t, "@@running", "gdb", "-batch", "-nx",
 		"-ex", "set confirm off",
-		"-ex", "target remote "+s.addr,
+		"-ex", "target remote "+s.Addr,
 		"-ex", "hbreak good_loop",
 		"-ex", "continue",
 		"-ex", "delete",
@@ -355,10 +355,10 @@ func TestLLDBWindowsGuest(t *testing.T) {
 	g := buildWinGuest(t)
 	d := peSymbol(t, g.exe, "d")
 	good := symbol(t, g.elf64, "good_loop")
-	s := startStub(t, systemArgs(g.kernel, "1")...)
+	s := startStub(t, testkit.QEMUSystemArgs(g.kernel, 1)...)
 	env := testkit.LLDBEnv()
 	out := runTool(t, env, "lldb", "--batch", "--no-lldbinit",
-		"-o", "gdb-remote "+s.addr,
+		"-o", "gdb-remote "+s.Addr,
 		"-o", fmt.Sprintf("breakpoint set -a %#x", good),
 		"-o", "process continue",
 		"-o", "breakpoint delete -f",
@@ -385,7 +385,7 @@ func TestWindowsGuestModuleFile(t *testing.T) {
 	g := buildWinGuest(t)
 	mf, err := ParseModuleFile(g.exe + "@800000")
 	require.NoError(t, err)
-	s := startStubWith(t, Options{Modules: []*ModuleFile{mf}}, systemArgs(g.kernel, "1")...)
+	s := startStubWith(t, Options{Modules: []*ModuleFile{mf}}, testkit.QEMUSystemArgs(g.kernel, 1)...)
 	c := s.dial(t)
 	// A static function is in the COFF symbols only, not the exports:
 	// names come from the file. d is exported, so check the symbol

@@ -3,6 +3,7 @@ package testkit
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // Root is the repository's top folder.
@@ -180,7 +183,6 @@ var listenRE = regexp.MustCompile(`listening on ([^\s;]+)`)
 // --userland wine (see StartWineStub).
 func StartStub(t testing.TB, args ...string) *StubProc {
 	t.Helper()
-	bin := Stub(t)
 	chosen := false
 	for _, a := range args {
 		if strings.HasPrefix(a, "--userland") {
@@ -190,7 +192,7 @@ func StartStub(t testing.TB, args ...string) *StubProc {
 	if !chosen {
 		args = append([]string{"--userland", "synth"}, args...)
 	}
-	return startProc(t, bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...))
+	return StartCommand(t, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
 }
 
 // StartQEMUStub runs `rspstub qemu --listen 127.0.0.1:0 -- ARGV...` (a
@@ -199,7 +201,30 @@ func StartStub(t testing.TB, args ...string) *StubProc {
 func StartQEMUStub(t testing.TB, argv ...string) *StubProc {
 	t.Helper()
 	Tool(t, argv[0])
-	return startProc(t, Stub(t), append([]string{"qemu", "--listen", "127.0.0.1:0", "--"}, argv...))
+	return StartCommand(t, append([]string{"qemu", "--listen", "127.0.0.1:0", "--"}, argv...)...)
+}
+
+// StartCommand runs `rspstub ARGS...`, a subcommand with all its flags
+// (which must make it listen: --listen 127.0.0.1:0, say), and waits until
+// it listens, for tests of command lines StartStub and StartQEMUStub do
+// not write (rspstub qemu --connect ADDR, --module FILE@BASE). The stub
+// is killed when the test ends.
+func StartCommand(t testing.TB, args ...string) *StubProc {
+	t.Helper()
+	s := Launch(t, args...)
+	if s.Addr == "" {
+		t.Fatalf("rspstub %s exited before listening: %v\nstdout:\n%s\nstderr:\n%s",
+			strings.Join(args, " "), s.err, s.Stdout(), s.Stderr())
+	}
+	return s
+}
+
+// Launch is StartCommand for a command line the stub may refuse: it
+// returns once the stub listens or has exited, whichever comes first;
+// Addr is empty when it exited (ExitCode and Stderr say how).
+func Launch(t testing.TB, args ...string) *StubProc {
+	t.Helper()
+	return startProc(t, Stub(t), args)
 }
 
 func startProc(t testing.TB, bin string, all []string) *StubProc {
@@ -242,8 +267,10 @@ func startProc(t testing.TB, bin string, all []string) *StubProc {
 	select {
 	case s.Addr = <-addrc:
 	case <-s.done:
-		t.Fatalf("rspstub %s exited before listening: %v\nstdout:\n%s\nstderr:\n%s",
-			strings.Join(all, " "), s.err, s.Stdout(), s.Stderr())
+		select { // it may have listened just before it exited
+		case s.Addr = <-addrc:
+		default:
+		}
 	case <-time.After(30 * time.Second):
 		t.Fatalf("rspstub did not start listening within 30s\nstderr:\n%s", s.Stderr())
 	}
@@ -280,6 +307,28 @@ func (s *StubProc) Wait(timeout time.Duration) bool {
 		return false
 	}
 }
+
+// ExitCode waits up to timeout for the stub to exit by itself and
+// returns its exit code (-1 when a signal ended it); the test fails when
+// it is still running.
+func (s *StubProc) ExitCode(t testing.TB, timeout time.Duration) int {
+	t.Helper()
+	if !s.Wait(timeout) {
+		t.Fatalf("rspstub did not exit within %v\nstderr:\n%s", timeout, s.Stderr())
+	}
+	var ee *exec.ExitError
+	if errors.As(s.err, &ee) {
+		return ee.ExitCode()
+	}
+	require.NoError(t, s.err, "rspstub")
+	return 0
+}
+
+// Pid is the stub's process id.
+func (s *StubProc) Pid() int { return s.cmd.Process.Pid }
+
+// Signal sends sig to the stub (os.Kill to end it at once).
+func (s *StubProc) Signal(sig os.Signal) error { return s.cmd.Process.Signal(sig) }
 
 // Stdout is what the stub (that is, the guest) printed so far.
 func (s *StubProc) Stdout() string {
