@@ -20,7 +20,7 @@ func TestBreakAfterDLLLoad(t *testing.T) {
 	exe := testkit.BuildPE(t, "tests/testdata/dllload.c", testkit.MinGW, "-O0", "-g")
 	for _, land := range []string{"synth", "wine"} {
 		t.Run(land, func(t *testing.T) {
-			stub := startUserland(t, land, exe)
+			stub := testkit.Start(t, testkit.UnicornBackend(land), exe)
 			out := testkit.GDB(t, gdb, exe, stub.Addr, "break after", "continue", "bt 2", "info sharedlibrary", "continue")
 			t.Logf("gdb:\n%s", out)
 			assert.Regexp(t, `Breakpoint 1, after \(x=\d+\) at .*dllload\.c`, out)

@@ -1,8 +1,6 @@
 package tests
 
 import (
-	"github.com/stretchr/testify/require"
-
 	"debug/pe"
 	"fmt"
 	"os"
@@ -11,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/internal/testkit"
 )
@@ -295,7 +296,6 @@ func TestLLDB(t *testing.T) {
 // TestBadInput: missing files and non-PE input get one clear line and
 // exit code 2.
 func TestBadInput(t *testing.T) {
-	bin := testkit.Stub(t)
 	dir := t.TempDir()
 	notPE := dir + "/notpe.exe"
 	writeFile(t, notPE, []byte("this is not a PE file at all"))
@@ -304,13 +304,14 @@ func TestBadInput(t *testing.T) {
 		{"not-pe", notPE, notPE},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, out := runExit(t, bin, "serve", "--listen", "127.0.0.1:0", tc.arg)
-			if code != 2 {
-				t.Errorf("exit code %d, want 2; output %q", code, out)
-			}
+			stub := testkit.Launch(t, "serve", "--listen", "127.0.0.1:0", tc.arg)
+			require.Empty(t, stub.Addr, "the stub listens")
+			code := stub.ExitCode(t, 30*time.Second)
+			out := stub.Stdout() + stub.Stderr()
+			assert.Equal(t, 2, code, "exit code; output %q", out)
 			lines := strings.Split(strings.TrimSpace(out), "\n")
-			if len(lines) != 1 || !strings.Contains(lines[0], tc.want) {
-				t.Errorf("want one line mentioning %q, got %q", tc.want, out)
+			if assert.Len(t, lines, 1, "want one line; output %q", out) {
+				assert.Contains(t, lines[0], tc.want)
 			}
 		})
 	}

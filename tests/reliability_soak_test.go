@@ -17,6 +17,7 @@ import (
 	"github.com/rspstub/rspstub/emulator/ucwin"
 	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
+	"github.com/rspstub/rspstub/rsp/rsptest"
 )
 
 // Reconnects and the soak (issue 9): the stub keeps serving through 1,000
@@ -88,17 +89,8 @@ func TestReliabilityReconnectGoroutines(t *testing.T) {
 	exe := testkit.BuildPE(t, "tests/testdata/spin.c", testkit.MinGW, "-O2")
 	tg, err := ucwin.New(ucwin.Config{Program: exe})
 	require.NoError(t, err)
-	defer tg.Close()
-	l, err := rsp.Listen("127.0.0.1:0", nil)
-	require.NoError(t, err)
-	srv := rsp.NewServer(debuggee.New(tg), rsp.WithLogger(quietLog()))
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
-	defer func() {
-		srv.Close()
-		<-served
-	}()
-	addr := l.Addr().String()
+	t.Cleanup(func() { tg.Close() }) // after the server's
+	addr := rsptest.Start(t, debuggee.New(tg), rsp.WithLogger(quietLog())).Addr
 	c := dial(t, addr)
 	runAndInterrupt(t, c, 50*time.Millisecond)
 	c.Close()
@@ -225,7 +217,8 @@ func TestReliabilitySoak(t *testing.T) {
 	exe := testkit.BuildPE(t, "tests/testdata/loop.c", testkit.MinGW, "-O1")
 	hit := symbolAddr(t, exe, "hit")
 	// hit() every 10 iterations: enough calls for every cycle.
-	stub, pid := startStubPID(t, exe, "1000000000", "100000000")
+	stub := testkit.StartStub(t, exe, "1000000000", "100000000")
+	pid := stub.Pid()
 	c := dial(t, stub.Addr)
 	defer c.Close()
 	require.NoError(t, c.SetBreakpoint(rsp.BreakSoftware, hit, 1))

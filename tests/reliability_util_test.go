@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,58 +19,8 @@ import (
 
 // Helpers of the reliability and security tests: a raw RSP connection
 // that can send anything (half packets, bad checksums, bare bytes), the
-// stub's process id and its /proc figures, and a snapshot of the guest
-// state that a later client must see again.
-
-// startStubPID starts a stub like testkit.StartStub and also finds its
-// process id: the child of this test process that appeared meanwhile.
-// The reliability tests do not run in parallel, so that child is ours.
-func startStubPID(t *testing.T, args ...string) (*testkit.StubProc, int) {
-	t.Helper()
-	testkit.Stub(t) // build first, so the only new child is the stub
-	before := childPIDs()
-	stub := testkit.StartStub(t, args...)
-	pid := 0
-	for p := range childPIDs() {
-		if !before[p] {
-			pid = p
-		}
-	}
-	if pid == 0 {
-		t.Fatal("cannot find the stub's process among this process's children")
-	}
-	return stub, pid
-}
-
-// childPIDs lists the processes whose parent is this test process.
-func childPIDs() map[int]bool {
-	out := map[int]bool{}
-	self := os.Getpid()
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold blanks, so split
-		// after the last ')'.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) > 1 {
-			if ppid, _ := strconv.Atoi(f[1]); ppid == self {
-				out[pid] = true
-			}
-		}
-	}
-	return out
-}
+// stub's /proc figures (StubProc.Pid is its process id), and a snapshot
+// of the guest state that a later client must see again.
 
 // procFigures is what /proc/PID/status says about a process.
 type procFigures struct {
@@ -363,7 +312,8 @@ func runAndInterrupt(t testing.TB, c *rsp.Client, delay time.Duration) rsp.Stop 
 func spinStub(t *testing.T) (*testkit.StubProc, int) {
 	t.Helper()
 	exe := testkit.BuildPE(t, "tests/testdata/spin.c", testkit.MinGW, "-O2")
-	stub, pid := startStubPID(t, exe)
+	stub := testkit.StartStub(t, exe)
+	pid := stub.Pid()
 	c := dial(t, stub.Addr)
 	runAndInterrupt(t, c, 100*time.Millisecond)
 	c.Close()

@@ -5,7 +5,6 @@ import (
 
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/xml"
 	"fmt"
 	"os"
@@ -25,33 +24,15 @@ import (
 // serves, and what guest strings do to the stub's own log.
 
 // startListen runs `rspstub serve --listen ADDR exe` and returns its
-// stderr once it listens (or exits).
+// stderr once it listens (the stub is then killed) or has exited.
 func startListen(t *testing.T, addr, exe string) (stderr string, exitCode int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, testkit.Stub(t), "serve", "--listen", addr, exe)
-	pipe, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	var buf bytes.Buffer
-	sc := bufio.NewScanner(pipe)
-	for sc.Scan() {
-		buf.WriteString(sc.Text() + "\n")
-		if strings.Contains(sc.Text(), "listening on") {
-			cmd.Process.Kill()
-			break
-		}
+	stub := testkit.Launch(t, "serve", "--listen", addr, exe)
+	if stub.Addr != "" {
+		stub.Signal(os.Kill)
 	}
-	err = cmd.Wait()
-	if ctx.Err() != nil {
-		t.Fatalf("rspstub serve --listen %s: no answer within 30 s\n%s", addr, buf.String())
-	}
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	}
-	return buf.String(), code
+	code := stub.ExitCode(t, 30*time.Second)
+	return stub.Stderr(), code
 }
 
 func TestSecurityListen(t *testing.T) {

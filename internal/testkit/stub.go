@@ -94,6 +94,12 @@ const (
 	QEMUSystem   Backend = "qemu-system"   // rspstub qemu -- qemu-system-x86_64 ... -kernel PROGRAM
 )
 
+// UnicornBackend is the Unicorn backend with the named userland, "synth"
+// or "wine", for tests that loop over the userlands.
+func UnicornBackend(userland string) Backend {
+	return Backend("unicorn-" + userland)
+}
+
 // Backends lists every backend, for tests that run a scenario per backend.
 var Backends = []Backend{UnicornSynth, UnicornWine, QEMUUser, QEMUSystem}
 
