@@ -76,10 +76,7 @@ func TestMonitorHelpListsStubStats(t *testing.T) {
 	}
 	assert.Regexp(t, `^commands: help, big, fail\n  stub-stats \[-gc\] +the stub's own figures`, out.String())
 
-	srv := NewServer(&plainTarget{newTestTarget()}, WithLogger(quietLogger()))
-	a, b := tcpPair(t)
-	go srv.ServeConn(a)
-	t.Cleanup(func() { b.Close() })
+	b, _, _ := startPipe(t, &plainTarget{newTestTarget()})
 	p2 := newRawPeer(t, b)
 	p2.send(frame("qRcmd," + hexString("help")))
 	assert.Equal(t, "O"+hexString(stubStatsHelp), p2.recv())
