@@ -1,12 +1,12 @@
 package qemu
 
 import (
-	"github.com/stretchr/testify/require"
-
 	"encoding/binary"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
