@@ -30,13 +30,9 @@ func TestStubStats(t *testing.T) {
 	tt := newTestTarget()
 	conn, _, _ := startPipe(t, tt)
 	c, err := NewClient(conn, WithTimeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	out, err := c.Monitor(" stub-stats ")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	first := parseStats(t, out)
 	for _, k := range []string{"goroutines", "heap-inuse", "heap-alloc", "packets", "sessions", "uptime"} {
 		if _, ok := first[k]; !ok {

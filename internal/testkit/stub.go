@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -230,12 +231,38 @@ func StartCommand(t testing.TB, args ...string) *StubProc {
 // Addr is empty when it exited (ExitCode and Stderr say how).
 func Launch(t testing.TB, args ...string) *StubProc {
 	t.Helper()
-	return startProc(t, Stub(t), args)
+	return startProc(t, append([]string{Stub(t)}, args...), false, 30*time.Second)
 }
 
-func startProc(t testing.TB, bin string, all []string) *StubProc {
+// LaunchUnder is Launch with the stub run under a wrapper command,
+// `WRAPPER... rspstub ARGS...` (strace -f -o FILE, say): the wrapper is
+// the process (Pid, Signal), and it and all it started are killed when
+// the test ends (they run in a process group of their own). The stub
+// may take up to 60 s to listen.
+func LaunchUnder(t testing.TB, wrapper []string, args ...string) *StubProc {
 	t.Helper()
-	s := &StubProc{cmd: exec.Command(bin, all...), done: make(chan struct{})}
+	require.NotEmpty(t, wrapper, "LaunchUnder: no wrapper command")
+	argv := append(append(append([]string(nil), wrapper...), Stub(t)), args...)
+	return startProc(t, argv, true, 60*time.Second)
+}
+
+// Err is how the stub ended (exec.Cmd.Wait's error) once Wait has seen
+// it exit, nil before.
+func (s *StubProc) Err() error {
+	select {
+	case <-s.done:
+		return s.err
+	default:
+		return nil
+	}
+}
+
+func startProc(t testing.TB, argv []string, group bool, timeout time.Duration) *StubProc {
+	t.Helper()
+	s := &StubProc{cmd: exec.Command(argv[0], argv[1:]...), done: make(chan struct{})}
+	if group {
+		s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	}
 	outPipe, err := s.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -264,7 +291,11 @@ func startProc(t testing.TB, bin string, all []string) *StubProc {
 		close(s.done)
 	}()
 	t.Cleanup(func() {
-		s.cmd.Process.Kill()
+		if group {
+			syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		} else {
+			s.cmd.Process.Kill()
+		}
 		<-s.done
 		if t.Failed() {
 			t.Logf("stub stdout:\n%s\nstub stderr:\n%s", s.Stdout(), s.Stderr())
@@ -277,8 +308,8 @@ func startProc(t testing.TB, bin string, all []string) *StubProc {
 		case s.Addr = <-addrc:
 		default:
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("rspstub did not start listening within 30s\nstderr:\n%s", s.Stderr())
+	case <-time.After(timeout):
+		t.Fatalf("rspstub did not start listening within %v\nstderr:\n%s", timeout, s.Stderr())
 	}
 	return s
 }
