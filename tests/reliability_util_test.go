@@ -1,8 +1,6 @@
 package tests
 
 import (
-	"github.com/stretchr/testify/require"
-
 	"bufio"
 	"bytes"
 	"fmt"
@@ -12,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
@@ -69,9 +69,7 @@ type rawConn struct {
 func rawDial(t testing.TB, addr string) *rawConn {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
+	require.NoError(t, err, "dial %s", addr)
 	return &rawConn{t: t, conn: conn, r: bufio.NewReaderSize(conn, 1<<16)}
 }
 
@@ -89,9 +87,8 @@ func frame(payload string) string {
 func (c *rawConn) write(s string) {
 	c.t.Helper()
 	c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c.conn.Write([]byte(s)); err != nil {
-		c.t.Fatalf("write to the stub: %v", err)
-	}
+	_, err := c.conn.Write([]byte(s))
+	require.NoError(c.t, err, "write to the stub")
 }
 
 // send sends one well-formed packet.
@@ -168,9 +165,7 @@ func (c *rawConn) read(timeout time.Duration) (string, error) {
 func (c *rawConn) reply() string {
 	c.t.Helper()
 	p, err := c.read(10 * time.Second)
-	if err != nil {
-		c.t.Fatalf("no reply from the stub: %v", err)
-	}
+	require.NoError(c.t, err, "no reply from the stub")
 	return p
 }
 
@@ -185,7 +180,7 @@ func (c *rawConn) request(payload string) string {
 		}
 		return p
 	}
-	c.t.Fatalf("no final reply to %q", payload)
+	require.FailNow(c.t, "no final reply", "to %q", payload)
 	return ""
 }
 
@@ -294,15 +289,12 @@ func runAndInterrupt(t testing.TB, c *rsp.Client, delay time.Duration) rsp.Stop 
 	require.NoError(t, c.Interrupt(), "interrupt")
 	select {
 	case r := <-done:
-		if r.err != nil {
-			t.Fatalf("continue: %v", r.err)
-		}
-		if r.st.Kind != rsp.StopSignal || r.st.Signal != rsp.SIGINT {
-			t.Fatalf("stop %+v after an interrupt, want SIGINT", r.st)
-		}
+		require.NoError(t, r.err, "continue")
+		require.Equal(t, rsp.StopSignal, r.st.Kind, "stop %+v after an interrupt, want SIGINT", r.st)
+		require.Equal(t, rsp.SIGINT, r.st.Signal, "stop %+v after an interrupt, want SIGINT", r.st)
 		return r.st
 	case <-time.After(15 * time.Second):
-		t.Fatal("no stop within 15 s of the interrupt")
+		require.FailNow(t, "no stop within 15 s of the interrupt")
 	}
 	return rsp.Stop{}
 }
@@ -323,7 +315,5 @@ func spinStub(t *testing.T) (*testkit.StubProc, int) {
 // sameState fails unless two states are equal.
 func sameState(t testing.TB, what string, got, want guestState) {
 	t.Helper()
-	if got != want {
-		t.Fatalf("%s: the guest state changed:\n got  %v\n want %v", what, got, want)
-	}
+	require.Equal(t, want, got, "%s: the guest state changed", what)
 }
