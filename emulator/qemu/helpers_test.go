@@ -31,9 +31,8 @@ func run(t testing.TB, dir string, name string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s %s\n%s", name, strings.Join(args, " "), out)
 }
 
 // buildHello builds testdata/hello.c as a static Linux program (the
@@ -77,7 +76,7 @@ func symbol(t testing.TB, path, name string) uint64 {
 			return s.Value
 		}
 	}
-	t.Fatalf("%s: no symbol %s", path, name)
+	require.FailNow(t, "no symbol", "%s: %s", path, name)
 	return 0
 }
 
@@ -147,9 +146,7 @@ func regs(t testing.TB, c *rsp.Client, names ...string) map[string]uint64 {
 	m := map[string]uint64{}
 	for _, n := range names {
 		v, err := c.ReadRegisterUint(n)
-		if err != nil {
-			t.Fatalf("read %s: %v", n, err)
-		}
+		require.NoError(t, err, "read %s", n)
 		m[n] = v
 	}
 	return m

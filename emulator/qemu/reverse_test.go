@@ -51,7 +51,7 @@ func recordGuest(t *testing.T) []string {
 	case <-time.After(10 * time.Second):
 		cmd.Process.Kill()
 		<-done
-		t.Fatalf("the recording QEMU did not end on SIGTERM: %s", stderr.String())
+		require.FailNow(t, "the recording QEMU did not end on SIGTERM", stderr.String())
 	}
 	require.NotZero(t, fileSize(log), "the replay log: %s", stderr.String())
 	return append(args, "-icount", icount+"replay")
@@ -80,7 +80,7 @@ func TestQEMUReverse(t *testing.T) {
 		}
 		t.Logf("attempt %d: QEMU hung on a reverse request; again on a new recording", i)
 	}
-	t.Fatalf("QEMU hung on a reverse request in all %d attempts", attempts)
+	require.FailNow(t, "QEMU hung on a reverse request in every attempt", "%d attempts", attempts)
 }
 
 func qemuReverse(t *testing.T, hung *bool) {

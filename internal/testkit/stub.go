@@ -38,9 +38,7 @@ func dir(t testing.TB) string {
 	workOnce.Do(func() {
 		workDir, workErr = os.MkdirTemp("", "rspstub-e2e-")
 	})
-	if workErr != nil {
-		t.Fatal(workErr)
-	}
+	require.NoError(t, workErr, "the folder of built fixtures")
 	return workDir
 }
 
@@ -71,9 +69,7 @@ func Stub(t testing.TB) string {
 			stubErr = fmt.Errorf("go build ./cmd/rspstub: %v\n%s", err, out)
 		}
 	})
-	if stubErr != nil {
-		t.Fatal(stubErr)
-	}
+	require.NoError(t, stubErr)
 	return stubPath
 }
 
@@ -120,7 +116,7 @@ func Start(t testing.TB, b Backend, program string, args ...string) *StubProc {
 	case QEMUSystem:
 		return StartQEMUStub(t, QEMUSystemArgs(program, 1)...)
 	}
-	t.Fatalf("unknown backend %q", b)
+	require.FailNow(t, "unknown backend", "%q", b)
 	return nil
 }
 
@@ -161,9 +157,7 @@ func BuildQEMUKernel(t testing.TB) (boot, symbols string) {
 		}
 		kernel32, kernel64 = filepath.Join(d, "guest.elf"), filepath.Join(d, "guest64.elf")
 	})
-	if kernelErr != nil {
-		t.Fatal(kernelErr)
-	}
+	require.NoError(t, kernelErr)
 	return kernel32, kernel64
 }
 
@@ -219,10 +213,8 @@ func StartQEMUStub(t testing.TB, argv ...string) *StubProc {
 func StartCommand(t testing.TB, args ...string) *StubProc {
 	t.Helper()
 	s := Launch(t, args...)
-	if s.Addr == "" {
-		t.Fatalf("rspstub %s exited before listening: %v\nstdout:\n%s\nstderr:\n%s",
-			strings.Join(args, " "), s.err, s.Stdout(), s.Stderr())
-	}
+	require.NotEmpty(t, s.Addr, "rspstub %s exited before listening: %v\nstdout:\n%s\nstderr:\n%s",
+		strings.Join(args, " "), s.err, s.Stdout(), s.Stderr())
 	return s
 }
 
@@ -264,16 +256,10 @@ func startProc(t testing.TB, argv []string, group bool, timeout time.Duration) *
 		s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	}
 	outPipe, err := s.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	errPipe, err := s.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, s.cmd.Start(), "start %s", argv[0])
 	addrc := make(chan string, 1)
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -309,7 +295,7 @@ func startProc(t testing.TB, argv []string, group bool, timeout time.Duration) *
 		default:
 		}
 	case <-time.After(timeout):
-		t.Fatalf("rspstub did not start listening within %v\nstderr:\n%s", timeout, s.Stderr())
+		require.FailNow(t, "rspstub did not start listening", "within %v\nstderr:\n%s", timeout, s.Stderr())
 	}
 	return s
 }
@@ -350,9 +336,7 @@ func (s *StubProc) Wait(timeout time.Duration) bool {
 // it is still running.
 func (s *StubProc) ExitCode(t testing.TB, timeout time.Duration) int {
 	t.Helper()
-	if !s.Wait(timeout) {
-		t.Fatalf("rspstub did not exit within %v\nstderr:\n%s", timeout, s.Stderr())
-	}
+	require.True(t, s.Wait(timeout), "rspstub did not exit within %v\nstderr:\n%s", timeout, s.Stderr())
 	var ee *exec.ExitError
 	if errors.As(s.err, &ee) {
 		return ee.ExitCode()
