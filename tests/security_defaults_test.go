@@ -53,9 +53,9 @@ func TestSecurityListen(t *testing.T) {
 		assert.NotContains(t, out, warning, "--listen %s: want no warning", addr)
 	}
 	// The default is loopback.
-	code, out := runExit(t, testkit.Stub(t), "serve", "-h")
-	assert.Zero(t, code, "serve -h: exit code\n%s", out)
-	assert.Contains(t, out, `(default "127.0.0.1:1234")`, "serve -h: the default listen address is not loopback")
+	r := testkit.RunStub(t, time.Minute, nil, "serve", "-h")
+	assert.Zero(t, r.Code, "serve -h: exit code\n%s%s", r.Stdout, r.Stderr)
+	assert.Contains(t, r.Stdout+r.Stderr, `(default "127.0.0.1:1234")`, "serve -h: the default listen address is not loopback")
 }
 
 // TestSecurityVFile: vFile opens the guest's modules by the names the

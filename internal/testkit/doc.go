@@ -24,8 +24,9 @@
 //     Backend: Unicorn with the synth or the wine userland, QEMU user,
 //     QEMU system; StartStub and StartQEMUStub with more flags;
 //     StartCommand for any other command line that listens, Launch for
-//     one the stub may refuse), as a StubProc that gives its address,
-//     output, process id and exit code. Any rsp.Target (a backend's
+//     one the stub may refuse, LaunchUnder for a stub under strace), as a
+//     StubProc that gives its address, output, process id and exit code;
+//     RunStub runs a command that ends by itself (rspstub run PROGRAM). Any rsp.Target (a backend's
 //     target, a fake) is served in-process by rsp/rsptest's Start, which
 //     also holds the contract test of rsp.Target (TestTarget). Another
 //     vendor's stub to compare with (gdbserver, lldb-server) is started

@@ -3,6 +3,7 @@ package testkit
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -159,6 +160,37 @@ func BuildQEMUKernel(t testing.TB) (boot, symbols string) {
 	})
 	require.NoError(t, kernelErr)
 	return kernel32, kernel64
+}
+
+// StubRun is how a finished rspstub command ended (RunStub).
+type StubRun struct {
+	Stdout, Stderr string
+	Code           int // the exit code; -1 when a signal ended it
+}
+
+// RunStub runs `rspstub ARGS...` to its end (rspstub run PROGRAM,
+// rspstub serve -h) with stdin as its standard input (nil: none) and
+// returns its output and exit code; the test fails when it runs longer
+// than timeout. Stubs that serve a debugger start with StartStub and the
+// other starters above.
+func RunStub(t testing.TB, timeout time.Duration, stdin io.Reader, args ...string) StubRun {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, Stub(t), args...)
+	var out, errb bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &out, &errb
+	err := cmd.Run()
+	require.NoError(t, ctx.Err(), "rspstub %s: no end within %v\nstdout:\n%s\nstderr:\n%s",
+		strings.Join(args, " "), timeout, out.String(), errb.String())
+	r := StubRun{Stdout: out.String(), Stderr: errb.String()}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		r.Code = ee.ExitCode()
+	} else {
+		require.NoError(t, err, "rspstub %s", strings.Join(args, " "))
+	}
+	return r
 }
 
 // StubProc is a running stub (`rspstub serve` or `rspstub qemu`).
