@@ -199,7 +199,7 @@ func (c *checker) resume(t *testing.T, step bool) rsp.Stop {
 	case <-time.After(60 * time.Second):
 		c.tg.Interrupt()
 		r = <-done
-		t.Fatalf("Resume (step %v) did not stop within 60s; interrupted: %+v %v", step, r.st, r.err)
+		require.FailNow(t, "Resume did not stop within 60s", "step %v; interrupted: %+v %v", step, r.st, r.err)
 	}
 	require.NoError(t, r.err, "Resume (step %v)", step)
 	c.resumed, c.last = true, r.st
@@ -413,7 +413,7 @@ func Client(t testing.TB, tg rsp.Target, opts ...rsp.Option) *rsp.Client {
 		select {
 		case <-served:
 		case <-time.After(10 * time.Second):
-			t.Errorf("the in-process server did not end after its client left")
+			assert.Fail(t, "the in-process server did not end after its client left")
 		}
 	})
 	return cl
@@ -455,7 +455,7 @@ func Start(t testing.TB, tg rsp.Target, opts ...rsp.Option) *Served {
 		select {
 		case <-s.done:
 		case <-time.After(10 * time.Second):
-			t.Errorf("the in-process server did not end after Close")
+			assert.Fail(t, "the in-process server did not end after Close")
 		}
 	})
 	return s
