@@ -1,8 +1,6 @@
 package monitor_test
 
 import (
-	"github.com/stretchr/testify/require"
-
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/debuggee/debuggeetest"
 	"github.com/rspstub/rspstub/internal/testkit"
@@ -20,14 +21,10 @@ import (
 func checkBTText(t *testing.T, client, out string) {
 	t.Helper()
 	for i, w := range wantStack {
-		re := regexp.MustCompile(fmt.Sprintf(`(?m)^%02x [0-9a-f]{8}`+"`"+`[0-9a-f]{8}  [0-9a-f]{8}`+"`"+`[0-9a-f]{8}  %s!%s[+ ]`, i, w.mod, w.sym))
-		if !re.MatchString(out) {
-			t.Errorf("%s: frame %d %s!%s missing", client, i, w.mod, w.sym)
-		}
+		re := fmt.Sprintf(`(?m)^%02x [0-9a-f]{8}`+"`"+`[0-9a-f]{8}  [0-9a-f]{8}`+"`"+`[0-9a-f]{8}  %s!%s[+ ]`, i, w.mod, w.sym)
+		assert.Regexp(t, re, out, "%s: frame %d %s!%s missing", client, i, w.mod, w.sym)
 	}
-	if !strings.Contains(out, "-- end of stack (zero return address)") {
-		t.Errorf("%s: no end-of-stack line", client)
-	}
+	assert.Contains(t, out, "-- end of stack (zero return address)", "%s: no end-of-stack line", client)
 }
 
 // TestMonitorBTThroughGDB: Debian's gdb 13 sends qRcmd and prints the
@@ -46,15 +43,10 @@ func TestMonitorBTThroughGDB(t *testing.T) {
 	t.Logf("gdb:\n%s", out)
 	bt, _, _ := strings.Cut(out[strings.Index(out, "@@bt")+1:], "@@verify")
 	checkBTText(t, "gdb", bt)
-	if !strings.Contains(out, "OK: the unwinder agrees with the shadow call stack on all 8 calls") {
-		t.Errorf("gdb: monitor verify-unwind did not agree")
-	}
-	if !strings.Contains(out, `unknown monitor command "frobnicate"`) {
-		t.Errorf("gdb: no clear error for an unknown command")
-	}
-	if _, after, _ := strings.Cut(out, "@@after"); !strings.Contains(after, "demo!d") {
-		t.Errorf("gdb: the stub did not survive a bad command")
-	}
+	assert.Contains(t, out, "OK: the unwinder agrees with the shadow call stack on all 8 calls", "gdb: monitor verify-unwind did not agree")
+	assert.Contains(t, out, `unknown monitor command "frobnicate"`, "gdb: no clear error for an unknown command")
+	_, after, _ := strings.Cut(out, "@@after")
+	assert.Contains(t, after, "demo!d", "gdb: the stub did not survive a bad command")
 }
 
 // TestMonitorBTThroughLLDB: lldb 14's "process plugin packet monitor".
@@ -110,26 +102,18 @@ func TestMingwGDBNativeBTEqualsMonitorBT(t *testing.T) {
 		nf = append(nf, f)
 	}
 	mf := monRE.FindAllStringSubmatch(mon, -1)
-	if len(mf) != len(wantStack) {
-		t.Fatalf("monitor bt has %d frames, want %d", len(mf), len(wantStack))
-	}
+	require.Len(t, mf, len(wantStack), "monitor bt's frames")
 	// RetAddr of monitor frame i is the pc of native frame i+1.
 	monRet := regexp.MustCompile("(?m)^[0-9a-f]{2} [0-9a-f]{8}`[0-9a-f]{8}  ([0-9a-f]{8})`([0-9a-f]{8})")
 	rets := monRet.FindAllStringSubmatch(mon, -1)
-	if len(nf) != len(mf) {
-		t.Errorf("native bt has %d frames, monitor bt %d", len(nf), len(mf))
-	}
+	assert.Len(t, nf, len(mf), "native bt's frames, against monitor bt's")
 	for i := 1; i < min(len(nf), len(rets)+1, len(mf)); i++ {
 		want := strings.TrimLeft(rets[i-1][1]+rets[i-1][2], "0")
-		if got := strings.TrimLeft(nf[i][2], "0"); got != want {
-			t.Errorf("frame %d: native pc %s, monitor %s", i, got, want)
-		}
+		assert.Equal(t, want, strings.TrimLeft(nf[i][2], "0"), "frame %d: native pc, against monitor's", i)
 		sym := mf[i][2]
 		if _, fn, ok := strings.Cut(sym, "!"); ok {
 			fn, _, _ = strings.Cut(fn, "+")
-			if !strings.Contains(nf[i][3], fn) {
-				t.Errorf("frame %d: native %s, monitor %s", i, nf[i][3], sym)
-			}
+			assert.Contains(t, nf[i][3], fn, "frame %d: native %s, monitor %s", i, nf[i][3], sym)
 		}
 	}
 }
@@ -172,21 +156,16 @@ func TestGDBPythonUnwinder(t *testing.T) {
 				if w.mod != "demo" {
 					name = w.mod + "!" + w.sym
 				}
-				re := regexp.MustCompile(fmt.Sprintf(`(?m)^#%d\s+(0x[0-9a-f]+ in )?%s \(`, i, regexp.QuoteMeta(name)))
-				if !re.MatchString(bt) {
-					t.Errorf("native bt: no frame #%d %s", i, name)
-				}
+				re := fmt.Sprintf(`(?m)^#%d\s+(0x[0-9a-f]+ in )?%s \(`, i, regexp.QuoteMeta(name))
+				assert.Regexp(t, re, bt, "native bt: no frame #%d %s", i, name)
 			}
 			m := regexp.MustCompile(`(?m)^rbx\s+(0x[0-9a-f]+)`).FindStringSubmatch(between(out, "@@rbx", "@@monitor"))
 			want := regexp.MustCompile(`(?m)^\s+rbx\s+([0-9a-f]{16})`).FindStringSubmatch(between(out, "@@monitor", "@@end"))
-			if m == nil || want == nil {
-				t.Fatalf("no rbx in gdb's frame 2 (%v) or monitor frame 2 (%v)", m, want)
-			}
+			require.NotNil(t, m, "no rbx in gdb's frame 2")
+			require.NotNil(t, want, "no rbx in monitor frame 2")
 			got, _ := strconv.ParseUint(strings.TrimPrefix(m[1], "0x"), 16, 64)
 			exp, _ := strconv.ParseUint(want[1], 16, 64)
-			if got != exp {
-				t.Errorf("frame 2 rbx: gdb %#x, monitor %#x", got, exp)
-			}
+			assert.Equal(t, exp, got, "frame 2 rbx: gdb's, against monitor's")
 		})
 	}
 }
@@ -205,7 +184,5 @@ func TestLLDBCommandScript(t *testing.T) {
 		"kill")
 	t.Logf("lldb:\n%s", out)
 	checkBTText(t, "lldb rspstub-bt", out)
-	if strings.Contains(out, "packet: qRcmd") {
-		t.Errorf("rspstub-bt echoes the packet")
-	}
+	assert.NotContains(t, out, "packet: qRcmd", "rspstub-bt echoes the packet")
 }

@@ -1,10 +1,6 @@
 package monitor
 
 import (
-	"github.com/stretchr/testify/require"
-
-	"github.com/rspstub/rspstub/internal/testkit"
-
 	"bytes"
 	"debug/elf"
 	"encoding/hex"
@@ -13,7 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/rspstub/rspstub/internal/arch"
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 const libcPath = "/lib/x86_64-linux-gnu/libc.so.6"
@@ -54,9 +54,8 @@ func newELFTarget(t *testing.T, pc uint64) elfTarget {
 		}
 		start := p.Vaddr &^ 0xfff
 		b := make([]byte, p.Vaddr+p.Memsz-start)
-		if _, err := p.ReadAt(b[p.Vaddr-start:p.Vaddr-start+p.Filesz], 0); err != nil {
-			t.Fatal(err)
-		}
+		_, err := p.ReadAt(b[p.Vaddr-start:p.Vaddr-start+p.Filesz], 0)
+		require.NoError(t, err)
 		ft.mem[base+start] = b
 	}
 	ft.regs.RIP = base + pc
@@ -94,7 +93,7 @@ func frame0(t *testing.T, tg Target) string {
 			return strings.Fields(line)[3]
 		}
 	}
-	t.Fatalf("no frame 0 in\n%s", out.String())
+	require.FailNow(t, "no frame 0", out.String())
 	return ""
 }
 
@@ -103,16 +102,12 @@ func frame0(t *testing.T, tg Target) string {
 func TestELFSymbolsFromMemory(t *testing.T) {
 	pc := symbolAt(t, libcPath, "__libc_start_main", true) + 0x10
 	tg := newELFTarget(t, pc)
-	if got := frame0(t, tg); got != "libc.so.6!__libc_start_main+0x10" {
-		t.Errorf("frame 0 at %s", got)
-	}
+	assert.Equal(t, "libc.so.6!__libc_start_main+0x10", frame0(t, tg), "frame 0")
 	// A static function is not in .dynsym: the symbol before it does not
 	// reach it (sizes), so it is shown as module+offset.
 	dbg := debugFile(t)
 	pc = symbolAt(t, dbg, "__libc_start_call_main", false) + 0x7a
-	if got := frame0(t, newELFTarget(t, pc)); got != "libc.so.6+"+hexs(pc) {
-		t.Errorf("frame 0 at %s, want libc.so.6+%s", got, hexs(pc))
-	}
+	assert.Equal(t, "libc.so.6+"+hexs(pc), frame0(t, newELFTarget(t, pc)), "frame 0")
 }
 
 // With files, a stripped library's static functions are named from its
@@ -120,13 +115,9 @@ func TestELFSymbolsFromMemory(t *testing.T) {
 func TestELFSymbolsFromDebugFile(t *testing.T) {
 	dbg := debugFile(t)
 	pc := symbolAt(t, dbg, "__libc_start_call_main", false) + 0x7a
-	if got := frame0(t, elfFiles{newELFTarget(t, pc)}); got != "libc.so.6!__libc_start_call_main+0x7a" {
-		t.Errorf("frame 0 at %s", got)
-	}
+	assert.Equal(t, "libc.so.6!__libc_start_call_main+0x7a", frame0(t, elfFiles{newELFTarget(t, pc)}), "frame 0")
 	pc = symbolAt(t, dbg, "__libc_start_main_impl", false) + 0x85
-	if got := frame0(t, elfFiles{newELFTarget(t, pc)}); got != "libc.so.6!__libc_start_main_impl+0x85" {
-		t.Errorf("frame 0 at %s", got)
-	}
+	assert.Equal(t, "libc.so.6!__libc_start_main_impl+0x85", frame0(t, elfFiles{newELFTarget(t, pc)}), "frame 0")
 }
 
 // debugFile is libc's separate debug file (package libc6-dbg).

@@ -1,13 +1,14 @@
 package monitor
 
 import (
-	"github.com/stretchr/testify/require"
-
 	"bytes"
 	"encoding/binary"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/internal/arch"
 	"github.com/rspstub/rspstub/internal/testkit"
@@ -151,9 +152,7 @@ func golden(t *testing.T, name, got string) {
 func run(t *testing.T, m *Monitor, cmd string) string {
 	t.Helper()
 	var out bytes.Buffer
-	if err := m.Run(cmd, &out); err != nil {
-		t.Fatalf("monitor %s: %v", cmd, err)
-	}
+	require.NoError(t, m.Run(cmd, &out), "monitor %s", cmd)
 	return out.String()
 }
 
@@ -183,28 +182,24 @@ func TestFakeBacktrace(t *testing.T) {
 	m := New(newFake())
 	bt, err := m.Backtrace(BacktraceOptions{})
 	require.NoError(t, err)
-	if len(bt.Frames) != 2 {
-		t.Fatalf("%d frames, want 2 (%v)", len(bt.Frames), bt.ended())
-	}
-	if g, f := bt.Frames[0].Loc, bt.Frames[1].Loc; g.Symbol != "g" || g.SymOffset != 0x10 || f.Symbol != "f" || f.SymOffset != 0x20 {
-		t.Errorf("locations %+v %+v", g, f)
-	}
+	require.Len(t, bt.Frames, 2, "frames (%v)", bt.ended())
+	g, f := bt.Frames[0].Loc, bt.Frames[1].Loc
+	assert.Equal(t, "g", g.Symbol, "frame 0: %+v", g)
+	assert.EqualValues(t, 0x10, g.SymOffset, "frame 0: %+v", g)
+	assert.Equal(t, "f", f.Symbol, "frame 1: %+v", f)
+	assert.EqualValues(t, 0x20, f.SymOffset, "frame 1: %+v", f)
 	js := bt.JSON()
-	if js[1].Regs["rbx"] != "0x1234" || js[1].Saved["rbx"] != "0x1ffe20" || js[1].Saved["rip"] != "0x1ffe28" {
-		t.Errorf("frame 1 regs %v saved %v", js[1].Regs, js[1].Saved)
-	}
-	if _, ok := js[1].Regs["rcx"]; ok {
-		t.Error("volatile rcx reported in a caller frame")
-	}
+	assert.Equal(t, "0x1234", js[1].Regs["rbx"], "frame 1 regs")
+	assert.Equal(t, map[string]string{"rbx": "0x1ffe20", "rip": "0x1ffe28"}, map[string]string{"rbx": js[1].Saved["rbx"], "rip": js[1].Saved["rip"]}, "frame 1 saved")
+	assert.NotContains(t, js[1].Regs, "rcx", "volatile rcx reported in a caller frame")
 }
 
 func TestFakeVerifyMismatch(t *testing.T) {
 	f := newFake()
 	f.shadow[0].ReturnAddress++
 	out := run(t, New(f), "verify-unwind")
-	if !strings.HasPrefix(out, "MISMATCH after 0 agreeing calls: frame 0") || !strings.Contains(out, "return address") {
-		t.Errorf("got %q", out)
-	}
+	assert.True(t, strings.HasPrefix(out, "MISMATCH after 0 agreeing calls: frame 0"), "got %q", out)
+	assert.Contains(t, out, "return address")
 }
 
 func TestErrors(t *testing.T) {
@@ -232,23 +227,23 @@ func TestErrors(t *testing.T) {
 		{"help nosuch", `no command "nosuch"`},
 	} {
 		var out bytes.Buffer
-		err := m.Run(tc.cmd, &out)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("monitor %s: error %v, want one containing %q", tc.cmd, err, tc.want)
-		}
+		assert.ErrorContains(t, m.Run(tc.cmd, &out), tc.want, "monitor %s", tc.cmd)
 	}
 }
 
 func TestParse(t *testing.T) {
 	name, args, err := Parse("  bt\t-full  'a b' \"c\"d ")
-	if err != nil || name != "bt" || strings.Join(args, "|") != "-full|a b|cd" {
-		t.Errorf("got %q %q %v", name, args, err)
+	if assert.NoError(t, err) {
+		assert.Equal(t, "bt", name)
+		assert.Equal(t, []string{"-full", "a b", "cd"}, args)
 	}
 	var full bool
 	n := 0
 	pos, err := parseFlags("bt", []string{"--full", "-n=3", "x"}, flagSpec{bools: map[string]*bool{"full": &full}, ints: map[string]*int{"n": &n}})
-	if err != nil || !full || n != 3 || len(pos) != 1 {
-		t.Errorf("got %v %v %d %v", pos, full, n, err)
+	if assert.NoError(t, err) {
+		assert.True(t, full, "--full")
+		assert.Equal(t, 3, n, "-n=3")
+		assert.Equal(t, []string{"x"}, pos, "positional arguments")
 	}
 }
 
@@ -265,8 +260,8 @@ func FuzzRun(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line string) {
 		var out bytes.Buffer
 		err := m.Run(line, &out)
-		if err != nil && strings.Contains(err.Error(), "internal error") {
-			t.Fatalf("monitor %q: %v", line, err)
+		if err != nil {
+			require.NotContains(t, err.Error(), "internal error", "monitor %q", line)
 		}
 	})
 }
@@ -298,8 +293,7 @@ func FuzzParse(f *testing.F) {
 			return // quoting made the line longer than Parse accepts
 		}
 		n2, a2, err := Parse(b.String())
-		if err != nil || strings.Join(append([]string{n2}, a2...), "\x00") != strings.Join(words, "\x00") {
-			t.Fatalf("%q -> %q -> %q %q %v", line, words, n2, a2, err)
-		}
+		require.NoError(t, err, "%q -> %q", line, words)
+		require.Equal(t, strings.Join(words, "\x00"), strings.Join(append([]string{n2}, a2...), "\x00"), "%q: the words parsed back", line)
 	})
 }

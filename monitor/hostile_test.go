@@ -1,12 +1,13 @@
 package monitor_test
 
 import (
-	"github.com/stretchr/testify/require"
-
 	"bytes"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/debuggee/debuggeetest"
 	"github.com/rspstub/rspstub/emulator/ucwin"
@@ -39,13 +40,10 @@ func timedMonitor(t *testing.T, tg *ucwin.Target, cmd string) string {
 	start := time.Now()
 	err := debuggeetest.View(tg).Monitor(cmd, &out)
 	d := time.Since(start)
-	if d > hostileBound {
-		t.Errorf("monitor %s took %v (bound %v)", cmd, d, hostileBound)
-	}
+	assert.LessOrEqual(t, d, hostileBound, "monitor %s took too long", cmd)
 	if err != nil {
-		if err.Error() == "" || strings.Contains(err.Error(), "internal error") {
-			t.Errorf("monitor %s: unclear error %q", cmd, err)
-		}
+		assert.NotEmpty(t, err.Error(), "monitor %s: an error without words", cmd)
+		assert.NotContains(t, err.Error(), "internal error", "monitor %s: unclear error", cmd)
 		out.WriteString("error: " + err.Error() + "\n")
 	}
 	t.Logf("monitor %s (%v):\n%s", cmd, d.Round(time.Microsecond), out.String())
@@ -57,9 +55,7 @@ func endLine(t *testing.T, bt string) string {
 	t.Helper()
 	lines := strings.Split(strings.TrimSpace(bt), "\n")
 	last := lines[len(lines)-1]
-	if !strings.HasPrefix(last, "-- ") {
-		t.Errorf("bt output has no reason line:\n%s", bt)
-	}
+	assert.True(t, strings.HasPrefix(last, "-- "), "bt output has no reason line:\n%s", bt)
 	return last
 }
 
@@ -84,40 +80,30 @@ func TestHostileGuests(t *testing.T) {
 			tg, out := startHostile(t, tc.scenario, tc.sym)
 			bt := timedMonitor(t, tg, "bt")
 			end := endLine(t, bt)
-			if tc.reason != "" && !strings.Contains(end, tc.reason) {
-				t.Errorf("bt stopped with %q, want a reason mentioning %q; guest output %q", end, tc.reason, out.String())
+			if tc.reason != "" {
+				assert.Contains(t, end, tc.reason, "bt's reason for stopping; guest output %q", out.String())
 			}
-			if !strings.Contains(bt, "hostile") || !strings.Contains(bt, "!") {
-				t.Errorf("bt found no frame in the program:\n%s", bt)
-			}
-			if end := endLine(t, timedMonitor(t, tg, "bt -strict")); tc.strict != "" && !strings.Contains(end, tc.strict) {
-				t.Errorf("bt -strict stopped with %q, want a reason mentioning %q", end, tc.strict)
+			assert.Contains(t, bt, "hostile", "bt found no frame in the program")
+			assert.Contains(t, bt, "!", "bt found no frame in the program")
+			if end := endLine(t, timedMonitor(t, tg, "bt -strict")); tc.strict != "" {
+				assert.Contains(t, end, tc.strict, "bt -strict's reason for stopping")
 			}
 			endLine(t, timedMonitor(t, tg, "bt -heuristics -full"))
 			timedMonitor(t, tg, "bt -json")
 			timedMonitor(t, tg, "frame 1")
 			timedMonitor(t, tg, "args 1")
 			mods := timedMonitor(t, tg, "modules")
-			if !strings.Contains(mods, "hostile") {
-				t.Errorf("modules lost the program:\n%s", mods)
-			}
+			assert.Contains(t, mods, "hostile", "modules lost the program:\n%s", mods)
 			peb := timedMonitor(t, tg, "peb")
 			teb := timedMonitor(t, tg, "teb")
-			if !strings.Contains(teb, "ProcessEnvironmentBlock") {
-				t.Errorf("teb:\n%s", teb)
-			}
+			assert.Contains(t, teb, "ProcessEnvironmentBlock", "teb:\n%s", teb)
 			switch tc.scenario {
 			case "chain1", "chain2":
-				if end := endLine(t, timedMonitor(t, tg, "bt -strict")); !strings.Contains(end, "chain") {
-					t.Errorf("bt -strict stopped with %q, want the looping chain named", end)
-				}
-				if ui := timedMonitor(t, tg, "unwind-info victim"); !strings.Contains(ui, "chain loops back") {
-					t.Errorf("unwind-info does not report the loop:\n%s", ui)
-				}
+				assert.Contains(t, endLine(t, timedMonitor(t, tg, "bt -strict")), "chain", "bt -strict stopped without naming the looping chain")
+				assert.Contains(t, timedMonitor(t, tg, "unwind-info victim"), "chain loops back", "unwind-info does not report the loop")
 			case "ldr":
-				if !strings.Contains(peb, "loops back") || !strings.Contains(peb, "problem:") {
-					t.Errorf("peb does not report the looping list and its problems:\n%s", peb)
-				}
+				assert.Contains(t, peb, "loops back", "peb does not report the looping list")
+				assert.Contains(t, peb, "problem:", "peb does not report the list's problems")
 			}
 		})
 	}
@@ -131,33 +117,25 @@ func TestHostileSelfModifyingCode(t *testing.T) {
 	tg, out := startHostile(t, "smc", "smc_target")
 	addr, _ := debuggeetest.View(tg).Commands().Resolve("smc_target")
 	old := make([]byte, 6)
-	if n, err := tg.ReadMemory(addr, old); n != 6 || err != nil {
-		t.Fatalf("read %#x: %d %v", addr, n, err)
-	}
+	n, err := tg.ReadMemory(addr, old)
+	require.NoError(t, err, "read %#x", addr)
+	require.Equal(t, 6, n, "read %#x", addr)
 	st, err := tg.Resume([]rsp.ResumeAction{{Thread: rsp.AllThreads}})
-	if err != nil || st.Kind != rsp.StopSWBreak {
-		t.Fatalf("second call: stop %+v %v; output %q", st, err, out.String())
-	}
-	if pc, _ := debuggeetest.View(tg).Commands().Resolve("smc_target"); pc != addr {
-		t.Fatalf("resolve moved: %#x", pc)
-	}
+	require.NoError(t, err, "second call; output %q", out.String())
+	require.Equal(t, rsp.StopSWBreak, st.Kind, "second call: stop %+v; output %q", st, out.String())
+	pc, _ := debuggeetest.View(tg).Commands().Resolve("smc_target")
+	require.Equal(t, addr, pc, "resolve moved")
 	now := make([]byte, 6)
-	if n, err := tg.ReadMemory(addr, now); n != 6 || err != nil {
-		t.Fatalf("read %#x: %d %v", addr, n, err)
-	}
-	if want := []byte{0xb8, 42, 0, 0, 0, 0xc3}; !bytes.Equal(now, want) {
-		t.Errorf("memory at the breakpoint reads % x, want the rewritten % x (was % x)", now, want, old)
-	}
+	n, err = tg.ReadMemory(addr, now)
+	require.NoError(t, err, "read %#x", addr)
+	require.Equal(t, 6, n, "read %#x", addr)
+	assert.Equal(t, []byte{0xb8, 42, 0, 0, 0, 0xc3}, now, "memory at the breakpoint, want the rewritten code (was % x)", old)
 	bt := timedMonitor(t, tg, "bt")
-	if !strings.Contains(bt, "!smc_target") {
-		t.Errorf("bt at the rewritten function:\n%s", bt)
-	}
+	assert.Contains(t, bt, "!smc_target", "bt at the rewritten function:\n%s", bt)
 	require.NoError(t, tg.RemoveBreakpoint(rsp.BreakSoftware, addr, 1))
 	st, err = tg.Resume([]rsp.ResumeAction{{Thread: rsp.AllThreads}})
-	if err != nil || st.Kind != rsp.StopExited {
-		t.Fatalf("run to the end: stop %+v %v", st, err)
-	}
-	if got := out.String(); !strings.Contains(got, "before 1\n") || !strings.Contains(got, "after 42\n") {
-		t.Errorf("guest output %q: the rewritten code did not run", got)
-	}
+	require.NoError(t, err, "run to the end")
+	require.Equal(t, rsp.StopExited, st.Kind, "run to the end: stop %+v", st)
+	assert.Contains(t, out.String(), "before 1\n", "guest output")
+	assert.Contains(t, out.String(), "after 42\n", "guest output: the rewritten code did not run")
 }

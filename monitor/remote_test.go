@@ -1,13 +1,14 @@
 package monitor_test
 
 import (
-	"github.com/stretchr/testify/require"
-
 	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/monitor"
@@ -29,9 +30,8 @@ func TestRemoteBacktrace(t *testing.T) {
 	defer c.Close()
 	require.NoError(t, c.SetBreakpoint(rsp.BreakSoftware, d, 1))
 	st, err := c.Continue()
-	if err != nil || st.Kind != rsp.StopSWBreak {
-		t.Fatalf("continue: %+v %v", st, err)
-	}
+	require.NoError(t, err, "continue")
+	require.Equal(t, rsp.StopSWBreak, st.Kind, "continue: %+v", st)
 
 	files := func(m monitor.Module) ([]byte, error) {
 		if m.Name == "demo.exe" {
@@ -42,13 +42,9 @@ func TestRemoteBacktrace(t *testing.T) {
 	mon := monitor.New(monitor.Remote(c, files))
 	bt, err := mon.Backtrace(monitor.BacktraceOptions{})
 	require.NoError(t, err)
-	if len(bt.Frames) != len(wantStack) {
-		t.Fatalf("%d frames, want %d", len(bt.Frames), len(wantStack))
-	}
+	require.Len(t, bt.Frames, len(wantStack), "frames")
 	for i, w := range wantStack {
-		if l := bt.Frames[i].Loc; l.Symbol != w.sym {
-			t.Errorf("frame %d: %s, want %s!%s", i, l, w.mod, w.sym)
-		}
+		assert.Equal(t, w.sym, bt.Frames[i].Loc.Symbol, "frame %d: %s, want %s!%s", i, bt.Frames[i].Loc, w.mod, w.sym)
 	}
 
 	out, err := c.Monitor("bt -json")
@@ -56,27 +52,18 @@ func TestRemoteBacktrace(t *testing.T) {
 	var theirs monitor.BacktraceJSON
 	require.NoError(t, json.Unmarshal([]byte(out), &theirs))
 	ours := bt.JSON()
-	if len(ours) != len(theirs.Frames) {
-		t.Fatalf("client %d frames, stub %d", len(ours), len(theirs.Frames))
-	}
+	require.Len(t, ours, len(theirs.Frames), "the client's frames, against the stub's")
 	for i := range ours {
 		a, b := ours[i], theirs.Frames[i]
-		if a.PC != b.PC || a.SP != b.SP || a.Module != b.Module || a.Symbol != b.Symbol || a.Trust != b.Trust {
-			t.Errorf("frame %d: client %+v, stub %+v", i, a, b)
-		}
+		assert.Equal(t, [5]any{b.PC, b.SP, b.Module, b.Symbol, b.Trust}, [5]any{a.PC, a.SP, a.Module, a.Symbol, a.Trust},
+			"frame %d: pc, sp, module, symbol and trust, client's against stub's", i)
 		for r, v := range b.Saved {
-			if a.Saved[r] != v {
-				t.Errorf("frame %d: %s saved at %s (client) vs %s (stub)", i, r, a.Saved[r], v)
-			}
+			assert.Equal(t, v, a.Saved[r], "frame %d: where %s is saved, client's against stub's", i, r)
 		}
 	}
 	var tebOut, modOut bytesBuffer
-	if err := mon.Run("teb", &tebOut); err != nil {
-		t.Errorf("teb over RSP: %v", err)
-	}
-	if err := mon.Run("modules", &modOut); err != nil {
-		t.Errorf("modules over RSP: %v", err)
-	}
+	assert.NoError(t, mon.Run("teb", &tebOut), "teb over RSP")
+	assert.NoError(t, mon.Run("modules", &modOut), "modules over RSP")
 	t.Logf("client-side bt:\n%s\n%s%s", tableOf(bt), tebOut.String(), modOut.String())
 }
 

@@ -1,8 +1,6 @@
 package monitor_test
 
 import (
-	"github.com/stretchr/testify/require"
-
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -13,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/debuggee/debuggeetest"
 	"github.com/rspstub/rspstub/emulator/ucwin"
@@ -64,18 +65,15 @@ func runTo(t *testing.T, cfg ucwin.Config, sym string) (*ucwin.Target, *bytes.Bu
 	require.NoError(t, err)
 	require.NoError(t, tg.InsertBreakpoint(rsp.BreakSoftware, addr, 1))
 	st, err := tg.Resume([]rsp.ResumeAction{{Thread: rsp.AllThreads}})
-	if err != nil || st.Kind != rsp.StopSWBreak {
-		t.Fatalf("%v: stop %+v %v, want the breakpoint at %s (%#x); output %q", cfg.Args, st, err, sym, addr, out.String())
-	}
+	require.NoError(t, err, "%v: run to %s; output %q", cfg.Args, sym, out.String())
+	require.Equal(t, rsp.StopSWBreak, st.Kind, "%v: stop %+v, want the breakpoint at %s (%#x); output %q", cfg.Args, st, sym, addr, out.String())
 	return tg, &out
 }
 
 func monitorCmd(t *testing.T, tg *ucwin.Target, cmd string) string {
 	t.Helper()
 	var out bytes.Buffer
-	if err := debuggeetest.View(tg).Monitor(cmd, &out); err != nil {
-		t.Fatalf("monitor %s: %v\n%s", cmd, err, out.String())
-	}
+	require.NoError(t, debuggeetest.View(tg).Monitor(cmd, &out), "monitor %s\n%s", cmd, out.String())
 	return out.String()
 }
 
@@ -118,9 +116,7 @@ func hexValue(t *testing.T, what, s string) uint64 {
 	t.Helper()
 	h, ok := strings.CutPrefix(s, "0x")
 	v, err := strconv.ParseUint(h, 16, 64)
-	if !ok || err != nil || h == "" {
-		t.Fatalf("%s = %q: not a 0x hex string", what, s)
-	}
+	require.True(t, ok && err == nil && h != "", "%s = %q: not a 0x hex string", what, s)
 	return v
 }
 
@@ -131,9 +127,7 @@ func checkFramesJSON(t *testing.T, frames []frameJSON, mem interface {
 	ReadMemory(uint64, []byte) (int, error)
 }, stackLimit, stackBase uint64) {
 	t.Helper()
-	if len(frames) != len(wantStack) {
-		t.Fatalf("%d frames, want %d", len(frames), len(wantStack))
-	}
+	require.Len(t, frames, len(wantStack), "frames")
 	var prevSP uint64
 	for i, f := range frames {
 		w := wantStack[i]
@@ -141,56 +135,42 @@ func checkFramesJSON(t *testing.T, frames []frameJSON, mem interface {
 		if w.mod == "demo" {
 			wantMod = "demo.exe"
 		}
-		if f.Index != i || f.Module == nil || *f.Module != wantMod || f.Symbol == nil || *f.Symbol != w.sym {
-			t.Errorf("frame %d: index %d module %v symbol %v, want %s!%s", i, f.Index, deref(f.Module), deref(f.Symbol), wantMod, w.sym)
-		}
+		assert.Equal(t, i, f.Index, "frame %d: index", i)
+		assert.Equal(t, wantMod+"!"+w.sym, deref(f.Module)+"!"+deref(f.Symbol), "frame %d: module!symbol", i)
 		pc, sp := hexValue(t, "pc", f.PC), hexValue(t, "sp", f.SP)
-		if f.RVA == nil || f.Offset == nil {
-			t.Errorf("frame %d: no rva/offset", i)
-		}
-		if sp <= prevSP || sp < stackLimit || sp >= stackBase {
-			t.Errorf("frame %d: sp %#x not increasing inside the stack [%#x, %#x)", i, sp, stackLimit, stackBase)
-		}
+		assert.NotNil(t, f.RVA, "frame %d: rva", i)
+		assert.NotNil(t, f.Offset, "frame %d: offset", i)
+		assert.True(t, sp > prevSP && sp >= stackLimit && sp < stackBase, "frame %d: sp %#x not increasing inside the stack [%#x, %#x)", i, sp, stackLimit, stackBase)
 		prevSP = sp
-		if hexValue(t, "regs.rip", f.Regs["rip"]) != pc || hexValue(t, "regs.rsp", f.Regs["rsp"]) != sp {
-			t.Errorf("frame %d: regs rip/rsp %v disagree with pc/sp", i, f.Regs)
-		}
+		assert.Equal(t, pc, hexValue(t, "regs.rip", f.Regs["rip"]), "frame %d: regs rip disagrees with pc", i)
+		assert.Equal(t, sp, hexValue(t, "regs.rsp", f.Regs["rsp"]), "frame %d: regs rsp disagrees with sp", i)
 		wantTrust := "pdata"
 		if i == 0 {
 			wantTrust = "context"
 		}
-		if f.Trust != wantTrust {
-			t.Errorf("frame %d: trust %q, want %q", i, f.Trust, wantTrust)
-		}
+		assert.Equal(t, wantTrust, f.Trust, "frame %d: trust", i)
 		if i > 0 {
 			for _, vol := range []string{"rax", "rcx", "rdx", "r8", "r9", "r10", "r11"} {
-				if _, ok := f.Regs[vol]; ok {
-					t.Errorf("frame %d: volatile %s reported", i, vol)
-				}
+				assert.NotContains(t, f.Regs, vol, "frame %d: volatile register reported", i)
 			}
-			if _, ok := f.Saved["rip"]; !ok {
-				t.Errorf("frame %d: no saved rip (return address slot)", i)
-			}
+			assert.Contains(t, f.Saved, "rip", "frame %d: no saved rip (return address slot)", i)
 		}
 		for reg, a := range f.Saved {
 			addr := hexValue(t, "saved."+reg, a)
-			if addr < stackLimit || addr >= stackBase {
-				t.Errorf("frame %d: %s saved at %#x, outside the stack", i, reg, addr)
-			}
+			assert.True(t, addr >= stackLimit && addr < stackBase, "frame %d: %s saved at %#x, outside the stack", i, reg, addr)
 			if strings.HasPrefix(reg, "xmm") {
 				continue
 			}
 			var b [8]byte
-			if n, _ := mem.ReadMemory(addr, b[:]); n != 8 {
-				t.Fatalf("frame %d: read %#x", i, addr)
-			}
-			if got, want := binary.LittleEndian.Uint64(b[:]), hexValue(t, "regs."+reg, f.Regs[reg]); got != want {
-				t.Errorf("frame %d: %s = %#x but its slot %#x holds %#x", i, reg, want, addr, got)
-			}
+			n, _ := mem.ReadMemory(addr, b[:])
+			require.Equal(t, 8, n, "frame %d: read %#x", i, addr)
+			assert.Equal(t, hexValue(t, "regs."+reg, f.Regs[reg]), binary.LittleEndian.Uint64(b[:]), "frame %d: %s and its slot at %#x", i, reg, addr)
 		}
 	}
-	if f := frames[0]; f.File == nil || !strings.HasSuffix(*f.File, "demo.c") || f.Line == nil || *f.Line < 9 || *f.Line > 14 {
-		t.Errorf("frame 0 file:line %v:%v, want demo.c in d", deref(f.File), f.Line)
+	f := frames[0]
+	if assert.NotNil(t, f.File, "frame 0: file") && assert.NotNil(t, f.Line, "frame 0: line") {
+		assert.True(t, strings.HasSuffix(*f.File, "demo.c"), "frame 0 file %s, want demo.c", *f.File)
+		assert.True(t, *f.Line >= 9 && *f.Line <= 14, "frame 0 line %d, want one of d's", *f.Line)
 	}
 }
 
@@ -211,54 +191,37 @@ func TestBacktraceAtD(t *testing.T) {
 			text := monitorCmd(t, tg, "bt")
 			t.Logf("monitor bt:\n%s", text)
 			lines := strings.Split(strings.TrimSpace(text), "\n")
-			if len(lines) != len(wantStack)+2 {
-				t.Fatalf("%d lines, want a header, %d frames and an end line", len(lines), len(wantStack))
-			}
+			require.Len(t, lines, len(wantStack)+2, "lines: want a header, %d frames and an end line", len(wantStack))
 			for i, w := range wantStack {
-				re := regexp.MustCompile(fmt.Sprintf(`^%02x [0-9a-f]{8}`+"`"+`[0-9a-f]{8}  [0-9a-f]{8}`+"`"+`[0-9a-f]{8}  %s!%s(\+0x[0-9a-f]+)? `, i, w.mod, w.sym))
-				if !re.MatchString(lines[i+1]) {
-					t.Errorf("line %d = %q, want frame %s!%s", i+1, lines[i+1], w.mod, w.sym)
-				}
+				re := fmt.Sprintf(`^%02x [0-9a-f]{8}`+"`"+`[0-9a-f]{8}  [0-9a-f]{8}`+"`"+`[0-9a-f]{8}  %s!%s(\+0x[0-9a-f]+)? `, i, w.mod, w.sym)
+				assert.Regexp(t, re, lines[i+1], "line %d: want frame %s!%s", i+1, w.mod, w.sym)
 			}
-			if !strings.Contains(lines[len(lines)-1], "end of stack (zero return address)") {
-				t.Errorf("last line %q", lines[len(lines)-1])
-			}
+			assert.Contains(t, lines[len(lines)-1], "end of stack (zero return address)", "last line %q", lines[len(lines)-1])
 
 			var doc struct {
 				Frames []frameJSON `json:"frames"`
 			}
 			js := monitorCmd(t, tg, "bt -json")
-			if err := json.Unmarshal([]byte(js), &doc); err != nil {
-				t.Fatalf("bt -json: %v\n%s", err, js)
-			}
+			require.NoError(t, json.Unmarshal([]byte(js), &doc), "bt -json\n%s", js)
 			checkFramesJSON(t, doc.Frames, tg, p.StackLimit(), p.StackBase())
 
 			// -full: every "saved at" address lies in the stack and holds the value.
 			full := monitorCmd(t, tg, "bt -full")
 			savedRE := regexp.MustCompile(`(?m)^   (\w+) +([0-9a-f]{16})  saved at ([0-9a-f]{8})` + "`" + `([0-9a-f]{8})$`)
 			ms := savedRE.FindAllStringSubmatch(full, -1)
-			if len(ms) == 0 {
-				t.Errorf("bt -full shows no saved register:\n%s", full)
-			}
+			assert.NotEmpty(t, ms, "bt -full shows no saved register:\n%s", full)
 			for _, m := range ms {
 				v, _ := strconv.ParseUint(m[2], 16, 64)
 				at, _ := strconv.ParseUint(m[3]+m[4], 16, 64)
 				var b [8]byte
 				tg.ReadMemory(at, b[:])
-				if at < p.StackLimit() || at >= p.StackBase() || binary.LittleEndian.Uint64(b[:]) != v {
-					t.Errorf("bt -full: %s = %#x saved at %#x: outside the stack or holding %#x", m[1], v, at, binary.LittleEndian.Uint64(b[:]))
-				}
+				assert.True(t, at >= p.StackLimit() && at < p.StackBase(), "bt -full: %s saved at %#x, outside the stack", m[1], at)
+				assert.Equal(t, v, binary.LittleEndian.Uint64(b[:]), "bt -full: %s saved at %#x", m[1], at)
 			}
 
-			if v := monitorCmd(t, tg, "verify-unwind"); !strings.HasPrefix(v, "OK: the unwinder agrees with the shadow call stack on all 8 calls") {
-				t.Errorf("verify-unwind:\n%s", v)
-			}
-			if f := monitorCmd(t, tg, "frame 2"); !strings.HasPrefix(f, "frame 2: demo!b+") {
-				t.Errorf("frame 2:\n%s", f)
-			}
-			if a := monitorCmd(t, tg, "args"); !regexp.MustCompile(`arg1 x +rcx +0x4 +exact`).MatchString(a) {
-				t.Errorf("args at d's entry (x = 4):\n%s", a)
-			}
+			assert.Regexp(t, `^OK: the unwinder agrees with the shadow call stack on all 8 calls`, monitorCmd(t, tg, "verify-unwind"), "verify-unwind")
+			assert.Regexp(t, `^frame 2: demo!b\+`, monitorCmd(t, tg, "frame 2"), "frame 2")
+			assert.Regexp(t, `arg1 x +rcx +0x4 +exact`, monitorCmd(t, tg, "args"), "args at d's entry (x = 4)")
 		})
 	}
 }
@@ -280,17 +243,11 @@ func TestOtherCommandsOnGuest(t *testing.T) {
 		{"unwind-info KERNEL32!BaseThreadInitThunk", "UWOP_ALLOC_SMALL 0x28 bytes"},
 		{"args 1", "arg1 x       rcx  0x3 "}, // an int: the slot's upper half is masked
 	} {
-		if out := monitorCmd(t, tg, tc.cmd); !strings.Contains(out, tc.want) {
-			t.Errorf("monitor %s: no %q in\n%s", tc.cmd, tc.want, out)
-		}
+		assert.Contains(t, monitorCmd(t, tg, tc.cmd), tc.want, "monitor %s", tc.cmd)
 	}
 	var out bytes.Buffer
-	if err := debuggeetest.View(tg).Monitor("verify-unwind", &out); err == nil || !strings.Contains(err.Error(), "--shadow-stack") {
-		t.Errorf("verify-unwind without a shadow stack: %v", err)
-	}
-	if err := debuggeetest.View(tg).Monitor("unwind-info msvcrt!fputc", &out); err == nil || !strings.Contains(err.Error(), "no unwind data") {
-		t.Errorf("unwind-info on a leaf stub: %v", err)
-	}
+	assert.ErrorContains(t, debuggeetest.View(tg).Monitor("verify-unwind", &out), "--shadow-stack", "verify-unwind without a shadow stack")
+	assert.ErrorContains(t, debuggeetest.View(tg).Monitor("unwind-info msvcrt!fputc", &out), "no unwind data", "unwind-info on a leaf stub")
 }
 
 // TestVerifyUnwindThroughCallback: a comparator called back by the
@@ -300,10 +257,8 @@ func TestVerifyUnwindThroughCallback(t *testing.T) {
 	exe := testkit.BuildPE(t, "guest/testdata/chain.c", testkit.MinGW, "-O0", "-g")
 	tg := stopAt(t, exe, "cmp+4", true)
 	out := monitorCmd(t, tg, "verify-unwind")
-	if !strings.HasPrefix(out, "OK: the unwinder agrees with the shadow call stack on all 5 calls") ||
-		!strings.Contains(out, "returns into msvcrt!qsort+0x5: a callback from emulated API code") {
-		t.Errorf("verify-unwind:\n%s", out)
-	}
+	assert.Regexp(t, `^OK: the unwinder agrees with the shadow call stack on all 5 calls`, out, "verify-unwind")
+	assert.Contains(t, out, "returns into msvcrt!qsort+0x5: a callback from emulated API code", "verify-unwind")
 }
 
 // TestAfterExit: once the program has exited, commands that need the
@@ -312,16 +267,11 @@ func TestAfterExit(t *testing.T) {
 	exe := buildDemo(t, testkit.MinGW, "-O0")
 	tg := stopAtStart(t, exe)
 	st, err := tg.Resume([]rsp.ResumeAction{{Thread: rsp.AllThreads}})
-	if err != nil || st.Kind != rsp.StopExited {
-		t.Fatalf("stop %+v, %v", st, err)
-	}
+	require.NoError(t, err, "run to the end")
+	require.Equal(t, rsp.StopExited, st.Kind, "stop %+v", st)
 	var out bytes.Buffer
-	if err := debuggeetest.View(tg).Monitor("bt", &out); err == nil || !strings.Contains(err.Error(), "the program has exited") {
-		t.Errorf("bt after exit: %v", err)
-	}
-	if err := debuggeetest.View(tg).Monitor("modules", &out); err != nil {
-		t.Errorf("modules after exit: %v", err)
-	}
+	assert.ErrorContains(t, debuggeetest.View(tg).Monitor("bt", &out), "the program has exited", "bt after exit")
+	assert.NoError(t, debuggeetest.View(tg).Monitor("modules", &out), "modules after exit")
 }
 
 // TestBacktraceInChkstk: inside ___chkstk_ms (no .pdata entry, no CFI,
@@ -333,22 +283,16 @@ func TestBacktraceInChkstk(t *testing.T) {
 	tg := stopAt(t, exe, "___chkstk_ms+2", true)
 	bt, err := debuggeetest.View(tg).Commands().Backtrace(monitor.BacktraceOptions{})
 	require.NoError(t, err)
-	if n := len(bt.Frames); n < 4 || bt.Frames[n-1].Loc.Symbol != "RtlUserThreadStart" {
-		t.Errorf("default walk:\n%s", monitorCmd(t, tg, "bt"))
-	}
-	if f := bt.Frames[1]; f.Trust != unwind.TrustCFIBuiltin {
-		t.Errorf("frame 1 trust %v, want %v", f.Trust, unwind.TrustCFIBuiltin)
-	}
-	if out := monitorCmd(t, tg, "bt"); !strings.Contains(out, "cfi (builtin)") {
-		t.Errorf("bt does not show the builtin CFI:\n%s", out)
-	}
-	if v := monitorCmd(t, tg, "verify-unwind"); !strings.HasPrefix(v, "OK:") {
-		t.Errorf("verify-unwind:\n%s", v)
-	}
+	n := len(bt.Frames)
+	require.GreaterOrEqual(t, n, 4, "default walk:\n%s", monitorCmd(t, tg, "bt"))
+	assert.Equal(t, "RtlUserThreadStart", bt.Frames[n-1].Loc.Symbol, "default walk's last frame:\n%s", monitorCmd(t, tg, "bt"))
+	assert.Equal(t, unwind.TrustCFIBuiltin, bt.Frames[1].Trust, "frame 1 trust")
+	assert.Contains(t, monitorCmd(t, tg, "bt"), "cfi (builtin)", "bt does not show the builtin CFI")
+	assert.Regexp(t, `^OK:`, monitorCmd(t, tg, "verify-unwind"), "verify-unwind")
 	strict, err := debuggeetest.View(tg).Commands().Backtrace(monitor.BacktraceOptions{Strict: true})
 	require.NoError(t, err)
-	if len(strict.Frames) > 1 && strict.Frames[1].Loc.Module != "" {
-		t.Errorf("strict walk found a real caller in ___chkstk_ms: %+v", strict.Frames[1].Loc)
+	if len(strict.Frames) > 1 {
+		assert.Empty(t, strict.Frames[1].Loc.Module, "strict walk found a real caller in ___chkstk_ms: %+v", strict.Frames[1].Loc)
 	}
 }
 
@@ -362,33 +306,24 @@ func TestLoaderWalkMatchesUnicornGuest(t *testing.T) {
 	require.NoError(t, tg.ReadRegister(1, tg.Description().Lookup("gs_base"), gs[:]))
 	require.NoError(t, tg.ReadRegister(1, tg.Description().Lookup("cs"), cs[:4]))
 	teb, err := winproc.FindTEB(tg, winproc.Regs{CS: binary.LittleEndian.Uint64(cs[:]), GSBase: binary.LittleEndian.Uint64(gs[:])})
-	if err != nil || teb != tg.Process().TEB() {
-		t.Fatalf("FindTEB = %#x, %v; want %#x", teb, err, tg.Process().TEB())
-	}
+	require.NoError(t, err, "FindTEB")
+	require.Equal(t, tg.Process().TEB(), teb, "FindTEB")
 	p, err := winproc.Walk(tg, teb)
 	require.NoError(t, err)
-	if len(p.Problems) > 0 {
-		t.Errorf("problems: %v", p.Problems)
-	}
+	assert.Empty(t, p.Problems, "problems")
 	want := tg.Process().Modules()
-	if len(p.Modules) != len(want) || len(want) < 3 {
-		t.Fatalf("walk found %d modules, the guest has %d: %+v", len(p.Modules), len(want), p.Modules)
-	}
+	require.GreaterOrEqual(t, len(want), 3, "the guest's modules")
+	require.Len(t, p.Modules, len(want), "walk found %+v", p.Modules)
 	for i, w := range want {
 		g := p.Modules[i]
-		if g.Name != w.Name || g.Base != w.Base || g.Size != w.Size || g.Path != w.Path {
-			t.Errorf("module %d: walk %+v, guest %s %s %#x %#x", i, g, w.Name, w.Path, w.Base, w.Size)
-		}
+		assert.Equal(t, [2]string{w.Name, w.Path}, [2]string{g.Name, g.Path}, "module %d: name and path", i)
+		assert.Equal(t, [2]uint64{w.Base, w.Size}, [2]uint64{g.Base, g.Size}, "module %d: base and size", i)
 	}
 	t.Logf("the walk found the guest's %d modules", len(p.Modules))
-	if p.ImageBase != want[0].Base {
-		t.Errorf("PEB.ImageBaseAddress %#x, want %#x", p.ImageBase, want[0].Base)
-	}
+	assert.Equal(t, want[0].Base, p.ImageBase, "PEB.ImageBaseAddress")
 	// monitor peb prints the same list.
 	out := monitorCmd(t, tg, "peb")
 	for _, w := range want {
-		if !strings.Contains(out, fmt.Sprintf("%#-10x %s\n", uint32(w.Size), w.Name)) {
-			t.Errorf("monitor peb lacks %s:\n%s", w.Name, out)
-		}
+		assert.Contains(t, out, fmt.Sprintf("%#-10x %s\n", uint32(w.Size), w.Name), "monitor peb lacks %s:\n%s", w.Name, out)
 	}
 }

@@ -1,12 +1,13 @@
 package monitor_test
 
 import (
-	"github.com/stretchr/testify/require"
-
 	"os"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/debuggee/debuggeetest"
 	"github.com/rspstub/rspstub/internal/testkit"
@@ -58,25 +59,20 @@ func TestUnwinderSetting(t *testing.T) {
 			}
 			var ref *monitor.Backtrace
 			for _, set := range []string{"auto", "pdata", "cfi"} {
-				if out := monitorCmd(t, tg, "set unwinder "+set); out != "unwinder: "+set+"\n" {
-					t.Errorf("set unwinder %s: %q", set, out)
-				}
-				if out := monitorCmd(t, tg, "show unwinder"); !strings.HasPrefix(out, "unwinder: "+set+" ") {
-					t.Errorf("show unwinder: %q", out)
-				}
+				assert.Equal(t, "unwinder: "+set+"\n", monitorCmd(t, tg, "set unwinder "+set), "set unwinder %s", set)
+				show := monitorCmd(t, tg, "show unwinder")
+				assert.True(t, strings.HasPrefix(show, "unwinder: "+set+" "), "show unwinder: %q", show)
 				bt, err := debuggeetest.View(tg).Commands().Backtrace(monitor.BacktraceOptions{})
 				require.NoError(t, err)
-				if len(bt.Frames) != len(want) || bt.Reason != unwind.StopZeroReturn {
-					t.Fatalf("%v %s, unwinder %s:\n%s", flags, stop, set, monitorCmd(t, tg, "bt"))
-				}
+				require.Len(t, bt.Frames, len(want), "%v %s, unwinder %s:\n%s", flags, stop, set, monitorCmd(t, tg, "bt"))
+				require.Equal(t, unwind.StopZeroReturn, bt.Reason, "%v %s, unwinder %s:\n%s", flags, stop, set, monitorCmd(t, tg, "bt"))
 				cfi := 0
 				for i, f := range bt.Frames {
-					if w := want[i].mod + "!" + want[i].sym; f.Loc.String() != w && !strings.HasPrefix(f.Loc.String(), w+"+") && !strings.HasPrefix(f.Loc.String(), w+" ") {
-						t.Errorf("%v %s, unwinder %s: frame %d is %s, want %s", flags, stop, set, i, f.Loc, w)
-					}
-					if ref != nil && (f.PC != ref.Frames[i].PC || f.SP != ref.Frames[i].SP) {
-						t.Errorf("%v %s, unwinder %s: frame %d pc %#x sp %#x, auto gave %#x %#x", flags, stop, set, i,
-							f.PC, f.SP, ref.Frames[i].PC, ref.Frames[i].SP)
+					w := want[i].mod + "!" + want[i].sym
+					assert.Regexp(t, `^`+regexp.QuoteMeta(w)+`($|[+ ])`, f.Loc.String(), "%v %s, unwinder %s: frame %d", flags, stop, set, i)
+					if ref != nil {
+						assert.Equal(t, [2]uint64{ref.Frames[i].PC, ref.Frames[i].SP}, [2]uint64{f.PC, f.SP},
+							"%v %s, unwinder %s: frame %d pc and sp, against auto's", flags, stop, set, i)
 					}
 					if i == 0 {
 						continue
@@ -85,28 +81,23 @@ func TestUnwinderSetting(t *testing.T) {
 					if set == "cfi" && hasCFI(&bt.Frames[i-1]) {
 						wantTrust = unwind.TrustCFI
 					}
-					if f.Trust != wantTrust {
-						t.Errorf("%v %s, unwinder %s: frame %d (%s) trust %v, want %v", flags, stop, set, i, f.Loc.Symbol, f.Trust, wantTrust)
-					}
+					assert.Equal(t, wantTrust, f.Trust, "%v %s, unwinder %s: frame %d (%s) trust", flags, stop, set, i, f.Loc.Symbol)
 					if f.Trust == unwind.TrustCFI {
 						cfi++
 					}
 				}
 				t.Logf("%v %s, unwinder %s: %d of %d frames found by CFI", flags, stop, set, cfi, len(bt.Frames))
-				if set == "cfi" && cfi < 2 {
-					t.Errorf("%v %s: only %d frames from CFI", flags, stop, cfi)
+				if set == "cfi" {
+					assert.GreaterOrEqual(t, cfi, 2, "%v %s: frames from CFI", flags, stop)
 				}
 				if ref == nil {
 					ref = bt
 				}
 			}
-			if v := monitorCmd(t, tg, "verify-unwind"); !strings.HasPrefix(v, "OK:") {
-				t.Errorf("verify-unwind with unwinder cfi:\n%s", v)
-			}
+			v := monitorCmd(t, tg, "verify-unwind")
+			assert.Regexp(t, `^OK:`, v, "verify-unwind with unwinder cfi:\n%s", v)
 			var out strings.Builder
-			if err := debuggeetest.View(tg).Monitor("set unwinder dwarf", &out); err == nil || !strings.Contains(err.Error(), "auto, pdata or cfi") {
-				t.Errorf("set unwinder dwarf: %v", err)
-			}
+			assert.ErrorContains(t, debuggeetest.View(tg).Monitor("set unwinder dwarf", &out), "auto, pdata or cfi", "set unwinder dwarf")
 		}
 	}
 }
@@ -127,23 +118,16 @@ func TestUnwinderSettingThroughGDB(t *testing.T) {
 		"kill")
 	t.Logf("gdb:\n%s", out)
 	parts := strings.Split(out, "@@")
-	if len(parts) != 6 {
-		t.Fatalf("gdb output has %d parts", len(parts))
-	}
-	if !strings.HasPrefix(parts[1], "show\nunwinder: pdata ") {
-		t.Errorf("--unwinder pdata: %q", parts[1])
-	}
-	if !strings.HasPrefix(parts[2], "set\nunwinder: cfi") {
-		t.Errorf("monitor set unwinder cfi: %q", parts[2])
-	}
+	require.Len(t, parts, 6, "gdb output's parts")
+	assert.True(t, strings.HasPrefix(parts[1], "show\nunwinder: pdata "), "--unwinder pdata: %q", parts[1])
+	assert.True(t, strings.HasPrefix(parts[2], "set\nunwinder: cfi"), "monitor set unwinder cfi: %q", parts[2])
 	// Trust of frames 1-6 (unwound from demo's functions) and of the
 	// two system frames.
 	trust := regexp.MustCompile(`(?m)^0([1-8]) .* (cfi \(builtin\)|\S+)\s*$`)
 	for k, want := range map[int]string{3: "cfi", 5: "pdata"} {
 		checkBTText(t, "gdb", parts[k])
 		got := trust.FindAllStringSubmatch(parts[k], -1)
-		if len(got) != 8 {
-			t.Errorf("%d frames with a trust in:\n%s", len(got), parts[k])
+		if !assert.Len(t, got, 8, "frames with a trust in:\n%s", parts[k]) {
 			continue
 		}
 		for _, g := range got {
@@ -151,9 +135,7 @@ func TestUnwinderSettingThroughGDB(t *testing.T) {
 			if g[1] == "8" {
 				w = "pdata" // unwound from KERNEL32, which has no CFI
 			}
-			if g[2] != w {
-				t.Errorf("frame %s: trust %q, want %q", g[1], g[2], w)
-			}
+			assert.Equal(t, w, g[2], "frame %s: trust", g[1])
 		}
 	}
 }

@@ -26,10 +26,7 @@ func TestAllocatePackets(t *testing.T) {
 	}
 	assert.Equal(t, "E1c", p.ask("_M200000,rw"), "the target's refusal")
 
-	srv := NewServer(&plainTarget{newTestTarget()}, WithLogger(quietLogger()))
-	a, b := tcpPair(t)
-	go srv.ServeConn(a)
-	t.Cleanup(func() { b.Close() })
+	b, _, _ := startPipe(t, &plainTarget{newTestTarget()})
 	assert.Equal(t, "", newRawPeer(t, b).ask("_M1000,rwx"))
 }
 

@@ -4,6 +4,9 @@ import (
 	"io"
 	"net"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // loopConn replays one framed packet forever and discards what is
@@ -29,10 +32,10 @@ func (c *loopConn) Close() error                { return nil }
 func stepOnce(t testing.TB, s *session) {
 	ev, err := s.c.readEvent()
 	if err != nil || ev != evPacket {
-		t.Fatalf("readEvent: %v %v", ev, err)
+		require.FailNow(t, "readEvent", "%v %v", ev, err) // not require.NoError: no allocation on the measured path
 	}
 	if !s.finish(s.dispatch(s.c.pkt)) {
-		t.Fatal("session ended")
+		require.FailNow(t, "session ended")
 	}
 }
 
@@ -64,12 +67,8 @@ func TestPacketPathAllocs(t *testing.T) {
 		for _, noAck := range []bool{false, true} {
 			s, lc := newLoopSession(t, payload, noAck)
 			allocs := testing.AllocsPerRun(200, func() { stepOnce(t, s) })
-			if allocs != 0 {
-				t.Errorf("%q (noAck=%v): %v allocations per packet", payload, noAck, allocs)
-			}
-			if lc.written == 0 {
-				t.Errorf("%q: no reply", payload)
-			}
+			assert.Zero(t, allocs, "%q (noAck=%v): allocations per packet", payload, noAck)
+			assert.NotZero(t, lc.written, "%q: no reply", payload)
 		}
 	}
 }

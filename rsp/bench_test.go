@@ -1,6 +1,8 @@
 package rsp
 
 import (
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"testing"
 )
 
@@ -93,7 +95,7 @@ func BenchmarkServerReadMemory(b *testing.B) {
 // gdbserver serving a native /bin/true (stopped at its entry), reading
 // the 64 KiB below its stack pointer: compare with BenchmarkServer*.
 func BenchmarkGDBServer(b *testing.B) {
-	c, err := Dial(startGDBServer(b), WithClientLogger(quietLogger()))
+	c, err := Dial(testkit.StartPeer(b, "gdbserver", "--once", testkit.PeerAddr, "/bin/true"), WithClientLogger(quietLogger()))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,10 +2,12 @@ package rsp
 
 import (
 	"bytes"
-	"errors"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestParseStop(t *testing.T) {
@@ -32,8 +34,10 @@ func TestParseStop(t *testing.T) {
 		{"Q05", Stop{}, true},
 	} {
 		got, err := ParseStop([]byte(tc.in))
-		if (err != nil) != tc.bad || (!tc.bad && got != tc.want) {
-			t.Errorf("%q: got %+v, %v; want %+v", tc.in, got, err, tc.want)
+		if tc.bad {
+			assert.Error(t, err, "%q", tc.in)
+		} else if assert.NoError(t, err, "%q", tc.in) {
+			assert.Equal(t, tc.want, got, "%q", tc.in)
 		}
 	}
 }
@@ -60,56 +64,41 @@ func TestClientResumeBreakInterrupt(t *testing.T) {
 	conn, _, _ := startPipe(t, tt)
 	var console syncBuffer
 	c, err := NewClient(conn, WithConsole(&console), WithTimeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	st, err := c.Step()
-	if err != nil || st.Kind != StopSignal || st.Signal != SIGTRAP || st.Thread != 1 {
-		t.Fatalf("step: %+v %v", st, err)
-	}
-	if err := c.SetBreakpoint(BreakSoftware, 0x140001100, 1); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "step")
+	require.Equal(t, StopSignal, st.Kind, "step: %+v", st)
+	require.Equal(t, SIGTRAP, st.Signal, "step: %+v", st)
+	require.Equal(t, 1, st.Thread, "step: %+v", st)
+	require.NoError(t, c.SetBreakpoint(BreakSoftware, 0x140001100, 1))
 	st, err = c.Continue()
-	if err != nil || st.Kind != StopSWBreak {
-		t.Fatalf("continue: %+v %v", st, err)
-	}
-	if pc, _ := c.ReadRegisterUint("rip"); pc != 0x140001100 {
-		t.Fatalf("pc %#x", pc)
-	}
-	if err := c.RemoveBreakpoint(BreakSoftware, 0x140001100, 1); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "continue")
+	require.Equal(t, StopSWBreak, st.Kind, "continue: %+v", st)
+	pc, _ := c.ReadRegisterUint("rip")
+	require.Equal(t, uint64(0x140001100), pc, "pc")
+	require.NoError(t, c.RemoveBreakpoint(BreakSoftware, 0x140001100, 1))
 	st, err = c.Resume([]ResumeAction{{Thread: 1, Step: true, RangeStart: 0x140001100, RangeEnd: 0x140001104}})
-	if pc, _ := c.ReadRegisterUint("rip"); err != nil || pc != 0x140001104 {
-		t.Fatalf("range step: %+v %v pc %#x", st, err, pc)
-	}
+	require.NoError(t, err, "range step: %+v", st)
+	pc, _ = c.ReadRegisterUint("rip")
+	require.Equal(t, uint64(0x140001104), pc, "range step: pc")
 	go func() {
 		time.Sleep(50 * time.Millisecond)
 		c.Interrupt()
 	}()
 	st, err = c.Continue()
-	if err != nil || st.Signal != SIGINT {
-		t.Fatalf("interrupted continue: %+v %v", st, err)
-	}
-	if got := console.String(); got != "guest says hi\nguest says hi\ninterrupted\n" {
-		t.Fatalf("console: %q", got)
-	}
-	if err := c.SetBreakpoint(9, 0, 1); !errors.Is(err, ErrUnsupported) {
-		t.Fatalf("Z9: %v", err)
-	}
+	require.NoError(t, err, "interrupted continue")
+	require.Equal(t, SIGINT, st.Signal, "interrupted continue: %+v", st)
+	require.Equal(t, "guest says hi\nguest says hi\ninterrupted\n", console.String(), "console")
+	require.ErrorIs(t, c.SetBreakpoint(9, 0, 1), ErrUnsupported, "Z9")
 	var re *RemoteError
-	if _, err := c.Request("m0,4"); !errors.As(err, &re) || re.Code != 0x0e {
-		t.Fatalf("m0,4: %v", err)
-	}
-	if err := c.WriteMemory(testStackBase, bytes.Repeat([]byte{'}', '$', '#', '*'}, 1024)); err != nil {
-		t.Fatal(err)
-	}
+	_, err = c.Request("m0,4")
+	require.ErrorAs(t, err, &re, "m0,4")
+	require.Equal(t, 0x0e, int(re.Code), "m0,4: error code")
+	require.NoError(t, c.WriteMemory(testStackBase, bytes.Repeat([]byte{'}', '$', '#', '*'}, 1024)))
 	back := make([]byte, 12000)
-	if n, err := c.ReadMemory(testStackBase, back[:0x1000]); err != nil || n != 0x1000 || !bytes.Equal(back[:8], []byte("}$#*}$#*")) {
-		t.Fatalf("read back: %d %v", n, err)
-	}
-	if err := c.Detach(); err != nil {
-		t.Fatal(err)
-	}
+	n, err := c.ReadMemory(testStackBase, back[:0x1000])
+	require.NoError(t, err, "read back")
+	require.Equal(t, 0x1000, n, "read back")
+	require.Equal(t, "}$#*}$#*", string(back[:8]), "read back")
+	require.NoError(t, c.Detach())
 }

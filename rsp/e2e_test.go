@@ -1,19 +1,16 @@
 package rsp
 
 import (
-	"github.com/stretchr/testify/require"
-
 	"bytes"
-	"context"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
 
 	"github.com/rspstub/rspstub/internal/testkit"
 )
@@ -60,18 +57,6 @@ func (c *recordingConn) Read(p []byte) (int, error) {
 	c.l.buf.Write(p[:n])
 	c.l.mu.Unlock()
 	return n, err
-}
-
-// serveTCP serves tt on a loopback port and records what clients send.
-func serveTCP(t *testing.T, tt Target) (string, *recordingListener) {
-	t.Helper()
-	l, err := Listen("127.0.0.1:0", quietLogger())
-	require.NoError(t, err)
-	rl := &recordingListener{Listener: l}
-	srv := NewServer(tt, WithLogger(quietLogger()))
-	go srv.Serve(rl)
-	t.Cleanup(func() { srv.Close() })
-	return l.Addr().String(), rl
 }
 
 // packetKinds splits a recorded client stream into packets and names
@@ -142,22 +127,6 @@ func checkGolden(t *testing.T, name string, kinds []string) {
 	testkit.GoldenString(t, filepath.Join("testdata", name), strings.Join(kinds, "\n")+"\n")
 }
 
-func runTool(t *testing.T, env []string, name string, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		t.Fatalf("%s timed out; output:\n%s", name, out)
-	}
-	if err != nil {
-		t.Logf("%s: %v", name, err)
-	}
-	return string(out)
-}
-
 func TestGDBEndToEnd(t *testing.T) {
 	gdb := needTool(t, "gdb")
 	for _, tc := range []struct {
@@ -170,8 +139,9 @@ func TestGDBEndToEnd(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tt := newTestTargetWith(tc.opt)
-			addr, rec := serveTCP(t, tt)
-			out := runTool(t, nil, gdb, "-batch", "-nx",
+			srv := serveTCP(t, tt)
+			addr, rec := srv.addr, srv.rec
+			out := testkit.Run(t, 60*time.Second, nil, gdb, "-batch", "-nx",
 				"-ex", "set architecture i386:x86-64",
 				"-ex", "target remote "+addr,
 				"-ex", "maint print remote-registers",
@@ -188,16 +158,12 @@ func TestGDBEndToEnd(t *testing.T) {
 				"-ex", "detach")
 			t.Logf("gdb output:\n%s", out)
 			for _, bad := range []string{"too long", "i386 architecture", "Truncated register", "Could not load XML", "unknown register"} {
-				if strings.Contains(out, bad) {
-					t.Errorf("gdb output has %q", bad)
-				}
+				assert.NotContains(t, out, bad, "gdb output")
 			}
 			checkRemoteRegisters(t, out, tt.desc)
 			for _, want := range []string{"0x140001010", "0x7ffde000", "0x00\t0x01\t0x02\t0x03", "v4_int32", `Thread 42.1 "main" (vCPU 0)`,
 				"= 0x4242", "= 0x140001011", "Breakpoint 1, 0x0000000140001100", "= 0x140001100", "guest says hi"} {
-				if !strings.Contains(out, want) {
-					t.Errorf("gdb output has no %q", want)
-				}
+				assert.Contains(t, out, want, "gdb output")
 			}
 			if tc.golden != "" {
 				checkGolden(t, tc.golden, packetKinds(rec.bytes()))
@@ -225,13 +191,11 @@ func checkRemoteRegisters(t *testing.T, out string, d *Description) {
 	}
 	for i, r := range d.Registers {
 		f, ok := rows[r.Name]
-		if !ok {
-			t.Errorf("gdb lists no remote register %s", r.Name)
+		if !assert.True(t, ok, "gdb lists no remote register %s", r.Name) {
 			continue
 		}
-		if f[4] != strconv.Itoa(r.Size()) || f[6] != strconv.Itoa(i) || f[7] != strconv.Itoa(r.Offset) {
-			t.Errorf("gdb: %s is size %s rmt %s offset %s; want %d %d %d", r.Name, f[4], f[6], f[7], r.Size(), i, r.Offset)
-		}
+		assert.Equal(t, []string{strconv.Itoa(r.Size()), strconv.Itoa(i), strconv.Itoa(r.Offset)}, []string{f[4], f[6], f[7]},
+			"gdb: register %s: size, remote number, g offset", r.Name)
 	}
 }
 
@@ -251,9 +215,10 @@ func f1(f []string) string {
 
 func TestLLDBEndToEnd(t *testing.T) {
 	lldb := needTool(t, "lldb")
-	addr, rec := serveTCP(t, newTestTarget())
+	srv := serveTCP(t, newTestTarget())
+	addr, rec := srv.addr, srv.rec
 	env := testkit.LLDBEnv()
-	out := runTool(t, env, lldb, "--batch", "--no-lldbinit",
+	out := testkit.Run(t, 60*time.Second, env, lldb, "--batch", "--no-lldbinit",
 		"-o", "gdb-remote "+addr,
 		"-o", "register read --all",
 		"-o", "memory read -c 4 0x140001000",
@@ -267,9 +232,7 @@ func TestLLDBEndToEnd(t *testing.T) {
 	t.Logf("lldb output:\n%s", out)
 	for _, want := range []string{"fs_base = 0x0000000000000000", "gs_base = 0x000000007ffde000", "xmm0 = {0xa0 0xa1", "st0 = {", "rip = 0x0000000140001010", "mxcsr = 0x00001f80", "00 01 02 03",
 		"rax = 0x0000000000004242", "stop reason = breakpoint 1.1", "rip = 0x0000000140001100"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("lldb output has no %q", want)
-		}
+		assert.Contains(t, out, want, "lldb output")
 	}
 	checkGolden(t, "lldb14.golden", packetKinds(rec.bytes()))
 }
@@ -277,8 +240,9 @@ func TestLLDBEndToEnd(t *testing.T) {
 func TestMinGWGDBEndToEnd(t *testing.T) {
 	gdb := needTool(t, "x86_64-w64-mingw32-gdb")
 	tt := newTestTargetWith(AMD64Options{OSABI: "Windows"})
-	addr, rec := serveTCP(t, tt)
-	out := runTool(t, nil, gdb, "-batch", "-nx",
+	srv := serveTCP(t, tt)
+	addr, rec := srv.addr, srv.rec
+	out := testkit.Run(t, 60*time.Second, nil, gdb, "-batch", "-nx",
 		"-ex", "target remote "+addr,
 		"-ex", "maint print remote-registers",
 		"-ex", "show osabi",
@@ -289,15 +253,11 @@ func TestMinGWGDBEndToEnd(t *testing.T) {
 		"-ex", "detach")
 	t.Logf("gdb output:\n%s", out)
 	for _, bad := range []string{"too long", "Could not load XML"} {
-		if strings.Contains(out, bad) {
-			t.Errorf("gdb output has %q", bad)
-		}
+		assert.NotContains(t, out, bad, "gdb output")
 	}
 	checkRemoteRegisters(t, out, tt.desc)
 	for _, want := range []string{"Windows", `KERNEL32.dll`, "0x7ffde000", "commands: help, big, fail"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("gdb output has no %q", want)
-		}
+		assert.Contains(t, out, want, "gdb output")
 	}
 	checkGolden(t, "mingw-gdb13.golden", packetKinds(rec.bytes()))
 }

@@ -1,6 +1,8 @@
 package rsp
 
 import (
+	"github.com/rspstub/rspstub/internal/testkit"
+
 	"bufio"
 	"fmt"
 	"net"
@@ -101,14 +103,7 @@ func (s *ackStub) answer(p ackPacket) error {
 // startAckStub serves one client; packets are answered by the test
 // (through got and answer), so it can hold a reply back.
 func startAckStub(t *testing.T) (*ackStub, net.Conn) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { ln.Close() })
-	cli, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	srv, err := ln.Accept()
-	require.NoError(t, err)
-	t.Cleanup(func() { cli.Close(); srv.Close() })
+	srv, cli := testkit.TCPPair(t)
 	s := &ackStub{conn: srv, got: make(chan ackPacket, 16), reads: &readLog{conn: srv}}
 	s.r = bufio.NewReader(s.reads)
 	go func() {
@@ -176,7 +171,7 @@ func TestLazyAcks(t *testing.T) {
 		require.NoError(t, s.answer(first))
 		require.NoError(t, s.answer(second))
 	case <-time.After(5 * time.Second):
-		t.Fatal("the second read request did not come before the first reply")
+		require.FailNow(t, "the second read request did not come before the first reply")
 	}
 	third := <-s.got
 	assert.Equal(t, fmt.Sprintf("m%x,%x", 0x10+2*chunk, chunk), third.payload)
@@ -184,11 +179,11 @@ func TestLazyAcks(t *testing.T) {
 	r := <-res
 	require.NoError(t, r.err)
 	require.Equal(t, len(buf), r.n)
-	for i, b := range buf {
-		if b != byte(0x10+i) {
-			t.Fatalf("byte %d = %#x, want %#x", i, b, byte(0x10+i))
-		}
+	want := make([]byte, len(buf))
+	for i := range want {
+		want[i] = byte(0x10 + i)
 	}
+	assert.Equal(t, want, buf)
 }
 
 // BenchmarkReadRuns decodes a reply of many run-length runs (zeroed

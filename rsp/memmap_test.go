@@ -1,10 +1,12 @@
 package rsp
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // growingTarget knows its memory map but may map more while it runs.
@@ -28,14 +30,9 @@ func TestMemoryMapOnlyWhenFixed(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := discover(tc.tgt)
-			if f.mm == nil {
-				t.Fatal("MemoryMapper not discovered")
-			}
-			adv := strings.Contains(f.supported(DefaultPacketSize), "qXfer:memory-map:read+")
-			if adv != tc.fixed || f.xferReadable("memory-map") != tc.fixed {
-				t.Errorf("memory-map advertised=%v readable=%v, want %v",
-					adv, f.xferReadable("memory-map"), tc.fixed)
-			}
+			require.NotNil(t, f.mm, "MemoryMapper not discovered")
+			assert.Equal(t, tc.fixed, strings.Contains(f.supported(DefaultPacketSize), "qXfer:memory-map:read+"), "memory-map advertised")
+			assert.Equal(t, tc.fixed, f.xferReadable("memory-map"), "memory-map readable")
 		})
 	}
 }
@@ -46,28 +43,18 @@ func TestMemoryMapOnlyWhenFixed(t *testing.T) {
 func TestServeEndsAfterExit(t *testing.T) {
 	tt := newTestTarget()
 	tt.stop = Stop{Kind: StopExited, ExitCode: 3}
-	srv := NewServer(tt, WithLogger(quietLogger()))
-	l, err := Listen("127.0.0.1:0", quietLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
-	c, err := Dial(l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := serveTCP(t, tt)
+	c, err := Dial(s.addr)
+	require.NoError(t, err)
 	st, err := c.StopReason()
-	if err != nil || st.Kind != StopExited || st.ExitCode != 3 {
-		t.Fatalf("stop reason %+v, %v", st, err)
-	}
+	require.NoError(t, err, "stop reason")
+	assert.Equal(t, StopExited, st.Kind, "stop reason %+v", st)
+	assert.Equal(t, 3, st.ExitCode, "stop reason %+v", st)
 	c.Close()
 	select {
-	case err := <-done:
-		if !errors.Is(err, ErrExited) {
-			t.Fatalf("Serve returned %v, want ErrExited", err)
-		}
+	case err := <-s.done:
+		assert.ErrorIs(t, err, ErrExited, "Serve")
 	case <-time.After(5 * time.Second):
-		t.Fatal("Serve kept running after the exited target's debugger left")
+		require.FailNow(t, "Serve kept running after the exited target's debugger left")
 	}
 }

@@ -51,10 +51,7 @@ func (svr4Target) Offers(f Feature) bool { return f != FeatureLibraries }
 // advertised and served; the SVR4 document names main-lm and lists the
 // other entries with lm, l_addr and l_ld.
 func TestSVR4Libraries(t *testing.T) {
-	srv := NewServer(svr4Target{newTestTarget()}, WithLogger(quietLogger()))
-	a, b := tcpPair(t)
-	go srv.ServeConn(a)
-	t.Cleanup(func() { b.Close() })
+	b, _, _ := startPipe(t, svr4Target{newTestTarget()})
 	p := newRawPeer(t, b)
 	sup := p.ask("qSupported:multiprocess+")
 	assert.Contains(t, sup, ";qXfer:libraries-svr4:read+")

@@ -1,18 +1,17 @@
 package rsp
 
 import (
-	"github.com/stretchr/testify/require"
-
-	"github.com/rspstub/rspstub/internal/testkit"
-
-	"bufio"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 // The Client against other stubs: gdbserver and QEMU's gdbstub (user
@@ -22,84 +21,49 @@ func exerciseClient(t *testing.T, c *Client) {
 	t.Helper()
 	d := c.Description()
 	for _, name := range []string{"rax", "rip", "rsp", "eflags", "fs_base", "xmm0", "st0", "mxcsr"} {
-		if d.Lookup(name) < 0 {
-			t.Errorf("description has no %s", name)
-		}
+		assert.GreaterOrEqual(t, d.Lookup(name), 0, "description has no %s", name)
 	}
-	if d.PC < 0 || d.Registers[d.PC].Name != "rip" {
-		t.Fatalf("pc is %d", d.PC)
-	}
+	require.GreaterOrEqual(t, d.PC, 0, "pc")
+	require.Equal(t, "rip", d.Registers[d.PC].Name, "pc")
 	rip, err := c.ReadRegisterUint("rip")
-	if err != nil || rip == 0 {
-		t.Fatalf("rip: %#x %v", rip, err)
-	}
+	require.NoError(t, err, "rip")
+	require.NotZero(t, rip, "rip")
 	regs, err := c.ReadRegisters()
-	if err != nil || len(regs) != d.Size() {
-		t.Fatalf("g: %d bytes (want %d), %v", len(regs), d.Size(), err)
-	}
+	require.NoError(t, err, "g")
+	require.Len(t, regs, d.Size(), "g")
 	var code [64]byte
-	if n, err := c.ReadMemory(rip, code[:]); err != nil || n != len(code) {
-		t.Fatalf("read code at %#x: %d %v", rip, n, err)
-	}
+	n, err := c.ReadMemory(rip, code[:])
+	require.NoError(t, err, "read code at %#x", rip)
+	require.Equal(t, len(code), n, "read code at %#x", rip)
 	require.NoError(t, c.WriteRegisterUint("rax", 0x1234), "write rax")
-	if v, err := c.ReadRegisterUint("rax"); err != nil || v != 0x1234 {
-		t.Fatalf("rax: %#x %v", v, err)
-	}
+	v, err := c.ReadRegisterUint("rax")
+	require.NoError(t, err, "rax")
+	require.Equal(t, uint64(0x1234), v, "rax")
 	rsp, _ := c.ReadRegisterUint("rsp")
 	var word [8]byte
 	require.NoError(t, c.WriteMemory(rsp-64, []byte{1, 2, 3, 4, 5, 6, 7, 8}), "write stack")
-	if n, err := c.ReadMemory(rsp-64, word[:]); err != nil || n != 8 || word[7] != 8 {
-		t.Fatalf("read back stack: %d %v %v", n, err, word)
-	}
-	if _, err := c.ReadMemory(0, word[:]); err == nil {
-		t.Errorf("reading address 0 succeeded")
-	}
+	n, err = c.ReadMemory(rsp-64, word[:])
+	require.NoError(t, err, "read back stack")
+	require.Equal(t, 8, n, "read back stack")
+	require.Equal(t, [8]byte{1, 2, 3, 4, 5, 6, 7, 8}, word, "read back stack")
+	_, err = c.ReadMemory(0, word[:])
+	assert.Error(t, err, "reading address 0 succeeded")
 	st, err := c.Step()
-	if err != nil || st.Signal != SIGTRAP {
-		t.Fatalf("step: %+v %v", st, err)
-	}
-	if rip2, _ := c.ReadRegisterUint("rip"); rip2 == rip {
-		t.Fatalf("step did not move rip from %#x", rip)
-	}
-	if st, err := c.StopReason(); err != nil || st.Signal != SIGTRAP {
-		t.Fatalf("?: %+v %v", st, err)
-	}
+	require.NoError(t, err, "step")
+	require.Equal(t, SIGTRAP, st.Signal, "step: %+v", st)
+	rip2, _ := c.ReadRegisterUint("rip")
+	require.NotEqual(t, rip, rip2, "step did not move rip")
+	st, err = c.StopReason()
+	require.NoError(t, err, "?")
+	require.Equal(t, SIGTRAP, st.Signal, "?: %+v", st)
 	st, err = c.Continue()
-	if err != nil || st.Kind != StopExited || st.ExitCode != 0 {
-		t.Fatalf("continue to exit: %+v %v", st, err)
-	}
-}
-
-// startGDBServer runs gdbserver on /bin/true and returns its address.
-func startGDBServer(t testing.TB) string {
-	t.Helper()
-	gs := testkit.RequireTool(t, "gdbserver")
-	cmd := exec.Command(gs, "--once", "127.0.0.1:0", "/bin/true")
-	stderr, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	port := ""
-	sc := bufio.NewScanner(stderr)
-	re := regexp.MustCompile(`Listening on port (\d+)`)
-	for sc.Scan() {
-		if m := re.FindStringSubmatch(sc.Text()); m != nil {
-			port = m[1]
-			break
-		}
-	}
-	if port == "" {
-		t.Fatal("gdbserver did not say its port")
-	}
-	go func() {
-		for sc.Scan() {
-		}
-	}()
-	return "127.0.0.1:" + port
+	require.NoError(t, err, "continue to exit")
+	require.Equal(t, StopExited, st.Kind, "continue to exit: %+v", st)
+	require.Equal(t, 0, st.ExitCode, "continue to exit: %+v", st)
 }
 
 func TestClientAgainstGDBServer(t *testing.T) {
-	addr := startGDBServer(t)
+	addr := testkit.StartPeer(t, "gdbserver", "--once", testkit.PeerAddr, "/bin/true")
 	c, err := Dial(addr, WithClientLogger(quietLogger()), WithTimeout(10*time.Second))
 	require.NoError(t, err)
 	defer c.Close()
@@ -125,9 +89,7 @@ func TestClientAgainstQEMU(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if c == nil {
-		t.Fatalf("could not connect to qemu-x86_64's gdbstub: %v", err)
-	}
+	require.NotNil(t, c, "connect to qemu-x86_64's gdbstub: %v", err)
 	defer c.Close()
 	if c.Features()["QStartNoAckMode"] == "+" {
 		t.Logf("this QEMU offers no-ack mode")
@@ -149,15 +111,12 @@ func (w wholeReadTarget) ReadMemory(addr uint64, p []byte) (int, error) {
 
 func TestClientFindsReadablePrefix(t *testing.T) {
 	tt := newTestTarget()
-	srv := NewServer(wholeReadTarget{tt}, WithLogger(quietLogger()))
-	a, b := tcpPair(t)
-	go srv.ServeConn(a)
+	b, _, _ := startPipe(t, wholeReadTarget{tt})
 	c, err := NewClient(b)
 	require.NoError(t, err)
 	defer c.Close()
 	buf := make([]byte, 0x100)
 	n, err := c.ReadMemory(testCodeBase+0x2000-0x13, buf)
-	if err != nil || n != 0x13 {
-		t.Fatalf("prefix: %#x %v", n, err)
-	}
+	require.NoError(t, err, "prefix")
+	assert.Equal(t, 0x13, n, "prefix")
 }

@@ -16,14 +16,9 @@ import (
 // the server keeps serving after the guest exits.
 func TestExtendedRestart(t *testing.T) {
 	tt := newTestTarget()
-	srv := NewServer(tt, WithLogger(quietLogger()))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
-	t.Cleanup(func() { srv.Close() })
+	srv := serveTCP(t, tt)
 	dial := func() *rawPeer {
-		c, err := net.Dial("tcp", l.Addr().String())
+		c, err := net.Dial("tcp", srv.addr)
 		require.NoError(t, err)
 		t.Cleanup(func() { c.Close() })
 		return newRawPeer(t, c)
@@ -58,8 +53,8 @@ func TestExtendedRestart(t *testing.T) {
 	assert.Equal(t, "W00", p.ask("?"))
 	assert.Regexp(t, `^T05`, func() string { p.ask("!"); return p.ask("vRun;") }())
 	select {
-	case err := <-served:
-		t.Fatalf("Serve returned %v", err)
+	case err := <-srv.done:
+		require.Fail(t, "Serve returned", "%v", err)
 	default:
 	}
 }
@@ -67,10 +62,7 @@ func TestExtendedRestart(t *testing.T) {
 // TestRestartUnsupported: without Restarter, `!`, vRun and R answer
 // empty and k still ends the session.
 func TestRestartUnsupported(t *testing.T) {
-	srv := NewServer(&plainTarget{newTestTarget()}, WithLogger(quietLogger()))
-	a, b := tcpPair(t)
-	go srv.ServeConn(a)
-	t.Cleanup(func() { b.Close() })
+	b, _, _ := startPipe(t, &plainTarget{newTestTarget()})
 	p := newRawPeer(t, b)
 	for _, pkt := range []string{"!", "vRun;", "R00"} {
 		assert.Equal(t, "", p.ask(pkt), pkt)

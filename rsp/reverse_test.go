@@ -36,10 +36,7 @@ func TestServerReverse(t *testing.T) {
 	assert.Equal(t, "", p.ask("bc"))
 
 	rt := &reverseTarget{testTarget: newTestTarget()}
-	srv := NewServer(rt, WithLogger(quietLogger()))
-	a, b := tcpPair(t)
-	go srv.ServeConn(a)
-	t.Cleanup(func() { b.Close() })
+	b, _, _ := startPipe(t, rt)
 	p = newRawPeer(t, b)
 	assert.True(t, strings.HasSuffix(p.ask("qSupported:swbreak+"), ";ReverseStep+;ReverseContinue+"))
 	assert.True(t, strings.HasPrefix(p.ask("bs"), "T05thread:1;"))
@@ -84,10 +81,7 @@ func (r *condReverseTarget) ReverseContinue() (Stop, error) {
 // of the history when no hit's condition holds.
 func TestReverseContinueConditions(t *testing.T) {
 	rt := &condReverseTarget{testTarget: newTestTarget()}
-	srv := NewServer(rt, WithLogger(quietLogger()))
-	a, b := tcpPair(t)
-	go srv.ServeConn(a)
-	t.Cleanup(func() { b.Close() })
+	b, srv, _ := startPipe(t, rt)
 	p := newRawPeer(t, b)
 	assert.Contains(t, p.ask("qSupported:swbreak+"), ";ReverseContinue+")
 	rt.setReg(AMD64RAX, 7)
@@ -122,10 +116,7 @@ func (g *gatedReverseTarget) Offers(f Feature) bool { return f != FeatureReverse
 func TestServerReverseGate(t *testing.T) {
 	for _, offer := range []bool{false, true} {
 		g := &gatedReverseTarget{reverseTarget: reverseTarget{testTarget: newTestTarget()}, offer: offer}
-		srv := NewServer(g, WithLogger(quietLogger()))
-		a, b := tcpPair(t)
-		go srv.ServeConn(a)
-		t.Cleanup(func() { b.Close() })
+		b, _, _ := startPipe(t, g)
 		p := newRawPeer(t, b)
 		assert.Equal(t, offer, strings.Contains(p.ask("qSupported:swbreak+"), "ReverseStep+"), "offer %v", offer)
 		assert.Equal(t, offer, p.ask("bs") != "", "bs, offer %v", offer)

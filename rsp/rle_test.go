@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // expandRuns is the decoder side of compressRuns, written independently
@@ -15,13 +18,9 @@ func expandRuns(t *testing.T, b []byte) []byte {
 			out = append(out, b[i])
 			continue
 		}
-		if i+1 >= len(b) || len(out) == 0 {
-			t.Fatalf("dangling run at %d in %q", i, b)
-		}
+		require.True(t, i+1 < len(b) && len(out) > 0, "dangling run at %d in %q", i, b)
 		cnt := int(b[i+1]) - 29
-		if b[i+1] == '#' || b[i+1] == '$' || cnt < 3 || cnt > 97 {
-			t.Fatalf("bad run count %q in %q", b[i+1], b)
-		}
+		require.True(t, b[i+1] != '#' && b[i+1] != '$' && cnt >= 3 && cnt <= 97, "bad run count %q in %q", b[i+1], b)
 		out = append(out, bytes.Repeat(out[len(out)-1:], cnt)...)
 		i++
 	}
@@ -45,12 +44,8 @@ func TestCompressRuns(t *testing.T) {
 	} {
 		b := []byte(tc.in)
 		got := string(b[:compressRuns(b)])
-		if got != tc.want {
-			t.Errorf("compressRuns(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-		if exp := string(expandRuns(t, []byte(got))); exp != tc.in {
-			t.Errorf("compressRuns(%q) expands to %q", tc.in, exp)
-		}
+		assert.Equal(t, tc.want, got, "compressRuns(%q)", tc.in)
+		assert.Equal(t, tc.in, string(expandRuns(t, []byte(got))), "compressRuns(%q) expanded", tc.in)
 	}
 }
 
@@ -65,11 +60,7 @@ func FuzzCompressRuns(f *testing.F) {
 		}
 		b := append([]byte(nil), in...)
 		got := b[:compressRuns(b)]
-		if bytes.ContainsAny(got, "#$") {
-			t.Fatalf("special character in %q", got)
-		}
-		if exp := expandRuns(t, got); !bytes.Equal(exp, in) {
-			t.Fatalf("round trip of %q gave %q", in, exp)
-		}
+		require.False(t, bytes.ContainsAny(got, "#$"), "special character in %q", got)
+		require.Equal(t, string(in), string(expandRuns(t, got)), "round trip of %q", in)
 	})
 }

@@ -11,39 +11,51 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// tcpPair returns two ends of a loopback TCP connection. (net.Pipe has
-// no buffering: in ack mode both sides would block writing at once.)
-func tcpPair(t testing.TB) (net.Conn, net.Conn) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	b, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a, b
-}
+// The tests of package rsp start their servers in two ways, the
+// in-package stand-ins for rsp/rsptest (which imports rsp: an import
+// cycle here): startPipe serves one session on a loopback TCP connection
+// (testkit.TCPPair), serveTCP serves a listener many clients can dial.
 
-// startPipe serves tt on one end of a net.Pipe and returns the other end.
-func startPipe(t testing.TB, tt *testTarget, opts ...Option) (net.Conn, *Server, chan error) {
+// startPipe serves tg (one session, ServeConn) on one end of a loopback
+// TCP connection and returns the other end, the server and the channel
+// ServeConn's error arrives on.
+func startPipe(t testing.TB, tg Target, opts ...Option) (net.Conn, *Server, chan error) {
 	t.Helper()
-	srv := NewServer(tt, append([]Option{WithLogger(quietLogger())}, opts...)...)
-	a, b := tcpPair(t)
+	srv := NewServer(tg, append([]Option{WithLogger(quietLogger())}, opts...)...)
+	a, b := testkit.TCPPair(t)
 	done := make(chan error, 1)
 	go func() { done <- srv.ServeConn(a) }()
-	t.Cleanup(func() { b.Close() })
 	return b, srv, done
+}
+
+// served is a server on a loopback port (serveTCP).
+type served struct {
+	addr string
+	srv  *Server
+	rec  *recordingListener // what clients sent
+	done chan error         // Serve's error
+}
+
+// serveTCP serves tg on a loopback port (Listen, Serve) and records what
+// clients send; the server is closed when the test ends.
+func serveTCP(t testing.TB, tg Target, opts ...Option) *served {
+	t.Helper()
+	l, err := Listen("127.0.0.1:0", quietLogger())
+	require.NoError(t, err)
+	s := &served{addr: l.Addr().String(), rec: &recordingListener{Listener: l}, done: make(chan error, 1)}
+	s.srv = NewServer(tg, append([]Option{WithLogger(quietLogger())}, opts...)...)
+	go func() { s.done <- s.srv.Serve(s.rec) }()
+	t.Cleanup(func() { s.srv.Close() })
+	return s
 }
 
 // rawPeer speaks RSP by hand, for tests that check exact bytes.
@@ -68,9 +80,8 @@ func frame(payload string) string {
 func (p *rawPeer) send(raw string) {
 	p.t.Helper()
 	p.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(p.conn, raw); err != nil {
-		p.t.Fatalf("write %q: %v", raw, err)
-	}
+	_, err := io.WriteString(p.conn, raw)
+	require.NoError(p.t, err, "write %q", raw)
 }
 
 // recv returns the next packet's payload (acks are sent when in ack mode).
@@ -79,9 +90,7 @@ func (p *rawPeer) recv() string {
 	p.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	for {
 		ev, err := p.c.readEvent()
-		if err != nil {
-			p.t.Fatalf("read: %v", err)
-		}
+		require.NoError(p.t, err, "read")
 		if ev == evPacket {
 			return string(p.c.pkt)
 		}
@@ -180,9 +189,7 @@ func TestServerPackets(t *testing.T) {
 	tests[26] = struct{ req, want string }{"m140002ffe,4", "fefe"}
 	tt.regions[2].data[0x1ffe], tt.regions[2].data[0x1fff] = 0xfe, 0xfe
 	for _, tc := range tests {
-		if got := p.ask(tc.req); got != tc.want {
-			t.Errorf("%q: got %q, want %q", tc.req, got, tc.want)
-		}
+		assert.Equal(t, tc.want, p.ask(tc.req), tc.req)
 	}
 }
 
@@ -198,9 +205,7 @@ func TestServerLLDBDialect(t *testing.T) {
 	tt := newTestTarget()
 	conn, _, _ := startPipe(t, tt)
 	p := newRawPeer(t, conn)
-	if got := p.ask("QStartNoAckMode"); got != "OK" {
-		t.Fatalf("QStartNoAckMode: %q", got)
-	}
+	require.Equal(t, "OK", p.ask("QStartNoAckMode"), "QStartNoAckMode")
 	p.c.noAck = true
 	for _, tc := range []struct{ req, want string }{
 		{"QThreadSuffixSupported", "OK"},
@@ -213,9 +218,7 @@ func TestServerLLDBDialect(t *testing.T) {
 		{"?", "T05thread:1;10:1010004001000000;7:00f87f0000000000;6:00f97f0000000000;threads:1;"},
 		{"jThreadsInfo", `[{"tid":1,"name":"main","reason":"signal","signal":5,"registers":{"16":"1010004001000000","7":"00f87f0000000000","6":"00f97f0000000000"}}]`},
 	} {
-		if got := p.ask(tc.req); got != tc.want {
-			t.Errorf("%q: got %q, want %q", tc.req, got, tc.want)
-		}
+		assert.Equal(t, tc.want, p.ask(tc.req), tc.req)
 	}
 }
 
@@ -223,15 +226,9 @@ func TestServerBinaryUploadDialect(t *testing.T) {
 	tt := newTestTarget()
 	conn, _, _ := startPipe(t, tt)
 	p := newRawPeer(t, conn)
-	if got := p.ask("qSupported:binary-upload+"); !strings.HasSuffix(got, ";binary-upload+") {
-		t.Fatalf("qSupported: %q", got)
-	}
-	if got := p.ask("x140001000,3"); got != "b\x00\x01\x02" {
-		t.Errorf("x: %q", got)
-	}
-	if got := p.ask("x140001000,0"); got != "b" {
-		t.Errorf("x probe: %q", got)
-	}
+	require.True(t, strings.HasSuffix(p.ask("qSupported:binary-upload+"), ";binary-upload+"), "qSupported offers binary-upload")
+	assert.Equal(t, "b\x00\x01\x02", p.ask("x140001000,3"), "x")
+	assert.Equal(t, "b", p.ask("x140001000,0"), "x probe")
 }
 
 func TestServerFraming(t *testing.T) {
@@ -242,58 +239,34 @@ func TestServerFraming(t *testing.T) {
 	p.send("$qC#00")
 	p.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	var b [1]byte
-	if _, err := io.ReadFull(p.conn, b[:]); err != nil || b[0] != '-' {
-		t.Fatalf("want '-', got %q %v", b[0], err)
-	}
-	if got := p.ask("qC"); got != "QC1" {
-		t.Fatalf("after nack: %q", got)
-	}
+	_, err := io.ReadFull(p.conn, b[:])
+	require.NoError(t, err)
+	require.Equal(t, "-", string(b[:]), "a nack")
+	require.Equal(t, "QC1", p.ask("qC"), "after nack")
 	// Our '-' makes the server resend its last reply.
 	p.send("-")
-	if got := p.recv(); got != "QC1" {
-		t.Fatalf("retransmit: %q", got)
-	}
+	require.Equal(t, "QC1", p.recv(), "retransmit")
 	// Run-length encoded input: "m7ff000,1" + "0"*3 => m7ff0000000,1? Use
 	// a register write whose zeros are compressed.
 	p.send(frame("P0=ff0* ")) // "0* " = '0' then 3 more '0': ff0000 ... too short
-	if got := p.recv(); got != "E16" {
-		t.Fatalf("short RLE P: %q", got)
-	}
+	require.Equal(t, "E16", p.recv(), "short RLE P")
 	p.send(frame("P0=0*+f")) // '+' = 43-29 = 14 more zeros: 16 digits
-	if got := p.recv(); got != "OK" {
-		t.Fatalf("RLE P: %q", got)
-	}
-	if got := p.ask("p0"); got != "000000000000000f" {
-		t.Fatalf("after RLE P: %q", got)
-	}
+	require.Equal(t, "OK", p.recv(), "RLE P")
+	require.Equal(t, "000000000000000f", p.ask("p0"), "after RLE P")
 	// Escaped binary X.
 	p.send(frame("X7ff010,4:}\x03}\x04}]}\x0a"))
-	if got := p.recv(); got != "OK" {
-		t.Fatalf("X escaped: %q", got)
-	}
-	if got := p.ask("m7ff010,4"); got != "23247d2a" {
-		t.Fatalf("after X: %q", got)
-	}
+	require.Equal(t, "OK", p.recv(), "X escaped")
+	require.Equal(t, "23247d2a", p.ask("m7ff010,4"), "after X")
 	// Oversized packets get an error and the session survives.
-	if got := p.ask("M7ff000,100:" + strings.Repeat("00", 0x100)); got != "E16" {
-		t.Fatalf("oversized: %q", got)
-	}
-	if got := p.ask("qC"); got != "QC1" {
-		t.Fatalf("after oversized: %q", got)
-	}
+	require.Equal(t, "E16", p.ask("M7ff000,100:"+strings.Repeat("00", 0x100)), "oversized")
+	require.Equal(t, "QC1", p.ask("qC"), "after oversized")
 	// A bad RLE count and an RLE at the start are errors too.
-	if got := p.ask("*!"); got != "E16" {
-		t.Fatalf("rle at start: %q", got)
-	}
+	require.Equal(t, "E16", p.ask("*!"), "rle at start")
 	// Garbage and acks between packets are skipped.
 	p.send("+++garbage")
-	if got := p.ask("qC"); got != "QC1" {
-		t.Fatalf("after garbage: %q", got)
-	}
+	require.Equal(t, "QC1", p.ask("qC"), "after garbage")
 	// m replies are capped to what fits the packet size.
-	if got := p.ask("m140001000,1000"); len(got) != 256 {
-		t.Fatalf("capped m: %d hex digits", len(got))
-	}
+	require.Len(t, p.ask("m140001000,1000"), 256, "capped m: hex digits")
 }
 
 func TestServerResumeAndInterrupt(t *testing.T) {
@@ -302,51 +275,31 @@ func TestServerResumeAndInterrupt(t *testing.T) {
 	p := newRawPeer(t, conn)
 	p.ask("qSupported:swbreak+;hwbreak+")
 	// Step.
-	if got := p.ask("vCont;s:1"); !strings.HasPrefix(got, "T05thread:1;10:1110004001000000;") {
-		t.Fatalf("step: %q", got)
-	}
-	if len(tt.lastActs) != 1 || tt.lastActs[0].Thread != AllThreads || !tt.lastActs[0].Step {
-		t.Fatalf("step actions: %+v", tt.lastActs)
-	}
+	require.Regexp(t, `^T05thread:1;10:1110004001000000;`, p.ask("vCont;s:1"), "step")
+	require.Len(t, tt.lastActs, 1, "step actions")
+	assert.Equal(t, AllThreads, tt.lastActs[0].Thread, "step action's thread")
+	assert.True(t, tt.lastActs[0].Step, "a step action")
 	// Continue to a breakpoint; the guest prints first.
 	p.ask("Z0,140001100,1")
 	p.send(frame("c"))
-	if got := p.recv(); got != "O"+hexString("guest says hi\n") {
-		t.Fatalf("console: %q", got)
-	}
-	if got := p.recv(); !strings.HasPrefix(got, "T05thread:1;10:0011004001000000;") || !strings.HasSuffix(got, "swbreak:;") {
-		t.Fatalf("breakpoint stop: %q", got)
-	}
+	require.Equal(t, "O"+hexString("guest says hi\n"), p.recv(), "console")
+	require.Regexp(t, `^T05thread:1;10:0011004001000000;.*swbreak:;$`, p.recv(), "breakpoint stop")
 	p.ask("z0,140001100,1")
 	// Range step from 0x140001100 within [0x140001100, 0x140001108).
 	resumes := tt.resumes
-	if got := p.ask("vCont;r140001100,140001108:1;c"); !strings.HasPrefix(got, "T05thread:1;10:0811004001000000;") {
-		t.Fatalf("range step: %q", got)
-	}
-	if n := tt.resumes - resumes; n != 8 {
-		t.Fatalf("range step took %d steps, want 8", n)
-	}
+	require.Regexp(t, `^T05thread:1;10:0811004001000000;`, p.ask("vCont;r140001100,140001108:1;c"), "range step")
+	require.Equal(t, 8, tt.resumes-resumes, "range step: steps taken")
 	// Continue with no breakpoint runs until interrupted; the target's
 	// description reaches GDB as an O packet.
 	p.send(frame("vCont;c"))
-	if got := p.recv(); got != "O"+hexString("guest says hi\n") {
-		t.Fatalf("console: %q", got)
-	}
+	require.Equal(t, "O"+hexString("guest says hi\n"), p.recv(), "console")
 	p.send("\x03")
-	if got := p.recv(); got != "O"+hexString("interrupted\n") {
-		t.Fatalf("description: %q", got)
-	}
-	if got := p.recv(); !strings.HasPrefix(got, "T02thread:1;") {
-		t.Fatalf("interrupt stop: %q", got)
-	}
+	require.Equal(t, "O"+hexString("interrupted\n"), p.recv(), "description")
+	require.Regexp(t, `^T02thread:1;`, p.recv(), "interrupt stop")
 	// C/S with a signal and an address.
-	if got := p.ask("S05;140001000"); !strings.HasPrefix(got, "T05thread:1;10:0110004001000000;") {
-		t.Fatalf("S: %q", got)
-	}
+	require.Regexp(t, `^T05thread:1;10:0110004001000000;`, p.ask("S05;140001000"), "S")
 	for _, bad := range []string{"vCont;x", "vCont;", "vCont;Czz", "vCont;r5,1", "Czz", "szz"} {
-		if got := p.ask(bad); got != "E16" && got != "" {
-			t.Errorf("%q: %q", bad, got)
-		}
+		assert.Contains(t, []string{"E16", ""}, p.ask(bad), bad)
 	}
 }
 
@@ -361,37 +314,25 @@ func TestServerMonitor(t *testing.T) {
 		if got == "OK" {
 			break
 		}
-		if got[0] != 'O' || len(got) > 512 {
-			t.Fatalf("monitor chunk %d: %d bytes %q", i, len(got), got[:10])
-		}
+		require.True(t, got[0] == 'O' && len(got) <= 512, "monitor chunk %d: %d bytes %q", i, len(got), got[:min(len(got), 10)])
 		out.WriteString(got[1:])
 	}
-	if out.String() != hexString(strings.Repeat("0123456789abcdef", 4096)) {
-		t.Fatalf("monitor output differs (%d hex digits)", out.Len())
-	}
+	require.True(t, out.String() == hexString(strings.Repeat("0123456789abcdef", 4096)), "monitor output differs (%d hex digits)", out.Len())
 	p.send(frame("qRcmd," + hexString("nope")))
-	if got := p.recv(); got != "O"+hexString("unknown monitor command \"nope\"\n") {
-		t.Fatalf("monitor error text: %q", got)
-	}
-	if got := p.recv(); got != "E01" {
-		t.Fatalf("monitor error: %q", got)
-	}
+	require.Equal(t, "O"+hexString("unknown monitor command \"nope\"\n"), p.recv(), "monitor error text")
+	require.Equal(t, "E01", p.recv(), "monitor error")
 	c, err := NewClient(conn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := c.Monitor("help"); err != nil || out != "commands: help, big, fail\n"+stubStatsHelp {
-		t.Fatalf("client monitor: %q %v", out, err)
-	}
+	require.NoError(t, err)
+	out2, err := c.Monitor("help")
+	require.NoError(t, err, "client monitor")
+	require.Equal(t, "commands: help, big, fail\n"+stubStatsHelp, out2, "client monitor")
 }
 
 func TestServerXfer(t *testing.T) {
 	tt := newTestTarget()
 	conn, _, _ := startPipe(t, tt)
 	c, err := NewClient(conn, WithClientLogger(quietLogger()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, tc := range []struct{ object, annex, want string }{
 		{"libraries", "", `<library name="C:\demo\demo.exe"><segment address="0x140001000"/></library>`},
 		{"threads", "", `<thread id="1" name="main">vCPU 0</thread>`},
@@ -399,12 +340,8 @@ func TestServerXfer(t *testing.T) {
 		{"features", "target.xml", `<reg name="fs_base" bitsize="64" type="int" regnum="57"`},
 	} {
 		doc, err := c.ReadXfer(tc.object, tc.annex)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.object, err)
-		}
-		if !strings.Contains(string(doc), tc.want) {
-			t.Errorf("%s: no %q in\n%s", tc.object, tc.want, doc)
-		}
+		require.NoError(t, err, tc.object)
+		assert.Contains(t, string(doc), tc.want, tc.object)
 	}
 }
 
@@ -413,25 +350,19 @@ func TestTargetXMLDeclaresTypes(t *testing.T) {
 		d := AMD64(opt)
 		doc := TargetXML(d)
 		for _, decl := range []string{`<flags id="i386_eflags"`, `<flags id="i386_mxcsr"`, `<union id="vec128"`, `<vector id="v4f"`} {
-			if !strings.Contains(doc, decl) {
-				t.Errorf("%+v: %s not declared", opt, decl)
-			}
+			assert.Contains(t, doc, decl, "%+v: not declared", opt)
 		}
-		if got := strings.Contains(doc, "<osabi>"); got != (opt.OSABI != "") {
-			t.Errorf("%+v: osabi present %v", opt, got)
-		}
+		assert.Equal(t, opt.OSABI != "", strings.Contains(doc, "<osabi>"), "%+v: osabi present", opt)
 		// Our own parser reads back the same layout.
 		back, nums, err := ParseTargetXML([]byte(doc), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if back.Size() != d.Size() || len(back.Registers) != len(d.Registers) || back.PC != d.PC || back.SP != d.SP {
-			t.Fatalf("%+v: round trip differs: size %d/%d", opt, back.Size(), d.Size())
-		}
+		require.NoError(t, err)
+		require.Equal(t, d.Size(), back.Size(), "%+v: round trip: size", opt)
+		require.Len(t, back.Registers, len(d.Registers), "%+v: round trip: registers", opt)
+		require.Equal(t, [2]int{d.PC, d.SP}, [2]int{back.PC, back.SP}, "%+v: round trip: PC and SP", opt)
 		for i := range nums {
-			if nums[i] != i || back.Registers[i].Name != d.Registers[i].Name || back.Registers[i].DWARF != d.Registers[i].DWARF {
-				t.Fatalf("register %d differs", i)
-			}
+			require.Equal(t, i, nums[i], "register %d: number", i)
+			require.Equal(t, d.Registers[i].Name, back.Registers[i].Name, "register %d: name", i)
+			require.Equal(t, d.Registers[i].DWARF, back.Registers[i].DWARF, "register %d: DWARF number", i)
 		}
 	}
 }
@@ -447,64 +378,44 @@ func TestParseTargetXMLIncludesAnyOrder(t *testing.T) {
 		}
 		return []byte(core), nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d.Lookup("rip") != 1 || d.PC != 1 || d.SP != 2 || nums[2] != 7 || nums[3] != 8 || d.Registers[3].Offset != 24 {
-		t.Fatalf("got %+v nums %v", d.Registers, nums)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, 1, d.Lookup("rip"), "rip")
+	assert.Equal(t, [2]int{1, 2}, [2]int{d.PC, d.SP}, "PC and SP")
+	require.Len(t, nums, 4, "register numbers")
+	assert.Equal(t, []int{7, 8}, nums[2:], "register numbers of rsp and eflags")
+	assert.Equal(t, 24, d.Registers[3].Offset, "eflags' offset")
 }
 
 func TestSecondClientRefused(t *testing.T) {
 	tt := newTestTarget()
-	srv := NewServer(tt, WithLogger(quietLogger()))
-	l, err := Listen("127.0.0.1:0", quietLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	defer srv.Close()
-	c1, err := Dial(l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = Dial(l.Addr().String(), WithTimeout(3*time.Second))
-	if err == nil || !strings.Contains(err.Error(), "another debugger is already attached") {
-		t.Fatalf("second client: %v", err)
-	}
+	s := serveTCP(t, tt)
+	c1, err := Dial(s.addr)
+	require.NoError(t, err)
+	_, err = Dial(s.addr, WithTimeout(3*time.Second))
+	require.ErrorContains(t, err, "another debugger is already attached", "second client")
 	// After the first detaches, a new client attaches and finds the state.
-	if err := c1.WriteRegisterUint("rax", 0xabc); err != nil {
-		t.Fatal(err)
-	}
-	if err := c1.Detach(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c1.WriteRegisterUint("rax", 0xabc))
+	require.NoError(t, c1.Detach())
 	var c2 *Client
 	for i := 0; i < 100; i++ {
-		if c2, err = Dial(l.Addr().String()); err == nil {
+		if c2, err = Dial(s.addr); err == nil {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer c2.Close()
-	if v, err := c2.ReadRegisterUint("rax"); err != nil || v != 0xabc {
-		t.Fatalf("rax after reconnect: %#x %v", v, err)
-	}
-	if n := tt.detachCount(); n != 1 {
-		t.Fatalf("Detach called %d times", n)
-	}
+	v, err := c2.ReadRegisterUint("rax")
+	require.NoError(t, err, "rax after reconnect")
+	assert.Equal(t, uint64(0xabc), v, "rax after reconnect")
+	assert.Equal(t, 1, tt.detachCount(), "Detach calls")
 }
 
 func TestDisconnectWhileRunning(t *testing.T) {
 	tt := newTestTarget()
 	conn, _, done := startPipe(t, tt)
 	c, err := NewClient(conn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	c.c.wmu.Lock()
 	c.c.begin()
 	c.c.putString("vCont;c")
@@ -515,24 +426,19 @@ func TestDisconnectWhileRunning(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
-		t.Fatal("session did not end")
+		require.FailNow(t, "session did not end")
 	}
-	if st := tt.LastStop(); st.Signal != SIGINT {
-		t.Fatalf("stop kept: %+v", st)
-	}
+	assert.Equal(t, SIGINT, tt.LastStop().Signal, "stop kept: %+v", tt.LastStop())
 }
 
 func TestKill(t *testing.T) {
 	tt := newTestTarget()
 	conn, _, done := startPipe(t, tt)
 	c, err := NewClient(conn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	c.Kill()
-	if err := <-done; err != ErrKilled || !tt.killed {
-		t.Fatalf("kill: %v %v", err, tt.killed)
-	}
+	assert.ErrorIs(t, <-done, ErrKilled, "ServeConn after k")
+	assert.True(t, tt.killed, "the target is killed")
 }
 
 func TestListenWarnsNonLoopback(t *testing.T) {
@@ -543,59 +449,41 @@ func TestListenWarnsNonLoopback(t *testing.T) {
 		t.Skip(err)
 	}
 	l.Close()
-	if !strings.Contains(buf.String(), "no authentication") {
-		t.Fatalf("no warning: %q", buf.String())
-	}
+	require.Contains(t, buf.String(), "no authentication", "a warning")
 	buf.Reset()
 	l, err = Listen("127.0.0.1:0", log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	l.Close()
-	if buf.Len() != 0 {
-		t.Fatalf("warning on loopback: %q", buf.String())
-	}
+	require.Empty(t, buf.String(), "warning on loopback")
 	dir := t.TempDir()
 	l, err = Listen("unix:"+dir+"/s", log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	l.Close()
 }
 
 func TestReconnectAfterMidPacketDisconnect(t *testing.T) {
-	tt := newTestTarget()
-	srv := NewServer(tt, WithLogger(quietLogger()))
-	l, err := Listen("127.0.0.1:0", quietLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	defer srv.Close()
-	raw, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := serveTCP(t, newTestTarget())
+	raw, err := net.Dial("tcp", s.addr)
+	require.NoError(t, err)
 	io.WriteString(raw, "$M7ff000,2:ab") // cut short
 	raw.Close()
 	var c *Client
 	for i := 0; i < 100; i++ {
-		if c, err = Dial(l.Addr().String(), WithTimeout(5*time.Second)); err == nil {
+		if c, err = Dial(s.addr, WithTimeout(5*time.Second)); err == nil {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer c.Close()
 	var b [2]byte
-	if n, err := c.ReadMemory(testStackBase, b[:]); err != nil || n != 2 || b != [2]byte{} {
-		t.Fatalf("memory after cut packet: %v %v %v", n, err, b)
-	}
-	if v, err := c.ReadRegisterUint("rip"); err != nil || v != testCodeBase+0x10 {
-		t.Fatalf("rip: %#x %v", v, err)
-	}
+	n, err := c.ReadMemory(testStackBase, b[:])
+	require.NoError(t, err, "memory after cut packet")
+	assert.Equal(t, 2, n, "memory after cut packet")
+	assert.Equal(t, [2]byte{}, b, "memory after cut packet: the M did not happen")
+	v, err := c.ReadRegisterUint("rip")
+	require.NoError(t, err, "rip")
+	assert.Equal(t, uint64(testCodeBase+0x10), v, "rip")
 }
 
 // panicTarget panics on a register read, as a buggy backend might.
@@ -604,35 +492,23 @@ type panicTarget struct{ *testTarget }
 func (p panicTarget) ReadRegisters(tid int, dst []byte) error { panic("backend bug") }
 
 func TestPanicEndsOnlyTheSession(t *testing.T) {
-	tt := newTestTarget()
-	srv := NewServer(panicTarget{tt}, WithLogger(quietLogger()))
-	l, err := Listen("127.0.0.1:0", quietLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	defer srv.Close()
-	c, err := Dial(l.Addr().String(), WithTimeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.ReadRegisters(); err == nil {
-		t.Fatal("g answered despite the panic")
-	}
+	s := serveTCP(t, panicTarget{newTestTarget()})
+	c, err := Dial(s.addr, WithTimeout(5*time.Second))
+	require.NoError(t, err)
+	_, err = c.ReadRegisters()
+	require.Error(t, err, "g answered despite the panic")
 	c.Close()
 	for i := 0; i < 100; i++ {
-		if c, err = Dial(l.Addr().String(), WithTimeout(5*time.Second)); err == nil {
+		if c, err = Dial(s.addr, WithTimeout(5*time.Second)); err == nil {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer c.Close()
-	if v, err := c.ReadRegisterUint("rip"); err != nil || v != testCodeBase+0x10 {
-		t.Fatalf("after panic: %#x %v", v, err)
-	}
+	v, err := c.ReadRegisterUint("rip")
+	require.NoError(t, err, "rip after the panic")
+	assert.Equal(t, uint64(testCodeBase+0x10), v, "rip after the panic")
 }
 
 // forgetfulTarget drops an Interrupt that arrives while it is not inside
@@ -669,15 +545,10 @@ func (f *forgetfulTarget) Interrupt() {
 
 func TestInterruptBeforeResumeStarts(t *testing.T) {
 	ft := &forgetfulTarget{testTarget: newTestTarget(), stopCh: make(chan struct{}, 1)}
-	srv := NewServer(ft, WithLogger(quietLogger()))
-	a, b := tcpPair(t)
-	go srv.ServeConn(a)
-	defer b.Close()
-	p := newRawPeer(t, b)
+	conn, _, _ := startPipe(t, ft)
+	p := newRawPeer(t, conn)
 	p.send(frame("c") + "\x03")
-	if got := p.recv(); !strings.HasPrefix(got, "T02") {
-		t.Fatalf("stop: %q", got)
-	}
+	require.Regexp(t, `^T02`, p.recv(), "stop")
 }
 
 // TestReconnectAtOnce: a client that hangs up and reconnects at once
@@ -685,22 +556,12 @@ func TestInterruptBeforeResumeStarts(t *testing.T) {
 // served, not refused as a second debugger (admit waits for the old
 // session to end).
 func TestReconnectAtOnce(t *testing.T) {
-	tt := newTestTarget()
-	srv := NewServer(tt, WithLogger(quietLogger()))
-	l, err := Listen("127.0.0.1:0", quietLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	defer srv.Close()
+	s := serveTCP(t, newTestTarget())
 	for i := 0; i < 200; i++ {
-		c, err := Dial(l.Addr().String(), WithTimeout(5*time.Second))
-		if err != nil {
-			t.Fatalf("connection %d: %v", i, err)
-		}
-		if _, err := c.ReadRegisterUint("rip"); err != nil {
-			t.Fatalf("connection %d: %v", i, err)
-		}
+		c, err := Dial(s.addr, WithTimeout(5*time.Second))
+		require.NoError(t, err, "connection %d", i)
+		_, err = c.ReadRegisterUint("rip")
+		require.NoError(t, err, "connection %d", i)
 		c.Close()
 	}
 }
@@ -721,11 +582,8 @@ func (c *countingTarget) Interrupt() {
 // per byte: 200,000 bytes once cost the stub 74 MB of goroutine stacks.
 func TestInterruptFlood(t *testing.T) {
 	ct := &countingTarget{testTarget: newTestTarget()}
-	srv := NewServer(ct, WithLogger(quietLogger()))
-	a, b := tcpPair(t)
-	go srv.ServeConn(a)
-	defer b.Close()
-	p := newRawPeer(t, b)
+	conn, _, _ := startPipe(t, ct)
+	p := newRawPeer(t, conn)
 	p.ask("qSupported:swbreak+")
 	for round := 0; round < 3; round++ {
 		p.send(frame("vCont;c"))
@@ -738,14 +596,10 @@ func TestInterruptFlood(t *testing.T) {
 			for strings.HasPrefix(got, "O") {
 				got = p.recv()
 			}
-			if !strings.HasPrefix(got, "T02") {
-				t.Fatalf("stop after the flood (%q): %q", what, got)
-			}
+			require.Regexp(t, `^T02`, got, "stop after the flood (%q)", what)
 		}
 	}
-	if n := ct.interrupts.Load(); n > 30 {
-		t.Fatalf("3 floods of 100,000 0x03 called Target.Interrupt %d times", n)
-	}
+	assert.LessOrEqual(t, ct.interrupts.Load(), int64(30), "Target.Interrupt calls for 3 floods of 100,000 0x03")
 }
 
 // TestAcksAreNotGarbage: a client in ack mode acks every O packet; a
@@ -756,12 +610,11 @@ func TestAcksAreNotGarbage(t *testing.T) {
 	in := strings.Repeat("+", 3*maxGarbage) + "$g#67"
 	c := newCodec(&fuzzRW{r: strings.NewReader(in)}, 256)
 	ev, err := c.readEvent()
-	if err != nil || ev != evPacket || string(c.pkt) != "g" {
-		t.Fatalf("after %d acks: event %v, packet %q, err %v", 3*maxGarbage, ev, c.pkt, err)
-	}
+	require.NoError(t, err, "after %d acks", 3*maxGarbage)
+	assert.Equal(t, evPacket, ev, "after %d acks", 3*maxGarbage)
+	assert.Equal(t, "g", string(c.pkt), "after %d acks", 3*maxGarbage)
 	in = strings.Repeat("x", maxGarbage) + "$g#67"
 	c = newCodec(&fuzzRW{r: strings.NewReader(in)}, 256)
-	if _, err := c.readEvent(); err == nil || !strings.Contains(err.Error(), "no packets") {
-		t.Fatalf("after %d bytes of garbage: err %v, want the peer dropped", maxGarbage, err)
-	}
+	_, err = c.readEvent()
+	assert.ErrorContains(t, err, "no packets", "after %d bytes of garbage: the peer dropped", maxGarbage)
 }

@@ -34,10 +34,7 @@ func (c *catchTarget) Resume(a []ResumeAction) (Stop, error) {
 // SyscallCatcher, and system call stops carry syscall_entry/return.
 func TestCatchSyscalls(t *testing.T) {
 	ct := &catchTarget{testTarget: newTestTarget()}
-	srv := NewServer(ct, WithLogger(quietLogger()))
-	a, b := tcpPair(t)
-	go srv.ServeConn(a)
-	t.Cleanup(func() { b.Close() })
+	b, _, _ := startPipe(t, ct)
 	p := newRawPeer(t, b)
 	assert.Contains(t, p.ask("qSupported:swbreak+"), ";QCatchSyscalls+")
 	assert.Equal(t, "OK", p.ask("QCatchSyscalls:1;1;e7"))

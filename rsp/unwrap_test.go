@@ -48,10 +48,7 @@ var testAuxv = []byte{6, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0}
 
 func serveTarget(t *testing.T, tg Target) *rawPeer {
 	t.Helper()
-	srv := NewServer(tg, WithLogger(quietLogger()))
-	a, b := tcpPair(t)
-	go srv.ServeConn(a)
-	t.Cleanup(func() { b.Close() })
+	b, _, _ := startPipe(t, tg)
 	return newRawPeer(t, b)
 }
 

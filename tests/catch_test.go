@@ -22,7 +22,7 @@ func TestCatchGDB(t *testing.T) {
 	exe := testkit.BuildPE(t, "tests/testdata/apitrace.c", testkit.MinGW, "-O0", "-g")
 	for _, land := range []string{"synth", "wine"} {
 		t.Run(land, func(t *testing.T) {
-			stub := startUserland(t, land, exe)
+			stub := testkit.Start(t, testkit.UnicornBackend(land), exe)
 			cmds := []string{
 				"monitor catch api kernel32!WriteFile",
 				"continue",

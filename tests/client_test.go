@@ -1,11 +1,12 @@
 package tests
 
 import (
-	"github.com/stretchr/testify/require"
-
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
@@ -39,19 +40,14 @@ func TestInterruptLatency(t *testing.T) {
 		select {
 		case r = <-done:
 		case <-time.After(10 * time.Second):
-			t.Fatal("no stop within 10 s of the interrupt")
+			require.FailNow(t, "no stop within 10 s of the interrupt")
 		}
-		if r.err != nil {
-			t.Fatal(r.err)
-		}
-		if r.st.Kind != rsp.StopSignal || r.st.Signal != rsp.SIGINT {
-			t.Fatalf("stop %+v, want SIGINT", r.st)
-		}
+		require.NoError(t, r.err)
+		require.Equal(t, rsp.StopSignal, r.st.Kind, "stop %+v, want SIGINT", r.st)
+		require.Equal(t, rsp.SIGINT, r.st.Signal, "stop %+v, want SIGINT", r.st)
 		lat = append(lat, r.at.Sub(sent))
 	}
 	slices.Sort(lat)
 	t.Logf("interrupt-to-stop latency over 5 tries: min %v, median %v, max %v", lat[0], lat[2], lat[4])
-	if lat[2] > 100*time.Millisecond {
-		t.Errorf("median interrupt latency %v exceeds 100 ms", lat[2])
-	}
+	assert.LessOrEqual(t, lat[2], 100*time.Millisecond, "median interrupt latency")
 }

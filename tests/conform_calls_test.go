@@ -19,7 +19,7 @@ func TestInferiorCallsMingwGDB(t *testing.T) {
 	exe := testkit.BuildPE(t, confSrc, testkit.MinGW, "-O0", "-g")
 	for _, userland := range []string{"synth", "wine"} {
 		t.Run(userland, func(t *testing.T) {
-			stub := startUserland(t, userland, exe)
+			stub := testkit.Start(t, testkit.UnicornBackend(userland), exe)
 			out := testkit.GDB(t, gdb, exe, stub.Addr, "break count", "continue",
 				"call square(5)", "print square(2)+1", `printf "%s|%d\n", "xy", add(2,3)`,
 				"continue", "kill")
@@ -44,7 +44,7 @@ func TestInferiorCallsLLDB(t *testing.T) {
 	exe := testkit.BuildPE(t, confSrc, testkit.MinGW, "-O0", "-g")
 	for _, userland := range []string{"synth", "wine"} {
 		t.Run(userland, func(t *testing.T) {
-			stub := startUserland(t, userland, exe)
+			stub := testkit.Start(t, testkit.UnicornBackend(userland), exe)
 			out := testkit.LLDB(t, exe, stub.Addr, "breakpoint set -n count", "continue",
 				"expression square(3)", "expression add(3,4)+1", "expression (int)square(5)+add(1,1)",
 				"continue", "kill")

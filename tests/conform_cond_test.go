@@ -18,7 +18,7 @@ func TestConditionalBreakpointGDB(t *testing.T) {
 	exe := testkit.BuildPE(t, confSrc, testkit.MinGW, "-O0", "-g")
 	for _, userland := range []string{"synth", "wine"} {
 		t.Run(userland, func(t *testing.T) {
-			stub := startUserland(t, userland, exe)
+			stub := testkit.Start(t, testkit.UnicornBackend(userland), exe)
 			out := testkit.GDB(t, gdb, exe, stub.Addr, "break count if i == 2", "continue",
 				"info breakpoints", "continue")
 			hits := regexp.MustCompile(`Breakpoint 1, count \(i=(\d)\)`).FindAllStringSubmatch(out, -1)

@@ -9,15 +9,6 @@ import (
 	"github.com/rspstub/rspstub/internal/testkit"
 )
 
-// startUserland starts a stub on exe with the named userland.
-func startUserland(t *testing.T, userland string, args ...string) *testkit.StubProc {
-	t.Helper()
-	if userland == "wine" {
-		return testkit.StartWineStub(t, args...)
-	}
-	return testkit.StartStub(t, append([]string{"--userland", userland}, args...)...)
-}
-
 // windowsSelectors are the segment selectors of 64-bit Windows user code.
 var windowsSelectors = map[string]string{"cs": "0x33", "ss": "0x2b", "ds": "0x2b", "es": "0x2b", "fs": "0x53", "gs": "0x2b"}
 
@@ -29,7 +20,7 @@ func TestSegmentSelectors(t *testing.T) {
 	for _, userland := range []string{"synth", "wine"} {
 		t.Run(userland+"/gdb", func(t *testing.T) {
 			gdb := testkit.Tool(t, "gdb")
-			stub := startUserland(t, userland, exe)
+			stub := testkit.Start(t, testkit.UnicornBackend(userland), exe)
 			out := testkit.GDB(t, gdb, exe, stub.Addr, "break square", "continue",
 				"info registers cs ss ds es fs gs eflags", "kill")
 			for reg, want := range windowsSelectors {
@@ -42,7 +33,7 @@ func TestSegmentSelectors(t *testing.T) {
 		})
 		t.Run(userland+"/lldb", func(t *testing.T) {
 			testkit.Tool(t, "lldb")
-			stub := startUserland(t, userland, exe)
+			stub := testkit.Start(t, testkit.UnicornBackend(userland), exe)
 			out := testkit.LLDB(t, exe, stub.Addr, "breakpoint set -n square", "continue",
 				"register read cs ss ds es fs gs", "register read rflags", "kill")
 			for reg, want := range windowsSelectors {

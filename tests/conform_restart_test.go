@@ -24,10 +24,8 @@ func TestRestartLoopGDB(t *testing.T) {
 	const runs = 20
 	for _, userland := range []string{"synth", "wine"} {
 		t.Run(userland, func(t *testing.T) {
-			if userland == "wine" {
-				testkit.NeedWine(t)
-			}
-			stub, pid := startStubPID(t, "--userland", userland, exe)
+			stub := testkit.Start(t, testkit.UnicornBackend(userland), exe)
+			pid := stub.Pid()
 			before := readProc(t, pid)
 			cmds := []string{"break count"}
 			for i := 0; i < runs; i++ {

@@ -2,8 +2,6 @@ package tests
 
 import (
 	"fmt"
-	"net"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -12,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
+	"github.com/stretchr/testify/assert"
 
 	"github.com/rspstub/rspstub/internal/testkit"
 )
@@ -156,50 +154,6 @@ func buildConfELF(t *testing.T) string {
 	return testkit.BuildELF(t, confSrc, "-O0", "-g")
 }
 
-// freeAddr is a loopback address nobody listens on (for the peers,
-// which take a port on their command line).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
-// startPeer starts gdbserver (multi: extended mode) or lldb-server on
-// the Linux build and waits until it accepts.
-func startPeer(t *testing.T, kind, prog string, multi bool) string {
-	t.Helper()
-	addr := freeAddr(t)
-	var cmd *exec.Cmd
-	switch {
-	case kind == "lldb-server":
-		cmd = exec.Command(testkit.Tool(t, "lldb-server"), "gdbserver", addr, "--", prog)
-	case multi:
-		cmd = exec.Command(testkit.Tool(t, "gdbserver"), "--multi", addr)
-	default:
-		cmd = exec.Command(testkit.Tool(t, "gdbserver"), "--once", addr, prog)
-	}
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	for i := 0; i < 100; i++ {
-		// A probe connection would be taken for the debugger by
-		// gdbserver --once: wait for the port to be bound instead.
-		if l, err := net.Listen("tcp", addr); err != nil {
-			return addr
-		} else {
-			l.Close()
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s did not listen on %s", kind, addr)
-	return ""
-}
-
 // playRow plays one row with one client against one target and returns
 // the debugger's output.
 func playRow(t *testing.T, r tableRow, client, target string, b conformBuilds) string {
@@ -217,8 +171,14 @@ func playRow(t *testing.T, r tableRow, client, target string, b conformBuilds) s
 		addr = testkit.StartWineStub(t, exe).Addr
 	case "qemu":
 		addr = testkit.StartQEMUStub(t, "qemu-x86_64", exe).Addr
-	case "gdbserver", "lldb-server":
-		addr = startPeer(t, target, exe, r.extended)
+	case "lldb-server":
+		addr = testkit.StartPeer(t, "lldb-server", "gdbserver", testkit.PeerAddr, "--", exe)
+	case "gdbserver":
+		if r.extended {
+			addr = testkit.StartPeer(t, "gdbserver", "--multi", testkit.PeerAddr)
+		} else {
+			addr = testkit.StartPeer(t, "gdbserver", "--once", testkit.PeerAddr, exe)
+		}
 	}
 	cmds := make([]string, len(r.cmds))
 	for i, c := range r.cmds {
@@ -291,8 +251,8 @@ func TestCommandTable(t *testing.T) {
 					out := playRow(t, r, client, tg, b)
 					ok := want.MatchString(out) && !strings.Contains(out, "internal-error")
 					row[tg] = map[bool]string{true: "works", false: "fails"}[ok]
-					if peerOK && !ok {
-						t.Errorf("%s works against %s but not against rspstub (%s):\n%s", key, peer, tg, out)
+					if peerOK {
+						assert.True(t, ok, "%s works against %s but not against rspstub (%s):\n%s", key, peer, tg, out)
 					}
 					if !peerOK && !ok {
 						t.Logf("%s fails against %s too (host or client limit):\n%s\n--- %s:\n%s", key, peer, out, peer, peerOut)

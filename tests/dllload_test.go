@@ -1,13 +1,14 @@
 package tests
 
 import (
-	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 // TestBreakAfterDLLLoad: the first stop after a DLL loaded at run time
@@ -20,7 +21,7 @@ func TestBreakAfterDLLLoad(t *testing.T) {
 	exe := testkit.BuildPE(t, "tests/testdata/dllload.c", testkit.MinGW, "-O0", "-g")
 	for _, land := range []string{"synth", "wine"} {
 		t.Run(land, func(t *testing.T) {
-			stub := startUserland(t, land, exe)
+			stub := testkit.Start(t, testkit.UnicornBackend(land), exe)
 			out := testkit.GDB(t, gdb, exe, stub.Addr, "break after", "continue", "bt 2", "info sharedlibrary", "continue")
 			t.Logf("gdb:\n%s", out)
 			assert.Regexp(t, `Breakpoint 1, after \(x=\d+\) at .*dllload\.c`, out)
@@ -37,11 +38,10 @@ func TestBreakAfterDLLLoad(t *testing.T) {
 func TestRunBreakDLLLoadedLater(t *testing.T) {
 	testkit.NeedWine(t)
 	exe := testkit.BuildPE(t, "tests/testdata/dllload.c", testkit.MinGW, "-O0", "-g")
-	cmd := exec.Command(testkit.Stub(t), "run", "--userland", "wine", "--break", "version!GetFileVersionInfoSizeA", exe)
-	out, err := cmd.CombinedOutput()
-	t.Logf("rspstub run:\n%s", out)
-	require.NoError(t, err, "exit status 0: the breakpoint was hit")
-	s := string(out)
+	r := testkit.RunStub(t, 2*time.Minute, nil, "run", "--userland", "wine", "--break", "version!GetFileVersionInfoSizeA", exe)
+	t.Logf("rspstub run:\n%s%s", r.Stdout, r.Stderr)
+	require.Zero(t, r.Code, "exit status 0: the breakpoint was hit")
+	s := r.Stdout + r.Stderr
 	assert.Regexp(t, `(?i)version!GetFileVersionInfoSizeA`, s)
 	i := strings.Index(s, "main")
 	assert.True(t, i > 0, "the backtrace reaches main")

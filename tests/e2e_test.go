@@ -1,8 +1,6 @@
 package tests
 
 import (
-	"github.com/stretchr/testify/require"
-
 	"debug/pe"
 	"fmt"
 	"os"
@@ -11,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/internal/testkit"
 )
@@ -33,13 +34,9 @@ var demoBuilds = []struct {
 func hexField(t *testing.T, out, re string) uint64 {
 	t.Helper()
 	m := regexp.MustCompile(re).FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("no match for %q in gdb output:\n%s", re, out)
-	}
+	require.NotNil(t, m, "no match for %q in gdb output:\n%s", re, out)
 	v, err := strconv.ParseUint(strings.TrimPrefix(m[1], "0x"), 16, 64)
-	if err != nil {
-		t.Fatalf("parse %q: %v", m[1], err)
-	}
+	require.NoError(t, err, "parse %q", m[1])
 	return v
 }
 
@@ -80,13 +77,10 @@ func TestSeedScenarioGDB(t *testing.T) {
 				"continue",
 			)
 			t.Logf("gdb output:\n%s", out)
-			if !strings.Contains(out, "Breakpoint 1, ") || !regexp.MustCompile(`\bd \(`).MatchString(out) {
-				t.Fatalf("did not stop at d")
-			}
+			require.Contains(t, out, "Breakpoint 1, ", "did not stop at d")
+			require.Regexp(t, `\bd \(`, out, "did not stop at d")
 			frame := section(out, "@@frame", "@@regs")
-			if !strings.HasPrefix(strings.TrimSpace(frame), "d ") && !strings.Contains(frame, "d in section .text") {
-				t.Errorf("pc is not in d: %q", frame)
-			}
+			assert.True(t, strings.HasPrefix(strings.TrimSpace(frame), "d ") || strings.Contains(frame, "d in section .text"), "pc is not in d: %q", frame)
 			// Registers: rsp inside the thread's stack (TEB StackLimit <=
 			// rsp < StackBase), gs_base is the TEB, whose self pointer
 			// (TEB+0x30) points to itself.
@@ -94,42 +88,28 @@ func TestSeedScenarioGDB(t *testing.T) {
 			rsp := hexField(t, regs, `\$1 = (0x[0-9a-f]+)`)
 			gs := hexField(t, regs, `\$2 = (0x[0-9a-f]+)`)
 			vals := regexp.MustCompile(`:\s+(0x[0-9a-f]+)`).FindAllStringSubmatch(regs, -1)
-			if len(vals) != 3 {
-				t.Fatalf("want 3 x/gx results, got %q", regs)
-			}
+			require.Len(t, vals, 3, "x/gx results in %q", regs)
 			self, _ := strconv.ParseUint(vals[0][1][2:], 16, 64)
 			base, _ := strconv.ParseUint(vals[1][1][2:], 16, 64)
 			limit, _ := strconv.ParseUint(vals[2][1][2:], 16, 64)
-			if gs == 0 || self != gs {
-				t.Errorf("gs_base %#x: TEB self pointer is %#x", gs, self)
-			}
-			if !(limit <= rsp && rsp < base) {
-				t.Errorf("rsp %#x is outside the stack [%#x, %#x)", rsp, limit, base)
-			}
-			if s := section(out, "@@string", "@@stepi"); !strings.Contains(s, `"hello from the demo guest"`) {
-				t.Errorf("x/s greeting: %q", s)
-			}
+			assert.NotZero(t, gs, "gs_base")
+			assert.Equal(t, gs, self, "the TEB's self pointer is gs_base")
+			assert.True(t, limit <= rsp && rsp < base, "rsp %#x is outside the stack [%#x, %#x)", rsp, limit, base)
+			assert.Contains(t, section(out, "@@string", "@@stepi"), `"hello from the demo guest"`, "x/s greeting")
 			step := section(out, "@@stepi", "@@watch")
 			pcs := regexp.MustCompile(`= (0x[0-9a-f]+)`).FindAllStringSubmatch(step, -1)
-			if len(pcs) != 2 || pcs[0][1] == pcs[1][1] {
-				t.Errorf("stepi did not move the pc: %q", step)
+			if assert.Len(t, pcs, 2, "pcs before and after stepi: %q", step) {
+				assert.NotEqual(t, pcs[0][1], pcs[1][1], "stepi did not move the pc: %q", step)
 			}
 			watch := section(out, "@@watch", "@@exit")
-			if !strings.Contains(watch, "atchpoint 2: counter") || !strings.Contains(watch, "New value = 8") {
-				t.Errorf("watchpoint did not report the write of 8 to counter: %q", watch)
-			}
-			if !regexp.MustCompile(`(?m)^d (\+ \d+ )?in section`).MatchString(watch) {
-				t.Errorf("watchpoint stop is not in d: %q", watch)
-			}
+			assert.Contains(t, watch, "atchpoint 2: counter", "watchpoint did not report the write of 8 to counter")
+			assert.Contains(t, watch, "New value = 8", "watchpoint did not report the write of 8 to counter")
+			assert.Regexp(t, `(?m)^d (\+ \d+ )?in section`, watch, "watchpoint stop is not in d: %q", watch)
 			exit := section(out, "@@exit", "")
 			// main returns a(1) = 11 = 013 octal.
-			if !strings.Contains(exit, "exited with code 013") {
-				t.Errorf("exit code not reported as 11: %q", exit)
-			}
+			assert.Contains(t, exit, "exited with code 013", "exit code not reported as 11: %q", exit)
 			for _, line := range []string{"main: hello from the demo guest", "a: 1", "b: 2", "c: 3", "d: 4", "main: result 11"} {
-				if !strings.Contains(stub.Stdout(), line) {
-					t.Errorf("guest output lacks %q; stdout:\n%s", line, stub.Stdout())
-				}
+				assert.Contains(t, stub.Stdout(), line, "guest output lacks %q; stdout:\n%s", line, stub.Stdout())
 			}
 		})
 	}
@@ -166,21 +146,15 @@ func TestNullWriteSIGSEGV(t *testing.T) {
 				"continue",
 			)
 			t.Logf("gdb output:\n%s", out)
-			if !strings.Contains(out, "SIGSEGV") {
-				t.Fatalf("no SIGSEGV")
-			}
+			require.Contains(t, out, "SIGSEGV", "no SIGSEGV")
 			pc := section(out, "@@pc", "")
-			if !strings.HasPrefix(strings.TrimSpace(pc), "poke") {
-				t.Errorf("fault not reported in poke: %q", pc)
-			}
+			assert.True(t, strings.HasPrefix(strings.TrimSpace(pc), "poke"), "fault not reported in poke: %q", pc)
 			// The instruction at the pc must be the store to memory.
 			ins := regexp.MustCompile(`=> 0x[0-9a-f]+ <[^>]*>:\s+(.*)`).FindStringSubmatch(pc)
-			if ins == nil || !strings.HasPrefix(ins[1], "mov") || !strings.Contains(ins[1], ",(%") {
-				t.Errorf("pc is not at the faulting store: %q", pc)
+			if assert.NotNil(t, ins, "no instruction at the pc: %q", pc) {
+				assert.Regexp(t, `^mov.*,\(%`, ins[1], "pc is not at the faulting store: %q", pc)
 			}
-			if strings.Contains(stub.Stdout(), "not reached") {
-				t.Errorf("the guest ran past the fault")
-			}
+			assert.NotContains(t, stub.Stdout(), "not reached", "the guest ran past the fault")
 		})
 	}
 }
@@ -199,20 +173,12 @@ func TestInterruptInfiniteLoop(t *testing.T) {
 		"kill",
 	)
 	t.Logf("gdb output:\n%s", out)
-	if !strings.Contains(out, "SIGINT") {
-		t.Fatalf("the loop was not interrupted with SIGINT")
-	}
+	require.Contains(t, out, "SIGINT", "the loop was not interrupted with SIGINT")
 	where := section(out, "@@where", "")
-	if !strings.HasPrefix(strings.TrimSpace(where), "main") {
-		t.Errorf("interrupted outside main's loop: %q", where)
-	}
+	assert.True(t, strings.HasPrefix(strings.TrimSpace(where), "main"), "interrupted outside main's loop: %q", where)
 	spins := hexField(t, where, `\$1 = (\d+)`) // decimal digits parse as hex: only != 0 matters
-	if spins == 0 {
-		t.Errorf("the loop did not run")
-	}
-	if !strings.Contains(stub.Stdout(), "spinning") {
-		t.Errorf("guest output missing: %q", stub.Stdout())
-	}
+	assert.NotZero(t, spins, "the loop did not run")
+	assert.Contains(t, stub.Stdout(), "spinning", "guest output missing: %q", stub.Stdout())
 }
 
 // TestUnimplementedAPIStops: a call to an API the guest model lacks
@@ -223,24 +189,14 @@ func TestUnimplementedAPIStops(t *testing.T) {
 	stub := testkit.StartStub(t, exe)
 	out := testkit.GDB(t, gdb, exe, stub.Addr, "continue", "echo @@bt\\n", "x/gx $rsp", "kill")
 	t.Logf("gdb output:\n%s", out)
-	if !strings.Contains(out, "SIGSYS") {
-		t.Errorf("no SIGSYS stop")
-	}
+	assert.Contains(t, out, "SIGSYS", "no SIGSYS stop")
 	m := regexp.MustCompile(`unimplemented API (\S+) called from (0x[0-9a-f]+)`).FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("no unimplemented-API report in gdb's console")
-	}
-	if !strings.EqualFold(m[1], "KERNEL32.dll!GetSystemPowerStatus") {
-		t.Errorf("report names %s", m[1])
-	}
+	require.NotNil(t, m, "no unimplemented-API report in gdb's console")
+	assert.True(t, strings.EqualFold(m[1], "KERNEL32.dll!GetSystemPowerStatus"), "report names %s", m[1])
 	// The caller is the return address on the stack at the API entry.
 	ret := section(out, "@@bt", "")
-	if hexField(t, ret, `:\s+(0x[0-9a-f]+)`) != hexField(t, m[0], `from (0x[0-9a-f]+)`) {
-		t.Errorf("caller %s is not the return address at [rsp]: %q", m[2], ret)
-	}
-	if !strings.Contains(stub.Stdout(), "asking for power status") {
-		t.Errorf("guest output missing")
-	}
+	assert.Equal(t, hexField(t, ret, `:\s+(0x[0-9a-f]+)`), hexField(t, m[0], `from (0x[0-9a-f]+)`), "caller %s is not the return address at [rsp]: %q", m[2], ret)
+	assert.Contains(t, stub.Stdout(), "asking for power status", "guest output missing")
 }
 
 // symbolAddr reads a COFF symbol's virtual address from a PE file.
@@ -250,16 +206,14 @@ func symbolAddr(t *testing.T, exe, name string) uint64 {
 	require.NoError(t, err)
 	defer f.Close()
 	oh, ok := f.OptionalHeader.(*pe.OptionalHeader64)
-	if !ok {
-		t.Fatalf("%s is not PE32+", exe)
-	}
+	require.True(t, ok, "%s is not PE32+", exe)
 	for _, s := range f.Symbols {
 		if s.Name == name && s.SectionNumber > 0 && int(s.SectionNumber) <= len(f.Sections) {
 			sec := f.Sections[s.SectionNumber-1]
 			return oh.ImageBase + uint64(sec.VirtualAddress) + uint64(s.Value)
 		}
 	}
-	t.Fatalf("no symbol %s in %s", name, exe)
+	require.FailNow(t, "no symbol", "%s in %s", name, exe)
 	return 0
 }
 
@@ -278,24 +232,15 @@ func TestLLDB(t *testing.T) {
 		"kill",
 	)
 	t.Logf("lldb output:\n%s", out)
-	if !regexp.MustCompile(`rip = 0x[0-9a-f]+`).MatchString(out) {
-		t.Errorf("register read shows no rip")
-	}
-	if !regexp.MustCompile(fmt.Sprintf(`rip = 0x0*%x`, d)).MatchString(out) {
-		t.Errorf("did not stop at d (%#x)", d)
-	}
-	if !regexp.MustCompile(`0x[0-9a-f]+: 0x[0-9a-f]{16} 0x[0-9a-f]{16}`).MatchString(out) {
-		t.Errorf("memory read printed nothing")
-	}
-	if !strings.Contains(stub.Stdout(), "c: 3") {
-		t.Errorf("guest output missing: %q", stub.Stdout())
-	}
+	assert.Regexp(t, `rip = 0x[0-9a-f]+`, out, "register read shows no rip")
+	assert.Regexp(t, fmt.Sprintf(`rip = 0x0*%x`, d), out, "did not stop at d (%#x)", d)
+	assert.Regexp(t, `0x[0-9a-f]+: 0x[0-9a-f]{16} 0x[0-9a-f]{16}`, out, "memory read printed nothing")
+	assert.Contains(t, stub.Stdout(), "c: 3", "guest output missing: %q", stub.Stdout())
 }
 
 // TestBadInput: missing files and non-PE input get one clear line and
 // exit code 2.
 func TestBadInput(t *testing.T) {
-	bin := testkit.Stub(t)
 	dir := t.TempDir()
 	notPE := dir + "/notpe.exe"
 	writeFile(t, notPE, []byte("this is not a PE file at all"))
@@ -304,13 +249,14 @@ func TestBadInput(t *testing.T) {
 		{"not-pe", notPE, notPE},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, out := runExit(t, bin, "serve", "--listen", "127.0.0.1:0", tc.arg)
-			if code != 2 {
-				t.Errorf("exit code %d, want 2; output %q", code, out)
-			}
+			stub := testkit.Launch(t, "serve", "--listen", "127.0.0.1:0", tc.arg)
+			require.Empty(t, stub.Addr, "the stub listens")
+			code := stub.ExitCode(t, 30*time.Second)
+			out := stub.Stdout() + stub.Stderr()
+			assert.Equal(t, 2, code, "exit code; output %q", out)
 			lines := strings.Split(strings.TrimSpace(out), "\n")
-			if len(lines) != 1 || !strings.Contains(lines[0], tc.want) {
-				t.Errorf("want one line mentioning %q, got %q", tc.want, out)
+			if assert.Len(t, lines, 1, "want one line; output %q", out) {
+				assert.Contains(t, lines[0], tc.want)
 			}
 		})
 	}
@@ -342,27 +288,18 @@ func TestGuestFaults(t *testing.T) {
 				"kill",
 			)
 			t.Logf("gdb output:\n%s", out)
-			if !strings.Contains(out, "signal "+tc.signal) {
-				t.Fatalf("no %s stop", tc.signal)
-			}
+			require.Contains(t, out, "signal "+tc.signal, "no %s stop", tc.signal)
 			pc := section(out, "@@pc", "@@after")
 			switch {
 			case tc.arg == "exec":
-				if !strings.Contains(pc, "= 0x0\n") {
-					t.Errorf("pc is not 0 after a call through NULL: %q", pc)
-				}
+				assert.Contains(t, pc, "= 0x0\n", "pc is not 0 after a call through NULL: %q", pc)
 			case tc.arg == "int3":
-				if !strings.Contains(pc, tc.fn) {
-					t.Errorf("stop is not in %s: %q", tc.fn, pc)
-				}
+				assert.Contains(t, pc, tc.fn, "stop is not in %s: %q", tc.fn, pc)
 			default:
-				if !strings.Contains(pc, tc.fn) || !regexp.MustCompile(`=> 0x[0-9a-f]+ <[^>]*>:\s+`+tc.insn).MatchString(pc) {
-					t.Errorf("pc is not at the %s in %s: %q", tc.insn, tc.fn, pc)
-				}
+				assert.Contains(t, pc, tc.fn, "pc is not in %s", tc.fn)
+				assert.Regexp(t, `=> 0x[0-9a-f]+ <[^>]*>:\s+`+tc.insn, pc, "pc is not at the %s in %s", tc.insn, tc.fn)
 			}
-			if !regexp.MustCompile(`@@after\n\$\d+ = 0x[0-9a-f]+`).MatchString(out) {
-				t.Errorf("the stub stopped answering after the fault")
-			}
+			assert.Regexp(t, `@@after\n\$\d+ = 0x[0-9a-f]+`, out, "the stub stopped answering after the fault")
 		})
 	}
 }
@@ -379,12 +316,8 @@ func TestStopAtEntry(t *testing.T) {
 	stub := testkit.StartStub(t, "--stop-at", "entry", exe)
 	out := testkit.GDB(t, gdb, exe, stub.Addr, "p/x $pc", "info symbol $pc", "kill")
 	t.Logf("gdb output:\n%s", out)
-	if hexField(t, out, `\$1 = (0x[0-9a-f]+)`) != entry {
-		t.Errorf("first stop is not the entry point %#x", entry)
-	}
-	if !strings.Contains(out, "mainCRTStartup") {
-		t.Errorf("entry point symbol is not mainCRTStartup")
-	}
+	assert.Equal(t, entry, hexField(t, out, `\$1 = (0x[0-9a-f]+)`), "first stop is not the entry point %#x", entry)
+	assert.Contains(t, out, "mainCRTStartup", "entry point symbol is not mainCRTStartup")
 }
 
 // TestReadMemoryMappedLater: memory the guest maps while it runs
@@ -396,9 +329,7 @@ func TestReadMemoryMappedLater(t *testing.T) {
 	stub := testkit.StartStub(t, exe)
 	out := testkit.GDB(t, gdb, exe, stub.Addr, "break stop_here", "continue", "x/s p", "kill")
 	t.Logf("gdb output:\n%s", out)
-	if !regexp.MustCompile(`0x[0-9a-f]+:\s+"hi"`).MatchString(out) {
-		t.Errorf("gdb could not read the VirtualAlloc'd string")
-	}
+	assert.Regexp(t, `0x[0-9a-f]+:\s+"hi"`, out, "gdb could not read the VirtualAlloc'd string")
 }
 
 // TestClangMSVCProgram: a program built by clang's msvc target (lld-link,
@@ -409,7 +340,7 @@ func TestClangMSVCProgram(t *testing.T) {
 	lib := "/usr/x86_64-w64-mingw32/lib/libkernel32.a"
 	if _, err := os.Stat(lib); err != nil {
 		testkit.Tool(t, "x86_64-w64-mingw32-gcc") // skips or fails with the reason
-		t.Fatalf("mingw-w64 is installed but %s is missing", lib)
+		require.FailNow(t, "mingw-w64 is installed but a library is missing", lib)
 	}
 	exe := testkit.BuildPE(t, "tests/testdata/msvc.c", testkit.ClangMSVC, "-O2", "-nostdlib",
 		"-fasynchronous-unwind-tables", lib, "-Wl,-entry:start", "-Wl,-subsystem:console")
@@ -421,15 +352,9 @@ func TestClangMSVCProgram(t *testing.T) {
 	stub := testkit.StartStub(t, "--stop-at", "entry", exe)
 	out := testkit.GDB(t, gdb, "", stub.Addr, "p/x $pc", "continue")
 	t.Logf("gdb output:\n%s", out)
-	if hexField(t, out, `\$1 = (0x[0-9a-f]+)`) != entry {
-		t.Errorf("first stop is not the entry point %#x", entry)
-	}
-	if !strings.Contains(out, "exited with code 05") {
-		t.Errorf("exit code 5 not reported")
-	}
-	if !strings.Contains(stub.Stdout(), "d: hello from msvc") {
-		t.Errorf("guest output missing: %q", stub.Stdout())
-	}
+	assert.Equal(t, entry, hexField(t, out, `\$1 = (0x[0-9a-f]+)`), "first stop is not the entry point %#x", entry)
+	assert.Contains(t, out, "exited with code 05", "exit code 5 not reported")
+	assert.Contains(t, stub.Stdout(), "d: hello from msvc", "guest output missing: %q", stub.Stdout())
 }
 
 // TestBreakOnAPI: with the Windows-ABI gdb, which fetches the synthesized
@@ -454,21 +379,11 @@ func TestBreakOnAPI(t *testing.T) {
 	)
 	t.Logf("gdb output:\n%s", out)
 	for _, dll := range []string{"ntdll.dll", "KERNEL32.dll", "msvcrt.dll"} {
-		if !regexp.MustCompile(`0x[0-9a-f]+\s+0x[0-9a-f]+\s+Yes.*` + regexp.QuoteMeta(dll)).MatchString(out) {
-			t.Errorf("gdb did not load %s's symbols through vFile", dll)
-		}
+		assert.Regexp(t, `0x[0-9a-f]+\s+0x[0-9a-f]+\s+Yes.*`+regexp.QuoteMeta(dll), out, "gdb did not load %s's symbols through vFile", dll)
 	}
 	bt := section(out, "@@bt", "@@finish")
-	if !regexp.MustCompile(`#0\s+0x[0-9a-f]+ in msvcrt!fputc \(\)`).MatchString(bt) {
-		t.Errorf("did not stop at the entry of msvcrt!fputc: %q", bt)
-	}
-	if !regexp.MustCompile(`in main \(`).MatchString(bt) {
-		t.Errorf("backtrace does not reach main: %q", bt)
-	}
-	if !strings.Contains(bt, "= 109 'm'") {
-		t.Errorf("first character written is not 'm': %q", bt)
-	}
-	if fin := section(out, "@@finish", ""); !strings.Contains(fin, "= 109 'm'") {
-		t.Errorf("fputc did not return its character after finish: %q", fin)
-	}
+	assert.Regexp(t, `#0\s+0x[0-9a-f]+ in msvcrt!fputc \(\)`, bt, "did not stop at the entry of msvcrt!fputc: %q", bt)
+	assert.Regexp(t, `in main \(`, bt, "backtrace does not reach main: %q", bt)
+	assert.Contains(t, bt, "= 109 'm'", "first character written is not 'm': %q", bt)
+	assert.Contains(t, section(out, "@@finish", ""), "= 109 'm'", "fputc did not return its character after finish")
 }

@@ -119,7 +119,7 @@ func TestGDBMI(t *testing.T) {
 	line := confLine(t, "LINE_LOOP")
 	for _, userland := range []string{"synth", "wine"} {
 		t.Run(userland, func(t *testing.T) {
-			stub := startUserland(t, userland, exe)
+			stub := testkit.Start(t, testkit.UnicornBackend(userland), exe)
 			c := startMI(t, gdb)
 			c.cmd("done", "-gdb-set confirm off")
 			c.cmd("done", "-enable-frame-filters")

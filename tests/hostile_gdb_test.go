@@ -1,9 +1,10 @@
 package tests
 
 import (
-	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
 
 	"github.com/rspstub/rspstub/internal/testkit"
 )
@@ -37,23 +38,11 @@ func TestHostileSelfModifyingCodeGDB(t *testing.T) {
 	t.Logf("gdb output:\n%s", out)
 	first, rest, _ := strings.Cut(out, "@@first")
 	second, end, _ := strings.Cut(rest, "@@second")
-	if n := strings.Count(first+second, "Breakpoint 1, "); n != 2 {
-		t.Errorf("the breakpoint stopped %d times, want 2 (before and after the rewrite)", n)
-	}
-	if !strings.Contains(end, "smc_target in section .text") && !strings.Contains(end, "smc_target() in section") {
-		t.Errorf("second stop is not at smc_target")
-	}
-	bytesRE := regexp.MustCompile(`<smc_target>:\s+0xb8\s+0x2a\s+0x00\s+0x00\s+0x00\s+0xc3`)
-	if bytesRE.MatchString(second) {
-		t.Errorf("the rewritten bytes show before the rewrite")
-	}
-	if !bytesRE.MatchString(end) {
-		t.Errorf("gdb does not read the rewritten bytes at the breakpoint")
-	}
-	if !strings.Contains(end, "!smc_target") {
-		t.Errorf("monitor bt at the rewritten function")
-	}
-	if !strings.Contains(out+stub.Stdout(), "after 42") {
-		t.Errorf("the rewritten code did not run (no \"after 42\")")
-	}
+	assert.Equal(t, 2, strings.Count(first+second, "Breakpoint 1, "), "the breakpoint's stops (before and after the rewrite)")
+	assert.Regexp(t, `smc_target in section \.text|smc_target\(\) in section`, end, "second stop is not at smc_target")
+	bytesRE := `<smc_target>:\s+0xb8\s+0x2a\s+0x00\s+0x00\s+0x00\s+0xc3`
+	assert.NotRegexp(t, bytesRE, second, "the rewritten bytes show before the rewrite")
+	assert.Regexp(t, bytesRE, end, "gdb does not read the rewritten bytes at the breakpoint")
+	assert.Contains(t, end, "!smc_target", "monitor bt at the rewritten function")
+	assert.Contains(t, out+stub.Stdout(), "after 42", "the rewritten code did not run (no \"after 42\")")
 }

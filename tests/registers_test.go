@@ -3,8 +3,10 @@ package tests
 import (
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
@@ -19,9 +21,8 @@ func TestRegistersGDB(t *testing.T) {
 	stub := testkit.StartStub(t, exe)
 	out := testkit.GDB(t, gdb, exe, stub.Addr, "show architecture", "maint print remote-registers",
 		"info registers fs_base gs_base st0 xmm0 mxcsr", "kill")
-	if !strings.Contains(out, `(currently "i386:x86-64")`) || strings.Contains(out, "too long") {
-		t.Fatalf("gdb did not take the description as amd64:\n%s", out)
-	}
+	require.Contains(t, out, `(currently "i386:x86-64")`, "gdb did not take the description as amd64")
+	require.NotContains(t, out, "too long", "gdb did not take the description as amd64")
 	desc := rsp.AMD64(rsp.AMD64Options{})
 	row := regexp.MustCompile(`(?m)^ (\w+)\s+(\d+)\s+\d+\s+\d+\s+(\d+)\s+\S+\s+(\d+)\s+(\d+)\s*$`)
 	seen := map[string]bool{}
@@ -34,21 +35,14 @@ func TestRegistersGDB(t *testing.T) {
 		size, _ := strconv.Atoi(m[3])
 		rnum, _ := strconv.Atoi(m[4])
 		off, _ := strconv.Atoi(m[5])
-		if size != r.Size() || rnum != i || off != r.Offset {
-			t.Errorf("%s: gdb has size %d remote %d offset %d; description %d %d %d",
-				m[1], size, rnum, off, r.Size(), i, r.Offset)
-		}
+		assert.Equal(t, [3]int{r.Size(), i, r.Offset}, [3]int{size, rnum, off}, "%s: size, remote number and offset, gdb's against the description's", m[1])
 		seen[m[1]] = true
 	}
 	for _, r := range desc.Registers {
-		if !seen[r.Name] {
-			t.Errorf("gdb's remote register map lacks %s", r.Name)
-		}
+		assert.True(t, seen[r.Name], "gdb's remote register map lacks %s", r.Name)
 	}
 	for _, want := range []string{"fs_base", "gs_base", "st0", "xmm0", "mxcsr"} {
-		if !regexp.MustCompile(`(?m)^` + want + `\s`).MatchString(out) {
-			t.Errorf("info registers does not show %s", want)
-		}
+		assert.Regexp(t, `(?m)^`+want+`\s`, out, "info registers does not show %s", want)
 	}
 	if t.Failed() {
 		t.Logf("gdb output:\n%s", out)
@@ -62,9 +56,7 @@ func TestRegistersLLDB(t *testing.T) {
 	stub := testkit.StartStub(t, exe)
 	out := testkit.LLDB(t, exe, stub.Addr, "register read --all", "kill")
 	for _, r := range rsp.AMD64(rsp.AMD64Options{}).Registers {
-		if !regexp.MustCompile(`(?m)^\s+` + r.Name + ` = `).MatchString(out) {
-			t.Errorf("lldb's register read --all lacks %s", r.Name)
-		}
+		assert.Regexp(t, `(?m)^\s+`+r.Name+` = `, out, "lldb's register read --all lacks %s", r.Name)
 	}
 	if t.Failed() {
 		t.Logf("lldb output:\n%s", out)

@@ -1,14 +1,15 @@
 package tests
 
 import (
-	"github.com/stretchr/testify/require"
-
 	"bytes"
 	"fmt"
 	"math/rand"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
@@ -24,9 +25,7 @@ import (
 func TestReliabilityClientVanishes(t *testing.T) {
 	stub, _ := spinStub(t)
 	s0 := newState(t, stub.Addr)
-	if !strings.HasPrefix(s0.Stop, "T02") {
-		t.Fatalf("after an interrupt the stop is %q, want T02", s0.Stop)
-	}
+	require.Regexp(t, `^T02`, s0.Stop, "after an interrupt the stop is %q, want T02", s0.Stop)
 
 	t.Run("mid-packet", func(t *testing.T) {
 		for _, half := range []string{"$m1000,4", "$m1000,4#", "$m1000,4#6", "$g", "$qXfer:features:read:target.xml:0,", "$M1000,4:0000", "$c", "$vCont;", "$}"} {
@@ -43,12 +42,8 @@ func TestReliabilityClientVanishes(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 		c.Close()
 		s1 := newState(t, stub.Addr)
-		if !strings.HasPrefix(s1.Stop, "T02") {
-			t.Fatalf("after the client left mid-run the stop is %q, want T02 (interrupted)", s1.Stop)
-		}
-		if s1.Regs == s0.Regs {
-			t.Fatal("the guest did not run during the continue (registers unchanged)")
-		}
+		require.Regexp(t, `^T02`, s1.Stop, "after the client left mid-run the stop is %q, want T02 (interrupted)", s1.Stop)
+		require.NotEqual(t, s0.Regs, s1.Regs, "the guest did not run during the continue (registers unchanged)")
 		// Stopped for good: a second look, later, sees the same.
 		time.Sleep(200 * time.Millisecond)
 		sameState(t, "second client after the run", newState(t, stub.Addr), s1)
@@ -63,9 +58,7 @@ func TestReliabilityClientVanishes(t *testing.T) {
 			c.write("+")
 			c.send("qRcmd," + hexString("memmap"))
 			p := c.reply()
-			if !isOutput(p) {
-				t.Fatalf("monitor memmap: first reply %q, want O output", p)
-			}
+			require.True(t, isOutput(p), "monitor memmap: first reply %q, want O output", p)
 			c.Close()
 			sameState(t, "after leaving during monitor output", newState(t, stub.Addr), s0)
 		}
@@ -86,9 +79,8 @@ func TestReliabilityClientVanishes(t *testing.T) {
 		cl := dial(t, stub.Addr)
 		out, err := cl.Monitor("memmap")
 		cl.Close()
-		if err != nil || strings.Count(out, "\n") < 5 {
-			t.Fatalf("monitor memmap after the faults: %v\n%s", err, out)
-		}
+		require.NoError(t, err, "monitor memmap after the faults")
+		require.GreaterOrEqual(t, strings.Count(out, "\n"), 5, "monitor memmap's lines after the faults:\n%s", out)
 	})
 
 	t.Run("right-after-ctrl-c", func(t *testing.T) {
@@ -99,9 +91,7 @@ func TestReliabilityClientVanishes(t *testing.T) {
 			c.write("\x03")
 			c.Close()
 			s1 := newState(t, stub.Addr)
-			if !strings.HasPrefix(s1.Stop, "T02") {
-				t.Fatalf("stop %q after a Ctrl-C and a vanished client, want T02", s1.Stop)
-			}
+			require.Regexp(t, `^T02`, s1.Stop, "stop %q after a Ctrl-C and a vanished client, want T02", s1.Stop)
 			time.Sleep(100 * time.Millisecond)
 			sameState(t, "a later client", newState(t, stub.Addr), s1)
 			s0 = s1
@@ -177,9 +167,8 @@ func TestReliabilityGarbage(t *testing.T) {
 				p = append(p, alphabet[rng.Intn(len(alphabet))])
 			}
 			c.send(string(p))
-			if _, err := c.read(10 * time.Second); err != nil {
-				t.Fatalf("no reply to random packet %d %q: %v", i, p, err)
-			}
+			_, err := c.read(10 * time.Second)
+			require.NoError(t, err, "no reply to random packet %d %q", i, p)
 			faults++
 		}
 		sameState(t, "after random packets", rawState(t, c), s0)
@@ -198,29 +187,19 @@ func TestReliabilityGarbage(t *testing.T) {
 		c.write(frame("?"))
 		st := c.reply()
 		acks := string(c.takeAcks())
-		if strings.Count(acks, "-") != 200 {
-			t.Fatalf("200 bad checksums drew %d '-' (acks %q), want 200", strings.Count(acks, "-"), acks)
-		}
-		if st != s0.Stop {
-			t.Fatalf("? after bad checksums: %q, want %q", st, s0.Stop)
-		}
+		require.Equal(t, 200, strings.Count(acks, "-"), "the '-' drawn by 200 bad checksums (acks %q)", acks)
+		require.Equal(t, s0.Stop, st, "? after bad checksums")
 		// The '-' asks for the retransmission of the last reply.
 		c.write("-")
-		if again := c.reply(); again != st {
-			t.Fatalf("retransmission after '-': %q, want %q", again, st)
-		}
+		require.Equal(t, st, c.reply(), "retransmission after '-'")
 	})
 
 	t.Run("oversized", func(t *testing.T) {
 		big := "m" + strings.Repeat("0", rsp.DefaultPacketSize+100)
-		if rep := c.request(big); rep != "E16" {
-			t.Fatalf("a packet over PacketSize: reply %q, want E16", rep)
-		}
+		require.Equal(t, "E16", c.request(big), "a packet over PacketSize")
 		// Run-length input that expands past PacketSize.
 		rl := "m" + strings.Repeat("0*~", rsp.DefaultPacketSize/90) // '~' = 97 more each
-		if rep := c.request(rl); rep != "E16" {
-			t.Fatalf("a run-length packet over PacketSize: reply %q, want E16", rep)
-		}
+		require.Equal(t, "E16", c.request(rl), "a run-length packet over PacketSize")
 		faults += 2
 		sameState(t, "after oversized packets", rawState(t, c), s0)
 	})
@@ -235,11 +214,9 @@ func TestReliabilityGarbage(t *testing.T) {
 			faults++
 			switch {
 			case strings.HasPrefix(p, "vFile:"):
-				if !strings.HasPrefix(rep, "F-1,") {
-					t.Errorf("%q: reply %q, want F-1,errno", p, rep)
-				}
-			case rep != "":
-				t.Errorf("unknown packet %q: reply %q, want the empty reply", p, rep)
+				assert.Regexp(t, `^F-1,`, rep, "%q: reply %q, want F-1,errno", p, rep)
+			default:
+				assert.Empty(t, rep, "unknown packet %q: want the empty reply", p)
 			}
 		}
 		sameState(t, "after unknown packets", rawState(t, c), s0)
@@ -271,8 +248,8 @@ func TestReliabilityGarbage(t *testing.T) {
 			rep := c.request(p)
 			faults++
 			if strings.HasPrefix(p, "M") || strings.HasPrefix(p, "X") || strings.HasPrefix(p, "G") || strings.HasPrefix(p, "P") {
-				if rep == "OK" && !strings.HasSuffix(p, ":") {
-					t.Errorf("%.60q was accepted", p)
+				if !strings.HasSuffix(p, ":") {
+					assert.NotEqual(t, "OK", rep, "%.60q was accepted", p)
 				}
 			}
 		}
@@ -282,9 +259,8 @@ func TestReliabilityGarbage(t *testing.T) {
 		c.send("c")
 		time.Sleep(100 * time.Millisecond)
 		c.write("\x03")
-		if st := c.reply(); !strings.HasPrefix(st, "T02") {
-			t.Fatalf("stop after the extreme arguments: %q, want T02", st)
-		}
+		st := c.reply()
+		require.Regexp(t, `^T02`, st, "stop after the extreme arguments: %q, want T02", st)
 		s0 = rawState(t, c)
 	})
 
@@ -297,9 +273,7 @@ func TestReliabilityGarbage(t *testing.T) {
 		c.write("\x03")
 		st, err := c.read(15 * time.Second)
 		require.NoError(t, err, "no stop after Ctrl-C during an endless range step")
-		if !strings.HasPrefix(st, "T02") {
-			t.Fatalf("stop %q, want T02", st)
-		}
+		require.Regexp(t, `^T02`, st, "stop %q, want T02", st)
 		t.Logf("Ctrl-C stopped an endless range step in %v", time.Since(sent).Round(time.Millisecond))
 		s0 = rawState(t, c)
 	})
@@ -309,9 +283,7 @@ func TestReliabilityGarbage(t *testing.T) {
 		faults += 1000
 		sameState(t, "after 1,000 Ctrl-C while stopped", rawState(t, c), s0)
 		// Nothing came back for them, and the guest did not move.
-		if n := c.drain(200 * time.Millisecond); n != 0 {
-			t.Fatalf("the stub sent %d bytes in answer to Ctrl-C while stopped", n)
-		}
+		require.Zero(t, c.drain(200*time.Millisecond), "the bytes the stub sent in answer to Ctrl-C while stopped")
 	})
 
 	t.Run("ctrl-c-flood-running", func(t *testing.T) {
@@ -320,28 +292,18 @@ func TestReliabilityGarbage(t *testing.T) {
 		c.write(strings.Repeat("\x03", 1000))
 		faults += 1000
 		st := c.reply()
-		if !strings.HasPrefix(st, "T02") {
-			t.Fatalf("stop after the flood: %q, want T02", st)
-		}
+		require.Regexp(t, `^T02`, st, "stop after the flood: %q, want T02", st)
 		// One stop reply for the whole flood.
-		if n := c.drain(300 * time.Millisecond); n != 0 {
-			t.Fatalf("the stub sent %d more bytes after the stop", n)
-		}
+		require.Zero(t, c.drain(300*time.Millisecond), "the bytes the stub sent after the stop")
 		s1 := rawState(t, c)
-		if s1.Stop != st {
-			t.Fatalf("? after the flood: %q, want %q", s1.Stop, st)
-		}
-		if s1.Regs == s0.Regs {
-			t.Fatal("the guest did not run")
-		}
+		require.Equal(t, st, s1.Stop, "? after the flood")
+		require.NotEqual(t, s0.Regs, s1.Regs, "the guest did not run")
 		s0 = s1
 		// And it runs and stops again.
 		c.send("c")
 		time.Sleep(100 * time.Millisecond)
 		c.write("\x03")
-		if st := c.reply(); !strings.HasPrefix(st, "T02") {
-			t.Fatalf("stop after one more Ctrl-C: %q", st)
-		}
+		require.Regexp(t, `^T02`, c.reply(), "stop after one more Ctrl-C")
 		s0 = rawState(t, c)
 	})
 
@@ -355,17 +317,14 @@ func TestReliabilityGarbage(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 			c.write(flood)
 			faults += len(flood)
-			if st := c.reply(); !strings.HasPrefix(st, "T02") {
-				t.Fatalf("stop after the flood: %q", st)
-			}
+			st := c.reply()
+			require.Regexp(t, `^T02`, st, "stop after the flood: %q", st)
 		}
 		time.Sleep(100 * time.Millisecond)
 		after := readProc(t, pid)
 		t.Logf("10 floods of 500,000 Ctrl-C: stub before %v, after %v", before, after)
 		// Measured: +0.1 MiB; +13 to +19 MiB with a goroutine per byte.
-		if grow := max(after.RSSKiB-before.RSSKiB, after.HWMKiB-before.HWMKiB); grow > 4<<10 {
-			t.Errorf("the stub's RSS grew by %d KiB over the floods", grow)
-		}
+		assert.LessOrEqual(t, max(after.RSSKiB-before.RSSKiB, after.HWMKiB-before.HWMKiB), 4<<10, "the stub's RSS growth (KiB) over the floods")
 		s0 = rawState(t, c)
 	})
 
@@ -397,20 +356,15 @@ func TestReliabilitySecondClient(t *testing.T) {
 	refused := func(what string) {
 		t.Helper()
 		_, err := rsp.Dial(stub.Addr, rsp.WithTimeout(10*time.Second))
-		if err == nil || !strings.Contains(err.Error(), "another debugger is already attached") {
-			t.Fatalf("%s: second client: err %v, want a refusal naming the attached debugger", what, err)
-		}
+		require.ErrorContains(t, err, "another debugger is already attached", "%s: second client: want a refusal naming the attached debugger", what)
 		b := rawDial(t, stub.Addr)
 		defer b.Close()
 		b.write("+")
 		b.send("qSupported")
 		rep, err := b.read(10 * time.Second)
-		if err != nil || rep != "E.rspstub: another debugger is already attached to this target" {
-			t.Fatalf("%s: raw second client: reply %q, err %v", what, rep, err)
-		}
-		if err := b.expectClosed(5 * time.Second); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
+		require.NoError(t, err, "%s: raw second client", what)
+		require.Equal(t, "E.rspstub: another debugger is already attached to this target", rep, "%s: raw second client", what)
+		require.NoError(t, b.expectClosed(5*time.Second), what)
 	}
 	refused("first client stopped")
 	sameState(t, "first client after the refusal", clientState(t, a), s0)
@@ -419,8 +373,8 @@ func TestReliabilitySecondClient(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		st, err := a.Continue()
-		if err == nil && st.Signal != rsp.SIGINT {
-			t.Errorf("stop %+v, want SIGINT", st)
+		if err == nil {
+			assert.Equal(t, rsp.SIGINT, st.Signal, "stop %+v, want SIGINT", st)
 		}
 		done <- err
 	}()
@@ -431,7 +385,7 @@ func TestReliabilitySecondClient(t *testing.T) {
 	case err := <-done:
 		require.NoError(t, err)
 	case <-time.After(15 * time.Second):
-		t.Fatal("the first client's guest did not stop")
+		require.FailNow(t, "the first client's guest did not stop")
 	}
 	s1 := clientState(t, a)
 
@@ -440,9 +394,7 @@ func TestReliabilitySecondClient(t *testing.T) {
 	b := dial(t, stub.Addr)
 	defer b.Close()
 	sameState(t, "the next client", clientState(t, b), s1)
-	if !strings.Contains(stub.Stderr(), "refusing a second debugger") {
-		t.Errorf("the stub's log does not mention the refusal:\n%s", stub.Stderr())
-	}
+	assert.Contains(t, stub.Stderr(), "refusing a second debugger", "the stub's log does not mention the refusal:\n%s", stub.Stderr())
 }
 
 // TestReliabilityChattyGuest: a guest that prints without pause fills
@@ -458,15 +410,13 @@ func TestReliabilityChattyGuest(t *testing.T) {
 		outputs := 0
 		for i := 0; i < 10_000_000; i++ {
 			p, err := c.read(20 * time.Second)
-			if err != nil {
-				t.Fatalf("no stop reply after %d O packets: %v", outputs, err)
-			}
+			require.NoError(t, err, "no stop reply after %d O packets", outputs)
 			if !isOutput(p) {
 				return p, outputs
 			}
 			outputs++
 		}
-		t.Fatal("no end to the output")
+		require.FailNow(t, "no end to the output")
 		return "", 0
 	}
 
@@ -479,13 +429,9 @@ func TestReliabilityChattyGuest(t *testing.T) {
 		time.Sleep(time.Second) // the stub's writes block meanwhile
 		c.write("\x03")
 		st, n := awaitStop(c)
-		if !strings.HasPrefix(st, "T02") {
-			t.Fatalf("stop %q after Ctrl-C, want T02", st)
-		}
+		require.Regexp(t, `^T02`, st, "stop %q after Ctrl-C, want T02", st)
 		t.Logf("stopped after %d O packets", n)
-		if got := c.request("?"); got != st {
-			t.Fatalf("? %q, want %q", got, st)
-		}
+		require.Equal(t, st, c.request("?"), "?")
 	})
 
 	for _, readFor := range []time.Duration{0, 300 * time.Millisecond} {
@@ -497,18 +443,15 @@ func TestReliabilityChattyGuest(t *testing.T) {
 			if readFor > 0 {
 				end := time.Now().Add(readFor)
 				for time.Now().Before(end) {
-					if p := c.reply(); !isOutput(p) {
-						t.Fatalf("reply %q while running", p)
-					}
+					p := c.reply()
+					require.True(t, isOutput(p), "reply %q while running", p)
 				}
 			} else {
 				time.Sleep(time.Second) // blocked on a full connection
 			}
 			c.Close()
 			s1 := newState(t, stub.Addr)
-			if !strings.HasPrefix(s1.Stop, "T02") {
-				t.Fatalf("stop %q after the client left mid-output, want T02", s1.Stop)
-			}
+			require.Regexp(t, `^T02`, s1.Stop, "stop %q after the client left mid-output, want T02", s1.Stop)
 			time.Sleep(200 * time.Millisecond)
 			sameState(t, "a later client", newState(t, stub.Addr), s1)
 		})
@@ -519,7 +462,5 @@ func TestReliabilityChattyGuest(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 	runAndInterrupt(t, c, 200*time.Millisecond)
-	if !strings.Contains(console.String(), "chatty line") {
-		t.Fatalf("the console got no guest output: %.200q", console.String())
-	}
+	require.Contains(t, console.String(), "chatty line", "the console got no guest output: %.200q", console.String())
 }

@@ -1,8 +1,6 @@
 package tests
 
 import (
-	"github.com/stretchr/testify/require"
-
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,10 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/rspstub/rspstub/debuggee"
 	"github.com/rspstub/rspstub/emulator/ucwin"
 	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
+	"github.com/rspstub/rspstub/rsp/rsptest"
 )
 
 // Reconnects and the soak (issue 9): the stub keeps serving through 1,000
@@ -41,9 +43,7 @@ func TestReliabilityReconnect(t *testing.T) {
 		}
 		c := rawDial(t, stub.Addr)
 		c.write("+")
-		if rep := c.request("qSupported:swbreak+;hwbreak+;vContSupported+"); !strings.Contains(rep, "PacketSize=") {
-			t.Fatalf("connection %d: qSupported reply %q", i, rep)
-		}
+		require.Contains(t, c.request("qSupported:swbreak+;hwbreak+;vContSupported+"), "PacketSize=", "connection %d: qSupported reply", i)
 		if st := rawState(t, c); st != s0 {
 			c.Close()
 			sameState(t, fmt.Sprintf("connection %d", i), st, s0)
@@ -54,9 +54,7 @@ func TestReliabilityReconnect(t *testing.T) {
 	after := readProc(t, pid)
 	t.Logf("%d reconnects in %v (%v each); stub before: %v; after: %v", n, elapsed.Round(time.Millisecond),
 		(elapsed / n).Round(time.Microsecond), before, after)
-	if after.RSSKiB-before.RSSKiB > rssSlack {
-		t.Errorf("the stub's RSS grew by %d KiB over %d reconnects", after.RSSKiB-before.RSSKiB, n)
-	}
+	assert.LessOrEqual(t, after.RSSKiB-before.RSSKiB, rssSlack, "the stub's RSS growth (KiB) over %d reconnects", n)
 	// The binary's own figures (monitor stub-stats -gc), every 250
 	// connections: goroutines and heap stay flat.
 	stats = append(stats, readStubStats(t, stub.Addr))
@@ -64,15 +62,9 @@ func TestReliabilityReconnect(t *testing.T) {
 		t.Logf("stub-stats after %4d connections: %s", i*250, st)
 	}
 	first, last := stats[0], stats[len(stats)-1]
-	if last.sessions < first.sessions+n {
-		t.Errorf("the stub counted %d sessions, want at least %d", last.sessions-first.sessions, n)
-	}
-	if last.goroutines > first.goroutines+2 {
-		t.Errorf("the stub's goroutines grew from %d to %d over %d reconnects", first.goroutines, last.goroutines, n)
-	}
-	if last.heapInUse > first.heapInUse+heapSlack {
-		t.Errorf("the stub's heap in use grew from %d to %d bytes over %d reconnects", first.heapInUse, last.heapInUse, n)
-	}
+	assert.GreaterOrEqual(t, last.sessions-first.sessions, n, "the sessions the stub counted")
+	assert.LessOrEqual(t, last.goroutines, first.goroutines+2, "the stub's goroutines after %d reconnects (from %d)", n, first.goroutines)
+	assert.LessOrEqual(t, last.heapInUse, first.heapInUse+heapSlack, "the stub's heap in use after %d reconnects (from %d bytes)", n, first.heapInUse)
 	// A normal session still works, on the same guest.
 	c := dial(t, stub.Addr)
 	defer c.Close()
@@ -88,17 +80,8 @@ func TestReliabilityReconnectGoroutines(t *testing.T) {
 	exe := testkit.BuildPE(t, "tests/testdata/spin.c", testkit.MinGW, "-O2")
 	tg, err := ucwin.New(ucwin.Config{Program: exe})
 	require.NoError(t, err)
-	defer tg.Close()
-	l, err := rsp.Listen("127.0.0.1:0", nil)
-	require.NoError(t, err)
-	srv := rsp.NewServer(debuggee.New(tg), rsp.WithLogger(quietLog()))
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
-	defer func() {
-		srv.Close()
-		<-served
-	}()
-	addr := l.Addr().String()
+	t.Cleanup(func() { tg.Close() }) // after the server's
+	addr := rsptest.Start(t, debuggee.New(tg), rsp.WithLogger(quietLog())).Addr
 	c := dial(t, addr)
 	runAndInterrupt(t, c, 50*time.Millisecond)
 	c.Close()
@@ -118,12 +101,8 @@ func TestReliabilityReconnectGoroutines(t *testing.T) {
 	g1, h1 := settle()
 	t.Logf("%d reconnects in process: goroutines %d -> %d, heap in use %.1f -> %.1f MiB", n, g0, g1,
 		float64(h0)/(1<<20), float64(h1)/(1<<20))
-	if g1 > g0+2 {
-		t.Errorf("goroutines grew from %d to %d over %d reconnects", g0, g1, n)
-	}
-	if h1 > h0+rssSlack<<10 {
-		t.Errorf("heap grew from %d to %d bytes", h0, h1)
-	}
+	assert.LessOrEqual(t, g1, g0+2, "goroutines after %d reconnects (from %d)", n, g0)
+	assert.LessOrEqual(t, h1, h0+rssSlack<<10, "heap bytes (from %d)", h0)
 }
 
 // heapSlack is how much the stub's heap in use (after a collection) may
@@ -159,9 +138,8 @@ func parseStubStats(t *testing.T, out string) stubStats {
 			st.packets = int(x)
 		}
 	}
-	if st.goroutines == 0 || st.heapInUse == 0 {
-		t.Fatalf("monitor stub-stats output %q", out)
-	}
+	require.NotZero(t, st.goroutines, "monitor stub-stats output %q: goroutines", out)
+	require.NotZero(t, st.heapInUse, "monitor stub-stats output %q: heap in use", out)
 	return st
 }
 
@@ -225,7 +203,8 @@ func TestReliabilitySoak(t *testing.T) {
 	exe := testkit.BuildPE(t, "tests/testdata/loop.c", testkit.MinGW, "-O1")
 	hit := symbolAddr(t, exe, "hit")
 	// hit() every 10 iterations: enough calls for every cycle.
-	stub, pid := startStubPID(t, exe, "1000000000", "100000000")
+	stub := testkit.StartStub(t, exe, "1000000000", "100000000")
+	pid := stub.Pid()
 	c := dial(t, stub.Addr)
 	defer c.Close()
 	require.NoError(t, c.SetBreakpoint(rsp.BreakSoftware, hit, 1))
@@ -261,26 +240,23 @@ func TestReliabilitySoak(t *testing.T) {
 			select {
 			case <-done:
 			case <-time.After(20 * time.Second):
-				t.Fatalf("cycle %d: no stop", i)
+				require.FailNow(t, "no stop", "cycle %d", i)
 			}
 		} else {
 			st, err = c.Continue()
 		}
-		if err != nil {
-			t.Fatalf("cycle %d: %v", i, err)
-		}
+		require.NoError(t, err, "cycle %d", i)
 		stops++
 		switch {
 		case st.Kind == rsp.StopSWBreak && st.Signal == rsp.SIGTRAP:
 			pc, err := c.ReadRegisterUint("rip")
 			sent++
-			if err != nil || pc != hit {
-				t.Fatalf("cycle %d: rip %#x (%v) at the breakpoint, want %#x", i, pc, err, hit)
-			}
+			require.NoError(t, err, "cycle %d: rip", i)
+			require.Equal(t, hit, pc, "cycle %d: rip at the breakpoint", i)
 		case st.Signal == rsp.SIGINT && i%100 == 99:
 			sigints++
 		default:
-			t.Fatalf("cycle %d: stop %+v", i, st)
+			require.FailNow(t, "an unexpected stop", "cycle %d: stop %+v", i, st)
 		}
 		for k := 1; k < perCycle; k++ {
 			var req string
@@ -292,9 +268,8 @@ func TestReliabilitySoak(t *testing.T) {
 			}
 			rep, err := c.Request(req)
 			sent++
-			if err != nil || rep == "" {
-				t.Fatalf("cycle %d: %s: %q %v", i, req, rep, err)
-			}
+			require.NoError(t, err, "cycle %d: %s", i, req)
+			require.NotEmpty(t, rep, "cycle %d: %s", i, req)
 		}
 	}
 	elapsed := time.Since(start)
@@ -307,26 +282,16 @@ func TestReliabilitySoak(t *testing.T) {
 		"%v after warm-up (%.0f cycles/s); stub after warm-up: %v; at the end: %v; highest sample %.1f MiB",
 		stops, sigints, sent, elapsed.Round(time.Millisecond), float64(cycles-warmAt)/elapsed.Seconds(),
 		warm, end, float64(peak.RSSKiB)/1024)
-	if grow := end.RSSKiB - warm.RSSKiB; grow > rssSlack {
-		t.Errorf("the stub's RSS grew by %d KiB during the soak", grow)
-	}
+	assert.LessOrEqual(t, end.RSSKiB-warm.RSSKiB, rssSlack, "the stub's RSS growth (KiB) during the soak")
 	t.Logf("soak: stub-stats after warm-up: %s; at the end: %s", warmStats, endStats)
-	if endStats.goroutines > warmStats.goroutines+2 {
-		t.Errorf("the stub's goroutines grew from %d to %d during the soak", warmStats.goroutines, endStats.goroutines)
-	}
-	if endStats.heapInUse > warmStats.heapInUse+heapSlack {
-		t.Errorf("the stub's heap in use grew from %d to %d bytes during the soak", warmStats.heapInUse, endStats.heapInUse)
-	}
-	if endStats.packets-warmStats.packets < sent {
-		t.Errorf("the stub counted %d packets, the client sent at least %d", endStats.packets-warmStats.packets, sent)
-	}
-	if end.Threads > warm.Threads+4 {
-		t.Errorf("the stub's OS threads grew from %d to %d", warm.Threads, end.Threads)
-	}
+	assert.LessOrEqual(t, endStats.goroutines, warmStats.goroutines+2, "the stub's goroutines during the soak (from %d)", warmStats.goroutines)
+	assert.LessOrEqual(t, endStats.heapInUse, warmStats.heapInUse+heapSlack, "the stub's heap in use during the soak (from %d bytes)", warmStats.heapInUse)
+	assert.GreaterOrEqual(t, endStats.packets-warmStats.packets, sent, "the packets the stub counted, against those the client sent")
+	assert.LessOrEqual(t, end.Threads, warm.Threads+4, "the stub's OS threads (from %d)", warm.Threads)
 	// Still answering.
-	if st, err := c.StopReason(); err != nil || st.Kind == rsp.StopExited {
-		t.Fatalf("? at the end: %+v %v", st, err)
-	}
+	st, err := c.StopReason()
+	require.NoError(t, err, "? at the end")
+	require.NotEqual(t, rsp.StopExited, st.Kind, "? at the end: %+v", st)
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -343,15 +308,9 @@ func TestReliabilityGDBReconnect(t *testing.T) {
 	}
 	out := testkit.GDB(t, gdb, "", stub.Addr, cmds...)
 	pcs := regexp.MustCompile(`@@pc\n\$\d+ = (0x[0-9a-f]+)`).FindAllStringSubmatch(out, -1)
-	if len(pcs) != 4 {
-		t.Fatalf("want 4 pcs (one per connection), got %d:\n%s", len(pcs), out)
-	}
+	require.Len(t, pcs, 4, "pcs, one per connection:\n%s", out)
 	for _, m := range pcs[1:] {
-		if m[1] != pcs[0][1] {
-			t.Fatalf("pc %s after a reconnect, want %s:\n%s", m[1], pcs[0][1], out)
-		}
+		require.Equal(t, pcs[0][1], m[1], "pc after a reconnect:\n%s", out)
 	}
-	if strings.Contains(out, "another debugger") {
-		t.Fatalf("a reconnect was refused:\n%s", out)
-	}
+	require.NotContains(t, out, "another debugger", "a reconnect was refused:\n%s", out)
 }

@@ -1,18 +1,17 @@
 package tests
 
 import (
-	"github.com/stretchr/testify/require"
-
 	"bufio"
 	"bytes"
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
@@ -20,58 +19,8 @@ import (
 
 // Helpers of the reliability and security tests: a raw RSP connection
 // that can send anything (half packets, bad checksums, bare bytes), the
-// stub's process id and its /proc figures, and a snapshot of the guest
-// state that a later client must see again.
-
-// startStubPID starts a stub like testkit.StartStub and also finds its
-// process id: the child of this test process that appeared meanwhile.
-// The reliability tests do not run in parallel, so that child is ours.
-func startStubPID(t *testing.T, args ...string) (*testkit.StubProc, int) {
-	t.Helper()
-	testkit.Stub(t) // build first, so the only new child is the stub
-	before := childPIDs()
-	stub := testkit.StartStub(t, args...)
-	pid := 0
-	for p := range childPIDs() {
-		if !before[p] {
-			pid = p
-		}
-	}
-	if pid == 0 {
-		t.Fatal("cannot find the stub's process among this process's children")
-	}
-	return stub, pid
-}
-
-// childPIDs lists the processes whose parent is this test process.
-func childPIDs() map[int]bool {
-	out := map[int]bool{}
-	self := os.Getpid()
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold blanks, so split
-		// after the last ')'.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) > 1 {
-			if ppid, _ := strconv.Atoi(f[1]); ppid == self {
-				out[pid] = true
-			}
-		}
-	}
-	return out
-}
+// stub's /proc figures (StubProc.Pid is its process id), and a snapshot
+// of the guest state that a later client must see again.
 
 // procFigures is what /proc/PID/status says about a process.
 type procFigures struct {
@@ -120,9 +69,7 @@ type rawConn struct {
 func rawDial(t testing.TB, addr string) *rawConn {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
+	require.NoError(t, err, "dial %s", addr)
 	return &rawConn{t: t, conn: conn, r: bufio.NewReaderSize(conn, 1<<16)}
 }
 
@@ -140,9 +87,8 @@ func frame(payload string) string {
 func (c *rawConn) write(s string) {
 	c.t.Helper()
 	c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c.conn.Write([]byte(s)); err != nil {
-		c.t.Fatalf("write to the stub: %v", err)
-	}
+	_, err := c.conn.Write([]byte(s))
+	require.NoError(c.t, err, "write to the stub")
 }
 
 // send sends one well-formed packet.
@@ -219,9 +165,7 @@ func (c *rawConn) read(timeout time.Duration) (string, error) {
 func (c *rawConn) reply() string {
 	c.t.Helper()
 	p, err := c.read(10 * time.Second)
-	if err != nil {
-		c.t.Fatalf("no reply from the stub: %v", err)
-	}
+	require.NoError(c.t, err, "no reply from the stub")
 	return p
 }
 
@@ -236,7 +180,7 @@ func (c *rawConn) request(payload string) string {
 		}
 		return p
 	}
-	c.t.Fatalf("no final reply to %q", payload)
+	require.FailNow(c.t, "no final reply", "to %q", payload)
 	return ""
 }
 
@@ -345,15 +289,12 @@ func runAndInterrupt(t testing.TB, c *rsp.Client, delay time.Duration) rsp.Stop 
 	require.NoError(t, c.Interrupt(), "interrupt")
 	select {
 	case r := <-done:
-		if r.err != nil {
-			t.Fatalf("continue: %v", r.err)
-		}
-		if r.st.Kind != rsp.StopSignal || r.st.Signal != rsp.SIGINT {
-			t.Fatalf("stop %+v after an interrupt, want SIGINT", r.st)
-		}
+		require.NoError(t, r.err, "continue")
+		require.Equal(t, rsp.StopSignal, r.st.Kind, "stop %+v after an interrupt, want SIGINT", r.st)
+		require.Equal(t, rsp.SIGINT, r.st.Signal, "stop %+v after an interrupt, want SIGINT", r.st)
 		return r.st
 	case <-time.After(15 * time.Second):
-		t.Fatal("no stop within 15 s of the interrupt")
+		require.FailNow(t, "no stop within 15 s of the interrupt")
 	}
 	return rsp.Stop{}
 }
@@ -363,7 +304,8 @@ func runAndInterrupt(t testing.TB, c *rsp.Client, delay time.Duration) rsp.Stop 
 func spinStub(t *testing.T) (*testkit.StubProc, int) {
 	t.Helper()
 	exe := testkit.BuildPE(t, "tests/testdata/spin.c", testkit.MinGW, "-O2")
-	stub, pid := startStubPID(t, exe)
+	stub := testkit.StartStub(t, exe)
+	pid := stub.Pid()
 	c := dial(t, stub.Addr)
 	runAndInterrupt(t, c, 100*time.Millisecond)
 	c.Close()
@@ -373,7 +315,5 @@ func spinStub(t *testing.T) (*testkit.StubProc, int) {
 // sameState fails unless two states are equal.
 func sameState(t testing.TB, what string, got, want guestState) {
 	t.Helper()
-	if got != want {
-		t.Fatalf("%s: the guest state changed:\n got  %v\n want %v", what, got, want)
-	}
+	require.Equal(t, want, got, "%s: the guest state changed", what)
 }

@@ -1,21 +1,18 @@
 package tests
 
 import (
-	"github.com/stretchr/testify/require"
-
-	"bufio"
 	"bytes"
-	"context"
 	"encoding/xml"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
@@ -25,62 +22,40 @@ import (
 // serves, and what guest strings do to the stub's own log.
 
 // startListen runs `rspstub serve --listen ADDR exe` and returns its
-// stderr once it listens (or exits).
+// stderr once it listens (the stub is then killed) or has exited.
 func startListen(t *testing.T, addr, exe string) (stderr string, exitCode int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, testkit.Stub(t), "serve", "--listen", addr, exe)
-	pipe, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	var buf bytes.Buffer
-	sc := bufio.NewScanner(pipe)
-	for sc.Scan() {
-		buf.WriteString(sc.Text() + "\n")
-		if strings.Contains(sc.Text(), "listening on") {
-			cmd.Process.Kill()
-			break
-		}
+	stub := testkit.Launch(t, "serve", "--listen", addr, exe)
+	if stub.Addr != "" {
+		stub.Signal(os.Kill)
 	}
-	err = cmd.Wait()
-	if ctx.Err() != nil {
-		t.Fatalf("rspstub serve --listen %s: no answer within 30 s\n%s", addr, buf.String())
-	}
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	}
-	return buf.String(), code
+	code := stub.ExitCode(t, 30*time.Second)
+	return stub.Stderr(), code
 }
 
 func TestSecurityListen(t *testing.T) {
 	exe := testkit.BuildPE(t, "tests/testdata/spin.c", testkit.MinGW, "-O2")
 	for _, addr := range []string{":0", ":1234", "1234"} {
 		out, code := startListen(t, addr, exe)
-		if code != 2 || strings.Contains(out, "listening on") {
-			t.Errorf("--listen %q: exit code %d, want 2 (usage) without listening\n%s", addr, code, out)
-		}
-		if addr != "1234" && !strings.Contains(out, "has no host") {
-			t.Errorf("--listen %q: the error does not say the host is missing:\n%s", addr, out)
+		assert.Equal(t, 2, code, "--listen %q: exit code, want 2 (usage)\n%s", addr, out)
+		assert.NotContains(t, out, "listening on", "--listen %q", addr)
+		if addr != "1234" {
+			assert.Contains(t, out, "has no host", "--listen %q: the error does not say the host is missing", addr)
 		}
 	}
 	const warning = "non-loopback address"
 	out, _ := startListen(t, "0.0.0.0:0", exe)
-	if !strings.Contains(out, warning) || !strings.Contains(out, "level=WARN") {
-		t.Errorf("--listen 0.0.0.0:0: no warning:\n%s", out)
-	}
+	assert.Contains(t, out, warning, "--listen 0.0.0.0:0: no warning")
+	assert.Contains(t, out, "level=WARN", "--listen 0.0.0.0:0: no warning")
 	for _, addr := range []string{"127.0.0.1:0", "localhost:0"} {
 		out, _ := startListen(t, addr, exe)
-		if !strings.Contains(out, "listening on") || strings.Contains(out, warning) {
-			t.Errorf("--listen %s: %s\n%s", addr, "want no warning", out)
-		}
+		assert.Contains(t, out, "listening on", "--listen %s", addr)
+		assert.NotContains(t, out, warning, "--listen %s: want no warning", addr)
 	}
 	// The default is loopback.
-	code, out := runExit(t, testkit.Stub(t), "serve", "-h")
-	if code != 0 || !strings.Contains(out, `(default "127.0.0.1:1234")`) {
-		t.Errorf("serve -h: the default listen address is not loopback (exit %d):\n%s", code, out)
-	}
+	r := testkit.RunStub(t, time.Minute, nil, "serve", "-h")
+	assert.Zero(t, r.Code, "serve -h: exit code\n%s%s", r.Stdout, r.Stderr)
+	assert.Contains(t, r.Stdout+r.Stderr, `(default "127.0.0.1:1234")`, "serve -h: the default listen address is not loopback")
 }
 
 // TestSecurityVFile: vFile opens the guest's modules by the names the
@@ -105,9 +80,8 @@ func TestSecurityVFile(t *testing.T) {
 			Name string `xml:"name,attr"`
 		} `xml:"library"`
 	}
-	if err := xml.Unmarshal(libs, &list); err != nil || len(list.Libs) == 0 {
-		t.Fatalf("library list: %v\n%s", err, libs)
-	}
+	require.NoError(t, xml.Unmarshal(libs, &list), "library list\n%s", libs)
+	require.NotEmpty(t, list.Libs, "library list\n%s", libs)
 	exeBytes, err := os.ReadFile(exe)
 	require.NoError(t, err)
 	passwd, _ := os.ReadFile("/etc/passwd")
@@ -125,30 +99,22 @@ func TestSecurityVFile(t *testing.T) {
 	for _, l := range list.Libs {
 		for _, name := range []string{l.Name, strings.ReplaceAll(l.Name, `\`, "/")} {
 			rep := open(name, 0)
-			if !strings.HasPrefix(rep, "F") || strings.HasPrefix(rep, "F-1") {
-				t.Fatalf("vFile:open %q (a guest module): %q", name, rep)
-			}
+			require.Regexp(t, `^F[^-]`, rep, "vFile:open %q (a guest module)", name)
 			fd := rep[1:]
 			data := c.request("vFile:pread:" + fd + ",200,0")
-			if _, body, _ := strings.Cut(data, ";"); !strings.HasPrefix(body, "MZ") {
-				t.Errorf("pread of module %q: %q, want a PE image", name, data[:min(len(data), 20)])
-			}
-			if rep := c.request("vFile:close:" + fd); rep != "F0" {
-				t.Errorf("vFile:close %s: %q", fd, rep)
-			}
+			_, body, _ := strings.Cut(data, ";")
+			assert.True(t, strings.HasPrefix(body, "MZ"), "pread of module %q: %q, want a PE image", name, data[:min(len(data), 20)])
+			assert.Equal(t, "F0", c.request("vFile:close:"+fd), "vFile:close %s", fd)
 		}
 	}
 	// The program's own image is the file that was loaded, byte for
 	// byte, whatever lies around it.
 	rep := open(filepath.Base(exe), 0)
-	if strings.HasPrefix(rep, "F-1") {
-		t.Fatalf("vFile:open of the program's name: %q", rep)
-	}
+	require.False(t, strings.HasPrefix(rep, "F-1"), "vFile:open of the program's name: %q", rep)
 	data := c.request("vFile:pread:" + rep[1:] + ",80,0")
 	_, body, _ := strings.Cut(data, ";")
-	if len(body) == 0 || !bytes.HasPrefix(exeBytes, []byte(body)) {
-		t.Errorf("the program's image read back differs from %s", exe)
-	}
+	assert.NotEmpty(t, body, "the program's image read back")
+	assert.True(t, bytes.HasPrefix(exeBytes, []byte(body)), "the program's image read back differs from %s", exe)
 	c.request("vFile:close:" + rep[1:])
 
 	refused := []string{
@@ -180,34 +146,27 @@ func TestSecurityVFile(t *testing.T) {
 	}
 	for _, name := range refused {
 		rep := open(name, 0)
-		if !strings.HasPrefix(rep, "F-1,") {
-			t.Errorf("vFile:open %q: %q, want F-1,errno", name, rep)
-		}
+		assert.True(t, strings.HasPrefix(rep, "F-1,"), "vFile:open %q: %q, want F-1,errno", name, rep)
 	}
 	// Nothing was opened: every descriptor is bad.
 	for fd := 0; fd < 40; fd++ {
 		rep := c.request(fmt.Sprintf("vFile:pread:%x,1000,0", fd))
-		if rep != "F-1,9" {
-			t.Errorf("vFile:pread on fd %d after the refused opens: %q, want F-1,9 (EBADF)", fd, rep[:min(len(rep), 40)])
-		}
-		if len(passwd) > 8 && strings.Contains(rep, string(passwd[:8])) {
-			t.Fatalf("/etc/passwd was served")
+		assert.Equal(t, "F-1,9", rep[:min(len(rep), 40)], "vFile:pread on fd %d after the refused opens, want EBADF", fd)
+		if len(passwd) > 8 {
+			require.NotContains(t, rep, string(passwd[:8]), "/etc/passwd was served")
 		}
 	}
 	// Writes: refused, even for a module.
 	for _, flags := range []int{1, 2, 0x201, 0x601} {
-		if rep := open(list.Libs[0].Name, flags); !strings.HasPrefix(rep, "F-1,") {
-			t.Errorf("vFile:open %q with flags %#x: %q, want F-1,errno", list.Libs[0].Name, flags, rep)
-		}
+		rep := open(list.Libs[0].Name, flags)
+		assert.True(t, strings.HasPrefix(rep, "F-1,"), "vFile:open %q with flags %#x: %q, want F-1,errno", list.Libs[0].Name, flags, rep)
 	}
 	for _, p := range []string{"vFile:pwrite:0,0,abc", "vFile:unlink:" + hexString(extra), "vFile:readlink:" + hexString(filepath.Join(dir, "passwd.dll"))} {
-		if rep := c.request(p); !strings.HasPrefix(rep, "F-1,") {
-			t.Errorf("%s: %q, want F-1,errno", p, rep)
-		}
+		rep := c.request(p)
+		assert.True(t, strings.HasPrefix(rep, "F-1,"), "%s: %q, want F-1,errno", p, rep)
 	}
-	if _, err := os.Stat(extra); err != nil {
-		t.Errorf("vFile:unlink removed a host file: %v", err)
-	}
+	_, err = os.Stat(extra)
+	assert.NoError(t, err, "vFile:unlink removed a host file")
 }
 
 // TestSecurityGuestEscapes: guest strings with terminal escape sequences
@@ -220,9 +179,9 @@ func TestSecurityGuestEscapes(t *testing.T) {
 		c, err := rsp.Dial(stub.Addr, rsp.WithTimeout(20*time.Second), rsp.WithConsole(&console))
 		require.NoError(t, err)
 		st, err := c.Continue()
-		if err != nil || st.Kind != rsp.StopExited || st.ExitCode != 0 {
-			t.Fatalf("run the guest to its end: %+v %v\nstderr:\n%s", st, err, stub.Stderr())
-		}
+		require.NoError(t, err, "run the guest to its end\nstderr:\n%s", stub.Stderr())
+		require.Equal(t, rsp.StopExited, st.Kind, "run the guest to its end: %+v\nstderr:\n%s", st, stub.Stderr())
+		require.Zero(t, st.ExitCode, "the guest's exit code")
 		// The monitor echoes nothing raw either (an unknown command
 		// named by guest-like text).
 		c.Monitor("\x1b]0;pwned-mon\x07")
@@ -233,21 +192,15 @@ func TestSecurityGuestEscapes(t *testing.T) {
 		}
 		log := stub.Stderr()
 		for _, want := range []string{"pwned-ods", "pwned-dll"} {
-			if !strings.Contains(log, want) {
-				t.Errorf("%v: the log never mentions %s: the logging path under test did not run\n%s", flags, want, log)
-			}
+			assert.Contains(t, log, want, "%v: the log never mentions %s: the logging path under test did not run\n%s", flags, want, log)
 		}
 		// U+009B is the 8-bit CSI (the rune; a lone byte 0x9b in the
 		// string would make IndexAny look for U+FFFD instead).
 		if i := strings.IndexAny(log, "\x1b\x07\u009b"); i >= 0 {
-			t.Errorf("%v: a raw control character in the stub's log at %d: %q", flags, i, log[max(0, i-80):min(len(log), i+40)])
+			assert.Fail(t, "a raw control character in the stub's log", "%v: at %d: %q", flags, i, log[max(0, i-80):min(len(log), i+40)])
 		}
-		if !strings.Contains(stub.Stdout(), "\x1b[2J\x1b]0;pwned\x07") {
-			t.Errorf("%v: the guest's stdout lost its bytes: %q", flags, stub.Stdout())
-		}
-		if !strings.Contains(console.String(), "\x1b]0;pwned\x07") {
-			t.Errorf("%v: the debugger console lost the guest's output: %q", flags, console.String())
-		}
+		assert.Contains(t, stub.Stdout(), "\x1b[2J\x1b]0;pwned\x07", "%v: the guest's stdout lost its bytes: %q", flags, stub.Stdout())
+		assert.Contains(t, console.String(), "\x1b]0;pwned\x07", "%v: the debugger console lost the guest's output: %q", flags, console.String())
 	}
 }
 
@@ -264,44 +217,17 @@ func TestSecurityHostFilesTraced(t *testing.T) {
 	writeFile(t, extra, []byte("MZ not a loaded module"))
 	require.NoError(t, os.Symlink("/etc/passwd", filepath.Join(dir, "passwd.dll")))
 	trace := filepath.Join(dir, "trace.txt")
-	cmd := exec.Command(strace, "-f", "-qq", "-o", trace,
-		"-e", "trace=open,openat,openat2,creat,unlink,unlinkat,rename,renameat,renameat2,mkdir,mkdirat,symlink,symlinkat,link,linkat,truncate,chmod,fchmodat",
-		testkit.Stub(t), "serve", "--userland", "synth", "--listen", "127.0.0.1:0", "--dll-path", dir, exe)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	pipe, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	exited := make(chan struct{})
-	var waitErr error
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-	})
-	addrc := make(chan string, 1)
-	var log bytes.Buffer
-	go func() {
-		sc := bufio.NewScanner(pipe)
-		for sc.Scan() {
-			log.WriteString(sc.Text() + "\n")
-			if _, a, ok := strings.Cut(sc.Text(), "listening on "); ok {
-				addrc <- strings.TrimSuffix(strings.Fields(a)[0], ";")
-			}
-		}
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-	var addr string
-	select {
-	case addr = <-addrc:
-	case <-exited:
+	stub := testkit.LaunchUnder(t, []string{strace, "-f", "-qq", "-o", trace,
+		"-e", "trace=open,openat,openat2,creat,unlink,unlinkat,rename,renameat,renameat2,mkdir,mkdirat,symlink,symlinkat,link,linkat,truncate,chmod,fchmodat"},
+		"serve", "--userland", "synth", "--listen", "127.0.0.1:0", "--dll-path", dir, exe)
+	if stub.Addr == "" {
 		out, _ := os.ReadFile(trace)
 		if testkit.RequireTools() {
-			t.Fatalf("the stub under strace exited: %v\n%s\n%s", waitErr, log.String(), out)
+			require.FailNow(t, "the stub under strace exited", "%v\n%s\n%s", stub.Err(), stub.Stderr(), out)
 		}
-		t.Skipf("cannot trace the stub here: %v\n%.500s", waitErr, out)
-	case <-time.After(60 * time.Second):
-		t.Fatal("the stub under strace did not start")
+		t.Skipf("cannot trace the stub here: %v\n%.500s", stub.Err(), out)
 	}
+	addr := stub.Addr
 
 	c := rawDial(t, addr)
 	c.write("+")
@@ -309,13 +235,11 @@ func TestSecurityHostFilesTraced(t *testing.T) {
 	for _, name := range []string{"/etc/passwd", "/etc/shadow", "/proc/self/environ", exe, extra, "notloaded.dll",
 		filepath.Join(dir, "passwd.dll"), "passwd.dll", "../../../../../../etc/passwd", `C:\windows\..\..\..\etc\passwd`,
 		filepath.Base(exe) + "/../../../etc/passwd"} {
-		if rep := c.request("vFile:open:" + hexString(name) + ",0,0"); !strings.HasPrefix(rep, "F-1,") {
-			t.Errorf("vFile:open %q: %q", name, rep)
-		}
+		rep := c.request("vFile:open:" + hexString(name) + ",0,0")
+		assert.True(t, strings.HasPrefix(rep, "F-1,"), "vFile:open %q: %q", name, rep)
 		for _, flags := range []string{"1", "2", "241", "641"} { // O_WRONLY, O_RDWR, |O_CREAT|O_TRUNC, |O_EXCL
-			if rep := c.request("vFile:open:" + hexString(name) + "," + flags + ",1ff"); !strings.HasPrefix(rep, "F-1,") {
-				t.Errorf("vFile:open %q flags %s: %q", name, flags, rep)
-			}
+			rep := c.request("vFile:open:" + hexString(name) + "," + flags + ",1ff")
+			assert.True(t, strings.HasPrefix(rep, "F-1,"), "vFile:open %q flags %s: %q", name, flags, rep)
 		}
 		c.request("vFile:unlink:" + hexString(name))
 		c.request("vFile:readlink:" + hexString(name))
@@ -335,17 +259,11 @@ func TestSecurityHostFilesTraced(t *testing.T) {
 			}
 			out.WriteString(p)
 		}
-		if strings.Contains(out.String(), hexString("root:x:0:0")) {
-			t.Errorf("monitor %s printed /etc/passwd", cmdline)
-		}
+		assert.NotContains(t, out.String(), hexString("root:x:0:0"), "monitor %s printed /etc/passwd", cmdline)
 	}
 	c.send("k")
 	c.Close()
-	select {
-	case <-exited:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the stub did not exit after k")
-	}
+	require.True(t, stub.Wait(30*time.Second), "the stub did not exit after k")
 
 	b, err := os.ReadFile(trace)
 	require.NoError(t, err)
@@ -367,11 +285,11 @@ func TestSecurityHostFilesTraced(t *testing.T) {
 		switch name {
 		case "open", "openat", "openat2", "creat":
 			if strings.Contains(call, "O_WRONLY") || strings.Contains(call, "O_RDWR") || strings.Contains(call, "O_CREAT") || name == "creat" {
-				t.Errorf("the stub opened %s for writing: %s", path, line)
+				assert.Fail(t, "the stub opened a file for writing", "%s: %s", path, line)
 			}
 			opened[path] = true
 		default:
-			t.Errorf("the stub changed the file system: %s", line)
+			assert.Fail(t, "the stub changed the file system", line)
 		}
 	}
 	var paths []string
@@ -384,15 +302,12 @@ func TestSecurityHostFilesTraced(t *testing.T) {
 			// The image, and what the Go runtime, libc and the network
 			// and time packages read for themselves.
 		default:
-			t.Errorf("the stub opened %s", p)
+			assert.Fail(t, "the stub opened a file it should not", p)
 		}
 	}
-	if !opened[exe] {
-		t.Errorf("the trace shows no open of the guest image %s: is it parsed right?\n%.2000s", exe, b)
-	}
+	assert.True(t, opened[exe], "the trace shows no open of the guest image %s: is it parsed right?\n%.2000s", exe, b)
 	slices.Sort(paths)
 	t.Logf("files the stub opened: %v", paths)
-	if _, err := os.Stat(filepath.Join(dir, "out.txt")); err == nil {
-		t.Error("a monitor command created a host file")
-	}
+	_, err = os.Stat(filepath.Join(dir, "out.txt"))
+	assert.Error(t, err, "a monitor command created a host file")
 }

@@ -79,21 +79,8 @@ func winePrefix(t *testing.T) string {
 // and returns the program's stdout and exit status.
 func rspstubRun(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	bin := testkit.Stub(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"run", "--userland", "wine", "--root", t.TempDir()}, args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	require.NoError(t, ctx.Err(), "rspstub run timed out; stderr:\n%s", errb.String())
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else {
-		require.NoError(t, err)
-	}
-	return out.String(), errb.String(), code
+	r := testkit.RunStub(t, 2*time.Minute, nil, append([]string{"run", "--userland", "wine", "--root", t.TempDir()}, args...)...)
+	return r.Stdout, r.Stderr, r.Code
 }
 
 func sortedLines(s string) string {

@@ -1,14 +1,14 @@
 package main
 
 import (
-	"github.com/stretchr/testify/require"
-
 	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/internal/testkit"
 )
@@ -24,13 +24,9 @@ func checkUnwind(args ...string) (stdout, stderr string, code int) {
 func TestCheckUnwindCLI(t *testing.T) {
 	exe := testkit.BuildPE(t, "unwind/check/testdata/frames.c", testkit.MinGW, "-O2", "-g")
 	out, errOut, code := checkUnwind("-n", "3", exe)
-	if code != checkAgree {
-		t.Fatalf("exit %d\n%s%s", code, out, errOut)
-	}
+	require.Equal(t, checkAgree, code, "exit code\n%s%s", out, errOut)
 	for _, want := range []string{"functions with both", "positions compared", "unreachable-padding", "first disagreements:"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
+		assert.Contains(t, out, want, "output")
 	}
 
 	out, _, code = checkUnwind("--json", exe, exe)
@@ -46,18 +42,17 @@ func TestCheckUnwindCLI(t *testing.T) {
 			Unexplained int
 		}
 	}
-	if err := json.Unmarshal([]byte(out), &js); err != nil || code != checkAgree {
-		t.Fatalf("--json: exit %d, %v\n%s", code, err, out)
-	}
-	if len(js.Files) != 2 || js.Files[0].Positions == 0 || js.Total.Positions != 2*js.Files[0].Positions {
-		t.Errorf("--json: %+v", js)
+	require.Equal(t, checkAgree, code, "--json: exit code\n%s", out)
+	require.NoError(t, json.Unmarshal([]byte(out), &js), "--json\n%s", out)
+	if assert.Len(t, js.Files, 2, "--json: %+v", js) {
+		assert.NotZero(t, js.Files[0].Positions, "--json: %+v", js)
+		assert.Equal(t, 2*js.Files[0].Positions, js.Total.Positions, "--json: total positions, %+v", js)
 	}
 
 	junk := filepath.Join(t.TempDir(), "junk.dll")
 	require.NoError(t, os.WriteFile(junk, []byte("not a PE file at all"), 0o644))
 	for _, args := range [][]string{{}, {junk}, {exe, junk}, {filepath.Join(t.TempDir(), "missing.dll")}, {"--bogus"}} {
-		if _, _, code := checkUnwind(args...); code != checkBadInput {
-			t.Errorf("check-unwind %q: exit %d, want %d", args, code, checkBadInput)
-		}
+		_, _, code := checkUnwind(args...)
+		assert.Equal(t, checkBadInput, code, "check-unwind %q: exit code", args)
 	}
 }

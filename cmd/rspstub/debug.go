@@ -135,22 +135,13 @@ func debugCmd(args []string, stdout, stderr io.Writer) int {
 		Logger: log,
 	}
 	gf.apply(&cfg, land)
-	closeOutputs, err := gf.openOutputs(&cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "rspstub debug: %s\n", oneLine(err))
+	// No userland line (log nil): debug's log shares the debugger's
+	// screen.
+	target, stop, ok := gf.startUnicorn("debug", "rspstub", cfg, nil, stderr)
+	if !ok {
 		return exitUsage
 	}
-	defer closeOutputs()
-	target, err := ucwin.New(cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "rspstub: %s: %s\n", prog, oneLine(err))
-		return exitUsage
-	}
-	defer func() {
-		if err := target.Close(); err != nil {
-			fmt.Fprintf(stderr, "rspstub debug: %s\n", oneLine(err))
-		}
-	}()
+	defer stop()
 
 	sock := filepath.Join(dir, "stub.sock")
 	l, err := rsp.Listen("unix:"+sock, log)

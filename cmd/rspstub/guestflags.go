@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -127,6 +128,38 @@ func (g *guestFlags) openOutputs(cfg *ucwin.Config) (done func() error, err erro
 		o.set(f)
 	}
 	return done, nil
+}
+
+// startUnicorn is how serve, run and debug start the Unicorn target on
+// cfg (the guest flags already applied): it creates the --trace-api and
+// --coverage files, loads the program and, when log is not nil, logs
+// which userland runs. A failure is said on stderr (a file it cannot
+// create as "rspstub CMD: ...", a program that does not load as
+// "LOADPREFIX: PROG: ...") and returns ok false: the subcommand exits
+// with its usage code. stop closes the target, saying on stderr if that
+// fails, and then the files.
+func (g *guestFlags) startUnicorn(cmd, loadPrefix string, cfg ucwin.Config, log *slog.Logger, stderr io.Writer) (target *ucwin.Target, stop func(), ok bool) {
+	closeOutputs, err := g.openOutputs(&cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "rspstub %s: %s\n", cmd, oneLine(err))
+		return nil, nil, false
+	}
+	target, err = ucwin.New(cfg)
+	if err != nil {
+		closeOutputs()
+		fmt.Fprintf(stderr, "%s: %s: %s\n", loadPrefix, cfg.Program, oneLine(err))
+		return nil, nil, false
+	}
+	stop = func() {
+		if err := target.Close(); err != nil {
+			fmt.Fprintf(stderr, "rspstub %s: %s\n", cmd, oneLine(err))
+		}
+		closeOutputs()
+	}
+	if log != nil {
+		logUserland(log, target, *g.userland)
+	}
+	return target, stop, true
 }
 
 // environment is the guest's environment: a Windows-like default block,

@@ -157,26 +157,14 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		DumpFaults:    *dump != "",
 	}
 	gf.apply(&cfg, land)
-	closeOutputs, err := gf.openOutputs(&cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "rspstub run: %s\n", oneLine(err))
-		return runUsage
-	}
-	defer closeOutputs()
 	if *asJSON {
 		cfg.StdioKinds[1] = cfg.StdioKinds[2] // the program's output goes to stderr
 	}
-	target, err := ucwin.New(cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "rspstub run: %s: %s\n", prog, oneLine(err))
+	target, stop, ok := gf.startUnicorn("run", "rspstub run", cfg, log, stderr)
+	if !ok {
 		return runUsage
 	}
-	defer func() {
-		if err := target.Close(); err != nil {
-			fmt.Fprintf(stderr, "rspstub run: %s\n", oneLine(err))
-		}
-	}()
-	logUserland(log, target, *gf.userland)
+	defer stop()
 	view := debuggee.New(target)
 	view.SetCFIPreference(*unwinder)
 	mon := view.Commands()

@@ -9,9 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 // runDemo builds the seed scenario as demo.exe and runs "rspstub run" on
@@ -82,63 +83,52 @@ func isHex(s string) bool {
 
 func TestRunJSON(t *testing.T) {
 	out, errOut, code := runDemo(t, "PROG", "--break", "d", "--json", "--regs")
-	if code != 0 {
-		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
-	}
+	require.Zero(t, code, "exit code\nstdout %s\nstderr %s", out, errOut)
 	// Exactly one JSON object on stdout; the guest's output went to stderr.
 	dec := json.NewDecoder(strings.NewReader(out))
 	var r runJSON
-	if err := dec.Decode(&r); err != nil {
-		t.Fatalf("stdout is not JSON: %v\n%s", err, out)
-	}
-	if dec.More() {
-		t.Fatalf("more than one JSON value on stdout:\n%s", out)
-	}
-	if !strings.Contains(errOut, "c: 3") || strings.Contains(out, "c: 3") {
-		t.Errorf("guest output must go to stderr only: stdout %q stderr %q", out, errOut)
-	}
-	if !r.Hit || r.Hits != 1 || r.Count != 1 || r.Stop != "breakpoint" || r.Break != "d" || !isHex(r.Address) || r.ExitCode != nil {
-		t.Errorf("result %+v", r)
-	}
+	require.NoError(t, dec.Decode(&r), "stdout is not JSON:\n%s", out)
+	require.False(t, dec.More(), "more than one JSON value on stdout:\n%s", out)
+	assert.Contains(t, errOut, "c: 3", "guest output must go to stderr")
+	assert.NotContains(t, out, "c: 3", "guest output must go to stderr only")
+	assert.True(t, r.Hit, "result %+v: hit", r)
+	assert.Equal(t, [2]int{1, 1}, [2]int{r.Hits, r.Count}, "result %+v: hits and count", r)
+	assert.Equal(t, "breakpoint", r.Stop, "result %+v: stop", r)
+	assert.Equal(t, "d", r.Break, "result %+v: break", r)
+	assert.True(t, isHex(r.Address), "result %+v: address", r)
+	assert.Nil(t, r.ExitCode, "result %+v: exit code", r)
 	want := []string{"demo.exe!d", "demo.exe!c", "demo.exe!b", "demo.exe!a", "demo.exe!main",
 		"demo.exe!__tmainCRTStartup", "demo.exe!mainCRTStartup", "KERNEL32.dll!BaseThreadInitThunk", "ntdll.dll!RtlUserThreadStart"}
-	if len(r.Frames) != len(want) {
-		t.Fatalf("%d frames, want %d", len(r.Frames), len(want))
-	}
+	require.Len(t, r.Frames, len(want), "frames")
 	for i, f := range r.Frames {
-		if f.Index != i || f.Module == nil || f.Symbol == nil || *f.Module+"!"+*f.Symbol != want[i] {
-			t.Errorf("frame %d: %+v, want %s", i, f, want[i])
+		assert.Equal(t, i, f.Index, "frame %d: index", i)
+		if !assert.NotNil(t, f.Module, "frame %d: module", i) || !assert.NotNil(t, f.Symbol, "frame %d: symbol", i) {
 			continue
 		}
-		if !isHex(f.PC) || !isHex(f.SP) || f.RVA == nil || !isHex(*f.RVA) || f.Offset == nil || !isHex(*f.Offset) {
-			t.Errorf("frame %d: values not hex strings: %+v", i, f)
+		assert.Equal(t, want[i], *f.Module+"!"+*f.Symbol, "frame %d", i)
+		if assert.NotNil(t, f.RVA, "frame %d: rva", i) {
+			assert.True(t, isHex(*f.RVA), "frame %d: rva %q not a hex string", i, *f.RVA)
 		}
+		if assert.NotNil(t, f.Offset, "frame %d: offset", i) {
+			assert.True(t, isHex(*f.Offset), "frame %d: offset %q not a hex string", i, *f.Offset)
+		}
+		assert.True(t, isHex(f.PC) && isHex(f.SP), "frame %d: pc %q, sp %q not hex strings", i, f.PC, f.SP)
 		for k, v := range f.Regs {
-			if !isHex(v) {
-				t.Errorf("frame %d: regs.%s = %q", i, k, v)
-			}
+			assert.True(t, isHex(v), "frame %d: regs.%s = %q", i, k, v)
 		}
-		if f.Regs["rip"] != f.PC || f.Regs["rsp"] != f.SP {
-			t.Errorf("frame %d: regs.rip/rsp %q/%q, pc/sp %q/%q", i, f.Regs["rip"], f.Regs["rsp"], f.PC, f.SP)
-		}
+		assert.Equal(t, f.PC, f.Regs["rip"], "frame %d: regs.rip against pc", i)
+		assert.Equal(t, f.SP, f.Regs["rsp"], "frame %d: regs.rsp against sp", i)
 	}
-	if r.Frames[0].PC != r.Address {
-		t.Errorf("frame 0 pc %s, breakpoint %s", r.Frames[0].PC, r.Address)
-	}
-	if r.Regs["rip"] != r.Address || r.Regs["rcx"] != "0x4" {
-		t.Errorf("regs %v: want rip at the breakpoint and rcx = 4 (d's argument)", r.Regs)
-	}
+	assert.Equal(t, r.Address, r.Frames[0].PC, "frame 0 pc, against the breakpoint")
+	assert.Equal(t, r.Address, r.Regs["rip"], "regs: rip at the breakpoint")
+	assert.Equal(t, "0x4", r.Regs["rcx"], "regs: rcx = 4 (d's argument)")
 }
 
 func TestRunText(t *testing.T) {
 	out, errOut, code := runDemo(t, "--count", "2", "PROG", "--break", "msvcrt!fputc", "--bt", "--regs")
-	if code != 0 {
-		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
-	}
+	require.Zero(t, code, "exit code\nstdout %s\nstderr %s", out, errOut)
 	for _, want := range []string{"breakpoint msvcrt!fputc", "hit 2 times", "msvcrt!fputc", "demo!main+", "ntdll!RtlUserThreadStart+", "-- end of stack", "rip    00007ffb"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("no %q in\n%s", want, out)
-		}
+		assert.Contains(t, out, want, "no %q in\n%s", want, out)
 	}
 }
 
@@ -146,8 +136,15 @@ func TestRunExitCodes(t *testing.T) {
 	// The program ends before the second hit of d: exit 1, in JSON too.
 	out, _, code := runDemo(t, "PROG", "--break", "d", "--count", "2", "--json")
 	var r runJSON
-	if code != 1 || json.Unmarshal([]byte(out), &r) != nil || r.Hit || r.Hits != 1 || r.Stop != "exited" || r.ExitCode == nil || *r.ExitCode != 11 || r.Frames != nil {
-		t.Errorf("exit %d, result %s", code, out)
+	assert.Equal(t, 1, code, "exit code")
+	if assert.NoError(t, json.Unmarshal([]byte(out), &r), "result %s", out) {
+		assert.False(t, r.Hit, "result %s: hit", out)
+		assert.Equal(t, 1, r.Hits, "result %s: hits", out)
+		assert.Equal(t, "exited", r.Stop, "result %s: stop", out)
+		if assert.NotNil(t, r.ExitCode, "result %s: exit code", out) {
+			assert.Equal(t, 11, *r.ExitCode, "result %s: exit code", out)
+		}
+		assert.Nil(t, r.Frames, "result %s: frames", out)
 	}
 	for _, args := range [][]string{
 		{"PROG", "--break", "nosuch"},            // unknown symbol
@@ -158,9 +155,8 @@ func TestRunExitCodes(t *testing.T) {
 		{"PROG", "--bogus"},                      // bad flag
 	} {
 		_, errOut, code := runDemo(t, args...)
-		if code != 2 || errOut == "" {
-			t.Errorf("run %v: exit %d (want 2), stderr %q", args, code, errOut)
-		}
+		assert.Equal(t, 2, code, "run %v: exit code", args)
+		assert.NotEmpty(t, errOut, "run %v: stderr", args)
 	}
 }
 
@@ -172,12 +168,14 @@ func TestRunFault(t *testing.T) {
 	var o, e bytes.Buffer
 	code := run([]string{"run", "--userland", "synth", exe, "--break", "main", "--count", "2", "--json"}, &o, &e)
 	var r runJSON
-	if err := json.Unmarshal(o.Bytes(), &r); err != nil || code != 1 {
-		t.Fatalf("exit %d, %v\n%s\n%s", code, err, o.String(), e.String())
+	require.Equal(t, 1, code, "exit code\n%s\n%s", o.String(), e.String())
+	require.NoError(t, json.Unmarshal(o.Bytes(), &r), "result\n%s\n%s", o.String(), e.String())
+	assert.Equal(t, "signal", r.Stop, "result %s: stop", o.String())
+	if assert.NotNil(t, r.Description, "result %s: description", o.String()) {
+		assert.Contains(t, *r.Description, "access violation", "result: description")
 	}
-	if r.Stop != "signal" || r.Description == nil || !strings.Contains(*r.Description, "access violation") || len(r.Frames) < 2 ||
-		r.Frames[1].Symbol == nil || *r.Frames[1].Symbol != "main" {
-		t.Errorf("result %s", o.String())
+	if assert.GreaterOrEqual(t, len(r.Frames), 2, "result %s: frames", o.String()) && assert.NotNil(t, r.Frames[1].Symbol, "result %s: frame 1", o.String()) {
+		assert.Equal(t, "main", *r.Frames[1].Symbol, "result %s: frame 1", o.String())
 	}
 }
 
@@ -188,12 +186,17 @@ func TestRunBreakInCallback(t *testing.T) {
 	var o, e bytes.Buffer
 	code := run([]string{"run", "--userland", "synth", exe, "--break", "cmp", "--count", "2", "--json"}, &o, &e)
 	var r runJSON
-	if err := json.Unmarshal(o.Bytes(), &r); err != nil || code != 0 || !r.Hit || r.Hits != 2 {
-		t.Fatalf("exit %d, %v\n%s\n%s", code, err, o.String(), e.String())
+	require.Zero(t, code, "exit code\n%s\n%s", o.String(), e.String())
+	require.NoError(t, json.Unmarshal(o.Bytes(), &r), "result\n%s\n%s", o.String(), e.String())
+	require.True(t, r.Hit, "result %s: hit", o.String())
+	require.Equal(t, 2, r.Hits, "result %s: hits", o.String())
+	require.GreaterOrEqual(t, len(r.Frames), 3, "frames %s", o.String())
+	var syms []string
+	for _, f := range r.Frames[:3] {
+		require.NotNil(t, f.Symbol, "frames %s", o.String())
+		syms = append(syms, *f.Symbol)
 	}
-	if len(r.Frames) < 3 || *r.Frames[0].Symbol != "cmp" || *r.Frames[1].Symbol != "qsort" || *r.Frames[2].Symbol != "main" {
-		t.Errorf("frames %s", o.String())
-	}
+	assert.Equal(t, []string{"cmp", "qsort", "main"}, syms, "the first frames")
 }
 
 // TestRunUnwinder: --unwinder reaches the monitor's walk: with cfi the
@@ -203,9 +206,7 @@ func TestRunUnwinder(t *testing.T) {
 	var pcs [2][]string
 	for k, set := range []string{"pdata", "cfi"} {
 		stdout, stderr, code := runDemo(t, "--break", "d", "--json", "--unwinder", set, "PROG")
-		if code != 0 {
-			t.Fatalf("--unwinder %s: exit %d\n%s", set, code, stderr)
-		}
+		require.Zero(t, code, "--unwinder %s: exit code\n%s", set, stderr)
 		var res runJSON
 		require.NoError(t, json.Unmarshal([]byte(stdout), &res))
 		n := 0
@@ -215,16 +216,17 @@ func TestRunUnwinder(t *testing.T) {
 				n++
 			}
 		}
-		if (set == "cfi") != (n >= 6) || (set == "pdata" && n != 0) {
-			t.Errorf("--unwinder %s: %d frames found by CFI of %d", set, n, len(res.Frames))
+		if set == "cfi" {
+			assert.GreaterOrEqual(t, n, 6, "--unwinder cfi: frames found by CFI of %d", len(res.Frames))
+		} else {
+			assert.Zero(t, n, "--unwinder pdata: frames found by CFI of %d", len(res.Frames))
 		}
 	}
-	if strings.Join(pcs[0], " ") != strings.Join(pcs[1], " ") || len(pcs[0]) != 9 {
-		t.Errorf("frames differ: pdata %v, cfi %v", pcs[0], pcs[1])
-	}
-	if _, stderr, code := runDemo(t, "--break", "d", "--unwinder", "dwarf", "PROG"); code != runUsage || !strings.Contains(stderr, "auto, pdata or cfi") {
-		t.Errorf("--unwinder dwarf: exit %d, %s", code, stderr)
-	}
+	assert.Len(t, pcs[0], 9, "frames with pdata")
+	assert.Equal(t, pcs[0], pcs[1], "frames with pdata and with cfi")
+	_, stderr, code := runDemo(t, "--break", "d", "--unwinder", "dwarf", "PROG")
+	assert.Equal(t, runUsage, code, "--unwinder dwarf: exit code")
+	assert.Contains(t, stderr, "auto, pdata or cfi", "--unwinder dwarf")
 }
 
 // TestRunBreakExitProcess: a mingw program that returns from main ends

@@ -75,23 +75,11 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 		Logger:                   log,
 	}
 	gf.apply(&cfg, land)
-	closeOutputs, err := gf.openOutputs(&cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "rspstub serve: %s\n", oneLine(err))
+	target, stop, ok := gf.startUnicorn("serve", "rspstub", cfg, log, stderr)
+	if !ok {
 		return exitUsage
 	}
-	defer closeOutputs()
-	target, err := ucwin.New(cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "rspstub: %s: %s\n", prog, oneLine(err))
-		return exitUsage
-	}
-	defer func() {
-		if err := target.Close(); err != nil {
-			fmt.Fprintf(stderr, "rspstub serve: %s\n", oneLine(err))
-		}
-	}()
-	logUserland(log, target, *gf.userland)
+	defer stop()
 	view := debuggee.New(target)
 	view.SetCFIPreference(*unwinder)
 

@@ -14,9 +14,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 // drcovFile is a parsed drcov file.
@@ -134,7 +135,7 @@ func funcRange(t *testing.T, exe, name string) (uint32, uint32) {
 			return at, a
 		}
 	}
-	t.Fatalf("no symbol after %s", name)
+	require.FailNow(t, "no symbol after", name)
 	return 0, 0
 }
 

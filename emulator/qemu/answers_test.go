@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/debuggee/debuggeetest"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
 )
 
@@ -27,7 +28,7 @@ func TestAnswersSystem(t *testing.T) {
 		{"module", Options{Modules: []*ModuleFile{mf}}, []string{"qXfer:libraries", "qXfer:exec-file", "vFile"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := startStubWith(t, tc.opt, systemArgs(g.kernel, "1")...)
+			s := startStubWith(t, tc.opt, testkit.QEMUSystemArgs(g.kernel, 1)...)
 			c := s.dial(t)
 			d := peSymbol(t, g.exe, "d")
 			require.NoError(t, c.SetBreakpoint(rsp.BreakSoftware, d, 1))

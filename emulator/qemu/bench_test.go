@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
 )
 
@@ -13,7 +14,7 @@ import (
 //	go test -run XXX -bench . ./emulator/qemu/
 func benchClient(b *testing.B, proxied bool) *rsp.Client {
 	kernel := buildGuest(b)
-	argv := systemArgs(kernel, "1")
+	argv := testkit.QEMUSystemArgs(kernel, 1)
 	if proxied {
 		return startStub(b, argv...).dial(b)
 	}

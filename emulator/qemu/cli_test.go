@@ -1,18 +1,10 @@
 package qemu
 
 import (
-	"github.com/stretchr/testify/require"
-
-	"github.com/rspstub/rspstub/internal/testkit"
-
-	"bufio"
-	"bytes"
-	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,82 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
 )
-
-// buildCLI builds cmd/rspstub once per test run.
-func buildCLI(t *testing.T) string {
-	t.Helper()
-	return testkit.Stub(t)
-}
-
-// cli is a running `rspstub qemu`.
-type cli struct {
-	cmd    *exec.Cmd
-	addr   string // where it listens
-	stdout *lockedWriter
-	stderr *lockedWriter
-	done   chan struct{}
-	err    error
-}
-
-var listeningRE = regexp.MustCompile(`listening on (\S+);`)
-
-// startCLI runs rspstub qemu ARGS and waits for its "listening on" line.
-func startCLI(t *testing.T, args ...string) *cli {
-	t.Helper()
-	bin := buildCLI(t)
-	c := &cli{stdout: &lockedWriter{w: &bytes.Buffer{}}, stderr: &lockedWriter{w: &bytes.Buffer{}}, done: make(chan struct{})}
-	c.cmd = exec.Command(bin, append([]string{"qemu"}, args...)...)
-	c.cmd.Stdout = c.stdout
-	pr, pw := io.Pipe()
-	c.cmd.Stderr = io.MultiWriter(c.stderr, pw)
-	require.NoError(t, c.cmd.Start())
-	go func() {
-		c.err = c.cmd.Wait()
-		pw.Close()
-		close(c.done)
-	}()
-	t.Cleanup(func() {
-		c.cmd.Process.Kill()
-		<-c.done
-	})
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-			}
-		}
-		io.Copy(io.Discard, pr)
-	}()
-	select {
-	case c.addr = <-found:
-	case <-c.done:
-		t.Fatalf("rspstub qemu exited (%v):\n%s", c.err, c.stderr.w.String())
-	case <-time.After(15 * time.Second):
-		t.Fatalf("rspstub qemu did not start listening:\n%s", c.stderr.w.String())
-	}
-	return c
-}
-
-// wait waits for rspstub to exit and returns its exit code.
-func (c *cli) wait(t *testing.T) int {
-	t.Helper()
-	select {
-	case <-c.done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("rspstub did not exit:\n%s", c.stderr.w.String())
-	}
-	if ee, ok := c.err.(*exec.ExitError); ok {
-		return ee.ExitCode()
-	}
-	if c.err != nil {
-		t.Fatal(c.err)
-	}
-	return 0
-}
 
 // children lists the child processes of pid.
 func children(pid int) []int {
@@ -128,23 +50,21 @@ func alive(pid int) bool {
 func TestCLIUser(t *testing.T) {
 	needTool(t, "qemu-x86_64")
 	prog := buildHello(t)
-	c := startCLI(t, "--listen", "127.0.0.1:0", "--", "qemu-x86_64", prog)
-	cl, err := rsp.Dial(c.addr, rsp.WithTimeout(10*time.Second))
+	c := testkit.StartQEMUStub(t, "qemu-x86_64", prog)
+	cl, err := rsp.Dial(c.Addr, rsp.WithTimeout(10*time.Second))
 	require.NoError(t, err)
-	if rep, err := cl.Request("qProcessInfo"); err != nil || !strings.Contains(rep, "ostype:linux") {
-		t.Errorf("qProcessInfo = %q, %v", rep, err)
+	rep, err := cl.Request("qProcessInfo")
+	if assert.NoError(t, err, "qProcessInfo") {
+		assert.Contains(t, rep, "ostype:linux", "qProcessInfo")
 	}
 	st, err := cl.Continue()
-	if err != nil || st.Kind != rsp.StopExited || st.ExitCode != 7 {
-		t.Errorf("stop %+v %v, want exit 7", st, err)
+	if assert.NoError(t, err, "continue") {
+		assert.Equal(t, rsp.StopExited, st.Kind, "stop %+v", st)
+		assert.Equal(t, 7, st.ExitCode, "stop %+v", st)
 	}
 	cl.Close()
-	if code := c.wait(t); code != 0 {
-		t.Errorf("exit code %d:\n%s", code, c.stderr.w.String())
-	}
-	if out := c.stdout.w.String(); !strings.Contains(out, "counter=6") {
-		t.Errorf("program output %q", out)
-	}
+	assert.Zero(t, c.ExitCode(t, 10*time.Second), "exit code")
+	assert.Contains(t, c.Stdout(), "counter=6", "program output")
 }
 
 // TestCLISignal: SIGTERM (or Ctrl-C) ends rspstub and the QEMU it
@@ -161,21 +81,17 @@ func TestCLISignal(t *testing.T) {
 	}{
 		{"user-SIGTERM", syscall.SIGTERM, []string{"qemu-x86_64", prog}},
 		{"user-SIGINT", syscall.SIGINT, []string{"qemu-x86_64", prog}},
-		{"system-SIGTERM", syscall.SIGTERM, systemArgs(kernel, "1")},
+		{"system-SIGTERM", syscall.SIGTERM, testkit.QEMUSystemArgs(kernel, 1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := startCLI(t, append([]string{"--listen", "127.0.0.1:0", "--"}, tc.argv...)...)
-			kids := children(c.cmd.Process.Pid)
-			if len(kids) != 1 {
-				t.Fatalf("rspstub has children %v, want one QEMU", kids)
-			}
-			c.cmd.Process.Signal(tc.sig)
-			if code := c.wait(t); code != 0 {
-				t.Errorf("exit code %d:\n%s", code, c.stderr.w.String())
-			}
+			c := testkit.StartQEMUStub(t, tc.argv...)
+			kids := children(c.Pid())
+			require.Len(t, kids, 1, "rspstub's children: want one QEMU")
+			c.Signal(tc.sig)
+			assert.Zero(t, c.ExitCode(t, 10*time.Second), "exit code")
 			if alive(kids[0]) {
 				syscall.Kill(kids[0], syscall.SIGKILL)
-				t.Errorf("QEMU (pid %d) outlived rspstub", kids[0])
+				assert.Failf(t, "QEMU outlived rspstub", "pid %d", kids[0])
 			}
 		})
 	}
@@ -190,14 +106,13 @@ func TestCLIConnect(t *testing.T) {
 	require.NoError(t, err)
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	argv := append(systemArgs(kernel, "1"), "-gdb", "tcp:127.0.0.1:"+strconv.Itoa(port), "-S")
+	argv := append(testkit.QEMUSystemArgs(kernel, 1), "-gdb", "tcp:127.0.0.1:"+strconv.Itoa(port), "-S")
 	q := exec.Command(argv[0], argv[1:]...)
 	require.NoError(t, q.Start())
 	var once sync.Once
 	stopQEMU := func() { once.Do(func() { q.Process.Kill(); q.Wait() }) }
 	t.Cleanup(stopQEMU)
 	gdbAddr := "tcp:127.0.0.1:" + strconv.Itoa(port)
-	var c *cli
 	for i := 0; i < 100; i++ { // until QEMU listens
 		if conn, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
 			conn.Close()
@@ -205,37 +120,30 @@ func TestCLIConnect(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	c = startCLI(t, "--connect", gdbAddr, "--listen", "127.0.0.1:0", "--unwinder", "cfi")
-	cl, err := rsp.Dial(c.addr, rsp.WithTimeout(10*time.Second))
+	c := testkit.StartCommand(t, "qemu", "--connect", gdbAddr, "--listen", "127.0.0.1:0", "--unwinder", "cfi")
+	cl, err := rsp.Dial(c.Addr, rsp.WithTimeout(10*time.Second))
 	require.NoError(t, err)
-	if cl.Description().Lookup("efer") < 0 {
-		t.Errorf("no efer: not detected as system mode")
-	}
+	assert.GreaterOrEqual(t, cl.Description().Lookup("efer"), 0, "no efer: not detected as system mode")
 	out, err := cl.Monitor("status")
-	if err != nil || !strings.Contains(out, "system mode at "+gdbAddr) {
-		t.Errorf("monitor status = %q, %v", out, err)
+	if assert.NoError(t, err, "monitor status") {
+		assert.Contains(t, out, "system mode at "+gdbAddr, "monitor status")
 	}
 	// --unwinder reaches the target; the monitor changes it.
-	if out, err := cl.Monitor("show unwinder"); err != nil || !strings.HasPrefix(out, "unwinder: cfi ") {
-		t.Errorf("monitor show unwinder = %q, %v", out, err)
+	out, err = cl.Monitor("show unwinder")
+	if assert.NoError(t, err, "monitor show unwinder") {
+		assert.True(t, strings.HasPrefix(out, "unwinder: cfi "), "monitor show unwinder = %q", out)
 	}
-	if out, err := cl.Monitor("set unwinder pdata"); err != nil || out != "unwinder: pdata\n" {
-		t.Errorf("monitor set unwinder pdata = %q, %v", out, err)
+	out, err = cl.Monitor("set unwinder pdata")
+	if assert.NoError(t, err, "monitor set unwinder pdata") {
+		assert.Equal(t, "unwinder: pdata\n", out, "monitor set unwinder pdata")
 	}
-	if out, err := cl.Monitor("set unwinder dwarf"); err == nil {
-		t.Errorf("monitor set unwinder dwarf = %q, accepted", out)
-	}
-	if err := cl.Detach(); err != nil {
-		t.Error(err)
-	}
-	c.cmd.Process.Signal(syscall.SIGTERM)
-	if code := c.wait(t); code != 0 {
-		t.Errorf("exit code %d:\n%s", code, c.stderr.w.String())
-	}
+	out, err = cl.Monitor("set unwinder dwarf")
+	assert.Error(t, err, "monitor set unwinder dwarf = %q, accepted", out)
+	assert.NoError(t, cl.Detach(), "detach")
+	c.Signal(syscall.SIGTERM)
+	assert.Zero(t, c.ExitCode(t, 10*time.Second), "exit code")
 	time.Sleep(100 * time.Millisecond)
-	if !alive(q.Process.Pid) {
-		t.Errorf("QEMU ended with the stub that attached to it")
-	}
+	assert.True(t, alive(q.Process.Pid), "QEMU ended with the stub that attached to it")
 	// QEMU took the detach: its gdbstub accepts a new debugger.
 	tg, err := Connect(gdbAddr, Options{})
 	require.NoError(t, err, "reconnect to QEMU")
@@ -245,7 +153,7 @@ func TestCLIConnect(t *testing.T) {
 // TestCLIErrors: clear messages for the bad situations.
 func TestCLIErrors(t *testing.T) {
 	needTool(t, "qemu-system-x86_64")
-	bin := buildCLI(t)
+	bin := testkit.Stub(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	closed := l.Addr().String()
@@ -276,15 +184,15 @@ func TestCLIErrors(t *testing.T) {
 		}{[]string{"--listen", "127.0.0.1:0", "--", "qemu-system-i386", "-display", "none", "-monitor", "none", "-serial", "none", "-m", "32"}, 1, "not x86-64"})
 	}
 	for _, tc := range cases {
-		cmd := exec.Command(bin, append([]string{"qemu"}, tc.args...)...)
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
+		c := testkit.Launch(t, append([]string{"qemu"}, tc.args...)...)
+		line := "rspstub qemu " + strings.Join(tc.args, " ")
+		if !assert.Empty(t, c.Addr, "%s: listens", line) {
+			c.Signal(os.Kill)
 		}
-		if code != tc.code || !strings.Contains(string(out), tc.want) {
-			t.Errorf("rspstub qemu %s: exit %d, output:\n%s\nwant exit %d and %q", strings.Join(tc.args, " "), code, out, tc.code, tc.want)
-		}
+		code := c.ExitCode(t, 30*time.Second)
+		out := c.Stdout() + c.Stderr()
+		assert.Equal(t, tc.code, code, "%s: exit code; output:\n%s", line, out)
+		assert.Contains(t, out, tc.want, "%s: output", line)
 	}
 }
 
@@ -295,23 +203,18 @@ func TestCLIQEMUExits(t *testing.T) {
 	needTool(t, "qemu-system-x86_64")
 	kernel := buildGuest(t)
 	for _, attached := range []bool{true, false} {
-		c := startCLI(t, append([]string{"--listen", "127.0.0.1:0", "--"}, systemArgs(kernel, "1")...)...)
-		kids := children(c.cmd.Process.Pid)
-		if len(kids) != 1 {
-			t.Fatalf("rspstub has children %v, want one QEMU", kids)
-		}
+		c := testkit.StartQEMUStub(t, testkit.QEMUSystemArgs(kernel, 1)...)
+		kids := children(c.Pid())
+		require.Len(t, kids, 1, "rspstub's children: want one QEMU")
 		var cl *rsp.Client
 		stops := make(chan rsp.Stop, 1)
 		if attached {
 			var err error
-			if cl, err = rsp.Dial(c.addr, rsp.WithTimeout(10*time.Second)); err != nil {
-				t.Fatal(err)
-			}
+			cl, err = rsp.Dial(c.Addr, rsp.WithTimeout(10*time.Second))
+			require.NoError(t, err)
 			go func() {
 				st, err := cl.Continue()
-				if err != nil {
-					t.Error(err)
-				}
+				assert.NoError(t, err, "continue")
 				stops <- st
 			}()
 			time.Sleep(200 * time.Millisecond)
@@ -320,20 +223,14 @@ func TestCLIQEMUExits(t *testing.T) {
 		if attached {
 			select {
 			case st := <-stops:
-				if st.Kind != rsp.StopTerminated {
-					t.Errorf("stop %+v, want terminated", st)
-				}
+				assert.Equal(t, rsp.StopTerminated, st.Kind, "stop %+v, want terminated", st)
 			case <-time.After(5 * time.Second):
-				t.Fatal("no stop after QEMU died")
+				require.Fail(t, "no stop after QEMU died")
 			}
 			cl.Close()
 		}
-		if code := c.wait(t); code != 0 {
-			t.Errorf("attached=%v: exit code %d:\n%s", attached, code, c.stderr.w.String())
-		}
-		if !strings.Contains(c.stderr.w.String(), "QEMU exited") {
-			t.Errorf("attached=%v: no word of QEMU's end:\n%s", attached, c.stderr.w.String())
-		}
+		assert.Zero(t, c.ExitCode(t, 10*time.Second), "attached=%v: exit code", attached)
+		assert.Contains(t, c.Stderr(), "QEMU exited", "attached=%v: no word of QEMU's end", attached)
 	}
 }
 
@@ -342,20 +239,20 @@ func TestCLIQEMUExits(t *testing.T) {
 func TestCLIModule(t *testing.T) {
 	g := buildWinGuest(t)
 	needTool(t, "qemu-system-x86_64")
-	c := startCLI(t, append([]string{"--listen", "127.0.0.1:0", "--module", g.exe + "@800000", "--"}, systemArgs(g.kernel, "1")...)...)
-	cl, err := rsp.Dial(c.addr, rsp.WithTimeout(10*time.Second))
+	c := testkit.StartCommand(t, append([]string{"qemu", "--listen", "127.0.0.1:0", "--module", g.exe + "@800000", "--"}, testkit.QEMUSystemArgs(g.kernel, 1)...)...)
+	cl, err := rsp.Dial(c.Addr, rsp.WithTimeout(10*time.Second))
 	require.NoError(t, err)
 	defer cl.Close()
 	d := peSymbol(t, g.exe, "d")
 	require.NoError(t, cl.SetBreakpoint(rsp.BreakSoftware, d, 1))
-	if st, err := cl.Continue(); err != nil || st.Kind != rsp.StopSWBreak {
-		t.Fatalf("stop %+v, %v", st, err)
-	}
+	st, err := cl.Continue()
+	require.NoError(t, err, "continue")
+	require.Equal(t, rsp.StopSWBreak, st.Kind, "stop %+v", st)
 	out, err := cl.Monitor("modules")
-	if err != nil || !strings.Contains(out, "chain.exe            "+g.exe) {
-		t.Errorf("monitor modules = %q, %v", out, err)
+	if assert.NoError(t, err, "monitor modules") {
+		assert.Contains(t, out, "chain.exe            "+g.exe, "monitor modules")
 	}
-	if out, err := cl.Monitor("teb"); err == nil || !strings.Contains(out, "gs_base 0x0: is 0") {
-		t.Errorf("monitor teb = %q, %v", out, err)
-	}
+	out, err = cl.Monitor("teb")
+	assert.Error(t, err, "monitor teb = %q", out)
+	assert.Contains(t, out, "gs_base 0x0: is 0", "monitor teb")
 }

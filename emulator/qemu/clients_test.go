@@ -1,32 +1,20 @@
 package qemu
 
 import (
-	"github.com/rspstub/rspstub/internal/testkit"
-
-	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
-// runTool runs a debugger in batch mode with a time limit.
+// runTool runs a debugger in batch mode with a time limit (testkit.Run).
 func runTool(t *testing.T, env []string, name string, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		t.Fatalf("%s timed out:\n%s", name, out)
-	}
-	if err != nil {
-		t.Logf("%s: %v", name, err)
-	}
-	return string(out)
+	return testkit.Run(t, 20*time.Second, env, name, args...)
 }
 
 // TestGDBUser: GDB in front of qemu-user through rspstub.
@@ -36,7 +24,7 @@ func TestGDBUser(t *testing.T) {
 	s := startStub(t, "qemu-x86_64", prog)
 	out := runTool(t, nil, "gdb", "-batch", "-nx",
 		"-ex", "set confirm off",
-		"-ex", "target remote "+s.addr,
+		"-ex", "target remote "+s.Addr,
 		"-ex", "break bump",
 		"-ex", "continue",
 		"-ex", "info registers rip",
@@ -59,18 +47,12 @@ func TestGDBUser(t *testing.T) {
 		"qemu CMD",
 		"exited with code 07",
 	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("gdb output has no %q", want)
-		}
+		assert.Contains(t, out, want, "gdb output has no %q", want)
 	}
 	// x/4gx $rsp prints one line of two quad words per 16 bytes.
-	if n := strings.Count(out, ":\t0x"); n < 2 {
-		t.Errorf("x/4gx printed %d lines", n)
-	}
+	assert.GreaterOrEqual(t, strings.Count(out, ":\t0x"), 2, "x/4gx lines")
 	for _, bad := range []string{"Remote 'g' packet reply is too long", "Could not load XML", "Cannot access memory"} {
-		if strings.Contains(out, bad) {
-			t.Errorf("gdb output has %q", bad)
-		}
+		assert.NotContains(t, out, bad, "gdb output has %q", bad)
 	}
 }
 
@@ -82,7 +64,7 @@ func TestLLDBUser(t *testing.T) {
 	s := startStub(t, "qemu-x86_64", prog)
 	env := testkit.LLDBEnv()
 	out := runTool(t, env, "lldb", "--batch", "--no-lldbinit",
-		"-o", "gdb-remote "+s.addr,
+		"-o", "gdb-remote "+s.Addr,
 		"-o", "register read",
 		"-o", fmt.Sprintf("breakpoint set -a %#x", bump),
 		"-o", "process continue",
@@ -92,9 +74,7 @@ func TestLLDBUser(t *testing.T) {
 	t.Logf("lldb output:\n%s", out)
 	for _, want := range []string{"rax = 0x", "rip = 0x", "cs = 0x00000033",
 		"stop reason = breakpoint 1.1", fmt.Sprintf("rip = 0x%016x", bump)} {
-		if !strings.Contains(out, want) {
-			t.Errorf("lldb output has no %q", want)
-		}
+		assert.Contains(t, out, want, "lldb output has no %q", want)
 	}
 }
 
@@ -104,10 +84,10 @@ func TestGDBSystem(t *testing.T) {
 	needTool(t, "gdb")
 	kernel := buildGuest(t)
 	elf64 := guestSymbols(t)
-	s := startStub(t, systemArgs(kernel, "2")...)
+	s := startStub(t, testkit.QEMUSystemArgs(kernel, 2)...)
 	out := runTool(t, nil, "gdb", "-batch", "-nx",
 		"-ex", "set confirm off",
-		"-ex", "target remote "+s.addr,
+		"-ex", "target remote "+s.Addr,
 		"-ex", "break tick",
 		"-ex", "continue",
 		"-ex", "info registers rip cr0 cr3 efer",
@@ -127,14 +107,10 @@ func TestGDBSystem(t *testing.T) {
 		"CPU #0",
 		"#1  ",
 	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("gdb output has no %q", want)
-		}
+		assert.Contains(t, out, want, "gdb output has no %q", want)
 	}
 	for _, bad := range []string{"Remote 'g' packet reply is too long", "Could not load XML"} {
-		if strings.Contains(out, bad) {
-			t.Errorf("gdb output has %q", bad)
-		}
+		assert.NotContains(t, out, bad, "gdb output has %q", bad)
 	}
 }
 
@@ -145,10 +121,10 @@ func TestLLDBSystem(t *testing.T) {
 	kernel := buildGuest(t)
 	elf64 := guestSymbols(t)
 	tick := symbol(t, elf64, "tick")
-	s := startStub(t, systemArgs(kernel, "1")...)
+	s := startStub(t, testkit.QEMUSystemArgs(kernel, 1)...)
 	env := testkit.LLDBEnv()
 	out := runTool(t, env, "lldb", "--batch", "--no-lldbinit",
-		"-o", "gdb-remote "+s.addr,
+		"-o", "gdb-remote "+s.Addr,
 		"-o", fmt.Sprintf("breakpoint set -a %#x", tick),
 		"-o", "process continue",
 		"-o", "register read --all",
@@ -156,8 +132,6 @@ func TestLLDBSystem(t *testing.T) {
 	t.Logf("lldb output:\n%s", out)
 	for _, want := range []string{"stop reason = breakpoint 1.1", fmt.Sprintf("rip = 0x%016x", tick),
 		"cr0 = 0x", fmt.Sprintf("cr3 = 0x%016x", symbol(t, elf64, "pml4")), "efer = 0x0000000000000500", "xmm15 = {", "st7 = {"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("lldb output has no %q", want)
-		}
+		assert.Contains(t, out, want, "lldb output has no %q", want)
 	}
 }

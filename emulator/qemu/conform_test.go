@@ -38,7 +38,7 @@ func TestUserRecordNextGDB(t *testing.T) {
 	s := startStub(t, "qemu-x86_64", prog)
 	out := runTool(t, nil, "gdb", "-batch", "-nx",
 		"-ex", "set confirm off",
-		"-ex", "target remote "+s.addr,
+		"-ex", "target remote "+s.Addr,
 		"-ex", "break count",
 		"-ex", "continue",
 		"-ex", "record",
@@ -68,7 +68,7 @@ func TestUserPIELLDB(t *testing.T) {
 	env := testkit.LLDBEnv()
 	out := runTool(t, env, "lldb", "--batch", "--no-lldbinit",
 		"-o", "target create "+prog,
-		"-o", "gdb-remote "+s.addr,
+		"-o", "gdb-remote "+s.Addr,
 		"-o", "breakpoint set -n count",
 		"-o", "continue",
 		"-o", "bt",
@@ -127,7 +127,7 @@ func TestUserConditionalBreakpointGDB(t *testing.T) {
 	prog := buildConf(t, false)
 	s := startStub(t, "qemu-x86_64", prog)
 	out := runTool(t, nil, "gdb", "-batch", "-nx",
-		"-ex", "target remote "+s.addr,
+		"-ex", "target remote "+s.Addr,
 		"-ex", "break count if i == 2",
 		"-ex", "continue",
 		"-ex", "info breakpoints",
@@ -153,7 +153,7 @@ func TestUserCatchSyscallGDB(t *testing.T) {
 	prog := buildConf(t, false)
 	s := startStub(t, "qemu-x86_64", prog)
 	out := runTool(t, nil, "gdb", "-batch", "-nx",
-		"-ex", "target remote "+s.addr,
+		"-ex", "target remote "+s.Addr,
 		"-ex", "catch syscall write",
 		"-ex", "continue",
 		"-ex", "continue",

@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/debuggee"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp/rsptest"
 )
 
@@ -23,7 +24,7 @@ func TestTargetContract(t *testing.T) {
 	})
 	t.Run("system", func(t *testing.T) {
 		kernel := buildGuest(t)
-		s := startStub(t, systemArgs(kernel, "1")...)
+		s := startStub(t, testkit.QEMUSystemArgs(kernel, 1)...)
 		require.Equal(t, ModeSystem, s.target.Mode())
 		rsptest.TestTarget(t, debuggee.New(s.target), rsptest.Config{
 			Start:    symbol(t, guestSymbols(t), "loop"),

@@ -1,13 +1,16 @@
 package qemu
 
 import (
-	"github.com/rspstub/rspstub/internal/testkit"
-
 	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 // buildDeep builds testdata/deep.c with the given gcc flags, once per
@@ -49,7 +52,7 @@ func TestBacktraceUser(t *testing.T) {
 				"-ex", "set remotetimeout 30",
 				"-ex", "set backtrace past-main on",
 				"-ex", "set backtrace past-entry on",
-				"-ex", "target remote "+s.addr,
+				"-ex", "target remote "+s.Addr,
 				"-ex", "break d",
 				"-ex", "continue",
 				"-ex", "echo ==bt==\\n",
@@ -67,38 +70,27 @@ func TestBacktraceUser(t *testing.T) {
 			// d's argument: GDB's "#0  d (x=6)" against monitor args'
 			// System V reading of rdi at the breakpoint (exact at d's first byte,
 			// the live register after -O0's prologue).
-			if m := regexp.MustCompile(`#0  d \(x=(\d+)\)`).FindStringSubmatch(out); m == nil {
-				t.Errorf("GDB's frame 0 is not d (x=N)")
-			} else if x, _ := strconv.Atoi(m[1]); !regexp.MustCompile(fmt.Sprintf(`arg1 x\s+rdi\s+%#x\s+(exact|register)`, x)).MatchString(section(out, "==args==", "==end==")) {
-				t.Errorf("monitor args does not show x = %#x in rdi", x)
+			if m := regexp.MustCompile(`#0  d \(x=(\d+)\)`).FindStringSubmatch(out); assert.NotNil(t, m, "GDB's frame 0 is not d (x=N)") {
+				x, _ := strconv.Atoi(m[1])
+				assert.Regexp(t, fmt.Sprintf(`arg1 x\s+rdi\s+%#x\s+(exact|register)`, x), section(out, "==args==", "==end=="), "monitor args does not show x = %#x in rdi", x)
 			}
 			monSites := frames(t, mon, monFrame)
-			if len(gdbNames) < 6 {
-				t.Fatalf("GDB's bt has %d frames: %q", len(gdbNames), gdbNames)
-			}
-			if !strings.Contains(mon, "end of stack") {
-				t.Errorf("monitor bt did not reach the end of the stack")
-			}
+			require.GreaterOrEqual(t, len(gdbNames), 6, "GDB's bt frames: %q", gdbNames)
+			assert.Contains(t, mon, "end of stack", "monitor bt did not reach the end of the stack")
 			var monNames []string
 			for _, site := range monSites {
 				_, fn, _ := strings.Cut(site, "!")
 				fn, _, _ = strings.Cut(fn, "+")
 				monNames = append(monNames, fn)
 			}
-			if strings.Join(monNames, " ") != strings.Join(gdbNames, " ") {
-				t.Errorf("monitor bt frames %q\nGDB bt frames      %q", monNames, gdbNames)
-			}
+			assert.Equal(t, gdbNames, monNames, "monitor bt frames against GDB's")
 			for _, want := range []string{"d", "c", "b", "a", "main", "_start"} {
-				if !contains(monNames, want) {
-					t.Errorf("monitor bt has no frame in %s", want)
-				}
+				assert.Contains(t, monNames, want, "monitor bt has no frame in %s", want)
 			}
-			if !strings.Contains(tc.name, "static") && !strings.Contains(mon, "libc.so.6!") {
-				t.Errorf("monitor bt has no libc.so.6 frame")
+			if !strings.Contains(tc.name, "static") {
+				assert.Contains(t, mon, "libc.so.6!", "monitor bt has no libc.so.6 frame")
 			}
-			if strings.Contains(mon, "not a PE") {
-				t.Errorf("monitor bt reports PE errors for ELF modules")
-			}
+			assert.NotContains(t, mon, "not a PE", "monitor bt reports PE errors for ELF modules")
 		})
 	}
 }
@@ -116,13 +108,4 @@ func frames(t *testing.T, text string, re *regexp.Regexp) []string {
 		out = append(out, m[2])
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

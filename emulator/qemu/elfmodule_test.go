@@ -1,13 +1,15 @@
 package qemu
 
 import (
-	"github.com/rspstub/rspstub/internal/testkit"
-
 	"fmt"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/rspstub/rspstub/internal/testkit"
 )
 
 // buildCGuest builds the C guest of testdata/cguest.S and cguest.c with
@@ -49,10 +51,10 @@ func TestELFModuleBacktrace(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			elf64, kernel := buildCGuest(t, "cguest-"+tc.name, tc.strip, tc.cflags...)
-			c := startCLI(t, append([]string{"--listen", "127.0.0.1:0", "--module", elf64, "--"}, systemArgs(kernel, "1")...)...)
+			c := testkit.StartCommand(t, append([]string{"qemu", "--listen", "127.0.0.1:0", "--module", elf64, "--"}, testkit.QEMUSystemArgs(kernel, 1)...)...)
 			out := runTool(t, nil, "gdb", "-batch", "-nx",
 				"-ex", "set confirm off",
-				"-ex", "target remote "+c.addr,
+				"-ex", "target remote "+c.Addr,
 				"-ex", "break level5",
 				"-ex", "continue",
 				"-ex", "echo @@bt\\n",
@@ -68,17 +70,14 @@ func TestELFModuleBacktrace(t *testing.T) {
 				if i == 0 {
 					trust = "context"
 				}
-				re := regexp.MustCompile(fmt.Sprintf(`(?m)^%02x [0-9a-f]{8}`+"`"+`[0-9a-f]{8}  \S+\s+%s!%s(\+0x[0-9a-f]+)? .*%s$`,
-					i, regexp.QuoteMeta(filepath.Base(elf64)), fn, trust))
-				if !re.MatchString(bt) {
-					t.Errorf("frame %d %s (%s) missing", i, fn, trust)
-				}
+				re := fmt.Sprintf(`(?m)^%02x [0-9a-f]{8}`+"`"+`[0-9a-f]{8}  \S+\s+%s!%s(\+0x[0-9a-f]+)? .*%s$`,
+					i, regexp.QuoteMeta(filepath.Base(elf64)), fn, trust)
+				assert.Regexp(t, re, bt, "frame %d %s (%s) missing", i, fn, trust)
 			}
-			if !strings.Contains(out, filepath.Base(elf64)) || strings.Contains(bt, "pc outside every module") {
-				t.Errorf("the kernel module is not used")
-			}
+			assert.Contains(t, out, filepath.Base(elf64), "the kernel module is not used")
+			assert.NotContains(t, bt, "pc outside every module", "the kernel module is not used")
 			if t.Failed() {
-				t.Logf("gdb:\n%s\nstub:\n%s", out, c.stderr.w.String())
+				t.Logf("gdb:\n%s\nstub:\n%s", out, c.Stderr())
 			}
 		})
 	}

@@ -1,15 +1,9 @@
 package qemu
 
 import (
-	"github.com/stretchr/testify/require"
-
-	"github.com/rspstub/rspstub/internal/testkit"
-
 	"bytes"
 	"debug/elf"
-	"errors"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -17,8 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/rspstub/rspstub/debuggee"
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
+	"github.com/rspstub/rspstub/rsp/rsptest"
 )
 
 // needTool skips (or, with RSPSTUB_REQUIRE_TOOLS=1, fails) when a tool
@@ -32,9 +31,8 @@ func run(t testing.TB, dir string, name string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s %s\n%s", name, strings.Join(args, " "), out)
 }
 
 // buildHello builds testdata/hello.c as a static Linux program (the
@@ -78,17 +76,16 @@ func symbol(t testing.TB, path, name string) uint64 {
 			return s.Value
 		}
 	}
-	t.Fatalf("%s: no symbol %s", path, name)
+	require.FailNow(t, "no symbol", "%s: %s", path, name)
 	return 0
 }
 
-// stub is QEMU with rspstub in front of it, serving on a loopback port.
+// stub is QEMU with rspstub's server in front of it, in this process,
+// serving on a loopback port (the kit's rsptest.Start).
 type stub struct {
-	proc    *Process
-	target  *Target
-	srv     *rsp.Server
-	addr    string // HOST:PORT of our server
-	served  chan error
+	proc   *Process
+	target *Target
+	*rsptest.Served
 	qemuErr *bytes.Buffer
 }
 
@@ -111,22 +108,15 @@ func startStubWith(t testing.TB, opt Options, argv ...string) *stub {
 	opt.Logger, opt.Mode, opt.Retry = log, p.Mode, 5*time.Second
 	tg, err := Connect(p.Addr, opt)
 	require.NoError(t, err)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	s := &stub{proc: p, target: tg, addr: l.Addr().String(), served: make(chan error, 1), qemuErr: &qerr}
-	s.srv = rsp.NewServer(debuggee.New(tg), rsp.WithLogger(log))
-	go func() { s.served <- s.srv.Serve(l) }()
-	t.Cleanup(func() {
-		s.srv.Close()
-		tg.Close()
-	})
-	return s
+	t.Cleanup(func() { tg.Close() }) // after the server's cleanup
+	return &stub{proc: p, target: tg, qemuErr: &qerr,
+		Served: rsptest.Start(t, debuggee.New(tg), rsp.WithLogger(log))}
 }
 
 // dial connects our Go client to the stub.
 func (s *stub) dial(t testing.TB) *rsp.Client {
 	t.Helper()
-	c, err := rsp.Dial(s.addr, rsp.WithTimeout(10*time.Second))
+	c, err := rsp.Dial(s.Addr, rsp.WithTimeout(10*time.Second))
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	return c
@@ -156,23 +146,14 @@ func regs(t testing.TB, c *rsp.Client, names ...string) map[string]uint64 {
 	m := map[string]uint64{}
 	for _, n := range names {
 		v, err := c.ReadRegisterUint(n)
-		if err != nil {
-			t.Fatalf("read %s: %v", n, err)
-		}
+		require.NoError(t, err, "read %s", n)
 		m[n] = v
 	}
 	return m
 }
 
-// waitServed waits for the server to end.
+// waitServed waits for the server to end with want.
 func (s *stub) waitServed(t testing.TB, want error) {
 	t.Helper()
-	select {
-	case err := <-s.served:
-		if !errors.Is(err, want) {
-			t.Errorf("Serve = %v, want %v", err, want)
-		}
-	case <-time.After(10 * time.Second):
-		t.Errorf("the server did not end")
-	}
+	assert.ErrorIs(t, s.Wait(t, 10*time.Second), want, "Serve")
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
 )
 
@@ -38,7 +39,7 @@ func TestSystemPrefetch(t *testing.T) {
 	kernel := buildGuest(t)
 	elf64 := guestSymbols(t)
 	tick := symbol(t, elf64, "tick")
-	s := startStub(t, systemArgs(kernel, "1")...)
+	s := startStub(t, testkit.QEMUSystemArgs(kernel, 1)...)
 	require.Equal(t, ModeSystem, s.target.Mode())
 	c := s.dial(t)
 	require.NoError(t, c.SetBreakpoint(rsp.BreakHardware, tick, 1))

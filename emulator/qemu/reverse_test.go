@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
 )
 
@@ -32,7 +33,7 @@ func recordGuest(t *testing.T) []string {
 	dir := t.TempDir()
 	disk, log := filepath.Join(dir, "disk.qcow2"), filepath.Join(dir, "replay.bin")
 	run(t, dir, "qemu-img", "create", "-f", "qcow2", disk, "16M")
-	args := append(systemArgs(kernel, "1"), "-drive", "file="+disk+",if=none")
+	args := append(testkit.QEMUSystemArgs(kernel, 1), "-drive", "file="+disk+",if=none")
 	icount := "shift=7,rrfile=" + log + ",rrsnapshot=init,rr="
 	cmd := exec.Command(args[0], append(args[1:], "-icount", icount+"record")...)
 	var stderr bytes.Buffer
@@ -52,7 +53,7 @@ func recordGuest(t *testing.T) []string {
 	case <-time.After(10 * time.Second):
 		cmd.Process.Kill()
 		<-done
-		t.Fatalf("the recording QEMU did not end on SIGTERM: %s", stderr.String())
+		require.FailNow(t, "the recording QEMU did not end on SIGTERM", stderr.String())
 	}
 	require.NotZero(t, fileSize(log), "the replay log: %s", stderr.String())
 	return append(args, "-icount", icount+"replay")
@@ -87,7 +88,7 @@ func TestQEMUReverse(t *testing.T) {
 	if !qemuReversesAlone(t) {
 		t.Skipf("QEMU hung on a reverse request in all %d attempts through rspstub, and also talked to directly: QEMU 7.2's replay fails on this host now (a busy machine)", attempts)
 	}
-	t.Fatalf("QEMU hung on a reverse request in all %d attempts through rspstub, but answered one sent to it directly", attempts)
+	require.FailNow(t, "QEMU hung on a reverse request in every attempt through rspstub, but answered one sent to it directly", "%d attempts", attempts)
 }
 
 // qemuReversesAlone replays a new recording with QEMU's own gdbstub and
@@ -254,7 +255,7 @@ func bounded(t *testing.T, hung *bool, what string, f func() (rsp.Stop, error)) 
 // monitor commands say what is missing.
 func TestQEMUNoReverse(t *testing.T) {
 	kernel := buildGuest(t)
-	s := startStub(t, systemArgs(kernel, "1")...)
+	s := startStub(t, testkit.QEMUSystemArgs(kernel, 1)...)
 	assert.False(t, s.target.Offers(rsp.FeatureReverse))
 	c := s.dial(t)
 	assert.Empty(t, c.Features()["ReverseStep"])

@@ -1,12 +1,12 @@
 package qemu
 
 import (
-	"github.com/stretchr/testify/require"
-
 	"net"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/rsp"
 )
@@ -21,9 +21,8 @@ func TestParseTID(t *testing.T) {
 		{"0", 0, false}, {"", 0, false}, {"p1", 0, false}, {"-1", 0, false}, {"zz", 0, false}, {"ffffffffff", 0, false},
 	} {
 		id, ok := parseTID(tc.in)
-		if id != tc.id || ok != tc.good {
-			t.Errorf("parseTID(%q) = %d, %v; want %d, %v", tc.in, id, ok, tc.id, tc.good)
-		}
+		assert.Equal(t, tc.id, id, "parseTID(%q)", tc.in)
+		assert.Equal(t, tc.good, ok, "parseTID(%q) ok", tc.in)
 	}
 }
 
@@ -32,8 +31,8 @@ func FuzzParseTID(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if id, ok := parseTID(s); ok && id <= 0 {
-			t.Errorf("parseTID(%q) = %d", s, id)
+		if id, ok := parseTID(s); ok {
+			assert.Positive(t, id, "parseTID(%q)", s)
 		}
 	})
 }
@@ -45,15 +44,9 @@ const i386XML = `<?xml version="1.0"?><target><architecture>i386</architecture>
 func TestCheckAMD64(t *testing.T) {
 	d, _, err := rsp.ParseTargetXML([]byte(i386XML), nil)
 	require.NoError(t, err)
-	if err := checkAMD64(d); err == nil || !strings.Contains(err.Error(), "not x86-64") {
-		t.Errorf("i386 description: %v", err)
-	}
-	if err := checkAMD64(rsp.AMD64(rsp.AMD64Options{})); err != nil {
-		t.Errorf("amd64 description: %v", err)
-	}
-	if err := checkAMD64(nil); err == nil {
-		t.Errorf("nil description accepted")
-	}
+	assert.ErrorContains(t, checkAMD64(d), "not x86-64", "i386 description")
+	assert.NoError(t, checkAMD64(rsp.AMD64(rsp.AMD64Options{})), "amd64 description")
+	assert.Error(t, checkAMD64(nil), "nil description accepted")
 }
 
 func TestModeOf(t *testing.T) {
@@ -61,13 +54,13 @@ func TestModeOf(t *testing.T) {
 		"qemu-system-x86_64": ModeSystem, "/usr/bin/qemu-system-x86_64": ModeSystem,
 		"qemu-x86_64": ModeUser, "/opt/qemu-x86_64-static": ModeUser,
 	} {
-		if m, err := ModeOf(in); m != want || err != nil {
-			t.Errorf("ModeOf(%q) = %v, %v; want %v", in, m, err, want)
+		m, err := ModeOf(in)
+		if assert.NoError(t, err, "ModeOf(%q)", in) {
+			assert.Equal(t, want, m, "ModeOf(%q)", in)
 		}
 	}
-	if _, err := ModeOf("gdb"); err == nil {
-		t.Errorf("ModeOf(gdb) accepted")
-	}
+	_, err := ModeOf("gdb")
+	assert.Error(t, err, "ModeOf(gdb) accepted")
 }
 
 func TestLaunchRefusesOwnGDBStub(t *testing.T) {
@@ -76,14 +69,11 @@ func TestLaunchRefusesOwnGDBStub(t *testing.T) {
 		{"qemu-system-x86_64", "-gdb", "tcp::1234"},
 		{"qemu-x86_64", "-g", "1234", "/bin/true"},
 	} {
-		if _, err := Launch(argv, LaunchOptions{}); err == nil || !strings.Contains(err.Error(), "private gdbstub") {
-			t.Errorf("Launch(%q) = %v", argv, err)
-		}
+		_, err := Launch(argv, LaunchOptions{})
+		assert.ErrorContains(t, err, "private gdbstub", "Launch(%q)", argv)
 	}
 	// After the program, -g is the program's own argument.
-	if got := userOptions(ModeUser, []string{"-L", "/x", "/bin/sh", "-g"}); len(got) != 2 {
-		t.Errorf("userOptions = %q", got)
-	}
+	assert.Len(t, userOptions(ModeUser, []string{"-L", "/x", "/bin/sh", "-g"}), 2, "userOptions")
 }
 
 // fakeQEMU answers the quiesce exchange like a running qemu-system: the
@@ -110,9 +100,7 @@ func TestQuiesce(t *testing.T) {
 			b.Write([]byte("$1#31"))
 			b.Read(buf[:1])
 		}()
-		if err := quiesce(a, 2*time.Second); err != nil {
-			t.Errorf("running=%v: %v", running, err)
-		}
+		assert.NoError(t, quiesce(a, 2*time.Second), "running=%v", running)
 		a.Close()
 	}
 }

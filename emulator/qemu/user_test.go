@@ -1,15 +1,14 @@
 package qemu
 
 import (
-	"github.com/stretchr/testify/require"
-
-	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/guest/winproc"
 	"github.com/rspstub/rspstub/rsp"
@@ -23,41 +22,30 @@ func TestUser(t *testing.T) {
 	prog := buildHello(t)
 	bump, counter := symbol(t, prog, "bump"), symbol(t, prog, "counter")
 	s := startStub(t, "qemu-x86_64", prog)
-	if s.target.Mode() != ModeUser {
-		t.Fatalf("mode %v, want user", s.target.Mode())
-	}
+	require.Equal(t, ModeUser, s.target.Mode(), "mode")
 	c := s.dial(t)
 
 	d := c.Description()
-	if d.Lookup("cr0") >= 0 {
-		t.Errorf("user mode description has cr0")
-	}
+	assert.Negative(t, d.Lookup("cr0"), "user mode description has cr0")
 	for i, want := range []string{"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp"} {
-		if d.Registers[i].Name != want {
-			t.Errorf("register %d is %s, want %s (GDB's order, not QEMU's)", i, d.Registers[i].Name, want)
-		}
+		assert.Equal(t, want, d.Registers[i].Name, "register %d (GDB's order, not QEMU's)", i)
 	}
 	r := regs(t, c, "rip", "rsp", "eflags", "cs", "fs_base")
-	if r["rip"] == 0 || r["rsp"] == 0 || r["cs"] != 0x33 {
-		t.Errorf("registers at entry: %#x", r)
-	}
+	assert.NotZero(t, r["rip"], "rip at entry")
+	assert.NotZero(t, r["rsp"], "rsp at entry")
+	assert.Equal(t, uint64(0x33), r["cs"], "cs at entry")
 	// g agrees with p, mapped by name.
 	g, err := c.ReadRegisters()
 	require.NoError(t, err)
-	if pc := binary.LittleEndian.Uint64(g[d.Registers[rsp.AMD64RIP].Offset:]); pc != r["rip"] {
-		t.Errorf("g has rip %#x, p %#x", pc, r["rip"])
-	}
+	assert.Equal(t, r["rip"], binary.LittleEndian.Uint64(g[d.Registers[rsp.AMD64RIP].Offset:]), "rip in g, against p")
 
 	// Register writes: P, and G of the whole block, both mapped by name.
 	require.NoError(t, c.WriteRegisterUint("r12", 0x1122334455667788))
 	binary.LittleEndian.PutUint64(g[d.Registers[rsp.AMD64RBX].Offset:], 0xabcdef)
 	binary.LittleEndian.PutUint64(g[d.Registers[rsp.AMD64R12].Offset:], 0x1122334455667788)
-	if _, err := c.Request("G" + hex.EncodeToString(g)); err != nil {
-		t.Fatal(err)
-	}
-	if w := regs(t, c, "rbx", "r12", "rip"); w["rbx"] != 0xabcdef || w["r12"] != 0x1122334455667788 || w["rip"] != r["rip"] {
-		t.Errorf("after P and G: %#x", w)
-	}
+	_, err = c.Request("G" + hex.EncodeToString(g))
+	require.NoError(t, err)
+	assert.Equal(t, map[string]uint64{"rbx": 0xabcdef, "r12": 0x1122334455667788, "rip": r["rip"]}, regs(t, c, "rbx", "r12", "rip"), "after P and G")
 
 	// The stack is the highest mapping: find its last page, then read
 	// across its end.
@@ -71,75 +59,66 @@ func TestUser(t *testing.T) {
 			break
 		}
 	}
-	if top == 0 {
-		t.Fatal("no end of the stack mapping found")
-	}
+	require.NotZero(t, top, "no end of the stack mapping found")
 	buf := make([]byte, 0x200)
 	n, err := c.ReadMemory(top-16, buf)
-	if n != 16 {
-		t.Errorf("read across the end of the stack: %d bytes (%v), want the 16 readable", n, err)
-	}
+	assert.Equal(t, 16, n, "read across the end of the stack: want the 16 readable bytes (%v)", err)
 	// Through `m` directly: one packet that crosses the edge.
 	rep, err := c.Request("m" + hexAddr(top-8) + ",20")
-	if err != nil || len(rep) != 16 {
-		t.Errorf("m across the edge = %q, %v; want 8 bytes", rep, err)
+	if assert.NoError(t, err, "m across the edge") {
+		assert.Len(t, rep, 16, "m across the edge: want 8 bytes")
 	}
 
 	// A breakpoint is reported as swbreak at its address.
 	require.NoError(t, c.SetBreakpoint(rsp.BreakSoftware, bump, 1))
 	st, err := c.Continue()
 	require.NoError(t, err)
-	if st.Kind != rsp.StopSWBreak {
-		t.Errorf("stop %+v, want swbreak", st)
-	}
-	if pc := regs(t, c, "rip")["rip"]; pc != bump {
-		t.Errorf("stopped at %#x, want bump %#x", pc, bump)
-	}
+	assert.Equal(t, rsp.StopSWBreak, st.Kind, "stop %+v, want swbreak", st)
+	assert.Equal(t, bump, regs(t, c, "rip")["rip"], "stopped at, want bump")
 	require.NoError(t, c.RemoveBreakpoint(rsp.BreakSoftware, bump, 1))
 
 	// qemu-user has no watchpoints: rspstub emulates them.
 	require.NoError(t, c.SetBreakpoint(rsp.WatchWrite, counter, 8))
 	st, err = c.Continue()
 	require.NoError(t, err)
-	if st.Kind != rsp.StopWatch || st.Addr != counter {
-		t.Errorf("stop %+v, want watch:%x", st, counter)
-	}
+	assert.Equal(t, rsp.StopWatch, st.Kind, "stop %+v, want watch", st)
+	assert.Equal(t, counter, st.Addr, "stop %+v: watched address", st)
 	var v [8]byte
-	if _, err := c.ReadMemory(counter, v[:]); err != nil || binary.LittleEndian.Uint64(v[:]) != 1 {
-		t.Errorf("counter = %x (%v), want 1 after the first write", v, err)
+	_, err = c.ReadMemory(counter, v[:])
+	if assert.NoError(t, err, "read counter") {
+		assert.Equal(t, uint64(1), binary.LittleEndian.Uint64(v[:]), "counter after the first write")
 	}
 	require.NoError(t, c.RemoveBreakpoint(rsp.WatchWrite, counter, 8))
 	// A read watchpoint: bump reads counter before writing it back.
 	require.NoError(t, c.SetBreakpoint(rsp.WatchRead, counter, 8))
 	st, err = c.Continue()
 	require.NoError(t, err)
-	if st.Kind != rsp.StopRWatch || st.Addr != counter {
-		t.Errorf("stop %+v, want rwatch:%x", st, counter)
-	}
+	assert.Equal(t, rsp.StopRWatch, st.Kind, "stop %+v, want rwatch", st)
+	assert.Equal(t, counter, st.Addr, "stop %+v: watched address", st)
 	require.NoError(t, c.RemoveBreakpoint(rsp.WatchRead, counter, 8))
 
 	// A step moves the PC by one instruction.
 	before := regs(t, c, "rip")["rip"]
 	st, err = c.Step()
-	if err != nil || st.Kind != rsp.StopSignal || st.Signal != rsp.SIGTRAP {
-		t.Errorf("step: %+v, %v", st, err)
+	if assert.NoError(t, err, "step") {
+		assert.Equal(t, rsp.StopSignal, st.Kind, "step: %+v", st)
+		assert.Equal(t, rsp.SIGTRAP, st.Signal, "step: %+v", st)
 	}
-	if after := regs(t, c, "rip")["rip"]; after == before || after-before > 15 {
-		t.Errorf("step went from %#x to %#x", before, after)
-	}
+	after := regs(t, c, "rip")["rip"]
+	assert.True(t, after != before && after-before <= 15, "step went from %#x to %#x", before, after)
 
 	// Writes go through (X from us becomes M to QEMU). bump is between
 	// its load and its store of counter, so the value does not last.
 	binary.LittleEndian.PutUint64(v[:], 40)
 	require.NoError(t, c.WriteMemory(counter, v[:]))
-	if _, err := c.ReadMemory(counter, v[:]); err != nil || binary.LittleEndian.Uint64(v[:]) != 40 {
-		t.Errorf("counter = %x (%v) after writing 40", v, err)
+	_, err = c.ReadMemory(counter, v[:])
+	if assert.NoError(t, err, "read counter") {
+		assert.Equal(t, uint64(40), binary.LittleEndian.Uint64(v[:]), "counter after writing 40")
 	}
 	st, err = c.Continue()
 	require.NoError(t, err)
-	if st.Kind != rsp.StopExited || st.ExitCode != 7 {
-		t.Errorf("stop %+v, want an exit with code 7", st)
-	}
+	assert.Equal(t, rsp.StopExited, st.Kind, "stop %+v, want an exit with code 7", st)
+	assert.Equal(t, 7, st.ExitCode, "stop %+v, want an exit with code 7", st)
 	c.Close()
 	s.waitServed(t, rsp.ErrExited)
 }
@@ -166,9 +145,7 @@ func TestUserInterrupt(t *testing.T) {
 	done := make(chan rsp.Stop, 1)
 	go func() {
 		st, err := c.Continue()
-		if err != nil {
-			t.Error(err)
-		}
+		assert.NoError(t, err, "continue")
 		done <- st
 	}()
 	time.Sleep(300 * time.Millisecond)
@@ -177,34 +154,29 @@ func TestUserInterrupt(t *testing.T) {
 	select {
 	case st := <-done:
 		t.Logf("interrupt answered in %v", time.Since(start))
-		if st.Signal != rsp.SIGINT {
-			t.Errorf("stop %+v, want SIGINT", st)
-		}
+		assert.Equal(t, rsp.SIGINT, st.Signal, "stop %+v, want SIGINT", st)
 	case <-time.After(10 * time.Second):
 		// A hang bound, not a latency figure (the log line is that).
-		t.Fatal("no stop within 10 s of the interrupt")
+		require.FailNow(t, "no stop within 10 s of the interrupt")
 	}
 	// The SIGINT that stopped it is not delivered on the next resume:
 	// the next stop is the breakpoint.
 	bump, main := symbol(t, prog, "bump"), symbol(t, prog, "main")
 	require.NoError(t, c.SetBreakpoint(rsp.BreakSoftware, bump, 1))
 	st, err := c.Continue()
-	if err != nil || st.Kind != rsp.StopSWBreak {
-		t.Fatalf("stop %+v %v, want swbreak", st, err)
-	}
+	require.NoError(t, err, "continue to bump")
+	require.Equal(t, rsp.StopSWBreak, st.Kind, "stop %+v, want swbreak", st)
 	require.NoError(t, c.RemoveBreakpoint(rsp.BreakSoftware, bump, 1))
 	// Range stepping (done locally: QEMU has no vCont;r) over bump ends
 	// back in main.
 	st, err = c.Resume([]rsp.ResumeAction{{Thread: rsp.AllThreads, Step: true, RangeStart: bump, RangeEnd: main}})
-	if err != nil || st.Kind != rsp.StopSignal || st.Signal != rsp.SIGTRAP {
-		t.Errorf("range step: %+v %v", st, err)
+	if assert.NoError(t, err, "range step") {
+		assert.Equal(t, rsp.StopSignal, st.Kind, "range step: %+v", st)
+		assert.Equal(t, rsp.SIGTRAP, st.Signal, "range step: %+v", st)
 	}
-	if pc := regs(t, c, "rip")["rip"]; pc < main || pc >= main+0x100 {
-		t.Errorf("range step over bump stopped at %#x, want in main (%#x)", pc, main)
-	}
-	if err := c.Kill(); err != nil {
-		t.Error(err)
-	}
+	pc := regs(t, c, "rip")["rip"]
+	assert.True(t, pc >= main && pc < main+0x100, "range step over bump stopped at %#x, want in main (%#x)", pc, main)
+	assert.NoError(t, c.Kill())
 	s.waitServed(t, rsp.ErrKilled)
 }
 
@@ -232,22 +204,18 @@ func TestUserModulesSeam(t *testing.T) {
 	s := startStubWith(t, Options{UserModules: seam}, "qemu-x86_64", prog)
 	c := s.dial(t)
 	auxv, err := s.target.Client().ReadAuxv()
-	if err != nil || len(auxv) < 32 || len(auxv)%16 != 0 || binary.LittleEndian.Uint64(auxv[len(auxv)-16:]) != 0 {
-		t.Fatalf("ReadAuxv = %d bytes, %v; want AT_NULL-terminated pairs", len(auxv), err)
-	}
+	require.NoError(t, err, "ReadAuxv")
+	require.GreaterOrEqual(t, len(auxv), 32, "ReadAuxv: want AT_NULL-terminated pairs")
+	require.Zero(t, len(auxv)%16, "ReadAuxv = %d bytes: want pairs", len(auxv))
+	require.Zero(t, binary.LittleEndian.Uint64(auxv[len(auxv)-16:]), "ReadAuxv: want AT_NULL last")
 	// The Windows-form library list is not offered for a Linux program
 	// (the SVR4 one is); the seam's modules are what the monitor sees.
-	if _, err := c.ReadXfer("libraries", ""); err == nil {
-		t.Errorf("qXfer:libraries answered for a Linux program")
-	}
-	if out := mon(t, c, "modules"); !strings.Contains(out, prog) {
-		t.Errorf("modules:\n%s", out)
-	}
-	if !bytes.Equal(gotAuxv, auxv) {
-		t.Errorf("the seam got %d bytes of auxv, QEMU has %d", len(gotAuxv), len(auxv))
-	}
-	if out := mon(t, c, "discovery"); !strings.Contains(out, "ELF link map") || !strings.Contains(out, "problem: seam called") {
-		t.Errorf("discovery:\n%s", out)
-	}
+	_, err = c.ReadXfer("libraries", "")
+	assert.Error(t, err, "qXfer:libraries answered for a Linux program")
+	assert.Contains(t, mon(t, c, "modules"), prog, "modules")
+	assert.Equal(t, auxv, gotAuxv, "the auxv the seam got, against QEMU's")
+	disc := mon(t, c, "discovery")
+	assert.Contains(t, disc, "ELF link map", "discovery")
+	assert.Contains(t, disc, "problem: seam called", "discovery")
 	monErr(t, c, "teb", "no TEB")
 }

@@ -1,10 +1,6 @@
 package qemu
 
 import (
-	"github.com/stretchr/testify/require"
-
-	"github.com/rspstub/rspstub/internal/testkit"
-
 	"bytes"
 	"debug/pe"
 	"fmt"
@@ -16,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/rsp"
 	"github.com/rspstub/rspstub/unwind"
 )
@@ -44,13 +44,11 @@ func buildWinGuest(t testing.TB) winGuest {
 			f, err := pe.Open(img)
 			require.NoError(t, err)
 			for _, s := range f.Sections {
-				if s.Size > 0 && s.Offset != s.VirtualAddress {
-					t.Fatalf("%s: section %s at file offset %#x, rva %#x: the guest's copy would be wrong", img, s.Name, s.Offset, s.VirtualAddress)
+				if s.Size > 0 {
+					require.Equal(t, s.VirtualAddress, s.Offset, "%s: section %s: file offset and rva differ: the guest's copy would be wrong", img, s.Name)
 				}
 			}
-			if len(f.Sections) == 0 || f.Section(".pdata") == nil {
-				t.Fatalf("%s has no .pdata", img)
-			}
+			require.NotNil(t, f.Section(".pdata"), "%s has no .pdata", img)
 			f.Close()
 		}
 		run(t, dir, "gcc", "-c", "-o", "winguest.o", abs("testdata/winguest.S"))
@@ -73,16 +71,14 @@ func peSymbol(t testing.TB, path, name string) uint64 {
 			return base + uint64(f.Sections[s.SectionNumber-1].VirtualAddress) + uint64(s.Value)
 		}
 	}
-	t.Fatalf("%s: no symbol %s", path, name)
+	require.FailNow(t, "no symbol", "%s: %s", path, name)
 	return 0
 }
 
 func mon(t *testing.T, c *rsp.Client, cmd string) string {
 	t.Helper()
 	out, err := c.Monitor(cmd)
-	if err != nil {
-		t.Errorf("monitor %s: %v\n%s", cmd, err, out)
-	}
+	assert.NoError(t, err, "monitor %s\n%s", cmd, out)
 	return out
 }
 
@@ -90,9 +86,8 @@ func mon(t *testing.T, c *rsp.Client, cmd string) string {
 func monErr(t *testing.T, c *rsp.Client, cmd, want string) {
 	t.Helper()
 	out, err := c.Monitor(cmd)
-	if err == nil || !strings.Contains(out, want) {
-		t.Errorf("monitor %s = %q, %v; want an error with %q", cmd, out, err, want)
-	}
+	assert.Error(t, err, "monitor %s = %q", cmd, out)
+	assert.Contains(t, out, want, "monitor %s", cmd)
 }
 
 // checkFrames checks that bt's first frames are want, in order.
@@ -105,22 +100,17 @@ func checkFrames(t *testing.T, bt string, want ...string) {
 			got = append(got, m[1])
 		}
 	}
-	if len(got) < len(want) {
-		t.Errorf("bt has %d named frames, want %v:\n%s", len(got), want, bt)
+	if !assert.GreaterOrEqual(t, len(got), len(want), "bt's named frames, want %v:\n%s", want, bt) {
 		return
 	}
-	for i, w := range want {
-		if got[i] != w {
-			t.Errorf("frame %d is %s, want %s:\n%s", i, got[i], w, bt)
-		}
-	}
+	assert.Equal(t, want, got[:len(want)], "bt's first frames:\n%s", bt)
 }
 
 // TestWindowsGuest: module discovery over QEMU from guest memory only,
 // in the three phases of testdata/winguest.S, through our Go client.
 func TestWindowsGuest(t *testing.T) {
 	g := buildWinGuest(t)
-	s := startStub(t, systemArgs(g.kernel, "2")...)
+	s := startStub(t, testkit.QEMUSystemArgs(g.kernel, 2)...)
 	c := s.dial(t)
 	monErr(t, c, "teb", "not in 64-bit long mode")
 
@@ -132,19 +122,17 @@ func TestWindowsGuest(t *testing.T) {
 			// Step off the breakpoint first, as debuggers do (QEMU would
 			// report it again at once).
 			require.NoError(t, c.RemoveBreakpoint(rsp.BreakSoftware, d, 1))
-			if _, err := c.Step(); err != nil {
-				t.Fatal(err)
-			}
+			_, err := c.Step()
+			require.NoError(t, err, "step off d")
 			require.NoError(t, c.SetBreakpoint(rsp.BreakSoftware, d, 1))
 		}
 		st, err := c.Continue()
-		if err != nil || st.Kind != rsp.StopSWBreak {
-			t.Fatalf("phase %d: stop %+v, %v; want the breakpoint at d", phase, st, err)
-		}
+		require.NoError(t, err, "phase %d: continue", phase)
+		require.Equal(t, rsp.StopSWBreak, st.Kind, "phase %d: stop %+v; want the breakpoint at d", phase, st)
 		// entry(phase) -> a(phase) -> b(+1) -> c(+2) -> d(+3)
-		if r := regs(t, c, "rip", "rcx"); r["rip"] != d || uint32(r["rcx"]) != uint32(phase+3) {
-			t.Fatalf("phase %d: rip %#x rcx %#x; want d %#x with %d", phase, r["rip"], r["rcx"], d, phase+3)
-		}
+		r := regs(t, c, "rip", "rcx")
+		require.Equal(t, d, r["rip"], "phase %d: rip, want d", phase)
+		require.Equal(t, uint32(phase+3), uint32(r["rcx"]), "phase %d: ecx, d's argument", phase)
 		return st
 	}
 	// Frames are named module!symbol, the module without its extension.
@@ -153,15 +141,10 @@ func TestWindowsGuest(t *testing.T) {
 	// Phase 1: gs_base 0. The MZ scan names the image from its exports.
 	stopAtD(1)
 	monErr(t, c, "teb", "gs_base 0x0: is 0")
-	if rep, err := c.Request("qGetTIBAddr:1"); err == nil {
-		t.Errorf("qGetTIBAddr with no TEB = %q, %v", rep, err)
-	}
-	if out := mon(t, c, "modules"); !strings.Contains(out, "00000000`00800000  00000000`00808000  0x8000     chain.exe") {
-		t.Errorf("modules by MZ scan:\n%s", out)
-	}
-	if out := mon(t, c, "discovery"); !strings.Contains(out, "MZ scan back from rip") {
-		t.Errorf("discovery:\n%s", out)
-	}
+	rep, err := c.Request("qGetTIBAddr:1")
+	assert.Error(t, err, "qGetTIBAddr with no TEB = %q", rep)
+	assert.Contains(t, mon(t, c, "modules"), "00000000`00800000  00000000`00808000  0x8000     chain.exe", "modules by MZ scan")
+	assert.Contains(t, mon(t, c, "discovery"), "MZ scan back from rip", "discovery")
 	checkFrames(t, mon(t, c, "bt"), chain...)
 
 	// Phase 2: gs_base points at unmapped memory.
@@ -170,60 +153,46 @@ func TestWindowsGuest(t *testing.T) {
 
 	// Phase 3: the TEB, PEB and loader list.
 	st := stopAtD(3)
-	if !st.Library {
-		t.Errorf("the stop after the modules appeared has no library: flag")
-	}
+	assert.True(t, st.Library, "the stop after the modules appeared has no library: flag")
 	teb := symbol(t, g.elf64, "teb")
-	if rep, err := c.Request("qGetTIBAddr:1"); err != nil || rep != fmt.Sprintf("%x", teb) {
-		t.Errorf("qGetTIBAddr:1 = %q, %v; want %x", rep, err, teb)
+	rep, err = c.Request("qGetTIBAddr:1")
+	if assert.NoError(t, err, "qGetTIBAddr:1") {
+		assert.Equal(t, fmt.Sprintf("%x", teb), rep, "qGetTIBAddr:1")
 	}
-	if out := mon(t, c, "teb"); !strings.Contains(out, fmt.Sprintf("Self                       %#x", teb)) {
-		t.Errorf("teb:\n%s", out)
-	}
+	assert.Contains(t, mon(t, c, "teb"), fmt.Sprintf("Self                       %#x", teb), "teb")
 	out := mon(t, c, "modules")
 	for _, want := range []string{
 		"00000000`00800000  00000000`00808000  0x8000     chain.exe            C:\\guest\\chain.exe",
 		"00000000`00a00000  00000000`00a08000  0x8000     kernel32.dll         C:\\Windows\\System32\\kernel32.dll",
 	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("modules: no %q in\n%s", want, out)
-		}
+		assert.Contains(t, out, want, "modules: no %q in\n%s", want, out)
 	}
 	checkFrames(t, mon(t, c, "bt"), append(chain, "kernel32!BaseThreadInitThunk")...)
-	if out := mon(t, c, "peb"); !strings.Contains(out, "0x8000     kernel32.dll") {
-		t.Errorf("peb:\n%s", out)
-	}
-	if out := mon(t, c, "discovery"); !strings.Contains(out, "PEB loader list") {
-		t.Errorf("discovery:\n%s", out)
-	}
+	assert.Contains(t, mon(t, c, "peb"), "0x8000     kernel32.dll", "peb")
+	assert.Contains(t, mon(t, c, "discovery"), "PEB loader list", "discovery")
 	libs, err := c.ReadXfer("libraries", "")
 	require.NoError(t, err)
 	for _, want := range []string{`<library name="C:\guest\chain.exe"><segment address="0x801000"/>`,
 		`<library name="C:\Windows\System32\kernel32.dll"><segment address="0xa01000"/>`} {
-		if !strings.Contains(string(libs), want) {
-			t.Errorf("library list has no %s:\n%s", want, libs)
-		}
+		assert.Contains(t, string(libs), want, "library list has no %s:\n%s", want, libs)
 	}
-	if out := mon(t, c, "help"); !strings.Contains(out, "verify-unwind") || !strings.Contains(out, "qemu CMD") {
-		t.Errorf("help lists both command sets?\n%s", out)
-	}
+	help := mon(t, c, "help")
+	assert.Contains(t, help, "verify-unwind", "help lists the shared commands")
+	assert.Contains(t, help, "qemu CMD", "help lists QEMU's commands")
 	// Monitor commands follow the debugger's thread (Hg): vCPU 1 is
 	// halted in protected mode, where there is no TEB.
-	if _, err := c.Request("Hg2"); err != nil {
-		t.Fatal(err)
-	}
+	_, err = c.Request("Hg2")
+	require.NoError(t, err)
 	regs(t, c, "rip")
 	monErr(t, c, "teb", "vCPU thread 2 is not in 64-bit long mode")
-	if _, err := c.Request("Hg1"); err != nil {
-		t.Fatal(err)
-	}
+	_, err = c.Request("Hg1")
+	require.NoError(t, err)
 	regs(t, c, "rip")
 	checkFrames(t, mon(t, c, "bt"), chain...)
 
 	buf := make([]byte, 0x200)
-	if n, err := c.ReadMemory(0x1000000-24, buf); n != 24 {
-		t.Errorf("read across 0x1000000: %d bytes (%v), want 24", n, err)
-	}
+	n, err := c.ReadMemory(0x1000000-24, buf)
+	assert.Equal(t, 24, n, "read across 0x1000000: bytes (%v)", err)
 }
 
 // TestGDBWindowsGuest: GDB through rspstub on the Windows guest: a
@@ -234,11 +203,11 @@ func TestGDBWindowsGuest(t *testing.T) {
 	needTool(t, "gdb")
 	g := buildWinGuest(t)
 	d := peSymbol(t, g.exe, "d")
-	s := startStub(t, systemArgs(g.kernel, "1")...)
+	s := startStub(t, testkit.QEMUSystemArgs(g.kernel, 1)...)
 	// Ctrl-C: SIGINT to gdb while it waits in "continue".
 	out := runInterrupted(t, "@@running", "gdb", "-batch", "-nx",
 		"-ex", "set confirm off",
-		"-ex", "target remote "+s.addr,
+		"-ex", "target remote "+s.Addr,
 		"-ex", "hbreak good_loop",
 		"-ex", "continue",
 		"-ex", "delete",
@@ -276,19 +245,13 @@ func TestGDBWindowsGuest(t *testing.T) {
 		"Cannot access memory at address 0x1000000",
 		"Program received signal SIGINT",
 	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("gdb output has no %q", want)
-		}
+		assert.Contains(t, out, want, "gdb output has no %q", want)
 	}
 	checkFrames(t, section(out, "@@bt", "@@modules"), "chain!d", "chain!c", "chain!b", "chain!a", "chain!entry", "kernel32!BaseThreadInitThunk")
 	// 16 bytes up to the end of the mapping are printed before the error.
-	if !regexp.MustCompile(`0xfffff8:(\s+0x[0-9a-f]{2}){8}`).MatchString(out) {
-		t.Errorf("x/32xb across the end of the mapping printed no prefix")
-	}
+	assert.Regexp(t, `0xfffff8:(\s+0x[0-9a-f]{2}){8}`, out, "x/32xb across the end of the mapping printed no prefix")
 	for _, bad := range []string{"Remote 'g' packet reply is too long", "Could not load XML"} {
-		if strings.Contains(out, bad) {
-			t.Errorf("gdb output has %q", bad)
-		}
+		assert.NotContains(t, out, bad, "gdb output has %q", bad)
 	}
 }
 
@@ -320,13 +283,11 @@ func runInterrupted(t *testing.T, marker, name string, args ...string) string {
 			if err != nil {
 				t.Logf("%s: %v", name, err)
 			}
-			if !sent {
-				t.Errorf("%s ended before %q", name, marker)
-			}
+			assert.True(t, sent, "%s ended before %q", name, marker)
 			return text()
 		case <-deadline:
 			cmd.Process.Kill()
-			t.Fatalf("%s timed out:\n%s", name, text())
+			require.FailNow(t, "timed out", "%s:\n%s", name, text())
 		case <-time.After(50 * time.Millisecond):
 			if !sent && strings.Contains(text(), marker) {
 				time.Sleep(500 * time.Millisecond)
@@ -355,10 +316,10 @@ func TestLLDBWindowsGuest(t *testing.T) {
 	g := buildWinGuest(t)
 	d := peSymbol(t, g.exe, "d")
 	good := symbol(t, g.elf64, "good_loop")
-	s := startStub(t, systemArgs(g.kernel, "1")...)
+	s := startStub(t, testkit.QEMUSystemArgs(g.kernel, 1)...)
 	env := testkit.LLDBEnv()
 	out := runTool(t, env, "lldb", "--batch", "--no-lldbinit",
-		"-o", "gdb-remote "+s.addr,
+		"-o", "gdb-remote "+s.Addr,
 		"-o", fmt.Sprintf("breakpoint set -a %#x", good),
 		"-o", "process continue",
 		"-o", "breakpoint delete -f",
@@ -371,9 +332,7 @@ func TestLLDBWindowsGuest(t *testing.T) {
 	for _, want := range []string{fmt.Sprintf("rip = 0x%016x", d), "rsp = 0x", "r15 = 0x",
 		fmt.Sprintf("cr3 = 0x%016x", symbol(t, g.elf64, "pml4")), "efer = 0x0000000000000500",
 		fmt.Sprintf("gs_base = 0x%016x", symbol(t, g.elf64, "teb")), "k_gs_base = 0x", "xmm15 = {", "st7 = {", "mxcsr = 0x"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("lldb output has no %q", want)
-		}
+		assert.Contains(t, out, want, "lldb output has no %q", want)
 	}
 }
 
@@ -385,40 +344,33 @@ func TestWindowsGuestModuleFile(t *testing.T) {
 	g := buildWinGuest(t)
 	mf, err := ParseModuleFile(g.exe + "@800000")
 	require.NoError(t, err)
-	s := startStubWith(t, Options{Modules: []*ModuleFile{mf}}, systemArgs(g.kernel, "1")...)
+	s := startStubWith(t, Options{Modules: []*ModuleFile{mf}}, testkit.QEMUSystemArgs(g.kernel, 1)...)
 	c := s.dial(t)
 	// A static function is in the COFF symbols only, not the exports:
 	// names come from the file. d is exported, so check the symbol
 	// source by the module path instead.
 	d := peSymbol(t, g.exe, "d")
 	require.NoError(t, c.SetBreakpoint(rsp.BreakSoftware, d, 1))
-	if st, err := c.Continue(); err != nil || st.Kind != rsp.StopSWBreak {
-		t.Fatalf("stop %+v, %v", st, err)
-	}
-	if gs := regs(t, c, "gs_base")["gs_base"]; gs != 0 {
-		t.Fatalf("gs_base %#x: not the phase without a TEB", gs)
-	}
+	st, err := c.Continue()
+	require.NoError(t, err, "continue")
+	require.Equal(t, rsp.StopSWBreak, st.Kind, "stop %+v", st)
+	require.Zero(t, regs(t, c, "gs_base")["gs_base"], "gs_base: not the phase without a TEB")
 	out := mon(t, c, "modules")
-	if !strings.Contains(out, "0x8000     chain.exe            "+g.exe) {
-		t.Errorf("modules with --module:\n%s", out)
-	}
-	if out := mon(t, c, "discovery"); !strings.Contains(out, "1 --module file") {
-		t.Errorf("discovery:\n%s", out)
-	}
+	assert.Contains(t, out, "0x8000     chain.exe            "+g.exe, "modules with --module:\n%s", out)
+	assert.Contains(t, mon(t, c, "discovery"), "1 --module file", "discovery")
 	checkFrames(t, mon(t, c, "bt"), "chain!d", "chain!c", "chain!b", "chain!a", "chain!entry")
 	libs, err := c.ReadXfer("libraries", "")
-	if err != nil || !strings.Contains(string(libs), fmt.Sprintf(`<library name="%s"><segment address="0x801000"/>`, g.exe)) {
-		t.Errorf("library list %s, %v", libs, err)
+	if assert.NoError(t, err, "library list") {
+		assert.Contains(t, string(libs), fmt.Sprintf(`<library name="%s"><segment address="0x801000"/>`, g.exe), "library list")
 	}
-	if exe, err := c.ReadXfer("exec-file", "1"); err != nil || string(exe) != g.exe {
-		t.Errorf("exec-file = %q, %v; want %s", exe, err, g.exe)
+	exe, err := c.ReadXfer("exec-file", "1")
+	if assert.NoError(t, err, "exec-file") {
+		assert.Equal(t, g.exe, string(exe), "exec-file")
 	}
 	for _, name := range []string{g.exe, "/etc/passwd", g.dll} {
 		rep, err := c.Request("vFile:open:" + hexString(name) + ",0,0")
 		ok := err == nil && strings.HasPrefix(rep, "F") && !strings.HasPrefix(rep, "F-1")
-		if ok != (name == g.exe) {
-			t.Errorf("vFile:open %s = %q, %v", name, rep, err)
-		}
+		assert.Equal(t, name == g.exe, ok, "vFile:open %s = %q, %v: opens", name, rep, err)
 	}
 }
 
@@ -427,15 +379,24 @@ func hexString(s string) string { return fmt.Sprintf("%x", s) }
 // TestParseModuleFile: --module validation.
 func TestParseModuleFile(t *testing.T) {
 	g := buildWinGuest(t)
-	if m, err := ParseModuleFile(g.dll + "@0xA00000"); err != nil || m.Base != 0xa00000 || m.Size != 0x8000 || m.FirstSectionRVA != 0x1000 || m.Name() != "kernel32.dll" {
-		t.Errorf("ParseModuleFile = %+v, %v", m, err)
+	m, err := ParseModuleFile(g.dll + "@0xA00000")
+	if assert.NoError(t, err, "ParseModuleFile") {
+		assert.Equal(t, uint64(0xa00000), m.Base, "ParseModuleFile: Base")
+		assert.Equal(t, uint64(0x8000), m.Size, "ParseModuleFile: Size")
+		assert.Equal(t, uint32(0x1000), m.FirstSectionRVA, "ParseModuleFile: FirstSectionRVA")
+		assert.Equal(t, "kernel32.dll", m.Name(), "ParseModuleFile: Name")
 	}
 	// An ELF image: where it was linked (the guest's lowest PT_LOAD page).
-	if m, err := ParseModuleFile(g.elf64); err != nil || m.Base != 0x100000 || m.Format != unwind.FormatELF || m.Size == 0 || m.Size%0x1000 != 0 {
-		t.Errorf("ParseModuleFile(ELF) = %+v, %v", m, err)
+	m, err = ParseModuleFile(g.elf64)
+	if assert.NoError(t, err, "ParseModuleFile(ELF)") {
+		assert.Equal(t, uint64(0x100000), m.Base, "ParseModuleFile(ELF): Base")
+		assert.Equal(t, unwind.FormatELF, m.Format, "ParseModuleFile(ELF): Format")
+		assert.NotZero(t, m.Size, "ParseModuleFile(ELF): Size")
+		assert.Zero(t, m.Size%0x1000, "ParseModuleFile(ELF): Size %#x in pages", m.Size)
 	}
-	if m, err := ParseModuleFile(g.elf64 + "@0x100000"); err != nil || m.Base != 0x100000 {
-		t.Errorf("ParseModuleFile(ELF@its base) = %+v, %v", m, err)
+	m, err = ParseModuleFile(g.elf64 + "@0x100000")
+	if assert.NoError(t, err, "ParseModuleFile(ELF@its base)") {
+		assert.Equal(t, uint64(0x100000), m.Base, "ParseModuleFile(ELF@its base): Base")
 	}
 	for _, tc := range []struct{ spec, want string }{
 		{g.dll, "want FILE@BASE"},
@@ -447,8 +408,7 @@ func TestParseModuleFile(t *testing.T) {
 		{g.kernel, "not an ELF64 x86-64 image"}, // the elf32-i386 copy QEMU boots
 		{"testdata/guest.ld@0x1000", "not a PE or ELF image"},
 	} {
-		if _, err := ParseModuleFile(tc.spec); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("ParseModuleFile(%q) = %v; want %q", tc.spec, err, tc.want)
-		}
+		_, err := ParseModuleFile(tc.spec)
+		assert.ErrorContains(t, err, tc.want, "ParseModuleFile(%q)", tc.spec)
 	}
 }

@@ -22,8 +22,16 @@
 //     Python path Debian's lldb needs);
 //   - one way to start a stub on a fixture for every backend (Start with a
 //     Backend: Unicorn with the synth or the wine userland, QEMU user,
-//     QEMU system). An in-process fake target is served by rsp/rsptest,
-//     which also holds the contract test of rsp.Target (TestTarget).
+//     QEMU system; StartStub and StartQEMUStub with more flags;
+//     StartCommand for any other command line that listens, Launch for
+//     one the stub may refuse, LaunchUnder for a stub under strace), as a
+//     StubProc that gives its address, output, process id and exit code;
+//     RunStub runs a command that ends by itself (rspstub run PROGRAM). Any rsp.Target (a backend's
+//     target, a fake) is served in-process by rsp/rsptest's Start, which
+//     also holds the contract test of rsp.Target (TestTarget). Another
+//     vendor's stub to compare with (gdbserver, lldb-server) is started
+//     by StartPeer. Package rsp's own tests, which cannot import rsptest,
+//     serve their fakes on a TCPPair.
 //
 // testkit imports none of the project's packages, so the tests inside
 // any package (rsp, unwind, guest, the backends) can use it without an

@@ -3,6 +3,8 @@ package testkit
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,8 +14,11 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // Root is the repository's top folder.
@@ -34,9 +39,7 @@ func dir(t testing.TB) string {
 	workOnce.Do(func() {
 		workDir, workErr = os.MkdirTemp("", "rspstub-e2e-")
 	})
-	if workErr != nil {
-		t.Fatal(workErr)
-	}
+	require.NoError(t, workErr, "the folder of built fixtures")
 	return workDir
 }
 
@@ -67,9 +70,7 @@ func Stub(t testing.TB) string {
 			stubErr = fmt.Errorf("go build ./cmd/rspstub: %v\n%s", err, out)
 		}
 	})
-	if stubErr != nil {
-		t.Fatal(stubErr)
-	}
+	require.NoError(t, stubErr)
 	return stubPath
 }
 
@@ -91,6 +92,12 @@ const (
 	QEMUSystem   Backend = "qemu-system"   // rspstub qemu -- qemu-system-x86_64 ... -kernel PROGRAM
 )
 
+// UnicornBackend is the Unicorn backend with the named userland, "synth"
+// or "wine", for tests that loop over the userlands.
+func UnicornBackend(userland string) Backend {
+	return Backend("unicorn-" + userland)
+}
+
 // Backends lists every backend, for tests that run a scenario per backend.
 var Backends = []Backend{UnicornSynth, UnicornWine, QEMUUser, QEMUSystem}
 
@@ -110,7 +117,7 @@ func Start(t testing.TB, b Backend, program string, args ...string) *StubProc {
 	case QEMUSystem:
 		return StartQEMUStub(t, QEMUSystemArgs(program, 1)...)
 	}
-	t.Fatalf("unknown backend %q", b)
+	require.FailNow(t, "unknown backend", "%q", b)
 	return nil
 }
 
@@ -151,10 +158,39 @@ func BuildQEMUKernel(t testing.TB) (boot, symbols string) {
 		}
 		kernel32, kernel64 = filepath.Join(d, "guest.elf"), filepath.Join(d, "guest64.elf")
 	})
-	if kernelErr != nil {
-		t.Fatal(kernelErr)
-	}
+	require.NoError(t, kernelErr)
 	return kernel32, kernel64
+}
+
+// StubRun is how a finished rspstub command ended (RunStub).
+type StubRun struct {
+	Stdout, Stderr string
+	Code           int // the exit code; -1 when a signal ended it
+}
+
+// RunStub runs `rspstub ARGS...` to its end (rspstub run PROGRAM,
+// rspstub serve -h) with stdin as its standard input (nil: none) and
+// returns its output and exit code; the test fails when it runs longer
+// than timeout. Stubs that serve a debugger start with StartStub and the
+// other starters above.
+func RunStub(t testing.TB, timeout time.Duration, stdin io.Reader, args ...string) StubRun {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, Stub(t), args...)
+	var out, errb bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &out, &errb
+	err := cmd.Run()
+	require.NoError(t, ctx.Err(), "rspstub %s: no end within %v\nstdout:\n%s\nstderr:\n%s",
+		strings.Join(args, " "), timeout, out.String(), errb.String())
+	r := StubRun{Stdout: out.String(), Stderr: errb.String()}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		r.Code = ee.ExitCode()
+	} else {
+		require.NoError(t, err, "rspstub %s", strings.Join(args, " "))
+	}
+	return r
 }
 
 // StubProc is a running stub (`rspstub serve` or `rspstub qemu`).
@@ -180,7 +216,6 @@ var listenRE = regexp.MustCompile(`listening on ([^\s;]+)`)
 // --userland wine (see StartWineStub).
 func StartStub(t testing.TB, args ...string) *StubProc {
 	t.Helper()
-	bin := Stub(t)
 	chosen := false
 	for _, a := range args {
 		if strings.HasPrefix(a, "--userland") {
@@ -190,7 +225,7 @@ func StartStub(t testing.TB, args ...string) *StubProc {
 	if !chosen {
 		args = append([]string{"--userland", "synth"}, args...)
 	}
-	return startProc(t, bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...))
+	return StartCommand(t, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
 }
 
 // StartQEMUStub runs `rspstub qemu --listen 127.0.0.1:0 -- ARGV...` (a
@@ -199,23 +234,64 @@ func StartStub(t testing.TB, args ...string) *StubProc {
 func StartQEMUStub(t testing.TB, argv ...string) *StubProc {
 	t.Helper()
 	Tool(t, argv[0])
-	return startProc(t, Stub(t), append([]string{"qemu", "--listen", "127.0.0.1:0", "--"}, argv...))
+	return StartCommand(t, append([]string{"qemu", "--listen", "127.0.0.1:0", "--"}, argv...)...)
 }
 
-func startProc(t testing.TB, bin string, all []string) *StubProc {
+// StartCommand runs `rspstub ARGS...`, a subcommand with all its flags
+// (which must make it listen: --listen 127.0.0.1:0, say), and waits until
+// it listens, for tests of command lines StartStub and StartQEMUStub do
+// not write (rspstub qemu --connect ADDR, --module FILE@BASE). The stub
+// is killed when the test ends.
+func StartCommand(t testing.TB, args ...string) *StubProc {
 	t.Helper()
-	s := &StubProc{cmd: exec.Command(bin, all...), done: make(chan struct{})}
+	s := Launch(t, args...)
+	require.NotEmpty(t, s.Addr, "rspstub %s exited before listening: %v\nstdout:\n%s\nstderr:\n%s",
+		strings.Join(args, " "), s.err, s.Stdout(), s.Stderr())
+	return s
+}
+
+// Launch is StartCommand for a command line the stub may refuse: it
+// returns once the stub listens or has exited, whichever comes first;
+// Addr is empty when it exited (ExitCode and Stderr say how).
+func Launch(t testing.TB, args ...string) *StubProc {
+	t.Helper()
+	return startProc(t, append([]string{Stub(t)}, args...), false, 30*time.Second)
+}
+
+// LaunchUnder is Launch with the stub run under a wrapper command,
+// `WRAPPER... rspstub ARGS...` (strace -f -o FILE, say): the wrapper is
+// the process (Pid, Signal), and it and all it started are killed when
+// the test ends (they run in a process group of their own). The stub
+// may take up to 60 s to listen.
+func LaunchUnder(t testing.TB, wrapper []string, args ...string) *StubProc {
+	t.Helper()
+	require.NotEmpty(t, wrapper, "LaunchUnder: no wrapper command")
+	argv := append(append(append([]string(nil), wrapper...), Stub(t)), args...)
+	return startProc(t, argv, true, 60*time.Second)
+}
+
+// Err is how the stub ended (exec.Cmd.Wait's error) once Wait has seen
+// it exit, nil before.
+func (s *StubProc) Err() error {
+	select {
+	case <-s.done:
+		return s.err
+	default:
+		return nil
+	}
+}
+
+func startProc(t testing.TB, argv []string, group bool, timeout time.Duration) *StubProc {
+	t.Helper()
+	s := &StubProc{cmd: exec.Command(argv[0], argv[1:]...), done: make(chan struct{})}
+	if group {
+		s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	}
 	outPipe, err := s.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	errPipe, err := s.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, s.cmd.Start(), "start %s", argv[0])
 	addrc := make(chan string, 1)
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -233,7 +309,11 @@ func startProc(t testing.TB, bin string, all []string) *StubProc {
 		close(s.done)
 	}()
 	t.Cleanup(func() {
-		s.cmd.Process.Kill()
+		if group {
+			syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		} else {
+			s.cmd.Process.Kill()
+		}
 		<-s.done
 		if t.Failed() {
 			t.Logf("stub stdout:\n%s\nstub stderr:\n%s", s.Stdout(), s.Stderr())
@@ -242,10 +322,12 @@ func startProc(t testing.TB, bin string, all []string) *StubProc {
 	select {
 	case s.Addr = <-addrc:
 	case <-s.done:
-		t.Fatalf("rspstub %s exited before listening: %v\nstdout:\n%s\nstderr:\n%s",
-			strings.Join(all, " "), s.err, s.Stdout(), s.Stderr())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("rspstub did not start listening within 30s\nstderr:\n%s", s.Stderr())
+		select { // it may have listened just before it exited
+		case s.Addr = <-addrc:
+		default:
+		}
+	case <-time.After(timeout):
+		require.FailNow(t, "rspstub did not start listening", "within %v\nstderr:\n%s", timeout, s.Stderr())
 	}
 	return s
 }
@@ -280,6 +362,26 @@ func (s *StubProc) Wait(timeout time.Duration) bool {
 		return false
 	}
 }
+
+// ExitCode waits up to timeout for the stub to exit by itself and
+// returns its exit code (-1 when a signal ended it); the test fails when
+// it is still running.
+func (s *StubProc) ExitCode(t testing.TB, timeout time.Duration) int {
+	t.Helper()
+	require.True(t, s.Wait(timeout), "rspstub did not exit within %v\nstderr:\n%s", timeout, s.Stderr())
+	var ee *exec.ExitError
+	if errors.As(s.err, &ee) {
+		return ee.ExitCode()
+	}
+	require.NoError(t, s.err, "rspstub")
+	return 0
+}
+
+// Pid is the stub's process id.
+func (s *StubProc) Pid() int { return s.cmd.Process.Pid }
+
+// Signal sends sig to the stub (os.Kill to end it at once).
+func (s *StubProc) Signal(sig os.Signal) error { return s.cmd.Process.Signal(sig) }
 
 // Stdout is what the stub (that is, the guest) printed so far.
 func (s *StubProc) Stdout() string {

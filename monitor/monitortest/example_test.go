@@ -1,14 +1,15 @@
 package monitortest_test
 
 import (
-	"github.com/stretchr/testify/require"
-
 	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/monitor"
@@ -42,9 +43,7 @@ func TestDemoStackAtD(t *testing.T) {
 
 	// Memory through the same session: frame 0's return address slot
 	// holds frame 1's pc.
-	if got := s.ReadU64(t, bt.Frames[0].ReturnAddressAt); got != bt.Frames[1].PC {
-		t.Errorf("return address slot holds %#x, frame 1 pc %#x", got, bt.Frames[1].PC)
-	}
+	assert.Equal(t, bt.Frames[1].PC, s.ReadU64(t, bt.Frames[0].ReturnAddressAt), "the return address slot, against frame 1's pc")
 }
 
 // TestStartInProcess: the same regression test with the stub started in
@@ -55,10 +54,7 @@ func TestStartInProcess(t *testing.T) {
 	s := monitortest.Start(t, exe, &out)
 	s.RunTo(t, "c")
 	got := monitortest.Stack(s.Backtrace(t))
-	if !strings.HasPrefix(got, filepath.Base(exe)+"!c\n") || !strings.Contains(got, "ntdll.dll!RtlUserThreadStart\n-- zero return address") {
-		t.Errorf("stack:\n%s", got)
-	}
-	if !strings.Contains(out.String(), "b: ") {
-		t.Errorf("guest output %q", out.String())
-	}
+	assert.True(t, strings.HasPrefix(got, filepath.Base(exe)+"!c\n"), "stack:\n%s", got)
+	assert.Contains(t, got, "ntdll.dll!RtlUserThreadStart\n-- zero return address", "stack")
+	assert.Contains(t, out.String(), "b: ", "guest output")
 }

@@ -11,20 +11,20 @@
 package monitortest
 
 import (
-	"github.com/stretchr/testify/require"
-
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/debuggee"
 	"github.com/rspstub/rspstub/emulator/ucwin"
 	"github.com/rspstub/rspstub/internal/testkit"
 	"github.com/rspstub/rspstub/monitor"
 	"github.com/rspstub/rspstub/rsp"
+	"github.com/rspstub/rspstub/rsp/rsptest"
 )
 
 // Golden compares got with the file at path, or writes it when the test
@@ -72,20 +72,12 @@ func Attach(t testing.TB, c *rsp.Client, files func(monitor.Module) ([]byte, err
 func (s *Session) RunTo(t testing.TB, where string) rsp.Stop {
 	t.Helper()
 	addr, err := s.Monitor.Resolve(where)
-	if err != nil {
-		t.Fatalf("break %s: %v", where, err)
-	}
-	if err := s.Client.SetBreakpoint(rsp.BreakSoftware, addr, 1); err != nil {
-		t.Fatalf("break %s (%#x): %v", where, addr, err)
-	}
+	require.NoError(t, err, "break %s", where)
+	require.NoError(t, s.Client.SetBreakpoint(rsp.BreakSoftware, addr, 1), "break %s (%#x)", where, addr)
 	defer s.Client.RemoveBreakpoint(rsp.BreakSoftware, addr, 1)
 	st, err := s.Client.Continue()
-	if err != nil {
-		t.Fatalf("continue to %s: %v", where, err)
-	}
-	if st.Kind != rsp.StopSWBreak && st.Kind != rsp.StopHWBreak {
-		t.Fatalf("continue to %s: stopped with %+v", where, st)
-	}
+	require.NoError(t, err, "continue to %s", where)
+	require.Contains(t, []rsp.StopKind{rsp.StopSWBreak, rsp.StopHWBreak}, st.Kind, "continue to %s: stopped with %+v", where, st)
 	return st
 }
 
@@ -93,9 +85,7 @@ func (s *Session) RunTo(t testing.TB, where string) rsp.Stop {
 func (s *Session) ReverseStep(t testing.TB) rsp.Stop {
 	t.Helper()
 	st, err := s.Client.ReverseStep()
-	if err != nil {
-		t.Fatalf("reverse-stepi: %v", err)
-	}
+	require.NoError(t, err, "reverse-stepi")
 	return st
 }
 
@@ -104,9 +94,7 @@ func (s *Session) ReverseStep(t testing.TB) rsp.Stop {
 func (s *Session) ReverseContinue(t testing.TB) rsp.Stop {
 	t.Helper()
 	st, err := s.Client.ReverseContinue()
-	if err != nil {
-		t.Fatalf("reverse-continue: %v", err)
-	}
+	require.NoError(t, err, "reverse-continue")
 	return st
 }
 
@@ -115,9 +103,7 @@ func (s *Session) ReverseContinue(t testing.TB) rsp.Stop {
 // instruction, and the backtrace there says who wrote.
 func (s *Session) BackToWrite(t testing.TB, addr uint64, size int) rsp.Stop {
 	t.Helper()
-	if err := s.Client.SetBreakpoint(rsp.WatchWrite, addr, size); err != nil {
-		t.Fatalf("watch %#x: %v", addr, err)
-	}
+	require.NoError(t, s.Client.SetBreakpoint(rsp.WatchWrite, addr, size), "watch %#x", addr)
 	defer s.Client.RemoveBreakpoint(rsp.WatchWrite, addr, size)
 	return s.ReverseContinue(t)
 }
@@ -126,13 +112,10 @@ func (s *Session) BackToWrite(t testing.TB, addr uint64, size int) rsp.Stop {
 func (s *Session) Position(t testing.TB) uint64 {
 	t.Helper()
 	out, err := s.Client.Monitor("when")
-	if err != nil {
-		t.Fatalf("monitor when: %v", err)
-	}
+	require.NoError(t, err, "monitor when")
 	var n uint64
-	if _, err := fmt.Sscanf(strings.TrimSpace(out), "position %d", &n); err != nil {
-		t.Fatalf("monitor when: %q", out)
-	}
+	_, err = fmt.Sscanf(strings.TrimSpace(out), "position %d", &n)
+	require.NoError(t, err, "monitor when: %q", out)
 	return n
 }
 
@@ -148,9 +131,8 @@ func (s *Session) Backtrace(t testing.TB) *monitor.Backtrace {
 func (s *Session) ReadU64(t testing.TB, addr uint64) uint64 {
 	t.Helper()
 	var b [8]byte
-	if n, err := s.Client.ReadMemory(addr, b[:]); n != 8 {
-		t.Fatalf("read %#x: %d bytes, %v", addr, n, err)
-	}
+	n, err := s.Client.ReadMemory(addr, b[:])
+	require.Equal(t, 8, n, "read %#x: %v", addr, err)
 	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
 		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
 }
@@ -180,33 +162,12 @@ func start(t testing.TB, cfg ucwin.Config) *Session {
 		cfg.Stdout, cfg.Stderr = io.Discard, io.Discard
 	}
 	tg, err := ucwin.New(cfg)
-	if err != nil {
-		t.Fatalf("load %s: %v", exe, err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tg.Close()
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "load %s", exe)
+	t.Cleanup(func() { tg.Close() }) // after the server's and the client's
 	quiet := slog.New(slog.DiscardHandler)
-	srv := rsp.NewServer(debuggee.New(tg), rsp.WithLogger(quiet))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		srv.Serve(l)
-	}()
-	c, err := rsp.Dial(l.Addr().String(), rsp.WithClientLogger(quiet))
-	if err != nil {
-		srv.Close()
-		<-done
-		tg.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c.Close()
-		srv.Close()
-		<-done
-		tg.Close()
-	})
+	srv := rsptest.Start(t, debuggee.New(tg), rsp.WithLogger(quiet))
+	c, err := rsp.Dial(srv.Addr, rsp.WithClientLogger(quiet))
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
 	return Attach(t, c, func(m monitor.Module) ([]byte, error) { return tg.Process().ModuleImage(m.Name) })
 }

@@ -199,7 +199,7 @@ func (c *checker) resume(t *testing.T, step bool) rsp.Stop {
 	case <-time.After(60 * time.Second):
 		c.tg.Interrupt()
 		r = <-done
-		t.Fatalf("Resume (step %v) did not stop within 60s; interrupted: %+v %v", step, r.st, r.err)
+		require.FailNow(t, "Resume did not stop within 60s", "step %v; interrupted: %+v %v", step, r.st, r.err)
 	}
 	require.NoError(t, r.err, "Resume (step %v)", step)
 	c.resumed, c.last = true, r.st
@@ -413,7 +413,7 @@ func Client(t testing.TB, tg rsp.Target, opts ...rsp.Option) *rsp.Client {
 		select {
 		case <-served:
 		case <-time.After(10 * time.Second):
-			t.Errorf("the in-process server did not end after its client left")
+			assert.Fail(t, "the in-process server did not end after its client left")
 		}
 	})
 	return cl
@@ -423,10 +423,55 @@ func Client(t testing.TB, tg rsp.Target, opts ...rsp.Option) *rsp.Client {
 // and returns the address; the server ends with the test.
 func Serve(t testing.TB, tg rsp.Target, opts ...rsp.Option) string {
 	t.Helper()
+	return Start(t, tg, opts...).Addr
+}
+
+// Served is a target served in-process on a loopback TCP port: the kit's
+// in-process stub for any rsp.Target (a backend's target behind
+// debuggee.New, or a fake), where testkit.StartStub runs the rspstub
+// binary.
+type Served struct {
+	Addr   string // host:port, for rsp.Dial, gdb's target remote, lldb's gdb-remote
+	Server *rsp.Server
+	done   chan struct{}
+	err    error // what Serve returned, once done is closed
+}
+
+// Start serves tg on a loopback TCP port in this process. The server is
+// closed when the test ends, and must then end within 10 s; the target
+// is not closed (register its Close with t.Cleanup before calling Start,
+// so that it runs after the server's).
+func Start(t testing.TB, tg rsp.Target, opts ...rsp.Option) *Served {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	srv := rsp.NewServer(tg, opts...)
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return l.Addr().String()
+	s := &Served{Addr: l.Addr().String(), Server: rsp.NewServer(tg, opts...), done: make(chan struct{})}
+	go func() {
+		s.err = s.Server.Serve(l)
+		close(s.done)
+	}()
+	t.Cleanup(func() {
+		s.Server.Close()
+		select {
+		case <-s.done:
+		case <-time.After(10 * time.Second):
+			assert.Fail(t, "the in-process server did not end after Close")
+		}
+	})
+	return s
+}
+
+// Wait waits up to timeout for Serve to return by itself (a session
+// that kills the guest or sees it exit ends it: rsp.ErrKilled,
+// rsp.ErrExited) and returns its error; the test fails when the server
+// still serves.
+func (s *Served) Wait(t testing.TB, timeout time.Duration) error {
+	t.Helper()
+	select {
+	case <-s.done:
+		return s.err
+	case <-time.After(timeout):
+		require.FailNow(t, "the in-process server did not end", "waited %v", timeout)
+		return nil
+	}
 }
