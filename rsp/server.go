@@ -161,8 +161,11 @@ func (s *Server) Serve(l net.Listener) error {
 // admitWait is how long a new client waits for the session before it to
 // end. A client that closes its connection and reconnects at once (a
 // script, GDB's disconnect + target remote) arrives while the stub is
-// still ending the old session; it must be served, not refused.
-const admitWait = 500 * time.Millisecond
+// still ending the old session; it must be served, not refused. Sessions
+// end in milliseconds on an idle machine; 500 ms was once too short on a
+// loaded one (a client behind 20 that had vanished mid-request was
+// refused), and a real second debugger only waits longer for its refusal.
+const admitWait = 2 * time.Second
 
 // admit serves c once no other session is active, or refuses it when one
 // still is after admitWait.
