@@ -115,15 +115,8 @@ func qemuReversesAlone(t *testing.T) bool {
 	}
 	require.NotNil(t, c, "QEMU's gdbstub on port %s", port)
 	defer c.Close()
-	require.NoError(t, c.SetBreakpoint(rsp.BreakHardware, tick, 1))
-	_, err = c.Continue()
-	require.NoError(t, err)
-	require.NoError(t, c.RemoveBreakpoint(rsp.BreakHardware, tick, 1))
-	_, err = c.Step()
-	require.NoError(t, err)
-	require.NoError(t, c.SetBreakpoint(rsp.BreakHardware, tick, 1))
-	_, err = c.Continue()
-	require.NoError(t, err)
+	continueTo(t, c, tick, false)
+	continueTo(t, c, tick, true)
 	time.Sleep(reversePause)
 	_, err = c.ReverseContinue()
 	return err == nil
@@ -148,20 +141,12 @@ func qemuReverse(t *testing.T, hung *bool) {
 	}
 
 	// Two calls of tick, forward.
-	require.NoError(t, c.SetBreakpoint(rsp.BreakHardware, tick, 1))
-	st, err := c.Continue()
-	require.NoError(t, err)
+	st := continueTo(t, c, tick, false)
 	require.Equal(t, rsp.StopHWBreak, st.Kind, "first hit %+v", st)
 	first := regs(t, c, "rip", "rbx", "rsp")
 	firstCounter := counterAt()
 	require.Equal(t, tick, first["rip"])
-	// Continuing from a QEMU breakpoint hits it again at once: step off.
-	require.NoError(t, c.RemoveBreakpoint(rsp.BreakHardware, tick, 1))
-	_, err = c.Step()
-	require.NoError(t, err)
-	require.NoError(t, c.SetBreakpoint(rsp.BreakHardware, tick, 1))
-	st, err = c.Continue()
-	require.NoError(t, err)
+	st = continueTo(t, c, tick, true)
 	require.Equal(t, rsp.StopHWBreak, st.Kind, "second hit %+v", st)
 	assert.Equal(t, first["rbx"]+1, regs(t, c, "rbx")["rbx"], "one more loop")
 	assert.Equal(t, firstCounter+1, counterAt())
@@ -222,6 +207,22 @@ func qemuReverse(t *testing.T, hung *bool) {
 	})
 	assert.Regexp(t, `^position [1-9]\d*, rip 0x`, out)
 	assert.Equal(t, first["rsp"]+8, regs(t, c, "rsp")["rsp"], "before the call: no return address yet")
+}
+
+// continueTo continues to the hardware breakpoint at tick. Continuing
+// from a QEMU breakpoint hits it again at once, so from a hit (fromHit)
+// it steps off first.
+func continueTo(t *testing.T, c *rsp.Client, tick uint64, fromHit bool) rsp.Stop {
+	t.Helper()
+	if fromHit {
+		require.NoError(t, c.RemoveBreakpoint(rsp.BreakHardware, tick, 1))
+		_, err := c.Step()
+		require.NoError(t, err)
+	}
+	require.NoError(t, c.SetBreakpoint(rsp.BreakHardware, tick, 1))
+	st, err := c.Continue()
+	require.NoError(t, err)
+	return st
 }
 
 // bounded runs one reverse request; after 30 s without an answer it sets

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/rspstub/rspstub/emulator/ucwin"
-	"github.com/rspstub/rspstub/rsp"
 )
 
 // faultPaging: what the page tables that make every data fault exact
@@ -38,19 +37,12 @@ func faultPaging(b builds) []row {
 		var on, off []float64
 		for i := 0; i < *runs; i++ {
 			for _, decode := range []bool{false, true} {
-				t0 := time.Now()
+				t0 := time.Now() // start-up included: the tables are built then
 				tgt, err := ucwin.New(ucwin.Config{Program: c.exe, Args: c.args, Userland: c.land, DecodeFaults: decode,
 					Stdout: io.Discard, Stderr: io.Discard})
 				check(err)
-				for {
-					st, err := tgt.Resume([]rsp.ResumeAction{{Thread: rsp.AllThreads}})
-					check(err)
-					if st.Kind == rsp.StopExited {
-						break
-					}
-				}
+				runToExit(tgt)
 				d := time.Since(t0).Seconds()
-				tgt.Close()
 				if decode {
 					off = append(off, d)
 				} else {

@@ -33,16 +33,7 @@ func shadowCost(b builds) []row {
 			for _, shadow := range []bool{false, true} {
 				tgt, err := ucwin.New(ucwin.Config{Program: b.loopPE, Args: c.args, ShadowStack: shadow, Stdout: io.Discard, Stderr: io.Discard})
 				check(err)
-				t0 := time.Now()
-				for {
-					st, err := tgt.Resume([]rsp.ResumeAction{{Thread: rsp.AllThreads}})
-					check(err)
-					if st.Kind == rsp.StopExited {
-						break
-					}
-				}
-				d := time.Since(t0).Seconds()
-				tgt.Close()
+				d := runToExit(tgt).Seconds()
 				if shadow {
 					on = append(on, d)
 				} else {
@@ -58,4 +49,18 @@ func shadowCost(b builds) []row {
 		})
 	}
 	return rows
+}
+
+// runToExit resumes tgt until its guest exits, closes it and returns how
+// long the run took.
+func runToExit(tgt *ucwin.Target) time.Duration {
+	defer tgt.Close()
+	t0 := time.Now()
+	for {
+		st, err := tgt.Resume([]rsp.ResumeAction{{Thread: rsp.AllThreads}})
+		check(err)
+		if st.Kind == rsp.StopExited {
+			return time.Since(t0)
+		}
+	}
 }
