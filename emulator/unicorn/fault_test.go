@@ -502,3 +502,26 @@ func TestFaultPagingAfterLookup(t *testing.T) {
 	require.NoError(t, m.SetReg(arch.RIP, 0x10002))
 	wantStop(t, m, m.Run(), StopFault, 0x10002)
 }
+
+// TestFaultPagingOverflow: a memory map that needs more table pages than
+// the reserved MiB holds (a page every 2 MiB, each needing a page table
+// of its own) turns fault paging off, and faults are placed by the
+// decoder again (this one it can prove).
+func TestFaultPagingOverflow(t *testing.T) {
+	m := newMachine(t, []byte{
+		0x48, 0xc7, 0xc3, 0x00, 0x00, 0x50, 0x00, // 10000: mov rbx, 0x500000 (unmapped)
+		0x48, 0x8b, 0x03, //                         10007: mov rax, [rbx]
+		0xf4,
+	})
+	require.True(t, m.FaultPaging())
+	const spread = 400 // > 253 table pages
+	for i := uint64(0); i < spread; i++ {
+		require.NoError(t, m.Map(0x100000000+i<<21, PageSize, arch.PermRW))
+	}
+	s := m.Run()
+	wantStop(t, m, s, StopFault, 0x10007)
+	assert.False(t, s.Inexact, "the decoder proves this one")
+	assert.False(t, m.FaultPaging(), "given up")
+	assert.Equal(t, uint64(1), m.WatchStats().Overflows)
+	assert.Zero(t, m.WatchStats().PageFaults)
+}
