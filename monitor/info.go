@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/rspstub/rspstub/guest/process"
 	"github.com/rspstub/rspstub/guest/winproc"
 	"github.com/rspstub/rspstub/unwind"
 )
@@ -94,20 +95,20 @@ func (m *Monitor) cmdTEB(args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "TEB at %#x\n", teb)
 	return m.dumpFields(out, teb, []field{
-		{"ExceptionList", 0x00, 8},
-		{"StackBase", 0x08, 8},
-		{"StackLimit", 0x10, 8},
+		{"ExceptionList", process.TEBExceptionList, 8},
+		{"StackBase", process.TEBStackBase, 8},
+		{"StackLimit", process.TEBStackLimit, 8},
 		{"SubSystemTib", 0x18, 8},
 		{"FiberData", 0x20, 8},
 		{"ArbitraryUserPointer", 0x28, 8},
-		{"Self", 0x30, 8},
-		{"EnvironmentPointer", 0x38, 8},
-		{"ClientId.UniqueProcess", 0x40, 8},
-		{"ClientId.UniqueThread", 0x48, 8},
+		{"Self", process.TEBSelf, 8},
+		{"EnvironmentPointer", process.TEBEnvironmentPointer, 8},
+		{"ClientId.UniqueProcess", process.TEBClientID, 8},
+		{"ClientId.UniqueThread", process.TEBClientID + 8, 8},
 		{"ActiveRpcHandle", 0x50, 8},
-		{"ThreadLocalStoragePointer", 0x58, 8},
-		{"ProcessEnvironmentBlock", 0x60, 8},
-		{"LastErrorValue", 0x68, 4},
+		{"ThreadLocalStoragePointer", process.TEBTLSPointer, 8},
+		{"ProcessEnvironmentBlock", process.TEBPEB, 8},
+		{"LastErrorValue", process.TEBLastError, 4},
 	})
 }
 
@@ -119,7 +120,7 @@ func (m *Monitor) cmdPEB(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	peb, err := read64(m.t, teb+0x60)
+	peb, err := read64(m.t, teb+process.TEBPEB)
 	if err != nil {
 		return fmt.Errorf("read the PEB pointer at TEB+0x60: %w", err)
 	}
@@ -128,25 +129,25 @@ func (m *Monitor) cmdPEB(args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "PEB at %#x\n", peb)
 	if err := m.dumpFields(out, peb, []field{
-		{"BeingDebugged", 0x02, 1},
-		{"ImageBaseAddress", 0x10, 8},
-		{"Ldr", 0x18, 8},
-		{"ProcessParameters", 0x20, 8},
-		{"ProcessHeap", 0x30, 8},
-		{"NumberOfProcessors", 0xb8, 4},
-		{"OSMajorVersion", 0x118, 4},
-		{"OSMinorVersion", 0x11c, 4},
-		{"OSBuildNumber", 0x120, 2},
-		{"SessionId", 0x2c0, 4},
+		{"BeingDebugged", process.PEBBeingDebugged, 1},
+		{"ImageBaseAddress", process.PEBImageBase, 8},
+		{"Ldr", process.PEBLdr, 8},
+		{"ProcessParameters", process.PEBProcessParameters, 8},
+		{"ProcessHeap", process.PEBProcessHeap, 8},
+		{"NumberOfProcessors", process.PEBNumberOfProcessors, 4},
+		{"OSMajorVersion", process.PEBOSMajorVersion, 4},
+		{"OSMinorVersion", process.PEBOSMinorVersion, 4},
+		{"OSBuildNumber", process.PEBOSBuildNumber, 2},
+		{"SessionId", process.PEBSessionID, 4},
 	}); err != nil {
 		return err
 	}
-	if params, err := read64(m.t, peb+0x20); err == nil && params != 0 {
+	if params, err := read64(m.t, peb+process.PEBProcessParameters); err == nil && params != 0 {
 		fmt.Fprintf(out, "ProcessParameters at %#x\n", params)
 		for _, s := range []struct {
 			name string
 			off  uint64
-		}{{"CurrentDirectory", 0x38}, {"ImagePathName", 0x60}, {"CommandLine", 0x70}} {
+		}{{"CurrentDirectory", process.RPPCurrentDirectory}, {"ImagePathName", process.RPPImagePathName}, {"CommandLine", process.RPPCommandLine}} {
 			v, err := m.unicodeString(params + s.off)
 			if err != nil {
 				v = "<" + err.Error() + ">"
@@ -154,11 +155,11 @@ func (m *Monitor) cmdPEB(args []string, out io.Writer) error {
 			fmt.Fprintf(out, "  +0x%03x %-26s %q\n", s.off, s.name, v)
 		}
 	}
-	ldr, err := read64(m.t, peb+0x18)
+	ldr, err := read64(m.t, peb+process.PEBLdr)
 	if err != nil || ldr == 0 {
 		return nil
 	}
-	fmt.Fprintf(out, "Ldr.InLoadOrderModuleList at %#x:\n", ldr+0x10)
+	fmt.Fprintf(out, "Ldr.InLoadOrderModuleList at %#x:\n", ldr+process.LdrInLoadOrder)
 	probs := winproc.Entries(m.t, ldr, nil, func(e winproc.Entry) {
 		name := e.Module.Name
 		if !e.OK {
