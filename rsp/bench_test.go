@@ -91,6 +91,30 @@ func BenchmarkServerReadMemory(b *testing.B) {
 	}
 }
 
+// BenchmarkServerReadMemoryAs reads the 4 MiB region with ReadMemoryAs
+// (maximum-size packets, two in flight in no-ack mode), as the perf
+// harness's bulk-read rows do: `m` and `x` (issue 17: `x` at 1 GiB/s or
+// more).
+func BenchmarkServerReadMemoryAs(b *testing.B) {
+	for _, mode := range []struct {
+		name   string
+		binary bool
+	}{{"m", false}, {"x", true}} {
+		b.Run(mode.name, func(b *testing.B) {
+			c := benchClient(b)
+			buf := make([]byte, benchSize)
+			b.SetBytes(int64(len(buf)))
+			b.ReportAllocs()
+			for b.Loop() {
+				n, err := c.ReadMemoryAs(mode.binary, benchBase, buf)
+				if err != nil || n != len(buf) {
+					b.Fatal(n, err)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkGDBServer runs the same client measurements against GDB's
 // gdbserver serving a native /bin/true (stopped at its entry), reading
 // the 64 KiB below its stack pointer: compare with BenchmarkServer*.

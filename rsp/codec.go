@@ -150,35 +150,16 @@ func (c *codec) readPacket() (event, error) {
 	var sum byte
 	var bad error
 	escaped := false
-	// mixed: the payload has special bytes, so plainRun (which scans all
-	// that is buffered) is not tried again: a reply of many run-length
-	// runs would be scanned once per run.
-	mixed := false
 	for n := 0; ; n++ {
 		if bad == nil && !escaped && c.r.Buffered() > 1 {
 			// Fast path: decode the plain runs and escape pairs already
 			// buffered; anything else takes the byte path below.
 			win, _ := c.r.Peek(min(c.r.Buffered(), c.maxSize-len(buf)))
-			var used int
-			end := -1
-			if !mixed {
-				end = plainRun(win)
-				mixed = end < 0
-			}
-			if end >= 0 {
-				// Nothing to unescape up to the end of the packet or of
-				// what is buffered (hex replies, text): one copy.
-				buf = append(buf, win[:end]...) // grows c.in once, up to maxSize
-				sum += sumBytes(win[:end])
-				used = end
-			} else {
-				n0 := len(buf)
-				buf = slices.Grow(buf, len(win)+8) // c.in keeps the room
-				u, wrote, s := unescapeInto(buf[n0:cap(buf)], win)
-				buf = buf[:n0+wrote]
-				sum += s
-				used = u
-			}
+			n0 := len(buf)
+			buf = slices.Grow(buf, len(win)+8) // c.in keeps the room, up to maxSize
+			used, wrote, s := unescapeInto(buf[n0:cap(buf)], win)
+			buf = buf[:n0+wrote]
+			sum += s
 			if used > 0 {
 				c.r.Discard(used)
 				n += used
@@ -652,11 +633,22 @@ var hexPairVal = func() []uint16 {
 }()
 
 // decodeHex turns hex digit pairs of src into bytes of dst, as many as
-// both hold; false at the first non-digit.
+// both hold; false at the first non-digit. dst may be src (in place).
 func decodeHex(dst, src []byte) (int, bool) {
 	n := min(len(dst), len(src)/2)
 	src = src[:2*n]
-	for i := range dst[:n] {
+	t := hexPairVal[:1<<16]
+	i := 0
+	// Four pairs a step, one test of the four values.
+	for ; i+4 <= n; i += 4 {
+		w := binary.LittleEndian.Uint64(src[2*i:])
+		a, b, c, d := t[uint16(w)], t[uint16(w>>16)], t[uint16(w>>32)], t[uint16(w>>48)]
+		if a|b|c|d > 0xff {
+			break // the loop below finds which
+		}
+		binary.LittleEndian.PutUint32(dst[i:], uint32(a)|uint32(b)<<8|uint32(c)<<16|uint32(d)<<24)
+	}
+	for ; i < n; i++ {
 		v := hexPairVal[binary.LittleEndian.Uint16(src[2*i:])]
 		if v > 0xff {
 			return i, false
