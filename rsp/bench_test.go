@@ -17,7 +17,7 @@ const benchBase = 0x10000000
 // benchSize is the patterned region at benchBase.
 const benchSize = 4 << 20
 
-func benchClient(b *testing.B) *Client {
+func benchClient(b testing.TB) *Client {
 	b.Helper()
 	tt := newTestTarget()
 	data := make([]byte, benchSize)

@@ -732,7 +732,12 @@ func (c *Client) sendRead(bin bool, addr uint64, n int) error {
 // recvRead waits for the reply to a read request for len(p) bytes and
 // decodes it into p.
 func (c *Client) recvRead(bin bool, p []byte) (int, error) {
+	if bin && c.binary {
+		// The data goes from the wire straight into p.
+		c.c.into = p
+	}
 	rep, err := c.await("m")
+	c.c.into = nil
 	if err != nil {
 		return 0, err
 	}
@@ -741,6 +746,9 @@ func (c *Client) recvRead(bin bool, p []byte) (int, error) {
 			return 0, ErrUnsupported
 		}
 		if c.binary {
+			if c.c.intoN >= 0 {
+				return c.c.intoN, nil
+			}
 			if rep[0] == 'b' {
 				return copy(p, rep[1:]), nil
 			}

@@ -142,12 +142,12 @@ func escapeBytes(dst, src []byte, i, j int, sum uint64, q int) (int, int, uint64
 }
 
 // unescapeInto decodes the wire bytes of a packet payload from src into
-// dst (which needs len(src)+8 bytes of room) until a byte it does not
+// dst (which needs len(src) bytes of room) until a byte it does not
 // handle: '#', '$', '*', or a '}' whose escaped byte is not in src or is
 // '#' or '$'. It returns the bytes consumed, the bytes written and the sum
 // of the consumed bytes modulo 256.
 func unescapeInto(dst, src []byte) (int, int, byte) {
-	dst = dst[:len(src)+8]
+	dst = dst[:len(src)]
 	// The first bytes one at a time: a caller that stops at each of many
 	// run-length runs ('*') comes back here for a few bytes each time,
 	// and the searches below would cost more than those bytes.

@@ -120,7 +120,7 @@ func TestUnescapeInto(t *testing.T) {
 		ended := append(append([]byte{}, wire...), "#5a$}*x"...)
 		for _, src := range [][]byte{raw, wire, ended} {
 			wantUsed, want, wantSum := unescapeRef(src)
-			dst := make([]byte, len(src)+8)
+			dst := make([]byte, len(src))
 			used, n, sum := unescapeInto(dst, src)
 			require.Equal(t, wantUsed, used, "%q", src)
 			require.Equal(t, want, dst[:n], "%q", src)
@@ -204,7 +204,7 @@ func FuzzEscape(f *testing.F) {
 		require.Equal(t, wantSum, sum)
 		for _, wire := range [][]byte{src, want} {
 			wantUsed, wantOut, wantSum := unescapeRef(wire)
-			dst := make([]byte, len(wire)+8)
+			dst := make([]byte, len(wire))
 			used, n, sum := unescapeInto(dst, wire)
 			require.Equal(t, wantUsed, used)
 			require.Equal(t, wantOut, dst[:n])
