@@ -3,6 +3,7 @@ package monitor
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 	"unicode/utf8"
 
@@ -78,41 +79,53 @@ func padRunes(b []byte, from, width int) []byte {
 func (bt *Backtrace) AppendTable(b []byte, full bool) []byte {
 	b = append(b, tableHeader...)
 	for i := range bt.Frames {
-		f := &bt.Frames[i]
-		if f.Index < 16 {
-			b = append(b, '0')
-		}
-		b = strconv.AppendUint(b, uint64(f.Index), 16)
-		b = appendHex16(append(b, ' '), f.SP)
-		b = append(b, ' ', ' ')
-		switch {
-		case i+1 < len(bt.Frames):
-			b = appendHex16(b, bt.Frames[i+1].PC)
-		case bt.Reason == unwind.StopZeroReturn:
-			b = appendHex16(b, 0)
-		default:
-			b = append(b, "(unknown)        "...)
-		}
-		b = append(b, ' ', ' ')
-		site := len(b)
-		b = appendLocation(b, &f.Loc)
-		if len(b) == site {
-			b = appendHexPrefixed(b, f.PC)
-		}
-		b = padRunes(b, site, 50)
-		b = append(b, ' ')
-		b = append(b, f.Trust.String()...)
-		if f.InProlog {
-			b = append(b, " (in prolog)"...)
-		}
-		if f.InEpilog {
-			b = append(b, " (in epilog)"...)
-		}
-		b = append(b, '\n')
-		if full {
-			b = appendNonvolatile(b, &f.Regs, "   ")
-		}
+		b = bt.appendTableRow(b, i, full)
 	}
+	return bt.appendTableEnd(b)
+}
+
+// appendTableRow appends frame i's line of the table (and its registers
+// when full).
+func (bt *Backtrace) appendTableRow(b []byte, i int, full bool) []byte {
+	f := &bt.Frames[i]
+	if f.Index < 16 {
+		b = append(b, '0')
+	}
+	b = strconv.AppendUint(b, uint64(f.Index), 16)
+	b = appendHex16(append(b, ' '), f.SP)
+	b = append(b, ' ', ' ')
+	switch {
+	case i+1 < len(bt.Frames):
+		b = appendHex16(b, bt.Frames[i+1].PC)
+	case bt.Reason == unwind.StopZeroReturn:
+		b = appendHex16(b, 0)
+	default:
+		b = append(b, "(unknown)        "...)
+	}
+	b = append(b, ' ', ' ')
+	site := len(b)
+	b = appendLocation(b, &f.Loc)
+	if len(b) == site {
+		b = appendHexPrefixed(b, f.PC)
+	}
+	b = padRunes(b, site, 50)
+	b = append(b, ' ')
+	b = append(b, f.Trust.String()...)
+	if f.InProlog {
+		b = append(b, " (in prolog)"...)
+	}
+	if f.InEpilog {
+		b = append(b, " (in epilog)"...)
+	}
+	b = append(b, '\n')
+	if full {
+		b = appendNonvolatile(b, &f.Regs, "   ")
+	}
+	return b
+}
+
+// appendTableEnd appends the table's last line: how the walk ended.
+func (bt *Backtrace) appendTableEnd(b []byte) []byte {
 	b = append(b, "-- "...)
 	b = append(b, bt.ended()...)
 	return append(b, '\n')
@@ -216,78 +229,128 @@ func appendXMMJSON(b []byte, x unwind.Uint128) []byte {
 func (bt *Backtrace) AppendJSON(b []byte) []byte {
 	b = append(b, `{"frames":[`...)
 	for i := range bt.Frames {
-		f := &bt.Frames[i]
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendInt(append(b, `{"index":`...), int64(f.Index), 10)
-		b = appendJSONHex(append(b, `,"pc":`...), f.PC)
-		b = appendJSONHex(append(b, `,"sp":`...), f.SP)
-		if l := &f.Loc; l.Module != "" {
-			b = appendJSONString(append(b, `,"module":`...), l.Module)
-			b = appendJSONHex(append(b, `,"rva":`...), l.RVA)
-			if l.Symbol != "" {
-				name := l.Name()
-				b = appendJSONString(append(b, `,"symbol":`...), name)
-				if name != l.Symbol {
-					b = appendJSONString(append(b, `,"mangled":`...), l.Symbol)
-				}
-				b = appendJSONHex(append(b, `,"offset":`...), l.SymOffset)
+		b = bt.appendJSONFrame(b, i)
+	}
+	return bt.appendJSONEnd(b)
+}
+
+// appendJSONFrame appends frame i's object, after a comma but for the
+// first.
+func (bt *Backtrace) appendJSONFrame(b []byte, i int) []byte {
+	f := &bt.Frames[i]
+	if i > 0 {
+		b = append(b, ',')
+	}
+	b = strconv.AppendInt(append(b, `{"index":`...), int64(f.Index), 10)
+	b = appendJSONHex(append(b, `,"pc":`...), f.PC)
+	b = appendJSONHex(append(b, `,"sp":`...), f.SP)
+	if l := &f.Loc; l.Module != "" {
+		b = appendJSONString(append(b, `,"module":`...), l.Module)
+		b = appendJSONHex(append(b, `,"rva":`...), l.RVA)
+		if l.Symbol != "" {
+			name := l.Name()
+			b = appendJSONString(append(b, `,"symbol":`...), name)
+			if name != l.Symbol {
+				b = appendJSONString(append(b, `,"mangled":`...), l.Symbol)
 			}
-			if l.File != "" {
-				b = appendJSONString(append(b, `,"file":`...), l.File)
-				if l.Line != 0 {
-					b = strconv.AppendInt(append(b, `,"line":`...), int64(l.Line), 10)
-				}
+			b = appendJSONHex(append(b, `,"offset":`...), l.SymOffset)
+		}
+		if l.File != "" {
+			b = appendJSONString(append(b, `,"file":`...), l.File)
+			if l.Line != 0 {
+				b = strconv.AppendInt(append(b, `,"line":`...), int64(l.Line), 10)
 			}
 		}
-		b = appendJSONString(append(b, `,"trust":`...), f.Trust.String())
-		b = append(b, `,"regs":{`...)
-		c := &f.Regs
-		first := true
-		for _, k := range jsonKeys {
-			if k.xmm < 0 {
-				if v, ok := c.Get(k.reg); ok {
-					b = appendKey(b, &first, k.name)
-					b = appendJSONHex(b, v)
-				}
-			} else if v, ok := c.GetXMM(k.xmm); ok {
+	}
+	b = appendJSONString(append(b, `,"trust":`...), f.Trust.String())
+	b = append(b, `,"regs":{`...)
+	c := &f.Regs
+	first := true
+	for _, k := range jsonKeys {
+		if k.xmm < 0 {
+			if v, ok := c.Get(k.reg); ok {
 				b = appendKey(b, &first, k.name)
-				b = appendXMMJSON(b, v)
+				b = appendJSONHex(b, v)
 			}
-		}
-		b = append(b, '}')
-		first = true
-		for _, k := range jsonKeys {
-			var at uint64
-			if k.xmm < 0 {
-				a, ok := c.SavedAt(k.reg)
-				if !ok {
-					continue
-				}
-				at = a
-			} else {
-				if _, ok := c.GetXMM(k.xmm); !ok || c.XMMAddr[k.xmm] == 0 {
-					continue
-				}
-				at = c.XMMAddr[k.xmm]
-			}
-			if first {
-				b = append(b, `,"saved":{`...)
-			}
+		} else if v, ok := c.GetXMM(k.xmm); ok {
 			b = appendKey(b, &first, k.name)
-			b = appendJSONHex(b, at)
+			b = appendXMMJSON(b, v)
 		}
-		if !first {
-			b = append(b, '}')
+	}
+	b = append(b, '}')
+	first = true
+	for _, k := range jsonKeys {
+		var at uint64
+		if k.xmm < 0 {
+			a, ok := c.SavedAt(k.reg)
+			if !ok {
+				continue
+			}
+			at = a
+		} else {
+			if _, ok := c.GetXMM(k.xmm); !ok || c.XMMAddr[k.xmm] == 0 {
+				continue
+			}
+			at = c.XMMAddr[k.xmm]
 		}
+		if first {
+			b = append(b, `,"saved":{`...)
+		}
+		b = appendKey(b, &first, k.name)
+		b = appendJSONHex(b, at)
+	}
+	if !first {
 		b = append(b, '}')
 	}
+	b = append(b, '}')
+	return b
+}
+
+// appendJSONEnd closes the frames' array and the object.
+func (bt *Backtrace) appendJSONEnd(b []byte) []byte {
 	b = append(b, ']')
 	if end := bt.Reason.String(); end != "" {
 		b = appendJSONString(append(b, `,"end":`...), end)
 	}
 	return append(b, "}\n"...)
+}
+
+// streamChunk is about how much of a backtrace's text writeBacktrace
+// gathers before each write: the stub sends a piece as O packets while
+// the next is formatted, and the buffer stays small however deep the
+// stack.
+const streamChunk = 256 << 10
+
+// writeBacktrace writes the backtrace as AppendJSON (js) or AppendTable
+// would append it, in pieces of about streamChunk bytes formatted in
+// buf; it returns buf (grown) for the next command.
+func (bt *Backtrace) writeBacktrace(out io.Writer, buf []byte, js, full bool) ([]byte, error) {
+	b := buf[:0]
+	if js {
+		b = append(b, `{"frames":[`...)
+	} else {
+		b = append(b, tableHeader...)
+	}
+	for i := range bt.Frames {
+		if js {
+			b = bt.appendJSONFrame(b, i)
+		} else {
+			b = bt.appendTableRow(b, i, full)
+		}
+		if len(b) >= streamChunk {
+			if _, err := out.Write(b); err != nil {
+				return b, err
+			}
+			b = b[:0]
+		}
+	}
+	if js {
+		b = bt.appendJSONEnd(b)
+	} else {
+		b = bt.appendTableEnd(b)
+	}
+	_, err := out.Write(b)
+	return b, err
 }
 
 func appendKey(b []byte, first *bool, name string) []byte {

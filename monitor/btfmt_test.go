@@ -8,6 +8,7 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/internal/arch"
@@ -137,6 +138,37 @@ func TestAppendMatchesFormat(t *testing.T) {
 		require.Equal(t, string(want)+"\n", string(bt.AppendJSON(nil)), "backtrace %d", i)
 	}
 }
+
+// TestWriteBacktrace: the pieces `monitor bt` writes add up to
+// AppendTable's and AppendJSON's text, for stacks shorter and much longer
+// than one piece.
+func TestWriteBacktrace(t *testing.T) {
+	r := rand.New(rand.NewSource(3))
+	for _, n := range []int{0, 1, 5, 3000} {
+		bt := randomBacktrace(r, n)
+		for _, mode := range []struct{ js, full bool }{{false, false}, {false, true}, {true, false}} {
+			var out bytes.Buffer
+			writes := 0
+			buf, err := bt.writeBacktrace(writerFunc(func(p []byte) (int, error) {
+				writes++
+				assert.LessOrEqual(t, len(p), streamChunk+64<<10, "one piece")
+				return out.Write(p)
+			}), nil, mode.js, mode.full)
+			require.NoError(t, err)
+			want := bt.AppendTable(nil, mode.full)
+			if mode.js {
+				want = bt.AppendJSON(nil)
+			}
+			require.Equal(t, string(want), out.String(), "%d frames, %+v", n, mode)
+			assert.Equal(t, len(want)/streamChunk+1, writes, "%d frames, %+v: pieces", n, mode)
+			assert.Less(t, cap(buf), 2*streamChunk, "the buffer kept")
+		}
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // BenchmarkFormatBacktrace formats a 10,000-frame backtrace as the table
 // and as JSON, against the format strings and json.Marshal.
