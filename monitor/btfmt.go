@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 
@@ -185,13 +186,17 @@ var jsonKeys = func() []jsonKey {
 			keys[j], keys[j-1] = keys[j-1], keys[j]
 		}
 	}
+	for i := range keys {
+		keys[i].quoted = `"` + keys[i].name + `":`
+	}
 	return keys
 }()
 
 type jsonKey struct {
-	name string
-	reg  arch.Reg
-	xmm  int // -1 for general registers
+	name   string
+	quoted string // `"name":`
+	reg    arch.Reg
+	xmm    int // -1 for general registers
 }
 
 // appendJSONString appends s as json.Marshal does: plain printable ASCII
@@ -208,20 +213,26 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// appendJSONHex appends v as "0x..." (hexs quoted): the quote, prefix and
+// room for the digits in one append, then the digits from the last.
 func appendJSONHex(b []byte, v uint64) []byte {
-	return append(appendHexPrefixed(append(b, '"'), v), '"')
+	n := max(1, (bits.Len64(v)+3)/4)
+	b = append(b, `"0x0000000000000000`[:3+n]...)
+	d := b[len(b)-n:]
+	for i := n - 1; i >= 0; i-- {
+		d[i] = hexDigits[v&15]
+		v >>= 4
+	}
+	return append(b, '"')
 }
 
 // appendXMMJSON appends xmmHex(x) quoted.
 func appendXMMJSON(b []byte, x unwind.Uint128) []byte {
-	b = append(b, '"', '0', 'x')
 	if x.Hi == 0 {
-		b = strconv.AppendUint(b, x.Lo, 16)
-	} else {
-		b = strconv.AppendUint(b, x.Hi, 16)
-		b = appendHex64(b, x.Lo)
+		return appendJSONHex(b, x.Lo)
 	}
-	return append(b, '"')
+	b = appendJSONHex(b, x.Hi)
+	return append(appendHex64(b[:len(b)-1], x.Lo), '"')
 }
 
 // AppendJSON appends json.Marshal(BacktraceJSON{Frames: bt.JSON(), End:
@@ -269,11 +280,11 @@ func (bt *Backtrace) appendJSONFrame(b []byte, i int) []byte {
 	for _, k := range jsonKeys {
 		if k.xmm < 0 {
 			if v, ok := c.Get(k.reg); ok {
-				b = appendKey(b, &first, k.name)
+				b = appendKey(b, &first, k.quoted)
 				b = appendJSONHex(b, v)
 			}
 		} else if v, ok := c.GetXMM(k.xmm); ok {
-			b = appendKey(b, &first, k.name)
+			b = appendKey(b, &first, k.quoted)
 			b = appendXMMJSON(b, v)
 		}
 	}
@@ -296,7 +307,7 @@ func (bt *Backtrace) appendJSONFrame(b []byte, i int) []byte {
 		if first {
 			b = append(b, `,"saved":{`...)
 		}
-		b = appendKey(b, &first, k.name)
+		b = appendKey(b, &first, k.quoted)
 		b = appendJSONHex(b, at)
 	}
 	if !first {
@@ -353,12 +364,12 @@ func (bt *Backtrace) writeBacktrace(out io.Writer, buf []byte, js, full bool) ([
 	return b, err
 }
 
-func appendKey(b []byte, first *bool, name string) []byte {
+// appendKey appends a key of "regs" or "saved" (a jsonKey's quoted name
+// and colon), after a comma but for the first.
+func appendKey(b []byte, first *bool, quoted string) []byte {
 	if !*first {
 		b = append(b, ',')
 	}
 	*first = false
-	b = append(b, '"')
-	b = append(b, name...)
-	return append(b, '"', ':')
+	return append(b, quoted...)
 }
