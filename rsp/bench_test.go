@@ -115,6 +115,24 @@ func BenchmarkServerReadMemoryAs(b *testing.B) {
 	}
 }
 
+// BenchmarkServerMonitor is a monitor command whose output is 5 MiB
+// (the test target's "huge"), streamed as O packets and decoded by
+// Client.Monitor: the transport of a 10,000-frame `monitor bt -json`.
+func BenchmarkServerMonitor(b *testing.B) {
+	c := benchClient(b)
+	out, err := c.Monitor("huge")
+	if err != nil || len(out) < 5<<20-100 {
+		b.Fatal(len(out), err)
+	}
+	b.SetBytes(int64(len(out)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Monitor("huge"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkGDBServer runs the same client measurements against GDB's
 // gdbserver serving a native /bin/true (stopped at its entry), reading
 // the 64 KiB below its stack pointer: compare with BenchmarkServer*.

@@ -1203,8 +1203,13 @@ func (c *Client) Monitor(cmd string) (string, error) {
 		case string(rep) == "OK":
 			return string(out), nil
 		case rep[0] == 'O' && len(rep)%2 == 1:
-			n := len(out)
-			out = slices.Grow(out, len(rep)/2)[:n+len(rep)/2]
+			n, need := len(out), len(rep)/2
+			if cap(out)-n < need {
+				// At least doubled: a long output is megabytes, and
+				// append's growth by a quarter would copy it many times.
+				out = slices.Grow(out, max(need, cap(out)))
+			}
+			out = out[:n+need]
 			if _, ok := decodeHex(out[n:], rep[1:]); ok {
 				continue
 			}
