@@ -217,12 +217,7 @@ func (m *Monitor) cmdBT(args []string, out io.Writer) error {
 		return err
 	}
 	m.frames = bt.Frames
-	if js {
-		m.text = bt.AppendJSON(m.text[:0])
-	} else {
-		m.text = bt.AppendTable(m.text[:0], full)
-	}
-	_, err = out.Write(m.text)
+	m.text, err = bt.writeBacktrace(out, m.text, js, full)
 	return err
 }
 

@@ -3,6 +3,8 @@ package monitor
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 
@@ -78,41 +80,53 @@ func padRunes(b []byte, from, width int) []byte {
 func (bt *Backtrace) AppendTable(b []byte, full bool) []byte {
 	b = append(b, tableHeader...)
 	for i := range bt.Frames {
-		f := &bt.Frames[i]
-		if f.Index < 16 {
-			b = append(b, '0')
-		}
-		b = strconv.AppendUint(b, uint64(f.Index), 16)
-		b = appendHex16(append(b, ' '), f.SP)
-		b = append(b, ' ', ' ')
-		switch {
-		case i+1 < len(bt.Frames):
-			b = appendHex16(b, bt.Frames[i+1].PC)
-		case bt.Reason == unwind.StopZeroReturn:
-			b = appendHex16(b, 0)
-		default:
-			b = append(b, "(unknown)        "...)
-		}
-		b = append(b, ' ', ' ')
-		site := len(b)
-		b = appendLocation(b, &f.Loc)
-		if len(b) == site {
-			b = appendHexPrefixed(b, f.PC)
-		}
-		b = padRunes(b, site, 50)
-		b = append(b, ' ')
-		b = append(b, f.Trust.String()...)
-		if f.InProlog {
-			b = append(b, " (in prolog)"...)
-		}
-		if f.InEpilog {
-			b = append(b, " (in epilog)"...)
-		}
-		b = append(b, '\n')
-		if full {
-			b = appendNonvolatile(b, &f.Regs, "   ")
-		}
+		b = bt.appendTableRow(b, i, full)
 	}
+	return bt.appendTableEnd(b)
+}
+
+// appendTableRow appends frame i's line of the table (and its registers
+// when full).
+func (bt *Backtrace) appendTableRow(b []byte, i int, full bool) []byte {
+	f := &bt.Frames[i]
+	if f.Index < 16 {
+		b = append(b, '0')
+	}
+	b = strconv.AppendUint(b, uint64(f.Index), 16)
+	b = appendHex16(append(b, ' '), f.SP)
+	b = append(b, ' ', ' ')
+	switch {
+	case i+1 < len(bt.Frames):
+		b = appendHex16(b, bt.Frames[i+1].PC)
+	case bt.Reason == unwind.StopZeroReturn:
+		b = appendHex16(b, 0)
+	default:
+		b = append(b, "(unknown)        "...)
+	}
+	b = append(b, ' ', ' ')
+	site := len(b)
+	b = appendLocation(b, &f.Loc)
+	if len(b) == site {
+		b = appendHexPrefixed(b, f.PC)
+	}
+	b = padRunes(b, site, 50)
+	b = append(b, ' ')
+	b = append(b, f.Trust.String()...)
+	if f.InProlog {
+		b = append(b, " (in prolog)"...)
+	}
+	if f.InEpilog {
+		b = append(b, " (in epilog)"...)
+	}
+	b = append(b, '\n')
+	if full {
+		b = appendNonvolatile(b, &f.Regs, "   ")
+	}
+	return b
+}
+
+// appendTableEnd appends the table's last line: how the walk ended.
+func (bt *Backtrace) appendTableEnd(b []byte) []byte {
 	b = append(b, "-- "...)
 	b = append(b, bt.ended()...)
 	return append(b, '\n')
@@ -172,13 +186,17 @@ var jsonKeys = func() []jsonKey {
 			keys[j], keys[j-1] = keys[j-1], keys[j]
 		}
 	}
+	for i := range keys {
+		keys[i].quoted = `"` + keys[i].name + `":`
+	}
 	return keys
 }()
 
 type jsonKey struct {
-	name string
-	reg  arch.Reg
-	xmm  int // -1 for general registers
+	name   string
+	quoted string // `"name":`
+	reg    arch.Reg
+	xmm    int // -1 for general registers
 }
 
 // appendJSONString appends s as json.Marshal does: plain printable ASCII
@@ -195,20 +213,26 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// appendJSONHex appends v as "0x..." (hexs quoted): the quote, prefix and
+// room for the digits in one append, then the digits from the last.
 func appendJSONHex(b []byte, v uint64) []byte {
-	return append(appendHexPrefixed(append(b, '"'), v), '"')
+	n := max(1, (bits.Len64(v)+3)/4)
+	b = append(b, `"0x0000000000000000`[:3+n]...)
+	d := b[len(b)-n:]
+	for i := n - 1; i >= 0; i-- {
+		d[i] = hexDigits[v&15]
+		v >>= 4
+	}
+	return append(b, '"')
 }
 
 // appendXMMJSON appends xmmHex(x) quoted.
 func appendXMMJSON(b []byte, x unwind.Uint128) []byte {
-	b = append(b, '"', '0', 'x')
 	if x.Hi == 0 {
-		b = strconv.AppendUint(b, x.Lo, 16)
-	} else {
-		b = strconv.AppendUint(b, x.Hi, 16)
-		b = appendHex64(b, x.Lo)
+		return appendJSONHex(b, x.Lo)
 	}
-	return append(b, '"')
+	b = appendJSONHex(b, x.Hi)
+	return append(appendHex64(b[:len(b)-1], x.Lo), '"')
 }
 
 // AppendJSON appends json.Marshal(BacktraceJSON{Frames: bt.JSON(), End:
@@ -216,73 +240,85 @@ func appendXMMJSON(b []byte, x unwind.Uint128) []byte {
 func (bt *Backtrace) AppendJSON(b []byte) []byte {
 	b = append(b, `{"frames":[`...)
 	for i := range bt.Frames {
-		f := &bt.Frames[i]
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendInt(append(b, `{"index":`...), int64(f.Index), 10)
-		b = appendJSONHex(append(b, `,"pc":`...), f.PC)
-		b = appendJSONHex(append(b, `,"sp":`...), f.SP)
-		if l := &f.Loc; l.Module != "" {
-			b = appendJSONString(append(b, `,"module":`...), l.Module)
-			b = appendJSONHex(append(b, `,"rva":`...), l.RVA)
-			if l.Symbol != "" {
-				name := l.Name()
-				b = appendJSONString(append(b, `,"symbol":`...), name)
-				if name != l.Symbol {
-					b = appendJSONString(append(b, `,"mangled":`...), l.Symbol)
-				}
-				b = appendJSONHex(append(b, `,"offset":`...), l.SymOffset)
+		b = bt.appendJSONFrame(b, i)
+	}
+	return bt.appendJSONEnd(b)
+}
+
+// appendJSONFrame appends frame i's object, after a comma but for the
+// first.
+func (bt *Backtrace) appendJSONFrame(b []byte, i int) []byte {
+	f := &bt.Frames[i]
+	if i > 0 {
+		b = append(b, ',')
+	}
+	b = strconv.AppendInt(append(b, `{"index":`...), int64(f.Index), 10)
+	b = appendJSONHex(append(b, `,"pc":`...), f.PC)
+	b = appendJSONHex(append(b, `,"sp":`...), f.SP)
+	if l := &f.Loc; l.Module != "" {
+		b = appendJSONString(append(b, `,"module":`...), l.Module)
+		b = appendJSONHex(append(b, `,"rva":`...), l.RVA)
+		if l.Symbol != "" {
+			name := l.Name()
+			b = appendJSONString(append(b, `,"symbol":`...), name)
+			if name != l.Symbol {
+				b = appendJSONString(append(b, `,"mangled":`...), l.Symbol)
 			}
-			if l.File != "" {
-				b = appendJSONString(append(b, `,"file":`...), l.File)
-				if l.Line != 0 {
-					b = strconv.AppendInt(append(b, `,"line":`...), int64(l.Line), 10)
-				}
-			}
+			b = appendJSONHex(append(b, `,"offset":`...), l.SymOffset)
 		}
-		b = appendJSONString(append(b, `,"trust":`...), f.Trust.String())
-		b = append(b, `,"regs":{`...)
-		c := &f.Regs
-		first := true
-		for _, k := range jsonKeys {
-			if k.xmm < 0 {
-				if v, ok := c.Get(k.reg); ok {
-					b = appendKey(b, &first, k.name)
-					b = appendJSONHex(b, v)
-				}
-			} else if v, ok := c.GetXMM(k.xmm); ok {
-				b = appendKey(b, &first, k.name)
-				b = appendXMMJSON(b, v)
+		if l.File != "" {
+			b = appendJSONString(append(b, `,"file":`...), l.File)
+			if l.Line != 0 {
+				b = strconv.AppendInt(append(b, `,"line":`...), int64(l.Line), 10)
 			}
 		}
-		b = append(b, '}')
-		first = true
-		for _, k := range jsonKeys {
-			var at uint64
-			if k.xmm < 0 {
-				a, ok := c.SavedAt(k.reg)
-				if !ok {
-					continue
-				}
-				at = a
-			} else {
-				if _, ok := c.GetXMM(k.xmm); !ok || c.XMMAddr[k.xmm] == 0 {
-					continue
-				}
-				at = c.XMMAddr[k.xmm]
+	}
+	b = appendJSONString(append(b, `,"trust":`...), f.Trust.String())
+	b = append(b, `,"regs":{`...)
+	c := &f.Regs
+	first := true
+	for _, k := range jsonKeys {
+		if k.xmm < 0 {
+			if v, ok := c.Get(k.reg); ok {
+				b = appendKey(b, &first, k.quoted)
+				b = appendJSONHex(b, v)
 			}
-			if first {
-				b = append(b, `,"saved":{`...)
+		} else if v, ok := c.GetXMM(k.xmm); ok {
+			b = appendKey(b, &first, k.quoted)
+			b = appendXMMJSON(b, v)
+		}
+	}
+	b = append(b, '}')
+	first = true
+	for _, k := range jsonKeys {
+		var at uint64
+		if k.xmm < 0 {
+			a, ok := c.SavedAt(k.reg)
+			if !ok {
+				continue
 			}
-			b = appendKey(b, &first, k.name)
-			b = appendJSONHex(b, at)
+			at = a
+		} else {
+			if _, ok := c.GetXMM(k.xmm); !ok || c.XMMAddr[k.xmm] == 0 {
+				continue
+			}
+			at = c.XMMAddr[k.xmm]
 		}
-		if !first {
-			b = append(b, '}')
+		if first {
+			b = append(b, `,"saved":{`...)
 		}
+		b = appendKey(b, &first, k.quoted)
+		b = appendJSONHex(b, at)
+	}
+	if !first {
 		b = append(b, '}')
 	}
+	b = append(b, '}')
+	return b
+}
+
+// appendJSONEnd closes the frames' array and the object.
+func (bt *Backtrace) appendJSONEnd(b []byte) []byte {
 	b = append(b, ']')
 	if end := bt.Reason.String(); end != "" {
 		b = appendJSONString(append(b, `,"end":`...), end)
@@ -290,12 +326,50 @@ func (bt *Backtrace) AppendJSON(b []byte) []byte {
 	return append(b, "}\n"...)
 }
 
-func appendKey(b []byte, first *bool, name string) []byte {
+// streamChunk is about how much of a backtrace's text writeBacktrace
+// gathers before each write: the stub sends a piece as O packets while
+// the next is formatted, and the buffer stays small however deep the
+// stack.
+const streamChunk = 256 << 10
+
+// writeBacktrace writes the backtrace as AppendJSON (js) or AppendTable
+// would append it, in pieces of about streamChunk bytes formatted in
+// buf; it returns buf (grown) for the next command.
+func (bt *Backtrace) writeBacktrace(out io.Writer, buf []byte, js, full bool) ([]byte, error) {
+	b := buf[:0]
+	if js {
+		b = append(b, `{"frames":[`...)
+	} else {
+		b = append(b, tableHeader...)
+	}
+	for i := range bt.Frames {
+		if js {
+			b = bt.appendJSONFrame(b, i)
+		} else {
+			b = bt.appendTableRow(b, i, full)
+		}
+		if len(b) >= streamChunk {
+			if _, err := out.Write(b); err != nil {
+				return b, err
+			}
+			b = b[:0]
+		}
+	}
+	if js {
+		b = bt.appendJSONEnd(b)
+	} else {
+		b = bt.appendTableEnd(b)
+	}
+	_, err := out.Write(b)
+	return b, err
+}
+
+// appendKey appends a key of "regs" or "saved" (a jsonKey's quoted name
+// and colon), after a comma but for the first.
+func appendKey(b []byte, first *bool, quoted string) []byte {
 	if !*first {
 		b = append(b, ',')
 	}
 	*first = false
-	b = append(b, '"')
-	b = append(b, name...)
-	return append(b, '"', ':')
+	return append(b, quoted...)
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rspstub/rspstub/internal/arch"
@@ -138,11 +139,92 @@ func TestAppendMatchesFormat(t *testing.T) {
 	}
 }
 
+// TestAppendJSONHex: the quoted hex of the JSON form at the digit-count
+// edges, general and XMM.
+func TestAppendJSONHex(t *testing.T) {
+	for _, v := range []uint64{0, 1, 0xf, 0x10, 0xff, 0x100, 0x263a08, 1 << 63, ^uint64(0)} {
+		assert.Equal(t, `"`+hexs(v)+`"`, string(appendJSONHex([]byte("x"), v)[1:]), "%#x", v)
+		for _, hi := range []uint64{0, 1, ^uint64(0)} {
+			x := unwind.Uint128{Lo: v, Hi: hi}
+			assert.Equal(t, `"`+xmmHex(x)+`"`, string(appendXMMJSON(nil, x)), "%#x %#x", hi, v)
+		}
+	}
+}
+
+// TestWriteBacktrace: the pieces `monitor bt` writes add up to
+// AppendTable's and AppendJSON's text, for stacks shorter and much longer
+// than one piece.
+func TestWriteBacktrace(t *testing.T) {
+	r := rand.New(rand.NewSource(3))
+	for _, n := range []int{0, 1, 5, 3000} {
+		bt := randomBacktrace(r, n)
+		for _, mode := range []struct{ js, full bool }{{false, false}, {false, true}, {true, false}} {
+			var out bytes.Buffer
+			writes := 0
+			buf, err := bt.writeBacktrace(writerFunc(func(p []byte) (int, error) {
+				writes++
+				assert.LessOrEqual(t, len(p), streamChunk+64<<10, "one piece")
+				return out.Write(p)
+			}), nil, mode.js, mode.full)
+			require.NoError(t, err)
+			want := bt.AppendTable(nil, mode.full)
+			if mode.js {
+				want = bt.AppendJSON(nil)
+			}
+			require.Equal(t, string(want), out.String(), "%d frames, %+v", n, mode)
+			assert.Equal(t, len(want)/streamChunk+1, writes, "%d frames, %+v: pieces", n, mode)
+			assert.Less(t, cap(buf), 2*streamChunk, "the buffer kept")
+		}
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// recursionBacktrace is what `monitor bt` finds in tests/perf's
+// recurse.exe stopped in leaf(): n frames of recurse() with file and line,
+// the nonvolatile registers known, the return address's slot saved.
+func recursionBacktrace(n int) *Backtrace {
+	bt := &Backtrace{Reason: unwind.StopZeroReturn}
+	for i := 0; i < n; i++ {
+		f := Frame{Index: i}
+		f.PC, f.SP, f.Trust = 0x1400015b8, 0x263a50+uint64(i)*0x40, unwind.TrustPDATA
+		f.Loc = Location{Module: "recurse.exe", RVA: 0x15b8, Symbol: "recurse", SymOffset: 0x28,
+			File: "/work/tests/testdata/recurse.c", Line: 24}
+		for _, r := range []arch.Reg{arch.RBX, arch.RBP, arch.RSI, arch.RDI, arch.R12, arch.R13, arch.R14, arch.R15, arch.RSP, arch.RIP} {
+			f.Regs.Set(r, 0x2000002030*uint64(r&1))
+		}
+		f.Regs.RIPAddr = f.SP - 8
+		for k := 6; k < 16; k++ {
+			f.Regs.SetXMM(k, unwind.Uint128{})
+		}
+		bt.Frames = append(bt.Frames, f)
+	}
+	return bt
+}
+
 // BenchmarkFormatBacktrace formats a 10,000-frame backtrace as the table
-// and as JSON, against the format strings and json.Marshal.
+// and as JSON, against the format strings and json.Marshal; "deep" is
+// recursionBacktrace's, the harness's `bt -json` row.
 func BenchmarkFormatBacktrace(b *testing.B) {
-	bt := randomBacktrace(rand.New(rand.NewSource(2)), 10000)
+	deep := recursionBacktrace(10000)
 	var buf []byte
+	b.Run("json-deep", func(b *testing.B) {
+		buf = deep.AppendJSON(buf[:0])
+		b.SetBytes(int64(len(buf)))
+		for b.Loop() {
+			buf = deep.AppendJSON(buf[:0])
+		}
+	})
+	b.Run("table-deep", func(b *testing.B) {
+		buf = deep.AppendTable(buf[:0], false)
+		b.SetBytes(int64(len(buf)))
+		for b.Loop() {
+			buf = deep.AppendTable(buf[:0], false)
+		}
+	})
+	bt := randomBacktrace(rand.New(rand.NewSource(2)), 10000)
 	b.Run("table", func(b *testing.B) {
 		for b.Loop() {
 			buf = bt.AppendTable(buf[:0], false)

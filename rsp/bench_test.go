@@ -17,7 +17,7 @@ const benchBase = 0x10000000
 // benchSize is the patterned region at benchBase.
 const benchSize = 4 << 20
 
-func benchClient(b *testing.B) *Client {
+func benchClient(b testing.TB) *Client {
 	b.Helper()
 	tt := newTestTarget()
 	data := make([]byte, benchSize)
@@ -88,6 +88,48 @@ func BenchmarkServerReadMemory(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkServerReadMemoryAs reads the 4 MiB region with ReadMemoryAs
+// (maximum-size packets, two in flight in no-ack mode), as the perf
+// harness's bulk-read rows do: `m` and `x` (issue 17: `x` at 1 GiB/s or
+// more).
+func BenchmarkServerReadMemoryAs(b *testing.B) {
+	for _, mode := range []struct {
+		name   string
+		binary bool
+	}{{"m", false}, {"x", true}} {
+		b.Run(mode.name, func(b *testing.B) {
+			c := benchClient(b)
+			buf := make([]byte, benchSize)
+			b.SetBytes(int64(len(buf)))
+			b.ReportAllocs()
+			for b.Loop() {
+				n, err := c.ReadMemoryAs(mode.binary, benchBase, buf)
+				if err != nil || n != len(buf) {
+					b.Fatal(n, err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkServerMonitor is a monitor command whose output is 5 MiB
+// (the test target's "huge"), streamed as O packets and decoded by
+// Client.Monitor: the transport of a 10,000-frame `monitor bt -json`.
+func BenchmarkServerMonitor(b *testing.B) {
+	c := benchClient(b)
+	out, err := c.Monitor("huge")
+	if err != nil || len(out) < 5<<20-100 {
+		b.Fatal(len(out), err)
+	}
+	b.SetBytes(int64(len(out)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Monitor("huge"); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -732,7 +733,12 @@ func (c *Client) sendRead(bin bool, addr uint64, n int) error {
 // recvRead waits for the reply to a read request for len(p) bytes and
 // decodes it into p.
 func (c *Client) recvRead(bin bool, p []byte) (int, error) {
+	if bin && c.binary {
+		// The data goes from the wire straight into p.
+		c.c.into = p
+	}
 	rep, err := c.await("m")
+	c.c.into = nil
 	if err != nil {
 		return 0, err
 	}
@@ -741,6 +747,9 @@ func (c *Client) recvRead(bin bool, p []byte) (int, error) {
 			return 0, ErrUnsupported
 		}
 		if c.binary {
+			if c.c.intoN >= 0 {
+				return c.c.intoN, nil
+			}
 			if rep[0] == 'b' {
 				return copy(p, rep[1:]), nil
 			}
@@ -1172,8 +1181,8 @@ func (c *Client) Monitor(cmd string) (string, error) {
 	defer c.mu.Unlock()
 	// The output is decoded into a buffer kept for the next command (a
 	// long backtrace is megabytes); the string is the one copy made.
-	out := bytes.NewBuffer(c.monitorBuf[:0])
-	defer func() { c.monitorBuf = out.Bytes()[:0] }()
+	out := c.monitorBuf[:0]
+	defer func() { c.monitorBuf = out[:0] }()
 	c.c.wmu.Lock()
 	c.c.begin()
 	c.c.putString("qRcmd,")
@@ -1186,32 +1195,36 @@ func (c *Client) Monitor(cmd string) (string, error) {
 	for i := 0; i < 1<<20; i++ {
 		rep, err := c.awaitStop("qRcmd")
 		if err != nil {
-			return out.String(), err
+			return string(out), err
 		}
 		switch {
 		case len(rep) == 0:
 			return "", ErrUnsupported
 		case string(rep) == "OK":
-			return out.String(), nil
+			return string(out), nil
 		case rep[0] == 'O' && len(rep)%2 == 1:
-			out.Grow(len(rep) / 2)
-			b := out.AvailableBuffer()[:len(rep)/2]
-			if _, ok := decodeHex(b, rep[1:]); ok {
-				out.Write(b)
+			n, need := len(out), len(rep)/2
+			if cap(out)-n < need {
+				// At least doubled: a long output is megabytes, and
+				// append's growth by a quarter would copy it many times.
+				out = slices.Grow(out, max(need, cap(out)))
+			}
+			out = out[:n+need]
+			if _, ok := decodeHex(out[n:], rep[1:]); ok {
 				continue
 			}
+			out = out[:n]
 		}
 		if err := remoteErr(rep, "qRcmd"); err != nil {
-			return out.String(), err
+			return string(out), err
 		}
 		// QEMU answers with hex output and no O packets.
 		if b, ok := decodeHexInPlace(rep); ok {
-			out.Write(b)
-			return out.String(), nil
+			return string(append(out, b...)), nil
 		}
-		return out.String(), fmt.Errorf("rsp: unexpected qRcmd reply %q", rep[:min(len(rep), 16)])
+		return string(out), fmt.Errorf("rsp: unexpected qRcmd reply %q", rep[:min(len(rep), 16)])
 	}
-	return out.String(), errors.New("rsp: qRcmd output without end")
+	return string(out), errors.New("rsp: qRcmd output without end")
 }
 
 // Detach detaches (D) and closes the connection; the target keeps

@@ -65,6 +65,12 @@ type codec struct {
 	in      []byte // reused inbound buffer, grown up to maxSize
 	pkt     []byte // the payload of the last evPacket (aliases in)
 	bad     error  // why the last evBad was bad
+	// into, when set, takes the data of a binary read reply ("b" then
+	// the bytes) straight from the wire, without a copy through in: the
+	// packet's payload is then "b" (pkt) followed by the intoN bytes
+	// decoded at the front of into. intoN is -1 for any other packet.
+	into  []byte
+	intoN int
 
 	wmu  sync.Mutex
 	out  []byte // the framed packet being built or last sent
@@ -147,38 +153,32 @@ func (c *codec) readEvent() (event, error) {
 // run-length runs and unescaping in the reused buffer.
 func (c *codec) readPacket() (event, error) {
 	buf := c.in[:0]
+	limit := c.maxSize
 	var sum byte
 	var bad error
 	escaped := false
-	// mixed: the payload has special bytes, so plainRun (which scans all
-	// that is buffered) is not tried again: a reply of many run-length
-	// runs would be scanned once per run.
-	mixed := false
+	c.intoN = -1
+	// direct: the payload's "b" was taken and buf is c.into; prev is
+	// then the byte before buf's first (for a run-length run).
+	direct := false
+	if c.into != nil {
+		if p, err := c.r.Peek(1); err == nil && p[0] == 'b' {
+			c.r.Discard(1)
+			sum = 'b'
+			direct = true
+			buf, limit = c.into[:0:len(c.into)], len(c.into)
+		}
+	}
 	for n := 0; ; n++ {
 		if bad == nil && !escaped && c.r.Buffered() > 1 {
 			// Fast path: decode the plain runs and escape pairs already
 			// buffered; anything else takes the byte path below.
-			win, _ := c.r.Peek(min(c.r.Buffered(), c.maxSize-len(buf)))
-			var used int
-			end := -1
-			if !mixed {
-				end = plainRun(win)
-				mixed = end < 0
-			}
-			if end >= 0 {
-				// Nothing to unescape up to the end of the packet or of
-				// what is buffered (hex replies, text): one copy.
-				buf = append(buf, win[:end]...) // grows c.in once, up to maxSize
-				sum += sumBytes(win[:end])
-				used = end
-			} else {
-				n0 := len(buf)
-				buf = slices.Grow(buf, len(win)+8) // c.in keeps the room
-				u, wrote, s := unescapeInto(buf[n0:cap(buf)], win)
-				buf = buf[:n0+wrote]
-				sum += s
-				used = u
-			}
+			win, _ := c.r.Peek(min(c.r.Buffered(), limit-len(buf)))
+			n0 := len(buf)
+			buf = slices.Grow(buf, len(win)) // c.in keeps the room, up to maxSize; into has it
+			used, wrote, s := unescapeInto(buf[n0:cap(buf)], win)
+			buf = buf[:n0+wrote]
+			sum += s
 			if used > 0 {
 				c.r.Discard(used)
 				n += used
@@ -200,8 +200,9 @@ func (c *codec) readPacket() (event, error) {
 		}
 		if b == '$' {
 			// A new packet start inside a packet: the previous one was
-			// cut short (a client that reconnected mid-packet). Restart.
-			buf, sum, bad, escaped = buf[:0], 0, nil, false
+			// cut short (a client that reconnected mid-packet). Restart,
+			// in the reused buffer.
+			buf, limit, sum, bad, escaped, direct = c.in[:0], c.maxSize, 0, nil, false, false
 			continue
 		}
 		sum += b
@@ -211,8 +212,8 @@ func (c *codec) readPacket() (event, error) {
 		switch {
 		case escaped:
 			escaped = false
-			if len(buf) == c.maxSize {
-				bad = errTooLarge
+			if len(buf) == limit {
+				bad = c.overflow(direct)
 				continue
 			}
 			buf = append(buf, b^0x20)
@@ -231,21 +232,24 @@ func (c *codec) readPacket() (event, error) {
 			}
 			sum += nb
 			cnt := int(nb) - 29
-			if len(buf) == 0 || cnt < 0 {
+			if (len(buf) == 0 && !direct) || cnt < 0 {
 				bad = errBadEscape
 				continue
 			}
-			if len(buf)+cnt > c.maxSize {
-				bad = errTooLarge
-				continue
+			if len(buf)+cnt > limit {
+				bad = c.overflow(direct)
+				cnt = limit - len(buf)
 			}
-			prev := buf[len(buf)-1]
+			prev := byte('b')
+			if len(buf) > 0 {
+				prev = buf[len(buf)-1]
+			}
 			for i := 0; i < cnt; i++ {
 				buf = append(buf, prev)
 			}
 		default:
-			if len(buf) == c.maxSize {
-				bad = errTooLarge
+			if len(buf) == limit {
+				bad = c.overflow(direct)
 				continue
 			}
 			buf = append(buf, b)
@@ -269,14 +273,31 @@ checksum:
 			bad = errBadChecksum
 		}
 	}
-	c.in = buf
+	if direct {
+		c.in = append(c.in[:0], 'b')
+	} else {
+		c.in = buf
+	}
 	if bad != nil {
 		c.bad = bad
 		c.pkt = nil
 		return evBad, nil
 	}
-	c.pkt = buf
+	c.pkt = c.in
+	if direct {
+		c.intoN = len(buf)
+	}
 	return evPacket, nil
+}
+
+// overflow is why a payload that goes past its buffer is bad: it is too
+// large, but for a binary read reply taken into place, whose bytes past
+// the ones asked for are dropped (a copy of the reply would do the same).
+func (c *codec) overflow(direct bool) error {
+	if direct {
+		return nil
+	}
+	return errTooLarge
 }
 
 // singleBytes holds every byte value, so writing one needs no buffer.
@@ -652,11 +673,22 @@ var hexPairVal = func() []uint16 {
 }()
 
 // decodeHex turns hex digit pairs of src into bytes of dst, as many as
-// both hold; false at the first non-digit.
+// both hold; false at the first non-digit. dst may be src (in place).
 func decodeHex(dst, src []byte) (int, bool) {
 	n := min(len(dst), len(src)/2)
 	src = src[:2*n]
-	for i := range dst[:n] {
+	t := hexPairVal[:1<<16]
+	i := 0
+	// Four pairs a step, one test of the four values.
+	for ; i+4 <= n; i += 4 {
+		w := binary.LittleEndian.Uint64(src[2*i:])
+		a, b, c, d := t[uint16(w)], t[uint16(w>>16)], t[uint16(w>>32)], t[uint16(w>>48)]
+		if a|b|c|d > 0xff {
+			break // the loop below finds which
+		}
+		binary.LittleEndian.PutUint32(dst[i:], uint32(a)|uint32(b)<<8|uint32(c)<<16|uint32(d)<<24)
+	}
+	for ; i < n; i++ {
 		v := hexPairVal[binary.LittleEndian.Uint16(src[2*i:])]
 		if v > 0xff {
 			return i, false

@@ -19,6 +19,9 @@
 //	codec.go     framing: $payload#cs, acks, '}' escapes, run-length input,
 //	             0x03, PacketSize; one reused inbound buffer, replies built
 //	             in place with a running checksum
+//	scan.go      escaping and unescaping binary payloads: vector searches
+//	             for the special bytes, a block at a time
+//	swar.go      checksums a word at a time
 //	server.go    Server, Listen, the per-connection session and its state
 //	             machine, error-to-reply mapping (finish)
 //	features.go  optional interfaces -> qSupported and the dispatch table

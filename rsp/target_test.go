@@ -319,6 +319,14 @@ func (t *testTarget) Monitor(cmd string, out io.Writer) error {
 	case "big":
 		out.Write(bytes.Repeat([]byte("0123456789abcdef"), 4096))
 		return nil
+	case "huge":
+		// 5 MiB of JSON-like text in 256 KiB writes, as a 10,000-frame
+		// `monitor bt -json` streams it.
+		piece := bytes.Repeat([]byte(`"rbp":"0x2000002030",`), 256<<10/21)
+		for range 20 {
+			out.Write(piece)
+		}
+		return nil
 	}
 	return fmt.Errorf("unknown monitor command %q", cmd)
 }
