@@ -382,6 +382,17 @@ func (c *codec) putRead(n int, read readFunc) (int, error) {
 	return got, err
 }
 
+// putEscaped appends src escaped (a binary reply's data, from memory the
+// target showed in place) and returns len(src).
+func (c *codec) putEscaped(src []byte) int {
+	start := len(c.out)
+	c.out = slices.Grow(c.out, 2*len(src))[:start+2*len(src)]
+	w, sum := escapeInto(c.out[start:], src)
+	c.out = c.out[:start+w]
+	c.sum += sum
+	return len(src)
+}
+
 // putHexRead appends up to n bytes that read places in the packet's
 // spare room, as hex (run-length encoded in responses): the `m` reply
 // without a copy. It returns what read returned.

@@ -34,6 +34,7 @@ type features struct {
 	restart   Restarter
 	syscalls  SyscallCatcher
 	regHolder RegisterHolder
+	view      MemoryViewer
 }
 
 // maxUnwrap bounds the chain of wrappers discover follows.
@@ -120,6 +121,7 @@ func discover(t Target) features {
 	discoverOne(&f.svr4, t, FeatureLibrariesSVR4)
 	discoverOne(&f.syscalls, t, FeatureCatchSyscalls)
 	discoverOne(&f.regHolder, t, "")
+	discoverOne(&f.view, t, "")
 	return f
 }
 

@@ -227,6 +227,18 @@ type memReader struct {
 
 func (r *memReader) read(p []byte) (int, error) { return r.t.ReadMemory(r.addr, p) }
 
+// view returns the n bytes at addr in place when the reply is binary and
+// the target can show them all that way (MemoryViewer), else nil.
+func (s *session) view(addr, n uint64, binary bool) []byte {
+	if !binary || s.f.view == nil {
+		return nil
+	}
+	if v := s.f.view.ViewMemory(addr, int(n)); len(v) == int(n) {
+		return v
+	}
+	return nil
+}
+
 // readReply builds the reply to a memory read of up to n bytes at addr
 // (n > 0): hex, or escaped binary after prefix. A read of nothing is
 // errNoMemory, sent by the caller.
@@ -238,7 +250,9 @@ func (s *session) readReply(addr, n uint64, binary bool, prefix string) error {
 	s.start()
 	s.c.putString(prefix)
 	var got int
-	if binary {
+	if v := s.view(addr, n, binary); v != nil {
+		got = s.c.putEscaped(v)
+	} else if binary {
 		got, _ = s.c.putRead(int(n), s.mrRead)
 	} else {
 		got, _ = s.c.putHexRead(int(n), s.mrRead)

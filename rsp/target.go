@@ -420,6 +420,16 @@ type MemoryAllocator interface {
 	FreeMemory(addr uint64) error
 }
 
+// MemoryViewer is optionally implemented by targets whose memory can be
+// read in place: ViewMemory returns the n bytes at addr as a slice of the
+// target's own memory, valid while the session handles the current packet
+// (the target is stopped), or nil when it cannot show all n that way. The
+// `x` replies are escaped straight from it, with no copy; a nil falls back
+// to ReadMemory.
+type MemoryViewer interface {
+	ViewMemory(addr uint64, n int) []byte
+}
+
 // RegisterHolder is implemented by targets whose registers cost a round
 // trip to fetch (a proxy in front of another stub). A stop reply then
 // carries the expedited registers (pc, sp, fp) only when HasRegisters

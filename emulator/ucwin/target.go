@@ -605,6 +605,10 @@ func (t *Target) decodeReg(regnum int, src []byte) {
 // ReadMemory implements rsp.Target.
 func (t *Target) ReadMemory(addr uint64, p []byte) (int, error) { return t.m.ReadMemory(addr, p) }
 
+// ViewMemory implements rsp.MemoryViewer: guest memory in place, for the
+// `x` replies built while the guest is stopped.
+func (t *Target) ViewMemory(addr uint64, n int) []byte { return t.m.View(addr, n) }
+
 // WriteMemory implements rsp.Target. (The machine drops the translations
 // of code it overwrites: LLDB rewrites its JIT buffer for every
 // expression.)

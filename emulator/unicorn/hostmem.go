@@ -108,6 +108,22 @@ func (m *Machine) unmapHost(addr, end uint64) {
 	m.regions = append(m.regions[:i], m.regions[j:]...)
 }
 
+// View returns the n bytes of guest memory at addr as a slice of the
+// machine's own host memory (no copy), or nil when they are not all in one
+// mapped region. The slice is valid until the guest runs or the memory
+// map changes; a debugger's read of a stopped machine (rsp's `x` replies)
+// escapes straight from it.
+func (m *Machine) View(addr uint64, n int) []byte {
+	if n <= 0 || m.check() != nil {
+		return nil
+	}
+	i := m.find(addr)
+	if i < 0 || m.regions[i].end-addr < uint64(n) {
+		return nil
+	}
+	return m.regions[i].bytes(addr, n)
+}
+
 // dropCode drops the translated code made from [addr, end) before it is
 // unmapped: libunicorn may give memory mapped there later the same
 // internal offset, and its old translations would then run again for the

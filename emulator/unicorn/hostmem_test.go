@@ -96,3 +96,21 @@ func TestReadAcrossHoles(t *testing.T) {
 	assert.Error(t, err)
 	assert.Zero(t, n)
 }
+
+// TestView: View shows guest memory in place (a write through it is a
+// write to the guest), only when all n bytes are in one region.
+func TestView(t *testing.T) {
+	m := newMachine(t, nil)
+	_, err := m.WriteMemory(dataBase, []byte("abcdef"))
+	require.NoError(t, err)
+	v := m.View(dataBase+1, 4)
+	require.Equal(t, []byte("bcde"), v)
+	v[0] = 'X'
+	got := make([]byte, 3)
+	_, err = m.ReadMemory(dataBase, got)
+	require.NoError(t, err)
+	assert.Equal(t, []byte("aXc"), got)
+	assert.Nil(t, m.View(dataBase+dataSize-2, 4), "past the region's end")
+	assert.Nil(t, m.View(0x5000000, 1), "unmapped")
+	assert.Nil(t, m.View(dataBase, 0))
+}
