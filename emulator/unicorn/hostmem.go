@@ -127,8 +127,8 @@ func (m *Machine) View(addr uint64, n int) []byte {
 // dropCode drops the translated code made from [addr, end) before it is
 // unmapped: libunicorn may give memory mapped there later the same
 // internal offset, and its old translations would then run again for the
-// new bytes (measured: an image unloaded and another loaded at its base
-// ran the old code). A region that is not executable now is made so for
+// new bytes (TestWriteOverExecutedCode: code unmapped, mapped again and
+// rewritten ran the old code once the reserved MiB was mapped). A region that is not executable now is made so for
 // the moment (libunicorn finds code pages by a fetch).
 func (m *Machine) dropCode(addr, end uint64) {
 	for _, r := range m.regions {

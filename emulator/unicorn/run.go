@@ -371,7 +371,7 @@ type WatchStats struct {
 	Pages    int    // pages protected now
 
 	// Fault paging (SetFaultPaging).
-	PageFaults uint64 // page faults outside protected pages, each run by the twin
+	PageFaults uint64 // exact faults stopped by paging (page faults outside protected pages)
 	Stale      uint64 // of which libunicorn allowed the access (stale tables)
 	Overflows  uint64 // times the map needed too many table pages
 	Probes     uint64 // page faults libunicorn raised outside runs (its code lookups), cleared

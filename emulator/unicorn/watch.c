@@ -575,15 +575,8 @@ static uc_err build(rs_machine *m, struct rs_wstate *ws)
 
 static int protected_page(struct rs_wstate *ws, uint64_t page)
 {
-	int lo = 0, hi = ws->npages;
-	while (lo < hi) {
-		int mid = (lo + hi) / 2;
-		if (ws->pages[mid] < page)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < ws->npages && ws->pages[lo] == page;
+	int k = first_page(ws, page);
+	return k < ws->npages && ws->pages[k] == page;
 }
 
 static uc_err map_tables(rs_machine *m, struct rs_wstate *ws)
@@ -641,10 +634,10 @@ static void flush_tlb(rs_machine *m, struct rs_wstate *ws)
 // the memory map). Protection only added needs a TLB flush before the
 // guest runs again; protection lifted does not (a read-only entry in the
 // TLB makes the next write walk the tables again). A change of the memory
-// map comes with added set: libunicorn flushed the TLB itself when the map
-// changed, the flush before the next run is kept for safety. When the map needs more
-// table pages than the reserved MiB holds, exact faults are given up and
-// the decoder takes over again (rs_exact_paging_state says so).
+// map comes with added set: libunicorn flushed the TLB itself when the
+// map changed, the flush before the next run is kept for safety. When the
+// map needs more table pages than the reserved MiB holds, exact faults are
+// given up and the decoder takes over again (rs_exact_paging_state).
 static uc_err apply(rs_machine *m, struct rs_wstate *ws, int added)
 {
 	int before = ws->npages;
@@ -711,8 +704,8 @@ static int canonical(uint64_t addr)
 // watch_exact_fault runs in the memory hook before libunicorn's own data
 // fault, which would leave RIP at a block start. With exact faults, it
 // lets the access go on to the table walk, which refuses it with a page
-// fault that QEMU delivers exactly (watch_fault then finds the access in
-// the twin). An unmapped page is mapped for the moment (a scratch page,
+// fault that QEMU delivers exactly; watch_fault then stops with the
+// access recorded here. An unmapped page is mapped for the moment (a scratch page,
 // absent from the tables and the twin), because libunicorn refuses an
 // unmapped address before any walk; rs_run unmaps it when the run ends.
 // Returns 1 when the access is to go on; what it was is kept for
@@ -748,23 +741,32 @@ int watch_exact_fault(rs_machine *m, int type, uint64_t addr, int size, uint64_t
 	return 1;
 }
 
-// watch_end runs at the end of every run. With exact faults, a page
-// fault raised during the run (a fault the run stopped on, which QEMU may
-// raise once more before the stop takes effect; a code lookup of
-// libunicorn's, such as the temporary breakpoints of a step on an
-// unmapped successor) is still in flight: CR2 tells, and the machine
-// forgets it. CR2 goes back to CR2_CLEAN (see watch_prepare).
+// clear_fault makes the machine forget a page fault left in flight, with
+// exact faults: one raised since CR2 was last reset (a fault, not
+// delivered, sets CR2; every run leaves it at CR2_CLEAN), or the #GP of a
+// fault the run stopped on (inflight). Returns 1 when there was one.
+static int clear_fault(rs_machine *m)
+{
+	struct rs_wstate *ws = m->ws;
+	uint64_t cr2 = CR2_CLEAN;
+	if (ws == NULL || !ws->exact || !ws->paging)
+		return 0;
+	rs_reg_read(m, UC_X86_REG_CR2, &cr2);
+	if (cr2 == CR2_CLEAN && !ws->inflight)
+		return 0;
+	rs_clear_inflight(m);
+	rs_reg_write(m, UC_X86_REG_CR2, CR2_CLEAN);
+	ws->inflight = 0;
+	return 1;
+}
+
+// watch_end runs at the end of every run: a fault the run stopped on
+// (QEMU may raise it once more before the stop takes effect) or a code
+// lookup of libunicorn's during it (a step's temporary breakpoints on an
+// unmapped successor) is still in flight (clear_fault).
 void watch_end(rs_machine *m)
 {
-	uint64_t cr2 = CR2_CLEAN;
-	if (m->ws == NULL || !m->ws->exact || !m->ws->paging)
-		return;
-	rs_reg_read(m, UC_X86_REG_CR2, &cr2);
-	if (cr2 != CR2_CLEAN || m->ws->inflight) {
-		rs_clear_inflight(m);
-		rs_reg_write(m, UC_X86_REG_CR2, CR2_CLEAN);
-		m->ws->inflight = 0;
-	}
+	clear_fault(m);
 }
 
 // watch_unscratch unmaps the scratch pages of watch_exact_fault.
@@ -935,19 +937,11 @@ int watch_prepare(rs_machine *m)
 	ws->run_t0 = now_s();
 	if (!ws->paging)
 		return UC_ERR_OK;
-	if (ws->exact) {
-		// libunicorn looks code up outside runs (dropping translations,
-		// deleting hooks): on an address the tables refuse, that raises a
-		// page fault it ignores, but QEMU keeps it as in flight. It also
-		// sets CR2, which every run leaves at CR2_CLEAN.
-		uint64_t cr2 = CR2_CLEAN;
-		rs_reg_read(m, UC_X86_REG_CR2, &cr2);
-		if (cr2 != CR2_CLEAN) {
-			ws->st.probes++;
-			rs_clear_inflight(m);
-			rs_reg_write(m, UC_X86_REG_CR2, CR2_CLEAN);
-		}
-	}
+	// libunicorn looks code up outside runs (dropping translations,
+	// deleting hooks): on an address the tables refuse, that raises a
+	// page fault it ignores, but QEMU keeps it as in flight.
+	if (clear_fault(m))
+		ws->st.probes++;
 	if (ws->flush) {
 		flush_tlb(m, ws);
 		ws->flush = 0;
@@ -978,10 +972,10 @@ void watch_reapply(rs_machine *m)
 // instruction runs in the twin, which shares the memory and sees each
 // address written; the twin's registers come back, and the run goes on,
 // or stops after the instruction if it wrote a watched byte. With exact
-// faults (rs_exact_paging) every page fault comes here: the twin meets
-// libunicorn's own fault on the instruction, with its access, address and
-// value, and the machine stops on it with an exact PC; should the twin run
-// it through, the tables were stale and the run goes on.
+// faults (rs_exact_paging) the fault of an access watch_exact_fault let
+// through stops the machine at once, with that access; any other page
+// fault outside the protected pages runs in the twin too, and if the twin
+// runs it through, the tables were stale and the run goes on.
 int watch_fault(rs_machine *m, uint32_t intno)
 {
 	struct rs_wstate *ws = m->ws;
