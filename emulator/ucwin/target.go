@@ -38,10 +38,10 @@ type Config struct {
 	// (unicorn.Machine.SetExactFaults), at a price on code that needs
 	// sync points; without it an unprovable position is flagged.
 	ExactFaults bool
-	// DecodeFaults turns off the page tables that make every data fault
-	// exact at no cost (unicorn.Machine.SetFaultPaging): the decoder
-	// alone places faults, as before them (tests and measurements).
-	DecodeFaults bool
+	// FaultPaging turns on the page tables that make every data fault
+	// exact at no measured cost (unicorn.Machine.SetFaultPaging; off by
+	// default, see there).
+	FaultPaging bool
 	// UnimplementedReturnsZero makes calls to unimplemented APIs return 0
 	// instead of stopping the guest.
 	UnimplementedReturnsZero bool
@@ -323,8 +323,8 @@ func (t *Target) load(cfg Config) error {
 		m.SetShadowStack(true)
 	}
 	m.SetExactFaults(cfg.ExactFaults)
-	if cfg.DecodeFaults {
-		if err := m.SetFaultPaging(false); err != nil {
+	if cfg.FaultPaging {
+		if err := m.SetFaultPaging(true); err != nil {
 			m.Close()
 			return err
 		}

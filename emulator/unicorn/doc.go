@@ -168,7 +168,7 @@
 // mov rcx, [unmapped]" reads RFLAGS 0x7 at the fault where a stepped run
 // reads 0x93.
 //
-// # Fault paging (the default)
+// # Fault paging (SetFaultPaging; off by default for now, see there)
 //
 // The guest runs with page tables (built in watch.c, in the reserved MiB,
 // the tables page-mode watchpoints also use) that mirror the memory map:
@@ -197,7 +197,7 @@
 // TestFaultPCExact, TestFaultPaging and FuzzGuestCode's stepped oracle
 // check it.
 //
-// Without fault paging (SetFaultPaging(false)) Run decodes (faultpc.go) with a model of each instruction's memory
+// Without fault paging Run decodes (faultpc.go) with a model of each instruction's memory
 // accesses (insnmodel.go: explicit operands with their sizes, 32-bit
 // displacements sign-extended, push/pop/call/ret/leave stack accesses,
 // string instructions; fxsave, bt with a register offset, enter, xlat and

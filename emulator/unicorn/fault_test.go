@@ -393,6 +393,7 @@ func TestFaultPaging(t *testing.T) {
 		0xf4, //                                     10010: hlt
 	}
 	m := newMachine(t, code)
+	require.NoError(t, m.SetFaultPaging(true))
 	require.True(t, m.FaultPaging())
 	regions := m.Regions()
 	s := m.Run()
@@ -493,6 +494,7 @@ func TestFaultPagingAfterLookup(t *testing.T) {
 		0x78, 0xc3, // 10000: js 0xffc5 (unmapped page, not taken)
 		0x00, 0x00, // 10002: add [rax], al (rax 0: faults)
 	})
+	require.NoError(t, m.SetFaultPaging(true))
 	wantStop(t, m, m.Step(), StopStep, 0x10002)
 	s := m.Step()
 	wantStop(t, m, s, StopFault, 0x10002)
@@ -513,6 +515,7 @@ func TestFaultPagingOverflow(t *testing.T) {
 		0x48, 0x8b, 0x03, //                         10007: mov rax, [rbx]
 		0xf4,
 	})
+	require.NoError(t, m.SetFaultPaging(true))
 	require.True(t, m.FaultPaging())
 	const spread = 400 // > 253 table pages
 	for i := uint64(0); i < spread; i++ {

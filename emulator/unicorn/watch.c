@@ -95,6 +95,8 @@ struct rs_wstate {
 	int exact;       // the tables mirror the memory map (exact faults)
 	struct pt_run *runs; // the map as build sees it
 	int nruns, capruns;
+	int shared;           // build: the PDPT uniform PML4 entries share, or -1
+	uint64_t shared_bits; // its leaves' bits
 	uint64_t scratch[MAX_SCRATCH]; // pages mapped by watch_exact_fault
 	int nscratch;
 	int pending;                   // watch_exact_fault let an access through
@@ -537,13 +539,19 @@ static uc_err fill(struct rs_wstate *ws, int t, int level, uint64_t base, int *n
 	int i;
 	for (i = 0; i < 512; i++) {
 		uint64_t lo = base + (uint64_t)i * size, bits = 0;
-		int child;
+		int child, uni = classify(ws, lo, lo + size, &bits);
 		uc_err e;
-		if (classify(ws, lo, lo + size, &bits) && (bits == 0 || level < 3)) {
+		if (uni && (bits == 0 || level < 3)) {
 			tab[i] = bits == 0 ? 0 : level == 0 ? bits : bits | PTE_PS;
 			continue;
 		}
 		// Mixed, or a PML4 entry (no large pages there): a table below.
+		// Uniform PML4 entries share one PDPT of 1 GiB pages per kind
+		// (without exact faults the whole space is one kind).
+		if (level == 3 && uni && ws->shared >= 0 && ws->shared_bits == bits) {
+			tab[i] = (RS_PT_BASE + (uint64_t)ws->shared * 0x1000) | PTE_ALL;
+			continue;
+		}
 		if (*next == PT_PAGES)
 			return UC_ERR_NOMEM;
 		child = (*next)++;
@@ -552,6 +560,10 @@ static uc_err fill(struct rs_wstate *ws, int t, int level, uint64_t base, int *n
 		e = fill(ws, child, level - 1, lo, next);
 		if (e != UC_ERR_OK)
 			return e;
+		if (level == 3 && uni) {
+			ws->shared = child;
+			ws->shared_bits = bits;
+		}
 	}
 	return UC_ERR_OK;
 }
@@ -568,6 +580,7 @@ static uc_err build(rs_machine *m, struct rs_wstate *ws)
 	if (e != UC_ERR_OK)
 		return e;
 	memset(table(ws, 0), 0, 0x1000);
+	ws->shared = -1;
 	e = fill(ws, 0, 3, 0, &next);
 	ws->st.tables = next;
 	return e;

@@ -9,9 +9,9 @@ import (
 )
 
 // faultPaging: what the page tables that make every data fault exact
-// (unicorn.Machine.SetFaultPaging, on by default) cost code that does not
+// (unicorn.Machine.SetFaultPaging, --fault-paging) cost code that does not
 // fault, run to exit in process (ucwin, as `rspstub run` runs) against the
-// same run with faults placed by the decoder alone (Config.DecodeFaults),
+// same run with faults placed by the decoder alone (the default),
 // in the same round. The cases: a tight loop (no memory traffic), bulk.exe
 // writing 64 MiB sequentially (a TLB miss, so a table walk, every 4 KiB),
 // and hello in the Wine userland (hundreds of regions mapped at start-up:
@@ -38,7 +38,7 @@ func faultPaging(b builds) []row {
 		for i := 0; i < *runs; i++ {
 			for _, decode := range []bool{false, true} {
 				t0 := time.Now() // start-up included: the tables are built then
-				tgt, err := ucwin.New(ucwin.Config{Program: c.exe, Args: c.args, Userland: c.land, DecodeFaults: decode,
+				tgt, err := ucwin.New(ucwin.Config{Program: c.exe, Args: c.args, Userland: c.land, FaultPaging: !decode,
 					Stdout: io.Discard, Stderr: io.Discard})
 				check(err)
 				runToExit(tgt)
@@ -51,7 +51,7 @@ func faultPaging(b builds) []row {
 			}
 		}
 		rows = append(rows, row{
-			what:  fmt.Sprintf("exact faults by paging (the default), %s (time)", c.what),
+			what:  fmt.Sprintf("exact faults by paging (--fault-paging), %s (time)", c.what),
 			short: c.short,
 			ours:  on, peer: off, unit: "s", peerName: "rspstub, the same run with faults decoded",
 			lowerGood: true, target: target{op: "<=", v: 1.1},
