@@ -53,13 +53,16 @@
 // they parse and unwind the DLL like any other. Every exported function is
 // a 16-byte stub with its own RUNTIME_FUNCTION:
 //
-//	+0  sub rsp,28h   <- API entry, inside the DLL's trap range
-//	+4  nop           <- return address of guest callbacks (also trapped)
-//	+5  add rsp,28h
-//	+9  ret
+//	+0  hlt           <- API entry, inside the DLL's trap range
+//	+1  sub rsp,28h
+//	+5  hlt           <- return address of guest callbacks (also trapped)
+//	+6  add rsp,28h
+//	+10 ret
 //
-// The stubs of a DLL form one range passed to Machine.AddTrapRange. The
-// emulator stops before executing a stub; the integrator calls HandleTrap,
+// The stubs of a DLL form one range passed to Machine.AddTrapRange; the
+// emulator's machine traps on a hlt there (unicorn.Machine.AddHaltTrapRange:
+// no code hook, so an interrupt stops the guest at an exact instruction)
+// and reports the stop on the hlt, before it ran; the integrator calls HandleTrap,
 // which reads the arguments (RCX, RDX, R8, R9, then the stack above the
 // home area), runs the Go implementation, and returns to the caller: RAX =
 // result, RIP = [RSP], RSP += 8. A trap at +0 is before the prolog, so a

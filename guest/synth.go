@@ -26,7 +26,7 @@ import (
 // Every stub is two functions, so that a debugger's "break WriteFile"
 // lands on the API entry itself:
 //
-//	+0  90            nop               <- API entry: the trap address. No
+//	+0  F4            hlt               <- API entry: the trap address. No
 //	                                       RUNTIME_FUNCTION covers it: a leaf,
 //	                                       whose prolog a debugger skips by 0
 //	                                       bytes (RSP points at the return
@@ -34,7 +34,7 @@ import (
 //	+1  48 83 EC 28   sub rsp, 28h      <- continuation function, with its own
 //	                                       RUNTIME_FUNCTION [+1, +16) and a
 //	                                       4-byte UWOP_ALLOC_SMALL prolog
-//	+5  90            nop               <- return address of guest callbacks
+//	+5  F4            hlt               <- return address of guest callbacks
 //	+6  48 83 C4 28   add rsp, 28h
 //	+10 C3            ret
 //	+11 CC x5         padding
@@ -52,7 +52,7 @@ const (
 	textRVA       = 0x1000
 )
 
-var stubCode = [stubSize]byte{0x90, 0x48, 0x83, 0xEC, 0x28, 0x90, 0x48, 0x83, 0xC4, 0x28, 0xC3, 0xCC, 0xCC, 0xCC, 0xCC, 0xCC}
+var stubCode = [stubSize]byte{0xF4, 0x48, 0x83, 0xEC, 0x28, 0xF4, 0x48, 0x83, 0xC4, 0x28, 0xC3, 0xCC, 0xCC, 0xCC, 0xCC, 0xCC}
 
 // unwindAllocSmall is an UNWIND_INFO v1 for a prolog that is exactly
 // "sub rsp, n" (4 bytes, 8 <= n <= 128, n%8 == 0):

@@ -43,8 +43,8 @@ func addGuestFlags(fs *flag.FlagSet) *guestFlags {
 		wineDebug:     fs.String("wine-debug", "", "Wine debug channels to turn on, as WINEDEBUG takes them (\"+file,+heap,warn+reg\"); their output is logged"),
 		traceSyscalls: fs.Bool("trace-syscalls", false, "log one line per NT system call: thread, name, decoded arguments, status, caller (wine userland)"),
 		unimplErr:     fs.Bool("unimplemented-returns-error", false, "let system calls rspstub does not implement fail with STATUS_NOT_IMPLEMENTED instead of stopping the guest (wine userland)"),
-		exactFaults:   fs.Bool("exact-faults", false, "stop every guest memory fault at its proven instruction with sync points, at a price on code that needs them (without it or --fault-paging a position the fault decoder cannot prove is flagged in the stop's description)"),
-		faultPaging:   fs.Bool("fault-paging", false, "stop every guest memory fault at its exact instruction through page tables that mirror the memory map, at no measured cost (off by default while a rare crash of an interrupted guest with it on is investigated)"),
+		exactFaults:   fs.Bool("exact-faults", false, "also place guest memory faults with sync points, at a price on code that needs them: faults are exact by default through page tables (--fault-paging), and this covers a run whose memory map outgrows them or --fault-paging=false (the fault decoder would then flag a position it cannot prove)"),
+		faultPaging:   fs.Bool("fault-paging", true, "stop every guest memory fault at its exact instruction through page tables that mirror the memory map, at no measured cost; --fault-paging=false leaves faults to the decoder, which flags a position it cannot prove"),
 		clock:         fs.String("clock", "virtual", "guest time: virtual (the same on every run) or real (the host's wall clock) (wine userland)"),
 		traceAPI:      fs.String("trace-api", "", "write the API calls the program's modules make to this file, one JSON object a line: thread, caller module!symbol, API, decoded arguments, return value; in the wine userland the NT system calls too"),
 		coverage:      fs.String("coverage", "", "write the basic blocks the program executes to this file in drcov format (Lighthouse, Cartographer, Binary Ninja), when the stub ends"),
@@ -186,7 +186,7 @@ func (g *guestFlags) apply(cfg *ucwin.Config, land string) {
 	cfg.RealClock = *g.clock == "real"
 	cfg.Registry = g.registry
 	cfg.ExactFaults = *g.exactFaults
-	cfg.FaultPaging = *g.faultPaging
+	cfg.DecodeFaults = !*g.faultPaging
 	cfg.Record = *g.record
 	cfg.Stdin = os.Stdin
 	cfg.StdioKinds = [3]string{stdioKind(os.Stdin), stdioKind(os.Stdout), stdioKind(os.Stderr)}

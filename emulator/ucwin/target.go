@@ -38,10 +38,11 @@ type Config struct {
 	// (unicorn.Machine.SetExactFaults), at a price on code that needs
 	// sync points; without it an unprovable position is flagged.
 	ExactFaults bool
-	// FaultPaging turns on the page tables that make every data fault
-	// exact at no measured cost (unicorn.Machine.SetFaultPaging; off by
-	// default, see there).
-	FaultPaging bool
+	// DecodeFaults turns off the page tables that make every data fault
+	// exact at no measured cost (unicorn.Machine.SetFaultPaging): the
+	// fault decoder alone places faults, flagging a position it cannot
+	// prove (measurements, and a fallback).
+	DecodeFaults bool
 	// UnimplementedReturnsZero makes calls to unimplemented APIs return 0
 	// instead of stopping the guest.
 	UnimplementedReturnsZero bool
@@ -204,7 +205,7 @@ type machine struct {
 }
 
 func (m *machine) AddTrapRange(start, end uint64) error {
-	if err := m.Machine.AddTrapRange(start, end); err != nil {
+	if err := m.Machine.AddHaltTrapRange(start, end); err != nil {
 		return err
 	}
 	m.traps = append(m.traps, [2]uint64{start, end})
@@ -323,8 +324,8 @@ func (t *Target) load(cfg Config) error {
 		m.SetShadowStack(true)
 	}
 	m.SetExactFaults(cfg.ExactFaults)
-	if cfg.FaultPaging {
-		if err := m.SetFaultPaging(true); err != nil {
+	if cfg.DecodeFaults {
+		if err := m.SetFaultPaging(false); err != nil {
 			m.Close()
 			return err
 		}

@@ -382,7 +382,7 @@ func TestExactFaultByReplay(t *testing.T) {
 					testkit.NeedWine(t)
 				}
 				var out bytes.Buffer
-				tg, err := New(Config{Program: exe, Userland: land, Record: record, FaultPaging: !decode, Stdout: &out, Stderr: &out})
+				tg, err := New(Config{Program: exe, Userland: land, Record: record, DecodeFaults: decode, Stdout: &out, Stderr: &out})
 				require.NoError(t, err)
 				defer tg.Close()
 				require.Equal(t, !decode, tg.Machine().FaultPaging())

@@ -69,8 +69,8 @@ func (t *Target) loadWine(cfg Config, log *slog.Logger) error {
 		t.m.SetShadowStack(true)
 	}
 	t.m.SetExactFaults(cfg.ExactFaults)
-	if cfg.FaultPaging {
-		if err := t.m.SetFaultPaging(true); err != nil {
+	if cfg.DecodeFaults {
+		if err := t.m.SetFaultPaging(false); err != nil {
 			return err
 		}
 	}

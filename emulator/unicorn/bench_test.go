@@ -295,6 +295,9 @@ func BenchmarkOverhead(b *testing.B) {
 	b.Run("count-loop", func(b *testing.B) { run(b, side{code: loopCode()}, side{code: loopCode(), setup: count}) })
 	b.Run("count-call", func(b *testing.B) { run(b, side{code: callLoopCode()}, side{code: callLoopCode(), setup: count}) })
 	b.Run("count-store", func(b *testing.B) { run(b, side{code: memLoopCode()}, side{code: memLoopCode(), setup: count}) })
+	quantum := func(m *Machine) { must(b, m.SetQuantum(1<<40)) }
+	b.Run("quantum-loop", func(b *testing.B) { run(b, side{code: loopCode()}, side{code: loopCode(), setup: quantum}) })
+	b.Run("quantum-call", func(b *testing.B) { run(b, side{code: callLoopCode()}, side{code: callLoopCode(), setup: quantum}) })
 	shadow := func(m *Machine) { m.SetShadowStack(true) }
 	b.Run("shadow-call", func(b *testing.B) { run(b, side{code: callLoopCode()}, side{code: callLoopCode(), setup: shadow}) })
 	b.Run("shadow-loop", func(b *testing.B) { run(b, side{code: loopCode()}, side{code: loopCode(), setup: shadow}) })

@@ -168,7 +168,7 @@
 // mov rcx, [unmapped]" reads RFLAGS 0x7 at the fault where a stepped run
 // reads 0x93.
 //
-// # Fault paging (SetFaultPaging; off by default for now, see there)
+// # Fault paging (SetFaultPaging; on by default)
 //
 // The guest runs with page tables (built in watch.c, in the reserved MiB,
 // the tables page-mode watchpoints also use) that mirror the memory map:
@@ -393,13 +393,26 @@
 //
 // # Interrupt
 //
-// Interrupt calls uc_emu_stop from any goroutine; TCG checks the exit
-// request at the start of every block, so even a `jmp $` loop returns at
-// once. uc_emu_start clears a stop request that arrives before it has
-// started, so Interrupt repeats the request every 5 ms until that run
-// returns; a run generation number keeps a late repeat from stopping the
-// next run. No polling happens unless Interrupt was called.
-//
+// Interrupt raises a flag that every hook running at an instruction or
+// block boundary checks (breakpoints, trap hooks, the tracer, block
+// hooks): the first to run stops the run there, exactly, and a run that
+// ends by itself (a hlt trap: AddHaltTrapRange) is reported interrupted.
+// libunicorn 2.0.1 has no exact stop from outside: uc_emu_stop is noticed
+// at the start of a block and after every guest memory access, so the run
+// may end inside a block (inside an instruction) with RIP on the block's
+// start, or on an earlier block while any code hook exists (cpu_tb_exec
+// then leaves RIP to the hooks). Only a run that meets no hook within
+// forceAfter (20 ms: a loop that calls nothing) is stopped that way, and
+// the stop is Inexact. That request is a signal to the running thread,
+// whose handler calls uc_emu_stop there: called from another thread it
+// sets the stop flag before the exit request, and helper_uc_tracecode
+// skips every hook while the flag is set, so a trap's hook could be
+// skipped while its instruction ran. uc_emu_start clears a stop request
+// that arrives before it has started, so the forced request repeats every
+// 5 ms until that run returns; a run generation number keeps a late
+// repeat from stopping the next run. TestInterruptExactPC and
+// TestInterruptPushLoop check every stop against counters the guest keeps.
+
 // # Shadow call stack
 //
 // SetShadowStack(true) installs a C UC_HOOK_BLOCK callback. Calls and rets

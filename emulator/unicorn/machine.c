@@ -1,5 +1,7 @@
 // C half of package unicorn. See doc.go for the design.
 #include <sys/mman.h>
+#include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -7,6 +9,8 @@
 #include <unistd.h>
 #include "machine.h"
 #include "_cgo_export.h"
+
+static int rs_intr_signal(void);
 
 // An address no guest can reach (non-canonical): the range of the hidden
 // memory hook whose only job is to make Unicorn sync RIP before every
@@ -53,6 +57,22 @@ static void rs_stop_now(rs_machine *m, int reason, uint64_t pc)
 	uc_emu_stop(m->uc);
 }
 
+// interrupt_due reports that Interrupt asked this run to stop and nothing
+// else stopped it yet.
+static int interrupt_due(rs_machine *m)
+{
+	return __atomic_load_n(&m->interrupt, __ATOMIC_RELAXED) && m->stop.reason == RS_STOP_NONE;
+}
+
+// stops_itself reports that a hook runs before every block or instruction
+// (block hooks, the tracer): it stops the run for an interrupt itself, at
+// a PC it knows (intr_handler).
+static int stops_itself(rs_machine *m)
+{
+	return m->tracer_hook != 0 || m->block_hook != 0 || m->count_hook != 0 || m->quantum_hook != 0 ||
+	       m->cov_hook != 0;
+}
+
 static uint64_t rs_rip(rs_machine *m)
 {
 	uint64_t v = 0;
@@ -68,6 +88,10 @@ static void bp_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 	rs_machine *m = bp->m;
 	(void)uc;
 	(void)size;
+	if (interrupt_due(m) && addr != m->start_pc) {
+		rs_stop_now(m, RS_STOP_INTERRUPT, addr);
+		return;
+	}
 	if (!bp->sw && !bp->hw && !bp->tmp)
 		return;
 	if (m->skip_bp && addr == m->start_pc) {
@@ -93,6 +117,10 @@ static void trap_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 	rs_bp *bp = bp_find(m, addr);
 	(void)uc;
 	(void)size;
+	if (interrupt_due(m) && addr != m->start_pc) {
+		rs_stop_now(m, RS_STOP_INTERRUPT, addr);
+		return;
+	}
 	// A user breakpoint on a trap address ("break WriteFile" on an
 	// emulated API entry) is what the debugger must see first; the trap
 	// is reported when execution resumes from there (the replayed hook
@@ -136,20 +164,23 @@ static void watch_cb(uc_engine *uc, uc_mem_type type, uint64_t addr, int size,
 static void tracer_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 {
 	rs_machine *m = ud;
+	// The hook before the first instruction: nothing has run yet.
+	int first = m->tracer_first;
 	(void)uc;
 	(void)size;
+	m->tracer_first = 0;
+	if (interrupt_due(m) && !first) {
+		rs_stop_now(m, RS_STOP_INTERRUPT, addr);
+		return;
+	}
 	if (m->watch_pending) {
 		rs_stop_now(m, RS_STOP_WATCH, addr);
 		return;
 	}
 	if (m->mode == 0 || m->mode == 3)
 		return;
-	if (m->tracer_first) {
-		// The hook before the first instruction: nothing has run yet.
-		m->tracer_first = 0;
-		if (addr == m->start_pc)
-			return;
-	}
+	if (first && addr == m->start_pc)
+		return;
 	if (m->mode == 2 && addr >= m->range_start && addr < m->range_end)
 		return;
 	rs_stop_now(m, RS_STOP_STEP, addr);
@@ -263,8 +294,13 @@ static void syscall_cb(uc_engine *uc, void *ud)
 			rs_reg_write(m, UC_X86_REG_RAX, m->sys_rax);
 			m->sys_rax_set = 0;
 		}
-		if (done)
+		if (done) {
+			// The call is made; the run stops after it, exactly, if
+			// Interrupt asked (RIP moves past the instruction next).
+			if (interrupt_due(m))
+				rs_stop_now(m, RS_STOP_INTERRUPT, m->sys_regs.rip);
 			return;
+		}
 	}
 	rs_stop_now(m, RS_STOP_SYSCALL, rs_rip(m));
 }
@@ -337,6 +373,10 @@ static void block_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 {
 	rs_machine *m = ud;
 	uint64_t rsp = 0, top = 0, pend = m->prev_block_end;
+	if (interrupt_due(m)) {
+		rs_stop_now(m, RS_STOP_INTERRUPT, addr);
+		return;
+	}
 	uc_reg_read(uc, UC_X86_REG_RSP, &rsp);
 	// A frame whose return-address slot is below RSP is dead: returned
 	// from, or unwound past (tail jump, longjmp, exception).
@@ -510,10 +550,34 @@ uc_err rs_exact_faults(rs_machine *m, int on)
 	return e;
 }
 
-void rs_interrupt(rs_machine *m)
+// rs_interrupt asks a run to stop, from any thread. libunicorn 2.0.1 has
+// no exact way to stop a run from outside: uc_emu_stop makes the CPU leave
+// its translated code at the next exit check, and one follows every guest
+// load and store, so the run may end inside a block, even inside an
+// instruction, with RIP naming the start of the block (or an earlier
+// block while any code hook exists); resuming from there runs code twice
+// (TestInterruptExactPC, TestInterruptPushLoop). Called from another
+// thread it also sets the stop flag before the exit request, and a hook
+// running between the two is skipped while its instruction still runs (a
+// trap skipped that way returned from an API stub without the call).
+//
+// So an interrupt first only raises m->interrupt: every hook that runs at
+// an instruction or block boundary (breakpoints, traps, the tracer, block
+// hooks) stops the run there, exactly, and a run that ends by itself
+// (an API call of the synthesized userland is a hlt: rs_trap_add) is seen
+// as interrupted by Go. Only when nothing like that happens in time (a
+// loop that calls nothing) does Go ask again with force: the running
+// thread is signalled and requests the stop itself (intr_handler; on that
+// thread no hook is skipped), and the stop is marked inexact (m->forced)
+// unless a hook runs before every block or instruction anyway.
+void rs_interrupt(rs_machine *m, int force)
 {
-	m->interrupt = 1;
-	uc_emu_stop(m->uc);
+	__atomic_store_n(&m->interrupt, 1, __ATOMIC_SEQ_CST);
+	if (!force)
+		return;
+	__atomic_store_n(&m->force_intr, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&m->in_emu, __ATOMIC_SEQ_CST))
+		pthread_kill(m->run_thread, rs_intr_signal());
 }
 
 // ---- translator aborts -------------------------------------------------------
@@ -553,7 +617,33 @@ static void abrt_handler(int sig, siginfo_t *si, void *uctx)
 	// SIG_DFL: returning lets abort() kill the process, as it would have.
 }
 
-static void install_abrt_handler(void)
+// intr_handler runs on the thread rs_interrupt signalled: if that thread
+// still runs the machine that was interrupted, the stop is requested here.
+// A signal that arrives after the run ended finds no machine (or one
+// whose interrupt flag the next run cleared) and does nothing.
+static void intr_handler(int sig, siginfo_t *si, void *uctx)
+{
+	rs_machine *m = rs_running;
+	int saved = errno;
+	(void)sig;
+	(void)si;
+	(void)uctx;
+	if (m != NULL && __atomic_load_n(&m->interrupt, __ATOMIC_SEQ_CST) &&
+	    __atomic_load_n(&m->force_intr, __ATOMIC_SEQ_CST) && !stops_itself(m)) {
+		m->forced = 1;
+		uc_emu_stop(m->uc);
+	}
+	errno = saved;
+}
+
+// rs_intr_signal is the signal rs_interrupt sends: a real-time one that
+// neither Go's runtime nor glibc uses.
+static int rs_intr_signal(void)
+{
+	return SIGRTMAX - 3;
+}
+
+static void install_handlers(void)
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
@@ -565,6 +655,12 @@ static void install_abrt_handler(void)
 	// longjmp.
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESTART;
 	sigaction(SIGABRT, &sa, &rs_prev_abrt);
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = intr_handler;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+	sigaction(rs_intr_signal(), &sa, NULL);
 }
 
 // A run restarts once per block instrumented during it; this bounds a
@@ -583,7 +679,21 @@ static uc_err emu(rs_machine *m, uint64_t pc)
 		m->restart_at = 0;
 		rs_running = m;
 		m->in_run = 1;
+		m->run_thread = pthread_self();
+		__atomic_store_n(&m->in_emu, 1, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&m->interrupt, __ATOMIC_SEQ_CST)) {
+			// Interrupted before the signal could reach a run: do
+			// not start one (uc_emu_start would clear the request).
+			__atomic_store_n(&m->in_emu, 0, __ATOMIC_SEQ_CST);
+			m->in_run = 0;
+			rs_running = NULL;
+			if (rs_rip(m) != pc)
+				rs_reg_write(m, UC_X86_REG_RIP, pc);
+			e = UC_ERR_OK;
+			break;
+		}
 		e = uc_emu_start(m->uc, pc, 0, 0, 0);
+		__atomic_store_n(&m->in_emu, 0, __ATOMIC_SEQ_CST);
 		m->in_run = 0;
 		rs_running = NULL;
 		if (!m->restart || m->escaping || e != UC_ERR_OK || m->stop.reason != RS_STOP_NONE ||
@@ -624,7 +734,7 @@ static void replay_hooks(rs_machine *m, uint64_t pc)
 	if (bp != NULL)
 		bp_cb(m->uc, pc, 0, bp);
 	for (i = 0; i < m->ntraps; i++)
-		if (pc >= m->traps[i]->start && pc < m->traps[i]->end)
+		if (!m->traps[i]->halt && pc >= m->traps[i]->start && pc < m->traps[i]->end)
 			trap_cb(m->uc, pc, 0, m->traps[i]);
 	if (m->tracer_hook != 0)
 		tracer_cb(m->uc, pc, 0, m);
@@ -719,7 +829,7 @@ rs_machine *rs_new(uc_err *err)
 {
 	rs_machine *m;
 	uc_err e;
-	pthread_once(&rs_abrt_once, install_abrt_handler);
+	pthread_once(&rs_abrt_once, install_handlers);
 	m = calloc(1, sizeof *m);
 	if (m == NULL) {
 		*err = UC_ERR_NOMEM;
@@ -1310,7 +1420,7 @@ uc_err rs_watch_remove(rs_machine *m, uint64_t addr, uint64_t size, int kind)
 	return UC_ERR_ARG;
 }
 
-uc_err rs_trap_add(rs_machine *m, uint64_t start, uint64_t end)
+uc_err rs_trap_add(rs_machine *m, uint64_t start, uint64_t end, int halt)
 {
 	rs_trap *t;
 	uc_err e;
@@ -1326,10 +1436,13 @@ uc_err rs_trap_add(rs_machine *m, uint64_t start, uint64_t end)
 	t->m = m;
 	t->start = start;
 	t->end = end;
-	e = uc_hook_add(m->uc, &t->hook, UC_HOOK_CODE, (void *)trap_cb, t, start, end - 1);
-	if (e != UC_ERR_OK) {
-		free(t);
-		return e;
+	t->halt = halt != 0;
+	if (!t->halt) {
+		e = uc_hook_add(m->uc, &t->hook, UC_HOOK_CODE, (void *)trap_cb, t, start, end - 1);
+		if (e != UC_ERR_OK) {
+			free(t);
+			return e;
+		}
 	}
 	uc_ctl_remove_cache(m->uc, start, end);
 	m->traps[m->ntraps++] = t;
@@ -1370,6 +1483,10 @@ static void quantum_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 	rs_machine *m = ud;
 	if (m->count_hook != 0)
 		return; // count_cb keeps the time slices (see there)
+	if (interrupt_due(m)) {
+		rs_stop_now(m, RS_STOP_INTERRUPT, addr);
+		return;
+	}
 	if (--m->quantum_left < 0)
 		rs_stop_now(m, RS_STOP_QUANTUM, addr);
 }
@@ -1477,6 +1594,11 @@ static void count_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 		}
 	}
 	n = c->n;
+	if (interrupt_due(m)) {
+		m->cnt_open = 0; // the block before ran to its end
+		rs_stop_now(m, RS_STOP_INTERRUPT, addr);
+		return;
+	}
 	if (m->quantum > 0 && --m->quantum_left < 0) {
 		m->cnt_open = 0; // the block before ran to its end
 		rs_stop_now(m, RS_STOP_QUANTUM, addr);
@@ -1603,6 +1725,10 @@ static void cov_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 	(void)uc;
 	if (m->count_hook != 0 || m->stop.reason != RS_STOP_NONE)
 		return;
+	if (interrupt_due(m)) {
+		rs_stop_now(m, RS_STOP_INTERRUPT, addr);
+		return;
+	}
 	cov_record(m, addr, size);
 }
 
@@ -1694,6 +1820,27 @@ void rs_clear_inflight(rs_machine *m)
 	}
 }
 
+// halt_trap turns a run that ended on a hlt inside a halt trap range into
+// a trap stop on that hlt (RIP back on it). Such traps need no code hook:
+// while no code hook exists, libunicorn keeps RIP exact when a run stops
+// between two blocks, which an interrupt relies on (rs_interrupt).
+static void halt_trap(rs_machine *m)
+{
+	uint64_t h = rs_rip(m) - 1;
+	uint8_t op = 0;
+	int i;
+	for (i = 0; i < m->ntraps; i++) {
+		rs_trap *t = m->traps[i];
+		if (t->halt && h >= t->start && h < t->end && uc_mem_read(m->uc, h, &op, 1) == UC_ERR_OK &&
+		    op == 0xF4) {
+			m->stop.reason = RS_STOP_TRAP;
+			m->stop.pc = h;
+			rs_reg_write(m, UC_X86_REG_RIP, h);
+			return;
+		}
+	}
+}
+
 void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b)
 {
 	uc_err e;
@@ -1702,7 +1849,9 @@ void rs_run(rs_machine *m, int mode, uint64_t a, uint64_t b)
 	memset(&m->stop, 0, sizeof m->stop);
 	m->watch_pending = 0;
 	m->quantum_left = m->quantum;
-	m->interrupt = 0;
+	__atomic_store_n(&m->interrupt, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&m->force_intr, 0, __ATOMIC_SEQ_CST);
+	m->forced = 0;
 	m->start_pc = pc;
 	m->skip_bp = (mode != 0 || pc == m->last_pc) && bp_enabled_at(m, pc);
 	m->mode = mode;
@@ -1742,6 +1891,7 @@ again:
 		m->tracer_hook = 0;
 		invalidate_all(m);
 	}
+
 	e = emu(m, pc);
 	watch_unscratch(m);
 	if (m->escaping) {
@@ -1750,6 +1900,8 @@ again:
 		if (m->stop.reason == RS_STOP_NONE)
 			e = isolate(m, rs_rip(m));
 	}
+	if (e == UC_ERR_OK && m->stop.reason == RS_STOP_NONE)
+		halt_trap(m);
 	if (e == UC_ERR_OK && m->stop.reason == RS_STOP_NONE && watch_restart(m)) {
 		// A watchpoint changed mode mid-run (watch.c): go on with it.
 		pc = rs_rip(m);
@@ -1807,7 +1959,8 @@ again:
 	// stored when a block is left through the execution loop: after a
 	// block chained straight into this one it still names an earlier
 	// block. The hook knew the address.
-	if (m->stop.reason == RS_STOP_POSITION || m->stop.reason == RS_STOP_QUANTUM)
+	if (m->stop.reason == RS_STOP_POSITION || m->stop.reason == RS_STOP_QUANTUM ||
+	    m->stop.reason == RS_STOP_INTERRUPT)
 		rs_reg_write(m, UC_X86_REG_RIP, m->stop.pc);
 	// A CPU exception stopped in the interrupt hook was never delivered,
 	// so QEMU still counts it as in flight: the next contributory one

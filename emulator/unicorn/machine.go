@@ -84,6 +84,10 @@ func New() (*Machine, error) {
 	m := &Machine{c: c}
 	m.handle = cgo.NewHandle(m)
 	C.rs_set_handle(c, C.uintptr_t(m.handle))
+	if err := m.SetFaultPaging(true); err != nil {
+		m.Close()
+		return nil, err
+	}
 	return m, nil
 }
 

@@ -5,6 +5,7 @@
 #define RSPSTUB_UNICORN_MACHINE_H
 
 #include <stdint.h>
+#include <pthread.h>
 #include <unicorn/unicorn.h>
 
 // Stop reasons; the Go StopReason values are the same numbers.
@@ -81,7 +82,8 @@ struct rs_wstate;
 typedef struct rs_trap {
 	struct rs_machine *m;
 	uint64_t start, end;
-	uc_hook hook;
+	uc_hook hook; // 0 for a halt trap (rs_trap_add)
+	int halt;
 } rs_trap;
 
 typedef struct rs_frame {
@@ -175,6 +177,12 @@ typedef struct rs_machine {
 	uint64_t instrumented; // blocks retranslated with sync points
 	int primed;
 	volatile int interrupt; // Interrupt was called during this run
+	// The thread in uc_emu_start (valid while in_emu is 1): rs_interrupt
+	// signals it, so that the stop is requested on that thread.
+	pthread_t run_thread;
+	int in_emu; // atomic
+	int force_intr; // atomic: the interrupt may stop between hooks (rs_interrupt)
+	int forced;     // it did: RIP may be inexact
 	uint64_t fault_pc;
 	int fault_pc_exact;
 
@@ -315,7 +323,7 @@ int watch_restart(rs_machine *m);
 void watch_close(rs_machine *m);
 uc_err watch_hook(rs_machine *m, rs_watch *w);
 void watch_unhook(rs_machine *m, rs_watch *w);
-uc_err rs_trap_add(rs_machine *m, uint64_t start, uint64_t end);
+uc_err rs_trap_add(rs_machine *m, uint64_t start, uint64_t end, int halt);
 uc_err rs_shadow_enable(rs_machine *m, int on);
 uc_err rs_set_quantum(rs_machine *m, int64_t blocks);
 uc_err rs_count_enable(rs_machine *m, int on);
@@ -328,7 +336,7 @@ uint64_t rs_coverage(rs_machine *m, rs_cov_entry *out, uint64_t max);
 uc_err rs_set_sync(rs_machine *m, int on);
 uc_err rs_raw_run(const void *code, size_t len);
 void rs_set_handle(rs_machine *m, uintptr_t h);
-void rs_interrupt(rs_machine *m);
+void rs_interrupt(rs_machine *m, int force);
 uc_err rs_exact_faults(rs_machine *m, int on);
 
 // mode: 0 run, 1 step (tracer), 2 range step over [a, b), 3 step whose

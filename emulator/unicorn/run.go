@@ -211,6 +211,12 @@ func (m *Machine) run(mode int, a, b uint64) Stop {
 	if interrupted && (s.Reason == StopNone || s.Reason == StopStep) {
 		s.Reason = StopInterrupt
 	}
+	if s.Reason == StopInterrupt && m.c.forced != 0 {
+		// Stopped between hooks (rs_interrupt): RIP may name the
+		// start of the block, or an earlier one, instead of where
+		// execution is.
+		s.Inexact = true
+	}
 	if s.Reason == StopNone {
 		// uc_emu_start returned by itself: hlt is the only guest
 		// instruction that does that.
@@ -234,30 +240,39 @@ func (m *Machine) Interrupt() {
 	m.stopMu.Lock()
 	gen := m.gen
 	m.stopMu.Unlock()
-	if !m.stopRunning(gen) {
+	if !m.stopRunning(gen, false) {
 		return
 	}
-	// uc_emu_stop is lost if it lands between uc_emu_start's reset of its
-	// stop flag and the start of execution: repeat it until that run ends.
+	// The run stops by itself at its next hook, trap or API call
+	// (rs_interrupt); a loop that reaches none is stopped with force
+	// after forceAfter. uc_emu_stop is lost if it lands between
+	// uc_emu_start's reset of its stop flag and the start of execution:
+	// the forced request is repeated until that run ends.
 	go func() {
+		time.Sleep(forceAfter)
 		for i := 0; i < 400; i++ {
-			time.Sleep(5 * time.Millisecond)
-			if !m.stopRunning(gen) {
+			if !m.stopRunning(gen, true) {
 				return
 			}
+			time.Sleep(5 * time.Millisecond)
 		}
 	}()
 }
 
+// forceAfter is how long Interrupt waits for a run to stop at a hook, trap
+// or API call before stopping it between two blocks (inexact, see
+// rs_interrupt in machine.c).
+const forceAfter = 20 * time.Millisecond
+
 // stopRunning asks run number gen to stop; false if it is not running.
-func (m *Machine) stopRunning(gen uint64) bool {
+func (m *Machine) stopRunning(gen uint64, force bool) bool {
 	m.stopMu.Lock()
 	defer m.stopMu.Unlock()
 	if m.closed || !m.running.Load() || m.gen != gen {
 		return false
 	}
 	m.interrupted.Store(true)
-	C.rs_interrupt(m.c)
+	C.rs_interrupt(m.c, cbool(force))
 	return true
 }
 
@@ -399,7 +414,24 @@ func (m *Machine) AddTrapRange(start, end uint64) error {
 	if end <= start {
 		return fmt.Errorf("unicorn: trap range [%#x, %#x) is empty", start, end)
 	}
-	return ucErr(fmt.Sprintf("trap range %#x", start), C.rs_trap_add(m.c, C.uint64_t(start), C.uint64_t(end)))
+	return ucErr(fmt.Sprintf("trap range %#x", start), C.rs_trap_add(m.c, C.uint64_t(start), C.uint64_t(end), 0))
+}
+
+// AddHaltTrapRange makes a hlt instruction executed in [start, end) stop
+// with StopTrap, PC on the hlt (other instructions there run as usual).
+// Unlike AddTrapRange it compiles no code hook into the guest's blocks:
+// while none exists, libunicorn keeps RIP exact when Interrupt stops a run
+// between two blocks (with one, RIP may still name an earlier block, and
+// resuming from it would run code twice). The synthesized userland's API
+// stubs begin with hlt for this.
+func (m *Machine) AddHaltTrapRange(start, end uint64) error {
+	if err := m.check(); err != nil {
+		return err
+	}
+	if end <= start {
+		return fmt.Errorf("unicorn: trap range [%#x, %#x) is empty", start, end)
+	}
+	return ucErr(fmt.Sprintf("trap range %#x", start), C.rs_trap_add(m.c, C.uint64_t(start), C.uint64_t(end), 1))
 }
 
 // SetShadowFrames replaces the shadow call stack (a guest scheduler
@@ -559,10 +591,7 @@ func (m *Machine) SetExactFaults(on bool) {
 	}
 }
 
-// SetFaultPaging chooses how data faults are found (off by default: with
-// it on, TestReliabilityChattyGuest's guest was seen to crash once in
-// about eight runs, interrupted while its client vanished, which is not
-// understood yet). On,
+// SetFaultPaging chooses how data faults are found (on by default). On,
 // the guest runs with page tables that mirror the memory map (watch.c):
 // an access to unmapped memory or a write to a read-only page raises a
 // page fault before libunicorn sees it, which QEMU delivers with RIP, the

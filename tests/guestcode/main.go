@@ -8,7 +8,7 @@
 //
 //	go run ./tests/guestcode                 # 400 blobs of 48 bytes, seed 1
 //	go run ./tests/guestcode -n 2000 -exact  # with SetExactFaults(true)
-//	go run ./tests/guestcode -paging         # with the fault-paging tables
+//	go run ./tests/guestcode -decode         # without the fault-paging tables
 //
 // Each blob runs in a child process (this program again, with -one), so
 // that an abort ends only that child; the program builds and runs the
@@ -39,7 +39,7 @@ var (
 	size   = flag.Int("size", 48, "bytes per blob")
 	seed   = flag.Int64("seed", 1, "random seed")
 	exact  = flag.Bool("exact", false, "SetExactFaults(true), where the machine has it")
-	paging = flag.Bool("paging", false, "SetFaultPaging(true), where the machine has it: exact faults through page tables")
+	decode = flag.Bool("decode", false, "SetFaultPaging(false), where the machine has it: faults placed by the decoder alone (paging is the default)")
 	one    = flag.String("one", "", "run one blob (hex) and print its result line (internal)")
 	show   = flag.Bool("v", false, "print every blob that aborted or stopped inexactly")
 	stops  = flag.Int("stops", 1, "stops per blob: after a fault or an illegal instruction RIP moves past it and the run goes on")
@@ -78,8 +78,8 @@ func main() {
 		if *exact {
 			args = append(args, "-exact")
 		}
-		if *paging {
-			args = append(args, "-paging")
+		if *decode {
+			args = append(args, "-decode")
 		}
 		out, err := exec.Command(os.Args[0], args...).Output()
 		line := strings.TrimSpace(string(out))
@@ -106,7 +106,7 @@ func main() {
 			fmt.Printf("blob %d: %s: %x\n", i, line, blob)
 		}
 	}
-	fmt.Printf("%d blobs of %d random bytes (seed %d, %d stop(s) each, exact faults %v, fault paging %v):\n", *n, *size, *seed, *stops, *exact, *paging)
+	fmt.Printf("%d blobs of %d random bytes (seed %d, %d stop(s) each, exact faults %v, fault paging %v):\n", *n, *size, *seed, *stops, *exact, !*decode)
 	fmt.Printf("  blobs that aborted the process: %d\n", aborts)
 	fmt.Printf("  stops:                          %d\n", counts["stops"])
 	fmt.Printf("  data faults:                    %d\n", counts["fault"])
@@ -153,8 +153,8 @@ func newMachine(code []byte) *unicorn.Machine {
 	if e, ok := any(m).(interface{ SetExactFaults(bool) }); ok && *exact {
 		e.SetExactFaults(true)
 	}
-	if p, ok := any(m).(interface{ SetFaultPaging(bool) error }); ok && *paging {
-		if err := p.SetFaultPaging(true); err != nil {
+	if p, ok := any(m).(interface{ SetFaultPaging(bool) error }); ok && *decode {
+		if err := p.SetFaultPaging(false); err != nil {
 			log.Fatal(err)
 		}
 	}

@@ -38,7 +38,7 @@ func faultPaging(b builds) []row {
 		for i := 0; i < *runs; i++ {
 			for _, decode := range []bool{false, true} {
 				t0 := time.Now() // start-up included: the tables are built then
-				tgt, err := ucwin.New(ucwin.Config{Program: c.exe, Args: c.args, Userland: c.land, FaultPaging: !decode,
+				tgt, err := ucwin.New(ucwin.Config{Program: c.exe, Args: c.args, Userland: c.land, DecodeFaults: decode,
 					Stdout: io.Discard, Stderr: io.Discard})
 				check(err)
 				runToExit(tgt)
@@ -51,7 +51,7 @@ func faultPaging(b builds) []row {
 			}
 		}
 		rows = append(rows, row{
-			what:  fmt.Sprintf("exact faults by paging (--fault-paging), %s (time)", c.what),
+			what:  fmt.Sprintf("exact faults by paging (the default), %s (time)", c.what),
 			short: c.short,
 			ours:  on, peer: off, unit: "s", peerName: "rspstub, the same run with faults decoded",
 			lowerGood: true, target: target{op: "<=", v: 1.1},
