@@ -407,31 +407,25 @@ func (m *Machine) WatchStats() WatchStats {
 // AddTrapRange makes execution of any instruction in [start, end) stop
 // before it with StopTrap. Unlike a breakpoint, a trap is not skipped when
 // execution resumes on it: the handler must move RIP away.
-func (m *Machine) AddTrapRange(start, end uint64) error {
-	if err := m.check(); err != nil {
-		return err
-	}
-	if end <= start {
-		return fmt.Errorf("unicorn: trap range [%#x, %#x) is empty", start, end)
-	}
-	return ucErr(fmt.Sprintf("trap range %#x", start), C.rs_trap_add(m.c, C.uint64_t(start), C.uint64_t(end), 0))
-}
+func (m *Machine) AddTrapRange(start, end uint64) error { return m.addTrap(start, end, false) }
 
 // AddHaltTrapRange makes a hlt instruction executed in [start, end) stop
 // with StopTrap, PC on the hlt (other instructions there run as usual).
-// Unlike AddTrapRange it compiles no code hook into the guest's blocks:
-// while none exists, libunicorn keeps RIP exact when Interrupt stops a run
-// between two blocks (with one, RIP may still name an earlier block, and
-// resuming from it would run code twice). The synthesized userland's API
-// stubs begin with hlt for this.
-func (m *Machine) AddHaltTrapRange(start, end uint64) error {
+// Unlike AddTrapRange it compiles no code hook into the guest's blocks, and
+// each trap ends a run by itself, where Interrupt finds it (rs_interrupt in
+// machine.c: with a code hook, a run stopped from outside may report an
+// earlier block's RIP). The synthesized userland's API stubs begin with
+// hlt for this.
+func (m *Machine) AddHaltTrapRange(start, end uint64) error { return m.addTrap(start, end, true) }
+
+func (m *Machine) addTrap(start, end uint64, halt bool) error {
 	if err := m.check(); err != nil {
 		return err
 	}
 	if end <= start {
 		return fmt.Errorf("unicorn: trap range [%#x, %#x) is empty", start, end)
 	}
-	return ucErr(fmt.Sprintf("trap range %#x", start), C.rs_trap_add(m.c, C.uint64_t(start), C.uint64_t(end), 1))
+	return ucErr(fmt.Sprintf("trap range %#x", start), C.rs_trap_add(m.c, C.uint64_t(start), C.uint64_t(end), cbool(halt)))
 }
 
 // SetShadowFrames replaces the shadow call stack (a guest scheduler
