@@ -34,7 +34,7 @@ func consistent(rip, a, b, c, d uint64) bool {
 		return a == b && b == c+1 && c == d
 	case codeBase + 0x13:
 		return a == b && b == c && a == d+1
-	case codeBase + 0x16:
+	case codeBase + 0x16, codeBase + 0x1b: // jmp, or (call variant) call and the return address after it
 		return a == b && b == c && c == d
 	}
 	return false
