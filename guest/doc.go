@@ -62,8 +62,8 @@
 // The stubs of a DLL form one range passed to Machine.AddTrapRange; the
 // emulator's machine traps on a hlt there (unicorn.Machine.AddHaltTrapRange:
 // no code hook, so an interrupt stops the guest at an exact instruction)
-// and reports the stop on the hlt, before it ran; the integrator calls HandleTrap,
-// which reads the arguments (RCX, RDX, R8, R9, then the stack above the
+// and reports the stop on the hlt, before it ran. The integrator calls
+// HandleTrap, which reads the arguments (RCX, RDX, R8, R9, then the stack above the
 // home area), runs the Go implementation, and returns to the caller: RAX =
 // result, RIP = [RSP], RSP += 8. A trap at +0 is before the prolog, so a
 // .pdata unwinder treats the stub as a leaf there and the backtrace is

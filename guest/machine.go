@@ -7,8 +7,9 @@ import "github.com/rspstub/rspstub/guest/process"
 // tests use an in-memory fake.
 type Machine interface {
 	process.Machine
-	// AddTrapRange makes executing any address in [start,end) stop the
-	// emulator before that instruction; the integrator then calls
+	// AddTrapRange makes the stubs' hlt instructions in [start,end) stop
+	// the emulator on the hlt, before it runs (rspstub's machine needs no
+	// code hook for that); the integrator then calls
 	// Process.HandleTrap(pc).
 	AddTrapRange(start, end uint64) error
 }

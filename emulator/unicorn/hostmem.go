@@ -128,8 +128,9 @@ func (m *Machine) View(addr uint64, n int) []byte {
 // unmapped: libunicorn may give memory mapped there later the same
 // internal offset, and its old translations would then run again for the
 // new bytes (TestWriteOverExecutedCode: code unmapped, mapped again and
-// rewritten ran the old code once the reserved MiB was mapped). A region that is not executable now is made so for
-// the moment (libunicorn finds code pages by a fetch).
+// rewritten ran the old code once the reserved MiB was mapped). A region
+// that is not executable now is made so for the moment (libunicorn finds
+// code pages by a fetch).
 func (m *Machine) dropCode(addr, end uint64) {
 	for _, r := range m.regions {
 		lo, hi := max(r.start, addr), min(r.end, end)

@@ -1,7 +1,6 @@
 // C half of package unicorn. See doc.go for the design.
 #include <sys/mman.h>
 #include <errno.h>
-#include <stdio.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -10,7 +9,9 @@
 #include "machine.h"
 #include "_cgo_export.h"
 
-static int rs_intr_signal(void);
+// The signal rs_interrupt sends to a running thread: a real-time one that
+// neither Go's runtime nor glibc uses.
+#define RS_INTR_SIGNAL (SIGRTMAX - 3)
 
 // An address no guest can reach (non-canonical): the range of the hidden
 // memory hook whose only job is to make Unicorn sync RIP before every
@@ -88,7 +89,7 @@ static void bp_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 	rs_machine *m = bp->m;
 	(void)uc;
 	(void)size;
-	if (interrupt_due(m) && addr != m->start_pc) {
+	if (interrupt_due(m)) {
 		rs_stop_now(m, RS_STOP_INTERRUPT, addr);
 		return;
 	}
@@ -117,7 +118,7 @@ static void trap_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 	rs_bp *bp = bp_find(m, addr);
 	(void)uc;
 	(void)size;
-	if (interrupt_due(m) && addr != m->start_pc) {
+	if (interrupt_due(m)) {
 		rs_stop_now(m, RS_STOP_INTERRUPT, addr);
 		return;
 	}
@@ -169,7 +170,7 @@ static void tracer_cb(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 	(void)uc;
 	(void)size;
 	m->tracer_first = 0;
-	if (interrupt_due(m) && !first) {
+	if (interrupt_due(m)) {
 		rs_stop_now(m, RS_STOP_INTERRUPT, addr);
 		return;
 	}
@@ -577,7 +578,7 @@ void rs_interrupt(rs_machine *m, int force)
 		return;
 	__atomic_store_n(&m->force_intr, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&m->in_emu, __ATOMIC_SEQ_CST))
-		pthread_kill(m->run_thread, rs_intr_signal());
+		pthread_kill(m->run_thread, RS_INTR_SIGNAL);
 }
 
 // ---- translator aborts -------------------------------------------------------
@@ -636,13 +637,6 @@ static void intr_handler(int sig, siginfo_t *si, void *uctx)
 	errno = saved;
 }
 
-// rs_intr_signal is the signal rs_interrupt sends: a real-time one that
-// neither Go's runtime nor glibc uses.
-static int rs_intr_signal(void)
-{
-	return SIGRTMAX - 3;
-}
-
 static void install_handlers(void)
 {
 	struct sigaction sa;
@@ -660,7 +654,7 @@ static void install_handlers(void)
 	sa.sa_sigaction = intr_handler;
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
-	sigaction(rs_intr_signal(), &sa, NULL);
+	sigaction(RS_INTR_SIGNAL, &sa, NULL);
 }
 
 // A run restarts once per block instrumented during it; this bounds a
@@ -1891,7 +1885,6 @@ again:
 		m->tracer_hook = 0;
 		invalidate_all(m);
 	}
-
 	e = emu(m, pc);
 	watch_unscratch(m);
 	if (m->escaping) {

@@ -95,6 +95,9 @@ type Stop struct {
 	// none, PC is where libunicorn left RIP). It is never set with
 	// SetExactFaults(true) (FuzzGuestCode checks that), and without it
 	// the registers' flags may also be stale at a fault (see doc.go).
+	// On StopInterrupt it says the run was stopped from outside, between
+	// hooks, and RIP may name the start of a block (or an earlier one)
+	// instead of where execution is (Interrupt).
 	Inexact bool
 	// BlockPosition is, for an Inexact fault while the position counter
 	// is on (BlockKnown), the position at the entry of the block the

@@ -718,9 +718,10 @@ static int canonical(uint64_t addr)
 // fault, which would leave RIP at a block start. With exact faults, it
 // lets the access go on to the table walk, which refuses it with a page
 // fault that QEMU delivers exactly; watch_fault then stops with the
-// access recorded here. An unmapped page is mapped for the moment (a scratch page,
-// absent from the tables and the twin), because libunicorn refuses an
-// unmapped address before any walk; rs_run unmaps it when the run ends.
+// access recorded here. An unmapped page is mapped for the moment (a
+// scratch page, absent from the tables and the twin), because libunicorn
+// refuses an unmapped address before any walk; rs_run unmaps it when the
+// run ends.
 // Returns 1 when the access is to go on; what it was is kept for
 // watch_fault. A non-canonical address gets the same treatment: the
 // access then raises #GP, as exact. The reserved MiB does not qualify.

@@ -9,9 +9,9 @@ import (
 )
 
 // faultPaging: what the page tables that make every data fault exact
-// (unicorn.Machine.SetFaultPaging, --fault-paging) cost code that does not
+// (unicorn.Machine.SetFaultPaging, on by default) cost code that does not
 // fault, run to exit in process (ucwin, as `rspstub run` runs) against the
-// same run with faults placed by the decoder alone (the default),
+// same run with faults placed by the decoder alone (Config.DecodeFaults),
 // in the same round. The cases: a tight loop (no memory traffic), bulk.exe
 // writing 64 MiB sequentially (a TLB miss, so a table walk, every 4 KiB),
 // and hello in the Wine userland (hundreds of regions mapped at start-up:
