@@ -296,11 +296,85 @@ func fuzzOracle(t *testing.T, opts byte, code []byte, got Stop) {
 	var cg, cw Context
 	must(t, run.ReadContext(&cg))
 	must(t, step.ReadContext(&cw))
-	if opts&fuzzExact == 0 {
-		cg.RFLAGS, cw.RFLAGS = 0, 0 // stale without exact faults (doc.go)
+	if opts&fuzzExact == 0 || flagsBeforeAccess(fuzzBytes(run, got.PC, 15)) {
+		// Stale without exact faults, and inside rcl, rcr and setcc
+		// with a memory operand in any case (doc.go).
+		cg.RFLAGS, cw.RFLAGS = 0, 0
 	}
 	if cg != cw {
 		t.Fatalf("registers at the fault at %#x differ from the stepped run's:\nrun  %+v\nstep %+v", got.PC, cg, cw)
+	}
+}
+
+// flagsBeforeAccess reports whether code starts with an instruction whose
+// translation computes the flags before its memory access (rcl, rcr and
+// setcc with a memory operand): QEMU's state at a fault inside it may mix
+// two flag computations (doc.go, "Fault paging").
+func flagsBeforeAccess(code []byte) bool {
+	inst, err := x86asm.Decode(code, 64)
+	if err != nil {
+		return false
+	}
+	switch inst.Op {
+	case x86asm.RCL, x86asm.RCR,
+		x86asm.SETA, x86asm.SETAE, x86asm.SETB, x86asm.SETBE, x86asm.SETE, x86asm.SETNE,
+		x86asm.SETG, x86asm.SETGE, x86asm.SETL, x86asm.SETLE, x86asm.SETO, x86asm.SETNO,
+		x86asm.SETP, x86asm.SETNP, x86asm.SETS, x86asm.SETNS:
+	default:
+		return false
+	}
+	for _, a := range inst.Args {
+		if _, ok := a.(x86asm.Mem); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// TestFaultFlagsTranslatorLimit: the input FuzzGuestCode found in CI
+// (rcr with a memory operand faulting after a sub in the same block)
+// stops at the exact instruction with exact general registers; its flags
+// are QEMU's mix (doc.go), the exception the oracle makes. An adc to the
+// same address, which computes the carry into a temporary, keeps exact
+// flags: the exception is no wider than the instructions it names.
+func TestFaultFlagsTranslatorLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		code  []byte
+		exact bool // flags exact at the fault
+	}{
+		{"rcr", []byte{0x2c, 0x30, 0xb0, 0xea, 0xd1, 0x1b, 0xf4}, false},        // sub al,0x30; mov al,0xea; rcr dword [rbx],1
+		{"setl", []byte{0xb0, 0x7f, 0x04, 0x01, 0x0f, 0x9c, 0x03, 0xf4}, false}, // mov al,0x7f; add al,1; setl byte [rbx]
+		{"adc", []byte{0x2c, 0x30, 0xb0, 0xea, 0x83, 0x13, 0x01, 0xf4}, true},   // sub al,0x30; mov al,0xea; adc dword [rbx],1
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run := newMachine(t, tc.code)
+			got := run.Run()
+			require.Equal(t, StopFault, got.Reason)
+			step := newMachine(t, tc.code)
+			var want Stop
+			for i := 0; i < 10; i++ {
+				if want = step.Step(); want.Reason != StopStep {
+					break
+				}
+			}
+			require.Equal(t, StopFault, want.Reason)
+			assert.Equal(t, want.PC, got.PC)
+			assert.False(t, got.Inexact)
+			var cg, cw Context
+			must(t, run.ReadContext(&cg))
+			must(t, step.ReadContext(&cw))
+			t.Logf("RFLAGS at the fault: %#x, stepped: %#x", cg.RFLAGS, cw.RFLAGS)
+			assert.Equal(t, !tc.exact, flagsBeforeAccess(tc.code[4:]), "the oracle's exception")
+			if tc.exact {
+				assert.Equal(t, cw.RFLAGS, cg.RFLAGS)
+			} else {
+				assert.NotEqual(t, cw.RFLAGS, cg.RFLAGS,
+					"the translator no longer mixes the flags here: drop the exception (doc.go, flagsBeforeAccess)")
+			}
+			cg.RFLAGS, cw.RFLAGS = 0, 0
+			assert.Equal(t, cw, cg)
+		})
 	}
 }
 
