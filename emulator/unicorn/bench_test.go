@@ -16,8 +16,8 @@ import (
 
 const loopIters = 50_000_000 // two instructions each
 
-// slowIters is for loops with stores (libunicorn 2.0.1 runs stores at
-// about 70 ns each, see doc.go).
+// slowIters is for loops with stores (raw libunicorn 2.0.1 runs stores
+// at about 70 ns each, see doc.go, "Stores").
 const slowIters = 2_500_000
 
 // insns is the number of guest instructions code runs.

@@ -64,6 +64,7 @@ func (m *Machine) mapHost(addr, size uint64, perm arch.Perm) error {
 		C.rs_host_unmap(host, C.uint64_t(size))
 		return ucErr(fmt.Sprintf("twin map %#x+%#x", addr, size), e)
 	}
+	C.rs_fast_map(m.c.fast, C.uint64_t(addr), C.uint64_t(size), host)
 	r := hostRegion{start: addr, end: addr + size, host: host, perm: perm, execEver: perm&arch.PermExec != 0}
 	i := sort.Search(len(m.regions), func(i int) bool { return m.regions[i].start >= addr })
 	m.regions = append(m.regions, hostRegion{})
@@ -101,6 +102,7 @@ func (m *Machine) span(addr, end uint64) (int, int) {
 // unmapHost forgets [addr, end) (libunicorn has unmapped it) and frees
 // its host memory.
 func (m *Machine) unmapHost(addr, end uint64) {
+	C.rs_fast_unmap(m.c.fast, C.uint64_t(addr), C.uint64_t(end))
 	i, j := m.span(addr, end)
 	for _, r := range m.regions[i:j] {
 		C.rs_host_unmap(r.host, C.uint64_t(r.end-r.start))
@@ -268,4 +270,29 @@ func (m *Machine) HostBytes(addr uint64, n int) []byte {
 		return nil
 	}
 	return m.regions[i].bytes(addr, n)
+}
+
+// FastStores reports whether guest stores take libunicorn's fast path
+// (faststore.c, "Stores" in doc.go): on with libunicorn 2.0.1 unless
+// RSPSTUB_SLOW_STORES is set.
+func FastStores() bool {
+	return C.rs_fast_stores_on() != 0
+}
+
+// FastStoreStats counts what the fast-store layer did for this machine.
+type FastStoreStats struct {
+	Cleared   uint64 // TLB fills of writable pages given the fast path
+	CodePages uint64 // pages recorded when they got translated code
+	Tracked   int    // pages holding translated code now
+	Broken    bool   // a code page could not be recorded: fast path off
+}
+
+// FastStoreStats returns the machine's counters (zero when fast stores
+// are off).
+func (m *Machine) FastStoreStats() FastStoreStats {
+	var s C.rs_fast_stats
+	if m.check() == nil {
+		C.rs_fast_read_stats(m.c.fast, &s)
+	}
+	return FastStoreStats{Cleared: uint64(s.cleared), CodePages: uint64(s.code_pages), Tracked: int(s.tracked), Broken: s.broken != 0}
 }

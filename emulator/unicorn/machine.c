@@ -665,6 +665,7 @@ static void install_handlers(void)
 // RIP after the edge hook dropped a block to instrument it.
 static uc_err emu(rs_machine *m, uint64_t pc)
 {
+	rs_fast_cur fcur;
 	uc_err e;
 	int i;
 	for (i = 0;; i++) {
@@ -686,7 +687,9 @@ static uc_err emu(rs_machine *m, uint64_t pc)
 			e = UC_ERR_OK;
 			break;
 		}
+		fcur = rs_fast_enter(m->fast, m->uc);
 		e = uc_emu_start(m->uc, pc, 0, 0, 0);
+		rs_fast_leave(fcur);
 		__atomic_store_n(&m->in_emu, 0, __ATOMIC_SEQ_CST);
 		m->in_run = 0;
 		rs_running = NULL;
@@ -860,6 +863,7 @@ rs_machine *rs_new(uc_err *err)
 	rs_reg_write(m, UC_X86_REG_MXCSR, 0x1F80);
 	if (uc_context_alloc(m->uc, &m->clean) == UC_ERR_OK)
 		uc_context_save(m->uc, m->clean);
+	m->fast = rs_fast_new(m->uc);
 	*err = UC_ERR_OK;
 	return m;
 }
@@ -887,6 +891,7 @@ void rs_close(rs_machine *m)
 		uc_context_free(m->clean);
 	uc_close(m->uc);
 	watch_close(m);
+	rs_fast_free(m->fast);
 	for (i = 0; i < m->nbps; i++)
 		free(m->bps[i]);
 	for (i = 0; i < m->nwatches; i++)

@@ -126,8 +126,31 @@ typedef struct rs_tbc {
 	uint32_t n;
 } rs_tbc;
 
+// Fast guest stores (faststore.c).
+typedef struct rs_fast rs_fast;
+typedef struct rs_fast_stats {
+	uint64_t cleared;    // TLB fills whose store mark was cleared
+	uint64_t code_pages; // pages recorded when they got translated code
+	int tracked;         // pages recorded now
+	int broken;          // a page could not be recorded: clearing stopped
+} rs_fast_stats;
+typedef struct rs_fast_cur {
+	rs_fast *f;
+	void *s;
+} rs_fast_cur;
+int rs_fast_stores_on(void);
+rs_fast *rs_fast_new(uc_engine *uc);
+void rs_fast_twin(rs_fast *f, uc_engine *twin);
+void rs_fast_free(rs_fast *f);
+rs_fast_cur rs_fast_enter(rs_fast *f, uc_engine *uc);
+void rs_fast_leave(rs_fast_cur prev);
+int rs_fast_map(rs_fast *f, uint64_t addr, uint64_t size, void *host);
+void rs_fast_unmap(rs_fast *f, uint64_t addr, uint64_t end);
+void rs_fast_read_stats(rs_fast *f, rs_fast_stats *out);
+
 typedef struct rs_machine {
 	uc_engine *uc;
+	rs_fast *fast; // fast stores' state, NULL when they are off
 	rs_stop stop;
 
 	// Resume bookkeeping: when a run resumes where the machine last

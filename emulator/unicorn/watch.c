@@ -280,6 +280,7 @@ uc_err rs_twin_open(rs_machine *m)
 		return e;
 	}
 	ws->twin = t;
+	rs_fast_twin(m->fast, t);
 	return UC_ERR_OK;
 }
 
@@ -992,6 +993,7 @@ void watch_reapply(rs_machine *m)
 // runs it through, the tables were stale and the run goes on.
 int watch_fault(rs_machine *m, uint32_t intno)
 {
+	rs_fast_cur fcur;
 	struct rs_wstate *ws = m->ws;
 	regset *r;
 	uint64_t cr2 = 0, pc, next;
@@ -1054,7 +1056,9 @@ int watch_fault(rs_machine *m, uint32_t intno)
 	ws->hit = 0;
 	ws->nwrites = 0;
 	ws->stop = 0;
+	fcur = rs_fast_enter(m->fast, ws->twin);
 	e = uc_emu_start(ws->twin, pc, 0, 0, 0);
+	rs_fast_leave(fcur);
 	next = pc;
 	uc_reg_read(ws->twin, UC_X86_REG_RIP, &next);
 	if (ws->stop == RS_STOP_FAULT && ws->stop_access == RS_EXEC && ws->stop_addr != pc) {
@@ -1155,8 +1159,10 @@ void watch_close(rs_machine *m)
 	struct rs_wstate *ws = m->ws;
 	if (ws == NULL)
 		return;
-	if (ws->twin != NULL)
+	if (ws->twin != NULL) {
 		uc_close(ws->twin);
+		rs_fast_twin(m->fast, NULL);
+	}
 	if (ws->snap != NULL)
 		uc_context_free(ws->snap);
 	if (ws->pt != NULL)
