@@ -78,7 +78,9 @@ static void (*real_unprotect)(struct uc_struct *, uint64_t);
 static void (*set_dirty)(CPUState *, uint64_t);
 static void (*reset_dirty)(CPUState *, uint64_t, uint64_t);
 static void *(*map_ram_ptr)(struct uc_struct *, void *, uint64_t);
+static void (*real_qht_init)(void *, void *, size_t, unsigned int);
 static int fs_on;
+static int fs_v2_0; // libunicorn 2.0.x: qht_init's size hint is changed
 static pthread_once_t fs_once = PTHREAD_ONCE_INIT;
 
 static pthread_mutex_t fs_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -100,7 +102,9 @@ static void fs_init(void)
 	set_dirty = dlsym(RTLD_NEXT, "tlb_set_dirty_x86_64");
 	reset_dirty = dlsym(RTLD_NEXT, "tlb_reset_dirty_x86_64");
 	map_ram_ptr = dlsym(RTLD_NEXT, "qemu_map_ram_ptr_x86_64");
+	real_qht_init = dlsym(RTLD_NEXT, "qht_init");
 	uc_version(&major, &minor);
+	fs_v2_0 = major == 2 && minor == 0;
 	fs_on = real_set_page && real_gen_code && real_protect && real_unprotect && set_dirty &&
 		reset_dirty && map_ram_ptr && major == 2 && minor == 0 && getenv("RSPSTUB_SLOW_STORES") == NULL;
 }
@@ -324,6 +328,23 @@ void tlb_unprotect_code_x86_64(struct uc_struct *uc, uint64_t ram_addr)
 	s = fs_find(uc);
 	if (s != NULL)
 		fs_forget(s, ram_addr & FS_PAGE_MASK);
+}
+
+// The translation-block hash table. libunicorn 2.0.1 sizes it for 32768
+// blocks at every uc_open (8192 buckets of 64 bytes, written at once: 128
+// fresh pages, two engines a machine, at 15-20 microseconds a page fault
+// on the development machine). It resizes itself as it fills
+// (QHT_MODE_AUTO_RESIZE), so it starts at 1024 blocks here; a tb_flush
+// sets it back to libunicorn's size.
+#define FS_QHT_LIBUNICORN (1 << 15)
+#define FS_QHT_START (1 << 10)
+
+void qht_init(void *ht, void *cmp, size_t n_elems, unsigned int mode)
+{
+	fs_ready();
+	if (fs_v2_0 && n_elems == FS_QHT_LIBUNICORN)
+		n_elems = FS_QHT_START;
+	real_qht_init(ht, cmp, n_elems, mode);
 }
 
 rs_fast *rs_fast_new(uc_engine *uc)

@@ -116,11 +116,16 @@ func (p *Process) mapImage(ii *imageInfo, want uint64) (*Module, ntstatus, error
 			return nil, STATUS_NO_MEMORY, fmt.Errorf("no room for a %#x-byte image", size)
 		}
 	}
-	img, err := f.Layout()
-	if err != nil {
-		return nil, STATUS_INVALID_IMAGE_FORMAT, err
-	}
+	// At its own base the image is written into guest memory piece by
+	// piece after the commit (no relocation to apply first): building
+	// the whole image in a buffer cost the start-up a fresh megabytes-long
+	// allocation and a copy.
+	var img []byte
 	if base != f.ImageBase {
+		var err error
+		if img, err = f.Layout(); err != nil {
+			return nil, STATUS_INVALID_IMAGE_FORMAT, err
+		}
 		if err := f.Relocate(img, base); err != nil {
 			if errors.Is(err, peimage.ErrNoRelocations) {
 				return nil, STATUS_CONFLICTING_ADDRESSES, errConflict
@@ -185,6 +190,21 @@ func (p *Process) mapImage(ii *imageInfo, want uint64) (*Module, ntstatus, error
 			return nil, STATUS_NO_MEMORY, err
 		}
 		start = end
+	}
+	if img == nil {
+		var werr error
+		f.LayoutPieces(func(rva uint32, b []byte) {
+			if werr != nil {
+				return
+			}
+			if n, err := p.m.WriteMemory(base+uint64(rva), b); err != nil || n != len(b) {
+				werr = &vmError{"write", fmt.Errorf("%d of %d bytes at %#x: %v", n, len(b), base+uint64(rva), err)}
+			}
+		})
+		if werr != nil {
+			p.vm.release(a)
+			return nil, STATUS_NO_MEMORY, werr
+		}
 	}
 	mod := &Module{Module: loaded.Module{Name: name, Path: ii.guestPath, Base: base, Size: size, HostPath: ii.hostPath}}
 	if len(f.Sections) > 0 {

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -108,7 +107,7 @@ const maxSyscalls = 4096
 
 func (inst *Install) readNtdll() error {
 	path := filepath.Join(inst.DLLDir, "ntdll.dll")
-	data, err := os.ReadFile(path)
+	data, err := readMapped(path)
 	if err != nil {
 		return fmt.Errorf("read Wine's ntdll: %w", err)
 	}
@@ -116,11 +115,10 @@ func (inst *Install) readNtdll() error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	img, err := f.Layout()
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	exps, err := f.Exports(img)
+	// Exports and thunks are read from the file itself: a Layout of the
+	// whole image would cost start-up a copy of megabytes.
+	img := peimage.RVAs{F: f}
+	exps, err := f.FileExports()
 	if err != nil {
 		return fmt.Errorf("%s: exports: %w", path, err)
 	}
@@ -156,15 +154,14 @@ func (inst *Install) readNtdll() error {
 	// shape; user32 calls some of them even in console programs.
 	if data, err := os.ReadFile(filepath.Join(inst.DLLDir, "win32u.dll")); err == nil {
 		if f, err := peimage.Parse(data); err == nil {
-			if img, err := f.Layout(); err == nil {
-				if exps, err := f.Exports(img); err == nil {
-					n := 0
-					for _, e := range exps {
-						if num, ok := thunkNumber(img, e.RVA); ok && e.Name != "" && n < maxSyscalls {
-							if _, dup := inst.syscalls[num]; !dup {
-								inst.syscalls[num] = e.Name
-								n++
-							}
+			if exps, err := f.FileExports(); err == nil {
+				img := peimage.RVAs{F: f}
+				n := 0
+				for _, e := range exps {
+					if num, ok := thunkNumber(img, e.RVA); ok && e.Name != "" && n < maxSyscalls {
+						if _, dup := inst.syscalls[num]; !dup {
+							inst.syscalls[num] = e.Name
+							n++
 						}
 					}
 				}
@@ -175,13 +172,14 @@ func (inst *Install) readNtdll() error {
 }
 
 // thunkNumber reads the system-call number of a thunk at rva.
-func thunkNumber(img []byte, rva uint32) (uint32, bool) {
-	end := uint64(rva) + uint64(len(thunkHead)) + 4 + uint64(len(thunkTail))
-	if end > uint64(len(img)) || !bytes.Equal(img[rva:rva+4], thunkHead) ||
-		!bytes.Equal(img[rva+8:rva+8+uint32(len(thunkTail))], thunkTail) {
+func thunkNumber(img peimage.Memory, rva uint32) (uint32, bool) {
+	var buf [32]byte
+	b := buf[:len(thunkHead)+4+len(thunkTail)]
+	if n, _ := img.ReadMemory(uint64(rva), b); n != len(b) ||
+		!bytes.Equal(b[:4], thunkHead) || !bytes.Equal(b[8:], thunkTail) {
 		return 0, false
 	}
-	return binary.LittleEndian.Uint32(img[rva+4:]), true
+	return binary.LittleEndian.Uint32(b[4:]), true
 }
 
 // preferredName picks the Nt name among a thunk's aliases (Zw*,
@@ -221,16 +219,21 @@ var versionRE = regexp.MustCompile(`wine-([0-9]+\.[0-9]+(?:\.[0-9]+)?(?:-rc[0-9]
 
 // unixVersion reads the version and build strings from Wine's unix ntdll.
 func unixVersion(path string) (version, build string) {
-	f, err := os.Open(path)
+	data, err := readMapped(path)
 	if err != nil {
 		return "", ""
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, 64<<20))
-	if err != nil {
-		return "", ""
+	// The regexp only where the build string can start.
+	var m [][]byte
+	for at := 0; m == nil; {
+		k := bytes.Index(data[at:], []byte("wine-"))
+		if k < 0 {
+			return "", ""
+		}
+		at += k
+		m = versionRE.FindSubmatch(data[at:min(len(data), at+128)])
+		at++
 	}
-	m := versionRE.FindSubmatch(data)
 	if m == nil {
 		return "", ""
 	}

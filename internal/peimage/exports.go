@@ -140,15 +140,26 @@ type Export struct {
 // Exports lists the exported functions of an image in memory layout, one
 // per ordinal, each with the last name the name table gives it.
 func (f *File) Exports(img []byte) ([]Export, error) {
-	t, err := f.ReadExportTable(Bytes(img), 0)
+	return f.exports(Bytes(img))
+}
+
+// FileExports is Exports read from the file's own bytes (no Layout).
+func (f *File) FileExports() ([]Export, error) {
+	return f.exports(RVAs{f})
+}
+
+func (f *File) exports(mem Memory) ([]Export, error) {
+	t, err := f.ReadExportTable(mem, 0)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]Export, len(t.Functions))
+	var buf [256]byte
 	for i, rva := range t.Functions {
 		out[i] = Export{Ordinal: t.OrdinalBase + uint32(i), RVA: rva}
 		if t.IsForwarder(rva) {
-			out[i].Forwarder = CString(img, rva, 256)
+			n, _ := mem.ReadMemory(uint64(rva), buf[:])
+			out[i].Forwarder = CString(buf[:n], 0, n)
 		}
 	}
 	for _, n := range t.Names {

@@ -113,33 +113,34 @@ func parse(data []byte, mapped bool) (*File, error) {
 // then each section's raw data at its VirtualAddress, zero elsewhere.
 func (f *File) Layout() ([]byte, error) {
 	img := make([]byte, f.SizeOfImage)
-	if f.mapped {
-		copy(img, f.data)
-		return img, nil
-	}
-	hdr := uint64(f.SizeOfHeaders)
-	if hdr > uint64(len(f.data)) {
-		hdr = uint64(len(f.data))
-	}
-	if hdr > uint64(len(img)) {
-		hdr = uint64(len(img))
-	}
-	copy(img, f.data[:hdr])
-	for _, s := range f.Sections {
-		n := uint64(s.SizeOfRawData)
-		if m := uint64(s.MemSize()); n > m {
-			n = m
-		}
-		off := uint64(s.PointerToRawData)
-		if off >= uint64(len(f.data)) {
-			continue
-		}
-		if off+n > uint64(len(f.data)) {
-			n = uint64(len(f.data)) - off
-		}
-		copy(img[s.VirtualAddress:], f.data[off:off+n])
-	}
+	f.LayoutPieces(func(rva uint32, b []byte) { copy(img[rva:], b) })
 	return img, nil
+}
+
+// LayoutPieces calls put with what Layout copies, in Layout's order (a
+// later piece overwrites an earlier one where they overlap): the headers,
+// then each section's raw data, each at its RVA and cut at SizeOfImage.
+// A loader that writes the pieces into zeroed memory of SizeOfImage bytes
+// gets Layout's image without building it first.
+func (f *File) LayoutPieces(put func(rva uint32, b []byte)) {
+	size := uint64(f.SizeOfImage)
+	piece := func(rva, off, n uint64) {
+		if rva >= size || off >= uint64(len(f.data)) {
+			return
+		}
+		n = min(n, size-rva, uint64(len(f.data))-off)
+		if n > 0 {
+			put(uint32(rva), f.data[off:off+n])
+		}
+	}
+	if f.mapped {
+		piece(0, 0, uint64(len(f.data)))
+		return
+	}
+	piece(0, 0, uint64(f.SizeOfHeaders))
+	for _, s := range f.Sections {
+		piece(uint64(s.VirtualAddress), uint64(s.PointerToRawData), min(uint64(s.SizeOfRawData), uint64(s.MemSize())))
+	}
 }
 
 // Relocate applies the base relocations of an image in memory layout for
@@ -203,6 +204,46 @@ func (f *File) RVAToOffset(rva uint32) (uint32, bool) {
 		}
 	}
 	return 0, false
+}
+
+// RVAs is a Memory over a parsed file whose addresses are RVAs: what
+// Layout would put there, read from the file's bytes (the headers and each
+// section's raw data; nothing elsewhere, and a read stops at the end of
+// the raw data it starts in).
+type RVAs struct{ F *File }
+
+// ReadMemory copies what the file holds for [addr, addr+len(p)).
+func (m RVAs) ReadMemory(addr uint64, p []byte) (int, error) {
+	f := m.F
+	if addr >= 1<<32 {
+		return 0, nil
+	}
+	rva := uint32(addr)
+	var off, end uint64
+	switch {
+	case f.mapped:
+		off, end = addr, uint64(len(f.data))
+	case rva < f.SizeOfHeaders:
+		off, end = addr, uint64(f.SizeOfHeaders)
+	default:
+		found := false
+		for _, s := range f.Sections {
+			if rva >= s.VirtualAddress && uint64(rva) < uint64(s.VirtualAddress)+uint64(s.SizeOfRawData) {
+				off = uint64(rva-s.VirtualAddress) + uint64(s.PointerToRawData)
+				end = uint64(s.PointerToRawData) + uint64(s.SizeOfRawData)
+				found = true
+				break
+			}
+		}
+		if !found {
+			return 0, nil
+		}
+	}
+	end = min(end, uint64(len(f.data)))
+	if off >= end {
+		return 0, nil
+	}
+	return copy(p, f.data[off:end]), nil
 }
 
 // PutImageBase writes base into the ImageBase field of an image in memory
