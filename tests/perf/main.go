@@ -42,7 +42,7 @@ var (
 )
 
 // comparisons are the names -only accepts, in the order they run.
-var comparisons = []string{"continue", "hits", "cond", "step", "memory", "dump", "bt", "startup", "watch", "shadow", "faults", "qemu", "wine", "api", "trace", "timetravel"}
+var comparisons = []string{"continue", "hits", "cond", "step", "memory", "dump", "bt", "startup", "watch", "shadow", "faults", "stores", "qemu", "wine", "api", "trace", "timetravel"}
 
 func want(name string) bool { return slices.Contains(strings.Split(*only, ","), name) }
 
@@ -104,6 +104,7 @@ func main() {
 		{"watch", watchCost},
 		{"shadow", shadowCost},
 		{"faults", faultPaging},
+		{"stores", storeRows},
 		{"qemu", qemuProxy},
 		{"wine", wineRows},
 		{"api", apiRows},
