@@ -528,3 +528,27 @@ func TestFaultPagingOverflow(t *testing.T) {
 	assert.Equal(t, uint64(1), m.WatchStats().Overflows)
 	assert.Zero(t, m.WatchStats().PageFaults)
 }
+
+// TestStepFaultAfterUnmappedSuccessor: a step's temporary breakpoint on an
+// unmapped successor (a call's target) makes libunicorn look code up
+// there, which leaves a page fault in flight; the step's own page fault
+// (the call's push) must still stop as a page fault at the call, not as a
+// double fault (FuzzGuestCode found "pop rsp" with a zero stack, then a
+// call, stopping on vector 8).
+func TestStepFaultAfterUnmappedSuccessor(t *testing.T) {
+	code := []byte{
+		0x5c,                         // pop rsp (the stack holds 0)
+		0xe8, 0x30, 0x30, 0x30, 0x00, // call +0x303030 (unmapped)
+	}
+	m := newMachine(t, code)
+	require.Equal(t, StopStep, m.Step().Reason)
+	s := m.Step()
+	require.Equal(t, StopFault, s.Reason, "%+v", s)
+	assert.Equal(t, uint64(codeBase+1), s.PC)
+	assert.Equal(t, uint64(0xfffffffffffffff8), s.Addr)
+	assert.Equal(t, arch.PermWrite, s.Access)
+	// And a run from there stops on the same fault.
+	r := m.Run()
+	assert.Equal(t, StopFault, r.Reason, "%+v", r)
+	assert.Equal(t, uint64(codeBase+1), r.PC)
+}

@@ -1890,6 +1890,7 @@ again:
 		m->tracer_hook = 0;
 		invalidate_all(m);
 	}
+	watch_settle(m);
 	e = emu(m, pc);
 	watch_unscratch(m);
 	if (m->escaping) {

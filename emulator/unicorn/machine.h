@@ -333,6 +333,7 @@ uc_err rs_map_changed(rs_machine *m);
 int watch_exact_fault(rs_machine *m, int type, uint64_t addr, int size, uint64_t value);
 void watch_unscratch(rs_machine *m);
 void watch_end(rs_machine *m);
+void watch_settle(rs_machine *m);
 void watch_sync(rs_machine *m);
 void rs_clear_inflight(rs_machine *m);
 rs_wstats rs_watch_stats(rs_machine *m);

@@ -784,6 +784,17 @@ void watch_end(rs_machine *m)
 	clear_fault(m);
 }
 
+// watch_settle runs just before a run's guest code: what rs_run did after
+// watch_prepare (a step's temporary breakpoints and the tracer drop
+// translations, and libunicorn looks the code up: on an unmapped
+// successor that leaves a page fault in flight) must not turn the run's
+// first page fault into a double fault (FuzzGuestCode: "pop rsp" with a
+// zero stack, then a call, stepped, stopped on vector 8).
+void watch_settle(rs_machine *m)
+{
+	clear_fault(m);
+}
+
 // watch_unscratch unmaps the scratch pages of watch_exact_fault.
 void watch_unscratch(rs_machine *m)
 {
