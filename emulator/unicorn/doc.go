@@ -476,8 +476,10 @@
 // and a machine has two), and it grows by itself as it fills, so
 // qht_init is given 1024 instead. Measured: unicorn.New 5-6 ms before,
 // 3 ms after; `rspstub serve` to "listening on" 50 ms before, 46.5 ms after
-// (synth userland; the page faults of a fresh page cost 15-20
-// microseconds on the development machine).
+// (synth userland; a page fault costs up to about 25 microseconds on the
+// development machine, perf stat's task-clock over its page faults).
+// qht_init's size applies with RSPSTUB_SLOW_STORES=1 too: that switch is
+// for the stores alone.
 //
 // # libunicorn 2.0.1 notes
 //

@@ -65,9 +65,8 @@ typedef struct fs_region {
 struct rs_fast {
 	fs_region *r;
 	int n, cap;
-	fs_set code[2]; // the machine's engine, the twin's
-	int broken;     // a code page could not be recorded: no more clearing
-	rs_fast_stats st;
+	fs_set code[2];   // the machine's engine, the twin's
+	rs_fast_stats st; // st.broken: a code page could not be recorded, no more clearing
 	struct rs_fast *next; // registry
 };
 
@@ -262,7 +261,7 @@ void tlb_set_page_with_attrs_x86_64(CPUState *cpu, uint64_t vaddr, uint64_t padd
 	int lo, hi;
 	fs_ready();
 	real_set_page(cpu, vaddr, paddr, attrs, prot, mmu_idx, size);
-	if (!fs_on || f == NULL || s == NULL || f->broken || !(prot & FS_PAGE_WRITE))
+	if (!fs_on || f == NULL || s == NULL || f->st.broken || !(prot & FS_PAGE_WRITE))
 		return;
 	paddr &= FS_PAGE_MASK;
 	for (lo = 0, hi = f->n; lo < hi;) {
@@ -307,7 +306,7 @@ void tlb_protect_code_x86_64(struct uc_struct *uc, uint64_t ram_addr)
 	host = (uintptr_t)map_ram_ptr(uc, NULL, ram_addr);
 	if (host == 0 || fs_gen_cpu == NULL || !fs_record(s, ram_addr, host)) {
 		// Cannot record it: stop clearing for this machine.
-		s->owner->broken = 1;
+		s->owner->st.broken = 1;
 		if (fs_gen_cpu != NULL && host != 0)
 			reset_dirty(fs_gen_cpu, host, 0x1000);
 		return;
@@ -332,8 +331,9 @@ void tlb_unprotect_code_x86_64(struct uc_struct *uc, uint64_t ram_addr)
 
 // The translation-block hash table. libunicorn 2.0.1 sizes it for 32768
 // blocks at every uc_open (8192 buckets of 64 bytes, written at once: 128
-// fresh pages, two engines a machine, at 15-20 microseconds a page fault
-// on the development machine). It resizes itself as it fills
+// fresh pages, two engines a machine; a page fault costs up to about 25
+// microseconds on the development machine, task-clock over page faults in
+// perf stat). It resizes itself as it fills
 // (QHT_MODE_AUTO_RESIZE), so it starts at 1024 blocks here; a tb_flush
 // sets it back to libunicorn's size.
 #define FS_QHT_LIBUNICORN (1 << 15)
@@ -427,7 +427,7 @@ int rs_fast_map(rs_fast *f, uint64_t addr, uint64_t size, void *host)
 		int cap = f->cap ? f->cap * 2 : 16;
 		fs_region *r = realloc(f->r, (size_t)cap * sizeof *r);
 		if (r == NULL) {
-			f->broken = 1;
+			f->st.broken = 1;
 			return -1;
 		}
 		f->r = r;
@@ -482,6 +482,5 @@ void rs_fast_read_stats(rs_fast *f, rs_fast_stats *out)
 	if (f == NULL)
 		return;
 	*out = f->st;
-	out->broken = f->broken;
 	out->tracked = (int)(f->code[0].ram.n + f->code[1].ram.n);
 }

@@ -234,8 +234,5 @@ func unixVersion(path string) (version, build string) {
 		m = versionRE.FindSubmatch(data[at:min(len(data), at+128)])
 		at++
 	}
-	if m == nil {
-		return "", ""
-	}
 	return string(m[1]), strings.TrimSuffix(string(m[0]), "\x00")
 }

@@ -192,18 +192,26 @@ func (f *File) Relocate(img []byte, newBase uint64) error {
 // RVAToOffset maps an RVA to a file offset (file layout only); ok is false
 // for an RVA outside every section's raw data and the headers.
 func (f *File) RVAToOffset(rva uint32) (uint32, bool) {
+	off, _, ok := f.rawSpan(rva)
+	return uint32(off), ok
+}
+
+// rawSpan is RVAToOffset with the end of the file bytes the RVA's piece
+// (headers or section raw data) has there.
+func (f *File) rawSpan(rva uint32) (off, end uint64, ok bool) {
 	if f.mapped {
-		return rva, uint64(rva) < uint64(len(f.data))
+		return uint64(rva), uint64(len(f.data)), uint64(rva) < uint64(len(f.data))
 	}
 	if rva < f.SizeOfHeaders {
-		return rva, true
+		return uint64(rva), uint64(f.SizeOfHeaders), true
 	}
 	for _, s := range f.Sections {
 		if rva >= s.VirtualAddress && uint64(rva) < uint64(s.VirtualAddress)+uint64(s.SizeOfRawData) {
-			return rva - s.VirtualAddress + s.PointerToRawData, true
+			off = uint64(rva-s.VirtualAddress) + uint64(s.PointerToRawData)
+			return off, uint64(s.PointerToRawData) + uint64(s.SizeOfRawData), true
 		}
 	}
-	return 0, false
+	return 0, 0, false
 }
 
 // RVAs is a Memory over a parsed file whose addresses are RVAs: what
@@ -214,36 +222,15 @@ type RVAs struct{ F *File }
 
 // ReadMemory copies what the file holds for [addr, addr+len(p)).
 func (m RVAs) ReadMemory(addr uint64, p []byte) (int, error) {
-	f := m.F
 	if addr >= 1<<32 {
 		return 0, nil
 	}
-	rva := uint32(addr)
-	var off, end uint64
-	switch {
-	case f.mapped:
-		off, end = addr, uint64(len(f.data))
-	case rva < f.SizeOfHeaders:
-		off, end = addr, uint64(f.SizeOfHeaders)
-	default:
-		found := false
-		for _, s := range f.Sections {
-			if rva >= s.VirtualAddress && uint64(rva) < uint64(s.VirtualAddress)+uint64(s.SizeOfRawData) {
-				off = uint64(rva-s.VirtualAddress) + uint64(s.PointerToRawData)
-				end = uint64(s.PointerToRawData) + uint64(s.SizeOfRawData)
-				found = true
-				break
-			}
-		}
-		if !found {
-			return 0, nil
-		}
-	}
-	end = min(end, uint64(len(f.data)))
-	if off >= end {
+	off, end, ok := m.F.rawSpan(uint32(addr))
+	end = min(end, uint64(len(m.F.data)))
+	if !ok || off >= end {
 		return 0, nil
 	}
-	return copy(p, f.data[off:end]), nil
+	return copy(p, m.F.data[off:end]), nil
 }
 
 // PutImageBase writes base into the ImageBase field of an image in memory
