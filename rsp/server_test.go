@@ -618,3 +618,46 @@ func TestAcksAreNotGarbage(t *testing.T) {
 	_, err = c.readEvent()
 	assert.ErrorContains(t, err, "no packets", "after %d bytes of garbage: the peer dropped", maxGarbage)
 }
+
+// TestAdmitBehindManySessions: clients that queue behind one attached
+// debugger are served in turn as each session ends, however many are
+// ahead, within admitWait. Each ending session wakes every waiting
+// client; admit once bounded its wait by 16 such wake-ups and refused
+// a client queued behind more (TestReliabilityClientVanishes in CI).
+// The order in which waiters are served is random, so the probe queued
+// last is usually, not always, behind more than 16: five rounds of 100.
+func TestAdmitBehindManySessions(t *testing.T) {
+	s := serveTCP(t, newTestTarget())
+	for round := 0; round < 5; round++ {
+		holder, err := net.Dial("tcp", s.addr)
+		require.NoError(t, err)
+		holder.Write([]byte("+" + frame("?")))
+		buf := make([]byte, 256)
+		holder.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = holder.Read(buf) // the session is active
+		require.NoError(t, err)
+		for i := 0; i < 100; i++ {
+			c, err := net.Dial("tcp", s.addr)
+			require.NoError(t, err)
+			// A short session: one request, and the client is gone.
+			c.Write([]byte("+" + frame("?")))
+			c.Close()
+		}
+		type dialed struct {
+			c   *Client
+			err error
+		}
+		probe := make(chan dialed, 1)
+		go func() {
+			c, err := Dial(s.addr, WithTimeout(10*time.Second)) // waits in admit
+			probe <- dialed{c, err}
+		}()
+		time.Sleep(50 * time.Millisecond) // every client waits in admit
+		holder.Close()
+		d := <-probe
+		require.NoError(t, d.err, "round %d: the client queued behind 101 sessions", round)
+		_, err = d.c.ReadRegisterUint("rip")
+		require.NoError(t, err, "round %d", round)
+		d.c.Close()
+	}
+}
