@@ -64,6 +64,7 @@ type Client struct {
 	logPackets bool
 	console    io.Writer
 	timeout    time.Duration
+	watch      replyWatch // expires a reply that takes longer than timeout
 
 	mu         sync.Mutex
 	features   map[string]string
@@ -116,7 +117,8 @@ func NewClient(conn net.Conn, opts ...ClientOption) (*Client, error) {
 	if c.log == nil {
 		c.log = slog.Default()
 	}
-	c.c = newCodecSizes(conn, maxClientReply, 4096)
+	c.watch.conn, c.watch.timeout = conn, c.timeout
+	c.c = newCodecSizes(fastIO(conn), maxClientReply, 4096)
 	if err := c.negotiate(); err != nil {
 		return nil, err
 	}
@@ -237,8 +239,8 @@ func (c *Client) sendBuilt(what string) ([]byte, error) {
 // skipping `O` output (which only stubs send before a final reply).
 func (c *Client) await(what string) ([]byte, error) {
 	if c.timeout > 0 {
-		c.conn.SetReadDeadline(time.Now().Add(c.timeout))
-		defer c.conn.SetReadDeadline(time.Time{})
+		c.watch.begin()
+		defer c.watch.end()
 	}
 	for tries := 0; tries < 1000; tries++ {
 		ev, err := c.c.readEvent()

@@ -386,7 +386,7 @@ func newSession(s *Server, c net.Conn) *session {
 		f:    &s.f,
 		desc: s.target.Description(),
 		conn: c,
-		c:    newServerCodec(c, s.packetSize),
+		c:    newServerCodec(fastIO(c), s.packetSize),
 		log:  s.log,
 	}
 	ss.regs = make([]byte, ss.desc.Size())

@@ -221,6 +221,14 @@ type countedConn struct {
 	once sync.Once
 }
 
+// SyscallConn hands out the socket, for the server's raw socket I/O.
+func (c *countedConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.ErrUnsupported
+}
+
 func (c *countedConn) Close() error {
 	c.once.Do(func() {
 		c.l.mu.Lock()
