@@ -81,6 +81,7 @@ type Client struct {
 	ackPipeline bool // pipeline reads in ack mode too (SetLazyAcks)
 	inFlight    bool // more than one request is in flight: a `-` cannot be answered
 	gPending    bool // a `g` sent by StartReadRegisters awaits its reply
+	mPending    int  // bytes asked for by an `m` StartReadMemory sent, awaiting its reply
 }
 
 // maxClientReply bounds one reply the client accepts (its buffer grows
@@ -517,8 +518,8 @@ func (c *Client) ReadRegisters() ([]byte, error) {
 func (c *Client) StartReadRegisters() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gPending {
-		return errors.New("rsp: a register read is already pending")
+	if c.gPending || c.mPending != 0 {
+		return errors.New("rsp: a read is already pending")
 	}
 	if err := c.c.sendString("g"); err != nil {
 		return err
@@ -539,7 +540,9 @@ func (c *Client) FinishReadRegisters() ([]byte, error) {
 		return nil, errors.New("rsp: no register read is pending")
 	}
 	c.gPending = false
+	c.inFlight = c.mPending != 0 // an `m` follows this reply
 	rep, err := c.await("g")
+	c.inFlight = false
 	if err != nil {
 		return nil, err
 	}
@@ -547,6 +550,52 @@ func (c *Client) FinishReadRegisters() ([]byte, error) {
 		return nil, err
 	}
 	return append([]byte(nil), c.gbuf...), nil
+}
+
+// StartReadMemory sends an `m` for n bytes at addr (one packet's worth)
+// and returns at once; FinishReadMemory takes its reply. It may follow
+// StartReadRegisters when the stub takes a request before its last reply
+// is acknowledged (no-ack mode, or SetLazyAcks): the replies are then
+// taken in the order sent, the registers first. The caller sends nothing
+// else until it has taken them.
+func (c *Client) StartReadMemory(addr uint64, n int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.mPending != 0:
+		return errors.New("rsp: a memory read is already pending")
+	case c.gPending && !c.c.noAck && !c.ackPipeline:
+		return errors.New("rsp: the stub takes one request at a time")
+	case n <= 0 || n > max((c.packetSize-8)/2, 1):
+		return fmt.Errorf("rsp: %d bytes do not fit one m packet", n)
+	}
+	if err := c.sendRead(false, addr, n); err != nil {
+		return err
+	}
+	if c.logPackets {
+		c.log.Debug("client ->", "packet", fmt.Sprintf("m%x,%x", addr, n))
+	}
+	c.mPending = n
+	return nil
+}
+
+// FinishReadMemory waits for the reply to StartReadMemory's `m` and
+// decodes it into p (at least as long as the read), returning the count
+// the stub gave.
+func (c *Client) FinishReadMemory(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.mPending
+	switch {
+	case n == 0:
+		return 0, errors.New("rsp: no memory read is pending")
+	case c.gPending:
+		return 0, errors.New("rsp: the register read sent first is still pending")
+	case len(p) < n:
+		return 0, fmt.Errorf("rsp: %d bytes pending, room for %d", n, len(p))
+	}
+	c.mPending = 0
+	return c.recvRead(false, p[:n])
 }
 
 func (c *Client) readG() error {

@@ -34,7 +34,13 @@
 // continue's stop read them to tell a breakpoint; rsp.RegisterHolder);
 // otherwise it goes out at once, and when the debugger read registers
 // at the previous stop a `g` goes to QEMU at the same moment, so QEMU
-// answers it while the debugger's own `g` is on its way. qemu-system's
+// answers it while the debugger's own `g` is on its way. Memory read at
+// a stop is kept in 1 KiB blocks until the guest runs (memcache.go):
+// GDB's stepi reads the byte at pc four times and the function's start
+// once, so only the block around pc costs QEMU anything, and after a
+// step that block travels with the prefetched `g`. Only the pages of pc
+// and sp are read ahead in system mode (elsewhere may be a device), any
+// page in user mode while the program has one thread. qemu-system's
 // gdbstub neither waits for acknowledgements nor minds requests queued
 // behind one another, so in system mode memory reads keep two requests
 // in flight and each `+` rides on the next request instead of waking

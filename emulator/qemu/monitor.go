@@ -38,6 +38,7 @@ func (t *Target) monitorCommand(cmd string, out io.Writer) (bool, error) {
 		if t.gone.Load() {
 			return true, ErrGone
 		}
+		t.invalidate() // a monitor command can change memory and registers
 		text, err := t.c.Monitor(rest)
 		// HMP writes CRLF line ends.
 		text = strings.ReplaceAll(text, "\r\n", "\n")

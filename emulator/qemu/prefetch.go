@@ -55,6 +55,21 @@ func (t *Target) prefetch(want bool, st rsp.Stop) {
 		return
 	}
 	t.pendingTID = tid
+	// After a step, the code around the last stop's pc travels with
+	// the registers: a step seldom leaves its block, and the debugger
+	// reads the code at the new pc next (memcache.go). It is only read
+	// from QEMU, to be kept if the new pc is on its page: one
+	// instruction does not turn the page it ran from into a device's.
+	// qemu-system only: qemu-user takes one request at a time.
+	if t.mode != ModeSystem || t.aheadTID != tid {
+		return
+	}
+	addr := t.aheadPC &^ (memBlock - 1)
+	if err := t.c.StartReadMemory(addr, memBlock); err != nil {
+		t.check(err)
+		return
+	}
+	t.pendingMem, t.memAhead = true, addr
 }
 
 // settle takes the reply to a prefetching `g` into the cache. A failed
@@ -66,6 +81,15 @@ func (t *Target) settle() {
 	}
 	t.pendingTID = 0
 	g, err := t.c.FinishReadRegisters()
+	if t.pendingMem {
+		// Its reply follows, whatever became of the registers'.
+		t.pendingMem = false
+		if n, merr := t.c.FinishReadMemory(t.mem.span[:memBlock]); merr == nil && n == memBlock {
+			t.mem.put(t.memAhead, t.mem.span[:memBlock])
+		} else if merr != nil {
+			t.check(merr)
+		}
+	}
 	if err != nil {
 		t.log.Debug("qemu: prefetched registers", "err", t.check(fmt.Errorf("qemu: read registers: %w", err)))
 		return

@@ -219,6 +219,10 @@ func (t *Target) resumeOnce(actions []rsp.ResumeAction) (rsp.Stop, error) {
 		t.last = st
 		return st, nil
 	}
+	t.aheadPC, t.aheadTID = t.cachedPC()
+	if !stepsThread(actions, t.aheadTID) {
+		t.aheadTID = 0 // only a step stays near its code (prefetch.go)
+	}
 	t.invalidate()
 	t.gen++ // the modules may change while the guest runs
 	t.hg = 0
@@ -255,6 +259,24 @@ func (t *Target) resumeOnce(actions []rsp.ResumeAction) (rsp.Stop, error) {
 	}
 	t.last = st
 	return st, nil
+}
+
+// stepsThread reports whether actions single-step thread tid (named,
+// or through the AllThreads action when it is not named).
+func stepsThread(actions []rsp.ResumeAction, tid int) bool {
+	if tid <= 0 {
+		return false
+	}
+	all := false
+	for _, a := range actions {
+		switch a.Thread {
+		case tid:
+			return a.Step
+		case rsp.AllThreads:
+			all = a.Step
+		}
+	}
+	return all
 }
 
 // rangeStep implements rsp.RangeStepper with local steps: QEMU has no

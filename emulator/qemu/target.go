@@ -90,6 +90,13 @@ type Target struct {
 	// while the stop reply goes to the debugger (prefetch.go).
 	regsRead   bool // the debugger read registers since the last resume
 	pendingTID int  // a prefetching `g` for this thread awaits its reply; 0: none
+	// With it, an `m` for the block around the last stop's pc (aheadPC
+	// of thread aheadTID, read when the guest was resumed).
+	pendingMem bool
+	memAhead   uint64
+	aheadPC    uint64
+	aheadTID   int
+	mem        memCache // this stop's memory, around where the debugger read (memcache.go)
 
 	gsel    int // thread QEMU's Hg currently selects; 0: unknown
 	threads []int
@@ -449,6 +456,7 @@ func (t *Target) selectThread(tid int) error {
 		return t.check(fmt.Errorf("qemu: select thread %d: %w", tid, err))
 	}
 	t.gsel = tid
+	t.mem.drop() // in system mode, memory is now that vCPU's view
 	return nil
 }
 
@@ -554,8 +562,13 @@ func (t *Target) cacheValid(tid int) bool {
 	return t.cacheTID != 0 && (tid <= 0 || tid == t.cacheTID) && len(t.cache) == t.desc.Size()
 }
 
-// invalidate drops the register cache.
-func (t *Target) invalidate() { t.cacheTID = 0 }
+// invalidate drops the register cache, and the memory cache with it:
+// the guest ran, or a register that translates addresses may have
+// changed.
+func (t *Target) invalidate() {
+	t.cacheTID = 0
+	t.mem.drop()
+}
 
 // writeRegister implements rsp.Target.
 func (t *Target) writeRegister(tid int, regnum int, src []byte) error {
@@ -611,6 +624,9 @@ func (t *Target) readMemory(addr uint64, p []byte) (int, error) {
 	if t.gone.Load() {
 		return 0, ErrGone
 	}
+	if t.readCached(addr, p) {
+		return len(p), nil
+	}
 	n, err := t.c.ReadMemory(addr, p)
 	if err != nil {
 		err = t.check(err)
@@ -628,6 +644,7 @@ func (t *Target) writeMemory(addr uint64, p []byte) (int, error) {
 	if t.gone.Load() {
 		return 0, ErrGone
 	}
+	t.mem.drop()
 	if err := t.c.WriteMemory(addr, p); err != nil {
 		if !t.unprotect(addr, uint64(len(p))) {
 			return 0, t.check(fmt.Errorf("qemu: write %d bytes at %#x: %w", len(p), addr, err))
