@@ -64,14 +64,18 @@ type Machine struct {
 	// hook to apply, so the handler makes no cgo call for them.
 	inSyscall    bool
 	sysRegsValid bool
-	exact        bool
-	scratch      [16]byte // Step's instruction bytes (decoding is done before the next use)
-	handle       cgo.Handle
-	tbBuf        [faultScanLen]byte // a translated block's bytes, for rsPlanSyncs
-	faultBuf     [faultScanLen]byte // a block's bytes, for findFaultPC
-	notTaken     uint64             // scanBlock: the successor the block's branch does not take
-	ranToEnd     bool               // scanBlock: the registers allow the block to have run to its end
-	memLater     bool               // scanBlock: a memory instruction after the block's first
+	// ctxCache is the last ReadContext while ctxValid: nothing ran and no
+	// register was written since.
+	ctxCache Context
+	ctxValid bool
+	exact    bool
+	scratch  [16]byte // Step's instruction bytes (decoding is done before the next use)
+	handle   cgo.Handle
+	tbBuf    [faultScanLen]byte // a translated block's bytes, for rsPlanSyncs
+	faultBuf [faultScanLen]byte // a block's bytes, for findFaultPC
+	notTaken uint64             // scanBlock: the successor the block's branch does not take
+	ranToEnd bool               // scanBlock: the registers allow the block to have run to its end
+	memLater bool               // scanBlock: a memory instruction after the block's first
 }
 
 // New opens a 64-bit x86 machine with no memory mapped.
@@ -311,6 +315,7 @@ func (m *Machine) SetReg(r arch.Reg, v uint64) error {
 	if r >= arch.NumRegs {
 		return fmt.Errorf("unicorn: no register %d", r)
 	}
+	m.ctxValid = false
 	if m.inSyscall {
 		if r == arch.RAX {
 			m.c.sys_rax, m.c.sys_rax_set = C.uint64_t(v), 1
@@ -332,13 +337,28 @@ type Context = arch.Context
 var _ [unsafe.Sizeof(Context{}) - unsafe.Sizeof(C.rs_context{})]struct{}
 var _ [unsafe.Sizeof(C.rs_context{}) - unsafe.Sizeof(Context{})]struct{}
 
-// ReadContext fills c with all registers in one cgo call.
+// ReadContext fills c with all registers in one cgo call, or from a
+// copy kept since the last one while the machine has neither run nor had
+// a register written: a debugger reads registers many times at one stop
+// (`p` after `p`), and a cgo call costs more than the copy.
 func (m *Machine) ReadContext(c *Context) error {
 	if err := m.check(); err != nil {
 		return err
 	}
+	if m.ctxValid {
+		*c = m.ctxCache
+		return nil
+	}
 	m.sysFlush()
-	return ucErr("read context", C.rs_read_context(m.c, (*C.rs_context)(unsafe.Pointer(c))))
+	if err := ucErr("read context", C.rs_read_context(m.c, (*C.rs_context)(unsafe.Pointer(c)))); err != nil {
+		return err
+	}
+	// Never while the guest runs (a system-call handler reads the
+	// registers of a moment).
+	if !m.running.Load() && !m.inSyscall {
+		m.ctxCache, m.ctxValid = *c, true
+	}
+	return nil
 }
 
 // ReadGPRs reads only the general registers, RIP and RFLAGS into c
@@ -378,6 +398,7 @@ func (m *Machine) sysFlush() {
 		return
 	}
 	if m.c.sys_rax_set != 0 {
+		m.ctxValid = false
 		C.rs_reg_write(m.c, C.UC_X86_REG_RAX, m.c.sys_rax)
 		m.c.sys_rax_set = 0
 	}
@@ -390,6 +411,7 @@ func (m *Machine) WriteContext(c *Context) error {
 	if err := m.check(); err != nil {
 		return err
 	}
+	m.ctxValid = false
 	m.sysFlush()
 	return ucErr("write context", C.rs_write_context(m.c, (*C.rs_context)(unsafe.Pointer(c))))
 }
@@ -415,6 +437,7 @@ func (m *Machine) WriteMSR(id uint32, v uint64) error {
 	if err := m.check(); err != nil {
 		return err
 	}
+	m.ctxValid = false
 	return ucErr(fmt.Sprintf("write msr %#x", id), C.rs_write_msr(m.c, C.uint32_t(id), C.uint64_t(v)))
 }
 
@@ -436,6 +459,7 @@ func (m *Machine) LoadSelectors(sel [6]uint16, gdt []byte, scratch uint64) error
 	if len(gdt) == 0 || len(gdt) > 0x10000 {
 		return fmt.Errorf("unicorn: descriptor table of %d bytes", len(gdt))
 	}
+	m.ctxValid = false
 	fsBase, err := m.Reg(arch.FSBase)
 	if err != nil {
 		return err

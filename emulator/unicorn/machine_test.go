@@ -5,6 +5,9 @@ import (
 	"encoding/binary"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/rspstub/rspstub/internal/arch"
 )
 
@@ -196,4 +199,34 @@ func TestNoAllocs(t *testing.T) {
 			t.Errorf("%s allocates %v times", name, n)
 		}
 	}
+}
+
+// TestContextCopy: the registers kept between two ReadContexts are
+// dropped by everything that changes them: a register write, a context
+// write, an MSR write and a run.
+func TestContextCopy(t *testing.T) {
+	m := newMachine(t, []byte{
+		0x48, 0xff, 0xc0, // 10000: inc rax
+		0xf4, // 10003: hlt
+	})
+	var c Context
+	must(t, m.ReadContext(&c))
+	c.GPR[arch.RSP], c.RIP = stackTop, codeBase
+	must(t, m.WriteContext(&c))
+	read := func() Context {
+		var d Context
+		must(t, m.ReadContext(&d))
+		return d
+	}
+	require.Equal(t, uint64(codeBase), read().RIP, "after WriteContext")
+	must(t, m.SetReg(arch.RAX, 41))
+	require.Equal(t, uint64(41), read().GPR[arch.RAX], "after SetReg")
+	must(t, m.WriteMSR(0xc0000100, 0x5000)) // fs_base
+	require.Equal(t, uint64(0x5000), read().FSBase, "after WriteMSR")
+	st := m.Step()
+	require.Equal(t, StopStep, st.Reason, "%+v", st)
+	d := read()
+	assert.Equal(t, uint64(42), d.GPR[arch.RAX], "after a step")
+	assert.Equal(t, uint64(codeBase+3), d.RIP, "after a step")
+	assert.Equal(t, d, read(), "the copy")
 }

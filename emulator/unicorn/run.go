@@ -160,6 +160,7 @@ func (m *Machine) run(mode int, a, b uint64) Stop {
 	if err := m.check(); err != nil {
 		return Stop{Reason: StopError, Err: err}
 	}
+	m.ctxValid = false
 	m.stopMu.Lock()
 	m.gen++
 	m.interrupted.Store(false)
