@@ -552,6 +552,16 @@ func (c *Client) FinishReadRegisters() ([]byte, error) {
 	return append([]byte(nil), c.gbuf...), nil
 }
 
+// HoldWrites(true) keeps the requests the Start calls send until
+// HoldWrites(false), which writes them at once: the stub reads them
+// together, and on a unix socket its reads then signal the connection
+// writable once, not once a request (a wake-up of this process each).
+func (c *Client) HoldWrites(on bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.c.holdWrites(on)
+}
+
 // StartReadMemory sends an `m` for n bytes at addr (one packet's worth)
 // and returns at once; FinishReadMemory takes its reply. It may follow
 // StartReadRegisters when the stub takes a request before its last reply

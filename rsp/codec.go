@@ -72,7 +72,11 @@ type codec struct {
 	into  []byte
 	intoN int
 
-	wmu  sync.Mutex
+	wmu sync.Mutex
+	// hold collects what send would write in held, for one write later
+	// (flushHeld): requests sent back to back wake the peer once.
+	hold bool
+	held []byte
 	out  []byte // the framed packet being built or last sent
 	sum  byte   // running checksum of out after '$'
 	wbuf []byte // scratch: an owed ack and the packet, written together
@@ -608,6 +612,14 @@ func (c *codec) putDec(v int64) {
 func (c *codec) send() error {
 	s := c.sum
 	c.out = append(c.out, '#', hexdigits[s>>4], hexdigits[s&15])
+	if c.hold {
+		if c.ackDue {
+			c.ackDue = false
+			c.held = append(c.held, '+')
+		}
+		c.held = append(c.held, c.out...)
+		return nil
+	}
 	if c.ackDue {
 		// The owed `+` and the packet in one write (out stays as sent,
 		// for resend).
@@ -622,6 +634,20 @@ func (c *codec) send() error {
 		}
 	}
 	_, err := c.w.Write(c.out)
+	return err
+}
+
+// holdWrites starts or ends collecting sent packets; ending it writes
+// what was collected.
+func (c *codec) holdWrites(on bool) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.hold = on
+	if on || len(c.held) == 0 {
+		return nil
+	}
+	_, err := c.w.Write(c.held)
+	c.held = c.held[:0]
 	return err
 }
 

@@ -50,6 +50,17 @@ func (t *Target) prefetch(want bool, st rsp.Stop) {
 	if tid <= 0 || tid != t.gsel || t.cacheValid(tid) {
 		return
 	}
+	memAhead := t.mode == ModeSystem && t.aheadTID == tid
+	if memAhead {
+		// The g and the m go out in one write.
+		t.c.HoldWrites(true)
+		defer func() {
+			if err := t.c.HoldWrites(false); err != nil {
+				t.check(err)
+				t.pendingTID, t.pendingMem = 0, false // nothing was sent
+			}
+		}()
+	}
 	if err := t.c.StartReadRegisters(); err != nil {
 		t.check(err)
 		return
@@ -61,7 +72,7 @@ func (t *Target) prefetch(want bool, st rsp.Stop) {
 	// from QEMU, to be kept if the new pc is on its page: one
 	// instruction does not turn the page it ran from into a device's.
 	// qemu-system only: qemu-user takes one request at a time.
-	if t.mode != ModeSystem || t.aheadTID != tid {
+	if !memAhead {
 		return
 	}
 	addr := t.aheadPC &^ (memBlock - 1)
