@@ -78,7 +78,7 @@ func writeChart(path string, rows []row) error {
 
 	// Decade grid, 1 stronger, labels underneath.
 	yAxis := top + rowH*len(bars)
-	for v := lo; v <= hi*1.001; v *= 10 {
+	for v, i := lo, 0; v <= hi*1.001 && i < 40; v, i = v*10, i+1 {
 		x := xOf(v)
 		c := grey
 		if math.Abs(v-1) < 1e-9 {

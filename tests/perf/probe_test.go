@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
@@ -45,4 +47,31 @@ func TestHostProbe(t *testing.T) {
 	require.NoError(t, err, "the harness failed on a host without hardware watchpoints:\n%s", out)
 	assert.Regexp(t, regexp.MustCompile(`\| gdbserver, native, the same watchpoint: n/a \(host: hardware watchpoints in native processes do not fire\) \| n/a \|`), string(out))
 	assert.Contains(t, string(out), "simulating a host without hardware watchpoints")
+}
+
+// TestChartZeroPeer: a peer whose median is 0 (a loop that ended within
+// its start-up noise) gives no ratio, in the table and the chart; the
+// chart is drawn and does not loop on an infinite ratio.
+func TestChartZeroPeer(t *testing.T) {
+	rows := []row{
+		{what: "calls/s", short: "calls", ours: []float64{5e7}, peer: []float64{0, 0, 1e9}, unit: "/s", peerName: "wine",
+			target: target{op: ">=", v: 5e6, abs: true}},
+		{what: "a time", short: "time", ours: []float64{2}, peer: []float64{1}, unit: "s", lowerGood: true, target: target{op: "<=", v: 1.1}},
+	}
+	assert.True(t, math.IsNaN(rows[0].ratio()), "ratio against a zero peer")
+	var out bytes.Buffer
+	printTable(&out, rows)
+	assert.NotContains(t, out.String(), "Inf")
+	path := filepath.Join(t.TempDir(), "chart.png")
+	done := make(chan error, 1)
+	go func() { done <- writeChart(path, rows) }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("writeChart did not return")
+	}
+	st, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Positive(t, st.Size())
 }

@@ -48,7 +48,11 @@ func (r row) ratio() float64 {
 	if r.figure || len(r.ours) == 0 || len(r.peer) == 0 {
 		return math.NaN()
 	}
-	return median(r.ours) / median(r.peer)
+	x := median(r.ours) / median(r.peer)
+	if math.IsInf(x, 0) || x <= 0 {
+		return math.NaN() // a side measured nothing: no ratio
+	}
+	return x
 }
 
 // verdict says whether the target is met, and by how much it is missed.
