@@ -264,7 +264,7 @@ const (
 // connects over loopback TCP, as users
 // do by default (rspstub qemu listens on 127.0.0.1:1234, QEMU's -s on
 // port 1234); rspstub reaches its QEMU over its private unix socket.
-// (With GDB on unix sockets the ratio is lower, 0.7 to 0.8 here: QEMU
+// (With GDB on unix sockets the ratio is lower, 0.76-0.90 here: QEMU
 // answers faster on a unix socket than on TCP, and rspstub gains less,
 // since each read by the peer of a unix socket signals the writer's
 // socket writable, and Go's poller, which watches every socket for that
