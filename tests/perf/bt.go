@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"log"
 	"os/exec"
@@ -124,25 +123,12 @@ func gdbBT(b builds, depth string) (float64, int) {
 		"maint time 0",
 		`echo @@end\n`,
 		"kill", "quit", ""}, "\n"))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	check(startChild(cmd))
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Minute):
-		reap(cmd)
-		fatalf("x86_64-w64-mingw32-gdb: no result in 5 minutes")
-	}
-	children.Lock()
-	delete(children.m, cmd)
-	children.Unlock()
-	_, bt, _ := strings.Cut(out.String(), "@@bt")
+	output := runChild(cmd, "x86_64-w64-mingw32-gdb")
+	_, bt, _ := strings.Cut(output, "@@bt")
 	bt, _, _ = strings.Cut(bt, "@@end")
 	m := maintRE.FindAllStringSubmatch(bt, -1)
 	if len(m) == 0 {
-		fatalf("x86_64-w64-mingw32-gdb: no `maint time` figure for bt:\n%s", tail(out.String(), 2000))
+		fatalf("x86_64-w64-mingw32-gdb: no `maint time` figure for bt:\n%s", tail(output, 2000))
 	}
 	// The last figure is bt's: `maint time 1` may time itself first.
 	sec, err := strconv.ParseFloat(m[len(m)-1][1], 64)

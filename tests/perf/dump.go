@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // dumps: Debian's gdb (13: `m` packets only) running `dump binary memory`
@@ -91,30 +89,17 @@ func gdbDump(b builds, addr string, ready, buf uint64, size int) float64 {
 		"maint time 0",
 		`echo @@end\n`,
 		"kill", "quit", ""}, "\n"))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	check(startChild(cmd))
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Minute):
-		reap(cmd)
-		fatalf("gdb: no dump in 5 minutes")
-	}
-	children.Lock()
-	delete(children.m, cmd)
-	children.Unlock()
-	_, part, _ := strings.Cut(out.String(), "@@dump")
+	output := runChild(cmd, "gdb dump")
+	_, part, _ := strings.Cut(output, "@@dump")
 	part, _, _ = strings.Cut(part, "@@end")
 	m := maintRE.FindAllStringSubmatch(part, -1)
 	if len(m) == 0 {
-		fatalf("gdb: no `maint time` figure for dump:\n%s", tail(out.String(), 2000))
+		fatalf("gdb: no `maint time` figure for dump:\n%s", tail(output, 2000))
 	}
 	data, err := os.ReadFile(file)
 	check(err)
 	if len(data) != size {
-		fatalf("gdb dump: %d bytes, want %d:\n%s", len(data), size, tail(out.String(), 2000))
+		fatalf("gdb dump: %d bytes, want %d:\n%s", len(data), size, tail(output, 2000))
 	}
 	for _, i := range []int{0, 1, 12345, size / 2, size - 1} {
 		if want := byte(uint32(i)*167 + uint32(i)>>9); data[i] != want {

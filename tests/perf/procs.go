@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -38,6 +39,27 @@ func startChild(cmd *exec.Cmd) error {
 	}
 	children.m[cmd] = true
 	return nil
+}
+
+// runChild runs cmd to its end as a child (startChild), its output
+// and errors collected, and returns them; a child still running after 5
+// minutes is killed and ends the harness, naming what.
+func runChild(cmd *exec.Cmd, what string) string {
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	check(startChild(cmd))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		reap(cmd)
+		fatalf("%s: no result in 5 minutes", what)
+	}
+	children.Lock()
+	delete(children.m, cmd)
+	children.Unlock()
+	return out.String()
 }
 
 // reap SIGKILLs a child (qemu-user waiting for a debugger ignores

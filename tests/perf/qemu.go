@@ -315,23 +315,10 @@ gdb.execute("disconnect")
 func gdbStepRate(b builds, addr, script, elf string) float64 {
 	cmd := exec.Command(b.gdb, "-nx", "-q", "-batch", "-ex", "set pagination off", "-ex", "set confirm off",
 		"-ex", "set architecture i386:x86-64", "-ex", "target remote "+addr, "-x", script, elf)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	check(startChild(cmd))
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Minute):
-		reap(cmd)
-		fatalf("gdb: no steps in 5 minutes")
-	}
-	children.Lock()
-	delete(children.m, cmd)
-	children.Unlock()
-	m := gdbRateRE.FindStringSubmatch(out.String())
+	out := runChild(cmd, "gdb stepi")
+	m := gdbRateRE.FindStringSubmatch(out)
 	if m == nil {
-		fatalf("gdb stepi: no rate:\n%s", tail(out.String(), 2000))
+		fatalf("gdb stepi: no rate:\n%s", tail(out, 2000))
 	}
 	v, err := strconv.ParseFloat(m[1], 64)
 	check(err)
