@@ -74,7 +74,7 @@ type codec struct {
 
 	wmu sync.Mutex
 	// hold collects what send would write in held, for one write later
-	// (flushHeld): requests sent back to back wake the peer once.
+	// (holdWrites): requests sent back to back wake the peer once.
 	hold bool
 	held []byte
 	out  []byte // the framed packet being built or last sent

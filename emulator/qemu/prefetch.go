@@ -75,12 +75,11 @@ func (t *Target) prefetch(want bool, st rsp.Stop) {
 	if !memAhead {
 		return
 	}
-	addr := t.aheadPC &^ (memBlock - 1)
-	if err := t.c.StartReadMemory(addr, memBlock); err != nil {
+	if err := t.c.StartReadMemory(t.aheadPC&^(memBlock-1), memBlock); err != nil {
 		t.check(err)
 		return
 	}
-	t.pendingMem, t.memAhead = true, addr
+	t.pendingMem = true
 }
 
 // settle takes the reply to a prefetching `g` into the cache. A failed
@@ -96,7 +95,7 @@ func (t *Target) settle() {
 		// Its reply follows, whatever became of the registers'.
 		t.pendingMem = false
 		if n, merr := t.c.FinishReadMemory(t.mem.span[:memBlock]); merr == nil && n == memBlock {
-			t.mem.put(t.memAhead, t.mem.span[:memBlock])
+			t.mem.put(t.aheadPC&^(memBlock-1), t.mem.span[:memBlock]) // no resume since prefetch
 		} else if merr != nil {
 			t.check(merr)
 		}

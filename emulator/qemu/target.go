@@ -93,7 +93,6 @@ type Target struct {
 	// With it, an `m` for the block around the last stop's pc (aheadPC
 	// of thread aheadTID, read when the guest was resumed).
 	pendingMem bool
-	memAhead   uint64
 	aheadPC    uint64
 	aheadTID   int
 	mem        memCache // this stop's memory, around where the debugger read (memcache.go)
